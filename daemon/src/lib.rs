@@ -1,0 +1,12 @@
+//! mailsigd: the daemon library. `main.rs` only parses the command line and delegates here.
+//!
+//! Module ownership (see ARCHITECTURE.md): only `sources` talks to mail providers, only
+//! `store` talks SQL, only `vault` sees plaintext credentials.
+
+pub mod cli;
+pub mod config;
+pub mod notify;
+pub mod pipeline;
+pub mod sources;
+pub mod store;
+pub mod vault;

@@ -1,0 +1,90 @@
+//! The signature engine: raw email bytes in, the sender's contact suggestion out.
+//!
+//! Pure: no I/O, no async runtime, no logging. Extraction never fails on content;
+//! malformed input yields "no signature" plus diagnostics.
+
+use serde::Serialize;
+
+/// One extracted value with how sure we are and which rule found it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Field<T> {
+    pub value: T,
+    /// In [0, 1].
+    pub confidence: f32,
+    /// Name of the rule that produced the value.
+    pub rule: &'static str,
+    /// Index of the signature line the value came from, if any.
+    pub line: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhoneKind {
+    Work,
+    Mobile,
+    Fax,
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Phone {
+    #[serde(rename = "type")]
+    pub kind: PhoneKind,
+    pub e164: String,
+}
+
+/// The contact suggestion for the sender of one message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Contact {
+    pub name: Option<Field<String>>,
+    pub title: Option<Field<String>>,
+    pub company: Option<Field<String>>,
+    pub emails: Vec<Field<String>>,
+    pub phones: Vec<Field<Phone>>,
+    pub websites: Vec<Field<String>>,
+    pub address: Option<Field<String>>,
+    pub social: Vec<Field<String>>,
+}
+
+/// Header facts the daemon's filters need; never the subject or body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// Lower-cased From address.
+    pub from_address: Option<String>,
+    pub from_name: Option<String>,
+    pub message_id: Option<String>,
+    /// Value of `Auto-Submitted`, lower-cased.
+    pub auto_submitted: Option<String>,
+    /// Value of `Precedence`, lower-cased.
+    pub precedence: Option<String>,
+    pub has_list_id: bool,
+    pub has_list_unsubscribe: bool,
+    /// Common auto-reply markers (`X-Autoreply`, `X-Autorespond`, `X-MS-Exchange-Generated-Message-Source`…).
+    pub auto_reply_marker: bool,
+}
+
+/// A non-fatal observation made while extracting (never message content).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub code: &'static str,
+}
+
+/// Result of [`extract`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Extraction {
+    pub has_signature: bool,
+    pub contact: Option<Contact>,
+    /// Overall confidence that the contact belongs to the sender, in [0, 1].
+    pub confidence: f32,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads the header facts of a raw message.
+pub fn envelope(_raw: &[u8]) -> Envelope {
+    Envelope::default()
+}
+
+/// Finds the sender's own signature in a raw message and turns it into a contact.
+pub fn extract(_raw: &[u8]) -> Extraction {
+    Extraction::default()
+}
