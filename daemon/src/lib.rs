@@ -9,4 +9,6 @@ pub mod notify;
 pub mod pipeline;
 pub mod sources;
 pub mod store;
+pub mod supervisor;
+pub mod telemetry;
 pub mod vault;

@@ -1,1 +1,2 @@
-//! TODO: sources
+//! Mail sources: every source yields message references into the pipeline's bounded queue.
+pub mod imap;
