@@ -12,6 +12,8 @@
 #           nothing runs.
 #   status  print which server runs; exit 0 when all do, 3 otherwise.
 #   env     print the `export` lines of $MAILSIG_TEST_DIR/env (eval "$(scripts/test-servers.sh env)").
+#   locate  print the directory of a running instance (any MAILSIG_TEST_DIR) that serves this IMAP port;
+#           exit 1 when there is none. scripts/test.sh uses it to share one instance between checkouts.
 #
 # Environment (all optional): MAILSIG_TEST_DIR (default <repo>/.test-servers), MAILSIG_TEST_IMAP_PORT
 # (10143), MAILSIG_TEST_IMAPS_PORT (10993), MAILSIG_TEST_SMTP_PORT (2587), MAILSIG_TEST_SMTPS_PORT (2465),
@@ -352,6 +354,10 @@ cmd_start() {
     local p
     for p in $(all_ports); do
         if port_answers "$p"; then
+            local other
+            if other="$(cmd_locate)" && [[ "$other" != "$DIR" ]]; then
+                die "port $p is served by the test servers of $other: use MAILSIG_TEST_DIR=$other, or stop them with MAILSIG_TEST_DIR=$other $0 stop"
+            fi
             ss -ltnp "sport = :$p" >&2 || true
             die "port $p is already in use by another process (another MAILSIG_TEST_DIR? stop it, or choose other ports with MAILSIG_TEST_*_PORT)"
         fi
@@ -408,6 +414,21 @@ cmd_status() {
     return $rc
 }
 
+cmd_locate() {
+    local cmdline conf dir pid
+    for pid in $(pgrep -x dovecot 2>/dev/null || true); do
+        cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+        conf="$(sed -n 's/.* -c \([^ ]*dovecot\/dovecot\.conf\).*/\1/p' <<<"$cmdline")"
+        [[ -n "$conf" ]] || continue
+        dir="$(dirname "$(dirname "$conf")")"
+        if [[ -f "$dir/env" ]] && grep -qx "export MAILSIG_TEST_IMAP_PORT=$IMAP_PORT" "$dir/env"; then
+            echo "$dir"
+            return 0
+        fi
+    done
+    return 1
+}
+
 cmd_env() {
     [[ -f "$DIR/env" ]] || die "$DIR/env missing: run scripts/test-servers.sh start"
     grep '^export ' "$DIR/env"
@@ -418,8 +439,9 @@ start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) cmd_env ;;
+locate) cmd_locate ;;
 *)
-    echo "usage: $0 start|stop|status|env" >&2
+    echo "usage: $0 start|stop|status|env|locate" >&2
     exit 2
     ;;
 esac

@@ -9,7 +9,8 @@
 # Uses cargo-nextest when installed (one process per test, per-test timeouts from .config/nextest.toml)
 # plus `cargo test --doc` for doctests, which nextest does not run; `MAILSIG_TEST_RUNNER=cargo` forces
 # plain `cargo test`. Servers that already ran before the command (scripts/test-servers.sh start by
-# hand, same MAILSIG_TEST_DIR) are reused and left running.
+# hand, same MAILSIG_TEST_DIR, or another checkout's instance on the same ports) are reused and left
+# running.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +19,10 @@ SERVERS="$REPO/scripts/test-servers.sh"
 
 if "$SERVERS" status >/dev/null 2>&1; then
     echo "test.sh: reusing the test servers that already run" >&2
+elif other="$("$SERVERS" locate)"; then
+    # Another checkout's instance holds the ports (several worktrees on one machine): share it.
+    echo "test.sh: reusing the test servers of $other (left running)" >&2
+    export MAILSIG_TEST_DIR="$other"
 else
     "$SERVERS" start
     trap '"$SERVERS" stop' EXIT
