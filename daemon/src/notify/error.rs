@@ -103,6 +103,9 @@ pub enum NotifyError {
         source: Option<SmtpError>,
     },
 
+    /// The outbox (or the data a notification is built from) could not be read or updated.
+    #[error("outbox: {0}")]
+    Store(#[from] crate::store::Error),
 }
 
 fn detail_suffix(reply: &str) -> String {
@@ -143,6 +146,7 @@ impl NotifyError {
                 failure,
                 SmtpFailure::Unreachable | SmtpFailure::Timeout | SmtpFailure::Transient | SmtpFailure::Protocol
             ),
+            NotifyError::Store(err) => err.is_transient(),
             _ => false,
         }
     }
