@@ -15,6 +15,7 @@ pub mod limiter;
 pub mod settings;
 pub mod source;
 pub mod stats;
+pub mod store_adapter;
 mod watcher;
 
 pub use checkpoints::{CheckpointError, Checkpoints, FolderCursor};
@@ -23,3 +24,4 @@ pub use error::{ImapError, ImapErrorKind};
 pub use settings::{ImapOptions, ImapSettings, Security};
 pub use source::ImapSource;
 pub use stats::ImapStatsSnapshot;
+pub use store_adapter::StoreCheckpoints;
