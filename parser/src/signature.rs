@@ -56,6 +56,7 @@ pub(crate) struct Block {
 
 pub(crate) fn is_delimiter(text: &str) -> bool {
     matches!(text, "--" | "-- " | "---" | "—" | "–" | "__" | "___")
+        || (text.chars().count() >= 5 && text.chars().all(|c| matches!(c, '━' | '─' | '═' | '=' | '*' | '~' | '＝' | '－' | '-' | '_' | ' ')) && !text.contains("  "))
 }
 
 /// Text after the valediction when `text` is a valediction line, e.g. `Some("")` for
@@ -96,7 +97,8 @@ pub(crate) fn locate(lines: &[Line], is_name_line: &dyn Fn(&str) -> bool) -> Opt
         found = Some((i, Anchor::ClientMarker, None));
     }
     if found.is_none() {
-        if let Some(i) = (window_start..n).rev().find(|&i| is_delimiter(&lines[i].text)) {
+        let has_text_after = |i: usize| lines.iter().skip(i + 1).take(3).any(|l| !l.text.is_empty());
+        if let Some(i) = (window_start..n).rev().find(|&i| is_delimiter(&lines[i].text) && has_text_after(i)) {
             found = Some((i + 1, Anchor::Delimiter, None));
         }
     }
@@ -147,8 +149,16 @@ fn block_end(lines: &[Line], start: usize) -> usize {
 
 /// A sentence-like line (long, several words, ends like prose).
 pub(crate) fn is_prose(text: &str) -> bool {
-    let words = text.split_whitespace().count();
-    words >= 14 || (text.chars().count() > 90 && words >= 10)
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() < 10 {
+        return false;
+    }
+    let n_separators = text.matches(['|', '·', '•']).count();
+    if n_separators >= 2 || text.contains('@') || text.chars().filter(char::is_ascii_digit).count() >= 12 {
+        return false;
+    }
+    let n_lower = words.iter().filter(|w| w.chars().next().is_some_and(char::is_lowercase)).count();
+    n_lower * 2 >= words.len() || words.len() >= 20
 }
 
 /// Start of the trailing run of short, non-prose lines (Enron-style signatures with no

@@ -94,6 +94,12 @@ pub(crate) const WROTE_SUFFIXES: &[&str] = &[
     "のメッセージ:", "は書きました:", "が書きました：", "は書きました：", "wrote :",
 ];
 
+/// Verbs of an attribution written with the author before the colon ("Am … schrieb Ann Lee:").
+pub(crate) const WROTE_VERBS: &[&str] = &[
+    " wrote", " writes", " schrieb", " a écrit", " escribió", " ha scritto", " schreef", " escreveu",
+    " skrev", " napisał", " napisała", "書きました", " kirjoitti", " írta",
+];
+
 /// "On … wrote:" openers, to make sure a "…:" line is the attribution line.
 pub(crate) const WROTE_OPENERS: &[&str] = &[
     "on ", "am ", "le ", "el ", "il ", "op ", "em ", "den ", "dnia ", "w dniu ", "20", "19", "the ",
