@@ -28,7 +28,7 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     }
     let from_address = body.envelope.from_address.clone();
     let sender = Sender::new(body.from_name.as_deref(), from_address.as_deref());
-    let top = segment::top_message(body.lines);
+    let (top, unwrapped) = segment::top_message(body.lines);
     let Some(block) = signature::locate(&top, &|t| sender.is_name_line(t)) else {
         diagnostics.push(Diagnostic { code: "signature.none" });
         return Extraction { diagnostics, ..Extraction::default() };
@@ -49,11 +49,11 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     let name_ok = contact.name.as_ref().is_some_and(|n| n.rule == "name.sender_match" || sender.overlap(&n.value) > 0);
     // A name that is not the sender's (a colleague in an out-of-office, a quoted author) is not
     // attributed to the sender.
-    if !name_ok && !sender.display_tokens.is_empty() && contact.name.is_some() {
+    if !name_ok && !unwrapped && !sender.display_tokens.is_empty() && contact.name.is_some() {
         diagnostics.push(Diagnostic { code: "name.not_sender" });
         contact.name = None;
     }
-    let strong_anchor = matches!(block.anchor, Anchor::Delimiter | Anchor::ClientMarker);
+    let strong_anchor = matches!(block.anchor, Anchor::ClientMarker);
     let has_signature = evidence >= 1 && (contact.name.is_some() || (strong_anchor && evidence >= 2));
     if !has_signature {
         diagnostics.push(Diagnostic { code: "signature.too_little_evidence" });
@@ -193,7 +193,7 @@ pub(crate) fn trace(raw: &[u8]) -> Vec<String> {
     let Some(body) = mime::read(raw, &mut diagnostics) else { return vec!["unparseable".into()] };
     let sender = Sender::new(body.from_name.as_deref(), body.envelope.from_address.as_deref());
     let n_all = body.lines.len();
-    let top = segment::top_message(body.lines);
+    let (top, _) = segment::top_message(body.lines);
     let block = signature::locate(&top, &|t| sender.is_name_line(t));
     let mut out = vec![format!("sender tokens {:?}; lines {} -> top {}", sender.tokens, n_all, top.len())];
     for (i, l) in top.iter().enumerate() {

@@ -99,7 +99,8 @@ pub(crate) fn person_shaped(text: &str) -> bool {
         return false;
     }
     let lower = text.to_lowercase();
-    if GREETINGS.iter().any(|g| lower.starts_with(g)) {
+    let greeting = GREETINGS.iter().any(|g| lower.strip_prefix(g).is_some_and(|rest| rest.chars().next().is_none_or(|c| !c.is_alphabetic()) || g.ends_with(' ')));
+    if greeting {
         return false;
     }
     let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic() && !is_cjk(*c)).collect();
@@ -169,7 +170,12 @@ pub(crate) fn find(cells: &[Cell], sender: &Sender, inline: Option<&str>) -> Opt
             return Some((cleaned, cell.line, "name.person_shaped", 0.55));
         }
     }
-    None
+    // A first name alone on the block's first line, when it is the sender's first name.
+    let first = cells.first().filter(|c| c.line == 0)?;
+    let word = clean(&first.text);
+    let is_first_name = !word.contains(' ') && word.chars().next().is_some_and(char::is_uppercase) && word.chars().all(char::is_alphabetic)
+        && sender.display_tokens.first().is_some_and(|t| *t == word.to_lowercase());
+    is_first_name.then(|| (word, first.line, "name.first_name", 0.5))
 }
 
 #[cfg(test)]

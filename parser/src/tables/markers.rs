@@ -57,7 +57,8 @@ pub(crate) const DEVICE_FOOTERS: &[&str] = &[
     "enviado a partir do meu", "inviato da iphone", "inviato dal mio", "inviato da il mio",
     "verzonden vanaf mijn", "verstuurd vanaf mijn", "verzonden met", "skickat från min",
     "skickat från", "sendt fra min", "wysłane z mojego", "wysłano z mojego", "iphoneから送信",
-    "ipadから送信", "android から送信",
+    "ipadから送信", "android から送信", "do you yahoo", "get your free", "join the world's largest e-mail",
+    "get free e-mail", "get more from the web", "free email from", "send and receive hotmail",
 ];
 
 /// Phrases that open quoted or forwarded history, once leading/trailing dashes, underscores
