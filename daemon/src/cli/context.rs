@@ -32,6 +32,13 @@ pub async fn open_store(config: &Config) -> CliResult<Store> {
     let options = StoreOptions { digest_interval: config.notify.digest_interval, ..StoreOptions::default() };
     let store = Store::open_with(config.database_url.as_str(), options).await.or_exit("open the database")?;
     store.migrate().await.or_exit("migrate the database")?;
+    if let DatabaseUrl::Sqlite { path, .. } = &config.database_url {
+        // SQLite creates the file with the umask's mode; the -wal and -shm files copy the
+        // database file's mode, so making it private once covers all three.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .or_exit("make the database file private")?;
+    }
     Ok(store)
 }
 
