@@ -3,7 +3,14 @@
 //! Pure: no I/O, no async runtime, no logging. Extraction never fails on content;
 //! malformed input yields "no signature" plus diagnostics.
 
+#![forbid(unsafe_code)]
+
 use serde::Serialize;
+
+mod envelope;
+mod prediction;
+
+pub use prediction::prediction_json;
 
 /// One extracted value with how sure we are and which rule found it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -79,9 +86,9 @@ pub struct Extraction {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Reads the header facts of a raw message.
-pub fn envelope(_raw: &[u8]) -> Envelope {
-    Envelope::default()
+/// Reads the header facts of a raw message (never the subject or body).
+pub fn envelope(raw: &[u8]) -> Envelope {
+    envelope::envelope(raw)
 }
 
 /// Finds the sender's own signature in a raw message and turns it into a contact.
