@@ -104,3 +104,10 @@ pub fn envelope(raw: &[u8]) -> Envelope {
 pub fn extract(raw: &[u8]) -> Extraction {
     extract::run(raw)
 }
+
+/// Development aid: the top message's lines with the signature block marked. This is message
+/// content; never log it.
+#[doc(hidden)]
+pub fn debug_trace(raw: &[u8]) -> Vec<String> {
+    extract::trace(raw)
+}

@@ -36,12 +36,59 @@ fn trim_tagline(text: &str) -> String {
     text.trim().to_string()
 }
 
+/// What the company finder knows besides the cells.
+pub(crate) struct Hints<'a> {
+    pub name_line: Option<usize>,
+    pub title_line: Option<usize>,
+    pub name: Option<&'a str>,
+    /// Company written in the title cell ("Creative Lead, Tallgrass Design").
+    pub from_title: Option<String>,
+    /// Main label of the sender's domain ("tallgrassdesign" for ann@tallgrassdesign.com).
+    pub domain_label: Option<String>,
+}
+
+fn squash(text: &str) -> String {
+    text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).map(|c| match c {
+        'ä' | 'á' | 'à' | 'â' | 'ã' | 'å' => 'a',
+        'ö' | 'ó' | 'ò' | 'ô' | 'õ' | 'ø' => 'o',
+        'ü' | 'ú' | 'ù' | 'û' => 'u',
+        'é' | 'è' | 'ê' | 'ë' => 'e',
+        'í' | 'ì' | 'î' | 'ï' => 'i',
+        'ç' => 'c',
+        'ñ' => 'n',
+        c => c,
+    }).collect()
+}
+
+/// The cell's words spell (the start of) the sender's domain: "Northfield Roofing" for
+/// northfieldroofing.com, "Copperleaf Communications" for copperleaf.co.uk.
+fn matches_domain(text: &str, domain_label: &str) -> bool {
+    if domain_label.len() < 4 {
+        return false;
+    }
+    let words: Vec<String> = text.split_whitespace().map(squash).filter(|w| !w.is_empty()).collect();
+    let Some(first) = words.first() else { return false };
+    let all = words.concat();
+    all.starts_with(domain_label) || domain_label.starts_with(&all) || (first.len() >= 4 && domain_label.starts_with(first.as_str())) || (all.len() >= 6 && domain_label.contains(&all))
+}
+
 /// `(company, block line, rule, confidence)`.
-pub(crate) fn find(cells: &[Cell], lines: &[Line], name_line: Option<usize>, title_line: Option<usize>, name: Option<&str>) -> Option<(String, usize, &'static str, f32)> {
-    for cell in cells.iter().take(16) {
-        if has_legal_form(&cell.text) && !is_contact_cell(&cell.text) && !super::address::is_address(&cell.text) && Some(cell.text.as_str()) != name {
-            return Some((trim_tagline(&cell.text), cell.line, "company.legal_form", 0.85));
+pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<(String, usize, &'static str, f32)> {
+    let name = hints.name;
+    let candidate = |t: &str| !is_contact_cell(t) && !super::address::is_address(t) && Some(t) != name && !t.contains([':', '：']) && t.chars().count() <= 80;
+    for (i, line) in lines.iter().enumerate().take(16) {
+        let t = line.text.as_str();
+        if has_legal_form(t) && candidate(t) && !super::title::is_title(t) && !t.contains(['|', '·', '•']) {
+            return Some((trim_tagline(t), i, "company.legal_form", 0.85));
         }
+    }
+    let legal: Vec<&Cell> = cells.iter().take(16).filter(|c| has_legal_form(&c.text) && candidate(&c.text)).collect();
+    let at_end = legal.iter().find(|c| c.text.split_whitespace().next_back().is_some_and(has_legal_form));
+    if let Some(cell) = at_end.or(legal.first()) {
+        return Some((trim_tagline(&cell.text), cell.line, "company.legal_form", 0.85));
+    }
+    if let (Some(company), Some(line)) = (&hints.from_title, hints.title_line) {
+        return Some((company.clone(), line, "company.after_title_comma", 0.7));
     }
     for (i, line) in lines.iter().enumerate() {
         for alt in &line.alts {
@@ -53,12 +100,19 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], name_line: Option<usize>, tit
             }
         }
     }
+    if let Some(label) = hints.domain_label.as_deref() {
+        for cell in cells.iter().take(12) {
+            let t = cell.text.as_str();
+            if candidate(t) && Some(cell.line) != hints.name_line && !super::title::is_title(t) && t.split_whitespace().count() <= 6 && matches_domain(t, label) && !t.contains('.') {
+                return Some((t.to_string(), cell.line, "company.domain_match", 0.75));
+            }
+        }
+    }
     // Name / Title / Company: the plain line right after the name and title.
-    let after = title_line.or(name_line)?;
+    let after = hints.title_line.or(hints.name_line)?;
     let cell = cells.iter().find(|c| c.line > after && c.line <= after + 2)?;
     let text = cell.text.as_str();
-    let plain = !is_contact_cell(text)
-        && !super::address::is_address(text)
+    let plain = candidate(text)
         && !super::title::is_title(text)
         && !super::name::person_shaped(text)
         && text.split_whitespace().count() <= 6

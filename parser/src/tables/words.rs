@@ -26,6 +26,8 @@ pub(crate) const TITLE_WORDS: &[&str] = &[
     "laborleiter", "bauleiter", "bauleiterin", "fachberater", "fachberaterin", "projektmanager",
     "projektmanagerin", "eventmanager", "eventmanagerin", "veranstaltungstechnik", "hausverwaltung",
     "verwalter", "verwalterin", "immobilienverwaltung", "objektbetreuer", "objektbetreuerin",
+    "projektleitung", "außendienst", "aussendienst", "innendienst", "kundenservice", "buchhaltung",
+    "vastgoedbeheerder", "beheerder", "medewerker", "administratie", "coördinator",
     // fr
     "directeur", "directrice", "responsable", "chef", "chargé", "chargée", "ingénieur", "ingénieure",
     "gérant", "gérante", "conseiller", "conseillère", "avocat", "avocate", "commercial", "commerciale",
@@ -109,4 +111,13 @@ pub(crate) const STREET_WORDS: &[&str] = &[
 pub(crate) const SOCIAL_HOSTS: &[&str] = &[
     "linkedin.com", "xing.com", "twitter.com", "x.com", "github.com", "instagram.com", "facebook.com",
     "fb.com",
+];
+
+/// Greetings that open a message; a line starting with one is never a name.
+pub(crate) const GREETINGS: &[&str] = &[
+    "hello", "hi ", "hey", "dear", "good morning", "good afternoon", "hallo", "liebe", "lieber",
+    "sehr geehrte", "guten tag", "moin", "servus", "bonjour", "bonsoir", "salut", "cher ", "chère",
+    "hola", "estimad", "buenos días", "buongiorno", "ciao", "gentile", "caro ", "cara ", "beste ",
+    "geachte", "olá", "ola ", "prezad", "caro", "hej", "dzień dobry", "szanown", "witam", "cześć",
+    "お世話", "いつも", "thanks", "thank", "regards", "welcome", "congratulations", "happy",
 ];
