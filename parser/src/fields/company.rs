@@ -3,7 +3,7 @@
 
 use super::{Cell, has_word, is_contact_cell};
 use crate::line::Line;
-use crate::tables::words::LEGAL_FORMS;
+use crate::tables::words::{COMPANY_WORDS, LEGAL_FORMS};
 
 /// Whether the text carries a legal form. Short forms (AG, SA, AB …) must be written in
 /// capitals, as companies write them, so that "ab" or "as" in prose do not count.
@@ -103,7 +103,7 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<
     if let Some(label) = hints.domain_label.as_deref() {
         for cell in cells.iter().take(12) {
             let t = cell.text.as_str();
-            if candidate(t) && Some(cell.line) != hints.name_line && !super::title::is_title(t) && t.split_whitespace().count() <= 6 && matches_domain(t, label) && !t.contains('.') {
+            if candidate(t) && Some(cell.line) != hints.name_line && !super::title::is_title(t) && t.split_whitespace().count() <= 6 && matches_domain(t, label) && !t.contains('.') && !t.chars().any(|c| c.is_ascii_digit()) {
                 return Some((t.to_string(), cell.line, "company.domain_match", 0.75));
             }
         }
@@ -112,9 +112,11 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<
     let after = hints.title_line.or(hints.name_line)?;
     let cell = cells.iter().find(|c| c.line > after && c.line <= after + 2)?;
     let text = cell.text.as_str();
+    let lower = text.to_lowercase();
+    let company_word = COMPANY_WORDS.iter().any(|w| has_word(&lower, w));
     let plain = candidate(text)
         && !super::title::is_title(text)
-        && !super::name::person_shaped(text)
+        && (company_word || !super::name::person_shaped(text))
         && text.split_whitespace().count() <= 6
         && text.chars().next().is_some_and(|c| c.is_uppercase())
         && !text.chars().any(|c| c.is_ascii_digit());
