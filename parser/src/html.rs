@@ -242,3 +242,15 @@ mod tests {
         assert_eq!(texts(&lines), ["x"]);
     }
 }
+
+#[cfg(test)]
+mod raw_text_tests {
+    use super::*;
+
+    #[test]
+    fn style_and_script_are_skipped() {
+        let lines = to_lines("<html><head><style>p{margin:0}</style><script>var a='<td>x</td>';</script></head><body><p>Hallo</p><p>Greta<br>Art</p></body></html>");
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).filter(|t| !t.is_empty()).collect();
+        assert_eq!(texts, ["Hallo", "Greta", "Art"]);
+    }
+}
