@@ -3,7 +3,23 @@
 //! Pure: no I/O, no async runtime, no logging. Extraction never fails on content;
 //! malformed input yields "no signature" plus diagnostics.
 
+#![forbid(unsafe_code)]
+
 use serde::Serialize;
+
+mod envelope;
+mod extract;
+mod fields;
+mod html;
+mod line;
+mod mime;
+mod prediction;
+mod segment;
+mod signature;
+mod tables;
+mod vcard;
+
+pub use prediction::prediction_json;
 
 /// One extracted value with how sure we are and which rule found it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -79,12 +95,19 @@ pub struct Extraction {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Reads the header facts of a raw message.
-pub fn envelope(_raw: &[u8]) -> Envelope {
-    Envelope::default()
+/// Reads the header facts of a raw message (never the subject or body).
+pub fn envelope(raw: &[u8]) -> Envelope {
+    envelope::envelope(raw)
 }
 
 /// Finds the sender's own signature in a raw message and turns it into a contact.
-pub fn extract(_raw: &[u8]) -> Extraction {
-    Extraction::default()
+pub fn extract(raw: &[u8]) -> Extraction {
+    extract::run(raw)
+}
+
+/// Development aid: the top message's lines with the signature block marked. This is message
+/// content; never log it.
+#[doc(hidden)]
+pub fn debug_trace(raw: &[u8]) -> Vec<String> {
+    extract::trace(raw)
 }
