@@ -35,7 +35,7 @@ const QUOTE_MARKERS: &[&str] = &[
 /// Class or id fragments of a mail client's signature container.
 const SIGNATURE_MARKERS: &[&str] = &["gmail_signature", "moz-signature", "x_signature", "ms-outlook-signature"];
 
-/// Most lines kept from one HTML part; beyond that the rest is ignored.
+/// Most lines kept from one HTML part; beyond that the oldest half is dropped.
 const MAX_LINES: usize = 5_000;
 
 #[derive(Default)]
@@ -51,9 +51,6 @@ struct State {
 }
 
 impl State {
-    fn full(&self) -> bool {
-        self.lines.len() >= MAX_LINES
-    }
 
     fn push_text(&mut self, t: &str) {
         // Bounded: a line longer than this is content, never a signature.
@@ -63,8 +60,9 @@ impl State {
     }
 
     fn break_line(&mut self, paragraph: bool) {
-        if self.full() {
-            return;
+        // Keep the tail: the signature is at the end of the sender's part.
+        if self.lines.len() >= MAX_LINES {
+            self.lines.drain(..MAX_LINES / 2);
         }
         let text = collapse(&self.text);
         self.text.clear();
@@ -155,9 +153,6 @@ impl TokenSink for Sink {
 
     fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
         let mut s = self.0.borrow_mut();
-        if s.full() {
-            return TokenSinkResult::Continue;
-        }
         match token {
             Token::CharacterTokens(t) if s.suppress.is_none() => s.push_text(&t),
             Token::TagToken(tag) => {
@@ -203,7 +198,8 @@ const MAX_HTML_BYTES: usize = 96 * 1024;
 
 /// Where quoted history starts in raw HTML, found with one linear scan before tokenizing.
 static HISTORY_MARKER: Lazy<Option<Regex>> = Lazy::new(|| {
-    Regex::new(r#"(?i)<blockquote|class="?gmail_quote|id="?divrplyfwdmsg|moz-cite-prefix|id="?appendonsend|yahoo_quoted|-----original message-----"#).ok()
+    let markers: Vec<String> = QUOTE_MARKERS.iter().map(|m| regex::escape(m)).collect();
+    Regex::new(&format!("(?i)<blockquote|-----original message-----|{}", markers.join("|"))).ok()
 });
 
 /// Byte range of the document worth tokenizing: up to the first history marker, then its
@@ -274,7 +270,7 @@ mod tests {
     fn marks_quotes_and_signatures() {
         let lines = to_lines(r#"<div>Hi</div><div class="gmail_signature">Ann</div><div class="gmail_quote">On Mon wrote:<blockquote>old</blockquote></div>"#);
         let marks: Vec<(Mark, &str)> = lines.iter().filter(|l| !l.text.is_empty()).map(|l| (l.mark, l.text.as_str())).collect();
-        assert_eq!(marks, [(Mark::None, "Hi"), (Mark::SignatureStart, "Ann"), (Mark::QuoteStart, "On Mon wrote:"), (Mark::QuoteStart, "old")]);
+        assert_eq!(marks, [(Mark::None, "Hi"), (Mark::SignatureStart, "Ann"), (Mark::QuoteStart, "[quoted history]")]);
     }
 
     #[test]
@@ -289,9 +285,9 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_linear() {
-        let html = "<div>".repeat(50_000) + "x" + &"</div>".repeat(50_000);
+        let html = "<div>".repeat(50_000) + "x" + &"</div>".repeat(50_000) + "<p>Ann Lee</p>";
         let lines = to_lines(&html);
-        assert_eq!(texts(&lines), ["x"]);
+        assert_eq!(texts(&lines), ["Ann Lee"]);
     }
 }
 
