@@ -54,6 +54,12 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
         contact.name = None;
     }
     let strong_anchor = matches!(block.anchor, Anchor::ClientMarker);
+    // A first name alone signs many messages; it makes a signature only with contact data.
+    let first_name_only = contact.name.as_ref().is_some_and(|n| n.rule == "name.first_name");
+    let contact_data = !contact.phones.is_empty() || contact.address.is_some() || contact.emails.iter().any(|e| e.rule == "email.signature");
+    if first_name_only && !contact_data {
+        contact.name = None;
+    }
     let has_signature = evidence >= 1 && (contact.name.is_some() || (strong_anchor && evidence >= 2));
     if !has_signature {
         diagnostics.push(Diagnostic { code: "signature.too_little_evidence" });
