@@ -12,6 +12,9 @@ pub(crate) fn is_title(text: &str) -> bool {
     if text.chars().any(|c| c.is_ascii_digit() || matches!(c, ':' | '：' | '?' | '!')) {
         return false;
     }
+    if text.chars().next().is_some_and(char::is_lowercase) || (words >= 4 && text.ends_with('.')) {
+        return false;
+    }
     let lower = text.to_lowercase();
     TITLE_WORDS.iter().any(|w| {
         if w.chars().any(is_cjk) {

@@ -30,7 +30,7 @@ pub(crate) fn top_message(lines: Vec<Line>) -> (Vec<Line>, bool) {
         unwrapped = true;
     }
     let keep: Vec<bool> = (0..lines.len()).map(|i| i >= from && i < cut && !history::is_inline_quote(&lines, i)).collect();
-    let mut out: Vec<Line> = lines.into_iter().zip(keep).filter(|(l, k)| *k && !footer::is_device_footer(&l.text)).map(|(l, _)| l).collect();
+    let mut out: Vec<Line> = lines.into_iter().zip(keep).filter(|(l, k)| *k && !footer::is_device_footer(&l.text) && !footer::is_attachment_placeholder(&l.text)).map(|(l, _)| l).collect();
     while out.last().is_some_and(Line::is_blank) {
         out.pop();
     }
