@@ -45,18 +45,11 @@ impl From<Vec<u8>> for RawMessage {
     }
 }
 
-/// Where a message sits in its source, i.e. the checkpoint the source resumes from.
-///
-/// The store commits it in the same transaction as the message's outcome, so a restart
+/// Where a message sits in its source, i.e. the checkpoint the source resumes from: the
+/// store's [`Cursor`](crate::store::Cursor) (`Imap { uidvalidity, uid }`, `Delta { link }` or
+/// `None`). The store commits it in the same transaction as the message's outcome, so a restart
 /// neither reprocesses nor misses mail.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SourcePosition {
-    /// An IMAP folder position: the folder's UIDVALIDITY and the message's UID.
-    Imap { uidvalidity: u32, uid: u32 },
-    /// A source without an ordered position (e.g. one Graph message fetched after a
-    /// notification); only the processed-message guard protects against a second run.
-    Unordered,
-}
+pub type SourcePosition = crate::store::Cursor;
 
 /// What the source hands over: the bytes, or the fact that it did not fetch them.
 pub enum Payload {

@@ -15,8 +15,19 @@ pub mod error;
 pub mod filter;
 pub mod handle;
 pub mod message;
+mod order;
+pub mod rules;
 pub mod skip;
 pub mod stats;
+mod worker;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::store::Store;
 
 pub use error::PipelineError;
 pub use filter::{FilterConfig, MailboxRules};
@@ -25,15 +36,64 @@ pub use message::{InboundMessage, Payload, RawMessage, SourcePosition};
 pub use skip::SkipReason;
 pub use stats::{PipelineStats, StatsSnapshot};
 
-/// Identifies a linked mailbox.
-///
-/// Interim definition until the store publishes its id types; it will become a re-export of
-/// the store's `MailboxId` with the same shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MailboxId(pub i64);
+pub use crate::store::MailboxId;
 
-impl std::fmt::Display for MailboxId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+/// Sizing of the pipeline (from the `[pipeline]` and `[filters]` configuration sections).
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Messages processed at the same time (extraction runs on the blocking pool).
+    pub workers: usize,
+    /// Places in the bounded queue between the sources and the workers.
+    pub queue_capacity: usize,
+    /// The filters applied before extraction.
+    pub filters: FilterConfig,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Self { workers: cores * 2, queue_capacity: 64, filters: FilterConfig::default() }
+    }
+}
+
+/// A running pipeline: the handle for sources, the shared counters and the rules cache.
+#[derive(Clone)]
+pub struct Pipeline {
+    handle: PipelineHandle,
+    stats: Arc<PipelineStats>,
+    rules: Arc<rules::RulesCache>,
+}
+
+impl Pipeline {
+    /// Starts the dispatcher and its workers on `tracker`. They stop taking messages when
+    /// `shutdown` is cancelled, finish what is queued and in flight, and then the tracked
+    /// task ends (wait for it with `tracker.close(); tracker.wait()`).
+    pub fn spawn(store: Store, config: PipelineConfig, tracker: &TaskTracker, shutdown: CancellationToken) -> Pipeline {
+        let (sender, queue) = mpsc::channel(config.queue_capacity.max(1));
+        let stats = Arc::new(PipelineStats::default());
+        let rules = Arc::new(rules::RulesCache::default());
+        let context = Arc::new(worker::WorkerContext {
+            store,
+            filters: Arc::new(config.filters),
+            rules: Arc::clone(&rules),
+            stats: Arc::clone(&stats),
+        });
+        tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
+        Pipeline { handle: PipelineHandle::new(sender), stats, rules }
+    }
+
+    /// The entry point for sources (cheap to clone).
+    pub fn handle(&self) -> PipelineHandle {
+        self.handle.clone()
+    }
+
+    /// This process's counters.
+    pub fn stats(&self) -> &Arc<PipelineStats> {
+        &self.stats
+    }
+
+    /// Drops a mailbox's cached filter rules, e.g. after its exclusions changed.
+    pub fn invalidate_mailbox(&self, mailbox: MailboxId) {
+        self.rules.invalidate(mailbox);
     }
 }

@@ -30,6 +30,9 @@ pub struct CommitMessage {
 
 /// What processing the message produced.
 #[derive(Clone, Debug)]
+// One value per message, moved once into the commit: the size difference does not matter
+// and an unboxed variant is simpler for callers.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     Suggestion(NewSuggestion),
     /// Skipped for this reason (a stable name such as `bulk`, counted as `skipped:<reason>`).
@@ -149,10 +152,8 @@ impl Store {
             .map_err(Error::db("read mailbox for commit", "mailbox"))?
             .ok_or(Error::NotFound { what: "mailbox" })?;
         let current: i64 = col(&row, "lease_fencing")?;
-        if let Some(fencing) = fencing {
-            if fencing != current {
-                return Err(Error::Fenced { mailbox: mailbox.0, fencing });
-            }
+        if let Some(fencing) = fencing.filter(|f| *f != current) {
+            return Err(Error::Fenced { mailbox: mailbox.0, fencing });
         }
         Ok(Target { list: ListId(col(&row, "target_list_id")?), list_owner: UserId(col(&row, "owner_id")?) })
     }

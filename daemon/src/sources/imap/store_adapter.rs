@@ -1,0 +1,61 @@
+//! [`Checkpoints`] over the real [`Store`]: folder cursors in `folder_cursors`, needs-attention in
+//! the mailbox's status.
+
+use futures::future::BoxFuture;
+
+use super::checkpoints::{CheckpointError, Checkpoints, FolderCursor};
+use crate::pipeline::MailboxId;
+use crate::store::{self, MailboxStatus, Store};
+
+/// The store seen through the watcher's narrow needs.
+#[derive(Clone)]
+pub struct StoreCheckpoints {
+    store: Store,
+}
+
+impl StoreCheckpoints {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+fn store_id(mailbox: MailboxId) -> store::MailboxId {
+    store::MailboxId(mailbox.0)
+}
+
+fn failed(what: &str, error: store::Error) -> CheckpointError {
+    CheckpointError(format!("{what}: {error}"))
+}
+
+impl Checkpoints for StoreCheckpoints {
+    fn load(&self, mailbox: MailboxId, folder: &str) -> BoxFuture<'_, Result<Option<FolderCursor>, CheckpointError>> {
+        let folder = folder.to_owned();
+        Box::pin(async move {
+            let cursor = self.store.get_cursor(store_id(mailbox), &folder).await.map_err(|e| failed("load cursor", e))?;
+            Ok(cursor.and_then(|c| match (c.uidvalidity, c.last_uid) {
+                (Some(uidvalidity), Some(last_uid)) => Some(FolderCursor { uidvalidity, last_uid }),
+                _ => None,
+            }))
+        })
+    }
+
+    fn reset(&self, mailbox: MailboxId, folder: &str, cursor: FolderCursor) -> BoxFuture<'_, Result<(), CheckpointError>> {
+        let folder = folder.to_owned();
+        Box::pin(async move {
+            self.store
+                .reset_cursor(store_id(mailbox), &folder, cursor.uidvalidity, cursor.last_uid)
+                .await
+                .map_err(|e| failed("reset cursor", e))
+        })
+    }
+
+    fn needs_attention(&self, mailbox: MailboxId, reason: &str) -> BoxFuture<'_, Result<(), CheckpointError>> {
+        let reason = reason.to_owned();
+        Box::pin(async move {
+            self.store
+                .set_mailbox_status(store_id(mailbox), MailboxStatus::NeedsAttention, Some(&reason))
+                .await
+                .map_err(|e| failed("set needs-attention", e))
+        })
+    }
+}

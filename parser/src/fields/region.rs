@@ -1,0 +1,84 @@
+//! Default region for numbers written without a country code: country names in the
+//! signature first, then the sender's domain, then the United States.
+
+use rlibphonenumber::Region;
+
+/// Country names and adjectives as written in signatures (lower-case) and their region.
+const COUNTRY_WORDS: &[(&str, &str)] = &[
+    ("germany", "DE"), ("deutschland", "DE"), ("austria", "AT"), ("österreich", "AT"), ("switzerland", "CH"),
+    ("schweiz", "CH"), ("suisse", "CH"), ("svizzera", "CH"), ("france", "FR"), ("united kingdom", "GB"),
+    ("england", "GB"), ("scotland", "GB"), ("uk", "GB"), ("spain", "ES"), ("españa", "ES"), ("italy", "IT"),
+    ("italia", "IT"), ("netherlands", "NL"), ("nederland", "NL"), ("belgium", "BE"), ("belgique", "BE"),
+    ("belgië", "BE"), ("poland", "PL"), ("polska", "PL"), ("sweden", "SE"), ("sverige", "SE"),
+    ("denmark", "DK"), ("danmark", "DK"), ("portugal", "PT"), ("japan", "JP"), ("日本", "JP"),
+    ("brazil", "BR"), ("brasil", "BR"), ("mexico", "MX"), ("méxico", "MX"), ("canada", "CA"),
+    ("india", "IN"), ("australia", "AU"), ("ireland", "IE"), ("norway", "NO"), ("norge", "NO"),
+    ("finland", "FI"), ("suomi", "FI"), ("usa", "US"), ("u.s.a.", "US"), ("united states", "US"),
+    ("luxembourg", "LU"), ("new zealand", "NZ"), ("south africa", "ZA"), ("cdmx", "MX"), ("são paulo", "BR"),
+];
+
+/// Top-level domains that are not countries, or not used as one.
+const GENERIC_TLDS: &[&str] = &["com", "net", "org", "edu", "gov", "io", "co", "me", "tv", "ai", "app", "biz", "info", "eu", "dev", "xyz"];
+
+/// Frequent short words per language and the region they suggest (English says nothing).
+const STOPWORDS: &[(&str, &[&str])] = &[
+    ("EN", &["the", "and", "to", "of", "you", "is", "for", "we", "it", "that", "with", "this"]),
+    ("DE", &["und", "der", "die", "das", "ich", "nicht", "mit", "für", "wir", "ist", "sie", "ein", "eine", "bitte"]),
+    ("FR", &["le", "la", "les", "et", "vous", "nous", "pour", "est", "une", "des", "je", "du", "au"]),
+    ("ES", &["el", "los", "las", "y", "que", "para", "con", "una", "por", "nos", "está", "del", "te"]),
+    ("IT", &["il", "di", "che", "per", "con", "una", "sono", "della", "grazie", "non", "gli", "ci"]),
+    ("NL", &["de", "het", "een", "en", "van", "ik", "je", "niet", "voor", "met", "wij", "graag", "u"]),
+    ("PT", &["o", "os", "que", "para", "com", "uma", "não", "você", "em", "do", "da", "as"]),
+    ("SE", &["och", "att", "det", "som", "för", "med", "inte", "vi", "är", "jag", "på", "till"]),
+    ("DK", &["og", "at", "det", "som", "for", "med", "ikke", "vi", "er", "jeg", "på", "til"]),
+    ("PL", &["i", "w", "z", "na", "się", "nie", "że", "do", "jest", "pozdrawiam", "proszę", "oraz"]),
+];
+
+/// The region of the language the sender writes in, when it is not English.
+pub(crate) fn language_region(text: &str) -> Option<&'static str> {
+    if text.chars().any(|c| matches!(c, '\u{3040}'..='\u{30ff}')) {
+        return Some("JP");
+    }
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).take(400).collect();
+    let mut best: Option<(&'static str, usize)> = None;
+    for (region, list) in STOPWORDS {
+        let n = words.iter().filter(|w| list.contains(w)).count();
+        if n >= 3 && best.is_none_or(|(_, b)| n > b) {
+            best = Some((region, n));
+        }
+    }
+    best.map(|(r, _)| r).filter(|r| *r != "EN")
+}
+
+/// Regions to try, best first (never empty).
+pub(crate) fn hints(signature_text: &str, from_address: Option<&str>, language: Option<&str>) -> Vec<Region> {
+    let mut out: Vec<Region> = Vec::new();
+    let lower = signature_text.to_lowercase();
+    for (word, code) in COUNTRY_WORDS {
+        if super::has_word(&lower, word) {
+            push(&mut out, code);
+        }
+    }
+    if let Some(domain) = from_address.and_then(|a| a.rsplit_once('@')).map(|(_, d)| d) {
+        let tld = domain.rsplit('.').next().unwrap_or_default();
+        if tld == "uk" {
+            push(&mut out, "GB");
+        } else if !GENERIC_TLDS.contains(&tld) {
+            push(&mut out, &tld.to_ascii_uppercase());
+        }
+    }
+    if let Some(code) = language {
+        push(&mut out, code);
+    }
+    push(&mut out, "US");
+    out
+}
+
+fn push(out: &mut Vec<Region>, code: &str) {
+    if let Ok(region) = code.parse::<Region>() {
+        if !out.contains(&region) {
+            out.push(region);
+        }
+    }
+}

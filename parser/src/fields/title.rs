@@ -1,0 +1,46 @@
+//! Job title: a cell with a title word (multilingual), before or after the name.
+
+use super::{Cell, has_word, is_cjk, is_contact_cell};
+use crate::tables::words::TITLE_WORDS;
+
+/// Whether a cell reads as a job title.
+pub(crate) fn is_title(text: &str) -> bool {
+    let words = text.split_whitespace().count();
+    if words == 0 || words > 9 || text.chars().count() > 90 || is_contact_cell(text) {
+        return false;
+    }
+    if text.chars().any(|c| c.is_ascii_digit() || matches!(c, ':' | '：' | '?' | '!')) {
+        return false;
+    }
+    if text.chars().next().is_some_and(char::is_lowercase) || (words >= 4 && text.ends_with('.')) {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    TITLE_WORDS.iter().any(|w| {
+        if w.chars().any(is_cjk) {
+            lower.contains(w)
+        } else {
+            has_word(&lower, w)
+        }
+    })
+}
+
+/// The title cell, skipping the name's cell: `(title, block line, company written after it)`.
+/// "Creative Lead, Tallgrass Design" and "Senior Counsel at Acme" carry the company too.
+pub(crate) fn find(cells: &[Cell], skip: &[&str], name: Option<&str>) -> Option<(String, usize, Option<String>)> {
+    let cell = cells.iter().take(14).find(|c| !skip.contains(&c.text.as_str()) && is_title(&c.text) && !super::company::has_legal_form(&c.text))?;
+    let mut t = cell.text.trim_matches(|ch: char| matches!(ch, ',' | ';' | '-' | '|')).trim().to_string();
+    if let Some(name) = name.filter(|n| !n.is_empty()) {
+        if let Some(stripped) = t.strip_suffix(name) {
+            t = stripped.trim().to_string();
+        }
+    }
+    for sep in [", ", " at ", " bei ", " chez "] {
+        if let Some((head, tail)) = t.split_once(sep) {
+            if is_title(head) && !is_title(tail) && tail.chars().next().is_some_and(char::is_uppercase) {
+                return Some((head.trim().to_string(), cell.line, Some(tail.trim().to_string())));
+            }
+        }
+    }
+    Some((t, cell.line, None))
+}
