@@ -83,6 +83,11 @@ fn matches_domain(text: &str, domain_label: &str) -> bool {
 pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<(String, usize, &'static str, f32)> {
     let name = hints.name;
     let candidate = |t: &str| !is_contact_cell(t) && !super::address::is_address(t) && Some(t) != name && !t.contains([':', '：']) && t.chars().count() <= 80;
+    if let (Some(company), Some(line)) = (&hints.from_title, hints.title_line) {
+        if has_legal_form(company) {
+            return Some((trim_tagline(company), line, "company.after_title_comma", 0.8));
+        }
+    }
     for (i, line) in lines.iter().enumerate().take(16) {
         let t = line.text.as_str();
         if has_legal_form(t) && candidate(t) && !super::title::is_title(t) && !t.contains(['|', '·', '•']) {

@@ -68,8 +68,8 @@ pub(crate) fn clean(text: &str) -> String {
     }
     let mut s = s.trim().to_string();
     for prefix in ["i. a. ", "i.a. ", "i. v. ", "i.v. ", "ppa. ", "pp. "] {
-        if s.to_lowercase().starts_with(prefix) {
-            s = s[prefix.len()..].trim().to_string();
+        if s.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix)) {
+            s = s.get(prefix.len()..).unwrap_or_default().trim().to_string();
         }
     }
     // ", PhD", ", ing." and other post-nominals after a comma.
