@@ -104,6 +104,13 @@ impl ImapSource {
         Ok(())
     }
 
+    /// Starts watching a mailbox as the store keeps it: its settings JSON is parsed into
+    /// [`ImapSettings`]; the password comes from the vault.
+    pub fn add_stored_mailbox(&self, mailbox: &crate::store::Mailbox, password: SecretString) -> Result<(), ImapError> {
+        let settings = ImapSettings::from_json(&mailbox.settings)?;
+        self.add_mailbox(MailboxId(mailbox.id.0), settings, password)
+    }
+
     /// Stops watching a mailbox (unlinked or deactivated). Returns whether it was watched.
     pub fn remove_mailbox(&self, mailbox: MailboxId) -> bool {
         match self.mailboxes().remove(&mailbox) {

@@ -136,6 +136,7 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
     loop {
         drain_unsolicited(&mut session);
         last_uid = catch_up(watch, &mut session, uidvalidity, last_uid).await?;
+        ImapStats::bump(&watch.stats.catch_ups);
         if watch.cancel.is_cancelled() {
             logout(session).await;
             return Ok(());
