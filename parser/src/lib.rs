@@ -8,7 +8,16 @@
 use serde::Serialize;
 
 mod envelope;
+mod extract;
+mod fields;
+mod html;
+mod line;
+mod mime;
 mod prediction;
+mod segment;
+mod signature;
+mod tables;
+mod vcard;
 
 pub use prediction::prediction_json;
 
@@ -92,6 +101,6 @@ pub fn envelope(raw: &[u8]) -> Envelope {
 }
 
 /// Finds the sender's own signature in a raw message and turns it into a contact.
-pub fn extract(_raw: &[u8]) -> Extraction {
-    Extraction::default()
+pub fn extract(raw: &[u8]) -> Extraction {
+    extract::run(raw)
 }

@@ -21,7 +21,9 @@ pub mod worker;
 pub use compose::{compose_attention, compose_digest, Addressing, AttentionNotice, DigestEntry};
 pub use error::{NotifyError, SmtpFailure, Stage};
 pub use mailer::{Mailer, OutgoingMail};
-pub use probe::test_connection;
+pub use probe::{test_connection, test_connection_from};
 pub use settings::{Security, SmtpSettings};
 pub use worker::{describe_failed, enqueue_attention, OutboxWorker, RoundReport, WorkerOptions, ATTENTION_KIND};
 pub use backoff::Backoff;
+/// The address type of [`SmtpSettings::from`] and recipients (`"Name <a@b>".parse()`).
+pub use lettre::message::Mailbox;

@@ -14,6 +14,16 @@ use super::settings::{Security, SmtpSettings};
 /// Connects, secures, authenticates and quits. `Ok(())` means a notification would be accepted for
 /// submission (recipients are not tried). The error's `Display` is the one line to show the operator.
 pub async fn test_connection(settings: &SmtpSettings, password: &SecretString) -> Result<(), NotifyError> {
+    test_connection_from(settings, password, None).await
+}
+
+/// [`test_connection`] from a chosen local address (a multi-homed host, or a test that must not share
+/// the server's per-address failed-login penalty with other clients).
+pub async fn test_connection_from(
+    settings: &SmtpSettings,
+    password: &SecretString,
+    local_address: Option<std::net::IpAddr>,
+) -> Result<(), NotifyError> {
     let server = settings.server();
     let timeout = settings.command_timeout;
     let hello = ClientId::default();
@@ -27,7 +37,7 @@ pub async fn test_connection(settings: &SmtpSettings, password: &SecretString) -
         Some(timeout),
         &hello,
         implicit_tls,
-        None,
+        local_address,
     );
     let mut conn = step(&server, Stage::Connect, timeout, connect).await?;
 

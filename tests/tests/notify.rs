@@ -1,0 +1,492 @@
+//! Issue #5 end to end: notifications through the real Postfix started by `scripts/test.sh`
+//! (2587 STARTTLS required, 2465 implicit TLS, AUTH against the Dovecot users file), read back from
+//! the recipient's real Dovecot INBOX. Each test makes its own mail users and its own SQLite store.
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::TryStreamExt as _;
+use mailsig_daemon::notify::{
+    compose_digest, test_connection, test_connection_from, Addressing, DigestEntry, Mailbox, Mailer, OutboxWorker, Security,
+    SmtpFailure, SmtpSettings, WorkerOptions,
+};
+use mailsig_daemon::store::{
+    Clock, CommitMessage, CommitResult, Cursor, ListId, MailboxKind, NewMailbox, NewSuggestion, Outcome,
+    MailboxId, OutboxStatus, Store, StoreOptions, StoredField, StoredPhone, SuggestionFields, UserId,
+};
+use secrecy::SecretString;
+
+// ------------------------------------------------------------------------------------------ servers
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test.sh"))
+}
+
+fn env_port(name: &str) -> u16 {
+    env(name).parse().unwrap_or_else(|_| panic!("{name} is not a port number"))
+}
+
+/// A fresh Dovecot user (also an SMTP AUTH user, and a recipient `<name>@localhost`).
+struct MailUser {
+    name: String,
+    password: String,
+}
+
+impl MailUser {
+    /// Appends the user, then waits just over a second: Dovecot re-reads the users file at most once
+    /// a second, so a login in the same second as the append may not see the new line yet.
+    async fn create(prefix: &str) -> MailUser {
+        let name = format!("{prefix}{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let password = format!("pw{:016x}", rand::random::<u64>());
+        let path = PathBuf::from(env("MAILSIG_TEST_DIR")).join("dovecot").join("users");
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e} (run the tests with scripts/test.sh)", path.display()));
+        // One write call with O_APPEND, so parallel tests never interleave lines.
+        file.write_all(format!("{}:{{PLAIN}}{}::::::\n", name, password).as_bytes())
+            .expect("append mail user");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        MailUser { name, password }
+    }
+
+    fn address(&self) -> String {
+        format!("{}@localhost", self.name)
+    }
+
+    fn secret(&self) -> SecretString {
+        SecretString::from(self.password.clone())
+    }
+}
+
+fn settings(sender: &MailUser, security: Security) -> SmtpSettings {
+    let port = match security {
+        Security::StartTls => env_port("MAILSIG_TEST_SMTP_PORT"),
+        Security::ImplicitTls => env_port("MAILSIG_TEST_SMTPS_PORT"),
+    };
+    let from: Mailbox = format!("mailsig <{}>", sender.address()).parse().expect("from address");
+    let mut settings = SmtpSettings::new("localhost", port, security, &sender.name, from).with_ca_file(env("MAILSIG_TEST_CA"));
+    settings.command_timeout = Duration::from_secs(10);
+    settings
+}
+
+/// A port on which nothing listens (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    port
+}
+
+// ------------------------------------------------------------------------------------ IMAP read-back
+
+fn tls_client_config() -> rustls::ClientConfig {
+    let pem = std::fs::read(env("MAILSIG_TEST_CA")).expect("read test CA");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert.expect("CA PEM")).expect("add CA");
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// All messages in the user's INBOX (raw bytes), over IMAPS with certificate verification.
+async fn inbox(user: &MailUser) -> Vec<Vec<u8>> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", env_port("MAILSIG_TEST_IMAPS_PORT")))
+        .await
+        .expect("connect IMAPS");
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_client_config()));
+    let server_name = rustls::pki_types::ServerName::try_from("localhost").expect("server name");
+    let tls = connector.connect(server_name, tcp).await.expect("IMAPS handshake");
+    let mut client = async_imap::Client::new(tls);
+    client.read_response().await.expect("greeting").expect("greeting present");
+    let mut session = client.login(&user.name, &user.password).await.map_err(|(e, _)| e).expect("IMAP login");
+    let mailbox = session.select("INBOX").await.expect("select INBOX");
+    let mut messages = Vec::new();
+    if mailbox.exists > 0 {
+        let fetches: Vec<_> = session
+            .fetch("1:*", "BODY.PEEK[]")
+            .await
+            .expect("fetch")
+            .try_collect()
+            .await
+            .expect("fetch stream");
+        for fetch in &fetches {
+            messages.push(fetch.body().expect("body").to_vec());
+        }
+    }
+    let _ = session.logout().await;
+    messages
+}
+
+/// Waits (up to 30 s) until the INBOX holds `n` messages, and returns them.
+async fn wait_for_inbox(user: &MailUser, n: usize) -> Vec<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let messages = inbox(user).await;
+        if messages.len() >= n {
+            return messages;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "expected {n} message(s) in {}'s INBOX, found {}", user.name, messages.len());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+struct Parsed {
+    raw: String,
+    subject: String,
+    text: String,
+    html: String,
+}
+
+fn parse(raw: &[u8]) -> Parsed {
+    let message = mail_parser::MessageParser::default().parse(raw).expect("delivered mail parses");
+    Parsed {
+        raw: String::from_utf8_lossy(raw).into_owned(),
+        subject: message.subject().unwrap_or_default().to_owned(),
+        text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        html: message.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+    }
+}
+
+// ------------------------------------------------------------------------------------------- store
+
+const CANARY: &str = "CANARY7f3e";
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A fresh SQLite store on a manual clock set to the real time (so Date headers look sane).
+async fn fresh_store(dir: &tempfile::TempDir) -> (Store, Clock) {
+    let clock = Clock::manual(now_ms());
+    let options = StoreOptions { clock: clock.clone(), ..StoreOptions::default() };
+    let store = Store::open_with(&Store::sqlite_url(&dir.path().join("mailsig.db")), options).await.expect("open store");
+    store.migrate().await.expect("migrate");
+    (store, clock)
+}
+
+fn field(value: &str) -> StoredField {
+    StoredField { value: value.to_owned(), confidence: 0.9, rule: "test".to_owned() }
+}
+
+/// A suggestion as the pipeline would commit it: name and company, plus other signature fields that
+/// carry the canary and must never reach the digest.
+fn suggestion(sender: &str, name: &str, company: &str) -> NewSuggestion {
+    NewSuggestion {
+        sender_email: sender.to_owned(),
+        fields: SuggestionFields {
+            name: Some(field(name)),
+            title: Some(field(&format!("Head of {CANARY} title"))),
+            company: Some(field(company)),
+            address: Some(field(&format!("1 {CANARY} Street"))),
+            websites: vec![field(&format!("https://{}.example.com", CANARY.to_lowercase()))],
+            phones: vec![StoredPhone { kind: "work".into(), e164: "+41446681800".into(), confidence: 0.9, rule: "test".into() }],
+            ..SuggestionFields::default()
+        },
+        confidence: 0.9,
+    }
+}
+
+/// A user with one IMAP mailbox feeding a list of that name. Returns (user, list, mailbox).
+async fn owner_with_list(store: &Store, email: &str, list_name: &str) -> (UserId, ListId, MailboxId) {
+    let user = match store.user_by_email(email).await {
+        Ok(user) => user,
+        Err(_) => store.create_user(email, Some("Test Owner")).await.expect("create user"),
+    };
+    let list = store.create_list(user.id, list_name).await.expect("create list");
+    let mailbox = store
+        .create_mailbox(NewMailbox {
+            owner: user.id,
+            kind: MailboxKind::Imap,
+            address: email.to_owned(),
+            display_name: None,
+            target_list: list.id,
+            excluded_domains: Vec::new(),
+            settings: serde_json::json!({}),
+            secret: None,
+        })
+        .await
+        .expect("create mailbox");
+    (user.id, list.id, mailbox.id)
+}
+
+async fn commit(store: &Store, mailbox: MailboxId, uid: u32, new: NewSuggestion) {
+    let result = store
+        .commit_message(CommitMessage {
+            mailbox,
+            folder: "INBOX".into(),
+            cursor: Cursor::Imap { uidvalidity: 1, uid },
+            message_id_hash: format!("hash-{uid}-{:x}", rand::random::<u64>()),
+            outcome: Outcome::Suggestion(new),
+            fencing: None,
+        })
+        .await
+        .expect("commit message");
+    assert!(matches!(result, CommitResult::Inserted { .. }), "expected a new suggestion, got {result:?}");
+}
+
+/// The reason recorded on the first outbox row, for assertion messages.
+async fn last_error(store: &Store) -> Option<String> {
+    store.get_outbox_item(mailsig_daemon::store::OutboxId(1)).await.ok().and_then(|item| item.last_error)
+}
+
+fn worker(store: &Store, mailer: Mailer) -> OutboxWorker {
+    OutboxWorker::new(store.clone(), mailer, WorkerOptions::new("test-worker", "https://mailsig.example.test/"))
+}
+
+// ------------------------------------------------------------------------------------------- tests
+
+async fn deliver_one(security: Security) {
+    let sender = MailUser::create("ntfs").await;
+    let recipient = MailUser::create("ntfr").await;
+    let settings = settings(&sender, security);
+    test_connection(&settings, &sender.secret()).await.expect("connection test passes");
+    let mailer = Mailer::new(settings.clone(), &sender.secret()).expect("mailer");
+    let addressing = Addressing {
+        from: settings.from.clone(),
+        to: recipient.address().parse().expect("to"),
+        public_base_url: "https://mailsig.example.test".into(),
+    };
+    let entries = [DigestEntry { list_id: 3, list_name: "Sales".into(), name: Some("Ada Lovelace".into()), company: Some("Analytical Engines".into()) }];
+    let mail = compose_digest(&addressing, &entries, SystemTime::now()).expect("compose");
+    mailer.send(&mail).await.expect("send");
+    let delivered = wait_for_inbox(&recipient, 1).await;
+    let parsed = parse(&delivered[0]);
+    assert_eq!(parsed.subject, "1 new contact suggestion");
+    assert!(parsed.raw.contains(&mail.message_id), "Message-ID kept");
+    assert!(parsed.text.contains("Ada Lovelace, Analytical Engines"), "{}", parsed.text);
+    // Postfix logs the authenticated user; the Received header shows the message came in with TLS.
+    assert!(parsed.raw.contains("ESMTPSA") || parsed.raw.contains("ESMTPS"), "submitted over TLS with AUTH:\n{}", parsed.raw);
+}
+
+#[tokio::test]
+async fn starttls_submission_is_delivered() {
+    deliver_one(Security::StartTls).await;
+}
+
+#[tokio::test]
+async fn implicit_tls_submission_is_delivered() {
+    deliver_one(Security::ImplicitTls).await;
+}
+
+#[tokio::test]
+async fn wrong_password_is_reported_clearly() {
+    let sender = MailUser::create("ntfw").await;
+    // Dovecot delays further logins from an address that just failed one (its auth penalty). Failing
+    // from 127.0.0.2 / 127.0.0.3 keeps that delay away from the other tests, which connect from
+    // 127.0.0.1; the generous timeout absorbs it for this test's second attempt.
+    for (security, source) in [(Security::StartTls, [127, 0, 0, 2]), (Security::ImplicitTls, [127, 0, 0, 3])] {
+        let mut settings = settings(&sender, security);
+        settings.command_timeout = Duration::from_secs(40);
+        let wrong = SecretString::from("not-the-password".to_owned());
+        let err = test_connection_from(&settings, &wrong, Some(std::net::IpAddr::from(source)))
+            .await
+            .err()
+            .expect("a wrong password must fail");
+        assert_eq!(err.failure(), Some(SmtpFailure::AuthRejected), "{err}");
+        assert!(err.is_configuration() && !err.is_permanent() && !err.is_transient());
+        let line = err.to_string();
+        assert!(line.contains("wrong username or password"), "{line}");
+        assert!(line.contains("535"), "the server's reply is shown: {line}");
+        assert!(!line.contains("not-the-password"), "never echo the password: {line}");
+    }
+}
+
+#[tokio::test]
+async fn untrusted_certificate_is_refused() {
+    let sender = MailUser::create("ntfc").await;
+    for security in [Security::StartTls, Security::ImplicitTls] {
+        // Without the test CA the server's certificate chains to nothing we trust.
+        let mut untrusted = settings(&sender, security);
+        untrusted.ca_file = None;
+        let err = test_connection(&untrusted, &sender.secret()).await.err().expect("must refuse the certificate");
+        assert_eq!(err.failure(), Some(SmtpFailure::UntrustedCertificate), "{err}");
+        assert!(err.to_string().contains("not trusted"), "{err}");
+
+        // The pooled sender refuses it as well, and the worker would keep the message (configuration).
+        let mailer = Mailer::new(untrusted, &sender.secret()).expect("mailer");
+        let addressing = Addressing { from: mailer.settings().from.clone(), to: sender.address().parse().expect("to"), public_base_url: "https://x.test".into() };
+        let entries = [DigestEntry { list_id: 1, list_name: "L".into(), name: Some("N".into()), company: None }];
+        let mail = compose_digest(&addressing, &entries, SystemTime::now()).expect("compose");
+        let err = mailer.send(&mail).await.err().expect("send must fail");
+        assert!(err.is_configuration(), "{err}");
+    }
+    assert!(inbox(&sender).await.is_empty(), "nothing was delivered");
+}
+
+#[tokio::test]
+async fn refused_starttls_is_reported() {
+    // A listener that greets and answers EHLO without offering STARTTLS, as a misconfigured or
+    // downgrading server would. Postfix here always offers it, so this one small server stands in.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        let (socket, _) = listener.accept().await.expect("accept");
+        let (read, mut write) = socket.into_split();
+        let mut lines = tokio::io::BufReader::new(read).lines();
+        write.write_all(b"220 plain.test ESMTP\r\n").await.expect("greet");
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push(line.clone());
+            if line.to_ascii_uppercase().starts_with("EHLO") {
+                write.write_all(b"250-plain.test\r\n250 AUTH PLAIN LOGIN\r\n").await.expect("ehlo");
+            } else {
+                write.write_all(b"221 bye\r\n").await.expect("bye");
+                break;
+            }
+        }
+        seen
+    });
+    let sender = MailUser::create("ntft").await;
+    let mut plain = settings(&sender, Security::StartTls);
+    plain.host = "127.0.0.1".into();
+    plain.port = port;
+    let err = test_connection(&plain, &sender.secret()).await.err().expect("must refuse to go on without TLS");
+    assert_eq!(err.failure(), Some(SmtpFailure::StartTlsRefused), "{err}");
+    assert!(err.to_string().contains("STARTTLS"), "{err}");
+    let seen = tokio::time::timeout(Duration::from_secs(10), server).await.expect("server ends").expect("server task");
+    assert!(!seen.iter().any(|line| line.to_ascii_uppercase().starts_with("AUTH")), "no AUTH was sent in clear: {seen:?}");
+}
+
+#[tokio::test]
+async fn unreachable_server_keeps_the_digest_until_it_returns() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, clock) = fresh_store(&dir).await;
+    let sender = MailUser::create("ntfu").await;
+    let recipient = MailUser::create("ntfv").await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Prospects").await;
+    commit(&store, mailbox, 1, suggestion("grace@navy.example", "Grace Hopper", "US Navy")).await;
+
+    // 1. The server cannot be reached: the row goes back to pending with the reason and a backoff.
+    let mut down = settings(&sender, Security::StartTls);
+    down.host = "127.0.0.1".into();
+    down.port = closed_port();
+    let mut offline = worker(&store, Mailer::new(down, &sender.secret()).expect("mailer"));
+    let report = offline.run_once().await.expect("round");
+    assert_eq!((report.claimed, report.sent, report.retried, report.failed), (1, 0, 1, 0), "{report:?}");
+    let depth = store.outbox_depth().await.expect("depth");
+    assert_eq!((depth.pending, depth.sending, depth.failed), (1, 0, 0), "{depth:?}");
+
+    // 2. The server is back, but the retry is not due yet: nothing is claimed, nothing sent.
+    let mut online = worker(&store, Mailer::new(settings(&sender, Security::StartTls), &sender.secret()).expect("mailer"));
+    let report = online.run_once().await.expect("round");
+    assert_eq!(report.claimed, 0, "backoff respected: {report:?}");
+
+    // 3. After the backoff it is delivered, once.
+    clock.advance(Duration::from_secs(3600));
+    let report = online.run_once().await.expect("round");
+    assert_eq!((report.claimed, report.sent), (1, 1), "{report:?}: {:?}", last_error(&store).await);
+    let depth = store.outbox_depth().await.expect("depth");
+    assert_eq!((depth.pending, depth.sending, depth.failed), (0, 0, 0), "{depth:?}");
+    let delivered = wait_for_inbox(&recipient, 1).await;
+    assert!(parse(&delivered[0]).text.contains("Grace Hopper, US Navy"));
+    // And the row is not sent again.
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(online.run_once().await.expect("round").claimed, 0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(inbox(&recipient).await.len(), 1, "delivered exactly once");
+}
+
+#[tokio::test]
+async fn rejected_recipient_is_marked_failed_and_listed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, clock) = fresh_store(&dir).await;
+    let sender = MailUser::create("ntfp").await;
+    // An all-numeric domain: lettre accepts it, Postfix answers "501 5.1.3 Bad recipient address syntax".
+    let (_user, _list, mailbox) = owner_with_list(&store, "nobody@1.2.3.4.5", "Rejected").await;
+    commit(&store, mailbox, 1, suggestion("alan@bletchley.example", "Alan Turing", "GC&CS")).await;
+
+    let mut worker = worker(&store, Mailer::new(settings(&sender, Security::ImplicitTls), &sender.secret()).expect("mailer"));
+    let report = worker.run_once().await.expect("round");
+    assert_eq!((report.claimed, report.sent, report.retried, report.failed), (1, 0, 0, 1), "{report:?}");
+
+    let failed = store.list_failed(10).await.expect("list failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].status, OutboxStatus::Failed);
+    let reason = failed[0].last_error.clone().unwrap_or_default();
+    assert!(reason.contains("501") && reason.contains("Bad recipient address syntax"), "server reply visible: {reason}");
+    let line = mailsig_daemon::notify::describe_failed(&failed[0]);
+    assert!(line.contains("501"), "{line}");
+    assert!(!reason.contains(CANARY) && !reason.contains("Alan Turing"), "no content in the reason: {reason}");
+
+    // Never retried.
+    clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(worker.run_once().await.expect("round").claimed, 0);
+    assert_eq!(store.outbox_depth().await.expect("depth").failed, 1);
+}
+
+#[tokio::test]
+async fn delivered_digest_lists_suggestions_and_nothing_else() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, clock) = fresh_store(&dir).await;
+    let sender = MailUser::create("ntfd").await;
+    let recipient = MailUser::create("ntfe").await;
+    let (_user, sales, sales_box) = owner_with_list(&store, &recipient.address(), "Sales <EMEA>").await;
+    let (_user, partners, partners_box) = owner_with_list(&store, &recipient.address(), "Partners").await;
+    commit(&store, sales_box, 1, suggestion("marie@radium.example", "Marie Curie", "Institut du Radium")).await;
+    commit(&store, sales_box, 2, suggestion("rosalind@kings.example", "Rosalind Franklin", "King's College")).await;
+    commit(&store, partners_box, 1, suggestion("emmy@goettingen.example", "Emmy Noether", "Göttingen University")).await;
+
+    let mut worker = worker(&store, Mailer::new(settings(&sender, Security::StartTls), &sender.secret()).expect("mailer"));
+    let report = worker.run_once().await.expect("round");
+    assert_eq!(report.sent, 1, "one digest for the user, however many rows: {report:?}");
+
+    let delivered = wait_for_inbox(&recipient, 1).await;
+    let digest = parse(&delivered[0]);
+    assert_eq!(digest.subject, "3 new contact suggestions");
+    for expected in ["Marie Curie, Institut du Radium", "Rosalind Franklin, King's College", "Emmy Noether, Göttingen University"] {
+        assert!(digest.text.contains(expected), "text lacks {expected}:\n{}", digest.text);
+    }
+    assert!(digest.text.contains(&format!("https://mailsig.example.test/lists/{sales}")), "{}", digest.text);
+    assert!(digest.text.contains(&format!("https://mailsig.example.test/lists/{partners}")), "{}", digest.text);
+    assert!(digest.text.contains("List \"Sales <EMEA>\" (2)"), "{}", digest.text);
+    assert!(digest.html.contains("Sales &lt;EMEA&gt;"), "HTML-escaped: {}", digest.html);
+    assert!(digest.html.contains("King&#39;s College"), "HTML-escaped: {}", digest.html);
+    assert!(digest.html.contains(&format!("href=\"https://mailsig.example.test/lists/{sales}\"")), "{}", digest.html);
+    for header in ["Auto-Submitted: auto-generated", "Message-ID: <", "Date: ", "multipart/alternative"] {
+        assert!(digest.raw.contains(header), "missing {header}:\n{}", digest.raw);
+    }
+    // Minimum data: no other signature field, no sender address, no canary anywhere in the message.
+    for secret in [CANARY, &CANARY.to_lowercase(), "+41446681800", "marie@radium.example"] {
+        assert!(!digest.raw.contains(secret), "{secret} leaked into the digest:\n{}", digest.raw);
+        assert!(!digest.text.contains(secret) && !digest.html.contains(secret), "{secret} leaked");
+    }
+
+    // At most one digest per interval: a suggestion right after waits for the interval.
+    commit(&store, partners_box, 2, suggestion("lise@kwi.example", "Lise Meitner", "KWI")).await;
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(worker.run_once().await.expect("round").sent, 0, "too early for a second digest");
+    clock.advance(Duration::from_secs(15 * 60));
+    assert_eq!(worker.run_once().await.expect("round").sent, 1, "due after the interval");
+    let delivered = wait_for_inbox(&recipient, 2).await;
+    let second = delivered.iter().map(|raw| parse(raw)).find(|p| p.text.contains("Lise Meitner")).expect("second digest");
+    assert_eq!(second.subject, "1 new contact suggestion");
+    assert!(!second.text.contains("Marie Curie"), "only what is new since the last digest");
+}
+
+#[tokio::test]
+async fn attention_notice_reaches_the_owner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _clock) = fresh_store(&dir).await;
+    let sender = MailUser::create("ntfa").await;
+    let recipient = MailUser::create("ntfb").await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Any").await;
+    let mailbox = store.get_mailbox(mailbox).await.expect("mailbox");
+    mailsig_daemon::notify::enqueue_attention(&store, &mailbox, "login rejected").await.expect("enqueue");
+    let mut worker = worker(&store, Mailer::new(settings(&sender, Security::ImplicitTls), &sender.secret()).expect("mailer"));
+    assert_eq!(worker.run_once().await.expect("round").sent, 1);
+    let delivered = wait_for_inbox(&recipient, 1).await;
+    let notice = parse(&delivered[0]);
+    assert_eq!(notice.subject, "A mailbox needs your attention");
+    assert!(notice.text.contains("login rejected"), "{}", notice.text);
+    assert!(notice.text.contains(&format!("https://mailsig.example.test/mailboxes/{}", mailbox.id)), "{}", notice.text);
+    assert!(notice.raw.contains("Auto-Submitted: auto-generated"));
+}
