@@ -10,6 +10,11 @@ fn main() {
     for path in std::env::args().skip(1) {
         match std::fs::read(&path) {
             Ok(raw) => {
+                if std::env::var_os("MAILSIG_TRACE").is_some() {
+                    for line in mailsig_parser::debug_trace(&raw) {
+                        eprintln!("{line}");
+                    }
+                }
                 let x = mailsig_parser::extract(&raw);
                 let line = mailsig_parser::prediction_json(&path, &x);
                 if writeln!(out, "{line}").is_err() {

@@ -28,24 +28,45 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     }
     let from_address = body.envelope.from_address.clone();
     let sender = Sender::new(body.from_name.as_deref(), from_address.as_deref());
-    let top = segment::top_message(body.lines);
+    let (top, unwrapped) = segment::top_message(body.lines);
     let Some(block) = signature::locate(&top, &|t| sender.is_name_line(t)) else {
         diagnostics.push(Diagnostic { code: "signature.none" });
         return Extraction { diagnostics, ..Extraction::default() };
     };
     let mut start = block.start;
-    // A title or company written on the line before the sender's name belongs to the block.
-    if block.anchor == Anchor::SenderName {
-        if let Some(prev) = top.get(..start).and_then(|t| t.iter().rposition(|l| !l.is_blank())) {
-            if start - prev <= 2 && top[prev].text.len() < 60 && (fields::title::is_title(&top[prev].text) || fields::company::has_legal_form(&top[prev].text)) {
+    // A title, company or logo written just above the sender's name belongs to the block.
+    if matches!(block.anchor, Anchor::SenderName | Anchor::Trailing) {
+        for _ in 0..2 {
+            let Some(prev) = top.get(..start).and_then(|t| t.iter().rposition(|l| !l.is_blank())) else { break };
+            let line = &top[prev];
+            let logo_only = !line.alts.is_empty() && line.alts.join(" ") == line.text;
+            let heading = line.text.chars().count() < 60 && (fields::title::is_title(&line.text) || fields::company::has_legal_form(&line.text));
+            if start - prev <= 2 && (heading || logo_only) {
                 start = prev;
+            } else {
+                break;
             }
         }
     }
     let lines: &[Line] = top.get(start..block.end).unwrap_or_default();
-    let (contact, evidence) = build(lines, start, &sender, from_address.as_deref(), block.inline_name.as_deref(), &body.vcards);
+    let top_text: String = top.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
+    let language = fields::region::language_region(&top_text);
+    let (mut contact, evidence) = build(lines, start, &sender, from_address.as_deref(), block.inline_name.as_deref(), &body.vcards, language);
     let name_ok = contact.name.as_ref().is_some_and(|n| n.rule == "name.sender_match" || sender.overlap(&n.value) > 0);
-    let has_signature = evidence >= 1 && (contact.name.is_some() || evidence >= 2);
+    // A name that is not the sender's (a colleague in an out-of-office, a quoted author) is not
+    // attributed to the sender.
+    if !name_ok && !unwrapped && !sender.display_tokens.is_empty() && contact.name.is_some() {
+        diagnostics.push(Diagnostic { code: "name.not_sender" });
+        contact.name = None;
+    }
+    let strong_anchor = matches!(block.anchor, Anchor::ClientMarker);
+    // A first name alone signs many messages; it makes a signature only with contact data.
+    let first_name_only = contact.name.as_ref().is_some_and(|n| n.rule == "name.first_name");
+    let contact_data = !contact.phones.is_empty() || contact.address.is_some() || contact.emails.iter().any(|e| e.rule == "email.signature");
+    if first_name_only && !contact_data {
+        contact.name = None;
+    }
+    let has_signature = evidence >= 1 && (contact.name.is_some() || (strong_anchor && evidence >= 2));
     if !has_signature {
         diagnostics.push(Diagnostic { code: "signature.too_little_evidence" });
         return Extraction { diagnostics, ..Extraction::default() };
@@ -60,8 +81,21 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     Extraction { has_signature: true, contact: Some(contact), confidence, diagnostics }
 }
 
+/// Generic mail providers: their domain says nothing about the sender's company.
+const FREEMAIL: &[&str] = &["gmail", "googlemail", "yahoo", "hotmail", "outlook", "live", "aol", "icloud", "me", "gmx", "web", "t-online", "orange", "free", "libero", "wanadoo", "example", "mail", "proton", "protonmail", "msn", "comcast"];
+
+/// "tallgrassdesign" for "mail.tallgrassdesign.co.uk"; empty for free-mail providers.
+fn main_label(domain: &str) -> String {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let n = labels.len();
+    let second_level = n >= 3 && matches!(labels[n - 2], "co" | "com" | "org" | "net" | "ac" | "gov" | "ne" | "or");
+    let idx = if second_level { n.saturating_sub(3) } else { n.saturating_sub(2) };
+    let label = labels.get(idx).copied().unwrap_or_default().to_lowercase().replace('-', "");
+    if FREEMAIL.contains(&label.as_str()) { String::new() } else { label }
+}
+
 /// Builds the contact from the block; returns it with the count of contact evidence found.
-fn build(lines: &[Line], offset: usize, sender: &Sender, from_address: Option<&str>, inline_name: Option<&str>, vcards: &[String]) -> (Contact, usize) {
+fn build(lines: &[Line], offset: usize, sender: &Sender, from_address: Option<&str>, inline_name: Option<&str>, vcards: &[String], language: Option<&str>) -> (Contact, usize) {
     let cells = fields::cells(lines);
     let at = |l: usize| Some(l + offset);
     let mut contact = Contact::default();
@@ -74,12 +108,17 @@ fn build(lines: &[Line], offset: usize, sender: &Sender, from_address: Option<&s
     }
 
     let skip: Vec<&str> = cells.iter().filter(|c| Some(c.line) == name_line && fields::name::clean(&c.text) == name_text.clone().unwrap_or_default()).map(|c| c.text.as_str()).collect();
-    let title = fields::title::find(&cells, &skip);
+    let title = fields::title::find(&cells, &skip, name_text.as_deref());
     let title_line = title.as_ref().map(|t| t.1);
-    if let Some((value, line)) = title {
+    let mut from_title = None;
+    if let Some((value, line, company)) = title {
         contact.title = Some(field(value, 0.7, "title.keyword", at(line)));
+        from_title = company;
     }
-    if let Some((value, line, rule, conf)) = fields::company::find(&cells, lines, name_line, title_line, name_text.as_deref()) {
+    let domain_label = from_address.and_then(|a| a.rsplit_once('@')).map(|(_, d)| main_label(d));
+    let title_text = contact.title.as_ref().map(|t| t.value.clone());
+    let hints = fields::company::Hints { name_line, title_line, name: name_text.as_deref(), title: title_text.as_deref(), from_title, domain_label };
+    if let Some((value, line, rule, conf)) = fields::company::find(&cells, lines, &hints) {
         if contact.title.as_ref().is_none_or(|t| t.value != value) {
             contact.company = Some(field(value, conf, rule, at(line)));
         }
@@ -102,7 +141,7 @@ fn build(lines: &[Line], offset: usize, sender: &Sender, from_address: Option<&s
     }
 
     let text: String = lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
-    let regions = fields::region::hints(&text, from_address);
+    let regions = fields::region::hints(&text, from_address, language);
     for found in fields::phone::find(&cells, lines, &regions) {
         evidence += 2;
         let conf = if found.labelled { 0.9 } else { 0.75 };
@@ -158,4 +197,24 @@ fn build(lines: &[Line], offset: usize, sender: &Sender, from_address: Option<&s
     }
     let _ = PhoneKind::Other;
     (contact, evidence)
+}
+
+/// Development aid for the `parse` example: the top message's lines with the signature block
+/// marked. Returns message content, so callers must never log it.
+pub(crate) fn trace(raw: &[u8]) -> Vec<String> {
+    let mut diagnostics = Vec::new();
+    let Some(body) = mime::read(raw, &mut diagnostics) else { return vec!["unparseable".into()] };
+    let sender = Sender::new(body.from_name.as_deref(), body.envelope.from_address.as_deref());
+    let n_all = body.lines.len();
+    let (top, _) = segment::top_message(body.lines);
+    let block = signature::locate(&top, &|t| sender.is_name_line(t));
+    let mut out = vec![format!("sender tokens {:?}; lines {} -> top {}", sender.tokens, n_all, top.len())];
+    for (i, l) in top.iter().enumerate() {
+        let inside = block.as_ref().is_some_and(|b| i >= b.start && i < b.end);
+        out.push(format!("{}{:3} {:?} {:?} {:?} {:?}", if inside { "*" } else { " " }, i, l.text, l.links, l.icons, l.mark));
+    }
+    if let Some(b) = block {
+        out.push(format!("anchor {:?}", b.anchor));
+    }
+    out
 }

@@ -56,6 +56,13 @@ pub(crate) struct Block {
 
 pub(crate) fn is_delimiter(text: &str) -> bool {
     matches!(text, "--" | "-- " | "---" | "—" | "–" | "__" | "___")
+        || is_rule_line(text)
+}
+
+/// A line drawn with rule characters ("━━━━", "*****", "=====") that frames a signature.
+pub(crate) fn is_rule_line(text: &str) -> bool {
+    let n = text.chars().count();
+    (5..=80).contains(&n) && text.chars().all(|c| matches!(c, '━' | '─' | '═' | '=' | '*' | '~' | '＝' | '－' | '-' | '_'))
 }
 
 /// Text after the valediction when `text` is a valediction line, e.g. `Some("")` for
@@ -74,13 +81,16 @@ pub(crate) fn valediction_rest(text: &str) -> Option<String> {
                 continue;
             }
             let rest = rest.trim_start_matches([',', '.', '!', ' ', '-', '–', '、', '。']).trim();
-            // "Thanks for the files" is a sentence, not a sign-off.
-            if rest.split_whitespace().count() > 4 || rest.contains(['?']) {
+            // "Thanks for the files" is a sentence, not a sign-off; "Thanks, Ann" signs.
+            if rest.split_whitespace().count() > 3 || rest.contains(['?']) {
                 return None;
             }
             // Recover the original casing of the remainder.
             let keep = rest.chars().count();
             let original: String = text.trim().chars().rev().take(keep).collect::<Vec<_>>().into_iter().rev().collect();
+            if original.chars().next().is_some_and(char::is_lowercase) {
+                return None;
+            }
             return Some(original);
         }
     }
@@ -96,7 +106,13 @@ pub(crate) fn locate(lines: &[Line], is_name_line: &dyn Fn(&str) -> bool) -> Opt
         found = Some((i, Anchor::ClientMarker, None));
     }
     if found.is_none() {
-        if let Some(i) = (window_start..n).rev().find(|&i| is_delimiter(&lines[i].text)) {
+        let has_text_after = |i: usize| lines.iter().skip(i + 1).take(3).any(|l| !l.text.is_empty());
+        let delimiters: Vec<usize> = (window_start..n).filter(|&i| is_delimiter(&lines[i].text) && has_text_after(i)).collect();
+        // In a framed signature the sender's name follows the opening rule line.
+        let with_name = delimiters.iter().rev().find(|&&i| {
+            lines.iter().skip(i + 1).take_while(|l| !is_rule_line(&l.text)).take(8).any(|l| is_name_line(&l.text))
+        });
+        if let Some(&i) = with_name.or(delimiters.last()) {
             found = Some((i + 1, Anchor::Delimiter, None));
         }
     }
@@ -133,7 +149,7 @@ fn block_end(lines: &[Line], start: usize) -> usize {
         if text.is_empty() && line.links.is_empty() {
             continue;
         }
-        if footer::is_disclaimer(text) || footer::is_registration(text) || is_prose(text) && seen_text {
+        if footer::is_disclaimer(text) || footer::is_registration(text) || (is_prose(text) || is_rule_line(text)) && seen_text {
             return i;
         }
         seen_text = true;
@@ -147,8 +163,16 @@ fn block_end(lines: &[Line], start: usize) -> usize {
 
 /// A sentence-like line (long, several words, ends like prose).
 pub(crate) fn is_prose(text: &str) -> bool {
-    let words = text.split_whitespace().count();
-    words >= 14 || (text.chars().count() > 90 && words >= 10)
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() < 10 {
+        return false;
+    }
+    let n_separators = text.matches(['|', '·', '•']).count();
+    if n_separators >= 2 || text.contains('@') || text.chars().filter(char::is_ascii_digit).count() >= 12 {
+        return false;
+    }
+    let n_lower = words.iter().filter(|w| w.chars().next().is_some_and(char::is_lowercase)).count();
+    n_lower * 2 >= words.len() || words.len() >= 20
 }
 
 /// Start of the trailing run of short, non-prose lines (Enron-style signatures with no
@@ -173,7 +197,21 @@ fn trailing_block(lines: &[Line]) -> Option<usize> {
         start = Some(i);
         n_text += 1;
     }
-    start
+    // A block starts after a blank line: a line that ends a wrapped paragraph is not one.
+    let mut s = start?;
+    while s > 0 && lines.get(s - 1).is_some_and(|l| !l.text.is_empty()) {
+        s += 1;
+        while lines.get(s).is_some_and(|l| !l.text.is_empty()) {
+            s += 1;
+        }
+        while lines.get(s).is_some_and(|l| l.text.is_empty()) {
+            s += 1;
+        }
+        if s >= lines.len() {
+            return None;
+        }
+    }
+    Some(s)
 }
 
 #[cfg(test)]

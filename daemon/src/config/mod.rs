@@ -250,6 +250,27 @@ impl Config {
         validate::validate(raw, path)
     }
 
+    /// The IMAP source's options, from `[imap]` and `pipeline.max_message_bytes`.
+    pub fn imap_options(&self) -> crate::sources::imap::ImapOptions {
+        crate::sources::imap::ImapOptions {
+            allow_plaintext_loopback: self.imap.allow_plaintext_loopback,
+            max_message_bytes: self.pipeline.max_message_bytes,
+            idle_renew: self.imap.idle_renew,
+            poll_interval: self.imap.poll_interval,
+            max_connections_per_host: usize::try_from(self.imap.max_connections_per_host).unwrap_or(usize::MAX),
+            ..crate::sources::imap::ImapOptions::default()
+        }
+    }
+
+    /// The pipeline's options, from `[pipeline]` and `[filters]`.
+    pub fn pipeline_config(&self) -> crate::pipeline::PipelineConfig {
+        crate::pipeline::PipelineConfig {
+            workers: usize::try_from(self.pipeline.workers).unwrap_or(1),
+            queue_capacity: usize::try_from(self.pipeline.queue_capacity).unwrap_or(1),
+            filters: self.filters.clone(),
+        }
+    }
+
     /// The one-line summary printed by `check-config`. Holds no secret.
     pub fn summary(&self) -> String {
         let smtp = match &self.smtp {

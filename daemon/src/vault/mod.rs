@@ -12,6 +12,7 @@
 
 mod master_key;
 mod record;
+pub mod rotation;
 
 use std::fmt;
 

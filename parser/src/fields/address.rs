@@ -30,6 +30,11 @@ static PATTERNS: Lazy<Vec<Regex>> = Lazy::new(|| {
         r"(?i)\b(?:p\.?\s?o\.?\s+box|postfach|apartado|casella postale|caixa postal)\b",
         r"(?i)^(?:suite|ste\.?|floor|unit|room)\s+\w+",
         r"(?:都|道|府|県)\p{Han}+(?:市|区|町)",
+        // Ireland (Eircode), Australia (state + postcode), India (city + PIN).
+        r"\b[AC-FHKNPRTV-Y]\d{2}\s?[AC-FHKNPRTV-Y0-9]{4}\b",
+        r"\b(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s+\d{4}\b",
+        r"\p{Lu}\p{Ll}+\s+\d{6}\b",
+        r"(?i)^(?:level|plot|floor|etage|piso|andar)\s+\d+",
     ]
     .iter()
     .filter_map(|p| Regex::new(p).ok())

@@ -3,7 +3,7 @@
 //! Academic prefixes are kept; post-nominal credentials and parenthesised readings are dropped.
 
 use super::{Cell, has_word, is_cjk, is_contact_cell};
-use crate::tables::words::{LEGAL_FORMS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
+use crate::tables::words::{GREETINGS, LEGAL_FORMS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
 
 /// What we know of the sender's name from the headers.
 #[derive(Default, Clone, Debug)]
@@ -68,8 +68,8 @@ pub(crate) fn clean(text: &str) -> String {
     }
     let mut s = s.trim().to_string();
     for prefix in ["i. a. ", "i.a. ", "i. v. ", "i.v. ", "ppa. ", "pp. "] {
-        if s.to_lowercase().starts_with(prefix) {
-            s = s[prefix.len()..].trim().to_string();
+        if s.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix)) {
+            s = s.get(prefix.len()..).unwrap_or_default().trim().to_string();
         }
     }
     // ", PhD", ", ing." and other post-nominals after a comma.
@@ -95,10 +95,18 @@ pub(crate) fn clean(text: &str) -> String {
 /// Shaped like a person's name: 1–5 capitalised words (particles and prefixes allowed), no
 /// digits, no title word, no legal form; or 2–10 CJK characters.
 pub(crate) fn person_shaped(text: &str) -> bool {
-    if text.is_empty() || text.chars().count() > 50 || text.chars().any(|c| c.is_ascii_digit() || matches!(c, '@' | ':' | '/' | '&' | '!' | '?')) {
+    if text.is_empty() || text.chars().count() > 50 || text.chars().any(|c| c.is_ascii_digit() || matches!(c, '@' | ':' | '/' | '&' | '!' | '?' | ',' | ';' | '：' | '=' | '+' | '"' | '<' | '>')) {
         return false;
     }
     let lower = text.to_lowercase();
+    let greeting = GREETINGS.iter().any(|g| lower.strip_prefix(g).is_some_and(|rest| rest.chars().next().is_none_or(|c| !c.is_alphabetic()) || g.ends_with(' ')));
+    if greeting {
+        return false;
+    }
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic() && !is_cjk(*c)).collect();
+    if letters.len() > 3 && letters.iter().all(|c| c.is_uppercase()) {
+        return false;
+    }
     if TITLE_WORDS.iter().any(|w| !w.chars().any(is_cjk) && has_word(&lower, w))
         || LEGAL_FORMS.iter().any(|f| f.len() > 2 && has_word(&lower, f))
     {
@@ -128,12 +136,25 @@ pub(crate) fn person_shaped(text: &str) -> bool {
     n_capitalised >= 1 && !words.iter().all(|w| w.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase) && w.chars().count() > 3)
 }
 
+/// The rest of a cell after leading title words, if it starts with any.
+pub(crate) fn after_leading_title(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let n = words.iter().take_while(|w| super::title::is_title(w)).count();
+    (n > 0 && n < words.len()).then(|| words[n..].join(" "))
+}
+
 /// Picks the name cell: `(name, block line, rule, confidence)`.
 pub(crate) fn find(cells: &[Cell], sender: &Sender, inline: Option<&str>) -> Option<(String, usize, &'static str, f32)> {
     for cell in cells.iter().take(12) {
         let cleaned = clean(&cell.text);
         if sender.is_name_line(&cell.text) && person_shaped(&cleaned) {
             return Some((cleaned, cell.line, "name.sender_match", 0.9));
+        }
+        // "ディレクター 高橋 美咲", "Geschäftsführer Jan Berg": a title written before the name.
+        if let Some(rest) = after_leading_title(&cleaned) {
+            if person_shaped(&rest) && (sender.overlap(&rest) > 0 || rest.chars().any(is_cjk)) {
+                return Some((rest, cell.line, "name.after_title", 0.8));
+            }
         }
     }
     if let Some(inline) = inline {
@@ -149,7 +170,13 @@ pub(crate) fn find(cells: &[Cell], sender: &Sender, inline: Option<&str>) -> Opt
             return Some((cleaned, cell.line, "name.person_shaped", 0.55));
         }
     }
-    None
+    // The sender's first name alone on one of the block's first lines ("Mark" above the title).
+    cells.iter().take(4).find_map(|cell| {
+        let word = clean(&cell.text);
+        let is_first_name = !word.contains(' ') && word.chars().next().is_some_and(char::is_uppercase) && word.chars().all(char::is_alphabetic)
+            && sender.display_tokens.first().is_some_and(|t| *t == word.to_lowercase());
+        is_first_name.then(|| (word, cell.line, "name.first_name", 0.5))
+    })
 }
 
 #[cfg(test)]

@@ -20,8 +20,39 @@ const COUNTRY_WORDS: &[(&str, &str)] = &[
 /// Top-level domains that are not countries, or not used as one.
 const GENERIC_TLDS: &[&str] = &["com", "net", "org", "edu", "gov", "io", "co", "me", "tv", "ai", "app", "biz", "info", "eu", "dev", "xyz"];
 
+/// Frequent short words per language and the region they suggest (English says nothing).
+const STOPWORDS: &[(&str, &[&str])] = &[
+    ("EN", &["the", "and", "to", "of", "you", "is", "for", "we", "it", "that", "with", "this"]),
+    ("DE", &["und", "der", "die", "das", "ich", "nicht", "mit", "für", "wir", "ist", "sie", "ein", "eine", "bitte"]),
+    ("FR", &["le", "la", "les", "et", "vous", "nous", "pour", "est", "une", "des", "je", "du", "au"]),
+    ("ES", &["el", "los", "las", "y", "que", "para", "con", "una", "por", "nos", "está", "del", "te"]),
+    ("IT", &["il", "di", "che", "per", "con", "una", "sono", "della", "grazie", "non", "gli", "ci"]),
+    ("NL", &["de", "het", "een", "en", "van", "ik", "je", "niet", "voor", "met", "wij", "graag", "u"]),
+    ("PT", &["o", "os", "que", "para", "com", "uma", "não", "você", "em", "do", "da", "as"]),
+    ("SE", &["och", "att", "det", "som", "för", "med", "inte", "vi", "är", "jag", "på", "till"]),
+    ("DK", &["og", "at", "det", "som", "for", "med", "ikke", "vi", "er", "jeg", "på", "til"]),
+    ("PL", &["i", "w", "z", "na", "się", "nie", "że", "do", "jest", "pozdrawiam", "proszę", "oraz"]),
+];
+
+/// The region of the language the sender writes in, when it is not English.
+pub(crate) fn language_region(text: &str) -> Option<&'static str> {
+    if text.chars().any(|c| matches!(c, '\u{3040}'..='\u{30ff}')) {
+        return Some("JP");
+    }
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).take(400).collect();
+    let mut best: Option<(&'static str, usize)> = None;
+    for (region, list) in STOPWORDS {
+        let n = words.iter().filter(|w| list.contains(w)).count();
+        if n >= 3 && best.is_none_or(|(_, b)| n > b) {
+            best = Some((region, n));
+        }
+    }
+    best.map(|(r, _)| r).filter(|r| *r != "EN")
+}
+
 /// Regions to try, best first (never empty).
-pub(crate) fn hints(signature_text: &str, from_address: Option<&str>) -> Vec<Region> {
+pub(crate) fn hints(signature_text: &str, from_address: Option<&str>, language: Option<&str>) -> Vec<Region> {
     let mut out: Vec<Region> = Vec::new();
     let lower = signature_text.to_lowercase();
     for (word, code) in COUNTRY_WORDS {
@@ -37,6 +68,9 @@ pub(crate) fn hints(signature_text: &str, from_address: Option<&str>) -> Vec<Reg
             push(&mut out, &tld.to_ascii_uppercase());
         }
     }
+    if let Some(code) = language {
+        push(&mut out, code);
+    }
     push(&mut out, "US");
     out
 }
@@ -46,5 +80,26 @@ fn push(out: &mut Vec<Region>, code: &str) {
         if !out.contains(&region) {
             out.push(region);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_in_order() {
+        let r = hints("Acme GmbH, Wien, Österreich", Some("ann@acme.de"), Some("DE"));
+        let codes: Vec<String> = r.iter().map(|r| r.to_string()).collect();
+        assert_eq!(codes, ["AT", "DE", "US"]);
+        assert_eq!(hints("", None, None).len(), 1);
+        assert_eq!(hints("", Some("a@b.co.uk"), None).first().map(|r| r.to_string()).as_deref(), Some("GB"));
+    }
+
+    #[test]
+    fn language_of_text() {
+        assert_eq!(language_region("Hola, te confirmo que el pedido para el lunes está listo con los precios"), Some("ES"));
+        assert_eq!(language_region("Hi, the files are in the folder and the team will send them to you"), None);
+        assert_eq!(language_region("よろしくお願いします"), Some("JP"));
     }
 }

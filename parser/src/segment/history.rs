@@ -8,19 +8,93 @@ use once_cell::sync::Lazy;
 use regex::Regex;
 
 use crate::line::{Line, Mark};
-use crate::tables::markers::{FROM_LABELS, HEADER_LABELS, HISTORY_PHRASES, WROTE_OPENERS, WROTE_SUFFIXES};
+use crate::tables::markers::{FROM_LABELS, HEADER_LABELS, HISTORY_PHRASES, WROTE_OPENERS, WROTE_SUFFIXES, WROTE_VERBS};
 
 static DATE: Lazy<Option<Regex>> =
     Lazy::new(|| Regex::new(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{1,2}:\d{2}").ok());
 
 /// Index of the first line of history (`lines.len()` when there is none).
+#[cfg(test)]
 pub(crate) fn start(lines: &[Line]) -> usize {
-    for (i, line) in lines.iter().enumerate() {
-        if line.mark == Mark::QuoteStart || is_history_line(lines, i) {
+    start_from(lines, 0)
+}
+
+/// Index of the first line of history at or after `from`. A `>` quote after which the sender
+/// writes again (interleaved or bottom-posted replies) is not the start of history; the caller
+/// drops its lines with [`is_inline_quote`].
+pub(crate) fn start_from(lines: &[Line], from: usize) -> usize {
+    let mut i = from;
+    while i < lines.len() {
+        if lines[i].mark == Mark::QuoteStart || is_history_line(lines, i) {
+            if is_quote_run_start(lines, i) {
+                let end = quote_run_end(lines, i);
+                let sender_continues = lines.get(end).is_some_and(|l| l.mark == Mark::None && !l.text.is_empty() && !is_history_line(lines, end));
+                if sender_continues {
+                    i = end;
+                    continue;
+                }
+            }
             return back_up_lotus(lines, i);
         }
+        i += 1;
     }
     lines.len()
+}
+
+fn is_quote_run_start(lines: &[Line], i: usize) -> bool {
+    if lines[i].text.starts_with('>') {
+        return true;
+    }
+    let next = lines.iter().skip(i + 1).find(|l| !l.text.is_empty());
+    is_attribution(lines, i) && next.is_some_and(|l| l.text.starts_with('>'))
+}
+
+fn quote_run_end(lines: &[Line], i: usize) -> usize {
+    let mut j = i;
+    if !lines[i].text.starts_with('>') {
+        // Skip the (possibly wrapped) attribution.
+        while j < lines.len() && !lines[j].text.starts_with('>') && j < i + 3 {
+            j += 1;
+        }
+    }
+    while j < lines.len() && (lines[j].text.starts_with('>') || lines[j].text.is_empty()) {
+        j += 1;
+    }
+    j
+}
+
+/// Lines of an interleaved quote inside the sender's own text: `>` lines and their attribution.
+pub(crate) fn is_inline_quote(lines: &[Line], i: usize) -> bool {
+    lines[i].text.starts_with('>') || (is_attribution(lines, i) && is_quote_run_start(lines, i))
+}
+
+/// Skips the header block of a quoted or forwarded message that starts at `i`
+/// (separator line, "From:/Sent:/To:/Subject:" lines, Lotus Notes name/date lines).
+pub(crate) fn skip_header(lines: &[Line], i: usize) -> usize {
+    let mut j = i + 1;
+    let mut seen_subject = false;
+    while j < lines.len() && j < i + 20 {
+        let text = lines[j].text.as_str();
+        if text.is_empty() {
+            j += 1;
+            continue;
+        }
+        let label = label_of(text);
+        let header_label = label.as_deref().is_some_and(|l| FROM_LABELS.contains(&l) || HEADER_LABELS.contains(&l) || l == "sent by" || l == "bcc");
+        let is_subject = label.as_deref().is_some_and(|l| matches!(l, "subject" | "betreff" | "objet" | "asunto" | "oggetto" | "onderwerp" | "assunto" | "ämne" | "emne" | "temat" | "件名"));
+        if is_subject {
+            seen_subject = true;
+            j += 1;
+            continue;
+        }
+        // After the subject only labelled header lines (Gmail puts To: last) belong to it.
+        let header_like = header_label || !seen_subject && (text.contains('@') || DATE.as_ref().is_some_and(|d| d.is_match(text)) && text.len() < 60 || is_separator(text));
+        if !header_like {
+            break;
+        }
+        j += 1;
+    }
+    j
 }
 
 fn is_history_line(lines: &[Line], i: usize) -> bool {
@@ -28,15 +102,18 @@ fn is_history_line(lines: &[Line], i: usize) -> bool {
     if text.starts_with('>') {
         return true;
     }
-    is_separator(text) || is_attribution(lines, i) || is_header_block(lines, i)
+    // Cheap rejections first: every opener below has a colon on this or the next two lines,
+    // or is a short separator line.
+    let colon_near = lines.iter().skip(i).take(3).any(|l| l.text.contains([':', '：']));
+    (is_separator(text)) || (colon_near && (is_attribution(lines, i) || is_header_block(lines, i)))
 }
 
 /// "-----Original Message-----", "---------- Forwarded message ---------", "Begin forwarded message:".
 fn is_separator(text: &str) -> bool {
-    if text.len() > 120 {
+    let dashed = text.starts_with(['-', '_', '*', '=']);
+    if text.len() > 120 || (!dashed && text.len() > 48) {
         return false;
     }
-    let dashed = text.starts_with(['-', '_', '*', '=']);
     let lower = text.to_lowercase();
     let core = lower.trim_matches(|c: char| matches!(c, '-' | '_' | '*' | '=' | ' ' | ':'));
     HISTORY_PHRASES.iter().any(|p| core.starts_with(p) && (dashed || core.len() <= p.len() + 2))
@@ -53,7 +130,11 @@ fn is_attribution(lines: &[Line], i: usize) -> bool {
     if !opener {
         return false;
     }
-    let ends = |s: &str| WROTE_SUFFIXES.iter().any(|w| s.trim_end().ends_with(w));
+    let ends = |s: &str| {
+        let s = s.trim_end();
+        WROTE_SUFFIXES.iter().any(|w| s.ends_with(w))
+            || (s.ends_with([':', '：']) && WROTE_VERBS.iter().any(|v| s.contains(v)))
+    };
     if ends(&lower) {
         return true;
     }

@@ -57,7 +57,8 @@ pub(crate) const DEVICE_FOOTERS: &[&str] = &[
     "enviado a partir do meu", "inviato da iphone", "inviato dal mio", "inviato da il mio",
     "verzonden vanaf mijn", "verstuurd vanaf mijn", "verzonden met", "skickat från min",
     "skickat från", "sendt fra min", "wysłane z mojego", "wysłano z mojego", "iphoneから送信",
-    "ipadから送信", "android から送信",
+    "ipadから送信", "android から送信", "do you yahoo", "get your free", "join the world's largest e-mail",
+    "get free e-mail", "get more from the web", "free email from", "send and receive hotmail",
 ];
 
 /// Phrases that open quoted or forwarded history, once leading/trailing dashes, underscores
@@ -92,6 +93,12 @@ pub(crate) const WROTE_SUFFIXES: &[&str] = &[
     "wrote:", "writes:", "schrieb:", "a écrit :", "a écrit:", "escribió:", "ha scritto:", "schreef:",
     "het volgende geschreven:", "escreveu:", "skrev:", "napisał:", "napisała:", "napisal:",
     "のメッセージ:", "は書きました:", "が書きました：", "は書きました：", "wrote :",
+];
+
+/// Verbs of an attribution written with the author before the colon ("Am … schrieb Ann Lee:").
+pub(crate) const WROTE_VERBS: &[&str] = &[
+    " wrote", " writes", " schrieb", " a écrit", " escribió", " ha scritto", " schreef", " escreveu",
+    " skrev", " napisał", " napisała", "書きました", " kirjoitti", " írta",
 ];
 
 /// "On … wrote:" openers, to make sure a "…:" line is the attribution line.
