@@ -69,6 +69,7 @@ struct Rig {
 
 impl Rig {
     async fn new(settings: &ImapSettings) -> Result<Self> {
+        init_tracing();
         let dir = tempfile::tempdir()?;
         let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
         store.migrate().await?;
@@ -144,29 +145,51 @@ fn fast_options() -> ImapOptions {
     }
 }
 
-/// A message with a clear signature from a sender unique to `tag` and `i`.
+const NAMES: [(&str, &str); 8] = [
+    ("Nora", "Whitfield"),
+    ("Owen", "Castillo"),
+    ("Priya", "Raman"),
+    ("Lena", "Vogel"),
+    ("Marcus", "Hale"),
+    ("Ines", "Duarte"),
+    ("Tomas", "Lind"),
+    ("Grace", "Okafor"),
+];
+
+/// The address of the sender of [`signed_message`]`(tag, i)`.
+fn sender(tag: &str, i: usize) -> String {
+    let (first, last) = NAMES[i % NAMES.len()];
+    format!("{}.{}.{tag}@{}-{tag}.example.com", first.to_lowercase(), last.to_lowercase(), last.to_lowercase())
+}
+
+/// A message with a clear signature from a sender unique to `tag` and `i` (i < 8).
 fn signed_message(tag: &str, i: usize) -> Vec<u8> {
+    let (first, last) = NAMES[i % NAMES.len()];
+    let address = sender(tag, i);
     format!(
-        "From: Jane Doe{i} <jane.doe{i}.{tag}@acme{i}-{tag}.example>\r\n\
-         To: owner@mailsig-owner.test\r\n\
+        "From: {first} {last} <{address}>\r\n\
+         To: Owner <owner@mailsig-owner.test>\r\n\
          Subject: Project update {i}\r\n\
          Date: Sun, 22 Nov 2026 10:00:00 +0000\r\n\
-         Message-ID: <msg{i}.{tag}@acme{i}-{tag}.example>\r\n\
+         Message-ID: <msg{i}.{tag}@{last}.example.com>\r\n\
          MIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          \r\n\
-         Hello,\r\n\
+         Hi,\r\n\
          \r\n\
-         thanks for the documents, I will review them this week and come back to you.\r\n\
+         The revised invoice is attached. Let me know if the numbers look wrong.\r\n\
          \r\n\
-         Best regards,\r\n\
+         Thanks,\r\n\
+         {first}\r\n\
          \r\n\
-         Jane Doe{i}\r\n\
-         Head of Procurement\r\n\
-         Acme Widgets {i} GmbH\r\n\
-         Phone: +49 30 1234567{}\r\n\
-         jane.doe{i}.{tag}@acme{i}-{tag}.example\r\n",
-        i % 10
+         -- \r\n\
+         {first} {last}\r\n\
+         Operations Manager\r\n\
+         {last} Marine Services, LLC\r\n\
+         48 Harbor View Drive\r\n\
+         Annapolis, MD 21403\r\n\
+         Office: (410) 555-01{i:02}\r\n\
+         {address}\r\n"
     )
     .into_bytes()
 }
@@ -223,7 +246,7 @@ async fn new_mail_becomes_a_suggestion_and_flags_are_unchanged() -> Result<()> {
     let found = rig.wait_for_suggestions(2).await?;
     assert_eq!(
         senders(&found),
-        vec![format!("jane.doe1.{tag}@acme1-{tag}.example"), format!("jane.doe2.{tag}@acme2-{tag}.example")],
+        vec![sender(&tag, 1), sender(&tag, 2)],
         "exactly the two new messages become suggestions, not the one from before linking"
     );
     assert!(found.iter().all(|s| s.list == rig.list));
@@ -255,7 +278,7 @@ async fn implicit_tls_works() -> Result<()> {
     wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
     server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
     let found = rig.wait_for_suggestions(1).await?;
-    assert_eq!(senders(&found), vec![format!("jane.doe1.{tag}@acme1-{tag}.example")]);
+    assert_eq!(senders(&found), vec![sender(&tag, 1)]);
     source.shutdown(Duration::from_secs(10)).await;
     rig.stop().await;
     Ok(())
@@ -499,12 +522,19 @@ async fn an_oversized_message_is_skipped_and_counted() -> Result<()> {
     server.endpoint.append(&server.user, "INBOX", &big).await?;
     server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 2)).await?;
     let found = rig.wait_for_suggestions(1).await?;
-    assert_eq!(senders(&found), vec![format!("jane.doe2.{tag}@acme2-{tag}.example")]);
+    assert_eq!(senders(&found), vec![sender(&tag, 2)]);
     assert_eq!(source.stats().too_large, 1);
     assert_eq!(rig.counter("skipped:too_large").await?, 1);
     source.shutdown(Duration::from_secs(10)).await;
     rig.stop().await;
     Ok(())
+}
+
+/// Logs go to the test's captured output (shown on failure); `RUST_LOG=mailsig_daemon=debug` for more.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("mailsig_daemon=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
 
 /// Polls `condition` every 50 ms for up to [`WAIT`].
