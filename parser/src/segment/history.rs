@@ -72,6 +72,7 @@ pub(crate) fn is_inline_quote(lines: &[Line], i: usize) -> bool {
 /// (separator line, "From:/Sent:/To:/Subject:" lines, Lotus Notes name/date lines).
 pub(crate) fn skip_header(lines: &[Line], i: usize) -> usize {
     let mut j = i + 1;
+    let mut seen_subject = false;
     while j < lines.len() && j < i + 20 {
         let text = lines[j].text.as_str();
         if text.is_empty() {
@@ -82,9 +83,12 @@ pub(crate) fn skip_header(lines: &[Line], i: usize) -> usize {
         let header_label = label.as_deref().is_some_and(|l| FROM_LABELS.contains(&l) || HEADER_LABELS.contains(&l) || l == "sent by" || l == "bcc");
         let is_subject = label.as_deref().is_some_and(|l| matches!(l, "subject" | "betreff" | "objet" | "asunto" | "oggetto" | "onderwerp" | "assunto" | "ämne" | "emne" | "temat" | "件名"));
         if is_subject {
-            return j + 1;
+            seen_subject = true;
+            j += 1;
+            continue;
         }
-        let header_like = header_label || text.contains('@') || DATE.as_ref().is_some_and(|d| d.is_match(text)) && text.len() < 60 || is_separator(text);
+        // After the subject only labelled header lines (Gmail puts To: last) belong to it.
+        let header_like = header_label || !seen_subject && (text.contains('@') || DATE.as_ref().is_some_and(|d| d.is_match(text)) && text.len() < 60 || is_separator(text));
         if !header_like {
             break;
         }
@@ -98,15 +102,18 @@ fn is_history_line(lines: &[Line], i: usize) -> bool {
     if text.starts_with('>') {
         return true;
     }
-    is_separator(text) || is_attribution(lines, i) || is_header_block(lines, i)
+    // Cheap rejections first: every opener below has a colon on this or the next two lines,
+    // or is a short separator line.
+    let colon_near = lines.iter().skip(i).take(3).any(|l| l.text.contains([':', '：']));
+    (is_separator(text)) || (colon_near && (is_attribution(lines, i) || is_header_block(lines, i)))
 }
 
 /// "-----Original Message-----", "---------- Forwarded message ---------", "Begin forwarded message:".
 fn is_separator(text: &str) -> bool {
-    if text.len() > 120 {
+    let dashed = text.starts_with(['-', '_', '*', '=']);
+    if text.len() > 120 || (!dashed && text.len() > 48) {
         return false;
     }
-    let dashed = text.starts_with(['-', '_', '*', '=']);
     let lower = text.to_lowercase();
     let core = lower.trim_matches(|c: char| matches!(c, '-' | '_' | '*' | '=' | ' ' | ':'));
     HISTORY_PHRASES.iter().any(|p| core.starts_with(p) && (dashed || core.len() <= p.len() + 2))

@@ -28,6 +28,11 @@ pub(crate) const TITLE_WORDS: &[&str] = &[
     "verwalter", "verwalterin", "immobilienverwaltung", "objektbetreuer", "objektbetreuerin",
     "projektleitung", "außendienst", "aussendienst", "innendienst", "kundenservice", "buchhaltung",
     "vastgoedbeheerder", "beheerder", "medewerker", "administratie", "coördinator",
+    "médecin", "arzt", "ärztin", "zahnarzt", "zahnärztin", "tierarzt", "tierärztin", "apotheker",
+    "apothekerin", "pharmacien", "pharmacienne", "physician", "dentist", "médico", "médica",
+    "arquiteta", "arquiteto", "arquitecto", "arquitecta", "architetto", "architecte", "notaire",
+    "notar", "notarin", "notary", "steuerberaterin", "wirtschaftsprüfer", "therapist", "therapeut",
+    "therapeutin", "psychologist", "psychologe", "psychologin", "veterinarian", "pharmacist",
     // fr
     "directeur", "directrice", "responsable", "chef", "chargé", "chargée", "ingénieur", "ingénieure",
     "gérant", "gérante", "conseiller", "conseillère", "avocat", "avocate", "commercial", "commerciale",
@@ -120,4 +125,16 @@ pub(crate) const GREETINGS: &[&str] = &[
     "hola", "estimad", "buenos días", "buongiorno", "ciao", "gentile", "caro ", "cara ", "beste ",
     "geachte", "olá", "ola ", "prezad", "caro", "hej", "dzień dobry", "szanown", "witam", "cześć",
     "お世話", "いつも", "thanks", "thank", "regards", "welcome", "congratulations", "happy",
+];
+
+/// Words that make a short line a company name even without a legal form.
+pub(crate) const COMPANY_WORDS: &[&str] = &[
+    "consultants", "consulting", "services", "solutions", "systems", "technologies", "technology",
+    "communications", "partners", "associates", "group", "bank", "energy", "resources", "exploration",
+    "production", "capital", "industries", "international", "logistics", "studio", "design", "media",
+    "software", "labs", "laboratories", "agency", "holdings", "ventures", "networks", "broadband",
+    "pipeline", "trading", "markets", "insurance", "university", "institute", "hotel", "restaurant",
+    "architects", "architetti", "architekten", "builders", "construction", "roofing", "engineering",
+    "transport", "freight", "shipping", "marine", "pharma", "clinic", "kanzlei", "steuerberatung",
+    "immobilien", "bau", "reformas", "installatietechniek", "consultancy", "foundation", "stiftung",
 ];
