@@ -664,3 +664,30 @@ async fn two_workers_on_postgres_send_each_digest_once() {
     store.close().await;
     drop_pg_database(&db).await;
 }
+
+#[tokio::test]
+async fn long_outage_ends_in_the_failed_list() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, clock) = fresh_store(&dir).await;
+    let sender = MailUser::create("ntfl").await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &sender.address(), "Outage").await;
+    commit(&store, mailbox, 1, suggestion("barbara@cornell.example", "Barbara McClintock", "Cornell")).await;
+    let mut down = settings(&sender, Security::StartTls);
+    down.host = "127.0.0.1".into();
+    down.port = closed_port();
+    let mut worker = worker(&store, Mailer::new(down, &sender.secret()).expect("mailer"));
+    // Retried while the outage is young…
+    for _ in 0..3 {
+        let report = worker.run_once().await.expect("round");
+        assert_eq!((report.retried, report.failed), (1, 0), "{report:?}");
+        clock.advance(Duration::from_secs(2 * 3600));
+    }
+    // …and handed to the operator once it is older than `give_up_after` (3 days).
+    clock.advance(Duration::from_secs(3 * 24 * 3600));
+    let report = worker.run_once().await.expect("round");
+    assert_eq!((report.retried, report.failed), (0, 1), "{report:?}");
+    let failed = store.list_failed(10).await.expect("list failed");
+    let reason = failed.first().and_then(|item| item.last_error.clone()).unwrap_or_default();
+    assert!(reason.starts_with("gave up after 4 attempt(s)"), "{reason}");
+    assert!(reason.contains("unreachable"), "the last cause is kept: {reason}");
+}
