@@ -15,7 +15,7 @@ use mailsig_daemon::notify::{
 };
 use mailsig_daemon::store::{
     Clock, CommitMessage, CommitResult, Cursor, ListId, MailboxKind, NewMailbox, NewSuggestion, Outcome,
-    MailboxId, OutboxStatus, Store, StoreOptions, StoredField, StoredPhone, SuggestionFields, UserId,
+    MailboxId, OutboxStatus, Store, StoreOptions, StoredField, StoredPhone, SuggestionFields, SuggestionStatus, UserId,
 };
 use secrecy::SecretString;
 
@@ -217,7 +217,7 @@ async fn owner_with_list(store: &Store, email: &str, list_name: &str) -> (UserId
     (user.id, list.id, mailbox.id)
 }
 
-async fn commit(store: &Store, mailbox: MailboxId, uid: u32, new: NewSuggestion) {
+async fn commit(store: &Store, mailbox: MailboxId, uid: u32, new: NewSuggestion) -> mailsig_daemon::store::SuggestionId {
     let result = store
         .commit_message(CommitMessage {
             mailbox,
@@ -229,7 +229,36 @@ async fn commit(store: &Store, mailbox: MailboxId, uid: u32, new: NewSuggestion)
         })
         .await
         .expect("commit message");
-    assert!(matches!(result, CommitResult::Inserted { .. }), "expected a new suggestion, got {result:?}");
+    match result {
+        CommitResult::Inserted { suggestion } => suggestion,
+        other => panic!("expected a new suggestion, got {other:?}"),
+    }
+}
+
+/// A fresh PostgreSQL database `t_<random>` on the test cluster, migrated, on a manual clock.
+async fn fresh_pg_store() -> (Store, Clock, String) {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let admin = env("MAILSIG_TEST_PG_URL");
+    let name = format!("t_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect to MAILSIG_TEST_PG_URL");
+    // The name is ours (hex digits): safe to splice; CREATE DATABASE takes no parameters.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create database");
+    conn.close().await.ok();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    let clock = Clock::manual(now_ms());
+    let options = StoreOptions { clock: clock.clone(), ..StoreOptions::default() };
+    let store = Store::open_with(&format!("{base}/{name}"), options).await.expect("open postgres store");
+    store.migrate().await.expect("migrate");
+    (store, clock, name)
+}
+
+async fn drop_pg_database(name: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut conn) = sqlx::AnyConnection::connect(&env("MAILSIG_TEST_PG_URL")).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
+        conn.close().await.ok();
+    }
 }
 
 /// The reason recorded on the first outbox row, for assertion messages.
@@ -569,4 +598,121 @@ async fn attention_notice_reaches_the_owner() {
     assert!(notice.text.contains("login rejected"), "{}", notice.text);
     assert!(notice.text.contains(&format!("https://mailsig.example.test/mailboxes/{}", mailbox.id)), "{}", notice.text);
     assert!(notice.raw.contains("Auto-Submitted: auto-generated"));
+}
+
+#[tokio::test]
+async fn reviewed_suggestions_are_not_announced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, clock) = fresh_store(&dir).await;
+    let sender = MailUser::create("ntfx").await;
+    let recipient = MailUser::create("ntfy").await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Reviewed").await;
+    let kept = commit(&store, mailbox, 1, suggestion("hedy@mgm.example", "Hedy Lamarr", "MGM")).await;
+    let dismissed = commit(&store, mailbox, 2, suggestion("ada@engines.example", "Ada Byron", "Engines Ltd")).await;
+    store.set_suggestion_status(dismissed, SuggestionStatus::Dismissed).await.expect("dismiss");
+    let mailer = Mailer::new(settings(&sender, Security::StartTls), &sender.secret()).expect("mailer");
+    let mut worker = worker(&store, mailer);
+    assert_eq!(worker.run_once().await.expect("round").sent, 1);
+    let delivered = wait_for_inbox(&recipient, 1).await;
+    let digest = parse(&delivered[0]);
+    assert!(digest.text.contains("Hedy Lamarr, MGM"), "{}", digest.text);
+    assert!(!digest.text.contains("Ada Byron"), "a dismissed suggestion is not announced: {}", digest.text);
+
+    // When everything was reviewed before the digest is due, no message at all.
+    clock.advance(Duration::from_secs(60));
+    let late = commit(&store, mailbox, 3, suggestion("joan@bletchley.example", "Joan Clarke", "GC&CS")).await;
+    store.set_suggestion_status(late, SuggestionStatus::Accepted).await.expect("accept");
+    clock.advance(Duration::from_secs(20 * 60));
+    let report = worker.run_once().await.expect("round");
+    assert_eq!((report.claimed, report.sent, report.empty), (1, 0, 1), "{report:?}");
+    assert_eq!(store.outbox_depth().await.expect("depth").pending, 0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(inbox(&recipient).await.len(), 1, "no empty digest was sent");
+    let _ = kept;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_postgres_send_each_digest_once() {
+    let (store, _clock, db) = fresh_pg_store().await;
+    let sender = MailUser::create("ntfq").await;
+    let mut recipients = Vec::new();
+    for i in 0..4u32 {
+        let recipient = MailUser::create("ntfo").await;
+        let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), &format!("List {i}")).await;
+        commit(&store, mailbox, 1, suggestion(&format!("p{i}@example.org"), &format!("Person {i}"), "Replica Corp")).await;
+        recipients.push(recipient);
+    }
+    let settings = settings(&sender, Security::ImplicitTls);
+    let make = |id: &str| {
+        let mut options = WorkerOptions::new(id, "https://mailsig.example.test");
+        options.batch_size = 2;
+        OutboxWorker::new(store.clone(), Mailer::new(settings.clone(), &sender.secret()).expect("mailer"), options)
+    };
+    let (mut a, mut b) = (make("replica-a"), make("replica-b"));
+    let mut total_sent = 0;
+    for _ in 0..3 {
+        let (ra, rb) = tokio::join!(a.run_once(), b.run_once());
+        total_sent += ra.expect("round a").sent + rb.expect("round b").sent;
+    }
+    assert_eq!(total_sent, 4, "every digest sent once across both workers");
+    for recipient in &recipients {
+        let delivered = wait_for_inbox(recipient, 1).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let again = inbox(recipient).await;
+        assert_eq!((delivered.len(), again.len()), (1, 1), "{} got exactly one digest", recipient.name);
+    }
+    store.close().await;
+    drop_pg_database(&db).await;
+}
+
+#[tokio::test]
+async fn long_outage_ends_in_the_failed_list() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, clock) = fresh_store(&dir).await;
+    let sender = MailUser::create("ntfl").await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &sender.address(), "Outage").await;
+    commit(&store, mailbox, 1, suggestion("barbara@cornell.example", "Barbara McClintock", "Cornell")).await;
+    let mut down = settings(&sender, Security::StartTls);
+    down.host = "127.0.0.1".into();
+    down.port = closed_port();
+    let mut worker = worker(&store, Mailer::new(down, &sender.secret()).expect("mailer"));
+    // Retried while the outage is young…
+    for _ in 0..3 {
+        let report = worker.run_once().await.expect("round");
+        assert_eq!((report.retried, report.failed), (1, 0), "{report:?}");
+        clock.advance(Duration::from_secs(2 * 3600));
+    }
+    // …and handed to the operator once it is older than `give_up_after` (3 days).
+    clock.advance(Duration::from_secs(3 * 24 * 3600));
+    let report = worker.run_once().await.expect("round");
+    assert_eq!((report.retried, report.failed), (0, 1), "{report:?}");
+    let failed = store.list_failed(10).await.expect("list failed");
+    let reason = failed.first().and_then(|item| item.last_error.clone()).unwrap_or_default();
+    assert!(reason.starts_with("gave up after 4 attempt(s)"), "{reason}");
+    assert!(reason.contains("unreachable"), "the last cause is kept: {reason}");
+}
+
+#[tokio::test]
+async fn rows_of_a_crashed_worker_are_sent_after_their_lease() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, clock) = fresh_store(&dir).await;
+    let sender = MailUser::create("ntfz").await;
+    let recipient = MailUser::create("ntfj").await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Crash").await;
+    commit(&store, mailbox, 1, suggestion("chien@columbia.example", "Chien-Shiung Wu", "Columbia")).await;
+
+    // A worker claims the row and dies before any `mark_*` (as a SIGKILL between claim and commit,
+    // or between the server's 250 and `mark_sent`, would leave it).
+    let lease = Duration::from_secs(15 * 60);
+    let claimed = store.claim_due("crashed-worker", store.now_ms(), 10, lease).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    drop(claimed);
+
+    let mut survivor = worker(&store, Mailer::new(settings(&sender, Security::StartTls), &sender.secret()).expect("mailer"));
+    assert_eq!(survivor.run_once().await.expect("round").claimed, 0, "the lease still protects the row");
+    clock.advance(lease + Duration::from_secs(1));
+    let report = survivor.run_once().await.expect("round");
+    assert_eq!((report.claimed, report.sent), (1, 1), "{report:?}");
+    let delivered = wait_for_inbox(&recipient, 1).await;
+    assert!(parse(&delivered[0]).text.contains("Chien-Shiung Wu, Columbia"));
 }
