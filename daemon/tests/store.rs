@@ -825,6 +825,22 @@ async fn schema_has_no_content_columns() {
     .await
 }
 
+/// The embedded default runs in WAL mode with foreign keys enforced.
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
+    run_sqlite(|s: Store| async move {
+        let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(s.pool()).await.expect("pragma").get(0);
+        assert_eq!(mode, "wal");
+        let fk: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(s.pool()).await.expect("pragma").get(0);
+        assert_eq!(fk, 1);
+        let orphan = sqlx::query("INSERT INTO list_members (list_id, user_id, role, created_at) VALUES (99, 99, 'owner', 0)")
+            .execute(s.pool())
+            .await;
+        assert!(orphan.is_err(), "foreign keys are enforced");
+    })
+    .await
+}
+
 #[test]
 fn with_database_replaces_only_the_name() {
     assert_eq!(with_database("postgres://u@h:1/postgres", "t_1"), "postgres://u@h:1/t_1");
