@@ -691,3 +691,28 @@ async fn long_outage_ends_in_the_failed_list() {
     assert!(reason.starts_with("gave up after 4 attempt(s)"), "{reason}");
     assert!(reason.contains("unreachable"), "the last cause is kept: {reason}");
 }
+
+#[tokio::test]
+async fn rows_of_a_crashed_worker_are_sent_after_their_lease() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, clock) = fresh_store(&dir).await;
+    let sender = MailUser::create("ntfz").await;
+    let recipient = MailUser::create("ntfj").await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Crash").await;
+    commit(&store, mailbox, 1, suggestion("chien@columbia.example", "Chien-Shiung Wu", "Columbia")).await;
+
+    // A worker claims the row and dies before any `mark_*` (as a SIGKILL between claim and commit,
+    // or between the server's 250 and `mark_sent`, would leave it).
+    let lease = Duration::from_secs(15 * 60);
+    let claimed = store.claim_due("crashed-worker", store.now_ms(), 10, lease).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    drop(claimed);
+
+    let mut survivor = worker(&store, Mailer::new(settings(&sender, Security::StartTls), &sender.secret()).expect("mailer"));
+    assert_eq!(survivor.run_once().await.expect("round").claimed, 0, "the lease still protects the row");
+    clock.advance(lease + Duration::from_secs(1));
+    let report = survivor.run_once().await.expect("round");
+    assert_eq!((report.claimed, report.sent), (1, 1), "{report:?}");
+    let delivered = wait_for_inbox(&recipient, 1).await;
+    assert!(parse(&delivered[0]).text.contains("Chien-Shiung Wu, Columbia"));
+}

@@ -45,7 +45,17 @@ pub(crate) struct FolderWatch {
     pub checkpoints: Arc<dyn Checkpoints>,
     pub limiter: HostLimiter,
     pub stats: Arc<ImapStats>,
+    pub commits: tokio::sync::broadcast::Sender<CommittedMessage>,
     pub cancel: CancellationToken,
+}
+
+/// Announced after each message the pipeline committed (for metrics such as source lag, and the load tool).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedMessage {
+    pub mailbox: MailboxId,
+    pub folder: String,
+    pub uidvalidity: u32,
+    pub uid: u32,
 }
 
 /// Why a watcher stopped.
@@ -136,6 +146,7 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
     loop {
         drain_unsolicited(&mut session);
         last_uid = catch_up(watch, &mut session, uidvalidity, last_uid).await?;
+        ImapStats::bump(&watch.stats.catch_ups);
         if watch.cancel.is_cancelled() {
             logout(session).await;
             return Ok(());
@@ -252,6 +263,13 @@ async fn catch_up(
         let ack = watch.pipeline.submit(message).await.map_err(sink_error)?;
         ack.committed().await.map_err(sink_error)?;
         ImapStats::bump(&watch.stats.committed);
+        // Nobody listening is fine: the announcement is optional.
+        let _ = watch.commits.send(CommittedMessage {
+            mailbox: watch.mailbox,
+            folder: watch.folder.clone(),
+            uidvalidity,
+            uid,
+        });
         last_uid = uid;
     }
     Ok(last_uid)
