@@ -617,6 +617,8 @@ async fn suggestion_review_status_merge_and_paging(s: Store) {
         .await
         .expect("accepted");
     assert_eq!(accepted.len(), 1);
+    assert_eq!(s.count_suggestions(w.list, Some(SuggestionStatus::New)).await.expect("count"), 3);
+    assert_eq!(s.count_suggestions(w.list, None).await.expect("count"), 5);
 
     let merged = s
         .merge_suggestion(
@@ -821,6 +823,22 @@ async fn schema_has_no_content_columns() {
                 assert!(!col.contains(banned), "column {col} looks like message content");
             }
         }
+    })
+    .await
+}
+
+/// The embedded default runs in WAL mode with foreign keys enforced.
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
+    run_sqlite(|s: Store| async move {
+        let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(s.pool()).await.expect("pragma").get(0);
+        assert_eq!(mode, "wal");
+        let fk: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(s.pool()).await.expect("pragma").get(0);
+        assert_eq!(fk, 1);
+        let orphan = sqlx::query("INSERT INTO list_members (list_id, user_id, role, created_at) VALUES (99, 99, 'owner', 0)")
+            .execute(s.pool())
+            .await;
+        assert!(orphan.is_err(), "foreign keys are enforced");
     })
     .await
 }
