@@ -140,5 +140,9 @@ pub(crate) const COMPANY_WORDS: &[&str] = &[
     "pipeline", "trading", "markets", "insurance", "university", "institute", "hotel", "restaurant",
     "architects", "architetti", "architekten", "builders", "construction", "roofing", "engineering",
     "transport", "freight", "shipping", "marine", "pharma", "clinic", "kanzlei", "steuerberatung",
-    "immobilien", "bau", "reformas", "installatietechniek", "consultancy", "foundation", "stiftung",
+    "immobilien", "reformas", "installatietechniek", "consultancy", "foundation", "stiftung",
+    "bakery", "bäckerei", "boulangerie", "café", "cafe", "shop", "store", "salon", "atelier", "clinic",
+    "klinik", "praxis", "apotheke", "pharmacy", "garage", "werkstatt", "brewery", "winery", "farm",
+    "outfitters", "supplies", "supply", "printing", "rentals", "realty", "properties", "academy",
+    "school", "college", "club", "centre", "center", "gallery", "galerie", "tiles", "cycles",
 ];
