@@ -35,9 +35,15 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     if unwrapped {
         diagnostics.push(Diagnostic { code: "segment.forward_unwrapped" });
     }
-    let Some(block) = signature::locate(&top, &|t| sender.is_name_line(t)) else {
-        diagnostics.push(Diagnostic { code: "signature.none" });
-        return Extraction { diagnostics, ..Extraction::default() };
+    let located = signature::locate(&top, &|t| sender.is_name_line(t));
+    // With no typed signature, a vCard of the sender still describes them.
+    let block = match located {
+        Some(block) => block,
+        None if !body.vcards.is_empty() => signature::Block { start: top.len(), end: top.len(), anchor: Anchor::VCard, inline_name: None },
+        None => {
+            diagnostics.push(Diagnostic { code: "signature.none" });
+            return Extraction { diagnostics, ..Extraction::default() };
+        }
     };
     diagnostics.push(Diagnostic { code: block.anchor.rule() });
     let mut start = block.start;

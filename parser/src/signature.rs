@@ -21,6 +21,8 @@ pub(crate) enum Anchor {
     Valediction,
     SenderName,
     Trailing,
+    /// No typed block; only a vCard attachment.
+    VCard,
 }
 
 impl Anchor {
@@ -31,6 +33,7 @@ impl Anchor {
             Anchor::Valediction => "signature.valediction",
             Anchor::SenderName => "signature.sender_name",
             Anchor::Trailing => "signature.trailing_block",
+            Anchor::VCard => "signature.vcard_only",
         }
     }
 
@@ -39,7 +42,7 @@ impl Anchor {
             Anchor::ClientMarker | Anchor::Delimiter => 0.9,
             Anchor::Valediction => 0.8,
             Anchor::SenderName => 0.7,
-            Anchor::Trailing => 0.5,
+            Anchor::Trailing | Anchor::VCard => 0.5,
         }
     }
 }
