@@ -131,11 +131,10 @@ fn build(lines: &[Line], offset: usize, sender: &Sender, from_address: Option<&s
     let domain_label = from_address.and_then(|a| a.rsplit_once('@')).map(|(_, d)| main_label(d));
     let title_text = contact.title.as_ref().map(|t| t.value.clone());
     let hints = fields::company::Hints { name_line, title_line, name: name_text.as_deref(), title: title_text.as_deref(), from_title, domain_label };
-    if let Some((value, line, rule, conf)) = fields::company::find(&cells, lines, &hints) {
-        if contact.title.as_ref().is_none_or(|t| t.value != value) {
+    if let Some((value, line, rule, conf)) = fields::company::find(&cells, lines, &hints)
+        && contact.title.as_ref().is_none_or(|t| t.value != value) {
             contact.company = Some(field(value, conf, rule, at(line)));
         }
-    }
 
     let mut evidence = usize::from(contact.title.is_some()) + usize::from(contact.company.is_some());
     if let Some(own) = from_address {

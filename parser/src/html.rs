@@ -109,11 +109,10 @@ impl State {
         match name {
             "img" => self.image(attr("alt"), attr("src"), attr("width"), attr("height")),
             "a" => {
-                if let Some(href) = attr("href").map(str::trim).filter(|h| !h.is_empty()) {
-                    if self.links.len() < 16 {
+                if let Some(href) = attr("href").map(str::trim).filter(|h| !h.is_empty())
+                    && self.links.len() < 16 {
                         self.links.push(href.chars().take(500).collect());
                     }
-                }
             }
             _ => {}
         }

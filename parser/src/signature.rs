@@ -75,8 +75,8 @@ pub(crate) fn valediction_rest(text: &str) -> Option<String> {
     }
     let lower = text.to_lowercase();
     let lower = lower.trim_start_matches(['-', ' ', '—']);
-    if let Some(v) = crate::tables::VALEDICTIONS.longest(lower) {
-        if let Some(rest) = lower.strip_prefix(v) {
+    if let Some(v) = crate::tables::VALEDICTIONS.longest(lower)
+        && let Some(rest) = lower.strip_prefix(v) {
             let boundary = rest.chars().next().is_none_or(|c| !c.is_alphanumeric());
             if !boundary {
                 return None;
@@ -94,7 +94,6 @@ pub(crate) fn valediction_rest(text: &str) -> Option<String> {
             }
             return Some(original);
         }
-    }
     None
 }
 
@@ -127,11 +126,10 @@ pub(crate) fn locate(lines: &[Line], is_name_line: &dyn Fn(&str) -> bool) -> Opt
             }
         }
     }
-    if found.is_none() {
-        if let Some(i) = (window_start..n).find(|&i| lines[i].text.len() < 80 && is_name_line(&lines[i].text)) {
+    if found.is_none()
+        && let Some(i) = (window_start..n).find(|&i| lines[i].text.len() < 80 && is_name_line(&lines[i].text)) {
             found = Some((i, Anchor::SenderName, None));
         }
-    }
     if found.is_none() {
         found = trailing_block(lines).map(|i| (i, Anchor::Trailing, None));
     }

@@ -65,12 +65,11 @@ pub(crate) fn parse(text: &str, regions: &[Region]) -> Card {
                     PhoneKind::Work
                 };
                 for region in regions {
-                    if let Ok(n) = rlibphonenumber::PHONE_NUMBER_UTIL.parse(number, Some(*region)) {
-                        if n.is_valid() {
+                    if let Ok(n) = rlibphonenumber::PHONE_NUMBER_UTIL.parse(number, Some(*region))
+                        && n.is_valid() {
                             card.phones.push((n.format_as(rlibphonenumber::PhoneNumberFormat::E164).into_owned(), kind));
                             break;
                         }
-                    }
                 }
             }
             _ => {}

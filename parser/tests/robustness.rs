@@ -9,13 +9,11 @@ fn small_fixtures() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for kind in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         for f in std::fs::read_dir(kind.path()).into_iter().flatten().flatten() {
-            if f.path().extension().is_some_and(|e| e == "eml") {
-                if let Ok(raw) = std::fs::read(f.path()) {
-                    if raw.len() < 8_000 {
+            if f.path().extension().is_some_and(|e| e == "eml")
+                && let Ok(raw) = std::fs::read(f.path())
+                    && raw.len() < 8_000 {
                         out.push(raw);
                     }
-                }
-            }
         }
     }
     out

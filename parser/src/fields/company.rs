@@ -16,11 +16,10 @@ pub(crate) fn has_legal_form(text: &str) -> bool {
 /// Cuts a tagline after the company ("Acme SARL – Menuiserie").
 fn trim_tagline(text: &str) -> String {
     for sep in [" – ", " — ", " - ", " | "] {
-        if let Some((head, _)) = text.split_once(sep) {
-            if has_legal_form(head) {
+        if let Some((head, _)) = text.split_once(sep)
+            && has_legal_form(head) {
                 return head.trim().to_string();
             }
-        }
     }
     text.trim().to_string()
 }
@@ -66,11 +65,10 @@ fn matches_domain(text: &str, domain_label: &str) -> bool {
 pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<(String, usize, &'static str, f32)> {
     let name = hints.name;
     let candidate = |t: &str| !is_contact_cell(t) && !super::address::is_address(t) && Some(t) != name && !t.contains([':', '：']) && t.chars().count() <= 80;
-    if let (Some(company), Some(line)) = (&hints.from_title, hints.title_line) {
-        if has_legal_form(company) {
+    if let (Some(company), Some(line)) = (&hints.from_title, hints.title_line)
+        && has_legal_form(company) {
             return Some((trim_tagline(company), line, "company.after_title_comma", 0.8));
         }
-    }
     for (i, line) in lines.iter().enumerate().take(16) {
         let t = line.text.as_str();
         // "Ufficio Tecnico – Bianchi S.p.A." is a title and a company: the cells decide.

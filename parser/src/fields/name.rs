@@ -100,14 +100,11 @@ pub(crate) fn clean(text: &str) -> String {
         }
     }
     // Trailing post-nominals without a comma ("Ann Lee MBA").
-    loop {
-        let Some((head, last)) = s.rsplit_once(' ') else { break };
-        let l = last.to_lowercase();
-        if POST_NOMINALS.contains(&l.as_str()) && !head.is_empty() {
-            s = head.trim().to_string();
-        } else {
+    while let Some((head, last)) = s.rsplit_once(' ') {
+        if !POST_NOMINALS.contains(&last.to_lowercase().as_str()) || head.is_empty() {
             break;
         }
+        s = head.trim().to_string();
     }
     s.trim_matches(|c: char| matches!(c, ',' | ';' | '-' | '–' | '|' | ' ' | '*')).to_string()
 }
@@ -169,11 +166,10 @@ pub(crate) fn find(cells: &[Cell], sender: &Sender, inline: Option<&str>) -> Opt
             return Some((cleaned, cell.line, "name.sender_match", 0.9));
         }
         // "ディレクター 高橋 美咲", "Geschäftsführer Jan Berg": a title written before the name.
-        if let Some(rest) = after_leading_title(&cleaned) {
-            if person_shaped(&rest) && (sender.overlap(&rest) > 0 || rest.chars().any(is_cjk)) {
+        if let Some(rest) = after_leading_title(&cleaned)
+            && person_shaped(&rest) && (sender.overlap(&rest) > 0 || rest.chars().any(is_cjk)) {
                 return Some((rest, cell.line, "name.after_title", 0.8));
             }
-        }
     }
     if let Some(inline) = inline {
         let cleaned = clean(inline);
@@ -193,7 +189,7 @@ pub(crate) fn find(cells: &[Cell], sender: &Sender, inline: Option<&str>) -> Opt
         let word = clean(&cell.text);
         let is_first_name = !word.contains(' ') && word.chars().next().is_some_and(char::is_uppercase) && word.chars().all(char::is_alphabetic)
             && sender.display_tokens.first().is_some_and(|t| *t == word.to_lowercase());
-        is_first_name.then(|| (word, cell.line, "name.first_name", 0.5))
+        is_first_name.then_some((word, cell.line, "name.first_name", 0.5))
     })
 }
 

@@ -85,11 +85,10 @@ fn label_kind(before: &str, after: &str) -> Option<Option<PhoneKind>> {
     let after = after.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '(' | '[' | '-' | ','));
     let word: String = after.chars().take_while(|c| c.is_alphabetic() || *c == '.').collect();
     let word = word.trim_end_matches('.');
-    if !word.is_empty() {
-        if let Some((_, kind)) = PHONE_LABELS.iter().find(|(l, _)| l.len() >= 3 && *l == word) {
+    if !word.is_empty()
+        && let Some((_, kind)) = PHONE_LABELS.iter().find(|(l, _)| l.len() >= 3 && *l == word) {
             return Some(*kind);
         }
-    }
     None
 }
 

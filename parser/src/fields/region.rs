@@ -105,11 +105,10 @@ pub(crate) fn hints(signature_text: &str, from_address: Option<&str>, language: 
 }
 
 fn push(out: &mut Vec<Region>, code: &str) {
-    if let Ok(region) = code.parse::<Region>() {
-        if !out.contains(&region) {
+    if let Ok(region) = code.parse::<Region>()
+        && !out.contains(&region) {
             out.push(region);
         }
-    }
 }
 
 #[cfg(test)]

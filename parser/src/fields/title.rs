@@ -23,11 +23,10 @@ pub(crate) fn find(cells: &[Cell], skip: &[&str], name: Option<&str>) -> Option<
     // "Partner, White Law LLP": a title and the company in one cell.
     for c in cells.iter().take(14).filter(|c| !skip.contains(&c.text.as_str())) {
         for sep in [", ", " at ", " bei ", " chez ", " en ", " presso "] {
-            if let Some((head, tail)) = c.text.split_once(sep) {
-                if is_title(head) && super::company::has_legal_form(tail) && !super::company::has_legal_form(head) {
+            if let Some((head, tail)) = c.text.split_once(sep)
+                && is_title(head) && super::company::has_legal_form(tail) && !super::company::has_legal_form(head) {
                     return Some((head.trim().to_string(), c.line, Some(tail.trim().to_string())));
                 }
-            }
         }
         if is_title(&c.text) && !super::company::has_legal_form(&c.text) {
             break;
@@ -35,17 +34,15 @@ pub(crate) fn find(cells: &[Cell], skip: &[&str], name: Option<&str>) -> Option<
     }
     let cell = cells.iter().take(14).find(|c| !skip.contains(&c.text.as_str()) && is_title(&c.text) && !super::company::has_legal_form(&c.text))?;
     let mut t = cell.text.trim_matches(|ch: char| matches!(ch, ',' | ';' | '-' | '|')).trim().to_string();
-    if let Some(name) = name.filter(|n| !n.is_empty()) {
-        if let Some(stripped) = t.strip_suffix(name) {
+    if let Some(name) = name.filter(|n| !n.is_empty())
+        && let Some(stripped) = t.strip_suffix(name) {
             t = stripped.trim().to_string();
         }
-    }
     for sep in [", ", " at ", " bei ", " chez "] {
-        if let Some((head, tail)) = t.split_once(sep) {
-            if is_title(head) && !is_title(tail) && tail.chars().next().is_some_and(char::is_uppercase) {
+        if let Some((head, tail)) = t.split_once(sep)
+            && is_title(head) && !is_title(tail) && tail.chars().next().is_some_and(char::is_uppercase) {
                 return Some((head.trim().to_string(), cell.line, Some(tail.trim().to_string())));
             }
-        }
     }
     Some((t, cell.line, None))
 }

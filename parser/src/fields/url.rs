@@ -91,15 +91,12 @@ pub(crate) fn all(cells: &[Cell], lines: &[Line]) -> Vec<(String, usize)> {
                 }
             }
         }
-        if !found && !cell.text.contains('@') {
-            if let Some(c) = BARE.as_ref().and_then(|re| re.captures(&cell.text)).and_then(|c| c.get(1)) {
-                if let Some(url) = normalise(c.as_str()) {
-                    if !linked_hosts.contains(&bare_host(&url)) {
+        if !found && !cell.text.contains('@')
+            && let Some(c) = BARE.as_ref().and_then(|re| re.captures(&cell.text)).and_then(|c| c.get(1))
+                && let Some(url) = normalise(c.as_str())
+                    && !linked_hosts.contains(&bare_host(&url)) {
                         push(&mut out, url, cell.line);
                     }
-                }
-            }
-        }
     }
     out
 }
