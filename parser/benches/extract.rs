@@ -7,7 +7,8 @@
 //! ```
 //! Environment: `MAILSIG_BENCH_MB` (default 50) sets the size of the generated corpus;
 //! `MAILSIG_BENCH_CORPUS=DIR` adds a group over every `*.eml` under DIR, read at bench time;
-//! `MAILSIG_BENCH_DUMP=DIR` writes the generated messages there for inspection.
+//! `MAILSIG_BENCH_DUMP=DIR` writes the generated messages there for inspection;
+//! `MAILSIG_BENCH_SUMMARY=0` skips the summary table (e.g. under `--profile-time` and perf).
 //!
 //! Criterion groups: `corpus/<set>/{mail_parser,envelope,extract}` (Throughput::Bytes, so
 //! criterion prints MB/s) and `worst/<input>/{mail_parser,extract}`. After criterion, a
@@ -161,6 +162,9 @@ fn main() {
     }
     bench_worst(&mut c, &worst);
     c.final_summary();
+    if std::env::var("MAILSIG_BENCH_SUMMARY").is_ok_and(|v| v == "0") {
+        return;
+    }
 
     println!("\n==== summary (same process, same bytes) ====");
     summary_corpus("generated", &generated);
