@@ -2,7 +2,8 @@
 //! realistic mail (the benchmark's generator), the hostile worst cases shrunk to fuzzing
 //! size, and small malformed shapes. Nothing is copied from outside the project.
 //!
-//! Run from `parser/fuzz`: `cargo run --release --bin seeds [COUNT]` (default 400).
+//! Run from `parser/fuzz`: `cargo run --release --manifest-path seeds/Cargo.toml [COUNT]`
+//! (default 400 generated messages, plus the hostile and malformed shapes).
 
 #[path = "../../../benches/support/mod.rs"]
 mod support;
