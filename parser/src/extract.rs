@@ -54,6 +54,12 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
         contact.name = None;
     }
     let strong_anchor = matches!(block.anchor, Anchor::ClientMarker);
+    // A first name alone signs many messages; it makes a signature only with contact data.
+    let first_name_only = contact.name.as_ref().is_some_and(|n| n.rule == "name.first_name");
+    let contact_data = !contact.phones.is_empty() || contact.address.is_some() || contact.emails.iter().any(|e| e.rule == "email.signature");
+    if first_name_only && !contact_data {
+        contact.name = None;
+    }
     let has_signature = evidence >= 1 && (contact.name.is_some() || (strong_anchor && evidence >= 2));
     if !has_signature {
         diagnostics.push(Diagnostic { code: "signature.too_little_evidence" });
@@ -104,7 +110,8 @@ fn build(lines: &[Line], offset: usize, sender: &Sender, from_address: Option<&s
         from_title = company;
     }
     let domain_label = from_address.and_then(|a| a.rsplit_once('@')).map(|(_, d)| main_label(d));
-    let hints = fields::company::Hints { name_line, title_line, name: name_text.as_deref(), from_title, domain_label };
+    let title_text = contact.title.as_ref().map(|t| t.value.clone());
+    let hints = fields::company::Hints { name_line, title_line, name: name_text.as_deref(), title: title_text.as_deref(), from_title, domain_label };
     if let Some((value, line, rule, conf)) = fields::company::find(&cells, lines, &hints) {
         if contact.title.as_ref().is_none_or(|t| t.value != value) {
             contact.company = Some(field(value, conf, rule, at(line)));

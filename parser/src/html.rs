@@ -14,6 +14,9 @@ use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
 
+use once_cell::sync::Lazy;
+use regex::Regex;
+
 use crate::line::{Line, Mark, collapse};
 
 /// Elements that end the current line.
@@ -32,7 +35,7 @@ const QUOTE_MARKERS: &[&str] = &[
 /// Class or id fragments of a mail client's signature container.
 const SIGNATURE_MARKERS: &[&str] = &["gmail_signature", "moz-signature", "x_signature", "ms-outlook-signature"];
 
-/// Most lines kept from one HTML part; beyond that the rest is ignored.
+/// Most lines kept from one HTML part; beyond that the oldest half is dropped.
 const MAX_LINES: usize = 5_000;
 
 #[derive(Default)]
@@ -48,9 +51,6 @@ struct State {
 }
 
 impl State {
-    fn full(&self) -> bool {
-        self.lines.len() >= MAX_LINES
-    }
 
     fn push_text(&mut self, t: &str) {
         // Bounded: a line longer than this is content, never a signature.
@@ -60,8 +60,9 @@ impl State {
     }
 
     fn break_line(&mut self, paragraph: bool) {
-        if self.full() {
-            return;
+        // Keep the tail: the signature is at the end of the sender's part.
+        if self.lines.len() >= MAX_LINES {
+            self.lines.drain(..MAX_LINES / 2);
         }
         let text = collapse(&self.text);
         self.text.clear();
@@ -91,16 +92,16 @@ impl State {
     fn start_tag(&mut self, tag: &Tag) {
         let name: &str = &tag.name;
         let attr = |n: &str| tag.attrs.iter().find(|a| &*a.name.local == n).map(|a| &*a.value);
-        let ident = format!(
-            "{} {}",
-            attr("class").unwrap_or_default(),
-            attr("id").unwrap_or_default()
-        )
-        .to_ascii_lowercase();
-        if name == "blockquote" || QUOTE_MARKERS.iter().any(|m| ident.contains(m)) {
+        let (class, id) = (attr("class"), attr("id"));
+        if name == "blockquote" {
             self.set_mark(Mark::QuoteStart);
-        } else if SIGNATURE_MARKERS.iter().any(|m| ident.contains(m)) {
-            self.set_mark(Mark::SignatureStart);
+        } else if class.is_some() || id.is_some() {
+            let ident = format!("{} {}", class.unwrap_or_default(), id.unwrap_or_default()).to_ascii_lowercase();
+            if QUOTE_MARKERS.iter().any(|m| ident.contains(m)) {
+                self.set_mark(Mark::QuoteStart);
+            } else if SIGNATURE_MARKERS.iter().any(|m| ident.contains(m)) {
+                self.set_mark(Mark::SignatureStart);
+            }
         }
         if BLOCK.contains(&name) {
             self.break_line(name == "p" || name == "table" || name == "hr");
@@ -152,9 +153,6 @@ impl TokenSink for Sink {
 
     fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
         let mut s = self.0.borrow_mut();
-        if s.full() {
-            return TokenSinkResult::Continue;
-        }
         match token {
             Token::CharacterTokens(t) if s.suppress.is_none() => s.push_text(&t),
             Token::TagToken(tag) => {
@@ -193,8 +191,48 @@ impl TokenSink for Sink {
     }
 }
 
-/// Converts an HTML document into lines (blank lines separate paragraphs).
+/// Most HTML bytes tokenized per message: the sender's part ends where quoted history begins,
+/// and the signature sits at the end of that part, so the tail of it is what matters. This
+/// keeps a 1 MiB or deeply nested document within the per-message time budget.
+const MAX_HTML_BYTES: usize = 96 * 1024;
+
+/// Where quoted history starts in raw HTML, found with one linear scan before tokenizing.
+static HISTORY_MARKER: Lazy<Option<Regex>> = Lazy::new(|| {
+    let markers: Vec<String> = QUOTE_MARKERS.iter().map(|m| regex::escape(m)).collect();
+    Regex::new(&format!("(?i)<blockquote|-----original message-----|{}", markers.join("|"))).ok()
+});
+
+/// Byte range of the document worth tokenizing: up to the first history marker, then its
+/// last [`MAX_HTML_BYTES`] starting at a tag boundary.
+fn sender_part(html: &str) -> (usize, usize) {
+    let end = HISTORY_MARKER
+        .as_ref()
+        .and_then(|re| re.find(html))
+        // Back up to the '<' of the element that carries the marker.
+        .map_or(html.len(), |m| if m.as_str().starts_with('<') { m.start() } else { html[..m.start()].rfind('<').unwrap_or(m.start()) });
+    if end <= MAX_HTML_BYTES {
+        return (0, end);
+    }
+    let mut start = end - MAX_HTML_BYTES;
+    while !html.is_char_boundary(start) {
+        start += 1;
+    }
+    let start = html[start..end].find('<').map_or(start, |i| start + i);
+    (start, end)
+}
+
+/// Converts an HTML document into lines (blank lines separate paragraphs); only the sender's
+/// part is tokenized (see [`sender_part`]), with a quote mark where history starts.
 pub(crate) fn to_lines(html: &str) -> Vec<Line> {
+    let (start, end) = sender_part(html);
+    let mut lines = tokenize(html.get(start..end).unwrap_or_default());
+    if end < html.len() {
+        lines.push(Line { text: "[quoted history]".to_string(), mark: Mark::QuoteStart, ..Line::default() });
+    }
+    lines
+}
+
+fn tokenize(html: &str) -> Vec<Line> {
     let tokenizer = Tokenizer::new(Sink(RefCell::new(State::default())), TokenizerOpts::default());
     let input = BufferQueue::default();
     input.push_back(StrTendril::from_slice(html));
@@ -232,13 +270,35 @@ mod tests {
     fn marks_quotes_and_signatures() {
         let lines = to_lines(r#"<div>Hi</div><div class="gmail_signature">Ann</div><div class="gmail_quote">On Mon wrote:<blockquote>old</blockquote></div>"#);
         let marks: Vec<(Mark, &str)> = lines.iter().filter(|l| !l.text.is_empty()).map(|l| (l.mark, l.text.as_str())).collect();
-        assert_eq!(marks, [(Mark::None, "Hi"), (Mark::SignatureStart, "Ann"), (Mark::QuoteStart, "On Mon wrote:"), (Mark::QuoteStart, "old")]);
+        assert_eq!(marks, [(Mark::None, "Hi"), (Mark::SignatureStart, "Ann"), (Mark::QuoteStart, "[quoted history]")]);
+    }
+
+    #[test]
+    fn history_is_cut_before_tokenizing() {
+        let lines = to_lines(r#"<p>Hi</p><p>Ann Lee</p><div class="gmail_quote">On Mon Bob wrote:<p>Bob Roe</p></div>"#);
+        assert!(!lines.iter().any(|l| l.text.contains("Bob")));
+        assert_eq!(lines.last().map(|l| l.mark), Some(Mark::QuoteStart));
+        let big = "<p>filler text</p>".repeat(20_000) + "<p>Ann Lee</p>";
+        let lines = to_lines(&big);
+        assert_eq!(lines.iter().rev().find(|l| !l.text.is_empty()).map(|l| l.text.as_str()), Some("Ann Lee"));
     }
 
     #[test]
     fn deep_nesting_is_linear() {
-        let html = "<div>".repeat(50_000) + "x" + &"</div>".repeat(50_000);
+        let html = "<div>".repeat(50_000) + "x" + &"</div>".repeat(50_000) + "<p>Ann Lee</p>";
         let lines = to_lines(&html);
-        assert_eq!(texts(&lines), ["x"]);
+        assert_eq!(texts(&lines), ["Ann Lee"]);
+    }
+}
+
+#[cfg(test)]
+mod raw_text_tests {
+    use super::*;
+
+    #[test]
+    fn style_and_script_are_skipped() {
+        let lines = to_lines("<html><head><style>p{margin:0}</style><script>var a='<td>x</td>';</script></head><body><p>Hallo</p><p>Greta<br>Art</p></body></html>");
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).filter(|t| !t.is_empty()).collect();
+        assert_eq!(texts, ["Hallo", "Greta", "Art"]);
     }
 }

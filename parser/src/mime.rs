@@ -11,6 +11,8 @@ use crate::{Diagnostic, html};
 
 /// Largest body (bytes) examined; the rest is ignored so the work per message stays bounded.
 const MAX_BODY_BYTES: usize = 512 * 1024;
+/// Largest HTML body scanned for history markers.
+const MAX_HTML_BYTES: usize = 4 * 1024 * 1024;
 /// Most plain-text lines examined.
 const MAX_LINES: usize = 5_000;
 
@@ -58,6 +60,16 @@ fn bounded(text: &str) -> &str {
     &text[..end]
 }
 
+/// HTML is bounded far less: `html::to_lines` cuts it at the first history marker with one
+/// linear scan and tokenizes only the tail of the sender's part.
+fn bounded_html(html: &str) -> &str {
+    let mut end = html.len().min(MAX_HTML_BYTES);
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
+    &html[..end]
+}
+
 fn body_lines(message: &Message<'_>, diagnostics: &mut Vec<Diagnostic>) -> (Vec<Line>, bool) {
     let html = message.html_bodies().find_map(|p| match &p.body {
         PartType::Html(h) => Some(h.as_ref()),
@@ -75,8 +87,8 @@ fn body_lines(message: &Message<'_>, diagnostics: &mut Vec<Diagnostic>) -> (Vec<
         lower.contains("href") || lower.contains("<img")
     });
     match (text, html) {
-        (Some(_), Some(h)) if html_has_evidence => (html::to_lines(bounded(h)), true),
-        (None, Some(h)) => (html::to_lines(bounded(h)), true),
+        (Some(_), Some(h)) if html_has_evidence => (html::to_lines(bounded_html(h)), true),
+        (None, Some(h)) => (html::to_lines(bounded_html(h)), true),
         (Some(t), _) => (text_lines(bounded(t)), false),
         (None, None) => {
             diagnostics.push(Diagnostic { code: "mime.no_text_body" });

@@ -81,13 +81,16 @@ pub(crate) fn valediction_rest(text: &str) -> Option<String> {
                 continue;
             }
             let rest = rest.trim_start_matches([',', '.', '!', ' ', '-', '–', '、', '。']).trim();
-            // "Thanks for the files" is a sentence, not a sign-off.
-            if rest.split_whitespace().count() > 4 || rest.contains(['?']) {
+            // "Thanks for the files" is a sentence, not a sign-off; "Thanks, Ann" signs.
+            if rest.split_whitespace().count() > 3 || rest.contains(['?']) {
                 return None;
             }
             // Recover the original casing of the remainder.
             let keep = rest.chars().count();
             let original: String = text.trim().chars().rev().take(keep).collect::<Vec<_>>().into_iter().rev().collect();
+            if original.chars().next().is_some_and(char::is_lowercase) {
+                return None;
+            }
             return Some(original);
         }
     }

@@ -78,3 +78,26 @@ pub(crate) fn parse(text: &str, regions: &[Region]) -> Card {
     }
     card
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_fields_and_typed_numbers() {
+        let text = "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Ann Lee\r\nORG:Acme Inc.;Sales\r\nTITLE:Buyer\r\nEMAIL;TYPE=work:Ann@Acme.com\r\nTEL;TYPE=cell:tel:+1-510-555-0178\r\nTEL;TYPE=fax:(510) 555-0143\r\nURL:https://www.acme.com/\r\nNOTE:long\r\n  folded\r\nEND:VCARD\r\n";
+        let card = parse(text, &[Region::US]);
+        assert_eq!(card.name.as_deref(), Some("Ann Lee"));
+        assert_eq!(card.company.as_deref(), Some("Acme Inc."));
+        assert_eq!(card.title.as_deref(), Some("Buyer"));
+        assert_eq!(card.emails, ["ann@acme.com"]);
+        assert_eq!(card.phones, [("+15105550178".to_string(), PhoneKind::Mobile), ("+15105550143".to_string(), PhoneKind::Fax)]);
+        assert_eq!(card.websites, ["https://www.acme.com"]);
+    }
+
+    #[test]
+    fn garbage_is_empty() {
+        let card = parse(":::\n;;;\nTEL:not a number\n", &[Region::US]);
+        assert!(card.name.is_none() && card.phones.is_empty());
+    }
+}

@@ -288,8 +288,7 @@ async fn wrong_password_is_reported_clearly() {
         let wrong = SecretString::from("not-the-password".to_owned());
         let err = test_connection_from(&settings, &wrong, Some(std::net::IpAddr::from(source)))
             .await
-            .err()
-            .expect("a wrong password must fail");
+            .expect_err("a wrong password must fail");
         assert_eq!(err.failure(), Some(SmtpFailure::AuthRejected), "{err}");
         assert!(err.is_configuration() && !err.is_permanent() && !err.is_transient());
         let line = err.to_string();
@@ -306,7 +305,7 @@ async fn untrusted_certificate_is_refused() {
         // Without the test CA the server's certificate chains to nothing we trust.
         let mut untrusted = settings(&sender, security);
         untrusted.ca_file = None;
-        let err = test_connection(&untrusted, &sender.secret()).await.err().expect("must refuse the certificate");
+        let err = test_connection(&untrusted, &sender.secret()).await.expect_err("must refuse the certificate");
         assert_eq!(err.failure(), Some(SmtpFailure::UntrustedCertificate), "{err}");
         assert!(err.to_string().contains("not trusted"), "{err}");
 
@@ -315,7 +314,7 @@ async fn untrusted_certificate_is_refused() {
         let addressing = Addressing { from: mailer.settings().from.clone(), to: sender.address().parse().expect("to"), public_base_url: "https://x.test".into() };
         let entries = [DigestEntry { list_id: 1, list_name: "L".into(), name: Some("N".into()), company: None }];
         let mail = compose_digest(&addressing, &entries, SystemTime::now()).expect("compose");
-        let err = mailer.send(&mail).await.err().expect("send must fail");
+        let err = mailer.send(&mail).await.expect_err("send must fail");
         assert!(err.is_configuration(), "{err}");
     }
     assert!(inbox(&sender).await.is_empty(), "nothing was delivered");
@@ -349,7 +348,7 @@ async fn refused_starttls_is_reported() {
     let mut plain = settings(&sender, Security::StartTls);
     plain.host = "127.0.0.1".into();
     plain.port = port;
-    let err = test_connection(&plain, &sender.secret()).await.err().expect("must refuse to go on without TLS");
+    let err = test_connection(&plain, &sender.secret()).await.expect_err("must refuse to go on without TLS");
     assert_eq!(err.failure(), Some(SmtpFailure::StartTlsRefused), "{err}");
     assert!(err.to_string().contains("STARTTLS"), "{err}");
     let seen = tokio::time::timeout(Duration::from_secs(10), server).await.expect("server ends").expect("server task");
@@ -393,6 +392,87 @@ async fn unreachable_server_keeps_the_digest_until_it_returns() {
     assert_eq!(online.run_once().await.expect("round").claimed, 0);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(inbox(&recipient).await.len(), 1, "delivered exactly once");
+}
+
+/// A greylisting SMTP server over implicit TLS (with the test servers' certificate): it accepts AUTH
+/// and MAIL, answers every RCPT with `451 4.7.1`, as greylisting servers do. Postfix here accepts
+/// every authenticated recipient, so this small server provides the real-world 4xx reply.
+async fn greylisting_server() -> (u16, tokio::task::JoinHandle<usize>) {
+    let dir = PathBuf::from(env("MAILSIG_TEST_DIR")).join("tls");
+    let chain_pem = std::fs::read(dir.join("fullchain.pem")).expect("read test certificate chain");
+    let key_pem = std::fs::read(dir.join("server.key")).expect("read test server key");
+    let chain: Vec<_> = rustls_pemfile::certs(&mut chain_pem.as_slice()).map(|c| c.expect("certificate PEM")).collect();
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice()).expect("key PEM").expect("a private key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        let mut n_rcpt_refused = 0;
+        let Ok((socket, _)) = listener.accept().await else { return n_rcpt_refused };
+        let Ok(tls) = acceptor.accept(socket).await else { return n_rcpt_refused };
+        let (read, mut write) = tokio::io::split(tls);
+        let mut lines = tokio::io::BufReader::new(read).lines();
+        let _ = write.write_all(b"220 grey.test ESMTP\r\n").await;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let verb = line.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "EHLO" => b"250-grey.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
+                "AUTH" => b"235 2.7.0 Authentication successful\r\n",
+                "MAIL" | "RSET" | "NOOP" => b"250 2.0.0 Ok\r\n",
+                "RCPT" => {
+                    n_rcpt_refused += 1;
+                    b"451 4.7.1 Greylisted, please try again later\r\n"
+                }
+                "QUIT" => {
+                    let _ = write.write_all(b"221 2.0.0 Bye\r\n").await;
+                    break;
+                }
+                _ => b"502 5.5.2 Not implemented here\r\n",
+            };
+            if write.write_all(reply).await.is_err() {
+                break;
+            }
+        }
+        n_rcpt_refused
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn greylisting_reply_is_retried_then_delivered() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, clock) = fresh_store(&dir).await;
+    let sender = MailUser::create("ntfg").await;
+    let recipient = MailUser::create("ntfk").await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Greylisted").await;
+    commit(&store, mailbox, 1, suggestion("katherine@nasa.example", "Katherine Johnson", "NASA")).await;
+
+    let (grey_port, grey) = greylisting_server().await;
+    let mut grey_settings = settings(&sender, Security::ImplicitTls);
+    grey_settings.port = grey_port;
+    let mut greylisted = worker(&store, Mailer::new(grey_settings, &sender.secret()).expect("mailer"));
+    let report = greylisted.run_once().await.expect("round");
+    assert_eq!((report.claimed, report.sent, report.retried, report.failed), (1, 0, 1, 0), "{report:?}");
+    let reason = last_error(&store).await.unwrap_or_default();
+    assert!(reason.contains("451") && reason.contains("Greylisted"), "the 4xx reply is kept: {reason}");
+    assert!(reason.contains("temporary failure"), "{reason}");
+    drop(greylisted);
+    let refused = tokio::time::timeout(Duration::from_secs(10), grey).await.expect("server ends").expect("server task");
+    assert_eq!(refused, 1, "the greylisting server saw one RCPT");
+
+    clock.advance(Duration::from_secs(3600));
+    let mut real = worker(&store, Mailer::new(settings(&sender, Security::ImplicitTls), &sender.secret()).expect("mailer"));
+    let report = real.run_once().await.expect("round");
+    assert_eq!((report.claimed, report.sent), (1, 1), "{report:?}: {:?}", last_error(&store).await);
+    let delivered = wait_for_inbox(&recipient, 1).await;
+    assert!(parse(&delivered[0]).text.contains("Katherine Johnson, NASA"));
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use mailsig_daemon::pipeline::{
 use mailsig_daemon::store::{Cursor, SuggestionFilter};
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
-use pipeline_support::{Account, BACKENDS, Mail, Running, TestStore, inbound, signed_mail, unique_id};
+use pipeline_support::{Account, BACKENDS, Mail, Running, TestStore, inbound, person_mail, signed_mail, unique_id};
 use tokio_util::sync::CancellationToken;
 
 /// One message per filter, the reason it must be skipped for, and the pipeline that sees it.
@@ -192,8 +192,8 @@ async fn a_full_queue_makes_the_source_wait_and_drops_nothing() -> Result<()> {
         let running = Running::start(&db.store, 1, 1, FilterConfig::default());
         let handle = running.pipeline.handle();
 
-        let first_ack = handle.submit(inbound(account.mailbox, 1, signed_mail("Sender One", "s1", "p1.example", &unique_id("bp")))).await?;
-        match handle.try_submit(inbound(account.mailbox, 2, signed_mail("Sender Two", "s2", "p2.example", &unique_id("bp")))) {
+        let first_ack = handle.submit(inbound(account.mailbox, 1, person_mail(1, "bp"))).await?;
+        match handle.try_submit(inbound(account.mailbox, 2, person_mail(2, "bp"))) {
             Err(PipelineError::QueueFull) => {}
             Err(other) => bail!("{backend:?}: expected a full queue, got {other}"),
             Ok(_) => bail!("{backend:?}: a queue of capacity 1 took a second message"),
@@ -205,7 +205,7 @@ async fn a_full_queue_makes_the_source_wait_and_drops_nothing() -> Result<()> {
             tokio::spawn(async move {
                 let mut acks = Vec::new();
                 for uid in 2..=N {
-                    let raw = signed_mail(&format!("Sender Number{uid}"), &format!("s{uid}"), &format!("p{uid}.example"), &unique_id("bp"));
+                    let raw = person_mail(uid, "bp");
                     acks.push(handle.submit(inbound(mailbox, uid, raw)).await?);
                 }
                 let mut outcomes = Vec::new();
@@ -239,7 +239,7 @@ async fn shutdown_finishes_queued_and_in_flight_work_then_refuses_new_messages()
         let handle = running.pipeline.handle();
         let mut acks = Vec::new();
         for uid in 1..=20u32 {
-            let raw = signed_mail(&format!("Person Number{uid}"), &format!("p{uid}"), &format!("org{uid}.example"), &unique_id("sd"));
+            let raw = person_mail(uid, "sd");
             acks.push(handle.submit(inbound(account.mailbox, uid, raw)).await?);
         }
         running.shutdown.cancel();
@@ -248,7 +248,7 @@ async fn shutdown_finishes_queued_and_in_flight_work_then_refuses_new_messages()
         for ack in acks {
             ensure!(ack.committed().await? == Processed::Suggested);
         }
-        match handle.submit(inbound(account.mailbox, 21, signed_mail("Late Person", "late", "late.example", &unique_id("sd")))).await {
+        match handle.submit(inbound(account.mailbox, 21, person_mail(99, "sd"))).await {
             Err(PipelineError::ShutDown) => {}
             Err(other) => bail!("{backend:?}: expected ShutDown, got {other}"),
             Ok(_) => bail!("{backend:?}: a stopped pipeline took a message"),
@@ -292,7 +292,7 @@ async fn the_supervisor_starts_and_stops_gracefully() -> Result<()> {
     let handle = supervisor.pipeline();
     let mut acks = Vec::new();
     for uid in 1..=10u32 {
-        let raw = signed_mail(&format!("Person Number{uid}"), &format!("p{uid}"), &format!("org{uid}.example"), &unique_id("sv"));
+        let raw = person_mail(uid, "sv");
         acks.push(handle.submit(inbound(account.mailbox, uid, raw)).await?);
     }
     shutdown.cancel();
@@ -316,7 +316,7 @@ async fn commits_of_one_folder_keep_their_order() -> Result<()> {
     let handle = running.pipeline.handle();
     let mut acks = Vec::new();
     for uid in 1..=30u32 {
-        let raw = signed_mail(&format!("Person Number{uid}"), &format!("p{uid}"), &format!("org{uid}.example"), &unique_id("ord"));
+        let raw = person_mail(uid, "ord");
         acks.push(handle.submit(inbound(account.mailbox, uid, raw)).await?);
     }
     let unordered = InboundMessage {
@@ -324,7 +324,7 @@ async fn commits_of_one_folder_keep_their_order() -> Result<()> {
         folder: "INBOX".into(),
         position: Cursor::None,
         size: 0,
-        payload: Payload::Raw(RawMessage::new(signed_mail("Graph Person", "graph", "graph.example", &unique_id("ord")))),
+        payload: Payload::Raw(RawMessage::new(person_mail(77, "ord"))),
     };
     acks.push(handle.submit(unordered).await?);
     for ack in acks {
@@ -333,4 +333,69 @@ async fn commits_of_one_folder_keep_their_order() -> Result<()> {
     let cursor = db.store.get_cursor(account.mailbox, "INBOX").await?.context("cursor")?;
     ensure!(cursor.last_uid == Some(30), "cursor {cursor:?}");
     running.stop().await
+}
+
+/// The supervisor against the real Dovecot: a mailbox linked before start and one linked while
+/// running (picked up by reconciliation) both turn new mail into suggestions; a mailbox whose
+/// status is no longer `ok` is stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running() -> Result<()> {
+    use mailsig_daemon::store::MailboxStatus;
+    use mailsig_daemon::supervisor::sources::ImapStartOptions;
+    use pipeline_support::{MailUser, eventually};
+
+    let dir = tempfile::tempdir()?;
+    let store = mailsig_daemon::store::Store::open(&mailsig_daemon::store::Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
+    store.migrate().await?;
+    let vault = Vault::new(MasterKey::generate()?);
+    let before = MailUser::create().await?;
+    let first = before.link(&store, &vault, "mycorp.example").await?;
+
+    let shutdown = CancellationToken::new();
+    let imap = ImapStartOptions { reconcile_interval: Duration::from_millis(500), ..ImapStartOptions::default() };
+    let options = SupervisorOptions { imap, shutdown_grace: Duration::from_secs(30), ..SupervisorOptions::default() };
+    let supervisor = Supervisor::start(options, store.clone(), vault.clone(), shutdown.clone()).await?;
+
+    // Mail that arrives after linking becomes a suggestion in that mailbox's list.
+    let ready = |mailbox| {
+        let store = store.clone();
+        move || {
+            let store = store.clone();
+            async move { Ok(store.get_cursor(mailbox, "INBOX").await?.map(|_| ())) }
+        }
+    };
+    eventually(Duration::from_secs(30), "the first watcher", ready(first.mailbox)).await?;
+    before.append(&signed_mail("Jane Doe", "jane", "partner.example", &unique_id("sv1"))).await?;
+    let suggestions_of = |list| {
+        let store = store.clone();
+        move || {
+            let store = store.clone();
+            async move {
+                let found = store.list_suggestions(list, &SuggestionFilter::default()).await?;
+                Ok((!found.is_empty()).then_some(found))
+            }
+        }
+    };
+    let found = eventually(Duration::from_secs(30), "the first suggestion", suggestions_of(first.list)).await?;
+    ensure!(found.len() == 1 && found[0].sender_email == "jane@partner.example", "{found:?}");
+
+    // A mailbox linked while the daemon runs is picked up without a restart.
+    let during = MailUser::create().await?;
+    let second = during.link(&store, &vault, "othercorp.example").await?;
+    eventually(Duration::from_secs(30), "the second watcher", ready(second.mailbox)).await?;
+    during.append(&signed_mail("Piet Jansen", "piet", "leverancier.example", &unique_id("sv2"))).await?;
+    let found = eventually(Duration::from_secs(30), "the second suggestion", suggestions_of(second.list)).await?;
+    ensure!(found.len() == 1 && found[0].sender_email == "piet@leverancier.example", "{found:?}");
+
+    // A mailbox that needs attention is no longer watched: its new mail waits on the server.
+    store.set_mailbox_status(first.mailbox, MailboxStatus::NeedsAttention, Some("test")).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    before.append(&signed_mail("Ana Ruiz", "ana", "cliente.example", &unique_id("sv3"))).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = store.list_suggestions(first.list, &SuggestionFilter::default()).await?;
+    ensure!(after.len() == 1, "a stopped mailbox still produced suggestions: {after:?}");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(40), supervisor.wait()).await.context("supervisor did not stop")??;
+    Ok(())
 }

@@ -53,6 +53,7 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
         pipeline: config.pipeline_config(),
         retention_days: config.retention.days,
         outbox,
+        imap: supervisor::sources::ImapStartOptions::from_config(config),
         ..SupervisorOptions::default()
     }
 }

@@ -163,7 +163,7 @@ mod tests {
         std::fs::write(&path, "not a certificate").expect("write");
         let from: Mailbox = "mailsig <mailsig@example.com>".parse().expect("mailbox");
         let settings = SmtpSettings::new("localhost", 465, Security::ImplicitTls, "u", from).with_ca_file(&path);
-        let err = settings.tls().err().expect("must fail");
+        let err = settings.tls().expect_err("must fail");
         assert!(matches!(err, NotifyError::CaFileEmpty { .. }), "{err}");
         assert!(err.to_string().contains("ca.pem"));
     }

@@ -137,6 +137,11 @@ impl OutboxWorker {
         OutboxWorker { store, mailer, options, last_digest: HashMap::new() }
     }
 
+    /// Starts [`OutboxWorker::run`] on the Tokio runtime.
+    pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(shutdown))
+    }
+
     /// Runs rounds until `shutdown` is cancelled. A round in progress is finished first, so a message
     /// is never abandoned between the server's reply and its `mark_*`.
     pub async fn run(mut self, shutdown: CancellationToken) {

@@ -35,9 +35,6 @@ pub enum PipelineError {
         #[source]
         source: BoxError,
     },
-    /// The extraction task died (a panic in the parser, which must never happen).
-    #[error("extraction task failed")]
-    Extraction,
 }
 
 impl PipelineError {
@@ -46,7 +43,7 @@ impl PipelineError {
         match self {
             PipelineError::ShutDown | PipelineError::QueueFull => true,
             PipelineError::Commit { transient, .. } | PipelineError::Settings { transient, .. } => *transient,
-            PipelineError::UnknownMailbox { .. } | PipelineError::Extraction => false,
+            PipelineError::UnknownMailbox { .. } => false,
         }
     }
 }

@@ -13,6 +13,23 @@ use zeroize::Zeroizing;
 /// Privacy by construction: this type deliberately implements neither `Debug`, `Display`,
 /// `Serialize` nor `Clone`, so the content can be neither logged, stored nor duplicated by
 /// accident. The buffer is zeroized when the value is dropped.
+///
+/// ```compile_fail
+/// fn printable<T: std::fmt::Debug>() {}
+/// printable::<mailsig_daemon::pipeline::RawMessage>();
+/// ```
+/// ```compile_fail
+/// fn copyable<T: Clone>() {}
+/// copyable::<mailsig_daemon::pipeline::RawMessage>();
+/// ```
+/// ```compile_fail
+/// fn storable<T: serde::Serialize>() {}
+/// storable::<mailsig_daemon::pipeline::RawMessage>();
+/// ```
+/// ```compile_fail
+/// fn displayable<T: std::fmt::Display>() {}
+/// displayable::<mailsig_daemon::pipeline::RawMessage>();
+/// ```
 pub struct RawMessage {
     bytes: Zeroizing<Vec<u8>>,
 }

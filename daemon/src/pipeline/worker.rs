@@ -55,16 +55,26 @@ pub(crate) async fn dispatch(
     let mut dispatched: u64 = 0;
     let mut closing = false;
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        let job = tokio::select! {
+        // Shutdown closes the intake even while every worker is busy.
+        let slot = tokio::select! {
             biased;
             () = shutdown.cancelled(), if !closing => {
                 closing = true;
                 queue.close();
                 tracing::debug!(queued = queue.len(), "pipeline intake closed");
                 continue;
+            }
+            slot = slots.clone().acquire_owned() => slot,
+        };
+        let Ok(slot) = slot else { break };
+        let job = tokio::select! {
+            biased;
+            () = shutdown.cancelled(), if !closing => {
+                closing = true;
+                queue.close();
+                tracing::debug!(queued = queue.len(), "pipeline intake closed");
+                // Keep the slot: the queued messages are still processed.
+                queue.recv().await
             }
             job = queue.recv() => job,
         };
@@ -102,7 +112,12 @@ impl WorkerContext {
     async fn process(&self, message: InboundMessage, mut turn: Turn) -> Result<Processed, PipelineError> {
         PipelineStats::bump(&self.stats.received);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        let position = message.position.clone();
         let result = self.process_inner(message, &mut turn).await;
+        if result.is_err() {
+            // Nothing was committed: no later message of the folder may move its cursor past it.
+            turn.record(&position, false);
+        }
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         match &result {
             Ok(Processed::Skipped(reason)) => self.stats.record_skip(*reason),
@@ -127,9 +142,20 @@ impl WorkerContext {
                 let folder_name = folder.clone();
                 // Extraction is CPU-bound: keep it off the async reactor. The raw message moves
                 // into the blocking task and is dropped (zeroized) there.
-                tokio::task::spawn_blocking(move || decide(raw, &filters, &rules, &folder_name, fallback_position))
+                match tokio::task::spawn_blocking(move || decide(raw, &filters, &rules, &folder_name, fallback_position))
                     .await
-                    .map_err(|_| PipelineError::Extraction)?
+                {
+                    Ok(decision) => decision,
+                    // The parser must never panic; if it does anyway (debug builds unwind), the
+                    // message is skipped and counted rather than offered again and again.
+                    Err(_) => {
+                        tracing::error!(mailbox = %mailbox, "extraction task failed; message skipped");
+                        Decision {
+                            message_id_hash: too_large_hash(&folder, fallback_position, None),
+                            outcome: Outcome::Skipped(SkipReason::ParseError.as_str().to_owned()),
+                        }
+                    }
+                }
             }
             Payload::Raw(raw) => {
                 let hash = too_large_hash(&folder, fallback_position, Some(&raw));
@@ -244,7 +270,8 @@ fn suggestion_of(sender: &str, extraction: &Extraction) -> Option<NewSuggestion>
     NewSuggestion::from_extraction(sender, extraction)
 }
 
-/// Identity of a message skipped for its size: its position, else (if fetched) its bytes.
+/// Identity of a message skipped before reading its headers (too large, or the extraction
+/// failed): its position, else (if available) its bytes.
 fn too_large_hash(folder: &str, position: Option<(u32, u32)>, raw: Option<&RawMessage>) -> String {
     match (position, raw) {
         (Some((uidvalidity, uid)), _) => {

@@ -23,7 +23,7 @@ impl Clock {
         match self {
             Clock::System => SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map(|d| super::duration_ms(d))
+                .map(super::duration_ms)
                 .unwrap_or(0),
             Clock::Manual(t) => t.load(Ordering::SeqCst),
         }

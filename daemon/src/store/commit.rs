@@ -30,6 +30,9 @@ pub struct CommitMessage {
 
 /// What processing the message produced.
 #[derive(Clone, Debug)]
+// One value per message, moved once into the commit: the size difference does not matter
+// and an unboxed variant is simpler for callers.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     Suggestion(NewSuggestion),
     /// Skipped for this reason (a stable name such as `bulk`, counted as `skipped:<reason>`).
@@ -81,29 +84,31 @@ impl Store {
         .map_err(Error::db("mark message processed", "processed message"))?;
 
         let result = if inserted.rows_affected() == 0 {
-            bump_counter(&mut tx, msg.mailbox, COUNTER_DUPLICATE, 1, now).await?;
+            bump_counters(&mut tx, msg.mailbox, &[COUNTER_DUPLICATE], now).await?;
             CommitResult::Duplicate
         } else {
-            bump_counter(&mut tx, msg.mailbox, COUNTER_PROCESSED, 1, now).await?;
             match &msg.outcome {
                 Outcome::Skipped(reason) => {
                     let name = format!("skipped:{}", reason.trim());
-                    bump_counter(&mut tx, msg.mailbox, &name, 1, now).await?;
+                    bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
                     CommitResult::Skipped
                 }
                 Outcome::Suggestion(new) => {
                     self.lock_list(&mut tx, target.list).await?;
                     let result = merge_suggestion(&mut tx, &target, msg.mailbox, &msg.message_id_hash, new, now).await?;
-                    bump_counter(&mut tx, msg.mailbox, COUNTER_SUGGESTED, 1, now).await?;
                     match &result {
                         CommitResult::Inserted { suggestion } => {
+                            bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, COUNTER_SUGGESTED], now).await?;
                             enqueue_digest(self, &mut tx, target.list_owner, target.list, *suggestion, now).await?;
                         }
                         CommitResult::Merged { suggestion, .. } => {
-                            bump_counter(&mut tx, msg.mailbox, COUNTER_MERGED, 1, now).await?;
+                            let names = [COUNTER_PROCESSED, COUNTER_SUGGESTED, COUNTER_MERGED];
+                            bump_counters(&mut tx, msg.mailbox, &names, now).await?;
                             enqueue_digest(self, &mut tx, target.list_owner, target.list, *suggestion, now).await?;
                         }
-                        _ => {}
+                        _ => {
+                            bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, COUNTER_SUGGESTED], now).await?;
+                        }
                     }
                     result
                 }
@@ -149,10 +154,8 @@ impl Store {
             .map_err(Error::db("read mailbox for commit", "mailbox"))?
             .ok_or(Error::NotFound { what: "mailbox" })?;
         let current: i64 = col(&row, "lease_fencing")?;
-        if let Some(fencing) = fencing {
-            if fencing != current {
-                return Err(Error::Fenced { mailbox: mailbox.0, fencing });
-            }
+        if let Some(fencing) = fencing.filter(|f| *f != current) {
+            return Err(Error::Fenced { mailbox: mailbox.0, fencing });
         }
         Ok(Target { list: ListId(col(&row, "target_list_id")?), list_owner: UserId(col(&row, "owner_id")?) })
     }
@@ -177,6 +180,42 @@ pub(crate) async fn bump_counter(conn: &mut AnyConnection, mailbox: MailboxId, n
     .execute(&mut *conn)
     .await
     .map_err(Error::db("bump counter", "counter"))?;
+    Ok(())
+}
+
+/// Adds one to each named counter (at most three distinct names per statement, so a commit
+/// costs one round trip for its counters).
+async fn bump_counters(conn: &mut AnyConnection, mailbox: MailboxId, names: &[&str], now: i64) -> Result<()> {
+    let sql = match names.len() {
+        0 => return Ok(()),
+        1 => {
+            "INSERT INTO mailbox_counters (mailbox_id, name, value, updated_at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (mailbox_id, name) DO UPDATE SET \
+             value = mailbox_counters.value + excluded.value, updated_at = excluded.updated_at"
+        }
+        2 => {
+            "INSERT INTO mailbox_counters (mailbox_id, name, value, updated_at) VALUES ($1, $2, 1, $4), ($1, $3, 1, $4) \
+             ON CONFLICT (mailbox_id, name) DO UPDATE SET \
+             value = mailbox_counters.value + excluded.value, updated_at = excluded.updated_at"
+        }
+        3 => {
+            "INSERT INTO mailbox_counters (mailbox_id, name, value, updated_at) \
+             VALUES ($1, $2, 1, $5), ($1, $3, 1, $5), ($1, $4, 1, $5) \
+             ON CONFLICT (mailbox_id, name) DO UPDATE SET \
+             value = mailbox_counters.value + excluded.value, updated_at = excluded.updated_at"
+        }
+        _ => {
+            for name in names {
+                bump_counter(conn, mailbox, name, 1, now).await?;
+            }
+            return Ok(());
+        }
+    };
+    let mut query = sqlx::query(sql).bind(mailbox.0);
+    for name in names {
+        query = query.bind(*name);
+    }
+    query.bind(now).execute(&mut *conn).await.map_err(Error::db("bump counters", "counter"))?;
     Ok(())
 }
 

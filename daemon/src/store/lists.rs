@@ -254,7 +254,7 @@ impl Store {
     /// serialised; SQLite transactions are already serialised by `BEGIN IMMEDIATE`.
     pub(crate) async fn lock_list(&self, conn: &mut sqlx::AnyConnection, list: ListId) -> Result<()> {
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM contact_lists WHERE id = $1 FOR UPDATE")
+            sqlx::query("SELECT id FROM contact_lists WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(list.0)
                 .fetch_optional(&mut *conn)
                 .await

@@ -3,7 +3,12 @@
 
 use super::{Cell, has_word, is_contact_cell};
 use crate::line::Line;
-use crate::tables::words::LEGAL_FORMS;
+use crate::tables::words::{COMPANY_WORDS, LEGAL_FORMS};
+
+/// Short legal forms that are also ordinary words somewhere; they count only in capitals.
+const AMBIGUOUS_FORMS: &[&str] = &["ag", "sa", "as", "ab", "se", "kg", "me", "sc", "sl", "lp", "ug", "ev", "kk", "oy", "spa", "sas", "bv", "nv", "aps", "co", "asa", "ohg", "vof", "sci", "srl", "gbr"];
+/// The mixed-case spellings of ambiguous forms.
+const MIXED_CASE_FORMS: &[&str] = &["ApS", "SpA", "GbR", "eV", "Oy"];
 
 /// Whether the text carries a legal form. Short forms (AG, SA, AB …) must be written in
 /// capitals, as companies write them, so that "ab" or "as" in prose do not count.
@@ -13,9 +18,10 @@ pub(crate) fn has_legal_form(text: &str) -> bool {
     }
     let lower = text.to_lowercase();
     LEGAL_FORMS.iter().any(|f| {
-        if f.chars().count() <= 3 && f.chars().all(|c| c.is_ascii_alphabetic()) {
+        if AMBIGUOUS_FORMS.contains(f) {
+            // Written as companies write them: "AG", "ApS", "SpA".
             let upper = f.to_uppercase();
-            has_word(text, &upper)
+            has_word(text, &upper) || MIXED_CASE_FORMS.iter().any(|m| m.eq_ignore_ascii_case(f) && has_word(text, m))
         } else if !f.is_ascii() {
             lower.contains(f)
         } else {
@@ -41,6 +47,7 @@ pub(crate) struct Hints<'a> {
     pub name_line: Option<usize>,
     pub title_line: Option<usize>,
     pub name: Option<&'a str>,
+    pub title: Option<&'a str>,
     /// Company written in the title cell ("Creative Lead, Tallgrass Design").
     pub from_title: Option<String>,
     /// Main label of the sender's domain ("tallgrassdesign" for ann@tallgrassdesign.com).
@@ -82,9 +89,9 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<
             return Some((trim_tagline(t), i, "company.legal_form", 0.85));
         }
     }
-    let legal: Vec<&Cell> = cells.iter().take(16).filter(|c| has_legal_form(&c.text) && candidate(&c.text)).collect();
-    let at_end = legal.iter().find(|c| c.text.split_whitespace().next_back().is_some_and(has_legal_form));
-    if let Some(cell) = at_end.or(legal.first()) {
+    let legal_cells: Vec<&Cell> = cells.iter().take(16).filter(|c| has_legal_form(&c.text) && candidate(&c.text)).collect();
+    let at_end = legal_cells.iter().find(|c| c.text.split_whitespace().next_back().is_some_and(has_legal_form));
+    if let Some(cell) = at_end.or(legal_cells.first()) {
         return Some((trim_tagline(&cell.text), cell.line, "company.legal_form", 0.85));
     }
     if let (Some(company), Some(line)) = (&hints.from_title, hints.title_line) {
@@ -94,7 +101,7 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<
         for alt in &line.alts {
             let lower = alt.to_lowercase();
             let label_like = alt.chars().count() < 4 || ["icon", "phone", "mobile", "mail", "tel", "fax", "linkedin", "twitter", "facebook", "instagram", "xing", "github", "cel", "whatsapp", "web"].iter().any(|w| lower.contains(w));
-            if !label_like && !super::name::person_shaped(alt) {
+            if !label_like && Some(alt.as_str()) != name && !alt.chars().any(|c| c.is_ascii_digit()) {
                 let alt = alt.trim_end_matches(" logo").trim_end_matches(" Logo").trim().to_string();
                 return Some((alt, i, "company.logo_alt", 0.7));
             }
@@ -103,7 +110,7 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<
     if let Some(label) = hints.domain_label.as_deref() {
         for cell in cells.iter().take(12) {
             let t = cell.text.as_str();
-            if candidate(t) && Some(cell.line) != hints.name_line && !super::title::is_title(t) && t.split_whitespace().count() <= 6 && matches_domain(t, label) && !t.contains('.') {
+            if candidate(t) && Some(cell.line) != hints.name_line && Some(t) != hints.title && t.split_whitespace().count() <= 6 && matches_domain(t, label) && !t.contains('.') && !t.chars().any(|c| c.is_ascii_digit()) {
                 return Some((t.to_string(), cell.line, "company.domain_match", 0.75));
             }
         }
@@ -112,9 +119,11 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<
     let after = hints.title_line.or(hints.name_line)?;
     let cell = cells.iter().find(|c| c.line > after && c.line <= after + 2)?;
     let text = cell.text.as_str();
+    let lower = text.to_lowercase();
+    let company_word = COMPANY_WORDS.iter().any(|w| has_word(&lower, w));
     let plain = candidate(text)
         && !super::title::is_title(text)
-        && !super::name::person_shaped(text)
+        && (company_word || !super::name::person_shaped(text))
         && text.split_whitespace().count() <= 6
         && text.chars().next().is_some_and(|c| c.is_uppercase())
         && !text.chars().any(|c| c.is_ascii_digit());

@@ -36,3 +36,17 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line]) -> Vec<(String, usize)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_addresses_and_mailto() {
+        let mut lines = crate::mime::text_lines("E-Mail: Ann.Lee@Acme.com.\nwrite to sales@acme.com or ann.lee@acme.com");
+        lines[1].links.push("mailto:orders@acme.com?subject=x".into());
+        let cells = super::super::cells(&lines);
+        let found: Vec<String> = find(&cells, &lines).into_iter().map(|f| f.0).collect();
+        assert_eq!(found, ["ann.lee@acme.com", "sales@acme.com", "orders@acme.com"]);
+    }
+}

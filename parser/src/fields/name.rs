@@ -68,8 +68,8 @@ pub(crate) fn clean(text: &str) -> String {
     }
     let mut s = s.trim().to_string();
     for prefix in ["i. a. ", "i.a. ", "i. v. ", "i.v. ", "ppa. ", "pp. "] {
-        if s.to_lowercase().starts_with(prefix) {
-            s = s[prefix.len()..].trim().to_string();
+        if s.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix)) {
+            s = s.get(prefix.len()..).unwrap_or_default().trim().to_string();
         }
     }
     // ", PhD", ", ing." and other post-nominals after a comma.
@@ -170,12 +170,13 @@ pub(crate) fn find(cells: &[Cell], sender: &Sender, inline: Option<&str>) -> Opt
             return Some((cleaned, cell.line, "name.person_shaped", 0.55));
         }
     }
-    // A first name alone on the block's first line, when it is the sender's first name.
-    let first = cells.first().filter(|c| c.line == 0)?;
-    let word = clean(&first.text);
-    let is_first_name = !word.contains(' ') && word.chars().next().is_some_and(char::is_uppercase) && word.chars().all(char::is_alphabetic)
-        && sender.display_tokens.first().is_some_and(|t| *t == word.to_lowercase());
-    is_first_name.then(|| (word, first.line, "name.first_name", 0.5))
+    // The sender's first name alone on one of the block's first lines ("Mark" above the title).
+    cells.iter().take(4).find_map(|cell| {
+        let word = clean(&cell.text);
+        let is_first_name = !word.contains(' ') && word.chars().next().is_some_and(char::is_uppercase) && word.chars().all(char::is_alphabetic)
+            && sender.display_tokens.first().is_some_and(|t| *t == word.to_lowercase());
+        is_first_name.then(|| (word, cell.line, "name.first_name", 0.5))
+    })
 }
 
 #[cfg(test)]

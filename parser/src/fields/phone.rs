@@ -17,6 +17,9 @@ static CANDIDATE: Lazy<Option<Regex>> =
 /// Identifiers that look like numbers but are not phones (VAT, registers, ship numbers …).
 const NOT_PHONE: &[&str] = &["iva", "vat", "imo", "hrb", "krs", "nip", "regon", "cvr", "org.nr", "siret", "siren", "ust", "iban", "bic", "swift", "kvk", "btw", "cif", "nif", "abn", "ref", "order", "invoice", "po ", "zip", "cep", "plz"];
 
+/// Words that may sit between a phone label and its number.
+const LABEL_FILLERS: &[&str] = &["no", "nr", "number", "num", "#", "transmission", "line", "nummer", "número", "numero", "n°", "nº"];
+
 /// A number found in the signature.
 pub(crate) struct Found {
     pub e164: String,
@@ -59,11 +62,18 @@ fn label_kind(before: &str, after: &str) -> Option<Option<PhoneKind>> {
             return Some(*kind);
         }
     }
-    if let Some(last) = words.last() {
-        let last = last.trim_end_matches('.');
-        if let Some((_, kind)) = PHONE_LABELS.iter().find(|(l, _)| *l == last) {
+    // The label may be followed by filler words ("Facsimile Transmission No.:").
+    for word in words.iter().rev().take(4) {
+        let word = word.trim_end_matches('.');
+        if let Some((_, kind)) = PHONE_LABELS.iter().find(|(l, _)| *l == word) {
             return Some(*kind);
         }
+        if !LABEL_FILLERS.contains(&word) {
+            break;
+        }
+    }
+    if let Some(last) = words.last() {
+        let last = last.trim_end_matches('.');
         // Japanese labels are written without a space: "携帯：090-…", "TEL：03-…".
         for (l, kind) in PHONE_LABELS {
             if l.chars().count() >= 2 && !l.is_ascii() && last.ends_with(l) {
@@ -97,8 +107,16 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Fo
     let mut out: Vec<Found> = Vec::new();
     let Some(re) = CANDIDATE.as_ref() else { return out };
     let mut per_line: Vec<usize> = vec![0; lines.len()];
+    // A label split into its own cell ("Fax - 713.345.8100") types the next cell's number.
+    let mut pending_label: Option<(usize, Option<PhoneKind>)> = None;
     for cell in cells {
         let text = cell.text.as_str();
+        let carried = pending_label.take().filter(|(line, _)| *line == cell.line).map(|(_, k)| k);
+        let bare = text.trim_end_matches([':', '.', ' ']).to_lowercase();
+        if let Some((_, kind)) = PHONE_LABELS.iter().find(|(l, _)| *l == bare) {
+            pending_label = Some((cell.line, *kind));
+            continue;
+        }
         if text.contains('@') && !text.contains(' ') {
             continue;
         }
@@ -133,7 +151,7 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Fo
                 if let Some(slot) = per_line.get_mut(cell.line) {
                     *slot += 1;
                 }
-                let label = label_kind(before, after);
+                let label = label_kind(before, after).or(carried);
                 let icon = lines.get(cell.line).and_then(|l| icon_kind(l, nth));
                 let by_type = if mobile { PhoneKind::Mobile } else { PhoneKind::Work };
                 let (kind, labelled) = match (label, icon) {

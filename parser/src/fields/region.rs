@@ -82,3 +82,24 @@ fn push(out: &mut Vec<Region>, code: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_in_order() {
+        let r = hints("Acme GmbH, Wien, Österreich", Some("ann@acme.de"), Some("DE"));
+        let codes: Vec<String> = r.iter().map(|r| r.to_string()).collect();
+        assert_eq!(codes, ["AT", "DE", "US"]);
+        assert_eq!(hints("", None, None).len(), 1);
+        assert_eq!(hints("", Some("a@b.co.uk"), None).first().map(|r| r.to_string()).as_deref(), Some("GB"));
+    }
+
+    #[test]
+    fn language_of_text() {
+        assert_eq!(language_region("Hola, te confirmo que el pedido para el lunes está listo con los precios"), Some("ES"));
+        assert_eq!(language_region("Hi, the files are in the folder and the team will send them to you"), None);
+        assert_eq!(language_region("よろしくお願いします"), Some("JP"));
+    }
+}

@@ -39,3 +39,19 @@ fn has_profile_path(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split_once('/').is_some_and(|(_, p)| !p.is_empty() && !p.starts_with("share") && !p.starts_with("intent"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_from_links_and_text() {
+        let mut lines = crate::mime::text_lines("LinkedIn\nxing.com/profile/Ann_Lee\nhttps://www.linkedin.com/company/acme");
+        lines[0].links.push("https://www.linkedin.com/in/ann-lee/".into());
+        let cells = super::super::cells(&lines);
+        let urls = super::super::url::all(&cells, &lines);
+        let found: Vec<String> = find(&urls, &cells).into_iter().map(|f| f.0).collect();
+        assert_eq!(found, ["https://www.linkedin.com/in/ann-lee", "https://xing.com/profile/Ann_Lee", "https://www.linkedin.com/company/acme"]);
+        assert!(super::super::url::websites(&urls).is_empty());
+    }
+}

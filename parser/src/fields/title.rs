@@ -12,6 +12,9 @@ pub(crate) fn is_title(text: &str) -> bool {
     if text.chars().any(|c| c.is_ascii_digit() || matches!(c, ':' | '：' | '?' | '!')) {
         return false;
     }
+    if text.chars().next().is_some_and(char::is_lowercase) || (words >= 4 && text.ends_with('.')) {
+        return false;
+    }
     let lower = text.to_lowercase();
     TITLE_WORDS.iter().any(|w| {
         if w.chars().any(is_cjk) {
@@ -40,4 +43,21 @@ pub(crate) fn find(cells: &[Cell], skip: &[&str], name: Option<&str>) -> Option<
         }
     }
     Some((t, cell.line, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles() {
+        assert!(is_title("Senior Logistics Coordinator"));
+        assert!(is_title("Leiterin Vertrieb"));
+        assert!(is_title("営業部 部長"));
+        assert!(!is_title("opinion from our inhouse counsel."));
+        assert!(!is_title("Tel: 555 0100"));
+        let cells = super::super::cells(&crate::mime::text_lines("Ann Lee\nCreative Lead, Tallgrass Design"));
+        let found = find(&cells, &["Ann Lee"], Some("Ann Lee"));
+        assert_eq!(found.map(|t| (t.0, t.2)), Some(("Creative Lead".to_string(), Some("Tallgrass Design".to_string()))));
+    }
 }

@@ -13,6 +13,16 @@ pub(crate) fn is_device_footer(text: &str) -> bool {
     DEVICE_FOOTERS.iter().any(|f| lower.starts_with(f))
 }
 
+/// Placeholders that mail clients leave for attachments ("<<offer.pdf>>", "- offer.doc").
+pub(crate) fn is_attachment_placeholder(text: &str) -> bool {
+    let t = text.trim_start_matches(['-', ' ']).trim();
+    if t.starts_with("<<") && t.ends_with(">>") {
+        return true;
+    }
+    let lower = t.to_lowercase();
+    !t.contains(' ') && [".doc", ".docx", ".xls", ".xlsx", ".pdf", ".ppt", ".pptx", ".zip", ".txt", ".rtf", ".jpg", ".png", ".vcf", ".msg"].iter().any(|e| lower.ends_with(e))
+}
+
 /// A line of a confidentiality, privacy or environmental footer.
 pub(crate) fn is_disclaimer(text: &str) -> bool {
     let lower = text.to_lowercase();

@@ -98,15 +98,18 @@ fn is_history_line(lines: &[Line], i: usize) -> bool {
     if text.starts_with('>') {
         return true;
     }
-    is_separator(text) || is_attribution(lines, i) || is_header_block(lines, i)
+    // Cheap rejections first: every opener below has a colon on this or the next two lines,
+    // or is a short separator line.
+    let colon_near = lines.iter().skip(i).take(3).any(|l| l.text.contains([':', '：']));
+    (is_separator(text)) || (colon_near && (is_attribution(lines, i) || is_header_block(lines, i)))
 }
 
 /// "-----Original Message-----", "---------- Forwarded message ---------", "Begin forwarded message:".
 fn is_separator(text: &str) -> bool {
-    if text.len() > 120 {
+    let dashed = text.starts_with(['-', '_', '*', '=']);
+    if text.len() > 120 || (!dashed && text.len() > 48) {
         return false;
     }
-    let dashed = text.starts_with(['-', '_', '*', '=']);
     let lower = text.to_lowercase();
     let core = lower.trim_matches(|c: char| matches!(c, '-' | '_' | '*' | '=' | ' ' | ':'));
     HISTORY_PHRASES.iter().any(|p| core.starts_with(p) && (dashed || core.len() <= p.len() + 2))

@@ -30,9 +30,36 @@ pub(crate) fn top_message(lines: Vec<Line>) -> (Vec<Line>, bool) {
         unwrapped = true;
     }
     let keep: Vec<bool> = (0..lines.len()).map(|i| i >= from && i < cut && !history::is_inline_quote(&lines, i)).collect();
-    let mut out: Vec<Line> = lines.into_iter().zip(keep).filter(|(l, k)| *k && !footer::is_device_footer(&l.text)).map(|(l, _)| l).collect();
-    while out.last().is_some_and(Line::is_blank) {
-        out.pop();
-    }
+    let mut out: Vec<Line> = lines.into_iter().zip(keep).filter(|(l, k)| *k && !footer::is_device_footer(&l.text) && !footer::is_attachment_placeholder(&l.text)).map(|(l, _)| l).collect();
+    trim_footers(&mut out);
     (out, unwrapped)
+}
+
+/// Drops trailing disclaimer and registration paragraphs (and rule lines between them). In a
+/// paragraph that starts with other lines, only the part from the first footer line is dropped.
+fn trim_footers(lines: &mut Vec<Line>) {
+    loop {
+        while lines.last().is_some_and(Line::is_blank) {
+            lines.pop();
+        }
+        let end = lines.len();
+        let start = lines.iter().rposition(Line::is_blank).map_or(0, |i| i + 1);
+        let paragraph = &lines[start..end];
+        if paragraph.iter().all(|l| crate::signature::is_rule_line(&l.text)) && !paragraph.is_empty() {
+            lines.truncate(start);
+            continue;
+        }
+        let first_footer = paragraph.iter().position(|l| footer::is_disclaimer(&l.text) || footer::is_registration(&l.text));
+        match first_footer {
+            Some(0) => lines.truncate(start),
+            Some(i) => {
+                lines.truncate(start + i);
+                break;
+            }
+            None => break,
+        }
+    }
+    while lines.last().is_some_and(Line::is_blank) {
+        lines.pop();
+    }
 }

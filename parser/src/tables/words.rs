@@ -121,3 +121,15 @@ pub(crate) const GREETINGS: &[&str] = &[
     "geachte", "olá", "ola ", "prezad", "caro", "hej", "dzień dobry", "szanown", "witam", "cześć",
     "お世話", "いつも", "thanks", "thank", "regards", "welcome", "congratulations", "happy",
 ];
+
+/// Words that make a short line a company name even without a legal form.
+pub(crate) const COMPANY_WORDS: &[&str] = &[
+    "consultants", "consulting", "services", "solutions", "systems", "technologies", "technology",
+    "communications", "partners", "associates", "group", "bank", "energy", "resources", "exploration",
+    "production", "capital", "industries", "international", "logistics", "studio", "design", "media",
+    "software", "labs", "laboratories", "agency", "holdings", "ventures", "networks", "broadband",
+    "pipeline", "trading", "markets", "insurance", "university", "institute", "hotel", "restaurant",
+    "architects", "architetti", "architekten", "builders", "construction", "roofing", "engineering",
+    "transport", "freight", "shipping", "marine", "pharma", "clinic", "kanzlei", "steuerberatung",
+    "immobilien", "bau", "reformas", "installatietechniek", "consultancy", "foundation", "stiftung",
+];

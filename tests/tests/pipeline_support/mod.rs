@@ -189,3 +189,117 @@ impl Running {
             .context("pipeline did not stop within 30 s")
     }
 }
+
+// ------------------------------------------------------------------------------ real Dovecot
+
+fn env_var(name: &str) -> Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set: run the tests with scripts/test.sh"))
+}
+
+/// A fresh Dovecot user on the test server.
+pub struct MailUser {
+    pub name: String,
+    pub password: String,
+}
+
+impl MailUser {
+    /// Appends a user to the Dovecot users file, then waits just over a second: Dovecot
+    /// re-reads the file at most once a second.
+    pub async fn create() -> Result<MailUser> {
+        use std::io::Write;
+        let name = format!("pipe{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let password = format!("pw{:016x}", rand::random::<u64>());
+        let path = std::path::PathBuf::from(env_var("MAILSIG_TEST_DIR")?).join("dovecot").join("users");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("open {}", path.display()))?;
+        // One write with O_APPEND, so parallel tests never interleave lines.
+        file.write_all(format!("{name}:{{PLAIN}}{password}::::::\n").as_bytes()).context("append mail user")?;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        Ok(MailUser { name, password })
+    }
+
+    /// Delivers `raw` into the user's INBOX (IMAP APPEND over the loopback plain port).
+    pub async fn append(&self, raw: &[u8]) -> Result<()> {
+        let port: u16 = env_var("MAILSIG_TEST_IMAP_PORT")?.parse().context("MAILSIG_TEST_IMAP_PORT")?;
+        let steps = async {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.context("connect to dovecot")?;
+            let mut client = async_imap::Client::new(tcp);
+            client.read_response().await.context("read greeting")?;
+            let mut session = client.login(&self.name, &self.password).await.map_err(|(e, _)| e).context("login")?;
+            session.append("INBOX", None, None, raw).await.context("append")?;
+            session.logout().await.context("logout")?;
+            Ok::<_, anyhow::Error>(())
+        };
+        tokio::time::timeout(Duration::from_secs(20), steps).await.context("IMAP APPEND timed out")?
+    }
+
+    /// Links this user's INBOX as an IMAP mailbox of a new account (implicit TLS against the
+    /// test CA), with the password sealed in the vault.
+    pub async fn link(&self, store: &Store, vault: &mailsig_daemon::vault::Vault, own_domain: &str) -> Result<Account> {
+        use mailsig_daemon::store::SecretKind;
+        let port: u16 = env_var("MAILSIG_TEST_IMAPS_PORT")?.parse().context("MAILSIG_TEST_IMAPS_PORT")?;
+        let ca = env_var("MAILSIG_TEST_CA")?;
+        let owner_email = format!("{}@{own_domain}", self.name);
+        let user = store.create_user(&owner_email, None).await?;
+        let list = store.create_list(user.id, "Contacts").await?;
+        let sealed = vault.seal(self.password.as_bytes())?;
+        let secret = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1).await?;
+        let settings = serde_json::json!({
+            "host": "localhost",
+            "port": port,
+            "security": "implicit_tls",
+            "username": self.name,
+            "ca_file": ca,
+        });
+        let mailbox = store
+            .create_mailbox(NewMailbox {
+                owner: user.id,
+                kind: MailboxKind::Imap,
+                address: owner_email.clone(),
+                display_name: None,
+                target_list: list.id,
+                excluded_domains: Vec::new(),
+                settings,
+                secret: Some(secret),
+            })
+            .await?;
+        Ok(Account { mailbox: mailbox.id, list: list.id, owner_email })
+    }
+}
+
+/// Polls `probe` every 100 ms until it returns `Some`, at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await? {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A distinct, realistic person for each `i` (up to 100): display name, local part, domain.
+pub fn person(i: u32) -> (String, String, String) {
+    const FIRST: [&str; 10] = ["Anna", "Bernd", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Irene", "Jonas"];
+    const LAST: [&str; 10] =
+        ["Schmidt", "Meyer", "Wagner", "Becker", "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Neumann"];
+    let first = FIRST[(i % 10) as usize];
+    let last = LAST[((i / 10) % 10) as usize];
+    let local = format!("{}.{}", first.to_lowercase(), last.to_lowercase());
+    (format!("{first} {last}"), local, format!("firma{i}.example"))
+}
+
+/// A signed message from [`person`] `i`.
+pub fn person_mail(i: u32, tag: &str) -> Vec<u8> {
+    let (name, local, domain) = person(i);
+    signed_mail(&name, &local, &domain, &unique_id(tag))
+}
