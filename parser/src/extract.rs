@@ -29,16 +29,29 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     let from_address = body.envelope.from_address.clone();
     let sender = Sender::new(body.from_name.as_deref(), from_address.as_deref());
     let (top, unwrapped) = segment::top_message(body.lines);
+    if body.is_html {
+        diagnostics.push(Diagnostic { code: "mime.html_body" });
+    }
+    if unwrapped {
+        diagnostics.push(Diagnostic { code: "segment.forward_unwrapped" });
+    }
     let Some(block) = signature::locate(&top, &|t| sender.is_name_line(t)) else {
         diagnostics.push(Diagnostic { code: "signature.none" });
         return Extraction { diagnostics, ..Extraction::default() };
     };
+    diagnostics.push(Diagnostic { code: block.anchor.rule() });
     let mut start = block.start;
-    // A title or company written on the line before the sender's name belongs to the block.
-    if block.anchor == Anchor::SenderName {
-        if let Some(prev) = top.get(..start).and_then(|t| t.iter().rposition(|l| !l.is_blank())) {
-            if start - prev <= 2 && top[prev].text.len() < 60 && (fields::title::is_title(&top[prev].text) || fields::company::has_legal_form(&top[prev].text)) {
+    // A title, company or logo written just above the sender's name belongs to the block.
+    if matches!(block.anchor, Anchor::SenderName | Anchor::Trailing) {
+        for _ in 0..2 {
+            let Some(prev) = top.get(..start).and_then(|t| t.iter().rposition(|l| !l.is_blank())) else { break };
+            let line = &top[prev];
+            let logo_only = !line.alts.is_empty() && line.alts.join(" ") == line.text;
+            let heading = line.text.chars().count() < 60 && (fields::title::is_title(&line.text) || fields::company::has_legal_form(&line.text));
+            if start - prev <= 2 && (heading || logo_only) {
                 start = prev;
+            } else {
+                break;
             }
         }
     }

@@ -227,7 +227,18 @@ pub(crate) fn to_lines(html: &str) -> Vec<Line> {
     let (start, end) = sender_part(html);
     let mut lines = tokenize(html.get(start..end).unwrap_or_default());
     if end < html.len() {
-        lines.push(Line { text: "[quoted history]".to_string(), mark: Mark::QuoteStart, ..Line::default() });
+        let own_text = lines.iter().any(|l| l.text.chars().any(char::is_alphanumeric));
+        if own_text {
+            lines.push(Line { text: "[quoted history]".to_string(), mark: Mark::QuoteStart, ..Line::default() });
+        } else {
+            // Nothing above the history (a bare forward): read the forwarded message, whose
+            // quote mark lets segmentation unwrap it.
+            let mut stop = (end + MAX_HTML_BYTES).min(html.len());
+            while !html.is_char_boundary(stop) {
+                stop -= 1;
+            }
+            lines.extend(tokenize(html.get(end..stop).unwrap_or_default()));
+        }
     }
     lines
 }

@@ -399,3 +399,21 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
     tokio::time::timeout(Duration::from_secs(40), supervisor.wait()).await.context("supervisor did not stop")??;
     Ok(())
 }
+
+/// The systemd watchdog heartbeat: alive while the pipeline is open and idle or progressing,
+/// not once it stopped taking messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_heartbeat_follows_the_pipeline() -> Result<()> {
+    use mailsig_daemon::supervisor::watchdog::Heartbeat;
+    let db = TestStore::open(pipeline_support::Backend::Sqlite).await?;
+    let account = Account::create(&db.store, "mycorp.example", &[]).await?;
+    let running = Running::start(&db.store, 1, 4, FilterConfig::default());
+    let pipeline = running.pipeline.clone();
+    let mut heartbeat = Heartbeat::default();
+    ensure!(heartbeat.alive(&pipeline), "an idle pipeline is alive");
+    pipeline.handle().process(inbound(account.mailbox, 1, person_mail(5, "wd"))).await?;
+    ensure!(heartbeat.alive(&pipeline), "a pipeline that committed is alive");
+    running.stop().await?;
+    ensure!(!heartbeat.alive(&pipeline), "a stopped pipeline is not alive");
+    Ok(())
+}

@@ -1,7 +1,6 @@
 //! Job title: a cell with a title word (multilingual), before or after the name.
 
-use super::{Cell, has_word, is_cjk, is_contact_cell};
-use crate::tables::words::TITLE_WORDS;
+use super::{Cell, is_contact_cell};
 
 /// Whether a cell reads as a job title.
 pub(crate) fn is_title(text: &str) -> bool {
@@ -15,19 +14,25 @@ pub(crate) fn is_title(text: &str) -> bool {
     if text.chars().next().is_some_and(char::is_lowercase) || (words >= 4 && text.ends_with('.')) {
         return false;
     }
-    let lower = text.to_lowercase();
-    TITLE_WORDS.iter().any(|w| {
-        if w.chars().any(is_cjk) {
-            lower.contains(w)
-        } else {
-            has_word(&lower, w)
-        }
-    })
+    crate::tables::TITLES.matches(&text.to_lowercase())
 }
 
 /// The title cell, skipping the name's cell: `(title, block line, company written after it)`.
 /// "Creative Lead, Tallgrass Design" and "Senior Counsel at Acme" carry the company too.
 pub(crate) fn find(cells: &[Cell], skip: &[&str], name: Option<&str>) -> Option<(String, usize, Option<String>)> {
+    // "Partner, White Law LLP": a title and the company in one cell.
+    for c in cells.iter().take(14).filter(|c| !skip.contains(&c.text.as_str())) {
+        for sep in [", ", " at ", " bei ", " chez ", " en ", " presso "] {
+            if let Some((head, tail)) = c.text.split_once(sep) {
+                if is_title(head) && super::company::has_legal_form(tail) && !super::company::has_legal_form(head) {
+                    return Some((head.trim().to_string(), c.line, Some(tail.trim().to_string())));
+                }
+            }
+        }
+        if is_title(&c.text) && !super::company::has_legal_form(&c.text) {
+            break;
+        }
+    }
     let cell = cells.iter().take(14).find(|c| !skip.contains(&c.text.as_str()) && is_title(&c.text) && !super::company::has_legal_form(&c.text))?;
     let mut t = cell.text.trim_matches(|ch: char| matches!(ch, ',' | ';' | '-' | '|')).trim().to_string();
     if let Some(name) = name.filter(|n| !n.is_empty()) {

@@ -14,7 +14,7 @@ static URL: Lazy<Option<Regex>> = Lazy::new(|| {
     Regex::new(r"(?i)(?:https?://|www\.)[a-z0-9\-._~%]+(?:\.[a-z]{2,24})(?::\d+)?(?:/[^\s<>()\[\]|]*)?").ok()
 });
 static BARE: Lazy<Option<Regex>> = Lazy::new(|| {
-    Regex::new(r"(?i)^(?:[a-z]{2,12}\s*:\s*)?([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.(?:com|net|org|de|at|ch|fr|uk|es|it|nl|be|pl|se|dk|pt|jp|br|mx|ca|in|au|io|eu|info|biz|co|us|ie|no|fi|lu|cz|studio|design|agency|law|tech|shop|online|site)(?:/[^\s<>()|]*)?)$").ok()
+    Regex::new(r"(?i)^(?:[a-z]{1,12}\.?\s*:\s*)?([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.(?:[a-z]{2}|com|net|org|info|biz|studio|design|agency|law|tech|shop|online|site|app|dev|io|eu|art|cafe|media|group|legal|consulting|digital|travel|energy)(?:/[^\s<>()|]*)?)$").ok()
 });
 
 /// Paths that mark a link as not a contact website.

@@ -8,7 +8,7 @@ use once_cell::sync::Lazy;
 use regex::Regex;
 
 use crate::line::{Line, Mark};
-use crate::tables::markers::{FROM_LABELS, HEADER_LABELS, HISTORY_PHRASES, WROTE_OPENERS, WROTE_SUFFIXES, WROTE_VERBS};
+use crate::tables::markers::{FROM_LABELS, HEADER_LABELS, WROTE_OPENERS, WROTE_SUFFIXES, WROTE_VERBS};
 
 static DATE: Lazy<Option<Regex>> =
     Lazy::new(|| Regex::new(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{1,2}:\d{2}").ok());
@@ -72,6 +72,7 @@ pub(crate) fn is_inline_quote(lines: &[Line], i: usize) -> bool {
 /// (separator line, "From:/Sent:/To:/Subject:" lines, Lotus Notes name/date lines).
 pub(crate) fn skip_header(lines: &[Line], i: usize) -> usize {
     let mut j = i + 1;
+    let mut seen_subject = false;
     while j < lines.len() && j < i + 20 {
         let text = lines[j].text.as_str();
         if text.is_empty() {
@@ -82,9 +83,12 @@ pub(crate) fn skip_header(lines: &[Line], i: usize) -> usize {
         let header_label = label.as_deref().is_some_and(|l| FROM_LABELS.contains(&l) || HEADER_LABELS.contains(&l) || l == "sent by" || l == "bcc");
         let is_subject = label.as_deref().is_some_and(|l| matches!(l, "subject" | "betreff" | "objet" | "asunto" | "oggetto" | "onderwerp" | "assunto" | "ämne" | "emne" | "temat" | "件名"));
         if is_subject {
-            return j + 1;
+            seen_subject = true;
+            j += 1;
+            continue;
         }
-        let header_like = header_label || text.contains('@') || DATE.as_ref().is_some_and(|d| d.is_match(text)) && text.len() < 60 || is_separator(text);
+        // After the subject only labelled header lines (Gmail puts To: last) belong to it.
+        let header_like = header_label || !seen_subject && (text.contains('@') || DATE.as_ref().is_some_and(|d| d.is_match(text)) && text.len() < 60 || is_separator(text));
         if !header_like {
             break;
         }
@@ -112,7 +116,7 @@ fn is_separator(text: &str) -> bool {
     }
     let lower = text.to_lowercase();
     let core = lower.trim_matches(|c: char| matches!(c, '-' | '_' | '*' | '=' | ' ' | ':'));
-    HISTORY_PHRASES.iter().any(|p| core.starts_with(p) && (dashed || core.len() <= p.len() + 2))
+    crate::tables::HISTORY_PHRASES.longest(core).is_some_and(|p| dashed || core.len() <= p.len() + 2)
 }
 
 /// "On Tue, 3 Mar 2026 at 10:12, Ann <a@b> wrote:", possibly wrapped over two lines.

@@ -28,6 +28,11 @@ pub(crate) const TITLE_WORDS: &[&str] = &[
     "verwalter", "verwalterin", "immobilienverwaltung", "objektbetreuer", "objektbetreuerin",
     "projektleitung", "außendienst", "aussendienst", "innendienst", "kundenservice", "buchhaltung",
     "vastgoedbeheerder", "beheerder", "medewerker", "administratie", "coördinator",
+    "médecin", "arzt", "ärztin", "zahnarzt", "zahnärztin", "tierarzt", "tierärztin", "apotheker",
+    "apothekerin", "pharmacien", "pharmacienne", "physician", "dentist", "médico", "médica",
+    "arquiteta", "arquiteto", "arquitecto", "arquitecta", "architetto", "architecte", "notaire",
+    "notar", "notarin", "notary", "steuerberaterin", "wirtschaftsprüfer", "therapist", "therapeut",
+    "therapeutin", "psychologist", "psychologe", "psychologin", "veterinarian", "pharmacist",
     // fr
     "directeur", "directrice", "responsable", "chef", "chargé", "chargée", "ingénieur", "ingénieure",
     "gérant", "gérante", "conseiller", "conseillère", "avocat", "avocate", "commercial", "commerciale",
