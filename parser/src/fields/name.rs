@@ -2,8 +2,8 @@
 //! initials, the address's local part), or else the first line shaped like a person's name.
 //! Academic prefixes are kept; post-nominal credentials and parenthesised readings are dropped.
 
-use super::{Cell, has_word, is_cjk, is_contact_cell};
-use crate::tables::words::{GREETINGS, LEGAL_FORMS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
+use super::{Cell, is_cjk, is_contact_cell};
+use crate::tables::words::{GREETINGS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
 
 /// What we know of the sender's name from the headers.
 #[derive(Default, Clone, Debug)]
@@ -107,9 +107,7 @@ pub(crate) fn person_shaped(text: &str) -> bool {
     if letters.len() > 3 && letters.iter().all(|c| c.is_uppercase()) {
         return false;
     }
-    if TITLE_WORDS.iter().any(|w| !w.chars().any(is_cjk) && has_word(&lower, w))
-        || LEGAL_FORMS.iter().any(|f| f.len() > 2 && has_word(&lower, f))
-    {
+    if crate::tables::TITLES_LATIN.matches(&lower) || crate::tables::LEGAL_LONG.matches(&lower) {
         return false;
     }
     let words: Vec<&str> = text.split_whitespace().collect();

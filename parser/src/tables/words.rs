@@ -33,6 +33,10 @@ pub(crate) const TITLE_WORDS: &[&str] = &[
     "arquiteta", "arquiteto", "arquitecto", "arquitecta", "architetto", "architecte", "notaire",
     "notar", "notarin", "notary", "steuerberaterin", "wirtschaftsprüfer", "therapist", "therapeut",
     "therapeutin", "psychologist", "psychologe", "psychologin", "veterinarian", "pharmacist",
+    "socia", "socio", "sócio", "sócia", "elektriker", "electrician", "plumber", "klempner", "carpenter",
+    "tischler", "tischlerin", "schreiner", "schreinerin", "maler", "malerin", "painter", "roofer",
+    "dachdecker", "elettricista", "idraulico", "fontanero", "electricista", "eletricista", "loodgieter",
+    "timmerman", "rørmester", "elinstallatør", "hydraulik", "elektryk",
     // fr
     "directeur", "directrice", "responsable", "chef", "chargé", "chargée", "ingénieur", "ingénieure",
     "gérant", "gérante", "conseiller", "conseillère", "avocat", "avocate", "commercial", "commerciale",
