@@ -35,7 +35,9 @@ impl Install {
 
     /// A directory with nothing in it yet (for `init` itself).
     fn empty() -> Install {
-        Install { dir: tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}")) }
+        Install {
+            dir: tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}")),
+        }
     }
 
     fn config(&self) -> PathBuf {
@@ -60,7 +62,9 @@ impl Install {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap_or_else(|e| panic!("spawn mailsigd: {e}"))
+        self.command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("spawn mailsigd: {e}"))
     }
 
     fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
@@ -74,7 +78,9 @@ impl Install {
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(input.as_bytes());
         }
-        child.wait_with_output().unwrap_or_else(|e| panic!("wait for mailsigd: {e}"))
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("wait for mailsigd: {e}"))
     }
 
     /// Runs and insists on success; returns stdout.
@@ -85,7 +91,10 @@ impl Install {
     }
 
     fn append_config(&self, text: &str) {
-        let mut file = OpenOptions::new().append(true).open(self.config()).unwrap_or_else(|e| panic!("open config: {e}"));
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(self.config())
+            .unwrap_or_else(|e| panic!("open config: {e}"));
         let _ = file.write_all(text.as_bytes());
     }
 
@@ -101,7 +110,8 @@ impl Install {
     }
 
     fn vault(&self) -> Vault {
-        let (key, _) = MasterKey::load_from(None, &self.data().join("master.key")).unwrap_or_else(|e| panic!("key: {e}"));
+        let (key, _) =
+            MasterKey::load_from(None, &self.data().join("master.key")).unwrap_or_else(|e| panic!("key: {e}"));
         Vault::new(key)
     }
 }
@@ -125,7 +135,9 @@ fn assert_fails(out: &Output, code: i32, needle: &str) {
 }
 
 fn mode(path: &Path) -> u32 {
-    fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Every file under `dir` whose bytes contain `needle`.
@@ -137,10 +149,10 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
             if let Ok(entries) = fs::read_dir(&path) {
                 stack.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
             }
-        } else if let Ok(bytes) = fs::read(&path) {
-            if bytes.windows(needle.len()).any(|w| w == needle) {
-                hits.push(path);
-            }
+        } else if let Ok(bytes) = fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            hits.push(path);
         }
     }
     hits
@@ -162,7 +174,10 @@ fn init_creates_private_files_and_never_overwrites() {
     // With the config gone, the existing key still blocks a second init.
     let _ = fs::remove_file(install.config());
     assert_fails(&install.run(&["init", "--data-dir", "data"]), 73, "master.key");
-    assert_eq!(fs::read(install.data().join("master.key")).unwrap_or_default(), key_before);
+    assert_eq!(
+        fs::read(install.data().join("master.key")).unwrap_or_default(),
+        key_before
+    );
 }
 
 #[test]
@@ -203,12 +218,21 @@ fn configuration_errors_have_distinct_exit_codes() {
 #[test]
 fn environment_overrides_apply_and_are_checked() {
     let install = Install::new();
-    let out = install.command(&["check-config"]).env("MAILSIG_PIPELINE_WORKERS", "5").output();
+    let out = install
+        .command(&["check-config"])
+        .env("MAILSIG_PIPELINE_WORKERS", "5")
+        .output();
     let out = out.unwrap_or_else(|e| panic!("{e}"));
     assert!(stdout(&out).contains("5 workers"), "{}", stdout(&out));
-    let out = install.command(&["check-config"]).env("MAILSIG_IMAP_IDLE_RENEW", "2h").output();
+    let out = install
+        .command(&["check-config"])
+        .env("MAILSIG_IMAP_IDLE_RENEW", "2h")
+        .output();
     assert_fails(&out.unwrap_or_else(|e| panic!("{e}")), 78, "imap.idle_renew");
-    let out = install.command(&["check-config"]).env("MAILSIG_SMTP_HOSTNAME", "x").output();
+    let out = install
+        .command(&["check-config"])
+        .env("MAILSIG_SMTP_HOSTNAME", "x")
+        .output();
     assert_fails(&out.unwrap_or_else(|e| panic!("{e}")), 78, "MAILSIG_SMTP_HOSTNAME");
 }
 
@@ -229,7 +253,10 @@ fn master_key_problems_are_refused_clearly() {
     let _ = fs::create_dir(&credentials);
     let created = MasterKey::from_bytes([3; 32]).write_new_file(&credentials.join("master-key"));
     assert!(created.is_ok());
-    let out = install.command(&["check-config"]).env("CREDENTIALS_DIRECTORY", &credentials).output();
+    let out = install
+        .command(&["check-config"])
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .output();
     let out = out.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("systemd credential"), "{}", stdout(&out));
@@ -238,9 +265,17 @@ fn master_key_problems_are_refused_clearly() {
 #[test]
 fn users_and_lists_round_trip() {
     let install = Install::new();
-    assert!(install.ok(&["user", "add", "Alice@Example.com", "--name", "Alice"]).contains("alice@example.com"));
+    assert!(
+        install
+            .ok(&["user", "add", "Alice@Example.com", "--name", "Alice"])
+            .contains("alice@example.com")
+    );
     install.ok(&["user", "add", "bob@example.com"]);
-    assert_fails(&install.run(&["user", "add", "alice@example.com"]), 65, "already exists");
+    assert_fails(
+        &install.run(&["user", "add", "alice@example.com"]),
+        65,
+        "already exists",
+    );
     assert_fails(&install.run(&["user", "add", "not-an-address"]), 65, "email");
     let users = install.ok(&["user", "list"]);
     assert_eq!(users.lines().count(), 2, "{users}");
@@ -250,10 +285,18 @@ fn users_and_lists_round_trip() {
     let list_id = list.split('\t').next().unwrap_or_default().trim().to_owned();
     assert!(list.contains("Customers"));
     install.ok(&["list", "share", &list_id, "bob@example.com", "--role", "editor"]);
-    assert!(install.ok(&["list", "list", "bob@example.com"]).contains("editor\tCustomers"));
+    assert!(
+        install
+            .ok(&["list", "list", "bob@example.com"])
+            .contains("editor\tCustomers")
+    );
     install.ok(&["list", "unshare", &list_id, "bob@example.com"]);
     assert!(install.ok(&["list", "list", "bob@example.com"]).is_empty());
-    assert!(install.ok(&["list", "list", "alice@example.com"]).contains("owner\tCustomers"));
+    assert!(
+        install
+            .ok(&["list", "list", "alice@example.com"])
+            .contains("owner\tCustomers")
+    );
     assert_fails(&install.run(&["list", "list", "nobody@example.com"]), 65, "not found");
 
     let token = install.ok(&["user", "token", "alice@example.com"]);
@@ -274,8 +317,10 @@ fn parse_prints_one_json_line_per_file() {
     let out = Command::new(BIN).arg("parse").arg("--json").arg(&a).arg(&b).output();
     let out = out.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let lines: Vec<serde_json::Value> =
-        stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap_or_default()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_default())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["file"], serde_json::json!(a.to_string_lossy()));
     assert!(lines[0].get("has_signature").is_some());
@@ -293,11 +338,17 @@ async fn backup_writes_a_private_consistent_copy() {
     let printed = install.ok(&["backup", "--output", &output.to_string_lossy()]);
     assert_eq!(printed.trim(), output.to_string_lossy());
     assert_eq!(mode(&output), 0o600);
-    let copy = Store::open(&Store::sqlite_url(&output)).await.unwrap_or_else(|e| panic!("{e}"));
+    let copy = Store::open(&Store::sqlite_url(&output))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let users = copy.list_users().await.unwrap_or_default();
     assert_eq!(users.len(), 1);
     // Never overwrites.
-    assert_fails(&install.run(&["backup", "--output", &output.to_string_lossy()]), 73, "backup file");
+    assert_fails(
+        &install.run(&["backup", "--output", &output.to_string_lossy()]),
+        73,
+        "backup file",
+    );
 
     // PostgreSQL: a pointer to the right tools, without connecting.
     install.append_config("\n");
@@ -309,7 +360,9 @@ async fn backup_writes_a_private_consistent_copy() {
 fn create_mail_user() -> (String, String) {
     let name = format!("core{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
     let password = format!("Pw-{:016x}-canary", rand::random::<u64>());
-    let path = PathBuf::from(test_env("MAILSIG_TEST_DIR")).join("dovecot").join("users");
+    let path = PathBuf::from(test_env("MAILSIG_TEST_DIR"))
+        .join("dovecot")
+        .join("users");
     let mut file = OpenOptions::new()
         .append(true)
         .open(&path)
@@ -331,9 +384,25 @@ async fn imap_mailbox_round_trip_keeps_the_password_encrypted() {
     let add = |secret: &str| {
         install.run_with_stdin(
             &[
-                "mailbox", "add-imap", "--owner", "owner@example.com", "--list", &list_id, "--host", "localhost",
-                "--port", &port, "--security", "tls", "--ca-file", &ca, "--username", &name, "--address",
-                &format!("{name}@localhost"), "--password-stdin",
+                "mailbox",
+                "add-imap",
+                "--owner",
+                "owner@example.com",
+                "--list",
+                &list_id,
+                "--host",
+                "localhost",
+                "--port",
+                &port,
+                "--security",
+                "tls",
+                "--ca-file",
+                &ca,
+                "--username",
+                &name,
+                "--address",
+                &format!("{name}@localhost"),
+                "--password-stdin",
             ],
             &format!("{secret}\n"),
         )
@@ -353,7 +422,10 @@ async fn imap_mailbox_round_trip_keeps_the_password_encrypted() {
     assert!(listed.contains(&format!("{mailbox_id}\timap\tok")), "{listed}");
     install.ok(&["mailbox", "exclude", &mailbox_id, "Partner.example", "@other.example"]);
     let shown = install.ok(&["mailbox", "show", &mailbox_id]);
-    assert!(shown.contains("excluded_domains: other.example, partner.example"), "{shown}");
+    assert!(
+        shown.contains("excluded_domains: other.example, partner.example"),
+        "{shown}"
+    );
     assert!(shown.contains("password: stored (encrypted)"), "{shown}");
     assert!(!shown.contains(&password), "{shown}");
 
@@ -398,8 +470,12 @@ async fn secrets_rotate_re_encrypts_everything_under_a_new_key() {
     // A second sealed record, as add-imap would store it (no server needed for rotation).
     let store = install.store().await;
     let old_vault = install.vault();
-    let sealed = old_vault.seal(passwords[1].as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    let added = store.put_secret(mailsig_daemon::store::SecretKind::ImapPassword, sealed.as_bytes(), 1).await;
+    let sealed = old_vault
+        .seal(passwords[1].as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let added = store
+        .put_secret(mailsig_daemon::store::SecretKind::ImapPassword, sealed.as_bytes(), 1)
+        .await;
     assert!(added.is_ok());
     let key_file = install.data().join("master.key");
     let old_key_text = fs::read_to_string(&key_file).unwrap_or_default();
@@ -420,7 +496,10 @@ async fn secrets_rotate_re_encrypts_everything_under_a_new_key() {
         opened.push(new_vault.open(&sealed).map(|p| p.to_vec()).unwrap_or_default());
     }
     opened.sort();
-    assert_eq!(opened, vec![passwords[0].as_bytes().to_vec(), passwords[1].as_bytes().to_vec()]);
+    assert_eq!(
+        opened,
+        vec![passwords[0].as_bytes().to_vec(), passwords[1].as_bytes().to_vec()]
+    );
 
     // Simulate a crash after the commit but before the key file was swapped: the records
     // are under a key that only exists as master.key.new. Running rotate again finishes.
@@ -458,7 +537,10 @@ fn run_starts_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap_or_else(|e| panic!("spawn: {e}"));
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !fs::read_to_string(&log).unwrap_or_default().contains("mailsigd started") {
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("mailsigd started")
+    {
         if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
             let _ = child.kill();
             panic!("daemon did not start: {}", fs::read_to_string(&log).unwrap_or_default());

@@ -22,7 +22,13 @@ fn seal(vault: &Vault, plaintext: &[u8]) -> SealedSecret {
 #[test]
 fn round_trip_returns_the_plaintext() {
     let vault = vault_with(1);
-    for plaintext in [&b""[..], b"p", b"correct horse battery staple", &[0u8; 16], &[0xFF; 1000]] {
+    for plaintext in [
+        &b""[..],
+        b"p",
+        b"correct horse battery staple",
+        &[0u8; 16],
+        &[0xFF; 1000],
+    ] {
         let sealed = seal(&vault, plaintext);
         let opened = vault.open(&sealed).map(|p| p.to_vec());
         assert_eq!(opened, Ok(plaintext.to_vec()));

@@ -56,7 +56,10 @@ pub async fn backup(config_path: &Path, args: BackupArgs) -> CliResult {
         .ok_or_else(|| CliError::msg(Exit::Data, "backup: the output path is not UTF-8"))?
         .to_owned();
     let store = context::open_store(&config).await?;
-    let result = sqlx::query("VACUUM INTO $1").bind(output_text).execute(store.pool()).await;
+    let result = sqlx::query("VACUUM INTO $1")
+        .bind(output_text)
+        .execute(store.pool())
+        .await;
     store.close().await;
     if let Err(e) = result {
         let _ = std::fs::remove_file(&output);

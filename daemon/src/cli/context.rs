@@ -20,17 +20,22 @@ pub fn load_config(path: &Path) -> CliResult<Config> {
 
 /// Opens the database named by the configuration and applies pending migrations.
 pub async fn open_store(config: &Config) -> CliResult<Store> {
-    if let DatabaseUrl::Sqlite { path, .. } = &config.database_url {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)
-                .or_exit("create the database directory")?;
-        }
+    if let DatabaseUrl::Sqlite { path, .. } = &config.database_url
+        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .or_exit("create the database directory")?;
     }
-    let options = StoreOptions { digest_interval: config.notify.digest_interval, ..StoreOptions::default() };
-    let store = Store::open_with(config.database_url.as_str(), options).await.or_exit("open the database")?;
+    let options = StoreOptions {
+        digest_interval: config.notify.digest_interval,
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(config.database_url.as_str(), options)
+        .await
+        .or_exit("open the database")?;
     store.migrate().await.or_exit("migrate the database")?;
     if let DatabaseUrl::Sqlite { path, .. } = &config.database_url {
         // SQLite creates the file with the umask's mode; the -wal and -shm files copy the

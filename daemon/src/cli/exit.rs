@@ -46,17 +46,26 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(exit: Exit, error: impl Into<anyhow::Error>) -> CliError {
-        CliError { exit, error: error.into() }
+        CliError {
+            exit,
+            error: error.into(),
+        }
     }
 
     /// A plain message (no underlying error).
     pub fn msg(exit: Exit, message: impl fmt::Display + Send + Sync + 'static) -> CliError {
-        CliError { exit, error: anyhow::anyhow!("{message}") }
+        CliError {
+            exit,
+            error: anyhow::anyhow!("{message}"),
+        }
     }
 
     /// Adds "what failed" in front of the cause.
     pub fn context(self, what: impl fmt::Display + Send + Sync + 'static) -> CliError {
-        CliError { exit: self.exit, error: self.error.context(what) }
+        CliError {
+            exit: self.exit,
+            error: self.error.context(what),
+        }
     }
 
     /// The single stderr line: `error: what: cause`, newlines flattened.

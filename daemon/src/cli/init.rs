@@ -29,14 +29,28 @@ pub async fn init(config_path: &Path, args: InitArgs) -> CliResult {
     if config_path.exists() {
         return Err(CliError::msg(
             Exit::CantCreate,
-            format!("create config file {}: it already exists; refusing to overwrite it", config_path.display()),
+            format!(
+                "create config file {}: it already exists; refusing to overwrite it",
+                config_path.display()
+            ),
         ));
     }
-    let base = config_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let base = std::fs::canonicalize(base).or_exit("find the configuration directory")?;
-    let data_dir = if args.data_dir.is_absolute() { args.data_dir.clone() } else { base.join(&args.data_dir) };
+    let data_dir = if args.data_dir.is_absolute() {
+        args.data_dir.clone()
+    } else {
+        base.join(&args.data_dir)
+    };
 
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&data_dir).or_exit("create the data directory")?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&data_dir)
+        .or_exit("create the data directory")?;
     let key_file = data_dir.join(crate::config::validate::DEFAULT_MASTER_KEY_FILE);
     let key = MasterKey::generate().or_exit("generate the master key")?;
     key.write_new_file(&key_file).or_exit("write the master key")?;
@@ -53,14 +67,21 @@ pub async fn init(config_path: &Path, args: InitArgs) -> CliResult {
     let store = context::open_store(&config).await?;
     store.close().await;
     println!("created config {}", config_path.display());
-    println!("created master key {} (back it up: without it the stored passwords cannot be read)", key_file.display());
+    println!(
+        "created master key {} (back it up: without it the stored passwords cannot be read)",
+        key_file.display()
+    );
     println!("created database {}", config.database_url);
     Ok(())
 }
 
 /// Creates `path` with mode 0600, failing if it exists.
 fn write_new_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(content)?;
     file.sync_all()
 }

@@ -55,12 +55,18 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 ShareRole::Viewer => Role::Viewer,
                 ShareRole::Editor => Role::Editor,
             };
-            store.share_list(ListId(list), user.id, role).await.or_exit("share list")?;
+            store
+                .share_list(ListId(list), user.id, role)
+                .await
+                .or_exit("share list")?;
             println!("{list}\t{}\t{role}", user.email);
         }
         ListCommand::Unshare { list, email } => {
             let user = store.user_by_email(&email).await.or_exit("find user")?;
-            store.unshare_list(ListId(list), user.id).await.or_exit("unshare list")?;
+            store
+                .unshare_list(ListId(list), user.id)
+                .await
+                .or_exit("unshare list")?;
             println!("{list}\t{}\tremoved", user.email);
         }
         ListCommand::List { email } => {

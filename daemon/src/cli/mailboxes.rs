@@ -19,7 +19,7 @@ use super::password::PasswordSource;
 #[derive(Debug, Subcommand)]
 pub enum MailboxCommand {
     /// Link an IMAP mailbox: test the login, then store it (password encrypted).
-    AddImap(AddImapArgs),
+    AddImap(Box<AddImapArgs>),
     /// Linked mailboxes: id, kind, status, owner id, target list id, address (tab separated).
     List {
         /// Only the mailboxes of this user (e-mail).
@@ -94,11 +94,14 @@ pub struct AddImapArgs {
 pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
     let (config, store) = context::admin(config_path).await?;
     let result = match command {
-        MailboxCommand::AddImap(args) => add_imap(&config, &store, args).await,
+        MailboxCommand::AddImap(args) => add_imap(&config, &store, *args).await,
         MailboxCommand::List { owner } => list(&store, owner).await,
         MailboxCommand::Show { id } => show(&store, MailboxId(id)).await,
         MailboxCommand::Remove { id } => {
-            store.soft_remove_mailbox(MailboxId(id)).await.or_exit("remove mailbox")?;
+            store
+                .soft_remove_mailbox(MailboxId(id))
+                .await
+                .or_exit("remove mailbox")?;
             println!("{id}\tremoved");
             Ok(())
         }
@@ -125,7 +128,9 @@ async fn add_imap(config: &crate::config::Config, store: &crate::store::Store, a
         backfill: args.backfill,
     };
     let options = config.imap_options();
-    settings.validate(&options).map_err(|e| imap_error(e, "check mailbox settings"))?;
+    settings
+        .validate(&options)
+        .map_err(|e| imap_error(e, "check mailbox settings"))?;
     let address = match args.address {
         Some(address) => address,
         None if args.username.contains('@') => args.username.clone(),
@@ -224,7 +229,14 @@ async fn show(store: &crate::store::Store, id: MailboxId) -> CliResult {
     println!("excluded_domains: {}", mailbox.excluded_domains.join(", "));
     // Settings never hold a password (it is in the vault); print them as stored.
     println!("settings: {}", mailbox.settings);
-    println!("password: {}", if mailbox.secret.is_some() { "stored (encrypted)" } else { "none" });
+    println!(
+        "password: {}",
+        if mailbox.secret.is_some() {
+            "stored (encrypted)"
+        } else {
+            "none"
+        }
+    );
     for (name, value) in &stats.counters {
         println!("counter.{name}: {value}");
     }
@@ -233,14 +245,20 @@ async fn show(store: &crate::store::Store, id: MailboxId) -> CliResult {
 
 async fn exclude(store: &crate::store::Store, id: MailboxId, domains: Vec<String>, remove: bool) -> CliResult {
     let mailbox = store.get_mailbox(id).await.or_exit("find mailbox")?;
-    let given: Vec<String> = domains.iter().map(|d| d.trim().trim_start_matches('@').to_lowercase()).collect();
+    let given: Vec<String> = domains
+        .iter()
+        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+        .collect();
     let mut current = mailbox.excluded_domains;
     if remove {
         current.retain(|d| !given.contains(d));
     } else {
         current.extend(given);
     }
-    store.set_exclusions(id, &current).await.or_exit("set excluded domains")?;
+    store
+        .set_exclusions(id, &current)
+        .await
+        .or_exit("set excluded domains")?;
     let updated = store.get_mailbox(id).await.or_exit("read mailbox")?;
     println!("{}\t{}", id.0, updated.excluded_domains.join(","));
     Ok(())

@@ -78,15 +78,24 @@ pub fn parse_args() -> Result<Cli, CliError> {
     Cli::try_parse().map_err(|e| {
         use clap::error::ErrorKind;
         match e.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                 // Printing help is not a failure; clap knows where it goes.
                 let _ = e.print();
                 CliError::msg(Exit::Ok, "")
             }
             _ => {
                 let text = e.render().to_string();
-                let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-                CliError::msg(Exit::Usage, format!("invalid arguments: {first} (see `mailsigd --help`)"))
+                let first = text
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ");
+                CliError::msg(
+                    Exit::Usage,
+                    format!("invalid arguments: {first} (see `mailsigd --help`)"),
+                )
             }
         }
     })

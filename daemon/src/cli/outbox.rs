@@ -23,7 +23,10 @@ pub async fn execute(config_path: &Path, command: OutboxCommand) -> CliResult {
         OutboxCommand::List { limit } => {
             for item in store.list_failed(limit).await.or_exit("list failed notifications")? {
                 let error = item.last_error.unwrap_or_default().replace(['\n', '\t'], " ");
-                println!("{}\t{}\t{}\t{}\t{}", item.id.0, item.kind, item.recipient.0, item.attempts, error);
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    item.id.0, item.kind, item.recipient.0, item.attempts, error
+                );
             }
         }
     }

@@ -25,11 +25,17 @@ pub fn parse(args: ParseArgs) -> CliResult {
     for path in &args.files {
         let file = std::fs::File::open(path).or_exit("open message file")?;
         let mut raw = zeroize::Zeroizing::new(Vec::new());
-        file.take(DEFAULT_MAX_MESSAGE_BYTES + 1).read_to_end(&mut raw).or_exit("read message file")?;
+        file.take(DEFAULT_MAX_MESSAGE_BYTES + 1)
+            .read_to_end(&mut raw)
+            .or_exit("read message file")?;
         if raw.len() as u64 > DEFAULT_MAX_MESSAGE_BYTES {
             return Err(CliError::msg(
                 Exit::Data,
-                format!("read message file {}: larger than {} bytes", path.display(), DEFAULT_MAX_MESSAGE_BYTES),
+                format!(
+                    "read message file {}: larger than {} bytes",
+                    path.display(),
+                    DEFAULT_MAX_MESSAGE_BYTES
+                ),
             ));
         }
         let name = path.to_string_lossy();
@@ -50,7 +56,9 @@ fn summary(file: &str, prediction: &Value) -> String {
         return format!("{file}: no signature found");
     };
     let mut parts = Vec::new();
-    for key in ["name", "title", "company", "emails", "phones", "websites", "address", "social"] {
+    for key in [
+        "name", "title", "company", "emails", "phones", "websites", "address", "social",
+    ] {
         match contact.get(key) {
             Some(Value::String(text)) => parts.push(format!("{key}={text}")),
             Some(Value::Array(items)) if !items.is_empty() => {

@@ -29,7 +29,9 @@ impl PasswordSource {
         let mut raw = Zeroizing::new(Vec::new());
         if let Some(path) = &self.password_file {
             let file = std::fs::File::open(path).or_exit("open the password file")?;
-            file.take(MAX_PASSWORD_LEN + 1).read_to_end(&mut raw).or_exit("read the password file")?;
+            file.take(MAX_PASSWORD_LEN + 1)
+                .read_to_end(&mut raw)
+                .or_exit("read the password file")?;
         } else {
             std::io::stdin()
                 .take(MAX_PASSWORD_LEN + 1)
@@ -39,8 +41,8 @@ impl PasswordSource {
         if raw.len() as u64 > MAX_PASSWORD_LEN {
             return Err(CliError::msg(Exit::Data, "read the password: longer than 4096 bytes"));
         }
-        let text = std::str::from_utf8(&raw)
-            .map_err(|_| CliError::msg(Exit::Data, "read the password: not valid UTF-8"))?;
+        let text =
+            std::str::from_utf8(&raw).map_err(|_| CliError::msg(Exit::Data, "read the password: not valid UTF-8"))?;
         let line = text.lines().next().unwrap_or_default();
         if line.is_empty() {
             return Err(CliError::msg(Exit::Data, "read the password: it is empty"));

@@ -44,7 +44,11 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
             Ok(password) => {
                 let mut worker = WorkerOptions::new(worker_id(), config.http.public_base_url.clone());
                 worker.digest_interval = config.notify.digest_interval;
-                outbox = Some(OutboxOptions { smtp: smtp.settings.clone(), password, worker });
+                outbox = Some(OutboxOptions {
+                    smtp: smtp.settings.clone(),
+                    password,
+                    worker,
+                });
             }
             Err(e) => tracing::warn!(error = %e.line(), "notifications disabled until the smtp password is available"),
         }
@@ -62,7 +66,11 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
 fn worker_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let host = host.trim();
-    format!("{}-{}", if host.is_empty() { "mailsigd" } else { host }, std::process::id())
+    format!(
+        "{}-{}",
+        if host.is_empty() { "mailsigd" } else { host },
+        std::process::id()
+    )
 }
 
 /// Cancels `shutdown` on the first SIGTERM or SIGINT.

@@ -50,7 +50,10 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
     if let Some(pending) = rotation::load_pending_key(key_file).or_exit("read the pending master key")? {
         if !records.is_empty() && all_open(&Vault::new(pending), &records) {
             rotation::commit_pending_key(key_file).or_exit("install the new master key")?;
-            println!("finished an interrupted rotation: {} secrets are under the new master key", records.len());
+            println!(
+                "finished an interrupted rotation: {} secrets are under the new master key",
+                records.len()
+            );
             return Ok(());
         }
         rotation::discard_pending_key(key_file).or_exit("discard the unused pending master key")?;
@@ -86,5 +89,7 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
 }
 
 fn all_open(vault: &Vault, records: &[StoredSecret]) -> bool {
-    records.iter().all(|r| vault.open(&SealedSecret::from_bytes(r.sealed.clone())).is_ok())
+    records
+        .iter()
+        .all(|r| vault.open(&SealedSecret::from_bytes(r.sealed.clone())).is_ok())
 }

@@ -41,7 +41,12 @@ async fn set_password(config: &Config, store: &Store, source: &PasswordSource) -
     let sealed = vault.seal(password.as_bytes()).or_exit("encrypt the smtp password")?;
     let key_version = context::current_key_version(store).await?;
     store
-        .set_named_secret(SMTP_SECRET_NAME, SecretKind::SmtpPassword, sealed.as_bytes(), key_version)
+        .set_named_secret(
+            SMTP_SECRET_NAME,
+            SecretKind::SmtpPassword,
+            sealed.as_bytes(),
+            key_version,
+        )
         .await
         .or_exit("store the smtp password")?;
     println!("smtp password stored (encrypted)");
@@ -55,24 +60,38 @@ async fn test(config: &Config, store: &Store) -> CliResult {
         .ok_or_else(|| CliError::msg(Exit::Config, "test smtp: no [smtp] host is configured"))?;
     let (vault, _) = context::load_vault(config)?;
     let password = smtp_password(smtp, store, &vault).await?;
-    crate::notify::test_connection(&smtp.settings, &password).await.or_exit("test smtp")?;
-    println!("ok: {} accepted the login of {}", smtp.settings.server(), smtp.settings.username);
+    crate::notify::test_connection(&smtp.settings, &password)
+        .await
+        .or_exit("test smtp")?;
+    println!(
+        "ok: {} accepted the login of {}",
+        smtp.settings.server(),
+        smtp.settings.username
+    );
     Ok(())
 }
 
 /// The SMTP password: from `smtp.password_file` when configured, else from the vault.
 pub async fn smtp_password(smtp: &SmtpConfig, store: &Store, vault: &Vault) -> CliResult<SecretString> {
     if let Some(path) = &smtp.password_file {
-        let source = PasswordSource { password_stdin: false, password_file: Some(path.clone()) };
+        let source = PasswordSource {
+            password_stdin: false,
+            password_file: Some(path.clone()),
+        };
         let password = source.read().map_err(|e| e.context("read smtp.password_file"))?;
         return Ok(SecretString::from(password.as_str()));
     }
     let stored = store.named_secret(SMTP_SECRET_NAME).await.map_err(|e| {
         if e.is_not_found() {
-            CliError::msg(Exit::Config, "no smtp password is stored: run `mailsigd smtp set-password`")
+            CliError::msg(
+                Exit::Config,
+                "no smtp password is stored: run `mailsigd smtp set-password`",
+            )
         } else {
             CliError::new(Exit::Unavailable, e).context("read the smtp password")
         }
     })?;
-    vault.open_string(&SealedSecret::from_bytes(stored.sealed)).or_exit("decrypt the smtp password")
+    vault
+        .open_string(&SealedSecret::from_bytes(stored.sealed))
+        .or_exit("decrypt the smtp password")
 }

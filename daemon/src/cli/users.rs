@@ -38,7 +38,12 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
         }
         UserCommand::List => {
             for user in store.list_users().await.or_exit("list users")? {
-                println!("{}\t{}\t{}", user.id.0, user.email, user.display_name.unwrap_or_default());
+                println!(
+                    "{}\t{}\t{}",
+                    user.id.0,
+                    user.email,
+                    user.display_name.unwrap_or_default()
+                );
             }
         }
         UserCommand::Token { email, label } => {

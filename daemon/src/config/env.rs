@@ -46,7 +46,10 @@ pub fn schema() -> Vec<Key> {
         match value {
             serde_json::Value::Object(section) => {
                 for key in section.keys() {
-                    keys.push(Key { section: Some(name.clone()), name: key.clone() });
+                    keys.push(Key {
+                        section: Some(name.clone()),
+                        name: key.clone(),
+                    });
                 }
             }
             _ => keys.push(Key { section: None, name }),
@@ -83,11 +86,16 @@ where
             continue;
         };
         let Some(value) = value.as_ref().to_str() else {
-            return Err(ConfigError::Env { var: var.to_owned(), reason: "value is not UTF-8".to_owned() });
+            return Err(ConfigError::Env {
+                var: var.to_owned(),
+                reason: "value is not UTF-8".to_owned(),
+            });
         };
         let target = match &key.section {
             Some(section) => {
-                let entry = table.entry(section.clone()).or_insert_with(|| Value::Table(Table::new()));
+                let entry = table
+                    .entry(section.clone())
+                    .or_insert_with(|| Value::Table(Table::new()));
                 match entry {
                     Value::Table(section_table) => section_table,
                     _ => {
@@ -149,7 +157,10 @@ mod tests {
         let rendered = toml::to_string(&table).unwrap_or_default();
         assert!(rendered.contains("workers = 4"), "{rendered}");
         assert!(rendered.contains("skip_bulk = false"), "{rendered}");
-        assert!(rendered.contains(r#"own_domains = ["a.example", "b.example"]"#), "{rendered}");
+        assert!(
+            rendered.contains(r#"own_domains = ["a.example", "b.example"]"#),
+            "{rendered}"
+        );
         assert!(rendered.contains(r#"data_dir = "/srv/mailsig""#), "{rendered}");
         assert!(rendered.contains(r#"idle_renew = "20m""#), "{rendered}");
         assert!(!rendered.contains("ignored"), "{rendered}");

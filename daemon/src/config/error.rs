@@ -27,6 +27,9 @@ impl ConfigError {
     }
 
     pub(crate) fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid { key, reason: reason.into() }
+        ConfigError::Invalid {
+            key,
+            reason: reason.into(),
+        }
     }
 }

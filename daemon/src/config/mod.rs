@@ -135,7 +135,10 @@ pub enum DatabaseUrl {
 impl DatabaseUrl {
     /// The embedded default: a SQLite file, created if missing.
     pub fn sqlite(path: &Path) -> DatabaseUrl {
-        DatabaseUrl::Sqlite { path: path.to_path_buf(), url: crate::store::Store::sqlite_url(path) }
+        DatabaseUrl::Sqlite {
+            path: path.to_path_buf(),
+            url: crate::store::Store::sqlite_url(path),
+        }
     }
 
     pub fn parse(url: &str) -> Result<DatabaseUrl, ConfigError> {
@@ -149,9 +152,15 @@ impl DatabaseUrl {
             if path.is_empty() || path == ":memory:" {
                 return Err(ConfigError::invalid("database_url", "a SQLite URL must name a file"));
             }
-            return Ok(DatabaseUrl::Sqlite { path: PathBuf::from(path), url: url.to_owned() });
+            return Ok(DatabaseUrl::Sqlite {
+                path: PathBuf::from(path),
+                url: url.to_owned(),
+            });
         }
-        Err(ConfigError::invalid("database_url", "must start with sqlite:// or postgres://"))
+        Err(ConfigError::invalid(
+            "database_url",
+            "must start with sqlite:// or postgres://",
+        ))
     }
 
     /// The URL to hand to the store. Not for display: it may hold a password.
@@ -183,13 +192,19 @@ impl fmt::Debug for DatabaseUrl {
 
 /// `postgres://user:secret@host/db` becomes `postgres://user:***@host/db`.
 fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or_default();
-            let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
             // Passwords can also hide in the query string (`?password=`).
             let path = mask_query_password(path);
             format!("{scheme}://{masked}@{host}{path}")
@@ -199,7 +214,9 @@ fn redact_password(url: &str) -> String {
 }
 
 fn mask_query_password(path: &str) -> String {
-    let Some((before, query)) = path.split_once('?') else { return path.to_owned() };
+    let Some((before, query)) = path.split_once('?') else {
+        return path.to_owned();
+    };
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
@@ -215,9 +232,14 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                ConfigError::Missing { path: path.to_path_buf() }
+                ConfigError::Missing {
+                    path: path.to_path_buf(),
+                }
             } else {
-                ConfigError::Read { path: path.to_path_buf(), source }
+                ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
             }
         })?;
         Config::from_toml(&text, path, std::env::vars_os())
@@ -242,10 +264,12 @@ impl Config {
         let raw = if table == before {
             from_file
         } else {
-            toml::Value::Table(table).try_into::<RawConfig>().map_err(|e| ConfigError::Env {
-                var: "MAILSIG_*".to_owned(),
-                reason: e.to_string().trim().replace('\n', " "),
-            })?
+            toml::Value::Table(table)
+                .try_into::<RawConfig>()
+                .map_err(|e| ConfigError::Env {
+                    var: "MAILSIG_*".to_owned(),
+                    reason: e.to_string().trim().replace('\n', " "),
+                })?
         };
         validate::validate(raw, path)
     }
@@ -336,7 +360,11 @@ mod example_tests {
             serde_json::Value::Null => out.push(path.to_owned()),
             serde_json::Value::Object(map) => {
                 for (key, inner) in map {
-                    let inner_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    let inner_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
                     nulls(inner, &inner_path, out);
                 }
             }
@@ -351,14 +379,21 @@ mod example_tests {
         let json = serde_json::to_value(&raw).unwrap_or_default();
         let mut missing = Vec::new();
         nulls(&json, "", &mut missing);
-        assert!(missing.is_empty(), "keys not documented in config/example.toml: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "keys not documented in config/example.toml: {missing:?}"
+        );
         // The walk above saw real fields, not an empty struct.
         assert!(env::schema().len() >= 25, "schema suspiciously small");
     }
 
     #[test]
     fn example_as_shipped_is_valid() {
-        let config = Config::from_toml(EXAMPLE, Path::new("/etc/mailsig/mailsig.toml"), Vec::<(String, String)>::new());
+        let config = Config::from_toml(
+            EXAMPLE,
+            Path::new("/etc/mailsig/mailsig.toml"),
+            Vec::<(String, String)>::new(),
+        );
         let config = config.unwrap_or_else(|e| panic!("example.toml is not valid: {e}"));
         assert!(config.smtp.is_none());
         assert_eq!(config.pipeline.max_message_bytes, 25 * 1024 * 1024);
@@ -409,7 +444,11 @@ mod example_tests {
     fn environment_overrides_the_file() {
         let config = load(
             "[pipeline]\nworkers = 2\n",
-            &[("MAILSIG_PIPELINE_WORKERS", "7"), ("MAILSIG_IMAP_POLL_INTERVAL", "90s"), ("MAILSIG_DATA_DIR", "/x")],
+            &[
+                ("MAILSIG_PIPELINE_WORKERS", "7"),
+                ("MAILSIG_IMAP_POLL_INTERVAL", "90s"),
+                ("MAILSIG_DATA_DIR", "/x"),
+            ],
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.pipeline.workers, 7);
@@ -425,8 +464,14 @@ mod example_tests {
             ("[imap]\nidle_renew = \"45m\"", "imap.idle_renew"),
             ("[imap]\npoll_interval = \"soon\"", "imap.poll_interval"),
             ("[pipeline]\nworkers = 0", "pipeline.workers"),
-            ("[smtp]\nhost = \"h\"\nusername = \"u\"\nfrom = \"a@b.example\"\nsecurity = \"none\"", "smtp.security"),
-            ("[smtp]\nhost = \"h\"\nusername = \"u\"\nfrom = \"not an address\"", "smtp.from"),
+            (
+                "[smtp]\nhost = \"h\"\nusername = \"u\"\nfrom = \"a@b.example\"\nsecurity = \"none\"",
+                "smtp.security",
+            ),
+            (
+                "[smtp]\nhost = \"h\"\nusername = \"u\"\nfrom = \"not an address\"",
+                "smtp.from",
+            ),
             ("[smtp]\nhost = \"h\"\nfrom = \"a@b.example\"", "smtp.username"),
             ("[smtp]\npassword = \"inline\"", "password"),
             ("[log]\nformat = \"xml\"", "log.format"),

@@ -14,8 +14,8 @@ use crate::pipeline::filter::DEFAULT_ROLE_ADDRESSES;
 use super::error::ConfigError;
 use super::raw::RawConfig;
 use super::{
-    Config, DatabaseUrl, HttpConfig, ImapConfig, LogConfig, LogFormat, NotifyConfig, PipelineConfig,
-    RetentionConfig, SmtpConfig,
+    Config, DatabaseUrl, HttpConfig, ImapConfig, LogConfig, LogFormat, NotifyConfig, PipelineConfig, RetentionConfig,
+    SmtpConfig,
 };
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/mailsig";
@@ -102,12 +102,18 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         poll_interval,
         max_connections_per_host: at_least_one(
             "imap.max_connections_per_host",
-            raw.imap.max_connections_per_host.unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_HOST),
+            raw.imap
+                .max_connections_per_host
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_HOST),
         )?,
         allow_plaintext_loopback: raw.imap.allow_plaintext_loopback.unwrap_or(false),
     };
 
-    let digest_interval = duration("notify.digest_interval", raw.notify.digest_interval, DEFAULT_DIGEST_INTERVAL)?;
+    let digest_interval = duration(
+        "notify.digest_interval",
+        raw.notify.digest_interval,
+        DEFAULT_DIGEST_INTERVAL,
+    )?;
     if digest_interval < Duration::from_secs(1) {
         return Err(ConfigError::invalid("notify.digest_interval", "must be at least 1s"));
     }
@@ -124,7 +130,10 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         Some("json") => LogFormat::Json,
         Some("journald") => LogFormat::Journald,
         Some(other) => {
-            return Err(ConfigError::invalid("log.format", format!("{other:?} is not one of text, json, journald")));
+            return Err(ConfigError::invalid(
+                "log.format",
+                format!("{other:?} is not one of text, json, journald"),
+            ));
         }
     };
     let level = raw.log.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
@@ -135,7 +144,10 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         data_dir,
         database_url,
         master_key_file,
-        http: HttpConfig { listen, public_base_url },
+        http: HttpConfig {
+            listen,
+            public_base_url,
+        },
         pipeline,
         filters,
         imap,
@@ -150,15 +162,17 @@ fn smtp(raw: super::raw::RawSmtp, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Resul
     let Some(host) = raw.host.filter(|h| !h.trim().is_empty()) else {
         // Without a host, notifications are off; other [smtp] keys make no sense alone.
         if raw.username.is_some() || raw.from.is_some() || raw.port.is_some() {
-            return Err(ConfigError::invalid("smtp.host", "is required when other [smtp] keys are set"));
+            return Err(ConfigError::invalid(
+                "smtp.host",
+                "is required when other [smtp] keys are set",
+            ));
         }
         return Ok(None);
     };
     let security = match raw.security.as_deref() {
         None => Security::StartTls,
-        Some(text) => Security::parse(text).ok_or_else(|| {
-            ConfigError::invalid("smtp.security", format!("{text:?} is not one of tls, starttls"))
-        })?,
+        Some(text) => Security::parse(text)
+            .ok_or_else(|| ConfigError::invalid("smtp.security", format!("{text:?} is not one of tls, starttls")))?,
     };
     let port = raw.port.unwrap_or(match security {
         Security::ImplicitTls => 465,
@@ -181,14 +195,18 @@ fn smtp(raw: super::raw::RawSmtp, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Resul
     if let Some(ca_file) = raw.ca_file {
         settings = settings.with_ca_file(resolve(ca_file));
     }
-    Ok(Some(SmtpConfig { settings, password_file: raw.password_file.map(resolve) }))
+    Ok(Some(SmtpConfig {
+        settings,
+        password_file: raw.password_file.map(resolve),
+    }))
 }
 
 fn duration(key: &'static str, text: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
     match text {
         None => Ok(default),
-        Some(text) => humantime::parse_duration(text.trim())
-            .map_err(|e| ConfigError::invalid(key, format!("{text:?} is not a duration like \"30s\" or \"15m\" ({e})"))),
+        Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
+            ConfigError::invalid(key, format!("{text:?} is not a duration like \"30s\" or \"15m\" ({e})"))
+        }),
     }
 }
 
@@ -205,7 +223,9 @@ fn domains(key: &'static str, list: Option<Vec<String>>) -> Result<Vec<String>, 
         let domain = domain.trim().trim_start_matches('@').to_ascii_lowercase();
         let valid = !domain.is_empty()
             && domain.contains('.')
-            && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
             && !domain.starts_with('.')
             && !domain.ends_with('.');
         if !valid {

@@ -60,9 +60,13 @@ pub fn check_filter(directive: &str) -> Result<(), String> {
 pub fn init(format: LogFormat, level: &str) -> Result<(), TelemetryError> {
     let directive = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
     let directive = directive.as_deref().unwrap_or(level);
-    let filter = EnvFilter::try_new(directive)
-        .map_err(|e| TelemetryError::Filter { filter: directive.to_owned(), reason: e.to_string() })?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_new(directive).map_err(|e| TelemetryError::Filter {
+        filter: directive.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -127,10 +127,7 @@ impl MasterKey {
 
     /// [`load`](Self::load) with the credentials directory passed in, so tests need not
     /// touch the process environment.
-    pub fn load_from(
-        credentials_dir: Option<&Path>,
-        key_file: &Path,
-    ) -> Result<(Self, KeySource), KeyError> {
+    pub fn load_from(credentials_dir: Option<&Path>, key_file: &Path) -> Result<(Self, KeySource), KeyError> {
         if let Some(dir) = credentials_dir {
             let path = dir.join(CREDENTIAL_NAME);
             if path.exists() {
@@ -146,7 +143,10 @@ impl MasterKey {
     /// Writes the key to a new file with mode 0600, failing if the file exists, and syncs it
     /// to disk before returning.
     pub fn write_new_file(&self, path: &Path) -> Result<(), KeyError> {
-        let io_error = |source: io::Error| KeyError::Io { path: path.to_path_buf(), source };
+        let io_error = |source: io::Error| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -154,7 +154,9 @@ impl MasterKey {
             .open(path)
             .map_err(|source| {
                 if source.kind() == io::ErrorKind::AlreadyExists {
-                    KeyError::Exists { path: path.to_path_buf() }
+                    KeyError::Exists {
+                        path: path.to_path_buf(),
+                    }
                 } else {
                     io_error(source)
                 }
@@ -164,7 +166,8 @@ impl MasterKey {
         file.write_all(text.as_bytes()).map_err(io_error)?;
         file.sync_all().map_err(io_error)?;
         // The umask cannot widen 0600, but a pre-set default ACL could; make the mode explicit.
-        file.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io_error)?;
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(io_error)?;
         Ok(())
     }
 }
@@ -173,21 +176,35 @@ impl MasterKey {
 pub fn check_key_file_permissions(path: &Path) -> Result<(), KeyError> {
     let metadata = fs::metadata(path).map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
-            KeyError::Missing { path: path.to_path_buf() }
+            KeyError::Missing {
+                path: path.to_path_buf(),
+            }
         } else {
-            KeyError::Io { path: path.to_path_buf(), source }
+            KeyError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         }
     })?;
     if !metadata.is_file() {
-        return Err(KeyError::NotAFile { path: path.to_path_buf() });
+        return Err(KeyError::NotAFile {
+            path: path.to_path_buf(),
+        });
     }
     let mode = metadata.mode() & 0o7777;
     if mode != 0o600 && mode != 0o400 {
-        return Err(KeyError::Permissions { path: path.to_path_buf(), mode });
+        return Err(KeyError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
     }
     let current = rustix::process::geteuid().as_raw();
     if metadata.uid() != current {
-        return Err(KeyError::Owner { path: path.to_path_buf(), owner: metadata.uid(), current });
+        return Err(KeyError::Owner {
+            path: path.to_path_buf(),
+            owner: metadata.uid(),
+            current,
+        });
     }
     Ok(())
 }
@@ -195,9 +212,14 @@ pub fn check_key_file_permissions(path: &Path) -> Result<(), KeyError> {
 fn read_key(path: &Path) -> Result<MasterKey, KeyError> {
     let io_error = |source: io::Error| {
         if source.kind() == io::ErrorKind::NotFound {
-            KeyError::Missing { path: path.to_path_buf() }
+            KeyError::Missing {
+                path: path.to_path_buf(),
+            }
         } else {
-            KeyError::Io { path: path.to_path_buf(), source }
+            KeyError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         }
     };
     let file = fs::File::open(path).map_err(io_error)?;
@@ -205,7 +227,8 @@ fn read_key(path: &Path) -> Result<MasterKey, KeyError> {
     file.take(MAX_KEY_FILE_LEN).read_to_end(&mut text).map_err(io_error)?;
     let trimmed = text.trim_ascii();
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    hex::decode_to_slice(trimmed, key.as_mut())
-        .map_err(|_| KeyError::Malformed { path: path.to_path_buf() })?;
+    hex::decode_to_slice(trimmed, key.as_mut()).map_err(|_| KeyError::Malformed {
+        path: path.to_path_buf(),
+    })?;
     Ok(MasterKey(key))
 }

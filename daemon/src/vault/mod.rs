@@ -20,8 +20,7 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 pub use master_key::{
-    CREDENTIAL_NAME, CREDENTIALS_DIRECTORY_ENV, KeyError, KeySource, MasterKey,
-    check_key_file_permissions,
+    CREDENTIAL_NAME, CREDENTIALS_DIRECTORY_ENV, KeyError, KeySource, MasterKey, check_key_file_permissions,
 };
 
 /// The one error for every way opening (or sealing) a record can fail: wrong key, tampered or

@@ -48,7 +48,10 @@ pub fn load_pending_key(key_file: &Path) -> Result<Option<MasterKey>, KeyError> 
 /// Step 4: the pending key becomes the key file.
 pub fn commit_pending_key(key_file: &Path) -> Result<(), KeyError> {
     let pending = pending_key_path(key_file);
-    fs::rename(&pending, key_file).map_err(|source| KeyError::Io { path: key_file.to_path_buf(), source })?;
+    fs::rename(&pending, key_file).map_err(|source| KeyError::Io {
+        path: key_file.to_path_buf(),
+        source,
+    })?;
     sync_parent(key_file)
 }
 
@@ -64,8 +67,14 @@ pub fn discard_pending_key(key_file: &Path) -> Result<(), KeyError> {
 
 /// Makes a create, rename or delete in the file's directory durable.
 fn sync_parent(path: &Path) -> Result<(), KeyError> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::File::open(parent)
         .and_then(|dir| dir.sync_all())
-        .map_err(|source| KeyError::Io { path: parent.to_path_buf(), source })
+        .map_err(|source| KeyError::Io {
+            path: parent.to_path_buf(),
+            source,
+        })
 }
