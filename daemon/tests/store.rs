@@ -10,7 +10,7 @@ use mailsig_daemon::store::{
     Clock, CommitMessage, CommitResult, Cursor, FieldEdit, ListId, MailboxFilter, MailboxId, MailboxKind,
     MailboxStatus, NewMailbox, NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind, Store, StoreOptions,
     StoredField, StoredPhone, SuggestionFields, SuggestionFilter, SuggestionStatus, UserId, DIGEST_KIND,
-    DigestPayload,
+    DIGEST_MAX_ITEMS, DigestPayload,
 };
 use sqlx::Row;
 
@@ -115,11 +115,13 @@ both_backends!(
     merge_by_email_records_history,
     merge_by_name_and_company,
     skips_are_counted_by_reason,
+    suggestions_for_a_deleted_list_are_skipped,
     cursor_never_goes_backwards,
     delta_cursor_is_kept,
     remove_mailbox_wipes_secret_and_purge_deletes_after_retention,
     suggestion_review_status_merge_and_paging,
     digest_collects_suggestions_and_waits_for_interval,
+    digest_is_capped,
     outbox_claims_are_disjoint_between_workers,
     outbox_retry_failure_and_expired_claims,
     stale_fencing_token_is_refused,
@@ -477,6 +479,20 @@ async fn merge_by_name_and_company(s: Store) {
     assert_eq!(suggestions(&s, w.list).await.len(), 2);
 }
 
+async fn suggestions_for_a_deleted_list_are_skipped(s: Store) {
+    let w = world(&s).await;
+    s.soft_delete_list(w.list).await.expect("delete list");
+    let r = s
+        .commit_message(commit(&w, "x1", 1, Outcome::Suggestion(contact("z@acme.example", "Z", "CEO", "Acme"))))
+        .await
+        .expect("commit");
+    assert_eq!(r, CommitResult::Skipped);
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM suggestions").await, 0);
+    assert_eq!(count(&s, "SELECT COUNT(*) FROM outbox").await, 0);
+    let stats = s.mailbox_stats(w.mailbox).await.expect("stats");
+    assert_eq!(stats.skipped.get("target_list_deleted"), Some(&1));
+}
+
 async fn skips_are_counted_by_reason(s: Store) {
     let w = world(&s).await;
     for (i, reason) in ["bulk", "bulk", "auto_reply", "no_signature"].iter().enumerate() {
@@ -601,6 +617,8 @@ async fn suggestion_review_status_merge_and_paging(s: Store) {
         .await
         .expect("accepted");
     assert_eq!(accepted.len(), 1);
+    assert_eq!(s.count_suggestions(w.list, Some(SuggestionStatus::New)).await.expect("count"), 3);
+    assert_eq!(s.count_suggestions(w.list, None).await.expect("count"), 5);
 
     let merged = s
         .merge_suggestion(
@@ -658,6 +676,26 @@ async fn digest_collects_suggestions_and_waits_for_interval(s: Store) {
     let next = s.claim_due("w1", s.now_ms(), 10, Duration::from_secs(60)).await.expect("claim");
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].next_attempt_at, T0 + 15 * 60 * 1000);
+}
+
+async fn digest_is_capped(s: Store) {
+    let w = world(&s).await;
+    let n = DIGEST_MAX_ITEMS + 5;
+    for i in 0..n {
+        s.commit_message(commit(
+            &w,
+            &format!("cap{i}"),
+            i as u32 + 1,
+            Outcome::Suggestion(contact(&format!("c{i}@acme.example"), &format!("C {i}"), "Dev", "Acme")),
+        ))
+        .await
+        .expect("commit");
+    }
+    let claimed = s.claim_due("w1", s.now_ms(), 10, Duration::from_secs(60)).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let payload: DigestPayload = serde_json::from_value(claimed[0].payload.clone()).expect("payload");
+    assert_eq!((payload.suggestions.len(), payload.more), (DIGEST_MAX_ITEMS, 5));
+    assert_eq!(suggestions(&s, w.list).await.len(), 100, "first page");
 }
 
 async fn outbox_claims_are_disjoint_between_workers(s: Store) {
@@ -785,6 +823,22 @@ async fn schema_has_no_content_columns() {
                 assert!(!col.contains(banned), "column {col} looks like message content");
             }
         }
+    })
+    .await
+}
+
+/// The embedded default runs in WAL mode with foreign keys enforced.
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
+    run_sqlite(|s: Store| async move {
+        let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(s.pool()).await.expect("pragma").get(0);
+        assert_eq!(mode, "wal");
+        let fk: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(s.pool()).await.expect("pragma").get(0);
+        assert_eq!(fk, 1);
+        let orphan = sqlx::query("INSERT INTO list_members (list_id, user_id, role, created_at) VALUES (99, 99, 'owner', 0)")
+            .execute(s.pool())
+            .await;
+        assert!(orphan.is_err(), "foreign keys are enforced");
     })
     .await
 }

@@ -9,7 +9,9 @@
 //!   untrusted certificate: the message itself is fine): `mark_retry` at now + capped exponential
 //!   backoff, with the reason in `last_error`;
 //! - permanent failure (5xx to the message, or a message that cannot be built): `mark_failed` with
-//!   the server's reply, never retried, listed by `Store::list_failed` for the operator.
+//!   the server's reply, never retried, listed by `Store::list_failed` for the operator;
+//! - still failing transiently `give_up_after` (3 days) after it was queued: `mark_failed` with
+//!   "gave up …" and the last reason, so a long outage ends up in front of the operator too.
 //!
 //! # Crashes and restarts
 //! Nothing lives only in memory: a row is `pending` or `sending` in the database until one of the
@@ -83,6 +85,9 @@ pub struct WorkerOptions {
     pub backoff: Backoff,
     /// At most one digest per user per interval (15 minutes by default).
     pub digest_interval: Duration,
+    /// A notification still not accepted this long after it was queued is marked failed (with the
+    /// last reason) instead of retried again, so that the operator sees it in `outbox list`.
+    pub give_up_after: Duration,
 }
 
 impl WorkerOptions {
@@ -95,6 +100,7 @@ impl WorkerOptions {
             lease: Duration::from_secs(15 * 60),
             backoff: Backoff::default(),
             digest_interval: Duration::from_secs(15 * 60),
+            give_up_after: Duration::from_secs(3 * 24 * 3600),
         }
     }
 }
@@ -127,6 +133,8 @@ struct Job {
     rows: Vec<OutboxId>,
     /// Highest attempt count among the rows, for the backoff.
     attempts: i64,
+    /// When the oldest row was queued (store clock, ms), for `give_up_after`.
+    queued_at: i64,
     recipient: UserId,
     is_digest: bool,
     mail: Result<Option<OutgoingMail>, NotifyError>,
@@ -227,6 +235,7 @@ impl OutboxWorker {
                 jobs.push(Job {
                     rows: vec![item.id],
                     attempts: item.attempts,
+                    queued_at: item.created_at,
                     recipient: item.recipient,
                     is_digest: false,
                     mail,
@@ -238,6 +247,7 @@ impl OutboxWorker {
             jobs.push(Job {
                 rows: rows.iter().map(|row| row.id).collect(),
                 attempts: rows.iter().map(|row| row.attempts).max().unwrap_or(1),
+                queued_at: rows.iter().map(|row| row.created_at).min().unwrap_or(i64::MAX),
                 recipient,
                 is_digest: true,
                 mail,
@@ -350,6 +360,12 @@ impl OutboxWorker {
     }
 
     async fn retry(&self, job: &Job, err: &NotifyError, report: &mut RoundReport) {
+        let age_ms = self.store.now_ms().saturating_sub(job.queued_at);
+        if age_ms > millis(self.options.give_up_after) {
+            let reason = format!("gave up after {} attempt(s) over {} h: {err}", job.attempts, age_ms / 3_600_000);
+            self.fail_with(job, &reason, report).await;
+            return;
+        }
         let delay = self.options.backoff.delay(job.attempts);
         let next_at = self.store.now_ms().saturating_add(millis(delay));
         let reason = err.to_string();
@@ -367,10 +383,13 @@ impl OutboxWorker {
     }
 
     async fn fail(&self, job: &Job, err: &NotifyError, report: &mut RoundReport) {
-        let reason = err.to_string();
+        self.fail_with(job, &err.to_string(), report).await;
+    }
+
+    async fn fail_with(&self, job: &Job, reason: &str, report: &mut RoundReport) {
         tracing::error!(rows = ?job.rows, cause = %reason, "notification failed permanently");
         for row in &job.rows {
-            if let Err(store_err) = self.store.mark_failed(*row, &reason).await {
+            if let Err(store_err) = self.store.mark_failed(*row, reason).await {
                 tracing::warn!(row = %row, cause = %store_err, "record failed notification");
             }
         }

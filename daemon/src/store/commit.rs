@@ -59,6 +59,8 @@ pub const COUNTER_PROCESSED: &str = "processed";
 pub const COUNTER_SUGGESTED: &str = "suggested";
 pub const COUNTER_MERGED: &str = "merged";
 pub const COUNTER_DUPLICATE: &str = "skipped:duplicate";
+/// Skip reason recorded when the mailbox's target list was deleted.
+pub const SKIP_LIST_DELETED: &str = "target_list_deleted";
 
 impl Store {
     /// Commits the outcome of one message exactly once (see the module docs). A message
@@ -90,6 +92,11 @@ impl Store {
             match &msg.outcome {
                 Outcome::Skipped(reason) => {
                     let name = format!("skipped:{}", reason.trim());
+                    bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
+                    CommitResult::Skipped
+                }
+                Outcome::Suggestion(_) if target.list_deleted => {
+                    let name = format!("skipped:{SKIP_LIST_DELETED}");
                     bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
                     CommitResult::Skipped
                 }
@@ -137,12 +144,12 @@ impl Store {
     async fn lock_mailbox(&self, conn: &mut AnyConnection, mailbox: MailboxId, fencing: Option<i64>) -> Result<Target> {
         let sql = match self.backend {
             Backend::Postgres => {
-                "SELECT m.target_list_id, m.lease_fencing, l.owner_id FROM mailboxes m \
+                "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m"
             }
             Backend::Sqlite => {
-                "SELECT m.target_list_id, m.lease_fencing, l.owner_id FROM mailboxes m \
+                "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL"
             }
@@ -157,13 +164,20 @@ impl Store {
         if let Some(fencing) = fencing.filter(|f| *f != current) {
             return Err(Error::Fenced { mailbox: mailbox.0, fencing });
         }
-        Ok(Target { list: ListId(col(&row, "target_list_id")?), list_owner: UserId(col(&row, "owner_id")?) })
+        Ok(Target {
+            list: ListId(col(&row, "target_list_id")?),
+            list_owner: UserId(col(&row, "owner_id")?),
+            list_deleted: col::<Option<i64>>(&row, "deleted_at")?.is_some(),
+        })
     }
 }
 
 struct Target {
     list: ListId,
     list_owner: UserId,
+    /// The target list was deleted: suggestions are skipped (and counted) rather than
+    /// stored where nobody can see them.
+    list_deleted: bool,
 }
 
 /// Adds `by` to a mailbox counter inside the caller's transaction.
@@ -235,19 +249,29 @@ async fn merge_suggestion(
     }
     let name_key = new.fields.name_key();
     let company_key = new.fields.company_key();
-    let existing = sqlx::query(
+    // Two index lookups rather than one OR query, which the planners may answer with a scan
+    // of the whole list.
+    let mut existing = sqlx::query(
         "SELECT id, fields, confidence FROM suggestions \
-         WHERE list_id = $1 AND deleted_at IS NULL \
-           AND (sender_email = $2 OR (name_key = $3 AND company_key = $4)) \
-         ORDER BY CASE WHEN sender_email = $2 THEN 0 ELSE 1 END, id LIMIT 1",
+         WHERE list_id = $1 AND sender_email = $2 AND deleted_at IS NULL ORDER BY id LIMIT 1",
     )
     .bind(target.list.0)
     .bind(&sender)
-    .bind(name_key.as_deref())
-    .bind(company_key.as_deref())
     .fetch_optional(&mut *conn)
     .await
-    .map_err(Error::db("find suggestion to merge", "suggestion"))?;
+    .map_err(Error::db("find suggestion by email", "suggestion"))?;
+    if let (None, Some(name_key), Some(company_key)) = (&existing, &name_key, &company_key) {
+        existing = sqlx::query(
+            "SELECT id, fields, confidence FROM suggestions \
+             WHERE list_id = $1 AND name_key = $2 AND company_key = $3 AND deleted_at IS NULL ORDER BY id LIMIT 1",
+        )
+        .bind(target.list.0)
+        .bind(name_key.as_str())
+        .bind(company_key.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::db("find suggestion by name and company", "suggestion"))?;
+    }
 
     let Some(row) = existing else {
         let row = sqlx::query(

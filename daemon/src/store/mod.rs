@@ -32,13 +32,14 @@ pub use audit::AuditEntry;
 pub use clock::Clock;
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage, CommitResult, Outcome,
+    SKIP_LIST_DELETED,
 };
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
 pub use lists::{ContactList, ListAccess, ListMember, Role};
 pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};
-pub use outbox::{DIGEST_KIND, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus};
+pub use outbox::{DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus};
 pub use retention::PurgeReport;
 pub use secrets::{SecretKind, StoredSecret};
 pub use stats::MailboxStats;

@@ -51,11 +51,18 @@ impl FromStr for OutboxStatus {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct DigestPayload {
-    /// Suggestions created or updated, oldest first, no repeats.
+    /// Suggestions created or updated, oldest first, no repeats, at most
+    /// [`DIGEST_MAX_ITEMS`].
     pub suggestions: Vec<SuggestionId>,
     /// The lists they belong to, no repeats.
     pub lists: Vec<ListId>,
+    /// Further suggestion events left out once the digest was full ("and N more").
+    pub more: u64,
 }
+
+/// A digest names at most this many suggestions; the rest are only counted. This keeps the
+/// pending row small (it is rewritten at every commit) and the e-mail readable.
+pub const DIGEST_MAX_ITEMS: usize = 100;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct OutboxItem {
@@ -303,7 +310,11 @@ pub(crate) async fn enqueue_digest(
             return Ok(());
         }
         if !payload.suggestions.contains(&suggestion) {
-            payload.suggestions.push(suggestion);
+            if payload.suggestions.len() < DIGEST_MAX_ITEMS {
+                payload.suggestions.push(suggestion);
+            } else {
+                payload.more = payload.more.saturating_add(1);
+            }
         }
         if !payload.lists.contains(&list) {
             payload.lists.push(list);
@@ -326,7 +337,7 @@ pub(crate) async fn enqueue_digest(
     .map_err(Error::db("find last digest", "outbox row"))?;
     let last_sent: Option<i64> = col(&last, "last")?;
     let due = last_sent.map_or(now, |t| now.max(t.saturating_add(store.digest_interval_ms)));
-    let payload = DigestPayload { suggestions: vec![suggestion], lists: vec![list] };
+    let payload = DigestPayload { suggestions: vec![suggestion], lists: vec![list], more: 0 };
     sqlx::query(
         "INSERT INTO outbox (kind, recipient_id, payload, status, attempts, next_attempt_at, created_at) \
          VALUES ($1, $2, $3, 'pending', 0, $4, $5)",

@@ -10,6 +10,7 @@
 pub mod notify;
 pub mod retention;
 pub mod sources;
+pub mod watchdog;
 
 use std::time::Duration;
 
@@ -125,6 +126,9 @@ impl Supervisor {
             workers = options.pipeline.workers,
             "mailsigd started"
         );
+        if let Some(interval) = watchdog::interval_from_env() {
+            tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
+        }
         // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
         let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
         let _ = notify::ready();

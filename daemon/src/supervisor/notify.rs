@@ -25,11 +25,16 @@ pub fn status(text: &str) -> io::Result<bool> {
 
 /// Sends one notification; `Ok(false)` when `$NOTIFY_SOCKET` is not set.
 pub fn send(state: &str) -> io::Result<bool> {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return Ok(false);
-    };
+    match std::env::var_os("NOTIFY_SOCKET") {
+        Some(socket) => send_to(&socket, state).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Sends one notification to the given socket (a path, or `@name` for an abstract socket).
+pub fn send_to(socket_path: &std::ffi::OsStr, state: &str) -> io::Result<()> {
     let socket = UnixDatagram::unbound()?;
-    let path = path.to_string_lossy();
+    let path = socket_path.to_string_lossy();
     match path.strip_prefix('@') {
         Some(name) => {
             use std::os::linux::net::SocketAddrExt;
@@ -40,5 +45,30 @@ pub fn send(state: &str) -> io::Result<bool> {
             socket.send_to(state.as_bytes(), path.as_ref())?;
         }
     }
-    Ok(true)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notification_arrives_as_one_datagram_on_a_path_and_an_abstract_socket() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("notify.sock");
+        let receiver = UnixDatagram::bind(&path)?;
+        send_to(path.as_os_str(), "READY=1")?;
+        let mut buffer = [0u8; 64];
+        let n = receiver.recv(&mut buffer)?;
+        assert_eq!(&buffer[..n], b"READY=1");
+
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("mailsig-test-{}", std::process::id());
+        let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+        let abstract_receiver = UnixDatagram::bind_addr(&address)?;
+        send_to(std::ffi::OsStr::new(&format!("@{name}")), "STOPPING=1")?;
+        let n = abstract_receiver.recv(&mut buffer)?;
+        assert_eq!(&buffer[..n], b"STOPPING=1");
+        Ok(())
+    }
 }

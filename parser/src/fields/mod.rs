@@ -24,7 +24,9 @@ pub(crate) struct Cell {
 }
 
 /// Separators between fields written on one line.
-const SEPARATORS: &[&str] = &[" | ", "|", " · ", "·", " • ", "•", " ◦ ", " – ", " — ", " - ", " / ", "\t", " ¦ ", " ∙ "];
+const SEPARATORS: &[&str] = &[
+    " | ", "|", " · ", "·", " • ", "•", " ◦ ", " – ", " — ", " - ", " / ", "\t", " ¦ ", " ∙ ",
+];
 
 /// Splits every line of the block into cells.
 pub(crate) fn cells(lines: &[Line]) -> Vec<Cell> {
@@ -45,7 +47,11 @@ pub(crate) fn cells(lines: &[Line]) -> Vec<Cell> {
                 .collect();
         }
         for p in parts {
-            let t = p.trim().trim_matches(|c: char| c == ',' || c == ';').trim().to_string();
+            let t = p
+                .trim()
+                .trim_matches(|c: char| c == ',' || c == ';')
+                .trim()
+                .to_string();
             if !t.is_empty() {
                 out.push(Cell { line: i, text: t });
             }
@@ -61,8 +67,16 @@ fn split_outside_numbers(text: &str, sep: &str) -> Vec<String> {
     while let Some(pos) = rest.find(sep) {
         let before = &rest[..pos];
         let after = &rest[pos + sep.len()..];
-        let digit_before = before.trim_end().chars().next_back().is_some_and(|c| c.is_ascii_digit() || c == ')');
-        let digit_after = after.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit() || c == '(');
+        let digit_before = before
+            .trim_end()
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_digit() || c == ')');
+        let digit_after = after
+            .trim_start()
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '(');
         acc.push_str(before);
         if digit_before && digit_after {
             acc.push_str(sep);
@@ -74,23 +88,6 @@ fn split_outside_numbers(text: &str, sep: &str) -> Vec<String> {
     acc.push_str(rest);
     out.push(acc);
     out
-}
-
-/// Whether `text` contains `word` as a whole word (case-insensitive; `word` lower-case).
-pub(crate) fn has_word(lower_text: &str, word: &str) -> bool {
-    let mut from = 0;
-    while let Some(pos) = lower_text.get(from..).and_then(|h| h.find(word)) {
-        let at = from + pos;
-        let end = at + word.len();
-        let before_ok = lower_text[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
-        let cjk = word.chars().next().is_some_and(is_cjk);
-        let after_ok = cjk || lower_text[end..].chars().next().is_none_or(|c| !c.is_alphanumeric());
-        if (before_ok || cjk) && after_ok {
-            return true;
-        }
-        from = end;
-    }
-    false
 }
 
 pub(crate) fn is_cjk(c: char) -> bool {
@@ -111,15 +108,20 @@ mod tests {
 
     #[test]
     fn splits_cells_but_not_numbers() {
-        let lines = crate::mime::text_lines("Ann Lee | CEO · Acme GmbH\nT 030 - 211 84 60 / 0171 12\nSales - North");
+        let lines = crate::mime::text_lines(
+            "Ann Lee | CEO · Acme GmbH\nT 030 - 211 84 60 / 0171 12\nSales - North",
+        );
         let texts: Vec<String> = cells(&lines).into_iter().map(|c| c.text).collect();
-        assert_eq!(texts, ["Ann Lee", "CEO", "Acme GmbH", "T 030 - 211 84 60 / 0171 12", "Sales", "North"]);
-    }
-
-    #[test]
-    fn whole_words() {
-        assert!(has_word("acme ag", "ag"));
-        assert!(!has_word("agenda", "ag"));
-        assert!(has_word("営業部長", "部長"));
+        assert_eq!(
+            texts,
+            [
+                "Ann Lee",
+                "CEO",
+                "Acme GmbH",
+                "T 030 - 211 84 60 / 0171 12",
+                "Sales",
+                "North"
+            ]
+        );
     }
 }

@@ -36,29 +36,12 @@ impl TestStore {
         let dir = tempfile::tempdir().context("create temp dir")?;
         let url = match backend {
             Backend::Sqlite => Store::sqlite_url(&dir.path().join("mailsig.db")),
-            Backend::Postgres => fresh_pg_database().await?,
+            Backend::Postgres => mailsig_tests::servers::fresh_pg_database().await?,
         };
         let store = Store::open(&url).await.with_context(|| format!("open {backend:?} store"))?;
         store.migrate().await.context("migrate")?;
         Ok(TestStore { store, backend, dir })
     }
-}
-
-/// Creates database `t_<random>` on the test cluster and returns its URL.
-pub async fn fresh_pg_database() -> Result<String> {
-    use sqlx::Connection;
-    let admin = std::env::var("MAILSIG_TEST_PG_URL")
-        .context("MAILSIG_TEST_PG_URL is not set: run the tests with scripts/test.sh")?;
-    let name = format!("t_{:016x}", rand::random::<u64>());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.with_context(|| format!("connect to {admin}"))?;
-    // The name is ours (hex digits): safe to splice, CREATE DATABASE takes no parameters.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .with_context(|| format!("create database {name}"))?;
-    conn.close().await.ok();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
-    Ok(format!("{base}/{name}"))
 }
 
 /// A user with a contact list and an IMAP mailbox that feeds it.
@@ -192,66 +175,41 @@ impl Running {
 
 // ------------------------------------------------------------------------------ real Dovecot
 
-fn env_var(name: &str) -> Result<String> {
-    std::env::var(name).with_context(|| format!("{name} is not set: run the tests with scripts/test.sh"))
-}
-
-/// A fresh Dovecot user on the test server.
+/// A fresh user on a private Dovecot (its own users and mail dirs, so the test is independent of
+/// the shared instance's state), and what the tests do with it.
 pub struct MailUser {
-    pub name: String,
-    pub password: String,
+    imap: mailsig_tests::servers::ImapEndpoint,
+    imaps_port: u16,
+    ca: std::path::PathBuf,
+    user: mailsig_tests::servers::MailUser,
 }
 
 impl MailUser {
-    /// Appends a user to the Dovecot users file, then waits just over a second: Dovecot
-    /// re-reads the file at most once a second.
-    pub async fn create() -> Result<MailUser> {
-        use std::io::Write;
-        let name = format!("pipe{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
-        let password = format!("pw{:016x}", rand::random::<u64>());
-        let path = std::path::PathBuf::from(env_var("MAILSIG_TEST_DIR")?).join("dovecot").join("users");
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("open {}", path.display()))?;
-        // One write with O_APPEND, so parallel tests never interleave lines.
-        file.write_all(format!("{name}:{{PLAIN}}{password}::::::\n").as_bytes()).context("append mail user")?;
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        Ok(MailUser { name, password })
+    pub async fn create(dovecot: &mailsig_tests::servers::PrivateDovecot) -> Result<MailUser> {
+        let user = dovecot.create_mail_user()?;
+        Ok(MailUser { imap: dovecot.imap()?, imaps_port: dovecot.imaps_port, ca: dovecot.ca_path().to_owned(), user })
     }
 
-    /// Delivers `raw` into the user's INBOX (IMAP APPEND over the loopback plain port).
+    /// Delivers `raw` into the user's INBOX (IMAP APPEND).
     pub async fn append(&self, raw: &[u8]) -> Result<()> {
-        let port: u16 = env_var("MAILSIG_TEST_IMAP_PORT")?.parse().context("MAILSIG_TEST_IMAP_PORT")?;
-        let steps = async {
-            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.context("connect to dovecot")?;
-            let mut client = async_imap::Client::new(tcp);
-            client.read_response().await.context("read greeting")?;
-            let mut session = client.login(&self.name, &self.password).await.map_err(|(e, _)| e).context("login")?;
-            session.append("INBOX", None, None, raw).await.context("append")?;
-            session.logout().await.context("logout")?;
-            Ok::<_, anyhow::Error>(())
-        };
-        tokio::time::timeout(Duration::from_secs(20), steps).await.context("IMAP APPEND timed out")?
+        self.imap.append(&self.user, "INBOX", raw).await
     }
 
     /// Links this user's INBOX as an IMAP mailbox of a new account (implicit TLS against the
     /// test CA), with the password sealed in the vault.
     pub async fn link(&self, store: &Store, vault: &mailsig_daemon::vault::Vault, own_domain: &str) -> Result<Account> {
         use mailsig_daemon::store::SecretKind;
-        let port: u16 = env_var("MAILSIG_TEST_IMAPS_PORT")?.parse().context("MAILSIG_TEST_IMAPS_PORT")?;
-        let ca = env_var("MAILSIG_TEST_CA")?;
-        let owner_email = format!("{}@{own_domain}", self.name);
+        let owner_email = format!("{}@{own_domain}", self.user.name);
         let user = store.create_user(&owner_email, None).await?;
         let list = store.create_list(user.id, "Contacts").await?;
-        let sealed = vault.seal(self.password.as_bytes())?;
+        let sealed = vault.seal(self.user.password.as_bytes())?;
         let secret = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1).await?;
         let settings = serde_json::json!({
             "host": "localhost",
-            "port": port,
+            "port": self.imaps_port,
             "security": "implicit_tls",
-            "username": self.name,
-            "ca_file": ca,
+            "username": self.user.name,
+            "ca_file": self.ca,
         });
         let mailbox = store
             .create_mailbox(NewMailbox {

@@ -90,6 +90,19 @@ impl ImapSettings {
         }
     }
 
+    /// Reads the settings as the store keeps them (the JSON written by `serde_json::to_value`).
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, ImapError> {
+        Self::deserialize(value).map_err(|e| {
+            ImapError::new(ImapErrorKind::InvalidSettings, "?", format!("stored IMAP settings are unreadable: {e}"))
+        })
+    }
+
+    /// The JSON the store keeps.
+    pub fn to_json(&self) -> serde_json::Value {
+        // Serialising plain strings, numbers and enums cannot fail; fall back to null rather than panic.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
     /// Checks what can be checked without the network.
     pub fn validate(&self, options: &ImapOptions) -> Result<(), ImapError> {
         let invalid = |why: &str| ImapError::new(ImapErrorKind::InvalidSettings, &self.host, why.to_owned());

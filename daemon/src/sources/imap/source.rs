@@ -2,6 +2,7 @@
 //! them all on shutdown. The supervisor creates one and feeds it the active IMAP mailboxes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -14,7 +15,10 @@ use super::error::ImapError;
 use super::limiter::HostLimiter;
 use super::settings::{ImapOptions, ImapSettings};
 use super::stats::{ImapStats, ImapStatsSnapshot};
-use super::watcher::{self, FolderWatch, WatchEnd};
+use super::watcher::{self, CommittedMessage, FolderWatch, WatchEnd};
+
+/// Commit announcements kept for a slow subscriber before it starts missing some.
+const COMMIT_BACKLOG: usize = 4096;
 use crate::pipeline::{MailboxId, PipelineHandle};
 
 /// Handle to the running IMAP watchers. Cloning gives another handle to the same source.
@@ -29,6 +33,7 @@ struct Inner {
     checkpoints: Arc<dyn Checkpoints>,
     limiter: HostLimiter,
     stats: Arc<ImapStats>,
+    commits: tokio::sync::broadcast::Sender<CommittedMessage>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
     /// One token per watched mailbox; cancelling it stops that mailbox's folder watchers.
@@ -38,6 +43,24 @@ struct Inner {
 struct Watched {
     cancel: CancellationToken,
     settings: Arc<ImapSettings>,
+    /// Which stored secret (and which version of it) the password came from.
+    secret: Option<SecretFingerprint>,
+    /// Set when a watcher stopped because the mailbox needs attention.
+    stopped_for_attention: Arc<AtomicBool>,
+}
+
+/// Identifies one version of a stored secret: a new id or a later update means new credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SecretFingerprint {
+    pub id: i64,
+    pub updated_at: i64,
+}
+
+/// What [`ImapSource::reconcile`](super::reconcile) needs to know about a watched mailbox.
+pub(crate) struct WatchState {
+    pub settings: ImapSettings,
+    pub secret: Option<SecretFingerprint>,
+    pub stopped_for_attention: bool,
 }
 
 impl ImapSource {
@@ -56,6 +79,7 @@ impl ImapSource {
                 checkpoints,
                 limiter,
                 stats: Arc::default(),
+                commits: tokio::sync::broadcast::channel(COMMIT_BACKLOG).0,
                 tracker: TaskTracker::new(),
                 shutdown,
                 mailboxes: Mutex::default(),
@@ -71,13 +95,28 @@ impl ImapSource {
         settings: ImapSettings,
         password: SecretString,
     ) -> Result<(), ImapError> {
+        self.add_mailbox_with_secret(mailbox, settings, password, None)
+    }
+
+    pub(crate) fn add_mailbox_with_secret(
+        &self,
+        mailbox: MailboxId,
+        settings: ImapSettings,
+        password: SecretString,
+        secret: Option<SecretFingerprint>,
+    ) -> Result<(), ImapError> {
         settings.validate(&self.inner.options)?;
         let settings = Arc::new(settings);
         let password = Arc::new(password);
         let cancel = self.inner.shutdown.child_token();
-        let previous = self
-            .mailboxes()
-            .insert(mailbox, Watched { cancel: cancel.clone(), settings: Arc::clone(&settings) });
+        let stopped_for_attention = Arc::new(AtomicBool::new(false));
+        let watched = Watched {
+            cancel: cancel.clone(),
+            settings: Arc::clone(&settings),
+            secret,
+            stopped_for_attention: Arc::clone(&stopped_for_attention),
+        };
+        let previous = self.mailboxes().insert(mailbox, watched);
         if let Some(previous) = previous {
             previous.cancel.cancel();
         }
@@ -92,16 +131,26 @@ impl ImapSource {
                 checkpoints: Arc::clone(&self.inner.checkpoints),
                 limiter: self.inner.limiter.clone(),
                 stats: Arc::clone(&self.inner.stats),
+                commits: self.inner.commits.clone(),
                 cancel: cancel.clone(),
             };
+            let stopped_for_attention = Arc::clone(&stopped_for_attention);
             self.inner.tracker.spawn(async move {
                 if let WatchEnd::NeedsAttention(error) = watcher::run(watch).await {
+                    stopped_for_attention.store(true, Ordering::Relaxed);
                     tracing::debug!(kind = error.kind().as_str(), "imap folder watcher ended");
                 }
             });
         }
         tracing::info!(mailbox = %mailbox, host = %settings.host, "imap mailbox watched");
         Ok(())
+    }
+
+    /// Starts watching a mailbox as the store keeps it: its settings JSON is parsed into
+    /// [`ImapSettings`]; the password comes from the vault.
+    pub fn add_stored_mailbox(&self, mailbox: &crate::store::Mailbox, password: SecretString) -> Result<(), ImapError> {
+        let settings = ImapSettings::from_json(&mailbox.settings)?;
+        self.add_mailbox(MailboxId(mailbox.id.0), settings, password)
     }
 
     /// Stops watching a mailbox (unlinked or deactivated). Returns whether it was watched.
@@ -124,6 +173,19 @@ impl ImapSource {
     /// The settings a mailbox is watched with, to notice changes.
     pub fn settings_of(&self, mailbox: MailboxId) -> Option<ImapSettings> {
         self.mailboxes().get(&mailbox).map(|w| (*w.settings).clone())
+    }
+
+    /// Announcements of every message committed from now on (a lagging receiver misses some).
+    pub fn subscribe_commits(&self) -> tokio::sync::broadcast::Receiver<CommittedMessage> {
+        self.inner.commits.subscribe()
+    }
+
+    pub(crate) fn watch_state(&self, mailbox: MailboxId) -> Option<WatchState> {
+        self.mailboxes().get(&mailbox).map(|w| WatchState {
+            settings: (*w.settings).clone(),
+            secret: w.secret,
+            stopped_for_attention: w.stopped_for_attention.load(Ordering::Relaxed),
+        })
     }
 
     /// The source's counters.

@@ -19,6 +19,8 @@ pub struct ImapStats {
     pub too_large: AtomicU64,
     /// UIDVALIDITY changes seen (each one is a resync from UIDNEXT).
     pub uidvalidity_resets: AtomicU64,
+    /// Catch-ups completed (the first one of a session means the folder is linked and watched).
+    pub catch_ups: AtomicU64,
     /// Times the server woke an IDLE with news.
     pub idle_wakeups: AtomicU64,
     /// Polls done on servers without IDLE.
@@ -37,6 +39,7 @@ pub struct ImapStatsSnapshot {
     pub committed: u64,
     pub too_large: u64,
     pub uidvalidity_resets: u64,
+    pub catch_ups: u64,
     pub idle_wakeups: u64,
     pub polls: u64,
     pub needs_attention: u64,
@@ -53,6 +56,7 @@ impl ImapStats {
             committed: get(&self.committed),
             too_large: get(&self.too_large),
             uidvalidity_resets: get(&self.uidvalidity_resets),
+            catch_ups: get(&self.catch_ups),
             idle_wakeups: get(&self.idle_wakeups),
             polls: get(&self.polls),
             needs_attention: get(&self.needs_attention),

@@ -52,10 +52,19 @@ impl Checkpoints for StoreCheckpoints {
     fn needs_attention(&self, mailbox: MailboxId, reason: &str) -> BoxFuture<'_, Result<(), CheckpointError>> {
         let reason = reason.to_owned();
         Box::pin(async move {
+            let id = store_id(mailbox);
+            let before = self.store.get_mailbox(id).await.map_err(|e| failed("load mailbox", e))?;
             self.store
-                .set_mailbox_status(store_id(mailbox), MailboxStatus::NeedsAttention, Some(&reason))
+                .set_mailbox_status(id, MailboxStatus::NeedsAttention, Some(&reason))
                 .await
-                .map_err(|e| failed("set needs-attention", e))
+                .map_err(|e| failed("set needs-attention", e))?;
+            // Tell the owner by email, once, on the transition (issue #5).
+            if before.status != MailboxStatus::NeedsAttention
+                && let Err(error) = crate::notify::enqueue_attention(&self.store, &before, &reason).await
+            {
+                tracing::warn!(mailbox = %id, "could not queue the needs-attention notice: {error}");
+            }
+            Ok(())
         })
     }
 }

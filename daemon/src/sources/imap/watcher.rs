@@ -45,7 +45,20 @@ pub(crate) struct FolderWatch {
     pub checkpoints: Arc<dyn Checkpoints>,
     pub limiter: HostLimiter,
     pub stats: Arc<ImapStats>,
+    pub commits: tokio::sync::broadcast::Sender<CommittedMessage>,
     pub cancel: CancellationToken,
+}
+
+/// Announced after each message the pipeline committed (for metrics such as source lag, and the load tool).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedMessage {
+    pub mailbox: MailboxId,
+    pub folder: String,
+    pub uidvalidity: u32,
+    pub uid: u32,
+    /// When the watcher learnt of new mail (IDLE wake-up, poll or session start) before fetching
+    /// this message: `now - noticed` is the daemon's own share of the latency.
+    pub noticed: std::time::Instant,
 }
 
 /// Why a watcher stopped.
@@ -133,14 +146,17 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
     backoff.reset();
     tracing::debug!(mailbox = %watch.mailbox, folder, uidvalidity, last_uid, has_idle, "imap watcher ready");
 
+    let mut noticed = std::time::Instant::now();
     loop {
         drain_unsolicited(&mut session);
-        last_uid = catch_up(watch, &mut session, uidvalidity, last_uid).await?;
+        last_uid = catch_up(watch, &mut session, uidvalidity, last_uid, noticed).await?;
+        ImapStats::bump(&watch.stats.catch_ups);
         if watch.cancel.is_cancelled() {
             logout(session).await;
             return Ok(());
         }
         let next = if has_idle { idle(watch, session).await? } else { poll(watch, session).await? };
+        noticed = std::time::Instant::now();
         match next {
             Some(s) => session = s,
             None => return Ok(()),
@@ -214,6 +230,7 @@ async fn catch_up(
     session: &mut ImapSession,
     uidvalidity: u32,
     mut last_uid: u32,
+    noticed: std::time::Instant,
 ) -> Result<u32, ImapError> {
     let host = watch.settings.host.as_str();
     let first = last_uid.saturating_add(1);
@@ -252,6 +269,14 @@ async fn catch_up(
         let ack = watch.pipeline.submit(message).await.map_err(sink_error)?;
         ack.committed().await.map_err(sink_error)?;
         ImapStats::bump(&watch.stats.committed);
+        // Nobody listening is fine: the announcement is optional.
+        let _ = watch.commits.send(CommittedMessage {
+            mailbox: watch.mailbox,
+            folder: watch.folder.clone(),
+            uidvalidity,
+            uid,
+            noticed,
+        });
         last_uid = uid;
     }
     Ok(last_uid)
