@@ -29,10 +29,17 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     let from_address = body.envelope.from_address.clone();
     let sender = Sender::new(body.from_name.as_deref(), from_address.as_deref());
     let (top, unwrapped) = segment::top_message(body.lines);
+    if body.is_html {
+        diagnostics.push(Diagnostic { code: "mime.html_body" });
+    }
+    if unwrapped {
+        diagnostics.push(Diagnostic { code: "segment.forward_unwrapped" });
+    }
     let Some(block) = signature::locate(&top, &|t| sender.is_name_line(t)) else {
         diagnostics.push(Diagnostic { code: "signature.none" });
         return Extraction { diagnostics, ..Extraction::default() };
     };
+    diagnostics.push(Diagnostic { code: block.anchor.rule() });
     let mut start = block.start;
     // A title, company or logo written just above the sender's name belongs to the block.
     if matches!(block.anchor, Anchor::SenderName | Anchor::Trailing) {

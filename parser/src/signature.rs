@@ -7,7 +7,6 @@
 
 use crate::line::{Line, Mark};
 use crate::segment::footer;
-use crate::tables::markers::VALEDICTIONS;
 
 /// Lines examined from the end of the top message.
 const SEARCH_WINDOW: usize = 40;
@@ -73,12 +72,11 @@ pub(crate) fn valediction_rest(text: &str) -> Option<String> {
     }
     let lower = text.to_lowercase();
     let lower = lower.trim_start_matches(['-', ' ', '—']);
-    for v in VALEDICTIONS {
-        let v = v.trim_end_matches([',', '.']);
+    if let Some(v) = crate::tables::VALEDICTIONS.longest(lower) {
         if let Some(rest) = lower.strip_prefix(v) {
             let boundary = rest.chars().next().is_none_or(|c| !c.is_alphanumeric());
             if !boundary {
-                continue;
+                return None;
             }
             let rest = rest.trim_start_matches([',', '.', '!', ' ', '-', '–', '、', '。']).trim();
             // "Thanks for the files" is a sentence, not a sign-off; "Thanks, Ann" signs.

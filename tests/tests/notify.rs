@@ -2,13 +2,10 @@
 //! (2587 STARTTLS required, 2465 implicit TLS, AUTH against the Dovecot users file), read back from
 //! the recipient's real Dovecot INBOX. Each test makes its own mail users and its own SQLite store.
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::TryStreamExt as _;
 use mailsig_daemon::notify::{
     compose_digest, test_connection, test_connection_from, Addressing, DigestEntry, Mailbox, Mailer, OutboxWorker, Security,
     SmtpFailure, SmtpSettings, WorkerOptions,
@@ -17,6 +14,7 @@ use mailsig_daemon::store::{
     Clock, CommitMessage, CommitResult, Cursor, ListId, MailboxKind, NewMailbox, NewSuggestion, Outcome,
     MailboxId, OutboxStatus, Store, StoreOptions, StoredField, StoredPhone, SuggestionFields, SuggestionStatus, UserId,
 };
+use mailsig_tests::servers::{MailUser, TestEnv};
 use secrecy::SecretString;
 
 // ------------------------------------------------------------------------------------------ servers
@@ -29,37 +27,17 @@ fn env_port(name: &str) -> u16 {
     env(name).parse().unwrap_or_else(|_| panic!("{name} is not a port number"))
 }
 
-/// A fresh Dovecot user (also an SMTP AUTH user, and a recipient `<name>@localhost`).
-struct MailUser {
-    name: String,
-    password: String,
+/// A fresh mail user from the harness (an SMTP AUTH login, and a recipient `<name>@<any domain>`).
+async fn mail_user() -> MailUser {
+    test_env().create_mail_user().expect("create mail user (run the tests with scripts/test.sh)")
 }
 
-impl MailUser {
-    /// Appends the user, then waits just over a second: Dovecot re-reads the users file at most once
-    /// a second, so a login in the same second as the append may not see the new line yet.
-    async fn create(prefix: &str) -> MailUser {
-        let name = format!("{prefix}{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
-        let password = format!("pw{:016x}", rand::random::<u64>());
-        let path = PathBuf::from(env("MAILSIG_TEST_DIR")).join("dovecot").join("users");
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("open {}: {e} (run the tests with scripts/test.sh)", path.display()));
-        // One write call with O_APPEND, so parallel tests never interleave lines.
-        file.write_all(format!("{}:{{PLAIN}}{}::::::\n", name, password).as_bytes())
-            .expect("append mail user");
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        MailUser { name, password }
-    }
+fn test_env() -> TestEnv {
+    TestEnv::from_env().expect("test servers (run the tests with scripts/test.sh)")
+}
 
-    fn address(&self) -> String {
-        format!("{}@localhost", self.name)
-    }
-
-    fn secret(&self) -> SecretString {
-        SecretString::from(self.password.clone())
-    }
+fn secret(user: &MailUser) -> SecretString {
+    SecretString::from(user.password.clone())
 }
 
 fn settings(sender: &MailUser, security: Security) -> SmtpSettings {
@@ -67,7 +45,7 @@ fn settings(sender: &MailUser, security: Security) -> SmtpSettings {
         Security::StartTls => env_port("MAILSIG_TEST_SMTP_PORT"),
         Security::ImplicitTls => env_port("MAILSIG_TEST_SMTPS_PORT"),
     };
-    let from: Mailbox = format!("mailsig <{}>", sender.address()).parse().expect("from address");
+    let from: Mailbox = format!("mailsig <{}>", sender.address).parse().expect("from address");
     let mut settings = SmtpSettings::new("localhost", port, security, &sender.name, from).with_ca_file(env("MAILSIG_TEST_CA"));
     settings.command_timeout = Duration::from_secs(10);
     settings
@@ -83,59 +61,20 @@ fn closed_port() -> u16 {
 
 // ------------------------------------------------------------------------------------ IMAP read-back
 
-fn tls_client_config() -> rustls::ClientConfig {
-    let pem = std::fs::read(env("MAILSIG_TEST_CA")).expect("read test CA");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(cert.expect("CA PEM")).expect("add CA");
-    }
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
-}
-
-/// All messages in the user's INBOX (raw bytes), over IMAPS with certificate verification.
+/// All messages in the user's INBOX (raw bytes), read over IMAP with certificate verification.
 async fn inbox(user: &MailUser) -> Vec<Vec<u8>> {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", env_port("MAILSIG_TEST_IMAPS_PORT")))
-        .await
-        .expect("connect IMAPS");
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_client_config()));
-    let server_name = rustls::pki_types::ServerName::try_from("localhost").expect("server name");
-    let tls = connector.connect(server_name, tcp).await.expect("IMAPS handshake");
-    let mut client = async_imap::Client::new(tls);
-    client.read_response().await.expect("greeting").expect("greeting present");
-    let mut session = client.login(&user.name, &user.password).await.map_err(|(e, _)| e).expect("IMAP login");
-    let mailbox = session.select("INBOX").await.expect("select INBOX");
-    let mut messages = Vec::new();
-    if mailbox.exists > 0 {
-        let fetches: Vec<_> = session
-            .fetch("1:*", "BODY.PEEK[]")
-            .await
-            .expect("fetch")
-            .try_collect()
-            .await
-            .expect("fetch stream");
-        for fetch in &fetches {
-            messages.push(fetch.body().expect("body").to_vec());
-        }
-    }
-    let _ = session.logout().await;
-    messages
+    let messages = test_env().imap().fetch_all(user, "INBOX").await.expect("read INBOX");
+    messages.into_iter().map(|message| message.raw).collect()
 }
 
 /// Waits (up to 30 s) until the INBOX holds `n` messages, and returns them.
 async fn wait_for_inbox(user: &MailUser, n: usize) -> Vec<Vec<u8>> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let messages = inbox(user).await;
-        if messages.len() >= n {
-            return messages;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "expected {n} message(s) in {}'s INBOX, found {}", user.name, messages.len());
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let messages = test_env()
+        .imap()
+        .wait_for_messages(user, "INBOX", n, Duration::from_secs(30))
+        .await
+        .expect("delivery into the INBOX");
+    messages.into_iter().map(|message| message.raw).collect()
 }
 
 struct Parsed {
@@ -273,14 +212,14 @@ fn worker(store: &Store, mailer: Mailer) -> OutboxWorker {
 // ------------------------------------------------------------------------------------------- tests
 
 async fn deliver_one(security: Security) {
-    let sender = MailUser::create("ntfs").await;
-    let recipient = MailUser::create("ntfr").await;
+    let sender = mail_user().await;
+    let recipient = mail_user().await;
     let settings = settings(&sender, security);
-    test_connection(&settings, &sender.secret()).await.expect("connection test passes");
-    let mailer = Mailer::new(settings.clone(), &sender.secret()).expect("mailer");
+    test_connection(&settings, &secret(&sender)).await.expect("connection test passes");
+    let mailer = Mailer::new(settings.clone(), &secret(&sender)).expect("mailer");
     let addressing = Addressing {
         from: settings.from.clone(),
-        to: recipient.address().parse().expect("to"),
+        to: recipient.address.parse().expect("to"),
         public_base_url: "https://mailsig.example.test".into(),
     };
     let entries = [DigestEntry { list_id: 3, list_name: "Sales".into(), name: Some("Ada Lovelace".into()), company: Some("Analytical Engines".into()) }];
@@ -307,11 +246,13 @@ async fn implicit_tls_submission_is_delivered() {
 
 #[tokio::test]
 async fn wrong_password_is_reported_clearly() {
-    let sender = MailUser::create("ntfw").await;
+    let sender = mail_user().await;
     // Dovecot delays further logins from an address that just failed one (its auth penalty). Failing
-    // from 127.0.0.2 / 127.0.0.3 keeps that delay away from the other tests, which connect from
-    // 127.0.0.1; the generous timeout absorbs it for this test's second attempt.
-    for (security, source) in [(Security::StartTls, [127, 0, 0, 2]), (Security::ImplicitTls, [127, 0, 0, 3])] {
+    // from other loopback addresses keeps that delay away from the other tests, which connect from
+    // 127.0.0.1.
+    for security in [Security::StartTls, Security::ImplicitTls] {
+        // A fresh loopback address per attempt and run, so no penalty carries over.
+        let source = [127, rand::random_range(1..=254), rand::random_range(0..=255), rand::random_range(2..=254)];
         let mut settings = settings(&sender, security);
         settings.command_timeout = Duration::from_secs(40);
         let wrong = SecretString::from("not-the-password".to_owned());
@@ -329,18 +270,23 @@ async fn wrong_password_is_reported_clearly() {
 
 #[tokio::test]
 async fn untrusted_certificate_is_refused() {
-    let sender = MailUser::create("ntfc").await;
+    let sender = mail_user().await;
     for security in [Security::StartTls, Security::ImplicitTls] {
-        // Without the test CA the server's certificate chains to nothing we trust.
+        // Without the test CA, or with a CA that did not sign it, the server's certificate chains to
+        // nothing we trust.
+        let mut wrong_ca = settings(&sender, security);
+        wrong_ca.ca_file = Some(test_env().untrusted_ca());
+        let err = test_connection(&wrong_ca, &secret(&sender)).await.expect_err("must refuse the certificate");
+        assert_eq!(err.failure(), Some(SmtpFailure::UntrustedCertificate), "{err}");
         let mut untrusted = settings(&sender, security);
         untrusted.ca_file = None;
-        let err = test_connection(&untrusted, &sender.secret()).await.expect_err("must refuse the certificate");
+        let err = test_connection(&untrusted, &secret(&sender)).await.expect_err("must refuse the certificate");
         assert_eq!(err.failure(), Some(SmtpFailure::UntrustedCertificate), "{err}");
         assert!(err.to_string().contains("not trusted"), "{err}");
 
         // The pooled sender refuses it as well, and the worker would keep the message (configuration).
-        let mailer = Mailer::new(untrusted, &sender.secret()).expect("mailer");
-        let addressing = Addressing { from: mailer.settings().from.clone(), to: sender.address().parse().expect("to"), public_base_url: "https://x.test".into() };
+        let mailer = Mailer::new(untrusted, &secret(&sender)).expect("mailer");
+        let addressing = Addressing { from: mailer.settings().from.clone(), to: sender.address.parse().expect("to"), public_base_url: "https://x.test".into() };
         let entries = [DigestEntry { list_id: 1, list_name: "L".into(), name: Some("N".into()), company: None }];
         let mail = compose_digest(&addressing, &entries, SystemTime::now()).expect("compose");
         let err = mailer.send(&mail).await.expect_err("send must fail");
@@ -373,11 +319,11 @@ async fn refused_starttls_is_reported() {
         }
         seen
     });
-    let sender = MailUser::create("ntft").await;
+    let sender = mail_user().await;
     let mut plain = settings(&sender, Security::StartTls);
     plain.host = "127.0.0.1".into();
     plain.port = port;
-    let err = test_connection(&plain, &sender.secret()).await.expect_err("must refuse to go on without TLS");
+    let err = test_connection(&plain, &secret(&sender)).await.expect_err("must refuse to go on without TLS");
     assert_eq!(err.failure(), Some(SmtpFailure::StartTlsRefused), "{err}");
     assert!(err.to_string().contains("STARTTLS"), "{err}");
     let seen = tokio::time::timeout(Duration::from_secs(10), server).await.expect("server ends").expect("server task");
@@ -388,23 +334,23 @@ async fn refused_starttls_is_reported() {
 async fn unreachable_server_keeps_the_digest_until_it_returns() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, clock) = fresh_store(&dir).await;
-    let sender = MailUser::create("ntfu").await;
-    let recipient = MailUser::create("ntfv").await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Prospects").await;
+    let sender = mail_user().await;
+    let recipient = mail_user().await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Prospects").await;
     commit(&store, mailbox, 1, suggestion("grace@navy.example", "Grace Hopper", "US Navy")).await;
 
     // 1. The server cannot be reached: the row goes back to pending with the reason and a backoff.
     let mut down = settings(&sender, Security::StartTls);
     down.host = "127.0.0.1".into();
     down.port = closed_port();
-    let mut offline = worker(&store, Mailer::new(down, &sender.secret()).expect("mailer"));
+    let mut offline = worker(&store, Mailer::new(down, &secret(&sender)).expect("mailer"));
     let report = offline.run_once().await.expect("round");
     assert_eq!((report.claimed, report.sent, report.retried, report.failed), (1, 0, 1, 0), "{report:?}");
     let depth = store.outbox_depth().await.expect("depth");
     assert_eq!((depth.pending, depth.sending, depth.failed), (1, 0, 0), "{depth:?}");
 
     // 2. The server is back, but the retry is not due yet: nothing is claimed, nothing sent.
-    let mut online = worker(&store, Mailer::new(settings(&sender, Security::StartTls), &sender.secret()).expect("mailer"));
+    let mut online = worker(&store, Mailer::new(settings(&sender, Security::StartTls), &secret(&sender)).expect("mailer"));
     let report = online.run_once().await.expect("round");
     assert_eq!(report.claimed, 0, "backoff respected: {report:?}");
 
@@ -478,15 +424,15 @@ async fn greylisting_server() -> (u16, tokio::task::JoinHandle<usize>) {
 async fn greylisting_reply_is_retried_then_delivered() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, clock) = fresh_store(&dir).await;
-    let sender = MailUser::create("ntfg").await;
-    let recipient = MailUser::create("ntfk").await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Greylisted").await;
+    let sender = mail_user().await;
+    let recipient = mail_user().await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Greylisted").await;
     commit(&store, mailbox, 1, suggestion("katherine@nasa.example", "Katherine Johnson", "NASA")).await;
 
     let (grey_port, grey) = greylisting_server().await;
     let mut grey_settings = settings(&sender, Security::ImplicitTls);
     grey_settings.port = grey_port;
-    let mut greylisted = worker(&store, Mailer::new(grey_settings, &sender.secret()).expect("mailer"));
+    let mut greylisted = worker(&store, Mailer::new(grey_settings, &secret(&sender)).expect("mailer"));
     let report = greylisted.run_once().await.expect("round");
     assert_eq!((report.claimed, report.sent, report.retried, report.failed), (1, 0, 1, 0), "{report:?}");
     let reason = last_error(&store).await.unwrap_or_default();
@@ -497,7 +443,7 @@ async fn greylisting_reply_is_retried_then_delivered() {
     assert_eq!(refused, 1, "the greylisting server saw one RCPT");
 
     clock.advance(Duration::from_secs(3600));
-    let mut real = worker(&store, Mailer::new(settings(&sender, Security::ImplicitTls), &sender.secret()).expect("mailer"));
+    let mut real = worker(&store, Mailer::new(settings(&sender, Security::ImplicitTls), &secret(&sender)).expect("mailer"));
     let report = real.run_once().await.expect("round");
     assert_eq!((report.claimed, report.sent), (1, 1), "{report:?}: {:?}", last_error(&store).await);
     let delivered = wait_for_inbox(&recipient, 1).await;
@@ -508,12 +454,12 @@ async fn greylisting_reply_is_retried_then_delivered() {
 async fn rejected_recipient_is_marked_failed_and_listed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, clock) = fresh_store(&dir).await;
-    let sender = MailUser::create("ntfp").await;
+    let sender = mail_user().await;
     // An all-numeric domain: lettre accepts it, Postfix answers "501 5.1.3 Bad recipient address syntax".
     let (_user, _list, mailbox) = owner_with_list(&store, "nobody@1.2.3.4.5", "Rejected").await;
     commit(&store, mailbox, 1, suggestion("alan@bletchley.example", "Alan Turing", "GC&CS")).await;
 
-    let mut worker = worker(&store, Mailer::new(settings(&sender, Security::ImplicitTls), &sender.secret()).expect("mailer"));
+    let mut worker = worker(&store, Mailer::new(settings(&sender, Security::ImplicitTls), &secret(&sender)).expect("mailer"));
     let report = worker.run_once().await.expect("round");
     assert_eq!((report.claimed, report.sent, report.retried, report.failed), (1, 0, 0, 1), "{report:?}");
 
@@ -536,15 +482,15 @@ async fn rejected_recipient_is_marked_failed_and_listed() {
 async fn delivered_digest_lists_suggestions_and_nothing_else() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, clock) = fresh_store(&dir).await;
-    let sender = MailUser::create("ntfd").await;
-    let recipient = MailUser::create("ntfe").await;
-    let (_user, sales, sales_box) = owner_with_list(&store, &recipient.address(), "Sales <EMEA>").await;
-    let (_user, partners, partners_box) = owner_with_list(&store, &recipient.address(), "Partners").await;
+    let sender = mail_user().await;
+    let recipient = mail_user().await;
+    let (_user, sales, sales_box) = owner_with_list(&store, &recipient.address, "Sales <EMEA>").await;
+    let (_user, partners, partners_box) = owner_with_list(&store, &recipient.address, "Partners").await;
     commit(&store, sales_box, 1, suggestion("marie@radium.example", "Marie Curie", "Institut du Radium")).await;
     commit(&store, sales_box, 2, suggestion("rosalind@kings.example", "Rosalind Franklin", "King's College")).await;
     commit(&store, partners_box, 1, suggestion("emmy@goettingen.example", "Emmy Noether", "Göttingen University")).await;
 
-    let mut worker = worker(&store, Mailer::new(settings(&sender, Security::StartTls), &sender.secret()).expect("mailer"));
+    let mut worker = worker(&store, Mailer::new(settings(&sender, Security::StartTls), &secret(&sender)).expect("mailer"));
     let report = worker.run_once().await.expect("round");
     assert_eq!(report.sent, 1, "one digest for the user, however many rows: {report:?}");
 
@@ -585,12 +531,12 @@ async fn delivered_digest_lists_suggestions_and_nothing_else() {
 async fn attention_notice_reaches_the_owner() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, _clock) = fresh_store(&dir).await;
-    let sender = MailUser::create("ntfa").await;
-    let recipient = MailUser::create("ntfb").await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Any").await;
+    let sender = mail_user().await;
+    let recipient = mail_user().await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Any").await;
     let mailbox = store.get_mailbox(mailbox).await.expect("mailbox");
     mailsig_daemon::notify::enqueue_attention(&store, &mailbox, "login rejected").await.expect("enqueue");
-    let mut worker = worker(&store, Mailer::new(settings(&sender, Security::ImplicitTls), &sender.secret()).expect("mailer"));
+    let mut worker = worker(&store, Mailer::new(settings(&sender, Security::ImplicitTls), &secret(&sender)).expect("mailer"));
     assert_eq!(worker.run_once().await.expect("round").sent, 1);
     let delivered = wait_for_inbox(&recipient, 1).await;
     let notice = parse(&delivered[0]);
@@ -604,13 +550,13 @@ async fn attention_notice_reaches_the_owner() {
 async fn reviewed_suggestions_are_not_announced() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, clock) = fresh_store(&dir).await;
-    let sender = MailUser::create("ntfx").await;
-    let recipient = MailUser::create("ntfy").await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Reviewed").await;
+    let sender = mail_user().await;
+    let recipient = mail_user().await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Reviewed").await;
     let kept = commit(&store, mailbox, 1, suggestion("hedy@mgm.example", "Hedy Lamarr", "MGM")).await;
     let dismissed = commit(&store, mailbox, 2, suggestion("ada@engines.example", "Ada Byron", "Engines Ltd")).await;
     store.set_suggestion_status(dismissed, SuggestionStatus::Dismissed).await.expect("dismiss");
-    let mailer = Mailer::new(settings(&sender, Security::StartTls), &sender.secret()).expect("mailer");
+    let mailer = Mailer::new(settings(&sender, Security::StartTls), &secret(&sender)).expect("mailer");
     let mut worker = worker(&store, mailer);
     assert_eq!(worker.run_once().await.expect("round").sent, 1);
     let delivered = wait_for_inbox(&recipient, 1).await;
@@ -634,11 +580,11 @@ async fn reviewed_suggestions_are_not_announced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_on_postgres_send_each_digest_once() {
     let (store, _clock, db) = fresh_pg_store().await;
-    let sender = MailUser::create("ntfq").await;
+    let sender = mail_user().await;
     let mut recipients = Vec::new();
     for i in 0..4u32 {
-        let recipient = MailUser::create("ntfo").await;
-        let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), &format!("List {i}")).await;
+        let recipient = mail_user().await;
+        let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, &format!("List {i}")).await;
         commit(&store, mailbox, 1, suggestion(&format!("p{i}@example.org"), &format!("Person {i}"), "Replica Corp")).await;
         recipients.push(recipient);
     }
@@ -646,7 +592,7 @@ async fn two_workers_on_postgres_send_each_digest_once() {
     let make = |id: &str| {
         let mut options = WorkerOptions::new(id, "https://mailsig.example.test");
         options.batch_size = 2;
-        OutboxWorker::new(store.clone(), Mailer::new(settings.clone(), &sender.secret()).expect("mailer"), options)
+        OutboxWorker::new(store.clone(), Mailer::new(settings.clone(), &secret(&sender)).expect("mailer"), options)
     };
     let (mut a, mut b) = (make("replica-a"), make("replica-b"));
     let mut total_sent = 0;
@@ -669,13 +615,13 @@ async fn two_workers_on_postgres_send_each_digest_once() {
 async fn long_outage_ends_in_the_failed_list() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, clock) = fresh_store(&dir).await;
-    let sender = MailUser::create("ntfl").await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &sender.address(), "Outage").await;
+    let sender = mail_user().await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &sender.address, "Outage").await;
     commit(&store, mailbox, 1, suggestion("barbara@cornell.example", "Barbara McClintock", "Cornell")).await;
     let mut down = settings(&sender, Security::StartTls);
     down.host = "127.0.0.1".into();
     down.port = closed_port();
-    let mut worker = worker(&store, Mailer::new(down, &sender.secret()).expect("mailer"));
+    let mut worker = worker(&store, Mailer::new(down, &secret(&sender)).expect("mailer"));
     // Retried while the outage is young…
     for _ in 0..3 {
         let report = worker.run_once().await.expect("round");
@@ -696,9 +642,9 @@ async fn long_outage_ends_in_the_failed_list() {
 async fn rows_of_a_crashed_worker_are_sent_after_their_lease() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, clock) = fresh_store(&dir).await;
-    let sender = MailUser::create("ntfz").await;
-    let recipient = MailUser::create("ntfj").await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address(), "Crash").await;
+    let sender = mail_user().await;
+    let recipient = mail_user().await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Crash").await;
     commit(&store, mailbox, 1, suggestion("chien@columbia.example", "Chien-Shiung Wu", "Columbia")).await;
 
     // A worker claims the row and dies before any `mark_*` (as a SIGKILL between claim and commit,
@@ -708,7 +654,7 @@ async fn rows_of_a_crashed_worker_are_sent_after_their_lease() {
     assert_eq!(claimed.len(), 1);
     drop(claimed);
 
-    let mut survivor = worker(&store, Mailer::new(settings(&sender, Security::StartTls), &sender.secret()).expect("mailer"));
+    let mut survivor = worker(&store, Mailer::new(settings(&sender, Security::StartTls), &secret(&sender)).expect("mailer"));
     assert_eq!(survivor.run_once().await.expect("round").claimed, 0, "the lease still protects the row");
     clock.advance(lease + Duration::from_secs(1));
     let report = survivor.run_once().await.expect("round");

@@ -188,6 +188,9 @@ fn classify(err: &SmtpError, stage: Stage) -> SmtpFailure {
         let is_auth_code = AUTH_CODES.contains(&code_text.as_str());
         return match (stage, code.severity) {
             (Stage::StartTls, _) => SmtpFailure::StartTlsRefused,
+            // 454 "temporary authentication failure" (the server lost its auth backend) is not a
+            // verdict on the password.
+            (Stage::Auth, Severity::TransientNegativeCompletion) => SmtpFailure::Transient,
             (Stage::Auth, _) => SmtpFailure::AuthRejected,
             (_, _) if is_auth_code => SmtpFailure::AuthRejected,
             (_, Severity::TransientNegativeCompletion) => SmtpFailure::Transient,

@@ -5,10 +5,9 @@ use once_cell::sync::Lazy;
 use regex::Regex;
 
 use super::Cell;
-use crate::tables::words::STREET_WORDS;
 
-static PATTERNS: Lazy<Vec<Regex>> = Lazy::new(|| {
-    [
+/// Street patterns (the first three) and postcode / box / building patterns (the rest).
+const PATTERNS: &[&str] = &[
         // Number first: "1200 Bay Street", "18 Ropemaker Street", "55 Shuman Boulevard".
         r"^\d{1,5}[A-Za-z]?(?:-\d{1,4})?,?\s+\p{Lu}[\p{L}.']+(?:\s+\p{L}[\p{L}.']*){0,4}",
         // Street name then number: "Hauptstraße 5", "Keizersgracht 12", "Storgatan 3".
@@ -35,11 +34,19 @@ static PATTERNS: Lazy<Vec<Regex>> = Lazy::new(|| {
         r"\b(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s+\d{4}\b",
         r"\p{Lu}\p{Ll}+\s+\d{6}\b",
         r"(?i)^(?:level|plot|floor|etage|piso|andar)\s+\d+",
-    ]
-    .iter()
-    .filter_map(|p| Regex::new(p).ok())
-    .collect()
-});
+];
+
+/// How many of [`PATTERNS`] describe a street line.
+const N_STREET_PATTERNS: usize = 3;
+
+/// One regex per group, so that a cell is scanned once per group rather than once per pattern.
+fn alternation(patterns: &[&str]) -> Option<Regex> {
+    let parts: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
+    Regex::new(&parts.join("|")).ok()
+}
+
+static STREET: Lazy<Option<Regex>> = Lazy::new(|| alternation(PATTERNS.get(..N_STREET_PATTERNS).unwrap_or_default()));
+static POSTAL: Lazy<Option<Regex>> = Lazy::new(|| alternation(PATTERNS.get(N_STREET_PATTERNS..).unwrap_or_default()));
 
 static PHONE_LIKE: Lazy<Option<Regex>> =
     Lazy::new(|| Regex::new(r"\+\d|\(?\d{3}\)?[\s.\-]\d{3}[\s.\-]\d{4}|\d{2,4}[\s/.\-]\d{2,4}[\s/.\-]\d{2,4}[\s/.\-]\d{2,4}").ok());
@@ -57,22 +64,20 @@ pub(crate) fn is_address(text: &str) -> bool {
     if crate::tables::labels::PHONE_LABELS.iter().any(|(l, _)| *l == label) && text.contains(':') {
         return false;
     }
-    if PATTERNS.iter().any(|re| re.is_match(text)) {
+    let postal = POSTAL.as_ref().is_some_and(|re| re.is_match(text));
+    if postal {
+        return true;
+    }
+    if STREET.as_ref().is_some_and(|re| re.is_match(text)) {
         // A bare number-first line needs a street word to count ("22 TEU per week" does not).
         let number_first = text.chars().next().is_some_and(|c| c.is_ascii_digit());
-        if number_first && !has_street_word(&lower) && !PATTERNS.iter().skip(3).any(|re| re.is_match(text)) {
-            return false;
-        }
-        return true;
+        return !number_first || has_street_word(&lower);
     }
     false
 }
 
 fn has_street_word(lower: &str) -> bool {
-    STREET_WORDS.iter().any(|w| {
-        let w = w.trim();
-        super::has_word(lower, w) || (w.ends_with('.') && lower.contains(w))
-    })
+    crate::tables::STREET_WORDS.matches(lower)
 }
 
 /// Countries written on their own line after an address.

@@ -1,14 +1,8 @@
 //! Company: a cell with a legal form (GmbH, Ltd, S.A., sp. z o.o., 株式会社 …), a logo's alt
 //! text, or the plain line that follows name and title.
 
-use super::{Cell, has_word, is_contact_cell};
+use super::{Cell, is_contact_cell};
 use crate::line::Line;
-use crate::tables::words::{COMPANY_WORDS, LEGAL_FORMS};
-
-/// Short legal forms that are also ordinary words somewhere; they count only in capitals.
-const AMBIGUOUS_FORMS: &[&str] = &["ag", "sa", "as", "ab", "se", "kg", "me", "sc", "sl", "lp", "ug", "ev", "kk", "oy", "spa", "sas", "bv", "nv", "aps", "co", "asa", "ohg", "vof", "sci", "srl", "gbr"];
-/// The mixed-case spellings of ambiguous forms.
-const MIXED_CASE_FORMS: &[&str] = &["ApS", "SpA", "GbR", "eV", "Oy"];
 
 /// Whether the text carries a legal form. Short forms (AG, SA, AB …) must be written in
 /// capitals, as companies write them, so that "ab" or "as" in prose do not count.
@@ -16,18 +10,7 @@ pub(crate) fn has_legal_form(text: &str) -> bool {
     if text.chars().count() > 90 {
         return false;
     }
-    let lower = text.to_lowercase();
-    LEGAL_FORMS.iter().any(|f| {
-        if AMBIGUOUS_FORMS.contains(f) {
-            // Written as companies write them: "AG", "ApS", "SpA".
-            let upper = f.to_uppercase();
-            has_word(text, &upper) || MIXED_CASE_FORMS.iter().any(|m| m.eq_ignore_ascii_case(f) && has_word(text, m))
-        } else if !f.is_ascii() {
-            lower.contains(f)
-        } else {
-            has_word(&lower, f)
-        }
-    })
+    crate::tables::LEGAL.matches(&text.to_lowercase()) || crate::tables::LEGAL_AMBIGUOUS.matches(text)
 }
 
 /// Cuts a tagline after the company ("Acme SARL – Menuiserie").
@@ -90,7 +73,9 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<
     }
     for (i, line) in lines.iter().enumerate().take(16) {
         let t = line.text.as_str();
-        if has_legal_form(t) && candidate(t) && !super::title::is_title(t) && !t.contains(['|', '·', '•']) {
+        // "Ufficio Tecnico – Bianchi S.p.A." is a title and a company: the cells decide.
+        let title_first = [" – ", " — ", " - ", ", "].iter().any(|sep| t.split_once(sep).is_some_and(|(head, _)| super::title::is_title(head)));
+        if has_legal_form(t) && candidate(t) && !super::title::is_title(t) && !t.contains(['|', '·', '•']) && !title_first {
             return Some((trim_tagline(t), i, "company.legal_form", 0.85));
         }
     }
@@ -125,7 +110,7 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], hints: &Hints<'_>) -> Option<
     let cell = cells.iter().find(|c| c.line > after && c.line <= after + 2)?;
     let text = cell.text.as_str();
     let lower = text.to_lowercase();
-    let company_word = COMPANY_WORDS.iter().any(|w| has_word(&lower, w));
+    let company_word = crate::tables::COMPANY_WORDS.matches(&lower);
     let plain = candidate(text)
         && !super::title::is_title(text)
         && (company_word || !super::name::person_shaped(text))

@@ -2,8 +2,8 @@
 //! initials, the address's local part), or else the first line shaped like a person's name.
 //! Academic prefixes are kept; post-nominal credentials and parenthesised readings are dropped.
 
-use super::{Cell, has_word, is_cjk, is_contact_cell};
-use crate::tables::words::{GREETINGS, LEGAL_FORMS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
+use super::{Cell, is_cjk, is_contact_cell};
+use crate::tables::words::{GREETINGS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
 
 /// What we know of the sender's name from the headers.
 #[derive(Default, Clone, Debug)]
@@ -12,6 +12,10 @@ pub(crate) struct Sender {
     pub tokens: Vec<String>,
     /// Tokens from the display name only.
     pub display_tokens: Vec<String>,
+    /// Letters of the address's local part ("hello" for hello@hartbakery.com).
+    pub local: String,
+    /// Letters of the domain without its suffix ("hartbakery").
+    pub domain: String,
 }
 
 fn tokenize(s: &str) -> Vec<String> {
@@ -33,7 +37,23 @@ impl Sender {
                 }
             }
         }
-        Sender { tokens, display_tokens }
+        let letters = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>();
+        let (local, domain) = address
+            .and_then(|a| a.rsplit_once('@'))
+            .map(|(l, d)| (letters(l), letters(d.split('.').rev().nth(1).unwrap_or_default())))
+            .unwrap_or_default();
+        Sender { tokens, display_tokens, local, domain }
+    }
+
+    /// A business writing as itself: "Hart Bakery" <hello@hartbakery.com> spells the domain,
+    /// and the address's local part is none of the name's words.
+    pub fn is_business_name(&self, text: &str) -> bool {
+        let words = tokenize(text);
+        let squashed: String = words.concat();
+        squashed.len() >= 4
+            && !self.domain.is_empty()
+            && (self.domain.contains(&squashed) || squashed.contains(&self.domain))
+            && !words.iter().any(|w| self.local.contains(w.as_str()))
     }
 
     /// Number of the sender's tokens that `text` contains.
@@ -50,7 +70,7 @@ impl Sender {
         let words = tokenize(text);
         let hits = self.tokens.iter().filter(|t| words.iter().any(|w| w == *t)).count();
         let needed = if self.display_tokens.len() >= 2 { 2 } else { 1 };
-        hits >= needed.min(words.len().max(1)) && !words.is_empty() && person_shaped(&clean(text))
+        hits >= needed.min(words.len().max(1)) && !words.is_empty() && person_shaped(&clean(text)) && !self.is_business_name(text)
     }
 }
 
@@ -107,9 +127,7 @@ pub(crate) fn person_shaped(text: &str) -> bool {
     if letters.len() > 3 && letters.iter().all(|c| c.is_uppercase()) {
         return false;
     }
-    if TITLE_WORDS.iter().any(|w| !w.chars().any(is_cjk) && has_word(&lower, w))
-        || LEGAL_FORMS.iter().any(|f| f.len() > 2 && has_word(&lower, f))
-    {
+    if crate::tables::TITLES_LATIN.matches(&lower) || crate::tables::LEGAL_LONG.matches(&lower) || crate::tables::COMPANY_WORDS.matches(&lower) {
         return false;
     }
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -166,7 +184,7 @@ pub(crate) fn find(cells: &[Cell], sender: &Sender, inline: Option<&str>) -> Opt
     }
     for cell in cells.iter().take(4) {
         let cleaned = clean(&cell.text);
-        if person_shaped(&cleaned) && cleaned.split_whitespace().count() >= 2 {
+        if person_shaped(&cleaned) && cleaned.split_whitespace().count() >= 2 && !sender.is_business_name(&cleaned) {
             return Some((cleaned, cell.line, "name.person_shaped", 0.55));
         }
     }

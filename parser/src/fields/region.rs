@@ -1,7 +1,12 @@
 //! Default region for numbers written without a country code: country names in the
 //! signature first, then the sender's domain, then the United States.
 
+use once_cell::sync::Lazy;
 use rlibphonenumber::Region;
+
+use crate::tables::matcher::{Boundary, WordSet};
+
+static COUNTRIES: Lazy<WordSet> = Lazy::new(|| WordSet::new(COUNTRY_WORDS.iter().map(|(w, _)| *w), Boundary::Word));
 
 /// Country names and adjectives as written in signatures (lower-case) and their region.
 const COUNTRY_WORDS: &[(&str, &str)] = &[
@@ -34,16 +39,40 @@ const STOPWORDS: &[(&str, &[&str])] = &[
     ("PL", &["i", "w", "z", "na", "się", "nie", "że", "do", "jest", "pozdrawiam", "proszę", "oraz"]),
 ];
 
+/// Stop word -> indices of the languages (in [`STOPWORDS`]) that use it.
+static STOPWORD_INDEX: Lazy<std::collections::HashMap<&'static str, Vec<usize>>> = Lazy::new(|| {
+    let mut index: std::collections::HashMap<&'static str, Vec<usize>> = std::collections::HashMap::new();
+    for (i, (_, words)) in STOPWORDS.iter().enumerate() {
+        for w in *words {
+            index.entry(w).or_default().push(i);
+        }
+    }
+    index
+});
+
 /// The region of the language the sender writes in, when it is not English.
 pub(crate) fn language_region(text: &str) -> Option<&'static str> {
     if text.chars().any(|c| matches!(c, '\u{3040}'..='\u{30ff}')) {
         return Some("JP");
     }
-    let lower = text.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).take(400).collect();
+    // The first couple of thousand characters say enough about the language.
+    let mut end = text.len().min(2_000);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let lower = text[..end].to_lowercase();
+    let mut counts = [0usize; STOPWORDS.len()];
+    for word in lower.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).take(400) {
+        if let Some(langs) = STOPWORD_INDEX.get(word) {
+            for &l in langs {
+                if let Some(c) = counts.get_mut(l) {
+                    *c += 1;
+                }
+            }
+        }
+    }
     let mut best: Option<(&'static str, usize)> = None;
-    for (region, list) in STOPWORDS {
-        let n = words.iter().filter(|w| list.contains(w)).count();
+    for ((region, _), &n) in STOPWORDS.iter().zip(counts.iter()) {
         if n >= 3 && best.is_none_or(|(_, b)| n > b) {
             best = Some((region, n));
         }
@@ -55,8 +84,8 @@ pub(crate) fn language_region(text: &str) -> Option<&'static str> {
 pub(crate) fn hints(signature_text: &str, from_address: Option<&str>, language: Option<&str>) -> Vec<Region> {
     let mut out: Vec<Region> = Vec::new();
     let lower = signature_text.to_lowercase();
-    for (word, code) in COUNTRY_WORDS {
-        if super::has_word(&lower, word) {
+    for id in COUNTRIES.found(&lower) {
+        if let Some((_, code)) = COUNTRY_WORDS.get(id) {
             push(&mut out, code);
         }
     }

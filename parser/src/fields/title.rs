@@ -1,7 +1,6 @@
 //! Job title: a cell with a title word (multilingual), before or after the name.
 
-use super::{Cell, has_word, is_cjk, is_contact_cell};
-use crate::tables::words::TITLE_WORDS;
+use super::{Cell, is_contact_cell};
 
 /// Whether a cell reads as a job title.
 pub(crate) fn is_title(text: &str) -> bool {
@@ -15,14 +14,7 @@ pub(crate) fn is_title(text: &str) -> bool {
     if text.chars().next().is_some_and(char::is_lowercase) || (words >= 4 && text.ends_with('.')) {
         return false;
     }
-    let lower = text.to_lowercase();
-    TITLE_WORDS.iter().any(|w| {
-        if w.chars().any(is_cjk) {
-            lower.contains(w)
-        } else {
-            has_word(&lower, w)
-        }
-    })
+    crate::tables::TITLES.matches(&text.to_lowercase())
 }
 
 /// The title cell, skipping the name's cell: `(title, block line, company written after it)`.

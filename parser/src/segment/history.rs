@@ -8,7 +8,7 @@ use once_cell::sync::Lazy;
 use regex::Regex;
 
 use crate::line::{Line, Mark};
-use crate::tables::markers::{FROM_LABELS, HEADER_LABELS, HISTORY_PHRASES, WROTE_OPENERS, WROTE_SUFFIXES, WROTE_VERBS};
+use crate::tables::markers::{FROM_LABELS, HEADER_LABELS, WROTE_OPENERS, WROTE_SUFFIXES, WROTE_VERBS};
 
 static DATE: Lazy<Option<Regex>> =
     Lazy::new(|| Regex::new(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{1,2}:\d{2}").ok());
@@ -116,7 +116,7 @@ fn is_separator(text: &str) -> bool {
     }
     let lower = text.to_lowercase();
     let core = lower.trim_matches(|c: char| matches!(c, '-' | '_' | '*' | '=' | ' ' | ':'));
-    HISTORY_PHRASES.iter().any(|p| core.starts_with(p) && (dashed || core.len() <= p.len() + 2))
+    crate::tables::HISTORY_PHRASES.longest(core).is_some_and(|p| dashed || core.len() <= p.len() + 2)
 }
 
 /// "On Tue, 3 Mar 2026 at 10:12, Ann <a@b> wrote:", possibly wrapped over two lines.

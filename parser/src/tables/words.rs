@@ -33,6 +33,10 @@ pub(crate) const TITLE_WORDS: &[&str] = &[
     "arquiteta", "arquiteto", "arquitecto", "arquitecta", "architetto", "architecte", "notaire",
     "notar", "notarin", "notary", "steuerberaterin", "wirtschaftsprüfer", "therapist", "therapeut",
     "therapeutin", "psychologist", "psychologe", "psychologin", "veterinarian", "pharmacist",
+    "socia", "socio", "sócio", "sócia", "elektriker", "electrician", "plumber", "klempner", "carpenter",
+    "tischler", "tischlerin", "schreiner", "schreinerin", "maler", "malerin", "painter", "roofer",
+    "dachdecker", "elettricista", "idraulico", "fontanero", "electricista", "eletricista", "loodgieter",
+    "timmerman", "rørmester", "elinstallatør", "hydraulik", "elektryk",
     // fr
     "directeur", "directrice", "responsable", "chef", "chargé", "chargée", "ingénieur", "ingénieure",
     "gérant", "gérante", "conseiller", "conseillère", "avocat", "avocate", "commercial", "commerciale",
@@ -136,5 +140,9 @@ pub(crate) const COMPANY_WORDS: &[&str] = &[
     "pipeline", "trading", "markets", "insurance", "university", "institute", "hotel", "restaurant",
     "architects", "architetti", "architekten", "builders", "construction", "roofing", "engineering",
     "transport", "freight", "shipping", "marine", "pharma", "clinic", "kanzlei", "steuerberatung",
-    "immobilien", "bau", "reformas", "installatietechniek", "consultancy", "foundation", "stiftung",
+    "immobilien", "reformas", "installatietechniek", "consultancy", "foundation", "stiftung",
+    "bakery", "bäckerei", "boulangerie", "café", "cafe", "shop", "store", "salon", "atelier", "clinic",
+    "klinik", "praxis", "apotheke", "pharmacy", "garage", "werkstatt", "brewery", "winery", "farm",
+    "outfitters", "supplies", "supply", "printing", "rentals", "realty", "properties", "academy",
+    "school", "college", "club", "centre", "center", "gallery", "galerie", "tiles", "cycles",
 ];

@@ -56,15 +56,32 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+const NAMES: [(&str, &str); 8] = [
+    ("Nora", "Whitfield"),
+    ("Owen", "Castillo"),
+    ("Priya", "Raman"),
+    ("Lena", "Vogel"),
+    ("Marcus", "Hale"),
+    ("Ines", "Duarte"),
+    ("Tomas", "Lind"),
+    ("Grace", "Okafor"),
+];
+
+/// A message with a signature the parser recognises, from a sender unique to `i`.
 fn message(i: usize) -> Vec<u8> {
+    let (first, last) = NAMES[i % NAMES.len()];
+    let (lower_first, lower_last) = (first.to_lowercase(), last.to_lowercase());
     format!(
-        "From: Load Sender{i} <sender{i}@load{i}.example>\r\nTo: owner@load-owner.test\r\n\
-         Subject: load {i}\r\nMessage-ID: <load{i}.{}@load.example>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\nplease see the figures.\r\n\r\n\
-         Best regards,\r\n\r\nLoad Sender{i}\r\nSales Director\r\nLoad Company {i} Ltd\r\n\
-         Phone: +44 20 7946 0{:03}\r\nsender{i}@load{i}.example\r\n",
+        "From: {first} {last} <{lower_first}.{lower_last}{i}@{lower_last}{i}.example.com>\r\n\
+         To: Owner <owner@load-owner.test>\r\nSubject: Invoice {i}\r\n\
+         Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nMessage-ID: <load{i}.{}@load.example.com>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Hi,\r\n\r\nThe revised invoice is attached. Let me know if the numbers look wrong.\r\n\r\n\
+         Thanks,\r\n{first}\r\n\r\n-- \r\n{first} {last}\r\nOperations Manager\r\n\
+         {last} Marine Services {i}, LLC\r\n48 Harbor View Drive\r\nAnnapolis, MD 21403\r\n\
+         Office: (410) 555-01{:02}\r\n{lower_first}.{lower_last}{i}@{lower_last}{i}.example.com\r\n",
         rand::random::<u64>(),
-        i % 1000
+        i % 100
     )
     .into_bytes()
 }
@@ -154,13 +171,16 @@ async fn main() -> Result<()> {
     // Per mailbox: APPEND completion times waiting for their commit, in UID order.
     let pending: Arc<Mutex<HashMap<MailboxId, VecDeque<Instant>>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let daemon_latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let mut commits = source.subscribe_commits();
     let collector = {
         let pending = Arc::clone(&pending);
         let latencies = Arc::clone(&latencies);
+        let daemon_latencies = Arc::clone(&daemon_latencies);
         tokio::spawn(async move {
             while let Ok(commit) = commits.recv().await {
                 let now = Instant::now();
+                daemon_latencies.lock().await.push(now.saturating_duration_since(commit.noticed));
                 if let Some(at) = pending.lock().await.get_mut(&commit.mailbox).and_then(VecDeque::pop_front) {
                     latencies.lock().await.push(now.saturating_duration_since(at));
                 }
@@ -225,6 +245,19 @@ async fn main() -> Result<()> {
         percentile(&measured, 99.0).as_secs_f64() * 1e3,
         measured.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
+    let mut own = daemon_latencies.lock().await.clone();
+    own.sort_unstable();
+    println!(
+        "daemon's share (IDLE wake-up -> committed): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&own, 50.0).as_secs_f64() * 1e3,
+        percentile(&own, 99.0).as_secs_f64() * 1e3,
+        own.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    let suggestions = store
+        .list_suggestions(list.id, &mailsig_daemon::store::SuggestionFilter { limit: 1000, ..Default::default() })
+        .await?
+        .len();
+    println!("suggestions in the list: {suggestions} (first page, at most 1000)");
     println!("imap stats: {:?}", source.stats());
     source.shutdown(Duration::from_secs(30)).await;
     shutdown.cancel();

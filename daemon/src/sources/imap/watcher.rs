@@ -56,6 +56,9 @@ pub struct CommittedMessage {
     pub folder: String,
     pub uidvalidity: u32,
     pub uid: u32,
+    /// When the watcher learnt of new mail (IDLE wake-up, poll or session start) before fetching
+    /// this message: `now - noticed` is the daemon's own share of the latency.
+    pub noticed: std::time::Instant,
 }
 
 /// Why a watcher stopped.
@@ -143,15 +146,17 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
     backoff.reset();
     tracing::debug!(mailbox = %watch.mailbox, folder, uidvalidity, last_uid, has_idle, "imap watcher ready");
 
+    let mut noticed = std::time::Instant::now();
     loop {
         drain_unsolicited(&mut session);
-        last_uid = catch_up(watch, &mut session, uidvalidity, last_uid).await?;
+        last_uid = catch_up(watch, &mut session, uidvalidity, last_uid, noticed).await?;
         ImapStats::bump(&watch.stats.catch_ups);
         if watch.cancel.is_cancelled() {
             logout(session).await;
             return Ok(());
         }
         let next = if has_idle { idle(watch, session).await? } else { poll(watch, session).await? };
+        noticed = std::time::Instant::now();
         match next {
             Some(s) => session = s,
             None => return Ok(()),
@@ -225,6 +230,7 @@ async fn catch_up(
     session: &mut ImapSession,
     uidvalidity: u32,
     mut last_uid: u32,
+    noticed: std::time::Instant,
 ) -> Result<u32, ImapError> {
     let host = watch.settings.host.as_str();
     let first = last_uid.saturating_add(1);
@@ -269,6 +275,7 @@ async fn catch_up(
             folder: watch.folder.clone(),
             uidvalidity,
             uid,
+            noticed,
         });
         last_uid = uid;
     }
