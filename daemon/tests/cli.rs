@@ -597,3 +597,24 @@ fn smtp_test_logs_in_with_the_stored_password() {
     assert!(!stdout(&out).contains(&password) && !stderr(&out).contains(&password));
     assert!(files_containing(&install.data(), password.as_bytes()).is_empty());
 }
+
+#[tokio::test]
+async fn outbox_list_shows_failed_notifications_with_their_reason() {
+    let install = Install::new();
+    install.ok(&["user", "add", "alice@example.com"]);
+    assert!(install.ok(&["outbox", "list"]).is_empty());
+    let store = install.store().await;
+    let user = store.user_by_email("alice@example.com").await.unwrap_or_else(|e| panic!("{e}"));
+    let pending = store.enqueue("digest", user.id, &serde_json::json!({}), 0).await;
+    let failed = store.enqueue("digest", user.id, &serde_json::json!({}), 0).await;
+    let failed = failed.unwrap_or_else(|e| panic!("{e}"));
+    assert!(pending.is_ok());
+    assert!(store.mark_failed(failed, "550 5.1.1 mailbox unavailable\nsecond line").await.is_ok());
+    store.close().await;
+
+    let listed = install.ok(&["outbox", "list"]);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 1, "{listed}");
+    assert!(lines[0].starts_with(&format!("{}\tdigest\t{}\t", failed.0, user.id.0)), "{listed}");
+    assert!(lines[0].ends_with("550 5.1.1 mailbox unavailable second line"), "{listed}");
+}
