@@ -617,6 +617,8 @@ async fn suggestion_review_status_merge_and_paging(s: Store) {
         .await
         .expect("accepted");
     assert_eq!(accepted.len(), 1);
+    assert_eq!(s.count_suggestions(w.list, Some(SuggestionStatus::New)).await.expect("count"), 3);
+    assert_eq!(s.count_suggestions(w.list, None).await.expect("count"), 5);
 
     let merged = s
         .merge_suggestion(

@@ -125,6 +125,20 @@ impl Store {
         rows.iter().map(suggestion_from_row).collect()
     }
 
+    /// How many suggestions of a list match `status` (all statuses when `None`), for paging.
+    pub async fn count_suggestions(&self, list: ListId, status: Option<SuggestionStatus>) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL \
+             AND ($2 IS NULL OR status = $2)",
+        )
+        .bind(list.0)
+        .bind(status.map(|s| s.as_str()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::db("count suggestions", "suggestion"))?;
+        col(&row, "n")
+    }
+
     pub async fn get_suggestion(&self, id: SuggestionId) -> Result<Suggestion> {
         let row = sqlx::query(
             "SELECT s.id, s.list_id, s.mailbox_id, s.sender_email, s.fields, s.confidence, s.status, s.created_at, \
