@@ -564,3 +564,36 @@ fn run_starts_and_stops_cleanly_on_sigterm() {
     assert_eq!(status.code(), Some(0), "{text}");
     assert!(text.contains("mailsigd stopped"), "{text}");
 }
+
+#[test]
+fn smtp_test_logs_in_with_the_stored_password() {
+    let install = Install::new();
+    let (name, password) = create_mail_user();
+    let port = test_env("MAILSIG_TEST_SMTP_PORT");
+    let ca = test_env("MAILSIG_TEST_CA");
+    // Without [smtp] there is nothing to test: a configuration error.
+    assert_fails(&install.run(&["smtp", "test"]), 78, "no [smtp] host");
+
+    install.replace_config(
+        "# host = \"smtp.example.net\"",
+        &format!(
+            "host = \"localhost\"\nport = {port}\nsecurity = \"starttls\"\nusername = \"{name}\"\n\
+             from = \"mailsig <{name}@localhost>\"\nca_file = \"{ca}\""
+        ),
+    );
+    assert!(install.ok(&["check-config"]).contains("smtp localhost:"));
+    // No password stored yet.
+    assert_fails(&install.run(&["smtp", "test"]), 78, "smtp set-password");
+
+    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], "not-the-password\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_fails(&install.run(&["smtp", "test"]), 77, "test smtp");
+
+    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], &format!("{password}\n"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = install.run(&["smtp", "test"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("ok: localhost:"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains(&password) && !stderr(&out).contains(&password));
+    assert!(files_containing(&install.data(), password.as_bytes()).is_empty());
+}
