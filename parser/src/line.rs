@@ -28,7 +28,10 @@ pub(crate) struct Line {
 
 impl Line {
     pub fn plain(text: &str) -> Line {
-        Line { text: collapse(text), ..Line::default() }
+        Line {
+            text: collapse(text),
+            ..Line::default()
+        }
     }
 
     pub fn is_blank(&self) -> bool {

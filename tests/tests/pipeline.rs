@@ -335,7 +335,7 @@ async fn commits_of_one_folder_keep_their_order() -> Result<()> {
     running.stop().await
 }
 
-/// The supervisor against the real Dovecot: a mailbox linked before start and one linked while
+/// The supervisor against a real (private) Dovecot: a mailbox linked before start and one linked while
 /// running (picked up by reconciliation) both turn new mail into suggestions; a mailbox whose
 /// status is no longer `ok` is stopped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,7 +348,9 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
     let store = mailsig_daemon::store::Store::open(&mailsig_daemon::store::Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
     store.migrate().await?;
     let vault = Vault::new(MasterKey::generate()?);
-    let before = MailUser::create().await?;
+    let env = mailsig_tests::servers::TestEnv::from_env()?;
+    let dovecot = mailsig_tests::servers::PrivateDovecot::start(&env, Default::default()).await?;
+    let before = MailUser::create(&dovecot).await?;
     let first = before.link(&store, &vault, "mycorp.example").await?;
 
     let shutdown = CancellationToken::new();
@@ -380,7 +382,7 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
     ensure!(found.len() == 1 && found[0].sender_email == "jane@partner.example", "{found:?}");
 
     // A mailbox linked while the daemon runs is picked up without a restart.
-    let during = MailUser::create().await?;
+    let during = MailUser::create(&dovecot).await?;
     let second = during.link(&store, &vault, "othercorp.example").await?;
     eventually(Duration::from_secs(30), "the second watcher", ready(second.mailbox)).await?;
     during.append(&signed_mail("Piet Jansen", "piet", "leverancier.example", &unique_id("sv2"))).await?;

@@ -175,22 +175,24 @@ impl Running {
 
 // ------------------------------------------------------------------------------ real Dovecot
 
-/// A fresh Dovecot user on the shared test server, and what the tests do with it.
+/// A fresh user on a private Dovecot (its own users and mail dirs, so the test is independent of
+/// the shared instance's state), and what the tests do with it.
 pub struct MailUser {
-    env: mailsig_tests::servers::TestEnv,
+    imap: mailsig_tests::servers::ImapEndpoint,
+    imaps_port: u16,
+    ca: std::path::PathBuf,
     user: mailsig_tests::servers::MailUser,
 }
 
 impl MailUser {
-    pub async fn create() -> Result<MailUser> {
-        let env = mailsig_tests::servers::TestEnv::from_env()?;
-        let user = env.create_mail_user()?;
-        Ok(MailUser { env, user })
+    pub async fn create(dovecot: &mailsig_tests::servers::PrivateDovecot) -> Result<MailUser> {
+        let user = dovecot.create_mail_user()?;
+        Ok(MailUser { imap: dovecot.imap()?, imaps_port: dovecot.imaps_port, ca: dovecot.ca_path().to_owned(), user })
     }
 
     /// Delivers `raw` into the user's INBOX (IMAP APPEND).
     pub async fn append(&self, raw: &[u8]) -> Result<()> {
-        self.env.imap().append(&self.user, "INBOX", raw).await
+        self.imap.append(&self.user, "INBOX", raw).await
     }
 
     /// Links this user's INBOX as an IMAP mailbox of a new account (implicit TLS against the
@@ -204,10 +206,10 @@ impl MailUser {
         let secret = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1).await?;
         let settings = serde_json::json!({
             "host": "localhost",
-            "port": self.env.imaps_port,
+            "port": self.imaps_port,
             "security": "implicit_tls",
             "username": self.user.name,
-            "ca_file": self.env.ca,
+            "ca_file": self.ca,
         });
         let mailbox = store
             .create_mailbox(NewMailbox {
