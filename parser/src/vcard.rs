@@ -6,7 +6,7 @@ use rlibphonenumber::Region;
 use crate::PhoneKind;
 
 /// The fields of one vCard that the contact uses.
-#[derive(Default, Debug)]
+#[derive(Default)]
 pub(crate) struct Card {
     pub name: Option<String>,
     pub title: Option<String>,

@@ -17,6 +17,7 @@ use mailsig_daemon::sources::imap::{
 use mailsig_daemon::store::{
     ListId, MailboxId, MailboxKind, MailboxStatus, NewMailbox, SecretKind, Store, Suggestion, SuggestionFilter,
 };
+use mailsig_daemon::notify::ATTENTION_KIND;
 use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
 use mailsig_tests::servers::{
     ImapEndpoint, ImapSecurity, MailUser, PrivateDovecot, PrivateDovecotOptions, TestEnv,
@@ -393,6 +394,9 @@ async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> 
     assert_eq!(stats.logins, 1, "one attempt, no retry storm: {stats:?}");
     assert_eq!(stats.auth_failures, 1);
     assert_eq!(stats.needs_attention, 1);
+    // The owner is told once, through the outbox.
+    let queued = rig.store.claim_due("imap-test", rig.store.now_ms() + 1000, 100, Duration::from_secs(60)).await?;
+    assert_eq!(queued.iter().filter(|item| item.kind == ATTENTION_KIND).count(), 1, "{queued:?}");
     source.shutdown(Duration::from_secs(10)).await;
     rig.stop().await;
     Ok(())

@@ -16,7 +16,7 @@ pub(crate) mod url;
 use crate::line::Line;
 
 /// One field-sized piece of a signature line.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Cell {
     /// Index of the line in the signature block.
     pub line: usize,

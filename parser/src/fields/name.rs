@@ -6,7 +6,7 @@ use super::{Cell, is_cjk, is_contact_cell};
 use crate::tables::words::{GREETINGS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
 
 /// What we know of the sender's name from the headers.
-#[derive(Default, Clone, Debug)]
+#[derive(Default, Clone)]
 pub(crate) struct Sender {
     /// Lower-case name tokens (display name, then the address's local part).
     pub tokens: Vec<String>,

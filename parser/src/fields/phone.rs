@@ -134,6 +134,24 @@ fn label_kind(before: &str, after: &str) -> Option<Option<PhoneKind>> {
     None
 }
 
+/// A typing label written anywhere in a line ("Call my mobile"), when the line names one kind
+/// only; one-letter labels are too ambiguous in running text and are ignored.
+fn label_in_text(text: &str) -> Option<Option<PhoneKind>> {
+    let lower = text.to_lowercase();
+    let kinds: Vec<PhoneKind> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .filter_map(|w| {
+            PHONE_LABELS
+                .iter()
+                .find(|(l, _)| *l == w)
+                .and_then(|(_, k)| *k)
+        })
+        .collect();
+    let first = *kinds.first()?;
+    kinds.iter().all(|k| *k == first).then_some(Some(first))
+}
+
 fn icon_kind(line: &Line, nth: usize) -> Option<PhoneKind> {
     let kinds: Vec<PhoneKind> = line
         .icons
@@ -222,6 +240,42 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Fo
                     labelled,
                 });
             }
+        }
+    }
+    // Numbers only linked ("Call me" -> tel:+1…): the link target is the number.
+    for (i, line) in lines.iter().enumerate() {
+        for link in &line.links {
+            let Some(number) = link
+                .get(..4)
+                .filter(|p| p.eq_ignore_ascii_case("tel:"))
+                .and(link.get(4..))
+            else {
+                continue;
+            };
+            let Some((e164, mobile)) = parse(number.split(';').next().unwrap_or(number), regions)
+            else {
+                continue;
+            };
+            if out.iter().any(|f| f.e164 == e164) {
+                continue;
+            }
+            let label = label_in_text(&line.text);
+            let by_type = if mobile {
+                PhoneKind::Mobile
+            } else {
+                PhoneKind::Work
+            };
+            let (kind, labelled) = match label {
+                Some(Some(kind)) => (kind, true),
+                Some(None) => (by_type, true),
+                None => (by_type, false),
+            };
+            out.push(Found {
+                e164,
+                kind,
+                line: i,
+                labelled,
+            });
         }
     }
     out
