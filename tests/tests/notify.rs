@@ -636,7 +636,11 @@ async fn greylisting_reply_is_retried_then_delivered() {
         "{report:?}"
     );
     let stats = greylisted.stats().snapshot();
-    assert_eq!((stats.retried, stats.sent, stats.configuration_errors), (1, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.retried, stats.sent, stats.configuration_errors),
+        (1, 0, 0),
+        "{stats:?}"
+    );
     let reason = last_error(&store).await.unwrap_or_default();
     assert!(
         reason.contains("451") && reason.contains("Greylisted"),
@@ -1111,4 +1115,40 @@ async fn rows_of_a_crashed_worker_are_sent_after_their_lease() {
             .text
             .contains("Chien-Shiung Wu, Columbia")
     );
+}
+
+#[tokio::test]
+async fn spawned_worker_delivers_and_stops_on_shutdown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _clock) = fresh_store(&dir).await;
+    let sender = mail_user().await;
+    let recipient = mail_user().await;
+    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Running").await;
+    let mut options = WorkerOptions::new("spawned", "https://mailsig.example.test");
+    options.poll_interval = Duration::from_millis(200);
+    let mailer =
+        Mailer::new(settings(&sender, Security::StartTls), &secret(&sender)).expect("mailer");
+    let worker = OutboxWorker::new(store.clone(), mailer, options);
+    let stats = worker.stats();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = worker.spawn(shutdown.clone());
+
+    // A suggestion committed while the worker runs is announced without anyone calling it.
+    commit(
+        &store,
+        mailbox,
+        1,
+        suggestion("mary@jackson.example", "Mary Jackson", "NACA"),
+    )
+    .await;
+    let delivered = wait_for_inbox(&recipient, 1).await;
+    assert!(parse(&delivered[0]).text.contains("Mary Jackson, NACA"));
+    assert_eq!(stats.snapshot().sent, 1);
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the worker stops promptly on shutdown")
+        .expect("worker task");
+    assert_eq!(store.outbox_depth().await.expect("depth").pending, 0);
 }

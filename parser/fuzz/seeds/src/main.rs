@@ -57,7 +57,7 @@ fn main() -> std::io::Result<()> {
         support::hostile::long_token(32 * 1024),
         support::hostile::many_parts(200),
     ];
-    for target in ["extract", "envelope", "prediction", "trace"] {
+    for target in ["extract", "envelope", "prediction", "trace", "stage_html_lines", "stage_mime_lines", "stage_top_message_lines", "stage_signature_lines", "stage_field_count"] {
         let dir = Path::new("corpus").join(target);
         write_all(&dir, "gen", &generated)?;
         write_all(&dir, "hostile", &hostile)?;
