@@ -373,7 +373,7 @@ cmd_start() {
             die "port $p is already in use by another process (another MAILSIG_TEST_DIR? stop it, or choose other ports with MAILSIG_TEST_*_PORT)"
         fi
     done
-    rm -rf "$TLS" "$DIR/tls-untrusted" "$DOV" "$PFX" "$PG" "$DIR/env"
+    rm -rf "$TLS" "$DIR/tls-untrusted" "$DOV" "$PFX" "$PG" "$DIR/private" "$DIR/env"
     # Many IDLE connections of one uid need more inotify instances than the default 128.
     local cur
     cur="$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 0)"
@@ -422,6 +422,11 @@ cmd_stop() {
             fi
             sleep 0.1
         done
+    done
+    # The masters' children (login processes) may hold the listening sockets a moment longer.
+    local p
+    for p in $(all_ports); do
+        while port_answers "$p" && ((SECONDS <= deadline + 10)); do sleep 0.1; done
     done
     log "stopped servers of $DIR"
 }

@@ -6,9 +6,10 @@
 #   scripts/test.sh                          every test of the workspace
 #   scripts/test.sh -p mailsig-daemon store  extra arguments go to cargo (package selection, filters)
 #
-# Uses cargo-nextest when installed (one process per test, per-test timeouts from .config/nextest.toml)
-# plus `cargo test --doc` for doctests, which nextest does not run; `MAILSIG_TEST_RUNNER=cargo` forces
-# plain `cargo test`. Servers that already ran before the command (scripts/test-servers.sh start by
+# Every target is tested: libs, binaries, integration tests, examples, benches (each benchmark run once,
+# in test mode) and doctests. Uses cargo-nextest when installed (one process per test, per-test
+# timeouts from .config/nextest.toml), with `cargo test` for the benches and doctests, which nextest
+# does not run; `MAILSIG_TEST_RUNNER=cargo` forces plain `cargo test`. Servers that already ran before the command (scripts/test-servers.sh start by
 # hand, same MAILSIG_TEST_DIR, or another checkout's instance on the same ports) are reused and left
 # running.
 set -euo pipefail
@@ -43,13 +44,18 @@ if [[ "$runner" == auto ]]; then
 fi
 
 rc=0
+record() { [[ $rc -ne 0 ]] || rc=$1; }
 if [[ "$runner" == nextest ]]; then
-    cargo nextest run "${selection[@]}" --all-targets --no-fail-fast "$@" || rc=$?
-    # nextest exits 4 when a filter selects no test; that is not a failure of the suite.
-    [[ $rc -eq 4 ]] && rc=0
-    cargo test "${selection[@]}" --doc "$@" || rc=$((rc == 0 ? 1 : rc))
+    # nextest lists tests by parsing each binary's `--list` output, which criterion benches
+    # (harness = false) do not follow; they run once each in test mode through cargo below.
+    cargo nextest run "${selection[@]}" --lib --bins --tests --examples --no-fail-fast "$@" || {
+        code=$?
+        # 4: the filter selected no test here, which is not a failure of the suite.
+        [[ $code -eq 4 ]] || record "$code"
+    }
+    cargo test "${selection[@]}" --benches "$@" || record $?
 else
-    cargo test "${selection[@]}" --all-targets --no-fail-fast "$@" || rc=$?
-    cargo test "${selection[@]}" --doc "$@" || rc=$((rc == 0 ? 1 : rc))
+    cargo test "${selection[@]}" --all-targets --no-fail-fast "$@" || record $?
 fi
+cargo test "${selection[@]}" --doc "$@" || record $?
 exit "$rc"

@@ -189,6 +189,16 @@ fn check_config_prints_one_summary_line() {
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("ok: config "), "{text}");
     assert!(text.contains("sqlite") && text.contains("key file"), "{text}");
+    assert!(text.contains("0 stored secrets open"), "{text}");
+
+    // A key that does not open the stored secrets (a database restored with the wrong key).
+    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], "pw\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(install.ok(&["check-config"]).contains("1 stored secrets open"));
+    let key = install.data().join("master.key");
+    let _ = fs::remove_file(&key);
+    assert!(MasterKey::from_bytes([7; 32]).write_new_file(&key).is_ok());
+    assert_fails(&install.run(&["check-config"]), 65, "1 of 1 do not open");
 }
 
 #[test]
@@ -563,4 +573,58 @@ fn run_starts_and_stops_cleanly_on_sigterm() {
     let text = fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(status.code(), Some(0), "{text}");
     assert!(text.contains("mailsigd stopped"), "{text}");
+}
+
+#[test]
+fn smtp_test_logs_in_with_the_stored_password() {
+    let install = Install::new();
+    let (name, password) = create_mail_user();
+    let port = test_env("MAILSIG_TEST_SMTP_PORT");
+    let ca = test_env("MAILSIG_TEST_CA");
+    // Without [smtp] there is nothing to test: a configuration error.
+    assert_fails(&install.run(&["smtp", "test"]), 78, "no [smtp] host");
+
+    install.replace_config(
+        "# host = \"smtp.example.net\"",
+        &format!(
+            "host = \"localhost\"\nport = {port}\nsecurity = \"starttls\"\nusername = \"{name}\"\n\
+             from = \"mailsig <{name}@localhost>\"\nca_file = \"{ca}\""
+        ),
+    );
+    assert!(install.ok(&["check-config"]).contains("smtp localhost:"));
+    // No password stored yet.
+    assert_fails(&install.run(&["smtp", "test"]), 78, "smtp set-password");
+
+    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], "not-the-password\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_fails(&install.run(&["smtp", "test"]), 77, "test smtp");
+
+    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], &format!("{password}\n"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = install.run(&["smtp", "test"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("ok: localhost:"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains(&password) && !stderr(&out).contains(&password));
+    assert!(files_containing(&install.data(), password.as_bytes()).is_empty());
+}
+
+#[tokio::test]
+async fn outbox_list_shows_failed_notifications_with_their_reason() {
+    let install = Install::new();
+    install.ok(&["user", "add", "alice@example.com"]);
+    assert!(install.ok(&["outbox", "list"]).is_empty());
+    let store = install.store().await;
+    let user = store.user_by_email("alice@example.com").await.unwrap_or_else(|e| panic!("{e}"));
+    let pending = store.enqueue("digest", user.id, &serde_json::json!({}), 0).await;
+    let failed = store.enqueue("digest", user.id, &serde_json::json!({}), 0).await;
+    let failed = failed.unwrap_or_else(|e| panic!("{e}"));
+    assert!(pending.is_ok());
+    assert!(store.mark_failed(failed, "550 5.1.1 mailbox unavailable\nsecond line").await.is_ok());
+    store.close().await;
+
+    let listed = install.ok(&["outbox", "list"]);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 1, "{listed}");
+    assert!(lines[0].starts_with(&format!("{}\tdigest\t{}\t", failed.0, user.id.0)), "{listed}");
+    assert!(lines[0].ends_with("550 5.1.1 mailbox unavailable second line"), "{listed}");
 }

@@ -5,8 +5,14 @@ use std::time::{Duration, Instant};
 
 fn main() {
     // MAILSIG_LOOP=N: extract every file N times in one process (for profiling), print totals.
-    if let Some(n) = std::env::var("MAILSIG_LOOP").ok().and_then(|n| n.parse::<usize>().ok()) {
-        let files: Vec<Vec<u8>> = std::env::args().skip(1).filter_map(|p| std::fs::read(p).ok()).collect();
+    if let Some(n) = std::env::var("MAILSIG_LOOP")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let files: Vec<Vec<u8>> = std::env::args()
+            .skip(1)
+            .filter_map(|p| std::fs::read(p).ok())
+            .collect();
         let start = Instant::now();
         let mut found = 0;
         for _ in 0..n {
@@ -16,7 +22,12 @@ fn main() {
         }
         let took = start.elapsed().as_secs_f64();
         let bytes: usize = files.iter().map(Vec::len).sum::<usize>() * n;
-        println!("{} messages in {took:.3} s: {:.0} msg/s, {:.1} MB/s ({found} with a signature)", files.len() * n, (files.len() * n) as f64 / took, bytes as f64 / took / 1e6);
+        println!(
+            "{} messages in {took:.3} s: {:.0} msg/s, {:.1} MB/s ({found} with a signature)",
+            files.len() * n,
+            (files.len() * n) as f64 / took,
+            bytes as f64 / took / 1e6
+        );
         return;
     }
     for path in std::env::args().skip(1) {

@@ -37,7 +37,12 @@ pub(crate) fn from_message(message: &Message<'_>) -> Envelope {
         .filter(|a| a.contains('@'));
     let from_name = from
         .and_then(|a| a.name())
-        .map(|n| n.trim().trim_matches(|c| c == '"' || c == '\'').trim().to_string())
+        .map(|n| {
+            n.trim()
+                .trim_matches(|c| c == '"' || c == '\'')
+                .trim()
+                .to_string()
+        })
         .filter(|n| !n.is_empty());
     let mut envelope = Envelope {
         from_address,
@@ -49,7 +54,9 @@ pub(crate) fn from_message(message: &Message<'_>) -> Envelope {
         let name = name.trim().to_ascii_lowercase();
         let value = || Some(value.trim().to_lowercase()).filter(|v| !v.is_empty());
         match name.as_str() {
-            "auto-submitted" => envelope.auto_submitted = envelope.auto_submitted.take().or_else(value),
+            "auto-submitted" => {
+                envelope.auto_submitted = envelope.auto_submitted.take().or_else(value)
+            }
             "precedence" => envelope.precedence = envelope.precedence.take().or_else(value),
             "list-id" => envelope.has_list_id = true,
             "list-unsubscribe" => envelope.has_list_unsubscribe = true,

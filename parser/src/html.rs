@@ -21,19 +21,60 @@ use crate::line::{Line, Mark, collapse};
 
 /// Elements that end the current line.
 const BLOCK: &[&str] = &[
-    "address", "article", "blockquote", "br", "caption", "center", "dd", "div", "dl", "dt",
-    "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "ol", "p", "pre",
-    "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+    "address",
+    "article",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 ];
 
 /// Class or id fragments that open quoted history.
 const QUOTE_MARKERS: &[&str] = &[
-    "gmail_quote", "divrplyfwdmsg", "moz-cite-prefix", "appendonsend", "outlookmessageheader",
-    "yahoo_quoted", "ms-outlook-mobile-reference-message", "zmail_extra", "protonmail_quote",
+    "gmail_quote",
+    "divrplyfwdmsg",
+    "moz-cite-prefix",
+    "appendonsend",
+    "outlookmessageheader",
+    "yahoo_quoted",
+    "ms-outlook-mobile-reference-message",
+    "zmail_extra",
+    "protonmail_quote",
 ];
 
 /// Class or id fragments of a mail client's signature container.
-const SIGNATURE_MARKERS: &[&str] = &["gmail_signature", "moz-signature", "x_signature", "ms-outlook-signature"];
+const SIGNATURE_MARKERS: &[&str] = &[
+    "gmail_signature",
+    "moz-signature",
+    "x_signature",
+    "ms-outlook-signature",
+];
 
 /// Most lines kept from one HTML part; beyond that the oldest half is dropped.
 const MAX_LINES: usize = 5_000;
@@ -51,7 +92,6 @@ struct State {
 }
 
 impl State {
-
     fn push_text(&mut self, t: &str) {
         // Bounded: a line longer than this is content, never a signature.
         if self.text.len() < crate::line::MAX_LINE_BYTES * 2 {
@@ -66,7 +106,8 @@ impl State {
         }
         let text = collapse(&self.text);
         self.text.clear();
-        if text.is_empty() && self.links.is_empty() && self.icons.is_empty() && self.alts.is_empty() {
+        if text.is_empty() && self.links.is_empty() && self.icons.is_empty() && self.alts.is_empty()
+        {
             if paragraph && self.lines.last().is_some_and(|l| !l.is_blank()) {
                 self.lines.push(Line::default());
             }
@@ -91,12 +132,18 @@ impl State {
 
     fn start_tag(&mut self, tag: &Tag) {
         let name: &str = &tag.name;
-        let attr = |n: &str| tag.attrs.iter().find(|a| &*a.name.local == n).map(|a| &*a.value);
+        let attr = |n: &str| {
+            tag.attrs
+                .iter()
+                .find(|a| &*a.name.local == n)
+                .map(|a| &*a.value)
+        };
         let (class, id) = (attr("class"), attr("id"));
         if name == "blockquote" {
             self.set_mark(Mark::QuoteStart);
         } else if class.is_some() || id.is_some() {
-            let ident = format!("{} {}", class.unwrap_or_default(), id.unwrap_or_default()).to_ascii_lowercase();
+            let ident = format!("{} {}", class.unwrap_or_default(), id.unwrap_or_default())
+                .to_ascii_lowercase();
             if QUOTE_MARKERS.iter().any(|m| ident.contains(m)) {
                 self.set_mark(Mark::QuoteStart);
             } else if SIGNATURE_MARKERS.iter().any(|m| ident.contains(m)) {
@@ -109,18 +156,25 @@ impl State {
         match name {
             "img" => self.image(attr("alt"), attr("src"), attr("width"), attr("height")),
             "a" => {
-                if let Some(href) = attr("href").map(str::trim).filter(|h| !h.is_empty()) {
-                    if self.links.len() < 16 {
-                        self.links.push(href.chars().take(500).collect());
-                    }
+                if let Some(href) = attr("href").map(str::trim).filter(|h| !h.is_empty())
+                    && self.links.len() < 16
+                {
+                    self.links.push(href.chars().take(500).collect());
                 }
             }
             _ => {}
         }
     }
 
-    fn image(&mut self, alt: Option<&str>, src: Option<&str>, width: Option<&str>, height: Option<&str>) {
-        let tiny = |v: Option<&str>| v.is_some_and(|v| matches!(v.trim(), "0" | "1" | "1px" | "0px"));
+    fn image(
+        &mut self,
+        alt: Option<&str>,
+        src: Option<&str>,
+        width: Option<&str>,
+        height: Option<&str>,
+    ) {
+        let tiny =
+            |v: Option<&str>| v.is_some_and(|v| matches!(v.trim(), "0" | "1" | "1px" | "0px"));
         if tiny(width) || tiny(height) {
             return; // tracking pixel
         }
@@ -199,7 +253,11 @@ const MAX_HTML_BYTES: usize = 96 * 1024;
 /// Where quoted history starts in raw HTML, found with one linear scan before tokenizing.
 static HISTORY_MARKER: Lazy<Option<Regex>> = Lazy::new(|| {
     let markers: Vec<String> = QUOTE_MARKERS.iter().map(|m| regex::escape(m)).collect();
-    Regex::new(&format!("(?i)<blockquote|-----original message-----|{}", markers.join("|"))).ok()
+    Regex::new(&format!(
+        "(?i)<blockquote|-----original message-----|{}",
+        markers.join("|")
+    ))
+    .ok()
 });
 
 /// Byte range of the document worth tokenizing: up to the first history marker, then its
@@ -209,7 +267,13 @@ fn sender_part(html: &str) -> (usize, usize) {
         .as_ref()
         .and_then(|re| re.find(html))
         // Back up to the '<' of the element that carries the marker.
-        .map_or(html.len(), |m| if m.as_str().starts_with('<') { m.start() } else { html[..m.start()].rfind('<').unwrap_or(m.start()) });
+        .map_or(html.len(), |m| {
+            if m.as_str().starts_with('<') {
+                m.start()
+            } else {
+                html[..m.start()].rfind('<').unwrap_or(m.start())
+            }
+        });
     if end <= MAX_HTML_BYTES {
         return (0, end);
     }
@@ -227,9 +291,15 @@ pub(crate) fn to_lines(html: &str) -> Vec<Line> {
     let (start, end) = sender_part(html);
     let mut lines = tokenize(html.get(start..end).unwrap_or_default());
     if end < html.len() {
-        let own_text = lines.iter().any(|l| l.text.chars().any(char::is_alphanumeric));
+        let own_text = lines
+            .iter()
+            .any(|l| l.text.chars().any(char::is_alphanumeric));
         if own_text {
-            lines.push(Line { text: "[quoted history]".to_string(), mark: Mark::QuoteStart, ..Line::default() });
+            lines.push(Line {
+                text: "[quoted history]".to_string(),
+                mark: Mark::QuoteStart,
+                ..Line::default()
+            });
         } else {
             // Nothing above the history (a bare forward): read the forwarded message, whose
             // quote mark lets segmentation unwrap it.
@@ -244,7 +314,10 @@ pub(crate) fn to_lines(html: &str) -> Vec<Line> {
 }
 
 fn tokenize(html: &str) -> Vec<Line> {
-    let tokenizer = Tokenizer::new(Sink(RefCell::new(State::default())), TokenizerOpts::default());
+    let tokenizer = Tokenizer::new(
+        Sink(RefCell::new(State::default())),
+        TokenizerOpts::default(),
+    );
     let input = BufferQueue::default();
     input.push_back(StrTendril::from_slice(html));
     let _ = tokenizer.feed(&input);
@@ -259,39 +332,78 @@ mod tests {
     use super::*;
 
     fn texts(lines: &[Line]) -> Vec<&str> {
-        lines.iter().map(|l| l.text.as_str()).filter(|t| !t.is_empty()).collect()
+        lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .filter(|t| !t.is_empty())
+            .collect()
     }
 
     #[test]
     fn cells_and_breaks_become_lines() {
-        let lines = to_lines("<table><tr><td>Ann Lee<br>CEO</td><td>T&nbsp;+1 510</td></tr></table><style>p{x}</style>");
+        let lines = to_lines(
+            "<table><tr><td>Ann Lee<br>CEO</td><td>T&nbsp;+1 510</td></tr></table><style>p{x}</style>",
+        );
         assert_eq!(texts(&lines), ["Ann Lee", "CEO", "T +1 510"]);
     }
 
     #[test]
     fn keeps_links_icons_and_alt() {
-        let lines = to_lines(r#"<p><img src="https://x/icon-mobile.png?v=1" alt=""> 0171</p><p><a href="https://www.acme.de">acme.de</a> <img alt="Acme GmbH" src="logo.png"></p><img src="t.gif" width="1" alt="track">"#);
+        let lines = to_lines(
+            r#"<p><img src="https://x/icon-mobile.png?v=1" alt=""> 0171</p><p><a href="https://www.acme.de">acme.de</a> <img alt="Acme GmbH" src="logo.png"></p><img src="t.gif" width="1" alt="track">"#,
+        );
         assert_eq!(lines[0].icons, ["icon-mobile"]);
-        let acme = lines.iter().find(|l| l.text.contains("acme.de")).map(|l| (l.links.clone(), l.text.clone()));
-        assert_eq!(acme, Some((vec!["https://www.acme.de".to_string()], "acme.de Acme GmbH".to_string())));
+        let acme = lines
+            .iter()
+            .find(|l| l.text.contains("acme.de"))
+            .map(|l| (l.links.clone(), l.text.clone()));
+        assert_eq!(
+            acme,
+            Some((
+                vec!["https://www.acme.de".to_string()],
+                "acme.de Acme GmbH".to_string()
+            ))
+        );
         assert!(!lines.iter().any(|l| l.text.contains("track")));
     }
 
     #[test]
     fn marks_quotes_and_signatures() {
-        let lines = to_lines(r#"<div>Hi</div><div class="gmail_signature">Ann</div><div class="gmail_quote">On Mon wrote:<blockquote>old</blockquote></div>"#);
-        let marks: Vec<(Mark, &str)> = lines.iter().filter(|l| !l.text.is_empty()).map(|l| (l.mark, l.text.as_str())).collect();
-        assert_eq!(marks, [(Mark::None, "Hi"), (Mark::SignatureStart, "Ann"), (Mark::QuoteStart, "[quoted history]")]);
+        let lines = to_lines(
+            r#"<div>Hi</div><div class="gmail_signature">Ann</div><div class="gmail_quote">On Mon wrote:<blockquote>old</blockquote></div>"#,
+        );
+        let marks: Vec<(Mark, &str)> = lines
+            .iter()
+            .filter(|l| !l.text.is_empty())
+            .map(|l| (l.mark, l.text.as_str()))
+            .collect();
+        assert_eq!(
+            marks,
+            [
+                (Mark::None, "Hi"),
+                (Mark::SignatureStart, "Ann"),
+                (Mark::QuoteStart, "[quoted history]")
+            ]
+        );
     }
 
     #[test]
     fn history_is_cut_before_tokenizing() {
-        let lines = to_lines(r#"<p>Hi</p><p>Ann Lee</p><div class="gmail_quote">On Mon Bob wrote:<p>Bob Roe</p></div>"#);
+        let lines = to_lines(
+            r#"<p>Hi</p><p>Ann Lee</p><div class="gmail_quote">On Mon Bob wrote:<p>Bob Roe</p></div>"#,
+        );
         assert!(!lines.iter().any(|l| l.text.contains("Bob")));
         assert_eq!(lines.last().map(|l| l.mark), Some(Mark::QuoteStart));
         let big = "<p>filler text</p>".repeat(20_000) + "<p>Ann Lee</p>";
         let lines = to_lines(&big);
-        assert_eq!(lines.iter().rev().find(|l| !l.text.is_empty()).map(|l| l.text.as_str()), Some("Ann Lee"));
+        assert_eq!(
+            lines
+                .iter()
+                .rev()
+                .find(|l| !l.text.is_empty())
+                .map(|l| l.text.as_str()),
+            Some("Ann Lee")
+        );
     }
 
     #[test]
@@ -308,8 +420,14 @@ mod raw_text_tests {
 
     #[test]
     fn style_and_script_are_skipped() {
-        let lines = to_lines("<html><head><style>p{margin:0}</style><script>var a='<td>x</td>';</script></head><body><p>Hallo</p><p>Greta<br>Art</p></body></html>");
-        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).filter(|t| !t.is_empty()).collect();
+        let lines = to_lines(
+            "<html><head><style>p{margin:0}</style><script>var a='<td>x</td>';</script></head><body><p>Hallo</p><p>Greta<br>Art</p></body></html>",
+        );
+        let texts: Vec<&str> = lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .filter(|t| !t.is_empty())
+            .collect();
         assert_eq!(texts, ["Hallo", "Greta", "Art"]);
     }
 }

@@ -56,6 +56,8 @@ mod mime;
 mod prediction;
 mod segment;
 mod signature;
+#[doc(hidden)]
+pub mod stages;
 mod tables;
 mod vcard;
 

@@ -28,7 +28,10 @@ pub(crate) struct Line {
 
 impl Line {
     pub fn plain(text: &str) -> Line {
-        Line { text: collapse(text), ..Line::default() }
+        Line {
+            text: collapse(text),
+            ..Line::default()
+        }
     }
 
     pub fn is_blank(&self) -> bool {
@@ -42,6 +45,15 @@ pub(crate) const MAX_LINE_BYTES: usize = 2_000;
 
 /// Collapses runs of whitespace to one space, trims, and bounds the length.
 pub(crate) fn collapse(text: &str) -> String {
+    // Fast path: most lines are already clean.
+    let clean = text.len() <= MAX_LINE_BYTES
+        && !text.starts_with(char::is_whitespace)
+        && !text.ends_with(char::is_whitespace)
+        && !text.contains("  ")
+        && !text.contains(|c: char| c.is_whitespace() && c != ' ');
+    if clean {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len().min(MAX_LINE_BYTES));
     for word in text.split_whitespace() {
         if out.len() + word.len() + 1 > MAX_LINE_BYTES {

@@ -44,7 +44,10 @@ pub(crate) fn read(raw: &[u8], diagnostics: &mut Vec<Diagnostic>) -> Option<Body
 
 /// Exports of old mail stores keep the display name in `X-From` when `From` has none.
 fn x_from_name(message: &Message<'_>) -> Option<String> {
-    let raw = message.headers_raw().find(|(n, _)| n.eq_ignore_ascii_case("x-from"))?.1;
+    let raw = message
+        .headers_raw()
+        .find(|(n, _)| n.eq_ignore_ascii_case("x-from"))?
+        .1;
     let name = raw.split('<').next()?.trim().trim_matches('"').trim();
     (!name.is_empty() && !name.contains('@')).then(|| name.to_string())
 }
@@ -80,10 +83,15 @@ fn body_lines(message: &Message<'_>, diagnostics: &mut Vec<Diagnostic>) -> (Vec<
         _ => None,
     });
     if message.parts.iter().any(|p| p.is_encoding_problem) {
-        diagnostics.push(Diagnostic { code: "mime.encoding_problem" });
+        diagnostics.push(Diagnostic {
+            code: "mime.encoding_problem",
+        });
     }
     let html_has_evidence = html.is_some_and(|h| {
-        let lower = h.get(..h.len().min(MAX_BODY_BYTES)).unwrap_or(h).to_ascii_lowercase();
+        let lower = h
+            .get(..h.len().min(MAX_BODY_BYTES))
+            .unwrap_or(h)
+            .to_ascii_lowercase();
         lower.contains("href") || lower.contains("<img")
     });
     match (text, html) {
@@ -91,7 +99,9 @@ fn body_lines(message: &Message<'_>, diagnostics: &mut Vec<Diagnostic>) -> (Vec<
         (None, Some(h)) => (html::to_lines(bounded_html(h)), true),
         (Some(t), _) => (text_lines(bounded(t)), false),
         (None, None) => {
-            diagnostics.push(Diagnostic { code: "mime.no_text_body" });
+            diagnostics.push(Diagnostic {
+                code: "mime.no_text_body",
+            });
             (Vec::new(), false)
         }
     }
@@ -107,14 +117,19 @@ fn vcards(message: &Message<'_>) -> Vec<String> {
     for part in message.parts.iter().take(50) {
         let is_vcard = part.content_type().is_some_and(|ct| {
             let sub = ct.subtype().unwrap_or_default().to_ascii_lowercase();
-            ct.ctype().eq_ignore_ascii_case("text") && (sub == "vcard" || sub == "x-vcard" || sub == "directory")
-        }) || part.attachment_name().is_some_and(|n| n.to_ascii_lowercase().ends_with(".vcf"));
+            ct.ctype().eq_ignore_ascii_case("text")
+                && (sub == "vcard" || sub == "x-vcard" || sub == "directory")
+        }) || part
+            .attachment_name()
+            .is_some_and(|n| n.to_ascii_lowercase().ends_with(".vcf"));
         if !is_vcard {
             continue;
         }
         let text = match &part.body {
             PartType::Text(t) => t.to_string(),
-            PartType::Binary(b) | PartType::InlineBinary(b) => String::from_utf8_lossy(b).into_owned(),
+            PartType::Binary(b) | PartType::InlineBinary(b) => {
+                String::from_utf8_lossy(b).into_owned()
+            }
             _ => continue,
         };
         out.push(bounded(&text).to_string());

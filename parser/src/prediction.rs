@@ -62,7 +62,12 @@ mod tests {
     use crate::{Contact, Phone, PhoneKind};
 
     fn field<T>(value: T) -> Field<T> {
-        Field { value, confidence: 0.9, rule: "test", line: Some(1) }
+        Field {
+            value,
+            confidence: 0.9,
+            rule: "test",
+            line: Some(1),
+        }
     }
 
     #[test]
@@ -71,7 +76,10 @@ mod tests {
             has_signature: true,
             contact: Some(Contact {
                 name: Some(field("Ann Lee".to_string())),
-                phones: vec![field(Phone { kind: PhoneKind::Mobile, e164: "+15105550178".into() })],
+                phones: vec![field(Phone {
+                    kind: PhoneKind::Mobile,
+                    e164: "+15105550178".into(),
+                })],
                 emails: vec![field("ann@x.com".to_string())],
                 ..Contact::default()
             }),

@@ -21,6 +21,8 @@ pub(crate) enum Anchor {
     Valediction,
     SenderName,
     Trailing,
+    /// No typed block; only a vCard attachment.
+    VCard,
 }
 
 impl Anchor {
@@ -31,6 +33,7 @@ impl Anchor {
             Anchor::Valediction => "signature.valediction",
             Anchor::SenderName => "signature.sender_name",
             Anchor::Trailing => "signature.trailing_block",
+            Anchor::VCard => "signature.vcard_only",
         }
     }
 
@@ -39,7 +42,7 @@ impl Anchor {
             Anchor::ClientMarker | Anchor::Delimiter => 0.9,
             Anchor::Valediction => 0.8,
             Anchor::SenderName => 0.7,
-            Anchor::Trailing => 0.5,
+            Anchor::Trailing | Anchor::VCard => 0.5,
         }
     }
 }
@@ -54,14 +57,19 @@ pub(crate) struct Block {
 }
 
 pub(crate) fn is_delimiter(text: &str) -> bool {
-    matches!(text, "--" | "-- " | "---" | "—" | "–" | "__" | "___")
-        || is_rule_line(text)
+    matches!(text, "--" | "-- " | "---" | "—" | "–" | "__" | "___") || is_rule_line(text)
 }
 
 /// A line drawn with rule characters ("━━━━", "*****", "=====") that frames a signature.
 pub(crate) fn is_rule_line(text: &str) -> bool {
     let n = text.chars().count();
-    (5..=80).contains(&n) && text.chars().all(|c| matches!(c, '━' | '─' | '═' | '=' | '*' | '~' | '＝' | '－' | '-' | '_'))
+    (5..=80).contains(&n)
+        && text.chars().all(|c| {
+            matches!(
+                c,
+                '━' | '─' | '═' | '=' | '*' | '~' | '＝' | '－' | '-' | '_'
+            )
+        })
 }
 
 /// Text after the valediction when `text` is a valediction line, e.g. `Some("")` for
@@ -72,25 +80,35 @@ pub(crate) fn valediction_rest(text: &str) -> Option<String> {
     }
     let lower = text.to_lowercase();
     let lower = lower.trim_start_matches(['-', ' ', '—']);
-    if let Some(v) = crate::tables::VALEDICTIONS.longest(lower) {
-        if let Some(rest) = lower.strip_prefix(v) {
-            let boundary = rest.chars().next().is_none_or(|c| !c.is_alphanumeric());
-            if !boundary {
-                return None;
-            }
-            let rest = rest.trim_start_matches([',', '.', '!', ' ', '-', '–', '、', '。']).trim();
-            // "Thanks for the files" is a sentence, not a sign-off; "Thanks, Ann" signs.
-            if rest.split_whitespace().count() > 3 || rest.contains(['?']) {
-                return None;
-            }
-            // Recover the original casing of the remainder.
-            let keep = rest.chars().count();
-            let original: String = text.trim().chars().rev().take(keep).collect::<Vec<_>>().into_iter().rev().collect();
-            if original.chars().next().is_some_and(char::is_lowercase) {
-                return None;
-            }
-            return Some(original);
+    if let Some(v) = crate::tables::VALEDICTIONS.longest(lower)
+        && let Some(rest) = lower.strip_prefix(v)
+    {
+        let boundary = rest.chars().next().is_none_or(|c| !c.is_alphanumeric());
+        if !boundary {
+            return None;
         }
+        let rest = rest
+            .trim_start_matches([',', '.', '!', ' ', '-', '–', '、', '。'])
+            .trim();
+        // "Thanks for the files" is a sentence, not a sign-off; "Thanks, Ann" signs.
+        if rest.split_whitespace().count() > 3 || rest.contains(['?']) {
+            return None;
+        }
+        // Recover the original casing of the remainder.
+        let keep = rest.chars().count();
+        let original: String = text
+            .trim()
+            .chars()
+            .rev()
+            .take(keep)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        if original.chars().next().is_some_and(char::is_lowercase) {
+            return None;
+        }
+        return Some(original);
     }
     None
 }
@@ -100,15 +118,26 @@ pub(crate) fn locate(lines: &[Line], is_name_line: &dyn Fn(&str) -> bool) -> Opt
     let n = lines.len();
     let window_start = n.saturating_sub(SEARCH_WINDOW);
     let mut found: Option<(usize, Anchor, Option<String>)> = None;
-    if let Some(i) = (window_start..n).rev().find(|&i| lines[i].mark == Mark::SignatureStart) {
+    if let Some(i) = (window_start..n)
+        .rev()
+        .find(|&i| lines[i].mark == Mark::SignatureStart)
+    {
         found = Some((i, Anchor::ClientMarker, None));
     }
     if found.is_none() {
-        let has_text_after = |i: usize| lines.iter().skip(i + 1).take(3).any(|l| !l.text.is_empty());
-        let delimiters: Vec<usize> = (window_start..n).filter(|&i| is_delimiter(&lines[i].text) && has_text_after(i)).collect();
+        let has_text_after =
+            |i: usize| lines.iter().skip(i + 1).take(3).any(|l| !l.text.is_empty());
+        let delimiters: Vec<usize> = (window_start..n)
+            .filter(|&i| is_delimiter(&lines[i].text) && has_text_after(i))
+            .collect();
         // In a framed signature the sender's name follows the opening rule line.
         let with_name = delimiters.iter().rev().find(|&&i| {
-            lines.iter().skip(i + 1).take_while(|l| !is_rule_line(&l.text)).take(8).any(|l| is_name_line(&l.text))
+            lines
+                .iter()
+                .skip(i + 1)
+                .take_while(|l| !is_rule_line(&l.text))
+                .take(8)
+                .any(|l| is_name_line(&l.text))
         });
         if let Some(&i) = with_name.or(delimiters.last()) {
             found = Some((i + 1, Anchor::Delimiter, None));
@@ -124,17 +153,23 @@ pub(crate) fn locate(lines: &[Line], is_name_line: &dyn Fn(&str) -> bool) -> Opt
             }
         }
     }
-    if found.is_none() {
-        if let Some(i) = (window_start..n).find(|&i| lines[i].text.len() < 80 && is_name_line(&lines[i].text)) {
-            found = Some((i, Anchor::SenderName, None));
-        }
+    if found.is_none()
+        && let Some(i) =
+            (window_start..n).find(|&i| lines[i].text.len() < 80 && is_name_line(&lines[i].text))
+    {
+        found = Some((i, Anchor::SenderName, None));
     }
     if found.is_none() {
         found = trailing_block(lines).map(|i| (i, Anchor::Trailing, None));
     }
     let (start, anchor, inline_name) = found?;
     let end = block_end(lines, start);
-    Some(Block { start, end, anchor, inline_name })
+    Some(Block {
+        start,
+        end,
+        anchor,
+        inline_name,
+    })
 }
 
 /// The block ends at a disclaimer or registration line, at a long prose paragraph after the
@@ -147,7 +182,10 @@ fn block_end(lines: &[Line], start: usize) -> usize {
         if text.is_empty() && line.links.is_empty() {
             continue;
         }
-        if footer::is_disclaimer(text) || footer::is_registration(text) || (is_prose(text) || is_rule_line(text)) && seen_text {
+        if footer::is_disclaimer(text)
+            || footer::is_registration(text)
+            || (is_prose(text) || is_rule_line(text)) && seen_text
+        {
             return i;
         }
         seen_text = true;
@@ -166,10 +204,16 @@ pub(crate) fn is_prose(text: &str) -> bool {
         return false;
     }
     let n_separators = text.matches(['|', '·', '•']).count();
-    if n_separators >= 2 || text.contains('@') || text.chars().filter(char::is_ascii_digit).count() >= 12 {
+    if n_separators >= 2
+        || text.contains('@')
+        || text.chars().filter(char::is_ascii_digit).count() >= 12
+    {
         return false;
     }
-    let n_lower = words.iter().filter(|w| w.chars().next().is_some_and(char::is_lowercase)).count();
+    let n_lower = words
+        .iter()
+        .filter(|w| w.chars().next().is_some_and(char::is_lowercase))
+        .count();
     n_lower * 2 >= words.len() || words.len() >= 20
 }
 
@@ -220,9 +264,18 @@ mod tests {
     fn valedictions() {
         assert_eq!(valediction_rest("Best regards,").as_deref(), Some(""));
         assert_eq!(valediction_rest("Thanks, Ann").as_deref(), Some("Ann"));
-        assert_eq!(valediction_rest("Mit freundlichen Grüßen").as_deref(), Some(""));
-        assert_eq!(valediction_rest("Thanks for sending the files over to us today"), None);
+        assert_eq!(
+            valediction_rest("Mit freundlichen Grüßen").as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            valediction_rest("Thanks for sending the files over to us today"),
+            None
+        );
         assert_eq!(valediction_rest("Bestellung"), None);
-        assert_eq!(valediction_rest("よろしくお願いいたします。").as_deref(), Some(""));
+        assert_eq!(
+            valediction_rest("よろしくお願いいたします。").as_deref(),
+            Some("")
+        );
     }
 }

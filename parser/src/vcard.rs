@@ -6,7 +6,7 @@ use rlibphonenumber::Region;
 use crate::PhoneKind;
 
 /// The fields of one vCard that the contact uses.
-#[derive(Default, Debug)]
+#[derive(Default)]
 pub(crate) struct Card {
     pub name: Option<String>,
     pub title: Option<String>,
@@ -32,7 +32,11 @@ fn properties(text: &str) -> Vec<(String, String, String)> {
             let (head, value) = l.split_once(':')?;
             let (name, params) = head.split_once(';').unwrap_or((head, ""));
             let name = name.rsplit('.').next().unwrap_or(name).to_ascii_uppercase();
-            Some((name, params.to_ascii_lowercase(), value.trim().replace("\\,", ",").replace("\\;", ";")))
+            Some((
+                name,
+                params.to_ascii_lowercase(),
+                value.trim().replace("\\,", ",").replace("\\;", ";"),
+            ))
         })
         .collect()
 }
@@ -44,12 +48,19 @@ pub(crate) fn parse(text: &str, regions: &[Region]) -> Card {
             "FN" if !value.is_empty() => card.name = Some(value),
             "TITLE" if !value.is_empty() => card.title = Some(value),
             "ORG" => {
-                let org = value.split(';').next().unwrap_or_default().trim().to_string();
+                let org = value
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
                 if !org.is_empty() {
                     card.company = Some(org);
                 }
             }
-            "EMAIL" => card.emails.push(value.trim_start_matches("mailto:").to_lowercase()),
+            "EMAIL" => card
+                .emails
+                .push(value.trim_start_matches("mailto:").to_lowercase()),
             "URL" => {
                 if let Some(u) = crate::fields::url::normalise(&value) {
                     card.websites.push(u);
@@ -65,11 +76,15 @@ pub(crate) fn parse(text: &str, regions: &[Region]) -> Card {
                     PhoneKind::Work
                 };
                 for region in regions {
-                    if let Ok(n) = rlibphonenumber::PHONE_NUMBER_UTIL.parse(number, Some(*region)) {
-                        if n.is_valid() {
-                            card.phones.push((n.format_as(rlibphonenumber::PhoneNumberFormat::E164).into_owned(), kind));
-                            break;
-                        }
+                    if let Ok(n) = rlibphonenumber::PHONE_NUMBER_UTIL.parse(number, Some(*region))
+                        && n.is_valid()
+                    {
+                        card.phones.push((
+                            n.format_as(rlibphonenumber::PhoneNumberFormat::E164)
+                                .into_owned(),
+                            kind,
+                        ));
+                        break;
                     }
                 }
             }
@@ -91,7 +106,13 @@ mod tests {
         assert_eq!(card.company.as_deref(), Some("Acme Inc."));
         assert_eq!(card.title.as_deref(), Some("Buyer"));
         assert_eq!(card.emails, ["ann@acme.com"]);
-        assert_eq!(card.phones, [("+15105550178".to_string(), PhoneKind::Mobile), ("+15105550143".to_string(), PhoneKind::Fax)]);
+        assert_eq!(
+            card.phones,
+            [
+                ("+15105550178".to_string(), PhoneKind::Mobile),
+                ("+15105550143".to_string(), PhoneKind::Fax)
+            ]
+        );
         assert_eq!(card.websites, ["https://www.acme.com"]);
     }
 

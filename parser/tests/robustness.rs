@@ -5,16 +5,21 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn small_fixtures() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("fixtures");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("fixtures");
     let mut out = Vec::new();
     for kind in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-        for f in std::fs::read_dir(kind.path()).into_iter().flatten().flatten() {
-            if f.path().extension().is_some_and(|e| e == "eml") {
-                if let Ok(raw) = std::fs::read(f.path()) {
-                    if raw.len() < 8_000 {
-                        out.push(raw);
-                    }
-                }
+        for f in std::fs::read_dir(kind.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if f.path().extension().is_some_and(|e| e == "eml")
+                && let Ok(raw) = std::fs::read(f.path())
+                && raw.len() < 8_000
+            {
+                out.push(raw);
             }
         }
     }
@@ -57,22 +62,35 @@ const LIMIT: Duration = Duration::from_secs(3);
 
 #[test]
 fn hostile_inputs_stay_bounded() {
-    let nested = format!("{HEAD}Content-Type: text/html\n\n<html><body>{}x{}<p>Best,</p><p>Ann Lee<br>Acme Freight Inc.<br>(510) 555-0142</p></body></html>\n", "<div>".repeat(50_000), "</div>".repeat(50_000));
+    let nested = format!(
+        "{HEAD}Content-Type: text/html\n\n<html><body>{}x{}<p>Best,</p><p>Ann Lee<br>Acme Freight Inc.<br>(510) 555-0142</p></body></html>\n",
+        "<div>".repeat(50_000),
+        "</div>".repeat(50_000)
+    );
     let (sig, took) = timed(nested.as_bytes());
     assert!(sig, "signature after 50,000 nested tags");
     assert!(took < LIMIT, "nested tags took {took:?}");
 
-    let quoted = format!("{HEAD}Content-Type: text/plain\n\nok\n\n{SIG}\nOn Mon, Bob wrote:\n{}", "> quoted 555-0100\n".repeat(100_000));
+    let quoted = format!(
+        "{HEAD}Content-Type: text/plain\n\nok\n\n{SIG}\nOn Mon, Bob wrote:\n{}",
+        "> quoted 555-0100\n".repeat(100_000)
+    );
     let (sig, took) = timed(quoted.as_bytes());
     assert!(sig, "signature above 100,000 quoted lines");
     assert!(took < LIMIT, "quoted lines took {took:?}");
 
-    let one_line = format!("{HEAD}Content-Type: text/plain\n\n{}\n", "x".repeat(5_000_000));
+    let one_line = format!(
+        "{HEAD}Content-Type: text/plain\n\n{}\n",
+        "x".repeat(5_000_000)
+    );
     let (sig, took) = timed(one_line.as_bytes());
     assert!(!sig);
     assert!(took < LIMIT, "5 MB line took {took:?}");
 
-    let unclosed = format!("{HEAD}Content-Type: text/html\n\n{}", "<table><tr><td><a href=\"https://x\">".repeat(20_000));
+    let unclosed = format!(
+        "{HEAD}Content-Type: text/html\n\n{}",
+        "<table><tr><td><a href=\"https://x\">".repeat(20_000)
+    );
     let (_, took) = timed(unclosed.as_bytes());
     assert!(took < LIMIT, "unclosed tags took {took:?}");
 }

@@ -11,11 +11,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
 use mailsig_daemon::sources::imap::{
-    ImapErrorKind, ImapOptions, ImapSettings, ImapSource, Security, StoreCheckpoints, test_login_with,
+    ImapErrorKind, ImapOptions, ImapSettings, ImapSource, ReconcileReport, Security, StoreCheckpoints,
+    test_login_with,
 };
 use mailsig_daemon::store::{
-    ListId, MailboxId, MailboxKind, MailboxStatus, NewMailbox, Store, Suggestion, SuggestionFilter,
+    ListId, MailboxId, MailboxKind, MailboxStatus, NewMailbox, SecretKind, Store, Suggestion, SuggestionFilter,
 };
+use mailsig_daemon::notify::ATTENTION_KIND;
+use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
 use mailsig_tests::servers::{
     ImapEndpoint, ImapSecurity, MailUser, PrivateDovecot, PrivateDovecotOptions, TestEnv,
 };
@@ -391,6 +394,9 @@ async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> 
     assert_eq!(stats.logins, 1, "one attempt, no retry storm: {stats:?}");
     assert_eq!(stats.auth_failures, 1);
     assert_eq!(stats.needs_attention, 1);
+    // The owner is told once, through the outbox.
+    let queued = rig.store.claim_due("imap-test", rig.store.now_ms() + 1000, 100, Duration::from_secs(60)).await?;
+    assert_eq!(queued.iter().filter(|item| item.kind == ATTENTION_KIND).count(), 1, "{queued:?}");
     source.shutdown(Duration::from_secs(10)).await;
     rig.stop().await;
     Ok(())
@@ -525,6 +531,53 @@ async fn an_oversized_message_is_skipped_and_counted() -> Result<()> {
     assert_eq!(senders(&found), vec![sender(&tag, 2)]);
     assert_eq!(source.stats().too_large, 1);
     assert_eq!(rig.counter("skipped:too_large").await?, 1);
+    source.shutdown(Duration::from_secs(10)).await;
+    rig.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let server = shared_server(&env)?;
+    let tag = unique_tag();
+    let settings = server.settings(Security::StartTls, &[]);
+    let rig = Rig::new(&settings).await?;
+    let vault = Vault::new(MasterKey::from_bytes([7; 32]));
+    let seal = |password: &str| vault.seal(password.as_bytes()).map(SealedSecret::into_bytes);
+    let source = rig.source(fast_options());
+
+    // Linked with a wrong password: the first pass starts it, the watcher stops for attention.
+    let secret = rig.store.put_secret(SecretKind::ImapPassword, &seal("wrong password")?, 1).await?;
+    rig.store.set_mailbox_secret(rig.mailbox, secret).await?;
+    let report = source.reconcile(&rig.store, &vault).await?;
+    assert_eq!(report.started, 1, "{report:?}");
+    wait_until("needs attention", || source.stats().needs_attention == 1).await?;
+    // While it needs attention, passes do not retry it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(source.reconcile(&rig.store, &vault).await?, ReconcileReport::default());
+    assert_eq!(source.stats().logins, 1);
+
+    // The user enters the right password (the CLI replaces the secret and clears the status).
+    rig.store.replace_secret(secret, &seal(&server.user.password)?, 1).await?;
+    rig.store.set_mailbox_status(rig.mailbox, MailboxStatus::Ok, None).await?;
+    let report = source.reconcile(&rig.store, &vault).await?;
+    assert_eq!(report.restarted, 1, "{report:?}");
+    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
+    rig.wait_for_suggestions(1).await?;
+    // Nothing changed: a pass is a no-op.
+    assert_eq!(source.reconcile(&rig.store, &vault).await?, ReconcileReport::default());
+
+    // Unlinked: the next pass stops its watcher and new mail is no longer processed.
+    rig.store.soft_remove_mailbox(rig.mailbox).await?;
+    let report = source.reconcile(&rig.store, &vault).await?;
+    assert_eq!(report.stopped, 1, "{report:?}");
+    assert!(source.watched().is_empty());
+    wait_until("watcher logged out", || source.stats().connected == 0).await?;
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 2)).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(rig.suggestions().await?.len(), 1);
     source.shutdown(Duration::from_secs(10)).await;
     rig.stop().await;
     Ok(())

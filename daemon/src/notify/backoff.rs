@@ -13,7 +13,10 @@ pub struct Backoff {
 impl Default for Backoff {
     /// 30 s, 1 min, 2 min … up to 1 h between attempts.
     fn default() -> Self {
-        Backoff { base: Duration::from_secs(30), max: Duration::from_secs(3600) }
+        Backoff {
+            base: Duration::from_secs(30),
+            max: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -24,7 +27,11 @@ impl Backoff {
         let raw = self.base.saturating_mul(2u32.saturating_pow(exponent));
         let capped = raw.min(self.max);
         let jitter_ms = capped.as_millis() as u64 / 10;
-        let jitter = if jitter_ms == 0 { 0 } else { rand::random_range(0..=jitter_ms) };
+        let jitter = if jitter_ms == 0 {
+            0
+        } else {
+            rand::random_range(0..=jitter_ms)
+        };
         capped.saturating_add(Duration::from_millis(jitter))
     }
 }
@@ -35,16 +42,31 @@ mod tests {
 
     #[test]
     fn grows_then_caps() {
-        let backoff = Backoff { base: Duration::from_secs(10), max: Duration::from_secs(100) };
+        let backoff = Backoff {
+            base: Duration::from_secs(10),
+            max: Duration::from_secs(100),
+        };
         let d1 = backoff.delay(1);
         let d2 = backoff.delay(2);
         let d3 = backoff.delay(3);
-        assert!(d1 >= Duration::from_secs(10) && d1 <= Duration::from_secs(11), "{d1:?}");
-        assert!(d2 >= Duration::from_secs(20) && d2 <= Duration::from_secs(22), "{d2:?}");
-        assert!(d3 >= Duration::from_secs(40) && d3 <= Duration::from_secs(44), "{d3:?}");
+        assert!(
+            d1 >= Duration::from_secs(10) && d1 <= Duration::from_secs(11),
+            "{d1:?}"
+        );
+        assert!(
+            d2 >= Duration::from_secs(20) && d2 <= Duration::from_secs(22),
+            "{d2:?}"
+        );
+        assert!(
+            d3 >= Duration::from_secs(40) && d3 <= Duration::from_secs(44),
+            "{d3:?}"
+        );
         for attempts in [5, 50, i64::MAX] {
             let d = backoff.delay(attempts);
-            assert!(d >= Duration::from_secs(100) && d <= Duration::from_secs(110), "{attempts}: {d:?}");
+            assert!(
+                d >= Duration::from_secs(100) && d <= Duration::from_secs(110),
+                "{attempts}: {d:?}"
+            );
         }
         assert!(backoff.delay(0) <= Duration::from_secs(11));
     }

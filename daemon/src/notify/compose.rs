@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::Message;
 
 use super::error::NotifyError;
 use super::mailer::OutgoingMail;
@@ -55,13 +55,23 @@ impl Addressing {
 
 /// Builds the digest of new suggestions, grouped by list, each list with its review link
 /// `<public_base_url>/lists/<id>`.
-pub fn compose_digest(addressing: &Addressing, entries: &[DigestEntry], date: SystemTime) -> Result<OutgoingMail, NotifyError> {
+pub fn compose_digest(
+    addressing: &Addressing,
+    entries: &[DigestEntry],
+    date: SystemTime,
+) -> Result<OutgoingMail, NotifyError> {
     if entries.is_empty() {
-        return Err(NotifyError::Compose { reason: "a digest needs at least one suggestion".into() });
+        return Err(NotifyError::Compose {
+            reason: "a digest needs at least one suggestion".into(),
+        });
     }
     let mut by_list: BTreeMap<i64, (&str, Vec<&DigestEntry>)> = BTreeMap::new();
     for entry in entries {
-        by_list.entry(entry.list_id).or_insert((entry.list_name.as_str(), Vec::new())).1.push(entry);
+        by_list
+            .entry(entry.list_id)
+            .or_insert((entry.list_name.as_str(), Vec::new()))
+            .1
+            .push(entry);
     }
     let subject = match entries.len() {
         1 => "1 new contact suggestion".to_owned(),
@@ -69,27 +79,47 @@ pub fn compose_digest(addressing: &Addressing, entries: &[DigestEntry], date: Sy
     };
 
     let mut text = format!("{subject} to review.\n");
-    let mut html = format!("<!DOCTYPE html>\n<html><body>\n<p>{}</p>\n", escape_html(&format!("{subject} to review.")));
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><body>\n<p>{}</p>\n",
+        escape_html(&format!("{subject} to review."))
+    );
     for (list_id, (list_name, list_entries)) in &by_list {
         let link = addressing.link(&format!("/lists/{list_id}"));
         // Writing into a String cannot fail.
         let _ = write!(text, "\nList \"{list_name}\" ({}):\n", list_entries.len());
-        let _ = write!(html, "<h3>List &quot;{}&quot; ({})</h3>\n<ul>\n", escape_html(list_name), list_entries.len());
+        let _ = write!(
+            html,
+            "<h3>List &quot;{}&quot; ({})</h3>\n<ul>\n",
+            escape_html(list_name),
+            list_entries.len()
+        );
         for entry in list_entries {
             let line = entry_line(entry);
             let _ = writeln!(text, "  - {line}");
             let _ = writeln!(html, "<li>{}</li>", escape_html(&line));
         }
         let _ = writeln!(text, "Review them: {link}");
-        let _ = write!(html, "</ul>\n<p><a href=\"{0}\">Review them</a></p>\n", escape_html(&link));
+        let _ = write!(
+            html,
+            "</ul>\n<p><a href=\"{0}\">Review them</a></p>\n",
+            escape_html(&link)
+        );
     }
     text.push_str(FOOTER_TEXT);
-    let _ = write!(html, "<p>{}</p>\n</body></html>\n", escape_html(FOOTER_TEXT.trim()));
+    let _ = write!(
+        html,
+        "<p>{}</p>\n</body></html>\n",
+        escape_html(FOOTER_TEXT.trim())
+    );
     build(addressing, &subject, text, html, date)
 }
 
 /// Builds the notice telling an owner that a mailbox needs attention, with a link to it.
-pub fn compose_attention(addressing: &Addressing, notice: &AttentionNotice, date: SystemTime) -> Result<OutgoingMail, NotifyError> {
+pub fn compose_attention(
+    addressing: &Addressing,
+    notice: &AttentionNotice,
+    date: SystemTime,
+) -> Result<OutgoingMail, NotifyError> {
     let subject = "A mailbox needs your attention".to_owned();
     let link = addressing.link(&format!("/mailboxes/{}", notice.mailbox_id));
     let text = format!(
@@ -117,7 +147,13 @@ fn entry_line(entry: &DigestEntry) -> String {
     }
 }
 
-fn build(addressing: &Addressing, subject: &str, text: String, html: String, date: SystemTime) -> Result<OutgoingMail, NotifyError> {
+fn build(
+    addressing: &Addressing,
+    subject: &str,
+    text: String,
+    html: String,
+    date: SystemTime,
+) -> Result<OutgoingMail, NotifyError> {
     let message_id = new_message_id(&addressing.from);
     let message = Message::builder()
         .from(addressing.from.clone())
@@ -125,15 +161,31 @@ fn build(addressing: &Addressing, subject: &str, text: String, html: String, dat
         .subject(subject)
         .date(date)
         .message_id(Some(message_id.clone()))
-        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ))
         // Asks Exchange not to send out-of-office and similar replies either.
-        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"), "All".into()))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+            "All".into(),
+        ))
         .multipart(
             MultiPart::alternative()
-                .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
-                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(text),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html),
+                ),
         )
-        .map_err(|err| NotifyError::Compose { reason: err.to_string() })?;
+        .map_err(|err| NotifyError::Compose {
+            reason: err.to_string(),
+        })?;
     Ok(OutgoingMail {
         envelope: message.envelope().clone(),
         bytes: message.formatted(),
@@ -176,7 +228,12 @@ mod tests {
         }
     }
 
-    fn entry(list_id: i64, list_name: &str, name: Option<&str>, company: Option<&str>) -> DigestEntry {
+    fn entry(
+        list_id: i64,
+        list_name: &str,
+        name: Option<&str>,
+        company: Option<&str>,
+    ) -> DigestEntry {
         DigestEntry {
             list_id,
             list_name: list_name.into(),
@@ -186,7 +243,9 @@ mod tests {
     }
 
     fn decoded(mail: &OutgoingMail) -> String {
-        let parsed = mail_parser::MessageParser::default().parse(mail.as_bytes()).expect("parses");
+        let parsed = mail_parser::MessageParser::default()
+            .parse(mail.as_bytes())
+            .expect("parses");
         let text = parsed.body_text(0).expect("text part").into_owned();
         let html = parsed.body_html(0).expect("html part").into_owned();
         format!("{text}\n=====\n{html}")
@@ -199,10 +258,14 @@ mod tests {
             entry(9, "Partners", Some("Li Wei"), None),
             entry(7, "Sales", None, Some("Globex")),
         ];
-        let mail = compose_digest(&addressing(), &entries, SystemTime::UNIX_EPOCH).expect("composes");
+        let mail =
+            compose_digest(&addressing(), &entries, SystemTime::UNIX_EPOCH).expect("composes");
         let raw = String::from_utf8_lossy(mail.as_bytes()).into_owned();
         assert!(raw.contains("Auto-Submitted: auto-generated"), "{raw}");
-        assert!(raw.contains(&format!("Message-ID: {}", mail.message_id)), "{raw}");
+        assert!(
+            raw.contains(&format!("Message-ID: {}", mail.message_id)),
+            "{raw}"
+        );
         assert!(mail.message_id.ends_with("@example.com>"));
         assert!(raw.contains("Date: Thu, 01 Jan 1970"), "{raw}");
         assert!(raw.contains("multipart/alternative"));
@@ -217,34 +280,55 @@ mod tests {
 
     #[test]
     fn digest_html_escapes_every_value() {
-        let entries = [entry(1, "<b>list</b>", Some("<script>alert(1)</script>"), Some("A & \"B\""))];
+        let entries = [entry(
+            1,
+            "<b>list</b>",
+            Some("<script>alert(1)</script>"),
+            Some("A & \"B\""),
+        )];
         let mail = compose_digest(&addressing(), &entries, SystemTime::now()).expect("composes");
-        let parsed = mail_parser::MessageParser::default().parse(mail.as_bytes()).expect("parses");
+        let parsed = mail_parser::MessageParser::default()
+            .parse(mail.as_bytes())
+            .expect("parses");
         let html = parsed.body_html(0).expect("html").into_owned();
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<b>list"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
         assert!(html.contains("A &amp; &quot;B&quot;"), "{html}");
     }
 
     #[test]
     fn empty_digest_is_refused() {
-        let err = compose_digest(&addressing(), &[], SystemTime::now()).err().expect("must fail");
+        let err = compose_digest(&addressing(), &[], SystemTime::now())
+            .err()
+            .expect("must fail");
         assert!(err.is_permanent());
     }
 
     #[test]
     fn attention_notice_links_to_the_mailbox() {
-        let notice = AttentionNotice { mailbox_id: 42, mailbox_label: "bob@example.org".into(), reason: "login rejected".into() };
+        let notice = AttentionNotice {
+            mailbox_id: 42,
+            mailbox_label: "bob@example.org".into(),
+            reason: "login rejected".into(),
+        };
         let mail = compose_attention(&addressing(), &notice, SystemTime::now()).expect("composes");
         let body = decoded(&mail);
         assert!(body.contains("https://mailsig.example.com/mailboxes/42"));
         assert!(body.contains("login rejected"));
-        assert!(String::from_utf8_lossy(mail.as_bytes()).contains("Auto-Submitted: auto-generated"));
+        assert!(
+            String::from_utf8_lossy(mail.as_bytes()).contains("Auto-Submitted: auto-generated")
+        );
     }
 
     #[test]
     fn escape_html_covers_the_five_characters() {
-        assert_eq!(escape_html(r#"<a href='x'>&"#), "&lt;a href=&#39;x&#39;&gt;&amp;");
+        assert_eq!(
+            escape_html(r#"<a href='x'>&"#),
+            "&lt;a href=&#39;x&#39;&gt;&amp;"
+        );
     }
 }

@@ -63,9 +63,13 @@ impl SmtpFailure {
         match self {
             SmtpFailure::Unreachable => "server unreachable or connection lost",
             SmtpFailure::Timeout => "server did not answer in time",
-            SmtpFailure::UntrustedCertificate => "server certificate is not trusted (set smtp.ca_file for a private CA)",
+            SmtpFailure::UntrustedCertificate => {
+                "server certificate is not trusted (set smtp.ca_file for a private CA)"
+            }
             SmtpFailure::Tls => "TLS handshake failed",
-            SmtpFailure::StartTlsRefused => "server refused STARTTLS (security = \"starttls\" requires it)",
+            SmtpFailure::StartTlsRefused => {
+                "server refused STARTTLS (security = \"starttls\" requires it)"
+            }
             SmtpFailure::AuthRejected => "authentication rejected: wrong username or password",
             SmtpFailure::NoAuthMechanism => "server offers neither AUTH PLAIN nor AUTH LOGIN",
             SmtpFailure::Transient => "temporary failure reported by the server",
@@ -79,7 +83,10 @@ impl SmtpFailure {
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error("read smtp ca file {path}: {source}")]
-    CaFile { path: PathBuf, source: std::io::Error },
+    CaFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("smtp ca file {path} holds no PEM certificate")]
     CaFileEmpty { path: PathBuf },
@@ -109,7 +116,11 @@ pub enum NotifyError {
 }
 
 fn detail_suffix(reply: &str) -> String {
-    if reply.is_empty() { String::new() } else { format!(" ({reply})") }
+    if reply.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reply})")
+    }
 }
 
 impl NotifyError {
@@ -117,7 +128,13 @@ impl NotifyError {
     pub(crate) fn smtp(server: String, stage: Stage, source: SmtpError) -> NotifyError {
         let failure = classify(&source, stage);
         let reply = reply_text(&source);
-        NotifyError::Smtp { server, stage, failure, reply, source: Some(source) }
+        NotifyError::Smtp {
+            server,
+            stage,
+            failure,
+            reply,
+            source: Some(source),
+        }
     }
 
     /// Builds the error for a step that exceeded our own deadline.
@@ -144,7 +161,10 @@ impl NotifyError {
         match self {
             NotifyError::Smtp { failure, .. } => matches!(
                 failure,
-                SmtpFailure::Unreachable | SmtpFailure::Timeout | SmtpFailure::Transient | SmtpFailure::Protocol
+                SmtpFailure::Unreachable
+                    | SmtpFailure::Timeout
+                    | SmtpFailure::Transient
+                    | SmtpFailure::Protocol
             ),
             NotifyError::Store(err) => err.is_transient(),
             _ => false,
@@ -172,7 +192,9 @@ impl NotifyError {
                     | SmtpFailure::AuthRejected
                     | SmtpFailure::NoAuthMechanism
             ),
-            NotifyError::CaFile { .. } | NotifyError::CaFileEmpty { .. } | NotifyError::TlsSetup { .. } => true,
+            NotifyError::CaFile { .. }
+            | NotifyError::CaFileEmpty { .. }
+            | NotifyError::TlsSetup { .. } => true,
             _ => false,
         }
     }
@@ -203,7 +225,11 @@ fn classify(err: &SmtpError, stage: Stage) -> SmtpFailure {
         return SmtpFailure::Timeout;
     }
     if err.is_tls() {
-        return if has_certificate_error(err) { SmtpFailure::UntrustedCertificate } else { SmtpFailure::Tls };
+        return if has_certificate_error(err) {
+            SmtpFailure::UntrustedCertificate
+        } else {
+            SmtpFailure::Tls
+        };
     }
     if err.is_client() {
         // lettre reports both as client errors with no other marker than the text.

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -45,7 +45,9 @@ pub struct Mailer {
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The transport's Debug would print nothing secret either, but keep it short and certain.
-        f.debug_struct("Mailer").field("server", &self.settings.server()).finish_non_exhaustive()
+        f.debug_struct("Mailer")
+            .field("server", &self.settings.server())
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,20 +58,27 @@ impl Mailer {
         let tls = settings.tls()?;
         // lettre keeps the password in a plain `String` inside `Credentials` for the life of the
         // transport; that copy is the one place it lives outside the vault's zeroized buffers.
-        let credentials = Credentials::new(settings.username.clone(), password.expose_secret().to_owned());
+        let credentials = Credentials::new(
+            settings.username.clone(),
+            password.expose_secret().to_owned(),
+        );
         let pool = PoolConfig::new()
             .max_size(settings.pool_max_size.max(1))
             .min_idle(0)
             .idle_timeout(settings.pool_idle_timeout);
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
-            .port(settings.port)
-            .tls(tls)
-            .credentials(credentials)
-            .authentication(MECHANISMS.to_vec())
-            .timeout(Some(settings.command_timeout))
-            .pool_config(pool)
-            .build();
-        Ok(Mailer { transport, settings })
+        let transport =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
+                .port(settings.port)
+                .tls(tls)
+                .credentials(credentials)
+                .authentication(MECHANISMS.to_vec())
+                .timeout(Some(settings.command_timeout))
+                .pool_config(pool)
+                .build();
+        Ok(Mailer {
+            transport,
+            settings,
+        })
     }
 
     /// The settings this client was built from.
@@ -80,10 +89,19 @@ impl Mailer {
     /// Submits one message. Returns once the server answered 250 to the end of DATA.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), NotifyError> {
         let deadline = self.send_deadline();
-        match tokio::time::timeout(deadline, self.transport.send_raw(&mail.envelope, &mail.bytes)).await {
+        match tokio::time::timeout(
+            deadline,
+            self.transport.send_raw(&mail.envelope, &mail.bytes),
+        )
+        .await
+        {
             Ok(Ok(_response)) => Ok(()),
             Ok(Err(err)) => Err(NotifyError::smtp(self.settings.server(), Stage::Send, err)),
-            Err(_elapsed) => Err(NotifyError::timeout(self.settings.server(), Stage::Send, deadline)),
+            Err(_elapsed) => Err(NotifyError::timeout(
+                self.settings.server(),
+                Stage::Send,
+                deadline,
+            )),
         }
     }
 

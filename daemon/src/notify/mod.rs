@@ -8,6 +8,7 @@
 //! - [`worker`]: the outbox worker: claims due rows, sends, marks sent / retry / failed (and why a
 //!   crash can repeat a message but never lose one).
 //! - [`backoff`]: capped exponential backoff for transient failures.
+//! - [`stats`]: counters of the worker, for metrics.
 //! - [`error`]: [`NotifyError`] and its transient / permanent / configuration classes.
 
 pub mod backoff;
@@ -16,14 +17,18 @@ pub mod error;
 pub mod mailer;
 pub mod probe;
 pub mod settings;
+pub mod stats;
 pub mod worker;
 
-pub use compose::{compose_attention, compose_digest, Addressing, AttentionNotice, DigestEntry};
+pub use backoff::Backoff;
+pub use compose::{Addressing, AttentionNotice, DigestEntry, compose_attention, compose_digest};
 pub use error::{NotifyError, SmtpFailure, Stage};
+/// The address type of [`SmtpSettings::from`] and recipients (`"Name <a@b>".parse()`).
+pub use lettre::message::Mailbox;
 pub use mailer::{Mailer, OutgoingMail};
 pub use probe::{test_connection, test_connection_from};
 pub use settings::{Security, SmtpSettings};
-pub use worker::{describe_failed, enqueue_attention, OutboxWorker, RoundReport, WorkerOptions, ATTENTION_KIND};
-pub use backoff::Backoff;
-/// The address type of [`SmtpSettings::from`] and recipients (`"Name <a@b>".parse()`).
-pub use lettre::message::Mailbox;
+pub use stats::{NotifyStats, NotifyStatsSnapshot};
+pub use worker::{
+    ATTENTION_KIND, OutboxWorker, RoundReport, WorkerOptions, describe_failed, enqueue_attention,
+};

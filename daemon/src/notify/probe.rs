@@ -2,8 +2,8 @@
 //! time (connect with TLS or plain, STARTTLS, AUTH, QUIT) so that the error names the step that
 //! failed: unreachable, untrusted certificate, STARTTLS refused, wrong password.
 
-use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::extension::ClientId;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -13,7 +13,10 @@ use super::settings::{Security, SmtpSettings};
 
 /// Connects, secures, authenticates and quits. `Ok(())` means a notification would be accepted for
 /// submission (recipients are not tried). The error's `Display` is the one line to show the operator.
-pub async fn test_connection(settings: &SmtpSettings, password: &SecretString) -> Result<(), NotifyError> {
+pub async fn test_connection(
+    settings: &SmtpSettings,
+    password: &SecretString,
+) -> Result<(), NotifyError> {
     test_connection_from(settings, password, None).await
 }
 
@@ -43,11 +46,26 @@ pub async fn test_connection_from(
 
     if settings.security == Security::StartTls {
         let parameters = settings.tls_parameters()?;
-        step(&server, Stage::StartTls, timeout, conn.starttls(parameters, &hello)).await?;
+        step(
+            &server,
+            Stage::StartTls,
+            timeout,
+            conn.starttls(parameters, &hello),
+        )
+        .await?;
     }
 
-    let credentials = Credentials::new(settings.username.clone(), password.expose_secret().to_owned());
-    step(&server, Stage::Auth, timeout, conn.auth(&MECHANISMS, &credentials)).await?;
+    let credentials = Credentials::new(
+        settings.username.clone(),
+        password.expose_secret().to_owned(),
+    );
+    step(
+        &server,
+        Stage::Auth,
+        timeout,
+        conn.auth(&MECHANISMS, &credentials),
+    )
+    .await?;
     // A failed QUIT after a successful AUTH does not make the settings wrong.
     let _ = tokio::time::timeout(timeout, conn.quit()).await;
     Ok(())

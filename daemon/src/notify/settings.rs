@@ -104,14 +104,17 @@ impl SmtpSettings {
 
     /// TLS parameters: TLS 1.2+, verified certificate for `host`, the CA file's certificates added.
     pub(crate) fn tls_parameters(&self) -> Result<TlsParameters, NotifyError> {
-        let mut builder = TlsParameters::builder(self.host.clone()).set_min_tls_version(TlsVersion::Tlsv12);
+        let mut builder =
+            TlsParameters::builder(self.host.clone()).set_min_tls_version(TlsVersion::Tlsv12);
         if let Some(path) = &self.ca_file {
             builder = builder.add_root_certificate(read_ca_file(path)?);
         }
-        builder.build_rustls().map_err(|source| NotifyError::TlsSetup {
-            server: self.server(),
-            source,
-        })
+        builder
+            .build_rustls()
+            .map_err(|source| NotifyError::TlsSetup {
+                server: self.server(),
+                source,
+            })
     }
 
     /// The lettre TLS mode for this security setting (never `Opportunistic`, never `None`).
@@ -162,7 +165,8 @@ mod tests {
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, "not a certificate").expect("write");
         let from: Mailbox = "mailsig <mailsig@example.com>".parse().expect("mailbox");
-        let settings = SmtpSettings::new("localhost", 465, Security::ImplicitTls, "u", from).with_ca_file(&path);
+        let settings = SmtpSettings::new("localhost", 465, Security::ImplicitTls, "u", from)
+            .with_ca_file(&path);
         let err = settings.tls().expect_err("must fail");
         assert!(matches!(err, NotifyError::CaFileEmpty { .. }), "{err}");
         assert!(err.to_string().contains("ca.pem"));

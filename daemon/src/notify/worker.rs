@@ -28,18 +28,22 @@
 //! than an interval ago (in this process) is deferred to the end of that interval.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use lettre::message::Mailbox;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{self, ListId, MailboxId, OutboxId, OutboxItem, Store, SuggestionId, SuggestionStatus, UserId};
+use crate::store::{
+    self, ListId, MailboxId, OutboxId, OutboxItem, Store, SuggestionId, SuggestionStatus, UserId,
+};
 
 use super::backoff::Backoff;
-use super::compose::{compose_attention, compose_digest, Addressing, AttentionNotice, DigestEntry};
+use super::compose::{Addressing, AttentionNotice, DigestEntry, compose_attention, compose_digest};
 use super::error::NotifyError;
 use super::mailer::{Mailer, OutgoingMail};
+use super::stats::NotifyStats;
 
 /// Outbox kind of the "mailbox needs attention" notice (the digest kind is [`store::DIGEST_KIND`]).
 pub const ATTENTION_KIND: &str = "mailbox_attention";
@@ -62,10 +66,21 @@ pub struct AttentionPayload {
 
 /// Queues a "mailbox needs attention" notice for the mailbox's owner, due now. `reason` must be a
 /// short fixed text (never anything from a message).
-pub async fn enqueue_attention(store: &Store, mailbox: &store::Mailbox, reason: &str) -> Result<OutboxId, NotifyError> {
-    let payload = serde_json::to_value(AttentionPayload { mailbox: mailbox.id, reason: reason.to_owned() })
-        .map_err(|err| NotifyError::Compose { reason: err.to_string() })?;
-    Ok(store.enqueue(ATTENTION_KIND, mailbox.owner, &payload, store.now_ms()).await?)
+pub async fn enqueue_attention(
+    store: &Store,
+    mailbox: &store::Mailbox,
+    reason: &str,
+) -> Result<OutboxId, NotifyError> {
+    let payload = serde_json::to_value(AttentionPayload {
+        mailbox: mailbox.id,
+        reason: reason.to_owned(),
+    })
+    .map_err(|err| NotifyError::Compose {
+        reason: err.to_string(),
+    })?;
+    Ok(store
+        .enqueue(ATTENTION_KIND, mailbox.owner, &payload, store.now_ms())
+        .await?)
 }
 
 /// Knobs of the worker.
@@ -126,6 +141,7 @@ pub struct OutboxWorker {
     options: WorkerOptions,
     /// When this process last sent each user a digest (store clock, ms); the second interval guard.
     last_digest: HashMap<UserId, i64>,
+    stats: Arc<NotifyStats>,
 }
 
 /// One message to send, built from one or more outbox rows.
@@ -142,7 +158,18 @@ struct Job {
 
 impl OutboxWorker {
     pub fn new(store: Store, mailer: Mailer, options: WorkerOptions) -> OutboxWorker {
-        OutboxWorker { store, mailer, options, last_digest: HashMap::new() }
+        OutboxWorker {
+            store,
+            mailer,
+            options,
+            last_digest: HashMap::new(),
+            stats: Arc::new(NotifyStats::default()),
+        }
+    }
+
+    /// The worker's counters; clone the `Arc` before spawning to read them while it runs.
+    pub fn stats(&self) -> Arc<NotifyStats> {
+        Arc::clone(&self.stats)
     }
 
     /// Starts [`OutboxWorker::run`] on the Tokio runtime.
@@ -176,9 +203,17 @@ impl OutboxWorker {
         let now = self.store.now_ms();
         let items = self
             .store
-            .claim_due(&self.options.worker_id, now, self.options.batch_size, self.options.lease)
+            .claim_due(
+                &self.options.worker_id,
+                now,
+                self.options.batch_size,
+                self.options.lease,
+            )
             .await?;
-        let mut report = RoundReport { claimed: items.len(), ..RoundReport::default() };
+        let mut report = RoundReport {
+            claimed: items.len(),
+            ..RoundReport::default()
+        };
         if items.is_empty() {
             return Ok(report);
         }
@@ -198,6 +233,7 @@ impl OutboxWorker {
                 Ok(None) => {
                     self.finish_sent(&job).await;
                     report.empty += 1;
+                    NotifyStats::bump(&self.stats.empty);
                 }
                 Ok(Some(mail)) => match self.mailer.send(mail).await {
                     Ok(()) => {
@@ -207,6 +243,7 @@ impl OutboxWorker {
                             self.last_digest.insert(job.recipient, self.store.now_ms());
                         }
                         report.sent += 1;
+                        NotifyStats::bump(&self.stats.sent);
                     }
                     Err(err) if err.is_permanent() => self.fail(&job, &err, &mut report).await,
                     Err(err) => {
@@ -247,7 +284,11 @@ impl OutboxWorker {
             jobs.push(Job {
                 rows: rows.iter().map(|row| row.id).collect(),
                 attempts: rows.iter().map(|row| row.attempts).max().unwrap_or(1),
-                queued_at: rows.iter().map(|row| row.created_at).min().unwrap_or(i64::MAX),
+                queued_at: rows
+                    .iter()
+                    .map(|row| row.created_at)
+                    .min()
+                    .unwrap_or(i64::MAX),
                 recipient,
                 is_digest: true,
                 mail,
@@ -258,26 +299,45 @@ impl OutboxWorker {
 
     async fn build_single(&self, item: &OutboxItem) -> Result<Option<OutgoingMail>, NotifyError> {
         if item.kind != ATTENTION_KIND {
-            return Err(NotifyError::Compose { reason: format!("unknown notification kind {:?}", item.kind) });
+            return Err(NotifyError::Compose {
+                reason: format!("unknown notification kind {:?}", item.kind),
+            });
         }
-        let payload: AttentionPayload = serde_json::from_value(item.payload.clone())
-            .map_err(|err| NotifyError::Compose { reason: format!("attention payload: {err}") })?;
+        let payload: AttentionPayload =
+            serde_json::from_value(item.payload.clone()).map_err(|err| NotifyError::Compose {
+                reason: format!("attention payload: {err}"),
+            })?;
         let addressing = self.addressing(item.recipient).await?;
-        let mailbox = self.store.get_mailbox(payload.mailbox).await.map_err(permanent_if_gone)?;
+        let mailbox = self
+            .store
+            .get_mailbox(payload.mailbox)
+            .await
+            .map_err(permanent_if_gone)?;
         let notice = AttentionNotice {
             mailbox_id: mailbox.id.0,
-            mailbox_label: mailbox.display_name.clone().unwrap_or_else(|| mailbox.address.clone()),
+            mailbox_label: mailbox
+                .display_name
+                .clone()
+                .unwrap_or_else(|| mailbox.address.clone()),
             reason: payload.reason,
         };
         compose_attention(&addressing, &notice, SystemTime::now()).map(Some)
     }
 
     /// Collects the suggestions of the rows that are still new, with their list names.
-    async fn build_digest(&self, recipient: UserId, rows: &[OutboxItem]) -> Result<Option<OutgoingMail>, NotifyError> {
+    async fn build_digest(
+        &self,
+        recipient: UserId,
+        rows: &[OutboxItem],
+    ) -> Result<Option<OutgoingMail>, NotifyError> {
         let mut suggestion_ids: Vec<SuggestionId> = Vec::new();
         for row in rows {
-            let payload: DigestPayload = serde_json::from_value(row.payload.clone())
-                .map_err(|err| NotifyError::Compose { reason: format!("digest payload: {err}") })?;
+            let payload: DigestPayload =
+                serde_json::from_value(row.payload.clone()).map_err(|err| {
+                    NotifyError::Compose {
+                        reason: format!("digest payload: {err}"),
+                    }
+                })?;
             for id in payload.suggestions {
                 if !suggestion_ids.contains(&id) {
                     suggestion_ids.push(id);
@@ -322,11 +382,14 @@ impl OutboxWorker {
     }
 
     async fn addressing(&self, recipient: UserId) -> Result<Addressing, NotifyError> {
-        let user = self.store.get_user(recipient).await.map_err(permanent_if_gone)?;
-        let address = user
-            .email
-            .parse()
-            .map_err(|err| NotifyError::Compose { reason: format!("recipient user {}: address: {err}", user.id) })?;
+        let user = self
+            .store
+            .get_user(recipient)
+            .await
+            .map_err(permanent_if_gone)?;
+        let address = user.email.parse().map_err(|err| NotifyError::Compose {
+            reason: format!("recipient user {}: address: {err}", user.id),
+        })?;
         Ok(Addressing {
             from: self.mailer.settings().from.clone(),
             to: Mailbox::new(user.display_name, address),
@@ -336,17 +399,24 @@ impl OutboxWorker {
 
     /// Postpones a digest that would come less than an interval after the previous one.
     async fn defer_digest(&self, job: &Job, report: &mut RoundReport) -> bool {
-        let Some(last) = self.last_digest.get(&job.recipient) else { return false };
+        let Some(last) = self.last_digest.get(&job.recipient) else {
+            return false;
+        };
         let due = last.saturating_add(millis(self.options.digest_interval));
         if self.store.now_ms() >= due {
             return false;
         }
         for row in &job.rows {
-            if let Err(err) = self.store.mark_retry(*row, due, "deferred: digest interval").await {
+            if let Err(err) = self
+                .store
+                .mark_retry(*row, due, "deferred: digest interval")
+                .await
+            {
                 tracing::warn!(row = %row, cause = %err, "defer digest");
             }
         }
         report.deferred += 1;
+        NotifyStats::bump(&self.stats.deferred);
         true
     }
 
@@ -362,7 +432,11 @@ impl OutboxWorker {
     async fn retry(&self, job: &Job, err: &NotifyError, report: &mut RoundReport) {
         let age_ms = self.store.now_ms().saturating_sub(job.queued_at);
         if age_ms > millis(self.options.give_up_after) {
-            let reason = format!("gave up after {} attempt(s) over {} h: {err}", job.attempts, age_ms / 3_600_000);
+            let reason = format!(
+                "gave up after {} attempt(s) over {} h: {err}",
+                job.attempts,
+                age_ms / 3_600_000
+            );
             self.fail_with(job, &reason, report).await;
             return;
         }
@@ -370,6 +444,7 @@ impl OutboxWorker {
         let next_at = self.store.now_ms().saturating_add(millis(delay));
         let reason = err.to_string();
         if err.is_configuration() {
+            NotifyStats::bump(&self.stats.configuration_errors);
             tracing::error!(rows = ?job.rows, cause = %reason, retry_in_s = delay.as_secs(), "notification held: fix the smtp settings");
         } else {
             tracing::warn!(rows = ?job.rows, cause = %reason, retry_in_s = delay.as_secs(), "notification will be retried");
@@ -380,6 +455,7 @@ impl OutboxWorker {
             }
         }
         report.retried += 1;
+        NotifyStats::bump(&self.stats.retried);
     }
 
     async fn fail(&self, job: &Job, err: &NotifyError, report: &mut RoundReport) {
@@ -394,6 +470,7 @@ impl OutboxWorker {
             }
         }
         report.failed += 1;
+        NotifyStats::bump(&self.stats.failed);
     }
 }
 
@@ -404,7 +481,9 @@ fn millis(duration: Duration) -> i64 {
 /// A recipient or mailbox that no longer exists will never exist again: fail the row.
 fn permanent_if_gone(err: store::Error) -> NotifyError {
     if err.is_not_found() {
-        NotifyError::Compose { reason: err.to_string() }
+        NotifyError::Compose {
+            reason: err.to_string(),
+        }
     } else {
         err.into()
     }

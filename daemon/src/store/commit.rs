@@ -72,7 +72,8 @@ impl Store {
         }
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
-        let target = self.lock_mailbox(&mut tx, msg.mailbox, msg.fencing).await?;
+        let merges = matches!(msg.outcome, Outcome::Suggestion(_));
+        let target = self.lock_mailbox(&mut tx, msg.mailbox, msg.fencing, merges).await?;
 
         let inserted = sqlx::query(
             "INSERT INTO processed_messages (mailbox_id, message_id_hash, processed_at) VALUES ($1, $2, $3) \
@@ -101,7 +102,6 @@ impl Store {
                     CommitResult::Skipped
                 }
                 Outcome::Suggestion(new) => {
-                    self.lock_list(&mut tx, target.list).await?;
                     let result = merge_suggestion(&mut tx, &target, msg.mailbox, &msg.message_id_hash, new, now).await?;
                     match &result {
                         CommitResult::Inserted { suggestion } => {
@@ -140,15 +140,29 @@ impl Store {
 
     /// Reads the mailbox's target list (and its owner) and checks the fencing token. On
     /// PostgreSQL the mailbox row is share-locked, so a lease cannot change hands before
-    /// this transaction ends.
-    async fn lock_mailbox(&self, conn: &mut AnyConnection, mailbox: MailboxId, fencing: Option<i64>) -> Result<Target> {
-        let sql = match self.backend {
-            Backend::Postgres => {
+    /// this transaction ends; when the message may merge into the list (`lock_list`), the
+    /// list row is locked too, so concurrent merges into one list are serialised (always
+    /// list first, so two commits cannot wait on each other). SQLite transactions are
+    /// already serialised by `BEGIN IMMEDIATE`.
+    async fn lock_mailbox(
+        &self,
+        conn: &mut AnyConnection,
+        mailbox: MailboxId,
+        fencing: Option<i64>,
+        lock_list: bool,
+    ) -> Result<Target> {
+        let sql = match (self.backend, lock_list) {
+            (Backend::Postgres, true) => {
+                "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
+                 JOIN contact_lists l ON l.id = m.target_list_id \
+                 WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m FOR NO KEY UPDATE OF l"
+            }
+            (Backend::Postgres, false) => {
                 "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m"
             }
-            Backend::Sqlite => {
+            (Backend::Sqlite, _) => {
                 "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL"

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use sqlx::any::AnyRow;
 
-use super::{Backend, Error, ListId, Result, Store, UserId, col, parse_col};
+use super::{Error, ListId, Result, Store, UserId, col, parse_col};
 
 /// What a member may do with a list. Ordered: `Viewer < Editor < Owner`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -248,18 +248,5 @@ impl Store {
         .await
         .map_err(Error::db("role of user", "list member"))?;
         row.map(|row| parse_col(&row, "role", "role")).transpose()
-    }
-
-    /// Takes a row lock on the list (PostgreSQL) so concurrent merges into one list are
-    /// serialised; SQLite transactions are already serialised by `BEGIN IMMEDIATE`.
-    pub(crate) async fn lock_list(&self, conn: &mut sqlx::AnyConnection, list: ListId) -> Result<()> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM contact_lists WHERE id = $1 FOR NO KEY UPDATE")
-                .bind(list.0)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(Error::db("lock list", "list"))?;
-        }
-        Ok(())
     }
 }

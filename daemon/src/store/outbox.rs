@@ -327,25 +327,19 @@ pub(crate) async fn enqueue_digest(
             .map_err(Error::db("extend pending digest", "outbox row"))?;
         return Ok(());
     }
-    let last = sqlx::query(
-        "SELECT MAX(sent_at) AS last FROM outbox WHERE kind = $1 AND recipient_id = $2 AND status = 'sent'",
-    )
-    .bind(DIGEST_KIND)
-    .bind(recipient.0)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(Error::db("find last digest", "outbox row"))?;
-    let last_sent: Option<i64> = col(&last, "last")?;
-    let due = last_sent.map_or(now, |t| now.max(t.saturating_add(store.digest_interval_ms)));
     let payload = DigestPayload { suggestions: vec![suggestion], lists: vec![list], more: 0 };
+    // Due now, or once the digest interval has passed since the last digest sent to this
+    // recipient (an aggregate without GROUP BY always yields one row).
     sqlx::query(
         "INSERT INTO outbox (kind, recipient_id, payload, status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, 'pending', 0, $4, $5)",
+         SELECT $1, $2, $3, 'pending', 0, \
+           CASE WHEN MAX(sent_at) IS NULL OR MAX(sent_at) + $4 < $5 THEN $5 ELSE MAX(sent_at) + $4 END, $5 \
+         FROM outbox WHERE kind = $1 AND recipient_id = $2 AND status = 'sent'",
     )
     .bind(DIGEST_KIND)
     .bind(recipient.0)
     .bind(to_json(&payload, "digest payload")?)
-    .bind(due)
+    .bind(store.digest_interval_ms)
     .bind(now)
     .execute(&mut *conn)
     .await

@@ -44,11 +44,12 @@ pub(crate) const VERSION: u8 = 1;
 /// What the count *does* cost is start-up time: the daemon decrypts every stored mailbox
 /// secret when it starts, and each record needs its own derivation (64 bytes of output =
 /// two PBKDF2 blocks, i.e. `2 × ITERATIONS` HMAC-SHA256 calls). The target is 10,000
-/// mailboxes decrypted in well under 60 s on 2 cores. Measured here (AMD EPYC with SHA-NI,
-/// release build, the machine shared by other builds at load ~14): opening one record costs
-/// ~0.5 ms of CPU, so 10,000 records need ~5 s of CPU and took 17 s of wall time on the
-/// contended machine with one thread (see `BENCHMARKS.md`). 10,000 iterations would have
-/// been ~90 s wall under the same load, which is why the count is not higher.
+/// mailboxes decrypted in well under 60 s on 2 cores. Measured with
+/// `cargo run --release -p mailsig-daemon --example vault_startup` (AMD EPYC with SHA-NI, the
+/// 2-core machine shared with other builds at load ~25): opening one record costs ~0.5 ms of
+/// CPU, so 10,000 records need ~5 s of CPU; wall time on that contended machine was 24.5 s
+/// on one thread and 22.6 s on two. 10,000 iterations (measured ~9 ms per record wall at
+/// load ~14) would have put the same start-up near 90 s, which is why the count is not higher.
 /// We keep a couple of thousand iterations rather than 1 as cheap defence in depth should a
 /// master key ever be generated badly.
 pub(crate) const ITERATIONS: u32 = 2_000;

@@ -16,7 +16,7 @@ pub(crate) mod url;
 use crate::line::Line;
 
 /// One field-sized piece of a signature line.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Cell {
     /// Index of the line in the signature block.
     pub line: usize,
@@ -24,7 +24,9 @@ pub(crate) struct Cell {
 }
 
 /// Separators between fields written on one line.
-const SEPARATORS: &[&str] = &[" | ", "|", " · ", "·", " • ", "•", " ◦ ", " – ", " — ", " - ", " / ", "\t", " ¦ ", " ∙ "];
+const SEPARATORS: &[&str] = &[
+    " | ", "|", " · ", "·", " • ", "•", " ◦ ", " – ", " — ", " - ", " / ", "\t", " ¦ ", " ∙ ",
+];
 
 /// Splits every line of the block into cells.
 pub(crate) fn cells(lines: &[Line]) -> Vec<Cell> {
@@ -45,7 +47,11 @@ pub(crate) fn cells(lines: &[Line]) -> Vec<Cell> {
                 .collect();
         }
         for p in parts {
-            let t = p.trim().trim_matches(|c: char| c == ',' || c == ';').trim().to_string();
+            let t = p
+                .trim()
+                .trim_matches(|c: char| c == ',' || c == ';')
+                .trim()
+                .to_string();
             if !t.is_empty() {
                 out.push(Cell { line: i, text: t });
             }
@@ -61,8 +67,16 @@ fn split_outside_numbers(text: &str, sep: &str) -> Vec<String> {
     while let Some(pos) = rest.find(sep) {
         let before = &rest[..pos];
         let after = &rest[pos + sep.len()..];
-        let digit_before = before.trim_end().chars().next_back().is_some_and(|c| c.is_ascii_digit() || c == ')');
-        let digit_after = after.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit() || c == '(');
+        let digit_before = before
+            .trim_end()
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_digit() || c == ')');
+        let digit_after = after
+            .trim_start()
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '(');
         acc.push_str(before);
         if digit_before && digit_after {
             acc.push_str(sep);
@@ -94,8 +108,20 @@ mod tests {
 
     #[test]
     fn splits_cells_but_not_numbers() {
-        let lines = crate::mime::text_lines("Ann Lee | CEO · Acme GmbH\nT 030 - 211 84 60 / 0171 12\nSales - North");
+        let lines = crate::mime::text_lines(
+            "Ann Lee | CEO · Acme GmbH\nT 030 - 211 84 60 / 0171 12\nSales - North",
+        );
         let texts: Vec<String> = cells(&lines).into_iter().map(|c| c.text).collect();
-        assert_eq!(texts, ["Ann Lee", "CEO", "Acme GmbH", "T 030 - 211 84 60 / 0171 12", "Sales", "North"]);
+        assert_eq!(
+            texts,
+            [
+                "Ann Lee",
+                "CEO",
+                "Acme GmbH",
+                "T 030 - 211 84 60 / 0171 12",
+                "Sales",
+                "North"
+            ]
+        );
     }
 }

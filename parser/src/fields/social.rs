@@ -23,10 +23,16 @@ pub(crate) fn find(all_urls: &[(String, usize)], cells: &[Cell]) -> Vec<(String,
         }
     }
     for cell in cells {
-        for m in WRITTEN.as_ref().into_iter().flat_map(|re| re.find_iter(&cell.text)) {
+        for m in WRITTEN
+            .as_ref()
+            .into_iter()
+            .flat_map(|re| re.find_iter(&cell.text))
+        {
             if let Some(url) = normalise(m.as_str()) {
                 let key = super::url::bare_host(&url) + url.split_once(".com").map_or("", |x| x.1);
-                if !out.iter().any(|(u, _)| super::url::bare_host(u) + u.split_once(".com").map_or("", |x| x.1) == key) {
+                if !out.iter().any(|(u, _)| {
+                    super::url::bare_host(u) + u.split_once(".com").map_or("", |x| x.1) == key
+                }) {
                     out.push((url, cell.line));
                 }
             }
@@ -37,7 +43,8 @@ pub(crate) fn find(all_urls: &[(String, usize)], cells: &[Cell]) -> Vec<(String,
 
 fn has_profile_path(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split_once('/').is_some_and(|(_, p)| !p.is_empty() && !p.starts_with("share") && !p.starts_with("intent"))
+    rest.split_once('/')
+        .is_some_and(|(_, p)| !p.is_empty() && !p.starts_with("share") && !p.starts_with("intent"))
 }
 
 #[cfg(test)]
@@ -46,12 +53,23 @@ mod tests {
 
     #[test]
     fn profiles_from_links_and_text() {
-        let mut lines = crate::mime::text_lines("LinkedIn\nxing.com/profile/Ann_Lee\nhttps://www.linkedin.com/company/acme");
-        lines[0].links.push("https://www.linkedin.com/in/ann-lee/".into());
+        let mut lines = crate::mime::text_lines(
+            "LinkedIn\nxing.com/profile/Ann_Lee\nhttps://www.linkedin.com/company/acme",
+        );
+        lines[0]
+            .links
+            .push("https://www.linkedin.com/in/ann-lee/".into());
         let cells = super::super::cells(&lines);
         let urls = super::super::url::all(&cells, &lines);
         let found: Vec<String> = find(&urls, &cells).into_iter().map(|f| f.0).collect();
-        assert_eq!(found, ["https://www.linkedin.com/in/ann-lee", "https://xing.com/profile/Ann_Lee", "https://www.linkedin.com/company/acme"]);
+        assert_eq!(
+            found,
+            [
+                "https://www.linkedin.com/in/ann-lee",
+                "https://xing.com/profile/Ann_Lee",
+                "https://www.linkedin.com/company/acme"
+            ]
+        );
         assert!(super::super::url::websites(&urls).is_empty());
     }
 }

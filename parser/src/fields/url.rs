@@ -11,18 +11,42 @@ use crate::line::Line;
 use crate::tables::words::SOCIAL_HOSTS;
 
 static URL: Lazy<Option<Regex>> = Lazy::new(|| {
-    Regex::new(r"(?i)(?:https?://|www\.)[a-z0-9\-._~%]+(?:\.[a-z]{2,24})(?::\d+)?(?:/[^\s<>()\[\]|]*)?").ok()
+    Regex::new(
+        r"(?i)(?:https?://|www\.)[a-z0-9\-._~%]+(?:\.[a-z]{2,24})(?::\d+)?(?:/[^\s<>()\[\]|]*)?",
+    )
+    .ok()
 });
 static BARE: Lazy<Option<Regex>> = Lazy::new(|| {
     Regex::new(r"(?i)^(?:[a-z]{1,12}\.?\s*:\s*)?([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.(?:[a-z]{2}|com|net|org|info|biz|studio|design|agency|law|tech|shop|online|site|app|dev|io|eu|art|cafe|media|group|legal|consulting|digital|travel|energy)(?:/[^\s<>()|]*)?)$").ok()
 });
 
 /// Paths that mark a link as not a contact website.
-const NOT_WEBSITE: &[&str] = &["privacy", "datenschutz", "unsubscribe", "abmelden", "desinscri", "gdpr", "rgpd", "/legal", "impressum", "cookie", "mailing", "tracking", "click.", "/track", "utm_", "maps.google", "goo.gl/maps", "calendly"];
+const NOT_WEBSITE: &[&str] = &[
+    "privacy",
+    "datenschutz",
+    "unsubscribe",
+    "abmelden",
+    "desinscri",
+    "gdpr",
+    "rgpd",
+    "/legal",
+    "impressum",
+    "cookie",
+    "mailing",
+    "tracking",
+    "click.",
+    "/track",
+    "utm_",
+    "maps.google",
+    "goo.gl/maps",
+    "calendly",
+];
 
 /// Normalises a URL (or a written host) to `scheme://host[/path]`; `None` when it is not a web URL.
 pub(crate) fn normalise(raw: &str) -> Option<String> {
-    let raw = raw.trim().trim_end_matches(['.', ',', ';', ')', '>', '"', '\'']);
+    let raw = raw
+        .trim()
+        .trim_end_matches(['.', ',', ';', ')', '>', '"', '\'']);
     let (scheme, rest) = match raw.split_once("://") {
         Some((s, r)) => (s.to_ascii_lowercase(), r),
         None => ("https".to_string(), raw),
@@ -38,20 +62,30 @@ pub(crate) fn normalise(raw: &str) -> Option<String> {
     if !host.contains('.') || host.contains('@') || host.starts_with('.') {
         return None;
     }
-    let path = path.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
+    let path = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/');
     Some(format!("{scheme}://{host}{path}"))
 }
 
 /// Host without a leading `www.`.
 pub(crate) fn bare_host(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default().to_ascii_lowercase();
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     host.trim_start_matches("www.").to_string()
 }
 
 pub(crate) fn is_social(url: &str) -> bool {
     let host = bare_host(url);
-    SOCIAL_HOSTS.iter().any(|s| host == *s || host.ends_with(&format!(".{s}")))
+    SOCIAL_HOSTS
+        .iter()
+        .any(|s| host == *s || host.ends_with(&format!(".{s}")))
 }
 
 fn excluded(url: &str) -> bool {
@@ -63,7 +97,14 @@ fn excluded(url: &str) -> bool {
 pub(crate) fn all(cells: &[Cell], lines: &[Line]) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = Vec::new();
     let push = |out: &mut Vec<(String, usize)>, url: String, line: usize| {
-        if !out.iter().any(|(u, _)| bare_host(u) == bare_host(&url) && u.split_once("://").map(|x| x.1.split_once('/').map(|p| p.1).unwrap_or("")) == url.split_once("://").map(|x| x.1.split_once('/').map(|p| p.1).unwrap_or(""))) {
+        if !out.iter().any(|(u, _)| {
+            bare_host(u) == bare_host(&url)
+                && u.split_once("://")
+                    .map(|x| x.1.split_once('/').map(|p| p.1).unwrap_or(""))
+                    == url
+                        .split_once("://")
+                        .map(|x| x.1.split_once('/').map(|p| p.1).unwrap_or(""))
+        }) {
             out.push((url, line));
         }
     };
@@ -91,14 +132,16 @@ pub(crate) fn all(cells: &[Cell], lines: &[Line]) -> Vec<(String, usize)> {
                 }
             }
         }
-        if !found && !cell.text.contains('@') {
-            if let Some(c) = BARE.as_ref().and_then(|re| re.captures(&cell.text)).and_then(|c| c.get(1)) {
-                if let Some(url) = normalise(c.as_str()) {
-                    if !linked_hosts.contains(&bare_host(&url)) {
-                        push(&mut out, url, cell.line);
-                    }
-                }
-            }
+        if !found
+            && !cell.text.contains('@')
+            && let Some(c) = BARE
+                .as_ref()
+                .and_then(|re| re.captures(&cell.text))
+                .and_then(|c| c.get(1))
+            && let Some(url) = normalise(c.as_str())
+            && !linked_hosts.contains(&bare_host(&url))
+        {
+            push(&mut out, url, cell.line);
         }
     }
     out
@@ -106,7 +149,16 @@ pub(crate) fn all(cells: &[Cell], lines: &[Line]) -> Vec<(String, usize)> {
 
 /// Websites: web URLs that are neither social profiles nor excluded links.
 pub(crate) fn websites(all: &[(String, usize)]) -> Vec<(String, usize)> {
-    all.iter().filter(|(u, _)| !is_social(u) && !excluded(u) && !u.ends_with(".png") && !u.ends_with(".jpg") && !u.ends_with(".gif")).cloned().collect()
+    all.iter()
+        .filter(|(u, _)| {
+            !is_social(u)
+                && !excluded(u)
+                && !u.ends_with(".png")
+                && !u.ends_with(".jpg")
+                && !u.ends_with(".gif")
+        })
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -115,10 +167,19 @@ mod tests {
 
     #[test]
     fn normalises() {
-        assert_eq!(normalise("https://WWW.Acme.de/").as_deref(), Some("https://www.acme.de"));
-        assert_eq!(normalise("www.acme.de").as_deref(), Some("https://www.acme.de"));
+        assert_eq!(
+            normalise("https://WWW.Acme.de/").as_deref(),
+            Some("https://www.acme.de")
+        );
+        assert_eq!(
+            normalise("www.acme.de").as_deref(),
+            Some("https://www.acme.de")
+        );
         assert_eq!(normalise("mailto:a@b.c"), None);
-        assert_eq!(normalise("https://acme.de/team/ann?x=1").as_deref(), Some("https://acme.de/team/ann"));
+        assert_eq!(
+            normalise("https://acme.de/team/ann?x=1").as_deref(),
+            Some("https://acme.de/team/ann")
+        );
     }
 
     #[test]
@@ -126,7 +187,10 @@ mod tests {
         let mut lines = crate::mime::text_lines("acme.de\nwww.other.org");
         lines[0].links.push("https://www.acme.de/".into());
         let cells = super::super::cells(&lines);
-        let urls: Vec<String> = websites(&all(&cells, &lines)).into_iter().map(|u| u.0).collect();
+        let urls: Vec<String> = websites(&all(&cells, &lines))
+            .into_iter()
+            .map(|u| u.0)
+            .collect();
         assert_eq!(urls, ["https://www.acme.de", "https://www.other.org"]);
     }
 }

@@ -1,7 +1,6 @@
 //! Footers that are not the sender's signature: device footers ("Sent from my iPhone"),
 //! confidentiality / privacy disclaimers, company registration blocks.
 
-
 /// "Sent from my iPhone" and its translations.
 pub(crate) fn is_device_footer(text: &str) -> bool {
     if text.len() > 80 {
@@ -19,7 +18,13 @@ pub(crate) fn is_attachment_placeholder(text: &str) -> bool {
         return true;
     }
     let lower = t.to_lowercase();
-    !t.contains(' ') && [".doc", ".docx", ".xls", ".xlsx", ".pdf", ".ppt", ".pptx", ".zip", ".txt", ".rtf", ".jpg", ".png", ".vcf", ".msg"].iter().any(|e| lower.ends_with(e))
+    !t.contains(' ')
+        && [
+            ".doc", ".docx", ".xls", ".xlsx", ".pdf", ".ppt", ".pptx", ".zip", ".txt", ".rtf",
+            ".jpg", ".png", ".vcf", ".msg",
+        ]
+        .iter()
+        .any(|e| lower.ends_with(e))
 }
 
 /// A line of a confidentiality, privacy or environmental footer.
@@ -41,7 +46,9 @@ mod tests {
         assert!(is_device_footer("Sent from my iPhone"));
         assert!(is_device_footer("Von meinem iPhone gesendet"));
         assert!(!is_device_footer("I sent from my desk the files"));
-        assert!(is_disclaimer("This e-mail is confidential and may be privileged."));
+        assert!(is_disclaimer(
+            "This e-mail is confidential and may be privileged."
+        ));
         assert!(is_registration("Amtsgericht München HRB 12345"));
         assert!(!is_disclaimer("Please navigate to the page"));
     }

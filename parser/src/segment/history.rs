@@ -8,7 +8,9 @@ use once_cell::sync::Lazy;
 use regex::Regex;
 
 use crate::line::{Line, Mark};
-use crate::tables::markers::{FROM_LABELS, HEADER_LABELS, WROTE_OPENERS, WROTE_SUFFIXES, WROTE_VERBS};
+use crate::tables::markers::{
+    FROM_LABELS, HEADER_LABELS, WROTE_OPENERS, WROTE_SUFFIXES, WROTE_VERBS,
+};
 
 static DATE: Lazy<Option<Regex>> =
     Lazy::new(|| Regex::new(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{1,2}:\d{2}").ok());
@@ -28,7 +30,9 @@ pub(crate) fn start_from(lines: &[Line], from: usize) -> usize {
         if lines[i].mark == Mark::QuoteStart || is_history_line(lines, i) {
             if is_quote_run_start(lines, i) {
                 let end = quote_run_end(lines, i);
-                let sender_continues = lines.get(end).is_some_and(|l| l.mark == Mark::None && !l.text.is_empty() && !is_history_line(lines, end));
+                let sender_continues = lines.get(end).is_some_and(|l| {
+                    l.mark == Mark::None && !l.text.is_empty() && !is_history_line(lines, end)
+                });
                 if sender_continues {
                     i = end;
                     continue;
@@ -80,15 +84,36 @@ pub(crate) fn skip_header(lines: &[Line], i: usize) -> usize {
             continue;
         }
         let label = label_of(text);
-        let header_label = label.as_deref().is_some_and(|l| FROM_LABELS.contains(&l) || HEADER_LABELS.contains(&l) || l == "sent by" || l == "bcc");
-        let is_subject = label.as_deref().is_some_and(|l| matches!(l, "subject" | "betreff" | "objet" | "asunto" | "oggetto" | "onderwerp" | "assunto" | "ämne" | "emne" | "temat" | "件名"));
+        let header_label = label.as_deref().is_some_and(|l| {
+            FROM_LABELS.contains(&l) || HEADER_LABELS.contains(&l) || l == "sent by" || l == "bcc"
+        });
+        let is_subject = label.as_deref().is_some_and(|l| {
+            matches!(
+                l,
+                "subject"
+                    | "betreff"
+                    | "objet"
+                    | "asunto"
+                    | "oggetto"
+                    | "onderwerp"
+                    | "assunto"
+                    | "ämne"
+                    | "emne"
+                    | "temat"
+                    | "件名"
+            )
+        });
         if is_subject {
             seen_subject = true;
             j += 1;
             continue;
         }
         // After the subject only labelled header lines (Gmail puts To: last) belong to it.
-        let header_like = header_label || !seen_subject && (text.contains('@') || DATE.as_ref().is_some_and(|d| d.is_match(text)) && text.len() < 60 || is_separator(text));
+        let header_like = header_label
+            || !seen_subject
+                && (text.contains('@')
+                    || DATE.as_ref().is_some_and(|d| d.is_match(text)) && text.len() < 60
+                    || is_separator(text));
         if !header_like {
             break;
         }
@@ -104,7 +129,11 @@ fn is_history_line(lines: &[Line], i: usize) -> bool {
     }
     // Cheap rejections first: every opener below has a colon on this or the next two lines,
     // or is a short separator line.
-    let colon_near = lines.iter().skip(i).take(3).any(|l| l.text.contains([':', '：']));
+    let colon_near = lines
+        .iter()
+        .skip(i)
+        .take(3)
+        .any(|l| l.text.contains([':', '：']));
     (is_separator(text)) || (colon_near && (is_attribution(lines, i) || is_header_block(lines, i)))
 }
 
@@ -116,7 +145,9 @@ fn is_separator(text: &str) -> bool {
     }
     let lower = text.to_lowercase();
     let core = lower.trim_matches(|c: char| matches!(c, '-' | '_' | '*' | '=' | ' ' | ':'));
-    crate::tables::HISTORY_PHRASES.longest(core).is_some_and(|p| dashed || core.len() <= p.len() + 2)
+    crate::tables::HISTORY_PHRASES
+        .longest(core)
+        .is_some_and(|p| dashed || core.len() <= p.len() + 2)
 }
 
 /// "On Tue, 3 Mar 2026 at 10:12, Ann <a@b> wrote:", possibly wrapped over two lines.
@@ -159,7 +190,9 @@ fn label_of(text: &str) -> Option<String> {
 
 /// "From: … / Sent: … / To: …" (any language), or a Lotus Notes "To: … / cc: …" block.
 fn is_header_block(lines: &[Line], i: usize) -> bool {
-    let Some(label) = label_of(&lines[i].text) else { return false };
+    let Some(label) = label_of(&lines[i].text) else {
+        return false;
+    };
     let following = lines.iter().skip(i + 1).filter(|l| !l.is_blank()).take(5);
     let n_headers = following
         .filter_map(|l| label_of(&l.text))
@@ -172,7 +205,12 @@ fn is_header_block(lines: &[Line], i: usize) -> bool {
 }
 
 fn has_cc_or_subject(lines: &[Line], i: usize) -> bool {
-    lines.iter().skip(i + 1).take(8).filter_map(|l| label_of(&l.text)).any(|l| matches!(l.as_str(), "cc" | "subject" | "betreff" | "bcc"))
+    lines
+        .iter()
+        .skip(i + 1)
+        .take(8)
+        .filter_map(|l| label_of(&l.text))
+        .any(|l| matches!(l.as_str(), "cc" | "subject" | "betreff" | "bcc"))
 }
 
 /// A Lotus Notes header starts one or two lines above "To:" ("Name@ORG", a date line).
@@ -216,13 +254,28 @@ mod tests {
     fn finds_history_openers() {
         assert_eq!(cut("Hi\nThanks\n> quoted"), 2);
         assert_eq!(cut("Hi\n\n-----Original Message-----\nFrom: x"), 2);
-        assert_eq!(cut("Hi\nOn Mon, 2 Mar 2026 at 10:00, Ann Lee <a@b.c>\nwrote:\n> x"), 1);
+        assert_eq!(
+            cut("Hi\nOn Mon, 2 Mar 2026 at 10:00, Ann Lee <a@b.c>\nwrote:\n> x"),
+            1
+        );
         assert_eq!(cut("Hallo\nAm 02.03.2026 um 10:00 schrieb Ann Lee:\n"), 1);
-        assert_eq!(cut("Bonjour\nLe lun. 2 mars 2026 à 10:00, Ann <a@b.c> a écrit :\n"), 1);
-        assert_eq!(cut("Hi\nFrom: Ann Lee\nSent: Monday\nTo: Bob\nSubject: x"), 1);
+        assert_eq!(
+            cut("Bonjour\nLe lun. 2 mars 2026 à 10:00, Ann <a@b.c> a écrit :\n"),
+            1
+        );
+        assert_eq!(
+            cut("Hi\nFrom: Ann Lee\nSent: Monday\nTo: Bob\nSubject: x"),
+            1
+        );
         assert_eq!(cut("Hi\nVon: Ann Lee\nGesendet: Montag\nAn: Bob"), 1);
-        assert_eq!(cut("Hi\n\nAnn Lee@ENRON\n12/07/2000 10:45 AM\nTo: Bob\ncc:\nSubject: x"), 2);
-        assert_eq!(cut("Hi\n---------------------- Forwarded by Ann/HOU on 12/07/2000"), 1);
+        assert_eq!(
+            cut("Hi\n\nAnn Lee@ENRON\n12/07/2000 10:45 AM\nTo: Bob\ncc:\nSubject: x"),
+            2
+        );
+        assert_eq!(
+            cut("Hi\n---------------------- Forwarded by Ann/HOU on 12/07/2000"),
+            1
+        );
         assert_eq!(cut("Hi\nFrom: my desk I send this.\nThanks"), 3);
     }
 }

@@ -21,7 +21,9 @@ pub(crate) fn top_message(lines: Vec<Line>) -> (Vec<Line>, bool) {
     let mut cut = history::start_from(&lines, 0);
     let mut unwrapped = false;
     for _ in 0..MAX_UNWRAP {
-        let own_text = lines.get(from..cut).is_some_and(|ls| ls.iter().any(|l| l.text.chars().any(char::is_alphanumeric)));
+        let own_text = lines
+            .get(from..cut)
+            .is_some_and(|ls| ls.iter().any(|l| l.text.chars().any(char::is_alphanumeric)));
         if own_text || cut >= lines.len() {
             break;
         }
@@ -29,8 +31,17 @@ pub(crate) fn top_message(lines: Vec<Line>) -> (Vec<Line>, bool) {
         cut = history::start_from(&lines, from);
         unwrapped = true;
     }
-    let keep: Vec<bool> = (0..lines.len()).map(|i| i >= from && i < cut && !history::is_inline_quote(&lines, i)).collect();
-    let mut out: Vec<Line> = lines.into_iter().zip(keep).filter(|(l, k)| *k && !footer::is_device_footer(&l.text) && !footer::is_attachment_placeholder(&l.text)).map(|(l, _)| l).collect();
+    let keep: Vec<bool> = (0..lines.len())
+        .map(|i| i >= from && i < cut && !history::is_inline_quote(&lines, i))
+        .collect();
+    let mut out: Vec<Line> = lines
+        .into_iter()
+        .zip(keep)
+        .filter(|(l, k)| {
+            *k && !footer::is_device_footer(&l.text) && !footer::is_attachment_placeholder(&l.text)
+        })
+        .map(|(l, _)| l)
+        .collect();
     trim_footers(&mut out);
     (out, unwrapped)
 }
@@ -45,11 +56,17 @@ fn trim_footers(lines: &mut Vec<Line>) {
         let end = lines.len();
         let start = lines.iter().rposition(Line::is_blank).map_or(0, |i| i + 1);
         let paragraph = &lines[start..end];
-        if paragraph.iter().all(|l| crate::signature::is_rule_line(&l.text)) && !paragraph.is_empty() {
+        if paragraph
+            .iter()
+            .all(|l| crate::signature::is_rule_line(&l.text))
+            && !paragraph.is_empty()
+        {
             lines.truncate(start);
             continue;
         }
-        let first_footer = paragraph.iter().position(|l| footer::is_disclaimer(&l.text) || footer::is_registration(&l.text));
+        let first_footer = paragraph
+            .iter()
+            .position(|l| footer::is_disclaimer(&l.text) || footer::is_registration(&l.text));
         match first_footer {
             Some(0) => lines.truncate(start),
             Some(i) => {

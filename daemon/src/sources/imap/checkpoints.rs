@@ -6,6 +6,7 @@
 
 use futures::future::BoxFuture;
 
+use super::error::ImapErrorKind;
 use crate::pipeline::MailboxId;
 
 /// Where a folder's processing stands: its UIDVALIDITY and the highest UID already committed.
@@ -34,6 +35,12 @@ pub trait Checkpoints: Send + Sync + 'static {
         cursor: FolderCursor,
     ) -> BoxFuture<'_, Result<(), CheckpointError>>;
 
-    /// Marks the mailbox as needing attention with a short reason (no secrets, no content).
-    fn needs_attention(&self, mailbox: MailboxId, reason: &str) -> BoxFuture<'_, Result<(), CheckpointError>>;
+    /// Marks the mailbox as needing attention (and tells its owner once): `kind` says why,
+    /// `detail` is the server's short explanation (no secrets, no message content).
+    fn needs_attention(
+        &self,
+        mailbox: MailboxId,
+        kind: ImapErrorKind,
+        detail: &str,
+    ) -> BoxFuture<'_, Result<(), CheckpointError>>;
 }

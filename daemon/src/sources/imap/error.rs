@@ -50,7 +50,8 @@ impl ImapErrorKind {
         }
     }
 
-    fn describe(self) -> &'static str {
+    /// A short fixed sentence for people (the owner's notice, the CLI): never server or message text.
+    pub fn describe(self) -> &'static str {
         match self {
             Self::InvalidSettings => "invalid IMAP settings",
             Self::Unreachable => "IMAP server unreachable",

@@ -5,7 +5,8 @@
 //! - [`connect`]: TCP + TLS/STARTTLS + LOGIN, and [`test_login`] for linking.
 //! - [`watcher`]: one task per (mailbox, folder): EXAMINE, catch up by UID, IDLE or poll, reconnect.
 //! - [`source`]: [`ImapSource`], the set of watchers the supervisor starts and stops.
-//! - [`checkpoints`]: the store operations a watcher needs (cursor, needs-attention).
+//! - [`reconcile`]: keeps the watched set in step with the store (runtime link/unlink, new credentials).
+//! - [`checkpoints`], [`store_adapter`]: the store operations a watcher needs (cursor, needs-attention).
 
 pub mod backoff;
 pub mod checkpoints;

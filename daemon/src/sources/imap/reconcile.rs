@@ -12,13 +12,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use super::settings::ImapSettings;
-use super::source::ImapSource;
+use super::source::{ImapSource, SecretFingerprint};
 use crate::pipeline::MailboxId;
-use crate::store::{Mailbox, MailboxFilter, MailboxKind, MailboxStatus, Store};
+use crate::store::{Mailbox, MailboxFilter, MailboxKind, MailboxStatus, Store, StoredSecret};
 use crate::vault::{SealedSecret, Vault};
 
 /// What one reconciliation pass changed.
@@ -57,25 +56,36 @@ impl ImapSource {
                     continue;
                 }
             };
-            let restart = match self.watch_state(id) {
-                None => false,
-                Some(state) => {
-                    let unchanged = state.settings == settings && state.secret == mailbox.secret.map(|s| s.0);
-                    if unchanged && !state.stopped_for_attention {
-                        continue;
-                    }
-                    true
-                }
-            };
-            let password = match password_of(store, vault, mailbox).await {
-                Ok(password) => password,
+            let stored = match stored_secret(store, mailbox).await {
+                Ok(stored) => stored,
                 Err(reason) => {
                     report.failed += 1;
                     tracing::warn!(mailbox = %id, "imap mailbox not started: {reason}");
                     continue;
                 }
             };
-            match self.add_mailbox_with_secret(id, settings, password, mailbox.secret.map(|s| s.0)) {
+            // A secret is "the same" while its id and last update are: decrypting it on every pass
+            // would cost a key derivation per mailbox.
+            let fingerprint = SecretFingerprint { id: stored.id.0, updated_at: stored.updated_at };
+            let restart = match self.watch_state(id) {
+                None => false,
+                Some(state) => {
+                    let unchanged = state.settings == settings && state.secret == Some(fingerprint);
+                    if unchanged && !state.stopped_for_attention {
+                        continue;
+                    }
+                    true
+                }
+            };
+            let password = match vault.open_string(&SealedSecret::from_bytes(stored.sealed)) {
+                Ok(password) => password,
+                Err(_) => {
+                    report.failed += 1;
+                    tracing::warn!(mailbox = %id, "imap mailbox not started: credentials cannot be decrypted with this master key");
+                    continue;
+                }
+            };
+            match self.add_mailbox_with_secret(id, settings, password, Some(fingerprint)) {
                 Ok(()) if restart => report.restarted += 1,
                 Ok(()) => report.started += 1,
                 Err(error) => {
@@ -110,11 +120,8 @@ impl ImapSource {
     }
 }
 
-/// Decrypts a mailbox's password; the error text names what is missing, never a secret.
-async fn password_of(store: &Store, vault: &Vault, mailbox: &Mailbox) -> Result<SecretString, String> {
+/// Reads a mailbox's sealed credentials; the error text names what is missing, never a secret.
+async fn stored_secret(store: &Store, mailbox: &Mailbox) -> Result<StoredSecret, String> {
     let secret = mailbox.secret.ok_or_else(|| "no stored credentials".to_owned())?;
-    let stored = store.get_secret(secret).await.map_err(|e| format!("read sealed credentials: {e}"))?;
-    vault
-        .open_string(&SealedSecret::from_bytes(stored.sealed))
-        .map_err(|_| "credentials cannot be decrypted with this master key".to_owned())
+    store.get_secret(secret).await.map_err(|e| format!("read sealed credentials: {e}"))
 }

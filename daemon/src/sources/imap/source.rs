@@ -43,16 +43,23 @@ struct Inner {
 struct Watched {
     cancel: CancellationToken,
     settings: Arc<ImapSettings>,
-    /// The store's secret id the password came from (a new id means new credentials).
-    secret: Option<i64>,
+    /// Which stored secret (and which version of it) the password came from.
+    secret: Option<SecretFingerprint>,
     /// Set when a watcher stopped because the mailbox needs attention.
     stopped_for_attention: Arc<AtomicBool>,
+}
+
+/// Identifies one version of a stored secret: a new id or a later update means new credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SecretFingerprint {
+    pub id: i64,
+    pub updated_at: i64,
 }
 
 /// What [`ImapSource::reconcile`](super::reconcile) needs to know about a watched mailbox.
 pub(crate) struct WatchState {
     pub settings: ImapSettings,
-    pub secret: Option<i64>,
+    pub secret: Option<SecretFingerprint>,
     pub stopped_for_attention: bool,
 }
 
@@ -96,7 +103,7 @@ impl ImapSource {
         mailbox: MailboxId,
         settings: ImapSettings,
         password: SecretString,
-        secret: Option<i64>,
+        secret: Option<SecretFingerprint>,
     ) -> Result<(), ImapError> {
         settings.validate(&self.inner.options)?;
         let settings = Arc::new(settings);

@@ -1,9 +1,10 @@
 //! [`Checkpoints`] over the real [`Store`]: folder cursors in `folder_cursors`, needs-attention in
-//! the mailbox's status.
+//! the mailbox's status plus one "needs attention" notice to its owner through the outbox.
 
 use futures::future::BoxFuture;
 
 use super::checkpoints::{CheckpointError, Checkpoints, FolderCursor};
+use super::error::ImapErrorKind;
 use crate::pipeline::MailboxId;
 use crate::store::{self, MailboxStatus, Store};
 
@@ -49,8 +50,13 @@ impl Checkpoints for StoreCheckpoints {
         })
     }
 
-    fn needs_attention(&self, mailbox: MailboxId, reason: &str) -> BoxFuture<'_, Result<(), CheckpointError>> {
-        let reason = reason.to_owned();
+    fn needs_attention(
+        &self,
+        mailbox: MailboxId,
+        kind: ImapErrorKind,
+        detail: &str,
+    ) -> BoxFuture<'_, Result<(), CheckpointError>> {
+        let reason = format!("{}: {detail}", kind.as_str());
         Box::pin(async move {
             let id = store_id(mailbox);
             let before = self.store.get_mailbox(id).await.map_err(|e| failed("load mailbox", e))?;
@@ -58,9 +64,10 @@ impl Checkpoints for StoreCheckpoints {
                 .set_mailbox_status(id, MailboxStatus::NeedsAttention, Some(&reason))
                 .await
                 .map_err(|e| failed("set needs-attention", e))?;
-            // Tell the owner by email, once, on the transition (issue #5).
+            // Tell the owner by email, once, on the transition (issue #5; several folders of one
+            // mailbox fail together). The notice carries a fixed sentence, not the server's text.
             if before.status != MailboxStatus::NeedsAttention
-                && let Err(error) = crate::notify::enqueue_attention(&self.store, &before, &reason).await
+                && let Err(error) = crate::notify::enqueue_attention(&self.store, &before, kind.describe()).await
             {
                 tracing::warn!(mailbox = %id, "could not queue the needs-attention notice: {error}");
             }

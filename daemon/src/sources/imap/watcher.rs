@@ -85,8 +85,8 @@ pub(crate) async fn run(watch: FolderWatch) -> WatchEnd {
                 mailbox = %watch.mailbox, folder = %watch.folder, kind = error.kind().as_str(),
                 "imap watcher stopped, mailbox needs attention: {error}"
             );
-            let reason = format!("{}: {error}", error.kind().as_str());
-            if let Err(store_error) = watch.checkpoints.needs_attention(watch.mailbox, &reason).await {
+            let detail = error.to_string();
+            if let Err(store_error) = watch.checkpoints.needs_attention(watch.mailbox, error.kind(), &detail).await {
                 tracing::error!(mailbox = %watch.mailbox, "could not record needs-attention: {store_error}");
             }
             return WatchEnd::NeedsAttention(error);
