@@ -1,9 +1,67 @@
 //! The signature engine: raw email bytes in, the sender's contact suggestion out.
 //!
 //! Pure: no I/O, no async runtime, no logging. Extraction never fails on content;
-//! malformed input yields "no signature" plus diagnostics.
+//! malformed input yields "no signature" plus diagnostics. Work per message is bounded
+//! (body size, line count and line length caps), so hostile input stays fast.
+//!
+//! # Pipeline
+//!
+//! 1. `mime`: mail-parser decodes the message; the HTML alternative is chosen when it carries
+//!    link targets or images, and `text/vcard` attachments are collected.
+//! 2. `html`: html5ever's tokenizer (no tree builder, so linear) turns HTML into lines, keeping
+//!    link targets, icon names and alt texts; quoted history is cut before tokenizing.
+//! 3. `segment`: quoted and forwarded history, interleaved quotes, device footers, disclaimers
+//!    and registration blocks are removed, leaving the sender's own top message.
+//! 4. `signature`: the block is located by a client signature container, the "-- " delimiter,
+//!    a valediction (11 languages), the sender's name, or a trailing block of short lines.
+//! 5. `fields`: name, title, company, emails, phones (rlibphonenumber, typed by label, icon or
+//!    number type), websites, postal address and social profiles, each with a confidence, the
+//!    rule that found it and the signature line it came from.
+//! 6. A contact is only suggested when the block carries a name and contact evidence; a name
+//!    that is not the sender's is dropped, so nobody else's details are attributed to them.
+//!
+//! Language data (valedictions, labels, title words, legal forms …) lives in `tables/` as
+//! plain constants.
+//!
+//! ```
+//! let raw = b"From: Ann Lee <ann.lee@acme-freight.com>\n\
+//! Subject: rates\n\
+//! \n\
+//! The new rates are attached.\n\
+//! \n\
+//! Best regards,\n\
+//! Ann Lee\n\
+//! Pricing Manager\n\
+//! Acme Freight Inc.\n\
+//! Cell: (510) 555-0178\n";
+//! let x = mailsig_parser::extract(raw);
+//! assert!(x.has_signature);
+//! let contact = x.contact.expect("a contact");
+//! assert_eq!(contact.name.map(|n| n.value).as_deref(), Some("Ann Lee"));
+//! assert_eq!(contact.company.map(|c| c.value).as_deref(), Some("Acme Freight Inc."));
+//! assert_eq!(contact.phones[0].value.e164, "+15105550178");
+//! assert_eq!(contact.phones[0].value.kind, mailsig_parser::PhoneKind::Mobile);
+//! ```
+
+#![forbid(unsafe_code)]
 
 use serde::Serialize;
+
+mod envelope;
+mod extract;
+mod fields;
+mod html;
+mod line;
+mod mime;
+mod prediction;
+mod segment;
+mod signature;
+#[doc(hidden)]
+pub mod stages;
+mod tables;
+mod vcard;
+
+pub use prediction::prediction_json;
 
 /// One extracted value with how sure we are and which rule found it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -79,12 +137,19 @@ pub struct Extraction {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Reads the header facts of a raw message.
-pub fn envelope(_raw: &[u8]) -> Envelope {
-    Envelope::default()
+/// Reads the header facts of a raw message (never the subject or body).
+pub fn envelope(raw: &[u8]) -> Envelope {
+    envelope::envelope(raw)
 }
 
 /// Finds the sender's own signature in a raw message and turns it into a contact.
-pub fn extract(_raw: &[u8]) -> Extraction {
-    Extraction::default()
+pub fn extract(raw: &[u8]) -> Extraction {
+    extract::run(raw)
+}
+
+/// Development aid: the top message's lines with the signature block marked. This is message
+/// content; never log it.
+#[doc(hidden)]
+pub fn debug_trace(raw: &[u8]) -> Vec<String> {
+    extract::trace(raw)
 }

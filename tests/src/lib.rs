@@ -1,1 +1,7 @@
 //! Support for the end-to-end tests: where the test servers listen, and helpers to talk to them.
+//!
+//! The servers (Dovecot, Postfix, PostgreSQL) are started by `scripts/test.sh` (through
+//! `scripts/test-servers.sh`), which exports their addresses as `MAILSIG_TEST_*` variables. Everything
+//! here reads those variables through [`servers::TestEnv`]; see that module for the helpers.
+
+pub mod servers;

@@ -1,1 +1,128 @@
-//! TODO: cli
+//! The `mailsigd` command line: one binary for running the daemon and for administering it.
+//!
+//! Each subcommand is a clap struct whose doc comment is its `--help`. Subcommands live in
+//! their own modules; [`execute`] dispatches and [`exit`] maps every failure to one stderr
+//! line and a sysexits code. Data goes to stdout, diagnostics to stderr, and no command ever
+//! prints a stored secret (the API token printed by `user token` is shown once at creation,
+//! as only its hash is kept).
+
+mod backup;
+mod context;
+pub mod exit;
+mod init;
+mod lists;
+mod mailboxes;
+mod outbox;
+mod parse;
+mod password;
+mod run;
+mod secrets;
+mod smtp;
+mod users;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use exit::{CliError, CliResult, Exit};
+
+/// The default configuration file, relative to the current directory.
+pub const DEFAULT_CONFIG: &str = "mailsig.toml";
+
+/// mailsigd: turns the signatures in incoming mail into contact suggestions.
+#[derive(Debug, Parser)]
+#[command(name = "mailsigd", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, short = 'c', global = true, env = "MAILSIG_CONFIG", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon until SIGTERM or SIGINT.
+    Run,
+    /// Create a configuration file, the data directory and a new 256-bit master key.
+    Init(init::InitArgs),
+    /// Validate the configuration and the master key; print a one-line summary.
+    CheckConfig,
+    /// Extract the sender's signature from message files and print one JSON line per file.
+    Parse(parse::ParseArgs),
+    /// Manage users and their API tokens.
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// Manage contact lists and who they are shared with.
+    #[command(subcommand)]
+    List(lists::ListCommand),
+    /// Manage linked mailboxes.
+    #[command(subcommand)]
+    Mailbox(mailboxes::MailboxCommand),
+    /// Manage the encrypted secrets.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
+    /// Copy the SQLite database to a backup file while the daemon runs.
+    Backup(backup::BackupArgs),
+    /// Configure and test the SMTP account used for notifications.
+    #[command(subcommand)]
+    Smtp(smtp::SmtpCommand),
+    /// Inspect the notification outbox.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
+}
+
+/// Parses the command line. Help and version print and exit 0; a usage error exits 64.
+pub fn parse_args() -> Result<Cli, CliError> {
+    Cli::try_parse().map_err(|e| {
+        use clap::error::ErrorKind;
+        match e.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                // Printing help is not a failure; clap knows where it goes.
+                let _ = e.print();
+                CliError::msg(Exit::Ok, "")
+            }
+            _ => {
+                let text = e.render().to_string();
+                let first = text
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ");
+                CliError::msg(
+                    Exit::Usage,
+                    format!("invalid arguments: {first} (see `mailsigd --help`)"),
+                )
+            }
+        }
+    })
+}
+
+/// Runs one command on a fresh tokio runtime.
+pub fn execute(cli: Cli) -> CliResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(Exit::Software, e).context("start the async runtime"))?;
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> CliResult {
+    let config_path = cli.config;
+    match cli.command {
+        Command::Run => run::run(&config_path).await,
+        Command::Init(args) => init::init(&config_path, args).await,
+        Command::CheckConfig => context::check_config(&config_path).await,
+        Command::Parse(args) => parse::parse(args),
+        Command::User(command) => users::execute(&config_path, command).await,
+        Command::List(command) => lists::execute(&config_path, command).await,
+        Command::Mailbox(command) => mailboxes::execute(&config_path, command).await,
+        Command::Secrets(command) => secrets::execute(&config_path, command).await,
+        Command::Backup(args) => backup::backup(&config_path, args).await,
+        Command::Smtp(command) => smtp::execute(&config_path, command).await,
+        Command::Outbox(command) => outbox::execute(&config_path, command).await,
+    }
+}

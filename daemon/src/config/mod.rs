@@ -1,1 +1,488 @@
-//! TODO: config
+//! Configuration: one TOML file, overridable from the environment, checked before anything
+//! starts.
+//!
+//! Loading has two stages, so that "what the file says" and "what the daemon runs with" are
+//! separate types:
+//! 1. [`raw::RawConfig`]: the file as written, every key optional, unknown keys refused;
+//!    [`env`] overrides (`MAILSIG_<SECTION>_<KEY>`) are applied on top.
+//! 2. [`Config`]: defaults filled in, durations parsed, addresses and paths checked
+//!    ([`validate`]).
+//!
+//! Secrets never appear here: the master key is a path, the SMTP password lives in the vault
+//! or in a credential file named by `smtp.password_file`. Every key is documented in
+//! `config/example.toml`, which a test keeps in step with [`raw::RawConfig`].
+
+pub mod env;
+mod error;
+pub mod raw;
+pub mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::ConfigError;
+pub use raw::RawConfig;
+
+use crate::notify::SmtpSettings;
+use crate::pipeline::FilterConfig;
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from; relative paths in it were resolved against its directory.
+    pub config_path: PathBuf,
+    /// Where the SQLite database, the master key and backups live by default.
+    pub data_dir: PathBuf,
+    pub database_url: DatabaseUrl,
+    /// Used when `$CREDENTIALS_DIRECTORY/master-key` (systemd) is not available.
+    pub master_key_file: PathBuf,
+    pub http: HttpConfig,
+    pub pipeline: PipelineConfig,
+    /// Daemon-wide message filters, in the pipeline's own type.
+    pub filters: FilterConfig,
+    pub imap: ImapConfig,
+    pub notify: NotifyConfig,
+    /// `None` when no SMTP server is configured: notifications stay queued in the outbox.
+    pub smtp: Option<SmtpConfig>,
+    pub retention: RetentionConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// The URL users reach the daemon at (links in notifications), without a trailing slash.
+    pub public_base_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineConfig {
+    /// Extraction workers (CPU bound; one per core is plenty).
+    pub workers: u32,
+    /// Capacity of the bounded queue between sources and workers (backpressure beyond it).
+    pub queue_capacity: u32,
+    /// Larger messages are skipped without being fetched.
+    pub max_message_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapConfig {
+    /// How often an IDLE command is re-issued (RFC 2177: at most every 29 minutes).
+    pub idle_renew: Duration,
+    /// Polling interval for servers without IDLE.
+    pub poll_interval: Duration,
+    /// Cap on simultaneous connections to one IMAP host (servers limit per-IP connections).
+    pub max_connections_per_host: u32,
+    /// Allow unencrypted IMAP to 127.0.0.1/::1 only (local bridges and tests); never elsewhere.
+    pub allow_plaintext_loopback: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// Minimum time between two digest emails to the same user.
+    pub digest_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub settings: SmtpSettings,
+    /// File holding the SMTP password; when `None` the vault's `smtp` secret is used.
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Soft-deleted rows are purged after this many days.
+    pub days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines with timestamps.
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// Plain lines without timestamps or colours, for journald (which adds its own).
+    Journald,
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+            LogFormat::Journald => "journald",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `mailsig_daemon=debug,info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+/// The database to use. `Display` hides any password in the URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite { path: PathBuf, url: String },
+    Postgres { url: String },
+}
+
+impl DatabaseUrl {
+    /// The embedded default: a SQLite file, created if missing.
+    pub fn sqlite(path: &Path) -> DatabaseUrl {
+        DatabaseUrl::Sqlite {
+            path: path.to_path_buf(),
+            url: crate::store::Store::sqlite_url(path),
+        }
+    }
+
+    pub fn parse(url: &str) -> Result<DatabaseUrl, ConfigError> {
+        let url = url.trim();
+        let lower = url.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres { url: url.to_owned() });
+        }
+        if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() || path == ":memory:" {
+                return Err(ConfigError::invalid("database_url", "a SQLite URL must name a file"));
+            }
+            return Ok(DatabaseUrl::Sqlite {
+                path: PathBuf::from(path),
+                url: url.to_owned(),
+            });
+        }
+        Err(ConfigError::invalid(
+            "database_url",
+            "must start with sqlite:// or postgres://",
+        ))
+    }
+
+    /// The URL to hand to the store. Not for display: it may hold a password.
+    pub fn as_str(&self) -> &str {
+        match self {
+            DatabaseUrl::Sqlite { url, .. } | DatabaseUrl::Postgres { url } => url,
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DatabaseUrl::Sqlite { .. })
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite { path, .. } => write!(f, "sqlite {}", path.display()),
+            DatabaseUrl::Postgres { url } => write!(f, "postgres {}", redact_password(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// `postgres://user:secret@host/db` becomes `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            // Passwords can also hide in the query string (`?password=`).
+            let path = mask_query_password(path);
+            format!("{scheme}://{masked}@{host}{path}")
+        }
+        None => format!("{scheme}://{authority}{}", mask_query_password(path)),
+    }
+}
+
+fn mask_query_password(path: &str) -> String {
+    let Some((before, query)) = path.split_once('?') else {
+        return path.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{before}?{}", query.join("&"))
+}
+
+impl Config {
+    /// Reads, overrides from the process environment, and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::Missing {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        Config::from_toml(&text, path, std::env::vars_os())
+    }
+
+    /// [`load`](Self::load) from text and explicit environment variables (for tests).
+    pub fn from_toml<I, K, V>(text: &str, path: &Path, vars: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<std::ffi::OsStr>,
+        V: AsRef<std::ffi::OsStr>,
+    {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().replace('\n', " "),
+        };
+        // Deserialize the file alone first: its errors carry line and column.
+        let from_file: RawConfig = toml::from_str(text).map_err(parse_error)?;
+        let mut table: toml::Table = text.parse().map_err(parse_error)?;
+        let before = table.clone();
+        env::apply(&mut table, vars)?;
+        let raw = if table == before {
+            from_file
+        } else {
+            toml::Value::Table(table)
+                .try_into::<RawConfig>()
+                .map_err(|e| ConfigError::Env {
+                    var: "MAILSIG_*".to_owned(),
+                    reason: e.to_string().trim().replace('\n', " "),
+                })?
+        };
+        validate::validate(raw, path)
+    }
+
+    /// The IMAP source's options, from `[imap]` and `pipeline.max_message_bytes`.
+    pub fn imap_options(&self) -> crate::sources::imap::ImapOptions {
+        crate::sources::imap::ImapOptions {
+            allow_plaintext_loopback: self.imap.allow_plaintext_loopback,
+            max_message_bytes: self.pipeline.max_message_bytes,
+            idle_renew: self.imap.idle_renew,
+            poll_interval: self.imap.poll_interval,
+            max_connections_per_host: usize::try_from(self.imap.max_connections_per_host).unwrap_or(usize::MAX),
+            ..crate::sources::imap::ImapOptions::default()
+        }
+    }
+
+    /// The pipeline's options, from `[pipeline]` and `[filters]`.
+    pub fn pipeline_config(&self) -> crate::pipeline::PipelineConfig {
+        crate::pipeline::PipelineConfig {
+            workers: usize::try_from(self.pipeline.workers).unwrap_or(1),
+            queue_capacity: usize::try_from(self.pipeline.queue_capacity).unwrap_or(1),
+            filters: self.filters.clone(),
+        }
+    }
+
+    /// The one-line summary printed by `check-config`. Holds no secret.
+    pub fn summary(&self) -> String {
+        let smtp = match &self.smtp {
+            Some(smtp) => format!("smtp {} ({})", smtp.settings.server(), smtp.settings.security),
+            None => "smtp off".to_owned(),
+        };
+        format!(
+            "config {}: data_dir {}, database {}, http {}, {} workers, queue {}, {}, retention {} days, log {}/{}",
+            self.config_path.display(),
+            self.data_dir.display(),
+            self.database_url,
+            self.http.listen,
+            self.pipeline.workers,
+            self.pipeline.queue_capacity,
+            smtp,
+            self.retention.days,
+            self.log.format,
+            self.log.level,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_passwords_are_hidden() {
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db.example:5432/mailsig?sslmode=require&password=x2")
+            .unwrap_or_else(|_| DatabaseUrl::Postgres { url: String::new() });
+        let shown = url.to_string();
+        assert!(!shown.contains("s3cret") && !shown.contains("x2"), "{shown}");
+        assert!(shown.contains("app:***@db.example:5432/mailsig"), "{shown}");
+        assert!(format!("{url:?}").contains("***"));
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    //! `config/example.toml` must stay a complete, valid reference.
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../config/example.toml");
+
+    /// The example with every commented-out `# key = value` line switched on.
+    fn example_with_all_keys() -> String {
+        EXAMPLE
+            .lines()
+            .map(|line| {
+                let uncommented = line.trim_start_matches('#').trim_start();
+                let is_key = line.starts_with('#')
+                    && uncommented.split_once(" = ").is_some_and(|(key, _)| {
+                        !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    });
+                if is_key { uncommented } else { line }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn nulls(value: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Null => out.push(path.to_owned()),
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    let inner_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    nulls(inner, &inner_path, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn example_documents_every_field() {
+        let raw: Result<RawConfig, _> = toml::from_str(&example_with_all_keys());
+        let raw = raw.unwrap_or_else(|e| panic!("example.toml with all keys does not parse: {e}"));
+        let json = serde_json::to_value(&raw).unwrap_or_default();
+        let mut missing = Vec::new();
+        nulls(&json, "", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "keys not documented in config/example.toml: {missing:?}"
+        );
+        // The walk above saw real fields, not an empty struct.
+        assert!(env::schema().len() >= 25, "schema suspiciously small");
+    }
+
+    #[test]
+    fn example_as_shipped_is_valid() {
+        let config = Config::from_toml(
+            EXAMPLE,
+            Path::new("/etc/mailsig/mailsig.toml"),
+            Vec::<(String, String)>::new(),
+        );
+        let config = config.unwrap_or_else(|e| panic!("example.toml is not valid: {e}"));
+        assert!(config.smtp.is_none());
+        assert_eq!(config.pipeline.max_message_bytes, 25 * 1024 * 1024);
+    }
+
+    #[test]
+    fn example_with_every_key_set_is_valid() {
+        let config = Config::from_toml(
+            &example_with_all_keys(),
+            Path::new("/etc/mailsig/mailsig.toml"),
+            Vec::<(String, String)>::new(),
+        );
+        let config = config.unwrap_or_else(|e| panic!("example.toml with all keys is not valid: {e}"));
+        assert!(config.smtp.is_some());
+        assert!(!config.database_url.is_sqlite());
+    }
+
+    fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("/srv/m/mailsig.toml"), vars.iter().copied())
+    }
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let config = load("", &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/mailsig"));
+        assert_eq!(config.master_key_file, PathBuf::from("/var/lib/mailsig/master.key"));
+        assert_eq!(config.database_url.to_string(), "sqlite /var/lib/mailsig/mailsig.db");
+        assert_eq!(config.http.public_base_url, "http://127.0.0.1:8080");
+        assert_eq!(config.imap.idle_renew, Duration::from_secs(25 * 60));
+        assert_eq!(config.notify.digest_interval, Duration::from_secs(15 * 60));
+        assert_eq!(config.retention.days, 30);
+        assert!(config.filters.skip_bulk && config.filters.skip_auto_replies);
+        assert!(config.filters.role_addresses.iter().any(|r| r == "noreply"));
+        assert_eq!(config.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let config = load("data_dir = \"state\"\n[smtp]\nhost = \"h\"\nusername = \"u\"\nfrom = \"a@b.example\"\nca_file = \"ca.pem\"", &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.data_dir, PathBuf::from("/srv/m/state"));
+        let smtp = config.smtp.unwrap_or_else(|| panic!("smtp missing"));
+        assert_eq!(smtp.settings.ca_file, Some(PathBuf::from("/srv/m/ca.pem")));
+        assert_eq!(smtp.settings.port, 587);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = load(
+            "[pipeline]\nworkers = 2\n",
+            &[
+                ("MAILSIG_PIPELINE_WORKERS", "7"),
+                ("MAILSIG_IMAP_POLL_INTERVAL", "90s"),
+                ("MAILSIG_DATA_DIR", "/x"),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.pipeline.workers, 7);
+        assert_eq!(config.imap.poll_interval, Duration::from_secs(90));
+        assert_eq!(config.data_dir, PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: &[(&str, &str)] = &[
+            ("unknown_key = 1", "unknown_key"),
+            ("[http]\nlisten = \"nowhere\"", "http.listen"),
+            ("[imap]\nidle_renew = \"45m\"", "imap.idle_renew"),
+            ("[imap]\npoll_interval = \"soon\"", "imap.poll_interval"),
+            ("[pipeline]\nworkers = 0", "pipeline.workers"),
+            (
+                "[smtp]\nhost = \"h\"\nusername = \"u\"\nfrom = \"a@b.example\"\nsecurity = \"none\"",
+                "smtp.security",
+            ),
+            (
+                "[smtp]\nhost = \"h\"\nusername = \"u\"\nfrom = \"not an address\"",
+                "smtp.from",
+            ),
+            ("[smtp]\nhost = \"h\"\nfrom = \"a@b.example\"", "smtp.username"),
+            ("[smtp]\npassword = \"inline\"", "password"),
+            ("[log]\nformat = \"xml\"", "log.format"),
+            ("[filters]\nown_domains = [\"not a domain\"]", "filters.own_domains"),
+            ("database_url = \"mysql://x\"", "database_url"),
+            ("[pipeline]\nworkers = \"two\"", "workers"),
+        ];
+        for (text, key) in cases {
+            let err = load(text, &[]).err().unwrap_or_else(|| panic!("accepted: {text}"));
+            assert!(err.to_string().contains(key), "{text}: {err}");
+            assert!(!err.is_missing());
+        }
+    }
+}

@@ -1,1 +1,102 @@
-//! TODO: pipeline
+//! The pipeline: turns raw messages pushed by the sources into committed suggestions.
+//!
+//! Data flow: a source fetches a message into a [`RawMessage`] and pushes an [`InboundMessage`]
+//! through a [`PipelineHandle`] into one bounded queue (it waits while the queue is full:
+//! backpressure). Workers take messages from the queue, read the header facts
+//! ([`mailsig_parser::envelope`]), apply the [`filter`]s, run [`mailsig_parser::extract`] off
+//! the async reactor (the raw bytes are zeroized and dropped right there), and commit the
+//! outcome (suggestion or skip), the source position and the counters in one store transaction,
+//! so each message is processed exactly once. Then the source's [`Ack`] resolves.
+//!
+//! Messages of one folder commit in arrival order (extraction still runs in parallel), so a
+//! folder's cursor never passes a message that is not committed yet.
+//!
+//! Log lines carry only the mailbox id and the first 12 hex digits of the SHA-256 of the
+//! Message-ID: never addresses, subjects, bodies or signature text.
+
+pub mod error;
+pub mod filter;
+pub mod handle;
+pub mod message;
+mod order;
+pub mod rules;
+pub mod skip;
+pub mod stats;
+mod worker;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::store::Store;
+
+pub use error::PipelineError;
+pub use filter::{FilterConfig, MailboxRules};
+pub use handle::{Ack, PipelineHandle, Processed};
+pub use message::{InboundMessage, Payload, RawMessage, SourcePosition};
+pub use skip::SkipReason;
+pub use stats::{PipelineStats, StatsSnapshot};
+
+pub use crate::store::MailboxId;
+
+/// Sizing of the pipeline (from the `[pipeline]` and `[filters]` configuration sections).
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Messages processed at the same time (extraction runs on the blocking pool).
+    pub workers: usize,
+    /// Places in the bounded queue between the sources and the workers.
+    pub queue_capacity: usize,
+    /// The filters applied before extraction.
+    pub filters: FilterConfig,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Self { workers: cores * 2, queue_capacity: 64, filters: FilterConfig::default() }
+    }
+}
+
+/// A running pipeline: the handle for sources, the shared counters and the rules cache.
+#[derive(Clone)]
+pub struct Pipeline {
+    handle: PipelineHandle,
+    stats: Arc<PipelineStats>,
+    rules: Arc<rules::RulesCache>,
+}
+
+impl Pipeline {
+    /// Starts the dispatcher and its workers on `tracker`. They stop taking messages when
+    /// `shutdown` is cancelled, finish what is queued and in flight, and then the tracked
+    /// task ends (wait for it with `tracker.close(); tracker.wait()`).
+    pub fn spawn(store: Store, config: PipelineConfig, tracker: &TaskTracker, shutdown: CancellationToken) -> Pipeline {
+        let (sender, queue) = mpsc::channel(config.queue_capacity.max(1));
+        let stats = Arc::new(PipelineStats::default());
+        let rules = Arc::new(rules::RulesCache::default());
+        let context = Arc::new(worker::WorkerContext {
+            store,
+            filters: Arc::new(config.filters),
+            rules: Arc::clone(&rules),
+            stats: Arc::clone(&stats),
+        });
+        tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
+        Pipeline { handle: PipelineHandle::new(sender), stats, rules }
+    }
+
+    /// The entry point for sources (cheap to clone).
+    pub fn handle(&self) -> PipelineHandle {
+        self.handle.clone()
+    }
+
+    /// This process's counters.
+    pub fn stats(&self) -> &Arc<PipelineStats> {
+        &self.stats
+    }
+
+    /// Drops a mailbox's cached filter rules, e.g. after its exclusions changed.
+    pub fn invalidate_mailbox(&self, mailbox: MailboxId) {
+        self.rules.invalidate(mailbox);
+    }
+}

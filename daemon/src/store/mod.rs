@@ -1,1 +1,244 @@
-//! TODO: store
+//! The store: the only module that talks SQL.
+//!
+//! One codebase serves SQLite (the embedded default) and PostgreSQL (for replicas) through
+//! sqlx's `Any` driver with runtime queries; the DDL differs per backend and lives in
+//! `daemon/migrations/{sqlite,postgres}`. Conventions: ids are `i64` newtypes, timestamps are
+//! epoch milliseconds taken from the store's [`Clock`], booleans are integers, JSON is TEXT.
+//!
+//! Privacy invariant: no table has a column for a subject, a body or signature text. The
+//! store keeps only extracted contact fields, a hash of the Message-ID, counters and sealed
+//! (encrypted) secrets whose plaintext it never sees.
+//!
+//! The heart is [`Store::commit_message`]: dedupe, merge, counters, cursor and the digest
+//! notification in ONE transaction, so every message is processed exactly once.
+
+mod audit;
+mod clock;
+mod commit;
+mod cursors;
+mod error;
+mod ids;
+mod lists;
+mod mailboxes;
+mod outbox;
+mod retention;
+mod secrets;
+mod stats;
+mod suggestion;
+mod suggestions;
+mod users;
+
+pub use audit::AuditEntry;
+pub use clock::Clock;
+pub use commit::{
+    COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage, CommitResult, Outcome,
+    SKIP_LIST_DELETED,
+};
+pub use cursors::{Cursor, FolderCursor};
+pub use error::{Error, Result};
+pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
+pub use lists::{ContactList, ListAccess, ListMember, Role};
+pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};
+pub use outbox::{DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus};
+pub use retention::PurgeReport;
+pub use secrets::{SecretKind, StoredSecret};
+pub use stats::MailboxStats;
+pub use suggestion::{NewSuggestion, StoredField, StoredPhone, SuggestionFields};
+pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, SuggestionStatus};
+pub use users::{ApiToken, IssuedToken, User};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// Which database the store talks to; a few statements differ (row locks, upserts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Tuning knobs for [`Store::open_with`].
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Pool size. SQLite has one writer anyway; readers run in parallel under WAL.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection before failing with a transient error.
+    pub acquire_timeout: Duration,
+    /// Minimum time between two digests to the same user; a new digest row is due no
+    /// earlier than the last sent one plus this interval.
+    pub digest_interval: Duration,
+    /// The time source (overridable in tests).
+    pub clock: Clock,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(30),
+            digest_interval: Duration::from_secs(15 * 60),
+            clock: Clock::System,
+        }
+    }
+}
+
+/// Handle to the database; cheap to clone (it wraps a connection pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    clock: Clock,
+    digest_interval_ms: i64,
+}
+
+impl Store {
+    /// Opens `sqlite://<path>?mode=rwc` or `postgres://…` with default options.
+    pub async fn open(url: &str) -> Result<Store> {
+        Store::open_with(url, StoreOptions::default()).await
+    }
+
+    /// Builds the URL for a SQLite file, creating it if missing.
+    pub fn sqlite_url(path: &std::path::Path) -> String {
+        // `%`, `?` and `#` would be read as URL syntax; everything else is taken literally.
+        let raw = path.to_string_lossy();
+        let mut escaped = String::with_capacity(raw.len());
+        for c in raw.chars() {
+            match c {
+                '%' => escaped.push_str("%25"),
+                '?' => escaped.push_str("%3F"),
+                '#' => escaped.push_str("%23"),
+                c => escaped.push(c),
+            }
+        }
+        format!("sqlite://{escaped}?mode=rwc")
+    }
+
+    pub async fn open_with(url: &str, options: StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let backend = match scheme.as_str() {
+            "sqlite" => Backend::Sqlite,
+            "postgres" | "postgresql" => Backend::Postgres,
+            _ => return Err(Error::UnsupportedUrl { scheme }),
+        };
+        let mut pool_options = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout);
+        if backend == Backend::Sqlite {
+            // WAL is a property of the database file: set it once, on a single connection,
+            // because switching the journal mode needs an exclusive lock.
+            use sqlx::Connection;
+            let mut conn = sqlx::AnyConnection::connect(url)
+                .await
+                .map_err(Error::db("open sqlite database", "database"))?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&mut conn)
+                .await
+                .map_err(Error::db("enable WAL", "database"))?;
+            conn.close().await.map_err(Error::db("close setup connection", "database"))?;
+            pool_options = pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // Foreign keys are on by default in sqlx; say so anyway, the schema relies on it.
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    // Wait up to 10 s on a locked database before reporting "busy".
+                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                    // NORMAL is durable against process crashes in WAL mode; a power loss may
+                    // drop the last transactions, together with their processed-message markers.
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    // Deleted rows (wiped secrets, purged suggestions) are overwritten, not left
+                    // in free pages.
+                    sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options
+            .connect(url)
+            .await
+            .map_err(Error::db("connect to the database", "database"))?;
+        Ok(Store {
+            pool,
+            backend,
+            clock: options.clock,
+            digest_interval_ms: duration_ms(options.digest_interval),
+        })
+    }
+
+    /// Applies the schema migrations of this backend; running it again is a no-op.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Current time in epoch milliseconds, from the store's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The raw pool, for the few callers that need SQL of their own (e.g. `VACUUM INTO` for
+    /// backups). Prefer adding a method here.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so two writers never deadlock upgrading a read lock.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.map_err(Error::db("begin transaction", "database"))
+    }
+}
+
+pub(crate) fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Reads one column, mapping a decode failure to a store error.
+pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &'static str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(name).map_err(|source| Error::Database { op: "read column", source })
+}
+
+/// Parses a stored enum value.
+pub(crate) fn parse_col<T: FromStr>(row: &AnyRow, name: &'static str, what: &'static str) -> Result<T> {
+    let text: String = col(row, name)?;
+    text.parse().map_err(|_| Error::Corrupt { what, reason: format!("unknown value {text:?}") })
+}
+
+/// Parses a stored JSON column.
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    name: &'static str,
+    what: &'static str,
+) -> Result<T> {
+    let text: String = col(row, name)?;
+    serde_json::from_str(&text).map_err(|e| Error::Corrupt { what, reason: e.to_string() })
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Invalid { what, reason: e.to_string() })
+}

@@ -1,1 +1,179 @@
-//! TODO: supervisor
+//! The supervisor: starts everything the daemon runs (store migrations, the pipeline workers,
+//! the mail sources, the notification outbox worker, the retention purge) and shuts it all
+//! down in order.
+//!
+//! Every long-lived task is spawned into one [`TaskTracker`] with a child of the shutdown
+//! [`CancellationToken`]. On shutdown: `STOPPING=1` to systemd, cancel (sources stop fetching,
+//! the pipeline closes its queue but finishes what is queued and in flight, each commit
+//! carrying its checkpoint), close the tracker, and wait for it under a deadline.
+
+pub mod notify;
+pub mod retention;
+pub mod sources;
+pub mod watchdog;
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::notify::{Mailer, OutboxWorker, SmtpSettings, WorkerOptions};
+use crate::pipeline::{Pipeline, PipelineConfig, PipelineHandle};
+use crate::store::Store;
+use crate::vault::Vault;
+
+/// How long shutdown waits for in-flight work by default.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// Time between two retention purges.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// Everything the supervisor needs, independent of how it was configured.
+#[derive(Clone, Debug)]
+pub struct SupervisorOptions {
+    pub pipeline: PipelineConfig,
+    /// Soft-deleted rows older than this many days are purged.
+    pub retention_days: u32,
+    pub purge_interval: Duration,
+    /// Deadline for finishing in-flight work on shutdown.
+    pub shutdown_grace: Duration,
+    /// The notification outbox worker, when an SMTP server is configured.
+    pub outbox: Option<OutboxOptions>,
+    /// Options of the IMAP source.
+    pub imap: sources::ImapStartOptions,
+}
+
+impl Default for SupervisorOptions {
+    fn default() -> Self {
+        Self {
+            pipeline: PipelineConfig::default(),
+            retention_days: 30,
+            purge_interval: PURGE_INTERVAL,
+            shutdown_grace: SHUTDOWN_GRACE,
+            outbox: None,
+            imap: sources::ImapStartOptions::default(),
+        }
+    }
+}
+
+/// How to run the notification outbox worker.
+#[derive(Clone)]
+pub struct OutboxOptions {
+    pub smtp: SmtpSettings,
+    /// The SMTP password (redacted in Debug).
+    pub password: SecretString,
+    pub worker: WorkerOptions,
+}
+
+impl std::fmt::Debug for OutboxOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxOptions").field("smtp", &self.smtp).field("worker", &self.worker).finish_non_exhaustive()
+    }
+}
+
+/// Why the daemon could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("migrate the database")]
+    Migrate(#[source] crate::store::Error),
+    #[error("start the mail sources")]
+    Sources(#[source] sources::SourcesError),
+    #[error("set up the smtp client")]
+    Mailer(#[source] crate::notify::NotifyError),
+    /// Some tasks were still running when the shutdown deadline passed.
+    #[error("shutdown deadline of {grace:?} passed with {pending} tasks still running")]
+    ShutdownDeadline { grace: Duration, pending: usize },
+}
+
+/// A running daemon: its tasks and the pipeline's entry point.
+pub struct Supervisor {
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    pipeline: Pipeline,
+    grace: Duration,
+}
+
+impl Supervisor {
+    /// Migrates the store and starts every task. Returns once they are started (not once every
+    /// mailbox is connected: one broken mailbox must not keep the daemon from being ready).
+    pub async fn start(
+        options: SupervisorOptions,
+        store: Store,
+        vault: Vault,
+        shutdown: CancellationToken,
+    ) -> Result<Supervisor, SupervisorError> {
+        store.migrate().await.map_err(SupervisorError::Migrate)?;
+        let tracker = TaskTracker::new();
+        let pipeline = Pipeline::spawn(store.clone(), options.pipeline.clone(), &tracker, shutdown.child_token());
+
+        if let Some(outbox) = options.outbox {
+            let mailer = Mailer::new(outbox.smtp, &outbox.password).map_err(SupervisorError::Mailer)?;
+            let worker = OutboxWorker::new(store.clone(), mailer, outbox.worker);
+            tracker.spawn(worker.run(shutdown.child_token()));
+        }
+        tracker.spawn(retention::run(
+            store.clone(),
+            options.retention_days,
+            options.purge_interval,
+            shutdown.child_token(),
+        ));
+        let started = sources::start_imap(&options.imap, &store, &vault, pipeline.handle(), &tracker, &shutdown)
+            .await
+            .map_err(SupervisorError::Sources)?;
+        tracing::info!(
+            imap_mailboxes = started.imap_mailboxes,
+            imap_failed = started.imap_failed,
+            workers = options.pipeline.workers,
+            "mailsigd started"
+        );
+        if let Some(interval) = watchdog::interval_from_env() {
+            tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
+        }
+        // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
+        let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
+        let _ = notify::ready();
+        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace })
+    }
+
+    /// The pipeline's entry point (for sources started later, e.g. by the HTTP API).
+    pub fn pipeline(&self) -> PipelineHandle {
+        self.pipeline.handle()
+    }
+
+    /// The running pipeline (its counters, its rules cache).
+    pub fn running_pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Waits for the shutdown token, then stops everything (see [`Supervisor::stop`]).
+    pub async fn wait(self) -> Result<(), SupervisorError> {
+        self.shutdown.cancelled().await;
+        self.stop().await
+    }
+
+    /// Stops intake, lets in-flight work finish and commit, and waits for every task, at most
+    /// for the shutdown grace period.
+    pub async fn stop(self) -> Result<(), SupervisorError> {
+        let _ = notify::stopping();
+        tracing::info!(in_flight = self.pipeline.stats().snapshot().in_flight, "mailsigd stopping");
+        self.shutdown.cancel();
+        self.tracker.close();
+        match tokio::time::timeout(self.grace, self.tracker.wait()).await {
+            Ok(()) => {
+                tracing::info!("mailsigd stopped");
+                Ok(())
+            }
+            Err(_) => Err(SupervisorError::ShutdownDeadline { grace: self.grace, pending: self.tracker.len() }),
+        }
+    }
+}
+
+/// Runs the daemon until `shutdown` is cancelled (SIGTERM/SIGINT in `main`, a token in tests).
+pub async fn run(
+    options: SupervisorOptions,
+    store: Store,
+    vault: Vault,
+    shutdown: CancellationToken,
+) -> Result<(), SupervisorError> {
+    Supervisor::start(options, store, vault, shutdown).await?.wait().await
+}

@@ -1,1 +1,115 @@
-//! TODO: vault
+//! The vault: the only place where IMAP passwords, OAuth tokens and SMTP passwords exist in
+//! plaintext.
+//!
+//! Secrets are sealed into opaque [`SealedSecret`] records before they reach the store, and
+//! opened only for the moment a connection needs them. The record format and the reasoning
+//! behind the cryptography (AES-256-CBC, encrypt-then-MAC with HMAC-SHA256, per-record keys
+//! from PBKDF2-HMAC-SHA256) are in [`record`]; where the master secret comes from is in
+//! [`master_key`].
+//!
+//! Architecture invariant: secrets are write-only. Nothing outside a connection attempt ever
+//! holds an opened secret, and no command or endpoint returns one.
+
+mod master_key;
+mod record;
+pub mod rotation;
+
+use std::fmt;
+
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+pub use master_key::{
+    CREDENTIAL_NAME, CREDENTIALS_DIRECTORY_ENV, KeyError, KeySource, MasterKey, check_key_file_permissions,
+};
+
+/// The one error for every way opening (or sealing) a record can fail: wrong key, tampered or
+/// truncated record, unknown version, bad padding. Deliberately carries no detail, so it
+/// cannot become a padding or MAC oracle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("secret could not be decrypted (wrong master key or damaged record)")]
+pub struct VaultError;
+
+/// An encrypted secret as stored in the database. Opaque bytes; `Debug` shows only the length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret(Vec<u8>);
+
+impl SealedSecret {
+    /// Wraps bytes read back from the store.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        SealedSecret(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl From<Vec<u8>> for SealedSecret {
+    fn from(bytes: Vec<u8>) -> Self {
+        SealedSecret(bytes)
+    }
+}
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedSecret({} bytes)", self.0.len())
+    }
+}
+
+/// Seals and opens secrets under one master key. Cheap to clone (the key is 32 bytes), and
+/// `Send + Sync`, so it can be shared with `Arc` or cloned into tasks.
+#[derive(Clone, Debug)]
+pub struct Vault {
+    key: MasterKey,
+}
+
+impl Vault {
+    pub fn new(key: MasterKey) -> Self {
+        Vault { key }
+    }
+
+    /// Encrypts `plaintext` under a fresh random salt and IV. Fails only if the OS random
+    /// number generator fails.
+    pub fn seal(&self, plaintext: &[u8]) -> Result<SealedSecret, VaultError> {
+        record::seal(self.key.expose(), plaintext).map(SealedSecret)
+    }
+
+    /// Checks the record's MAC, then decrypts. The plaintext is zeroized when dropped.
+    pub fn open(&self, sealed: &SealedSecret) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        record::open(self.key.expose(), &sealed.0)
+    }
+
+    /// [`open`](Self::open) for secrets that are text (passwords, tokens). Invalid UTF-8 is
+    /// the same opaque error.
+    pub fn open_string(&self, sealed: &SealedSecret) -> Result<SecretString, VaultError> {
+        let plaintext = self.open(sealed)?;
+        let text = std::str::from_utf8(&plaintext).map_err(|_| VaultError)?;
+        Ok(SecretString::from(text))
+    }
+}
+
+/// Re-encrypts one record from `old` to `new` (master key rotation). The plaintext lives only
+/// in a zeroizing buffer between the two steps.
+pub fn reseal(old: &Vault, new: &Vault, sealed: &SealedSecret) -> Result<SealedSecret, VaultError> {
+    let plaintext = old.open(sealed)?;
+    new.seal(&plaintext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_key_or_record_bytes() {
+        let vault = Vault::new(MasterKey::from_bytes([0xAB; 32]));
+        let shown = format!("{vault:?}");
+        assert!(!shown.to_lowercase().contains("ab"), "{shown}");
+        let sealed = SealedSecret::from_bytes(vec![0xCD; 100]);
+        assert_eq!(format!("{sealed:?}"), "SealedSecret(100 bytes)");
+    }
+}

@@ -1,0 +1,265 @@
+//! `mailsigd mailbox add-imap|list|show|remove|exclude`.
+//!
+//! `add-imap` logs in to the server before saving anything, so a mailbox that is stored is
+//! one that worked at least once. The password is read from stdin or a file (never from the
+//! command line), sealed by the vault, and only the sealed record reaches the database.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+use crate::sources::imap::{ImapError, ImapSettings, Security, test_login_with};
+use crate::store::{ListId, MailboxFilter, MailboxId, MailboxKind, NewMailbox, SecretKind};
+
+use super::context;
+use super::exit::{CliError, CliResult, Exit, OrExit};
+use super::password::PasswordSource;
+
+#[derive(Debug, Subcommand)]
+pub enum MailboxCommand {
+    /// Link an IMAP mailbox: test the login, then store it (password encrypted).
+    AddImap(Box<AddImapArgs>),
+    /// Linked mailboxes: id, kind, status, owner id, target list id, address (tab separated).
+    List {
+        /// Only the mailboxes of this user (e-mail).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// One mailbox's settings, status and counters (never its password).
+    Show { id: i64 },
+    /// Unlink a mailbox; its stored password is wiped at once.
+    Remove { id: i64 },
+    /// Add (or with --remove, drop) sender domains never turned into suggestions for a mailbox.
+    Exclude {
+        id: i64,
+        #[arg(required = true)]
+        domains: Vec<String>,
+        /// Remove these domains from the exclusions instead of adding them.
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SecurityArg {
+    /// Implicit TLS (port 993).
+    Tls,
+    /// STARTTLS, required (port 143).
+    Starttls,
+    /// No encryption: only to a loopback address with imap.allow_plaintext_loopback.
+    Plaintext,
+}
+
+#[derive(Debug, Args)]
+pub struct AddImapArgs {
+    /// E-mail of the user who owns the mailbox.
+    #[arg(long)]
+    pub owner: String,
+    /// Id of the contact list that receives the suggestions (the owner must be able to edit it).
+    #[arg(long)]
+    pub list: i64,
+    #[arg(long)]
+    pub host: String,
+    /// Default: 993 for tls, 143 for starttls and plaintext.
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[arg(long, value_enum, default_value_t = SecurityArg::Tls)]
+    pub security: SecurityArg,
+    /// IMAP login name.
+    #[arg(long)]
+    pub username: String,
+    /// The mailbox's own e-mail address. Default: the username, if it is an address.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// A name for the mailbox.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Folder to watch (repeatable). Default: INBOX.
+    #[arg(long = "folder")]
+    pub folders: Vec<String>,
+    /// PEM file of the CA to trust instead of the public roots (self-hosted servers).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Also process this many of the most recent messages already in the mailbox.
+    #[arg(long, default_value_t = 0)]
+    pub backfill: u32,
+    /// Sender domain never turned into suggestions (repeatable).
+    #[arg(long = "exclude")]
+    pub excluded_domains: Vec<String>,
+    #[command(flatten)]
+    pub password: PasswordSource,
+}
+
+pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
+    let (config, store) = context::admin(config_path).await?;
+    let result = match command {
+        MailboxCommand::AddImap(args) => add_imap(&config, &store, *args).await,
+        MailboxCommand::List { owner } => list(&store, owner).await,
+        MailboxCommand::Show { id } => show(&store, MailboxId(id)).await,
+        MailboxCommand::Remove { id } => {
+            store
+                .soft_remove_mailbox(MailboxId(id))
+                .await
+                .or_exit("remove mailbox")?;
+            println!("{id}\tremoved");
+            Ok(())
+        }
+        MailboxCommand::Exclude { id, domains, remove } => exclude(&store, MailboxId(id), domains, remove).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn add_imap(config: &crate::config::Config, store: &crate::store::Store, args: AddImapArgs) -> CliResult {
+    let owner = store.user_by_email(&args.owner).await.or_exit("find owner")?;
+    let (security, default_port) = match args.security {
+        SecurityArg::Tls => (Security::ImplicitTls, 993),
+        SecurityArg::Starttls => (Security::StartTls, 143),
+        SecurityArg::Plaintext => (Security::Plaintext, 143),
+    };
+    let settings = ImapSettings {
+        host: args.host.trim().to_owned(),
+        port: args.port.unwrap_or(default_port),
+        security,
+        username: args.username.clone(),
+        folders: args.folders,
+        ca_file: args.ca_file,
+        backfill: args.backfill,
+    };
+    let options = config.imap_options();
+    settings
+        .validate(&options)
+        .map_err(|e| imap_error(e, "check mailbox settings"))?;
+    let address = match args.address {
+        Some(address) => address,
+        None if args.username.contains('@') => args.username.clone(),
+        None => {
+            return Err(CliError::msg(
+                Exit::Usage,
+                "add mailbox: --address is required when the username is not an e-mail address",
+            ));
+        }
+    };
+    let (vault, _) = context::load_vault(config)?;
+    let password = args.password.read()?;
+    let secret = SecretString::from(password.as_str());
+    test_login_with(&settings, &secret, &options)
+        .await
+        .map_err(|e| imap_error(e, "test the IMAP login"))?;
+
+    let sealed = vault.seal(password.as_bytes()).or_exit("encrypt the password")?;
+    let key_version = context::current_key_version(store).await?;
+    let secret_id = store
+        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), key_version)
+        .await
+        .or_exit("store the encrypted password")?;
+    let settings_json = serde_json::to_value(&settings)
+        .map_err(|e| CliError::new(Exit::Software, e).context("serialise mailbox settings"))?;
+    let created = store
+        .create_mailbox(NewMailbox {
+            owner: owner.id,
+            kind: MailboxKind::Imap,
+            address,
+            display_name: args.name,
+            target_list: ListId(args.list),
+            excluded_domains: args.excluded_domains,
+            settings: settings_json,
+            secret: Some(secret_id),
+        })
+        .await;
+    match created {
+        Ok(mailbox) => {
+            println!("{}\t{}", mailbox.id.0, mailbox.address);
+            Ok(())
+        }
+        Err(e) => {
+            // Do not leave an orphaned password behind.
+            let _ = store.delete_secret(secret_id).await;
+            Err(e).or_exit("add mailbox")
+        }
+    }
+}
+
+/// IMAP failures: a refused login is a permission problem (77), an unreachable server is
+/// unavailable (69), bad settings are data errors (65).
+fn imap_error(e: ImapError, what: &'static str) -> CliError {
+    let exit = if e.is_auth_failure() {
+        Exit::NoPerm
+    } else if e.is_transient() {
+        Exit::Unavailable
+    } else {
+        Exit::Data
+    };
+    CliError::new(exit, anyhow::anyhow!("{e}")).context(what)
+}
+
+async fn list(store: &crate::store::Store, owner: Option<String>) -> CliResult {
+    let mut filter = MailboxFilter::default();
+    if let Some(email) = owner {
+        filter.owner = Some(store.user_by_email(&email).await.or_exit("find owner")?.id);
+    }
+    for mailbox in store.list_mailboxes(&filter).await.or_exit("list mailboxes")? {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            mailbox.id.0,
+            mailbox.kind.as_str(),
+            mailbox.status.as_str(),
+            mailbox.owner.0,
+            mailbox.target_list.0,
+            mailbox.address
+        );
+    }
+    Ok(())
+}
+
+async fn show(store: &crate::store::Store, id: MailboxId) -> CliResult {
+    let mailbox = store.get_mailbox(id).await.or_exit("show mailbox")?;
+    let stats = store.mailbox_stats(id).await.or_exit("read mailbox counters")?;
+    println!("id: {}", mailbox.id.0);
+    println!("kind: {}", mailbox.kind.as_str());
+    println!("address: {}", mailbox.address);
+    println!("name: {}", mailbox.display_name.unwrap_or_default());
+    println!("owner: {}", mailbox.owner.0);
+    println!("list: {}", mailbox.target_list.0);
+    println!("status: {}", mailbox.status.as_str());
+    if let Some(reason) = mailbox.status_reason {
+        println!("status_reason: {reason}");
+    }
+    println!("excluded_domains: {}", mailbox.excluded_domains.join(", "));
+    // Settings never hold a password (it is in the vault); print them as stored.
+    println!("settings: {}", mailbox.settings);
+    println!(
+        "password: {}",
+        if mailbox.secret.is_some() {
+            "stored (encrypted)"
+        } else {
+            "none"
+        }
+    );
+    for (name, value) in &stats.counters {
+        println!("counter.{name}: {value}");
+    }
+    Ok(())
+}
+
+async fn exclude(store: &crate::store::Store, id: MailboxId, domains: Vec<String>, remove: bool) -> CliResult {
+    let mailbox = store.get_mailbox(id).await.or_exit("find mailbox")?;
+    let given: Vec<String> = domains
+        .iter()
+        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+        .collect();
+    let mut current = mailbox.excluded_domains;
+    if remove {
+        current.retain(|d| !given.contains(d));
+    } else {
+        current.extend(given);
+    }
+    store
+        .set_exclusions(id, &current)
+        .await
+        .or_exit("set excluded domains")?;
+    let updated = store.get_mailbox(id).await.or_exit("read mailbox")?;
+    println!("{}\t{}", id.0, updated.excluded_domains.join(","));
+    Ok(())
+}

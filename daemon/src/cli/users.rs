@@ -1,0 +1,57 @@
+//! `mailsigd user add|list|token`.
+
+use std::path::Path;
+
+use clap::Subcommand;
+use secrecy::ExposeSecret;
+
+use super::context;
+use super::exit::{CliResult, OrExit};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        /// The user's e-mail address (their login and notification address).
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List users: id, e-mail, name (tab separated).
+    List,
+    /// Issue an API token for a user. The token is printed once; only its hash is stored.
+    Token {
+        email: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
+    let (_, store) = context::admin(config_path).await?;
+    match command {
+        UserCommand::Add { email, name } => {
+            let user = store.create_user(&email, name.as_deref()).await.or_exit("add user")?;
+            println!("{}\t{}", user.id.0, user.email);
+        }
+        UserCommand::List => {
+            for user in store.list_users().await.or_exit("list users")? {
+                println!(
+                    "{}\t{}\t{}",
+                    user.id.0,
+                    user.email,
+                    user.display_name.unwrap_or_default()
+                );
+            }
+        }
+        UserCommand::Token { email, label } => {
+            let user = store.user_by_email(&email).await.or_exit("find user")?;
+            let issued = store.create_token(user.id, &label).await.or_exit("issue token")?;
+            println!("{}", issued.secret.expose_secret());
+        }
+    }
+    store.close().await;
+    Ok(())
+}

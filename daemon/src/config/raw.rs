@@ -1,0 +1,105 @@
+//! Stage one of configuration: exactly what the TOML file (plus environment overrides) says.
+//!
+//! Every field is optional so that defaults live in one place ([`super::validate`]) and an
+//! empty file is a valid configuration. `deny_unknown_fields` turns a misspelt key into an
+//! error instead of a silently ignored setting. Durations are strings such as `"30s"` or
+//! `"15m"`, parsed in stage two.
+//!
+//! The struct also serializes: a default `RawConfig` serialized to JSON is the schema (every
+//! section and key, values `null`), which is how environment overrides find their key and how
+//! the test checks that `config/example.toml` mentions every field.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub pipeline: RawPipeline,
+    #[serde(default)]
+    pub filters: RawFilters,
+    #[serde(default)]
+    pub imap: RawImap,
+    #[serde(default)]
+    pub notify: RawNotify,
+    #[serde(default)]
+    pub smtp: RawSmtp,
+    #[serde(default)]
+    pub retention: RawRetention,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<String>,
+    pub public_base_url: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    pub workers: Option<u32>,
+    pub queue_capacity: Option<u32>,
+    pub max_message_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilters {
+    pub skip_auto_replies: Option<bool>,
+    pub skip_bulk: Option<bool>,
+    pub role_addresses: Option<Vec<String>>,
+    pub own_domains: Option<Vec<String>>,
+    pub excluded_domains: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImap {
+    pub idle_renew: Option<String>,
+    pub poll_interval: Option<String>,
+    pub max_connections_per_host: Option<u32>,
+    pub allow_plaintext_loopback: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub digest_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub from: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    /// A file holding the SMTP password (e.g. a systemd credential). When absent, the password
+    /// is the one stored in the vault by `mailsigd smtp set-password`.
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub days: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}

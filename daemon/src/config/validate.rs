@@ -1,0 +1,249 @@
+//! Stage two of configuration: defaults filled in, values checked and typed.
+//!
+//! Relative paths are resolved against the directory of the configuration file, so a config
+//! written by `mailsigd init` keeps working whatever the current directory of the daemon.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::notify::{Security, SmtpSettings};
+use crate::pipeline::FilterConfig;
+use crate::pipeline::filter::DEFAULT_ROLE_ADDRESSES;
+
+use super::error::ConfigError;
+use super::raw::RawConfig;
+use super::{
+    Config, DatabaseUrl, HttpConfig, ImapConfig, LogConfig, LogFormat, NotifyConfig, PipelineConfig, RetentionConfig,
+    SmtpConfig,
+};
+
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/mailsig";
+pub const DEFAULT_DATABASE_FILE: &str = "mailsig.db";
+pub const DEFAULT_MASTER_KEY_FILE: &str = "master.key";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_WORKERS: u32 = 2;
+pub const DEFAULT_QUEUE_CAPACITY: u32 = 256;
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 25 * 1024 * 1024;
+/// RFC 2177 asks clients to re-issue IDLE at least every 29 minutes; 25 leaves a margin.
+pub const DEFAULT_IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
+pub const MAX_IDLE_RENEW: Duration = Duration::from_secs(29 * 60);
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
+pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: u32 = 10;
+pub const DEFAULT_DIGEST_INTERVAL: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// Turns the raw file into a validated [`Config`]. `config_path` is the file it came from.
+pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigError> {
+    let base = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let resolve = |path: PathBuf| if path.is_absolute() { path } else { base.join(path) };
+
+    let data_dir = resolve(raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)));
+    if data_dir.as_os_str().is_empty() {
+        return Err(ConfigError::invalid("data_dir", "must not be empty"));
+    }
+    let database_url = match raw.database_url {
+        Some(url) => DatabaseUrl::parse(&url)?,
+        None => DatabaseUrl::sqlite(&data_dir.join(DEFAULT_DATABASE_FILE)),
+    };
+    let master_key_file = raw
+        .master_key_file
+        .map(resolve)
+        .unwrap_or_else(|| data_dir.join(DEFAULT_MASTER_KEY_FILE));
+
+    let listen_text = raw.http.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen: SocketAddr = listen_text
+        .parse()
+        .map_err(|_| ConfigError::invalid("http.listen", format!("{listen_text:?} is not an address:port")))?;
+    let public_base_url = match raw.http.public_base_url {
+        Some(url) => check_base_url(&url)?,
+        None => format!("http://{listen}"),
+    };
+
+    let pipeline = PipelineConfig {
+        workers: at_least_one("pipeline.workers", raw.pipeline.workers.unwrap_or(DEFAULT_WORKERS))?,
+        queue_capacity: at_least_one(
+            "pipeline.queue_capacity",
+            raw.pipeline.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
+        )?,
+        max_message_bytes: match raw.pipeline.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES) {
+            0 => return Err(ConfigError::invalid("pipeline.max_message_bytes", "must be at least 1")),
+            n => n,
+        },
+    };
+
+    let filters = FilterConfig {
+        skip_auto_replies: raw.filters.skip_auto_replies.unwrap_or(true),
+        skip_bulk: raw.filters.skip_bulk.unwrap_or(true),
+        role_addresses: match raw.filters.role_addresses {
+            Some(list) => list.iter().map(|local| local.trim().to_ascii_lowercase()).collect(),
+            None => DEFAULT_ROLE_ADDRESSES.iter().map(|s| (*s).to_owned()).collect(),
+        },
+        own_domains: domains("filters.own_domains", raw.filters.own_domains)?,
+        excluded_domains: domains("filters.excluded_domains", raw.filters.excluded_domains)?,
+        max_message_bytes: pipeline.max_message_bytes,
+    };
+
+    let idle_renew = duration("imap.idle_renew", raw.imap.idle_renew, DEFAULT_IDLE_RENEW)?;
+    if idle_renew > MAX_IDLE_RENEW || idle_renew < Duration::from_secs(60) {
+        return Err(ConfigError::invalid(
+            "imap.idle_renew",
+            "must be between 1m and 29m (RFC 2177: re-issue IDLE at least every 29 minutes)",
+        ));
+    }
+    let poll_interval = duration("imap.poll_interval", raw.imap.poll_interval, DEFAULT_POLL_INTERVAL)?;
+    if poll_interval < MIN_POLL_INTERVAL {
+        return Err(ConfigError::invalid("imap.poll_interval", "must be at least 10s"));
+    }
+    let imap = ImapConfig {
+        idle_renew,
+        poll_interval,
+        max_connections_per_host: at_least_one(
+            "imap.max_connections_per_host",
+            raw.imap
+                .max_connections_per_host
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_HOST),
+        )?,
+        allow_plaintext_loopback: raw.imap.allow_plaintext_loopback.unwrap_or(false),
+    };
+
+    let digest_interval = duration(
+        "notify.digest_interval",
+        raw.notify.digest_interval,
+        DEFAULT_DIGEST_INTERVAL,
+    )?;
+    if digest_interval < Duration::from_secs(1) {
+        return Err(ConfigError::invalid("notify.digest_interval", "must be at least 1s"));
+    }
+
+    let smtp = smtp(raw.smtp, &resolve)?;
+
+    let retention_days = raw.retention.days.unwrap_or(DEFAULT_RETENTION_DAYS);
+    if retention_days == 0 {
+        return Err(ConfigError::invalid("retention.days", "must be at least 1"));
+    }
+
+    let format = match raw.log.format.as_deref().map(str::trim) {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some("journald") => LogFormat::Journald,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                "log.format",
+                format!("{other:?} is not one of text, json, journald"),
+            ));
+        }
+    };
+    let level = raw.log.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
+    crate::telemetry::check_filter(&level).map_err(|reason| ConfigError::invalid("log.level", reason))?;
+
+    Ok(Config {
+        config_path: config_path.to_path_buf(),
+        data_dir,
+        database_url,
+        master_key_file,
+        http: HttpConfig {
+            listen,
+            public_base_url,
+        },
+        pipeline,
+        filters,
+        imap,
+        notify: NotifyConfig { digest_interval },
+        smtp,
+        retention: RetentionConfig { days: retention_days },
+        log: LogConfig { format, level },
+    })
+}
+
+fn smtp(raw: super::raw::RawSmtp, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Result<Option<SmtpConfig>, ConfigError> {
+    let Some(host) = raw.host.filter(|h| !h.trim().is_empty()) else {
+        // Without a host, notifications are off; other [smtp] keys make no sense alone.
+        if raw.username.is_some() || raw.from.is_some() || raw.port.is_some() {
+            return Err(ConfigError::invalid(
+                "smtp.host",
+                "is required when other [smtp] keys are set",
+            ));
+        }
+        return Ok(None);
+    };
+    let security = match raw.security.as_deref() {
+        None => Security::StartTls,
+        Some(text) => Security::parse(text)
+            .ok_or_else(|| ConfigError::invalid("smtp.security", format!("{text:?} is not one of tls, starttls")))?,
+    };
+    let port = raw.port.unwrap_or(match security {
+        Security::ImplicitTls => 465,
+        Security::StartTls => 587,
+    });
+    if port == 0 {
+        return Err(ConfigError::invalid("smtp.port", "must not be 0"));
+    }
+    let username = raw
+        .username
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ConfigError::invalid("smtp.username", "is required when smtp.host is set"))?;
+    let from_text = raw
+        .from
+        .ok_or_else(|| ConfigError::invalid("smtp.from", "is required when smtp.host is set"))?;
+    let from = from_text
+        .parse()
+        .map_err(|_| ConfigError::invalid("smtp.from", format!("{from_text:?} is not an email address")))?;
+    let mut settings = SmtpSettings::new(host.trim(), port, security, username, from);
+    if let Some(ca_file) = raw.ca_file {
+        settings = settings.with_ca_file(resolve(ca_file));
+    }
+    Ok(Some(SmtpConfig {
+        settings,
+        password_file: raw.password_file.map(resolve),
+    }))
+}
+
+fn duration(key: &'static str, text: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
+    match text {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
+            ConfigError::invalid(key, format!("{text:?} is not a duration like \"30s\" or \"15m\" ({e})"))
+        }),
+    }
+}
+
+fn at_least_one(key: &'static str, value: u32) -> Result<u32, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::invalid(key, "must be at least 1"));
+    }
+    Ok(value)
+}
+
+fn domains(key: &'static str, list: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for domain in list.unwrap_or_default() {
+        let domain = domain.trim().trim_start_matches('@').to_ascii_lowercase();
+        let valid = !domain.is_empty()
+            && domain.contains('.')
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.');
+        if !valid {
+            return Err(ConfigError::invalid(key, format!("{domain:?} is not a domain name")));
+        }
+        out.push(domain);
+    }
+    Ok(out)
+}
+
+fn check_base_url(url: &str) -> Result<String, ConfigError> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| ConfigError::invalid("http.public_base_url", "must start with http:// or https://"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+        return Err(ConfigError::invalid("http.public_base_url", "must name a host"));
+    }
+    Ok(url.to_owned())
+}

@@ -1,0 +1,132 @@
+//! A small cache of each mailbox's filter rules (own domains, exclusions), so that a worker
+//! does not read the mailbox and its owner from the store for every message.
+//!
+//! Entries expire after [`RULES_TTL`], because the CLI changes exclusions from another process;
+//! [`RulesCache::invalidate`] drops one at once when the change happens in this process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::store::{MailboxId, Store};
+
+use super::error::PipelineError;
+use super::filter::MailboxRules;
+
+/// How long a mailbox's rules are used before they are read again.
+pub const RULES_TTL: Duration = Duration::from_secs(60);
+
+/// Public free-mail domains: a mailbox at one of them does not make the whole provider "own
+/// domain" (a Gmail user's contacts at Gmail are still new contacts).
+const FREEMAIL_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "ymail.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "aol.com",
+    "gmx.de",
+    "gmx.net",
+    "gmx.at",
+    "gmx.ch",
+    "web.de",
+    "t-online.de",
+    "freenet.de",
+    "posteo.de",
+    "mailbox.org",
+    "proton.me",
+    "protonmail.com",
+    "tutanota.com",
+    "fastmail.com",
+    "zoho.com",
+    "yandex.ru",
+    "mail.ru",
+    "orange.fr",
+    "free.fr",
+    "laposte.net",
+    "libero.it",
+    "virgilio.it",
+    "wp.pl",
+    "o2.pl",
+    "onet.pl",
+    "seznam.cz",
+    "qq.com",
+    "163.com",
+];
+
+#[derive(Debug)]
+struct Entry {
+    rules: Arc<MailboxRules>,
+    loaded: Instant,
+}
+
+/// Mailbox id → rules, shared by all workers.
+#[derive(Debug, Default)]
+pub struct RulesCache {
+    entries: RwLock<HashMap<MailboxId, Entry>>,
+}
+
+impl RulesCache {
+    /// The rules of a mailbox, from the cache or the store.
+    pub async fn get(&self, store: &Store, mailbox: MailboxId) -> Result<Arc<MailboxRules>, PipelineError> {
+        if let Some(rules) = self.cached(mailbox) {
+            return Ok(rules);
+        }
+        let rules = Arc::new(load(store, mailbox).await?);
+        if let Ok(mut entries) = self.entries.write() {
+            entries.insert(mailbox, Entry { rules: rules.clone(), loaded: Instant::now() });
+        }
+        Ok(rules)
+    }
+
+    /// Forgets a mailbox's rules (after its exclusions changed or it was removed).
+    pub fn invalidate(&self, mailbox: MailboxId) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(&mailbox);
+        }
+    }
+
+    fn cached(&self, mailbox: MailboxId) -> Option<Arc<MailboxRules>> {
+        let entries = self.entries.read().ok()?;
+        let entry = entries.get(&mailbox)?;
+        (entry.loaded.elapsed() < RULES_TTL).then(|| entry.rules.clone())
+    }
+}
+
+async fn load(store: &Store, mailbox: MailboxId) -> Result<MailboxRules, PipelineError> {
+    let settings_error = |source: crate::store::Error| {
+        if source.is_not_found() {
+            PipelineError::UnknownMailbox { mailbox }
+        } else {
+            PipelineError::Settings { mailbox, transient: source.is_transient(), source: Box::new(source) }
+        }
+    };
+    let record = store.get_mailbox(mailbox).await.map_err(settings_error)?;
+    let owner = store.get_user(record.owner).await.map_err(settings_error)?;
+    let own_addresses = [record.address.as_str(), owner.email.as_str()]
+        .into_iter()
+        .filter(|address| !is_freemail(address));
+    Ok(MailboxRules::new(own_addresses, record.excluded_domains))
+}
+
+fn is_freemail(address: &str) -> bool {
+    let domain = address.rsplit_once('@').map_or("", |(_, d)| d).trim().to_ascii_lowercase();
+    FREEMAIL_DOMAINS.contains(&domain.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freemail_addresses_are_recognised() {
+        assert!(is_freemail("someone@GMail.com"));
+        assert!(!is_freemail("someone@acme.example"));
+    }
+}

@@ -1,0 +1,87 @@
+//! Why a message produced no suggestion. The names are stable: they are counter names in the
+//! store (`skipped:<name>`) and will be metric labels.
+
+use std::fmt;
+
+/// The reason a message was skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// The sender's domain is excluded globally or for this mailbox.
+    ExcludedDomain,
+    /// The sender is in one of the user's own domains (colleagues are not new contacts).
+    OwnDomain,
+    /// An automatic reply (RFC 3834 `Auto-Submitted`, `X-Autoreply` …).
+    AutoReply,
+    /// Bulk or list mail (`Precedence`, `List-Id`, `List-Unsubscribe`).
+    Bulk,
+    /// A role address (info@, noreply@, support@ …) rather than a person.
+    RoleAddress,
+    /// Over the configured size limit.
+    TooLarge,
+    /// The parser found no signature of the sender.
+    NoSignature,
+    /// The message has no usable sender or could not be read.
+    ParseError,
+    /// The message was processed before (reported by the store's exactly-once guard).
+    Duplicate,
+}
+
+impl SkipReason {
+    /// Every reason, in a stable order (for stats and tests).
+    pub const ALL: [SkipReason; 9] = [
+        SkipReason::ExcludedDomain,
+        SkipReason::OwnDomain,
+        SkipReason::AutoReply,
+        SkipReason::Bulk,
+        SkipReason::RoleAddress,
+        SkipReason::TooLarge,
+        SkipReason::NoSignature,
+        SkipReason::ParseError,
+        SkipReason::Duplicate,
+    ];
+
+    /// The stable snake_case name used in counters and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::ExcludedDomain => "excluded_domain",
+            SkipReason::OwnDomain => "own_domain",
+            SkipReason::AutoReply => "auto_reply",
+            SkipReason::Bulk => "bulk",
+            SkipReason::RoleAddress => "role_address",
+            SkipReason::TooLarge => "too_large",
+            SkipReason::NoSignature => "no_signature",
+            SkipReason::ParseError => "parse_error",
+            SkipReason::Duplicate => "duplicate",
+        }
+    }
+
+    /// The inverse of [`SkipReason::as_str`].
+    pub fn from_name(name: &str) -> Option<SkipReason> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == name)
+    }
+
+    /// Position in [`SkipReason::ALL`], for array-indexed counters.
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_indexes_match_all() {
+        for (i, reason) in SkipReason::ALL.into_iter().enumerate() {
+            assert_eq!(SkipReason::from_name(reason.as_str()), Some(reason));
+            assert_eq!(reason.index(), i);
+        }
+        assert_eq!(SkipReason::from_name("nope"), None);
+    }
+}

@@ -1,0 +1,296 @@
+//! The workers: take messages from the queue, filter, extract off the reactor, commit exactly
+//! once, acknowledge the source, and drop (zeroize) the raw bytes.
+//!
+//! One dispatcher task reads the queue only when a worker slot is free, so a full set of busy
+//! workers leaves messages in the bounded queue and the sources wait (backpressure end to end).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use mailsig_parser::Extraction;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::store::{CommitMessage, CommitResult, Cursor, NewSuggestion, Outcome, Store};
+
+use super::error::PipelineError;
+use super::filter::{self, FilterConfig, MailboxRules};
+use super::handle::{Job, Processed};
+use super::message::{FallbackIdentity, InboundMessage, Payload, RawMessage, log_id, message_id_hash};
+use super::order::{FolderSequencer, Turn};
+use super::rules::RulesCache;
+use super::skip::SkipReason;
+use super::stats::PipelineStats;
+
+/// Attempts at committing one message when the store reports a transient failure.
+const COMMIT_ATTEMPTS: u32 = 4;
+/// First wait between commit attempts; doubled after each failure.
+const COMMIT_BACKOFF: Duration = Duration::from_millis(100);
+/// How many dispatched messages between two clean-ups of the folder sequencer.
+const PRUNE_EVERY: u64 = 1024;
+
+/// What every worker shares.
+pub(crate) struct WorkerContext {
+    pub(crate) store: Store,
+    pub(crate) filters: Arc<FilterConfig>,
+    pub(crate) rules: Arc<RulesCache>,
+    pub(crate) stats: Arc<PipelineStats>,
+}
+
+/// Runs the dispatcher until the queue is closed and drained, then waits for the workers.
+///
+/// On `shutdown` the queue is closed (sources get [`PipelineError::ShutDown`] from then on),
+/// the messages already queued are still processed, and in-flight work finishes.
+pub(crate) async fn dispatch(
+    mut queue: mpsc::Receiver<Job>,
+    context: Arc<WorkerContext>,
+    workers: usize,
+    shutdown: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(workers.max(1)));
+    let running = TaskTracker::new();
+    let mut sequencer = FolderSequencer::default();
+    let mut dispatched: u64 = 0;
+    let mut closing = false;
+    loop {
+        // Shutdown closes the intake even while every worker is busy.
+        let slot = tokio::select! {
+            biased;
+            () = shutdown.cancelled(), if !closing => {
+                closing = true;
+                queue.close();
+                tracing::debug!(queued = queue.len(), "pipeline intake closed");
+                continue;
+            }
+            slot = slots.clone().acquire_owned() => slot,
+        };
+        let Ok(slot) = slot else { break };
+        let job = tokio::select! {
+            biased;
+            () = shutdown.cancelled(), if !closing => {
+                closing = true;
+                queue.close();
+                tracing::debug!(queued = queue.len(), "pipeline intake closed");
+                // Keep the slot: the queued messages are still processed.
+                queue.recv().await
+            }
+            job = queue.recv() => job,
+        };
+        let Some(job) = job else { break };
+        let turn = match &job.message.position {
+            Cursor::Imap { .. } => sequencer.next(job.message.mailbox, &job.message.folder),
+            _ => Turn::unordered(),
+        };
+        let context = Arc::clone(&context);
+        running.spawn(async move {
+            let Job { message, ack } = job;
+            let result = context.process(message, turn).await;
+            // The source may have stopped waiting; then nothing needs to be told.
+            let _ = ack.send(result);
+            drop(slot);
+        });
+        dispatched += 1;
+        if dispatched % PRUNE_EVERY == 0 {
+            sequencer.prune();
+        }
+    }
+    running.close();
+    running.wait().await;
+    tracing::debug!("pipeline workers stopped");
+}
+
+/// The decision made for one message before committing.
+struct Decision {
+    message_id_hash: String,
+    outcome: Outcome,
+}
+
+impl WorkerContext {
+    /// Processes one message end to end; the raw bytes are dropped (zeroized) before the commit.
+    async fn process(&self, message: InboundMessage, mut turn: Turn) -> Result<Processed, PipelineError> {
+        PipelineStats::bump(&self.stats.received);
+        self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        let position = message.position.clone();
+        let result = self.process_inner(message, &mut turn).await;
+        if result.is_err() {
+            // Nothing was committed: no later message of the folder may move its cursor past it.
+            turn.record(&position, false);
+        }
+        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        match &result {
+            Ok(Processed::Skipped(reason)) => self.stats.record_skip(*reason),
+            Ok(Processed::Suggested) => PipelineStats::bump(&self.stats.suggestions_created),
+            Ok(Processed::Merged) => PipelineStats::bump(&self.stats.suggestions_merged),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn process_inner(&self, message: InboundMessage, turn: &mut Turn) -> Result<Processed, PipelineError> {
+        let InboundMessage { mailbox, folder, position, size, payload } = message;
+        let rules = self.rules.get(&self.store, mailbox).await?;
+        let fallback_position = match &position {
+            Cursor::Imap { uidvalidity, uid } => Some((*uidvalidity, *uid)),
+            _ => None,
+        };
+        let decision = match payload {
+            Payload::Raw(raw) if (raw.len() as u64) <= self.filters.max_message_bytes && size <= self.filters.max_message_bytes => {
+                PipelineStats::add(&self.stats.bytes_parsed, raw.len() as u64);
+                let filters = Arc::clone(&self.filters);
+                let folder_name = folder.clone();
+                // Extraction is CPU-bound: keep it off the async reactor. The raw message moves
+                // into the blocking task and is dropped (zeroized) there.
+                match tokio::task::spawn_blocking(move || decide(raw, &filters, &rules, &folder_name, fallback_position))
+                    .await
+                {
+                    Ok(decision) => decision,
+                    // The parser must never panic; if it does anyway (debug builds unwind), the
+                    // message is skipped and counted rather than offered again and again.
+                    Err(_) => {
+                        tracing::error!(mailbox = %mailbox, "extraction task failed; message skipped");
+                        Decision {
+                            message_id_hash: too_large_hash(&folder, fallback_position, None),
+                            outcome: Outcome::Skipped(SkipReason::ParseError.as_str().to_owned()),
+                        }
+                    }
+                }
+            }
+            Payload::Raw(raw) => {
+                let hash = too_large_hash(&folder, fallback_position, Some(&raw));
+                drop(raw);
+                Decision { message_id_hash: hash, outcome: Outcome::Skipped(SkipReason::TooLarge.as_str().to_owned()) }
+            }
+            Payload::TooLarge => Decision {
+                message_id_hash: too_large_hash(&folder, fallback_position, None),
+                outcome: Outcome::Skipped(SkipReason::TooLarge.as_str().to_owned()),
+            },
+        };
+
+        turn.wait_for_predecessor().await;
+        let commit = CommitMessage {
+            mailbox,
+            cursor: turn.cursor_for(&position),
+            folder,
+            message_id_hash: decision.message_id_hash,
+            outcome: decision.outcome,
+            fencing: None,
+        };
+        let log_hash = log_id(&commit.message_id_hash).to_owned();
+        let skipped = match &commit.outcome {
+            Outcome::Skipped(reason) => SkipReason::from_name(reason),
+            Outcome::Suggestion(_) => None,
+        };
+        let result = self.commit_with_retry(commit).await;
+        turn.record(&position, result.is_ok());
+        let committed = match result {
+            Ok(committed) => committed,
+            Err(error) => {
+                PipelineStats::bump(&self.stats.commit_failures);
+                tracing::warn!(mailbox = %mailbox, msg = %log_hash, error = %error, "pipeline commit failed");
+                return Err(error);
+            }
+        };
+        PipelineStats::bump(&self.stats.committed);
+        let processed = match committed {
+            CommitResult::Inserted { .. } => Processed::Suggested,
+            CommitResult::Merged { .. } | CommitResult::Unchanged { .. } => Processed::Merged,
+            CommitResult::Duplicate => Processed::Skipped(SkipReason::Duplicate),
+            CommitResult::Skipped => Processed::Skipped(skipped.unwrap_or(SkipReason::ParseError)),
+        };
+        tracing::debug!(mailbox = %mailbox, msg = %log_hash, outcome = processed.as_str(), "message committed");
+        Ok(processed)
+    }
+
+    async fn commit_with_retry(&self, commit: CommitMessage) -> Result<CommitResult, PipelineError> {
+        let mailbox = commit.mailbox;
+        let mut backoff = COMMIT_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            match self.store.commit_message(commit.clone()).await {
+                Ok(result) => return Ok(result),
+                Err(error) if error.is_transient() && attempt < COMMIT_ATTEMPTS => {
+                    tracing::debug!(mailbox = %mailbox, attempt, error = %error, "pipeline commit retry");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                Err(error) if error.is_not_found() => return Err(PipelineError::UnknownMailbox { mailbox }),
+                Err(error) => {
+                    return Err(PipelineError::Commit {
+                        mailbox,
+                        transient: error.is_transient(),
+                        source: Box::new(error),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Filters and extracts one message (runs on a blocking thread). Consumes the raw bytes.
+fn decide(
+    raw: RawMessage,
+    filters: &FilterConfig,
+    rules: &MailboxRules,
+    folder: &str,
+    position: Option<(u32, u32)>,
+) -> Decision {
+    let bytes = raw.as_bytes();
+    let envelope = mailsig_parser::envelope(bytes);
+    let fallback = match position {
+        Some((uidvalidity, uid)) => FallbackIdentity::Position { folder, uidvalidity, uid },
+        None => FallbackIdentity::Content(bytes),
+    };
+    let message_id_hash = message_id_hash(envelope.message_id.as_deref(), fallback);
+    let skip = |reason: SkipReason| Decision {
+        message_id_hash: message_id_hash.clone(),
+        outcome: Outcome::Skipped(reason.as_str().to_owned()),
+    };
+    if let Err(reason) = filter::check(&envelope, filters, rules) {
+        return skip(reason);
+    }
+    let Some(sender) = envelope.from_address.as_deref() else {
+        return skip(SkipReason::ParseError);
+    };
+    let extraction = mailsig_parser::extract(bytes);
+    drop(raw);
+    match suggestion_of(sender, &extraction) {
+        Some(suggestion) => Decision { message_id_hash, outcome: Outcome::Suggestion(suggestion) },
+        None => skip(SkipReason::NoSignature),
+    }
+}
+
+/// The suggestion for the sender, when the parser found their signature.
+fn suggestion_of(sender: &str, extraction: &Extraction) -> Option<NewSuggestion> {
+    if !extraction.has_signature {
+        return None;
+    }
+    NewSuggestion::from_extraction(sender, extraction)
+}
+
+/// Identity of a message skipped before reading its headers (too large, or the extraction
+/// failed): its position, else (if available) its bytes.
+fn too_large_hash(folder: &str, position: Option<(u32, u32)>, raw: Option<&RawMessage>) -> String {
+    match (position, raw) {
+        (Some((uidvalidity, uid)), _) => {
+            message_id_hash(None, FallbackIdentity::Position { folder, uidvalidity, uid })
+        }
+        (None, Some(raw)) => message_id_hash(None, FallbackIdentity::Content(raw.as_bytes())),
+        // Nothing identifies it: a random identity counts it once and never dedupes it
+        // against another message.
+        (None, None) => message_id_hash(None, FallbackIdentity::Content(&rand::random::<[u8; 16]>())),
+    }
+}
+
+impl Processed {
+    /// Stable name for logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Processed::Suggested => "suggested",
+            Processed::Merged => "merged",
+            Processed::Skipped(reason) => reason.as_str(),
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Opening an authenticated IMAP session: TCP (keepalive, connect timeout) → TLS (rustls, verified,
+//! TLS 1.2+) or STARTTLS (must be offered and succeed) → LOGIN.
+//!
+//! This is the only place that sees the password, and only for the LOGIN command.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::imap_proto::{Response, Status};
+use async_imap::{Client, Session};
+use rustls::pki_types::ServerName;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::TlsConnector;
+
+use super::error::{ImapError, ImapErrorKind};
+use super::settings::{ImapOptions, ImapSettings, Security};
+
+/// DNS + TCP connect.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// TLS handshake, greeting, CAPABILITY, STARTTLS.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// LOGIN (servers delay failed logins by a few seconds on purpose).
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// TCP keepalive: first probe after this much silence, so a dead link under IDLE is noticed.
+const KEEPALIVE_TIME: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+const KEEPALIVE_RETRIES: u32 = 4;
+
+/// Any byte stream an IMAP session runs over (plain TCP for loopback tests, or TLS).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
+
+/// The stream type of every session this module opens.
+pub type ImapStream = Box<dyn Io>;
+/// An authenticated session.
+pub type ImapSession = Session<ImapStream>;
+
+/// Connects, secures and logs in. The returned session is authenticated; nothing is selected yet.
+pub async fn connect(
+    settings: &ImapSettings,
+    password: &SecretString,
+    options: &ImapOptions,
+) -> Result<ImapSession, ImapError> {
+    settings.validate(options)?;
+    let host = settings.host.as_str();
+    let tcp = open_tcp(host, settings.port).await?;
+    let client = match settings.security {
+        Security::ImplicitTls => {
+            let tls = tls_handshake(settings, tcp).await?;
+            let mut client = Client::new(Box::new(tls) as ImapStream);
+            read_greeting(&mut client, host).await?;
+            client
+        }
+        Security::StartTls => {
+            let mut plain = Client::new(tcp);
+            read_greeting(&mut plain, host).await?;
+            // Asking for STARTTLS and failing on anything but OK is the strict check: a server that
+            // does not offer it answers BAD or NO, and we never fall back to plaintext.
+            timeout(HANDSHAKE_TIMEOUT, plain.run_command_and_check_ok("STARTTLS", None))
+                .await
+                .map_err(|_| ImapError::timeout(host, "STARTTLS"))?
+                .map_err(|e| {
+                    ImapError::new(ImapErrorKind::StartTlsUnavailable, host, format!("STARTTLS refused: {e}"))
+                })?;
+            // RFC 3501 §6.2.1: no greeting follows STARTTLS; everything said before it is forgotten.
+            let tls = tls_handshake(settings, plain.into_inner()).await?;
+            Client::new(Box::new(tls) as ImapStream)
+        }
+        Security::Plaintext => {
+            let mut client = Client::new(Box::new(tcp) as ImapStream);
+            read_greeting(&mut client, host).await?;
+            client
+        }
+    };
+    login(client, settings, password).await
+}
+
+/// Connects and logs in once, then logs out: what the CLI and API do before saving a mailbox.
+pub async fn test_login(settings: &ImapSettings, password: &SecretString) -> Result<(), ImapError> {
+    test_login_with(settings, password, &ImapOptions::default()).await
+}
+
+/// [`test_login`] with explicit options (for example to allow plaintext on loopback).
+pub async fn test_login_with(
+    settings: &ImapSettings,
+    password: &SecretString,
+    options: &ImapOptions,
+) -> Result<(), ImapError> {
+    let mut session = connect(settings, password, options).await?;
+    for folder in settings.folders() {
+        timeout(HANDSHAKE_TIMEOUT, session.examine(&folder))
+            .await
+            .map_err(|_| ImapError::timeout(&settings.host, "EXAMINE"))?
+            .map_err(|e| {
+                ImapError::new(ImapErrorKind::FolderUnavailable, &settings.host, format!("EXAMINE {folder:?}: {e}"))
+            })?;
+    }
+    // A failed LOGOUT does not make the test fail: the login itself worked.
+    let _ = timeout(HANDSHAKE_TIMEOUT, session.logout()).await;
+    Ok(())
+}
+
+async fn open_tcp(host: &str, port: u16) -> Result<TcpStream, ImapError> {
+    let tcp = timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| ImapError::new(ImapErrorKind::Unreachable, host, format!("connect to port {port} timed out")))?
+        .map_err(|e| ImapError::new(ImapErrorKind::Unreachable, host, format!("connect to port {port}: {e}")))?;
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_TIME)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_RETRIES);
+    socket2::SockRef::from(&tcp)
+        .set_tcp_keepalive(&keepalive)
+        .map_err(|e| ImapError::new(ImapErrorKind::Unreachable, host, format!("set TCP keepalive: {e}")))?;
+    // IMAP is request/response with small commands: do not let Nagle delay them.
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+/// The rustls configuration: TLS 1.2 and 1.3 only, verified against the custom CA file when one is
+/// given, otherwise against the public web roots.
+pub fn tls_config(settings: &ImapSettings) -> Result<Arc<rustls::ClientConfig>, ImapError> {
+    let host = settings.host.as_str();
+    let bad = |detail: String| ImapError::new(ImapErrorKind::InvalidSettings, host, detail);
+    let mut roots = rustls::RootCertStore::empty();
+    match &settings.ca_file {
+        Some(path) => {
+            let file = File::open(path).map_err(|e| bad(format!("open CA file {}: {e}", path.display())))?;
+            let mut added = 0;
+            for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
+                let cert = cert.map_err(|e| bad(format!("read CA file {}: {e}", path.display())))?;
+                roots.add(cert).map_err(|e| bad(format!("CA file {}: {e}", path.display())))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(bad(format!("CA file {} holds no certificate", path.display())));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| bad(format!("TLS versions: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+async fn tls_handshake(
+    settings: &ImapSettings,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
+    let host = settings.host.as_str();
+    let config = tls_config(settings)?;
+    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
+        .map_err(|e| ImapError::new(ImapErrorKind::InvalidSettings, host, format!("host is not a valid TLS name: {e}")))?;
+    let connector = TlsConnector::from(config);
+    match timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp)).await {
+        Err(_) => Err(ImapError::timeout(host, "TLS handshake")),
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err(e)) => {
+            let rustls_error = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            let kind = match rustls_error {
+                Some(rustls::Error::InvalidCertificate(_)) | Some(rustls::Error::NoCertificatesPresented) => {
+                    ImapErrorKind::TlsUntrusted
+                }
+                Some(_) => ImapErrorKind::Tls,
+                None => ImapErrorKind::ConnectionLost,
+            };
+            Err(ImapError::new(kind, host, format!("TLS handshake: {e}")))
+        }
+    }
+}
+
+/// Reads the server greeting; a `BYE` greeting means the server refuses us now (try later).
+async fn read_greeting<T: Io>(client: &mut Client<T>, host: &str) -> Result<(), ImapError> {
+    let greeting = timeout(HANDSHAKE_TIMEOUT, client.read_response())
+        .await
+        .map_err(|_| ImapError::timeout(host, "greeting"))?
+        .map_err(|e| ImapError::new(ImapErrorKind::ConnectionLost, host, format!("greeting: {e}")))?
+        .ok_or_else(|| ImapError::new(ImapErrorKind::ConnectionLost, host, "closed before greeting"))?;
+    match greeting.parsed() {
+        Response::Data { status: Status::Ok | Status::PreAuth, .. } => Ok(()),
+        Response::Data { status: Status::Bye, .. } => {
+            Err(ImapError::new(ImapErrorKind::ConnectionLost, host, "server said BYE in its greeting"))
+        }
+        _ => Err(ImapError::new(ImapErrorKind::Protocol, host, "unexpected greeting")),
+    }
+}
+
+async fn login(
+    client: Client<ImapStream>,
+    settings: &ImapSettings,
+    password: &SecretString,
+) -> Result<ImapSession, ImapError> {
+    let host = settings.host.as_str();
+    match timeout(LOGIN_TIMEOUT, client.login(&settings.username, password.expose_secret())).await {
+        Err(_) => Err(ImapError::timeout(host, "LOGIN")),
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err((error, _client))) => Err(login_error(host, error)),
+    }
+}
+
+/// A NO to LOGIN is an authentication failure, unless the server says it is temporarily unavailable
+/// (RFC 5530 `UNAVAILABLE`), which is worth retrying.
+fn login_error(host: &str, error: async_imap::error::Error) -> ImapError {
+    use async_imap::error::Error as E;
+    match error {
+        E::No(text) => {
+            let upper = text.to_ascii_uppercase();
+            let kind = if upper.contains("UNAVAILABLE") || upper.contains("TEMPORARY") || upper.contains("TRY AGAIN") {
+                ImapErrorKind::ConnectionLost
+            } else {
+                ImapErrorKind::AuthFailed
+            };
+            ImapError::new(kind, host, format!("LOGIN refused: {text}"))
+        }
+        E::Bad(text) => ImapError::new(ImapErrorKind::AuthFailed, host, format!("LOGIN rejected: {text}")),
+        other => ImapError::from_session(host, "LOGIN", other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_temporary_no_is_retried_and_a_plain_no_is_an_auth_failure() {
+        let e = login_error("h", async_imap::error::Error::No("code: None, info: Some(\"Authentication failed.\")".into()));
+        assert!(e.is_auth_failure());
+        let e = login_error("h", async_imap::error::Error::No("code: Some(Unavailable), info: None".into()));
+        assert!(e.is_transient());
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_a_settings_error() {
+        let settings = ImapSettings {
+            host: "localhost".into(),
+            port: 993,
+            security: Security::ImplicitTls,
+            username: "u".into(),
+            folders: vec![],
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            backfill: 0,
+        };
+        let e = tls_config(&settings).err();
+        assert_eq!(e.map(|e| e.kind()), Some(ImapErrorKind::InvalidSettings));
+    }
+}

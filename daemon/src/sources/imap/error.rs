@@ -1,0 +1,164 @@
+//! One error type for everything the IMAP source does, with a kind that retry decisions branch on.
+//!
+//! Messages never contain a password, a subject or a body: only the host, the kind and the
+//! server's or library's short explanation.
+
+use std::fmt;
+
+/// What went wrong, coarsely enough to decide between "retry later" and "tell the user".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImapErrorKind {
+    /// The settings cannot work (plaintext to a remote host, empty host, bad CA file…).
+    InvalidSettings,
+    /// DNS, TCP connect or connect timeout failed.
+    Unreachable,
+    /// The server's certificate is not trusted (unknown CA, wrong name, expired…).
+    TlsUntrusted,
+    /// The TLS handshake failed for another reason (protocol version, alert…).
+    Tls,
+    /// STARTTLS was required but the server does not offer it or refused it.
+    StartTlsUnavailable,
+    /// The server refused the username or password.
+    AuthFailed,
+    /// The folder does not exist or cannot be examined.
+    FolderUnavailable,
+    /// The connection broke, the server said BYE, or a read/write failed.
+    ConnectionLost,
+    /// A command got no answer in time.
+    Timeout,
+    /// The server answered something we cannot use (BAD, missing UIDVALIDITY…).
+    Protocol,
+    /// The pipeline or store could not take the message; the watcher retries from its last cursor.
+    Sink,
+}
+
+impl ImapErrorKind {
+    /// A stable name for logs, metrics and the needs-attention reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidSettings => "invalid_settings",
+            Self::Unreachable => "unreachable",
+            Self::TlsUntrusted => "tls_untrusted",
+            Self::Tls => "tls",
+            Self::StartTlsUnavailable => "starttls_unavailable",
+            Self::AuthFailed => "auth_failed",
+            Self::FolderUnavailable => "folder_unavailable",
+            Self::ConnectionLost => "connection_lost",
+            Self::Timeout => "timeout",
+            Self::Protocol => "protocol",
+            Self::Sink => "sink",
+        }
+    }
+
+    /// A short fixed sentence for people (the owner's notice, the CLI): never server or message text.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::InvalidSettings => "invalid IMAP settings",
+            Self::Unreachable => "IMAP server unreachable",
+            Self::TlsUntrusted => "IMAP server certificate not trusted",
+            Self::Tls => "TLS handshake with IMAP server failed",
+            Self::StartTlsUnavailable => "IMAP server does not offer STARTTLS (refusing to continue unencrypted)",
+            Self::AuthFailed => "IMAP authentication failed (wrong username or password)",
+            Self::FolderUnavailable => "IMAP folder cannot be examined",
+            Self::ConnectionLost => "IMAP connection lost",
+            Self::Timeout => "IMAP server did not answer in time",
+            Self::Protocol => "unexpected IMAP server response",
+            Self::Sink => "could not hand the message to the pipeline",
+        }
+    }
+}
+
+/// An IMAP source error with its context.
+#[derive(Debug)]
+pub struct ImapError {
+    kind: ImapErrorKind,
+    host: String,
+    detail: String,
+}
+
+impl ImapError {
+    pub fn new(kind: ImapErrorKind, host: &str, detail: impl Into<String>) -> Self {
+        Self { kind, host: host.to_owned(), detail: detail.into() }
+    }
+
+    pub fn kind(&self) -> ImapErrorKind {
+        self.kind
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Worth retrying later with backoff: the network, the server's state or our pipeline may recover.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            ImapErrorKind::Unreachable
+                | ImapErrorKind::ConnectionLost
+                | ImapErrorKind::Timeout
+                | ImapErrorKind::Protocol
+                | ImapErrorKind::FolderUnavailable
+                | ImapErrorKind::Sink
+        )
+    }
+
+    /// Retrying cannot help until a person changes the credentials or settings; the mailbox needs attention.
+    pub fn needs_attention(&self) -> bool {
+        !self.is_transient()
+    }
+
+    pub fn is_auth_failure(&self) -> bool {
+        self.kind == ImapErrorKind::AuthFailed
+    }
+
+    /// Maps a library error that happened after the connection was set up.
+    pub(crate) fn from_session(host: &str, what: &str, error: async_imap::error::Error) -> Self {
+        use async_imap::error::Error as E;
+        let kind = match &error {
+            E::Io(_) | E::ConnectionLost => ImapErrorKind::ConnectionLost,
+            E::No(_) | E::Bad(_) | E::Parse(_) | E::Validate(_) | E::Append => ImapErrorKind::Protocol,
+            _ => ImapErrorKind::Protocol,
+        };
+        Self::new(kind, host, format!("{what}: {error}"))
+    }
+
+    pub(crate) fn timeout(host: &str, what: &str) -> Self {
+        Self::new(ImapErrorKind::Timeout, host, format!("{what}: no answer in time"))
+    }
+}
+
+impl fmt::Display for ImapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.kind.describe(), self.host, self.detail)
+    }
+}
+
+impl std::error::Error for ImapError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_and_tls_problems_are_not_retried() {
+        for kind in [
+            ImapErrorKind::AuthFailed,
+            ImapErrorKind::TlsUntrusted,
+            ImapErrorKind::StartTlsUnavailable,
+            ImapErrorKind::InvalidSettings,
+        ] {
+            let e = ImapError::new(kind, "h", "x");
+            assert!(e.needs_attention(), "{kind:?}");
+        }
+        assert!(ImapError::new(ImapErrorKind::ConnectionLost, "h", "x").is_transient());
+        assert!(ImapError::new(ImapErrorKind::Unreachable, "h", "x").is_transient());
+    }
+
+    #[test]
+    fn display_names_the_problem_and_host() {
+        let e = ImapError::new(ImapErrorKind::AuthFailed, "mail.example.com", "NO");
+        let text = e.to_string();
+        assert!(text.contains("authentication failed"), "{text}");
+        assert!(text.contains("mail.example.com"), "{text}");
+    }
+}

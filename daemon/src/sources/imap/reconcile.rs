@@ -1,0 +1,127 @@
+//! Keeps the watched mailboxes in step with the store: the CLI and the API link, unlink and
+//! re-credential mailboxes in the database (possibly from another process), and the daemon picks
+//! the change up here without a restart.
+//!
+//! Rules, per active IMAP mailbox in the store:
+//! - status `ok` and not watched → start it;
+//! - watched but its settings or its secret changed, or its watchers stopped for attention and the
+//!   status is `ok` again (the credentials were fixed) → restart it;
+//! - status not `ok` → leave it stopped (no retries until the credentials change);
+//! - watched but no longer in the store (unlinked) → stop it.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::settings::ImapSettings;
+use super::source::{ImapSource, SecretFingerprint};
+use crate::pipeline::MailboxId;
+use crate::store::{Mailbox, MailboxFilter, MailboxKind, MailboxStatus, Store, StoredSecret};
+use crate::vault::{SealedSecret, Vault};
+
+/// What one reconciliation pass changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub started: usize,
+    pub restarted: usize,
+    pub stopped: usize,
+    /// Mailboxes that could not be started (unreadable settings, missing or undecryptable secret).
+    pub failed: usize,
+}
+
+/// Why a pass could not run at all.
+#[derive(Debug, thiserror::Error)]
+#[error("list imap mailboxes: {0}")]
+pub struct ReconcileError(#[source] crate::store::Error);
+
+impl ImapSource {
+    /// One pass: compares the store with what is watched and starts, restarts or stops watchers.
+    pub async fn reconcile(&self, store: &Store, vault: &Vault) -> Result<ReconcileReport, ReconcileError> {
+        let filter = MailboxFilter { kind: Some(MailboxKind::Imap), ..MailboxFilter::default() };
+        let mailboxes = store.list_mailboxes(&filter).await.map_err(ReconcileError)?;
+        let mut report = ReconcileReport::default();
+        let mut active = HashSet::new();
+        for mailbox in &mailboxes {
+            let id = MailboxId(mailbox.id.0);
+            active.insert(id);
+            if mailbox.status != MailboxStatus::Ok {
+                continue;
+            }
+            let settings = match ImapSettings::from_json(&mailbox.settings) {
+                Ok(settings) => settings,
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::warn!(mailbox = %id, "imap mailbox not started: {error}");
+                    continue;
+                }
+            };
+            let stored = match stored_secret(store, mailbox).await {
+                Ok(stored) => stored,
+                Err(reason) => {
+                    report.failed += 1;
+                    tracing::warn!(mailbox = %id, "imap mailbox not started: {reason}");
+                    continue;
+                }
+            };
+            // A secret is "the same" while its id and last update are: decrypting it on every pass
+            // would cost a key derivation per mailbox.
+            let fingerprint = SecretFingerprint { id: stored.id.0, updated_at: stored.updated_at };
+            let restart = match self.watch_state(id) {
+                None => false,
+                Some(state) => {
+                    let unchanged = state.settings == settings && state.secret == Some(fingerprint);
+                    if unchanged && !state.stopped_for_attention {
+                        continue;
+                    }
+                    true
+                }
+            };
+            let password = match vault.open_string(&SealedSecret::from_bytes(stored.sealed)) {
+                Ok(password) => password,
+                Err(_) => {
+                    report.failed += 1;
+                    tracing::warn!(mailbox = %id, "imap mailbox not started: credentials cannot be decrypted with this master key");
+                    continue;
+                }
+            };
+            match self.add_mailbox_with_secret(id, settings, password, Some(fingerprint)) {
+                Ok(()) if restart => report.restarted += 1,
+                Ok(()) => report.started += 1,
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::warn!(mailbox = %id, "imap mailbox not started: {error}");
+                }
+            }
+        }
+        for id in self.watched() {
+            if !active.contains(&id) && self.remove_mailbox(id) {
+                report.stopped += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs [`ImapSource::reconcile`] now and then every `every` until `shutdown`.
+    pub async fn reconcile_forever(&self, store: Store, vault: Vault, every: Duration, shutdown: CancellationToken) {
+        loop {
+            match self.reconcile(&store, &vault).await {
+                Ok(report) if report != ReconcileReport::default() => {
+                    tracing::info!(?report, "imap mailboxes reconciled");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!("imap reconcile failed: {error}"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Reads a mailbox's sealed credentials; the error text names what is missing, never a secret.
+async fn stored_secret(store: &Store, mailbox: &Mailbox) -> Result<StoredSecret, String> {
+    let secret = mailbox.secret.ok_or_else(|| "no stored credentials".to_owned())?;
+    store.get_secret(secret).await.map_err(|e| format!("read sealed credentials: {e}"))
+}

@@ -1,0 +1,191 @@
+//! What a user tells us about one IMAP mailbox, as stored (JSON) by the store, and its validation.
+//!
+//! The password is deliberately not here: it lives in the vault and reaches the connection code as a
+//! `SecretString` only for the moment of LOGIN.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ImapError, ImapErrorKind};
+
+/// The folder watched when the user names none.
+pub const DEFAULT_FOLDER: &str = "INBOX";
+
+/// How the connection to the server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Security {
+    /// TLS from the first byte (usually port 993).
+    ImplicitTls,
+    /// Plain connection upgraded by STARTTLS, which must be offered and must succeed (usually port 143).
+    StartTls,
+    /// No encryption at all: only accepted when explicitly allowed and the host is a loopback address.
+    Plaintext,
+}
+
+/// The settings of one IMAP mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: String,
+    /// Folders to watch, one connection each. Empty means INBOX.
+    #[serde(default)]
+    pub folders: Vec<String>,
+    /// A PEM file with the CA certificate(s) to trust instead of the public web roots (self-hosted servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// How many of the most recent messages to process when the mailbox is first linked (0: only new mail).
+    #[serde(default)]
+    pub backfill: u32,
+}
+
+/// Limits and timings shared by every watcher; filled from the `[imap]` section of the configuration.
+#[derive(Debug, Clone)]
+pub struct ImapOptions {
+    /// Plaintext connections are refused unless this is set and the host is a loopback address.
+    pub allow_plaintext_loopback: bool,
+    /// Messages larger than this (RFC822.SIZE) are skipped without being fetched.
+    pub max_message_bytes: u64,
+    /// IDLE is ended and re-issued after this long (RFC 2177: before 29 minutes).
+    pub idle_renew: std::time::Duration,
+    /// Without a server response for this long during IDLE, the link is checked with DONE.
+    pub idle_wake: std::time::Duration,
+    /// Interval between checks when the server does not offer IDLE.
+    pub poll_interval: std::time::Duration,
+    /// Simultaneous connections to one host (all mailboxes and folders together).
+    pub max_connections_per_host: usize,
+    /// First and largest delay between reconnection attempts (jitter is added).
+    pub backoff_initial: std::time::Duration,
+    pub backoff_max: std::time::Duration,
+}
+
+impl Default for ImapOptions {
+    fn default() -> Self {
+        use std::time::Duration;
+        Self {
+            allow_plaintext_loopback: false,
+            max_message_bytes: 25 * 1024 * 1024,
+            idle_renew: Duration::from_secs(25 * 60),
+            idle_wake: Duration::from_secs(5 * 60),
+            poll_interval: Duration::from_secs(60),
+            max_connections_per_host: 2000,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl ImapSettings {
+    /// The folders to watch, INBOX when none were given.
+    pub fn folders(&self) -> Vec<String> {
+        if self.folders.is_empty() {
+            vec![DEFAULT_FOLDER.to_owned()]
+        } else {
+            self.folders.clone()
+        }
+    }
+
+    /// Reads the settings as the store keeps them (the JSON written by `serde_json::to_value`).
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, ImapError> {
+        Self::deserialize(value).map_err(|e| {
+            ImapError::new(ImapErrorKind::InvalidSettings, "?", format!("stored IMAP settings are unreadable: {e}"))
+        })
+    }
+
+    /// The JSON the store keeps.
+    pub fn to_json(&self) -> serde_json::Value {
+        // Serialising plain strings, numbers and enums cannot fail; fall back to null rather than panic.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Checks what can be checked without the network.
+    pub fn validate(&self, options: &ImapOptions) -> Result<(), ImapError> {
+        let invalid = |why: &str| ImapError::new(ImapErrorKind::InvalidSettings, &self.host, why.to_owned());
+        if self.host.trim().is_empty() {
+            return Err(invalid("host is empty"));
+        }
+        if self.port == 0 {
+            return Err(invalid("port is 0"));
+        }
+        if self.username.is_empty() {
+            return Err(invalid("username is empty"));
+        }
+        if self.folders.iter().any(|f| f.is_empty() || f.contains(['\r', '\n', '"'])) {
+            return Err(invalid("a folder name is empty or contains a quote or line break"));
+        }
+        if self.security == Security::Plaintext {
+            if !options.allow_plaintext_loopback {
+                return Err(invalid("plaintext IMAP is not allowed (imap.allow_plaintext_loopback is off)"));
+            }
+            if !is_loopback(&self.host) {
+                return Err(invalid("plaintext IMAP is only allowed to a loopback address"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True for `localhost` and loopback IP literals; names are not resolved (a DNS answer could lie).
+pub fn is_loopback(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(security: Security, host: &str) -> ImapSettings {
+        ImapSettings {
+            host: host.into(),
+            port: 993,
+            security,
+            username: "u".into(),
+            folders: vec![],
+            ca_file: None,
+            backfill: 0,
+        }
+    }
+
+    #[test]
+    fn plaintext_needs_permission_and_loopback() {
+        let mut options = ImapOptions::default();
+        let local = settings(Security::Plaintext, "127.0.0.1");
+        assert!(local.validate(&options).is_err());
+        options.allow_plaintext_loopback = true;
+        assert!(local.validate(&options).is_ok());
+        assert!(settings(Security::Plaintext, "::1").validate(&options).is_ok());
+        assert!(settings(Security::Plaintext, "mail.example.com").validate(&options).is_err());
+        assert!(settings(Security::Plaintext, "10.0.0.1").validate(&options).is_err());
+        assert!(settings(Security::ImplicitTls, "mail.example.com").validate(&options).is_ok());
+    }
+
+    #[test]
+    fn folders_default_to_inbox_and_round_trip_as_json() -> Result<(), serde_json::Error> {
+        let s = settings(Security::StartTls, "mail.example.com");
+        assert_eq!(s.folders(), vec!["INBOX".to_owned()]);
+        let json = serde_json::to_string(&s)?;
+        assert!(json.contains("\"start_tls\""));
+        let back: ImapSettings = serde_json::from_str(&json)?;
+        assert_eq!(back, s);
+        Ok(())
+    }
+
+    #[test]
+    fn folder_names_with_quotes_are_refused() {
+        let mut s = settings(Security::ImplicitTls, "mail.example.com");
+        s.folders = vec!["a\"b".into()];
+        assert!(s.validate(&ImapOptions::default()).is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! [`Checkpoints`] over the real [`Store`]: folder cursors in `folder_cursors`, needs-attention in
+//! the mailbox's status plus one "needs attention" notice to its owner through the outbox.
+
+use futures::future::BoxFuture;
+
+use super::checkpoints::{CheckpointError, Checkpoints, FolderCursor};
+use super::error::ImapErrorKind;
+use crate::pipeline::MailboxId;
+use crate::store::{self, MailboxStatus, Store};
+
+/// The store seen through the watcher's narrow needs.
+#[derive(Clone)]
+pub struct StoreCheckpoints {
+    store: Store,
+}
+
+impl StoreCheckpoints {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+fn store_id(mailbox: MailboxId) -> store::MailboxId {
+    store::MailboxId(mailbox.0)
+}
+
+fn failed(what: &str, error: store::Error) -> CheckpointError {
+    CheckpointError(format!("{what}: {error}"))
+}
+
+impl Checkpoints for StoreCheckpoints {
+    fn load(&self, mailbox: MailboxId, folder: &str) -> BoxFuture<'_, Result<Option<FolderCursor>, CheckpointError>> {
+        let folder = folder.to_owned();
+        Box::pin(async move {
+            let cursor = self.store.get_cursor(store_id(mailbox), &folder).await.map_err(|e| failed("load cursor", e))?;
+            Ok(cursor.and_then(|c| match (c.uidvalidity, c.last_uid) {
+                (Some(uidvalidity), Some(last_uid)) => Some(FolderCursor { uidvalidity, last_uid }),
+                _ => None,
+            }))
+        })
+    }
+
+    fn reset(&self, mailbox: MailboxId, folder: &str, cursor: FolderCursor) -> BoxFuture<'_, Result<(), CheckpointError>> {
+        let folder = folder.to_owned();
+        Box::pin(async move {
+            self.store
+                .reset_cursor(store_id(mailbox), &folder, cursor.uidvalidity, cursor.last_uid)
+                .await
+                .map_err(|e| failed("reset cursor", e))
+        })
+    }
+
+    fn needs_attention(
+        &self,
+        mailbox: MailboxId,
+        kind: ImapErrorKind,
+        detail: &str,
+    ) -> BoxFuture<'_, Result<(), CheckpointError>> {
+        let reason = format!("{}: {detail}", kind.as_str());
+        Box::pin(async move {
+            let id = store_id(mailbox);
+            let before = self.store.get_mailbox(id).await.map_err(|e| failed("load mailbox", e))?;
+            self.store
+                .set_mailbox_status(id, MailboxStatus::NeedsAttention, Some(&reason))
+                .await
+                .map_err(|e| failed("set needs-attention", e))?;
+            // Tell the owner by email, once, on the transition (issue #5; several folders of one
+            // mailbox fail together). The notice carries a fixed sentence, not the server's text.
+            if before.status != MailboxStatus::NeedsAttention
+                && let Err(error) = crate::notify::enqueue_attention(&self.store, &before, kind.describe()).await
+            {
+                tracing::warn!(mailbox = %id, "could not queue the needs-attention notice: {error}");
+            }
+            Ok(())
+        })
+    }
+}

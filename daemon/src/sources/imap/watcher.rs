@@ -1,0 +1,386 @@
+//! One watcher per (mailbox, folder): log in, EXAMINE, catch up by UID, then wait for news with IDLE
+//! (or by polling) and catch up again; on transient faults reconnect with backoff, on an
+//! authentication failure mark the mailbox as needing attention and stop.
+//!
+//! Read-only by construction: the only commands sent are CAPABILITY, LOGIN, EXAMINE,
+//! `UID FETCH (UID RFC822.SIZE)`, `UID FETCH (UID BODY.PEEK[])`, NOOP, IDLE/DONE and LOGOUT.
+//! Never SELECT, never STORE, never anything that changes a flag.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::extensions::idle::IdleResponse;
+use async_imap::imap_proto::{Response, Status};
+use futures::TryStreamExt;
+use secrecy::SecretString;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use super::checkpoints::{Checkpoints, FolderCursor};
+use super::connect::{self, ImapSession};
+use super::error::{ImapError, ImapErrorKind};
+use super::limiter::HostLimiter;
+use super::settings::{ImapOptions, ImapSettings};
+use super::stats::{ConnectedGuard, ImapStats};
+use crate::pipeline::{InboundMessage, MailboxId, PipelineHandle, Payload, RawMessage, SourcePosition};
+
+/// CAPABILITY, EXAMINE, NOOP, the size listing.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Fetching one message body (up to the size limit, 25 MiB by default).
+const BODY_TIMEOUT: Duration = Duration::from_secs(300);
+/// DONE after IDLE: a dead socket makes it hang, so it gets a short timeout (then we reconnect).
+const DONE_TIMEOUT: Duration = Duration::from_secs(15);
+/// LOGOUT at shutdown: polite, but never worth waiting for.
+const LOGOUT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Everything one folder watcher needs; cheap to clone pieces are shared with the other watchers.
+pub(crate) struct FolderWatch {
+    pub mailbox: MailboxId,
+    pub folder: String,
+    pub settings: Arc<ImapSettings>,
+    pub password: Arc<SecretString>,
+    pub options: Arc<ImapOptions>,
+    pub pipeline: PipelineHandle,
+    pub checkpoints: Arc<dyn Checkpoints>,
+    pub limiter: HostLimiter,
+    pub stats: Arc<ImapStats>,
+    pub commits: tokio::sync::broadcast::Sender<CommittedMessage>,
+    pub cancel: CancellationToken,
+}
+
+/// Announced after each message the pipeline committed (for metrics such as source lag, and the load tool).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedMessage {
+    pub mailbox: MailboxId,
+    pub folder: String,
+    pub uidvalidity: u32,
+    pub uid: u32,
+    /// When the watcher learnt of new mail (IDLE wake-up, poll or session start) before fetching
+    /// this message: `now - noticed` is the daemon's own share of the latency.
+    pub noticed: std::time::Instant,
+}
+
+/// Why a watcher stopped.
+#[derive(Debug)]
+pub(crate) enum WatchEnd {
+    Cancelled,
+    NeedsAttention(ImapError),
+}
+
+/// Runs until cancelled or until the mailbox needs attention.
+pub(crate) async fn run(watch: FolderWatch) -> WatchEnd {
+    let mut backoff = Backoff::new(watch.options.backoff_initial, watch.options.backoff_max);
+    loop {
+        let error = match session(&watch, &mut backoff).await {
+            Ok(()) => return WatchEnd::Cancelled,
+            Err(error) => error,
+        };
+        if watch.cancel.is_cancelled() {
+            return WatchEnd::Cancelled;
+        }
+        if error.needs_attention() {
+            ImapStats::bump(&watch.stats.needs_attention);
+            tracing::warn!(
+                mailbox = %watch.mailbox, folder = %watch.folder, kind = error.kind().as_str(),
+                "imap watcher stopped, mailbox needs attention: {error}"
+            );
+            let detail = error.to_string();
+            if let Err(store_error) = watch.checkpoints.needs_attention(watch.mailbox, error.kind(), &detail).await {
+                tracing::error!(mailbox = %watch.mailbox, "could not record needs-attention: {store_error}");
+            }
+            return WatchEnd::NeedsAttention(error);
+        }
+        ImapStats::bump(&watch.stats.reconnects);
+        let delay = backoff.next_delay();
+        tracing::info!(
+            mailbox = %watch.mailbox, folder = %watch.folder, kind = error.kind().as_str(),
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "imap session ended, reconnecting: {error}"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = watch.cancel.cancelled() => return WatchEnd::Cancelled,
+        }
+    }
+}
+
+/// One connection's life. `Ok` only when cancelled.
+async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapError> {
+    let host = watch.settings.host.as_str();
+    let _permit = tokio::select! {
+        permit = watch.limiter.acquire(host) => permit,
+        () = watch.cancel.cancelled() => return Ok(()),
+    };
+    ImapStats::bump(&watch.stats.logins);
+    let connecting = connect::connect(&watch.settings, &watch.password, &watch.options);
+    let mut session = tokio::select! {
+        result = connecting => result.inspect_err(|e| {
+            if e.is_auth_failure() {
+                ImapStats::bump(&watch.stats.auth_failures);
+            }
+        })?,
+        () = watch.cancel.cancelled() => return Ok(()),
+    };
+    let _connected = ConnectedGuard::new(&watch.stats);
+
+    let capabilities = command(host, "CAPABILITY", session.capabilities()).await?;
+    let has_idle = capabilities.has_str("IDLE");
+    let folder = watch.folder.as_str();
+    let mailbox = match timeout(COMMAND_TIMEOUT, session.examine(folder)).await {
+        Err(_) => return Err(ImapError::timeout(host, "EXAMINE")),
+        Ok(Err(async_imap::error::Error::No(text))) => {
+            return Err(ImapError::new(ImapErrorKind::FolderUnavailable, host, format!("EXAMINE {folder:?}: {text}")));
+        }
+        Ok(Err(e)) => return Err(ImapError::from_session(host, "EXAMINE", e)),
+        Ok(Ok(mailbox)) => mailbox,
+    };
+    let uidvalidity = mailbox
+        .uid_validity
+        .ok_or_else(|| ImapError::new(ImapErrorKind::Protocol, host, "EXAMINE gave no UIDVALIDITY"))?;
+    let uid_next = match mailbox.uid_next {
+        Some(next) => next,
+        None => highest_uid(&mut session, host).await?.saturating_add(1),
+    };
+    let mut last_uid = starting_point(watch, &mut session, uidvalidity, uid_next, mailbox.exists).await?;
+    backoff.reset();
+    tracing::debug!(mailbox = %watch.mailbox, folder, uidvalidity, last_uid, has_idle, "imap watcher ready");
+
+    let mut noticed = std::time::Instant::now();
+    loop {
+        drain_unsolicited(&mut session);
+        last_uid = catch_up(watch, &mut session, uidvalidity, last_uid, noticed).await?;
+        ImapStats::bump(&watch.stats.catch_ups);
+        if watch.cancel.is_cancelled() {
+            logout(session).await;
+            return Ok(());
+        }
+        let next = if has_idle { idle(watch, session).await? } else { poll(watch, session).await? };
+        noticed = std::time::Instant::now();
+        match next {
+            Some(s) => session = s,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Decides after which UID to start, from the committed cursor and the folder's current state.
+async fn starting_point(
+    watch: &FolderWatch,
+    session: &mut ImapSession,
+    uidvalidity: u32,
+    uid_next: u32,
+    exists: u32,
+) -> Result<u32, ImapError> {
+    let host = watch.settings.host.as_str();
+    let stored = watch
+        .checkpoints
+        .load(watch.mailbox, &watch.folder)
+        .await
+        .map_err(|e| ImapError::new(ImapErrorKind::Sink, host, e.to_string()))?;
+    let start = match stored {
+        Some(cursor) if cursor.uidvalidity == uidvalidity => return Ok(cursor.last_uid),
+        Some(cursor) => {
+            // The folder was recreated (or the server rebuilt its index): old UIDs mean nothing now.
+            // Start from the new UIDNEXT; mail already processed is also caught by the store's
+            // processed-message guard if it is ever offered again.
+            ImapStats::bump(&watch.stats.uidvalidity_resets);
+            tracing::warn!(
+                mailbox = %watch.mailbox, folder = %watch.folder,
+                old = cursor.uidvalidity, new = uidvalidity, "imap UIDVALIDITY changed, resyncing from UIDNEXT"
+            );
+            uid_next.saturating_sub(1)
+        }
+        None if watch.settings.backfill > 0 && exists > 0 => {
+            backfill_start(session, host, exists, watch.settings.backfill).await?
+        }
+        None => uid_next.saturating_sub(1),
+    };
+    watch
+        .checkpoints
+        .reset(watch.mailbox, &watch.folder, FolderCursor { uidvalidity, last_uid: start })
+        .await
+        .map_err(|e| ImapError::new(ImapErrorKind::Sink, host, e.to_string()))?;
+    Ok(start)
+}
+
+/// The UID just below the `count` most recent messages (by sequence number).
+async fn backfill_start(session: &mut ImapSession, host: &str, exists: u32, count: u32) -> Result<u32, ImapError> {
+    let first_seq = exists.saturating_sub(count).saturating_add(1).max(1);
+    let uids: Vec<u32> = command(host, "FETCH (UID)", async {
+        let fetches: Vec<_> = session.fetch(format!("{first_seq}:{exists}"), "(UID)").await?.try_collect().await?;
+        Ok(fetches.iter().filter_map(|f| f.uid).collect())
+    })
+    .await?;
+    Ok(uids.into_iter().min().map_or(0, |uid| uid.saturating_sub(1)))
+}
+
+async fn highest_uid(session: &mut ImapSession, host: &str) -> Result<u32, ImapError> {
+    command(host, "UID FETCH * (UID)", async {
+        let fetches: Vec<_> = session.uid_fetch("*", "(UID)").await?.try_collect().await?;
+        Ok(fetches.iter().filter_map(|f| f.uid).max().unwrap_or(0))
+    })
+    .await
+}
+
+/// Hands every message above `last_uid` to the pipeline, in UID order, advancing only after each
+/// commit. Returns the new last UID.
+async fn catch_up(
+    watch: &FolderWatch,
+    session: &mut ImapSession,
+    uidvalidity: u32,
+    mut last_uid: u32,
+    noticed: std::time::Instant,
+) -> Result<u32, ImapError> {
+    let host = watch.settings.host.as_str();
+    let first = last_uid.saturating_add(1);
+    let mut listing: Vec<(u32, u64)> = command(host, "UID FETCH (UID RFC822.SIZE)", async {
+        let fetches: Vec<_> = session.uid_fetch(format!("{first}:*"), "(UID RFC822.SIZE)").await?.try_collect().await?;
+        Ok(fetches.iter().filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0))))).collect())
+    })
+    .await?;
+    // RFC 3501: `n:*` always includes the highest UID, even when it is below n.
+    listing.retain(|(uid, _)| *uid > last_uid);
+    listing.sort_unstable();
+    listing.dedup_by_key(|(uid, _)| *uid);
+
+    for (uid, size) in listing {
+        if watch.cancel.is_cancelled() {
+            break;
+        }
+        let payload = if size > watch.options.max_message_bytes {
+            ImapStats::bump(&watch.stats.too_large);
+            Payload::TooLarge
+        } else {
+            match fetch_body(session, host, uid).await? {
+                Some(bytes) => Payload::Raw(RawMessage::new(bytes)),
+                // Expunged between the listing and the fetch: nothing to process.
+                None => continue,
+            }
+        };
+        let message = InboundMessage {
+            mailbox: watch.mailbox,
+            folder: watch.folder.clone(),
+            position: SourcePosition::Imap { uidvalidity, uid },
+            size,
+            payload,
+        };
+        let sink_error = |e: crate::pipeline::PipelineError| ImapError::new(ImapErrorKind::Sink, host, e.to_string());
+        let ack = watch.pipeline.submit(message).await.map_err(sink_error)?;
+        ack.committed().await.map_err(sink_error)?;
+        ImapStats::bump(&watch.stats.committed);
+        // Nobody listening is fine: the announcement is optional.
+        let _ = watch.commits.send(CommittedMessage {
+            mailbox: watch.mailbox,
+            folder: watch.folder.clone(),
+            uidvalidity,
+            uid,
+            noticed,
+        });
+        last_uid = uid;
+    }
+    Ok(last_uid)
+}
+
+/// Fetches one message without setting \Seen (BODY.PEEK). `None` if the message is gone.
+async fn fetch_body(session: &mut ImapSession, host: &str, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
+    let fetching = async {
+        let fetches: Vec<_> = session.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?.try_collect().await?;
+        Ok::<_, async_imap::error::Error>(
+            fetches.iter().find(|f| f.uid == Some(uid)).and_then(|f| f.body()).map(<[u8]>::to_vec),
+        )
+    };
+    match timeout(BODY_TIMEOUT, fetching).await {
+        Err(_) => Err(ImapError::timeout(host, "UID FETCH BODY.PEEK[]")),
+        Ok(result) => result.map_err(|e| ImapError::from_session(host, "UID FETCH BODY.PEEK[]", e)),
+    }
+}
+
+/// Waits in IDLE for news. Returns the session ready for the next catch-up, or `None` when cancelled.
+async fn idle(watch: &FolderWatch, session: ImapSession) -> Result<Option<ImapSession>, ImapError> {
+    let host = watch.settings.host.as_str();
+    let mut handle = session.idle();
+    timeout(COMMAND_TIMEOUT, handle.init())
+        .await
+        .map_err(|_| ImapError::timeout(host, "IDLE"))?
+        .map_err(|e| ImapError::from_session(host, "IDLE", e))?;
+
+    let outcome = {
+        // `stop` must outlive the wait: dropping it interrupts the IDLE.
+        let (wait, stop) = handle.wait_with_timeout(watch.options.idle_wake);
+        let outcome = tokio::select! {
+            result = timeout(watch.options.idle_renew, wait) => Some(result),
+            () = watch.cancel.cancelled() => None,
+        };
+        drop(stop);
+        outcome
+    };
+
+    let news = match outcome {
+        None => {
+            if let Ok(Ok(session)) = timeout(LOGOUT_TIMEOUT, handle.done()).await {
+                logout(session).await;
+            }
+            return Ok(None);
+        }
+        // Time to renew the IDLE (RFC 2177: at most 29 minutes).
+        Some(Err(_renew)) => false,
+        Some(Ok(Err(e))) => return Err(ImapError::from_session(host, "IDLE", e)),
+        // We never interrupt the wait ourselves, so this means the stream ended: the server hung up.
+        Some(Ok(Ok(IdleResponse::ManualInterrupt))) => {
+            return Err(ImapError::new(ImapErrorKind::ConnectionLost, host, "server closed the connection during IDLE"));
+        }
+        // Silence for `idle_wake`: DONE below proves the link is alive (or fails and we reconnect).
+        Some(Ok(Ok(IdleResponse::Timeout))) => false,
+        Some(Ok(Ok(IdleResponse::NewData(response)))) => {
+            if let Response::Data { status: Status::Bye, .. } = response.parsed() {
+                return Err(ImapError::new(ImapErrorKind::ConnectionLost, host, "server said BYE during IDLE"));
+            }
+            true
+        }
+    };
+    if news {
+        ImapStats::bump(&watch.stats.idle_wakeups);
+    }
+    let session = timeout(DONE_TIMEOUT, handle.done())
+        .await
+        .map_err(|_| ImapError::timeout(host, "DONE"))?
+        .map_err(|e| ImapError::from_session(host, "DONE", e))?;
+    Ok(Some(session))
+}
+
+/// Waits one poll interval, then checks the link with NOOP (which also makes the server notice new mail).
+async fn poll(watch: &FolderWatch, mut session: ImapSession) -> Result<Option<ImapSession>, ImapError> {
+    tokio::select! {
+        () = tokio::time::sleep(watch.options.poll_interval) => {}
+        () = watch.cancel.cancelled() => {
+            logout(session).await;
+            return Ok(None);
+        }
+    }
+    ImapStats::bump(&watch.stats.polls);
+    command(&watch.settings.host, "NOOP", session.noop()).await?;
+    Ok(Some(session))
+}
+
+/// Unsolicited responses (EXISTS, EXPUNGE…) pile up in a bounded channel; we resync by UID instead
+/// of reading them, so they are only drained to free their memory.
+fn drain_unsolicited(session: &mut ImapSession) {
+    while session.unsolicited_responses.try_recv().is_ok() {}
+}
+
+async fn logout(mut session: ImapSession) {
+    let _ = timeout(LOGOUT_TIMEOUT, session.logout()).await;
+}
+
+/// Runs one command under [`COMMAND_TIMEOUT`], mapping both failure kinds.
+async fn command<T>(
+    host: &str,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, async_imap::error::Error>>,
+) -> Result<T, ImapError> {
+    match timeout(COMMAND_TIMEOUT, fut).await {
+        Err(_) => Err(ImapError::timeout(host, what)),
+        Ok(result) => result.map_err(|e| ImapError::from_session(host, what, e)),
+    }
+}

@@ -1,0 +1,360 @@
+//! `commit_message`: the exactly-once step of the pipeline.
+//!
+//! In ONE transaction: the processed-message guard, the merge of the suggestion into the
+//! mailbox's target list (with field history), the mailbox counters, the folder cursor and
+//! the list owner's digest notification. Either all of it happens or none of it.
+
+use sqlx::AnyConnection;
+
+use super::cursors::advance_cursor;
+use super::outbox::enqueue_digest;
+use super::suggestion::FieldChange;
+use super::{
+    Backend, Cursor, Error, ListId, MailboxId, NewSuggestion, Result, Store, SuggestionFields, SuggestionId, UserId,
+    col, to_json,
+};
+
+/// One processed message, as the pipeline commits it.
+#[derive(Clone, Debug)]
+pub struct CommitMessage {
+    pub mailbox: MailboxId,
+    pub folder: String,
+    /// Where the source is after this message.
+    pub cursor: Cursor,
+    /// Hash of the Message-ID (or of the raw bytes when there is none); never the id itself.
+    pub message_id_hash: String,
+    pub outcome: Outcome,
+    /// The caller's lease fencing token (issue 9); `None` when leases are not used.
+    pub fencing: Option<i64>,
+}
+
+/// What processing the message produced.
+#[derive(Clone, Debug)]
+// One value per message, moved once into the commit: the size difference does not matter
+// and an unboxed variant is simpler for callers.
+#[allow(clippy::large_enum_variant)]
+pub enum Outcome {
+    Suggestion(NewSuggestion),
+    /// Skipped for this reason (a stable name such as `bulk`, counted as `skipped:<reason>`).
+    Skipped(String),
+}
+
+/// What [`Store::commit_message`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommitResult {
+    /// A new suggestion was created.
+    Inserted { suggestion: SuggestionId },
+    /// An existing suggestion (same e-mail, or same name and company) was updated.
+    Merged { suggestion: SuggestionId, changed_fields: Vec<String> },
+    /// An existing suggestion already held everything this message offered.
+    Unchanged { suggestion: SuggestionId },
+    /// The skip was recorded.
+    Skipped,
+    /// This message was committed before; only the cursor moved.
+    Duplicate,
+}
+
+/// Counter names (see also `skipped:<reason>`).
+pub const COUNTER_PROCESSED: &str = "processed";
+pub const COUNTER_SUGGESTED: &str = "suggested";
+pub const COUNTER_MERGED: &str = "merged";
+pub const COUNTER_DUPLICATE: &str = "skipped:duplicate";
+/// Skip reason recorded when the mailbox's target list was deleted.
+pub const SKIP_LIST_DELETED: &str = "target_list_deleted";
+
+impl Store {
+    /// Commits the outcome of one message exactly once (see the module docs). A message
+    /// already committed for this mailbox returns [`CommitResult::Duplicate`] and changes
+    /// nothing but the cursor.
+    pub async fn commit_message(&self, msg: CommitMessage) -> Result<CommitResult> {
+        if msg.message_id_hash.is_empty() {
+            return Err(Error::Invalid { what: "message id hash", reason: "empty".into() });
+        }
+        let now = self.now_ms();
+        let mut tx = self.begin_write().await?;
+        let merges = matches!(msg.outcome, Outcome::Suggestion(_));
+        let target = self.lock_mailbox(&mut tx, msg.mailbox, msg.fencing, merges).await?;
+
+        let inserted = sqlx::query(
+            "INSERT INTO processed_messages (mailbox_id, message_id_hash, processed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (mailbox_id, message_id_hash) DO NOTHING",
+        )
+        .bind(msg.mailbox.0)
+        .bind(&msg.message_id_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("mark message processed", "processed message"))?;
+
+        let result = if inserted.rows_affected() == 0 {
+            bump_counters(&mut tx, msg.mailbox, &[COUNTER_DUPLICATE], now).await?;
+            CommitResult::Duplicate
+        } else {
+            match &msg.outcome {
+                Outcome::Skipped(reason) => {
+                    let name = format!("skipped:{}", reason.trim());
+                    bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
+                    CommitResult::Skipped
+                }
+                Outcome::Suggestion(_) if target.list_deleted => {
+                    let name = format!("skipped:{SKIP_LIST_DELETED}");
+                    bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
+                    CommitResult::Skipped
+                }
+                Outcome::Suggestion(new) => {
+                    let result = merge_suggestion(&mut tx, &target, msg.mailbox, &msg.message_id_hash, new, now).await?;
+                    match &result {
+                        CommitResult::Inserted { suggestion } => {
+                            bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, COUNTER_SUGGESTED], now).await?;
+                            enqueue_digest(self, &mut tx, target.list_owner, target.list, *suggestion, now).await?;
+                        }
+                        CommitResult::Merged { suggestion, .. } => {
+                            let names = [COUNTER_PROCESSED, COUNTER_SUGGESTED, COUNTER_MERGED];
+                            bump_counters(&mut tx, msg.mailbox, &names, now).await?;
+                            enqueue_digest(self, &mut tx, target.list_owner, target.list, *suggestion, now).await?;
+                        }
+                        _ => {
+                            bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, COUNTER_SUGGESTED], now).await?;
+                        }
+                    }
+                    result
+                }
+            }
+        };
+        advance_cursor(&mut tx, msg.mailbox, &msg.folder, &msg.cursor, now).await?;
+        tx.commit().await.map_err(Error::db("commit message", "message"))?;
+        Ok(result)
+    }
+
+    /// True when the message was already committed for this mailbox (a cheap pre-check
+    /// before fetching; `commit_message` is still the authority).
+    pub async fn is_processed(&self, mailbox: MailboxId, message_id_hash: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM processed_messages WHERE mailbox_id = $1 AND message_id_hash = $2")
+            .bind(mailbox.0)
+            .bind(message_id_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::db("check processed message", "processed message"))?;
+        Ok(row.is_some())
+    }
+
+    /// Reads the mailbox's target list (and its owner) and checks the fencing token. On
+    /// PostgreSQL the mailbox row is share-locked, so a lease cannot change hands before
+    /// this transaction ends; when the message may merge into the list (`lock_list`), the
+    /// list row is locked too, so concurrent merges into one list are serialised (always
+    /// list first, so two commits cannot wait on each other). SQLite transactions are
+    /// already serialised by `BEGIN IMMEDIATE`.
+    async fn lock_mailbox(
+        &self,
+        conn: &mut AnyConnection,
+        mailbox: MailboxId,
+        fencing: Option<i64>,
+        lock_list: bool,
+    ) -> Result<Target> {
+        let sql = match (self.backend, lock_list) {
+            (Backend::Postgres, true) => {
+                "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
+                 JOIN contact_lists l ON l.id = m.target_list_id \
+                 WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m FOR NO KEY UPDATE OF l"
+            }
+            (Backend::Postgres, false) => {
+                "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
+                 JOIN contact_lists l ON l.id = m.target_list_id \
+                 WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m"
+            }
+            (Backend::Sqlite, _) => {
+                "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
+                 JOIN contact_lists l ON l.id = m.target_list_id \
+                 WHERE m.id = $1 AND m.deleted_at IS NULL"
+            }
+        };
+        let row = sqlx::query(sql)
+            .bind(mailbox.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(Error::db("read mailbox for commit", "mailbox"))?
+            .ok_or(Error::NotFound { what: "mailbox" })?;
+        let current: i64 = col(&row, "lease_fencing")?;
+        if let Some(fencing) = fencing.filter(|f| *f != current) {
+            return Err(Error::Fenced { mailbox: mailbox.0, fencing });
+        }
+        Ok(Target {
+            list: ListId(col(&row, "target_list_id")?),
+            list_owner: UserId(col(&row, "owner_id")?),
+            list_deleted: col::<Option<i64>>(&row, "deleted_at")?.is_some(),
+        })
+    }
+}
+
+struct Target {
+    list: ListId,
+    list_owner: UserId,
+    /// The target list was deleted: suggestions are skipped (and counted) rather than
+    /// stored where nobody can see them.
+    list_deleted: bool,
+}
+
+/// Adds `by` to a mailbox counter inside the caller's transaction.
+pub(crate) async fn bump_counter(conn: &mut AnyConnection, mailbox: MailboxId, name: &str, by: i64, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO mailbox_counters (mailbox_id, name, value, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (mailbox_id, name) DO UPDATE SET value = mailbox_counters.value + excluded.value, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(mailbox.0)
+    .bind(name)
+    .bind(by)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(Error::db("bump counter", "counter"))?;
+    Ok(())
+}
+
+/// Adds one to each named counter (at most three distinct names per statement, so a commit
+/// costs one round trip for its counters).
+async fn bump_counters(conn: &mut AnyConnection, mailbox: MailboxId, names: &[&str], now: i64) -> Result<()> {
+    let sql = match names.len() {
+        0 => return Ok(()),
+        1 => {
+            "INSERT INTO mailbox_counters (mailbox_id, name, value, updated_at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (mailbox_id, name) DO UPDATE SET \
+             value = mailbox_counters.value + excluded.value, updated_at = excluded.updated_at"
+        }
+        2 => {
+            "INSERT INTO mailbox_counters (mailbox_id, name, value, updated_at) VALUES ($1, $2, 1, $4), ($1, $3, 1, $4) \
+             ON CONFLICT (mailbox_id, name) DO UPDATE SET \
+             value = mailbox_counters.value + excluded.value, updated_at = excluded.updated_at"
+        }
+        3 => {
+            "INSERT INTO mailbox_counters (mailbox_id, name, value, updated_at) \
+             VALUES ($1, $2, 1, $5), ($1, $3, 1, $5), ($1, $4, 1, $5) \
+             ON CONFLICT (mailbox_id, name) DO UPDATE SET \
+             value = mailbox_counters.value + excluded.value, updated_at = excluded.updated_at"
+        }
+        _ => {
+            for name in names {
+                bump_counter(conn, mailbox, name, 1, now).await?;
+            }
+            return Ok(());
+        }
+    };
+    let mut query = sqlx::query(sql).bind(mailbox.0);
+    for name in names {
+        query = query.bind(*name);
+    }
+    query.bind(now).execute(&mut *conn).await.map_err(Error::db("bump counters", "counter"))?;
+    Ok(())
+}
+
+/// Finds the suggestion this one merges into (same e-mail first, else same normalised name
+/// and company) and updates it, or inserts a new one.
+async fn merge_suggestion(
+    conn: &mut AnyConnection,
+    target: &Target,
+    mailbox: MailboxId,
+    message_id_hash: &str,
+    new: &NewSuggestion,
+    now: i64,
+) -> Result<CommitResult> {
+    let sender = new.sender_email.trim().to_lowercase();
+    if sender.is_empty() {
+        return Err(Error::Invalid { what: "sender email", reason: "empty".into() });
+    }
+    let name_key = new.fields.name_key();
+    let company_key = new.fields.company_key();
+    // Two index lookups rather than one OR query, which the planners may answer with a scan
+    // of the whole list.
+    let mut existing = sqlx::query(
+        "SELECT id, fields, confidence FROM suggestions \
+         WHERE list_id = $1 AND sender_email = $2 AND deleted_at IS NULL ORDER BY id LIMIT 1",
+    )
+    .bind(target.list.0)
+    .bind(&sender)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(Error::db("find suggestion by email", "suggestion"))?;
+    if let (None, Some(name_key), Some(company_key)) = (&existing, &name_key, &company_key) {
+        existing = sqlx::query(
+            "SELECT id, fields, confidence FROM suggestions \
+             WHERE list_id = $1 AND name_key = $2 AND company_key = $3 AND deleted_at IS NULL ORDER BY id LIMIT 1",
+        )
+        .bind(target.list.0)
+        .bind(name_key.as_str())
+        .bind(company_key.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::db("find suggestion by name and company", "suggestion"))?;
+    }
+
+    let Some(row) = existing else {
+        let row = sqlx::query(
+            "INSERT INTO suggestions (list_id, mailbox_id, sender_email, name_key, company_key, fields, confidence, \
+             status, message_id_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'new', $8, $9, $9) RETURNING id",
+        )
+        .bind(target.list.0)
+        .bind(mailbox.0)
+        .bind(&sender)
+        .bind(name_key.as_deref())
+        .bind(company_key.as_deref())
+        .bind(to_json(&new.fields, "suggestion fields")?)
+        .bind(new.confidence)
+        .bind(message_id_hash)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(Error::db("insert suggestion", "suggestion"))?;
+        return Ok(CommitResult::Inserted { suggestion: SuggestionId(col(&row, "id")?) });
+    };
+
+    let id = SuggestionId(col(&row, "id")?);
+    let mut fields: SuggestionFields = super::json_col(&row, "fields", "suggestion fields")?;
+    let old_confidence: f64 = col(&row, "confidence")?;
+    let changes = fields.merge_from(&new.fields);
+    if changes.is_empty() {
+        return Ok(CommitResult::Unchanged { suggestion: id });
+    }
+    update_fields(conn, id, &fields, old_confidence.max(new.confidence), Some(message_id_hash), &changes, now).await?;
+    Ok(CommitResult::Merged { suggestion: id, changed_fields: changes.iter().map(|c| c.field.to_owned()).collect() })
+}
+
+/// Writes new field values and one history row per changed field.
+pub(crate) async fn update_fields(
+    conn: &mut AnyConnection,
+    id: SuggestionId,
+    fields: &SuggestionFields,
+    confidence: f64,
+    message_id_hash: Option<&str>,
+    changes: &[FieldChange],
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE suggestions SET fields = $1, name_key = $2, company_key = $3, confidence = $4, \
+         message_id_hash = COALESCE($5, message_id_hash), updated_at = $6 WHERE id = $7",
+    )
+    .bind(to_json(fields, "suggestion fields")?)
+    .bind(fields.name_key())
+    .bind(fields.company_key())
+    .bind(confidence)
+    .bind(message_id_hash)
+    .bind(now)
+    .bind(id.0)
+    .execute(&mut *conn)
+    .await
+    .map_err(Error::db("update suggestion", "suggestion"))?;
+    for change in changes {
+        sqlx::query(
+            "INSERT INTO suggestion_history (suggestion_id, field, old_value, new_value, at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.0)
+        .bind(change.field)
+        .bind(change.old.as_deref())
+        .bind(change.new.as_deref())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::db("record suggestion history", "suggestion history"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,426 @@
+//! Linked mailboxes: who owns them, where their suggestions go, their health, their
+//! provider settings (JSON owned by the source module) and their ownership lease (issue 9).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::AnyRow;
+
+use super::{
+    Backend, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, json_col, parse_col,
+    to_json,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailboxKind {
+    Imap,
+    Graph,
+}
+
+impl MailboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxKind::Imap => "imap",
+            MailboxKind::Graph => "graph",
+        }
+    }
+}
+
+impl FromStr for MailboxKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<MailboxKind> {
+        match s {
+            "imap" => Ok(MailboxKind::Imap),
+            "graph" => Ok(MailboxKind::Graph),
+            _ => Err(Error::Invalid { what: "mailbox kind", reason: format!("{s:?} is not imap or graph") }),
+        }
+    }
+}
+
+/// Health of a mailbox as shown to its owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailboxStatus {
+    Ok,
+    /// Stop retrying until the credentials change (e.g. IMAP authentication failed).
+    NeedsAttention,
+    /// Microsoft consent was revoked (`invalid_grant`).
+    NeedsReconsent,
+}
+
+impl MailboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxStatus::Ok => "ok",
+            MailboxStatus::NeedsAttention => "needs_attention",
+            MailboxStatus::NeedsReconsent => "needs_reconsent",
+        }
+    }
+}
+
+impl FromStr for MailboxStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<MailboxStatus> {
+        match s {
+            "ok" => Ok(MailboxStatus::Ok),
+            "needs_attention" => Ok(MailboxStatus::NeedsAttention),
+            "needs_reconsent" => Ok(MailboxStatus::NeedsReconsent),
+            _ => Err(Error::Invalid { what: "mailbox status", reason: format!("unknown {s:?}") }),
+        }
+    }
+}
+
+/// Input of [`Store::create_mailbox`].
+#[derive(Clone, Debug)]
+pub struct NewMailbox {
+    pub owner: UserId,
+    pub kind: MailboxKind,
+    /// The mailbox's own address (the user's), used e.g. for the own-domain filter.
+    pub address: String,
+    pub display_name: Option<String>,
+    pub target_list: ListId,
+    /// Sender domains never turned into suggestions, lower-cased.
+    pub excluded_domains: Vec<String>,
+    /// Provider settings (host, port, security, username, folders, backfill …) as the
+    /// source module serialises them. Never a password.
+    pub settings: serde_json::Value,
+    /// The sealed credentials, stored beforehand with [`Store::put_secret`].
+    pub secret: Option<SecretId>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub owner: UserId,
+    pub kind: MailboxKind,
+    pub address: String,
+    pub display_name: Option<String>,
+    pub target_list: ListId,
+    pub excluded_domains: Vec<String>,
+    pub status: MailboxStatus,
+    pub status_reason: Option<String>,
+    pub settings: serde_json::Value,
+    pub secret: Option<SecretId>,
+    pub created_at: i64,
+}
+
+/// Which mailboxes [`Store::list_mailboxes`] returns (always only active ones).
+#[derive(Clone, Debug, Default)]
+pub struct MailboxFilter {
+    pub owner: Option<UserId>,
+    pub kind: Option<MailboxKind>,
+}
+
+/// Ownership of one mailbox by one replica until `until`; every state write carries
+/// `fencing`, which grows with each new owner, so a stalled ex-owner cannot clobber state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub mailbox: MailboxId,
+    pub fencing: i64,
+    pub until: i64,
+}
+
+
+fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
+    let settings_text: String = col(row, "settings")?;
+    Ok(Mailbox {
+        id: MailboxId(col(row, "id")?),
+        owner: UserId(col(row, "owner_id")?),
+        kind: parse_col(row, "kind", "mailbox kind")?,
+        address: col(row, "address")?,
+        display_name: col(row, "display_name")?,
+        target_list: ListId(col(row, "target_list_id")?),
+        excluded_domains: json_col(row, "excluded_domains", "excluded domains")?,
+        status: parse_col(row, "status", "mailbox status")?,
+        status_reason: col(row, "status_reason")?,
+        settings: serde_json::from_str(&settings_text)
+            .map_err(|e| Error::Corrupt { what: "mailbox settings", reason: e.to_string() })?,
+        secret: col::<Option<i64>>(row, "secret_id")?.map(SecretId),
+        created_at: col(row, "created_at")?,
+    })
+}
+
+fn normalise_domains(domains: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = domains
+        .iter()
+        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl Store {
+    /// Links a mailbox. The target list must be one the owner may edit.
+    pub async fn create_mailbox(&self, new: NewMailbox) -> Result<Mailbox> {
+        match self.role_of(new.owner, new.target_list).await? {
+            Some(role) if role.can_edit() => {}
+            _ => return Err(Error::Invalid { what: "target list", reason: "the owner cannot edit it".into() }),
+        }
+        let excluded = to_json(&normalise_domains(&new.excluded_domains), "excluded domains")?;
+        let settings = to_json(&new.settings, "mailbox settings")?;
+        let row = sqlx::query(
+            "INSERT INTO mailboxes (owner_id, kind, address, display_name, target_list_id, excluded_domains, \
+             settings, secret_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             RETURNING id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
+             status, status_reason, settings, secret_id, created_at",
+        )
+        .bind(new.owner.0)
+        .bind(new.kind.as_str())
+        .bind(new.address.trim().to_lowercase())
+        .bind(new.display_name)
+        .bind(new.target_list.0)
+        .bind(excluded)
+        .bind(settings)
+        .bind(new.secret.map(|s| s.0))
+        .bind(self.now_ms())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::db("create mailbox", "mailbox"))?;
+        mailbox_from_row(&row)
+    }
+
+    /// An active mailbox.
+    pub async fn get_mailbox(&self, id: MailboxId) -> Result<Mailbox> {
+        let row = sqlx::query(
+            "SELECT id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
+             status, status_reason, settings, secret_id, created_at FROM mailboxes \
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("get mailbox", "mailbox"))?
+        .ok_or(Error::NotFound { what: "mailbox" })?;
+        mailbox_from_row(&row)
+    }
+
+    /// Active mailboxes matching `filter`, by id.
+    pub async fn list_mailboxes(&self, filter: &MailboxFilter) -> Result<Vec<Mailbox>> {
+        let rows = sqlx::query(
+            "SELECT id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
+             status, status_reason, settings, secret_id, created_at FROM mailboxes \
+             WHERE deleted_at IS NULL AND ($1 IS NULL OR owner_id = $1) AND ($2 IS NULL OR kind = $2) \
+             ORDER BY id",
+        )
+        .bind(filter.owner.map(|u| u.0))
+        .bind(filter.kind.map(|k| k.as_str()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("list mailboxes", "mailbox"))?;
+        rows.iter().map(mailbox_from_row).collect()
+    }
+
+    /// Unlinks a mailbox: soft-deletes it and wipes its secret at once (in one transaction).
+    pub async fn soft_remove_mailbox(&self, id: MailboxId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE mailboxes SET deleted_at = $1, lease_owner = NULL, lease_until = 0 \
+             WHERE id = $2 AND deleted_at IS NULL RETURNING secret_id",
+        )
+        .bind(self.now_ms())
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Error::db("remove mailbox", "mailbox"))?
+        .ok_or(Error::NotFound { what: "mailbox" })?;
+        if let Some(secret) = col::<Option<i64>>(&row, "secret_id")? {
+            // The FK is ON DELETE SET NULL, so deleting the secret also clears the reference.
+            sqlx::query("DELETE FROM secrets WHERE id = $1")
+                .bind(secret)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("wipe mailbox secret", "secret"))?;
+        }
+        tx.commit().await.map_err(Error::db("commit mailbox removal", "mailbox"))
+    }
+
+    pub async fn set_exclusions(&self, id: MailboxId, domains: &[String]) -> Result<()> {
+        let excluded = to_json(&normalise_domains(domains), "excluded domains")?;
+        self.update_mailbox(id, "set exclusions", excluded, MailboxUpdate::Exclusions).await
+    }
+
+    /// Sets the health shown to the owner; `reason` is a short operator-facing text (never
+    /// message content).
+    pub async fn set_mailbox_status(&self, id: MailboxId, status: MailboxStatus, reason: Option<&str>) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE mailboxes SET status = $1, status_reason = $2 WHERE id = $3 AND deleted_at IS NULL",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("set mailbox status", "mailbox"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "mailbox" });
+        }
+        Ok(())
+    }
+
+    pub async fn set_mailbox_settings(&self, id: MailboxId, settings: &serde_json::Value) -> Result<()> {
+        let settings = to_json(settings, "mailbox settings")?;
+        self.update_mailbox(id, "set mailbox settings", settings, MailboxUpdate::Settings).await
+    }
+
+    pub async fn set_target_list(&self, id: MailboxId, list: ListId) -> Result<()> {
+        let mailbox = self.get_mailbox(id).await?;
+        match self.role_of(mailbox.owner, list).await? {
+            Some(role) if role.can_edit() => {}
+            _ => return Err(Error::Invalid { what: "target list", reason: "the owner cannot edit it".into() }),
+        }
+        let done = sqlx::query("UPDATE mailboxes SET target_list_id = $1 WHERE id = $2 AND deleted_at IS NULL")
+            .bind(list.0)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("set target list", "mailbox"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "mailbox" });
+        }
+        Ok(())
+    }
+
+    /// New credentials: points the mailbox at `secret`, wipes the previous secret and resets
+    /// the status to `ok` (a mailbox that needed attention is retried).
+    pub async fn set_mailbox_secret(&self, id: MailboxId, secret: SecretId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT secret_id FROM mailboxes WHERE id = $1 AND deleted_at IS NULL")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::db("get mailbox secret", "mailbox"))?
+            .ok_or(Error::NotFound { what: "mailbox" })?;
+        let old: Option<i64> = col(&row, "secret_id")?;
+        sqlx::query("UPDATE mailboxes SET secret_id = $1, status = 'ok', status_reason = NULL WHERE id = $2")
+            .bind(secret.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("set mailbox secret", "mailbox"))?;
+        if let Some(old) = old.filter(|old| *old != secret.0) {
+            sqlx::query("DELETE FROM secrets WHERE id = $1")
+                .bind(old)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("wipe old mailbox secret", "secret"))?;
+        }
+        tx.commit().await.map_err(Error::db("commit mailbox secret", "mailbox"))
+    }
+
+    async fn update_mailbox(&self, id: MailboxId, op: &'static str, value: String, what: MailboxUpdate) -> Result<()> {
+        let sql = match what {
+            MailboxUpdate::Exclusions => "UPDATE mailboxes SET excluded_domains = $1 WHERE id = $2 AND deleted_at IS NULL",
+            MailboxUpdate::Settings => "UPDATE mailboxes SET settings = $1 WHERE id = $2 AND deleted_at IS NULL",
+        };
+        let done = sqlx::query(sql)
+            .bind(value)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db(op, "mailbox"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "mailbox" });
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` active mailboxes of `kind` whose lease expired (or that `owner`
+    /// already holds), for `lease`; returns the leases now held. On PostgreSQL replicas
+    /// claim disjoint sets without blocking (`FOR UPDATE SKIP LOCKED`); on SQLite there is
+    /// a single writer anyway.
+    pub async fn claim_mailboxes(
+        &self,
+        owner: &str,
+        kind: Option<MailboxKind>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Lease>> {
+        let now = self.now_ms();
+        let until = now.saturating_add(duration_ms(lease));
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, \
+                 lease_fencing = CASE WHEN lease_owner = $1 THEN lease_fencing ELSE lease_fencing + 1 END \
+                 WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
+                   AND ($5 IS NULL OR kind = $5) AND (lease_until < $3 OR lease_owner = $1) \
+                   ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, lease_fencing, lease_until"
+            }
+            Backend::Sqlite => {
+                "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, \
+                 lease_fencing = CASE WHEN lease_owner = $1 THEN lease_fencing ELSE lease_fencing + 1 END \
+                 WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
+                   AND ($5 IS NULL OR kind = $5) AND (lease_until < $3 OR lease_owner = $1) \
+                   ORDER BY id LIMIT $4) \
+                 RETURNING id, lease_fencing, lease_until"
+            }
+        };
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(sql)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .bind(i64::from(limit))
+            .bind(kind.map(|k| k.as_str()))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::db("claim mailboxes", "mailbox"))?;
+        tx.commit().await.map_err(Error::db("commit mailbox claim", "mailbox"))?;
+        let mut leases = rows
+            .iter()
+            .map(|row| {
+                Ok(Lease {
+                    mailbox: MailboxId(col(row, "id")?),
+                    fencing: col(row, "lease_fencing")?,
+                    until: col(row, "lease_until")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        leases.sort_by_key(|l| l.mailbox);
+        Ok(leases)
+    }
+
+    /// Extends a held lease; `Fenced` when it was lost (expired and taken, or removed).
+    pub async fn renew_lease(&self, owner: &str, lease: Lease, duration: Duration) -> Result<Lease> {
+        let now = self.now_ms();
+        let until = now.saturating_add(duration_ms(duration));
+        let done = sqlx::query(
+            "UPDATE mailboxes SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND lease_fencing = $4 \
+             AND deleted_at IS NULL",
+        )
+        .bind(until)
+        .bind(lease.mailbox.0)
+        .bind(owner)
+        .bind(lease.fencing)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("renew lease", "mailbox"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Fenced { mailbox: lease.mailbox.0, fencing: lease.fencing });
+        }
+        Ok(Lease { until, ..lease })
+    }
+
+    /// Gives a lease up (e.g. at shutdown) so another replica can take it at once.
+    pub async fn release_lease(&self, owner: &str, lease: Lease) -> Result<()> {
+        sqlx::query(
+            "UPDATE mailboxes SET lease_owner = NULL, lease_until = 0 \
+             WHERE id = $1 AND lease_owner = $2 AND lease_fencing = $3",
+        )
+        .bind(lease.mailbox.0)
+        .bind(owner)
+        .bind(lease.fencing)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("release lease", "mailbox"))?;
+        Ok(())
+    }
+}
+
+enum MailboxUpdate {
+    Exclusions,
+    Settings,
+}

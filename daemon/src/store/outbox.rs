@@ -1,0 +1,348 @@
+//! The durable notification outbox. Rows are claimed by one worker at a time for a lease;
+//! a worker that dies leaves its rows to be claimed again when the lease runs out (so a
+//! crash between the SMTP server's 250 and `mark_sent` may send one duplicate, never lose).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use super::{Backend, Error, ListId, OutboxId, Result, Store, SuggestionId, UserId, col, duration_ms, parse_col, to_json};
+
+/// Kind of the rows `commit_message` enqueues: one pending digest per recipient collects
+/// the suggestions created or updated since the last one.
+pub const DIGEST_KIND: &str = "suggestion_digest";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxStatus {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sending => "sending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for OutboxStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<OutboxStatus> {
+        Ok(match s {
+            "pending" => OutboxStatus::Pending,
+            "sending" => OutboxStatus::Sending,
+            "sent" => OutboxStatus::Sent,
+            "failed" => OutboxStatus::Failed,
+            _ => return Err(Error::Invalid { what: "outbox status", reason: format!("unknown {s:?}") }),
+        })
+    }
+}
+
+/// Payload of a [`DIGEST_KIND`] row.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DigestPayload {
+    /// Suggestions created or updated, oldest first, no repeats, at most
+    /// [`DIGEST_MAX_ITEMS`].
+    pub suggestions: Vec<SuggestionId>,
+    /// The lists they belong to, no repeats.
+    pub lists: Vec<ListId>,
+    /// Further suggestion events left out once the digest was full ("and N more").
+    pub more: u64,
+}
+
+/// A digest names at most this many suggestions; the rest are only counted. This keeps the
+/// pending row small (it is rewritten at every commit) and the e-mail readable.
+pub const DIGEST_MAX_ITEMS: usize = 100;
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct OutboxItem {
+    pub id: OutboxId,
+    pub kind: String,
+    pub recipient: UserId,
+    pub payload: serde_json::Value,
+    pub status: OutboxStatus,
+    /// Number of claims so far (incremented by `claim_due`).
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    /// The last failure, e.g. the SMTP server's reply; shown to operators.
+    pub last_error: Option<String>,
+    pub claimed_by: Option<String>,
+    pub claim_until: Option<i64>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// Row counts by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxDepth {
+    pub pending: i64,
+    pub sending: i64,
+    pub failed: i64,
+}
+
+fn item_from_row(row: &AnyRow) -> Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: OutboxId(col(row, "id")?),
+        kind: col(row, "kind")?,
+        recipient: UserId(col(row, "recipient_id")?),
+        payload: super::json_col(row, "payload", "outbox payload")?,
+        status: parse_col(row, "status", "outbox status")?,
+        attempts: col(row, "attempts")?,
+        next_attempt_at: col(row, "next_attempt_at")?,
+        last_error: col(row, "last_error")?,
+        claimed_by: col(row, "claimed_by")?,
+        claim_until: col(row, "claim_until")?,
+        created_at: col(row, "created_at")?,
+        sent_at: col(row, "sent_at")?,
+    })
+}
+
+/// Error texts are capped so a chatty server cannot bloat the table.
+const MAX_ERROR_LEN: usize = 1000;
+
+fn cap(error: &str) -> String {
+    match error.char_indices().nth(MAX_ERROR_LEN) {
+        Some((i, _)) => error[..i].to_owned(),
+        None => error.to_owned(),
+    }
+}
+
+impl Store {
+    /// Queues a notification, due at `not_before` (epoch ms).
+    pub async fn enqueue(
+        &self,
+        kind: &str,
+        recipient: UserId,
+        payload: &serde_json::Value,
+        not_before: i64,
+    ) -> Result<OutboxId> {
+        let row = sqlx::query(
+            "INSERT INTO outbox (kind, recipient_id, payload, status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, 'pending', 0, $4, $5) RETURNING id",
+        )
+        .bind(kind)
+        .bind(recipient.0)
+        .bind(to_json(payload, "outbox payload")?)
+        .bind(not_before)
+        .bind(self.now_ms())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::db("enqueue notification", "outbox row"))?;
+        Ok(OutboxId(col(&row, "id")?))
+    }
+
+    /// Claims up to `limit` rows that are due at `now` (pending and due, or stuck in
+    /// `sending` past their claim) for `worker` during `lease`. Two workers never get the
+    /// same row while a claim is valid (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    pub async fn claim_due(&self, worker: &str, now: i64, limit: u32, lease: Duration) -> Result<Vec<OutboxItem>> {
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "UPDATE outbox SET status = 'sending', claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
+                 WHERE id IN (SELECT id FROM outbox \
+                   WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'sending' AND claim_until < $3) \
+                   ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, \
+                   claimed_by, claim_until, created_at, sent_at"
+            }
+            Backend::Sqlite => {
+                "UPDATE outbox SET status = 'sending', claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
+                 WHERE id IN (SELECT id FROM outbox \
+                   WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'sending' AND claim_until < $3) \
+                   ORDER BY next_attempt_at, id LIMIT $4) \
+                 RETURNING id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, \
+                   claimed_by, claim_until, created_at, sent_at"
+            }
+        };
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(sql)
+            .bind(worker)
+            .bind(now.saturating_add(duration_ms(lease)))
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::db("claim outbox rows", "outbox row"))?;
+        tx.commit().await.map_err(Error::db("commit outbox claim", "outbox row"))?;
+        let mut items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
+        items.sort_by_key(|i| (i.next_attempt_at, i.id));
+        Ok(items)
+    }
+
+    pub async fn mark_sent(&self, id: OutboxId) -> Result<()> {
+        self.finish(
+            id,
+            "mark sent",
+            "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_by = NULL, claim_until = NULL, \
+             last_error = NULL WHERE id = $2 AND status <> 'failed'",
+            self.now_ms(),
+            None,
+        )
+        .await
+    }
+
+    /// A transient failure: back to `pending`, due again at `next_at`.
+    pub async fn mark_retry(&self, id: OutboxId, next_at: i64, error: &str) -> Result<()> {
+        self.finish(
+            id,
+            "mark for retry",
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $3, claimed_by = NULL, \
+             claim_until = NULL WHERE id = $2 AND status <> 'sent'",
+            next_at,
+            Some(error),
+        )
+        .await
+    }
+
+    /// A permanent failure: kept as `failed` with the reason, never retried.
+    pub async fn mark_failed(&self, id: OutboxId, error: &str) -> Result<()> {
+        self.finish(
+            id,
+            "mark failed",
+            "UPDATE outbox SET status = 'failed', sent_at = NULL, last_error = $3, claimed_by = NULL, \
+             claim_until = NULL, next_attempt_at = $1 WHERE id = $2",
+            self.now_ms(),
+            Some(error),
+        )
+        .await
+    }
+
+    async fn finish(&self, id: OutboxId, op: &'static str, sql: &'static str, at: i64, error: Option<&str>) -> Result<()> {
+        let mut query = sqlx::query(sql).bind(at).bind(id.0);
+        if let Some(error) = error {
+            query = query.bind(cap(error));
+        }
+        let done = query.execute(&self.pool).await.map_err(Error::db(op, "outbox row"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "outbox row" });
+        }
+        Ok(())
+    }
+
+    /// Failed notifications, newest first.
+    pub async fn list_failed(&self, limit: u32) -> Result<Vec<OutboxItem>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, claimed_by, \
+             claim_until, created_at, sent_at FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("list failed notifications", "outbox row"))?;
+        rows.iter().map(item_from_row).collect()
+    }
+
+    pub async fn get_outbox_item(&self, id: OutboxId) -> Result<OutboxItem> {
+        let row = sqlx::query(
+            "SELECT id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, claimed_by, \
+             claim_until, created_at, sent_at FROM outbox WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("get outbox row", "outbox row"))?
+        .ok_or(Error::NotFound { what: "outbox row" })?;
+        item_from_row(&row)
+    }
+
+    /// Counts of pending, sending and failed rows (for metrics and the CLI).
+    pub async fn outbox_depth(&self) -> Result<OutboxDepth> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM outbox WHERE status <> 'sent' GROUP BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("count outbox", "outbox row"))?;
+        let mut depth = OutboxDepth::default();
+        for row in &rows {
+            let n: i64 = col(row, "n")?;
+            match parse_col::<OutboxStatus>(row, "status", "outbox status")? {
+                OutboxStatus::Pending => depth.pending = n,
+                OutboxStatus::Sending => depth.sending = n,
+                OutboxStatus::Failed => depth.failed = n,
+                OutboxStatus::Sent => {}
+            }
+        }
+        Ok(depth)
+    }
+}
+
+/// Adds a suggestion to the recipient's pending digest (or starts one), inside the
+/// caller's transaction. A new digest is due no earlier than the last one sent plus the
+/// digest interval.
+pub(crate) async fn enqueue_digest(
+    store: &Store,
+    conn: &mut AnyConnection,
+    recipient: UserId,
+    list: ListId,
+    suggestion: SuggestionId,
+    now: i64,
+) -> Result<()> {
+    let sql = match store.backend {
+        Backend::Postgres => {
+            "SELECT id, payload FROM outbox WHERE kind = $1 AND recipient_id = $2 AND status = 'pending' \
+             ORDER BY id LIMIT 1 FOR UPDATE"
+        }
+        Backend::Sqlite => {
+            "SELECT id, payload FROM outbox WHERE kind = $1 AND recipient_id = $2 AND status = 'pending' \
+             ORDER BY id LIMIT 1"
+        }
+    };
+    let pending = sqlx::query(sql)
+        .bind(DIGEST_KIND)
+        .bind(recipient.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::db("find pending digest", "outbox row"))?;
+    if let Some(row) = pending {
+        let id: i64 = col(&row, "id")?;
+        let mut payload: DigestPayload = super::json_col(&row, "payload", "digest payload")?;
+        if payload.suggestions.contains(&suggestion) && payload.lists.contains(&list) {
+            return Ok(());
+        }
+        if !payload.suggestions.contains(&suggestion) {
+            if payload.suggestions.len() < DIGEST_MAX_ITEMS {
+                payload.suggestions.push(suggestion);
+            } else {
+                payload.more = payload.more.saturating_add(1);
+            }
+        }
+        if !payload.lists.contains(&list) {
+            payload.lists.push(list);
+        }
+        sqlx::query("UPDATE outbox SET payload = $1 WHERE id = $2")
+            .bind(to_json(&payload, "digest payload")?)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(Error::db("extend pending digest", "outbox row"))?;
+        return Ok(());
+    }
+    let payload = DigestPayload { suggestions: vec![suggestion], lists: vec![list], more: 0 };
+    // Due now, or once the digest interval has passed since the last digest sent to this
+    // recipient (an aggregate without GROUP BY always yields one row).
+    sqlx::query(
+        "INSERT INTO outbox (kind, recipient_id, payload, status, attempts, next_attempt_at, created_at) \
+         SELECT $1, $2, $3, 'pending', 0, \
+           CASE WHEN MAX(sent_at) IS NULL OR MAX(sent_at) + $4 < $5 THEN $5 ELSE MAX(sent_at) + $4 END, $5 \
+         FROM outbox WHERE kind = $1 AND recipient_id = $2 AND status = 'sent'",
+    )
+    .bind(DIGEST_KIND)
+    .bind(recipient.0)
+    .bind(to_json(&payload, "digest payload")?)
+    .bind(store.digest_interval_ms)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(Error::db("enqueue digest", "outbox row"))?;
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! Sealed secrets for the vault. The store keeps opaque encrypted bytes; it never sees a
+//! plaintext. Rotation replaces every record in one transaction, so a crash halfway leaves
+//! all records under the old key.
+
+use std::str::FromStr;
+
+use sqlx::any::AnyRow;
+
+use super::{Error, Result, SecretId, Store, col, parse_col};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretKind {
+    ImapPassword,
+    OauthTokens,
+    SmtpPassword,
+    OauthClientSecret,
+    GraphClientState,
+}
+
+impl SecretKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretKind::ImapPassword => "imap_password",
+            SecretKind::OauthTokens => "oauth_tokens",
+            SecretKind::SmtpPassword => "smtp_password",
+            SecretKind::OauthClientSecret => "oauth_client_secret",
+            SecretKind::GraphClientState => "graph_client_state",
+        }
+    }
+}
+
+impl FromStr for SecretKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<SecretKind> {
+        Ok(match s {
+            "imap_password" => SecretKind::ImapPassword,
+            "oauth_tokens" => SecretKind::OauthTokens,
+            "smtp_password" => SecretKind::SmtpPassword,
+            "oauth_client_secret" => SecretKind::OauthClientSecret,
+            "graph_client_state" => SecretKind::GraphClientState,
+            _ => return Err(Error::Invalid { what: "secret kind", reason: format!("unknown {s:?}") }),
+        })
+    }
+}
+
+/// A sealed record as stored. `sealed` is ciphertext from the vault; Debug omits it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSecret {
+    pub id: SecretId,
+    pub kind: SecretKind,
+    /// A unique name for secrets that belong to the installation rather than a mailbox
+    /// (e.g. `smtp`), so they can be found again.
+    pub name: Option<String>,
+    pub sealed: Vec<u8>,
+    /// Which master key sealed it (bumped by rotation).
+    pub key_version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSecret")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("sealed_len", &self.sealed.len())
+            .field("key_version", &self.key_version)
+            .finish()
+    }
+}
+
+
+fn secret_from_row(row: &AnyRow) -> Result<StoredSecret> {
+    Ok(StoredSecret {
+        id: SecretId(col(row, "id")?),
+        kind: parse_col(row, "kind", "secret kind")?,
+        name: col(row, "name")?,
+        sealed: col(row, "sealed")?,
+        key_version: col(row, "key_version")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a sealed secret and returns its id.
+    pub async fn put_secret(&self, kind: SecretKind, sealed: &[u8], key_version: i64) -> Result<SecretId> {
+        let now = self.now_ms();
+        let row = sqlx::query(
+            "INSERT INTO secrets (kind, sealed, key_version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        )
+        .bind(kind.as_str())
+        .bind(sealed.to_vec())
+        .bind(key_version)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::db("store secret", "secret"))?;
+        Ok(SecretId(col(&row, "id")?))
+    }
+
+    /// Stores (or replaces) the installation-wide secret called `name`.
+    pub async fn set_named_secret(
+        &self,
+        name: &str,
+        kind: SecretKind,
+        sealed: &[u8],
+        key_version: i64,
+    ) -> Result<SecretId> {
+        let now = self.now_ms();
+        let row = sqlx::query(
+            "INSERT INTO secrets (kind, name, sealed, key_version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, sealed = excluded.sealed, \
+             key_version = excluded.key_version, updated_at = excluded.updated_at RETURNING id",
+        )
+        .bind(kind.as_str())
+        .bind(name)
+        .bind(sealed.to_vec())
+        .bind(key_version)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::db("store named secret", "secret"))?;
+        Ok(SecretId(col(&row, "id")?))
+    }
+
+    pub async fn named_secret(&self, name: &str) -> Result<StoredSecret> {
+        let row = sqlx::query(
+            "SELECT id, kind, name, sealed, key_version, created_at, updated_at FROM secrets WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("get named secret", "secret"))?
+        .ok_or(Error::NotFound { what: "secret" })?;
+        secret_from_row(&row)
+    }
+
+    pub async fn get_secret(&self, id: SecretId) -> Result<StoredSecret> {
+        let row = sqlx::query(
+            "SELECT id, kind, name, sealed, key_version, created_at, updated_at FROM secrets WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("get secret", "secret"))?
+        .ok_or(Error::NotFound { what: "secret" })?;
+        secret_from_row(&row)
+    }
+
+    /// Every stored secret (for rotation and start-up decryption), by id.
+    pub async fn all_secrets(&self) -> Result<Vec<StoredSecret>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, name, sealed, key_version, created_at, updated_at FROM secrets ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("list secrets", "secret"))?;
+        rows.iter().map(secret_from_row).collect()
+    }
+
+    /// Replaces one sealed record (e.g. a rotated OAuth refresh token).
+    pub async fn replace_secret(&self, id: SecretId, sealed: &[u8], key_version: i64) -> Result<()> {
+        let done = sqlx::query("UPDATE secrets SET sealed = $1, key_version = $2, updated_at = $3 WHERE id = $4")
+            .bind(sealed.to_vec())
+            .bind(key_version)
+            .bind(self.now_ms())
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("replace secret", "secret"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "secret" });
+        }
+        Ok(())
+    }
+
+    /// Master-key rotation: replaces every listed record in ONE transaction. If any id is
+    /// unknown or any write fails, nothing changes. Returns how many records were replaced.
+    pub async fn replace_all_secrets(&self, records: Vec<(SecretId, Vec<u8>)>, key_version: i64) -> Result<u64> {
+        let now = self.now_ms();
+        let mut tx = self.begin_write().await?;
+        let mut n = 0;
+        for (id, sealed) in records {
+            let done = sqlx::query("UPDATE secrets SET sealed = $1, key_version = $2, updated_at = $3 WHERE id = $4")
+                .bind(sealed)
+                .bind(key_version)
+                .bind(now)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("rotate secret", "secret"))?;
+            if done.rows_affected() == 0 {
+                // Dropping `tx` rolls back every record replaced so far.
+                return Err(Error::NotFound { what: "secret" });
+            }
+            n += 1;
+        }
+        tx.commit().await.map_err(Error::db("commit secret rotation", "secret"))?;
+        Ok(n)
+    }
+
+    /// Deletes a secret at once (no soft delete: secrets are wiped, not kept for retention).
+    pub async fn delete_secret(&self, id: SecretId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM secrets WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("delete secret", "secret"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "secret" });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! Users and their API tokens.
+//!
+//! A token is 256 random bits shown to the user once; the store keeps only its SHA-256.
+//! A plain (unsalted, fast) hash is right here: the input has full entropy, so there is
+//! nothing to brute-force, and a lookup by hash needs a deterministic function.
+
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+
+use super::{Error, Result, Store, TokenId, UserId, col};
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    pub id: UserId,
+    /// Lower-cased, trimmed.
+    pub email: String,
+    pub display_name: Option<String>,
+    pub created_at: i64,
+}
+
+/// A token row; never contains the token itself.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub user: UserId,
+    pub label: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What [`Store::create_token`] returns: the row and the plaintext token, which exists only
+/// here (redacted in Debug by `secrecy`).
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub token: ApiToken,
+    pub secret: SecretString,
+}
+
+/// Prefix that makes a leaked token recognisable by secret scanners.
+const TOKEN_PREFIX: &str = "msig_";
+
+pub(crate) fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub(crate) fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: UserId(col(row, "id")?),
+        email: col(row, "email")?,
+        display_name: col(row, "display_name")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+fn token_from_row(row: &AnyRow) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: TokenId(col(row, "id")?),
+        user: UserId(col(row, "user_id")?),
+        label: col(row, "label")?,
+        created_at: col(row, "created_at")?,
+        last_used_at: col(row, "last_used_at")?,
+        revoked_at: col(row, "revoked_at")?,
+    })
+}
+
+impl Store {
+    /// Creates a user; the e-mail must be new (case-insensitive).
+    pub async fn create_user(&self, email: &str, display_name: Option<&str>) -> Result<User> {
+        let email = normalise_email(email);
+        if email.is_empty() || !email.contains('@') {
+            return Err(Error::Invalid { what: "email", reason: "not an e-mail address".into() });
+        }
+        let row = sqlx::query(
+            "INSERT INTO users (email, display_name, created_at) VALUES ($1, $2, $3) \
+             RETURNING id, email, display_name, created_at",
+        )
+        .bind(&email)
+        .bind(display_name)
+        .bind(self.now_ms())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::db("create user", "user"))?;
+        user_from_row(&row)
+    }
+
+    /// All active users, oldest first.
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query(
+            "SELECT id, email, display_name, created_at FROM users \
+             WHERE deleted_at IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("list users", "user"))?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    pub async fn get_user(&self, id: UserId) -> Result<User> {
+        let row = sqlx::query(
+            "SELECT id, email, display_name, created_at FROM users \
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("get user", "user"))?
+        .ok_or(Error::NotFound { what: "user" })?;
+        user_from_row(&row)
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<User> {
+        let row = sqlx::query(
+            "SELECT id, email, display_name, created_at FROM users \
+             WHERE email = $1 AND deleted_at IS NULL",
+        )
+        .bind(normalise_email(email))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("get user by email", "user"))?
+        .ok_or(Error::NotFound { what: "user" })?;
+        user_from_row(&row)
+    }
+
+    /// Soft-deletes a user and revokes their tokens; purged after the retention period.
+    pub async fn soft_delete_user(&self, id: UserId) -> Result<()> {
+        let now = self.now_ms();
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE users SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("delete user", "user"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "user" });
+        }
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("revoke tokens of deleted user", "token"))?;
+        tx.commit().await.map_err(Error::db("commit user deletion", "user"))
+    }
+
+    /// Issues a new API token for `user`. The plaintext is returned once and never stored.
+    pub async fn create_token(&self, user: UserId, label: &str) -> Result<IssuedToken> {
+        let mut random = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(random.as_mut()).map_err(|e| Error::Invalid {
+            what: "token randomness",
+            reason: e.to_string(),
+        })?;
+        let plaintext = format!("{TOKEN_PREFIX}{}", hex::encode(random.as_ref()));
+        let row = sqlx::query(
+            "INSERT INTO api_tokens (user_id, token_hash, label, created_at) \
+             SELECT id, $2, $3, $4 FROM users WHERE id = $1 AND deleted_at IS NULL \
+             RETURNING id, user_id, label, created_at, last_used_at, revoked_at",
+        )
+        .bind(user.0)
+        .bind(hash_token(&plaintext))
+        .bind(label)
+        .bind(self.now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("create token", "token"))?
+        .ok_or(Error::NotFound { what: "user" })?;
+        Ok(IssuedToken { token: token_from_row(&row)?, secret: SecretString::from(plaintext) })
+    }
+
+    /// Checks a presented token: returns its row (and records its use) if it is known,
+    /// not revoked and its user is active; otherwise `NotFound`.
+    pub async fn verify_token(&self, presented: &str) -> Result<ApiToken> {
+        let row = sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $2 \
+             WHERE token_hash = $1 AND revoked_at IS NULL \
+               AND user_id IN (SELECT id FROM users WHERE deleted_at IS NULL) \
+             RETURNING id, user_id, label, created_at, last_used_at, revoked_at",
+        )
+        .bind(hash_token(presented.trim()))
+        .bind(self.now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("verify token", "token"))?
+        .ok_or(Error::NotFound { what: "token" })?;
+        token_from_row(&row)
+    }
+
+    pub async fn list_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, label, created_at, last_used_at, revoked_at FROM api_tokens \
+             WHERE user_id = $1 ORDER BY id",
+        )
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("list tokens", "token"))?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// Revokes a token; revoking twice is `NotFound` the second time.
+    pub async fn revoke_token(&self, token: TokenId) -> Result<()> {
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(self.now_ms())
+            .bind(token.0)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("revoke token", "token"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "token" });
+        }
+        Ok(())
+    }
+}

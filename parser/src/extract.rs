@@ -1,0 +1,424 @@
+//! The pipeline: MIME -> lines -> top message -> signature block -> fields -> contact.
+
+use crate::fields::{self, name::Sender};
+use crate::line::Line;
+use crate::signature::{self, Anchor};
+use crate::{Contact, Diagnostic, Extraction, Field, Phone, PhoneKind, mime, segment, vcard};
+
+fn field<T>(value: T, confidence: f32, rule: &'static str, line: Option<usize>) -> Field<T> {
+    Field {
+        value,
+        confidence,
+        rule,
+        line: line.and_then(|l| u32::try_from(l).ok()),
+    }
+}
+
+/// Bulk, list and machine-generated mail carries a company footer, not a person's signature.
+fn is_automated(envelope: &crate::Envelope) -> bool {
+    let auto = envelope
+        .auto_submitted
+        .as_deref()
+        .is_some_and(|v| v != "no" && !v.starts_with("auto-replied"));
+    let bulk = envelope
+        .precedence
+        .as_deref()
+        .is_some_and(|p| matches!(p, "bulk" | "list" | "junk"));
+    auto || bulk || envelope.has_list_unsubscribe || envelope.has_list_id
+}
+
+pub(crate) fn run(raw: &[u8]) -> Extraction {
+    let mut diagnostics = Vec::new();
+    let Some(body) = mime::read(raw, &mut diagnostics) else {
+        diagnostics.push(Diagnostic {
+            code: "mime.unparseable",
+        });
+        return Extraction {
+            diagnostics,
+            ..Extraction::default()
+        };
+    };
+    if is_automated(&body.envelope) {
+        diagnostics.push(Diagnostic {
+            code: "skip.automated",
+        });
+        return Extraction {
+            diagnostics,
+            ..Extraction::default()
+        };
+    }
+    let from_address = body.envelope.from_address.clone();
+    let sender = Sender::new(body.from_name.as_deref(), from_address.as_deref());
+    let (top, unwrapped) = segment::top_message(body.lines);
+    if body.is_html {
+        diagnostics.push(Diagnostic {
+            code: "mime.html_body",
+        });
+    }
+    if unwrapped {
+        diagnostics.push(Diagnostic {
+            code: "segment.forward_unwrapped",
+        });
+    }
+    let located = signature::locate(&top, &|t| sender.is_name_line(t));
+    // With no typed signature, a vCard of the sender still describes them.
+    let block = match located {
+        Some(block) => block,
+        None if !body.vcards.is_empty() => signature::Block {
+            start: top.len(),
+            end: top.len(),
+            anchor: Anchor::VCard,
+            inline_name: None,
+        },
+        None => {
+            diagnostics.push(Diagnostic {
+                code: "signature.none",
+            });
+            return Extraction {
+                diagnostics,
+                ..Extraction::default()
+            };
+        }
+    };
+    diagnostics.push(Diagnostic {
+        code: block.anchor.rule(),
+    });
+    let mut start = block.start;
+    // A title, company or logo written just above the sender's name belongs to the block.
+    if matches!(block.anchor, Anchor::SenderName | Anchor::Trailing) {
+        for _ in 0..2 {
+            let Some(prev) = top
+                .get(..start)
+                .and_then(|t| t.iter().rposition(|l| !l.is_blank()))
+            else {
+                break;
+            };
+            let line = &top[prev];
+            let logo_only = !line.alts.is_empty() && line.alts.join(" ") == line.text;
+            let heading = line.text.chars().count() < 60
+                && (fields::title::is_title(&line.text)
+                    || fields::company::has_legal_form(&line.text));
+            if start - prev <= 2 && (heading || logo_only) {
+                start = prev;
+            } else {
+                break;
+            }
+        }
+    }
+    let lines: &[Line] = top.get(start..block.end).unwrap_or_default();
+    let top_text: String = top
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let language = fields::region::language_region(&top_text);
+    let (mut contact, evidence) = build(
+        lines,
+        start,
+        &sender,
+        from_address.as_deref(),
+        block.inline_name.as_deref(),
+        &body.vcards,
+        language,
+    );
+    let name_ok = contact
+        .name
+        .as_ref()
+        .is_some_and(|n| n.rule == "name.sender_match" || sender.overlap(&n.value) > 0);
+    // A name that is not the sender's (a colleague in an out-of-office, a quoted author) is not
+    // attributed to the sender.
+    if !name_ok && !unwrapped && !sender.display_tokens.is_empty() && contact.name.is_some() {
+        diagnostics.push(Diagnostic {
+            code: "name.not_sender",
+        });
+        contact.name = None;
+    }
+    let strong_anchor = matches!(block.anchor, Anchor::ClientMarker);
+    // A first name alone signs many messages; it makes a signature only with contact data.
+    let first_name_only = contact
+        .name
+        .as_ref()
+        .is_some_and(|n| n.rule == "name.first_name");
+    let contact_data = !contact.phones.is_empty()
+        || contact.address.is_some()
+        || contact.emails.iter().any(|e| e.rule == "email.signature");
+    if first_name_only && !contact_data {
+        contact.name = None;
+    }
+    let has_signature =
+        evidence >= 1 && (contact.name.is_some() || (strong_anchor && evidence >= 2));
+    if !has_signature {
+        diagnostics.push(Diagnostic {
+            code: "signature.too_little_evidence",
+        });
+        return Extraction {
+            diagnostics,
+            ..Extraction::default()
+        };
+    }
+    let email_ok = contact
+        .emails
+        .iter()
+        .any(|e| e.rule == "email.signature" && from_address.as_deref() == Some(e.value.as_str()));
+    let mut confidence = block.anchor.strength();
+    if name_ok || email_ok {
+        confidence = (confidence + 0.1).min(1.0);
+    } else {
+        confidence *= 0.5;
+    }
+    Extraction {
+        has_signature: true,
+        contact: Some(contact),
+        confidence,
+        diagnostics,
+    }
+}
+
+/// Generic mail providers: their domain says nothing about the sender's company.
+const FREEMAIL: &[&str] = &[
+    "gmail",
+    "googlemail",
+    "yahoo",
+    "hotmail",
+    "outlook",
+    "live",
+    "aol",
+    "icloud",
+    "me",
+    "gmx",
+    "web",
+    "t-online",
+    "orange",
+    "free",
+    "libero",
+    "wanadoo",
+    "example",
+    "mail",
+    "proton",
+    "protonmail",
+    "msn",
+    "comcast",
+];
+
+/// "tallgrassdesign" for "mail.tallgrassdesign.co.uk"; empty for free-mail providers.
+fn main_label(domain: &str) -> String {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let n = labels.len();
+    let second_level = n >= 3
+        && matches!(
+            labels[n - 2],
+            "co" | "com" | "org" | "net" | "ac" | "gov" | "ne" | "or"
+        );
+    let idx = if second_level {
+        n.saturating_sub(3)
+    } else {
+        n.saturating_sub(2)
+    };
+    let label = labels
+        .get(idx)
+        .copied()
+        .unwrap_or_default()
+        .to_lowercase()
+        .replace('-', "");
+    if FREEMAIL.contains(&label.as_str()) {
+        String::new()
+    } else {
+        label
+    }
+}
+
+/// Builds the contact from the block; returns it with the count of contact evidence found.
+fn build(
+    lines: &[Line],
+    offset: usize,
+    sender: &Sender,
+    from_address: Option<&str>,
+    inline_name: Option<&str>,
+    vcards: &[String],
+    language: Option<&str>,
+) -> (Contact, usize) {
+    let cells = fields::cells(lines);
+    let at = |l: usize| Some(l + offset);
+    let mut contact = Contact::default();
+
+    let name = fields::name::find(&cells, sender, inline_name);
+    let name_line = name.as_ref().map(|n| n.1);
+    let name_text = name.as_ref().map(|n| n.0.clone());
+    if let Some((value, line, rule, conf)) = name {
+        contact.name = Some(field(value, conf, rule, at(line)));
+    }
+
+    let skip: Vec<&str> = cells
+        .iter()
+        .filter(|c| {
+            Some(c.line) == name_line
+                && fields::name::clean(&c.text) == name_text.clone().unwrap_or_default()
+        })
+        .map(|c| c.text.as_str())
+        .collect();
+    let title = fields::title::find(&cells, &skip, name_text.as_deref());
+    let title_line = title.as_ref().map(|t| t.1);
+    let mut from_title = None;
+    if let Some((value, line, company)) = title {
+        contact.title = Some(field(value, 0.7, "title.keyword", at(line)));
+        from_title = company;
+    }
+    let domain_label = from_address
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| main_label(d));
+    let title_text = contact.title.as_ref().map(|t| t.value.clone());
+    let hints = fields::company::Hints {
+        name_line,
+        title_line,
+        name: name_text.as_deref(),
+        title: title_text.as_deref(),
+        from_title,
+        domain_label,
+    };
+    if let Some((value, line, rule, conf)) = fields::company::find(&cells, lines, &hints)
+        && contact.title.as_ref().is_none_or(|t| t.value != value)
+    {
+        contact.company = Some(field(value, conf, rule, at(line)));
+    }
+
+    let mut evidence =
+        usize::from(contact.title.is_some()) + usize::from(contact.company.is_some());
+    if let Some(own) = from_address {
+        contact
+            .emails
+            .push(field(own.to_string(), 1.0, "email.from_header", None));
+    }
+    for (addr, line) in fields::email::find(&cells, lines) {
+        if Some(addr.as_str()) != from_address {
+            evidence += 1;
+        }
+        if !contact.emails.iter().any(|e| e.value == addr) {
+            contact
+                .emails
+                .push(field(addr, 0.9, "email.signature", at(line)));
+        } else if let Some(e) = contact.emails.iter_mut().find(|e| e.value == addr) {
+            e.rule = "email.signature";
+            e.line = at(line).and_then(|l| u32::try_from(l).ok());
+        }
+    }
+
+    let text: String = lines
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let regions = fields::region::hints(&text, from_address, language);
+    for found in fields::phone::find(&cells, lines, &regions) {
+        evidence += 2;
+        let conf = if found.labelled { 0.9 } else { 0.75 };
+        let rule = if found.labelled {
+            "phone.labelled"
+        } else {
+            "phone.number_type"
+        };
+        contact.phones.push(field(
+            Phone {
+                kind: found.kind,
+                e164: found.e164,
+            },
+            conf,
+            rule,
+            at(found.line),
+        ));
+    }
+
+    let urls = fields::url::all(&cells, lines);
+    for (url, line) in fields::url::websites(&urls) {
+        evidence += 1;
+        contact.websites.push(field(url, 0.8, "website", at(line)));
+    }
+    for (url, line) in fields::social::find(&urls, &cells) {
+        evidence += 1;
+        contact.social.push(field(url, 0.85, "social", at(line)));
+    }
+    if let Some((value, line)) = fields::address::find(&cells) {
+        evidence += 1;
+        contact.address = Some(field(value, 0.7, "address.pattern", at(line)));
+    }
+
+    for text in vcards {
+        let card = vcard::parse(text, &regions);
+        let matches = from_address.is_some_and(|a| card.emails.iter().any(|e| e == a))
+            || card.emails.is_empty();
+        if !matches {
+            continue;
+        }
+        evidence += 1;
+        if contact.name.is_none() {
+            contact.name = card.name.map(|v| field(v, 0.8, "vcard.fn", None));
+        }
+        if contact.title.is_none() {
+            contact.title = card.title.map(|v| field(v, 0.8, "vcard.title", None));
+        }
+        if contact.company.is_none() {
+            contact.company = card.company.map(|v| field(v, 0.8, "vcard.org", None));
+        }
+        for e in card.emails {
+            if !contact.emails.iter().any(|x| x.value == e) {
+                contact.emails.push(field(e, 0.8, "vcard.email", None));
+            }
+        }
+        for (e164, kind) in card.phones {
+            if !contact.phones.iter().any(|p| p.value.e164 == e164) {
+                contact
+                    .phones
+                    .push(field(Phone { kind, e164 }, 0.8, "vcard.tel", None));
+            }
+        }
+        for w in card.websites {
+            if !contact
+                .websites
+                .iter()
+                .any(|x| fields::url::bare_host(&x.value) == fields::url::bare_host(&w))
+                && !fields::url::is_social(&w)
+            {
+                contact.websites.push(field(w, 0.8, "vcard.url", None));
+            }
+        }
+    }
+    let _ = PhoneKind::Other;
+    (contact, evidence)
+}
+
+/// Development aid for the `parse` example: the top message's lines with the signature block
+/// marked. Returns message content, so callers must never log it.
+pub(crate) fn trace(raw: &[u8]) -> Vec<String> {
+    let mut diagnostics = Vec::new();
+    let Some(body) = mime::read(raw, &mut diagnostics) else {
+        return vec!["unparseable".into()];
+    };
+    let sender = Sender::new(
+        body.from_name.as_deref(),
+        body.envelope.from_address.as_deref(),
+    );
+    let n_all = body.lines.len();
+    let (top, _) = segment::top_message(body.lines);
+    let block = signature::locate(&top, &|t| sender.is_name_line(t));
+    let mut out = vec![format!(
+        "sender tokens {:?}; lines {} -> top {}",
+        sender.tokens,
+        n_all,
+        top.len()
+    )];
+    for (i, l) in top.iter().enumerate() {
+        let inside = block.as_ref().is_some_and(|b| i >= b.start && i < b.end);
+        out.push(format!(
+            "{}{:3} {:?} {:?} {:?} {:?}",
+            if inside { "*" } else { " " },
+            i,
+            l.text,
+            l.links,
+            l.icons,
+            l.mark
+        ));
+    }
+    if let Some(b) = block {
+        out.push(format!("anchor {:?}", b.anchor));
+    }
+    out
+}

@@ -1,0 +1,191 @@
+//! Postal address: street lines and postcode + city lines (DE AT CH FR UK US NL ES IT PL SE DK
+//! PT JP and more), consecutive ones joined with ", " in written order.
+
+use once_cell::sync::Lazy;
+use regex::Regex;
+
+use super::Cell;
+
+/// Street patterns (the first three) and postcode / box / building patterns (the rest).
+const PATTERNS: &[&str] = &[
+    // Number first: "1200 Bay Street", "18 Ropemaker Street", "55 Shuman Boulevard".
+    r"^\d{1,5}[A-Za-z]?(?:-\d{1,4})?,?\s+\p{Lu}[\p{L}.']+(?:\s+\p{L}[\p{L}.']*){0,4}",
+    // Street name then number: "Hauptstraße 5", "Keizersgracht 12", "Storgatan 3".
+    r"(?i)\p{L}+(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|straat|laan|plein|gracht|kade|singel|dijk|gatan|vägen|gata|väg|gade|vej|allé|plads|torget)\s+\d{1,4}",
+    // Street word then name: "rue de Rivoli 12", "Calle Mayor, 5", "Via Roma 1", "ul. Długa 5".
+    r"(?i)^(?:\d{1,4},?\s+)?(?:rue|avenue|av\.|avda\.?|boulevard|bd|chemin|allée|place|quai|impasse|calle|c/|avenida|plaza|paseo|carrer|via|viale|piazza|corso|largo|rua|travessa|praça|alameda|ul\.|al\.|aleja|plac)\s+\p{L}",
+    // Postcode + city.
+    r"\b(?:[A-Z]{1,2}-)?\d{5}\s+\p{Lu}\p{Ll}",
+    r"\b\d{4}\s+(?:[A-Z]{2}\s+)?\p{Lu}\p{Ll}",
+    r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b",
+    r"\b[A-Z]{2},?\s+\d{5}(?:-\d{4})?\b",
+    r"\p{Lu}\p{Ll}+,?\s+\d{5}(?:-\d{4})?$",
+    r"\b\d{3}\s\d{2}\s+\p{Lu}\p{Ll}",
+    r"\b\d{2}-\d{3}\s+\p{Lu}\p{Ll}",
+    r"\b\d{4}-\d{3}\s+\p{Lu}\p{Ll}",
+    r"\b\d{5}-\d{3}\b",
+    r"〒\s?\d{3}-\d{4}",
+    r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b",
+    r"(?i)\b(?:p\.?\s?o\.?\s+box|postfach|apartado|casella postale|caixa postal)\b",
+    r"(?i)^(?:suite|ste\.?|floor|unit|room)\s+\w+",
+    r"(?:都|道|府|県)\p{Han}+(?:市|区|町)",
+    // Ireland (Eircode), Australia (state + postcode), India (city + PIN).
+    r"\b[AC-FHKNPRTV-Y]\d{2}\s?[AC-FHKNPRTV-Y0-9]{4}\b",
+    r"\b(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s+\d{4}\b",
+    r"\p{Lu}\p{Ll}+\s+\d{6}\b",
+    r"(?i)^(?:level|plot|floor|etage|piso|andar)\s+\d+",
+];
+
+/// How many of [`PATTERNS`] describe a street line.
+const N_STREET_PATTERNS: usize = 3;
+
+/// One regex per group, so that a cell is scanned once per group rather than once per pattern.
+fn alternation(patterns: &[&str]) -> Option<Regex> {
+    let parts: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
+    Regex::new(&parts.join("|")).ok()
+}
+
+static STREET: Lazy<Option<Regex>> =
+    Lazy::new(|| alternation(PATTERNS.get(..N_STREET_PATTERNS).unwrap_or_default()));
+static POSTAL: Lazy<Option<Regex>> =
+    Lazy::new(|| alternation(PATTERNS.get(N_STREET_PATTERNS..).unwrap_or_default()));
+
+static PHONE_LIKE: Lazy<Option<Regex>> = Lazy::new(|| {
+    Regex::new(r"\+\d|\(?\d{3}\)?[\s.\-]\d{3}[\s.\-]\d{4}|\d{2,4}[\s/.\-]\d{2,4}[\s/.\-]\d{2,4}[\s/.\-]\d{2,4}").ok()
+});
+
+/// Whether a cell reads as part of a postal address.
+pub(crate) fn is_address(text: &str) -> bool {
+    if text.chars().count() > 120
+        || text.contains('@')
+        || text.contains("://")
+        || text.contains("www.")
+    {
+        return false;
+    }
+    if PHONE_LIKE.as_ref().is_some_and(|re| re.is_match(text)) {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    let label = lower
+        .split([':', ' '])
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.');
+    if crate::tables::labels::PHONE_LABELS
+        .iter()
+        .any(|(l, _)| *l == label)
+        && text.contains(':')
+    {
+        return false;
+    }
+    let postal = POSTAL.as_ref().is_some_and(|re| re.is_match(text));
+    if postal {
+        return true;
+    }
+    if STREET.as_ref().is_some_and(|re| re.is_match(text)) {
+        // A bare number-first line needs a street word to count ("22 TEU per week" does not).
+        let number_first = text.chars().next().is_some_and(|c| c.is_ascii_digit());
+        return !number_first || has_street_word(&lower);
+    }
+    false
+}
+
+fn has_street_word(lower: &str) -> bool {
+    crate::tables::STREET_WORDS.matches(lower)
+}
+
+/// Countries written on their own line after an address.
+const COUNTRY_LINE: &[&str] = &[
+    "germany",
+    "deutschland",
+    "austria",
+    "österreich",
+    "switzerland",
+    "schweiz",
+    "france",
+    "united kingdom",
+    "uk",
+    "usa",
+    "spain",
+    "españa",
+    "italy",
+    "italia",
+    "netherlands",
+    "nederland",
+    "poland",
+    "polska",
+    "sweden",
+    "sverige",
+    "denmark",
+    "danmark",
+    "portugal",
+    "japan",
+    "brasil",
+    "brazil",
+    "méxico",
+    "mexico",
+    "canada",
+    "belgium",
+    "belgique",
+    "ireland",
+    "india",
+    "australia",
+];
+
+/// The first run of address cells: `(joined address, first block line)`.
+pub(crate) fn find(cells: &[Cell]) -> Option<(String, usize)> {
+    let start = cells.iter().position(|c| is_address(&c.text))?;
+    let first_line = cells[start].line;
+    let mut parts: Vec<&str> = vec![cells[start].text.as_str()];
+    let mut last_line = first_line;
+    for cell in cells.iter().skip(start + 1) {
+        let is_country = COUNTRY_LINE.contains(&cell.text.to_lowercase().trim_end_matches('.'));
+        if cell.line > last_line + 1 {
+            break;
+        }
+        if is_address(&cell.text) || is_country {
+            parts.push(cell.text.as_str());
+            last_line = cell.line;
+            if is_country {
+                break;
+            }
+        } else if cell.line == last_line {
+            continue;
+        } else {
+            break;
+        }
+    }
+    Some((parts.join(", "), first_line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_addresses() {
+        for a in [
+            "1200 Bay Street, Suite 410",
+            "Oakland, CA 94607",
+            "18 Ropemaker Street, London EC2Y 9AR",
+            "Hauptstraße 5",
+            "80331 München",
+            "1010 Wien",
+            "ul. Długa 5",
+            "00-950 Warszawa",
+            "Houston, Texas 77002",
+            "P.O. Box 4778",
+        ] {
+            assert!(is_address(a), "{a}");
+        }
+        for n in [
+            "(510) 555-0142",
+            "22 TEU/wk",
+            "Office: 713-853-5620",
+            "Senior Counsel",
+        ] {
+            assert!(!is_address(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The contact's name: the line that carries the sender's name (From display name, "Last, First",
+//! initials, the address's local part), or else the first line shaped like a person's name.
+//! Academic prefixes are kept; post-nominal credentials and parenthesised readings are dropped.
+
+use super::{Cell, is_cjk, is_contact_cell};
+use crate::tables::words::{GREETINGS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
+
+/// What we know of the sender's name from the headers.
+#[derive(Default, Clone)]
+pub(crate) struct Sender {
+    /// Lower-case name tokens (display name, then the address's local part).
+    pub tokens: Vec<String>,
+    /// Tokens from the display name only.
+    pub display_tokens: Vec<String>,
+    /// Letters of the address's local part ("hello" for hello@hartbakery.com).
+    pub local: String,
+    /// Letters of the domain without its suffix ("hartbakery").
+    pub domain: String,
+}
+
+fn tokenize(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’')
+        .filter(|t| t.chars().count() >= 2 || t.chars().any(is_cjk))
+        .map(str::to_lowercase)
+        .filter(|t| !NAME_PREFIXES.iter().any(|p| p.trim_end_matches('.') == t))
+        .collect()
+}
+
+impl Sender {
+    pub fn new(display: Option<&str>, address: Option<&str>) -> Sender {
+        let display_tokens = display.map(tokenize).unwrap_or_default();
+        let mut tokens = display_tokens.clone();
+        if let Some(local) = address.and_then(|a| a.split('@').next()) {
+            for t in tokenize(&local.replace(['.', '_', '-'], " ")) {
+                if t.len() >= 3 && !tokens.contains(&t) && !t.chars().any(|c| c.is_ascii_digit()) {
+                    tokens.push(t);
+                }
+            }
+        }
+        let letters = |s: &str| {
+            s.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        };
+        let (local, domain) = address
+            .and_then(|a| a.rsplit_once('@'))
+            .map(|(l, d)| {
+                (
+                    letters(l),
+                    letters(d.split('.').rev().nth(1).unwrap_or_default()),
+                )
+            })
+            .unwrap_or_default();
+        Sender {
+            tokens,
+            display_tokens,
+            local,
+            domain,
+        }
+    }
+
+    /// A business writing as itself: "Hart Bakery" <hello@hartbakery.com> spells the domain,
+    /// and the address's local part is none of the name's words.
+    pub fn is_business_name(&self, text: &str) -> bool {
+        let words = tokenize(text);
+        let squashed: String = words.concat();
+        squashed.len() >= 4
+            && !self.domain.is_empty()
+            && (self.domain.contains(&squashed) || squashed.contains(&self.domain))
+            && !words.iter().any(|w| self.local.contains(w.as_str()))
+    }
+
+    /// Number of the sender's tokens that `text` contains.
+    pub fn overlap(&self, text: &str) -> usize {
+        let words = tokenize(text);
+        self.tokens
+            .iter()
+            .filter(|t| words.iter().any(|w| w == *t))
+            .count()
+    }
+
+    /// `text` reads as the sender's name.
+    pub fn is_name_line(&self, text: &str) -> bool {
+        if text.split_whitespace().count() > 6 || is_contact_cell(text) {
+            return false;
+        }
+        let words = tokenize(text);
+        let hits = self
+            .tokens
+            .iter()
+            .filter(|t| words.iter().any(|w| w == *t))
+            .count();
+        let needed = if self.display_tokens.len() >= 2 { 2 } else { 1 };
+        hits >= needed.min(words.len().max(1))
+            && !words.is_empty()
+            && person_shaped(&clean(text))
+            && !self.is_business_name(text)
+    }
+}
+
+/// Removes parenthesised readings, post-nominals and "i. A." from a name cell.
+pub(crate) fn clean(text: &str) -> String {
+    let mut s = String::new();
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '(' | '（' => depth += 1,
+            ')' | '）' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => s.push(c),
+            _ => {}
+        }
+    }
+    let mut s = s.trim().to_string();
+    for prefix in ["i. a. ", "i.a. ", "i. v. ", "i.v. ", "ppa. ", "pp. "] {
+        if s.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+        {
+            s = s.get(prefix.len()..).unwrap_or_default().trim().to_string();
+        }
+    }
+    // ", PhD", ", ing." and other post-nominals after a comma.
+    if let Some((head, tail)) = s.split_once(',') {
+        let tail_words: Vec<String> = tail
+            .split([',', ' '])
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        if !tail_words.is_empty()
+            && tail_words.iter().all(|w| {
+                POST_NOMINALS.contains(&w.trim_end_matches(','))
+                    || w.chars().all(|c| c.is_uppercase() || c == '.')
+            })
+        {
+            s = head.trim().to_string();
+        }
+    }
+    // Trailing post-nominals without a comma ("Ann Lee MBA").
+    while let Some((head, last)) = s.rsplit_once(' ') {
+        if !POST_NOMINALS.contains(&last.to_lowercase().as_str()) || head.is_empty() {
+            break;
+        }
+        s = head.trim().to_string();
+    }
+    s.trim_matches(|c: char| matches!(c, ',' | ';' | '-' | '–' | '|' | ' ' | '*'))
+        .to_string()
+}
+
+/// Shaped like a person's name: 1–5 capitalised words (particles and prefixes allowed), no
+/// digits, no title word, no legal form; or 2–10 CJK characters.
+pub(crate) fn person_shaped(text: &str) -> bool {
+    if text.is_empty()
+        || text.chars().count() > 50
+        || text.chars().any(|c| {
+            c.is_ascii_digit()
+                || matches!(
+                    c,
+                    '@' | ':'
+                        | '/'
+                        | '&'
+                        | '!'
+                        | '?'
+                        | ','
+                        | ';'
+                        | '：'
+                        | '='
+                        | '+'
+                        | '"'
+                        | '<'
+                        | '>'
+                )
+        })
+    {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    let greeting = GREETINGS.iter().any(|g| {
+        lower.strip_prefix(g).is_some_and(|rest| {
+            rest.chars().next().is_none_or(|c| !c.is_alphabetic()) || g.ends_with(' ')
+        })
+    });
+    if greeting {
+        return false;
+    }
+    let letters: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_alphabetic() && !is_cjk(*c))
+        .collect();
+    if letters.len() > 3 && letters.iter().all(|c| c.is_uppercase()) {
+        return false;
+    }
+    if crate::tables::TITLES_LATIN.matches(&lower)
+        || crate::tables::LEGAL_LONG.matches(&lower)
+        || crate::tables::COMPANY_WORDS.matches(&lower)
+    {
+        return false;
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words
+        .iter()
+        .all(|w| w.chars().all(|c| is_cjk(c) || c == '・'))
+    {
+        let n: usize = words.iter().map(|w| w.chars().count()).sum();
+        return (2..=10).contains(&n)
+            && !TITLE_WORDS
+                .iter()
+                .any(|t| t.chars().any(is_cjk) && lower.contains(t) && t.chars().count() >= 2);
+    }
+    if !(2..=5).contains(&words.len()) {
+        return false;
+    }
+    let mut n_capitalised = 0;
+    for w in &words {
+        let wl = w.to_lowercase();
+        if NAME_PARTICLES.contains(&wl.as_str()) || NAME_PREFIXES.contains(&wl.as_str()) {
+            continue;
+        }
+        let first = w.chars().next();
+        if first.is_some_and(char::is_uppercase) {
+            n_capitalised += 1;
+        } else {
+            return false;
+        }
+    }
+    n_capitalised >= 1
+        && !words.iter().all(|w| {
+            w.chars()
+                .filter(|c| c.is_alphabetic())
+                .all(char::is_uppercase)
+                && w.chars().count() > 3
+        })
+}
+
+/// The rest of a cell after leading title words, if it starts with any.
+pub(crate) fn after_leading_title(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let n = words
+        .iter()
+        .take_while(|w| super::title::is_title(w))
+        .count();
+    (n > 0 && n < words.len()).then(|| words[n..].join(" "))
+}
+
+/// Picks the name cell: `(name, block line, rule, confidence)`.
+pub(crate) fn find(
+    cells: &[Cell],
+    sender: &Sender,
+    inline: Option<&str>,
+) -> Option<(String, usize, &'static str, f32)> {
+    for cell in cells.iter().take(12) {
+        let cleaned = clean(&cell.text);
+        if sender.is_name_line(&cell.text) && person_shaped(&cleaned) {
+            return Some((cleaned, cell.line, "name.sender_match", 0.9));
+        }
+        // "ディレクター 高橋 美咲", "Geschäftsführer Jan Berg": a title written before the name.
+        if let Some(rest) = after_leading_title(&cleaned)
+            && person_shaped(&rest)
+            && (sender.overlap(&rest) > 0 || rest.chars().any(is_cjk))
+        {
+            return Some((rest, cell.line, "name.after_title", 0.8));
+        }
+    }
+    if let Some(inline) = inline {
+        let cleaned = clean(inline);
+        if cleaned.split_whitespace().count() >= 2 && person_shaped(&cleaned) {
+            let conf = if sender.overlap(&cleaned) > 0 {
+                0.85
+            } else {
+                0.6
+            };
+            return Some((cleaned, 0, "name.after_valediction", conf));
+        }
+    }
+    for cell in cells.iter().take(4) {
+        let cleaned = clean(&cell.text);
+        if person_shaped(&cleaned)
+            && cleaned.split_whitespace().count() >= 2
+            && !sender.is_business_name(&cleaned)
+        {
+            return Some((cleaned, cell.line, "name.person_shaped", 0.55));
+        }
+    }
+    // The sender's first name alone on one of the block's first lines ("Mark" above the title).
+    cells.iter().take(4).find_map(|cell| {
+        let word = clean(&cell.text);
+        let is_first_name = !word.contains(' ')
+            && word.chars().next().is_some_and(char::is_uppercase)
+            && word.chars().all(char::is_alphabetic)
+            && sender
+                .display_tokens
+                .first()
+                .is_some_and(|t| *t == word.to_lowercase());
+        is_first_name.then_some((word, cell.line, "name.first_name", 0.5))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_names() {
+        assert_eq!(clean("Ann Lee, PhD"), "Ann Lee");
+        assert_eq!(clean("Dr. Ann Lee MBA"), "Dr. Ann Lee");
+        assert_eq!(clean("山田 太郎（Taro Yamada）"), "山田 太郎");
+        assert_eq!(clean("i. A. Jan Berg"), "Jan Berg");
+    }
+
+    #[test]
+    fn shapes_and_sender() {
+        assert!(person_shaped("Dr. Friederike Albers"));
+        assert!(person_shaped("Jan de Vries"));
+        assert!(!person_shaped("Senior Logistics Coordinator"));
+        assert!(!person_shaped("Acme Freight Solutions, Inc."));
+        assert!(!person_shaped("Mike"));
+        let s = Sender::new(Some("Okafor, Chinedu"), Some("c.okafor@uni.example"));
+        assert!(s.is_name_line("Dr. Chinedu Okafor"));
+        assert!(!s.is_name_line("Chinedu"));
+    }
+}

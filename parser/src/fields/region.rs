@@ -1,0 +1,272 @@
+//! Default region for numbers written without a country code: country names in the
+//! signature first, then the sender's domain, then the United States.
+
+use once_cell::sync::Lazy;
+use rlibphonenumber::Region;
+
+use crate::tables::matcher::{Boundary, WordSet};
+
+static COUNTRIES: Lazy<WordSet> =
+    Lazy::new(|| WordSet::new(COUNTRY_WORDS.iter().map(|(w, _)| *w), Boundary::Word));
+
+/// Country names and adjectives as written in signatures (lower-case) and their region.
+const COUNTRY_WORDS: &[(&str, &str)] = &[
+    ("germany", "DE"),
+    ("deutschland", "DE"),
+    ("austria", "AT"),
+    ("österreich", "AT"),
+    ("switzerland", "CH"),
+    ("schweiz", "CH"),
+    ("suisse", "CH"),
+    ("svizzera", "CH"),
+    ("france", "FR"),
+    ("united kingdom", "GB"),
+    ("england", "GB"),
+    ("scotland", "GB"),
+    ("uk", "GB"),
+    ("spain", "ES"),
+    ("españa", "ES"),
+    ("italy", "IT"),
+    ("italia", "IT"),
+    ("netherlands", "NL"),
+    ("nederland", "NL"),
+    ("belgium", "BE"),
+    ("belgique", "BE"),
+    ("belgië", "BE"),
+    ("poland", "PL"),
+    ("polska", "PL"),
+    ("sweden", "SE"),
+    ("sverige", "SE"),
+    ("denmark", "DK"),
+    ("danmark", "DK"),
+    ("portugal", "PT"),
+    ("japan", "JP"),
+    ("日本", "JP"),
+    ("brazil", "BR"),
+    ("brasil", "BR"),
+    ("mexico", "MX"),
+    ("méxico", "MX"),
+    ("canada", "CA"),
+    ("india", "IN"),
+    ("australia", "AU"),
+    ("ireland", "IE"),
+    ("norway", "NO"),
+    ("norge", "NO"),
+    ("finland", "FI"),
+    ("suomi", "FI"),
+    ("usa", "US"),
+    ("u.s.a.", "US"),
+    ("united states", "US"),
+    ("luxembourg", "LU"),
+    ("new zealand", "NZ"),
+    ("south africa", "ZA"),
+    ("cdmx", "MX"),
+    ("são paulo", "BR"),
+];
+
+/// Top-level domains that are not countries, or not used as one.
+const GENERIC_TLDS: &[&str] = &[
+    "com", "net", "org", "edu", "gov", "io", "co", "me", "tv", "ai", "app", "biz", "info", "eu",
+    "dev", "xyz",
+];
+
+/// Frequent short words per language and the region they suggest (English says nothing).
+const STOPWORDS: &[(&str, &[&str])] = &[
+    (
+        "EN",
+        &[
+            "the", "and", "to", "of", "you", "is", "for", "we", "it", "that", "with", "this",
+        ],
+    ),
+    (
+        "DE",
+        &[
+            "und", "der", "die", "das", "ich", "nicht", "mit", "für", "wir", "ist", "sie", "ein",
+            "eine", "bitte",
+        ],
+    ),
+    (
+        "FR",
+        &[
+            "le", "la", "les", "et", "vous", "nous", "pour", "est", "une", "des", "je", "du", "au",
+        ],
+    ),
+    (
+        "ES",
+        &[
+            "el", "los", "las", "y", "que", "para", "con", "una", "por", "nos", "está", "del", "te",
+        ],
+    ),
+    (
+        "IT",
+        &[
+            "il", "di", "che", "per", "con", "una", "sono", "della", "grazie", "non", "gli", "ci",
+        ],
+    ),
+    (
+        "NL",
+        &[
+            "de", "het", "een", "en", "van", "ik", "je", "niet", "voor", "met", "wij", "graag", "u",
+        ],
+    ),
+    (
+        "PT",
+        &[
+            "o", "os", "que", "para", "com", "uma", "não", "você", "em", "do", "da", "as",
+        ],
+    ),
+    (
+        "SE",
+        &[
+            "och", "att", "det", "som", "för", "med", "inte", "vi", "är", "jag", "på", "till",
+        ],
+    ),
+    (
+        "DK",
+        &[
+            "og", "at", "det", "som", "for", "med", "ikke", "vi", "er", "jeg", "på", "til",
+        ],
+    ),
+    (
+        "PL",
+        &[
+            "i",
+            "w",
+            "z",
+            "na",
+            "się",
+            "nie",
+            "że",
+            "do",
+            "jest",
+            "pozdrawiam",
+            "proszę",
+            "oraz",
+        ],
+    ),
+];
+
+/// Stop word -> indices of the languages (in [`STOPWORDS`]) that use it.
+static STOPWORD_INDEX: Lazy<std::collections::HashMap<&'static str, Vec<usize>>> =
+    Lazy::new(|| {
+        let mut index: std::collections::HashMap<&'static str, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, (_, words)) in STOPWORDS.iter().enumerate() {
+            for w in *words {
+                index.entry(w).or_default().push(i);
+            }
+        }
+        index
+    });
+
+/// The region of the language the sender writes in, when it is not English.
+pub(crate) fn language_region(text: &str) -> Option<&'static str> {
+    if text.chars().any(|c| matches!(c, '\u{3040}'..='\u{30ff}')) {
+        return Some("JP");
+    }
+    // The first couple of thousand characters say enough about the language.
+    let mut end = text.len().min(2_000);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let lower = text[..end].to_lowercase();
+    let mut counts = [0usize; STOPWORDS.len()];
+    for word in lower
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .take(400)
+    {
+        if let Some(langs) = STOPWORD_INDEX.get(word) {
+            for &l in langs {
+                if let Some(c) = counts.get_mut(l) {
+                    *c += 1;
+                }
+            }
+        }
+    }
+    let mut best: Option<(&'static str, usize)> = None;
+    for ((region, _), &n) in STOPWORDS.iter().zip(counts.iter()) {
+        if n >= 3 && best.is_none_or(|(_, b)| n > b) {
+            best = Some((region, n));
+        }
+    }
+    best.map(|(r, _)| r).filter(|r| *r != "EN")
+}
+
+/// Regions to try, best first (never empty).
+pub(crate) fn hints(
+    signature_text: &str,
+    from_address: Option<&str>,
+    language: Option<&str>,
+) -> Vec<Region> {
+    let mut out: Vec<Region> = Vec::new();
+    let lower = signature_text.to_lowercase();
+    for id in COUNTRIES.found(&lower) {
+        if let Some((_, code)) = COUNTRY_WORDS.get(id) {
+            push(&mut out, code);
+        }
+    }
+    if let Some(domain) = from_address
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d)
+    {
+        let tld = domain.rsplit('.').next().unwrap_or_default();
+        if tld == "uk" {
+            push(&mut out, "GB");
+        } else if !GENERIC_TLDS.contains(&tld) {
+            push(&mut out, &tld.to_ascii_uppercase());
+        }
+    }
+    if let Some(code) = language {
+        push(&mut out, code);
+    }
+    push(&mut out, "US");
+    out
+}
+
+fn push(out: &mut Vec<Region>, code: &str) {
+    if let Ok(region) = code.parse::<Region>()
+        && !out.contains(&region)
+    {
+        out.push(region);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_in_order() {
+        let r = hints(
+            "Acme GmbH, Wien, Österreich",
+            Some("ann@acme.de"),
+            Some("DE"),
+        );
+        let codes: Vec<String> = r.iter().map(|r| r.to_string()).collect();
+        assert_eq!(codes, ["AT", "DE", "US"]);
+        assert_eq!(hints("", None, None).len(), 1);
+        assert_eq!(
+            hints("", Some("a@b.co.uk"), None)
+                .first()
+                .map(|r| r.to_string())
+                .as_deref(),
+            Some("GB")
+        );
+    }
+
+    #[test]
+    fn language_of_text() {
+        assert_eq!(
+            language_region(
+                "Hola, te confirmo que el pedido para el lunes está listo con los precios"
+            ),
+            Some("ES")
+        );
+        assert_eq!(
+            language_region("Hi, the files are in the folder and the team will send them to you"),
+            None
+        );
+        assert_eq!(language_region("よろしくお願いします"), Some("JP"));
+    }
+}

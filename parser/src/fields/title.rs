@@ -1,0 +1,107 @@
+//! Job title: a cell with a title word (multilingual), before or after the name.
+
+use super::{Cell, is_contact_cell};
+
+/// Whether a cell reads as a job title.
+pub(crate) fn is_title(text: &str) -> bool {
+    let words = text.split_whitespace().count();
+    if words == 0 || words > 9 || text.chars().count() > 90 || is_contact_cell(text) {
+        return false;
+    }
+    if text
+        .chars()
+        .any(|c| c.is_ascii_digit() || matches!(c, ':' | '：' | '?' | '!'))
+    {
+        return false;
+    }
+    if text.chars().next().is_some_and(char::is_lowercase) || (words >= 4 && text.ends_with('.')) {
+        return false;
+    }
+    crate::tables::TITLES.matches(&text.to_lowercase())
+}
+
+/// The title cell, skipping the name's cell: `(title, block line, company written after it)`.
+/// "Creative Lead, Tallgrass Design" and "Senior Counsel at Acme" carry the company too.
+pub(crate) fn find(
+    cells: &[Cell],
+    skip: &[&str],
+    name: Option<&str>,
+) -> Option<(String, usize, Option<String>)> {
+    // "Partner, White Law LLP": a title and the company in one cell.
+    for c in cells
+        .iter()
+        .take(14)
+        .filter(|c| !skip.contains(&c.text.as_str()))
+    {
+        for sep in [", ", " at ", " bei ", " chez ", " en ", " presso "] {
+            if let Some((head, tail)) = c.text.split_once(sep)
+                && is_title(head)
+                && super::company::has_legal_form(tail)
+                && !super::company::has_legal_form(head)
+            {
+                return Some((
+                    head.trim().to_string(),
+                    c.line,
+                    Some(tail.trim().to_string()),
+                ));
+            }
+        }
+        if is_title(&c.text) && !super::company::has_legal_form(&c.text) {
+            break;
+        }
+    }
+    let cell = cells.iter().take(14).find(|c| {
+        !skip.contains(&c.text.as_str())
+            && is_title(&c.text)
+            && !super::company::has_legal_form(&c.text)
+    })?;
+    let mut t = cell
+        .text
+        .trim_matches(|ch: char| matches!(ch, ',' | ';' | '-' | '|'))
+        .trim()
+        .to_string();
+    if let Some(name) = name.filter(|n| !n.is_empty())
+        && let Some(stripped) = t.strip_suffix(name)
+    {
+        t = stripped.trim().to_string();
+    }
+    for sep in [", ", " at ", " bei ", " chez "] {
+        if let Some((head, tail)) = t.split_once(sep)
+            && is_title(head)
+            && !is_title(tail)
+            && tail.chars().next().is_some_and(char::is_uppercase)
+        {
+            return Some((
+                head.trim().to_string(),
+                cell.line,
+                Some(tail.trim().to_string()),
+            ));
+        }
+    }
+    Some((t, cell.line, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles() {
+        assert!(is_title("Senior Logistics Coordinator"));
+        assert!(is_title("Leiterin Vertrieb"));
+        assert!(is_title("営業部 部長"));
+        assert!(!is_title("opinion from our inhouse counsel."));
+        assert!(!is_title("Tel: 555 0100"));
+        let cells = super::super::cells(&crate::mime::text_lines(
+            "Ann Lee\nCreative Lead, Tallgrass Design",
+        ));
+        let found = find(&cells, &["Ann Lee"], Some("Ann Lee"));
+        assert_eq!(
+            found.map(|t| (t.0, t.2)),
+            Some((
+                "Creative Lead".to_string(),
+                Some("Tallgrass Design".to_string())
+            ))
+        );
+    }
+}

@@ -1,0 +1,433 @@
+//! HTML body to lines, with html5ever's spec tokenizer and our own token sink.
+//!
+//! No tree builder: html5ever's tree builder is quadratic in nesting depth (servo/html5ever#788),
+//! the tokenizer alone is linear. Block elements and table cells end a line; link targets and
+//! image alt text are kept as evidence; `style`, `script` and tracking pixels are dropped.
+//! Quote containers (`blockquote`, `gmail_quote`, `divRplyFwdMsg` …) and signature containers
+//! (`gmail_signature`, `moz-signature`) become [`Mark`]s on the line where they start.
+
+use std::cell::RefCell;
+
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::states::RawKind;
+use html5ever::tokenizer::{
+    BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
+
+use once_cell::sync::Lazy;
+use regex::Regex;
+
+use crate::line::{Line, Mark, collapse};
+
+/// Elements that end the current line.
+const BLOCK: &[&str] = &[
+    "address",
+    "article",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "ul",
+];
+
+/// Class or id fragments that open quoted history.
+const QUOTE_MARKERS: &[&str] = &[
+    "gmail_quote",
+    "divrplyfwdmsg",
+    "moz-cite-prefix",
+    "appendonsend",
+    "outlookmessageheader",
+    "yahoo_quoted",
+    "ms-outlook-mobile-reference-message",
+    "zmail_extra",
+    "protonmail_quote",
+];
+
+/// Class or id fragments of a mail client's signature container.
+const SIGNATURE_MARKERS: &[&str] = &[
+    "gmail_signature",
+    "moz-signature",
+    "x_signature",
+    "ms-outlook-signature",
+];
+
+/// Most lines kept from one HTML part; beyond that the oldest half is dropped.
+const MAX_LINES: usize = 5_000;
+
+#[derive(Default)]
+struct State {
+    lines: Vec<Line>,
+    text: String,
+    links: Vec<String>,
+    icons: Vec<String>,
+    alts: Vec<String>,
+    mark: Mark,
+    /// Raw-text element being skipped (`style`, `script` …).
+    suppress: Option<html5ever::LocalName>,
+}
+
+impl State {
+    fn push_text(&mut self, t: &str) {
+        // Bounded: a line longer than this is content, never a signature.
+        if self.text.len() < crate::line::MAX_LINE_BYTES * 2 {
+            self.text.push_str(t);
+        }
+    }
+
+    fn break_line(&mut self, paragraph: bool) {
+        // Keep the tail: the signature is at the end of the sender's part.
+        if self.lines.len() >= MAX_LINES {
+            self.lines.drain(..MAX_LINES / 2);
+        }
+        let text = collapse(&self.text);
+        self.text.clear();
+        if text.is_empty() && self.links.is_empty() && self.icons.is_empty() && self.alts.is_empty()
+        {
+            if paragraph && self.lines.last().is_some_and(|l| !l.is_blank()) {
+                self.lines.push(Line::default());
+            }
+            return;
+        }
+        self.lines.push(Line {
+            text,
+            links: std::mem::take(&mut self.links),
+            icons: std::mem::take(&mut self.icons),
+            alts: std::mem::take(&mut self.alts),
+            mark: std::mem::take(&mut self.mark),
+        });
+    }
+
+    fn set_mark(&mut self, mark: Mark) {
+        // A mark belongs to the first line that follows it.
+        self.break_line(false);
+        if self.mark == Mark::None {
+            self.mark = mark;
+        }
+    }
+
+    fn start_tag(&mut self, tag: &Tag) {
+        let name: &str = &tag.name;
+        let attr = |n: &str| {
+            tag.attrs
+                .iter()
+                .find(|a| &*a.name.local == n)
+                .map(|a| &*a.value)
+        };
+        let (class, id) = (attr("class"), attr("id"));
+        if name == "blockquote" {
+            self.set_mark(Mark::QuoteStart);
+        } else if class.is_some() || id.is_some() {
+            let ident = format!("{} {}", class.unwrap_or_default(), id.unwrap_or_default())
+                .to_ascii_lowercase();
+            if QUOTE_MARKERS.iter().any(|m| ident.contains(m)) {
+                self.set_mark(Mark::QuoteStart);
+            } else if SIGNATURE_MARKERS.iter().any(|m| ident.contains(m)) {
+                self.set_mark(Mark::SignatureStart);
+            }
+        }
+        if BLOCK.contains(&name) {
+            self.break_line(name == "p" || name == "table" || name == "hr");
+        }
+        match name {
+            "img" => self.image(attr("alt"), attr("src"), attr("width"), attr("height")),
+            "a" => {
+                if let Some(href) = attr("href").map(str::trim).filter(|h| !h.is_empty())
+                    && self.links.len() < 16
+                {
+                    self.links.push(href.chars().take(500).collect());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn image(
+        &mut self,
+        alt: Option<&str>,
+        src: Option<&str>,
+        width: Option<&str>,
+        height: Option<&str>,
+    ) {
+        let tiny =
+            |v: Option<&str>| v.is_some_and(|v| matches!(v.trim(), "0" | "1" | "1px" | "0px"));
+        if tiny(width) || tiny(height) {
+            return; // tracking pixel
+        }
+        match alt.map(str::trim).filter(|a| !a.is_empty()) {
+            Some(alt) => {
+                self.push_text(" ");
+                self.push_text(alt);
+                self.push_text(" ");
+                if self.alts.len() < 8 {
+                    self.alts.push(collapse(alt));
+                }
+            }
+            None => {
+                let stem = src
+                    .and_then(|s| s.split(['?', '#']).next())
+                    .and_then(|s| s.rsplit('/').next())
+                    .map(|s| s.split('.').next().unwrap_or(s).to_ascii_lowercase());
+                if let Some(stem) = stem.filter(|s| !s.is_empty() && self.icons.len() < 8) {
+                    self.icons.push(stem.chars().take(60).collect());
+                }
+            }
+        }
+    }
+}
+
+struct Sink(RefCell<State>);
+
+impl TokenSink for Sink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let mut s = self.0.borrow_mut();
+        match token {
+            Token::CharacterTokens(t) if s.suppress.is_none() => s.push_text(&t),
+            Token::TagToken(tag) => {
+                if let Some(name) = &s.suppress {
+                    if tag.kind == TagKind::EndTag && *name == tag.name {
+                        s.suppress = None;
+                    }
+                    return TokenSinkResult::Continue;
+                }
+                let name: &str = &tag.name;
+                if tag.kind == TagKind::StartTag {
+                    // Without a tree builder the sink must switch the tokenizer's raw-text states.
+                    let raw = match name {
+                        "style" | "noscript" | "iframe" | "xmp" | "noembed" | "noframes" => {
+                            Some(RawKind::Rawtext)
+                        }
+                        "script" => Some(RawKind::ScriptData),
+                        "title" | "textarea" => Some(RawKind::Rcdata),
+                        _ => None,
+                    };
+                    if let Some(kind) = raw {
+                        if tag.self_closing {
+                            return TokenSinkResult::Continue;
+                        }
+                        s.suppress = Some(tag.name.clone());
+                        return TokenSinkResult::RawData(kind);
+                    }
+                    s.start_tag(&tag);
+                } else if BLOCK.contains(&name) {
+                    s.break_line(name == "p" || name == "table");
+                }
+            }
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+/// Most HTML bytes tokenized per message: the sender's part ends where quoted history begins,
+/// and the signature sits at the end of that part, so the tail of it is what matters. This
+/// keeps a 1 MiB or deeply nested document within the per-message time budget.
+const MAX_HTML_BYTES: usize = 96 * 1024;
+
+/// Where quoted history starts in raw HTML, found with one linear scan before tokenizing.
+static HISTORY_MARKER: Lazy<Option<Regex>> = Lazy::new(|| {
+    let markers: Vec<String> = QUOTE_MARKERS.iter().map(|m| regex::escape(m)).collect();
+    Regex::new(&format!(
+        "(?i)<blockquote|-----original message-----|{}",
+        markers.join("|")
+    ))
+    .ok()
+});
+
+/// Byte range of the document worth tokenizing: up to the first history marker, then its
+/// last [`MAX_HTML_BYTES`] starting at a tag boundary.
+fn sender_part(html: &str) -> (usize, usize) {
+    let end = HISTORY_MARKER
+        .as_ref()
+        .and_then(|re| re.find(html))
+        // Back up to the '<' of the element that carries the marker.
+        .map_or(html.len(), |m| {
+            if m.as_str().starts_with('<') {
+                m.start()
+            } else {
+                html[..m.start()].rfind('<').unwrap_or(m.start())
+            }
+        });
+    if end <= MAX_HTML_BYTES {
+        return (0, end);
+    }
+    let mut start = end - MAX_HTML_BYTES;
+    while !html.is_char_boundary(start) {
+        start += 1;
+    }
+    let start = html[start..end].find('<').map_or(start, |i| start + i);
+    (start, end)
+}
+
+/// Converts an HTML document into lines (blank lines separate paragraphs); only the sender's
+/// part is tokenized (see [`sender_part`]), with a quote mark where history starts.
+pub(crate) fn to_lines(html: &str) -> Vec<Line> {
+    let (start, end) = sender_part(html);
+    let mut lines = tokenize(html.get(start..end).unwrap_or_default());
+    if end < html.len() {
+        let own_text = lines
+            .iter()
+            .any(|l| l.text.chars().any(char::is_alphanumeric));
+        if own_text {
+            lines.push(Line {
+                text: "[quoted history]".to_string(),
+                mark: Mark::QuoteStart,
+                ..Line::default()
+            });
+        } else {
+            // Nothing above the history (a bare forward): read the forwarded message, whose
+            // quote mark lets segmentation unwrap it.
+            let mut stop = (end + MAX_HTML_BYTES).min(html.len());
+            while !html.is_char_boundary(stop) {
+                stop -= 1;
+            }
+            lines.extend(tokenize(html.get(end..stop).unwrap_or_default()));
+        }
+    }
+    lines
+}
+
+fn tokenize(html: &str) -> Vec<Line> {
+    let tokenizer = Tokenizer::new(
+        Sink(RefCell::new(State::default())),
+        TokenizerOpts::default(),
+    );
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    let mut state = tokenizer.sink.0.borrow_mut();
+    state.break_line(false);
+    std::mem::take(&mut state.lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(lines: &[Line]) -> Vec<&str> {
+        lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn cells_and_breaks_become_lines() {
+        let lines = to_lines(
+            "<table><tr><td>Ann Lee<br>CEO</td><td>T&nbsp;+1 510</td></tr></table><style>p{x}</style>",
+        );
+        assert_eq!(texts(&lines), ["Ann Lee", "CEO", "T +1 510"]);
+    }
+
+    #[test]
+    fn keeps_links_icons_and_alt() {
+        let lines = to_lines(
+            r#"<p><img src="https://x/icon-mobile.png?v=1" alt=""> 0171</p><p><a href="https://www.acme.de">acme.de</a> <img alt="Acme GmbH" src="logo.png"></p><img src="t.gif" width="1" alt="track">"#,
+        );
+        assert_eq!(lines[0].icons, ["icon-mobile"]);
+        let acme = lines
+            .iter()
+            .find(|l| l.text.contains("acme.de"))
+            .map(|l| (l.links.clone(), l.text.clone()));
+        assert_eq!(
+            acme,
+            Some((
+                vec!["https://www.acme.de".to_string()],
+                "acme.de Acme GmbH".to_string()
+            ))
+        );
+        assert!(!lines.iter().any(|l| l.text.contains("track")));
+    }
+
+    #[test]
+    fn marks_quotes_and_signatures() {
+        let lines = to_lines(
+            r#"<div>Hi</div><div class="gmail_signature">Ann</div><div class="gmail_quote">On Mon wrote:<blockquote>old</blockquote></div>"#,
+        );
+        let marks: Vec<(Mark, &str)> = lines
+            .iter()
+            .filter(|l| !l.text.is_empty())
+            .map(|l| (l.mark, l.text.as_str()))
+            .collect();
+        assert_eq!(
+            marks,
+            [
+                (Mark::None, "Hi"),
+                (Mark::SignatureStart, "Ann"),
+                (Mark::QuoteStart, "[quoted history]")
+            ]
+        );
+    }
+
+    #[test]
+    fn history_is_cut_before_tokenizing() {
+        let lines = to_lines(
+            r#"<p>Hi</p><p>Ann Lee</p><div class="gmail_quote">On Mon Bob wrote:<p>Bob Roe</p></div>"#,
+        );
+        assert!(!lines.iter().any(|l| l.text.contains("Bob")));
+        assert_eq!(lines.last().map(|l| l.mark), Some(Mark::QuoteStart));
+        let big = "<p>filler text</p>".repeat(20_000) + "<p>Ann Lee</p>";
+        let lines = to_lines(&big);
+        assert_eq!(
+            lines
+                .iter()
+                .rev()
+                .find(|l| !l.text.is_empty())
+                .map(|l| l.text.as_str()),
+            Some("Ann Lee")
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_linear() {
+        let html = "<div>".repeat(50_000) + "x" + &"</div>".repeat(50_000) + "<p>Ann Lee</p>";
+        let lines = to_lines(&html);
+        assert_eq!(texts(&lines), ["Ann Lee"]);
+    }
+}
+
+#[cfg(test)]
+mod raw_text_tests {
+    use super::*;
+
+    #[test]
+    fn style_and_script_are_skipped() {
+        let lines = to_lines(
+            "<html><head><style>p{margin:0}</style><script>var a='<td>x</td>';</script></head><body><p>Hallo</p><p>Greta<br>Art</p></body></html>",
+        );
+        let texts: Vec<&str> = lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .filter(|t| !t.is_empty())
+            .collect();
+        assert_eq!(texts, ["Hallo", "Greta", "Art"]);
+    }
+}

@@ -1,0 +1,82 @@
+//! The unit every later stage works on: one visual line of the chosen body, with the evidence
+//! that HTML carries beside the text (link targets, icon names) and structural marks.
+
+/// A structural hint found in the HTML markup (plain text has none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Mark {
+    #[default]
+    None,
+    /// Quoted history starts here (`<blockquote>`, `gmail_quote`, `divRplyFwdMsg` …).
+    QuoteStart,
+    /// A mail client's own signature container starts here (`gmail_signature`, `moz-signature`).
+    SignatureStart,
+}
+
+/// One line of body text. Never logged and never serialised: it is message content.
+#[derive(Clone, Default)]
+pub(crate) struct Line {
+    /// Whitespace-collapsed, trimmed text.
+    pub text: String,
+    /// Link targets (`href`) of anchors that start on this line.
+    pub links: Vec<String>,
+    /// Icon hints: file stems of images without alt text (`icon-mobile`).
+    pub icons: Vec<String>,
+    /// Alt texts of images on this line (also part of `text`): logos name companies.
+    pub alts: Vec<String>,
+    pub mark: Mark,
+}
+
+impl Line {
+    pub fn plain(text: &str) -> Line {
+        Line {
+            text: collapse(text),
+            ..Line::default()
+        }
+    }
+
+    pub fn is_blank(&self) -> bool {
+        self.text.is_empty() && self.links.is_empty()
+    }
+}
+
+/// Longest line (in bytes) kept: beyond that a line is content, not a signature, and is cut
+/// (at a char boundary) so that a 5 MB line without breaks costs nothing downstream.
+pub(crate) const MAX_LINE_BYTES: usize = 2_000;
+
+/// Collapses runs of whitespace to one space, trims, and bounds the length.
+pub(crate) fn collapse(text: &str) -> String {
+    // Fast path: most lines are already clean.
+    let clean = text.len() <= MAX_LINE_BYTES
+        && !text.starts_with(char::is_whitespace)
+        && !text.ends_with(char::is_whitespace)
+        && !text.contains("  ")
+        && !text.contains(|c: char| c.is_whitespace() && c != ' ');
+    if clean {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len().min(MAX_LINE_BYTES));
+    for word in text.split_whitespace() {
+        if out.len() + word.len() + 1 > MAX_LINE_BYTES {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collapse_trims_and_bounds() {
+        assert_eq!(collapse("  a \t b\u{a0}c  "), "a b c");
+        let long = "é".repeat(10_000);
+        assert!(collapse(&long).len() <= MAX_LINE_BYTES);
+        let words = "ab ".repeat(10_000);
+        assert!(collapse(&words).len() <= MAX_LINE_BYTES);
+    }
+}

@@ -1,0 +1,78 @@
+//! Language data: words and phrases people use around signatures, per language.
+//!
+//! Data, not code: every list is a plain constant so that adding a language means adding
+//! strings. All entries are lower-case; matching code lower-cases the text first. The word
+//! sets below compile each table once into a [`matcher::WordSet`].
+
+pub(crate) mod labels;
+pub(crate) mod markers;
+pub(crate) mod matcher;
+pub(crate) mod words;
+
+use once_cell::sync::Lazy;
+
+use matcher::{Boundary, PrefixSet, WordSet};
+
+fn has_cjk(w: &str) -> bool {
+    w.chars().any(|c| matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}'))
+}
+
+/// Short legal forms that are also ordinary words somewhere; they count only as written by
+/// companies (capitals, or the mixed-case spellings below).
+pub(crate) const AMBIGUOUS_FORMS: &[&str] = &[
+    "ag", "sa", "as", "ab", "se", "kg", "me", "sc", "sl", "lp", "ug", "ev", "kk", "oy", "spa",
+    "sas", "bv", "nv", "aps", "co", "asa", "ohg", "vof", "sci", "srl", "gbr",
+];
+const MIXED_CASE_FORMS: &[&str] = &["ApS", "SpA", "GbR", "eV", "Oy"];
+
+pub(crate) static TITLES: Lazy<WordSet> =
+    Lazy::new(|| WordSet::new(words::TITLE_WORDS, Boundary::Word));
+pub(crate) static TITLES_LATIN: Lazy<WordSet> = Lazy::new(|| {
+    WordSet::new(
+        words::TITLE_WORDS.iter().filter(|w| !has_cjk(w)),
+        Boundary::Word,
+    )
+});
+pub(crate) static LEGAL: Lazy<WordSet> = Lazy::new(|| {
+    WordSet::new(
+        words::LEGAL_FORMS
+            .iter()
+            .filter(|f| !AMBIGUOUS_FORMS.contains(f)),
+        Boundary::Word,
+    )
+});
+pub(crate) static LEGAL_AMBIGUOUS: Lazy<WordSet> = Lazy::new(|| {
+    WordSet::new(
+        AMBIGUOUS_FORMS
+            .iter()
+            .map(|f| f.to_uppercase())
+            .chain(MIXED_CASE_FORMS.iter().map(|f| f.to_string())),
+        Boundary::Word,
+    )
+});
+/// Legal forms longer than two letters, any case: enough to say a line is not a person's name.
+pub(crate) static LEGAL_LONG: Lazy<WordSet> = Lazy::new(|| {
+    WordSet::new(
+        words::LEGAL_FORMS.iter().filter(|f| f.len() > 2),
+        Boundary::Word,
+    )
+});
+pub(crate) static COMPANY_WORDS: Lazy<WordSet> =
+    Lazy::new(|| WordSet::new(words::COMPANY_WORDS, Boundary::Word));
+pub(crate) static STREET_WORDS: Lazy<WordSet> =
+    Lazy::new(|| WordSet::new(words::STREET_WORDS, Boundary::Word));
+pub(crate) static DISCLAIMERS: Lazy<WordSet> =
+    Lazy::new(|| WordSet::new(markers::DISCLAIMER_WORDS, Boundary::Start));
+pub(crate) static REGISTRATION: Lazy<WordSet> =
+    Lazy::new(|| WordSet::new(markers::REGISTRATION_WORDS, Boundary::Start));
+pub(crate) static VALEDICTIONS: Lazy<PrefixSet> = Lazy::new(|| {
+    PrefixSet::new(
+        markers::VALEDICTIONS
+            .iter()
+            .map(|v| v.trim_end_matches([',', '.'])),
+    )
+});
+pub(crate) static DEVICE_FOOTERS: Lazy<PrefixSet> =
+    Lazy::new(|| PrefixSet::new(markers::DEVICE_FOOTERS));
+pub(crate) static HISTORY_PHRASES: Lazy<PrefixSet> =
+    Lazy::new(|| PrefixSet::new(markers::HISTORY_PHRASES));

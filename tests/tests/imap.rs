@@ -1,0 +1,601 @@
+//! The IMAP source against the real Dovecot started by `scripts/test.sh` (and private Dovecot
+//! instances for the fault tests): new mail becomes a suggestion, nothing is changed on the server,
+//! restarts and server crashes neither lose nor duplicate mail, bad credentials and untrusted
+//! certificates stop cleanly.
+//!
+//! Each test has its own mail user, its own SQLite store in a temp dir and its own pipeline.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
+use mailsig_daemon::sources::imap::{
+    ImapErrorKind, ImapOptions, ImapSettings, ImapSource, ReconcileReport, Security, StoreCheckpoints,
+    test_login_with,
+};
+use mailsig_daemon::store::{
+    ListId, MailboxId, MailboxKind, MailboxStatus, NewMailbox, SecretKind, Store, Suggestion, SuggestionFilter,
+};
+use mailsig_daemon::notify::ATTENTION_KIND;
+use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
+use mailsig_tests::servers::{
+    ImapEndpoint, ImapSecurity, MailUser, PrivateDovecot, PrivateDovecotOptions, TestEnv,
+};
+use secrecy::SecretString;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Generous: Dovecot notices an APPEND in IDLE within about 0.5 s; CI machines are slow.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Where the watched Dovecot is and how to reach it.
+struct Server {
+    endpoint: ImapEndpoint,
+    user: MailUser,
+    ca: std::path::PathBuf,
+}
+
+impl Server {
+    fn settings(&self, security: Security, folders: &[&str]) -> ImapSettings {
+        let port = match security {
+            Security::ImplicitTls => self.endpoint.tls_port,
+            Security::StartTls | Security::Plaintext => self.endpoint.plain_port,
+        };
+        ImapSettings {
+            host: "127.0.0.1".into(),
+            port,
+            security,
+            username: self.user.name.clone(),
+            folders: folders.iter().map(|f| (*f).to_owned()).collect(),
+            ca_file: Some(self.ca.clone()),
+            backfill: 0,
+        }
+    }
+
+    fn password(&self) -> SecretString {
+        SecretString::from(self.user.password.clone())
+    }
+}
+
+/// A store with one user, one list and one IMAP mailbox row, plus a running pipeline.
+struct Rig {
+    _dir: TempDir,
+    store: Store,
+    list: ListId,
+    mailbox: MailboxId,
+    pipeline: Pipeline,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Rig {
+    async fn new(settings: &ImapSettings) -> Result<Self> {
+        init_tracing();
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
+        store.migrate().await?;
+        let owner = store.create_user("owner@mailsig-owner.test", Some("Owner")).await?;
+        let list = store.create_list(owner.id, "Contacts").await?;
+        let mailbox = store
+            .create_mailbox(NewMailbox {
+                owner: owner.id,
+                kind: MailboxKind::Imap,
+                address: "owner@mailsig-owner.test".into(),
+                display_name: None,
+                target_list: list.id,
+                excluded_domains: vec![],
+                settings: settings.to_json(),
+                secret: None,
+            })
+            .await?;
+        let tracker = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let pipeline = Pipeline::spawn(store.clone(), PipelineConfig::default(), &tracker, shutdown.clone());
+        Ok(Self { _dir: dir, store, list: list.id, mailbox: mailbox.id, pipeline, tracker, shutdown })
+    }
+
+    /// A fresh IMAP source (a daemon start) over this rig's store and pipeline.
+    fn source(&self, options: ImapOptions) -> ImapSource {
+        ImapSource::new(
+            options,
+            self.pipeline.handle(),
+            Arc::new(StoreCheckpoints::new(self.store.clone())),
+            self.shutdown.child_token(),
+        )
+    }
+
+    async fn suggestions(&self) -> Result<Vec<Suggestion>> {
+        Ok(self.store.list_suggestions(self.list, &SuggestionFilter::default()).await?)
+    }
+
+    /// Waits until the list holds at least `n` suggestions.
+    async fn wait_for_suggestions(&self, n: usize) -> Result<Vec<Suggestion>> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let found = self.suggestions().await?;
+            if found.len() >= n {
+                return Ok(found);
+            }
+            if Instant::now() > deadline {
+                bail!("expected {n} suggestions within {WAIT:?}, found {}", found.len());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn counter(&self, name: &str) -> Result<i64> {
+        let stats = self.store.mailbox_stats(self.mailbox).await?;
+        Ok(stats.counters.get(name).copied().unwrap_or(0))
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
+    }
+}
+
+/// Options that make the tests quick: short backoff and poll interval.
+fn fast_options() -> ImapOptions {
+    ImapOptions {
+        allow_plaintext_loopback: false,
+        backoff_initial: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(2),
+        poll_interval: Duration::from_secs(1),
+        ..ImapOptions::default()
+    }
+}
+
+const NAMES: [(&str, &str); 8] = [
+    ("Nora", "Whitfield"),
+    ("Owen", "Castillo"),
+    ("Priya", "Raman"),
+    ("Lena", "Vogel"),
+    ("Marcus", "Hale"),
+    ("Ines", "Duarte"),
+    ("Tomas", "Lind"),
+    ("Grace", "Okafor"),
+];
+
+/// The address of the sender of [`signed_message`]`(tag, i)`.
+fn sender(tag: &str, i: usize) -> String {
+    let (first, last) = NAMES[i % NAMES.len()];
+    format!("{}.{}.{tag}@{}-{tag}.example.com", first.to_lowercase(), last.to_lowercase(), last.to_lowercase())
+}
+
+/// A message with a clear signature from a sender unique to `tag` and `i` (i < 8).
+fn signed_message(tag: &str, i: usize) -> Vec<u8> {
+    let (first, last) = NAMES[i % NAMES.len()];
+    let address = sender(tag, i);
+    format!(
+        "From: {first} {last} <{address}>\r\n\
+         To: Owner <owner@mailsig-owner.test>\r\n\
+         Subject: Project update {i}\r\n\
+         Date: Sun, 22 Nov 2026 10:00:00 +0000\r\n\
+         Message-ID: <msg{i}.{tag}@{last}.example.com>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         \r\n\
+         Hi,\r\n\
+         \r\n\
+         The revised invoice is attached. Let me know if the numbers look wrong.\r\n\
+         \r\n\
+         Thanks,\r\n\
+         {first}\r\n\
+         \r\n\
+         -- \r\n\
+         {first} {last}\r\n\
+         Operations Manager\r\n\
+         {last} Marine Services, LLC\r\n\
+         48 Harbor View Drive\r\n\
+         Annapolis, MD 21403\r\n\
+         Office: (410) 555-01{i:02}\r\n\
+         {address}\r\n"
+    )
+    .into_bytes()
+}
+
+fn senders(suggestions: &[Suggestion]) -> Vec<String> {
+    let mut s: Vec<String> = suggestions.iter().map(|s| s.sender_email.clone()).collect();
+    s.sort();
+    s
+}
+
+fn shared_server(env: &TestEnv) -> Result<Server> {
+    Ok(Server { endpoint: env.imap(), user: env.create_mail_user()?, ca: env.ca.clone() })
+}
+
+async fn private_server(env: &TestEnv, options: PrivateDovecotOptions) -> Result<(PrivateDovecot, Server)> {
+    let dovecot = PrivateDovecot::start(env, options).await?;
+    let server = Server {
+        endpoint: dovecot.imap()?,
+        user: dovecot.create_mail_user()?,
+        // The watcher trusts the test CA, as the shared server's clients do.
+        ca: env.ca.clone(),
+    };
+    Ok((dovecot, server))
+}
+
+fn unique_tag() -> String {
+    format!("{:08x}", rand_tag())
+}
+
+fn rand_tag() -> u32 {
+    // Nanoseconds are unique enough between tests of one run; no extra dependency needed.
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+}
+
+#[tokio::test]
+async fn new_mail_becomes_a_suggestion_and_flags_are_unchanged() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let server = shared_server(&env)?;
+    let tag = unique_tag();
+    // Mail that was there before linking must not be processed.
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 0)).await?;
+
+    let settings = server.settings(Security::StartTls, &[]);
+    let rig = Rig::new(&settings).await?;
+    let source = rig.source(fast_options());
+    source.add_mailbox(rig.mailbox, settings, server.password())?;
+    // Give the watcher time to link (EXAMINE + cursor at UIDNEXT - 1) before new mail arrives.
+    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
+
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 2)).await?;
+    let flags_before = server.endpoint.flags_of_all(&server.user, "INBOX").await?;
+
+    let found = rig.wait_for_suggestions(2).await?;
+    assert_eq!(
+        senders(&found),
+        vec![sender(&tag, 1), sender(&tag, 2)],
+        "exactly the two new messages become suggestions, not the one from before linking"
+    );
+    assert!(found.iter().all(|s| s.list == rig.list));
+
+    let flags_after = server.endpoint.flags_of_all(&server.user, "INBOX").await?;
+    assert_eq!(flags_before, flags_after, "the watcher must not change any flag");
+    assert!(
+        flags_after.iter().all(|(_, flags)| !flags.iter().any(|f| f == "\\Seen")),
+        "BODY.PEEK must not set \\Seen: {flags_after:?}"
+    );
+    assert_eq!(source.stats().committed, 2);
+    assert!(source.stats().idle_wakeups >= 1, "Dovecot offers IDLE, so news must come through IDLE");
+    assert!(source.shutdown(Duration::from_secs(10)).await);
+    rig.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn implicit_tls_works() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let server = shared_server(&env)?;
+    let tag = unique_tag();
+    let settings = server.settings(Security::ImplicitTls, &[]);
+    test_login_with(&settings, &server.password(), &fast_options()).await?;
+
+    let rig = Rig::new(&settings).await?;
+    let source = rig.source(fast_options());
+    source.add_mailbox(rig.mailbox, settings, server.password())?;
+    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
+    let found = rig.wait_for_suggestions(1).await?;
+    assert_eq!(senders(&found), vec![sender(&tag, 1)]);
+    source.shutdown(Duration::from_secs(10)).await;
+    rig.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_daemon_restart_neither_duplicates_nor_misses_mail() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let server = shared_server(&env)?;
+    let tag = unique_tag();
+    let settings = server.settings(Security::StartTls, &[]);
+    let rig = Rig::new(&settings).await?;
+
+    let first = rig.source(fast_options());
+    first.add_mailbox(rig.mailbox, settings.clone(), server.password())?;
+    wait_until("watcher linked", || first.stats().catch_ups >= 1).await?;
+    for i in 1..=2 {
+        server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, i)).await?;
+    }
+    rig.wait_for_suggestions(2).await?;
+    assert!(first.shutdown(Duration::from_secs(10)).await, "watchers stop within the grace period");
+
+    // While the daemon is down, more mail arrives.
+    for i in 3..=5 {
+        server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, i)).await?;
+    }
+    let second = rig.source(fast_options());
+    second.add_mailbox(rig.mailbox, settings, server.password())?;
+    rig.wait_for_suggestions(5).await?;
+    // One more after the catch-up, through IDLE.
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 6)).await?;
+    let found = rig.wait_for_suggestions(6).await?;
+    // Let any duplicate that would come show up.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let found_later = rig.suggestions().await?;
+    assert_eq!(found.len(), 6);
+    assert_eq!(found_later.len(), 6, "no duplicate suggestion after the restart");
+    assert_eq!(second.stats().committed, 4, "the second run processed only the 4 messages it had not seen");
+    assert_eq!(rig.counter("processed").await?, 6, "every message processed exactly once");
+    second.shutdown(Duration::from_secs(10)).await;
+    rig.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_killed_and_restarted_dovecot_is_reconnected_and_caught_up() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let (dovecot, server) = private_server(&env, PrivateDovecotOptions::default()).await?;
+    let tag = unique_tag();
+    let settings = server.settings(Security::StartTls, &[]);
+    let rig = Rig::new(&settings).await?;
+    let source = rig.source(fast_options());
+    source.add_mailbox(rig.mailbox, settings, server.password())?;
+    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
+    rig.wait_for_suggestions(1).await?;
+
+    dovecot.kill().await?;
+    wait_until("watcher noticed the crash", || source.stats().connected == 0).await?;
+    dovecot.restart().await?;
+    // Mail that arrives right after the restart, possibly before the watcher is back.
+    for i in 2..=3 {
+        server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, i)).await?;
+    }
+    let found = rig.wait_for_suggestions(3).await?;
+    assert_eq!(found.len(), 3);
+    let stats = source.stats();
+    assert!(stats.reconnects >= 1, "{stats:?}");
+    assert_eq!(stats.needs_attention, 0);
+    // And IDLE works again on the new connection.
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 4)).await?;
+    rig.wait_for_suggestions(4).await?;
+    assert_eq!(rig.counter("processed").await?, 4);
+    source.shutdown(Duration::from_secs(10)).await;
+    rig.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let server = shared_server(&env)?;
+    let settings = server.settings(Security::StartTls, &[]);
+
+    let error = test_login_with(&settings, &SecretString::from("wrong password"), &fast_options())
+        .await
+        .err()
+        .context("a wrong password must fail the login test")?;
+    assert_eq!(error.kind(), ImapErrorKind::AuthFailed, "{error}");
+    assert!(error.to_string().contains("authentication failed"), "clear message: {error}");
+
+    let rig = Rig::new(&settings).await?;
+    let source = rig.source(fast_options());
+    source.add_mailbox(rig.mailbox, settings, SecretString::from("wrong password"))?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mailbox = rig.store.get_mailbox(rig.mailbox).await?;
+        if mailbox.status == MailboxStatus::NeedsAttention {
+            let reason = mailbox.status_reason.unwrap_or_default();
+            assert!(reason.contains("auth_failed"), "reason says why: {reason}");
+            assert!(!reason.contains("wrong password"), "the password never appears in the reason");
+            break;
+        }
+        ensure!(Instant::now() < deadline, "mailbox never marked needs_attention");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // With a 200 ms backoff a retry loop would log in ~10 more times in 3 s.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stats = source.stats();
+    assert_eq!(stats.logins, 1, "one attempt, no retry storm: {stats:?}");
+    assert_eq!(stats.auth_failures, 1);
+    assert_eq!(stats.needs_attention, 1);
+    // The owner is told once, through the outbox.
+    let queued = rig.store.claim_due("imap-test", rig.store.now_ms() + 1000, 100, Duration::from_secs(60)).await?;
+    assert_eq!(queued.iter().filter(|item| item.kind == ATTENTION_KIND).count(), 1, "{queued:?}");
+    source.shutdown(Duration::from_secs(10)).await;
+    rig.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_uidvalidity_change_resyncs_without_reprocessing() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let server = shared_server(&env)?;
+    let tag = unique_tag();
+    let folder = "Watched";
+    server.endpoint.create_folder(&server.user, folder).await?;
+    let settings = server.settings(Security::StartTls, &[folder]);
+    let rig = Rig::new(&settings).await?;
+
+    let first = rig.source(fast_options());
+    first.add_mailbox(rig.mailbox, settings.clone(), server.password())?;
+    wait_until("watcher linked", || first.stats().catch_ups >= 1).await?;
+    server.endpoint.append(&server.user, folder, &signed_message(&tag, 1)).await?;
+    rig.wait_for_suggestions(1).await?;
+    first.shutdown(Duration::from_secs(10)).await;
+    let old_validity = server.endpoint.uid_validity(&server.user, folder).await?;
+
+    // Recreate the folder: new UIDVALIDITY, UIDs start again at 1.
+    let mut admin = server.endpoint.login(&server.user, ImapSecurity::Starttls).await?;
+    admin.delete(folder).await?;
+    admin.create(folder).await?;
+    admin.logout().await?;
+    // The old message is put back (a restore from backup, say): it must not become a new suggestion.
+    server.endpoint.append(&server.user, folder, &signed_message(&tag, 1)).await?;
+    let new_validity = server.endpoint.uid_validity(&server.user, folder).await?;
+    assert_ne!(old_validity, new_validity, "Dovecot gave the recreated folder a new UIDVALIDITY");
+
+    let second = rig.source(fast_options());
+    second.add_mailbox(rig.mailbox, settings, server.password())?;
+    wait_until("watcher linked", || second.stats().catch_ups >= 1).await?;
+    server.endpoint.append(&server.user, folder, &signed_message(&tag, 2)).await?;
+    let found = rig.wait_for_suggestions(2).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rig.suggestions().await?.len(), 2, "{:?}", senders(&found));
+    assert_eq!(second.stats().uidvalidity_resets, 1);
+    let cursor = rig.store.get_cursor(rig.mailbox, folder).await?.context("cursor")?;
+    assert_eq!(cursor.uidvalidity, Some(new_validity));
+    assert_eq!(cursor.last_uid, Some(2), "resynced from the new UIDNEXT: the restored message (UID 1) was skipped");
+    second.shutdown(Duration::from_secs(10)).await;
+    rig.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_server_without_idle_is_polled() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let options = PrivateDovecotOptions { without_idle: true, ..PrivateDovecotOptions::default() };
+    let (_dovecot, server) = private_server(&env, options).await?;
+    let tag = unique_tag();
+    let settings = server.settings(Security::ImplicitTls, &[]);
+    let rig = Rig::new(&settings).await?;
+    let source = rig.source(fast_options());
+    source.add_mailbox(rig.mailbox, settings, server.password())?;
+    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
+    rig.wait_for_suggestions(1).await?;
+    let stats = source.stats();
+    assert!(stats.polls >= 1, "{stats:?}");
+    assert_eq!(stats.idle_wakeups, 0, "IDLE is not offered, so it must not be used: {stats:?}");
+    source.shutdown(Duration::from_secs(10)).await;
+    rig.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let options = PrivateDovecotOptions { untrusted_certificate: true, ..PrivateDovecotOptions::default() };
+    let (_dovecot, server) = private_server(&env, options).await?;
+    for security in [Security::ImplicitTls, Security::StartTls] {
+        let settings = server.settings(security, &[]);
+        let error = test_login_with(&settings, &server.password(), &fast_options())
+            .await
+            .err()
+            .context("a certificate from an unknown CA must be refused")?;
+        assert_eq!(error.kind(), ImapErrorKind::TlsUntrusted, "{security:?}: {error}");
+        assert!(error.to_string().contains("not trusted"), "{error}");
+    }
+    // The watcher stops too, marks the mailbox and does not hammer the server.
+    let settings = server.settings(Security::ImplicitTls, &[]);
+    let rig = Rig::new(&settings).await?;
+    let source = rig.source(fast_options());
+    source.add_mailbox(rig.mailbox, settings, server.password())?;
+    wait_until("needs attention", || source.stats().needs_attention == 1).await?;
+    let mailbox = rig.store.get_mailbox(rig.mailbox).await?;
+    assert_eq!(mailbox.status, MailboxStatus::NeedsAttention);
+    assert!(mailbox.status_reason.unwrap_or_default().contains("tls_untrusted"));
+    source.shutdown(Duration::from_secs(10)).await;
+    rig.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn clear_errors_for_unreachable_servers_and_plaintext() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let server = shared_server(&env)?;
+    let mut settings = server.settings(Security::ImplicitTls, &[]);
+    settings.port = mailsig_tests::servers::free_port()?;
+    let error = test_login_with(&settings, &server.password(), &fast_options()).await.err().context("closed port")?;
+    assert_eq!(error.kind(), ImapErrorKind::Unreachable, "{error}");
+
+    let settings = server.settings(Security::Plaintext, &[]);
+    let error = test_login_with(&settings, &server.password(), &fast_options()).await.err().context("plaintext")?;
+    assert_eq!(error.kind(), ImapErrorKind::InvalidSettings, "plaintext needs explicit permission: {error}");
+    let allowed = ImapOptions { allow_plaintext_loopback: true, ..fast_options() };
+    test_login_with(&settings, &server.password(), &allowed).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_skipped_and_counted() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let server = shared_server(&env)?;
+    let tag = unique_tag();
+    let settings = server.settings(Security::StartTls, &[]);
+    let rig = Rig::new(&settings).await?;
+    let source = rig.source(ImapOptions { max_message_bytes: 4096, ..fast_options() });
+    source.add_mailbox(rig.mailbox, settings, server.password())?;
+    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
+
+    let mut big = signed_message(&tag, 1);
+    big.extend(std::iter::repeat_n(b"padding line of an attachment-sized body\r\n".as_slice(), 200).flatten());
+    server.endpoint.append(&server.user, "INBOX", &big).await?;
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 2)).await?;
+    let found = rig.wait_for_suggestions(1).await?;
+    assert_eq!(senders(&found), vec![sender(&tag, 2)]);
+    assert_eq!(source.stats().too_large, 1);
+    assert_eq!(rig.counter("skipped:too_large").await?, 1);
+    source.shutdown(Duration::from_secs(10)).await;
+    rig.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let server = shared_server(&env)?;
+    let tag = unique_tag();
+    let settings = server.settings(Security::StartTls, &[]);
+    let rig = Rig::new(&settings).await?;
+    let vault = Vault::new(MasterKey::from_bytes([7; 32]));
+    let seal = |password: &str| vault.seal(password.as_bytes()).map(SealedSecret::into_bytes);
+    let source = rig.source(fast_options());
+
+    // Linked with a wrong password: the first pass starts it, the watcher stops for attention.
+    let secret = rig.store.put_secret(SecretKind::ImapPassword, &seal("wrong password")?, 1).await?;
+    rig.store.set_mailbox_secret(rig.mailbox, secret).await?;
+    let report = source.reconcile(&rig.store, &vault).await?;
+    assert_eq!(report.started, 1, "{report:?}");
+    wait_until("needs attention", || source.stats().needs_attention == 1).await?;
+    // While it needs attention, passes do not retry it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(source.reconcile(&rig.store, &vault).await?, ReconcileReport::default());
+    assert_eq!(source.stats().logins, 1);
+
+    // The user enters the right password (the CLI replaces the secret and clears the status).
+    rig.store.replace_secret(secret, &seal(&server.user.password)?, 1).await?;
+    rig.store.set_mailbox_status(rig.mailbox, MailboxStatus::Ok, None).await?;
+    let report = source.reconcile(&rig.store, &vault).await?;
+    assert_eq!(report.restarted, 1, "{report:?}");
+    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
+    rig.wait_for_suggestions(1).await?;
+    // Nothing changed: a pass is a no-op.
+    assert_eq!(source.reconcile(&rig.store, &vault).await?, ReconcileReport::default());
+
+    // Unlinked: the next pass stops its watcher and new mail is no longer processed.
+    rig.store.soft_remove_mailbox(rig.mailbox).await?;
+    let report = source.reconcile(&rig.store, &vault).await?;
+    assert_eq!(report.stopped, 1, "{report:?}");
+    assert!(source.watched().is_empty());
+    wait_until("watcher logged out", || source.stats().connected == 0).await?;
+    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 2)).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(rig.suggestions().await?.len(), 1);
+    source.shutdown(Duration::from_secs(10)).await;
+    rig.stop().await;
+    Ok(())
+}
+
+/// Logs go to the test's captured output (shown on failure); `RUST_LOG=mailsig_daemon=debug` for more.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("mailsig_daemon=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
+/// Polls `condition` every 50 ms for up to [`WAIT`].
+async fn wait_until(what: &str, condition: impl Fn() -> bool) -> Result<()> {
+    let deadline = Instant::now() + WAIT;
+    while !condition() {
+        ensure!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
