@@ -44,7 +44,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon until SIGTERM or SIGINT.
-    Run,
+    Run(run::RunArgs),
     /// Create a configuration file, the data directory and a new 256-bit master key.
     Init(init::InitArgs),
     /// Validate the configuration and the master key; print a one-line summary.
@@ -113,7 +113,12 @@ pub fn execute(cli: Cli) -> CliResult {
 async fn dispatch(cli: Cli) -> CliResult {
     let config_path = cli.config;
     match cli.command {
-        Command::Run => run::run(&config_path).await,
+        Command::Run(args) => {
+            if args.init && !config_path.exists() {
+                init::init(&config_path, init::InitArgs { data_dir: args.data_dir }).await?;
+            }
+            run::run(&config_path).await
+        }
         Command::Init(args) => init::init(&config_path, args).await,
         Command::CheckConfig => context::check_config(&config_path).await,
         Command::Parse(args) => parse::parse(args),

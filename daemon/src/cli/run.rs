@@ -15,6 +15,19 @@ use super::context;
 use super::exit::{CliError, CliResult, Exit};
 use super::smtp::smtp_password;
 
+/// Options of `mailsigd run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// First start on a machine: when the configuration file does not exist yet, do what
+    /// `mailsigd init` does (configuration, data directory, master key), then run. An existing
+    /// configuration is never touched.
+    #[arg(long)]
+    pub init: bool,
+    /// With `--init`: the data directory to create.
+    #[arg(long, default_value = "mailsig-data", requires = "init")]
+    pub data_dir: std::path::PathBuf,
+}
+
 pub async fn run(config_path: &Path) -> CliResult {
     let config = context::load_config(config_path)?;
     let (vault, key_source) = context::load_vault(&config)?;
