@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Arguments: backend (`sqlite` | `postgres`), message count (default 5000), workers (default
-//! 2 × cores). Every message is distinct (its own sender, so its own suggestion), about 1.7 KiB of
+//! 2 × cores), mailboxes (default 1; messages are spread over them round-robin, each mailbox
+//! with its own owner and list, as on a daemon serving many users). Every message is distinct (its own sender, so its own suggestion), about 1.7 KiB of
 //! plain text with a signature and quoted history. The messages are built before the clock
 //! starts; the clock stops when the last commit is acknowledged. The bare extraction rate of the
 //! same messages on one thread is printed next to it for reference.
@@ -73,6 +74,7 @@ async fn main() -> Result<()> {
     let count: usize = args.get(1).map_or(Ok(5000), |n| n.parse()).context("message count")?;
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let workers: usize = args.get(2).map_or(Ok(cores * 2), |n| n.parse()).context("workers")?;
+    let n_mailboxes: usize = args.get(3).map_or(Ok(1), |n| n.parse()).context("mailboxes")?;
 
     let dir = tempfile::tempdir()?;
     let url = match backend {
@@ -83,20 +85,25 @@ async fn main() -> Result<()> {
     let options = StoreOptions { max_connections: (workers as u32).max(2), ..StoreOptions::default() };
     let store = Store::open_with(&url, options).await?;
     store.migrate().await?;
-    let user = store.create_user("owner@mycorp.example", None).await?;
-    let list = store.create_list(user.id, "Contacts").await?;
-    let mailbox = store
-        .create_mailbox(NewMailbox {
-            owner: user.id,
-            kind: MailboxKind::Imap,
-            address: "owner@mycorp.example".into(),
-            display_name: None,
-            target_list: list.id,
-            excluded_domains: Vec::new(),
-            settings: serde_json::json!({}),
-            secret: None,
-        })
-        .await?;
+    let mut mailboxes = Vec::new();
+    for m in 0..n_mailboxes.max(1) {
+        let owner = format!("owner{m}@mycorp.example");
+        let user = store.create_user(&owner, None).await?;
+        let list = store.create_list(user.id, "Contacts").await?;
+        let mailbox = store
+            .create_mailbox(NewMailbox {
+                owner: user.id,
+                kind: MailboxKind::Imap,
+                address: owner,
+                display_name: None,
+                target_list: list.id,
+                excluded_domains: Vec::new(),
+                settings: serde_json::json!({}),
+                secret: None,
+            })
+            .await?;
+        mailboxes.push(mailbox.id);
+    }
 
     let messages: Vec<Vec<u8>> = (0..count).map(message).collect();
     let total_bytes: usize = messages.iter().map(Vec::len).sum();
@@ -124,7 +131,7 @@ async fn main() -> Result<()> {
     let producer = tokio::spawn(async move {
         for (i, raw) in messages.into_iter().enumerate() {
             let message = InboundMessage {
-                mailbox: mailbox.id,
+                mailbox: mailboxes[i % mailboxes.len()],
                 folder: format!("F{}", i % FOLDERS),
                 position: SourcePosition::Imap { uidvalidity: 1, uid: (i / FOLDERS + 1) as u32 },
                 size: raw.len() as u64,
@@ -154,7 +161,7 @@ async fn main() -> Result<()> {
     let rate = count as f64 / elapsed.as_secs_f64();
     let mib = total_bytes as f64 / (1024.0 * 1024.0);
     println!(
-        "backend={backend} messages={count} workers={workers} cores={cores} avg_size={} B\n\
+        "backend={backend} messages={count} workers={workers} mailboxes={n_mailboxes} cores={cores} avg_size={} B\n\
          pipeline: {:.2} s, {rate:.0} messages/s, {:.2} MiB/s (suggested {suggested}, merged {merged}, skipped {skipped})\n\
          reference: bare extract on 1 thread: {extract_rate:.0} messages/s ({with_signature}/{sample} with signature)",
         total_bytes / count.max(1),

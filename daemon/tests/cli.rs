@@ -189,6 +189,16 @@ fn check_config_prints_one_summary_line() {
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("ok: config "), "{text}");
     assert!(text.contains("sqlite") && text.contains("key file"), "{text}");
+    assert!(text.contains("0 stored secrets open"), "{text}");
+
+    // A key that does not open the stored secrets (a database restored with the wrong key).
+    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], "pw\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(install.ok(&["check-config"]).contains("1 stored secrets open"));
+    let key = install.data().join("master.key");
+    let _ = fs::remove_file(&key);
+    assert!(MasterKey::from_bytes([7; 32]).write_new_file(&key).is_ok());
+    assert_fails(&install.run(&["check-config"]), 65, "1 of 1 do not open");
 }
 
 #[test]

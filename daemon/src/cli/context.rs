@@ -67,10 +67,41 @@ pub async fn current_key_version(store: &Store) -> CliResult<i64> {
     Ok(secrets.iter().map(|s| s.key_version).max().unwrap_or(1))
 }
 
-/// `check-config`: both configuration stages and the master key, without touching the database.
+/// `check-config`: both configuration stages and the master key. When the SQLite database
+/// already exists, also checks that the key opens every stored secret (a restored database
+/// with the wrong key file is otherwise only noticed when every mailbox fails to log in).
+/// PostgreSQL is not contacted: the check must work without the network.
 pub async fn check_config(path: &Path) -> CliResult {
     let config = load_config(path)?;
-    let (_, source) = load_vault(&config)?;
-    println!("ok: {}, master key from {source}", config.summary());
+    let (vault, source) = load_vault(&config)?;
+    let secrets = match &config.database_url {
+        DatabaseUrl::Sqlite { path, .. } if path.exists() => check_secrets(&config, &vault).await?,
+        _ => "secrets not checked".to_owned(),
+    };
+    println!("ok: {}, master key from {source}, {secrets}", config.summary());
     Ok(())
+}
+
+async fn check_secrets(config: &Config, vault: &Vault) -> CliResult<String> {
+    let store = Store::open(config.database_url.as_str()).await.or_exit("open the database")?;
+    let records = store.all_secrets().await;
+    store.close().await;
+    let Ok(records) = records else {
+        // A database not yet migrated has no secrets table; `run` will create it.
+        return Ok("secrets not checked".to_owned());
+    };
+    let failed = records
+        .iter()
+        .filter(|r| vault.open(&crate::vault::SealedSecret::from_bytes(r.sealed.clone())).is_err())
+        .count();
+    if failed > 0 {
+        return Err(super::exit::CliError::msg(
+            super::exit::Exit::Data,
+            format!(
+                "check stored secrets: {failed} of {} do not open with this master key (wrong key file?)",
+                records.len()
+            ),
+        ));
+    }
+    Ok(format!("{} stored secrets open", records.len()))
 }

@@ -4,9 +4,12 @@
 //! through a [`PipelineHandle`] into one bounded queue (it waits while the queue is full:
 //! backpressure). Workers take messages from the queue, read the header facts
 //! ([`mailsig_parser::envelope`]), apply the [`filter`]s, run [`mailsig_parser::extract`] off
-//! the async reactor, and commit the outcome (suggestion or skip), the source position and the
-//! counters in one store transaction, so each message is processed exactly once. Then the
-//! source's [`Ack`] resolves and the raw bytes are zeroized and dropped.
+//! the async reactor (the raw bytes are zeroized and dropped right there), and commit the
+//! outcome (suggestion or skip), the source position and the counters in one store transaction,
+//! so each message is processed exactly once. Then the source's [`Ack`] resolves.
+//!
+//! Messages of one folder commit in arrival order (extraction still runs in parallel), so a
+//! folder's cursor never passes a message that is not committed yet.
 //!
 //! Log lines carry only the mailbox id and the first 12 hex digits of the SHA-256 of the
 //! Message-ID: never addresses, subjects, bodies or signature text.
