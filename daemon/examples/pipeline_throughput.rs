@@ -29,8 +29,26 @@ const FIRST: [&str; 20] = [
     "Niklas", "Olga", "Paul", "Rita", "Stefan", "Tanja", "Uwe",
 ];
 const LAST: [&str; 20] = [
-    "Schmidt", "Meyer", "Wagner", "Becker", "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Neumann", "Braun",
-    "Zimmermann", "Hartmann", "Lange", "Werner", "Krause", "Lehmann", "Huber", "Kaiser", "Fuchs",
+    "Schmidt",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Hoffmann",
+    "Koch",
+    "Richter",
+    "Klein",
+    "Wolf",
+    "Neumann",
+    "Braun",
+    "Zimmermann",
+    "Hartmann",
+    "Lange",
+    "Werner",
+    "Krause",
+    "Lehmann",
+    "Huber",
+    "Kaiser",
+    "Fuchs",
 ];
 
 fn message(i: usize) -> Vec<u8> {
@@ -57,7 +75,8 @@ fn message(i: usize) -> Vec<u8> {
 
 async fn fresh_pg_database() -> Result<String> {
     use sqlx::Connection;
-    let admin = std::env::var("MAILSIG_TEST_PG_URL").context("set MAILSIG_TEST_PG_URL (see scripts/test-servers.sh env)")?;
+    let admin =
+        std::env::var("MAILSIG_TEST_PG_URL").context("set MAILSIG_TEST_PG_URL (see scripts/test-servers.sh env)")?;
     let name = format!("bench_{:016x}", rand::random::<u64>());
     let mut conn = sqlx::PgConnection::connect(&admin).await.context("connect to PostgreSQL")?;
     // The name is ours (hex digits): safe to splice, CREATE DATABASE takes no parameters.

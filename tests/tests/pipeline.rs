@@ -33,8 +33,15 @@ async fn each_filter_skips_and_counts_its_reason() -> Result<()> {
         let signed = |from: &str, headers: &'static [&'static str]| {
             let sig = pipeline_support::signature("Jane Doe", "Partner Example GmbH", "partner.example");
             let id = unique_id("filter");
-            Mail { from, subject: "Hello", message_id: &id, body: "Some text.\n", signature: &sig, extra_headers: headers }
-                .bytes()
+            Mail {
+                from,
+                subject: "Hello",
+                message_id: &id,
+                body: "Some text.\n",
+                signature: &sig,
+                extra_headers: headers,
+            }
+            .bytes()
         };
         let cases: Vec<(Vec<u8>, SkipReason)> = vec![
             (signed("Jane Doe <jane@blocked.example>", &[]), SkipReason::ExcludedDomain),
@@ -74,7 +81,10 @@ async fn each_filter_skips_and_counts_its_reason() -> Result<()> {
         for (raw, expected) in cases {
             uid += 1;
             let outcome = handle.process(inbound(account.mailbox, uid, raw)).await?;
-            ensure!(outcome == Processed::Skipped(expected), "{backend:?} uid {uid}: expected {expected}, got {outcome:?}");
+            ensure!(
+                outcome == Processed::Skipped(expected),
+                "{backend:?} uid {uid}: expected {expected}, got {outcome:?}"
+            );
         }
         // Too large: announced by the source without fetching, and fetched but over the limit.
         uid += 1;
@@ -95,7 +105,9 @@ async fn each_filter_skips_and_counts_its_reason() -> Result<()> {
         uid += 1;
         handle.process(inbound(account.mailbox, uid, signed_mail("Jane Doe", "jane", "partner.example", &id))).await?;
         uid += 1;
-        let again = handle.process(inbound(account.mailbox, uid, signed_mail("Jane Doe", "jane", "partner.example", &id))).await?;
+        let again = handle
+            .process(inbound(account.mailbox, uid, signed_mail("Jane Doe", "jane", "partner.example", &id)))
+            .await?;
         ensure!(again == Processed::Skipped(SkipReason::Duplicate), "{backend:?}: second delivery gave {again:?}");
 
         let stats = db.store.mailbox_stats(account.mailbox).await?;
@@ -134,9 +146,13 @@ async fn a_signature_becomes_one_suggestion_in_the_target_list_even_when_deliver
         let handle = running.pipeline.handle();
 
         let id = unique_id("sig");
-        let first = handle.process(inbound(account.mailbox, 1, signed_mail("Jane Doe", "jane.doe", "partner.example", &id))).await?;
+        let first = handle
+            .process(inbound(account.mailbox, 1, signed_mail("Jane Doe", "jane.doe", "partner.example", &id)))
+            .await?;
         ensure!(first == Processed::Suggested, "{backend:?}: first delivery gave {first:?}");
-        let second = handle.process(inbound(account.mailbox, 2, signed_mail("Jane Doe", "jane.doe", "partner.example", &id))).await?;
+        let second = handle
+            .process(inbound(account.mailbox, 2, signed_mail("Jane Doe", "jane.doe", "partner.example", &id)))
+            .await?;
         ensure!(second == Processed::Skipped(SkipReason::Duplicate), "{backend:?}: second delivery gave {second:?}");
 
         let suggestions = db.store.list_suggestions(account.list, &SuggestionFilter::default()).await?;
@@ -169,9 +185,13 @@ async fn a_second_message_of_the_same_sender_merges_into_the_suggestion() -> Res
         let account = Account::create(&db.store, "mycorp.example", &[]).await?;
         let running = Running::start(&db.store, 2, 4, FilterConfig::default());
         let handle = running.pipeline.handle();
-        let first = handle.process(inbound(account.mailbox, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("m1")))).await?;
+        let first = handle
+            .process(inbound(account.mailbox, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("m1"))))
+            .await?;
         ensure!(first == Processed::Suggested, "{backend:?}: {first:?}");
-        let second = handle.process(inbound(account.mailbox, 2, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("m2")))).await?;
+        let second = handle
+            .process(inbound(account.mailbox, 2, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("m2"))))
+            .await?;
         ensure!(second == Processed::Merged, "{backend:?}: {second:?}");
         let suggestions = db.store.list_suggestions(account.list, &SuggestionFilter::default()).await?;
         ensure!(suggestions.len() == 1, "{backend:?}: {} suggestions", suggestions.len());
@@ -216,10 +236,12 @@ async fn a_full_queue_makes_the_source_wait_and_drops_nothing() -> Result<()> {
             })
         };
         ensure!(first_ack.committed().await? == Processed::Suggested);
-        let outcomes = tokio::time::timeout(Duration::from_secs(120), producer).await.context("producer timed out")???;
+        let outcomes =
+            tokio::time::timeout(Duration::from_secs(120), producer).await.context("producer timed out")???;
         ensure!(outcomes.len() == (N - 1) as usize);
         ensure!(outcomes.iter().all(|o| *o == Processed::Suggested), "{backend:?}: {outcomes:?}");
-        let suggestions = db.store.list_suggestions(account.list, &SuggestionFilter { limit: 1000, ..Default::default() }).await?;
+        let suggestions =
+            db.store.list_suggestions(account.list, &SuggestionFilter { limit: 1000, ..Default::default() }).await?;
         ensure!(suggestions.len() == N as usize, "{backend:?}: {} suggestions, expected {N}", suggestions.len());
         let cursor = db.store.get_cursor(account.mailbox, "INBOX").await?.context("cursor")?;
         ensure!(cursor.last_uid == Some(N), "{backend:?}: cursor {cursor:?}");
@@ -269,11 +291,14 @@ async fn a_message_for_an_unknown_mailbox_is_refused() -> Result<()> {
     let running = Running::start(&db.store, 2, 4, FilterConfig::default());
     let handle = running.pipeline.handle();
     let unknown = mailsig_daemon::store::MailboxId(account.mailbox.0 + 1000);
-    match handle.process(inbound(unknown, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("u")))).await {
+    match handle.process(inbound(unknown, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("u")))).await
+    {
         Err(error @ PipelineError::UnknownMailbox { .. }) => ensure!(!error.is_transient()),
         other => bail!("expected UnknownMailbox, got {other:?}"),
     }
-    let ok = handle.process(inbound(account.mailbox, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("u")))).await?;
+    let ok = handle
+        .process(inbound(account.mailbox, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("u"))))
+        .await?;
     ensure!(ok == Processed::Suggested);
     running.stop().await
 }
@@ -283,7 +308,9 @@ async fn a_message_for_an_unknown_mailbox_is_refused() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_supervisor_starts_and_stops_gracefully() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let store = mailsig_daemon::store::Store::open(&mailsig_daemon::store::Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
+    let store =
+        mailsig_daemon::store::Store::open(&mailsig_daemon::store::Store::sqlite_url(&dir.path().join("mailsig.db")))
+            .await?;
     let vault = Vault::new(MasterKey::generate()?);
     let shutdown = CancellationToken::new();
     let options = SupervisorOptions { shutdown_grace: Duration::from_secs(30), ..SupervisorOptions::default() };
@@ -345,7 +372,9 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
     use pipeline_support::{MailUser, eventually};
 
     let dir = tempfile::tempdir()?;
-    let store = mailsig_daemon::store::Store::open(&mailsig_daemon::store::Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
+    let store =
+        mailsig_daemon::store::Store::open(&mailsig_daemon::store::Store::sqlite_url(&dir.path().join("mailsig.db")))
+            .await?;
     store.migrate().await?;
     let vault = Vault::new(MasterKey::generate()?);
     let env = mailsig_tests::servers::TestEnv::from_env()?;

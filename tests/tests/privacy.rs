@@ -73,9 +73,8 @@ fn hits_in_dir(dir: &Path, needle: &[u8]) -> Result<Vec<String>> {
 }
 
 fn files_in(dir: &Path) -> Result<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect();
     names.sort();
     Ok(names)
 }
@@ -93,7 +92,11 @@ async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
 
     // Signed mail from three people, plus mail that is skipped by a filter and mail without a
     // signature: every path through the pipeline sees the canary.
-    let people = [("Jane Doe", "jane.doe", "partner.example"), ("Piet Jansen", "piet", "leverancier.example"), ("Ana Ruiz", "ana", "cliente.example")];
+    let people = [
+        ("Jane Doe", "jane.doe", "partner.example"),
+        ("Piet Jansen", "piet", "leverancier.example"),
+        ("Ana Ruiz", "ana", "cliente.example"),
+    ];
     let mut message_ids = Vec::new();
     for (i, (name, local, domain)) in people.iter().enumerate() {
         let message_id = format!("{canary}.{i}@{domain}");
@@ -104,7 +107,15 @@ async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
             "Hello,\n\nthe secret project word is {canary}, please keep it private.\nThe offer is attached.\n\n{sig}\nOn Monday, Owner <owner@mycorp.example> wrote:\n> Quoted history with {canary} in it.\n> Regards\n"
         );
         let from = format!("{name} <{local}@{domain}>");
-        let raw = Mail { from: &from, subject: &subject, message_id: &message_id, body: &body, signature: "", extra_headers: &[] }.bytes();
+        let raw = Mail {
+            from: &from,
+            subject: &subject,
+            message_id: &message_id,
+            body: &body,
+            signature: "",
+            extra_headers: &[],
+        }
+        .bytes();
         let outcome = handle.process(inbound(account.mailbox, i as u32 + 1, raw)).await?;
         ensure!(outcome == Processed::Suggested, "{name}: {outcome:?}");
         message_ids.push(message_id);
@@ -143,7 +154,10 @@ async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
         let canary_hits = hits_in_dir(data_dir.path(), canary.as_bytes())?;
         ensure!(canary_hits.is_empty(), "{phase}: canary found in {canary_hits:?}");
         let found = hits_in_dir(data_dir.path(), "Piet Jansen".as_bytes())?;
-        ensure!(!found.is_empty(), "{phase}: the suggestion's name is not in the data dir, so the search proves nothing");
+        ensure!(
+            !found.is_empty(),
+            "{phase}: the suggestion's name is not in the data dir, so the search proves nothing"
+        );
         if phase == "open" {
             store.close().await;
         }

@@ -39,7 +39,7 @@ pub async fn run(config_path: &Path) -> CliResult {
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     supervisor::run(options, store, vault, shutdown).await.map_err(|e| {
         let exit = match &e {
-            SupervisorError::Migrate(_) | SupervisorError::Sources(_) => Exit::Unavailable,
+            SupervisorError::Migrate(_) | SupervisorError::Sources(_) | SupervisorError::Http(_) => Exit::Unavailable,
             SupervisorError::Mailer(_) => Exit::Config,
             SupervisorError::ShutdownDeadline { .. } => Exit::Software,
         };
@@ -71,6 +71,7 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
         retention_days: config.retention.days,
         outbox,
         imap: supervisor::sources::ImapStartOptions::from_config(config),
+        http: Some(config.http.listen),
         ..SupervisorOptions::default()
     }
 }

@@ -94,10 +94,8 @@ pub struct MailboxRules {
 impl MailboxRules {
     /// Builds the rules from the mailbox's and its owner's addresses plus its exclusions.
     pub fn new<'a>(own_addresses: impl IntoIterator<Item = &'a str>, excluded_domains: Vec<String>) -> Self {
-        let mut own_domains: Vec<String> = own_addresses
-            .into_iter()
-            .filter_map(|address| domain_of(address).map(normalise_domain))
-            .collect();
+        let mut own_domains: Vec<String> =
+            own_addresses.into_iter().filter_map(|address| domain_of(address).map(normalise_domain)).collect();
         own_domains.sort();
         own_domains.dedup();
         Self { own_domains, excluded_domains: excluded_domains.iter().map(|d| normalise_domain(d)).collect() }

@@ -109,9 +109,8 @@ async fn load(store: &Store, mailbox: MailboxId) -> Result<MailboxRules, Pipelin
     };
     let record = store.get_mailbox(mailbox).await.map_err(settings_error)?;
     let owner = store.get_user(record.owner).await.map_err(settings_error)?;
-    let own_addresses = [record.address.as_str(), owner.email.as_str()]
-        .into_iter()
-        .filter(|address| !is_freemail(address));
+    let own_addresses =
+        [record.address.as_str(), owner.email.as_str()].into_iter().filter(|address| !is_freemail(address));
     Ok(MailboxRules::new(own_addresses, record.excluded_domains))
 }
 

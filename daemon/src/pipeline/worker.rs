@@ -136,14 +136,18 @@ impl WorkerContext {
             _ => None,
         };
         let decision = match payload {
-            Payload::Raw(raw) if (raw.len() as u64) <= self.filters.max_message_bytes && size <= self.filters.max_message_bytes => {
+            Payload::Raw(raw)
+                if (raw.len() as u64) <= self.filters.max_message_bytes && size <= self.filters.max_message_bytes =>
+            {
                 PipelineStats::add(&self.stats.bytes_parsed, raw.len() as u64);
                 let filters = Arc::clone(&self.filters);
                 let folder_name = folder.clone();
                 // Extraction is CPU-bound: keep it off the async reactor. The raw message moves
                 // into the blocking task and is dropped (zeroized) there.
-                match tokio::task::spawn_blocking(move || decide(raw, &filters, &rules, &folder_name, fallback_position))
-                    .await
+                match tokio::task::spawn_blocking(move || {
+                    decide(raw, &filters, &rules, &folder_name, fallback_position)
+                })
+                .await
                 {
                     Ok(decision) => decision,
                     // The parser must never panic; if it does anyway (debug builds unwind), the
@@ -274,9 +278,7 @@ fn suggestion_of(sender: &str, extraction: &Extraction) -> Option<NewSuggestion>
 /// failed): its position, else (if available) its bytes.
 fn too_large_hash(folder: &str, position: Option<(u32, u32)>, raw: Option<&RawMessage>) -> String {
     match (position, raw) {
-        (Some((uidvalidity, uid)), _) => {
-            message_id_hash(None, FallbackIdentity::Position { folder, uidvalidity, uid })
-        }
+        (Some((uidvalidity, uid)), _) => message_id_hash(None, FallbackIdentity::Position { folder, uidvalidity, uid }),
         (None, Some(raw)) => message_id_hash(None, FallbackIdentity::Content(raw.as_bytes())),
         // Nothing identifies it: a random identity counts it once and never dedupes it
         // against another message.

@@ -12,12 +12,14 @@ pub mod retention;
 pub mod sources;
 pub mod watchdog;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::http::{HttpListener, MetricSources};
 use crate::notify::{Mailer, OutboxWorker, SmtpSettings, WorkerOptions};
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineHandle};
 use crate::store::Store;
@@ -41,6 +43,8 @@ pub struct SupervisorOptions {
     pub outbox: Option<OutboxOptions>,
     /// Options of the IMAP source.
     pub imap: sources::ImapStartOptions,
+    /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None` serves nothing.
+    pub http: Option<SocketAddr>,
 }
 
 impl Default for SupervisorOptions {
@@ -52,6 +56,7 @@ impl Default for SupervisorOptions {
             shutdown_grace: SHUTDOWN_GRACE,
             outbox: None,
             imap: sources::ImapStartOptions::default(),
+            http: None,
         }
     }
 }
@@ -78,6 +83,8 @@ pub enum SupervisorError {
     Migrate(#[source] crate::store::Error),
     #[error("start the mail sources")]
     Sources(#[source] sources::SourcesError),
+    #[error("start the http listener")]
+    Http(#[source] crate::http::HttpError),
     #[error("set up the smtp client")]
     Mailer(#[source] crate::notify::NotifyError),
     /// Some tasks were still running when the shutdown deadline passed.
@@ -91,6 +98,7 @@ pub struct Supervisor {
     shutdown: CancellationToken,
     pipeline: Pipeline,
     grace: Duration,
+    http_addr: Option<SocketAddr>,
 }
 
 impl Supervisor {
@@ -103,12 +111,20 @@ impl Supervisor {
         shutdown: CancellationToken,
     ) -> Result<Supervisor, SupervisorError> {
         store.migrate().await.map_err(SupervisorError::Migrate)?;
+        // Bound first: a taken port fails the start before anything else runs.
+        let http = match options.http {
+            Some(addr) => Some(HttpListener::bind(addr).await.map_err(SupervisorError::Http)?),
+            None => None,
+        };
+        let http_addr = http.as_ref().map(HttpListener::local_addr);
         let tracker = TaskTracker::new();
         let pipeline = Pipeline::spawn(store.clone(), options.pipeline.clone(), &tracker, shutdown.child_token());
 
+        let mut notify_stats = None;
         if let Some(outbox) = options.outbox {
             let mailer = Mailer::new(outbox.smtp, &outbox.password).map_err(SupervisorError::Mailer)?;
             let worker = OutboxWorker::new(store.clone(), mailer, outbox.worker);
+            notify_stats = Some(worker.stats());
             tracker.spawn(worker.run(shutdown.child_token()));
         }
         tracker.spawn(retention::run(
@@ -117,7 +133,7 @@ impl Supervisor {
             options.purge_interval,
             shutdown.child_token(),
         ));
-        let started = sources::start_imap(&options.imap, &store, &vault, pipeline.handle(), &tracker, &shutdown)
+        let (started, imap_source) = sources::start_imap(&options.imap, &store, &vault, pipeline.handle(), &tracker, &shutdown)
             .await
             .map_err(SupervisorError::Sources)?;
         tracing::info!(
@@ -126,18 +142,33 @@ impl Supervisor {
             workers = options.pipeline.workers,
             "mailsigd started"
         );
+        if let Some(http) = http {
+            let metrics = MetricSources {
+                store: store.clone(),
+                pipeline: std::sync::Arc::clone(pipeline.stats()),
+                notify: notify_stats,
+                imap: imap_source,
+            };
+            tracker.spawn(http.serve(metrics, shutdown.child_token()));
+        }
         if let Some(interval) = watchdog::interval_from_env() {
             tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
         }
         // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
         let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
         let _ = notify::ready();
-        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace })
+        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr })
     }
 
     /// The pipeline's entry point (for sources started later, e.g. by the HTTP API).
     pub fn pipeline(&self) -> PipelineHandle {
         self.pipeline.handle()
+    }
+
+    /// The address the operations endpoints listen on, when configured (the real port when
+    /// the configuration asked for port 0).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The running pipeline (its counters, its rules cache).

@@ -168,7 +168,8 @@ impl ImapSupervision {
 }
 
 /// Creates the IMAP source, schedules watchers for every active IMAP mailbox, and spawns the
-/// reconciliation loop and the source's orderly shutdown on `tracker`.
+/// reconciliation loop and the source's orderly shutdown on `tracker`. Also returns the source
+/// (for its counters), `None` when IMAP is disabled.
 pub async fn start_imap(
     options: &ImapStartOptions,
     store: &Store,
@@ -176,15 +177,16 @@ pub async fn start_imap(
     pipeline: PipelineHandle,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
-) -> Result<Started, SourcesError> {
+) -> Result<(Started, Option<ImapSource>), SourcesError> {
     if options.disabled {
-        return Ok(Started::default());
+        return Ok((Started::default(), None));
     }
     let checkpoints = Arc::new(StoreCheckpoints::new(store.clone()));
     let source = ImapSource::new(options.options.clone(), pipeline, checkpoints, shutdown.child_token());
     let mut supervision =
         ImapSupervision { source, store: store.clone(), vault: vault.clone(), secrets: HashMap::new() };
     let started = supervision.reconcile().await?;
+    let source = supervision.source.clone();
     let interval = options.reconcile_interval;
     let shutdown = shutdown.clone();
     tracker.spawn(async move {
@@ -205,7 +207,7 @@ pub async fn start_imap(
             tracing::warn!("imap watchers still running at the logout deadline");
         }
     });
-    Ok(started)
+    Ok((started, Some(source)))
 }
 
 /// Decrypts a mailbox's password.

@@ -99,7 +99,9 @@ impl Mail<'_> {
             out.push_str(header);
             out.push_str("\r\n");
         }
-        out.push_str("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+        out.push_str(
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+        );
         for line in self.body.lines().chain(["".as_ref()]).chain(self.signature.lines()) {
             out.push_str(line);
             out.push_str("\r\n");

@@ -1,0 +1,102 @@
+//! The daemon's operations endpoints over HTTP: `/healthz` (the process is alive), `/readyz`
+//! (the store answers and is migrated) and `/metrics` (Prometheus text format), so that systemd,
+//! Docker, a load balancer and Prometheus can watch mailsigd.
+//!
+//! The listener is bound by the supervisor before it tells systemd `READY=1` (a taken port is a
+//! start-up failure, not a silent gap in monitoring) and serves until the shutdown token is
+//! cancelled. No endpoint here returns anything about mail: counters only.
+
+pub mod metrics;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use metrics::MetricSources;
+
+/// The content type of the Prometheus text exposition format.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Why the HTTP listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("bind the http listener on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("read the address of the http listener")]
+    LocalAddr(#[source] std::io::Error),
+}
+
+/// A bound, not yet serving, listener.
+pub struct HttpListener {
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl HttpListener {
+    /// Binds `addr` (port 0 picks a free port; see [`HttpListener::local_addr`]).
+    pub async fn bind(addr: SocketAddr) -> Result<HttpListener, HttpError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { addr, source })?;
+        let addr = listener.local_addr().map_err(HttpError::LocalAddr)?;
+        Ok(HttpListener { listener, addr })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves the operations endpoints until `shutdown` is cancelled. Spawn it on the
+    /// supervisor's tracker.
+    pub async fn serve(self, sources: MetricSources, shutdown: CancellationToken) {
+        let addr = self.addr;
+        tracing::info!(%addr, "http listener serving /healthz /readyz /metrics");
+        let served = axum::serve(self.listener, router(sources))
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        match served {
+            Ok(()) => tracing::info!(%addr, "http listener stopped"),
+            Err(error) => tracing::error!(%addr, error = %error, "http listener failed"),
+        }
+    }
+}
+
+/// The routes, for serving or for calling in process.
+pub fn router(sources: MetricSources) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(sources)
+}
+
+/// Alive: the runtime answers requests.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready: the store answers a query on a table the migrations create.
+async fn readyz(State(sources): State<MetricSources>) -> Response {
+    // `outbox_depth` is a trivial aggregate over a migrated table: it fails both when the
+    // database is unreachable and when the migrations have not run.
+    match sources.store.outbox_depth().await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(error) => {
+            tracing::warn!(error = %error, "readiness check: store not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store not ready\n").into_response()
+        }
+    }
+}
+
+async fn metrics(State(sources): State<MetricSources>) -> Response {
+    ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], sources.render().await).into_response()
+}
