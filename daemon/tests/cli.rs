@@ -579,6 +579,16 @@ fn run_until_sigterm(install: &Install, args: &[&str]) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The unit's ExecReload sends SIGHUP: the daemon must survive it.
+    let hup = Command::new("kill").arg("-HUP").arg(child.id().to_string()).status();
+    assert!(hup.is_ok_and(|s| s.success()));
+    let hup_deadline = Instant::now() + Duration::from_secs(30);
+    while !fs::read_to_string(&log).unwrap_or_default().contains("SIGHUP received") {
+        assert!(child.try_wait().ok().flatten().is_none(), "daemon died on SIGHUP");
+        assert!(Instant::now() < hup_deadline, "SIGHUP was not noticed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(child.try_wait().ok().flatten().is_none(), "daemon died on SIGHUP");
     let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     assert!(killed.is_ok_and(|s| s.success()));
     let deadline = Instant::now() + Duration::from_secs(30);

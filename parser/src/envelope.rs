@@ -74,10 +74,10 @@ mod tests {
 
     #[test]
     fn reads_from_and_markers() {
-        let raw = b"From: \"Kim, Rachel\" <Rachel.Kim@Example.COM>\r\nMessage-ID: <a@b>\r\nAuto-Submitted: Auto-Replied\r\nPrecedence: Bulk\r\nList-Id: <x.y>\r\nList-Unsubscribe: <mailto:u@x>\r\nX-Autoreply: yes\r\n\r\nbody\r\n";
+        let raw = b"From: \"Okafor, Nneka\" <Nneka.Okafor@Example.COM>\r\nMessage-ID: <a@b>\r\nAuto-Submitted: Auto-Replied\r\nPrecedence: Bulk\r\nList-Id: <x.y>\r\nList-Unsubscribe: <mailto:u@x>\r\nX-Autoreply: yes\r\n\r\nbody\r\n";
         let e = envelope(raw);
-        assert_eq!(e.from_address.as_deref(), Some("rachel.kim@example.com"));
-        assert_eq!(e.from_name.as_deref(), Some("Kim, Rachel"));
+        assert_eq!(e.from_address.as_deref(), Some("nneka.okafor@example.com"));
+        assert_eq!(e.from_name.as_deref(), Some("Okafor, Nneka"));
         assert_eq!(e.message_id.as_deref(), Some("a@b"));
         assert_eq!(e.auto_submitted.as_deref(), Some("auto-replied"));
         assert_eq!(e.precedence.as_deref(), Some("bulk"));

@@ -29,6 +29,7 @@ pub struct RunArgs {
 }
 
 pub async fn run(config_path: &Path) -> CliResult {
+    forbid_core_dumps();
     let config = context::load_config(config_path)?;
     let (vault, key_source) = context::load_vault(&config)?;
     let store = context::open_store(&config).await?;
@@ -87,17 +88,45 @@ fn worker_id() -> String {
     )
 }
 
-/// Cancels `shutdown` on the first SIGTERM or SIGINT.
+/// Cancels `shutdown` on the first SIGTERM or SIGINT. SIGHUP (the unit's `ExecReload`) must
+/// not kill the daemon, which is its default action: it is caught and logged. Reloading the
+/// configuration in place is not implemented yet, so a changed configuration needs a restart.
 async fn cancel_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
-        () = shutdown.cancelled() => return,
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM received"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT received"); break; }
+            _ = hup.recv() => tracing::warn!("SIGHUP received: reloading in place is not supported yet; restart the daemon to apply a changed configuration"),
+            () = shutdown.cancelled() => return,
+        }
     }
     shutdown.cancel();
+}
+
+/// Keeps message bytes out of core dumps and away from same-user ptrace: a crash must not
+/// write mail to disk (`PR_SET_DUMPABLE` 0; the unit also sets `LimitCORE=0`).
+fn forbid_core_dumps() {
+    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        tracing::warn!(error = %e, "cannot disable core dumps (PR_SET_DUMPABLE)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustix::process::{DumpableBehavior, dumpable_behavior};
+
+    #[test]
+    fn core_dumps_are_forbidden() {
+        super::forbid_core_dumps();
+        assert!(matches!(dumpable_behavior(), Ok(DumpableBehavior::NotDumpable)));
+    }
 }

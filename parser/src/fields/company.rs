@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn legal_forms() {
-        assert!(has_legal_form("Harborline Freight Solutions, Inc."));
+        assert!(has_legal_form("Northwind Cargo Partners, Inc."));
         assert!(has_legal_form("Müller Heizungsbau GmbH"));
         assert!(has_legal_form("Kowalski Logistyka sp. z o.o."));
         assert!(has_legal_form("Nordlys AB"));
