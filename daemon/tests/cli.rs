@@ -313,6 +313,26 @@ fn users_and_lists_round_trip() {
     assert!(token.trim().len() > 20, "{token}");
     // Only the token's hash is stored.
     assert!(files_containing(&install.data(), token.trim().as_bytes()).is_empty());
+
+    // Every change above is in the audit log, by id, in order; reads are not.
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    let actions: Vec<String> = runtime.block_on(async {
+        let store = install.store().await;
+        let log = store.audit_log(50).await.unwrap_or_else(|e| panic!("audit log: {e}"));
+        log.into_iter().rev().map(|entry| format!("{} {}", entry.action, entry.object_id.unwrap_or(-1))).collect()
+    });
+    let expected = [
+        "user.add".to_owned(),
+        "user.add".to_owned(),
+        format!("list.add {list_id}"),
+        format!("list.share {list_id}"),
+        format!("list.unshare {list_id}"),
+        "token.issue".to_owned(),
+    ];
+    assert_eq!(actions.len(), expected.len(), "{actions:?}");
+    for (action, expected) in actions.iter().zip(&expected) {
+        assert!(action.starts_with(expected.as_str()), "{actions:?}");
+    }
 }
 
 #[test]

@@ -105,3 +105,13 @@ async fn check_secrets(config: &Config, vault: &Vault) -> CliResult<String> {
     }
     Ok(format!("{} stored secrets open", records.len()))
 }
+
+/// Records an operator's change in the audit log. The CLI acts as the operator, so the actor is
+/// `None`; the detail names objects by id and role, never content. A change that cannot be
+/// audited fails the command loudly rather than going unrecorded.
+pub async fn audit(store: &Store, action: &str, object_kind: &str, object_id: Option<i64>, detail: Option<&str>) -> CliResult {
+    store
+        .record_audit(None, action, object_kind, object_id, detail)
+        .await
+        .or_exit("record the change in the audit log")
+}

@@ -47,6 +47,7 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
         ListCommand::Add { owner, name } => {
             let owner = store.user_by_email(&owner).await.or_exit("find owner")?;
             let list = store.create_list(owner.id, &name).await.or_exit("add list")?;
+            context::audit(&store, "list.add", "list", Some(list.id.0), None).await?;
             println!("{}\t{}", list.id.0, list.name);
         }
         ListCommand::Share { list, email, role } => {
@@ -59,6 +60,8 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 .share_list(ListId(list), user.id, role)
                 .await
                 .or_exit("share list")?;
+            let detail = format!("user {} as {role}", user.id.0);
+            context::audit(&store, "list.share", "list", Some(list), Some(&detail)).await?;
             println!("{list}\t{}\t{role}", user.email);
         }
         ListCommand::Unshare { list, email } => {
@@ -67,6 +70,8 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 .unshare_list(ListId(list), user.id)
                 .await
                 .or_exit("unshare list")?;
+            let detail = format!("user {}", user.id.0);
+            context::audit(&store, "list.unshare", "list", Some(list), Some(&detail)).await?;
             println!("{list}\t{}\tremoved", user.email);
         }
         ListCommand::List { email } => {

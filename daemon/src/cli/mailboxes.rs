@@ -102,6 +102,7 @@ pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
                 .soft_remove_mailbox(MailboxId(id))
                 .await
                 .or_exit("remove mailbox")?;
+            context::audit(&store, "mailbox.remove", "mailbox", Some(id), None).await?;
             println!("{id}\tremoved");
             Ok(())
         }
@@ -170,6 +171,7 @@ async fn add_imap(config: &crate::config::Config, store: &crate::store::Store, a
         .await;
     match created {
         Ok(mailbox) => {
+            context::audit(store, "mailbox.add", "mailbox", Some(mailbox.id.0), Some("imap")).await?;
             println!("{}\t{}", mailbox.id.0, mailbox.address);
             Ok(())
         }
@@ -259,6 +261,7 @@ async fn exclude(store: &crate::store::Store, id: MailboxId, domains: Vec<String
         .set_exclusions(id, &current)
         .await
         .or_exit("set excluded domains")?;
+    context::audit(store, "mailbox.exclude", "mailbox", Some(id.0), None).await?;
     let updated = store.get_mailbox(id).await.or_exit("read mailbox")?;
     println!("{}\t{}", id.0, updated.excluded_domains.join(","));
     Ok(())

@@ -84,6 +84,8 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
         }
     };
     rotation::commit_pending_key(key_file).or_exit("install the new master key")?;
+    let detail = format!("{count} secrets, key version {next_version}");
+    context::audit(store, "secrets.rotate", "secrets", None, Some(&detail)).await?;
     println!("rotated {count} secrets to a new master key in {}", key_file.display());
     Ok(())
 }

@@ -34,6 +34,7 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
     match command {
         UserCommand::Add { email, name } => {
             let user = store.create_user(&email, name.as_deref()).await.or_exit("add user")?;
+            context::audit(&store, "user.add", "user", Some(user.id.0), None).await?;
             println!("{}\t{}", user.id.0, user.email);
         }
         UserCommand::List => {
@@ -49,6 +50,7 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
         UserCommand::Token { email, label } => {
             let user = store.user_by_email(&email).await.or_exit("find user")?;
             let issued = store.create_token(user.id, &label).await.or_exit("issue token")?;
+            context::audit(&store, "token.issue", "user", Some(user.id.0), None).await?;
             println!("{}", issued.secret.expose_secret());
         }
     }
