@@ -47,15 +47,7 @@ impl Default for ImapStartOptions {
 impl ImapStartOptions {
     /// The options from the `[imap]` and `[pipeline]` sections of the configuration.
     pub fn from_config(config: &Config) -> Self {
-        let options = ImapOptions {
-            allow_plaintext_loopback: config.imap.allow_plaintext_loopback,
-            max_message_bytes: config.pipeline.max_message_bytes,
-            idle_renew: config.imap.idle_renew,
-            poll_interval: config.imap.poll_interval,
-            max_connections_per_host: usize::try_from(config.imap.max_connections_per_host).unwrap_or(usize::MAX),
-            ..ImapOptions::default()
-        };
-        Self { options, ..Self::default() }
+        Self { options: config.imap_options(), ..Self::default() }
     }
 }
 

@@ -172,20 +172,18 @@ impl MasterKey {
     }
 }
 
+/// A failed read of the key file: "missing" when it does not exist, else the I/O error.
+fn read_error(path: &Path, source: io::Error) -> KeyError {
+    if source.kind() == io::ErrorKind::NotFound {
+        KeyError::Missing { path: path.to_path_buf() }
+    } else {
+        KeyError::Io { path: path.to_path_buf(), source }
+    }
+}
+
 /// Refuses a key file that is not a regular file owned by us with mode 0600 or 0400.
 pub fn check_key_file_permissions(path: &Path) -> Result<(), KeyError> {
-    let metadata = fs::metadata(path).map_err(|source| {
-        if source.kind() == io::ErrorKind::NotFound {
-            KeyError::Missing {
-                path: path.to_path_buf(),
-            }
-        } else {
-            KeyError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    })?;
+    let metadata = fs::metadata(path).map_err(|source| read_error(path, source))?;
     if !metadata.is_file() {
         return Err(KeyError::NotAFile {
             path: path.to_path_buf(),
@@ -210,18 +208,7 @@ pub fn check_key_file_permissions(path: &Path) -> Result<(), KeyError> {
 }
 
 fn read_key(path: &Path) -> Result<MasterKey, KeyError> {
-    let io_error = |source: io::Error| {
-        if source.kind() == io::ErrorKind::NotFound {
-            KeyError::Missing {
-                path: path.to_path_buf(),
-            }
-        } else {
-            KeyError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    };
+    let io_error = |source: io::Error| read_error(path, source);
     let file = fs::File::open(path).map_err(io_error)?;
     let mut text = Zeroizing::new(Vec::with_capacity(80));
     file.take(MAX_KEY_FILE_LEN).read_to_end(&mut text).map_err(io_error)?;
