@@ -8,11 +8,13 @@
 //! carrying its checkpoint), close the tracker, and wait for it under a deadline.
 
 pub mod notify;
+pub mod reload;
 pub mod retention;
 pub mod sources;
 pub mod watchdog;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -20,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::http::{HttpListener, MetricSources};
-use crate::notify::{Mailer, OutboxWorker, SmtpSettings, WorkerOptions};
+use crate::notify::{SmtpSettings, WorkerOptions};
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineHandle};
 use crate::store::Store;
 use crate::vault::Vault;
@@ -99,6 +101,7 @@ pub struct Supervisor {
     pipeline: Pipeline,
     grace: Duration,
     http_addr: Option<SocketAddr>,
+    reload: reload::ReloadHandle,
 }
 
 impl Supervisor {
@@ -120,16 +123,14 @@ impl Supervisor {
         let tracker = TaskTracker::new();
         let pipeline = Pipeline::spawn(store.clone(), options.pipeline.clone(), &tracker, shutdown.child_token());
 
-        let mut notify_stats = None;
-        if let Some(outbox) = options.outbox {
-            let mailer = Mailer::new(outbox.smtp, &outbox.password).map_err(SupervisorError::Mailer)?;
-            let worker = OutboxWorker::new(store.clone(), mailer, outbox.worker);
-            notify_stats = Some(worker.stats());
-            tracker.spawn(worker.run(shutdown.child_token()));
-        }
+        // The outbox worker sits in a slot a configuration reload can restart it in.
+        let outbox = reload::OutboxSlot::new(tracker.clone(), store.clone(), shutdown.clone(), Arc::default());
+        let prepared = outbox.prepare(options.outbox).map_err(SupervisorError::Mailer)?;
+        outbox.apply(prepared);
+        let (retention_days, retention_days_changes) = tokio::sync::watch::channel(options.retention_days);
         tracker.spawn(retention::run(
             store.clone(),
-            options.retention_days,
+            retention_days_changes,
             options.purge_interval,
             shutdown.child_token(),
         ));
@@ -145,9 +146,9 @@ impl Supervisor {
         if let Some(http) = http {
             let metrics = MetricSources {
                 store: store.clone(),
-                pipeline: std::sync::Arc::clone(pipeline.stats()),
-                notify: notify_stats,
-                imap: imap_source,
+                pipeline: Arc::clone(pipeline.stats()),
+                notify: Some(outbox.stats()),
+                imap: imap_source.clone(),
             };
             tracker.spawn(http.serve(metrics, shutdown.child_token()));
         }
@@ -157,7 +158,14 @@ impl Supervisor {
         // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
         let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
         let _ = notify::ready();
-        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr })
+        let reload = reload::ReloadHandle {
+            pipeline: pipeline.clone(),
+            imap: imap_source,
+            retention_days: Arc::new(retention_days),
+            outbox: Arc::new(outbox),
+            hooks: Arc::default(),
+        };
+        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr, reload })
     }
 
     /// The pipeline's entry point (for sources started later, e.g. by the HTTP API).
@@ -169,6 +177,11 @@ impl Supervisor {
     /// the configuration asked for port 0).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// What a configuration reload changes (see [`reload`]).
+    pub fn reload_handle(&self) -> reload::ReloadHandle {
+        self.reload.clone()
     }
 
     /// The running pipeline (its counters, its rules cache).
