@@ -373,7 +373,8 @@ pub fn link_imap_mailbox(daemon: &Daemon) -> Result<mailsig_tests::servers::Mail
     daemon.cli(
         &[
             "mailbox", "add-imap", "--owner", &owner, "--list", &list, "--host", "localhost", "--port", &port,
-            "--security", "tls", "--ca-file", &ca, "--username", &user.name, "--password-stdin",
+            "--security", "tls", "--ca-file", &ca, "--username", &user.name, "--address", &user.address,
+            "--password-stdin",
         ],
         Some(&format!("{}\n", user.password)),
     )?;
