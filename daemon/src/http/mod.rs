@@ -7,6 +7,7 @@
 //! cancelled. No endpoint here returns anything about mail: counters only.
 
 pub mod metrics;
+pub mod tls;
 
 use std::net::SocketAddr;
 
@@ -34,12 +35,16 @@ pub enum HttpError {
     },
     #[error("read the address of the http listener")]
     LocalAddr(#[source] std::io::Error),
+    #[error("prepare https")]
+    Https(#[from] tls::ExposureError),
 }
 
 /// A bound, not yet serving, listener.
 pub struct HttpListener {
     listener: TcpListener,
     addr: SocketAddr,
+    /// HTTPS, the redirect listener and CORS (see [`tls`]); plain HTTP by default.
+    exposure: tls::Exposure,
 }
 
 impl HttpListener {
@@ -47,7 +52,23 @@ impl HttpListener {
     pub async fn bind(addr: SocketAddr) -> Result<HttpListener, HttpError> {
         let listener = TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(HttpError::LocalAddr)?;
-        Ok(HttpListener { listener, addr })
+        Ok(HttpListener { listener, addr, exposure: tls::Exposure::plain() })
+    }
+
+    /// Serves HTTPS (and the redirect listener, CORS) as `exposure` says.
+    pub fn with_exposure(mut self, exposure: tls::Exposure) -> HttpListener {
+        self.exposure = exposure;
+        self
+    }
+
+    /// The HTTPS certificate, when serving HTTPS.
+    pub fn tls_certificate(&self) -> Option<std::sync::Arc<tls::ReloadableCertificate>> {
+        self.exposure.certificate()
+    }
+
+    /// The redirect listener's address, when configured.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.exposure.redirect_addr()
     }
 
     /// The address actually bound.
@@ -58,15 +79,7 @@ impl HttpListener {
     /// Serves the operations endpoints until `shutdown` is cancelled. Spawn it on the
     /// supervisor's tracker.
     pub async fn serve(self, sources: MetricSources, shutdown: CancellationToken) {
-        let addr = self.addr;
-        tracing::info!(%addr, "http listener serving /healthz /readyz /metrics");
-        let served = axum::serve(self.listener, router(sources))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        match served {
-            Ok(()) => tracing::info!(%addr, "http listener stopped"),
-            Err(error) => tracing::error!(%addr, error = %error, "http listener failed"),
-        }
+        self.exposure.serve(self.listener, self.addr, router(sources), shutdown).await;
     }
 }
 

@@ -45,6 +45,8 @@ pub struct SupervisorOptions {
     pub imap: sources::ImapStartOptions,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None` serves nothing.
     pub http: Option<SocketAddr>,
+    /// HTTPS, the redirect listener and CORS for that listener (plain HTTP by default).
+    pub https: crate::http::tls::HttpsOptions,
 }
 
 impl Default for SupervisorOptions {
@@ -57,6 +59,7 @@ impl Default for SupervisorOptions {
             outbox: None,
             imap: sources::ImapStartOptions::default(),
             http: None,
+            https: crate::http::tls::HttpsOptions::default(),
         }
     }
 }
@@ -99,6 +102,9 @@ pub struct Supervisor {
     pipeline: Pipeline,
     grace: Duration,
     http_addr: Option<SocketAddr>,
+    /// The HTTPS certificate, for reloading it (SIGHUP).
+    tls_certificate: Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>>,
+    redirect_addr: Option<SocketAddr>,
 }
 
 impl Supervisor {
@@ -113,10 +119,17 @@ impl Supervisor {
         store.migrate().await.map_err(SupervisorError::Migrate)?;
         // Bound first: a taken port fails the start before anything else runs.
         let http = match options.http {
-            Some(addr) => Some(HttpListener::bind(addr).await.map_err(SupervisorError::Http)?),
+            Some(addr) => {
+                let exposure = crate::http::tls::Exposure::prepare(&options.https)
+                    .await
+                    .map_err(|e| SupervisorError::Http(e.into()))?;
+                Some(HttpListener::bind(addr).await.map_err(SupervisorError::Http)?.with_exposure(exposure))
+            }
             None => None,
         };
         let http_addr = http.as_ref().map(HttpListener::local_addr);
+        let tls_certificate = http.as_ref().and_then(HttpListener::tls_certificate);
+        let redirect_addr = http.as_ref().and_then(HttpListener::redirect_addr);
         let tracker = TaskTracker::new();
         let pipeline = Pipeline::spawn(store.clone(), options.pipeline.clone(), &tracker, shutdown.child_token());
 
@@ -157,7 +170,7 @@ impl Supervisor {
         // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
         let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
         let _ = notify::ready();
-        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr })
+        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr, tls_certificate, redirect_addr })
     }
 
     /// The pipeline's entry point (for sources started later, e.g. by the HTTP API).
@@ -169,6 +182,16 @@ impl Supervisor {
     /// the configuration asked for port 0).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The HTTPS certificate when HTTPS is configured: `reload()` re-reads its files (SIGHUP).
+    pub fn tls_certificate(&self) -> Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>> {
+        self.tls_certificate.clone()
+    }
+
+    /// The plain-HTTP listener that redirects to HTTPS, when configured.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.redirect_addr
     }
 
     /// The running pipeline (its counters, its rules cache).
