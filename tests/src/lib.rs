@@ -6,3 +6,5 @@
 
 pub mod https;
 pub mod servers;
+
+pub mod graph_emulator;
