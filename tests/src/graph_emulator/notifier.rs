@@ -83,13 +83,27 @@ pub async fn notify_created(emu: &Arc<Emulator>, message_id: &str) {
             st.pending.extend(items);
             return;
         }
-        items
+        (items, st.settings.duplicate_notifications)
     };
-    let sends = posts.into_iter().map(|p| {
+    let (posts, duplicate) = posts;
+    let sends = posts.into_iter().map(|p| async move {
         let body = json!({ "value": [p.item] });
-        post(emu, DeliveryKind::Notification, p.url, vec![p.subscription_id], 1, body)
+        let ids = vec![p.subscription_id];
+        if duplicate {
+            post(emu, DeliveryKind::Notification, p.url.clone(), ids.clone(), 1, body.clone()).await;
+        }
+        post(emu, DeliveryKind::Notification, p.url, ids, 1, body).await;
     });
     futures::future::join_all(sends).await;
+}
+
+/// The body Graph would post for `message_id` to subscription `subscription_id` (for tests that
+/// forge or replay notifications, and for load tools).
+pub fn body_for(emu: &Emulator, subscription_id: &str, message_id: &str) -> Option<Value> {
+    let st = emu.lock();
+    let sub = st.live_subscription(subscription_id)?;
+    let m = st.messages.iter().find(|m| m.id == message_id)?;
+    Some(json!({ "value": [created_item(sub, m, &st.tenant_id)] }))
 }
 
 /// Posts the queued (batch mode) notifications: one body per notification URL, holding every

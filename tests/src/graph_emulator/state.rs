@@ -185,6 +185,7 @@ pub struct PendingNotification {
 pub struct Settings {
     pub drop_notifications: bool,
     pub batch_notifications: bool,
+    pub duplicate_notifications: bool,
     pub access_token_lifetime: Duration,
     pub max_subscription_lifetime: Duration,
     pub mailbox_concurrency_limit: Option<usize>,
@@ -238,6 +239,7 @@ impl State {
             settings: Settings {
                 drop_notifications: false,
                 batch_notifications: false,
+                duplicate_notifications: false,
                 access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
                 max_subscription_lifetime: MAX_MESSAGE_SUBSCRIPTION_LIFETIME,
                 mailbox_concurrency_limit: None,
