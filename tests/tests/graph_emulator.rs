@@ -934,3 +934,59 @@ impl JsonBody for reqwest::RequestBuilder {
         self.header(header::CONTENT_TYPE, "application/json").body(v.to_string())
     }
 }
+
+#[tokio::test]
+async fn failed_notifications_are_retried_when_the_test_asks_and_slow_answers_count_as_failures() -> Result<()> {
+    let (graph, api) = world().await?;
+    // A receiver that answers the handshake, then 503 twice, then 202.
+    let failures = Arc::new(Mutex::new(2u32));
+    let slow = Arc::new(Mutex::new(false));
+    let app = Router::new().route(
+        "/notify",
+        post({
+            let (failures, slow) = (Arc::clone(&failures), Arc::clone(&slow));
+            move |Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(token) = q.get("validationToken") {
+                    return ([(header::CONTENT_TYPE, "text/plain")], token.clone()).into_response();
+                }
+                if slow.lock().map(|s| *s).unwrap_or(false) {
+                    tokio::time::sleep(Duration::from_millis(3500)).await;
+                    return StatusCode::ACCEPTED.into_response();
+                }
+                let fail = failures.lock().map(|mut n| if *n > 0 { *n -= 1; true } else { false }).unwrap_or(false);
+                if fail { StatusCode::SERVICE_UNAVAILABLE.into_response() } else { StatusCode::ACCEPTED.into_response() }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let expiry = (time::OffsetDateTime::now_utc() + time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339)?;
+    let created = api
+        .call(
+            reqwest::Method::POST,
+            "/subscriptions",
+            Some(json!({ "changeType": "created", "notificationUrl": format!("{base}/notify"), "resource": "me/messages", "expirationDateTime": expiry })),
+        )
+        .await?;
+    assert_eq!(created.status, 201);
+
+    graph.set_notification_retries(3, Duration::from_millis(50));
+    graph.deliver(ALICE, mime(1)).await?;
+    let statuses: Vec<Option<u16>> =
+        graph.deliveries().iter().filter(|d| d.kind == DeliveryKind::Notification).map(|d| d.status).collect();
+    assert_eq!(statuses, [Some(503), Some(503), Some(202)]);
+
+    // An answer after Graph's 3-second allowance is a failure, even if it is a 202.
+    graph.set_notification_retries(0, Duration::ZERO);
+    if let Ok(mut s) = slow.lock() {
+        *s = true;
+    }
+    graph.deliver(ALICE, mime(2)).await?;
+    let last = graph.deliveries().into_iter().rfind(|d| d.kind == DeliveryKind::Notification).context("no delivery")?;
+    assert_eq!(last.status, None);
+    assert!(last.latency >= Duration::from_secs(3) && last.latency < Duration::from_millis(3400), "{:?}", last.latency);
+    Ok(())
+}

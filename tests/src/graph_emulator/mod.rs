@@ -262,6 +262,13 @@ impl GraphEmulator {
         self.emu.lock().settings.batch_notifications = batch;
     }
 
+    /// Retry a failed notification (non-2xx, or no answer within 3 s) up to `retries` times, waiting
+    /// `first_wait` then doubling, as Graph does (for hours; here as the test says). Off by default.
+    /// `deliver` returns after the last attempt.
+    pub fn set_notification_retries(&self, retries: u32, first_wait: Duration) {
+        self.emu.lock().settings.notification_retries = (retries, first_wait);
+    }
+
     /// Duplicate mode: every notification is posted twice, as Graph's at-least-once delivery may.
     pub fn set_duplicate_notifications(&self, duplicate: bool) {
         self.emu.lock().settings.duplicate_notifications = duplicate;
