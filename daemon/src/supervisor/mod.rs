@@ -128,7 +128,12 @@ impl Supervisor {
         };
         let http_addr = http.as_ref().map(HttpListener::local_addr);
         let tracker = TaskTracker::new();
-        let fences = Fences::enforced();
+        // Fencing matters when several replicas share PostgreSQL; on SQLite one process owns
+        // everything, and sources started later (the API) commit without a lease.
+        let fences = match store.backend() {
+            crate::store::Backend::Postgres => Fences::enforced(),
+            crate::store::Backend::Sqlite => Fences::unenforced(),
+        };
         let pipeline =
             Pipeline::spawn_fenced(store.clone(), options.pipeline.clone(), fences.clone(), &tracker, shutdown.child_token());
         let (leases, leases_stop) = (TaskTracker::new(), CancellationToken::new());

@@ -6,7 +6,7 @@
 //! - status `ok` and not watched → start it;
 //! - watched but its settings or its secret changed, or its watchers stopped for attention and the
 //!   status is `ok` again (the credentials were fixed) → restart it;
-//! - status not `ok` → leave it stopped (no retries until the credentials change);
+//! - status not `ok` → stop it, or leave it stopped (no retries until the credentials change);
 //! - watched but no longer in the store (unlinked), or no longer this replica's (its lease was
 //!   lost or given up, see [`crate::sources::ownership`]) → stop it at once.
 //!
@@ -69,10 +69,16 @@ impl ImapSource {
             if !owned.owns(id) {
                 continue;
             }
-            active.insert(id);
             if mailbox.status != MailboxStatus::Ok {
+                // Watchers that stopped themselves for attention stay listed (so the next pass
+                // after the fix restarts them); watchers still running are stopped below, e.g.
+                // when the status was set from outside (the API, another replica's watcher).
+                if self.watch_state(id).is_some_and(|state| state.stopped_for_attention) {
+                    active.insert(id);
+                }
                 continue;
             }
+            active.insert(id);
             let settings = match ImapSettings::from_json(&mailbox.settings) {
                 Ok(settings) => settings,
                 Err(error) => {
