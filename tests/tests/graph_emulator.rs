@@ -990,3 +990,14 @@ async fn failed_notifications_are_retried_when_the_test_asks_and_slow_answers_co
     assert!(last.latency >= Duration::from_secs(3) && last.latency < Duration::from_millis(3400), "{:?}", last.latency);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_test_chosen_validation_token_reaches_the_endpoint_decoded() -> Result<()> {
+    let (graph, api) = world().await?;
+    let token = "<script>alert('x')</script> & a+b=c %41";
+    graph.set_validation_token(Some(token));
+    let rx = Receiver::start(Handshake::Echo).await?;
+    assert_eq!(api.subscribe(&rx, "me/messages", 60).await?.status, 201);
+    assert_eq!(rx.validation_tokens(), [token, token]);
+    Ok(())
+}

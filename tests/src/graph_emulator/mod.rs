@@ -269,6 +269,12 @@ impl GraphEmulator {
         self.emu.lock().settings.notification_retries = (retries, first_wait);
     }
 
+    /// The validation token of the following handshakes (`None`: Graph-like random tokens), e.g.
+    /// one holding `<script>` to check that a client echoes it as text/plain, verbatim.
+    pub fn set_validation_token(&self, token: Option<&str>) {
+        self.emu.lock().settings.validation_token = token.map(str::to_owned);
+    }
+
     /// Duplicate mode: every notification is posted twice, as Graph's at-least-once delivery may.
     pub fn set_duplicate_notifications(&self, duplicate: bool) {
         self.emu.lock().settings.duplicate_notifications = duplicate;
