@@ -45,6 +45,8 @@ pub struct SupervisorOptions {
     pub imap: sources::ImapStartOptions,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None` serves nothing.
     pub http: Option<SocketAddr>,
+    /// Settings of the user-facing API and pages served on the same listener.
+    pub api: crate::http::app::ApiSettings,
 }
 
 impl Default for SupervisorOptions {
@@ -57,6 +59,7 @@ impl Default for SupervisorOptions {
             outbox: None,
             imap: sources::ImapStartOptions::default(),
             http: None,
+            api: crate::http::app::ApiSettings::default(),
         }
     }
 }
@@ -149,7 +152,8 @@ impl Supervisor {
                 notify: notify_stats,
                 imap: imap_source,
             };
-            tracker.spawn(http.serve(metrics, shutdown.child_token()));
+            let app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
+            tracker.spawn(http.serve_app(crate::http::app::app_router(app, metrics), shutdown.child_token()));
         }
         if let Some(interval) = watchdog::interval_from_env() {
             tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
