@@ -5,3 +5,5 @@
 //! here reads those variables through [`servers::TestEnv`]; see that module for the helpers.
 
 pub mod servers;
+
+pub mod graph_emulator;
