@@ -799,3 +799,205 @@ async fn slow_fault_delays_and_requests_record_concurrency() -> Result<()> {
     assert_eq!(statuses, [200, 200, 200, 200, 429]);
     Ok(())
 }
+
+#[tokio::test]
+async fn duplicate_mode_posts_twice_and_notification_body_matches_what_is_posted() -> Result<()> {
+    let (graph, api) = world().await?;
+    let rx = Receiver::start(Handshake::Echo).await?;
+    let sub_id = api.subscribe(&rx, "me/messages", 60).await?.json()?["id"].as_str().unwrap_or("").to_owned();
+    graph.set_duplicate_notifications(true);
+    let id = graph.deliver(ALICE, mime(1)).await?;
+    let got = rx.notifications();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], got[1], "a duplicate is the same notification");
+    let body = graph.notification_body(&sub_id, &id).context("no body")?;
+    assert_eq!(body["value"][0]["resource"], got[0]["value"][0]["resource"]);
+    assert_eq!(body["value"][0]["clientState"], "state-secret-1");
+    assert!(graph.notification_body("nope", &id).is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn token_endpoint_checks_the_redirect_uri_and_accepts_basic_client_authentication() -> Result<()> {
+    let graph = GraphEmulator::start().await?;
+    graph.register_app(CLIENT_ID, SECRET, REDIRECT);
+    graph.add_user(ALICE, "Alice");
+    let (verifier, challenge) = pkce();
+    let code_for = |loc: String| -> Result<String> { query_of(&loc)?.get("code").cloned().context("no code") };
+    let code = code_for(graph.consent(&authorize_url(&graph, &challenge, "s", SCOPES)?, ALICE).await?)?;
+    let (status, body) = token_call(
+        &graph,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/other"),
+            ("code_verifier", &verifier),
+            ("client_id", CLIENT_ID),
+            ("client_secret", SECRET),
+        ],
+    )
+    .await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+
+    let code = code_for(graph.consent(&authorize_url(&graph, &challenge, "s", SCOPES)?, ALICE).await?)?;
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .finish();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/oauth2/v2.0/token", graph.authority_url()))
+        .basic_auth(CLIENT_ID, Some(SECRET))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = serde_json::from_slice(&resp.bytes().await?)?;
+    assert!(body["access_token"].is_string());
+    Ok(())
+}
+
+#[tokio::test]
+async fn patch_of_the_notification_url_validates_the_new_url_and_users_resources_work() -> Result<()> {
+    let (graph, api) = world().await?;
+    let rx = Receiver::start(Handshake::Echo).await?;
+    let user_id = api.get("/me").await?.json()?["id"].as_str().unwrap_or("").to_owned();
+    let sub = api.subscribe(&rx, &format!("users/{user_id}/mailFolders/inbox/messages"), 60).await?;
+    assert_eq!(sub.status, 201);
+    let id = sub.json()?["id"].as_str().unwrap_or("").to_owned();
+
+    let bad = Receiver::start(Handshake::WrongBody).await?;
+    let refused = api
+        .call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "notificationUrl": bad.notify_url() })))
+        .await?;
+    assert_eq!((refused.status, refused.json()?["error"]["code"].clone()), (400, json!("ValidationError")));
+    assert_eq!(graph.subscriptions()[0].notification_url, rx.notify_url());
+
+    let rx2 = Receiver::start(Handshake::Echo).await?;
+    let moved = api
+        .call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "notificationUrl": rx2.notify_url() })))
+        .await?;
+    assert_eq!(moved.status, 200);
+    graph.deliver(ALICE, mime(1)).await?;
+    assert_eq!((rx.notifications().len(), rx2.notifications().len()), (0, 1));
+
+    // Another user's mailbox cannot be subscribed to with Alice's token.
+    graph.add_user("carol@contoso.test", "Carol");
+    assert_eq!(api.subscribe(&rx, "users/carol@contoso.test/messages", 60).await?.status, 403);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_control_api_registers_delivers_and_reports() -> Result<()> {
+    let graph = GraphEmulator::start().await?;
+    let http = reqwest::Client::new();
+    let control = format!("{}/_emulator", graph.base_url());
+    let app = json!({ "client_id": CLIENT_ID, "client_secret": SECRET, "redirect_uri": REDIRECT });
+    let r = http.post(format!("{control}/apps")).json_body(&app).send().await?;
+    assert_eq!(r.status().as_u16(), 204);
+    let r = http.post(format!("{control}/users")).json_body(&json!({ "email": ALICE })).send().await?;
+    assert_eq!(r.status().as_u16(), 201);
+    let api = Api::new(&graph, &sign_in(&graph, ALICE).await?.access);
+    let rx = Receiver::start(Handshake::Echo).await?;
+    let sub_id = api.subscribe(&rx, "me/messages", 60).await?.json()?["id"].as_str().unwrap_or("").to_owned();
+
+    let r = http.post(format!("{control}/users/{ALICE}/messages")).body(mime(7)).send().await?;
+    assert_eq!(r.status().as_u16(), 201);
+    let id = serde_json::from_slice::<Value>(&r.bytes().await?)?["id"].as_str().unwrap_or("").to_owned();
+    assert_eq!(rx.notifications().len(), 1);
+    let stats: Value = serde_json::from_slice(&http.get(format!("{control}/stats")).send().await?.bytes().await?)?;
+    assert_eq!((stats["notifications_posted"].as_u64(), stats["notifications_2xx"].as_u64()), (Some(1), Some(1)));
+    let body = http.get(format!("{control}/notification?subscription_id={sub_id}&message_id={id}")).send().await?;
+    let body: Value = serde_json::from_slice(&body.bytes().await?)?;
+    assert_eq!(body["value"][0]["resourceData"]["id"], id.as_str());
+    let r = http
+        .post(format!("{control}/lifecycle"))
+        .json_body(&json!({ "subscription_id": sub_id, "event": "missed" }))
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(rx.lifecycle().len(), 1);
+    Ok(())
+}
+
+/// reqwest is built without its `json` feature here; this is the one-liner it would add.
+trait JsonBody {
+    fn json_body(self, v: &Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn json_body(self, v: &Value) -> Self {
+        self.header(header::CONTENT_TYPE, "application/json").body(v.to_string())
+    }
+}
+
+#[tokio::test]
+async fn failed_notifications_are_retried_when_the_test_asks_and_slow_answers_count_as_failures() -> Result<()> {
+    let (graph, api) = world().await?;
+    // A receiver that answers the handshake, then 503 twice, then 202.
+    let failures = Arc::new(Mutex::new(2u32));
+    let slow = Arc::new(Mutex::new(false));
+    let app = Router::new().route(
+        "/notify",
+        post({
+            let (failures, slow) = (Arc::clone(&failures), Arc::clone(&slow));
+            move |Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(token) = q.get("validationToken") {
+                    return ([(header::CONTENT_TYPE, "text/plain")], token.clone()).into_response();
+                }
+                if slow.lock().map(|s| *s).unwrap_or(false) {
+                    tokio::time::sleep(Duration::from_millis(3500)).await;
+                    return StatusCode::ACCEPTED.into_response();
+                }
+                let fail = failures.lock().map(|mut n| if *n > 0 { *n -= 1; true } else { false }).unwrap_or(false);
+                if fail { StatusCode::SERVICE_UNAVAILABLE.into_response() } else { StatusCode::ACCEPTED.into_response() }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let expiry = (time::OffsetDateTime::now_utc() + time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339)?;
+    let created = api
+        .call(
+            reqwest::Method::POST,
+            "/subscriptions",
+            Some(json!({ "changeType": "created", "notificationUrl": format!("{base}/notify"), "resource": "me/messages", "expirationDateTime": expiry })),
+        )
+        .await?;
+    assert_eq!(created.status, 201);
+
+    graph.set_notification_retries(3, Duration::from_millis(50));
+    graph.deliver(ALICE, mime(1)).await?;
+    let statuses: Vec<Option<u16>> =
+        graph.deliveries().iter().filter(|d| d.kind == DeliveryKind::Notification).map(|d| d.status).collect();
+    assert_eq!(statuses, [Some(503), Some(503), Some(202)]);
+
+    // An answer after Graph's 3-second allowance is a failure, even if it is a 202.
+    graph.set_notification_retries(0, Duration::ZERO);
+    if let Ok(mut s) = slow.lock() {
+        *s = true;
+    }
+    graph.deliver(ALICE, mime(2)).await?;
+    let last = graph.deliveries().into_iter().rfind(|d| d.kind == DeliveryKind::Notification).context("no delivery")?;
+    assert_eq!(last.status, None);
+    assert!(last.latency >= Duration::from_secs(3) && last.latency < Duration::from_millis(3400), "{:?}", last.latency);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_test_chosen_validation_token_reaches_the_endpoint_decoded() -> Result<()> {
+    let (graph, api) = world().await?;
+    let token = "<script>alert('x')</script> & a+b=c %41";
+    graph.set_validation_token(Some(token));
+    let rx = Receiver::start(Handshake::Echo).await?;
+    assert_eq!(api.subscribe(&rx, "me/messages", 60).await?.status, 201);
+    assert_eq!(rx.validation_tokens(), [token, token]);
+    Ok(())
+}

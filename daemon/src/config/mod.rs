@@ -48,6 +48,9 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub retention: RetentionConfig,
     pub log: LogConfig,
+    /// `[replica] id`: this replica's name among several on one database; `None` generates one
+    /// (host name, pid and a random suffix) at every start.
+    pub replica_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

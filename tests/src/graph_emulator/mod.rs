@@ -26,6 +26,10 @@
 //! # let _ = (callback, id); Ok(()) }
 //! ```
 
+// Handlers return the HTTP answer itself as the `Err` of their helpers: it is built on the error
+// path only, and boxing it would add noise to every handler.
+#![allow(clippy::result_large_err)]
+
 mod admin;
 mod delta;
 mod faults;
@@ -256,6 +260,31 @@ impl GraphEmulator {
     /// Batch mode: delivered messages queue their notifications until [`Self::flush_notifications`].
     pub fn set_batch_notifications(&self, batch: bool) {
         self.emu.lock().settings.batch_notifications = batch;
+    }
+
+    /// Retry a failed notification (non-2xx, or no answer within 3 s) up to `retries` times, waiting
+    /// `first_wait` then doubling, as Graph does (for hours; here as the test says). Off by default.
+    /// `deliver` returns after the last attempt.
+    pub fn set_notification_retries(&self, retries: u32, first_wait: Duration) {
+        self.emu.lock().settings.notification_retries = (retries, first_wait);
+    }
+
+    /// The validation token of the following handshakes (`None`: Graph-like random tokens), e.g.
+    /// one holding `<script>` to check that a client echoes it as text/plain, verbatim.
+    pub fn set_validation_token(&self, token: Option<&str>) {
+        self.emu.lock().settings.validation_token = token.map(str::to_owned);
+    }
+
+    /// Duplicate mode: every notification is posted twice, as Graph's at-least-once delivery may.
+    pub fn set_duplicate_notifications(&self, duplicate: bool) {
+        self.emu.lock().settings.duplicate_notifications = duplicate;
+    }
+
+    /// The body Graph would post to subscription `subscription_id` for message `message_id`
+    /// (`{"value":[{…}]}`); `None` if either is unknown. For tests that forge or replay
+    /// notifications (change `clientState`, post it twice) and for load tools.
+    pub fn notification_body(&self, subscription_id: &str, message_id: &str) -> Option<serde_json::Value> {
+        notifier::body_for(&self.emu, subscription_id, message_id)
     }
 
     /// Posts the queued notifications, one body per notification URL; returns the bodies posted.
