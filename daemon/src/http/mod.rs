@@ -6,6 +6,9 @@
 //! start-up failure, not a silent gap in monitoring) and serves until the shutdown token is
 //! cancelled. No endpoint here returns anything about mail: counters only.
 
+pub mod api;
+pub mod app;
+pub mod auth;
 pub mod metrics;
 pub mod tls;
 
@@ -80,6 +83,14 @@ impl HttpListener {
     /// supervisor's tracker.
     pub async fn serve(self, sources: MetricSources, shutdown: CancellationToken) {
         self.exposure.serve(self.listener, self.addr, router(sources), shutdown).await;
+    }
+
+    /// Serves a whole application router (see [`app::app_router`]) until `shutdown` is
+    /// cancelled, with the client's address available to the rate limit.
+    pub async fn serve_app(self, app: Router, shutdown: CancellationToken) {
+        // HTTPS + HSTS, the redirect listener and CORS when configured (see `tls`); the client's
+        // address reaches `ConnectInfo<SocketAddr>` on HTTP and HTTPS alike.
+        self.exposure.serve(self.listener, self.addr, app, shutdown).await;
     }
 }
 

@@ -50,6 +50,8 @@ pub struct SupervisorOptions {
     pub http: Option<SocketAddr>,
     /// HTTPS, the redirect listener and CORS for that listener (plain HTTP by default).
     pub https: crate::http::tls::HttpsOptions,
+    /// Settings of the user-facing API and pages served on the same listener.
+    pub api: crate::http::app::ApiSettings,
     /// This replica's id and lease timings (several replicas on one PostgreSQL, issue 9).
     pub replica: leases::ReplicaOptions,
 }
@@ -65,6 +67,7 @@ impl Default for SupervisorOptions {
             imap: sources::ImapStartOptions::default(),
             http: None,
             https: crate::http::tls::HttpsOptions::default(),
+            api: crate::http::app::ApiSettings::default(),
             replica: leases::ReplicaOptions::default(),
         }
     }
@@ -181,7 +184,8 @@ impl Supervisor {
                 notify: notify_stats,
                 imap: imap_source,
             };
-            tracker.spawn(http.serve(metrics, shutdown.child_token()));
+            let app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
+            tracker.spawn(http.serve_app(crate::http::app::app_router(app, metrics), shutdown.child_token()));
         }
         if let Some(interval) = watchdog::interval_from_env() {
             tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
