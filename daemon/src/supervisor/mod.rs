@@ -48,6 +48,8 @@ pub struct SupervisorOptions {
     pub imap: sources::ImapStartOptions,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None` serves nothing.
     pub http: Option<SocketAddr>,
+    /// Settings of the user-facing API and pages served on the same listener.
+    pub api: crate::http::app::ApiSettings,
     /// This replica's id and lease timings (several replicas on one PostgreSQL, issue 9).
     pub replica: leases::ReplicaOptions,
 }
@@ -62,6 +64,7 @@ impl Default for SupervisorOptions {
             outbox: None,
             imap: sources::ImapStartOptions::default(),
             http: None,
+            api: crate::http::app::ApiSettings::default(),
             replica: leases::ReplicaOptions::default(),
         }
     }
@@ -168,7 +171,8 @@ impl Supervisor {
                 notify: notify_stats,
                 imap: imap_source,
             };
-            tracker.spawn(http.serve(metrics, shutdown.child_token()));
+            let app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
+            tracker.spawn(http.serve_app(crate::http::app::app_router(app, metrics), shutdown.child_token()));
         }
         if let Some(interval) = watchdog::interval_from_env() {
             tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
