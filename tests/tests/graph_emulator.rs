@@ -1052,3 +1052,28 @@ async fn deleted_messages_come_back_as_removed_in_the_next_delta_and_are_gone() 
     assert!(graph.delete_message(ALICE, &a).await.is_err(), "deleted twice");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_handshake_not_answered_within_ten_seconds_fails_the_subscription() -> Result<()> {
+    let (graph, api) = world().await?;
+    let app = Router::new().route(
+        "/notify",
+        post(|Query(q): Query<HashMap<String, String>>| async move {
+            tokio::time::sleep(Duration::from_secs(12)).await;
+            ([(header::CONTENT_TYPE, "text/plain")], q.get("validationToken").cloned().unwrap_or_default())
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let slow = Receiver { base, got: Arc::default() };
+    let started = Instant::now();
+    let refused = api.subscribe(&slow, "me/messages", 60).await?;
+    let waited = started.elapsed();
+    assert_eq!((refused.status, refused.json()?["error"]["code"].clone()), (400, json!("ValidationError")));
+    assert!(waited >= Duration::from_secs(10) && waited < Duration::from_secs(12), "{waited:?}");
+    assert!(graph.subscriptions().is_empty());
+    Ok(())
+}

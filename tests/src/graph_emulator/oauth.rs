@@ -173,6 +173,7 @@ fn client_credentials(form: &HashMap<String, String>, headers: &HeaderMap) -> (O
         .and_then(|b| STANDARD.decode(b.trim()).ok())
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| {
+            // RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
             let (id, secret) = s.split_once(':')?;
             let dec = |x: &str| url::form_urlencoded::parse(format!("x={x}").as_bytes()).next().map(|(_, v)| v.into_owned());
             Some((dec(id)?, dec(secret)?))

@@ -31,6 +31,8 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn new(base_url: String) -> Arc<Self> {
+        // Redirects are not followed: `consent` returns the authorize endpoint's Location. Building
+        // fails only when a TLS backend cannot start, and this client has none (loopback http).
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
