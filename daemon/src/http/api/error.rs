@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::service::{FieldCode, FieldError, ServiceError};
+use crate::service::{FieldCode, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -26,6 +26,8 @@ pub enum ApiError {
     NoRoute,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("too many attempts")]
+    RateLimited(std::time::Duration),
 }
 
 impl From<crate::store::Error> for ApiError {
@@ -37,16 +39,14 @@ impl From<crate::store::Error> for ApiError {
 impl From<crate::http::auth::AuthError> for ApiError {
     fn from(e: crate::http::auth::AuthError) -> Self {
         use crate::http::auth::AuthError as A;
-        ApiError::Service(match e {
-            A::BadCredentials => ServiceError::Validation(vec![FieldError::new(
-                "password",
-                FieldCode::Text,
-                "wrong e-mail or password",
-            )]),
-            A::WeakPassword { .. } => ServiceError::Validation(vec![FieldError::new("password", FieldCode::Text, e.to_string())]),
+        let field = |message: String| ApiError::Service(ServiceError::field("password", FieldCode::Text, message));
+        match e {
+            A::TooManyAttempts { retry_after } => ApiError::RateLimited(retry_after),
+            A::BadCredentials => field("wrong e-mail or password".to_owned()),
+            A::WeakPassword { .. } => field(e.to_string()),
             A::Store(e) => e.into(),
-            A::Internal(m) => ServiceError::Internal(m),
-        })
+            A::Internal(m) => ApiError::Service(ServiceError::Internal(m)),
+        }
     }
 }
 
@@ -100,6 +100,13 @@ impl IntoResponse for ApiError {
             }
             ApiError::NoRoute => (StatusCode::NOT_FOUND, body("no_route", &self.to_string())),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, body("method_not_allowed", &self.to_string())),
+            ApiError::RateLimited(wait) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let mut response =
+                    (StatusCode::TOO_MANY_REQUESTS, Json(body("rate_limited", "too many attempts; retry later"))).into_response();
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds.max(1)));
+                return response;
+            }
         };
         (status, Json(value)).into_response()
     }

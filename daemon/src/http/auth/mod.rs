@@ -34,6 +34,9 @@ const CSRF_FORM_LIMIT: usize = 64 * 1024;
 pub enum AuthError {
     #[error("wrong e-mail or password")]
     BadCredentials,
+    /// Too many sign-in attempts for this e-mail address; try again after `retry_after`.
+    #[error("too many sign-in attempts; try again in {} s", retry_after.as_secs().max(1))]
+    TooManyAttempts { retry_after: std::time::Duration },
     #[error("a password must have {min} to {max} characters")]
     WeakPassword { min: usize, max: usize },
     #[error(transparent)]

@@ -94,6 +94,7 @@ fn random_hex() -> Result<String, AuthError> {
 /// Checks the e-mail and password and opens a session of `ttl`. A wrong e-mail and a wrong
 /// password fail the same way, in about the same time.
 pub async fn sign_in_for(store: &Store, email: &str, password: &str, ttl: Duration) -> Result<NewSession, AuthError> {
+    attempt_allowed(email)?;
     let found = match store.user_with_password_hash(email).await {
         Ok(found) => Some(found),
         Err(e) if e.is_not_found() => None,
@@ -114,6 +115,27 @@ pub async fn sign_in_for(store: &Store, email: &str, password: &str, ttl: Durati
     let stored = store.create_session(user.id, &hash_cookie(&cookie), &csrf, expires_at).await?;
     store.record_audit(Some(user.id), "session.sign_in", "user", Some(user.id.0), None).await?;
     Ok(NewSession { session: stored.into(), cookie: SecretString::from(cookie), max_age: ttl })
+}
+
+/// Sign-in attempts allowed per e-mail address: a burst of [`SIGN_IN_BURST`], then one every
+/// six seconds, whatever address they come from (password guessing from many addresses).
+pub const SIGN_IN_BURST: u32 = 10;
+
+fn attempt_allowed(email: &str) -> Result<(), AuthError> {
+    use governor::clock::{Clock as _, DefaultClock};
+    use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+    static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<String>> = std::sync::OnceLock::new();
+    let limiter = LIMITER.get_or_init(|| {
+        let burst = std::num::NonZeroU32::new(SIGN_IN_BURST).unwrap_or(std::num::NonZeroU32::MIN);
+        let per_minute = std::num::NonZeroU32::new(10).unwrap_or(std::num::NonZeroU32::MIN);
+        RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
+    });
+    if limiter.len() > 10_000 {
+        limiter.retain_recent();
+    }
+    limiter
+        .check_key(&email.trim().to_lowercase())
+        .map_err(|not_until| AuthError::TooManyAttempts { retry_after: not_until.wait_time_from(DefaultClock::default().now()) })
 }
 
 /// [`sign_in_for`] with the default lifetime.
