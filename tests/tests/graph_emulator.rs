@@ -1028,3 +1028,27 @@ async fn mail_folders_can_be_listed_filtered_and_fetched_by_well_known_name() ->
     assert_eq!(rx.notifications().len(), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn deleted_messages_come_back_as_removed_in_the_next_delta_and_are_gone() -> Result<()> {
+    let (graph, api) = world().await?;
+    let rx = Receiver::start(Handshake::Echo).await?;
+    assert_eq!(api.subscribe(&rx, "me/messages", 60).await?.status, 201);
+    let a = graph.deliver(ALICE, mime(1)).await?;
+    let b = graph.deliver(ALICE, mime(2)).await?;
+    let (ids, link, _) = delta_round(&api, "/me/mailFolders/inbox/messages/delta").await?;
+    assert_eq!(ids, [a.clone(), b.clone()]);
+    graph.delete_message(ALICE, &a).await?;
+    let c = graph.deliver(ALICE, mime(3)).await?;
+    let page = api.get(&link).await?.json()?;
+    let items = page["value"].as_array().context("no value")?;
+    assert_eq!(items.len(), 2, "{page}");
+    assert_eq!((items[0]["id"].as_str(), items[0]["@removed"]["reason"].as_str()), (Some(a.as_str()), Some("deleted")));
+    assert_eq!((items[1]["id"].as_str(), items[1].get("@removed")), (Some(c.as_str()), None));
+    assert_eq!(api.get(&format!("/me/messages/{a}/$value")).await?.status, 404);
+    assert_eq!(delta_round(&api, "/me/mailFolders/inbox/messages/delta").await?.0, [b, c]);
+    // The created-only subscription heard of the creations, not of the deletion.
+    assert_eq!(rx.notifications().len(), 3);
+    assert!(graph.delete_message(ALICE, &a).await.is_err(), "deleted twice");
+    Ok(())
+}

@@ -13,7 +13,7 @@ use super::state::{Emulator, Folder, State};
 const SCOPES: &[&str] = &["mail.read", "mail.readbasic", "mail.readwrite"];
 
 fn folder_json(st: &State, user_id: &str, f: &Folder) -> Value {
-    let total = st.messages.iter().filter(|m| m.user_id == user_id && m.folder_id == f.id).count();
+    let total = st.messages.iter().filter(|m| m.user_id == user_id && m.folder_id == f.id && m.deleted.is_none()).count();
     json!({
         "id": f.id,
         "displayName": f.display_name,

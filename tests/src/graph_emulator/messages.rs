@@ -73,11 +73,30 @@ pub async fn deliver(emu: &Arc<Emulator>, email: &str, folder: &str, raw: Vec<u8
         let seq = st.next_seq;
         st.next_seq += 1;
         let received = st.now();
-        st.messages.push(Message { id: id.clone(), user_id, folder_id, seq, received, raw: Arc::new(raw) });
+        st.messages.push(Message { id: id.clone(), user_id, folder_id, seq, received, raw: Arc::new(raw), deleted: None });
         id
     };
-    notifier::notify_created(emu, &id).await;
+    notifier::notify(emu, &id, "created").await;
     Ok(id)
+}
+
+/// Deletes a message (as the user would): gone from `$value` and from new delta rounds, shown as
+/// `@removed` by deltaLinks issued before, and notified to subscriptions with changeType `deleted`.
+pub async fn delete(emu: &Arc<Emulator>, email: &str, id: &str) -> Result<(), EmulatorError> {
+    {
+        let mut st = emu.lock();
+        let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else {
+            return Err(EmulatorError::UnknownUser(email.to_owned()));
+        };
+        let seq = st.next_seq;
+        let Some(m) = st.messages.iter_mut().find(|m| m.user_id == user_id && m.id == id && m.deleted.is_none()) else {
+            return Err(EmulatorError::UnknownMessage(id.to_owned()));
+        };
+        m.deleted = Some(seq);
+        st.next_seq += 1;
+    }
+    notifier::notify(emu, id, "deleted").await;
+    Ok(())
 }
 
 pub fn not_found() -> Response {

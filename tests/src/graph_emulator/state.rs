@@ -115,6 +115,8 @@ pub struct Message {
     pub seq: u64,
     pub received: OffsetDateTime,
     pub raw: Arc<Vec<u8>>,
+    /// The sequence number of its deletion, once deleted (kept for delta's `@removed`).
+    pub deleted: Option<u64>,
 }
 
 pub struct AuthCode {
@@ -163,7 +165,8 @@ pub struct DeltaPage {
     pub user_id: String,
     pub folder_id: String,
     pub select: Option<String>,
-    pub remaining: Vec<String>,
+    /// Message ids still to show, each with `true` when it is shown as `@removed`.
+    pub remaining: Vec<(String, bool)>,
     pub watermark: u64,
 }
 
@@ -278,7 +281,7 @@ impl State {
     }
 
     pub fn message(&self, user_id: &str, id: &str) -> Option<&Message> {
-        self.messages.iter().find(|m| m.user_id == user_id && m.id == id)
+        self.messages.iter().find(|m| m.user_id == user_id && m.id == id && m.deleted.is_none())
     }
 
     /// Subscriptions that have not expired; expired ones are gone, as in Graph.
