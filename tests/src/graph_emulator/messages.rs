@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::reply::{graph_error, json};
 use super::routing::{Call, Caller};
-use super::state::{Emulator, Message, State, graph_time, opaque};
+use super::state::{Emulator, Message, State, graph_time, message_id};
 use super::{EmulatorError, notifier};
 
 const MAIL_SCOPES: &[&str] = &["mail.read", "mail.readbasic", "mail.readwrite"];
@@ -69,7 +69,7 @@ pub async fn deliver(emu: &Arc<Emulator>, email: &str, folder: &str, raw: Vec<u8
         let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else {
             return Err(EmulatorError::UnknownUser(email.to_owned()));
         };
-        let id = opaque("AAMkAD", 24);
+        let id = message_id();
         let seq = st.next_seq;
         st.next_seq += 1;
         let received = st.now();

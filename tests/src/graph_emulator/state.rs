@@ -311,6 +311,14 @@ pub fn opaque(prefix: &str, bytes: usize) -> String {
     format!("{prefix}{}", hex::encode(raw))
 }
 
+/// A message id shaped like Outlook's: URL-safe base64 with `-`, `_` and `=` padding, so a client
+/// that mangles such characters in paths or JSON fails here too.
+pub fn message_id() -> String {
+    use base64::Engine;
+    let raw: Vec<u8> = (0..35).map(|_| rand::random::<u8>()).collect();
+    format!("AAMkAD{}", base64::engine::general_purpose::URL_SAFE.encode(raw))
+}
+
 /// Graph's timestamp format: `2026-11-20T11:00:00.0000000Z`.
 pub fn graph_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
