@@ -45,7 +45,10 @@ pub fn metadata(emu: &Emulator, caller: &Caller, id: &str, call: &Call) -> Respo
     let st = emu.lock();
     let Some(m) = st.message(&caller.user_id, id) else { return not_found() };
     let mut body = message_json(&st, m, call.query.get("$select").map(String::as_str));
-    body.insert("@odata.context".into(), json!(format!("{}/$metadata#users('{}')/messages/$entity", emu.graph_url(), caller.user_id)));
+    body.insert(
+        "@odata.context".into(),
+        json!(format!("{}/$metadata#users('{}')/messages/$entity", emu.graph_url(), caller.user_id)),
+    );
     json(StatusCode::OK, Value::Object(body))
 }
 
@@ -73,7 +76,15 @@ pub async fn deliver(emu: &Arc<Emulator>, email: &str, folder: &str, raw: Vec<u8
         let seq = st.next_seq;
         st.next_seq += 1;
         let received = st.now();
-        st.messages.push(Message { id: id.clone(), user_id, folder_id, seq, received, raw: Arc::new(raw), deleted: None });
+        st.messages.push(Message {
+            id: id.clone(),
+            user_id,
+            folder_id,
+            seq,
+            received,
+            raw: Arc::new(raw),
+            deleted: None,
+        });
         id
     };
     notifier::notify(emu, &id, "created").await;

@@ -54,8 +54,8 @@ use tokio::task::JoinHandle;
 
 pub use faults::Fault;
 pub use oauth::SIGN_IN_HEADER;
-pub use state::{DEFAULT_ACCESS_TOKEN_LIFETIME, MAX_MESSAGE_SUBSCRIPTION_LIFETIME};
 use state::Emulator;
+pub use state::{DEFAULT_ACCESS_TOKEN_LIFETIME, MAX_MESSAGE_SUBSCRIPTION_LIFETIME};
 
 /// Errors of the test-facing API.
 #[derive(Debug, thiserror::Error)]

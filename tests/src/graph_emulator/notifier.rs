@@ -248,5 +248,13 @@ fn record(
     latency: Duration,
     error: Option<String>,
 ) {
-    emu.lock().deliveries.push(DeliveryRecord { kind, url: url.to_owned(), subscription_ids, items, status, latency, error });
+    emu.lock().deliveries.push(DeliveryRecord {
+        kind,
+        url: url.to_owned(),
+        subscription_ids,
+        items,
+        status,
+        latency,
+        error,
+    });
 }

@@ -69,7 +69,12 @@ impl Emulator {
         }
         let id = guid();
         let inbox = Folder { id: opaque("AQMkFolder", 12), display_name: "Inbox".to_owned() };
-        let user = User { id: id.clone(), email: email.to_owned(), display_name: display_name.to_owned(), folders: vec![inbox] };
+        let user = User {
+            id: id.clone(),
+            email: email.to_owned(),
+            display_name: display_name.to_owned(),
+            folders: vec![inbox],
+        };
         st.users.insert(id.clone(), user);
         id
     }
@@ -276,10 +281,7 @@ impl State {
     /// A folder by well-known name (`inbox`), display name or id, case-insensitively.
     pub fn folder_id(&self, user_id: &str, key: &str) -> Option<String> {
         let user = self.users.get(user_id)?;
-        user.folders
-            .iter()
-            .find(|f| f.id == key || f.display_name.eq_ignore_ascii_case(key))
-            .map(|f| f.id.clone())
+        user.folders.iter().find(|f| f.id == key || f.display_name.eq_ignore_ascii_case(key)).map(|f| f.id.clone())
     }
 
     pub fn message(&self, user_id: &str, id: &str) -> Option<&Message> {
