@@ -13,11 +13,14 @@
 //! - `[imap]` timings: for IMAP connections opened from then on;
 //! - `[smtp]`, `[notify]`, `http.public_base_url`, the SMTP password: the outbox worker is
 //!   restarted with them (only when they changed);
-//! - `[retention] days`: the purge runs at once with the new value.
+//! - `[retention] days`: the purge runs at once with the new value;
+//! - the HTTPS certificate and key files are re-read (a hook the supervisor registers), so a
+//!   renewed certificate is served without a restart.
 //!
-//! Settings that need a restart (listen address, database, data directory, master key file,
-//! worker and queue sizes, per-host connection cap, log format) are named in the log as
-//! "needs restart" and keep their running values.
+//! Settings that need a restart (listen addresses, certificate file names, database, data
+//! directory, master key file, worker and queue sizes, per-host connection cap, log format,
+//! API and replica settings) are named in the log as "need restart" and keep their running
+//! values.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -181,6 +184,13 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check("database_url", old.database_url != new.database_url);
     check("master_key_file", old.master_key_file != new.master_key_file);
     check("http.listen", old.http.listen != new.http.listen);
+    // The certificate files are re-read on reload; other file names need a restart.
+    check("http.tls_cert / http.tls_key", old.http.tls != new.http.tls);
+    check("http.redirect_listen", old.http.redirect_listen != new.http.redirect_listen);
+    check("http.behind_proxy", old.http.behind_proxy != new.http.behind_proxy);
+    check("http.cors_origins", old.http.cors_origins != new.http.cors_origins);
+    check("api", format!("{:?}", old.api) != format!("{:?}", new.api));
+    check("replica_id", old.replica_id != new.replica_id);
     check("pipeline.workers", old.pipeline.workers != new.pipeline.workers);
     check("pipeline.queue_capacity", old.pipeline.queue_capacity != new.pipeline.queue_capacity);
     check("imap.max_connections_per_host", old.imap.max_connections_per_host != new.imap.max_connections_per_host);

@@ -124,6 +124,8 @@ pub struct Daemon {
     pub config: OpsConfig,
     child: Option<Child>,
     logs: Arc<Mutex<Vec<String>>>,
+    /// When set, stderr goes to this file instead of a pipe (see [`Daemon::start_logging_to`]).
+    log_file: Option<PathBuf>,
     notify: UnixDatagram,
     notify_path: PathBuf,
 }
@@ -155,6 +157,7 @@ impl Daemon {
             config,
             child: None,
             logs: Arc::default(),
+            log_file: None,
             notify,
             notify_path,
         };
@@ -203,6 +206,16 @@ impl Daemon {
 
     /// Starts `mailsigd run` with `extra_env`, and waits until `/healthz` answers.
     pub async fn start(&mut self, extra_env: &[(&str, &str)]) -> Result<()> {
+        self.spawn(extra_env, None).await
+    }
+
+    /// [`start`](Self::start) with stderr written to `path` (a file, as journald's stream would
+    /// be one). `{journal}` in an `extra_env` value is replaced by the file's `device:inode`.
+    pub async fn start_logging_to(&mut self, path: &Path, extra_env: &[(&str, &str)]) -> Result<()> {
+        self.spawn(extra_env, Some(path)).await
+    }
+
+    async fn spawn(&mut self, extra_env: &[(&str, &str)], log_file: Option<&Path>) -> Result<()> {
         let mut command = Command::new(mailsigd_bin()?);
         command
             .arg("--config")
@@ -212,22 +225,37 @@ impl Daemon {
             .env_remove("JOURNAL_STREAM")
             .env("NOTIFY_SOCKET", &self.notify_path)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stdout(Stdio::null());
+        let mut journal = String::new();
+        match log_file {
+            Some(path) => {
+                use std::os::unix::fs::MetadataExt as _;
+                let file = std::fs::File::create(path)?;
+                let meta = file.metadata()?;
+                journal = format!("{}:{}", meta.dev(), meta.ino());
+                command.stderr(Stdio::from(file));
+                self.log_file = Some(path.to_path_buf());
+            }
+            None => {
+                command.stderr(Stdio::piped());
+            }
+        }
         for (key, value) in extra_env {
-            command.env(key, value);
+            command.env(key, value.replace("{journal}", &journal));
         }
         let mut child = command.spawn().context("spawn mailsigd run")?;
-        let stderr = child.stderr.take().context("stderr pipe")?;
-        let logs = Arc::clone(&self.logs);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(mut logs) = logs.lock() {
-                    logs.push(line);
+        if log_file.is_none() {
+            let stderr = child.stderr.take().context("stderr pipe")?;
+            let logs = Arc::clone(&self.logs);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Ok(mut logs) = logs.lock() {
+                        logs.push(line);
+                    }
                 }
-            }
-        });
+            });
+        }
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -262,6 +290,9 @@ impl Daemon {
 
     /// Every stderr line so far.
     pub fn logs(&self) -> Vec<String> {
+        if let Some(path) = &self.log_file {
+            return std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect();
+        }
         self.logs.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
