@@ -21,11 +21,15 @@ mod ids;
 mod lists;
 mod mailboxes;
 mod outbox;
+mod replicas;
 mod retention;
+mod review;
 mod secrets;
+mod sessions;
 mod stats;
 mod suggestion;
 mod suggestions;
+mod tokens;
 mod users;
 
 pub use audit::AuditEntry;
@@ -40,7 +44,10 @@ pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, User
 pub use lists::{ContactList, ListAccess, ListMember, Role};
 pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};
 pub use outbox::{DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus};
+pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;
+pub use review::ReviewFilter;
+pub use sessions::StoredSession;
 pub use secrets::{SecretKind, StoredSecret};
 pub use stats::MailboxStats;
 pub use suggestion::{NewSuggestion, StoredField, StoredPhone, SuggestionFields};
