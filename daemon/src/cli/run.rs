@@ -73,6 +73,7 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
         outbox,
         imap: supervisor::sources::ImapStartOptions::from_config(config),
         http: Some(config.http.listen),
+        https: config.http.https_options(),
         api: config.api.clone(),
         replica: match &config.replica_id {
             Some(id) => supervisor::leases::ReplicaOptions { id: id.clone(), ..Default::default() },
