@@ -889,6 +889,65 @@ async fn linking_imap_tests_the_login_and_keeps_the_password_write_only() -> Res
         status["needs_attention"] == false && status["status"] == "ok",
         "{status}"
     );
+    // A new password is tested before it replaces the old one, which is wiped.
+    let path = format!("/api/v1/mailboxes/{id}/password");
+    let secret_before = w
+        .app
+        .store
+        .get_mailbox(mailsig_daemon::store::MailboxId(id))
+        .await?
+        .secret;
+    let refused = w
+        .app
+        .call(
+            Method::PUT,
+            &path,
+            &owner,
+            Some(json!({"password": "still-wrong"})),
+        )
+        .await?;
+    ensure!(
+        refused.status == 422,
+        "wrong new password: {}",
+        refused.status
+    );
+    ensure!(
+        w.app
+            .store
+            .get_mailbox(mailsig_daemon::store::MailboxId(id))
+            .await?
+            .secret
+            == secret_before,
+        "a refused password replaced the stored one"
+    );
+    let replaced = w
+        .app
+        .call(
+            Method::PUT,
+            &path,
+            &owner,
+            Some(json!({"password": mail_user.password})),
+        )
+        .await?;
+    ensure!(
+        replaced.status == 200 && !replaced.text().contains(&mail_user.password),
+        "right new password: {}",
+        replaced.status
+    );
+    let secret_after = w
+        .app
+        .store
+        .get_mailbox(mailsig_daemon::store::MailboxId(id))
+        .await?
+        .secret;
+    ensure!(
+        secret_after.is_some() && secret_after != secret_before,
+        "the secret was not replaced"
+    );
+    ensure!(
+        w.app.store.all_secrets().await?.len() == secrets_before + 1,
+        "the old secret was not wiped"
+    );
     // Someone else's list cannot receive the mailbox's suggestions.
     let foreign = w
         .app
