@@ -180,6 +180,14 @@ fn rows() -> Vec<Row> {
             body: |w| Some(json!({"list": w.list.0})),
             expect: [A, A, A, NF, NF, NF, 200],
         },
+        // The world's mailbox has no usable settings: the owner gets past authorization to a
+        // field error (no password given), everyone else is "not found".
+        Row {
+            method: "PUT",
+            path: "/api/v1/mailboxes/{mailbox}/password",
+            body: |_| Some(json!({})),
+            expect: [A, A, A, NF, NF, NF, 400],
+        },
         Row {
             method: "GET",
             path: "/api/v1/mailboxes/{mailbox}/status",
