@@ -593,6 +593,23 @@ async fn review(backend: Backend) -> Result<()> {
         );
     }
 
+    // The mailbox's status counts what the pipeline committed, with skip reasons.
+    w.app
+        .store
+        .commit_message(mailsig_daemon::store::CommitMessage {
+            mailbox: w.mailbox,
+            folder: "INBOX".into(),
+            cursor: mailsig_daemon::store::Cursor::None,
+            message_id_hash: format!("{:032x}", rand::random::<u128>()),
+            outcome: mailsig_daemon::store::Outcome::Skipped("bulk".into()),
+            fencing: None,
+        })
+        .await?;
+    let owner = Auth::Bearer(w.owner.1.clone());
+    let status = w.app.call(Method::GET, &format!("/api/v1/mailboxes/{}/status", w.mailbox.0), &owner, None).await?.json()?;
+    ensure!(status["counters"]["processed"].as_i64() == Some(8), "7 suggestions + 1 skip processed: {status}");
+    ensure!(status["skipped"]["bulk"] == 1 && status["last_activity"].is_i64(), "{status}");
+
     // Reads and changes are audited with the actor and ids only.
     let audit = w.app.store.audit_log(200).await?;
     for action in ["suggestion.list", "suggestion.merge", "suggestion.history"] {
