@@ -35,6 +35,8 @@ pub struct RawConfig {
     pub retention: RawRetention,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub graph: RawGraph,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -102,4 +104,19 @@ pub struct RawRetention {
 pub struct RawLog {
     pub format: Option<String>,
     pub level: Option<String>,
+}
+
+/// `[graph]`: the Microsoft 365 source; validated by `crate::sources::graph::GraphConfig`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGraph {
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub authority_url: Option<String>,
+    pub graph_url: Option<String>,
+    pub public_base_url: Option<String>,
+    pub subscription_lifetime: Option<String>,
+    pub folders: Option<Vec<String>>,
+    pub delta_interval: Option<String>,
+    pub workers: Option<u32>,
 }

@@ -6,6 +6,7 @@
 //! start-up failure, not a silent gap in monitoring) and serves until the shutdown token is
 //! cancelled. No endpoint here returns anything about mail: counters only.
 
+pub mod graph;
 pub mod metrics;
 
 use std::net::SocketAddr;
@@ -58,9 +59,14 @@ impl HttpListener {
     /// Serves the operations endpoints until `shutdown` is cancelled. Spawn it on the
     /// supervisor's tracker.
     pub async fn serve(self, sources: MetricSources, shutdown: CancellationToken) {
+        self.serve_with(sources, Router::new(), shutdown).await;
+    }
+
+    /// [`serve`](Self::serve) plus `extra` routes (e.g. the Graph webhook, [`graph::router`]).
+    pub async fn serve_with(self, sources: MetricSources, extra: Router, shutdown: CancellationToken) {
         let addr = self.addr;
         tracing::info!(%addr, "http listener serving /healthz /readyz /metrics");
-        let served = axum::serve(self.listener, router(sources))
+        let served = axum::serve(self.listener, router(sources).merge(extra))
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
         match served {

@@ -1,2 +1,3 @@
 //! Mail sources: every source yields message references into the pipeline's bounded queue.
+pub mod graph;
 pub mod imap;

@@ -17,6 +17,7 @@ mod clock;
 mod commit;
 mod cursors;
 mod error;
+mod graph;
 mod ids;
 mod lists;
 mod mailboxes;
@@ -36,6 +37,9 @@ pub use commit::{
 };
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
+pub use graph::{
+    GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, NewGraphJob, OauthState, SubscriptionState,
+};
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
 pub use lists::{ContactList, ListAccess, ListMember, Role};
 pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};

@@ -45,6 +45,8 @@ pub struct SupervisorOptions {
     pub imap: sources::ImapStartOptions,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None` serves nothing.
     pub http: Option<SocketAddr>,
+    /// The Microsoft 365 source (its webhook is served on `http`), when `[graph]` is set.
+    pub graph: Option<crate::sources::graph::GraphStartOptions>,
 }
 
 impl Default for SupervisorOptions {
@@ -57,6 +59,7 @@ impl Default for SupervisorOptions {
             outbox: None,
             imap: sources::ImapStartOptions::default(),
             http: None,
+            graph: None,
         }
     }
 }
@@ -99,6 +102,7 @@ pub struct Supervisor {
     pipeline: Pipeline,
     grace: Duration,
     http_addr: Option<SocketAddr>,
+    graph: Option<crate::sources::graph::GraphSource>,
 }
 
 impl Supervisor {
@@ -142,6 +146,7 @@ impl Supervisor {
             workers = options.pipeline.workers,
             "mailsigd started"
         );
+        let graph = start_graph(options.graph, &store, &vault, pipeline.handle(), &tracker, &shutdown).await;
         if let Some(http) = http {
             let metrics = MetricSources {
                 store: store.clone(),
@@ -149,7 +154,15 @@ impl Supervisor {
                 notify: notify_stats,
                 imap: imap_source,
             };
-            tracker.spawn(http.serve(metrics, shutdown.child_token()));
+            let extra = match &graph {
+                Some(source) => crate::http::graph::router(crate::http::graph::GraphRoutes::new(
+                    source.clone(),
+                    store.clone(),
+                    vault.clone(),
+                )),
+                None => axum::Router::new(),
+            };
+            tracker.spawn(http.serve_with(metrics, extra, shutdown.child_token()));
         }
         if let Some(interval) = watchdog::interval_from_env() {
             tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
@@ -157,7 +170,7 @@ impl Supervisor {
         // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
         let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
         let _ = notify::ready();
-        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr })
+        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr, graph })
     }
 
     /// The pipeline's entry point (for sources started later, e.g. by the HTTP API).
@@ -169,6 +182,11 @@ impl Supervisor {
     /// the configuration asked for port 0).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The Microsoft 365 source, when it runs.
+    pub fn graph(&self) -> Option<&crate::sources::graph::GraphSource> {
+        self.graph.as_ref()
     }
 
     /// The running pipeline (its counters, its rules cache).
@@ -195,6 +213,26 @@ impl Supervisor {
                 Ok(())
             }
             Err(_) => Err(SupervisorError::ShutdownDeadline { grace: self.grace, pending: self.tracker.len() }),
+        }
+    }
+}
+
+/// Starts the Microsoft 365 source when configured. A source that cannot start (no client
+/// secret yet) is logged and left out: IMAP mailboxes keep working.
+async fn start_graph(
+    options: Option<crate::sources::graph::GraphStartOptions>,
+    store: &Store,
+    vault: &Vault,
+    pipeline: PipelineHandle,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Option<crate::sources::graph::GraphSource> {
+    let options = options?;
+    match crate::sources::graph::GraphSource::start(options, store.clone(), vault.clone(), pipeline, tracker, shutdown.child_token()).await {
+        Ok(source) => Some(source),
+        Err(error) => {
+            tracing::error!(error = %error, "microsoft 365 source not started");
+            None
         }
     }
 }
