@@ -15,7 +15,7 @@ use mailsig_daemon::vault::{MasterKey, Vault};
 use tokio_util::sync::CancellationToken;
 
 use crate::graph_emulator::{GraphEmulator, SubscriptionView};
-use crate::servers::ports::free_port;
+use crate::servers::free_port;
 
 pub const CLIENT_ID: &str = "3f2c9e1a-mailsig-test-app";
 pub const CLIENT_SECRET: &str = "test-client-secret-~value";

@@ -5,3 +5,7 @@
 //! here reads those variables through [`servers::TestEnv`]; see that module for the helpers.
 
 pub mod servers;
+
+pub mod graph_emulator;
+
+pub mod graph_support;

@@ -50,6 +50,9 @@ pub struct Config {
     pub log: LogConfig,
     /// `None` when `[graph]` has no client id: Microsoft 365 linking is off.
     pub graph: Option<crate::sources::graph::GraphConfig>,
+    /// `[replica] id`: this replica's name among several on one database; `None` generates one
+    /// (host name, pid and a random suffix) at every start.
+    pub replica_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -37,6 +37,14 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub graph: RawGraph,
+    #[serde(default)]
+    pub replica: RawReplica,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplica {
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -158,7 +158,20 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         retention: RetentionConfig { days: retention_days },
         log: LogConfig { format, level },
         graph,
+        replica_id: replica_id(raw.replica.id)?,
     })
+}
+
+/// A configured replica id: printable ASCII without spaces, at most 100 characters (it is
+/// stored in every lease row and logged).
+fn replica_id(id: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(id) = id.map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()) else {
+        return Ok(None);
+    };
+    if id.len() > 100 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::invalid("replica.id", "must be at most 100 printable ASCII characters without spaces"));
+    }
+    Ok(Some(id))
 }
 
 fn smtp(raw: super::raw::RawSmtp, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Result<Option<SmtpConfig>, ConfigError> {

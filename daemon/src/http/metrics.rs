@@ -3,7 +3,11 @@
 //! Hand-written rather than with `prometheus-client`: every value already lives in the modules'
 //! own atomic stats structs, so a registry would only copy them; the format needed here (HELP,
 //! TYPE, one sample per line, label values from a fixed set of snake_case names that need no
-//! escaping) is a few lines, and it keeps one more crate out of the build.
+//! escaping, and histograms as `_bucket{le=..}`/`_sum`/`_count`) is a few lines, and it keeps
+//! one more crate out of the build. Histograms are [`crate::telemetry::histogram::Histogram`]
+//! (fixed buckets on atomics); values without a stats struct of their own (source lag, Graph
+//! webhook latency and subscriptions, vault operations, reloads) live in
+//! [`crate::telemetry::metrics`]. A strict line check in the tests fails on a malformed line.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -12,6 +16,8 @@ use crate::notify::{NotifyStats, NotifyStatsSnapshot};
 use crate::pipeline::stats::{PipelineStats, StatsSnapshot};
 use crate::sources::imap::{ImapSource, ImapStatsSnapshot};
 use crate::store::{OutboxDepth, Store};
+use crate::telemetry::histogram::HistogramSnapshot;
+use crate::telemetry::metrics::{ProcessMetrics, SourceKind, metrics};
 
 /// Where the metrics come from. Cheap to clone (shared counters and a pool handle).
 #[derive(Clone)]
@@ -32,8 +38,15 @@ impl MetricSources {
             tracing::warn!(error = %error, "metrics: outbox depth unavailable");
         }
         let notify = self.notify.as_ref().map(|n| n.snapshot()).unwrap_or_default();
-        let imap = self.imap.as_ref().map(ImapSource::stats);
-        render(&self.pipeline.snapshot(), &notify, depth.ok().as_ref(), imap.as_ref())
+        let imap = self.imap.as_ref().map(|source| (source.stats(), source.watched().len()));
+        let mut text = render(&self.pipeline.snapshot(), &notify, depth.ok().as_ref(), imap.as_ref().map(|i| &i.0));
+        if let Some((_, watched)) = imap {
+            let mut out = Exposition::default();
+            out.gauge("mailsig_imap_watched_mailboxes", "IMAP mailboxes with running watchers.", u64::try_from(watched).unwrap_or(0));
+            text.push_str(&out.text);
+        }
+        text.push_str(&render_process(metrics()));
+        text
     }
 }
 
@@ -81,7 +94,44 @@ pub fn render(
         out.counter("mailsig_imap_auth_failures_total", "IMAP logins refused by the server.", imap.auth_failures);
         out.counter("mailsig_imap_reconnects_total", "IMAP sessions retried after a transient error.", imap.reconnects);
         out.counter("mailsig_imap_needs_attention_total", "IMAP watchers stopped because their mailbox needs attention.", imap.needs_attention);
+        out.counter("mailsig_imap_committed_total", "Messages fetched over IMAP and committed.", imap.committed);
+        out.counter("mailsig_imap_too_large_total", "IMAP messages skipped unfetched for their size.", imap.too_large);
+        out.counter("mailsig_imap_uidvalidity_resets_total", "Folders whose UIDVALIDITY changed.", imap.uidvalidity_resets);
+        out.counter("mailsig_imap_idle_wakeups_total", "IDLE waits ended by the server announcing news.", imap.idle_wakeups);
+        out.counter("mailsig_imap_polls_total", "Polls of folders on servers without IDLE.", imap.polls);
     }
+    out.text
+}
+
+/// Formats the process-wide metrics (lag and latency histograms, Graph subscriptions, vault
+/// operations, configuration reloads).
+pub fn render_process(process: &ProcessMetrics) -> String {
+    let mut out = Exposition::default();
+    let name = "mailsig_source_lag_seconds";
+    out.family(name, "histogram", "Time from a message's arrival at the mail server (IMAP INTERNALDATE, Graph receivedDateTime) to its commit here, by source kind.");
+    for kind in SourceKind::ALL {
+        out.histogram(name, &[("source", kind.as_str())], &process.source_lag(kind).snapshot());
+    }
+    let name = "mailsig_graph_webhook_latency_seconds";
+    out.family(name, "histogram", "Time from a Graph webhook request's arrival to its answer.");
+    out.histogram(name, &[], &process.graph_webhook_latency.snapshot());
+    out.family("mailsig_graph_subscriptions", "gauge", "Microsoft Graph change subscriptions, by state.");
+    for (state, n) in process.graph_subscriptions.snapshot() {
+        out.sample("mailsig_graph_subscriptions", &[("state", &state)], n);
+    }
+    out.family("mailsig_vault_operations_total", "counter", "Vault seal and open operations, by result.");
+    for (operation, result, n) in process.vault.samples() {
+        out.sample("mailsig_vault_operations_total", &[("operation", operation), ("result", result)], n);
+    }
+    out.family("mailsig_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    out.sample("mailsig_config_reloads_total", &[("result", "ok")], load(&process.reloads.ok));
+    out.sample("mailsig_config_reloads_total", &[("result", "failed")], load(&process.reloads.failed));
+    out.gauge(
+        "mailsig_config_last_reload_successful",
+        "0 when the last reload was refused and the daemon runs on the previous configuration.",
+        load(&process.reloads.last_ok),
+    );
     out.text
 }
 
@@ -97,12 +147,32 @@ impl Exposition {
     }
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+        self.sample_text(name, labels, &value.to_string());
+    }
+
+    fn sample_text(&mut self, name: &str, labels: &[(&str, &str)], value: &str) {
         let _ = write!(self.text, "{name}");
         if !labels.is_empty() {
             let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
             let _ = write!(self.text, "{{{}}}", pairs.join(","));
         }
         let _ = writeln!(self.text, " {value}");
+    }
+
+    /// The `_bucket`, `_sum` and `_count` lines of one histogram (its family written before).
+    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], histogram: &HistogramSnapshot) {
+        let bucket = format!("{name}_bucket");
+        for (bound, n) in &histogram.buckets {
+            let le = bound.to_string();
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", &le));
+            self.sample(&bucket, &with_le, *n);
+        }
+        let mut with_inf = labels.to_vec();
+        with_inf.push(("le", "+Inf"));
+        self.sample(&bucket, &with_inf, histogram.count);
+        self.sample_text(&format!("{name}_sum"), labels, &histogram.sum_seconds.to_string());
+        self.sample(&format!("{name}_count"), labels, histogram.count);
     }
 
     fn counter(&mut self, name: &str, help: &str, value: u64) {
@@ -135,6 +205,45 @@ mod tests {
             let name = line.split(['{', ' ']).next().unwrap_or_default();
             assert!(text.contains(&format!("# TYPE {name} ")), "no TYPE for {name}");
         }
+    }
+
+    #[test]
+    fn the_whole_exposition_passes_the_strict_check_with_histograms() {
+        use crate::telemetry::exposition_check::check_exposition;
+        use crate::telemetry::histogram::{Histogram, LAG_BUCKETS};
+        use std::time::Duration;
+        let stats = PipelineStats::default();
+        stats.record_skip(SkipReason::Bulk);
+        let depth = OutboxDepth { pending: 1, sending: 0, failed: 0 };
+        let imap = ImapStatsSnapshot { connected: 2, ..ImapStatsSnapshot::default() };
+        let process = metrics();
+        process.source_lag(SourceKind::Imap).observe(Duration::from_millis(700));
+        process.graph_subscriptions.set("active", 2);
+        let mut text = render(&stats.snapshot(), &NotifyStatsSnapshot::default(), Some(&depth), Some(&imap));
+        text.push_str(&render_process(process));
+        assert_eq!(check_exposition(&text), Ok(()), "{text}");
+        assert!(text.contains("mailsig_source_lag_seconds_bucket{source=\"imap\",le=\"1\"} "), "{text}");
+        assert!(text.contains("mailsig_source_lag_seconds_bucket{source=\"graph\",le=\"+Inf\"} "), "{text}");
+        assert!(text.contains("mailsig_graph_subscriptions{state=\"active\"} 2\n"), "{text}");
+        assert!(text.contains("mailsig_vault_operations_total{operation=\"open\",result=\"failed\"} "), "{text}");
+
+        // The histogram lines exactly, from a histogram of our own.
+        let h = Histogram::new(&[0.5, 1.0]);
+        h.observe(Duration::from_millis(250));
+        h.observe(Duration::from_secs(2));
+        let mut out = Exposition::default();
+        out.family("x_seconds", "histogram", "X.");
+        out.histogram("x_seconds", &[("source", "imap")], &h.snapshot());
+        assert_eq!(
+            out.text,
+            "# HELP x_seconds X.\n# TYPE x_seconds histogram\n\
+             x_seconds_bucket{source=\"imap\",le=\"0.5\"} 1\n\
+             x_seconds_bucket{source=\"imap\",le=\"1\"} 1\n\
+             x_seconds_bucket{source=\"imap\",le=\"+Inf\"} 2\n\
+             x_seconds_sum{source=\"imap\"} 2.25\n\
+             x_seconds_count{source=\"imap\"} 2\n"
+        );
+        assert!(LAG_BUCKETS.len() > 5);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! Message-ID: never addresses, subjects, bodies or signature text.
 
 pub mod error;
+pub mod fences;
 pub mod filter;
 pub mod handle;
 pub mod message;
@@ -33,6 +34,7 @@ use tokio_util::task::TaskTracker;
 use crate::store::Store;
 
 pub use error::PipelineError;
+pub use fences::Fences;
 pub use filter::{FilterConfig, MailboxRules};
 pub use handle::{Ack, PipelineHandle, Processed};
 pub use message::{InboundMessage, Payload, RawMessage, SourcePosition};
@@ -72,6 +74,18 @@ impl Pipeline {
     /// `shutdown` is cancelled, finish what is queued and in flight, and then the tracked
     /// task ends (wait for it with `tracker.close(); tracker.wait()`).
     pub fn spawn(store: Store, config: PipelineConfig, tracker: &TaskTracker, shutdown: CancellationToken) -> Pipeline {
+        Self::spawn_fenced(store, config, Fences::unenforced(), tracker, shutdown)
+    }
+
+    /// Like [`Pipeline::spawn`], with every commit carrying the fencing token of the mailbox's
+    /// lease from `fences` (several replicas, issue 9).
+    pub fn spawn_fenced(
+        store: Store,
+        config: PipelineConfig,
+        fences: Fences,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Pipeline {
         let (sender, queue) = mpsc::channel(config.queue_capacity.max(1));
         let stats = Arc::new(PipelineStats::default());
         let rules = Arc::new(rules::RulesCache::default());
@@ -80,6 +94,7 @@ impl Pipeline {
             filters: Arc::new(config.filters),
             rules: Arc::clone(&rules),
             stats: Arc::clone(&stats),
+            fences,
         });
         tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
         Pipeline { handle: PipelineHandle::new(sender), stats, rules }

@@ -37,6 +37,7 @@ pub(crate) struct WorkerContext {
     pub(crate) filters: Arc<FilterConfig>,
     pub(crate) rules: Arc<RulesCache>,
     pub(crate) stats: Arc<PipelineStats>,
+    pub(crate) fences: super::Fences,
 }
 
 /// Runs the dispatcher until the queue is closed and drained, then waits for the workers.
@@ -179,7 +180,7 @@ impl WorkerContext {
             folder,
             message_id_hash: decision.message_id_hash,
             outcome: decision.outcome,
-            fencing: None,
+            fencing: self.fences.token_for(mailbox),
         };
         let log_hash = log_id(&commit.message_id_hash).to_owned();
         let skipped = match &commit.outcome {

@@ -22,6 +22,7 @@ mod ids;
 mod lists;
 mod mailboxes;
 mod outbox;
+mod replicas;
 mod retention;
 mod secrets;
 mod stats;
@@ -44,6 +45,7 @@ pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, User
 pub use lists::{ContactList, ListAccess, ListMember, Role};
 pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};
 pub use outbox::{DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus};
+pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;
 pub use secrets::{SecretKind, StoredSecret};
 pub use stats::MailboxStats;

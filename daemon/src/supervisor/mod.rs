@@ -7,6 +7,7 @@
 //! the pipeline closes its queue but finishes what is queued and in flight, each commit
 //! carrying its checkpoint), close the tracker, and wait for it under a deadline.
 
+pub mod leases;
 pub mod notify;
 pub mod retention;
 pub mod sources;
@@ -21,12 +22,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::http::{HttpListener, MetricSources};
 use crate::notify::{Mailer, OutboxWorker, SmtpSettings, WorkerOptions};
-use crate::pipeline::{Pipeline, PipelineConfig, PipelineHandle};
+use crate::pipeline::{Fences, Pipeline, PipelineConfig, PipelineHandle};
 use crate::store::Store;
 use crate::vault::Vault;
 
 /// How long shutdown waits for in-flight work by default.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// How long shutdown waits for the leases to be given back.
+const LEASE_RELEASE_GRACE: Duration = Duration::from_secs(5);
 /// Time between two retention purges.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
 
@@ -47,6 +50,8 @@ pub struct SupervisorOptions {
     pub http: Option<SocketAddr>,
     /// The Microsoft 365 source (its webhook is served on `http`), when `[graph]` is set.
     pub graph: Option<crate::sources::graph::GraphStartOptions>,
+    /// This replica's id and lease timings (several replicas on one PostgreSQL, issue 9).
+    pub replica: leases::ReplicaOptions,
 }
 
 impl Default for SupervisorOptions {
@@ -60,6 +65,7 @@ impl Default for SupervisorOptions {
             imap: sources::ImapStartOptions::default(),
             http: None,
             graph: None,
+            replica: leases::ReplicaOptions::default(),
         }
     }
 }
@@ -103,6 +109,10 @@ pub struct Supervisor {
     grace: Duration,
     http_addr: Option<SocketAddr>,
     graph: Option<crate::sources::graph::GraphSource>,
+    /// The lease loop runs apart from the other tasks: it keeps renewing while they finish,
+    /// and gives the leases back only once they are done.
+    leases: TaskTracker,
+    leases_stop: CancellationToken,
 }
 
 impl Supervisor {
@@ -122,7 +132,16 @@ impl Supervisor {
         };
         let http_addr = http.as_ref().map(HttpListener::local_addr);
         let tracker = TaskTracker::new();
-        let pipeline = Pipeline::spawn(store.clone(), options.pipeline.clone(), &tracker, shutdown.child_token());
+        // Fencing matters when several replicas share PostgreSQL; on SQLite one process owns
+        // everything, and sources started later (the API) commit without a lease.
+        let fences = match store.backend() {
+            crate::store::Backend::Postgres => Fences::enforced(),
+            crate::store::Backend::Sqlite => Fences::unenforced(),
+        };
+        let pipeline =
+            Pipeline::spawn_fenced(store.clone(), options.pipeline.clone(), fences.clone(), &tracker, shutdown.child_token());
+        let (leases, leases_stop) = (TaskTracker::new(), CancellationToken::new());
+        let ownership = leases::start(options.replica.clone(), store.clone(), fences, &leases, leases_stop.clone()).await;
 
         let mut notify_stats = None;
         if let Some(outbox) = options.outbox {
@@ -137,7 +156,7 @@ impl Supervisor {
             options.purge_interval,
             shutdown.child_token(),
         ));
-        let (started, imap_source) = sources::start_imap(&options.imap, &store, &vault, pipeline.handle(), &tracker, &shutdown)
+        let (started, imap_source) = sources::start_imap(&options.imap, &store, &vault, pipeline.handle(), ownership, &tracker, &shutdown)
             .await
             .map_err(SupervisorError::Sources)?;
         tracing::info!(
@@ -170,7 +189,7 @@ impl Supervisor {
         // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
         let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
         let _ = notify::ready();
-        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr, graph })
+        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr, leases, leases_stop, graph })
     }
 
     /// The pipeline's entry point (for sources started later, e.g. by the HTTP API).
@@ -207,7 +226,13 @@ impl Supervisor {
         tracing::info!(in_flight = self.pipeline.stats().snapshot().in_flight, "mailsigd stopping");
         self.shutdown.cancel();
         self.tracker.close();
-        match tokio::time::timeout(self.grace, self.tracker.wait()).await {
+        let stopped = tokio::time::timeout(self.grace, self.tracker.wait()).await;
+        self.leases_stop.cancel();
+        self.leases.close();
+        if tokio::time::timeout(LEASE_RELEASE_GRACE, self.leases.wait()).await.is_err() {
+            tracing::warn!("leases not given back before the deadline; they expire on their own");
+        }
+        match stopped {
             Ok(()) => {
                 tracing::info!("mailsigd stopped");
                 Ok(())

@@ -5,7 +5,10 @@
 //! that might carry content or a secret in [`Redacted`]. Never log subjects, bodies,
 //! signatures, third parties' addresses or passwords.
 
+pub mod exposition_check;
+pub mod histogram;
 mod journald;
+pub mod metrics;
 
 use std::fmt;
 

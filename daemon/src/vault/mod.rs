@@ -76,12 +76,16 @@ impl Vault {
     /// Encrypts `plaintext` under a fresh random salt and IV. Fails only if the OS random
     /// number generator fails.
     pub fn seal(&self, plaintext: &[u8]) -> Result<SealedSecret, VaultError> {
-        record::seal(self.key.expose(), plaintext).map(SealedSecret)
+        let sealed = record::seal(self.key.expose(), plaintext).map(SealedSecret);
+        crate::telemetry::metrics::metrics().vault.record_seal(&sealed);
+        sealed
     }
 
     /// Checks the record's MAC, then decrypts. The plaintext is zeroized when dropped.
     pub fn open(&self, sealed: &SealedSecret) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        record::open(self.key.expose(), &sealed.0)
+        let opened = record::open(self.key.expose(), &sealed.0);
+        crate::telemetry::metrics::metrics().vault.record_open(&opened);
+        opened
     }
 
     /// [`open`](Self::open) for secrets that are text (passwords, tokens). Invalid UTF-8 is

@@ -6,8 +6,12 @@
 //! - status `ok` and not watched → start it;
 //! - watched but its settings or its secret changed, or its watchers stopped for attention and the
 //!   status is `ok` again (the credentials were fixed) → restart it;
-//! - status not `ok` → leave it stopped (no retries until the credentials change);
-//! - watched but no longer in the store (unlinked) → stop it.
+//! - status not `ok` → stop it, or leave it stopped (no retries until the credentials change);
+//! - watched but no longer in the store (unlinked), or no longer this replica's (its lease was
+//!   lost or given up, see [`crate::sources::ownership`]) → stop it at once.
+//!
+//! The supervisor runs [`ImapSource::reconcile_forever`]: a pass at start, at every change of the
+//! owned set, and every reconcile interval (to see CLI/API changes made by other processes).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,6 +19,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::settings::ImapSettings;
+use crate::sources::ownership::{Owned, Ownership};
 use super::source::{ImapSource, SecretFingerprint};
 use crate::pipeline::MailboxId;
 use crate::store::{Mailbox, MailboxFilter, MailboxKind, MailboxStatus, Store, StoredSecret};
@@ -36,18 +41,44 @@ pub struct ReconcileReport {
 pub struct ReconcileError(#[source] crate::store::Error);
 
 impl ImapSource {
-    /// One pass: compares the store with what is watched and starts, restarts or stops watchers.
+    /// One pass over every mailbox (no leases: a single process): compares the store with what
+    /// is watched and starts, restarts or stops watchers.
     pub async fn reconcile(&self, store: &Store, vault: &Vault) -> Result<ReconcileReport, ReconcileError> {
+        self.reconcile_owned(store, vault, &Owned { everything: true, ..Owned::default() }).await
+    }
+
+    /// One pass over the mailboxes this replica `owned`; watchers of any other are stopped.
+    pub async fn reconcile_owned(
+        &self,
+        store: &Store,
+        vault: &Vault,
+        owned: &Owned,
+    ) -> Result<ReconcileReport, ReconcileError> {
+        let mut report = ReconcileReport::default();
+        // A lost lease stops its watchers before anything else, even when the store is down.
+        for id in self.watched() {
+            if !owned.owns(id) && self.remove_mailbox(id) {
+                report.stopped += 1;
+            }
+        }
         let filter = MailboxFilter { kind: Some(MailboxKind::Imap), ..MailboxFilter::default() };
         let mailboxes = store.list_mailboxes(&filter).await.map_err(ReconcileError)?;
-        let mut report = ReconcileReport::default();
         let mut active = HashSet::new();
         for mailbox in &mailboxes {
             let id = MailboxId(mailbox.id.0);
-            active.insert(id);
-            if mailbox.status != MailboxStatus::Ok {
+            if !owned.owns(id) {
                 continue;
             }
+            if mailbox.status != MailboxStatus::Ok {
+                // Watchers that stopped themselves for attention stay listed (so the next pass
+                // after the fix restarts them); watchers still running are stopped below, e.g.
+                // when the status was set from outside (the API, another replica's watcher).
+                if self.watch_state(id).is_some_and(|state| state.stopped_for_attention) {
+                    active.insert(id);
+                }
+                continue;
+            }
+            active.insert(id);
             let settings = match ImapSettings::from_json(&mailbox.settings) {
                 Ok(settings) => settings,
                 Err(error) => {
@@ -102,18 +133,29 @@ impl ImapSource {
         Ok(report)
     }
 
-    /// Runs [`ImapSource::reconcile`] now and then every `every` until `shutdown`.
-    pub async fn reconcile_forever(&self, store: Store, vault: Vault, every: Duration, shutdown: CancellationToken) {
+    /// Runs [`ImapSource::reconcile_owned`] now, then at every change of `ownership` and every
+    /// `every`, until `shutdown`.
+    pub async fn reconcile_forever(
+        &self,
+        store: Store,
+        vault: Vault,
+        every: Duration,
+        mut ownership: Ownership,
+        shutdown: CancellationToken,
+    ) {
+        let mut ownership_open = true;
         loop {
-            match self.reconcile(&store, &vault).await {
+            let owned = ownership.current();
+            match self.reconcile_owned(&store, &vault, &owned).await {
                 Ok(report) if report != ReconcileReport::default() => {
-                    tracing::info!(?report, "imap mailboxes reconciled");
+                    tracing::info!(?report, owned = owned.leases.len(), "imap mailboxes reconciled");
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!("imap reconcile failed: {error}"),
             }
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
+                open = ownership.changed(), if ownership_open => ownership_open = open,
                 () = shutdown.cancelled() => return,
             }
         }

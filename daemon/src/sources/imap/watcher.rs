@@ -234,17 +234,22 @@ async fn catch_up(
 ) -> Result<u32, ImapError> {
     let host = watch.settings.host.as_str();
     let first = last_uid.saturating_add(1);
-    let mut listing: Vec<(u32, u64)> = command(host, "UID FETCH (UID RFC822.SIZE)", async {
-        let fetches: Vec<_> = session.uid_fetch(format!("{first}:*"), "(UID RFC822.SIZE)").await?.try_collect().await?;
-        Ok(fetches.iter().filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0))))).collect())
+    // INTERNALDATE (the server's arrival time) feeds the per-source lag histogram.
+    let mut listing: Vec<(u32, u64, Option<std::time::SystemTime>)> = command(host, "UID FETCH (UID RFC822.SIZE INTERNALDATE)", async {
+        let fetches: Vec<_> =
+            session.uid_fetch(format!("{first}:*"), "(UID RFC822.SIZE INTERNALDATE)").await?.try_collect().await?;
+        Ok(fetches
+            .iter()
+            .filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0)), f.internal_date().map(std::time::SystemTime::from))))
+            .collect())
     })
     .await?;
     // RFC 3501: `n:*` always includes the highest UID, even when it is below n.
-    listing.retain(|(uid, _)| *uid > last_uid);
-    listing.sort_unstable();
-    listing.dedup_by_key(|(uid, _)| *uid);
+    listing.retain(|(uid, _, _)| *uid > last_uid);
+    listing.sort_unstable_by_key(|(uid, _, _)| *uid);
+    listing.dedup_by_key(|(uid, _, _)| *uid);
 
-    for (uid, size) in listing {
+    for (uid, size, arrived) in listing {
         if watch.cancel.is_cancelled() {
             break;
         }
@@ -269,6 +274,9 @@ async fn catch_up(
         let ack = watch.pipeline.submit(message).await.map_err(sink_error)?;
         ack.committed().await.map_err(sink_error)?;
         ImapStats::bump(&watch.stats.committed);
+        if let Some(arrived) = arrived {
+            crate::telemetry::metrics::metrics().source_lag(crate::telemetry::metrics::SourceKind::Imap).observe_since(arrived);
+        }
         // Nobody listening is fine: the announcement is optional.
         let _ = watch.commits.send(CommittedMessage {
             mailbox: watch.mailbox,

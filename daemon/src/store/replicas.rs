@@ -1,0 +1,207 @@
+//! Several replicas on one database (issue 9): heartbeat rows, so each replica knows how many
+//! share the mailboxes and claims only its fair share of the leases; the lease queries the
+//! supervisor's lease loop runs (claim free ones, renew or give up held ones); and the
+//! per-mailbox lock that serialises OAuth refreshes across replicas.
+//!
+//! Times are the store clock's epoch milliseconds, like every other timestamp: replicas on
+//! different machines need clocks within a fraction of the lease (NTP gives milliseconds).
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use super::{Backend, Error, Lease, MailboxId, Result, Store, col, duration_ms};
+
+/// One mailbox's lease as stored (for the lease loop's bookkeeping, tests and operators).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRow {
+    pub mailbox: MailboxId,
+    /// The replica holding the lease, `None` when free (never claimed or released).
+    pub owner: Option<String>,
+    pub until: i64,
+    pub fencing: i64,
+}
+
+/// Held while a mailbox's OAuth tokens are refreshed: no other task of this process and (on
+/// PostgreSQL) no other replica refreshes the same mailbox until it is dropped. Dropping it
+/// releases both (the PostgreSQL lock is transaction-scoped, and the transaction rolls back).
+pub struct MailboxRefreshLock {
+    // Field order is drop order: the database lock goes first, then the local one.
+    _database: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// One async mutex per mailbox id for this process. A process-wide map rather than a field of
+/// [`Store`]: the store is cloned freely and every clone must see the same locks. Entries are
+/// a few bytes per mailbox ever refreshed and are never removed.
+static LOCAL_REFRESH_LOCKS: LazyLock<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Mutex::default);
+
+fn local_refresh_lock(mailbox: MailboxId) -> Arc<tokio::sync::Mutex<()>> {
+    // Poisoning only means a panic elsewhere while holding the map lock; the map is intact.
+    let mut locks = LOCAL_REFRESH_LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(locks.entry(mailbox.0).or_default())
+}
+
+fn lease_from_row(row: &sqlx::any::AnyRow) -> Result<Lease> {
+    Ok(Lease { mailbox: MailboxId(col(row, "id")?), fencing: col(row, "lease_fencing")?, until: col(row, "lease_until")? })
+}
+
+impl Store {
+    /// Records that replica `id` is alive for `ttl` more (inserted on first call).
+    pub async fn replica_heartbeat(&self, id: &str, ttl: Duration) -> Result<()> {
+        let now = self.now_ms();
+        sqlx::query(
+            "INSERT INTO replicas (id, started_at, heartbeat_at, heartbeat_until) VALUES ($1, $2, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, \
+             heartbeat_until = excluded.heartbeat_until",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(now.saturating_add(duration_ms(ttl)))
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("replica heartbeat", "replica"))?;
+        Ok(())
+    }
+
+    /// Replicas whose heartbeat has not expired (at least 1: the caller is one).
+    pub async fn live_replicas(&self) -> Result<u32> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM replicas WHERE heartbeat_until >= $1")
+            .bind(self.now_ms())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::db("count live replicas", "replica"))?;
+        let n: i64 = col(&row, "n")?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX).max(1))
+    }
+
+    /// Forgets a replica (at shutdown) and the heartbeat rows of replicas dead for `older_than`.
+    pub async fn remove_replica(&self, id: &str, older_than: Duration) -> Result<()> {
+        let cutoff = self.now_ms().saturating_sub(duration_ms(older_than));
+        sqlx::query("DELETE FROM replicas WHERE id = $1 OR heartbeat_until < $2")
+            .bind(id)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("remove replica", "replica"))?;
+        Ok(())
+    }
+
+    /// Active mailboxes (of every kind): what the replicas share.
+    pub async fn count_active_mailboxes(&self) -> Result<u32> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM mailboxes WHERE deleted_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::db("count mailboxes", "mailbox"))?;
+        let n: i64 = col(&row, "n")?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Claims up to `limit` active mailboxes that nobody holds (never claimed, released, or
+    /// whose lease expired), each with a new fencing token. With `steal` every mailbox not held
+    /// by `owner` counts as free: for SQLite, where one process is the only owner by design and a
+    /// restarted daemon must not wait for its previous life's leases to expire.
+    ///
+    /// On PostgreSQL concurrent claimers skip each other's locked rows (`FOR UPDATE SKIP
+    /// LOCKED`), so they take disjoint sets without waiting.
+    pub async fn claim_free_mailboxes(&self, owner: &str, lease: Duration, limit: u32, steal: bool) -> Result<Vec<Lease>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.now_ms();
+        let until = now.saturating_add(duration_ms(lease));
+        // Two literal statements (sqlx only takes audited, static SQL); they differ in the lock.
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, lease_fencing = lease_fencing + 1 \
+                 WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
+                   AND (lease_owner IS NULL OR lease_owner <> $1) AND (lease_until < $3 OR $5 = 1) \
+                   ORDER BY lease_until, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, lease_fencing, lease_until"
+            }
+            Backend::Sqlite => {
+                "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, lease_fencing = lease_fencing + 1 \
+                 WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
+                   AND (lease_owner IS NULL OR lease_owner <> $1) AND (lease_until < $3 OR $5 = 1) \
+                   ORDER BY lease_until, id LIMIT $4) \
+                 RETURNING id, lease_fencing, lease_until"
+            }
+        };
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(sql)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .bind(i64::from(limit))
+            .bind(i64::from(steal))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::db("claim free mailboxes", "mailbox"))?;
+        tx.commit().await.map_err(Error::db("commit mailbox claim", "mailbox"))?;
+        let mut leases = rows.iter().map(lease_from_row).collect::<Result<Vec<_>>>()?;
+        leases.sort_by_key(|l| l.mailbox);
+        Ok(leases)
+    }
+
+    /// Extends every lease `owner` still holds, in one statement, and returns them: a lease the
+    /// caller believes it holds but that is missing here (or has another fencing token) was
+    /// lost and its watchers must stop.
+    pub async fn renew_owned_leases(&self, owner: &str, lease: Duration) -> Result<Vec<Lease>> {
+        let until = self.now_ms().saturating_add(duration_ms(lease));
+        let rows = sqlx::query(
+            "UPDATE mailboxes SET lease_until = $1 WHERE lease_owner = $2 AND deleted_at IS NULL \
+             RETURNING id, lease_fencing, lease_until",
+        )
+        .bind(until)
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("renew leases", "mailbox"))?;
+        let mut leases = rows.iter().map(lease_from_row).collect::<Result<Vec<_>>>()?;
+        leases.sort_by_key(|l| l.mailbox);
+        Ok(leases)
+    }
+
+    /// Every active mailbox's lease, by mailbox id.
+    pub async fn lease_rows(&self) -> Result<Vec<LeaseRow>> {
+        let rows = sqlx::query(
+            "SELECT id, lease_owner, lease_until, lease_fencing FROM mailboxes WHERE deleted_at IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("list leases", "mailbox"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(LeaseRow {
+                    mailbox: MailboxId(col(row, "id")?),
+                    owner: col(row, "lease_owner")?,
+                    until: col(row, "lease_until")?,
+                    fencing: col(row, "lease_fencing")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Serialises OAuth token refreshes of one mailbox: waits until no other task of this
+    /// process, and on PostgreSQL no other replica (`pg_advisory_xact_lock` on the mailbox id,
+    /// held by an open transaction), is refreshing it. Refresh, persist the rotated tokens (on
+    /// any connection), then drop the lock. Re-read the tokens after taking the lock: another
+    /// replica may have refreshed them meanwhile.
+    pub async fn lock_mailbox_refresh(&self, mailbox: MailboxId) -> Result<MailboxRefreshLock> {
+        let local = local_refresh_lock(mailbox).lock_owned().await;
+        let database = match self.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await.map_err(Error::db("begin refresh lock", "mailbox"))?;
+                // The function returns `void`, which the Any driver cannot decode: select a constant.
+                sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                    .bind(mailbox.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(Error::db("take refresh lock", "mailbox"))?;
+                Some(tx)
+            }
+        };
+        Ok(MailboxRefreshLock { _database: database, _local: local })
+    }
+}

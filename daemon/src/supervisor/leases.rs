@@ -1,0 +1,280 @@
+//! The lease loop (issue 9): makes each mailbox watched by exactly one replica at a time.
+//!
+//! Every replica registers a heartbeat row and, every few seconds (with jitter, so replicas
+//! started together do not claim in lockstep):
+//! 1. renews all the leases it holds in one statement; any it believed held that did not come
+//!    back was taken over (it stalled past the expiry) and is dropped at once;
+//! 2. claims free or expired mailboxes up to its fair share, `ceil(mailboxes / live replicas)
+//!    + slack`, and gives back what it holds beyond that (a replica that joined takes its part);
+//! 3. publishes the result: fencing tokens to the pipeline (every commit carries one, and the
+//!    store refuses a stale one) and the owned set to the sources, which start and stop
+//!    watchers accordingly.
+//!
+//! A replica that dies stops renewing: its leases and heartbeat expire after [`LEASE`], and the
+//! next claim round of the others (every [`CLAIM_EVERY`]) takes its mailboxes, so they are
+//! watched again within about `LEASE + CLAIM_EVERY` (20 s). When the database cannot be reached
+//! a replica keeps its leases until their expiry, then stops its watchers.
+//!
+//! On SQLite the same loop runs with a single owner: one process per database by design, so it
+//! claims every mailbox, including those a previous (killed) run of it still holds.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::pipeline::Fences;
+use crate::sources::ownership::{Ownership, OwnershipPublisher};
+use crate::store::{Backend, Lease, MailboxId, Store};
+
+/// How long a lease (and a heartbeat) lasts without renewal.
+pub const LEASE: Duration = Duration::from_secs(15);
+/// Time between two renewals (a third of the lease: two can fail before it expires).
+pub const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// Time between two claim rounds.
+pub const CLAIM_EVERY: Duration = Duration::from_secs(5);
+/// Leases a replica may hold beyond its fair share, so a mailbox count that does not divide
+/// evenly does not leave mailboxes unclaimed.
+pub const SLACK: u32 = 1;
+/// Heartbeat rows of replicas dead for this long are deleted.
+const FORGET_DEAD_AFTER: Duration = Duration::from_secs(3600);
+
+/// How this replica takes part in sharing the mailboxes.
+#[derive(Clone, Debug)]
+pub struct ReplicaOptions {
+    /// Unique among the replicas of one database: configured (`[replica] id`) or generated.
+    pub id: String,
+    pub lease: Duration,
+    pub renew_every: Duration,
+    pub claim_every: Duration,
+    pub slack: u32,
+}
+
+impl Default for ReplicaOptions {
+    fn default() -> Self {
+        Self { id: generated_replica_id(), lease: LEASE, renew_every: RENEW_EVERY, claim_every: CLAIM_EVERY, slack: SLACK }
+    }
+}
+
+/// Host name, process id and a random suffix: unique even when a restarted container reuses
+/// the pid of its previous life.
+pub fn generated_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    let suffix: u32 = rand::rng().random();
+    format!("{}-{}-{suffix:08x}", if host.is_empty() { "mailsigd" } else { host }, std::process::id())
+}
+
+/// The fair share of a replica: `ceil(mailboxes / live)`.
+pub fn fair_share(mailboxes: u32, live: u32) -> u32 {
+    mailboxes.div_ceil(live.max(1))
+}
+
+/// The lease loop's state: what this replica holds.
+struct LeaseLoop {
+    options: ReplicaOptions,
+    store: Store,
+    fences: Fences,
+    publisher: OwnershipPublisher,
+    held: BTreeMap<MailboxId, Lease>,
+    /// One process per database (SQLite): claim everything.
+    single_owner: bool,
+}
+
+/// Starts the lease loop: registers the replica and claims a first share before returning (so
+/// the sources start at once), then keeps renewing and claiming on `tracker` until `shutdown`,
+/// when it gives every lease back. The pipeline must be spawned with `fences`.
+pub async fn start(
+    options: ReplicaOptions,
+    store: Store,
+    fences: Fences,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Ownership {
+    let (publisher, ownership) = Ownership::channel();
+    let single_owner = store.backend() == Backend::Sqlite;
+    let mut state = LeaseLoop { options, store, fences, publisher, held: BTreeMap::new(), single_owner };
+    tracing::info!(replica = %state.options.id, single_owner, "replica starting");
+    state.round(true).await;
+    tracker.spawn(async move {
+        let mut next_claim = tokio::time::Instant::now() + jittered(state.options.claim_every);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(jittered(state.options.renew_every)) => {}
+                () = shutdown.cancelled() => break,
+            }
+            let claim = tokio::time::Instant::now() >= next_claim;
+            if claim {
+                next_claim = tokio::time::Instant::now() + jittered(state.options.claim_every);
+            }
+            state.round(claim).await;
+        }
+        state.release_all().await;
+    });
+    ownership
+}
+
+/// `base` ± 20 %.
+fn jittered(base: Duration) -> Duration {
+    base.mul_f64(rand::rng().random_range(0.8..1.2))
+}
+
+impl LeaseLoop {
+    async fn round(&mut self, claim: bool) {
+        if let Err(error) = self.store.replica_heartbeat(&self.options.id, self.options.lease).await {
+            tracing::warn!(replica = %self.options.id, error = %error, "replica heartbeat failed");
+        }
+        self.renew().await;
+        if claim {
+            self.claim().await;
+        }
+        self.publish();
+    }
+
+    /// Renews every held lease; drops the ones lost.
+    async fn renew(&mut self) {
+        match self.store.renew_owned_leases(&self.options.id, self.options.lease).await {
+            Ok(renewed) => {
+                let renewed: BTreeMap<MailboxId, Lease> = renewed.into_iter().map(|l| (l.mailbox, l)).collect();
+                for (mailbox, lease) in &self.held {
+                    match renewed.get(mailbox) {
+                        Some(now) if now.fencing == lease.fencing => {}
+                        _ => tracing::warn!(
+                            replica = %self.options.id, mailbox = %mailbox, fencing = lease.fencing,
+                            "mailbox lease lost; its watchers stop"
+                        ),
+                    }
+                }
+                // A lease held under this id but unknown here (a configured id reused after a
+                // crash) is adopted with its fencing token.
+                self.held = renewed;
+            }
+            Err(error) => {
+                // Keep what has not expired yet; nobody else can take it before then.
+                let now = self.store.now_ms();
+                let before = self.held.len();
+                self.held.retain(|_, lease| lease.until > now);
+                tracing::warn!(
+                    replica = %self.options.id, error = %error, dropped = before - self.held.len(),
+                    "lease renewal failed; expired leases dropped"
+                );
+            }
+        }
+    }
+
+    /// Claims up to the fair share; gives back what is beyond share + slack.
+    async fn claim(&mut self) {
+        let limit = if self.single_owner {
+            u32::MAX
+        } else {
+            match self.share().await {
+                Ok(share) => {
+                    let cap = share.saturating_add(self.options.slack);
+                    let held = u32::try_from(self.held.len()).unwrap_or(u32::MAX);
+                    if held > cap {
+                        self.release_excess(usize::try_from(share).unwrap_or(usize::MAX)).await;
+                    }
+                    cap.saturating_sub(held)
+                }
+                Err(error) => {
+                    tracing::warn!(replica = %self.options.id, error = %error, "lease claim skipped");
+                    return;
+                }
+            }
+        };
+        match self.store.claim_free_mailboxes(&self.options.id, self.options.lease, limit, self.single_owner).await {
+            Ok(claimed) => {
+                for lease in claimed {
+                    tracing::info!(
+                        replica = %self.options.id, mailbox = %lease.mailbox, fencing = lease.fencing,
+                        "mailbox lease claimed"
+                    );
+                    self.held.insert(lease.mailbox, lease);
+                }
+            }
+            Err(error) => tracing::warn!(replica = %self.options.id, error = %error, "lease claim failed"),
+        }
+    }
+
+    /// This replica's fair share now.
+    async fn share(&self) -> Result<u32, crate::store::Error> {
+        let mailboxes = self.store.count_active_mailboxes().await?;
+        let live = self.store.live_replicas().await?;
+        Ok(fair_share(mailboxes, live))
+    }
+
+    /// Gives back the leases beyond `keep` (the highest mailbox ids), so a replica that joined
+    /// can take them: fences first (commits of those mailboxes are refused from now on), then
+    /// the sources stop their watchers, then the rows are freed.
+    async fn release_excess(&mut self, keep: usize) {
+        let excess: Vec<Lease> = self.held.values().rev().take(self.held.len().saturating_sub(keep)).copied().collect();
+        for lease in &excess {
+            self.held.remove(&lease.mailbox);
+        }
+        self.publish();
+        for lease in excess {
+            match self.store.release_lease(&self.options.id, lease).await {
+                Ok(()) => tracing::info!(replica = %self.options.id, mailbox = %lease.mailbox, "mailbox lease given back"),
+                Err(error) => tracing::warn!(replica = %self.options.id, mailbox = %lease.mailbox, error = %error, "lease release failed"),
+            }
+        }
+    }
+
+    /// Tells the pipeline and the sources what is held now.
+    fn publish(&self) {
+        let owned: BTreeMap<MailboxId, i64> = self.held.values().map(|l| (l.mailbox, l.fencing)).collect();
+        for (mailbox, fencing) in &owned {
+            self.fences.hold(*mailbox, *fencing);
+        }
+        for mailbox in self.fences.held() {
+            if !owned.contains_key(&mailbox) {
+                self.fences.drop_lease(mailbox);
+            }
+        }
+        self.publisher.publish(owned);
+    }
+
+    /// At shutdown: every lease back, so the other replicas take over at once, and the
+    /// heartbeat row removed.
+    async fn release_all(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        self.publish();
+        for lease in held.into_values() {
+            if let Err(error) = self.store.release_lease(&self.options.id, lease).await {
+                tracing::warn!(replica = %self.options.id, mailbox = %lease.mailbox, error = %error, "lease release failed");
+            }
+        }
+        if let Err(error) = self.store.remove_replica(&self.options.id, FORGET_DEAD_AFTER).await {
+            tracing::warn!(replica = %self.options.id, error = %error, "replica row not removed");
+        }
+        tracing::info!(replica = %self.options.id, "replica leases released");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fair_share_rounds_up() {
+        assert_eq!(fair_share(50, 3), 17);
+        assert_eq!(fair_share(50, 2), 25);
+        assert_eq!(fair_share(0, 3), 0);
+        assert_eq!(fair_share(5, 0), 5);
+    }
+
+    #[test]
+    fn generated_ids_differ() {
+        assert_ne!(generated_replica_id(), generated_replica_id());
+    }
+
+    #[test]
+    fn jitter_stays_within_a_fifth() {
+        for _ in 0..100 {
+            let d = jittered(Duration::from_secs(5));
+            assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(6), "{d:?}");
+        }
+    }
+}
