@@ -132,6 +132,18 @@ impl GraphWorld {
         }
         let mailbox = self.graph_mailbox().await?.context("no graph mailbox after the callback")?;
         let subscription = self.wait_for_subscription(Duration::from_secs(20)).await?;
+        // Graph knows it a moment before the daemon has stored it (and its first delta round
+        // ran); lifecycle events sent in between would be for an unknown subscription.
+        let id = subscription.id.clone();
+        wait_until(Duration::from_secs(20), "the daemon to store its subscription", || {
+            let id = id.clone();
+            async move {
+                let stored = self.store.graph_subscriptions(mailbox.id).await?;
+                let cursor = self.store.get_cursor(mailbox.id, "inbox").await?;
+                Ok((stored.iter().any(|s| s.id == id) && cursor.is_some_and(|c| c.delta_link.is_some())).then_some(()))
+            }
+        })
+        .await?;
         Ok((mailbox, subscription))
     }
 

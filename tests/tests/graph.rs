@@ -9,8 +9,16 @@ use mailsig_tests::graph_support::{GraphWorld, signed_mail, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// `MAILSIG_TEST_LOG=debug` shows the daemon's log lines while debugging a test.
+fn logs() {
+    if let Ok(filter) = std::env::var("MAILSIG_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linking_subscribes_and_a_new_message_becomes_a_suggestion() -> Result<()> {
+    logs();
     let world = GraphWorld::new("link").await?;
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
@@ -80,6 +88,7 @@ fn raw_fetches(world: &GraphWorld) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_handshake_echoes_the_token_as_plain_text() -> Result<()> {
+    logs();
     let world = GraphWorld::new("handshake").await?;
     let daemon = world.start().await?;
     let token = "<script>alert(1)</script> & Validation: ok";
@@ -108,6 +117,7 @@ async fn validation_handshake_echoes_the_token_as_plain_text() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_notification_changes_nothing_and_is_counted() -> Result<()> {
+    logs();
     let world = GraphWorld::new("forged").await?;
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
@@ -136,6 +146,7 @@ async fn a_forged_notification_changes_nothing_and_is_counted() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_notifications_are_caught_up_by_delta_on_missed_without_doubles() -> Result<()> {
+    logs();
     let world = GraphWorld::new("missed").await?;
     let daemon = world.start().await?;
     let (_, subscription) = world.link().await?;
@@ -166,6 +177,7 @@ async fn dropped_notifications_are_caught_up_by_delta_on_missed_without_doubles(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_delivered_twice_is_processed_once() -> Result<()> {
+    logs();
     let world = GraphWorld::new("duplicate").await?;
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
@@ -186,6 +198,7 @@ async fn a_notification_delivered_twice_is_processed_once() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_refresh_tokens_survive_a_restart() -> Result<()> {
+    logs();
     let world = GraphWorld::new("refresh").await?;
     let daemon = world.start().await?;
     let (mailbox, _) = world.link().await?;
@@ -217,6 +230,7 @@ async fn rotated_refresh_tokens_survive_a_restart() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_are_renewed_before_they_expire() -> Result<()> {
+    logs();
     let world = GraphWorld::new("renew").await?;
     // Graph grants 4 s: the daemon must renew at about half of that, again and again.
     world.emulator.set_max_subscription_lifetime(Duration::from_secs(4));
@@ -241,6 +255,7 @@ async fn subscriptions_are_renewed_before_they_expire() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reauthorization_required_renews_the_subscription() -> Result<()> {
+    logs();
     let world = GraphWorld::new("reauth").await?;
     let daemon = world.start().await?;
     let (_, subscription) = world.link().await?;
@@ -260,6 +275,7 @@ async fn reauthorization_required_renews_the_subscription() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscription_removed_is_recreated_and_resynced() -> Result<()> {
+    logs();
     let world = GraphWorld::new("removed").await?;
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
@@ -292,6 +308,7 @@ async fn subscription_removed_is_recreated_and_resynced() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_honours_retry_after_and_four_requests_per_mailbox() -> Result<()> {
+    logs();
     let world = GraphWorld::new("throttle").await?;
     let daemon = world.start().await?;
     world.link().await?;
@@ -315,8 +332,9 @@ async fn throttling_honours_retry_after_and_four_requests_per_mailbox() -> Resul
 
     // Many messages at once, each fetch slowed down: never more than 4 requests in flight.
     world.emulator.inject(mailsig_tests::graph_emulator::Fault::Slow { times: 12, delay: Duration::from_millis(300) });
-    for i in 0..12 {
-        world.emulator.deliver(&world.email, signed_mail("Max", &format!("Parallel{i}"), &format!("p{i}.example"))).await?;
+    let names = ["Adler", "Becker", "Conrad", "Dietrich", "Engel", "Fischer", "Graf", "Hahn", "Jung", "Keller", "Lang", "Mayer"];
+    for (i, last) in names.iter().enumerate() {
+        world.emulator.deliver(&world.email, signed_mail("Max", last, &format!("p{i}.example"))).await?;
     }
     world.wait_for_suggestions(13, Duration::from_secs(60)).await?;
     let most = world.emulator.max_concurrency(&world.email);
@@ -327,6 +345,7 @@ async fn throttling_honours_retry_after_and_four_requests_per_mailbox() -> Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_consent_marks_the_mailbox_needs_reconsent_and_tells_the_owner() -> Result<()> {
+    logs();
     let world = GraphWorld::new("revoked").await?;
     let daemon = world.start().await?;
     let (mailbox, _) = world.link().await?;
@@ -353,6 +372,7 @@ async fn a_revoked_consent_marks_the_mailbox_needs_reconsent_and_tells_the_owner
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()> {
+    logs();
     let world = GraphWorld::new("unlink").await?;
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;

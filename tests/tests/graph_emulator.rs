@@ -990,3 +990,41 @@ async fn failed_notifications_are_retried_when_the_test_asks_and_slow_answers_co
     assert!(last.latency >= Duration::from_secs(3) && last.latency < Duration::from_millis(3400), "{:?}", last.latency);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_test_chosen_validation_token_reaches_the_endpoint_decoded() -> Result<()> {
+    let (graph, api) = world().await?;
+    let token = "<script>alert('x')</script> & a+b=c %41";
+    graph.set_validation_token(Some(token));
+    let rx = Receiver::start(Handshake::Echo).await?;
+    assert_eq!(api.subscribe(&rx, "me/messages", 60).await?.status, 201);
+    assert_eq!(rx.validation_tokens(), [token, token]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn mail_folders_can_be_listed_filtered_and_fetched_by_well_known_name() -> Result<()> {
+    let (graph, api) = world().await?;
+    let archive = graph.folder(ALICE, "Archive")?;
+    graph.deliver_to(ALICE, "Archive", mime(1)).await?;
+    let all = api.get("/me/mailFolders").await?.json()?;
+    let names: Vec<&str> = all["value"].as_array().context("no value")?.iter().filter_map(|f| f["displayName"].as_str()).collect();
+    assert_eq!(names, ["Inbox", "Archive"]);
+    let mut url = url::Url::parse(&format!("{}/me/mailFolders", api.graph))?;
+    url.query_pairs_mut().append_pair("$filter", "displayName eq 'archive'");
+    let filtered = api.get(url.as_str()).await?.json()?;
+    assert_eq!(filtered["value"].as_array().map(Vec::len), Some(1));
+    assert_eq!(filtered["value"][0]["id"], archive.as_str());
+    assert_eq!(filtered["value"][0]["totalItemCount"], 1);
+    let inbox = api.get("/me/mailFolders/inbox").await?.json()?;
+    assert_eq!(inbox["displayName"], "Inbox");
+    assert_eq!(api.get("/me/mailFolders/nope").await?.status, 404);
+    // A subscription on the folder id watches that folder only.
+    let rx = Receiver::start(Handshake::Echo).await?;
+    assert_eq!(api.subscribe(&rx, &format!("me/mailFolders('{archive}')/messages"), 60).await?.status, 201);
+    graph.deliver(ALICE, mime(2)).await?;
+    assert!(rx.notifications().is_empty());
+    graph.deliver_to(ALICE, "Archive", mime(3)).await?;
+    assert_eq!(rx.notifications().len(), 1);
+    Ok(())
+}

@@ -53,6 +53,8 @@ pub struct Config {
     /// `[replica] id`: this replica's name among several on one database; `None` generates one
     /// (host name, pid and a random suffix) at every start.
     pub replica_id: Option<String>,
+    /// `[api]`: rate limit and session lifetime of the user-facing API and pages.
+    pub api: crate::http::app::ApiSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

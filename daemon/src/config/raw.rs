@@ -39,6 +39,17 @@ pub struct RawConfig {
     pub graph: RawGraph,
     #[serde(default)]
     pub replica: RawReplica,
+    #[serde(default)]
+    pub api: RawApi,
+}
+
+/// `[api]`: the user-facing API and pages (rate limit, sessions).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub rate_per_minute: Option<u32>,
+    pub rate_burst: Option<u32>,
+    pub session_ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -159,7 +159,20 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         log: LogConfig { format, level },
         graph,
         replica_id: replica_id(raw.replica.id)?,
+        api: api_settings(raw.api)?,
     })
+}
+
+/// `[api]`: every number at least 1, sessions between one minute and 30 days.
+fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings, ConfigError> {
+    let defaults = crate::http::app::ApiSettings::default();
+    let rate_per_minute = at_least_one("api.rate_per_minute", raw.rate_per_minute.unwrap_or(defaults.rate_per_minute))?;
+    let rate_burst = at_least_one("api.rate_burst", raw.rate_burst.unwrap_or(defaults.rate_burst))?;
+    let session_ttl = duration("api.session_ttl", raw.session_ttl, defaults.session_ttl)?;
+    if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(30 * 24 * 3600) {
+        return Err(ConfigError::invalid("api.session_ttl", "must be between 1m and 30days"));
+    }
+    Ok(crate::http::app::ApiSettings { rate_per_minute, rate_burst, session_ttl })
 }
 
 /// A configured replica id: printable ASCII without spaces, at most 100 characters (it is

@@ -7,6 +7,9 @@
 //! cancelled. No endpoint here returns anything about mail: counters only.
 
 pub mod graph;
+pub mod api;
+pub mod app;
+pub mod auth;
 pub mod metrics;
 
 use std::net::SocketAddr;
@@ -67,6 +70,20 @@ impl HttpListener {
         let addr = self.addr;
         tracing::info!(%addr, "http listener serving /healthz /readyz /metrics");
         let served = axum::serve(self.listener, router(sources).merge(extra))
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        match served {
+            Ok(()) => tracing::info!(%addr, "http listener stopped"),
+            Err(error) => tracing::error!(%addr, error = %error, "http listener failed"),
+        }
+    }
+
+    /// Serves a whole application router (see [`app::app_router`]) until `shutdown` is
+    /// cancelled, with the client's address available to the rate limit.
+    pub async fn serve_app(self, app: Router, shutdown: CancellationToken) {
+        let addr = self.addr;
+        tracing::info!(%addr, "http listener serving the api, the pages and the operations endpoints");
+        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
         match served {

@@ -50,6 +50,8 @@ pub struct SupervisorOptions {
     pub http: Option<SocketAddr>,
     /// The Microsoft 365 source (its webhook is served on `http`), when `[graph]` is set.
     pub graph: Option<crate::sources::graph::GraphStartOptions>,
+    /// Settings of the user-facing API and pages served on the same listener.
+    pub api: crate::http::app::ApiSettings,
     /// This replica's id and lease timings (several replicas on one PostgreSQL, issue 9).
     pub replica: leases::ReplicaOptions,
 }
@@ -65,6 +67,7 @@ impl Default for SupervisorOptions {
             imap: sources::ImapStartOptions::default(),
             http: None,
             graph: None,
+            api: crate::http::app::ApiSettings::default(),
             replica: leases::ReplicaOptions::default(),
         }
     }
@@ -173,15 +176,14 @@ impl Supervisor {
                 notify: notify_stats,
                 imap: imap_source,
             };
-            let extra = match &graph {
-                Some(source) => crate::http::graph::router(crate::http::graph::GraphRoutes::new(
-                    source.clone(),
-                    store.clone(),
-                    vault.clone(),
-                )),
-                None => axum::Router::new(),
-            };
-            tracker.spawn(http.serve_with(metrics, extra, shutdown.child_token()));
+            let app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
+            let mut router = crate::http::app::app_router(app, metrics);
+            if let Some(source) = &graph {
+                // The Graph webhook and OAuth callback: their own state, no session auth or rate limit.
+                let routes = crate::http::graph::GraphRoutes::new(source.clone(), store.clone(), vault.clone());
+                router = router.merge(crate::http::app::with_correlation_id(crate::http::graph::router(routes)));
+            }
+            tracker.spawn(http.serve_app(router, shutdown.child_token()));
         }
         if let Some(interval) = watchdog::interval_from_env() {
             tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));

@@ -1,6 +1,7 @@
 //! A Microsoft Graph emulator for the Microsoft 365 source's tests (issue 6): the identity platform
 //! v2 (`{base}/{tenant}/oauth2/v2.0/authorize|token`) and the Graph v1.0 calls the daemon makes
-//! (`/me`, `/subscriptions`, `/me/messages/{id}[/$value]`, `/me/mailFolders/{id}/messages/delta`,
+//! (`/me`, `/subscriptions`, `/me/messages/{id}[/$value]`, `/me/mailFolders[/{id}]`,
+//! `/me/mailFolders/{id}/messages/delta`,
 //! and their `/users/{id|upn}/…` forms), speaking the documented protocol over real HTTP.
 //!
 //! It exists because the real service cannot be driven by a test: here a test registers the app,
@@ -33,6 +34,7 @@
 mod admin;
 mod delta;
 mod faults;
+mod folders;
 mod messages;
 mod notifier;
 mod oauth;
@@ -267,6 +269,12 @@ impl GraphEmulator {
     /// `deliver` returns after the last attempt.
     pub fn set_notification_retries(&self, retries: u32, first_wait: Duration) {
         self.emu.lock().settings.notification_retries = (retries, first_wait);
+    }
+
+    /// The validation token of the following handshakes (`None`: Graph-like random tokens), e.g.
+    /// one holding `<script>` to check that a client echoes it as text/plain, verbatim.
+    pub fn set_validation_token(&self, token: Option<&str>) {
+        self.emu.lock().settings.validation_token = token.map(str::to_owned);
     }
 
     /// Duplicate mode: every notification is posted twice, as Graph's at-least-once delivery may.

@@ -28,7 +28,10 @@ pub const RETRY_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// token verbatim. The token has spaces and colons, like Graph's, so a client that does not URL-decode
 /// it fails here as it would with Graph.
 pub async fn validate_endpoint(emu: &Arc<Emulator>, url: &str) -> Result<(), String> {
-    let token = format!("Validation: Testing client application reachability for subscription Request-Id: {}", guid());
+    let chosen = emu.lock().settings.validation_token.clone();
+    let token = chosen.unwrap_or_else(|| {
+        format!("Validation: Testing client application reachability for subscription Request-Id: {}", guid())
+    });
     let mut target = url::Url::parse(url).map_err(|_| format!("Invalid notification url '{url}'."))?;
     target.query_pairs_mut().append_pair("validationToken", &token);
     let started = Instant::now();

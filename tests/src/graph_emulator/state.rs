@@ -186,6 +186,8 @@ pub struct Settings {
     pub drop_notifications: bool,
     pub batch_notifications: bool,
     pub duplicate_notifications: bool,
+    /// The token of the next handshakes, when the test chose one.
+    pub validation_token: Option<String>,
     /// Retries of a failed notification, and the first wait (doubling).
     pub notification_retries: (u32, Duration),
     pub access_token_lifetime: Duration,
@@ -242,6 +244,7 @@ impl State {
                 drop_notifications: false,
                 batch_notifications: false,
                 duplicate_notifications: false,
+                validation_token: None,
                 notification_retries: (0, Duration::ZERO),
                 access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
                 max_subscription_lifetime: MAX_MESSAGE_SUBSCRIPTION_LIFETIME,
