@@ -215,7 +215,8 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> Result<Value> {
-        serde_json::from_slice(&self.body).with_context(|| format!("not JSON: {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("not JSON: {:?}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -224,8 +225,11 @@ impl Api {
         Api { http: reqwest::Client::new(), graph: graph.graph_url(), token: token.to_owned() }
     }
     async fn call(&self, method: reqwest::Method, path_or_url: &str, body: Option<Value>) -> Result<Answer> {
-        let url =
-            if path_or_url.starts_with("http") { path_or_url.to_owned() } else { format!("{}{path_or_url}", self.graph) };
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", self.graph)
+        };
         let mut req = self.http.request(method, url).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.header(header::CONTENT_TYPE, "application/json").body(b.to_string());
@@ -361,7 +365,8 @@ async fn authorize_refuses_requests_without_pkce_or_with_unknown_scopes() -> Res
     graph.register_app(CLIENT_ID, SECRET, REDIRECT);
     graph.add_user(ALICE, "Alice");
     let (_, challenge) = pkce();
-    let no_pkce = authorize_url(&graph, &challenge, "s", SCOPES)?.replace("code_challenge_method=S256", "code_challenge_method=plain");
+    let no_pkce = authorize_url(&graph, &challenge, "s", SCOPES)?
+        .replace("code_challenge_method=S256", "code_challenge_method=plain");
     let q = query_of(&graph.consent(&no_pkce, ALICE).await?)?;
     assert_eq!(q.get("error").map(String::as_str), Some("invalid_request"));
     assert_eq!(q.get("state").map(String::as_str), Some("s"));
@@ -533,15 +538,29 @@ async fn patch_renews_with_the_capped_expiry_and_delete_removes() -> Result<()> 
     let lifetime = granted - time::OffsetDateTime::now_utc();
     assert!(lifetime <= time::Duration::minutes(10_080) && lifetime > time::Duration::minutes(10_070), "{lifetime}");
 
-    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(50)).format(&time::format_description::well_known::Rfc3339)?;
-    let renewed = api.call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "expirationDateTime": later }))).await?;
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(50))
+        .format(&time::format_description::well_known::Rfc3339)?;
+    let renewed = api
+        .call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "expirationDateTime": later })))
+        .await?;
     assert_eq!(renewed.status, 200);
     let renewed = renewed.json()?;
-    let renewed_at = time::OffsetDateTime::parse(renewed["expirationDateTime"].as_str().unwrap_or(""), &time::format_description::well_known::Rfc3339)?;
-    assert!((renewed_at - time::OffsetDateTime::now_utc() - time::Duration::hours(50)).abs() < time::Duration::seconds(5));
+    let renewed_at = time::OffsetDateTime::parse(
+        renewed["expirationDateTime"].as_str().unwrap_or(""),
+        &time::format_description::well_known::Rfc3339,
+    )?;
+    assert!(
+        (renewed_at - time::OffsetDateTime::now_utc() - time::Duration::hours(50)).abs() < time::Duration::seconds(5)
+    );
     assert_eq!(graph.subscriptions()[0].reauthorized, 1);
 
-    let past = api.call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "expirationDateTime": "2020-01-01T00:00:00Z" }))).await?;
+    let past = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/subscriptions/{id}"),
+            Some(json!({ "expirationDateTime": "2020-01-01T00:00:00Z" })),
+        )
+        .await?;
     assert_eq!(past.status, 400);
     assert_eq!(api.call(reqwest::Method::POST, &format!("/subscriptions/{id}/reauthorize"), None).await?.status, 204);
 
@@ -662,10 +681,13 @@ async fn delta_filter_on_received_time_gives_a_baseline_without_old_mail() -> Re
     let (graph, api) = world().await?;
     graph.deliver(ALICE, mime(1)).await?;
     graph.advance_clock(Duration::from_secs(10));
-    let since = (time::OffsetDateTime::now_utc() + time::Duration::seconds(5)).format(&time::format_description::well_known::Rfc3339)?;
+    let since = (time::OffsetDateTime::now_utc() + time::Duration::seconds(5))
+        .format(&time::format_description::well_known::Rfc3339)?;
     let newer = graph.deliver(ALICE, mime(2)).await?;
     let mut url = url::Url::parse(&format!("{}/me/mailFolders/inbox/messages/delta", api.graph))?;
-    url.query_pairs_mut().append_pair("$filter", &format!("receivedDateTime ge {since}")).append_pair("changeType", "created");
+    url.query_pairs_mut()
+        .append_pair("$filter", &format!("receivedDateTime ge {since}"))
+        .append_pair("changeType", "created");
     assert_eq!(delta_round(&api, url.as_str()).await?.0, vec![newer]);
     let mut bad = url::Url::parse(&format!("{}/me/mailFolders/inbox/messages/delta", api.graph))?;
     bad.query_pairs_mut().append_pair("$filter", "subject eq 'x'");
@@ -700,7 +722,13 @@ async fn a_delivered_message_posts_a_notification_of_the_documented_shape() -> R
     assert_eq!(n["resourceData"]["@odata.id"], format!("Users/{user_id}/Messages/{id}"));
     assert_eq!(n["resourceData"]["id"], id.as_str());
     // The id in the notification fetches the message.
-    assert_eq!(api.get(&format!("/me/messages/{}/$value", n["resourceData"]["id"].as_str().unwrap_or(""))).await?.body.as_ref(), mime(1).as_slice());
+    assert_eq!(
+        api.get(&format!("/me/messages/{}/$value", n["resourceData"]["id"].as_str().unwrap_or("")))
+            .await?
+            .body
+            .as_ref(),
+        mime(1).as_slice()
+    );
 
     let posted: Vec<_> = graph.deliveries().into_iter().filter(|d| d.kind == DeliveryKind::Notification).collect();
     assert_eq!(posted.len(), 1);
@@ -723,12 +751,21 @@ async fn dropped_mode_posts_nothing_and_batch_mode_posts_one_body() -> Result<()
     graph.set_drop_notifications(false);
 
     graph.set_batch_notifications(true);
-    let ids = [graph.deliver(ALICE, mime(3)).await?, graph.deliver(ALICE, mime(4)).await?, graph.deliver(ALICE, mime(5)).await?];
+    let ids = [
+        graph.deliver(ALICE, mime(3)).await?,
+        graph.deliver(ALICE, mime(4)).await?,
+        graph.deliver(ALICE, mime(5)).await?,
+    ];
     assert!(rx.notifications().is_empty(), "batched notifications wait for the flush");
     assert_eq!(graph.flush_notifications().await, 1);
     let got = rx.notifications();
     assert_eq!(got.len(), 1);
-    let ids_in_body: Vec<&str> = got[0]["value"].as_array().context("no value")?.iter().filter_map(|n| n["resourceData"]["id"].as_str()).collect();
+    let ids_in_body: Vec<&str> = got[0]["value"]
+        .as_array()
+        .context("no value")?
+        .iter()
+        .filter_map(|n| n["resourceData"]["id"].as_str())
+        .collect();
     assert_eq!(ids_in_body, ids.iter().map(String::as_str).collect::<Vec<_>>());
     let last = graph.deliveries().into_iter().rfind(|d| d.kind == DeliveryKind::Notification).context("no delivery")?;
     assert_eq!((last.items, last.status), (3, Some(202)));
@@ -740,7 +777,8 @@ async fn lifecycle_events_reach_the_lifecycle_url_and_subscription_removed_delet
     let (graph, api) = world().await?;
     let rx = Receiver::start(Handshake::Echo).await?;
     let id = api.subscribe(&rx, "me/messages", 60).await?.json()?["id"].as_str().unwrap_or("").to_owned();
-    for event in [LifecycleEvent::ReauthorizationRequired, LifecycleEvent::Missed, LifecycleEvent::SubscriptionRemoved] {
+    for event in [LifecycleEvent::ReauthorizationRequired, LifecycleEvent::Missed, LifecycleEvent::SubscriptionRemoved]
+    {
         assert_eq!(graph.send_lifecycle(&id, event).await?, 202);
     }
     let got = rx.lifecycle();
@@ -872,14 +910,22 @@ async fn patch_of_the_notification_url_validates_the_new_url_and_users_resources
 
     let bad = Receiver::start(Handshake::WrongBody).await?;
     let refused = api
-        .call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "notificationUrl": bad.notify_url() })))
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/subscriptions/{id}"),
+            Some(json!({ "notificationUrl": bad.notify_url() })),
+        )
         .await?;
     assert_eq!((refused.status, refused.json()?["error"]["code"].clone()), (400, json!("ValidationError")));
     assert_eq!(graph.subscriptions()[0].notification_url, rx.notify_url());
 
     let rx2 = Receiver::start(Handshake::Echo).await?;
     let moved = api
-        .call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "notificationUrl": rx2.notify_url() })))
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/subscriptions/{id}"),
+            Some(json!({ "notificationUrl": rx2.notify_url() })),
+        )
         .await?;
     assert_eq!(moved.status, 200);
     graph.deliver(ALICE, mime(1)).await?;
@@ -953,8 +999,22 @@ async fn failed_notifications_are_retried_when_the_test_asks_and_slow_answers_co
                     tokio::time::sleep(Duration::from_millis(3500)).await;
                     return StatusCode::ACCEPTED.into_response();
                 }
-                let fail = failures.lock().map(|mut n| if *n > 0 { *n -= 1; true } else { false }).unwrap_or(false);
-                if fail { StatusCode::SERVICE_UNAVAILABLE.into_response() } else { StatusCode::ACCEPTED.into_response() }
+                let fail = failures
+                    .lock()
+                    .map(|mut n| {
+                        if *n > 0 {
+                            *n -= 1;
+                            true
+                        } else {
+                            false
+                        }
+                    })
+                    .unwrap_or(false);
+                if fail {
+                    StatusCode::SERVICE_UNAVAILABLE.into_response()
+                } else {
+                    StatusCode::ACCEPTED.into_response()
+                }
             }
         }),
     );
@@ -963,7 +1023,8 @@ async fn failed_notifications_are_retried_when_the_test_asks_and_slow_answers_co
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let expiry = (time::OffsetDateTime::now_utc() + time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339)?;
+    let expiry = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)?;
     let created = api
         .call(
             reqwest::Method::POST,
@@ -1008,7 +1069,8 @@ async fn mail_folders_can_be_listed_filtered_and_fetched_by_well_known_name() ->
     let archive = graph.folder(ALICE, "Archive")?;
     graph.deliver_to(ALICE, "Archive", mime(1)).await?;
     let all = api.get("/me/mailFolders").await?.json()?;
-    let names: Vec<&str> = all["value"].as_array().context("no value")?.iter().filter_map(|f| f["displayName"].as_str()).collect();
+    let names: Vec<&str> =
+        all["value"].as_array().context("no value")?.iter().filter_map(|f| f["displayName"].as_str()).collect();
     assert_eq!(names, ["Inbox", "Archive"]);
     let mut url = url::Url::parse(&format!("{}/me/mailFolders", api.graph))?;
     url.query_pairs_mut().append_pair("$filter", "displayName eq 'archive'");
@@ -1026,5 +1088,54 @@ async fn mail_folders_can_be_listed_filtered_and_fetched_by_well_known_name() ->
     assert!(rx.notifications().is_empty());
     graph.deliver_to(ALICE, "Archive", mime(3)).await?;
     assert_eq!(rx.notifications().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleted_messages_come_back_as_removed_in_the_next_delta_and_are_gone() -> Result<()> {
+    let (graph, api) = world().await?;
+    let rx = Receiver::start(Handshake::Echo).await?;
+    assert_eq!(api.subscribe(&rx, "me/messages", 60).await?.status, 201);
+    let a = graph.deliver(ALICE, mime(1)).await?;
+    let b = graph.deliver(ALICE, mime(2)).await?;
+    let (ids, link, _) = delta_round(&api, "/me/mailFolders/inbox/messages/delta").await?;
+    assert_eq!(ids, [a.clone(), b.clone()]);
+    graph.delete_message(ALICE, &a).await?;
+    let c = graph.deliver(ALICE, mime(3)).await?;
+    let page = api.get(&link).await?.json()?;
+    let items = page["value"].as_array().context("no value")?;
+    assert_eq!(items.len(), 2, "{page}");
+    assert_eq!((items[0]["id"].as_str(), items[0]["@removed"]["reason"].as_str()), (Some(a.as_str()), Some("deleted")));
+    assert_eq!((items[1]["id"].as_str(), items[1].get("@removed")), (Some(c.as_str()), None));
+    assert_eq!(api.get(&format!("/me/messages/{a}/$value")).await?.status, 404);
+    assert_eq!(delta_round(&api, "/me/mailFolders/inbox/messages/delta").await?.0, [b, c]);
+    // The created-only subscription heard of the creations, not of the deletion.
+    assert_eq!(rx.notifications().len(), 3);
+    assert!(graph.delete_message(ALICE, &a).await.is_err(), "deleted twice");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_handshake_not_answered_within_ten_seconds_fails_the_subscription() -> Result<()> {
+    let (graph, api) = world().await?;
+    let app = Router::new().route(
+        "/notify",
+        post(|Query(q): Query<HashMap<String, String>>| async move {
+            tokio::time::sleep(Duration::from_secs(12)).await;
+            ([(header::CONTENT_TYPE, "text/plain")], q.get("validationToken").cloned().unwrap_or_default())
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let slow = Receiver { base, got: Arc::default() };
+    let started = Instant::now();
+    let refused = api.subscribe(&slow, "me/messages", 60).await?;
+    let waited = started.elapsed();
+    assert_eq!((refused.status, refused.json()?["error"]["code"].clone()), (400, json!("ValidationError")));
+    assert!(waited >= Duration::from_secs(10) && waited < Duration::from_secs(12), "{waited:?}");
+    assert!(graph.subscriptions().is_empty());
     Ok(())
 }

@@ -77,6 +77,7 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
             .graph
             .clone()
             .map(|graph| crate::sources::graph::GraphStartOptions::new(graph, config.pipeline.max_message_bytes)),
+        https: config.http.https_options(),
         api: config.api.clone(),
         replica: match &config.replica_id {
             Some(id) => supervisor::leases::ReplicaOptions { id: id.clone(), ..Default::default() },

@@ -36,19 +36,39 @@ pub async fn execute(config_path: &Path, command: TokenCommand) -> CliResult {
     match command {
         TokenCommand::Create { user, label } => {
             let user = store.user_by_email(&user).await.or_exit("find user")?;
-            let issued = store.create_token(user.id, label.trim()).await.or_exit("create token")?;
-            context::audit(&store, "token.issue", "token", Some(issued.token.id.0), None).await?;
+            let issued = store
+                .create_token(user.id, label.trim())
+                .await
+                .or_exit("create token")?;
+            context::audit(
+                &store,
+                "token.issue",
+                "token",
+                Some(issued.token.id.0),
+                None,
+            )
+            .await?;
             println!("{}", issued.secret.expose_secret());
         }
         TokenCommand::List { user } => {
             let user = store.user_by_email(&user).await.or_exit("find user")?;
             for t in store.list_tokens(user.id).await.or_exit("list tokens")? {
                 let opt = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
-                println!("{}\t{}\t{}\t{}\t{}", t.id.0, t.label, t.created_at, opt(t.last_used_at), opt(t.revoked_at));
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id.0,
+                    t.label,
+                    t.created_at,
+                    opt(t.last_used_at),
+                    opt(t.revoked_at)
+                );
             }
         }
         TokenCommand::Revoke { id } => {
-            store.revoke_token(TokenId(id)).await.or_exit("revoke token")?;
+            store
+                .revoke_token(TokenId(id))
+                .await
+                .or_exit("revoke token")?;
             context::audit(&store, "token.revoke", "token", Some(id), None).await?;
             println!("{id}\trevoked");
         }

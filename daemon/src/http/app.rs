@@ -20,7 +20,9 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::http::MetricSources;
@@ -42,7 +44,11 @@ pub struct ApiSettings {
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        ApiSettings { rate_per_minute: 600, rate_burst: 60, session_ttl: auth::session::DEFAULT_SESSION_TTL }
+        ApiSettings {
+            rate_per_minute: 600,
+            rate_burst: 60,
+            session_ttl: auth::session::DEFAULT_SESSION_TTL,
+        }
     }
 }
 
@@ -61,7 +67,13 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, vault: Vault, imap: ImapOptions, settings: ApiSettings) -> AppState {
         let limits = Arc::new(RateLimits::new(&settings));
-        AppState { store, vault, imap, settings, limits }
+        AppState {
+            store,
+            vault,
+            imap,
+            settings,
+            limits,
+        }
     }
 }
 
@@ -76,10 +88,15 @@ pub fn app_router(state: AppState, metrics: MetricSources) -> Router {
     let user_facing: Router<AppState> = Router::new().merge(crate::http::api::router());
     // The pages: `.merge(crate::http::web::router())` (web engineer) goes here.
     let user_facing = user_facing
-        .layer(middleware::from_fn_with_state(state.store.clone(), auth::authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.store.clone(),
+            auth::authenticate,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state);
-    let router = Router::new().merge(crate::http::router(metrics)).merge(user_facing);
+    let router = Router::new()
+        .merge(crate::http::router(metrics))
+        .merge(user_facing);
     // The Microsoft Graph webhook and OAuth callback routes (graph engineer) merge here:
     // `.merge(crate::http::graph::router(...))` — they carry their own state and auth.
     with_correlation_id(router)
@@ -106,7 +123,9 @@ impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).ok()?;
-        HeaderValue::from_str(&hex::encode(bytes)).ok().map(RequestId::new)
+        HeaderValue::from_str(&hex::encode(bytes))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -118,10 +137,14 @@ struct RateLimits {
 
 impl RateLimits {
     fn new(settings: &ApiSettings) -> RateLimits {
-        let per_minute = NonZeroU32::new(settings.rate_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let per_minute =
+            NonZeroU32::new(settings.rate_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.rate_burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_minute(per_minute).allow_burst(burst);
-        RateLimits { by_address: RateLimiter::keyed(quota), by_token: RateLimiter::keyed(quota) }
+        RateLimits {
+            by_address: RateLimiter::keyed(quota),
+            by_token: RateLimiter::keyed(quota),
+        }
     }
 
     /// `Err(wait)` when the caller must wait.
@@ -152,7 +175,10 @@ impl RateLimits {
 
 /// Middleware: 429 with `Retry-After` (whole seconds, at least 1) over the limit.
 async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let token = auth::bearer(request.headers());
     if let Err(wait) = state.limits.check(address, token) {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -161,7 +187,9 @@ async fn rate_limit(State(state): State<AppState>, request: Request, next: Next)
             axum::Json(serde_json::json!({ "error": "rate_limited", "message": "too many requests; retry later" })),
         )
             .into_response();
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         return response;
     }
     next.run(request).await

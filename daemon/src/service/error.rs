@@ -47,9 +47,11 @@ impl From<crate::store::Error> for ServiceError {
         match e {
             E::NotFound { what } => ServiceError::NotFound { what },
             E::Conflict { what } => ServiceError::Conflict { what },
-            E::Invalid { what, reason } => {
-                ServiceError::Validation(vec![FieldError::new(what, super::FieldCode::Text, reason)])
-            }
+            E::Invalid { what, reason } => ServiceError::Validation(vec![FieldError::new(
+                what,
+                super::FieldCode::Text,
+                reason,
+            )]),
             e if e.is_transient() => ServiceError::Unavailable(e.to_string()),
             e => ServiceError::Internal(e.to_string()),
         }

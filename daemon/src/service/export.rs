@@ -6,7 +6,9 @@
 //! the escaping rules are exactly what the tests check. CSV cells that a spreadsheet would run
 //! as a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) get a leading `'`.
 
-use crate::store::{ListId, ReviewFilter, Role, Store, Suggestion, SuggestionFields, SuggestionStatus};
+use crate::store::{
+    ListId, ReviewFilter, Role, Store, Suggestion, SuggestionFields, SuggestionStatus,
+};
 
 use super::{Actor, ServiceResult, audit, require_role};
 
@@ -14,22 +16,41 @@ use super::{Actor, ServiceResult, audit, require_role};
 const EXPORT_PAGE: u32 = 500;
 
 /// Every non-dismissed suggestion of `list`, by id.
-async fn exported(store: &Store, actor: Actor, list: ListId, format: &str) -> ServiceResult<Vec<Suggestion>> {
+async fn exported(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+    format: &str,
+) -> ServiceResult<Vec<Suggestion>> {
     require_role(store, actor, list, Role::Viewer).await?;
     let mut all = Vec::new();
-    let mut filter = ReviewFilter { limit: EXPORT_PAGE, ..ReviewFilter::default() };
+    let mut filter = ReviewFilter {
+        limit: EXPORT_PAGE,
+        ..ReviewFilter::default()
+    };
     loop {
         let page = store.search_suggestions(list, &filter).await?;
         let Some(last) = page.last() else { break };
         filter.after = Some(last.id);
         let full = page.len() >= EXPORT_PAGE as usize;
-        all.extend(page.into_iter().filter(|s| s.status != SuggestionStatus::Dismissed));
+        all.extend(
+            page.into_iter()
+                .filter(|s| s.status != SuggestionStatus::Dismissed),
+        );
         if !full {
             break;
         }
     }
     let detail = format!("{format}, {} suggestions", all.len());
-    audit(store, actor, "suggestion.export", "list", Some(list.0), Some(&detail)).await?;
+    audit(
+        store,
+        actor,
+        "suggestion.export",
+        "list",
+        Some(list.0),
+        Some(&detail),
+    )
+    .await?;
     Ok(all)
 }
 
@@ -88,7 +109,10 @@ fn fold_line(out: &mut String, line: &str) {
 }
 
 fn value(field: &Option<crate::store::StoredField>) -> Option<&str> {
-    field.as_ref().map(|f| f.value.as_str()).filter(|v| !v.trim().is_empty())
+    field
+        .as_ref()
+        .map(|f| f.value.as_str())
+        .filter(|v| !v.trim().is_empty())
 }
 
 fn vcard_of(s: &Suggestion) -> String {
@@ -97,7 +121,10 @@ fn vcard_of(s: &Suggestion) -> String {
     let mut line = |l: String| fold_line(&mut out, &l);
     line("BEGIN:VCARD".into());
     line("VERSION:4.0".into());
-    line(format!("FN:{}", vcard_escape(value(&f.name).unwrap_or(&s.sender_email))));
+    line(format!(
+        "FN:{}",
+        vcard_escape(value(&f.name).unwrap_or(&s.sender_email))
+    ));
     if let Some(company) = value(&f.company) {
         line(format!("ORG:{}", vcard_escape(company)));
     }
@@ -121,7 +148,11 @@ fn vcard_of(s: &Suggestion) -> String {
             _ => "voice",
         };
         // E.164 is `+` and digits only: a valid tel: URI as it is.
-        let e164: String = p.e164.chars().filter(|c| *c == '+' || c.is_ascii_digit()).collect();
+        let e164: String = p
+            .e164
+            .chars()
+            .filter(|c| *c == '+' || c.is_ascii_digit())
+            .collect();
         line(format!("TEL;VALUE=uri;TYPE=\"{kind}\":tel:{e164}"));
     }
     for w in f.websites.iter().chain(&f.social) {
@@ -136,7 +167,9 @@ fn vcard_of(s: &Suggestion) -> String {
     out
 }
 
-pub const CSV_HEADER: [&str; 9] = ["name", "title", "company", "email", "emails", "phones", "websites", "address", "status"];
+pub const CSV_HEADER: [&str; 9] = [
+    "name", "title", "company", "email", "emails", "phones", "websites", "address", "status",
+];
 
 fn csv_cells(s: &Suggestion) -> [String; 9] {
     let f = &s.fields;
@@ -148,7 +181,13 @@ fn csv_cells(s: &Suggestion) -> [String; 9] {
         s.sender_email.clone(),
         join(f.emails.iter().map(|e| e.value.as_str()).collect()),
         join(f.phones.iter().map(|p| p.e164.as_str()).collect()),
-        join(f.websites.iter().chain(&f.social).map(|w| w.value.as_str()).collect()),
+        join(
+            f.websites
+                .iter()
+                .chain(&f.social)
+                .map(|w| w.value.as_str())
+                .collect(),
+        ),
         value(&f.address).unwrap_or_default().to_owned(),
         s.status.as_str().to_owned(),
     ]
@@ -156,7 +195,11 @@ fn csv_cells(s: &Suggestion) -> [String; 9] {
 
 /// A cell a spreadsheet would not evaluate: a leading `'` before formula triggers.
 pub fn csv_safe(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_owned() }
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
 }
 
 /// Appends one record: every cell quoted, quotes doubled, CRLF at the end (RFC 4180 §2).

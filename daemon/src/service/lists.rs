@@ -24,17 +24,34 @@ pub struct ListView {
 
 impl From<ListAccess> for ListView {
     fn from(a: ListAccess) -> Self {
-        ListView { id: a.list.id, name: a.list.name, owner: a.list.owner, role: a.role, created_at: a.list.created_at }
+        ListView {
+            id: a.list.id,
+            name: a.list.name,
+            owner: a.list.owner,
+            role: a.role,
+            created_at: a.list.created_at,
+        }
     }
 }
 
 fn view(list: ContactList, role: Role) -> ListView {
-    ListView { id: list.id, name: list.name, owner: list.owner, role, created_at: list.created_at }
+    ListView {
+        id: list.id,
+        name: list.name,
+        owner: list.owner,
+        role,
+        created_at: list.created_at,
+    }
 }
 
 /// Every list the actor owns or that was shared with them.
 pub async fn my_lists(store: &Store, actor: Actor) -> ServiceResult<Vec<ListView>> {
-    Ok(store.lists_for_user(actor.0).await?.into_iter().map(ListView::from).collect())
+    Ok(store
+        .lists_for_user(actor.0)
+        .await?
+        .into_iter()
+        .map(ListView::from)
+        .collect())
 }
 
 fn check_name(name: Option<&str>) -> ServiceResult<String> {
@@ -44,7 +61,11 @@ fn check_name(name: Option<&str>) -> ServiceResult<String> {
     name.ok_or_else(|| ServiceError::field("name", FieldCode::Required, "is required"))
 }
 
-pub async fn create_list(store: &Store, actor: Actor, name: Option<&str>) -> ServiceResult<ListView> {
+pub async fn create_list(
+    store: &Store,
+    actor: Actor,
+    name: Option<&str>,
+) -> ServiceResult<ListView> {
     let name = check_name(name)?;
     let list = store.create_list(actor.0, &name).await?;
     audit(store, actor, "list.create", "list", Some(list.id.0), None).await?;
@@ -56,7 +77,12 @@ pub async fn get_list(store: &Store, actor: Actor, list: ListId) -> ServiceResul
     Ok(view(store.get_list(list).await?, role))
 }
 
-pub async fn rename_list(store: &Store, actor: Actor, list: ListId, name: Option<&str>) -> ServiceResult<ListView> {
+pub async fn rename_list(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+    name: Option<&str>,
+) -> ServiceResult<ListView> {
     require_role(store, actor, list, Role::Owner).await?;
     let name = check_name(name)?;
     store.rename_list(list, &name).await?;
@@ -91,20 +117,41 @@ pub async fn share_list(
     let user = match store.user_by_email(&email).await {
         Ok(user) => user,
         Err(e) if e.is_not_found() => {
-            return Err(ServiceError::field("email", FieldCode::Email, "no user has this e-mail address"));
+            return Err(ServiceError::field(
+                "email",
+                FieldCode::Email,
+                "no user has this e-mail address",
+            ));
         }
         Err(e) => return Err(e.into()),
     };
     if user.id == actor.0 {
-        return Err(ServiceError::field("email", FieldCode::Email, "you own this list"));
+        return Err(ServiceError::field(
+            "email",
+            FieldCode::Email,
+            "you own this list",
+        ));
     }
     store.share_list(list, user.id, role).await?;
-    audit(store, actor, "list.share", "list", Some(list.0), Some(role.as_str())).await?;
+    audit(
+        store,
+        actor,
+        "list.share",
+        "list",
+        Some(list.0),
+        Some(role.as_str()),
+    )
+    .await?;
     Ok(store.list_members(list).await?)
 }
 
 /// Removes `user`'s access to `list`.
-pub async fn unshare_list(store: &Store, actor: Actor, list: ListId, user: UserId) -> ServiceResult<()> {
+pub async fn unshare_list(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+    user: UserId,
+) -> ServiceResult<()> {
     require_role(store, actor, list, Role::Owner).await?;
     store.unshare_list(list, user).await?;
     audit(store, actor, "list.unshare", "list", Some(list.0), None).await?;

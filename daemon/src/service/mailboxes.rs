@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::sources::imap::{ImapError, ImapOptions, ImapSettings, Security, test_login_with};
 use crate::store::{
-    ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox, Role, SecretKind, Store,
+    ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox, Role,
+    SecretKind, Store,
 };
 use crate::vault::Vault;
 
@@ -99,8 +100,16 @@ async fn owned(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<Mail
 }
 
 pub async fn my_mailboxes(store: &Store, actor: Actor) -> ServiceResult<Vec<MailboxView>> {
-    let filter = MailboxFilter { owner: Some(actor.0), kind: None };
-    Ok(store.list_mailboxes(&filter).await?.into_iter().map(MailboxView::from).collect())
+    let filter = MailboxFilter {
+        owner: Some(actor.0),
+        kind: None,
+    };
+    Ok(store
+        .list_mailboxes(&filter)
+        .await?
+        .into_iter()
+        .map(MailboxView::from)
+        .collect())
 }
 
 pub async fn get_mailbox(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<MailboxView> {
@@ -123,19 +132,42 @@ pub async fn link_imap(
     }
     let (settings, address, list) = check_link(&form, options)?;
     let Some(password) = form.password.filter(|p| !p.expose_secret().is_empty()) else {
-        return Err(ServiceError::field("password", FieldCode::Required, "is required"));
+        return Err(ServiceError::field(
+            "password",
+            FieldCode::Required,
+            "is required",
+        ));
     };
-    let name = form.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
-    let mailbox = link_imap_checked(store, vault, options, actor.0, LinkChecked {
-        settings,
-        address,
-        name,
-        list,
-        excluded_domains: form.excluded_domains,
-        password,
-    })
+    let name = form
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    let mailbox = link_imap_checked(
+        store,
+        vault,
+        options,
+        actor.0,
+        LinkChecked {
+            settings,
+            address,
+            name,
+            list,
+            excluded_domains: form.excluded_domains,
+            password,
+        },
+    )
     .await?;
-    audit(store, actor, "mailbox.add", "mailbox", Some(mailbox.id.0), Some("imap")).await?;
+    audit(
+        store,
+        actor,
+        "mailbox.add",
+        "mailbox",
+        Some(mailbox.id.0),
+        Some("imap"),
+    )
+    .await?;
     Ok(mailbox.into())
 }
 
@@ -160,12 +192,16 @@ pub async fn link_imap_checked(
     link: LinkChecked,
 ) -> ServiceResult<Mailbox> {
     link.settings.validate(options).map_err(link_error)?;
-    test_login_with(&link.settings, &link.password, options).await.map_err(link_error)?;
+    test_login_with(&link.settings, &link.password, options)
+        .await
+        .map_err(link_error)?;
     let sealed = vault
         .seal(link.password.expose_secret().as_bytes())
         .map_err(|e| ServiceError::Internal(format!("seal the password: {e}")))?;
     let key_version = current_key_version(store).await?;
-    let secret = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), key_version).await?;
+    let secret = store
+        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), key_version)
+        .await?;
     let settings = serde_json::to_value(&link.settings)
         .map_err(|e| ServiceError::Internal(format!("serialise mailbox settings: {e}")))?;
     let created = store
@@ -204,11 +240,17 @@ fn link_error(e: ImapError) -> ServiceError {
     if e.is_transient() && !e.is_auth_failure() {
         ServiceError::Unavailable(e.to_string())
     } else {
-        ServiceError::LinkFailed { reason: e.to_string(), auth: e.is_auth_failure() }
+        ServiceError::LinkFailed {
+            reason: e.to_string(),
+            auth: e.is_auth_failure(),
+        }
     }
 }
 
-fn check_link(form: &LinkImap, options: &ImapOptions) -> ServiceResult<(ImapSettings, String, ListId)> {
+fn check_link(
+    form: &LinkImap,
+    options: &ImapOptions,
+) -> ServiceResult<(ImapSettings, String, ListId)> {
     let mut c = Checker::new();
     let list = match form.list {
         None => {
@@ -218,21 +260,39 @@ fn check_link(form: &LinkImap, options: &ImapOptions) -> ServiceResult<(ImapSett
         Some(id) => c.number("list", Some(id), 1..=i64::MAX).map(ListId),
     };
     let host = c.text("host", form.host.as_deref(), 253);
-    let security = match form.security.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let security = match form
+        .security
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => Some("tls"),
         Some(s) => c.choice("security", Some(s), &["tls", "starttls", "plaintext"]),
     };
     let port = c.number("port", form.port, 1..=65535);
     let username = c.text("username", form.username.as_deref(), 320);
-    if form.password.as_ref().is_none_or(|p| p.expose_secret().is_empty()) {
+    if form
+        .password
+        .as_ref()
+        .is_none_or(|p| p.expose_secret().is_empty())
+    {
         c.push("password", FieldCode::Required, "is required");
     }
-    let address = match form.address.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+    let address = match form
+        .address
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
         Some(a) => c.email("address", Some(a)),
         None => match username.as_deref() {
             Some(u) if u.contains('@') => c.email("address", Some(u)),
             Some(_) => {
-                c.push("address", FieldCode::Required, "is required when the username is not an e-mail address");
+                c.push(
+                    "address",
+                    FieldCode::Required,
+                    "is required when the username is not an e-mail address",
+                );
                 None
             }
             None => None,
@@ -241,13 +301,21 @@ fn check_link(form: &LinkImap, options: &ImapOptions) -> ServiceResult<(ImapSett
     c.optional_text("name", form.name.as_deref(), 200);
     let backfill = c.number("backfill", form.backfill, 0..=10_000);
     for (i, folder) in form.folders.iter().enumerate() {
-        if folder.trim().is_empty() || folder.contains(['\r', '\n', '"']) || folder.chars().count() > 200 {
-            c.push(&format!("folders[{i}]"), FieldCode::Text, "is empty or contains a quote or line break");
+        if folder.trim().is_empty()
+            || folder.contains(['\r', '\n', '"'])
+            || folder.chars().count() > 200
+        {
+            c.push(
+                &format!("folders[{i}]"),
+                FieldCode::Text,
+                "is empty or contains a quote or line break",
+            );
         }
     }
     check_domains(&mut c, &form.excluded_domains);
     c.finish()?;
-    let (Some(list), Some(host), Some(security), Some(username), Some(address)) = (list, host, security, username, address)
+    let (Some(list), Some(host), Some(security), Some(username), Some(address)) =
+        (list, host, security, username, address)
     else {
         return Err(ServiceError::Internal("checked fields missing".into()));
     };
@@ -258,7 +326,9 @@ fn check_link(form: &LinkImap, options: &ImapOptions) -> ServiceResult<(ImapSett
     };
     let settings = ImapSettings {
         host,
-        port: port.and_then(|p| u16::try_from(p).ok()).unwrap_or(default_port),
+        port: port
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(default_port),
         security,
         username,
         folders: form.folders.iter().map(|f| f.trim().to_owned()).collect(),
@@ -267,25 +337,95 @@ fn check_link(form: &LinkImap, options: &ImapOptions) -> ServiceResult<(ImapSett
         backfill: backfill.and_then(|b| u32::try_from(b).ok()).unwrap_or(0),
     };
     if let Err(e) = settings.validate(options) {
-        return Err(ServiceError::field("security", FieldCode::Choice, e.to_string()));
+        return Err(ServiceError::field(
+            "security",
+            FieldCode::Choice,
+            e.to_string(),
+        ));
     }
     Ok((settings, address, list))
 }
 
 fn check_domains(c: &mut Checker, domains: &[String]) {
     if domains.len() > MAX_EXCLUSIONS {
-        c.push("excluded_domains", FieldCode::Number, format!("at most {MAX_EXCLUSIONS} domains"));
+        c.push(
+            "excluded_domains",
+            FieldCode::Number,
+            format!("at most {MAX_EXCLUSIONS} domains"),
+        );
     }
     for (i, d) in domains.iter().enumerate() {
         let d = d.trim().trim_start_matches('@');
         let ok = !d.is_empty()
             && d.len() <= 253
             && d.contains('.')
-            && d.chars().all(|ch| ch.is_alphanumeric() || ch == '.' || ch == '-');
+            && d.chars()
+                .all(|ch| ch.is_alphanumeric() || ch == '.' || ch == '-');
         if !ok {
-            c.push(&format!("excluded_domains[{i}]"), FieldCode::Text, "is not a domain name");
+            c.push(
+                &format!("excluded_domains[{i}]"),
+                FieldCode::Text,
+                "is not a domain name",
+            );
         }
     }
+}
+
+/// New credentials for an IMAP mailbox (after a password change, or when it needs attention):
+/// the login is tested with the stored settings first; then the new sealed password replaces
+/// the old one, which is wiped, and the mailbox is retried.
+pub async fn replace_password(
+    store: &Store,
+    vault: &Vault,
+    options: &ImapOptions,
+    actor: Actor,
+    id: MailboxId,
+    password: Option<SecretString>,
+) -> ServiceResult<MailboxView> {
+    let mailbox = owned(store, actor, id).await?;
+    if mailbox.kind != MailboxKind::Imap {
+        return Err(ServiceError::field(
+            "password",
+            FieldCode::Choice,
+            "only IMAP mailboxes have a password",
+        ));
+    }
+    let Some(password) = password.filter(|p| !p.expose_secret().is_empty()) else {
+        return Err(ServiceError::field(
+            "password",
+            FieldCode::Required,
+            "is required",
+        ));
+    };
+    let settings: ImapSettings = serde_json::from_value(mailbox.settings).map_err(|e| {
+        ServiceError::Internal(format!("stored IMAP settings of mailbox {}: {e}", id.0))
+    })?;
+    test_login_with(&settings, &password, options)
+        .await
+        .map_err(link_error)?;
+    let sealed = vault
+        .seal(password.expose_secret().as_bytes())
+        .map_err(|e| ServiceError::Internal(format!("seal the password: {e}")))?;
+    let key_version = current_key_version(store).await?;
+    let secret = store
+        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), key_version)
+        .await?;
+    if let Err(e) = store.set_mailbox_secret(id, secret).await {
+        if let Err(cleanup) = store.delete_secret(secret).await {
+            tracing::error!(error = %cleanup, "could not remove a password that was not attached to its mailbox");
+        }
+        return Err(e.into());
+    }
+    audit(
+        store,
+        actor,
+        "mailbox.recredential",
+        "mailbox",
+        Some(id.0),
+        None,
+    )
+    .await?;
+    get_mailbox(store, actor, id).await
 }
 
 /// Unlinks the mailbox; its stored password is wiped in the same transaction.
@@ -297,27 +437,52 @@ pub async fn unlink(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult
 }
 
 /// Replaces the excluded sender domains.
-pub async fn set_exclusions(store: &Store, actor: Actor, id: MailboxId, domains: &[String]) -> ServiceResult<MailboxView> {
+pub async fn set_exclusions(
+    store: &Store,
+    actor: Actor,
+    id: MailboxId,
+    domains: &[String],
+) -> ServiceResult<MailboxView> {
     owned(store, actor, id).await?;
     let mut c = Checker::new();
     check_domains(&mut c, domains);
     c.finish()?;
-    let domains: Vec<String> = domains.iter().map(|d| d.trim().trim_start_matches('@').to_lowercase()).collect();
+    let domains: Vec<String> = domains
+        .iter()
+        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+        .collect();
     store.set_exclusions(id, &domains).await?;
     audit(store, actor, "mailbox.exclude", "mailbox", Some(id.0), None).await?;
     get_mailbox(store, actor, id).await
 }
 
 /// Points the mailbox's suggestions at another list the actor may edit.
-pub async fn set_list(store: &Store, actor: Actor, id: MailboxId, list: ListId) -> ServiceResult<MailboxView> {
+pub async fn set_list(
+    store: &Store,
+    actor: Actor,
+    id: MailboxId,
+    list: ListId,
+) -> ServiceResult<MailboxView> {
     owned(store, actor, id).await?;
     require_role(store, actor, list, Role::Editor).await?;
     store.set_target_list(id, list).await?;
-    audit(store, actor, "mailbox.set_list", "mailbox", Some(id.0), None).await?;
+    audit(
+        store,
+        actor,
+        "mailbox.set_list",
+        "mailbox",
+        Some(id.0),
+        None,
+    )
+    .await?;
     get_mailbox(store, actor, id).await
 }
 
-pub async fn status(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<MailboxStatusView> {
+pub async fn status(
+    store: &Store,
+    actor: Actor,
+    id: MailboxId,
+) -> ServiceResult<MailboxStatusView> {
     let mailbox = owned(store, actor, id).await?;
     let stats = store.mailbox_stats(id).await?;
     Ok(MailboxStatusView {

@@ -29,20 +29,41 @@ pub async fn me(store: &Store, actor: Actor) -> ServiceResult<MeView> {
     let user = store.get_user(actor.0).await?;
     let lists = store.lists_for_user(actor.0).await?.len();
     let mailboxes = super::mailboxes::my_mailboxes(store, actor).await?.len();
-    Ok(MeView { user, lists, mailboxes })
+    Ok(MeView {
+        user,
+        lists,
+        mailboxes,
+    })
 }
 
 pub async fn tokens(store: &Store, actor: Actor) -> ServiceResult<Vec<ApiToken>> {
     Ok(store.list_tokens(actor.0).await?)
 }
 
-pub async fn create_token(store: &Store, actor: Actor, label: Option<&str>) -> ServiceResult<CreatedToken> {
+pub async fn create_token(
+    store: &Store,
+    actor: Actor,
+    label: Option<&str>,
+) -> ServiceResult<CreatedToken> {
     let mut c = Checker::new();
     let label = c.text("label", label, 100);
     c.finish()?;
-    let issued = store.create_token(actor.0, label.as_deref().unwrap_or_default()).await?;
-    audit(store, actor, "token.issue", "token", Some(issued.token.id.0), None).await?;
-    Ok(CreatedToken { secret: issued.secret.expose_secret().to_owned(), token: issued.token })
+    let issued = store
+        .create_token(actor.0, label.as_deref().unwrap_or_default())
+        .await?;
+    audit(
+        store,
+        actor,
+        "token.issue",
+        "token",
+        Some(issued.token.id.0),
+        None,
+    )
+    .await?;
+    Ok(CreatedToken {
+        secret: issued.secret.expose_secret().to_owned(),
+        token: issued.token,
+    })
 }
 
 pub async fn revoke_token(store: &Store, actor: Actor, token: TokenId) -> ServiceResult<()> {

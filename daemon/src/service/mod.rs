@@ -35,11 +35,18 @@ impl Actor {
 
 /// The actor's role on `list` if it is at least `min`. No access at all is `NotFound`
 /// (the list's existence is not revealed); too small a role is `Forbidden`.
-pub async fn require_role(store: &Store, actor: Actor, list: ListId, min: Role) -> ServiceResult<Role> {
+pub async fn require_role(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+    min: Role,
+) -> ServiceResult<Role> {
     match store.role_of(actor.0, list).await? {
         None => Err(ServiceError::NotFound { what: "list" }),
         Some(role) if role >= min => Ok(role),
-        Some(_) => Err(ServiceError::Forbidden { action: min_action(min) }),
+        Some(_) => Err(ServiceError::Forbidden {
+            action: min_action(min),
+        }),
     }
 }
 
@@ -60,6 +67,8 @@ pub(crate) async fn audit(
     id: Option<i64>,
     detail: Option<&str>,
 ) -> ServiceResult<()> {
-    store.record_audit(Some(actor.0), action, kind, id, detail).await?;
+    store
+        .record_audit(Some(actor.0), action, kind, id, detail)
+        .await?;
     Ok(())
 }

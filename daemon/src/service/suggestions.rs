@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::store::{
-    FieldEdit, HistoryEntry, ListId, MailboxId, ReviewFilter, Role, Store, Suggestion, SuggestionId, SuggestionStatus,
+    FieldEdit, HistoryEntry, ListId, MailboxId, ReviewFilter, Role, Store, Suggestion,
+    SuggestionId, SuggestionStatus,
 };
 
 use super::validate::{Checker, FieldCode};
@@ -60,7 +61,11 @@ fn parse_cursor(c: &mut Checker, cursor: Option<&str>) -> Option<SuggestionId> {
     match cursor.strip_prefix('c').and_then(|n| n.parse::<i64>().ok()) {
         Some(id) if id >= 0 => Some(SuggestionId(id)),
         _ => {
-            c.push("cursor", FieldCode::Text, "is not a cursor returned by this API");
+            c.push(
+                "cursor",
+                FieldCode::Text,
+                "is not a cursor returned by this API",
+            );
             None
         }
     }
@@ -71,17 +76,35 @@ const STATUSES: [&str; 4] = ["new", "accepted", "dismissed", "merged"];
 pub async fn list(store: &Store, actor: Actor, list: ListId, query: &Query) -> ServiceResult<Page> {
     require_role(store, actor, list, Role::Viewer).await?;
     let mut c = Checker::new();
-    let status = match query.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let status = match query
+        .status
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
-        Some(s) => c.choice("status", Some(s), &STATUSES).map(str::parse::<SuggestionStatus>).transpose()?,
+        Some(s) => c
+            .choice("status", Some(s), &STATUSES)
+            .map(str::parse::<SuggestionStatus>)
+            .transpose()?,
     };
     let after = parse_cursor(&mut c, query.cursor.as_deref());
     let limit = c.number("limit", query.limit, 1..=i64::from(MAX_PAGE));
-    let mailbox = c.number("mailbox", query.mailbox, 1..=i64::MAX).map(MailboxId);
+    let mailbox = c
+        .number("mailbox", query.mailbox, 1..=i64::MAX)
+        .map(MailboxId);
     let text = c.optional_text("q", query.q.as_deref(), 200);
     c.finish()?;
-    let limit = limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(DEFAULT_PAGE);
-    let filter = ReviewFilter { status, mailbox, text, after, limit: limit + 1 };
+    let limit = limit
+        .and_then(|l| u32::try_from(l).ok())
+        .unwrap_or(DEFAULT_PAGE);
+    let filter = ReviewFilter {
+        status,
+        mailbox,
+        text,
+        after,
+        limit: limit + 1,
+    };
     let mut items = store.search_suggestions(list, &filter).await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
@@ -90,12 +113,25 @@ pub async fn list(store: &Store, actor: Actor, list: ListId, query: &Query) -> S
         None
     };
     let detail = format!("{} suggestions", items.len());
-    audit(store, actor, "suggestion.list", "list", Some(list.0), Some(&detail)).await?;
+    audit(
+        store,
+        actor,
+        "suggestion.list",
+        "list",
+        Some(list.0),
+        Some(&detail),
+    )
+    .await?;
     Ok(Page { items, next_cursor })
 }
 
 /// The suggestion and the actor's role on its list, if they may see it.
-async fn visible(store: &Store, actor: Actor, id: SuggestionId, min: Role) -> ServiceResult<Suggestion> {
+async fn visible(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+    min: Role,
+) -> ServiceResult<Suggestion> {
     let suggestion = match store.get_suggestion(id).await {
         Err(e) if e.is_not_found() => return Err(ServiceError::NotFound { what: "suggestion" }),
         other => other?,
@@ -109,16 +145,38 @@ async fn visible(store: &Store, actor: Actor, id: SuggestionId, min: Role) -> Se
 
 pub async fn get(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
     let suggestion = visible(store, actor, id, Role::Viewer).await?;
-    audit(store, actor, "suggestion.read", "suggestion", Some(id.0), None).await?;
+    audit(
+        store,
+        actor,
+        "suggestion.read",
+        "suggestion",
+        Some(id.0),
+        None,
+    )
+    .await?;
     Ok(suggestion)
 }
 
 pub async fn accept(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
-    set_status(store, actor, id, SuggestionStatus::Accepted, "suggestion.accept").await
+    set_status(
+        store,
+        actor,
+        id,
+        SuggestionStatus::Accepted,
+        "suggestion.accept",
+    )
+    .await
 }
 
 pub async fn dismiss(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
-    set_status(store, actor, id, SuggestionStatus::Dismissed, "suggestion.dismiss").await
+    set_status(
+        store,
+        actor,
+        id,
+        SuggestionStatus::Dismissed,
+        "suggestion.dismiss",
+    )
+    .await
 }
 
 async fn set_status(
@@ -137,7 +195,12 @@ async fn set_status(
 /// Applies one choice per field and marks the suggestion merged. `keep_old` restores the value
 /// from before the field's most recent change (from the history); without such a change the
 /// field keeps its value.
-pub async fn merge(store: &Store, actor: Actor, id: SuggestionId, choices: &[FieldChoice]) -> ServiceResult<Suggestion> {
+pub async fn merge(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+    choices: &[FieldChoice],
+) -> ServiceResult<Suggestion> {
     let suggestion = visible(store, actor, id, Role::Editor).await?;
     let mut c = Checker::new();
     if choices.is_empty() {
@@ -145,9 +208,17 @@ pub async fn merge(store: &Store, actor: Actor, id: SuggestionId, choices: &[Fie
     }
     for (i, choice) in choices.iter().enumerate() {
         if !MERGE_FIELDS.contains(&choice.field.as_str()) {
-            c.push(&format!("fields[{i}].field"), FieldCode::Choice, format!("must be one of: {}", MERGE_FIELDS.join(", ")));
+            c.push(
+                &format!("fields[{i}].field"),
+                FieldCode::Choice,
+                format!("must be one of: {}", MERGE_FIELDS.join(", ")),
+            );
         } else if choices[..i].iter().any(|o| o.field == choice.field) {
-            c.push(&format!("fields[{i}].field"), FieldCode::Choice, "is chosen twice");
+            c.push(
+                &format!("fields[{i}].field"),
+                FieldCode::Choice,
+                "is chosen twice",
+            );
         }
         if let Choice::Typed { value } = &choice.choice {
             c.optional_text(&format!("fields[{i}].value"), Some(value), 500);
@@ -168,18 +239,41 @@ pub async fn merge(store: &Store, actor: Actor, id: SuggestionId, choices: &[Fie
                     .map_or(current, |h| h.old_value.clone()),
                 Choice::Typed { value } => Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
             };
-            FieldEdit { field: choice.field.clone(), value }
+            FieldEdit {
+                field: choice.field.clone(),
+                value,
+            }
         })
         .collect();
     let merged = store.merge_suggestion(id, &edits).await?;
     let fields: Vec<&str> = choices.iter().map(|c| c.field.as_str()).collect();
-    audit(store, actor, "suggestion.merge", "suggestion", Some(id.0), Some(&fields.join(","))).await?;
+    audit(
+        store,
+        actor,
+        "suggestion.merge",
+        "suggestion",
+        Some(id.0),
+        Some(&fields.join(",")),
+    )
+    .await?;
     Ok(merged)
 }
 
-pub async fn history(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Vec<HistoryEntry>> {
+pub async fn history(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+) -> ServiceResult<Vec<HistoryEntry>> {
     visible(store, actor, id, Role::Viewer).await?;
     let entries = store.suggestion_history(id).await?;
-    audit(store, actor, "suggestion.history", "suggestion", Some(id.0), None).await?;
+    audit(
+        store,
+        actor,
+        "suggestion.history",
+        "suggestion",
+        Some(id.0),
+        None,
+    )
+    .await?;
     Ok(entries)
 }

@@ -29,7 +29,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, code: FieldCode, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.to_owned(), code, message: message.into() }
+        FieldError {
+            field: field.to_owned(),
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -60,7 +64,12 @@ impl Checker {
     }
 
     /// An optional single-line text; empty counts as absent.
-    pub fn optional_text(&mut self, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    pub fn optional_text(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        max: usize,
+    ) -> Option<String> {
         match value.map(str::trim) {
             None | Some("") => None,
             Some(v) => self.check_text(field, v, max),
@@ -69,7 +78,11 @@ impl Checker {
 
     fn check_text(&mut self, field: &str, v: &str, max: usize) -> Option<String> {
         if v.chars().count() > max {
-            self.push(field, FieldCode::Text, format!("is longer than {max} characters"));
+            self.push(
+                field,
+                FieldCode::Text,
+                format!("is longer than {max} characters"),
+            );
             None
         } else if v.chars().any(char::is_control) {
             self.push(field, FieldCode::Text, "contains control characters");
@@ -84,7 +97,10 @@ impl Checker {
         let v = self.text(field, value, 254)?;
         let ok = match v.split_once('@') {
             Some((local, domain)) => {
-                !local.is_empty() && domain.contains('.') && !domain.contains('@') && !v.contains(char::is_whitespace)
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.contains('@')
+                    && !v.contains(char::is_whitespace)
             }
             None => false,
         };
@@ -97,7 +113,12 @@ impl Checker {
     }
 
     /// A required value from `allowed`.
-    pub fn choice<'a>(&mut self, field: &str, value: Option<&str>, allowed: &[&'a str]) -> Option<&'a str> {
+    pub fn choice<'a>(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        allowed: &[&'a str],
+    ) -> Option<&'a str> {
         match value.map(str::trim) {
             None | Some("") => {
                 self.push(field, FieldCode::Required, "is required");
@@ -106,7 +127,11 @@ impl Checker {
             Some(v) => match allowed.iter().find(|a| **a == v) {
                 Some(a) => Some(*a),
                 None => {
-                    self.push(field, FieldCode::Choice, format!("must be one of: {}", allowed.join(", ")));
+                    self.push(
+                        field,
+                        FieldCode::Choice,
+                        format!("must be one of: {}", allowed.join(", ")),
+                    );
                     None
                 }
             },
@@ -114,19 +139,32 @@ impl Checker {
     }
 
     /// An optional integer in `range`.
-    pub fn number(&mut self, field: &str, value: Option<i64>, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+    pub fn number(
+        &mut self,
+        field: &str,
+        value: Option<i64>,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Option<i64> {
         let v = value?;
         if range.contains(&v) {
             Some(v)
         } else {
-            self.push(field, FieldCode::Number, format!("must be between {} and {}", range.start(), range.end()));
+            self.push(
+                field,
+                FieldCode::Number,
+                format!("must be between {} and {}", range.start(), range.end()),
+            );
             None
         }
     }
 
     /// `Ok(())` when nothing failed.
     pub fn finish(self) -> ServiceResult<()> {
-        if self.errors.is_empty() { Ok(()) } else { Err(ServiceError::Validation(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::Validation(self.errors))
+        }
     }
 }
 
@@ -140,14 +178,27 @@ mod tests {
         assert_eq!(c.text("name", Some("  ok "), 10).as_deref(), Some("ok"));
         assert!(c.text("empty", Some("  "), 10).is_none());
         assert!(c.email("email", Some("no-at-sign")).is_none());
-        assert_eq!(c.email("email2", Some("A@B.example")).as_deref(), Some("a@b.example"));
-        assert!(c.choice("role", Some("king"), &["owner", "viewer"]).is_none());
+        assert_eq!(
+            c.email("email2", Some("A@B.example")).as_deref(),
+            Some("a@b.example")
+        );
+        assert!(
+            c.choice("role", Some("king"), &["owner", "viewer"])
+                .is_none()
+        );
         assert!(c.number("port", Some(70000), 1..=65535).is_none());
-        let Err(ServiceError::Validation(errors)) = c.finish() else { panic!("expected a validation error") };
+        let Err(ServiceError::Validation(errors)) = c.finish() else {
+            panic!("expected a validation error")
+        };
         let codes: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
         assert_eq!(
             codes,
-            [("empty", FieldCode::Required), ("email", FieldCode::Email), ("role", FieldCode::Choice), ("port", FieldCode::Number)]
+            [
+                ("empty", FieldCode::Required),
+                ("email", FieldCode::Email),
+                ("role", FieldCode::Choice),
+                ("port", FieldCode::Number)
+            ]
         );
     }
 }

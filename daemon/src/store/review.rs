@@ -33,8 +33,17 @@ fn like_pattern(text: &str) -> String {
 
 impl Store {
     /// Suggestions of `list` matching `filter`, by ascending id.
-    pub async fn search_suggestions(&self, list: ListId, filter: &ReviewFilter) -> Result<Vec<Suggestion>> {
-        let pattern = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(like_pattern);
+    pub async fn search_suggestions(
+        &self,
+        list: ListId,
+        filter: &ReviewFilter,
+    ) -> Result<Vec<Suggestion>> {
+        let pattern = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(like_pattern);
         let rows = sqlx::query(
             "SELECT id, list_id, mailbox_id, sender_email, fields, confidence, status, created_at, updated_at \
              FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL \
@@ -51,7 +60,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(Error::db("search suggestions", "suggestion"))?;
-        rows.iter().map(super::suggestions::suggestion_from_row).collect()
+        rows.iter()
+            .map(super::suggestions::suggestion_from_row)
+            .collect()
     }
 }
 

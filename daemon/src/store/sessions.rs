@@ -41,12 +41,13 @@ fn session_from_row(row: &AnyRow) -> Result<StoredSession> {
 impl Store {
     /// Sets (or with `None`, removes) a user's sign-in password hash.
     pub async fn set_password_hash(&self, user: UserId, phc: Option<&str>) -> Result<()> {
-        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND deleted_at IS NULL")
-            .bind(phc)
-            .bind(user.0)
-            .execute(&self.pool)
-            .await
-            .map_err(Error::db("set password hash", "user"))?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND deleted_at IS NULL")
+                .bind(phc)
+                .bind(user.0)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::db("set password hash", "user"))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "user" });
         }

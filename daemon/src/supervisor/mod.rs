@@ -50,6 +50,8 @@ pub struct SupervisorOptions {
     pub http: Option<SocketAddr>,
     /// The Microsoft 365 source (its webhook is served on `http`), when `[graph]` is set.
     pub graph: Option<crate::sources::graph::GraphStartOptions>,
+    /// HTTPS, the redirect listener and CORS for that listener (plain HTTP by default).
+    pub https: crate::http::tls::HttpsOptions,
     /// Settings of the user-facing API and pages served on the same listener.
     pub api: crate::http::app::ApiSettings,
     /// This replica's id and lease timings (several replicas on one PostgreSQL, issue 9).
@@ -67,6 +69,7 @@ impl Default for SupervisorOptions {
             imap: sources::ImapStartOptions::default(),
             http: None,
             graph: None,
+            https: crate::http::tls::HttpsOptions::default(),
             api: crate::http::app::ApiSettings::default(),
             replica: leases::ReplicaOptions::default(),
         }
@@ -112,6 +115,9 @@ pub struct Supervisor {
     grace: Duration,
     http_addr: Option<SocketAddr>,
     graph: Option<crate::sources::graph::GraphSource>,
+    /// The HTTPS certificate, for reloading it (SIGHUP).
+    tls_certificate: Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>>,
+    redirect_addr: Option<SocketAddr>,
     /// The lease loop runs apart from the other tasks: it keeps renewing while they finish,
     /// and gives the leases back only once they are done.
     leases: TaskTracker,
@@ -130,10 +136,17 @@ impl Supervisor {
         store.migrate().await.map_err(SupervisorError::Migrate)?;
         // Bound first: a taken port fails the start before anything else runs.
         let http = match options.http {
-            Some(addr) => Some(HttpListener::bind(addr).await.map_err(SupervisorError::Http)?),
+            Some(addr) => {
+                let exposure = crate::http::tls::Exposure::prepare(&options.https)
+                    .await
+                    .map_err(|e| SupervisorError::Http(e.into()))?;
+                Some(HttpListener::bind(addr).await.map_err(SupervisorError::Http)?.with_exposure(exposure))
+            }
             None => None,
         };
         let http_addr = http.as_ref().map(HttpListener::local_addr);
+        let tls_certificate = http.as_ref().and_then(HttpListener::tls_certificate);
+        let redirect_addr = http.as_ref().and_then(HttpListener::redirect_addr);
         let tracker = TaskTracker::new();
         // Fencing matters when several replicas share PostgreSQL; on SQLite one process owns
         // everything, and sources started later (the API) commit without a lease.
@@ -191,7 +204,18 @@ impl Supervisor {
         // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
         let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
         let _ = notify::ready();
-        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr, leases, leases_stop, graph })
+        Ok(Supervisor {
+            tracker,
+            shutdown,
+            pipeline,
+            grace: options.shutdown_grace,
+            http_addr,
+            tls_certificate,
+            redirect_addr,
+            leases,
+            leases_stop,
+            graph,
+        })
     }
 
     /// The pipeline's entry point (for sources started later, e.g. by the HTTP API).
@@ -208,6 +232,16 @@ impl Supervisor {
     /// The Microsoft 365 source, when it runs.
     pub fn graph(&self) -> Option<&crate::sources::graph::GraphSource> {
         self.graph.as_ref()
+    }
+
+    /// The HTTPS certificate when HTTPS is configured: `reload()` re-reads its files (SIGHUP).
+    pub fn tls_certificate(&self) -> Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>> {
+        self.tls_certificate.clone()
+    }
+
+    /// The plain-HTTP listener that redirects to HTTPS, when configured.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.redirect_addr
     }
 
     /// The running pipeline (its counters, its rules cache).

@@ -100,7 +100,10 @@ struct NotificationQuery {
 }
 
 /// The notification body for a subscription and message (a load tool posts it to the webhook).
-async fn notification(State(emu): State<Arc<Emulator>>, axum::extract::Query(q): axum::extract::Query<NotificationQuery>) -> Response {
+async fn notification(
+    State(emu): State<Arc<Emulator>>,
+    axum::extract::Query(q): axum::extract::Query<NotificationQuery>,
+) -> Response {
     match notifier::body_for(&emu, &q.subscription_id, &q.message_id) {
         Some(body) => json(StatusCode::OK, body),
         None => json(StatusCode::NOT_FOUND, json!({ "error": "no such live subscription or message" })),

@@ -13,7 +13,8 @@ use super::state::{Emulator, Folder, State};
 const SCOPES: &[&str] = &["mail.read", "mail.readbasic", "mail.readwrite"];
 
 fn folder_json(st: &State, user_id: &str, f: &Folder) -> Value {
-    let total = st.messages.iter().filter(|m| m.user_id == user_id && m.folder_id == f.id).count();
+    let total =
+        st.messages.iter().filter(|m| m.user_id == user_id && m.folder_id == f.id && m.deleted.is_none()).count();
     json!({
         "id": f.id,
         "displayName": f.display_name,
@@ -50,7 +51,10 @@ pub fn list(emu: &Emulator, caller: &Caller, call: &Call) -> Response {
         .filter(|f| name.as_ref().is_none_or(|n| f.display_name.eq_ignore_ascii_case(n)))
         .map(|f| folder_json(&st, &user.id, f))
         .collect();
-    json(StatusCode::OK, json!({ "@odata.context": format!("{}/$metadata#users('{}')/mailFolders", emu.graph_url(), user.id), "value": value }))
+    json(
+        StatusCode::OK,
+        json!({ "@odata.context": format!("{}/$metadata#users('{}')/mailFolders", emu.graph_url(), user.id), "value": value }),
+    )
 }
 
 pub fn get(emu: &Emulator, caller: &Caller, key: &str) -> Response {

@@ -54,8 +54,8 @@ use tokio::task::JoinHandle;
 
 pub use faults::Fault;
 pub use oauth::SIGN_IN_HEADER;
-pub use state::{DEFAULT_ACCESS_TOKEN_LIFETIME, MAX_MESSAGE_SUBSCRIPTION_LIFETIME};
 use state::Emulator;
+pub use state::{DEFAULT_ACCESS_TOKEN_LIFETIME, MAX_MESSAGE_SUBSCRIPTION_LIFETIME};
 
 /// Errors of the test-facing API.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,8 @@ pub enum EmulatorError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("no emulated user {0}")]
     UnknownUser(String),
+    #[error("no message {0}")]
+    UnknownMessage(String),
     #[error("no live subscription {0}")]
     UnknownSubscription(String),
     #[error("subscription {0} has no lifecycleNotificationUrl")]
@@ -247,6 +249,12 @@ impl GraphEmulator {
     /// [`Self::deliver`] into the folder named `folder` (created if new).
     pub async fn deliver_to(&self, email: &str, folder: &str, raw_mime: Vec<u8>) -> Result<String, EmulatorError> {
         messages::deliver(&self.emu, email, folder, raw_mime).await
+    }
+
+    /// Deletes a message as its user would (see delta's `@removed`); notifies subscriptions whose
+    /// changeType includes `deleted`.
+    pub async fn delete_message(&self, email: &str, message_id: &str) -> Result<(), EmulatorError> {
+        messages::delete(&self.emu, email, message_id).await
     }
 
     /// Dropped mode: delivered messages notify nobody (the client must catch up with delta).

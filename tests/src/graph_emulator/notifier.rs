@@ -66,8 +66,9 @@ pub async fn validate_endpoint(emu: &Arc<Emulator>, url: &str) -> Result<(), Str
     outcome
 }
 
-/// Notifies every live subscription watching `message`'s folder (or queues, or drops, per mode).
-pub async fn notify_created(emu: &Arc<Emulator>, message_id: &str) {
+/// Notifies every live subscription watching `message`'s folder for `change` (`created` or
+/// `deleted`), or queues, or drops, per mode.
+pub async fn notify(emu: &Arc<Emulator>, message_id: &str, change: &str) {
     let posts = {
         let mut st = emu.lock();
         let Some(m) = st.messages.iter().find(|m| m.id == message_id) else { return };
@@ -75,11 +76,11 @@ pub async fn notify_created(emu: &Arc<Emulator>, message_id: &str) {
         let items: Vec<PendingNotification> = st
             .live_subscriptions()
             .filter(|s| s.user_id == m.user_id && s.folder_id.as_ref().is_none_or(|f| *f == m.folder_id))
-            .filter(|s| s.change_types.iter().any(|c| c == "created"))
+            .filter(|s| s.change_types.iter().any(|c| c == change))
             .map(|s| PendingNotification {
                 url: s.notification_url.clone(),
                 subscription_id: s.id.clone(),
-                item: created_item(s, m, &tenant),
+                item: item(s, m, &tenant, change),
             })
             .collect();
         if st.settings.drop_notifications {
@@ -110,7 +111,7 @@ pub fn body_for(emu: &Emulator, subscription_id: &str, message_id: &str) -> Opti
     let st = emu.lock();
     let sub = st.live_subscription(subscription_id)?;
     let m = st.messages.iter().find(|m| m.id == message_id)?;
-    Some(json!({ "value": [created_item(sub, m, &st.tenant_id)] }))
+    Some(json!({ "value": [item(sub, m, &st.tenant_id, "created")] }))
 }
 
 /// Posts the queued (batch mode) notifications: one body per notification URL, holding every
@@ -168,14 +169,14 @@ pub async fn lifecycle(
 }
 
 /// One notification item of the documented shape.
-fn created_item(s: &super::state::Subscription, m: &Message, tenant: &str) -> Value {
+fn item(s: &super::state::Subscription, m: &Message, tenant: &str, change: &str) -> Value {
     let resource = format!("Users/{}/Messages/{}", m.user_id, m.id);
     json!({
         "id": guid(),
         "subscriptionId": s.id,
         "subscriptionExpirationDateTime": graph_time(s.expiration),
         "clientState": s.client_state,
-        "changeType": "created",
+        "changeType": change,
         "resource": resource,
         "tenantId": tenant,
         "resourceData": {
@@ -247,5 +248,13 @@ fn record(
     latency: Duration,
     error: Option<String>,
 ) {
-    emu.lock().deliveries.push(DeliveryRecord { kind, url: url.to_owned(), subscription_ids, items, status, latency, error });
+    emu.lock().deliveries.push(DeliveryRecord {
+        kind,
+        url: url.to_owned(),
+        subscription_ids,
+        items,
+        status,
+        latency,
+        error,
+    });
 }

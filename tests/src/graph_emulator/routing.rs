@@ -226,8 +226,10 @@ pub fn normalize_segments(path: &str) -> Vec<String> {
             out.push("mailfolders".to_owned());
             let inner = &seg["mailfolders(".len()..seg.len() - 1];
             out.push(inner.trim_matches(|c| c == '\'' || c == '"').to_owned());
-        } else if matches!(lower.as_str(), "me" | "users" | "messages" | "mailfolders" | "subscriptions" | "reauthorize" | "$value")
-        {
+        } else if matches!(
+            lower.as_str(),
+            "me" | "users" | "messages" | "mailfolders" | "subscriptions" | "reauthorize" | "$value"
+        ) {
             out.push(lower);
         } else if lower == "delta" || lower == "delta()" {
             out.push("delta".to_owned());

@@ -16,8 +16,8 @@ use mailsig_daemon::http::app::{ApiSettings, AppState, app_router};
 use mailsig_daemon::pipeline::stats::PipelineStats;
 use mailsig_daemon::sources::imap::ImapOptions;
 use mailsig_daemon::store::{
-    CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, NewMailbox, NewSuggestion, Outcome, Role,
-    StoredField, Store, SuggestionFields, SuggestionId, User,
+    CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, NewMailbox, NewSuggestion,
+    Outcome, Role, Store, StoredField, SuggestionFields, SuggestionId, User,
 };
 use mailsig_daemon::vault::{MasterKey, Vault};
 use secrecy::ExposeSecret;
@@ -37,7 +37,10 @@ pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 pub enum Auth {
     None,
     Bearer(String),
-    Cookie { cookie: String, csrf: Option<String> },
+    Cookie {
+        cookie: String,
+        csrf: Option<String>,
+    },
 }
 
 /// One response.
@@ -49,7 +52,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Result<serde_json::Value> {
-        serde_json::from_slice(&self.body).with_context(|| format!("JSON body of a {} reply: {}", self.status, self.text()))
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("JSON body of a {} reply: {}", self.status, self.text()))
     }
 
     pub fn text(&self) -> String {
@@ -57,7 +61,10 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 }
 
@@ -70,7 +77,11 @@ pub struct App {
 }
 
 pub fn fast_settings() -> ApiSettings {
-    ApiSettings { rate_per_minute: 100_000, rate_burst: 10_000, ..ApiSettings::default() }
+    ApiSettings {
+        rate_per_minute: 100_000,
+        rate_burst: 10_000,
+        ..ApiSettings::default()
+    }
 }
 
 impl App {
@@ -84,10 +95,15 @@ impl App {
             Backend::Sqlite => Store::sqlite_url(&dir.path().join("mailsig.db")),
             Backend::Postgres => mailsig_tests::servers::fresh_pg_database().await?,
         };
-        let store = Store::open(&url).await.with_context(|| format!("open {backend:?} store"))?;
+        let store = Store::open(&url)
+            .await
+            .with_context(|| format!("open {backend:?} store"))?;
         store.migrate().await.context("migrate")?;
         let vault = Vault::new(MasterKey::generate().context("master key")?);
-        let imap = ImapOptions { allow_plaintext_loopback: true, ..ImapOptions::default() };
+        let imap = ImapOptions {
+            allow_plaintext_loopback: true,
+            ..ImapOptions::default()
+        };
         let state = AppState::new(store.clone(), vault, imap, settings);
         let metrics = MetricSources {
             store: store.clone(),
@@ -95,12 +111,24 @@ impl App {
             notify: None,
             imap: None,
         };
-        Ok(App { router: app_router(state, metrics), store, backend, _dir: dir })
+        Ok(App {
+            router: app_router(state, metrics),
+            store,
+            backend,
+            _dir: dir,
+        })
     }
 
     /// Sends one request from 192.0.2.1.
-    pub async fn call(&self, method: Method, path: &str, auth: &Auth, body: Option<serde_json::Value>) -> Result<Reply> {
-        self.call_from(method, path, auth, body, "192.0.2.1:40000".parse()?).await
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<serde_json::Value>,
+    ) -> Result<Reply> {
+        self.call_from(method, path, auth, body, "192.0.2.1:40000".parse()?)
+            .await
     }
 
     pub async fn call_from(
@@ -114,7 +142,9 @@ impl App {
         let mut builder = Request::builder().method(method).uri(path);
         match auth {
             Auth::None => {}
-            Auth::Bearer(token) => builder = builder.header("authorization", format!("Bearer {token}")),
+            Auth::Bearer(token) => {
+                builder = builder.header("authorization", format!("Bearer {token}"))
+            }
             Auth::Cookie { cookie, csrf } => {
                 builder = builder.header("cookie", format!("__Host-mailsig_session={cookie}"));
                 if let Some(csrf) = csrf {
@@ -135,17 +165,36 @@ impl App {
     /// Sends a prepared request.
     pub async fn send(&self, mut request: Request<Body>, from: SocketAddr) -> Result<Reply> {
         request.extensions_mut().insert(ConnectInfo(from));
-        let response = self.router.clone().oneshot(request).await.context("call the router")?;
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .context("call the router")?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.context("read body")?;
-        Ok(Reply { status, headers, body: body.to_vec() })
+        let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+            .await
+            .context("read body")?;
+        Ok(Reply {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
     }
 
     pub async fn user(&self, tag: &str) -> Result<(User, String)> {
         let email = format!("{tag}{:08x}@example.test", rand::random::<u32>());
-        let user = self.store.create_user(&email, Some(tag)).await.context("create user")?;
-        let token = self.store.create_token(user.id, "test").await.context("token")?;
+        let user = self
+            .store
+            .create_user(&email, Some(tag))
+            .await
+            .context("create user")?;
+        let token = self
+            .store
+            .create_token(user.id, "test")
+            .await
+            .context("token")?;
         Ok((user, token.secret.expose_secret().to_owned()))
     }
 }
@@ -174,8 +223,12 @@ impl World {
         let viewer = app.user("viewer").await?;
         let stranger = app.user("stranger").await?;
         let list = app.store.create_list(owner.0.id, "Shared").await?.id;
-        app.store.share_list(list, editor.0.id, Role::Editor).await?;
-        app.store.share_list(list, viewer.0.id, Role::Viewer).await?;
+        app.store
+            .share_list(list, editor.0.id, Role::Editor)
+            .await?;
+        app.store
+            .share_list(list, viewer.0.id, Role::Viewer)
+            .await?;
         let stranger_list = app.store.create_list(stranger.0.id, "Stranger's").await?.id;
         let revoked_token = app.store.create_token(owner.0.id, "revoked").await?;
         app.store.revoke_token(revoked_token.token.id).await?;
@@ -194,7 +247,13 @@ impl World {
             })
             .await?
             .id;
-        let suggestion = add_suggestion(&app.store, mailbox, "ann@acme.example", &[("name", "Ann Example"), ("title", "CTO")]).await?;
+        let suggestion = add_suggestion(
+            &app.store,
+            mailbox,
+            "ann@acme.example",
+            &[("name", "Ann Example"), ("title", "CTO")],
+        )
+        .await?;
         Ok(World {
             revoked: revoked_token.secret.expose_secret().to_owned(),
             spare_token: spare.token.id.0,
@@ -212,12 +271,21 @@ impl World {
 }
 
 fn field(value: &str) -> Option<StoredField> {
-    Some(StoredField { value: value.to_owned(), confidence: 0.9, rule: "test".to_owned() })
+    Some(StoredField {
+        value: value.to_owned(),
+        confidence: 0.9,
+        rule: "test".to_owned(),
+    })
 }
 
 /// Commits one message's suggestion for `sender` with scalar `fields` (name, title, company,
 /// address) through the store's real commit path; returns the suggestion it created or updated.
-pub async fn add_suggestion(store: &Store, mailbox: MailboxId, sender: &str, fields: &[(&str, &str)]) -> Result<SuggestionId> {
+pub async fn add_suggestion(
+    store: &Store,
+    mailbox: MailboxId,
+    sender: &str,
+    fields: &[(&str, &str)],
+) -> Result<SuggestionId> {
     let mut f = SuggestionFields::default();
     for (name, value) in fields {
         match *name {
@@ -231,7 +299,11 @@ pub async fn add_suggestion(store: &Store, mailbox: MailboxId, sender: &str, fie
                 confidence: 0.9,
                 rule: "test".into(),
             }),
-            "website" => f.websites.push(StoredField { value: (*value).into(), confidence: 0.9, rule: "test".into() }),
+            "website" => f.websites.push(StoredField {
+                value: (*value).into(),
+                confidence: 0.9,
+                rule: "test".into(),
+            }),
             other => anyhow::bail!("unknown test field {other}"),
         }
     }
@@ -241,13 +313,19 @@ pub async fn add_suggestion(store: &Store, mailbox: MailboxId, sender: &str, fie
             folder: "INBOX".into(),
             cursor: Cursor::None,
             message_id_hash: format!("{:032x}", rand::random::<u128>()),
-            outcome: Outcome::Suggestion(NewSuggestion { sender_email: sender.into(), fields: f, confidence: 0.9 }),
+            outcome: Outcome::Suggestion(NewSuggestion {
+                sender_email: sender.into(),
+                fields: f,
+                confidence: 0.9,
+            }),
             fencing: None,
         })
         .await
         .context("commit a suggestion")?;
     match result {
-        CommitResult::Inserted { suggestion } | CommitResult::Merged { suggestion, .. } | CommitResult::Unchanged { suggestion } => Ok(suggestion),
+        CommitResult::Inserted { suggestion }
+        | CommitResult::Merged { suggestion, .. }
+        | CommitResult::Unchanged { suggestion } => Ok(suggestion),
         other => anyhow::bail!("unexpected commit result {other:?}"),
     }
 }

@@ -26,11 +26,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound("object"))?;
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound("object"))?;
         raw.iter()
-            .map(|(_, v)| v.parse::<i64>().ok().filter(|n| *n > 0).ok_or(ApiError::NotFound("object")))
+            .map(|(_, v)| {
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ApiError::NotFound("object"))
+            })
             .collect::<Result<_, _>>()
             .map(Ids)
     }

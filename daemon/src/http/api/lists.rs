@@ -31,7 +31,11 @@ pub async fn index(State(app): State<AppState>, user: CurrentUser) -> ApiResult 
     Ok(Json(lists::my_lists(&app.store, user.actor()).await?).into_response())
 }
 
-pub async fn create(State(app): State<AppState>, user: CurrentUser, JsonBody(body): JsonBody<NameBody>) -> ApiResult {
+pub async fn create(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<NameBody>,
+) -> ApiResult {
     let list = lists::create_list(&app.store, user.actor(), body.name.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(list)).into_response())
 }
@@ -46,7 +50,13 @@ pub async fn rename(
     ids: Ids,
     JsonBody(body): JsonBody<NameBody>,
 ) -> ApiResult {
-    let list = lists::rename_list(&app.store, user.actor(), ListId(ids.one()?), body.name.as_deref()).await?;
+    let list = lists::rename_list(
+        &app.store,
+        user.actor(),
+        ListId(ids.one()?),
+        body.name.as_deref(),
+    )
+    .await?;
     Ok(Json(list).into_response())
 }
 
@@ -60,9 +70,14 @@ pub async fn share(
     ids: Ids,
     JsonBody(body): JsonBody<ShareBody>,
 ) -> ApiResult {
-    let members =
-        lists::share_list(&app.store, user.actor(), ListId(ids.one()?), body.email.as_deref(), body.role.as_deref())
-            .await?;
+    let members = lists::share_list(
+        &app.store,
+        user.actor(),
+        ListId(ids.one()?),
+        body.email.as_deref(),
+        body.role.as_deref(),
+    )
+    .await?;
     Ok(Json(members).into_response())
 }
 
@@ -86,13 +101,21 @@ pub async fn suggestions(
 pub async fn export_vcf(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
     let list = ListId(ids.one()?);
     let text = export::vcard(&app.store, user.actor(), list).await?;
-    Ok(download(text, "text/vcard; charset=utf-8", &format!("list-{}.vcf", list.0)))
+    Ok(download(
+        text,
+        "text/vcard; charset=utf-8",
+        &format!("list-{}.vcf", list.0),
+    ))
 }
 
 pub async fn export_csv(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
     let list = ListId(ids.one()?);
     let text = export::csv(&app.store, user.actor(), list).await?;
-    Ok(download(text, "text/csv; charset=utf-8; header=present", &format!("list-{}.csv", list.0)))
+    Ok(download(
+        text,
+        "text/csv; charset=utf-8; header=present",
+        &format!("list-{}.csv", list.0),
+    ))
 }
 
 fn download(text: String, content_type: &'static str, filename: &str) -> Response {

@@ -50,7 +50,11 @@ pub async fn index(State(app): State<AppState>, user: CurrentUser) -> ApiResult 
     Ok(Json(mailboxes::my_mailboxes(&app.store, user.actor()).await?).into_response())
 }
 
-pub async fn link_imap(State(app): State<AppState>, user: CurrentUser, JsonBody(body): JsonBody<LinkImapBody>) -> ApiResult {
+pub async fn link_imap(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<LinkImapBody>,
+) -> ApiResult {
     let form = LinkImap {
         list: body.list,
         host: body.host,
@@ -64,12 +68,40 @@ pub async fn link_imap(State(app): State<AppState>, user: CurrentUser, JsonBody(
         backfill: body.backfill,
         excluded_domains: body.excluded_domains,
     };
-    let mailbox = mailboxes::link_imap(&app.store, &app.vault, &app.imap, user.actor(), form).await?;
+    let mailbox =
+        mailboxes::link_imap(&app.store, &app.vault, &app.imap, user.actor(), form).await?;
     Ok((StatusCode::CREATED, Json(mailbox)).into_response())
 }
 
+#[derive(Deserialize)]
+pub struct PasswordBody {
+    password: Option<String>,
+}
+
+pub async fn replace_password(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> ApiResult {
+    let password = body.password.map(SecretString::from);
+    let mailbox = mailboxes::replace_password(
+        &app.store,
+        &app.vault,
+        &app.imap,
+        user.actor(),
+        MailboxId(ids.one()?),
+        password,
+    )
+    .await?;
+    Ok(Json(mailbox).into_response())
+}
+
 pub async fn show(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    Ok(Json(mailboxes::get_mailbox(&app.store, user.actor(), MailboxId(ids.one()?)).await?).into_response())
+    Ok(
+        Json(mailboxes::get_mailbox(&app.store, user.actor(), MailboxId(ids.one()?)).await?)
+            .into_response(),
+    )
 }
 
 pub async fn unlink(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
@@ -83,7 +115,13 @@ pub async fn exclusions(
     ids: Ids,
     JsonBody(body): JsonBody<ExclusionsBody>,
 ) -> ApiResult {
-    let mailbox = mailboxes::set_exclusions(&app.store, user.actor(), MailboxId(ids.one()?), &body.domains).await?;
+    let mailbox = mailboxes::set_exclusions(
+        &app.store,
+        user.actor(),
+        MailboxId(ids.one()?),
+        &body.domains,
+    )
+    .await?;
     Ok(Json(mailbox).into_response())
 }
 
@@ -94,12 +132,26 @@ pub async fn set_list(
     JsonBody(body): JsonBody<ListBody>,
 ) -> ApiResult {
     let Some(list) = body.list.filter(|l| *l > 0) else {
-        return Err(crate::service::ServiceError::field("list", crate::service::FieldCode::Required, "is required").into());
+        return Err(crate::service::ServiceError::field(
+            "list",
+            crate::service::FieldCode::Required,
+            "is required",
+        )
+        .into());
     };
-    let mailbox = mailboxes::set_list(&app.store, user.actor(), MailboxId(ids.one()?), ListId(list)).await?;
+    let mailbox = mailboxes::set_list(
+        &app.store,
+        user.actor(),
+        MailboxId(ids.one()?),
+        ListId(list),
+    )
+    .await?;
     Ok(Json(mailbox).into_response())
 }
 
 pub async fn status(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    Ok(Json(mailboxes::status(&app.store, user.actor(), MailboxId(ids.one()?)).await?).into_response())
+    Ok(
+        Json(mailboxes::status(&app.store, user.actor(), MailboxId(ids.one()?)).await?)
+            .into_response(),
+    )
 }

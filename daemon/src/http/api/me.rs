@@ -35,9 +35,18 @@ pub async fn tokens(State(app): State<AppState>, user: CurrentUser) -> ApiResult
     Ok(Json(me::tokens(&app.store, user.actor()).await?).into_response())
 }
 
-pub async fn create_token(State(app): State<AppState>, user: CurrentUser, JsonBody(body): JsonBody<TokenBody>) -> ApiResult {
+pub async fn create_token(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<TokenBody>,
+) -> ApiResult {
     let created = me::create_token(&app.store, user.actor(), body.label.as_deref()).await?;
-    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(created)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(created),
+    )
+        .into_response())
 }
 
 pub async fn revoke_token(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
@@ -46,12 +55,19 @@ pub async fn revoke_token(State(app): State<AppState>, user: CurrentUser, ids: I
 }
 
 /// Signs in with e-mail and password; sets the session cookie and returns the CSRF token.
-pub async fn sign_in(State(app): State<AppState>, JsonBody(body): JsonBody<SignInBody>) -> ApiResult {
+pub async fn sign_in(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<SignInBody>,
+) -> ApiResult {
     let mut c = crate::service::validate::Checker::new();
     let email = c.email("email", body.email.as_deref());
     let password = body.password.filter(|p| !p.is_empty());
     if password.is_none() {
-        c.push("password", crate::service::FieldCode::Required, "is required");
+        c.push(
+            "password",
+            crate::service::FieldCode::Required,
+            "is required",
+        );
     }
     c.finish()?;
     let (Some(email), Some(password)) = (email, password) else {
@@ -64,7 +80,17 @@ pub async fn sign_in(State(app): State<AppState>, JsonBody(body): JsonBody<SignI
         "csrf_token": auth::csrf_token(&new.session),
         "expires_at": new.session.expires_at,
     });
-    Ok(([(header::SET_COOKIE, new.set_cookie()), (header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"))], Json(body)).into_response())
+    Ok((
+        [
+            (header::SET_COOKIE, new.set_cookie()),
+            (
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            ),
+        ],
+        Json(body),
+    )
+        .into_response())
 }
 
 /// Ends the browser session (CSRF-checked like every cookie request with an unsafe method).
@@ -72,5 +98,9 @@ pub async fn sign_out(State(app): State<AppState>, user: CurrentUser) -> ApiResu
     if let Some(session) = user.session() {
         auth::sign_out(&app.store, session).await?;
     }
-    Ok(([(header::SET_COOKIE, auth::clear_cookie())], StatusCode::NO_CONTENT).into_response())
+    Ok((
+        [(header::SET_COOKIE, auth::clear_cookie())],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
 }

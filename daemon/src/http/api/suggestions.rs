@@ -23,22 +23,45 @@ pub struct MergeBody {
 }
 
 pub async fn show(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    Ok(Json(suggestions::get(&app.store, user.actor(), SuggestionId(ids.one()?)).await?).into_response())
+    Ok(
+        Json(suggestions::get(&app.store, user.actor(), SuggestionId(ids.one()?)).await?)
+            .into_response(),
+    )
 }
 
 pub async fn accept(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    Ok(Json(suggestions::accept(&app.store, user.actor(), SuggestionId(ids.one()?)).await?).into_response())
+    Ok(
+        Json(suggestions::accept(&app.store, user.actor(), SuggestionId(ids.one()?)).await?)
+            .into_response(),
+    )
 }
 
 pub async fn dismiss(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    Ok(Json(suggestions::dismiss(&app.store, user.actor(), SuggestionId(ids.one()?)).await?).into_response())
+    Ok(
+        Json(suggestions::dismiss(&app.store, user.actor(), SuggestionId(ids.one()?)).await?)
+            .into_response(),
+    )
 }
 
-pub async fn merge(State(app): State<AppState>, user: CurrentUser, ids: Ids, JsonBody(body): JsonBody<MergeBody>) -> ApiResult {
-    let merged = suggestions::merge(&app.store, user.actor(), SuggestionId(ids.one()?), &body.fields).await?;
+pub async fn merge(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    JsonBody(body): JsonBody<MergeBody>,
+) -> ApiResult {
+    let merged = suggestions::merge(
+        &app.store,
+        user.actor(),
+        SuggestionId(ids.one()?),
+        &body.fields,
+    )
+    .await?;
     Ok(Json(merged).into_response())
 }
 
 pub async fn history(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    Ok(Json(suggestions::history(&app.store, user.actor(), SuggestionId(ids.one()?)).await?).into_response())
+    Ok(
+        Json(suggestions::history(&app.store, user.actor(), SuggestionId(ids.one()?)).await?)
+            .into_response(),
+    )
 }

@@ -20,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use crate::store::{Store, TokenId, UserId};
 
 pub use session::{
-    NewSession, SESSION_COOKIE, Session, clear_cookie, cookie_value, csrf_token, sign_in, sign_in_for, sign_out,
+    NewSession, SESSION_COOKIE, Session, clear_cookie, cookie_value, csrf_token, sign_in,
+    sign_in_for, sign_out,
 };
 
 /// The CSRF header scripts send.
@@ -54,7 +55,9 @@ impl AuthError {
 /// How the caller proved who they are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Via {
-    Bearer { token: TokenId },
+    Bearer {
+        token: TokenId,
+    },
     /// A browser session; its CSRF token was already checked for unsafe methods.
     Session(Session),
 }
@@ -94,16 +97,28 @@ pub enum Rejection {
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {
-            Rejection::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "sign in or send a valid API token"),
+            Rejection::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "sign in or send a valid API token",
+            ),
             Rejection::Csrf => (StatusCode::FORBIDDEN, "csrf", "missing or wrong CSRF token"),
-            Rejection::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again later"),
+            Rejection::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "try again later",
+            ),
         };
-        let mut response =
-            (status, axum::Json(serde_json::json!({ "error": code, "message": message }))).into_response();
+        let mut response = (
+            status,
+            axum::Json(serde_json::json!({ "error": code, "message": message })),
+        )
+            .into_response();
         if self == Rejection::Unauthenticated {
-            response
-                .headers_mut()
-                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
         }
         response
     }
@@ -113,14 +128,21 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<CurrentUser>().cloned().ok_or(Rejection::Unauthenticated)
+        parts
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .ok_or(Rejection::Unauthenticated)
     }
 }
 
 impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<CurrentUser>().cloned())
     }
 }
@@ -129,7 +151,10 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
 pub fn bearer(parts_headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = parts_headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -160,7 +185,10 @@ pub async fn authenticate(State(store): State<Store>, request: Request, next: Ne
     if let Some(token) = bearer(&parts.headers) {
         match store.verify_token(token).await {
             Ok(row) => {
-                parts.extensions.insert(CurrentUser { user_id: row.user, via: Via::Bearer { token: row.id } });
+                parts.extensions.insert(CurrentUser {
+                    user_id: row.user,
+                    via: Via::Bearer { token: row.id },
+                });
             }
             Err(e) if e.is_not_found() => return Rejection::Unauthenticated.into_response(),
             Err(e) => {
@@ -182,7 +210,11 @@ pub async fn authenticate(State(store): State<Store>, request: Request, next: Ne
     };
     let mut request = Request::from_parts(parts, body);
     if !is_safe(request.method()) {
-        let presented = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let presented = request
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let presented = match presented {
             Some(p) => Some(p),
             None => match csrf_from_form(request).await {
@@ -197,7 +229,10 @@ pub async fn authenticate(State(store): State<Store>, request: Request, next: Ne
             return Rejection::Csrf.into_response();
         }
     }
-    request.extensions_mut().insert(CurrentUser { user_id: session.user, via: Via::Session(session) });
+    request.extensions_mut().insert(CurrentUser {
+        user_id: session.user,
+        via: Via::Session(session),
+    });
     next.run(request).await
 }
 
@@ -217,10 +252,16 @@ async fn csrf_from_form(request: Request) -> Result<(Request, Option<String>), R
         .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
     let probe = Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
     let found = match axum::Form::<Vec<(String, String)>>::from_request(probe, &()).await {
-        Ok(axum::Form(fields)) => fields.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v),
+        Ok(axum::Form(fields)) => fields
+            .into_iter()
+            .find(|(k, _)| k == CSRF_FIELD)
+            .map(|(_, v)| v),
         Err(_) => None,
     };
-    Ok((Request::from_parts(parts, axum::body::Body::from(bytes)), found))
+    Ok((
+        Request::from_parts(parts, axum::body::Body::from(bytes)),
+        found,
+    ))
 }
 
 use axum::extract::FromRequest as _;

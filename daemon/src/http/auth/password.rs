@@ -3,8 +3,8 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use zeroize::Zeroizing;
 
 use super::AuthError;
@@ -18,7 +18,10 @@ pub const MIN_PASSWORD_LEN: usize = 10;
 pub async fn hash_password(password: Zeroizing<String>) -> Result<String, AuthError> {
     let len = password.chars().count();
     if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&len) {
-        return Err(AuthError::WeakPassword { min: MIN_PASSWORD_LEN, max: MAX_PASSWORD_LEN });
+        return Err(AuthError::WeakPassword {
+            min: MIN_PASSWORD_LEN,
+            max: MAX_PASSWORD_LEN,
+        });
     }
     tokio::task::spawn_blocking(move || hash_blocking(password.as_bytes()))
         .await
@@ -28,7 +31,8 @@ pub async fn hash_password(password: Zeroizing<String>) -> Result<String, AuthEr
 fn hash_blocking(password: &[u8]) -> Result<String, AuthError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| AuthError::Internal(format!("salt randomness: {e}")))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| AuthError::Internal(format!("salt: {e}")))?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|e| AuthError::Internal(format!("salt: {e}")))?;
     Argon2::default()
         .hash_password(password, &salt)
         .map(|h| h.to_string())
@@ -51,7 +55,9 @@ pub async fn verify_password(password: Zeroizing<String>, stored: Option<String>
             tracing::warn!("a stored password hash does not parse");
             return false;
         };
-        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         ok && !dummy
     })
     .await;
@@ -78,9 +84,17 @@ mod tests {
 
     #[tokio::test]
     async fn hash_and_verify() {
-        let phc = hash_password(Zeroizing::new("correct horse battery".into())).await.expect("hash");
+        let phc = hash_password(Zeroizing::new("correct horse battery".into()))
+            .await
+            .expect("hash");
         assert!(phc.starts_with("$argon2id$"));
-        assert!(verify_password(Zeroizing::new("correct horse battery".into()), Some(phc.clone())).await);
+        assert!(
+            verify_password(
+                Zeroizing::new("correct horse battery".into()),
+                Some(phc.clone())
+            )
+            .await
+        );
         assert!(!verify_password(Zeroizing::new("wrong horse battery".into()), Some(phc)).await);
         assert!(!verify_password(Zeroizing::new("anything at all".into()), None).await);
         assert!(hash_password(Zeroizing::new("short".into())).await.is_err());

@@ -36,13 +36,21 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("id", &self.id).field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 
 impl From<StoredSession> for Session {
     fn from(s: StoredSession) -> Self {
-        Session { id: s.id, user: s.user, csrf: s.csrf_token, expires_at: s.expires_at }
+        Session {
+            id: s.id,
+            user: s.user,
+            csrf: s.csrf_token,
+            expires_at: s.expires_at,
+        }
     }
 }
 
@@ -78,7 +86,9 @@ pub fn csrf_token(session: &Session) -> &str {
 
 /// The `Set-Cookie` value that removes the session cookie from the browser.
 pub fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static("__Host-mailsig_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+    HeaderValue::from_static(
+        "__Host-mailsig_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+    )
 }
 
 pub(crate) fn hash_cookie(value: &str) -> String {
@@ -87,13 +97,19 @@ pub(crate) fn hash_cookie(value: &str) -> String {
 
 fn random_hex() -> Result<String, AuthError> {
     let mut bytes = Zeroizing::new([0u8; 32]);
-    getrandom::fill(bytes.as_mut()).map_err(|e| AuthError::Internal(format!("session randomness: {e}")))?;
+    getrandom::fill(bytes.as_mut())
+        .map_err(|e| AuthError::Internal(format!("session randomness: {e}")))?;
     Ok(hex::encode(bytes.as_ref()))
 }
 
 /// Checks the e-mail and password and opens a session of `ttl`. A wrong e-mail and a wrong
 /// password fail the same way, in about the same time.
-pub async fn sign_in_for(store: &Store, email: &str, password: &str, ttl: Duration) -> Result<NewSession, AuthError> {
+pub async fn sign_in_for(
+    store: &Store,
+    email: &str,
+    password: &str,
+    ttl: Duration,
+) -> Result<NewSession, AuthError> {
     attempt_allowed(email)?;
     let found = match store.user_with_password_hash(email).await {
         Ok(found) => Some(found),
@@ -111,10 +127,26 @@ pub async fn sign_in_for(store: &Store, email: &str, password: &str, ttl: Durati
     };
     let cookie = random_hex()?;
     let csrf = random_hex()?;
-    let expires_at = store.now_ms().saturating_add(crate::store::duration_ms(ttl));
-    let stored = store.create_session(user.id, &hash_cookie(&cookie), &csrf, expires_at).await?;
-    store.record_audit(Some(user.id), "session.sign_in", "user", Some(user.id.0), None).await?;
-    Ok(NewSession { session: stored.into(), cookie: SecretString::from(cookie), max_age: ttl })
+    let expires_at = store
+        .now_ms()
+        .saturating_add(crate::store::duration_ms(ttl));
+    let stored = store
+        .create_session(user.id, &hash_cookie(&cookie), &csrf, expires_at)
+        .await?;
+    store
+        .record_audit(
+            Some(user.id),
+            "session.sign_in",
+            "user",
+            Some(user.id.0),
+            None,
+        )
+        .await?;
+    Ok(NewSession {
+        session: stored.into(),
+        cookie: SecretString::from(cookie),
+        max_age: ttl,
+    })
 }
 
 /// Sign-in attempts allowed per e-mail address: a burst of [`SIGN_IN_BURST`], then one every
@@ -124,7 +156,8 @@ pub const SIGN_IN_BURST: u32 = 10;
 fn attempt_allowed(email: &str) -> Result<(), AuthError> {
     use governor::clock::{Clock as _, DefaultClock};
     use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-    static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<String>> = std::sync::OnceLock::new();
+    static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<String>> =
+        std::sync::OnceLock::new();
     let limiter = LIMITER.get_or_init(|| {
         let burst = std::num::NonZeroU32::new(SIGN_IN_BURST).unwrap_or(std::num::NonZeroU32::MIN);
         let per_minute = std::num::NonZeroU32::new(10).unwrap_or(std::num::NonZeroU32::MIN);
@@ -135,7 +168,9 @@ fn attempt_allowed(email: &str) -> Result<(), AuthError> {
     }
     limiter
         .check_key(&email.trim().to_lowercase())
-        .map_err(|not_until| AuthError::TooManyAttempts { retry_after: not_until.wait_time_from(DefaultClock::default().now()) })
+        .map_err(|not_until| AuthError::TooManyAttempts {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        })
 }
 
 /// [`sign_in_for`] with the default lifetime.
@@ -146,13 +181,26 @@ pub async fn sign_in(store: &Store, email: &str, password: &str) -> Result<NewSe
 /// Ends the session; send [`clear_cookie`] with the response.
 pub async fn sign_out(store: &Store, session: &Session) -> Result<(), AuthError> {
     store.delete_session(session.id).await?;
-    store.record_audit(Some(session.user), "session.sign_out", "user", Some(session.user.0), None).await?;
+    store
+        .record_audit(
+            Some(session.user),
+            "session.sign_out",
+            "user",
+            Some(session.user.0),
+            None,
+        )
+        .await?;
     Ok(())
 }
 
 /// The session named by the request's cookie, if it is live.
-pub async fn from_headers(store: &Store, headers: &axum::http::HeaderMap) -> Result<Option<Session>, AuthError> {
-    let Some(value) = cookie_value(headers, SESSION_COOKIE) else { return Ok(None) };
+pub async fn from_headers(
+    store: &Store,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<Session>, AuthError> {
+    let Some(value) = cookie_value(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
     match store.session_by_hash(&hash_cookie(&value)).await {
         Ok(s) => Ok(Some(s.into())),
         Err(e) if e.is_not_found() => Ok(None),
