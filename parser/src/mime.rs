@@ -4,7 +4,7 @@
 //! alternative when it carries evidence the plain part cannot (link targets, images) or when
 //! there is no plain part; collects `text/vcard` attachments.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind};
 use mail_parser::{HeaderName, Message, MessageParser, MimeHeaders, PartType};
 use once_cell::sync::Lazy;
 
@@ -31,6 +31,7 @@ pub(crate) static PARSER: Lazy<MessageParser> = Lazy::new(|| {
 static HTML_EVIDENCE: Lazy<Option<AhoCorasick>> = Lazy::new(|| {
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(["href", "<img"])
         .ok()
 });

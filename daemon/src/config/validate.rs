@@ -166,7 +166,7 @@ fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings
     if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(30 * 24 * 3600) {
         return Err(ConfigError::invalid("api.session_ttl", "must be between 1m and 30days"));
     }
-    Ok(crate::http::app::ApiSettings { rate_per_minute, rate_burst, session_ttl })
+    Ok(crate::http::app::ApiSettings { rate_per_minute, rate_burst, session_ttl, ..defaults })
 }
 
 /// A configured replica id: printable ASCII without spaces, at most 100 characters (it is

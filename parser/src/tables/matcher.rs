@@ -161,19 +161,19 @@ impl WordSet {
 pub(crate) struct PrefixSet {
     automaton: Option<AhoCorasick>,
     patterns: Vec<String>,
+    /// Length of the longest entry in characters.
+    max_chars: usize,
 }
 
 impl PrefixSet {
-    pub fn new<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> PrefixSet {
-        Self::build(words, false)
-    }
-
     /// A table of lower-case entries, searched with [`PrefixSet::starts_lower`] in any text.
     pub fn lowercase<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> PrefixSet {
         Self::build(words, true)
     }
 
     fn build<S: AsRef<str>>(words: impl IntoIterator<Item = S>, lowercase: bool) -> PrefixSet {
+        // (Every table is matched against lower-cased text; `lowercase` is kept as a
+        // parameter to mirror `WordSet`.)
         let patterns: Vec<String> = words
             .into_iter()
             .map(|w| w.as_ref().to_string())
@@ -185,9 +185,11 @@ impl PrefixSet {
             StartKind::Anchored,
             lowercase,
         );
+        let max_chars = patterns.iter().map(|p| p.chars().count()).max().unwrap_or(0);
         PrefixSet {
             automaton,
             patterns,
+            max_chars,
         }
     }
 
@@ -195,7 +197,14 @@ impl PrefixSet {
     /// `self.longest(&text.to_lowercase()).is_some()`, without the copy for ASCII text).
     /// Only for tables built with [`PrefixSet::lowercase`].
     pub fn starts_lower(&self, text: &str) -> bool {
-        on_lower(text, |lower| self.longest(lower).is_some())
+        // Lower-casing never shortens a character, so an entry of n characters can only
+        // match within the first n characters of the text (one more keeps the context of a
+        // word-final sigma): only that head is lower-cased.
+        let head = match text.char_indices().nth(self.max_chars + 1) {
+            Some((end, _)) => text.get(..end).unwrap_or(text),
+            None => text,
+        };
+        on_lower(head, |lower| self.longest(lower).is_some())
     }
 
     /// The longest entry that `hay` starts with.
@@ -226,7 +235,7 @@ mod tests {
             WordSet::new(["b", "a"], Boundary::Word).found("a b"),
             [0, 1]
         );
-        let prefixes = PrefixSet::new(["regards", "kind regards", "best"]);
+        let prefixes = PrefixSet::lowercase(["regards", "kind regards", "best"]);
         assert_eq!(prefixes.longest("kind regards, ann"), Some("kind regards"));
         assert_eq!(prefixes.longest("my kind regards"), None);
     }
@@ -242,5 +251,7 @@ mod tests {
         assert!(prefixes.starts_lower("Sent from my iPhone"));
         assert!(prefixes.starts_lower("VON MEINEM iPad"));
         assert!(!prefixes.starts_lower("I sent from my desk"));
+        assert!(prefixes.starts_lower("VON MEINEM iPhone gesendet – ÜBER ALLES"));
+        assert!(!prefixes.starts_lower("VON MEINE"));
     }
 }
