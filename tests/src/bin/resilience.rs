@@ -124,7 +124,20 @@ struct SmtpSetup {
 
 #[tokio::main]
 async fn main() {
-    match run().await {
+    // On SIGINT/SIGTERM the run is dropped, which stops the replicas (kill on drop), the private
+    // PostgreSQL and the private Dovecot: nothing is left running behind an interrupted run.
+    let interrupted = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = run() => outcome,
+        () = interrupted => Err(anyhow::anyhow!("interrupted; servers and replicas stopped")),
+    };
+    match outcome {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),
         Err(error) => {
@@ -266,7 +279,10 @@ async fn build_mailsigd() -> Result<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(cargo)
         .current_dir(&workspace)
-        .args(["build", "-p", "mailsig-daemon", "--bin", "mailsigd", "--message-format=json-render-diagnostics"])
+        // With the tests package selected too, features resolve as for the test build, so the
+        // dependencies already built for the tests are reused (no second build of rustls & co).
+        .args(["build", "-p", "mailsig-tests", "-p", "mailsig-daemon", "--bin", "mailsigd"])
+        .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
         .await
