@@ -71,11 +71,14 @@ fn suggestion_commit(mailbox: MailboxId, n: u32, fencing: Option<i64>) -> Commit
 
 /// A signed message the parser turns into a suggestion from `sender<n>@partner.example`.
 fn signed_message(n: u32, tag: &str) -> Vec<u8> {
+    const NAMES: [&str; 8] =
+        ["Jana Novak", "Petra Svoboda", "Karel Dvorak", "Eva Cerna", "Tomas Prochazka", "Lucie Kucera", "Jan Vesely", "Marie Horak"];
+    let name = NAMES[n as usize % NAMES.len()];
     format!(
-        "From: Jana Novak{n} <sender{n}@partner.example>\r\nTo: owner@mycorp.example\r\nSubject: Offer\r\n\
+        "From: {name} <sender{n}@partner.example>\r\nTo: owner@mycorp.example\r\nSubject: Offer\r\n\
          Date: Thu, 19 Nov 2026 10:15:00 +0100\r\nMessage-ID: <{tag}.{n}@partner.example>\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\nthe offer is attached.\r\n\r\n\
-         Best regards,\r\nJana Novak{n}\r\nHead of Procurement\r\nPartner Example GmbH\r\nTel. +49 30 12345678\r\n\
+         Best regards,\r\n{name}\r\nHead of Procurement\r\nPartner Example GmbH\r\nTel. +49 30 12345678\r\n\
          https://www.partner.example\r\n"
     )
     .into_bytes()
@@ -125,9 +128,9 @@ async fn a_stalled_owner_cannot_commit_after_a_takeover() -> Result<()> {
     let stale = pipeline.handle().process(inbound(2)).await;
     ensure!(stale.is_err(), "the fenced pipeline refuses the stale owner's message");
     fences.hold(mailbox, b[0].fencing);
-    pipeline.handle().process(inbound(2)).await.context("the owner's commit")?;
+    let processed = pipeline.handle().process(inbound(2)).await.context("the owner's commit")?;
     let found = store.list_suggestions(list, &SuggestionFilter::default()).await?;
-    ensure!(found.len() == 1 && found[0].sender_email == "sender2@partner.example", "{found:?}");
+    ensure!(found.len() == 1 && found[0].sender_email == "sender2@partner.example", "{processed:?} {found:?}");
     // And the store directly, with B's token.
     let ok = store.commit_message(suggestion_commit(mailbox, 3, Some(b[0].fencing))).await?;
     ensure!(matches!(ok, CommitResult::Inserted { .. }), "{ok:?}");

@@ -124,7 +124,11 @@ fn jittered(base: Duration) -> Duration {
 
 impl LeaseLoop {
     async fn round(&mut self, claim: bool) {
-        if let Err(error) = self.store.replica_heartbeat(&self.options.id, self.options.lease).await {
+        // The heartbeat lasts two renewals, less than a lease: a dead replica stops counting
+        // as live before its leases expire, so when they do the survivors' shares already
+        // cover its mailboxes.
+        let heartbeat = self.options.lease.min(self.options.renew_every * 2);
+        if let Err(error) = self.store.replica_heartbeat(&self.options.id, heartbeat).await {
             tracing::warn!(replica = %self.options.id, error = %error, "replica heartbeat failed");
         }
         self.renew().await;
