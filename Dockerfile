@@ -34,6 +34,7 @@ COPY config/example.toml /etc/mailsig/mailsig.toml
 ENV MAILSIG_CONFIG=/etc/mailsig/mailsig.toml \
     MAILSIG_DATA_DIR=/var/lib/mailsig \
     MAILSIG_HTTP_LISTEN=0.0.0.0:8080 \
+    MAILSIG_HTTP_BEHIND_PROXY=true \
     MAILSIG_LOG_FORMAT=json \
     CREDENTIALS_DIRECTORY=/run/secrets
 

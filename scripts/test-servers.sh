@@ -30,7 +30,8 @@ SMTP_PORT="${MAILSIG_TEST_SMTP_PORT:-2587}"
 SMTPS_PORT="${MAILSIG_TEST_SMTPS_PORT:-2465}"
 PG_PORT="${MAILSIG_TEST_PG_PORT:-15432}"
 PG_BIN="${MAILSIG_TEST_PG_BIN:-/usr/lib/postgresql/15/bin}"
-PACKAGES=(dovecot-imapd dovecot-lmtpd postfix postgresql-15 postgresql-client-15 openssl iproute2)
+# chromium + chromium-driver: the web pages' end-to-end test drives headless Chromium over WebDriver.
+PACKAGES=(dovecot-imapd dovecot-lmtpd postfix postgresql-15 postgresql-client-15 openssl iproute2 chromium chromium-driver)
 
 # Absolute path, so that the env file and the configs stay valid from any working directory.
 mkdir -p "$DIR"

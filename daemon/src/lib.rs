@@ -8,6 +8,7 @@ pub mod config;
 pub mod http;
 pub mod notify;
 pub mod pipeline;
+pub mod service;
 pub mod sources;
 pub mod store;
 pub mod supervisor;

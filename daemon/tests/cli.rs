@@ -335,6 +335,40 @@ fn users_and_lists_round_trip() {
     }
 }
 
+/// `user set-password` (stdin) stores an argon2id hash that signs in; `token create|list|revoke`
+/// print the token once and keep only its hash.
+#[test]
+fn set_password_and_tokens_from_the_cli() {
+    let install = Install::new();
+    install.ok(&["user", "add", "carol@example.com"]);
+    let out = install.run_with_stdin(&["user", "set-password", "carol@example.com"], "a long enough password\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_fails(&install.run_with_stdin(&["user", "set-password", "carol@example.com"], "short\n"), 65, "password");
+    assert_fails(&install.run_with_stdin(&["user", "set-password", "nobody@example.com"], "whatever123\n"), 65, "not found");
+
+    let token = install.ok(&["token", "create", "--user", "carol@example.com", "--label", "laptop"]);
+    assert!(token.trim().starts_with("msig_"), "{token}");
+    assert!(files_containing(&install.data(), token.trim().as_bytes()).is_empty());
+    let listed = install.ok(&["token", "list", "--user", "carol@example.com"]);
+    assert!(listed.contains("\tlaptop\t") && !listed.contains(token.trim()), "{listed}");
+    let id = listed.split('\t').next().unwrap_or_default().trim().to_owned();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        let signed_in = mailsig_daemon::http::auth::sign_in(&store, "carol@example.com", "a long enough password").await;
+        assert!(signed_in.is_ok(), "sign-in with the password set by the CLI");
+        let refused = mailsig_daemon::http::auth::sign_in(&store, "carol@example.com", "a wrong password").await;
+        assert!(refused.is_err());
+        assert!(store.verify_token(token.trim()).await.is_ok(), "the printed token works");
+    });
+    install.ok(&["token", "revoke", &id]);
+    runtime.block_on(async {
+        let store = install.store().await;
+        assert!(store.verify_token(token.trim()).await.is_err(), "a revoked token works");
+    });
+}
+
 #[test]
 fn parse_prints_one_json_line_per_file() {
     let install = Install::empty();

@@ -215,7 +215,8 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> Result<Value> {
-        serde_json::from_slice(&self.body).with_context(|| format!("not JSON: {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("not JSON: {:?}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -224,8 +225,11 @@ impl Api {
         Api { http: reqwest::Client::new(), graph: graph.graph_url(), token: token.to_owned() }
     }
     async fn call(&self, method: reqwest::Method, path_or_url: &str, body: Option<Value>) -> Result<Answer> {
-        let url =
-            if path_or_url.starts_with("http") { path_or_url.to_owned() } else { format!("{}{path_or_url}", self.graph) };
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", self.graph)
+        };
         let mut req = self.http.request(method, url).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.header(header::CONTENT_TYPE, "application/json").body(b.to_string());
@@ -361,7 +365,8 @@ async fn authorize_refuses_requests_without_pkce_or_with_unknown_scopes() -> Res
     graph.register_app(CLIENT_ID, SECRET, REDIRECT);
     graph.add_user(ALICE, "Alice");
     let (_, challenge) = pkce();
-    let no_pkce = authorize_url(&graph, &challenge, "s", SCOPES)?.replace("code_challenge_method=S256", "code_challenge_method=plain");
+    let no_pkce = authorize_url(&graph, &challenge, "s", SCOPES)?
+        .replace("code_challenge_method=S256", "code_challenge_method=plain");
     let q = query_of(&graph.consent(&no_pkce, ALICE).await?)?;
     assert_eq!(q.get("error").map(String::as_str), Some("invalid_request"));
     assert_eq!(q.get("state").map(String::as_str), Some("s"));
@@ -533,15 +538,29 @@ async fn patch_renews_with_the_capped_expiry_and_delete_removes() -> Result<()> 
     let lifetime = granted - time::OffsetDateTime::now_utc();
     assert!(lifetime <= time::Duration::minutes(10_080) && lifetime > time::Duration::minutes(10_070), "{lifetime}");
 
-    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(50)).format(&time::format_description::well_known::Rfc3339)?;
-    let renewed = api.call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "expirationDateTime": later }))).await?;
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(50))
+        .format(&time::format_description::well_known::Rfc3339)?;
+    let renewed = api
+        .call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "expirationDateTime": later })))
+        .await?;
     assert_eq!(renewed.status, 200);
     let renewed = renewed.json()?;
-    let renewed_at = time::OffsetDateTime::parse(renewed["expirationDateTime"].as_str().unwrap_or(""), &time::format_description::well_known::Rfc3339)?;
-    assert!((renewed_at - time::OffsetDateTime::now_utc() - time::Duration::hours(50)).abs() < time::Duration::seconds(5));
+    let renewed_at = time::OffsetDateTime::parse(
+        renewed["expirationDateTime"].as_str().unwrap_or(""),
+        &time::format_description::well_known::Rfc3339,
+    )?;
+    assert!(
+        (renewed_at - time::OffsetDateTime::now_utc() - time::Duration::hours(50)).abs() < time::Duration::seconds(5)
+    );
     assert_eq!(graph.subscriptions()[0].reauthorized, 1);
 
-    let past = api.call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "expirationDateTime": "2020-01-01T00:00:00Z" }))).await?;
+    let past = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/subscriptions/{id}"),
+            Some(json!({ "expirationDateTime": "2020-01-01T00:00:00Z" })),
+        )
+        .await?;
     assert_eq!(past.status, 400);
     assert_eq!(api.call(reqwest::Method::POST, &format!("/subscriptions/{id}/reauthorize"), None).await?.status, 204);
 
@@ -662,10 +681,13 @@ async fn delta_filter_on_received_time_gives_a_baseline_without_old_mail() -> Re
     let (graph, api) = world().await?;
     graph.deliver(ALICE, mime(1)).await?;
     graph.advance_clock(Duration::from_secs(10));
-    let since = (time::OffsetDateTime::now_utc() + time::Duration::seconds(5)).format(&time::format_description::well_known::Rfc3339)?;
+    let since = (time::OffsetDateTime::now_utc() + time::Duration::seconds(5))
+        .format(&time::format_description::well_known::Rfc3339)?;
     let newer = graph.deliver(ALICE, mime(2)).await?;
     let mut url = url::Url::parse(&format!("{}/me/mailFolders/inbox/messages/delta", api.graph))?;
-    url.query_pairs_mut().append_pair("$filter", &format!("receivedDateTime ge {since}")).append_pair("changeType", "created");
+    url.query_pairs_mut()
+        .append_pair("$filter", &format!("receivedDateTime ge {since}"))
+        .append_pair("changeType", "created");
     assert_eq!(delta_round(&api, url.as_str()).await?.0, vec![newer]);
     let mut bad = url::Url::parse(&format!("{}/me/mailFolders/inbox/messages/delta", api.graph))?;
     bad.query_pairs_mut().append_pair("$filter", "subject eq 'x'");
@@ -700,7 +722,13 @@ async fn a_delivered_message_posts_a_notification_of_the_documented_shape() -> R
     assert_eq!(n["resourceData"]["@odata.id"], format!("Users/{user_id}/Messages/{id}"));
     assert_eq!(n["resourceData"]["id"], id.as_str());
     // The id in the notification fetches the message.
-    assert_eq!(api.get(&format!("/me/messages/{}/$value", n["resourceData"]["id"].as_str().unwrap_or(""))).await?.body.as_ref(), mime(1).as_slice());
+    assert_eq!(
+        api.get(&format!("/me/messages/{}/$value", n["resourceData"]["id"].as_str().unwrap_or("")))
+            .await?
+            .body
+            .as_ref(),
+        mime(1).as_slice()
+    );
 
     let posted: Vec<_> = graph.deliveries().into_iter().filter(|d| d.kind == DeliveryKind::Notification).collect();
     assert_eq!(posted.len(), 1);
@@ -723,12 +751,21 @@ async fn dropped_mode_posts_nothing_and_batch_mode_posts_one_body() -> Result<()
     graph.set_drop_notifications(false);
 
     graph.set_batch_notifications(true);
-    let ids = [graph.deliver(ALICE, mime(3)).await?, graph.deliver(ALICE, mime(4)).await?, graph.deliver(ALICE, mime(5)).await?];
+    let ids = [
+        graph.deliver(ALICE, mime(3)).await?,
+        graph.deliver(ALICE, mime(4)).await?,
+        graph.deliver(ALICE, mime(5)).await?,
+    ];
     assert!(rx.notifications().is_empty(), "batched notifications wait for the flush");
     assert_eq!(graph.flush_notifications().await, 1);
     let got = rx.notifications();
     assert_eq!(got.len(), 1);
-    let ids_in_body: Vec<&str> = got[0]["value"].as_array().context("no value")?.iter().filter_map(|n| n["resourceData"]["id"].as_str()).collect();
+    let ids_in_body: Vec<&str> = got[0]["value"]
+        .as_array()
+        .context("no value")?
+        .iter()
+        .filter_map(|n| n["resourceData"]["id"].as_str())
+        .collect();
     assert_eq!(ids_in_body, ids.iter().map(String::as_str).collect::<Vec<_>>());
     let last = graph.deliveries().into_iter().rfind(|d| d.kind == DeliveryKind::Notification).context("no delivery")?;
     assert_eq!((last.items, last.status), (3, Some(202)));
@@ -740,7 +777,8 @@ async fn lifecycle_events_reach_the_lifecycle_url_and_subscription_removed_delet
     let (graph, api) = world().await?;
     let rx = Receiver::start(Handshake::Echo).await?;
     let id = api.subscribe(&rx, "me/messages", 60).await?.json()?["id"].as_str().unwrap_or("").to_owned();
-    for event in [LifecycleEvent::ReauthorizationRequired, LifecycleEvent::Missed, LifecycleEvent::SubscriptionRemoved] {
+    for event in [LifecycleEvent::ReauthorizationRequired, LifecycleEvent::Missed, LifecycleEvent::SubscriptionRemoved]
+    {
         assert_eq!(graph.send_lifecycle(&id, event).await?, 202);
     }
     let got = rx.lifecycle();
@@ -797,5 +835,307 @@ async fn slow_fault_delays_and_requests_record_concurrency() -> Result<()> {
     let mut statuses: Vec<u16> = calls.into_iter().map(|r| r.map(|a| a.status).unwrap_or(0)).collect();
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 200, 200, 200, 429]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn duplicate_mode_posts_twice_and_notification_body_matches_what_is_posted() -> Result<()> {
+    let (graph, api) = world().await?;
+    let rx = Receiver::start(Handshake::Echo).await?;
+    let sub_id = api.subscribe(&rx, "me/messages", 60).await?.json()?["id"].as_str().unwrap_or("").to_owned();
+    graph.set_duplicate_notifications(true);
+    let id = graph.deliver(ALICE, mime(1)).await?;
+    let got = rx.notifications();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], got[1], "a duplicate is the same notification");
+    let body = graph.notification_body(&sub_id, &id).context("no body")?;
+    assert_eq!(body["value"][0]["resource"], got[0]["value"][0]["resource"]);
+    assert_eq!(body["value"][0]["clientState"], "state-secret-1");
+    assert!(graph.notification_body("nope", &id).is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn token_endpoint_checks_the_redirect_uri_and_accepts_basic_client_authentication() -> Result<()> {
+    let graph = GraphEmulator::start().await?;
+    graph.register_app(CLIENT_ID, SECRET, REDIRECT);
+    graph.add_user(ALICE, "Alice");
+    let (verifier, challenge) = pkce();
+    let code_for = |loc: String| -> Result<String> { query_of(&loc)?.get("code").cloned().context("no code") };
+    let code = code_for(graph.consent(&authorize_url(&graph, &challenge, "s", SCOPES)?, ALICE).await?)?;
+    let (status, body) = token_call(
+        &graph,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/other"),
+            ("code_verifier", &verifier),
+            ("client_id", CLIENT_ID),
+            ("client_secret", SECRET),
+        ],
+    )
+    .await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+
+    let code = code_for(graph.consent(&authorize_url(&graph, &challenge, "s", SCOPES)?, ALICE).await?)?;
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .finish();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/oauth2/v2.0/token", graph.authority_url()))
+        .basic_auth(CLIENT_ID, Some(SECRET))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = serde_json::from_slice(&resp.bytes().await?)?;
+    assert!(body["access_token"].is_string());
+    Ok(())
+}
+
+#[tokio::test]
+async fn patch_of_the_notification_url_validates_the_new_url_and_users_resources_work() -> Result<()> {
+    let (graph, api) = world().await?;
+    let rx = Receiver::start(Handshake::Echo).await?;
+    let user_id = api.get("/me").await?.json()?["id"].as_str().unwrap_or("").to_owned();
+    let sub = api.subscribe(&rx, &format!("users/{user_id}/mailFolders/inbox/messages"), 60).await?;
+    assert_eq!(sub.status, 201);
+    let id = sub.json()?["id"].as_str().unwrap_or("").to_owned();
+
+    let bad = Receiver::start(Handshake::WrongBody).await?;
+    let refused = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/subscriptions/{id}"),
+            Some(json!({ "notificationUrl": bad.notify_url() })),
+        )
+        .await?;
+    assert_eq!((refused.status, refused.json()?["error"]["code"].clone()), (400, json!("ValidationError")));
+    assert_eq!(graph.subscriptions()[0].notification_url, rx.notify_url());
+
+    let rx2 = Receiver::start(Handshake::Echo).await?;
+    let moved = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/subscriptions/{id}"),
+            Some(json!({ "notificationUrl": rx2.notify_url() })),
+        )
+        .await?;
+    assert_eq!(moved.status, 200);
+    graph.deliver(ALICE, mime(1)).await?;
+    assert_eq!((rx.notifications().len(), rx2.notifications().len()), (0, 1));
+
+    // Another user's mailbox cannot be subscribed to with Alice's token.
+    graph.add_user("carol@contoso.test", "Carol");
+    assert_eq!(api.subscribe(&rx, "users/carol@contoso.test/messages", 60).await?.status, 403);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_control_api_registers_delivers_and_reports() -> Result<()> {
+    let graph = GraphEmulator::start().await?;
+    let http = reqwest::Client::new();
+    let control = format!("{}/_emulator", graph.base_url());
+    let app = json!({ "client_id": CLIENT_ID, "client_secret": SECRET, "redirect_uri": REDIRECT });
+    let r = http.post(format!("{control}/apps")).json_body(&app).send().await?;
+    assert_eq!(r.status().as_u16(), 204);
+    let r = http.post(format!("{control}/users")).json_body(&json!({ "email": ALICE })).send().await?;
+    assert_eq!(r.status().as_u16(), 201);
+    let api = Api::new(&graph, &sign_in(&graph, ALICE).await?.access);
+    let rx = Receiver::start(Handshake::Echo).await?;
+    let sub_id = api.subscribe(&rx, "me/messages", 60).await?.json()?["id"].as_str().unwrap_or("").to_owned();
+
+    let r = http.post(format!("{control}/users/{ALICE}/messages")).body(mime(7)).send().await?;
+    assert_eq!(r.status().as_u16(), 201);
+    let id = serde_json::from_slice::<Value>(&r.bytes().await?)?["id"].as_str().unwrap_or("").to_owned();
+    assert_eq!(rx.notifications().len(), 1);
+    let stats: Value = serde_json::from_slice(&http.get(format!("{control}/stats")).send().await?.bytes().await?)?;
+    assert_eq!((stats["notifications_posted"].as_u64(), stats["notifications_2xx"].as_u64()), (Some(1), Some(1)));
+    let body = http.get(format!("{control}/notification?subscription_id={sub_id}&message_id={id}")).send().await?;
+    let body: Value = serde_json::from_slice(&body.bytes().await?)?;
+    assert_eq!(body["value"][0]["resourceData"]["id"], id.as_str());
+    let r = http
+        .post(format!("{control}/lifecycle"))
+        .json_body(&json!({ "subscription_id": sub_id, "event": "missed" }))
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(rx.lifecycle().len(), 1);
+    Ok(())
+}
+
+/// reqwest is built without its `json` feature here; this is the one-liner it would add.
+trait JsonBody {
+    fn json_body(self, v: &Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn json_body(self, v: &Value) -> Self {
+        self.header(header::CONTENT_TYPE, "application/json").body(v.to_string())
+    }
+}
+
+#[tokio::test]
+async fn failed_notifications_are_retried_when_the_test_asks_and_slow_answers_count_as_failures() -> Result<()> {
+    let (graph, api) = world().await?;
+    // A receiver that answers the handshake, then 503 twice, then 202.
+    let failures = Arc::new(Mutex::new(2u32));
+    let slow = Arc::new(Mutex::new(false));
+    let app = Router::new().route(
+        "/notify",
+        post({
+            let (failures, slow) = (Arc::clone(&failures), Arc::clone(&slow));
+            move |Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(token) = q.get("validationToken") {
+                    return ([(header::CONTENT_TYPE, "text/plain")], token.clone()).into_response();
+                }
+                if slow.lock().map(|s| *s).unwrap_or(false) {
+                    tokio::time::sleep(Duration::from_millis(3500)).await;
+                    return StatusCode::ACCEPTED.into_response();
+                }
+                let fail = failures
+                    .lock()
+                    .map(|mut n| {
+                        if *n > 0 {
+                            *n -= 1;
+                            true
+                        } else {
+                            false
+                        }
+                    })
+                    .unwrap_or(false);
+                if fail {
+                    StatusCode::SERVICE_UNAVAILABLE.into_response()
+                } else {
+                    StatusCode::ACCEPTED.into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let expiry = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)?;
+    let created = api
+        .call(
+            reqwest::Method::POST,
+            "/subscriptions",
+            Some(json!({ "changeType": "created", "notificationUrl": format!("{base}/notify"), "resource": "me/messages", "expirationDateTime": expiry })),
+        )
+        .await?;
+    assert_eq!(created.status, 201);
+
+    graph.set_notification_retries(3, Duration::from_millis(50));
+    graph.deliver(ALICE, mime(1)).await?;
+    let statuses: Vec<Option<u16>> =
+        graph.deliveries().iter().filter(|d| d.kind == DeliveryKind::Notification).map(|d| d.status).collect();
+    assert_eq!(statuses, [Some(503), Some(503), Some(202)]);
+
+    // An answer after Graph's 3-second allowance is a failure, even if it is a 202.
+    graph.set_notification_retries(0, Duration::ZERO);
+    if let Ok(mut s) = slow.lock() {
+        *s = true;
+    }
+    graph.deliver(ALICE, mime(2)).await?;
+    let last = graph.deliveries().into_iter().rfind(|d| d.kind == DeliveryKind::Notification).context("no delivery")?;
+    assert_eq!(last.status, None);
+    assert!(last.latency >= Duration::from_secs(3) && last.latency < Duration::from_millis(3400), "{:?}", last.latency);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_test_chosen_validation_token_reaches_the_endpoint_decoded() -> Result<()> {
+    let (graph, api) = world().await?;
+    let token = "<script>alert('x')</script> & a+b=c %41";
+    graph.set_validation_token(Some(token));
+    let rx = Receiver::start(Handshake::Echo).await?;
+    assert_eq!(api.subscribe(&rx, "me/messages", 60).await?.status, 201);
+    assert_eq!(rx.validation_tokens(), [token, token]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn mail_folders_can_be_listed_filtered_and_fetched_by_well_known_name() -> Result<()> {
+    let (graph, api) = world().await?;
+    let archive = graph.folder(ALICE, "Archive")?;
+    graph.deliver_to(ALICE, "Archive", mime(1)).await?;
+    let all = api.get("/me/mailFolders").await?.json()?;
+    let names: Vec<&str> =
+        all["value"].as_array().context("no value")?.iter().filter_map(|f| f["displayName"].as_str()).collect();
+    assert_eq!(names, ["Inbox", "Archive"]);
+    let mut url = url::Url::parse(&format!("{}/me/mailFolders", api.graph))?;
+    url.query_pairs_mut().append_pair("$filter", "displayName eq 'archive'");
+    let filtered = api.get(url.as_str()).await?.json()?;
+    assert_eq!(filtered["value"].as_array().map(Vec::len), Some(1));
+    assert_eq!(filtered["value"][0]["id"], archive.as_str());
+    assert_eq!(filtered["value"][0]["totalItemCount"], 1);
+    let inbox = api.get("/me/mailFolders/inbox").await?.json()?;
+    assert_eq!(inbox["displayName"], "Inbox");
+    assert_eq!(api.get("/me/mailFolders/nope").await?.status, 404);
+    // A subscription on the folder id watches that folder only.
+    let rx = Receiver::start(Handshake::Echo).await?;
+    assert_eq!(api.subscribe(&rx, &format!("me/mailFolders('{archive}')/messages"), 60).await?.status, 201);
+    graph.deliver(ALICE, mime(2)).await?;
+    assert!(rx.notifications().is_empty());
+    graph.deliver_to(ALICE, "Archive", mime(3)).await?;
+    assert_eq!(rx.notifications().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleted_messages_come_back_as_removed_in_the_next_delta_and_are_gone() -> Result<()> {
+    let (graph, api) = world().await?;
+    let rx = Receiver::start(Handshake::Echo).await?;
+    assert_eq!(api.subscribe(&rx, "me/messages", 60).await?.status, 201);
+    let a = graph.deliver(ALICE, mime(1)).await?;
+    let b = graph.deliver(ALICE, mime(2)).await?;
+    let (ids, link, _) = delta_round(&api, "/me/mailFolders/inbox/messages/delta").await?;
+    assert_eq!(ids, [a.clone(), b.clone()]);
+    graph.delete_message(ALICE, &a).await?;
+    let c = graph.deliver(ALICE, mime(3)).await?;
+    let page = api.get(&link).await?.json()?;
+    let items = page["value"].as_array().context("no value")?;
+    assert_eq!(items.len(), 2, "{page}");
+    assert_eq!((items[0]["id"].as_str(), items[0]["@removed"]["reason"].as_str()), (Some(a.as_str()), Some("deleted")));
+    assert_eq!((items[1]["id"].as_str(), items[1].get("@removed")), (Some(c.as_str()), None));
+    assert_eq!(api.get(&format!("/me/messages/{a}/$value")).await?.status, 404);
+    assert_eq!(delta_round(&api, "/me/mailFolders/inbox/messages/delta").await?.0, [b, c]);
+    // The created-only subscription heard of the creations, not of the deletion.
+    assert_eq!(rx.notifications().len(), 3);
+    assert!(graph.delete_message(ALICE, &a).await.is_err(), "deleted twice");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_handshake_not_answered_within_ten_seconds_fails_the_subscription() -> Result<()> {
+    let (graph, api) = world().await?;
+    let app = Router::new().route(
+        "/notify",
+        post(|Query(q): Query<HashMap<String, String>>| async move {
+            tokio::time::sleep(Duration::from_secs(12)).await;
+            ([(header::CONTENT_TYPE, "text/plain")], q.get("validationToken").cloned().unwrap_or_default())
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let slow = Receiver { base, got: Arc::default() };
+    let started = Instant::now();
+    let refused = api.subscribe(&slow, "me/messages", 60).await?;
+    let waited = started.elapsed();
+    assert_eq!((refused.status, refused.json()?["error"]["code"].clone()), (400, json!("ValidationError")));
+    assert!(waited >= Duration::from_secs(10) && waited < Duration::from_secs(12), "{waited:?}");
+    assert!(graph.subscriptions().is_empty());
     Ok(())
 }

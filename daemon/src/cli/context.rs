@@ -78,7 +78,13 @@ pub async fn check_config(path: &Path) -> CliResult {
         DatabaseUrl::Sqlite { path, .. } if path.exists() => check_secrets(&config, &vault).await?,
         _ => "secrets not checked".to_owned(),
     };
-    println!("ok: {}, master key from {source}, {secrets}", config.summary());
+    let https = match &config.http.tls {
+        Some(files) => format!("https certificate {}", crate::http::tls::check_files(files).map_err(|e| {
+            super::exit::CliError::new(super::exit::Exit::Config, e).context("load the https certificate")
+        })?),
+        None => "plain http".to_owned(),
+    };
+    println!("ok: {}, master key from {source}, {secrets}, {https}", config.summary());
     Ok(())
 }
 

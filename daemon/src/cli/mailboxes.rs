@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
-use crate::sources::imap::{ImapError, ImapSettings, Security, test_login_with};
-use crate::store::{ListId, MailboxFilter, MailboxId, MailboxKind, NewMailbox, SecretKind};
+use crate::sources::imap::{ImapError, ImapSettings, Security};
+use crate::store::{ListId, MailboxFilter, MailboxId};
 
 use super::context;
 use super::exit::{CliError, CliResult, Exit, OrExit};
@@ -144,43 +144,38 @@ async fn add_imap(config: &crate::config::Config, store: &crate::store::Store, a
     };
     let (vault, _) = context::load_vault(config)?;
     let password = args.password.read()?;
-    let secret = SecretString::from(password.as_str());
-    test_login_with(&settings, &secret, &options)
+    // The same code path as the API and the pages: test the login, seal, store, clean up.
+    let link = crate::service::mailboxes::LinkChecked {
+        settings,
+        address,
+        name: args.name,
+        list: ListId(args.list),
+        excluded_domains: args.excluded_domains,
+        password: SecretString::from(password.as_str()),
+    };
+    let mailbox = crate::service::mailboxes::link_imap_checked(store, &vault, &options, owner.id, link)
         .await
-        .map_err(|e| imap_error(e, "test the IMAP login"))?;
+        .map_err(link_error)?;
+    context::audit(store, "mailbox.add", "mailbox", Some(mailbox.id.0), Some("imap")).await?;
+    println!("{}\t{}", mailbox.id.0, mailbox.address);
+    Ok(())
+}
 
-    let sealed = vault.seal(password.as_bytes()).or_exit("encrypt the password")?;
-    let key_version = context::current_key_version(store).await?;
-    let secret_id = store
-        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), key_version)
-        .await
-        .or_exit("store the encrypted password")?;
-    let settings_json = serde_json::to_value(&settings)
-        .map_err(|e| CliError::new(Exit::Software, e).context("serialise mailbox settings"))?;
-    let created = store
-        .create_mailbox(NewMailbox {
-            owner: owner.id,
-            kind: MailboxKind::Imap,
-            address,
-            display_name: args.name,
-            target_list: ListId(args.list),
-            excluded_domains: args.excluded_domains,
-            settings: settings_json,
-            secret: Some(secret_id),
-        })
-        .await;
-    match created {
-        Ok(mailbox) => {
-            context::audit(store, "mailbox.add", "mailbox", Some(mailbox.id.0), Some("imap")).await?;
-            println!("{}\t{}", mailbox.id.0, mailbox.address);
-            Ok(())
-        }
-        Err(e) => {
-            // Do not leave an orphaned password behind.
-            let _ = store.delete_secret(secret_id).await;
-            Err(e).or_exit("add mailbox")
-        }
-    }
+/// Link failures: a refused login is a permission problem (77), an unreachable server is
+/// unavailable (69), bad settings or a list the owner cannot edit are data errors (65).
+fn link_error(e: crate::service::ServiceError) -> CliError {
+    use crate::service::ServiceError as S;
+    let exit = match &e {
+        S::LinkFailed { auth: true, .. } => Exit::NoPerm,
+        S::Unavailable(_) => Exit::Unavailable,
+        S::LinkFailed { .. } | S::Validation(_) | S::NotFound { .. } | S::Forbidden { .. } | S::Conflict { .. } => Exit::Data,
+        S::Internal(_) => Exit::Software,
+    };
+    let detail = match &e {
+        S::Validation(fields) => fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+        other => other.to_string(),
+    };
+    CliError::new(exit, anyhow::anyhow!("{detail}")).context("add mailbox")
 }
 
 /// IMAP failures: a refused login is a permission problem (77), an unreachable server is

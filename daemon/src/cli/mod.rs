@@ -18,6 +18,7 @@ mod password;
 mod run;
 mod secrets;
 mod smtp;
+mod tokens;
 mod users;
 
 use std::path::PathBuf;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Manage users and their API tokens.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
     /// Manage contact lists and who they are shared with.
     #[command(subcommand)]
     List(lists::ListCommand),
@@ -123,6 +127,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::CheckConfig => context::check_config(&config_path).await,
         Command::Parse(args) => parse::parse(args),
         Command::User(command) => users::execute(&config_path, command).await,
+        Command::Token(command) => tokens::execute(&config_path, command).await,
         Command::List(command) => lists::execute(&config_path, command).await,
         Command::Mailbox(command) => mailboxes::execute(&config_path, command).await,
         Command::Secrets(command) => secrets::execute(&config_path, command).await,

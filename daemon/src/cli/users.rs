@@ -1,4 +1,4 @@
-//! `mailsigd user add|list|token`.
+//! `mailsigd user add|list|token|set-password`.
 
 use std::path::Path;
 
@@ -6,7 +6,8 @@ use clap::Subcommand;
 use secrecy::ExposeSecret;
 
 use super::context;
-use super::exit::{CliResult, OrExit};
+use super::exit::{CliError, CliResult, Exit, OrExit};
+use super::password::PasswordSource;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -20,6 +21,11 @@ pub enum UserCommand {
     },
     /// List users: id, e-mail, name (tab separated).
     List,
+    /// Set a user's sign-in password for the web pages, read from standard input (first line).
+    /// Their open browser sessions end.
+    SetPassword {
+        email: String,
+    },
     /// Issue an API token for a user. The token is printed once; only its hash is stored.
     Token {
         email: String,
@@ -46,6 +52,17 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
                     user.display_name.unwrap_or_default()
                 );
             }
+        }
+        UserCommand::SetPassword { email } => {
+            let user = store.user_by_email(&email).await.or_exit("find user")?;
+            let password = PasswordSource { password_stdin: true, password_file: None }.read()?;
+            let phc = crate::http::auth::password::hash_password(password)
+                .await
+                .map_err(|e| CliError::msg(Exit::Data, format!("set password: {e}")))?;
+            store.set_password_hash(user.id, Some(&phc)).await.or_exit("store the password hash")?;
+            let ended = store.delete_sessions_of(user.id).await.or_exit("end the user's sessions")?;
+            context::audit(&store, "user.set_password", "user", Some(user.id.0), None).await?;
+            println!("{}\tpassword set\t{ended} sessions ended", user.email);
         }
         UserCommand::Token { email, label } => {
             let user = store.user_by_email(&email).await.or_exit("find user")?;

@@ -51,6 +51,8 @@ pub struct Config {
     /// `[replica] id`: this replica's name among several on one database; `None` generates one
     /// (host name, pid and a random suffix) at every start.
     pub replica_id: Option<String>,
+    /// `[api]`: rate limit and session lifetime of the user-facing API and pages.
+    pub api: crate::http::app::ApiSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,26 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// The URL users reach the daemon at (links in notifications), without a trailing slash.
     pub public_base_url: String,
+    /// HTTPS certificate and key; `None` serves plain HTTP (loopback or `behind_proxy` only).
+    pub tls: Option<crate::http::tls::CertificateFiles>,
+    /// Plain-HTTP address answering every request with a 308 to `public_base_url`.
+    pub redirect_listen: Option<SocketAddr>,
+    /// A reverse proxy terminates TLS: plain HTTP is allowed on any address.
+    pub behind_proxy: bool,
+    /// Origins allowed by CORS (`scheme://host[:port]`); empty: no CORS at all.
+    pub cors_origins: Vec<String>,
+}
+
+impl HttpConfig {
+    /// The supervisor's view of the HTTPS settings.
+    pub fn https_options(&self) -> crate::http::tls::HttpsOptions {
+        crate::http::tls::HttpsOptions {
+            certificate: self.tls.clone(),
+            redirect_from: self.redirect_listen,
+            https_base: self.public_base_url.clone(),
+            cors_origins: self.cors_origins.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

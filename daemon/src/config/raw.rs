@@ -37,6 +37,17 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub replica: RawReplica,
+    #[serde(default)]
+    pub api: RawApi,
+}
+
+/// `[api]`: the user-facing API and pages (rate limit, sessions).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub rate_per_minute: Option<u32>,
+    pub rate_burst: Option<u32>,
+    pub session_ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -50,6 +61,15 @@ pub struct RawReplica {
 pub struct RawHttp {
     pub listen: Option<String>,
     pub public_base_url: Option<String>,
+    /// HTTPS: the certificate chain (PEM) and its private key; both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// A second, plain-HTTP address that only redirects to HTTPS (needs tls_cert).
+    pub redirect_listen: Option<String>,
+    /// Plain HTTP on a non-loopback address, for a reverse proxy that terminates TLS.
+    pub behind_proxy: Option<bool>,
+    /// Browser origins allowed to call the API (CORS), e.g. `["https://crm.example.net"]`.
+    pub cors_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -53,14 +53,11 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         .map(resolve)
         .unwrap_or_else(|| data_dir.join(DEFAULT_MASTER_KEY_FILE));
 
-    let listen_text = raw.http.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen_text = raw.http.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let listen: SocketAddr = listen_text
         .parse()
         .map_err(|_| ConfigError::invalid("http.listen", format!("{listen_text:?} is not an address:port")))?;
-    let public_base_url = match raw.http.public_base_url {
-        Some(url) => check_base_url(&url)?,
-        None => format!("http://{listen}"),
-    };
+    let http = http(raw.http, listen, &resolve)?;
 
     let pipeline = PipelineConfig {
         workers: at_least_one("pipeline.workers", raw.pipeline.workers.unwrap_or(DEFAULT_WORKERS))?,
@@ -144,10 +141,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         data_dir,
         database_url,
         master_key_file,
-        http: HttpConfig {
-            listen,
-            public_base_url,
-        },
+        http,
         pipeline,
         filters,
         imap,
@@ -156,7 +150,20 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         retention: RetentionConfig { days: retention_days },
         log: LogConfig { format, level },
         replica_id: replica_id(raw.replica.id)?,
+        api: api_settings(raw.api)?,
     })
+}
+
+/// `[api]`: every number at least 1, sessions between one minute and 30 days.
+fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings, ConfigError> {
+    let defaults = crate::http::app::ApiSettings::default();
+    let rate_per_minute = at_least_one("api.rate_per_minute", raw.rate_per_minute.unwrap_or(defaults.rate_per_minute))?;
+    let rate_burst = at_least_one("api.rate_burst", raw.rate_burst.unwrap_or(defaults.rate_burst))?;
+    let session_ttl = duration("api.session_ttl", raw.session_ttl, defaults.session_ttl)?;
+    if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(30 * 24 * 3600) {
+        return Err(ConfigError::invalid("api.session_ttl", "must be between 1m and 30days"));
+    }
+    Ok(crate::http::app::ApiSettings { rate_per_minute, rate_burst, session_ttl, ..defaults })
 }
 
 /// A configured replica id: printable ASCII without spaces, at most 100 characters (it is
@@ -214,6 +221,77 @@ fn smtp(raw: super::raw::RawSmtp, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Resul
     }))
 }
 
+/// The `[http]` section: plain HTTP is served only on loopback or behind a proxy that says so;
+/// otherwise HTTPS with a certificate, optionally with a redirect listener.
+fn http(raw: super::raw::RawHttp, listen: SocketAddr, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Result<HttpConfig, ConfigError> {
+    let tls = match (raw.tls_cert, raw.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::http::tls::CertificateFiles { cert: resolve(cert), key: resolve(key) }),
+        (None, None) => None,
+        (Some(_), None) => return Err(ConfigError::invalid("http.tls_key", "is required when http.tls_cert is set")),
+        (None, Some(_)) => return Err(ConfigError::invalid("http.tls_cert", "is required when http.tls_key is set")),
+    };
+    let behind_proxy = raw.behind_proxy.unwrap_or(false);
+    if tls.is_none() && !behind_proxy && !listen.ip().is_loopback() {
+        return Err(ConfigError::invalid(
+            "http.listen",
+            format!(
+                "{listen} is not a loopback address: plain HTTP there would send passwords and session cookies \
+                 in clear; set http.tls_cert and http.tls_key, or http.behind_proxy = true when a reverse proxy \
+                 terminates TLS"
+            ),
+        ));
+    }
+    let public_base_url = match raw.public_base_url {
+        Some(url) => check_base_url(&url)?,
+        None if tls.is_some() => format!("https://{listen}"),
+        None => format!("http://{listen}"),
+    };
+    let redirect_listen = match raw.redirect_listen {
+        None => None,
+        Some(text) => {
+            if tls.is_none() {
+                return Err(ConfigError::invalid("http.redirect_listen", "needs http.tls_cert and http.tls_key"));
+            }
+            if !public_base_url.starts_with("https://") {
+                return Err(ConfigError::invalid(
+                    "http.public_base_url",
+                    "must be an https:// URL when http.redirect_listen is set (it is where the redirect points)",
+                ));
+            }
+            let addr: SocketAddr = text.parse().map_err(|_| {
+                ConfigError::invalid("http.redirect_listen", format!("{text:?} is not an address:port"))
+            })?;
+            Some(addr)
+        }
+    };
+    let cors_origins = raw
+        .cors_origins
+        .unwrap_or_default()
+        .iter()
+        .map(|origin| check_origin(origin))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpConfig { listen, public_base_url, tls, redirect_listen, behind_proxy, cors_origins })
+}
+
+/// A browser origin: `http(s)://host[:port]`, nothing else (no path, no wildcard).
+fn check_origin(origin: &str) -> Result<String, ConfigError> {
+    let origin = origin.trim();
+    let invalid = || {
+        ConfigError::invalid(
+            "http.cors_origins",
+            format!("{origin:?} is not an origin like \"https://crm.example.net\" (scheme and host, no path)"),
+        )
+    };
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")).ok_or_else(invalid)?;
+    let valid = !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+        && !rest.starts_with(':');
+    if !valid {
+        return Err(invalid());
+    }
+    Ok(origin.to_ascii_lowercase())
+}
+
 fn duration(key: &'static str, text: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
     match text {
         None => Ok(default),
@@ -259,4 +337,76 @@ fn check_base_url(url: &str) -> Result<String, ConfigError> {
         return Err(ConfigError::invalid("http.public_base_url", "must name a host"));
     }
     Ok(url.to_owned())
+}
+
+#[cfg(test)]
+mod http_tests {
+    use std::path::Path;
+
+    use crate::config::{Config, ConfigError};
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("/srv/m/mailsig.toml"), Vec::<(String, String)>::new())
+    }
+
+    #[test]
+    fn plain_http_is_refused_on_a_non_loopback_address() {
+        let err = load("[http]\nlisten = \"0.0.0.0:8080\"").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("http.listen") && err.contains("tls_cert"), "{err}");
+        let err = load("[http]\nlisten = \"192.0.2.10:80\"").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("not a loopback"), "{err}");
+        // Loopback (v4 and v6) is fine, and so is any address behind a declared proxy.
+        for ok in [
+            "[http]\nlisten = \"127.0.0.1:8080\"",
+            "[http]\nlisten = \"[::1]:8080\"",
+            "[http]\nlisten = \"0.0.0.0:8080\"\nbehind_proxy = true",
+        ] {
+            assert!(load(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn tls_makes_any_address_acceptable_and_the_base_url_https() {
+        let config = load("[http]\nlisten = \"0.0.0.0:8443\"\ntls_cert = \"tls/cert.pem\"\ntls_key = \"tls/key.pem\"\n\
+                           public_base_url = \"https://m.example.net/\"\nredirect_listen = \"0.0.0.0:8080\"")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tls = config.http.tls.clone().unwrap_or_else(|| panic!("tls missing"));
+        assert_eq!(tls.cert, Path::new("/srv/m/tls/cert.pem"));
+        assert_eq!(tls.key, Path::new("/srv/m/tls/key.pem"));
+        assert_eq!(config.http.public_base_url, "https://m.example.net");
+        let options = config.http.https_options();
+        assert_eq!(options.redirect_from.map(|a| a.port()), Some(8080));
+        assert_eq!(options.https_base, "https://m.example.net");
+        let default_base = load("[http]\nlisten = \"127.0.0.1:8443\"\ntls_cert = \"c\"\ntls_key = \"k\"")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(default_base.http.public_base_url, "https://127.0.0.1:8443");
+    }
+
+    #[test]
+    fn inconsistent_https_settings_name_their_key() {
+        let cases: &[(&str, &str)] = &[
+            ("[http]\ntls_cert = \"c.pem\"", "http.tls_key"),
+            ("[http]\ntls_key = \"k.pem\"", "http.tls_cert"),
+            ("[http]\nredirect_listen = \"127.0.0.1:8081\"", "http.redirect_listen"),
+            (
+                "[http]\ntls_cert = \"c\"\ntls_key = \"k\"\npublic_base_url = \"http://m.example.net\"\nredirect_listen = \"127.0.0.1:80\"",
+                "http.public_base_url",
+            ),
+            ("[http]\ntls_cert = \"c\"\ntls_key = \"k\"\nredirect_listen = \"port 80\"", "http.redirect_listen"),
+            ("[http]\ncors_origins = [\"*\"]", "http.cors_origins"),
+            ("[http]\ncors_origins = [\"https://a.example.net/path\"]", "http.cors_origins"),
+            ("[http]\ncors_origins = [\"a.example.net\"]", "http.cors_origins"),
+        ];
+        for (text, key) in cases {
+            let err = load(text).err().unwrap_or_else(|| panic!("accepted: {text}"));
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_kept_normalised() {
+        let config = load("[http]\ncors_origins = [\"https://CRM.example.net\", \"http://localhost:3000\"]")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.http.cors_origins, vec!["https://crm.example.net", "http://localhost:3000"]);
+    }
 }

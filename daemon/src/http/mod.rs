@@ -6,7 +6,11 @@
 //! start-up failure, not a silent gap in monitoring) and serves until the shutdown token is
 //! cancelled. No endpoint here returns anything about mail: counters only.
 
+pub mod api;
+pub mod app;
+pub mod auth;
 pub mod metrics;
+pub mod tls;
 
 use std::net::SocketAddr;
 
@@ -34,12 +38,16 @@ pub enum HttpError {
     },
     #[error("read the address of the http listener")]
     LocalAddr(#[source] std::io::Error),
+    #[error("prepare https")]
+    Https(#[from] tls::ExposureError),
 }
 
 /// A bound, not yet serving, listener.
 pub struct HttpListener {
     listener: TcpListener,
     addr: SocketAddr,
+    /// HTTPS, the redirect listener and CORS (see [`tls`]); plain HTTP by default.
+    exposure: tls::Exposure,
 }
 
 impl HttpListener {
@@ -47,7 +55,23 @@ impl HttpListener {
     pub async fn bind(addr: SocketAddr) -> Result<HttpListener, HttpError> {
         let listener = TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(HttpError::LocalAddr)?;
-        Ok(HttpListener { listener, addr })
+        Ok(HttpListener { listener, addr, exposure: tls::Exposure::plain() })
+    }
+
+    /// Serves HTTPS (and the redirect listener, CORS) as `exposure` says.
+    pub fn with_exposure(mut self, exposure: tls::Exposure) -> HttpListener {
+        self.exposure = exposure;
+        self
+    }
+
+    /// The HTTPS certificate, when serving HTTPS.
+    pub fn tls_certificate(&self) -> Option<std::sync::Arc<tls::ReloadableCertificate>> {
+        self.exposure.certificate()
+    }
+
+    /// The redirect listener's address, when configured.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.exposure.redirect_addr()
     }
 
     /// The address actually bound.
@@ -58,15 +82,15 @@ impl HttpListener {
     /// Serves the operations endpoints until `shutdown` is cancelled. Spawn it on the
     /// supervisor's tracker.
     pub async fn serve(self, sources: MetricSources, shutdown: CancellationToken) {
-        let addr = self.addr;
-        tracing::info!(%addr, "http listener serving /healthz /readyz /metrics");
-        let served = axum::serve(self.listener, router(sources))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        match served {
-            Ok(()) => tracing::info!(%addr, "http listener stopped"),
-            Err(error) => tracing::error!(%addr, error = %error, "http listener failed"),
-        }
+        self.exposure.serve(self.listener, self.addr, router(sources), shutdown).await;
+    }
+
+    /// Serves a whole application router (see [`app::app_router`]) until `shutdown` is
+    /// cancelled, with the client's address available to the rate limit.
+    pub async fn serve_app(self, app: Router, shutdown: CancellationToken) {
+        // HTTPS + HSTS, the redirect listener and CORS when configured (see `tls`); the client's
+        // address reaches `ConnectInfo<SocketAddr>` on HTTP and HTTPS alike.
+        self.exposure.serve(self.listener, self.addr, app, shutdown).await;
     }
 }
 

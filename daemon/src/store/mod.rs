@@ -23,10 +23,13 @@ mod mailboxes;
 mod outbox;
 mod replicas;
 mod retention;
+mod review;
 mod secrets;
+mod sessions;
 mod stats;
 mod suggestion;
 mod suggestions;
+mod tokens;
 mod users;
 
 pub use audit::AuditEntry;
@@ -43,6 +46,8 @@ pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, N
 pub use outbox::{DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus};
 pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;
+pub use review::ReviewFilter;
+pub use sessions::StoredSession;
 pub use secrets::{SecretKind, StoredSecret};
 pub use stats::MailboxStats;
 pub use suggestion::{NewSuggestion, StoredField, StoredPhone, SuggestionFields};

@@ -36,6 +36,12 @@ impl Store {
                 .map_err(Error::db("purge deleted rows", "row"))?;
             *slot = done.rows_affected();
         }
+        // Expired browser sessions are useless at once; they go with every purge.
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(self.now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("purge expired sessions", "session"))?;
         tx.commit().await.map_err(Error::db("commit purge", "row"))?;
         Ok(report)
     }

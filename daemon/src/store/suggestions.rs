@@ -90,7 +90,7 @@ pub struct FieldEdit {
     pub value: Option<String>,
 }
 
-fn suggestion_from_row(row: &AnyRow) -> Result<Suggestion> {
+pub(crate) fn suggestion_from_row(row: &AnyRow) -> Result<Suggestion> {
     Ok(Suggestion {
         id: SuggestionId(col(row, "id")?),
         list: ListId(col(row, "list_id")?),

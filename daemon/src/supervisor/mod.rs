@@ -48,6 +48,10 @@ pub struct SupervisorOptions {
     pub imap: sources::ImapStartOptions,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None` serves nothing.
     pub http: Option<SocketAddr>,
+    /// HTTPS, the redirect listener and CORS for that listener (plain HTTP by default).
+    pub https: crate::http::tls::HttpsOptions,
+    /// Settings of the user-facing API and pages served on the same listener.
+    pub api: crate::http::app::ApiSettings,
     /// This replica's id and lease timings (several replicas on one PostgreSQL, issue 9).
     pub replica: leases::ReplicaOptions,
 }
@@ -62,6 +66,8 @@ impl Default for SupervisorOptions {
             outbox: None,
             imap: sources::ImapStartOptions::default(),
             http: None,
+            https: crate::http::tls::HttpsOptions::default(),
+            api: crate::http::app::ApiSettings::default(),
             replica: leases::ReplicaOptions::default(),
         }
     }
@@ -105,6 +111,9 @@ pub struct Supervisor {
     pipeline: Pipeline,
     grace: Duration,
     http_addr: Option<SocketAddr>,
+    /// The HTTPS certificate, for reloading it (SIGHUP).
+    tls_certificate: Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>>,
+    redirect_addr: Option<SocketAddr>,
     /// The lease loop runs apart from the other tasks: it keeps renewing while they finish,
     /// and gives the leases back only once they are done.
     leases: TaskTracker,
@@ -123,10 +132,17 @@ impl Supervisor {
         store.migrate().await.map_err(SupervisorError::Migrate)?;
         // Bound first: a taken port fails the start before anything else runs.
         let http = match options.http {
-            Some(addr) => Some(HttpListener::bind(addr).await.map_err(SupervisorError::Http)?),
+            Some(addr) => {
+                let exposure = crate::http::tls::Exposure::prepare(&options.https)
+                    .await
+                    .map_err(|e| SupervisorError::Http(e.into()))?;
+                Some(HttpListener::bind(addr).await.map_err(SupervisorError::Http)?.with_exposure(exposure))
+            }
             None => None,
         };
         let http_addr = http.as_ref().map(HttpListener::local_addr);
+        let tls_certificate = http.as_ref().and_then(HttpListener::tls_certificate);
+        let redirect_addr = http.as_ref().and_then(HttpListener::redirect_addr);
         let tracker = TaskTracker::new();
         // Fencing matters when several replicas share PostgreSQL; on SQLite one process owns
         // everything, and sources started later (the API) commit without a lease.
@@ -168,7 +184,8 @@ impl Supervisor {
                 notify: notify_stats,
                 imap: imap_source,
             };
-            tracker.spawn(http.serve(metrics, shutdown.child_token()));
+            let app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
+            tracker.spawn(http.serve_app(crate::http::app::app_router(app, metrics), shutdown.child_token()));
         }
         if let Some(interval) = watchdog::interval_from_env() {
             tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
@@ -176,7 +193,17 @@ impl Supervisor {
         // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
         let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
         let _ = notify::ready();
-        Ok(Supervisor { tracker, shutdown, pipeline, grace: options.shutdown_grace, http_addr, leases, leases_stop })
+        Ok(Supervisor {
+            tracker,
+            shutdown,
+            pipeline,
+            grace: options.shutdown_grace,
+            http_addr,
+            tls_certificate,
+            redirect_addr,
+            leases,
+            leases_stop,
+        })
     }
 
     /// The pipeline's entry point (for sources started later, e.g. by the HTTP API).
@@ -188,6 +215,16 @@ impl Supervisor {
     /// the configuration asked for port 0).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The HTTPS certificate when HTTPS is configured: `reload()` re-reads its files (SIGHUP).
+    pub fn tls_certificate(&self) -> Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>> {
+        self.tls_certificate.clone()
+    }
+
+    /// The plain-HTTP listener that redirects to HTTPS, when configured.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.redirect_addr
     }
 
     /// The running pipeline (its counters, its rules cache).

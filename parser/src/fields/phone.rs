@@ -12,7 +12,7 @@ use crate::line::Line;
 use crate::tables::labels::{ICON_HINTS, PHONE_LABELS};
 
 static CANDIDATE: Lazy<Option<Regex>> =
-    Lazy::new(|| Regex::new(r"(?:\+|\b00)?\(?\+?\d[\d \u{a0}\-./()]{5,24}\d").ok());
+    Lazy::new(|| Regex::new(r"(?:\+|(?-u:\b)00)?\(?\+?\d[\d \u{a0}\-./()]{5,24}\d").ok());
 
 /// Identifiers that look like numbers but are not phones (VAT, registers, ship numbers …).
 const NOT_PHONE: &[&str] = &[
@@ -58,8 +58,11 @@ fn parse(candidate: &str, regions: &[Region]) -> Option<(String, bool)> {
         let Ok(number) = PHONE_NUMBER_UTIL.parse(&text, Some(*region)) else {
             continue;
         };
-        if number.is_valid() {
-            let mobile = matches!(number.get_type(), PhoneNumberType::Mobile);
+        // `get_type` is `Unknown` exactly when `is_valid` is false (both match the national
+        // number against the region's number patterns), so one call does both.
+        let kind = number.get_type();
+        if !matches!(kind, PhoneNumberType::Unknown) {
+            let mobile = matches!(kind, PhoneNumberType::Mobile);
             return Some((
                 number.format_as(PhoneNumberFormat::E164).into_owned(),
                 mobile,

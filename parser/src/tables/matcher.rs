@@ -1,7 +1,37 @@
 //! Fast whole-word lookup of a word table in a line: one Aho-Corasick automaton per table,
 //! built once, instead of one substring search per table entry (which dominated the profile).
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
+use aho_corasick::{
+    AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input, MatchKind, StartKind,
+};
+
+/// Runs `f` on `text` lower-cased. Tables of lower-case entries are built ASCII-case-
+/// insensitive, so for ASCII text (most lines) the search runs on the text itself and the
+/// copy `str::to_lowercase` makes is skipped; other text is lower-cased first as before.
+fn on_lower<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
+    if text.is_ascii() {
+        f(text)
+    } else {
+        f(&text.to_lowercase())
+    }
+}
+
+/// The automaton of a table. A DFA: the tables are small (at most a few thousand states), and
+/// a DFA is the fastest of aho-corasick's automata for the overlapping searches done here.
+fn automaton<S: AsRef<[u8]>>(
+    patterns: &[S],
+    kind: MatchKind,
+    start: StartKind,
+    lowercase: bool,
+) -> Option<AhoCorasick> {
+    AhoCorasickBuilder::new()
+        .match_kind(kind)
+        .start_kind(start)
+        .kind(Some(AhoCorasickKind::DFA))
+        .ascii_case_insensitive(lowercase)
+        .build(patterns)
+        .ok()
+}
 
 /// How a match must sit in the text.
 #[derive(Clone, Copy)]
@@ -24,15 +54,33 @@ fn is_cjk(c: char) -> bool {
 
 impl WordSet {
     pub fn new<S: AsRef<str>>(words: impl IntoIterator<Item = S>, boundary: Boundary) -> WordSet {
+        Self::build(words, boundary, false)
+    }
+
+    /// A table of lower-case entries, searched with [`WordSet::matches_lower`] in any text.
+    pub fn lowercase<S: AsRef<str>>(
+        words: impl IntoIterator<Item = S>,
+        boundary: Boundary,
+    ) -> WordSet {
+        Self::build(words, boundary, true)
+    }
+
+    fn build<S: AsRef<str>>(
+        words: impl IntoIterator<Item = S>,
+        boundary: Boundary,
+        lowercase: bool,
+    ) -> WordSet {
         let patterns: Vec<String> = words
             .into_iter()
             .map(|w| w.as_ref().trim().to_string())
             .filter(|w| !w.is_empty())
             .collect();
-        let automaton = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .ok();
+        let automaton = automaton(
+            &patterns,
+            MatchKind::Standard,
+            StartKind::Unanchored,
+            lowercase,
+        );
         WordSet {
             automaton,
             patterns,
@@ -89,6 +137,13 @@ impl WordSet {
         ids
     }
 
+    /// Whether any entry occurs as a word in `text` lower-cased (same as
+    /// `self.matches(&text.to_lowercase())`, without the copy for ASCII text). Only for tables
+    /// built with [`WordSet::lowercase`].
+    pub fn matches_lower(&self, text: &str) -> bool {
+        on_lower(text, |lower| self.matches(lower))
+    }
+
     /// Whether any entry occurs as a word in `hay`.
     pub fn matches(&self, hay: &str) -> bool {
         let Some(ac) = &self.automaton else {
@@ -110,20 +165,37 @@ pub(crate) struct PrefixSet {
 
 impl PrefixSet {
     pub fn new<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> PrefixSet {
+        Self::build(words, false)
+    }
+
+    /// A table of lower-case entries, searched with [`PrefixSet::starts_lower`] in any text.
+    pub fn lowercase<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> PrefixSet {
+        Self::build(words, true)
+    }
+
+    fn build<S: AsRef<str>>(words: impl IntoIterator<Item = S>, lowercase: bool) -> PrefixSet {
         let patterns: Vec<String> = words
             .into_iter()
             .map(|w| w.as_ref().to_string())
             .filter(|w| !w.is_empty())
             .collect();
-        let automaton = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .start_kind(StartKind::Anchored)
-            .build(&patterns)
-            .ok();
+        let automaton = automaton(
+            &patterns,
+            MatchKind::LeftmostLongest,
+            StartKind::Anchored,
+            lowercase,
+        );
         PrefixSet {
             automaton,
             patterns,
         }
+    }
+
+    /// Whether `text` lower-cased starts with an entry (same as
+    /// `self.longest(&text.to_lowercase()).is_some()`, without the copy for ASCII text).
+    /// Only for tables built with [`PrefixSet::lowercase`].
+    pub fn starts_lower(&self, text: &str) -> bool {
+        on_lower(text, |lower| self.longest(lower).is_some())
     }
 
     /// The longest entry that `hay` starts with.
@@ -157,5 +229,18 @@ mod tests {
         let prefixes = PrefixSet::new(["regards", "kind regards", "best"]);
         assert_eq!(prefixes.longest("kind regards, ann"), Some("kind regards"));
         assert_eq!(prefixes.longest("my kind regards"), None);
+    }
+
+    #[test]
+    fn lowercase_tables_match_any_case() {
+        let set = WordSet::lowercase(["geschäftsführer", "manager"], Boundary::Word);
+        for text in ["Sales MANAGER", "GESCHÄFTSFÜHRER", "Geschäftsführer: Ann"] {
+            assert!(set.matches_lower(text), "{text}");
+        }
+        assert!(!set.matches_lower("Managers"));
+        let prefixes = PrefixSet::lowercase(["sent from my", "von meinem"]);
+        assert!(prefixes.starts_lower("Sent from my iPhone"));
+        assert!(prefixes.starts_lower("VON MEINEM iPad"));
+        assert!(!prefixes.starts_lower("I sent from my desk"));
     }
 }

@@ -25,7 +25,9 @@ async fn main() -> Result<()> {
             "--app" => apps.push(value()?),
             "--user" => users.push(value()?),
             "--help" | "-h" => {
-                println!("graph-emulator [--listen 127.0.0.1:PORT] [--app ID:SECRET:REDIRECT_URI]... [--user EMAIL]...");
+                println!(
+                    "graph-emulator [--listen 127.0.0.1:PORT] [--app ID:SECRET:REDIRECT_URI]... [--user EMAIL]..."
+                );
                 return Ok(());
             }
             other => bail!("unknown argument {other} (try --help)"),

@@ -26,6 +26,7 @@ pub fn routes() -> Router<Arc<Emulator>> {
         .route("/_emulator/lifecycle", post(lifecycle))
         .route("/_emulator/subscriptions", get(subscriptions))
         .route("/_emulator/stats", get(stats))
+        .route("/_emulator/notification", get(notification))
 }
 
 #[derive(Deserialize)]
@@ -90,6 +91,23 @@ async fn subscriptions(State(emu): State<Arc<Emulator>>) -> Response {
         })
         .collect();
     json(StatusCode::OK, json!({ "value": subs }))
+}
+
+#[derive(Deserialize)]
+struct NotificationQuery {
+    subscription_id: String,
+    message_id: String,
+}
+
+/// The notification body for a subscription and message (a load tool posts it to the webhook).
+async fn notification(
+    State(emu): State<Arc<Emulator>>,
+    axum::extract::Query(q): axum::extract::Query<NotificationQuery>,
+) -> Response {
+    match notifier::body_for(&emu, &q.subscription_id, &q.message_id) {
+        Some(body) => json(StatusCode::OK, body),
+        None => json(StatusCode::NOT_FOUND, json!({ "error": "no such live subscription or message" })),
+    }
 }
 
 /// Notification figures: how many were posted, answered 2xx, failed, and latency percentiles.

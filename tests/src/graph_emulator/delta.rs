@@ -1,6 +1,7 @@
 //! Delta query on a mail folder (`GET …/mailFolders/{id|inbox}/messages/delta`): a round pages
 //! through the folder with `@odata.nextLink` (`$skiptoken`) and ends with an `@odata.deltaLink`
-//! (`$deltatoken`); calling that link returns only the messages added since it was issued.
+//! (`$deltatoken`); calling that link returns only the changes since it was issued: messages added,
+//! and messages deleted, as `{"id":…,"@removed":{"reason":"deleted"}}`.
 //!
 //! Tokens are opaque and stored here. An unknown token answers `410 Gone` with code
 //! `SyncStateNotFound`: the client must start a new round. Supported options: `$select`, `$top`
@@ -41,12 +42,20 @@ pub fn delta(emu: &Emulator, caller: &Caller, folder_key: &str, call: &Call) -> 
             return gone();
         };
         let since = link.watermark;
-        let remaining = st
+        // Changes since the watermark in the order they happened: messages created (and still
+        // there), and messages that existed then and were deleted since (`@removed`).
+        let mut changes: Vec<(u64, String, bool)> = st
             .messages
             .iter()
-            .filter(|m| m.user_id == caller.user_id && m.folder_id == folder_id && m.seq > since)
-            .map(|m| m.id.clone())
+            .filter(|m| m.user_id == caller.user_id && m.folder_id == folder_id)
+            .filter_map(|m| match m.deleted {
+                None if m.seq > since => Some((m.seq, m.id.clone(), false)),
+                Some(d) if m.seq <= since && d > since => Some((d, m.id.clone(), true)),
+                _ => None,
+            })
             .collect();
+        changes.sort_by_key(|c| c.0);
+        let remaining = changes.into_iter().map(|(_, id, removed)| (id, removed)).collect();
         DeltaPage { remaining, watermark: st.next_seq - 1, ..link_to_page(link) }
     } else {
         let filter = match call.query.get("$filter").map(|f| parse_filter(f)) {
@@ -64,9 +73,9 @@ pub fn delta(emu: &Emulator, caller: &Caller, folder_key: &str, call: &Call) -> 
         let remaining = st
             .messages
             .iter()
-            .filter(|m| m.user_id == caller.user_id && m.folder_id == folder_id && only_created)
+            .filter(|m| m.user_id == caller.user_id && m.folder_id == folder_id && m.deleted.is_none() && only_created)
             .filter(|m| filter.is_none_or(|(strict, t)| if strict { m.received > t } else { m.received >= t }))
-            .map(|m| m.id.clone())
+            .map(|m| (m.id.clone(), false))
             .collect();
         DeltaPage {
             user_id: caller.user_id.clone(),
@@ -80,11 +89,19 @@ pub fn delta(emu: &Emulator, caller: &Caller, folder_key: &str, call: &Call) -> 
     let (page, rest) = round.remaining.split_at(take);
     let items: Vec<Value> = page
         .iter()
-        .filter_map(|id| st.message(&caller.user_id, id))
-        .map(|m| {
+        .filter_map(|(id, removed)| {
+            if *removed {
+                return Some(json!({
+                    "@odata.type": "#microsoft.graph.message",
+                    "id": id,
+                    "@removed": { "reason": "deleted" },
+                }));
+            }
+            // A message deleted while the round pages is left out.
+            let m = st.message(&caller.user_id, id)?;
             let mut item = message_json(&st, m, round.select.as_deref());
             item.insert("@odata.type".into(), json!("#microsoft.graph.message"));
-            Value::Object(item)
+            Some(Value::Object(item))
         })
         .collect();
     let link_base = format!("{}{}", emu.graph_url(), call.raw_path);

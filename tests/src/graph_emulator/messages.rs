@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::reply::{graph_error, json};
 use super::routing::{Call, Caller};
-use super::state::{Emulator, Message, State, graph_time, opaque};
+use super::state::{Emulator, Message, State, graph_time, message_id};
 use super::{EmulatorError, notifier};
 
 const MAIL_SCOPES: &[&str] = &["mail.read", "mail.readbasic", "mail.readwrite"];
@@ -45,7 +45,10 @@ pub fn metadata(emu: &Emulator, caller: &Caller, id: &str, call: &Call) -> Respo
     let st = emu.lock();
     let Some(m) = st.message(&caller.user_id, id) else { return not_found() };
     let mut body = message_json(&st, m, call.query.get("$select").map(String::as_str));
-    body.insert("@odata.context".into(), json!(format!("{}/$metadata#users('{}')/messages/$entity", emu.graph_url(), caller.user_id)));
+    body.insert(
+        "@odata.context".into(),
+        json!(format!("{}/$metadata#users('{}')/messages/$entity", emu.graph_url(), caller.user_id)),
+    );
     json(StatusCode::OK, Value::Object(body))
 }
 
@@ -69,15 +72,42 @@ pub async fn deliver(emu: &Arc<Emulator>, email: &str, folder: &str, raw: Vec<u8
         let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else {
             return Err(EmulatorError::UnknownUser(email.to_owned()));
         };
-        let id = opaque("AAMkAD", 24);
+        let id = message_id();
         let seq = st.next_seq;
         st.next_seq += 1;
         let received = st.now();
-        st.messages.push(Message { id: id.clone(), user_id, folder_id, seq, received, raw: Arc::new(raw) });
+        st.messages.push(Message {
+            id: id.clone(),
+            user_id,
+            folder_id,
+            seq,
+            received,
+            raw: Arc::new(raw),
+            deleted: None,
+        });
         id
     };
-    notifier::notify_created(emu, &id).await;
+    notifier::notify(emu, &id, "created").await;
     Ok(id)
+}
+
+/// Deletes a message (as the user would): gone from `$value` and from new delta rounds, shown as
+/// `@removed` by deltaLinks issued before, and notified to subscriptions with changeType `deleted`.
+pub async fn delete(emu: &Arc<Emulator>, email: &str, id: &str) -> Result<(), EmulatorError> {
+    {
+        let mut st = emu.lock();
+        let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else {
+            return Err(EmulatorError::UnknownUser(email.to_owned()));
+        };
+        let seq = st.next_seq;
+        let Some(m) = st.messages.iter_mut().find(|m| m.user_id == user_id && m.id == id && m.deleted.is_none()) else {
+            return Err(EmulatorError::UnknownMessage(id.to_owned()));
+        };
+        m.deleted = Some(seq);
+        st.next_seq += 1;
+    }
+    notifier::notify(emu, id, "deleted").await;
+    Ok(())
 }
 
 pub fn not_found() -> Response {

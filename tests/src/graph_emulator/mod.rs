@@ -1,6 +1,7 @@
 //! A Microsoft Graph emulator for the Microsoft 365 source's tests (issue 6): the identity platform
 //! v2 (`{base}/{tenant}/oauth2/v2.0/authorize|token`) and the Graph v1.0 calls the daemon makes
-//! (`/me`, `/subscriptions`, `/me/messages/{id}[/$value]`, `/me/mailFolders/{id}/messages/delta`,
+//! (`/me`, `/subscriptions`, `/me/messages/{id}[/$value]`, `/me/mailFolders[/{id}]`,
+//! `/me/mailFolders/{id}/messages/delta`,
 //! and their `/users/{id|upn}/…` forms), speaking the documented protocol over real HTTP.
 //!
 //! It exists because the real service cannot be driven by a test: here a test registers the app,
@@ -26,9 +27,14 @@
 //! # let _ = (callback, id); Ok(()) }
 //! ```
 
+// Handlers return the HTTP answer itself as the `Err` of their helpers: it is built on the error
+// path only, and boxing it would add noise to every handler.
+#![allow(clippy::result_large_err)]
+
 mod admin;
 mod delta;
 mod faults;
+mod folders;
 mod messages;
 mod notifier;
 mod oauth;
@@ -48,8 +54,8 @@ use tokio::task::JoinHandle;
 
 pub use faults::Fault;
 pub use oauth::SIGN_IN_HEADER;
-pub use state::{DEFAULT_ACCESS_TOKEN_LIFETIME, MAX_MESSAGE_SUBSCRIPTION_LIFETIME};
 use state::Emulator;
+pub use state::{DEFAULT_ACCESS_TOKEN_LIFETIME, MAX_MESSAGE_SUBSCRIPTION_LIFETIME};
 
 /// Errors of the test-facing API.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +64,8 @@ pub enum EmulatorError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("no emulated user {0}")]
     UnknownUser(String),
+    #[error("no message {0}")]
+    UnknownMessage(String),
     #[error("no live subscription {0}")]
     UnknownSubscription(String),
     #[error("subscription {0} has no lifecycleNotificationUrl")]
@@ -243,6 +251,12 @@ impl GraphEmulator {
         messages::deliver(&self.emu, email, folder, raw_mime).await
     }
 
+    /// Deletes a message as its user would (see delta's `@removed`); notifies subscriptions whose
+    /// changeType includes `deleted`.
+    pub async fn delete_message(&self, email: &str, message_id: &str) -> Result<(), EmulatorError> {
+        messages::delete(&self.emu, email, message_id).await
+    }
+
     /// Dropped mode: delivered messages notify nobody (the client must catch up with delta).
     pub fn set_drop_notifications(&self, drop: bool) {
         self.emu.lock().settings.drop_notifications = drop;
@@ -256,6 +270,31 @@ impl GraphEmulator {
     /// Batch mode: delivered messages queue their notifications until [`Self::flush_notifications`].
     pub fn set_batch_notifications(&self, batch: bool) {
         self.emu.lock().settings.batch_notifications = batch;
+    }
+
+    /// Retry a failed notification (non-2xx, or no answer within 3 s) up to `retries` times, waiting
+    /// `first_wait` then doubling, as Graph does (for hours; here as the test says). Off by default.
+    /// `deliver` returns after the last attempt.
+    pub fn set_notification_retries(&self, retries: u32, first_wait: Duration) {
+        self.emu.lock().settings.notification_retries = (retries, first_wait);
+    }
+
+    /// The validation token of the following handshakes (`None`: Graph-like random tokens), e.g.
+    /// one holding `<script>` to check that a client echoes it as text/plain, verbatim.
+    pub fn set_validation_token(&self, token: Option<&str>) {
+        self.emu.lock().settings.validation_token = token.map(str::to_owned);
+    }
+
+    /// Duplicate mode: every notification is posted twice, as Graph's at-least-once delivery may.
+    pub fn set_duplicate_notifications(&self, duplicate: bool) {
+        self.emu.lock().settings.duplicate_notifications = duplicate;
+    }
+
+    /// The body Graph would post to subscription `subscription_id` for message `message_id`
+    /// (`{"value":[{…}]}`); `None` if either is unknown. For tests that forge or replay
+    /// notifications (change `clientState`, post it twice) and for load tools.
+    pub fn notification_body(&self, subscription_id: &str, message_id: &str) -> Option<serde_json::Value> {
+        notifier::body_for(&self.emu, subscription_id, message_id)
     }
 
     /// Posts the queued notifications, one body per notification URL; returns the bodies posted.

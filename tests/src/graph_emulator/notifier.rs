@@ -2,8 +2,10 @@
 //! notifications when a message arrives (one body per notification, or batched), and lifecycle
 //! events. Every call is recorded as a [`DeliveryRecord`] (status and latency).
 //!
-//! Graph retries failed notifications for hours; the emulator does not (a test sees the failure in
-//! the records and can use `missed` + delta, as a client must).
+//! Graph retries failed notifications for hours with exponential backoff; the emulator retries only
+//! when the test asks ([`super::GraphEmulator::set_notification_retries`]), because `deliver` waits
+//! for the posts to finish. Without retries a test sees the failure in the records and can use
+//! `missed` + delta, as a client must.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,15 +18,20 @@ use super::{DeliveryKind, DeliveryRecord, LifecycleEvent};
 
 /// Graph's allowance for the handshake answer.
 pub const VALIDATION_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the emulator waits for a notification answer (Graph's retry allowance; an answer after
-/// 3 s counts as slow for Graph, which tests read from the recorded latency).
-pub const NOTIFICATION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Graph's allowance for the answer to a notification (or a lifecycle event): a 2xx within 3 s
+/// means delivered; later is a failure (recorded with no status).
+pub const FIRST_ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+/// The allowance of a retried notification.
+pub const RETRY_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The handshake: `POST {url}?validationToken=…` (text/plain), expecting 200, `text/plain`, and the
 /// token verbatim. The token has spaces and colons, like Graph's, so a client that does not URL-decode
 /// it fails here as it would with Graph.
 pub async fn validate_endpoint(emu: &Arc<Emulator>, url: &str) -> Result<(), String> {
-    let token = format!("Validation: Testing client application reachability for subscription Request-Id: {}", guid());
+    let chosen = emu.lock().settings.validation_token.clone();
+    let token = chosen.unwrap_or_else(|| {
+        format!("Validation: Testing client application reachability for subscription Request-Id: {}", guid())
+    });
     let mut target = url::Url::parse(url).map_err(|_| format!("Invalid notification url '{url}'."))?;
     target.query_pairs_mut().append_pair("validationToken", &token);
     let started = Instant::now();
@@ -59,8 +66,9 @@ pub async fn validate_endpoint(emu: &Arc<Emulator>, url: &str) -> Result<(), Str
     outcome
 }
 
-/// Notifies every live subscription watching `message`'s folder (or queues, or drops, per mode).
-pub async fn notify_created(emu: &Arc<Emulator>, message_id: &str) {
+/// Notifies every live subscription watching `message`'s folder for `change` (`created` or
+/// `deleted`), or queues, or drops, per mode.
+pub async fn notify(emu: &Arc<Emulator>, message_id: &str, change: &str) {
     let posts = {
         let mut st = emu.lock();
         let Some(m) = st.messages.iter().find(|m| m.id == message_id) else { return };
@@ -68,11 +76,11 @@ pub async fn notify_created(emu: &Arc<Emulator>, message_id: &str) {
         let items: Vec<PendingNotification> = st
             .live_subscriptions()
             .filter(|s| s.user_id == m.user_id && s.folder_id.as_ref().is_none_or(|f| *f == m.folder_id))
-            .filter(|s| s.change_types.iter().any(|c| c == "created"))
+            .filter(|s| s.change_types.iter().any(|c| c == change))
             .map(|s| PendingNotification {
                 url: s.notification_url.clone(),
                 subscription_id: s.id.clone(),
-                item: created_item(s, m, &tenant),
+                item: item(s, m, &tenant, change),
             })
             .collect();
         if st.settings.drop_notifications {
@@ -83,13 +91,27 @@ pub async fn notify_created(emu: &Arc<Emulator>, message_id: &str) {
             st.pending.extend(items);
             return;
         }
-        items
+        (items, st.settings.duplicate_notifications)
     };
-    let sends = posts.into_iter().map(|p| {
+    let (posts, duplicate) = posts;
+    let sends = posts.into_iter().map(|p| async move {
         let body = json!({ "value": [p.item] });
-        post(emu, DeliveryKind::Notification, p.url, vec![p.subscription_id], 1, body)
+        let ids = vec![p.subscription_id];
+        if duplicate {
+            post(emu, DeliveryKind::Notification, p.url.clone(), ids.clone(), 1, body.clone()).await;
+        }
+        post(emu, DeliveryKind::Notification, p.url, ids, 1, body).await;
     });
     futures::future::join_all(sends).await;
+}
+
+/// The body Graph would post for `message_id` to subscription `subscription_id` (for tests that
+/// forge or replay notifications, and for load tools).
+pub fn body_for(emu: &Emulator, subscription_id: &str, message_id: &str) -> Option<Value> {
+    let st = emu.lock();
+    let sub = st.live_subscription(subscription_id)?;
+    let m = st.messages.iter().find(|m| m.id == message_id)?;
+    Some(json!({ "value": [item(sub, m, &st.tenant_id, "created")] }))
 }
 
 /// Posts the queued (batch mode) notifications: one body per notification URL, holding every
@@ -147,14 +169,14 @@ pub async fn lifecycle(
 }
 
 /// One notification item of the documented shape.
-fn created_item(s: &super::state::Subscription, m: &Message, tenant: &str) -> Value {
+fn item(s: &super::state::Subscription, m: &Message, tenant: &str, change: &str) -> Value {
     let resource = format!("Users/{}/Messages/{}", m.user_id, m.id);
     json!({
         "id": guid(),
         "subscriptionId": s.id,
         "subscriptionExpirationDateTime": graph_time(s.expiration),
         "clientState": s.client_state,
-        "changeType": "created",
+        "changeType": change,
         "resource": resource,
         "tenantId": tenant,
         "resourceData": {
@@ -166,6 +188,9 @@ fn created_item(s: &super::state::Subscription, m: &Message, tenant: &str) -> Va
     })
 }
 
+/// Posts `body`; for notifications, retries a failed post (no 2xx within the allowance) as many
+/// times as the test allows ([`super::GraphEmulator::set_notification_retries`]), with doubling
+/// waits. Every attempt is recorded. Returns the last status.
 async fn post(
     emu: &Arc<Emulator>,
     kind: DeliveryKind,
@@ -174,26 +199,42 @@ async fn post(
     items: usize,
     body: Value,
 ) -> Option<u16> {
-    let started = Instant::now();
-    let sent = emu
-        .http
-        .post(&url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body.to_string())
-        .timeout(NOTIFICATION_TIMEOUT)
-        .send()
-        .await;
-    let (status, error) = match sent {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            // Drain the body so the connection can be reused.
-            let _ = resp.bytes().await;
-            (Some(status), None)
-        }
-        Err(e) => (None, Some(e.to_string())),
+    let (retries, mut wait) = match kind {
+        DeliveryKind::Notification => emu.lock().settings.notification_retries,
+        _ => (0, Duration::ZERO),
     };
-    record(emu, kind, &url, subscription_ids, items, status, started.elapsed(), error);
-    status
+    let body = body.to_string();
+    let mut attempt = 0;
+    loop {
+        // Graph gives the first attempt 3 s and retries 10 s (webhooks doc).
+        let timeout = if attempt == 0 { FIRST_ANSWER_TIMEOUT } else { RETRY_ANSWER_TIMEOUT };
+        let started = Instant::now();
+        let sent = emu
+            .http
+            .post(&url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .timeout(timeout)
+            .send()
+            .await;
+        let (status, error) = match sent {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                // Drain the body so the connection can be reused.
+                let _ = resp.bytes().await;
+                (Some(status), None)
+            }
+            Err(e) => (None, Some(e.to_string())),
+        };
+        record(emu, kind, &url, subscription_ids.clone(), items, status, started.elapsed(), error);
+        let delivered = status.is_some_and(|s| (200..300).contains(&s));
+        if delivered || attempt >= retries {
+            return status;
+        }
+        attempt += 1;
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -207,5 +248,13 @@ fn record(
     latency: Duration,
     error: Option<String>,
 ) {
-    emu.lock().deliveries.push(DeliveryRecord { kind, url: url.to_owned(), subscription_ids, items, status, latency, error });
+    emu.lock().deliveries.push(DeliveryRecord {
+        kind,
+        url: url.to_owned(),
+        subscription_ids,
+        items,
+        status,
+        latency,
+        error,
+    });
 }

@@ -27,16 +27,8 @@ pub const SIGN_IN_HEADER: &str = "x-emulator-user";
 const SIGN_IN_PARAM: &str = "emulator_user";
 
 /// Scopes the emulated tenant knows; anything else is refused as `invalid_scope`.
-const KNOWN_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "offline_access",
-    "user.read",
-    "mail.read",
-    "mail.readbasic",
-    "mail.readwrite",
-];
+const KNOWN_SCOPES: &[&str] =
+    &["openid", "profile", "email", "offline_access", "user.read", "mail.read", "mail.readbasic", "mail.readwrite"];
 /// Scopes about the sign-in itself, never listed in a token's `scope`.
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
@@ -149,10 +141,8 @@ fn error_page(status: StatusCode, message: &str) -> Response {
 
 /// The page a person sees in manual runs: type the e-mail of an emulated user to sign in.
 fn sign_in_page(q: &HashMap<String, String>) -> Response {
-    let hidden: String = q
-        .iter()
-        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(k), escape(v)))
-        .collect();
+    let hidden: String =
+        q.iter().map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(k), escape(v))).collect();
     Html(format!(
         "<!doctype html><title>Sign in (Graph emulator)</title><form method=get>{hidden}\
          <label>E-mail <input name={SIGN_IN_PARAM}></label> <button>Sign in and consent</button></form>"
@@ -173,8 +163,10 @@ fn client_credentials(form: &HashMap<String, String>, headers: &HeaderMap) -> (O
         .and_then(|b| STANDARD.decode(b.trim()).ok())
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| {
+            // RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
             let (id, secret) = s.split_once(':')?;
-            let dec = |x: &str| url::form_urlencoded::parse(format!("x={x}").as_bytes()).next().map(|(_, v)| v.into_owned());
+            let dec =
+                |x: &str| url::form_urlencoded::parse(format!("x={x}").as_bytes()).next().map(|(_, v)| v.into_owned());
             Some((dec(id)?, dec(secret)?))
         });
     match basic {
@@ -194,7 +186,12 @@ async fn token(
     };
     let mut st = emu.lock();
     let Some(app) = st.apps.get(&client_id) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", 700016, "application not found in the directory");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            "application not found in the directory",
+        );
     };
     if secret.as_deref() != Some(app.client_secret.as_str()) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "invalid client secret provided");
@@ -203,19 +200,44 @@ async fn token(
     let (user_id, scopes) = match form_param("grant_type") {
         "authorization_code" => {
             let Some(code) = st.codes.remove(form_param("code")) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", 54005, "the authorization code is unknown or was already redeemed");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    54005,
+                    "the authorization code is unknown or was already redeemed",
+                );
             };
             if code.expires <= st.now() {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", 70008, "the provided authorization code has expired");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    70008,
+                    "the provided authorization code has expired",
+                );
             }
             if code.client_id != client_id {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "the code was issued to another client");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    70000,
+                    "the code was issued to another client",
+                );
             }
             if code.redirect_uri != form_param("redirect_uri") {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", 50148, "the redirect_uri does not match the one of the authorization request");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    50148,
+                    "the redirect_uri does not match the one of the authorization request",
+                );
             }
             if s256(form_param("code_verifier")) != code.code_challenge {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", 501481, "the code_verifier does not match the code_challenge supplied in the authorization request");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    501481,
+                    "the code_verifier does not match the code_challenge supplied in the authorization request",
+                );
             }
             (code.user_id, code.scopes)
         }
@@ -224,10 +246,20 @@ async fn token(
             match st.refresh_tokens.get(presented) {
                 Some(g) if g.client_id == client_id => {}
                 Some(_) => {
-                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "the refresh token was issued to another client");
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        70000,
+                        "the refresh token was issued to another client",
+                    );
                 }
                 None => {
-                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", 50173, "the provided grant has expired due to it being revoked, a fresh auth token is needed");
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        50173,
+                        "the provided grant has expired due to it being revoked, a fresh auth token is needed",
+                    );
                 }
             }
             let Some(grant) = st.refresh_tokens.remove(presented) else {
@@ -238,13 +270,23 @@ async fn token(
                 && let Some(bad) = requested.split_whitespace().find(|s| !granted.contains(&normalize_scope(s)))
             {
                 st.refresh_tokens.insert(presented.to_owned(), grant);
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", 65001, &format!("the user has not consented to the scope '{bad}'"));
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    65001,
+                    &format!("the user has not consented to the scope '{bad}'"),
+                );
             }
             *st.refresh_counts.entry(grant.user_id.clone()).or_default() += 1;
             (grant.user_id, grant.scopes)
         }
         other => {
-            return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, &format!("the grant type '{other}' is not supported"));
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                70003,
+                &format!("the grant type '{other}' is not supported"),
+            );
         }
     };
     let lifetime = st.settings.access_token_lifetime;
@@ -255,11 +297,8 @@ async fn token(
         access_token.clone(),
         AccessGrant { client_id: client_id.clone(), user_id: user_id.clone(), scopes: normalized.clone(), expires },
     );
-    let granted_scope: Vec<&str> = scopes
-        .iter()
-        .filter(|s| !OIDC_SCOPES.contains(&normalize_scope(s).as_str()))
-        .map(String::as_str)
-        .collect();
+    let granted_scope: Vec<&str> =
+        scopes.iter().filter(|s| !OIDC_SCOPES.contains(&normalize_scope(s).as_str())).map(String::as_str).collect();
     let mut body = json!({
         "token_type": "Bearer",
         "scope": granted_scope.join(" "),

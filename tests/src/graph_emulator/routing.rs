@@ -16,7 +16,7 @@ use axum::response::Response;
 
 use super::reply::graph_error;
 use super::state::Emulator;
-use super::{RequestRecord, delta, faults, messages, subscriptions};
+use super::{RequestRecord, delta, faults, folders, messages, subscriptions};
 
 /// Who is calling: the app and the signed-in user behind the bearer token.
 pub struct Caller {
@@ -51,6 +51,8 @@ enum Route {
     Message(String),
     MessageValue(String),
     Delta(String),
+    Folders,
+    Folder(String),
     Subscriptions,
     Subscription(String),
     Reauthorize(String),
@@ -128,6 +130,8 @@ async fn dispatch(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Response
         Route::Message(id) if get => messages::metadata(emu, caller, &id, call),
         Route::MessageValue(id) if get => messages::mime(emu, caller, &id),
         Route::Delta(folder) if get => delta::delta(emu, caller, &folder, call),
+        Route::Folders if get => folders::list(emu, caller, call),
+        Route::Folder(key) if get => folders::get(emu, caller, &key),
         Route::Subscriptions if get => subscriptions::list(emu, caller),
         Route::Subscriptions if call.method == Method::POST => subscriptions::create(emu, caller, call).await,
         Route::Subscription(id) if get => subscriptions::get(emu, caller, &id),
@@ -167,6 +171,8 @@ fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Resp
         ["messages", id] if *id != "delta" => Ok(Route::Message((*id).to_owned())),
         ["messages", id, "$value"] => Ok(Route::MessageValue((*id).to_owned())),
         ["mailfolders", folder, "messages", "delta"] => Ok(Route::Delta((*folder).to_owned())),
+        ["mailfolders"] => Ok(Route::Folders),
+        ["mailfolders", folder] => Ok(Route::Folder((*folder).to_owned())),
         _ => Err(not_found()),
     }
 }
@@ -220,8 +226,10 @@ pub fn normalize_segments(path: &str) -> Vec<String> {
             out.push("mailfolders".to_owned());
             let inner = &seg["mailfolders(".len()..seg.len() - 1];
             out.push(inner.trim_matches(|c| c == '\'' || c == '"').to_owned());
-        } else if matches!(lower.as_str(), "me" | "users" | "messages" | "mailfolders" | "subscriptions" | "reauthorize" | "$value")
-        {
+        } else if matches!(
+            lower.as_str(),
+            "me" | "users" | "messages" | "mailfolders" | "subscriptions" | "reauthorize" | "$value"
+        ) {
             out.push(lower);
         } else if lower == "delta" || lower == "delta()" {
             out.push("delta".to_owned());

@@ -31,6 +31,8 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn new(base_url: String) -> Arc<Self> {
+        // Redirects are not followed: `consent` returns the authorize endpoint's Location. Building
+        // fails only when a TLS backend cannot start, and this client has none (loopback http).
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -67,7 +69,12 @@ impl Emulator {
         }
         let id = guid();
         let inbox = Folder { id: opaque("AQMkFolder", 12), display_name: "Inbox".to_owned() };
-        let user = User { id: id.clone(), email: email.to_owned(), display_name: display_name.to_owned(), folders: vec![inbox] };
+        let user = User {
+            id: id.clone(),
+            email: email.to_owned(),
+            display_name: display_name.to_owned(),
+            folders: vec![inbox],
+        };
         st.users.insert(id.clone(), user);
         id
     }
@@ -115,6 +122,8 @@ pub struct Message {
     pub seq: u64,
     pub received: OffsetDateTime,
     pub raw: Arc<Vec<u8>>,
+    /// The sequence number of its deletion, once deleted (kept for delta's `@removed`).
+    pub deleted: Option<u64>,
 }
 
 pub struct AuthCode {
@@ -163,7 +172,8 @@ pub struct DeltaPage {
     pub user_id: String,
     pub folder_id: String,
     pub select: Option<String>,
-    pub remaining: Vec<String>,
+    /// Message ids still to show, each with `true` when it is shown as `@removed`.
+    pub remaining: Vec<(String, bool)>,
     pub watermark: u64,
 }
 
@@ -185,6 +195,11 @@ pub struct PendingNotification {
 pub struct Settings {
     pub drop_notifications: bool,
     pub batch_notifications: bool,
+    pub duplicate_notifications: bool,
+    /// The token of the next handshakes, when the test chose one.
+    pub validation_token: Option<String>,
+    /// Retries of a failed notification, and the first wait (doubling).
+    pub notification_retries: (u32, Duration),
     pub access_token_lifetime: Duration,
     pub max_subscription_lifetime: Duration,
     pub mailbox_concurrency_limit: Option<usize>,
@@ -238,6 +253,9 @@ impl State {
             settings: Settings {
                 drop_notifications: false,
                 batch_notifications: false,
+                duplicate_notifications: false,
+                validation_token: None,
+                notification_retries: (0, Duration::ZERO),
                 access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
                 max_subscription_lifetime: MAX_MESSAGE_SUBSCRIPTION_LIFETIME,
                 mailbox_concurrency_limit: None,
@@ -263,14 +281,11 @@ impl State {
     /// A folder by well-known name (`inbox`), display name or id, case-insensitively.
     pub fn folder_id(&self, user_id: &str, key: &str) -> Option<String> {
         let user = self.users.get(user_id)?;
-        user.folders
-            .iter()
-            .find(|f| f.id == key || f.display_name.eq_ignore_ascii_case(key))
-            .map(|f| f.id.clone())
+        user.folders.iter().find(|f| f.id == key || f.display_name.eq_ignore_ascii_case(key)).map(|f| f.id.clone())
     }
 
     pub fn message(&self, user_id: &str, id: &str) -> Option<&Message> {
-        self.messages.iter().find(|m| m.user_id == user_id && m.id == id)
+        self.messages.iter().find(|m| m.user_id == user_id && m.id == id && m.deleted.is_none())
     }
 
     /// Subscriptions that have not expired; expired ones are gone, as in Graph.
@@ -296,6 +311,14 @@ pub fn guid() -> String {
 pub fn opaque(prefix: &str, bytes: usize) -> String {
     let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
     format!("{prefix}{}", hex::encode(raw))
+}
+
+/// A message id shaped like Outlook's: URL-safe base64 with `-`, `_` and `=` padding, so a client
+/// that mangles such characters in paths or JSON fails here too.
+pub fn message_id() -> String {
+    use base64::Engine;
+    let raw: Vec<u8> = (0..35).map(|_| rand::random::<u8>()).collect();
+    format!("AAMkAD{}", base64::engine::general_purpose::URL_SAFE.encode(raw))
 }
 
 /// Graph's timestamp format: `2026-11-20T11:00:00.0000000Z`.

@@ -1,0 +1,136 @@
+//! `/api/v1/lists…`: the actor's lists, rename, members and sharing, suggestions of a list, export.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::http::app::AppState;
+use crate::http::auth::CurrentUser;
+use crate::service::{self, export, lists, suggestions};
+use crate::store::{ListId, UserId};
+
+use super::error::ApiError;
+use super::extract::{Ids, JsonBody};
+
+#[derive(Deserialize)]
+pub struct NameBody {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ShareBody {
+    email: Option<String>,
+    role: Option<String>,
+}
+
+type ApiResult<T = Response> = Result<T, ApiError>;
+
+pub async fn index(State(app): State<AppState>, user: CurrentUser) -> ApiResult {
+    Ok(Json(lists::my_lists(&app.store, user.actor()).await?).into_response())
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<NameBody>,
+) -> ApiResult {
+    let list = lists::create_list(&app.store, user.actor(), body.name.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(list)).into_response())
+}
+
+pub async fn show(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    Ok(Json(lists::get_list(&app.store, user.actor(), ListId(ids.one()?)).await?).into_response())
+}
+
+pub async fn rename(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    JsonBody(body): JsonBody<NameBody>,
+) -> ApiResult {
+    let list = lists::rename_list(
+        &app.store,
+        user.actor(),
+        ListId(ids.one()?),
+        body.name.as_deref(),
+    )
+    .await?;
+    Ok(Json(list).into_response())
+}
+
+pub async fn members(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    Ok(Json(lists::members(&app.store, user.actor(), ListId(ids.one()?)).await?).into_response())
+}
+
+pub async fn share(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    JsonBody(body): JsonBody<ShareBody>,
+) -> ApiResult {
+    let members = lists::share_list(
+        &app.store,
+        user.actor(),
+        ListId(ids.one()?),
+        body.email.as_deref(),
+        body.role.as_deref(),
+    )
+    .await?;
+    Ok(Json(members).into_response())
+}
+
+pub async fn unshare(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    let (list, member) = ids.two()?;
+    lists::unshare_list(&app.store, user.actor(), ListId(list), UserId(member)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn suggestions(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    query: Result<Query<suggestions::Query>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(query) = query.map_err(|e| ApiError::BadBody(e.body_text()))?;
+    let page = suggestions::list(&app.store, user.actor(), ListId(ids.one()?), &query).await?;
+    Ok(Json(page).into_response())
+}
+
+pub async fn export_vcf(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    let list = ListId(ids.one()?);
+    let text = export::vcard(&app.store, user.actor(), list).await?;
+    Ok(download(
+        text,
+        "text/vcard; charset=utf-8",
+        &format!("list-{}.vcf", list.0),
+    ))
+}
+
+pub async fn export_csv(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    let list = ListId(ids.one()?);
+    let text = export::csv(&app.store, user.actor(), list).await?;
+    Ok(download(
+        text,
+        "text/csv; charset=utf-8; header=present",
+        &format!("list-{}.csv", list.0),
+    ))
+}
+
+fn download(text: String, content_type: &'static str, filename: &str) -> Response {
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+// Silence "unused" for the re-export used by docs.
+#[allow(unused_imports)]
+use service::Actor as _;

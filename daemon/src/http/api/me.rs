@@ -1,0 +1,106 @@
+//! `/api/v1/me…` and `/api/v1/session`: who am I, my API tokens, signing in and out.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::http::app::AppState;
+use crate::http::auth::{self, CurrentUser};
+use crate::service::me;
+use crate::store::TokenId;
+
+use super::error::ApiError;
+use super::extract::{Ids, JsonBody};
+
+type ApiResult = Result<Response, ApiError>;
+
+#[derive(Deserialize)]
+pub struct TokenBody {
+    label: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SignInBody {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+pub async fn show(State(app): State<AppState>, user: CurrentUser) -> ApiResult {
+    Ok(Json(me::me(&app.store, user.actor()).await?).into_response())
+}
+
+pub async fn tokens(State(app): State<AppState>, user: CurrentUser) -> ApiResult {
+    Ok(Json(me::tokens(&app.store, user.actor()).await?).into_response())
+}
+
+pub async fn create_token(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<TokenBody>,
+) -> ApiResult {
+    let created = me::create_token(&app.store, user.actor(), body.label.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(created),
+    )
+        .into_response())
+}
+
+pub async fn revoke_token(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    me::revoke_token(&app.store, user.actor(), TokenId(ids.one()?)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Signs in with e-mail and password; sets the session cookie and returns the CSRF token.
+pub async fn sign_in(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<SignInBody>,
+) -> ApiResult {
+    let mut c = crate::service::validate::Checker::new();
+    let email = c.email("email", body.email.as_deref());
+    let password = body.password.filter(|p| !p.is_empty());
+    if password.is_none() {
+        c.push(
+            "password",
+            crate::service::FieldCode::Required,
+            "is required",
+        );
+    }
+    c.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::BadBody("email and password are required".into()));
+    };
+    let password = zeroize::Zeroizing::new(password);
+    let new = auth::sign_in_for(&app.store, &email, &password, app.settings.session_ttl).await?;
+    let body = serde_json::json!({
+        "user_id": new.session.user,
+        "csrf_token": auth::csrf_token(&new.session),
+        "expires_at": new.session.expires_at,
+    });
+    Ok((
+        [
+            (header::SET_COOKIE, new.set_cookie()),
+            (
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            ),
+        ],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// Ends the browser session (CSRF-checked like every cookie request with an unsafe method).
+pub async fn sign_out(State(app): State<AppState>, user: CurrentUser) -> ApiResult {
+    if let Some(session) = user.session() {
+        auth::sign_out(&app.store, session).await?;
+    }
+    Ok((
+        [(header::SET_COOKIE, auth::clear_cookie())],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
+}

@@ -1,0 +1,315 @@
+//! The JSON API under `/api/v1` (issue 7): thin handlers over the service layer.
+//!
+//! Every route is declared once in [`routes`] with its method, path and summary; the router
+//! and the OpenAPI document at `/api/v1/openapi.json` are both built from that table, so a
+//! route cannot exist without being documented (and the authorization matrix test walks the
+//! same document).
+
+pub mod error;
+pub mod extract;
+mod lists;
+mod mailboxes;
+mod me;
+pub mod openapi;
+mod suggestions;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+
+use crate::http::app::AppState;
+
+pub use error::ApiError;
+
+/// Largest JSON body accepted (413 above).
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// The prefix of every route.
+pub const PREFIX: &str = "/api/v1";
+
+/// One route of the API, as documented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub method: Method,
+    /// Path in axum and OpenAPI syntax (`{id}` parameters).
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    /// False only for signing in and the OpenAPI document itself.
+    pub authenticated: bool,
+}
+
+struct Entry {
+    route: Route,
+    handler: MethodRouter<AppState>,
+}
+
+fn entry(
+    method: Method,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    handler: MethodRouter<AppState>,
+) -> Entry {
+    Entry {
+        route: Route {
+            method,
+            path,
+            summary,
+            tag,
+            authenticated: true,
+        },
+        handler,
+    }
+}
+
+fn public(mut e: Entry) -> Entry {
+    e.route.authenticated = false;
+    e
+}
+
+/// The whole API: (route, handler) in documentation order.
+fn entries() -> Vec<Entry> {
+    use Method as M;
+    vec![
+        public(entry(
+            M::POST,
+            "/api/v1/session",
+            "session",
+            "Sign in with e-mail and password (sets the session cookie)",
+            post(me::sign_in),
+        )),
+        entry(
+            M::DELETE,
+            "/api/v1/session",
+            "session",
+            "Sign out (ends the browser session)",
+            delete(me::sign_out),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/me",
+            "me",
+            "The signed-in user",
+            get(me::show),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/me/tokens",
+            "me",
+            "My API tokens (never their values)",
+            get(me::tokens),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/me/tokens",
+            "me",
+            "Create an API token (its value is shown once)",
+            post(me::create_token),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/me/tokens/{id}",
+            "me",
+            "Revoke one of my API tokens",
+            delete(me::revoke_token),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists",
+            "lists",
+            "Lists I own or that are shared with me",
+            get(lists::index),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/lists",
+            "lists",
+            "Create a list",
+            post(lists::create),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}",
+            "lists",
+            "One list and my role on it",
+            get(lists::show),
+        ),
+        entry(
+            M::PATCH,
+            "/api/v1/lists/{id}",
+            "lists",
+            "Rename a list (owner)",
+            patch(lists::rename),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/members",
+            "lists",
+            "Members of a list and their roles",
+            get(lists::members),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/lists/{id}/members",
+            "lists",
+            "Share a list with a user as editor or viewer (owner)",
+            post(lists::share),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/lists/{id}/members/{user_id}",
+            "lists",
+            "Unshare a list (owner)",
+            delete(lists::unshare),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/suggestions",
+            "suggestions",
+            "Suggestions of a list (filters status, q, mailbox; cursor paging)",
+            get(lists::suggestions),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/export.vcf",
+            "export",
+            "Export a list as vCard 4.0",
+            get(lists::export_vcf),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/export.csv",
+            "export",
+            "Export a list as CSV",
+            get(lists::export_csv),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/mailboxes",
+            "mailboxes",
+            "My linked mailboxes",
+            get(mailboxes::index),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/mailboxes/imap",
+            "mailboxes",
+            "Link an IMAP mailbox (the login is tested first)",
+            post(mailboxes::link_imap),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/mailboxes/{id}",
+            "mailboxes",
+            "One of my mailboxes (never its password)",
+            get(mailboxes::show),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/mailboxes/{id}",
+            "mailboxes",
+            "Unlink a mailbox (its secrets are wiped at once)",
+            delete(mailboxes::unlink),
+        ),
+        entry(
+            M::PUT,
+            "/api/v1/mailboxes/{id}/exclusions",
+            "mailboxes",
+            "Replace the excluded sender domains",
+            put(mailboxes::exclusions),
+        ),
+        entry(
+            M::PUT,
+            "/api/v1/mailboxes/{id}/list",
+            "mailboxes",
+            "Choose the list that receives the suggestions",
+            put(mailboxes::set_list),
+        ),
+        entry(
+            M::PUT,
+            "/api/v1/mailboxes/{id}/password",
+            "mailboxes",
+            "Replace an IMAP mailbox's password (the login is tested first; the old one is wiped)",
+            put(mailboxes::replace_password),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/mailboxes/{id}/status",
+            "mailboxes",
+            "Health, counters, skip reasons, last activity",
+            get(mailboxes::status),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/suggestions/{id}",
+            "suggestions",
+            "One suggestion",
+            get(suggestions::show),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/suggestions/{id}/accept",
+            "suggestions",
+            "Accept a suggestion (editor)",
+            post(suggestions::accept),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/suggestions/{id}/dismiss",
+            "suggestions",
+            "Dismiss a suggestion (editor)",
+            post(suggestions::dismiss),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/suggestions/{id}/merge",
+            "suggestions",
+            "Merge with a per-field choice: take_new, keep_old or typed (editor)",
+            post(suggestions::merge),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/suggestions/{id}/history",
+            "suggestions",
+            "Field history of a suggestion",
+            get(suggestions::history),
+        ),
+        public(entry(
+            M::GET,
+            "/api/v1/openapi.json",
+            "meta",
+            "This OpenAPI document",
+            get(openapi::serve),
+        )),
+    ]
+}
+
+/// Every route of the API (for the OpenAPI document and the tests).
+pub fn routes() -> Vec<Route> {
+    entries().into_iter().map(|e| e.route).collect()
+}
+
+/// The `/api/v1` router. Unknown paths under the prefix answer in the API's error format.
+pub fn router() -> Router<AppState> {
+    let mut router = Router::new();
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for e in entries() {
+        match by_path.iter_mut().find(|(p, _)| *p == e.route.path) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(e.handler),
+            None => by_path.push((e.route.path, e.handler)),
+        }
+    }
+    for (path, handler) in by_path {
+        router = router.route(
+            path,
+            handler.fallback(|| async { ApiError::MethodNotAllowed }),
+        );
+    }
+    router
+        .route(
+            "/api/v1/{*rest}",
+            axum::routing::any(|| async { ApiError::NoRoute }),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}

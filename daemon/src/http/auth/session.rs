@@ -1,0 +1,223 @@
+//! Browser sessions: sign-in with e-mail and password, the session cookie, sign-out.
+//!
+//! The cookie `__Host-mailsig_session` (Secure, HttpOnly, SameSite=Lax, Path=/, no Domain) holds
+//! 256 random bits; the store keeps only their SHA-256. Each session has its own CSRF
+//! synchronizer token, which the pages put into their forms (`csrf_token`) and scripts send as
+//! `X-CSRF-Token`.
+
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use axum::http::header::COOKIE;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::store::{Store, StoredSession, UserId};
+
+use super::AuthError;
+use super::password::verify_password;
+
+/// The session cookie's name. The `__Host-` prefix makes browsers refuse it unless it is
+/// Secure, has `Path=/` and no `Domain`, so a sibling subdomain cannot plant one.
+pub const SESSION_COOKIE: &str = "__Host-mailsig_session";
+/// How long a session lasts by default.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// A live session, as the pages and the extractor see it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The session row (not the cookie value).
+    pub id: i64,
+    pub user: UserId,
+    csrf: String,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<StoredSession> for Session {
+    fn from(s: StoredSession) -> Self {
+        Session {
+            id: s.id,
+            user: s.user,
+            csrf: s.csrf_token,
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+/// A session just created by [`sign_in`]: send [`NewSession::set_cookie`] with the response.
+pub struct NewSession {
+    pub session: Session,
+    cookie: SecretString,
+    max_age: Duration,
+}
+
+impl NewSession {
+    /// The `Set-Cookie` header value that gives the browser the session.
+    pub fn set_cookie(&self) -> HeaderValue {
+        let value = format!(
+            "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+            self.cookie.expose_secret(),
+            self.max_age.as_secs()
+        );
+        // The value is hex and fixed ASCII: always a valid header value.
+        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    }
+
+    /// The cookie value (for tests and clients that keep their own jar).
+    pub fn cookie_value(&self) -> &str {
+        self.cookie.expose_secret()
+    }
+}
+
+/// The session's CSRF synchronizer token, for forms (`csrf_token`) and the `X-CSRF-Token` header.
+pub fn csrf_token(session: &Session) -> &str {
+    &session.csrf
+}
+
+/// The `Set-Cookie` value that removes the session cookie from the browser.
+pub fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static(
+        "__Host-mailsig_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+    )
+}
+
+pub(crate) fn hash_cookie(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+fn random_hex() -> Result<String, AuthError> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut())
+        .map_err(|e| AuthError::Internal(format!("session randomness: {e}")))?;
+    Ok(hex::encode(bytes.as_ref()))
+}
+
+/// Checks the e-mail and password and opens a session of `ttl`. A wrong e-mail and a wrong
+/// password fail the same way, in about the same time.
+pub async fn sign_in_for(
+    store: &Store,
+    email: &str,
+    password: &str,
+    ttl: Duration,
+) -> Result<NewSession, AuthError> {
+    attempt_allowed(email)?;
+    let found = match store.user_with_password_hash(email).await {
+        Ok(found) => Some(found),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let (user, stored) = match found {
+        Some((user, stored)) => (Some(user), stored),
+        None => (None, None),
+    };
+    let ok = verify_password(Zeroizing::new(password.to_owned()), stored).await;
+    let Some(user) = user.filter(|_| ok) else {
+        tracing::info!("sign-in refused");
+        return Err(AuthError::BadCredentials);
+    };
+    let cookie = random_hex()?;
+    let csrf = random_hex()?;
+    let expires_at = store
+        .now_ms()
+        .saturating_add(crate::store::duration_ms(ttl));
+    let stored = store
+        .create_session(user.id, &hash_cookie(&cookie), &csrf, expires_at)
+        .await?;
+    store
+        .record_audit(
+            Some(user.id),
+            "session.sign_in",
+            "user",
+            Some(user.id.0),
+            None,
+        )
+        .await?;
+    Ok(NewSession {
+        session: stored.into(),
+        cookie: SecretString::from(cookie),
+        max_age: ttl,
+    })
+}
+
+/// Sign-in attempts allowed per e-mail address: a burst of [`SIGN_IN_BURST`], then one every
+/// six seconds, whatever address they come from (password guessing from many addresses).
+pub const SIGN_IN_BURST: u32 = 10;
+
+fn attempt_allowed(email: &str) -> Result<(), AuthError> {
+    use governor::clock::{Clock as _, DefaultClock};
+    use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+    static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<String>> =
+        std::sync::OnceLock::new();
+    let limiter = LIMITER.get_or_init(|| {
+        let burst = std::num::NonZeroU32::new(SIGN_IN_BURST).unwrap_or(std::num::NonZeroU32::MIN);
+        let per_minute = std::num::NonZeroU32::new(10).unwrap_or(std::num::NonZeroU32::MIN);
+        RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
+    });
+    if limiter.len() > 10_000 {
+        limiter.retain_recent();
+    }
+    limiter
+        .check_key(&email.trim().to_lowercase())
+        .map_err(|not_until| AuthError::TooManyAttempts {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        })
+}
+
+/// [`sign_in_for`] with the default lifetime.
+pub async fn sign_in(store: &Store, email: &str, password: &str) -> Result<NewSession, AuthError> {
+    sign_in_for(store, email, password, DEFAULT_SESSION_TTL).await
+}
+
+/// Ends the session; send [`clear_cookie`] with the response.
+pub async fn sign_out(store: &Store, session: &Session) -> Result<(), AuthError> {
+    store.delete_session(session.id).await?;
+    store
+        .record_audit(
+            Some(session.user),
+            "session.sign_out",
+            "user",
+            Some(session.user.0),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The session named by the request's cookie, if it is live.
+pub async fn from_headers(
+    store: &Store,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<Session>, AuthError> {
+    let Some(value) = cookie_value(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    match store.session_by_hash(&hash_cookie(&value)).await {
+        Ok(s) => Ok(Some(s.into())),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Finds one cookie in the `Cookie` headers. Hand-written (a few lines) rather than pulling a
+/// cookie crate: only one cookie of ours, with a hex value, is ever read.
+pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+}

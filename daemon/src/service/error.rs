@@ -1,0 +1,59 @@
+//! The service layer's one error type; the API maps it to statuses, the pages to messages.
+
+use super::validate::FieldError;
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The object does not exist, or the actor may not see it (the two are not told apart).
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    /// The actor sees the object but their role does not allow this action.
+    #[error("not allowed to {action}")]
+    Forbidden { action: &'static str },
+    /// The input is wrong, field by field.
+    #[error("invalid input ({} fields)", .0.len())]
+    Validation(Vec<FieldError>),
+    /// The change conflicts with existing data (e.g. a token label or e-mail already taken).
+    #[error("{what} already exists")]
+    Conflict { what: &'static str },
+    /// The mailbox could not be linked: the server refused the login or the settings cannot
+    /// work. `reason` is safe to show (it never contains the password).
+    #[error("the mailbox could not be linked: {reason}")]
+    LinkFailed { reason: String, auth: bool },
+    /// A dependency (database, mail server) is unavailable; retrying later may work.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or a corrupt row; details are logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ServiceError::Unavailable(_))
+    }
+
+    /// One field error.
+    pub fn field(field: &str, code: super::FieldCode, message: impl Into<String>) -> ServiceError {
+        ServiceError::Validation(vec![FieldError::new(field, code, message)])
+    }
+}
+
+impl From<crate::store::Error> for ServiceError {
+    fn from(e: crate::store::Error) -> Self {
+        use crate::store::Error as E;
+        match e {
+            E::NotFound { what } => ServiceError::NotFound { what },
+            E::Conflict { what } => ServiceError::Conflict { what },
+            E::Invalid { what, reason } => ServiceError::Validation(vec![FieldError::new(
+                what,
+                super::FieldCode::Text,
+                reason,
+            )]),
+            e if e.is_transient() => ServiceError::Unavailable(e.to_string()),
+            e => ServiceError::Internal(e.to_string()),
+        }
+    }
+}

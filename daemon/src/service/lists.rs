@@ -1,0 +1,159 @@
+//! Contact lists: the actor's lists, creating and renaming them, and sharing them with other
+//! users as `editor` or `viewer`. Only the owner renames, shares and unshares.
+
+use serde::Serialize;
+
+use crate::store::{ContactList, ListAccess, ListId, ListMember, Role, Store, UserId};
+
+use super::validate::{Checker, FieldCode};
+use super::{Actor, ServiceError, ServiceResult, audit, require_role};
+
+/// Longest list name accepted.
+pub const MAX_LIST_NAME: usize = 200;
+
+/// A list as the actor sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ListView {
+    pub id: ListId,
+    pub name: String,
+    pub owner: UserId,
+    /// The actor's role.
+    pub role: Role,
+    pub created_at: i64,
+}
+
+impl From<ListAccess> for ListView {
+    fn from(a: ListAccess) -> Self {
+        ListView {
+            id: a.list.id,
+            name: a.list.name,
+            owner: a.list.owner,
+            role: a.role,
+            created_at: a.list.created_at,
+        }
+    }
+}
+
+fn view(list: ContactList, role: Role) -> ListView {
+    ListView {
+        id: list.id,
+        name: list.name,
+        owner: list.owner,
+        role,
+        created_at: list.created_at,
+    }
+}
+
+/// Every list the actor owns or that was shared with them.
+pub async fn my_lists(store: &Store, actor: Actor) -> ServiceResult<Vec<ListView>> {
+    Ok(store
+        .lists_for_user(actor.0)
+        .await?
+        .into_iter()
+        .map(ListView::from)
+        .collect())
+}
+
+fn check_name(name: Option<&str>) -> ServiceResult<String> {
+    let mut c = Checker::new();
+    let name = c.text("name", name, MAX_LIST_NAME);
+    c.finish()?;
+    name.ok_or_else(|| ServiceError::field("name", FieldCode::Required, "is required"))
+}
+
+pub async fn create_list(
+    store: &Store,
+    actor: Actor,
+    name: Option<&str>,
+) -> ServiceResult<ListView> {
+    let name = check_name(name)?;
+    let list = store.create_list(actor.0, &name).await?;
+    audit(store, actor, "list.create", "list", Some(list.id.0), None).await?;
+    Ok(view(list, Role::Owner))
+}
+
+pub async fn get_list(store: &Store, actor: Actor, list: ListId) -> ServiceResult<ListView> {
+    let role = require_role(store, actor, list, Role::Viewer).await?;
+    Ok(view(store.get_list(list).await?, role))
+}
+
+pub async fn rename_list(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+    name: Option<&str>,
+) -> ServiceResult<ListView> {
+    require_role(store, actor, list, Role::Owner).await?;
+    let name = check_name(name)?;
+    store.rename_list(list, &name).await?;
+    audit(store, actor, "list.rename", "list", Some(list.0), None).await?;
+    get_list(store, actor, list).await
+}
+
+/// Members of a list (any member may see who else is in it).
+pub async fn members(store: &Store, actor: Actor, list: ListId) -> ServiceResult<Vec<ListMember>> {
+    require_role(store, actor, list, Role::Viewer).await?;
+    Ok(store.list_members(list).await?)
+}
+
+/// Shares `list` with the user whose e-mail is `email`, as `role` (`editor` or `viewer`); a
+/// second share changes the role. An unknown e-mail is a field error (the owner typed it).
+pub async fn share_list(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+    email: Option<&str>,
+    role: Option<&str>,
+) -> ServiceResult<Vec<ListMember>> {
+    require_role(store, actor, list, Role::Owner).await?;
+    let mut c = Checker::new();
+    let email = c.email("email", email);
+    let role = c.choice("role", role, &["editor", "viewer"]);
+    c.finish()?;
+    let (Some(email), Some(role)) = (email, role) else {
+        return Err(ServiceError::Internal("checked fields missing".into()));
+    };
+    let role: Role = role.parse()?;
+    let user = match store.user_by_email(&email).await {
+        Ok(user) => user,
+        Err(e) if e.is_not_found() => {
+            return Err(ServiceError::field(
+                "email",
+                FieldCode::Email,
+                "no user has this e-mail address",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if user.id == actor.0 {
+        return Err(ServiceError::field(
+            "email",
+            FieldCode::Email,
+            "you own this list",
+        ));
+    }
+    store.share_list(list, user.id, role).await?;
+    audit(
+        store,
+        actor,
+        "list.share",
+        "list",
+        Some(list.0),
+        Some(role.as_str()),
+    )
+    .await?;
+    Ok(store.list_members(list).await?)
+}
+
+/// Removes `user`'s access to `list`.
+pub async fn unshare_list(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+    user: UserId,
+) -> ServiceResult<()> {
+    require_role(store, actor, list, Role::Owner).await?;
+    store.unshare_list(list, user).await?;
+    audit(store, actor, "list.unshare", "list", Some(list.0), None).await?;
+    Ok(())
+}

@@ -1,0 +1,497 @@
+//! Mailboxes: linking an IMAP mailbox (the login is tested before anything is saved), unlinking
+//! (the stored password is wiped at once), exclusions, the target list, and the status view.
+//!
+//! A mailbox belongs to one user; nobody else sees it (another user's mailbox is "not found").
+//! Nothing here ever returns a password or a reference to the secret holding it.
+
+use std::collections::BTreeMap;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+use crate::sources::imap::{ImapError, ImapOptions, ImapSettings, Security, test_login_with};
+use crate::store::{
+    ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox, Role,
+    SecretKind, Store,
+};
+use crate::vault::Vault;
+
+use super::validate::{Checker, FieldCode};
+use super::{Actor, ServiceError, ServiceResult, audit, require_role};
+
+/// Most excluded domains one mailbox keeps.
+pub const MAX_EXCLUSIONS: usize = 500;
+
+/// A mailbox as its owner sees it: settings and health, never credentials.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MailboxView {
+    pub id: MailboxId,
+    pub kind: MailboxKind,
+    pub address: String,
+    pub display_name: Option<String>,
+    pub list: ListId,
+    pub excluded_domains: Vec<String>,
+    pub status: MailboxStatus,
+    pub status_reason: Option<String>,
+    pub needs_attention: bool,
+    /// Provider settings (host, port, security, username, folders); never a password.
+    pub settings: serde_json::Value,
+    /// Whether credentials are stored (they can be replaced, never read).
+    pub has_credentials: bool,
+    pub created_at: i64,
+}
+
+impl From<Mailbox> for MailboxView {
+    fn from(m: Mailbox) -> Self {
+        MailboxView {
+            id: m.id,
+            kind: m.kind,
+            address: m.address,
+            display_name: m.display_name,
+            list: m.target_list,
+            excluded_domains: m.excluded_domains,
+            needs_attention: m.status != MailboxStatus::Ok,
+            status: m.status,
+            status_reason: m.status_reason,
+            settings: m.settings,
+            has_credentials: m.secret.is_some(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// The status view: health, counters, skip reasons and the last activity.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MailboxStatusView {
+    pub id: MailboxId,
+    pub status: MailboxStatus,
+    pub status_reason: Option<String>,
+    pub needs_attention: bool,
+    pub counters: BTreeMap<String, i64>,
+    pub skipped: BTreeMap<String, i64>,
+    pub last_activity: Option<i64>,
+}
+
+/// What a user submits to link an IMAP mailbox (fields as typed; checked here).
+#[derive(Default)]
+pub struct LinkImap {
+    pub list: Option<i64>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    /// `tls` (default), `starttls` or `plaintext` (loopback only, when the operator allows it).
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    /// The mailbox's own address; default: the username when it is an address.
+    pub address: Option<String>,
+    pub name: Option<String>,
+    pub folders: Vec<String>,
+    pub backfill: Option<i64>,
+    pub excluded_domains: Vec<String>,
+}
+
+/// The mailbox of `id` if the actor owns it.
+async fn owned(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<Mailbox> {
+    let mailbox = store.get_mailbox(id).await?;
+    if mailbox.owner != actor.0 {
+        return Err(ServiceError::NotFound { what: "mailbox" });
+    }
+    Ok(mailbox)
+}
+
+pub async fn my_mailboxes(store: &Store, actor: Actor) -> ServiceResult<Vec<MailboxView>> {
+    let filter = MailboxFilter {
+        owner: Some(actor.0),
+        kind: None,
+    };
+    Ok(store
+        .list_mailboxes(&filter)
+        .await?
+        .into_iter()
+        .map(MailboxView::from)
+        .collect())
+}
+
+pub async fn get_mailbox(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<MailboxView> {
+    Ok(owned(store, actor, id).await?.into())
+}
+
+/// Checks the form, tests the login against the server, then stores the mailbox with its
+/// password sealed by the vault. Nothing is stored when any step fails.
+pub async fn link_imap(
+    store: &Store,
+    vault: &Vault,
+    options: &ImapOptions,
+    actor: Actor,
+    form: LinkImap,
+) -> ServiceResult<MailboxView> {
+    // The list is checked first: a list the actor cannot see is "not found" whatever else
+    // the form says.
+    if let Some(list) = form.list.filter(|l| *l > 0) {
+        require_role(store, actor, ListId(list), Role::Editor).await?;
+    }
+    let (settings, address, list) = check_link(&form, options)?;
+    let Some(password) = form.password.filter(|p| !p.expose_secret().is_empty()) else {
+        return Err(ServiceError::field(
+            "password",
+            FieldCode::Required,
+            "is required",
+        ));
+    };
+    let name = form
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    let mailbox = link_imap_checked(
+        store,
+        vault,
+        options,
+        actor.0,
+        LinkChecked {
+            settings,
+            address,
+            name,
+            list,
+            excluded_domains: form.excluded_domains,
+            password,
+        },
+    )
+    .await?;
+    audit(
+        store,
+        actor,
+        "mailbox.add",
+        "mailbox",
+        Some(mailbox.id.0),
+        Some("imap"),
+    )
+    .await?;
+    Ok(mailbox.into())
+}
+
+/// A link request whose fields are valid.
+pub struct LinkChecked {
+    pub settings: ImapSettings,
+    pub address: String,
+    pub name: Option<String>,
+    pub list: ListId,
+    pub excluded_domains: Vec<String>,
+    pub password: SecretString,
+}
+
+/// The one code path that links an IMAP mailbox (used by the API, the pages and the CLI): test
+/// the login, seal the password, store secret and mailbox, and remove the secret again when
+/// the mailbox cannot be stored.
+pub async fn link_imap_checked(
+    store: &Store,
+    vault: &Vault,
+    options: &ImapOptions,
+    owner: crate::store::UserId,
+    link: LinkChecked,
+) -> ServiceResult<Mailbox> {
+    link.settings.validate(options).map_err(link_error)?;
+    test_login_with(&link.settings, &link.password, options)
+        .await
+        .map_err(link_error)?;
+    let sealed = vault
+        .seal(link.password.expose_secret().as_bytes())
+        .map_err(|e| ServiceError::Internal(format!("seal the password: {e}")))?;
+    let key_version = current_key_version(store).await?;
+    let secret = store
+        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), key_version)
+        .await?;
+    let settings = serde_json::to_value(&link.settings)
+        .map_err(|e| ServiceError::Internal(format!("serialise mailbox settings: {e}")))?;
+    let created = store
+        .create_mailbox(NewMailbox {
+            owner,
+            kind: MailboxKind::Imap,
+            address: link.address,
+            display_name: link.name,
+            target_list: link.list,
+            excluded_domains: link.excluded_domains,
+            settings,
+            secret: Some(secret),
+        })
+        .await;
+    match created {
+        Ok(mailbox) => Ok(mailbox),
+        Err(e) => {
+            // Do not leave an orphaned password behind.
+            if let Err(cleanup) = store.delete_secret(secret).await {
+                tracing::error!(error = %cleanup, "could not remove the password of a mailbox that failed to link");
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The master-key generation that new records are sealed under (the highest in the store).
+pub async fn current_key_version(store: &Store) -> ServiceResult<i64> {
+    let secrets = store.all_secrets().await?;
+    Ok(secrets.iter().map(|s| s.key_version).max().unwrap_or(1))
+}
+
+/// A refused login or impossible settings are the user's to fix (the reason is shown); an
+/// unreachable server is "unavailable".
+fn link_error(e: ImapError) -> ServiceError {
+    if e.is_transient() && !e.is_auth_failure() {
+        ServiceError::Unavailable(e.to_string())
+    } else {
+        ServiceError::LinkFailed {
+            reason: e.to_string(),
+            auth: e.is_auth_failure(),
+        }
+    }
+}
+
+fn check_link(
+    form: &LinkImap,
+    options: &ImapOptions,
+) -> ServiceResult<(ImapSettings, String, ListId)> {
+    let mut c = Checker::new();
+    let list = match form.list {
+        None => {
+            c.push("list", FieldCode::Required, "is required");
+            None
+        }
+        Some(id) => c.number("list", Some(id), 1..=i64::MAX).map(ListId),
+    };
+    let host = c.text("host", form.host.as_deref(), 253);
+    let security = match form
+        .security
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => Some("tls"),
+        Some(s) => c.choice("security", Some(s), &["tls", "starttls", "plaintext"]),
+    };
+    let port = c.number("port", form.port, 1..=65535);
+    let username = c.text("username", form.username.as_deref(), 320);
+    if form
+        .password
+        .as_ref()
+        .is_none_or(|p| p.expose_secret().is_empty())
+    {
+        c.push("password", FieldCode::Required, "is required");
+    }
+    let address = match form
+        .address
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        Some(a) => c.email("address", Some(a)),
+        None => match username.as_deref() {
+            Some(u) if u.contains('@') => c.email("address", Some(u)),
+            Some(_) => {
+                c.push(
+                    "address",
+                    FieldCode::Required,
+                    "is required when the username is not an e-mail address",
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    c.optional_text("name", form.name.as_deref(), 200);
+    let backfill = c.number("backfill", form.backfill, 0..=10_000);
+    for (i, folder) in form.folders.iter().enumerate() {
+        if folder.trim().is_empty()
+            || folder.contains(['\r', '\n', '"'])
+            || folder.chars().count() > 200
+        {
+            c.push(
+                &format!("folders[{i}]"),
+                FieldCode::Text,
+                "is empty or contains a quote or line break",
+            );
+        }
+    }
+    check_domains(&mut c, &form.excluded_domains);
+    c.finish()?;
+    let (Some(list), Some(host), Some(security), Some(username), Some(address)) =
+        (list, host, security, username, address)
+    else {
+        return Err(ServiceError::Internal("checked fields missing".into()));
+    };
+    let (security, default_port) = match security {
+        "starttls" => (Security::StartTls, 143),
+        "plaintext" => (Security::Plaintext, 143),
+        _ => (Security::ImplicitTls, 993),
+    };
+    let settings = ImapSettings {
+        host,
+        port: port
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(default_port),
+        security,
+        username,
+        folders: form.folders.iter().map(|f| f.trim().to_owned()).collect(),
+        // A user cannot name a file on the server; custom CAs are for the operator's CLI.
+        ca_file: None,
+        backfill: backfill.and_then(|b| u32::try_from(b).ok()).unwrap_or(0),
+    };
+    if let Err(e) = settings.validate(options) {
+        return Err(ServiceError::field(
+            "security",
+            FieldCode::Choice,
+            e.to_string(),
+        ));
+    }
+    Ok((settings, address, list))
+}
+
+fn check_domains(c: &mut Checker, domains: &[String]) {
+    if domains.len() > MAX_EXCLUSIONS {
+        c.push(
+            "excluded_domains",
+            FieldCode::Number,
+            format!("at most {MAX_EXCLUSIONS} domains"),
+        );
+    }
+    for (i, d) in domains.iter().enumerate() {
+        let d = d.trim().trim_start_matches('@');
+        let ok = !d.is_empty()
+            && d.len() <= 253
+            && d.contains('.')
+            && d.chars()
+                .all(|ch| ch.is_alphanumeric() || ch == '.' || ch == '-');
+        if !ok {
+            c.push(
+                &format!("excluded_domains[{i}]"),
+                FieldCode::Text,
+                "is not a domain name",
+            );
+        }
+    }
+}
+
+/// New credentials for an IMAP mailbox (after a password change, or when it needs attention):
+/// the login is tested with the stored settings first; then the new sealed password replaces
+/// the old one, which is wiped, and the mailbox is retried.
+pub async fn replace_password(
+    store: &Store,
+    vault: &Vault,
+    options: &ImapOptions,
+    actor: Actor,
+    id: MailboxId,
+    password: Option<SecretString>,
+) -> ServiceResult<MailboxView> {
+    let mailbox = owned(store, actor, id).await?;
+    if mailbox.kind != MailboxKind::Imap {
+        return Err(ServiceError::field(
+            "password",
+            FieldCode::Choice,
+            "only IMAP mailboxes have a password",
+        ));
+    }
+    let Some(password) = password.filter(|p| !p.expose_secret().is_empty()) else {
+        return Err(ServiceError::field(
+            "password",
+            FieldCode::Required,
+            "is required",
+        ));
+    };
+    let settings: ImapSettings = serde_json::from_value(mailbox.settings).map_err(|e| {
+        ServiceError::Internal(format!("stored IMAP settings of mailbox {}: {e}", id.0))
+    })?;
+    test_login_with(&settings, &password, options)
+        .await
+        .map_err(link_error)?;
+    let sealed = vault
+        .seal(password.expose_secret().as_bytes())
+        .map_err(|e| ServiceError::Internal(format!("seal the password: {e}")))?;
+    let key_version = current_key_version(store).await?;
+    let secret = store
+        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), key_version)
+        .await?;
+    if let Err(e) = store.set_mailbox_secret(id, secret).await {
+        if let Err(cleanup) = store.delete_secret(secret).await {
+            tracing::error!(error = %cleanup, "could not remove a password that was not attached to its mailbox");
+        }
+        return Err(e.into());
+    }
+    audit(
+        store,
+        actor,
+        "mailbox.recredential",
+        "mailbox",
+        Some(id.0),
+        None,
+    )
+    .await?;
+    get_mailbox(store, actor, id).await
+}
+
+/// Unlinks the mailbox; its stored password is wiped in the same transaction.
+pub async fn unlink(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<()> {
+    owned(store, actor, id).await?;
+    store.soft_remove_mailbox(id).await?;
+    audit(store, actor, "mailbox.remove", "mailbox", Some(id.0), None).await?;
+    Ok(())
+}
+
+/// Replaces the excluded sender domains.
+pub async fn set_exclusions(
+    store: &Store,
+    actor: Actor,
+    id: MailboxId,
+    domains: &[String],
+) -> ServiceResult<MailboxView> {
+    owned(store, actor, id).await?;
+    let mut c = Checker::new();
+    check_domains(&mut c, domains);
+    c.finish()?;
+    let domains: Vec<String> = domains
+        .iter()
+        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+        .collect();
+    store.set_exclusions(id, &domains).await?;
+    audit(store, actor, "mailbox.exclude", "mailbox", Some(id.0), None).await?;
+    get_mailbox(store, actor, id).await
+}
+
+/// Points the mailbox's suggestions at another list the actor may edit.
+pub async fn set_list(
+    store: &Store,
+    actor: Actor,
+    id: MailboxId,
+    list: ListId,
+) -> ServiceResult<MailboxView> {
+    owned(store, actor, id).await?;
+    require_role(store, actor, list, Role::Editor).await?;
+    store.set_target_list(id, list).await?;
+    audit(
+        store,
+        actor,
+        "mailbox.set_list",
+        "mailbox",
+        Some(id.0),
+        None,
+    )
+    .await?;
+    get_mailbox(store, actor, id).await
+}
+
+pub async fn status(
+    store: &Store,
+    actor: Actor,
+    id: MailboxId,
+) -> ServiceResult<MailboxStatusView> {
+    let mailbox = owned(store, actor, id).await?;
+    let stats = store.mailbox_stats(id).await?;
+    Ok(MailboxStatusView {
+        id,
+        needs_attention: mailbox.status != MailboxStatus::Ok,
+        status: mailbox.status,
+        status_reason: mailbox.status_reason,
+        counters: stats.counters,
+        skipped: stats.skipped,
+        last_activity: stats.last_activity,
+    })
+}

@@ -1,0 +1,73 @@
+//! The signed-in user: who they are, and their API tokens (created, listed, revoked). A token's
+//! plaintext exists only in the answer to its creation.
+
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use crate::store::{ApiToken, Store, TokenId, User};
+
+use super::validate::Checker;
+use super::{Actor, ServiceResult, audit};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MeView {
+    #[serde(flatten)]
+    pub user: User,
+    pub lists: usize,
+    pub mailboxes: usize,
+}
+
+/// A freshly created token: the only time the plaintext is shown.
+#[derive(Serialize)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub token: ApiToken,
+    pub secret: String,
+}
+
+pub async fn me(store: &Store, actor: Actor) -> ServiceResult<MeView> {
+    let user = store.get_user(actor.0).await?;
+    let lists = store.lists_for_user(actor.0).await?.len();
+    let mailboxes = super::mailboxes::my_mailboxes(store, actor).await?.len();
+    Ok(MeView {
+        user,
+        lists,
+        mailboxes,
+    })
+}
+
+pub async fn tokens(store: &Store, actor: Actor) -> ServiceResult<Vec<ApiToken>> {
+    Ok(store.list_tokens(actor.0).await?)
+}
+
+pub async fn create_token(
+    store: &Store,
+    actor: Actor,
+    label: Option<&str>,
+) -> ServiceResult<CreatedToken> {
+    let mut c = Checker::new();
+    let label = c.text("label", label, 100);
+    c.finish()?;
+    let issued = store
+        .create_token(actor.0, label.as_deref().unwrap_or_default())
+        .await?;
+    audit(
+        store,
+        actor,
+        "token.issue",
+        "token",
+        Some(issued.token.id.0),
+        None,
+    )
+    .await?;
+    Ok(CreatedToken {
+        secret: issued.secret.expose_secret().to_owned(),
+        token: issued.token,
+    })
+}
+
+pub async fn revoke_token(store: &Store, actor: Actor, token: TokenId) -> ServiceResult<()> {
+    store.revoke_token_of(actor.0, token).await?;
+    audit(store, actor, "token.revoke", "token", Some(token.0), None).await?;
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! Reviewing suggestions: list with filters and cursor paging, read one, accept, dismiss,
+//! merge with a per-field choice, and the field history. Viewers read; editors and owners
+//! change. Every read and change is written to the audit log (ids only, never content).
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{
+    FieldEdit, HistoryEntry, ListId, MailboxId, ReviewFilter, Role, Store, Suggestion,
+    SuggestionId, SuggestionStatus,
+};
+
+use super::validate::{Checker, FieldCode};
+use super::{Actor, ServiceError, ServiceResult, audit, require_role};
+
+/// Default and largest page sizes.
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+/// Fields a reviewer can choose per merge (the list fields are kept as extracted).
+pub const MERGE_FIELDS: [&str; 4] = ["name", "title", "company", "address"];
+
+/// Filters as typed by the user (query string or form).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Query {
+    pub status: Option<String>,
+    pub q: Option<String>,
+    pub mailbox: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// One page of suggestions; `next_cursor` is `None` on the last page.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Page {
+    pub items: Vec<Suggestion>,
+    pub next_cursor: Option<String>,
+}
+
+/// The reviewer's choice for one field.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(tag = "choice", rename_all = "snake_case")]
+pub enum Choice {
+    /// Keep the newest extracted value (the suggestion's current value).
+    TakeNew,
+    /// Restore the value the field had before the latest extraction changed it.
+    KeepOld,
+    /// A value typed by the reviewer (empty clears the field).
+    Typed { value: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct FieldChoice {
+    pub field: String,
+    #[serde(flatten)]
+    pub choice: Choice,
+}
+
+/// Cursors are the last id of the page, opaque to clients ("c" + decimal id).
+fn parse_cursor(c: &mut Checker, cursor: Option<&str>) -> Option<SuggestionId> {
+    let cursor = cursor.map(str::trim).filter(|s| !s.is_empty())?;
+    match cursor.strip_prefix('c').and_then(|n| n.parse::<i64>().ok()) {
+        Some(id) if id >= 0 => Some(SuggestionId(id)),
+        _ => {
+            c.push(
+                "cursor",
+                FieldCode::Text,
+                "is not a cursor returned by this API",
+            );
+            None
+        }
+    }
+}
+
+const STATUSES: [&str; 4] = ["new", "accepted", "dismissed", "merged"];
+
+pub async fn list(store: &Store, actor: Actor, list: ListId, query: &Query) -> ServiceResult<Page> {
+    require_role(store, actor, list, Role::Viewer).await?;
+    let mut c = Checker::new();
+    let status = match query
+        .status
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(s) => c
+            .choice("status", Some(s), &STATUSES)
+            .map(str::parse::<SuggestionStatus>)
+            .transpose()?,
+    };
+    let after = parse_cursor(&mut c, query.cursor.as_deref());
+    let limit = c.number("limit", query.limit, 1..=i64::from(MAX_PAGE));
+    let mailbox = c
+        .number("mailbox", query.mailbox, 1..=i64::MAX)
+        .map(MailboxId);
+    let text = c.optional_text("q", query.q.as_deref(), 200);
+    c.finish()?;
+    let limit = limit
+        .and_then(|l| u32::try_from(l).ok())
+        .unwrap_or(DEFAULT_PAGE);
+    let filter = ReviewFilter {
+        status,
+        mailbox,
+        text,
+        after,
+        limit: limit + 1,
+    };
+    let mut items = store.search_suggestions(list, &filter).await?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|s| format!("c{}", s.id.0))
+    } else {
+        None
+    };
+    let detail = format!("{} suggestions", items.len());
+    audit(
+        store,
+        actor,
+        "suggestion.list",
+        "list",
+        Some(list.0),
+        Some(&detail),
+    )
+    .await?;
+    Ok(Page { items, next_cursor })
+}
+
+/// The suggestion and the actor's role on its list, if they may see it.
+async fn visible(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+    min: Role,
+) -> ServiceResult<Suggestion> {
+    let suggestion = match store.get_suggestion(id).await {
+        Err(e) if e.is_not_found() => return Err(ServiceError::NotFound { what: "suggestion" }),
+        other => other?,
+    };
+    match require_role(store, actor, suggestion.list, min).await {
+        Err(ServiceError::NotFound { .. }) => Err(ServiceError::NotFound { what: "suggestion" }),
+        Err(e) => Err(e),
+        Ok(_) => Ok(suggestion),
+    }
+}
+
+pub async fn get(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
+    let suggestion = visible(store, actor, id, Role::Viewer).await?;
+    audit(
+        store,
+        actor,
+        "suggestion.read",
+        "suggestion",
+        Some(id.0),
+        None,
+    )
+    .await?;
+    Ok(suggestion)
+}
+
+pub async fn accept(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
+    set_status(
+        store,
+        actor,
+        id,
+        SuggestionStatus::Accepted,
+        "suggestion.accept",
+    )
+    .await
+}
+
+pub async fn dismiss(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
+    set_status(
+        store,
+        actor,
+        id,
+        SuggestionStatus::Dismissed,
+        "suggestion.dismiss",
+    )
+    .await
+}
+
+async fn set_status(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+    status: SuggestionStatus,
+    action: &str,
+) -> ServiceResult<Suggestion> {
+    visible(store, actor, id, Role::Editor).await?;
+    store.set_suggestion_status(id, status).await?;
+    audit(store, actor, action, "suggestion", Some(id.0), None).await?;
+    Ok(store.get_suggestion(id).await?)
+}
+
+/// Applies one choice per field and marks the suggestion merged. `keep_old` restores the value
+/// from before the field's most recent change (from the history); without such a change the
+/// field keeps its value.
+pub async fn merge(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+    choices: &[FieldChoice],
+) -> ServiceResult<Suggestion> {
+    let suggestion = visible(store, actor, id, Role::Editor).await?;
+    let mut c = Checker::new();
+    if choices.is_empty() {
+        c.push("fields", FieldCode::Required, "choose at least one field");
+    }
+    for (i, choice) in choices.iter().enumerate() {
+        if !MERGE_FIELDS.contains(&choice.field.as_str()) {
+            c.push(
+                &format!("fields[{i}].field"),
+                FieldCode::Choice,
+                format!("must be one of: {}", MERGE_FIELDS.join(", ")),
+            );
+        } else if choices[..i].iter().any(|o| o.field == choice.field) {
+            c.push(
+                &format!("fields[{i}].field"),
+                FieldCode::Choice,
+                "is chosen twice",
+            );
+        }
+        if let Choice::Typed { value } = &choice.choice {
+            c.optional_text(&format!("fields[{i}].value"), Some(value), 500);
+        }
+    }
+    c.finish()?;
+    let history = store.suggestion_history(id).await?;
+    let edits: Vec<FieldEdit> = choices
+        .iter()
+        .map(|choice| {
+            let current = suggestion.fields.display(&choice.field);
+            let value = match &choice.choice {
+                Choice::TakeNew => current,
+                Choice::KeepOld => history
+                    .iter()
+                    .rev()
+                    .find(|h| h.field == choice.field)
+                    .map_or(current, |h| h.old_value.clone()),
+                Choice::Typed { value } => Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            };
+            FieldEdit {
+                field: choice.field.clone(),
+                value,
+            }
+        })
+        .collect();
+    let merged = store.merge_suggestion(id, &edits).await?;
+    let fields: Vec<&str> = choices.iter().map(|c| c.field.as_str()).collect();
+    audit(
+        store,
+        actor,
+        "suggestion.merge",
+        "suggestion",
+        Some(id.0),
+        Some(&fields.join(",")),
+    )
+    .await?;
+    Ok(merged)
+}
+
+pub async fn history(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+) -> ServiceResult<Vec<HistoryEntry>> {
+    visible(store, actor, id, Role::Viewer).await?;
+    let entries = store.suggestion_history(id).await?;
+    audit(
+        store,
+        actor,
+        "suggestion.history",
+        "suggestion",
+        Some(id.0),
+        None,
+    )
+    .await?;
+    Ok(entries)
+}

@@ -1,0 +1,147 @@
+//! Sign-in passwords and browser sessions (issue 7).
+//!
+//! The store only ever sees an argon2id PHC string (hashed by `http::auth::password`) and the
+//! SHA-256 of a session cookie (the cookie is 256 random bits, so a fast hash is enough and a
+//! lookup needs a deterministic one). It never sees a password or a cookie value.
+
+use sqlx::any::AnyRow;
+
+use super::{Error, Result, Store, User, UserId, col};
+
+/// A live session row. `csrf_token` is the synchronizer token the pages embed in their forms.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    pub id: i64,
+    pub user: UserId,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn session_from_row(row: &AnyRow) -> Result<StoredSession> {
+    Ok(StoredSession {
+        id: col(row, "id")?,
+        user: UserId(col(row, "user_id")?),
+        csrf_token: col(row, "csrf_token")?,
+        created_at: col(row, "created_at")?,
+        expires_at: col(row, "expires_at")?,
+    })
+}
+
+impl Store {
+    /// Sets (or with `None`, removes) a user's sign-in password hash.
+    pub async fn set_password_hash(&self, user: UserId, phc: Option<&str>) -> Result<()> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND deleted_at IS NULL")
+                .bind(phc)
+                .bind(user.0)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::db("set password hash", "user"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "user" });
+        }
+        Ok(())
+    }
+
+    /// The active user with this e-mail and their password hash (`None` when they have none).
+    pub async fn user_with_password_hash(&self, email: &str) -> Result<(User, Option<String>)> {
+        let row = sqlx::query(
+            "SELECT id, email, display_name, created_at, password_hash FROM users \
+             WHERE email = $1 AND deleted_at IS NULL",
+        )
+        .bind(super::users::normalise_email(email))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("get user for sign-in", "user"))?
+        .ok_or(Error::NotFound { what: "user" })?;
+        let user = User {
+            id: UserId(col(&row, "id")?),
+            email: col(&row, "email")?,
+            display_name: col(&row, "display_name")?,
+            created_at: col(&row, "created_at")?,
+        };
+        Ok((user, col(&row, "password_hash")?))
+    }
+
+    /// Stores a new session under the hash of its cookie value.
+    pub async fn create_session(
+        &self,
+        user: UserId,
+        id_hash: &str,
+        csrf_token: &str,
+        expires_at: i64,
+    ) -> Result<StoredSession> {
+        let row = sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) \
+             SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND deleted_at IS NULL \
+             RETURNING id, user_id, csrf_token, created_at, expires_at",
+        )
+        .bind(id_hash)
+        .bind(user.0)
+        .bind(csrf_token)
+        .bind(self.now_ms())
+        .bind(expires_at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("create session", "session"))?
+        .ok_or(Error::NotFound { what: "user" })?;
+        session_from_row(&row)
+    }
+
+    /// The unexpired session with this cookie hash whose user is still active.
+    pub async fn session_by_hash(&self, id_hash: &str) -> Result<StoredSession> {
+        let row = sqlx::query(
+            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.expires_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.deleted_at IS NULL",
+        )
+        .bind(id_hash)
+        .bind(self.now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("get session", "session"))?
+        .ok_or(Error::NotFound { what: "session" })?;
+        session_from_row(&row)
+    }
+
+    /// Ends a session (sign-out). Ending an unknown session is not an error.
+    pub async fn delete_session(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("delete session", "session"))?;
+        Ok(())
+    }
+
+    /// Ends every session of a user (after a password change).
+    pub async fn delete_sessions_of(&self, user: UserId) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("delete sessions of user", "session"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Removes expired sessions; returns how many.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(self.now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("purge expired sessions", "session"))?;
+        Ok(done.rows_affected())
+    }
+}

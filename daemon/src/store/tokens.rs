@@ -1,0 +1,23 @@
+//! API token operations scoped to their owner, for the self-service API: a user can only see
+//! and revoke their own tokens, and another user's token id is simply "not found".
+
+use super::{Error, Result, Store, TokenId, UserId};
+
+impl Store {
+    /// Revokes `token` if it belongs to `user` and is not yet revoked; otherwise `NotFound`.
+    pub async fn revoke_token_of(&self, user: UserId, token: TokenId) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(self.now_ms())
+        .bind(token.0)
+        .bind(user.0)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("revoke token", "token"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "token" });
+        }
+        Ok(())
+    }
+}

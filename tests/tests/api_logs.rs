@@ -1,0 +1,86 @@
+//! Every log line of a request carries its correlation id (the `request` span), and no log line
+//! carries what the user typed: query strings (search text), passwords.
+
+mod api_support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Result, ensure};
+use api_support::{App, Backend};
+use axum::body::Body;
+use axum::http::{Method, Request};
+
+struct BufferWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for BufferWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut buffer) = self.0.lock() {
+            buffer.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn log_lines_of_a_request_carry_its_id_and_no_user_input() -> Result<()> {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let writer_buffer = Arc::clone(&buffer);
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || BufferWriter(Arc::clone(&writer_buffer)))
+        .finish();
+    // This test's runtime is single-threaded, so the default subscriber sees the whole request.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = App::new(Backend::Sqlite).await?;
+    let (user, token) = app.user("logs").await?;
+    let id = format!("corr-{:016x}", rand::random::<u64>());
+    let secret_query = format!("Zebediah{:08x}", rand::random::<u32>());
+    let password = format!("Pw-{:016x}-canary", rand::random::<u64>());
+
+    let search = Request::builder()
+        .uri(format!("/api/v1/lists/1/suggestions?q={secret_query}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-request-id", &id)
+        .body(Body::empty())?;
+    app.send(search, "192.0.2.7:1".parse()?).await?;
+    let sign_in = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/session")
+        .header("content-type", "application/json")
+        .header("x-request-id", &id)
+        .body(Body::from(serde_json::to_vec(
+            &serde_json::json!({"email": user.email, "password": password}),
+        )?))?;
+    let reply = app.send(sign_in, "192.0.2.7:1".parse()?).await?;
+    ensure!(reply.status == 400, "wrong password: {}", reply.status);
+
+    let logs = String::from_utf8_lossy(
+        &buffer
+            .lock()
+            .map_err(|_| anyhow::anyhow!("log buffer poisoned"))?,
+    )
+    .into_owned();
+    let ours: Vec<&str> = logs.lines().filter(|l| l.contains(&id)).collect();
+    ensure!(
+        ours.iter()
+            .any(|l| l.contains("finished processing request")),
+        "no response line with the id:\n{logs}"
+    );
+    ensure!(
+        ours.iter().any(|l| l.contains("sign-in refused")),
+        "the handler's own line lacks the id:\n{logs}"
+    );
+    ensure!(
+        !logs.contains(&secret_query),
+        "the search text reached the log"
+    );
+    ensure!(!logs.contains(&password), "the password reached the log");
+    ensure!(!logs.contains(&token), "the token reached the log");
+    Ok(())
+}
