@@ -50,6 +50,8 @@ pub struct SupervisorOptions {
     pub imap: sources::ImapStartOptions,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None` serves nothing.
     pub http: Option<SocketAddr>,
+    /// The Microsoft 365 source (its webhook is served on `http`), when `[graph]` is set.
+    pub graph: Option<crate::sources::graph::GraphStartOptions>,
     /// HTTPS, the redirect listener and CORS for that listener (plain HTTP by default).
     pub https: crate::http::tls::HttpsOptions,
     /// Settings of the user-facing API and pages served on the same listener.
@@ -68,6 +70,7 @@ impl Default for SupervisorOptions {
             outbox: None,
             imap: sources::ImapStartOptions::default(),
             http: None,
+            graph: None,
             https: crate::http::tls::HttpsOptions::default(),
             api: crate::http::app::ApiSettings::default(),
             replica: leases::ReplicaOptions::default(),
@@ -114,6 +117,7 @@ pub struct Supervisor {
     grace: Duration,
     http_addr: Option<SocketAddr>,
     reload: reload::ReloadHandle,
+    graph: Option<crate::sources::graph::GraphSource>,
     /// The HTTPS certificate, for reloading it (SIGHUP).
     tls_certificate: Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>>,
     redirect_addr: Option<SocketAddr>,
@@ -178,6 +182,7 @@ impl Supervisor {
             workers = options.pipeline.workers,
             "mailsigd started"
         );
+        let graph = start_graph(options.graph, &store, &vault, pipeline.handle(), &tracker, &shutdown).await;
         if let Some(http) = http {
             let metrics = MetricSources {
                 store: store.clone(),
@@ -186,7 +191,13 @@ impl Supervisor {
                 imap: imap_source.clone(),
             };
             let app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
-            tracker.spawn(http.serve_app(crate::http::app::app_router(app, metrics), shutdown.child_token()));
+            let mut router = crate::http::app::app_router(app, metrics);
+            if let Some(source) = &graph {
+                // The Graph webhook and OAuth callback: their own state, no session auth or rate limit.
+                let routes = crate::http::graph::GraphRoutes::new(source.clone(), store.clone(), vault.clone());
+                router = router.merge(crate::http::app::with_correlation_id(crate::http::graph::router(routes)));
+            }
+            tracker.spawn(http.serve_app(router, shutdown.child_token()));
         }
         if let Some(interval) = watchdog::interval_from_env() {
             tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
@@ -223,6 +234,7 @@ impl Supervisor {
             leases,
             leases_stop,
             reload,
+            graph,
         })
     }
 
@@ -240,6 +252,11 @@ impl Supervisor {
     /// What a configuration reload changes (see [`reload`]).
     pub fn reload_handle(&self) -> reload::ReloadHandle {
         self.reload.clone()
+    }
+
+    /// The Microsoft 365 source, when it runs.
+    pub fn graph(&self) -> Option<&crate::sources::graph::GraphSource> {
+        self.graph.as_ref()
     }
 
     /// The HTTPS certificate when HTTPS is configured: `reload()` re-reads its files (SIGHUP).
@@ -282,6 +299,26 @@ impl Supervisor {
                 Ok(())
             }
             Err(_) => Err(SupervisorError::ShutdownDeadline { grace: self.grace, pending: self.tracker.len() }),
+        }
+    }
+}
+
+/// Starts the Microsoft 365 source when configured. A source that cannot start (no client
+/// secret yet) is logged and left out: IMAP mailboxes keep working.
+async fn start_graph(
+    options: Option<crate::sources::graph::GraphStartOptions>,
+    store: &Store,
+    vault: &Vault,
+    pipeline: PipelineHandle,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Option<crate::sources::graph::GraphSource> {
+    let options = options?;
+    match crate::sources::graph::GraphSource::start(options, store.clone(), vault.clone(), pipeline, tracker, shutdown.child_token()).await {
+        Ok(source) => Some(source),
+        Err(error) => {
+            tracing::error!(error = %error, "microsoft 365 source not started");
+            None
         }
     }
 }

@@ -191,6 +191,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check("http.cors_origins", old.http.cors_origins != new.http.cors_origins);
     check("api", format!("{:?}", old.api) != format!("{:?}", new.api));
     check("replica_id", old.replica_id != new.replica_id);
+    // Debug output, not secrets: the Graph client secret lives in the vault, not the config.
+    check("graph", format!("{:?}", old.graph) != format!("{:?}", new.graph));
     check("pipeline.workers", old.pipeline.workers != new.pipeline.workers);
     check("pipeline.queue_capacity", old.pipeline.queue_capacity != new.pipeline.queue_capacity);
     check("imap.max_connections_per_host", old.imap.max_connections_per_host != new.imap.max_connections_per_host);
