@@ -137,6 +137,15 @@ async fn a_forged_notification_changes_nothing_and_is_counted() -> Result<()> {
     ensure!(world.store.graph_job_counts(Some(mailbox.id)).await? == jobs_before, "a job was queued");
     ensure!(raw_fetches(&world) == 0, "the forged notification made the daemon fetch");
     ensure!(world.suggestions().await?.is_empty(), "a suggestion appeared");
+    // The counters reach /metrics, in a valid exposition.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", world.port)).await?.text().await?;
+    mailsig_daemon::telemetry::exposition_check::check_exposition(&metrics).map_err(anyhow::Error::msg)?;
+    let forged_line = metrics
+        .lines()
+        .find(|l| l.starts_with("mailsig_graph_notifications_total{outcome=\"forged\"}"))
+        .context("no forged counter in /metrics")?;
+    ensure!(!forged_line.ends_with(" 0"), "{forged_line}");
+    ensure!(metrics.contains("mailsig_graph_webhook_latency_seconds_bucket"), "no webhook latency histogram");
     // The genuine notification still works.
     let genuine = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
     ensure!(post_json(&world, "/graph/notifications", &genuine).await? == 202);
