@@ -398,3 +398,30 @@ async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()>
     ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
     daemon.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_starts_a_microsoft_link_that_the_callback_completes() -> Result<()> {
+    use secrecy::ExposeSecret;
+    logs();
+    let world = GraphWorld::new("api").await?;
+    let daemon = world.start().await?;
+    let token = world.store.create_token(world.user, "graph test").await?;
+    let answer = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/api/v1/mailboxes/microsoft", world.port))
+        .bearer_auth(token.secret.expose_secret())
+        .json(&serde_json::json!({ "list": world.list.0 }))
+        .send()
+        .await?;
+    ensure!(answer.status().as_u16() == 200, "api answered {}", answer.status());
+    let body: serde_json::Value = answer.json().await?;
+    let url = body["authorize_url"].as_str().context("authorize_url")?.to_owned();
+    ensure!(url.starts_with(&world.emulator.authority_url()), "{url}");
+    ensure!(url.contains("code_challenge_method=S256"), "no PKCE in {url}");
+    let callback = world.emulator.consent(&url, &world.email).await?;
+    ensure!(reqwest::get(&callback).await?.status().as_u16() == 200);
+    // The state works once: replaying the callback links nothing more.
+    ensure!(reqwest::get(&callback).await?.status().as_u16() == 400, "a replayed callback was accepted");
+    world.wait_for_subscription(WAIT).await?;
+    ensure!(world.graph_mailbox().await?.is_some());
+    daemon.stop().await
+}
