@@ -298,7 +298,9 @@ const MARKER_CHUNK: usize = 64 * 1024;
 fn first_history_marker(html: &[u8]) -> Option<usize> {
     let ac = HISTORY_MARKER.as_ref()?;
     let overlap = history_markers().map(str::len).max().unwrap_or(0);
-    let mut chunk = Vec::with_capacity(MARKER_CHUNK + overlap);
+    // Sized to the document when it is smaller than a chunk (most are), so the copy stays
+    // within the memory budget of a small multiple of the message.
+    let mut chunk = Vec::with_capacity(html.len().min(MARKER_CHUNK + overlap));
     let mut start = 0;
     while start < html.len() {
         let end = (start + MARKER_CHUNK + overlap).min(html.len());
