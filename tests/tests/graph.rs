@@ -137,6 +137,15 @@ async fn a_forged_notification_changes_nothing_and_is_counted() -> Result<()> {
     ensure!(world.store.graph_job_counts(Some(mailbox.id)).await? == jobs_before, "a job was queued");
     ensure!(raw_fetches(&world) == 0, "the forged notification made the daemon fetch");
     ensure!(world.suggestions().await?.is_empty(), "a suggestion appeared");
+    // The counters reach /metrics, in a valid exposition.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", world.port)).await?.text().await?;
+    mailsig_daemon::telemetry::exposition_check::check_exposition(&metrics).map_err(anyhow::Error::msg)?;
+    let forged_line = metrics
+        .lines()
+        .find(|l| l.starts_with("mailsig_graph_notifications_total{outcome=\"forged\"}"))
+        .context("no forged counter in /metrics")?;
+    ensure!(!forged_line.ends_with(" 0"), "{forged_line}");
+    ensure!(metrics.contains("mailsig_graph_webhook_latency_seconds_bucket"), "no webhook latency histogram");
     // The genuine notification still works.
     let genuine = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
     ensure!(post_json(&world, "/graph/notifications", &genuine).await? == 202);
@@ -387,5 +396,32 @@ async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()>
     ensure!(world.store.get_secret(state_secret).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
     ensure!(world.store.graph_subscriptions(mailbox.id).await?.is_empty());
     ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_starts_a_microsoft_link_that_the_callback_completes() -> Result<()> {
+    use secrecy::ExposeSecret;
+    logs();
+    let world = GraphWorld::new("api").await?;
+    let daemon = world.start().await?;
+    let token = world.store.create_token(world.user, "graph test").await?;
+    let answer = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/api/v1/mailboxes/microsoft", world.port))
+        .bearer_auth(token.secret.expose_secret())
+        .json(&serde_json::json!({ "list": world.list.0 }))
+        .send()
+        .await?;
+    ensure!(answer.status().as_u16() == 200, "api answered {}", answer.status());
+    let body: serde_json::Value = answer.json().await?;
+    let url = body["authorize_url"].as_str().context("authorize_url")?.to_owned();
+    ensure!(url.starts_with(&world.emulator.authority_url()), "{url}");
+    ensure!(url.contains("code_challenge_method=S256"), "no PKCE in {url}");
+    let callback = world.emulator.consent(&url, &world.email).await?;
+    ensure!(reqwest::get(&callback).await?.status().as_u16() == 200);
+    // The state works once: replaying the callback links nothing more.
+    ensure!(reqwest::get(&callback).await?.status().as_u16() == 400, "a replayed callback was accepted");
+    world.wait_for_subscription(WAIT).await?;
+    ensure!(world.graph_mailbox().await?.is_some());
     daemon.stop().await
 }

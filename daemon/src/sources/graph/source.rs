@@ -21,6 +21,7 @@ use super::stats::{GraphStats, GraphStatsSnapshot};
 use super::tokens::MailboxTokens;
 use super::webhook::Webhook;
 use crate::pipeline::PipelineHandle;
+use crate::sources::ownership::Ownership;
 use crate::store::{Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, SecretId, Store};
 use crate::vault::Vault;
 
@@ -33,6 +34,9 @@ pub struct GraphStartOptions {
     pub retry: RetryPolicy,
     /// Time between two comparisons of the running mailboxes with the store.
     pub reconcile_interval: Duration,
+    /// This replica's id: jobs are claimed only for mailboxes whose lease it holds. `None`
+    /// claims every mailbox's jobs (a single process without leases).
+    pub replica_id: Option<String>,
 }
 
 impl GraphStartOptions {
@@ -46,10 +50,12 @@ impl GraphStartOptions {
                 poll_interval: Duration::from_secs(2),
                 max_message_bytes,
                 retry_backoff: Duration::from_secs(1),
+                lease_owner: None,
             },
             timing: Timing::default(),
             retry: RetryPolicy::default(),
             reconcile_interval: Duration::from_secs(10),
+            replica_id: None,
         }
     }
 }
@@ -73,6 +79,8 @@ struct Inner {
     webhook: Webhook,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    /// The mailboxes this replica holds the lease of (issue 9): only those run here.
+    ownership: Ownership,
     running: Mutex<HashMap<MailboxId, Running>>,
 }
 
@@ -90,6 +98,7 @@ impl GraphSource {
         store: Store,
         vault: Vault,
         pipeline: PipelineHandle,
+        ownership: Ownership,
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Result<GraphSource, GraphError> {
@@ -98,6 +107,7 @@ impl GraphSource {
         let oauth = OAuthClient::new(Arc::clone(&config), client_secret)?;
         let registry = Registry::new(store.clone(), vault.clone());
         let stats = Arc::new(GraphStats::default());
+        super::stats::register(&stats);
         let wake = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
             store: store.clone(),
@@ -117,25 +127,33 @@ impl GraphSource {
                 webhook,
                 tracker: tracker.clone(),
                 shutdown: shutdown.clone(),
+                ownership: ownership.clone(),
                 running: Mutex::default(),
             }),
         };
         if let Err(error) = source.reconcile().await {
             tracing::warn!(error = %error, "graph mailboxes not started yet");
         }
-        let runner = JobRunner { store, source: source.clone(), pipeline, wake, options: options.jobs };
+        let mut jobs = options.jobs;
+        jobs.lease_owner = options.replica_id.clone();
+        let runner = JobRunner { store, source: source.clone(), pipeline, wake, options: jobs };
         tracker.spawn(runner.run(shutdown.child_token()));
         let looping = source.clone();
         let interval = options.reconcile_interval;
+        let mut ownership = ownership;
         tracker.spawn(async move {
+            let mut leases_open = true;
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(interval) => {}
+                    // Leases gained or lost: start or stop mailboxes at once.
+                    open = ownership.changed(), if leases_open => leases_open = open,
                 }
                 if let Err(error) = looping.reconcile().await {
                     tracing::warn!(error = %error, "graph reconciliation failed");
                 }
+                looping.publish_subscription_states().await;
             }
             looping.stop_all();
         });
@@ -181,8 +199,12 @@ impl GraphSource {
         let store = &self.inner.shared.store;
         let filter = MailboxFilter { kind: Some(MailboxKind::Graph), ..MailboxFilter::default() };
         let mailboxes = store.list_mailboxes(&filter).await?;
-        let wanted: HashMap<MailboxId, &Mailbox> =
-            mailboxes.iter().filter(|m| m.status == MailboxStatus::Ok).map(|m| (m.id, m)).collect();
+        let owned = self.inner.ownership.current();
+        let wanted: HashMap<MailboxId, &Mailbox> = mailboxes
+            .iter()
+            .filter(|m| m.status == MailboxStatus::Ok && owned.owns(m.id))
+            .map(|m| (m.id, m))
+            .collect();
         let stale: Vec<MailboxId> = self
             .running()
             .iter()
@@ -201,6 +223,20 @@ impl GraphSource {
             self.start_mailbox(mailbox.clone())?;
         }
         Ok(())
+    }
+
+    /// Sets `mailsig_graph_subscriptions{state}` from the store (every state, zeros included).
+    async fn publish_subscription_states(&self) {
+        let store = &self.inner.shared.store;
+        let Ok(subs) = store.all_graph_subscriptions().await else { return };
+        let now = store.now_ms();
+        let gauges = &crate::telemetry::metrics::metrics().graph_subscriptions;
+        let expired = subs.iter().filter(|s| s.expires_at <= now).count();
+        gauges.set("expired", expired as u64);
+        for state in crate::store::SubscriptionState::ALL {
+            let n = subs.iter().filter(|s| s.state == state && s.expires_at > now).count();
+            gauges.set(state.as_str(), n as u64);
+        }
     }
 
     /// Starts one mailbox's task (replacing a running one).
