@@ -76,6 +76,23 @@ const SIGNATURE_MARKERS: &[&str] = &[
     "ms-outlook-signature",
 ];
 
+/// Class or id fragments, found in any ASCII case without copying the attribute.
+struct IdentMarkers(Option<AhoCorasick>);
+
+impl IdentMarkers {
+    fn new(markers: &[&str]) -> IdentMarkers {
+        IdentMarkers(
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .build(markers)
+                .ok(),
+        )
+    }
+}
+
+static QUOTE_IDENTS: Lazy<IdentMarkers> = Lazy::new(|| IdentMarkers::new(QUOTE_MARKERS));
+static SIGNATURE_IDENTS: Lazy<IdentMarkers> = Lazy::new(|| IdentMarkers::new(SIGNATURE_MARKERS));
+
 /// Most lines kept from one HTML part; beyond that the oldest half is dropped.
 const MAX_LINES: usize = 5_000;
 
@@ -142,11 +159,16 @@ impl State {
         if name == "blockquote" {
             self.set_mark(Mark::QuoteStart);
         } else if class.is_some() || id.is_some() {
-            let ident = format!("{} {}", class.unwrap_or_default(), id.unwrap_or_default())
-                .to_ascii_lowercase();
-            if QUOTE_MARKERS.iter().any(|m| ident.contains(m)) {
+            // (A marker never spans the space that joined class and id before.)
+            let has = |markers: &IdentMarkers| {
+                [class, id]
+                    .into_iter()
+                    .flatten()
+                    .any(|ident| markers.0.as_ref().is_some_and(|ac| ac.is_match(ident)))
+            };
+            if has(&QUOTE_IDENTS) {
                 self.set_mark(Mark::QuoteStart);
-            } else if SIGNATURE_MARKERS.iter().any(|m| ident.contains(m)) {
+            } else if has(&SIGNATURE_IDENTS) {
                 self.set_mark(Mark::SignatureStart);
             }
         }
@@ -276,7 +298,9 @@ const MARKER_CHUNK: usize = 64 * 1024;
 fn first_history_marker(html: &[u8]) -> Option<usize> {
     let ac = HISTORY_MARKER.as_ref()?;
     let overlap = history_markers().map(str::len).max().unwrap_or(0);
-    let mut chunk = Vec::with_capacity(MARKER_CHUNK + overlap);
+    // Sized to the document when it is smaller than a chunk (most are), so the copy stays
+    // within the memory budget of a small multiple of the message.
+    let mut chunk = Vec::with_capacity(html.len().min(MARKER_CHUNK + overlap));
     let mut start = 0;
     while start < html.len() {
         let end = (start + MARKER_CHUNK + overlap).min(html.len());

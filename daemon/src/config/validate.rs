@@ -136,6 +136,8 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
     let level = raw.log.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
     crate::telemetry::check_filter(&level).map_err(|reason| ConfigError::invalid("log.level", reason))?;
 
+    let graph = crate::sources::graph::GraphConfig::from_raw(raw.graph, &http.public_base_url, &resolve)?;
+
     Ok(Config {
         config_path: config_path.to_path_buf(),
         data_dir,
@@ -149,6 +151,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         smtp,
         retention: RetentionConfig { days: retention_days },
         log: LogConfig { format, level },
+        graph,
         replica_id: replica_id(raw.replica.id)?,
         api: api_settings(raw.api)?,
     })

@@ -169,6 +169,25 @@ fn icon_kind(line: &Line, nth: usize) -> Option<PhoneKind> {
     kinds.get(nth).or(kinds.first()).copied()
 }
 
+/// Whether a `tel:` target is, separators aside, an international number already found: then
+/// parsing it (the costliest step) could only give that same number again.
+fn is_known_e164(number: &str, found: &[Found]) -> bool {
+    let number = number.trim();
+    if !number.starts_with('+')
+        || !number
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '.' | '(' | ')' | '/'))
+        || number.contains("(0)")
+    {
+        return false;
+    }
+    let bare: String = number
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
+    found.iter().any(|f| f.e164 == bare)
+}
+
 /// Every valid number in the cells, in order of appearance, deduplicated.
 pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Found> {
     let mut out: Vec<Found> = Vec::new();
@@ -255,8 +274,11 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Fo
             else {
                 continue;
             };
-            let Some((e164, mobile)) = parse(number.split(';').next().unwrap_or(number), regions)
-            else {
+            let number = number.split(';').next().unwrap_or(number);
+            if is_known_e164(number, &out) {
+                continue; // the number was also written out and is already found
+            }
+            let Some((e164, mobile)) = parse(number, regions) else {
                 continue;
             };
             if out.iter().any(|f| f.e164 == e164) {

@@ -66,7 +66,7 @@ pub(crate) static DISCLAIMERS: Lazy<WordSet> =
 pub(crate) static REGISTRATION: Lazy<WordSet> =
     Lazy::new(|| WordSet::lowercase(markers::REGISTRATION_WORDS, Boundary::Start));
 pub(crate) static VALEDICTIONS: Lazy<PrefixSet> = Lazy::new(|| {
-    PrefixSet::new(
+    PrefixSet::lowercase(
         markers::VALEDICTIONS
             .iter()
             .map(|v| v.trim_end_matches([',', '.'])),
@@ -75,4 +75,6 @@ pub(crate) static VALEDICTIONS: Lazy<PrefixSet> = Lazy::new(|| {
 pub(crate) static DEVICE_FOOTERS: Lazy<PrefixSet> =
     Lazy::new(|| PrefixSet::lowercase(markers::DEVICE_FOOTERS));
 pub(crate) static HISTORY_PHRASES: Lazy<PrefixSet> =
-    Lazy::new(|| PrefixSet::new(markers::HISTORY_PHRASES));
+    Lazy::new(|| PrefixSet::lowercase(markers::HISTORY_PHRASES));
+pub(crate) static WROTE_OPENERS: Lazy<PrefixSet> =
+    Lazy::new(|| PrefixSet::lowercase(markers::WROTE_OPENERS));
