@@ -425,3 +425,88 @@ async fn the_api_starts_a_microsoft_link_that_the_callback_completes() -> Result
     ensure!(world.graph_mailbox().await?.is_some());
     daemon.stop().await
 }
+
+/// The Graph store functions on both backends (the end-to-end tests above run on SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
+    use mailsig_daemon::store::{
+        Cursor, GraphJobKind, GraphSubscription, MailboxKind, NewGraphJob, NewMailbox, SecretKind, Store,
+        SubscriptionState,
+    };
+    let dir = tempfile::tempdir()?;
+    let urls = [Store::sqlite_url(&dir.path().join("g.db")), mailsig_tests::servers::fresh_pg_database().await?];
+    for url in urls {
+        let store = Store::open(&url).await?;
+        store.migrate().await?;
+        let user = store.create_user("graph-store@mycorp.example", None).await?;
+        let list = store.create_list(user.id, "Contacts").await?;
+        let secret = store.put_secret(SecretKind::OauthTokens, b"sealed", 1).await?;
+        let mailbox = store
+            .create_mailbox(NewMailbox {
+                owner: user.id,
+                kind: MailboxKind::Graph,
+                address: "m@contoso.test".into(),
+                display_name: None,
+                target_list: list.id,
+                excluded_domains: vec![],
+                settings: serde_json::json!({"user_id": "u1", "folders": ["inbox"]}),
+                secret: Some(secret),
+            })
+            .await?;
+        // Linking state works once.
+        store.put_oauth_state("hash1", user.id, list.id, b"verifier", Duration::from_secs(60)).await?;
+        ensure!(store.take_oauth_state("hash1").await?.user == user.id);
+        ensure!(store.take_oauth_state("hash1").await.is_err_and(|e| e.is_not_found()));
+        // Subscriptions: replace per folder wipes the old clientState.
+        let state1 = store.put_secret(SecretKind::GraphClientState, b"s1", 1).await?;
+        let sub = GraphSubscription {
+            id: "sub-1".into(),
+            mailbox: mailbox.id,
+            folder: "inbox".into(),
+            resource: "me/mailFolders('inbox')/messages".into(),
+            client_state: Some(state1),
+            state: SubscriptionState::Active,
+            renewed_at: 1,
+            expires_at: 10,
+        };
+        store.put_graph_subscription(&sub).await?;
+        store.renew_graph_subscription("sub-1", 5, 20).await?;
+        ensure!(store.graph_subscription("sub-1").await?.map(|s| s.expires_at) == Some(20));
+        let state2 = store.put_secret(SecretKind::GraphClientState, b"s2", 1).await?;
+        store.put_graph_subscription(&GraphSubscription { id: "sub-2".into(), client_state: Some(state2), ..sub.clone() }).await?;
+        ensure!(store.get_secret(state1).await.is_err_and(|e| e.is_not_found()), "old clientState kept");
+        ensure!(store.graph_subscriptions(mailbox.id).await?.len() == 1);
+        // Jobs: a duplicate queues nothing; lifecycle jobs coalesce; claim, finish, retry.
+        let job = |kind, item: &str| NewGraphJob { mailbox: mailbox.id, kind, folder: "inbox".into(), item: item.into() };
+        ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Message, "m1"), job(GraphJobKind::Message, "m1")]).await? == 1);
+        ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Missed, "sub-2")]).await? == 1);
+        ensure!(store.commit_delta_round(mailbox.id, "inbox", &["m1".into(), "m2".into()], "link-1").await? == 1);
+        let cursor = store.get_cursor(mailbox.id, "inbox").await?.context("cursor")?;
+        ensure!(cursor.delta_link.as_deref() == Some("link-1"));
+        store.commit_delta_baseline(mailbox.id, "inbox", &["old".into()], "link-2").await?;
+        let claimed = store.claim_graph_jobs("w1", None, 10, Duration::from_secs(60)).await?;
+        ensure!(claimed.len() == 3, "claimed {claimed:?}");
+        ensure!(store.claim_graph_jobs("w2", None, 10, Duration::from_secs(60)).await?.is_empty(), "claimed twice");
+        ensure!(store.claim_graph_jobs("w3", Some("another-replica"), 10, Duration::from_secs(60)).await?.is_empty());
+        for job in &claimed {
+            match job.kind {
+                GraphJobKind::Missed => store.finish_graph_job(job.id).await?,
+                _ if job.item == "m2" => store.retry_graph_job(job.id, 0, "http_503").await?,
+                _ => store.fail_graph_job(job.id, "http_404").await?,
+            }
+        }
+        let counts = store.graph_job_counts(Some(mailbox.id)).await?;
+        ensure!(counts.pending == 1 && counts.done == 2 && counts.failed == 1, "{counts:?}");
+        // The handled lifecycle event can come again.
+        ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Missed, "sub-2")]).await? == 1);
+        ensure!(store.next_graph_job_due().await?.is_some());
+        ensure!(store.purge_graph_jobs(i64::MAX).await? == 2, "the failed and the baseline rows");
+        store.set_cursor(mailbox.id, "inbox", &Cursor::Delta { link: "link-3".into() }).await?;
+        store.forget_graph_mailbox(mailbox.id).await?;
+        ensure!(store.graph_subscriptions(mailbox.id).await?.is_empty());
+        ensure!(store.get_secret(state2).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+        ensure!(store.graph_job_counts(Some(mailbox.id)).await? == Default::default());
+        store.close().await;
+    }
+    Ok(())
+}

@@ -25,6 +25,11 @@ use crate::sources::ownership::Ownership;
 use crate::store::{Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, SecretId, Store};
 use crate::vault::Vault;
 
+/// Finished jobs are kept this long (they dedupe repeated notifications meanwhile).
+pub const JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// How often finished jobs are purged.
+const JOB_PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
+
 /// Everything the supervisor passes to [`GraphSource::start`].
 #[derive(Clone, Debug)]
 pub struct GraphStartOptions {
@@ -143,6 +148,7 @@ impl GraphSource {
         let mut ownership = ownership;
         tracker.spawn(async move {
             let mut leases_open = true;
+            let mut last_purge: Option<tokio::time::Instant> = None;
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -154,6 +160,10 @@ impl GraphSource {
                     tracing::warn!(error = %error, "graph reconciliation failed");
                 }
                 looping.publish_subscription_states().await;
+                if last_purge.is_none_or(|t| t.elapsed() >= JOB_PURGE_EVERY) {
+                    looping.purge_finished_jobs().await;
+                    last_purge = Some(tokio::time::Instant::now());
+                }
             }
             looping.stop_all();
         });
@@ -223,6 +233,18 @@ impl GraphSource {
             self.start_mailbox(mailbox.clone())?;
         }
         Ok(())
+    }
+
+    /// Drops finished jobs after [`JOB_RETENTION`]: by then a message cannot come back through
+    /// delta, and the pipeline's Message-ID dedupe would catch it anyway.
+    async fn purge_finished_jobs(&self) {
+        let store = &self.inner.shared.store;
+        let before = store.now_ms().saturating_sub(i64::try_from(JOB_RETENTION.as_millis()).unwrap_or(i64::MAX));
+        match store.purge_graph_jobs(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "finished graph jobs purged"),
+            Err(error) => tracing::warn!(error = %error, "graph job purge failed"),
+        }
     }
 
     /// Sets `mailsig_graph_subscriptions{state}` from the store (every state, zeros included).
