@@ -241,6 +241,11 @@ async fn token_is_stored_hashed_and_verifies(s: Store) {
     let verified = s.verify_token(&plain).await.expect("verify");
     assert_eq!(verified.user, u.id);
     assert_eq!(verified.last_used_at, Some(T0 + 60_000));
+    // The use is recorded at most once a minute (no write per API request).
+    s.clock().advance(Duration::from_secs(10));
+    assert_eq!(s.verify_token(&plain).await.expect("verify").last_used_at, Some(T0 + 60_000));
+    s.clock().advance(Duration::from_secs(60));
+    assert_eq!(s.verify_token(&plain).await.expect("verify").last_used_at, Some(T0 + 130_000));
     assert!(s.verify_token("msig_00").await.expect_err("unknown").is_not_found());
     let other = s.create_token(u.id, "api").await.expect("second token");
     assert_ne!(other.secret.expose_secret(), plain.as_str());

@@ -36,7 +36,7 @@ const WORST_BUDGET: Duration = Duration::from_millis(5);
 
 /// The engine tokenizes at most this much HTML per message (mirrors parser/src/html.rs
 /// `MAX_HTML_BYTES`); the stage floor tokenizes the same amount.
-const ENGINE_HTML_CAP: usize = 96 * 1024;
+const ENGINE_HTML_CAP: usize = 64 * 1024;
 
 /// html5ever's tokenizer with a sink that drops every token: the floor under the
 /// engine's HTML-to-lines stage, which uses the same tokenizer.

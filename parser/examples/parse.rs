@@ -16,7 +16,13 @@ fn main() {
                     }
                 }
                 let x = mailsig_parser::extract(&raw);
-                let line = mailsig_parser::prediction_json(&path, &x);
+                // MAILSIG_FULL=1: the whole extraction (rules, lines, diagnostics), to compare
+                // two builds of the engine output for output.
+                let line = if std::env::var_os("MAILSIG_FULL").is_some() {
+                    format!("{path} {x:?}")
+                } else {
+                    mailsig_parser::prediction_json(&path, &x).to_string()
+                };
                 if writeln!(out, "{line}").is_err() {
                     std::process::exit(1);
                 }

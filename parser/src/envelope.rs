@@ -3,7 +3,7 @@
 //! Kept apart from extraction because the daemon calls it before deciding whether a message is
 //! worth extracting at all; it never reads the subject or the body.
 
-use mail_parser::{Message, MessageParser};
+use mail_parser::Message;
 
 use crate::Envelope;
 
@@ -22,7 +22,7 @@ const AUTO_REPLY_HEADERS: &[&str] = &[
 
 /// Reads the header facts of a raw message. Unparseable input gives an empty [`Envelope`].
 pub fn envelope(raw: &[u8]) -> Envelope {
-    match MessageParser::default().parse_headers(raw) {
+    match crate::mime::PARSER.parse_headers(raw) {
         Some(message) => from_message(&message),
         None => Envelope::default(),
     }

@@ -106,12 +106,7 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
         }
     }
     let lines: &[Line] = top.get(start..block.end).unwrap_or_default();
-    let top_text: String = top
-        .iter()
-        .map(|l| l.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let language = fields::region::language_region(&top_text);
+    let language = fields::region::language_of_lines(&top);
     let (mut contact, evidence) = build(
         lines,
         start,

@@ -14,8 +14,8 @@ use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use once_cell::sync::Lazy;
-use regex::Regex;
 
 use crate::line::{Line, Mark, collapse};
 
@@ -75,6 +75,23 @@ const SIGNATURE_MARKERS: &[&str] = &[
     "x_signature",
     "ms-outlook-signature",
 ];
+
+/// Class or id fragments, found in any ASCII case without copying the attribute.
+struct IdentMarkers(Option<AhoCorasick>);
+
+impl IdentMarkers {
+    fn new(markers: &[&str]) -> IdentMarkers {
+        IdentMarkers(
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .build(markers)
+                .ok(),
+        )
+    }
+}
+
+static QUOTE_IDENTS: Lazy<IdentMarkers> = Lazy::new(|| IdentMarkers::new(QUOTE_MARKERS));
+static SIGNATURE_IDENTS: Lazy<IdentMarkers> = Lazy::new(|| IdentMarkers::new(SIGNATURE_MARKERS));
 
 /// Most lines kept from one HTML part; beyond that the oldest half is dropped.
 const MAX_LINES: usize = 5_000;
@@ -142,11 +159,16 @@ impl State {
         if name == "blockquote" {
             self.set_mark(Mark::QuoteStart);
         } else if class.is_some() || id.is_some() {
-            let ident = format!("{} {}", class.unwrap_or_default(), id.unwrap_or_default())
-                .to_ascii_lowercase();
-            if QUOTE_MARKERS.iter().any(|m| ident.contains(m)) {
+            // (A marker never spans the space that joined class and id before.)
+            let has = |markers: &IdentMarkers| {
+                [class, id]
+                    .into_iter()
+                    .flatten()
+                    .any(|ident| markers.0.as_ref().is_some_and(|ac| ac.is_match(ident)))
+            };
+            if has(&QUOTE_IDENTS) {
                 self.set_mark(Mark::QuoteStart);
-            } else if SIGNATURE_MARKERS.iter().any(|m| ident.contains(m)) {
+            } else if has(&SIGNATURE_IDENTS) {
                 self.set_mark(Mark::SignatureStart);
             }
         }
@@ -248,30 +270,69 @@ impl TokenSink for Sink {
 /// Most HTML bytes tokenized per message: the sender's part ends where quoted history begins,
 /// and the signature sits at the end of that part, so the tail of it is what matters. This
 /// keeps a 1 MiB or deeply nested document within the per-message time budget.
-const MAX_HTML_BYTES: usize = 96 * 1024;
+const MAX_HTML_BYTES: usize = 64 * 1024;
 
-/// Where quoted history starts in raw HTML, found with one linear scan before tokenizing.
-static HISTORY_MARKER: Lazy<Option<Regex>> = Lazy::new(|| {
-    let markers: Vec<String> = QUOTE_MARKERS.iter().map(|m| regex::escape(m)).collect();
-    Regex::new(&format!(
-        "(?i)<blockquote|-----original message-----|{}",
-        markers.join("|")
-    ))
-    .ok()
+/// Markers of quoted history in raw HTML (lower-case).
+fn history_markers() -> impl Iterator<Item = &'static str> {
+    ["<blockquote", "-----original message-----"]
+        .into_iter()
+        .chain(QUOTE_MARKERS.iter().copied())
+}
+
+/// The markers as one case-sensitive automaton, searched in lower-cased copies of the
+/// document (see [`first_history_marker`]). Case-sensitive literals let aho-corasick use its
+/// SIMD prefilter; an ASCII-case-insensitive automaton walks every byte and, over a 1 MiB
+/// newsletter, cost as much as the tokenizer.
+static HISTORY_MARKER: Lazy<Option<AhoCorasick>> = Lazy::new(|| {
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(history_markers())
+        .ok()
 });
+
+/// Bytes lower-cased and searched at a time (plus the overlap), so the copy stays small.
+const MARKER_CHUNK: usize = 64 * 1024;
+
+/// Start of the first history marker in `html`, any ASCII case: one linear scan, chunk by
+/// chunk over an ASCII-lower-cased copy of each chunk.
+fn first_history_marker(html: &[u8]) -> Option<usize> {
+    let ac = HISTORY_MARKER.as_ref()?;
+    let overlap = history_markers().map(str::len).max().unwrap_or(0);
+    // Sized to the document when it is smaller than a chunk (most are), so the copy stays
+    // within the memory budget of a small multiple of the message.
+    let mut chunk = Vec::with_capacity(html.len().min(MARKER_CHUNK + overlap));
+    let mut start = 0;
+    while start < html.len() {
+        let end = (start + MARKER_CHUNK + overlap).min(html.len());
+        chunk.clear();
+        chunk.extend(html.get(start..end)?.iter().map(u8::to_ascii_lowercase));
+        // A match that starts in the overlap may hide an earlier one cut off at `end`; it is
+        // found again, whole, in the next chunk.
+        let own = if end == html.len() {
+            end - start
+        } else {
+            MARKER_CHUNK
+        };
+        if let Some(m) = ac.find(&chunk[..]).filter(|m| m.start() < own) {
+            return Some(start + m.start());
+        }
+        start += MARKER_CHUNK;
+    }
+    None
+}
 
 /// Byte range of the document worth tokenizing: up to the first history marker, then its
 /// last [`MAX_HTML_BYTES`] starting at a tag boundary.
 fn sender_part(html: &str) -> (usize, usize) {
-    let end = HISTORY_MARKER
-        .as_ref()
-        .and_then(|re| re.find(html))
+    let end = first_history_marker(html.as_bytes())
         // Back up to the '<' of the element that carries the marker.
-        .map_or(html.len(), |m| {
-            if m.as_str().starts_with('<') {
-                m.start()
+        .map_or(html.len(), |at| {
+            if html.as_bytes().get(at) == Some(&b'<') {
+                at
             } else {
-                html[..m.start()].rfind('<').unwrap_or(m.start())
+                html.get(..at)
+                    .and_then(|h| h.rfind('<'))
+                    .unwrap_or(at)
             }
         });
     if end <= MAX_HTML_BYTES {
@@ -404,6 +465,26 @@ mod tests {
                 .map(|l| l.text.as_str()),
             Some("Ann Lee")
         );
+    }
+
+    #[test]
+    fn history_marker_found_in_any_case_and_across_chunks() {
+        assert_eq!(first_history_marker(b"<p>x</p><BlockQuote>"), Some(8));
+        assert_eq!(first_history_marker(b"<p>x</p>"), None);
+        for at in [
+            MARKER_CHUNK - 30,
+            MARKER_CHUNK - 5,
+            MARKER_CHUNK,
+            2 * MARKER_CHUNK + 3,
+        ] {
+            let mut html = "a".repeat(at);
+            html.push_str("<div class=\"GMAIL_QUOTE\">-----Original Message-----");
+            assert_eq!(first_history_marker(html.as_bytes()), Some(at + 12), "{at}");
+            // An earlier marker cut by the chunk's end wins over a later one in the overlap.
+            let mut html = "a".repeat(at);
+            html.push_str("-----Original Message-----<blockquote>");
+            assert_eq!(first_history_marker(html.as_bytes()), Some(at), "{at}");
+        }
     }
 
     #[test]

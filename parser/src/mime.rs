@@ -4,10 +4,37 @@
 //! alternative when it carries evidence the plain part cannot (link targets, images) or when
 //! there is no plain part; collects `text/vcard` attachments.
 
-use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind};
+use mail_parser::{HeaderName, Message, MessageParser, MimeHeaders, PartType};
+use once_cell::sync::Lazy;
 
 use crate::line::Line;
 use crate::{Diagnostic, html};
+
+/// mail-parser configured to parse only the headers the engine reads: the MIME headers that
+/// choose and decode the body, `From` and `Message-ID`. Every other header (`Received`,
+/// `Date`, `To` …) is skipped unparsed; its raw value stays reachable through
+/// `Message::headers_raw`, which is all the envelope needs of it. Built once: the parser
+/// holds a map of header parsers.
+pub(crate) static PARSER: Lazy<MessageParser> = Lazy::new(|| {
+    MessageParser::new()
+        .header_content_type(HeaderName::ContentType)
+        .header_content_type(HeaderName::ContentDisposition)
+        .header_text(HeaderName::ContentTransferEncoding)
+        .header_address(HeaderName::From)
+        .header_id(HeaderName::MessageId)
+        .default_header_ignore()
+});
+
+/// Whether an HTML body carries evidence the plain alternative cannot (link targets, images),
+/// searched ASCII-case-insensitively without copying the body.
+static HTML_EVIDENCE: Lazy<Option<AhoCorasick>> = Lazy::new(|| {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(["href", "<img"])
+        .ok()
+});
 
 /// Largest body (bytes) examined; the rest is ignored so the work per message stays bounded.
 const MAX_BODY_BYTES: usize = 512 * 1024;
@@ -29,7 +56,7 @@ pub(crate) struct Body {
 
 /// Parses the message; `None` when mail-parser cannot make a message of it.
 pub(crate) fn read(raw: &[u8], diagnostics: &mut Vec<Diagnostic>) -> Option<Body> {
-    let message = MessageParser::default().parse(raw)?;
+    let message = PARSER.parse(raw)?;
     let envelope = crate::envelope::from_message(&message);
     let from_name = envelope.from_name.clone().or_else(|| x_from_name(&message));
     let (lines, is_html) = body_lines(&message, diagnostics);
@@ -88,11 +115,10 @@ fn body_lines(message: &Message<'_>, diagnostics: &mut Vec<Diagnostic>) -> (Vec<
         });
     }
     let html_has_evidence = html.is_some_and(|h| {
-        let lower = h
-            .get(..h.len().min(MAX_BODY_BYTES))
-            .unwrap_or(h)
-            .to_ascii_lowercase();
-        lower.contains("href") || lower.contains("<img")
+        let head = &h.as_bytes()[..h.len().min(MAX_BODY_BYTES)];
+        HTML_EVIDENCE
+            .as_ref()
+            .is_some_and(|ac| ac.is_match(head))
     });
     match (text, html) {
         (Some(_), Some(h)) if html_has_evidence => (html::to_lines(bounded_html(h)), true),

@@ -78,6 +78,11 @@ pub(crate) fn valediction_rest(text: &str) -> Option<String> {
     if text.chars().count() > 60 {
         return None;
     }
+    // Most lines start with no valediction: reject them before lower-casing (the trimmed
+    // characters have no case).
+    if !crate::tables::VALEDICTIONS.starts_lower(text.trim_start_matches(['-', ' ', '—'])) {
+        return None;
+    }
     let lower = text.to_lowercase();
     let lower = lower.trim_start_matches(['-', ' ', '—']);
     if let Some(v) = crate::tables::VALEDICTIONS.longest(lower)

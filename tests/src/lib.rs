@@ -9,3 +9,5 @@ pub mod https;
 pub mod servers;
 
 pub mod graph_emulator;
+
+pub mod graph_support;

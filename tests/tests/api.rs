@@ -593,6 +593,38 @@ async fn review(backend: Backend) -> Result<()> {
         );
     }
 
+    // The mailbox's status counts what the pipeline committed, with skip reasons.
+    w.app
+        .store
+        .commit_message(mailsig_daemon::store::CommitMessage {
+            mailbox: w.mailbox,
+            folder: "INBOX".into(),
+            cursor: mailsig_daemon::store::Cursor::None,
+            message_id_hash: format!("{:032x}", rand::random::<u128>()),
+            outcome: mailsig_daemon::store::Outcome::Skipped("bulk".into()),
+            fencing: None,
+        })
+        .await?;
+    let owner = Auth::Bearer(w.owner.1.clone());
+    let status = w
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/v1/mailboxes/{}/status", w.mailbox.0),
+            &owner,
+            None,
+        )
+        .await?
+        .json()?;
+    ensure!(
+        status["counters"]["processed"].as_i64() == Some(8),
+        "7 suggestions + 1 skip processed: {status}"
+    );
+    ensure!(
+        status["skipped"]["bulk"] == 1 && status["last_activity"].is_i64(),
+        "{status}"
+    );
+
     // Reads and changes are audited with the actor and ids only.
     let audit = w.app.store.audit_log(200).await?;
     for action in ["suggestion.list", "suggestion.merge", "suggestion.history"] {
@@ -889,6 +921,65 @@ async fn linking_imap_tests_the_login_and_keeps_the_password_write_only() -> Res
         status["needs_attention"] == false && status["status"] == "ok",
         "{status}"
     );
+    // A new password is tested before it replaces the old one, which is wiped.
+    let path = format!("/api/v1/mailboxes/{id}/password");
+    let secret_before = w
+        .app
+        .store
+        .get_mailbox(mailsig_daemon::store::MailboxId(id))
+        .await?
+        .secret;
+    let refused = w
+        .app
+        .call(
+            Method::PUT,
+            &path,
+            &owner,
+            Some(json!({"password": "still-wrong"})),
+        )
+        .await?;
+    ensure!(
+        refused.status == 422,
+        "wrong new password: {}",
+        refused.status
+    );
+    ensure!(
+        w.app
+            .store
+            .get_mailbox(mailsig_daemon::store::MailboxId(id))
+            .await?
+            .secret
+            == secret_before,
+        "a refused password replaced the stored one"
+    );
+    let replaced = w
+        .app
+        .call(
+            Method::PUT,
+            &path,
+            &owner,
+            Some(json!({"password": mail_user.password})),
+        )
+        .await?;
+    ensure!(
+        replaced.status == 200 && !replaced.text().contains(&mail_user.password),
+        "right new password: {}",
+        replaced.status
+    );
+    let secret_after = w
+        .app
+        .store
+        .get_mailbox(mailsig_daemon::store::MailboxId(id))
+        .await?
+        .secret;
+    ensure!(
+        secret_after.is_some() && secret_after != secret_before,
+        "the secret was not replaced"
+    );
+    ensure!(
+        w.app.store.all_secrets().await?.len() == secrets_before + 1,
+        "the old secret was not wiped"
+    );
     // Someone else's list cannot receive the mailbox's suggestions.
     let foreign = w
         .app
@@ -1074,4 +1165,35 @@ async fn sign_in_attempts_are_limited_per_email_and_sessions_expire() -> Result<
 fn hex_sha256(text: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_rate_limit_follows_the_forwarded_address() -> Result<()> {
+    let settings = ApiSettings {
+        rate_per_minute: 60,
+        rate_burst: 2,
+        trust_forwarded_for: true,
+        ..ApiSettings::default()
+    };
+    let app = App::with_settings(Backend::Sqlite, settings).await?;
+    let proxy: SocketAddr = "10.0.0.1:3000".parse()?;
+    let from = |client: &str| -> Result<Request<Body>> {
+        // The first entry is whatever the client claimed; the proxy appended the real one.
+        Ok(Request::builder()
+            .uri("/api/v1/me")
+            .header("x-forwarded-for", format!("1.2.3.4, {client}"))
+            .body(Body::empty())?)
+    };
+    for _ in 0..2 {
+        ensure!(app.send(from("198.51.100.7")?, proxy).await?.status == 401);
+    }
+    ensure!(
+        app.send(from("198.51.100.7")?, proxy).await?.status == 429,
+        "the forwarded client is not limited"
+    );
+    ensure!(
+        app.send(from("198.51.100.8")?, proxy).await?.status == 401,
+        "another client behind the same proxy is limited"
+    );
+    Ok(())
 }

@@ -180,6 +180,14 @@ fn rows() -> Vec<Row> {
             body: |w| Some(json!({"list": w.list.0})),
             expect: [A, A, A, NF, NF, NF, 200],
         },
+        // The world's mailbox has no usable settings: the owner gets past authorization to a
+        // field error (no password given), everyone else is "not found".
+        Row {
+            method: "PUT",
+            path: "/api/v1/mailboxes/{mailbox}/password",
+            body: |_| Some(json!({})),
+            expect: [A, A, A, NF, NF, NF, 400],
+        },
         Row {
             method: "GET",
             path: "/api/v1/mailboxes/{mailbox}/status",
@@ -395,5 +403,63 @@ async fn another_users_objects_are_not_found_and_unchanged() -> Result<()> {
         missing.status == 404 && missing.body == reply.body,
         "existing and missing ids are told apart"
     );
+    Ok(())
+}
+
+/// Every unsafe route refuses a cookie-authenticated request without the CSRF token (403) and
+/// accepts the same request with it (the owner's expected status from the matrix).
+#[tokio::test]
+async fn every_unsafe_route_needs_the_csrf_token_with_a_session() -> Result<()> {
+    let mut failures = Vec::new();
+    for row in rows() {
+        let method: Method = row.method.parse()?;
+        if matches!(method, Method::GET | Method::HEAD)
+            || row.path == "/api/v1/session" && method == Method::POST
+        {
+            continue;
+        }
+        let w = World::new(Backend::Sqlite).await?;
+        let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+            "owner's password".into(),
+        ))
+        .await?;
+        w.app
+            .store
+            .set_password_hash(w.owner.0.id, Some(&phc))
+            .await?;
+        let session =
+            mailsig_daemon::http::auth::sign_in(&w.app.store, &w.owner.0.email, "owner's password")
+                .await?;
+        let cookie = session.cookie_value().to_owned();
+        let csrf = mailsig_daemon::http::auth::csrf_token(&session.session).to_owned();
+        let path = concrete(row.path, &w);
+        let without = Auth::Cookie {
+            cookie: cookie.clone(),
+            csrf: None,
+        };
+        let reply = w
+            .app
+            .call(method.clone(), &path, &without, (row.body)(&w))
+            .await?;
+        if reply.status != 403 {
+            failures.push(format!(
+                "{} {} without CSRF token: {}",
+                row.method, row.path, reply.status
+            ));
+        }
+        let with = Auth::Cookie {
+            cookie,
+            csrf: Some(csrf),
+        };
+        let expected = row.expect[CALLERS.len() - 1];
+        let reply = w.app.call(method, &path, &with, (row.body)(&w)).await?;
+        if reply.status.as_u16() != expected {
+            failures.push(format!(
+                "{} {} with CSRF token: {} (expected {expected})",
+                row.method, row.path, reply.status
+            ));
+        }
+    }
+    ensure!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 use crate::sources::imap::{ImapError, ImapSettings, Security};
-use crate::store::{ListId, MailboxFilter, MailboxId};
+use crate::store::{ListId, MailboxFilter, MailboxId, MailboxKind};
 
 use super::context;
 use super::exit::{CliError, CliResult, Exit, OrExit};
@@ -20,6 +20,16 @@ use super::password::PasswordSource;
 pub enum MailboxCommand {
     /// Link an IMAP mailbox: test the login, then store it (password encrypted).
     AddImap(Box<AddImapArgs>),
+    /// Link a Microsoft 365 mailbox: prints the consent URL the owner must open; the running
+    /// daemon completes the link when Microsoft redirects back to it.
+    LinkMicrosoft {
+        /// E-mail of the user who owns the mailbox (the one who must consent).
+        #[arg(long)]
+        user: String,
+        /// The contact list (id or name) that receives the suggestions.
+        #[arg(long)]
+        list: String,
+    },
     /// Linked mailboxes: id, kind, status, owner id, target list id, address (tab separated).
     List {
         /// Only the mailboxes of this user (e-mail).
@@ -97,11 +107,14 @@ pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
         MailboxCommand::AddImap(args) => add_imap(&config, &store, *args).await,
         MailboxCommand::List { owner } => list(&store, owner).await,
         MailboxCommand::Show { id } => show(&store, MailboxId(id)).await,
+        MailboxCommand::LinkMicrosoft { user, list } => super::graph::link_microsoft(&config, &store, &user, &list).await,
         MailboxCommand::Remove { id } => {
-            store
-                .soft_remove_mailbox(MailboxId(id))
-                .await
-                .or_exit("remove mailbox")?;
+            let kind = store.get_mailbox(MailboxId(id)).await.or_exit("find mailbox")?.kind;
+            if kind == MailboxKind::Graph {
+                super::graph::unlink(&config, &store, MailboxId(id)).await?;
+            } else {
+                store.soft_remove_mailbox(MailboxId(id)).await.or_exit("remove mailbox")?;
+            }
             context::audit(&store, "mailbox.remove", "mailbox", Some(id), None).await?;
             println!("{id}\tremoved");
             Ok(())

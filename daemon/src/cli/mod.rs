@@ -9,6 +9,7 @@
 mod backup;
 mod context;
 pub mod exit;
+mod graph;
 mod init;
 mod lists;
 mod mailboxes;
@@ -75,6 +76,9 @@ pub enum Command {
     /// Inspect the notification outbox.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Configure the Microsoft 365 (Graph) source.
+    #[command(subcommand)]
+    Graph(graph::GraphCommand),
 }
 
 /// Parses the command line. Help and version print and exit 0; a usage error exits 64.
@@ -134,5 +138,6 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Backup(args) => backup::backup(&config_path, args).await,
         Command::Smtp(command) => smtp::execute(&config_path, command).await,
         Command::Outbox(command) => outbox::execute(&config_path, command).await,
+        Command::Graph(command) => graph::execute(&config_path, command).await,
     }
 }

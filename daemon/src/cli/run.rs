@@ -73,8 +73,12 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
         outbox,
         imap: supervisor::sources::ImapStartOptions::from_config(config),
         http: Some(config.http.listen),
+        graph: config
+            .graph
+            .clone()
+            .map(|graph| crate::sources::graph::GraphStartOptions::new(graph, config.pipeline.max_message_bytes)),
         https: config.http.https_options(),
-        api: config.api.clone(),
+        api: crate::http::app::ApiSettings { trust_forwarded_for: config.http.behind_proxy, ..config.api.clone() },
         replica: match &config.replica_id {
             Some(id) => supervisor::leases::ReplicaOptions { id: id.clone(), ..Default::default() },
             None => supervisor::leases::ReplicaOptions::default(),

@@ -48,6 +48,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub retention: RetentionConfig,
     pub log: LogConfig,
+    /// `None` when `[graph]` has no client id: Microsoft 365 linking is off.
+    pub graph: Option<crate::sources::graph::GraphConfig>,
     /// `[replica] id`: this replica's name among several on one database; `None` generates one
     /// (host name, pid and a random suffix) at every start.
     pub replica_id: Option<String>,

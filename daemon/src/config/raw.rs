@@ -36,6 +36,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub log: RawLog,
     #[serde(default)]
+    pub graph: RawGraph,
+    #[serde(default)]
     pub replica: RawReplica,
     #[serde(default)]
     pub api: RawApi,
@@ -130,4 +132,19 @@ pub struct RawRetention {
 pub struct RawLog {
     pub format: Option<String>,
     pub level: Option<String>,
+}
+
+/// `[graph]`: the Microsoft 365 source; validated by `crate::sources::graph::GraphConfig`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGraph {
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub authority_url: Option<String>,
+    pub graph_url: Option<String>,
+    pub public_base_url: Option<String>,
+    pub subscription_lifetime: Option<String>,
+    pub folders: Option<Vec<String>>,
+    pub delta_interval: Option<String>,
+    pub workers: Option<u32>,
 }

@@ -136,6 +136,8 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
     let level = raw.log.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
     crate::telemetry::check_filter(&level).map_err(|reason| ConfigError::invalid("log.level", reason))?;
 
+    let graph = crate::sources::graph::GraphConfig::from_raw(raw.graph, &http.public_base_url, &resolve)?;
+
     Ok(Config {
         config_path: config_path.to_path_buf(),
         data_dir,
@@ -149,6 +151,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         smtp,
         retention: RetentionConfig { days: retention_days },
         log: LogConfig { format, level },
+        graph,
         replica_id: replica_id(raw.replica.id)?,
         api: api_settings(raw.api)?,
     })
@@ -163,7 +166,7 @@ fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings
     if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(30 * 24 * 3600) {
         return Err(ConfigError::invalid("api.session_ttl", "must be between 1m and 30days"));
     }
-    Ok(crate::http::app::ApiSettings { rate_per_minute, rate_burst, session_ttl })
+    Ok(crate::http::app::ApiSettings { rate_per_minute, rate_burst, session_ttl, ..defaults })
 }
 
 /// A configured replica id: printable ASCII without spaces, at most 100 characters (it is

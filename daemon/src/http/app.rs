@@ -40,6 +40,9 @@ pub struct ApiSettings {
     pub rate_burst: u32,
     /// Lifetime of a browser session.
     pub session_ttl: Duration,
+    /// Behind a reverse proxy (`[http] behind_proxy`): the client address for the rate limit is
+    /// the last entry of `X-Forwarded-For` (the one the proxy added), not the proxy's own.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for ApiSettings {
@@ -48,6 +51,7 @@ impl Default for ApiSettings {
             rate_per_minute: 600,
             rate_burst: 60,
             session_ttl: auth::session::DEFAULT_SESSION_TTL,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -174,12 +178,23 @@ impl RateLimits {
     }
 }
 
+/// The last address of the `X-Forwarded-For` headers: the one our own proxy appended (earlier
+/// entries come from the client and can be forged).
+fn forwarded_for(headers: &axum::http::HeaderMap) -> Option<IpAddr> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|last| last.trim().parse().ok())
+}
+
 /// Middleware: 429 with `Retry-After` (whole seconds, at least 1) over the limit.
 async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let address = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let forwarded = state.settings.trust_forwarded_for.then(|| forwarded_for(request.headers())).flatten();
+    let address = forwarded.or(peer);
     let token = auth::bearer(request.headers());
     if let Err(wait) = state.limits.check(address, token) {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

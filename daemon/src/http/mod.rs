@@ -6,6 +6,7 @@
 //! start-up failure, not a silent gap in monitoring) and serves until the shutdown token is
 //! cancelled. No endpoint here returns anything about mail: counters only.
 
+pub mod graph;
 pub mod api;
 pub mod app;
 pub mod auth;

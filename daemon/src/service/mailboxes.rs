@@ -371,6 +371,63 @@ fn check_domains(c: &mut Checker, domains: &[String]) {
     }
 }
 
+/// New credentials for an IMAP mailbox (after a password change, or when it needs attention):
+/// the login is tested with the stored settings first; then the new sealed password replaces
+/// the old one, which is wiped, and the mailbox is retried.
+pub async fn replace_password(
+    store: &Store,
+    vault: &Vault,
+    options: &ImapOptions,
+    actor: Actor,
+    id: MailboxId,
+    password: Option<SecretString>,
+) -> ServiceResult<MailboxView> {
+    let mailbox = owned(store, actor, id).await?;
+    if mailbox.kind != MailboxKind::Imap {
+        return Err(ServiceError::field(
+            "password",
+            FieldCode::Choice,
+            "only IMAP mailboxes have a password",
+        ));
+    }
+    let Some(password) = password.filter(|p| !p.expose_secret().is_empty()) else {
+        return Err(ServiceError::field(
+            "password",
+            FieldCode::Required,
+            "is required",
+        ));
+    };
+    let settings: ImapSettings = serde_json::from_value(mailbox.settings).map_err(|e| {
+        ServiceError::Internal(format!("stored IMAP settings of mailbox {}: {e}", id.0))
+    })?;
+    test_login_with(&settings, &password, options)
+        .await
+        .map_err(link_error)?;
+    let sealed = vault
+        .seal(password.expose_secret().as_bytes())
+        .map_err(|e| ServiceError::Internal(format!("seal the password: {e}")))?;
+    let key_version = current_key_version(store).await?;
+    let secret = store
+        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), key_version)
+        .await?;
+    if let Err(e) = store.set_mailbox_secret(id, secret).await {
+        if let Err(cleanup) = store.delete_secret(secret).await {
+            tracing::error!(error = %cleanup, "could not remove a password that was not attached to its mailbox");
+        }
+        return Err(e.into());
+    }
+    audit(
+        store,
+        actor,
+        "mailbox.recredential",
+        "mailbox",
+        Some(id.0),
+        None,
+    )
+    .await?;
+    get_mailbox(store, actor, id).await
+}
+
 /// Unlinks the mailbox; its stored password is wiped in the same transaction.
 pub async fn unlink(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<()> {
     owned(store, actor, id).await?;

@@ -1,3 +1,4 @@
 //! Mail sources: every source yields message references into the pipeline's bounded queue.
+pub mod graph;
 pub mod imap;
 pub mod ownership;

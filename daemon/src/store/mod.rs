@@ -17,6 +17,7 @@ mod clock;
 mod commit;
 mod cursors;
 mod error;
+mod graph;
 mod ids;
 mod lists;
 mod mailboxes;
@@ -40,6 +41,9 @@ pub use commit::{
 };
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
+pub use graph::{
+    GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, NewGraphJob, OauthState, SubscriptionState,
+};
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
 pub use lists::{ContactList, ListAccess, ListMember, Role};
 pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};

@@ -175,20 +175,33 @@ impl Store {
 
     /// Checks a presented token: returns its row (and records its use) if it is known,
     /// not revoked and its user is active; otherwise `NotFound`.
+    ///
+    /// The use is recorded at most once a minute per token: every API request checks its token,
+    /// and a write per request would contend with the pipeline's commits for SQLite's one writer.
     pub async fn verify_token(&self, presented: &str) -> Result<ApiToken> {
+        const TOUCH_EVERY_MS: i64 = 60_000;
         let row = sqlx::query(
-            "UPDATE api_tokens SET last_used_at = $2 \
+            "SELECT id, user_id, label, created_at, last_used_at, revoked_at FROM api_tokens \
              WHERE token_hash = $1 AND revoked_at IS NULL \
-               AND user_id IN (SELECT id FROM users WHERE deleted_at IS NULL) \
-             RETURNING id, user_id, label, created_at, last_used_at, revoked_at",
+               AND user_id IN (SELECT id FROM users WHERE deleted_at IS NULL)",
         )
         .bind(hash_token(presented.trim()))
-        .bind(self.now_ms())
         .fetch_optional(&self.pool)
         .await
         .map_err(Error::db("verify token", "token"))?
         .ok_or(Error::NotFound { what: "token" })?;
-        token_from_row(&row)
+        let mut token = token_from_row(&row)?;
+        let now = self.now_ms();
+        if token.last_used_at.is_none_or(|at| now.saturating_sub(at) >= TOUCH_EVERY_MS) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(token.id.0)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::db("record token use", "token"))?;
+            token.last_used_at = Some(now);
+        }
+        Ok(token)
     }
 
     pub async fn list_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {

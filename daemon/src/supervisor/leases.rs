@@ -4,8 +4,10 @@
 //! started together do not claim in lockstep):
 //! 1. renews all the leases it holds in one statement; any it believed held that did not come
 //!    back was taken over (it stalled past the expiry) and is dropped at once;
-//! 2. claims free or expired mailboxes up to its fair share, `ceil(mailboxes / live replicas)
-//!    + slack`, and gives back what it holds beyond that (a replica that joined takes its part);
+//! 2. claims free or expired mailboxes up to its fair share `ceil(mailboxes / live replicas)`
+//!    (the shares add up to at least the mailbox count, so every mailbox finds an owner); a
+//!    replica holding more than share + slack (it claimed when fewer replicas were live) gives
+//!    back down to its share, for the one that joined;
 //! 3. publishes the result: fencing tokens to the pipeline (every commit carries one, and the
 //!    store refuses a stale one) and the owned set to the sources, which start and stop
 //!    watchers accordingly.
@@ -35,8 +37,7 @@ pub const LEASE: Duration = Duration::from_secs(15);
 pub const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// Time between two claim rounds.
 pub const CLAIM_EVERY: Duration = Duration::from_secs(5);
-/// Leases a replica may hold beyond its fair share, so a mailbox count that does not divide
-/// evenly does not leave mailboxes unclaimed.
+/// Leases a replica may hold beyond its fair share before it gives some back (hysteresis).
 pub const SLACK: u32 = 1;
 /// Heartbeat rows of replicas dead for this long are deleted.
 const FORGET_DEAD_AFTER: Duration = Duration::from_secs(3600);
@@ -123,7 +124,11 @@ fn jittered(base: Duration) -> Duration {
 
 impl LeaseLoop {
     async fn round(&mut self, claim: bool) {
-        if let Err(error) = self.store.replica_heartbeat(&self.options.id, self.options.lease).await {
+        // The heartbeat lasts two renewals, less than a lease: a dead replica stops counting
+        // as live before its leases expire, so when they do the survivors' shares already
+        // cover its mailboxes.
+        let heartbeat = self.options.lease.min(self.options.renew_every * 2);
+        if let Err(error) = self.store.replica_heartbeat(&self.options.id, heartbeat).await {
             tracing::warn!(replica = %self.options.id, error = %error, "replica heartbeat failed");
         }
         self.renew().await;
@@ -164,19 +169,24 @@ impl LeaseLoop {
         }
     }
 
-    /// Claims up to the fair share; gives back what is beyond share + slack.
+    /// Claims free leases up to the share; a replica holding more than share + slack (the
+    /// others were fewer when it claimed) gives back down to its share instead. The slack is
+    /// hysteresis: a replica does not give back for a difference of one (e.g. while a dead
+    /// replica's heartbeat has not expired yet and still counts as live).
     async fn claim(&mut self) {
         let limit = if self.single_owner {
             u32::MAX
         } else {
             match self.share().await {
                 Ok(share) => {
-                    let cap = share.saturating_add(self.options.slack);
                     let held = u32::try_from(self.held.len()).unwrap_or(u32::MAX);
-                    if held > cap {
+                    if held > share.saturating_add(self.options.slack) {
+                        // Down to the share, and no claim this round: the given-back leases are
+                        // for the others (a replica that joined), not to be taken back at once.
                         self.release_excess(usize::try_from(share).unwrap_or(usize::MAX)).await;
+                        return;
                     }
-                    cap.saturating_sub(held)
+                    share.saturating_sub(held)
                 }
                 Err(error) => {
                     tracing::warn!(replica = %self.options.id, error = %error, "lease claim skipped");

@@ -48,6 +48,8 @@ pub struct SupervisorOptions {
     pub imap: sources::ImapStartOptions,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None` serves nothing.
     pub http: Option<SocketAddr>,
+    /// The Microsoft 365 source (its webhook is served on `http`), when `[graph]` is set.
+    pub graph: Option<crate::sources::graph::GraphStartOptions>,
     /// HTTPS, the redirect listener and CORS for that listener (plain HTTP by default).
     pub https: crate::http::tls::HttpsOptions,
     /// Settings of the user-facing API and pages served on the same listener.
@@ -66,6 +68,7 @@ impl Default for SupervisorOptions {
             outbox: None,
             imap: sources::ImapStartOptions::default(),
             http: None,
+            graph: None,
             https: crate::http::tls::HttpsOptions::default(),
             api: crate::http::app::ApiSettings::default(),
             replica: leases::ReplicaOptions::default(),
@@ -111,6 +114,7 @@ pub struct Supervisor {
     pipeline: Pipeline,
     grace: Duration,
     http_addr: Option<SocketAddr>,
+    graph: Option<crate::sources::graph::GraphSource>,
     /// The HTTPS certificate, for reloading it (SIGHUP).
     tls_certificate: Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>>,
     redirect_addr: Option<SocketAddr>,
@@ -177,6 +181,8 @@ impl Supervisor {
             workers = options.pipeline.workers,
             "mailsigd started"
         );
+        let graph_config = options.graph.as_ref().map(|g| g.config.clone());
+        let graph = start_graph(options.graph, &store, &vault, pipeline.handle(), &tracker, &shutdown).await;
         if let Some(http) = http {
             let metrics = MetricSources {
                 store: store.clone(),
@@ -185,7 +191,17 @@ impl Supervisor {
                 imap: imap_source,
             };
             let app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
-            tracker.spawn(http.serve_app(crate::http::app::app_router(app, metrics), shutdown.child_token()));
+            let mut router = crate::http::app::app_router(app, metrics);
+            if let Some(source) = &graph {
+                // The Graph webhook and OAuth callback: their own state, no session auth or rate limit.
+                let routes = crate::http::graph::GraphRoutes::new(source.clone(), store.clone(), vault.clone());
+                router = router.merge(crate::http::app::with_correlation_id(crate::http::graph::router(routes)));
+                // The pages' "Connect Microsoft 365" button starts linkings with these settings.
+                if let Some(config) = graph_config {
+                    router = router.layer(axum::Extension(crate::http::web::MicrosoftLinking(config)));
+                }
+            }
+            tracker.spawn(http.serve_app(router, shutdown.child_token()));
         }
         if let Some(interval) = watchdog::interval_from_env() {
             tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
@@ -203,6 +219,7 @@ impl Supervisor {
             redirect_addr,
             leases,
             leases_stop,
+            graph,
         })
     }
 
@@ -215,6 +232,11 @@ impl Supervisor {
     /// the configuration asked for port 0).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The Microsoft 365 source, when it runs.
+    pub fn graph(&self) -> Option<&crate::sources::graph::GraphSource> {
+        self.graph.as_ref()
     }
 
     /// The HTTPS certificate when HTTPS is configured: `reload()` re-reads its files (SIGHUP).
@@ -257,6 +279,26 @@ impl Supervisor {
                 Ok(())
             }
             Err(_) => Err(SupervisorError::ShutdownDeadline { grace: self.grace, pending: self.tracker.len() }),
+        }
+    }
+}
+
+/// Starts the Microsoft 365 source when configured. A source that cannot start (no client
+/// secret yet) is logged and left out: IMAP mailboxes keep working.
+async fn start_graph(
+    options: Option<crate::sources::graph::GraphStartOptions>,
+    store: &Store,
+    vault: &Vault,
+    pipeline: PipelineHandle,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Option<crate::sources::graph::GraphSource> {
+    let options = options?;
+    match crate::sources::graph::GraphSource::start(options, store.clone(), vault.clone(), pipeline, tracker, shutdown.child_token()).await {
+        Ok(source) => Some(source),
+        Err(error) => {
+            tracing::error!(error = %error, "microsoft 365 source not started");
+            None
         }
     }
 }

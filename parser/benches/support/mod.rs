@@ -39,8 +39,19 @@ pub fn external_corpus() -> Vec<Vec<u8>> {
 }
 
 /// Writes `messages` as `NNNNN.eml` into `MAILSIG_BENCH_DUMP` when set (to inspect what
-/// the generator produces, or to score the engine on it by hand).
+/// the generator produces, or to score the engine on it by hand), and the hostile inputs as
+/// `hostile/<name>.eml` beside them (for `examples/timing` or a profiler).
 pub fn dump_if_asked(messages: &[Vec<u8>]) {
+    if let Ok(dir) = std::env::var("MAILSIG_BENCH_DUMP") {
+        let dir = std::path::PathBuf::from(dir).join("hostile");
+        if std::fs::create_dir_all(&dir).is_ok() {
+            for (name, raw) in hostile::all() {
+                if let Err(e) = std::fs::write(dir.join(format!("{name}.eml")), raw) {
+                    eprintln!("cannot write into {}: {e}", dir.display());
+                }
+            }
+        }
+    }
     let Ok(dir) = std::env::var("MAILSIG_BENCH_DUMP") else { return };
     let dir = std::path::PathBuf::from(dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {

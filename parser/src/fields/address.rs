@@ -15,24 +15,24 @@ const PATTERNS: &[&str] = &[
     // Street word then name: "rue de Rivoli 12", "Calle Mayor, 5", "Via Roma 1", "ul. Długa 5".
     r"(?i)^(?:\d{1,4},?\s+)?(?:rue|avenue|av\.|avda\.?|boulevard|bd|chemin|allée|place|quai|impasse|calle|c/|avenida|plaza|paseo|carrer|via|viale|piazza|corso|largo|rua|travessa|praça|alameda|ul\.|al\.|aleja|plac)\s+\p{L}",
     // Postcode + city.
-    r"\b(?:[A-Z]{1,2}-)?\d{5}\s+\p{Lu}\p{Ll}",
-    r"\b\d{4}\s+(?:[A-Z]{2}\s+)?\p{Lu}\p{Ll}",
-    r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b",
-    r"\b[A-Z]{2},?\s+\d{5}(?:-\d{4})?\b",
+    r"(?-u:\b)(?:[A-Z]{1,2}-)?\d{5}\s+\p{Lu}\p{Ll}",
+    r"(?-u:\b)\d{4}\s+(?:[A-Z]{2}\s+)?\p{Lu}\p{Ll}",
+    r"(?-u:\b)[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}(?-u:\b)",
+    r"(?-u:\b)[A-Z]{2},?\s+\d{5}(?:-\d{4})?(?-u:\b)",
     r"\p{Lu}\p{Ll}+,?\s+\d{5}(?:-\d{4})?$",
-    r"\b\d{3}\s\d{2}\s+\p{Lu}\p{Ll}",
-    r"\b\d{2}-\d{3}\s+\p{Lu}\p{Ll}",
-    r"\b\d{4}-\d{3}\s+\p{Lu}\p{Ll}",
-    r"\b\d{5}-\d{3}\b",
+    r"(?-u:\b)\d{3}\s\d{2}\s+\p{Lu}\p{Ll}",
+    r"(?-u:\b)\d{2}-\d{3}\s+\p{Lu}\p{Ll}",
+    r"(?-u:\b)\d{4}-\d{3}\s+\p{Lu}\p{Ll}",
+    r"(?-u:\b)\d{5}-\d{3}(?-u:\b)",
     r"〒\s?\d{3}-\d{4}",
-    r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b",
-    r"(?i)\b(?:p\.?\s?o\.?\s+box|postfach|apartado|casella postale|caixa postal)\b",
+    r"(?-u:\b)[A-Z]\d[A-Z]\s?\d[A-Z]\d(?-u:\b)",
+    r"(?i)(?-u:\b)(?:p\.?\s?o\.?\s+box|postfach|apartado|casella postale|caixa postal)(?-u:\b)",
     r"(?i)^(?:suite|ste\.?|floor|unit|room)\s+\w+",
     r"(?:都|道|府|県)\p{Han}+(?:市|区|町)",
     // Ireland (Eircode), Australia (state + postcode), India (city + PIN).
-    r"\b[AC-FHKNPRTV-Y]\d{2}\s?[AC-FHKNPRTV-Y0-9]{4}\b",
-    r"\b(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s+\d{4}\b",
-    r"\p{Lu}\p{Ll}+\s+\d{6}\b",
+    r"(?-u:\b)[AC-FHKNPRTV-Y]\d{2}\s?[AC-FHKNPRTV-Y0-9]{4}(?-u:\b)",
+    r"(?-u:\b)(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s+\d{4}(?-u:\b)",
+    r"\p{Lu}\p{Ll}+\s+\d{6}(?-u:\b)",
     r"(?i)^(?:level|plot|floor|etage|piso|andar)\s+\d+",
 ];
 
@@ -50,6 +50,19 @@ static STREET: Lazy<Option<Regex>> =
 static POSTAL: Lazy<Option<Regex>> =
     Lazy::new(|| alternation(PATTERNS.get(N_STREET_PATTERNS..).unwrap_or_default()));
 
+/// The patterns above that can match a line without any digit ("rue de Rivoli", "P.O. Box",
+/// "Suite A", 東京都港区): the only ones worth running on a digit-free cell, which most
+/// signature cells (names, titles, companies) are.
+const NO_DIGIT_STREET: &[&str] = &[PATTERNS[2]];
+const NO_DIGIT_POSTAL: &[&str] = &[PATTERNS[14], PATTERNS[15], PATTERNS[16]];
+static STREET_NO_DIGIT: Lazy<Option<Regex>> = Lazy::new(|| alternation(NO_DIGIT_STREET));
+static POSTAL_NO_DIGIT: Lazy<Option<Regex>> = Lazy::new(|| alternation(NO_DIGIT_POSTAL));
+
+/// Whether `text` holds a character that `\d` may match (any Unicode digit).
+fn has_digit(text: &str) -> bool {
+    text.bytes().any(|b| b.is_ascii_digit()) || (!text.is_ascii() && text.chars().any(char::is_numeric))
+}
+
 static PHONE_LIKE: Lazy<Option<Regex>> = Lazy::new(|| {
     Regex::new(r"\+\d|\(?\d{3}\)?[\s.\-]\d{3}[\s.\-]\d{4}|\d{2,4}[\s/.\-]\d{2,4}[\s/.\-]\d{2,4}[\s/.\-]\d{2,4}").ok()
 });
@@ -63,9 +76,15 @@ pub(crate) fn is_address(text: &str) -> bool {
     {
         return false;
     }
-    if PHONE_LIKE.as_ref().is_some_and(|re| re.is_match(text)) {
+    let digit = has_digit(text);
+    if digit && PHONE_LIKE.as_ref().is_some_and(|re| re.is_match(text)) {
         return false;
     }
+    let (postal_re, street_re) = if digit {
+        (&POSTAL, &STREET)
+    } else {
+        (&POSTAL_NO_DIGIT, &STREET_NO_DIGIT)
+    };
     let lower = text.to_lowercase();
     let label = lower
         .split([':', ' '])
@@ -79,11 +98,11 @@ pub(crate) fn is_address(text: &str) -> bool {
     {
         return false;
     }
-    let postal = POSTAL.as_ref().is_some_and(|re| re.is_match(text));
+    let postal = postal_re.as_ref().is_some_and(|re| re.is_match(text));
     if postal {
         return true;
     }
-    if STREET.as_ref().is_some_and(|re| re.is_match(text)) {
+    if street_re.as_ref().is_some_and(|re| re.is_match(text)) {
         // A bare number-first line needs a street word to count ("22 TEU per week" does not).
         let number_first = text.chars().next().is_some_and(|c| c.is_ascii_digit());
         return !number_first || has_street_word(&lower);
@@ -162,6 +181,22 @@ pub(crate) fn find(cells: &[Cell]) -> Option<(String, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digit_free_patterns_are_the_right_ones() {
+        assert!(NO_DIGIT_STREET[0].contains("rue|avenue"));
+        assert!(NO_DIGIT_POSTAL[0].contains("postfach"));
+        assert!(NO_DIGIT_POSTAL[1].contains("suite"));
+        assert!(NO_DIGIT_POSTAL[2].contains("都"));
+        // Every other pattern needs a digit to match.
+        for (i, p) in PATTERNS.iter().enumerate() {
+            let free = NO_DIGIT_STREET.contains(p) || NO_DIGIT_POSTAL.contains(p);
+            assert!(free || p.contains("\\d"), "pattern {i} matches without a digit");
+        }
+        for a in ["rue de Rivoli", "P.O. Box A", "Suite B", "東京都港区"] {
+            assert!(!has_digit(a) && is_address(a), "{a}");
+        }
+    }
 
     #[test]
     fn recognises_addresses() {

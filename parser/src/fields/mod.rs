@@ -34,6 +34,10 @@ pub(crate) fn cells(lines: &[Line]) -> Vec<Cell> {
     for (i, line) in lines.iter().enumerate() {
         let mut parts = vec![line.text.clone()];
         for sep in SEPARATORS {
+            // Most lines hold none of the separators: skip the split (and its copies).
+            if !parts.iter().any(|p| p.contains(sep)) {
+                continue;
+            }
             parts = parts
                 .iter()
                 .flat_map(|p| {

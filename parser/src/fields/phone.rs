@@ -12,7 +12,7 @@ use crate::line::Line;
 use crate::tables::labels::{ICON_HINTS, PHONE_LABELS};
 
 static CANDIDATE: Lazy<Option<Regex>> =
-    Lazy::new(|| Regex::new(r"(?:\+|\b00)?\(?\+?\d[\d \u{a0}\-./()]{5,24}\d").ok());
+    Lazy::new(|| Regex::new(r"(?:\+|(?-u:\b)00)?\(?\+?\d[\d \u{a0}\-./()]{5,24}\d").ok());
 
 /// Identifiers that look like numbers but are not phones (VAT, registers, ship numbers …).
 const NOT_PHONE: &[&str] = &[
@@ -58,8 +58,11 @@ fn parse(candidate: &str, regions: &[Region]) -> Option<(String, bool)> {
         let Ok(number) = PHONE_NUMBER_UTIL.parse(&text, Some(*region)) else {
             continue;
         };
-        if number.is_valid() {
-            let mobile = matches!(number.get_type(), PhoneNumberType::Mobile);
+        // `get_type` is `Unknown` exactly when `is_valid` is false (both match the national
+        // number against the region's number patterns), so one call does both.
+        let kind = number.get_type();
+        if !matches!(kind, PhoneNumberType::Unknown) {
+            let mobile = matches!(kind, PhoneNumberType::Mobile);
             return Some((
                 number.format_as(PhoneNumberFormat::E164).into_owned(),
                 mobile,
@@ -166,6 +169,25 @@ fn icon_kind(line: &Line, nth: usize) -> Option<PhoneKind> {
     kinds.get(nth).or(kinds.first()).copied()
 }
 
+/// Whether a `tel:` target is, separators aside, an international number already found: then
+/// parsing it (the costliest step) could only give that same number again.
+fn is_known_e164(number: &str, found: &[Found]) -> bool {
+    let number = number.trim();
+    if !number.starts_with('+')
+        || !number
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '.' | '(' | ')' | '/'))
+        || number.contains("(0)")
+    {
+        return false;
+    }
+    let bare: String = number
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
+    found.iter().any(|f| f.e164 == bare)
+}
+
 /// Every valid number in the cells, in order of appearance, deduplicated.
 pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Found> {
     let mut out: Vec<Found> = Vec::new();
@@ -252,8 +274,11 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Fo
             else {
                 continue;
             };
-            let Some((e164, mobile)) = parse(number.split(';').next().unwrap_or(number), regions)
-            else {
+            let number = number.split(';').next().unwrap_or(number);
+            if is_known_e164(number, &out) {
+                continue; // the number was also written out and is already found
+            }
+            let Some((e164, mobile)) = parse(number, regions) else {
                 continue;
             };
             if out.iter().any(|f| f.e164 == e164) {

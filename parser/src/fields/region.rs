@@ -159,13 +159,39 @@ static STOPWORD_INDEX: Lazy<std::collections::HashMap<&'static str, Vec<usize>>>
         index
     });
 
+/// Bytes of text that say enough about the language.
+const LANGUAGE_SAMPLE: usize = 2_000;
+
+fn has_kana(text: &str) -> bool {
+    !text.is_ascii() && text.chars().any(|c| matches!(c, '\u{3040}'..='\u{30ff}'))
+}
+
+/// [`language_region`] of the lines joined with newlines, without joining more of them than
+/// the sample it reads (kana anywhere still says Japanese).
+pub(crate) fn language_of_lines(lines: &[crate::line::Line]) -> Option<&'static str> {
+    if lines.iter().any(|l| has_kana(&l.text)) {
+        return Some("JP");
+    }
+    let mut sample = String::with_capacity(LANGUAGE_SAMPLE + 200);
+    for (i, line) in lines.iter().enumerate() {
+        if sample.len() >= LANGUAGE_SAMPLE {
+            break;
+        }
+        if i > 0 {
+            sample.push('\n');
+        }
+        sample.push_str(&line.text);
+    }
+    language_region(&sample)
+}
+
 /// The region of the language the sender writes in, when it is not English.
 pub(crate) fn language_region(text: &str) -> Option<&'static str> {
-    if text.chars().any(|c| matches!(c, '\u{3040}'..='\u{30ff}')) {
+    if has_kana(text) {
         return Some("JP");
     }
     // The first couple of thousand characters say enough about the language.
-    let mut end = text.len().min(2_000);
+    let mut end = text.len().min(LANGUAGE_SAMPLE);
     while !text.is_char_boundary(end) {
         end -= 1;
     }

@@ -8,7 +8,7 @@ use super::Cell;
 use super::url::{is_social, normalise};
 
 static WRITTEN: Lazy<Option<Regex>> = Lazy::new(|| {
-    Regex::new(r"(?i)\b(?:[a-z]{2,3}\.)?(?:linkedin\.com|xing\.com|twitter\.com|x\.com|github\.com|instagram\.com|facebook\.com)/[^\s<>()|,]+").ok()
+    Regex::new(r"(?i)(?-u:\b)(?:[a-z]{2,3}\.)?(?:linkedin\.com|xing\.com|twitter\.com|x\.com|github\.com|instagram\.com|facebook\.com)/[^\s<>()|,]+").ok()
 });
 
 /// Social profile URLs: from the already collected web URLs, plus ones written without scheme.

@@ -17,7 +17,7 @@ pub(crate) fn is_title(text: &str) -> bool {
     if text.chars().next().is_some_and(char::is_lowercase) || (words >= 4 && text.ends_with('.')) {
         return false;
     }
-    crate::tables::TITLES.matches(&text.to_lowercase())
+    crate::tables::TITLES.matches_lower(text)
 }
 
 /// The title cell, skipping the name's cell: `(title, block line, company written after it)`.

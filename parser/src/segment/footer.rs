@@ -6,9 +6,8 @@ pub(crate) fn is_device_footer(text: &str) -> bool {
     if text.len() > 80 {
         return false;
     }
-    let lower = text.to_lowercase();
-    let lower = lower.trim_start_matches(['-', ' ', '_']);
-    crate::tables::DEVICE_FOOTERS.longest(lower).is_some()
+    // Trimming before lower-casing is the same: the trimmed characters have no case.
+    crate::tables::DEVICE_FOOTERS.starts_lower(text.trim_start_matches(['-', ' ', '_']))
 }
 
 /// Placeholders that mail clients leave for attachments ("<<offer.pdf>>", "- offer.doc").
@@ -17,24 +16,28 @@ pub(crate) fn is_attachment_placeholder(text: &str) -> bool {
     if t.starts_with("<<") && t.ends_with(">>") {
         return true;
     }
-    let lower = t.to_lowercase();
+    // The extensions are ASCII: compare the tail without lower-casing the whole line.
+    let tail = t.as_bytes();
     !t.contains(' ')
         && [
             ".doc", ".docx", ".xls", ".xlsx", ".pdf", ".ppt", ".pptx", ".zip", ".txt", ".rtf",
             ".jpg", ".png", ".vcf", ".msg",
         ]
         .iter()
-        .any(|e| lower.ends_with(e))
+        .any(|e| {
+            tail.len() >= e.len()
+                && tail[tail.len() - e.len()..].eq_ignore_ascii_case(e.as_bytes())
+        })
 }
 
 /// A line of a confidentiality, privacy or environmental footer.
 pub(crate) fn is_disclaimer(text: &str) -> bool {
-    crate::tables::DISCLAIMERS.matches(&text.to_lowercase())
+    crate::tables::DISCLAIMERS.matches_lower(text)
 }
 
 /// A line of a company registration block (court, register number, directors, VAT id).
 pub(crate) fn is_registration(text: &str) -> bool {
-    crate::tables::REGISTRATION.matches(&text.to_lowercase())
+    crate::tables::REGISTRATION.matches_lower(text)
 }
 
 #[cfg(test)]

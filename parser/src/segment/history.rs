@@ -8,9 +8,7 @@ use once_cell::sync::Lazy;
 use regex::Regex;
 
 use crate::line::{Line, Mark};
-use crate::tables::markers::{
-    FROM_LABELS, HEADER_LABELS, WROTE_OPENERS, WROTE_SUFFIXES, WROTE_VERBS,
-};
+use crate::tables::markers::{FROM_LABELS, HEADER_LABELS, WROTE_SUFFIXES, WROTE_VERBS};
 
 static DATE: Lazy<Option<Regex>> =
     Lazy::new(|| Regex::new(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{1,2}:\d{2}").ok());
@@ -143,11 +141,22 @@ fn is_separator(text: &str) -> bool {
     if text.len() > 120 || (!dashed && text.len() > 48) {
         return false;
     }
-    let lower = text.to_lowercase();
-    let core = lower.trim_matches(|c: char| matches!(c, '-' | '_' | '*' | '=' | ' ' | ':'));
-    crate::tables::HISTORY_PHRASES
-        .longest(core)
-        .is_some_and(|p| dashed || core.len() <= p.len() + 2)
+    let trim = |t: &str| -> String {
+        t.trim_matches(|c: char| matches!(c, '-' | '_' | '*' | '=' | ' ' | ':'))
+            .to_string()
+    };
+    let phrase = |core: &str| {
+        crate::tables::HISTORY_PHRASES
+            .longest(core)
+            .is_some_and(|p| dashed || core.len() <= p.len() + 2)
+    };
+    // The phrase table matches any ASCII case: ASCII lines are not lower-cased first (the
+    // trimmed characters have no case, and ASCII lower-casing keeps every length).
+    if text.is_ascii() {
+        let core = text.trim_matches(|c: char| matches!(c, '-' | '_' | '*' | '=' | ' ' | ':'));
+        return phrase(core);
+    }
+    phrase(&trim(&text.to_lowercase()))
 }
 
 /// "On Tue, 3 Mar 2026 at 10:12, Ann <a@b> wrote:", possibly wrapped over two lines.
@@ -156,11 +165,13 @@ fn is_attribution(lines: &[Line], i: usize) -> bool {
     if text.len() > 300 {
         return false;
     }
-    let lower = text.to_lowercase();
-    let opener = WROTE_OPENERS.iter().any(|o| lower.starts_with(o)) || lower.contains('@');
+    // Cheap rejection before lower-casing: most lines neither contain '@' nor start with an
+    // opener ("On", "Am", "Le" …), and '@' has no case.
+    let opener = text.contains('@') || crate::tables::WROTE_OPENERS.starts_lower(text);
     if !opener {
         return false;
     }
+    let lower = text.to_lowercase();
     let ends = |s: &str| {
         let s = s.trim_end();
         WROTE_SUFFIXES.iter().any(|w| s.ends_with(w))

@@ -3,6 +3,33 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
 
+/// Runs `f` on `text` lower-cased. Tables of lower-case entries are built ASCII-case-
+/// insensitive, so for ASCII text (most lines) the search runs on the text itself and the
+/// copy `str::to_lowercase` makes is skipped; other text is lower-cased first as before.
+fn on_lower<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
+    if text.is_ascii() {
+        f(text)
+    } else {
+        f(&text.to_lowercase())
+    }
+}
+
+/// The automaton of a table. (aho-corasick picks its kind; a DFA was measured no faster here:
+/// its larger tables cost cache misses on a busy machine.)
+fn automaton<S: AsRef<[u8]>>(
+    patterns: &[S],
+    kind: MatchKind,
+    start: StartKind,
+    lowercase: bool,
+) -> Option<AhoCorasick> {
+    AhoCorasickBuilder::new()
+        .match_kind(kind)
+        .start_kind(start)
+        .ascii_case_insensitive(lowercase)
+        .build(patterns)
+        .ok()
+}
+
 /// How a match must sit in the text.
 #[derive(Clone, Copy)]
 pub(crate) enum Boundary {
@@ -24,15 +51,33 @@ fn is_cjk(c: char) -> bool {
 
 impl WordSet {
     pub fn new<S: AsRef<str>>(words: impl IntoIterator<Item = S>, boundary: Boundary) -> WordSet {
+        Self::build(words, boundary, false)
+    }
+
+    /// A table of lower-case entries, searched with [`WordSet::matches_lower`] in any text.
+    pub fn lowercase<S: AsRef<str>>(
+        words: impl IntoIterator<Item = S>,
+        boundary: Boundary,
+    ) -> WordSet {
+        Self::build(words, boundary, true)
+    }
+
+    fn build<S: AsRef<str>>(
+        words: impl IntoIterator<Item = S>,
+        boundary: Boundary,
+        lowercase: bool,
+    ) -> WordSet {
         let patterns: Vec<String> = words
             .into_iter()
             .map(|w| w.as_ref().trim().to_string())
             .filter(|w| !w.is_empty())
             .collect();
-        let automaton = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .ok();
+        let automaton = automaton(
+            &patterns,
+            MatchKind::Standard,
+            StartKind::Unanchored,
+            lowercase,
+        );
         WordSet {
             automaton,
             patterns,
@@ -89,6 +134,13 @@ impl WordSet {
         ids
     }
 
+    /// Whether any entry occurs as a word in `text` lower-cased (same as
+    /// `self.matches(&text.to_lowercase())`, without the copy for ASCII text). Only for tables
+    /// built with [`WordSet::lowercase`].
+    pub fn matches_lower(&self, text: &str) -> bool {
+        on_lower(text, |lower| self.matches(lower))
+    }
+
     /// Whether any entry occurs as a word in `hay`.
     pub fn matches(&self, hay: &str) -> bool {
         let Some(ac) = &self.automaton else {
@@ -106,24 +158,48 @@ impl WordSet {
 pub(crate) struct PrefixSet {
     automaton: Option<AhoCorasick>,
     patterns: Vec<String>,
+    /// Length of the longest entry in characters.
+    max_chars: usize,
 }
 
 impl PrefixSet {
-    pub fn new<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> PrefixSet {
+    /// A table of lower-case entries, searched with [`PrefixSet::starts_lower`] in any text.
+    pub fn lowercase<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> PrefixSet {
+        Self::build(words, true)
+    }
+
+    fn build<S: AsRef<str>>(words: impl IntoIterator<Item = S>, lowercase: bool) -> PrefixSet {
         let patterns: Vec<String> = words
             .into_iter()
             .map(|w| w.as_ref().to_string())
             .filter(|w| !w.is_empty())
             .collect();
-        let automaton = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .start_kind(StartKind::Anchored)
-            .build(&patterns)
-            .ok();
+        let automaton = automaton(
+            &patterns,
+            MatchKind::LeftmostLongest,
+            StartKind::Anchored,
+            lowercase,
+        );
+        let max_chars = patterns.iter().map(|p| p.chars().count()).max().unwrap_or(0);
         PrefixSet {
             automaton,
             patterns,
+            max_chars,
         }
+    }
+
+    /// Whether `text` lower-cased starts with an entry (same as
+    /// `self.longest(&text.to_lowercase()).is_some()`, without the copy for ASCII text).
+    /// Only for tables built with [`PrefixSet::lowercase`].
+    pub fn starts_lower(&self, text: &str) -> bool {
+        // Lower-casing never shortens a character, so an entry of n characters can only
+        // match within the first n characters of the text (one more keeps the context of a
+        // word-final sigma): only that head is lower-cased.
+        let head = match text.char_indices().nth(self.max_chars + 1) {
+            Some((end, _)) => text.get(..end).unwrap_or(text),
+            None => text,
+        };
+        on_lower(head, |lower| self.longest(lower).is_some())
     }
 
     /// The longest entry that `hay` starts with.
@@ -154,8 +230,23 @@ mod tests {
             WordSet::new(["b", "a"], Boundary::Word).found("a b"),
             [0, 1]
         );
-        let prefixes = PrefixSet::new(["regards", "kind regards", "best"]);
+        let prefixes = PrefixSet::lowercase(["regards", "kind regards", "best"]);
         assert_eq!(prefixes.longest("kind regards, ann"), Some("kind regards"));
         assert_eq!(prefixes.longest("my kind regards"), None);
+    }
+
+    #[test]
+    fn lowercase_tables_match_any_case() {
+        let set = WordSet::lowercase(["geschäftsführer", "manager"], Boundary::Word);
+        for text in ["Sales MANAGER", "GESCHÄFTSFÜHRER", "Geschäftsführer: Ann"] {
+            assert!(set.matches_lower(text), "{text}");
+        }
+        assert!(!set.matches_lower("Managers"));
+        let prefixes = PrefixSet::lowercase(["sent from my", "von meinem"]);
+        assert!(prefixes.starts_lower("Sent from my iPhone"));
+        assert!(prefixes.starts_lower("VON MEINEM iPad"));
+        assert!(!prefixes.starts_lower("I sent from my desk"));
+        assert!(prefixes.starts_lower("VON MEINEM iPhone gesendet – ÜBER ALLES"));
+        assert!(!prefixes.starts_lower("VON MEINE"));
     }
 }

@@ -26,15 +26,15 @@ pub(crate) const AMBIGUOUS_FORMS: &[&str] = &[
 const MIXED_CASE_FORMS: &[&str] = &["ApS", "SpA", "GbR", "eV", "Oy"];
 
 pub(crate) static TITLES: Lazy<WordSet> =
-    Lazy::new(|| WordSet::new(words::TITLE_WORDS, Boundary::Word));
+    Lazy::new(|| WordSet::lowercase(words::TITLE_WORDS, Boundary::Word));
 pub(crate) static TITLES_LATIN: Lazy<WordSet> = Lazy::new(|| {
-    WordSet::new(
+    WordSet::lowercase(
         words::TITLE_WORDS.iter().filter(|w| !has_cjk(w)),
         Boundary::Word,
     )
 });
 pub(crate) static LEGAL: Lazy<WordSet> = Lazy::new(|| {
-    WordSet::new(
+    WordSet::lowercase(
         words::LEGAL_FORMS
             .iter()
             .filter(|f| !AMBIGUOUS_FORMS.contains(f)),
@@ -52,27 +52,29 @@ pub(crate) static LEGAL_AMBIGUOUS: Lazy<WordSet> = Lazy::new(|| {
 });
 /// Legal forms longer than two letters, any case: enough to say a line is not a person's name.
 pub(crate) static LEGAL_LONG: Lazy<WordSet> = Lazy::new(|| {
-    WordSet::new(
+    WordSet::lowercase(
         words::LEGAL_FORMS.iter().filter(|f| f.len() > 2),
         Boundary::Word,
     )
 });
 pub(crate) static COMPANY_WORDS: Lazy<WordSet> =
-    Lazy::new(|| WordSet::new(words::COMPANY_WORDS, Boundary::Word));
+    Lazy::new(|| WordSet::lowercase(words::COMPANY_WORDS, Boundary::Word));
 pub(crate) static STREET_WORDS: Lazy<WordSet> =
-    Lazy::new(|| WordSet::new(words::STREET_WORDS, Boundary::Word));
+    Lazy::new(|| WordSet::lowercase(words::STREET_WORDS, Boundary::Word));
 pub(crate) static DISCLAIMERS: Lazy<WordSet> =
-    Lazy::new(|| WordSet::new(markers::DISCLAIMER_WORDS, Boundary::Start));
+    Lazy::new(|| WordSet::lowercase(markers::DISCLAIMER_WORDS, Boundary::Start));
 pub(crate) static REGISTRATION: Lazy<WordSet> =
-    Lazy::new(|| WordSet::new(markers::REGISTRATION_WORDS, Boundary::Start));
+    Lazy::new(|| WordSet::lowercase(markers::REGISTRATION_WORDS, Boundary::Start));
 pub(crate) static VALEDICTIONS: Lazy<PrefixSet> = Lazy::new(|| {
-    PrefixSet::new(
+    PrefixSet::lowercase(
         markers::VALEDICTIONS
             .iter()
             .map(|v| v.trim_end_matches([',', '.'])),
     )
 });
 pub(crate) static DEVICE_FOOTERS: Lazy<PrefixSet> =
-    Lazy::new(|| PrefixSet::new(markers::DEVICE_FOOTERS));
+    Lazy::new(|| PrefixSet::lowercase(markers::DEVICE_FOOTERS));
 pub(crate) static HISTORY_PHRASES: Lazy<PrefixSet> =
-    Lazy::new(|| PrefixSet::new(markers::HISTORY_PHRASES));
+    Lazy::new(|| PrefixSet::lowercase(markers::HISTORY_PHRASES));
+pub(crate) static WROTE_OPENERS: Lazy<PrefixSet> =
+    Lazy::new(|| PrefixSet::lowercase(markers::WROTE_OPENERS));

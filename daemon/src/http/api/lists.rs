@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
-use crate::service::{self, export, lists, suggestions};
+use crate::service::{export, lists, suggestions};
 use crate::store::{ListId, UserId};
 
 use super::error::ApiError;
@@ -130,7 +130,3 @@ fn download(text: String, content_type: &'static str, filename: &str) -> Respons
     )
         .into_response()
 }
-
-// Silence "unused" for the re-export used by docs.
-#[allow(unused_imports)]
-use service::Actor as _;

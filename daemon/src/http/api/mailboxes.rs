@@ -73,6 +73,30 @@ pub async fn link_imap(
     Ok((StatusCode::CREATED, Json(mailbox)).into_response())
 }
 
+#[derive(Deserialize)]
+pub struct PasswordBody {
+    password: Option<String>,
+}
+
+pub async fn replace_password(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> ApiResult {
+    let password = body.password.map(SecretString::from);
+    let mailbox = mailboxes::replace_password(
+        &app.store,
+        &app.vault,
+        &app.imap,
+        user.actor(),
+        MailboxId(ids.one()?),
+        password,
+    )
+    .await?;
+    Ok(Json(mailbox).into_response())
+}
+
 pub async fn show(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
     Ok(
         Json(mailboxes::get_mailbox(&app.store, user.actor(), MailboxId(ids.one()?)).await?)

@@ -227,6 +227,13 @@ fn entries() -> Vec<Entry> {
             put(mailboxes::set_list),
         ),
         entry(
+            M::PUT,
+            "/api/v1/mailboxes/{id}/password",
+            "mailboxes",
+            "Replace an IMAP mailbox's password (the login is tested first; the old one is wiped)",
+            put(mailboxes::replace_password),
+        ),
+        entry(
             M::GET,
             "/api/v1/mailboxes/{id}/status",
             "mailboxes",

@@ -5,9 +5,11 @@ use std::sync::OnceLock;
 
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
 };
+use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
 };
@@ -51,6 +53,31 @@ fn operation_id(route: &Route) -> String {
     )
 }
 
+/// An example JSON body for the routes that take one (every field is optional in the schema
+/// sense: missing required fields come back as field-level 400s).
+pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
+    Some(match (method.as_str(), path) {
+        ("POST", "/api/v1/session") => {
+            r#"{"email": "ann@example.com", "password": "correct horse battery"}"#
+        }
+        ("POST", "/api/v1/me/tokens") => r#"{"label": "laptop"}"#,
+        ("POST", "/api/v1/lists") | ("PATCH", "/api/v1/lists/{id}") => r#"{"name": "Customers"}"#,
+        ("POST", "/api/v1/lists/{id}/members") => {
+            r#"{"email": "bob@example.com", "role": "editor"}"#
+        }
+        ("POST", "/api/v1/mailboxes/imap") => {
+            r#"{"list": 1, "host": "imap.example.com", "port": 993, "security": "tls", "username": "ann@example.com", "password": "app-password", "address": "ann@example.com", "name": "Work", "folders": ["INBOX"], "backfill": 0, "excluded_domains": ["newsletter.example"]}"#
+        }
+        ("PUT", "/api/v1/mailboxes/{id}/exclusions") => r#"{"domains": ["newsletter.example"]}"#,
+        ("PUT", "/api/v1/mailboxes/{id}/list") => r#"{"list": 2}"#,
+        ("PUT", "/api/v1/mailboxes/{id}/password") => r#"{"password": "new-app-password"}"#,
+        ("POST", "/api/v1/suggestions/{id}/merge") => {
+            r#"{"fields": [{"field": "title", "choice": "keep_old"}, {"field": "company", "choice": "take_new"}, {"field": "name", "choice": "typed", "value": "Ann Q. Example"}]}"#
+        }
+        _ => return None,
+    })
+}
+
 /// Builds the document.
 pub fn document(routes: &[Route]) -> OpenApi {
     let mut paths = PathsBuilder::new();
@@ -86,6 +113,16 @@ pub fn document(routes: &[Route]) -> OpenApi {
                     .required(Required::True)
                     .build(),
             );
+        }
+        if let Some(example) = example_body(&route.method, route.path) {
+            let example: Option<serde_json::Value> = serde_json::from_str(example).ok();
+            let content = ContentBuilder::new().example(example).build();
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", content)
+                    .required(Some(Required::True))
+                    .build(),
+            ));
         }
         if route.authenticated {
             op = op
@@ -148,4 +185,41 @@ pub fn json() -> &'static str {
 
 pub async fn serve() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], json()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route that reads a JSON body documents an example, and every example is JSON.
+    #[test]
+    fn json_bodies_have_examples() {
+        let without_body = ["/accept", "/dismiss"];
+        for route in super::super::routes() {
+            let takes_body = matches!(route.method, Method::POST | Method::PUT | Method::PATCH)
+                && !without_body.iter().any(|s| route.path.ends_with(s));
+            let example = example_body(&route.method, route.path);
+            assert_eq!(
+                takes_body,
+                example.is_some(),
+                "{} {}",
+                route.method,
+                route.path
+            );
+            if let Some(example) = example {
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(example).is_ok(),
+                    "{} {}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+        let doc = serde_json::to_value(document(&super::super::routes())).unwrap_or_default();
+        let merge = &doc["paths"]["/api/v1/suggestions/{id}/merge"]["post"]["requestBody"];
+        assert_eq!(
+            merge["content"]["application/json"]["example"]["fields"][0]["choice"],
+            "keep_old"
+        );
+    }
 }

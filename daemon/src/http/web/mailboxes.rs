@@ -162,13 +162,45 @@ struct MicrosoftUnavailable {
     csrf: String,
 }
 
-/// The "Connect Microsoft 365" button. Microsoft linking is not part of this build's
-/// configuration yet, so the page says so plainly (the same page as without `[graph]`).
-pub async fn connect_microsoft(user: Option<CurrentUser>) -> Result<Response, PageError> {
+/// The Microsoft 365 settings, present as a request extension when `[graph]` is configured and
+/// its source started (the supervisor adds it); the "Connect Microsoft 365" button needs them.
+#[derive(Clone)]
+pub struct MicrosoftLinking(pub crate::sources::graph::GraphConfig);
+
+#[derive(Deserialize)]
+pub struct MicrosoftForm {
+    #[serde(default)]
+    list: String,
+}
+
+/// The "Connect Microsoft 365" button: sends the browser to Microsoft's consent page (the
+/// daemon's OAuth callback completes the link), or says plainly that Microsoft 365 is not
+/// configured when `[graph]` is absent.
+pub async fn connect_microsoft(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    linking: Option<axum::Extension<MicrosoftLinking>>,
+    Form(form): Form<MicrosoftForm>,
+) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    let page = MicrosoftUnavailable { csrf: visitor.csrf };
-    let body = page.render().map_err(|e| PageError::Internal(format!("render: {e}")))?;
-    Ok((StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response())
+    let Some(axum::Extension(MicrosoftLinking(config))) = linking else {
+        let page = MicrosoftUnavailable { csrf: visitor.csrf };
+        let body = page.render().map_err(|e| PageError::Internal(format!("render: {e}")))?;
+        return Ok((StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response());
+    };
+    let Ok(list) = form.list.trim().parse::<i64>() else {
+        return Err(ServiceError::field("list", service::FieldCode::Choice, "choose a list").into());
+    };
+    let started =
+        crate::sources::graph::start_linking(&state.store, &state.vault, &config, visitor.actor.user(), ListId(list)).await;
+    match started {
+        Ok(url) => Ok(Redirect::to(url.as_str()).into_response()),
+        Err(crate::sources::graph::LinkError::ListNotEditable) => Err(ServiceError::NotFound { what: "list" }.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, "microsoft linking could not start");
+            Err(ServiceError::Unavailable("microsoft linking".to_owned()).into())
+        }
+    }
 }
 
 #[derive(Template)]

@@ -26,6 +26,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
 
+pub use mailboxes::MicrosoftLinking;
 pub use render::PageError;
 
 /// No script at all, styles from our own origin only, forms post only to us, never framed.

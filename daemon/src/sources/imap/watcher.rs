@@ -258,7 +258,7 @@ async fn catch_up(
             Payload::TooLarge
         } else {
             match fetch_body(session, host, uid).await? {
-                Some(bytes) => Payload::Raw(RawMessage::new(bytes)),
+                Some(raw) => Payload::Raw(raw),
                 // Expunged between the listing and the fetch: nothing to process.
                 None => continue,
             }
@@ -291,11 +291,21 @@ async fn catch_up(
 }
 
 /// Fetches one message without setting \Seen (BODY.PEEK). `None` if the message is gone.
-async fn fetch_body(session: &mut ImapSession, host: &str, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
+///
+/// Zeroizing: our copy of the body goes straight into a [`RawMessage`], which zeroizes it when
+/// dropped (after extraction, or here on any error path). What we cannot reach are async-imap's
+/// own buffers: the framed reader's `BytesMut` read buffer and the `Fetch` response that borrows
+/// from it hold the same bytes and are freed, not wiped, when `fetches` is dropped (their API
+/// gives only `&[u8]`). Those allocations are reused by the next read of the same connection.
+async fn fetch_body(session: &mut ImapSession, host: &str, uid: u32) -> Result<Option<RawMessage>, ImapError> {
     let fetching = async {
         let fetches: Vec<_> = session.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?.try_collect().await?;
         Ok::<_, async_imap::error::Error>(
-            fetches.iter().find(|f| f.uid == Some(uid)).and_then(|f| f.body()).map(<[u8]>::to_vec),
+            fetches
+                .iter()
+                .find(|f| f.uid == Some(uid))
+                .and_then(|f| f.body())
+                .map(|body| RawMessage::new(body.to_vec())),
         )
     };
     match timeout(BODY_TIMEOUT, fetching).await {

@@ -1,0 +1,91 @@
+//! `mailsigd graph set-client-secret` and `mailsigd mailbox link-microsoft`: the operator's side
+//! of the Microsoft 365 source. Linking prints the consent URL; the running daemon's callback
+//! completes it (the browser comes back to the daemon, not to this command).
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::sources::graph::{GraphConfig, LinkError, start_linking, store_client_secret};
+use crate::store::{ListId, Store};
+
+use super::context;
+use super::exit::{CliError, CliResult, Exit, OrExit};
+use super::password::PasswordSource;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum GraphCommand {
+    /// Store the Entra ID app's client secret in the vault (from stdin or a file, never argv).
+    SetClientSecret(PasswordSource),
+}
+
+pub async fn execute(config_path: &Path, command: GraphCommand) -> CliResult {
+    let (config, store) = context::admin(config_path).await?;
+    let result = match command {
+        GraphCommand::SetClientSecret(source) => set_client_secret(&config, &store, &source).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn set_client_secret(config: &Config, store: &Store, source: &PasswordSource) -> CliResult {
+    let (vault, _) = context::load_vault(config)?;
+    let secret = source.read()?;
+    let key_version = context::current_key_version(store).await?;
+    store_client_secret(store, &vault, &secret, key_version)
+        .await
+        .map_err(|e| CliError::new(Exit::Software, anyhow::anyhow!("{e}")).context("store the client secret"))?;
+    context::audit(store, "graph.client_secret.set", "secret", None, None).await?;
+    println!("graph client secret stored (encrypted)");
+    Ok(())
+}
+
+/// The `[graph]` section, or a clear error when Microsoft 365 is not configured.
+pub fn graph_config(config: &Config) -> CliResult<&GraphConfig> {
+    config.graph.as_ref().ok_or_else(|| {
+        CliError::msg(Exit::Config, "microsoft 365 is not configured: set [graph] client_id in the configuration")
+    })
+}
+
+/// `mailbox link-microsoft --user EMAIL --list ID|NAME`: prints the consent URL.
+pub async fn link_microsoft(config: &Config, store: &Store, user: &str, list: &str) -> CliResult {
+    let graph = graph_config(config)?;
+    let (vault, _) = context::load_vault(config)?;
+    let user = store.user_by_email(user).await.or_exit("find user")?;
+    let list = match list.parse::<i64>() {
+        Ok(id) => ListId(id),
+        Err(_) => {
+            let lists = store.lists_for_user(user.id).await.or_exit("find list")?;
+            let mut named = lists.iter().filter(|l| l.list.name == list);
+            match (named.next(), named.next()) {
+                (Some(one), None) => one.list.id,
+                (None, _) => return Err(CliError::msg(Exit::Data, format!("find list: the user has no list named {list:?}"))),
+                (Some(_), Some(_)) => {
+                    return Err(CliError::msg(Exit::Data, format!("find list: several lists are named {list:?}; give its id")));
+                }
+            }
+        }
+    };
+    let url = start_linking(store, &vault, graph, user.id, list).await.map_err(|e| match e {
+        LinkError::ListNotEditable => CliError::msg(Exit::Data, "link microsoft 365: the user cannot edit that list"),
+        other => CliError::new(Exit::Software, anyhow::anyhow!("{other}")).context("start the linking"),
+    })?;
+    context::audit(store, "mailbox.link_microsoft.start", "list", Some(list.0), None).await?;
+    eprintln!("Open this URL as the mailbox owner within 15 minutes; the running daemon completes the link:");
+    println!("{url}");
+    Ok(())
+}
+
+/// Unlinks a Microsoft 365 mailbox (subscriptions deleted at Graph, tokens wiped).
+pub async fn unlink(config: &Config, store: &Store, mailbox: crate::store::MailboxId) -> CliResult {
+    let (vault, _) = context::load_vault(config)?;
+    match config.graph.as_ref() {
+        Some(graph) => crate::sources::graph::unlink(store, &vault, graph, mailbox)
+            .await
+            .map_err(|e| CliError::new(Exit::Unavailable, anyhow::anyhow!("{e}")).context("unlink microsoft 365 mailbox")),
+        None => {
+            // Without [graph] nothing can be deleted at Graph; the local data still goes.
+            store.forget_graph_mailbox(mailbox).await.or_exit("wipe graph data")?;
+            store.soft_remove_mailbox(mailbox).await.or_exit("remove mailbox")
+        }
+    }
+}

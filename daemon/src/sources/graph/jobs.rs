@@ -1,0 +1,166 @@
+//! The workers behind the webhook: claim due jobs from `graph_jobs`, do them, mark them.
+//!
+//! - `message`: `GET /me/messages/{id}/$value` into memory, then the same pipeline as IMAP
+//!   (exactly once through the store's Message-ID dedupe); done after the pipeline's commit.
+//! - `missed`: a delta round of the folder.
+//! - `reauthorize`: renew the subscription now.
+//! - `removed`: create the subscription again, then a delta round.
+//!
+//! A claim is a lease: a worker that dies leaves its jobs due again when the lease ends. A
+//! transient failure (throttling, network, a busy store) retries with backoff; a message Graph
+//! no longer has (404) is finished as `failed`; `invalid_grant` marks the mailbox
+//! `needs_reconsent` and leaves its jobs queued for after the re-consent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::client::Fetched;
+use super::error::GraphError;
+use super::source::GraphSource;
+use crate::pipeline::{InboundMessage, Payload, PipelineHandle, RawMessage};
+use crate::store::{Cursor, GraphJob, GraphJobKind, Store};
+
+/// How long a claimed job is ours before another worker may take it.
+const CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
+/// Longest wait between two retries of one job.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10 * 60);
+
+/// Knobs of the job runner.
+#[derive(Clone, Debug)]
+pub struct JobOptions {
+    /// Names this runner in `claimed_by`.
+    pub worker_id: String,
+    /// Jobs done at the same time (Graph requests are further limited per mailbox).
+    pub workers: usize,
+    /// Poll for jobs queued by other processes this often (the webhook of this process wakes
+    /// the runner at once).
+    pub poll_interval: Duration,
+    /// Messages larger than this are not handed over (counted as too large).
+    pub max_message_bytes: u64,
+    /// First retry wait (doubles with each attempt).
+    pub retry_backoff: Duration,
+}
+
+pub(crate) struct JobRunner {
+    pub store: Store,
+    pub source: GraphSource,
+    pub pipeline: PipelineHandle,
+    pub wake: Arc<Notify>,
+    pub options: JobOptions,
+}
+
+impl JobRunner {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.options.workers.max(1)));
+        let running = TaskTracker::new();
+        let this = Arc::new(self);
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let free = u32::try_from(slots.available_permits()).unwrap_or(u32::MAX);
+            let jobs = if free == 0 {
+                Vec::new()
+            } else {
+                match this.store.claim_graph_jobs(&this.options.worker_id, free, CLAIM_LEASE).await {
+                    Ok(jobs) => jobs,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "graph jobs: claim failed");
+                        Vec::new()
+                    }
+                }
+            };
+            let claimed = jobs.len();
+            for job in jobs {
+                let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { break };
+                let this = Arc::clone(&this);
+                running.spawn(async move {
+                    this.process(job).await;
+                    drop(permit);
+                });
+            }
+            if claimed == 0 || slots.available_permits() == 0 {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = this.wake.notified() => {}
+                    () = tokio::time::sleep(this.options.poll_interval) => {}
+                    // A slot freed up while jobs may still be waiting.
+                    permit = Arc::clone(&slots).acquire_owned(), if claimed > 0 => drop(permit),
+                }
+            }
+        }
+        running.close();
+        running.wait().await;
+    }
+
+    async fn process(&self, job: GraphJob) {
+        let result = match self.source.runtime(job.mailbox) {
+            Some(runtime) => match job.kind {
+                GraphJobKind::Message => self.fetch_and_hand_over(&runtime, &job).await,
+                GraphJobKind::Missed => runtime.resync(&job.folder).await.map(|_| ()),
+                GraphJobKind::Reauthorize => runtime.reauthorize(&job.item).await,
+                GraphJobKind::Removed => runtime.recreate(&job.folder, &job.item).await,
+            },
+            // Not (yet) running here, e.g. right after linking: try again shortly.
+            None => Err(GraphError::Network { op: "job", reason: "mailbox not running".into() }),
+        };
+        let outcome = match result {
+            Ok(()) => self.store.finish_graph_job(job.id).await,
+            Err(error) if error.needs_reconsent() => {
+                if let Some(runtime) = self.source.runtime(job.mailbox) {
+                    runtime.mark_needs_reconsent().await;
+                }
+                self.store.retry_graph_job(job.id, self.store.now_ms(), &error.class()).await
+            }
+            Err(error) if error.is_not_found() => {
+                tracing::debug!(mailbox = %job.mailbox, job = job.id, "graph job target gone");
+                self.store.fail_graph_job(job.id, &error.class()).await
+            }
+            Err(error) if error.is_transient() || matches!(error, GraphError::Protocol { .. }) && job.attempts < 5 => {
+                let wait = error.retry_after().unwrap_or_else(|| self.backoff(job.attempts));
+                tracing::debug!(mailbox = %job.mailbox, job = job.id, error = %error, "graph job retried later");
+                let next = self.store.now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                self.store.retry_graph_job(job.id, next, &error.class()).await
+            }
+            Err(error) => {
+                tracing::warn!(mailbox = %job.mailbox, job = job.id, error = %error, "graph job failed");
+                self.store.fail_graph_job(job.id, &error.class()).await
+            }
+        };
+        if let Err(error) = outcome {
+            // The claim lease runs out and the job is done again; the pipeline dedupes.
+            tracing::warn!(job = job.id, error = %error, "graph job: could not record the outcome");
+        }
+    }
+
+    fn backoff(&self, attempts: i64) -> Duration {
+        let exponent = u32::try_from(attempts.clamp(1, 16) - 1).unwrap_or(0);
+        self.options.retry_backoff.saturating_mul(2u32.saturating_pow(exponent)).min(MAX_RETRY_WAIT)
+    }
+
+    async fn fetch_and_hand_over(&self, runtime: &super::runtime::MailboxRuntime, job: &GraphJob) -> Result<(), GraphError> {
+        let fetched = runtime.api().message_mime(&job.item, self.options.max_message_bytes).await?;
+        let (size, payload) = match fetched {
+            Fetched::Raw(bytes) => (bytes.len() as u64, Payload::Raw(RawMessage::new(bytes))),
+            Fetched::TooLarge(size) => (size, Payload::TooLarge),
+        };
+        let message = InboundMessage {
+            mailbox: job.mailbox,
+            folder: job.folder.clone(),
+            position: Cursor::None,
+            size,
+            payload,
+        };
+        let ack = self
+            .pipeline
+            .submit(message)
+            .await
+            .map_err(|e| GraphError::Network { op: "hand over", reason: e.to_string() })?;
+        ack.committed().await.map_err(|e| GraphError::Network { op: "commit", reason: e.to_string() })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,43 @@
+//! The Microsoft 365 source (issue 6): mailboxes linked with one consent screen, new mail
+//! learnt from Graph change notifications within seconds, and nothing missed when Graph drops
+//! notifications (delta queries catch up).
+//!
+//! - [`config`]: `[graph]` validated ([`GraphConfig`]).
+//! - [`oauth`]: authorization code + PKCE and refresh against the identity platform v2.
+//! - [`tokens`]: one mailbox's tokens over the vault (rotation persisted), and graph-rs-sdk's
+//!   `ClientApplication`.
+//! - [`client`]: THE adapter around graph-rs-sdk ([`GraphApi`]): throttling, limits, errors.
+//! - [`linking`]: [`start_linking`] / [`complete_linking`] / [`unlink`].
+//! - [`subscriptions`], [`delta`]: keeping subscriptions alive; delta catch-up per folder.
+//! - [`webhook`], [`registry`]: notification bodies → persisted jobs (no Graph call inline).
+//! - [`jobs`]: the workers that fetch `$value` and hand it to the pipeline.
+//! - [`runtime`], [`source`]: per-mailbox tasks and the running source ([`GraphSource`]).
+//! - [`stats`]: counters and the webhook latency histogram ([`GraphStatsSnapshot`]).
+
+pub mod client;
+pub mod config;
+pub mod delta;
+pub mod error;
+pub mod jobs;
+pub mod linking;
+pub mod oauth;
+pub mod registry;
+pub mod runtime;
+pub mod settings;
+pub mod source;
+pub mod stats;
+pub mod subscriptions;
+pub mod tokens;
+pub mod webhook;
+
+pub use client::{GraphApi, RetryPolicy, check_graph_endpoint};
+pub use config::GraphConfig;
+pub use error::GraphError;
+pub use jobs::JobOptions;
+pub use linking::{LinkError, complete_linking, start_linking, unlink};
+pub use oauth::{CLIENT_SECRET_NAME, store_client_secret};
+pub use runtime::Timing;
+pub use settings::GraphSettings;
+pub use source::{GraphSource, GraphStartOptions};
+pub use stats::{GraphStats, GraphStatsSnapshot};
+pub use webhook::{Verdict, Webhook};

@@ -1,0 +1,186 @@
+//! One linked Microsoft 365 mailbox at run time: its Graph adapter and the task that keeps its
+//! subscriptions alive and its folders in sync.
+//!
+//! The task: for each folder, a delta baseline on first start (mail already there is not
+//! processed), a subscription (created or reused), then a catch-up delta round (covers the gap
+//! between baseline and subscription, and any downtime). Then it loops: renew subscriptions at
+//! about half their life, and run the safety-net delta every `delta_interval`. Lifecycle jobs
+//! call the same operations; a per-mailbox lock keeps them from interleaving.
+//!
+//! `invalid_grant` ends the task: the mailbox becomes `needs_reconsent` and its owner gets one
+//! notice through the outbox. Transient failures are retried with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::client::GraphApi;
+use super::config::GraphConfig;
+use super::error::GraphError;
+use super::registry::Registry;
+use super::stats::GraphStats;
+use crate::store::{Mailbox, MailboxStatus, Store};
+use crate::vault::Vault;
+
+/// What every mailbox runtime shares.
+pub(crate) struct Shared {
+    pub store: Store,
+    pub vault: Vault,
+    pub config: Arc<GraphConfig>,
+    pub registry: Registry,
+    pub stats: Arc<GraphStats>,
+    /// Wakes the job runner after jobs were queued.
+    pub wake: Arc<Notify>,
+    pub timing: Timing,
+}
+
+/// How often the mailbox task looks at its subscriptions, and how it backs off.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Time between two checks for due renewals (and for a due safety-net delta).
+    pub tick: Duration,
+    /// First wait after a transient failure of the task (doubles up to `max_backoff`).
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self { tick: Duration::from_secs(60), backoff: Duration::from_secs(5), max_backoff: Duration::from_secs(300) }
+    }
+}
+
+/// A running mailbox.
+pub struct MailboxRuntime {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) mailbox: Mailbox,
+    pub(crate) api: GraphApi,
+    /// Serialises subscription and delta work of this mailbox (task and lifecycle jobs).
+    pub(crate) control: Mutex<()>,
+    pub(crate) cancel: CancellationToken,
+}
+
+/// How the task ended.
+enum TaskEnd {
+    Cancelled,
+    NeedsReconsent,
+}
+
+impl MailboxRuntime {
+    pub fn mailbox(&self) -> &Mailbox {
+        &self.mailbox
+    }
+
+    pub fn api(&self) -> &GraphApi {
+        &self.api
+    }
+
+    /// The folders watched: from the mailbox settings, else the configured default.
+    pub fn folders(&self) -> Vec<String> {
+        super::settings::GraphSettings::from_json(&self.mailbox.settings)
+            .map(|s| s.folders)
+            .ok()
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| self.shared.config.folders.clone())
+    }
+
+    /// The mailbox task; returns when cancelled or when the mailbox needs re-consent.
+    pub(crate) async fn run(self: Arc<Self>) {
+        let mut backoff = self.shared.timing.backoff;
+        let mut last_delta = tokio::time::Instant::now();
+        let mut started = false;
+        loop {
+            let step = if started { self.tick(&mut last_delta).await } else { self.start().await };
+            match step {
+                Ok(()) => {
+                    started = true;
+                    backoff = self.shared.timing.backoff;
+                    let wait = self.shared.timing.tick;
+                    if self.sleep(wait).await.is_err() {
+                        break;
+                    }
+                }
+                Err(error) => match self.on_error(&error).await {
+                    TaskEnd::NeedsReconsent => break,
+                    TaskEnd::Cancelled => {
+                        if self.sleep(backoff).await.is_err() {
+                            break;
+                        }
+                        backoff = (backoff * 2).min(self.shared.timing.max_backoff);
+                    }
+                },
+            }
+        }
+        tracing::debug!(mailbox = %self.mailbox.id, "graph mailbox task ended");
+    }
+
+    /// First start: baseline, subscription and a catch-up round per folder.
+    async fn start(&self) -> Result<(), GraphError> {
+        let _control = self.control.lock().await;
+        for folder in self.folders() {
+            let baselined = self.ensure_baseline(&folder).await?;
+            self.ensure_subscription(&folder).await?;
+            let queued = self.delta_round(&folder).await?;
+            tracing::info!(mailbox = %self.mailbox.id, baselined, queued, "graph folder watched");
+        }
+        Ok(())
+    }
+
+    /// One periodic check: renewals due, and the safety-net delta when its interval passed.
+    async fn tick(&self, last_delta: &mut tokio::time::Instant) -> Result<(), GraphError> {
+        let _control = self.control.lock().await;
+        self.renew_due().await?;
+        if last_delta.elapsed() >= self.shared.config.delta_interval {
+            for folder in self.folders() {
+                self.delta_round(&folder).await?;
+            }
+            *last_delta = tokio::time::Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Logs, and for `invalid_grant` marks the mailbox. Returns whether the task must stop.
+    async fn on_error(&self, error: &GraphError) -> TaskEnd {
+        if error.needs_reconsent() {
+            self.mark_needs_reconsent().await;
+            return TaskEnd::NeedsReconsent;
+        }
+        tracing::warn!(mailbox = %self.mailbox.id, error = %error, "graph mailbox task failed; retrying");
+        TaskEnd::Cancelled
+    }
+
+    /// `needs_reconsent` plus one notice to the owner, on the transition only.
+    pub(crate) async fn mark_needs_reconsent(&self) {
+        let store = &self.shared.store;
+        let before = match store.get_mailbox(self.mailbox.id).await {
+            Ok(mailbox) => mailbox,
+            Err(error) => {
+                tracing::warn!(mailbox = %self.mailbox.id, error = %error, "could not read the mailbox to mark it");
+                return;
+            }
+        };
+        if before.status == MailboxStatus::NeedsReconsent {
+            return;
+        }
+        const REASON: &str = "Microsoft 365 access was revoked or expired; link the mailbox again";
+        if let Err(error) = store.set_mailbox_status(self.mailbox.id, MailboxStatus::NeedsReconsent, Some(REASON)).await {
+            tracing::warn!(mailbox = %self.mailbox.id, error = %error, "could not mark the mailbox needs_reconsent");
+            return;
+        }
+        tracing::warn!(mailbox = %self.mailbox.id, "graph mailbox needs re-consent");
+        if let Err(error) = crate::notify::enqueue_attention(store, &before, REASON).await {
+            tracing::warn!(mailbox = %self.mailbox.id, "could not queue the re-consent notice: {error}");
+        }
+        self.cancel.cancel();
+    }
+
+    /// Sleeps, or fails when the task is cancelled.
+    async fn sleep(&self, wait: Duration) -> Result<(), ()> {
+        tokio::select! {
+            () = self.cancel.cancelled() => Err(()),
+            () = tokio::time::sleep(wait) => Ok(()),
+        }
+    }
+}

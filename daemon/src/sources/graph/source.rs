@@ -1,0 +1,257 @@
+//! The running Microsoft 365 source: one [`MailboxRuntime`] per linked mailbox in status `ok`,
+//! the job runner behind the webhook, and a reconciliation with the store (mailboxes linked by
+//! the OAuth callback, unlinked by the CLI or the API, or re-consented).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::client::{GraphApi, RetryPolicy};
+use super::config::GraphConfig;
+use super::error::GraphError;
+use super::jobs::{JobOptions, JobRunner};
+use super::oauth::{OAuthClient, load_client_secret};
+use super::registry::Registry;
+use super::runtime::{MailboxRuntime, Shared, Timing};
+use super::stats::{GraphStats, GraphStatsSnapshot};
+use super::tokens::MailboxTokens;
+use super::webhook::Webhook;
+use crate::pipeline::PipelineHandle;
+use crate::store::{Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, SecretId, Store};
+use crate::vault::Vault;
+
+/// Everything the supervisor passes to [`GraphSource::start`].
+#[derive(Clone, Debug)]
+pub struct GraphStartOptions {
+    pub config: GraphConfig,
+    pub jobs: JobOptions,
+    pub timing: Timing,
+    pub retry: RetryPolicy,
+    /// Time between two comparisons of the running mailboxes with the store.
+    pub reconcile_interval: Duration,
+}
+
+impl GraphStartOptions {
+    pub fn new(config: GraphConfig, max_message_bytes: u64) -> Self {
+        let workers = config.workers;
+        Self {
+            config,
+            jobs: JobOptions {
+                worker_id: format!("graph-{}-{}", hostname(), std::process::id()),
+                workers,
+                poll_interval: Duration::from_secs(2),
+                max_message_bytes,
+                retry_backoff: Duration::from_secs(1),
+            },
+            timing: Timing::default(),
+            retry: RetryPolicy::default(),
+            reconcile_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+fn hostname() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    if host.is_empty() { "mailsigd".to_owned() } else { host.to_owned() }
+}
+
+/// Handle to the running source. Cheap to clone.
+#[derive(Clone)]
+pub struct GraphSource {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    oauth: OAuthClient,
+    retry: RetryPolicy,
+    webhook: Webhook,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    running: Mutex<HashMap<MailboxId, Running>>,
+}
+
+struct Running {
+    runtime: Arc<MailboxRuntime>,
+    /// The token record it was started with: a re-consent stores a new one.
+    secret: Option<SecretId>,
+}
+
+impl GraphSource {
+    /// Loads the client secret, starts the job runner, every linked mailbox and the
+    /// reconciliation loop on `tracker`.
+    pub async fn start(
+        options: GraphStartOptions,
+        store: Store,
+        vault: Vault,
+        pipeline: PipelineHandle,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Result<GraphSource, GraphError> {
+        let config = Arc::new(options.config.clone());
+        let client_secret = load_client_secret(&config, &store, &vault).await?;
+        let oauth = OAuthClient::new(Arc::clone(&config), client_secret)?;
+        let registry = Registry::new(store.clone(), vault.clone());
+        let stats = Arc::new(GraphStats::default());
+        let wake = Arc::new(Notify::new());
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            vault,
+            config,
+            registry: registry.clone(),
+            stats: Arc::clone(&stats),
+            wake: Arc::clone(&wake),
+            timing: options.timing,
+        });
+        let webhook = Webhook::new(store.clone(), registry, stats, Arc::clone(&wake));
+        let source = GraphSource {
+            inner: Arc::new(Inner {
+                shared,
+                oauth,
+                retry: options.retry,
+                webhook,
+                tracker: tracker.clone(),
+                shutdown: shutdown.clone(),
+                running: Mutex::default(),
+            }),
+        };
+        if let Err(error) = source.reconcile().await {
+            tracing::warn!(error = %error, "graph mailboxes not started yet");
+        }
+        let runner = JobRunner { store, source: source.clone(), pipeline, wake, options: options.jobs };
+        tracker.spawn(runner.run(shutdown.child_token()));
+        let looping = source.clone();
+        let interval = options.reconcile_interval;
+        tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(interval) => {}
+                }
+                if let Err(error) = looping.reconcile().await {
+                    tracing::warn!(error = %error, "graph reconciliation failed");
+                }
+            }
+            looping.stop_all();
+        });
+        Ok(source)
+    }
+
+    /// The webhook's state, for the HTTP routes.
+    pub fn webhook(&self) -> Webhook {
+        self.inner.webhook.clone()
+    }
+
+    /// The OAuth client (for the callback that completes a linking).
+    pub fn oauth(&self) -> &OAuthClient {
+        &self.inner.oauth
+    }
+
+    pub fn config(&self) -> &Arc<GraphConfig> {
+        &self.inner.shared.config
+    }
+
+    pub fn stats(&self) -> GraphStatsSnapshot {
+        self.inner.shared.stats.snapshot()
+    }
+
+    pub(crate) fn stats_handle(&self) -> Arc<GraphStats> {
+        Arc::clone(&self.inner.shared.stats)
+    }
+
+    /// The running mailbox, if this process runs it.
+    pub fn runtime(&self, mailbox: MailboxId) -> Option<Arc<MailboxRuntime>> {
+        self.running().get(&mailbox).map(|r| Arc::clone(&r.runtime))
+    }
+
+    /// The mailboxes running now.
+    pub fn watched(&self) -> Vec<MailboxId> {
+        let mut ids: Vec<MailboxId> = self.running().keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Starts new `ok` mailboxes, restarts re-consented ones, stops removed or unhealthy ones.
+    pub async fn reconcile(&self) -> Result<(), GraphError> {
+        let store = &self.inner.shared.store;
+        let filter = MailboxFilter { kind: Some(MailboxKind::Graph), ..MailboxFilter::default() };
+        let mailboxes = store.list_mailboxes(&filter).await?;
+        let wanted: HashMap<MailboxId, &Mailbox> =
+            mailboxes.iter().filter(|m| m.status == MailboxStatus::Ok).map(|m| (m.id, m)).collect();
+        let stale: Vec<MailboxId> = self
+            .running()
+            .iter()
+            .filter(|(id, running)| {
+                wanted.get(id).is_none_or(|m| m.secret != running.secret) || running.runtime.cancel.is_cancelled()
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            self.stop(id);
+        }
+        for (id, mailbox) in wanted {
+            if self.running().contains_key(&id) {
+                continue;
+            }
+            self.start_mailbox(mailbox.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Starts one mailbox's task (replacing a running one).
+    pub fn start_mailbox(&self, mailbox: Mailbox) -> Result<(), GraphError> {
+        let shared = Arc::clone(&self.inner.shared);
+        let tokens = MailboxTokens::new(shared.store.clone(), shared.vault.clone(), self.inner.oauth.clone(), mailbox.id);
+        let api = GraphApi::new(&shared.config.graph_url, tokens, self.inner.retry, Arc::clone(&shared.stats))?;
+        let runtime = Arc::new(MailboxRuntime {
+            shared,
+            api,
+            control: tokio::sync::Mutex::new(()),
+            cancel: self.inner.shutdown.child_token(),
+            mailbox: mailbox.clone(),
+        });
+        let previous = self.running().insert(mailbox.id, Running { runtime: Arc::clone(&runtime), secret: mailbox.secret });
+        if let Some(previous) = previous {
+            previous.runtime.cancel.cancel();
+        }
+        self.inner.tracker.spawn(runtime.run());
+        tracing::info!(mailbox = %mailbox.id, "graph mailbox started");
+        Ok(())
+    }
+
+    /// Unlinks a mailbox from inside the daemon (API, web page): stops it, forgets its
+    /// subscriptions here, then [`super::unlink`] (Graph deletes, local wipe, soft delete).
+    pub async fn unlink(&self, mailbox: MailboxId) -> Result<(), super::LinkError> {
+        self.stop(mailbox);
+        self.inner.shared.registry.remove_mailbox(mailbox);
+        let shared = &self.inner.shared;
+        super::unlink(&shared.store, &shared.vault, &shared.config, mailbox).await
+    }
+
+    /// Stops a mailbox's task (its subscriptions stay; see [`super::unlink`]).
+    pub fn stop(&self, mailbox: MailboxId) -> bool {
+        match self.running().remove(&mailbox) {
+            Some(running) => {
+                running.runtime.cancel.cancel();
+                tracing::info!(mailbox = %mailbox, "graph mailbox stopped");
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn stop_all(&self) {
+        for (_, running) in self.running().drain() {
+            running.runtime.cancel.cancel();
+        }
+    }
+
+    fn running(&self) -> MutexGuard<'_, HashMap<MailboxId, Running>> {
+        self.inner.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

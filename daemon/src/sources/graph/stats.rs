@@ -1,0 +1,120 @@
+//! Counters of the Graph source and its webhook, for `/metrics` ([`GraphStatsSnapshot`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Upper bounds (seconds) of the webhook latency histogram buckets (time to 202).
+pub const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 3.0];
+
+#[derive(Debug, Default)]
+pub struct GraphStats {
+    /// Notifications (items of `value`) received on the notification URL.
+    pub notifications_received: AtomicU64,
+    /// Items whose clientState did not match: dropped.
+    pub notifications_forged: AtomicU64,
+    /// Items for a subscription the daemon does not know: dropped.
+    pub notifications_unknown: AtomicU64,
+    /// Lifecycle events received.
+    pub lifecycle_received: AtomicU64,
+    /// Jobs newly queued (a duplicate notification queues nothing).
+    pub jobs_queued: AtomicU64,
+    /// Webhook requests answered 5xx because the queue could not be written.
+    pub webhook_failures: AtomicU64,
+    pub requests: AtomicU64,
+    /// 429/503 answers from Graph that were waited out.
+    pub throttled: AtomicU64,
+    pub messages_fetched: AtomicU64,
+    pub bytes_fetched: AtomicU64,
+    pub subscriptions_created: AtomicU64,
+    pub subscriptions_renewed: AtomicU64,
+    pub delta_rounds: AtomicU64,
+    /// Webhook latency histogram: counts per bucket of [`LATENCY_BUCKETS`] plus +Inf.
+    latency_buckets: [AtomicU64; 11],
+    latency_sum_micros: AtomicU64,
+}
+
+/// A copy of the counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GraphStatsSnapshot {
+    pub notifications_received: u64,
+    pub notifications_forged: u64,
+    pub notifications_unknown: u64,
+    pub lifecycle_received: u64,
+    pub jobs_queued: u64,
+    pub webhook_failures: u64,
+    pub requests: u64,
+    pub throttled: u64,
+    pub messages_fetched: u64,
+    pub bytes_fetched: u64,
+    pub subscriptions_created: u64,
+    pub subscriptions_renewed: u64,
+    pub delta_rounds: u64,
+    /// Cumulative counts per bucket of [`LATENCY_BUCKETS`], then the total (+Inf).
+    pub latency_cumulative: Vec<u64>,
+    pub latency_sum_seconds: f64,
+}
+
+impl GraphStats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records one webhook request's time to answer.
+    pub fn observe_latency(&self, elapsed: std::time::Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let index = LATENCY_BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(LATENCY_BUCKETS.len());
+        self.latency_buckets[index].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> GraphStatsSnapshot {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut running = 0;
+        let latency_cumulative = self
+            .latency_buckets
+            .iter()
+            .map(|b| {
+                running += load(b);
+                running
+            })
+            .collect();
+        GraphStatsSnapshot {
+            notifications_received: load(&self.notifications_received),
+            notifications_forged: load(&self.notifications_forged),
+            notifications_unknown: load(&self.notifications_unknown),
+            lifecycle_received: load(&self.lifecycle_received),
+            jobs_queued: load(&self.jobs_queued),
+            webhook_failures: load(&self.webhook_failures),
+            requests: load(&self.requests),
+            throttled: load(&self.throttled),
+            messages_fetched: load(&self.messages_fetched),
+            bytes_fetched: load(&self.bytes_fetched),
+            subscriptions_created: load(&self.subscriptions_created),
+            subscriptions_renewed: load(&self.subscriptions_renewed),
+            delta_rounds: load(&self.delta_rounds),
+            latency_cumulative,
+            latency_sum_seconds: load(&self.latency_sum_micros) as f64 / 1e6,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn latency_histogram_is_cumulative() {
+        let stats = GraphStats::default();
+        stats.observe_latency(Duration::from_micros(500));
+        stats.observe_latency(Duration::from_millis(7));
+        stats.observe_latency(Duration::from_secs(10));
+        let snap = stats.snapshot();
+        assert_eq!(snap.latency_cumulative[0], 1);
+        assert_eq!(snap.latency_cumulative[3], 2, "7 ms is within 10 ms");
+        assert_eq!(snap.latency_cumulative.last().copied(), Some(3));
+    }
+}

@@ -1,0 +1,864 @@
+//! The resilience suite of issue 9: several real `mailsigd run` replicas on one PostgreSQL,
+//! a Dovecot, mail APPENDed to many mailboxes while replicas are SIGKILLed at random moments
+//! and restarted, plus a Dovecot restart, a PostgreSQL restart and an SMTP outage. Afterwards
+//! every message must have produced exactly one suggestion: 0 lost, 0 duplicated.
+//!
+//! Everything that is broken on purpose is private to the run: a private Dovecot
+//! ([`PrivateDovecot`]), a private PostgreSQL cluster ([`PrivatePg`]) and a TCP relay in front
+//! of the shared Postfix whose outage stands for the SMTP server's. The shared test servers
+//! are never restarted.
+//!
+//! Usage (the test servers must run: `scripts/test-servers.sh start`, then source
+//! `.test-servers/env`; `scripts/resilience.sh` does both):
+//!   resilience [--messages 2000] [--mailboxes 50] [--replicas 3] [--kills 20] [--seconds 90]
+//!              [--seed N] [--no-faults] [--json FILE]
+//! The seed is printed; the same seed gives the same kill schedule. Exit status 0 only when
+//! nothing was lost or duplicated and every notification was sent.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use mailsig_daemon::sources::imap::{ImapSettings, Security};
+use mailsig_daemon::store::{ListId, MailboxId, MailboxKind, NewMailbox, SecretKind, Store, SuggestionFilter};
+use mailsig_daemon::vault::{MasterKey, Vault};
+use mailsig_tests::servers::{MailUser, PrivateDovecot, PrivateDovecotOptions, PrivatePg, TestEnv, free_port};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+/// How long the replicas may take to watch every mailbox after starting.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long after the last APPEND every message must have become a suggestion.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(240);
+/// A failover that takes longer than this is reported as failed.
+const FAILOVER_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Clone, Debug)]
+struct Args {
+    messages: usize,
+    mailboxes: usize,
+    replicas: usize,
+    kills: usize,
+    seconds: u64,
+    seed: u64,
+    faults: bool,
+    json: Option<PathBuf>,
+}
+
+impl Args {
+    fn parse() -> Result<Args> {
+        let mut args = Args {
+            messages: 2000,
+            mailboxes: 50,
+            replicas: 3,
+            kills: 20,
+            seconds: 90,
+            seed: rand::random(),
+            faults: true,
+            json: None,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--messages" => args.messages = value()?.parse()?,
+                "--mailboxes" => args.mailboxes = value()?.parse()?,
+                "--replicas" => args.replicas = value()?.parse()?,
+                "--kills" => args.kills = value()?.parse()?,
+                "--seconds" => args.seconds = value()?.parse()?,
+                "--seed" => args.seed = value()?.parse()?,
+                "--json" => args.json = Some(PathBuf::from(value()?)),
+                "--no-faults" => args.faults = false,
+                "--help" | "-h" => {
+                    println!(
+                        "resilience [--messages N] [--mailboxes N] [--replicas N] [--kills N] [--seconds N] \
+                         [--seed N] [--no-faults] [--json FILE]"
+                    );
+                    std::process::exit(0);
+                }
+                other => bail!("unknown argument {other:?} (see --help)"),
+            }
+        }
+        ensure!(args.mailboxes > 0 && args.replicas > 0 && args.messages > 0, "counts must be positive");
+        Ok(args)
+    }
+}
+
+/// One linked mailbox of the run.
+struct Linked {
+    mailbox: MailboxId,
+    list: ListId,
+    user: MailUser,
+}
+
+/// One replica slot: the process now running in it (if any) and its generation.
+struct Slot {
+    index: usize,
+    generation: u32,
+    child: Option<Child>,
+    id: String,
+}
+
+/// Everything the replicas are started with.
+struct Cluster {
+    bin: PathBuf,
+    work: PathBuf,
+    database_url: String,
+    master_key: PathBuf,
+    smtp: SmtpSetup,
+    slots: Vec<Mutex<Slot>>,
+    /// Pids of the replicas SIGKILLed so far (the outbox names its workers `host-pid`).
+    killed_pids: std::sync::Mutex<Vec<u32>>,
+}
+
+struct SmtpSetup {
+    relay_port: u16,
+    user: MailUser,
+    password_file: PathBuf,
+    ca: PathBuf,
+}
+
+#[tokio::main]
+async fn main() {
+    // On SIGINT/SIGTERM the run is dropped, which stops the replicas (kill on drop), the private
+    // PostgreSQL and the private Dovecot: nothing is left running behind an interrupted run.
+    let interrupted = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = run() => outcome,
+        () = interrupted => Err(anyhow::anyhow!("interrupted; servers and replicas stopped")),
+    };
+    match outcome {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(error) => {
+            eprintln!("resilience: {error:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn run() -> Result<bool> {
+    let args = Args::parse()?;
+    println!(
+        "resilience: seed {} ({} messages, {} mailboxes, {} replicas, {} kills over {} s, faults {})",
+        args.seed, args.messages, args.mailboxes, args.replicas, args.kills, args.seconds, args.faults
+    );
+    let env = TestEnv::from_env()?;
+    let bin = build_mailsigd().await?;
+    let started = Instant::now();
+    let pg = PrivatePg::start(&env).await?;
+    let database_url = pg.create_database("mailsig").await?;
+    let dovecot = PrivateDovecot::start(&env, PrivateDovecotOptions::default()).await?;
+    let work = tempfile::Builder::new().prefix("resilience-").tempdir_in(env.dir.join("private"))?;
+    let master_key = work.path().join("master.key");
+    let key = MasterKey::generate()?;
+    key.write_new_file(&master_key)?;
+    let vault = Vault::new(key);
+
+    let store = Store::open(&database_url).await.context("open the run's database")?;
+    store.migrate().await?;
+    let linked = link_mailboxes(&store, &vault, &dovecot, &env, args.mailboxes).await?;
+    let relay = Relay::start(env.smtps_port).await?;
+    let smtp_user = env.create_mail_user()?;
+    let password_file = work.path().join("smtp-password");
+    std::fs::write(&password_file, &smtp_user.password)?;
+    let cluster = Arc::new(Cluster {
+        bin,
+        work: work.path().to_path_buf(),
+        database_url: database_url.clone(),
+        master_key,
+        smtp: SmtpSetup { relay_port: relay.port, user: smtp_user, password_file, ca: env.ca.clone() },
+        slots: (0..args.replicas)
+            .map(|index| Mutex::new(Slot { index, generation: 0, child: None, id: String::new() }))
+            .collect(),
+        killed_pids: std::sync::Mutex::default(),
+    });
+    for slot in &cluster.slots {
+        cluster.start(&mut *slot.lock().await)?;
+    }
+    let ready = wait_watched(&store, &linked).await;
+    println!("resilience: {} replicas watch {} mailboxes after {:.1} s", args.replicas, linked.len(), started.elapsed().as_secs_f64());
+    ready?;
+
+    // The plan, all from the seed: which mailbox gets which message, when each kill happens,
+    // which replica it hits and how long it stays down.
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let run_for = Duration::from_secs(args.seconds);
+    let targets: Vec<usize> = (0..args.messages).map(|_| rng.random_range(0..linked.len())).collect();
+    let mut kill_at: Vec<Duration> =
+        (0..args.kills).map(|_| run_for.mul_f64(rng.random_range(0.05..0.95))).collect();
+    kill_at.sort();
+    let kills: Vec<(Duration, usize, Duration)> = kill_at
+        .into_iter()
+        .map(|at| (at, rng.random_range(0..args.replicas), Duration::from_millis(rng.random_range(500..3000))))
+        .collect();
+
+    let t0 = Instant::now();
+    let appended = Arc::new(AtomicU64::new(0));
+    let appender = tokio::spawn(append_all(dovecot.imap()?, linked_users(&linked), targets.clone(), run_for, Arc::clone(&appended)));
+    let failovers = Arc::new(std::sync::Mutex::new(Vec::<Failover>::new()));
+    let chaos = {
+        let cluster = Arc::clone(&cluster);
+        let store = store.clone();
+        let failovers = Arc::clone(&failovers);
+        async move { chaos(cluster, store, kills, t0, failovers).await }
+    };
+    let faults = async {
+        if !args.faults {
+            return Ok::<_, anyhow::Error>(Vec::new());
+        }
+        fault_schedule(&dovecot, &pg, &relay, t0, run_for).await
+    };
+    let (appender, chaos, faults) = tokio::join!(appender, chaos, faults);
+    let append_errors = appender.context("appender task")??;
+    let measurements = chaos?;
+    let fault_log = faults?;
+    println!("resilience: {} messages appended in {:.1} s", appended.load(Ordering::Relaxed), t0.elapsed().as_secs_f64());
+
+    // Every message must arrive; wait for the pipelines and the failovers to catch up.
+    let expected: HashMap<String, usize> =
+        targets.iter().enumerate().map(|(n, mailbox)| (sender_address(n), *mailbox)).collect();
+    let drain_started = Instant::now();
+    loop {
+        let outcome = count_suggestions(&store, &linked, &expected).await?;
+        if outcome.found_distinct >= expected.len() || drain_started.elapsed() > DRAIN_TIMEOUT {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let drain_time = drain_started.elapsed();
+    let killed = cluster.killed_pids.lock().map(|k| k.clone()).unwrap_or_default();
+    let outbox = wait_outbox(&store, &killed, Duration::from_secs(180)).await?;
+    for slot in &cluster.slots {
+        cluster.stop(&mut *slot.lock().await).await;
+    }
+    // Counted again after the replicas stopped: nothing may have appeared meanwhile.
+    let outcome_after = count_suggestions(&store, &linked, &expected).await?;
+    let failovers = failovers.lock().map(|f| f.clone()).unwrap_or_default();
+    let summary = Summary {
+        seed: args.seed,
+        messages: args.messages,
+        mailboxes: args.mailboxes,
+        replicas: args.replicas,
+        kills: measurements.kills,
+        lost: outcome_after.lost,
+        duplicated: outcome_after.duplicated,
+        unexpected: outcome_after.unexpected,
+        append_retries: append_errors,
+        redeliveries_absorbed: outcome_after.duplicates_absorbed,
+        failover_ms: failovers.iter().map(|f| f.millis).collect(),
+        failovers_timed_out: failovers.iter().filter(|f| f.timed_out).count(),
+        drain_ms: u64::try_from(drain_time.as_millis()).unwrap_or(u64::MAX),
+        faults: fault_log,
+        outbox_sent: outbox.sent,
+        outbox_held_by_killed: outbox.held_by_killed,
+        outbox_not_sent: outbox.not_sent,
+        total_s: started.elapsed().as_secs_f64(),
+    };
+    summary.print();
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&summary.to_json())?)?;
+    }
+    drop(relay);
+    Ok(summary.passed())
+}
+
+/// Builds (or finds up to date) the real daemon binary and returns its path.
+async fn build_mailsigd() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("MAILSIGD_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new(cargo)
+        .current_dir(&workspace)
+        // With the tests package selected too, features resolve as for the test build, so the
+        // dependencies already built for the tests are reused (no second build of rustls & co).
+        .args(["build", "-p", "mailsig-tests", "-p", "mailsig-daemon", "--bin", "mailsigd"])
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .context("run cargo build for mailsigd")?;
+    ensure!(output.status.success(), "cargo build of mailsigd failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in stdout.lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if message["reason"] == "compiler-artifact" && message["target"]["name"] == "mailsigd" {
+            if let Some(path) = message["executable"].as_str() {
+                return Ok(PathBuf::from(path));
+            }
+        }
+    }
+    bail!("cargo build did not report the mailsigd executable")
+}
+
+/// Creates, per mailbox: a mail user on the private Dovecot, an owner (a mail user of the shared
+/// servers, so digests are deliverable), a list, the sealed password and the mailbox row.
+async fn link_mailboxes(
+    store: &Store,
+    vault: &Vault,
+    dovecot: &PrivateDovecot,
+    env: &TestEnv,
+    count: usize,
+) -> Result<Vec<Linked>> {
+    let mut linked = Vec::with_capacity(count);
+    for _ in 0..count {
+        let user = dovecot.create_mail_user()?;
+        let owner_mail = env.create_mail_user()?;
+        let owner = store.create_user(&owner_mail.address, Some("Owner")).await?;
+        let list = store.create_list(owner.id, "Contacts").await?;
+        let sealed = vault.seal(user.password.as_bytes())?;
+        let secret = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1).await?;
+        let settings = ImapSettings {
+            host: "127.0.0.1".into(),
+            port: dovecot.imap_port,
+            security: Security::Plaintext,
+            username: user.name.clone(),
+            folders: vec!["INBOX".into()],
+            ca_file: None,
+            backfill: 0,
+        };
+        let mailbox = store
+            .create_mailbox(NewMailbox {
+                owner: owner.id,
+                kind: MailboxKind::Imap,
+                address: user.address.clone(),
+                display_name: None,
+                target_list: list.id,
+                excluded_domains: vec![],
+                settings: settings.to_json(),
+                secret: Some(secret),
+            })
+            .await?;
+        linked.push(Linked { mailbox: mailbox.id, list: list.id, user });
+    }
+    Ok(linked)
+}
+
+fn linked_users(linked: &[Linked]) -> Vec<MailUser> {
+    linked.iter().map(|l| l.user.clone()).collect()
+}
+
+/// Waits until every mailbox's watcher has started once (its cursor exists): only mail that
+/// arrives after that is processed, by design.
+async fn wait_watched(store: &Store, linked: &[Linked]) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let mut missing = 0;
+        for l in linked {
+            if store.get_cursor(l.mailbox, "INBOX").await.ok().flatten().is_none() {
+                missing += 1;
+            }
+        }
+        if missing == 0 {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "{missing} mailboxes still not watched after {READY_TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+impl Cluster {
+    /// Starts the next generation of a slot's replica.
+    fn start(&self, slot: &mut Slot) -> Result<()> {
+        slot.generation += 1;
+        slot.id = format!("r{}-g{}", slot.index, slot.generation);
+        let dir = self.work.join(&slot.id);
+        std::fs::create_dir_all(&dir)?;
+        let config = dir.join("mailsig.toml");
+        std::fs::write(&config, self.config(&slot.id, &dir))?;
+        let log = std::fs::File::create(dir.join("mailsigd.log"))?;
+        let child = Command::new(&self.bin)
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .env_remove("MAILSIG_CONFIG")
+            .env("RUST_LOG", "mailsig_daemon=info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("start {}", self.bin.display()))?;
+        slot.child = Some(child);
+        Ok(())
+    }
+
+    fn config(&self, id: &str, dir: &Path) -> String {
+        format!(
+            "data_dir = {dir:?}\ndatabase_url = {url:?}\nmaster_key_file = {key:?}\n\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n\n\
+             [pipeline]\nworkers = 2\n\n\
+             [imap]\nallow_plaintext_loopback = true\nmax_connections_per_host = 100\n\n\
+             [notify]\ndigest_interval = \"5s\"\n\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"tls\"\nusername = {user:?}\n\
+             from = {from:?}\nca_file = {ca:?}\npassword_file = {password:?}\n\n\
+             [replica]\nid = {id:?}\n\n[log]\nformat = \"text\"\nlevel = \"info\"\n",
+            dir = dir.display().to_string(),
+            url = self.database_url,
+            key = self.master_key.display().to_string(),
+            smtp_port = self.smtp.relay_port,
+            user = self.smtp.user.name,
+            from = self.smtp.user.address,
+            ca = self.smtp.ca.display().to_string(),
+            password = self.smtp.password_file.display().to_string(),
+        )
+    }
+
+    /// SIGKILLs a slot's replica (like a crash) and reaps it.
+    async fn kill(&self, slot: &mut Slot) {
+        if let Some(mut child) = slot.child.take() {
+            if let (Some(pid), Ok(mut killed)) = (child.id(), self.killed_pids.lock()) {
+                killed.push(pid);
+            }
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    /// SIGTERM, then waits (SIGKILL after 30 s).
+    async fn stop(&self, slot: &mut Slot) {
+        let Some(mut child) = slot.child.take() else { return };
+        if let Some(pid) = child.id() {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+        }
+        if tokio::time::timeout(Duration::from_secs(30), child.wait()).await.is_err() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+}
+
+/// APPENDs message `n` to mailbox `targets[n]`, spread evenly over `run_for`, four at a time.
+/// An APPEND that fails (Dovecot restarting) is retried until it succeeds. Returns the retries.
+async fn append_all(
+    imap: mailsig_tests::servers::ImapEndpoint,
+    users: Vec<MailUser>,
+    targets: Vec<usize>,
+    run_for: Duration,
+    appended: Arc<AtomicU64>,
+) -> Result<u64> {
+    let t0 = Instant::now();
+    let total = targets.len();
+    let retries = Arc::new(AtomicU64::new(0));
+    let permits = Arc::new(tokio::sync::Semaphore::new(4));
+    let imap = Arc::new(imap);
+    let users = Arc::new(users);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, target) in targets.into_iter().enumerate() {
+        let due = t0 + run_for.mul_f64(n as f64 / total as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let permit = Arc::clone(&permits).acquire_owned().await?;
+        let (imap, users, retries, appended) = (Arc::clone(&imap), Arc::clone(&users), Arc::clone(&retries), Arc::clone(&appended));
+        tasks.spawn(async move {
+            let _permit = permit;
+            let raw = message(n);
+            let user = &users[target];
+            let mut attempt = 0u32;
+            loop {
+                match imap.append(user, "INBOX", &raw).await {
+                    Ok(()) => break,
+                    Err(error) => {
+                        attempt += 1;
+                        retries.fetch_add(1, Ordering::Relaxed);
+                        if attempt > 120 {
+                            return Err(error.context(format!("APPEND of message {n} kept failing")));
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+            appended.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.context("append task")??;
+    }
+    Ok(retries.load(Ordering::Relaxed))
+}
+
+const FIRST_NAMES: [&str; 50] = [
+    "Anna", "Ben", "Clara", "David", "Eva", "Felix", "Greta", "Hannes", "Ida", "Jonas", "Karla", "Lukas", "Mia",
+    "Noah", "Olga", "Paul", "Quirin", "Rosa", "Simon", "Tina", "Uwe", "Vera", "Walter", "Xenia", "Yann", "Zoe",
+    "Arne", "Berta", "Carl", "Dora", "Emil", "Frida", "Gustav", "Helga", "Igor", "Jana", "Kurt", "Lena", "Moritz",
+    "Nina", "Oskar", "Petra", "Ralf", "Sabine", "Theo", "Ulla", "Viktor", "Wilma", "Yvonne", "Ziggy",
+];
+const LAST_NAMES: [&str; 40] = [
+    "Adler", "Bauer", "Conrad", "Dietrich", "Engel", "Fischer", "Graf", "Hartmann", "Jung", "Keller", "Lang",
+    "Meyer", "Neumann", "Otto", "Peters", "Richter", "Schulz", "Thomas", "Ulrich", "Vogel", "Wagner", "Zimmer",
+    "Arnold", "Brandt", "Berger", "Dorn", "Ebert", "Frank", "Haas", "Horn", "Jansen", "Kraus", "Lorenz", "Martin",
+    "Nagel", "Pohl", "Roth", "Seidel", "Voigt", "Winter",
+];
+
+/// A person's name unique per message number (first × last, then a middle initial).
+fn sender_name(n: usize) -> String {
+    let first = FIRST_NAMES[n % FIRST_NAMES.len()];
+    let last = LAST_NAMES[(n / FIRST_NAMES.len()) % LAST_NAMES.len()];
+    let round = n / (FIRST_NAMES.len() * LAST_NAMES.len());
+    if round == 0 {
+        format!("{first} {last}")
+    } else {
+        let initial = char::from(b'A' + u8::try_from(round % 26).unwrap_or(0));
+        format!("{first} {initial}. {last}")
+    }
+}
+
+fn sender_address(n: usize) -> String {
+    format!("sender{n}@partner{}.example", n % 97)
+}
+
+/// Message `n`: a unique sender, a unique Message-ID, a signature the parser recognises.
+fn message(n: usize) -> Vec<u8> {
+    let name = sender_name(n);
+    let address = sender_address(n);
+    let domain = address.split_once('@').map_or("partner.example", |(_, d)| d);
+    format!(
+        "From: {name} <{address}>\r\nTo: Owner <owner@mycorp.example>\r\nSubject: Delivery schedule {n}\r\n\
+         Date: Thu, 19 Nov 2026 10:15:00 +0100\r\nMessage-ID: <res{n}.{seed:x}@{domain}>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Hello,\r\n\r\nplease find the delivery schedule for next week below.\r\nWe can ship on Tuesday.\r\n\r\n\
+         Best regards,\r\n{name}\r\nHead of Procurement\r\nPartner Example GmbH\r\nTel. +49 30 12345678\r\n\
+         https://www.{domain}\r\n",
+        seed = RUN_TAG.get_or_init(rand::random::<u32>),
+    )
+    .into_bytes()
+}
+
+/// Distinguishes this run's Message-IDs from any earlier run's.
+static RUN_TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+#[derive(Clone, Debug)]
+struct Failover {
+    millis: u64,
+    timed_out: bool,
+}
+
+struct ChaosReport {
+    kills: usize,
+}
+
+/// Kills replicas at the planned moments, restarts them after their planned down time, and
+/// measures each failover from the lease rows: from the kill until every mailbox the killed
+/// replica held is leased by another live replica.
+async fn chaos(
+    cluster: Arc<Cluster>,
+    store: Store,
+    kills: Vec<(Duration, usize, Duration)>,
+    t0: Instant,
+    failovers: Arc<std::sync::Mutex<Vec<Failover>>>,
+) -> Result<ChaosReport> {
+    let mut measuring = tokio::task::JoinSet::new();
+    let mut restarts = tokio::task::JoinSet::new();
+    let mut done = 0;
+    for (at, slot_index, down_for) in kills {
+        tokio::time::sleep_until((t0 + at).into()).await;
+        let slot_lock = &cluster.slots[slot_index];
+        let mut slot = slot_lock.lock().await;
+        if slot.child.is_none() {
+            continue; // still down from an earlier kill
+        }
+        let victim = slot.id.clone();
+        let held: HashSet<MailboxId> = match store.lease_rows().await {
+            Ok(rows) => rows.into_iter().filter(|r| r.owner.as_deref() == Some(victim.as_str())).map(|r| r.mailbox).collect(),
+            Err(_) => HashSet::new(),
+        };
+        cluster.kill(&mut slot).await;
+        let killed_at = Instant::now();
+        done += 1;
+        println!("resilience: t={:>5.1}s SIGKILL {victim} (held {} mailboxes), back in {:.1} s", t0.elapsed().as_secs_f64(), held.len(), down_for.as_secs_f64());
+        drop(slot);
+        if !held.is_empty() {
+            let (store, failovers, victim) = (store.clone(), Arc::clone(&failovers), victim.clone());
+            measuring.spawn(async move {
+                let failover = measure_failover(&store, &victim, &held, killed_at).await;
+                if let Ok(mut all) = failovers.lock() {
+                    all.push(failover);
+                }
+            });
+        }
+        let cluster = Arc::clone(&cluster);
+        restarts.spawn(async move {
+            tokio::time::sleep(down_for).await;
+            let mut slot = cluster.slots[slot_index].lock().await;
+            if slot.child.is_none() {
+                cluster.start(&mut slot)
+            } else {
+                Ok(())
+            }
+        });
+    }
+    while let Some(result) = restarts.join_next().await {
+        result.context("restart task")??;
+    }
+    while measuring.join_next().await.is_some() {}
+    Ok(ChaosReport { kills: done })
+}
+
+async fn measure_failover(store: &Store, victim: &str, held: &HashSet<MailboxId>, killed_at: Instant) -> Failover {
+    loop {
+        if let Ok(rows) = store.lease_rows().await {
+            let now = store.now_ms();
+            let taken = rows
+                .iter()
+                .filter(|r| held.contains(&r.mailbox))
+                .all(|r| r.owner.as_deref().is_some_and(|o| o != victim) && r.until > now);
+            if taken {
+                return Failover { millis: u64::try_from(killed_at.elapsed().as_millis()).unwrap_or(u64::MAX), timed_out: false };
+            }
+        }
+        if killed_at.elapsed() > FAILOVER_TIMEOUT {
+            return Failover { millis: u64::try_from(killed_at.elapsed().as_millis()).unwrap_or(u64::MAX), timed_out: true };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The infrastructure faults, at fixed fractions of the run: an SMTP outage from 15 % to 30 %,
+/// a Dovecot crash and restart at 40 %, a PostgreSQL restart at 65 %.
+async fn fault_schedule(dovecot: &PrivateDovecot, pg: &PrivatePg, relay: &Relay, t0: Instant, run_for: Duration) -> Result<Vec<String>> {
+    let mut log = Vec::new();
+    tokio::time::sleep_until((t0 + run_for.mul_f64(0.15)).into()).await;
+    relay.set_down(true);
+    log.push(format!("t={:.1}s smtp outage begins", t0.elapsed().as_secs_f64()));
+    println!("resilience: {}", log[log.len() - 1]);
+    tokio::time::sleep_until((t0 + run_for.mul_f64(0.30)).into()).await;
+    relay.set_down(false);
+    log.push(format!("t={:.1}s smtp outage ends", t0.elapsed().as_secs_f64()));
+    println!("resilience: {}", log[log.len() - 1]);
+
+    tokio::time::sleep_until((t0 + run_for.mul_f64(0.40)).into()).await;
+    let began = Instant::now();
+    dovecot.kill().await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    dovecot.restart().await?;
+    log.push(format!("t={:.1}s dovecot killed and restarted ({:.1} s down)", t0.elapsed().as_secs_f64(), began.elapsed().as_secs_f64()));
+    println!("resilience: {}", log[log.len() - 1]);
+
+    tokio::time::sleep_until((t0 + run_for.mul_f64(0.65)).into()).await;
+    let began = Instant::now();
+    pg.restart().await?;
+    log.push(format!("t={:.1}s postgresql restarted ({:.1} s down)", t0.elapsed().as_secs_f64(), began.elapsed().as_secs_f64()));
+    println!("resilience: {}", log[log.len() - 1]);
+    Ok(log)
+}
+
+struct Counted {
+    found_distinct: usize,
+    lost: usize,
+    duplicated: usize,
+    unexpected: usize,
+    duplicates_absorbed: i64,
+}
+
+/// Compares the suggestions of every list with the messages sent.
+async fn count_suggestions(store: &Store, linked: &[Linked], expected: &HashMap<String, usize>) -> Result<Counted> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut wrong_list = 0;
+    let mut absorbed = 0;
+    for (index, l) in linked.iter().enumerate() {
+        let suggestions = match store.list_suggestions(l.list, &SuggestionFilter::default()).await {
+            Ok(s) => s,
+            Err(error) => bail!("list suggestions: {error}"),
+        };
+        for s in suggestions {
+            if expected.get(&s.sender_email).is_some_and(|target| *target != index) {
+                wrong_list += 1;
+            }
+            *seen.entry(s.sender_email).or_default() += 1;
+        }
+        if let Ok(stats) = store.mailbox_stats(l.mailbox).await {
+            absorbed += stats.get("skipped:duplicate");
+        }
+    }
+    let lost = expected.keys().filter(|k| !seen.contains_key(*k)).count();
+    let duplicated = seen.values().map(|n| n.saturating_sub(1)).sum::<usize>();
+    let unexpected = seen.keys().filter(|k| !expected.contains_key(*k)).count() + wrong_list;
+    let found_distinct = seen.keys().filter(|k| expected.contains_key(*k)).count();
+    Ok(Counted { found_distinct, lost, duplicated, unexpected, duplicates_absorbed: absorbed })
+}
+
+struct OutboxOutcome {
+    sent: i64,
+    /// Claimed by a replica that was SIGKILLed mid-send: sent by another replica once that
+    /// claim expires (the outbox worker's lease, 15 minutes), not lost.
+    held_by_killed: i64,
+    /// Pending, failed, or claimed by a live worker at the deadline.
+    not_sent: i64,
+}
+
+/// Waits until every outbox row is sent or held by a killed replica's claim.
+async fn wait_outbox(store: &Store, killed: &[u32], timeout: Duration) -> Result<OutboxOutcome> {
+    use sqlx::Row;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let rows = sqlx::query("SELECT status, claimed_by FROM outbox").fetch_all(store.pool()).await?;
+        let mut outcome = OutboxOutcome { sent: 0, held_by_killed: 0, not_sent: 0 };
+        for row in &rows {
+            let status: String = row.try_get("status")?;
+            let claimed_by: Option<String> = row.try_get("claimed_by")?;
+            let by_killed = claimed_by
+                .as_deref()
+                .and_then(|worker| worker.rsplit('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| killed.contains(&pid));
+            match status.as_str() {
+                "sent" => outcome.sent += 1,
+                "sending" if by_killed => outcome.held_by_killed += 1,
+                _ => outcome.not_sent += 1,
+            }
+        }
+        if outcome.not_sent == 0 || Instant::now() > deadline {
+            return Ok(outcome);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A TCP relay in front of the shared Postfix's implicit-TLS port; "down" refuses new
+/// connections and cuts open ones, like an SMTP server that went away.
+struct Relay {
+    port: u16,
+    down: Arc<AtomicBool>,
+    generation: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(upstream: u16) -> Result<Relay> {
+        let port = free_port()?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let down = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicU64::new(0));
+        let (d, g) = (Arc::clone(&down), Arc::clone(&generation));
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if d.load(Ordering::Relaxed) {
+                    drop(inbound);
+                    continue;
+                }
+                let (d, g) = (Arc::clone(&d), Arc::clone(&g));
+                let born = g.load(Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else { return };
+                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    let cut = async {
+                        while !d.load(Ordering::Relaxed) && g.load(Ordering::Relaxed) == born {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = copy => {}
+                        () = cut => {}
+                    }
+                });
+            }
+        });
+        Ok(Relay { port, down, generation, task })
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Summary {
+    seed: u64,
+    messages: usize,
+    mailboxes: usize,
+    replicas: usize,
+    kills: usize,
+    lost: usize,
+    duplicated: usize,
+    unexpected: usize,
+    append_retries: u64,
+    redeliveries_absorbed: i64,
+    failover_ms: Vec<u64>,
+    failovers_timed_out: usize,
+    drain_ms: u64,
+    faults: Vec<String>,
+    outbox_sent: i64,
+    outbox_held_by_killed: i64,
+    outbox_not_sent: i64,
+    total_s: f64,
+}
+
+impl Summary {
+    fn percentile(&self, p: f64) -> Option<u64> {
+        let mut sorted = self.failover_ms.clone();
+        sorted.sort_unstable();
+        if sorted.is_empty() {
+            return None;
+        }
+        let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        Some(sorted[rank - 1])
+    }
+
+    fn passed(&self) -> bool {
+        self.lost == 0
+            && self.duplicated == 0
+            && self.unexpected == 0
+            && self.failovers_timed_out == 0
+            && self.outbox_not_sent == 0
+            && self.failover_ms.iter().all(|ms| *ms <= 30_000)
+    }
+
+    fn print(&self) {
+        let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{:.1} s", v as f64 / 1000.0));
+        println!("resilience summary (seed {}):", self.seed);
+        println!("  messages {} across {} mailboxes, {} replicas, {} SIGKILLs", self.messages, self.mailboxes, self.replicas, self.kills);
+        println!("  lost {}  duplicated {}  unexpected {}", self.lost, self.duplicated, self.unexpected);
+        println!(
+            "  failover (kill -> all its mailboxes leased again): n={} p50 {} max {} timed out {}",
+            self.failover_ms.len(),
+            ms(self.percentile(0.5)),
+            ms(self.failover_ms.iter().max().copied()),
+            self.failovers_timed_out
+        );
+        println!("  re-deliveries absorbed by the processed-message guard: {}", self.redeliveries_absorbed);
+        println!("  APPEND retries (during the Dovecot restart): {}", self.append_retries);
+        println!("  last message -> all suggestions: {:.1} s", self.drain_ms as f64 / 1000.0);
+        for fault in &self.faults {
+            println!("  fault: {fault}");
+        }
+        println!(
+            "  outbox: {} sent, {} claimed by a killed replica (sent after its 15 min claim expires), {} not sent",
+            self.outbox_sent, self.outbox_held_by_killed, self.outbox_not_sent
+        );
+        println!("  total run time {:.0} s -> {}", self.total_s, if self.passed() { "PASS" } else { "FAIL" });
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seed": self.seed, "messages": self.messages, "mailboxes": self.mailboxes,
+            "replicas": self.replicas, "kills": self.kills, "lost": self.lost,
+            "duplicated": self.duplicated, "unexpected": self.unexpected,
+            "failover_ms": self.failover_ms, "failover_p50_ms": self.percentile(0.5),
+            "failover_max_ms": self.failover_ms.iter().max(), "failovers_timed_out": self.failovers_timed_out,
+            "redeliveries_absorbed": self.redeliveries_absorbed, "append_retries": self.append_retries,
+            "drain_ms": self.drain_ms, "faults": self.faults, "outbox_sent": self.outbox_sent, "outbox_held_by_killed": self.outbox_held_by_killed,
+            "outbox_not_sent": self.outbox_not_sent, "total_s": self.total_s, "passed": self.passed(),
+        })
+    }
+}

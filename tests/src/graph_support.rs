@@ -1,0 +1,225 @@
+//! Glue for the Microsoft 365 tests: a [`GraphWorld`] holds the Graph emulator, a store (SQLite
+//! in a temp dir), the vault with the app's client secret, and a mailsig user with a list; it
+//! starts real daemons (the [`Supervisor`] with its HTTP listener on a known loopback port, so
+//! the emulator can post to the webhook) and links the user's mailbox through the real OAuth
+//! flow: `start_linking` → the emulator's consent → `GET` the daemon's callback.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mailsig_daemon::sources::graph::{GraphConfig, GraphStartOptions, Timing, start_linking, store_client_secret};
+use mailsig_daemon::store::{ListId, Mailbox, MailboxFilter, MailboxKind, Store, SuggestionFilter, UserId};
+use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
+use mailsig_daemon::vault::{MasterKey, Vault};
+use tokio_util::sync::CancellationToken;
+
+use crate::graph_emulator::{GraphEmulator, SubscriptionView};
+use crate::servers::free_port;
+
+pub const CLIENT_ID: &str = "3f2c9e1a-mailsig-test-app";
+pub const CLIENT_SECRET: &str = "test-client-secret-~value";
+
+/// Everything one Graph test needs, isolated from other tests.
+pub struct GraphWorld {
+    pub emulator: GraphEmulator,
+    pub dir: tempfile::TempDir,
+    pub store: Store,
+    pub vault: Vault,
+    /// The daemon's HTTP port (kept across restarts: it is in the subscriptions' URLs).
+    pub port: u16,
+    pub user: UserId,
+    pub list: ListId,
+    /// The Microsoft 365 mailbox address (the emulated user).
+    pub email: String,
+}
+
+/// A running daemon of a [`GraphWorld`].
+pub struct RunningDaemon {
+    pub supervisor: Supervisor,
+    pub shutdown: CancellationToken,
+    pub addr: SocketAddr,
+}
+
+impl RunningDaemon {
+    pub async fn stop(self) -> Result<()> {
+        self.shutdown.cancel();
+        self.supervisor.stop().await.context("stop the daemon")
+    }
+}
+
+impl GraphWorld {
+    /// A fresh emulator, store, vault (client secret stored), user and list; the emulated user
+    /// `email` exists and the app is registered with the daemon's redirect URI.
+    pub async fn new(tag: &str) -> Result<GraphWorld> {
+        let emulator = GraphEmulator::start().await.context("start the graph emulator")?;
+        let dir = tempfile::tempdir().context("temp dir")?;
+        let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
+        store.migrate().await?;
+        let vault = Vault::new(MasterKey::generate()?);
+        store_client_secret(&store, &vault, CLIENT_SECRET, 1).await?;
+        let port = free_port()?;
+        let unique = format!("{tag}-{}", rand::random::<u32>());
+        let owner = store.create_user(&format!("owner-{unique}@mycorp.example"), Some("Owner")).await?;
+        let list = store.create_list(owner.id, "Contacts").await?;
+        let email = format!("{unique}@contoso.test");
+        emulator.register_app(CLIENT_ID, CLIENT_SECRET, &format!("http://127.0.0.1:{port}/oauth/microsoft/callback"));
+        emulator.add_user(&email, "Mailbox Owner");
+        Ok(GraphWorld { emulator, dir, store, vault, port, user: owner.id, list: list.id, email })
+    }
+
+    /// The `[graph]` configuration pointing at the emulator, with test timings.
+    pub fn config(&self) -> Result<GraphConfig> {
+        let mut config = GraphConfig::new(
+            CLIENT_ID,
+            url::Url::parse(&self.emulator.authority_url())?,
+            url::Url::parse(&self.emulator.graph_url())?,
+            &format!("http://127.0.0.1:{}", self.port),
+        );
+        config.delta_interval = Duration::from_secs(3600);
+        Ok(config)
+    }
+
+    /// Start options with fast ticks (renewal checks every 200 ms) and short retry waits.
+    pub fn start_options(&self, config: GraphConfig) -> GraphStartOptions {
+        let mut options = GraphStartOptions::new(config, 25 * 1024 * 1024);
+        options.timing = Timing {
+            tick: Duration::from_millis(200),
+            backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+        };
+        options.jobs.poll_interval = Duration::from_millis(200);
+        options.jobs.retry_backoff = Duration::from_millis(200);
+        options.reconcile_interval = Duration::from_millis(300);
+        options
+    }
+
+    /// Starts a daemon with the default test options.
+    pub async fn start(&self) -> Result<RunningDaemon> {
+        let options = self.start_options(self.config()?);
+        self.start_with(options).await
+    }
+
+    pub async fn start_with(&self, graph: GraphStartOptions) -> Result<RunningDaemon> {
+        let shutdown = CancellationToken::new();
+        let options = SupervisorOptions {
+            http: Some(SocketAddr::from(([127, 0, 0, 1], self.port))),
+            graph: Some(graph),
+            shutdown_grace: Duration::from_secs(20),
+            ..SupervisorOptions::default()
+        };
+        let supervisor = Supervisor::start(options, self.store.clone(), self.vault.clone(), shutdown.clone())
+            .await
+            .context("start the daemon")?;
+        if supervisor.graph().is_none() {
+            bail!("the microsoft 365 source did not start");
+        }
+        let addr = supervisor.http_addr().context("http address")?;
+        Ok(RunningDaemon { supervisor, shutdown, addr })
+    }
+
+    /// Links the emulated user's mailbox through the real flow and waits until its subscription
+    /// exists at the emulator. Returns the mailbox and the subscription.
+    pub async fn link(&self) -> Result<(Mailbox, SubscriptionView)> {
+        let config = self.config()?;
+        let url = start_linking(&self.store, &self.vault, &config, self.user, self.list).await?;
+        let callback = self.emulator.consent(url.as_str(), &self.email).await?;
+        let answer = reqwest::get(&callback).await.context("GET the daemon's callback")?;
+        let status = answer.status().as_u16();
+        let body = answer.text().await.unwrap_or_default();
+        if status != 200 {
+            bail!("callback answered {status}: {body}");
+        }
+        let mailbox = self.graph_mailbox().await?.context("no graph mailbox after the callback")?;
+        let subscription = self.wait_for_subscription(Duration::from_secs(20)).await?;
+        // Graph knows it a moment before the daemon has stored it (and its first delta round
+        // ran); lifecycle events sent in between would be for an unknown subscription.
+        let id = subscription.id.clone();
+        wait_until(Duration::from_secs(20), "the daemon to store its subscription", || {
+            let id = id.clone();
+            async move {
+                let stored = self.store.graph_subscriptions(mailbox.id).await?;
+                let cursor = self.store.get_cursor(mailbox.id, "inbox").await?;
+                Ok((stored.iter().any(|s| s.id == id) && cursor.is_some_and(|c| c.delta_link.is_some())).then_some(()))
+            }
+        })
+        .await?;
+        Ok((mailbox, subscription))
+    }
+
+    /// The user's (only) Microsoft 365 mailbox.
+    pub async fn graph_mailbox(&self) -> Result<Option<Mailbox>> {
+        let filter = MailboxFilter { owner: Some(self.user), kind: Some(MailboxKind::Graph) };
+        Ok(self.store.list_mailboxes(&filter).await?.into_iter().next())
+    }
+
+    /// Waits until the user has a live subscription at the emulator.
+    pub async fn wait_for_subscription(&self, timeout: Duration) -> Result<SubscriptionView> {
+        let email = self.email.clone();
+        wait_until(timeout, "a subscription at the emulator", || {
+            let found = self.emulator.subscriptions().into_iter().find(|s| s.user.eq_ignore_ascii_case(&email));
+            async move { Ok(found) }
+        })
+        .await
+    }
+
+    /// Suggestions in the list.
+    pub async fn suggestions(&self) -> Result<Vec<mailsig_daemon::store::Suggestion>> {
+        Ok(self.store.list_suggestions(self.list, &SuggestionFilter::default()).await?)
+    }
+
+    /// Waits until the list holds at least `n` suggestions; returns them.
+    pub async fn wait_for_suggestions(&self, n: usize, timeout: Duration) -> Result<Vec<mailsig_daemon::store::Suggestion>> {
+        wait_until(timeout, &format!("{n} suggestions"), || async move {
+            let all = self.suggestions().await?;
+            Ok((all.len() >= n).then_some(all))
+        })
+        .await
+    }
+}
+
+/// Polls `probe` every 50 ms until it yields `Some`, or fails after `timeout`.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A message whose sender signs with a full signature block (becomes one suggestion).
+pub fn signed_mail(first: &str, last: &str, domain: &str) -> Vec<u8> {
+    let local = format!("{}.{}", first.to_lowercase(), last.to_lowercase());
+    let id = format!("<{}.{}@{domain}>", rand::random::<u64>(), local);
+    format!(
+        "From: {first} {last} <{local}@{domain}>\r\n\
+         To: Mailbox Owner <owner@contoso.test>\r\n\
+         Subject: Project update\r\n\
+         Date: Sun, 22 Nov 2026 10:00:00 +0000\r\n\
+         Message-ID: {id}\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         \r\n\
+         Hello,\r\n\
+         \r\n\
+         the figures for the third quarter are attached. Let me know if anything is unclear.\r\n\
+         \r\n\
+         Best regards,\r\n\
+         {first} {last}\r\n\
+         Head of Procurement\r\n\
+         Partner Industries GmbH\r\n\
+         Phone: +49 30 1234567\r\n\
+         {local}@{domain}\r\n\
+         https://www.{domain}\r\n"
+    )
+    .into_bytes()
+}

@@ -1,0 +1,391 @@
+//! The Microsoft 365 source end to end: the daemon's real code (supervisor, HTTP listener,
+//! webhook, OAuth, graph-rs-sdk adapter, job workers, pipeline, store) against the Graph
+//! emulator over real HTTP on loopback.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use mailsig_tests::graph_support::{GraphWorld, signed_mail, wait_until};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// `MAILSIG_TEST_LOG=debug` shows the daemon's log lines while debugging a test.
+fn logs() {
+    if let Ok(filter) = std::env::var("MAILSIG_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linking_subscribes_and_a_new_message_becomes_a_suggestion() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("link").await?;
+    let daemon = world.start().await?;
+    let (mailbox, subscription) = world.link().await?;
+    ensure!(mailbox.address == world.email.to_lowercase(), "mailbox address {}", mailbox.address);
+    ensure!(mailbox.target_list == world.list);
+    ensure!(subscription.change_type == "created", "changeType {}", subscription.change_type);
+    ensure!(
+        subscription.notification_url == format!("http://127.0.0.1:{}/graph/notifications", world.port),
+        "notificationUrl {}",
+        subscription.notification_url
+    );
+    ensure!(
+        subscription.lifecycle_notification_url.as_deref()
+            == Some(format!("http://127.0.0.1:{}/graph/lifecycle", world.port).as_str())
+    );
+    let client_state = subscription.client_state.clone().unwrap_or_default();
+    ensure!(client_state.len() >= 32, "clientState is a long random value");
+    // Both URLs were validated by the handshake before Graph created the subscription.
+    let validations = world
+        .emulator
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.kind == mailsig_tests::graph_emulator::DeliveryKind::Validation && d.status == Some(200))
+        .count();
+    ensure!(validations >= 2, "{validations} validation handshakes answered 200");
+    // The clientState is sealed in the vault, not stored in clear.
+    let stored = world.store.graph_subscriptions(mailbox.id).await?;
+    ensure!(stored.len() == 1 && stored[0].id == subscription.id, "stored {stored:?}");
+    let sealed = world.store.get_secret(stored[0].client_state.context("client state id")?).await?;
+    ensure!(!String::from_utf8_lossy(&sealed.sealed).contains(&client_state), "clientState stored in clear");
+
+    world.emulator.deliver(&world.email, signed_mail("Jane", "Doe", "partner.example")).await?;
+    let suggestions = world.wait_for_suggestions(1, WAIT).await?;
+    ensure!(suggestions[0].sender_email == "jane.doe@partner.example", "{:?}", suggestions[0].sender_email);
+    let fetched = world
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/$value") && r.status == 200)
+        .count();
+    ensure!(fetched == 1, "{fetched} raw fetches");
+    daemon.stop().await
+}
+
+/// POSTs `body` as JSON to the daemon's `path`; returns the status.
+async fn post_json(world: &GraphWorld, path: &str, body: &serde_json::Value) -> Result<u16> {
+    let url = format!("http://127.0.0.1:{}{path}", world.port);
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(body)?)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    Ok(response.status().as_u16())
+}
+
+/// `$value` fetches that succeeded.
+fn raw_fetches(world: &GraphWorld) -> usize {
+    world
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/$value") && r.status == 200)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_handshake_echoes_the_token_as_plain_text() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("handshake").await?;
+    let daemon = world.start().await?;
+    let token = "<script>alert(1)</script> & Validation: ok";
+    for path in ["/graph/notifications", "/graph/lifecycle"] {
+        let mut url = url::Url::parse(&format!("http://127.0.0.1:{}{path}", world.port))?;
+        url.query_pairs_mut().append_pair("validationToken", token);
+        let response = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body("")
+            .send()
+            .await?;
+        ensure!(response.status().as_u16() == 200, "{path}: {}", response.status());
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        ensure!(content_type.starts_with("text/plain"), "{path}: content type {content_type}");
+        let body = response.text().await?;
+        ensure!(body == token, "{path}: echoed {body:?}");
+    }
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_notification_changes_nothing_and_is_counted() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("forged").await?;
+    let daemon = world.start().await?;
+    let (mailbox, subscription) = world.link().await?;
+    world.emulator.set_drop_notifications(true);
+    let message = world.emulator.deliver(&world.email, signed_mail("Eve", "Forger", "evil.example")).await?;
+    let mut body = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
+    body["value"][0]["clientState"] = serde_json::Value::String("not-the-client-state".into());
+    let jobs_before = world.store.graph_job_counts(Some(mailbox.id)).await?;
+    ensure!(post_json(&world, "/graph/notifications", &body).await? == 202, "forged notification not answered 202");
+    // An unknown subscription too.
+    body["value"][0]["subscriptionId"] = serde_json::Value::String("00000000-unknown".into());
+    ensure!(post_json(&world, "/graph/notifications", &body).await? == 202);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let stats = daemon.supervisor.graph().context("graph source")?.stats();
+    ensure!(stats.notifications_forged == 1, "forged counted {}", stats.notifications_forged);
+    ensure!(stats.notifications_unknown == 1, "unknown counted {}", stats.notifications_unknown);
+    ensure!(world.store.graph_job_counts(Some(mailbox.id)).await? == jobs_before, "a job was queued");
+    ensure!(raw_fetches(&world) == 0, "the forged notification made the daemon fetch");
+    ensure!(world.suggestions().await?.is_empty(), "a suggestion appeared");
+    // The genuine notification still works.
+    let genuine = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
+    ensure!(post_json(&world, "/graph/notifications", &genuine).await? == 202);
+    world.wait_for_suggestions(1, WAIT).await?;
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_notifications_are_caught_up_by_delta_on_missed_without_doubles() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("missed").await?;
+    let daemon = world.start().await?;
+    let (_, subscription) = world.link().await?;
+    world.emulator.deliver(&world.email, signed_mail("Anna", "First", "one.example")).await?;
+    world.wait_for_suggestions(1, WAIT).await?;
+
+    world.emulator.set_drop_notifications(true);
+    for (first, domain) in [("Bert", "two.example"), ("Cora", "three.example"), ("Dan", "four.example")] {
+        world.emulator.deliver(&world.email, signed_mail(first, "Dropped", domain)).await?;
+    }
+    ensure!(world.emulator.dropped_notifications() >= 3);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    ensure!(world.suggestions().await?.len() == 1, "dropped notifications were acted on");
+
+    let status = world.emulator.send_lifecycle(&subscription.id, mailsig_tests::graph_emulator::LifecycleEvent::Missed).await?;
+    ensure!(status == 202, "lifecycle answered {status}");
+    world.wait_for_suggestions(4, WAIT).await?;
+
+    world.emulator.set_drop_notifications(false);
+    world.emulator.deliver(&world.email, signed_mail("Emil", "After", "five.example")).await?;
+    world.wait_for_suggestions(5, WAIT).await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let suggestions = world.suggestions().await?;
+    ensure!(suggestions.len() == 5, "{} suggestions", suggestions.len());
+    ensure!(raw_fetches(&world) == 5, "{} raw fetches for 5 messages", raw_fetches(&world));
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_delivered_twice_is_processed_once() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("duplicate").await?;
+    let daemon = world.start().await?;
+    let (mailbox, subscription) = world.link().await?;
+    world.emulator.set_drop_notifications(true);
+    let message = world.emulator.deliver(&world.email, signed_mail("Fritz", "Twice", "dup.example")).await?;
+    let body = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
+    for _ in 0..3 {
+        ensure!(post_json(&world, "/graph/notifications", &body).await? == 202);
+    }
+    world.wait_for_suggestions(1, WAIT).await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    ensure!(world.suggestions().await?.len() == 1);
+    ensure!(raw_fetches(&world) == 1, "{} fetches", raw_fetches(&world));
+    let counts = world.store.graph_job_counts(Some(mailbox.id)).await?;
+    ensure!(counts.pending == 0 && counts.failed == 0, "{counts:?}");
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_refresh_tokens_survive_a_restart() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("refresh").await?;
+    let daemon = world.start().await?;
+    let (mailbox, _) = world.link().await?;
+    world.emulator.deliver(&world.email, signed_mail("Gina", "Before", "refresh.example")).await?;
+    world.wait_for_suggestions(1, WAIT).await?;
+    let sealed_before = world.store.get_secret(mailbox.secret.context("token secret")?).await?.sealed;
+    daemon.stop().await?;
+
+    // The access token dies while the daemon is down: the new process must refresh with the
+    // refresh token the old one stored (the emulator rotates and refuses a used one).
+    world.emulator.expire_access_tokens(&world.email);
+    let refreshes_before = world.emulator.refresh_count(&world.email);
+    let daemon = world.start().await?;
+    world.emulator.deliver(&world.email, signed_mail("Hugo", "After", "refresh.example")).await?;
+    world.wait_for_suggestions(2, WAIT).await?;
+    ensure!(world.emulator.refresh_count(&world.email) > refreshes_before, "no refresh happened");
+    let sealed_after = world.store.get_secret(mailbox.secret.context("token secret")?).await?.sealed;
+    ensure!(sealed_after != sealed_before, "the rotated tokens were not stored");
+    daemon.stop().await?;
+
+    // Once more, proving the token stored by the second process is the live one.
+    world.emulator.expire_access_tokens(&world.email);
+    let daemon = world.start().await?;
+    world.emulator.deliver(&world.email, signed_mail("Ida", "Third", "refresh.example")).await?;
+    world.wait_for_suggestions(3, WAIT).await?;
+    ensure!(world.store.get_mailbox(mailbox.id).await?.status == mailsig_daemon::store::MailboxStatus::Ok);
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_renewed_before_they_expire() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("renew").await?;
+    // Graph grants 4 s: the daemon must renew at about half of that, again and again.
+    world.emulator.set_max_subscription_lifetime(Duration::from_secs(4));
+    let daemon = world.start().await?;
+    let (_, first) = world.link().await?;
+    let started = std::time::Instant::now();
+    let mut last_expiry = first.expiration;
+    while started.elapsed() < Duration::from_secs(9) {
+        let now = time::OffsetDateTime::now_utc();
+        let current = world.emulator.subscriptions().into_iter().find(|s| s.user.eq_ignore_ascii_case(&world.email));
+        let current = current.context("the subscription expired or vanished")?;
+        ensure!(current.id == first.id, "the subscription was replaced instead of renewed");
+        ensure!(current.expiration > now, "the subscription expired before renewal");
+        last_expiry = current.expiration;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let current = world.emulator.subscriptions().into_iter().find(|s| s.id == first.id).context("subscription")?;
+    ensure!(current.reauthorized >= 3, "renewed {} times in 9 s", current.reauthorized);
+    ensure!(last_expiry > first.expiration, "expiry did not move");
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reauthorization_required_renews_the_subscription() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("reauth").await?;
+    let daemon = world.start().await?;
+    let (_, subscription) = world.link().await?;
+    ensure!(subscription.reauthorized == 0);
+    let status = world
+        .emulator
+        .send_lifecycle(&subscription.id, mailsig_tests::graph_emulator::LifecycleEvent::ReauthorizationRequired)
+        .await?;
+    ensure!(status == 202, "lifecycle answered {status}");
+    wait_until(WAIT, "a renewal", || {
+        let renewed = world.emulator.subscriptions().into_iter().any(|s| s.id == subscription.id && s.reauthorized >= 1);
+        async move { Ok(renewed.then_some(())) }
+    })
+    .await?;
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_removed_is_recreated_and_resynced() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("removed").await?;
+    let daemon = world.start().await?;
+    let (mailbox, subscription) = world.link().await?;
+    // Mail arrives while Graph is removing the subscription (no notification reaches us).
+    world.emulator.set_drop_notifications(true);
+    world.emulator.deliver(&world.email, signed_mail("Jonas", "Removed", "gone.example")).await?;
+    world.emulator.set_drop_notifications(false);
+    let status = world
+        .emulator
+        .send_lifecycle(&subscription.id, mailsig_tests::graph_emulator::LifecycleEvent::SubscriptionRemoved)
+        .await?;
+    ensure!(status == 202, "lifecycle answered {status}");
+    let replacement = wait_until(WAIT, "a new subscription", || {
+        let found = world
+            .emulator
+            .subscriptions()
+            .into_iter()
+            .find(|s| s.user.eq_ignore_ascii_case(&world.email) && s.id != subscription.id);
+        async move { Ok(found) }
+    })
+    .await?;
+    world.wait_for_suggestions(1, WAIT).await?;
+    let stored = world.store.graph_subscriptions(mailbox.id).await?;
+    ensure!(stored.len() == 1 && stored[0].id == replacement.id, "stored {stored:?}");
+    // Notifications of the new subscription work.
+    world.emulator.deliver(&world.email, signed_mail("Karla", "New", "new.example")).await?;
+    world.wait_for_suggestions(2, WAIT).await?;
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_honours_retry_after_and_four_requests_per_mailbox() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("throttle").await?;
+    let daemon = world.start().await?;
+    world.link().await?;
+    world.emulator.inject(mailsig_tests::graph_emulator::Fault::Throttle { times: 2, retry_after_secs: 1 });
+    world.emulator.deliver(&world.email, signed_mail("Lena", "Throttled", "slow.example")).await?;
+    world.wait_for_suggestions(1, WAIT).await?;
+    let requests = world.emulator.requests();
+    let throttled: Vec<_> = requests.iter().filter(|r| r.status == 429).collect();
+    ensure!(throttled.len() == 2, "{} throttled answers", throttled.len());
+    // Each retry came at least Retry-After (1 s) after the 429.
+    for answer in &throttled {
+        let next = requests
+            .iter()
+            .filter(|r| r.started > answer.finished && r.path == answer.path)
+            .map(|r| r.started)
+            .min()
+            .context("no retry after a 429")?;
+        let waited = next - answer.finished;
+        ensure!(waited >= Duration::from_millis(950), "retried after {waited:?}, Retry-After was 1 s");
+    }
+
+    // Many messages at once, each fetch slowed down: never more than 4 requests in flight.
+    world.emulator.inject(mailsig_tests::graph_emulator::Fault::Slow { times: 12, delay: Duration::from_millis(300) });
+    let names = ["Adler", "Becker", "Conrad", "Dietrich", "Engel", "Fischer", "Graf", "Hahn", "Jung", "Keller", "Lang", "Mayer"];
+    for (i, last) in names.iter().enumerate() {
+        world.emulator.deliver(&world.email, signed_mail("Max", last, &format!("p{i}.example"))).await?;
+    }
+    world.wait_for_suggestions(13, Duration::from_secs(60)).await?;
+    let most = world.emulator.max_concurrency(&world.email);
+    ensure!(most <= 4, "{most} requests of one mailbox in flight");
+    ensure!(most >= 2, "requests did not overlap at all ({most})");
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_consent_marks_the_mailbox_needs_reconsent_and_tells_the_owner() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("revoked").await?;
+    let daemon = world.start().await?;
+    let (mailbox, _) = world.link().await?;
+    world.emulator.revoke_refresh_tokens(&world.email);
+    world.emulator.expire_access_tokens(&world.email);
+    world.emulator.deliver(&world.email, signed_mail("Nora", "Revoked", "revoked.example")).await?;
+    wait_until(WAIT, "status needs_reconsent", || async {
+        let status = world.store.get_mailbox(mailbox.id).await?.status;
+        Ok((status == mailsig_daemon::store::MailboxStatus::NeedsReconsent).then_some(()))
+    })
+    .await?;
+    let depth = world.store.outbox_depth().await?;
+    ensure!(depth.pending == 1, "one notice to the owner queued: {depth:?}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    ensure!(world.store.outbox_depth().await?.pending == 1, "the notice was queued more than once");
+    ensure!(world.suggestions().await?.is_empty());
+    // The message waits: re-linking the same account brings the mailbox back and processes it.
+    let (relinked, _) = world.link().await?;
+    ensure!(relinked.id == mailbox.id, "re-consent created another mailbox");
+    ensure!(world.store.get_mailbox(mailbox.id).await?.status == mailsig_daemon::store::MailboxStatus::Ok);
+    world.wait_for_suggestions(1, WAIT).await?;
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("unlink").await?;
+    let daemon = world.start().await?;
+    let (mailbox, subscription) = world.link().await?;
+    let token_secret = mailbox.secret.context("token secret")?;
+    let state_secret = world.store.graph_subscriptions(mailbox.id).await?[0].client_state.context("state secret")?;
+    daemon.supervisor.graph().context("graph source")?.unlink(mailbox.id).await?;
+    ensure!(
+        !world.emulator.subscriptions().iter().any(|s| s.id == subscription.id),
+        "the subscription still exists at Graph"
+    );
+    ensure!(world.store.get_secret(token_secret).await.is_err_and(|e| e.is_not_found()), "tokens not wiped");
+    ensure!(world.store.get_secret(state_secret).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+    ensure!(world.store.graph_subscriptions(mailbox.id).await?.is_empty());
+    ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
+    daemon.stop().await
+}

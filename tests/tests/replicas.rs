@@ -1,0 +1,290 @@
+//! Several replicas on one PostgreSQL (issue 9), in-process against the shared test cluster:
+//! a stalled owner's commits are refused once another replica took its mailbox over, the lease
+//! loops share the mailboxes fairly and hand them over, and (issue 4) a password changed in
+//! place restarts the mailbox's watcher through the supervisor's one reconciliation.
+//!
+//! The process-level faults (SIGKILL, SIGSTOP of real `mailsigd` replicas, Dovecot and
+//! PostgreSQL restarts) are in `tests/resilience.rs` and `src/bin/resilience.rs`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use mailsig_daemon::pipeline::{Fences, InboundMessage, Payload, Pipeline, PipelineConfig, RawMessage};
+use mailsig_daemon::sources::imap::{ImapSettings, Security};
+use mailsig_daemon::store::{
+    Clock, CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, MailboxStatus, NewMailbox,
+    NewSuggestion, Outcome, SecretKind, Store, SuggestionFields, SuggestionFilter,
+};
+use mailsig_daemon::store::StoreOptions;
+use mailsig_daemon::supervisor::leases::{self, ReplicaOptions};
+use mailsig_daemon::supervisor::sources::ImapStartOptions;
+use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
+use mailsig_daemon::vault::{MasterKey, Vault};
+use mailsig_tests::servers::TestEnv;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn pg_store(clock: Clock) -> Result<Store> {
+    let url = TestEnv::from_env()?.fresh_pg_database().await?;
+    let store = Store::open_with(&url, StoreOptions { clock, ..StoreOptions::default() }).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// A user, a list and a mailbox (settings `{}`: never watched, only leased).
+async fn mailbox(store: &Store) -> Result<(MailboxId, ListId)> {
+    let email = format!("owner{:08x}@mycorp.example", rand::random::<u32>());
+    let user = store.create_user(&email, None).await?;
+    let list = store.create_list(user.id, "Contacts").await?;
+    let mailbox = store
+        .create_mailbox(NewMailbox {
+            owner: user.id,
+            kind: MailboxKind::Imap,
+            address: email,
+            display_name: None,
+            target_list: list.id,
+            excluded_domains: vec![],
+            settings: serde_json::json!({}),
+            secret: None,
+        })
+        .await?;
+    Ok((mailbox.id, list.id))
+}
+
+fn suggestion_commit(mailbox: MailboxId, n: u32, fencing: Option<i64>) -> CommitMessage {
+    CommitMessage {
+        mailbox,
+        folder: "INBOX".into(),
+        cursor: Cursor::Imap { uidvalidity: 1, uid: n },
+        message_id_hash: format!("{n:064x}"),
+        outcome: Outcome::Suggestion(NewSuggestion {
+            sender_email: format!("sender{n}@partner.example"),
+            fields: SuggestionFields::default(),
+            confidence: 0.9,
+        }),
+        fencing,
+    }
+}
+
+/// A signed message the parser turns into a suggestion from `sender<n>@partner.example`.
+fn signed_message(n: u32, tag: &str) -> Vec<u8> {
+    const NAMES: [&str; 8] =
+        ["Jana Novak", "Petra Svoboda", "Karel Dvorak", "Eva Cerna", "Tomas Prochazka", "Lucie Kucera", "Jan Vesely", "Marie Horak"];
+    let name = NAMES[n as usize % NAMES.len()];
+    format!(
+        "From: {name} <sender{n}@partner.example>\r\nTo: owner@mycorp.example\r\nSubject: Offer\r\n\
+         Date: Thu, 19 Nov 2026 10:15:00 +0100\r\nMessage-ID: <{tag}.{n}@partner.example>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\nthe offer is attached.\r\n\r\n\
+         Best regards,\r\n{name}\r\nHead of Procurement\r\nPartner Example GmbH\r\nTel. +49 30 12345678\r\n\
+         https://www.partner.example\r\n"
+    )
+    .into_bytes()
+}
+
+/// Replica A claims a mailbox, stalls past its lease, B takes the mailbox over: A's commits
+/// (through the store and through a fenced pipeline) are refused, B's go through, and A's
+/// renewal reports the lease lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_owner_cannot_commit_after_a_takeover() -> Result<()> {
+    let clock = Clock::manual(1_800_000_000_000);
+    let store = pg_store(clock.clone()).await?;
+    let (mailbox, list) = mailbox(&store).await?;
+    let lease = Duration::from_secs(15);
+
+    let a = store.claim_free_mailboxes("replica-a", lease, 10, false).await?;
+    ensure!(a.len() == 1 && a[0].mailbox == mailbox, "{a:?}");
+    ensure!(store.claim_free_mailboxes("replica-b", lease, 10, false).await?.is_empty(), "a held lease is not free");
+
+    // A stalls (SIGSTOP, a long GC pause…) beyond its lease; B claims the expired lease.
+    clock.advance(Duration::from_secs(16));
+    let b = store.claim_free_mailboxes("replica-b", lease, 10, false).await?;
+    ensure!(b.len() == 1 && b[0].fencing > a[0].fencing, "B takes over with a newer token: {a:?} {b:?}");
+
+    // A wakes up: its commit is refused, whatever it was about to write.
+    let refused = store.commit_message(suggestion_commit(mailbox, 1, Some(a[0].fencing))).await;
+    ensure!(matches!(&refused, Err(e) if e.is_fenced()), "stale commit must be refused: {refused:?}");
+    ensure!(store.list_suggestions(list, &SuggestionFilter::default()).await?.is_empty());
+    ensure!(store.get_cursor(mailbox, "INBOX").await?.is_none(), "the stale commit moved no cursor");
+    // Its renewal tells it the lease is gone.
+    ensure!(store.renew_owned_leases("replica-a", lease).await?.is_empty());
+
+    // The same through the pipeline: a replica's pipeline commits with the token its lease loop
+    // last saw.
+    let tracker = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let fences = Fences::enforced();
+    let pipeline = Pipeline::spawn_fenced(store.clone(), PipelineConfig::default(), fences.clone(), &tracker, shutdown.clone());
+    fences.hold(mailbox, a[0].fencing);
+    let inbound = |uid: u32| InboundMessage {
+        mailbox,
+        folder: "INBOX".into(),
+        position: Cursor::Imap { uidvalidity: 1, uid },
+        size: 0,
+        payload: Payload::Raw(RawMessage::new(signed_message(uid, "fence"))),
+    };
+    let stale = pipeline.handle().process(inbound(2)).await;
+    ensure!(stale.is_err(), "the fenced pipeline refuses the stale owner's message");
+    fences.hold(mailbox, b[0].fencing);
+    let processed = pipeline.handle().process(inbound(2)).await.context("the owner's commit")?;
+    let found = store.list_suggestions(list, &SuggestionFilter::default()).await?;
+    ensure!(found.len() == 1 && found[0].sender_email == "sender2@partner.example", "{processed:?} {found:?}");
+    // And the store directly, with B's token.
+    let ok = store.commit_message(suggestion_commit(mailbox, 3, Some(b[0].fencing))).await?;
+    ensure!(matches!(ok, CommitResult::Inserted { .. }), "{ok:?}");
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+/// Three lease loops over twelve mailboxes: every mailbox gets exactly one owner and nobody
+/// holds more than its fair share plus slack; when one replica stops the others take its
+/// mailboxes, and a replica that joins later gets a share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_mailboxes_fairly_and_hand_them_over() -> Result<()> {
+    let store = pg_store(Clock::System).await?;
+    for _ in 0..12 {
+        mailbox(&store).await?;
+    }
+    let options = |id: &str| ReplicaOptions {
+        id: id.to_owned(),
+        lease: Duration::from_secs(3),
+        renew_every: Duration::from_millis(300),
+        claim_every: Duration::from_millis(300),
+        slack: 1,
+    };
+    struct Running {
+        tracker: TaskTracker,
+        stop: CancellationToken,
+    }
+    let start = |id: &str| {
+        let (store, options) = (store.clone(), options(id));
+        async move {
+            let tracker = TaskTracker::new();
+            let stop = CancellationToken::new();
+            let ownership = leases::start(options, store, Fences::enforced(), &tracker, stop.clone()).await;
+            (Running { tracker, stop }, ownership)
+        }
+    };
+    let (a, _) = start("a").await;
+    let (b, _) = start("b").await;
+    let (c, c_owned) = start("c").await;
+
+    // 12 mailboxes, 3 replicas: share 4, at most 5 each, all 12 held.
+    let held = settle(&store, |by| by.values().sum::<usize>() == 12 && by.len() == 3 && by.values().all(|n| *n <= 5)).await?;
+    ensure!(held.values().all(|n| *n >= 2), "every replica takes part: {held:?}");
+    ensure!(c_owned.current().leases.len() == held["c"], "c's sources see what c holds");
+
+    // c stops: it gives its leases back, a and b take them (share 6, at most 7).
+    c.stop.cancel();
+    c.tracker.close();
+    c.tracker.wait().await;
+    let held = settle(&store, |by| by.values().sum::<usize>() == 12 && by.len() == 2).await?;
+    ensure!(held.values().all(|n| *n <= 7), "{held:?}");
+
+    // d joins: whoever holds more than 5 gives back down to 4, d claims them.
+    let (d, _) = start("d").await;
+    let held = settle(&store, |by| by.values().sum::<usize>() == 12 && by.get("d").is_some_and(|n| *n >= 1)).await?;
+    ensure!(held.len() == 3, "{held:?}");
+    for running in [a, b, d] {
+        running.stop.cancel();
+        running.tracker.close();
+        running.tracker.wait().await;
+    }
+    let rows = store.lease_rows().await?;
+    ensure!(rows.iter().all(|r| r.owner.is_none()), "stopped replicas give every lease back: {rows:?}");
+    Ok(())
+}
+
+/// Waits until the live leases by owner satisfy `done`; returns them.
+async fn settle(store: &Store, done: impl Fn(&BTreeMap<String, usize>) -> bool) -> Result<BTreeMap<String, usize>> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = store.now_ms();
+        let mut by: BTreeMap<String, usize> = BTreeMap::new();
+        for row in store.lease_rows().await? {
+            if let Some(owner) = row.owner.filter(|_| row.until > now) {
+                *by.entry(owner).or_default() += 1;
+            }
+        }
+        if done(&by) {
+            return Ok(by);
+        }
+        ensure!(Instant::now() < deadline, "leases did not settle: {by:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 4 through the supervisor: a mailbox whose password is wrong needs attention; the user
+/// fixes the password IN PLACE (same secret row, new content) and the status goes back to ok:
+/// the supervisor's reconciliation restarts the watcher and new mail becomes a suggestion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let user = env.create_mail_user()?;
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
+    store.migrate().await?;
+    let vault = Vault::new(MasterKey::generate()?);
+    let owner = store.create_user("owner@mycorp.example", None).await?;
+    let list = store.create_list(owner.id, "Contacts").await?;
+    let secret = store.put_secret(SecretKind::ImapPassword, vault.seal(b"not the password")?.as_bytes(), 1).await?;
+    let settings = ImapSettings {
+        host: "127.0.0.1".into(),
+        port: env.imap_port,
+        security: Security::StartTls,
+        username: user.name.clone(),
+        folders: vec![],
+        ca_file: Some(env.ca.clone()),
+        backfill: 0,
+    };
+    let linked = store
+        .create_mailbox(NewMailbox {
+            owner: owner.id,
+            kind: MailboxKind::Imap,
+            address: user.address.clone(),
+            display_name: None,
+            target_list: list.id,
+            excluded_domains: vec![],
+            settings: settings.to_json(),
+            secret: Some(secret),
+        })
+        .await?;
+
+    let shutdown = CancellationToken::new();
+    let imap = ImapStartOptions { reconcile_interval: Duration::from_millis(300), ..ImapStartOptions::default() };
+    let options = SupervisorOptions { imap, ..SupervisorOptions::default() };
+    let supervisor = Supervisor::start(options, store.clone(), vault.clone(), shutdown.clone()).await?;
+    let deadline = Instant::now() + WAIT;
+    while store.get_mailbox(linked.id).await?.status != MailboxStatus::NeedsAttention {
+        ensure!(Instant::now() < deadline, "a wrong password must make the mailbox need attention");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The fix: the same secret row gets the right password, the status is ok again.
+    store.replace_secret(secret, vault.seal(user.password.as_bytes())?.as_bytes(), 1).await?;
+    store.set_mailbox_status(linked.id, MailboxStatus::Ok, None).await?;
+    let deadline = Instant::now() + WAIT;
+    while store.get_cursor(linked.id, "INBOX").await?.is_none() {
+        ensure!(Instant::now() < deadline, "the watcher did not restart with the new password");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.imap().append(&user, "INBOX", &signed_message(7, &format!("pw{:x}", rand::random::<u32>()))).await?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = store.list_suggestions(list.id, &SuggestionFilter::default()).await?;
+        if !found.is_empty() {
+            ensure!(found.len() == 1 && found[0].sender_email == "sender7@partner.example", "{found:?}");
+            break;
+        }
+        ensure!(Instant::now() < deadline, "no suggestion after the password fix");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(store.get_mailbox(linked.id).await?.status == MailboxStatus::Ok);
+    shutdown.cancel();
+    supervisor.wait().await?;
+    Ok(())
+}
