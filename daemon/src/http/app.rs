@@ -92,8 +92,9 @@ impl axum::extract::FromRef<AppState> for Store {
 
 /// Every HTTP route of the daemon.
 pub fn app_router(state: AppState, metrics: MetricSources) -> Router {
-    let user_facing: Router<AppState> = Router::new().merge(crate::http::api::router());
-    // The pages: `.merge(crate::http::web::router())` (web engineer) goes here.
+    let user_facing: Router<AppState> = Router::new()
+        .merge(crate::http::api::router())
+        .merge(crate::http::web::router());
     let user_facing = user_facing
         .layer(middleware::from_fn_with_state(
             state.store.clone(),

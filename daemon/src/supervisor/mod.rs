@@ -183,6 +183,7 @@ impl Supervisor {
             workers = options.pipeline.workers,
             "mailsigd started"
         );
+        let graph_config = options.graph.as_ref().map(|g| g.config.clone());
         let graph_options = options.graph.map(|mut graph| {
             graph.replica_id = Some(options.replica.id.clone());
             graph
@@ -201,6 +202,10 @@ impl Supervisor {
                 // The Graph webhook and OAuth callback: their own state, no session auth or rate limit.
                 let routes = crate::http::graph::GraphRoutes::new(source.clone(), store.clone(), vault.clone());
                 router = router.merge(crate::http::app::with_correlation_id(crate::http::graph::router(routes)));
+                // The pages' "Connect Microsoft 365" button starts linkings with these settings.
+                if let Some(config) = graph_config {
+                    router = router.layer(axum::Extension(crate::http::web::MicrosoftLinking(config)));
+                }
             }
             tracker.spawn(http.serve_app(router, shutdown.child_token()));
         }
