@@ -12,6 +12,8 @@ use api_support::{App, Auth, Backend, World, add_suggestion};
 use axum::body::Body;
 use axum::http::{Method, Request};
 use mailsig_daemon::http::app::ApiSettings;
+use mailsig_daemon::sources::imap::ImapOptions;
+use mailsig_daemon::store::{MailboxKind, NewMailbox};
 use serde_json::json;
 
 async fn with_password(app: &App, email: &str, password: &str) -> Result<()> {
@@ -1194,6 +1196,148 @@ async fn behind_a_proxy_the_rate_limit_follows_the_forwarded_address() -> Result
     ensure!(
         app.send(from("198.51.100.8")?, proxy).await?.status == 401,
         "another client behind the same proxy is limited"
+    );
+    Ok(())
+}
+
+/// The SSRF guard: with the default `[imap]` options a signed-in user cannot make the daemon
+/// connect to loopback or private addresses (by address or by a name resolving to one), not
+/// even with working credentials of a real server there; nothing is stored. The operator can
+/// allow one host by name (`imap.allowed_hosts`), and the password-replacement path is guarded too.
+#[tokio::test]
+async fn a_user_cannot_link_internal_hosts_unless_the_operator_allows_them() -> Result<()> {
+    let env = mailsig_tests::servers::TestEnv::from_env()?;
+    let mail_user = env.create_mail_user()?;
+    let port: i64 = std::env::var("MAILSIG_TEST_IMAP_PORT")
+        .context("MAILSIG_TEST_IMAP_PORT (run scripts/test.sh)")?
+        .parse()?;
+    let strict = ImapOptions {
+        allow_plaintext_loopback: true,
+        ..ImapOptions::default()
+    };
+    let w = World::with_imap(Backend::Sqlite, strict).await?;
+    let stranger = Auth::Bearer(w.stranger.1.clone());
+    let secrets_before = w.app.store.all_secrets().await?.len();
+    let mailboxes_before = w.app.store.list_mailboxes(&Default::default()).await?.len();
+    let form = |host: &str, port: i64, security: &str| {
+        json!({
+            "list": w.stranger_list.0, "host": host, "port": port, "security": security,
+            "username": mail_user.name, "address": mail_user.address, "password": mail_user.password,
+        })
+    };
+    let cases = [
+        ("127.0.0.1", port, "plaintext", "host"),
+        ("localhost", port, "plaintext", "host"),
+        ("[::1]", port, "plaintext", "host"),
+        ("10.0.0.1", 993, "tls", "host"),
+        ("169.254.169.254", 993, "tls", "host"),
+        ("100.64.0.1", 993, "tls", "host"),
+        ("[::ffff:127.0.0.1]", 993, "tls", "host"),
+        ("0.0.0.0", 993, "tls", "host"),
+        ("1.1.1.1", 25, "tls", "port"),
+    ];
+    for (host, port, security, field) in cases {
+        let reply = w
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/mailboxes/imap",
+                &stranger,
+                Some(form(host, port, security)),
+            )
+            .await?;
+        ensure!(
+            reply.status == 400,
+            "{host}:{port} was not refused: {} {}",
+            reply.status,
+            reply.text()
+        );
+        let body = reply.json()?;
+        ensure!(
+            body["fields"][0]["field"] == field && body["fields"][0]["code"] == "choice",
+            "{host}:{port}: {body}"
+        );
+        ensure!(
+            !reply.text().contains(&mail_user.password),
+            "the password is echoed"
+        );
+    }
+    ensure!(
+        w.app.store.all_secrets().await?.len() == secrets_before,
+        "a refused link stored a secret"
+    );
+    ensure!(
+        w.app.store.list_mailboxes(&Default::default()).await?.len() == mailboxes_before,
+        "a refused link stored a mailbox"
+    );
+
+    // A mailbox pointing at an internal host (linked by the operator's CLI): a user's new
+    // password is not tested against it either.
+    let internal = w
+        .app
+        .store
+        .create_mailbox(NewMailbox {
+            owner: w.stranger.0.id,
+            kind: MailboxKind::Imap,
+            address: mail_user.address.clone(),
+            display_name: None,
+            target_list: w.stranger_list,
+            excluded_domains: vec![],
+            settings: json!({
+                "host": "127.0.0.1", "port": port, "security": "plaintext",
+                "username": mail_user.name, "folders": [], "ca_file": null, "backfill": 0
+            }),
+            secret: None,
+        })
+        .await?;
+    let reply = w
+        .app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/mailboxes/{}/password", internal.id.0),
+            &stranger,
+            Some(json!({"password": mail_user.password})),
+        )
+        .await?;
+    ensure!(
+        reply.status == 400 && reply.json()?["fields"][0]["field"] == "host",
+        "password replacement towards an internal host: {} {}",
+        reply.status,
+        reply.text()
+    );
+    ensure!(
+        w.app.store.get_mailbox(internal.id).await?.secret.is_none(),
+        "a refused password was stored"
+    );
+
+    // The operator allows one internal server by name: the same link now works (real Dovecot).
+    let named = ImapOptions {
+        allow_plaintext_loopback: true,
+        allowed_hosts: vec!["localhost".to_owned()],
+        ..ImapOptions::default()
+    };
+    let w = World::with_imap(Backend::Sqlite, named).await?;
+    let stranger = Auth::Bearer(w.stranger.1.clone());
+    let form = |host: &str| {
+        json!({
+            "list": w.stranger_list.0, "host": host, "port": port, "security": "plaintext",
+            "username": mail_user.name, "address": mail_user.address, "password": mail_user.password,
+        })
+    };
+    let other = w
+        .app
+        .call(Method::POST, "/api/v1/mailboxes/imap", &stranger, Some(form("127.0.0.1")))
+        .await?;
+    ensure!(other.status == 400, "an address not in allowed_hosts: {}", other.status);
+    let allowed = w
+        .app
+        .call(Method::POST, "/api/v1/mailboxes/imap", &stranger, Some(form("localhost")))
+        .await?;
+    ensure!(
+        allowed.status == 201,
+        "an allowed internal host: {} {}",
+        allowed.status,
+        allowed.text()
     );
     Ok(())
 }
