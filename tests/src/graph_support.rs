@@ -102,9 +102,14 @@ impl GraphWorld {
 
     pub async fn start_with(&self, graph: GraphStartOptions) -> Result<RunningDaemon> {
         let shutdown = CancellationToken::new();
+        let api = mailsig_daemon::http::app::ApiSettings {
+            graph: Some(std::sync::Arc::new(graph.config.clone())),
+            ..mailsig_daemon::http::app::ApiSettings::default()
+        };
         let options = SupervisorOptions {
             http: Some(SocketAddr::from(([127, 0, 0, 1], self.port))),
             graph: Some(graph),
+            api,
             shutdown_grace: Duration::from_secs(20),
             ..SupervisorOptions::default()
         };

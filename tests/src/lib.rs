@@ -4,6 +4,7 @@
 //! `scripts/test-servers.sh`), which exports their addresses as `MAILSIG_TEST_*` variables. Everything
 //! here reads those variables through [`servers::TestEnv`]; see that module for the helpers.
 
+pub mod browser;
 pub mod https;
 pub mod servers;
 

@@ -161,6 +161,13 @@ fn rows() -> Vec<Row> {
             },
             expect: [A, A, A, NF, FB, 400, 400],
         },
+        // Microsoft 365 linking: authorization first; this world has no [graph], hence 503.
+        Row {
+            method: "POST",
+            path: "/api/v1/mailboxes/microsoft",
+            body: |w| Some(json!({"list": w.list.0})),
+            expect: [A, A, A, NF, FB, 503, 503],
+        },
         // A mailbox belongs to its owner alone: an editor of its list does not see it either.
         Row {
             method: "GET",

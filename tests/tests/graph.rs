@@ -137,6 +137,15 @@ async fn a_forged_notification_changes_nothing_and_is_counted() -> Result<()> {
     ensure!(world.store.graph_job_counts(Some(mailbox.id)).await? == jobs_before, "a job was queued");
     ensure!(raw_fetches(&world) == 0, "the forged notification made the daemon fetch");
     ensure!(world.suggestions().await?.is_empty(), "a suggestion appeared");
+    // The counters reach /metrics, in a valid exposition.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", world.port)).await?.text().await?;
+    mailsig_daemon::telemetry::exposition_check::check_exposition(&metrics).map_err(anyhow::Error::msg)?;
+    let forged_line = metrics
+        .lines()
+        .find(|l| l.starts_with("mailsig_graph_notifications_total{outcome=\"forged\"}"))
+        .context("no forged counter in /metrics")?;
+    ensure!(!forged_line.ends_with(" 0"), "{forged_line}");
+    ensure!(metrics.contains("mailsig_graph_webhook_latency_seconds_bucket"), "no webhook latency histogram");
     // The genuine notification still works.
     let genuine = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
     ensure!(post_json(&world, "/graph/notifications", &genuine).await? == 202);
@@ -388,4 +397,116 @@ async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()>
     ensure!(world.store.graph_subscriptions(mailbox.id).await?.is_empty());
     ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
     daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_starts_a_microsoft_link_that_the_callback_completes() -> Result<()> {
+    use secrecy::ExposeSecret;
+    logs();
+    let world = GraphWorld::new("api").await?;
+    let daemon = world.start().await?;
+    let token = world.store.create_token(world.user, "graph test").await?;
+    let answer = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/api/v1/mailboxes/microsoft", world.port))
+        .bearer_auth(token.secret.expose_secret())
+        .json(&serde_json::json!({ "list": world.list.0 }))
+        .send()
+        .await?;
+    ensure!(answer.status().as_u16() == 200, "api answered {}", answer.status());
+    let body: serde_json::Value = answer.json().await?;
+    let url = body["authorize_url"].as_str().context("authorize_url")?.to_owned();
+    ensure!(url.starts_with(&world.emulator.authority_url()), "{url}");
+    ensure!(url.contains("code_challenge_method=S256"), "no PKCE in {url}");
+    let callback = world.emulator.consent(&url, &world.email).await?;
+    ensure!(reqwest::get(&callback).await?.status().as_u16() == 200);
+    // The state works once: replaying the callback links nothing more.
+    ensure!(reqwest::get(&callback).await?.status().as_u16() == 400, "a replayed callback was accepted");
+    world.wait_for_subscription(WAIT).await?;
+    ensure!(world.graph_mailbox().await?.is_some());
+    daemon.stop().await
+}
+
+/// The Graph store functions on both backends (the end-to-end tests above run on SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
+    use mailsig_daemon::store::{
+        Cursor, GraphJobKind, GraphSubscription, MailboxKind, NewGraphJob, NewMailbox, SecretKind, Store,
+        SubscriptionState,
+    };
+    let dir = tempfile::tempdir()?;
+    let urls = [Store::sqlite_url(&dir.path().join("g.db")), mailsig_tests::servers::fresh_pg_database().await?];
+    for url in urls {
+        let store = Store::open(&url).await?;
+        store.migrate().await?;
+        let user = store.create_user("graph-store@mycorp.example", None).await?;
+        let list = store.create_list(user.id, "Contacts").await?;
+        let secret = store.put_secret(SecretKind::OauthTokens, b"sealed", 1).await?;
+        let mailbox = store
+            .create_mailbox(NewMailbox {
+                owner: user.id,
+                kind: MailboxKind::Graph,
+                address: "m@contoso.test".into(),
+                display_name: None,
+                target_list: list.id,
+                excluded_domains: vec![],
+                settings: serde_json::json!({"user_id": "u1", "folders": ["inbox"]}),
+                secret: Some(secret),
+            })
+            .await?;
+        // Linking state works once.
+        store.put_oauth_state("hash1", user.id, list.id, b"verifier", Duration::from_secs(60)).await?;
+        ensure!(store.take_oauth_state("hash1").await?.user == user.id);
+        ensure!(store.take_oauth_state("hash1").await.is_err_and(|e| e.is_not_found()));
+        // Subscriptions: replace per folder wipes the old clientState.
+        let state1 = store.put_secret(SecretKind::GraphClientState, b"s1", 1).await?;
+        let sub = GraphSubscription {
+            id: "sub-1".into(),
+            mailbox: mailbox.id,
+            folder: "inbox".into(),
+            resource: "me/mailFolders('inbox')/messages".into(),
+            client_state: Some(state1),
+            state: SubscriptionState::Active,
+            renewed_at: 1,
+            expires_at: 10,
+        };
+        store.put_graph_subscription(&sub).await?;
+        store.renew_graph_subscription("sub-1", 5, 20).await?;
+        ensure!(store.graph_subscription("sub-1").await?.map(|s| s.expires_at) == Some(20));
+        let state2 = store.put_secret(SecretKind::GraphClientState, b"s2", 1).await?;
+        store.put_graph_subscription(&GraphSubscription { id: "sub-2".into(), client_state: Some(state2), ..sub.clone() }).await?;
+        ensure!(store.get_secret(state1).await.is_err_and(|e| e.is_not_found()), "old clientState kept");
+        ensure!(store.graph_subscriptions(mailbox.id).await?.len() == 1);
+        // Jobs: a duplicate queues nothing; lifecycle jobs coalesce; claim, finish, retry.
+        let job = |kind, item: &str| NewGraphJob { mailbox: mailbox.id, kind, folder: "inbox".into(), item: item.into() };
+        ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Message, "m1"), job(GraphJobKind::Message, "m1")]).await? == 1);
+        ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Missed, "sub-2")]).await? == 1);
+        ensure!(store.commit_delta_round(mailbox.id, "inbox", &["m1".into(), "m2".into()], "link-1").await? == 1);
+        let cursor = store.get_cursor(mailbox.id, "inbox").await?.context("cursor")?;
+        ensure!(cursor.delta_link.as_deref() == Some("link-1"));
+        store.commit_delta_baseline(mailbox.id, "inbox", &["old".into()], "link-2").await?;
+        let claimed = store.claim_graph_jobs("w1", None, 10, Duration::from_secs(60)).await?;
+        ensure!(claimed.len() == 3, "claimed {claimed:?}");
+        ensure!(store.claim_graph_jobs("w2", None, 10, Duration::from_secs(60)).await?.is_empty(), "claimed twice");
+        ensure!(store.claim_graph_jobs("w3", Some("another-replica"), 10, Duration::from_secs(60)).await?.is_empty());
+        for job in &claimed {
+            match job.kind {
+                GraphJobKind::Missed => store.finish_graph_job(job.id).await?,
+                _ if job.item == "m2" => store.retry_graph_job(job.id, 0, "http_503").await?,
+                _ => store.fail_graph_job(job.id, "http_404").await?,
+            }
+        }
+        let counts = store.graph_job_counts(Some(mailbox.id)).await?;
+        ensure!(counts.pending == 1 && counts.done == 2 && counts.failed == 1, "{counts:?}");
+        // The handled lifecycle event can come again.
+        ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Missed, "sub-2")]).await? == 1);
+        ensure!(store.next_graph_job_due().await?.is_some());
+        ensure!(store.purge_graph_jobs(i64::MAX).await? == 2, "the failed and the baseline rows");
+        store.set_cursor(mailbox.id, "inbox", &Cursor::Delta { link: "link-3".into() }).await?;
+        store.forget_graph_mailbox(mailbox.id).await?;
+        ensure!(store.graph_subscriptions(mailbox.id).await?.is_empty());
+        ensure!(store.get_secret(state2).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+        ensure!(store.graph_job_counts(Some(mailbox.id)).await? == Default::default());
+        store.close().await;
+    }
+    Ok(())
 }

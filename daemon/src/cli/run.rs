@@ -78,7 +78,11 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
             .clone()
             .map(|graph| crate::sources::graph::GraphStartOptions::new(graph, config.pipeline.max_message_bytes)),
         https: config.http.https_options(),
-        api: crate::http::app::ApiSettings { trust_forwarded_for: config.http.behind_proxy, ..config.api.clone() },
+        api: crate::http::app::ApiSettings {
+            trust_forwarded_for: config.http.behind_proxy,
+            graph: config.graph.clone().map(std::sync::Arc::new),
+            ..config.api.clone()
+        },
         replica: match &config.replica_id {
             Some(id) => supervisor::leases::ReplicaOptions { id: id.clone(), ..Default::default() },
             None => supervisor::leases::ReplicaOptions::default(),

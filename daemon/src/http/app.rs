@@ -43,6 +43,8 @@ pub struct ApiSettings {
     /// Behind a reverse proxy (`[http] behind_proxy`): the client address for the rate limit is
     /// the last entry of `X-Forwarded-For` (the one the proxy added), not the proxy's own.
     pub trust_forwarded_for: bool,
+    /// `[graph]`, for `POST /api/v1/mailboxes/microsoft`; `None`: Microsoft 365 is not configured.
+    pub graph: Option<std::sync::Arc<crate::sources::graph::GraphConfig>>,
 }
 
 impl Default for ApiSettings {
@@ -52,6 +54,7 @@ impl Default for ApiSettings {
             rate_burst: 60,
             session_ttl: auth::session::DEFAULT_SESSION_TTL,
             trust_forwarded_for: false,
+            graph: None,
         }
     }
 }
@@ -89,8 +92,9 @@ impl axum::extract::FromRef<AppState> for Store {
 
 /// Every HTTP route of the daemon.
 pub fn app_router(state: AppState, metrics: MetricSources) -> Router {
-    let user_facing: Router<AppState> = Router::new().merge(crate::http::api::router());
-    // The pages: `.merge(crate::http::web::router())` (web engineer) goes here.
+    let user_facing: Router<AppState> = Router::new()
+        .merge(crate::http::api::router())
+        .merge(crate::http::web::router());
     let user_facing = user_facing
         .layer(middleware::from_fn_with_state(
             state.store.clone(),

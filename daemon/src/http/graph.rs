@@ -75,6 +75,7 @@ async fn webhook(routes: &GraphRoutes, query: &HashMap<String, String>, body: &[
         Verdict::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response(),
     };
     routes.webhook.stats().observe_latency(started.elapsed());
+    crate::telemetry::metrics::metrics().graph_webhook_latency.observe(started.elapsed());
     response
 }
 

@@ -46,6 +46,7 @@ impl MetricSources {
             text.push_str(&out.text);
         }
         text.push_str(&render_process(metrics()));
+        text.push_str(&crate::sources::graph::stats::render_prometheus());
         text
     }
 }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod metrics;
 pub mod tls;
+pub mod web;
 
 use std::net::SocketAddr;
 

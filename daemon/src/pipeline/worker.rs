@@ -222,6 +222,11 @@ impl WorkerContext {
                     attempt += 1;
                 }
                 Err(error) if error.is_not_found() => return Err(PipelineError::UnknownMailbox { mailbox }),
+                Err(error) if error.is_fenced() => {
+                    // Another replica owns the mailbox now (issue 9); it fetches the message again.
+                    tracing::warn!(mailbox = %mailbox, "commit refused: stale fencing token, the mailbox's lease is lost");
+                    return Err(PipelineError::Commit { mailbox, transient: false, source: Box::new(error) });
+                }
                 Err(error) => {
                     return Err(PipelineError::Commit {
                         mailbox,

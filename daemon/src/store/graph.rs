@@ -447,8 +447,16 @@ impl Store {
     }
 
     /// Claims up to `limit` due jobs of active mailboxes in status `ok` for `worker`, for
-    /// `lease` (a crashed worker's jobs become due again after it).
-    pub async fn claim_graph_jobs(&self, worker: &str, limit: u32, lease: Duration) -> Result<Vec<GraphJob>> {
+    /// `lease` (a crashed worker's jobs become due again after it). With `lease_owner`, only
+    /// jobs of mailboxes whose lease that replica holds (any replica accepts webhooks; the
+    /// owner does the work).
+    pub async fn claim_graph_jobs(
+        &self,
+        worker: &str,
+        lease_owner: Option<&str>,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<GraphJob>> {
         let now = self.now_ms();
         let sql = match self.backend {
             Backend::Postgres => {
@@ -456,7 +464,7 @@ impl Store {
                  WHERE id IN (SELECT j.id FROM graph_jobs j JOIN mailboxes m ON m.id = j.mailbox_id \
                    WHERE j.status = 'pending' AND j.next_attempt_at <= $3 \
                    AND (j.claim_until IS NULL OR j.claim_until < $3) \
-                   AND m.deleted_at IS NULL AND m.status = 'ok' \
+                   AND m.deleted_at IS NULL AND m.status = 'ok' AND ($5 IS NULL OR m.lease_owner = $5) \
                    ORDER BY j.next_attempt_at, j.id LIMIT $4 FOR UPDATE OF j SKIP LOCKED) \
                  RETURNING id, mailbox_id, kind, folder, item, attempts"
             }
@@ -465,7 +473,7 @@ impl Store {
                  WHERE id IN (SELECT j.id FROM graph_jobs j JOIN mailboxes m ON m.id = j.mailbox_id \
                    WHERE j.status = 'pending' AND j.next_attempt_at <= $3 \
                    AND (j.claim_until IS NULL OR j.claim_until < $3) \
-                   AND m.deleted_at IS NULL AND m.status = 'ok' \
+                   AND m.deleted_at IS NULL AND m.status = 'ok' AND ($5 IS NULL OR m.lease_owner = $5) \
                    ORDER BY j.next_attempt_at, j.id LIMIT $4) \
                  RETURNING id, mailbox_id, kind, folder, item, attempts"
             }
@@ -476,6 +484,7 @@ impl Store {
             .bind(now.saturating_add(duration_ms(lease)))
             .bind(now)
             .bind(i64::from(limit))
+            .bind(lease_owner)
             .fetch_all(&mut *tx)
             .await
             .map_err(Error::db("claim graph jobs", "graph job"))?;

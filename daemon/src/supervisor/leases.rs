@@ -1,6 +1,6 @@
 //! The lease loop (issue 9): makes each mailbox watched by exactly one replica at a time.
 //!
-//! Every replica registers a heartbeat row and, every few seconds (with jitter, so replicas
+//! Every replica registers a heartbeat row and, every 2 seconds (with jitter, so replicas
 //! started together do not claim in lockstep):
 //! 1. renews all the leases it holds in one statement; any it believed held that did not come
 //!    back was taken over (it stalled past the expiry) and is dropped at once;
@@ -12,9 +12,9 @@
 //!    store refuses a stale one) and the owned set to the sources, which start and stop
 //!    watchers accordingly.
 //!
-//! A replica that dies stops renewing: its leases and heartbeat expire after [`LEASE`], and the
-//! next claim round of the others (every [`CLAIM_EVERY`]) takes its mailboxes, so they are
-//! watched again within about `LEASE + CLAIM_EVERY` (20 s). When the database cannot be reached
+//! A replica that dies stops renewing: its heartbeat expires first (three renewals), its leases
+//! after [`LEASE`], and the next claim round of the others (every [`CLAIM_EVERY`]) takes its
+//! mailboxes, so they are watched again within about `LEASE + CLAIM_EVERY` (17 s). When the database cannot be reached
 //! a replica keeps its leases until their expiry, then stops its watchers.
 //!
 //! On SQLite the same loop runs with a single owner: one process per database by design, so it
@@ -33,10 +33,11 @@ use crate::store::{Backend, Lease, MailboxId, Store};
 
 /// How long a lease (and a heartbeat) lasts without renewal.
 pub const LEASE: Duration = Duration::from_secs(15);
-/// Time between two renewals (a third of the lease: two can fail before it expires).
-pub const RENEW_EVERY: Duration = Duration::from_secs(5);
-/// Time between two claim rounds.
-pub const CLAIM_EVERY: Duration = Duration::from_secs(5);
+/// Time between two renewals (several can fail before the lease expires). One statement
+/// per replica, so frequent renewals cost little.
+pub const RENEW_EVERY: Duration = Duration::from_secs(2);
+/// Time between two claim rounds: after a lease expires it is taken within this time.
+pub const CLAIM_EVERY: Duration = Duration::from_secs(2);
 /// Leases a replica may hold beyond its fair share before it gives some back (hysteresis).
 pub const SLACK: u32 = 1;
 /// Heartbeat rows of replicas dead for this long are deleted.
@@ -103,7 +104,7 @@ pub async fn start(
         let mut next_claim = tokio::time::Instant::now() + jittered(state.options.claim_every);
         loop {
             tokio::select! {
-                () = tokio::time::sleep(jittered(state.options.renew_every)) => {}
+                () = tokio::time::sleep(jittered(state.options.renew_every.min(state.options.claim_every))) => {}
                 () = shutdown.cancelled() => break,
             }
             let claim = tokio::time::Instant::now() >= next_claim;
@@ -124,10 +125,10 @@ fn jittered(base: Duration) -> Duration {
 
 impl LeaseLoop {
     async fn round(&mut self, claim: bool) {
-        // The heartbeat lasts two renewals, less than a lease: a dead replica stops counting
+        // The heartbeat lasts three renewals, less than a lease: a dead replica stops counting
         // as live before its leases expire, so when they do the survivors' shares already
         // cover its mailboxes.
-        let heartbeat = self.options.lease.min(self.options.renew_every * 2);
+        let heartbeat = self.options.lease.min(self.options.renew_every * 3);
         if let Err(error) = self.store.replica_heartbeat(&self.options.id, heartbeat).await {
             tracing::warn!(replica = %self.options.id, error = %error, "replica heartbeat failed");
         }

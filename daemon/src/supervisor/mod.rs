@@ -172,6 +172,7 @@ impl Supervisor {
             options.purge_interval,
             shutdown.child_token(),
         ));
+        let graph_ownership = ownership.clone();
         let (started, imap_source) = sources::start_imap(&options.imap, &store, &vault, pipeline.handle(), ownership, &tracker, &shutdown)
             .await
             .map_err(SupervisorError::Sources)?;
@@ -181,7 +182,12 @@ impl Supervisor {
             workers = options.pipeline.workers,
             "mailsigd started"
         );
-        let graph = start_graph(options.graph, &store, &vault, pipeline.handle(), &tracker, &shutdown).await;
+        let graph_config = options.graph.as_ref().map(|g| g.config.clone());
+        let graph_options = options.graph.map(|mut graph| {
+            graph.replica_id = Some(options.replica.id.clone());
+            graph
+        });
+        let graph = start_graph(graph_options, &store, &vault, pipeline.handle(), graph_ownership, &tracker, &shutdown).await;
         if let Some(http) = http {
             let metrics = MetricSources {
                 store: store.clone(),
@@ -195,6 +201,10 @@ impl Supervisor {
                 // The Graph webhook and OAuth callback: their own state, no session auth or rate limit.
                 let routes = crate::http::graph::GraphRoutes::new(source.clone(), store.clone(), vault.clone());
                 router = router.merge(crate::http::app::with_correlation_id(crate::http::graph::router(routes)));
+                // The pages' "Connect Microsoft 365" button starts linkings with these settings.
+                if let Some(config) = graph_config {
+                    router = router.layer(axum::Extension(crate::http::web::MicrosoftLinking(config)));
+                }
             }
             tracker.spawn(http.serve_app(router, shutdown.child_token()));
         }
@@ -285,11 +295,21 @@ async fn start_graph(
     store: &Store,
     vault: &Vault,
     pipeline: PipelineHandle,
+    ownership: crate::sources::ownership::Ownership,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> Option<crate::sources::graph::GraphSource> {
     let options = options?;
-    match crate::sources::graph::GraphSource::start(options, store.clone(), vault.clone(), pipeline, tracker, shutdown.child_token()).await {
+    let source = crate::sources::graph::GraphSource::start(
+        options,
+        store.clone(),
+        vault.clone(),
+        pipeline,
+        ownership,
+        tracker,
+        shutdown.child_token(),
+    );
+    match source.await {
         Ok(source) => Some(source),
         Err(error) => {
             tracing::error!(error = %error, "microsoft 365 source not started");

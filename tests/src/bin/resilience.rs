@@ -103,6 +103,8 @@ struct Slot {
     generation: u32,
     child: Option<Child>,
     id: String,
+    /// SIGSTOPped right now: not chosen for a kill meanwhile.
+    paused: bool,
 }
 
 /// Everything the replicas are started with.
@@ -181,7 +183,7 @@ async fn run() -> Result<bool> {
         master_key,
         smtp: SmtpSetup { relay_port: relay.port, user: smtp_user, password_file, ca: env.ca.clone() },
         slots: (0..args.replicas)
-            .map(|index| Mutex::new(Slot { index, generation: 0, child: None, id: String::new() }))
+            .map(|index| Mutex::new(Slot { index, generation: 0, child: None, id: String::new(), paused: false }))
             .collect(),
         killed_pids: std::sync::Mutex::default(),
     });
@@ -209,6 +211,16 @@ async fn run() -> Result<bool> {
     let appended = Arc::new(AtomicU64::new(0));
     let appender = tokio::spawn(append_all(dovecot.imap()?, linked_users(&linked), targets.clone(), run_for, Arc::clone(&appended)));
     let failovers = Arc::new(std::sync::Mutex::new(Vec::<Failover>::new()));
+    let sigstop_log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let pause = {
+        let (cluster, sigstop_log) = (Arc::clone(&cluster), Arc::clone(&sigstop_log));
+        let slot = rng.random_range(0..args.replicas);
+        async move {
+            if args.faults {
+                pause_one(&cluster, slot, t0 + run_for.mul_f64(0.5), &sigstop_log).await;
+            }
+        }
+    };
     let chaos = {
         let cluster = Arc::clone(&cluster);
         let store = store.clone();
@@ -221,9 +233,10 @@ async fn run() -> Result<bool> {
         }
         fault_schedule(&dovecot, &pg, &relay, t0, run_for).await
     };
-    let (appender, chaos, faults) = tokio::join!(appender, chaos, faults);
+    let (appender, chaos, faults, ()) = tokio::join!(appender, chaos, faults, pause);
     let append_errors = appender.context("appender task")??;
     let measurements = chaos?;
+    let stopped = sigstop_log.lock().map(|l| l.clone()).unwrap_or_default();
     let fault_log = faults?;
     println!("resilience: {} messages appended in {:.1} s", appended.load(Ordering::Relaxed), t0.elapsed().as_secs_f64());
 
@@ -261,7 +274,9 @@ async fn run() -> Result<bool> {
         failover_ms: failovers.iter().map(|f| f.millis).collect(),
         failovers_timed_out: failovers.iter().filter(|f| f.timed_out).count(),
         drain_ms: u64::try_from(drain_time.as_millis()).unwrap_or(u64::MAX),
-        faults: fault_log,
+        faults: fault_log.into_iter().chain(stopped).collect(),
+        stale_commits_refused: count_in_logs(&cluster.work, "commit refused: stale fencing token"),
+        leases_lost: count_in_logs(&cluster.work, "mailbox lease lost"),
         outbox_sent: outbox.sent,
         outbox_held_by_killed: outbox.held_by_killed,
         outbox_not_sent: outbox.not_sent,
@@ -284,9 +299,9 @@ async fn build_mailsigd() -> Result<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(cargo)
         .current_dir(&workspace)
-        // With the tests package selected too, features resolve as for the test build, so the
-        // dependencies already built for the tests are reused (no second build of rustls & co).
-        .args(["build", "-p", "mailsig-tests", "-p", "mailsig-daemon", "--bin", "mailsigd"])
+        // The same packages and targets as the test build (dev-dependencies included), so the
+        // features resolve the same and everything the tests built is reused, not rebuilt.
+        .args(["build", "-p", "mailsig-tests", "-p", "mailsig-daemon", "--bins", "--tests"])
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
@@ -296,7 +311,9 @@ async fn build_mailsigd() -> Result<PathBuf> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     for line in stdout.lines() {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if message["reason"] == "compiler-artifact" && message["target"]["name"] == "mailsigd" {
+        let is_binary = message["target"]["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|k| k == "bin"))
+            && message["profile"]["test"] == false;
+        if message["reason"] == "compiler-artifact" && message["target"]["name"] == "mailsigd" && is_binary {
             if let Some(path) = message["executable"].as_str() {
                 return Ok(PathBuf::from(path));
             }
@@ -541,6 +558,38 @@ fn message(n: usize) -> Vec<u8> {
 /// Distinguishes this run's Message-IDs from any earlier run's.
 static RUN_TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
+/// SIGSTOPs one replica at `at` for longer than its lease (the others take its mailboxes over),
+/// then SIGCONTs it: it must notice the lost leases, and any commit it had in flight must be
+/// refused for its stale fencing token (counted from the replicas' logs).
+async fn pause_one(cluster: &Cluster, slot_index: usize, at: Instant, log: &std::sync::Mutex<Vec<String>>) {
+    tokio::time::sleep_until(at.into()).await;
+    let (pid, id) = {
+        let mut slot = cluster.slots[slot_index].lock().await;
+        slot.paused = true;
+        (slot.child.as_ref().and_then(Child::id), slot.id.clone())
+    };
+    let Some(pid) = pid else { return };
+    let _ = Command::new("kill").args(["-STOP", &pid.to_string()]).status().await;
+    let paused = Duration::from_secs(20);
+    tokio::time::sleep(paused).await;
+    let _ = Command::new("kill").args(["-CONT", &pid.to_string()]).status().await;
+    cluster.slots[slot_index].lock().await.paused = false;
+    let line = format!("{id} SIGSTOPped for {} s (lease 15 s), then SIGCONTed", paused.as_secs());
+    println!("resilience: {line}");
+    if let Ok(mut log) = log.lock() {
+        log.push(line);
+    }
+}
+
+/// Lines containing `needle` in every replica log of the run.
+fn count_in_logs(work: &Path, needle: &str) -> usize {
+    let Ok(dirs) = std::fs::read_dir(work) else { return 0 };
+    dirs.filter_map(Result::ok)
+        .filter_map(|dir| std::fs::read_to_string(dir.path().join("mailsigd.log")).ok())
+        .map(|log| log.lines().filter(|line| line.contains(needle)).count())
+        .sum()
+}
+
 #[derive(Clone, Debug)]
 struct Failover {
     millis: u64,
@@ -568,8 +617,8 @@ async fn chaos(
         tokio::time::sleep_until((t0 + at).into()).await;
         let slot_lock = &cluster.slots[slot_index];
         let mut slot = slot_lock.lock().await;
-        if slot.child.is_none() {
-            continue; // still down from an earlier kill
+        if slot.child.is_none() || slot.paused {
+            continue; // still down from an earlier kill, or paused
         }
         let victim = slot.id.clone();
         let held: HashSet<MailboxId> = match store.lease_rows().await {
@@ -798,6 +847,8 @@ struct Summary {
     failovers_timed_out: usize,
     drain_ms: u64,
     faults: Vec<String>,
+    stale_commits_refused: usize,
+    leases_lost: usize,
     outbox_sent: i64,
     outbox_held_by_killed: i64,
     outbox_not_sent: i64,
@@ -837,6 +888,10 @@ impl Summary {
             self.failovers_timed_out
         );
         println!("  re-deliveries absorbed by the processed-message guard: {}", self.redeliveries_absorbed);
+        println!(
+            "  leases found lost by their (paused) holder: {}, its commits refused for a stale fencing token: {}",
+            self.leases_lost, self.stale_commits_refused
+        );
         println!("  APPEND retries (during the Dovecot restart): {}", self.append_retries);
         println!("  last message -> all suggestions: {:.1} s", self.drain_ms as f64 / 1000.0);
         for fault in &self.faults {
@@ -856,7 +911,8 @@ impl Summary {
             "duplicated": self.duplicated, "unexpected": self.unexpected,
             "failover_ms": self.failover_ms, "failover_p50_ms": self.percentile(0.5),
             "failover_max_ms": self.failover_ms.iter().max(), "failovers_timed_out": self.failovers_timed_out,
-            "redeliveries_absorbed": self.redeliveries_absorbed, "append_retries": self.append_retries,
+            "redeliveries_absorbed": self.redeliveries_absorbed,
+            "leases_lost": self.leases_lost, "stale_commits_refused": self.stale_commits_refused, "append_retries": self.append_retries,
             "drain_ms": self.drain_ms, "faults": self.faults, "outbox_sent": self.outbox_sent, "outbox_held_by_killed": self.outbox_held_by_killed,
             "outbox_not_sent": self.outbox_not_sent, "total_s": self.total_s, "passed": self.passed(),
         })

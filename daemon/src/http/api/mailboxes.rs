@@ -155,3 +155,38 @@ pub async fn status(State(app): State<AppState>, user: CurrentUser, ids: Ids) ->
             .into_response(),
     )
 }
+
+#[derive(Deserialize)]
+pub struct LinkMicrosoftBody {
+    list: Option<i64>,
+}
+
+/// `POST /api/v1/mailboxes/microsoft` (graph engineer): a thin wrapper over
+/// [`crate::sources::graph::start_linking`]; the daemon's OAuth callback completes the link.
+pub async fn link_microsoft(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<LinkMicrosoftBody>,
+) -> ApiResult {
+    use crate::service::{FieldCode, FieldError, ServiceError};
+    use crate::sources::graph::{LinkError, start_linking};
+    let Some(list) = body.list.map(ListId) else {
+        return Err(ServiceError::Validation(vec![FieldError::new("list", FieldCode::Required, "is required")]).into());
+    };
+    match app.store.role_of(user.user_id, list).await? {
+        None => return Err(ServiceError::NotFound { what: "list" }.into()),
+        Some(role) if !role.can_edit() => return Err(ServiceError::Forbidden { action: "link a mailbox to this list" }.into()),
+        Some(_) => {}
+    }
+    let Some(graph) = app.settings.graph.as_ref() else {
+        return Err(ServiceError::Unavailable("Microsoft 365 is not configured".into()).into());
+    };
+    match start_linking(&app.store, &app.vault, graph, user.user_id, list).await {
+        Ok(url) => Ok(Json(serde_json::json!({ "authorize_url": url.as_str() })).into_response()),
+        Err(LinkError::ListNotEditable) => Err(ServiceError::Forbidden { action: "link a mailbox to this list" }.into()),
+        Err(error) => {
+            tracing::warn!(error = %error, "microsoft 365 linking could not start");
+            Err(ServiceError::Unavailable("the linking could not start".into()).into())
+        }
+    }
+}

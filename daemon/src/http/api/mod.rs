@@ -199,6 +199,13 @@ fn entries() -> Vec<Entry> {
             post(mailboxes::link_imap),
         ),
         entry(
+            M::POST,
+            "/api/v1/mailboxes/microsoft",
+            "mailboxes",
+            "Start linking a Microsoft 365 mailbox: returns the consent URL to send the user to",
+            post(mailboxes::link_microsoft),
+        ),
+        entry(
             M::GET,
             "/api/v1/mailboxes/{id}",
             "mailboxes",

@@ -43,6 +43,8 @@ pub struct JobOptions {
     pub max_message_bytes: u64,
     /// First retry wait (doubles with each attempt).
     pub retry_backoff: Duration,
+    /// Claim only jobs of mailboxes whose lease this replica id holds (`None`: all).
+    pub lease_owner: Option<String>,
 }
 
 pub(crate) struct JobRunner {
@@ -66,7 +68,7 @@ impl JobRunner {
             let jobs = if free == 0 {
                 Vec::new()
             } else {
-                match this.store.claim_graph_jobs(&this.options.worker_id, free, CLAIM_LEASE).await {
+                match this.store.claim_graph_jobs(&this.options.worker_id, this.options.lease_owner.as_deref(), free, CLAIM_LEASE).await {
                     Ok(jobs) => jobs,
                     Err(error) => {
                         tracing::warn!(error = %error, "graph jobs: claim failed");

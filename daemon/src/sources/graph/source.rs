@@ -21,8 +21,14 @@ use super::stats::{GraphStats, GraphStatsSnapshot};
 use super::tokens::MailboxTokens;
 use super::webhook::Webhook;
 use crate::pipeline::PipelineHandle;
+use crate::sources::ownership::Ownership;
 use crate::store::{Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, SecretId, Store};
 use crate::vault::Vault;
+
+/// Finished jobs are kept this long (they dedupe repeated notifications meanwhile).
+pub const JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// How often finished jobs are purged.
+const JOB_PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Everything the supervisor passes to [`GraphSource::start`].
 #[derive(Clone, Debug)]
@@ -33,6 +39,9 @@ pub struct GraphStartOptions {
     pub retry: RetryPolicy,
     /// Time between two comparisons of the running mailboxes with the store.
     pub reconcile_interval: Duration,
+    /// This replica's id: jobs are claimed only for mailboxes whose lease it holds. `None`
+    /// claims every mailbox's jobs (a single process without leases).
+    pub replica_id: Option<String>,
 }
 
 impl GraphStartOptions {
@@ -46,10 +55,12 @@ impl GraphStartOptions {
                 poll_interval: Duration::from_secs(2),
                 max_message_bytes,
                 retry_backoff: Duration::from_secs(1),
+                lease_owner: None,
             },
             timing: Timing::default(),
             retry: RetryPolicy::default(),
             reconcile_interval: Duration::from_secs(10),
+            replica_id: None,
         }
     }
 }
@@ -73,6 +84,8 @@ struct Inner {
     webhook: Webhook,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    /// The mailboxes this replica holds the lease of (issue 9): only those run here.
+    ownership: Ownership,
     running: Mutex<HashMap<MailboxId, Running>>,
 }
 
@@ -90,6 +103,7 @@ impl GraphSource {
         store: Store,
         vault: Vault,
         pipeline: PipelineHandle,
+        ownership: Ownership,
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Result<GraphSource, GraphError> {
@@ -98,6 +112,7 @@ impl GraphSource {
         let oauth = OAuthClient::new(Arc::clone(&config), client_secret)?;
         let registry = Registry::new(store.clone(), vault.clone());
         let stats = Arc::new(GraphStats::default());
+        super::stats::register(&stats);
         let wake = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
             store: store.clone(),
@@ -117,24 +132,37 @@ impl GraphSource {
                 webhook,
                 tracker: tracker.clone(),
                 shutdown: shutdown.clone(),
+                ownership: ownership.clone(),
                 running: Mutex::default(),
             }),
         };
         if let Err(error) = source.reconcile().await {
             tracing::warn!(error = %error, "graph mailboxes not started yet");
         }
-        let runner = JobRunner { store, source: source.clone(), pipeline, wake, options: options.jobs };
+        let mut jobs = options.jobs;
+        jobs.lease_owner = options.replica_id.clone();
+        let runner = JobRunner { store, source: source.clone(), pipeline, wake, options: jobs };
         tracker.spawn(runner.run(shutdown.child_token()));
         let looping = source.clone();
         let interval = options.reconcile_interval;
+        let mut ownership = ownership;
         tracker.spawn(async move {
+            let mut leases_open = true;
+            let mut last_purge: Option<tokio::time::Instant> = None;
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(interval) => {}
+                    // Leases gained or lost: start or stop mailboxes at once.
+                    open = ownership.changed(), if leases_open => leases_open = open,
                 }
                 if let Err(error) = looping.reconcile().await {
                     tracing::warn!(error = %error, "graph reconciliation failed");
+                }
+                looping.publish_subscription_states().await;
+                if last_purge.is_none_or(|t| t.elapsed() >= JOB_PURGE_EVERY) {
+                    looping.purge_finished_jobs().await;
+                    last_purge = Some(tokio::time::Instant::now());
                 }
             }
             looping.stop_all();
@@ -181,8 +209,12 @@ impl GraphSource {
         let store = &self.inner.shared.store;
         let filter = MailboxFilter { kind: Some(MailboxKind::Graph), ..MailboxFilter::default() };
         let mailboxes = store.list_mailboxes(&filter).await?;
-        let wanted: HashMap<MailboxId, &Mailbox> =
-            mailboxes.iter().filter(|m| m.status == MailboxStatus::Ok).map(|m| (m.id, m)).collect();
+        let owned = self.inner.ownership.current();
+        let wanted: HashMap<MailboxId, &Mailbox> = mailboxes
+            .iter()
+            .filter(|m| m.status == MailboxStatus::Ok && owned.owns(m.id))
+            .map(|m| (m.id, m))
+            .collect();
         let stale: Vec<MailboxId> = self
             .running()
             .iter()
@@ -201,6 +233,32 @@ impl GraphSource {
             self.start_mailbox(mailbox.clone())?;
         }
         Ok(())
+    }
+
+    /// Drops finished jobs after [`JOB_RETENTION`]: by then a message cannot come back through
+    /// delta, and the pipeline's Message-ID dedupe would catch it anyway.
+    async fn purge_finished_jobs(&self) {
+        let store = &self.inner.shared.store;
+        let before = store.now_ms().saturating_sub(i64::try_from(JOB_RETENTION.as_millis()).unwrap_or(i64::MAX));
+        match store.purge_graph_jobs(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "finished graph jobs purged"),
+            Err(error) => tracing::warn!(error = %error, "graph job purge failed"),
+        }
+    }
+
+    /// Sets `mailsig_graph_subscriptions{state}` from the store (every state, zeros included).
+    async fn publish_subscription_states(&self) {
+        let store = &self.inner.shared.store;
+        let Ok(subs) = store.all_graph_subscriptions().await else { return };
+        let now = store.now_ms();
+        let gauges = &crate::telemetry::metrics::metrics().graph_subscriptions;
+        let expired = subs.iter().filter(|s| s.expires_at <= now).count();
+        gauges.set("expired", expired as u64);
+        for state in crate::store::SubscriptionState::ALL {
+            let n = subs.iter().filter(|s| s.state == state && s.expires_at > now).count();
+            gauges.set(state.as_str(), n as u64);
+        }
     }
 
     /// Starts one mailbox's task (replacing a running one).

@@ -1,6 +1,58 @@
 //! Counters of the Graph source and its webhook, for `/metrics` ([`GraphStatsSnapshot`]).
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+/// The running sources' counters, for `/metrics` (one per process in production; tests may
+/// run several, whose counters are summed).
+static RUNNING: Mutex<Vec<Weak<GraphStats>>> = Mutex::new(Vec::new());
+
+/// Makes a source's counters part of `/metrics` ([`render_prometheus`]) while it lives.
+pub fn register(stats: &Arc<GraphStats>) {
+    let mut running = RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    running.retain(|w| w.strong_count() > 0);
+    running.push(Arc::downgrade(stats));
+}
+
+/// The Graph source's counter families in the Prometheus text format (empty when no source
+/// runs). Webhook latency and subscriptions by state are in `telemetry::metrics`.
+pub fn render_prometheus() -> String {
+    let snapshots: Vec<GraphStatsSnapshot> = {
+        let running = RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.iter().filter_map(Weak::upgrade).map(|s| s.snapshot()).collect()
+    };
+    if snapshots.is_empty() {
+        return String::new();
+    }
+    let sum = |f: fn(&GraphStatsSnapshot) -> u64| snapshots.iter().map(f).sum::<u64>();
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP mailsig_graph_notifications_total Graph change notifications received, by outcome.");
+    let _ = writeln!(out, "# TYPE mailsig_graph_notifications_total counter");
+    for (outcome, n) in [
+        ("received", sum(|s| s.notifications_received)),
+        ("forged", sum(|s| s.notifications_forged)),
+        ("unknown_subscription", sum(|s| s.notifications_unknown)),
+        ("lifecycle", sum(|s| s.lifecycle_received)),
+    ] {
+        let _ = writeln!(out, "mailsig_graph_notifications_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    for (name, help, n) in [
+        ("mailsig_graph_jobs_queued_total", "Graph jobs newly queued (duplicates queue nothing).", sum(|s| s.jobs_queued)),
+        ("mailsig_graph_webhook_failures_total", "Webhook requests answered 503 (queue not writable).", sum(|s| s.webhook_failures)),
+        ("mailsig_graph_requests_total", "Requests sent to Microsoft Graph.", sum(|s| s.requests)),
+        ("mailsig_graph_throttled_total", "Graph 429/503 answers waited out (Retry-After).", sum(|s| s.throttled)),
+        ("mailsig_graph_messages_fetched_total", "Messages fetched from Graph ($value).", sum(|s| s.messages_fetched)),
+        ("mailsig_graph_subscriptions_created_total", "Graph subscriptions created.", sum(|s| s.subscriptions_created)),
+        ("mailsig_graph_subscriptions_renewed_total", "Graph subscriptions renewed.", sum(|s| s.subscriptions_renewed)),
+        ("mailsig_graph_delta_rounds_total", "Delta rounds completed.", sum(|s| s.delta_rounds)),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {n}");
+    }
+    out
+}
 
 /// Upper bounds (seconds) of the webhook latency histogram buckets (time to 202).
 pub const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 3.0];

@@ -92,9 +92,18 @@ impl MailboxTokens {
         {
             return Ok(self.remember(set.access_token.clone()));
         }
-        // Read the stored set again: another process (a replica, the CLI) may have refreshed.
+        // The token the caller saw fail (forced refresh): a newer stored one is good to use.
+        let failed = current.as_ref().map(|set| set.access_token.expose_secret().to_owned()).map(zeroize::Zeroizing::new);
+        // Refreshes of one mailbox are serialised across tasks and replicas (issue 9); under the
+        // lock, read the stored set again: another process may have refreshed and rotated it.
+        let _refresh_lock = match self.inner.detached {
+            None => Some(self.inner.store.lock_mailbox_refresh(self.inner.mailbox).await?),
+            Some(_) => None,
+        };
         let (secret_id, stored) = self.load().await?;
-        if !force && stored.expires_at > now {
+        let refreshed_elsewhere =
+            force && failed.as_ref().is_some_and(|f| f.as_str() != stored.access_token.expose_secret());
+        if (!force || refreshed_elsewhere) && stored.expires_at > now {
             let token = stored.access_token.clone();
             *current = Some(stored);
             return Ok(self.remember(token));

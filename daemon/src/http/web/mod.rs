@@ -1,0 +1,99 @@
+//! The web pages: small, server-rendered HTML for people (sign in, link a mailbox, choose its
+//! list and exclusions, review and merge suggestions, share and export a list).
+//!
+//! Why server-rendered forms and no JavaScript: every action is an HTML form posted to the
+//! server, which keeps the Content-Security-Policy strict (`script-src 'none'`), works with
+//! any browser and needs no front-end build. Templates are askama files in `daemon/templates/`
+//! compiled into the binary; askama escapes every value it prints, so text that came from a
+//! mail (a company called `<script>…`) is shown as text.
+//!
+//! Authorization is the service layer's (`crate::service`): the pages only decide what to
+//! show. Authentication and CSRF are the `auth` middleware's: every form carries the session's
+//! CSRF token, and a POST without it is refused before reaching a handler here.
+
+mod lists;
+mod mailboxes;
+mod render;
+mod review;
+mod session;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::http::app::AppState;
+use crate::http::auth::CurrentUser;
+
+pub use mailboxes::MicrosoftLinking;
+pub use render::PageError;
+
+/// No script at all, styles from our own origin only, forms post only to us, never framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The stylesheet, compiled in.
+const STYLE_CSS: &str = include_str!("../../../static/style.css");
+
+/// Every page route, for `http::app::app_router` to merge (it adds auth, CSRF and rate limit).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/sign-in", get(session::sign_in_page).post(session::sign_in))
+        .route("/sign-out", post(session::sign_out))
+        .route("/dashboard", get(lists::dashboard))
+        .route("/lists", post(lists::create))
+        .route("/lists/{id}/share", get(lists::share_page).post(lists::share))
+        .route("/lists/{id}/unshare", post(lists::unshare))
+        .route("/lists/{id}/export.vcf", get(lists::export_vcard))
+        .route("/lists/{id}/export.csv", get(lists::export_csv))
+        .route("/lists/{id}/review", get(review::review_page))
+        .route("/suggestions/{id}/accept", post(review::accept))
+        .route("/suggestions/{id}/dismiss", post(review::dismiss))
+        .route("/suggestions/{id}/merge", get(review::merge_page).post(review::merge))
+        .route("/mailboxes/new", get(mailboxes::link_page))
+        .route("/mailboxes/imap", post(mailboxes::link_imap))
+        .route("/mailboxes/microsoft", post(mailboxes::connect_microsoft))
+        .route("/mailboxes/{id}", get(mailboxes::settings_page))
+        .route("/mailboxes/{id}/list", post(mailboxes::set_list))
+        .route("/mailboxes/{id}/exclusions", post(mailboxes::set_exclusions))
+        .route("/mailboxes/{id}/unlink", post(mailboxes::unlink))
+        .route("/static/style.css", get(style))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+}
+
+async fn home(user: Option<CurrentUser>) -> Redirect {
+    match user {
+        Some(_) => Redirect::to("/dashboard"),
+        None => Redirect::to("/sign-in"),
+    }
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLE_CSS,
+    )
+        .into_response()
+}

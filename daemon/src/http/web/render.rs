@@ -1,0 +1,117 @@
+//! What every page handler shares: who is signed in (with the CSRF token the forms carry),
+//! turning a template into a response, and turning a failure into a readable error page.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use crate::http::auth::{self, CurrentUser};
+use crate::service::{Actor, ServiceError};
+
+/// The signed-in person of a page request: a browser session (pages are never served to bearer
+/// tokens: they would have no CSRF token for the forms).
+#[derive(Clone, Debug)]
+pub struct Visitor {
+    pub actor: Actor,
+    /// Put into every form as the hidden `csrf_token` field.
+    pub csrf: String,
+}
+
+impl Visitor {
+    /// The session's visitor, or a redirect to the sign-in page.
+    pub fn require(user: Option<CurrentUser>) -> Result<Visitor, PageError> {
+        let user = user.ok_or(PageError::SignIn)?;
+        let session = user.session().ok_or(PageError::SignIn)?;
+        Ok(Visitor { actor: user.actor(), csrf: auth::csrf_token(session).to_owned() })
+    }
+}
+
+/// Renders `page` as a 200 HTML response.
+pub fn html(page: &impl Template) -> Result<Response, PageError> {
+    let body = page.render().map_err(|e| PageError::Internal(format!("render: {e}")))?;
+    Ok(Html(body).into_response())
+}
+
+/// Why a page could not be shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not signed in: go to the sign-in page.
+    SignIn,
+    /// The service refused or failed.
+    Service(ServiceError),
+    /// A template or a response could not be built.
+    Internal(String),
+}
+
+impl From<ServiceError> for PageError {
+    fn from(e: ServiceError) -> Self {
+        PageError::Service(e)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    title: String,
+    message: String,
+    details: Vec<String>,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message, details) = match self {
+            PageError::SignIn => return Redirect::to("/sign-in").into_response(),
+            PageError::Service(e) => match e {
+                ServiceError::NotFound { what } => {
+                    (StatusCode::NOT_FOUND, "Not found", format!("This {what} does not exist or is not yours."), vec![])
+                }
+                ServiceError::Forbidden { action } => (
+                    StatusCode::FORBIDDEN,
+                    "Not allowed",
+                    format!("Your role on this list does not allow you to {action}."),
+                    vec![],
+                ),
+                ServiceError::Validation(fields) => (
+                    StatusCode::BAD_REQUEST,
+                    "Please check the form",
+                    "Some values were not accepted.".to_owned(),
+                    fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect(),
+                ),
+                ServiceError::Conflict { what } => {
+                    (StatusCode::CONFLICT, "Already exists", format!("This {what} already exists."), vec![])
+                }
+                ServiceError::LinkFailed { reason, .. } => {
+                    (StatusCode::BAD_REQUEST, "The mailbox could not be linked", reason, vec![])
+                }
+                ServiceError::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "Please try again in a moment.".to_owned(),
+                    vec![],
+                ),
+                ServiceError::Internal(detail) => {
+                    tracing::error!(error = %detail, "page failed");
+                    (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The error was logged.".to_owned(), vec![])
+                }
+            },
+            PageError::Internal(detail) => {
+                tracing::error!(error = %detail, "page failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The error was logged.".to_owned(), vec![])
+            }
+        };
+        let page = ErrorPage { title: title.to_owned(), message, details };
+        match page.render() {
+            Ok(body) => (status, Html(body)).into_response(),
+            Err(_) => (status, title.to_owned()).into_response(),
+        }
+    }
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DD HH:MM UTC` for tables.
+pub fn when(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|text| text.get(..16).map(|minutes| format!("{} UTC", minutes.replace('T', " "))))
+        .unwrap_or_else(|| "-".to_owned())
+}

@@ -1,0 +1,231 @@
+//! Reviewing suggestions: the list of a contact list's suggestions with filters and paging,
+//! accept and dismiss, and the merge view (per field: take the new value, keep the old one,
+//! or type one). Viewers see the suggestions without any button that would change them; the
+//! service refuses such changes anyway.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::render::{PageError, Visitor, html, when};
+use crate::http::app::AppState;
+use crate::http::auth::CurrentUser;
+use crate::service::suggestions::{Choice, FieldChoice, MERGE_FIELDS};
+use crate::service::{self, ServiceError};
+use crate::store::{ListId, SuggestionId};
+
+/// One suggestion row of the review table (display text only).
+pub struct SuggestionRow {
+    pub id: i64,
+    pub sender: String,
+    pub name: String,
+    pub title: String,
+    pub company: String,
+    pub phones: String,
+    pub status: &'static str,
+    pub confidence: String,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct ReviewPage {
+    csrf: String,
+    list_id: i64,
+    list_name: String,
+    role: &'static str,
+    can_edit: bool,
+    status: String,
+    /// The status filter's options and whether each is the chosen one.
+    statuses: Vec<(&'static str, bool)>,
+    q: String,
+    rows: Vec<SuggestionRow>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ReviewQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+pub async fn review_page(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+    Query(query): Query<ReviewQuery>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let list = service::lists::get_list(&state.store, visitor.actor, ListId(id)).await?;
+    // "new" by default; "all" shows every status.
+    let status = query.status.clone().unwrap_or_else(|| "new".to_owned());
+    let filter = service::suggestions::Query {
+        status: Some(status.clone()).filter(|s| s != "all" && !s.is_empty()),
+        q: query.q.clone().filter(|q| !q.trim().is_empty()),
+        cursor: query.cursor.clone().filter(|c| !c.is_empty()),
+        ..service::suggestions::Query::default()
+    };
+    let page = service::suggestions::list(&state.store, visitor.actor, list.id, &filter).await?;
+    let rows = page
+        .items
+        .iter()
+        .map(|s| {
+            let scalar = |f: &Option<crate::store::StoredField>| f.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+            SuggestionRow {
+                id: s.id.0,
+                sender: s.sender_email.clone(),
+                name: scalar(&s.fields.name),
+                title: scalar(&s.fields.title),
+                company: scalar(&s.fields.company),
+                phones: s.fields.phones.iter().map(|p| p.e164.as_str()).collect::<Vec<_>>().join(", "),
+                status: s.status.as_str(),
+                confidence: format!("{:.0}%", s.confidence * 100.0),
+                updated: when(s.updated_at),
+            }
+        })
+        .collect();
+    html(&ReviewPage {
+        csrf: visitor.csrf,
+        list_id: list.id.0,
+        list_name: list.name,
+        role: list.role.as_str(),
+        can_edit: list.role.can_edit(),
+        statuses: ["new", "accepted", "merged", "dismissed", "all"].into_iter().map(|s| (s, s == status)).collect(),
+        status,
+        q: query.q.unwrap_or_default(),
+        rows,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Where to go after an action: back to the review page of the suggestion's list.
+async fn back_to_list(state: &AppState, visitor: &Visitor, id: SuggestionId) -> Result<Response, PageError> {
+    let suggestion = service::suggestions::get(&state.store, visitor.actor, id).await?;
+    Ok(Redirect::to(&format!("/lists/{}/review", suggestion.list.0)).into_response())
+}
+
+pub async fn accept(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let accepted = service::suggestions::accept(&state.store, visitor.actor, SuggestionId(id)).await?;
+    Ok(Redirect::to(&format!("/lists/{}/review", accepted.list.0)).into_response())
+}
+
+pub async fn dismiss(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let dismissed = service::suggestions::dismiss(&state.store, visitor.actor, SuggestionId(id)).await?;
+    Ok(Redirect::to(&format!("/lists/{}/review", dismissed.list.0)).into_response())
+}
+
+/// One field of the merge view.
+pub struct MergeField {
+    pub field: &'static str,
+    pub label: &'static str,
+    /// The suggestion's current (newest extracted) value.
+    pub new_value: String,
+    /// The value before the latest change, when the history has one.
+    pub old_value: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "merge.html")]
+struct MergePage {
+    csrf: String,
+    id: i64,
+    list_id: i64,
+    sender: String,
+    status: &'static str,
+    can_edit: bool,
+    fields: Vec<MergeField>,
+    emails: String,
+    phones: String,
+    websites: String,
+}
+
+fn label(field: &str) -> &'static str {
+    match field {
+        "name" => "Name",
+        "title" => "Job title",
+        "company" => "Company",
+        "address" => "Address",
+        _ => "Field",
+    }
+}
+
+pub async fn merge_page(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let suggestion = service::suggestions::get(&state.store, visitor.actor, SuggestionId(id)).await?;
+    let history = service::suggestions::history(&state.store, visitor.actor, SuggestionId(id)).await?;
+    let list = service::lists::get_list(&state.store, visitor.actor, suggestion.list).await?;
+    let fields = MERGE_FIELDS
+        .iter()
+        .map(|&field| MergeField {
+            field,
+            label: label(field),
+            new_value: suggestion.fields.display(field).unwrap_or_default(),
+            old_value: history.iter().rev().find(|h| h.field == field).map(|h| h.old_value.clone().unwrap_or_default()),
+        })
+        .collect();
+    let join = |values: Vec<&str>| values.join(", ");
+    html(&MergePage {
+        csrf: visitor.csrf,
+        id,
+        list_id: suggestion.list.0,
+        sender: suggestion.sender_email.clone(),
+        status: suggestion.status.as_str(),
+        can_edit: list.role.can_edit(),
+        fields,
+        emails: join(suggestion.fields.emails.iter().map(|f| f.value.as_str()).collect()),
+        phones: join(suggestion.fields.phones.iter().map(|p| p.e164.as_str()).collect()),
+        websites: join(suggestion.fields.websites.iter().map(|f| f.value.as_str()).collect()),
+    })
+}
+
+/// The merge form: `choice_<field>` is `take_new`, `keep_old` or `typed`; `value_<field>` is
+/// the typed text.
+pub async fn merge(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let get = |key: String| form.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
+    let mut choices = Vec::new();
+    for field in MERGE_FIELDS {
+        let choice = match get(format!("choice_{field}")).as_deref() {
+            None | Some("") => continue,
+            Some("take_new") => Choice::TakeNew,
+            Some("keep_old") => Choice::KeepOld,
+            Some("typed") => Choice::Typed { value: get(format!("value_{field}")).unwrap_or_default() },
+            Some(_) => {
+                return Err(ServiceError::field(
+                    &format!("choice_{field}"),
+                    service::FieldCode::Choice,
+                    "must be take_new, keep_old or typed",
+                )
+                .into());
+            }
+        };
+        choices.push(FieldChoice { field: field.to_owned(), choice });
+    }
+    service::suggestions::merge(&state.store, visitor.actor, SuggestionId(id), &choices).await?;
+    back_to_list(&state, &visitor, SuggestionId(id)).await
+}

@@ -1,0 +1,219 @@
+//! A real browser for the web pages' end-to-end tests: Debian's headless Chromium driven over
+//! WebDriver (`chromedriver`, started here on a free port) with `fantoccini`.
+//!
+//! Chromium and chromedriver are installed by `scripts/test-servers.sh`; when either is missing
+//! the test fails with a message saying to run `scripts/test.sh`, it is never skipped.
+//!
+//! The flags matter on this kind of machine: without `--disable-background-networking`,
+//! `--disable-component-update` and friends Chromium's own background connections fail and page
+//! loads are refused; `--no-sandbox` because the tests run as root; a fresh `--user-data-dir`
+//! per browser so that parallel tests share no cookies.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use crate::servers::{free_port, wait_for_port};
+
+const HINT: &str = "the browser tests need Debian's chromium and chromium-driver: run scripts/test.sh \
+                    (scripts/test-servers.sh start installs them)";
+
+/// Width and height of the browser window, and so of its screenshots.
+pub const WINDOW: (u32, u32) = (1280, 1000);
+
+/// A headless Chromium session. Dropping it kills chromedriver (and with it the browser).
+pub struct Browser {
+    pub client: Client,
+    _driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn find_program(candidates: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| candidates.iter().map(move |c| dir.join(c)))
+        .find(|p| p.is_file())
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium session with a fresh profile.
+    pub async fn start() -> Result<Browser> {
+        let chromium = find_program(&["chromium", "chromium-browser"]).with_context(|| format!("no chromium on PATH: {HINT}"))?;
+        let chromedriver = find_program(&["chromedriver"]).with_context(|| format!("no chromedriver on PATH: {HINT}"))?;
+        let port = free_port()?;
+        let profile = tempfile::tempdir()?;
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("start {}: {HINT}", chromedriver.display()))?;
+        wait_for_port(port, Duration::from_secs(20)).await.context("chromedriver did not listen")?;
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--hide-scrollbars",
+                    format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+                    format!("--user-data-dir={}", profile.path().display()),
+                    // The daemon's certificate is signed by the throwaway test CA, which is not
+                    // in Chromium's trust store; accepted for these tests only.
+                    "--ignore-certificate-errors",
+                ],
+            }),
+        );
+        capabilities.insert("acceptInsecureCerts".to_owned(), json!(true));
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .with_context(|| format!("open a WebDriver session on chromedriver: {HINT}"))?;
+        Ok(Browser { client, _driver: driver, _profile: profile })
+    }
+
+    pub async fn goto(&self, url: &str) -> Result<()> {
+        self.client.goto(url).await.with_context(|| format!("open {url}"))
+    }
+
+    /// Types `text` into the field matched by the CSS `selector` (after clearing it).
+    pub async fn fill(&self, selector: &str, text: &str) -> Result<()> {
+        let field = self.client.find(Locator::Css(selector)).await.with_context(|| format!("find {selector}"))?;
+        field.clear().await.with_context(|| format!("clear {selector}"))?;
+        field.send_keys(text).await.with_context(|| format!("type into {selector}"))?;
+        Ok(())
+    }
+
+    /// Selects the `<option>` whose value is `value` in the `<select>` matched by `selector`.
+    pub async fn select(&self, selector: &str, value: &str) -> Result<()> {
+        let option = format!("{selector} option[value=\"{value}\"]");
+        self.click(&option).await
+    }
+
+    pub async fn click(&self, selector: &str) -> Result<()> {
+        let element = self.client.find(Locator::Css(selector)).await.with_context(|| format!("find {selector}"))?;
+        element.click().await.with_context(|| format!("click {selector}"))?;
+        Ok(())
+    }
+
+    /// The visible text of the element matched by `selector`.
+    pub async fn text(&self, selector: &str) -> Result<String> {
+        let element = self.client.find(Locator::Css(selector)).await.with_context(|| format!("find {selector}"))?;
+        Ok(element.text().await?)
+    }
+
+    /// Whether at least one element matches `selector`.
+    pub async fn exists(&self, selector: &str) -> Result<bool> {
+        Ok(!self.client.find_all(Locator::Css(selector)).await?.is_empty())
+    }
+
+    /// The page's HTML as the browser has it.
+    pub async fn source(&self) -> Result<String> {
+        Ok(self.client.source().await?)
+    }
+
+    pub async fn current_path(&self) -> Result<String> {
+        Ok(self.client.current_url().await?.path().to_owned())
+    }
+
+    /// Waits until the page's path satisfies `done` (a click's navigation may still be under
+    /// way when the click returns), or fails after `timeout` with the path it is at.
+    pub async fn wait_path(&self, done: impl Fn(&str) -> bool, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let path = self.current_path().await?;
+            if done(&path) {
+                return Ok(path);
+            }
+            if Instant::now() > deadline {
+                bail!("the browser stayed at {path} for {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Reloads `url` until `selector` exists, or fails after `timeout`.
+    pub async fn wait_for(&self, url: &str, selector: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.goto(url).await?;
+            if self.exists(selector).await? {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{selector} did not appear on {url} within {timeout:?}; page:\n{}", self.source().await?);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The size of the page's viewport in device pixels (the window less Chromium's frame):
+    /// what a screenshot covers. WebDriver scripts are not subject to the page's CSP.
+    pub async fn viewport(&self) -> Result<(u32, u32)> {
+        let value = self
+            .client
+            .execute("return [Math.round(window.innerWidth * window.devicePixelRatio), Math.round(window.innerHeight * window.devicePixelRatio)];", vec![])
+            .await
+            .context("read the viewport size")?;
+        let size: (u32, u32) = serde_json::from_value(value).context("viewport size")?;
+        Ok(size)
+    }
+
+    /// Takes a screenshot, checks it (a PNG of the viewport's size that is not blank) and
+    /// saves it at `path`. Returns its width and height.
+    pub async fn screenshot(&self, path: &Path) -> Result<(u32, u32)> {
+        let png_bytes = self.client.screenshot().await.context("take a screenshot")?;
+        let (width, height) = check_screenshot(&png_bytes)?;
+        let viewport = self.viewport().await?;
+        ensure!((width, height) == viewport, "screenshot is {width}x{height}, the viewport {}x{}", viewport.0, viewport.1);
+        ensure!(width == WINDOW.0, "screenshot width {width}, window width {}", WINDOW.0);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, &png_bytes).with_context(|| format!("save {}", path.display()))?;
+        Ok((width, height))
+    }
+
+    /// Ends the WebDriver session (the browser quits).
+    pub async fn close(self) -> Result<()> {
+        self.client.close().await.context("close the browser")?;
+        Ok(())
+    }
+}
+
+/// Decodes a PNG and checks it is not blank: the variance of its luminance must be clearly
+/// above zero (a white or single-colour page has none). Returns width and height.
+pub fn check_screenshot(png_bytes: &[u8]) -> Result<(u32, u32)> {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().context("decode the screenshot PNG header")?;
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).context("decode the screenshot PNG")?;
+    let channels = match info.color_type {
+        png::ColorType::Rgba => 4,
+        png::ColorType::Rgb => 3,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Grayscale => 1,
+        png::ColorType::Indexed => bail!("indexed PNG not expected from Chromium"),
+    };
+    ensure!(info.bit_depth == png::BitDepth::Eight, "unexpected bit depth {:?}", info.bit_depth);
+    let data = &pixels[..info.buffer_size()];
+    let luminance: Vec<f64> = data
+        .chunks_exact(channels)
+        .map(|p| if channels >= 3 { 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]) } else { f64::from(p[0]) })
+        .collect();
+    ensure!(!luminance.is_empty(), "empty screenshot");
+    let count = luminance.len() as f64;
+    let mean = luminance.iter().sum::<f64>() / count;
+    let variance = luminance.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / count;
+    ensure!(variance > 50.0, "the screenshot is blank (luminance variance {variance:.1}, mean {mean:.1})");
+    Ok((info.width, info.height))
+}
