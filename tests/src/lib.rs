@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod https;
+pub mod log_capture;
 pub mod servers;
 
 pub mod graph_emulator;

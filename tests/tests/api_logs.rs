@@ -3,36 +3,20 @@
 
 mod api_support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use anyhow::{Result, ensure};
 use api_support::{App, Backend};
+use mailsig_tests::log_capture::LogBuffer;
 use axum::body::Body;
 use axum::http::{Method, Request};
 
-struct BufferWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for BufferWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut buffer) = self.0.lock() {
-            buffer.extend_from_slice(bytes);
-        }
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn log_lines_of_a_request_carry_its_id_and_no_user_input() -> Result<()> {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let writer_buffer = Arc::clone(&buffer);
+    let buffer = LogBuffer::default();
+    let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
         .with_ansi(false)
-        .with_writer(move || BufferWriter(Arc::clone(&writer_buffer)))
+        .with_writer(move || writer.clone())
         .finish();
     // This test's runtime is single-threaded, so the default subscriber sees the whole request.
     let _guard = tracing::subscriber::set_default(subscriber);
@@ -60,12 +44,7 @@ async fn log_lines_of_a_request_carry_its_id_and_no_user_input() -> Result<()> {
     let reply = app.send(sign_in, "192.0.2.7:1".parse()?).await?;
     ensure!(reply.status == 400, "wrong password: {}", reply.status);
 
-    let logs = String::from_utf8_lossy(
-        &buffer
-            .lock()
-            .map_err(|_| anyhow::anyhow!("log buffer poisoned"))?,
-    )
-    .into_owned();
+    let logs = buffer.contents();
     let ours: Vec<&str> = logs.lines().filter(|l| l.contains(&id)).collect();
     ensure!(
         ours.iter()

@@ -6,26 +6,26 @@
 
 mod pipeline_support;
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, ensure};
 use mailsig_daemon::pipeline::{FilterConfig, Processed};
 use mailsig_daemon::store::{SecretKind, Store, SuggestionFilter};
 use mailsig_daemon::vault::{MasterKey, Vault};
+use mailsig_tests::log_capture::LogBuffer;
 use pipeline_support::{Account, Mail, Running, inbound, signature};
 
 /// Every log line of this test binary, at TRACE level, from `tracing` and from `log`.
-fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+fn captured_logs() -> &'static LogBuffer {
+    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer_buffer = Arc::clone(&buffer);
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
-            .with_writer(move || BufferWriter(Arc::clone(&writer_buffer)))
+            .with_writer(move || writer.clone())
             .finish();
         // `try_init` also forwards `log` records (sqlx, rustls …) into the subscriber.
         use tracing_subscriber::util::SubscriberInitExt;
@@ -36,23 +36,8 @@ fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
     })
 }
 
-struct BufferWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for BufferWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut buffer) = self.0.lock() {
-            buffer.extend_from_slice(bytes);
-        }
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn logs_text() -> String {
-    let logs = captured_logs().lock().map(|b| b.clone()).unwrap_or_default();
-    String::from_utf8_lossy(&logs).into_owned()
+    captured_logs().contents()
 }
 
 /// Byte offsets of every occurrence of `needle` in the files of `dir` (recursively).

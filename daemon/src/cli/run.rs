@@ -1,5 +1,5 @@
-//! `mailsigd run`: loads everything, hands over to the supervisor, and turns SIGTERM/SIGINT
-//! into its shutdown token.
+//! `mailsigd run`: loads everything, hands over to the supervisor, turns SIGTERM/SIGINT into
+//! its shutdown token and SIGHUP into a configuration reload (`supervisor::reload`).
 
 use std::path::Path;
 
@@ -8,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::notify::WorkerOptions;
 use crate::store::Store;
-use crate::supervisor::{self, OutboxOptions, SupervisorError, SupervisorOptions};
+use crate::supervisor::reload::ReloadHandle;
+use crate::supervisor::{self, OutboxOptions, Supervisor, SupervisorError, SupervisorOptions};
 use crate::vault::Vault;
 
 use super::context;
@@ -37,40 +38,29 @@ pub async fn run(config_path: &Path) -> CliResult {
     let options = supervisor_options(&config, &store, &vault).await;
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-    supervisor::run(options, store, vault, shutdown).await.map_err(|e| {
-        let exit = match &e {
-            SupervisorError::Migrate(_) | SupervisorError::Sources(_) | SupervisorError::Http(_) => Exit::Unavailable,
-            SupervisorError::Mailer(_) => Exit::Config,
-            SupervisorError::ShutdownDeadline { .. } => Exit::Software,
-        };
-        CliError::new(exit, e).context("run the daemon")
-    })
+    let supervisor = Supervisor::start(options, store.clone(), vault.clone(), shutdown.clone())
+        .await
+        .map_err(supervisor_error)?;
+    let reload = supervisor.reload_handle();
+    tokio::spawn(handle_signals(shutdown, config, reload, store, vault));
+    supervisor.wait().await.map_err(supervisor_error)
 }
 
-/// The supervisor's options from the configuration. A configured SMTP account whose password
-/// is missing is logged and left out: notifications wait in the outbox rather than the whole
-/// daemon refusing to start.
+fn supervisor_error(e: SupervisorError) -> CliError {
+    let exit = match &e {
+        SupervisorError::Migrate(_) | SupervisorError::Sources(_) | SupervisorError::Http(_) => Exit::Unavailable,
+        SupervisorError::Mailer(_) => Exit::Config,
+        SupervisorError::ShutdownDeadline { .. } => Exit::Software,
+    };
+    CliError::new(exit, e).context("run the daemon")
+}
+
+/// The supervisor's options from the configuration.
 async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> SupervisorOptions {
-    let mut outbox = None;
-    if let Some(smtp) = &config.smtp {
-        match smtp_password(smtp, store, vault).await {
-            Ok(password) => {
-                let mut worker = WorkerOptions::new(worker_id(), config.http.public_base_url.clone());
-                worker.digest_interval = config.notify.digest_interval;
-                outbox = Some(OutboxOptions {
-                    smtp: smtp.settings.clone(),
-                    password,
-                    worker,
-                });
-            }
-            Err(e) => tracing::warn!(error = %e.line(), "notifications disabled until the smtp password is available"),
-        }
-    }
     SupervisorOptions {
         pipeline: config.pipeline_config(),
         retention_days: config.retention.days,
-        outbox,
+        outbox: outbox_options(config, store, vault).await,
         imap: supervisor::sources::ImapStartOptions::from_config(config),
         http: Some(config.http.listen),
         graph: config
@@ -91,6 +81,24 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
     }
 }
 
+/// The outbox worker's options. A configured SMTP account whose password is missing is logged
+/// and left out: notifications wait in the outbox rather than the whole daemon refusing to
+/// start (or a reload being refused).
+async fn outbox_options(config: &Config, store: &Store, vault: &Vault) -> Option<OutboxOptions> {
+    let smtp = config.smtp.as_ref()?;
+    match smtp_password(smtp, store, vault).await {
+        Ok(password) => {
+            let mut worker = WorkerOptions::new(worker_id(), config.http.public_base_url.clone());
+            worker.digest_interval = config.notify.digest_interval;
+            Some(OutboxOptions { smtp: smtp.settings.clone(), password, worker })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e.line(), "notifications disabled until the smtp password is available");
+            None
+        }
+    }
+}
+
 /// Names this process in the outbox's `claimed_by`: host name and pid.
 fn worker_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -102,10 +110,10 @@ fn worker_id() -> String {
     )
 }
 
-/// Cancels `shutdown` on the first SIGTERM or SIGINT. SIGHUP (the unit's `ExecReload`) must
-/// not kill the daemon, which is its default action: it is caught and logged. Reloading the
-/// configuration in place is not implemented yet, so a changed configuration needs a restart.
-async fn cancel_on_signal(shutdown: CancellationToken) {
+/// Cancels `shutdown` on the first SIGTERM or SIGINT, and reloads the configuration on each
+/// SIGHUP (the unit's `ExecReload`). A refused reload is logged by the reload itself and the
+/// daemon runs on; a reload never stops it.
+async fn handle_signals(shutdown: CancellationToken, mut config: Config, reload: ReloadHandle, store: Store, vault: Vault) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -119,7 +127,15 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM received"); break; }
             _ = int.recv() => { tracing::info!("SIGINT received"); break; }
-            _ = hup.recv() => tracing::warn!("SIGHUP received: reloading in place is not supported yet; restart the daemon to apply a changed configuration"),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP received");
+                // The outcome is logged, counted and told to systemd by `reload` itself.
+                let _ = reload.reload(&mut config, |new| {
+                    let new = new.clone();
+                    let (store, vault) = (store.clone(), vault.clone());
+                    async move { outbox_options(&new, &store, &vault).await }
+                }).await;
+            }
             () = shutdown.cancelled() => return,
         }
     }

@@ -131,6 +131,8 @@ pub struct RetentionConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Journald's format under systemd, text on a terminal, JSON otherwise (the default).
+    Auto,
     /// Human-readable lines with timestamps.
     Text,
     /// One JSON object per line.
@@ -142,6 +144,7 @@ pub enum LogFormat {
 impl fmt::Display for LogFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            LogFormat::Auto => "auto",
             LogFormat::Text => "text",
             LogFormat::Json => "json",
             LogFormat::Journald => "journald",
@@ -460,7 +463,7 @@ mod example_tests {
         assert_eq!(config.retention.days, 30);
         assert!(config.filters.skip_bulk && config.filters.skip_auto_replies);
         assert!(config.filters.role_addresses.iter().any(|r| r == "noreply"));
-        assert_eq!(config.log.format, LogFormat::Text);
+        assert_eq!(config.log.format, LogFormat::Auto);
     }
 
     #[test]

@@ -125,13 +125,14 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
     }
 
     let format = match raw.log.format.as_deref().map(str::trim) {
-        None | Some("text") => LogFormat::Text,
+        None | Some("auto") => LogFormat::Auto,
+        Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
         Some("journald") => LogFormat::Journald,
         Some(other) => {
             return Err(ConfigError::invalid(
                 "log.format",
-                format!("{other:?} is not one of text, json, journald"),
+                format!("{other:?} is not one of auto, text, json, journald"),
             ));
         }
     };

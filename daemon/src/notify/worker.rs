@@ -167,6 +167,13 @@ impl OutboxWorker {
         }
     }
 
+    /// Counts into `stats` instead of counters of its own (a worker restarted by a configuration
+    /// reload keeps the totals `/metrics` shows).
+    pub fn with_stats(mut self, stats: Arc<NotifyStats>) -> OutboxWorker {
+        self.stats = stats;
+        self
+    }
+
     /// The worker's counters; clone the `Arc` before spawning to read them while it runs.
     pub fn stats(&self) -> Arc<NotifyStats> {
         Arc::clone(&self.stats)

@@ -67,6 +67,7 @@ pub struct Pipeline {
     handle: PipelineHandle,
     stats: Arc<PipelineStats>,
     rules: Arc<rules::RulesCache>,
+    filters: Arc<std::sync::RwLock<Arc<FilterConfig>>>,
 }
 
 impl Pipeline {
@@ -89,15 +90,16 @@ impl Pipeline {
         let (sender, queue) = mpsc::channel(config.queue_capacity.max(1));
         let stats = Arc::new(PipelineStats::default());
         let rules = Arc::new(rules::RulesCache::default());
+        let filters = Arc::new(std::sync::RwLock::new(Arc::new(config.filters)));
         let context = Arc::new(worker::WorkerContext {
             store,
-            filters: Arc::new(config.filters),
+            filters: Arc::clone(&filters),
             rules: Arc::clone(&rules),
             stats: Arc::clone(&stats),
             fences,
         });
         tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
-        Pipeline { handle: PipelineHandle::new(sender), stats, rules }
+        Pipeline { handle: PipelineHandle::new(sender), stats, rules, filters }
     }
 
     /// The entry point for sources (cheap to clone).
@@ -108,6 +110,17 @@ impl Pipeline {
     /// This process's counters.
     pub fn stats(&self) -> &Arc<PipelineStats> {
         &self.stats
+    }
+
+    /// Replaces the daemon-wide filters (a configuration reload); messages already being
+    /// filtered finish with the old ones.
+    pub fn set_filters(&self, filters: FilterConfig) {
+        *self.filters.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(filters);
+    }
+
+    /// The daemon-wide filters in force.
+    pub fn filters(&self) -> Arc<FilterConfig> {
+        Arc::clone(&self.filters.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Drops a mailbox's cached filter rules, e.g. after its exclusions changed.

@@ -34,7 +34,8 @@ const PRUNE_EVERY: u64 = 1024;
 /// What every worker shares.
 pub(crate) struct WorkerContext {
     pub(crate) store: Store,
-    pub(crate) filters: Arc<FilterConfig>,
+    /// Replaced as a whole by a configuration reload ([`super::Pipeline::set_filters`]).
+    pub(crate) filters: Arc<std::sync::RwLock<Arc<FilterConfig>>>,
     pub(crate) rules: Arc<RulesCache>,
     pub(crate) stats: Arc<PipelineStats>,
     pub(crate) fences: super::Fences,
@@ -136,12 +137,13 @@ impl WorkerContext {
             Cursor::Imap { uidvalidity, uid } => Some((*uidvalidity, *uid)),
             _ => None,
         };
+        // One message sees one version of the filters, even if a reload happens meanwhile.
+        let filters = Arc::clone(&self.filters.read().unwrap_or_else(std::sync::PoisonError::into_inner));
         let decision = match payload {
             Payload::Raw(raw)
-                if (raw.len() as u64) <= self.filters.max_message_bytes && size <= self.filters.max_message_bytes =>
+                if (raw.len() as u64) <= filters.max_message_bytes && size <= filters.max_message_bytes =>
             {
                 PipelineStats::add(&self.stats.bytes_parsed, raw.len() as u64);
-                let filters = Arc::clone(&self.filters);
                 let folder_name = folder.clone();
                 // Extraction is CPU-bound: keep it off the async reactor. The raw message moves
                 // into the blocking task and is dropped (zeroized) there.

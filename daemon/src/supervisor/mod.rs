@@ -9,11 +9,13 @@
 
 pub mod leases;
 pub mod notify;
+pub mod reload;
 pub mod retention;
 pub mod sources;
 pub mod watchdog;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -21,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::http::{HttpListener, MetricSources};
-use crate::notify::{Mailer, OutboxWorker, SmtpSettings, WorkerOptions};
+use crate::notify::{SmtpSettings, WorkerOptions};
 use crate::pipeline::{Fences, Pipeline, PipelineConfig, PipelineHandle};
 use crate::store::Store;
 use crate::vault::Vault;
@@ -114,6 +116,7 @@ pub struct Supervisor {
     pipeline: Pipeline,
     grace: Duration,
     http_addr: Option<SocketAddr>,
+    reload: reload::ReloadHandle,
     graph: Option<crate::sources::graph::GraphSource>,
     /// The HTTPS certificate, for reloading it (SIGHUP).
     tls_certificate: Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>>,
@@ -159,16 +162,14 @@ impl Supervisor {
         let (leases, leases_stop) = (TaskTracker::new(), CancellationToken::new());
         let ownership = leases::start(options.replica.clone(), store.clone(), fences, &leases, leases_stop.clone()).await;
 
-        let mut notify_stats = None;
-        if let Some(outbox) = options.outbox {
-            let mailer = Mailer::new(outbox.smtp, &outbox.password).map_err(SupervisorError::Mailer)?;
-            let worker = OutboxWorker::new(store.clone(), mailer, outbox.worker);
-            notify_stats = Some(worker.stats());
-            tracker.spawn(worker.run(shutdown.child_token()));
-        }
+        // The outbox worker sits in a slot a configuration reload can restart it in.
+        let outbox = reload::OutboxSlot::new(tracker.clone(), store.clone(), shutdown.clone(), Arc::default());
+        let prepared = outbox.prepare(options.outbox).map_err(SupervisorError::Mailer)?;
+        outbox.apply(prepared);
+        let (retention_days, retention_days_changes) = tokio::sync::watch::channel(options.retention_days);
         tracker.spawn(retention::run(
             store.clone(),
-            options.retention_days,
+            retention_days_changes,
             options.purge_interval,
             shutdown.child_token(),
         ));
@@ -191,9 +192,9 @@ impl Supervisor {
         if let Some(http) = http {
             let metrics = MetricSources {
                 store: store.clone(),
-                pipeline: std::sync::Arc::clone(pipeline.stats()),
-                notify: notify_stats,
-                imap: imap_source,
+                pipeline: Arc::clone(pipeline.stats()),
+                notify: Some(outbox.stats()),
+                imap: imap_source.clone(),
             };
             let app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
             let mut router = crate::http::app::app_router(app, metrics);
@@ -214,6 +215,24 @@ impl Supervisor {
         // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
         let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
         let _ = notify::ready();
+        let reload = reload::ReloadHandle {
+            pipeline: pipeline.clone(),
+            imap: imap_source,
+            retention_days: Arc::new(retention_days),
+            outbox: Arc::new(outbox),
+            hooks: Arc::default(),
+        };
+        if let Some(certificate) = tls_certificate.clone() {
+            // A certificate that does not load refuses the whole reload; the old one keeps serving.
+            reload.add_hook(
+                "tls certificate",
+                Arc::new(move |_config: &crate::config::Config| {
+                    let summary = certificate.reload().map_err(|e| e.to_string())?;
+                    tracing::info!(certificate = %summary, "tls certificate reloaded");
+                    Ok(())
+                }),
+            );
+        }
         Ok(Supervisor {
             tracker,
             shutdown,
@@ -224,6 +243,7 @@ impl Supervisor {
             redirect_addr,
             leases,
             leases_stop,
+            reload,
             graph,
         })
     }
@@ -237,6 +257,11 @@ impl Supervisor {
     /// the configuration asked for port 0).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// What a configuration reload changes (see [`reload`]).
+    pub fn reload_handle(&self) -> reload::ReloadHandle {
+        self.reload.clone()
     }
 
     /// The Microsoft 365 source, when it runs.

@@ -1,5 +1,6 @@
 //! systemd readiness notifications (`sd_notify(3)`): `READY=1` once the daemon serves,
-//! `STOPPING=1` when shutdown begins, `STATUS=` for a one-line state.
+//! `RELOADING=1` … `READY=1` around a configuration reload, `STOPPING=1` when shutdown begins,
+//! `STATUS=` for a one-line state.
 //!
 //! Written by hand rather than with a crate because the protocol is one datagram to the unix
 //! socket named in `$NOTIFY_SOCKET` (a path, or an abstract name starting with `@`). Without
@@ -11,6 +12,14 @@ use std::os::unix::net::UnixDatagram;
 /// Tells systemd the daemon is ready.
 pub fn ready() -> io::Result<bool> {
     send("READY=1")
+}
+
+/// Tells systemd a configuration reload begins (`READY=1` ends it). `MONOTONIC_USEC` is what
+/// `Type=notify-reload` units need; plain `Type=notify` units accept it too.
+pub fn reloading() -> io::Result<bool> {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let usec = u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000;
+    send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"))
 }
 
 /// Tells systemd the daemon is stopping.

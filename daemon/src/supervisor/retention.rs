@@ -1,22 +1,35 @@
 //! The periodic retention purge: soft-deleted rows older than the configured number of days
 //! are removed for good (issue 2: "Deletion is soft, purged after a configurable retention").
+//! The number of days comes through a `watch` channel so that a configuration reload changes
+//! it in place (and purges at once with the new value).
 
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::Store;
 
-/// Purges now and then every `interval` until `shutdown`.
-pub async fn run(store: Store, days: u32, interval: Duration, shutdown: CancellationToken) {
+/// Purges now, then every `interval` and whenever `days` changes, until `shutdown`.
+pub async fn run(store: Store, mut days: watch::Receiver<u32>, interval: Duration, shutdown: CancellationToken) {
     loop {
-        match store.purge_deleted(days).await {
-            Ok(report) => tracing::info!(?report, "retention purge done"),
+        let retention_days = *days.borrow_and_update();
+        match store.purge_deleted(retention_days).await {
+            Ok(report) => tracing::info!(?report, retention_days, "retention purge done"),
             Err(error) => tracing::warn!(error = %error, "retention purge failed"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
+            changed = days.changed() => {
+                // The sender lives as long as the supervisor; if it is gone, keep the last value.
+                if changed.is_err() {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(interval) => {}
+                    }
+                }
+            }
         }
     }
 }

@@ -68,6 +68,7 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/mailboxes/imap") => {
             r#"{"list": 1, "host": "imap.example.com", "port": 993, "security": "tls", "username": "ann@example.com", "password": "app-password", "address": "ann@example.com", "name": "Work", "folders": ["INBOX"], "backfill": 0, "excluded_domains": ["newsletter.example"]}"#
         }
+        ("POST", "/api/v1/mailboxes/microsoft") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => r#"{"domains": ["newsletter.example"]}"#,
         ("PUT", "/api/v1/mailboxes/{id}/list") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/password") => r#"{"password": "new-app-password"}"#,

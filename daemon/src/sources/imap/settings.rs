@@ -45,7 +45,7 @@ pub struct ImapSettings {
 }
 
 /// Limits and timings shared by every watcher; filled from the `[imap]` section of the configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImapOptions {
     /// Plaintext connections are refused unless this is set and the host is a loopback address.
     pub allow_plaintext_loopback: bool,

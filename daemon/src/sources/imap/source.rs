@@ -28,7 +28,8 @@ pub struct ImapSource {
 }
 
 struct Inner {
-    options: Arc<ImapOptions>,
+    /// Replaced by a configuration reload; watchers started afterwards use the new options.
+    options: std::sync::RwLock<Arc<ImapOptions>>,
     pipeline: PipelineHandle,
     checkpoints: Arc<dyn Checkpoints>,
     limiter: HostLimiter,
@@ -74,7 +75,7 @@ impl ImapSource {
         let limiter = HostLimiter::new(options.max_connections_per_host);
         Self {
             inner: Arc::new(Inner {
-                options: Arc::new(options),
+                options: std::sync::RwLock::new(Arc::new(options)),
                 pipeline,
                 checkpoints,
                 limiter,
@@ -85,6 +86,18 @@ impl ImapSource {
                 mailboxes: Mutex::default(),
             }),
         }
+    }
+
+    /// The options new watchers start with.
+    pub fn options(&self) -> Arc<ImapOptions> {
+        Arc::clone(&self.inner.options.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Replaces the options for watchers started from now on (a configuration reload; running
+    /// watchers keep theirs until their mailbox is restarted). The per-host connection cap is
+    /// fixed at creation.
+    pub fn set_options(&self, options: ImapOptions) {
+        *self.inner.options.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(options);
     }
 
     /// Starts watching a mailbox (one watcher per folder). A mailbox already watched is restarted
@@ -105,7 +118,8 @@ impl ImapSource {
         password: SecretString,
         secret: Option<SecretFingerprint>,
     ) -> Result<(), ImapError> {
-        settings.validate(&self.inner.options)?;
+        let options = self.options();
+        settings.validate(&options)?;
         let settings = Arc::new(settings);
         let password = Arc::new(password);
         let cancel = self.inner.shutdown.child_token();
@@ -126,7 +140,7 @@ impl ImapSource {
                 folder,
                 settings: Arc::clone(&settings),
                 password: Arc::clone(&password),
-                options: Arc::clone(&self.inner.options),
+                options: Arc::clone(&options),
                 pipeline: self.inner.pipeline.clone(),
                 checkpoints: Arc::clone(&self.inner.checkpoints),
                 limiter: self.inner.limiter.clone(),
