@@ -153,6 +153,21 @@ impl Store {
         Ok(())
     }
 
+    /// Soft-deletes a list without any check (store-level primitive; users go through
+    /// [`Store::delete_list`]). Its suggestions go with it when purged; commits into it are skipped.
+    pub async fn soft_delete_list(&self, list: ListId) -> Result<()> {
+        let done = sqlx::query("UPDATE contact_lists SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+            .bind(self.now_ms())
+            .bind(list.0)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("delete list", "list"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "list" });
+        }
+        Ok(())
+    }
+
     /// Deletes a list unless a live (not unlinked) mailbox still delivers into it, all in one
     /// transaction: the list and its suggestions are soft-deleted (the retention purge removes
     /// them, and with the list its members and history, for good), and its shares end at once.
