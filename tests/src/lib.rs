@@ -8,6 +8,7 @@ pub mod browser;
 pub mod https;
 pub mod log_capture;
 pub mod servers;
+pub mod imap_support;
 
 pub mod graph_emulator;
 
