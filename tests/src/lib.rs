@@ -9,6 +9,7 @@ pub mod https;
 pub mod log_capture;
 pub mod mailboxes;
 pub mod servers;
+pub mod imap_support;
 
 pub mod graph_emulator;
 

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mailsig_tests::graph_emulator::{DeliveryKind, Fault, GraphEmulator, LifecycleEvent};
+use mailsig_tests::graph_emulator::{DeliveryKind, DeliveryRecord, Fault, GraphEmulator, LifecycleEvent};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -61,12 +61,7 @@ impl Receiver {
             .route("/notify", post(receive))
             .route("/lifecycle", post(receive))
             .with_state((Arc::clone(&got), handshake));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Receiver { base, got })
+        Ok(Receiver { base: serve(app).await?, got })
     }
     fn notify_url(&self) -> String {
         format!("{}/notify?mailbox=42", self.base)
@@ -83,6 +78,16 @@ impl Receiver {
     fn validation_tokens(&self) -> Vec<String> {
         self.got.lock().map(|g| g.validation_tokens.clone()).unwrap_or_default()
     }
+}
+
+/// Serves `app` on a free loopback port for the rest of the test; returns its base URL.
+async fn serve(app: Router) -> Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(base)
 }
 
 async fn receive(
@@ -150,6 +155,24 @@ fn query_of(location: &str) -> Result<HashMap<String, String>> {
     Ok(url::Url::parse(location)?.query_pairs().into_owned().collect())
 }
 
+/// The authorization-code redemption the daemon makes (client secret in the form).
+fn code_grant<'a>(code: &'a str, verifier: &'a str) -> [(&'static str, &'a str); 6] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+        ("client_id", CLIENT_ID),
+        ("client_secret", SECRET),
+    ]
+}
+
+/// Consents as Alice to an authorization request with `challenge` and returns the code of the redirect.
+async fn consent_code(graph: &GraphEmulator, challenge: &str, scope: &str) -> Result<String> {
+    let location = graph.consent(&authorize_url(graph, challenge, "s", scope)?, ALICE).await?;
+    query_of(&location)?.get("code").cloned().context("no code in the redirect")
+}
+
 async fn token_call(graph: &GraphEmulator, form: &[(&str, &str)]) -> Result<(u16, Value)> {
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
     let resp = reqwest::Client::new()
@@ -168,18 +191,7 @@ async fn sign_in(graph: &GraphEmulator, email: &str) -> Result<Tokens> {
     let location = graph.consent(&authorize_url(graph, &challenge, "st-1", SCOPES)?, email).await?;
     let q = query_of(&location)?;
     let code = q.get("code").context("no code in the redirect")?;
-    let (status, body) = token_call(
-        graph,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-        ],
-    )
-    .await?;
+    let (status, body) = token_call(graph, &code_grant(code, &verifier)).await?;
     ensure!(status == 200, "token endpoint answered {status}: {body}");
     Ok(Tokens {
         access: body["access_token"].as_str().context("no access_token")?.to_owned(),
@@ -218,6 +230,11 @@ impl Answer {
         serde_json::from_slice(&self.body)
             .with_context(|| format!("not JSON: {:?}", String::from_utf8_lossy(&self.body)))
     }
+    /// The status and Graph's `error.code` of an error answer.
+    fn error(&self) -> Result<(u16, String)> {
+        let code = self.json()?["error"]["code"].as_str().unwrap_or_default().to_owned();
+        Ok((self.status, code))
+    }
 }
 
 impl Api {
@@ -242,9 +259,16 @@ impl Api {
     async fn get(&self, path: &str) -> Result<Answer> {
         self.call(reqwest::Method::GET, path, None).await
     }
+    /// Subscribes `rx` to `resource` for an hour and returns the new subscription's id.
+    async fn subscription_id(&self, rx: &Receiver, resource: &str) -> Result<String> {
+        let created = self.subscribe(rx, resource, 60).await?.json()?;
+        Ok(created["id"].as_str().context("no subscription id")?.to_owned())
+    }
+    async fn patch_subscription(&self, id: &str, body: Value) -> Result<Answer> {
+        self.call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(body)).await
+    }
     async fn subscribe(&self, rx: &Receiver, resource: &str, minutes: i64) -> Result<Answer> {
-        let expiry = time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes);
-        let expiry = expiry.format(&time::format_description::well_known::Rfc3339)?;
+        let expiry = rfc3339_from_now(time::Duration::minutes(minutes))?;
         let body = json!({
             "changeType": "created",
             "notificationUrl": rx.notify_url(),
@@ -257,14 +281,35 @@ impl Api {
     }
 }
 
-/// An emulator with the app and Alice registered, and Alice signed in.
-async fn world() -> Result<(GraphEmulator, Api)> {
+/// An emulator with the app and Alice registered.
+async fn emulator() -> Result<GraphEmulator> {
     let graph = GraphEmulator::start().await?;
     graph.register_app(CLIENT_ID, SECRET, REDIRECT);
     graph.add_user(ALICE, "Alice Example");
+    Ok(graph)
+}
+
+/// An [`emulator`] with Alice signed in.
+async fn world() -> Result<(GraphEmulator, Api)> {
+    let graph = emulator().await?;
     let tokens = sign_in(&graph, ALICE).await?;
     let api = Api::new(&graph, &tokens.access);
     Ok((graph, api))
+}
+
+/// Now plus `offset`, as Graph writes times.
+fn rfc3339_from_now(offset: time::Duration) -> Result<String> {
+    Ok((time::OffsetDateTime::now_utc() + offset).format(&time::format_description::well_known::Rfc3339)?)
+}
+
+fn parse_rfc3339(value: &Value) -> Result<time::OffsetDateTime> {
+    let text = value.as_str().with_context(|| format!("not a time: {value}"))?;
+    Ok(time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)?)
+}
+
+/// The emulator's notification POSTs so far (not the handshakes, not the lifecycle events), in order.
+fn notification_deliveries(graph: &GraphEmulator) -> Vec<DeliveryRecord> {
+    graph.deliveries().into_iter().filter(|d| d.kind == DeliveryKind::Notification).collect()
 }
 
 fn mime(n: usize) -> Vec<u8> {
@@ -280,9 +325,7 @@ fn mime(n: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn code_flow_with_pkce_gives_tokens_and_a_wrong_verifier_is_refused() -> Result<()> {
-    let graph = GraphEmulator::start().await?;
-    graph.register_app(CLIENT_ID, SECRET, REDIRECT);
-    graph.add_user(ALICE, "Alice Example");
+    let graph = emulator().await?;
     let (verifier, challenge) = pkce();
 
     let location = graph.consent(&authorize_url(&graph, &challenge, "xyz", SCOPES)?, ALICE).await?;
@@ -291,52 +334,20 @@ async fn code_flow_with_pkce_gives_tokens_and_a_wrong_verifier_is_refused() -> R
     assert_eq!(q.get("state").map(String::as_str), Some("xyz"));
     let code = q.get("code").context("no code")?.clone();
 
-    let form = |v: &'static str| {
-        let code = code.clone();
-        move || {
-            vec![
-                ("grant_type", "authorization_code".to_owned()),
-                ("code", code.clone()),
-                ("redirect_uri", REDIRECT.to_owned()),
-                ("code_verifier", v.to_owned()),
-                ("client_id", CLIENT_ID.to_owned()),
-                ("client_secret", SECRET.to_owned()),
-            ]
-        }
-    };
-    let wrong = form("wrong-verifier-wrong-verifier-wrong-verifier-123")();
-    let pairs: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, body) = token_call(&graph, &pairs).await?;
+    let wrong = code_grant(&code, "wrong-verifier-wrong-verifier-wrong-verifier-123");
+    let (status, body) = token_call(&graph, &wrong).await?;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
     assert!(body["error_description"].as_str().unwrap_or("").contains("AADSTS501481"), "{body}");
 
     // A code is single-use: the refused attempt consumed it, as a used code would be.
-    let (status, body) = token_call(
-        &graph,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-        ],
-    )
-    .await?;
+    let (status, body) = token_call(&graph, &code_grant(&code, &verifier)).await?;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 
     // A fresh consent with the right verifier works; a wrong secret does not.
-    let location = graph.consent(&authorize_url(&graph, &challenge, "xyz", SCOPES)?, ALICE).await?;
-    let code = query_of(&location)?.get("code").context("no code")?.clone();
-    let mut good = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier.as_str()),
-        ("client_id", CLIENT_ID),
-        ("client_secret", "not-the-secret"),
-    ];
+    let code = consent_code(&graph, &challenge, SCOPES).await?;
+    let mut good = code_grant(&code, &verifier);
+    good[5] = ("client_secret", "not-the-secret");
     let (status, body) = token_call(&graph, &good).await?;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
     // The failed client authentication did not consume the code.
@@ -361,9 +372,7 @@ async fn code_flow_with_pkce_gives_tokens_and_a_wrong_verifier_is_refused() -> R
 
 #[tokio::test]
 async fn authorize_refuses_requests_without_pkce_or_with_unknown_scopes() -> Result<()> {
-    let graph = GraphEmulator::start().await?;
-    graph.register_app(CLIENT_ID, SECRET, REDIRECT);
-    graph.add_user(ALICE, "Alice");
+    let graph = emulator().await?;
     let (_, challenge) = pkce();
     let no_pkce = authorize_url(&graph, &challenge, "s", SCOPES)?
         .replace("code_challenge_method=S256", "code_challenge_method=plain");
@@ -377,20 +386,8 @@ async fn authorize_refuses_requests_without_pkce_or_with_unknown_scopes() -> Res
     assert!(graph.consent(&other, ALICE).await.is_err());
     // Without offline_access there is no refresh token.
     let (verifier, challenge) = pkce();
-    let loc = graph.consent(&authorize_url(&graph, &challenge, "s", "User.Read Mail.Read")?, ALICE).await?;
-    let code = query_of(&loc)?.get("code").context("no code")?.clone();
-    let (status, body) = token_call(
-        &graph,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-        ],
-    )
-    .await?;
+    let code = consent_code(&graph, &challenge, "User.Read Mail.Read").await?;
+    let (status, body) = token_call(&graph, &code_grant(&code, &verifier)).await?;
     assert_eq!(status, 200);
     assert!(body.get("refresh_token").is_none(), "{body}");
     Ok(())
@@ -398,9 +395,7 @@ async fn authorize_refuses_requests_without_pkce_or_with_unknown_scopes() -> Res
 
 #[tokio::test]
 async fn refresh_rotates_the_refresh_token_and_the_old_one_is_refused() -> Result<()> {
-    let graph = GraphEmulator::start().await?;
-    graph.register_app(CLIENT_ID, SECRET, REDIRECT);
-    graph.add_user(ALICE, "Alice");
+    let graph = emulator().await?;
     let first = sign_in(&graph, ALICE).await?.refresh.context("no refresh token")?;
 
     let (status, body) = refresh(&graph, &first).await?;
@@ -420,9 +415,7 @@ async fn refresh_rotates_the_refresh_token_and_the_old_one_is_refused() -> Resul
 
 #[tokio::test]
 async fn revoked_refresh_tokens_give_invalid_grant() -> Result<()> {
-    let graph = GraphEmulator::start().await?;
-    graph.register_app(CLIENT_ID, SECRET, REDIRECT);
-    graph.add_user(ALICE, "Alice");
+    let graph = emulator().await?;
     let tokens = sign_in(&graph, ALICE).await?;
     graph.revoke_refresh_tokens(ALICE);
     let (status, body) = refresh(&graph, tokens.refresh.as_deref().unwrap_or("")).await?;
@@ -499,7 +492,7 @@ async fn subscription_create_fails_with_validation_error_when_the_handshake_fail
     let closed = mailsig_tests::servers::free_port()?;
     let nobody = Receiver { base: format!("http://127.0.0.1:{closed}"), got: Arc::default() };
     let refused = api.subscribe(&nobody, "me/messages", 60).await?;
-    assert_eq!((refused.status, refused.json()?["error"]["code"].clone()), (400, json!("ValidationError")));
+    assert_eq!(refused.error()?, (400, "ValidationError".to_owned()));
     assert!(graph.subscriptions().is_empty());
     Ok(())
 }
@@ -531,36 +524,21 @@ async fn patch_renews_with_the_capped_expiry_and_delete_removes() -> Result<()> 
     // Asking for 30 days gets the documented maximum (10,080 minutes).
     let sub = api.subscribe(&rx, "me/messages", 30 * 24 * 60).await?.json()?;
     let id = sub["id"].as_str().context("no id")?.to_owned();
-    let granted = time::OffsetDateTime::parse(
-        sub["expirationDateTime"].as_str().unwrap_or(""),
-        &time::format_description::well_known::Rfc3339,
-    )?;
+    let granted = parse_rfc3339(&sub["expirationDateTime"])?;
     let lifetime = granted - time::OffsetDateTime::now_utc();
     assert!(lifetime <= time::Duration::minutes(10_080) && lifetime > time::Duration::minutes(10_070), "{lifetime}");
 
-    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(50))
-        .format(&time::format_description::well_known::Rfc3339)?;
-    let renewed = api
-        .call(reqwest::Method::PATCH, &format!("/subscriptions/{id}"), Some(json!({ "expirationDateTime": later })))
-        .await?;
+    let later = rfc3339_from_now(time::Duration::hours(50))?;
+    let renewed = api.patch_subscription(&id, json!({ "expirationDateTime": later })).await?;
     assert_eq!(renewed.status, 200);
     let renewed = renewed.json()?;
-    let renewed_at = time::OffsetDateTime::parse(
-        renewed["expirationDateTime"].as_str().unwrap_or(""),
-        &time::format_description::well_known::Rfc3339,
-    )?;
+    let renewed_at = parse_rfc3339(&renewed["expirationDateTime"])?;
     assert!(
         (renewed_at - time::OffsetDateTime::now_utc() - time::Duration::hours(50)).abs() < time::Duration::seconds(5)
     );
     assert_eq!(graph.subscriptions()[0].reauthorized, 1);
 
-    let past = api
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/subscriptions/{id}"),
-            Some(json!({ "expirationDateTime": "2020-01-01T00:00:00Z" })),
-        )
-        .await?;
+    let past = api.patch_subscription(&id, json!({ "expirationDateTime": "2020-01-01T00:00:00Z" })).await?;
     assert_eq!(past.status, 400);
     assert_eq!(api.call(reqwest::Method::POST, &format!("/subscriptions/{id}/reauthorize"), None).await?.status, 204);
 
@@ -574,7 +552,7 @@ async fn patch_renews_with_the_capped_expiry_and_delete_removes() -> Result<()> 
 async fn subscriptions_expire_with_the_clock() -> Result<()> {
     let (graph, api) = world().await?;
     let rx = Receiver::start(Handshake::Echo).await?;
-    let id = api.subscribe(&rx, "me/messages", 60).await?.json()?["id"].as_str().unwrap_or("").to_owned();
+    let id = api.subscription_id(&rx, "me/messages").await?;
     graph.advance_clock(Duration::from_secs(61 * 60));
     assert!(graph.subscriptions().is_empty());
     // The clock moved past the access token too: sign in again.
@@ -672,7 +650,7 @@ async fn delta_pages_through_the_folder_and_the_delta_link_returns_only_new_mess
     assert!(page["@odata.nextLink"].as_str().is_some_and(|l| l.contains("/delta()?$skiptoken=")));
 
     let gone = api.get("/me/mailFolders/inbox/messages/delta?$deltatoken=forged").await?;
-    assert_eq!((gone.status, gone.json()?["error"]["code"].clone()), (410, json!("SyncStateNotFound")));
+    assert_eq!(gone.error()?, (410, "SyncStateNotFound".to_owned()));
     Ok(())
 }
 
@@ -681,8 +659,7 @@ async fn delta_filter_on_received_time_gives_a_baseline_without_old_mail() -> Re
     let (graph, api) = world().await?;
     graph.deliver(ALICE, mime(1)).await?;
     graph.advance_clock(Duration::from_secs(10));
-    let since = (time::OffsetDateTime::now_utc() + time::Duration::seconds(5))
-        .format(&time::format_description::well_known::Rfc3339)?;
+    let since = rfc3339_from_now(time::Duration::seconds(5))?;
     let newer = graph.deliver(ALICE, mime(2)).await?;
     let mut url = url::Url::parse(&format!("{}/me/mailFolders/inbox/messages/delta", api.graph))?;
     url.query_pairs_mut()
@@ -730,7 +707,7 @@ async fn a_delivered_message_posts_a_notification_of_the_documented_shape() -> R
         mime(1).as_slice()
     );
 
-    let posted: Vec<_> = graph.deliveries().into_iter().filter(|d| d.kind == DeliveryKind::Notification).collect();
+    let posted = notification_deliveries(&graph);
     assert_eq!(posted.len(), 1);
     assert_eq!(posted[0].status, Some(202));
     assert!(posted[0].latency < Duration::from_secs(3));
@@ -767,7 +744,7 @@ async fn dropped_mode_posts_nothing_and_batch_mode_posts_one_body() -> Result<()
         .filter_map(|n| n["resourceData"]["id"].as_str())
         .collect();
     assert_eq!(ids_in_body, ids.iter().map(String::as_str).collect::<Vec<_>>());
-    let last = graph.deliveries().into_iter().rfind(|d| d.kind == DeliveryKind::Notification).context("no delivery")?;
+    let last = notification_deliveries(&graph).pop().context("no delivery")?;
     assert_eq!((last.items, last.status), (3, Some(202)));
     Ok(())
 }
@@ -776,7 +753,7 @@ async fn dropped_mode_posts_nothing_and_batch_mode_posts_one_body() -> Result<()
 async fn lifecycle_events_reach_the_lifecycle_url_and_subscription_removed_deletes() -> Result<()> {
     let (graph, api) = world().await?;
     let rx = Receiver::start(Handshake::Echo).await?;
-    let id = api.subscribe(&rx, "me/messages", 60).await?.json()?["id"].as_str().unwrap_or("").to_owned();
+    let id = api.subscription_id(&rx, "me/messages").await?;
     for event in [LifecycleEvent::ReauthorizationRequired, LifecycleEvent::Missed, LifecycleEvent::SubscriptionRemoved]
     {
         assert_eq!(graph.send_lifecycle(&id, event).await?, 202);
@@ -842,7 +819,7 @@ async fn slow_fault_delays_and_requests_record_concurrency() -> Result<()> {
 async fn duplicate_mode_posts_twice_and_notification_body_matches_what_is_posted() -> Result<()> {
     let (graph, api) = world().await?;
     let rx = Receiver::start(Handshake::Echo).await?;
-    let sub_id = api.subscribe(&rx, "me/messages", 60).await?.json()?["id"].as_str().unwrap_or("").to_owned();
+    let sub_id = api.subscription_id(&rx, "me/messages").await?;
     graph.set_duplicate_notifications(true);
     let id = graph.deliver(ALICE, mime(1)).await?;
     let got = rx.notifications();
@@ -857,27 +834,15 @@ async fn duplicate_mode_posts_twice_and_notification_body_matches_what_is_posted
 
 #[tokio::test]
 async fn token_endpoint_checks_the_redirect_uri_and_accepts_basic_client_authentication() -> Result<()> {
-    let graph = GraphEmulator::start().await?;
-    graph.register_app(CLIENT_ID, SECRET, REDIRECT);
-    graph.add_user(ALICE, "Alice");
+    let graph = emulator().await?;
     let (verifier, challenge) = pkce();
-    let code_for = |loc: String| -> Result<String> { query_of(&loc)?.get("code").cloned().context("no code") };
-    let code = code_for(graph.consent(&authorize_url(&graph, &challenge, "s", SCOPES)?, ALICE).await?)?;
-    let (status, body) = token_call(
-        &graph,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:9/other"),
-            ("code_verifier", &verifier),
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-        ],
-    )
-    .await?;
+    let code = consent_code(&graph, &challenge, SCOPES).await?;
+    let mut other_redirect = code_grant(&code, &verifier);
+    other_redirect[2] = ("redirect_uri", "http://127.0.0.1:9/other");
+    let (status, body) = token_call(&graph, &other_redirect).await?;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 
-    let code = code_for(graph.consent(&authorize_url(&graph, &challenge, "s", SCOPES)?, ALICE).await?)?;
+    let code = consent_code(&graph, &challenge, SCOPES).await?;
     let form = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("grant_type", "authorization_code"),
@@ -906,27 +871,15 @@ async fn patch_of_the_notification_url_validates_the_new_url_and_users_resources
     let user_id = api.get("/me").await?.json()?["id"].as_str().unwrap_or("").to_owned();
     let sub = api.subscribe(&rx, &format!("users/{user_id}/mailFolders/inbox/messages"), 60).await?;
     assert_eq!(sub.status, 201);
-    let id = sub.json()?["id"].as_str().unwrap_or("").to_owned();
+    let id = sub.json()?["id"].as_str().context("no subscription id")?.to_owned();
 
     let bad = Receiver::start(Handshake::WrongBody).await?;
-    let refused = api
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/subscriptions/{id}"),
-            Some(json!({ "notificationUrl": bad.notify_url() })),
-        )
-        .await?;
-    assert_eq!((refused.status, refused.json()?["error"]["code"].clone()), (400, json!("ValidationError")));
+    let refused = api.patch_subscription(&id, json!({ "notificationUrl": bad.notify_url() })).await?;
+    assert_eq!(refused.error()?, (400, "ValidationError".to_owned()));
     assert_eq!(graph.subscriptions()[0].notification_url, rx.notify_url());
 
     let rx2 = Receiver::start(Handshake::Echo).await?;
-    let moved = api
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/subscriptions/{id}"),
-            Some(json!({ "notificationUrl": rx2.notify_url() })),
-        )
-        .await?;
+    let moved = api.patch_subscription(&id, json!({ "notificationUrl": rx2.notify_url() })).await?;
     assert_eq!(moved.status, 200);
     graph.deliver(ALICE, mime(1)).await?;
     assert_eq!((rx.notifications().len(), rx2.notifications().len()), (0, 1));
@@ -949,7 +902,7 @@ async fn the_control_api_registers_delivers_and_reports() -> Result<()> {
     assert_eq!(r.status().as_u16(), 201);
     let api = Api::new(&graph, &sign_in(&graph, ALICE).await?.access);
     let rx = Receiver::start(Handshake::Echo).await?;
-    let sub_id = api.subscribe(&rx, "me/messages", 60).await?.json()?["id"].as_str().unwrap_or("").to_owned();
+    let sub_id = api.subscription_id(&rx, "me/messages").await?;
 
     let r = http.post(format!("{control}/users/{ALICE}/messages")).body(mime(7)).send().await?;
     assert_eq!(r.status().as_u16(), 201);
@@ -1018,13 +971,8 @@ async fn failed_notifications_are_retried_when_the_test_asks_and_slow_answers_co
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let expiry = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
-        .format(&time::format_description::well_known::Rfc3339)?;
+    let base = serve(app).await?;
+    let expiry = rfc3339_from_now(time::Duration::hours(1))?;
     let created = api
         .call(
             reqwest::Method::POST,
@@ -1037,7 +985,7 @@ async fn failed_notifications_are_retried_when_the_test_asks_and_slow_answers_co
     graph.set_notification_retries(3, Duration::from_millis(50));
     graph.deliver(ALICE, mime(1)).await?;
     let statuses: Vec<Option<u16>> =
-        graph.deliveries().iter().filter(|d| d.kind == DeliveryKind::Notification).map(|d| d.status).collect();
+        notification_deliveries(&graph).iter().map(|d| d.status).collect();
     assert_eq!(statuses, [Some(503), Some(503), Some(202)]);
 
     // An answer after Graph's 3-second allowance is a failure, even if it is a 202.
@@ -1046,7 +994,7 @@ async fn failed_notifications_are_retried_when_the_test_asks_and_slow_answers_co
         *s = true;
     }
     graph.deliver(ALICE, mime(2)).await?;
-    let last = graph.deliveries().into_iter().rfind(|d| d.kind == DeliveryKind::Notification).context("no delivery")?;
+    let last = notification_deliveries(&graph).pop().context("no delivery")?;
     assert_eq!(last.status, None);
     assert!(last.latency >= Duration::from_secs(3) && last.latency < Duration::from_millis(3400), "{:?}", last.latency);
     Ok(())
@@ -1125,16 +1073,12 @@ async fn a_handshake_not_answered_within_ten_seconds_fails_the_subscription() ->
             ([(header::CONTENT_TYPE, "text/plain")], q.get("validationToken").cloned().unwrap_or_default())
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let base = serve(app).await?;
     let slow = Receiver { base, got: Arc::default() };
     let started = Instant::now();
     let refused = api.subscribe(&slow, "me/messages", 60).await?;
     let waited = started.elapsed();
-    assert_eq!((refused.status, refused.json()?["error"]["code"].clone()), (400, json!("ValidationError")));
+    assert_eq!(refused.error()?, (400, "ValidationError".to_owned()));
     assert!(waited >= Duration::from_secs(10) && waited < Duration::from_secs(12), "{waited:?}");
     assert!(graph.subscriptions().is_empty());
     Ok(())

@@ -15,13 +15,14 @@ use mailsig_daemon::sources::imap::{
     test_login_with,
 };
 use mailsig_daemon::store::{
-    ListId, MailboxId, MailboxKind, MailboxStatus, NewMailbox, SecretKind, Store, Suggestion, SuggestionFilter,
+    ListId, MailboxId, MailboxStatus, SecretKind, Store, Suggestion, SuggestionFilter,
 };
 use mailsig_daemon::notify::ATTENTION_KIND;
 use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
 use mailsig_tests::servers::{
     ImapEndpoint, ImapSecurity, MailUser, PrivateDovecot, PrivateDovecotOptions, TestEnv,
 };
+use mailsig_tests::imap_support::{NAMES, SignedMail, imap_mailbox, imap_settings};
 use secrecy::SecretString;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -43,19 +44,20 @@ impl Server {
             Security::ImplicitTls => self.endpoint.tls_port,
             Security::StartTls | Security::Plaintext => self.endpoint.plain_port,
         };
-        ImapSettings {
-            host: "127.0.0.1".into(),
-            port,
-            security,
-            username: self.user.name.clone(),
-            folders: folders.iter().map(|f| (*f).to_owned()).collect(),
-            ca_file: Some(self.ca.clone()),
-            backfill: 0,
-        }
+        imap_settings(port, security, &self.user.name, &self.ca, folders)
     }
 
     fn password(&self) -> SecretString {
         SecretString::from(self.user.password.clone())
+    }
+
+    /// Delivers [`signed_message`]`(tag, i)` into the INBOX (IMAP APPEND).
+    async fn deliver(&self, tag: &str, i: usize) -> Result<()> {
+        self.deliver_to("INBOX", tag, i).await
+    }
+
+    async fn deliver_to(&self, folder: &str, tag: &str, i: usize) -> Result<()> {
+        self.endpoint.append(&self.user, folder, &signed_message(tag, i)).await
     }
 }
 
@@ -78,18 +80,8 @@ impl Rig {
         store.migrate().await?;
         let owner = store.create_user("owner@mailsig-owner.test", Some("Owner")).await?;
         let list = store.create_list(owner.id, "Contacts").await?;
-        let mailbox = store
-            .create_mailbox(NewMailbox {
-                owner: owner.id,
-                kind: MailboxKind::Imap,
-                address: "owner@mailsig-owner.test".into(),
-                display_name: None,
-                target_list: list.id,
-                excluded_domains: vec![],
-                settings: settings.to_json(),
-                secret: None,
-            })
-            .await?;
+        let mailbox =
+            store.create_mailbox(imap_mailbox(owner.id, list.id, "owner@mailsig-owner.test", settings)).await?;
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();
         let pipeline = Pipeline::spawn(store.clone(), PipelineConfig::default(), &tracker, shutdown.clone());
@@ -104,6 +96,26 @@ impl Rig {
             Arc::new(StoreCheckpoints::new(self.store.clone())),
             self.shutdown.child_token(),
         )
+    }
+
+    /// A fresh source watching this rig's mailbox (a daemon start with the mailbox linked).
+    fn watch(&self, options: ImapOptions, settings: ImapSettings, password: SecretString) -> Result<ImapSource> {
+        let source = self.source(options);
+        source.add_mailbox(self.mailbox, settings, password)?;
+        Ok(source)
+    }
+
+    /// [`Rig::watch`], then waits until the watcher has linked (EXAMINE, cursor at UIDNEXT - 1), so
+    /// that what is delivered from then on is new mail.
+    async fn watch_linked(
+        &self,
+        options: ImapOptions,
+        settings: ImapSettings,
+        password: SecretString,
+    ) -> Result<ImapSource> {
+        let source = self.watch(options, settings, password)?;
+        wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
+        Ok(source)
     }
 
     async fn suggestions(&self) -> Result<Vec<Suggestion>> {
@@ -130,6 +142,14 @@ impl Rig {
         Ok(stats.counters.get(name).copied().unwrap_or(0))
     }
 
+    /// Shuts `source` down (returns whether its watchers stopped within the grace period), then
+    /// the pipeline.
+    async fn stop_with(self, source: ImapSource) -> bool {
+        let stopped = source.shutdown(Duration::from_secs(10)).await;
+        self.stop().await;
+        stopped
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         self.tracker.close();
@@ -148,17 +168,6 @@ fn fast_options() -> ImapOptions {
     }
 }
 
-const NAMES: [(&str, &str); 8] = [
-    ("Nora", "Whitfield"),
-    ("Owen", "Castillo"),
-    ("Priya", "Raman"),
-    ("Lena", "Vogel"),
-    ("Marcus", "Hale"),
-    ("Ines", "Duarte"),
-    ("Tomas", "Lind"),
-    ("Grace", "Okafor"),
-];
-
 /// The address of the sender of [`signed_message`]`(tag, i)`.
 fn sender(tag: &str, i: usize) -> String {
     let (first, last) = NAMES[i % NAMES.len()];
@@ -168,33 +177,17 @@ fn sender(tag: &str, i: usize) -> String {
 /// A message with a clear signature from a sender unique to `tag` and `i` (i < 8).
 fn signed_message(tag: &str, i: usize) -> Vec<u8> {
     let (first, last) = NAMES[i % NAMES.len()];
-    let address = sender(tag, i);
-    format!(
-        "From: {first} {last} <{address}>\r\n\
-         To: Owner <owner@mailsig-owner.test>\r\n\
-         Subject: Project update {i}\r\n\
-         Date: Sun, 22 Nov 2026 10:00:00 +0000\r\n\
-         Message-ID: <msg{i}.{tag}@{last}.example.com>\r\n\
-         MIME-Version: 1.0\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\
-         \r\n\
-         Hi,\r\n\
-         \r\n\
-         The revised invoice is attached. Let me know if the numbers look wrong.\r\n\
-         \r\n\
-         Thanks,\r\n\
-         {first}\r\n\
-         \r\n\
-         -- \r\n\
-         {first} {last}\r\n\
-         Operations Manager\r\n\
-         {last} Marine Services, LLC\r\n\
-         48 Harbor View Drive\r\n\
-         Annapolis, MD 21403\r\n\
-         Office: (410) 555-01{i:02}\r\n\
-         {address}\r\n"
-    )
-    .into_bytes()
+    SignedMail {
+        first,
+        last,
+        address: &sender(tag, i),
+        to: "owner@mailsig-owner.test",
+        subject: &format!("Project update {i}"),
+        message_id: &format!("msg{i}.{tag}@{last}.example.com"),
+        company: &format!("{last} Marine Services, LLC"),
+        phone_suffix: i,
+    }
+    .bytes()
 }
 
 fn senders(suggestions: &[Suggestion]) -> Vec<String> {
@@ -218,6 +211,29 @@ async fn private_server(env: &TestEnv, options: PrivateDovecotOptions) -> Result
     Ok((dovecot, server))
 }
 
+/// What most tests start from: a mail user on a server, a tag that makes its senders unique,
+/// the mailbox settings, and a rig whose mailbox row has those settings (no watcher yet).
+struct Setup {
+    server: Server,
+    tag: String,
+    settings: ImapSettings,
+    rig: Rig,
+}
+
+impl Setup {
+    /// On the shared Dovecot, watching the INBOX.
+    async fn shared(security: Security) -> Result<Setup> {
+        let env = TestEnv::from_env()?;
+        Setup::on(shared_server(&env)?, security, &[]).await
+    }
+
+    async fn on(server: Server, security: Security, folders: &[&str]) -> Result<Setup> {
+        let settings = server.settings(security, folders);
+        let rig = Rig::new(&settings).await?;
+        Ok(Setup { server, tag: unique_tag(), settings, rig })
+    }
+}
+
 fn unique_tag() -> String {
     format!("{:08x}", rand_tag())
 }
@@ -229,21 +245,15 @@ fn rand_tag() -> u32 {
 
 #[tokio::test]
 async fn new_mail_becomes_a_suggestion_and_flags_are_unchanged() -> Result<()> {
-    let env = TestEnv::from_env()?;
-    let server = shared_server(&env)?;
-    let tag = unique_tag();
+    let Setup { server, tag, settings, rig } = Setup::shared(Security::StartTls).await?;
     // Mail that was there before linking must not be processed.
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 0)).await?;
+    server.deliver(&tag, 0).await?;
 
-    let settings = server.settings(Security::StartTls, &[]);
-    let rig = Rig::new(&settings).await?;
-    let source = rig.source(fast_options());
-    source.add_mailbox(rig.mailbox, settings, server.password())?;
-    // Give the watcher time to link (EXAMINE + cursor at UIDNEXT - 1) before new mail arrives.
-    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
+    // Let the watcher link (EXAMINE + cursor at UIDNEXT - 1) before new mail arrives.
+    let source = rig.watch_linked(fast_options(), settings, server.password()).await?;
 
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 2)).await?;
+    server.deliver(&tag, 1).await?;
+    server.deliver(&tag, 2).await?;
     let flags_before = server.endpoint.flags_of_all(&server.user, "INBOX").await?;
 
     let found = rig.wait_for_suggestions(2).await?;
@@ -262,57 +272,42 @@ async fn new_mail_becomes_a_suggestion_and_flags_are_unchanged() -> Result<()> {
     );
     assert_eq!(source.stats().committed, 2);
     assert!(source.stats().idle_wakeups >= 1, "Dovecot offers IDLE, so news must come through IDLE");
-    assert!(source.shutdown(Duration::from_secs(10)).await);
-    rig.stop().await;
+    assert!(rig.stop_with(source).await, "watchers stop within the grace period");
     Ok(())
 }
 
 #[tokio::test]
 async fn implicit_tls_works() -> Result<()> {
-    let env = TestEnv::from_env()?;
-    let server = shared_server(&env)?;
-    let tag = unique_tag();
-    let settings = server.settings(Security::ImplicitTls, &[]);
+    let Setup { server, tag, settings, rig } = Setup::shared(Security::ImplicitTls).await?;
     test_login_with(&settings, &server.password(), &fast_options()).await?;
 
-    let rig = Rig::new(&settings).await?;
-    let source = rig.source(fast_options());
-    source.add_mailbox(rig.mailbox, settings, server.password())?;
-    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
+    let source = rig.watch_linked(fast_options(), settings, server.password()).await?;
+    server.deliver(&tag, 1).await?;
     let found = rig.wait_for_suggestions(1).await?;
     assert_eq!(senders(&found), vec![sender(&tag, 1)]);
-    source.shutdown(Duration::from_secs(10)).await;
-    rig.stop().await;
+    rig.stop_with(source).await;
     Ok(())
 }
 
 #[tokio::test]
 async fn a_daemon_restart_neither_duplicates_nor_misses_mail() -> Result<()> {
-    let env = TestEnv::from_env()?;
-    let server = shared_server(&env)?;
-    let tag = unique_tag();
-    let settings = server.settings(Security::StartTls, &[]);
-    let rig = Rig::new(&settings).await?;
+    let Setup { server, tag, settings, rig } = Setup::shared(Security::StartTls).await?;
 
-    let first = rig.source(fast_options());
-    first.add_mailbox(rig.mailbox, settings.clone(), server.password())?;
-    wait_until("watcher linked", || first.stats().catch_ups >= 1).await?;
+    let first = rig.watch_linked(fast_options(), settings.clone(), server.password()).await?;
     for i in 1..=2 {
-        server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, i)).await?;
+        server.deliver(&tag, i).await?;
     }
     rig.wait_for_suggestions(2).await?;
     assert!(first.shutdown(Duration::from_secs(10)).await, "watchers stop within the grace period");
 
     // While the daemon is down, more mail arrives.
     for i in 3..=5 {
-        server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, i)).await?;
+        server.deliver(&tag, i).await?;
     }
-    let second = rig.source(fast_options());
-    second.add_mailbox(rig.mailbox, settings, server.password())?;
+    let second = rig.watch(fast_options(), settings, server.password())?;
     rig.wait_for_suggestions(5).await?;
     // One more after the catch-up, through IDLE.
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 6)).await?;
+    server.deliver(&tag, 6).await?;
     let found = rig.wait_for_suggestions(6).await?;
     // Let any duplicate that would come show up.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -321,8 +316,7 @@ async fn a_daemon_restart_neither_duplicates_nor_misses_mail() -> Result<()> {
     assert_eq!(found_later.len(), 6, "no duplicate suggestion after the restart");
     assert_eq!(second.stats().committed, 4, "the second run processed only the 4 messages it had not seen");
     assert_eq!(rig.counter("processed").await?, 6, "every message processed exactly once");
-    second.shutdown(Duration::from_secs(10)).await;
-    rig.stop().await;
+    rig.stop_with(second).await;
     Ok(())
 }
 
@@ -330,13 +324,9 @@ async fn a_daemon_restart_neither_duplicates_nor_misses_mail() -> Result<()> {
 async fn a_killed_and_restarted_dovecot_is_reconnected_and_caught_up() -> Result<()> {
     let env = TestEnv::from_env()?;
     let (dovecot, server) = private_server(&env, PrivateDovecotOptions::default()).await?;
-    let tag = unique_tag();
-    let settings = server.settings(Security::StartTls, &[]);
-    let rig = Rig::new(&settings).await?;
-    let source = rig.source(fast_options());
-    source.add_mailbox(rig.mailbox, settings, server.password())?;
-    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
+    let Setup { server, tag, settings, rig } = Setup::on(server, Security::StartTls, &[]).await?;
+    let source = rig.watch_linked(fast_options(), settings, server.password()).await?;
+    server.deliver(&tag, 1).await?;
     rig.wait_for_suggestions(1).await?;
 
     dovecot.kill().await?;
@@ -344,7 +334,7 @@ async fn a_killed_and_restarted_dovecot_is_reconnected_and_caught_up() -> Result
     dovecot.restart().await?;
     // Mail that arrives right after the restart, possibly before the watcher is back.
     for i in 2..=3 {
-        server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, i)).await?;
+        server.deliver(&tag, i).await?;
     }
     let found = rig.wait_for_suggestions(3).await?;
     assert_eq!(found.len(), 3);
@@ -352,19 +342,16 @@ async fn a_killed_and_restarted_dovecot_is_reconnected_and_caught_up() -> Result
     assert!(stats.reconnects >= 1, "{stats:?}");
     assert_eq!(stats.needs_attention, 0);
     // And IDLE works again on the new connection.
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 4)).await?;
+    server.deliver(&tag, 4).await?;
     rig.wait_for_suggestions(4).await?;
     assert_eq!(rig.counter("processed").await?, 4);
-    source.shutdown(Duration::from_secs(10)).await;
-    rig.stop().await;
+    rig.stop_with(source).await;
     Ok(())
 }
 
 #[tokio::test]
 async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> {
-    let env = TestEnv::from_env()?;
-    let server = shared_server(&env)?;
-    let settings = server.settings(Security::StartTls, &[]);
+    let Setup { settings, rig, .. } = Setup::shared(Security::StartTls).await?;
 
     let error = test_login_with(&settings, &SecretString::from("wrong password"), &fast_options())
         .await
@@ -373,9 +360,7 @@ async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> 
     assert_eq!(error.kind(), ImapErrorKind::AuthFailed, "{error}");
     assert!(error.to_string().contains("authentication failed"), "clear message: {error}");
 
-    let rig = Rig::new(&settings).await?;
-    let source = rig.source(fast_options());
-    source.add_mailbox(rig.mailbox, settings, SecretString::from("wrong password"))?;
+    let source = rig.watch(fast_options(), settings, SecretString::from("wrong password"))?;
     let deadline = Instant::now() + WAIT;
     loop {
         let mailbox = rig.store.get_mailbox(rig.mailbox).await?;
@@ -397,25 +382,19 @@ async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> 
     // The owner is told once, through the outbox.
     let queued = rig.store.claim_due("imap-test", rig.store.now_ms() + 1000, 100, Duration::from_secs(60)).await?;
     assert_eq!(queued.iter().filter(|item| item.kind == ATTENTION_KIND).count(), 1, "{queued:?}");
-    source.shutdown(Duration::from_secs(10)).await;
-    rig.stop().await;
+    rig.stop_with(source).await;
     Ok(())
 }
 
 #[tokio::test]
 async fn a_uidvalidity_change_resyncs_without_reprocessing() -> Result<()> {
     let env = TestEnv::from_env()?;
-    let server = shared_server(&env)?;
-    let tag = unique_tag();
     let folder = "Watched";
+    let Setup { server, tag, settings, rig } = Setup::on(shared_server(&env)?, Security::StartTls, &[folder]).await?;
     server.endpoint.create_folder(&server.user, folder).await?;
-    let settings = server.settings(Security::StartTls, &[folder]);
-    let rig = Rig::new(&settings).await?;
 
-    let first = rig.source(fast_options());
-    first.add_mailbox(rig.mailbox, settings.clone(), server.password())?;
-    wait_until("watcher linked", || first.stats().catch_ups >= 1).await?;
-    server.endpoint.append(&server.user, folder, &signed_message(&tag, 1)).await?;
+    let first = rig.watch_linked(fast_options(), settings.clone(), server.password()).await?;
+    server.deliver_to(folder, &tag, 1).await?;
     rig.wait_for_suggestions(1).await?;
     first.shutdown(Duration::from_secs(10)).await;
     let old_validity = server.endpoint.uid_validity(&server.user, folder).await?;
@@ -426,14 +405,12 @@ async fn a_uidvalidity_change_resyncs_without_reprocessing() -> Result<()> {
     admin.create(folder).await?;
     admin.logout().await?;
     // The old message is put back (a restore from backup, say): it must not become a new suggestion.
-    server.endpoint.append(&server.user, folder, &signed_message(&tag, 1)).await?;
+    server.deliver_to(folder, &tag, 1).await?;
     let new_validity = server.endpoint.uid_validity(&server.user, folder).await?;
     assert_ne!(old_validity, new_validity, "Dovecot gave the recreated folder a new UIDVALIDITY");
 
-    let second = rig.source(fast_options());
-    second.add_mailbox(rig.mailbox, settings, server.password())?;
-    wait_until("watcher linked", || second.stats().catch_ups >= 1).await?;
-    server.endpoint.append(&server.user, folder, &signed_message(&tag, 2)).await?;
+    let second = rig.watch_linked(fast_options(), settings, server.password()).await?;
+    server.deliver_to(folder, &tag, 2).await?;
     let found = rig.wait_for_suggestions(2).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(rig.suggestions().await?.len(), 2, "{:?}", senders(&found));
@@ -441,8 +418,7 @@ async fn a_uidvalidity_change_resyncs_without_reprocessing() -> Result<()> {
     let cursor = rig.store.get_cursor(rig.mailbox, folder).await?.context("cursor")?;
     assert_eq!(cursor.uidvalidity, Some(new_validity));
     assert_eq!(cursor.last_uid, Some(2), "resynced from the new UIDNEXT: the restored message (UID 1) was skipped");
-    second.shutdown(Duration::from_secs(10)).await;
-    rig.stop().await;
+    rig.stop_with(second).await;
     Ok(())
 }
 
@@ -451,19 +427,14 @@ async fn a_server_without_idle_is_polled() -> Result<()> {
     let env = TestEnv::from_env()?;
     let options = PrivateDovecotOptions { without_idle: true, ..PrivateDovecotOptions::default() };
     let (_dovecot, server) = private_server(&env, options).await?;
-    let tag = unique_tag();
-    let settings = server.settings(Security::ImplicitTls, &[]);
-    let rig = Rig::new(&settings).await?;
-    let source = rig.source(fast_options());
-    source.add_mailbox(rig.mailbox, settings, server.password())?;
-    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
+    let Setup { server, tag, settings, rig } = Setup::on(server, Security::ImplicitTls, &[]).await?;
+    let source = rig.watch_linked(fast_options(), settings, server.password()).await?;
+    server.deliver(&tag, 1).await?;
     rig.wait_for_suggestions(1).await?;
     let stats = source.stats();
     assert!(stats.polls >= 1, "{stats:?}");
     assert_eq!(stats.idle_wakeups, 0, "IDLE is not offered, so it must not be used: {stats:?}");
-    source.shutdown(Duration::from_secs(10)).await;
-    rig.stop().await;
+    rig.stop_with(source).await;
     Ok(())
 }
 
@@ -484,14 +455,12 @@ async fn an_untrusted_certificate_is_refused() -> Result<()> {
     // The watcher stops too, marks the mailbox and does not hammer the server.
     let settings = server.settings(Security::ImplicitTls, &[]);
     let rig = Rig::new(&settings).await?;
-    let source = rig.source(fast_options());
-    source.add_mailbox(rig.mailbox, settings, server.password())?;
+    let source = rig.watch(fast_options(), settings, server.password())?;
     wait_until("needs attention", || source.stats().needs_attention == 1).await?;
     let mailbox = rig.store.get_mailbox(rig.mailbox).await?;
     assert_eq!(mailbox.status, MailboxStatus::NeedsAttention);
     assert!(mailbox.status_reason.unwrap_or_default().contains("tls_untrusted"));
-    source.shutdown(Duration::from_secs(10)).await;
-    rig.stop().await;
+    rig.stop_with(source).await;
     Ok(())
 }
 
@@ -514,35 +483,24 @@ async fn clear_errors_for_unreachable_servers_and_plaintext() -> Result<()> {
 
 #[tokio::test]
 async fn an_oversized_message_is_skipped_and_counted() -> Result<()> {
-    let env = TestEnv::from_env()?;
-    let server = shared_server(&env)?;
-    let tag = unique_tag();
-    let settings = server.settings(Security::StartTls, &[]);
-    let rig = Rig::new(&settings).await?;
-    let source = rig.source(ImapOptions { max_message_bytes: 4096, ..fast_options() });
-    source.add_mailbox(rig.mailbox, settings, server.password())?;
-    wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
+    let Setup { server, tag, settings, rig } = Setup::shared(Security::StartTls).await?;
+    let source = rig.watch_linked(ImapOptions { max_message_bytes: 4096, ..fast_options() }, settings, server.password()).await?;
 
     let mut big = signed_message(&tag, 1);
     big.extend(std::iter::repeat_n(b"padding line of an attachment-sized body\r\n".as_slice(), 200).flatten());
     server.endpoint.append(&server.user, "INBOX", &big).await?;
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 2)).await?;
+    server.deliver(&tag, 2).await?;
     let found = rig.wait_for_suggestions(1).await?;
     assert_eq!(senders(&found), vec![sender(&tag, 2)]);
     assert_eq!(source.stats().too_large, 1);
     assert_eq!(rig.counter("skipped:too_large").await?, 1);
-    source.shutdown(Duration::from_secs(10)).await;
-    rig.stop().await;
+    rig.stop_with(source).await;
     Ok(())
 }
 
 #[tokio::test]
 async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result<()> {
-    let env = TestEnv::from_env()?;
-    let server = shared_server(&env)?;
-    let tag = unique_tag();
-    let settings = server.settings(Security::StartTls, &[]);
-    let rig = Rig::new(&settings).await?;
+    let Setup { server, tag, rig, .. } = Setup::shared(Security::StartTls).await?;
     let vault = Vault::new(MasterKey::from_bytes([7; 32]));
     let seal = |password: &str| vault.seal(password.as_bytes()).map(SealedSecret::into_bytes);
     let source = rig.source(fast_options());
@@ -564,7 +522,7 @@ async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result
     let report = source.reconcile(&rig.store, &vault).await?;
     assert_eq!(report.restarted, 1, "{report:?}");
     wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 1)).await?;
+    server.deliver(&tag, 1).await?;
     rig.wait_for_suggestions(1).await?;
     // Nothing changed: a pass is a no-op.
     assert_eq!(source.reconcile(&rig.store, &vault).await?, ReconcileReport::default());
@@ -575,11 +533,10 @@ async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result
     assert_eq!(report.stopped, 1, "{report:?}");
     assert!(source.watched().is_empty());
     wait_until("watcher logged out", || source.stats().connected == 0).await?;
-    server.endpoint.append(&server.user, "INBOX", &signed_message(&tag, 2)).await?;
+    server.deliver(&tag, 2).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(rig.suggestions().await?.len(), 1);
-    source.shutdown(Duration::from_secs(10)).await;
-    rig.stop().await;
+    rig.stop_with(source).await;
     Ok(())
 }
 

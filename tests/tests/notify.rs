@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mailsig_daemon::notify::{
-    Addressing, DigestEntry, Mailbox, Mailer, OutboxWorker, Security, SmtpFailure, SmtpSettings,
-    WorkerOptions, compose_digest, test_connection, test_connection_from,
+    Addressing, DigestEntry, Mailbox, Mailer, OutboxWorker, OutgoingMail, RoundReport, Security,
+    SmtpFailure, SmtpSettings, WorkerOptions, compose_digest, test_connection,
+    test_connection_from,
 };
 use mailsig_daemon::store::{
     Clock, CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, NewMailbox,
@@ -128,14 +129,17 @@ fn now_ms() -> i64 {
 
 /// A fresh SQLite store on a manual clock set to the real time (so Date headers look sane).
 async fn fresh_store(dir: &tempfile::TempDir) -> (Store, Clock) {
+    open_store(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await
+}
+
+/// The store at `url`, migrated, on a manual clock set to the real time.
+async fn open_store(url: &str) -> (Store, Clock) {
     let clock = Clock::manual(now_ms());
     let options = StoreOptions {
         clock: clock.clone(),
         ..StoreOptions::default()
     };
-    let store = Store::open_with(&Store::sqlite_url(&dir.path().join("mailsig.db")), options)
-        .await
-        .expect("open store");
+    let store = Store::open_with(url, options).await.expect("open store");
     store.migrate().await.expect("migrate");
     (store, clock)
 }
@@ -234,32 +238,13 @@ async fn commit(
 }
 
 /// A fresh PostgreSQL database `t_<random>` on the test cluster, migrated, on a manual clock.
+/// Returns the database name too, for [`drop_pg_database`].
 async fn fresh_pg_store() -> (Store, Clock, String) {
-    use sqlx::Connection as _;
-    sqlx::any::install_default_drivers();
-    let admin = env("MAILSIG_TEST_PG_URL");
-    let name = format!("t_{:016x}", rand::random::<u64>());
-    let mut conn = sqlx::AnyConnection::connect(&admin)
+    let url = mailsig_tests::servers::fresh_pg_database()
         .await
-        .expect("connect to MAILSIG_TEST_PG_URL");
-    // The name is ours (hex digits): safe to splice; CREATE DATABASE takes no parameters.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    conn.close().await.ok();
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(base, _)| base);
-    let clock = Clock::manual(now_ms());
-    let options = StoreOptions {
-        clock: clock.clone(),
-        ..StoreOptions::default()
-    };
-    let store = Store::open_with(&format!("{base}/{name}"), options)
-        .await
-        .expect("open postgres store");
-    store.migrate().await.expect("migrate");
+        .expect("fresh PostgreSQL database (run the tests with scripts/test.sh)");
+    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let (store, clock) = open_store(&url).await;
     (store, clock, name)
 }
 
@@ -292,6 +277,122 @@ fn worker(store: &Store, mailer: Mailer) -> OutboxWorker {
     )
 }
 
+/// A pooled sender that logs in as `sender` on the shared Postfix.
+fn mailer(sender: &MailUser, security: Security) -> Mailer {
+    Mailer::new(settings(sender, security), &secret(sender)).expect("mailer")
+}
+
+/// `sender`'s settings aimed at `127.0.0.1:<port>` instead of the shared Postfix.
+fn settings_at_port(sender: &MailUser, port: u16) -> SmtpSettings {
+    let mut settings = settings(sender, Security::StartTls);
+    settings.host = "127.0.0.1".into();
+    settings.port = port;
+    settings
+}
+
+/// A one-line digest from the sender's address to `to`.
+fn one_entry_digest(from: &Mailbox, to: &MailUser) -> OutgoingMail {
+    let addressing = Addressing {
+        from: from.clone(),
+        to: to.address.parse().expect("to"),
+        public_base_url: "https://mailsig.example.test".into(),
+    };
+    let entries = [DigestEntry {
+        list_id: 3,
+        list_name: "Sales".into(),
+        name: Some("Ada Lovelace".into()),
+        company: Some("Analytical Engines".into()),
+    }];
+    compose_digest(&addressing, &entries, SystemTime::now()).expect("compose")
+}
+
+/// (claimed, sent, retried, failed) of one worker round, the figures the outbox tests check together.
+fn tally(report: &RoundReport) -> (usize, usize, usize, usize) {
+    (report.claimed, report.sent, report.retried, report.failed)
+}
+
+/// (pending, sending, failed) rows of the outbox.
+async fn outbox_depth(store: &Store) -> (i64, i64, i64) {
+    let depth = store.outbox_depth().await.expect("depth");
+    (depth.pending, depth.sending, depth.failed)
+}
+
+/// Waits for the first message in `recipient`'s INBOX and checks that its text names `line`.
+async fn assert_first_message_names(recipient: &MailUser, line: &str) {
+    let delivered = wait_for_inbox(recipient, 1).await;
+    let text = parse(&delivered[0]).text;
+    assert!(text.contains(line), "{line} missing from:\n{text}");
+}
+
+/// Who owns the mailbox of an [`Outbox`] (and so receives its digests).
+enum Owner {
+    Recipient,
+    Sender,
+    Address(&'static str),
+}
+
+/// The world of most outbox tests: a fresh SQLite store on a manual clock, a sender (the SMTP
+/// login), a recipient, and one IMAP mailbox of the owner feeding a list.
+struct Outbox {
+    store: Store,
+    clock: Clock,
+    sender: MailUser,
+    recipient: MailUser,
+    list: ListId,
+    mailbox: MailboxId,
+    /// Holds the SQLite file; dropped last.
+    _dir: tempfile::TempDir,
+}
+
+impl Outbox {
+    /// The recipient owns the mailbox.
+    async fn new(list_name: &str) -> Outbox {
+        Outbox::owned_by(Owner::Recipient, list_name).await
+    }
+
+    async fn owned_by(owner: Owner, list_name: &str) -> Outbox {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, clock) = fresh_store(&dir).await;
+        let sender = mail_user().await;
+        let recipient = mail_user().await;
+        let owner_email = match owner {
+            Owner::Recipient => recipient.address.clone(),
+            Owner::Sender => sender.address.clone(),
+            Owner::Address(address) => address.to_owned(),
+        };
+        let (_user, list, mailbox) = owner_with_list(&store, &owner_email, list_name).await;
+        Outbox {
+            store,
+            clock,
+            sender,
+            recipient,
+            list,
+            mailbox,
+            _dir: dir,
+        }
+    }
+
+    /// Commits a suggestion from message `uid` of the mailbox.
+    async fn commit(&self, uid: u32, new: NewSuggestion) -> mailsig_daemon::store::SuggestionId {
+        commit(&self.store, self.mailbox, uid, new).await
+    }
+
+    /// A worker that sends through the shared Postfix as the sender.
+    fn worker(&self, security: Security) -> OutboxWorker {
+        self.worker_with(mailer(&self.sender, security))
+    }
+
+    fn worker_with(&self, mailer: Mailer) -> OutboxWorker {
+        worker(&self.store, mailer)
+    }
+
+    /// A worker whose server cannot be reached (nothing listens on its port).
+    fn offline_worker(&self) -> OutboxWorker {
+        let down = settings_at_port(&self.sender, closed_port());
+        self.worker_with(Mailer::new(down, &secret(&self.sender)).expect("mailer"))
+    }
+}
+
 // ------------------------------------------------------------------------------------------- tests
 
 async fn deliver_one(security: Security) {
@@ -302,18 +403,7 @@ async fn deliver_one(security: Security) {
         .await
         .expect("connection test passes");
     let mailer = Mailer::new(settings.clone(), &secret(&sender)).expect("mailer");
-    let addressing = Addressing {
-        from: settings.from.clone(),
-        to: recipient.address.parse().expect("to"),
-        public_base_url: "https://mailsig.example.test".into(),
-    };
-    let entries = [DigestEntry {
-        list_id: 3,
-        list_name: "Sales".into(),
-        name: Some("Ada Lovelace".into()),
-        company: Some("Analytical Engines".into()),
-    }];
-    let mail = compose_digest(&addressing, &entries, SystemTime::now()).expect("compose");
+    let mail = one_entry_digest(&settings.from, &recipient);
     mailer.send(&mail).await.expect("send");
     let delivered = wait_for_inbox(&recipient, 1).await;
     let parsed = parse(&delivered[0]);
@@ -374,6 +464,19 @@ async fn wrong_password_is_reported_clearly() {
     }
 }
 
+/// Checks that a connection test with `settings` fails on the server's certificate.
+async fn assert_certificate_refused(settings: &SmtpSettings, sender: &MailUser) -> String {
+    let err = test_connection(settings, &secret(sender))
+        .await
+        .expect_err("must refuse the certificate");
+    assert_eq!(
+        err.failure(),
+        Some(SmtpFailure::UntrustedCertificate),
+        "{err}"
+    );
+    err.to_string()
+}
+
 #[tokio::test]
 async fn untrusted_certificate_is_refused() {
     let sender = mail_user().await;
@@ -382,40 +485,15 @@ async fn untrusted_certificate_is_refused() {
         // nothing we trust.
         let mut wrong_ca = settings(&sender, security);
         wrong_ca.ca_file = Some(test_env().untrusted_ca());
-        let err = test_connection(&wrong_ca, &secret(&sender))
-            .await
-            .expect_err("must refuse the certificate");
-        assert_eq!(
-            err.failure(),
-            Some(SmtpFailure::UntrustedCertificate),
-            "{err}"
-        );
+        assert_certificate_refused(&wrong_ca, &sender).await;
         let mut untrusted = settings(&sender, security);
         untrusted.ca_file = None;
-        let err = test_connection(&untrusted, &secret(&sender))
-            .await
-            .expect_err("must refuse the certificate");
-        assert_eq!(
-            err.failure(),
-            Some(SmtpFailure::UntrustedCertificate),
-            "{err}"
-        );
-        assert!(err.to_string().contains("not trusted"), "{err}");
+        let line = assert_certificate_refused(&untrusted, &sender).await;
+        assert!(line.contains("not trusted"), "{line}");
 
         // The pooled sender refuses it as well, and the worker would keep the message (configuration).
         let mailer = Mailer::new(untrusted, &secret(&sender)).expect("mailer");
-        let addressing = Addressing {
-            from: mailer.settings().from.clone(),
-            to: sender.address.parse().expect("to"),
-            public_base_url: "https://x.test".into(),
-        };
-        let entries = [DigestEntry {
-            list_id: 1,
-            list_name: "L".into(),
-            name: Some("N".into()),
-            company: None,
-        }];
-        let mail = compose_digest(&addressing, &entries, SystemTime::now()).expect("compose");
+        let mail = one_entry_digest(&mailer.settings().from, &sender);
         let err = mailer.send(&mail).await.expect_err("send must fail");
         assert!(err.is_configuration(), "{err}");
     }
@@ -455,9 +533,7 @@ async fn refused_starttls_is_reported() {
         seen
     });
     let sender = mail_user().await;
-    let mut plain = settings(&sender, Security::StartTls);
-    plain.host = "127.0.0.1".into();
-    plain.port = port;
+    let plain = settings_at_port(&sender, port);
     let err = test_connection(&plain, &secret(&sender))
         .await
         .expect_err("must refuse to go on without TLS");
@@ -477,42 +553,23 @@ async fn refused_starttls_is_reported() {
 
 #[tokio::test]
 async fn unreachable_server_keeps_the_digest_until_it_returns() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, clock) = fresh_store(&dir).await;
-    let sender = mail_user().await;
-    let recipient = mail_user().await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Prospects").await;
-    commit(
-        &store,
-        mailbox,
-        1,
-        suggestion("grace@navy.example", "Grace Hopper", "US Navy"),
-    )
-    .await;
+    let outbox = Outbox::new("Prospects").await;
+    let (store, clock) = (&outbox.store, &outbox.clock);
+    outbox
+        .commit(
+            1,
+            suggestion("grace@navy.example", "Grace Hopper", "US Navy"),
+        )
+        .await;
 
     // 1. The server cannot be reached: the row goes back to pending with the reason and a backoff.
-    let mut down = settings(&sender, Security::StartTls);
-    down.host = "127.0.0.1".into();
-    down.port = closed_port();
-    let mut offline = worker(&store, Mailer::new(down, &secret(&sender)).expect("mailer"));
+    let mut offline = outbox.offline_worker();
     let report = offline.run_once().await.expect("round");
-    assert_eq!(
-        (report.claimed, report.sent, report.retried, report.failed),
-        (1, 0, 1, 0),
-        "{report:?}"
-    );
-    let depth = store.outbox_depth().await.expect("depth");
-    assert_eq!(
-        (depth.pending, depth.sending, depth.failed),
-        (1, 0, 0),
-        "{depth:?}"
-    );
+    assert_eq!(tally(&report), (1, 0, 1, 0), "{report:?}");
+    assert_eq!(outbox_depth(store).await, (1, 0, 0));
 
     // 2. The server is back, but the retry is not due yet: nothing is claimed, nothing sent.
-    let mut online = worker(
-        &store,
-        Mailer::new(settings(&sender, Security::StartTls), &secret(&sender)).expect("mailer"),
-    );
+    let mut online = outbox.worker(Security::StartTls);
     let report = online.run_once().await.expect("round");
     assert_eq!(report.claimed, 0, "backoff respected: {report:?}");
 
@@ -523,21 +580,19 @@ async fn unreachable_server_keeps_the_digest_until_it_returns() {
         (report.claimed, report.sent),
         (1, 1),
         "{report:?}: {:?}",
-        last_error(&store).await
+        last_error(store).await
     );
-    let depth = store.outbox_depth().await.expect("depth");
-    assert_eq!(
-        (depth.pending, depth.sending, depth.failed),
-        (0, 0, 0),
-        "{depth:?}"
-    );
-    let delivered = wait_for_inbox(&recipient, 1).await;
-    assert!(parse(&delivered[0]).text.contains("Grace Hopper, US Navy"));
+    assert_eq!(outbox_depth(store).await, (0, 0, 0));
+    assert_first_message_names(&outbox.recipient, "Grace Hopper, US Navy").await;
     // And the row is not sent again.
     clock.advance(Duration::from_secs(3600));
     assert_eq!(online.run_once().await.expect("round").claimed, 0);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(inbox(&recipient).await.len(), 1, "delivered exactly once");
+    assert_eq!(
+        inbox(&outbox.recipient).await.len(),
+        1,
+        "delivered exactly once"
+    );
 }
 
 /// A greylisting SMTP server over implicit TLS (with the test servers' certificate): it accepts AUTH
@@ -609,39 +664,29 @@ async fn greylisting_server() -> (u16, tokio::task::JoinHandle<usize>) {
 
 #[tokio::test]
 async fn greylisting_reply_is_retried_then_delivered() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, clock) = fresh_store(&dir).await;
-    let sender = mail_user().await;
-    let recipient = mail_user().await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Greylisted").await;
-    commit(
-        &store,
-        mailbox,
-        1,
-        suggestion("katherine@nasa.example", "Katherine Johnson", "NASA"),
-    )
-    .await;
+    let outbox = Outbox::new("Greylisted").await;
+    let (store, clock, sender) = (&outbox.store, &outbox.clock, &outbox.sender);
+    outbox
+        .commit(
+            1,
+            suggestion("katherine@nasa.example", "Katherine Johnson", "NASA"),
+        )
+        .await;
 
     let (grey_port, grey) = greylisting_server().await;
-    let mut grey_settings = settings(&sender, Security::ImplicitTls);
+    let mut grey_settings = settings(sender, Security::ImplicitTls);
     grey_settings.port = grey_port;
-    let mut greylisted = worker(
-        &store,
-        Mailer::new(grey_settings, &secret(&sender)).expect("mailer"),
-    );
+    let mut greylisted =
+        outbox.worker_with(Mailer::new(grey_settings, &secret(sender)).expect("mailer"));
     let report = greylisted.run_once().await.expect("round");
-    assert_eq!(
-        (report.claimed, report.sent, report.retried, report.failed),
-        (1, 0, 1, 0),
-        "{report:?}"
-    );
+    assert_eq!(tally(&report), (1, 0, 1, 0), "{report:?}");
     let stats = greylisted.stats().snapshot();
     assert_eq!(
         (stats.retried, stats.sent, stats.configuration_errors),
         (1, 0, 0),
         "{stats:?}"
     );
-    let reason = last_error(&store).await.unwrap_or_default();
+    let reason = last_error(store).await.unwrap_or_default();
     assert!(
         reason.contains("451") && reason.contains("Greylisted"),
         "the 4xx reply is kept: {reason}"
@@ -655,50 +700,32 @@ async fn greylisting_reply_is_retried_then_delivered() {
     assert_eq!(refused, 1, "the greylisting server saw one RCPT");
 
     clock.advance(Duration::from_secs(3600));
-    let mut real = worker(
-        &store,
-        Mailer::new(settings(&sender, Security::ImplicitTls), &secret(&sender)).expect("mailer"),
-    );
+    let mut real = outbox.worker(Security::ImplicitTls);
     let report = real.run_once().await.expect("round");
     assert_eq!(
         (report.claimed, report.sent),
         (1, 1),
         "{report:?}: {:?}",
-        last_error(&store).await
+        last_error(store).await
     );
-    let delivered = wait_for_inbox(&recipient, 1).await;
-    assert!(
-        parse(&delivered[0])
-            .text
-            .contains("Katherine Johnson, NASA")
-    );
+    assert_first_message_names(&outbox.recipient, "Katherine Johnson, NASA").await;
 }
 
 #[tokio::test]
 async fn rejected_recipient_is_marked_failed_and_listed() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, clock) = fresh_store(&dir).await;
-    let sender = mail_user().await;
     // An all-numeric domain: lettre accepts it, Postfix answers "501 5.1.3 Bad recipient address syntax".
-    let (_user, _list, mailbox) = owner_with_list(&store, "nobody@1.2.3.4.5", "Rejected").await;
-    commit(
-        &store,
-        mailbox,
-        1,
-        suggestion("alan@bletchley.example", "Alan Turing", "GC&CS"),
-    )
-    .await;
+    let outbox = Outbox::owned_by(Owner::Address("nobody@1.2.3.4.5"), "Rejected").await;
+    let (store, clock) = (&outbox.store, &outbox.clock);
+    outbox
+        .commit(
+            1,
+            suggestion("alan@bletchley.example", "Alan Turing", "GC&CS"),
+        )
+        .await;
 
-    let mut worker = worker(
-        &store,
-        Mailer::new(settings(&sender, Security::ImplicitTls), &secret(&sender)).expect("mailer"),
-    );
+    let mut worker = outbox.worker(Security::ImplicitTls);
     let report = worker.run_once().await.expect("round");
-    assert_eq!(
-        (report.claimed, report.sent, report.retried, report.failed),
-        (1, 0, 0, 1),
-        "{report:?}"
-    );
+    assert_eq!(tally(&report), (1, 0, 0, 1), "{report:?}");
 
     let failed = store.list_failed(10).await.expect("list failed");
     assert_eq!(failed.len(), 1);
@@ -723,34 +750,29 @@ async fn rejected_recipient_is_marked_failed_and_listed() {
 
 #[tokio::test]
 async fn delivered_digest_lists_suggestions_and_nothing_else() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, clock) = fresh_store(&dir).await;
-    let sender = mail_user().await;
-    let recipient = mail_user().await;
-    let (_user, sales, sales_box) =
-        owner_with_list(&store, &recipient.address, "Sales <EMEA>").await;
+    let outbox = Outbox::new("Sales <EMEA>").await;
+    let (store, clock, recipient) = (&outbox.store, &outbox.clock, &outbox.recipient);
+    let sales = outbox.list;
     let (_user, partners, partners_box) =
-        owner_with_list(&store, &recipient.address, "Partners").await;
+        owner_with_list(store, &recipient.address, "Partners").await;
+    outbox
+        .commit(
+            1,
+            suggestion("marie@radium.example", "Marie Curie", "Institut du Radium"),
+        )
+        .await;
+    outbox
+        .commit(
+            2,
+            suggestion(
+                "rosalind@kings.example",
+                "Rosalind Franklin",
+                "King's College",
+            ),
+        )
+        .await;
     commit(
-        &store,
-        sales_box,
-        1,
-        suggestion("marie@radium.example", "Marie Curie", "Institut du Radium"),
-    )
-    .await;
-    commit(
-        &store,
-        sales_box,
-        2,
-        suggestion(
-            "rosalind@kings.example",
-            "Rosalind Franklin",
-            "King's College",
-        ),
-    )
-    .await;
-    commit(
-        &store,
+        store,
         partners_box,
         1,
         suggestion(
@@ -761,23 +783,23 @@ async fn delivered_digest_lists_suggestions_and_nothing_else() {
     )
     .await;
 
-    let mut worker = worker(
-        &store,
-        Mailer::new(settings(&sender, Security::StartTls), &secret(&sender)).expect("mailer"),
-    );
+    let mut worker = outbox.worker(Security::StartTls);
     let report = worker.run_once().await.expect("round");
     assert_eq!(
         report.sent, 1,
         "one digest for the user, however many rows: {report:?}"
     );
 
-    let delivered = wait_for_inbox(&recipient, 1).await;
+    let delivered = wait_for_inbox(recipient, 1).await;
     let digest = parse(&delivered[0]);
     assert_eq!(digest.subject, "3 new contact suggestions");
     for expected in [
         "Marie Curie, Institut du Radium",
         "Rosalind Franklin, King's College",
         "Emmy Noether, Göttingen University",
+        &format!("https://mailsig.example.test/lists/{sales}"),
+        &format!("https://mailsig.example.test/lists/{partners}"),
+        "List \"Sales <EMEA>\" (2)",
     ] {
         assert!(
             digest.text.contains(expected),
@@ -785,42 +807,17 @@ async fn delivered_digest_lists_suggestions_and_nothing_else() {
             digest.text
         );
     }
-    assert!(
-        digest
-            .text
-            .contains(&format!("https://mailsig.example.test/lists/{sales}")),
-        "{}",
-        digest.text
-    );
-    assert!(
-        digest
-            .text
-            .contains(&format!("https://mailsig.example.test/lists/{partners}")),
-        "{}",
-        digest.text
-    );
-    assert!(
-        digest.text.contains("List \"Sales <EMEA>\" (2)"),
-        "{}",
-        digest.text
-    );
-    assert!(
-        digest.html.contains("Sales &lt;EMEA&gt;"),
-        "HTML-escaped: {}",
-        digest.html
-    );
-    assert!(
-        digest.html.contains("King&#39;s College"),
-        "HTML-escaped: {}",
-        digest.html
-    );
-    assert!(
-        digest.html.contains(&format!(
-            "href=\"https://mailsig.example.test/lists/{sales}\""
-        )),
-        "{}",
-        digest.html
-    );
+    for expected in [
+        "Sales &lt;EMEA&gt;",
+        "King&#39;s College",
+        &format!("href=\"https://mailsig.example.test/lists/{sales}\""),
+    ] {
+        assert!(
+            digest.html.contains(expected),
+            "HTML lacks {expected} (HTML-escaped):\n{}",
+            digest.html
+        );
+    }
     for header in [
         "Auto-Submitted: auto-generated",
         "Message-ID: <",
@@ -853,7 +850,7 @@ async fn delivered_digest_lists_suggestions_and_nothing_else() {
 
     // At most one digest per interval: a suggestion right after waits for the interval.
     commit(
-        &store,
+        store,
         partners_box,
         2,
         suggestion("lise@kwi.example", "Lise Meitner", "KWI"),
@@ -871,7 +868,7 @@ async fn delivered_digest_lists_suggestions_and_nothing_else() {
         1,
         "due after the interval"
     );
-    let delivered = wait_for_inbox(&recipient, 2).await;
+    let delivered = wait_for_inbox(recipient, 2).await;
     let second = delivered
         .iter()
         .map(|raw| parse(raw))
@@ -886,21 +883,18 @@ async fn delivered_digest_lists_suggestions_and_nothing_else() {
 
 #[tokio::test]
 async fn attention_notice_reaches_the_owner() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, _clock) = fresh_store(&dir).await;
-    let sender = mail_user().await;
-    let recipient = mail_user().await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Any").await;
-    let mailbox = store.get_mailbox(mailbox).await.expect("mailbox");
-    mailsig_daemon::notify::enqueue_attention(&store, &mailbox, "login rejected")
+    let outbox = Outbox::new("Any").await;
+    let mailbox = outbox
+        .store
+        .get_mailbox(outbox.mailbox)
+        .await
+        .expect("mailbox");
+    mailsig_daemon::notify::enqueue_attention(&outbox.store, &mailbox, "login rejected")
         .await
         .expect("enqueue");
-    let mut worker = worker(
-        &store,
-        Mailer::new(settings(&sender, Security::ImplicitTls), &secret(&sender)).expect("mailer"),
-    );
+    let mut worker = outbox.worker(Security::ImplicitTls);
     assert_eq!(worker.run_once().await.expect("round").sent, 1);
-    let delivered = wait_for_inbox(&recipient, 1).await;
+    let delivered = wait_for_inbox(&outbox.recipient, 1).await;
     let notice = parse(&delivered[0]);
     assert_eq!(notice.subject, "A mailbox needs your attention");
     assert!(notice.text.contains("login rejected"), "{}", notice.text);
@@ -917,34 +911,24 @@ async fn attention_notice_reaches_the_owner() {
 
 #[tokio::test]
 async fn reviewed_suggestions_are_not_announced() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, clock) = fresh_store(&dir).await;
-    let sender = mail_user().await;
-    let recipient = mail_user().await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Reviewed").await;
-    let kept = commit(
-        &store,
-        mailbox,
-        1,
-        suggestion("hedy@mgm.example", "Hedy Lamarr", "MGM"),
-    )
-    .await;
-    let dismissed = commit(
-        &store,
-        mailbox,
-        2,
-        suggestion("ada@engines.example", "Ada Byron", "Engines Ltd"),
-    )
-    .await;
+    let outbox = Outbox::new("Reviewed").await;
+    let (store, clock) = (&outbox.store, &outbox.clock);
+    outbox
+        .commit(1, suggestion("hedy@mgm.example", "Hedy Lamarr", "MGM"))
+        .await;
+    let dismissed = outbox
+        .commit(
+            2,
+            suggestion("ada@engines.example", "Ada Byron", "Engines Ltd"),
+        )
+        .await;
     store
         .set_suggestion_status(dismissed, SuggestionStatus::Dismissed)
         .await
         .expect("dismiss");
-    let mailer =
-        Mailer::new(settings(&sender, Security::StartTls), &secret(&sender)).expect("mailer");
-    let mut worker = worker(&store, mailer);
+    let mut worker = outbox.worker(Security::StartTls);
     assert_eq!(worker.run_once().await.expect("round").sent, 1);
-    let delivered = wait_for_inbox(&recipient, 1).await;
+    let delivered = wait_for_inbox(&outbox.recipient, 1).await;
     let digest = parse(&delivered[0]);
     assert!(digest.text.contains("Hedy Lamarr, MGM"), "{}", digest.text);
     assert!(
@@ -955,13 +939,12 @@ async fn reviewed_suggestions_are_not_announced() {
 
     // When everything was reviewed before the digest is due, no message at all.
     clock.advance(Duration::from_secs(60));
-    let late = commit(
-        &store,
-        mailbox,
-        3,
-        suggestion("joan@bletchley.example", "Joan Clarke", "GC&CS"),
-    )
-    .await;
+    let late = outbox
+        .commit(
+            3,
+            suggestion("joan@bletchley.example", "Joan Clarke", "GC&CS"),
+        )
+        .await;
     store
         .set_suggestion_status(late, SuggestionStatus::Accepted)
         .await
@@ -975,8 +958,11 @@ async fn reviewed_suggestions_are_not_announced() {
     );
     assert_eq!(store.outbox_depth().await.expect("depth").pending, 0);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(inbox(&recipient).await.len(), 1, "no empty digest was sent");
-    let _ = kept;
+    assert_eq!(
+        inbox(&outbox.recipient).await.len(),
+        1,
+        "no empty digest was sent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1001,13 +987,12 @@ async fn two_workers_on_postgres_send_each_digest_once() {
         .await;
         recipients.push(recipient);
     }
-    let settings = settings(&sender, Security::ImplicitTls);
     let make = |id: &str| {
         let mut options = WorkerOptions::new(id, "https://mailsig.example.test");
         options.batch_size = 2;
         OutboxWorker::new(
             store.clone(),
-            Mailer::new(settings.clone(), &secret(&sender)).expect("mailer"),
+            mailer(&sender, Security::ImplicitTls),
             options,
         )
     };
@@ -1035,21 +1020,15 @@ async fn two_workers_on_postgres_send_each_digest_once() {
 
 #[tokio::test]
 async fn long_outage_ends_in_the_failed_list() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, clock) = fresh_store(&dir).await;
-    let sender = mail_user().await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &sender.address, "Outage").await;
-    commit(
-        &store,
-        mailbox,
-        1,
-        suggestion("barbara@cornell.example", "Barbara McClintock", "Cornell"),
-    )
-    .await;
-    let mut down = settings(&sender, Security::StartTls);
-    down.host = "127.0.0.1".into();
-    down.port = closed_port();
-    let mut worker = worker(&store, Mailer::new(down, &secret(&sender)).expect("mailer"));
+    let outbox = Outbox::owned_by(Owner::Sender, "Outage").await;
+    let (store, clock) = (&outbox.store, &outbox.clock);
+    outbox
+        .commit(
+            1,
+            suggestion("barbara@cornell.example", "Barbara McClintock", "Cornell"),
+        )
+        .await;
+    let mut worker = outbox.offline_worker();
     // Retried while the outage is young…
     for _ in 0..3 {
         let report = worker.run_once().await.expect("round");
@@ -1074,18 +1053,14 @@ async fn long_outage_ends_in_the_failed_list() {
 
 #[tokio::test]
 async fn rows_of_a_crashed_worker_are_sent_after_their_lease() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, clock) = fresh_store(&dir).await;
-    let sender = mail_user().await;
-    let recipient = mail_user().await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Crash").await;
-    commit(
-        &store,
-        mailbox,
-        1,
-        suggestion("chien@columbia.example", "Chien-Shiung Wu", "Columbia"),
-    )
-    .await;
+    let outbox = Outbox::new("Crash").await;
+    let store = &outbox.store;
+    outbox
+        .commit(
+            1,
+            suggestion("chien@columbia.example", "Chien-Shiung Wu", "Columbia"),
+        )
+        .await;
 
     // A worker claims the row and dies before any `mark_*` (as a SIGKILL between claim and commit,
     // or between the server's 250 and `mark_sent`, would leave it).
@@ -1097,52 +1072,40 @@ async fn rows_of_a_crashed_worker_are_sent_after_their_lease() {
     assert_eq!(claimed.len(), 1);
     drop(claimed);
 
-    let mut survivor = worker(
-        &store,
-        Mailer::new(settings(&sender, Security::StartTls), &secret(&sender)).expect("mailer"),
-    );
+    let mut survivor = outbox.worker(Security::StartTls);
     assert_eq!(
         survivor.run_once().await.expect("round").claimed,
         0,
         "the lease still protects the row"
     );
-    clock.advance(lease + Duration::from_secs(1));
+    outbox.clock.advance(lease + Duration::from_secs(1));
     let report = survivor.run_once().await.expect("round");
     assert_eq!((report.claimed, report.sent), (1, 1), "{report:?}");
-    let delivered = wait_for_inbox(&recipient, 1).await;
-    assert!(
-        parse(&delivered[0])
-            .text
-            .contains("Chien-Shiung Wu, Columbia")
-    );
+    assert_first_message_names(&outbox.recipient, "Chien-Shiung Wu, Columbia").await;
 }
 
 #[tokio::test]
 async fn spawned_worker_delivers_and_stops_on_shutdown() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, _clock) = fresh_store(&dir).await;
-    let sender = mail_user().await;
-    let recipient = mail_user().await;
-    let (_user, _list, mailbox) = owner_with_list(&store, &recipient.address, "Running").await;
+    let outbox = Outbox::new("Running").await;
     let mut options = WorkerOptions::new("spawned", "https://mailsig.example.test");
     options.poll_interval = Duration::from_millis(200);
-    let mailer =
-        Mailer::new(settings(&sender, Security::StartTls), &secret(&sender)).expect("mailer");
-    let worker = OutboxWorker::new(store.clone(), mailer, options);
+    let worker = OutboxWorker::new(
+        outbox.store.clone(),
+        mailer(&outbox.sender, Security::StartTls),
+        options,
+    );
     let stats = worker.stats();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let task = worker.spawn(shutdown.clone());
 
     // A suggestion committed while the worker runs is announced without anyone calling it.
-    commit(
-        &store,
-        mailbox,
-        1,
-        suggestion("mary@jackson.example", "Mary Jackson", "NACA"),
-    )
-    .await;
-    let delivered = wait_for_inbox(&recipient, 1).await;
-    assert!(parse(&delivered[0]).text.contains("Mary Jackson, NACA"));
+    outbox
+        .commit(
+            1,
+            suggestion("mary@jackson.example", "Mary Jackson", "NACA"),
+        )
+        .await;
+    assert_first_message_names(&outbox.recipient, "Mary Jackson, NACA").await;
     assert_eq!(stats.snapshot().sent, 1);
 
     shutdown.cancel();
@@ -1150,5 +1113,5 @@ async fn spawned_worker_delivers_and_stops_on_shutdown() {
         .await
         .expect("the worker stops promptly on shutdown")
         .expect("worker task");
-    assert_eq!(store.outbox_depth().await.expect("depth").pending, 0);
+    assert_eq!(outbox.store.outbox_depth().await.expect("depth").pending, 0);
 }

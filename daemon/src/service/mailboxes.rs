@@ -9,13 +9,16 @@ use std::collections::BTreeMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::sources::imap::{ImapError, ImapOptions, ImapSettings, Security, test_login_with};
+use std::net::SocketAddr;
+
+use crate::sources::imap::{ImapError, ImapOptions, ImapSettings, Security, test_login_at, test_login_with};
 use crate::store::{
     ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox, Role,
     SecretKind, Store,
 };
 use crate::vault::Vault;
 
+use super::host_guard::resolve_checked;
 use super::validate::{Checker, FieldCode};
 use super::{Actor, ServiceError, ServiceResult, audit, require_role};
 
@@ -116,8 +119,9 @@ pub async fn get_mailbox(store: &Store, actor: Actor, id: MailboxId) -> ServiceR
     Ok(owned(store, actor, id).await?.into())
 }
 
-/// Checks the form, tests the login against the server, then stores the mailbox with its
-/// password sealed by the vault. Nothing is stored when any step fails.
+/// Checks the form, checks the server's addresses against the SSRF guard
+/// ([`super::host_guard`]), tests the login against exactly those addresses, then stores the
+/// mailbox with its password sealed by the vault. Nothing is stored when any step fails.
 pub async fn link_imap(
     store: &Store,
     vault: &Vault,
@@ -144,10 +148,12 @@ pub async fn link_imap(
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
-    let mailbox = link_imap_checked(
+    let addrs = resolve_checked(&settings.host, settings.port, options).await?;
+    let mailbox = link_imap_checked_at(
         store,
         vault,
         options,
+        Some(&addrs),
         actor.0,
         LinkChecked {
             settings,
@@ -183,7 +189,8 @@ pub struct LinkChecked {
 
 /// The one code path that links an IMAP mailbox (used by the API, the pages and the CLI): test
 /// the login, seal the password, store secret and mailbox, and remove the secret again when
-/// the mailbox cannot be stored.
+/// the mailbox cannot be stored. No SSRF guard: this is what the trusted operator's CLI calls;
+/// users go through [`link_imap`].
 pub async fn link_imap_checked(
     store: &Store,
     vault: &Vault,
@@ -191,10 +198,25 @@ pub async fn link_imap_checked(
     owner: crate::store::UserId,
     link: LinkChecked,
 ) -> ServiceResult<Mailbox> {
+    link_imap_checked_at(store, vault, options, None, owner, link).await
+}
+
+/// [`link_imap_checked`] whose login test connects to `addrs` (resolved and checked by
+/// [`super::host_guard::resolve_checked`]) instead of resolving the host again.
+pub async fn link_imap_checked_at(
+    store: &Store,
+    vault: &Vault,
+    options: &ImapOptions,
+    addrs: Option<&[SocketAddr]>,
+    owner: crate::store::UserId,
+    link: LinkChecked,
+) -> ServiceResult<Mailbox> {
     link.settings.validate(options).map_err(link_error)?;
-    test_login_with(&link.settings, &link.password, options)
-        .await
-        .map_err(link_error)?;
+    match addrs {
+        Some(addrs) => test_login_at(&link.settings, &link.password, options, addrs).await,
+        None => test_login_with(&link.settings, &link.password, options).await,
+    }
+    .map_err(link_error)?;
     let sealed = vault
         .seal(link.password.expose_secret().as_bytes())
         .map_err(|e| ServiceError::Internal(format!("seal the password: {e}")))?;
@@ -400,7 +422,9 @@ pub async fn replace_password(
     let settings: ImapSettings = serde_json::from_value(mailbox.settings).map_err(|e| {
         ServiceError::Internal(format!("stored IMAP settings of mailbox {}: {e}", id.0))
     })?;
-    test_login_with(&settings, &password, options)
+    // The stored host may have been re-pointed in DNS since it was linked: check it again.
+    let addrs = resolve_checked(&settings.host, settings.port, options).await?;
+    test_login_at(&settings, &password, options, &addrs)
         .await
         .map_err(link_error)?;
     let sealed = vault

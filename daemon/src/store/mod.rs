@@ -45,7 +45,7 @@ pub use graph::{
     GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, NewGraphJob, OauthState, SubscriptionState,
 };
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
-pub use lists::{ContactList, ListAccess, ListMember, Role};
+pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};
 pub use outbox::{DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus};
 pub use replicas::{LeaseRow, MailboxRefreshLock};

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
 use mailsig_daemon::sources::imap::{ImapOptions, ImapSettings, ImapSource, Security, StoreCheckpoints};
-use mailsig_daemon::store::{MailboxId, MailboxKind, NewMailbox, Store};
+use mailsig_daemon::store::{MailboxId, Store};
 use mailsig_tests::servers::{ImapSecurity, MailUser, TestEnv};
+use mailsig_tests::imap_support::{NAMES, SignedMail, imap_mailbox, imap_settings};
 use rand::Rng;
 use secrecy::SecretString;
 use tokio::sync::Mutex;
@@ -56,34 +57,21 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-const NAMES: [(&str, &str); 8] = [
-    ("Nora", "Whitfield"),
-    ("Owen", "Castillo"),
-    ("Priya", "Raman"),
-    ("Lena", "Vogel"),
-    ("Marcus", "Hale"),
-    ("Ines", "Duarte"),
-    ("Tomas", "Lind"),
-    ("Grace", "Okafor"),
-];
-
 /// A message with a signature the parser recognises, from a sender unique to `i`.
 fn message(i: usize) -> Vec<u8> {
     let (first, last) = NAMES[i % NAMES.len()];
     let (lower_first, lower_last) = (first.to_lowercase(), last.to_lowercase());
-    format!(
-        "From: {first} {last} <{lower_first}.{lower_last}{i}@{lower_last}{i}.example.com>\r\n\
-         To: Owner <owner@load-owner.test>\r\nSubject: Invoice {i}\r\n\
-         Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nMessage-ID: <load{i}.{}@load.example.com>\r\n\
-         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
-         Hi,\r\n\r\nThe revised invoice is attached. Let me know if the numbers look wrong.\r\n\r\n\
-         Thanks,\r\n{first}\r\n\r\n-- \r\n{first} {last}\r\nOperations Manager\r\n\
-         {last} Marine Services {i}, LLC\r\n48 Harbor View Drive\r\nAnnapolis, MD 21403\r\n\
-         Office: (410) 555-01{:02}\r\n{lower_first}.{lower_last}{i}@{lower_last}{i}.example.com\r\n",
-        rand::random::<u64>(),
-        i % 100
-    )
-    .into_bytes()
+    SignedMail {
+        first,
+        last,
+        address: &format!("{lower_first}.{lower_last}{i}@{lower_last}{i}.example.com"),
+        to: "owner@load-owner.test",
+        subject: &format!("Invoice {i}"),
+        message_id: &format!("load{i}.{}@load.example.com", rand::random::<u64>()),
+        company: &format!("{last} Marine Services {i}, LLC"),
+        phone_suffix: i % 100,
+    }
+    .bytes()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -108,27 +96,8 @@ async fn main() -> Result<()> {
     for _ in 0..args.mailboxes {
         let user = env.create_mail_user()?;
         let port = if args.security == Security::ImplicitTls { env.imaps_port } else { env.imap_port };
-        let settings = ImapSettings {
-            host: "127.0.0.1".into(),
-            port,
-            security: args.security,
-            username: user.name.clone(),
-            folders: vec![],
-            ca_file: Some(env.ca.clone()),
-            backfill: 0,
-        };
-        let mailbox = store
-            .create_mailbox(NewMailbox {
-                owner: owner.id,
-                kind: MailboxKind::Imap,
-                address: "owner@load-owner.test".into(),
-                display_name: None,
-                target_list: list.id,
-                excluded_domains: vec![],
-                settings: settings.to_json(),
-                secret: None,
-            })
-            .await?;
+        let settings = imap_settings(port, args.security, &user.name, &env.ca, &[]);
+        let mailbox = store.create_mailbox(imap_mailbox(owner.id, list.id, "owner@load-owner.test", &settings)).await?;
         users.push((mailbox.id, user, settings));
     }
 
