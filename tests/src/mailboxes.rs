@@ -3,9 +3,11 @@
 //! the API would store them. One place, so a change of the mailbox row is made once.
 
 use anyhow::Result;
-use mailsig_daemon::sources::imap::ImapSettings;
-use mailsig_daemon::store::{ListId, Mailbox, MailboxKind, NewMailbox, SecretKind, Store, UserId};
+use mailsig_daemon::sources::imap::{ImapSettings, Security};
+use mailsig_daemon::store::{ListId, Mailbox, SecretKind, Store, UserId};
 use mailsig_daemon::vault::Vault;
+
+use crate::imap_support::imap_mailbox;
 
 /// A mailsig user and the list their mailboxes feed.
 #[derive(Clone, Copy, Debug)]
@@ -37,17 +39,20 @@ pub async fn create_imap_mailbox(store: &Store, mailbox: ImapMailbox<'_>) -> Res
         Some((vault, password)) => Some(store.put_secret(SecretKind::ImapPassword, vault.seal(password)?.as_bytes(), 1).await?),
         None => None,
     };
-    let settings = mailbox.settings.map_or_else(|| serde_json::json!({}), ImapSettings::to_json);
-    Ok(store
-        .create_mailbox(NewMailbox {
-            owner: mailbox.owner.user,
-            kind: MailboxKind::Imap,
-            address: mailbox.address.to_owned(),
-            display_name: None,
-            target_list: mailbox.owner.list,
-            excluded_domains: vec![],
-            settings,
-            secret,
-        })
-        .await?)
+    // The row the IMAP tests use (`imap_support::imap_mailbox`); without settings, `{}`.
+    let blank = ImapSettings {
+        host: String::new(),
+        port: 0,
+        security: Security::Plaintext,
+        username: String::new(),
+        folders: vec![],
+        ca_file: None,
+        backfill: 0,
+    };
+    let mut row = imap_mailbox(mailbox.owner.user, mailbox.owner.list, mailbox.address, mailbox.settings.unwrap_or(&blank));
+    if mailbox.settings.is_none() {
+        row.settings = serde_json::json!({});
+    }
+    row.secret = secret;
+    Ok(store.create_mailbox(row).await?)
 }
