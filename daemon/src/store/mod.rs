@@ -42,7 +42,8 @@ pub use commit::{
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
 pub use graph::{
-    GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, NewGraphJob, OauthState, SubscriptionState,
+    GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, LinkOrigin, NewGraphJob, OauthState, SubscriptionCounts,
+    SubscriptionState,
 };
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
 pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
