@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use mailsig_daemon::sources::graph::{GraphConfig, start_linking, store_client_secret};
-use mailsig_daemon::store::{MailboxFilter, MailboxKind, Store};
+use mailsig_daemon::store::{LinkOrigin, MailboxFilter, MailboxKind, Store};
 use mailsig_daemon::vault::Vault;
 use mailsig_tests::graph_emulator::{DeliveryKind, Fault, GraphEmulator};
 use mailsig_tests::graph_support::{CLIENT_ID, CLIENT_SECRET};
@@ -79,6 +79,7 @@ impl GraphRun {
 
     /// Links `count` Microsoft 365 mailboxes through the running replicas: the daemon's consent
     /// URL, the emulated user's consent, the daemon's callback (through the front).
+    /// Started as the operator's CLI does (`mailsigd mailbox link-microsoft`): no browser session.
     pub async fn link(&self, store: &Store, vault: &Vault, env: &TestEnv, count: usize) -> Result<Vec<Linked>> {
         let tag = rand::random::<u32>();
         let http = reqwest::Client::new();
@@ -92,7 +93,7 @@ impl GraphRun {
             let deadline = Instant::now() + Duration::from_secs(60);
             // A replica that is still starting answers nothing; link again until one answers.
             loop {
-                let url = start_linking(store, vault, &self.config, owner.id, list.id).await?;
+                let url = start_linking(store, vault, &self.config, owner.id, list.id, LinkOrigin::Cli).await?;
                 let callback = self.emulator.consent(url.as_str(), &email).await?;
                 match http.get(&callback).send().await {
                     Ok(answer) if answer.status().is_success() => break,
