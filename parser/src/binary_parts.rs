@@ -54,7 +54,7 @@ pub(crate) fn without_binary_bodies(raw: &[u8]) -> Option<Vec<u8>> {
             return None;
         }
         let headers = header_block(raw, line_end + 1)?;
-        match headers.kind() {
+        match headers.kind(raw) {
             PartKind::Multipart => {
                 if stack.len() >= MAX_DEPTH {
                     return None;
@@ -91,15 +91,18 @@ pub(crate) fn without_binary_bodies(raw: &[u8]) -> Option<Vec<u8>> {
 /// and without looking for a boundary (`-` would make it look). Branch-free per byte so the
 /// compiler vectorizes it: this check runs over every attachment byte.
 fn all_base64_body_bytes(bytes: &[u8]) -> bool {
-    bytes.chunks(64).all(|chunk| {
-        chunk.iter().fold(true, |ok, &b| {
-            let letter = (b | 0x20).wrapping_sub(b'a') < 26;
-            let digit = b.wrapping_sub(b'0') < 10;
-            let other = (b == b'+') | (b == b'/') | (b == b'=');
-            let space = (b == b'\r') | (b == b'\n') | (b == b' ') | (b == b'\t');
-            ok & (letter | digit | other | space)
-        })
-    })
+    let invalid = |b: u8| {
+        let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+        let digit = b.wrapping_sub(b'0') < 10;
+        let other = (b == b'+') | (b == b'/') | (b == b'=');
+        let space = (b == b'\r') | (b == b'\n') | (b == b' ') | (b == b'\t');
+        u8::from(!(letter | digit | other | space))
+    };
+    let mut chunks = bytes.chunks_exact(64);
+    let body_ok = chunks
+        .by_ref()
+        .all(|chunk| chunk.iter().fold(0u8, |bad, &b| bad | invalid(b)) == 0);
+    body_ok && chunks.remainder().iter().all(|&b| invalid(b) == 0)
 }
 
 /// End of a base64 body starting at `start`: the start of the delimiter line that follows
@@ -122,8 +125,8 @@ struct Headers {
     content_types: Vec<String>,
     /// Unfolded `Content-Transfer-Encoding` values.
     encodings: Vec<String>,
-    /// The block mentions `vcf`, `vcard` or an encoded word somewhere.
-    maybe_vcard: bool,
+    /// Offset of the block's first line.
+    start: usize,
     /// Offset just after the blank line that ends the block.
     end: usize,
 }
@@ -145,7 +148,7 @@ impl Headers {
         Some((mime, value))
     }
 
-    fn kind(&self) -> PartKind {
+    fn kind(&self, raw: &[u8]) -> PartKind {
         if self.content_types.len() > 1 || self.encodings.len() > 1 {
             return PartKind::Unmodelled;
         }
@@ -162,7 +165,7 @@ impl Headers {
                     .encodings
                     .first()
                     .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
-                if base64 && !self.maybe_vcard {
+                if base64 && !maybe_vcard(raw.get(self.start..self.end).unwrap_or_default()) {
                     PartKind::Base64Binary
                 } else {
                     PartKind::Other
@@ -199,13 +202,22 @@ fn multipart_boundary(headers: &Headers) -> Option<Vec<u8>> {
     (plain && !boundary.is_empty() && boundary.len() <= 200).then(|| boundary.as_bytes().to_vec())
 }
 
+/// Whether a header block mentions `vcf`, `vcard` or an encoded word (`=?`), which could
+/// name a vCard the engine reads.
+fn maybe_vcard(block: &[u8]) -> bool {
+    memmem::find(block, b"=?").is_some()
+        || block.windows(3).any(|w| w.eq_ignore_ascii_case(b"vcf"))
+        || block.windows(5).any(|w| w.eq_ignore_ascii_case(b"vcard"))
+}
+
 /// Reads the header block starting at `start`, up to and including its blank line. `None`
 /// when the block never ends or has a line that is neither a field nor a continuation.
+/// Works on bytes: only `Content-Type` and `Content-Transfer-Encoding` values are copied.
 fn header_block(raw: &[u8], start: usize) -> Option<Headers> {
     let mut headers = Headers {
         content_types: Vec::new(),
         encodings: Vec::new(),
-        maybe_vcard: false,
+        start,
         end: start,
     };
     // Which collected value a continuation line extends.
@@ -221,25 +233,25 @@ fn header_block(raw: &[u8], start: usize) -> Option<Headers> {
             headers.end = pos;
             return Some(headers);
         }
-        let text = std::str::from_utf8(line).ok()?;
-        let lower = text.to_ascii_lowercase();
-        if lower.contains("vcf") || lower.contains("vcard") || lower.contains("=?") {
-            headers.maybe_vcard = true;
-        }
-        if text.starts_with([' ', '\t']) {
-            match current {
-                Some((true, i)) => headers.content_types.get_mut(i)?.push_str(text),
-                Some((false, i)) => headers.encodings.get_mut(i)?.push_str(text),
-                None => {}
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
+            if let Some((is_type, i)) = current {
+                let text = std::str::from_utf8(line).ok()?;
+                let values = if is_type {
+                    &mut headers.content_types
+                } else {
+                    &mut headers.encodings
+                };
+                values.get_mut(i)?.push_str(text);
             }
             continue;
         }
-        let (name, value) = text.split_once(':')?;
-        current = if name.eq_ignore_ascii_case("content-type") {
-            headers.content_types.push(value.to_string());
+        let colon = memchr(b':', line)?;
+        let (name, value) = (line.get(..colon)?, line.get(colon + 1..)?);
+        current = if name.eq_ignore_ascii_case(b"content-type") {
+            headers.content_types.push(std::str::from_utf8(value).ok()?.to_string());
             Some((true, headers.content_types.len() - 1))
-        } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
-            headers.encodings.push(value.to_string());
+        } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
+            headers.encodings.push(std::str::from_utf8(value).ok()?.to_string());
             Some((false, headers.encodings.len() - 1))
         } else {
             None
