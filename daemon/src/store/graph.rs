@@ -7,13 +7,13 @@
 //! a notification and a delta round, is fetched once. Lifecycle events (`missed`,
 //! `reauthorize`, `removed`) are rows too, coalesced per subscription.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
 
 use super::cursors::advance_cursor;
 use super::{Backend, Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col};
+use super::text_enum::text_enum;
 
 /// A linking in progress, as the OAuth callback takes it back.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,39 +31,16 @@ impl std::fmt::Debug for OauthState {
     }
 }
 
-/// Health of a Graph subscription as the daemon last knew it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubscriptionState {
-    Active,
-    /// Graph asked for reauthorization; a renewal is due.
-    Reauthorize,
-    /// Graph removed it; it must be created again.
-    Removed,
-}
-
-impl SubscriptionState {
-    pub const ALL: [SubscriptionState; 3] =
-        [SubscriptionState::Active, SubscriptionState::Reauthorize, SubscriptionState::Removed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubscriptionState::Active => "active",
-            SubscriptionState::Reauthorize => "reauthorize",
-            SubscriptionState::Removed => "removed",
-        }
-    }
-}
-
-impl FromStr for SubscriptionState {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "active" => SubscriptionState::Active,
-            "reauthorize" => SubscriptionState::Reauthorize,
-            "removed" => SubscriptionState::Removed,
-            _ => return Err(Error::Invalid { what: "subscription state", reason: format!("unknown {s:?}") }),
-        })
+text_enum! {
+    /// Health of a Graph subscription as the daemon last knew it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum SubscriptionState("subscription state") {
+        Active => "active",
+        /// Graph asked for reauthorization; a renewal is due.
+        Reauthorize => "reauthorize",
+        /// Graph removed it; it must be created again.
+        Removed => "removed",
     }
 }
 
@@ -84,40 +61,18 @@ pub struct GraphSubscription {
     pub expires_at: i64,
 }
 
-/// What a queued job asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum GraphJobKind {
-    /// Fetch the message `item` and hand it to the pipeline.
-    Message,
-    /// Lifecycle `missed`: resync the folder by delta.
-    Missed,
-    /// Lifecycle `reauthorizationRequired`: renew subscription `item`.
-    Reauthorize,
-    /// Lifecycle `subscriptionRemoved`: recreate subscription `item`, then resync.
-    Removed,
-}
-
-impl GraphJobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GraphJobKind::Message => "message",
-            GraphJobKind::Missed => "missed",
-            GraphJobKind::Reauthorize => "reauthorize",
-            GraphJobKind::Removed => "removed",
-        }
-    }
-}
-
-impl FromStr for GraphJobKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "message" => GraphJobKind::Message,
-            "missed" => GraphJobKind::Missed,
-            "reauthorize" => GraphJobKind::Reauthorize,
-            "removed" => GraphJobKind::Removed,
-            _ => return Err(Error::Invalid { what: "graph job kind", reason: format!("unknown {s:?}") }),
-        })
+text_enum! {
+    /// What a queued job asks for.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum GraphJobKind("graph job kind") {
+        /// Fetch the message `item` and hand it to the pipeline.
+        Message => "message",
+        /// Lifecycle `missed`: resync the folder by delta.
+        Missed => "missed",
+        /// Lifecycle `reauthorizationRequired`: renew subscription `item`.
+        Reauthorize => "reauthorize",
+        /// Lifecycle `subscriptionRemoved`: recreate subscription `item`, then resync.
+        Removed => "removed",
     }
 }
 
