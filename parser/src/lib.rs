@@ -47,6 +47,7 @@
 
 use serde::Serialize;
 
+mod binary_parts;
 mod envelope;
 mod extract;
 mod fields;

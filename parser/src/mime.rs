@@ -56,7 +56,9 @@ pub(crate) struct Body {
 
 /// Parses the message; `None` when mail-parser cannot make a message of it.
 pub(crate) fn read(raw: &[u8], diagnostics: &mut Vec<Diagnostic>) -> Option<Body> {
-    let message = PARSER.parse(raw)?;
+    // Attachment bodies the engine never reads are cut before mail-parser would decode them.
+    let stripped = crate::binary_parts::without_binary_bodies(raw);
+    let message = PARSER.parse(stripped.as_deref().unwrap_or(raw))?;
     let envelope = crate::envelope::from_message(&message);
     let from_name = envelope.from_name.clone().or_else(|| x_from_name(&message));
     let (lines, is_html) = body_lines(&message, diagnostics);

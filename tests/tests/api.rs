@@ -12,6 +12,8 @@ use api_support::{App, Auth, Backend, World, add_suggestion};
 use axum::body::Body;
 use axum::http::{Method, Request};
 use mailsig_daemon::http::app::ApiSettings;
+use mailsig_daemon::sources::imap::ImapOptions;
+use mailsig_daemon::store::{MailboxKind, NewMailbox};
 use serde_json::json;
 
 async fn with_password(app: &App, email: &str, password: &str) -> Result<()> {
@@ -1195,5 +1197,275 @@ async fn behind_a_proxy_the_rate_limit_follows_the_forwarded_address() -> Result
         app.send(from("198.51.100.8")?, proxy).await?.status == 401,
         "another client behind the same proxy is limited"
     );
+    Ok(())
+}
+
+/// The SSRF guard: with the default `[imap]` options a signed-in user cannot make the daemon
+/// connect to loopback or private addresses (by address or by a name resolving to one), not
+/// even with working credentials of a real server there; nothing is stored. The operator can
+/// allow one host by name (`imap.allowed_hosts`), and the password-replacement path is guarded too.
+#[tokio::test]
+async fn a_user_cannot_link_internal_hosts_unless_the_operator_allows_them() -> Result<()> {
+    let env = mailsig_tests::servers::TestEnv::from_env()?;
+    let mail_user = env.create_mail_user()?;
+    let port: i64 = std::env::var("MAILSIG_TEST_IMAP_PORT")
+        .context("MAILSIG_TEST_IMAP_PORT (run scripts/test.sh)")?
+        .parse()?;
+    let strict = ImapOptions {
+        allow_plaintext_loopback: true,
+        ..ImapOptions::default()
+    };
+    let w = World::with_imap(Backend::Sqlite, strict).await?;
+    let stranger = Auth::Bearer(w.stranger.1.clone());
+    let secrets_before = w.app.store.all_secrets().await?.len();
+    let mailboxes_before = w.app.store.list_mailboxes(&Default::default()).await?.len();
+    let form = |host: &str, port: i64, security: &str| {
+        json!({
+            "list": w.stranger_list.0, "host": host, "port": port, "security": security,
+            "username": mail_user.name, "address": mail_user.address, "password": mail_user.password,
+        })
+    };
+    let cases = [
+        ("127.0.0.1", port, "plaintext", "host"),
+        ("localhost", port, "plaintext", "host"),
+        ("[::1]", port, "plaintext", "host"),
+        ("10.0.0.1", 993, "tls", "host"),
+        ("169.254.169.254", 993, "tls", "host"),
+        ("100.64.0.1", 993, "tls", "host"),
+        ("[::ffff:127.0.0.1]", 993, "tls", "host"),
+        ("0.0.0.0", 993, "tls", "host"),
+        ("1.1.1.1", 25, "tls", "port"),
+    ];
+    for (host, port, security, field) in cases {
+        let reply = w
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/mailboxes/imap",
+                &stranger,
+                Some(form(host, port, security)),
+            )
+            .await?;
+        ensure!(
+            reply.status == 400,
+            "{host}:{port} was not refused: {} {}",
+            reply.status,
+            reply.text()
+        );
+        let body = reply.json()?;
+        ensure!(
+            body["fields"][0]["field"] == field && body["fields"][0]["code"] == "choice",
+            "{host}:{port}: {body}"
+        );
+        ensure!(
+            !reply.text().contains(&mail_user.password),
+            "the password is echoed"
+        );
+    }
+    ensure!(
+        w.app.store.all_secrets().await?.len() == secrets_before,
+        "a refused link stored a secret"
+    );
+    ensure!(
+        w.app.store.list_mailboxes(&Default::default()).await?.len() == mailboxes_before,
+        "a refused link stored a mailbox"
+    );
+
+    // A mailbox pointing at an internal host (linked by the operator's CLI): a user's new
+    // password is not tested against it either.
+    let internal = w
+        .app
+        .store
+        .create_mailbox(NewMailbox {
+            owner: w.stranger.0.id,
+            kind: MailboxKind::Imap,
+            address: mail_user.address.clone(),
+            display_name: None,
+            target_list: w.stranger_list,
+            excluded_domains: vec![],
+            settings: json!({
+                "host": "127.0.0.1", "port": port, "security": "plaintext",
+                "username": mail_user.name, "folders": [], "ca_file": null, "backfill": 0
+            }),
+            secret: None,
+        })
+        .await?;
+    let reply = w
+        .app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/mailboxes/{}/password", internal.id.0),
+            &stranger,
+            Some(json!({"password": mail_user.password})),
+        )
+        .await?;
+    ensure!(
+        reply.status == 400 && reply.json()?["fields"][0]["field"] == "host",
+        "password replacement towards an internal host: {} {}",
+        reply.status,
+        reply.text()
+    );
+    ensure!(
+        w.app.store.get_mailbox(internal.id).await?.secret.is_none(),
+        "a refused password was stored"
+    );
+
+    // The operator allows one internal server by name: the same link now works (real Dovecot).
+    let named = ImapOptions {
+        allow_plaintext_loopback: true,
+        allowed_hosts: vec!["localhost".to_owned()],
+        ..ImapOptions::default()
+    };
+    let w = World::with_imap(Backend::Sqlite, named).await?;
+    let stranger = Auth::Bearer(w.stranger.1.clone());
+    let form = |host: &str| {
+        json!({
+            "list": w.stranger_list.0, "host": host, "port": port, "security": "plaintext",
+            "username": mail_user.name, "address": mail_user.address, "password": mail_user.password,
+        })
+    };
+    let other = w
+        .app
+        .call(Method::POST, "/api/v1/mailboxes/imap", &stranger, Some(form("127.0.0.1")))
+        .await?;
+    ensure!(other.status == 400, "an address not in allowed_hosts: {}", other.status);
+    let allowed = w
+        .app
+        .call(Method::POST, "/api/v1/mailboxes/imap", &stranger, Some(form("localhost")))
+        .await?;
+    ensure!(
+        allowed.status == 201,
+        "an allowed internal host: {} {}",
+        allowed.status,
+        allowed.text()
+    );
+    Ok(())
+}
+
+/// Deleting a list: refused with 409 while a live mailbox delivers into it; once that mailbox is
+/// unlinked, the owner deletes it and the list, its suggestions, its shares and its exports are
+/// gone for every member (404, absent from `GET /lists`), a second delete is 404, and the
+/// deletion is audited. Both backends.
+#[tokio::test]
+async fn deleting_a_list_removes_it_with_its_suggestions_and_shares_for_everyone() -> Result<()> {
+    for backend in api_support::BACKENDS {
+        delete_list(backend).await.with_context(|| format!("{backend:?}"))?;
+    }
+    Ok(())
+}
+
+async fn delete_list(backend: Backend) -> Result<()> {
+    let w = World::new(backend).await?;
+    let owner = Auth::Bearer(w.owner.1.clone());
+    let editor = Auth::Bearer(w.editor.1.clone());
+    let viewer = Auth::Bearer(w.viewer.1.clone());
+    let list_path = format!("/api/v1/lists/{}", w.list.0);
+
+    // The owner's mailbox still delivers into the list: 409 with a message that says so.
+    let busy = w.app.call(Method::DELETE, &list_path, &owner, None).await?;
+    ensure!(busy.status == 409, "delete with a live mailbox: {} {}", busy.status, busy.text());
+    let body = busy.json()?;
+    ensure!(body["error"] == "in_use", "{body}");
+    ensure!(
+        body["message"].as_str().is_some_and(|m| m.contains("mailbox") && m.contains("unlink")),
+        "the 409 does not say what to do: {body}"
+    );
+    ensure!(
+        w.app.call(Method::GET, &list_path, &viewer, None).await?.status == 200,
+        "a refused delete removed the list"
+    );
+
+    // Unlink the mailbox, then delete.
+    let unlinked = w
+        .app
+        .call(Method::DELETE, &format!("/api/v1/mailboxes/{}", w.mailbox.0), &owner, None)
+        .await?;
+    ensure!(unlinked.status == 204, "unlink: {}", unlinked.status);
+    for (who, auth) in [("editor", &editor), ("viewer", &viewer)] {
+        let refused = w.app.call(Method::DELETE, &list_path, auth, None).await?;
+        ensure!(refused.status == 403, "{who} deleting: {}", refused.status);
+    }
+    let deleted = w.app.call(Method::DELETE, &list_path, &owner, None).await?;
+    ensure!(deleted.status == 204, "delete: {} {}", deleted.status, deleted.text());
+
+    // Gone from every view, for every member.
+    let suggestion_path = format!("/api/v1/suggestions/{}", w.suggestion.0);
+    for (who, auth) in [("owner", &owner), ("editor", &editor), ("viewer", &viewer)] {
+        let lists = w.app.call(Method::GET, "/api/v1/lists", auth, None).await?.json()?;
+        let ids: Vec<i64> = lists
+            .as_array()
+            .context("lists array")?
+            .iter()
+            .filter_map(|l| l["id"].as_i64())
+            .collect();
+        ensure!(!ids.contains(&w.list.0), "{who} still lists the deleted list: {ids:?}");
+        for path in [
+            list_path.clone(),
+            format!("{list_path}/members"),
+            format!("{list_path}/suggestions"),
+            format!("{list_path}/export.vcf"),
+            format!("{list_path}/export.csv"),
+            suggestion_path.clone(),
+            format!("{suggestion_path}/history"),
+        ] {
+            let reply = w.app.call(Method::GET, &path, auth, None).await?;
+            ensure!(reply.status == 404, "{who} GET {path} after deletion: {}", reply.status);
+        }
+        let accept = w
+            .app
+            .call(Method::POST, &format!("{suggestion_path}/accept"), auth, None)
+            .await?;
+        ensure!(accept.status == 404, "{who} accepting a deleted list's suggestion: {}", accept.status);
+    }
+    let again = w.app.call(Method::DELETE, &list_path, &owner, None).await?;
+    ensure!(again.status == 404, "second delete: {}", again.status);
+
+    // In the store: the shares ended at once, the suggestion is soft-deleted (purged later).
+    let members = w.app.store.list_members(w.list).await?;
+    ensure!(
+        members.iter().all(|m| m.role == mailsig_daemon::store::Role::Owner),
+        "shares survived the deletion: {members:?}"
+    );
+    ensure!(
+        w.app.store.role_of(w.editor.0.id, w.list).await?.is_none(),
+        "the editor still has a role"
+    );
+    let audit = w.app.store.audit_log(50).await?;
+    ensure!(
+        audit.iter().any(|e| e.action == "list.delete"
+            && e.actor == Some(w.owner.0.id)
+            && e.object_id == Some(w.list.0)),
+        "no list.delete in the audit log: {audit:?}"
+    );
+    Ok(())
+}
+
+/// "No second lookup": the login test connects to the addresses the guard checked, not to what
+/// the settings' host and port would resolve to again. The settings here name `localhost` on
+/// port 1 (nothing listens there); given the checked address of the real Dovecot (implicit
+/// TLS), the login works, so the TCP connection went to that address, while the host name still
+/// served for the certificate check. Without the address the same settings fail.
+#[tokio::test]
+async fn the_login_test_connects_to_the_checked_address_not_a_new_lookup() -> Result<()> {
+    use mailsig_daemon::sources::imap::{ImapSettings, Security, test_login_at, test_login_with};
+    let env = mailsig_tests::servers::TestEnv::from_env()?;
+    let mail_user = env.create_mail_user()?;
+    let settings = ImapSettings {
+        host: "localhost".to_owned(),
+        port: 1,
+        security: Security::ImplicitTls,
+        username: mail_user.name.clone(),
+        folders: vec![],
+        ca_file: Some(env.ca_path().to_path_buf()),
+        backfill: 0,
+    };
+    let password = secrecy::SecretString::from(mail_user.password.clone());
+    let options = ImapOptions::default();
+    let checked: std::net::SocketAddr = format!("127.0.0.1:{}", env.imaps_port).parse()?;
+    test_login_at(&settings, &password, &options, &[checked])
+        .await
+        .map_err(|e| anyhow::anyhow!("login at the checked address: {e}"))?;
+    let again = test_login_with(&settings, &password, &options).await;
+    ensure!(again.is_err(), "the settings' own port 1 answered: the test proves nothing");
     Ok(())
 }

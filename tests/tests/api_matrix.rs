@@ -110,6 +110,14 @@ fn rows() -> Vec<Row> {
             body: |_| Some(json!({"name": "Renamed"})),
             expect: [A, A, A, NF, FB, FB, 200],
         },
+        // Deleting a list is the owner's; the world's mailbox still delivers into it, so even
+        // the owner gets 409 (the deletion itself is tested in api.rs).
+        Row {
+            method: "DELETE",
+            path: "/api/v1/lists/{list}",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 409],
+        },
         Row {
             method: "GET",
             path: "/api/v1/lists/{list}/members",

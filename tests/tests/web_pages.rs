@@ -172,3 +172,174 @@ async fn pages_carry_security_headers_and_microsoft_says_it_is_not_configured() 
     browser.close().await?;
     site.stop().await
 }
+
+/// The `Set-Cookie` value of cookie `name` in `reply` (`None` when it sets none).
+fn set_cookie<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .filter_map(|(_, v)| v.strip_prefix(name)?.strip_prefix('='))
+        .map(|v| v.split(';').next().unwrap_or_default())
+        .next()
+}
+
+async fn post_sign_in(site: &Site, cookie: Option<String>, body: String) -> Result<Reply> {
+    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded".to_owned())];
+    if let Some(cookie) = cookie {
+        headers.push(("Cookie", cookie));
+    }
+    https(site.addr, site.env.tls_client_config(), &Request { method: "POST", path: "/sign-in", headers, body }).await
+}
+
+/// Login CSRF: the sign-in form carries a pre-session token that must match its `__Host-`
+/// cookie. A post without it, with a wrong one, with the field but not the cookie (what a
+/// third-party page can do) or with an expired one is a 403 page and signs nobody in, even with
+/// the right password; the form's own pair signs in and the pre-session cookie is cleared.
+/// Signing out needs the session's CSRF token: without it the session stays alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_needs_the_forms_token_and_sign_out_the_sessions_token() -> Result<()> {
+    let site = Site::start(false).await?;
+    site.user("sam@mycorp.example", "sam password 1").await?;
+    let credentials = "email=sam%40mycorp.example&password=sam+password+1";
+
+    let page = https(site.addr, site.env.tls_client_config(), &Request::get("/sign-in")).await?;
+    ensure!(page.status == 200, "sign-in page: {}", page.status);
+    let token = set_cookie(&page, auth::SIGN_IN_COOKIE).context("no sign-in cookie on the form")?.to_owned();
+    let raw_cookie = page
+        .headers
+        .iter()
+        .find(|(n, v)| n == "set-cookie" && v.starts_with(auth::SIGN_IN_COOKIE))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    ensure!(
+        raw_cookie.contains("Secure") && raw_cookie.contains("HttpOnly") && raw_cookie.contains("SameSite=Strict"),
+        "sign-in cookie attributes: {raw_cookie}"
+    );
+    ensure!(
+        page.body.contains(&format!("name=\"csrf_token\" value=\"{token}\"")),
+        "the form does not carry the cookie's token"
+    );
+    let pair = format!("{}={token}", auth::SIGN_IN_COOKIE);
+
+    let other = auth::SignInToken::issue()?;
+    let expired = format!("{}.{}", 1_000_000_000, "ab".repeat(32));
+    let forged = [
+        ("no token at all", None, credentials.to_owned()),
+        ("a cookie but no field", Some(pair.clone()), credentials.to_owned()),
+        ("a wrong field", Some(pair.clone()), format!("{credentials}&csrf_token={}", other.value())),
+        ("a field but no cookie", None, format!("{credentials}&csrf_token={token}")),
+        (
+            "an expired pair",
+            Some(format!("{}={expired}", auth::SIGN_IN_COOKIE)),
+            format!("{credentials}&csrf_token={expired}"),
+        ),
+    ];
+    for (what, cookie, body) in forged {
+        let reply = post_sign_in(&site, cookie, body).await?;
+        ensure!(reply.status == 403, "{what}: {} {}", reply.status, reply.body);
+        ensure!(set_cookie(&reply, auth::SESSION_COOKIE).is_none(), "{what}: a session cookie was set");
+        ensure!(reply.body.contains("did not come from this site"), "{what}: no explanation: {}", reply.body);
+    }
+    ensure!(
+        !site.store.audit_log(50).await?.iter().any(|e| e.action == "session.sign_in"),
+        "a forged sign-in opened a session"
+    );
+
+    // The form's own pair signs in and clears the pre-session cookie.
+    let signed_in = post_sign_in(&site, Some(pair), format!("{credentials}&csrf_token={token}")).await?;
+    ensure!(
+        signed_in.status == 303 && signed_in.header("location") == Some("/dashboard"),
+        "sign-in with the form's token: {} {}",
+        signed_in.status,
+        signed_in.body
+    );
+    let session = set_cookie(&signed_in, auth::SESSION_COOKIE).context("no session cookie")?.to_owned();
+    ensure!(set_cookie(&signed_in, auth::SIGN_IN_COOKIE) == Some(""), "the sign-in cookie was not cleared");
+    let session_cookie = format!("{}={session}", auth::SESSION_COOKIE);
+    let (addr, tls) = (site.addr, site.env.tls_client_config());
+    let dashboard = |cookie: String| {
+        let tls = tls.clone();
+        async move { https(addr, tls, &Request::get("/dashboard").header("Cookie", cookie)).await }
+    };
+    ensure!(dashboard(session_cookie.clone()).await?.status == 200, "not signed in after signing in");
+
+    // Sign-out without the session's CSRF token is refused and the session lives on.
+    let forged_out = post_form(&site, "/sign-out", &session_cookie, String::new()).await?;
+    ensure!(forged_out.status == 403, "sign-out without CSRF token: {}", forged_out.status);
+    let page = dashboard(session_cookie.clone()).await?;
+    ensure!(page.status == 200, "a forged sign-out ended the session: {}", page.status);
+    let csrf = page
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("no CSRF token on the dashboard")?
+        .to_owned();
+    let out = post_form(&site, "/sign-out", &session_cookie, format!("csrf_token={csrf}")).await?;
+    ensure!(out.status == 303 && out.header("location") == Some("/sign-in"), "sign-out: {}", out.status);
+    let after = dashboard(session_cookie).await?;
+    ensure!(after.status == 303, "still signed in after signing out: {}", after.status);
+    site.stop().await
+}
+
+/// Deleting a list from its share page: a confirm step, CSRF, 409 page while a mailbox still
+/// delivers into it, then gone for the owner and for the people it was shared with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_deletes_a_list_after_a_confirm_step() -> Result<()> {
+    let site = Site::start(false).await?;
+    let owner = site.user("dora@mycorp.example", "dora password 1").await?;
+    let viewer = site.user("vera@mycorp.example", "vera password 1").await?;
+    let list = site.store.create_list(owner.id, "Old leads").await?;
+    site.store.share_list(list.id, viewer.id, Role::Viewer).await?;
+    let suggestion = hostile_suggestion(&site, owner.id, list.id).await?;
+    let mailbox = site.store.get_suggestion(suggestion).await?.mailbox.context("the suggestion's mailbox")?;
+
+    let session = auth::sign_in(&site.store, "dora@mycorp.example", "dora password 1").await?;
+    let owner_cookie = cookie(&session);
+    let token = auth::csrf_token(&session.session).to_owned();
+    let (addr, tls) = (site.addr, site.env.tls_client_config());
+    let get = |path: String, cookie: String| {
+        let tls = tls.clone();
+        async move { https(addr, tls, &Request::get(&path).header("Cookie", cookie)).await }
+    };
+    let share = get(format!("/lists/{}/share", list.id.0), owner_cookie.clone()).await?;
+    ensure!(share.body.contains("id=\"delete-list\""), "no delete button on the share page");
+    let confirm = get(format!("/lists/{}/delete", list.id.0), owner_cookie.clone()).await?;
+    ensure!(confirm.status == 200 && confirm.body.contains("Old leads"), "confirm page: {}", confirm.status);
+    ensure!(confirm.body.contains("id=\"delete-blocked\""), "the confirm page does not warn about the mailbox");
+
+    let path = format!("/lists/{}/delete", list.id.0);
+    let no_csrf = post_form(&site, &path, &owner_cookie, "confirm=yes".to_owned()).await?;
+    ensure!(no_csrf.status == 403, "delete without CSRF: {}", no_csrf.status);
+    let unconfirmed = post_form(&site, &path, &owner_cookie, format!("csrf_token={token}")).await?;
+    ensure!(
+        unconfirmed.status == 303 && unconfirmed.header("location") == Some(path.as_str()),
+        "an unconfirmed delete does not go to the confirm step: {}",
+        unconfirmed.status
+    );
+    let busy = post_form(&site, &path, &owner_cookie, format!("csrf_token={token}&confirm=yes")).await?;
+    ensure!(busy.status == 409 && busy.body.contains("unlink"), "delete with a live mailbox: {} {}", busy.status, busy.body);
+    ensure!(site.store.get_list(list.id).await.is_ok(), "the list went although a mailbox delivers into it");
+
+    // The viewer may not delete; after the mailbox is unlinked the owner can.
+    let viewer_session = auth::sign_in(&site.store, "vera@mycorp.example", "vera password 1").await?;
+    let viewer_token = auth::csrf_token(&viewer_session.session).to_owned();
+    let by_viewer = post_form(&site, &path, &cookie(&viewer_session), format!("csrf_token={viewer_token}&confirm=yes")).await?;
+    ensure!(by_viewer.status == 403, "viewer delete: {}", by_viewer.status);
+    site.store.soft_remove_mailbox(mailbox).await?;
+    let deleted = post_form(&site, &path, &owner_cookie, format!("csrf_token={token}&confirm=yes")).await?;
+    ensure!(
+        deleted.status == 303 && deleted.header("location") == Some("/dashboard"),
+        "delete: {} {}",
+        deleted.status,
+        deleted.body
+    );
+    let dashboard = get("/dashboard".to_owned(), owner_cookie.clone()).await?;
+    ensure!(!dashboard.body.contains("Old leads"), "the deleted list is still on the dashboard");
+    let review = get(format!("/lists/{}/review", list.id.0), cookie(&viewer_session)).await?;
+    ensure!(review.status == 404, "the viewer still reviews the deleted list: {}", review.status);
+    let export = get(format!("/lists/{}/export.csv", list.id.0), owner_cookie).await?;
+    ensure!(export.status == 404, "the deleted list still exports: {}", export.status);
+    site.stop().await
+}

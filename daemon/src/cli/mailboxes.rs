@@ -181,7 +181,7 @@ fn link_error(e: crate::service::ServiceError) -> CliError {
     let exit = match &e {
         S::LinkFailed { auth: true, .. } => Exit::NoPerm,
         S::Unavailable(_) => Exit::Unavailable,
-        S::LinkFailed { .. } | S::Validation(_) | S::NotFound { .. } | S::Forbidden { .. } | S::Conflict { .. } => Exit::Data,
+        S::LinkFailed { .. } | S::Validation(_) | S::NotFound { .. } | S::Forbidden { .. } | S::Conflict { .. } | S::InUse { .. } => Exit::Data,
         S::Internal(_) => Exit::Software,
     };
     let detail = match &e {

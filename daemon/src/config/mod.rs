@@ -104,6 +104,10 @@ pub struct ImapConfig {
     pub max_connections_per_host: u32,
     /// Allow unencrypted IMAP to 127.0.0.1/::1 only (local bridges and tests); never elsewhere.
     pub allow_plaintext_loopback: bool,
+    /// Let users link IMAP servers on internal addresses (loopback, RFC 1918, ULA, link-local, CGNAT).
+    pub allow_private_hosts: bool,
+    /// Internal IMAP servers users may link by this host name or address (lower case).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,6 +312,8 @@ impl Config {
     pub fn imap_options(&self) -> crate::sources::imap::ImapOptions {
         crate::sources::imap::ImapOptions {
             allow_plaintext_loopback: self.imap.allow_plaintext_loopback,
+            allow_private_hosts: self.imap.allow_private_hosts,
+            allowed_hosts: self.imap.allowed_hosts.clone(),
             max_message_bytes: self.pipeline.max_message_bytes,
             idle_renew: self.imap.idle_renew,
             poll_interval: self.imap.poll_interval,

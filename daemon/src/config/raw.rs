@@ -99,6 +99,8 @@ pub struct RawImap {
     pub poll_interval: Option<String>,
     pub max_connections_per_host: Option<u32>,
     pub allow_plaintext_loopback: Option<bool>,
+    pub allow_private_hosts: Option<bool>,
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

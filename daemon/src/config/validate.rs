@@ -104,6 +104,8 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
                 .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_HOST),
         )?,
         allow_plaintext_loopback: raw.imap.allow_plaintext_loopback.unwrap_or(false),
+        allow_private_hosts: raw.imap.allow_private_hosts.unwrap_or(false),
+        allowed_hosts: allowed_hosts(raw.imap.allowed_hosts.unwrap_or_default())?,
     };
 
     let digest_interval = duration(
@@ -413,4 +415,20 @@ mod http_tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.http.cors_origins, vec!["https://crm.example.net", "http://localhost:3000"]);
     }
+}
+
+/// `imap.allowed_hosts`: host names or IP addresses, stored lower case without a trailing dot or
+/// IPv6 brackets, so `service::host_guard` can compare them with what a user typed.
+fn allowed_hosts(hosts: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    hosts
+        .into_iter()
+        .map(|h| {
+            let h = h.trim().trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase();
+            if h.is_empty() || h.len() > 253 || h.contains(|c: char| c.is_whitespace() || c == '/') {
+                Err(ConfigError::invalid("imap.allowed_hosts", "each entry is a host name or an IP address"))
+            } else {
+                Ok(h)
+            }
+        })
+        .collect()
 }

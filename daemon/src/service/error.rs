@@ -18,6 +18,10 @@ pub enum ServiceError {
     /// The change conflicts with existing data (e.g. a token label or e-mail already taken).
     #[error("{what} already exists")]
     Conflict { what: &'static str },
+    /// The object is still needed by others and cannot be removed yet; `message` says why and
+    /// what to do (e.g. a list that a live mailbox still delivers into).
+    #[error("{message}")]
+    InUse { message: String },
     /// The mailbox could not be linked: the server refused the login or the settings cannot
     /// work. `reason` is safe to show (it never contains the password).
     #[error("the mailbox could not be linked: {reason}")]

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::store::{ContactList, ListAccess, ListId, ListMember, Role, Store, UserId};
+use crate::store::{ContactList, ListAccess, ListDeletion, ListId, ListMember, Role, Store, UserId};
 
 use super::validate::{Checker, FieldCode};
 use super::{Actor, ServiceError, ServiceResult, audit, require_role};
@@ -88,6 +88,31 @@ pub async fn rename_list(
     store.rename_list(list, &name).await?;
     audit(store, actor, "list.rename", "list", Some(list.0), None).await?;
     get_list(store, actor, list).await
+}
+
+/// Deletes a list (owner only). Refused with [`ServiceError::InUse`] while a live mailbox
+/// (of the owner or of an editor it is shared with) still delivers into it: those mailboxes
+/// must be pointed at another list or unlinked first. Its suggestions and shares vanish from
+/// every view and export at once; the rows are purged after the retention period
+/// (see [`Store::delete_list`]).
+pub async fn delete_list(store: &Store, actor: Actor, list: ListId) -> ServiceResult<()> {
+    require_role(store, actor, list, Role::Owner).await?;
+    match store.delete_list(list).await? {
+        ListDeletion::Deleted { suggestions, shares } => {
+            let detail = format!("{suggestions} suggestions, {shares} shares");
+            audit(store, actor, "list.delete", "list", Some(list.0), Some(&detail)).await
+        }
+        ListDeletion::InUse { mailboxes } => Err(ServiceError::InUse {
+            message: format!(
+                "{mailboxes} linked mailbox{} still deliver{} suggestions into this list; choose another \
+                 list for {} or unlink {} first",
+                if mailboxes == 1 { "" } else { "es" },
+                if mailboxes == 1 { "s" } else { "" },
+                if mailboxes == 1 { "it" } else { "them" },
+                if mailboxes == 1 { "it" } else { "them" },
+            ),
+        }),
+    }
 }
 
 /// Members of a list (any member may see who else is in it).

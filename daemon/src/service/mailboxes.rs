@@ -9,13 +9,17 @@ use std::collections::BTreeMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::sources::imap::{ImapError, ImapOptions, ImapSettings, Security, test_login_with};
+use std::net::SocketAddr;
+
+use crate::sources::graph::GraphUnlinker;
+use crate::sources::imap::{ImapError, ImapOptions, ImapSettings, Security, test_login_at, test_login_with};
 use crate::store::{
     ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox, Role,
     SecretKind, Store,
 };
 use crate::vault::Vault;
 
+use super::host_guard::resolve_checked;
 use super::validate::{Checker, FieldCode};
 use super::{Actor, ServiceError, ServiceResult, audit, require_role};
 
@@ -116,8 +120,9 @@ pub async fn get_mailbox(store: &Store, actor: Actor, id: MailboxId) -> ServiceR
     Ok(owned(store, actor, id).await?.into())
 }
 
-/// Checks the form, tests the login against the server, then stores the mailbox with its
-/// password sealed by the vault. Nothing is stored when any step fails.
+/// Checks the form, checks the server's addresses against the SSRF guard
+/// ([`super::host_guard`]), tests the login against exactly those addresses, then stores the
+/// mailbox with its password sealed by the vault. Nothing is stored when any step fails.
 pub async fn link_imap(
     store: &Store,
     vault: &Vault,
@@ -144,10 +149,12 @@ pub async fn link_imap(
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
-    let mailbox = link_imap_checked(
+    let addrs = resolve_checked(&settings.host, settings.port, options).await?;
+    let mailbox = link_imap_checked_at(
         store,
         vault,
         options,
+        Some(&addrs),
         actor.0,
         LinkChecked {
             settings,
@@ -183,7 +190,8 @@ pub struct LinkChecked {
 
 /// The one code path that links an IMAP mailbox (used by the API, the pages and the CLI): test
 /// the login, seal the password, store secret and mailbox, and remove the secret again when
-/// the mailbox cannot be stored.
+/// the mailbox cannot be stored. No SSRF guard: this is what the trusted operator's CLI calls;
+/// users go through [`link_imap`].
 pub async fn link_imap_checked(
     store: &Store,
     vault: &Vault,
@@ -191,10 +199,25 @@ pub async fn link_imap_checked(
     owner: crate::store::UserId,
     link: LinkChecked,
 ) -> ServiceResult<Mailbox> {
+    link_imap_checked_at(store, vault, options, None, owner, link).await
+}
+
+/// [`link_imap_checked`] whose login test connects to `addrs` (resolved and checked by
+/// [`super::host_guard::resolve_checked`]) instead of resolving the host again.
+pub async fn link_imap_checked_at(
+    store: &Store,
+    vault: &Vault,
+    options: &ImapOptions,
+    addrs: Option<&[SocketAddr]>,
+    owner: crate::store::UserId,
+    link: LinkChecked,
+) -> ServiceResult<Mailbox> {
     link.settings.validate(options).map_err(link_error)?;
-    test_login_with(&link.settings, &link.password, options)
-        .await
-        .map_err(link_error)?;
+    match addrs {
+        Some(addrs) => test_login_at(&link.settings, &link.password, options, addrs).await,
+        None => test_login_with(&link.settings, &link.password, options).await,
+    }
+    .map_err(link_error)?;
     let sealed = vault
         .seal(link.password.expose_secret().as_bytes())
         .map_err(|e| ServiceError::Internal(format!("seal the password: {e}")))?;
@@ -400,7 +423,9 @@ pub async fn replace_password(
     let settings: ImapSettings = serde_json::from_value(mailbox.settings).map_err(|e| {
         ServiceError::Internal(format!("stored IMAP settings of mailbox {}: {e}", id.0))
     })?;
-    test_login_with(&settings, &password, options)
+    // The stored host may have been re-pointed in DNS since it was linked: check it again.
+    let addrs = resolve_checked(&settings.host, settings.port, options).await?;
+    test_login_at(&settings, &password, options, &addrs)
         .await
         .map_err(link_error)?;
     let sealed = vault
@@ -428,10 +453,20 @@ pub async fn replace_password(
     get_mailbox(store, actor, id).await
 }
 
-/// Unlinks the mailbox; its stored password is wiped in the same transaction.
-pub async fn unlink(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<()> {
-    owned(store, actor, id).await?;
-    store.soft_remove_mailbox(id).await?;
+/// Unlinks the mailbox and wipes its secrets at once. IMAP: the stored password goes in the
+/// same transaction as the removal. Microsoft 365: the running task stops, the subscriptions
+/// are deleted at Graph (best effort, within a time budget: an unreachable Graph is logged and
+/// counted, and does not keep the rest from happening), the tokens and clientStates are wiped
+/// and the webhook forgets the subscriptions (see [`GraphUnlinker`]).
+pub async fn unlink(store: &Store, graph: &GraphUnlinker, actor: Actor, id: MailboxId) -> ServiceResult<()> {
+    let mailbox = owned(store, actor, id).await?;
+    match mailbox.kind {
+        MailboxKind::Graph => graph.unlink(store, id).await.map_err(|e| match e {
+            crate::sources::graph::LinkError::Store(e) => ServiceError::from(e),
+            other => ServiceError::Internal(format!("unlink microsoft 365 mailbox: {other}")),
+        })?,
+        _ => store.soft_remove_mailbox(id).await?,
+    }
     audit(store, actor, "mailbox.remove", "mailbox", Some(id.0), None).await?;
     Ok(())
 }

@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod export;
+pub mod host_guard;
 pub mod lists;
 pub mod mailboxes;
 pub mod me;

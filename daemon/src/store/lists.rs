@@ -48,6 +48,15 @@ pub struct ListMember {
     pub role: Role,
 }
 
+/// What [`Store::delete_list`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListDeletion {
+    /// Deleted, with this many suggestions and shares.
+    Deleted { suggestions: u64, shares: u64 },
+    /// Not deleted: this many live mailboxes still deliver into the list.
+    InUse { mailboxes: i64 },
+}
+
 fn list_from_row(row: &AnyRow) -> Result<ContactList> {
     Ok(ContactList {
         id: ListId(col(row, "id")?),
@@ -121,7 +130,8 @@ impl Store {
         Ok(())
     }
 
-    /// Soft-deletes a list; its suggestions go with it when purged.
+    /// Soft-deletes a list without any check (store-level primitive; users go through
+    /// [`Store::delete_list`]). Its suggestions go with it when purged; commits into it are skipped.
     pub async fn soft_delete_list(&self, list: ListId) -> Result<()> {
         let done = sqlx::query("UPDATE contact_lists SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(self.now_ms())
@@ -133,6 +143,59 @@ impl Store {
             return Err(Error::NotFound { what: "list" });
         }
         Ok(())
+    }
+
+    /// Deletes a list unless a live (not unlinked) mailbox still delivers into it, all in one
+    /// transaction: the list and its suggestions are soft-deleted (the retention purge removes
+    /// them, and with the list its members and history, for good), and its shares end at once.
+    /// Every view of lists and suggestions already hides soft-deleted rows.
+    ///
+    /// The mailbox check and the deletion are one `UPDATE … WHERE NOT EXISTS`, so a mailbox
+    /// re-pointed at the list between a separate check and the deletion cannot slip through.
+    pub async fn delete_list(&self, list: ListId) -> Result<ListDeletion> {
+        let now = self.now_ms();
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE contact_lists SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM mailboxes m WHERE m.target_list_id = $2 AND m.deleted_at IS NULL)",
+        )
+        .bind(now)
+        .bind(list.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("delete list", "list"))?;
+        if done.rows_affected() == 0 {
+            let row = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM contact_lists WHERE id = $1 AND deleted_at IS NULL) AS live, \
+                 (SELECT COUNT(*) FROM mailboxes WHERE target_list_id = $1 AND deleted_at IS NULL) AS mailboxes",
+            )
+            .bind(list.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(Error::db("delete list", "list"))?;
+            let live: i64 = col(&row, "live")?;
+            let mailboxes: i64 = col(&row, "mailboxes")?;
+            return if live == 0 {
+                Err(Error::NotFound { what: "list" })
+            } else {
+                Ok(ListDeletion::InUse { mailboxes })
+            };
+        }
+        let suggestions = sqlx::query("UPDATE suggestions SET deleted_at = $1 WHERE list_id = $2 AND deleted_at IS NULL")
+            .bind(now)
+            .bind(list.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("delete the list's suggestions", "suggestion"))?
+            .rows_affected();
+        let shares = sqlx::query("DELETE FROM list_members WHERE list_id = $1 AND role <> 'owner'")
+            .bind(list.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("end the list's shares", "list member"))?
+            .rows_affected();
+        tx.commit().await.map_err(Error::db("commit list deletion", "list"))?;
+        Ok(ListDeletion::Deleted { suggestions, shares })
     }
 
     /// Gives `user` the role `role` on `list` (or changes their role). The owner's role

@@ -43,10 +43,11 @@ pub use commit::{
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
 pub use graph::{
-    GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, NewGraphJob, OauthState, SubscriptionState,
+    GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, LinkOrigin, NewGraphJob, OauthState, SubscriptionCounts,
+    SubscriptionState,
 };
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
-pub use lists::{ContactList, ListAccess, ListMember, Role};
+pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};
 pub use outbox::{DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus};
 pub use replicas::{LeaseRow, MailboxRefreshLock};

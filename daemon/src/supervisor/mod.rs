@@ -196,7 +196,10 @@ impl Supervisor {
                 notify: Some(outbox.stats()),
                 imap: imap_source.clone(),
             };
-            let app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
+            let mut app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
+            if let Some(source) = &graph {
+                app = app.with_graph_source(source.clone());
+            }
             let mut router = crate::http::app::app_router(app, metrics);
             if let Some(source) = &graph {
                 // The Graph webhook and OAuth callback: their own state, no session auth or rate limit.

@@ -84,12 +84,26 @@ pub fn fast_settings() -> ApiSettings {
     }
 }
 
+/// The test servers are on 127.0.0.1: plaintext there and internal hosts are allowed, as an
+/// operator running a local IMAP bridge would configure it.
+pub fn test_imap_options() -> ImapOptions {
+    ImapOptions {
+        allow_plaintext_loopback: true,
+        allow_private_hosts: true,
+        ..ImapOptions::default()
+    }
+}
+
 impl App {
     pub async fn new(backend: Backend) -> Result<App> {
         App::with_settings(backend, fast_settings()).await
     }
 
     pub async fn with_settings(backend: Backend, settings: ApiSettings) -> Result<App> {
+        App::with_imap(backend, settings, test_imap_options()).await
+    }
+
+    pub async fn with_imap(backend: Backend, settings: ApiSettings, imap: ImapOptions) -> Result<App> {
         let dir = tempfile::tempdir().context("create temp dir")?;
         let url = match backend {
             Backend::Sqlite => Store::sqlite_url(&dir.path().join("mailsig.db")),
@@ -100,10 +114,6 @@ impl App {
             .with_context(|| format!("open {backend:?} store"))?;
         store.migrate().await.context("migrate")?;
         let vault = Vault::new(MasterKey::generate().context("master key")?);
-        let imap = ImapOptions {
-            allow_plaintext_loopback: true,
-            ..ImapOptions::default()
-        };
         let state = AppState::new(store.clone(), vault, imap, settings);
         let metrics = MetricSources {
             store: store.clone(),
@@ -217,7 +227,12 @@ pub struct World {
 
 impl World {
     pub async fn new(backend: Backend) -> Result<World> {
-        let app = App::new(backend).await?;
+        World::with_imap(backend, test_imap_options()).await
+    }
+
+    /// A world whose IMAP options are `imap` (for the SSRF guard's tests).
+    pub async fn with_imap(backend: Backend, imap: ImapOptions) -> Result<World> {
+        let app = App::with_imap(backend, fast_settings(), imap).await?;
         let owner = app.user("owner").await?;
         let editor = app.user("editor").await?;
         let viewer = app.user("viewer").await?;

@@ -38,7 +38,7 @@ impl Site {
         let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
         let imap = ImapStartOptions {
             disabled: !watch_imap,
-            options: ImapOptions { allow_plaintext_loopback: true, ..ImapOptions::default() },
+            options: ImapOptions { allow_plaintext_loopback: true, allow_private_hosts: true, ..ImapOptions::default() },
             reconcile_interval: Duration::from_secs(1),
         };
         let options = SupervisorOptions {

@@ -60,6 +60,12 @@ pub async fn rename(
     Ok(Json(list).into_response())
 }
 
+/// `DELETE /api/v1/lists/{id}`: 204, or 409 `in_use` while a live mailbox delivers into it.
+pub async fn delete(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    lists::delete_list(&app.store, user.actor(), ListId(ids.one()?)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 pub async fn members(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
     Ok(Json(lists::members(&app.store, user.actor(), ListId(ids.one()?)).await?).into_response())
 }

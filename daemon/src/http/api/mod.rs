@@ -143,6 +143,13 @@ fn entries() -> Vec<Entry> {
             patch(lists::rename),
         ),
         entry(
+            M::DELETE,
+            "/api/v1/lists/{id}",
+            "lists",
+            "Delete a list with its suggestions and shares (owner; 409 while a mailbox delivers into it)",
+            delete(lists::delete),
+        ),
+        entry(
             M::GET,
             "/api/v1/lists/{id}/members",
             "lists",

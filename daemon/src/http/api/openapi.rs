@@ -101,6 +101,12 @@ pub fn document(routes: &[Route]) -> OpenApi {
                     .build(),
             )
             .response(
+                "409",
+                ResponseBuilder::new()
+                    .description("conflict: already exists, or still in use ({error: \"in_use\", message})")
+                    .build(),
+            )
+            .response(
                 "429",
                 ResponseBuilder::new()
                     .description("rate limited; see Retry-After")

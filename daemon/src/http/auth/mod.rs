@@ -9,6 +9,7 @@
 
 pub mod password;
 pub mod session;
+pub mod sign_in_csrf;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -19,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::store::{Store, TokenId, UserId};
 
+pub use sign_in_csrf::{SIGN_IN_COOKIE, SignInToken, check_sign_in_token, clear_sign_in_cookie};
 pub use session::{
     NewSession, SESSION_COOKIE, Session, clear_cookie, cookie_value, csrf_token, sign_in,
     sign_in_for, sign_out,

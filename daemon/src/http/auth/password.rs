@@ -45,7 +45,11 @@ pub async fn verify_password(password: Zeroizing<String>, stored: Option<String>
     if password.len() > MAX_PASSWORD_LEN * 4 {
         return false;
     }
+    // The blocking pool does not inherit the request's span: carry it over, so the warning
+    // below keeps the request's correlation id.
+    let span = tracing::Span::current();
     let result = tokio::task::spawn_blocking(move || {
+        let _request = span.enter();
         let dummy = stored.is_none();
         let phc = match &stored {
             Some(phc) => phc.as_str(),

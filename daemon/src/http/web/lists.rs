@@ -166,6 +166,56 @@ pub async fn unshare(
     Ok(Redirect::to(&format!("/lists/{id}/share")).into_response())
 }
 
+#[derive(Template)]
+#[template(path = "delete_list.html")]
+struct DeleteListPage {
+    csrf: String,
+    list_id: i64,
+    list_name: String,
+    /// Live mailboxes that still deliver into the list (deleting is refused while > 0).
+    mailboxes: usize,
+}
+
+/// The confirm step before deleting a list (owner only).
+pub async fn delete_page(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let list = service::lists::get_list(&state.store, visitor.actor, ListId(id)).await?;
+    if list.role != crate::store::Role::Owner {
+        return Err(service::ServiceError::Forbidden { action: "delete this list" }.into());
+    }
+    let mailboxes = service::mailboxes::my_mailboxes(&state.store, visitor.actor)
+        .await?
+        .iter()
+        .filter(|m| m.list == list.id)
+        .count();
+    html(&DeleteListPage { csrf: visitor.csrf, list_id: list.id.0, list_name: list.name, mailboxes })
+}
+
+#[derive(Deserialize)]
+pub struct DeleteListForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Deletes the list once confirmed (`confirm=yes` from the confirm page), then the dashboard.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+    Form(form): Form<DeleteListForm>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    if form.confirm != "yes" {
+        return Ok(Redirect::to(&format!("/lists/{id}/delete")).into_response());
+    }
+    service::lists::delete_list(&state.store, visitor.actor, ListId(id)).await?;
+    Ok(Redirect::to("/dashboard").into_response())
+}
+
 pub async fn export_vcard(
     State(state): State<AppState>,
     user: Option<CurrentUser>,

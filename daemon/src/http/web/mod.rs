@@ -18,6 +18,7 @@ mod review;
 mod session;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -33,6 +34,9 @@ pub use render::PageError;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Largest form body a page accepts (413 above); the forms are a few short fields.
+pub const PAGE_BODY_LIMIT: usize = 64 * 1024;
+
 /// The stylesheet, compiled in.
 const STYLE_CSS: &str = include_str!("../../../static/style.css");
 
@@ -46,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/lists", post(lists::create))
         .route("/lists/{id}/share", get(lists::share_page).post(lists::share))
         .route("/lists/{id}/unshare", post(lists::unshare))
+        .route("/lists/{id}/delete", get(lists::delete_page).post(lists::delete))
         .route("/lists/{id}/export.vcf", get(lists::export_vcard))
         .route("/lists/{id}/export.csv", get(lists::export_csv))
         .route("/lists/{id}/review", get(review::review_page))
@@ -60,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .route("/mailboxes/{id}/exclusions", post(mailboxes::set_exclusions))
         .route("/mailboxes/{id}/unlink", post(mailboxes::unlink))
         .route("/static/style.css", get(style))
+        .layer(DefaultBodyLimit::max(PAGE_BODY_LIMIT))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),

@@ -80,6 +80,7 @@ impl IntoResponse for PageError {
                 ServiceError::Conflict { what } => {
                     (StatusCode::CONFLICT, "Already exists", format!("This {what} already exists."), vec![])
                 }
+                ServiceError::InUse { message } => (StatusCode::CONFLICT, "Still in use", message, vec![]),
                 ServiceError::LinkFailed { reason, .. } => {
                     (StatusCode::BAD_REQUEST, "The mailbox could not be linked", reason, vec![])
                 }

@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::BufReader;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,9 +47,31 @@ pub async fn connect(
     password: &SecretString,
     options: &ImapOptions,
 ) -> Result<ImapSession, ImapError> {
+    connect_via(settings, password, options, None).await
+}
+
+/// [`connect`], but the TCP connection goes to `addrs` (already resolved and checked by the
+/// caller) instead of resolving the host name again; the host name is still the TLS name (SNI and
+/// certificate check). This closes the window in which a DNS answer could change between the
+/// check and the connection.
+pub async fn connect_at(
+    settings: &ImapSettings,
+    password: &SecretString,
+    options: &ImapOptions,
+    addrs: &[SocketAddr],
+) -> Result<ImapSession, ImapError> {
+    connect_via(settings, password, options, Some(addrs)).await
+}
+
+async fn connect_via(
+    settings: &ImapSettings,
+    password: &SecretString,
+    options: &ImapOptions,
+    addrs: Option<&[SocketAddr]>,
+) -> Result<ImapSession, ImapError> {
     settings.validate(options)?;
     let host = settings.host.as_str();
-    let tcp = open_tcp(host, settings.port).await?;
+    let tcp = open_tcp(host, settings.port, addrs).await?;
     let client = match settings.security {
         Security::ImplicitTls => {
             let tls = tls_handshake(settings, tcp).await?;
@@ -91,7 +114,26 @@ pub async fn test_login_with(
     password: &SecretString,
     options: &ImapOptions,
 ) -> Result<(), ImapError> {
-    let mut session = connect(settings, password, options).await?;
+    test_login_via(settings, password, options, None).await
+}
+
+/// [`test_login_with`] connecting to addresses the caller resolved and checked (see [`connect_at`]).
+pub async fn test_login_at(
+    settings: &ImapSettings,
+    password: &SecretString,
+    options: &ImapOptions,
+    addrs: &[SocketAddr],
+) -> Result<(), ImapError> {
+    test_login_via(settings, password, options, Some(addrs)).await
+}
+
+async fn test_login_via(
+    settings: &ImapSettings,
+    password: &SecretString,
+    options: &ImapOptions,
+    addrs: Option<&[SocketAddr]>,
+) -> Result<(), ImapError> {
+    let mut session = connect_via(settings, password, options, addrs).await?;
     for folder in settings.folders() {
         timeout(HANDSHAKE_TIMEOUT, session.examine(&folder))
             .await
@@ -105,8 +147,15 @@ pub async fn test_login_with(
     Ok(())
 }
 
-async fn open_tcp(host: &str, port: u16) -> Result<TcpStream, ImapError> {
-    let tcp = timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+/// TCP to `addrs` when given (tried in order), otherwise to whatever `host` resolves to.
+async fn open_tcp(host: &str, port: u16, addrs: Option<&[SocketAddr]>) -> Result<TcpStream, ImapError> {
+    let connecting = async {
+        match addrs {
+            Some(addrs) => TcpStream::connect(addrs).await,
+            None => TcpStream::connect((host, port)).await,
+        }
+    };
+    let tcp = timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| ImapError::new(ImapErrorKind::Unreachable, host, format!("connect to port {port} timed out")))?
         .map_err(|e| ImapError::new(ImapErrorKind::Unreachable, host, format!("connect to port {port}: {e}")))?;

@@ -21,7 +21,7 @@ pub mod store_adapter;
 pub mod watcher;
 
 pub use checkpoints::{CheckpointError, Checkpoints, FolderCursor};
-pub use connect::{test_login, test_login_with};
+pub use connect::{test_login, test_login_at, test_login_with};
 pub use error::{ImapError, ImapErrorKind};
 pub use settings::{ImapOptions, ImapSettings, Security};
 pub use reconcile::{ReconcileError, ReconcileReport};

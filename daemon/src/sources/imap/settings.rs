@@ -49,6 +49,12 @@ pub struct ImapSettings {
 pub struct ImapOptions {
     /// Plaintext connections are refused unless this is set and the host is a loopback address.
     pub allow_plaintext_loopback: bool,
+    /// Users (not the operator's CLI) may link servers on loopback, private, link-local or CGNAT
+    /// addresses. Off by default: otherwise any signed-in user could make the daemon connect to
+    /// services inside the operator's network (see `service::host_guard`).
+    pub allow_private_hosts: bool,
+    /// Host names or IP addresses users may link even though they are internal (lower case).
+    pub allowed_hosts: Vec<String>,
     /// Messages larger than this (RFC822.SIZE) are skipped without being fetched.
     pub max_message_bytes: u64,
     /// IDLE is ended and re-issued after this long (RFC 2177: before 29 minutes).
@@ -69,6 +75,8 @@ impl Default for ImapOptions {
         use std::time::Duration;
         Self {
             allow_plaintext_loopback: false,
+            allow_private_hosts: false,
+            allowed_hosts: Vec::new(),
             max_message_bytes: 25 * 1024 * 1024,
             idle_renew: Duration::from_secs(25 * 60),
             idle_wake: Duration::from_secs(5 * 60),
