@@ -15,41 +15,23 @@ use super::cursors::advance_cursor;
 use super::{Backend, Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col};
 use super::text_enum::text_enum;
 
-/// Where a Microsoft 365 linking was started. The OAuth callback completes a linking started
-/// from the web page or the API only in a browser signed in as the same user (so a link
-/// started by one user cannot be completed with another person's Microsoft account by
-/// sending them the consent URL); one started by the operator's CLI needs no session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LinkOrigin {
-    Web,
-    Api,
-    Cli,
+text_enum! {
+    /// Where a Microsoft 365 linking was started. The OAuth callback completes a linking started
+    /// from the web page or the API only in a browser signed in as the same user (so a link
+    /// started by one user cannot be completed with another person's Microsoft account by
+    /// sending them the consent URL); one started by the operator's CLI needs no session.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum LinkOrigin("link origin") {
+        Web => "web",
+        Api => "api",
+        Cli => "cli",
+    }
 }
 
 impl LinkOrigin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkOrigin::Web => "web",
-            LinkOrigin::Api => "api",
-            LinkOrigin::Cli => "cli",
-        }
-    }
-
     /// Whether the callback must come with the starting user's browser session.
     pub fn needs_session(self) -> bool {
         !matches!(self, LinkOrigin::Cli)
-    }
-}
-
-impl FromStr for LinkOrigin {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "web" => LinkOrigin::Web,
-            "api" => LinkOrigin::Api,
-            "cli" => LinkOrigin::Cli,
-            _ => return Err(Error::Invalid { what: "link origin", reason: format!("unknown {s:?}") }),
-        })
     }
 }
 

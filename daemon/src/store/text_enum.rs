@@ -87,7 +87,7 @@ mod tests {
     use std::str::FromStr;
 
     use crate::store::{
-        GraphJobKind, MailboxKind, MailboxStatus, OutboxStatus, Role, SecretKind, SubscriptionState, SuggestionStatus,
+        GraphJobKind, LinkOrigin, MailboxKind, MailboxStatus, OutboxStatus, Role, SecretKind, SubscriptionState, SuggestionStatus,
     };
 
     /// Every variant's text parses back to it, and the texts are distinct.
@@ -124,6 +124,7 @@ mod tests {
         round_trips(&SuggestionStatus::ALL, SuggestionStatus::as_str);
         round_trips(&SubscriptionState::ALL, SubscriptionState::as_str);
         round_trips(&GraphJobKind::ALL, GraphJobKind::as_str);
+        round_trips(&LinkOrigin::ALL, LinkOrigin::as_str);
         assert_eq!(
             MailboxStatus::ALL.map(MailboxStatus::as_str),
             ["ok", "needs_attention", "needs_reconsent"]
@@ -141,6 +142,7 @@ mod tests {
         assert_eq!(refusal::<SuggestionStatus>("old"), r#"invalid suggestion status: unknown "old""#);
         assert_eq!(refusal::<SubscriptionState>("gone"), r#"invalid subscription state: unknown "gone""#);
         assert_eq!(refusal::<GraphJobKind>("fetch"), r#"invalid graph job kind: unknown "fetch""#);
+        assert_eq!(refusal::<LinkOrigin>("mail"), r#"invalid link origin: unknown "mail""#);
     }
 
     #[test]
