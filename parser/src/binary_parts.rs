@@ -31,16 +31,24 @@ const MAX_DEPTH: usize = 16;
 /// A copy of `raw` without the bodies of its base64 binary attachments, or `None` when there
 /// is nothing to cut (or the structure is outside what the scan models).
 pub(crate) fn without_binary_bodies(raw: &[u8]) -> Option<Vec<u8>> {
+    // Most messages have no base64 part at all: three SIMD searches say so before any
+    // header is read. (A rarer spelling of the encoding name only means nothing is cut.)
+    if !["base64", "BASE64", "Base64"]
+        .iter()
+        .any(|name| memmem::find(raw, name.as_bytes()).is_some())
+    {
+        return None;
+    }
     let top = header_block(raw, 0)?;
-    let mut stack = vec![multipart_boundary(&top)?];
+    // The delimiter searcher of each open multipart, innermost last (built once per level).
+    let mut stack = vec![Delimiter::new(&multipart_boundary(&top)?)];
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut pos = top.end;
-    while let Some(boundary) = stack.last() {
-        let delimiter = [b"--".as_slice(), boundary].concat();
-        let Some(found) = memmem::find(raw.get(pos..)?, &delimiter) else {
+    while let Some(delimiter) = stack.last() {
+        let Some(found) = delimiter.finder.find(raw.get(pos..)?) else {
             break;
         };
-        let after = pos + found + delimiter.len();
+        let after = pos + found + delimiter.finder.needle().len();
         if raw.get(after..after + 2) == Some(b"--") {
             // The close delimiter of the innermost multipart: back to its parent.
             stack.pop();
@@ -54,16 +62,16 @@ pub(crate) fn without_binary_bodies(raw: &[u8]) -> Option<Vec<u8>> {
             return None;
         }
         let headers = header_block(raw, line_end + 1)?;
-        match headers.kind() {
+        match headers.kind(raw) {
             PartKind::Multipart => {
                 if stack.len() >= MAX_DEPTH {
                     return None;
                 }
-                stack.push(multipart_boundary(&headers)?);
+                stack.push(Delimiter::new(&multipart_boundary(&headers)?));
             }
             PartKind::Unmodelled => return None,
             PartKind::Base64Binary => {
-                if let Some(end) = base64_body_end(raw, headers.end, &delimiter) {
+                if let Some(end) = base64_body_end(raw, headers.end, delimiter.finder.needle()) {
                     cuts.push((headers.end, end));
                     pos = end;
                     continue;
@@ -87,19 +95,36 @@ pub(crate) fn without_binary_bodies(raw: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// `--<boundary>`, searched the way mail-parser finds it: anywhere, first occurrence.
+struct Delimiter {
+    finder: memmem::Finder<'static>,
+}
+
+impl Delimiter {
+    fn new(boundary: &[u8]) -> Delimiter {
+        let needle = [b"--".as_slice(), boundary].concat();
+        Delimiter {
+            finder: memmem::Finder::new(&needle).into_owned(),
+        }
+    }
+}
+
 /// Whether every byte may appear in a base64 body that mail-parser decodes without an error
 /// and without looking for a boundary (`-` would make it look). Branch-free per byte so the
 /// compiler vectorizes it: this check runs over every attachment byte.
 fn all_base64_body_bytes(bytes: &[u8]) -> bool {
-    bytes.chunks(64).all(|chunk| {
-        chunk.iter().fold(true, |ok, &b| {
-            let letter = (b | 0x20).wrapping_sub(b'a') < 26;
-            let digit = b.wrapping_sub(b'0') < 10;
-            let other = (b == b'+') | (b == b'/') | (b == b'=');
-            let space = (b == b'\r') | (b == b'\n') | (b == b' ') | (b == b'\t');
-            ok & (letter | digit | other | space)
-        })
-    })
+    let invalid = |b: u8| {
+        let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+        let digit = b.wrapping_sub(b'0') < 10;
+        let other = (b == b'+') | (b == b'/') | (b == b'=');
+        let space = (b == b'\r') | (b == b'\n') | (b == b' ') | (b == b'\t');
+        u8::from(!(letter | digit | other | space))
+    };
+    let mut chunks = bytes.chunks_exact(64);
+    let body_ok = chunks
+        .by_ref()
+        .all(|chunk| chunk.iter().fold(0u8, |bad, &b| bad | invalid(b)) == 0);
+    body_ok && chunks.remainder().iter().all(|&b| invalid(b) == 0)
 }
 
 /// End of a base64 body starting at `start`: the start of the delimiter line that follows
@@ -117,15 +142,15 @@ fn base64_body_end(raw: &[u8], start: usize, delimiter: &[u8]) -> Option<usize> 
 }
 
 /// The header fields the scan reads from one header block.
-struct Headers {
+pub(crate) struct Headers {
     /// Unfolded `Content-Type` values (more than one makes the block unmodelled).
-    content_types: Vec<String>,
+    pub content_types: Vec<String>,
     /// Unfolded `Content-Transfer-Encoding` values.
-    encodings: Vec<String>,
-    /// The block mentions `vcf`, `vcard` or an encoded word somewhere.
-    maybe_vcard: bool,
+    pub encodings: Vec<String>,
+    /// Offset of the block's first line.
+    start: usize,
     /// Offset just after the blank line that ends the block.
-    end: usize,
+    pub end: usize,
 }
 
 enum PartKind {
@@ -139,13 +164,14 @@ enum PartKind {
 }
 
 impl Headers {
-    fn content_type(&self) -> Option<(String, &str)> {
+    /// The lower-cased MIME type of the first `Content-Type` and the whole value.
+    pub(crate) fn content_type(&self) -> Option<(String, &str)> {
         let value = self.content_types.first()?;
         let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         Some((mime, value))
     }
 
-    fn kind(&self) -> PartKind {
+    fn kind(&self, raw: &[u8]) -> PartKind {
         if self.content_types.len() > 1 || self.encodings.len() > 1 {
             return PartKind::Unmodelled;
         }
@@ -162,7 +188,7 @@ impl Headers {
                     .encodings
                     .first()
                     .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
-                if base64 && !self.maybe_vcard {
+                if base64 && !maybe_vcard(raw.get(self.start..self.end).unwrap_or_default()) {
                     PartKind::Base64Binary
                 } else {
                     PartKind::Other
@@ -199,13 +225,22 @@ fn multipart_boundary(headers: &Headers) -> Option<Vec<u8>> {
     (plain && !boundary.is_empty() && boundary.len() <= 200).then(|| boundary.as_bytes().to_vec())
 }
 
+/// Whether a header block mentions `vcf`, `vcard` or an encoded word (`=?`), which could
+/// name a vCard the engine reads.
+fn maybe_vcard(block: &[u8]) -> bool {
+    memmem::find(block, b"=?").is_some()
+        || block.windows(3).any(|w| w.eq_ignore_ascii_case(b"vcf"))
+        || block.windows(5).any(|w| w.eq_ignore_ascii_case(b"vcard"))
+}
+
 /// Reads the header block starting at `start`, up to and including its blank line. `None`
 /// when the block never ends or has a line that is neither a field nor a continuation.
-fn header_block(raw: &[u8], start: usize) -> Option<Headers> {
+/// Works on bytes: only `Content-Type` and `Content-Transfer-Encoding` values are copied.
+pub(crate) fn header_block(raw: &[u8], start: usize) -> Option<Headers> {
     let mut headers = Headers {
         content_types: Vec::new(),
         encodings: Vec::new(),
-        maybe_vcard: false,
+        start,
         end: start,
     };
     // Which collected value a continuation line extends.
@@ -221,25 +256,25 @@ fn header_block(raw: &[u8], start: usize) -> Option<Headers> {
             headers.end = pos;
             return Some(headers);
         }
-        let text = std::str::from_utf8(line).ok()?;
-        let lower = text.to_ascii_lowercase();
-        if lower.contains("vcf") || lower.contains("vcard") || lower.contains("=?") {
-            headers.maybe_vcard = true;
-        }
-        if text.starts_with([' ', '\t']) {
-            match current {
-                Some((true, i)) => headers.content_types.get_mut(i)?.push_str(text),
-                Some((false, i)) => headers.encodings.get_mut(i)?.push_str(text),
-                None => {}
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
+            if let Some((is_type, i)) = current {
+                let text = std::str::from_utf8(line).ok()?;
+                let values = if is_type {
+                    &mut headers.content_types
+                } else {
+                    &mut headers.encodings
+                };
+                values.get_mut(i)?.push_str(text);
             }
             continue;
         }
-        let (name, value) = text.split_once(':')?;
-        current = if name.eq_ignore_ascii_case("content-type") {
-            headers.content_types.push(value.to_string());
+        let colon = memchr(b':', line)?;
+        let (name, value) = (line.get(..colon)?, line.get(colon + 1..)?);
+        current = if name.eq_ignore_ascii_case(b"content-type") {
+            headers.content_types.push(std::str::from_utf8(value).ok()?.to_string());
             Some((true, headers.content_types.len() - 1))
-        } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
-            headers.encodings.push(value.to_string());
+        } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
+            headers.encodings.push(std::str::from_utf8(value).ok()?.to_string());
             Some((false, headers.encodings.len() - 1))
         } else {
             None

@@ -477,7 +477,10 @@ impl Store {
     /// Claims up to `limit` due jobs of active mailboxes in status `ok` for `worker`, for
     /// `lease` (a crashed worker's jobs become due again after it). With `lease_owner`, only
     /// jobs of mailboxes whose lease that replica holds (any replica accepts webhooks; the
-    /// owner does the work).
+    /// owner does the work), and then also jobs still claimed by another worker: a replica
+    /// claims in its own name, so such a claim is a previous owner's (killed, stalled or
+    /// having given the mailbox back) and need not run its lease out (the pipeline's fencing
+    /// and Message-ID dedupe make a late second run harmless).
     pub async fn claim_graph_jobs(
         &self,
         worker: &str,
@@ -491,7 +494,7 @@ impl Store {
                 "UPDATE graph_jobs SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
                  WHERE id IN (SELECT j.id FROM graph_jobs j JOIN mailboxes m ON m.id = j.mailbox_id \
                    WHERE j.status = 'pending' AND j.next_attempt_at <= $3 \
-                   AND (j.claim_until IS NULL OR j.claim_until < $3) \
+                   AND (j.claim_until IS NULL OR j.claim_until < $3 OR ($5 IS NOT NULL AND j.claimed_by <> $5)) \
                    AND m.deleted_at IS NULL AND m.status = 'ok' AND ($5 IS NULL OR m.lease_owner = $5) \
                    ORDER BY j.next_attempt_at, j.id LIMIT $4 FOR UPDATE OF j SKIP LOCKED) \
                  RETURNING id, mailbox_id, kind, folder, item, attempts, created_at"
@@ -500,7 +503,7 @@ impl Store {
                 "UPDATE graph_jobs SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
                  WHERE id IN (SELECT j.id FROM graph_jobs j JOIN mailboxes m ON m.id = j.mailbox_id \
                    WHERE j.status = 'pending' AND j.next_attempt_at <= $3 \
-                   AND (j.claim_until IS NULL OR j.claim_until < $3) \
+                   AND (j.claim_until IS NULL OR j.claim_until < $3 OR ($5 IS NOT NULL AND j.claimed_by <> $5)) \
                    AND m.deleted_at IS NULL AND m.status = 'ok' AND ($5 IS NULL OR m.lease_owner = $5) \
                    ORDER BY j.next_attempt_at, j.id LIMIT $4) \
                  RETURNING id, mailbox_id, kind, folder, item, attempts, created_at"

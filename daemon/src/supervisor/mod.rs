@@ -163,7 +163,8 @@ impl Supervisor {
         let ownership = leases::start(options.replica.clone(), store.clone(), fences, &leases, leases_stop.clone()).await;
 
         // The outbox worker sits in a slot a configuration reload can restart it in.
-        let outbox = reload::OutboxSlot::new(tracker.clone(), store.clone(), shutdown.clone(), Arc::default());
+        let outbox = reload::OutboxSlot::new(tracker.clone(), store.clone(), shutdown.clone(), Arc::default())
+            .with_replica(&options.replica.id);
         let prepared = outbox.prepare(options.outbox).map_err(SupervisorError::Mailer)?;
         outbox.apply(prepared);
         let (retention_days, retention_days_changes) = tokio::sync::watch::channel(options.retention_days);

@@ -141,6 +141,11 @@ impl GraphSource {
         }
         let mut jobs = options.jobs;
         jobs.lease_owner = options.replica_id.clone();
+        if let Some(replica) = &options.replica_id {
+            // Claims in the replica's name: the next owner of a mailbox can tell a previous
+            // owner's claims (a killed replica's) from its own and take them over at once.
+            jobs.worker_id.clone_from(replica);
+        }
         let runner = JobRunner { store, source: source.clone(), pipeline, wake, options: jobs };
         tracker.spawn(runner.run(shutdown.child_token()));
         let looping = source.clone();

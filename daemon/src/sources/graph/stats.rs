@@ -209,4 +209,17 @@ mod tests {
         assert_eq!(snap.latency_cumulative[3], 2, "7 ms is within 10 ms");
         assert_eq!(snap.latency_cumulative.last().copied(), Some(3));
     }
+
+    #[test]
+    fn the_graph_families_pass_the_strict_check() {
+        let stats = Arc::new(GraphStats::default());
+        register(&stats);
+        GraphStats::bump(&stats.notifications_forged);
+        count_incomplete_unlink();
+        let text = render_prometheus();
+        assert_eq!(crate::telemetry::exposition_check::check_exposition(&text), Ok(()), "{text}");
+        assert!(text.contains("mailsig_graph_notifications_total{outcome=\"forged\"} "), "{text}");
+        assert!(text.contains("# TYPE mailsig_graph_unlink_incomplete_total counter\n"), "{text}");
+        assert!(incomplete_unlinks() >= 1);
+    }
 }
