@@ -31,16 +31,24 @@ const MAX_DEPTH: usize = 16;
 /// A copy of `raw` without the bodies of its base64 binary attachments, or `None` when there
 /// is nothing to cut (or the structure is outside what the scan models).
 pub(crate) fn without_binary_bodies(raw: &[u8]) -> Option<Vec<u8>> {
+    // Most messages have no base64 part at all: three SIMD searches say so before any
+    // header is read. (A rarer spelling of the encoding name only means nothing is cut.)
+    if !["base64", "BASE64", "Base64"]
+        .iter()
+        .any(|name| memmem::find(raw, name.as_bytes()).is_some())
+    {
+        return None;
+    }
     let top = header_block(raw, 0)?;
-    let mut stack = vec![multipart_boundary(&top)?];
+    // The delimiter searcher of each open multipart, innermost last (built once per level).
+    let mut stack = vec![Delimiter::new(&multipart_boundary(&top)?)];
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut pos = top.end;
-    while let Some(boundary) = stack.last() {
-        let delimiter = [b"--".as_slice(), boundary].concat();
-        let Some(found) = memmem::find(raw.get(pos..)?, &delimiter) else {
+    while let Some(delimiter) = stack.last() {
+        let Some(found) = delimiter.finder.find(raw.get(pos..)?) else {
             break;
         };
-        let after = pos + found + delimiter.len();
+        let after = pos + found + delimiter.finder.needle().len();
         if raw.get(after..after + 2) == Some(b"--") {
             // The close delimiter of the innermost multipart: back to its parent.
             stack.pop();
@@ -59,11 +67,11 @@ pub(crate) fn without_binary_bodies(raw: &[u8]) -> Option<Vec<u8>> {
                 if stack.len() >= MAX_DEPTH {
                     return None;
                 }
-                stack.push(multipart_boundary(&headers)?);
+                stack.push(Delimiter::new(&multipart_boundary(&headers)?));
             }
             PartKind::Unmodelled => return None,
             PartKind::Base64Binary => {
-                if let Some(end) = base64_body_end(raw, headers.end, &delimiter) {
+                if let Some(end) = base64_body_end(raw, headers.end, delimiter.finder.needle()) {
                     cuts.push((headers.end, end));
                     pos = end;
                     continue;
@@ -85,6 +93,20 @@ pub(crate) fn without_binary_bodies(raw: &[u8]) -> Option<Vec<u8>> {
     }
     out.extend_from_slice(raw.get(from..)?);
     Some(out)
+}
+
+/// `--<boundary>`, searched the way mail-parser finds it: anywhere, first occurrence.
+struct Delimiter {
+    finder: memmem::Finder<'static>,
+}
+
+impl Delimiter {
+    fn new(boundary: &[u8]) -> Delimiter {
+        let needle = [b"--".as_slice(), boundary].concat();
+        Delimiter {
+            finder: memmem::Finder::new(&needle).into_owned(),
+        }
+    }
 }
 
 /// Whether every byte may appear in a base64 body that mail-parser decodes without an error
@@ -120,15 +142,15 @@ fn base64_body_end(raw: &[u8], start: usize, delimiter: &[u8]) -> Option<usize> 
 }
 
 /// The header fields the scan reads from one header block.
-struct Headers {
+pub(crate) struct Headers {
     /// Unfolded `Content-Type` values (more than one makes the block unmodelled).
-    content_types: Vec<String>,
+    pub content_types: Vec<String>,
     /// Unfolded `Content-Transfer-Encoding` values.
-    encodings: Vec<String>,
+    pub encodings: Vec<String>,
     /// Offset of the block's first line.
     start: usize,
     /// Offset just after the blank line that ends the block.
-    end: usize,
+    pub end: usize,
 }
 
 enum PartKind {
@@ -142,7 +164,8 @@ enum PartKind {
 }
 
 impl Headers {
-    fn content_type(&self) -> Option<(String, &str)> {
+    /// The lower-cased MIME type of the first `Content-Type` and the whole value.
+    pub(crate) fn content_type(&self) -> Option<(String, &str)> {
         let value = self.content_types.first()?;
         let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         Some((mime, value))
@@ -213,7 +236,7 @@ fn maybe_vcard(block: &[u8]) -> bool {
 /// Reads the header block starting at `start`, up to and including its blank line. `None`
 /// when the block never ends or has a line that is neither a field nor a continuation.
 /// Works on bytes: only `Content-Type` and `Content-Transfer-Encoding` values are copied.
-fn header_block(raw: &[u8], start: usize) -> Option<Headers> {
+pub(crate) fn header_block(raw: &[u8], start: usize) -> Option<Headers> {
     let mut headers = Headers {
         content_types: Vec::new(),
         encodings: Vec::new(),

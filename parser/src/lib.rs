@@ -53,6 +53,7 @@ mod extract;
 mod fields;
 mod html;
 mod line;
+mod long_body;
 mod mime;
 mod prediction;
 mod segment;

@@ -265,7 +265,8 @@ async fn a_stale_owner_cannot_reset_a_cursor() -> Result<()> {
 
 /// Issue 9, the outbox: a notification claimed by a replica that then died (its heartbeat
 /// expired) is taken over and sent by another replica's worker at once, not after the claim's
-/// 15-minute lease; a notification claimed by a live replica is left alone.
+/// 15-minute lease; so is one claimed in the surviving replica's own name by a previous life of
+/// it (a configured replica id reused after a crash); one claimed by a live replica is left alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result<()> {
     let env = TestEnv::from_env()?;
@@ -273,11 +274,14 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
     let (dead_recipient, live_recipient) = (env.create_mail_user()?, env.create_mail_user()?);
     let dead_row = enqueue_attention(&store, &mailbox_of(&store, &dead_recipient.address).await?, "login rejected").await?;
     let live_row = enqueue_attention(&store, &mailbox_of(&store, &live_recipient.address).await?, "login rejected").await?;
+    let earlier_recipient = env.create_mail_user()?;
+    let earlier_row =
+        enqueue_attention(&store, &mailbox_of(&store, &earlier_recipient.address).await?, "login rejected").await?;
 
     // Each row is claimed by one replica for the worker's usual 15 minutes; one replica dies
     // right after (its heartbeat runs out), the other lives on.
     let lease = WorkerOptions::new("x", "https://mailsig.example").lease;
-    store.replica_heartbeat("replica-dead", Duration::from_millis(200)).await?;
+    store.replica_heartbeat("replica-dead", Duration::from_secs(2)).await?;
     store.replica_heartbeat("replica-live", Duration::from_secs(600)).await?;
     let first = store.claim_due_as("dead-worker", Some("replica-dead"), store.now_ms(), 1, lease).await?;
     let second = store.claim_due_as("live-worker", Some("replica-live"), store.now_ms(), 1, lease).await?;
@@ -285,14 +289,20 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
         first.len() == 1 && first[0].id == dead_row && second.len() == 1 && second[0].id == live_row,
         "{first:?} {second:?}"
     );
+    // The survivor's previous life (same replica id, another process) claimed the third row.
+    store.replica_heartbeat("replica-survivor", Duration::from_secs(600)).await?;
+    let third = store.claim_due_as("survivor-previous-life", Some("replica-survivor"), store.now_ms(), 1, lease).await?;
+    ensure!(third.len() == 1 && third[0].id == earlier_row, "{third:?}");
+    // A third replica looks now: every claim is valid (the dead one's heartbeat still lasts).
+    store.replica_heartbeat("replica-bystander", Duration::from_secs(600)).await?;
     ensure!(
-        store.claim_due_as("early", Some("replica-live"), store.now_ms(), 10, lease).await?.is_empty(),
+        store.claim_due_as("bystander-worker", Some("replica-bystander"), store.now_ms(), 10, lease).await?.is_empty(),
         "while the dead replica's heartbeat lasts, its claim holds"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The dead replica's heartbeat runs out.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
 
     // A surviving replica's worker, sending through the test Postfix.
-    store.replica_heartbeat("replica-survivor", Duration::from_secs(600)).await?;
     let sender = env.create_mail_user()?;
     let from: Address = format!("mailsig <{}>", sender.address).parse()?;
     let mut settings = SmtpSettings::new("localhost", env.smtps_port, SmtpSecurity::ImplicitTls, &sender.name, from)
@@ -304,11 +314,13 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
     let mut worker = OutboxWorker::new(store.clone(), mailer, options);
     let started = Instant::now();
     let report = worker.run_once().await?;
-    ensure!(report.claimed == 1 && report.sent == 1, "the dead replica's row only: {report:?}");
+    ensure!(report.claimed == 2 && report.sent == 2, "the dead replica's row and the previous life's: {report:?}");
     ensure!(started.elapsed() < Duration::from_secs(10), "taken over within seconds: {:?}", started.elapsed());
 
-    let sent = store.get_outbox_item(dead_row).await?;
-    ensure!(sent.status == OutboxStatus::Sent, "{sent:?}");
+    for row in [dead_row, earlier_row] {
+        let sent = store.get_outbox_item(row).await?;
+        ensure!(sent.status == OutboxStatus::Sent, "{sent:?}");
+    }
     let held = store.get_outbox_item(live_row).await?;
     ensure!(
         held.status == OutboxStatus::Sending && held.claimed_by.as_deref() == Some("live-worker"),
@@ -316,6 +328,8 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
     );
     let delivered = env.imap().wait_for_messages(&dead_recipient, "INBOX", 1, WAIT).await?;
     ensure!(delivered.len() == 1, "the notice reached the dead replica's recipient: {} messages", delivered.len());
+    let delivered = env.imap().wait_for_messages(&earlier_recipient, "INBOX", 1, WAIT).await?;
+    ensure!(delivered.len() == 1, "and the previous life's recipient: {} messages", delivered.len());
     Ok(())
 }
 

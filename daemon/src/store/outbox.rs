@@ -152,7 +152,9 @@ impl Store {
     /// [`Store::claim_due`] in the name of replica `replica` (its `replicas` heartbeat row),
     /// recorded on each claimed row. Also takes `sending` rows whose claim names a replica
     /// whose heartbeat has expired (or was removed): that replica is dead, its claims need not
-    /// run their lease out. A row claimed without a replica is freed by its lease only.
+    /// run their lease out. Likewise rows claimed in `replica`'s own name by another worker: a
+    /// previous life of this replica (a configured `[replica] id` reused after a crash; a
+    /// worker id is host + pid). A row claimed without a replica is freed by its lease only.
     pub async fn claim_due_as(
         &self,
         worker: &str,
@@ -169,7 +171,8 @@ impl Store {
                    WHERE (o.status = 'pending' AND o.next_attempt_at <= $3) \
                       OR (o.status = 'sending' AND (o.claim_until < $3 OR (o.claim_replica IS NOT NULL \
                           AND NOT EXISTS (SELECT 1 FROM replicas r \
-                            WHERE r.id = o.claim_replica AND r.heartbeat_until >= $3)))) \
+                            WHERE r.id = o.claim_replica AND r.heartbeat_until >= $3)) \
+                          OR (o.claim_replica = $5 AND o.claimed_by <> $1))) \
                    ORDER BY o.next_attempt_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
                  RETURNING id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, \
                    claimed_by, claim_until, created_at, sent_at"
@@ -181,7 +184,8 @@ impl Store {
                    WHERE (o.status = 'pending' AND o.next_attempt_at <= $3) \
                       OR (o.status = 'sending' AND (o.claim_until < $3 OR (o.claim_replica IS NOT NULL \
                           AND NOT EXISTS (SELECT 1 FROM replicas r \
-                            WHERE r.id = o.claim_replica AND r.heartbeat_until >= $3)))) \
+                            WHERE r.id = o.claim_replica AND r.heartbeat_until >= $3)) \
+                          OR (o.claim_replica = $5 AND o.claimed_by <> $1))) \
                    ORDER BY o.next_attempt_at, o.id LIMIT $4) \
                  RETURNING id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, \
                    claimed_by, claim_until, created_at, sent_at"
