@@ -222,6 +222,10 @@ async fn sign_in_needs_the_forms_token_and_sign_out_the_sessions_token() -> Resu
     );
     let pair = format!("{}={token}", auth::SIGN_IN_COOKIE);
 
+    // Pages have a body limit too (64 KiB), before anything else is looked at.
+    let huge = post_sign_in(&site, None, format!("{credentials}&pad={}", "x".repeat(100 * 1024))).await?;
+    ensure!(huge.status == 413, "a 100 KiB sign-in form: {}", huge.status);
+
     let other = auth::SignInToken::issue()?;
     let expired = format!("{}.{}", 1_000_000_000, "ab".repeat(32));
     let forged = [
