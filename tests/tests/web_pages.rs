@@ -113,6 +113,7 @@ async fn a_viewer_sees_escaped_text_and_no_buttons_and_forged_posts_are_refused(
     let accept = format!("/suggestions/{}/accept", suggestion.0);
     let no_token = post_form(&site, &accept, &viewer_cookie, String::new()).await?;
     ensure!(no_token.status == 403, "POST without CSRF token: {}", no_token.status);
+    ensure!(no_token.body.contains("Form refused"), "the refusal is not a page: {}", no_token.body);
     let token = auth::csrf_token(&session.session).to_owned();
     let with_token = post_form(&site, &accept, &viewer_cookie, format!("csrf_token={token}")).await?;
     ensure!(with_token.status == 403, "viewer accept with CSRF token: {} {}", with_token.status, with_token.body);
