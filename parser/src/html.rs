@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 
+use html5ever::local_name;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
@@ -19,41 +20,44 @@ use once_cell::sync::Lazy;
 
 use crate::line::{Line, Mark, collapse};
 
-/// Elements that end the current line.
-const BLOCK: &[&str] = &[
-    "address",
-    "article",
-    "blockquote",
-    "br",
-    "caption",
-    "center",
-    "dd",
-    "div",
-    "dl",
-    "dt",
-    "footer",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "header",
-    "hr",
-    "li",
-    "ol",
-    "p",
-    "pre",
-    "section",
-    "table",
-    "tbody",
-    "td",
-    "tfoot",
-    "th",
-    "thead",
-    "tr",
-    "ul",
-];
+/// Elements that end the current line (a `match`, not a table scan: it runs for every tag).
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "article"
+            | "blockquote"
+            | "br"
+            | "caption"
+            | "center"
+            | "dd"
+            | "div"
+            | "dl"
+            | "dt"
+            | "footer"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "header"
+            | "hr"
+            | "li"
+            | "ol"
+            | "p"
+            | "pre"
+            | "section"
+            | "table"
+            | "tbody"
+            | "td"
+            | "tfoot"
+            | "th"
+            | "thead"
+            | "tr"
+            | "ul"
+    )
+}
 
 /// Class or id fragments that open quoted history.
 const QUOTE_MARKERS: &[&str] = &[
@@ -149,13 +153,14 @@ impl State {
 
     fn start_tag(&mut self, tag: &Tag) {
         let name: &str = &tag.name;
-        let attr = |n: &str| {
+        // Interned names: comparing atoms is one integer compare per attribute.
+        let attr = |n: html5ever::LocalName| {
             tag.attrs
                 .iter()
-                .find(|a| &*a.name.local == n)
+                .find(|a| a.name.local == n)
                 .map(|a| &*a.value)
         };
-        let (class, id) = (attr("class"), attr("id"));
+        let (class, id) = (attr(local_name!("class")), attr(local_name!("id")));
         if name == "blockquote" {
             self.set_mark(Mark::QuoteStart);
         } else if class.is_some() || id.is_some() {
@@ -172,13 +177,13 @@ impl State {
                 self.set_mark(Mark::SignatureStart);
             }
         }
-        if BLOCK.contains(&name) {
+        if is_block(name) {
             self.break_line(name == "p" || name == "table" || name == "hr");
         }
         match name {
-            "img" => self.image(attr("alt"), attr("src"), attr("width"), attr("height")),
+            "img" => self.image(attr(local_name!("alt")), attr(local_name!("src")), attr(local_name!("width")), attr(local_name!("height"))),
             "a" => {
-                if let Some(href) = attr("href").map(str::trim).filter(|h| !h.is_empty())
+                if let Some(href) = attr(local_name!("href")).map(str::trim).filter(|h| !h.is_empty())
                     && self.links.len() < 16
                 {
                     self.links.push(href.chars().take(500).collect());
@@ -257,7 +262,7 @@ impl TokenSink for Sink {
                         return TokenSinkResult::RawData(kind);
                     }
                     s.start_tag(&tag);
-                } else if BLOCK.contains(&name) {
+                } else if is_block(name) {
                     s.break_line(name == "p" || name == "table");
                 }
             }

@@ -47,11 +47,13 @@
 
 use serde::Serialize;
 
+mod binary_parts;
 mod envelope;
 mod extract;
 mod fields;
 mod html;
 mod line;
+mod long_body;
 mod mime;
 mod prediction;
 mod segment;

@@ -56,7 +56,14 @@ pub(crate) struct Body {
 
 /// Parses the message; `None` when mail-parser cannot make a message of it.
 pub(crate) fn read(raw: &[u8], diagnostics: &mut Vec<Diagnostic>) -> Option<Body> {
-    let message = PARSER.parse(raw)?;
+    // Attachment bodies and the tail of a long plain body, which the engine never reads, are
+    // cut before mail-parser would decode them.
+    let stripped = crate::binary_parts::without_binary_bodies(raw);
+    let input = match &stripped {
+        Some(copy) => copy.as_slice(),
+        None => crate::long_body::cut(raw).unwrap_or(raw),
+    };
+    let message = PARSER.parse(input)?;
     let envelope = crate::envelope::from_message(&message);
     let from_name = envelope.from_name.clone().or_else(|| x_from_name(&message));
     let (lines, is_html) = body_lines(&message, diagnostics);

@@ -187,8 +187,7 @@ fn block_end(lines: &[Line], start: usize) -> usize {
         if text.is_empty() && line.links.is_empty() {
             continue;
         }
-        if footer::is_disclaimer(text)
-            || footer::is_registration(text)
+        if footer::is_legal_footer(text)
             || (is_prose(text) || is_rule_line(text)) && seen_text
         {
             return i;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use mailsig_daemon::sources::graph::{GraphConfig, GraphStartOptions, Timing, start_linking, store_client_secret};
+use mailsig_daemon::sources::graph::{GraphConfig, GraphStartOptions, LinkOrigin, Timing, start_linking, store_client_secret};
 use mailsig_daemon::store::{ListId, Mailbox, MailboxFilter, MailboxKind, Store, SuggestionFilter, UserId};
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
@@ -123,18 +123,44 @@ impl GraphWorld {
         Ok(RunningDaemon { supervisor, shutdown, addr })
     }
 
-    /// Links the emulated user's mailbox through the real flow and waits until its subscription
-    /// exists at the emulator. Returns the mailbox and the subscription.
+    /// Links the emulated user's mailbox through the real flow (started as the operator's CLI
+    /// does, so the callback needs no browser session) and waits until its subscription exists
+    /// at the emulator. Returns the mailbox and the subscription.
     pub async fn link(&self) -> Result<(Mailbox, SubscriptionView)> {
-        let config = self.config()?;
-        let url = start_linking(&self.store, &self.vault, &config, self.user, self.list).await?;
-        let callback = self.emulator.consent(url.as_str(), &self.email).await?;
+        let callback = self.consent_url(LinkOrigin::Cli).await?;
         let answer = reqwest::get(&callback).await.context("GET the daemon's callback")?;
         let status = answer.status().as_u16();
         let body = answer.text().await.unwrap_or_default();
         if status != 200 {
             bail!("callback answered {status}: {body}");
         }
+        self.linked().await
+    }
+
+    /// Starts a linking for the world's user from `origin` and plays the emulated user's
+    /// consent; returns the daemon's callback URL (with code and state) the browser would open.
+    pub async fn consent_url(&self, origin: LinkOrigin) -> Result<String> {
+        let config = self.config()?;
+        let url = start_linking(&self.store, &self.vault, &config, self.user, self.list, origin).await?;
+        Ok(self.emulator.consent(url.as_str(), &self.email).await?)
+    }
+
+    /// A signed-in browser session of `user` (a password is set first): the `Cookie` header
+    /// value and the session's CSRF token.
+    pub async fn session(&self, user: UserId) -> Result<(String, String)> {
+        use mailsig_daemon::http::auth;
+        let password = format!("pw-{}-long-enough", rand::random::<u64>());
+        let phc = auth::password::hash_password(zeroize::Zeroizing::new(password.clone())).await?;
+        self.store.set_password_hash(user, Some(&phc)).await?;
+        let email = self.store.get_user(user).await?.email;
+        let session = auth::sign_in(&self.store, &email, &password).await?;
+        let cookie = format!("{}={}", auth::SESSION_COOKIE, session.cookie_value());
+        Ok((cookie, auth::csrf_token(&session.session).to_owned()))
+    }
+
+    /// After a successful callback: the mailbox, once its subscription exists at the emulator
+    /// and the daemon stored it with its first delta link.
+    pub async fn linked(&self) -> Result<(Mailbox, SubscriptionView)> {
         let mailbox = self.graph_mailbox().await?.context("no graph mailbox after the callback")?;
         let subscription = self.wait_for_subscription(Duration::from_secs(20)).await?;
         // Graph knows it a moment before the daemon has stored it (and its first delta round

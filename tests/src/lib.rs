@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod https;
 pub mod log_capture;
+pub mod mailboxes;
 pub mod servers;
 pub mod imap_support;
 

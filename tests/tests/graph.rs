@@ -418,11 +418,263 @@ async fn the_api_starts_a_microsoft_link_that_the_callback_completes() -> Result
     ensure!(url.starts_with(&world.emulator.authority_url()), "{url}");
     ensure!(url.contains("code_challenge_method=S256"), "no PKCE in {url}");
     let callback = world.emulator.consent(&url, &world.email).await?;
-    ensure!(reqwest::get(&callback).await?.status().as_u16() == 200);
+    // An API-started linking completes in a browser signed in as the same user.
+    let (cookie, _) = world.session(world.user).await?;
+    ensure!(get_with_cookie(&callback, Some(&cookie)).await?.0 == 200);
     // The state works once: replaying the callback links nothing more.
-    ensure!(reqwest::get(&callback).await?.status().as_u16() == 400, "a replayed callback was accepted");
+    ensure!(get_with_cookie(&callback, Some(&cookie)).await?.0 == 400, "a replayed callback was accepted");
     world.wait_for_subscription(WAIT).await?;
     ensure!(world.graph_mailbox().await?.is_some());
+    daemon.stop().await
+}
+
+/// GETs `url` (no redirects followed) with the session cookie, if any; status and body.
+async fn get_with_cookie(url: &str, cookie: Option<&str>) -> Result<(u16, String)> {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let mut request = client.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await?))
+}
+
+/// DELETE `/api/v1/mailboxes/{id}` with a bearer token; the status.
+async fn api_delete_mailbox(world: &GraphWorld, token: &str, id: i64) -> Result<u16> {
+    let response = reqwest::Client::new()
+        .delete(format!("http://127.0.0.1:{}/api/v1/mailboxes/{id}", world.port))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    Ok(response.status().as_u16())
+}
+
+/// The value of one unlabelled sample line in a `/metrics` text.
+fn metric(text: &str, sample: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn scrape(world: &GraphWorld) -> Result<String> {
+    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", world.port)).await?.text().await?;
+    mailsig_daemon::telemetry::exposition_check::check_exposition(&text).map_err(anyhow::Error::msg)?;
+    Ok(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_forgets_the_webhook() -> Result<()> {
+    use secrecy::ExposeSecret;
+    logs();
+    let world = GraphWorld::new("apiunlink").await?;
+    let daemon = world.start().await?;
+    let (mailbox, subscription) = world.link().await?;
+    let token_secret = mailbox.secret.context("token secret")?;
+    let state_secret = world.store.graph_subscriptions(mailbox.id).await?[0].client_state.context("state secret")?;
+    // A genuine notification body for later, captured while the subscription lives.
+    world.emulator.set_drop_notifications(true);
+    let message = world.emulator.deliver(&world.email, signed_mail("Olga", "Late", "late.example")).await?;
+    let late = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
+
+    // A stranger's DELETE is "not found" and changes nothing.
+    let stranger = world.store.create_user(&format!("stranger-{}@mycorp.example", rand::random::<u32>()), None).await?;
+    let stranger_token = world.store.create_token(stranger.id, "stranger").await?;
+    let status = api_delete_mailbox(&world, stranger_token.secret.expose_secret(), mailbox.id.0).await?;
+    ensure!(status == 404, "a stranger's unlink answered {status}");
+    ensure!(world.emulator.subscriptions().iter().any(|s| s.id == subscription.id), "a stranger deleted the subscription");
+    ensure!(world.store.get_secret(token_secret).await.is_ok(), "a stranger wiped the tokens");
+    ensure!(world.store.get_secret(state_secret).await.is_ok(), "a stranger wiped the clientState");
+    ensure!(world.graph_mailbox().await?.is_some(), "a stranger removed the mailbox");
+    let source = daemon.supervisor.graph().context("graph source")?;
+    ensure!(source.runtime(mailbox.id).is_some(), "the mailbox stopped running");
+
+    // The owner's DELETE unlinks for real.
+    let token = world.store.create_token(world.user, "owner").await?;
+    let status = api_delete_mailbox(&world, token.secret.expose_secret(), mailbox.id.0).await?;
+    ensure!(status == 204, "the owner's unlink answered {status}");
+    ensure!(
+        !world.emulator.subscriptions().iter().any(|s| s.id == subscription.id),
+        "the subscription still exists at Graph"
+    );
+    ensure!(world.store.get_secret(token_secret).await.is_err_and(|e| e.is_not_found()), "tokens not wiped");
+    ensure!(world.store.get_secret(state_secret).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+    ensure!(world.store.graph_subscriptions(mailbox.id).await?.is_empty(), "subscription rows left");
+    ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
+    ensure!(source.runtime(mailbox.id).is_none(), "the mailbox task still runs");
+
+    // A notification for the old subscription is unknown now and queues nothing.
+    let unknown_before = source.stats().notifications_unknown;
+    ensure!(post_json(&world, "/graph/notifications", &late).await? == 202);
+    ensure!(source.stats().notifications_unknown == unknown_before + 1, "not counted as unknown");
+    ensure!(world.store.graph_job_counts(Some(mailbox.id)).await? == Default::default(), "a job was queued");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ensure!(raw_fetches(&world) == 0, "the daemon fetched for an unlinked mailbox");
+    ensure!(world.suggestions().await?.is_empty());
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlinking_while_graph_is_down_still_wipes_the_secrets_and_counts_it() -> Result<()> {
+    use secrecy::ExposeSecret;
+    logs();
+    let world = GraphWorld::new("unlinkdown").await?;
+    let daemon = world.start().await?;
+    let (mailbox, subscription) = world.link().await?;
+    let token_secret = mailbox.secret.context("token secret")?;
+    let state_secret = world.store.graph_subscriptions(mailbox.id).await?[0].client_state.context("state secret")?;
+    let before = metric(&scrape(&world).await?, "mailsig_graph_unlink_incomplete_total").context("no unlink counter")?;
+    world.emulator.inject(mailsig_tests::graph_emulator::Fault::Unavailable { times: 1000, retry_after_secs: None });
+    let token = world.store.create_token(world.user, "owner").await?;
+    let started = std::time::Instant::now();
+    let status = api_delete_mailbox(&world, token.secret.expose_secret(), mailbox.id.0).await?;
+    ensure!(status == 204, "unlink answered {status}");
+    ensure!(
+        started.elapsed() < mailsig_daemon::sources::graph::UNLINK_GRAPH_BUDGET + Duration::from_secs(5),
+        "unlink took {:?}",
+        started.elapsed()
+    );
+    ensure!(world.emulator.subscriptions().iter().any(|s| s.id == subscription.id), "Graph was not down after all");
+    ensure!(world.store.get_secret(token_secret).await.is_err_and(|e| e.is_not_found()), "tokens not wiped");
+    ensure!(world.store.get_secret(state_secret).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+    ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
+    let after = metric(&scrape(&world).await?, "mailsig_graph_unlink_incomplete_total").context("no unlink counter")?;
+    ensure!(after >= before + 1.0, "incomplete unlink not counted ({before} -> {after})");
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_graph_lag_and_subscriptions_by_state() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("metrics").await?;
+    let daemon = world.start().await?;
+    let lag_count = r#"mailsig_source_lag_seconds_count{source="graph"}"#;
+    let before = metric(&scrape(&world).await?, lag_count).context("no graph lag histogram")?;
+    world.link().await?;
+    world.emulator.deliver(&world.email, signed_mail("Paula", "Metric", "metric.example")).await?;
+    world.wait_for_suggestions(1, WAIT).await?;
+    // The lag is observed right after the commit the suggestion came from.
+    let text = wait_until(WAIT, "the graph lag to be observed", || async {
+        let text = scrape(&world).await?;
+        Ok(metric(&text, lag_count).is_some_and(|n| n > before).then_some(text))
+    })
+    .await?;
+    for state in mailsig_daemon::store::SubscriptionState::ALL {
+        let sample = format!("mailsig_graph_subscriptions{{state=\"{}\"}}", state.as_str());
+        let n = metric(&text, &sample).with_context(|| format!("no {sample} in /metrics"))?;
+        let want = if state == mailsig_daemon::store::SubscriptionState::Active { 1.0 } else { 0.0 };
+        ensure!(n == want, "{sample} = {n}, want {want}");
+    }
+    ensure!(metric(&text, r#"mailsig_graph_subscriptions{state="expired"}"#) == Some(0.0), "expired subscriptions");
+    ensure!(
+        metric(&text, r#"mailsig_graph_notifications_total{outcome="received"}"#).is_some_and(|n| n >= 1.0),
+        "notifications not counted"
+    );
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_started_callback_needs_the_same_users_browser_session() -> Result<()> {
+    use mailsig_daemon::sources::graph::LinkOrigin;
+    logs();
+    let world = GraphWorld::new("session").await?;
+    let daemon = world.start().await?;
+    let stranger = world.store.create_user(&format!("stranger-{}@mycorp.example", rand::random::<u32>()), None).await?;
+    let (stranger_cookie, _) = world.session(stranger.id).await?;
+    let (owner_cookie, _) = world.session(world.user).await?;
+
+    // Another user's session: refused, nothing linked, and the state is used up (the code,
+    // possibly a stranger's mailbox, is never redeemed).
+    let callback = world.consent_url(LinkOrigin::Web).await?;
+    let (status, page) = get_with_cookie(&callback, Some(&stranger_cookie)).await?;
+    ensure!(status == 403, "another user's session: {status} {page}");
+    ensure!(page.contains("not linked"), "{page}");
+    let (status, _) = get_with_cookie(&callback, Some(&owner_cookie)).await?;
+    ensure!(status == 400, "the refused state was accepted afterwards: {status}");
+    // No session at all: refused too (for the API-started flow as well).
+    for origin in [LinkOrigin::Web, LinkOrigin::Api] {
+        let callback = world.consent_url(origin).await?;
+        let (status, _) = get_with_cookie(&callback, None).await?;
+        ensure!(status == 403, "{origin:?} without a session: {status}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ensure!(world.graph_mailbox().await?.is_none(), "a refused callback linked a mailbox");
+    ensure!(world.emulator.subscriptions().is_empty(), "a refused callback subscribed");
+
+    // The same user's session: linked.
+    let callback = world.consent_url(LinkOrigin::Web).await?;
+    let (status, page) = get_with_cookie(&callback, Some(&owner_cookie)).await?;
+    ensure!(status == 200, "the owner's session: {status} {page}");
+    world.linked().await?;
+    daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboard() -> Result<()> {
+    logs();
+    let world = GraphWorld::new("button").await?;
+    let daemon = world.start().await?;
+    let (cookie, csrf) = world.session(world.user).await?;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let base = format!("http://127.0.0.1:{}", world.port);
+    let answer = client
+        .post(format!("{base}/mailboxes/microsoft"))
+        .header("cookie", &cookie)
+        .form(&[("list", world.list.0.to_string()), ("csrf_token", csrf.clone())])
+        .send()
+        .await?;
+    ensure!(answer.status().as_u16() == 303, "the button answered {}", answer.status());
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .context("no Location")?
+        .to_owned();
+    let authorize = url::Url::parse(&location)?;
+    ensure!(location.starts_with(&format!("{}/", world.emulator.authority_url())), "{location}");
+    ensure!(authorize.path().ends_with("/oauth2/v2.0/authorize"), "{location}");
+    let query: std::collections::HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+    let field = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
+    ensure!(field("client_id") == mailsig_tests::graph_support::CLIENT_ID, "client_id {}", field("client_id"));
+    ensure!(field("response_type") == "code");
+    ensure!(field("redirect_uri") == format!("{base}/oauth/microsoft/callback"), "redirect_uri {}", field("redirect_uri"));
+    ensure!(field("scope") == "offline_access User.Read Mail.Read", "scope {}", field("scope"));
+    ensure!(field("code_challenge_method") == "S256");
+    let challenge = field("code_challenge");
+    ensure!(
+        challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "code_challenge {challenge:?} is not a base64url SHA-256"
+    );
+    ensure!(field("state").len() >= 32, "state {:?}", field("state"));
+    // A form without the CSRF token starts nothing.
+    let forged = client
+        .post(format!("{base}/mailboxes/microsoft"))
+        .header("cookie", &cookie)
+        .form(&[("list", world.list.0.to_string())])
+        .send()
+        .await?;
+    ensure!(forged.status().as_u16() == 403, "a form without CSRF token answered {}", forged.status());
+
+    // The emulator signs the user in and consents; the browser follows to the callback.
+    let callback = world.emulator.consent(&location, &world.email).await?;
+    let (status, page) = get_with_cookie(&callback, Some(&cookie)).await?;
+    ensure!(status == 200, "callback {status}: {page}");
+    let (mailbox, _) = world.linked().await?;
+    let (status, dashboard) = get_with_cookie(&format!("{base}/dashboard"), Some(&cookie)).await?;
+    ensure!(status == 200, "dashboard {status}");
+    ensure!(dashboard.contains(&mailbox.address), "the dashboard does not show {}", mailbox.address);
+
+    // The page's unlink button unlinks for real too.
+    let subscription = world.wait_for_subscription(WAIT).await?;
+    let answer = client
+        .post(format!("{base}/mailboxes/{}/unlink", mailbox.id.0))
+        .header("cookie", &cookie)
+        .form(&[("csrf_token", csrf)])
+        .send()
+        .await?;
+    ensure!(answer.status().as_u16() == 303, "unlink button answered {}", answer.status());
+    ensure!(!world.emulator.subscriptions().iter().any(|s| s.id == subscription.id), "the subscription still exists at Graph");
+    ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
     daemon.stop().await
 }
 
@@ -430,7 +682,7 @@ async fn the_api_starts_a_microsoft_link_that_the_callback_completes() -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
     use mailsig_daemon::store::{
-        Cursor, GraphJobKind, GraphSubscription, MailboxKind, NewGraphJob, NewMailbox, SecretKind, Store,
+        Cursor, GraphJobKind, GraphSubscription, LinkOrigin, MailboxKind, NewGraphJob, NewMailbox, SecretKind, Store,
         SubscriptionState,
     };
     let dir = tempfile::tempdir()?;
@@ -454,8 +706,9 @@ async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
             })
             .await?;
         // Linking state works once.
-        store.put_oauth_state("hash1", user.id, list.id, b"verifier", Duration::from_secs(60)).await?;
-        ensure!(store.take_oauth_state("hash1").await?.user == user.id);
+        store.put_oauth_state("hash1", user.id, list.id, LinkOrigin::Api, b"verifier", Duration::from_secs(60)).await?;
+        let taken = store.take_oauth_state("hash1").await?;
+        ensure!(taken.user == user.id && taken.origin == LinkOrigin::Api, "{taken:?}");
         ensure!(store.take_oauth_state("hash1").await.is_err_and(|e| e.is_not_found()));
         // Subscriptions: replace per folder wipes the old clientState.
         let state1 = store.put_secret(SecretKind::GraphClientState, b"s1", 1).await?;
@@ -472,6 +725,11 @@ async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
         store.put_graph_subscription(&sub).await?;
         store.renew_graph_subscription("sub-1", 5, 20).await?;
         ensure!(store.graph_subscription("sub-1").await?.map(|s| s.expires_at) == Some(20));
+        // Counted by state for /metrics, expired apart.
+        let counts = store.count_graph_subscriptions(10).await?;
+        ensure!(counts.live(SubscriptionState::Active) == 1 && counts.expired == 0, "{counts:?}");
+        let counts = store.count_graph_subscriptions(20).await?;
+        ensure!(counts.live(SubscriptionState::Active) == 0 && counts.expired == 1, "{counts:?}");
         let state2 = store.put_secret(SecretKind::GraphClientState, b"s2", 1).await?;
         store.put_graph_subscription(&GraphSubscription { id: "sub-2".into(), client_state: Some(state2), ..sub.clone() }).await?;
         ensure!(store.get_secret(state1).await.is_err_and(|e| e.is_not_found()), "old clientState kept");

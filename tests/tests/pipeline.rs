@@ -13,7 +13,10 @@ use mailsig_daemon::pipeline::{
 use mailsig_daemon::store::{Cursor, SuggestionFilter};
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
-use pipeline_support::{Account, BACKENDS, Mail, Running, TestStore, inbound, person_mail, signed_mail, unique_id};
+use pipeline_support::{
+    Account, BACKENDS, Backend, Mail, Rig, Running, TestStore, ensure_all_suggested, inbound, person_mail, signed_mail,
+    sqlite_store, submit_people, unique_id,
+};
 use tokio_util::sync::CancellationToken;
 
 /// One message per filter, the reason it must be skipped for, and the pipeline that sees it.
@@ -129,7 +132,7 @@ async fn each_filter_skips_and_counts_its_reason() -> Result<()> {
             let live = running.pipeline.stats().skipped(reason);
             ensure!(live == count as u64, "{backend:?}: pipeline stats {reason} = {live}, expected {count}");
         }
-        let cursor = db.store.get_cursor(account.mailbox, "INBOX").await?.context("cursor stored")?;
+        let cursor = account.inbox_cursor(&db.store).await?;
         ensure!(cursor.last_uid == Some(uid), "{backend:?}: cursor {:?}, expected uid {uid}", cursor.last_uid);
         running.stop().await?;
     }
@@ -139,10 +142,8 @@ async fn each_filter_skips_and_counts_its_reason() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signature_becomes_one_suggestion_in_the_target_list_even_when_delivered_twice() -> Result<()> {
     for backend in BACKENDS {
-        let db = TestStore::open(backend).await?;
-        let account = Account::create(&db.store, "mycorp.example", &[]).await?;
+        let Rig { db, account, running } = Rig::start(backend, 2, 4).await?;
         let other = Account::create(&db.store, "othercorp.example", &[]).await?;
-        let running = Running::start(&db.store, 2, 4, FilterConfig::default());
         let handle = running.pipeline.handle();
 
         let id = unique_id("sig");
@@ -155,7 +156,7 @@ async fn a_signature_becomes_one_suggestion_in_the_target_list_even_when_deliver
             .await?;
         ensure!(second == Processed::Skipped(SkipReason::Duplicate), "{backend:?}: second delivery gave {second:?}");
 
-        let suggestions = db.store.list_suggestions(account.list, &SuggestionFilter::default()).await?;
+        let suggestions = account.suggestions(&db.store).await?;
         ensure!(suggestions.len() == 1, "{backend:?}: {} suggestions, expected 1", suggestions.len());
         let suggestion = &suggestions[0];
         ensure!(suggestion.sender_email == "jane.doe@partner.example");
@@ -168,8 +169,8 @@ async fn a_signature_becomes_one_suggestion_in_the_target_list_even_when_deliver
             suggestion.fields.phones
         );
         // Nothing leaked into another user's list.
-        ensure!(db.store.list_suggestions(other.list, &SuggestionFilter::default()).await?.is_empty());
-        let cursor = db.store.get_cursor(account.mailbox, "INBOX").await?.context("cursor stored")?;
+        ensure!(other.suggestions(&db.store).await?.is_empty());
+        let cursor = account.inbox_cursor(&db.store).await?;
         ensure!(cursor.uidvalidity == Some(7) && cursor.last_uid == Some(2), "{backend:?}: cursor {cursor:?}");
         let stats = db.store.mailbox_stats(account.mailbox).await?;
         ensure!(stats.get("suggested") == 1 && stats.get("processed") == 1, "{backend:?}: counters {stats:?}");
@@ -181,9 +182,7 @@ async fn a_signature_becomes_one_suggestion_in_the_target_list_even_when_deliver
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_message_of_the_same_sender_merges_into_the_suggestion() -> Result<()> {
     for backend in BACKENDS {
-        let db = TestStore::open(backend).await?;
-        let account = Account::create(&db.store, "mycorp.example", &[]).await?;
-        let running = Running::start(&db.store, 2, 4, FilterConfig::default());
+        let Rig { db, account, running } = Rig::start(backend, 2, 4).await?;
         let handle = running.pipeline.handle();
         let first = handle
             .process(inbound(account.mailbox, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("m1"))))
@@ -193,7 +192,7 @@ async fn a_second_message_of_the_same_sender_merges_into_the_suggestion() -> Res
             .process(inbound(account.mailbox, 2, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("m2"))))
             .await?;
         ensure!(second == Processed::Merged, "{backend:?}: {second:?}");
-        let suggestions = db.store.list_suggestions(account.list, &SuggestionFilter::default()).await?;
+        let suggestions = account.suggestions(&db.store).await?;
         ensure!(suggestions.len() == 1, "{backend:?}: {} suggestions", suggestions.len());
         running.stop().await?;
     }
@@ -207,9 +206,7 @@ async fn a_second_message_of_the_same_sender_merges_into_the_suggestion() -> Res
 #[tokio::test(flavor = "current_thread")]
 async fn a_full_queue_makes_the_source_wait_and_drops_nothing() -> Result<()> {
     for backend in BACKENDS {
-        let db = TestStore::open(backend).await?;
-        let account = Account::create(&db.store, "mycorp.example", &[]).await?;
-        let running = Running::start(&db.store, 1, 1, FilterConfig::default());
+        let Rig { db, account, running } = Rig::start(backend, 1, 1).await?;
         let handle = running.pipeline.handle();
 
         let first_ack = handle.submit(inbound(account.mailbox, 1, person_mail(1, "bp"))).await?;
@@ -243,7 +240,7 @@ async fn a_full_queue_makes_the_source_wait_and_drops_nothing() -> Result<()> {
         let suggestions =
             db.store.list_suggestions(account.list, &SuggestionFilter { limit: 1000, ..Default::default() }).await?;
         ensure!(suggestions.len() == N as usize, "{backend:?}: {} suggestions, expected {N}", suggestions.len());
-        let cursor = db.store.get_cursor(account.mailbox, "INBOX").await?.context("cursor")?;
+        let cursor = account.inbox_cursor(&db.store).await?;
         ensure!(cursor.last_uid == Some(N), "{backend:?}: cursor {cursor:?}");
         running.stop().await?;
     }
@@ -255,29 +252,21 @@ async fn a_full_queue_makes_the_source_wait_and_drops_nothing() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_queued_and_in_flight_work_then_refuses_new_messages() -> Result<()> {
     for backend in BACKENDS {
-        let db = TestStore::open(backend).await?;
-        let account = Account::create(&db.store, "mycorp.example", &[]).await?;
-        let running = Running::start(&db.store, 2, 32, FilterConfig::default());
+        let Rig { db, account, running } = Rig::start(backend, 2, 32).await?;
         let handle = running.pipeline.handle();
-        let mut acks = Vec::new();
-        for uid in 1..=20u32 {
-            let raw = person_mail(uid, "sd");
-            acks.push(handle.submit(inbound(account.mailbox, uid, raw)).await?);
-        }
+        let acks = submit_people(&handle, account.mailbox, 1..=20, "sd").await?;
         running.shutdown.cancel();
         running.tracker.close();
         tokio::time::timeout(Duration::from_secs(60), running.tracker.wait()).await.context("shutdown deadline")?;
-        for ack in acks {
-            ensure!(ack.committed().await? == Processed::Suggested);
-        }
+        ensure_all_suggested(acks).await?;
         match handle.submit(inbound(account.mailbox, 21, person_mail(99, "sd"))).await {
             Err(PipelineError::ShutDown) => {}
             Err(other) => bail!("{backend:?}: expected ShutDown, got {other}"),
             Ok(_) => bail!("{backend:?}: a stopped pipeline took a message"),
         }
-        let suggestions = db.store.list_suggestions(account.list, &SuggestionFilter::default()).await?;
+        let suggestions = account.suggestions(&db.store).await?;
         ensure!(suggestions.len() == 20, "{backend:?}: {} suggestions", suggestions.len());
-        let cursor = db.store.get_cursor(account.mailbox, "INBOX").await?.context("cursor")?;
+        let cursor = account.inbox_cursor(&db.store).await?;
         ensure!(cursor.last_uid == Some(20), "{backend:?}: cursor {cursor:?}");
     }
     Ok(())
@@ -286,9 +275,7 @@ async fn shutdown_finishes_queued_and_in_flight_work_then_refuses_new_messages()
 /// A message of an unknown mailbox is refused without a commit, and does not stop the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_for_an_unknown_mailbox_is_refused() -> Result<()> {
-    let db = TestStore::open(pipeline_support::Backend::Sqlite).await?;
-    let account = Account::create(&db.store, "mycorp.example", &[]).await?;
-    let running = Running::start(&db.store, 2, 4, FilterConfig::default());
+    let Rig { db: _db, account, running } = Rig::start(Backend::Sqlite, 2, 4).await?;
     let handle = running.pipeline.handle();
     let unknown = mailsig_daemon::store::MailboxId(account.mailbox.0 + 1000);
     match handle.process(inbound(unknown, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("u")))).await
@@ -308,25 +295,17 @@ async fn a_message_for_an_unknown_mailbox_is_refused() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_supervisor_starts_and_stops_gracefully() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let store =
-        mailsig_daemon::store::Store::open(&mailsig_daemon::store::Store::sqlite_url(&dir.path().join("mailsig.db")))
-            .await?;
+    let store = sqlite_store(&dir).await?;
     let vault = Vault::new(MasterKey::generate()?);
     let shutdown = CancellationToken::new();
     let options = SupervisorOptions { shutdown_grace: Duration::from_secs(30), ..SupervisorOptions::default() };
     let supervisor = Supervisor::start(options, store.clone(), vault, shutdown.clone()).await?;
     let account = Account::create(&store, "mycorp.example", &[]).await?;
     let handle = supervisor.pipeline();
-    let mut acks = Vec::new();
-    for uid in 1..=10u32 {
-        let raw = person_mail(uid, "sv");
-        acks.push(handle.submit(inbound(account.mailbox, uid, raw)).await?);
-    }
+    let acks = submit_people(&handle, account.mailbox, 1..=10, "sv").await?;
     shutdown.cancel();
     supervisor.wait().await?;
-    for ack in acks {
-        ensure!(ack.committed().await? == Processed::Suggested);
-    }
+    ensure_all_suggested(acks).await?;
     ensure!(handle.is_closed(), "the queue must be closed after shutdown");
     let stats = store.mailbox_stats(account.mailbox).await?;
     ensure!(stats.get("suggested") == 10, "{stats:?}");
@@ -337,15 +316,9 @@ async fn the_supervisor_starts_and_stops_gracefully() -> Result<()> {
 /// unordered source (no position) leaves it alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_of_one_folder_keep_their_order() -> Result<()> {
-    let db = TestStore::open(pipeline_support::Backend::Sqlite).await?;
-    let account = Account::create(&db.store, "mycorp.example", &[]).await?;
-    let running = Running::start(&db.store, 4, 64, FilterConfig::default());
+    let Rig { db, account, running } = Rig::start(Backend::Sqlite, 4, 64).await?;
     let handle = running.pipeline.handle();
-    let mut acks = Vec::new();
-    for uid in 1..=30u32 {
-        let raw = person_mail(uid, "ord");
-        acks.push(handle.submit(inbound(account.mailbox, uid, raw)).await?);
-    }
+    let mut acks = submit_people(&handle, account.mailbox, 1..=30, "ord").await?;
     let unordered = InboundMessage {
         mailbox: account.mailbox,
         folder: "INBOX".into(),
@@ -354,10 +327,8 @@ async fn commits_of_one_folder_keep_their_order() -> Result<()> {
         payload: Payload::Raw(RawMessage::new(person_mail(77, "ord"))),
     };
     acks.push(handle.submit(unordered).await?);
-    for ack in acks {
-        ensure!(ack.committed().await? == Processed::Suggested);
-    }
-    let cursor = db.store.get_cursor(account.mailbox, "INBOX").await?.context("cursor")?;
+    ensure_all_suggested(acks).await?;
+    let cursor = account.inbox_cursor(&db.store).await?;
     ensure!(cursor.last_uid == Some(30), "cursor {cursor:?}");
     running.stop().await
 }
@@ -372,9 +343,7 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
     use pipeline_support::{MailUser, eventually};
 
     let dir = tempfile::tempdir()?;
-    let store =
-        mailsig_daemon::store::Store::open(&mailsig_daemon::store::Store::sqlite_url(&dir.path().join("mailsig.db")))
-            .await?;
+    let store = sqlite_store(&dir).await?;
     store.migrate().await?;
     let vault = Vault::new(MasterKey::generate()?);
     let env = mailsig_tests::servers::TestEnv::from_env()?;
@@ -436,9 +405,7 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watchdog_heartbeat_follows_the_pipeline() -> Result<()> {
     use mailsig_daemon::supervisor::watchdog::Heartbeat;
-    let db = TestStore::open(pipeline_support::Backend::Sqlite).await?;
-    let account = Account::create(&db.store, "mycorp.example", &[]).await?;
-    let running = Running::start(&db.store, 1, 4, FilterConfig::default());
+    let Rig { db: _db, account, running } = Rig::start(Backend::Sqlite, 1, 4).await?;
     let pipeline = running.pipeline.clone();
     let mut heartbeat = Heartbeat::default();
     ensure!(heartbeat.alive(&pipeline), "an idle pipeline is alive");

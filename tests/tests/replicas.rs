@@ -1,7 +1,9 @@
 //! Several replicas on one PostgreSQL (issue 9), in-process against the shared test cluster:
-//! a stalled owner's commits are refused once another replica took its mailbox over, the lease
-//! loops share the mailboxes fairly and hand them over, and (issue 4) a password changed in
-//! place restarts the mailbox's watcher through the supervisor's one reconciliation.
+//! a stalled owner's commits and cursor resets are refused once another replica took its
+//! mailbox over, the lease loops share the mailboxes fairly (a replica that joins gets a share
+//! even when there are few) and hand them over, a dead replica's outbox claims are taken over
+//! within seconds, and (issue 4) a password changed in place restarts the mailbox's watcher
+//! through the supervisor's one reconciliation.
 //!
 //! The process-level faults (SIGKILL, SIGSTOP of real `mailsigd` replicas, Dovecot and
 //! PostgreSQL restarts) are in `tests/resilience.rs` and `src/bin/resilience.rs`.
@@ -10,17 +12,19 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use mailsig_daemon::notify::{Mailbox as Address, Mailer, OutboxWorker, Security as SmtpSecurity, SmtpSettings, WorkerOptions, enqueue_attention};
 use mailsig_daemon::pipeline::{Fences, InboundMessage, Payload, Pipeline, PipelineConfig, RawMessage};
 use mailsig_daemon::sources::imap::{ImapSettings, Security};
 use mailsig_daemon::store::{
-    Clock, CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, MailboxStatus, NewMailbox,
-    NewSuggestion, Outcome, SecretKind, Store, SuggestionFields, SuggestionFilter,
+    Clock, CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxStatus, NewSuggestion, OutboxStatus, Outcome,
+    Store, SuggestionFields, SuggestionFilter,
 };
 use mailsig_daemon::store::StoreOptions;
 use mailsig_daemon::supervisor::leases::{self, ReplicaOptions};
 use mailsig_daemon::supervisor::sources::ImapStartOptions;
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
+use mailsig_tests::mailboxes::{ImapMailbox, create_imap_mailbox, owner_with_list};
 use mailsig_tests::servers::TestEnv;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -37,21 +41,14 @@ async fn pg_store(clock: Clock) -> Result<Store> {
 /// A user, a list and a mailbox (settings `{}`: never watched, only leased).
 async fn mailbox(store: &Store) -> Result<(MailboxId, ListId)> {
     let email = format!("owner{:08x}@mycorp.example", rand::random::<u32>());
-    let user = store.create_user(&email, None).await?;
-    let list = store.create_list(user.id, "Contacts").await?;
-    let mailbox = store
-        .create_mailbox(NewMailbox {
-            owner: user.id,
-            kind: MailboxKind::Imap,
-            address: email,
-            display_name: None,
-            target_list: list.id,
-            excluded_domains: vec![],
-            settings: serde_json::json!({}),
-            secret: None,
-        })
-        .await?;
-    Ok((mailbox.id, list.id))
+    let mailbox = mailbox_of(store, &email).await?;
+    Ok((mailbox.id, mailbox.target_list))
+}
+
+/// A never-watched mailbox whose owner is `email`.
+async fn mailbox_of(store: &Store, email: &str) -> Result<mailsig_daemon::store::Mailbox> {
+    let owner = owner_with_list(store, email).await?;
+    create_imap_mailbox(store, ImapMailbox { owner, address: email, settings: None, password: None }).await
 }
 
 fn suggestion_commit(mailbox: MailboxId, n: u32, fencing: Option<i64>) -> CommitMessage {
@@ -199,6 +196,143 @@ async fn replicas_share_the_mailboxes_fairly_and_hand_them_over() -> Result<()> 
     Ok(())
 }
 
+/// 3 mailboxes, 3 replicas joining one after the other: the first claims all three, and each
+/// replica that joins still gets one (the first gives back although 2 is within share + slack),
+/// so every replica ends with exactly one lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_joining_get_a_share_of_few_mailboxes() -> Result<()> {
+    let store = pg_store(Clock::System).await?;
+    for _ in 0..3 {
+        mailbox(&store).await?;
+    }
+    let options = |id: &str| ReplicaOptions {
+        id: id.to_owned(),
+        lease: Duration::from_secs(3),
+        renew_every: Duration::from_millis(300),
+        claim_every: Duration::from_millis(300),
+        slack: 1,
+    };
+    let mut running = Vec::new();
+    for (joined, id) in ["a", "b", "c"].into_iter().enumerate() {
+        let tracker = TaskTracker::new();
+        let stop = CancellationToken::new();
+        let ownership = leases::start(options(id), store.clone(), Fences::enforced(), &tracker, stop.clone()).await;
+        running.push((tracker, stop, ownership));
+        let replicas = joined + 1;
+        let held = settle(&store, |by| by.values().sum::<usize>() == 3 && by.len() == replicas).await?;
+        ensure!(held.values().all(|n| *n >= 1 && *n <= 3 - joined), "{replicas} replicas: {held:?}");
+    }
+    let held = settle(&store, |by| by.len() == 3 && by.values().all(|n| *n == 1)).await?;
+    for (i, (_, _, ownership)) in running.iter().enumerate() {
+        ensure!(ownership.current().leases.len() == 1, "replica {i} sees its one lease: {held:?}");
+    }
+    for (tracker, stop, _) in running {
+        stop.cancel();
+        tracker.close();
+        tracker.wait().await;
+    }
+    Ok(())
+}
+
+/// Cursor resets are fenced like commits: with the current lease's token the reset is written;
+/// with the token of the lease before (a stalled ex-owner), it is refused and the cursor keeps
+/// the new owner's position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_owner_cannot_reset_a_cursor() -> Result<()> {
+    let clock = Clock::manual(1_800_000_000_000);
+    let store = pg_store(clock.clone()).await?;
+    let (mailbox, _) = mailbox(&store).await?;
+    let lease = Duration::from_secs(15);
+    let old = store.claim_free_mailboxes("replica-a", lease, 10, false).await?;
+    ensure!(old.len() == 1, "{old:?}");
+    store.reset_cursor_fenced(mailbox, "INBOX", 7, 100, Some(old[0].fencing)).await.context("the owner's reset")?;
+    clock.advance(Duration::from_secs(16));
+    let new = store.claim_free_mailboxes("replica-b", lease, 10, false).await?;
+    ensure!(new.len() == 1 && new[0].fencing != old[0].fencing, "{old:?} {new:?}");
+    store.reset_cursor_fenced(mailbox, "INBOX", 8, 5, Some(new[0].fencing)).await.context("the new owner's reset")?;
+
+    // The stalled ex-owner wakes up and resets to what it saw (a UIDVALIDITY change it noticed).
+    let refused = store.reset_cursor_fenced(mailbox, "INBOX", 9, 1, Some(old[0].fencing)).await;
+    ensure!(matches!(&refused, Err(e) if e.is_fenced()), "a stale reset must be refused: {refused:?}");
+    let cursor = store.get_cursor(mailbox, "INBOX").await?.context("cursor")?;
+    ensure!(cursor.uidvalidity == Some(8) && cursor.last_uid == Some(5), "the new owner's cursor stays: {cursor:?}");
+    // Also for a folder without a cursor yet: nothing is written.
+    let refused = store.reset_cursor_fenced(mailbox, "Archive", 1, 1, Some(old[0].fencing)).await;
+    ensure!(matches!(&refused, Err(e) if e.is_fenced()), "{refused:?}");
+    ensure!(store.get_cursor(mailbox, "Archive").await?.is_none(), "no cursor created by a stale reset");
+    Ok(())
+}
+
+/// Issue 9, the outbox: a notification claimed by a replica that then died (its heartbeat
+/// expired) is taken over and sent by another replica's worker at once, not after the claim's
+/// 15-minute lease; so is one claimed in the surviving replica's own name by a previous life of
+/// it (a configured replica id reused after a crash); one claimed by a live replica is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let store = pg_store(Clock::System).await?;
+    let (dead_recipient, live_recipient) = (env.create_mail_user()?, env.create_mail_user()?);
+    let dead_row = enqueue_attention(&store, &mailbox_of(&store, &dead_recipient.address).await?, "login rejected").await?;
+    let live_row = enqueue_attention(&store, &mailbox_of(&store, &live_recipient.address).await?, "login rejected").await?;
+    let earlier_recipient = env.create_mail_user()?;
+    let earlier_row =
+        enqueue_attention(&store, &mailbox_of(&store, &earlier_recipient.address).await?, "login rejected").await?;
+
+    // Each row is claimed by one replica for the worker's usual 15 minutes; one replica dies
+    // right after (its heartbeat runs out), the other lives on.
+    let lease = WorkerOptions::new("x", "https://mailsig.example").lease;
+    store.replica_heartbeat("replica-dead", Duration::from_secs(2)).await?;
+    store.replica_heartbeat("replica-live", Duration::from_secs(600)).await?;
+    let first = store.claim_due_as("dead-worker", Some("replica-dead"), store.now_ms(), 1, lease).await?;
+    let second = store.claim_due_as("live-worker", Some("replica-live"), store.now_ms(), 1, lease).await?;
+    ensure!(
+        first.len() == 1 && first[0].id == dead_row && second.len() == 1 && second[0].id == live_row,
+        "{first:?} {second:?}"
+    );
+    // The survivor's previous life (same replica id, another process) claimed the third row.
+    store.replica_heartbeat("replica-survivor", Duration::from_secs(600)).await?;
+    let third = store.claim_due_as("survivor-previous-life", Some("replica-survivor"), store.now_ms(), 1, lease).await?;
+    ensure!(third.len() == 1 && third[0].id == earlier_row, "{third:?}");
+    // A third replica looks now: every claim is valid (the dead one's heartbeat still lasts).
+    store.replica_heartbeat("replica-bystander", Duration::from_secs(600)).await?;
+    ensure!(
+        store.claim_due_as("bystander-worker", Some("replica-bystander"), store.now_ms(), 10, lease).await?.is_empty(),
+        "while the dead replica's heartbeat lasts, its claim holds"
+    );
+    // The dead replica's heartbeat runs out.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+
+    // A surviving replica's worker, sending through the test Postfix.
+    let sender = env.create_mail_user()?;
+    let from: Address = format!("mailsig <{}>", sender.address).parse()?;
+    let mut settings = SmtpSettings::new("localhost", env.smtps_port, SmtpSecurity::ImplicitTls, &sender.name, from)
+        .with_ca_file(env.ca.clone());
+    settings.command_timeout = Duration::from_secs(10);
+    let mailer = Mailer::new(settings, &secrecy::SecretString::from(sender.password.clone()))?;
+    let mut options = WorkerOptions::new("survivor-worker", "https://mailsig.example");
+    options.replica = Some("replica-survivor".to_owned());
+    let mut worker = OutboxWorker::new(store.clone(), mailer, options);
+    let started = Instant::now();
+    let report = worker.run_once().await?;
+    ensure!(report.claimed == 2 && report.sent == 2, "the dead replica's row and the previous life's: {report:?}");
+    ensure!(started.elapsed() < Duration::from_secs(10), "taken over within seconds: {:?}", started.elapsed());
+
+    for row in [dead_row, earlier_row] {
+        let sent = store.get_outbox_item(row).await?;
+        ensure!(sent.status == OutboxStatus::Sent, "{sent:?}");
+    }
+    let held = store.get_outbox_item(live_row).await?;
+    ensure!(
+        held.status == OutboxStatus::Sending && held.claimed_by.as_deref() == Some("live-worker"),
+        "a live replica's claim is left alone: {held:?}"
+    );
+    let delivered = env.imap().wait_for_messages(&dead_recipient, "INBOX", 1, WAIT).await?;
+    ensure!(delivered.len() == 1, "the notice reached the dead replica's recipient: {} messages", delivered.len());
+    let delivered = env.imap().wait_for_messages(&earlier_recipient, "INBOX", 1, WAIT).await?;
+    ensure!(delivered.len() == 1, "and the previous life's recipient: {} messages", delivered.len());
+    Ok(())
+}
+
 /// Waits until the live leases by owner satisfy `done`; returns them.
 async fn settle(store: &Store, done: impl Fn(&BTreeMap<String, usize>) -> bool) -> Result<BTreeMap<String, usize>> {
     let deadline = Instant::now() + WAIT;
@@ -229,9 +363,7 @@ async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
     let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
     store.migrate().await?;
     let vault = Vault::new(MasterKey::generate()?);
-    let owner = store.create_user("owner@mycorp.example", None).await?;
-    let list = store.create_list(owner.id, "Contacts").await?;
-    let secret = store.put_secret(SecretKind::ImapPassword, vault.seal(b"not the password")?.as_bytes(), 1).await?;
+    let owner = owner_with_list(&store, "owner@mycorp.example").await?;
     let settings = ImapSettings {
         host: "127.0.0.1".into(),
         port: env.imap_port,
@@ -241,18 +373,12 @@ async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
         ca_file: Some(env.ca.clone()),
         backfill: 0,
     };
-    let linked = store
-        .create_mailbox(NewMailbox {
-            owner: owner.id,
-            kind: MailboxKind::Imap,
-            address: user.address.clone(),
-            display_name: None,
-            target_list: list.id,
-            excluded_domains: vec![],
-            settings: settings.to_json(),
-            secret: Some(secret),
-        })
-        .await?;
+    let linked = create_imap_mailbox(
+        &store,
+        ImapMailbox { owner, address: &user.address, settings: Some(&settings), password: Some((&vault, b"not the password")) },
+    )
+    .await?;
+    let secret = linked.secret.context("the mailbox has its sealed password")?;
 
     let shutdown = CancellationToken::new();
     let imap = ImapStartOptions { reconcile_interval: Duration::from_millis(300), ..ImapStartOptions::default() };
@@ -275,7 +401,7 @@ async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
     env.imap().append(&user, "INBOX", &signed_message(7, &format!("pw{:x}", rand::random::<u32>()))).await?;
     let deadline = Instant::now() + WAIT;
     loop {
-        let found = store.list_suggestions(list.id, &SuggestionFilter::default()).await?;
+        let found = store.list_suggestions(owner.list, &SuggestionFilter::default()).await?;
         if !found.is_empty() {
             ensure!(found.len() == 1 && found[0].sender_email == "sender7@partner.example", "{found:?}");
             break;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::config::Config;
-use crate::sources::graph::{GraphConfig, LinkError, start_linking, store_client_secret};
+use crate::sources::graph::{GraphConfig, LinkError, LinkOrigin, start_linking, store_client_secret};
 use crate::store::{ListId, Store};
 
 use super::context;
@@ -65,7 +65,7 @@ pub async fn link_microsoft(config: &Config, store: &Store, user: &str, list: &s
             }
         }
     };
-    let url = start_linking(store, &vault, graph, user.id, list).await.map_err(|e| match e {
+    let url = start_linking(store, &vault, graph, user.id, list, LinkOrigin::Cli).await.map_err(|e| match e {
         LinkError::ListNotEditable => CliError::msg(Exit::Data, "link microsoft 365: the user cannot edit that list"),
         other => CliError::new(Exit::Software, anyhow::anyhow!("{other}")).context("start the linking"),
     })?;

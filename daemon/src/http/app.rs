@@ -69,6 +69,8 @@ pub struct AppState {
     pub imap: ImapOptions,
     pub settings: ApiSettings,
     limits: Arc<RateLimits>,
+    /// The running Microsoft 365 source, when there is one (unlinking stops its mailbox task).
+    graph_source: Option<crate::sources::graph::GraphSource>,
 }
 
 impl AppState {
@@ -80,7 +82,20 @@ impl AppState {
             imap,
             settings,
             limits,
+            graph_source: None,
         }
+    }
+
+    /// Lets unlinking reach the running Microsoft 365 source.
+    pub fn with_graph_source(mut self, source: crate::sources::graph::GraphSource) -> AppState {
+        self.graph_source = Some(source);
+        self
+    }
+
+    /// How this process unlinks a Microsoft 365 mailbox (running source, else `[graph]`, else
+    /// the local wipe only).
+    pub fn graph_unlinker(&self) -> crate::sources::graph::GraphUnlinker {
+        crate::sources::graph::GraphUnlinker::new(self.vault.clone(), self.settings.graph.clone(), self.graph_source.clone())
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -79,8 +79,14 @@ async fn webhook(routes: &GraphRoutes, query: &HashMap<String, String>, body: &[
     response
 }
 
-/// Where the user's browser lands after the consent page.
-async fn callback(State(routes): State<GraphRoutes>, Query(query): Query<HashMap<String, String>>) -> Response {
+/// Where the user's browser lands after the consent page. A linking started from the web page
+/// or the API completes only with the starting user's session cookie (SameSite=Lax: browsers
+/// send it on this top-level redirect); see [`crate::store::LinkOrigin`].
+async fn callback(
+    State(routes): State<GraphRoutes>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(error) = query.get("error") {
         // Consent refused or failed at Microsoft; the pending linking is consumed if known.
         if let Some(state) = query.get("state") {
@@ -92,7 +98,14 @@ async fn callback(State(routes): State<GraphRoutes>, Query(query): Query<HashMap
     let (Some(code), Some(state)) = (query.get("code"), query.get("state")) else {
         return page(StatusCode::BAD_REQUEST, "Microsoft 365 was not linked: the answer lacks its code or state.");
     };
-    match complete_linking(&routes.source, &routes.store, &routes.vault, code, state).await {
+    let signed_in = match crate::http::auth::session::from_headers(&routes.store, &headers).await {
+        Ok(session) => session.map(|s| s.user),
+        Err(error) => {
+            tracing::warn!(error = %error, "microsoft 365 callback: session check failed");
+            return page(StatusCode::SERVICE_UNAVAILABLE, "Microsoft 365 was not linked: try again in a moment.");
+        }
+    };
+    match complete_linking(&routes.source, &routes.store, &routes.vault, code, state, signed_in).await {
         Ok(mailbox) => {
             // Start it now rather than at the next reconciliation.
             if let Err(error) = routes.source.reconcile().await {
@@ -100,6 +113,11 @@ async fn callback(State(routes): State<GraphRoutes>, Query(query): Query<HashMap
             }
             page(StatusCode::OK, "Your Microsoft 365 mailbox is linked. You can close this page.")
         }
+        Err(LinkError::WrongSession) => page(
+            StatusCode::FORBIDDEN,
+            "Microsoft 365 was not linked: open the consent link in the browser where you are signed in to mailsig \
+             as the user who started the linking, then start again.",
+        ),
         Err(LinkError::UnknownState) => {
             page(StatusCode::BAD_REQUEST, "Microsoft 365 was not linked: this link is unknown, used or expired. Start again.")
         }

@@ -21,6 +21,13 @@
 //! never a loss**: SMTP has no way to ask "did you already take this one?", and losing a notice is
 //! worse than repeating it. The same holds for a crash before the 250: the row is simply sent later.
 //!
+//! The claim names the replica ([`WorkerOptions::replica`]) besides the worker: when that
+//! replica's heartbeat (`store::replicas`, renewed every ~2 s, valid ~6 s) has expired, any other
+//! replica takes its `sending` rows over at once instead of after the claim's lease (15 minutes).
+//! The rule above is unchanged: a dead claimant's last send may be repeated once. A claimant that
+//! only stalled past its heartbeat (SIGSTOP, a long pause) and then completes its send makes the
+//! same one duplicate, and its late `mark_sent` finds the row sent or re-claimed, never lost.
+//!
 //! # At most one digest per interval
 //! The store schedules a new digest row no earlier than the last sent digest plus the interval and
 //! folds new suggestions into the pending row. The worker adds two guards: digest rows for the same
@@ -88,6 +95,10 @@ pub async fn enqueue_attention(
 pub struct WorkerOptions {
     /// Names this worker in `claimed_by` (host name + pid is a good choice).
     pub worker_id: String,
+    /// The replica this worker runs in (its heartbeat row's id), stored with each claim: once
+    /// that heartbeat expires, other replicas reclaim the rows without waiting for `lease`.
+    /// `None`: only the lease frees the rows.
+    pub replica: Option<String>,
     /// Base of the review links in the messages.
     pub public_base_url: String,
     /// Time between two rounds when the outbox is empty.
@@ -109,6 +120,7 @@ impl WorkerOptions {
     pub fn new(worker_id: impl Into<String>, public_base_url: impl Into<String>) -> WorkerOptions {
         WorkerOptions {
             worker_id: worker_id.into(),
+            replica: None,
             public_base_url: public_base_url.into(),
             poll_interval: Duration::from_secs(5),
             batch_size: 10,
@@ -210,8 +222,9 @@ impl OutboxWorker {
         let now = self.store.now_ms();
         let items = self
             .store
-            .claim_due(
+            .claim_due_as(
                 &self.options.worker_id,
+                self.options.replica.as_deref(),
                 now,
                 self.options.batch_size,
                 self.options.lease,

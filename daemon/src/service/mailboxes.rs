@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use std::net::SocketAddr;
 
+use crate::sources::graph::GraphUnlinker;
 use crate::sources::imap::{ImapError, ImapOptions, ImapSettings, Security, test_login_at, test_login_with};
 use crate::store::{
     ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox, Role,
@@ -452,10 +453,20 @@ pub async fn replace_password(
     get_mailbox(store, actor, id).await
 }
 
-/// Unlinks the mailbox; its stored password is wiped in the same transaction.
-pub async fn unlink(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<()> {
-    owned(store, actor, id).await?;
-    store.soft_remove_mailbox(id).await?;
+/// Unlinks the mailbox and wipes its secrets at once. IMAP: the stored password goes in the
+/// same transaction as the removal. Microsoft 365: the running task stops, the subscriptions
+/// are deleted at Graph (best effort, within a time budget: an unreachable Graph is logged and
+/// counted, and does not keep the rest from happening), the tokens and clientStates are wiped
+/// and the webhook forgets the subscriptions (see [`GraphUnlinker`]).
+pub async fn unlink(store: &Store, graph: &GraphUnlinker, actor: Actor, id: MailboxId) -> ServiceResult<()> {
+    let mailbox = owned(store, actor, id).await?;
+    match mailbox.kind {
+        MailboxKind::Graph => graph.unlink(store, id).await.map_err(|e| match e {
+            crate::sources::graph::LinkError::Store(e) => ServiceError::from(e),
+            other => ServiceError::Internal(format!("unlink microsoft 365 mailbox: {other}")),
+        })?,
+        _ => store.soft_remove_mailbox(id).await?,
+    }
     audit(store, actor, "mailbox.remove", "mailbox", Some(id.0), None).await?;
     Ok(())
 }

@@ -3,10 +3,14 @@
 //! Rule: an IMAP cursor never moves backwards within one UIDVALIDITY. A commit that carries
 //! another UIDVALIDITY than the stored one is stale and leaves the cursor alone; the source
 //! announces a new UIDVALIDITY explicitly with [`Store::reset_cursor`].
+//!
+//! Several replicas (issue 9): a cursor is written either by `commit_message` (which checks the
+//! lease's fencing token) or by a reset; [`Store::reset_cursor_fenced`] checks the token in the
+//! same transaction as its write, so a stalled ex-owner cannot move a cursor back either.
 
 use sqlx::AnyConnection;
 
-use super::{Error, MailboxId, Result, Store, col};
+use super::{Backend, Error, MailboxId, Result, Store, col};
 
 /// Where a source is in one folder.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -69,6 +73,39 @@ impl Store {
     /// Starts a folder over: a new UIDVALIDITY (or a first link) with `uid` as the last UID
     /// already accounted for (e.g. UIDNEXT - 1, so only new mail is processed).
     pub async fn reset_cursor(&self, mailbox: MailboxId, folder: &str, uidvalidity: u32, uid: u32) -> Result<()> {
+        self.reset_cursor_fenced(mailbox, folder, uidvalidity, uid, None).await
+    }
+
+    /// [`Store::reset_cursor`] by the holder of the mailbox's lease with fencing token
+    /// `fencing`: refused with [`Error::Fenced`] when the mailbox's token is another (its lease
+    /// changed hands), checked in the same transaction as the write. On PostgreSQL the mailbox
+    /// row is share-locked until the write commits, so a claim cannot slip in between (as in
+    /// `commit_message`). `None` writes unchecked (no leases in use).
+    pub async fn reset_cursor_fenced(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+        uidvalidity: u32,
+        uid: u32,
+        fencing: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        if let Some(fencing) = fencing {
+            let sql = match self.backend {
+                Backend::Postgres => "SELECT lease_fencing FROM mailboxes WHERE id = $1 FOR SHARE",
+                Backend::Sqlite => "SELECT lease_fencing FROM mailboxes WHERE id = $1",
+            };
+            let row = sqlx::query(sql)
+                .bind(mailbox.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Error::db("read mailbox fencing", "mailbox"))?
+                .ok_or(Error::NotFound { what: "mailbox" })?;
+            let current: i64 = col(&row, "lease_fencing")?;
+            if current != fencing {
+                return Err(Error::Fenced { mailbox: mailbox.0, fencing });
+            }
+        }
         sqlx::query(
             "INSERT INTO folder_cursors (mailbox_id, folder, uidvalidity, last_uid, delta_link, updated_at) \
              VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (mailbox_id, folder) DO UPDATE SET \
@@ -79,10 +116,10 @@ impl Store {
         .bind(i64::from(uidvalidity))
         .bind(i64::from(uid))
         .bind(self.now_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(Error::db("reset cursor", "cursor"))?;
-        Ok(())
+        tx.commit().await.map_err(Error::db("commit cursor reset", "cursor"))
     }
 }
 

@@ -7,19 +7,40 @@
 //! a notification and a delta round, is fetched once. Lifecycle events (`missed`,
 //! `reauthorize`, `removed`) are rows too, coalesced per subscription.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
 
 use super::cursors::advance_cursor;
 use super::{Backend, Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col};
+use super::text_enum::text_enum;
+
+text_enum! {
+    /// Where a Microsoft 365 linking was started. The OAuth callback completes a linking started
+    /// from the web page or the API only in a browser signed in as the same user (so a link
+    /// started by one user cannot be completed with another person's Microsoft account by
+    /// sending them the consent URL); one started by the operator's CLI needs no session.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum LinkOrigin("link origin") {
+        Web => "web",
+        Api => "api",
+        Cli => "cli",
+    }
+}
+
+impl LinkOrigin {
+    /// Whether the callback must come with the starting user's browser session.
+    pub fn needs_session(self) -> bool {
+        !matches!(self, LinkOrigin::Cli)
+    }
+}
 
 /// A linking in progress, as the OAuth callback takes it back.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OauthState {
     pub user: UserId,
     pub list: ListId,
+    pub origin: LinkOrigin,
     /// The PKCE code verifier, sealed by the vault.
     pub verifier_sealed: Vec<u8>,
     pub expires_at: i64,
@@ -27,43 +48,24 @@ pub struct OauthState {
 
 impl std::fmt::Debug for OauthState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OauthState").field("user", &self.user).field("list", &self.list).finish_non_exhaustive()
+        f.debug_struct("OauthState")
+            .field("user", &self.user)
+            .field("list", &self.list)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
     }
 }
 
-/// Health of a Graph subscription as the daemon last knew it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubscriptionState {
-    Active,
-    /// Graph asked for reauthorization; a renewal is due.
-    Reauthorize,
-    /// Graph removed it; it must be created again.
-    Removed,
-}
-
-impl SubscriptionState {
-    pub const ALL: [SubscriptionState; 3] =
-        [SubscriptionState::Active, SubscriptionState::Reauthorize, SubscriptionState::Removed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubscriptionState::Active => "active",
-            SubscriptionState::Reauthorize => "reauthorize",
-            SubscriptionState::Removed => "removed",
-        }
-    }
-}
-
-impl FromStr for SubscriptionState {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "active" => SubscriptionState::Active,
-            "reauthorize" => SubscriptionState::Reauthorize,
-            "removed" => SubscriptionState::Removed,
-            _ => return Err(Error::Invalid { what: "subscription state", reason: format!("unknown {s:?}") }),
-        })
+text_enum! {
+    /// Health of a Graph subscription as the daemon last knew it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum SubscriptionState("subscription state") {
+        Active => "active",
+        /// Graph asked for reauthorization; a renewal is due.
+        Reauthorize => "reauthorize",
+        /// Graph removed it; it must be created again.
+        Removed => "removed",
     }
 }
 
@@ -84,40 +86,34 @@ pub struct GraphSubscription {
     pub expires_at: i64,
 }
 
-/// What a queued job asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum GraphJobKind {
-    /// Fetch the message `item` and hand it to the pipeline.
-    Message,
-    /// Lifecycle `missed`: resync the folder by delta.
-    Missed,
-    /// Lifecycle `reauthorizationRequired`: renew subscription `item`.
-    Reauthorize,
-    /// Lifecycle `subscriptionRemoved`: recreate subscription `item`, then resync.
-    Removed,
-}
-
-impl GraphJobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GraphJobKind::Message => "message",
-            GraphJobKind::Missed => "missed",
-            GraphJobKind::Reauthorize => "reauthorize",
-            GraphJobKind::Removed => "removed",
-        }
+text_enum! {
+    /// What a queued job asks for.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum GraphJobKind("graph job kind") {
+        /// Fetch the message `item` and hand it to the pipeline.
+        Message => "message",
+        /// Lifecycle `missed`: resync the folder by delta.
+        Missed => "missed",
+        /// Lifecycle `reauthorizationRequired`: renew subscription `item`.
+        Reauthorize => "reauthorize",
+        /// Lifecycle `subscriptionRemoved`: recreate subscription `item`, then resync.
+        Removed => "removed",
     }
 }
 
-impl FromStr for GraphJobKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "message" => GraphJobKind::Message,
-            "missed" => GraphJobKind::Missed,
-            "reauthorize" => GraphJobKind::Reauthorize,
-            "removed" => GraphJobKind::Removed,
-            _ => return Err(Error::Invalid { what: "graph job kind", reason: format!("unknown {s:?}") }),
-        })
+/// Subscriptions by state at one moment ([`Store::count_graph_subscriptions`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscriptionCounts {
+    /// Unexpired subscriptions per state (states with none are absent).
+    pub live: Vec<(SubscriptionState, u64)>,
+    /// Subscriptions past their expiry, whatever their state.
+    pub expired: u64,
+}
+
+impl SubscriptionCounts {
+    /// Unexpired subscriptions in `state` (0 when none).
+    pub fn live(&self, state: SubscriptionState) -> u64 {
+        self.live.iter().filter(|(s, _)| *s == state).map(|(_, n)| n).sum()
     }
 }
 
@@ -140,6 +136,9 @@ pub struct GraphJob {
     pub folder: String,
     pub item: String,
     pub attempts: i64,
+    /// When it was queued (epoch ms): for a message, when a notification or a delta round
+    /// reported it (the Graph source's lag is measured from here).
+    pub created_at: i64,
 }
 
 /// Jobs by status, for tests and metrics.
@@ -171,6 +170,7 @@ fn job_from_row(row: &AnyRow) -> Result<GraphJob> {
         folder: col(row, "folder")?,
         item: col(row, "item")?,
         attempts: col(row, "attempts")?,
+        created_at: col(row, "created_at")?,
     })
 }
 
@@ -184,6 +184,7 @@ impl Store {
         state_hash: &str,
         user: UserId,
         list: ListId,
+        origin: LinkOrigin,
         verifier_sealed: &[u8],
         ttl: Duration,
     ) -> Result<()> {
@@ -195,12 +196,13 @@ impl Store {
             .await
             .map_err(Error::db("purge oauth states", "oauth state"))?;
         sqlx::query(
-            "INSERT INTO oauth_states (state_hash, user_id, list_id, verifier_sealed, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO oauth_states (state_hash, user_id, list_id, origin, verifier_sealed, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(state_hash)
         .bind(user.0)
         .bind(list.0)
+        .bind(origin.as_str())
         .bind(verifier_sealed.to_vec())
         .bind(now)
         .bind(now.saturating_add(duration_ms(ttl)))
@@ -215,7 +217,7 @@ impl Store {
     pub async fn take_oauth_state(&self, state_hash: &str) -> Result<OauthState> {
         let row = sqlx::query(
             "DELETE FROM oauth_states WHERE state_hash = $1 \
-             RETURNING user_id, list_id, verifier_sealed, expires_at",
+             RETURNING user_id, list_id, origin, verifier_sealed, expires_at",
         )
         .bind(state_hash)
         .fetch_optional(&self.pool)
@@ -225,6 +227,7 @@ impl Store {
         let state = OauthState {
             user: UserId(col(&row, "user_id")?),
             list: ListId(col(&row, "list_id")?),
+            origin: parse_col(&row, "origin", "link origin")?,
             verifier_sealed: col(&row, "verifier_sealed")?,
             expires_at: col(&row, "expires_at")?,
         };
@@ -328,6 +331,31 @@ impl Store {
         .await
         .map_err(Error::db("list all subscriptions", "subscription"))?;
         rows.iter().map(subscription_from_row).collect()
+    }
+
+    /// Subscriptions of active mailboxes by state, split into unexpired and expired at `now`
+    /// (for `/metrics`; one grouped query).
+    pub async fn count_graph_subscriptions(&self, now: i64) -> Result<SubscriptionCounts> {
+        let rows = sqlx::query(
+            "SELECT s.state, CAST(CASE WHEN s.expires_at <= $1 THEN 1 ELSE 0 END AS BIGINT) AS expired, COUNT(*) AS n \
+             FROM graph_subscriptions s JOIN mailboxes m ON m.id = s.mailbox_id \
+             WHERE m.deleted_at IS NULL GROUP BY s.state, CASE WHEN s.expires_at <= $1 THEN 1 ELSE 0 END",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("count subscriptions", "subscription"))?;
+        let mut counts = SubscriptionCounts::default();
+        for row in &rows {
+            let state: SubscriptionState = parse_col(row, "state", "subscription state")?;
+            let n = u64::try_from(col::<i64>(row, "n")?).unwrap_or(0);
+            if col::<i64>(row, "expired")? == 1 {
+                counts.expired += n;
+            } else {
+                counts.live.push((state, n));
+            }
+        }
+        Ok(counts)
     }
 
     /// Records a renewal: Graph's returned expiry is the truth.
@@ -449,7 +477,10 @@ impl Store {
     /// Claims up to `limit` due jobs of active mailboxes in status `ok` for `worker`, for
     /// `lease` (a crashed worker's jobs become due again after it). With `lease_owner`, only
     /// jobs of mailboxes whose lease that replica holds (any replica accepts webhooks; the
-    /// owner does the work).
+    /// owner does the work), and then also jobs still claimed by another worker: a replica
+    /// claims in its own name, so such a claim is a previous owner's (killed, stalled or
+    /// having given the mailbox back) and need not run its lease out (the pipeline's fencing
+    /// and Message-ID dedupe make a late second run harmless).
     pub async fn claim_graph_jobs(
         &self,
         worker: &str,
@@ -463,19 +494,19 @@ impl Store {
                 "UPDATE graph_jobs SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
                  WHERE id IN (SELECT j.id FROM graph_jobs j JOIN mailboxes m ON m.id = j.mailbox_id \
                    WHERE j.status = 'pending' AND j.next_attempt_at <= $3 \
-                   AND (j.claim_until IS NULL OR j.claim_until < $3) \
+                   AND (j.claim_until IS NULL OR j.claim_until < $3 OR ($5 IS NOT NULL AND j.claimed_by <> $5)) \
                    AND m.deleted_at IS NULL AND m.status = 'ok' AND ($5 IS NULL OR m.lease_owner = $5) \
                    ORDER BY j.next_attempt_at, j.id LIMIT $4 FOR UPDATE OF j SKIP LOCKED) \
-                 RETURNING id, mailbox_id, kind, folder, item, attempts"
+                 RETURNING id, mailbox_id, kind, folder, item, attempts, created_at"
             }
             Backend::Sqlite => {
                 "UPDATE graph_jobs SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
                  WHERE id IN (SELECT j.id FROM graph_jobs j JOIN mailboxes m ON m.id = j.mailbox_id \
                    WHERE j.status = 'pending' AND j.next_attempt_at <= $3 \
-                   AND (j.claim_until IS NULL OR j.claim_until < $3) \
+                   AND (j.claim_until IS NULL OR j.claim_until < $3 OR ($5 IS NOT NULL AND j.claimed_by <> $5)) \
                    AND m.deleted_at IS NULL AND m.status = 'ok' AND ($5 IS NULL OR m.lease_owner = $5) \
                    ORDER BY j.next_attempt_at, j.id LIMIT $4) \
-                 RETURNING id, mailbox_id, kind, folder, item, attempts"
+                 RETURNING id, mailbox_id, kind, folder, item, attempts, created_at"
             }
         };
         let mut tx = self.begin_write().await?;

@@ -30,6 +30,7 @@ mod sessions;
 mod stats;
 mod suggestion;
 mod suggestions;
+mod text_enum;
 mod tokens;
 mod users;
 
@@ -42,7 +43,8 @@ pub use commit::{
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
 pub use graph::{
-    GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, NewGraphJob, OauthState, SubscriptionState,
+    GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, LinkOrigin, NewGraphJob, OauthState, SubscriptionCounts,
+    SubscriptionState,
 };
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
 pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};

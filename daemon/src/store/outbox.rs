@@ -1,49 +1,28 @@
 //! The durable notification outbox. Rows are claimed by one worker at a time for a lease;
-//! a worker that dies leaves its rows to be claimed again when the lease runs out (so a
-//! crash between the SMTP server's 250 and `mark_sent` may send one duplicate, never lose).
+//! a worker that dies leaves its rows to be claimed again when the lease runs out, or at once
+//! when the claim names a replica whose heartbeat has expired (so a crash between the SMTP
+//! server's 250 and `mark_sent` may send one duplicate, never lose).
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::{Backend, Error, ListId, OutboxId, Result, Store, SuggestionId, UserId, col, duration_ms, parse_col, to_json};
+use super::text_enum::text_enum;
 
 /// Kind of the rows `commit_message` enqueues: one pending digest per recipient collects
 /// the suggestions created or updated since the last one.
 pub const DIGEST_KIND: &str = "suggestion_digest";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutboxStatus {
-    Pending,
-    Sending,
-    Sent,
-    Failed,
-}
-
-impl OutboxStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxStatus::Pending => "pending",
-            OutboxStatus::Sending => "sending",
-            OutboxStatus::Sent => "sent",
-            OutboxStatus::Failed => "failed",
-        }
-    }
-}
-
-impl FromStr for OutboxStatus {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<OutboxStatus> {
-        Ok(match s {
-            "pending" => OutboxStatus::Pending,
-            "sending" => OutboxStatus::Sending,
-            "sent" => OutboxStatus::Sent,
-            "failed" => OutboxStatus::Failed,
-            _ => return Err(Error::Invalid { what: "outbox status", reason: format!("unknown {s:?}") }),
-        })
+text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum OutboxStatus("outbox status") {
+        Pending => "pending",
+        Sending => "sending",
+        Sent => "sent",
+        Failed => "failed",
     }
 }
 
@@ -145,20 +124,47 @@ impl Store {
     /// `sending` past their claim) for `worker` during `lease`. Two workers never get the
     /// same row while a claim is valid (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
     pub async fn claim_due(&self, worker: &str, now: i64, limit: u32, lease: Duration) -> Result<Vec<OutboxItem>> {
+        self.claim_due_as(worker, None, now, limit, lease).await
+    }
+
+    /// [`Store::claim_due`] in the name of replica `replica` (its `replicas` heartbeat row),
+    /// recorded on each claimed row. Also takes `sending` rows whose claim names a replica
+    /// whose heartbeat has expired (or was removed): that replica is dead, its claims need not
+    /// run their lease out. Likewise rows claimed in `replica`'s own name by another worker: a
+    /// previous life of this replica (a configured `[replica] id` reused after a crash; a
+    /// worker id is host + pid). A row claimed without a replica is freed by its lease only.
+    pub async fn claim_due_as(
+        &self,
+        worker: &str,
+        replica: Option<&str>,
+        now: i64,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<OutboxItem>> {
         let sql = match self.backend {
             Backend::Postgres => {
-                "UPDATE outbox SET status = 'sending', claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
-                 WHERE id IN (SELECT id FROM outbox \
-                   WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'sending' AND claim_until < $3) \
-                   ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                "UPDATE outbox SET status = 'sending', claimed_by = $1, claim_until = $2, attempts = attempts + 1, \
+                   claim_replica = $5 \
+                 WHERE id IN (SELECT o.id FROM outbox o \
+                   WHERE (o.status = 'pending' AND o.next_attempt_at <= $3) \
+                      OR (o.status = 'sending' AND (o.claim_until < $3 OR (o.claim_replica IS NOT NULL \
+                          AND NOT EXISTS (SELECT 1 FROM replicas r \
+                            WHERE r.id = o.claim_replica AND r.heartbeat_until >= $3)) \
+                          OR (o.claim_replica = $5 AND o.claimed_by <> $1))) \
+                   ORDER BY o.next_attempt_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
                  RETURNING id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, \
                    claimed_by, claim_until, created_at, sent_at"
             }
             Backend::Sqlite => {
-                "UPDATE outbox SET status = 'sending', claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
-                 WHERE id IN (SELECT id FROM outbox \
-                   WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'sending' AND claim_until < $3) \
-                   ORDER BY next_attempt_at, id LIMIT $4) \
+                "UPDATE outbox SET status = 'sending', claimed_by = $1, claim_until = $2, attempts = attempts + 1, \
+                   claim_replica = $5 \
+                 WHERE id IN (SELECT o.id FROM outbox o \
+                   WHERE (o.status = 'pending' AND o.next_attempt_at <= $3) \
+                      OR (o.status = 'sending' AND (o.claim_until < $3 OR (o.claim_replica IS NOT NULL \
+                          AND NOT EXISTS (SELECT 1 FROM replicas r \
+                            WHERE r.id = o.claim_replica AND r.heartbeat_until >= $3)) \
+                          OR (o.claim_replica = $5 AND o.claimed_by <> $1))) \
+                   ORDER BY o.next_attempt_at, o.id LIMIT $4) \
                  RETURNING id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, \
                    claimed_by, claim_until, created_at, sent_at"
             }
@@ -169,6 +175,7 @@ impl Store {
             .bind(now.saturating_add(duration_ms(lease)))
             .bind(now)
             .bind(i64::from(limit))
+            .bind(replica)
             .fetch_all(&mut *tx)
             .await
             .map_err(Error::db("claim outbox rows", "outbox row"))?;
@@ -182,7 +189,7 @@ impl Store {
         self.finish(
             id,
             "mark sent",
-            "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_by = NULL, claim_until = NULL, \
+            "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_by = NULL, claim_until = NULL, claim_replica = NULL, \
              last_error = NULL WHERE id = $2 AND status <> 'failed'",
             self.now_ms(),
             None,
@@ -195,7 +202,7 @@ impl Store {
         self.finish(
             id,
             "mark for retry",
-            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $3, claimed_by = NULL, \
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $3, claimed_by = NULL, claim_replica = NULL, \
              claim_until = NULL WHERE id = $2 AND status <> 'sent'",
             next_at,
             Some(error),
@@ -208,7 +215,7 @@ impl Store {
         self.finish(
             id,
             "mark failed",
-            "UPDATE outbox SET status = 'failed', sent_at = NULL, last_error = $3, claimed_by = NULL, \
+            "UPDATE outbox SET status = 'failed', sent_at = NULL, last_error = $3, claimed_by = NULL, claim_replica = NULL, \
              claim_until = NULL, next_attempt_at = $1 WHERE id = $2",
             self.now_ms(),
             Some(error),

@@ -75,6 +75,27 @@ impl Store {
         Ok(u32::try_from(n).unwrap_or(u32::MAX).max(1))
     }
 
+    /// How many live leases each live replica holds (0 for one that holds none), by replica
+    /// id: what a replica compares its own load with before giving leases back.
+    pub async fn live_replica_loads(&self) -> Result<Vec<(String, u32)>> {
+        let now = self.now_ms();
+        let rows = sqlx::query(
+            "SELECT r.id AS id, COUNT(m.id) AS n FROM replicas r \
+             LEFT JOIN mailboxes m ON m.lease_owner = r.id AND m.lease_until >= $1 AND m.deleted_at IS NULL \
+             WHERE r.heartbeat_until >= $1 GROUP BY r.id ORDER BY r.id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("count leases per replica", "replica"))?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = col(row, "n")?;
+                Ok((col(row, "id")?, u32::try_from(n).unwrap_or(u32::MAX)))
+            })
+            .collect()
+    }
+
     /// Forgets a replica (at shutdown) and the heartbeat rows of replicas dead for `older_than`.
     pub async fn remove_replica(&self, id: &str, older_than: Duration) -> Result<()> {
         let cutoff = self.now_ms().saturating_sub(duration_ms(older_than));

@@ -6,8 +6,10 @@
 //!    back was taken over (it stalled past the expiry) and is dropped at once;
 //! 2. claims free or expired mailboxes up to its fair share `ceil(mailboxes / live replicas)`
 //!    (the shares add up to at least the mailbox count, so every mailbox finds an owner); a
-//!    replica holding more than share + slack (it claimed when fewer replicas were live) gives
-//!    back down to its share, for the one that joined;
+//!    replica holding more than its share (it claimed when fewer replicas were live) gives back
+//!    down to its share, for the one that joined, when it holds more than share + slack or when
+//!    another live replica holds at least two fewer than it (so with 3 mailboxes and 3
+//!    replicas each ends up with one, although 2 is within share + slack);
 //! 3. publishes the result: fencing tokens to the pipeline (every commit carries one, and the
 //!    store refuses a stale one) and the owned set to the sources, which start and stop
 //!    watchers accordingly.
@@ -72,6 +74,14 @@ pub fn generated_replica_id() -> String {
 /// The fair share of a replica: `ceil(mailboxes / live)`.
 pub fn fair_share(mailboxes: u32, live: u32) -> u32 {
     mailboxes.div_ceil(live.max(1))
+}
+
+/// Whether a replica holding `held` leases gives back down to `share`: only above its share,
+/// and then when above share + `slack` (the others were fewer when it claimed) or when another
+/// live replica holds two or more fewer (moving one lease evens the load; the slack alone
+/// would leave a replica that joined with none when there are few mailboxes).
+pub fn must_give_back(held: u32, share: u32, slack: u32, least_loaded_other: Option<u32>) -> bool {
+    held > share && (held > share.saturating_add(slack) || least_loaded_other.is_some_and(|other| other.saturating_add(1) < held))
 }
 
 /// The lease loop's state: what this replica holds.
@@ -179,9 +189,9 @@ impl LeaseLoop {
             u32::MAX
         } else {
             match self.share().await {
-                Ok(share) => {
+                Ok((share, least_loaded_other)) => {
                     let held = u32::try_from(self.held.len()).unwrap_or(u32::MAX);
-                    if held > share.saturating_add(self.options.slack) {
+                    if must_give_back(held, share, self.options.slack, least_loaded_other) {
                         // Down to the share, and no claim this round: the given-back leases are
                         // for the others (a replica that joined), not to be taken back at once.
                         self.release_excess(usize::try_from(share).unwrap_or(usize::MAX)).await;
@@ -209,11 +219,15 @@ impl LeaseLoop {
         }
     }
 
-    /// This replica's fair share now.
-    async fn share(&self) -> Result<u32, crate::store::Error> {
+    /// This replica's fair share now, and the fewest leases another live replica holds.
+    async fn share(&self) -> Result<(u32, Option<u32>), crate::store::Error> {
         let mailboxes = self.store.count_active_mailboxes().await?;
-        let live = self.store.live_replicas().await?;
-        Ok(fair_share(mailboxes, live))
+        let loads = self.store.live_replica_loads().await?;
+        // This replica counts even if its heartbeat row is missing (the write failed).
+        let missing_self = usize::from(!loads.iter().any(|(id, _)| *id == self.options.id));
+        let live = u32::try_from(loads.len() + missing_self).unwrap_or(u32::MAX);
+        let least_loaded_other = loads.iter().filter(|(id, _)| *id != self.options.id).map(|(_, n)| *n).min();
+        Ok((fair_share(mailboxes, live), least_loaded_other))
     }
 
     /// Gives back the leases beyond `keep` (the highest mailbox ids), so a replica that joined
@@ -274,6 +288,21 @@ mod tests {
         assert_eq!(fair_share(50, 2), 25);
         assert_eq!(fair_share(0, 3), 0);
         assert_eq!(fair_share(5, 0), 5);
+    }
+
+    #[test]
+    fn give_back_evens_out_small_counts() {
+        // 3 mailboxes, 3 replicas: the one holding 2 gives one to the one holding none.
+        assert!(must_give_back(2, 1, 1, Some(0)));
+        // ... but not when the others hold one each (nobody to give to).
+        assert!(!must_give_back(2, 1, 1, Some(1)));
+        // 12 over 3: 5, 5, 2 → a 5 gives back; 5, 4, 4 stays (the hysteresis).
+        assert!(must_give_back(5, 4, 1, Some(2)));
+        assert!(!must_give_back(5, 4, 1, Some(4)));
+        // Never below the share, whatever the others hold.
+        assert!(!must_give_back(4, 4, 1, Some(0)));
+        // Far above the share: always.
+        assert!(must_give_back(7, 4, 1, None));
     }
 
     #[test]

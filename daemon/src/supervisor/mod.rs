@@ -163,7 +163,8 @@ impl Supervisor {
         let ownership = leases::start(options.replica.clone(), store.clone(), fences, &leases, leases_stop.clone()).await;
 
         // The outbox worker sits in a slot a configuration reload can restart it in.
-        let outbox = reload::OutboxSlot::new(tracker.clone(), store.clone(), shutdown.clone(), Arc::default());
+        let outbox = reload::OutboxSlot::new(tracker.clone(), store.clone(), shutdown.clone(), Arc::default())
+            .with_replica(&options.replica.id);
         let prepared = outbox.prepare(options.outbox).map_err(SupervisorError::Mailer)?;
         outbox.apply(prepared);
         let (retention_days, retention_days_changes) = tokio::sync::watch::channel(options.retention_days);
@@ -196,7 +197,10 @@ impl Supervisor {
                 notify: Some(outbox.stats()),
                 imap: imap_source.clone(),
             };
-            let app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
+            let mut app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
+            if let Some(source) = &graph {
+                app = app.with_graph_source(source.clone());
+            }
             let mut router = crate::http::app::app_router(app, metrics);
             if let Some(source) = &graph {
                 // The Graph webhook and OAuth callback: their own state, no session auth or rate limit.

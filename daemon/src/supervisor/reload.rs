@@ -219,6 +219,8 @@ pub struct OutboxSlot {
     shutdown: CancellationToken,
     stats: Arc<NotifyStats>,
     running: Mutex<Option<RunningOutbox>>,
+    /// This replica's id, put on every worker's claims (see `WorkerOptions::replica`).
+    replica: Option<String>,
 }
 
 struct RunningOutbox {
@@ -261,7 +263,13 @@ pub enum OutboxChange {
 
 impl OutboxSlot {
     pub(super) fn new(tracker: TaskTracker, store: Store, shutdown: CancellationToken, stats: Arc<NotifyStats>) -> Self {
-        Self { tracker, store, shutdown, stats, running: Mutex::new(None) }
+        Self { tracker, store, shutdown, stats, running: Mutex::new(None), replica: None }
+    }
+
+    /// Every worker this slot starts claims outbox rows in the name of replica `id`.
+    pub(super) fn with_replica(mut self, id: &str) -> Self {
+        self.replica = Some(id.to_owned());
+        self
     }
 
     /// The counters `/metrics` shows, shared by every worker this slot starts.
@@ -273,9 +281,12 @@ impl OutboxSlot {
     /// the running one.
     pub(crate) fn prepare(&self, options: Option<OutboxOptions>) -> Result<PreparedOutbox, NotifyError> {
         let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(options) = options else {
+        let Some(mut options) = options else {
             return Ok(if running.is_some() { PreparedOutbox::Stop } else { PreparedOutbox::Keep });
         };
+        if self.replica.is_some() {
+            options.worker.replica.clone_from(&self.replica);
+        }
         let fingerprint = Fingerprint::of(&options);
         if running.as_ref().is_some_and(|r| r.fingerprint == fingerprint) {
             return Ok(PreparedOutbox::Keep);

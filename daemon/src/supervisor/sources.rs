@@ -102,7 +102,12 @@ pub async fn start_imap(
     if options.disabled {
         return Ok((Started::default(), None));
     }
-    let checkpoints = Arc::new(StoreCheckpoints::new(store.clone()));
+    // Fenced where the pipeline is (PostgreSQL): a reset by a stalled ex-owner is refused.
+    let checkpoints = match store.backend() {
+        crate::store::Backend::Postgres => StoreCheckpoints::new(store.clone()).fenced_by(ownership.clone()),
+        crate::store::Backend::Sqlite => StoreCheckpoints::new(store.clone()),
+    };
+    let checkpoints = Arc::new(checkpoints);
     let source = ImapSource::new(options.options.clone(), pipeline, checkpoints, shutdown.child_token());
     let first = source.reconcile_owned(store, vault, &ownership.current()).await.map_err(SourcesError::ListMailboxes)?;
     let started = Started::from_report(first, source.watched().len());

@@ -7,6 +7,7 @@
 //! that might carry content or a secret in [`Redacted`]. Never log subjects, bodies,
 //! signatures, third parties' addresses or passwords.
 
+pub mod exposition;
 pub mod exposition_check;
 pub mod histogram;
 mod journald;

@@ -146,18 +146,36 @@ const STOPWORDS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Stop word -> indices of the languages (in [`STOPWORDS`]) that use it.
-static STOPWORD_INDEX: Lazy<std::collections::HashMap<&'static str, Vec<usize>>> =
-    Lazy::new(|| {
-        let mut index: std::collections::HashMap<&'static str, Vec<usize>> =
-            std::collections::HashMap::new();
-        for (i, (_, words)) in STOPWORDS.iter().enumerate() {
-            for w in *words {
-                index.entry(w).or_default().push(i);
-            }
+/// A small multiplicative hash for the stop-word index: its keys are a few hundred short
+/// words looked up up to 400 times per message, where the default SipHash cost more than the
+/// rest of the language guess. (Hand-rolled: no hashing crate is a dependency; the keys are
+/// constants, so flooding resistance is not needed.)
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl std::hash::Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
-        index
-    });
+    }
+}
+
+type WordMap<V> = std::collections::HashMap<&'static str, V, std::hash::BuildHasherDefault<WordHasher>>;
+
+/// Stop word -> indices of the languages (in [`STOPWORDS`]) that use it.
+static STOPWORD_INDEX: Lazy<WordMap<Vec<usize>>> = Lazy::new(|| {
+    let mut index: WordMap<Vec<usize>> = WordMap::default();
+    for (i, (_, words)) in STOPWORDS.iter().enumerate() {
+        for w in *words {
+            index.entry(w).or_default().push(i);
+        }
+    }
+    index
+});
 
 /// Bytes of text that say enough about the language.
 const LANGUAGE_SAMPLE: usize = 2_000;
@@ -195,19 +213,44 @@ pub(crate) fn language_region(text: &str) -> Option<&'static str> {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let lower = text[..end].to_lowercase();
+    let sample = &text[..end];
     let mut counts = [0usize; STOPWORDS.len()];
-    for word in lower
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty())
-        .take(400)
-    {
+    let mut count = |word: &str| {
         if let Some(langs) = STOPWORD_INDEX.get(word) {
             for &l in langs {
                 if let Some(c) = counts.get_mut(l) {
                     *c += 1;
                 }
             }
+        }
+    };
+    if sample.is_ascii() {
+        // The same words as the general path below (for ASCII, lower-casing and `is_alphabetic`
+        // are their ASCII forms), without lower-casing a copy of the whole sample.
+        let mut word = [0u8; 64];
+        for raw in sample
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| !w.is_empty())
+            .take(400)
+        {
+            // No stop word is this long; such a word is counted as no match either way.
+            let Some(buf) = word.get_mut(..raw.len()) else {
+                continue;
+            };
+            buf.copy_from_slice(raw.as_bytes());
+            buf.make_ascii_lowercase();
+            if let Ok(w) = std::str::from_utf8(buf) {
+                count(w);
+            }
+        }
+    } else {
+        let lower = sample.to_lowercase();
+        for word in lower
+            .split(|c: char| !c.is_alphabetic())
+            .filter(|w| !w.is_empty())
+            .take(400)
+        {
+            count(word);
         }
     }
     let mut best: Option<(&'static str, usize)> = None;

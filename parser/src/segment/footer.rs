@@ -30,14 +30,10 @@ pub(crate) fn is_attachment_placeholder(text: &str) -> bool {
         })
 }
 
-/// A line of a confidentiality, privacy or environmental footer.
-pub(crate) fn is_disclaimer(text: &str) -> bool {
-    crate::tables::DISCLAIMERS.matches_lower(text)
-}
-
-/// A line of a company registration block (court, register number, directors, VAT id).
-pub(crate) fn is_registration(text: &str) -> bool {
-    crate::tables::REGISTRATION.matches_lower(text)
+/// A line of a confidentiality, privacy or environmental footer, or of a company
+/// registration block (court, register number, directors, VAT id): both tables in one search.
+pub(crate) fn is_legal_footer(text: &str) -> bool {
+    crate::tables::LEGAL_FOOTERS.matches_lower(text)
 }
 
 #[cfg(test)]
@@ -49,10 +45,10 @@ mod tests {
         assert!(is_device_footer("Sent from my iPhone"));
         assert!(is_device_footer("Von meinem iPhone gesendet"));
         assert!(!is_device_footer("I sent from my desk the files"));
-        assert!(is_disclaimer(
+        assert!(is_legal_footer(
             "This e-mail is confidential and may be privileged."
         ));
-        assert!(is_registration("Amtsgericht München HRB 12345"));
-        assert!(!is_disclaimer("Please navigate to the page"));
+        assert!(is_legal_footer("Amtsgericht München HRB 12345"));
+        assert!(!is_legal_footer("Please navigate to the page"));
     }
 }

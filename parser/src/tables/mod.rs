@@ -61,10 +61,16 @@ pub(crate) static COMPANY_WORDS: Lazy<WordSet> =
     Lazy::new(|| WordSet::lowercase(words::COMPANY_WORDS, Boundary::Word));
 pub(crate) static STREET_WORDS: Lazy<WordSet> =
     Lazy::new(|| WordSet::lowercase(words::STREET_WORDS, Boundary::Word));
-pub(crate) static DISCLAIMERS: Lazy<WordSet> =
-    Lazy::new(|| WordSet::lowercase(markers::DISCLAIMER_WORDS, Boundary::Start));
-pub(crate) static REGISTRATION: Lazy<WordSet> =
-    Lazy::new(|| WordSet::lowercase(markers::REGISTRATION_WORDS, Boundary::Start));
+/// Disclaimer and registration words in one automaton: every footer check asks for either,
+/// and one overlapping search costs half of two.
+pub(crate) static LEGAL_FOOTERS: Lazy<WordSet> = Lazy::new(|| {
+    WordSet::lowercase(
+        markers::DISCLAIMER_WORDS
+            .iter()
+            .chain(markers::REGISTRATION_WORDS),
+        Boundary::Start,
+    )
+});
 pub(crate) static VALEDICTIONS: Lazy<PrefixSet> = Lazy::new(|| {
     PrefixSet::lowercase(
         markers::VALEDICTIONS

@@ -2,6 +2,10 @@
 //! a Dovecot, mail APPENDed to many mailboxes while replicas are SIGKILLed at random moments
 //! and restarted, plus a Dovecot restart, a PostgreSQL restart and an SMTP outage. Afterwards
 //! every message must have produced exactly one suggestion: 0 lost, 0 duplicated.
+//! Microsoft 365 mailboxes take part too: the Graph emulator serves them, messages are
+//! delivered to them during the run and a "429 storm" turns every Graph call away for a while
+//! (`graph.rs`); they too must end with one suggestion per message, and no mailbox may ever
+//! have had more than 4 Graph calls in progress at once.
 //!
 //! Everything that is broken on purpose is private to the run: a private Dovecot
 //! ([`PrivateDovecot`]), a private PostgreSQL cluster ([`PrivatePg`]) and a TCP relay in front
@@ -11,7 +15,7 @@
 //! Usage (the test servers must run: `scripts/test-servers.sh start`, then source
 //! `.test-servers/env`; `scripts/resilience.sh` does both):
 //!   resilience [--messages 2000] [--mailboxes 50] [--replicas 3] [--kills 20] [--seconds 90]
-//!              [--seed N] [--no-faults] [--json FILE]
+//!              [--graph-mailboxes 10] [--graph-messages N] [--seed N] [--no-faults] [--json FILE]
 //! The seed is printed; the same seed gives the same kill schedule. Exit status 0 only when
 //! nothing was lost or duplicated and every notification was sent.
 
@@ -24,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use mailsig_daemon::sources::imap::{ImapSettings, Security};
-use mailsig_daemon::store::{ListId, MailboxId, MailboxKind, NewMailbox, SecretKind, Store, SuggestionFilter};
+use mailsig_daemon::store::{ListId, MailboxId, Store, SuggestionFilter};
+use mailsig_tests::mailboxes::{ImapMailbox, create_imap_mailbox, owner_with_list};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use mailsig_tests::servers::{MailUser, PrivateDovecot, PrivateDovecotOptions, PrivatePg, TestEnv, free_port};
 use rand::rngs::StdRng;
@@ -39,6 +44,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(240);
 /// A failover that takes longer than this is reported as failed.
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(120);
 
+#[path = "resilience/graph.rs"]
+mod graph;
+
 #[derive(Clone, Debug)]
 struct Args {
     messages: usize,
@@ -46,6 +54,8 @@ struct Args {
     replicas: usize,
     kills: usize,
     seconds: u64,
+    graph_mailboxes: usize,
+    graph_messages: usize,
     seed: u64,
     faults: bool,
     json: Option<PathBuf>,
@@ -59,10 +69,13 @@ impl Args {
             replicas: 3,
             kills: 20,
             seconds: 90,
+            graph_mailboxes: 10,
+            graph_messages: 0,
             seed: rand::random(),
             faults: true,
             json: None,
         };
+        let mut graph_messages = None;
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
             let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -72,13 +85,15 @@ impl Args {
                 "--replicas" => args.replicas = value()?.parse()?,
                 "--kills" => args.kills = value()?.parse()?,
                 "--seconds" => args.seconds = value()?.parse()?,
+                "--graph-mailboxes" => args.graph_mailboxes = value()?.parse()?,
+                "--graph-messages" => graph_messages = Some(value()?.parse()?),
                 "--seed" => args.seed = value()?.parse()?,
                 "--json" => args.json = Some(PathBuf::from(value()?)),
                 "--no-faults" => args.faults = false,
                 "--help" | "-h" => {
                     println!(
                         "resilience [--messages N] [--mailboxes N] [--replicas N] [--kills N] [--seconds N] \
-                         [--seed N] [--no-faults] [--json FILE]"
+                         [--graph-mailboxes N] [--graph-messages N] [--seed N] [--no-faults] [--json FILE]"
                     );
                     std::process::exit(0);
                 }
@@ -86,6 +101,8 @@ impl Args {
             }
         }
         ensure!(args.mailboxes > 0 && args.replicas > 0 && args.messages > 0, "counts must be positive");
+        // By default a fifth as many Graph messages as IMAP ones.
+        args.graph_messages = if args.graph_mailboxes == 0 { 0 } else { graph_messages.unwrap_or(args.messages / 5) };
         Ok(args)
     }
 }
@@ -94,7 +111,15 @@ impl Args {
 struct Linked {
     mailbox: MailboxId,
     list: ListId,
-    user: MailUser,
+    source: Source,
+}
+
+/// Where a linked mailbox's mail comes from.
+enum Source {
+    /// A user of the private Dovecot.
+    Imap(MailUser),
+    /// An emulated Microsoft 365 user (its e-mail).
+    Graph(String),
 }
 
 /// One replica slot: the process now running in it (if any) and its generation.
@@ -114,6 +139,10 @@ struct Cluster {
     database_url: String,
     master_key: PathBuf,
     smtp: SmtpSetup,
+    /// Each slot's HTTP port, the same for every generation (the front relay knows them).
+    http_ports: Vec<u16>,
+    /// The `[graph]` section of the replicas' configuration (empty without Graph mailboxes).
+    graph_section: String,
     slots: Vec<Mutex<Slot>>,
     /// Pids of the replicas SIGKILLed so far (the outbox names its workers `host-pid`).
     killed_pids: std::sync::Mutex<Vec<u32>>,
@@ -154,8 +183,10 @@ async fn main() {
 async fn run() -> Result<bool> {
     let args = Args::parse()?;
     println!(
-        "resilience: seed {} ({} messages, {} mailboxes, {} replicas, {} kills over {} s, faults {})",
-        args.seed, args.messages, args.mailboxes, args.replicas, args.kills, args.seconds, args.faults
+        "resilience: seed {} ({} messages, {} mailboxes, {} replicas, {} kills over {} s, faults {}; \
+         {} graph messages, {} graph mailboxes)",
+        args.seed, args.messages, args.mailboxes, args.replicas, args.kills, args.seconds, args.faults,
+        args.graph_messages, args.graph_mailboxes
     );
     let env = TestEnv::from_env()?;
     let bin = build_mailsigd().await?;
@@ -171,7 +202,12 @@ async fn run() -> Result<bool> {
 
     let store = Store::open(&database_url).await.context("open the run's database")?;
     store.migrate().await?;
-    let linked = link_mailboxes(&store, &vault, &dovecot, &env, args.mailboxes).await?;
+    let mut linked = link_mailboxes(&store, &vault, &dovecot, &env, args.mailboxes).await?;
+    let http_ports = (0..args.replicas).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
+    let graph_run = match args.graph_mailboxes {
+        0 => None,
+        _ => Some(graph::GraphRun::start(http_ports.clone(), &store, &vault).await?),
+    };
     let relay = Relay::start(env.smtps_port).await?;
     let smtp_user = env.create_mail_user()?;
     let password_file = work.path().join("smtp-password");
@@ -182,15 +218,33 @@ async fn run() -> Result<bool> {
         database_url: database_url.clone(),
         master_key,
         smtp: SmtpSetup { relay_port: relay.port, user: smtp_user, password_file, ca: env.ca.clone() },
+        http_ports,
+        graph_section: graph_run.as_ref().map(graph::GraphRun::config_section).unwrap_or_default(),
         slots: (0..args.replicas)
             .map(|index| Mutex::new(Slot { index, generation: 0, child: None, id: String::new(), paused: false }))
             .collect(),
         killed_pids: std::sync::Mutex::default(),
     });
+    if graph_run.is_some() {
+        let config = cluster.work.join("check.toml");
+        std::fs::write(&config, cluster.config("check", &cluster.work, 0))?;
+        graph::check_binary_speaks_to_emulator(&cluster.bin, &config).await?;
+    }
     for slot in &cluster.slots {
         cluster.start(&mut *slot.lock().await)?;
     }
-    let ready = wait_watched(&store, &linked).await;
+    if let Some(graph_run) = &graph_run {
+        linked.extend(graph_run.link(&store, &vault, &env, args.graph_mailboxes).await?);
+    }
+    let imap_count = linked.iter().filter(|l| matches!(l.source, Source::Imap(_))).count();
+    let graph_emails: Vec<String> = linked
+        .iter()
+        .filter_map(|l| match &l.source {
+            Source::Graph(email) => Some(email.clone()),
+            Source::Imap(_) => None,
+        })
+        .collect();
+    let ready = wait_watched(&store, &linked, graph_run.as_ref()).await;
     println!("resilience: {} replicas watch {} mailboxes after {:.1} s", args.replicas, linked.len(), started.elapsed().as_secs_f64());
     ready?;
 
@@ -198,7 +252,9 @@ async fn run() -> Result<bool> {
     // which replica it hits and how long it stays down.
     let mut rng = StdRng::seed_from_u64(args.seed);
     let run_for = Duration::from_secs(args.seconds);
-    let targets: Vec<usize> = (0..args.messages).map(|_| rng.random_range(0..linked.len())).collect();
+    let targets: Vec<usize> = (0..args.messages).map(|_| rng.random_range(0..imap_count)).collect();
+    let graph_targets: Vec<usize> =
+        (0..args.graph_messages).map(|_| rng.random_range(0..graph_emails.len().max(1))).collect();
     let mut kill_at: Vec<Duration> =
         (0..args.kills).map(|_| run_for.mul_f64(rng.random_range(0.05..0.95))).collect();
     kill_at.sort();
@@ -233,16 +289,40 @@ async fn run() -> Result<bool> {
         }
         fault_schedule(&dovecot, &pg, &relay, t0, run_for).await
     };
-    let (appender, chaos, faults, ()) = tokio::join!(appender, chaos, faults, pause);
+    // Graph: messages over the same period; the storm from 45 % of the run.
+    let graph_delivery = async {
+        match &graph_run {
+            Some(g) => g.deliver_all(graph_emails.clone(), graph_targets.clone(), args.messages, run_for, message).await,
+            None => Ok(0),
+        }
+    };
+    let storm = async {
+        match &graph_run {
+            Some(g) if args.faults => g.storm(t0 + run_for.mul_f64(0.45), t0).await,
+            _ => Vec::new(),
+        }
+    };
+    let (appender, chaos, faults, (), graph_delivery, storm_log) =
+        tokio::join!(appender, chaos, faults, pause, graph_delivery, storm);
+    let notifications_retried = graph_delivery?;
     let append_errors = appender.context("appender task")??;
     let measurements = chaos?;
     let stopped = sigstop_log.lock().map(|l| l.clone()).unwrap_or_default();
     let fault_log = faults?;
-    println!("resilience: {} messages appended in {:.1} s", appended.load(Ordering::Relaxed), t0.elapsed().as_secs_f64());
+    println!(
+        "resilience: {} messages appended, {} delivered to Graph, in {:.1} s",
+        appended.load(Ordering::Relaxed),
+        graph_targets.len(),
+        t0.elapsed().as_secs_f64()
+    );
 
     // Every message must arrive; wait for the pipelines and the failovers to catch up.
-    let expected: HashMap<String, usize> =
-        targets.iter().enumerate().map(|(n, mailbox)| (sender_address(n), *mailbox)).collect();
+    let expected: HashMap<String, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(n, mailbox)| (sender_address(n), *mailbox))
+        .chain(graph_targets.iter().enumerate().map(|(n, mailbox)| (sender_address(args.messages + n), imap_count + mailbox)))
+        .collect();
     let drain_started = Instant::now();
     loop {
         let outcome = count_suggestions(&store, &linked, &expected).await?;
@@ -260,13 +340,19 @@ async fn run() -> Result<bool> {
     // Counted again after the replicas stopped: nothing may have appeared meanwhile.
     let outcome_after = count_suggestions(&store, &linked, &expected).await?;
     let failovers = failovers.lock().map(|f| f.clone()).unwrap_or_default();
+    let graph_report = graph_run.as_ref().map(|g| g.report(&graph_emails));
     let summary = Summary {
         seed: args.seed,
         messages: args.messages,
         mailboxes: args.mailboxes,
+        graph_messages: args.graph_messages,
+        graph_mailboxes: graph_emails.len(),
+        graph: graph_report,
+        graph_notifications_retried: notifications_retried,
         replicas: args.replicas,
         kills: measurements.kills,
         lost: outcome_after.lost,
+        lost_graph: outcome_after.lost_graph,
         duplicated: outcome_after.duplicated,
         unexpected: outcome_after.unexpected,
         append_retries: append_errors,
@@ -274,7 +360,7 @@ async fn run() -> Result<bool> {
         failover_ms: failovers.iter().map(|f| f.millis).collect(),
         failovers_timed_out: failovers.iter().filter(|f| f.timed_out).count(),
         drain_ms: u64::try_from(drain_time.as_millis()).unwrap_or(u64::MAX),
-        faults: fault_log.into_iter().chain(stopped).collect(),
+        faults: fault_log.into_iter().chain(storm_log).chain(stopped).collect(),
         stale_commits_refused: count_in_logs(&cluster.work, "commit refused: stale fencing token"),
         leases_lost: count_in_logs(&cluster.work, "mailbox lease lost"),
         outbox_sent: outbox.sent,
@@ -323,7 +409,7 @@ async fn build_mailsigd() -> Result<PathBuf> {
 }
 
 /// Creates, per mailbox: a mail user on the private Dovecot, an owner (a mail user of the shared
-/// servers, so digests are deliverable), a list, the sealed password and the mailbox row.
+/// servers, so digests are deliverable) with a list, the sealed password and the mailbox row.
 async fn link_mailboxes(
     store: &Store,
     vault: &Vault,
@@ -335,10 +421,7 @@ async fn link_mailboxes(
     for _ in 0..count {
         let user = dovecot.create_mail_user()?;
         let owner_mail = env.create_mail_user()?;
-        let owner = store.create_user(&owner_mail.address, Some("Owner")).await?;
-        let list = store.create_list(owner.id, "Contacts").await?;
-        let sealed = vault.seal(user.password.as_bytes())?;
-        let secret = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1).await?;
+        let owner = owner_with_list(store, &owner_mail.address).await?;
         let settings = ImapSettings {
             host: "127.0.0.1".into(),
             port: dovecot.imap_port,
@@ -348,35 +431,42 @@ async fn link_mailboxes(
             ca_file: None,
             backfill: 0,
         };
-        let mailbox = store
-            .create_mailbox(NewMailbox {
-                owner: owner.id,
-                kind: MailboxKind::Imap,
-                address: user.address.clone(),
-                display_name: None,
-                target_list: list.id,
-                excluded_domains: vec![],
-                settings: settings.to_json(),
-                secret: Some(secret),
-            })
-            .await?;
-        linked.push(Linked { mailbox: mailbox.id, list: list.id, user });
+        let mailbox = create_imap_mailbox(
+            store,
+            ImapMailbox { owner, address: &user.address, settings: Some(&settings), password: Some((vault, user.password.as_bytes())) },
+        )
+        .await?;
+        let list = owner.list;
+        linked.push(Linked { mailbox: mailbox.id, list, source: Source::Imap(user) });
     }
     Ok(linked)
 }
 
+/// The IMAP mailboxes' users, in the order of `linked` (IMAP mailboxes come first).
 fn linked_users(linked: &[Linked]) -> Vec<MailUser> {
-    linked.iter().map(|l| l.user.clone()).collect()
+    linked
+        .iter()
+        .filter_map(|l| match &l.source {
+            Source::Imap(user) => Some(user.clone()),
+            Source::Graph(_) => None,
+        })
+        .collect()
 }
 
-/// Waits until every mailbox's watcher has started once (its cursor exists): only mail that
-/// arrives after that is processed, by design.
-async fn wait_watched(store: &Store, linked: &[Linked]) -> Result<()> {
+/// Waits until every mailbox's watcher has started once (an IMAP folder's cursor exists; a
+/// Graph mailbox is subscribed and has its delta link): only mail that arrives after that is
+/// processed, by design.
+async fn wait_watched(store: &Store, linked: &[Linked], graph: Option<&graph::GraphRun>) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         let mut missing = 0;
         for l in linked {
-            if store.get_cursor(l.mailbox, "INBOX").await.ok().flatten().is_none() {
+            let watched = match (&l.source, graph) {
+                (Source::Imap(_), _) => store.get_cursor(l.mailbox, "INBOX").await.ok().flatten().is_some(),
+                (Source::Graph(email), Some(graph)) => graph.watched(store, l, email).await,
+                (Source::Graph(_), None) => false,
+            };
+            if !watched {
                 missing += 1;
             }
         }
@@ -396,7 +486,7 @@ impl Cluster {
         let dir = self.work.join(&slot.id);
         std::fs::create_dir_all(&dir)?;
         let config = dir.join("mailsig.toml");
-        std::fs::write(&config, self.config(&slot.id, &dir))?;
+        std::fs::write(&config, self.config(&slot.id, &dir, slot.index))?;
         let log = std::fs::File::create(dir.join("mailsigd.log"))?;
         let child = Command::new(&self.bin)
             .arg("--config")
@@ -414,10 +504,11 @@ impl Cluster {
         Ok(())
     }
 
-    fn config(&self, id: &str, dir: &Path) -> String {
+    /// The configuration of replica `id` in slot `slot` (its HTTP port is the slot's).
+    fn config(&self, id: &str, dir: &Path, slot: usize) -> String {
         format!(
             "data_dir = {dir:?}\ndatabase_url = {url:?}\nmaster_key_file = {key:?}\n\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n\n\
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n{graph}\
              [pipeline]\nworkers = 2\n\n\
              [imap]\nallow_plaintext_loopback = true\nmax_connections_per_host = 100\n\n\
              [notify]\ndigest_interval = \"5s\"\n\n\
@@ -427,6 +518,8 @@ impl Cluster {
             dir = dir.display().to_string(),
             url = self.database_url,
             key = self.master_key.display().to_string(),
+            http_port = self.http_ports.get(slot).copied().unwrap_or(0),
+            graph = self.graph_section,
             smtp_port = self.smtp.relay_port,
             user = self.smtp.user.name,
             from = self.smtp.user.address,
@@ -708,6 +801,8 @@ async fn fault_schedule(dovecot: &PrivateDovecot, pg: &PrivatePg, relay: &Relay,
 struct Counted {
     found_distinct: usize,
     lost: usize,
+    /// Of `lost`: messages of the mailboxes from `first_graph` on (the Graph ones).
+    lost_graph: usize,
     duplicated: usize,
     unexpected: usize,
     duplicates_absorbed: i64,
@@ -715,6 +810,7 @@ struct Counted {
 
 /// Compares the suggestions of every list with the messages sent.
 async fn count_suggestions(store: &Store, linked: &[Linked], expected: &HashMap<String, usize>) -> Result<Counted> {
+    let first_graph = linked.iter().position(|l| matches!(l.source, Source::Graph(_))).unwrap_or(linked.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut wrong_list = 0;
     let mut absorbed = 0;
@@ -734,22 +830,23 @@ async fn count_suggestions(store: &Store, linked: &[Linked], expected: &HashMap<
         }
     }
     let lost = expected.keys().filter(|k| !seen.contains_key(*k)).count();
+    let lost_graph = expected.iter().filter(|(k, target)| **target >= first_graph && !seen.contains_key(*k)).count();
     let duplicated = seen.values().map(|n| n.saturating_sub(1)).sum::<usize>();
     let unexpected = seen.keys().filter(|k| !expected.contains_key(*k)).count() + wrong_list;
     let found_distinct = seen.keys().filter(|k| expected.contains_key(*k)).count();
-    Ok(Counted { found_distinct, lost, duplicated, unexpected, duplicates_absorbed: absorbed })
+    Ok(Counted { found_distinct, lost, lost_graph, duplicated, unexpected, duplicates_absorbed: absorbed })
 }
 
 struct OutboxOutcome {
     sent: i64,
-    /// Claimed by a replica that was SIGKILLed mid-send: sent by another replica once that
-    /// claim expires (the outbox worker's lease, 15 minutes), not lost.
+    /// Still claimed by a replica that was SIGKILLed mid-send: another replica takes such a
+    /// row over once the dead one's heartbeat expired (seconds), so this must end at 0.
     held_by_killed: i64,
     /// Pending, failed, or claimed by a live worker at the deadline.
     not_sent: i64,
 }
 
-/// Waits until every outbox row is sent or held by a killed replica's claim.
+/// Waits until every outbox row is sent (a killed replica's claims included).
 async fn wait_outbox(store: &Store, killed: &[u32], timeout: Duration) -> Result<OutboxOutcome> {
     use sqlx::Row;
     let deadline = Instant::now() + timeout;
@@ -770,7 +867,7 @@ async fn wait_outbox(store: &Store, killed: &[u32], timeout: Duration) -> Result
                 _ => outcome.not_sent += 1,
             }
         }
-        if outcome.not_sent == 0 || Instant::now() > deadline {
+        if (outcome.not_sent == 0 && outcome.held_by_killed == 0) || Instant::now() > deadline {
             return Ok(outcome);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -836,9 +933,15 @@ struct Summary {
     seed: u64,
     messages: usize,
     mailboxes: usize,
+    graph_messages: usize,
+    graph_mailboxes: usize,
+    graph: Option<graph::GraphReport>,
+    /// Notification posts that got no 2xx (retried by the emulator as Graph does).
+    graph_notifications_retried: usize,
     replicas: usize,
     kills: usize,
     lost: usize,
+    lost_graph: usize,
     duplicated: usize,
     unexpected: usize,
     append_retries: u64,
@@ -872,14 +975,34 @@ impl Summary {
             && self.unexpected == 0
             && self.failovers_timed_out == 0
             && self.outbox_not_sent == 0
+            && self.outbox_held_by_killed == 0
             && self.failover_ms.iter().all(|ms| *ms <= 30_000)
+            && self.graph.as_ref().is_none_or(|g| g.max_concurrency <= graph::MAX_REQUESTS_PER_MAILBOX && g.over_concurrency == 0)
     }
 
     fn print(&self) {
         let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{:.1} s", v as f64 / 1000.0));
         println!("resilience summary (seed {}):", self.seed);
         println!("  messages {} across {} mailboxes, {} replicas, {} SIGKILLs", self.messages, self.mailboxes, self.replicas, self.kills);
+        if self.graph_mailboxes > 0 {
+            println!("  + {} Graph messages across {} Microsoft 365 mailboxes", self.graph_messages, self.graph_mailboxes);
+        }
         println!("  lost {}  duplicated {}  unexpected {}", self.lost, self.duplicated, self.unexpected);
+        if self.lost > 0 {
+            println!("  of the lost: {} IMAP, {} Graph", self.lost - self.lost_graph, self.lost_graph);
+        }
+        if let Some(g) = &self.graph {
+            println!(
+                "  graph: {} calls, {} answered 429 and {} answered 503 in the storm, at most {} calls of one mailbox at once \
+                 (limit {}), {} notification posts without a 2xx (retried)",
+                g.requests,
+                g.throttled,
+                g.unavailable,
+                g.max_concurrency,
+                graph::MAX_REQUESTS_PER_MAILBOX,
+                self.graph_notifications_retried
+            );
+        }
         println!(
             "  failover (kill -> all its mailboxes leased again): n={} p50 {} max {} timed out {}",
             self.failover_ms.len(),
@@ -898,7 +1021,7 @@ impl Summary {
             println!("  fault: {fault}");
         }
         println!(
-            "  outbox: {} sent, {} claimed by a killed replica (sent after its 15 min claim expires), {} not sent",
+            "  outbox: {} sent, {} still claimed by a killed replica at the end, {} not sent",
             self.outbox_sent, self.outbox_held_by_killed, self.outbox_not_sent
         );
         println!("  total run time {:.0} s -> {}", self.total_s, if self.passed() { "PASS" } else { "FAIL" });
@@ -907,7 +1030,13 @@ impl Summary {
     fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "seed": self.seed, "messages": self.messages, "mailboxes": self.mailboxes,
-            "replicas": self.replicas, "kills": self.kills, "lost": self.lost,
+            "replicas": self.replicas, "kills": self.kills, "lost": self.lost, "lost_graph": self.lost_graph,
+            "graph_messages": self.graph_messages, "graph_mailboxes": self.graph_mailboxes,
+            "graph_requests": self.graph.as_ref().map(|g| g.requests),
+            "graph_throttled": self.graph.as_ref().map(|g| g.throttled),
+            "graph_unavailable": self.graph.as_ref().map(|g| g.unavailable),
+            "graph_max_concurrency": self.graph.as_ref().map(|g| g.max_concurrency),
+            "graph_notifications_retried": self.graph_notifications_retried,
             "duplicated": self.duplicated, "unexpected": self.unexpected,
             "failover_ms": self.failover_ms, "failover_p50_ms": self.percentile(0.5),
             "failover_max_ms": self.failover_ms.iter().max(), "failovers_timed_out": self.failovers_timed_out,

@@ -377,6 +377,11 @@ impl GraphEmulator {
         self.emu.lock().faults.push_back(fault);
     }
 
+    /// Drops every queued fault: ends a time-boxed storm (a fault queued with a huge `times`).
+    pub fn clear_faults(&self) {
+        self.emu.lock().faults.clear();
+    }
+
     /// Every Graph (`/v1.0`) call served, in order of completion.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.emu.lock().requests.clone()

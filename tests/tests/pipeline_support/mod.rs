@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use mailsig_daemon::pipeline::{
-    FilterConfig, InboundMessage, Payload, Pipeline, PipelineConfig, RawMessage, SourcePosition,
+    Ack, FilterConfig, InboundMessage, Payload, Pipeline, PipelineConfig, PipelineHandle, Processed, RawMessage,
+    SourcePosition,
 };
-use mailsig_daemon::store::{ListId, MailboxId, MailboxKind, NewMailbox, Store};
+use mailsig_daemon::store::{
+    FolderCursor, ListId, MailboxId, MailboxKind, NewMailbox, SecretId, Store, Suggestion, SuggestionFilter,
+};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -29,6 +32,23 @@ pub struct TestStore {
     pub store: Store,
     pub backend: Backend,
     pub dir: TempDir,
+}
+
+/// A migrated store with one account (own domain `mycorp.example`) and a pipeline over it with the
+/// default filters: where most pipeline tests start.
+pub struct Rig {
+    pub db: TestStore,
+    pub account: Account,
+    pub running: Running,
+}
+
+impl Rig {
+    pub async fn start(backend: Backend, workers: usize, queue_capacity: usize) -> Result<Rig> {
+        let db = TestStore::open(backend).await?;
+        let account = Account::create(&db.store, "mycorp.example", &[]).await?;
+        let running = Running::start(&db.store, workers, queue_capacity, FilterConfig::default());
+        Ok(Rig { db, account, running })
+    }
 }
 
 impl TestStore {
@@ -55,7 +75,38 @@ impl Account {
     /// The owner is `owner@<own_domain>`; `excluded` are the mailbox's excluded domains.
     pub async fn create(store: &Store, own_domain: &str, excluded: &[&str]) -> Result<Account> {
         let owner_email = format!("owner{:08x}@{own_domain}", rand::random::<u32>());
-        let user = store.create_user(&owner_email, Some("Owner")).await.context("create user")?;
+        let mailbox = Linked {
+            owner_name: Some("Owner"),
+            excluded_domains: excluded.iter().map(|d| (*d).to_owned()).collect(),
+            settings: serde_json::json!({}),
+            secret: None,
+        };
+        mailbox.create(store, owner_email).await
+    }
+
+    /// The suggestions of the account's list (first page).
+    pub async fn suggestions(&self, store: &Store) -> Result<Vec<Suggestion>> {
+        Ok(store.list_suggestions(self.list, &SuggestionFilter::default()).await?)
+    }
+
+    /// The account's INBOX cursor, which must exist.
+    pub async fn inbox_cursor(&self, store: &Store) -> Result<FolderCursor> {
+        store.get_cursor(self.mailbox, "INBOX").await?.context("cursor stored")
+    }
+}
+
+/// What differs between the IMAP mailboxes of the accounts the tests create.
+struct Linked {
+    owner_name: Option<&'static str>,
+    excluded_domains: Vec<String>,
+    settings: serde_json::Value,
+    secret: Option<SecretId>,
+}
+
+impl Linked {
+    /// Creates the owner `owner_email`, their list "Contacts", and this mailbox feeding it.
+    async fn create(self, store: &Store, owner_email: String) -> Result<Account> {
+        let user = store.create_user(&owner_email, self.owner_name).await.context("create user")?;
         let list = store.create_list(user.id, "Contacts").await.context("create list")?;
         let mailbox = store
             .create_mailbox(NewMailbox {
@@ -64,9 +115,9 @@ impl Account {
                 address: owner_email.clone(),
                 display_name: None,
                 target_list: list.id,
-                excluded_domains: excluded.iter().map(|d| (*d).to_owned()).collect(),
-                settings: serde_json::json!({}),
-                secret: None,
+                excluded_domains: self.excluded_domains,
+                settings: self.settings,
+                secret: self.secret,
             })
             .await
             .context("create mailbox")?;
@@ -149,6 +200,35 @@ pub fn inbound(mailbox: MailboxId, uid: u32, raw: Vec<u8>) -> InboundMessage {
     }
 }
 
+/// Submits one message of [`person`] `uid` (tagged `tag`) under UID `uid` for each of `uids`, in
+/// order, and returns the acks.
+pub async fn submit_people(
+    handle: &PipelineHandle,
+    mailbox: MailboxId,
+    uids: std::ops::RangeInclusive<u32>,
+    tag: &str,
+) -> Result<Vec<Ack>> {
+    let mut acks = Vec::new();
+    for uid in uids {
+        acks.push(handle.submit(inbound(mailbox, uid, person_mail(uid, tag))).await?);
+    }
+    Ok(acks)
+}
+
+/// Waits for every ack and checks that each message became a suggestion.
+pub async fn ensure_all_suggested(acks: Vec<Ack>) -> Result<()> {
+    for ack in acks {
+        let outcome = ack.committed().await?;
+        anyhow::ensure!(outcome == Processed::Suggested, "{outcome:?}");
+    }
+    Ok(())
+}
+
+/// A fresh SQLite store in `dir` (not migrated: the supervisor migrates).
+pub async fn sqlite_store(dir: &TempDir) -> Result<Store> {
+    Ok(Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?)
+}
+
 /// A started pipeline with its tracker and shutdown token.
 pub struct Running {
     pub pipeline: Pipeline,
@@ -201,9 +281,6 @@ impl MailUser {
     /// test CA), with the password sealed in the vault.
     pub async fn link(&self, store: &Store, vault: &mailsig_daemon::vault::Vault, own_domain: &str) -> Result<Account> {
         use mailsig_daemon::store::SecretKind;
-        let owner_email = format!("{}@{own_domain}", self.user.name);
-        let user = store.create_user(&owner_email, None).await?;
-        let list = store.create_list(user.id, "Contacts").await?;
         let sealed = vault.seal(self.user.password.as_bytes())?;
         let secret = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1).await?;
         let settings = serde_json::json!({
@@ -213,19 +290,8 @@ impl MailUser {
             "username": self.user.name,
             "ca_file": self.ca,
         });
-        let mailbox = store
-            .create_mailbox(NewMailbox {
-                owner: user.id,
-                kind: MailboxKind::Imap,
-                address: owner_email.clone(),
-                display_name: None,
-                target_list: list.id,
-                excluded_domains: Vec::new(),
-                settings,
-                secret: Some(secret),
-            })
-            .await?;
-        Ok(Account { mailbox: mailbox.id, list: list.id, owner_email })
+        let mailbox = Linked { owner_name: None, excluded_domains: Vec::new(), settings, secret: Some(secret) };
+        mailbox.create(store, format!("{}@{own_domain}", self.user.name)).await
     }
 }
 

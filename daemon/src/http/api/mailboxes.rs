@@ -109,7 +109,7 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> A
 }
 
 pub async fn unlink(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    mailboxes::unlink(&app.store, user.actor(), MailboxId(ids.one()?)).await?;
+    mailboxes::unlink(&app.store, &app.graph_unlinker(), user.actor(), MailboxId(ids.one()?)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -174,7 +174,7 @@ pub async fn link_microsoft(
     JsonBody(body): JsonBody<LinkMicrosoftBody>,
 ) -> ApiResult {
     use crate::service::{FieldCode, FieldError, ServiceError};
-    use crate::sources::graph::{LinkError, start_linking};
+    use crate::sources::graph::{LinkError, LinkOrigin, start_linking};
     let Some(list) = body.list.map(ListId) else {
         return Err(ServiceError::Validation(vec![FieldError::new("list", FieldCode::Required, "is required")]).into());
     };
@@ -186,7 +186,8 @@ pub async fn link_microsoft(
     let Some(graph) = app.settings.graph.as_ref() else {
         return Err(ServiceError::Unavailable("Microsoft 365 is not configured".into()).into());
     };
-    match start_linking(&app.store, &app.vault, graph, user.user_id, list).await {
+    // Completed only in a browser signed in as this user (the callback checks the session).
+    match start_linking(&app.store, &app.vault, graph, user.user_id, list, LinkOrigin::Api).await {
         Ok(url) => Ok(Json(serde_json::json!({ "authorize_url": url.as_str() })).into_response()),
         Err(LinkError::ListNotEditable) => Err(ServiceError::Forbidden { action: "link a mailbox to this list" }.into()),
         Err(error) => {

@@ -209,7 +209,7 @@ fn entries() -> Vec<Entry> {
             M::POST,
             "/api/v1/mailboxes/microsoft",
             "mailboxes",
-            "Start linking a Microsoft 365 mailbox: returns the consent URL to send the user to",
+            "Start linking a Microsoft 365 mailbox: returns the consent URL, to open in a browser signed in as the same user (the callback checks the session)",
             post(mailboxes::link_microsoft),
         ),
         entry(

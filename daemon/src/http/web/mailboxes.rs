@@ -192,7 +192,15 @@ pub async fn connect_microsoft(
         return Err(ServiceError::field("list", service::FieldCode::Choice, "choose a list").into());
     };
     let started =
-        crate::sources::graph::start_linking(&state.store, &state.vault, &config, visitor.actor.user(), ListId(list)).await;
+        crate::sources::graph::start_linking(
+        &state.store,
+        &state.vault,
+        &config,
+        visitor.actor.user(),
+        ListId(list),
+        crate::sources::graph::LinkOrigin::Web,
+    )
+    .await;
     match started {
         Ok(url) => Ok(Redirect::to(url.as_str()).into_response()),
         Err(crate::sources::graph::LinkError::ListNotEditable) => Err(ServiceError::NotFound { what: "list" }.into()),
@@ -299,6 +307,6 @@ pub async fn unlink(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    service::mailboxes::unlink(&state.store, visitor.actor, MailboxId(id)).await?;
+    service::mailboxes::unlink(&state.store, &state.graph_unlinker(), visitor.actor, MailboxId(id)).await?;
     Ok(Redirect::to("/dashboard").into_response())
 }

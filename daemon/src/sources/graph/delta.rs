@@ -59,7 +59,7 @@ impl MailboxRuntime {
 
     /// A resync requested by a lifecycle event (`missed`), serialised with the mailbox task.
     pub(crate) async fn resync(&self, folder: &str) -> Result<u64, GraphError> {
-        let _control = self.control.lock().await;
+        let _control = self.lock_control().await?;
         self.delta_round(folder).await
     }
 

@@ -23,6 +23,7 @@ use super::error::GraphError;
 use super::source::GraphSource;
 use crate::pipeline::{InboundMessage, Payload, PipelineHandle, RawMessage};
 use crate::store::{Cursor, GraphJob, GraphJobKind, Store};
+use crate::telemetry::metrics::{SourceKind, metrics};
 
 /// How long a claimed job is ours before another worker may take it.
 const CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
@@ -163,6 +164,10 @@ impl JobRunner {
             .await
             .map_err(|e| GraphError::Network { op: "hand over", reason: e.to_string() })?;
         ack.committed().await.map_err(|e| GraphError::Network { op: "commit", reason: e.to_string() })?;
+        // Lag from when Graph told us (notification or delta round queued the job): Graph's
+        // receivedDateTime would cost one more request per message.
+        let queued_for = self.store.now_ms().saturating_sub(job.created_at);
+        metrics().source_lag(SourceKind::Graph).observe(Duration::from_millis(u64::try_from(queued_for).unwrap_or(0)));
         Ok(())
     }
 }

@@ -82,6 +82,11 @@ impl Registry {
         self.write().retain(|_, known| known.mailbox != mailbox);
     }
 
+    /// Forgets every subscription of a mailbox not in `linked` (unlinked by another process).
+    pub fn retain_mailboxes(&self, linked: &std::collections::HashSet<MailboxId>) {
+        self.write().retain(|_, known| linked.contains(&known.mailbox));
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, KnownSubscription>> {
         self.known.read().unwrap_or_else(|p| p.into_inner())
     }

@@ -118,7 +118,7 @@ impl MailboxRuntime {
 
     /// First start: baseline, subscription and a catch-up round per folder.
     async fn start(&self) -> Result<(), GraphError> {
-        let _control = self.control.lock().await;
+        let _control = self.lock_control().await?;
         for folder in self.folders() {
             let baselined = self.ensure_baseline(&folder).await?;
             self.ensure_subscription(&folder).await?;
@@ -130,7 +130,7 @@ impl MailboxRuntime {
 
     /// One periodic check: renewals due, and the safety-net delta when its interval passed.
     async fn tick(&self, last_delta: &mut tokio::time::Instant) -> Result<(), GraphError> {
-        let _control = self.control.lock().await;
+        let _control = self.lock_control().await?;
         self.renew_due().await?;
         if last_delta.elapsed() >= self.shared.config.delta_interval {
             for folder in self.folders() {
@@ -174,6 +174,17 @@ impl MailboxRuntime {
             tracing::warn!(mailbox = %self.mailbox.id, "could not queue the re-consent notice: {error}");
         }
         self.cancel.cancel();
+    }
+
+    /// Takes the mailbox's control lock for subscription or delta work; fails once the mailbox
+    /// was stopped (unlinked, lease lost), so a lifecycle job that waited for the lock does not
+    /// act on a mailbox whose tokens are being wiped.
+    pub(crate) async fn lock_control(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, GraphError> {
+        let guard = self.control.lock().await;
+        if self.cancel.is_cancelled() {
+            return Err(GraphError::Network { op: "mailbox task", reason: "the mailbox was stopped".into() });
+        }
+        Ok(guard)
     }
 
     /// Sleeps, or fails when the task is cancelled.

@@ -141,6 +141,11 @@ impl GraphSource {
         }
         let mut jobs = options.jobs;
         jobs.lease_owner = options.replica_id.clone();
+        if let Some(replica) = &options.replica_id {
+            // Claims in the replica's name: the next owner of a mailbox can tell a previous
+            // owner's claims (a killed replica's) from its own and take them over at once.
+            jobs.worker_id.clone_from(replica);
+        }
         let runner = JobRunner { store, source: source.clone(), pipeline, wake, options: jobs };
         tracker.spawn(runner.run(shutdown.child_token()));
         let looping = source.clone();
@@ -159,7 +164,6 @@ impl GraphSource {
                 if let Err(error) = looping.reconcile().await {
                     tracing::warn!(error = %error, "graph reconciliation failed");
                 }
-                looping.publish_subscription_states().await;
                 if last_purge.is_none_or(|t| t.elapsed() >= JOB_PURGE_EVERY) {
                     looping.purge_finished_jobs().await;
                     last_purge = Some(tokio::time::Instant::now());
@@ -209,6 +213,9 @@ impl GraphSource {
         let store = &self.inner.shared.store;
         let filter = MailboxFilter { kind: Some(MailboxKind::Graph), ..MailboxFilter::default() };
         let mailboxes = store.list_mailboxes(&filter).await?;
+        // Any replica answers webhooks: forget subscriptions of mailboxes unlinked elsewhere.
+        let linked: std::collections::HashSet<MailboxId> = mailboxes.iter().map(|m| m.id).collect();
+        self.inner.shared.registry.retain_mailboxes(&linked);
         let owned = self.inner.ownership.current();
         let wanted: HashMap<MailboxId, &Mailbox> = mailboxes
             .iter()
@@ -247,20 +254,6 @@ impl GraphSource {
         }
     }
 
-    /// Sets `mailsig_graph_subscriptions{state}` from the store (every state, zeros included).
-    async fn publish_subscription_states(&self) {
-        let store = &self.inner.shared.store;
-        let Ok(subs) = store.all_graph_subscriptions().await else { return };
-        let now = store.now_ms();
-        let gauges = &crate::telemetry::metrics::metrics().graph_subscriptions;
-        let expired = subs.iter().filter(|s| s.expires_at <= now).count();
-        gauges.set("expired", expired as u64);
-        for state in crate::store::SubscriptionState::ALL {
-            let n = subs.iter().filter(|s| s.state == state && s.expires_at > now).count();
-            gauges.set(state.as_str(), n as u64);
-        }
-    }
-
     /// Starts one mailbox's task (replacing a running one).
     pub fn start_mailbox(&self, mailbox: Mailbox) -> Result<(), GraphError> {
         let shared = Arc::clone(&self.inner.shared);
@@ -284,9 +277,17 @@ impl GraphSource {
 
     /// Unlinks a mailbox from inside the daemon (API, web page): stops it, forgets its
     /// subscriptions here, then [`super::unlink`] (Graph deletes, local wipe, soft delete).
+    /// Work of the mailbox already under way (a renewal, a delta round) finishes first; no
+    /// new work starts, and notifications for its subscriptions are unknown from now on.
     pub async fn unlink(&self, mailbox: MailboxId) -> Result<(), super::LinkError> {
+        let runtime = self.runtime(mailbox);
         self.stop(mailbox);
         self.inner.shared.registry.remove_mailbox(mailbox);
+        // Held until the wipe is done: nothing of this mailbox runs meanwhile.
+        let _idle = match &runtime {
+            Some(runtime) => Some(runtime.control.lock().await),
+            None => None,
+        };
         let shared = &self.inner.shared;
         super::unlink(&shared.store, &shared.vault, &shared.config, mailbox).await
     }

@@ -1,12 +1,19 @@
-//! Counters of the Graph source and its webhook, for `/metrics` ([`GraphStatsSnapshot`]).
+//! Counters of the Graph source and its webhook, for `/metrics` ([`GraphStatsSnapshot`]), and
+//! the Graph families computed at scrape time (subscriptions by state, from the store).
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+
+use crate::store::{Store, SubscriptionState};
+use crate::telemetry::exposition::Exposition;
 
 /// The running sources' counters, for `/metrics` (one per process in production; tests may
 /// run several, whose counters are summed).
 static RUNNING: Mutex<Vec<Weak<GraphStats>>> = Mutex::new(Vec::new());
+
+/// Unlinks whose subscriptions could not all be deleted at Graph (unreachable, consent gone,
+/// `[graph]` not configured): the local data was wiped anyway, the subscriptions expire.
+static UNLINK_INCOMPLETE: AtomicU64 = AtomicU64::new(0);
 
 /// Makes a source's counters part of `/metrics` ([`render_prometheus`]) while it lives.
 pub fn register(stats: &Arc<GraphStats>) {
@@ -15,29 +22,66 @@ pub fn register(stats: &Arc<GraphStats>) {
     running.push(Arc::downgrade(stats));
 }
 
-/// The Graph source's counter families in the Prometheus text format (empty when no source
-/// runs). Webhook latency and subscriptions by state are in `telemetry::metrics`.
+/// Counts one unlink that left subscriptions at Graph.
+pub fn count_incomplete_unlink() {
+    UNLINK_INCOMPLETE.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Unlinks counted by [`count_incomplete_unlink`] in this process.
+pub fn incomplete_unlinks() -> u64 {
+    UNLINK_INCOMPLETE.load(Ordering::Relaxed)
+}
+
+/// Sets `mailsig_graph_subscriptions{state}` from the store's rows now: every state of
+/// [`SubscriptionState::ALL`] (zeros included) counts the unexpired subscriptions in it, and
+/// `expired` those past their expiry whatever their state. A store that does not answer leaves
+/// the previous values (the scrape's `mailsig_store_up` says so).
+pub async fn refresh_subscription_gauges(store: &Store) {
+    let counts = match store.count_graph_subscriptions(store.now_ms()).await {
+        Ok(counts) => counts,
+        Err(error) => {
+            tracing::warn!(error = %error, "metrics: graph subscriptions unavailable");
+            return;
+        }
+    };
+    let gauges = &crate::telemetry::metrics::metrics().graph_subscriptions;
+    for state in SubscriptionState::ALL {
+        gauges.set(state.as_str(), counts.live(state));
+    }
+    gauges.set("expired", counts.expired);
+}
+
+/// The Graph source's counter families in the Prometheus text format (the unlink counter
+/// always; the others while a source runs). Webhook latency and subscriptions by state are in
+/// `telemetry::metrics`.
 pub fn render_prometheus() -> String {
+    let mut out = Exposition::default();
+    out.counter(
+        "mailsig_graph_unlink_incomplete_total",
+        "Microsoft 365 unlinks whose Graph subscriptions could not be deleted (local data wiped; they expire).",
+        incomplete_unlinks(),
+    );
     let snapshots: Vec<GraphStatsSnapshot> = {
         let running = RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         running.iter().filter_map(Weak::upgrade).map(|s| s.snapshot()).collect()
     };
     if snapshots.is_empty() {
-        return String::new();
+        return out.into_text();
     }
     let sum = |f: fn(&GraphStatsSnapshot) -> u64| snapshots.iter().map(f).sum::<u64>();
-    let mut out = String::new();
-    let _ = writeln!(out, "# HELP mailsig_graph_notifications_total Graph change notifications received, by outcome.");
-    let _ = writeln!(out, "# TYPE mailsig_graph_notifications_total counter");
-    for (outcome, n) in [
-        ("received", sum(|s| s.notifications_received)),
-        ("forged", sum(|s| s.notifications_forged)),
-        ("unknown_subscription", sum(|s| s.notifications_unknown)),
-        ("lifecycle", sum(|s| s.lifecycle_received)),
-    ] {
-        let _ = writeln!(out, "mailsig_graph_notifications_total{{outcome=\"{outcome}\"}} {n}");
-    }
-    for (name, help, n) in [
+    out.labelled(
+        "mailsig_graph_notifications_total",
+        "counter",
+        "Graph change notifications received, by outcome.",
+        "outcome",
+        &[
+            ("received", sum(|s| s.notifications_received)),
+            ("forged", sum(|s| s.notifications_forged)),
+            ("unknown_subscription", sum(|s| s.notifications_unknown)),
+            ("lifecycle", sum(|s| s.lifecycle_received)),
+        ],
+    );
+    out.counters(&[
         ("mailsig_graph_jobs_queued_total", "Graph jobs newly queued (duplicates queue nothing).", sum(|s| s.jobs_queued)),
         ("mailsig_graph_webhook_failures_total", "Webhook requests answered 503 (queue not writable).", sum(|s| s.webhook_failures)),
         ("mailsig_graph_requests_total", "Requests sent to Microsoft Graph.", sum(|s| s.requests)),
@@ -46,12 +90,8 @@ pub fn render_prometheus() -> String {
         ("mailsig_graph_subscriptions_created_total", "Graph subscriptions created.", sum(|s| s.subscriptions_created)),
         ("mailsig_graph_subscriptions_renewed_total", "Graph subscriptions renewed.", sum(|s| s.subscriptions_renewed)),
         ("mailsig_graph_delta_rounds_total", "Delta rounds completed.", sum(|s| s.delta_rounds)),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} counter");
-        let _ = writeln!(out, "{name} {n}");
-    }
-    out
+    ]);
+    out.into_text()
 }
 
 /// Upper bounds (seconds) of the webhook latency histogram buckets (time to 202).
@@ -168,5 +208,18 @@ mod tests {
         assert_eq!(snap.latency_cumulative[0], 1);
         assert_eq!(snap.latency_cumulative[3], 2, "7 ms is within 10 ms");
         assert_eq!(snap.latency_cumulative.last().copied(), Some(3));
+    }
+
+    #[test]
+    fn the_graph_families_pass_the_strict_check() {
+        let stats = Arc::new(GraphStats::default());
+        register(&stats);
+        GraphStats::bump(&stats.notifications_forged);
+        count_incomplete_unlink();
+        let text = render_prometheus();
+        assert_eq!(crate::telemetry::exposition_check::check_exposition(&text), Ok(()), "{text}");
+        assert!(text.contains("mailsig_graph_notifications_total{outcome=\"forged\"} "), "{text}");
+        assert!(text.contains("# TYPE mailsig_graph_unlink_incomplete_total counter\n"), "{text}");
+        assert!(incomplete_unlinks() >= 1);
     }
 }

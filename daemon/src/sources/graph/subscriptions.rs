@@ -85,7 +85,7 @@ impl MailboxRuntime {
 
     /// Renews the subscription `id` now (lifecycle `reauthorizationRequired`).
     pub(crate) async fn reauthorize(&self, id: &str) -> Result<(), GraphError> {
-        let _control = self.control.lock().await;
+        let _control = self.lock_control().await?;
         let subs = self.shared.store.graph_subscriptions(self.mailbox.id).await?;
         match subs.iter().find(|s| s.id == id) {
             Some(sub) => self.renew(sub).await,
@@ -97,7 +97,7 @@ impl MailboxRuntime {
     /// Creates the subscription of `folder` again and resyncs it (lifecycle
     /// `subscriptionRemoved`).
     pub(crate) async fn recreate(&self, folder: &str, removed_id: &str) -> Result<(), GraphError> {
-        let _control = self.control.lock().await;
+        let _control = self.lock_control().await?;
         let subs = self.shared.store.graph_subscriptions(self.mailbox.id).await?;
         let current = subs.iter().find(|s| s.folder == folder);
         // A removal notice for a subscription already replaced changes nothing.

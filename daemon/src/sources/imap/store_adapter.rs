@@ -6,17 +6,37 @@ use futures::future::BoxFuture;
 use super::checkpoints::{CheckpointError, Checkpoints, FolderCursor};
 use super::error::ImapErrorKind;
 use crate::pipeline::MailboxId;
+use crate::pipeline::fences::NOT_HELD;
+use crate::sources::ownership::Ownership;
 use crate::store::{self, MailboxStatus, Store};
 
 /// The store seen through the watcher's narrow needs.
 #[derive(Clone)]
 pub struct StoreCheckpoints {
     store: Store,
+    /// With leases (several replicas): cursor resets carry the lease's fencing token.
+    ownership: Option<Ownership>,
 }
 
 impl StoreCheckpoints {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { store, ownership: None }
+    }
+
+    /// Cursor resets carry the fencing token of the lease `ownership` says this replica holds
+    /// (a mailbox it does not hold gets a token no lease has): a stalled ex-owner's reset is
+    /// refused like its commits.
+    pub fn fenced_by(mut self, ownership: Ownership) -> Self {
+        self.ownership = Some(ownership);
+        self
+    }
+
+    fn fencing(&self, mailbox: MailboxId) -> Option<i64> {
+        let owned = self.ownership.as_ref()?.current();
+        if owned.everything {
+            return None;
+        }
+        Some(owned.leases.get(&store_id(mailbox)).copied().unwrap_or(NOT_HELD))
     }
 }
 
@@ -44,7 +64,7 @@ impl Checkpoints for StoreCheckpoints {
         let folder = folder.to_owned();
         Box::pin(async move {
             self.store
-                .reset_cursor(store_id(mailbox), &folder, cursor.uidvalidity, cursor.last_uid)
+                .reset_cursor_fenced(store_id(mailbox), &folder, cursor.uidvalidity, cursor.last_uid, self.fencing(mailbox))
                 .await
                 .map_err(|e| failed("reset cursor", e))
         })
