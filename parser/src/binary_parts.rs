@@ -183,7 +183,7 @@ impl Headers {
             "multipart" if sub == "digest" => PartKind::Unmodelled,
             "multipart" => PartKind::Multipart,
             "message" => PartKind::Unmodelled,
-            "application" | "image" | "audio" | "video" => {
+            "application" | "image" | "audio" | "video" if is_plain_mime(&mime) => {
                 let base64 = self
                     .encodings
                     .first()
@@ -199,24 +199,43 @@ impl Headers {
     }
 }
 
-/// The boundary of a multipart header block, when written plainly (`boundary=token` or
-/// `boundary="quoted"` once, with RFC 2046 boundary characters only).
+/// Whether a lower-cased MIME type is written plainly (`type/subtype`, token characters):
+/// a malformed one may be read differently by mail-parser, which the scan must not risk.
+fn is_plain_mime(mime: &str) -> bool {
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'+' | b'_'))
+    };
+    mime.split_once('/').is_some_and(|(main, sub)| token(main) && token(sub))
+}
+
+/// The boundary of a multipart header block, when written plainly: a `type/subtype` followed
+/// by `;`-separated `name=value` parameters, exactly one of them `boundary` (token or quoted,
+/// RFC 2046 boundary characters only). Anything else is left to mail-parser alone.
 fn multipart_boundary(headers: &Headers) -> Option<Vec<u8>> {
     let (mime, value) = headers.content_type()?;
-    if !mime.starts_with("multipart/") || mime == "multipart/digest" {
+    if !is_plain_mime(&mime) || !mime.starts_with("multipart/") || mime == "multipart/digest" {
         return None;
     }
-    let lower = value.to_ascii_lowercase();
-    let mut params = lower.match_indices("boundary");
-    let (at, _) = params.next()?;
-    if params.next().is_some() {
-        return None;
+    let mut found = None;
+    for param in value.split(';').skip(1) {
+        if param.trim().is_empty() {
+            continue;
+        }
+        let (name, v) = param.split_once('=')?;
+        let name = name.trim().to_ascii_lowercase();
+        if name == "boundary" && found.is_none() {
+            found = Some(v.trim());
+        } else if name.starts_with("boundary") {
+            return None; // repeated, or RFC 2231 `boundary*`
+        }
     }
-    let rest = value.get(at + "boundary".len()..)?.trim_start();
-    let rest = rest.strip_prefix('=')?.trim_start();
-    let boundary = match rest.strip_prefix('"') {
-        Some(quoted) => quoted.split('"').next()?,
-        None => rest.split([';', ' ', '\t', '\r', '\n']).next()?,
+    let value = found?;
+    let boundary = match value.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"')?,
+        None if value.contains([' ', '\t']) => return None,
+        None => value,
     };
     let plain = boundary.bytes().all(|b| {
         b.is_ascii_alphanumeric()
@@ -326,6 +345,10 @@ QkVHSU46VkNBUkQK\r\n\
 Content-Type: message/rfc822\n\nContent-Type: text/plain\n\nx\n--B\n\
 Content-Type: image/png\nContent-Transfer-Encoding: base64\n\nAAAA\n--B--\n";
         assert!(without_binary_bodies(nested).is_none());
+        // A Content-Type mail-parser may read otherwise (no `;` before the boundary).
+        let sloppy = b"Content-Type: multipart/mixed boundary=B\n\n--B\n\
+Content-Type: image/png\nContent-Transfer-Encoding: base64\n\nAAAA\n--B--\n";
+        assert!(without_binary_bodies(sloppy).is_none());
         // A body with a character that is not base64 is decoded as it came.
         let broken = b"Content-Type: multipart/mixed; boundary=B\n\n--B\n\
 Content-Type: image/png\nContent-Transfer-Encoding: base64\n\nAA*A\n--B--\n";
