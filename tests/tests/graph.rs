@@ -379,21 +379,40 @@ async fn a_revoked_consent_marks_the_mailbox_needs_reconsent_and_tells_the_owner
     daemon.stop().await
 }
 
+/// The vault records a linked mailbox holds: its tokens and its subscription's clientState.
+struct LinkSecrets {
+    tokens: mailsig_daemon::store::SecretId,
+    client_state: mailsig_daemon::store::SecretId,
+}
+
+impl LinkSecrets {
+    async fn of(world: &GraphWorld, mailbox: &mailsig_daemon::store::Mailbox) -> Result<LinkSecrets> {
+        let subscriptions = world.store.graph_subscriptions(mailbox.id).await?;
+        let client_state = subscriptions.first().and_then(|s| s.client_state).context("clientState secret")?;
+        Ok(LinkSecrets { tokens: mailbox.secret.context("token secret")?, client_state })
+    }
+
+    /// Both records are gone from the store.
+    async fn ensure_wiped(&self, world: &GraphWorld) -> Result<()> {
+        ensure!(world.store.get_secret(self.tokens).await.is_err_and(|e| e.is_not_found()), "tokens not wiped");
+        ensure!(world.store.get_secret(self.client_state).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()> {
     logs();
     let world = GraphWorld::new("unlink").await?;
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
-    let token_secret = mailbox.secret.context("token secret")?;
-    let state_secret = world.store.graph_subscriptions(mailbox.id).await?[0].client_state.context("state secret")?;
+    let secrets = LinkSecrets::of(&world, &mailbox).await?;
     daemon.supervisor.graph().context("graph source")?.unlink(mailbox.id).await?;
     ensure!(
         !world.emulator.subscriptions().iter().any(|s| s.id == subscription.id),
         "the subscription still exists at Graph"
     );
-    ensure!(world.store.get_secret(token_secret).await.is_err_and(|e| e.is_not_found()), "tokens not wiped");
-    ensure!(world.store.get_secret(state_secret).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+    secrets.ensure_wiped(&world).await?;
     ensure!(world.store.graph_subscriptions(mailbox.id).await?.is_empty());
     ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
     daemon.stop().await
@@ -470,8 +489,7 @@ async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_fo
     let world = GraphWorld::new("apiunlink").await?;
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
-    let token_secret = mailbox.secret.context("token secret")?;
-    let state_secret = world.store.graph_subscriptions(mailbox.id).await?[0].client_state.context("state secret")?;
+    let secrets = LinkSecrets::of(&world, &mailbox).await?;
     // A genuine notification body for later, captured while the subscription lives.
     world.emulator.set_drop_notifications(true);
     let message = world.emulator.deliver(&world.email, signed_mail("Olga", "Late", "late.example")).await?;
@@ -483,8 +501,8 @@ async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_fo
     let status = api_delete_mailbox(&world, stranger_token.secret.expose_secret(), mailbox.id.0).await?;
     ensure!(status == 404, "a stranger's unlink answered {status}");
     ensure!(world.emulator.subscriptions().iter().any(|s| s.id == subscription.id), "a stranger deleted the subscription");
-    ensure!(world.store.get_secret(token_secret).await.is_ok(), "a stranger wiped the tokens");
-    ensure!(world.store.get_secret(state_secret).await.is_ok(), "a stranger wiped the clientState");
+    ensure!(world.store.get_secret(secrets.tokens).await.is_ok(), "a stranger wiped the tokens");
+    ensure!(world.store.get_secret(secrets.client_state).await.is_ok(), "a stranger wiped the clientState");
     ensure!(world.graph_mailbox().await?.is_some(), "a stranger removed the mailbox");
     let source = daemon.supervisor.graph().context("graph source")?;
     ensure!(source.runtime(mailbox.id).is_some(), "the mailbox stopped running");
@@ -497,8 +515,7 @@ async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_fo
         !world.emulator.subscriptions().iter().any(|s| s.id == subscription.id),
         "the subscription still exists at Graph"
     );
-    ensure!(world.store.get_secret(token_secret).await.is_err_and(|e| e.is_not_found()), "tokens not wiped");
-    ensure!(world.store.get_secret(state_secret).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+    secrets.ensure_wiped(&world).await?;
     ensure!(world.store.graph_subscriptions(mailbox.id).await?.is_empty(), "subscription rows left");
     ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
     ensure!(source.runtime(mailbox.id).is_none(), "the mailbox task still runs");
@@ -508,9 +525,15 @@ async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_fo
     ensure!(post_json(&world, "/graph/notifications", &late).await? == 202);
     ensure!(source.stats().notifications_unknown == unknown_before + 1, "not counted as unknown");
     ensure!(world.store.graph_job_counts(Some(mailbox.id)).await? == Default::default(), "a job was queued");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
     ensure!(raw_fetches(&world) == 0, "the daemon fetched for an unlinked mailbox");
     ensure!(world.suggestions().await?.is_empty());
+    // Nothing brought it back (the reconciliation runs every 300 ms here).
+    ensure!(source.runtime(mailbox.id).is_none(), "the unlinked mailbox was started again");
+    ensure!(
+        !world.emulator.subscriptions().iter().any(|s| s.user.eq_ignore_ascii_case(&world.email)),
+        "a subscription was created again after the unlink"
+    );
     daemon.stop().await
 }
 
@@ -521,8 +544,7 @@ async fn unlinking_while_graph_is_down_still_wipes_the_secrets_and_counts_it() -
     let world = GraphWorld::new("unlinkdown").await?;
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
-    let token_secret = mailbox.secret.context("token secret")?;
-    let state_secret = world.store.graph_subscriptions(mailbox.id).await?[0].client_state.context("state secret")?;
+    let secrets = LinkSecrets::of(&world, &mailbox).await?;
     let before = metric(&scrape(&world).await?, "mailsig_graph_unlink_incomplete_total").context("no unlink counter")?;
     world.emulator.inject(mailsig_tests::graph_emulator::Fault::Unavailable { times: 1000, retry_after_secs: None });
     let token = world.store.create_token(world.user, "owner").await?;
@@ -535,8 +557,11 @@ async fn unlinking_while_graph_is_down_still_wipes_the_secrets_and_counts_it() -
         started.elapsed()
     );
     ensure!(world.emulator.subscriptions().iter().any(|s| s.id == subscription.id), "Graph was not down after all");
-    ensure!(world.store.get_secret(token_secret).await.is_err_and(|e| e.is_not_found()), "tokens not wiped");
-    ensure!(world.store.get_secret(state_secret).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+    // Nothing of the mailbox runs any more: no Graph call after the unlink answered.
+    let calls = world.emulator.requests().len();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    ensure!(world.emulator.requests().len() == calls, "Graph was still called for the unlinked mailbox");
+    secrets.ensure_wiped(&world).await?;
     ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
     let after = metric(&scrape(&world).await?, "mailsig_graph_unlink_incomplete_total").context("no unlink counter")?;
     ensure!(after >= before + 1.0, "incomplete unlink not counted ({before} -> {after})");

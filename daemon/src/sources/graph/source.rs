@@ -2,7 +2,7 @@
 //! the job runner behind the webhook, and a reconciliation with the store (mailboxes linked by
 //! the OAuth callback, unlinked by the CLI or the API, or re-consented).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -87,6 +87,9 @@ struct Inner {
     /// The mailboxes this replica holds the lease of (issue 9): only those run here.
     ownership: Ownership,
     running: Mutex<HashMap<MailboxId, Running>>,
+    /// Mailboxes being unlinked: the reconciliation must not start them again meanwhile (the
+    /// row is still `ok` until the unlink's last step).
+    unlinking: Mutex<HashSet<MailboxId>>,
 }
 
 struct Running {
@@ -134,6 +137,7 @@ impl GraphSource {
                 shutdown: shutdown.clone(),
                 ownership: ownership.clone(),
                 running: Mutex::default(),
+                unlinking: Mutex::default(),
             }),
         };
         if let Err(error) = source.reconcile().await {
@@ -234,10 +238,14 @@ impl GraphSource {
             self.stop(id);
         }
         for (id, mailbox) in wanted {
-            if self.running().contains_key(&id) {
+            // Checked and started under the `unlinking` lock: an unlink that begins meanwhile
+            // either sees this start (and stops it) or is seen here.
+            let unlinking = self.unlinking();
+            if unlinking.contains(&id) || self.running().contains_key(&id) {
                 continue;
             }
             self.start_mailbox(mailbox.clone())?;
+            drop(unlinking);
         }
         Ok(())
     }
@@ -280,6 +288,14 @@ impl GraphSource {
     /// Work of the mailbox already under way (a renewal, a delta round) finishes first; no
     /// new work starts, and notifications for its subscriptions are unknown from now on.
     pub async fn unlink(&self, mailbox: MailboxId) -> Result<(), super::LinkError> {
+        self.unlinking().insert(mailbox);
+        let result = self.unlink_stopped(mailbox).await;
+        self.unlinking().remove(&mailbox);
+        result
+    }
+
+    /// [`GraphSource::unlink`] while the reconciliation leaves the mailbox alone.
+    async fn unlink_stopped(&self, mailbox: MailboxId) -> Result<(), super::LinkError> {
         let runtime = self.runtime(mailbox);
         self.stop(mailbox);
         self.inner.shared.registry.remove_mailbox(mailbox);
@@ -308,6 +324,10 @@ impl GraphSource {
         for (_, running) in self.running().drain() {
             running.runtime.cancel.cancel();
         }
+    }
+
+    fn unlinking(&self) -> MutexGuard<'_, HashSet<MailboxId>> {
+        self.inner.unlinking.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn running(&self) -> MutexGuard<'_, HashMap<MailboxId, Running>> {
