@@ -18,6 +18,8 @@ fi
 . "${MAILSIG_TEST_DIR:-.test-servers}/env"
 # Both packages in one build: mailsigd then has the graph-test-util feature the emulator needs.
 cargo build -p mailsig-tests -p mailsig-daemon --bin resilience --bin mailsigd
+# The binary just built: the suite need not build (all the tests crate's targets) again.
+export MAILSIGD_BIN="${MAILSIGD_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/debug/mailsigd}"
 exec "${CARGO_TARGET_DIR:-target}/debug/resilience" \
     --messages 2000 --mailboxes 50 --replicas 3 --kills 20 --seconds 120 \
     --graph-mailboxes 10 --graph-messages 400 "$@"

@@ -44,6 +44,25 @@ async fn log_lines_of_a_request_carry_its_id_and_no_user_input() -> Result<()> {
     let reply = app.send(sign_in, "192.0.2.7:1".parse()?).await?;
     ensure!(reply.status == 400, "wrong password: {}", reply.status);
 
+    // A service-layer line (the SSRF guard refusing an internal host) carries the id too, and
+    // neither the host typed nor the password.
+    let strict = App::with_imap(Backend::Sqlite, api_support::fast_settings(), Default::default()).await?;
+    let (owner, owner_token) = strict.user("guarded").await?;
+    let list = strict.store.create_list(owner.id, "Guarded").await?;
+    let internal_host = format!("10.{}.{}.9", rand::random::<u8>(), rand::random::<u8>());
+    let link = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/mailboxes/imap")
+        .header("authorization", format!("Bearer {owner_token}"))
+        .header("content-type", "application/json")
+        .header("x-request-id", &id)
+        .body(Body::from(serde_json::to_vec(&serde_json::json!({
+            "list": list.id.0, "host": internal_host, "port": 993, "security": "tls",
+            "username": "someone", "address": "someone@example.org", "password": password,
+        }))?))?;
+    let refused = strict.send(link, "192.0.2.8:1".parse()?).await?;
+    ensure!(refused.status == 400, "internal host: {}", refused.status);
+
     let logs = buffer.contents();
     let ours: Vec<&str> = logs.lines().filter(|l| l.contains(&id)).collect();
     ensure!(
@@ -55,6 +74,11 @@ async fn log_lines_of_a_request_carry_its_id_and_no_user_input() -> Result<()> {
         ours.iter().any(|l| l.contains("sign-in refused")),
         "the handler's own line lacks the id:\n{logs}"
     );
+    ensure!(
+        ours.iter().any(|l| l.contains("IMAP link refused")),
+        "the service layer's line lacks the id:\n{logs}"
+    );
+    ensure!(!logs.contains(&internal_host), "the host the user typed reached the log");
     ensure!(
         !logs.contains(&secret_query),
         "the search text reached the log"

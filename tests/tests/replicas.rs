@@ -333,6 +333,41 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
     Ok(())
 }
 
+/// OAuth refresh locks never starve the pool: as many mailboxes as the pool has connections
+/// take their refresh lock at once (as every Graph mailbox does for its first token when a
+/// replica starts) and, holding it, read from the store as the token code does. Unbounded, each
+/// lock's transaction held one of the 4 connections and every holder waited for a fifth until
+/// the acquire timeout; now all finish at once and the pool still serves others meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_locks_leave_connections_for_their_holders() -> Result<()> {
+    let url = TestEnv::from_env()?.fresh_pg_database().await?;
+    let options = StoreOptions { max_connections: 4, acquire_timeout: Duration::from_secs(5), ..StoreOptions::default() };
+    let store = Store::open_with(&url, options).await?;
+    store.migrate().await?;
+    let mut mailboxes = Vec::new();
+    for _ in 0..8 {
+        mailboxes.push(mailbox(&store).await?.0);
+    }
+    let started = Instant::now();
+    let mut holders = tokio::task::JoinSet::new();
+    for id in mailboxes.clone() {
+        let store = store.clone();
+        holders.spawn(async move {
+            let _lock = store.lock_mailbox_refresh(id).await?;
+            // What the token code does under the lock: re-read, then store.
+            store.get_mailbox(id).await?;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            store.get_mailbox(id).await?;
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(done) = holders.join_next().await {
+        done.context("refresh task")?.context("a refresh lock holder could not use the store")?;
+    }
+    ensure!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    Ok(())
+}
+
 /// Waits until the live leases by owner satisfy `done`; returns them.
 async fn settle(store: &Store, done: impl Fn(&BTreeMap<String, usize>) -> bool) -> Result<BTreeMap<String, usize>> {
     let deadline = Instant::now() + WAIT;

@@ -113,6 +113,7 @@ async fn a_viewer_sees_escaped_text_and_no_buttons_and_forged_posts_are_refused(
     let accept = format!("/suggestions/{}/accept", suggestion.0);
     let no_token = post_form(&site, &accept, &viewer_cookie, String::new()).await?;
     ensure!(no_token.status == 403, "POST without CSRF token: {}", no_token.status);
+    ensure!(no_token.body.contains("Form refused"), "the refusal is not a page: {}", no_token.body);
     let token = auth::csrf_token(&session.session).to_owned();
     let with_token = post_form(&site, &accept, &viewer_cookie, format!("csrf_token={token}")).await?;
     ensure!(with_token.status == 403, "viewer accept with CSRF token: {} {}", with_token.status, with_token.body);
@@ -221,6 +222,10 @@ async fn sign_in_needs_the_forms_token_and_sign_out_the_sessions_token() -> Resu
         "the form does not carry the cookie's token"
     );
     let pair = format!("{}={token}", auth::SIGN_IN_COOKIE);
+
+    // Pages have a body limit too (64 KiB), before anything else is looked at.
+    let huge = post_sign_in(&site, None, format!("{credentials}&pad={}", "x".repeat(100 * 1024))).await?;
+    ensure!(huge.status == 413, "a 100 KiB sign-in form: {}", huge.status);
 
     let other = auth::SignInToken::issue()?;
     let expired = format!("{}.{}", 1_000_000_000, "ab".repeat(32));

@@ -147,6 +147,8 @@ pub async fn resolve_checked(host: &str, port: u16, options: &ImapOptions) -> Se
             None => {}
             Some(Refusal::Internal(_)) if options.allow_private_hosts || named_allowed || ip_allowed => {}
             Some(Refusal::Internal(class)) => {
+                // Neither the host the user typed nor the address goes into the log line.
+                tracing::info!(class, "IMAP link refused: the host resolves to an internal address");
                 // The address itself is not echoed: it would reveal the operator's internal DNS.
                 return Err(ServiceError::field(
                     "host",
@@ -158,6 +160,7 @@ pub async fn resolve_checked(host: &str, port: u16, options: &ImapOptions) -> Se
                 ));
             }
             Some(Refusal::Never(class)) => {
+                tracing::info!(class, "IMAP link refused: the host resolves to a non-server address");
                 return Err(ServiceError::field(
                     "host",
                     FieldCode::Choice,

@@ -7,49 +7,31 @@
 //! a notification and a delta round, is fetched once. Lifecycle events (`missed`,
 //! `reauthorize`, `removed`) are rows too, coalesced per subscription.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
 
 use super::cursors::advance_cursor;
 use super::{Backend, Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col};
+use super::text_enum::text_enum;
 
-/// Where a Microsoft 365 linking was started. The OAuth callback completes a linking started
-/// from the web page or the API only in a browser signed in as the same user (so a link
-/// started by one user cannot be completed with another person's Microsoft account by
-/// sending them the consent URL); one started by the operator's CLI needs no session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LinkOrigin {
-    Web,
-    Api,
-    Cli,
+text_enum! {
+    /// Where a Microsoft 365 linking was started. The OAuth callback completes a linking started
+    /// from the web page or the API only in a browser signed in as the same user (so a link
+    /// started by one user cannot be completed with another person's Microsoft account by
+    /// sending them the consent URL); one started by the operator's CLI needs no session.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum LinkOrigin("link origin") {
+        Web => "web",
+        Api => "api",
+        Cli => "cli",
+    }
 }
 
 impl LinkOrigin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkOrigin::Web => "web",
-            LinkOrigin::Api => "api",
-            LinkOrigin::Cli => "cli",
-        }
-    }
-
     /// Whether the callback must come with the starting user's browser session.
     pub fn needs_session(self) -> bool {
         !matches!(self, LinkOrigin::Cli)
-    }
-}
-
-impl FromStr for LinkOrigin {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "web" => LinkOrigin::Web,
-            "api" => LinkOrigin::Api,
-            "cli" => LinkOrigin::Cli,
-            _ => return Err(Error::Invalid { what: "link origin", reason: format!("unknown {s:?}") }),
-        })
     }
 }
 
@@ -74,39 +56,16 @@ impl std::fmt::Debug for OauthState {
     }
 }
 
-/// Health of a Graph subscription as the daemon last knew it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubscriptionState {
-    Active,
-    /// Graph asked for reauthorization; a renewal is due.
-    Reauthorize,
-    /// Graph removed it; it must be created again.
-    Removed,
-}
-
-impl SubscriptionState {
-    pub const ALL: [SubscriptionState; 3] =
-        [SubscriptionState::Active, SubscriptionState::Reauthorize, SubscriptionState::Removed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubscriptionState::Active => "active",
-            SubscriptionState::Reauthorize => "reauthorize",
-            SubscriptionState::Removed => "removed",
-        }
-    }
-}
-
-impl FromStr for SubscriptionState {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "active" => SubscriptionState::Active,
-            "reauthorize" => SubscriptionState::Reauthorize,
-            "removed" => SubscriptionState::Removed,
-            _ => return Err(Error::Invalid { what: "subscription state", reason: format!("unknown {s:?}") }),
-        })
+text_enum! {
+    /// Health of a Graph subscription as the daemon last knew it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum SubscriptionState("subscription state") {
+        Active => "active",
+        /// Graph asked for reauthorization; a renewal is due.
+        Reauthorize => "reauthorize",
+        /// Graph removed it; it must be created again.
+        Removed => "removed",
     }
 }
 
@@ -127,40 +86,18 @@ pub struct GraphSubscription {
     pub expires_at: i64,
 }
 
-/// What a queued job asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum GraphJobKind {
-    /// Fetch the message `item` and hand it to the pipeline.
-    Message,
-    /// Lifecycle `missed`: resync the folder by delta.
-    Missed,
-    /// Lifecycle `reauthorizationRequired`: renew subscription `item`.
-    Reauthorize,
-    /// Lifecycle `subscriptionRemoved`: recreate subscription `item`, then resync.
-    Removed,
-}
-
-impl GraphJobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GraphJobKind::Message => "message",
-            GraphJobKind::Missed => "missed",
-            GraphJobKind::Reauthorize => "reauthorize",
-            GraphJobKind::Removed => "removed",
-        }
-    }
-}
-
-impl FromStr for GraphJobKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "message" => GraphJobKind::Message,
-            "missed" => GraphJobKind::Missed,
-            "reauthorize" => GraphJobKind::Reauthorize,
-            "removed" => GraphJobKind::Removed,
-            _ => return Err(Error::Invalid { what: "graph job kind", reason: format!("unknown {s:?}") }),
-        })
+text_enum! {
+    /// What a queued job asks for.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum GraphJobKind("graph job kind") {
+        /// Fetch the message `item` and hand it to the pipeline.
+        Message => "message",
+        /// Lifecycle `missed`: resync the folder by delta.
+        Missed => "missed",
+        /// Lifecycle `reauthorizationRequired`: renew subscription `item`.
+        Reauthorize => "reauthorize",
+        /// Lifecycle `subscriptionRemoved`: recreate subscription `item`, then resync.
+        Removed => "removed",
     }
 }
 

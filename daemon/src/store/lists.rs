@@ -1,51 +1,28 @@
 //! Contact lists, their members and roles. The owner is a member with role `owner`;
 //! sharing adds `editor` or `viewer` members.
 
-use std::str::FromStr;
-
 use sqlx::any::AnyRow;
 
 use super::{Error, ListId, Result, Store, UserId, col, parse_col};
+use super::text_enum::text_enum;
 
-/// What a member may do with a list. Ordered: `Viewer < Editor < Owner`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Editor,
-    Owner,
+text_enum! {
+    /// What a member may do with a list. Ordered: `Viewer < Editor < Owner`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Role("role") {
+        Viewer => "viewer",
+        Editor => "editor",
+        Owner => "owner",
+    }
+    unknown(s) => format!("{s:?} is not owner, editor or viewer");
+    impl Display;
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Owner => "owner",
-        }
-    }
-
     /// Editors and owners may change suggestions.
     pub fn can_edit(self) -> bool {
         self >= Role::Editor
-    }
-}
-
-impl FromStr for Role {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Role> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "editor" => Ok(Role::Editor),
-            "owner" => Ok(Role::Owner),
-            _ => Err(Error::Invalid { what: "role", reason: format!("{s:?} is not owner, editor or viewer") }),
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

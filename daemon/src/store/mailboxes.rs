@@ -1,7 +1,6 @@
 //! Linked mailboxes: who owns them, where their suggestions go, their health, their
 //! provider settings (JSON owned by the source module) and their ownership lease (issue 9).
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
@@ -10,64 +9,28 @@ use super::{
     Backend, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, json_col, parse_col,
     to_json,
 };
+use super::text_enum::text_enum;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MailboxKind {
-    Imap,
-    Graph,
-}
-
-impl MailboxKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MailboxKind::Imap => "imap",
-            MailboxKind::Graph => "graph",
-        }
+text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum MailboxKind("mailbox kind") {
+        Imap => "imap",
+        Graph => "graph",
     }
+    unknown(s) => format!("{s:?} is not imap or graph");
 }
 
-impl FromStr for MailboxKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<MailboxKind> {
-        match s {
-            "imap" => Ok(MailboxKind::Imap),
-            "graph" => Ok(MailboxKind::Graph),
-            _ => Err(Error::Invalid { what: "mailbox kind", reason: format!("{s:?} is not imap or graph") }),
-        }
-    }
-}
-
-/// Health of a mailbox as shown to its owner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MailboxStatus {
-    Ok,
-    /// Stop retrying until the credentials change (e.g. IMAP authentication failed).
-    NeedsAttention,
-    /// Microsoft consent was revoked (`invalid_grant`).
-    NeedsReconsent,
-}
-
-impl MailboxStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MailboxStatus::Ok => "ok",
-            MailboxStatus::NeedsAttention => "needs_attention",
-            MailboxStatus::NeedsReconsent => "needs_reconsent",
-        }
-    }
-}
-
-impl FromStr for MailboxStatus {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<MailboxStatus> {
-        match s {
-            "ok" => Ok(MailboxStatus::Ok),
-            "needs_attention" => Ok(MailboxStatus::NeedsAttention),
-            "needs_reconsent" => Ok(MailboxStatus::NeedsReconsent),
-            _ => Err(Error::Invalid { what: "mailbox status", reason: format!("unknown {s:?}") }),
-        }
+text_enum! {
+    /// Health of a mailbox as shown to its owner.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum MailboxStatus("mailbox status") {
+        Ok => "ok",
+        /// Stop retrying until the credentials change (e.g. IMAP authentication failed).
+        NeedsAttention => "needs_attention",
+        /// Microsoft consent was revoked (`invalid_grant`).
+        NeedsReconsent => "needs_reconsent",
     }
 }
 
@@ -120,7 +83,6 @@ pub struct Lease {
     pub fencing: i64,
     pub until: i64,
 }
-
 
 fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
     let settings_text: String = col(row, "settings")?;

@@ -30,6 +30,7 @@ mod sessions;
 mod stats;
 mod suggestion;
 mod suggestions;
+mod text_enum;
 mod tokens;
 mod users;
 

@@ -3,48 +3,26 @@
 //! when the claim names a replica whose heartbeat has expired (so a crash between the SMTP
 //! server's 250 and `mark_sent` may send one duplicate, never lose).
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::{Backend, Error, ListId, OutboxId, Result, Store, SuggestionId, UserId, col, duration_ms, parse_col, to_json};
+use super::text_enum::text_enum;
 
 /// Kind of the rows `commit_message` enqueues: one pending digest per recipient collects
 /// the suggestions created or updated since the last one.
 pub const DIGEST_KIND: &str = "suggestion_digest";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutboxStatus {
-    Pending,
-    Sending,
-    Sent,
-    Failed,
-}
-
-impl OutboxStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxStatus::Pending => "pending",
-            OutboxStatus::Sending => "sending",
-            OutboxStatus::Sent => "sent",
-            OutboxStatus::Failed => "failed",
-        }
-    }
-}
-
-impl FromStr for OutboxStatus {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<OutboxStatus> {
-        Ok(match s {
-            "pending" => OutboxStatus::Pending,
-            "sending" => OutboxStatus::Sending,
-            "sent" => OutboxStatus::Sent,
-            "failed" => OutboxStatus::Failed,
-            _ => return Err(Error::Invalid { what: "outbox status", reason: format!("unknown {s:?}") }),
-        })
+text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum OutboxStatus("outbox status") {
+        Pending => "pending",
+        Sending => "sending",
+        Sent => "sent",
+        Failed => "failed",
     }
 }
 

@@ -26,9 +26,29 @@ pub struct LeaseRow {
 /// PostgreSQL) no other replica refreshes the same mailbox until it is dropped. Dropping it
 /// releases both (the PostgreSQL lock is transaction-scoped, and the transaction rolls back).
 pub struct MailboxRefreshLock {
-    // Field order is drop order: the database lock goes first, then the local one.
+    // Field order is drop order: the database lock goes first, then its connection slot, then
+    // the local one.
     _database: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
     _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// At most this share of the pool's connections is held by refresh locks at once (at least
+/// one). A refresh lock keeps its transaction's connection while the holder re-reads and
+/// stores the tokens on other connections: without a bound, as many mailboxes starting at
+/// once as the pool has connections (every Graph mailbox takes the lock for its first token)
+/// held every connection and each waited for one more, until the pool's acquire timeout; the
+/// lease loop could not renew meanwhile and the replica lost all its leases (found by the
+/// resilience suite with 10 Graph mailboxes and a pool of 8).
+const REFRESH_LOCK_POOL_SHARE: u32 = 4;
+
+/// One semaphore per pool size (in practice one per process).
+static REFRESH_LOCK_SLOTS: LazyLock<Mutex<HashMap<u32, Arc<tokio::sync::Semaphore>>>> = LazyLock::new(Mutex::default);
+
+fn refresh_lock_slots(pool_size: u32) -> Arc<tokio::sync::Semaphore> {
+    let mut slots = REFRESH_LOCK_SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let permits = usize::try_from((pool_size / REFRESH_LOCK_POOL_SHARE).max(1)).unwrap_or(1);
+    Arc::clone(slots.entry(pool_size).or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(permits))))
 }
 
 /// One async mutex per mailbox id for this process. A process-wide map rather than a field of
@@ -207,12 +227,17 @@ impl Store {
     /// process, and on PostgreSQL no other replica (`pg_advisory_xact_lock` on the mailbox id,
     /// held by an open transaction), is refreshing it. Refresh, persist the rotated tokens (on
     /// any connection), then drop the lock. Re-read the tokens after taking the lock: another
-    /// replica may have refreshed them meanwhile.
+    /// replica may have refreshed them meanwhile. At most a quarter of the pool's connections
+    /// are held by these locks at once, so the holders' own reads and writes (and everything
+    /// else) always find a connection; the pool needs at least 2.
     pub async fn lock_mailbox_refresh(&self, mailbox: MailboxId) -> Result<MailboxRefreshLock> {
         let local = local_refresh_lock(mailbox).lock_owned().await;
-        let database = match self.backend {
-            Backend::Sqlite => None,
+        let (slot, database) = match self.backend {
+            Backend::Sqlite => (None, None),
             Backend::Postgres => {
+                let slots = refresh_lock_slots(self.pool.options().get_max_connections());
+                // The semaphore is never closed.
+                let slot = slots.acquire_owned().await.ok();
                 let mut tx = self.pool.begin().await.map_err(Error::db("begin refresh lock", "mailbox"))?;
                 // The function returns `void`, which the Any driver cannot decode: select a constant.
                 sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
@@ -220,9 +245,9 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(Error::db("take refresh lock", "mailbox"))?;
-                Some(tx)
+                (slot, Some(tx))
             }
         };
-        Ok(MailboxRefreshLock { _database: database, _local: local })
+        Ok(MailboxRefreshLock { _database: database, _slot: slot, _local: local })
     }
 }

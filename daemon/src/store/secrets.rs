@@ -2,45 +2,20 @@
 //! plaintext. Rotation replaces every record in one transaction, so a crash halfway leaves
 //! all records under the old key.
 
-use std::str::FromStr;
-
 use sqlx::any::AnyRow;
 
 use super::{Error, Result, SecretId, Store, col, parse_col};
+use super::text_enum::text_enum;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SecretKind {
-    ImapPassword,
-    OauthTokens,
-    SmtpPassword,
-    OauthClientSecret,
-    GraphClientState,
-}
-
-impl SecretKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SecretKind::ImapPassword => "imap_password",
-            SecretKind::OauthTokens => "oauth_tokens",
-            SecretKind::SmtpPassword => "smtp_password",
-            SecretKind::OauthClientSecret => "oauth_client_secret",
-            SecretKind::GraphClientState => "graph_client_state",
-        }
-    }
-}
-
-impl FromStr for SecretKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<SecretKind> {
-        Ok(match s {
-            "imap_password" => SecretKind::ImapPassword,
-            "oauth_tokens" => SecretKind::OauthTokens,
-            "smtp_password" => SecretKind::SmtpPassword,
-            "oauth_client_secret" => SecretKind::OauthClientSecret,
-            "graph_client_state" => SecretKind::GraphClientState,
-            _ => return Err(Error::Invalid { what: "secret kind", reason: format!("unknown {s:?}") }),
-        })
+text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum SecretKind("secret kind") {
+        ImapPassword => "imap_password",
+        OauthTokens => "oauth_tokens",
+        SmtpPassword => "smtp_password",
+        OauthClientSecret => "oauth_client_secret",
+        GraphClientState => "graph_client_state",
     }
 }
 
@@ -70,7 +45,6 @@ impl std::fmt::Debug for StoredSecret {
             .finish()
     }
 }
-
 
 fn secret_from_row(row: &AnyRow) -> Result<StoredSecret> {
     Ok(StoredSecret {

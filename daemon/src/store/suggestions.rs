@@ -1,44 +1,21 @@
 //! Reading and reviewing suggestions: list with filters and paging, accept, dismiss, merge
 //! with per-field edits, and the field history.
 
-use std::str::FromStr;
-
 use sqlx::any::AnyRow;
 
 use super::commit::update_fields;
 use super::suggestion::{FIELD_NAMES, StoredField, SuggestionFields};
 use super::{Error, ListId, MailboxId, Result, Store, SuggestionId, col, parse_col};
+use super::text_enum::text_enum;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SuggestionStatus {
-    New,
-    Accepted,
-    Dismissed,
-    Merged,
-}
-
-impl SuggestionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SuggestionStatus::New => "new",
-            SuggestionStatus::Accepted => "accepted",
-            SuggestionStatus::Dismissed => "dismissed",
-            SuggestionStatus::Merged => "merged",
-        }
-    }
-}
-
-impl FromStr for SuggestionStatus {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<SuggestionStatus> {
-        Ok(match s {
-            "new" => SuggestionStatus::New,
-            "accepted" => SuggestionStatus::Accepted,
-            "dismissed" => SuggestionStatus::Dismissed,
-            "merged" => SuggestionStatus::Merged,
-            _ => return Err(Error::Invalid { what: "suggestion status", reason: format!("unknown {s:?}") }),
-        })
+text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum SuggestionStatus("suggestion status") {
+        New => "new",
+        Accepted => "accepted",
+        Dismissed => "dismissed",
+        Merged => "merged",
     }
 }
 

@@ -6,12 +6,19 @@ use super::{Error, Result, Store, TokenId, UserId};
 impl Store {
     /// Revokes `token` if it belongs to `user` and is not yet revoked; otherwise `NotFound`.
     pub async fn revoke_token_of(&self, user: UserId, token: TokenId) -> Result<()> {
+        self.revoke(token, Some(user)).await
+    }
+
+    /// Revokes `token` if it is not yet revoked (and, with `owner`, belongs to them); otherwise
+    /// `NotFound`. The one place a token is revoked, for the operator's and the owner's paths.
+    pub(super) async fn revoke(&self, token: TokenId, owner: Option<UserId>) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+            "UPDATE api_tokens SET revoked_at = $1 \
+             WHERE id = $2 AND ($3 IS NULL OR user_id = $3) AND revoked_at IS NULL",
         )
         .bind(self.now_ms())
         .bind(token.0)
-        .bind(user.0)
+        .bind(owner.map(|user| user.0))
         .execute(&self.pool)
         .await
         .map_err(Error::db("revoke token", "token"))?;

@@ -218,15 +218,6 @@ impl Store {
 
     /// Revokes a token; revoking twice is `NotFound` the second time.
     pub async fn revoke_token(&self, token: TokenId) -> Result<()> {
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(self.now_ms())
-            .bind(token.0)
-            .execute(&self.pool)
-            .await
-            .map_err(Error::db("revoke token", "token"))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::NotFound { what: "token" });
-        }
-        Ok(())
+        self.revoke(token, None).await
     }
 }

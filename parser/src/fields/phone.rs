@@ -45,11 +45,54 @@ pub(crate) struct Found {
     pub labelled: bool,
 }
 
-fn parse(candidate: &str, regions: &[Region]) -> Option<(String, bool)> {
-    let mut text = candidate.trim().to_string();
-    if text.starts_with('+') || text.starts_with("00") {
-        text = text.replace("(0)", "");
+/// Numbers already parsed in one message, by their digits: a signature writes most numbers
+/// twice (as text and as a `tel:` link, "0151 0934739" and "015109347398"), and parsing is
+/// the costliest step of the field search.
+#[derive(Default)]
+struct Parsed(Vec<(String, Option<(String, bool)>)>);
+
+impl Parsed {
+    /// The key of a number written with digits and plain separators only (`+` first): the
+    /// parser ignores those separators, so two such spellings with the same digits parse
+    /// alike. Other spellings (letters, brackets, extensions) are not cached.
+    fn key(text: &str) -> Option<String> {
+        let body = text.strip_prefix('+').unwrap_or(text);
+        if !body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.')) {
+            return None;
+        }
+        let mut key = String::with_capacity(text.len());
+        if text.starts_with('+') {
+            key.push('+');
+        }
+        key.extend(body.chars().filter(char::is_ascii_digit));
+        Some(key)
     }
+
+    fn parse(&mut self, candidate: &str, regions: &[Region]) -> Option<(String, bool)> {
+        let Some(key) = Self::key(&normalised(candidate)) else {
+            return parse(candidate, regions);
+        };
+        if let Some((_, found)) = self.0.iter().find(|(k, _)| *k == key) {
+            return found.clone();
+        }
+        let found = parse(candidate, regions);
+        self.0.push((key, found.clone()));
+        found
+    }
+}
+
+/// The candidate as [`parse`] reads it: trimmed, an international number without "(0)".
+fn normalised(candidate: &str) -> String {
+    let text = candidate.trim();
+    if text.starts_with('+') || text.starts_with("00") {
+        text.replace("(0)", "")
+    } else {
+        text.to_string()
+    }
+}
+
+fn parse(candidate: &str, regions: &[Region]) -> Option<(String, bool)> {
+    let text = normalised(candidate);
     let digits = text.chars().filter(char::is_ascii_digit).count();
     if !(7..=15).contains(&digits) {
         return None;
@@ -194,6 +237,7 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Fo
     let Some(re) = CANDIDATE.as_ref() else {
         return out;
     };
+    let mut memo = Parsed::default();
     let mut per_line: Vec<usize> = vec![0; lines.len()];
     // A label split into its own cell ("Fax - 713.345.8100") types the next cell's number.
     let mut pending_label: Option<(usize, Option<PhoneKind>)> = None;
@@ -225,11 +269,11 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Fo
                 continue;
             }
             let mut parsed: Vec<(String, bool)> = Vec::new();
-            if let Some(p) = parse(m.as_str(), regions) {
+            if let Some(p) = memo.parse(m.as_str(), regions) {
                 parsed.push(p);
             } else {
                 for piece in m.as_str().split(" / ").flat_map(|p| p.split("  ")) {
-                    if let Some(p) = parse(piece, regions) {
+                    if let Some(p) = memo.parse(piece, regions) {
                         parsed.push(p);
                     }
                 }
@@ -278,7 +322,7 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Fo
             if is_known_e164(number, &out) {
                 continue; // the number was also written out and is already found
             }
-            let Some((e164, mobile)) = parse(number, regions) else {
+            let Some((e164, mobile)) = memo.parse(number, regions) else {
                 continue;
             };
             if out.iter().any(|f| f.e164 == e164) {
@@ -318,6 +362,21 @@ mod tests {
             .into_iter()
             .map(|f| (f.e164, f.kind))
             .collect()
+    }
+
+    #[test]
+    fn spellings_with_the_same_digits_share_a_parse() {
+        assert_eq!(Parsed::key("0151 09347398"), Parsed::key("015109347398"));
+        assert_eq!(Parsed::key("+41 44-196.28.14").as_deref(), Some("+41441962814"));
+        assert_ne!(Parsed::key("+4144"), Parsed::key("4144"));
+        assert_eq!(Parsed::key("(510) 555-0142"), None);
+        assert_eq!(Parsed::key("555 0142 x12"), None);
+        let mut memo = Parsed::default();
+        let regions = [Region::DE];
+        let first = memo.parse("0171 2345678", &regions);
+        assert_eq!(memo.parse("01712345678", &regions), first);
+        assert_eq!(first, parse("01712345678", &regions));
+        assert_eq!(memo.0.len(), 1);
     }
 
     #[test]

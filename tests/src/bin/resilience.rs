@@ -15,7 +15,8 @@
 //! Usage (the test servers must run: `scripts/test-servers.sh start`, then source
 //! `.test-servers/env`; `scripts/resilience.sh` does both):
 //!   resilience [--messages 2000] [--mailboxes 50] [--replicas 3] [--kills 20] [--seconds 90]
-//!              [--graph-mailboxes 10] [--graph-messages N] [--seed N] [--no-faults] [--json FILE]
+//!              [--graph-mailboxes 10] [--graph-messages N] [--seed N] [--no-faults] [--json FILE] [--keep]
+//! `--keep` leaves the replicas' configurations and logs (one directory per replica life).
 //! The seed is printed; the same seed gives the same kill schedule. Exit status 0 only when
 //! nothing was lost or duplicated and every notification was sent.
 
@@ -59,6 +60,8 @@ struct Args {
     seed: u64,
     faults: bool,
     json: Option<PathBuf>,
+    /// Keep the replicas' configurations and logs (the run's work directory) afterwards.
+    keep: bool,
 }
 
 impl Args {
@@ -74,6 +77,7 @@ impl Args {
             seed: rand::random(),
             faults: true,
             json: None,
+            keep: false,
         };
         let mut graph_messages = None;
         let mut it = std::env::args().skip(1);
@@ -90,10 +94,11 @@ impl Args {
                 "--seed" => args.seed = value()?.parse()?,
                 "--json" => args.json = Some(PathBuf::from(value()?)),
                 "--no-faults" => args.faults = false,
+                "--keep" => args.keep = true,
                 "--help" | "-h" => {
                     println!(
                         "resilience [--messages N] [--mailboxes N] [--replicas N] [--kills N] [--seconds N] \
-                         [--graph-mailboxes N] [--graph-messages N] [--seed N] [--no-faults] [--json FILE]"
+                         [--graph-mailboxes N] [--graph-messages N] [--seed N] [--no-faults] [--json FILE] [--keep]"
                     );
                     std::process::exit(0);
                 }
@@ -373,6 +378,9 @@ async fn run() -> Result<bool> {
         std::fs::write(path, serde_json::to_string_pretty(&summary.to_json())?)?;
     }
     drop(relay);
+    if args.keep {
+        println!("resilience: replica logs kept in {}", work.keep().display());
+    }
     Ok(summary.passed())
 }
 

@@ -20,8 +20,10 @@ type ApiResult = Result<Response, ApiError>;
 /// The link form. The password moves straight into a `SecretString`; no response echoes it.
 #[derive(Deserialize)]
 pub struct LinkImapBody {
+    #[serde(default, deserialize_with = "super::extract::integer")]
     list: Option<i64>,
     host: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::integer")]
     port: Option<i64>,
     security: Option<String>,
     username: Option<String>,
@@ -30,6 +32,7 @@ pub struct LinkImapBody {
     name: Option<String>,
     #[serde(default)]
     folders: Vec<String>,
+    #[serde(default, deserialize_with = "super::extract::integer")]
     backfill: Option<i64>,
     #[serde(default)]
     excluded_domains: Vec<String>,
@@ -43,6 +46,7 @@ pub struct ExclusionsBody {
 
 #[derive(Deserialize)]
 pub struct ListBody {
+    #[serde(default, deserialize_with = "super::extract::integer")]
     list: Option<i64>,
 }
 
@@ -158,6 +162,7 @@ pub async fn status(State(app): State<AppState>, user: CurrentUser, ids: Ids) ->
 
 #[derive(Deserialize)]
 pub struct LinkMicrosoftBody {
+    #[serde(default, deserialize_with = "super::extract::integer")]
     list: Option<i64>,
 }
 

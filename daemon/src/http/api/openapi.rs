@@ -14,6 +14,7 @@ use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{
+    RefOr, Schema,
     ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Required,
     ResponseBuilder,
 };
@@ -79,6 +80,79 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
     })
 }
 
+/// The JSON Schema of each route's body (the same routes as [`example_body`]): types, required
+/// fields, lengths, ranges and choices as the service layer checks them, so a client (or a
+/// fuzzer such as schemathesis) knows what is accepted. Text fields must hold a non-space
+/// character (`pattern`), as the service trims them.
+pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
+    Some(match (method.as_str(), path) {
+        ("POST", "/api/v1/session") => {
+            r#"{"type": "object", "required": ["email", "password"], "properties": {
+                "email": {"type": "string", "format": "email", "maxLength": 254},
+                "password": {"type": "string", "minLength": 1, "maxLength": 1024}}}"#
+        }
+        ("POST", "/api/v1/me/tokens") => {
+            r#"{"type": "object", "required": ["label"], "properties": {
+                "label": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"}}}"#
+        }
+        ("POST", "/api/v1/lists") | ("PATCH", "/api/v1/lists/{id}") => {
+            r#"{"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"}}}"#
+        }
+        ("POST", "/api/v1/lists/{id}/members") => {
+            r#"{"type": "object", "required": ["email", "role"], "properties": {
+                "email": {"type": "string", "format": "email", "maxLength": 254,
+                          "description": "the e-mail of an existing user"},
+                "role": {"type": "string", "enum": ["editor", "viewer"]}}}"#
+        }
+        ("POST", "/api/v1/mailboxes/imap") => {
+            r#"{"type": "object", "required": ["list", "host", "username", "password"], "properties": {
+                "list": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807},
+                "host": {"type": "string", "minLength": 1, "maxLength": 253, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+                "port": {"type": "integer", "minimum": 1, "maximum": 65535,
+                         "description": "143, 993 or 1024 and up; default 993 (tls) or 143"},
+                "security": {"type": "string", "enum": ["tls", "starttls", "plaintext"], "default": "tls"},
+                "username": {"type": "string", "minLength": 1, "maxLength": 320, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+                "password": {"type": "string", "minLength": 1, "writeOnly": true},
+                "address": {"type": "string", "format": "email", "maxLength": 254},
+                "name": {"type": "string", "maxLength": 200},
+                "folders": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "backfill": {"type": "integer", "minimum": 0, "maximum": 10000},
+                "excluded_domains": {"type": "array", "maxItems": 500, "items": {"type": "string"}}}}"#
+        }
+        ("POST", "/api/v1/mailboxes/microsoft") | ("PUT", "/api/v1/mailboxes/{id}/list") => {
+            r#"{"type": "object", "required": ["list"], "properties": {
+                "list": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}}}"#
+        }
+        ("PUT", "/api/v1/mailboxes/{id}/exclusions") => {
+            r#"{"type": "object", "required": ["domains"], "properties": {
+                "domains": {"type": "array", "maxItems": 500, "items": {"type": "string"}}}}"#
+        }
+        ("PUT", "/api/v1/mailboxes/{id}/password") => {
+            r#"{"type": "object", "required": ["password"], "properties": {
+                "password": {"type": "string", "minLength": 1, "writeOnly": true}}}"#
+        }
+        ("POST", "/api/v1/suggestions/{id}/merge") => {
+            r#"{"type": "object", "required": ["fields"], "properties": {
+                "fields": {"type": "array", "minItems": 1, "items": {"oneOf": [
+                    {"type": "object", "required": ["field", "choice"], "properties": {
+                        "field": {"type": "string", "enum": ["name", "title", "company", "address"]},
+                        "choice": {"type": "string", "enum": ["take_new", "keep_old"]}}},
+                    {"type": "object", "required": ["field", "choice", "value"], "properties": {
+                        "field": {"type": "string", "enum": ["name", "title", "company", "address"]},
+                        "choice": {"type": "string", "enum": ["typed"]},
+                        "value": {"type": "string", "maxLength": 500, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                                  "description": "the value typed (empty clears the field)"}}}]}}}}"#
+        }
+        _ => return None,
+    })
+}
+
+/// A schema from JSON text (the texts above are constants, checked by a unit test).
+fn schema(json: &str) -> Option<RefOr<Schema>> {
+    serde_json::from_str(json).ok()
+}
+
 /// Builds the document.
 pub fn document(routes: &[Route]) -> OpenApi {
     let mut paths = PathsBuilder::new();
@@ -107,6 +181,26 @@ pub fn document(routes: &[Route]) -> OpenApi {
                     .build(),
             )
             .response(
+                "413",
+                ResponseBuilder::new().description("body larger than 64 KiB").build(),
+            )
+            .response(
+                "415",
+                ResponseBuilder::new().description("a body that is not application/json").build(),
+            )
+            .response(
+                "422",
+                ResponseBuilder::new()
+                    .description("linking failed: the server refused the login or cannot be used ({error: \"link_failed\"})")
+                    .build(),
+            )
+            .response(
+                "503",
+                ResponseBuilder::new()
+                    .description("a dependency (database, mail server, name lookup, Microsoft 365) is unavailable or not configured")
+                    .build(),
+            )
+            .response(
                 "429",
                 ResponseBuilder::new()
                     .description("rate limited; see Retry-After")
@@ -118,12 +212,32 @@ pub fn document(routes: &[Route]) -> OpenApi {
                     .name(name)
                     .parameter_in(ParameterIn::Path)
                     .required(Required::True)
+                    .schema(schema(r#"{"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}"#))
                     .build(),
             );
         }
+        if route.method == Method::GET && route.path.ends_with("/suggestions") {
+            for (name, json) in [
+                ("status", r#"{"type": "string", "enum": ["new", "accepted", "dismissed", "merged"]}"#),
+                ("q", r#"{"type": "string", "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}"#),
+                ("mailbox", r#"{"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}"#),
+                ("cursor", r#"{"type": "string", "pattern": "^(c[0-9]{1,18})?$"}"#),
+                ("limit", r#"{"type": "integer", "minimum": 1, "maximum": 200}"#),
+            ] {
+                op = op.parameter(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Query)
+                        .required(Required::False)
+                        .schema(schema(json))
+                        .build(),
+                );
+            }
+        }
         if let Some(example) = example_body(&route.method, route.path) {
             let example: Option<serde_json::Value> = serde_json::from_str(example).ok();
-            let content = ContentBuilder::new().example(example).build();
+            let body_schema = body_schema(&route.method, route.path).and_then(schema);
+            let content = ContentBuilder::new().schema(body_schema).example(example).build();
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
                     .content("application/json", content)
@@ -222,7 +336,29 @@ mod tests {
                 );
             }
         }
+        for route in super::super::routes() {
+            let example = example_body(&route.method, route.path);
+            let schema_text = body_schema(&route.method, route.path);
+            assert_eq!(example.is_some(), schema_text.is_some(), "schema of {} {}", route.method, route.path);
+            if let Some(text) = schema_text {
+                assert!(schema(text).is_some(), "schema of {} {} does not parse", route.method, route.path);
+            }
+        }
         let doc = serde_json::to_value(document(&super::super::routes())).unwrap_or_default();
+        let imap = &doc["paths"]["/api/v1/mailboxes/imap"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(imap["properties"]["port"]["maximum"], 65535, "{imap}");
+        assert_eq!(imap["properties"]["security"]["enum"][1], "starttls", "{imap}");
+        assert!(imap["required"].as_array().is_some_and(|r| r.iter().any(|f| f == "password")), "{imap}");
+        assert!(
+            imap["properties"]["host"]["pattern"].as_str().is_some_and(|p| p.starts_with("^[^\\u0000")),
+            "{imap}"
+        );
+        let merge_schema = &doc["paths"]["/api/v1/suggestions/{id}/merge"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(merge_schema["properties"]["fields"]["items"]["oneOf"][1]["properties"]["choice"]["enum"][0], "typed", "{merge_schema}");
+        let id = &doc["paths"]["/api/v1/lists/{id}"]["get"]["parameters"][0]["schema"];
+        assert_eq!(id["type"], "integer", "{id}");
+        assert_eq!(id["minimum"], 1, "{id}");
+        assert_eq!(id["maximum"], i64::MAX, "{id}");
         let merge = &doc["paths"]["/api/v1/suggestions/{id}/merge"]["post"]["requestBody"];
         assert_eq!(
             merge["content"]["application/json"]["example"]["fields"][0]["choice"],

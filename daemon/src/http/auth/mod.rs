@@ -228,7 +228,11 @@ pub async fn authenticate(State(store): State<Store>, request: Request, next: Ne
             },
         };
         if !presented.is_some_and(|p| same_token(&p, csrf_token(&session))) {
-            return Rejection::Csrf.into_response();
+            // A person posting a stale page gets a page; a script gets the API's JSON.
+            if request.uri().path().starts_with(crate::http::api::PREFIX) {
+                return Rejection::Csrf.into_response();
+            }
+            return crate::http::web::csrf_refused_page();
         }
     }
     request.extensions_mut().insert(CurrentUser {

@@ -28,7 +28,7 @@ use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
 
 pub use mailboxes::MicrosoftLinking;
-pub use render::PageError;
+pub use render::{PageError, csrf_refused_page};
 
 /// No script at all, styles from our own origin only, forms post only to us, never framed.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \

@@ -108,6 +108,21 @@ impl IntoResponse for PageError {
     }
 }
 
+/// The 403 page for a form posted without the right CSRF token (the `auth` middleware answers
+/// page requests with it; API requests get JSON).
+pub fn csrf_refused_page() -> Response {
+    let page = ErrorPage {
+        title: "Form refused".to_owned(),
+        message: "This form has expired or was not sent from this site. Go back, reload the page and try again."
+            .to_owned(),
+        details: vec![],
+    };
+    match page.render() {
+        Ok(body) => (StatusCode::FORBIDDEN, Html(body)).into_response(),
+        Err(_) => (StatusCode::FORBIDDEN, "Form refused").into_response(),
+    }
+}
+
 /// Formats epoch milliseconds as `YYYY-MM-DD HH:MM UTC` for tables.
 pub fn when(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
