@@ -6,8 +6,10 @@
 //!
 //! # Pipeline
 //!
-//! 1. `mime`: mail-parser decodes the message; the HTML alternative is chosen when it carries
-//!    link targets or images, and `text/vcard` attachments are collected.
+//! 1. `mime`: mail-parser decodes the message (base64 attachment bodies and the unread tail
+//!    of a long plain body are cut first: `binary_parts`, `long_body`); the HTML alternative
+//!    is chosen when it carries link targets or images, and `text/vcard` attachments are
+//!    collected.
 //! 2. `html`: html5ever's tokenizer (no tree builder, so linear) turns HTML into lines, keeping
 //!    link targets, icon names and alt texts; quoted history is cut before tokenizing.
 //! 3. `segment`: quoted and forwarded history, interleaved quotes, device footers, disclaimers
