@@ -24,6 +24,12 @@ pub fn imap_settings(port: u16, security: Security, username: &str, ca: &Path, f
 
 /// The row of an IMAP mailbox of `owner` (address `address`) that feeds `list`, with no secret.
 pub fn imap_mailbox(owner: UserId, list: ListId, address: &str, settings: &ImapSettings) -> NewMailbox {
+    imap_mailbox_row(owner, list, address, settings.to_json())
+}
+
+/// [`imap_mailbox`] with the settings as JSON, for tests that write them by hand; no excluded
+/// domains, no secret (set them with struct update syntax).
+pub fn imap_mailbox_row(owner: UserId, list: ListId, address: &str, settings: serde_json::Value) -> NewMailbox {
     NewMailbox {
         owner,
         kind: MailboxKind::Imap,
@@ -31,7 +37,7 @@ pub fn imap_mailbox(owner: UserId, list: ListId, address: &str, settings: &ImapS
         display_name: None,
         target_list: list,
         excluded_domains: vec![],
-        settings: settings.to_json(),
+        settings,
         secret: None,
     }
 }

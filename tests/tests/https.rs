@@ -55,6 +55,13 @@ async fn start(dir: tempfile::TempDir, cert: &IssuedCertificate) -> Result<Runni
 
 /// `/healthz` over a fresh TLS session (no resumption: a resumed session reports the
 /// certificate of the session it resumes, not the one the server holds now).
+/// [`start`] in a new temp dir, serving a certificate issued for the test.
+async fn start_with_fresh_certificate(env: &TestEnv) -> Result<Running> {
+    let dir = tempfile::tempdir()?;
+    let cert = issue_certificate(env, dir.path(), "server")?;
+    start(dir, &cert).await
+}
+
 async fn get_healthz(env: &TestEnv, addr: SocketAddr) -> Result<Reply> {
     https(addr, client_config(env, &rustls::version::TLS13)?, &Request::get("/healthz")).await
 }
@@ -62,9 +69,7 @@ async fn get_healthz(env: &TestEnv, addr: SocketAddr) -> Result<Reply> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_1_2_and_1_3_are_served_and_tls_1_1_is_refused() -> Result<()> {
     let env = TestEnv::from_env()?;
-    let dir = tempfile::tempdir()?;
-    let cert = issue_certificate(&env, dir.path(), "server")?;
-    let running = start(dir, &cert).await?;
+    let running = start_with_fresh_certificate(&env).await?;
 
     for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let reply = https(running.https, client_config(&env, version)?, &Request::get("/healthz")).await?;
@@ -92,9 +97,7 @@ async fn tls_1_2_and_1_3_are_served_and_tls_1_1_is_refused() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_responses_carry_hsts_and_plain_http_is_redirected_with_308() -> Result<()> {
     let env = TestEnv::from_env()?;
-    let dir = tempfile::tempdir()?;
-    let cert = issue_certificate(&env, dir.path(), "server")?;
-    let running = start(dir, &cert).await?;
+    let running = start_with_fresh_certificate(&env).await?;
 
     let reply = get_healthz(&env, running.https).await?;
     ensure!(reply.status == 200, "{reply:?}");
@@ -163,9 +166,7 @@ async fn a_replaced_certificate_is_served_after_reload_without_a_restart() -> Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_answers_only_the_configured_origin() -> Result<()> {
     let env = TestEnv::from_env()?;
-    let dir = tempfile::tempdir()?;
-    let cert = issue_certificate(&env, dir.path(), "server")?;
-    let running = start(dir, &cert).await?;
+    let running = start_with_fresh_certificate(&env).await?;
     let preflight = |origin: &'static str| Request {
         method: "OPTIONS",
         path: "/healthz",

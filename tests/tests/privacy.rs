@@ -11,10 +11,10 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, Result, ensure};
 use mailsig_daemon::pipeline::{FilterConfig, Processed};
-use mailsig_daemon::store::{SecretKind, Store, SuggestionFilter};
+use mailsig_daemon::store::{SecretKind, SuggestionFilter};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use mailsig_tests::log_capture::LogBuffer;
-use pipeline_support::{Account, Mail, Running, inbound, signature};
+use pipeline_support::{Account, Backend, Mail, Running, TestStore, inbound, signature};
 
 /// Every log line of this test binary, at TRACE level, from `tracing` and from `log`.
 fn captured_logs() -> &'static LogBuffer {
@@ -68,9 +68,7 @@ fn files_in(dir: &Path) -> Result<Vec<String>> {
 async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
     captured_logs();
     let canary = format!("CANARY{:016x}", rand::random::<u64>());
-    let data_dir = tempfile::tempdir()?;
-    let store = Store::open(&Store::sqlite_url(&data_dir.path().join("mailsig.db"))).await?;
-    store.migrate().await?;
+    let TestStore { store, dir: data_dir, .. } = TestStore::open(Backend::Sqlite).await?;
     let account = Account::create(&store, "mycorp.example", &[]).await?;
     let running = Running::start(&store, 2, 8, FilterConfig::default());
     let handle = running.pipeline.handle();
@@ -162,9 +160,7 @@ async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
 async fn a_stored_password_is_only_in_the_data_dir_sealed() -> Result<()> {
     captured_logs();
     let password = format!("PASSWORD{:016x}", rand::random::<u64>());
-    let data_dir = tempfile::tempdir()?;
-    let store = Store::open(&Store::sqlite_url(&data_dir.path().join("mailsig.db"))).await?;
-    store.migrate().await?;
+    let TestStore { store, dir: data_dir, .. } = TestStore::open(Backend::Sqlite).await?;
     let vault = Vault::new(MasterKey::generate()?);
     let sealed = vault.seal(password.as_bytes())?;
     let id = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1).await?;

@@ -12,8 +12,9 @@ use mailsig_daemon::pipeline::{
     SourcePosition,
 };
 use mailsig_daemon::store::{
-    FolderCursor, ListId, MailboxId, MailboxKind, NewMailbox, SecretId, Store, Suggestion, SuggestionFilter,
+    FolderCursor, ListId, MailboxId, NewMailbox, SecretId, Store, Suggestion, SuggestionFilter,
 };
+use mailsig_tests::imap_support::imap_mailbox_row;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -110,14 +111,9 @@ impl Linked {
         let list = store.create_list(user.id, "Contacts").await.context("create list")?;
         let mailbox = store
             .create_mailbox(NewMailbox {
-                owner: user.id,
-                kind: MailboxKind::Imap,
-                address: owner_email.clone(),
-                display_name: None,
-                target_list: list.id,
                 excluded_domains: self.excluded_domains,
-                settings: self.settings,
                 secret: self.secret,
+                ..imap_mailbox_row(user.id, list.id, &owner_email, self.settings)
             })
             .await
             .context("create mailbox")?;
