@@ -372,9 +372,21 @@ impl Outbox {
         }
     }
 
-    /// Commits a suggestion from message `uid` of the mailbox.
-    async fn commit(&self, uid: u32, new: NewSuggestion) -> mailsig_daemon::store::SuggestionId {
-        commit(&self.store, self.mailbox, uid, new).await
+    /// Commits a suggestion for `name` of `company` (from `sender`), from message `uid`.
+    async fn suggest(
+        &self,
+        uid: u32,
+        sender: &str,
+        name: &str,
+        company: &str,
+    ) -> mailsig_daemon::store::SuggestionId {
+        commit(
+            &self.store,
+            self.mailbox,
+            uid,
+            suggestion(sender, name, company),
+        )
+        .await
     }
 
     /// A worker that sends through the shared Postfix as the sender.
@@ -556,10 +568,7 @@ async fn unreachable_server_keeps_the_digest_until_it_returns() {
     let outbox = Outbox::new("Prospects").await;
     let (store, clock) = (&outbox.store, &outbox.clock);
     outbox
-        .commit(
-            1,
-            suggestion("grace@navy.example", "Grace Hopper", "US Navy"),
-        )
+        .suggest(1, "grace@navy.example", "Grace Hopper", "US Navy")
         .await;
 
     // 1. The server cannot be reached: the row goes back to pending with the reason and a backoff.
@@ -667,10 +676,7 @@ async fn greylisting_reply_is_retried_then_delivered() {
     let outbox = Outbox::new("Greylisted").await;
     let (store, clock, sender) = (&outbox.store, &outbox.clock, &outbox.sender);
     outbox
-        .commit(
-            1,
-            suggestion("katherine@nasa.example", "Katherine Johnson", "NASA"),
-        )
+        .suggest(1, "katherine@nasa.example", "Katherine Johnson", "NASA")
         .await;
 
     let (grey_port, grey) = greylisting_server().await;
@@ -717,10 +723,7 @@ async fn rejected_recipient_is_marked_failed_and_listed() {
     let outbox = Outbox::owned_by(Owner::Address("nobody@1.2.3.4.5"), "Rejected").await;
     let (store, clock) = (&outbox.store, &outbox.clock);
     outbox
-        .commit(
-            1,
-            suggestion("alan@bletchley.example", "Alan Turing", "GC&CS"),
-        )
+        .suggest(1, "alan@bletchley.example", "Alan Turing", "GC&CS")
         .await;
 
     let mut worker = outbox.worker(Security::ImplicitTls);
@@ -756,19 +759,19 @@ async fn delivered_digest_lists_suggestions_and_nothing_else() {
     let (_user, partners, partners_box) =
         owner_with_list(store, &recipient.address, "Partners").await;
     outbox
-        .commit(
+        .suggest(
             1,
-            suggestion("marie@radium.example", "Marie Curie", "Institut du Radium"),
+            "marie@radium.example",
+            "Marie Curie",
+            "Institut du Radium",
         )
         .await;
     outbox
-        .commit(
+        .suggest(
             2,
-            suggestion(
-                "rosalind@kings.example",
-                "Rosalind Franklin",
-                "King's College",
-            ),
+            "rosalind@kings.example",
+            "Rosalind Franklin",
+            "King's College",
         )
         .await;
     commit(
@@ -914,13 +917,10 @@ async fn reviewed_suggestions_are_not_announced() {
     let outbox = Outbox::new("Reviewed").await;
     let (store, clock) = (&outbox.store, &outbox.clock);
     outbox
-        .commit(1, suggestion("hedy@mgm.example", "Hedy Lamarr", "MGM"))
+        .suggest(1, "hedy@mgm.example", "Hedy Lamarr", "MGM")
         .await;
     let dismissed = outbox
-        .commit(
-            2,
-            suggestion("ada@engines.example", "Ada Byron", "Engines Ltd"),
-        )
+        .suggest(2, "ada@engines.example", "Ada Byron", "Engines Ltd")
         .await;
     store
         .set_suggestion_status(dismissed, SuggestionStatus::Dismissed)
@@ -940,10 +940,7 @@ async fn reviewed_suggestions_are_not_announced() {
     // When everything was reviewed before the digest is due, no message at all.
     clock.advance(Duration::from_secs(60));
     let late = outbox
-        .commit(
-            3,
-            suggestion("joan@bletchley.example", "Joan Clarke", "GC&CS"),
-        )
+        .suggest(3, "joan@bletchley.example", "Joan Clarke", "GC&CS")
         .await;
     store
         .set_suggestion_status(late, SuggestionStatus::Accepted)
@@ -1023,9 +1020,11 @@ async fn long_outage_ends_in_the_failed_list() {
     let outbox = Outbox::owned_by(Owner::Sender, "Outage").await;
     let (store, clock) = (&outbox.store, &outbox.clock);
     outbox
-        .commit(
+        .suggest(
             1,
-            suggestion("barbara@cornell.example", "Barbara McClintock", "Cornell"),
+            "barbara@cornell.example",
+            "Barbara McClintock",
+            "Cornell",
         )
         .await;
     let mut worker = outbox.offline_worker();
@@ -1056,10 +1055,7 @@ async fn rows_of_a_crashed_worker_are_sent_after_their_lease() {
     let outbox = Outbox::new("Crash").await;
     let store = &outbox.store;
     outbox
-        .commit(
-            1,
-            suggestion("chien@columbia.example", "Chien-Shiung Wu", "Columbia"),
-        )
+        .suggest(1, "chien@columbia.example", "Chien-Shiung Wu", "Columbia")
         .await;
 
     // A worker claims the row and dies before any `mark_*` (as a SIGKILL between claim and commit,
@@ -1100,10 +1096,7 @@ async fn spawned_worker_delivers_and_stops_on_shutdown() {
 
     // A suggestion committed while the worker runs is announced without anyone calling it.
     outbox
-        .commit(
-            1,
-            suggestion("mary@jackson.example", "Mary Jackson", "NACA"),
-        )
+        .suggest(1, "mary@jackson.example", "Mary Jackson", "NACA")
         .await;
     assert_first_message_names(&outbox.recipient, "Mary Jackson, NACA").await;
     assert_eq!(stats.snapshot().sent, 1);

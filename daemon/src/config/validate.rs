@@ -432,3 +432,30 @@ fn allowed_hosts(hosts: Vec<String>) -> Result<Vec<String>, ConfigError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod imap_guard_tests {
+    use std::path::Path;
+
+    use crate::config::{Config, ConfigError};
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("/srv/m/mailsig.toml"), Vec::<(String, String)>::new())
+    }
+
+    #[test]
+    fn users_may_not_link_internal_hosts_unless_allowed() {
+        let default = load("").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!default.imap.allow_private_hosts && default.imap.allowed_hosts.is_empty());
+        let config = load("[imap]\nallow_private_hosts = true\nallowed_hosts = [\"IMAP.Corp.LAN.\", \"[fd00::1]\", \" 10.1.2.3 \"]")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.imap.allow_private_hosts);
+        assert_eq!(config.imap.allowed_hosts, ["imap.corp.lan", "fd00::1", "10.1.2.3"]);
+        let options = config.imap_options();
+        assert!(options.allow_private_hosts && options.allowed_hosts.len() == 3);
+        for bad in ["[imap]\nallowed_hosts = [\"\"]", "[imap]\nallowed_hosts = [\"a b\"]", "[imap]\nallowed_hosts = [\"x/24\"]"] {
+            let err = load(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("imap.allowed_hosts"), "{bad}: {err}");
+        }
+    }
+}

@@ -75,7 +75,7 @@ pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
             #[allow(clippy::cast_possible_truncation)]
             Ok(Some(f as i64))
         }
-        _ => Err(serde::de::Error::custom(format!("{n} is not a whole number"))),
+        _ => Err(serde::de::Error::custom(format!("{n} is not a whole number from -2^63 to 2^63-1"))),
     }
 }
 

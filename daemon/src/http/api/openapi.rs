@@ -107,7 +107,7 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
         }
         ("POST", "/api/v1/mailboxes/imap") => {
             r#"{"type": "object", "required": ["list", "host", "username", "password"], "properties": {
-                "list": {"type": "integer", "minimum": 1},
+                "list": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807},
                 "host": {"type": "string", "minLength": 1, "maxLength": 253, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"},
                 "port": {"type": "integer", "minimum": 1, "maximum": 65535,
                          "description": "143, 993 or 1024 and up; default 993 (tls) or 143"},
@@ -122,7 +122,7 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
         }
         ("POST", "/api/v1/mailboxes/microsoft") | ("PUT", "/api/v1/mailboxes/{id}/list") => {
             r#"{"type": "object", "required": ["list"], "properties": {
-                "list": {"type": "integer", "minimum": 1}}}"#
+                "list": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}}}"#
         }
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => {
             r#"{"type": "object", "required": ["domains"], "properties": {
@@ -212,15 +212,15 @@ pub fn document(routes: &[Route]) -> OpenApi {
                     .name(name)
                     .parameter_in(ParameterIn::Path)
                     .required(Required::True)
-                    .schema(schema(r#"{"type": "integer", "format": "int64", "minimum": 1}"#))
+                    .schema(schema(r#"{"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}"#))
                     .build(),
             );
         }
         if route.method == Method::GET && route.path.ends_with("/suggestions") {
             for (name, json) in [
                 ("status", r#"{"type": "string", "enum": ["new", "accepted", "dismissed", "merged"]}"#),
-                ("q", r#"{"type": "string", "maxLength": 200}"#),
-                ("mailbox", r#"{"type": "integer", "format": "int64", "minimum": 1}"#),
+                ("q", r#"{"type": "string", "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}"#),
+                ("mailbox", r#"{"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}"#),
                 ("cursor", r#"{"type": "string", "pattern": "^(c[0-9]{1,18})?$"}"#),
                 ("limit", r#"{"type": "integer", "minimum": 1, "maximum": 200}"#),
             ] {
@@ -358,6 +358,7 @@ mod tests {
         let id = &doc["paths"]["/api/v1/lists/{id}"]["get"]["parameters"][0]["schema"];
         assert_eq!(id["type"], "integer", "{id}");
         assert_eq!(id["minimum"], 1, "{id}");
+        assert_eq!(id["maximum"], i64::MAX, "{id}");
         let merge = &doc["paths"]["/api/v1/suggestions/{id}/merge"]["post"]["requestBody"];
         assert_eq!(
             merge["content"]["application/json"]["example"]["fields"][0]["choice"],
