@@ -332,6 +332,19 @@ async fn correlation_id_is_echoed_or_made_up() -> Result<()> {
         other.as_deref() != Some(made.as_str()),
         "two requests got the same id"
     );
+    // A client id that is too long or holds other characters is replaced, not echoed or logged.
+    for unusable in ["x".repeat(65), "two words".to_owned(), "a\"b<c>".to_owned()] {
+        let request = Request::builder()
+            .uri("/healthz")
+            .header("x-request-id", unusable.as_str())
+            .body(Body::empty())?;
+        let reply = app.send(request, "192.0.2.1:1".parse()?).await?;
+        let echoed = reply.header("x-request-id").context("replacement id")?;
+        ensure!(
+            echoed != unusable && echoed.len() == 32 && echoed.chars().all(|c| c.is_ascii_hexdigit()),
+            "{unusable:?} came back as {echoed:?}"
+        );
+    }
     Ok(())
 }
 
@@ -1262,6 +1275,22 @@ async fn a_user_cannot_link_internal_hosts_unless_the_operator_allows_them() -> 
             "the password is echoed"
         );
     }
+    // A name with no address (RFC 2606 reserves .invalid) is the user's typo: a field error too.
+    let reply = w
+        .app
+        .call(
+            Method::POST,
+            "/api/v1/mailboxes/imap",
+            &stranger,
+            Some(form("imap.no-such-host.invalid", 993, "tls")),
+        )
+        .await?;
+    let body = reply.json()?;
+    ensure!(
+        reply.status == 400 && body["fields"][0]["field"] == "host" && body["fields"][0]["code"] == "text",
+        "unresolvable host: {} {body}",
+        reply.status
+    );
     ensure!(
         w.app.store.all_secrets().await?.len() == secrets_before,
         "a refused link stored a secret"

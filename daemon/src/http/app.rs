@@ -2,7 +2,8 @@
 //! (`/healthz`, `/readyz`, `/metrics`), the JSON API (`/api/v1`), the pages (`http::web`) and the
 //! Microsoft Graph routes, with the layers every request goes through:
 //!
-//! 1. correlation id: `x-request-id` taken from the request or made up, echoed on the response,
+//! 1. correlation id: `x-request-id` taken from the request (when it is at most 64 plain
+//!    characters) or made up, echoed on the response,
 //!    and recorded in the tracing span that every log line of the request belongs to;
 //! 2. (API and pages only) the rate limit per client address and per bearer token (429 with
 //!    `Retry-After`), then [`auth::authenticate`] (who is calling; CSRF for cookie requests).
@@ -136,6 +137,26 @@ pub fn with_correlation_id(router: Router) -> Router {
             tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
         }))
         .layer(SetRequestIdLayer::new(x_request_id, RandomRequestId))
+        .layer(middleware::map_request(drop_unusable_request_id))
+}
+
+/// The longest client-supplied `x-request-id` kept (a UUID is 36, a W3C trace id 32).
+const MAX_CLIENT_REQUEST_ID: usize = 64;
+
+/// Removes a client's `x-request-id` that is too long or holds anything but letters, digits and
+/// `-_.:`, so that [`SetRequestIdLayer`] replaces it with a random one: the id is echoed and
+/// written into every log line of the request, and must not become a way to inject text there.
+async fn drop_unusable_request_id(mut request: Request) -> Request {
+    let usable = request.headers().get("x-request-id").is_none_or(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_CLIENT_REQUEST_ID
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    });
+    if !usable {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
 }
 
 /// 128 random bits in hex for requests that came without an `x-request-id`.

@@ -119,7 +119,8 @@ fn normalise(host: &str) -> String {
 
 /// Resolves `host` once and checks the port and every address it resolves to. Returns the
 /// addresses to connect to (and only those). A refusal is a field error on `host` (or `port`),
-/// code `choice`; a name that does not resolve is "unavailable", like an unreachable server.
+/// code `choice`; a name that does not resolve is a field error on `host` too (code `text`); a
+/// lookup that times out is "unavailable", like an unreachable server.
 pub async fn resolve_checked(host: &str, port: u16, options: &ImapOptions) -> ServiceResult<Vec<SocketAddr>> {
     if !port_allowed(port) {
         return Err(ServiceError::field(
@@ -133,12 +134,13 @@ pub async fn resolve_checked(host: &str, port: u16, options: &ImapOptions) -> Se
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => match timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name.as_str(), port))).await {
             Err(_) => return Err(ServiceError::Unavailable(format!("{name}: the name lookup timed out"))),
-            Ok(Err(e)) => return Err(ServiceError::Unavailable(format!("{name}: the name could not be resolved ({e})"))),
+            // Most often a typo in the form: the user's to fix, so a field error, not a 503.
+            Ok(Err(_)) => return Err(unresolvable()),
             Ok(Ok(found)) => found.collect(),
         },
     };
     if addrs.is_empty() {
-        return Err(ServiceError::Unavailable(format!("{name}: the name has no address")));
+        return Err(unresolvable());
     }
     let named_allowed = options.allowed_hosts.iter().any(|h| *h == name);
     for addr in &addrs {
@@ -170,6 +172,11 @@ pub async fn resolve_checked(host: &str, port: u16, options: &ImapOptions) -> Se
         }
     }
     Ok(addrs)
+}
+
+/// The field error for a host name that has no address.
+fn unresolvable() -> ServiceError {
+    ServiceError::field("host", FieldCode::Text, "no address found for this host name; check the spelling")
 }
 
 #[cfg(test)]
