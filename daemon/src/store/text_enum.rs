@@ -9,7 +9,7 @@
 /// Declares a `Copy` enum stored as text, with `as_str`, `FromStr`, `ALL` and (with `impl
 /// Display;`) `Display`:
 ///
-/// ```ignore
+/// ```text
 /// text_enum! {
 ///     /// What a member may do with a list.
 ///     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
