@@ -701,6 +701,30 @@ struct ChaosReport {
     kills: usize,
 }
 
+/// How long a planned kill waits for a running replica when every one is down or paused.
+const NO_VICTIM_WAIT: Duration = Duration::from_secs(15);
+
+/// The slot a kill planned for `planned` hits: that one if its replica runs (and is not paused),
+/// else the next running one in slot order; when none runs, polls until one does (at most
+/// [`NO_VICTIM_WAIT`]). Returns the slot locked.
+async fn running_slot(cluster: &Cluster, planned: usize) -> Option<(usize, tokio::sync::MutexGuard<'_, Slot>)> {
+    let deadline = Instant::now() + NO_VICTIM_WAIT;
+    let count = cluster.slots.len();
+    loop {
+        for offset in 0..count {
+            let index = (planned + offset) % count;
+            let slot = cluster.slots[index].lock().await;
+            if slot.child.is_some() && !slot.paused {
+                return Some((index, slot));
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Kills replicas at the planned moments, restarts them after their planned down time, and
 /// measures each failover from the lease rows: from the kill until every mailbox the killed
 /// replica held is leased by another live replica.
@@ -714,13 +738,14 @@ async fn chaos(
     let mut measuring = tokio::task::JoinSet::new();
     let mut restarts = tokio::task::JoinSet::new();
     let mut done = 0;
-    for (at, slot_index, down_for) in kills {
+    for (at, planned_slot, down_for) in kills {
         tokio::time::sleep_until((t0 + at).into()).await;
-        let slot_lock = &cluster.slots[slot_index];
-        let mut slot = slot_lock.lock().await;
-        if slot.child.is_none() || slot.paused {
-            continue; // still down from an earlier kill, or paused
-        }
+        // Every planned kill happens: when the planned replica is still down from an earlier
+        // kill (or paused), the next running one is the victim; when none runs, wait for one.
+        let Some((slot_index, mut slot)) = running_slot(&cluster, planned_slot).await else {
+            println!("resilience: t={:>5.1}s no replica came back within {NO_VICTIM_WAIT:?}; kill skipped", t0.elapsed().as_secs_f64());
+            continue;
+        };
         let victim = slot.id.clone();
         let held: HashSet<MailboxId> = match store.lease_rows().await {
             Ok(rows) => rows.into_iter().filter(|r| r.owner.as_deref() == Some(victim.as_str())).map(|r| r.mailbox).collect(),
