@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use sqlx::any::AnyRow;
 
+use super::claim_sql::locked_select;
 use super::cursors::advance_cursor;
-use super::{Backend, Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col};
+use super::{Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col};
 use super::text_enum::text_enum;
 
 text_enum! {
@@ -489,26 +490,17 @@ impl Store {
         lease: Duration,
     ) -> Result<Vec<GraphJob>> {
         let now = self.now_ms();
-        let sql = match self.backend {
-            Backend::Postgres => {
-                "UPDATE graph_jobs SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
-                 WHERE id IN (SELECT j.id FROM graph_jobs j JOIN mailboxes m ON m.id = j.mailbox_id \
-                   WHERE j.status = 'pending' AND j.next_attempt_at <= $3 \
-                   AND (j.claim_until IS NULL OR j.claim_until < $3 OR ($5 IS NOT NULL AND j.claimed_by <> $5)) \
-                   AND m.deleted_at IS NULL AND m.status = 'ok' AND ($5 IS NULL OR m.lease_owner = $5) \
-                   ORDER BY j.next_attempt_at, j.id LIMIT $4 FOR UPDATE OF j SKIP LOCKED) \
-                 RETURNING id, mailbox_id, kind, folder, item, attempts, created_at"
-            }
-            Backend::Sqlite => {
-                "UPDATE graph_jobs SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
-                 WHERE id IN (SELECT j.id FROM graph_jobs j JOIN mailboxes m ON m.id = j.mailbox_id \
-                   WHERE j.status = 'pending' AND j.next_attempt_at <= $3 \
-                   AND (j.claim_until IS NULL OR j.claim_until < $3 OR ($5 IS NOT NULL AND j.claimed_by <> $5)) \
-                   AND m.deleted_at IS NULL AND m.status = 'ok' AND ($5 IS NULL OR m.lease_owner = $5) \
-                   ORDER BY j.next_attempt_at, j.id LIMIT $4) \
-                 RETURNING id, mailbox_id, kind, folder, item, attempts, created_at"
-            }
-        };
+        let sql = locked_select!(
+            self.backend,
+            "UPDATE graph_jobs SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT j.id FROM graph_jobs j JOIN mailboxes m ON m.id = j.mailbox_id \
+               WHERE j.status = 'pending' AND j.next_attempt_at <= $3 \
+               AND (j.claim_until IS NULL OR j.claim_until < $3 OR ($5 IS NOT NULL AND j.claimed_by <> $5)) \
+               AND m.deleted_at IS NULL AND m.status = 'ok' AND ($5 IS NULL OR m.lease_owner = $5) \
+               ORDER BY j.next_attempt_at, j.id LIMIT $4",
+            "FOR UPDATE OF j SKIP LOCKED",
+            ") RETURNING id, mailbox_id, kind, folder, item, attempts, created_at",
+        );
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(sql)
             .bind(worker)

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use sqlx::any::AnyRow;
 
+use super::claim_sql::locked_select;
 use super::{
-    Backend, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, json_col, parse_col,
+    Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, json_col, parse_col,
     to_json,
 };
 use super::text_enum::text_enum;
@@ -302,24 +303,16 @@ impl Store {
     ) -> Result<Vec<Lease>> {
         let now = self.now_ms();
         let until = now.saturating_add(duration_ms(lease));
-        let sql = match self.backend {
-            Backend::Postgres => {
-                "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, \
-                 lease_fencing = CASE WHEN lease_owner = $1 THEN lease_fencing ELSE lease_fencing + 1 END \
-                 WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
-                   AND ($5 IS NULL OR kind = $5) AND (lease_until < $3 OR lease_owner = $1) \
-                   ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, lease_fencing, lease_until"
-            }
-            Backend::Sqlite => {
-                "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, \
-                 lease_fencing = CASE WHEN lease_owner = $1 THEN lease_fencing ELSE lease_fencing + 1 END \
-                 WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
-                   AND ($5 IS NULL OR kind = $5) AND (lease_until < $3 OR lease_owner = $1) \
-                   ORDER BY id LIMIT $4) \
-                 RETURNING id, lease_fencing, lease_until"
-            }
-        };
+        let sql = locked_select!(
+            self.backend,
+            "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, \
+             lease_fencing = CASE WHEN lease_owner = $1 THEN lease_fencing ELSE lease_fencing + 1 END \
+             WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
+               AND ($5 IS NULL OR kind = $5) AND (lease_until < $3 OR lease_owner = $1) \
+               ORDER BY id LIMIT $4",
+            "FOR UPDATE SKIP LOCKED",
+            ") RETURNING id, lease_fencing, lease_until",
+        );
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(sql)
             .bind(owner)

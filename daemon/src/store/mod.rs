@@ -13,6 +13,7 @@
 //! notification in ONE transaction, so every message is processed exactly once.
 
 mod audit;
+mod claim_sql;
 mod clock;
 mod commit;
 mod cursors;

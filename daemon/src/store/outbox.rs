@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
+use super::claim_sql::locked_select;
 use super::{Backend, Error, ListId, OutboxId, Result, Store, SuggestionId, UserId, col, duration_ms, parse_col, to_json};
 use super::text_enum::text_enum;
 
@@ -141,34 +142,21 @@ impl Store {
         limit: u32,
         lease: Duration,
     ) -> Result<Vec<OutboxItem>> {
-        let sql = match self.backend {
-            Backend::Postgres => {
-                "UPDATE outbox SET status = 'sending', claimed_by = $1, claim_until = $2, attempts = attempts + 1, \
-                   claim_replica = $5 \
-                 WHERE id IN (SELECT o.id FROM outbox o \
-                   WHERE (o.status = 'pending' AND o.next_attempt_at <= $3) \
-                      OR (o.status = 'sending' AND (o.claim_until < $3 OR (o.claim_replica IS NOT NULL \
-                          AND NOT EXISTS (SELECT 1 FROM replicas r \
-                            WHERE r.id = o.claim_replica AND r.heartbeat_until >= $3)) \
-                          OR (o.claim_replica = $5 AND o.claimed_by <> $1))) \
-                   ORDER BY o.next_attempt_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
-                 RETURNING id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, \
-                   claimed_by, claim_until, created_at, sent_at"
-            }
-            Backend::Sqlite => {
-                "UPDATE outbox SET status = 'sending', claimed_by = $1, claim_until = $2, attempts = attempts + 1, \
-                   claim_replica = $5 \
-                 WHERE id IN (SELECT o.id FROM outbox o \
-                   WHERE (o.status = 'pending' AND o.next_attempt_at <= $3) \
-                      OR (o.status = 'sending' AND (o.claim_until < $3 OR (o.claim_replica IS NOT NULL \
-                          AND NOT EXISTS (SELECT 1 FROM replicas r \
-                            WHERE r.id = o.claim_replica AND r.heartbeat_until >= $3)) \
-                          OR (o.claim_replica = $5 AND o.claimed_by <> $1))) \
-                   ORDER BY o.next_attempt_at, o.id LIMIT $4) \
-                 RETURNING id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, \
-                   claimed_by, claim_until, created_at, sent_at"
-            }
-        };
+        let sql = locked_select!(
+            self.backend,
+            "UPDATE outbox SET status = 'sending', claimed_by = $1, claim_until = $2, attempts = attempts + 1, \
+               claim_replica = $5 \
+             WHERE id IN (SELECT o.id FROM outbox o \
+               WHERE (o.status = 'pending' AND o.next_attempt_at <= $3) \
+                  OR (o.status = 'sending' AND (o.claim_until < $3 OR (o.claim_replica IS NOT NULL \
+                      AND NOT EXISTS (SELECT 1 FROM replicas r \
+                        WHERE r.id = o.claim_replica AND r.heartbeat_until >= $3)) \
+                      OR (o.claim_replica = $5 AND o.claimed_by <> $1))) \
+               ORDER BY o.next_attempt_at, o.id LIMIT $4",
+            "FOR UPDATE OF o SKIP LOCKED",
+            ") RETURNING id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, \
+               claimed_by, claim_until, created_at, sent_at",
+        );
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(sql)
             .bind(worker)

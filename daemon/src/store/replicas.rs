@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use super::claim_sql::locked_select;
 use super::{Backend, Error, Lease, MailboxId, Result, Store, col, duration_ms};
 
 /// One mailbox's lease as stored (for the lease loop's bookkeeping, tests and operators).
@@ -151,23 +152,15 @@ impl Store {
         }
         let now = self.now_ms();
         let until = now.saturating_add(duration_ms(lease));
-        // Two literal statements (sqlx only takes audited, static SQL); they differ in the lock.
-        let sql = match self.backend {
-            Backend::Postgres => {
-                "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, lease_fencing = lease_fencing + 1 \
-                 WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
-                   AND (lease_owner IS NULL OR lease_owner <> $1) AND (lease_until < $3 OR $5 = 1) \
-                   ORDER BY lease_until, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, lease_fencing, lease_until"
-            }
-            Backend::Sqlite => {
-                "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, lease_fencing = lease_fencing + 1 \
-                 WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
-                   AND (lease_owner IS NULL OR lease_owner <> $1) AND (lease_until < $3 OR $5 = 1) \
-                   ORDER BY lease_until, id LIMIT $4) \
-                 RETURNING id, lease_fencing, lease_until"
-            }
-        };
+        let sql = locked_select!(
+            self.backend,
+            "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, lease_fencing = lease_fencing + 1 \
+             WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
+               AND (lease_owner IS NULL OR lease_owner <> $1) AND (lease_until < $3 OR $5 = 1) \
+               ORDER BY lease_until, id LIMIT $4",
+            "FOR UPDATE SKIP LOCKED",
+            ") RETURNING id, lease_fencing, lease_until",
+        );
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(sql)
             .bind(owner)
