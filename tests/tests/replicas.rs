@@ -20,6 +20,7 @@ use mailsig_daemon::store::{
     Store, SuggestionFields, SuggestionFilter,
 };
 use mailsig_daemon::store::StoreOptions;
+use mailsig_daemon::sources::ownership::Ownership;
 use mailsig_daemon::supervisor::leases::{self, ReplicaOptions};
 use mailsig_daemon::supervisor::sources::ImapStartOptions;
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
@@ -146,50 +147,26 @@ async fn replicas_share_the_mailboxes_fairly_and_hand_them_over() -> Result<()> 
     for _ in 0..12 {
         mailbox(&store).await?;
     }
-    let options = |id: &str| ReplicaOptions {
-        id: id.to_owned(),
-        lease: Duration::from_secs(3),
-        renew_every: Duration::from_millis(300),
-        claim_every: Duration::from_millis(300),
-        slack: 1,
-    };
-    struct Running {
-        tracker: TaskTracker,
-        stop: CancellationToken,
-    }
-    let start = |id: &str| {
-        let (store, options) = (store.clone(), options(id));
-        async move {
-            let tracker = TaskTracker::new();
-            let stop = CancellationToken::new();
-            let ownership = leases::start(options, store, Fences::enforced(), &tracker, stop.clone()).await;
-            (Running { tracker, stop }, ownership)
-        }
-    };
-    let (a, _) = start("a").await;
-    let (b, _) = start("b").await;
-    let (c, c_owned) = start("c").await;
+    let a = LeaseLoop::start(&store, "a").await;
+    let b = LeaseLoop::start(&store, "b").await;
+    let c = LeaseLoop::start(&store, "c").await;
 
     // 12 mailboxes, 3 replicas: share 4, at most 5 each, all 12 held.
     let held = settle(&store, |by| by.values().sum::<usize>() == 12 && by.len() == 3 && by.values().all(|n| *n <= 5)).await?;
     ensure!(held.values().all(|n| *n >= 2), "every replica takes part: {held:?}");
-    ensure!(c_owned.current().leases.len() == held["c"], "c's sources see what c holds");
+    ensure!(c.ownership.current().leases.len() == held["c"], "c's sources see what c holds");
 
     // c stops: it gives its leases back, a and b take them (share 6, at most 7).
-    c.stop.cancel();
-    c.tracker.close();
-    c.tracker.wait().await;
+    c.stop().await;
     let held = settle(&store, |by| by.values().sum::<usize>() == 12 && by.len() == 2).await?;
     ensure!(held.values().all(|n| *n <= 7), "{held:?}");
 
     // d joins: whoever holds more than 5 gives back down to 4, d claims them.
-    let (d, _) = start("d").await;
+    let d = LeaseLoop::start(&store, "d").await;
     let held = settle(&store, |by| by.values().sum::<usize>() == 12 && by.get("d").is_some_and(|n| *n >= 1)).await?;
     ensure!(held.len() == 3, "{held:?}");
     for running in [a, b, d] {
-        running.stop.cancel();
-        running.tracker.close();
-        running.tracker.wait().await;
+        running.stop().await;
     }
     let rows = store.lease_rows().await?;
     ensure!(rows.iter().all(|r| r.owner.is_none()), "stopped replicas give every lease back: {rows:?}");
@@ -205,31 +182,19 @@ async fn replicas_joining_get_a_share_of_few_mailboxes() -> Result<()> {
     for _ in 0..3 {
         mailbox(&store).await?;
     }
-    let options = |id: &str| ReplicaOptions {
-        id: id.to_owned(),
-        lease: Duration::from_secs(3),
-        renew_every: Duration::from_millis(300),
-        claim_every: Duration::from_millis(300),
-        slack: 1,
-    };
     let mut running = Vec::new();
     for (joined, id) in ["a", "b", "c"].into_iter().enumerate() {
-        let tracker = TaskTracker::new();
-        let stop = CancellationToken::new();
-        let ownership = leases::start(options(id), store.clone(), Fences::enforced(), &tracker, stop.clone()).await;
-        running.push((tracker, stop, ownership));
+        running.push(LeaseLoop::start(&store, id).await);
         let replicas = joined + 1;
         let held = settle(&store, |by| by.values().sum::<usize>() == 3 && by.len() == replicas).await?;
         ensure!(held.values().all(|n| *n >= 1 && *n <= 3 - joined), "{replicas} replicas: {held:?}");
     }
     let held = settle(&store, |by| by.len() == 3 && by.values().all(|n| *n == 1)).await?;
-    for (i, (_, _, ownership)) in running.iter().enumerate() {
-        ensure!(ownership.current().leases.len() == 1, "replica {i} sees its one lease: {held:?}");
+    for (i, replica) in running.iter().enumerate() {
+        ensure!(replica.ownership.current().leases.len() == 1, "replica {i} sees its one lease: {held:?}");
     }
-    for (tracker, stop, _) in running {
-        stop.cancel();
-        tracker.close();
-        tracker.wait().await;
+    for replica in running {
+        replica.stop().await;
     }
     Ok(())
 }
@@ -369,6 +334,35 @@ async fn refresh_locks_leave_connections_for_their_holders() -> Result<()> {
 }
 
 /// Waits until the live leases by owner satisfy `done`; returns them.
+/// One replica's lease loop with short periods (lease 3 s, renew and claim every 300 ms).
+struct LeaseLoop {
+    tracker: TaskTracker,
+    stop: CancellationToken,
+    ownership: Ownership,
+}
+
+impl LeaseLoop {
+    async fn start(store: &Store, id: &str) -> LeaseLoop {
+        let options = ReplicaOptions {
+            id: id.to_owned(),
+            lease: Duration::from_secs(3),
+            renew_every: Duration::from_millis(300),
+            claim_every: Duration::from_millis(300),
+            slack: 1,
+        };
+        let (tracker, stop) = (TaskTracker::new(), CancellationToken::new());
+        let ownership = leases::start(options, store.clone(), Fences::enforced(), &tracker, stop.clone()).await;
+        LeaseLoop { tracker, stop, ownership }
+    }
+
+    /// Stops the loop (it gives its leases back) and waits for it.
+    async fn stop(self) {
+        self.stop.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
 async fn settle(store: &Store, done: impl Fn(&BTreeMap<String, usize>) -> bool) -> Result<BTreeMap<String, usize>> {
     let deadline = Instant::now() + WAIT;
     loop {
