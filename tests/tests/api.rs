@@ -839,9 +839,7 @@ async fn linking_imap_tests_the_login_and_keeps_the_password_write_only() -> Res
     let mail_user = env.create_mail_user()?;
     let w = World::new(Backend::Postgres).await?;
     let owner = Auth::Bearer(w.owner.1.clone());
-    let port = std::env::var("MAILSIG_TEST_IMAP_PORT")
-        .context("MAILSIG_TEST_IMAP_PORT (run scripts/test.sh)")?;
-    let port: i64 = port.parse()?;
+    let port = i64::from(env.imap_port);
     let secrets_before = w.app.store.all_secrets().await?.len();
     let mailboxes_before = w.app.store.list_mailboxes(&Default::default()).await?.len();
     let form = |password: &str| {
@@ -1221,9 +1219,7 @@ async fn behind_a_proxy_the_rate_limit_follows_the_forwarded_address() -> Result
 async fn a_user_cannot_link_internal_hosts_unless_the_operator_allows_them() -> Result<()> {
     let env = mailsig_tests::servers::TestEnv::from_env()?;
     let mail_user = env.create_mail_user()?;
-    let port: i64 = std::env::var("MAILSIG_TEST_IMAP_PORT")
-        .context("MAILSIG_TEST_IMAP_PORT (run scripts/test.sh)")?
-        .parse()?;
+    let port = i64::from(env.imap_port);
     let strict = ImapOptions {
         allow_plaintext_loopback: true,
         ..ImapOptions::default()
