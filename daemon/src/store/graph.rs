@@ -193,7 +193,7 @@ impl Store {
         // Expired linkings are dropped on the way (they hold sealed verifiers only).
         sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("purge oauth states", "oauth state"))?;
         sqlx::query(
@@ -207,7 +207,7 @@ impl Store {
         .bind(verifier_sealed.to_vec())
         .bind(now)
         .bind(now.saturating_add(duration_ms(ttl)))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("store oauth state", "oauth state"))?;
         Ok(())
@@ -221,7 +221,7 @@ impl Store {
              RETURNING user_id, list_id, origin, verifier_sealed, expires_at",
         )
         .bind(state_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await
         .map_err(Error::db("take oauth state", "oauth state"))?
         .ok_or(Error::NotFound { what: "oauth state" })?;
@@ -367,7 +367,7 @@ impl Store {
         .bind(renewed_at)
         .bind(expires_at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("renew subscription", "subscription"))?;
         if done.rows_affected() == 0 {
@@ -380,7 +380,7 @@ impl Store {
         sqlx::query("UPDATE graph_subscriptions SET state = $1 WHERE id = $2")
             .bind(state.as_str())
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("set subscription state", "subscription"))?;
         Ok(())
@@ -525,7 +525,7 @@ impl Store {
         )
         .bind(self.now_ms())
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("finish graph job", "graph job"))?;
         Ok(())
@@ -541,7 +541,7 @@ impl Store {
         .bind(next_at)
         .bind(error)
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("retry graph job", "graph job"))?;
         Ok(())
@@ -556,7 +556,7 @@ impl Store {
         .bind(self.now_ms())
         .bind(error)
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("fail graph job", "graph job"))?;
         Ok(())
@@ -597,7 +597,7 @@ impl Store {
     pub async fn purge_graph_jobs(&self, before: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM graph_jobs WHERE status <> 'pending' AND done_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("purge graph jobs", "graph job"))?;
         Ok(done.rows_affected())
