@@ -46,7 +46,7 @@ pub use commit::{
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
 pub use graph::{
-    GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, LinkOrigin, NewGraphJob, OauthState, SubscriptionCounts,
+    GraphJob, GraphJobCounts, GraphJobKind, GraphJobOutcome, GraphSubscription, LinkOrigin, NewGraphJob, OauthState, SubscriptionCounts,
     SubscriptionState,
 };
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
