@@ -3,6 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The allocator `mailsigd` ships with (daemon/src/main.rs), so both sides are timed as they run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// CPU time this thread has run, in ns (Linux `/proc/thread-self/schedstat`).
 fn cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")

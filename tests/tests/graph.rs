@@ -747,8 +747,8 @@ async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
             renewed_at: 1,
             expires_at: 10,
         };
-        store.put_graph_subscription(&sub).await?;
-        store.renew_graph_subscription("sub-1", 5, 20).await?;
+        store.put_graph_subscription(&sub, None).await?;
+        store.renew_graph_subscription("sub-1", 5, 20, None).await?;
         ensure!(store.graph_subscription("sub-1").await?.map(|s| s.expires_at) == Some(20));
         // Counted by state for /metrics, expired apart.
         let counts = store.count_graph_subscriptions(10).await?;
@@ -756,17 +756,17 @@ async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
         let counts = store.count_graph_subscriptions(20).await?;
         ensure!(counts.live(SubscriptionState::Active) == 0 && counts.expired == 1, "{counts:?}");
         let state2 = store.put_secret(SecretKind::GraphClientState, b"s2", 1).await?;
-        store.put_graph_subscription(&GraphSubscription { id: "sub-2".into(), client_state: Some(state2), ..sub.clone() }).await?;
+        store.put_graph_subscription(&GraphSubscription { id: "sub-2".into(), client_state: Some(state2), ..sub.clone() }, None).await?;
         ensure!(store.get_secret(state1).await.is_err_and(|e| e.is_not_found()), "old clientState kept");
         ensure!(store.graph_subscriptions(mailbox.id).await?.len() == 1);
         // Jobs: a duplicate queues nothing; lifecycle jobs coalesce; claim, finish, retry.
         let job = |kind, item: &str| NewGraphJob { mailbox: mailbox.id, kind, folder: "inbox".into(), item: item.into() };
         ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Message, "m1"), job(GraphJobKind::Message, "m1")]).await? == 1);
         ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Missed, "sub-2")]).await? == 1);
-        ensure!(store.commit_delta_round(mailbox.id, "inbox", &["m1".into(), "m2".into()], "link-1").await? == 1);
+        ensure!(store.commit_delta_round(mailbox.id, "inbox", &["m1".into(), "m2".into()], "link-1", None).await? == 1);
         let cursor = store.get_cursor(mailbox.id, "inbox").await?.context("cursor")?;
         ensure!(cursor.delta_link.as_deref() == Some("link-1"));
-        store.commit_delta_baseline(mailbox.id, "inbox", &["old".into()], "link-2").await?;
+        store.commit_delta_baseline(mailbox.id, "inbox", &["old".into()], "link-2", None).await?;
         let claimed = store.claim_graph_jobs("w1", None, 10, Duration::from_secs(60)).await?;
         ensure!(claimed.len() == 3, "claimed {claimed:?}");
         ensure!(store.claim_graph_jobs("w2", None, 10, Duration::from_secs(60)).await?.is_empty(), "claimed twice");

@@ -1,7 +1,8 @@
 //! Several replicas on one PostgreSQL (issue 9), in-process against the shared test cluster:
-//! a stalled owner's commits and cursor resets are refused once another replica took its
-//! mailbox over, the lease loops share the mailboxes fairly (a replica that joins gets a share
-//! even when there are few) and hand them over, a dead replica's outbox claims are taken over
+//! a stalled owner's commits, cursor resets, Graph delta links, subscription rows and status
+//! marks are refused once another replica took its mailbox over (and its Graph task stops), the
+//! lease loops share the mailboxes fairly (a replica that joins gets a share even when there are
+//! few) and hand them over, a dead replica's outbox claims are taken over
 //! within seconds, and (issue 4) a password changed in place restarts the mailbox's watcher
 //! through the supervisor's one reconciliation.
 //!
@@ -15,9 +16,11 @@ use anyhow::{Context, Result, ensure};
 use mailsig_daemon::notify::{Mailbox as Address, Mailer, OutboxWorker, Security as SmtpSecurity, SmtpSettings, WorkerOptions, enqueue_attention};
 use mailsig_daemon::pipeline::{Fences, InboundMessage, Payload, Pipeline, PipelineConfig, RawMessage};
 use mailsig_daemon::sources::imap::{ImapSettings, Security};
+use mailsig_daemon::http::app::ApiSettings;
+use mailsig_daemon::sources::graph::{GraphStartOptions, store_client_secret};
 use mailsig_daemon::store::{
-    Clock, CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxStatus, NewSuggestion, OutboxStatus, Outcome,
-    Store, SuggestionFields, SuggestionFilter,
+    Clock, CommitMessage, CommitResult, Cursor, GraphSubscription, Lease, ListId, MailboxId, MailboxStatus, NewSuggestion,
+    OutboxStatus, Outcome, SecretKind, Store, SubscriptionState, SuggestionFields, SuggestionFilter,
 };
 use mailsig_daemon::store::StoreOptions;
 use mailsig_daemon::sources::ownership::Ownership;
@@ -26,6 +29,8 @@ use mailsig_daemon::supervisor::sources::ImapStartOptions;
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use mailsig_tests::mailboxes::{ImapMailbox, create_imap_mailbox, owner_with_list};
+use mailsig_tests::graph_emulator::GraphEmulator;
+use mailsig_tests::graph_support::{CLIENT_ID, CLIENT_SECRET, GraphWorld, RunningDaemon, signed_mail, wait_until};
 use mailsig_tests::servers::TestEnv;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -226,6 +231,198 @@ async fn a_stale_owner_cannot_reset_a_cursor() -> Result<()> {
     ensure!(matches!(&refused, Err(e) if e.is_fenced()), "{refused:?}");
     ensure!(store.get_cursor(mailbox, "Archive").await?.is_none(), "no cursor created by a stale reset");
     Ok(())
+}
+
+/// Every write of a mailbox's own state by the Graph source's task (delta links with their
+/// jobs, subscription rows) and a source's status mark are fenced like commits: with the token
+/// of the lease before a re-claim (a stalled ex-owner) each is refused with `Fenced` and changes
+/// nothing; with the current lease's token each goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_owner_cannot_write_graph_state_or_mark_the_mailbox() -> Result<()> {
+    let clock = Clock::manual(1_800_000_000_000);
+    let store = pg_store(clock.clone()).await?;
+    let (mailbox, _) = mailbox(&store).await?;
+    let lease = Duration::from_secs(15);
+    let old = store.claim_free_mailboxes("replica-a", lease, 10, false).await?;
+    ensure!(old.len() == 1, "{old:?}");
+    let old = Some(old[0].fencing);
+    let ids = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    // The first owner baselines the folder and subscribes.
+    store.commit_delta_baseline(mailbox, "inbox", &ids(&["old-1"]), "link-a", old).await.context("the owner's baseline")?;
+    let state_a = store.put_secret(SecretKind::GraphClientState, b"state-a", 1).await?;
+    let sub = |id: &str, client_state| GraphSubscription {
+        id: id.into(),
+        mailbox,
+        folder: "inbox".into(),
+        resource: "me/mailFolders('inbox')/messages".into(),
+        client_state: Some(client_state),
+        state: SubscriptionState::Active,
+        renewed_at: 1,
+        expires_at: 10,
+    };
+    store.put_graph_subscription(&sub("sub-a", state_a), old).await.context("the owner's subscription")?;
+
+    // It stalls past its lease; replica B re-claims the mailbox, resyncs and subscribes anew.
+    clock.advance(Duration::from_secs(16));
+    let new = store.claim_free_mailboxes("replica-b", lease, 10, false).await?;
+    ensure!(new.len() == 1 && Some(new[0].fencing) != old, "{old:?} {new:?}");
+    let new = Some(new[0].fencing);
+    ensure!(store.commit_delta_round(mailbox, "inbox", &ids(&["m-1"]), "link-b", new).await? == 1, "the new owner's round");
+    let state_b = store.put_secret(SecretKind::GraphClientState, b"state-b", 1).await?;
+    store.put_graph_subscription(&sub("sub-b", state_b), new).await.context("the new owner's subscription")?;
+    let jobs_before = store.graph_job_counts(Some(mailbox)).await?;
+
+    // The stalled ex-owner wakes up and writes what it was about to write: every write is refused.
+    let fenced = |what: &str, result: mailsig_daemon::store::Result<()>| {
+        ensure!(matches!(&result, Err(e) if e.is_fenced()), "a stale {what} must be refused: {result:?}");
+        Ok(())
+    };
+    let round = store.commit_delta_round(mailbox, "inbox", &ids(&["m-2", "m-3"]), "link-stale", old).await;
+    fenced("delta round", round.map(|_| ()))?;
+    fenced("baseline", store.commit_delta_baseline(mailbox, "inbox", &ids(&["m-4"]), "link-stale", old).await)?;
+    fenced("baseline of a new folder", store.commit_delta_baseline(mailbox, "archive", &[], "link-stale", old).await)?;
+    let state_stale = store.put_secret(SecretKind::GraphClientState, b"state-stale", 1).await?;
+    fenced("subscription", store.put_graph_subscription(&sub("sub-stale", state_stale), old).await)?;
+    fenced("renewal", store.renew_graph_subscription("sub-b", 2, 99, old).await)?;
+    fenced("subscription state", store.set_graph_subscription_state("sub-b", SubscriptionState::Removed, old).await)?;
+    let reason = Some("revoked");
+    fenced("status mark", store.set_mailbox_status_fenced(mailbox, MailboxStatus::NeedsReconsent, reason, old).await)?;
+    // So is a replica that holds no lease at all (the token no lease ever has).
+    let not_held = Some(mailsig_daemon::pipeline::fences::NOT_HELD);
+    fenced("unheld round", store.commit_delta_round(mailbox, "inbox", &ids(&["m-5"]), "link-x", not_held).await.map(|_| ()))?;
+
+    // Nothing changed: the new owner's link, jobs, subscription (and its clientState) and status.
+    let cursor = store.get_cursor(mailbox, "inbox").await?.context("cursor")?;
+    ensure!(cursor.delta_link.as_deref() == Some("link-b"), "the new owner's link stays: {cursor:?}");
+    ensure!(store.get_cursor(mailbox, "archive").await?.is_none(), "no cursor created by a stale baseline");
+    ensure!(store.graph_job_counts(Some(mailbox)).await? == jobs_before, "a stale round queued jobs");
+    let subs = store.graph_subscriptions(mailbox).await?;
+    ensure!(subs == vec![sub("sub-b", state_b)], "the new owner's subscription stays: {subs:?}");
+    ensure!(store.get_secret(state_b).await.is_ok(), "the new owner's clientState was wiped");
+    ensure!(store.get_mailbox(mailbox).await?.status == MailboxStatus::Ok, "a stale owner marked the mailbox");
+
+    // The current owner's writes go through.
+    store.renew_graph_subscription("sub-b", 5, 50, new).await.context("the owner's renewal")?;
+    store.set_graph_subscription_state("sub-b", SubscriptionState::Reauthorize, new).await.context("the owner's state")?;
+    let renewed = store.graph_subscription("sub-b").await?.context("sub-b")?;
+    ensure!(renewed.expires_at == 50 && renewed.state == SubscriptionState::Reauthorize, "{renewed:?}");
+    ensure!(store.commit_delta_round(mailbox, "inbox", &ids(&["m-2"]), "link-b2", new).await? == 1);
+    store.set_mailbox_status_fenced(mailbox, MailboxStatus::NeedsReconsent, reason, new).await.context("the owner's mark")?;
+    ensure!(store.get_mailbox(mailbox).await?.status == MailboxStatus::NeedsReconsent);
+
+    // A removed mailbox's lease is gone with it: even the last owner's token is refused.
+    store.soft_remove_mailbox(mailbox).await?;
+    fenced("write after removal", store.commit_delta_round(mailbox, "inbox", &[], "link-gone", new).await.map(|_| ()))?;
+    Ok(())
+}
+
+/// End to end through the supervisor: replica A runs a linked Microsoft 365 mailbox; replica B
+/// takes its lease while A's lease loop has not noticed yet (it renews once a minute here, as if
+/// stalled). A's task's next delta round pages through Graph, and its commit is refused: the task
+/// stops quietly (the mailbox stays `ok`, no job queued, the delta link unmoved) and is not
+/// started again under the stale lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_task_whose_lease_was_taken_stops_and_writes_nothing() -> Result<()> {
+    let world = pg_graph_world("fenced").await?;
+    // Linked by a first life of the daemon (default lease timings, so it claims the new mailbox
+    // within seconds), which gives the lease back when it stops.
+    let daemon = world.start().await?;
+    let (linked, _) = world.link().await?;
+    daemon.stop().await?;
+
+    let mut config = world.config()?;
+    config.delta_interval = Duration::from_millis(500);
+    let folder = config.folders.first().cloned().context("a default folder")?;
+    let replica = ReplicaOptions {
+        id: "replica-a".into(),
+        lease: Duration::from_secs(600),
+        renew_every: Duration::from_secs(300),
+        claim_every: Duration::from_secs(300),
+        slack: 1,
+    };
+    let a = start_graph_replica(&world, world.start_options(config), replica).await?;
+    let source = a.supervisor.graph().context("graph source")?.clone();
+    wait_until(WAIT, "replica A to run the mailbox and finish a delta round", || {
+        let (source, world) = (source.clone(), &world);
+        async move {
+            let running = source.watched().contains(&linked.id);
+            Ok((running && source.stats().delta_rounds > 0 && world.store.get_cursor(linked.id, "inbox").await?.is_some())
+                .then_some(()))
+        }
+    })
+    .await?;
+
+    // B takes the lease over (A's expired while it stalled); A's lease loop does not know yet.
+    let held = world.store.lease_rows().await?.into_iter().find(|l| l.mailbox == linked.id).context("lease row")?;
+    ensure!(held.owner.as_deref() == Some("replica-a"), "{held:?}");
+    let lease = Lease { mailbox: linked.id, fencing: held.fencing, until: held.until };
+    world.store.release_lease("replica-a", lease).await?;
+    let b = world.store.claim_free_mailboxes("replica-b", Duration::from_secs(600), 10, false).await?;
+    ensure!(b.len() == 1 && b[0].fencing > held.fencing, "{b:?}");
+    let taken_at = Instant::now();
+    let link_before = world.store.get_cursor(linked.id, &folder).await?.and_then(|c| c.delta_link);
+    let jobs_before = world.store.graph_job_counts(Some(linked.id)).await?;
+    // New mail that only a delta round can find (its notification is dropped).
+    world.emulator.set_drop_notifications(true);
+    world.emulator.deliver(&world.email, signed_mail("Stale", "Owner", "partner.example")).await?;
+
+    wait_until(WAIT, "replica A to stop the mailbox it lost", || {
+        let source = source.clone();
+        async move { Ok((!source.watched().contains(&linked.id)).then_some(())) }
+    })
+    .await?;
+    let delta_calls = |since: Instant| {
+        world.emulator.requests().into_iter().filter(|r| r.path.contains("delta") && r.started >= since).count()
+    };
+    ensure!(delta_calls(taken_at) > 0, "A stopped before it tried a delta round: the fence was not what stopped it");
+    let stopped_at = Instant::now();
+    // Not started again under the same (stale) lease, and no retry loop meanwhile.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ensure!(!source.watched().contains(&linked.id), "A restarted a mailbox it no longer holds");
+    ensure!(delta_calls(stopped_at) == 0, "A kept calling Graph for a mailbox it lost");
+
+    let link_after = world.store.get_cursor(linked.id, &folder).await?.and_then(|c| c.delta_link);
+    ensure!(link_after == link_before, "A's stale delta link was stored");
+    ensure!(world.store.graph_job_counts(Some(linked.id)).await? == jobs_before, "A's stale round queued jobs");
+    ensure!(world.store.get_mailbox(linked.id).await?.status == MailboxStatus::Ok, "a lost lease is not the mailbox's fault");
+    let row = world.store.lease_rows().await?.into_iter().find(|l| l.mailbox == linked.id).context("lease row")?;
+    ensure!(row.owner.as_deref() == Some("replica-b") && row.fencing == b[0].fencing, "{row:?}");
+    a.stop().await
+}
+
+/// A [`GraphWorld`] whose store is a fresh PostgreSQL database (so the daemons it starts use
+/// leases and fencing tokens).
+async fn pg_graph_world(tag: &str) -> Result<GraphWorld> {
+    let emulator = GraphEmulator::start().await.context("start the graph emulator")?;
+    let dir = tempfile::tempdir()?;
+    let store = pg_store(Clock::System).await?;
+    let vault = Vault::new(MasterKey::generate()?);
+    store_client_secret(&store, &vault, CLIENT_SECRET, 1).await?;
+    let port = mailsig_tests::servers::free_port()?;
+    let unique = format!("{tag}-{}", rand::random::<u32>());
+    let owner = store.create_user(&format!("owner-{unique}@mycorp.example"), Some("Owner")).await?;
+    let list = store.create_list(owner.id, "Contacts").await?;
+    let email = format!("{unique}@contoso.test");
+    emulator.register_app(CLIENT_ID, CLIENT_SECRET, &format!("http://127.0.0.1:{port}/oauth/microsoft/callback"));
+    emulator.add_user(&email, "Mailbox Owner");
+    Ok(GraphWorld { emulator, dir, store, vault, port, user: owner.id, list: list.id, email })
+}
+
+/// `GraphWorld::start_with`, with this replica's id and lease timings.
+async fn start_graph_replica(world: &GraphWorld, graph: GraphStartOptions, replica: ReplicaOptions) -> Result<RunningDaemon> {
+    let shutdown = CancellationToken::new();
+    let api = ApiSettings { graph: Some(std::sync::Arc::new(graph.config.clone())), ..ApiSettings::default() };
+    let options = SupervisorOptions {
+        http: Some(std::net::SocketAddr::from(([127, 0, 0, 1], world.port))),
+        graph: Some(graph),
+        api,
+        replica,
+        shutdown_grace: Duration::from_secs(20),
+        ..SupervisorOptions::default()
+    };
+    let supervisor = Supervisor::start(options, world.store.clone(), world.vault.clone(), shutdown.clone()).await?;
+    let addr = supervisor.http_addr().context("http address")?;
+    Ok(RunningDaemon { supervisor, shutdown, addr })
 }
 
 /// Issue 9, the outbox: a notification claimed by a replica that then died (its heartbeat

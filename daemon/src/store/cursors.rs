@@ -10,7 +10,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{Backend, Error, MailboxId, Result, Store, col};
+use super::{Error, MailboxId, Result, Store, col, fencing};
 
 /// Where a source is in one folder.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -78,9 +78,8 @@ impl Store {
 
     /// [`Store::reset_cursor`] by the holder of the mailbox's lease with fencing token
     /// `fencing`: refused with [`Error::Fenced`] when the mailbox's token is another (its lease
-    /// changed hands), checked in the same transaction as the write. On PostgreSQL the mailbox
-    /// row is share-locked until the write commits, so a claim cannot slip in between (as in
-    /// `commit_message`). `None` writes unchecked (no leases in use).
+    /// changed hands, or the mailbox was removed), checked in the same transaction as the write
+    /// (`fencing::check`). `None` writes unchecked (no leases in use).
     pub async fn reset_cursor_fenced(
         &self,
         mailbox: MailboxId,
@@ -90,22 +89,7 @@ impl Store {
         fencing: Option<i64>,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        if let Some(fencing) = fencing {
-            let sql = match self.backend {
-                Backend::Postgres => "SELECT lease_fencing FROM mailboxes WHERE id = $1 FOR SHARE",
-                Backend::Sqlite => "SELECT lease_fencing FROM mailboxes WHERE id = $1",
-            };
-            let row = sqlx::query(sql)
-                .bind(mailbox.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(Error::db("read mailbox fencing", "mailbox"))?
-                .ok_or(Error::NotFound { what: "mailbox" })?;
-            let current: i64 = col(&row, "lease_fencing")?;
-            if current != fencing {
-                return Err(Error::Fenced { mailbox: mailbox.0, fencing });
-            }
-        }
+        fencing::check(&mut tx, self.backend, mailbox, fencing).await?;
         sqlx::query(
             "INSERT INTO folder_cursors (mailbox_id, folder, uidvalidity, last_uid, delta_link, updated_at) \
              VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (mailbox_id, folder) DO UPDATE SET \

@@ -6,6 +6,12 @@
 //! unique per (mailbox, kind, item), so a notification delivered twice, or a message seen by both
 //! a notification and a delta round, is fetched once. Lifecycle events (`missed`,
 //! `reauthorize`, `removed`) are rows too, coalesced per subscription.
+//!
+//! Several replicas (issue 9): what the task of the mailbox's lease holder writes (delta links
+//! with the jobs of their round, subscription rows) carries the lease's fencing token and is
+//! refused with [`Error::Fenced`] when another replica took the mailbox over (see
+//! `store::fencing`). The job queue is not the holder's state: the webhook of any replica queues
+//! jobs, and claims are leases of their own.
 
 use std::time::Duration;
 
@@ -13,6 +19,7 @@ use sqlx::any::AnyRow;
 
 use super::claim_sql::locked_select;
 use super::cursors::advance_cursor;
+use super::fencing;
 use super::{Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col};
 use super::text_enum::text_enum;
 
@@ -252,9 +259,12 @@ impl Store {
     // ---- Subscriptions --------------------------------------------------------------------
 
     /// Stores a subscription created (or adopted) for a mailbox folder. A previous subscription
-    /// of the same folder is replaced, and its sealed clientState wiped.
-    pub async fn put_graph_subscription(&self, sub: &GraphSubscription) -> Result<()> {
+    /// of the same folder is replaced, and its sealed clientState wiped. `fencing` is the token
+    /// of the writer's lease on `sub.mailbox` (`Fenced` when stale, nothing written; `None`: no
+    /// leases in use).
+    pub async fn put_graph_subscription(&self, sub: &GraphSubscription, fencing: Option<i64>) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        fencing::check(&mut tx, self.backend, sub.mailbox, fencing).await?;
         let old = sqlx::query(
             "SELECT id, client_state_id FROM graph_subscriptions WHERE (mailbox_id = $1 AND folder = $2) OR id = $3",
         )
@@ -370,34 +380,51 @@ impl Store {
         Ok(counts)
     }
 
-    /// Records a renewal: Graph's returned expiry is the truth.
-    pub async fn renew_graph_subscription(&self, id: &str, renewed_at: i64, expires_at: i64) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE graph_subscriptions SET renewed_at = $1, expires_at = $2, state = 'active' WHERE id = $3",
-        )
-        .bind(renewed_at)
-        .bind(expires_at)
-        .bind(id)
-        .execute(self.writer())
-        .await
-        .map_err(Error::db("renew subscription", "subscription"))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::NotFound { what: "subscription" });
-        }
-        Ok(())
+    /// Records a renewal: Graph's returned expiry is the truth. `fencing` is the token of the
+    /// writer's lease on the subscription's mailbox (`Fenced` when stale, nothing written).
+    pub async fn renew_graph_subscription(
+        &self,
+        id: &str,
+        renewed_at: i64,
+        expires_at: i64,
+        fencing: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let mailbox = subscription_mailbox(&mut tx, id).await?.ok_or(Error::NotFound { what: "subscription" })?;
+        fencing::check(&mut tx, self.backend, mailbox, fencing).await?;
+        sqlx::query("UPDATE graph_subscriptions SET renewed_at = $1, expires_at = $2, state = 'active' WHERE id = $3")
+            .bind(renewed_at)
+            .bind(expires_at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("renew subscription", "subscription"))?;
+        tx.commit().await.map_err(Error::db("commit subscription renewal", "subscription"))
     }
 
-    pub async fn set_graph_subscription_state(&self, id: &str, state: SubscriptionState) -> Result<()> {
+    /// Records what Graph said about a subscription (e.g. removed). An unknown id changes
+    /// nothing. `fencing` as for [`Store::renew_graph_subscription`].
+    pub async fn set_graph_subscription_state(
+        &self,
+        id: &str,
+        state: SubscriptionState,
+        fencing: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let Some(mailbox) = subscription_mailbox(&mut tx, id).await? else { return Ok(()) };
+        fencing::check(&mut tx, self.backend, mailbox, fencing).await?;
         sqlx::query("UPDATE graph_subscriptions SET state = $1 WHERE id = $2")
             .bind(state.as_str())
             .bind(id)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await
             .map_err(Error::db("set subscription state", "subscription"))?;
-        Ok(())
+        tx.commit().await.map_err(Error::db("commit subscription state", "subscription"))
     }
 
-    /// Forgets a subscription and wipes its sealed clientState.
+    /// Forgets a subscription and wipes its sealed clientState. Not fenced: the mailbox task
+    /// never deletes a subscription on its own (a replacement goes through
+    /// [`Store::put_graph_subscription`]); this is for operators and tests.
     pub async fn delete_graph_subscription(&self, id: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("DELETE FROM graph_subscriptions WHERE id = $1 RETURNING client_state_id")
@@ -421,6 +448,10 @@ impl Store {
 
     /// Inserts jobs in one transaction; returns how many were new. A message already queued
     /// (or done) is not queued again; a lifecycle job already done is made due again.
+    ///
+    /// Not fenced, by design: the webhook of ANY replica queues jobs (Graph delivers a
+    /// notification to whichever replica its load balancer picks), and only the lease holder
+    /// claims and does them; a job queued twice is one row.
     pub async fn enqueue_graph_jobs(&self, jobs: &[NewGraphJob]) -> Result<u64> {
         if jobs.is_empty() {
             return Ok(0);
@@ -434,12 +465,15 @@ impl Store {
 
     /// One delta round of a folder: its new messages become jobs and the folder's delta link
     /// advances, in one transaction (a crash in between repeats the round, which is harmless).
+    /// `fencing` is the token of the writer's lease on `mailbox`: `Fenced` when stale, and then
+    /// neither the link nor any job is written (`None`: no leases in use).
     pub async fn commit_delta_round(
         &self,
         mailbox: MailboxId,
         folder: &str,
         message_ids: &[String],
         delta_link: &str,
+        fencing: Option<i64>,
     ) -> Result<u64> {
         let now = self.now_ms();
         let jobs: Vec<NewGraphJob> = message_ids
@@ -452,6 +486,7 @@ impl Store {
             })
             .collect();
         let mut tx = self.begin_write().await?;
+        fencing::check(&mut tx, self.backend, mailbox, fencing).await?;
         let inserted = insert_jobs(&mut tx, &jobs, now).await?;
         advance_cursor(&mut tx, mailbox, folder, &Cursor::Delta { link: delta_link.to_owned() }, now).await?;
         tx.commit().await.map_err(Error::db("commit delta round", "graph job"))?;
@@ -460,15 +495,18 @@ impl Store {
 
     /// Marks messages as already seen without fetching them (the baseline of a new link: mail
     /// that was in the folder before the link is not processed), and sets the delta link.
+    /// `fencing` as for [`Store::commit_delta_round`].
     pub async fn commit_delta_baseline(
         &self,
         mailbox: MailboxId,
         folder: &str,
         message_ids: &[String],
         delta_link: &str,
+        fencing: Option<i64>,
     ) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
+        fencing::check(&mut tx, self.backend, mailbox, fencing).await?;
         for id in message_ids {
             sqlx::query(
                 "INSERT INTO graph_jobs (mailbox_id, kind, folder, item, status, next_attempt_at, created_at, done_at) \
@@ -651,6 +689,16 @@ impl Store {
             .map_err(Error::db("clear delta links", "cursor"))?;
         tx.commit().await.map_err(Error::db("commit graph forget", "graph job"))
     }
+}
+
+/// The mailbox a subscription belongs to, read inside the caller's transaction.
+async fn subscription_mailbox(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<MailboxId>> {
+    let row = sqlx::query("SELECT mailbox_id FROM graph_subscriptions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::db("find subscription", "subscription"))?;
+    row.map(|row| col(&row, "mailbox_id").map(MailboxId)).transpose()
 }
 
 async fn insert_jobs(conn: &mut sqlx::AnyConnection, jobs: &[NewGraphJob], now: i64) -> Result<u64> {

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::claim_sql::locked_select;
 use super::{
-    Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, json_col, parse_col,
+    Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, fencing, json_col, parse_col,
     to_json,
 };
 use super::text_enum::text_enum;
@@ -206,21 +206,39 @@ impl Store {
     }
 
     /// Sets the health shown to the owner; `reason` is a short operator-facing text (never
-    /// message content).
+    /// message content). Unfenced: for operators, the API and tools; a source marking the
+    /// mailbox it watches uses [`Store::set_mailbox_status_fenced`].
     pub async fn set_mailbox_status(&self, id: MailboxId, status: MailboxStatus, reason: Option<&str>) -> Result<()> {
+        self.set_mailbox_status_fenced(id, status, reason, None).await
+    }
+
+    /// [`Store::set_mailbox_status`] by the holder of the mailbox's lease with fencing token
+    /// `fencing` (a source marking its mailbox needs-attention or needs-reconsent): refused with
+    /// [`Error::Fenced`] and nothing written when the lease changed hands, so a stalled ex-owner
+    /// cannot mark (and have its owner told about) a mailbox another replica now watches.
+    /// `None` writes unchecked (no leases in use).
+    pub async fn set_mailbox_status_fenced(
+        &self,
+        id: MailboxId,
+        status: MailboxStatus,
+        reason: Option<&str>,
+        fencing: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        fencing::check(&mut tx, self.backend, id, fencing).await?;
         let done = sqlx::query(
             "UPDATE mailboxes SET status = $1, status_reason = $2 WHERE id = $3 AND deleted_at IS NULL",
         )
         .bind(status.as_str())
         .bind(reason)
         .bind(id.0)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(Error::db("set mailbox status", "mailbox"))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "mailbox" });
         }
-        Ok(())
+        tx.commit().await.map_err(Error::db("commit mailbox status", "mailbox"))
     }
 
     pub async fn set_mailbox_settings(&self, id: MailboxId, settings: &serde_json::Value) -> Result<()> {

@@ -18,6 +18,7 @@ mod clock;
 mod commit;
 mod cursors;
 mod error;
+mod fencing;
 mod graph;
 mod ids;
 mod lists;

@@ -9,6 +9,9 @@
 //! Rounds run at start-up, after a subscription is (re)created, on `missed`, and every
 //! `delta_interval` as a safety net. A deltaLink Graph no longer accepts (410) starts a new
 //! baseline.
+//!
+//! Both commits carry the task's fencing token (issue 9): a replica that lost the mailbox
+//! neither moves its link nor queues jobs.
 
 use super::error::GraphError;
 use super::runtime::MailboxRuntime;
@@ -26,7 +29,7 @@ impl MailboxRuntime {
             return Ok(0);
         }
         let (ids, link) = self.page_through(folder, None).await?;
-        self.shared.store.commit_delta_baseline(self.mailbox.id, folder, &ids, &link).await?;
+        self.shared.store.commit_delta_baseline(self.mailbox.id, folder, &ids, &link, self.fencing).await?;
         Ok(ids.len())
     }
 
@@ -42,12 +45,12 @@ impl MailboxRuntime {
             Err(GraphError::Status { status: 410, .. }) => {
                 tracing::warn!(mailbox = %self.mailbox.id, "graph delta link expired; starting a new baseline");
                 let (ids, link) = self.page_through(folder, None).await?;
-                self.shared.store.commit_delta_baseline(self.mailbox.id, folder, &ids, &link).await?;
+                self.shared.store.commit_delta_baseline(self.mailbox.id, folder, &ids, &link, self.fencing).await?;
                 return Ok(0);
             }
             Err(e) => return Err(e),
         };
-        let queued = self.shared.store.commit_delta_round(self.mailbox.id, folder, &ids, &next).await?;
+        let queued = self.shared.store.commit_delta_round(self.mailbox.id, folder, &ids, &next, self.fencing).await?;
         GraphStats::bump(&self.shared.stats.delta_rounds);
         if queued > 0 {
             GraphStats::add(&self.shared.stats.jobs_queued, queued);
@@ -60,7 +63,7 @@ impl MailboxRuntime {
     /// A resync requested by a lifecycle event (`missed`), serialised with the mailbox task.
     pub(crate) async fn resync(&self, folder: &str) -> Result<u64, GraphError> {
         let _control = self.lock_control().await?;
-        self.delta_round(folder).await
+        self.unless_lease_lost(self.delta_round(folder).await)
     }
 
     /// Follows pages from `link` (or the folder's first delta request) to the deltaLink.

@@ -9,8 +9,16 @@
 //!
 //! `invalid_grant` ends the task: the mailbox becomes `needs_reconsent` and its owner gets one
 //! notice through the outbox. Transient failures are retried with backoff.
+//!
+//! Several replicas (issue 9): a task runs for one lease of its mailbox and every write it makes
+//! of the mailbox's state (delta links and their jobs, subscription rows, the needs-reconsent
+//! mark) carries that lease's fencing token. When the store refuses one (`Fenced`: the replica
+//! stalled and another took the mailbox over), this replica lost the mailbox: the task stops
+//! quietly (one warning; no needs-attention, no retry) and the source does not start it again
+//! until it holds a new lease.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify};
@@ -21,7 +29,9 @@ use super::config::GraphConfig;
 use super::error::GraphError;
 use super::registry::Registry;
 use super::stats::GraphStats;
-use crate::store::{Mailbox, MailboxStatus, Store};
+use crate::pipeline::fences::NOT_HELD;
+use crate::sources::ownership::Ownership;
+use crate::store::{Backend, Mailbox, MailboxId, MailboxStatus, Store};
 use crate::vault::Vault;
 
 /// What every mailbox runtime shares.
@@ -34,6 +44,25 @@ pub(crate) struct Shared {
     /// Wakes the job runner after jobs were queued.
     pub wake: Arc<Notify>,
     pub timing: Timing,
+    /// The mailboxes this replica holds the lease of (issue 9), with their fencing tokens.
+    pub ownership: Ownership,
+}
+
+impl Shared {
+    /// The fencing token the writes of `mailbox`'s task carry: the lease's token on PostgreSQL
+    /// with leases ([`NOT_HELD`] when this replica holds none, so any write is refused), `None`
+    /// without leases (SQLite's single owner, a source owning everything), like the IMAP
+    /// source's `StoreCheckpoints::fenced_by`.
+    pub(crate) fn fencing(&self, mailbox: MailboxId) -> Option<i64> {
+        if self.store.backend() != Backend::Postgres {
+            return None;
+        }
+        let owned = self.ownership.current();
+        if owned.everything {
+            return None;
+        }
+        Some(owned.leases.get(&mailbox).copied().unwrap_or(NOT_HELD))
+    }
 }
 
 /// How often the mailbox task looks at its subscriptions, and how it backs off.
@@ -60,12 +89,18 @@ pub struct MailboxRuntime {
     /// Serialises subscription and delta work of this mailbox (task and lifecycle jobs).
     pub(crate) control: Mutex<()>,
     pub(crate) cancel: CancellationToken,
+    /// The token of the lease this task runs under ([`Shared::fencing`] when it started),
+    /// carried by each of its writes. A new lease means a new task.
+    pub(crate) fencing: Option<i64>,
+    /// Set when the store refused a write with `fencing`: the lease is lost.
+    pub(crate) lease_lost: AtomicBool,
 }
 
 /// How the task ended.
 enum TaskEnd {
     Cancelled,
     NeedsReconsent,
+    LeaseLost,
 }
 
 impl MailboxRuntime {
@@ -103,7 +138,7 @@ impl MailboxRuntime {
                     }
                 }
                 Err(error) => match self.on_error(&error).await {
-                    TaskEnd::NeedsReconsent => break,
+                    TaskEnd::NeedsReconsent | TaskEnd::LeaseLost => break,
                     TaskEnd::Cancelled => {
                         if self.sleep(backoff).await.is_err() {
                             break;
@@ -143,6 +178,9 @@ impl MailboxRuntime {
 
     /// Logs, and for `invalid_grant` marks the mailbox. Returns whether the task must stop.
     async fn on_error(&self, error: &GraphError) -> TaskEnd {
+        if self.lease_lost(error) {
+            return TaskEnd::LeaseLost;
+        }
         if error.needs_reconsent() {
             self.mark_needs_reconsent().await;
             return TaskEnd::NeedsReconsent;
@@ -151,7 +189,35 @@ impl MailboxRuntime {
         TaskEnd::Cancelled
     }
 
-    /// `needs_reconsent` plus one notice to the owner, on the transition only.
+    /// Whether `error` is the store refusing a write with this task's fencing token. If so, the
+    /// lease is lost: logs it once and stops the task (the caller gives up what it was doing).
+    pub(crate) fn lease_lost(&self, error: &GraphError) -> bool {
+        if !matches!(error, GraphError::Store(e) if e.is_fenced()) {
+            return false;
+        }
+        if !self.lease_lost.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                mailbox = %self.mailbox.id, fencing = ?self.fencing,
+                "graph mailbox taken over by another replica: write refused, task stopped"
+            );
+        }
+        self.cancel.cancel();
+        true
+    }
+
+    /// Whether this task stopped because its lease was lost.
+    pub(crate) fn has_lost_lease(&self) -> bool {
+        self.lease_lost.load(Ordering::SeqCst)
+    }
+
+    /// For lifecycle jobs: a refused write (lease lost) becomes the "mailbox stopped" error, which
+    /// leaves the job queued for the mailbox's new owner rather than failing it.
+    pub(crate) fn unless_lease_lost<T>(&self, result: Result<T, GraphError>) -> Result<T, GraphError> {
+        result.map_err(|error| if self.lease_lost(&error) { stopped() } else { error })
+    }
+
+    /// `needs_reconsent` plus one notice to the owner, on the transition only. Fenced: a replica
+    /// whose lease is gone marks nothing and tells nobody.
     pub(crate) async fn mark_needs_reconsent(&self) {
         let store = &self.shared.store;
         let before = match store.get_mailbox(self.mailbox.id).await {
@@ -165,8 +231,12 @@ impl MailboxRuntime {
             return;
         }
         const REASON: &str = "Microsoft 365 access was revoked or expired; link the mailbox again";
-        if let Err(error) = store.set_mailbox_status(self.mailbox.id, MailboxStatus::NeedsReconsent, Some(REASON)).await {
-            tracing::warn!(mailbox = %self.mailbox.id, error = %error, "could not mark the mailbox needs_reconsent");
+        let marked =
+            store.set_mailbox_status_fenced(self.mailbox.id, MailboxStatus::NeedsReconsent, Some(REASON), self.fencing).await;
+        if let Err(error) = marked.map_err(GraphError::from) {
+            if !self.lease_lost(&error) {
+                tracing::warn!(mailbox = %self.mailbox.id, error = %error, "could not mark the mailbox needs_reconsent");
+            }
             return;
         }
         tracing::warn!(mailbox = %self.mailbox.id, "graph mailbox needs re-consent");
@@ -182,7 +252,7 @@ impl MailboxRuntime {
     pub(crate) async fn lock_control(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, GraphError> {
         let guard = self.control.lock().await;
         if self.cancel.is_cancelled() {
-            return Err(GraphError::Network { op: "mailbox task", reason: "the mailbox was stopped".into() });
+            return Err(stopped());
         }
         Ok(guard)
     }
@@ -194,4 +264,10 @@ impl MailboxRuntime {
             () = tokio::time::sleep(wait) => Ok(()),
         }
     }
+}
+
+/// The error of work asked of a stopped mailbox (unlinked, lease lost): transient, so a job
+/// that meets it is retried, by whichever replica then holds the mailbox.
+fn stopped() -> GraphError {
+    GraphError::Network { op: "mailbox task", reason: "the mailbox was stopped".into() }
 }

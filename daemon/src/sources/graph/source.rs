@@ -1,6 +1,11 @@
 //! The running Microsoft 365 source: one [`MailboxRuntime`] per linked mailbox in status `ok`,
 //! the job runner behind the webhook, and a reconciliation with the store (mailboxes linked by
 //! the OAuth callback, unlinked by the CLI or the API, or re-consented).
+//!
+//! Several replicas (issue 9): only mailboxes whose lease this replica holds run here, each task
+//! for one lease (its fencing token; see `runtime`). A lease lost or re-taken with a new token
+//! stops the task (and starts a new one for the new lease); a task that stopped because the
+//! store refused its write is not started again under the same token.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -84,9 +89,10 @@ struct Inner {
     webhook: Webhook,
     tracker: TaskTracker,
     shutdown: CancellationToken,
-    /// The mailboxes this replica holds the lease of (issue 9): only those run here.
-    ownership: Ownership,
     running: Mutex<HashMap<MailboxId, Running>>,
+    /// Mailboxes whose task stopped because the store refused its write, with the fencing token
+    /// it ran under: not started again until this replica holds a newer lease.
+    fenced_out: Mutex<HashMap<MailboxId, Option<i64>>>,
     /// Mailboxes being unlinked: the reconciliation must not start them again meanwhile (the
     /// row is still `ok` until the unlink's last step).
     unlinking: Mutex<HashSet<MailboxId>>,
@@ -125,6 +131,7 @@ impl GraphSource {
             stats: Arc::clone(&stats),
             wake: Arc::clone(&wake),
             timing: options.timing,
+            ownership: ownership.clone(),
         });
         let webhook = Webhook::new(store.clone(), registry, stats, Arc::clone(&wake));
         let source = GraphSource {
@@ -135,8 +142,8 @@ impl GraphSource {
                 webhook,
                 tracker: tracker.clone(),
                 shutdown: shutdown.clone(),
-                ownership: ownership.clone(),
                 running: Mutex::default(),
+                fenced_out: Mutex::default(),
                 unlinking: Mutex::default(),
             }),
         };
@@ -220,7 +227,8 @@ impl GraphSource {
         // Any replica answers webhooks: forget subscriptions of mailboxes unlinked elsewhere.
         let linked: std::collections::HashSet<MailboxId> = mailboxes.iter().map(|m| m.id).collect();
         self.inner.shared.registry.retain_mailboxes(&linked);
-        let owned = self.inner.ownership.current();
+        let shared = &self.inner.shared;
+        let owned = shared.ownership.current();
         let wanted: HashMap<MailboxId, &Mailbox> = mailboxes
             .iter()
             .filter(|m| m.status == MailboxStatus::Ok && owned.owns(m.id))
@@ -230,18 +238,26 @@ impl GraphSource {
             .running()
             .iter()
             .filter(|(id, running)| {
-                wanted.get(id).is_none_or(|m| m.secret != running.secret) || running.runtime.cancel.is_cancelled()
+                wanted.get(id).is_none_or(|m| m.secret != running.secret)
+                    || running.runtime.cancel.is_cancelled()
+                    // Re-taken with a new token: a new task for the new lease.
+                    || running.runtime.fencing != shared.fencing(**id)
             })
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
+            if let Some(runtime) = self.runtime(id).filter(|r| r.has_lost_lease()) {
+                self.fenced_out().insert(id, runtime.fencing);
+            }
             self.stop(id);
         }
+        // A lease lost for good, or held again with another token: forget the refusal.
+        self.fenced_out().retain(|id, fencing| wanted.contains_key(id) && *fencing == shared.fencing(*id));
         for (id, mailbox) in wanted {
             // Checked and started under the `unlinking` lock: an unlink that begins meanwhile
             // either sees this start (and stops it) or is seen here.
             let unlinking = self.unlinking();
-            if unlinking.contains(&id) || self.running().contains_key(&id) {
+            if unlinking.contains(&id) || self.running().contains_key(&id) || self.fenced_out().contains_key(&id) {
                 continue;
             }
             self.start_mailbox(mailbox.clone())?;
@@ -267,12 +283,15 @@ impl GraphSource {
         let shared = Arc::clone(&self.inner.shared);
         let tokens = MailboxTokens::new(shared.store.clone(), shared.vault.clone(), self.inner.oauth.clone(), mailbox.id);
         let api = GraphApi::new(&shared.config.graph_url, tokens, self.inner.retry, Arc::clone(&shared.stats))?;
+        let fencing = shared.fencing(mailbox.id);
         let runtime = Arc::new(MailboxRuntime {
             shared,
             api,
             control: tokio::sync::Mutex::new(()),
             cancel: self.inner.shutdown.child_token(),
             mailbox: mailbox.clone(),
+            fencing,
+            lease_lost: std::sync::atomic::AtomicBool::new(false),
         });
         let previous = self.running().insert(mailbox.id, Running { runtime: Arc::clone(&runtime), secret: mailbox.secret });
         if let Some(previous) = previous {
@@ -324,6 +343,10 @@ impl GraphSource {
         for (_, running) in self.running().drain() {
             running.runtime.cancel.cancel();
         }
+    }
+
+    fn fenced_out(&self) -> MutexGuard<'_, HashMap<MailboxId, Option<i64>>> {
+        self.inner.fenced_out.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn unlinking(&self) -> MutexGuard<'_, HashSet<MailboxId>> {

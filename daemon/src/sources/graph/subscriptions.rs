@@ -5,6 +5,10 @@
 //! Renewal is due at half the granted life (`renewed_at + (expires_at - renewed_at) / 2`), or at
 //! once after `reauthorizationRequired`. A renewal answered 404 means Graph dropped it: it is
 //! created again and the folder resynced. A create answered 409 reuses the existing one.
+//!
+//! Every subscription row write carries the task's fencing token (issue 9): a replica that lost
+//! the mailbox cannot replace, renew or mark the subscription the new owner keeps alive (a
+//! subscription it created at Graph just before is left to expire; its clientState is wiped).
 
 use zeroize::Zeroizing;
 
@@ -69,7 +73,7 @@ impl MailboxRuntime {
                     op: "renew subscription",
                     reason: "no expirationDateTime".into(),
                 })?;
-                self.shared.store.renew_graph_subscription(&sub.id, now, expires_at).await?;
+                self.shared.store.renew_graph_subscription(&sub.id, now, expires_at, self.fencing).await?;
                 GraphStats::bump(&self.shared.stats.subscriptions_renewed);
                 tracing::info!(mailbox = %self.mailbox.id, "graph subscription renewed");
                 Ok(())
@@ -88,7 +92,7 @@ impl MailboxRuntime {
         let _control = self.lock_control().await?;
         let subs = self.shared.store.graph_subscriptions(self.mailbox.id).await?;
         match subs.iter().find(|s| s.id == id) {
-            Some(sub) => self.renew(sub).await,
+            Some(sub) => self.unless_lease_lost(self.renew(sub).await),
             // Already replaced by a newer subscription: nothing to do.
             None => Ok(()),
         }
@@ -98,13 +102,17 @@ impl MailboxRuntime {
     /// `subscriptionRemoved`).
     pub(crate) async fn recreate(&self, folder: &str, removed_id: &str) -> Result<(), GraphError> {
         let _control = self.lock_control().await?;
+        self.unless_lease_lost(self.recreate_locked(folder, removed_id).await)
+    }
+
+    async fn recreate_locked(&self, folder: &str, removed_id: &str) -> Result<(), GraphError> {
         let subs = self.shared.store.graph_subscriptions(self.mailbox.id).await?;
         let current = subs.iter().find(|s| s.folder == folder);
         // A removal notice for a subscription already replaced changes nothing.
         if current.is_some_and(|s| s.id != removed_id) {
             return Ok(());
         }
-        self.shared.store.set_graph_subscription_state(removed_id, SubscriptionState::Removed).await?;
+        self.shared.store.set_graph_subscription_state(removed_id, SubscriptionState::Removed, self.fencing).await?;
         self.create_subscription(folder).await?;
         self.delta_round(folder).await.map(|_| ())
     }
@@ -152,7 +160,7 @@ impl MailboxRuntime {
             renewed_at: now,
             expires_at,
         };
-        if let Err(error) = shared.store.put_graph_subscription(&stored).await {
+        if let Err(error) = shared.store.put_graph_subscription(&stored, self.fencing).await {
             let _ = shared.store.delete_secret(secret).await;
             return Err(error.into());
         }

@@ -110,6 +110,12 @@ impl MailboxTokens {
         }
         let refreshed = self.inner.oauth.refresh(&stored.refresh_token, now).await?;
         // Persist the rotated refresh token before anything uses the new access token.
+        // Not fenced (issue 9), on purpose: the refresh lock serialises refreshes of this
+        // mailbox across tasks and replicas, and under it the refresh starts from the stored
+        // (newest) refresh token, so whoever writes here stores the newest rotation and never
+        // replaces a newer one with an older one; a stalled ex-owner's refresh is as good as
+        // anyone's. And the tokens are not only the lease holder's: an unlink or a linking
+        // probe on any replica (API, CLI) refreshes them too.
         let sealed = refreshed.seal(&self.inner.vault)?;
         let key_version = self.key_version(secret_id).await?;
         self.inner.store.replace_secret(secret_id, sealed.as_bytes(), key_version).await?;

@@ -14,7 +14,8 @@ use crate::store::{self, MailboxStatus, Store};
 #[derive(Clone)]
 pub struct StoreCheckpoints {
     store: Store,
-    /// With leases (several replicas): cursor resets carry the lease's fencing token.
+    /// With leases (several replicas): cursor resets and needs-attention marks carry the lease's
+    /// fencing token.
     ownership: Option<Ownership>,
 }
 
@@ -80,8 +81,9 @@ impl Checkpoints for StoreCheckpoints {
         Box::pin(async move {
             let id = store_id(mailbox);
             let before = self.store.get_mailbox(id).await.map_err(|e| failed("load mailbox", e))?;
+            // Fenced like the resets: a stalled ex-owner marks nothing and tells nobody.
             self.store
-                .set_mailbox_status(id, MailboxStatus::NeedsAttention, Some(&reason))
+                .set_mailbox_status_fenced(id, MailboxStatus::NeedsAttention, Some(&reason), self.fencing(mailbox))
                 .await
                 .map_err(|e| failed("set needs-attention", e))?;
             // Tell the owner by email, once, on the transition (issue #5; several folders of one
