@@ -125,6 +125,17 @@ impl SubscriptionCounts {
     }
 }
 
+/// How a claimed job ended. Errors are operator-facing classes (`http_503`), never content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GraphJobOutcome {
+    /// The message committed, or the event handled.
+    Done,
+    /// A transient failure: due again at `next_at` (epoch ms).
+    Retry { next_at: i64, error: String },
+    /// A permanent failure: kept as `failed`, never retried.
+    Failed { error: String },
+}
+
 /// A job to insert.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewGraphJob {
@@ -200,7 +211,7 @@ impl Store {
         // Expired linkings are dropped on the way (they hold sealed verifiers only).
         sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("purge oauth states", "oauth state"))?;
         sqlx::query(
@@ -214,7 +225,7 @@ impl Store {
         .bind(verifier_sealed.to_vec())
         .bind(now)
         .bind(now.saturating_add(duration_ms(ttl)))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("store oauth state", "oauth state"))?;
         Ok(())
@@ -228,7 +239,7 @@ impl Store {
              RETURNING user_id, list_id, origin, verifier_sealed, expires_at",
         )
         .bind(state_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await
         .map_err(Error::db("take oauth state", "oauth state"))?
         .ok_or(Error::NotFound { what: "oauth state" })?;
@@ -557,47 +568,54 @@ impl Store {
 
     /// The job is done (the message committed, or the event handled).
     pub async fn finish_graph_job(&self, id: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE graph_jobs SET status = 'done', done_at = $1, claimed_by = NULL, claim_until = NULL, \
-             last_error = NULL WHERE id = $2",
-        )
-        .bind(self.now_ms())
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::db("finish graph job", "graph job"))?;
-        Ok(())
+        self.record_graph_job_outcomes(&[(id, GraphJobOutcome::Done)]).await
     }
 
     /// A transient failure: due again at `next_at`. `error` is an operator-facing class, never
     /// message content.
     pub async fn retry_graph_job(&self, id: i64, next_at: i64, error: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE graph_jobs SET next_attempt_at = $1, last_error = $2, claimed_by = NULL, claim_until = NULL \
-             WHERE id = $3 AND status = 'pending'",
-        )
-        .bind(next_at)
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::db("retry graph job", "graph job"))?;
-        Ok(())
+        self.record_graph_job_outcomes(&[(id, GraphJobOutcome::Retry { next_at, error: error.to_owned() })]).await
     }
 
     /// A permanent failure: kept as `failed` with the reason, never retried.
     pub async fn fail_graph_job(&self, id: i64, error: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE graph_jobs SET status = 'failed', done_at = $1, last_error = $2, claimed_by = NULL, \
-             claim_until = NULL WHERE id = $3",
-        )
-        .bind(self.now_ms())
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::db("fail graph job", "graph job"))?;
-        Ok(())
+        self.record_graph_job_outcomes(&[(id, GraphJobOutcome::Failed { error: error.to_owned() })]).await
+    }
+
+    /// Records how claimed jobs ended, all in one transaction (the job workers fold their
+    /// outcomes, see `sources::graph::group_commit`).
+    pub async fn record_graph_job_outcomes(&self, outcomes: &[(i64, GraphJobOutcome)]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        let mut tx = self.begin_write().await?;
+        for (id, outcome) in outcomes {
+            let query = match outcome {
+                GraphJobOutcome::Done => sqlx::query(
+                    "UPDATE graph_jobs SET status = 'done', done_at = $1, claimed_by = NULL, claim_until = NULL, \
+                     last_error = NULL WHERE id = $2",
+                )
+                .bind(now)
+                .bind(*id),
+                GraphJobOutcome::Retry { next_at, error } => sqlx::query(
+                    "UPDATE graph_jobs SET next_attempt_at = $1, last_error = $2, claimed_by = NULL, claim_until = NULL \
+                     WHERE id = $3 AND status = 'pending'",
+                )
+                .bind(*next_at)
+                .bind(error.clone())
+                .bind(*id),
+                GraphJobOutcome::Failed { error } => sqlx::query(
+                    "UPDATE graph_jobs SET status = 'failed', done_at = $1, last_error = $2, claimed_by = NULL, \
+                     claim_until = NULL WHERE id = $3",
+                )
+                .bind(now)
+                .bind(error.clone())
+                .bind(*id),
+            };
+            query.execute(&mut *tx).await.map_err(Error::db("record graph job outcome", "graph job"))?;
+        }
+        tx.commit().await.map_err(Error::db("commit graph job outcomes", "graph job"))
     }
 
     /// Jobs by status (all mailboxes, or one).
@@ -635,7 +653,7 @@ impl Store {
     pub async fn purge_graph_jobs(&self, before: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM graph_jobs WHERE status <> 'pending' AND done_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("purge graph jobs", "graph job"))?;
         Ok(done.rows_affected())
