@@ -43,14 +43,33 @@ impl Line {
 /// (at a char boundary) so that a 5 MB line without breaks costs nothing downstream.
 pub(crate) const MAX_LINE_BYTES: usize = 2_000;
 
+/// Whether `text` has no leading or trailing whitespace, no two spaces in a row and no
+/// whitespace but the ASCII space. ASCII text is checked byte by byte (its only whitespace
+/// characters are ASCII); other text char by char.
+fn is_clean(text: &str) -> bool {
+    if text.is_ascii() {
+        let bytes = text.as_bytes();
+        let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+            return true;
+        };
+        return !first.is_ascii_whitespace()
+            && !last.is_ascii_whitespace()
+            // (`u8::is_ascii_whitespace` leaves out the vertical tab, which `char` counts.)
+            && !bytes
+                .iter()
+                .any(|b| matches!(b, b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+            && !bytes.windows(2).any(|w| w == b"  ");
+    }
+    !text.starts_with(char::is_whitespace)
+        && !text.ends_with(char::is_whitespace)
+        && !text.contains("  ")
+        && !text.contains(|c: char| c.is_whitespace() && c != ' ')
+}
+
 /// Collapses runs of whitespace to one space, trims, and bounds the length.
 pub(crate) fn collapse(text: &str) -> String {
     // Fast path: most lines are already clean.
-    let clean = text.len() <= MAX_LINE_BYTES
-        && !text.starts_with(char::is_whitespace)
-        && !text.ends_with(char::is_whitespace)
-        && !text.contains("  ")
-        && !text.contains(|c: char| c.is_whitespace() && c != ' ');
+    let clean = text.len() <= MAX_LINE_BYTES && is_clean(text);
     if clean {
         return text.to_string();
     }

@@ -85,18 +85,20 @@ pub(crate) fn is_address(text: &str) -> bool {
     } else {
         (&POSTAL_NO_DIGIT, &STREET_NO_DIGIT)
     };
-    let lower = text.to_lowercase();
-    let label = lower
-        .split([':', ' '])
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches('.');
-    if crate::tables::labels::PHONE_LABELS
-        .iter()
-        .any(|(l, _)| *l == label)
-        && text.contains(':')
-    {
-        return false;
+    // (Lower-cased only when a label or a street word is looked for.)
+    if text.contains(':') {
+        let lower = text.to_lowercase();
+        let label = lower
+            .split([':', ' '])
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('.');
+        if crate::tables::labels::PHONE_LABELS
+            .iter()
+            .any(|(l, _)| *l == label)
+        {
+            return false;
+        }
     }
     let postal = postal_re.as_ref().is_some_and(|re| re.is_match(text));
     if postal {
@@ -105,7 +107,7 @@ pub(crate) fn is_address(text: &str) -> bool {
     if street_re.as_ref().is_some_and(|re| re.is_match(text)) {
         // A bare number-first line needs a street word to count ("22 TEU per week" does not).
         let number_first = text.chars().next().is_some_and(|c| c.is_ascii_digit());
-        return !number_first || has_street_word(&lower);
+        return !number_first || has_street_word(&text.to_lowercase());
     }
     false
 }

@@ -103,15 +103,18 @@ pub(crate) fn find(
     for (i, line) in lines.iter().enumerate().take(16) {
         let t = line.text.as_str();
         // "Ufficio Tecnico – Bianchi S.p.A." is a title and a company: the cells decide.
-        let title_first = [" – ", " — ", " - ", ", "].iter().any(|sep| {
-            t.split_once(sep)
-                .is_some_and(|(head, _)| super::title::is_title(head))
-        });
+        // (Asked last: most lines carry no legal form.)
+        let title_first = || {
+            [" – ", " — ", " - ", ", "].iter().any(|sep| {
+                t.split_once(sep)
+                    .is_some_and(|(head, _)| super::title::is_title(head))
+            })
+        };
         if has_legal_form(t)
             && candidate(t)
             && !super::title::is_title(t)
             && !t.contains(['|', '·', '•'])
-            && !title_first
+            && !title_first()
         {
             return Some((trim_tagline(t), i, "company.legal_form", 0.85));
         }

@@ -28,10 +28,34 @@ const SEPARATORS: &[&str] = &[
     " | ", "|", " · ", "·", " • ", "•", " ◦ ", " – ", " — ", " - ", " / ", "\t", " ¦ ", " ∙ ",
 ];
 
+/// Whether `text` may hold one of [`SEPARATORS`]: the only ASCII ones contain `|`, a tab,
+/// `-` or `/`, so an ASCII line without those bytes holds none (most lines of a block).
+fn may_hold_separator(text: &str) -> bool {
+    !text.is_ascii() || text.bytes().any(|b| matches!(b, b'|' | b'\t' | b'-' | b'/'))
+}
+
+/// A cell's text as [`cells`] keeps it: trimmed, without framing commas and semicolons.
+fn cell_text(part: &str) -> &str {
+    part.trim()
+        .trim_matches(|c: char| c == ',' || c == ';')
+        .trim()
+}
+
 /// Splits every line of the block into cells.
 pub(crate) fn cells(lines: &[Line]) -> Vec<Cell> {
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
+        // No separator: the line is one cell (what the splitting below gives, without copies).
+        if !may_hold_separator(&line.text) {
+            let t = cell_text(&line.text);
+            if !t.is_empty() {
+                out.push(Cell {
+                    line: i,
+                    text: t.to_string(),
+                });
+            }
+            continue;
+        }
         let mut parts = vec![line.text.clone()];
         for sep in SEPARATORS {
             // Most lines hold none of the separators: skip the split (and its copies).
@@ -51,13 +75,12 @@ pub(crate) fn cells(lines: &[Line]) -> Vec<Cell> {
                 .collect();
         }
         for p in parts {
-            let t = p
-                .trim()
-                .trim_matches(|c: char| c == ',' || c == ';')
-                .trim()
-                .to_string();
+            let t = cell_text(&p);
             if !t.is_empty() {
-                out.push(Cell { line: i, text: t });
+                out.push(Cell {
+                    line: i,
+                    text: t.to_string(),
+                });
             }
         }
     }

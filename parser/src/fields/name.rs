@@ -80,9 +80,28 @@ impl Sender {
             .count()
     }
 
+    /// Whether an ASCII `text` cannot hold any of the sender's tokens as a word: none of them
+    /// occurs in it at all, in any ASCII case. (A token of a word is that word lower-cased, so
+    /// it occurs in the text; a non-ASCII token occurs in no ASCII text.) Answers most lines
+    /// of a message without splitting them into lower-cased words.
+    fn surely_absent(&self, text: &str) -> bool {
+        text.is_ascii()
+            && !self.tokens.iter().any(|t| {
+                t.len() <= text.len()
+                    && text
+                        .as_bytes()
+                        .windows(t.len())
+                        .any(|w| w.eq_ignore_ascii_case(t.as_bytes()))
+            })
+    }
+
     /// `text` reads as the sender's name.
     pub fn is_name_line(&self, text: &str) -> bool {
         if text.split_whitespace().count() > 6 || is_contact_cell(text) {
+            return false;
+        }
+        // No token of the sender's in the line: `hits` below would be 0, which is never enough.
+        if self.surely_absent(text) {
             return false;
         }
         let words = tokenize(text);
@@ -189,10 +208,7 @@ pub(crate) fn person_shaped(text: &str) -> bool {
     if letters.len() > 3 && letters.iter().all(|c| c.is_uppercase()) {
         return false;
     }
-    if crate::tables::TITLES_LATIN.matches(&lower)
-        || crate::tables::LEGAL_LONG.matches(&lower)
-        || crate::tables::COMPANY_WORDS.matches(&lower)
-    {
+    if crate::tables::NOT_A_PERSON.matches(&lower) {
         return false;
     }
     let words: Vec<&str> = text.split_whitespace().collect();

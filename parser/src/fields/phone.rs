@@ -180,6 +180,29 @@ fn label_kind(before: &str, after: &str) -> Option<Option<PhoneKind>> {
     None
 }
 
+/// Most characters in a phone label.
+static LONGEST_LABEL: Lazy<usize> = Lazy::new(|| {
+    PHONE_LABELS
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0)
+});
+
+/// The kind a cell that is nothing but a phone label ("Fax:") gives the next cell's number.
+fn label_cell(text: &str) -> Option<Option<PhoneKind>> {
+    let bare = text.trim_end_matches([':', '.', ' ']);
+    // Lower-casing never makes a text shorter in characters: a longer cell is no label.
+    if bare.chars().count() > *LONGEST_LABEL {
+        return None;
+    }
+    let bare = bare.to_lowercase();
+    PHONE_LABELS
+        .iter()
+        .find(|(l, _)| *l == bare)
+        .map(|(_, kind)| *kind)
+}
+
 /// A typing label written anywhere in a line ("Call my mobile"), when the line names one kind
 /// only; one-letter labels are too ambiguous in running text and are ignored.
 fn label_in_text(text: &str) -> Option<Option<PhoneKind>> {
@@ -247,9 +270,8 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Fo
             .take()
             .filter(|(line, _)| *line == cell.line)
             .map(|(_, k)| k);
-        let bare = text.trim_end_matches([':', '.', ' ']).to_lowercase();
-        if let Some((_, kind)) = PHONE_LABELS.iter().find(|(l, _)| *l == bare) {
-            pending_label = Some((cell.line, *kind));
+        if let Some(kind) = label_cell(text) {
+            pending_label = Some((cell.line, kind));
             continue;
         }
         if text.contains('@') && !text.contains(' ') {

@@ -7,7 +7,7 @@ use rlibphonenumber::Region;
 use crate::tables::matcher::{Boundary, WordSet};
 
 static COUNTRIES: Lazy<WordSet> =
-    Lazy::new(|| WordSet::new(COUNTRY_WORDS.iter().map(|(w, _)| *w), Boundary::Word));
+    Lazy::new(|| WordSet::lowercase(COUNTRY_WORDS.iter().map(|(w, _)| *w), Boundary::Word));
 
 /// Country names and adjectives as written in signatures (lower-case) and their region.
 const COUNTRY_WORDS: &[(&str, &str)] = &[
@@ -244,13 +244,42 @@ pub(crate) fn language_region(text: &str) -> Option<&'static str> {
             }
         }
     } else {
-        let lower = sample.to_lowercase();
-        for word in lower
+        // The words of `sample.to_lowercase()`, without lower-casing a copy of the whole
+        // sample: each word is lower-cased on its own, ASCII words in place. Lower-casing
+        // keeps word boundaries (an alphabetic character lower-cases to alphabetic ones, any
+        // other to non-alphabetic ones) except for 'İ', whose lower case ends in a combining
+        // mark that splits the word: the split below handles it. The one contextual rule,
+        // final sigma, changes only Greek words, which are no stop words either way.
+        let mut word = [0u8; 64];
+        let mut n = 0;
+        'words: for raw in sample
             .split(|c: char| !c.is_alphabetic())
             .filter(|w| !w.is_empty())
-            .take(400)
         {
-            count(word);
+            if raw.is_ascii() {
+                n += 1;
+                if let Some(buf) = word.get_mut(..raw.len()) {
+                    buf.copy_from_slice(raw.as_bytes());
+                    buf.make_ascii_lowercase();
+                    if let Ok(w) = std::str::from_utf8(buf) {
+                        count(w);
+                    }
+                } else {
+                    count(&raw.to_ascii_lowercase());
+                }
+                if n >= 400 {
+                    break;
+                }
+                continue;
+            }
+            let lower = raw.to_lowercase();
+            for w in lower.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
+                count(w);
+                n += 1;
+                if n >= 400 {
+                    break 'words;
+                }
+            }
         }
     }
     let mut best: Option<(&'static str, usize)> = None;
@@ -269,8 +298,7 @@ pub(crate) fn hints(
     language: Option<&str>,
 ) -> Vec<Region> {
     let mut out: Vec<Region> = Vec::new();
-    let lower = signature_text.to_lowercase();
-    for id in COUNTRIES.found(&lower) {
+    for id in COUNTRIES.found_lower(signature_text) {
         if let Some((_, code)) = COUNTRY_WORDS.get(id) {
             push(&mut out, code);
         }

@@ -131,7 +131,7 @@ fn is_history_line(lines: &[Line], i: usize) -> bool {
         .iter()
         .skip(i)
         .take(3)
-        .any(|l| l.text.contains([':', '：']));
+        .any(|l| l.text.contains(':') || l.text.contains('：'));
     (is_separator(text)) || (colon_near && (is_attribution(lines, i) || is_header_block(lines, i)))
 }
 

@@ -134,6 +134,12 @@ impl WordSet {
         ids
     }
 
+    /// [`WordSet::found`] in `text` lower-cased, without the copy for ASCII text. Only for
+    /// tables built with [`WordSet::lowercase`].
+    pub fn found_lower(&self, text: &str) -> Vec<usize> {
+        on_lower(text, |lower| self.found(lower))
+    }
+
     /// Whether any entry occurs as a word in `text` lower-cased (same as
     /// `self.matches(&text.to_lowercase())`, without the copy for ASCII text). Only for tables
     /// built with [`WordSet::lowercase`].

@@ -27,12 +27,6 @@ const MIXED_CASE_FORMS: &[&str] = &["ApS", "SpA", "GbR", "eV", "Oy"];
 
 pub(crate) static TITLES: Lazy<WordSet> =
     Lazy::new(|| WordSet::lowercase(words::TITLE_WORDS, Boundary::Word));
-pub(crate) static TITLES_LATIN: Lazy<WordSet> = Lazy::new(|| {
-    WordSet::lowercase(
-        words::TITLE_WORDS.iter().filter(|w| !has_cjk(w)),
-        Boundary::Word,
-    )
-});
 pub(crate) static LEGAL: Lazy<WordSet> = Lazy::new(|| {
     WordSet::lowercase(
         words::LEGAL_FORMS
@@ -50,15 +44,20 @@ pub(crate) static LEGAL_AMBIGUOUS: Lazy<WordSet> = Lazy::new(|| {
         Boundary::Word,
     )
 });
-/// Legal forms longer than two letters, any case: enough to say a line is not a person's name.
-pub(crate) static LEGAL_LONG: Lazy<WordSet> = Lazy::new(|| {
+pub(crate) static COMPANY_WORDS: Lazy<WordSet> =
+    Lazy::new(|| WordSet::lowercase(words::COMPANY_WORDS, Boundary::Word));
+/// Title words (Latin script), legal forms longer than two letters and company words in one automaton: a line
+/// with any of them is not a person's name, and one overlapping search costs a third of three.
+pub(crate) static NOT_A_PERSON: Lazy<WordSet> = Lazy::new(|| {
     WordSet::lowercase(
-        words::LEGAL_FORMS.iter().filter(|f| f.len() > 2),
+        words::TITLE_WORDS
+            .iter()
+            .filter(|w| !has_cjk(w))
+            .chain(words::LEGAL_FORMS.iter().filter(|f| f.len() > 2))
+            .chain(words::COMPANY_WORDS),
         Boundary::Word,
     )
 });
-pub(crate) static COMPANY_WORDS: Lazy<WordSet> =
-    Lazy::new(|| WordSet::lowercase(words::COMPANY_WORDS, Boundary::Word));
 pub(crate) static STREET_WORDS: Lazy<WordSet> =
     Lazy::new(|| WordSet::lowercase(words::STREET_WORDS, Boundary::Word));
 /// Disclaimer and registration words in one automaton: every footer check asks for either,
