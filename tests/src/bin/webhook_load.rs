@@ -15,11 +15,16 @@
 //! - `--check N --file FILE`: while a `--serve` runs, counts the jobs persisted since it
 //!   started (from its store, named in FILE) against N notifications answered 202: lost =
 //!   N − jobs. Exits 1 when any was lost.
+//! - `--drive FILE [--rate N --seconds N --connections N]`: the default mode's open-loop
+//!   client in its own process (one thread), against a `--serve` described in FILE, so the
+//!   daemon's runtime serves only the daemon, as in production; then counts the jobs
+//!   persisted like `--check` (exit 1 when any was lost).
 //!
 //! ```text
 //! cargo build --release -p mailsig-tests --bin webhook-load
 //! target/release/webhook-load --rate 5000 --seconds 10 --connections 64
 //! target/release/webhook-load --serve target/webhook-serve.env     # then wrk, see BENCHMARKS.md
+//! target/release/webhook-load --drive target/webhook-serve.env --rate 5000 --seconds 10
 //! ```
 
 use std::sync::Arc;
@@ -51,13 +56,15 @@ enum Mode {
     Serve(PathBuf),
     /// Count the jobs a `--serve` persisted against this many 202 answers.
     Check { accepted: i64, file: PathBuf },
+    /// Post open loop to the `--serve` this file describes.
+    DriveRemote(PathBuf),
 }
 
-const USAGE: &str = "usage: webhook-load [--rate N --seconds N --connections N] | --serve FILE | --check N --file FILE";
+const USAGE: &str = "usage: webhook-load [--drive FILE] [--rate N --seconds N --connections N] | --serve FILE | --check N --file FILE";
 
 fn parse_args() -> Result<Args> {
     let mut args = Args { rate: 5000, seconds: 10, connections: 64, mode: Mode::Drive };
-    let (mut serve, mut check, mut file) = (None, None, None);
+    let (mut serve, mut check, mut file, mut drive) = (None, None, None, None);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value ({USAGE})"))?;
@@ -69,13 +76,15 @@ fn parse_args() -> Result<Args> {
             "--serve" => serve = Some(PathBuf::from(&value)),
             "--check" => check = Some(i64::try_from(number()?)?),
             "--file" => file = Some(PathBuf::from(&value)),
+            "--drive" => drive = Some(PathBuf::from(&value)),
             _ => bail!("unknown flag {flag} ({USAGE})"),
         }
     }
-    args.mode = match (serve, check, file) {
-        (None, None, None) => Mode::Drive,
-        (Some(path), None, None) => Mode::Serve(path),
-        (None, Some(accepted), Some(file)) => Mode::Check { accepted, file },
+    args.mode = match (serve, check, file, drive) {
+        (None, None, None, None) => Mode::Drive,
+        (None, None, None, Some(path)) => Mode::DriveRemote(path),
+        (Some(path), None, None, None) => Mode::Serve(path),
+        (None, Some(accepted), Some(file), None) => Mode::Check { accepted, file },
         _ => bail!("{USAGE}"),
     };
     Ok(args)
@@ -158,9 +167,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let args = parse_args()?;
+    if let Mode::DriveRemote(file) = &args.mode {
+        // One thread: the client should take as little of the two cores as it can.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        return runtime.block_on(drive_remote(&args, file));
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<()> {
     if let Mode::Check { accepted, file } = &args.mode {
         return check(*accepted, file).await;
     }
@@ -177,12 +194,36 @@ async fn main() -> Result<()> {
     let tenant = world.emulator.tenant_id();
     let url = format!("http://127.0.0.1:{}/graph/notifications", world.port);
     let total = args.rate * args.seconds;
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+    let bodies = notification_bodies(&subscription.id, &client_state, &tenant, "AAMkLoad", total);
+    let jobs_before = jobs_of(&world.store, mailbox.id).await?;
+    let offered = offer(&url, bodies, &args).await?;
+    let persisted = wait_until(Duration::from_secs(60), "every job persisted", || async {
+        let n = jobs_of(&world.store, mailbox.id).await? - jobs_before;
+        Ok((n >= i64::try_from(offered.latencies.len()).unwrap_or(i64::MAX)).then_some(n))
+    })
+    .await
+    .unwrap_or(-1);
+    let server = daemon.supervisor.graph().context("graph source")?.stats();
+    println!(
+        "webhook load: {}; jobs persisted {} (lost {}); server-side handler latency histogram: {:?} \
+         (<=1,2,5,10,25,50,100,250 ms,1,3 s,+Inf)",
+        offered.summary(&args),
+        persisted,
+        i64::try_from(total).unwrap_or(0) - persisted,
+        server.latency_cumulative,
+    );
+    daemon.stop().await?;
+    Ok(())
+}
+
+/// One valid change notification per message id `<prefix><n>`, n < `total`.
+fn notification_bodies(subscription: &str, client_state: &str, tenant: &str, prefix: &str, total: usize) -> Arc<Vec<Vec<u8>>> {
+    Arc::new(
         (0..total)
             .map(|i| {
-                let id = format!("AAMkLoad{i:08}");
+                let id = format!("{prefix}{i:08}");
                 serde_json::to_vec(&serde_json::json!({"value": [{
-                    "subscriptionId": subscription.id,
+                    "subscriptionId": subscription,
                     "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z",
                     "clientState": client_state,
                     "changeType": "created",
@@ -193,15 +234,46 @@ async fn main() -> Result<()> {
                 .unwrap_or_default()
             })
             .collect(),
-    );
-    let jobs_before = jobs_of(&world.store, mailbox.id).await?;
+    )
+}
+
+/// What an open-loop run measured.
+struct Offered {
+    /// Time to 202 of each answered request, from its scheduled send time; sorted.
+    latencies: Vec<Duration>,
+    failures: usize,
+    elapsed: Duration,
+}
+
+impl Offered {
+    fn summary(&self, args: &Args) -> String {
+        format!(
+            "{} notifications offered at {}/s over {} connections in {:.2} s = {:.0}/s answered 202; failures {}; \
+             time to 202 (from scheduled send) p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms max {:.2} ms",
+            args.rate * args.seconds,
+            args.rate,
+            args.connections,
+            self.elapsed.as_secs_f64(),
+            self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
+            self.failures,
+            percentile(&self.latencies, 0.50).as_secs_f64() * 1e3,
+            percentile(&self.latencies, 0.99).as_secs_f64() * 1e3,
+            percentile(&self.latencies, 0.999).as_secs_f64() * 1e3,
+            self.latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        )
+    }
+}
+
+/// Posts `bodies` open loop: request i is due at start + i / rate, and its latency counts
+/// from then, so a server that falls behind is charged for the queueing.
+async fn offer(url: &str, bodies: Arc<Vec<Vec<u8>>>, args: &Args) -> Result<Offered> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
     let start = Instant::now() + Duration::from_millis(200);
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
-        let (client, url, bodies, next) = (client.clone(), url.clone(), Arc::clone(&bodies), Arc::clone(&next));
+        let (client, url, bodies, next) = (client.clone(), url.to_owned(), Arc::clone(&bodies), Arc::clone(&next));
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0usize;
@@ -226,40 +298,40 @@ async fn main() -> Result<()> {
             (latencies, failures)
         }));
     }
-    let mut latencies = Vec::with_capacity(total);
-    let mut failures = 0;
+    let mut offered = Offered { latencies: Vec::with_capacity(bodies.len()), failures: 0, elapsed: Duration::ZERO };
     for task in tasks {
         let (l, f) = task.await?;
-        latencies.extend(l);
-        failures += f;
+        offered.latencies.extend(l);
+        offered.failures += f;
     }
-    let elapsed = start.elapsed();
-    latencies.sort();
+    offered.elapsed = start.elapsed();
+    offered.latencies.sort();
+    Ok(offered)
+}
+
+/// `--drive FILE`: the open-loop client against a `--serve`, then the jobs it persisted.
+async fn drive_remote(args: &Args, file: &Path) -> Result<()> {
+    let target = Target::read(file)?;
+    // Message ids distinct from any earlier drive against the same daemon.
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let prefix = format!("AAMkDrive{run}-");
+    let total = args.rate * args.seconds;
+    let bodies = notification_bodies(&target.subscription, &target.client_state, &target.tenant, &prefix, total);
+    let store = Store::open(&target.store_url).await.context("open the serving daemon's store")?;
+    let before = jobs_of(&store, MailboxId(target.mailbox)).await?;
+    let offered = offer(&target.url, bodies, args).await?;
+    let answered = i64::try_from(offered.latencies.len()).unwrap_or(i64::MAX);
     let persisted = wait_until(Duration::from_secs(60), "every job persisted", || async {
-        let n = jobs_of(&world.store, mailbox.id).await? - jobs_before;
-        Ok((n >= i64::try_from(latencies.len()).unwrap_or(i64::MAX)).then_some(n))
+        let n = jobs_of(&store, MailboxId(target.mailbox)).await? - before;
+        Ok((n >= answered).then_some(n))
     })
     .await
     .unwrap_or(-1);
-    let server = daemon.supervisor.graph().context("graph source")?.stats();
-    println!(
-        "webhook load: {} notifications offered at {}/s over {} connections in {:.2} s = {:.0}/s answered 202; \
-         failures {}; time to 202 (from scheduled send) p50 {:.2} ms p99 {:.2} ms max {:.2} ms; \
-         jobs persisted {} (lost {}); server-side handler latency histogram: {:?} (<=1,2,5,10,25,50,100,250 ms,1,3 s,+Inf)",
-        total,
-        args.rate,
-        args.connections,
-        elapsed.as_secs_f64(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        failures,
-        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
-        persisted,
-        i64::try_from(total).unwrap_or(0) - persisted,
-        server.latency_cumulative,
-    );
-    daemon.stop().await?;
+    store.close().await;
+    println!("webhook drive: {}; jobs persisted {persisted} (lost {})", offered.summary(args), (answered - persisted).max(0));
+    if persisted < answered {
+        bail!("{} notifications answered 202 have no job", answered - persisted);
+    }
     Ok(())
 }
 
