@@ -5,7 +5,7 @@
 //! writer waits. Under a webhook storm (thousands of small transactions a second) that
 //! happened dozens of times a second and was the long tail of the time to 202. The writer
 //! connection now checkpoints only as a backstop ([`WRITER_AUTOCHECKPOINT`]); the
-//! supervisor calls [`Store::checkpoint_wal`] every second on a reader connection, where a
+//! supervisor calls [`Store::checkpoint_wal`] every 250 ms on a reader connection, where a
 //! PASSIVE checkpoint copies what it can without blocking the writer or any reader.
 
 use super::{Backend, Error, Result, Store, col};
