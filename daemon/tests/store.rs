@@ -127,6 +127,7 @@ both_backends!(
     stale_fencing_token_is_refused,
     audit_log_records_actions,
     concurrent_transactions_and_single_writes_all_land,
+    graph_jobs_are_queued_and_finished_in_multi_row_statements,
 );
 
 /// SQLite only: PostgreSQL has no write-ahead log of ours to checkpoint.
@@ -237,6 +238,41 @@ async fn concurrent_transactions_and_single_writes_all_land(s: Store) {
     }
     let stats = s.mailbox_stats(w.mailbox).await.expect("stats");
     assert_eq!((stats.get("skipped:bulk"), stats.get("connection_errors")), (64, 64));
+}
+
+/// More jobs than one multi-row statement holds, a notification delivered twice, and every
+/// kind of outcome in one call: each row gets exactly its own outcome.
+async fn graph_jobs_are_queued_and_finished_in_multi_row_statements(s: Store) {
+    use mailsig_daemon::store::{GraphJobKind, GraphJobOutcome, NewGraphJob};
+    let w = world(&s).await;
+    let job = |item: String| NewGraphJob { mailbox: w.mailbox, kind: GraphJobKind::Message, folder: "Inbox".into(), item };
+    let mut jobs: Vec<NewGraphJob> = (0..70).map(|i| job(format!("m{i}"))).collect();
+    jobs.push(job("m5".into()));
+    jobs.push(NewGraphJob { mailbox: w.mailbox, kind: GraphJobKind::Missed, folder: "Inbox".into(), item: "sub".into() });
+    assert_eq!(s.enqueue_graph_jobs(&jobs).await.expect("enqueue"), 71, "the repeated m5 is one row");
+    let claimed = s.claim_graph_jobs("w", None, 100, Duration::from_secs(60)).await.expect("claim");
+    assert_eq!(claimed.len(), 71);
+    let outcome = |job: &mailsig_daemon::store::GraphJob| match job.item.as_str() {
+        "sub" => GraphJobOutcome::Retry { next_at: T0 + 60_000, error: "http_503".into() },
+        item if item.ends_with('7') => GraphJobOutcome::Failed { error: "http_404".into() },
+        item if item.ends_with('3') => GraphJobOutcome::Failed { error: "too_large".into() },
+        _ => GraphJobOutcome::Done,
+    };
+    let outcomes: Vec<(i64, GraphJobOutcome)> = claimed.iter().map(|j| (j.id, outcome(j))).collect();
+    s.record_graph_job_outcomes(&outcomes).await.expect("record");
+    let counts = s.graph_job_counts(Some(w.mailbox)).await.expect("counts");
+    // 70 messages: 7 end in 7, 7 end in 3; the retried event stays pending.
+    assert_eq!((counts.done, counts.failed, counts.pending), (56, 14, 1));
+    let failed = sqlx::query(
+        "SELECT last_error, COUNT(*) AS n FROM graph_jobs WHERE status = 'failed' GROUP BY last_error ORDER BY last_error",
+    )
+    .fetch_all(s.pool())
+    .await
+    .expect("count failed");
+    let failed: Vec<(String, i64)> =
+        failed.iter().map(|r| (r.try_get("last_error").expect("error"), r.try_get("n").expect("n"))).collect();
+    assert_eq!(failed, [("http_404".to_owned(), 7), ("too_large".to_owned(), 7)]);
+    assert!(s.claim_graph_jobs("w", None, 100, Duration::from_secs(60)).await.expect("claim").is_empty(), "the retry is not due yet");
 }
 
 async fn migrations_are_idempotent(s: Store) {

@@ -4,8 +4,10 @@
 //! one replica holding its lease. The supervisor's lease loop (`supervisor::leases`) claims,
 //! renews and gives up leases and publishes the result here; every source (IMAP watchers, the
 //! Graph source) starts work only for mailboxes in the current set and stops it at once when a
-//! mailbox leaves the set. The fencing token of each lease is also here; the pipeline puts it
-//! on every commit (see `pipeline::fences`) so a stalled ex-owner cannot write.
+//! mailbox leaves the set. The fencing token of each lease is also here: the pipeline puts it
+//! on every commit (see `pipeline::fences`), and the sources on their own writes of the
+//! mailbox's state (IMAP cursor resets and needs-attention marks, the Graph task's delta links,
+//! subscriptions and needs-reconsent marks), so a stalled ex-owner cannot write.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -13,11 +13,13 @@
 //! `store::fencing`). The job queue is not the holder's state: the webhook of any replica queues
 //! jobs, and claims are leases of their own.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
 
 use super::claim_sql::locked_select;
+use super::multi_row;
 use super::cursors::advance_cursor;
 use super::fencing;
 use super::{Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col};
@@ -589,31 +591,46 @@ impl Store {
             return Ok(());
         }
         let now = self.now_ms();
-        let mut tx = self.begin_write().await?;
+        // Done and failed jobs go in multi-row statements (failed ones grouped by error class);
+        // retries carry their own due time each.
+        let mut done = Vec::new();
+        let mut failed: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        let mut retries = Vec::new();
         for (id, outcome) in outcomes {
-            let query = match outcome {
-                GraphJobOutcome::Done => sqlx::query(
-                    "UPDATE graph_jobs SET status = 'done', done_at = $1, claimed_by = NULL, claim_until = NULL, \
-                     last_error = NULL WHERE id = $2",
-                )
-                .bind(now)
-                .bind(*id),
-                GraphJobOutcome::Retry { next_at, error } => sqlx::query(
-                    "UPDATE graph_jobs SET next_attempt_at = $1, last_error = $2, claimed_by = NULL, claim_until = NULL \
-                     WHERE id = $3 AND status = 'pending'",
-                )
-                .bind(*next_at)
-                .bind(error.clone())
-                .bind(*id),
-                GraphJobOutcome::Failed { error } => sqlx::query(
-                    "UPDATE graph_jobs SET status = 'failed', done_at = $1, last_error = $2, claimed_by = NULL, \
-                     claim_until = NULL WHERE id = $3",
-                )
-                .bind(now)
-                .bind(error.clone())
-                .bind(*id),
-            };
-            query.execute(&mut *tx).await.map_err(Error::db("record graph job outcome", "graph job"))?;
+            match outcome {
+                GraphJobOutcome::Done => done.push(*id),
+                GraphJobOutcome::Failed { error } => failed.entry(error.as_str()).or_default().push(*id),
+                GraphJobOutcome::Retry { next_at, error } => retries.push((*id, *next_at, error.as_str())),
+            }
+        }
+        let mut tx = self.begin_write().await?;
+        for chunk in done.chunks(multi_row::ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(multi_row::finish_jobs(chunk.len())).bind(now);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *tx).await.map_err(Error::db("finish graph jobs", "graph job"))?;
+        }
+        for (error, ids) in &failed {
+            for chunk in ids.chunks(multi_row::ROWS_PER_STATEMENT) {
+                let mut query = sqlx::query(multi_row::fail_jobs(chunk.len())).bind(now).bind(*error);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.execute(&mut *tx).await.map_err(Error::db("fail graph jobs", "graph job"))?;
+            }
+        }
+        for (id, next_at, error) in retries {
+            sqlx::query(
+                "UPDATE graph_jobs SET next_attempt_at = $1, last_error = $2, claimed_by = NULL, claim_until = NULL \
+                 WHERE id = $3 AND status = 'pending'",
+            )
+            .bind(next_at)
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("retry graph job", "graph job"))?;
         }
         tx.commit().await.map_err(Error::db("commit graph job outcomes", "graph job"))
     }
@@ -702,30 +719,33 @@ async fn subscription_mailbox(conn: &mut sqlx::AnyConnection, id: &str) -> Resul
 }
 
 async fn insert_jobs(conn: &mut sqlx::AnyConnection, jobs: &[NewGraphJob], now: i64) -> Result<u64> {
+    let (messages, events): (Vec<&NewGraphJob>, Vec<&NewGraphJob>) =
+        jobs.iter().partition(|job| job.kind == GraphJobKind::Message);
     let mut inserted = 0;
-    for job in jobs {
-        let sql = match job.kind {
-            GraphJobKind::Message => {
-                "INSERT INTO graph_jobs (mailbox_id, kind, folder, item, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (mailbox_id, kind, item) DO NOTHING"
-            }
-            // A lifecycle event for a subscription whose earlier event was handled is due again.
-            _ => {
-                "INSERT INTO graph_jobs (mailbox_id, kind, folder, item, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (mailbox_id, kind, item) DO UPDATE SET \
-                 status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, done_at = NULL \
-                 WHERE graph_jobs.status <> 'pending'"
-            }
-        };
-        let done = sqlx::query(sql)
-            .bind(job.mailbox.0)
-            .bind(job.kind.as_str())
-            .bind(job.folder.as_str())
-            .bind(job.item.as_str())
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(Error::db("queue graph job", "graph job"))?;
+    for chunk in messages.chunks(multi_row::ROWS_PER_STATEMENT) {
+        let mut query = sqlx::query(multi_row::insert_message_jobs(chunk.len())).bind(now);
+        for job in chunk {
+            query = query.bind(job.mailbox.0).bind(job.kind.as_str()).bind(job.folder.as_str()).bind(job.item.as_str());
+        }
+        let done = query.execute(&mut *conn).await.map_err(Error::db("queue graph jobs", "graph job"))?;
+        inserted += done.rows_affected();
+    }
+    // A lifecycle event for a subscription whose earlier event was handled is due again.
+    for job in events {
+        let done = sqlx::query(
+            "INSERT INTO graph_jobs (mailbox_id, kind, folder, item, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (mailbox_id, kind, item) DO UPDATE SET \
+             status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, done_at = NULL \
+             WHERE graph_jobs.status <> 'pending'",
+        )
+        .bind(job.mailbox.0)
+        .bind(job.kind.as_str())
+        .bind(job.folder.as_str())
+        .bind(job.item.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::db("queue graph job", "graph job"))?;
         inserted += done.rows_affected();
     }
     Ok(inserted)

@@ -23,6 +23,7 @@ mod graph;
 mod ids;
 mod lists;
 mod mailboxes;
+mod multi_row;
 mod outbox;
 mod replicas;
 mod retention;
