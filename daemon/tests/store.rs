@@ -126,7 +126,28 @@ both_backends!(
     outbox_retry_failure_and_expired_claims,
     stale_fencing_token_is_refused,
     audit_log_records_actions,
+    concurrent_transactions_and_single_writes_all_land,
+    graph_jobs_are_queued_and_finished_in_multi_row_statements,
 );
+
+/// SQLite only: PostgreSQL has no write-ahead log of ours to checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_checkpoint_copies_the_log_into_the_database() {
+    run_sqlite(|s: Store| async move {
+        let w = world(&s).await;
+        for uid in 0..50u32 {
+            s.commit_message(commit(&w, &format!("wal-{uid}"), uid, Outcome::Skipped("bulk".into())))
+                .await
+                .expect("commit");
+        }
+        let done = s.checkpoint_wal().await.expect("checkpoint");
+        assert!(done.log_pages > 0, "commits went to the log: {done:?}");
+        assert_eq!(done.checkpointed_pages, done.log_pages, "no reader holds an old snapshot: {done:?}");
+        let stats = s.mailbox_stats(w.mailbox).await.expect("stats");
+        assert_eq!(stats.get("skipped:bulk"), 50);
+    })
+    .await;
+}
 
 // ---------------------------------------------------------------------------------------
 // Fixtures.
@@ -196,6 +217,63 @@ async fn count(s: &Store, sql: &'static str) -> i64 {
 
 // ---------------------------------------------------------------------------------------
 // Tests.
+
+/// Transactions (`commit_message`) and single-statement writes (`bump_counter`) from many tasks
+/// at once: on SQLite they all queue on the one writer connection, none fails as busy, none
+/// waits for another forever.
+async fn concurrent_transactions_and_single_writes_all_land(s: Store) {
+    let w = world(&s).await;
+    let mut tasks = Vec::new();
+    for i in 0..64u32 {
+        let s = s.clone();
+        let msg = commit(&w, &format!("many-{i}"), 100 + i, Outcome::Skipped("bulk".into()));
+        let mailbox = w.mailbox;
+        tasks.push(tokio::spawn(async move {
+            s.commit_message(msg).await.map(|_| ())?;
+            s.bump_counter(mailbox, "connection_errors", 1).await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("write");
+    }
+    let stats = s.mailbox_stats(w.mailbox).await.expect("stats");
+    assert_eq!((stats.get("skipped:bulk"), stats.get("connection_errors")), (64, 64));
+}
+
+/// More jobs than one multi-row statement holds, a notification delivered twice, and every
+/// kind of outcome in one call: each row gets exactly its own outcome.
+async fn graph_jobs_are_queued_and_finished_in_multi_row_statements(s: Store) {
+    use mailsig_daemon::store::{GraphJobKind, GraphJobOutcome, NewGraphJob};
+    let w = world(&s).await;
+    let job = |item: String| NewGraphJob { mailbox: w.mailbox, kind: GraphJobKind::Message, folder: "Inbox".into(), item };
+    let mut jobs: Vec<NewGraphJob> = (0..70).map(|i| job(format!("m{i}"))).collect();
+    jobs.push(job("m5".into()));
+    jobs.push(NewGraphJob { mailbox: w.mailbox, kind: GraphJobKind::Missed, folder: "Inbox".into(), item: "sub".into() });
+    assert_eq!(s.enqueue_graph_jobs(&jobs).await.expect("enqueue"), 71, "the repeated m5 is one row");
+    let claimed = s.claim_graph_jobs("w", None, 100, Duration::from_secs(60)).await.expect("claim");
+    assert_eq!(claimed.len(), 71);
+    let outcome = |job: &mailsig_daemon::store::GraphJob| match job.item.as_str() {
+        "sub" => GraphJobOutcome::Retry { next_at: T0 + 60_000, error: "http_503".into() },
+        item if item.ends_with('7') => GraphJobOutcome::Failed { error: "http_404".into() },
+        item if item.ends_with('3') => GraphJobOutcome::Failed { error: "too_large".into() },
+        _ => GraphJobOutcome::Done,
+    };
+    let outcomes: Vec<(i64, GraphJobOutcome)> = claimed.iter().map(|j| (j.id, outcome(j))).collect();
+    s.record_graph_job_outcomes(&outcomes).await.expect("record");
+    let counts = s.graph_job_counts(Some(w.mailbox)).await.expect("counts");
+    // 70 messages: 7 end in 7, 7 end in 3; the retried event stays pending.
+    assert_eq!((counts.done, counts.failed, counts.pending), (56, 14, 1));
+    let failed = sqlx::query(
+        "SELECT last_error, COUNT(*) AS n FROM graph_jobs WHERE status = 'failed' GROUP BY last_error ORDER BY last_error",
+    )
+    .fetch_all(s.pool())
+    .await
+    .expect("count failed");
+    let failed: Vec<(String, i64)> =
+        failed.iter().map(|r| (r.try_get("last_error").expect("error"), r.try_get("n").expect("n"))).collect();
+    assert_eq!(failed, [("http_404".to_owned(), 7), ("too_large".to_owned(), 7)]);
+    assert!(s.claim_graph_jobs("w", None, 100, Duration::from_secs(60)).await.expect("claim").is_empty(), "the retry is not due yet");
+}
 
 async fn migrations_are_idempotent(s: Store) {
     let w = world(&s).await;

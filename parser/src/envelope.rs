@@ -51,18 +51,20 @@ pub(crate) fn from_message(message: &Message<'_>) -> Envelope {
         ..Envelope::default()
     };
     for (name, value) in message.headers_raw() {
-        let name = name.trim().to_ascii_lowercase();
+        // Names compared in any ASCII case, without a lower-cased copy of every header name.
+        let name = name.trim();
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
         let value = || Some(value.trim().to_lowercase()).filter(|v| !v.is_empty());
-        match name.as_str() {
-            "auto-submitted" => {
-                envelope.auto_submitted = envelope.auto_submitted.take().or_else(value)
-            }
-            "precedence" => envelope.precedence = envelope.precedence.take().or_else(value),
-            "list-id" => envelope.has_list_id = true,
-            "list-unsubscribe" => envelope.has_list_unsubscribe = true,
-            n if AUTO_REPLY_HEADERS.contains(&n) => envelope.auto_reply_marker = true,
-            "x-auto-response-suppress" => {}
-            _ => {}
+        if is("auto-submitted") {
+            envelope.auto_submitted = envelope.auto_submitted.take().or_else(value);
+        } else if is("precedence") {
+            envelope.precedence = envelope.precedence.take().or_else(value);
+        } else if is("list-id") {
+            envelope.has_list_id = true;
+        } else if is("list-unsubscribe") {
+            envelope.has_list_unsubscribe = true;
+        } else if AUTO_REPLY_HEADERS.iter().any(|h| is(h)) {
+            envelope.auto_reply_marker = true;
         }
     }
     envelope

@@ -140,6 +140,7 @@ impl State {
             icons: std::mem::take(&mut self.icons),
             alts: std::mem::take(&mut self.alts),
             mark: std::mem::take(&mut self.mark),
+            ..Line::default()
         });
     }
 

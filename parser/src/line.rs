@@ -1,6 +1,8 @@
 //! The unit every later stage works on: one visual line of the chosen body, with the evidence
 //! that HTML carries beside the text (link targets, icon names) and structural marks.
 
+use std::cell::OnceCell;
+
 /// A structural hint found in the HTML markup (plain text has none).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Mark {
@@ -24,6 +26,11 @@ pub(crate) struct Line {
     /// Alt texts of images on this line (also part of `text`): logos name companies.
     pub alts: Vec<String>,
     pub mark: Mark,
+    /// Whether `text` is a line of a legal footer: segmentation asks it of the last
+    /// paragraphs and the signature's end of the block's lines, mostly the same lines, so the
+    /// answer is kept (lines are never changed once made). Read it through
+    /// [`Line::is_legal_footer`]; new lines leave it empty (`..Line::default()`).
+    pub(crate) legal_footer: OnceCell<bool>,
 }
 
 impl Line {
@@ -32,6 +39,14 @@ impl Line {
             text: collapse(text),
             ..Line::default()
         }
+    }
+
+    /// A line of a confidentiality or registration footer
+    /// ([`crate::segment::footer::is_legal_footer`] of its text), computed once per line.
+    pub fn is_legal_footer(&self) -> bool {
+        *self
+            .legal_footer
+            .get_or_init(|| crate::segment::footer::is_legal_footer(&self.text))
     }
 
     pub fn is_blank(&self) -> bool {

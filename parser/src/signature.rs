@@ -6,7 +6,6 @@
 //! registration footers.
 
 use crate::line::{Line, Mark};
-use crate::segment::footer;
 
 /// Lines examined from the end of the top message.
 const SEARCH_WINDOW: usize = 40;
@@ -187,7 +186,7 @@ fn block_end(lines: &[Line], start: usize) -> usize {
         if text.is_empty() && line.links.is_empty() {
             continue;
         }
-        if footer::is_legal_footer(text)
+        if line.is_legal_footer()
             || (is_prose(text) || is_rule_line(text)) && seen_text
         {
             return i;

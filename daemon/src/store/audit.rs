@@ -35,7 +35,7 @@ impl Store {
         .bind(object_kind)
         .bind(object_id)
         .bind(detail)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("record audit entry", "audit entry"))?;
         Ok(())

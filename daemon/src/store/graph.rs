@@ -13,11 +13,13 @@
 //! `store::fencing`). The job queue is not the holder's state: the webhook of any replica queues
 //! jobs, and claims are leases of their own.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
 
 use super::claim_sql::locked_select;
+use super::multi_row;
 use super::cursors::advance_cursor;
 use super::fencing;
 use super::{Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col};
@@ -125,6 +127,17 @@ impl SubscriptionCounts {
     }
 }
 
+/// How a claimed job ended. Errors are operator-facing classes (`http_503`), never content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GraphJobOutcome {
+    /// The message committed, or the event handled.
+    Done,
+    /// A transient failure: due again at `next_at` (epoch ms).
+    Retry { next_at: i64, error: String },
+    /// A permanent failure: kept as `failed`, never retried.
+    Failed { error: String },
+}
+
 /// A job to insert.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewGraphJob {
@@ -200,7 +213,7 @@ impl Store {
         // Expired linkings are dropped on the way (they hold sealed verifiers only).
         sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("purge oauth states", "oauth state"))?;
         sqlx::query(
@@ -214,7 +227,7 @@ impl Store {
         .bind(verifier_sealed.to_vec())
         .bind(now)
         .bind(now.saturating_add(duration_ms(ttl)))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("store oauth state", "oauth state"))?;
         Ok(())
@@ -228,7 +241,7 @@ impl Store {
              RETURNING user_id, list_id, origin, verifier_sealed, expires_at",
         )
         .bind(state_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await
         .map_err(Error::db("take oauth state", "oauth state"))?
         .ok_or(Error::NotFound { what: "oauth state" })?;
@@ -557,47 +570,69 @@ impl Store {
 
     /// The job is done (the message committed, or the event handled).
     pub async fn finish_graph_job(&self, id: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE graph_jobs SET status = 'done', done_at = $1, claimed_by = NULL, claim_until = NULL, \
-             last_error = NULL WHERE id = $2",
-        )
-        .bind(self.now_ms())
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::db("finish graph job", "graph job"))?;
-        Ok(())
+        self.record_graph_job_outcomes(&[(id, GraphJobOutcome::Done)]).await
     }
 
     /// A transient failure: due again at `next_at`. `error` is an operator-facing class, never
     /// message content.
     pub async fn retry_graph_job(&self, id: i64, next_at: i64, error: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE graph_jobs SET next_attempt_at = $1, last_error = $2, claimed_by = NULL, claim_until = NULL \
-             WHERE id = $3 AND status = 'pending'",
-        )
-        .bind(next_at)
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::db("retry graph job", "graph job"))?;
-        Ok(())
+        self.record_graph_job_outcomes(&[(id, GraphJobOutcome::Retry { next_at, error: error.to_owned() })]).await
     }
 
     /// A permanent failure: kept as `failed` with the reason, never retried.
     pub async fn fail_graph_job(&self, id: i64, error: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE graph_jobs SET status = 'failed', done_at = $1, last_error = $2, claimed_by = NULL, \
-             claim_until = NULL WHERE id = $3",
-        )
-        .bind(self.now_ms())
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::db("fail graph job", "graph job"))?;
-        Ok(())
+        self.record_graph_job_outcomes(&[(id, GraphJobOutcome::Failed { error: error.to_owned() })]).await
+    }
+
+    /// Records how claimed jobs ended, all in one transaction (the job workers fold their
+    /// outcomes, see `sources::graph::group_commit`).
+    pub async fn record_graph_job_outcomes(&self, outcomes: &[(i64, GraphJobOutcome)]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        // Done and failed jobs go in multi-row statements (failed ones grouped by error class);
+        // retries carry their own due time each.
+        let mut done = Vec::new();
+        let mut failed: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        let mut retries = Vec::new();
+        for (id, outcome) in outcomes {
+            match outcome {
+                GraphJobOutcome::Done => done.push(*id),
+                GraphJobOutcome::Failed { error } => failed.entry(error.as_str()).or_default().push(*id),
+                GraphJobOutcome::Retry { next_at, error } => retries.push((*id, *next_at, error.as_str())),
+            }
+        }
+        let mut tx = self.begin_write().await?;
+        for chunk in done.chunks(multi_row::ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(multi_row::finish_jobs(chunk.len())).bind(now);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *tx).await.map_err(Error::db("finish graph jobs", "graph job"))?;
+        }
+        for (error, ids) in &failed {
+            for chunk in ids.chunks(multi_row::ROWS_PER_STATEMENT) {
+                let mut query = sqlx::query(multi_row::fail_jobs(chunk.len())).bind(now).bind(*error);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.execute(&mut *tx).await.map_err(Error::db("fail graph jobs", "graph job"))?;
+            }
+        }
+        for (id, next_at, error) in retries {
+            sqlx::query(
+                "UPDATE graph_jobs SET next_attempt_at = $1, last_error = $2, claimed_by = NULL, claim_until = NULL \
+                 WHERE id = $3 AND status = 'pending'",
+            )
+            .bind(next_at)
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("retry graph job", "graph job"))?;
+        }
+        tx.commit().await.map_err(Error::db("commit graph job outcomes", "graph job"))
     }
 
     /// Jobs by status (all mailboxes, or one).
@@ -635,7 +670,7 @@ impl Store {
     pub async fn purge_graph_jobs(&self, before: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM graph_jobs WHERE status <> 'pending' AND done_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("purge graph jobs", "graph job"))?;
         Ok(done.rows_affected())
@@ -684,30 +719,33 @@ async fn subscription_mailbox(conn: &mut sqlx::AnyConnection, id: &str) -> Resul
 }
 
 async fn insert_jobs(conn: &mut sqlx::AnyConnection, jobs: &[NewGraphJob], now: i64) -> Result<u64> {
+    let (messages, events): (Vec<&NewGraphJob>, Vec<&NewGraphJob>) =
+        jobs.iter().partition(|job| job.kind == GraphJobKind::Message);
     let mut inserted = 0;
-    for job in jobs {
-        let sql = match job.kind {
-            GraphJobKind::Message => {
-                "INSERT INTO graph_jobs (mailbox_id, kind, folder, item, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (mailbox_id, kind, item) DO NOTHING"
-            }
-            // A lifecycle event for a subscription whose earlier event was handled is due again.
-            _ => {
-                "INSERT INTO graph_jobs (mailbox_id, kind, folder, item, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (mailbox_id, kind, item) DO UPDATE SET \
-                 status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, done_at = NULL \
-                 WHERE graph_jobs.status <> 'pending'"
-            }
-        };
-        let done = sqlx::query(sql)
-            .bind(job.mailbox.0)
-            .bind(job.kind.as_str())
-            .bind(job.folder.as_str())
-            .bind(job.item.as_str())
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(Error::db("queue graph job", "graph job"))?;
+    for chunk in messages.chunks(multi_row::ROWS_PER_STATEMENT) {
+        let mut query = sqlx::query(multi_row::insert_message_jobs(chunk.len())).bind(now);
+        for job in chunk {
+            query = query.bind(job.mailbox.0).bind(job.kind.as_str()).bind(job.folder.as_str()).bind(job.item.as_str());
+        }
+        let done = query.execute(&mut *conn).await.map_err(Error::db("queue graph jobs", "graph job"))?;
+        inserted += done.rows_affected();
+    }
+    // A lifecycle event for a subscription whose earlier event was handled is due again.
+    for job in events {
+        let done = sqlx::query(
+            "INSERT INTO graph_jobs (mailbox_id, kind, folder, item, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (mailbox_id, kind, item) DO UPDATE SET \
+             status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, done_at = NULL \
+             WHERE graph_jobs.status <> 'pending'",
+        )
+        .bind(job.mailbox.0)
+        .bind(job.kind.as_str())
+        .bind(job.folder.as_str())
+        .bind(job.item.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::db("queue graph job", "graph job"))?;
         inserted += done.rows_affected();
     }
     Ok(inserted)

@@ -121,7 +121,7 @@ impl Store {
         let done = sqlx::query("UPDATE contact_lists SET name = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(name)
             .bind(list.0)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("rename list", "list"))?;
         if done.rows_affected() == 0 {
@@ -136,7 +136,7 @@ impl Store {
         let done = sqlx::query("UPDATE contact_lists SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(self.now_ms())
             .bind(list.0)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("delete list", "list"))?;
         if done.rows_affected() == 0 {
@@ -217,7 +217,7 @@ impl Store {
         .bind(user.0)
         .bind(role.as_str())
         .bind(self.now_ms())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("share list", "list member"))?;
         Ok(())
@@ -228,7 +228,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM list_members WHERE list_id = $1 AND user_id = $2 AND role <> 'owner'")
             .bind(list.0)
             .bind(user.0)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("unshare list", "list member"))?;
         if done.rows_affected() == 0 {

@@ -139,7 +139,7 @@ impl Store {
         .bind(settings)
         .bind(new.secret.map(|s| s.0))
         .bind(self.now_ms())
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await
         .map_err(Error::db("create mailbox", "mailbox"))?;
         mailbox_from_row(&row)
@@ -255,7 +255,7 @@ impl Store {
         let done = sqlx::query("UPDATE mailboxes SET target_list_id = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(list.0)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("set target list", "mailbox"))?;
         if done.rows_affected() == 0 {
@@ -299,7 +299,7 @@ impl Store {
         let done = sqlx::query(sql)
             .bind(value)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db(op, "mailbox"))?;
         if done.rows_affected() == 0 {
@@ -368,7 +368,7 @@ impl Store {
         .bind(lease.mailbox.0)
         .bind(owner)
         .bind(lease.fencing)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("renew lease", "mailbox"))?;
         if done.rows_affected() == 0 {
@@ -386,7 +386,7 @@ impl Store {
         .bind(lease.mailbox.0)
         .bind(owner)
         .bind(lease.fencing)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("release lease", "mailbox"))?;
         Ok(())

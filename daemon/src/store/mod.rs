@@ -23,6 +23,7 @@ mod graph;
 mod ids;
 mod lists;
 mod mailboxes;
+mod multi_row;
 mod outbox;
 mod replicas;
 mod retention;
@@ -35,9 +36,11 @@ mod suggestions;
 mod text_enum;
 mod tokens;
 mod users;
+mod wal;
 
 pub use audit::AuditEntry;
 pub use clock::Clock;
+pub use wal::WalCheckpoint;
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage, CommitResult, Outcome,
     SKIP_LIST_DELETED,
@@ -45,7 +48,7 @@ pub use commit::{
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
 pub use graph::{
-    GraphJob, GraphJobCounts, GraphJobKind, GraphSubscription, LinkOrigin, NewGraphJob, OauthState, SubscriptionCounts,
+    GraphJob, GraphJobCounts, GraphJobKind, GraphJobOutcome, GraphSubscription, LinkOrigin, NewGraphJob, OauthState, SubscriptionCounts,
     SubscriptionState,
 };
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
@@ -104,6 +107,11 @@ impl Default for StoreOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Where writes go. SQLite: a pool of ONE connection, so writers queue in order on the
+    /// pool (no polling) and never meet SQLite's busy handler, which sleeps 1, 2, 5, 10, 15 …
+    /// ms between retries and put tens of milliseconds on a webhook's time to 202 whenever two
+    /// writers collided. PostgreSQL: the same pool as reads (row locks, many writers).
+    writer: AnyPool,
     backend: Backend,
     clock: Clock,
     digest_interval_ms: i64,
@@ -139,43 +147,28 @@ impl Store {
             "postgres" | "postgresql" => Backend::Postgres,
             _ => return Err(Error::UnsupportedUrl { scheme }),
         };
-        let mut pool_options = AnyPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout);
-        if backend == Backend::Sqlite {
-            // WAL is a property of the database file: set it once, on a single connection,
-            // because switching the journal mode needs an exclusive lock.
-            use sqlx::Connection;
-            let mut conn = sqlx::AnyConnection::connect(url)
-                .await
-                .map_err(Error::db("open sqlite database", "database"))?;
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&mut conn)
-                .await
-                .map_err(Error::db("enable WAL", "database"))?;
-            conn.close().await.map_err(Error::db("close setup connection", "database"))?;
-            pool_options = pool_options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // Foreign keys are on by default in sqlx; say so anyway, the schema relies on it.
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    // Wait up to 10 s on a locked database before reporting "busy".
-                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                    // NORMAL is durable against process crashes in WAL mode; a power loss may
-                    // drop the last transactions, together with their processed-message markers.
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                    // Deleted rows (wiped secrets, purged suggestions) are overwritten, not left
-                    // in free pages.
-                    sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = pool_options
-            .connect(url)
-            .await
-            .map_err(Error::db("connect to the database", "database"))?;
+        let pool_options = AnyPoolOptions::new().acquire_timeout(options.acquire_timeout);
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                enable_wal(url).await?;
+                let readers =
+                    sqlite_pool(pool_options.clone().max_connections(options.max_connections.max(1)), url, None).await?;
+                let backstop = Some(wal::WRITER_AUTOCHECKPOINT);
+                let writer = sqlite_pool(pool_options.max_connections(1), url, backstop).await?;
+                (readers, writer)
+            }
+            Backend::Postgres => {
+                let pool = pool_options
+                    .max_connections(options.max_connections.max(1))
+                    .connect(url)
+                    .await
+                    .map_err(Error::db("connect to the database", "database"))?;
+                (pool.clone(), pool)
+            }
+        };
         Ok(Store {
             pool,
+            writer,
             backend,
             clock: options.clock,
             digest_interval_ms: duration_ms(options.digest_interval),
@@ -204,9 +197,15 @@ impl Store {
         self.clock.now_ms()
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pools, waiting for connections to be returned.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
+    }
+
+    /// The pool for a single-statement write (see [`Store::begin_write`] for transactions).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     /// The raw pool, for the few callers that need SQL of their own (e.g. `VACUUM INTO` for
@@ -219,11 +218,54 @@ impl Store {
     /// (`BEGIN IMMEDIATE`), so two writers never deadlock upgrading a read lock.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         };
         tx.map_err(Error::db("begin transaction", "database"))
     }
+}
+
+/// WAL is a property of the database file: set it once, on a single connection, because
+/// switching the journal mode needs an exclusive lock.
+async fn enable_wal(url: &str) -> Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(url)
+        .await
+        .map_err(Error::db("open sqlite database", "database"))?;
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut conn)
+        .await
+        .map_err(Error::db("enable WAL", "database"))?;
+    conn.close().await.map_err(Error::db("close setup connection", "database"))
+}
+
+/// A SQLite pool whose connections all get the store's pragmas, and `autocheckpoint` (the
+/// connection's automatic checkpoint pragma, see `wal.rs`) if given.
+async fn sqlite_pool(options: AnyPoolOptions, url: &str, autocheckpoint: Option<&'static str>) -> Result<AnyPool> {
+    options
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if let Some(pragma) = autocheckpoint {
+                    sqlx::query(pragma).execute(&mut *conn).await?;
+                }
+                // Foreign keys are on by default in sqlx; say so anyway, the schema relies on it.
+                sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                // Wait up to 10 s on a locked database before reporting "busy" (writes queue
+                // on the one-connection writer pool; this covers the backup's reads and other
+                // processes such as `mailsigd` admin commands).
+                sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                // NORMAL is durable against process crashes in WAL mode; a power loss may
+                // drop the last transactions, together with their processed-message markers.
+                sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                // Deleted rows (wiped secrets, purged suggestions) are overwritten, not left
+                // in free pages.
+                sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(Error::db("connect to the database", "database"))
 }
 
 pub(crate) fn duration_ms(d: Duration) -> i64 {

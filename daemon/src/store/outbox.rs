@@ -115,7 +115,7 @@ impl Store {
         .bind(to_json(payload, "outbox payload")?)
         .bind(not_before)
         .bind(self.now_ms())
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await
         .map_err(Error::db("enqueue notification", "outbox row"))?;
         Ok(OutboxId(col(&row, "id")?))
@@ -216,7 +216,7 @@ impl Store {
         if let Some(error) = error {
             query = query.bind(cap(error));
         }
-        let done = query.execute(&self.pool).await.map_err(Error::db(op, "outbox row"))?;
+        let done = query.execute(self.writer()).await.map_err(Error::db(op, "outbox row"))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "outbox row" });
         }

@@ -79,7 +79,7 @@ impl Store {
         .bind(id)
         .bind(now)
         .bind(now.saturating_add(duration_ms(ttl)))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("replica heartbeat", "replica"))?;
         Ok(())
@@ -123,7 +123,7 @@ impl Store {
         sqlx::query("DELETE FROM replicas WHERE id = $1 OR heartbeat_until < $2")
             .bind(id)
             .bind(cutoff)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("remove replica", "replica"))?;
         Ok(())
@@ -188,7 +188,7 @@ impl Store {
         )
         .bind(until)
         .bind(owner)
-        .fetch_all(&self.pool)
+        .fetch_all(self.writer())
         .await
         .map_err(Error::db("renew leases", "mailbox"))?;
         let mut leases = rows.iter().map(lease_from_row).collect::<Result<Vec<_>>>()?;

@@ -70,7 +70,7 @@ impl Store {
         .bind(sealed.to_vec())
         .bind(key_version)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await
         .map_err(Error::db("store secret", "secret"))?;
         Ok(SecretId(col(&row, "id")?))
@@ -96,7 +96,7 @@ impl Store {
         .bind(sealed.to_vec())
         .bind(key_version)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await
         .map_err(Error::db("store named secret", "secret"))?;
         Ok(SecretId(col(&row, "id")?))
@@ -144,7 +144,7 @@ impl Store {
             .bind(key_version)
             .bind(self.now_ms())
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("replace secret", "secret"))?;
         if done.rows_affected() == 0 {
@@ -182,7 +182,7 @@ impl Store {
     pub async fn delete_secret(&self, id: SecretId) -> Result<()> {
         let done = sqlx::query("DELETE FROM secrets WHERE id = $1")
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("delete secret", "secret"))?;
         if done.rows_affected() == 0 {

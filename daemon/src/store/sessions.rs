@@ -45,7 +45,7 @@ impl Store {
             sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND deleted_at IS NULL")
                 .bind(phc)
                 .bind(user.0)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err(Error::db("set password hash", "user"))?;
         if done.rows_affected() == 0 {
@@ -92,7 +92,7 @@ impl Store {
         .bind(csrf_token)
         .bind(self.now_ms())
         .bind(expires_at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await
         .map_err(Error::db("create session", "session"))?
         .ok_or(Error::NotFound { what: "user" })?;
@@ -119,7 +119,7 @@ impl Store {
     pub async fn delete_session(&self, id: i64) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("delete session", "session"))?;
         Ok(())
@@ -129,7 +129,7 @@ impl Store {
     pub async fn delete_sessions_of(&self, user: UserId) -> Result<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user.0)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("delete sessions of user", "session"))?;
         Ok(done.rows_affected())
@@ -139,7 +139,7 @@ impl Store {
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(self.now_ms())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("purge expired sessions", "session"))?;
         Ok(done.rows_affected())

@@ -46,7 +46,7 @@ impl Store {
     /// Adds to a counter outside a message commit (e.g. a connection-level event).
     pub async fn bump_counter(&self, mailbox: MailboxId, name: &str, by: i64) -> Result<()> {
         let now = self.now_ms();
-        let mut conn = self.pool.acquire().await.map_err(Error::db("acquire connection", "counter"))?;
+        let mut conn = self.writer().acquire().await.map_err(Error::db("acquire connection", "counter"))?;
         bump_counter(&mut conn, mailbox, name, by, now).await
     }
 }

@@ -217,7 +217,7 @@ impl Store {
         let done = sqlx::query("UPDATE suggestions SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(self.now_ms())
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(Error::db("delete suggestion", "suggestion"))?;
         if done.rows_affected() == 0 {

@@ -19,7 +19,7 @@ impl Store {
         .bind(self.now_ms())
         .bind(token.0)
         .bind(owner.map(|user| user.0))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(Error::db("revoke token", "token"))?;
         if done.rows_affected() == 0 {

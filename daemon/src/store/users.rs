@@ -83,7 +83,7 @@ impl Store {
         .bind(&email)
         .bind(display_name)
         .bind(self.now_ms())
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await
         .map_err(Error::db("create user", "user"))?;
         user_from_row(&row)
@@ -166,7 +166,7 @@ impl Store {
         .bind(hash_token(&plaintext))
         .bind(label)
         .bind(self.now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await
         .map_err(Error::db("create token", "token"))?
         .ok_or(Error::NotFound { what: "user" })?;
@@ -196,7 +196,7 @@ impl Store {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(token.id.0)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err(Error::db("record token use", "token"))?;
             token.last_used_at = Some(now);

@@ -12,6 +12,7 @@ pub mod notify;
 pub mod reload;
 pub mod retention;
 pub mod sources;
+pub mod wal;
 pub mod watchdog;
 
 use std::net::SocketAddr;
@@ -174,6 +175,7 @@ impl Supervisor {
             options.purge_interval,
             shutdown.child_token(),
         ));
+        tracker.spawn(wal::run(store.clone(), wal::CHECKPOINT_INTERVAL, shutdown.child_token()));
         let graph_ownership = ownership.clone();
         let (started, imap_source) = sources::start_imap(&options.imap, &store, &vault, pipeline.handle(), ownership, &tracker, &shutdown)
             .await

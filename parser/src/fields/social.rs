@@ -22,7 +22,8 @@ pub(crate) fn find(all_urls: &[(String, usize)], cells: &[Cell]) -> Vec<(String,
             }
         }
     }
-    for cell in cells {
+    // Every written profile has a path: a cell without '/' holds none.
+    for cell in cells.iter().filter(|c| c.text.contains('/')) {
         for m in WRITTEN
             .as_ref()
             .into_iter()

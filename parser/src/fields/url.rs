@@ -85,7 +85,10 @@ pub(crate) fn is_social(url: &str) -> bool {
     let host = bare_host(url);
     SOCIAL_HOSTS
         .iter()
-        .any(|s| host == *s || host.ends_with(&format!(".{s}")))
+        .any(|s| {
+            host.strip_suffix(s)
+                .is_some_and(|sub| sub.is_empty() || sub.ends_with('.'))
+        })
 }
 
 fn excluded(url: &str) -> bool {
@@ -116,7 +119,8 @@ pub(crate) fn all(cells: &[Cell], lines: &[Line]) -> Vec<(String, usize)> {
         }
     }
     let linked_hosts: Vec<String> = out.iter().map(|(u, _)| bare_host(u)).collect();
-    for cell in cells {
+    // Both patterns need a '.' (before the top-level domain): a cell without one has no URL.
+    for cell in cells.iter().filter(|c| c.text.contains('.')) {
         let mut found = false;
         if let Some(re) = URL.as_ref() {
             for m in re.find_iter(&cell.text) {

@@ -204,15 +204,21 @@ fn is_header_block(lines: &[Line], i: usize) -> bool {
     let Some(label) = label_of(&lines[i].text) else {
         return false;
     };
+    // Only a "From:" or "To:" line can open a header block: the following lines' labels are
+    // read for those alone (most labelled lines are "Tel:", "Email:" … of a signature).
+    let is_from = FROM_LABELS.contains(&label.as_str());
+    if !is_from && label != "to" && label != "an" {
+        return false;
+    }
     let following = lines.iter().skip(i + 1).filter(|l| !l.is_blank()).take(5);
     let n_headers = following
         .filter_map(|l| label_of(&l.text))
         .filter(|l| HEADER_LABELS.contains(&l.as_str()))
         .count();
-    if FROM_LABELS.contains(&label.as_str()) {
+    if is_from {
         return n_headers >= 1;
     }
-    (label == "to" || label == "an") && n_headers >= 1 && has_cc_or_subject(lines, i)
+    n_headers >= 1 && has_cc_or_subject(lines, i)
 }
 
 fn has_cc_or_subject(lines: &[Line], i: usize) -> bool {

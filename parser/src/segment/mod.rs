@@ -66,7 +66,7 @@ fn trim_footers(lines: &mut Vec<Line>) {
         }
         let first_footer = paragraph
             .iter()
-            .position(|l| footer::is_legal_footer(&l.text));
+            .position(Line::is_legal_footer);
         match first_footer {
             Some(0) => lines.truncate(start),
             Some(i) => {

@@ -29,6 +29,10 @@ use std::time::{Duration, Instant};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+
+/// The allocator `mailsigd` ships with, so the daemon in this process behaves as deployed.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use mailsig_daemon::store::{Mailbox, MailboxId, Store};
 use mailsig_tests::graph_emulator::SubscriptionView;
 use mailsig_tests::graph_support::{GraphWorld, RunningDaemon, wait_until};

@@ -20,15 +20,18 @@ use tokio_util::task::TaskTracker;
 
 use super::client::Fetched;
 use super::error::GraphError;
+use super::group_commit::GroupCommit;
 use super::source::GraphSource;
 use crate::pipeline::{InboundMessage, Payload, PipelineHandle, RawMessage};
-use crate::store::{Cursor, GraphJob, GraphJobKind, Store};
+use crate::store::{Cursor, GraphJob, GraphJobKind, GraphJobOutcome, Store};
 use crate::telemetry::metrics::{SourceKind, metrics};
 
 /// How long a claimed job is ours before another worker may take it.
 const CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
 /// Longest wait between two retries of one job.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(10 * 60);
+/// Job outcomes recorded in one transaction at most.
+const MAX_OUTCOMES_PER_COMMIT: usize = 256;
 
 /// Knobs of the job runner.
 #[derive(Clone, Debug)]
@@ -60,6 +63,24 @@ impl JobRunner {
     pub(crate) async fn run(self, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.options.workers.max(1)));
         let running = TaskTracker::new();
+        // Workers that finish together record their outcomes in one transaction, and their
+        // slots come free together, so the next claim takes several jobs at once as well.
+        let outcomes = GroupCommit::spawn(MAX_OUTCOMES_PER_COMMIT, {
+            let store = self.store.clone();
+            move |outcomes: Vec<(i64, GraphJobOutcome)>| {
+                let store = store.clone();
+                async move {
+                    match store.record_graph_job_outcomes(&outcomes).await {
+                        Ok(()) => true,
+                        Err(error) => {
+                            // The claim lease runs out and the jobs are done again; the pipeline dedupes.
+                            tracing::warn!(jobs = outcomes.len(), error = %error, "graph jobs: could not record the outcomes");
+                            false
+                        }
+                    }
+                }
+            }
+        });
         let this = Arc::new(self);
         loop {
             if shutdown.is_cancelled() {
@@ -80,9 +101,11 @@ impl JobRunner {
             let claimed = jobs.len();
             for job in jobs {
                 let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { break };
-                let this = Arc::clone(&this);
+                let (this, outcomes) = (Arc::clone(&this), outcomes.clone());
                 running.spawn(async move {
-                    this.process(job).await;
+                    let id = job.id;
+                    let outcome = this.process(job).await;
+                    outcomes.submit((id, outcome)).await;
                     drop(permit);
                 });
             }
@@ -100,7 +123,8 @@ impl JobRunner {
         running.wait().await;
     }
 
-    async fn process(&self, job: GraphJob) {
+    /// Does the job and says how it ended (recorded by the caller).
+    async fn process(&self, job: GraphJob) -> GraphJobOutcome {
         let result = match self.source.runtime(job.mailbox) {
             Some(runtime) => match job.kind {
                 GraphJobKind::Message => self.fetch_and_hand_over(&runtime, &job).await,
@@ -111,32 +135,28 @@ impl JobRunner {
             // Not (yet) running here, e.g. right after linking: try again shortly.
             None => Err(GraphError::Network { op: "job", reason: "mailbox not running".into() }),
         };
-        let outcome = match result {
-            Ok(()) => self.store.finish_graph_job(job.id).await,
+        match result {
+            Ok(()) => GraphJobOutcome::Done,
             Err(error) if error.needs_reconsent() => {
                 if let Some(runtime) = self.source.runtime(job.mailbox) {
                     runtime.mark_needs_reconsent().await;
                 }
-                self.store.retry_graph_job(job.id, self.store.now_ms(), &error.class()).await
+                GraphJobOutcome::Retry { next_at: self.store.now_ms(), error: error.class() }
             }
             Err(error) if error.is_not_found() => {
                 tracing::debug!(mailbox = %job.mailbox, job = job.id, "graph job target gone");
-                self.store.fail_graph_job(job.id, &error.class()).await
+                GraphJobOutcome::Failed { error: error.class() }
             }
             Err(error) if error.is_transient() || matches!(error, GraphError::Protocol { .. }) && job.attempts < 5 => {
                 let wait = error.retry_after().unwrap_or_else(|| self.backoff(job.attempts));
                 tracing::debug!(mailbox = %job.mailbox, job = job.id, error = %error, "graph job retried later");
-                let next = self.store.now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
-                self.store.retry_graph_job(job.id, next, &error.class()).await
+                let next_at = self.store.now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                GraphJobOutcome::Retry { next_at, error: error.class() }
             }
             Err(error) => {
                 tracing::warn!(mailbox = %job.mailbox, job = job.id, error = %error, "graph job failed");
-                self.store.fail_graph_job(job.id, &error.class()).await
+                GraphJobOutcome::Failed { error: error.class() }
             }
-        };
-        if let Err(error) = outcome {
-            // The claim lease runs out and the job is done again; the pipeline dedupes.
-            tracing::warn!(job = job.id, error = %error, "graph job: could not record the outcome");
         }
     }
 

@@ -11,6 +11,7 @@
 //! - [`subscriptions`], [`delta`]: keeping subscriptions alive; delta catch-up per folder.
 //! - [`webhook`], [`registry`]: notification bodies → persisted jobs (no Graph call inline).
 //! - [`jobs`]: the workers that fetch `$value` and hand it to the pipeline.
+//! - [`group_commit`]: many small writes (queued jobs, job outcomes) folded into one transaction.
 //! - [`runtime`], [`source`]: per-mailbox tasks and the running source ([`GraphSource`]).
 //! - [`stats`]: counters and the webhook latency histogram ([`GraphStatsSnapshot`]).
 
@@ -18,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod delta;
 pub mod error;
+pub mod group_commit;
 pub mod jobs;
 pub mod linking;
 pub mod oauth;

@@ -2,16 +2,15 @@
 //! out. Nothing here calls Graph: Graph wants a 2xx within 3 seconds, so the only work is a
 //! clientState check (constant time) and one store transaction; workers fetch later.
 //!
-//! Group commit: concurrent requests hand their jobs to one writer task, which inserts whatever
-//! has gathered in ONE transaction and then answers all of them. Under load this turns
-//! thousands of small SQLite transactions per second (each one taking the write lock) into a
-//! few dozen, which is what keeps the time to 202 low; a request is still answered only after
-//! its own jobs are committed.
+//! Concurrent requests hand their jobs to one [`GroupCommit`] writer, which inserts whatever
+//! has gathered in ONE transaction; a request is still answered only after its own jobs are
+//! committed.
 
 use std::sync::Arc;
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::Notify;
 
+use super::group_commit::GroupCommit;
 use super::registry::Registry;
 use super::stats::GraphStats;
 use crate::store::{GraphJobKind, NewGraphJob, Store};
@@ -32,14 +31,8 @@ pub enum Verdict {
 pub struct Webhook {
     registry: Registry,
     stats: Arc<GraphStats>,
-    /// The group-commit writer.
-    writer: mpsc::Sender<Batch>,
-}
-
-/// One request's jobs, and where to tell it they are committed.
-struct Batch {
-    jobs: Vec<NewGraphJob>,
-    done: oneshot::Sender<bool>,
+    /// The group-commit writer: one request's jobs per item.
+    writer: GroupCommit<Vec<NewGraphJob>>,
 }
 
 /// Requests folded into one transaction at most.
@@ -69,8 +62,13 @@ impl Webhook {
     /// Creates the webhook state and spawns its writer task (it ends when the last clone of
     /// the webhook is dropped). Must be called inside a tokio runtime.
     pub fn new(store: Store, registry: Registry, stats: Arc<GraphStats>, wake: Arc<Notify>) -> Webhook {
-        let (writer, batches) = mpsc::channel(4096);
-        tokio::spawn(write_batches(store, Arc::clone(&stats), wake, batches));
+        let writer = GroupCommit::spawn(MAX_BATCHES_PER_COMMIT, {
+            let stats = Arc::clone(&stats);
+            move |requests: Vec<Vec<NewGraphJob>>| {
+                let (store, stats, wake) = (store.clone(), Arc::clone(&stats), Arc::clone(&wake));
+                async move { persist(&store, &stats, &wake, requests.concat()).await }
+            }
+        });
         Webhook { registry, stats, writer }
     }
 
@@ -135,49 +133,28 @@ impl Webhook {
         if jobs.is_empty() {
             return Verdict::Accepted;
         }
-        let (done, committed) = oneshot::channel();
-        if self.writer.send(Batch { jobs, done }).await.is_err() {
+        if self.writer.submit(jobs).await {
+            Verdict::Accepted
+        } else {
             GraphStats::bump(&self.stats.webhook_failures);
-            return Verdict::Unavailable;
-        }
-        match committed.await {
-            Ok(true) => Verdict::Accepted,
-            _ => {
-                GraphStats::bump(&self.stats.webhook_failures);
-                Verdict::Unavailable
-            }
+            Verdict::Unavailable
         }
     }
 }
 
-/// The group-commit writer: takes the first waiting batch and every other one already queued,
-/// commits them together, and answers each.
-async fn write_batches(store: Store, stats: Arc<GraphStats>, wake: Arc<Notify>, mut batches: mpsc::Receiver<Batch>) {
-    while let Some(first) = batches.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_BATCHES_PER_COMMIT {
-            match batches.try_recv() {
-                Ok(batch) => group.push(batch),
-                Err(_) => break,
+/// One group of requests' jobs in one transaction; wakes the job workers when any is new.
+async fn persist(store: &Store, stats: &GraphStats, wake: &Notify, jobs: Vec<NewGraphJob>) -> bool {
+    match store.enqueue_graph_jobs(&jobs).await {
+        Ok(queued) => {
+            GraphStats::add(&stats.jobs_queued, queued);
+            if queued > 0 {
+                wake.notify_one();
             }
+            true
         }
-        let jobs: Vec<NewGraphJob> = group.iter().flat_map(|b| b.jobs.iter().cloned()).collect();
-        let ok = match store.enqueue_graph_jobs(&jobs).await {
-            Ok(queued) => {
-                GraphStats::add(&stats.jobs_queued, queued);
-                if queued > 0 {
-                    wake.notify_one();
-                }
-                true
-            }
-            Err(error) => {
-                tracing::warn!(error = %error, "graph webhook: could not persist jobs");
-                false
-            }
-        };
-        for batch in group {
-            // The request may have gone (client timeout); its jobs are committed anyway.
-            let _ = batch.done.send(ok);
+        Err(error) => {
+            tracing::warn!(error = %error, "graph webhook: could not persist jobs");
+            false
         }
     }
 }
