@@ -87,7 +87,8 @@ impl Sender {
     fn surely_absent(&self, text: &str) -> bool {
         text.is_ascii()
             && !self.tokens.iter().any(|t| {
-                t.len() <= text.len()
+                !t.is_empty()
+                    && t.len() <= text.len()
                     && text
                         .as_bytes()
                         .windows(t.len())

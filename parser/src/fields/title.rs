@@ -27,7 +27,9 @@ pub(crate) fn find(
     skip: &[&str],
     name: Option<&str>,
 ) -> Option<(String, usize, Option<String>)> {
-    // "Partner, White Law LLP": a title and the company in one cell.
+    // "Partner, White Law LLP": a title and the company in one cell. The loop stops at the
+    // first title cell without a legal form, the cell the title is then taken from.
+    let mut title_cell = None;
     for c in cells
         .iter()
         .take(14)
@@ -47,14 +49,11 @@ pub(crate) fn find(
             }
         }
         if is_title(&c.text) && !super::company::has_legal_form(&c.text) {
+            title_cell = Some(c);
             break;
         }
     }
-    let cell = cells.iter().take(14).find(|c| {
-        !skip.contains(&c.text.as_str())
-            && is_title(&c.text)
-            && !super::company::has_legal_form(&c.text)
-    })?;
+    let cell = title_cell?;
     let mut t = cell
         .text
         .trim_matches(|ch: char| matches!(ch, ',' | ';' | '-' | '|'))

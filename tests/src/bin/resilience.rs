@@ -368,6 +368,7 @@ async fn run() -> Result<bool> {
         faults: fault_log.into_iter().chain(storm_log).chain(stopped).collect(),
         stale_commits_refused: count_in_logs(&cluster.work, "commit refused: stale fencing token"),
         leases_lost: count_in_logs(&cluster.work, "mailbox lease lost"),
+        stale_graph_tasks_fenced: count_in_logs(&cluster.work, "graph mailbox taken over by another replica"),
         outbox_sent: outbox.sent,
         outbox_held_by_killed: outbox.held_by_killed,
         outbox_not_sent: outbox.not_sent,
@@ -985,6 +986,8 @@ struct Summary {
     faults: Vec<String>,
     stale_commits_refused: usize,
     leases_lost: usize,
+    /// Graph mailbox tasks of the paused replica stopped because the store refused a write.
+    stale_graph_tasks_fenced: usize,
     outbox_sent: i64,
     outbox_held_by_killed: i64,
     outbox_not_sent: i64,
@@ -1048,6 +1051,7 @@ impl Summary {
             "  leases found lost by their (paused) holder: {}, its commits refused for a stale fencing token: {}",
             self.leases_lost, self.stale_commits_refused
         );
+        println!("  graph mailbox tasks stopped by a refused (stale) write: {}", self.stale_graph_tasks_fenced);
         println!("  APPEND retries (during the Dovecot restart): {}", self.append_retries);
         println!("  last message -> all suggestions: {:.1} s", self.drain_ms as f64 / 1000.0);
         for fault in &self.faults {
@@ -1074,7 +1078,8 @@ impl Summary {
             "failover_ms": self.failover_ms, "failover_p50_ms": self.percentile(0.5),
             "failover_max_ms": self.failover_ms.iter().max(), "failovers_timed_out": self.failovers_timed_out,
             "redeliveries_absorbed": self.redeliveries_absorbed,
-            "leases_lost": self.leases_lost, "stale_commits_refused": self.stale_commits_refused, "append_retries": self.append_retries,
+            "leases_lost": self.leases_lost, "stale_commits_refused": self.stale_commits_refused,
+            "stale_graph_tasks_fenced": self.stale_graph_tasks_fenced, "append_retries": self.append_retries,
             "drain_ms": self.drain_ms, "faults": self.faults, "outbox_sent": self.outbox_sent, "outbox_held_by_killed": self.outbox_held_by_killed,
             "outbox_not_sent": self.outbox_not_sent, "total_s": self.total_s, "passed": self.passed(),
         })
