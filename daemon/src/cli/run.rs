@@ -38,11 +38,15 @@ pub async fn run(config_path: &Path) -> CliResult {
     let options = supervisor_options(&config, &store, &vault).await;
 
     let shutdown = CancellationToken::new();
+    // Installed before the supervisor starts: it announces readiness (systemd's READY=1 and
+    // the "mailsigd started" line), after which a SIGHUP or SIGTERM must never meet the
+    // default action, which would end the process on the spot.
+    let signals = Signals::install();
     let supervisor = Supervisor::start(options, store.clone(), vault.clone(), shutdown.clone())
         .await
         .map_err(supervisor_error)?;
     let reload = supervisor.reload_handle();
-    tokio::spawn(handle_signals(shutdown, config, reload, store, vault));
+    tokio::spawn(handle_signals(signals, shutdown, config, reload, store, vault));
     supervisor.wait().await.map_err(supervisor_error)
 }
 
@@ -110,16 +114,37 @@ fn worker_id() -> String {
     )
 }
 
+/// The signals the daemon acts on, registered with the OS.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// `None` when the OS refused a handler (then only SIGKILL stops the daemon).
+    fn install() -> Option<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Some(Signals {
+            term: signal(SignalKind::terminate()).ok()?,
+            int: signal(SignalKind::interrupt()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+        })
+    }
+}
+
 /// Cancels `shutdown` on the first SIGTERM or SIGINT, and reloads the configuration on each
 /// SIGHUP (the unit's `ExecReload`). A refused reload is logged by the reload itself and the
 /// daemon runs on; a reload never stops it.
-async fn handle_signals(shutdown: CancellationToken, mut config: Config, reload: ReloadHandle, store: Store, vault: Vault) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
+async fn handle_signals(
+    signals: Option<Signals>,
+    shutdown: CancellationToken,
+    mut config: Config,
+    reload: ReloadHandle,
+    store: Store,
+    vault: Vault,
+) {
+    let Some(Signals { mut term, mut int, mut hup }) = signals else {
         tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
         return;
     };
