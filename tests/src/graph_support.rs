@@ -52,10 +52,16 @@ impl GraphWorld {
     /// A fresh emulator, store, vault (client secret stored), user and list; the emulated user
     /// `email` exists and the app is registered with the daemon's redirect URI.
     pub async fn new(tag: &str) -> Result<GraphWorld> {
-        let emulator = GraphEmulator::start().await.context("start the graph emulator")?;
         let dir = tempfile::tempdir().context("temp dir")?;
         let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
         store.migrate().await?;
+        GraphWorld::with_store(tag, dir, store).await
+    }
+
+    /// The same world over a store the caller opened and migrated (e.g. PostgreSQL); `dir`
+    /// is the daemon's temp dir.
+    pub async fn with_store(tag: &str, dir: tempfile::TempDir, store: Store) -> Result<GraphWorld> {
+        let emulator = GraphEmulator::start().await.context("start the graph emulator")?;
         let vault = Vault::new(MasterKey::generate()?);
         store_client_secret(&store, &vault, CLIENT_SECRET, 1).await?;
         let port = free_port()?;

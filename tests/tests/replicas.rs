@@ -17,7 +17,7 @@ use mailsig_daemon::notify::{Mailbox as Address, Mailer, OutboxWorker, Security 
 use mailsig_daemon::pipeline::{Fences, InboundMessage, Payload, Pipeline, PipelineConfig, RawMessage};
 use mailsig_daemon::sources::imap::{ImapSettings, Security};
 use mailsig_daemon::http::app::ApiSettings;
-use mailsig_daemon::sources::graph::{GraphStartOptions, store_client_secret};
+use mailsig_daemon::sources::graph::GraphStartOptions;
 use mailsig_daemon::store::{
     Clock, CommitMessage, CommitResult, Cursor, GraphSubscription, Lease, ListId, MailboxId, MailboxStatus, NewSuggestion,
     OutboxStatus, Outcome, SecretKind, Store, SubscriptionState, SuggestionFields, SuggestionFilter,
@@ -29,8 +29,7 @@ use mailsig_daemon::supervisor::sources::ImapStartOptions;
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use mailsig_tests::mailboxes::{ImapMailbox, create_imap_mailbox, owner_with_list};
-use mailsig_tests::graph_emulator::GraphEmulator;
-use mailsig_tests::graph_support::{CLIENT_ID, CLIENT_SECRET, GraphWorld, RunningDaemon, signed_mail, wait_until};
+use mailsig_tests::graph_support::{GraphWorld, RunningDaemon, signed_mail, wait_until};
 use mailsig_tests::servers::TestEnv;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -209,25 +208,18 @@ async fn replicas_joining_get_a_share_of_few_mailboxes() -> Result<()> {
 /// the new owner's position.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_owner_cannot_reset_a_cursor() -> Result<()> {
-    let clock = Clock::manual(1_800_000_000_000);
-    let store = pg_store(clock.clone()).await?;
-    let (mailbox, _) = mailbox(&store).await?;
-    let lease = Duration::from_secs(15);
-    let old = store.claim_free_mailboxes("replica-a", lease, 10, false).await?;
-    ensure!(old.len() == 1, "{old:?}");
-    store.reset_cursor_fenced(mailbox, "INBOX", 7, 100, Some(old[0].fencing)).await.context("the owner's reset")?;
-    clock.advance(Duration::from_secs(16));
-    let new = store.claim_free_mailboxes("replica-b", lease, 10, false).await?;
-    ensure!(new.len() == 1 && new[0].fencing != old[0].fencing, "{old:?} {new:?}");
-    store.reset_cursor_fenced(mailbox, "INBOX", 8, 5, Some(new[0].fencing)).await.context("the new owner's reset")?;
+    let Handover { store, clock, mailbox, old } = Handover::first_owner().await?;
+    store.reset_cursor_fenced(mailbox, "INBOX", 7, 100, old).await.context("the owner's reset")?;
+    let new = Handover::take_over(&store, &clock, old).await?;
+    store.reset_cursor_fenced(mailbox, "INBOX", 8, 5, new).await.context("the new owner's reset")?;
 
     // The stalled ex-owner wakes up and resets to what it saw (a UIDVALIDITY change it noticed).
-    let refused = store.reset_cursor_fenced(mailbox, "INBOX", 9, 1, Some(old[0].fencing)).await;
+    let refused = store.reset_cursor_fenced(mailbox, "INBOX", 9, 1, old).await;
     ensure!(matches!(&refused, Err(e) if e.is_fenced()), "a stale reset must be refused: {refused:?}");
     let cursor = store.get_cursor(mailbox, "INBOX").await?.context("cursor")?;
     ensure!(cursor.uidvalidity == Some(8) && cursor.last_uid == Some(5), "the new owner's cursor stays: {cursor:?}");
     // Also for a folder without a cursor yet: nothing is written.
-    let refused = store.reset_cursor_fenced(mailbox, "Archive", 1, 1, Some(old[0].fencing)).await;
+    let refused = store.reset_cursor_fenced(mailbox, "Archive", 1, 1, old).await;
     ensure!(matches!(&refused, Err(e) if e.is_fenced()), "{refused:?}");
     ensure!(store.get_cursor(mailbox, "Archive").await?.is_none(), "no cursor created by a stale reset");
     Ok(())
@@ -239,13 +231,7 @@ async fn a_stale_owner_cannot_reset_a_cursor() -> Result<()> {
 /// nothing; with the current lease's token each goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_owner_cannot_write_graph_state_or_mark_the_mailbox() -> Result<()> {
-    let clock = Clock::manual(1_800_000_000_000);
-    let store = pg_store(clock.clone()).await?;
-    let (mailbox, _) = mailbox(&store).await?;
-    let lease = Duration::from_secs(15);
-    let old = store.claim_free_mailboxes("replica-a", lease, 10, false).await?;
-    ensure!(old.len() == 1, "{old:?}");
-    let old = Some(old[0].fencing);
+    let Handover { store, clock, mailbox, old } = Handover::first_owner().await?;
     let ids = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     // The first owner baselines the folder and subscribes.
     store.commit_delta_baseline(mailbox, "inbox", &ids(&["old-1"]), "link-a", old).await.context("the owner's baseline")?;
@@ -263,10 +249,7 @@ async fn a_stale_owner_cannot_write_graph_state_or_mark_the_mailbox() -> Result<
     store.put_graph_subscription(&sub("sub-a", state_a), old).await.context("the owner's subscription")?;
 
     // It stalls past its lease; replica B re-claims the mailbox, resyncs and subscribes anew.
-    clock.advance(Duration::from_secs(16));
-    let new = store.claim_free_mailboxes("replica-b", lease, 10, false).await?;
-    ensure!(new.len() == 1 && Some(new[0].fencing) != old, "{old:?} {new:?}");
-    let new = Some(new[0].fencing);
+    let new = Handover::take_over(&store, &clock, old).await?;
     ensure!(store.commit_delta_round(mailbox, "inbox", &ids(&["m-1"]), "link-b", new).await? == 1, "the new owner's round");
     let state_b = store.put_secret(SecretKind::GraphClientState, b"state-b", 1).await?;
     store.put_graph_subscription(&sub("sub-b", state_b), new).await.context("the new owner's subscription")?;
@@ -390,22 +373,38 @@ async fn a_graph_task_whose_lease_was_taken_stops_and_writes_nothing() -> Result
     a.stop().await
 }
 
+/// One mailbox on a fresh PostgreSQL database with a manual clock, leased (15 s) by
+/// `replica-a`, whose fencing token is `old`.
+struct Handover {
+    store: Store,
+    clock: Clock,
+    mailbox: MailboxId,
+    old: Option<i64>,
+}
+
+impl Handover {
+    async fn first_owner() -> Result<Handover> {
+        let clock = Clock::manual(1_800_000_000_000);
+        let store = pg_store(clock.clone()).await?;
+        let (mailbox, _) = mailbox(&store).await?;
+        let claimed = store.claim_free_mailboxes("replica-a", Duration::from_secs(15), 10, false).await?;
+        ensure!(claimed.len() == 1, "{claimed:?}");
+        Ok(Handover { store, clock, mailbox, old: Some(claimed[0].fencing) })
+    }
+
+    /// `replica-a` stalls past its lease and `replica-b` claims the mailbox: its new token.
+    async fn take_over(store: &Store, clock: &Clock, old: Option<i64>) -> Result<Option<i64>> {
+        clock.advance(Duration::from_secs(16));
+        let claimed = store.claim_free_mailboxes("replica-b", Duration::from_secs(15), 10, false).await?;
+        ensure!(claimed.len() == 1 && Some(claimed[0].fencing) != old, "{old:?} {claimed:?}");
+        Ok(Some(claimed[0].fencing))
+    }
+}
+
 /// A [`GraphWorld`] whose store is a fresh PostgreSQL database (so the daemons it starts use
 /// leases and fencing tokens).
 async fn pg_graph_world(tag: &str) -> Result<GraphWorld> {
-    let emulator = GraphEmulator::start().await.context("start the graph emulator")?;
-    let dir = tempfile::tempdir()?;
-    let store = pg_store(Clock::System).await?;
-    let vault = Vault::new(MasterKey::generate()?);
-    store_client_secret(&store, &vault, CLIENT_SECRET, 1).await?;
-    let port = mailsig_tests::servers::free_port()?;
-    let unique = format!("{tag}-{}", rand::random::<u32>());
-    let owner = store.create_user(&format!("owner-{unique}@mycorp.example"), Some("Owner")).await?;
-    let list = store.create_list(owner.id, "Contacts").await?;
-    let email = format!("{unique}@contoso.test");
-    emulator.register_app(CLIENT_ID, CLIENT_SECRET, &format!("http://127.0.0.1:{port}/oauth/microsoft/callback"));
-    emulator.add_user(&email, "Mailbox Owner");
-    Ok(GraphWorld { emulator, dir, store, vault, port, user: owner.id, list: list.id, email })
+    GraphWorld::with_store(tag, tempfile::tempdir()?, pg_store(Clock::System).await?).await
 }
 
 /// `GraphWorld::start_with`, with this replica's id and lease timings.
