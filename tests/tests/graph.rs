@@ -707,7 +707,7 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
     use mailsig_daemon::store::{
-        Cursor, GraphJobKind, GraphSubscription, LinkOrigin, MailboxKind, NewGraphJob, NewMailbox, SecretKind, Store,
+        Cursor, GraphJobKind, GraphJobOutcome, GraphSubscription, LinkOrigin, MailboxKind, NewGraphJob, NewMailbox, SecretKind, Store,
         SubscriptionState,
     };
     let dir = tempfile::tempdir()?;
@@ -771,13 +771,18 @@ async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
         ensure!(claimed.len() == 3, "claimed {claimed:?}");
         ensure!(store.claim_graph_jobs("w2", None, 10, Duration::from_secs(60)).await?.is_empty(), "claimed twice");
         ensure!(store.claim_graph_jobs("w3", Some("another-replica"), 10, Duration::from_secs(60)).await?.is_empty());
-        for job in &claimed {
-            match job.kind {
-                GraphJobKind::Missed => store.finish_graph_job(job.id).await?,
-                _ if job.item == "m2" => store.retry_graph_job(job.id, 0, "http_503").await?,
-                _ => store.fail_graph_job(job.id, "http_404").await?,
-            }
-        }
+        let outcomes: Vec<(i64, GraphJobOutcome)> = claimed
+            .iter()
+            .map(|job| {
+                let outcome = match job.kind {
+                    GraphJobKind::Missed => GraphJobOutcome::Done,
+                    _ if job.item == "m2" => GraphJobOutcome::Retry { next_at: 0, error: "http_503".into() },
+                    _ => GraphJobOutcome::Failed { error: "http_404".into() },
+                };
+                (job.id, outcome)
+            })
+            .collect();
+        store.record_graph_job_outcomes(&outcomes).await?;
         let counts = store.graph_job_counts(Some(mailbox.id)).await?;
         ensure!(counts.pending == 1 && counts.done == 2 && counts.failed == 1, "{counts:?}");
         // The handled lifecycle event can come again.

@@ -568,22 +568,6 @@ impl Store {
         Ok(jobs)
     }
 
-    /// The job is done (the message committed, or the event handled).
-    pub async fn finish_graph_job(&self, id: i64) -> Result<()> {
-        self.record_graph_job_outcomes(&[(id, GraphJobOutcome::Done)]).await
-    }
-
-    /// A transient failure: due again at `next_at`. `error` is an operator-facing class, never
-    /// message content.
-    pub async fn retry_graph_job(&self, id: i64, next_at: i64, error: &str) -> Result<()> {
-        self.record_graph_job_outcomes(&[(id, GraphJobOutcome::Retry { next_at, error: error.to_owned() })]).await
-    }
-
-    /// A permanent failure: kept as `failed` with the reason, never retried.
-    pub async fn fail_graph_job(&self, id: i64, error: &str) -> Result<()> {
-        self.record_graph_job_outcomes(&[(id, GraphJobOutcome::Failed { error: error.to_owned() })]).await
-    }
-
     /// Records how claimed jobs ended, all in one transaction (the job workers fold their
     /// outcomes, see `sources::graph::group_commit`).
     pub async fn record_graph_job_outcomes(&self, outcomes: &[(i64, GraphJobOutcome)]) -> Result<()> {
