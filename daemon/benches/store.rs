@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use mailsig_daemon::store::{
-    Clock, CommitMessage, Cursor, MailboxId, MailboxKind, NewMailbox, NewSuggestion, Outcome, Store, StoreOptions,
-    StoredField, SuggestionFields,
+    Clock, CommitMessage, Cursor, MailboxId, MailboxKind, NewMailbox, NewSuggestion, Outcome,
+    Store, StoreOptions, StoredField, SuggestionFields,
 };
 
 #[derive(Clone, Copy)]
@@ -24,14 +24,24 @@ enum Scenario {
 }
 
 fn suggestion(sender: usize, variant: usize) -> NewSuggestion {
-    let f = |v: String| Some(StoredField { value: v, confidence: 0.9, rule: "bench".into() });
+    let f = |v: String| {
+        Some(StoredField {
+            value: v,
+            confidence: 0.9,
+            rule: "bench".into(),
+        })
+    };
     NewSuggestion {
         sender_email: format!("person{sender}@example.com"),
         fields: SuggestionFields {
             name: f(format!("Person {sender}")),
             title: f(format!("Title {variant}")),
             company: f("Example Ltd".into()),
-            emails: vec![StoredField { value: format!("person{sender}@example.com"), confidence: 1.0, rule: "from".into() }],
+            emails: vec![StoredField {
+                value: format!("person{sender}@example.com"),
+                confidence: 1.0,
+                rule: "from".into(),
+            }],
             ..Default::default()
         },
         confidence: 0.8,
@@ -39,9 +49,18 @@ fn suggestion(sender: usize, variant: usize) -> NewSuggestion {
 }
 
 async fn setup(url: &str) -> Result<(Store, MailboxId), Box<dyn std::error::Error>> {
-    let store = Store::open_with(url, StoreOptions { clock: Clock::System, ..StoreOptions::default() }).await?;
+    let store = Store::open_with(
+        url,
+        StoreOptions {
+            clock: Clock::System,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
     store.migrate().await?;
-    let user = store.create_user(&format!("bench{}@example.org", rand::random::<u32>()), None).await?;
+    let user = store
+        .create_user(&format!("bench{}@example.org", rand::random::<u32>()), None)
+        .await?;
     let list = store.create_list(user.id, "bench").await?;
     let mailbox = store
         .create_mailbox(NewMailbox {
@@ -58,7 +77,12 @@ async fn setup(url: &str) -> Result<(Store, MailboxId), Box<dyn std::error::Erro
     Ok((store, mailbox.id))
 }
 
-async fn run(url: &str, scenario: Scenario, n: usize, tasks: usize) -> Result<f64, Box<dyn std::error::Error>> {
+async fn run(
+    url: &str,
+    scenario: Scenario,
+    n: usize,
+    tasks: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
     let (store, mailbox) = setup(url).await?;
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -74,7 +98,10 @@ async fn run(url: &str, scenario: Scenario, n: usize, tasks: usize) -> Result<f6
                 let msg = CommitMessage {
                     mailbox,
                     folder: "INBOX".into(),
-                    cursor: Cursor::Imap { uidvalidity: 1, uid: i as u32 + 1 },
+                    cursor: Cursor::Imap {
+                        uidvalidity: 1,
+                        uid: i as u32 + 1,
+                    },
                     message_id_hash: format!("{i:012x}"),
                     outcome,
                     fencing: None,
@@ -89,13 +116,21 @@ async fn run(url: &str, scenario: Scenario, n: usize, tasks: usize) -> Result<f6
     }
     let elapsed = started.elapsed();
     let stats = store.mailbox_stats(mailbox).await?;
-    assert_eq!(stats.get("processed"), n as i64, "every message committed once");
+    assert_eq!(
+        stats.get("processed"),
+        n as i64,
+        "every message committed once"
+    );
     store.close().await;
     Ok(n as f64 / elapsed.max(Duration::from_micros(1)).as_secs_f64())
 }
 
 async fn backend(name: &str, url: &str, n: usize) -> Result<(), Box<dyn std::error::Error>> {
-    for (label, scenario) in [("new", Scenario::New), ("merge", Scenario::Merge), ("skip", Scenario::Skip)] {
+    for (label, scenario) in [
+        ("new", Scenario::New),
+        ("merge", Scenario::Merge),
+        ("skip", Scenario::Skip),
+    ] {
         for tasks in [1, 4] {
             let rate = run(url, scenario, n, tasks).await?;
             println!("{name:<10} {label:<6} committers={tasks}  {n} messages  {rate:>8.0} msg/s");
@@ -115,11 +150,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // `cargo test --all-targets` runs bench binaries without `--bench`: a quick smoke run
         // on SQLite proves the bench still works without spending the test budget.
         let dir = tempfile::tempdir()?;
-        let rate = run(&Store::sqlite_url(&dir.path().join("smoke.db")), Scenario::New, 50, 2).await?;
+        let rate = run(
+            &Store::sqlite_url(&dir.path().join("smoke.db")),
+            Scenario::New,
+            50,
+            2,
+        )
+        .await?;
         println!("store bench smoke run: {rate:.0} msg/s (run `cargo bench` for figures)");
         return Ok(());
     }
-    let n: usize = std::env::var("STORE_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
+    let n: usize = std::env::var("STORE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
     let dir = tempfile::tempdir()?;
     let sqlite = Store::sqlite_url(&dir.path().join("bench.db"));
     backend("sqlite", &sqlite, n).await?;
@@ -129,18 +173,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             use sqlx::Connection;
             let name = format!("bench_{:08x}", rand::random::<u32>());
             let mut conn = sqlx::AnyConnection::connect(&admin).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await?;
             let url = match admin.rsplit_once('/') {
                 Some((base, _)) => format!("{base}/{name}"),
                 None => return Err("MAILSIG_TEST_PG_URL has no database path".into()),
             };
             let result = backend("postgres", &url, n).await;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&mut conn)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await?;
             result?;
         }
-        Err(_) => println!("postgres: not measured (MAILSIG_TEST_PG_URL is not set; source .test-servers/env)"),
+        Err(_) => println!(
+            "postgres: not measured (MAILSIG_TEST_PG_URL is not set; source .test-servers/env)"
+        ),
     }
     Ok(())
 }

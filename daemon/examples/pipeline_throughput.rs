@@ -18,15 +18,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mailsig_daemon::pipeline::{
-    FilterConfig, InboundMessage, Payload, Pipeline, PipelineConfig, Processed, RawMessage, SourcePosition,
+    FilterConfig, InboundMessage, Payload, Pipeline, PipelineConfig, Processed, RawMessage,
+    SourcePosition,
 };
 use mailsig_daemon::store::{MailboxKind, NewMailbox, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 const FIRST: [&str; 20] = [
-    "Anna", "Bernd", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Irene", "Jonas", "Karin", "Lukas", "Marta",
-    "Niklas", "Olga", "Paul", "Rita", "Stefan", "Tanja", "Uwe",
+    "Anna", "Bernd", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Irene", "Jonas",
+    "Karin", "Lukas", "Marta", "Niklas", "Olga", "Paul", "Rita", "Stefan", "Tanja", "Uwe",
 ];
 const LAST: [&str; 20] = [
     "Schmidt",
@@ -75,14 +76,20 @@ fn message(i: usize) -> Vec<u8> {
 
 async fn fresh_pg_database() -> Result<String> {
     use sqlx::Connection;
-    let admin =
-        std::env::var("MAILSIG_TEST_PG_URL").context("set MAILSIG_TEST_PG_URL (see scripts/test-servers.sh env)")?;
+    let admin = std::env::var("MAILSIG_TEST_PG_URL")
+        .context("set MAILSIG_TEST_PG_URL (see scripts/test-servers.sh env)")?;
     let name = format!("bench_{:016x}", rand::random::<u64>());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.context("connect to PostgreSQL")?;
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .context("connect to PostgreSQL")?;
     // The name is ours (hex digits): safe to splice, CREATE DATABASE takes no parameters.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
     conn.close().await.ok();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
     Ok(format!("{base}/{name}"))
 }
 
@@ -90,10 +97,19 @@ async fn fresh_pg_database() -> Result<String> {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let backend = args.first().map_or("sqlite", String::as_str);
-    let count: usize = args.get(1).map_or(Ok(5000), |n| n.parse()).context("message count")?;
+    let count: usize = args
+        .get(1)
+        .map_or(Ok(5000), |n| n.parse())
+        .context("message count")?;
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    let workers: usize = args.get(2).map_or(Ok(cores * 2), |n| n.parse()).context("workers")?;
-    let n_mailboxes: usize = args.get(3).map_or(Ok(1), |n| n.parse()).context("mailboxes")?;
+    let workers: usize = args
+        .get(2)
+        .map_or(Ok(cores * 2), |n| n.parse())
+        .context("workers")?;
+    let n_mailboxes: usize = args
+        .get(3)
+        .map_or(Ok(1), |n| n.parse())
+        .context("mailboxes")?;
 
     let dir = tempfile::tempdir()?;
     let url = match backend {
@@ -101,7 +117,10 @@ async fn main() -> Result<()> {
         "postgres" => fresh_pg_database().await?,
         other => bail!("unknown backend {other} (sqlite | postgres)"),
     };
-    let options = StoreOptions { max_connections: (workers as u32).max(2), ..StoreOptions::default() };
+    let options = StoreOptions {
+        max_connections: (workers as u32).max(2),
+        ..StoreOptions::default()
+    };
     let store = Store::open_with(&url, options).await?;
     store.migrate().await?;
     let mut mailboxes = Vec::new();
@@ -138,7 +157,11 @@ async fn main() -> Result<()> {
 
     let tracker = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let config = PipelineConfig { workers, queue_capacity: 256, filters: FilterConfig::default() };
+    let config = PipelineConfig {
+        workers,
+        queue_capacity: 256,
+        filters: FilterConfig::default(),
+    };
     let pipeline = Pipeline::spawn(store.clone(), config, &tracker, shutdown.clone());
     let handle = pipeline.handle();
 
@@ -152,7 +175,10 @@ async fn main() -> Result<()> {
             let message = InboundMessage {
                 mailbox: mailboxes[i % mailboxes.len()],
                 folder: format!("F{}", i % FOLDERS),
-                position: SourcePosition::Imap { uidvalidity: 1, uid: (i / FOLDERS + 1) as u32 },
+                position: SourcePosition::Imap {
+                    uidvalidity: 1,
+                    uid: (i / FOLDERS + 1) as u32,
+                },
                 size: raw.len() as u64,
                 payload: Payload::Raw(RawMessage::new(raw)),
             };
@@ -175,7 +201,9 @@ async fn main() -> Result<()> {
     let elapsed = started.elapsed();
     shutdown.cancel();
     tracker.close();
-    tokio::time::timeout(Duration::from_secs(30), tracker.wait()).await.context("pipeline stop")?;
+    tokio::time::timeout(Duration::from_secs(30), tracker.wait())
+        .await
+        .context("pipeline stop")?;
 
     let rate = count as f64 / elapsed.as_secs_f64();
     let mib = total_bytes as f64 / (1024.0 * 1024.0);

@@ -20,18 +20,25 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
     let dir = tempfile::tempdir()?;
     let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
     store.migrate().await?;
     let vault = Vault::new(MasterKey::generate()?);
 
     let prepared = Instant::now();
-    let owner = store.create_user("owner@example.com", Some("Owner")).await?;
+    let owner = store
+        .create_user("owner@example.com", Some("Owner"))
+        .await?;
     let list = store.create_list(owner.id, "Contacts").await?;
     for i in 0..n {
         let sealed = vault.seal(format!("app-password-{i:05}").as_bytes())?;
-        let secret = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1).await?;
+        let secret = store
+            .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1)
+            .await?;
         let settings = ImapSettings {
             host: "127.0.0.1".into(),
             port: 1,
@@ -58,7 +65,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let shutdown = CancellationToken::new();
     let started = Instant::now();
-    let supervisor = Supervisor::start(SupervisorOptions::default(), store.clone(), vault, shutdown.clone()).await?;
+    let supervisor = Supervisor::start(
+        SupervisorOptions::default(),
+        store.clone(),
+        vault,
+        shutdown.clone(),
+    )
+    .await?;
     let elapsed = started.elapsed();
     println!(
         "start-up with {n} imap mailboxes: {elapsed:.2?} until every secret was decrypted and every watcher scheduled ({:.3} ms per mailbox)",

@@ -11,12 +11,16 @@ use std::time::Instant;
 use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
     let vault = Vault::new(MasterKey::generate()?);
 
     let started = Instant::now();
-    let records: Vec<SealedSecret> =
-        (0..n).map(|i| vault.seal(format!("imap-password-{i:05}").as_bytes())).collect::<Result<_, _>>()?;
+    let records: Vec<SealedSecret> = (0..n)
+        .map(|i| vault.seal(format!("imap-password-{i:05}").as_bytes()))
+        .collect::<Result<_, _>>()?;
     println!("seal {n} records: {:.2?}", started.elapsed());
 
     let started = Instant::now();
@@ -24,7 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         vault.open(record)?;
     }
     let one = started.elapsed();
-    println!("open {n} records on 1 thread: {one:.2?} ({:.3} ms per record)", one.as_secs_f64() * 1000.0 / n as f64);
+    println!(
+        "open {n} records on 1 thread: {one:.2?} ({:.3} ms per record)",
+        one.as_secs_f64() * 1000.0 / n as f64
+    );
 
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let started = Instant::now();
@@ -33,11 +40,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .chunks(n.div_ceil(threads).max(1))
             .map(|chunk| scope.spawn(|| chunk.iter().filter(|r| vault.open(r).is_err()).count()))
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(usize::MAX)).sum()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(usize::MAX))
+            .sum()
     });
     if failures != 0 {
         return Err(format!("{failures} records did not open").into());
     }
-    println!("open {n} records on {threads} threads: {:.2?}", started.elapsed());
+    println!(
+        "open {n} records on {threads} threads: {:.2?}",
+        started.elapsed()
+    );
     Ok(())
 }

@@ -16,7 +16,8 @@ use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
 const BIN: &str = env!("CARGO_BIN_EXE_mailsigd");
 
 fn test_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test.sh"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test.sh"))
 }
 
 /// A temporary installation: `<dir>/mailsig.toml` and `<dir>/data`.
@@ -86,7 +87,12 @@ impl Install {
     /// Runs and insists on success; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "mailsigd {args:?} failed: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "mailsigd {args:?} failed: {}",
+            stderr(&out)
+        );
         stdout(&out)
     }
 
@@ -106,12 +112,14 @@ impl Install {
 
     async fn store(&self) -> Store {
         let url = Store::sqlite_url(&self.data().join("mailsig.db"));
-        Store::open(&url).await.unwrap_or_else(|e| panic!("open store: {e}"))
+        Store::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("open store: {e}"))
     }
 
     fn vault(&self) -> Vault {
-        let (key, _) =
-            MasterKey::load_from(None, &self.data().join("master.key")).unwrap_or_else(|e| panic!("key: {e}"));
+        let (key, _) = MasterKey::load_from(None, &self.data().join("master.key"))
+            .unwrap_or_else(|e| panic!("key: {e}"));
         Vault::new(key)
     }
 }
@@ -130,7 +138,11 @@ fn assert_fails(out: &Output, code: i32, needle: &str) {
     assert_eq!(out.status.code(), Some(code), "stderr: {err}");
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
-    assert!(lines[0].contains(needle), "{:?} does not mention {needle:?}", lines[0]);
+    assert!(
+        lines[0].contains(needle),
+        "{:?} does not mention {needle:?}",
+        lines[0]
+    );
     assert!(stdout(out).is_empty(), "stdout on failure: {}", stdout(out));
 }
 
@@ -170,10 +182,18 @@ fn init_creates_private_files_and_never_overwrites() {
     assert_eq!(mode(&install.data().join("mailsig.db")), 0o600);
     let key_before = fs::read(install.data().join("master.key")).unwrap_or_default();
 
-    assert_fails(&install.run(&["init", "--data-dir", "data"]), 73, "already exists");
+    assert_fails(
+        &install.run(&["init", "--data-dir", "data"]),
+        73,
+        "already exists",
+    );
     // With the config gone, the existing key still blocks a second init.
     let _ = fs::remove_file(install.config());
-    assert_fails(&install.run(&["init", "--data-dir", "data"]), 73, "master.key");
+    assert_fails(
+        &install.run(&["init", "--data-dir", "data"]),
+        73,
+        "master.key",
+    );
     assert_eq!(
         fs::read(install.data().join("master.key")).unwrap_or_default(),
         key_before
@@ -188,13 +208,20 @@ fn check_config_prints_one_summary_line() {
     let text = stdout(&out);
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("ok: config "), "{text}");
-    assert!(text.contains("sqlite") && text.contains("key file"), "{text}");
+    assert!(
+        text.contains("sqlite") && text.contains("key file"),
+        "{text}"
+    );
     assert!(text.contains("0 stored secrets open"), "{text}");
 
     // A key that does not open the stored secrets (a database restored with the wrong key).
     let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], "pw\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(install.ok(&["check-config"]).contains("1 stored secrets open"));
+    assert!(
+        install
+            .ok(&["check-config"])
+            .contains("1 stored secrets open")
+    );
     let key = install.data().join("master.key");
     let _ = fs::remove_file(&key);
     assert!(MasterKey::from_bytes([7; 32]).write_new_file(&key).is_ok());
@@ -238,12 +265,20 @@ fn environment_overrides_apply_and_are_checked() {
         .command(&["check-config"])
         .env("MAILSIG_IMAP_IDLE_RENEW", "2h")
         .output();
-    assert_fails(&out.unwrap_or_else(|e| panic!("{e}")), 78, "imap.idle_renew");
+    assert_fails(
+        &out.unwrap_or_else(|e| panic!("{e}")),
+        78,
+        "imap.idle_renew",
+    );
     let out = install
         .command(&["check-config"])
         .env("MAILSIG_SMTP_HOSTNAME", "x")
         .output();
-    assert_fails(&out.unwrap_or_else(|e| panic!("{e}")), 78, "MAILSIG_SMTP_HOSTNAME");
+    assert_fails(
+        &out.unwrap_or_else(|e| panic!("{e}")),
+        78,
+        "MAILSIG_SMTP_HOSTNAME",
+    );
 }
 
 #[test]
@@ -269,7 +304,11 @@ fn master_key_problems_are_refused_clearly() {
         .output();
     let out = out.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("systemd credential"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("systemd credential"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -286,15 +325,31 @@ fn users_and_lists_round_trip() {
         65,
         "already exists",
     );
-    assert_fails(&install.run(&["user", "add", "not-an-address"]), 65, "email");
+    assert_fails(
+        &install.run(&["user", "add", "not-an-address"]),
+        65,
+        "email",
+    );
     let users = install.ok(&["user", "list"]);
     assert_eq!(users.lines().count(), 2, "{users}");
     assert!(users.contains("alice@example.com\tAlice"), "{users}");
 
     let list = install.ok(&["list", "add", "--owner", "alice@example.com", "Customers"]);
-    let list_id = list.split('\t').next().unwrap_or_default().trim().to_owned();
+    let list_id = list
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     assert!(list.contains("Customers"));
-    install.ok(&["list", "share", &list_id, "bob@example.com", "--role", "editor"]);
+    install.ok(&[
+        "list",
+        "share",
+        &list_id,
+        "bob@example.com",
+        "--role",
+        "editor",
+    ]);
     assert!(
         install
             .ok(&["list", "list", "bob@example.com"])
@@ -307,7 +362,11 @@ fn users_and_lists_round_trip() {
             .ok(&["list", "list", "alice@example.com"])
             .contains("owner\tCustomers")
     );
-    assert_fails(&install.run(&["list", "list", "nobody@example.com"]), 65, "not found");
+    assert_fails(
+        &install.run(&["list", "list", "nobody@example.com"]),
+        65,
+        "not found",
+    );
 
     let token = install.ok(&["user", "token", "alice@example.com"]);
     assert!(token.trim().len() > 20, "{token}");
@@ -318,8 +377,14 @@ fn users_and_lists_round_trip() {
     let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
     let actions: Vec<String> = runtime.block_on(async {
         let store = install.store().await;
-        let log = store.audit_log(50).await.unwrap_or_else(|e| panic!("audit log: {e}"));
-        log.into_iter().rev().map(|entry| format!("{} {}", entry.action, entry.object_id.unwrap_or(-1))).collect()
+        let log = store
+            .audit_log(50)
+            .await
+            .unwrap_or_else(|e| panic!("audit log: {e}"));
+        log.into_iter()
+            .rev()
+            .map(|entry| format!("{} {}", entry.action, entry.object_id.unwrap_or(-1)))
+            .collect()
     });
     let expected = [
         "user.add".to_owned(),
@@ -341,31 +406,76 @@ fn users_and_lists_round_trip() {
 fn set_password_and_tokens_from_the_cli() {
     let install = Install::new();
     install.ok(&["user", "add", "carol@example.com"]);
-    let out = install.run_with_stdin(&["user", "set-password", "carol@example.com"], "a long enough password\n");
+    let out = install.run_with_stdin(
+        &["user", "set-password", "carol@example.com"],
+        "a long enough password\n",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_fails(&install.run_with_stdin(&["user", "set-password", "carol@example.com"], "short\n"), 65, "password");
-    assert_fails(&install.run_with_stdin(&["user", "set-password", "nobody@example.com"], "whatever123\n"), 65, "not found");
+    assert_fails(
+        &install.run_with_stdin(&["user", "set-password", "carol@example.com"], "short\n"),
+        65,
+        "password",
+    );
+    assert_fails(
+        &install.run_with_stdin(
+            &["user", "set-password", "nobody@example.com"],
+            "whatever123\n",
+        ),
+        65,
+        "not found",
+    );
 
-    let token = install.ok(&["token", "create", "--user", "carol@example.com", "--label", "laptop"]);
+    let token = install.ok(&[
+        "token",
+        "create",
+        "--user",
+        "carol@example.com",
+        "--label",
+        "laptop",
+    ]);
     assert!(token.trim().starts_with("msig_"), "{token}");
     assert!(files_containing(&install.data(), token.trim().as_bytes()).is_empty());
     let listed = install.ok(&["token", "list", "--user", "carol@example.com"]);
-    assert!(listed.contains("\tlaptop\t") && !listed.contains(token.trim()), "{listed}");
-    let id = listed.split('\t').next().unwrap_or_default().trim().to_owned();
+    assert!(
+        listed.contains("\tlaptop\t") && !listed.contains(token.trim()),
+        "{listed}"
+    );
+    let id = listed
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
 
     let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
     runtime.block_on(async {
         let store = install.store().await;
-        let signed_in = mailsig_daemon::http::auth::sign_in(&store, "carol@example.com", "a long enough password").await;
-        assert!(signed_in.is_ok(), "sign-in with the password set by the CLI");
-        let refused = mailsig_daemon::http::auth::sign_in(&store, "carol@example.com", "a wrong password").await;
+        let signed_in = mailsig_daemon::http::auth::sign_in(
+            &store,
+            "carol@example.com",
+            "a long enough password",
+        )
+        .await;
+        assert!(
+            signed_in.is_ok(),
+            "sign-in with the password set by the CLI"
+        );
+        let refused =
+            mailsig_daemon::http::auth::sign_in(&store, "carol@example.com", "a wrong password")
+                .await;
         assert!(refused.is_err());
-        assert!(store.verify_token(token.trim()).await.is_ok(), "the printed token works");
+        assert!(
+            store.verify_token(token.trim()).await.is_ok(),
+            "the printed token works"
+        );
     });
     install.ok(&["token", "revoke", &id]);
     runtime.block_on(async {
         let store = install.store().await;
-        assert!(store.verify_token(token.trim()).await.is_err(), "a revoked token works");
+        assert!(
+            store.verify_token(token.trim()).await.is_err(),
+            "a revoked token works"
+        );
     });
 }
 
@@ -378,7 +488,12 @@ fn parse_prints_one_json_line_per_file() {
     let _ = fs::write(dir.join("b.eml"), "not a message at all");
     let a = dir.join("a.eml");
     let b = dir.join("b.eml");
-    let out = Command::new(BIN).arg("parse").arg("--json").arg(&a).arg(&b).output();
+    let out = Command::new(BIN)
+        .arg("parse")
+        .arg("--json")
+        .arg(&a)
+        .arg(&b)
+        .output();
     let out = out.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = stdout(&out)
@@ -390,8 +505,14 @@ fn parse_prints_one_json_line_per_file() {
     assert!(lines[0].get("has_signature").is_some());
     assert_eq!(lines[1]["has_signature"], serde_json::json!(false));
 
-    let missing = Command::new(BIN).args(["parse", "/nonexistent.eml"]).output();
-    assert_fails(&missing.unwrap_or_else(|e| panic!("{e}")), 66, "open message file");
+    let missing = Command::new(BIN)
+        .args(["parse", "/nonexistent.eml"])
+        .output();
+    assert_fails(
+        &missing.unwrap_or_else(|e| panic!("{e}")),
+        66,
+        "open message file",
+    );
 }
 
 #[tokio::test]
@@ -430,7 +551,12 @@ fn create_mail_user() -> (String, String) {
     let mut file = OpenOptions::new()
         .append(true)
         .open(&path)
-        .unwrap_or_else(|e| panic!("open {}: {e} (run the tests with scripts/test.sh)", path.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "open {}: {e} (run the tests with scripts/test.sh)",
+                path.display()
+            )
+        });
     let _ = file.write_all(format!("{name}:{{PLAIN}}{password}::::::\n").as_bytes());
     std::thread::sleep(Duration::from_millis(1100));
     (name, password)
@@ -442,7 +568,12 @@ async fn imap_mailbox_round_trip_keeps_the_password_encrypted() {
     let (name, password) = create_mail_user();
     install.ok(&["user", "add", "owner@example.com"]);
     let list = install.ok(&["list", "add", "--owner", "owner@example.com", "Contacts"]);
-    let list_id = list.split('\t').next().unwrap_or_default().trim().to_owned();
+    let list_id = list
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     let port = test_env("MAILSIG_TEST_IMAPS_PORT");
     let ca = test_env("MAILSIG_TEST_CA");
     let add = |secret: &str| {
@@ -479,12 +610,26 @@ async fn imap_mailbox_round_trip_keeps_the_password_encrypted() {
 
     let out = add(&password);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let mailbox_id = stdout(&out).split('\t').next().unwrap_or_default().trim().to_owned();
+    let mailbox_id = stdout(&out)
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     assert!(!stdout(&out).contains(&password) && !stderr(&out).contains(&password));
 
     let listed = install.ok(&["mailbox", "list"]);
-    assert!(listed.contains(&format!("{mailbox_id}\timap\tok")), "{listed}");
-    install.ok(&["mailbox", "exclude", &mailbox_id, "Partner.example", "@other.example"]);
+    assert!(
+        listed.contains(&format!("{mailbox_id}\timap\tok")),
+        "{listed}"
+    );
+    install.ok(&[
+        "mailbox",
+        "exclude",
+        &mailbox_id,
+        "Partner.example",
+        "@other.example",
+    ]);
     let shown = install.ok(&["mailbox", "show", &mailbox_id]);
     assert!(
         shown.contains("excluded_domains: other.example, partner.example"),
@@ -494,7 +639,10 @@ async fn imap_mailbox_round_trip_keeps_the_password_encrypted() {
     assert!(!shown.contains(&password), "{shown}");
 
     let smtp_password = format!("Smtp-{:016x}-canary", rand::random::<u64>());
-    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], &smtp_password);
+    let out = install.run_with_stdin(
+        &["smtp", "set-password", "--password-stdin"],
+        &smtp_password,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // The passwords are in the database only in sealed form: no file of the data dir (the
@@ -508,10 +656,12 @@ async fn imap_mailbox_round_trip_keeps_the_password_encrypted() {
     let vault = install.vault();
     let mut opened: Vec<String> = Vec::new();
     for record in store.all_secrets().await.unwrap_or_default() {
-        let text = vault.open_string(&SealedSecret::from_bytes(record.sealed)).map(|s| {
-            use secrecy::ExposeSecret;
-            s.expose_secret().to_owned()
-        });
+        let text = vault
+            .open_string(&SealedSecret::from_bytes(record.sealed))
+            .map(|s| {
+                use secrecy::ExposeSecret;
+                s.expose_secret().to_owned()
+            });
         opened.push(text.unwrap_or_default());
     }
     opened.sort();
@@ -538,7 +688,11 @@ async fn secrets_rotate_re_encrypts_everything_under_a_new_key() {
         .seal(passwords[1].as_bytes())
         .unwrap_or_else(|e| panic!("{e}"));
     let added = store
-        .put_secret(mailsig_daemon::store::SecretKind::ImapPassword, sealed.as_bytes(), 1)
+        .put_secret(
+            mailsig_daemon::store::SecretKind::ImapPassword,
+            sealed.as_bytes(),
+            1,
+        )
         .await;
     assert!(added.is_ok());
     let key_file = install.data().join("master.key");
@@ -555,14 +709,25 @@ async fn secrets_rotate_re_encrypts_everything_under_a_new_key() {
     let mut opened = Vec::new();
     for record in store.all_secrets().await.unwrap_or_default() {
         let sealed = SealedSecret::from_bytes(record.sealed);
-        assert!(old_vault.open(&sealed).is_err(), "old key still opens a record");
+        assert!(
+            old_vault.open(&sealed).is_err(),
+            "old key still opens a record"
+        );
         assert_eq!(record.key_version, 2);
-        opened.push(new_vault.open(&sealed).map(|p| p.to_vec()).unwrap_or_default());
+        opened.push(
+            new_vault
+                .open(&sealed)
+                .map(|p| p.to_vec())
+                .unwrap_or_default(),
+        );
     }
     opened.sort();
     assert_eq!(
         opened,
-        vec![passwords[0].as_bytes().to_vec(), passwords[1].as_bytes().to_vec()]
+        vec![
+            passwords[0].as_bytes().to_vec(),
+            passwords[1].as_bytes().to_vec()
+        ]
     );
 
     // Simulate a crash after the commit but before the key file was swapped: the records
@@ -571,10 +736,21 @@ async fn secrets_rotate_re_encrypts_everything_under_a_new_key() {
     let newest_vault = Vault::new(newest.clone());
     let mut records = Vec::new();
     for record in store.all_secrets().await.unwrap_or_default() {
-        let moved = mailsig_daemon::vault::reseal(&new_vault, &newest_vault, &SealedSecret::from_bytes(record.sealed));
-        records.push((record.id, moved.unwrap_or_else(|e| panic!("{e}")).into_bytes()));
+        let moved = mailsig_daemon::vault::reseal(
+            &new_vault,
+            &newest_vault,
+            &SealedSecret::from_bytes(record.sealed),
+        );
+        records.push((
+            record.id,
+            moved.unwrap_or_else(|e| panic!("{e}")).into_bytes(),
+        ));
     }
-    assert!(newest.write_new_file(&install.data().join("master.key.new")).is_ok());
+    assert!(
+        newest
+            .write_new_file(&install.data().join("master.key.new"))
+            .is_ok()
+    );
     assert!(store.replace_all_secrets(records, 3).await.is_ok());
     store.close().await;
     let out = install.ok(&["secrets", "rotate"]);
@@ -603,11 +779,17 @@ fn run_init_sets_up_a_first_installation_then_runs() {
     run_until_sigterm(&install, &["run", "--init", "--data-dir", "data"]);
     assert!(install.config().is_file(), "no config written");
     assert_eq!(mode(&install.data().join("master.key")) & 0o777, 0o600);
-    assert!(install.data().join("mailsig.db").is_file(), "no database created");
+    assert!(
+        install.data().join("mailsig.db").is_file(),
+        "no database created"
+    );
     let key_before = fs::read(install.data().join("master.key")).unwrap_or_default();
     run_until_sigterm(&install, &["run", "--init", "--data-dir", "data"]);
     let key_after = fs::read(install.data().join("master.key")).unwrap_or_default();
-    assert_eq!(key_before, key_after, "a second `run --init` replaced the master key");
+    assert_eq!(
+        key_before, key_after,
+        "a second `run --init` replaced the master key"
+    );
 }
 
 /// Starts `mailsigd ARGS`, waits for "mailsigd started", sends SIGTERM and insists on a clean
@@ -629,21 +811,39 @@ fn run_until_sigterm(install: &Install, args: &[&str]) {
     {
         if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
             let _ = child.kill();
-            panic!("daemon did not start: {}", fs::read_to_string(&log).unwrap_or_default());
+            panic!(
+                "daemon did not start: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     // The unit's ExecReload sends SIGHUP: the daemon must survive it.
-    let hup = Command::new("kill").arg("-HUP").arg(child.id().to_string()).status();
+    let hup = Command::new("kill")
+        .arg("-HUP")
+        .arg(child.id().to_string())
+        .status();
     assert!(hup.is_ok_and(|s| s.success()));
     let hup_deadline = Instant::now() + Duration::from_secs(30);
-    while !fs::read_to_string(&log).unwrap_or_default().contains("SIGHUP received") {
-        assert!(child.try_wait().ok().flatten().is_none(), "daemon died on SIGHUP");
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("SIGHUP received")
+    {
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "daemon died on SIGHUP"
+        );
         assert!(Instant::now() < hup_deadline, "SIGHUP was not noticed");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(child.try_wait().ok().flatten().is_none(), "daemon died on SIGHUP");
-    let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    assert!(
+        child.try_wait().ok().flatten().is_none(),
+        "daemon died on SIGHUP"
+    );
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     assert!(killed.is_ok_and(|s| s.success()));
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -681,15 +881,25 @@ fn smtp_test_logs_in_with_the_stored_password() {
     // No password stored yet.
     assert_fails(&install.run(&["smtp", "test"]), 78, "smtp set-password");
 
-    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], "not-the-password\n");
+    let out = install.run_with_stdin(
+        &["smtp", "set-password", "--password-stdin"],
+        "not-the-password\n",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_fails(&install.run(&["smtp", "test"]), 77, "test smtp");
 
-    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], &format!("{password}\n"));
+    let out = install.run_with_stdin(
+        &["smtp", "set-password", "--password-stdin"],
+        &format!("{password}\n"),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = install.run(&["smtp", "test"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("ok: localhost:"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("ok: localhost:"),
+        "{}",
+        stdout(&out)
+    );
     assert!(!stdout(&out).contains(&password) && !stderr(&out).contains(&password));
     assert!(files_containing(&install.data(), password.as_bytes()).is_empty());
 }
@@ -700,17 +910,35 @@ async fn outbox_list_shows_failed_notifications_with_their_reason() {
     install.ok(&["user", "add", "alice@example.com"]);
     assert!(install.ok(&["outbox", "list"]).is_empty());
     let store = install.store().await;
-    let user = store.user_by_email("alice@example.com").await.unwrap_or_else(|e| panic!("{e}"));
-    let pending = store.enqueue("digest", user.id, &serde_json::json!({}), 0).await;
-    let failed = store.enqueue("digest", user.id, &serde_json::json!({}), 0).await;
+    let user = store
+        .user_by_email("alice@example.com")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pending = store
+        .enqueue("digest", user.id, &serde_json::json!({}), 0)
+        .await;
+    let failed = store
+        .enqueue("digest", user.id, &serde_json::json!({}), 0)
+        .await;
     let failed = failed.unwrap_or_else(|e| panic!("{e}"));
     assert!(pending.is_ok());
-    assert!(store.mark_failed(failed, "550 5.1.1 mailbox unavailable\nsecond line").await.is_ok());
+    assert!(
+        store
+            .mark_failed(failed, "550 5.1.1 mailbox unavailable\nsecond line")
+            .await
+            .is_ok()
+    );
     store.close().await;
 
     let listed = install.ok(&["outbox", "list"]);
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines.len(), 1, "{listed}");
-    assert!(lines[0].starts_with(&format!("{}\tdigest\t{}\t", failed.0, user.id.0)), "{listed}");
-    assert!(lines[0].ends_with("550 5.1.1 mailbox unavailable second line"), "{listed}");
+    assert!(
+        lines[0].starts_with(&format!("{}\tdigest\t{}\t", failed.0, user.id.0)),
+        "{listed}"
+    );
+    assert!(
+        lines[0].ends_with("550 5.1.1 mailbox unavailable second line"),
+        "{listed}"
+    );
 }

@@ -7,10 +7,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use mailsig_daemon::store::{
-    Clock, CommitMessage, CommitResult, Cursor, FieldEdit, ListId, MailboxFilter, MailboxId, MailboxKind,
-    MailboxStatus, NewMailbox, NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind, Store, StoreOptions,
-    StoredField, StoredPhone, SuggestionFields, SuggestionFilter, SuggestionStatus, UserId, DIGEST_KIND,
-    DIGEST_MAX_ITEMS, DigestPayload,
+    Clock, CommitMessage, CommitResult, Cursor, DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload,
+    FieldEdit, ListId, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox,
+    NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind, Store, StoreOptions,
+    StoredField, StoredPhone, SuggestionFields, SuggestionFilter, SuggestionStatus, UserId,
 };
 use sqlx::Row;
 
@@ -22,7 +22,11 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 // Harness: one test body, two backends.
 
 fn options() -> StoreOptions {
-    StoreOptions { clock: Clock::manual(T0), max_connections: 8, ..StoreOptions::default() }
+    StoreOptions {
+        clock: Clock::manual(T0),
+        max_connections: 8,
+        ..StoreOptions::default()
+    }
 }
 
 async fn run_sqlite<F, Fut>(body: F)
@@ -32,7 +36,9 @@ where
 {
     let dir = tempfile::tempdir().expect("create temp dir");
     let url = Store::sqlite_url(&dir.path().join("mailsig.db"));
-    let store = Store::open_with(&url, options()).await.expect("open sqlite store");
+    let store = Store::open_with(&url, options())
+        .await
+        .expect("open sqlite store");
     store.migrate().await.expect("migrate sqlite");
     body(store.clone()).await;
     store.close().await;
@@ -67,7 +73,10 @@ async fn pg_admin(sql: String) {
     let mut conn = sqlx::AnyConnection::connect(&pg_admin_url())
         .await
         .expect("connect to MAILSIG_TEST_PG_URL (is PostgreSQL running? use scripts/test.sh)");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("admin statement");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .expect("admin statement");
     conn.close().await.ok();
 }
 
@@ -79,7 +88,9 @@ where
     let name = format!("t_{:016x}", rand::random::<u64>());
     pg_admin(format!("CREATE DATABASE {name}")).await;
     let url = with_database(&pg_admin_url(), &name);
-    let store = Store::open_with(&url, options()).await.expect("open postgres store");
+    let store = Store::open_with(&url, options())
+        .await
+        .expect("open postgres store");
     store.migrate().await.expect("migrate postgres");
     body(store.clone()).await;
     store.close().await;
@@ -136,13 +147,21 @@ async fn wal_checkpoint_copies_the_log_into_the_database() {
     run_sqlite(|s: Store| async move {
         let w = world(&s).await;
         for uid in 0..50u32 {
-            s.commit_message(commit(&w, &format!("wal-{uid}"), uid, Outcome::Skipped("bulk".into())))
-                .await
-                .expect("commit");
+            s.commit_message(commit(
+                &w,
+                &format!("wal-{uid}"),
+                uid,
+                Outcome::Skipped("bulk".into()),
+            ))
+            .await
+            .expect("commit");
         }
         let done = s.checkpoint_wal().await.expect("checkpoint");
         assert!(done.log_pages > 0, "commits went to the log: {done:?}");
-        assert_eq!(done.checkpointed_pages, done.log_pages, "no reader holds an old snapshot: {done:?}");
+        assert_eq!(
+            done.checkpointed_pages, done.log_pages,
+            "no reader holds an old snapshot: {done:?}"
+        );
         let stats = s.mailbox_stats(w.mailbox).await.expect("stats");
         assert_eq!(stats.get("skipped:bulk"), 50);
     })
@@ -159,8 +178,14 @@ struct World {
 }
 
 async fn world(s: &Store) -> World {
-    let owner = s.create_user("Owner@Example.org", Some("Owner")).await.expect("create owner");
-    let list = s.create_list(owner.id, "Contacts").await.expect("create list");
+    let owner = s
+        .create_user("Owner@Example.org", Some("Owner"))
+        .await
+        .expect("create owner");
+    let list = s
+        .create_list(owner.id, "Contacts")
+        .await
+        .expect("create list");
     let mailbox = s
         .create_mailbox(NewMailbox {
             owner: owner.id,
@@ -174,11 +199,19 @@ async fn world(s: &Store) -> World {
         })
         .await
         .expect("create mailbox");
-    World { owner: owner.id, list: list.id, mailbox: mailbox.id }
+    World {
+        owner: owner.id,
+        list: list.id,
+        mailbox: mailbox.id,
+    }
 }
 
 fn field(v: &str) -> Option<StoredField> {
-    Some(StoredField { value: v.into(), confidence: 0.9, rule: "test".into() })
+    Some(StoredField {
+        value: v.into(),
+        confidence: 0.9,
+        rule: "test".into(),
+    })
 }
 
 fn contact(sender: &str, name: &str, title: &str, company: &str) -> NewSuggestion {
@@ -188,7 +221,11 @@ fn contact(sender: &str, name: &str, title: &str, company: &str) -> NewSuggestio
             name: field(name),
             title: field(title),
             company: field(company),
-            emails: vec![StoredField { value: sender.into(), confidence: 1.0, rule: "from".into() }],
+            emails: vec![StoredField {
+                value: sender.into(),
+                confidence: 1.0,
+                rule: "from".into(),
+            }],
             ..Default::default()
         },
         confidence: 0.8,
@@ -199,7 +236,10 @@ fn commit(w: &World, hash: &str, uid: u32, outcome: Outcome) -> CommitMessage {
     CommitMessage {
         mailbox: w.mailbox,
         folder: "INBOX".into(),
-        cursor: Cursor::Imap { uidvalidity: 7, uid },
+        cursor: Cursor::Imap {
+            uidvalidity: 7,
+            uid,
+        },
         message_id_hash: hash.into(),
         outcome,
         fencing: None,
@@ -207,11 +247,16 @@ fn commit(w: &World, hash: &str, uid: u32, outcome: Outcome) -> CommitMessage {
 }
 
 async fn suggestions(s: &Store, list: ListId) -> Vec<mailsig_daemon::store::Suggestion> {
-    s.list_suggestions(list, &SuggestionFilter::default()).await.expect("list suggestions")
+    s.list_suggestions(list, &SuggestionFilter::default())
+        .await
+        .expect("list suggestions")
 }
 
 async fn count(s: &Store, sql: &'static str) -> i64 {
-    let row = sqlx::query(sql).fetch_one(s.pool()).await.expect("count query");
+    let row = sqlx::query(sql)
+        .fetch_one(s.pool())
+        .await
+        .expect("count query");
     row.try_get::<i64, _>(0).expect("count column")
 }
 
@@ -226,7 +271,12 @@ async fn concurrent_transactions_and_single_writes_all_land(s: Store) {
     let mut tasks = Vec::new();
     for i in 0..64u32 {
         let s = s.clone();
-        let msg = commit(&w, &format!("many-{i}"), 100 + i, Outcome::Skipped("bulk".into()));
+        let msg = commit(
+            &w,
+            &format!("many-{i}"),
+            100 + i,
+            Outcome::Skipped("bulk".into()),
+        );
         let mailbox = w.mailbox;
         tasks.push(tokio::spawn(async move {
             s.commit_message(msg).await.map(|_| ())?;
@@ -237,7 +287,10 @@ async fn concurrent_transactions_and_single_writes_all_land(s: Store) {
         task.await.expect("task").expect("write");
     }
     let stats = s.mailbox_stats(w.mailbox).await.expect("stats");
-    assert_eq!((stats.get("skipped:bulk"), stats.get("connection_errors")), (64, 64));
+    assert_eq!(
+        (stats.get("skipped:bulk"), stats.get("connection_errors")),
+        (64, 64)
+    );
 }
 
 /// More jobs than one multi-row statement holds, a notification delivered twice, and every
@@ -245,21 +298,48 @@ async fn concurrent_transactions_and_single_writes_all_land(s: Store) {
 async fn graph_jobs_are_queued_and_finished_in_multi_row_statements(s: Store) {
     use mailsig_daemon::store::{GraphJobKind, GraphJobOutcome, NewGraphJob};
     let w = world(&s).await;
-    let job = |item: String| NewGraphJob { mailbox: w.mailbox, kind: GraphJobKind::Message, folder: "Inbox".into(), item };
+    let job = |item: String| NewGraphJob {
+        mailbox: w.mailbox,
+        kind: GraphJobKind::Message,
+        folder: "Inbox".into(),
+        item,
+    };
     let mut jobs: Vec<NewGraphJob> = (0..70).map(|i| job(format!("m{i}"))).collect();
     jobs.push(job("m5".into()));
-    jobs.push(NewGraphJob { mailbox: w.mailbox, kind: GraphJobKind::Missed, folder: "Inbox".into(), item: "sub".into() });
-    assert_eq!(s.enqueue_graph_jobs(&jobs).await.expect("enqueue"), 71, "the repeated m5 is one row");
-    let claimed = s.claim_graph_jobs("w", None, 100, Duration::from_secs(60)).await.expect("claim");
+    jobs.push(NewGraphJob {
+        mailbox: w.mailbox,
+        kind: GraphJobKind::Missed,
+        folder: "Inbox".into(),
+        item: "sub".into(),
+    });
+    assert_eq!(
+        s.enqueue_graph_jobs(&jobs).await.expect("enqueue"),
+        71,
+        "the repeated m5 is one row"
+    );
+    let claimed = s
+        .claim_graph_jobs("w", None, 100, Duration::from_secs(60))
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 71);
     let outcome = |job: &mailsig_daemon::store::GraphJob| match job.item.as_str() {
-        "sub" => GraphJobOutcome::Retry { next_at: T0 + 60_000, error: "http_503".into() },
-        item if item.ends_with('7') => GraphJobOutcome::Failed { error: "http_404".into() },
-        item if item.ends_with('3') => GraphJobOutcome::Failed { error: "too_large".into() },
+        "sub" => GraphJobOutcome::Retry {
+            next_at: T0 + 60_000,
+            error: "http_503".into(),
+        },
+        item if item.ends_with('7') => GraphJobOutcome::Failed {
+            error: "http_404".into(),
+        },
+        item if item.ends_with('3') => GraphJobOutcome::Failed {
+            error: "too_large".into(),
+        },
         _ => GraphJobOutcome::Done,
     };
-    let outcomes: Vec<(i64, GraphJobOutcome)> = claimed.iter().map(|j| (j.id, outcome(j))).collect();
-    s.record_graph_job_outcomes(&outcomes).await.expect("record");
+    let outcomes: Vec<(i64, GraphJobOutcome)> =
+        claimed.iter().map(|j| (j.id, outcome(j))).collect();
+    s.record_graph_job_outcomes(&outcomes)
+        .await
+        .expect("record");
     let counts = s.graph_job_counts(Some(w.mailbox)).await.expect("counts");
     // 70 messages: 7 end in 7, 7 end in 3; the retried event stays pending.
     assert_eq!((counts.done, counts.failed, counts.pending), (56, 14, 1));
@@ -269,37 +349,88 @@ async fn graph_jobs_are_queued_and_finished_in_multi_row_statements(s: Store) {
     .fetch_all(s.pool())
     .await
     .expect("count failed");
-    let failed: Vec<(String, i64)> =
-        failed.iter().map(|r| (r.try_get("last_error").expect("error"), r.try_get("n").expect("n"))).collect();
-    assert_eq!(failed, [("http_404".to_owned(), 7), ("too_large".to_owned(), 7)]);
-    assert!(s.claim_graph_jobs("w", None, 100, Duration::from_secs(60)).await.expect("claim").is_empty(), "the retry is not due yet");
+    let failed: Vec<(String, i64)> = failed
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("last_error").expect("error"),
+                r.try_get("n").expect("n"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [("http_404".to_owned(), 7), ("too_large".to_owned(), 7)]
+    );
+    assert!(
+        s.claim_graph_jobs("w", None, 100, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "the retry is not due yet"
+    );
 }
 
 async fn migrations_are_idempotent(s: Store) {
     let w = world(&s).await;
     s.migrate().await.expect("second migrate is a no-op");
     s.migrate().await.expect("third migrate is a no-op");
-    assert_eq!(s.get_mailbox(w.mailbox).await.expect("data survives").target_list, w.list);
+    assert_eq!(
+        s.get_mailbox(w.mailbox)
+            .await
+            .expect("data survives")
+            .target_list,
+        w.list
+    );
     // One row per migration file: none applied twice, none missing.
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
         .expect("read the migrations folder")
-        .filter(|entry| entry.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql")))
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
         .count();
     assert!(files >= 1);
-    assert_eq!(count(&s, "SELECT COUNT(*) FROM _sqlx_migrations").await, i64::try_from(files).expect("few files"));
+    assert_eq!(
+        count(&s, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        i64::try_from(files).expect("few files")
+    );
 }
 
 async fn users_are_unique_by_email(s: Store) {
-    let a = s.create_user("  Ann@Example.ORG ", None).await.expect("create");
+    let a = s
+        .create_user("  Ann@Example.ORG ", None)
+        .await
+        .expect("create");
     assert_eq!(a.email, "ann@example.org");
-    let dup = s.create_user("ann@example.org", None).await.expect_err("duplicate e-mail");
+    let dup = s
+        .create_user("ann@example.org", None)
+        .await
+        .expect_err("duplicate e-mail");
     assert!(dup.is_conflict(), "{dup}");
-    assert_eq!(s.user_by_email("ANN@example.org").await.expect("by email").id, a.id);
-    assert!(s.user_by_email("nobody@example.org").await.expect_err("unknown").is_not_found());
+    assert_eq!(
+        s.user_by_email("ANN@example.org")
+            .await
+            .expect("by email")
+            .id,
+        a.id
+    );
+    assert!(
+        s.user_by_email("nobody@example.org")
+            .await
+            .expect_err("unknown")
+            .is_not_found()
+    );
     assert!(s.create_user("not-an-address", None).await.is_err());
-    s.create_user("bob@example.org", Some("Bob")).await.expect("create bob");
+    s.create_user("bob@example.org", Some("Bob"))
+        .await
+        .expect("create bob");
     let all = s.list_users().await.expect("list");
-    assert_eq!(all.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(), ["ann@example.org", "bob@example.org"]);
+    assert_eq!(
+        all.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["ann@example.org", "bob@example.org"]
+    );
     s.soft_delete_user(a.id).await.expect("delete");
     assert!(s.get_user(a.id).await.expect_err("deleted").is_not_found());
     assert_eq!(s.list_users().await.expect("list").len(), 1);
@@ -310,14 +441,26 @@ async fn token_is_stored_hashed_and_verifies(s: Store) {
     let u = s.create_user("ann@example.org", None).await.expect("user");
     let issued = s.create_token(u.id, "cli").await.expect("token");
     let plain = issued.secret.expose_secret().to_owned();
-    assert!(plain.starts_with("msig_") && plain.len() == 5 + 64, "token format");
-    assert!(!format!("{issued:?}").contains(&plain), "Debug must not print the token");
+    assert!(
+        plain.starts_with("msig_") && plain.len() == 5 + 64,
+        "token format"
+    );
+    assert!(
+        !format!("{issued:?}").contains(&plain),
+        "Debug must not print the token"
+    );
 
-    let rows = sqlx::query("SELECT token_hash, label FROM api_tokens").fetch_all(s.pool()).await.expect("read");
+    let rows = sqlx::query("SELECT token_hash, label FROM api_tokens")
+        .fetch_all(s.pool())
+        .await
+        .expect("read");
     assert_eq!(rows.len(), 1);
     let stored: String = rows[0].try_get("token_hash").expect("hash column");
     assert_ne!(stored, plain);
-    assert!(!stored.contains(&plain[5..]), "stored value must not contain the token");
+    assert!(
+        !stored.contains(&plain[5..]),
+        "stored value must not contain the token"
+    );
     use sha2::Digest;
     assert_eq!(stored, hex::encode(sha2::Sha256::digest(plain.as_bytes())));
 
@@ -327,51 +470,120 @@ async fn token_is_stored_hashed_and_verifies(s: Store) {
     assert_eq!(verified.last_used_at, Some(T0 + 60_000));
     // The use is recorded at most once a minute (no write per API request).
     s.clock().advance(Duration::from_secs(10));
-    assert_eq!(s.verify_token(&plain).await.expect("verify").last_used_at, Some(T0 + 60_000));
+    assert_eq!(
+        s.verify_token(&plain).await.expect("verify").last_used_at,
+        Some(T0 + 60_000)
+    );
     s.clock().advance(Duration::from_secs(60));
-    assert_eq!(s.verify_token(&plain).await.expect("verify").last_used_at, Some(T0 + 130_000));
-    assert!(s.verify_token("msig_00").await.expect_err("unknown").is_not_found());
+    assert_eq!(
+        s.verify_token(&plain).await.expect("verify").last_used_at,
+        Some(T0 + 130_000)
+    );
+    assert!(
+        s.verify_token("msig_00")
+            .await
+            .expect_err("unknown")
+            .is_not_found()
+    );
     let other = s.create_token(u.id, "api").await.expect("second token");
     assert_ne!(other.secret.expose_secret(), plain.as_str());
     s.revoke_token(issued.token.id).await.expect("revoke");
-    assert!(s.verify_token(&plain).await.expect_err("revoked").is_not_found());
-    assert!(s.revoke_token(issued.token.id).await.expect_err("twice").is_not_found());
+    assert!(
+        s.verify_token(&plain)
+            .await
+            .expect_err("revoked")
+            .is_not_found()
+    );
+    assert!(
+        s.revoke_token(issued.token.id)
+            .await
+            .expect_err("twice")
+            .is_not_found()
+    );
     assert!(s.verify_token(other.secret.expose_secret()).await.is_ok());
     assert_eq!(s.list_tokens(u.id).await.expect("list").len(), 2);
 }
 
 async fn list_roles_and_sharing(s: Store) {
-    let owner = s.create_user("owner@example.org", None).await.expect("owner");
+    let owner = s
+        .create_user("owner@example.org", None)
+        .await
+        .expect("owner");
     let ed = s.create_user("ed@example.org", None).await.expect("editor");
     let vi = s.create_user("vi@example.org", None).await.expect("viewer");
-    let stranger = s.create_user("x@example.org", None).await.expect("stranger");
+    let stranger = s
+        .create_user("x@example.org", None)
+        .await
+        .expect("stranger");
     let list = s.create_list(owner.id, "  Sales ").await.expect("list");
     assert_eq!(list.name, "Sales");
-    assert_eq!(s.role_of(owner.id, list.id).await.expect("role"), Some(Role::Owner));
-    s.share_list(list.id, ed.id, Role::Editor).await.expect("share editor");
-    s.share_list(list.id, vi.id, Role::Editor).await.expect("share");
-    s.share_list(list.id, vi.id, Role::Viewer).await.expect("downgrade");
-    assert_eq!(s.role_of(ed.id, list.id).await.expect("role"), Some(Role::Editor));
-    assert_eq!(s.role_of(vi.id, list.id).await.expect("role"), Some(Role::Viewer));
+    assert_eq!(
+        s.role_of(owner.id, list.id).await.expect("role"),
+        Some(Role::Owner)
+    );
+    s.share_list(list.id, ed.id, Role::Editor)
+        .await
+        .expect("share editor");
+    s.share_list(list.id, vi.id, Role::Editor)
+        .await
+        .expect("share");
+    s.share_list(list.id, vi.id, Role::Viewer)
+        .await
+        .expect("downgrade");
+    assert_eq!(
+        s.role_of(ed.id, list.id).await.expect("role"),
+        Some(Role::Editor)
+    );
+    assert_eq!(
+        s.role_of(vi.id, list.id).await.expect("role"),
+        Some(Role::Viewer)
+    );
     assert_eq!(s.role_of(stranger.id, list.id).await.expect("role"), None);
     assert!(!Role::Viewer.can_edit() && Role::Editor.can_edit());
-    assert!(s.share_list(list.id, stranger.id, Role::Owner).await.is_err(), "no second owner");
-    assert!(s.share_list(list.id, owner.id, Role::Viewer).await.is_err(), "owner keeps ownership");
+    assert!(
+        s.share_list(list.id, stranger.id, Role::Owner)
+            .await
+            .is_err(),
+        "no second owner"
+    );
+    assert!(
+        s.share_list(list.id, owner.id, Role::Viewer).await.is_err(),
+        "owner keeps ownership"
+    );
     let members = s.list_members(list.id).await.expect("members");
     let roles: Vec<_> = members.iter().map(|m| (m.email.as_str(), m.role)).collect();
-    assert_eq!(roles, [("owner@example.org", Role::Owner), ("ed@example.org", Role::Editor), ("vi@example.org", Role::Viewer)]);
+    assert_eq!(
+        roles,
+        [
+            ("owner@example.org", Role::Owner),
+            ("ed@example.org", Role::Editor),
+            ("vi@example.org", Role::Viewer)
+        ]
+    );
     let seen = s.lists_for_user(vi.id).await.expect("lists for viewer");
     assert_eq!(seen.len(), 1);
     assert_eq!((seen[0].list.id, seen[0].role), (list.id, Role::Viewer));
-    assert!(s.lists_for_user(stranger.id).await.expect("none").is_empty());
+    assert!(
+        s.lists_for_user(stranger.id)
+            .await
+            .expect("none")
+            .is_empty()
+    );
     s.unshare_list(list.id, vi.id).await.expect("unshare");
     assert_eq!(s.role_of(vi.id, list.id).await.expect("role"), None);
-    assert!(s.unshare_list(list.id, owner.id).await.expect_err("owner stays").is_not_found());
+    assert!(
+        s.unshare_list(list.id, owner.id)
+            .await
+            .expect_err("owner stays")
+            .is_not_found()
+    );
     s.rename_list(list.id, "Partners").await.expect("rename");
     assert_eq!(s.get_list(list.id).await.expect("get").name, "Partners");
     // A viewer's list cannot be a mailbox target for them.
     let other = s.create_list(owner.id, "Other").await.expect("list");
-    s.share_list(other.id, vi.id, Role::Viewer).await.expect("share");
+    s.share_list(other.id, vi.id, Role::Viewer)
+        .await
+        .expect("share");
     let refused = s
         .create_mailbox(NewMailbox {
             owner: vi.id,
@@ -384,22 +596,50 @@ async fn list_roles_and_sharing(s: Store) {
             secret: None,
         })
         .await;
-    assert!(refused.is_err(), "a viewer cannot direct suggestions into the list");
+    assert!(
+        refused.is_err(),
+        "a viewer cannot direct suggestions into the list"
+    );
     s.soft_delete_list(list.id).await.expect("delete list");
     assert_eq!(s.role_of(ed.id, list.id).await.expect("role"), None);
-    assert!(s.get_list(list.id).await.expect_err("deleted").is_not_found());
+    assert!(
+        s.get_list(list.id)
+            .await
+            .expect_err("deleted")
+            .is_not_found()
+    );
 }
 
 async fn secrets_round_trip_and_delete(s: Store) {
-    let id = s.put_secret(SecretKind::ImapPassword, &[0, 1, 2, 255], 1).await.expect("put");
+    let id = s
+        .put_secret(SecretKind::ImapPassword, &[0, 1, 2, 255], 1)
+        .await
+        .expect("put");
     let got = s.get_secret(id).await.expect("get");
-    assert_eq!((got.kind, got.sealed.as_slice(), got.key_version), (SecretKind::ImapPassword, &[0u8, 1, 2, 255][..], 1));
-    assert!(!format!("{got:?}").contains("255"), "Debug must not print the sealed bytes");
-    let smtp = s.set_named_secret("smtp", SecretKind::SmtpPassword, b"sealed-a", 1).await.expect("named");
-    let again = s.set_named_secret("smtp", SecretKind::SmtpPassword, b"sealed-b", 1).await.expect("replace named");
+    assert_eq!(
+        (got.kind, got.sealed.as_slice(), got.key_version),
+        (SecretKind::ImapPassword, &[0u8, 1, 2, 255][..], 1)
+    );
+    assert!(
+        !format!("{got:?}").contains("255"),
+        "Debug must not print the sealed bytes"
+    );
+    let smtp = s
+        .set_named_secret("smtp", SecretKind::SmtpPassword, b"sealed-a", 1)
+        .await
+        .expect("named");
+    let again = s
+        .set_named_secret("smtp", SecretKind::SmtpPassword, b"sealed-b", 1)
+        .await
+        .expect("replace named");
     assert_eq!(smtp, again, "a named secret is replaced in place");
-    assert_eq!(s.named_secret("smtp").await.expect("named").sealed, b"sealed-b");
-    s.replace_secret(id, b"refreshed", 1).await.expect("replace");
+    assert_eq!(
+        s.named_secret("smtp").await.expect("named").sealed,
+        b"sealed-b"
+    );
+    s.replace_secret(id, b"refreshed", 1)
+        .await
+        .expect("replace");
     assert_eq!(s.get_secret(id).await.expect("get").sealed, b"refreshed");
     s.delete_secret(id).await.expect("delete");
     assert!(s.get_secret(id).await.expect_err("gone").is_not_found());
@@ -409,15 +649,26 @@ async fn secrets_round_trip_and_delete(s: Store) {
 async fn rotation_replaces_all_or_nothing(s: Store) {
     let mut ids = Vec::new();
     for i in 0..3u8 {
-        ids.push(s.put_secret(SecretKind::OauthTokens, &[i; 8], 1).await.expect("put"));
+        ids.push(
+            s.put_secret(SecretKind::OauthTokens, &[i; 8], 1)
+                .await
+                .expect("put"),
+        );
     }
     let mut batch: Vec<(SecretId, Vec<u8>)> = ids.iter().map(|id| (*id, vec![9; 8])).collect();
     batch.push((SecretId(999_999), vec![9; 8]));
-    let err = s.replace_all_secrets(batch, 2).await.expect_err("unknown id fails the batch");
+    let err = s
+        .replace_all_secrets(batch, 2)
+        .await
+        .expect_err("unknown id fails the batch");
     assert!(err.is_not_found());
     for (i, id) in ids.iter().enumerate() {
         let kept = s.get_secret(*id).await.expect("get");
-        assert_eq!((kept.sealed, kept.key_version), (vec![i as u8; 8], 1), "rolled back");
+        assert_eq!(
+            (kept.sealed, kept.key_version),
+            (vec![i as u8; 8], 1),
+            "rolled back"
+        );
     }
     let batch = ids.iter().map(|id| (*id, vec![7; 8])).collect();
     assert_eq!(s.replace_all_secrets(batch, 2).await.expect("rotate"), 3);
@@ -429,44 +680,115 @@ async fn rotation_replaces_all_or_nothing(s: Store) {
 async fn mailbox_settings_status_and_exclusions(s: Store) {
     let w = world(&s).await;
     let m = s.get_mailbox(w.mailbox).await.expect("get");
-    assert_eq!((m.kind, m.status, m.owner), (MailboxKind::Imap, MailboxStatus::Ok, w.owner));
+    assert_eq!(
+        (m.kind, m.status, m.owner),
+        (MailboxKind::Imap, MailboxStatus::Ok, w.owner)
+    );
     assert_eq!(m.settings["port"], 10993);
-    s.set_exclusions(w.mailbox, &["@Spam.example".into(), "spam.example".into(), " ads.example ".into()])
-        .await
-        .expect("exclusions");
-    assert_eq!(s.get_mailbox(w.mailbox).await.expect("get").excluded_domains, ["ads.example", "spam.example"]);
-    s.set_mailbox_status(w.mailbox, MailboxStatus::NeedsAttention, Some("authentication failed"))
-        .await
-        .expect("status");
+    s.set_exclusions(
+        w.mailbox,
+        &[
+            "@Spam.example".into(),
+            "spam.example".into(),
+            " ads.example ".into(),
+        ],
+    )
+    .await
+    .expect("exclusions");
+    assert_eq!(
+        s.get_mailbox(w.mailbox)
+            .await
+            .expect("get")
+            .excluded_domains,
+        ["ads.example", "spam.example"]
+    );
+    s.set_mailbox_status(
+        w.mailbox,
+        MailboxStatus::NeedsAttention,
+        Some("authentication failed"),
+    )
+    .await
+    .expect("status");
     let m = s.get_mailbox(w.mailbox).await.expect("get");
-    assert_eq!((m.status, m.status_reason.as_deref()), (MailboxStatus::NeedsAttention, Some("authentication failed")));
-    let secret = s.put_secret(SecretKind::ImapPassword, b"old", 1).await.expect("secret");
-    s.set_mailbox_secret(w.mailbox, secret).await.expect("set secret");
-    let fresh = s.put_secret(SecretKind::ImapPassword, b"new", 1).await.expect("secret");
-    s.set_mailbox_secret(w.mailbox, fresh).await.expect("new credentials");
+    assert_eq!(
+        (m.status, m.status_reason.as_deref()),
+        (MailboxStatus::NeedsAttention, Some("authentication failed"))
+    );
+    let secret = s
+        .put_secret(SecretKind::ImapPassword, b"old", 1)
+        .await
+        .expect("secret");
+    s.set_mailbox_secret(w.mailbox, secret)
+        .await
+        .expect("set secret");
+    let fresh = s
+        .put_secret(SecretKind::ImapPassword, b"new", 1)
+        .await
+        .expect("secret");
+    s.set_mailbox_secret(w.mailbox, fresh)
+        .await
+        .expect("new credentials");
     let m = s.get_mailbox(w.mailbox).await.expect("get");
-    assert_eq!((m.secret, m.status), (Some(fresh), MailboxStatus::Ok), "new credentials reset the status");
-    assert!(s.get_secret(secret).await.expect_err("old secret wiped").is_not_found());
-    s.set_mailbox_settings(w.mailbox, &serde_json::json!({"host": "imap.example"})).await.expect("settings");
-    assert_eq!(s.get_mailbox(w.mailbox).await.expect("get").settings["host"], "imap.example");
-    let by_owner = s.list_mailboxes(&MailboxFilter { owner: Some(w.owner), kind: None }).await.expect("list");
+    assert_eq!(
+        (m.secret, m.status),
+        (Some(fresh), MailboxStatus::Ok),
+        "new credentials reset the status"
+    );
+    assert!(
+        s.get_secret(secret)
+            .await
+            .expect_err("old secret wiped")
+            .is_not_found()
+    );
+    s.set_mailbox_settings(w.mailbox, &serde_json::json!({"host": "imap.example"}))
+        .await
+        .expect("settings");
+    assert_eq!(
+        s.get_mailbox(w.mailbox).await.expect("get").settings["host"],
+        "imap.example"
+    );
+    let by_owner = s
+        .list_mailboxes(&MailboxFilter {
+            owner: Some(w.owner),
+            kind: None,
+        })
+        .await
+        .expect("list");
     assert_eq!(by_owner.len(), 1);
-    let graph = s.list_mailboxes(&MailboxFilter { owner: None, kind: Some(MailboxKind::Graph) }).await.expect("list");
+    let graph = s
+        .list_mailboxes(&MailboxFilter {
+            owner: None,
+            kind: Some(MailboxKind::Graph),
+        })
+        .await
+        .expect("list");
     assert!(graph.is_empty());
 }
 
 async fn commit_same_message_twice_gives_one_suggestion(s: Store) {
     let w = world(&s).await;
-    let msg = commit(&w, "hash-1", 10, Outcome::Suggestion(contact("ann@acme.example", "Ann Lee", "CEO", "Acme")));
+    let msg = commit(
+        &w,
+        "hash-1",
+        10,
+        Outcome::Suggestion(contact("ann@acme.example", "Ann Lee", "CEO", "Acme")),
+    );
     let first = s.commit_message(msg.clone()).await.expect("first commit");
     assert!(matches!(first, CommitResult::Inserted { .. }), "{first:?}");
-    assert!(s.is_processed(w.mailbox, "hash-1").await.expect("processed"));
+    assert!(
+        s.is_processed(w.mailbox, "hash-1")
+            .await
+            .expect("processed")
+    );
     let second = s.commit_message(msg).await.expect("second commit");
     assert_eq!(second, CommitResult::Duplicate);
     let list = suggestions(&s, w.list).await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].sender_email, "ann@acme.example");
-    assert_eq!(list[0].fields.title.as_ref().map(|f| f.value.as_str()), Some("CEO"));
+    assert_eq!(
+        list[0].fields.title.as_ref().map(|f| f.value.as_str()),
+        Some("CEO")
+    );
     let stats = s.mailbox_stats(w.mailbox).await.expect("stats");
     assert_eq!((stats.get("processed"), stats.get("suggested")), (1, 1));
     assert_eq!(stats.skipped.get("duplicate"), Some(&1));
@@ -479,7 +801,12 @@ async fn concurrent_commits_of_one_message_give_one_suggestion(s: Store) {
     let mut tasks = Vec::new();
     for i in 0..6u32 {
         let s = s.clone();
-        let msg = commit(&w, "same", 20 + i, Outcome::Suggestion(contact("bo@acme.example", "Bo", "CTO", "Acme")));
+        let msg = commit(
+            &w,
+            "same",
+            20 + i,
+            Outcome::Suggestion(contact("bo@acme.example", "Bo", "CTO", "Acme")),
+        );
         tasks.push(tokio::spawn(async move { s.commit_message(msg).await }));
     }
     let mut fresh = 0;
@@ -493,18 +820,36 @@ async fn concurrent_commits_of_one_message_give_one_suggestion(s: Store) {
     assert_eq!(fresh, 1, "exactly one commit wins");
     assert_eq!(suggestions(&s, w.list).await.len(), 1);
     let stats = s.mailbox_stats(w.mailbox).await.expect("stats");
-    assert_eq!((stats.get("processed"), stats.get("skipped:duplicate")), (1, 5));
-    let cursor = s.get_cursor(w.mailbox, "INBOX").await.expect("cursor").expect("present");
-    assert_eq!(cursor.last_uid, Some(25), "duplicates still advance the cursor");
+    assert_eq!(
+        (stats.get("processed"), stats.get("skipped:duplicate")),
+        (1, 5)
+    );
+    let cursor = s
+        .get_cursor(w.mailbox, "INBOX")
+        .await
+        .expect("cursor")
+        .expect("present");
+    assert_eq!(
+        cursor.last_uid,
+        Some(25),
+        "duplicates still advance the cursor"
+    );
 }
 
 async fn merge_by_email_records_history(s: Store) {
     let w = world(&s).await;
     let first = s
-        .commit_message(commit(&w, "m1", 1, Outcome::Suggestion(contact("ann@acme.example", "Ann Lee", "CEO", "Acme"))))
+        .commit_message(commit(
+            &w,
+            "m1",
+            1,
+            Outcome::Suggestion(contact("ann@acme.example", "Ann Lee", "CEO", "Acme")),
+        ))
         .await
         .expect("first");
-    let CommitResult::Inserted { suggestion } = first else { panic!("{first:?}") };
+    let CommitResult::Inserted { suggestion } = first else {
+        panic!("{first:?}")
+    };
     s.clock().advance(Duration::from_secs(3600));
     let mut newer = contact("ANN@acme.example", "Ann Lee", "CTO", "Acme");
     newer.fields.phones.push(StoredPhone {
@@ -514,23 +859,45 @@ async fn merge_by_email_records_history(s: Store) {
         rule: "label".into(),
     });
     newer.confidence = 0.95;
-    let second = s.commit_message(commit(&w, "m2", 2, Outcome::Suggestion(newer.clone()))).await.expect("second");
+    let second = s
+        .commit_message(commit(&w, "m2", 2, Outcome::Suggestion(newer.clone())))
+        .await
+        .expect("second");
     assert_eq!(
         second,
-        CommitResult::Merged { suggestion, changed_fields: vec!["title".into(), "phones".into()] }
+        CommitResult::Merged {
+            suggestion,
+            changed_fields: vec!["title".into(), "phones".into()]
+        }
     );
-    let third = s.commit_message(commit(&w, "m3", 3, Outcome::Suggestion(newer))).await.expect("third");
+    let third = s
+        .commit_message(commit(&w, "m3", 3, Outcome::Suggestion(newer)))
+        .await
+        .expect("third");
     assert_eq!(third, CommitResult::Unchanged { suggestion });
 
     let all = suggestions(&s, w.list).await;
     assert_eq!(all.len(), 1);
     let got = &all[0];
-    assert_eq!(got.fields.title.as_ref().map(|f| f.value.as_str()), Some("CTO"));
+    assert_eq!(
+        got.fields.title.as_ref().map(|f| f.value.as_str()),
+        Some("CTO")
+    );
     assert_eq!(got.fields.phones.len(), 1);
     assert!((got.confidence - 0.95).abs() < 1e-9);
     assert_eq!(got.updated_at, T0 + 3_600_000);
     let history = s.suggestion_history(suggestion).await.expect("history");
-    let rows: Vec<_> = history.iter().map(|h| (h.field.as_str(), h.old_value.as_deref(), h.new_value.as_deref(), h.at)).collect();
+    let rows: Vec<_> = history
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str(),
+                h.old_value.as_deref(),
+                h.new_value.as_deref(),
+                h.at,
+            )
+        })
+        .collect();
     assert_eq!(
         rows,
         [
@@ -538,30 +905,77 @@ async fn merge_by_email_records_history(s: Store) {
             ("phones", None, Some(r#"["+491701234567"]"#), T0 + 3_600_000),
         ]
     );
-    assert_eq!(s.mailbox_stats(w.mailbox).await.expect("stats").get("merged"), 1);
+    assert_eq!(
+        s.mailbox_stats(w.mailbox)
+            .await
+            .expect("stats")
+            .get("merged"),
+        1
+    );
 }
 
 async fn merge_by_name_and_company(s: Store) {
     let w = world(&s).await;
     let a = s
-        .commit_message(commit(&w, "n1", 1, Outcome::Suggestion(contact("anna@acme.example", "Anna-Maria Schmidt", "CFO", "ACME GmbH"))))
+        .commit_message(commit(
+            &w,
+            "n1",
+            1,
+            Outcome::Suggestion(contact(
+                "anna@acme.example",
+                "Anna-Maria Schmidt",
+                "CFO",
+                "ACME GmbH",
+            )),
+        ))
         .await
         .expect("first");
-    let CommitResult::Inserted { suggestion } = a else { panic!("{a:?}") };
+    let CommitResult::Inserted { suggestion } = a else {
+        panic!("{a:?}")
+    };
     // Another address of the same person: same name and company after normalisation.
     let b = s
-        .commit_message(commit(&w, "n2", 2, Outcome::Suggestion(contact("a.schmidt@acme.example", "anna maria SCHMIDT", "CFO", "Acme GmbH"))))
+        .commit_message(commit(
+            &w,
+            "n2",
+            2,
+            Outcome::Suggestion(contact(
+                "a.schmidt@acme.example",
+                "anna maria SCHMIDT",
+                "CFO",
+                "Acme GmbH",
+            )),
+        ))
         .await
         .expect("second");
-    let CommitResult::Merged { suggestion: merged, changed_fields } = b else { panic!("{b:?}") };
+    let CommitResult::Merged {
+        suggestion: merged,
+        changed_fields,
+    } = b
+    else {
+        panic!("{b:?}")
+    };
     assert_eq!(merged, suggestion);
-    assert!(changed_fields.contains(&"emails".to_string()), "{changed_fields:?}");
+    assert!(
+        changed_fields.contains(&"emails".to_string()),
+        "{changed_fields:?}"
+    );
     let got = s.get_suggestion(suggestion).await.expect("get");
     let emails: Vec<_> = got.fields.emails.iter().map(|e| e.value.as_str()).collect();
     assert_eq!(emails, ["anna@acme.example", "a.schmidt@acme.example"]);
     // Same name, other company: another person.
     let c = s
-        .commit_message(commit(&w, "n3", 3, Outcome::Suggestion(contact("anna@other.example", "Anna-Maria Schmidt", "CFO", "Other AG"))))
+        .commit_message(commit(
+            &w,
+            "n3",
+            3,
+            Outcome::Suggestion(contact(
+                "anna@other.example",
+                "Anna-Maria Schmidt",
+                "CFO",
+                "Other AG",
+            )),
+        ))
         .await
         .expect("third");
     assert!(matches!(c, CommitResult::Inserted { .. }), "{c:?}");
@@ -572,7 +986,12 @@ async fn suggestions_for_a_deleted_list_are_skipped(s: Store) {
     let w = world(&s).await;
     s.soft_delete_list(w.list).await.expect("delete list");
     let r = s
-        .commit_message(commit(&w, "x1", 1, Outcome::Suggestion(contact("z@acme.example", "Z", "CEO", "Acme"))))
+        .commit_message(commit(
+            &w,
+            "x1",
+            1,
+            Outcome::Suggestion(contact("z@acme.example", "Z", "CEO", "Acme")),
+        ))
         .await
         .expect("commit");
     assert_eq!(r, CommitResult::Skipped);
@@ -584,9 +1003,17 @@ async fn suggestions_for_a_deleted_list_are_skipped(s: Store) {
 
 async fn skips_are_counted_by_reason(s: Store) {
     let w = world(&s).await;
-    for (i, reason) in ["bulk", "bulk", "auto_reply", "no_signature"].iter().enumerate() {
+    for (i, reason) in ["bulk", "bulk", "auto_reply", "no_signature"]
+        .iter()
+        .enumerate()
+    {
         let r = s
-            .commit_message(commit(&w, &format!("s{i}"), i as u32 + 1, Outcome::Skipped((*reason).into())))
+            .commit_message(commit(
+                &w,
+                &format!("s{i}"),
+                i as u32 + 1,
+                Outcome::Skipped((*reason).into()),
+            ))
             .await
             .expect("skip");
         assert_eq!(r, CommitResult::Skipped);
@@ -597,76 +1024,218 @@ async fn skips_are_counted_by_reason(s: Store) {
     assert_eq!(stats.skipped.get("auto_reply"), Some(&1));
     assert_eq!(stats.skipped.get("no_signature"), Some(&1));
     assert!(suggestions(&s, w.list).await.is_empty());
-    assert_eq!(s.get_cursor(w.mailbox, "INBOX").await.expect("cursor").and_then(|c| c.last_uid), Some(4));
+    assert_eq!(
+        s.get_cursor(w.mailbox, "INBOX")
+            .await
+            .expect("cursor")
+            .and_then(|c| c.last_uid),
+        Some(4)
+    );
 }
 
 async fn cursor_never_goes_backwards(s: Store) {
     let w = world(&s).await;
-    assert_eq!(s.get_cursor(w.mailbox, "INBOX").await.expect("cursor"), None);
-    s.commit_message(commit(&w, "c10", 10, Outcome::Skipped("bulk".into()))).await.expect("uid 10");
-    s.commit_message(commit(&w, "c5", 5, Outcome::Skipped("bulk".into()))).await.expect("uid 5");
-    let c = s.get_cursor(w.mailbox, "INBOX").await.expect("cursor").expect("present");
+    assert_eq!(
+        s.get_cursor(w.mailbox, "INBOX").await.expect("cursor"),
+        None
+    );
+    s.commit_message(commit(&w, "c10", 10, Outcome::Skipped("bulk".into())))
+        .await
+        .expect("uid 10");
+    s.commit_message(commit(&w, "c5", 5, Outcome::Skipped("bulk".into())))
+        .await
+        .expect("uid 5");
+    let c = s
+        .get_cursor(w.mailbox, "INBOX")
+        .await
+        .expect("cursor")
+        .expect("present");
     assert_eq!((c.uidvalidity, c.last_uid), (Some(7), Some(10)));
-    s.set_cursor(w.mailbox, "INBOX", &Cursor::Imap { uidvalidity: 7, uid: 3 }).await.expect("set lower");
-    assert_eq!(s.get_cursor(w.mailbox, "INBOX").await.expect("cursor").and_then(|c| c.last_uid), Some(10));
+    s.set_cursor(
+        w.mailbox,
+        "INBOX",
+        &Cursor::Imap {
+            uidvalidity: 7,
+            uid: 3,
+        },
+    )
+    .await
+    .expect("set lower");
+    assert_eq!(
+        s.get_cursor(w.mailbox, "INBOX")
+            .await
+            .expect("cursor")
+            .and_then(|c| c.last_uid),
+        Some(10)
+    );
     // A commit from another UIDVALIDITY is stale and leaves the cursor alone …
-    s.set_cursor(w.mailbox, "INBOX", &Cursor::Imap { uidvalidity: 8, uid: 50 }).await.expect("stale");
-    let c = s.get_cursor(w.mailbox, "INBOX").await.expect("cursor").expect("present");
+    s.set_cursor(
+        w.mailbox,
+        "INBOX",
+        &Cursor::Imap {
+            uidvalidity: 8,
+            uid: 50,
+        },
+    )
+    .await
+    .expect("stale");
+    let c = s
+        .get_cursor(w.mailbox, "INBOX")
+        .await
+        .expect("cursor")
+        .expect("present");
     assert_eq!((c.uidvalidity, c.last_uid), (Some(7), Some(10)));
     // … until the source announces the new UIDVALIDITY.
-    s.reset_cursor(w.mailbox, "INBOX", 8, 2).await.expect("reset");
-    s.set_cursor(w.mailbox, "INBOX", &Cursor::Imap { uidvalidity: 8, uid: 4 }).await.expect("advance");
-    let c = s.get_cursor(w.mailbox, "INBOX").await.expect("cursor").expect("present");
+    s.reset_cursor(w.mailbox, "INBOX", 8, 2)
+        .await
+        .expect("reset");
+    s.set_cursor(
+        w.mailbox,
+        "INBOX",
+        &Cursor::Imap {
+            uidvalidity: 8,
+            uid: 4,
+        },
+    )
+    .await
+    .expect("advance");
+    let c = s
+        .get_cursor(w.mailbox, "INBOX")
+        .await
+        .expect("cursor")
+        .expect("present");
     assert_eq!((c.uidvalidity, c.last_uid), (Some(8), Some(4)));
-    s.set_cursor(w.mailbox, "Archive", &Cursor::Imap { uidvalidity: 1, uid: u32::MAX }).await.expect("large uid");
-    assert_eq!(s.get_cursor(w.mailbox, "Archive").await.expect("cursor").and_then(|c| c.last_uid), Some(u32::MAX));
+    s.set_cursor(
+        w.mailbox,
+        "Archive",
+        &Cursor::Imap {
+            uidvalidity: 1,
+            uid: u32::MAX,
+        },
+    )
+    .await
+    .expect("large uid");
+    assert_eq!(
+        s.get_cursor(w.mailbox, "Archive")
+            .await
+            .expect("cursor")
+            .and_then(|c| c.last_uid),
+        Some(u32::MAX)
+    );
 }
 
 async fn delta_cursor_is_kept(s: Store) {
     let w = world(&s).await;
     let mut msg = commit(&w, "d1", 0, Outcome::Skipped("bulk".into()));
-    msg.cursor = Cursor::Delta { link: "https://graph.example/delta?token=1".into() };
+    msg.cursor = Cursor::Delta {
+        link: "https://graph.example/delta?token=1".into(),
+    };
     s.commit_message(msg).await.expect("commit");
-    s.set_cursor(w.mailbox, "inbox", &Cursor::Delta { link: "https://graph.example/delta?token=2".into() })
+    s.set_cursor(
+        w.mailbox,
+        "inbox",
+        &Cursor::Delta {
+            link: "https://graph.example/delta?token=2".into(),
+        },
+    )
+    .await
+    .expect("set");
+    let c = s
+        .get_cursor(w.mailbox, "inbox")
         .await
-        .expect("set");
-    let c = s.get_cursor(w.mailbox, "inbox").await.expect("cursor").expect("present");
-    assert_eq!(c.delta_link.as_deref(), Some("https://graph.example/delta?token=2"));
+        .expect("cursor")
+        .expect("present");
+    assert_eq!(
+        c.delta_link.as_deref(),
+        Some("https://graph.example/delta?token=2")
+    );
     assert_eq!(c.last_uid, None);
 }
 
 async fn remove_mailbox_wipes_secret_and_purge_deletes_after_retention(s: Store) {
     let w = world(&s).await;
-    let secret = s.put_secret(SecretKind::ImapPassword, b"sealed", 1).await.expect("secret");
-    s.set_mailbox_secret(w.mailbox, secret).await.expect("attach");
+    let secret = s
+        .put_secret(SecretKind::ImapPassword, b"sealed", 1)
+        .await
+        .expect("secret");
+    s.set_mailbox_secret(w.mailbox, secret)
+        .await
+        .expect("attach");
     let r = s
-        .commit_message(commit(&w, "p1", 1, Outcome::Suggestion(contact("cy@acme.example", "Cy", "COO", "Acme"))))
+        .commit_message(commit(
+            &w,
+            "p1",
+            1,
+            Outcome::Suggestion(contact("cy@acme.example", "Cy", "COO", "Acme")),
+        ))
         .await
         .expect("commit");
-    let CommitResult::Inserted { suggestion } = r else { panic!("{r:?}") };
+    let CommitResult::Inserted { suggestion } = r else {
+        panic!("{r:?}")
+    };
 
     s.soft_remove_mailbox(w.mailbox).await.expect("remove");
-    assert!(s.get_secret(secret).await.expect_err("secret wiped at once").is_not_found());
-    assert!(s.get_mailbox(w.mailbox).await.expect_err("removed").is_not_found());
-    assert!(s.list_mailboxes(&MailboxFilter::default()).await.expect("list").is_empty());
-    let late = s.commit_message(commit(&w, "p2", 2, Outcome::Skipped("bulk".into()))).await;
-    assert!(late.expect_err("no commits into a removed mailbox").is_not_found());
-    s.soft_delete_suggestion(suggestion).await.expect("delete suggestion");
-    assert!(s.get_suggestion(suggestion).await.expect_err("deleted").is_not_found());
+    assert!(
+        s.get_secret(secret)
+            .await
+            .expect_err("secret wiped at once")
+            .is_not_found()
+    );
+    assert!(
+        s.get_mailbox(w.mailbox)
+            .await
+            .expect_err("removed")
+            .is_not_found()
+    );
+    assert!(
+        s.list_mailboxes(&MailboxFilter::default())
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let late = s
+        .commit_message(commit(&w, "p2", 2, Outcome::Skipped("bulk".into())))
+        .await;
+    assert!(
+        late.expect_err("no commits into a removed mailbox")
+            .is_not_found()
+    );
+    s.soft_delete_suggestion(suggestion)
+        .await
+        .expect("delete suggestion");
+    assert!(
+        s.get_suggestion(suggestion)
+            .await
+            .expect_err("deleted")
+            .is_not_found()
+    );
 
     s.clock().advance(DAY * 10);
     let report = s.purge_deleted(30).await.expect("purge");
-    assert_eq!((report.mailboxes, report.suggestions), (0, 0), "still within retention");
-    assert_eq!(count(&s, "SELECT COUNT(*) FROM processed_messages").await, 1);
+    assert_eq!(
+        (report.mailboxes, report.suggestions),
+        (0, 0),
+        "still within retention"
+    );
+    assert_eq!(
+        count(&s, "SELECT COUNT(*) FROM processed_messages").await,
+        1
+    );
 
     s.clock().advance(DAY * 21);
     let report = s.purge_deleted(30).await.expect("purge");
     assert_eq!((report.mailboxes, report.suggestions), (1, 1));
     assert_eq!(count(&s, "SELECT COUNT(*) FROM mailboxes").await, 0);
-    assert_eq!(count(&s, "SELECT COUNT(*) FROM processed_messages").await, 0);
+    assert_eq!(
+        count(&s, "SELECT COUNT(*) FROM processed_messages").await,
+        0
+    );
     assert_eq!(count(&s, "SELECT COUNT(*) FROM folder_cursors").await, 0);
     assert_eq!(count(&s, "SELECT COUNT(*) FROM mailbox_counters").await, 0);
-    assert_eq!(count(&s, "SELECT COUNT(*) FROM suggestion_history").await, 0);
+    assert_eq!(
+        count(&s, "SELECT COUNT(*) FROM suggestion_history").await,
+        0
+    );
     assert_eq!(s.get_list(w.list).await.expect("list kept").id, w.list);
 }
 
@@ -679,59 +1248,138 @@ async fn suggestion_review_status_merge_and_paging(s: Store) {
                 &w,
                 &format!("r{i}"),
                 i + 1,
-                Outcome::Suggestion(contact(&format!("p{i}@acme.example"), &format!("Person {i}"), "Dev", "Acme")),
+                Outcome::Suggestion(contact(
+                    &format!("p{i}@acme.example"),
+                    &format!("Person {i}"),
+                    "Dev",
+                    "Acme",
+                )),
             ))
             .await
             .expect("commit");
-        let CommitResult::Inserted { suggestion } = r else { panic!("{r:?}") };
+        let CommitResult::Inserted { suggestion } = r else {
+            panic!("{r:?}")
+        };
         ids.push(suggestion);
     }
-    s.set_suggestion_status(ids[0], SuggestionStatus::Accepted).await.expect("accept");
-    s.set_suggestion_status(ids[1], SuggestionStatus::Dismissed).await.expect("dismiss");
+    s.set_suggestion_status(ids[0], SuggestionStatus::Accepted)
+        .await
+        .expect("accept");
+    s.set_suggestion_status(ids[1], SuggestionStatus::Dismissed)
+        .await
+        .expect("dismiss");
     let page1 = s
-        .list_suggestions(w.list, &SuggestionFilter { status: Some(SuggestionStatus::New), after: None, limit: 2 })
+        .list_suggestions(
+            w.list,
+            &SuggestionFilter {
+                status: Some(SuggestionStatus::New),
+                after: None,
+                limit: 2,
+            },
+        )
         .await
         .expect("page 1");
-    assert_eq!(page1.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[2], ids[3]]);
+    assert_eq!(
+        page1.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [ids[2], ids[3]]
+    );
     let page2 = s
         .list_suggestions(
             w.list,
-            &SuggestionFilter { status: Some(SuggestionStatus::New), after: Some(ids[3]), limit: 2 },
+            &SuggestionFilter {
+                status: Some(SuggestionStatus::New),
+                after: Some(ids[3]),
+                limit: 2,
+            },
         )
         .await
         .expect("page 2");
     assert_eq!(page2.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[4]]);
     let accepted = s
-        .list_suggestions(w.list, &SuggestionFilter { status: Some(SuggestionStatus::Accepted), ..Default::default() })
+        .list_suggestions(
+            w.list,
+            &SuggestionFilter {
+                status: Some(SuggestionStatus::Accepted),
+                ..Default::default()
+            },
+        )
         .await
         .expect("accepted");
     assert_eq!(accepted.len(), 1);
-    assert_eq!(s.count_suggestions(w.list, Some(SuggestionStatus::New)).await.expect("count"), 3);
+    assert_eq!(
+        s.count_suggestions(w.list, Some(SuggestionStatus::New))
+            .await
+            .expect("count"),
+        3
+    );
     assert_eq!(s.count_suggestions(w.list, None).await.expect("count"), 5);
 
     let merged = s
         .merge_suggestion(
             ids[2],
             &[
-                FieldEdit { field: "title".into(), value: Some("Lead Developer".into()) },
-                FieldEdit { field: "company".into(), value: Some("Acme".into()) },
-                FieldEdit { field: "name".into(), value: None },
+                FieldEdit {
+                    field: "title".into(),
+                    value: Some("Lead Developer".into()),
+                },
+                FieldEdit {
+                    field: "company".into(),
+                    value: Some("Acme".into()),
+                },
+                FieldEdit {
+                    field: "name".into(),
+                    value: None,
+                },
             ],
         )
         .await
         .expect("merge");
     assert_eq!(merged.status, SuggestionStatus::Merged);
-    assert_eq!(merged.fields.title.as_ref().map(|f| (f.value.as_str(), f.rule.as_str())), Some(("Lead Developer", "reviewer")));
-    assert_eq!(merged.fields.company.as_ref().map(|f| f.rule.as_str()), Some("test"), "kept value keeps provenance");
+    assert_eq!(
+        merged
+            .fields
+            .title
+            .as_ref()
+            .map(|f| (f.value.as_str(), f.rule.as_str())),
+        Some(("Lead Developer", "reviewer"))
+    );
+    assert_eq!(
+        merged.fields.company.as_ref().map(|f| f.rule.as_str()),
+        Some("test"),
+        "kept value keeps provenance"
+    );
     assert!(merged.fields.name.is_none());
     let history = s.suggestion_history(ids[2]).await.expect("history");
     let fields: Vec<_> = history.iter().map(|h| h.field.as_str()).collect();
     assert_eq!(fields, ["name", "title", "status"]);
-    assert!(s.merge_suggestion(ids[2], &[FieldEdit { field: "emails".into(), value: None }]).await.is_err());
-    assert!(s.merge_suggestion(ids[2], &[FieldEdit { field: "bogus".into(), value: None }]).await.is_err());
+    assert!(
+        s.merge_suggestion(
+            ids[2],
+            &[FieldEdit {
+                field: "emails".into(),
+                value: None
+            }]
+        )
+        .await
+        .is_err()
+    );
+    assert!(
+        s.merge_suggestion(
+            ids[2],
+            &[FieldEdit {
+                field: "bogus".into(),
+                value: None
+            }]
+        )
+        .await
+        .is_err()
+    );
     let h0 = s.suggestion_history(ids[0]).await.expect("history");
     assert_eq!(h0.len(), 1);
-    assert_eq!((h0[0].old_value.as_deref(), h0[0].new_value.as_deref()), (Some("new"), Some("accepted")));
+    assert_eq!(
+        (h0[0].old_value.as_deref(), h0[0].new_value.as_deref()),
+        (Some("new"), Some("accepted"))
+    );
 }
 
 async fn digest_collects_suggestions_and_waits_for_interval(s: Store) {
@@ -741,15 +1389,31 @@ async fn digest_collects_suggestions_and_waits_for_interval(s: Store) {
             &w,
             &format!("g{i}"),
             i + 1,
-            Outcome::Suggestion(contact(&format!("d{i}@acme.example"), &format!("D {i}"), "Dev", "Acme")),
+            Outcome::Suggestion(contact(
+                &format!("d{i}@acme.example"),
+                &format!("D {i}"),
+                "Dev",
+                "Acme",
+            )),
         ))
         .await
         .expect("commit");
     }
-    let claimed = s.claim_due("w1", s.now_ms(), 10, Duration::from_secs(60)).await.expect("claim");
+    let claimed = s
+        .claim_due("w1", s.now_ms(), 10, Duration::from_secs(60))
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 1, "one digest per recipient");
     let item = &claimed[0];
-    assert_eq!((item.kind.as_str(), item.recipient, item.status, item.attempts), (DIGEST_KIND, w.owner, OutboxStatus::Sending, 1));
+    assert_eq!(
+        (
+            item.kind.as_str(),
+            item.recipient,
+            item.status,
+            item.attempts
+        ),
+        (DIGEST_KIND, w.owner, OutboxStatus::Sending, 1)
+    );
     let payload: DigestPayload = serde_json::from_value(item.payload.clone()).expect("payload");
     assert_eq!(payload.suggestions.len(), 3);
     assert_eq!(payload.lists, [w.list]);
@@ -757,12 +1421,25 @@ async fn digest_collects_suggestions_and_waits_for_interval(s: Store) {
 
     // The next suggestion starts a new digest that waits for the interval (15 min default).
     s.clock().advance(Duration::from_secs(60));
-    s.commit_message(commit(&w, "g9", 9, Outcome::Suggestion(contact("late@acme.example", "Late", "Dev", "Acme"))))
-        .await
-        .expect("commit");
-    assert!(s.claim_due("w1", s.now_ms(), 10, Duration::from_secs(60)).await.expect("claim").is_empty());
+    s.commit_message(commit(
+        &w,
+        "g9",
+        9,
+        Outcome::Suggestion(contact("late@acme.example", "Late", "Dev", "Acme")),
+    ))
+    .await
+    .expect("commit");
+    assert!(
+        s.claim_due("w1", s.now_ms(), 10, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
     s.clock().advance(Duration::from_secs(14 * 60));
-    let next = s.claim_due("w1", s.now_ms(), 10, Duration::from_secs(60)).await.expect("claim");
+    let next = s
+        .claim_due("w1", s.now_ms(), 10, Duration::from_secs(60))
+        .await
+        .expect("claim");
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].next_attempt_at, T0 + 15 * 60 * 1000);
 }
@@ -775,15 +1452,27 @@ async fn digest_is_capped(s: Store) {
             &w,
             &format!("cap{i}"),
             i as u32 + 1,
-            Outcome::Suggestion(contact(&format!("c{i}@acme.example"), &format!("C {i}"), "Dev", "Acme")),
+            Outcome::Suggestion(contact(
+                &format!("c{i}@acme.example"),
+                &format!("C {i}"),
+                "Dev",
+                "Acme",
+            )),
         ))
         .await
         .expect("commit");
     }
-    let claimed = s.claim_due("w1", s.now_ms(), 10, Duration::from_secs(60)).await.expect("claim");
+    let claimed = s
+        .claim_due("w1", s.now_ms(), 10, Duration::from_secs(60))
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 1);
-    let payload: DigestPayload = serde_json::from_value(claimed[0].payload.clone()).expect("payload");
-    assert_eq!((payload.suggestions.len(), payload.more), (DIGEST_MAX_ITEMS, 5));
+    let payload: DigestPayload =
+        serde_json::from_value(claimed[0].payload.clone()).expect("payload");
+    assert_eq!(
+        (payload.suggestions.len(), payload.more),
+        (DIGEST_MAX_ITEMS, 5)
+    );
     assert_eq!(suggestions(&s, w.list).await.len(), 100, "first page");
 }
 
@@ -791,7 +1480,9 @@ async fn outbox_claims_are_disjoint_between_workers(s: Store) {
     let u = s.create_user("q@example.org", None).await.expect("user");
     const N: usize = 60;
     for i in 0..N {
-        s.enqueue("test", u.id, &serde_json::json!({ "n": i }), T0).await.expect("enqueue");
+        s.enqueue("test", u.id, &serde_json::json!({ "n": i }), T0)
+            .await
+            .expect("enqueue");
     }
     let mut workers = Vec::new();
     for w in 0..3 {
@@ -799,12 +1490,18 @@ async fn outbox_claims_are_disjoint_between_workers(s: Store) {
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let batch = s.claim_due(&format!("worker-{w}"), T0, 4, Duration::from_secs(60)).await.expect("claim");
+                let batch = s
+                    .claim_due(&format!("worker-{w}"), T0, 4, Duration::from_secs(60))
+                    .await
+                    .expect("claim");
                 if batch.is_empty() {
                     return mine;
                 }
                 for item in &batch {
-                    assert_eq!(item.claimed_by.as_deref(), Some(format!("worker-{w}").as_str()));
+                    assert_eq!(
+                        item.claimed_by.as_deref(),
+                        Some(format!("worker-{w}").as_str())
+                    );
                 }
                 mine.extend(batch.into_iter().map(|i| i.id));
                 tokio::task::yield_now().await;
@@ -825,24 +1522,65 @@ async fn outbox_claims_are_disjoint_between_workers(s: Store) {
 
 async fn outbox_retry_failure_and_expired_claims(s: Store) {
     let u = s.create_user("r@example.org", None).await.expect("user");
-    let a = s.enqueue("test", u.id, &serde_json::json!({"a": 1}), T0).await.expect("a");
-    let b = s.enqueue("test", u.id, &serde_json::json!({"b": 1}), T0).await.expect("b");
-    let c = s.enqueue("test", u.id, &serde_json::json!({"c": 1}), T0 + 60_000).await.expect("c (later)");
-    let first = s.claim_due("w1", T0, 10, Duration::from_secs(30)).await.expect("claim");
-    assert_eq!(first.iter().map(|i| i.id).collect::<Vec<_>>(), [a, b], "c is not due yet");
-    s.mark_retry(a, T0 + 10_000, "421 try again later").await.expect("retry");
-    s.mark_failed(b, "550 5.1.1 mailbox unavailable").await.expect("fail");
+    let a = s
+        .enqueue("test", u.id, &serde_json::json!({"a": 1}), T0)
+        .await
+        .expect("a");
+    let b = s
+        .enqueue("test", u.id, &serde_json::json!({"b": 1}), T0)
+        .await
+        .expect("b");
+    let c = s
+        .enqueue("test", u.id, &serde_json::json!({"c": 1}), T0 + 60_000)
+        .await
+        .expect("c (later)");
+    let first = s
+        .claim_due("w1", T0, 10, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    assert_eq!(
+        first.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [a, b],
+        "c is not due yet"
+    );
+    s.mark_retry(a, T0 + 10_000, "421 try again later")
+        .await
+        .expect("retry");
+    s.mark_failed(b, "550 5.1.1 mailbox unavailable")
+        .await
+        .expect("fail");
     let depth = s.outbox_depth().await.expect("depth");
     assert_eq!((depth.pending, depth.sending, depth.failed), (2, 0, 1));
     let failed = s.list_failed(10).await.expect("failed");
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].last_error.as_deref(), Some("550 5.1.1 mailbox unavailable"));
-    assert!(s.claim_due("w1", T0 + 5_000, 10, Duration::from_secs(30)).await.expect("claim").is_empty());
-    let again = s.claim_due("w2", T0 + 10_000, 10, Duration::from_secs(30)).await.expect("claim");
+    assert_eq!(
+        failed[0].last_error.as_deref(),
+        Some("550 5.1.1 mailbox unavailable")
+    );
+    assert!(
+        s.claim_due("w1", T0 + 5_000, 10, Duration::from_secs(30))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let again = s
+        .claim_due("w2", T0 + 10_000, 10, Duration::from_secs(30))
+        .await
+        .expect("claim");
     assert_eq!(again.len(), 1);
-    assert_eq!((again[0].id, again[0].attempts, again[0].last_error.as_deref()), (a, 2, Some("421 try again later")));
+    assert_eq!(
+        (
+            again[0].id,
+            again[0].attempts,
+            again[0].last_error.as_deref()
+        ),
+        (a, 2, Some("421 try again later"))
+    );
     // w2 dies holding `a`: once its claim expires, another worker gets it (with c, now due).
-    let taken = s.claim_due("w3", T0 + 60_001, 10, Duration::from_secs(30)).await.expect("claim");
+    let taken = s
+        .claim_due("w3", T0 + 60_001, 10, Duration::from_secs(30))
+        .await
+        .expect("claim");
     assert_eq!(taken.iter().map(|i| i.id).collect::<Vec<_>>(), [a, c]);
     s.mark_sent(a).await.expect("sent");
     let item = s.get_outbox_item(a).await.expect("get");
@@ -850,47 +1588,110 @@ async fn outbox_retry_failure_and_expired_claims(s: Store) {
     assert_eq!(s.list_failed(10).await.expect("failed").len(), 1);
     let long = "x".repeat(5000);
     s.mark_failed(c, &long).await.expect("fail");
-    assert_eq!(s.get_outbox_item(c).await.expect("get").last_error.map(|e| e.len()), Some(1000));
+    assert_eq!(
+        s.get_outbox_item(c)
+            .await
+            .expect("get")
+            .last_error
+            .map(|e| e.len()),
+        Some(1000)
+    );
 }
 
 async fn stale_fencing_token_is_refused(s: Store) {
     let w = world(&s).await;
-    let leases = s.claim_mailboxes("replica-a", Some(MailboxKind::Imap), Duration::from_secs(30), 10).await.expect("claim");
+    let leases = s
+        .claim_mailboxes(
+            "replica-a",
+            Some(MailboxKind::Imap),
+            Duration::from_secs(30),
+            10,
+        )
+        .await
+        .expect("claim");
     assert_eq!(leases.len(), 1);
     let a = leases[0];
     assert!(
-        s.claim_mailboxes("replica-b", None, Duration::from_secs(30), 10).await.expect("claim").is_empty(),
+        s.claim_mailboxes("replica-b", None, Duration::from_secs(30), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
         "a held lease is not taken"
     );
     let mut msg = commit(&w, "f1", 1, Outcome::Skipped("bulk".into()));
     msg.fencing = Some(a.fencing);
-    assert_eq!(s.commit_message(msg).await.expect("owner commits"), CommitResult::Skipped);
+    assert_eq!(
+        s.commit_message(msg).await.expect("owner commits"),
+        CommitResult::Skipped
+    );
     // replica-a stalls past its lease; replica-b takes over.
     s.clock().advance(Duration::from_secs(31));
-    let b = s.claim_mailboxes("replica-b", None, Duration::from_secs(30), 10).await.expect("claim");
+    let b = s
+        .claim_mailboxes("replica-b", None, Duration::from_secs(30), 10)
+        .await
+        .expect("claim");
     assert_eq!(b.len(), 1);
     assert!(b[0].fencing > a.fencing);
     let mut stale = commit(&w, "f2", 2, Outcome::Skipped("bulk".into()));
     stale.fencing = Some(a.fencing);
-    let err = s.commit_message(stale).await.expect_err("stale owner refused");
+    let err = s
+        .commit_message(stale)
+        .await
+        .expect_err("stale owner refused");
     assert!(err.is_fenced(), "{err}");
-    assert!(!s.is_processed(w.mailbox, "f2").await.expect("processed"), "nothing committed");
-    assert!(s.renew_lease("replica-a", a, Duration::from_secs(30)).await.expect_err("lost").is_fenced());
-    let renewed = s.renew_lease("replica-b", b[0], Duration::from_secs(30)).await.expect("renew");
+    assert!(
+        !s.is_processed(w.mailbox, "f2").await.expect("processed"),
+        "nothing committed"
+    );
+    assert!(
+        s.renew_lease("replica-a", a, Duration::from_secs(30))
+            .await
+            .expect_err("lost")
+            .is_fenced()
+    );
+    let renewed = s
+        .renew_lease("replica-b", b[0], Duration::from_secs(30))
+        .await
+        .expect("renew");
     assert_eq!(renewed.until, s.now_ms() + 30_000);
-    s.release_lease("replica-b", renewed).await.expect("release");
-    let c = s.claim_mailboxes("replica-a", None, Duration::from_secs(30), 10).await.expect("claim after release");
+    s.release_lease("replica-b", renewed)
+        .await
+        .expect("release");
+    let c = s
+        .claim_mailboxes("replica-a", None, Duration::from_secs(30), 10)
+        .await
+        .expect("claim after release");
     assert_eq!(c.len(), 1);
 }
 
 async fn audit_log_records_actions(s: Store) {
     let w = world(&s).await;
-    s.record_audit(Some(w.owner), "suggestion.read", "list", Some(w.list.0), None).await.expect("audit");
-    s.record_audit(None, "list.share", "list", Some(w.list.0), Some("viewer")).await.expect("audit");
+    s.record_audit(
+        Some(w.owner),
+        "suggestion.read",
+        "list",
+        Some(w.list.0),
+        None,
+    )
+    .await
+    .expect("audit");
+    s.record_audit(None, "list.share", "list", Some(w.list.0), Some("viewer"))
+        .await
+        .expect("audit");
     let log = s.audit_log(10).await.expect("log");
     assert_eq!(log.len(), 2);
-    assert_eq!((log[0].action.as_str(), log[0].actor, log[0].detail.as_deref()), ("list.share", None, Some("viewer")));
-    assert_eq!((log[1].action.as_str(), log[1].actor, log[1].at), ("suggestion.read", Some(w.owner), T0));
+    assert_eq!(
+        (
+            log[0].action.as_str(),
+            log[0].actor,
+            log[0].detail.as_deref()
+        ),
+        ("list.share", None, Some("viewer"))
+    );
+    assert_eq!(
+        (log[1].action.as_str(), log[1].actor, log[1].at),
+        ("suggestion.read", Some(w.owner), T0)
+    );
 }
 
 /// The schema has no place for message content: no column is named like a subject, a body
@@ -934,7 +1735,16 @@ async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
 
 #[test]
 fn with_database_replaces_only_the_name() {
-    assert_eq!(with_database("postgres://u@h:1/postgres", "t_1"), "postgres://u@h:1/t_1");
-    assert_eq!(with_database("postgres://u@h:1/postgres?sslmode=disable", "t_1"), "postgres://u@h:1/t_1?sslmode=disable");
-    assert_eq!(with_database("postgres://u@h:1", "t_1"), "postgres://u@h:1/t_1");
+    assert_eq!(
+        with_database("postgres://u@h:1/postgres", "t_1"),
+        "postgres://u@h:1/t_1"
+    );
+    assert_eq!(
+        with_database("postgres://u@h:1/postgres?sslmode=disable", "t_1"),
+        "postgres://u@h:1/t_1?sslmode=disable"
+    );
+    assert_eq!(
+        with_database("postgres://u@h:1", "t_1"),
+        "postgres://u@h:1/t_1"
+    );
 }

@@ -58,7 +58,9 @@ fn same_plaintext_seals_differently_each_time() {
 fn open_string_gives_the_text() {
     let vault = vault_with(1);
     let sealed = seal(&vault, "pässwörd".as_bytes());
-    let opened = vault.open_string(&sealed).map(|s| s.expose_secret().to_owned());
+    let opened = vault
+        .open_string(&sealed)
+        .map(|s| s.expose_secret().to_owned());
     assert_eq!(opened, Ok("pässwörd".to_owned()));
     let binary = seal(&vault, &[0xFF, 0xFE]);
     assert!(vault.open_string(&binary).is_err());
@@ -75,7 +77,11 @@ fn flipping_any_byte_is_rejected() {
         let mut tampered = bytes.clone();
         tampered[index] ^= bit;
         let result = vault.open(&SealedSecret::from_bytes(tampered));
-        assert_eq!(result.err(), Some(VaultError), "byte {index} bit {bit:#x} accepted");
+        assert_eq!(
+            result.err(),
+            Some(VaultError),
+            "byte {index} bit {bit:#x} accepted"
+        );
     }
 }
 
@@ -92,15 +98,25 @@ fn truncated_and_extended_records_are_rejected() {
     let bytes = sealed.as_bytes();
     for len in 0..bytes.len() {
         let result = vault.open(&SealedSecret::from_bytes(bytes[..len].to_vec()));
-        assert_eq!(result.err(), Some(VaultError), "truncated to {len} accepted");
+        assert_eq!(
+            result.err(),
+            Some(VaultError),
+            "truncated to {len} accepted"
+        );
     }
     let mut extended = bytes.to_vec();
     extended.push(0);
-    assert_eq!(vault.open(&SealedSecret::from_bytes(extended)).err(), Some(VaultError));
+    assert_eq!(
+        vault.open(&SealedSecret::from_bytes(extended)).err(),
+        Some(VaultError)
+    );
     // Dropping a whole ciphertext block keeps the length well-formed; the MAC still catches it.
     let mut shortened = bytes.to_vec();
     shortened.drain(37..53);
-    assert_eq!(vault.open(&SealedSecret::from_bytes(shortened)).err(), Some(VaultError));
+    assert_eq!(
+        vault.open(&SealedSecret::from_bytes(shortened)).err(),
+        Some(VaultError)
+    );
 }
 
 #[test]
@@ -110,7 +126,10 @@ fn unknown_versions_are_rejected() {
     for version in [0u8, 2, 0x7F, 0xFF] {
         let mut bytes = sealed.as_bytes().to_vec();
         bytes[0] = version;
-        assert_eq!(vault.open(&SealedSecret::from_bytes(bytes)).err(), Some(VaultError));
+        assert_eq!(
+            vault.open(&SealedSecret::from_bytes(bytes)).err(),
+            Some(VaultError)
+        );
     }
 }
 
@@ -141,7 +160,10 @@ fn reseal_moves_a_record_to_the_new_key() {
         Ok(moved) => moved,
         Err(err) => panic!("reseal failed: {err}"),
     };
-    assert_eq!(new.open(&moved).map(|p| p.to_vec()), Ok(b"rotate me".to_vec()));
+    assert_eq!(
+        new.open(&moved).map(|p| p.to_vec()),
+        Ok(b"rotate me".to_vec())
+    );
     assert!(old.open(&moved).is_err());
     // Resealing with the wrong "old" key fails and produces nothing.
     assert!(reseal(&new, &old, &sealed).is_err());
@@ -158,7 +180,9 @@ fn generated_key_file_is_private_and_loads_back() {
     let key = MasterKey::generate().map_err(|e| e.to_string());
     let key = key.unwrap_or_else(|err| panic!("generate: {err}"));
     assert!(key.write_new_file(&path).is_ok());
-    let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+    let mode = fs::metadata(&path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0);
     assert_eq!(mode, 0o600);
     let text = fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(text.trim_end().len(), 64);
@@ -169,11 +193,17 @@ fn generated_key_file_is_private_and_loads_back() {
     let loaded = MasterKey::load_from(None, &path).map_err(|e| e.to_string());
     let (loaded, source) = loaded.unwrap_or_else(|err| panic!("load: {err}"));
     assert_eq!(source, KeySource::File(path.clone()));
-    assert_eq!(Vault::new(loaded).open(&sealed).map(|p| p.to_vec()), Ok(b"x".to_vec()));
+    assert_eq!(
+        Vault::new(loaded).open(&sealed).map(|p| p.to_vec()),
+        Ok(b"x".to_vec())
+    );
 
     // Never overwritten.
     let again = key.write_new_file(&path);
-    assert!(matches!(again, Err(mailsig_daemon::vault::KeyError::Exists { .. })));
+    assert!(matches!(
+        again,
+        Err(mailsig_daemon::vault::KeyError::Exists { .. })
+    ));
 }
 
 #[test]
@@ -220,12 +250,19 @@ fn systemd_credential_takes_precedence_over_the_key_file() {
     let credentials = dir.path().join("credentials");
     assert!(fs::create_dir(&credentials).is_ok());
     let credential_key = MasterKey::from_bytes([9; 32]);
-    assert!(credential_key.write_new_file(&credentials.join("master-key")).is_ok());
+    assert!(
+        credential_key
+            .write_new_file(&credentials.join("master-key"))
+            .is_ok()
+    );
     // The configured file does not even exist: the credential is enough.
     let key_file = dir.path().join("absent.key");
     let loaded = MasterKey::load_from(Some(&credentials), &key_file);
     let (loaded, source) = loaded.unwrap_or_else(|err| panic!("load: {err}"));
-    assert_eq!(source, KeySource::Credential(credentials.join("master-key")));
+    assert_eq!(
+        source,
+        KeySource::Credential(credentials.join("master-key"))
+    );
     let sealed = seal(&Vault::new(credential_key), b"x");
     assert!(Vault::new(loaded).open(&sealed).is_ok());
 

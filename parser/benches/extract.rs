@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use html5ever::tendril::StrTendril;
-use html5ever::tokenizer::{BufferQueue, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
+use html5ever::tokenizer::{
+    BufferQueue, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
 use mail_parser::{MessageParser, PartType};
 
 /// The daemon's allocator (see the module docs).
@@ -80,15 +82,28 @@ fn html_body(raw: &[u8]) -> Option<String> {
 
 fn parse_all(messages: &[Vec<u8>]) -> usize {
     let parser = MessageParser::default();
-    messages.iter().filter(|m| black_box(parser.parse(m.as_slice())).is_some()).count()
+    messages
+        .iter()
+        .filter(|m| black_box(parser.parse(m.as_slice())).is_some())
+        .count()
 }
 
 fn envelope_all(messages: &[Vec<u8>]) -> usize {
-    messages.iter().filter(|m| black_box(mailsig_parser::envelope(m)).from_address.is_some()).count()
+    messages
+        .iter()
+        .filter(|m| {
+            black_box(mailsig_parser::envelope(m))
+                .from_address
+                .is_some()
+        })
+        .count()
 }
 
 fn extract_all(messages: &[Vec<u8>]) -> usize {
-    messages.iter().filter(|m| black_box(mailsig_parser::extract(m)).has_signature).count()
+    messages
+        .iter()
+        .filter(|m| black_box(mailsig_parser::extract(m)).has_signature)
+        .count()
 }
 
 fn bench_corpus(c: &mut Criterion, set: &str, messages: &[Vec<u8>]) {
@@ -142,7 +157,8 @@ fn cpu_per_call(budget: Duration, mut f: impl FnMut()) -> Option<Duration> {
 }
 
 fn ms(d: Option<Duration>) -> String {
-    d.map(|d| format!("{:.3} ms", d.as_secs_f64() * 1e3)).unwrap_or_else(|| "-".into())
+    d.map(|d| format!("{:.3} ms", d.as_secs_f64() * 1e3))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// Best of `runs` timings of `f`.
@@ -188,9 +204,18 @@ fn summary_corpus(set: &str, messages: &[Vec<u8>]) {
     let tokenize_all = best_of(3, || bodies.iter().for_each(|h| tokenize(h)));
     let row = |what: &str, d: Duration| {
         let s = d.as_secs_f64();
-        println!("  {what:<12} {:>10.3} s {:>10.0} msg/s {:>9.2} MB/s", s, n / s, mb / s);
+        println!(
+            "  {what:<12} {:>10.3} s {:>10.0} msg/s {:>9.2} MB/s",
+            s,
+            n / s,
+            mb / s
+        );
     };
-    println!("corpus/{set}: {} messages, {:.2} MB, signature found in {found}", messages.len(), mb);
+    println!(
+        "corpus/{set}: {} messages, {:.2} MB, signature found in {found}",
+        messages.len(),
+        mb
+    );
     row("mail_parser", parse);
     row("extract", extract);
     println!(
@@ -200,8 +225,14 @@ fn summary_corpus(set: &str, messages: &[Vec<u8>]) {
         100.0 * tokenize_all.as_secs_f64() / extract.as_secs_f64()
     );
     let ratio = parse.as_secs_f64() / extract.as_secs_f64();
-    let verdict = if ratio >= MIN_RATIO { "meets" } else { "MISSES" };
-    println!("  ratio extract/mail_parser throughput = {ratio:.3} ({verdict} target >= {MIN_RATIO}; interleaved per message)");
+    let verdict = if ratio >= MIN_RATIO {
+        "meets"
+    } else {
+        "MISSES"
+    };
+    println!(
+        "  ratio extract/mail_parser throughput = {ratio:.3} ({verdict} target >= {MIN_RATIO}; interleaved per message)"
+    );
     let cpu_parse = cpu_per_call(Duration::ZERO, || {
         parse_all(messages);
     });
@@ -212,7 +243,10 @@ fn summary_corpus(set: &str, messages: &[Vec<u8>]) {
         println!("  CPU time (not wall; one pass each):");
         row("mail_parser", p);
         row("extract", x);
-        println!("  ratio by CPU time = {:.3}", p.as_secs_f64() / x.as_secs_f64());
+        println!(
+            "  ratio by CPU time = {:.3}",
+            p.as_secs_f64() / x.as_secs_f64()
+        );
     }
 }
 
@@ -224,7 +258,14 @@ fn summary_worst(inputs: &[(&'static str, Vec<u8>)]) {
     );
     println!(
         "  {:<26} {:>10} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
-        "input", "bytes", "mail_parser", "html5ever", "extract med", "extract max", "cpu mail_pars", "cpu extract"
+        "input",
+        "bytes",
+        "mail_parser",
+        "html5ever",
+        "extract med",
+        "extract max",
+        "cpu mail_pars",
+        "cpu extract"
     );
     for (name, raw) in inputs {
         let time = |f: &mut dyn FnMut()| {
@@ -267,7 +308,9 @@ fn summary_worst(inputs: &[(&'static str, Vec<u8>)]) {
             "  {name:<26} {:>10} {:>9.3} ms {:>12} {:>9.3} ms {:>9.3} ms {:>14} {:>14}  {verdict}",
             raw.len(),
             parse_med.as_secs_f64() * 1e3,
-            tokenizer.map(|d| format!("{:.3} ms", d.as_secs_f64() * 1e3)).unwrap_or_else(|| "-".into()),
+            tokenizer
+                .map(|d| format!("{:.3} ms", d.as_secs_f64() * 1e3))
+                .unwrap_or_else(|| "-".into()),
             med.as_secs_f64() * 1e3,
             max.as_secs_f64() * 1e3,
             ms(cpu_parse),

@@ -40,7 +40,11 @@ fn measure(raw: &[u8]) -> Row {
     let extract = peak_of(|| {
         black_box(mailsig_parser::extract(raw));
     });
-    Row { bytes: raw.len(), parse, extract }
+    Row {
+        bytes: raw.len(),
+        parse,
+        extract,
+    }
 }
 
 fn print(name: &str, r: &Row) {
@@ -60,7 +64,12 @@ fn corpus_report(set: &str, messages: &[Vec<u8>]) {
     let ratio = |r: &Row| r.extract as f64 / r.bytes as f64;
     let mut ratios: Vec<f64> = rows.iter().map(ratio).collect();
     ratios.sort_by(f64::total_cmp);
-    let pct = |p: f64| ratios.get(((ratios.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0.0);
+    let pct = |p: f64| {
+        ratios
+            .get(((ratios.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     println!(
         "corpus/{set}: {} messages, {:.2} MB; extract peak / input size: median {:.2}x, p99 {:.2}x, max {:.2}x",
         rows.len(),
@@ -78,18 +87,24 @@ fn corpus_report(set: &str, messages: &[Vec<u8>]) {
 }
 
 fn main() {
-    let generated: Vec<Vec<u8>> = support::mailgen::corpus(support::SEED, support::corpus_bytes().min(10_000_000))
-        .into_iter()
-        .map(|g| g.raw)
-        .collect();
+    let generated: Vec<Vec<u8>> =
+        support::mailgen::corpus(support::SEED, support::corpus_bytes().min(10_000_000))
+            .into_iter()
+            .map(|g| g.raw)
+            .collect();
     // Warm-up: the engine's lazily built tables (regexes, phone metadata per region) are
     // allocated once per process; they are not per-message memory.
     for m in &generated {
         black_box(mailsig_parser::extract(m));
     }
     println!("(after one warm-up pass over the corpus; lazily built tables are not counted)");
-    println!("peak extra heap while processing one message (bytes, and multiple of the input size)");
-    println!("  {:<26} {:>10} {:>12} {:>7} {:>12} {:>7}", "input", "bytes", "mail_parser", "", "extract", "");
+    println!(
+        "peak extra heap while processing one message (bytes, and multiple of the input size)"
+    );
+    println!(
+        "  {:<26} {:>10} {:>12} {:>7} {:>12} {:>7}",
+        "input", "bytes", "mail_parser", "", "extract", ""
+    );
     for (name, raw) in support::hostile::all() {
         print(name, &measure(&raw));
     }

@@ -167,7 +167,12 @@ impl Headers {
     /// The lower-cased MIME type of the first `Content-Type` and the whole value.
     pub(crate) fn content_type(&self) -> Option<(String, &str)> {
         let value = self.content_types.first()?;
-        let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let mime = value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         Some((mime, value))
     }
 
@@ -204,10 +209,14 @@ impl Headers {
 fn is_plain_mime(mime: &str) -> bool {
     let token = |t: &str| {
         !t.is_empty()
-            && t.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'+' | b'_'))
+            && t.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'-' | b'.' | b'+' | b'_')
+            })
     };
-    mime.split_once('/').is_some_and(|(main, sub)| token(main) && token(sub))
+    mime.split_once('/')
+        .is_some_and(|(main, sub)| token(main) && token(sub))
 }
 
 /// The boundary of a multipart header block, when written plainly: a `type/subtype` followed
@@ -239,7 +248,22 @@ fn multipart_boundary(headers: &Headers) -> Option<Vec<u8>> {
     };
     let plain = boundary.bytes().all(|b| {
         b.is_ascii_alphanumeric()
-            || matches!(b, b'\'' | b'(' | b')' | b'+' | b'_' | b',' | b'-' | b'.' | b'/' | b':' | b'=' | b'?' | b' ')
+            || matches!(
+                b,
+                b'\''
+                    | b'('
+                    | b')'
+                    | b'+'
+                    | b'_'
+                    | b','
+                    | b'-'
+                    | b'.'
+                    | b'/'
+                    | b':'
+                    | b'='
+                    | b'?'
+                    | b' '
+            )
     });
     (plain && !boundary.is_empty() && boundary.len() <= 200).then(|| boundary.as_bytes().to_vec())
 }
@@ -290,10 +314,14 @@ pub(crate) fn header_block(raw: &[u8], start: usize) -> Option<Headers> {
         let colon = memchr(b':', line)?;
         let (name, value) = (line.get(..colon)?, line.get(colon + 1..)?);
         current = if name.eq_ignore_ascii_case(b"content-type") {
-            headers.content_types.push(std::str::from_utf8(value).ok()?.to_string());
+            headers
+                .content_types
+                .push(std::str::from_utf8(value).ok()?.to_string());
             Some((true, headers.content_types.len() - 1))
         } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
-            headers.encodings.push(std::str::from_utf8(value).ok()?.to_string());
+            headers
+                .encodings
+                .push(std::str::from_utf8(value).ok()?.to_string());
             Some((false, headers.encodings.len() - 1))
         } else {
             None

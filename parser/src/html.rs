@@ -182,9 +182,16 @@ impl State {
             self.break_line(name == "p" || name == "table" || name == "hr");
         }
         match name {
-            "img" => self.image(attr(local_name!("alt")), attr(local_name!("src")), attr(local_name!("width")), attr(local_name!("height"))),
+            "img" => self.image(
+                attr(local_name!("alt")),
+                attr(local_name!("src")),
+                attr(local_name!("width")),
+                attr(local_name!("height")),
+            ),
             "a" => {
-                if let Some(href) = attr(local_name!("href")).map(str::trim).filter(|h| !h.is_empty())
+                if let Some(href) = attr(local_name!("href"))
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
                     && self.links.len() < 16
                 {
                     self.links.push(href.chars().take(500).collect());
@@ -336,9 +343,7 @@ fn sender_part(html: &str) -> (usize, usize) {
             if html.as_bytes().get(at) == Some(&b'<') {
                 at
             } else {
-                html.get(..at)
-                    .and_then(|h| h.rfind('<'))
-                    .unwrap_or(at)
+                html.get(..at).and_then(|h| h.rfind('<')).unwrap_or(at)
             }
         });
     if end <= MAX_HTML_BYTES {

@@ -72,8 +72,12 @@ fn ascii_compatible_charset(content_type: &str) -> bool {
         None => rest.split([';', ' ', '\t']).next().unwrap_or_default(),
     };
     matches!(name, "us-ascii" | "ascii" | "utf-8" | "utf8")
-        || name.strip_prefix("iso-8859-").is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        || name.strip_prefix("windows-125").is_some_and(|n| n.len() == 1 && n.bytes().all(|b| b.is_ascii_digit()))
+        || name
+            .strip_prefix("iso-8859-")
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        || name
+            .strip_prefix("windows-125")
+            .is_some_and(|n| n.len() == 1 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]

@@ -123,9 +123,7 @@ fn body_lines(message: &Message<'_>, diagnostics: &mut Vec<Diagnostic>) -> (Vec<
     }
     let html_has_evidence = html.is_some_and(|h| {
         let head = &h.as_bytes()[..h.len().min(MAX_BODY_BYTES)];
-        HTML_EVIDENCE
-            .as_ref()
-            .is_some_and(|ac| ac.is_match(head))
+        HTML_EVIDENCE.as_ref().is_some_and(|ac| ac.is_match(head))
     });
     match (text, html) {
         (Some(_), Some(h)) if html_has_evidence => (html::to_lines(bounded_html(h)), true),

@@ -186,9 +186,7 @@ fn block_end(lines: &[Line], start: usize) -> usize {
         if text.is_empty() && line.links.is_empty() {
             continue;
         }
-        if line.is_legal_footer()
-            || (is_prose(text) || is_rule_line(text)) && seen_text
-        {
+        if line.is_legal_footer() || (is_prose(text) || is_rule_line(text)) && seen_text {
             return i;
         }
         seen_text = true;

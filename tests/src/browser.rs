@@ -43,8 +43,10 @@ fn find_program(candidates: &[&str]) -> Option<PathBuf> {
 impl Browser {
     /// Starts chromedriver and a headless Chromium session with a fresh profile.
     pub async fn start() -> Result<Browser> {
-        let chromium = find_program(&["chromium", "chromium-browser"]).with_context(|| format!("no chromium on PATH: {HINT}"))?;
-        let chromedriver = find_program(&["chromedriver"]).with_context(|| format!("no chromedriver on PATH: {HINT}"))?;
+        let chromium = find_program(&["chromium", "chromium-browser"])
+            .with_context(|| format!("no chromium on PATH: {HINT}"))?;
+        let chromedriver = find_program(&["chromedriver"])
+            .with_context(|| format!("no chromedriver on PATH: {HINT}"))?;
         let port = free_port()?;
         let profile = tempfile::tempdir()?;
         let driver = Command::new(&chromedriver)
@@ -54,7 +56,9 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("start {}: {HINT}", chromedriver.display()))?;
-        wait_for_port(port, Duration::from_secs(20)).await.context("chromedriver did not listen")?;
+        wait_for_port(port, Duration::from_secs(20))
+            .await
+            .context("chromedriver did not listen")?;
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
@@ -78,18 +82,35 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .with_context(|| format!("open a WebDriver session on chromedriver: {HINT}"))?;
-        Ok(Browser { client, _driver: driver, _profile: profile })
+        Ok(Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+        })
     }
 
     pub async fn goto(&self, url: &str) -> Result<()> {
-        self.client.goto(url).await.with_context(|| format!("open {url}"))
+        self.client
+            .goto(url)
+            .await
+            .with_context(|| format!("open {url}"))
     }
 
     /// Types `text` into the field matched by the CSS `selector` (after clearing it).
     pub async fn fill(&self, selector: &str, text: &str) -> Result<()> {
-        let field = self.client.find(Locator::Css(selector)).await.with_context(|| format!("find {selector}"))?;
-        field.clear().await.with_context(|| format!("clear {selector}"))?;
-        field.send_keys(text).await.with_context(|| format!("type into {selector}"))?;
+        let field = self
+            .client
+            .find(Locator::Css(selector))
+            .await
+            .with_context(|| format!("find {selector}"))?;
+        field
+            .clear()
+            .await
+            .with_context(|| format!("clear {selector}"))?;
+        field
+            .send_keys(text)
+            .await
+            .with_context(|| format!("type into {selector}"))?;
         Ok(())
     }
 
@@ -100,20 +121,35 @@ impl Browser {
     }
 
     pub async fn click(&self, selector: &str) -> Result<()> {
-        let element = self.client.find(Locator::Css(selector)).await.with_context(|| format!("find {selector}"))?;
-        element.click().await.with_context(|| format!("click {selector}"))?;
+        let element = self
+            .client
+            .find(Locator::Css(selector))
+            .await
+            .with_context(|| format!("find {selector}"))?;
+        element
+            .click()
+            .await
+            .with_context(|| format!("click {selector}"))?;
         Ok(())
     }
 
     /// The visible text of the element matched by `selector`.
     pub async fn text(&self, selector: &str) -> Result<String> {
-        let element = self.client.find(Locator::Css(selector)).await.with_context(|| format!("find {selector}"))?;
+        let element = self
+            .client
+            .find(Locator::Css(selector))
+            .await
+            .with_context(|| format!("find {selector}"))?;
         Ok(element.text().await?)
     }
 
     /// Whether at least one element matches `selector`.
     pub async fn exists(&self, selector: &str) -> Result<bool> {
-        Ok(!self.client.find_all(Locator::Css(selector)).await?.is_empty())
+        Ok(!self
+            .client
+            .find_all(Locator::Css(selector))
+            .await?
+            .is_empty())
     }
 
     /// The page's HTML as the browser has it.
@@ -127,7 +163,11 @@ impl Browser {
 
     /// Waits until the page's path satisfies `done` (a click's navigation may still be under
     /// way when the click returns), or fails after `timeout` with the path it is at.
-    pub async fn wait_path(&self, done: impl Fn(&str) -> bool, timeout: Duration) -> Result<String> {
+    pub async fn wait_path(
+        &self,
+        done: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
             let path = self.current_path().await?;
@@ -150,7 +190,10 @@ impl Browser {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("{selector} did not appear on {url} within {timeout:?}; page:\n{}", self.source().await?);
+                bail!(
+                    "{selector} did not appear on {url} within {timeout:?}; page:\n{}",
+                    self.source().await?
+                );
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -171,11 +214,24 @@ impl Browser {
     /// Takes a screenshot, checks it (a PNG of the viewport's size that is not blank) and
     /// saves it at `path`. Returns its width and height.
     pub async fn screenshot(&self, path: &Path) -> Result<(u32, u32)> {
-        let png_bytes = self.client.screenshot().await.context("take a screenshot")?;
+        let png_bytes = self
+            .client
+            .screenshot()
+            .await
+            .context("take a screenshot")?;
         let (width, height) = check_screenshot(&png_bytes)?;
         let viewport = self.viewport().await?;
-        ensure!((width, height) == viewport, "screenshot is {width}x{height}, the viewport {}x{}", viewport.0, viewport.1);
-        ensure!(width == WINDOW.0, "screenshot width {width}, window width {}", WINDOW.0);
+        ensure!(
+            (width, height) == viewport,
+            "screenshot is {width}x{height}, the viewport {}x{}",
+            viewport.0,
+            viewport.1
+        );
+        ensure!(
+            width == WINDOW.0,
+            "screenshot width {width}, window width {}",
+            WINDOW.0
+        );
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -194,9 +250,13 @@ impl Browser {
 /// above zero (a white or single-colour page has none). Returns width and height.
 pub fn check_screenshot(png_bytes: &[u8]) -> Result<(u32, u32)> {
     let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    let mut reader = decoder.read_info().context("decode the screenshot PNG header")?;
+    let mut reader = decoder
+        .read_info()
+        .context("decode the screenshot PNG header")?;
     let mut pixels = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut pixels).context("decode the screenshot PNG")?;
+    let info = reader
+        .next_frame(&mut pixels)
+        .context("decode the screenshot PNG")?;
     let channels = match info.color_type {
         png::ColorType::Rgba => 4,
         png::ColorType::Rgb => 3,
@@ -204,16 +264,29 @@ pub fn check_screenshot(png_bytes: &[u8]) -> Result<(u32, u32)> {
         png::ColorType::Grayscale => 1,
         png::ColorType::Indexed => bail!("indexed PNG not expected from Chromium"),
     };
-    ensure!(info.bit_depth == png::BitDepth::Eight, "unexpected bit depth {:?}", info.bit_depth);
+    ensure!(
+        info.bit_depth == png::BitDepth::Eight,
+        "unexpected bit depth {:?}",
+        info.bit_depth
+    );
     let data = &pixels[..info.buffer_size()];
     let luminance: Vec<f64> = data
         .chunks_exact(channels)
-        .map(|p| if channels >= 3 { 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]) } else { f64::from(p[0]) })
+        .map(|p| {
+            if channels >= 3 {
+                0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
+            } else {
+                f64::from(p[0])
+            }
+        })
         .collect();
     ensure!(!luminance.is_empty(), "empty screenshot");
     let count = luminance.len() as f64;
     let mean = luminance.iter().sum::<f64>() / count;
     let variance = luminance.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / count;
-    ensure!(variance > 50.0, "the screenshot is blank (luminance variance {variance:.1}, mean {mean:.1})");
+    ensure!(
+        variance > 50.0,
+        "the screenshot is blank (luminance variance {variance:.1}, mean {mean:.1})"
+    );
     Ok((info.width, info.height))
 }

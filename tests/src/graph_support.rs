@@ -8,8 +8,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use mailsig_daemon::sources::graph::{GraphConfig, GraphStartOptions, LinkOrigin, Timing, start_linking, store_client_secret};
-use mailsig_daemon::store::{ListId, Mailbox, MailboxFilter, MailboxKind, Store, SuggestionFilter, UserId};
+use mailsig_daemon::sources::graph::{
+    GraphConfig, GraphStartOptions, LinkOrigin, Timing, start_linking, store_client_secret,
+};
+use mailsig_daemon::store::{
+    ListId, Mailbox, MailboxFilter, MailboxKind, Store, SuggestionFilter, UserId,
+};
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use tokio_util::sync::CancellationToken;
@@ -61,17 +65,34 @@ impl GraphWorld {
     /// The same world over a store the caller opened and migrated (e.g. PostgreSQL); `dir`
     /// is the daemon's temp dir.
     pub async fn with_store(tag: &str, dir: tempfile::TempDir, store: Store) -> Result<GraphWorld> {
-        let emulator = GraphEmulator::start().await.context("start the graph emulator")?;
+        let emulator = GraphEmulator::start()
+            .await
+            .context("start the graph emulator")?;
         let vault = Vault::new(MasterKey::generate()?);
         store_client_secret(&store, &vault, CLIENT_SECRET, 1).await?;
         let port = free_port()?;
         let unique = format!("{tag}-{}", rand::random::<u32>());
-        let owner = store.create_user(&format!("owner-{unique}@mycorp.example"), Some("Owner")).await?;
+        let owner = store
+            .create_user(&format!("owner-{unique}@mycorp.example"), Some("Owner"))
+            .await?;
         let list = store.create_list(owner.id, "Contacts").await?;
         let email = format!("{unique}@contoso.test");
-        emulator.register_app(CLIENT_ID, CLIENT_SECRET, &format!("http://127.0.0.1:{port}/oauth/microsoft/callback"));
+        emulator.register_app(
+            CLIENT_ID,
+            CLIENT_SECRET,
+            &format!("http://127.0.0.1:{port}/oauth/microsoft/callback"),
+        );
         emulator.add_user(&email, "Mailbox Owner");
-        Ok(GraphWorld { emulator, dir, store, vault, port, user: owner.id, list: list.id, email })
+        Ok(GraphWorld {
+            emulator,
+            dir,
+            store,
+            vault,
+            port,
+            user: owner.id,
+            list: list.id,
+            email,
+        })
     }
 
     /// The `[graph]` configuration pointing at the emulator, with test timings.
@@ -119,14 +140,23 @@ impl GraphWorld {
             shutdown_grace: Duration::from_secs(20),
             ..SupervisorOptions::default()
         };
-        let supervisor = Supervisor::start(options, self.store.clone(), self.vault.clone(), shutdown.clone())
-            .await
-            .context("start the daemon")?;
+        let supervisor = Supervisor::start(
+            options,
+            self.store.clone(),
+            self.vault.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .context("start the daemon")?;
         if supervisor.graph().is_none() {
             bail!("the microsoft 365 source did not start");
         }
         let addr = supervisor.http_addr().context("http address")?;
-        Ok(RunningDaemon { supervisor, shutdown, addr })
+        Ok(RunningDaemon {
+            supervisor,
+            shutdown,
+            addr,
+        })
     }
 
     /// Links the emulated user's mailbox through the real flow (started as the operator's CLI
@@ -134,7 +164,9 @@ impl GraphWorld {
     /// at the emulator. Returns the mailbox and the subscription.
     pub async fn link(&self) -> Result<(Mailbox, SubscriptionView)> {
         let callback = self.consent_url(LinkOrigin::Cli).await?;
-        let answer = reqwest::get(&callback).await.context("GET the daemon's callback")?;
+        let answer = reqwest::get(&callback)
+            .await
+            .context("GET the daemon's callback")?;
         let status = answer.status().as_u16();
         let body = answer.text().await.unwrap_or_default();
         if status != 200 {
@@ -147,7 +179,15 @@ impl GraphWorld {
     /// consent; returns the daemon's callback URL (with code and state) the browser would open.
     pub async fn consent_url(&self, origin: LinkOrigin) -> Result<String> {
         let config = self.config()?;
-        let url = start_linking(&self.store, &self.vault, &config, self.user, self.list, origin).await?;
+        let url = start_linking(
+            &self.store,
+            &self.vault,
+            &config,
+            self.user,
+            self.list,
+            origin,
+        )
+        .await?;
         Ok(self.emulator.consent(url.as_str(), &self.email).await?)
     }
 
@@ -167,26 +207,38 @@ impl GraphWorld {
     /// After a successful callback: the mailbox, once its subscription exists at the emulator
     /// and the daemon stored it with its first delta link.
     pub async fn linked(&self) -> Result<(Mailbox, SubscriptionView)> {
-        let mailbox = self.graph_mailbox().await?.context("no graph mailbox after the callback")?;
+        let mailbox = self
+            .graph_mailbox()
+            .await?
+            .context("no graph mailbox after the callback")?;
         let subscription = self.wait_for_subscription(Duration::from_secs(20)).await?;
         // Graph knows it a moment before the daemon has stored it (and its first delta round
         // ran); lifecycle events sent in between would be for an unknown subscription.
         let id = subscription.id.clone();
-        wait_until(Duration::from_secs(20), "the daemon to store its subscription", || {
-            let id = id.clone();
-            async move {
-                let stored = self.store.graph_subscriptions(mailbox.id).await?;
-                let cursor = self.store.get_cursor(mailbox.id, "inbox").await?;
-                Ok((stored.iter().any(|s| s.id == id) && cursor.is_some_and(|c| c.delta_link.is_some())).then_some(()))
-            }
-        })
+        wait_until(
+            Duration::from_secs(20),
+            "the daemon to store its subscription",
+            || {
+                let id = id.clone();
+                async move {
+                    let stored = self.store.graph_subscriptions(mailbox.id).await?;
+                    let cursor = self.store.get_cursor(mailbox.id, "inbox").await?;
+                    Ok((stored.iter().any(|s| s.id == id)
+                        && cursor.is_some_and(|c| c.delta_link.is_some()))
+                    .then_some(()))
+                }
+            },
+        )
         .await?;
         Ok((mailbox, subscription))
     }
 
     /// The user's (only) Microsoft 365 mailbox.
     pub async fn graph_mailbox(&self) -> Result<Option<Mailbox>> {
-        let filter = MailboxFilter { owner: Some(self.user), kind: Some(MailboxKind::Graph) };
+        let filter = MailboxFilter {
+            owner: Some(self.user),
+            kind: Some(MailboxKind::Graph),
+        };
         Ok(self.store.list_mailboxes(&filter).await?.into_iter().next())
     }
 
@@ -194,7 +246,11 @@ impl GraphWorld {
     pub async fn wait_for_subscription(&self, timeout: Duration) -> Result<SubscriptionView> {
         let email = self.email.clone();
         wait_until(timeout, "a subscription at the emulator", || {
-            let found = self.emulator.subscriptions().into_iter().find(|s| s.user.eq_ignore_ascii_case(&email));
+            let found = self
+                .emulator
+                .subscriptions()
+                .into_iter()
+                .find(|s| s.user.eq_ignore_ascii_case(&email));
             async move { Ok(found) }
         })
         .await
@@ -202,11 +258,18 @@ impl GraphWorld {
 
     /// Suggestions in the list.
     pub async fn suggestions(&self) -> Result<Vec<mailsig_daemon::store::Suggestion>> {
-        Ok(self.store.list_suggestions(self.list, &SuggestionFilter::default()).await?)
+        Ok(self
+            .store
+            .list_suggestions(self.list, &SuggestionFilter::default())
+            .await?)
     }
 
     /// Waits until the list holds at least `n` suggestions; returns them.
-    pub async fn wait_for_suggestions(&self, n: usize, timeout: Duration) -> Result<Vec<mailsig_daemon::store::Suggestion>> {
+    pub async fn wait_for_suggestions(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<mailsig_daemon::store::Suggestion>> {
         wait_until(timeout, &format!("{n} suggestions"), || async move {
             let all = self.suggestions().await?;
             Ok((all.len() >= n).then_some(all))

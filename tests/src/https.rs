@@ -30,7 +30,11 @@ pub struct IssuedCertificate {
 /// `<name>.key`). Each call gets a new key and a random serial, so two certificates never match.
 pub fn issue_certificate(env: &TestEnv, dir: &Path, name: &str) -> Result<IssuedCertificate> {
     let ca_key = env.ca.with_file_name("ca.key");
-    ensure!(ca_key.exists(), "no test CA key at {}: run scripts/test.sh", ca_key.display());
+    ensure!(
+        ca_key.exists(),
+        "no test CA key at {}: run scripts/test.sh",
+        ca_key.display()
+    );
     let key = dir.join(format!("{name}.key"));
     let csr = dir.join(format!("{name}.csr"));
     let leaf = dir.join(format!("{name}.leaf.pem"));
@@ -42,15 +46,39 @@ pub fn issue_certificate(env: &TestEnv, dir: &Path, name: &str) -> Result<Issued
          extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
     )?;
     run_openssl(&[
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
-        "-keyout", path(&key)?, "-out", path(&csr)?,
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        path(&key)?,
+        "-out",
+        path(&csr)?,
     ])?;
     // A random serial instead of -CAcreateserial: that would write ca.srl into the shared
     // servers' directory, racing the other tests.
     let serial = format!("0x{:016x}", rand::random::<u64>());
     run_openssl(&[
-        "x509", "-req", "-in", path(&csr)?, "-CA", path(&env.ca)?, "-CAkey", path(&ca_key)?, "-set_serial", &serial,
-        "-days", "2", "-extfile", path(&ext)?, "-out", path(&leaf)?,
+        "x509",
+        "-req",
+        "-in",
+        path(&csr)?,
+        "-CA",
+        path(&env.ca)?,
+        "-CAkey",
+        path(&ca_key)?,
+        "-set_serial",
+        &serial,
+        "-days",
+        "2",
+        "-extfile",
+        path(&ext)?,
+        "-out",
+        path(&leaf)?,
     ])?;
     let leaf_pem = std::fs::read(&leaf)?;
     let ca_pem = std::fs::read(&env.ca)?;
@@ -60,11 +88,16 @@ pub fn issue_certificate(env: &TestEnv, dir: &Path, name: &str) -> Result<Issued
         .context("openssl wrote no certificate")??
         .as_ref()
         .to_vec();
-    Ok(IssuedCertificate { chain, key, leaf_der })
+    Ok(IssuedCertificate {
+        chain,
+        key,
+        leaf_der,
+    })
 }
 
 fn path(p: &Path) -> Result<&str> {
-    p.to_str().with_context(|| format!("non-UTF-8 path {}", p.display()))
+    p.to_str()
+        .with_context(|| format!("non-UTF-8 path {}", p.display()))
 }
 
 fn run_openssl(args: &[&str]) -> Result<()> {
@@ -73,7 +106,11 @@ fn run_openssl(args: &[&str]) -> Result<()> {
         .output()
         .context("run openssl (installed by scripts/test-servers.sh; run scripts/test.sh)")?;
     if !out.status.success() {
-        bail!("openssl {} failed: {}", args.first().copied().unwrap_or(""), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "openssl {} failed: {}",
+            args.first().copied().unwrap_or(""),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -95,7 +132,10 @@ impl Reply {
     /// The first header called `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -110,7 +150,11 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     pub fn get(path: &'a str) -> Request<'a> {
-        Request { method: "GET", path, ..Request::default() }
+        Request {
+            method: "GET",
+            path,
+            ..Request::default()
+        }
     }
 
     pub fn header(mut self, name: &'a str, value: impl Into<String>) -> Request<'a> {
@@ -120,8 +164,14 @@ impl<'a> Request<'a> {
 }
 
 /// Sends `request` over HTTPS to `addr` (SNI `localhost`) with `tls` as the client config.
-pub async fn https(addr: SocketAddr, tls: Arc<rustls::ClientConfig>, request: &Request<'_>) -> Result<Reply> {
-    let tcp = TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+pub async fn https(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    request: &Request<'_>,
+) -> Result<Reply> {
+    let tcp = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connect {addr}"))?;
     let connector = tokio_rustls::TlsConnector::from(tls);
     let name = ServerName::try_from("localhost").context("server name")?;
     let mut stream = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
@@ -147,30 +197,42 @@ pub async fn https(addr: SocketAddr, tls: Arc<rustls::ClientConfig>, request: &R
 
 /// Sends `request` over plain HTTP to `addr`.
 pub async fn http(addr: SocketAddr, request: &Request<'_>) -> Result<Reply> {
-    let mut stream = TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
-    stream.write_all(&encode(request, &addr.to_string())).await?;
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connect {addr}"))?;
+    stream
+        .write_all(&encode(request, &addr.to_string()))
+        .await?;
     let raw = read_all(&mut stream).await?;
     decode(&raw)
 }
 
 /// A rustls client trusting the test CA and speaking only `version`, without session
 /// resumption (each connection is a full handshake that shows the server's current certificate).
-pub fn client_config(env: &TestEnv, version: &'static rustls::SupportedProtocolVersion) -> Result<Arc<rustls::ClientConfig>> {
+pub fn client_config(
+    env: &TestEnv,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> Result<Arc<rustls::ClientConfig>> {
     let pem = std::fs::read(&env.ca).with_context(|| format!("read {}", env.ca.display()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
         roots.add(cert?)?;
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[version])?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[version])?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
 }
 
 fn encode(request: &Request<'_>, host: &str) -> Vec<u8> {
-    let mut text = format!("{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n", request.method, request.path);
+    let mut text = format!(
+        "{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n",
+        request.method, request.path
+    );
     for (name, value) in &request.headers {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -197,7 +259,9 @@ async fn read_all<S: AsyncReadExt + Unpin>(stream: &mut S) -> Result<Vec<u8>> {
 
 fn decode(raw: &[u8]) -> Result<Reply> {
     let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").with_context(|| format!("no header end in {text:?}"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("no header end in {text:?}"))?;
     let mut lines = head.lines();
     let status_line = lines.next().context("empty response")?;
     let status = status_line
@@ -209,22 +273,38 @@ fn decode(raw: &[u8]) -> Result<Reply> {
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { dechunk(body)? } else { body.to_owned() };
-    Ok(Reply { status, headers, body, peer_leaf: Vec::new(), tls_version: None })
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_owned()
+    };
+    Ok(Reply {
+        status,
+        headers,
+        body,
+        peer_leaf: Vec::new(),
+        tls_version: None,
+    })
 }
 
 fn dechunk(mut body: &str) -> Result<String> {
     let mut out = String::new();
     loop {
         let (size, rest) = body.split_once("\r\n").context("chunk size line")?;
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).context("chunk size")?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+            .context("chunk size")?;
         if size == 0 {
             return Ok(out);
         }
         let chunk = rest.get(..size).context("short chunk")?;
         out.push_str(chunk);
-        body = rest.get(size..).and_then(|r| r.strip_prefix("\r\n")).context("chunk end")?;
+        body = rest
+            .get(size..)
+            .and_then(|r| r.strip_prefix("\r\n"))
+            .context("chunk end")?;
     }
 }
 
@@ -243,14 +323,27 @@ pub struct OpensslProbe {
 pub async fn openssl_probe(addr: SocketAddr, flag: &str) -> Result<OpensslProbe> {
     let mut command = tokio::process::Command::new("openssl");
     command
-        .args(["s_client", "-connect", &addr.to_string(), &format!("-{flag}"), "-cipher", "DEFAULT@SECLEVEL=0"])
+        .args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            &format!("-{flag}"),
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+        ])
         .args(["-servername", "localhost"])
         .stdin(std::process::Stdio::null());
     let out = tokio::time::timeout(Duration::from_secs(15), command.output())
         .await
         .context("openssl s_client within 15 s")?
-        .context("run openssl s_client (installed by scripts/test-servers.sh; run scripts/test.sh)")?;
-    let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        .context(
+            "run openssl s_client (installed by scripts/test-servers.sh; run scripts/test.sh)",
+        )?;
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A finished handshake prints the negotiated cipher ("Cipher is X"), a failed one
     // "Cipher is (NONE)" or only an alert.
     let connected = output.contains("Cipher is ") && !output.contains("Cipher is (NONE)");

@@ -10,7 +10,13 @@ use mailsig_daemon::store::{ListId, MailboxKind, NewMailbox, UserId};
 
 /// Settings that watch `folders` (the INBOX when empty) of `username` on the Dovecot at
 /// `127.0.0.1:<port>`, trusting `ca`, with no backfill.
-pub fn imap_settings(port: u16, security: Security, username: &str, ca: &Path, folders: &[&str]) -> ImapSettings {
+pub fn imap_settings(
+    port: u16,
+    security: Security,
+    username: &str,
+    ca: &Path,
+    folders: &[&str],
+) -> ImapSettings {
     ImapSettings {
         host: "127.0.0.1".into(),
         port,
@@ -23,13 +29,23 @@ pub fn imap_settings(port: u16, security: Security, username: &str, ca: &Path, f
 }
 
 /// The row of an IMAP mailbox of `owner` (address `address`) that feeds `list`, with no secret.
-pub fn imap_mailbox(owner: UserId, list: ListId, address: &str, settings: &ImapSettings) -> NewMailbox {
+pub fn imap_mailbox(
+    owner: UserId,
+    list: ListId,
+    address: &str,
+    settings: &ImapSettings,
+) -> NewMailbox {
     imap_mailbox_row(owner, list, address, settings.to_json())
 }
 
 /// [`imap_mailbox`] with the settings as JSON, for tests that write them by hand; no excluded
 /// domains, no secret (set them with struct update syntax).
-pub fn imap_mailbox_row(owner: UserId, list: ListId, address: &str, settings: serde_json::Value) -> NewMailbox {
+pub fn imap_mailbox_row(
+    owner: UserId,
+    list: ListId,
+    address: &str,
+    settings: serde_json::Value,
+) -> NewMailbox {
     NewMailbox {
         owner,
         kind: MailboxKind::Imap,
@@ -74,7 +90,16 @@ pub struct SignedMail<'a> {
 impl SignedMail<'_> {
     /// The message as delivered (CRLF line ends).
     pub fn bytes(&self) -> Vec<u8> {
-        let SignedMail { first, last, address, to, subject, message_id, company, phone_suffix } = self;
+        let SignedMail {
+            first,
+            last,
+            address,
+            to,
+            subject,
+            message_id,
+            company,
+            phone_suffix,
+        } = self;
         format!(
             "From: {first} {last} <{address}>\r\n\
              To: Owner <{to}>\r\n\

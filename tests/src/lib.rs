@@ -6,10 +6,10 @@
 
 pub mod browser;
 pub mod https;
+pub mod imap_support;
 pub mod log_capture;
 pub mod mailboxes;
 pub mod servers;
-pub mod imap_support;
 
 pub mod graph_emulator;
 

@@ -20,7 +20,10 @@ pub struct Owner {
 pub async fn owner_with_list(store: &Store, email: &str) -> Result<Owner> {
     let user = store.create_user(email, Some("Owner")).await?;
     let list = store.create_list(user.id, "Contacts").await?;
-    Ok(Owner { user: user.id, list: list.id })
+    Ok(Owner {
+        user: user.id,
+        list: list.id,
+    })
 }
 
 /// An IMAP mailbox of `owner` feeding `owner.list`.
@@ -36,7 +39,15 @@ pub struct ImapMailbox<'a> {
 /// Stores the mailbox row (and its sealed password first, if any).
 pub async fn create_imap_mailbox(store: &Store, mailbox: ImapMailbox<'_>) -> Result<Mailbox> {
     let secret = match mailbox.password {
-        Some((vault, password)) => Some(store.put_secret(SecretKind::ImapPassword, vault.seal(password)?.as_bytes(), 1).await?),
+        Some((vault, password)) => Some(
+            store
+                .put_secret(
+                    SecretKind::ImapPassword,
+                    vault.seal(password)?.as_bytes(),
+                    1,
+                )
+                .await?,
+        ),
         None => None,
     };
     // The row the IMAP tests use (`imap_support::imap_mailbox`); without settings, `{}`.
@@ -49,7 +60,12 @@ pub async fn create_imap_mailbox(store: &Store, mailbox: ImapMailbox<'_>) -> Res
         ca_file: None,
         backfill: 0,
     };
-    let mut row = imap_mailbox(mailbox.owner.user, mailbox.owner.list, mailbox.address, mailbox.settings.unwrap_or(&blank));
+    let mut row = imap_mailbox(
+        mailbox.owner.user,
+        mailbox.owner.list,
+        mailbox.address,
+        mailbox.settings.unwrap_or(&blank),
+    );
     if mailbox.settings.is_none() {
         row.settings = serde_json::json!({});
     }

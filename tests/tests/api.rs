@@ -341,7 +341,9 @@ async fn correlation_id_is_echoed_or_made_up() -> Result<()> {
         let reply = app.send(request, "192.0.2.1:1".parse()?).await?;
         let echoed = reply.header("x-request-id").context("replacement id")?;
         ensure!(
-            echoed != unusable && echoed.len() == 32 && echoed.chars().all(|c| c.is_ascii_hexdigit()),
+            echoed != unusable
+                && echoed.len() == 32
+                && echoed.chars().all(|c| c.is_ascii_hexdigit()),
             "{unusable:?} came back as {echoed:?}"
         );
     }
@@ -1283,7 +1285,9 @@ async fn a_user_cannot_link_internal_hosts_unless_the_operator_allows_them() -> 
         .await?;
     let body = reply.json()?;
     ensure!(
-        reply.status == 400 && body["fields"][0]["field"] == "host" && body["fields"][0]["code"] == "text",
+        reply.status == 400
+            && body["fields"][0]["field"] == "host"
+            && body["fields"][0]["code"] == "text",
         "unresolvable host: {} {body}",
         reply.status
     );
@@ -1351,12 +1355,26 @@ async fn a_user_cannot_link_internal_hosts_unless_the_operator_allows_them() -> 
     };
     let other = w
         .app
-        .call(Method::POST, "/api/v1/mailboxes/imap", &stranger, Some(form("127.0.0.1")))
+        .call(
+            Method::POST,
+            "/api/v1/mailboxes/imap",
+            &stranger,
+            Some(form("127.0.0.1")),
+        )
         .await?;
-    ensure!(other.status == 400, "an address not in allowed_hosts: {}", other.status);
+    ensure!(
+        other.status == 400,
+        "an address not in allowed_hosts: {}",
+        other.status
+    );
     let allowed = w
         .app
-        .call(Method::POST, "/api/v1/mailboxes/imap", &stranger, Some(form("localhost")))
+        .call(
+            Method::POST,
+            "/api/v1/mailboxes/imap",
+            &stranger,
+            Some(form("localhost")),
+        )
         .await?;
     ensure!(
         allowed.status == 201,
@@ -1374,7 +1392,9 @@ async fn a_user_cannot_link_internal_hosts_unless_the_operator_allows_them() -> 
 #[tokio::test]
 async fn deleting_a_list_removes_it_with_its_suggestions_and_shares_for_everyone() -> Result<()> {
     for backend in api_support::BACKENDS {
-        delete_list(backend).await.with_context(|| format!("{backend:?}"))?;
+        delete_list(backend)
+            .await
+            .with_context(|| format!("{backend:?}"))?;
     }
     Ok(())
 }
@@ -1388,22 +1408,38 @@ async fn delete_list(backend: Backend) -> Result<()> {
 
     // The owner's mailbox still delivers into the list: 409 with a message that says so.
     let busy = w.app.call(Method::DELETE, &list_path, &owner, None).await?;
-    ensure!(busy.status == 409, "delete with a live mailbox: {} {}", busy.status, busy.text());
+    ensure!(
+        busy.status == 409,
+        "delete with a live mailbox: {} {}",
+        busy.status,
+        busy.text()
+    );
     let body = busy.json()?;
     ensure!(body["error"] == "in_use", "{body}");
     ensure!(
-        body["message"].as_str().is_some_and(|m| m.contains("mailbox") && m.contains("unlink")),
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("mailbox") && m.contains("unlink")),
         "the 409 does not say what to do: {body}"
     );
     ensure!(
-        w.app.call(Method::GET, &list_path, &viewer, None).await?.status == 200,
+        w.app
+            .call(Method::GET, &list_path, &viewer, None)
+            .await?
+            .status
+            == 200,
         "a refused delete removed the list"
     );
 
     // Unlink the mailbox, then delete.
     let unlinked = w
         .app
-        .call(Method::DELETE, &format!("/api/v1/mailboxes/{}", w.mailbox.0), &owner, None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/mailboxes/{}", w.mailbox.0),
+            &owner,
+            None,
+        )
         .await?;
     ensure!(unlinked.status == 204, "unlink: {}", unlinked.status);
     for (who, auth) in [("editor", &editor), ("viewer", &viewer)] {
@@ -1411,19 +1447,31 @@ async fn delete_list(backend: Backend) -> Result<()> {
         ensure!(refused.status == 403, "{who} deleting: {}", refused.status);
     }
     let deleted = w.app.call(Method::DELETE, &list_path, &owner, None).await?;
-    ensure!(deleted.status == 204, "delete: {} {}", deleted.status, deleted.text());
+    ensure!(
+        deleted.status == 204,
+        "delete: {} {}",
+        deleted.status,
+        deleted.text()
+    );
 
     // Gone from every view, for every member.
     let suggestion_path = format!("/api/v1/suggestions/{}", w.suggestion.0);
     for (who, auth) in [("owner", &owner), ("editor", &editor), ("viewer", &viewer)] {
-        let lists = w.app.call(Method::GET, "/api/v1/lists", auth, None).await?.json()?;
+        let lists = w
+            .app
+            .call(Method::GET, "/api/v1/lists", auth, None)
+            .await?
+            .json()?;
         let ids: Vec<i64> = lists
             .as_array()
             .context("lists array")?
             .iter()
             .filter_map(|l| l["id"].as_i64())
             .collect();
-        ensure!(!ids.contains(&w.list.0), "{who} still lists the deleted list: {ids:?}");
+        ensure!(
+            !ids.contains(&w.list.0),
+            "{who} still lists the deleted list: {ids:?}"
+        );
         for path in [
             list_path.clone(),
             format!("{list_path}/members"),
@@ -1434,13 +1482,26 @@ async fn delete_list(backend: Backend) -> Result<()> {
             format!("{suggestion_path}/history"),
         ] {
             let reply = w.app.call(Method::GET, &path, auth, None).await?;
-            ensure!(reply.status == 404, "{who} GET {path} after deletion: {}", reply.status);
+            ensure!(
+                reply.status == 404,
+                "{who} GET {path} after deletion: {}",
+                reply.status
+            );
         }
         let accept = w
             .app
-            .call(Method::POST, &format!("{suggestion_path}/accept"), auth, None)
+            .call(
+                Method::POST,
+                &format!("{suggestion_path}/accept"),
+                auth,
+                None,
+            )
             .await?;
-        ensure!(accept.status == 404, "{who} accepting a deleted list's suggestion: {}", accept.status);
+        ensure!(
+            accept.status == 404,
+            "{who} accepting a deleted list's suggestion: {}",
+            accept.status
+        );
     }
     let again = w.app.call(Method::DELETE, &list_path, &owner, None).await?;
     ensure!(again.status == 404, "second delete: {}", again.status);
@@ -1448,7 +1509,9 @@ async fn delete_list(backend: Backend) -> Result<()> {
     // In the store: the shares ended at once, the suggestion is soft-deleted (purged later).
     let members = w.app.store.list_members(w.list).await?;
     ensure!(
-        members.iter().all(|m| m.role == mailsig_daemon::store::Role::Owner),
+        members
+            .iter()
+            .all(|m| m.role == mailsig_daemon::store::Role::Owner),
         "shares survived the deletion: {members:?}"
     );
     ensure!(
@@ -1491,6 +1554,9 @@ async fn the_login_test_connects_to_the_checked_address_not_a_new_lookup() -> Re
         .await
         .map_err(|e| anyhow::anyhow!("login at the checked address: {e}"))?;
     let again = test_login_with(&settings, &password, &options).await;
-    ensure!(again.is_err(), "the settings' own port 1 answered: the test proves nothing");
+    ensure!(
+        again.is_err(),
+        "the settings' own port 1 answered: the test proves nothing"
+    );
     Ok(())
 }

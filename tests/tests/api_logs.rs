@@ -5,9 +5,9 @@ mod api_support;
 
 use anyhow::{Result, ensure};
 use api_support::{App, Backend};
-use mailsig_tests::log_capture::LogBuffer;
 use axum::body::Body;
 use axum::http::{Method, Request};
+use mailsig_tests::log_capture::LogBuffer;
 
 #[tokio::test]
 async fn log_lines_of_a_request_carry_its_id_and_no_user_input() -> Result<()> {
@@ -46,7 +46,12 @@ async fn log_lines_of_a_request_carry_its_id_and_no_user_input() -> Result<()> {
 
     // A service-layer line (the SSRF guard refusing an internal host) carries the id too, and
     // neither the host typed nor the password.
-    let strict = App::with_imap(Backend::Sqlite, api_support::fast_settings(), Default::default()).await?;
+    let strict = App::with_imap(
+        Backend::Sqlite,
+        api_support::fast_settings(),
+        Default::default(),
+    )
+    .await?;
     let (owner, owner_token) = strict.user("guarded").await?;
     let list = strict.store.create_list(owner.id, "Guarded").await?;
     let internal_host = format!("10.{}.{}.9", rand::random::<u8>(), rand::random::<u8>());
@@ -78,7 +83,10 @@ async fn log_lines_of_a_request_carry_its_id_and_no_user_input() -> Result<()> {
         ours.iter().any(|l| l.contains("IMAP link refused")),
         "the service layer's line lacks the id:\n{logs}"
     );
-    ensure!(!logs.contains(&internal_host), "the host the user typed reached the log");
+    ensure!(
+        !logs.contains(&internal_host),
+        "the host the user typed reached the log"
+    );
     ensure!(
         !logs.contains(&secret_query),
         "the search text reached the log"

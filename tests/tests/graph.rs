@@ -12,7 +12,10 @@ const WAIT: Duration = Duration::from_secs(30);
 /// `MAILSIG_TEST_LOG=debug` shows the daemon's log lines while debugging a test.
 fn logs() {
     if let Ok(filter) = std::env::var("MAILSIG_TEST_LOG") {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     }
 }
 
@@ -22,11 +25,20 @@ async fn linking_subscribes_and_a_new_message_becomes_a_suggestion() -> Result<(
     let world = GraphWorld::new("link").await?;
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
-    ensure!(mailbox.address == world.email.to_lowercase(), "mailbox address {}", mailbox.address);
-    ensure!(mailbox.target_list == world.list);
-    ensure!(subscription.change_type == "created", "changeType {}", subscription.change_type);
     ensure!(
-        subscription.notification_url == format!("http://127.0.0.1:{}/graph/notifications", world.port),
+        mailbox.address == world.email.to_lowercase(),
+        "mailbox address {}",
+        mailbox.address
+    );
+    ensure!(mailbox.target_list == world.list);
+    ensure!(
+        subscription.change_type == "created",
+        "changeType {}",
+        subscription.change_type
+    );
+    ensure!(
+        subscription.notification_url
+            == format!("http://127.0.0.1:{}/graph/notifications", world.port),
         "notificationUrl {}",
         subscription.notification_url
     );
@@ -35,24 +47,49 @@ async fn linking_subscribes_and_a_new_message_becomes_a_suggestion() -> Result<(
             == Some(format!("http://127.0.0.1:{}/graph/lifecycle", world.port).as_str())
     );
     let client_state = subscription.client_state.clone().unwrap_or_default();
-    ensure!(client_state.len() >= 32, "clientState is a long random value");
+    ensure!(
+        client_state.len() >= 32,
+        "clientState is a long random value"
+    );
     // Both URLs were validated by the handshake before Graph created the subscription.
     let validations = world
         .emulator
         .deliveries()
         .into_iter()
-        .filter(|d| d.kind == mailsig_tests::graph_emulator::DeliveryKind::Validation && d.status == Some(200))
+        .filter(|d| {
+            d.kind == mailsig_tests::graph_emulator::DeliveryKind::Validation
+                && d.status == Some(200)
+        })
         .count();
-    ensure!(validations >= 2, "{validations} validation handshakes answered 200");
+    ensure!(
+        validations >= 2,
+        "{validations} validation handshakes answered 200"
+    );
     // The clientState is sealed in the vault, not stored in clear.
     let stored = world.store.graph_subscriptions(mailbox.id).await?;
-    ensure!(stored.len() == 1 && stored[0].id == subscription.id, "stored {stored:?}");
-    let sealed = world.store.get_secret(stored[0].client_state.context("client state id")?).await?;
-    ensure!(!String::from_utf8_lossy(&sealed.sealed).contains(&client_state), "clientState stored in clear");
+    ensure!(
+        stored.len() == 1 && stored[0].id == subscription.id,
+        "stored {stored:?}"
+    );
+    let sealed = world
+        .store
+        .get_secret(stored[0].client_state.context("client state id")?)
+        .await?;
+    ensure!(
+        !String::from_utf8_lossy(&sealed.sealed).contains(&client_state),
+        "clientState stored in clear"
+    );
 
-    world.emulator.deliver(&world.email, signed_mail("Jane", "Doe", "partner.example")).await?;
+    world
+        .emulator
+        .deliver(&world.email, signed_mail("Jane", "Doe", "partner.example"))
+        .await?;
     let suggestions = world.wait_for_suggestions(1, WAIT).await?;
-    ensure!(suggestions[0].sender_email == "jane.doe@partner.example", "{:?}", suggestions[0].sender_email);
+    ensure!(
+        suggestions[0].sender_email == "jane.doe@partner.example",
+        "{:?}",
+        suggestions[0].sender_email
+    );
     let fetched = world
         .emulator
         .requests()
@@ -101,14 +138,21 @@ async fn validation_handshake_echoes_the_token_as_plain_text() -> Result<()> {
             .body("")
             .send()
             .await?;
-        ensure!(response.status().as_u16() == 200, "{path}: {}", response.status());
+        ensure!(
+            response.status().as_u16() == 200,
+            "{path}: {}",
+            response.status()
+        );
         let content_type = response
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        ensure!(content_type.starts_with("text/plain"), "{path}: content type {content_type}");
+        ensure!(
+            content_type.starts_with("text/plain"),
+            "{path}: content type {content_type}"
+        );
         let body = response.text().await?;
         ensure!(body == token, "{path}: echoed {body:?}");
     }
@@ -122,32 +166,68 @@ async fn a_forged_notification_changes_nothing_and_is_counted() -> Result<()> {
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
     world.emulator.set_drop_notifications(true);
-    let message = world.emulator.deliver(&world.email, signed_mail("Eve", "Forger", "evil.example")).await?;
-    let mut body = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
+    let message = world
+        .emulator
+        .deliver(&world.email, signed_mail("Eve", "Forger", "evil.example"))
+        .await?;
+    let mut body = world
+        .emulator
+        .notification_body(&subscription.id, &message)
+        .context("notification body")?;
     body["value"][0]["clientState"] = serde_json::Value::String("not-the-client-state".into());
     let jobs_before = world.store.graph_job_counts(Some(mailbox.id)).await?;
-    ensure!(post_json(&world, "/graph/notifications", &body).await? == 202, "forged notification not answered 202");
+    ensure!(
+        post_json(&world, "/graph/notifications", &body).await? == 202,
+        "forged notification not answered 202"
+    );
     // An unknown subscription too.
     body["value"][0]["subscriptionId"] = serde_json::Value::String("00000000-unknown".into());
     ensure!(post_json(&world, "/graph/notifications", &body).await? == 202);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let stats = daemon.supervisor.graph().context("graph source")?.stats();
-    ensure!(stats.notifications_forged == 1, "forged counted {}", stats.notifications_forged);
-    ensure!(stats.notifications_unknown == 1, "unknown counted {}", stats.notifications_unknown);
-    ensure!(world.store.graph_job_counts(Some(mailbox.id)).await? == jobs_before, "a job was queued");
-    ensure!(raw_fetches(&world) == 0, "the forged notification made the daemon fetch");
-    ensure!(world.suggestions().await?.is_empty(), "a suggestion appeared");
+    ensure!(
+        stats.notifications_forged == 1,
+        "forged counted {}",
+        stats.notifications_forged
+    );
+    ensure!(
+        stats.notifications_unknown == 1,
+        "unknown counted {}",
+        stats.notifications_unknown
+    );
+    ensure!(
+        world.store.graph_job_counts(Some(mailbox.id)).await? == jobs_before,
+        "a job was queued"
+    );
+    ensure!(
+        raw_fetches(&world) == 0,
+        "the forged notification made the daemon fetch"
+    );
+    ensure!(
+        world.suggestions().await?.is_empty(),
+        "a suggestion appeared"
+    );
     // The counters reach /metrics, in a valid exposition.
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", world.port)).await?.text().await?;
-    mailsig_daemon::telemetry::exposition_check::check_exposition(&metrics).map_err(anyhow::Error::msg)?;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", world.port))
+        .await?
+        .text()
+        .await?;
+    mailsig_daemon::telemetry::exposition_check::check_exposition(&metrics)
+        .map_err(anyhow::Error::msg)?;
     let forged_line = metrics
         .lines()
         .find(|l| l.starts_with("mailsig_graph_notifications_total{outcome=\"forged\"}"))
         .context("no forged counter in /metrics")?;
     ensure!(!forged_line.ends_with(" 0"), "{forged_line}");
-    ensure!(metrics.contains("mailsig_graph_webhook_latency_seconds_bucket"), "no webhook latency histogram");
+    ensure!(
+        metrics.contains("mailsig_graph_webhook_latency_seconds_bucket"),
+        "no webhook latency histogram"
+    );
     // The genuine notification still works.
-    let genuine = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
+    let genuine = world
+        .emulator
+        .notification_body(&subscription.id, &message)
+        .context("notification body")?;
     ensure!(post_json(&world, "/graph/notifications", &genuine).await? == 202);
     world.wait_for_suggestions(1, WAIT).await?;
     daemon.stop().await
@@ -159,28 +239,54 @@ async fn dropped_notifications_are_caught_up_by_delta_on_missed_without_doubles(
     let world = GraphWorld::new("missed").await?;
     let daemon = world.start().await?;
     let (_, subscription) = world.link().await?;
-    world.emulator.deliver(&world.email, signed_mail("Anna", "First", "one.example")).await?;
+    world
+        .emulator
+        .deliver(&world.email, signed_mail("Anna", "First", "one.example"))
+        .await?;
     world.wait_for_suggestions(1, WAIT).await?;
 
     world.emulator.set_drop_notifications(true);
-    for (first, domain) in [("Bert", "two.example"), ("Cora", "three.example"), ("Dan", "four.example")] {
-        world.emulator.deliver(&world.email, signed_mail(first, "Dropped", domain)).await?;
+    for (first, domain) in [
+        ("Bert", "two.example"),
+        ("Cora", "three.example"),
+        ("Dan", "four.example"),
+    ] {
+        world
+            .emulator
+            .deliver(&world.email, signed_mail(first, "Dropped", domain))
+            .await?;
     }
     ensure!(world.emulator.dropped_notifications() >= 3);
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    ensure!(world.suggestions().await?.len() == 1, "dropped notifications were acted on");
+    ensure!(
+        world.suggestions().await?.len() == 1,
+        "dropped notifications were acted on"
+    );
 
-    let status = world.emulator.send_lifecycle(&subscription.id, mailsig_tests::graph_emulator::LifecycleEvent::Missed).await?;
+    let status = world
+        .emulator
+        .send_lifecycle(
+            &subscription.id,
+            mailsig_tests::graph_emulator::LifecycleEvent::Missed,
+        )
+        .await?;
     ensure!(status == 202, "lifecycle answered {status}");
     world.wait_for_suggestions(4, WAIT).await?;
 
     world.emulator.set_drop_notifications(false);
-    world.emulator.deliver(&world.email, signed_mail("Emil", "After", "five.example")).await?;
+    world
+        .emulator
+        .deliver(&world.email, signed_mail("Emil", "After", "five.example"))
+        .await?;
     world.wait_for_suggestions(5, WAIT).await?;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let suggestions = world.suggestions().await?;
     ensure!(suggestions.len() == 5, "{} suggestions", suggestions.len());
-    ensure!(raw_fetches(&world) == 5, "{} raw fetches for 5 messages", raw_fetches(&world));
+    ensure!(
+        raw_fetches(&world) == 5,
+        "{} raw fetches for 5 messages",
+        raw_fetches(&world)
+    );
     daemon.stop().await
 }
 
@@ -191,8 +297,14 @@ async fn a_notification_delivered_twice_is_processed_once() -> Result<()> {
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
     world.emulator.set_drop_notifications(true);
-    let message = world.emulator.deliver(&world.email, signed_mail("Fritz", "Twice", "dup.example")).await?;
-    let body = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
+    let message = world
+        .emulator
+        .deliver(&world.email, signed_mail("Fritz", "Twice", "dup.example"))
+        .await?;
+    let body = world
+        .emulator
+        .notification_body(&subscription.id, &message)
+        .context("notification body")?;
     for _ in 0..3 {
         ensure!(post_json(&world, "/graph/notifications", &body).await? == 202);
     }
@@ -211,9 +323,19 @@ async fn rotated_refresh_tokens_survive_a_restart() -> Result<()> {
     let world = GraphWorld::new("refresh").await?;
     let daemon = world.start().await?;
     let (mailbox, _) = world.link().await?;
-    world.emulator.deliver(&world.email, signed_mail("Gina", "Before", "refresh.example")).await?;
+    world
+        .emulator
+        .deliver(
+            &world.email,
+            signed_mail("Gina", "Before", "refresh.example"),
+        )
+        .await?;
     world.wait_for_suggestions(1, WAIT).await?;
-    let sealed_before = world.store.get_secret(mailbox.secret.context("token secret")?).await?.sealed;
+    let sealed_before = world
+        .store
+        .get_secret(mailbox.secret.context("token secret")?)
+        .await?
+        .sealed;
     daemon.stop().await?;
 
     // The access token dies while the daemon is down: the new process must refresh with the
@@ -221,19 +343,41 @@ async fn rotated_refresh_tokens_survive_a_restart() -> Result<()> {
     world.emulator.expire_access_tokens(&world.email);
     let refreshes_before = world.emulator.refresh_count(&world.email);
     let daemon = world.start().await?;
-    world.emulator.deliver(&world.email, signed_mail("Hugo", "After", "refresh.example")).await?;
+    world
+        .emulator
+        .deliver(
+            &world.email,
+            signed_mail("Hugo", "After", "refresh.example"),
+        )
+        .await?;
     world.wait_for_suggestions(2, WAIT).await?;
-    ensure!(world.emulator.refresh_count(&world.email) > refreshes_before, "no refresh happened");
-    let sealed_after = world.store.get_secret(mailbox.secret.context("token secret")?).await?.sealed;
-    ensure!(sealed_after != sealed_before, "the rotated tokens were not stored");
+    ensure!(
+        world.emulator.refresh_count(&world.email) > refreshes_before,
+        "no refresh happened"
+    );
+    let sealed_after = world
+        .store
+        .get_secret(mailbox.secret.context("token secret")?)
+        .await?
+        .sealed;
+    ensure!(
+        sealed_after != sealed_before,
+        "the rotated tokens were not stored"
+    );
     daemon.stop().await?;
 
     // Once more, proving the token stored by the second process is the live one.
     world.emulator.expire_access_tokens(&world.email);
     let daemon = world.start().await?;
-    world.emulator.deliver(&world.email, signed_mail("Ida", "Third", "refresh.example")).await?;
+    world
+        .emulator
+        .deliver(&world.email, signed_mail("Ida", "Third", "refresh.example"))
+        .await?;
     world.wait_for_suggestions(3, WAIT).await?;
-    ensure!(world.store.get_mailbox(mailbox.id).await?.status == mailsig_daemon::store::MailboxStatus::Ok);
+    ensure!(
+        world.store.get_mailbox(mailbox.id).await?.status
+            == mailsig_daemon::store::MailboxStatus::Ok
+    );
     daemon.stop().await
 }
 
@@ -242,22 +386,43 @@ async fn subscriptions_are_renewed_before_they_expire() -> Result<()> {
     logs();
     let world = GraphWorld::new("renew").await?;
     // Graph grants 4 s: the daemon must renew at about half of that, again and again.
-    world.emulator.set_max_subscription_lifetime(Duration::from_secs(4));
+    world
+        .emulator
+        .set_max_subscription_lifetime(Duration::from_secs(4));
     let daemon = world.start().await?;
     let (_, first) = world.link().await?;
     let started = std::time::Instant::now();
     let mut last_expiry = first.expiration;
     while started.elapsed() < Duration::from_secs(9) {
         let now = time::OffsetDateTime::now_utc();
-        let current = world.emulator.subscriptions().into_iter().find(|s| s.user.eq_ignore_ascii_case(&world.email));
+        let current = world
+            .emulator
+            .subscriptions()
+            .into_iter()
+            .find(|s| s.user.eq_ignore_ascii_case(&world.email));
         let current = current.context("the subscription expired or vanished")?;
-        ensure!(current.id == first.id, "the subscription was replaced instead of renewed");
-        ensure!(current.expiration > now, "the subscription expired before renewal");
+        ensure!(
+            current.id == first.id,
+            "the subscription was replaced instead of renewed"
+        );
+        ensure!(
+            current.expiration > now,
+            "the subscription expired before renewal"
+        );
         last_expiry = current.expiration;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let current = world.emulator.subscriptions().into_iter().find(|s| s.id == first.id).context("subscription")?;
-    ensure!(current.reauthorized >= 3, "renewed {} times in 9 s", current.reauthorized);
+    let current = world
+        .emulator
+        .subscriptions()
+        .into_iter()
+        .find(|s| s.id == first.id)
+        .context("subscription")?;
+    ensure!(
+        current.reauthorized >= 3,
+        "renewed {} times in 9 s",
+        current.reauthorized
+    );
     ensure!(last_expiry > first.expiration, "expiry did not move");
     daemon.stop().await
 }
@@ -271,11 +436,18 @@ async fn reauthorization_required_renews_the_subscription() -> Result<()> {
     ensure!(subscription.reauthorized == 0);
     let status = world
         .emulator
-        .send_lifecycle(&subscription.id, mailsig_tests::graph_emulator::LifecycleEvent::ReauthorizationRequired)
+        .send_lifecycle(
+            &subscription.id,
+            mailsig_tests::graph_emulator::LifecycleEvent::ReauthorizationRequired,
+        )
         .await?;
     ensure!(status == 202, "lifecycle answered {status}");
     wait_until(WAIT, "a renewal", || {
-        let renewed = world.emulator.subscriptions().into_iter().any(|s| s.id == subscription.id && s.reauthorized >= 1);
+        let renewed = world
+            .emulator
+            .subscriptions()
+            .into_iter()
+            .any(|s| s.id == subscription.id && s.reauthorized >= 1);
         async move { Ok(renewed.then_some(())) }
     })
     .await?;
@@ -290,11 +462,20 @@ async fn subscription_removed_is_recreated_and_resynced() -> Result<()> {
     let (mailbox, subscription) = world.link().await?;
     // Mail arrives while Graph is removing the subscription (no notification reaches us).
     world.emulator.set_drop_notifications(true);
-    world.emulator.deliver(&world.email, signed_mail("Jonas", "Removed", "gone.example")).await?;
+    world
+        .emulator
+        .deliver(
+            &world.email,
+            signed_mail("Jonas", "Removed", "gone.example"),
+        )
+        .await?;
     world.emulator.set_drop_notifications(false);
     let status = world
         .emulator
-        .send_lifecycle(&subscription.id, mailsig_tests::graph_emulator::LifecycleEvent::SubscriptionRemoved)
+        .send_lifecycle(
+            &subscription.id,
+            mailsig_tests::graph_emulator::LifecycleEvent::SubscriptionRemoved,
+        )
         .await?;
     ensure!(status == 202, "lifecycle answered {status}");
     let replacement = wait_until(WAIT, "a new subscription", || {
@@ -308,9 +489,15 @@ async fn subscription_removed_is_recreated_and_resynced() -> Result<()> {
     .await?;
     world.wait_for_suggestions(1, WAIT).await?;
     let stored = world.store.graph_subscriptions(mailbox.id).await?;
-    ensure!(stored.len() == 1 && stored[0].id == replacement.id, "stored {stored:?}");
+    ensure!(
+        stored.len() == 1 && stored[0].id == replacement.id,
+        "stored {stored:?}"
+    );
     // Notifications of the new subscription work.
-    world.emulator.deliver(&world.email, signed_mail("Karla", "New", "new.example")).await?;
+    world
+        .emulator
+        .deliver(&world.email, signed_mail("Karla", "New", "new.example"))
+        .await?;
     world.wait_for_suggestions(2, WAIT).await?;
     daemon.stop().await
 }
@@ -321,12 +508,27 @@ async fn throttling_honours_retry_after_and_four_requests_per_mailbox() -> Resul
     let world = GraphWorld::new("throttle").await?;
     let daemon = world.start().await?;
     world.link().await?;
-    world.emulator.inject(mailsig_tests::graph_emulator::Fault::Throttle { times: 2, retry_after_secs: 1 });
-    world.emulator.deliver(&world.email, signed_mail("Lena", "Throttled", "slow.example")).await?;
+    world
+        .emulator
+        .inject(mailsig_tests::graph_emulator::Fault::Throttle {
+            times: 2,
+            retry_after_secs: 1,
+        });
+    world
+        .emulator
+        .deliver(
+            &world.email,
+            signed_mail("Lena", "Throttled", "slow.example"),
+        )
+        .await?;
     world.wait_for_suggestions(1, WAIT).await?;
     let requests = world.emulator.requests();
     let throttled: Vec<_> = requests.iter().filter(|r| r.status == 429).collect();
-    ensure!(throttled.len() == 2, "{} throttled answers", throttled.len());
+    ensure!(
+        throttled.len() == 2,
+        "{} throttled answers",
+        throttled.len()
+    );
     // Each retry came at least Retry-After (1 s) after the 429.
     for answer in &throttled {
         let next = requests
@@ -336,16 +538,35 @@ async fn throttling_honours_retry_after_and_four_requests_per_mailbox() -> Resul
             .min()
             .context("no retry after a 429")?;
         let waited = next - answer.finished;
-        ensure!(waited >= Duration::from_millis(950), "retried after {waited:?}, Retry-After was 1 s");
+        ensure!(
+            waited >= Duration::from_millis(950),
+            "retried after {waited:?}, Retry-After was 1 s"
+        );
     }
 
     // Many messages at once, each fetch slowed down: never more than 4 requests in flight.
-    world.emulator.inject(mailsig_tests::graph_emulator::Fault::Slow { times: 12, delay: Duration::from_millis(300) });
-    let names = ["Adler", "Becker", "Conrad", "Dietrich", "Engel", "Fischer", "Graf", "Hahn", "Jung", "Keller", "Lang", "Mayer"];
+    world
+        .emulator
+        .inject(mailsig_tests::graph_emulator::Fault::Slow {
+            times: 12,
+            delay: Duration::from_millis(300),
+        });
+    let names = [
+        "Adler", "Becker", "Conrad", "Dietrich", "Engel", "Fischer", "Graf", "Hahn", "Jung",
+        "Keller", "Lang", "Mayer",
+    ];
     for (i, last) in names.iter().enumerate() {
-        world.emulator.deliver(&world.email, signed_mail("Max", last, &format!("p{i}.example"))).await?;
+        world
+            .emulator
+            .deliver(
+                &world.email,
+                signed_mail("Max", last, &format!("p{i}.example")),
+            )
+            .await?;
     }
-    world.wait_for_suggestions(13, Duration::from_secs(60)).await?;
+    world
+        .wait_for_suggestions(13, Duration::from_secs(60))
+        .await?;
     let most = world.emulator.max_concurrency(&world.email);
     ensure!(most <= 4, "{most} requests of one mailbox in flight");
     ensure!(most >= 2, "requests did not overlap at all ({most})");
@@ -360,21 +581,39 @@ async fn a_revoked_consent_marks_the_mailbox_needs_reconsent_and_tells_the_owner
     let (mailbox, _) = world.link().await?;
     world.emulator.revoke_refresh_tokens(&world.email);
     world.emulator.expire_access_tokens(&world.email);
-    world.emulator.deliver(&world.email, signed_mail("Nora", "Revoked", "revoked.example")).await?;
+    world
+        .emulator
+        .deliver(
+            &world.email,
+            signed_mail("Nora", "Revoked", "revoked.example"),
+        )
+        .await?;
     wait_until(WAIT, "status needs_reconsent", || async {
         let status = world.store.get_mailbox(mailbox.id).await?.status;
         Ok((status == mailsig_daemon::store::MailboxStatus::NeedsReconsent).then_some(()))
     })
     .await?;
     let depth = world.store.outbox_depth().await?;
-    ensure!(depth.pending == 1, "one notice to the owner queued: {depth:?}");
+    ensure!(
+        depth.pending == 1,
+        "one notice to the owner queued: {depth:?}"
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
-    ensure!(world.store.outbox_depth().await?.pending == 1, "the notice was queued more than once");
+    ensure!(
+        world.store.outbox_depth().await?.pending == 1,
+        "the notice was queued more than once"
+    );
     ensure!(world.suggestions().await?.is_empty());
     // The message waits: re-linking the same account brings the mailbox back and processes it.
     let (relinked, _) = world.link().await?;
-    ensure!(relinked.id == mailbox.id, "re-consent created another mailbox");
-    ensure!(world.store.get_mailbox(mailbox.id).await?.status == mailsig_daemon::store::MailboxStatus::Ok);
+    ensure!(
+        relinked.id == mailbox.id,
+        "re-consent created another mailbox"
+    );
+    ensure!(
+        world.store.get_mailbox(mailbox.id).await?.status
+            == mailsig_daemon::store::MailboxStatus::Ok
+    );
     world.wait_for_suggestions(1, WAIT).await?;
     daemon.stop().await
 }
@@ -386,16 +625,39 @@ struct LinkSecrets {
 }
 
 impl LinkSecrets {
-    async fn of(world: &GraphWorld, mailbox: &mailsig_daemon::store::Mailbox) -> Result<LinkSecrets> {
+    async fn of(
+        world: &GraphWorld,
+        mailbox: &mailsig_daemon::store::Mailbox,
+    ) -> Result<LinkSecrets> {
         let subscriptions = world.store.graph_subscriptions(mailbox.id).await?;
-        let client_state = subscriptions.first().and_then(|s| s.client_state).context("clientState secret")?;
-        Ok(LinkSecrets { tokens: mailbox.secret.context("token secret")?, client_state })
+        let client_state = subscriptions
+            .first()
+            .and_then(|s| s.client_state)
+            .context("clientState secret")?;
+        Ok(LinkSecrets {
+            tokens: mailbox.secret.context("token secret")?,
+            client_state,
+        })
     }
 
     /// Both records are gone from the store.
     async fn ensure_wiped(&self, world: &GraphWorld) -> Result<()> {
-        ensure!(world.store.get_secret(self.tokens).await.is_err_and(|e| e.is_not_found()), "tokens not wiped");
-        ensure!(world.store.get_secret(self.client_state).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+        ensure!(
+            world
+                .store
+                .get_secret(self.tokens)
+                .await
+                .is_err_and(|e| e.is_not_found()),
+            "tokens not wiped"
+        );
+        ensure!(
+            world
+                .store
+                .get_secret(self.client_state)
+                .await
+                .is_err_and(|e| e.is_not_found()),
+            "clientState not wiped"
+        );
         Ok(())
     }
 }
@@ -407,14 +669,32 @@ async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()>
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
     let secrets = LinkSecrets::of(&world, &mailbox).await?;
-    daemon.supervisor.graph().context("graph source")?.unlink(mailbox.id).await?;
+    daemon
+        .supervisor
+        .graph()
+        .context("graph source")?
+        .unlink(mailbox.id)
+        .await?;
     ensure!(
-        !world.emulator.subscriptions().iter().any(|s| s.id == subscription.id),
+        !world
+            .emulator
+            .subscriptions()
+            .iter()
+            .any(|s| s.id == subscription.id),
         "the subscription still exists at Graph"
     );
     secrets.ensure_wiped(&world).await?;
-    ensure!(world.store.graph_subscriptions(mailbox.id).await?.is_empty());
-    ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
+    ensure!(
+        world
+            .store
+            .graph_subscriptions(mailbox.id)
+            .await?
+            .is_empty()
+    );
+    ensure!(
+        world.graph_mailbox().await?.is_none(),
+        "the mailbox is still listed"
+    );
     daemon.stop().await
 }
 
@@ -426,22 +706,38 @@ async fn the_api_starts_a_microsoft_link_that_the_callback_completes() -> Result
     let daemon = world.start().await?;
     let token = world.store.create_token(world.user, "graph test").await?;
     let answer = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/api/v1/mailboxes/microsoft", world.port))
+        .post(format!(
+            "http://127.0.0.1:{}/api/v1/mailboxes/microsoft",
+            world.port
+        ))
         .bearer_auth(token.secret.expose_secret())
         .json(&serde_json::json!({ "list": world.list.0 }))
         .send()
         .await?;
-    ensure!(answer.status().as_u16() == 200, "api answered {}", answer.status());
+    ensure!(
+        answer.status().as_u16() == 200,
+        "api answered {}",
+        answer.status()
+    );
     let body: serde_json::Value = answer.json().await?;
-    let url = body["authorize_url"].as_str().context("authorize_url")?.to_owned();
+    let url = body["authorize_url"]
+        .as_str()
+        .context("authorize_url")?
+        .to_owned();
     ensure!(url.starts_with(&world.emulator.authority_url()), "{url}");
-    ensure!(url.contains("code_challenge_method=S256"), "no PKCE in {url}");
+    ensure!(
+        url.contains("code_challenge_method=S256"),
+        "no PKCE in {url}"
+    );
     let callback = world.emulator.consent(&url, &world.email).await?;
     // An API-started linking completes in a browser signed in as the same user.
     let (cookie, _) = world.session(world.user).await?;
     ensure!(get_with_cookie(&callback, Some(&cookie)).await?.0 == 200);
     // The state works once: replaying the callback links nothing more.
-    ensure!(get_with_cookie(&callback, Some(&cookie)).await?.0 == 400, "a replayed callback was accepted");
+    ensure!(
+        get_with_cookie(&callback, Some(&cookie)).await?.0 == 400,
+        "a replayed callback was accepted"
+    );
     world.wait_for_subscription(WAIT).await?;
     ensure!(world.graph_mailbox().await?.is_some());
     daemon.stop().await
@@ -449,7 +745,9 @@ async fn the_api_starts_a_microsoft_link_that_the_callback_completes() -> Result
 
 /// GETs `url` (no redirects followed) with the session cookie, if any; status and body.
 async fn get_with_cookie(url: &str, cookie: Option<&str>) -> Result<(u16, String)> {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let mut request = client.get(url);
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
@@ -462,7 +760,10 @@ async fn get_with_cookie(url: &str, cookie: Option<&str>) -> Result<(u16, String
 /// DELETE `/api/v1/mailboxes/{id}` with a bearer token; the status.
 async fn api_delete_mailbox(world: &GraphWorld, token: &str, id: i64) -> Result<u16> {
     let response = reqwest::Client::new()
-        .delete(format!("http://127.0.0.1:{}/api/v1/mailboxes/{id}", world.port))
+        .delete(format!(
+            "http://127.0.0.1:{}/api/v1/mailboxes/{id}",
+            world.port
+        ))
         .bearer_auth(token)
         .send()
         .await?;
@@ -472,18 +773,26 @@ async fn api_delete_mailbox(world: &GraphWorld, token: &str, id: i64) -> Result<
 /// The value of one unlabelled sample line in a `/metrics` text.
 fn metric(text: &str, sample: &str) -> Option<f64> {
     text.lines()
-        .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(sample)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .and_then(|v| v.trim().parse().ok())
 }
 
 async fn scrape(world: &GraphWorld) -> Result<String> {
-    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", world.port)).await?.text().await?;
-    mailsig_daemon::telemetry::exposition_check::check_exposition(&text).map_err(anyhow::Error::msg)?;
+    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", world.port))
+        .await?
+        .text()
+        .await?;
+    mailsig_daemon::telemetry::exposition_check::check_exposition(&text)
+        .map_err(anyhow::Error::msg)?;
     Ok(text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_forgets_the_webhook() -> Result<()> {
+async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_forgets_the_webhook()
+-> Result<()> {
     use secrecy::ExposeSecret;
     logs();
     let world = GraphWorld::new("apiunlink").await?;
@@ -492,46 +801,111 @@ async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_fo
     let secrets = LinkSecrets::of(&world, &mailbox).await?;
     // A genuine notification body for later, captured while the subscription lives.
     world.emulator.set_drop_notifications(true);
-    let message = world.emulator.deliver(&world.email, signed_mail("Olga", "Late", "late.example")).await?;
-    let late = world.emulator.notification_body(&subscription.id, &message).context("notification body")?;
+    let message = world
+        .emulator
+        .deliver(&world.email, signed_mail("Olga", "Late", "late.example"))
+        .await?;
+    let late = world
+        .emulator
+        .notification_body(&subscription.id, &message)
+        .context("notification body")?;
 
     // A stranger's DELETE is "not found" and changes nothing.
-    let stranger = world.store.create_user(&format!("stranger-{}@mycorp.example", rand::random::<u32>()), None).await?;
+    let stranger = world
+        .store
+        .create_user(
+            &format!("stranger-{}@mycorp.example", rand::random::<u32>()),
+            None,
+        )
+        .await?;
     let stranger_token = world.store.create_token(stranger.id, "stranger").await?;
-    let status = api_delete_mailbox(&world, stranger_token.secret.expose_secret(), mailbox.id.0).await?;
+    let status =
+        api_delete_mailbox(&world, stranger_token.secret.expose_secret(), mailbox.id.0).await?;
     ensure!(status == 404, "a stranger's unlink answered {status}");
-    ensure!(world.emulator.subscriptions().iter().any(|s| s.id == subscription.id), "a stranger deleted the subscription");
-    ensure!(world.store.get_secret(secrets.tokens).await.is_ok(), "a stranger wiped the tokens");
-    ensure!(world.store.get_secret(secrets.client_state).await.is_ok(), "a stranger wiped the clientState");
-    ensure!(world.graph_mailbox().await?.is_some(), "a stranger removed the mailbox");
+    ensure!(
+        world
+            .emulator
+            .subscriptions()
+            .iter()
+            .any(|s| s.id == subscription.id),
+        "a stranger deleted the subscription"
+    );
+    ensure!(
+        world.store.get_secret(secrets.tokens).await.is_ok(),
+        "a stranger wiped the tokens"
+    );
+    ensure!(
+        world.store.get_secret(secrets.client_state).await.is_ok(),
+        "a stranger wiped the clientState"
+    );
+    ensure!(
+        world.graph_mailbox().await?.is_some(),
+        "a stranger removed the mailbox"
+    );
     let source = daemon.supervisor.graph().context("graph source")?;
-    ensure!(source.runtime(mailbox.id).is_some(), "the mailbox stopped running");
+    ensure!(
+        source.runtime(mailbox.id).is_some(),
+        "the mailbox stopped running"
+    );
 
     // The owner's DELETE unlinks for real.
     let token = world.store.create_token(world.user, "owner").await?;
     let status = api_delete_mailbox(&world, token.secret.expose_secret(), mailbox.id.0).await?;
     ensure!(status == 204, "the owner's unlink answered {status}");
     ensure!(
-        !world.emulator.subscriptions().iter().any(|s| s.id == subscription.id),
+        !world
+            .emulator
+            .subscriptions()
+            .iter()
+            .any(|s| s.id == subscription.id),
         "the subscription still exists at Graph"
     );
     secrets.ensure_wiped(&world).await?;
-    ensure!(world.store.graph_subscriptions(mailbox.id).await?.is_empty(), "subscription rows left");
-    ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
-    ensure!(source.runtime(mailbox.id).is_none(), "the mailbox task still runs");
+    ensure!(
+        world
+            .store
+            .graph_subscriptions(mailbox.id)
+            .await?
+            .is_empty(),
+        "subscription rows left"
+    );
+    ensure!(
+        world.graph_mailbox().await?.is_none(),
+        "the mailbox is still listed"
+    );
+    ensure!(
+        source.runtime(mailbox.id).is_none(),
+        "the mailbox task still runs"
+    );
 
     // A notification for the old subscription is unknown now and queues nothing.
     let unknown_before = source.stats().notifications_unknown;
     ensure!(post_json(&world, "/graph/notifications", &late).await? == 202);
-    ensure!(source.stats().notifications_unknown == unknown_before + 1, "not counted as unknown");
-    ensure!(world.store.graph_job_counts(Some(mailbox.id)).await? == Default::default(), "a job was queued");
+    ensure!(
+        source.stats().notifications_unknown == unknown_before + 1,
+        "not counted as unknown"
+    );
+    ensure!(
+        world.store.graph_job_counts(Some(mailbox.id)).await? == Default::default(),
+        "a job was queued"
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
-    ensure!(raw_fetches(&world) == 0, "the daemon fetched for an unlinked mailbox");
+    ensure!(
+        raw_fetches(&world) == 0,
+        "the daemon fetched for an unlinked mailbox"
+    );
     ensure!(world.suggestions().await?.is_empty());
     // Nothing brought it back (the reconciliation runs every 300 ms here).
-    ensure!(source.runtime(mailbox.id).is_none(), "the unlinked mailbox was started again");
     ensure!(
-        !world.emulator.subscriptions().iter().any(|s| s.user.eq_ignore_ascii_case(&world.email)),
+        source.runtime(mailbox.id).is_none(),
+        "the unlinked mailbox was started again"
+    );
+    ensure!(
+        !world
+            .emulator
+            .subscriptions()
+            .iter()
+            .any(|s| s.user.eq_ignore_ascii_case(&world.email)),
         "a subscription was created again after the unlink"
     );
     daemon.stop().await
@@ -545,26 +919,56 @@ async fn unlinking_while_graph_is_down_still_wipes_the_secrets_and_counts_it() -
     let daemon = world.start().await?;
     let (mailbox, subscription) = world.link().await?;
     let secrets = LinkSecrets::of(&world, &mailbox).await?;
-    let before = metric(&scrape(&world).await?, "mailsig_graph_unlink_incomplete_total").context("no unlink counter")?;
-    world.emulator.inject(mailsig_tests::graph_emulator::Fault::Unavailable { times: 1000, retry_after_secs: None });
+    let before = metric(
+        &scrape(&world).await?,
+        "mailsig_graph_unlink_incomplete_total",
+    )
+    .context("no unlink counter")?;
+    world
+        .emulator
+        .inject(mailsig_tests::graph_emulator::Fault::Unavailable {
+            times: 1000,
+            retry_after_secs: None,
+        });
     let token = world.store.create_token(world.user, "owner").await?;
     let started = std::time::Instant::now();
     let status = api_delete_mailbox(&world, token.secret.expose_secret(), mailbox.id.0).await?;
     ensure!(status == 204, "unlink answered {status}");
     ensure!(
-        started.elapsed() < mailsig_daemon::sources::graph::UNLINK_GRAPH_BUDGET + Duration::from_secs(5),
+        started.elapsed()
+            < mailsig_daemon::sources::graph::UNLINK_GRAPH_BUDGET + Duration::from_secs(5),
         "unlink took {:?}",
         started.elapsed()
     );
-    ensure!(world.emulator.subscriptions().iter().any(|s| s.id == subscription.id), "Graph was not down after all");
+    ensure!(
+        world
+            .emulator
+            .subscriptions()
+            .iter()
+            .any(|s| s.id == subscription.id),
+        "Graph was not down after all"
+    );
     // Nothing of the mailbox runs any more: no Graph call after the unlink answered.
     let calls = world.emulator.requests().len();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    ensure!(world.emulator.requests().len() == calls, "Graph was still called for the unlinked mailbox");
+    ensure!(
+        world.emulator.requests().len() == calls,
+        "Graph was still called for the unlinked mailbox"
+    );
     secrets.ensure_wiped(&world).await?;
-    ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
-    let after = metric(&scrape(&world).await?, "mailsig_graph_unlink_incomplete_total").context("no unlink counter")?;
-    ensure!(after >= before + 1.0, "incomplete unlink not counted ({before} -> {after})");
+    ensure!(
+        world.graph_mailbox().await?.is_none(),
+        "the mailbox is still listed"
+    );
+    let after = metric(
+        &scrape(&world).await?,
+        "mailsig_graph_unlink_incomplete_total",
+    )
+    .context("no unlink counter")?;
+    ensure!(
+        after >= before + 1.0,
+        "incomplete unlink not counted ({before} -> {after})"
+    );
     daemon.stop().await
 }
 
@@ -576,23 +980,45 @@ async fn metrics_show_the_graph_lag_and_subscriptions_by_state() -> Result<()> {
     let lag_count = r#"mailsig_source_lag_seconds_count{source="graph"}"#;
     let before = metric(&scrape(&world).await?, lag_count).context("no graph lag histogram")?;
     world.link().await?;
-    world.emulator.deliver(&world.email, signed_mail("Paula", "Metric", "metric.example")).await?;
+    world
+        .emulator
+        .deliver(
+            &world.email,
+            signed_mail("Paula", "Metric", "metric.example"),
+        )
+        .await?;
     world.wait_for_suggestions(1, WAIT).await?;
     // The lag is observed right after the commit the suggestion came from.
     let text = wait_until(WAIT, "the graph lag to be observed", || async {
         let text = scrape(&world).await?;
-        Ok(metric(&text, lag_count).is_some_and(|n| n > before).then_some(text))
+        Ok(metric(&text, lag_count)
+            .is_some_and(|n| n > before)
+            .then_some(text))
     })
     .await?;
     for state in mailsig_daemon::store::SubscriptionState::ALL {
-        let sample = format!("mailsig_graph_subscriptions{{state=\"{}\"}}", state.as_str());
+        let sample = format!(
+            "mailsig_graph_subscriptions{{state=\"{}\"}}",
+            state.as_str()
+        );
         let n = metric(&text, &sample).with_context(|| format!("no {sample} in /metrics"))?;
-        let want = if state == mailsig_daemon::store::SubscriptionState::Active { 1.0 } else { 0.0 };
+        let want = if state == mailsig_daemon::store::SubscriptionState::Active {
+            1.0
+        } else {
+            0.0
+        };
         ensure!(n == want, "{sample} = {n}, want {want}");
     }
-    ensure!(metric(&text, r#"mailsig_graph_subscriptions{state="expired"}"#) == Some(0.0), "expired subscriptions");
     ensure!(
-        metric(&text, r#"mailsig_graph_notifications_total{outcome="received"}"#).is_some_and(|n| n >= 1.0),
+        metric(&text, r#"mailsig_graph_subscriptions{state="expired"}"#) == Some(0.0),
+        "expired subscriptions"
+    );
+    ensure!(
+        metric(
+            &text,
+            r#"mailsig_graph_notifications_total{outcome="received"}"#
+        )
+        .is_some_and(|n| n >= 1.0),
         "notifications not counted"
     );
     daemon.stop().await
@@ -604,7 +1030,13 @@ async fn a_web_started_callback_needs_the_same_users_browser_session() -> Result
     logs();
     let world = GraphWorld::new("session").await?;
     let daemon = world.start().await?;
-    let stranger = world.store.create_user(&format!("stranger-{}@mycorp.example", rand::random::<u32>()), None).await?;
+    let stranger = world
+        .store
+        .create_user(
+            &format!("stranger-{}@mycorp.example", rand::random::<u32>()),
+            None,
+        )
+        .await?;
     let (stranger_cookie, _) = world.session(stranger.id).await?;
     let (owner_cookie, _) = world.session(world.user).await?;
 
@@ -615,7 +1047,10 @@ async fn a_web_started_callback_needs_the_same_users_browser_session() -> Result
     ensure!(status == 403, "another user's session: {status} {page}");
     ensure!(page.contains("not linked"), "{page}");
     let (status, _) = get_with_cookie(&callback, Some(&owner_cookie)).await?;
-    ensure!(status == 400, "the refused state was accepted afterwards: {status}");
+    ensure!(
+        status == 400,
+        "the refused state was accepted afterwards: {status}"
+    );
     // No session at all: refused too (for the API-started flow as well).
     for origin in [LinkOrigin::Web, LinkOrigin::Api] {
         let callback = world.consent_url(origin).await?;
@@ -623,8 +1058,14 @@ async fn a_web_started_callback_needs_the_same_users_browser_session() -> Result
         ensure!(status == 403, "{origin:?} without a session: {status}");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    ensure!(world.graph_mailbox().await?.is_none(), "a refused callback linked a mailbox");
-    ensure!(world.emulator.subscriptions().is_empty(), "a refused callback subscribed");
+    ensure!(
+        world.graph_mailbox().await?.is_none(),
+        "a refused callback linked a mailbox"
+    );
+    ensure!(
+        world.emulator.subscriptions().is_empty(),
+        "a refused callback subscribed"
+    );
 
     // The same user's session: linked.
     let callback = world.consent_url(LinkOrigin::Web).await?;
@@ -640,15 +1081,24 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
     let world = GraphWorld::new("button").await?;
     let daemon = world.start().await?;
     let (cookie, csrf) = world.session(world.user).await?;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let base = format!("http://127.0.0.1:{}", world.port);
     let answer = client
         .post(format!("{base}/mailboxes/microsoft"))
         .header("cookie", &cookie)
-        .form(&[("list", world.list.0.to_string()), ("csrf_token", csrf.clone())])
+        .form(&[
+            ("list", world.list.0.to_string()),
+            ("csrf_token", csrf.clone()),
+        ])
         .send()
         .await?;
-    ensure!(answer.status().as_u16() == 303, "the button answered {}", answer.status());
+    ensure!(
+        answer.status().as_u16() == 303,
+        "the button answered {}",
+        answer.status()
+    );
     let location = answer
         .headers()
         .get("location")
@@ -656,18 +1106,40 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
         .context("no Location")?
         .to_owned();
     let authorize = url::Url::parse(&location)?;
-    ensure!(location.starts_with(&format!("{}/", world.emulator.authority_url())), "{location}");
-    ensure!(authorize.path().ends_with("/oauth2/v2.0/authorize"), "{location}");
-    let query: std::collections::HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+    ensure!(
+        location.starts_with(&format!("{}/", world.emulator.authority_url())),
+        "{location}"
+    );
+    ensure!(
+        authorize.path().ends_with("/oauth2/v2.0/authorize"),
+        "{location}"
+    );
+    let query: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
     let field = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
-    ensure!(field("client_id") == mailsig_tests::graph_support::CLIENT_ID, "client_id {}", field("client_id"));
+    ensure!(
+        field("client_id") == mailsig_tests::graph_support::CLIENT_ID,
+        "client_id {}",
+        field("client_id")
+    );
     ensure!(field("response_type") == "code");
-    ensure!(field("redirect_uri") == format!("{base}/oauth/microsoft/callback"), "redirect_uri {}", field("redirect_uri"));
-    ensure!(field("scope") == "offline_access User.Read Mail.Read", "scope {}", field("scope"));
+    ensure!(
+        field("redirect_uri") == format!("{base}/oauth/microsoft/callback"),
+        "redirect_uri {}",
+        field("redirect_uri")
+    );
+    ensure!(
+        field("scope") == "offline_access User.Read Mail.Read",
+        "scope {}",
+        field("scope")
+    );
     ensure!(field("code_challenge_method") == "S256");
     let challenge = field("code_challenge");
     ensure!(
-        challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        challenge.len() == 43
+            && challenge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
         "code_challenge {challenge:?} is not a base64url SHA-256"
     );
     ensure!(field("state").len() >= 32, "state {:?}", field("state"));
@@ -678,7 +1150,11 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
         .form(&[("list", world.list.0.to_string())])
         .send()
         .await?;
-    ensure!(forged.status().as_u16() == 403, "a form without CSRF token answered {}", forged.status());
+    ensure!(
+        forged.status().as_u16() == 403,
+        "a form without CSRF token answered {}",
+        forged.status()
+    );
 
     // The emulator signs the user in and consents; the browser follows to the callback.
     let callback = world.emulator.consent(&location, &world.email).await?;
@@ -687,7 +1163,11 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
     let (mailbox, _) = world.linked().await?;
     let (status, dashboard) = get_with_cookie(&format!("{base}/dashboard"), Some(&cookie)).await?;
     ensure!(status == 200, "dashboard {status}");
-    ensure!(dashboard.contains(&mailbox.address), "the dashboard does not show {}", mailbox.address);
+    ensure!(
+        dashboard.contains(&mailbox.address),
+        "the dashboard does not show {}",
+        mailbox.address
+    );
 
     // The page's unlink button unlinks for real too.
     let subscription = world.wait_for_subscription(WAIT).await?;
@@ -697,9 +1177,23 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
         .form(&[("csrf_token", csrf)])
         .send()
         .await?;
-    ensure!(answer.status().as_u16() == 303, "unlink button answered {}", answer.status());
-    ensure!(!world.emulator.subscriptions().iter().any(|s| s.id == subscription.id), "the subscription still exists at Graph");
-    ensure!(world.graph_mailbox().await?.is_none(), "the mailbox is still listed");
+    ensure!(
+        answer.status().as_u16() == 303,
+        "unlink button answered {}",
+        answer.status()
+    );
+    ensure!(
+        !world
+            .emulator
+            .subscriptions()
+            .iter()
+            .any(|s| s.id == subscription.id),
+        "the subscription still exists at Graph"
+    );
+    ensure!(
+        world.graph_mailbox().await?.is_none(),
+        "the mailbox is still listed"
+    );
     daemon.stop().await
 }
 
@@ -707,17 +1201,24 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
     use mailsig_daemon::store::{
-        Cursor, GraphJobKind, GraphJobOutcome, GraphSubscription, LinkOrigin, MailboxKind, NewGraphJob, NewMailbox, SecretKind, Store,
-        SubscriptionState,
+        Cursor, GraphJobKind, GraphJobOutcome, GraphSubscription, LinkOrigin, MailboxKind,
+        NewGraphJob, NewMailbox, SecretKind, Store, SubscriptionState,
     };
     let dir = tempfile::tempdir()?;
-    let urls = [Store::sqlite_url(&dir.path().join("g.db")), mailsig_tests::servers::fresh_pg_database().await?];
+    let urls = [
+        Store::sqlite_url(&dir.path().join("g.db")),
+        mailsig_tests::servers::fresh_pg_database().await?,
+    ];
     for url in urls {
         let store = Store::open(&url).await?;
         store.migrate().await?;
-        let user = store.create_user("graph-store@mycorp.example", None).await?;
+        let user = store
+            .create_user("graph-store@mycorp.example", None)
+            .await?;
         let list = store.create_list(user.id, "Contacts").await?;
-        let secret = store.put_secret(SecretKind::OauthTokens, b"sealed", 1).await?;
+        let secret = store
+            .put_secret(SecretKind::OauthTokens, b"sealed", 1)
+            .await?;
         let mailbox = store
             .create_mailbox(NewMailbox {
                 owner: user.id,
@@ -731,12 +1232,31 @@ async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
             })
             .await?;
         // Linking state works once.
-        store.put_oauth_state("hash1", user.id, list.id, LinkOrigin::Api, b"verifier", Duration::from_secs(60)).await?;
+        store
+            .put_oauth_state(
+                "hash1",
+                user.id,
+                list.id,
+                LinkOrigin::Api,
+                b"verifier",
+                Duration::from_secs(60),
+            )
+            .await?;
         let taken = store.take_oauth_state("hash1").await?;
-        ensure!(taken.user == user.id && taken.origin == LinkOrigin::Api, "{taken:?}");
-        ensure!(store.take_oauth_state("hash1").await.is_err_and(|e| e.is_not_found()));
+        ensure!(
+            taken.user == user.id && taken.origin == LinkOrigin::Api,
+            "{taken:?}"
+        );
+        ensure!(
+            store
+                .take_oauth_state("hash1")
+                .await
+                .is_err_and(|e| e.is_not_found())
+        );
         // Subscriptions: replace per folder wipes the old clientState.
-        let state1 = store.put_secret(SecretKind::GraphClientState, b"s1", 1).await?;
+        let state1 = store
+            .put_secret(SecretKind::GraphClientState, b"s1", 1)
+            .await?;
         let sub = GraphSubscription {
             id: "sub-1".into(),
             mailbox: mailbox.id,
@@ -749,50 +1269,156 @@ async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
         };
         store.put_graph_subscription(&sub, None).await?;
         store.renew_graph_subscription("sub-1", 5, 20, None).await?;
-        ensure!(store.graph_subscription("sub-1").await?.map(|s| s.expires_at) == Some(20));
+        ensure!(
+            store
+                .graph_subscription("sub-1")
+                .await?
+                .map(|s| s.expires_at)
+                == Some(20)
+        );
         // Counted by state for /metrics, expired apart.
         let counts = store.count_graph_subscriptions(10).await?;
-        ensure!(counts.live(SubscriptionState::Active) == 1 && counts.expired == 0, "{counts:?}");
+        ensure!(
+            counts.live(SubscriptionState::Active) == 1 && counts.expired == 0,
+            "{counts:?}"
+        );
         let counts = store.count_graph_subscriptions(20).await?;
-        ensure!(counts.live(SubscriptionState::Active) == 0 && counts.expired == 1, "{counts:?}");
-        let state2 = store.put_secret(SecretKind::GraphClientState, b"s2", 1).await?;
-        store.put_graph_subscription(&GraphSubscription { id: "sub-2".into(), client_state: Some(state2), ..sub.clone() }, None).await?;
-        ensure!(store.get_secret(state1).await.is_err_and(|e| e.is_not_found()), "old clientState kept");
+        ensure!(
+            counts.live(SubscriptionState::Active) == 0 && counts.expired == 1,
+            "{counts:?}"
+        );
+        let state2 = store
+            .put_secret(SecretKind::GraphClientState, b"s2", 1)
+            .await?;
+        store
+            .put_graph_subscription(
+                &GraphSubscription {
+                    id: "sub-2".into(),
+                    client_state: Some(state2),
+                    ..sub.clone()
+                },
+                None,
+            )
+            .await?;
+        ensure!(
+            store
+                .get_secret(state1)
+                .await
+                .is_err_and(|e| e.is_not_found()),
+            "old clientState kept"
+        );
         ensure!(store.graph_subscriptions(mailbox.id).await?.len() == 1);
         // Jobs: a duplicate queues nothing; lifecycle jobs coalesce; claim, finish, retry.
-        let job = |kind, item: &str| NewGraphJob { mailbox: mailbox.id, kind, folder: "inbox".into(), item: item.into() };
-        ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Message, "m1"), job(GraphJobKind::Message, "m1")]).await? == 1);
-        ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Missed, "sub-2")]).await? == 1);
-        ensure!(store.commit_delta_round(mailbox.id, "inbox", &["m1".into(), "m2".into()], "link-1", None).await? == 1);
-        let cursor = store.get_cursor(mailbox.id, "inbox").await?.context("cursor")?;
+        let job = |kind, item: &str| NewGraphJob {
+            mailbox: mailbox.id,
+            kind,
+            folder: "inbox".into(),
+            item: item.into(),
+        };
+        ensure!(
+            store
+                .enqueue_graph_jobs(&[
+                    job(GraphJobKind::Message, "m1"),
+                    job(GraphJobKind::Message, "m1")
+                ])
+                .await?
+                == 1
+        );
+        ensure!(
+            store
+                .enqueue_graph_jobs(&[job(GraphJobKind::Missed, "sub-2")])
+                .await?
+                == 1
+        );
+        ensure!(
+            store
+                .commit_delta_round(
+                    mailbox.id,
+                    "inbox",
+                    &["m1".into(), "m2".into()],
+                    "link-1",
+                    None
+                )
+                .await?
+                == 1
+        );
+        let cursor = store
+            .get_cursor(mailbox.id, "inbox")
+            .await?
+            .context("cursor")?;
         ensure!(cursor.delta_link.as_deref() == Some("link-1"));
-        store.commit_delta_baseline(mailbox.id, "inbox", &["old".into()], "link-2", None).await?;
-        let claimed = store.claim_graph_jobs("w1", None, 10, Duration::from_secs(60)).await?;
+        store
+            .commit_delta_baseline(mailbox.id, "inbox", &["old".into()], "link-2", None)
+            .await?;
+        let claimed = store
+            .claim_graph_jobs("w1", None, 10, Duration::from_secs(60))
+            .await?;
         ensure!(claimed.len() == 3, "claimed {claimed:?}");
-        ensure!(store.claim_graph_jobs("w2", None, 10, Duration::from_secs(60)).await?.is_empty(), "claimed twice");
-        ensure!(store.claim_graph_jobs("w3", Some("another-replica"), 10, Duration::from_secs(60)).await?.is_empty());
+        ensure!(
+            store
+                .claim_graph_jobs("w2", None, 10, Duration::from_secs(60))
+                .await?
+                .is_empty(),
+            "claimed twice"
+        );
+        ensure!(
+            store
+                .claim_graph_jobs("w3", Some("another-replica"), 10, Duration::from_secs(60))
+                .await?
+                .is_empty()
+        );
         let outcomes: Vec<(i64, GraphJobOutcome)> = claimed
             .iter()
             .map(|job| {
                 let outcome = match job.kind {
                     GraphJobKind::Missed => GraphJobOutcome::Done,
-                    _ if job.item == "m2" => GraphJobOutcome::Retry { next_at: 0, error: "http_503".into() },
-                    _ => GraphJobOutcome::Failed { error: "http_404".into() },
+                    _ if job.item == "m2" => GraphJobOutcome::Retry {
+                        next_at: 0,
+                        error: "http_503".into(),
+                    },
+                    _ => GraphJobOutcome::Failed {
+                        error: "http_404".into(),
+                    },
                 };
                 (job.id, outcome)
             })
             .collect();
         store.record_graph_job_outcomes(&outcomes).await?;
         let counts = store.graph_job_counts(Some(mailbox.id)).await?;
-        ensure!(counts.pending == 1 && counts.done == 2 && counts.failed == 1, "{counts:?}");
+        ensure!(
+            counts.pending == 1 && counts.done == 2 && counts.failed == 1,
+            "{counts:?}"
+        );
         // The handled lifecycle event can come again.
-        ensure!(store.enqueue_graph_jobs(&[job(GraphJobKind::Missed, "sub-2")]).await? == 1);
+        ensure!(
+            store
+                .enqueue_graph_jobs(&[job(GraphJobKind::Missed, "sub-2")])
+                .await?
+                == 1
+        );
         ensure!(store.next_graph_job_due().await?.is_some());
-        ensure!(store.purge_graph_jobs(i64::MAX).await? == 2, "the failed and the baseline rows");
-        store.set_cursor(mailbox.id, "inbox", &Cursor::Delta { link: "link-3".into() }).await?;
+        ensure!(
+            store.purge_graph_jobs(i64::MAX).await? == 2,
+            "the failed and the baseline rows"
+        );
+        store
+            .set_cursor(
+                mailbox.id,
+                "inbox",
+                &Cursor::Delta {
+                    link: "link-3".into(),
+                },
+            )
+            .await?;
         store.forget_graph_mailbox(mailbox.id).await?;
         ensure!(store.graph_subscriptions(mailbox.id).await?.is_empty());
-        ensure!(store.get_secret(state2).await.is_err_and(|e| e.is_not_found()), "clientState not wiped");
+        ensure!(
+            store
+                .get_secret(state2)
+                .await
+                .is_err_and(|e| e.is_not_found()),
+            "clientState not wiped"
+        );
         ensure!(store.graph_job_counts(Some(mailbox.id)).await? == Default::default());
         store.close().await;
     }

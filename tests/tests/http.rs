@@ -28,7 +28,9 @@ struct Reply {
 
 /// `GET path` on `addr`, with `Connection: close` so the body ends at EOF.
 async fn get(addr: SocketAddr, path: &str) -> Result<Reply> {
-    let mut stream = TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connect {addr}"))?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
@@ -36,25 +38,44 @@ async fn get(addr: SocketAddr, path: &str) -> Result<Reply> {
         .await
         .context("response within 10 s")??;
     let text = String::from_utf8(raw).context("utf-8 response")?;
-    let (head, body) = text.split_once("\r\n\r\n").context("header/body separator")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("header/body separator")?;
     let status = head
         .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
         .with_context(|| format!("status line of {head:?}"))?;
-    let content_type = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_owned()));
+    let content_type = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("content-type:")
+            .map(|v| v.trim().to_owned())
+    });
     // axum answers HTTP/1.1 without chunking for these fixed bodies; fail loudly if that changes.
-    ensure!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "chunked reply to {path}");
-    Ok(Reply { status, content_type, body: body.to_owned() })
+    ensure!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "chunked reply to {path}"
+    );
+    Ok(Reply {
+        status,
+        content_type,
+        body: body.to_owned(),
+    })
 }
 
 /// The value of one sample line (`name` includes its labels) in a metrics body.
 fn sample(body: &str, name: &str) -> Result<u64> {
     let prefix = format!("{name} ");
-    let line = body.lines().find(|l| l.starts_with(&prefix)).with_context(|| format!("no sample {name} in:\n{body}"))?;
-    line[prefix.len()..].trim().parse().with_context(|| format!("value of {line:?}"))
+    let line = body
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .with_context(|| format!("no sample {name} in:\n{body}"))?;
+    line[prefix.len()..]
+        .trim()
+        .parse()
+        .with_context(|| format!("value of {line:?}"))
 }
 
 fn loopback_any_port() -> SocketAddr {
@@ -62,7 +83,8 @@ fn loopback_any_port() -> SocketAddr {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_supervisor_serves_health_readiness_and_metrics_that_follow_the_pipeline() -> Result<()> {
+async fn the_supervisor_serves_health_readiness_and_metrics_that_follow_the_pipeline() -> Result<()>
+{
     let dir = tempfile::tempdir()?;
     let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
     let vault = Vault::new(MasterKey::generate()?);
@@ -73,20 +95,39 @@ async fn the_supervisor_serves_health_readiness_and_metrics_that_follow_the_pipe
         ..SupervisorOptions::default()
     };
     let supervisor = Supervisor::start(options, store.clone(), vault, shutdown.clone()).await?;
-    let addr = supervisor.http_addr().context("the supervisor reports its http address")?;
+    let addr = supervisor
+        .http_addr()
+        .context("the supervisor reports its http address")?;
     ensure!(addr.port() != 0 && addr.ip().is_loopback(), "bound {addr}");
 
     let health = get(addr, "/healthz").await?;
-    ensure!(health.status == 200 && health.body.trim() == "ok", "healthz: {} {:?}", health.status, health.body);
+    ensure!(
+        health.status == 200 && health.body.trim() == "ok",
+        "healthz: {} {:?}",
+        health.status,
+        health.body
+    );
     let ready = get(addr, "/readyz").await?;
-    ensure!(ready.status == 200, "readyz with a migrated store: {} {:?}", ready.status, ready.body);
+    ensure!(
+        ready.status == 200,
+        "readyz with a migrated store: {} {:?}",
+        ready.status,
+        ready.body
+    );
     let missing = get(addr, "/nothing-here").await?;
-    ensure!(missing.status == 404, "unknown path gave {}", missing.status);
+    ensure!(
+        missing.status == 404,
+        "unknown path gave {}",
+        missing.status
+    );
 
     let before = get(addr, "/metrics").await?;
     ensure!(before.status == 200, "metrics: {}", before.status);
     let content_type = before.content_type.clone().unwrap_or_default();
-    ensure!(content_type.starts_with("text/plain; version=0.0.4"), "content type {content_type:?}");
+    ensure!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "content type {content_type:?}"
+    );
     for name in [
         "mailsig_messages_processed_total",
         "mailsig_suggestions_created_total",
@@ -100,7 +141,13 @@ async fn the_supervisor_serves_health_readiness_and_metrics_that_follow_the_pipe
     }
     for reason in SkipReason::ALL {
         ensure!(
-            sample(&before.body, &format!("mailsig_messages_skipped_total{{reason=\"{}\"}}", reason.as_str()))? == 0,
+            sample(
+                &before.body,
+                &format!(
+                    "mailsig_messages_skipped_total{{reason=\"{}\"}}",
+                    reason.as_str()
+                )
+            )? == 0,
             "{reason:?} skipped before any message"
         );
     }
@@ -110,9 +157,17 @@ async fn the_supervisor_serves_health_readiness_and_metrics_that_follow_the_pipe
     // One message that becomes a suggestion and one bulk message that is skipped.
     let account = Account::create(&store, "mycorp.example", &[]).await?;
     let handle = supervisor.pipeline();
-    let signed = signed_mail("Jane Doe", "jane.doe", "partner.example", &unique_id("http"));
+    let signed = signed_mail(
+        "Jane Doe",
+        "jane.doe",
+        "partner.example",
+        &unique_id("http"),
+    );
     let outcome = handle.process(inbound(account.mailbox, 1, signed)).await?;
-    ensure!(outcome == Processed::Suggested, "signed mail gave {outcome:?}");
+    ensure!(
+        outcome == Processed::Suggested,
+        "signed mail gave {outcome:?}"
+    );
     let bulk_id = unique_id("bulk");
     let bulk = Mail {
         from: "Anna Schmidt <anna.schmidt@partner.example>",
@@ -124,13 +179,31 @@ async fn the_supervisor_serves_health_readiness_and_metrics_that_follow_the_pipe
     }
     .bytes();
     let outcome = handle.process(inbound(account.mailbox, 2, bulk)).await?;
-    ensure!(outcome == Processed::Skipped(SkipReason::Bulk), "bulk mail gave {outcome:?}");
+    ensure!(
+        outcome == Processed::Skipped(SkipReason::Bulk),
+        "bulk mail gave {outcome:?}"
+    );
 
     let after = get(addr, "/metrics").await?.body;
-    ensure!(sample(&after, "mailsig_messages_processed_total")? == 2, "{after}");
-    ensure!(sample(&after, "mailsig_suggestions_created_total")? == 1, "{after}");
-    ensure!(sample(&after, "mailsig_messages_skipped_total{reason=\"bulk\"}")? == 1, "{after}");
-    ensure!(sample(&after, "mailsig_messages_skipped_total{reason=\"duplicate\"}")? == 0, "{after}");
+    ensure!(
+        sample(&after, "mailsig_messages_processed_total")? == 2,
+        "{after}"
+    );
+    ensure!(
+        sample(&after, "mailsig_suggestions_created_total")? == 1,
+        "{after}"
+    );
+    ensure!(
+        sample(&after, "mailsig_messages_skipped_total{reason=\"bulk\"}")? == 1,
+        "{after}"
+    );
+    ensure!(
+        sample(
+            &after,
+            "mailsig_messages_skipped_total{reason=\"duplicate\"}"
+        )? == 0,
+        "{after}"
+    );
     // Nothing about the mail itself is exported.
     for secret in ["Jane", "Anna", "partner.example", "Newsletter", "jane.doe"] {
         ensure!(!after.contains(secret), "metrics leak {secret:?}");
@@ -138,7 +211,10 @@ async fn the_supervisor_serves_health_readiness_and_metrics_that_follow_the_pipe
 
     shutdown.cancel();
     supervisor.wait().await?;
-    ensure!(TcpStream::connect(addr).await.is_err(), "{addr} still accepts connections after shutdown");
+    ensure!(
+        TcpStream::connect(addr).await.is_err(),
+        "{addr} still accepts connections after shutdown"
+    );
     Ok(())
 }
 
@@ -151,7 +227,9 @@ async fn readyz_is_unavailable_until_the_store_is_migrated() -> Result<()> {
             Backend::Sqlite => Store::sqlite_url(&dir.path().join("mailsig.db")),
             Backend::Postgres => mailsig_tests::servers::fresh_pg_database().await?,
         };
-        let store = Store::open(&url).await.with_context(|| format!("open {backend:?} store"))?;
+        let store = Store::open(&url)
+            .await
+            .with_context(|| format!("open {backend:?} store"))?;
         let listener = HttpListener::bind(loopback_any_port()).await?;
         let addr = listener.local_addr();
         let shutdown = CancellationToken::new();
@@ -164,18 +242,40 @@ async fn readyz_is_unavailable_until_the_store_is_migrated() -> Result<()> {
         let server = tokio::spawn(listener.serve(sources, shutdown.clone()));
 
         let ready = get(addr, "/readyz").await?;
-        ensure!(ready.status == 503, "{backend:?}: readyz before migrations: {} {:?}", ready.status, ready.body);
-        ensure!(get(addr, "/healthz").await?.status == 200, "{backend:?}: healthz");
+        ensure!(
+            ready.status == 503,
+            "{backend:?}: readyz before migrations: {} {:?}",
+            ready.status,
+            ready.body
+        );
+        ensure!(
+            get(addr, "/healthz").await?.status == 200,
+            "{backend:?}: healthz"
+        );
         let metrics = get(addr, "/metrics").await?;
-        ensure!(metrics.status == 200 && sample(&metrics.body, "mailsig_store_up")? == 0, "{backend:?}: {}", metrics.body);
+        ensure!(
+            metrics.status == 200 && sample(&metrics.body, "mailsig_store_up")? == 0,
+            "{backend:?}: {}",
+            metrics.body
+        );
 
         store.migrate().await.context("migrate")?;
         let ready = get(addr, "/readyz").await?;
-        ensure!(ready.status == 200, "{backend:?}: readyz after migrations: {} {:?}", ready.status, ready.body);
-        ensure!(sample(&get(addr, "/metrics").await?.body, "mailsig_store_up")? == 1, "{backend:?}: store up");
+        ensure!(
+            ready.status == 200,
+            "{backend:?}: readyz after migrations: {} {:?}",
+            ready.status,
+            ready.body
+        );
+        ensure!(
+            sample(&get(addr, "/metrics").await?.body, "mailsig_store_up")? == 1,
+            "{backend:?}: store up"
+        );
 
         shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(10), server).await.context("server stops on cancel")??;
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .context("server stops on cancel")??;
     }
     Ok(())
 }
@@ -187,8 +287,18 @@ async fn the_supervisor_refuses_to_start_on_a_taken_port() -> Result<()> {
     let addr = taken.local_addr()?;
     let dir = tempfile::tempdir()?;
     let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
-    let options = SupervisorOptions { http: Some(addr), ..SupervisorOptions::default() };
-    match Supervisor::start(options, store, Vault::new(MasterKey::generate()?), CancellationToken::new()).await {
+    let options = SupervisorOptions {
+        http: Some(addr),
+        ..SupervisorOptions::default()
+    };
+    match Supervisor::start(
+        options,
+        store,
+        Vault::new(MasterKey::generate()?),
+        CancellationToken::new(),
+    )
+    .await
+    {
         Err(SupervisorError::Http(_)) => Ok(()),
         Err(other) => bail!("expected an http bind error, got {other:?}"),
         Ok(_) => bail!("started although {addr} is taken"),

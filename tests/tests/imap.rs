@@ -9,20 +9,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use mailsig_daemon::notify::ATTENTION_KIND;
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
 use mailsig_daemon::sources::imap::{
-    ImapErrorKind, ImapOptions, ImapSettings, ImapSource, ReconcileReport, Security, StoreCheckpoints,
-    test_login_with,
+    ImapErrorKind, ImapOptions, ImapSettings, ImapSource, ReconcileReport, Security,
+    StoreCheckpoints, test_login_with,
 };
 use mailsig_daemon::store::{
     ListId, MailboxId, MailboxStatus, SecretKind, Store, Suggestion, SuggestionFilter,
 };
-use mailsig_daemon::notify::ATTENTION_KIND;
 use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
+use mailsig_tests::imap_support::{NAMES, SignedMail, imap_mailbox, imap_settings};
 use mailsig_tests::servers::{
     ImapEndpoint, ImapSecurity, MailUser, PrivateDovecot, PrivateDovecotOptions, TestEnv,
 };
-use mailsig_tests::imap_support::{NAMES, SignedMail, imap_mailbox, imap_settings};
 use secrecy::SecretString;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +57,9 @@ impl Server {
     }
 
     async fn deliver_to(&self, folder: &str, tag: &str, i: usize) -> Result<()> {
-        self.endpoint.append(&self.user, folder, &signed_message(tag, i)).await
+        self.endpoint
+            .append(&self.user, folder, &signed_message(tag, i))
+            .await
     }
 }
 
@@ -78,14 +80,35 @@ impl Rig {
         let dir = tempfile::tempdir()?;
         let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
         store.migrate().await?;
-        let owner = store.create_user("owner@mailsig-owner.test", Some("Owner")).await?;
+        let owner = store
+            .create_user("owner@mailsig-owner.test", Some("Owner"))
+            .await?;
         let list = store.create_list(owner.id, "Contacts").await?;
-        let mailbox =
-            store.create_mailbox(imap_mailbox(owner.id, list.id, "owner@mailsig-owner.test", settings)).await?;
+        let mailbox = store
+            .create_mailbox(imap_mailbox(
+                owner.id,
+                list.id,
+                "owner@mailsig-owner.test",
+                settings,
+            ))
+            .await?;
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();
-        let pipeline = Pipeline::spawn(store.clone(), PipelineConfig::default(), &tracker, shutdown.clone());
-        Ok(Self { _dir: dir, store, list: list.id, mailbox: mailbox.id, pipeline, tracker, shutdown })
+        let pipeline = Pipeline::spawn(
+            store.clone(),
+            PipelineConfig::default(),
+            &tracker,
+            shutdown.clone(),
+        );
+        Ok(Self {
+            _dir: dir,
+            store,
+            list: list.id,
+            mailbox: mailbox.id,
+            pipeline,
+            tracker,
+            shutdown,
+        })
     }
 
     /// A fresh IMAP source (a daemon start) over this rig's store and pipeline.
@@ -99,7 +122,12 @@ impl Rig {
     }
 
     /// A fresh source watching this rig's mailbox (a daemon start with the mailbox linked).
-    fn watch(&self, options: ImapOptions, settings: ImapSettings, password: SecretString) -> Result<ImapSource> {
+    fn watch(
+        &self,
+        options: ImapOptions,
+        settings: ImapSettings,
+        password: SecretString,
+    ) -> Result<ImapSource> {
         let source = self.source(options);
         source.add_mailbox(self.mailbox, settings, password)?;
         Ok(source)
@@ -119,7 +147,10 @@ impl Rig {
     }
 
     async fn suggestions(&self) -> Result<Vec<Suggestion>> {
-        Ok(self.store.list_suggestions(self.list, &SuggestionFilter::default()).await?)
+        Ok(self
+            .store
+            .list_suggestions(self.list, &SuggestionFilter::default())
+            .await?)
     }
 
     /// Waits until the list holds at least `n` suggestions.
@@ -131,7 +162,10 @@ impl Rig {
                 return Ok(found);
             }
             if Instant::now() > deadline {
-                bail!("expected {n} suggestions within {WAIT:?}, found {}", found.len());
+                bail!(
+                    "expected {n} suggestions within {WAIT:?}, found {}",
+                    found.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -171,7 +205,12 @@ fn fast_options() -> ImapOptions {
 /// The address of the sender of [`signed_message`]`(tag, i)`.
 fn sender(tag: &str, i: usize) -> String {
     let (first, last) = NAMES[i % NAMES.len()];
-    format!("{}.{}.{tag}@{}-{tag}.example.com", first.to_lowercase(), last.to_lowercase(), last.to_lowercase())
+    format!(
+        "{}.{}.{tag}@{}-{tag}.example.com",
+        first.to_lowercase(),
+        last.to_lowercase(),
+        last.to_lowercase()
+    )
 }
 
 /// A message with a clear signature from a sender unique to `tag` and `i` (i < 8).
@@ -197,10 +236,17 @@ fn senders(suggestions: &[Suggestion]) -> Vec<String> {
 }
 
 fn shared_server(env: &TestEnv) -> Result<Server> {
-    Ok(Server { endpoint: env.imap(), user: env.create_mail_user()?, ca: env.ca.clone() })
+    Ok(Server {
+        endpoint: env.imap(),
+        user: env.create_mail_user()?,
+        ca: env.ca.clone(),
+    })
 }
 
-async fn private_server(env: &TestEnv, options: PrivateDovecotOptions) -> Result<(PrivateDovecot, Server)> {
+async fn private_server(
+    env: &TestEnv,
+    options: PrivateDovecotOptions,
+) -> Result<(PrivateDovecot, Server)> {
     let dovecot = PrivateDovecot::start(env, options).await?;
     let server = Server {
         endpoint: dovecot.imap()?,
@@ -230,7 +276,12 @@ impl Setup {
     async fn on(server: Server, security: Security, folders: &[&str]) -> Result<Setup> {
         let settings = server.settings(security, folders);
         let rig = Rig::new(&settings).await?;
-        Ok(Setup { server, tag: unique_tag(), settings, rig })
+        Ok(Setup {
+            server,
+            tag: unique_tag(),
+            settings,
+            rig,
+        })
     }
 }
 
@@ -240,17 +291,26 @@ fn unique_tag() -> String {
 
 fn rand_tag() -> u32 {
     // Nanoseconds are unique enough between tests of one run; no extra dependency needed.
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
 }
 
 #[tokio::test]
 async fn new_mail_becomes_a_suggestion_and_flags_are_unchanged() -> Result<()> {
-    let Setup { server, tag, settings, rig } = Setup::shared(Security::StartTls).await?;
+    let Setup {
+        server,
+        tag,
+        settings,
+        rig,
+    } = Setup::shared(Security::StartTls).await?;
     // Mail that was there before linking must not be processed.
     server.deliver(&tag, 0).await?;
 
     // Let the watcher link (EXAMINE + cursor at UIDNEXT - 1) before new mail arrives.
-    let source = rig.watch_linked(fast_options(), settings, server.password()).await?;
+    let source = rig
+        .watch_linked(fast_options(), settings, server.password())
+        .await?;
 
     server.deliver(&tag, 1).await?;
     server.deliver(&tag, 2).await?;
@@ -265,23 +325,41 @@ async fn new_mail_becomes_a_suggestion_and_flags_are_unchanged() -> Result<()> {
     assert!(found.iter().all(|s| s.list == rig.list));
 
     let flags_after = server.endpoint.flags_of_all(&server.user, "INBOX").await?;
-    assert_eq!(flags_before, flags_after, "the watcher must not change any flag");
+    assert_eq!(
+        flags_before, flags_after,
+        "the watcher must not change any flag"
+    );
     assert!(
-        flags_after.iter().all(|(_, flags)| !flags.iter().any(|f| f == "\\Seen")),
+        flags_after
+            .iter()
+            .all(|(_, flags)| !flags.iter().any(|f| f == "\\Seen")),
         "BODY.PEEK must not set \\Seen: {flags_after:?}"
     );
     assert_eq!(source.stats().committed, 2);
-    assert!(source.stats().idle_wakeups >= 1, "Dovecot offers IDLE, so news must come through IDLE");
-    assert!(rig.stop_with(source).await, "watchers stop within the grace period");
+    assert!(
+        source.stats().idle_wakeups >= 1,
+        "Dovecot offers IDLE, so news must come through IDLE"
+    );
+    assert!(
+        rig.stop_with(source).await,
+        "watchers stop within the grace period"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn implicit_tls_works() -> Result<()> {
-    let Setup { server, tag, settings, rig } = Setup::shared(Security::ImplicitTls).await?;
+    let Setup {
+        server,
+        tag,
+        settings,
+        rig,
+    } = Setup::shared(Security::ImplicitTls).await?;
     test_login_with(&settings, &server.password(), &fast_options()).await?;
 
-    let source = rig.watch_linked(fast_options(), settings, server.password()).await?;
+    let source = rig
+        .watch_linked(fast_options(), settings, server.password())
+        .await?;
     server.deliver(&tag, 1).await?;
     let found = rig.wait_for_suggestions(1).await?;
     assert_eq!(senders(&found), vec![sender(&tag, 1)]);
@@ -291,14 +369,24 @@ async fn implicit_tls_works() -> Result<()> {
 
 #[tokio::test]
 async fn a_daemon_restart_neither_duplicates_nor_misses_mail() -> Result<()> {
-    let Setup { server, tag, settings, rig } = Setup::shared(Security::StartTls).await?;
+    let Setup {
+        server,
+        tag,
+        settings,
+        rig,
+    } = Setup::shared(Security::StartTls).await?;
 
-    let first = rig.watch_linked(fast_options(), settings.clone(), server.password()).await?;
+    let first = rig
+        .watch_linked(fast_options(), settings.clone(), server.password())
+        .await?;
     for i in 1..=2 {
         server.deliver(&tag, i).await?;
     }
     rig.wait_for_suggestions(2).await?;
-    assert!(first.shutdown(Duration::from_secs(10)).await, "watchers stop within the grace period");
+    assert!(
+        first.shutdown(Duration::from_secs(10)).await,
+        "watchers stop within the grace period"
+    );
 
     // While the daemon is down, more mail arrives.
     for i in 3..=5 {
@@ -313,9 +401,21 @@ async fn a_daemon_restart_neither_duplicates_nor_misses_mail() -> Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let found_later = rig.suggestions().await?;
     assert_eq!(found.len(), 6);
-    assert_eq!(found_later.len(), 6, "no duplicate suggestion after the restart");
-    assert_eq!(second.stats().committed, 4, "the second run processed only the 4 messages it had not seen");
-    assert_eq!(rig.counter("processed").await?, 6, "every message processed exactly once");
+    assert_eq!(
+        found_later.len(),
+        6,
+        "no duplicate suggestion after the restart"
+    );
+    assert_eq!(
+        second.stats().committed,
+        4,
+        "the second run processed only the 4 messages it had not seen"
+    );
+    assert_eq!(
+        rig.counter("processed").await?,
+        6,
+        "every message processed exactly once"
+    );
     rig.stop_with(second).await;
     Ok(())
 }
@@ -324,13 +424,23 @@ async fn a_daemon_restart_neither_duplicates_nor_misses_mail() -> Result<()> {
 async fn a_killed_and_restarted_dovecot_is_reconnected_and_caught_up() -> Result<()> {
     let env = TestEnv::from_env()?;
     let (dovecot, server) = private_server(&env, PrivateDovecotOptions::default()).await?;
-    let Setup { server, tag, settings, rig } = Setup::on(server, Security::StartTls, &[]).await?;
-    let source = rig.watch_linked(fast_options(), settings, server.password()).await?;
+    let Setup {
+        server,
+        tag,
+        settings,
+        rig,
+    } = Setup::on(server, Security::StartTls, &[]).await?;
+    let source = rig
+        .watch_linked(fast_options(), settings, server.password())
+        .await?;
     server.deliver(&tag, 1).await?;
     rig.wait_for_suggestions(1).await?;
 
     dovecot.kill().await?;
-    wait_until("watcher noticed the crash", || source.stats().connected == 0).await?;
+    wait_until("watcher noticed the crash", || {
+        source.stats().connected == 0
+    })
+    .await?;
     dovecot.restart().await?;
     // Mail that arrives right after the restart, possibly before the watcher is back.
     for i in 2..=3 {
@@ -353,24 +463,41 @@ async fn a_killed_and_restarted_dovecot_is_reconnected_and_caught_up() -> Result
 async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> {
     let Setup { settings, rig, .. } = Setup::shared(Security::StartTls).await?;
 
-    let error = test_login_with(&settings, &SecretString::from("wrong password"), &fast_options())
-        .await
-        .err()
-        .context("a wrong password must fail the login test")?;
+    let error = test_login_with(
+        &settings,
+        &SecretString::from("wrong password"),
+        &fast_options(),
+    )
+    .await
+    .err()
+    .context("a wrong password must fail the login test")?;
     assert_eq!(error.kind(), ImapErrorKind::AuthFailed, "{error}");
-    assert!(error.to_string().contains("authentication failed"), "clear message: {error}");
+    assert!(
+        error.to_string().contains("authentication failed"),
+        "clear message: {error}"
+    );
 
-    let source = rig.watch(fast_options(), settings, SecretString::from("wrong password"))?;
+    let source = rig.watch(
+        fast_options(),
+        settings,
+        SecretString::from("wrong password"),
+    )?;
     let deadline = Instant::now() + WAIT;
     loop {
         let mailbox = rig.store.get_mailbox(rig.mailbox).await?;
         if mailbox.status == MailboxStatus::NeedsAttention {
             let reason = mailbox.status_reason.unwrap_or_default();
             assert!(reason.contains("auth_failed"), "reason says why: {reason}");
-            assert!(!reason.contains("wrong password"), "the password never appears in the reason");
+            assert!(
+                !reason.contains("wrong password"),
+                "the password never appears in the reason"
+            );
             break;
         }
-        ensure!(Instant::now() < deadline, "mailbox never marked needs_attention");
+        ensure!(
+            Instant::now() < deadline,
+            "mailbox never marked needs_attention"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // With a 200 ms backoff a retry loop would log in ~10 more times in 3 s.
@@ -380,8 +507,23 @@ async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> 
     assert_eq!(stats.auth_failures, 1);
     assert_eq!(stats.needs_attention, 1);
     // The owner is told once, through the outbox.
-    let queued = rig.store.claim_due("imap-test", rig.store.now_ms() + 1000, 100, Duration::from_secs(60)).await?;
-    assert_eq!(queued.iter().filter(|item| item.kind == ATTENTION_KIND).count(), 1, "{queued:?}");
+    let queued = rig
+        .store
+        .claim_due(
+            "imap-test",
+            rig.store.now_ms() + 1000,
+            100,
+            Duration::from_secs(60),
+        )
+        .await?;
+    assert_eq!(
+        queued
+            .iter()
+            .filter(|item| item.kind == ATTENTION_KIND)
+            .count(),
+        1,
+        "{queued:?}"
+    );
     rig.stop_with(source).await;
     Ok(())
 }
@@ -390,34 +532,57 @@ async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> 
 async fn a_uidvalidity_change_resyncs_without_reprocessing() -> Result<()> {
     let env = TestEnv::from_env()?;
     let folder = "Watched";
-    let Setup { server, tag, settings, rig } = Setup::on(shared_server(&env)?, Security::StartTls, &[folder]).await?;
+    let Setup {
+        server,
+        tag,
+        settings,
+        rig,
+    } = Setup::on(shared_server(&env)?, Security::StartTls, &[folder]).await?;
     server.endpoint.create_folder(&server.user, folder).await?;
 
-    let first = rig.watch_linked(fast_options(), settings.clone(), server.password()).await?;
+    let first = rig
+        .watch_linked(fast_options(), settings.clone(), server.password())
+        .await?;
     server.deliver_to(folder, &tag, 1).await?;
     rig.wait_for_suggestions(1).await?;
     first.shutdown(Duration::from_secs(10)).await;
     let old_validity = server.endpoint.uid_validity(&server.user, folder).await?;
 
     // Recreate the folder: new UIDVALIDITY, UIDs start again at 1.
-    let mut admin = server.endpoint.login(&server.user, ImapSecurity::Starttls).await?;
+    let mut admin = server
+        .endpoint
+        .login(&server.user, ImapSecurity::Starttls)
+        .await?;
     admin.delete(folder).await?;
     admin.create(folder).await?;
     admin.logout().await?;
     // The old message is put back (a restore from backup, say): it must not become a new suggestion.
     server.deliver_to(folder, &tag, 1).await?;
     let new_validity = server.endpoint.uid_validity(&server.user, folder).await?;
-    assert_ne!(old_validity, new_validity, "Dovecot gave the recreated folder a new UIDVALIDITY");
+    assert_ne!(
+        old_validity, new_validity,
+        "Dovecot gave the recreated folder a new UIDVALIDITY"
+    );
 
-    let second = rig.watch_linked(fast_options(), settings, server.password()).await?;
+    let second = rig
+        .watch_linked(fast_options(), settings, server.password())
+        .await?;
     server.deliver_to(folder, &tag, 2).await?;
     let found = rig.wait_for_suggestions(2).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(rig.suggestions().await?.len(), 2, "{:?}", senders(&found));
     assert_eq!(second.stats().uidvalidity_resets, 1);
-    let cursor = rig.store.get_cursor(rig.mailbox, folder).await?.context("cursor")?;
+    let cursor = rig
+        .store
+        .get_cursor(rig.mailbox, folder)
+        .await?
+        .context("cursor")?;
     assert_eq!(cursor.uidvalidity, Some(new_validity));
-    assert_eq!(cursor.last_uid, Some(2), "resynced from the new UIDNEXT: the restored message (UID 1) was skipped");
+    assert_eq!(
+        cursor.last_uid,
+        Some(2),
+        "resynced from the new UIDNEXT: the restored message (UID 1) was skipped"
+    );
     rig.stop_with(second).await;
     Ok(())
 }
@@ -425,15 +590,28 @@ async fn a_uidvalidity_change_resyncs_without_reprocessing() -> Result<()> {
 #[tokio::test]
 async fn a_server_without_idle_is_polled() -> Result<()> {
     let env = TestEnv::from_env()?;
-    let options = PrivateDovecotOptions { without_idle: true, ..PrivateDovecotOptions::default() };
+    let options = PrivateDovecotOptions {
+        without_idle: true,
+        ..PrivateDovecotOptions::default()
+    };
     let (_dovecot, server) = private_server(&env, options).await?;
-    let Setup { server, tag, settings, rig } = Setup::on(server, Security::ImplicitTls, &[]).await?;
-    let source = rig.watch_linked(fast_options(), settings, server.password()).await?;
+    let Setup {
+        server,
+        tag,
+        settings,
+        rig,
+    } = Setup::on(server, Security::ImplicitTls, &[]).await?;
+    let source = rig
+        .watch_linked(fast_options(), settings, server.password())
+        .await?;
     server.deliver(&tag, 1).await?;
     rig.wait_for_suggestions(1).await?;
     let stats = source.stats();
     assert!(stats.polls >= 1, "{stats:?}");
-    assert_eq!(stats.idle_wakeups, 0, "IDLE is not offered, so it must not be used: {stats:?}");
+    assert_eq!(
+        stats.idle_wakeups, 0,
+        "IDLE is not offered, so it must not be used: {stats:?}"
+    );
     rig.stop_with(source).await;
     Ok(())
 }
@@ -441,7 +619,10 @@ async fn a_server_without_idle_is_polled() -> Result<()> {
 #[tokio::test]
 async fn an_untrusted_certificate_is_refused() -> Result<()> {
     let env = TestEnv::from_env()?;
-    let options = PrivateDovecotOptions { untrusted_certificate: true, ..PrivateDovecotOptions::default() };
+    let options = PrivateDovecotOptions {
+        untrusted_certificate: true,
+        ..PrivateDovecotOptions::default()
+    };
     let (_dovecot, server) = private_server(&env, options).await?;
     for security in [Security::ImplicitTls, Security::StartTls] {
         let settings = server.settings(security, &[]);
@@ -449,7 +630,11 @@ async fn an_untrusted_certificate_is_refused() -> Result<()> {
             .await
             .err()
             .context("a certificate from an unknown CA must be refused")?;
-        assert_eq!(error.kind(), ImapErrorKind::TlsUntrusted, "{security:?}: {error}");
+        assert_eq!(
+            error.kind(),
+            ImapErrorKind::TlsUntrusted,
+            "{security:?}: {error}"
+        );
         assert!(error.to_string().contains("not trusted"), "{error}");
     }
     // The watcher stops too, marks the mailbox and does not hammer the server.
@@ -459,7 +644,12 @@ async fn an_untrusted_certificate_is_refused() -> Result<()> {
     wait_until("needs attention", || source.stats().needs_attention == 1).await?;
     let mailbox = rig.store.get_mailbox(rig.mailbox).await?;
     assert_eq!(mailbox.status, MailboxStatus::NeedsAttention);
-    assert!(mailbox.status_reason.unwrap_or_default().contains("tls_untrusted"));
+    assert!(
+        mailbox
+            .status_reason
+            .unwrap_or_default()
+            .contains("tls_untrusted")
+    );
     rig.stop_with(source).await;
     Ok(())
 }
@@ -470,24 +660,57 @@ async fn clear_errors_for_unreachable_servers_and_plaintext() -> Result<()> {
     let server = shared_server(&env)?;
     let mut settings = server.settings(Security::ImplicitTls, &[]);
     settings.port = mailsig_tests::servers::free_port()?;
-    let error = test_login_with(&settings, &server.password(), &fast_options()).await.err().context("closed port")?;
+    let error = test_login_with(&settings, &server.password(), &fast_options())
+        .await
+        .err()
+        .context("closed port")?;
     assert_eq!(error.kind(), ImapErrorKind::Unreachable, "{error}");
 
     let settings = server.settings(Security::Plaintext, &[]);
-    let error = test_login_with(&settings, &server.password(), &fast_options()).await.err().context("plaintext")?;
-    assert_eq!(error.kind(), ImapErrorKind::InvalidSettings, "plaintext needs explicit permission: {error}");
-    let allowed = ImapOptions { allow_plaintext_loopback: true, ..fast_options() };
+    let error = test_login_with(&settings, &server.password(), &fast_options())
+        .await
+        .err()
+        .context("plaintext")?;
+    assert_eq!(
+        error.kind(),
+        ImapErrorKind::InvalidSettings,
+        "plaintext needs explicit permission: {error}"
+    );
+    let allowed = ImapOptions {
+        allow_plaintext_loopback: true,
+        ..fast_options()
+    };
     test_login_with(&settings, &server.password(), &allowed).await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn an_oversized_message_is_skipped_and_counted() -> Result<()> {
-    let Setup { server, tag, settings, rig } = Setup::shared(Security::StartTls).await?;
-    let source = rig.watch_linked(ImapOptions { max_message_bytes: 4096, ..fast_options() }, settings, server.password()).await?;
+    let Setup {
+        server,
+        tag,
+        settings,
+        rig,
+    } = Setup::shared(Security::StartTls).await?;
+    let source = rig
+        .watch_linked(
+            ImapOptions {
+                max_message_bytes: 4096,
+                ..fast_options()
+            },
+            settings,
+            server.password(),
+        )
+        .await?;
 
     let mut big = signed_message(&tag, 1);
-    big.extend(std::iter::repeat_n(b"padding line of an attachment-sized body\r\n".as_slice(), 200).flatten());
+    big.extend(
+        std::iter::repeat_n(
+            b"padding line of an attachment-sized body\r\n".as_slice(),
+            200,
+        )
+        .flatten(),
+    );
     server.endpoint.append(&server.user, "INBOX", &big).await?;
     server.deliver(&tag, 2).await?;
     let found = rig.wait_for_suggestions(1).await?;
@@ -500,32 +723,51 @@ async fn an_oversized_message_is_skipped_and_counted() -> Result<()> {
 
 #[tokio::test]
 async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result<()> {
-    let Setup { server, tag, rig, .. } = Setup::shared(Security::StartTls).await?;
+    let Setup {
+        server, tag, rig, ..
+    } = Setup::shared(Security::StartTls).await?;
     let vault = Vault::new(MasterKey::from_bytes([7; 32]));
-    let seal = |password: &str| vault.seal(password.as_bytes()).map(SealedSecret::into_bytes);
+    let seal = |password: &str| {
+        vault
+            .seal(password.as_bytes())
+            .map(SealedSecret::into_bytes)
+    };
     let source = rig.source(fast_options());
 
     // Linked with a wrong password: the first pass starts it, the watcher stops for attention.
-    let secret = rig.store.put_secret(SecretKind::ImapPassword, &seal("wrong password")?, 1).await?;
+    let secret = rig
+        .store
+        .put_secret(SecretKind::ImapPassword, &seal("wrong password")?, 1)
+        .await?;
     rig.store.set_mailbox_secret(rig.mailbox, secret).await?;
     let report = source.reconcile(&rig.store, &vault).await?;
     assert_eq!(report.started, 1, "{report:?}");
     wait_until("needs attention", || source.stats().needs_attention == 1).await?;
     // While it needs attention, passes do not retry it.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(source.reconcile(&rig.store, &vault).await?, ReconcileReport::default());
+    assert_eq!(
+        source.reconcile(&rig.store, &vault).await?,
+        ReconcileReport::default()
+    );
     assert_eq!(source.stats().logins, 1);
 
     // The user enters the right password (the CLI replaces the secret and clears the status).
-    rig.store.replace_secret(secret, &seal(&server.user.password)?, 1).await?;
-    rig.store.set_mailbox_status(rig.mailbox, MailboxStatus::Ok, None).await?;
+    rig.store
+        .replace_secret(secret, &seal(&server.user.password)?, 1)
+        .await?;
+    rig.store
+        .set_mailbox_status(rig.mailbox, MailboxStatus::Ok, None)
+        .await?;
     let report = source.reconcile(&rig.store, &vault).await?;
     assert_eq!(report.restarted, 1, "{report:?}");
     wait_until("watcher linked", || source.stats().catch_ups >= 1).await?;
     server.deliver(&tag, 1).await?;
     rig.wait_for_suggestions(1).await?;
     // Nothing changed: a pass is a no-op.
-    assert_eq!(source.reconcile(&rig.store, &vault).await?, ReconcileReport::default());
+    assert_eq!(
+        source.reconcile(&rig.store, &vault).await?,
+        ReconcileReport::default()
+    );
 
     // Unlinked: the next pass stops its watcher and new mail is no longer processed.
     rig.store.soft_remove_mailbox(rig.mailbox).await?;
@@ -544,7 +786,10 @@ async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("mailsig_daemon=info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// Polls `condition` every 50 ms for up to [`WAIT`].

@@ -33,21 +33,49 @@ async fn auto_format_is_json_in_a_pipe_and_no_mail_content_reaches_the_logs() ->
     let body = format!("Hello,\n\nthe quote {canary} is attached.\n");
     let sig = signature("Gina Hale", "Canary Partner GmbH", "canary-partner.example");
     let message_id = unique_id("logs");
-    let raw = Mail { from: &from, subject: &subject, message_id: &message_id, body: &body, signature: &sig, extra_headers: &[] };
+    let raw = Mail {
+        from: &from,
+        subject: &subject,
+        message_id: &message_id,
+        body: &body,
+        signature: &sig,
+        extra_headers: &[],
+    };
     env.imap().append(&user, "INBOX", &raw.bytes()).await?;
-    daemon.wait_for_metric("mailsig_messages_processed_total", 1.0, WAIT).await?;
+    daemon
+        .wait_for_metric("mailsig_messages_processed_total", 1.0, WAIT)
+        .await?;
     ensure!(daemon.stop()? == Some(0), "mailsigd did not exit cleanly");
 
     let lines = daemon.logs();
-    ensure!(lines.iter().any(|l| l.contains("mailsigd started")), "no start line:\n{}", lines.join("\n"));
-    ensure!(lines.iter().any(|l| l.contains("\"level\":\"DEBUG\"")), "debug level not in force");
+    ensure!(
+        lines.iter().any(|l| l.contains("mailsigd started")),
+        "no start line:\n{}",
+        lines.join("\n")
+    );
+    ensure!(
+        lines.iter().any(|l| l.contains("\"level\":\"DEBUG\"")),
+        "debug level not in force"
+    );
     for line in &lines {
         let value: serde_json::Value =
             serde_json::from_str(line).with_context(|| format!("not a JSON log line: {line:?}"))?;
-        ensure!(value.get("level").is_some() && value.get("timestamp").is_some(), "JSON line without level or timestamp: {line}");
-        ensure!(!line.contains(&canary), "the canary reached the logs: {line}");
-        ensure!(!line.contains(&sender), "the sender's address reached the logs: {line}");
-        ensure!(!line.contains(&user.password), "the IMAP password reached the logs: {line}");
+        ensure!(
+            value.get("level").is_some() && value.get("timestamp").is_some(),
+            "JSON line without level or timestamp: {line}"
+        );
+        ensure!(
+            !line.contains(&canary),
+            "the canary reached the logs: {line}"
+        );
+        ensure!(
+            !line.contains(&sender),
+            "the sender's address reached the logs: {line}"
+        );
+        ensure!(
+            !line.contains(&user.password),
+            "the IMAP password reached the logs: {line}"
+        );
     }
     Ok(())
 }
@@ -58,13 +86,27 @@ async fn auto_format_is_journald_when_stderr_is_the_journal_stream() -> Result<(
     config.log_format = "auto";
     let mut daemon = Daemon::init(config)?;
     let path = daemon.dir.path().join("journal-stream.log");
-    daemon.start_logging_to(&path, &[("JOURNAL_STREAM", "{journal}")]).await?;
+    daemon
+        .start_logging_to(&path, &[("JOURNAL_STREAM", "{journal}")])
+        .await?;
     ensure!(daemon.stop()? == Some(0), "mailsigd did not exit cleanly");
     let lines = daemon.logs();
-    ensure!(lines.iter().any(|l| l.starts_with("<6>") && l.contains("mailsigd started")), "no journald start line:\n{}", lines.join("\n"));
+    ensure!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<6>") && l.contains("mailsigd started")),
+        "no journald start line:\n{}",
+        lines.join("\n")
+    );
     for line in &lines {
-        let priority_ok = line.len() > 3 && line.starts_with('<') && line.as_bytes()[2] == b'>' && (b'0'..=b'7').contains(&line.as_bytes()[1]);
-        ensure!(priority_ok, "line without a syslog priority prefix: {line:?}");
+        let priority_ok = line.len() > 3
+            && line.starts_with('<')
+            && line.as_bytes()[2] == b'>'
+            && (b'0'..=b'7').contains(&line.as_bytes()[1]);
+        ensure!(
+            priority_ok,
+            "line without a syslog priority prefix: {line:?}"
+        );
         ensure!(!line.starts_with("{"), "JSON under journald: {line}");
     }
 
@@ -73,9 +115,15 @@ async fn auto_format_is_journald_when_stderr_is_the_journal_stream() -> Result<(
     config.log_format = "auto";
     let mut other = Daemon::init(config)?;
     let path = other.dir.path().join("not-the-journal.log");
-    other.start_logging_to(&path, &[("JOURNAL_STREAM", "1:1")]).await?;
+    other
+        .start_logging_to(&path, &[("JOURNAL_STREAM", "1:1")])
+        .await?;
     ensure!(other.stop()? == Some(0), "mailsigd did not exit cleanly");
     let lines = other.logs();
-    ensure!(!lines.is_empty() && lines.iter().all(|l| l.starts_with('{')), "expected JSON lines:\n{}", lines.join("\n"));
+    ensure!(
+        !lines.is_empty() && lines.iter().all(|l| l.starts_with('{')),
+        "expected JSON lines:\n{}",
+        lines.join("\n")
+    );
     Ok(())
 }

@@ -25,31 +25,86 @@ async fn the_exposition_is_well_formed_and_follows_a_processed_imap_message() ->
 
     let idle = daemon.metrics().await?;
     check_exposition(&idle).map_err(anyhow::Error::msg)?;
-    ensure!(sample(&idle, "mailsig_source_lag_seconds_count{source=\"imap\"}") == Some(0.0), "{idle}");
+    ensure!(
+        sample(&idle, "mailsig_source_lag_seconds_count{source=\"imap\"}") == Some(0.0),
+        "{idle}"
+    );
 
-    env.imap().append(&user, "INBOX", &signed_mail("Erik Falk", "erik", "metrics.example", &unique_id("m1"))).await?;
-    daemon.wait_for_metric("mailsig_suggestions_created_total", 1.0, WAIT).await?;
+    env.imap()
+        .append(
+            &user,
+            "INBOX",
+            &signed_mail("Erik Falk", "erik", "metrics.example", &unique_id("m1")),
+        )
+        .await?;
+    daemon
+        .wait_for_metric("mailsig_suggestions_created_total", 1.0, WAIT)
+        .await?;
     // The lag is observed right after the commit is acknowledged to the watcher.
-    daemon.wait_for_metric("mailsig_source_lag_seconds_count{source=\"imap\"}", 1.0, WAIT).await?;
+    daemon
+        .wait_for_metric(
+            "mailsig_source_lag_seconds_count{source=\"imap\"}",
+            1.0,
+            WAIT,
+        )
+        .await?;
 
     let body = daemon.metrics().await?;
     check_exposition(&body).map_err(anyhow::Error::msg)?;
     let value = |series: &str| sample(&body, series);
     // The message was appended a moment ago: its lag is well under a minute.
-    ensure!(value("mailsig_source_lag_seconds_bucket{source=\"imap\",le=\"60\"}") == Some(1.0), "{body}");
-    ensure!(value("mailsig_source_lag_seconds_bucket{source=\"imap\",le=\"+Inf\"}") == Some(1.0), "{body}");
-    ensure!(value("mailsig_source_lag_seconds_sum{source=\"imap\"}").is_some_and(|s| (0.0..60.0).contains(&s)), "{body}");
-    ensure!(value("mailsig_source_lag_seconds_count{source=\"graph\"}") == Some(0.0), "{body}");
-    ensure!(value("mailsig_messages_processed_total") == Some(1.0), "{body}");
-    ensure!(value("mailsig_imap_connections{state=\"logged_in\"}").is_some_and(|n| n >= 1.0), "{body}");
-    ensure!(value("mailsig_imap_watched_mailboxes") == Some(1.0), "{body}");
+    ensure!(
+        value("mailsig_source_lag_seconds_bucket{source=\"imap\",le=\"60\"}") == Some(1.0),
+        "{body}"
+    );
+    ensure!(
+        value("mailsig_source_lag_seconds_bucket{source=\"imap\",le=\"+Inf\"}") == Some(1.0),
+        "{body}"
+    );
+    ensure!(
+        value("mailsig_source_lag_seconds_sum{source=\"imap\"}")
+            .is_some_and(|s| (0.0..60.0).contains(&s)),
+        "{body}"
+    );
+    ensure!(
+        value("mailsig_source_lag_seconds_count{source=\"graph\"}") == Some(0.0),
+        "{body}"
+    );
+    ensure!(
+        value("mailsig_messages_processed_total") == Some(1.0),
+        "{body}"
+    );
+    ensure!(
+        value("mailsig_imap_connections{state=\"logged_in\"}").is_some_and(|n| n >= 1.0),
+        "{body}"
+    );
+    ensure!(
+        value("mailsig_imap_watched_mailboxes") == Some(1.0),
+        "{body}"
+    );
     ensure!(value("mailsig_imap_committed_total") == Some(1.0), "{body}");
     // The daemon opened the mailbox's sealed password once at start; nothing failed.
-    ensure!(value("mailsig_vault_operations_total{operation=\"open\",result=\"ok\"}").is_some_and(|n| n >= 1.0), "{body}");
-    ensure!(value("mailsig_vault_operations_total{operation=\"open\",result=\"failed\"}") == Some(0.0), "{body}");
-    ensure!(value("mailsig_outbox_depth{status=\"failed\"}") == Some(0.0), "{body}");
-    ensure!(value("mailsig_graph_webhook_latency_seconds_count") == Some(0.0), "{body}");
-    ensure!(body.contains("# TYPE mailsig_graph_subscriptions gauge\n"), "{body}");
+    ensure!(
+        value("mailsig_vault_operations_total{operation=\"open\",result=\"ok\"}")
+            .is_some_and(|n| n >= 1.0),
+        "{body}"
+    );
+    ensure!(
+        value("mailsig_vault_operations_total{operation=\"open\",result=\"failed\"}") == Some(0.0),
+        "{body}"
+    );
+    ensure!(
+        value("mailsig_outbox_depth{status=\"failed\"}") == Some(0.0),
+        "{body}"
+    );
+    ensure!(
+        value("mailsig_graph_webhook_latency_seconds_count") == Some(0.0),
+        "{body}"
+    );
+    ensure!(
+        body.contains("# TYPE mailsig_graph_subscriptions gauge\n"),
+        "{body}"
+    );
     ensure!(value("mailsig_store_up") == Some(1.0), "{body}");
     ensure!(daemon.stop()? == Some(0), "mailsigd did not exit cleanly");
     Ok(())

@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use mailsig_daemon::pipeline::{
-    FilterConfig, InboundMessage, Payload, PipelineError, Processed, RawMessage, SkipReason, SourcePosition,
+    FilterConfig, InboundMessage, Payload, PipelineError, Processed, RawMessage, SkipReason,
+    SourcePosition,
 };
 use mailsig_daemon::store::{Cursor, SuggestionFilter};
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use pipeline_support::{
-    Account, BACKENDS, Backend, Mail, Rig, Running, TestStore, ensure_all_suggested, inbound, person_mail, signed_mail,
-    sqlite_store, submit_people, unique_id,
+    Account, BACKENDS, Backend, Mail, Rig, Running, TestStore, ensure_all_suggested, inbound,
+    person_mail, signed_mail, sqlite_store, submit_people, unique_id,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -34,7 +35,8 @@ async fn each_filter_skips_and_counts_its_reason() -> Result<()> {
         let handle = running.pipeline.handle();
 
         let signed = |from: &str, headers: &'static [&'static str]| {
-            let sig = pipeline_support::signature("Jane Doe", "Partner Example GmbH", "partner.example");
+            let sig =
+                pipeline_support::signature("Jane Doe", "Partner Example GmbH", "partner.example");
             let id = unique_id("filter");
             Mail {
                 from,
@@ -47,14 +49,44 @@ async fn each_filter_skips_and_counts_its_reason() -> Result<()> {
             .bytes()
         };
         let cases: Vec<(Vec<u8>, SkipReason)> = vec![
-            (signed("Jane Doe <jane@blocked.example>", &[]), SkipReason::ExcludedDomain),
-            (signed("Jane Doe <jane@mail.spam.example>", &[]), SkipReason::ExcludedDomain),
-            (signed("Colleague <colleague@mycorp.example>", &[]), SkipReason::OwnDomain),
-            (signed("Jane Doe <jane@partner.example>", &["Auto-Submitted: auto-replied"]), SkipReason::AutoReply),
-            (signed("Jane Doe <jane@partner.example>", &["Precedence: bulk"]), SkipReason::Bulk),
-            (signed("Jane Doe <jane@partner.example>", &["List-Id: <news.partner.example>"]), SkipReason::Bulk),
-            (signed("Partner Sales <sales@partner.example>", &[]), SkipReason::RoleAddress),
-            (signed("No Reply <no-reply@partner.example>", &[]), SkipReason::RoleAddress),
+            (
+                signed("Jane Doe <jane@blocked.example>", &[]),
+                SkipReason::ExcludedDomain,
+            ),
+            (
+                signed("Jane Doe <jane@mail.spam.example>", &[]),
+                SkipReason::ExcludedDomain,
+            ),
+            (
+                signed("Colleague <colleague@mycorp.example>", &[]),
+                SkipReason::OwnDomain,
+            ),
+            (
+                signed(
+                    "Jane Doe <jane@partner.example>",
+                    &["Auto-Submitted: auto-replied"],
+                ),
+                SkipReason::AutoReply,
+            ),
+            (
+                signed("Jane Doe <jane@partner.example>", &["Precedence: bulk"]),
+                SkipReason::Bulk,
+            ),
+            (
+                signed(
+                    "Jane Doe <jane@partner.example>",
+                    &["List-Id: <news.partner.example>"],
+                ),
+                SkipReason::Bulk,
+            ),
+            (
+                signed("Partner Sales <sales@partner.example>", &[]),
+                SkipReason::RoleAddress,
+            ),
+            (
+                signed("No Reply <no-reply@partner.example>", &[]),
+                SkipReason::RoleAddress,
+            ),
             (
                 Mail {
                     from: "Jane Doe <jane@partner.example>",
@@ -94,7 +126,10 @@ async fn each_filter_skips_and_counts_its_reason() -> Result<()> {
         let announced = InboundMessage {
             mailbox: account.mailbox,
             folder: "INBOX".into(),
-            position: SourcePosition::Imap { uidvalidity: 7, uid },
+            position: SourcePosition::Imap {
+                uidvalidity: 7,
+                uid,
+            },
             size: 30 * 1024 * 1024,
             payload: Payload::TooLarge,
         };
@@ -102,16 +137,32 @@ async fn each_filter_skips_and_counts_its_reason() -> Result<()> {
         uid += 1;
         let mut big = signed_mail("Jane Doe", "jane", "partner.example", &unique_id("big"));
         big.extend(std::iter::repeat_n(b'x', 70 * 1024));
-        ensure!(handle.process(inbound(account.mailbox, uid, big)).await? == Processed::Skipped(SkipReason::TooLarge));
+        ensure!(
+            handle.process(inbound(account.mailbox, uid, big)).await?
+                == Processed::Skipped(SkipReason::TooLarge)
+        );
         // Duplicate: the same Message-ID again, under another UID.
         let id = unique_id("dup");
         uid += 1;
-        handle.process(inbound(account.mailbox, uid, signed_mail("Jane Doe", "jane", "partner.example", &id))).await?;
+        handle
+            .process(inbound(
+                account.mailbox,
+                uid,
+                signed_mail("Jane Doe", "jane", "partner.example", &id),
+            ))
+            .await?;
         uid += 1;
         let again = handle
-            .process(inbound(account.mailbox, uid, signed_mail("Jane Doe", "jane", "partner.example", &id)))
+            .process(inbound(
+                account.mailbox,
+                uid,
+                signed_mail("Jane Doe", "jane", "partner.example", &id),
+            ))
             .await?;
-        ensure!(again == Processed::Skipped(SkipReason::Duplicate), "{backend:?}: second delivery gave {again:?}");
+        ensure!(
+            again == Processed::Skipped(SkipReason::Duplicate),
+            "{backend:?}: second delivery gave {again:?}"
+        );
 
         let stats = db.store.mailbox_stats(account.mailbox).await?;
         let expect = [
@@ -127,53 +178,96 @@ async fn each_filter_skips_and_counts_its_reason() -> Result<()> {
         ];
         for (reason, count) in expect {
             let stored = stats.skipped.get(reason).copied().unwrap_or(0);
-            ensure!(stored == count, "{backend:?}: store counter skipped:{reason} = {stored}, expected {count}");
+            ensure!(
+                stored == count,
+                "{backend:?}: store counter skipped:{reason} = {stored}, expected {count}"
+            );
             let reason = SkipReason::from_name(reason).context("known reason")?;
             let live = running.pipeline.stats().skipped(reason);
-            ensure!(live == count as u64, "{backend:?}: pipeline stats {reason} = {live}, expected {count}");
+            ensure!(
+                live == count as u64,
+                "{backend:?}: pipeline stats {reason} = {live}, expected {count}"
+            );
         }
         let cursor = account.inbox_cursor(&db.store).await?;
-        ensure!(cursor.last_uid == Some(uid), "{backend:?}: cursor {:?}, expected uid {uid}", cursor.last_uid);
+        ensure!(
+            cursor.last_uid == Some(uid),
+            "{backend:?}: cursor {:?}, expected uid {uid}",
+            cursor.last_uid
+        );
         running.stop().await?;
     }
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signature_becomes_one_suggestion_in_the_target_list_even_when_delivered_twice() -> Result<()> {
+async fn a_signature_becomes_one_suggestion_in_the_target_list_even_when_delivered_twice()
+-> Result<()> {
     for backend in BACKENDS {
-        let Rig { db, account, running } = Rig::start(backend, 2, 4).await?;
+        let Rig {
+            db,
+            account,
+            running,
+        } = Rig::start(backend, 2, 4).await?;
         let other = Account::create(&db.store, "othercorp.example", &[]).await?;
         let handle = running.pipeline.handle();
 
         let id = unique_id("sig");
         let first = handle
-            .process(inbound(account.mailbox, 1, signed_mail("Jane Doe", "jane.doe", "partner.example", &id)))
+            .process(inbound(
+                account.mailbox,
+                1,
+                signed_mail("Jane Doe", "jane.doe", "partner.example", &id),
+            ))
             .await?;
-        ensure!(first == Processed::Suggested, "{backend:?}: first delivery gave {first:?}");
+        ensure!(
+            first == Processed::Suggested,
+            "{backend:?}: first delivery gave {first:?}"
+        );
         let second = handle
-            .process(inbound(account.mailbox, 2, signed_mail("Jane Doe", "jane.doe", "partner.example", &id)))
+            .process(inbound(
+                account.mailbox,
+                2,
+                signed_mail("Jane Doe", "jane.doe", "partner.example", &id),
+            ))
             .await?;
-        ensure!(second == Processed::Skipped(SkipReason::Duplicate), "{backend:?}: second delivery gave {second:?}");
+        ensure!(
+            second == Processed::Skipped(SkipReason::Duplicate),
+            "{backend:?}: second delivery gave {second:?}"
+        );
 
         let suggestions = account.suggestions(&db.store).await?;
-        ensure!(suggestions.len() == 1, "{backend:?}: {} suggestions, expected 1", suggestions.len());
+        ensure!(
+            suggestions.len() == 1,
+            "{backend:?}: {} suggestions, expected 1",
+            suggestions.len()
+        );
         let suggestion = &suggestions[0];
         ensure!(suggestion.sender_email == "jane.doe@partner.example");
         ensure!(suggestion.mailbox == Some(account.mailbox));
         let name = suggestion.fields.name.as_ref().map(|f| f.value.as_str());
         ensure!(name == Some("Jane Doe"), "{backend:?}: name {name:?}");
         ensure!(
-            suggestion.fields.phones.iter().any(|p| p.e164 == "+493012345678"),
+            suggestion
+                .fields
+                .phones
+                .iter()
+                .any(|p| p.e164 == "+493012345678"),
             "{backend:?}: phones {:?}",
             suggestion.fields.phones
         );
         // Nothing leaked into another user's list.
         ensure!(other.suggestions(&db.store).await?.is_empty());
         let cursor = account.inbox_cursor(&db.store).await?;
-        ensure!(cursor.uidvalidity == Some(7) && cursor.last_uid == Some(2), "{backend:?}: cursor {cursor:?}");
+        ensure!(
+            cursor.uidvalidity == Some(7) && cursor.last_uid == Some(2),
+            "{backend:?}: cursor {cursor:?}"
+        );
         let stats = db.store.mailbox_stats(account.mailbox).await?;
-        ensure!(stats.get("suggested") == 1 && stats.get("processed") == 1, "{backend:?}: counters {stats:?}");
+        ensure!(
+            stats.get("suggested") == 1 && stats.get("processed") == 1,
+            "{backend:?}: counters {stats:?}"
+        );
         running.stop().await?;
     }
     Ok(())
@@ -182,18 +276,34 @@ async fn a_signature_becomes_one_suggestion_in_the_target_list_even_when_deliver
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_message_of_the_same_sender_merges_into_the_suggestion() -> Result<()> {
     for backend in BACKENDS {
-        let Rig { db, account, running } = Rig::start(backend, 2, 4).await?;
+        let Rig {
+            db,
+            account,
+            running,
+        } = Rig::start(backend, 2, 4).await?;
         let handle = running.pipeline.handle();
         let first = handle
-            .process(inbound(account.mailbox, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("m1"))))
+            .process(inbound(
+                account.mailbox,
+                1,
+                signed_mail("Jane Doe", "jane", "partner.example", &unique_id("m1")),
+            ))
             .await?;
         ensure!(first == Processed::Suggested, "{backend:?}: {first:?}");
         let second = handle
-            .process(inbound(account.mailbox, 2, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("m2"))))
+            .process(inbound(
+                account.mailbox,
+                2,
+                signed_mail("Jane Doe", "jane", "partner.example", &unique_id("m2")),
+            ))
             .await?;
         ensure!(second == Processed::Merged, "{backend:?}: {second:?}");
         let suggestions = account.suggestions(&db.store).await?;
-        ensure!(suggestions.len() == 1, "{backend:?}: {} suggestions", suggestions.len());
+        ensure!(
+            suggestions.len() == 1,
+            "{backend:?}: {} suggestions",
+            suggestions.len()
+        );
         running.stop().await?;
     }
     Ok(())
@@ -206,10 +316,16 @@ async fn a_second_message_of_the_same_sender_merges_into_the_suggestion() -> Res
 #[tokio::test(flavor = "current_thread")]
 async fn a_full_queue_makes_the_source_wait_and_drops_nothing() -> Result<()> {
     for backend in BACKENDS {
-        let Rig { db, account, running } = Rig::start(backend, 1, 1).await?;
+        let Rig {
+            db,
+            account,
+            running,
+        } = Rig::start(backend, 1, 1).await?;
         let handle = running.pipeline.handle();
 
-        let first_ack = handle.submit(inbound(account.mailbox, 1, person_mail(1, "bp"))).await?;
+        let first_ack = handle
+            .submit(inbound(account.mailbox, 1, person_mail(1, "bp")))
+            .await?;
         match handle.try_submit(inbound(account.mailbox, 2, person_mail(2, "bp"))) {
             Err(PipelineError::QueueFull) => {}
             Err(other) => bail!("{backend:?}: expected a full queue, got {other}"),
@@ -233,13 +349,29 @@ async fn a_full_queue_makes_the_source_wait_and_drops_nothing() -> Result<()> {
             })
         };
         ensure!(first_ack.committed().await? == Processed::Suggested);
-        let outcomes =
-            tokio::time::timeout(Duration::from_secs(120), producer).await.context("producer timed out")???;
+        let outcomes = tokio::time::timeout(Duration::from_secs(120), producer)
+            .await
+            .context("producer timed out")???;
         ensure!(outcomes.len() == (N - 1) as usize);
-        ensure!(outcomes.iter().all(|o| *o == Processed::Suggested), "{backend:?}: {outcomes:?}");
-        let suggestions =
-            db.store.list_suggestions(account.list, &SuggestionFilter { limit: 1000, ..Default::default() }).await?;
-        ensure!(suggestions.len() == N as usize, "{backend:?}: {} suggestions, expected {N}", suggestions.len());
+        ensure!(
+            outcomes.iter().all(|o| *o == Processed::Suggested),
+            "{backend:?}: {outcomes:?}"
+        );
+        let suggestions = db
+            .store
+            .list_suggestions(
+                account.list,
+                &SuggestionFilter {
+                    limit: 1000,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        ensure!(
+            suggestions.len() == N as usize,
+            "{backend:?}: {} suggestions, expected {N}",
+            suggestions.len()
+        );
         let cursor = account.inbox_cursor(&db.store).await?;
         ensure!(cursor.last_uid == Some(N), "{backend:?}: cursor {cursor:?}");
         running.stop().await?;
@@ -252,22 +384,38 @@ async fn a_full_queue_makes_the_source_wait_and_drops_nothing() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_queued_and_in_flight_work_then_refuses_new_messages() -> Result<()> {
     for backend in BACKENDS {
-        let Rig { db, account, running } = Rig::start(backend, 2, 32).await?;
+        let Rig {
+            db,
+            account,
+            running,
+        } = Rig::start(backend, 2, 32).await?;
         let handle = running.pipeline.handle();
         let acks = submit_people(&handle, account.mailbox, 1..=20, "sd").await?;
         running.shutdown.cancel();
         running.tracker.close();
-        tokio::time::timeout(Duration::from_secs(60), running.tracker.wait()).await.context("shutdown deadline")?;
+        tokio::time::timeout(Duration::from_secs(60), running.tracker.wait())
+            .await
+            .context("shutdown deadline")?;
         ensure_all_suggested(acks).await?;
-        match handle.submit(inbound(account.mailbox, 21, person_mail(99, "sd"))).await {
+        match handle
+            .submit(inbound(account.mailbox, 21, person_mail(99, "sd")))
+            .await
+        {
             Err(PipelineError::ShutDown) => {}
             Err(other) => bail!("{backend:?}: expected ShutDown, got {other}"),
             Ok(_) => bail!("{backend:?}: a stopped pipeline took a message"),
         }
         let suggestions = account.suggestions(&db.store).await?;
-        ensure!(suggestions.len() == 20, "{backend:?}: {} suggestions", suggestions.len());
+        ensure!(
+            suggestions.len() == 20,
+            "{backend:?}: {} suggestions",
+            suggestions.len()
+        );
         let cursor = account.inbox_cursor(&db.store).await?;
-        ensure!(cursor.last_uid == Some(20), "{backend:?}: cursor {cursor:?}");
+        ensure!(
+            cursor.last_uid == Some(20),
+            "{backend:?}: cursor {cursor:?}"
+        );
     }
     Ok(())
 }
@@ -275,16 +423,30 @@ async fn shutdown_finishes_queued_and_in_flight_work_then_refuses_new_messages()
 /// A message of an unknown mailbox is refused without a commit, and does not stop the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_for_an_unknown_mailbox_is_refused() -> Result<()> {
-    let Rig { db: _db, account, running } = Rig::start(Backend::Sqlite, 2, 4).await?;
+    let Rig {
+        db: _db,
+        account,
+        running,
+    } = Rig::start(Backend::Sqlite, 2, 4).await?;
     let handle = running.pipeline.handle();
     let unknown = mailsig_daemon::store::MailboxId(account.mailbox.0 + 1000);
-    match handle.process(inbound(unknown, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("u")))).await
+    match handle
+        .process(inbound(
+            unknown,
+            1,
+            signed_mail("Jane Doe", "jane", "partner.example", &unique_id("u")),
+        ))
+        .await
     {
         Err(error @ PipelineError::UnknownMailbox { .. }) => ensure!(!error.is_transient()),
         other => bail!("expected UnknownMailbox, got {other:?}"),
     }
     let ok = handle
-        .process(inbound(account.mailbox, 1, signed_mail("Jane Doe", "jane", "partner.example", &unique_id("u"))))
+        .process(inbound(
+            account.mailbox,
+            1,
+            signed_mail("Jane Doe", "jane", "partner.example", &unique_id("u")),
+        ))
         .await?;
     ensure!(ok == Processed::Suggested);
     running.stop().await
@@ -298,7 +460,10 @@ async fn the_supervisor_starts_and_stops_gracefully() -> Result<()> {
     let store = sqlite_store(&dir).await?;
     let vault = Vault::new(MasterKey::generate()?);
     let shutdown = CancellationToken::new();
-    let options = SupervisorOptions { shutdown_grace: Duration::from_secs(30), ..SupervisorOptions::default() };
+    let options = SupervisorOptions {
+        shutdown_grace: Duration::from_secs(30),
+        ..SupervisorOptions::default()
+    };
     let supervisor = Supervisor::start(options, store.clone(), vault, shutdown.clone()).await?;
     let account = Account::create(&store, "mycorp.example", &[]).await?;
     let handle = supervisor.pipeline();
@@ -306,7 +471,10 @@ async fn the_supervisor_starts_and_stops_gracefully() -> Result<()> {
     shutdown.cancel();
     supervisor.wait().await?;
     ensure_all_suggested(acks).await?;
-    ensure!(handle.is_closed(), "the queue must be closed after shutdown");
+    ensure!(
+        handle.is_closed(),
+        "the queue must be closed after shutdown"
+    );
     let stats = store.mailbox_stats(account.mailbox).await?;
     ensure!(stats.get("suggested") == 10, "{stats:?}");
     Ok(())
@@ -316,7 +484,11 @@ async fn the_supervisor_starts_and_stops_gracefully() -> Result<()> {
 /// unordered source (no position) leaves it alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_of_one_folder_keep_their_order() -> Result<()> {
-    let Rig { db, account, running } = Rig::start(Backend::Sqlite, 4, 64).await?;
+    let Rig {
+        db,
+        account,
+        running,
+    } = Rig::start(Backend::Sqlite, 4, 64).await?;
     let handle = running.pipeline.handle();
     let mut acks = submit_people(&handle, account.mailbox, 1..=30, "ord").await?;
     let unordered = InboundMessage {
@@ -352,9 +524,17 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
     let first = before.link(&store, &vault, "mycorp.example").await?;
 
     let shutdown = CancellationToken::new();
-    let imap = ImapStartOptions { reconcile_interval: Duration::from_millis(500), ..ImapStartOptions::default() };
-    let options = SupervisorOptions { imap, shutdown_grace: Duration::from_secs(30), ..SupervisorOptions::default() };
-    let supervisor = Supervisor::start(options, store.clone(), vault.clone(), shutdown.clone()).await?;
+    let imap = ImapStartOptions {
+        reconcile_interval: Duration::from_millis(500),
+        ..ImapStartOptions::default()
+    };
+    let options = SupervisorOptions {
+        imap,
+        shutdown_grace: Duration::from_secs(30),
+        ..SupervisorOptions::default()
+    };
+    let supervisor =
+        Supervisor::start(options, store.clone(), vault.clone(), shutdown.clone()).await?;
 
     // Mail that arrives after linking becomes a suggestion in that mailbox's list.
     let ready = |mailbox| {
@@ -364,39 +544,97 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
             async move { Ok(store.get_cursor(mailbox, "INBOX").await?.map(|_| ())) }
         }
     };
-    eventually(Duration::from_secs(30), "the first watcher", ready(first.mailbox)).await?;
-    before.append(&signed_mail("Jane Doe", "jane", "partner.example", &unique_id("sv1"))).await?;
+    eventually(
+        Duration::from_secs(30),
+        "the first watcher",
+        ready(first.mailbox),
+    )
+    .await?;
+    before
+        .append(&signed_mail(
+            "Jane Doe",
+            "jane",
+            "partner.example",
+            &unique_id("sv1"),
+        ))
+        .await?;
     let suggestions_of = |list| {
         let store = store.clone();
         move || {
             let store = store.clone();
             async move {
-                let found = store.list_suggestions(list, &SuggestionFilter::default()).await?;
+                let found = store
+                    .list_suggestions(list, &SuggestionFilter::default())
+                    .await?;
                 Ok((!found.is_empty()).then_some(found))
             }
         }
     };
-    let found = eventually(Duration::from_secs(30), "the first suggestion", suggestions_of(first.list)).await?;
-    ensure!(found.len() == 1 && found[0].sender_email == "jane@partner.example", "{found:?}");
+    let found = eventually(
+        Duration::from_secs(30),
+        "the first suggestion",
+        suggestions_of(first.list),
+    )
+    .await?;
+    ensure!(
+        found.len() == 1 && found[0].sender_email == "jane@partner.example",
+        "{found:?}"
+    );
 
     // A mailbox linked while the daemon runs is picked up without a restart.
     let during = MailUser::create(&dovecot).await?;
     let second = during.link(&store, &vault, "othercorp.example").await?;
-    eventually(Duration::from_secs(30), "the second watcher", ready(second.mailbox)).await?;
-    during.append(&signed_mail("Piet Jansen", "piet", "leverancier.example", &unique_id("sv2"))).await?;
-    let found = eventually(Duration::from_secs(30), "the second suggestion", suggestions_of(second.list)).await?;
-    ensure!(found.len() == 1 && found[0].sender_email == "piet@leverancier.example", "{found:?}");
+    eventually(
+        Duration::from_secs(30),
+        "the second watcher",
+        ready(second.mailbox),
+    )
+    .await?;
+    during
+        .append(&signed_mail(
+            "Piet Jansen",
+            "piet",
+            "leverancier.example",
+            &unique_id("sv2"),
+        ))
+        .await?;
+    let found = eventually(
+        Duration::from_secs(30),
+        "the second suggestion",
+        suggestions_of(second.list),
+    )
+    .await?;
+    ensure!(
+        found.len() == 1 && found[0].sender_email == "piet@leverancier.example",
+        "{found:?}"
+    );
 
     // A mailbox that needs attention is no longer watched: its new mail waits on the server.
-    store.set_mailbox_status(first.mailbox, MailboxStatus::NeedsAttention, Some("test")).await?;
+    store
+        .set_mailbox_status(first.mailbox, MailboxStatus::NeedsAttention, Some("test"))
+        .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    before.append(&signed_mail("Ana Ruiz", "ana", "cliente.example", &unique_id("sv3"))).await?;
+    before
+        .append(&signed_mail(
+            "Ana Ruiz",
+            "ana",
+            "cliente.example",
+            &unique_id("sv3"),
+        ))
+        .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = store.list_suggestions(first.list, &SuggestionFilter::default()).await?;
-    ensure!(after.len() == 1, "a stopped mailbox still produced suggestions: {after:?}");
+    let after = store
+        .list_suggestions(first.list, &SuggestionFilter::default())
+        .await?;
+    ensure!(
+        after.len() == 1,
+        "a stopped mailbox still produced suggestions: {after:?}"
+    );
 
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(40), supervisor.wait()).await.context("supervisor did not stop")??;
+    tokio::time::timeout(Duration::from_secs(40), supervisor.wait())
+        .await
+        .context("supervisor did not stop")??;
     Ok(())
 }
 
@@ -405,13 +643,26 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watchdog_heartbeat_follows_the_pipeline() -> Result<()> {
     use mailsig_daemon::supervisor::watchdog::Heartbeat;
-    let Rig { db: _db, account, running } = Rig::start(Backend::Sqlite, 1, 4).await?;
+    let Rig {
+        db: _db,
+        account,
+        running,
+    } = Rig::start(Backend::Sqlite, 1, 4).await?;
     let pipeline = running.pipeline.clone();
     let mut heartbeat = Heartbeat::default();
     ensure!(heartbeat.alive(&pipeline), "an idle pipeline is alive");
-    pipeline.handle().process(inbound(account.mailbox, 1, person_mail(5, "wd"))).await?;
-    ensure!(heartbeat.alive(&pipeline), "a pipeline that committed is alive");
+    pipeline
+        .handle()
+        .process(inbound(account.mailbox, 1, person_mail(5, "wd")))
+        .await?;
+    ensure!(
+        heartbeat.alive(&pipeline),
+        "a pipeline that committed is alive"
+    );
     running.stop().await?;
-    ensure!(!heartbeat.alive(&pipeline), "a stopped pipeline is not alive");
+    ensure!(
+        !heartbeat.alive(&pipeline),
+        "a stopped pipeline is not alive"
+    );
     Ok(())
 }

@@ -58,8 +58,9 @@ fn hits_in_dir(dir: &Path, needle: &[u8]) -> Result<Vec<String>> {
 }
 
 fn files_in(dir: &Path) -> Result<Vec<String>> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
     names.sort();
     Ok(names)
 }
@@ -68,7 +69,11 @@ fn files_in(dir: &Path) -> Result<Vec<String>> {
 async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
     captured_logs();
     let canary = format!("CANARY{:016x}", rand::random::<u64>());
-    let TestStore { store, dir: data_dir, .. } = TestStore::open(Backend::Sqlite).await?;
+    let TestStore {
+        store,
+        dir: data_dir,
+        ..
+    } = TestStore::open(Backend::Sqlite).await?;
     let account = Account::create(&store, "mycorp.example", &[]).await?;
     let running = Running::start(&store, 2, 8, FilterConfig::default());
     let handle = running.pipeline.handle();
@@ -99,7 +104,9 @@ async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
             extra_headers: &[],
         }
         .bytes();
-        let outcome = handle.process(inbound(account.mailbox, i as u32 + 1, raw)).await?;
+        let outcome = handle
+            .process(inbound(account.mailbox, i as u32 + 1, raw))
+            .await?;
         ensure!(outcome == Processed::Suggested, "{name}: {outcome:?}");
         message_ids.push(message_id);
     }
@@ -113,7 +120,12 @@ async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
         signature: "",
         extra_headers: &["List-Unsubscribe: <mailto:unsubscribe@partner.example>"],
     };
-    ensure!(matches!(handle.process(inbound(account.mailbox, 10, bulk.bytes())).await?, Processed::Skipped(_)));
+    ensure!(matches!(
+        handle
+            .process(inbound(account.mailbox, 10, bulk.bytes()))
+            .await?,
+        Processed::Skipped(_)
+    ));
     let nosig_body = format!("just a line with {canary}\n");
     let nosig = Mail {
         from: "Jane Doe <jane.doe@partner.example>",
@@ -123,19 +135,36 @@ async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
         signature: "",
         extra_headers: &[],
     };
-    ensure!(matches!(handle.process(inbound(account.mailbox, 11, nosig.bytes())).await?, Processed::Skipped(_)));
+    ensure!(matches!(
+        handle
+            .process(inbound(account.mailbox, 11, nosig.bytes()))
+            .await?,
+        Processed::Skipped(_)
+    ));
     running.stop().await?;
 
     // The suggestions are there: the search below would find their content.
-    let suggestions = store.list_suggestions(account.list, &SuggestionFilter::default()).await?;
-    ensure!(suggestions.len() == 3, "expected 3 suggestions, got {}", suggestions.len());
+    let suggestions = store
+        .list_suggestions(account.list, &SuggestionFilter::default())
+        .await?;
+    ensure!(
+        suggestions.len() == 3,
+        "expected 3 suggestions, got {}",
+        suggestions.len()
+    );
 
     // Search while the database is open (WAL and SHM exist), then again after closing.
     let files = files_in(data_dir.path())?;
-    ensure!(files.iter().any(|f| f.ends_with("-wal")), "expected a WAL file, found {files:?}");
+    ensure!(
+        files.iter().any(|f| f.ends_with("-wal")),
+        "expected a WAL file, found {files:?}"
+    );
     for phase in ["open", "closed"] {
         let canary_hits = hits_in_dir(data_dir.path(), canary.as_bytes())?;
-        ensure!(canary_hits.is_empty(), "{phase}: canary found in {canary_hits:?}");
+        ensure!(
+            canary_hits.is_empty(),
+            "{phase}: canary found in {canary_hits:?}"
+        );
         let found = hits_in_dir(data_dir.path(), "Piet Jansen".as_bytes())?;
         ensure!(
             !found.is_empty(),
@@ -147,7 +176,10 @@ async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
     }
 
     let logs = logs_text();
-    ensure!(logs.contains("message committed"), "the log capture saw no pipeline line at all");
+    ensure!(
+        logs.contains("message committed"),
+        "the log capture saw no pipeline line at all"
+    );
     ensure!(!logs.contains(&canary), "canary found in the logs");
     for (_, local, domain) in people {
         let address = format!("{local}@{domain}");
@@ -160,19 +192,45 @@ async fn no_message_content_reaches_the_data_dir_or_the_logs() -> Result<()> {
 async fn a_stored_password_is_only_in_the_data_dir_sealed() -> Result<()> {
     captured_logs();
     let password = format!("PASSWORD{:016x}", rand::random::<u64>());
-    let TestStore { store, dir: data_dir, .. } = TestStore::open(Backend::Sqlite).await?;
+    let TestStore {
+        store,
+        dir: data_dir,
+        ..
+    } = TestStore::open(Backend::Sqlite).await?;
     let vault = Vault::new(MasterKey::generate()?);
     let sealed = vault.seal(password.as_bytes())?;
-    let id = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1).await?;
+    let id = store
+        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1)
+        .await?;
     // The sealed bytes are in the data dir (the search works), the password is not.
     let stored = store.get_secret(id).await?;
-    let opened = vault.open(&mailsig_daemon::vault::SealedSecret::from_bytes(stored.sealed.clone()))?;
-    ensure!(opened.as_slice() == password.as_bytes(), "the vault round trip failed");
-    let sealed_probe = stored.sealed.get(1..33).context("sealed record too short")?;
-    ensure!(!hits_in_dir(data_dir.path(), sealed_probe)?.is_empty(), "the sealed record is not in the data dir");
-    ensure!(hits_in_dir(data_dir.path(), password.as_bytes())?.is_empty(), "the password is in the data dir");
+    let opened = vault.open(&mailsig_daemon::vault::SealedSecret::from_bytes(
+        stored.sealed.clone(),
+    ))?;
+    ensure!(
+        opened.as_slice() == password.as_bytes(),
+        "the vault round trip failed"
+    );
+    let sealed_probe = stored
+        .sealed
+        .get(1..33)
+        .context("sealed record too short")?;
+    ensure!(
+        !hits_in_dir(data_dir.path(), sealed_probe)?.is_empty(),
+        "the sealed record is not in the data dir"
+    );
+    ensure!(
+        hits_in_dir(data_dir.path(), password.as_bytes())?.is_empty(),
+        "the password is in the data dir"
+    );
     store.close().await;
-    ensure!(hits_in_dir(data_dir.path(), password.as_bytes())?.is_empty(), "the password is in the data dir");
-    ensure!(!logs_text().contains(&password), "the password is in the logs");
+    ensure!(
+        hits_in_dir(data_dir.path(), password.as_bytes())?.is_empty(),
+        "the password is in the data dir"
+    );
+    ensure!(
+        !logs_text().contains(&password),
+        "the password is in the logs"
+    );
     Ok(())
 }

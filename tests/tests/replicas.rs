@@ -13,23 +13,29 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use mailsig_daemon::notify::{Mailbox as Address, Mailer, OutboxWorker, Security as SmtpSecurity, SmtpSettings, WorkerOptions, enqueue_attention};
-use mailsig_daemon::pipeline::{Fences, InboundMessage, Payload, Pipeline, PipelineConfig, RawMessage};
-use mailsig_daemon::sources::imap::{ImapSettings, Security};
 use mailsig_daemon::http::app::ApiSettings;
-use mailsig_daemon::sources::graph::GraphStartOptions;
-use mailsig_daemon::store::{
-    Clock, CommitMessage, CommitResult, Cursor, GraphSubscription, Lease, ListId, MailboxId, MailboxStatus, NewSuggestion,
-    OutboxStatus, Outcome, SecretKind, Store, SubscriptionState, SuggestionFields, SuggestionFilter,
+use mailsig_daemon::notify::{
+    Mailbox as Address, Mailer, OutboxWorker, Security as SmtpSecurity, SmtpSettings,
+    WorkerOptions, enqueue_attention,
 };
-use mailsig_daemon::store::StoreOptions;
+use mailsig_daemon::pipeline::{
+    Fences, InboundMessage, Payload, Pipeline, PipelineConfig, RawMessage,
+};
+use mailsig_daemon::sources::graph::GraphStartOptions;
+use mailsig_daemon::sources::imap::{ImapSettings, Security};
 use mailsig_daemon::sources::ownership::Ownership;
+use mailsig_daemon::store::StoreOptions;
+use mailsig_daemon::store::{
+    Clock, CommitMessage, CommitResult, Cursor, GraphSubscription, Lease, ListId, MailboxId,
+    MailboxStatus, NewSuggestion, OutboxStatus, Outcome, SecretKind, Store, SubscriptionState,
+    SuggestionFields, SuggestionFilter,
+};
 use mailsig_daemon::supervisor::leases::{self, ReplicaOptions};
 use mailsig_daemon::supervisor::sources::ImapStartOptions;
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
-use mailsig_tests::mailboxes::{ImapMailbox, create_imap_mailbox, owner_with_list};
 use mailsig_tests::graph_support::{GraphWorld, RunningDaemon, signed_mail, wait_until};
+use mailsig_tests::mailboxes::{ImapMailbox, create_imap_mailbox, owner_with_list};
 use mailsig_tests::servers::TestEnv;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -38,7 +44,14 @@ const WAIT: Duration = Duration::from_secs(30);
 
 async fn pg_store(clock: Clock) -> Result<Store> {
     let url = TestEnv::from_env()?.fresh_pg_database().await?;
-    let store = Store::open_with(&url, StoreOptions { clock, ..StoreOptions::default() }).await?;
+    let store = Store::open_with(
+        &url,
+        StoreOptions {
+            clock,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -53,14 +66,26 @@ async fn mailbox(store: &Store) -> Result<(MailboxId, ListId)> {
 /// A never-watched mailbox whose owner is `email`.
 async fn mailbox_of(store: &Store, email: &str) -> Result<mailsig_daemon::store::Mailbox> {
     let owner = owner_with_list(store, email).await?;
-    create_imap_mailbox(store, ImapMailbox { owner, address: email, settings: None, password: None }).await
+    create_imap_mailbox(
+        store,
+        ImapMailbox {
+            owner,
+            address: email,
+            settings: None,
+            password: None,
+        },
+    )
+    .await
 }
 
 fn suggestion_commit(mailbox: MailboxId, n: u32, fencing: Option<i64>) -> CommitMessage {
     CommitMessage {
         mailbox,
         folder: "INBOX".into(),
-        cursor: Cursor::Imap { uidvalidity: 1, uid: n },
+        cursor: Cursor::Imap {
+            uidvalidity: 1,
+            uid: n,
+        },
         message_id_hash: format!("{n:064x}"),
         outcome: Outcome::Suggestion(NewSuggestion {
             sender_email: format!("sender{n}@partner.example"),
@@ -73,8 +98,16 @@ fn suggestion_commit(mailbox: MailboxId, n: u32, fencing: Option<i64>) -> Commit
 
 /// A signed message the parser turns into a suggestion from `sender<n>@partner.example`.
 fn signed_message(n: u32, tag: &str) -> Vec<u8> {
-    const NAMES: [&str; 8] =
-        ["Jana Novak", "Petra Svoboda", "Karel Dvorak", "Eva Cerna", "Tomas Prochazka", "Lucie Kucera", "Jan Vesely", "Marie Horak"];
+    const NAMES: [&str; 8] = [
+        "Jana Novak",
+        "Petra Svoboda",
+        "Karel Dvorak",
+        "Eva Cerna",
+        "Tomas Prochazka",
+        "Lucie Kucera",
+        "Jan Vesely",
+        "Marie Horak",
+    ];
     let name = NAMES[n as usize % NAMES.len()];
     format!(
         "From: {name} <sender{n}@partner.example>\r\nTo: owner@mycorp.example\r\nSubject: Offer\r\n\
@@ -96,45 +129,99 @@ async fn a_stalled_owner_cannot_commit_after_a_takeover() -> Result<()> {
     let (mailbox, list) = mailbox(&store).await?;
     let lease = Duration::from_secs(15);
 
-    let a = store.claim_free_mailboxes("replica-a", lease, 10, false).await?;
+    let a = store
+        .claim_free_mailboxes("replica-a", lease, 10, false)
+        .await?;
     ensure!(a.len() == 1 && a[0].mailbox == mailbox, "{a:?}");
-    ensure!(store.claim_free_mailboxes("replica-b", lease, 10, false).await?.is_empty(), "a held lease is not free");
+    ensure!(
+        store
+            .claim_free_mailboxes("replica-b", lease, 10, false)
+            .await?
+            .is_empty(),
+        "a held lease is not free"
+    );
 
     // A stalls (SIGSTOP, a long GC pause…) beyond its lease; B claims the expired lease.
     clock.advance(Duration::from_secs(16));
-    let b = store.claim_free_mailboxes("replica-b", lease, 10, false).await?;
-    ensure!(b.len() == 1 && b[0].fencing > a[0].fencing, "B takes over with a newer token: {a:?} {b:?}");
+    let b = store
+        .claim_free_mailboxes("replica-b", lease, 10, false)
+        .await?;
+    ensure!(
+        b.len() == 1 && b[0].fencing > a[0].fencing,
+        "B takes over with a newer token: {a:?} {b:?}"
+    );
 
     // A wakes up: its commit is refused, whatever it was about to write.
-    let refused = store.commit_message(suggestion_commit(mailbox, 1, Some(a[0].fencing))).await;
-    ensure!(matches!(&refused, Err(e) if e.is_fenced()), "stale commit must be refused: {refused:?}");
-    ensure!(store.list_suggestions(list, &SuggestionFilter::default()).await?.is_empty());
-    ensure!(store.get_cursor(mailbox, "INBOX").await?.is_none(), "the stale commit moved no cursor");
+    let refused = store
+        .commit_message(suggestion_commit(mailbox, 1, Some(a[0].fencing)))
+        .await;
+    ensure!(
+        matches!(&refused, Err(e) if e.is_fenced()),
+        "stale commit must be refused: {refused:?}"
+    );
+    ensure!(
+        store
+            .list_suggestions(list, &SuggestionFilter::default())
+            .await?
+            .is_empty()
+    );
+    ensure!(
+        store.get_cursor(mailbox, "INBOX").await?.is_none(),
+        "the stale commit moved no cursor"
+    );
     // Its renewal tells it the lease is gone.
-    ensure!(store.renew_owned_leases("replica-a", lease).await?.is_empty());
+    ensure!(
+        store
+            .renew_owned_leases("replica-a", lease)
+            .await?
+            .is_empty()
+    );
 
     // The same through the pipeline: a replica's pipeline commits with the token its lease loop
     // last saw.
     let tracker = TaskTracker::new();
     let shutdown = CancellationToken::new();
     let fences = Fences::enforced();
-    let pipeline = Pipeline::spawn_fenced(store.clone(), PipelineConfig::default(), fences.clone(), &tracker, shutdown.clone());
+    let pipeline = Pipeline::spawn_fenced(
+        store.clone(),
+        PipelineConfig::default(),
+        fences.clone(),
+        &tracker,
+        shutdown.clone(),
+    );
     fences.hold(mailbox, a[0].fencing);
     let inbound = |uid: u32| InboundMessage {
         mailbox,
         folder: "INBOX".into(),
-        position: Cursor::Imap { uidvalidity: 1, uid },
+        position: Cursor::Imap {
+            uidvalidity: 1,
+            uid,
+        },
         size: 0,
         payload: Payload::Raw(RawMessage::new(signed_message(uid, "fence"))),
     };
     let stale = pipeline.handle().process(inbound(2)).await;
-    ensure!(stale.is_err(), "the fenced pipeline refuses the stale owner's message");
+    ensure!(
+        stale.is_err(),
+        "the fenced pipeline refuses the stale owner's message"
+    );
     fences.hold(mailbox, b[0].fencing);
-    let processed = pipeline.handle().process(inbound(2)).await.context("the owner's commit")?;
-    let found = store.list_suggestions(list, &SuggestionFilter::default()).await?;
-    ensure!(found.len() == 1 && found[0].sender_email == "sender2@partner.example", "{processed:?} {found:?}");
+    let processed = pipeline
+        .handle()
+        .process(inbound(2))
+        .await
+        .context("the owner's commit")?;
+    let found = store
+        .list_suggestions(list, &SuggestionFilter::default())
+        .await?;
+    ensure!(
+        found.len() == 1 && found[0].sender_email == "sender2@partner.example",
+        "{processed:?} {found:?}"
+    );
     // And the store directly, with B's token.
-    let ok = store.commit_message(suggestion_commit(mailbox, 3, Some(b[0].fencing))).await?;
+    let ok = store
+        .commit_message(suggestion_commit(mailbox, 3, Some(b[0].fencing)))
+        .await?;
     ensure!(matches!(ok, CommitResult::Inserted { .. }), "{ok:?}");
     shutdown.cancel();
     tracker.close();
@@ -156,24 +243,42 @@ async fn replicas_share_the_mailboxes_fairly_and_hand_them_over() -> Result<()> 
     let c = LeaseLoop::start(&store, "c").await;
 
     // 12 mailboxes, 3 replicas: share 4, at most 5 each, all 12 held.
-    let held = settle(&store, |by| by.values().sum::<usize>() == 12 && by.len() == 3 && by.values().all(|n| *n <= 5)).await?;
-    ensure!(held.values().all(|n| *n >= 2), "every replica takes part: {held:?}");
-    ensure!(c.ownership.current().leases.len() == held["c"], "c's sources see what c holds");
+    let held = settle(&store, |by| {
+        by.values().sum::<usize>() == 12 && by.len() == 3 && by.values().all(|n| *n <= 5)
+    })
+    .await?;
+    ensure!(
+        held.values().all(|n| *n >= 2),
+        "every replica takes part: {held:?}"
+    );
+    ensure!(
+        c.ownership.current().leases.len() == held["c"],
+        "c's sources see what c holds"
+    );
 
     // c stops: it gives its leases back, a and b take them (share 6, at most 7).
     c.stop().await;
-    let held = settle(&store, |by| by.values().sum::<usize>() == 12 && by.len() == 2).await?;
+    let held = settle(&store, |by| {
+        by.values().sum::<usize>() == 12 && by.len() == 2
+    })
+    .await?;
     ensure!(held.values().all(|n| *n <= 7), "{held:?}");
 
     // d joins: whoever holds more than 5 gives back down to 4, d claims them.
     let d = LeaseLoop::start(&store, "d").await;
-    let held = settle(&store, |by| by.values().sum::<usize>() == 12 && by.get("d").is_some_and(|n| *n >= 1)).await?;
+    let held = settle(&store, |by| {
+        by.values().sum::<usize>() == 12 && by.get("d").is_some_and(|n| *n >= 1)
+    })
+    .await?;
     ensure!(held.len() == 3, "{held:?}");
     for running in [a, b, d] {
         running.stop().await;
     }
     let rows = store.lease_rows().await?;
-    ensure!(rows.iter().all(|r| r.owner.is_none()), "stopped replicas give every lease back: {rows:?}");
+    ensure!(
+        rows.iter().all(|r| r.owner.is_none()),
+        "stopped replicas give every lease back: {rows:?}"
+    );
     Ok(())
 }
 
@@ -190,12 +295,21 @@ async fn replicas_joining_get_a_share_of_few_mailboxes() -> Result<()> {
     for (joined, id) in ["a", "b", "c"].into_iter().enumerate() {
         running.push(LeaseLoop::start(&store, id).await);
         let replicas = joined + 1;
-        let held = settle(&store, |by| by.values().sum::<usize>() == 3 && by.len() == replicas).await?;
-        ensure!(held.values().all(|n| *n >= 1 && *n <= 3 - joined), "{replicas} replicas: {held:?}");
+        let held = settle(&store, |by| {
+            by.values().sum::<usize>() == 3 && by.len() == replicas
+        })
+        .await?;
+        ensure!(
+            held.values().all(|n| *n >= 1 && *n <= 3 - joined),
+            "{replicas} replicas: {held:?}"
+        );
     }
     let held = settle(&store, |by| by.len() == 3 && by.values().all(|n| *n == 1)).await?;
     for (i, replica) in running.iter().enumerate() {
-        ensure!(replica.ownership.current().leases.len() == 1, "replica {i} sees its one lease: {held:?}");
+        ensure!(
+            replica.ownership.current().leases.len() == 1,
+            "replica {i} sees its one lease: {held:?}"
+        );
     }
     for replica in running {
         replica.stop().await;
@@ -208,20 +322,45 @@ async fn replicas_joining_get_a_share_of_few_mailboxes() -> Result<()> {
 /// the new owner's position.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_owner_cannot_reset_a_cursor() -> Result<()> {
-    let Handover { store, clock, mailbox, old } = Handover::first_owner().await?;
-    store.reset_cursor_fenced(mailbox, "INBOX", 7, 100, old).await.context("the owner's reset")?;
+    let Handover {
+        store,
+        clock,
+        mailbox,
+        old,
+    } = Handover::first_owner().await?;
+    store
+        .reset_cursor_fenced(mailbox, "INBOX", 7, 100, old)
+        .await
+        .context("the owner's reset")?;
     let new = Handover::take_over(&store, &clock, old).await?;
-    store.reset_cursor_fenced(mailbox, "INBOX", 8, 5, new).await.context("the new owner's reset")?;
+    store
+        .reset_cursor_fenced(mailbox, "INBOX", 8, 5, new)
+        .await
+        .context("the new owner's reset")?;
 
     // The stalled ex-owner wakes up and resets to what it saw (a UIDVALIDITY change it noticed).
     let refused = store.reset_cursor_fenced(mailbox, "INBOX", 9, 1, old).await;
-    ensure!(matches!(&refused, Err(e) if e.is_fenced()), "a stale reset must be refused: {refused:?}");
-    let cursor = store.get_cursor(mailbox, "INBOX").await?.context("cursor")?;
-    ensure!(cursor.uidvalidity == Some(8) && cursor.last_uid == Some(5), "the new owner's cursor stays: {cursor:?}");
+    ensure!(
+        matches!(&refused, Err(e) if e.is_fenced()),
+        "a stale reset must be refused: {refused:?}"
+    );
+    let cursor = store
+        .get_cursor(mailbox, "INBOX")
+        .await?
+        .context("cursor")?;
+    ensure!(
+        cursor.uidvalidity == Some(8) && cursor.last_uid == Some(5),
+        "the new owner's cursor stays: {cursor:?}"
+    );
     // Also for a folder without a cursor yet: nothing is written.
-    let refused = store.reset_cursor_fenced(mailbox, "Archive", 1, 1, old).await;
+    let refused = store
+        .reset_cursor_fenced(mailbox, "Archive", 1, 1, old)
+        .await;
     ensure!(matches!(&refused, Err(e) if e.is_fenced()), "{refused:?}");
-    ensure!(store.get_cursor(mailbox, "Archive").await?.is_none(), "no cursor created by a stale reset");
+    ensure!(
+        store.get_cursor(mailbox, "Archive").await?.is_none(),
+        "no cursor created by a stale reset"
+    );
     Ok(())
 }
 
@@ -231,11 +370,21 @@ async fn a_stale_owner_cannot_reset_a_cursor() -> Result<()> {
 /// nothing; with the current lease's token each goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_owner_cannot_write_graph_state_or_mark_the_mailbox() -> Result<()> {
-    let Handover { store, clock, mailbox, old } = Handover::first_owner().await?;
+    let Handover {
+        store,
+        clock,
+        mailbox,
+        old,
+    } = Handover::first_owner().await?;
     let ids = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     // The first owner baselines the folder and subscribes.
-    store.commit_delta_baseline(mailbox, "inbox", &ids(&["old-1"]), "link-a", old).await.context("the owner's baseline")?;
-    let state_a = store.put_secret(SecretKind::GraphClientState, b"state-a", 1).await?;
+    store
+        .commit_delta_baseline(mailbox, "inbox", &ids(&["old-1"]), "link-a", old)
+        .await
+        .context("the owner's baseline")?;
+    let state_a = store
+        .put_secret(SecretKind::GraphClientState, b"state-a", 1)
+        .await?;
     let sub = |id: &str, client_state| GraphSubscription {
         id: id.into(),
         mailbox,
@@ -246,56 +395,155 @@ async fn a_stale_owner_cannot_write_graph_state_or_mark_the_mailbox() -> Result<
         renewed_at: 1,
         expires_at: 10,
     };
-    store.put_graph_subscription(&sub("sub-a", state_a), old).await.context("the owner's subscription")?;
+    store
+        .put_graph_subscription(&sub("sub-a", state_a), old)
+        .await
+        .context("the owner's subscription")?;
 
     // It stalls past its lease; replica B re-claims the mailbox, resyncs and subscribes anew.
     let new = Handover::take_over(&store, &clock, old).await?;
-    ensure!(store.commit_delta_round(mailbox, "inbox", &ids(&["m-1"]), "link-b", new).await? == 1, "the new owner's round");
-    let state_b = store.put_secret(SecretKind::GraphClientState, b"state-b", 1).await?;
-    store.put_graph_subscription(&sub("sub-b", state_b), new).await.context("the new owner's subscription")?;
+    ensure!(
+        store
+            .commit_delta_round(mailbox, "inbox", &ids(&["m-1"]), "link-b", new)
+            .await?
+            == 1,
+        "the new owner's round"
+    );
+    let state_b = store
+        .put_secret(SecretKind::GraphClientState, b"state-b", 1)
+        .await?;
+    store
+        .put_graph_subscription(&sub("sub-b", state_b), new)
+        .await
+        .context("the new owner's subscription")?;
     let jobs_before = store.graph_job_counts(Some(mailbox)).await?;
 
     // The stalled ex-owner wakes up and writes what it was about to write: every write is refused.
     let fenced = |what: &str, result: mailsig_daemon::store::Result<()>| {
-        ensure!(matches!(&result, Err(e) if e.is_fenced()), "a stale {what} must be refused: {result:?}");
+        ensure!(
+            matches!(&result, Err(e) if e.is_fenced()),
+            "a stale {what} must be refused: {result:?}"
+        );
         Ok(())
     };
-    let round = store.commit_delta_round(mailbox, "inbox", &ids(&["m-2", "m-3"]), "link-stale", old).await;
+    let round = store
+        .commit_delta_round(mailbox, "inbox", &ids(&["m-2", "m-3"]), "link-stale", old)
+        .await;
     fenced("delta round", round.map(|_| ()))?;
-    fenced("baseline", store.commit_delta_baseline(mailbox, "inbox", &ids(&["m-4"]), "link-stale", old).await)?;
-    fenced("baseline of a new folder", store.commit_delta_baseline(mailbox, "archive", &[], "link-stale", old).await)?;
-    let state_stale = store.put_secret(SecretKind::GraphClientState, b"state-stale", 1).await?;
-    fenced("subscription", store.put_graph_subscription(&sub("sub-stale", state_stale), old).await)?;
-    fenced("renewal", store.renew_graph_subscription("sub-b", 2, 99, old).await)?;
-    fenced("subscription state", store.set_graph_subscription_state("sub-b", SubscriptionState::Removed, old).await)?;
+    fenced(
+        "baseline",
+        store
+            .commit_delta_baseline(mailbox, "inbox", &ids(&["m-4"]), "link-stale", old)
+            .await,
+    )?;
+    fenced(
+        "baseline of a new folder",
+        store
+            .commit_delta_baseline(mailbox, "archive", &[], "link-stale", old)
+            .await,
+    )?;
+    let state_stale = store
+        .put_secret(SecretKind::GraphClientState, b"state-stale", 1)
+        .await?;
+    fenced(
+        "subscription",
+        store
+            .put_graph_subscription(&sub("sub-stale", state_stale), old)
+            .await,
+    )?;
+    fenced(
+        "renewal",
+        store.renew_graph_subscription("sub-b", 2, 99, old).await,
+    )?;
+    fenced(
+        "subscription state",
+        store
+            .set_graph_subscription_state("sub-b", SubscriptionState::Removed, old)
+            .await,
+    )?;
     let reason = Some("revoked");
-    fenced("status mark", store.set_mailbox_status_fenced(mailbox, MailboxStatus::NeedsReconsent, reason, old).await)?;
+    fenced(
+        "status mark",
+        store
+            .set_mailbox_status_fenced(mailbox, MailboxStatus::NeedsReconsent, reason, old)
+            .await,
+    )?;
     // So is a replica that holds no lease at all (the token no lease ever has).
     let not_held = Some(mailsig_daemon::pipeline::fences::NOT_HELD);
-    fenced("unheld round", store.commit_delta_round(mailbox, "inbox", &ids(&["m-5"]), "link-x", not_held).await.map(|_| ()))?;
+    fenced(
+        "unheld round",
+        store
+            .commit_delta_round(mailbox, "inbox", &ids(&["m-5"]), "link-x", not_held)
+            .await
+            .map(|_| ()),
+    )?;
 
     // Nothing changed: the new owner's link, jobs, subscription (and its clientState) and status.
-    let cursor = store.get_cursor(mailbox, "inbox").await?.context("cursor")?;
-    ensure!(cursor.delta_link.as_deref() == Some("link-b"), "the new owner's link stays: {cursor:?}");
-    ensure!(store.get_cursor(mailbox, "archive").await?.is_none(), "no cursor created by a stale baseline");
-    ensure!(store.graph_job_counts(Some(mailbox)).await? == jobs_before, "a stale round queued jobs");
+    let cursor = store
+        .get_cursor(mailbox, "inbox")
+        .await?
+        .context("cursor")?;
+    ensure!(
+        cursor.delta_link.as_deref() == Some("link-b"),
+        "the new owner's link stays: {cursor:?}"
+    );
+    ensure!(
+        store.get_cursor(mailbox, "archive").await?.is_none(),
+        "no cursor created by a stale baseline"
+    );
+    ensure!(
+        store.graph_job_counts(Some(mailbox)).await? == jobs_before,
+        "a stale round queued jobs"
+    );
     let subs = store.graph_subscriptions(mailbox).await?;
-    ensure!(subs == vec![sub("sub-b", state_b)], "the new owner's subscription stays: {subs:?}");
-    ensure!(store.get_secret(state_b).await.is_ok(), "the new owner's clientState was wiped");
-    ensure!(store.get_mailbox(mailbox).await?.status == MailboxStatus::Ok, "a stale owner marked the mailbox");
+    ensure!(
+        subs == vec![sub("sub-b", state_b)],
+        "the new owner's subscription stays: {subs:?}"
+    );
+    ensure!(
+        store.get_secret(state_b).await.is_ok(),
+        "the new owner's clientState was wiped"
+    );
+    ensure!(
+        store.get_mailbox(mailbox).await?.status == MailboxStatus::Ok,
+        "a stale owner marked the mailbox"
+    );
 
     // The current owner's writes go through.
-    store.renew_graph_subscription("sub-b", 5, 50, new).await.context("the owner's renewal")?;
-    store.set_graph_subscription_state("sub-b", SubscriptionState::Reauthorize, new).await.context("the owner's state")?;
+    store
+        .renew_graph_subscription("sub-b", 5, 50, new)
+        .await
+        .context("the owner's renewal")?;
+    store
+        .set_graph_subscription_state("sub-b", SubscriptionState::Reauthorize, new)
+        .await
+        .context("the owner's state")?;
     let renewed = store.graph_subscription("sub-b").await?.context("sub-b")?;
-    ensure!(renewed.expires_at == 50 && renewed.state == SubscriptionState::Reauthorize, "{renewed:?}");
-    ensure!(store.commit_delta_round(mailbox, "inbox", &ids(&["m-2"]), "link-b2", new).await? == 1);
-    store.set_mailbox_status_fenced(mailbox, MailboxStatus::NeedsReconsent, reason, new).await.context("the owner's mark")?;
+    ensure!(
+        renewed.expires_at == 50 && renewed.state == SubscriptionState::Reauthorize,
+        "{renewed:?}"
+    );
+    ensure!(
+        store
+            .commit_delta_round(mailbox, "inbox", &ids(&["m-2"]), "link-b2", new)
+            .await?
+            == 1
+    );
+    store
+        .set_mailbox_status_fenced(mailbox, MailboxStatus::NeedsReconsent, reason, new)
+        .await
+        .context("the owner's mark")?;
     ensure!(store.get_mailbox(mailbox).await?.status == MailboxStatus::NeedsReconsent);
 
     // A removed mailbox's lease is gone with it: even the last owner's token is refused.
     store.soft_remove_mailbox(mailbox).await?;
-    fenced("write after removal", store.commit_delta_round(mailbox, "inbox", &[], "link-gone", new).await.map(|_| ()))?;
+    fenced(
+        "write after removal",
+        store
+            .commit_delta_round(mailbox, "inbox", &[], "link-gone", new)
+            .await
+            .map(|_| ()),
+    )?;
     Ok(())
 }
 
@@ -315,7 +563,11 @@ async fn a_graph_task_whose_lease_was_taken_stops_and_writes_nothing() -> Result
 
     let mut config = world.config()?;
     config.delta_interval = Duration::from_millis(500);
-    let folder = config.folders.first().cloned().context("a default folder")?;
+    let folder = config
+        .folders
+        .first()
+        .cloned()
+        .context("a default folder")?;
     let replica = ReplicaOptions {
         id: "replica-a".into(),
         lease: Duration::from_secs(600),
@@ -325,29 +577,58 @@ async fn a_graph_task_whose_lease_was_taken_stops_and_writes_nothing() -> Result
     };
     let a = start_graph_replica(&world, world.start_options(config), replica).await?;
     let source = a.supervisor.graph().context("graph source")?.clone();
-    wait_until(WAIT, "replica A to run the mailbox and finish a delta round", || {
-        let (source, world) = (source.clone(), &world);
-        async move {
-            let running = source.watched().contains(&linked.id);
-            Ok((running && source.stats().delta_rounds > 0 && world.store.get_cursor(linked.id, "inbox").await?.is_some())
+    wait_until(
+        WAIT,
+        "replica A to run the mailbox and finish a delta round",
+        || {
+            let (source, world) = (source.clone(), &world);
+            async move {
+                let running = source.watched().contains(&linked.id);
+                Ok((running
+                    && source.stats().delta_rounds > 0
+                    && world.store.get_cursor(linked.id, "inbox").await?.is_some())
                 .then_some(()))
-        }
-    })
+            }
+        },
+    )
     .await?;
 
     // B takes the lease over (A's expired while it stalled); A's lease loop does not know yet.
-    let held = world.store.lease_rows().await?.into_iter().find(|l| l.mailbox == linked.id).context("lease row")?;
+    let held = world
+        .store
+        .lease_rows()
+        .await?
+        .into_iter()
+        .find(|l| l.mailbox == linked.id)
+        .context("lease row")?;
     ensure!(held.owner.as_deref() == Some("replica-a"), "{held:?}");
-    let lease = Lease { mailbox: linked.id, fencing: held.fencing, until: held.until };
+    let lease = Lease {
+        mailbox: linked.id,
+        fencing: held.fencing,
+        until: held.until,
+    };
     world.store.release_lease("replica-a", lease).await?;
-    let b = world.store.claim_free_mailboxes("replica-b", Duration::from_secs(600), 10, false).await?;
+    let b = world
+        .store
+        .claim_free_mailboxes("replica-b", Duration::from_secs(600), 10, false)
+        .await?;
     ensure!(b.len() == 1 && b[0].fencing > held.fencing, "{b:?}");
     let taken_at = Instant::now();
-    let link_before = world.store.get_cursor(linked.id, &folder).await?.and_then(|c| c.delta_link);
+    let link_before = world
+        .store
+        .get_cursor(linked.id, &folder)
+        .await?
+        .and_then(|c| c.delta_link);
     let jobs_before = world.store.graph_job_counts(Some(linked.id)).await?;
     // New mail that only a delta round can find (its notification is dropped).
     world.emulator.set_drop_notifications(true);
-    world.emulator.deliver(&world.email, signed_mail("Stale", "Owner", "partner.example")).await?;
+    world
+        .emulator
+        .deliver(
+            &world.email,
+            signed_mail("Stale", "Owner", "partner.example"),
+        )
+        .await?;
 
     wait_until(WAIT, "replica A to stop the mailbox it lost", || {
         let source = source.clone();
@@ -355,21 +636,54 @@ async fn a_graph_task_whose_lease_was_taken_stops_and_writes_nothing() -> Result
     })
     .await?;
     let delta_calls = |since: Instant| {
-        world.emulator.requests().into_iter().filter(|r| r.path.contains("delta") && r.started >= since).count()
+        world
+            .emulator
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("delta") && r.started >= since)
+            .count()
     };
-    ensure!(delta_calls(taken_at) > 0, "A stopped before it tried a delta round: the fence was not what stopped it");
+    ensure!(
+        delta_calls(taken_at) > 0,
+        "A stopped before it tried a delta round: the fence was not what stopped it"
+    );
     let stopped_at = Instant::now();
     // Not started again under the same (stale) lease, and no retry loop meanwhile.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    ensure!(!source.watched().contains(&linked.id), "A restarted a mailbox it no longer holds");
-    ensure!(delta_calls(stopped_at) == 0, "A kept calling Graph for a mailbox it lost");
+    ensure!(
+        !source.watched().contains(&linked.id),
+        "A restarted a mailbox it no longer holds"
+    );
+    ensure!(
+        delta_calls(stopped_at) == 0,
+        "A kept calling Graph for a mailbox it lost"
+    );
 
-    let link_after = world.store.get_cursor(linked.id, &folder).await?.and_then(|c| c.delta_link);
+    let link_after = world
+        .store
+        .get_cursor(linked.id, &folder)
+        .await?
+        .and_then(|c| c.delta_link);
     ensure!(link_after == link_before, "A's stale delta link was stored");
-    ensure!(world.store.graph_job_counts(Some(linked.id)).await? == jobs_before, "A's stale round queued jobs");
-    ensure!(world.store.get_mailbox(linked.id).await?.status == MailboxStatus::Ok, "a lost lease is not the mailbox's fault");
-    let row = world.store.lease_rows().await?.into_iter().find(|l| l.mailbox == linked.id).context("lease row")?;
-    ensure!(row.owner.as_deref() == Some("replica-b") && row.fencing == b[0].fencing, "{row:?}");
+    ensure!(
+        world.store.graph_job_counts(Some(linked.id)).await? == jobs_before,
+        "A's stale round queued jobs"
+    );
+    ensure!(
+        world.store.get_mailbox(linked.id).await?.status == MailboxStatus::Ok,
+        "a lost lease is not the mailbox's fault"
+    );
+    let row = world
+        .store
+        .lease_rows()
+        .await?
+        .into_iter()
+        .find(|l| l.mailbox == linked.id)
+        .context("lease row")?;
+    ensure!(
+        row.owner.as_deref() == Some("replica-b") && row.fencing == b[0].fencing,
+        "{row:?}"
+    );
     a.stop().await
 }
 
@@ -387,16 +701,28 @@ impl Handover {
         let clock = Clock::manual(1_800_000_000_000);
         let store = pg_store(clock.clone()).await?;
         let (mailbox, _) = mailbox(&store).await?;
-        let claimed = store.claim_free_mailboxes("replica-a", Duration::from_secs(15), 10, false).await?;
+        let claimed = store
+            .claim_free_mailboxes("replica-a", Duration::from_secs(15), 10, false)
+            .await?;
         ensure!(claimed.len() == 1, "{claimed:?}");
-        Ok(Handover { store, clock, mailbox, old: Some(claimed[0].fencing) })
+        Ok(Handover {
+            store,
+            clock,
+            mailbox,
+            old: Some(claimed[0].fencing),
+        })
     }
 
     /// `replica-a` stalls past its lease and `replica-b` claims the mailbox: its new token.
     async fn take_over(store: &Store, clock: &Clock, old: Option<i64>) -> Result<Option<i64>> {
         clock.advance(Duration::from_secs(16));
-        let claimed = store.claim_free_mailboxes("replica-b", Duration::from_secs(15), 10, false).await?;
-        ensure!(claimed.len() == 1 && Some(claimed[0].fencing) != old, "{old:?} {claimed:?}");
+        let claimed = store
+            .claim_free_mailboxes("replica-b", Duration::from_secs(15), 10, false)
+            .await?;
+        ensure!(
+            claimed.len() == 1 && Some(claimed[0].fencing) != old,
+            "{old:?} {claimed:?}"
+        );
         Ok(Some(claimed[0].fencing))
     }
 }
@@ -408,9 +734,16 @@ async fn pg_graph_world(tag: &str) -> Result<GraphWorld> {
 }
 
 /// `GraphWorld::start_with`, with this replica's id and lease timings.
-async fn start_graph_replica(world: &GraphWorld, graph: GraphStartOptions, replica: ReplicaOptions) -> Result<RunningDaemon> {
+async fn start_graph_replica(
+    world: &GraphWorld,
+    graph: GraphStartOptions,
+    replica: ReplicaOptions,
+) -> Result<RunningDaemon> {
     let shutdown = CancellationToken::new();
-    let api = ApiSettings { graph: Some(std::sync::Arc::new(graph.config.clone())), ..ApiSettings::default() };
+    let api = ApiSettings {
+        graph: Some(std::sync::Arc::new(graph.config.clone())),
+        ..ApiSettings::default()
+    };
     let options = SupervisorOptions {
         http: Some(std::net::SocketAddr::from(([127, 0, 0, 1], world.port))),
         graph: Some(graph),
@@ -419,9 +752,19 @@ async fn start_graph_replica(world: &GraphWorld, graph: GraphStartOptions, repli
         shutdown_grace: Duration::from_secs(20),
         ..SupervisorOptions::default()
     };
-    let supervisor = Supervisor::start(options, world.store.clone(), world.vault.clone(), shutdown.clone()).await?;
+    let supervisor = Supervisor::start(
+        options,
+        world.store.clone(),
+        world.vault.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     let addr = supervisor.http_addr().context("http address")?;
-    Ok(RunningDaemon { supervisor, shutdown, addr })
+    Ok(RunningDaemon {
+        supervisor,
+        shutdown,
+        addr,
+    })
 }
 
 /// Issue 9, the outbox: a notification claimed by a replica that then died (its heartbeat
@@ -433,31 +776,89 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
     let env = TestEnv::from_env()?;
     let store = pg_store(Clock::System).await?;
     let (dead_recipient, live_recipient) = (env.create_mail_user()?, env.create_mail_user()?);
-    let dead_row = enqueue_attention(&store, &mailbox_of(&store, &dead_recipient.address).await?, "login rejected").await?;
-    let live_row = enqueue_attention(&store, &mailbox_of(&store, &live_recipient.address).await?, "login rejected").await?;
+    let dead_row = enqueue_attention(
+        &store,
+        &mailbox_of(&store, &dead_recipient.address).await?,
+        "login rejected",
+    )
+    .await?;
+    let live_row = enqueue_attention(
+        &store,
+        &mailbox_of(&store, &live_recipient.address).await?,
+        "login rejected",
+    )
+    .await?;
     let earlier_recipient = env.create_mail_user()?;
-    let earlier_row =
-        enqueue_attention(&store, &mailbox_of(&store, &earlier_recipient.address).await?, "login rejected").await?;
+    let earlier_row = enqueue_attention(
+        &store,
+        &mailbox_of(&store, &earlier_recipient.address).await?,
+        "login rejected",
+    )
+    .await?;
 
     // Each row is claimed by one replica for the worker's usual 15 minutes; one replica dies
     // right after (its heartbeat runs out), the other lives on.
     let lease = WorkerOptions::new("x", "https://mailsig.example").lease;
-    store.replica_heartbeat("replica-dead", Duration::from_secs(2)).await?;
-    store.replica_heartbeat("replica-live", Duration::from_secs(600)).await?;
-    let first = store.claim_due_as("dead-worker", Some("replica-dead"), store.now_ms(), 1, lease).await?;
-    let second = store.claim_due_as("live-worker", Some("replica-live"), store.now_ms(), 1, lease).await?;
+    store
+        .replica_heartbeat("replica-dead", Duration::from_secs(2))
+        .await?;
+    store
+        .replica_heartbeat("replica-live", Duration::from_secs(600))
+        .await?;
+    let first = store
+        .claim_due_as(
+            "dead-worker",
+            Some("replica-dead"),
+            store.now_ms(),
+            1,
+            lease,
+        )
+        .await?;
+    let second = store
+        .claim_due_as(
+            "live-worker",
+            Some("replica-live"),
+            store.now_ms(),
+            1,
+            lease,
+        )
+        .await?;
     ensure!(
-        first.len() == 1 && first[0].id == dead_row && second.len() == 1 && second[0].id == live_row,
+        first.len() == 1
+            && first[0].id == dead_row
+            && second.len() == 1
+            && second[0].id == live_row,
         "{first:?} {second:?}"
     );
     // The survivor's previous life (same replica id, another process) claimed the third row.
-    store.replica_heartbeat("replica-survivor", Duration::from_secs(600)).await?;
-    let third = store.claim_due_as("survivor-previous-life", Some("replica-survivor"), store.now_ms(), 1, lease).await?;
+    store
+        .replica_heartbeat("replica-survivor", Duration::from_secs(600))
+        .await?;
+    let third = store
+        .claim_due_as(
+            "survivor-previous-life",
+            Some("replica-survivor"),
+            store.now_ms(),
+            1,
+            lease,
+        )
+        .await?;
     ensure!(third.len() == 1 && third[0].id == earlier_row, "{third:?}");
     // A third replica looks now: every claim is valid (the dead one's heartbeat still lasts).
-    store.replica_heartbeat("replica-bystander", Duration::from_secs(600)).await?;
+    store
+        .replica_heartbeat("replica-bystander", Duration::from_secs(600))
+        .await?;
     ensure!(
-        store.claim_due_as("bystander-worker", Some("replica-bystander"), store.now_ms(), 10, lease).await?.is_empty(),
+        store
+            .claim_due_as(
+                "bystander-worker",
+                Some("replica-bystander"),
+                store.now_ms(),
+                10,
+                lease
+            )
+            .await?
+            .is_empty(),
         "while the dead replica's heartbeat lasts, its claim holds"
     );
     // The dead replica's heartbeat runs out.
@@ -466,17 +867,33 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
     // A surviving replica's worker, sending through the test Postfix.
     let sender = env.create_mail_user()?;
     let from: Address = format!("mailsig <{}>", sender.address).parse()?;
-    let mut settings = SmtpSettings::new("localhost", env.smtps_port, SmtpSecurity::ImplicitTls, &sender.name, from)
-        .with_ca_file(env.ca.clone());
+    let mut settings = SmtpSettings::new(
+        "localhost",
+        env.smtps_port,
+        SmtpSecurity::ImplicitTls,
+        &sender.name,
+        from,
+    )
+    .with_ca_file(env.ca.clone());
     settings.command_timeout = Duration::from_secs(10);
-    let mailer = Mailer::new(settings, &secrecy::SecretString::from(sender.password.clone()))?;
+    let mailer = Mailer::new(
+        settings,
+        &secrecy::SecretString::from(sender.password.clone()),
+    )?;
     let mut options = WorkerOptions::new("survivor-worker", "https://mailsig.example");
     options.replica = Some("replica-survivor".to_owned());
     let mut worker = OutboxWorker::new(store.clone(), mailer, options);
     let started = Instant::now();
     let report = worker.run_once().await?;
-    ensure!(report.claimed == 2 && report.sent == 2, "the dead replica's row and the previous life's: {report:?}");
-    ensure!(started.elapsed() < Duration::from_secs(10), "taken over within seconds: {:?}", started.elapsed());
+    ensure!(
+        report.claimed == 2 && report.sent == 2,
+        "the dead replica's row and the previous life's: {report:?}"
+    );
+    ensure!(
+        started.elapsed() < Duration::from_secs(10),
+        "taken over within seconds: {:?}",
+        started.elapsed()
+    );
 
     for row in [dead_row, earlier_row] {
         let sent = store.get_outbox_item(row).await?;
@@ -487,10 +904,24 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
         held.status == OutboxStatus::Sending && held.claimed_by.as_deref() == Some("live-worker"),
         "a live replica's claim is left alone: {held:?}"
     );
-    let delivered = env.imap().wait_for_messages(&dead_recipient, "INBOX", 1, WAIT).await?;
-    ensure!(delivered.len() == 1, "the notice reached the dead replica's recipient: {} messages", delivered.len());
-    let delivered = env.imap().wait_for_messages(&earlier_recipient, "INBOX", 1, WAIT).await?;
-    ensure!(delivered.len() == 1, "and the previous life's recipient: {} messages", delivered.len());
+    let delivered = env
+        .imap()
+        .wait_for_messages(&dead_recipient, "INBOX", 1, WAIT)
+        .await?;
+    ensure!(
+        delivered.len() == 1,
+        "the notice reached the dead replica's recipient: {} messages",
+        delivered.len()
+    );
+    let delivered = env
+        .imap()
+        .wait_for_messages(&earlier_recipient, "INBOX", 1, WAIT)
+        .await?;
+    ensure!(
+        delivered.len() == 1,
+        "and the previous life's recipient: {} messages",
+        delivered.len()
+    );
     Ok(())
 }
 
@@ -502,7 +933,11 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_locks_leave_connections_for_their_holders() -> Result<()> {
     let url = TestEnv::from_env()?.fresh_pg_database().await?;
-    let options = StoreOptions { max_connections: 4, acquire_timeout: Duration::from_secs(5), ..StoreOptions::default() };
+    let options = StoreOptions {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(5),
+        ..StoreOptions::default()
+    };
     let store = Store::open_with(&url, options).await?;
     store.migrate().await?;
     let mut mailboxes = Vec::new();
@@ -523,9 +958,14 @@ async fn refresh_locks_leave_connections_for_their_holders() -> Result<()> {
         });
     }
     while let Some(done) = holders.join_next().await {
-        done.context("refresh task")?.context("a refresh lock holder could not use the store")?;
+        done.context("refresh task")?
+            .context("a refresh lock holder could not use the store")?;
     }
-    ensure!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    ensure!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     Ok(())
 }
 
@@ -547,8 +987,19 @@ impl LeaseLoop {
             slack: 1,
         };
         let (tracker, stop) = (TaskTracker::new(), CancellationToken::new());
-        let ownership = leases::start(options, store.clone(), Fences::enforced(), &tracker, stop.clone()).await;
-        LeaseLoop { tracker, stop, ownership }
+        let ownership = leases::start(
+            options,
+            store.clone(),
+            Fences::enforced(),
+            &tracker,
+            stop.clone(),
+        )
+        .await;
+        LeaseLoop {
+            tracker,
+            stop,
+            ownership,
+        }
     }
 
     /// Stops the loop (it gives its leases back) and waits for it.
@@ -559,7 +1010,10 @@ impl LeaseLoop {
     }
 }
 
-async fn settle(store: &Store, done: impl Fn(&BTreeMap<String, usize>) -> bool) -> Result<BTreeMap<String, usize>> {
+async fn settle(
+    store: &Store,
+    done: impl Fn(&BTreeMap<String, usize>) -> bool,
+) -> Result<BTreeMap<String, usize>> {
     let deadline = Instant::now() + WAIT;
     loop {
         let now = store.now_ms();
@@ -600,38 +1054,76 @@ async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
     };
     let linked = create_imap_mailbox(
         &store,
-        ImapMailbox { owner, address: &user.address, settings: Some(&settings), password: Some((&vault, b"not the password")) },
+        ImapMailbox {
+            owner,
+            address: &user.address,
+            settings: Some(&settings),
+            password: Some((&vault, b"not the password")),
+        },
     )
     .await?;
-    let secret = linked.secret.context("the mailbox has its sealed password")?;
+    let secret = linked
+        .secret
+        .context("the mailbox has its sealed password")?;
 
     let shutdown = CancellationToken::new();
-    let imap = ImapStartOptions { reconcile_interval: Duration::from_millis(300), ..ImapStartOptions::default() };
-    let options = SupervisorOptions { imap, ..SupervisorOptions::default() };
-    let supervisor = Supervisor::start(options, store.clone(), vault.clone(), shutdown.clone()).await?;
+    let imap = ImapStartOptions {
+        reconcile_interval: Duration::from_millis(300),
+        ..ImapStartOptions::default()
+    };
+    let options = SupervisorOptions {
+        imap,
+        ..SupervisorOptions::default()
+    };
+    let supervisor =
+        Supervisor::start(options, store.clone(), vault.clone(), shutdown.clone()).await?;
     let deadline = Instant::now() + WAIT;
     while store.get_mailbox(linked.id).await?.status != MailboxStatus::NeedsAttention {
-        ensure!(Instant::now() < deadline, "a wrong password must make the mailbox need attention");
+        ensure!(
+            Instant::now() < deadline,
+            "a wrong password must make the mailbox need attention"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // The fix: the same secret row gets the right password, the status is ok again.
-    store.replace_secret(secret, vault.seal(user.password.as_bytes())?.as_bytes(), 1).await?;
-    store.set_mailbox_status(linked.id, MailboxStatus::Ok, None).await?;
+    store
+        .replace_secret(secret, vault.seal(user.password.as_bytes())?.as_bytes(), 1)
+        .await?;
+    store
+        .set_mailbox_status(linked.id, MailboxStatus::Ok, None)
+        .await?;
     let deadline = Instant::now() + WAIT;
     while store.get_cursor(linked.id, "INBOX").await?.is_none() {
-        ensure!(Instant::now() < deadline, "the watcher did not restart with the new password");
+        ensure!(
+            Instant::now() < deadline,
+            "the watcher did not restart with the new password"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    env.imap().append(&user, "INBOX", &signed_message(7, &format!("pw{:x}", rand::random::<u32>()))).await?;
+    env.imap()
+        .append(
+            &user,
+            "INBOX",
+            &signed_message(7, &format!("pw{:x}", rand::random::<u32>())),
+        )
+        .await?;
     let deadline = Instant::now() + WAIT;
     loop {
-        let found = store.list_suggestions(owner.list, &SuggestionFilter::default()).await?;
+        let found = store
+            .list_suggestions(owner.list, &SuggestionFilter::default())
+            .await?;
         if !found.is_empty() {
-            ensure!(found.len() == 1 && found[0].sender_email == "sender7@partner.example", "{found:?}");
+            ensure!(
+                found.len() == 1 && found[0].sender_email == "sender7@partner.example",
+                "{found:?}"
+            );
             break;
         }
-        ensure!(Instant::now() < deadline, "no suggestion after the password fix");
+        ensure!(
+            Instant::now() < deadline,
+            "no suggestion after the password fix"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     ensure!(store.get_mailbox(linked.id).await?.status == MailboxStatus::Ok);

@@ -33,7 +33,14 @@ fn replicas_lose_and_duplicate_nothing_under_kills_and_server_restarts() -> Resu
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
-    ensure!(output.status.success(), "resilience run failed ({}); the seed is printed above", output.status);
-    ensure!(stdout.contains("lost 0  duplicated 0  unexpected 0"), "summary missing or wrong");
+    ensure!(
+        output.status.success(),
+        "resilience run failed ({}); the seed is printed above",
+        output.status
+    );
+    ensure!(
+        stdout.contains("lost 0  duplicated 0  unexpected 0"),
+        "summary missing or wrong"
+    );
     Ok(())
 }

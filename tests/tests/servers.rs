@@ -32,7 +32,10 @@ async fn imap_starttls_and_implicit_tls_verify_against_the_test_ca() -> Result<(
     for security in [ImapSecurity::Starttls, ImapSecurity::Implicit] {
         let mut session = env.imap().login(&user, security).await?;
         let inbox = session.select("INBOX").await.context("select INBOX")?;
-        assert_eq!(inbox.exists, 0, "a fresh user has an empty INBOX ({security:?})");
+        assert_eq!(
+            inbox.exists, 0,
+            "a fresh user has an empty INBOX ({security:?})"
+        );
         session.logout().await.context("logout")?;
     }
     let caps = env.imap().capabilities(&user).await?;
@@ -45,10 +48,21 @@ async fn imap_starttls_and_implicit_tls_verify_against_the_test_ca() -> Result<(
 #[tokio::test]
 async fn imap_is_refused_by_a_client_trusting_another_ca() -> Result<()> {
     let env = TestEnv::from_env()?;
-    let stranger = ImapEndpoint::new(env.imap_port, env.imaps_port, client_config_trusting(&env.untrusted_ca())?);
+    let stranger = ImapEndpoint::new(
+        env.imap_port,
+        env.imaps_port,
+        client_config_trusting(&env.untrusted_ca())?,
+    );
     for security in [ImapSecurity::Starttls, ImapSecurity::Implicit] {
-        let err = stranger.connect(security).await.err().context("TLS with an untrusted CA must fail")?;
-        assert!(format!("{err:#}").contains("TLS handshake"), "unexpected error: {err:#}");
+        let err = stranger
+            .connect(security)
+            .await
+            .err()
+            .context("TLS with an untrusted CA must fail")?;
+        assert!(
+            format!("{err:#}").contains("TLS handshake"),
+            "unexpected error: {err:#}"
+        );
     }
     Ok(())
 }
@@ -62,16 +76,27 @@ async fn imap_append_flags_and_uidvalidity() -> Result<()> {
     imap.append(&user, "Archive", &message(&token())).await?;
     let flags = imap.flags_of_all(&user, "INBOX").await?;
     assert_eq!(flags.len(), 1);
-    assert!(!flags[0].1.iter().any(|f| f == "\\Seen"), "appended without flags, and looking must not set \\Seen");
+    assert!(
+        !flags[0].1.iter().any(|f| f == "\\Seen"),
+        "appended without flags, and looking must not set \\Seen"
+    );
 
     let mut session = imap.login(&user, ImapSecurity::Implicit).await?;
     session.select("INBOX").await?;
-    futures::TryStreamExt::try_collect::<Vec<_>>(session.uid_store(flags[0].0.to_string(), "+FLAGS (\\Seen $MailsigDone)").await?)
-        .await?;
+    futures::TryStreamExt::try_collect::<Vec<_>>(
+        session
+            .uid_store(flags[0].0.to_string(), "+FLAGS (\\Seen $MailsigDone)")
+            .await?,
+    )
+    .await?;
     session.logout().await?;
     let flags = imap.flags_of_all(&user, "INBOX").await?;
     for flag in ["\\Seen", "$MailsigDone"] {
-        assert!(flags[0].1.iter().any(|f| f == flag), "{flag} missing from {:?}", flags[0].1);
+        assert!(
+            flags[0].1.iter().any(|f| f == flag),
+            "{flag} missing from {:?}",
+            flags[0].1
+        );
     }
     assert_eq!(imap.fetch_all(&user, "Archive").await?.len(), 1);
     assert_ne!(imap.uid_validity(&user, "INBOX").await?, 0);
@@ -85,12 +110,23 @@ async fn smtp_delivers(security: SmtpSecurity) -> Result<()> {
     let token = token();
     // Any domain: Postfix delivers <user>@<anything> into Dovecot user <user>.
     let to = format!("{}@somewhere.example", recipient.name);
-    env.smtp()?.send_raw(&sender, security, &to, &message(&token)).await?;
-    let got = env.imap().wait_for_messages(&recipient, "INBOX", 1, DELIVERY_TIMEOUT).await?;
+    env.smtp()?
+        .send_raw(&sender, security, &to, &message(&token))
+        .await?;
+    let got = env
+        .imap()
+        .wait_for_messages(&recipient, "INBOX", 1, DELIVERY_TIMEOUT)
+        .await?;
     assert_eq!(got.len(), 1);
     let raw = String::from_utf8_lossy(&got[0].raw);
-    assert!(raw.contains(&format!("body {token}")), "delivered message is not the one sent: {raw}");
-    assert!(env.imap().fetch_all(&sender, "INBOX").await?.is_empty(), "nothing goes to the sender");
+    assert!(
+        raw.contains(&format!("body {token}")),
+        "delivered message is not the one sent: {raw}"
+    );
+    assert!(
+        env.imap().fetch_all(&sender, "INBOX").await?.is_empty(),
+        "nothing goes to the sender"
+    );
     Ok(())
 }
 
@@ -119,7 +155,11 @@ async fn smtp_refuses_a_wrong_password_on_both_ports() -> Result<()> {
             .err()
             .context("a wrong password must be refused")?;
         assert!(err.is_permanent(), "535 is permanent, got {err}");
-        assert_eq!(err.status().map(|c| c.to_string()), Some("535".to_owned()), "{err}");
+        assert_eq!(
+            err.status().map(|c| c.to_string()),
+            Some("535".to_owned()),
+            "{err}"
+        );
     }
     Ok(())
 }
@@ -130,15 +170,25 @@ async fn postgres_hands_out_fresh_isolated_databases() -> Result<()> {
     let a = env.fresh_pg_database().await?;
     let b = env.fresh_pg_database().await?;
     assert_ne!(a, b);
-    let mut conn = sqlx::PgConnection::connect(&a).await.context("connect to fresh database")?;
-    let (name, answer): (String, i32) = sqlx::query_as("SELECT current_database(), 42").fetch_one(&mut conn).await?;
-    assert_eq!(answer, 42);
-    assert!(a.ends_with(&format!("/{name}")) && name.starts_with("t_"), "{a} vs {name}");
-    sqlx::query("CREATE TABLE only_in_a (x INT)").execute(&mut conn).await?;
-    let mut other = sqlx::PgConnection::connect(&b).await?;
-    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'")
-        .fetch_one(&mut other)
+    let mut conn = sqlx::PgConnection::connect(&a)
+        .await
+        .context("connect to fresh database")?;
+    let (name, answer): (String, i32) = sqlx::query_as("SELECT current_database(), 42")
+        .fetch_one(&mut conn)
         .await?;
+    assert_eq!(answer, 42);
+    assert!(
+        a.ends_with(&format!("/{name}")) && name.starts_with("t_"),
+        "{a} vs {name}"
+    );
+    sqlx::query("CREATE TABLE only_in_a (x INT)")
+        .execute(&mut conn)
+        .await?;
+    let mut other = sqlx::PgConnection::connect(&b).await?;
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'")
+            .fetch_one(&mut other)
+            .await?;
     assert_eq!(tables, 0, "databases must not share tables");
     Ok(())
 }
@@ -156,8 +206,14 @@ async fn private_dovecot_survives_sigkill_and_restarts_with_its_mail() -> Result
 
     dovecot.kill().await?;
     assert!(!dovecot.is_running());
-    assert!(open.noop().await.is_err(), "a session open across SIGKILL must break");
-    assert!(imap.connect(ImapSecurity::Implicit).await.is_err(), "nothing listens after kill");
+    assert!(
+        open.noop().await.is_err(),
+        "a session open across SIGKILL must break"
+    );
+    assert!(
+        imap.connect(ImapSecurity::Implicit).await.is_err(),
+        "nothing listens after kill"
+    );
 
     dovecot.restart().await?;
     let messages = imap.fetch_all(&user, "INBOX").await?;
@@ -169,24 +225,60 @@ async fn private_dovecot_survives_sigkill_and_restarts_with_its_mail() -> Result
 #[tokio::test]
 async fn private_dovecot_can_hide_idle() -> Result<()> {
     let env = TestEnv::from_env()?;
-    let dovecot = PrivateDovecot::start(&env, PrivateDovecotOptions { without_idle: true, ..Default::default() }).await?;
+    let dovecot = PrivateDovecot::start(
+        &env,
+        PrivateDovecotOptions {
+            without_idle: true,
+            ..Default::default()
+        },
+    )
+    .await?;
     let user = dovecot.create_mail_user()?;
     let caps = dovecot.imap()?.capabilities(&user).await?;
-    assert!(!caps.iter().any(|c| c == "IDLE"), "IDLE advertised: {caps:?}");
-    assert!(caps.iter().any(|c| c == "UIDPLUS"), "other capabilities kept: {caps:?}");
+    assert!(
+        !caps.iter().any(|c| c == "IDLE"),
+        "IDLE advertised: {caps:?}"
+    );
+    assert!(
+        caps.iter().any(|c| c == "UIDPLUS"),
+        "other capabilities kept: {caps:?}"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn private_dovecot_with_untrusted_certificate_is_refused_by_the_test_ca() -> Result<()> {
     let env = TestEnv::from_env()?;
-    let dovecot =
-        PrivateDovecot::start(&env, PrivateDovecotOptions { untrusted_certificate: true, ..Default::default() }).await?;
-    let trusting_test_ca = ImapEndpoint::new(dovecot.imap_port, dovecot.imaps_port, env.tls_client_config());
-    assert!(trusting_test_ca.connect(ImapSecurity::Implicit).await.is_err());
-    assert!(trusting_test_ca.connect(ImapSecurity::Starttls).await.is_err());
+    let dovecot = PrivateDovecot::start(
+        &env,
+        PrivateDovecotOptions {
+            untrusted_certificate: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let trusting_test_ca = ImapEndpoint::new(
+        dovecot.imap_port,
+        dovecot.imaps_port,
+        env.tls_client_config(),
+    );
+    assert!(
+        trusting_test_ca
+            .connect(ImapSecurity::Implicit)
+            .await
+            .is_err()
+    );
+    assert!(
+        trusting_test_ca
+            .connect(ImapSecurity::Starttls)
+            .await
+            .is_err()
+    );
     // The harness itself can still reach it (to seed mail), trusting the untrusted CA.
     let user = dovecot.create_mail_user()?;
-    dovecot.imap()?.append(&user, "INBOX", &message(&token())).await?;
+    dovecot
+        .imap()?
+        .append(&user, "INBOX", &message(&token()))
+        .await?;
     Ok(())
 }

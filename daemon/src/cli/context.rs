@@ -63,7 +63,10 @@ pub async fn admin(path: &Path) -> CliResult<(Config, Store)> {
 /// The master-key generation that new records are sealed under: the highest one in the store
 /// (rotation bumps it), or 1 before any secret exists.
 pub async fn current_key_version(store: &Store) -> CliResult<i64> {
-    let secrets = store.all_secrets().await.or_exit("read the stored secrets")?;
+    let secrets = store
+        .all_secrets()
+        .await
+        .or_exit("read the stored secrets")?;
     Ok(secrets.iter().map(|s| s.key_version).max().unwrap_or(1))
 }
 
@@ -79,17 +82,26 @@ pub async fn check_config(path: &Path) -> CliResult {
         _ => "secrets not checked".to_owned(),
     };
     let https = match &config.http.tls {
-        Some(files) => format!("https certificate {}", crate::http::tls::check_files(files).map_err(|e| {
-            super::exit::CliError::new(super::exit::Exit::Config, e).context("load the https certificate")
-        })?),
+        Some(files) => format!(
+            "https certificate {}",
+            crate::http::tls::check_files(files).map_err(|e| {
+                super::exit::CliError::new(super::exit::Exit::Config, e)
+                    .context("load the https certificate")
+            })?
+        ),
         None => "plain http".to_owned(),
     };
-    println!("ok: {}, master key from {source}, {secrets}, {https}", config.summary());
+    println!(
+        "ok: {}, master key from {source}, {secrets}, {https}",
+        config.summary()
+    );
     Ok(())
 }
 
 async fn check_secrets(config: &Config, vault: &Vault) -> CliResult<String> {
-    let store = Store::open(config.database_url.as_str()).await.or_exit("open the database")?;
+    let store = Store::open(config.database_url.as_str())
+        .await
+        .or_exit("open the database")?;
     let records = store.all_secrets().await;
     store.close().await;
     let Ok(records) = records else {
@@ -98,7 +110,11 @@ async fn check_secrets(config: &Config, vault: &Vault) -> CliResult<String> {
     };
     let failed = records
         .iter()
-        .filter(|r| vault.open(&crate::vault::SealedSecret::from_bytes(r.sealed.clone())).is_err())
+        .filter(|r| {
+            vault
+                .open(&crate::vault::SealedSecret::from_bytes(r.sealed.clone()))
+                .is_err()
+        })
         .count();
     if failed > 0 {
         return Err(super::exit::CliError::msg(
@@ -115,7 +131,13 @@ async fn check_secrets(config: &Config, vault: &Vault) -> CliResult<String> {
 /// Records an operator's change in the audit log. The CLI acts as the operator, so the actor is
 /// `None`; the detail names objects by id and role, never content. A change that cannot be
 /// audited fails the command loudly rather than going unrecorded.
-pub async fn audit(store: &Store, action: &str, object_kind: &str, object_id: Option<i64>, detail: Option<&str>) -> CliResult {
+pub async fn audit(
+    store: &Store,
+    action: &str,
+    object_kind: &str,
+    object_id: Option<i64>,
+    detail: Option<&str>,
+) -> CliResult {
     store
         .record_audit(None, action, object_kind, object_id, detail)
         .await

@@ -90,7 +90,11 @@ pub trait OrExit<T> {
 impl<T> OrExit<T> for Result<T, crate::config::ConfigError> {
     fn or_exit(self, what: &'static str) -> CliResult<T> {
         self.map_err(|e| {
-            let exit = if e.is_missing() { Exit::NoInput } else { Exit::Config };
+            let exit = if e.is_missing() {
+                Exit::NoInput
+            } else {
+                Exit::Config
+            };
             CliError::new(exit, e).context(what)
         })
     }
@@ -126,7 +130,9 @@ impl<T> OrExit<T> for Result<T, crate::store::Error> {
         self.map_err(|e| {
             use crate::store::Error;
             let exit = match &e {
-                Error::NotFound { .. } | Error::Conflict { .. } | Error::Invalid { .. } => Exit::Data,
+                Error::NotFound { .. } | Error::Conflict { .. } | Error::Invalid { .. } => {
+                    Exit::Data
+                }
                 Error::Corrupt { .. } | Error::Migrate(_) | Error::Fenced { .. } => Exit::Software,
                 Error::UnsupportedUrl { .. } => Exit::Config,
                 Error::Database { .. } | Error::Timeout { .. } => Exit::Unavailable,

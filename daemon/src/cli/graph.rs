@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use crate::config::Config;
-use crate::sources::graph::{GraphConfig, LinkError, LinkOrigin, start_linking, store_client_secret};
+use crate::sources::graph::{
+    GraphConfig, LinkError, LinkOrigin, start_linking, store_client_secret,
+};
 use crate::store::{ListId, Store};
 
 use super::context;
@@ -33,7 +35,9 @@ async fn set_client_secret(config: &Config, store: &Store, source: &PasswordSour
     let key_version = context::current_key_version(store).await?;
     store_client_secret(store, &vault, &secret, key_version)
         .await
-        .map_err(|e| CliError::new(Exit::Software, anyhow::anyhow!("{e}")).context("store the client secret"))?;
+        .map_err(|e| {
+            CliError::new(Exit::Software, anyhow::anyhow!("{e}")).context("store the client secret")
+        })?;
     context::audit(store, "graph.client_secret.set", "secret", None, None).await?;
     println!("graph client secret stored (encrypted)");
     Ok(())
@@ -42,7 +46,10 @@ async fn set_client_secret(config: &Config, store: &Store, source: &PasswordSour
 /// The `[graph]` section, or a clear error when Microsoft 365 is not configured.
 pub fn graph_config(config: &Config) -> CliResult<&GraphConfig> {
     config.graph.as_ref().ok_or_else(|| {
-        CliError::msg(Exit::Config, "microsoft 365 is not configured: set [graph] client_id in the configuration")
+        CliError::msg(
+            Exit::Config,
+            "microsoft 365 is not configured: set [graph] client_id in the configuration",
+        )
     })
 }
 
@@ -58,19 +65,42 @@ pub async fn link_microsoft(config: &Config, store: &Store, user: &str, list: &s
             let mut named = lists.iter().filter(|l| l.list.name == list);
             match (named.next(), named.next()) {
                 (Some(one), None) => one.list.id,
-                (None, _) => return Err(CliError::msg(Exit::Data, format!("find list: the user has no list named {list:?}"))),
+                (None, _) => {
+                    return Err(CliError::msg(
+                        Exit::Data,
+                        format!("find list: the user has no list named {list:?}"),
+                    ));
+                }
                 (Some(_), Some(_)) => {
-                    return Err(CliError::msg(Exit::Data, format!("find list: several lists are named {list:?}; give its id")));
+                    return Err(CliError::msg(
+                        Exit::Data,
+                        format!("find list: several lists are named {list:?}; give its id"),
+                    ));
                 }
             }
         }
     };
-    let url = start_linking(store, &vault, graph, user.id, list, LinkOrigin::Cli).await.map_err(|e| match e {
-        LinkError::ListNotEditable => CliError::msg(Exit::Data, "link microsoft 365: the user cannot edit that list"),
-        other => CliError::new(Exit::Software, anyhow::anyhow!("{other}")).context("start the linking"),
-    })?;
-    context::audit(store, "mailbox.link_microsoft.start", "list", Some(list.0), None).await?;
-    eprintln!("Open this URL as the mailbox owner within 15 minutes; the running daemon completes the link:");
+    let url = start_linking(store, &vault, graph, user.id, list, LinkOrigin::Cli)
+        .await
+        .map_err(|e| match e {
+            LinkError::ListNotEditable => CliError::msg(
+                Exit::Data,
+                "link microsoft 365: the user cannot edit that list",
+            ),
+            other => CliError::new(Exit::Software, anyhow::anyhow!("{other}"))
+                .context("start the linking"),
+        })?;
+    context::audit(
+        store,
+        "mailbox.link_microsoft.start",
+        "list",
+        Some(list.0),
+        None,
+    )
+    .await?;
+    eprintln!(
+        "Open this URL as the mailbox owner within 15 minutes; the running daemon completes the link:"
+    );
     println!("{url}");
     Ok(())
 }
@@ -81,11 +111,20 @@ pub async fn unlink(config: &Config, store: &Store, mailbox: crate::store::Mailb
     match config.graph.as_ref() {
         Some(graph) => crate::sources::graph::unlink(store, &vault, graph, mailbox)
             .await
-            .map_err(|e| CliError::new(Exit::Unavailable, anyhow::anyhow!("{e}")).context("unlink microsoft 365 mailbox")),
+            .map_err(|e| {
+                CliError::new(Exit::Unavailable, anyhow::anyhow!("{e}"))
+                    .context("unlink microsoft 365 mailbox")
+            }),
         None => {
             // Without [graph] nothing can be deleted at Graph; the local data still goes.
-            store.forget_graph_mailbox(mailbox).await.or_exit("wipe graph data")?;
-            store.soft_remove_mailbox(mailbox).await.or_exit("remove mailbox")
+            store
+                .forget_graph_mailbox(mailbox)
+                .await
+                .or_exit("wipe graph data")?;
+            store
+                .soft_remove_mailbox(mailbox)
+                .await
+                .or_exit("remove mailbox")
         }
     }
 }

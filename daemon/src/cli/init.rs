@@ -53,12 +53,19 @@ pub async fn init(config_path: &Path, args: InitArgs) -> CliResult {
         .or_exit("create the data directory")?;
     let key_file = data_dir.join(crate::config::validate::DEFAULT_MASTER_KEY_FILE);
     let key = MasterKey::generate().or_exit("generate the master key")?;
-    key.write_new_file(&key_file).or_exit("write the master key")?;
+    key.write_new_file(&key_file)
+        .or_exit("write the master key")?;
 
-    let data_dir_text = data_dir
-        .to_str()
-        .ok_or_else(|| CliError::msg(Exit::Data, "write config: the data directory path is not UTF-8"))?;
-    let data_dir_line = format!("data_dir = {}", toml::Value::String(data_dir_text.to_owned()));
+    let data_dir_text = data_dir.to_str().ok_or_else(|| {
+        CliError::msg(
+            Exit::Data,
+            "write config: the data directory path is not UTF-8",
+        )
+    })?;
+    let data_dir_line = format!(
+        "data_dir = {}",
+        toml::Value::String(data_dir_text.to_owned())
+    );
     let text = EXAMPLE_CONFIG.replacen(EXAMPLE_DATA_DIR_LINE, &data_dir_line, 1);
     write_new_private(config_path, text.as_bytes()).or_exit("write the config file")?;
 

@@ -46,7 +46,10 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
     match command {
         ListCommand::Add { owner, name } => {
             let owner = store.user_by_email(&owner).await.or_exit("find owner")?;
-            let list = store.create_list(owner.id, &name).await.or_exit("add list")?;
+            let list = store
+                .create_list(owner.id, &name)
+                .await
+                .or_exit("add list")?;
             context::audit(&store, "list.add", "list", Some(list.id.0), None).await?;
             println!("{}\t{}", list.id.0, list.name);
         }
@@ -77,7 +80,10 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
         ListCommand::List { email } => {
             let user = store.user_by_email(&email).await.or_exit("find user")?;
             for access in store.lists_for_user(user.id).await.or_exit("list lists")? {
-                println!("{}\t{}\t{}", access.list.id.0, access.role, access.list.name);
+                println!(
+                    "{}\t{}\t{}",
+                    access.list.id.0, access.role, access.list.name
+                );
             }
         }
     }

@@ -107,26 +107,46 @@ pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
         MailboxCommand::AddImap(args) => add_imap(&config, &store, *args).await,
         MailboxCommand::List { owner } => list(&store, owner).await,
         MailboxCommand::Show { id } => show(&store, MailboxId(id)).await,
-        MailboxCommand::LinkMicrosoft { user, list } => super::graph::link_microsoft(&config, &store, &user, &list).await,
+        MailboxCommand::LinkMicrosoft { user, list } => {
+            super::graph::link_microsoft(&config, &store, &user, &list).await
+        }
         MailboxCommand::Remove { id } => {
-            let kind = store.get_mailbox(MailboxId(id)).await.or_exit("find mailbox")?.kind;
+            let kind = store
+                .get_mailbox(MailboxId(id))
+                .await
+                .or_exit("find mailbox")?
+                .kind;
             if kind == MailboxKind::Graph {
                 super::graph::unlink(&config, &store, MailboxId(id)).await?;
             } else {
-                store.soft_remove_mailbox(MailboxId(id)).await.or_exit("remove mailbox")?;
+                store
+                    .soft_remove_mailbox(MailboxId(id))
+                    .await
+                    .or_exit("remove mailbox")?;
             }
             context::audit(&store, "mailbox.remove", "mailbox", Some(id), None).await?;
             println!("{id}\tremoved");
             Ok(())
         }
-        MailboxCommand::Exclude { id, domains, remove } => exclude(&store, MailboxId(id), domains, remove).await,
+        MailboxCommand::Exclude {
+            id,
+            domains,
+            remove,
+        } => exclude(&store, MailboxId(id), domains, remove).await,
     };
     store.close().await;
     result
 }
 
-async fn add_imap(config: &crate::config::Config, store: &crate::store::Store, args: AddImapArgs) -> CliResult {
-    let owner = store.user_by_email(&args.owner).await.or_exit("find owner")?;
+async fn add_imap(
+    config: &crate::config::Config,
+    store: &crate::store::Store,
+    args: AddImapArgs,
+) -> CliResult {
+    let owner = store
+        .user_by_email(&args.owner)
+        .await
+        .or_exit("find owner")?;
     let (security, default_port) = match args.security {
         SecurityArg::Tls => (Security::ImplicitTls, 993),
         SecurityArg::Starttls => (Security::StartTls, 143),
@@ -166,10 +186,18 @@ async fn add_imap(config: &crate::config::Config, store: &crate::store::Store, a
         excluded_domains: args.excluded_domains,
         password: SecretString::from(password.as_str()),
     };
-    let mailbox = crate::service::mailboxes::link_imap_checked(store, &vault, &options, owner.id, link)
-        .await
-        .map_err(link_error)?;
-    context::audit(store, "mailbox.add", "mailbox", Some(mailbox.id.0), Some("imap")).await?;
+    let mailbox =
+        crate::service::mailboxes::link_imap_checked(store, &vault, &options, owner.id, link)
+            .await
+            .map_err(link_error)?;
+    context::audit(
+        store,
+        "mailbox.add",
+        "mailbox",
+        Some(mailbox.id.0),
+        Some("imap"),
+    )
+    .await?;
     println!("{}\t{}", mailbox.id.0, mailbox.address);
     Ok(())
 }
@@ -181,11 +209,20 @@ fn link_error(e: crate::service::ServiceError) -> CliError {
     let exit = match &e {
         S::LinkFailed { auth: true, .. } => Exit::NoPerm,
         S::Unavailable(_) => Exit::Unavailable,
-        S::LinkFailed { .. } | S::Validation(_) | S::NotFound { .. } | S::Forbidden { .. } | S::Conflict { .. } | S::InUse { .. } => Exit::Data,
+        S::LinkFailed { .. }
+        | S::Validation(_)
+        | S::NotFound { .. }
+        | S::Forbidden { .. }
+        | S::Conflict { .. }
+        | S::InUse { .. } => Exit::Data,
         S::Internal(_) => Exit::Software,
     };
     let detail = match &e {
-        S::Validation(fields) => fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+        S::Validation(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
         other => other.to_string(),
     };
     CliError::new(exit, anyhow::anyhow!("{detail}")).context("add mailbox")
@@ -209,7 +246,11 @@ async fn list(store: &crate::store::Store, owner: Option<String>) -> CliResult {
     if let Some(email) = owner {
         filter.owner = Some(store.user_by_email(&email).await.or_exit("find owner")?.id);
     }
-    for mailbox in store.list_mailboxes(&filter).await.or_exit("list mailboxes")? {
+    for mailbox in store
+        .list_mailboxes(&filter)
+        .await
+        .or_exit("list mailboxes")?
+    {
         println!(
             "{}\t{}\t{}\t{}\t{}\t{}",
             mailbox.id.0,
@@ -225,7 +266,10 @@ async fn list(store: &crate::store::Store, owner: Option<String>) -> CliResult {
 
 async fn show(store: &crate::store::Store, id: MailboxId) -> CliResult {
     let mailbox = store.get_mailbox(id).await.or_exit("show mailbox")?;
-    let stats = store.mailbox_stats(id).await.or_exit("read mailbox counters")?;
+    let stats = store
+        .mailbox_stats(id)
+        .await
+        .or_exit("read mailbox counters")?;
     println!("id: {}", mailbox.id.0);
     println!("kind: {}", mailbox.kind.as_str());
     println!("address: {}", mailbox.address);
@@ -253,7 +297,12 @@ async fn show(store: &crate::store::Store, id: MailboxId) -> CliResult {
     Ok(())
 }
 
-async fn exclude(store: &crate::store::Store, id: MailboxId, domains: Vec<String>, remove: bool) -> CliResult {
+async fn exclude(
+    store: &crate::store::Store,
+    id: MailboxId,
+    domains: Vec<String>,
+    remove: bool,
+) -> CliResult {
     let mailbox = store.get_mailbox(id).await.or_exit("find mailbox")?;
     let given: Vec<String> = domains
         .iter()

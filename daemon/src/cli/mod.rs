@@ -123,7 +123,13 @@ async fn dispatch(cli: Cli) -> CliResult {
     match cli.command {
         Command::Run(args) => {
             if args.init && !config_path.exists() {
-                init::init(&config_path, init::InitArgs { data_dir: args.data_dir }).await?;
+                init::init(
+                    &config_path,
+                    init::InitArgs {
+                        data_dir: args.data_dir,
+                    },
+                )
+                .await?;
             }
             run::run(&config_path).await
         }

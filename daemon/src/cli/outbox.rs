@@ -21,8 +21,15 @@ pub async fn execute(config_path: &Path, command: OutboxCommand) -> CliResult {
     let (_, store) = context::admin(config_path).await?;
     match command {
         OutboxCommand::List { limit } => {
-            for item in store.list_failed(limit).await.or_exit("list failed notifications")? {
-                let error = item.last_error.unwrap_or_default().replace(['\n', '\t'], " ");
+            for item in store
+                .list_failed(limit)
+                .await
+                .or_exit("list failed notifications")?
+            {
+                let error = item
+                    .last_error
+                    .unwrap_or_default()
+                    .replace(['\n', '\t'], " ");
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     item.id.0, item.kind, item.recipient.0, item.attempts, error

@@ -64,7 +64,11 @@ fn summary(file: &str, prediction: &Value) -> String {
             Some(Value::Array(items)) if !items.is_empty() => {
                 let items: Vec<String> = items
                     .iter()
-                    .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string())
+                    })
                     .collect();
                 parts.push(format!("{key}={}", items.join(", ")));
             }
@@ -73,6 +77,9 @@ fn summary(file: &str, prediction: &Value) -> String {
             Some(_) => {}
         }
     }
-    let confidence = prediction.get("confidence").and_then(Value::as_f64).unwrap_or_default();
+    let confidence = prediction
+        .get("confidence")
+        .and_then(Value::as_f64)
+        .unwrap_or_default();
     format!("{file}: {} (confidence {confidence:.2})", parts.join("; "))
 }

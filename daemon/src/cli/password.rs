@@ -39,10 +39,13 @@ impl PasswordSource {
                 .or_exit("read the password from standard input")?;
         }
         if raw.len() as u64 > MAX_PASSWORD_LEN {
-            return Err(CliError::msg(Exit::Data, "read the password: longer than 4096 bytes"));
+            return Err(CliError::msg(
+                Exit::Data,
+                "read the password: longer than 4096 bytes",
+            ));
         }
-        let text =
-            std::str::from_utf8(&raw).map_err(|_| CliError::msg(Exit::Data, "read the password: not valid UTF-8"))?;
+        let text = std::str::from_utf8(&raw)
+            .map_err(|_| CliError::msg(Exit::Data, "read the password: not valid UTF-8"))?;
         let line = text.lines().next().unwrap_or_default();
         if line.is_empty() {
             return Err(CliError::msg(Exit::Data, "read the password: it is empty"));

@@ -46,13 +46,17 @@ pub async fn run(config_path: &Path) -> CliResult {
         .await
         .map_err(supervisor_error)?;
     let reload = supervisor.reload_handle();
-    tokio::spawn(handle_signals(signals, shutdown, config, reload, store, vault));
+    tokio::spawn(handle_signals(
+        signals, shutdown, config, reload, store, vault,
+    ));
     supervisor.wait().await.map_err(supervisor_error)
 }
 
 fn supervisor_error(e: SupervisorError) -> CliError {
     let exit = match &e {
-        SupervisorError::Migrate(_) | SupervisorError::Sources(_) | SupervisorError::Http(_) => Exit::Unavailable,
+        SupervisorError::Migrate(_) | SupervisorError::Sources(_) | SupervisorError::Http(_) => {
+            Exit::Unavailable
+        }
         SupervisorError::Mailer(_) => Exit::Config,
         SupervisorError::ShutdownDeadline { .. } => Exit::Software,
     };
@@ -67,10 +71,9 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
         outbox: outbox_options(config, store, vault).await,
         imap: supervisor::sources::ImapStartOptions::from_config(config),
         http: Some(config.http.listen),
-        graph: config
-            .graph
-            .clone()
-            .map(|graph| crate::sources::graph::GraphStartOptions::new(graph, config.pipeline.max_message_bytes)),
+        graph: config.graph.clone().map(|graph| {
+            crate::sources::graph::GraphStartOptions::new(graph, config.pipeline.max_message_bytes)
+        }),
         https: config.http.https_options(),
         api: crate::http::app::ApiSettings {
             trust_forwarded_for: config.http.behind_proxy,
@@ -78,7 +81,10 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
             ..config.api.clone()
         },
         replica: match &config.replica_id {
-            Some(id) => supervisor::leases::ReplicaOptions { id: id.clone(), ..Default::default() },
+            Some(id) => supervisor::leases::ReplicaOptions {
+                id: id.clone(),
+                ..Default::default()
+            },
             None => supervisor::leases::ReplicaOptions::default(),
         },
         ..SupervisorOptions::default()
@@ -94,7 +100,11 @@ async fn outbox_options(config: &Config, store: &Store, vault: &Vault) -> Option
         Ok(password) => {
             let mut worker = WorkerOptions::new(worker_id(), config.http.public_base_url.clone());
             worker.digest_interval = config.notify.digest_interval;
-            Some(OutboxOptions { smtp: smtp.settings.clone(), password, worker })
+            Some(OutboxOptions {
+                smtp: smtp.settings.clone(),
+                password,
+                worker,
+            })
         }
         Err(e) => {
             tracing::warn!(error = %e.line(), "notifications disabled until the smtp password is available");
@@ -144,7 +154,12 @@ async fn handle_signals(
     store: Store,
     vault: Vault,
 ) {
-    let Some(Signals { mut term, mut int, mut hup }) = signals else {
+    let Some(Signals {
+        mut term,
+        mut int,
+        mut hup,
+    }) = signals
+    else {
         tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
         return;
     };
@@ -170,7 +185,9 @@ async fn handle_signals(
 /// Keeps message bytes out of core dumps and away from same-user ptrace: a crash must not
 /// write mail to disk (`PR_SET_DUMPABLE` 0; the unit also sets `LimitCORE=0`).
 fn forbid_core_dumps() {
-    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
         tracing::warn!(error = %e, "cannot disable core dumps (PR_SET_DUMPABLE)");
     }
 }
@@ -182,6 +199,9 @@ mod tests {
     #[test]
     fn core_dumps_are_forbidden() {
         super::forbid_core_dumps();
-        assert!(matches!(dumpable_behavior(), Ok(DumpableBehavior::NotDumpable)));
+        assert!(matches!(
+            dumpable_behavior(),
+            Ok(DumpableBehavior::NotDumpable)
+        ));
     }
 }

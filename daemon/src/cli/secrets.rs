@@ -44,10 +44,15 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
             ),
         ));
     }
-    let records = store.all_secrets().await.or_exit("read the stored secrets")?;
+    let records = store
+        .all_secrets()
+        .await
+        .or_exit("read the stored secrets")?;
 
     // An earlier rotation may have stopped halfway: find out which key the records are under.
-    if let Some(pending) = rotation::load_pending_key(key_file).or_exit("read the pending master key")? {
+    if let Some(pending) =
+        rotation::load_pending_key(key_file).or_exit("read the pending master key")?
+    {
         if !records.is_empty() && all_open(&Vault::new(pending), &records) {
             rotation::commit_pending_key(key_file).or_exit("install the new master key")?;
             println!(
@@ -86,12 +91,17 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
     rotation::commit_pending_key(key_file).or_exit("install the new master key")?;
     let detail = format!("{count} secrets, key version {next_version}");
     context::audit(store, "secrets.rotate", "secrets", None, Some(&detail)).await?;
-    println!("rotated {count} secrets to a new master key in {}", key_file.display());
+    println!(
+        "rotated {count} secrets to a new master key in {}",
+        key_file.display()
+    );
     Ok(())
 }
 
 fn all_open(vault: &Vault, records: &[StoredSecret]) -> bool {
-    records
-        .iter()
-        .all(|r| vault.open(&SealedSecret::from_bytes(r.sealed.clone())).is_ok())
+    records.iter().all(|r| {
+        vault
+            .open(&SealedSecret::from_bytes(r.sealed.clone()))
+            .is_ok()
+    })
 }

@@ -38,7 +38,9 @@ pub async fn execute(config_path: &Path, command: SmtpCommand) -> CliResult {
 async fn set_password(config: &Config, store: &Store, source: &PasswordSource) -> CliResult {
     let (vault, _) = context::load_vault(config)?;
     let password = source.read()?;
-    let sealed = vault.seal(password.as_bytes()).or_exit("encrypt the smtp password")?;
+    let sealed = vault
+        .seal(password.as_bytes())
+        .or_exit("encrypt the smtp password")?;
     let key_version = context::current_key_version(store).await?;
     store
         .set_named_secret(
@@ -72,13 +74,19 @@ async fn test(config: &Config, store: &Store) -> CliResult {
 }
 
 /// The SMTP password: from `smtp.password_file` when configured, else from the vault.
-pub async fn smtp_password(smtp: &SmtpConfig, store: &Store, vault: &Vault) -> CliResult<SecretString> {
+pub async fn smtp_password(
+    smtp: &SmtpConfig,
+    store: &Store,
+    vault: &Vault,
+) -> CliResult<SecretString> {
     if let Some(path) = &smtp.password_file {
         let source = PasswordSource {
             password_stdin: false,
             password_file: Some(path.clone()),
         };
-        let password = source.read().map_err(|e| e.context("read smtp.password_file"))?;
+        let password = source
+            .read()
+            .map_err(|e| e.context("read smtp.password_file"))?;
         return Ok(SecretString::from(password.as_str()));
     }
     let stored = store.named_secret(SMTP_SECRET_NAME).await.map_err(|e| {

@@ -23,9 +23,7 @@ pub enum UserCommand {
     List,
     /// Set a user's sign-in password for the web pages, read from standard input (first line).
     /// Their open browser sessions end.
-    SetPassword {
-        email: String,
-    },
+    SetPassword { email: String },
     /// Issue an API token for a user. The token is printed once; only its hash is stored.
     Token {
         email: String,
@@ -39,7 +37,10 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
     let (_, store) = context::admin(config_path).await?;
     match command {
         UserCommand::Add { email, name } => {
-            let user = store.create_user(&email, name.as_deref()).await.or_exit("add user")?;
+            let user = store
+                .create_user(&email, name.as_deref())
+                .await
+                .or_exit("add user")?;
             context::audit(&store, "user.add", "user", Some(user.id.0), None).await?;
             println!("{}\t{}", user.id.0, user.email);
         }
@@ -55,18 +56,31 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
         }
         UserCommand::SetPassword { email } => {
             let user = store.user_by_email(&email).await.or_exit("find user")?;
-            let password = PasswordSource { password_stdin: true, password_file: None }.read()?;
+            let password = PasswordSource {
+                password_stdin: true,
+                password_file: None,
+            }
+            .read()?;
             let phc = crate::http::auth::password::hash_password(password)
                 .await
                 .map_err(|e| CliError::msg(Exit::Data, format!("set password: {e}")))?;
-            store.set_password_hash(user.id, Some(&phc)).await.or_exit("store the password hash")?;
-            let ended = store.delete_sessions_of(user.id).await.or_exit("end the user's sessions")?;
+            store
+                .set_password_hash(user.id, Some(&phc))
+                .await
+                .or_exit("store the password hash")?;
+            let ended = store
+                .delete_sessions_of(user.id)
+                .await
+                .or_exit("end the user's sessions")?;
             context::audit(&store, "user.set_password", "user", Some(user.id.0), None).await?;
             println!("{}\tpassword set\t{ended} sessions ended", user.email);
         }
         UserCommand::Token { email, label } => {
             let user = store.user_by_email(&email).await.or_exit("find user")?;
-            let issued = store.create_token(user.id, &label).await.or_exit("issue token")?;
+            let issued = store
+                .create_token(user.id, &label)
+                .await
+                .or_exit("issue token")?;
             context::audit(&store, "token.issue", "user", Some(user.id.0), None).await?;
             println!("{}", issued.secret.expose_secret());
         }

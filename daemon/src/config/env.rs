@@ -52,7 +52,10 @@ pub fn schema() -> Vec<Key> {
                     });
                 }
             }
-            _ => keys.push(Key { section: None, name }),
+            _ => keys.push(Key {
+                section: None,
+                name,
+            }),
         }
     }
     keys
@@ -72,12 +75,17 @@ where
         .map(|s| format!("{PREFIX}{}_", s.to_uppercase()))
         .collect();
     for (var, value) in vars {
-        let Some(var) = var.as_ref().to_str() else { continue };
+        let Some(var) = var.as_ref().to_str() else {
+            continue;
+        };
         if !var.starts_with(PREFIX) {
             continue;
         }
         let Some(key) = keys.iter().find(|k| k.env_var() == var) else {
-            if sections.iter().any(|prefix| var.starts_with(prefix.as_str())) {
+            if sections
+                .iter()
+                .any(|prefix| var.starts_with(prefix.as_str()))
+            {
                 return Err(ConfigError::Env {
                     var: var.to_owned(),
                     reason: "no such configuration key".to_owned(),
@@ -116,7 +124,9 @@ where
 /// A TOML value if the text is one, else the text as a string.
 fn parse_value(text: &str) -> Value {
     match format!("v = {text}").parse::<Table>() {
-        Ok(mut parsed) => parsed.remove("v").unwrap_or_else(|| Value::String(text.to_owned())),
+        Ok(mut parsed) => parsed
+            .remove("v")
+            .unwrap_or_else(|| Value::String(text.to_owned())),
         Err(_) => Value::String(text.to_owned()),
     }
 }
@@ -137,7 +147,10 @@ mod tests {
             "MAILSIG_SMTP_HOST",
             "MAILSIG_LOG_LEVEL",
         ] {
-            assert!(vars.iter().any(|v| v == expected), "{expected} missing from {vars:?}");
+            assert!(
+                vars.iter().any(|v| v == expected),
+                "{expected} missing from {vars:?}"
+            );
         }
     }
 
@@ -147,7 +160,10 @@ mod tests {
         let vars = [
             ("MAILSIG_PIPELINE_WORKERS", "4"),
             ("MAILSIG_FILTERS_SKIP_BULK", "false"),
-            ("MAILSIG_FILTERS_OWN_DOMAINS", r#"["a.example", "b.example"]"#),
+            (
+                "MAILSIG_FILTERS_OWN_DOMAINS",
+                r#"["a.example", "b.example"]"#,
+            ),
             ("MAILSIG_DATA_DIR", "/srv/mailsig"),
             ("MAILSIG_IMAP_IDLE_RENEW", "20m"),
             ("MAILSIG_TEST_DIR", "/ignored"),
@@ -161,7 +177,10 @@ mod tests {
             rendered.contains(r#"own_domains = ["a.example", "b.example"]"#),
             "{rendered}"
         );
-        assert!(rendered.contains(r#"data_dir = "/srv/mailsig""#), "{rendered}");
+        assert!(
+            rendered.contains(r#"data_dir = "/srv/mailsig""#),
+            "{rendered}"
+        );
         assert!(rendered.contains(r#"idle_renew = "20m""#), "{rendered}");
         assert!(!rendered.contains("ignored"), "{rendered}");
     }

@@ -8,7 +8,10 @@ pub enum ConfigError {
     #[error("config file {} does not exist (create one with `mailsigd init`)", path.display())]
     Missing { path: PathBuf },
     #[error("read config file {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// TOML syntax, a wrong type or an unknown key; `message` comes from the TOML parser and
     /// includes the line and column.
     #[error("parse config file {}: {message}", path.display())]

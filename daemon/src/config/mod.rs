@@ -179,12 +179,20 @@ impl DatabaseUrl {
         let url = url.trim();
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres { url: url.to_owned() });
+            return Ok(DatabaseUrl::Postgres {
+                url: url.to_owned(),
+            });
         }
-        if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
             let path = rest.split('?').next().unwrap_or_default();
             if path.is_empty() || path == ":memory:" {
-                return Err(ConfigError::invalid("database_url", "a SQLite URL must name a file"));
+                return Err(ConfigError::invalid(
+                    "database_url",
+                    "a SQLite URL must name a file",
+                ));
             }
             return Ok(DatabaseUrl::Sqlite {
                 path: PathBuf::from(path),
@@ -317,7 +325,8 @@ impl Config {
             max_message_bytes: self.pipeline.max_message_bytes,
             idle_renew: self.imap.idle_renew,
             poll_interval: self.imap.poll_interval,
-            max_connections_per_host: usize::try_from(self.imap.max_connections_per_host).unwrap_or(usize::MAX),
+            max_connections_per_host: usize::try_from(self.imap.max_connections_per_host)
+                .unwrap_or(usize::MAX),
             ..crate::sources::imap::ImapOptions::default()
         }
     }
@@ -334,7 +343,11 @@ impl Config {
     /// The one-line summary printed by `check-config`. Holds no secret.
     pub fn summary(&self) -> String {
         let smtp = match &self.smtp {
-            Some(smtp) => format!("smtp {} ({})", smtp.settings.server(), smtp.settings.security),
+            Some(smtp) => format!(
+                "smtp {} ({})",
+                smtp.settings.server(),
+                smtp.settings.security
+            ),
             None => "smtp off".to_owned(),
         };
         format!(
@@ -359,10 +372,15 @@ mod tests {
 
     #[test]
     fn postgres_passwords_are_hidden() {
-        let url = DatabaseUrl::parse("postgres://app:s3cret@db.example:5432/mailsig?sslmode=require&password=x2")
-            .unwrap_or_else(|_| DatabaseUrl::Postgres { url: String::new() });
+        let url = DatabaseUrl::parse(
+            "postgres://app:s3cret@db.example:5432/mailsig?sslmode=require&password=x2",
+        )
+        .unwrap_or_else(|_| DatabaseUrl::Postgres { url: String::new() });
         let shown = url.to_string();
-        assert!(!shown.contains("s3cret") && !shown.contains("x2"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("x2"),
+            "{shown}"
+        );
         assert!(shown.contains("app:***@db.example:5432/mailsig"), "{shown}");
         assert!(format!("{url:?}").contains("***"));
     }
@@ -442,7 +460,8 @@ mod example_tests {
             Path::new("/etc/mailsig/mailsig.toml"),
             Vec::<(String, String)>::new(),
         );
-        let config = config.unwrap_or_else(|e| panic!("example.toml with all keys is not valid: {e}"));
+        let config =
+            config.unwrap_or_else(|e| panic!("example.toml with all keys is not valid: {e}"));
         assert!(config.smtp.is_some());
         assert!(!config.database_url.is_sqlite());
     }
@@ -455,8 +474,14 @@ mod example_tests {
     fn empty_file_gives_the_documented_defaults() {
         let config = load("", &[]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/mailsig"));
-        assert_eq!(config.master_key_file, PathBuf::from("/var/lib/mailsig/master.key"));
-        assert_eq!(config.database_url.to_string(), "sqlite /var/lib/mailsig/mailsig.db");
+        assert_eq!(
+            config.master_key_file,
+            PathBuf::from("/var/lib/mailsig/master.key")
+        );
+        assert_eq!(
+            config.database_url.to_string(),
+            "sqlite /var/lib/mailsig/mailsig.db"
+        );
         assert_eq!(config.http.public_base_url, "http://127.0.0.1:8080");
         assert_eq!(config.imap.idle_renew, Duration::from_secs(25 * 60));
         assert_eq!(config.notify.digest_interval, Duration::from_secs(15 * 60));
@@ -508,15 +533,23 @@ mod example_tests {
                 "[smtp]\nhost = \"h\"\nusername = \"u\"\nfrom = \"not an address\"",
                 "smtp.from",
             ),
-            ("[smtp]\nhost = \"h\"\nfrom = \"a@b.example\"", "smtp.username"),
+            (
+                "[smtp]\nhost = \"h\"\nfrom = \"a@b.example\"",
+                "smtp.username",
+            ),
             ("[smtp]\npassword = \"inline\"", "password"),
             ("[log]\nformat = \"xml\"", "log.format"),
-            ("[filters]\nown_domains = [\"not a domain\"]", "filters.own_domains"),
+            (
+                "[filters]\nown_domains = [\"not a domain\"]",
+                "filters.own_domains",
+            ),
             ("database_url = \"mysql://x\"", "database_url"),
             ("[pipeline]\nworkers = \"two\"", "workers"),
         ];
         for (text, key) in cases {
-            let err = load(text, &[]).err().unwrap_or_else(|| panic!("accepted: {text}"));
+            let err = load(text, &[])
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {text}"));
             assert!(err.to_string().contains(key), "{text}: {err}");
             assert!(!err.is_missing());
         }

@@ -14,8 +14,8 @@ use crate::pipeline::filter::DEFAULT_ROLE_ADDRESSES;
 use super::error::ConfigError;
 use super::raw::RawConfig;
 use super::{
-    Config, DatabaseUrl, HttpConfig, ImapConfig, LogConfig, LogFormat, NotifyConfig, PipelineConfig, RetentionConfig,
-    SmtpConfig,
+    Config, DatabaseUrl, HttpConfig, ImapConfig, LogConfig, LogFormat, NotifyConfig,
+    PipelineConfig, RetentionConfig, SmtpConfig,
 };
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/mailsig";
@@ -37,10 +37,22 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 
 /// Turns the raw file into a validated [`Config`]. `config_path` is the file it came from.
 pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigError> {
-    let base = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let resolve = |path: PathBuf| if path.is_absolute() { path } else { base.join(path) };
+    let base = config_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let resolve = |path: PathBuf| {
+        if path.is_absolute() {
+            path
+        } else {
+            base.join(path)
+        }
+    };
 
-    let data_dir = resolve(raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)));
+    let data_dir = resolve(
+        raw.data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+    );
     if data_dir.as_os_str().is_empty() {
         return Err(ConfigError::invalid("data_dir", "must not be empty"));
     }
@@ -53,20 +65,41 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         .map(resolve)
         .unwrap_or_else(|| data_dir.join(DEFAULT_MASTER_KEY_FILE));
 
-    let listen_text = raw.http.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    let listen: SocketAddr = listen_text
-        .parse()
-        .map_err(|_| ConfigError::invalid("http.listen", format!("{listen_text:?} is not an address:port")))?;
+    let listen_text = raw
+        .http
+        .listen
+        .clone()
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen: SocketAddr = listen_text.parse().map_err(|_| {
+        ConfigError::invalid(
+            "http.listen",
+            format!("{listen_text:?} is not an address:port"),
+        )
+    })?;
     let http = http(raw.http, listen, &resolve)?;
 
     let pipeline = PipelineConfig {
-        workers: at_least_one("pipeline.workers", raw.pipeline.workers.unwrap_or(DEFAULT_WORKERS))?,
+        workers: at_least_one(
+            "pipeline.workers",
+            raw.pipeline.workers.unwrap_or(DEFAULT_WORKERS),
+        )?,
         queue_capacity: at_least_one(
             "pipeline.queue_capacity",
-            raw.pipeline.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
+            raw.pipeline
+                .queue_capacity
+                .unwrap_or(DEFAULT_QUEUE_CAPACITY),
         )?,
-        max_message_bytes: match raw.pipeline.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES) {
-            0 => return Err(ConfigError::invalid("pipeline.max_message_bytes", "must be at least 1")),
+        max_message_bytes: match raw
+            .pipeline
+            .max_message_bytes
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES)
+        {
+            0 => {
+                return Err(ConfigError::invalid(
+                    "pipeline.max_message_bytes",
+                    "must be at least 1",
+                ));
+            }
             n => n,
         },
     };
@@ -75,8 +108,14 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         skip_auto_replies: raw.filters.skip_auto_replies.unwrap_or(true),
         skip_bulk: raw.filters.skip_bulk.unwrap_or(true),
         role_addresses: match raw.filters.role_addresses {
-            Some(list) => list.iter().map(|local| local.trim().to_ascii_lowercase()).collect(),
-            None => DEFAULT_ROLE_ADDRESSES.iter().map(|s| (*s).to_owned()).collect(),
+            Some(list) => list
+                .iter()
+                .map(|local| local.trim().to_ascii_lowercase())
+                .collect(),
+            None => DEFAULT_ROLE_ADDRESSES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         },
         own_domains: domains("filters.own_domains", raw.filters.own_domains)?,
         excluded_domains: domains("filters.excluded_domains", raw.filters.excluded_domains)?,
@@ -90,9 +129,16 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
             "must be between 1m and 29m (RFC 2177: re-issue IDLE at least every 29 minutes)",
         ));
     }
-    let poll_interval = duration("imap.poll_interval", raw.imap.poll_interval, DEFAULT_POLL_INTERVAL)?;
+    let poll_interval = duration(
+        "imap.poll_interval",
+        raw.imap.poll_interval,
+        DEFAULT_POLL_INTERVAL,
+    )?;
     if poll_interval < MIN_POLL_INTERVAL {
-        return Err(ConfigError::invalid("imap.poll_interval", "must be at least 10s"));
+        return Err(ConfigError::invalid(
+            "imap.poll_interval",
+            "must be at least 10s",
+        ));
     }
     let imap = ImapConfig {
         idle_renew,
@@ -114,7 +160,10 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         DEFAULT_DIGEST_INTERVAL,
     )?;
     if digest_interval < Duration::from_secs(1) {
-        return Err(ConfigError::invalid("notify.digest_interval", "must be at least 1s"));
+        return Err(ConfigError::invalid(
+            "notify.digest_interval",
+            "must be at least 1s",
+        ));
     }
 
     let smtp = smtp(raw.smtp, &resolve)?;
@@ -136,10 +185,15 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
             ));
         }
     };
-    let level = raw.log.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
-    crate::telemetry::check_filter(&level).map_err(|reason| ConfigError::invalid("log.level", reason))?;
+    let level = raw
+        .log
+        .level
+        .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
+    crate::telemetry::check_filter(&level)
+        .map_err(|reason| ConfigError::invalid("log.level", reason))?;
 
-    let graph = crate::sources::graph::GraphConfig::from_raw(raw.graph, &http.public_base_url, &resolve)?;
+    let graph =
+        crate::sources::graph::GraphConfig::from_raw(raw.graph, &http.public_base_url, &resolve)?;
 
     Ok(Config {
         config_path: config_path.to_path_buf(),
@@ -152,7 +206,9 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         imap,
         notify: NotifyConfig { digest_interval },
         smtp,
-        retention: RetentionConfig { days: retention_days },
+        retention: RetentionConfig {
+            days: retention_days,
+        },
         log: LogConfig { format, level },
         graph,
         replica_id: replica_id(raw.replica.id)?,
@@ -163,28 +219,51 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
 /// `[api]`: every number at least 1, sessions between one minute and 30 days.
 fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings, ConfigError> {
     let defaults = crate::http::app::ApiSettings::default();
-    let rate_per_minute = at_least_one("api.rate_per_minute", raw.rate_per_minute.unwrap_or(defaults.rate_per_minute))?;
-    let rate_burst = at_least_one("api.rate_burst", raw.rate_burst.unwrap_or(defaults.rate_burst))?;
+    let rate_per_minute = at_least_one(
+        "api.rate_per_minute",
+        raw.rate_per_minute.unwrap_or(defaults.rate_per_minute),
+    )?;
+    let rate_burst = at_least_one(
+        "api.rate_burst",
+        raw.rate_burst.unwrap_or(defaults.rate_burst),
+    )?;
     let session_ttl = duration("api.session_ttl", raw.session_ttl, defaults.session_ttl)?;
     if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(30 * 24 * 3600) {
-        return Err(ConfigError::invalid("api.session_ttl", "must be between 1m and 30days"));
+        return Err(ConfigError::invalid(
+            "api.session_ttl",
+            "must be between 1m and 30days",
+        ));
     }
-    Ok(crate::http::app::ApiSettings { rate_per_minute, rate_burst, session_ttl, ..defaults })
+    Ok(crate::http::app::ApiSettings {
+        rate_per_minute,
+        rate_burst,
+        session_ttl,
+        ..defaults
+    })
 }
 
 /// A configured replica id: printable ASCII without spaces, at most 100 characters (it is
 /// stored in every lease row and logged).
 fn replica_id(id: Option<String>) -> Result<Option<String>, ConfigError> {
-    let Some(id) = id.map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()) else {
+    let Some(id) = id
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+    else {
         return Ok(None);
     };
     if id.len() > 100 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ConfigError::invalid("replica.id", "must be at most 100 printable ASCII characters without spaces"));
+        return Err(ConfigError::invalid(
+            "replica.id",
+            "must be at most 100 printable ASCII characters without spaces",
+        ));
     }
     Ok(Some(id))
 }
 
-fn smtp(raw: super::raw::RawSmtp, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Result<Option<SmtpConfig>, ConfigError> {
+fn smtp(
+    raw: super::raw::RawSmtp,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+) -> Result<Option<SmtpConfig>, ConfigError> {
     let Some(host) = raw.host.filter(|h| !h.trim().is_empty()) else {
         // Without a host, notifications are off; other [smtp] keys make no sense alone.
         if raw.username.is_some() || raw.from.is_some() || raw.port.is_some() {
@@ -197,8 +276,12 @@ fn smtp(raw: super::raw::RawSmtp, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Resul
     };
     let security = match raw.security.as_deref() {
         None => Security::StartTls,
-        Some(text) => Security::parse(text)
-            .ok_or_else(|| ConfigError::invalid("smtp.security", format!("{text:?} is not one of tls, starttls")))?,
+        Some(text) => Security::parse(text).ok_or_else(|| {
+            ConfigError::invalid(
+                "smtp.security",
+                format!("{text:?} is not one of tls, starttls"),
+            )
+        })?,
     };
     let port = raw.port.unwrap_or(match security {
         Security::ImplicitTls => 465,
@@ -207,16 +290,18 @@ fn smtp(raw: super::raw::RawSmtp, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Resul
     if port == 0 {
         return Err(ConfigError::invalid("smtp.port", "must not be 0"));
     }
-    let username = raw
-        .username
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| ConfigError::invalid("smtp.username", "is required when smtp.host is set"))?;
+    let username = raw.username.filter(|u| !u.is_empty()).ok_or_else(|| {
+        ConfigError::invalid("smtp.username", "is required when smtp.host is set")
+    })?;
     let from_text = raw
         .from
         .ok_or_else(|| ConfigError::invalid("smtp.from", "is required when smtp.host is set"))?;
-    let from = from_text
-        .parse()
-        .map_err(|_| ConfigError::invalid("smtp.from", format!("{from_text:?} is not an email address")))?;
+    let from = from_text.parse().map_err(|_| {
+        ConfigError::invalid(
+            "smtp.from",
+            format!("{from_text:?} is not an email address"),
+        )
+    })?;
     let mut settings = SmtpSettings::new(host.trim(), port, security, username, from);
     if let Some(ca_file) = raw.ca_file {
         settings = settings.with_ca_file(resolve(ca_file));
@@ -229,12 +314,29 @@ fn smtp(raw: super::raw::RawSmtp, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Resul
 
 /// The `[http]` section: plain HTTP is served only on loopback or behind a proxy that says so;
 /// otherwise HTTPS with a certificate, optionally with a redirect listener.
-fn http(raw: super::raw::RawHttp, listen: SocketAddr, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Result<HttpConfig, ConfigError> {
+fn http(
+    raw: super::raw::RawHttp,
+    listen: SocketAddr,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+) -> Result<HttpConfig, ConfigError> {
     let tls = match (raw.tls_cert, raw.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::http::tls::CertificateFiles { cert: resolve(cert), key: resolve(key) }),
+        (Some(cert), Some(key)) => Some(crate::http::tls::CertificateFiles {
+            cert: resolve(cert),
+            key: resolve(key),
+        }),
         (None, None) => None,
-        (Some(_), None) => return Err(ConfigError::invalid("http.tls_key", "is required when http.tls_cert is set")),
-        (None, Some(_)) => return Err(ConfigError::invalid("http.tls_cert", "is required when http.tls_key is set")),
+        (Some(_), None) => {
+            return Err(ConfigError::invalid(
+                "http.tls_key",
+                "is required when http.tls_cert is set",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::invalid(
+                "http.tls_cert",
+                "is required when http.tls_key is set",
+            ));
+        }
     };
     let behind_proxy = raw.behind_proxy.unwrap_or(false);
     if tls.is_none() && !behind_proxy && !listen.ip().is_loopback() {
@@ -256,7 +358,10 @@ fn http(raw: super::raw::RawHttp, listen: SocketAddr, resolve: &dyn Fn(PathBuf) 
         None => None,
         Some(text) => {
             if tls.is_none() {
-                return Err(ConfigError::invalid("http.redirect_listen", "needs http.tls_cert and http.tls_key"));
+                return Err(ConfigError::invalid(
+                    "http.redirect_listen",
+                    "needs http.tls_cert and http.tls_key",
+                ));
             }
             if !public_base_url.starts_with("https://") {
                 return Err(ConfigError::invalid(
@@ -265,7 +370,10 @@ fn http(raw: super::raw::RawHttp, listen: SocketAddr, resolve: &dyn Fn(PathBuf) 
                 ));
             }
             let addr: SocketAddr = text.parse().map_err(|_| {
-                ConfigError::invalid("http.redirect_listen", format!("{text:?} is not an address:port"))
+                ConfigError::invalid(
+                    "http.redirect_listen",
+                    format!("{text:?} is not an address:port"),
+                )
             })?;
             Some(addr)
         }
@@ -276,7 +384,14 @@ fn http(raw: super::raw::RawHttp, listen: SocketAddr, resolve: &dyn Fn(PathBuf) 
         .iter()
         .map(|origin| check_origin(origin))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpConfig { listen, public_base_url, tls, redirect_listen, behind_proxy, cors_origins })
+    Ok(HttpConfig {
+        listen,
+        public_base_url,
+        tls,
+        redirect_listen,
+        behind_proxy,
+        cors_origins,
+    })
 }
 
 /// A browser origin: `http(s)://host[:port]`, nothing else (no path, no wildcard).
@@ -285,12 +400,19 @@ fn check_origin(origin: &str) -> Result<String, ConfigError> {
     let invalid = || {
         ConfigError::invalid(
             "http.cors_origins",
-            format!("{origin:?} is not an origin like \"https://crm.example.net\" (scheme and host, no path)"),
+            format!(
+                "{origin:?} is not an origin like \"https://crm.example.net\" (scheme and host, no path)"
+            ),
         )
     };
-    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")).ok_or_else(invalid)?;
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(invalid)?;
     let valid = !rest.is_empty()
-        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
         && !rest.starts_with(':');
     if !valid {
         return Err(invalid());
@@ -298,11 +420,18 @@ fn check_origin(origin: &str) -> Result<String, ConfigError> {
     Ok(origin.to_ascii_lowercase())
 }
 
-fn duration(key: &'static str, text: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
+fn duration(
+    key: &'static str,
+    text: Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     match text {
         None => Ok(default),
         Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            ConfigError::invalid(key, format!("{text:?} is not a duration like \"30s\" or \"15m\" ({e})"))
+            ConfigError::invalid(
+                key,
+                format!("{text:?} is not a duration like \"30s\" or \"15m\" ({e})"),
+            )
         }),
     }
 }
@@ -326,7 +455,10 @@ fn domains(key: &'static str, list: Option<Vec<String>>) -> Result<Vec<String>, 
             && !domain.starts_with('.')
             && !domain.ends_with('.');
         if !valid {
-            return Err(ConfigError::invalid(key, format!("{domain:?} is not a domain name")));
+            return Err(ConfigError::invalid(
+                key,
+                format!("{domain:?} is not a domain name"),
+            ));
         }
         out.push(domain);
     }
@@ -338,9 +470,17 @@ fn check_base_url(url: &str) -> Result<String, ConfigError> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| ConfigError::invalid("http.public_base_url", "must start with http:// or https://"))?;
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "http.public_base_url",
+                "must start with http:// or https://",
+            )
+        })?;
     if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
-        return Err(ConfigError::invalid("http.public_base_url", "must name a host"));
+        return Err(ConfigError::invalid(
+            "http.public_base_url",
+            "must name a host",
+        ));
     }
     Ok(url.to_owned())
 }
@@ -352,14 +492,27 @@ mod http_tests {
     use crate::config::{Config, ConfigError};
 
     fn load(text: &str) -> Result<Config, ConfigError> {
-        Config::from_toml(text, Path::new("/srv/m/mailsig.toml"), Vec::<(String, String)>::new())
+        Config::from_toml(
+            text,
+            Path::new("/srv/m/mailsig.toml"),
+            Vec::<(String, String)>::new(),
+        )
     }
 
     #[test]
     fn plain_http_is_refused_on_a_non_loopback_address() {
-        let err = load("[http]\nlisten = \"0.0.0.0:8080\"").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("http.listen") && err.contains("tls_cert"), "{err}");
-        let err = load("[http]\nlisten = \"192.0.2.10:80\"").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = load("[http]\nlisten = \"0.0.0.0:8080\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("http.listen") && err.contains("tls_cert"),
+            "{err}"
+        );
+        let err = load("[http]\nlisten = \"192.0.2.10:80\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("not a loopback"), "{err}");
         // Loopback (v4 and v6) is fine, and so is any address behind a declared proxy.
         for ok in [
@@ -376,15 +529,20 @@ mod http_tests {
         let config = load("[http]\nlisten = \"0.0.0.0:8443\"\ntls_cert = \"tls/cert.pem\"\ntls_key = \"tls/key.pem\"\n\
                            public_base_url = \"https://m.example.net/\"\nredirect_listen = \"0.0.0.0:8080\"")
             .unwrap_or_else(|e| panic!("{e}"));
-        let tls = config.http.tls.clone().unwrap_or_else(|| panic!("tls missing"));
+        let tls = config
+            .http
+            .tls
+            .clone()
+            .unwrap_or_else(|| panic!("tls missing"));
         assert_eq!(tls.cert, Path::new("/srv/m/tls/cert.pem"));
         assert_eq!(tls.key, Path::new("/srv/m/tls/key.pem"));
         assert_eq!(config.http.public_base_url, "https://m.example.net");
         let options = config.http.https_options();
         assert_eq!(options.redirect_from.map(|a| a.port()), Some(8080));
         assert_eq!(options.https_base, "https://m.example.net");
-        let default_base = load("[http]\nlisten = \"127.0.0.1:8443\"\ntls_cert = \"c\"\ntls_key = \"k\"")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let default_base =
+            load("[http]\nlisten = \"127.0.0.1:8443\"\ntls_cert = \"c\"\ntls_key = \"k\"")
+                .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(default_base.http.public_base_url, "https://127.0.0.1:8443");
     }
 
@@ -393,27 +551,45 @@ mod http_tests {
         let cases: &[(&str, &str)] = &[
             ("[http]\ntls_cert = \"c.pem\"", "http.tls_key"),
             ("[http]\ntls_key = \"k.pem\"", "http.tls_cert"),
-            ("[http]\nredirect_listen = \"127.0.0.1:8081\"", "http.redirect_listen"),
+            (
+                "[http]\nredirect_listen = \"127.0.0.1:8081\"",
+                "http.redirect_listen",
+            ),
             (
                 "[http]\ntls_cert = \"c\"\ntls_key = \"k\"\npublic_base_url = \"http://m.example.net\"\nredirect_listen = \"127.0.0.1:80\"",
                 "http.public_base_url",
             ),
-            ("[http]\ntls_cert = \"c\"\ntls_key = \"k\"\nredirect_listen = \"port 80\"", "http.redirect_listen"),
+            (
+                "[http]\ntls_cert = \"c\"\ntls_key = \"k\"\nredirect_listen = \"port 80\"",
+                "http.redirect_listen",
+            ),
             ("[http]\ncors_origins = [\"*\"]", "http.cors_origins"),
-            ("[http]\ncors_origins = [\"https://a.example.net/path\"]", "http.cors_origins"),
-            ("[http]\ncors_origins = [\"a.example.net\"]", "http.cors_origins"),
+            (
+                "[http]\ncors_origins = [\"https://a.example.net/path\"]",
+                "http.cors_origins",
+            ),
+            (
+                "[http]\ncors_origins = [\"a.example.net\"]",
+                "http.cors_origins",
+            ),
         ];
         for (text, key) in cases {
-            let err = load(text).err().unwrap_or_else(|| panic!("accepted: {text}"));
+            let err = load(text)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {text}"));
             assert!(err.to_string().contains(key), "{text}: {err}");
         }
     }
 
     #[test]
     fn cors_origins_are_kept_normalised() {
-        let config = load("[http]\ncors_origins = [\"https://CRM.example.net\", \"http://localhost:3000\"]")
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(config.http.cors_origins, vec!["https://crm.example.net", "http://localhost:3000"]);
+        let config =
+            load("[http]\ncors_origins = [\"https://CRM.example.net\", \"http://localhost:3000\"]")
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.http.cors_origins,
+            vec!["https://crm.example.net", "http://localhost:3000"]
+        );
     }
 }
 
@@ -423,9 +599,18 @@ fn allowed_hosts(hosts: Vec<String>) -> Result<Vec<String>, ConfigError> {
     hosts
         .into_iter()
         .map(|h| {
-            let h = h.trim().trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase();
-            if h.is_empty() || h.len() > 253 || h.contains(|c: char| c.is_whitespace() || c == '/') {
-                Err(ConfigError::invalid("imap.allowed_hosts", "each entry is a host name or an IP address"))
+            let h = h
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            if h.is_empty() || h.len() > 253 || h.contains(|c: char| c.is_whitespace() || c == '/')
+            {
+                Err(ConfigError::invalid(
+                    "imap.allowed_hosts",
+                    "each entry is a host name or an IP address",
+                ))
             } else {
                 Ok(h)
             }
@@ -440,7 +625,11 @@ mod imap_guard_tests {
     use crate::config::{Config, ConfigError};
 
     fn load(text: &str) -> Result<Config, ConfigError> {
-        Config::from_toml(text, Path::new("/srv/m/mailsig.toml"), Vec::<(String, String)>::new())
+        Config::from_toml(
+            text,
+            Path::new("/srv/m/mailsig.toml"),
+            Vec::<(String, String)>::new(),
+        )
     }
 
     #[test]
@@ -450,10 +639,17 @@ mod imap_guard_tests {
         let config = load("[imap]\nallow_private_hosts = true\nallowed_hosts = [\"IMAP.Corp.LAN.\", \"[fd00::1]\", \" 10.1.2.3 \"]")
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(config.imap.allow_private_hosts);
-        assert_eq!(config.imap.allowed_hosts, ["imap.corp.lan", "fd00::1", "10.1.2.3"]);
+        assert_eq!(
+            config.imap.allowed_hosts,
+            ["imap.corp.lan", "fd00::1", "10.1.2.3"]
+        );
         let options = config.imap_options();
         assert!(options.allow_private_hosts && options.allowed_hosts.len() == 3);
-        for bad in ["[imap]\nallowed_hosts = [\"\"]", "[imap]\nallowed_hosts = [\"a b\"]", "[imap]\nallowed_hosts = [\"x/24\"]"] {
+        for bad in [
+            "[imap]\nallowed_hosts = [\"\"]",
+            "[imap]\nallowed_hosts = [\"a b\"]",
+            "[imap]\nallowed_hosts = [\"x/24\"]",
+        ] {
             let err = load(bad).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains("imap.allowed_hosts"), "{bad}: {err}");
         }

@@ -96,7 +96,11 @@ impl AppState {
     /// How this process unlinks a Microsoft 365 mailbox (running source, else `[graph]`, else
     /// the local wipe only).
     pub fn graph_unlinker(&self) -> crate::sources::graph::GraphUnlinker {
-        crate::sources::graph::GraphUnlinker::new(self.vault.clone(), self.settings.graph.clone(), self.graph_source.clone())
+        crate::sources::graph::GraphUnlinker::new(
+            self.vault.clone(),
+            self.settings.graph.clone(),
+            self.graph_source.clone(),
+        )
     }
 }
 
@@ -151,7 +155,9 @@ async fn drop_unusable_request_id(mut request: Request) -> Request {
         let bytes = value.as_bytes();
         !bytes.is_empty()
             && bytes.len() <= MAX_CLIENT_REQUEST_ID
-            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
     });
     if !usable {
         request.headers_mut().remove("x-request-id");
@@ -231,8 +237,15 @@ fn forwarded_for(headers: &axum::http::HeaderMap) -> Option<IpAddr> {
 
 /// Middleware: 429 with `Retry-After` (whole seconds, at least 1) over the limit.
 async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let forwarded = state.settings.trust_forwarded_for.then(|| forwarded_for(request.headers())).flatten();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = state
+        .settings
+        .trust_forwarded_for
+        .then(|| forwarded_for(request.headers()))
+        .flatten();
     let address = forwarded.or(peer);
     let token = auth::bearer(request.headers());
     if let Err(wait) = state.limits.check(address, token) {

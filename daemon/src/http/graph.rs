@@ -35,7 +35,12 @@ pub struct GraphRoutes {
 
 impl GraphRoutes {
     pub fn new(source: GraphSource, store: Store, vault: Vault) -> Self {
-        Self { webhook: source.webhook(), source, store, vault }
+        Self {
+            webhook: source.webhook(),
+            source,
+            store,
+            vault,
+        }
     }
 }
 
@@ -49,33 +54,57 @@ pub fn router(routes: GraphRoutes) -> Router {
         .with_state(routes)
 }
 
-async fn notifications(State(routes): State<GraphRoutes>, Query(query): Query<HashMap<String, String>>, body: Bytes) -> Response {
+async fn notifications(
+    State(routes): State<GraphRoutes>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
     webhook(&routes, &query, &body, false).await
 }
 
-async fn lifecycle(State(routes): State<GraphRoutes>, Query(query): Query<HashMap<String, String>>, body: Bytes) -> Response {
+async fn lifecycle(
+    State(routes): State<GraphRoutes>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
     webhook(&routes, &query, &body, true).await
 }
 
-async fn webhook(routes: &GraphRoutes, query: &HashMap<String, String>, body: &[u8], lifecycle: bool) -> Response {
+async fn webhook(
+    routes: &GraphRoutes,
+    query: &HashMap<String, String>,
+    body: &[u8],
+    lifecycle: bool,
+) -> Response {
     let started = Instant::now();
     if let Some(token) = query.get("validationToken") {
         // Query decoding already URL-decoded it; echoed as plain text, never interpreted.
         return (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
             token.clone(),
         )
             .into_response();
     }
-    let verdict = if lifecycle { routes.webhook.lifecycle(body).await } else { routes.webhook.notifications(body).await };
+    let verdict = if lifecycle {
+        routes.webhook.lifecycle(body).await
+    } else {
+        routes.webhook.notifications(body).await
+    };
     let response = match verdict {
         Verdict::Accepted => StatusCode::ACCEPTED.into_response(),
         Verdict::BadRequest => (StatusCode::BAD_REQUEST, "not a notification\n").into_response(),
-        Verdict::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response(),
+        Verdict::Unavailable => {
+            (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
+        }
     };
     routes.webhook.stats().observe_latency(started.elapsed());
-    crate::telemetry::metrics::metrics().graph_webhook_latency.observe(started.elapsed());
+    crate::telemetry::metrics::metrics()
+        .graph_webhook_latency
+        .observe(started.elapsed());
     response
 }
 
@@ -90,40 +119,75 @@ async fn callback(
     if let Some(error) = query.get("error") {
         // Consent refused or failed at Microsoft; the pending linking is consumed if known.
         if let Some(state) = query.get("state") {
-            let _ = routes.store.take_oauth_state(&crate::sources::graph::oauth::state_hash(state)).await;
+            let _ = routes
+                .store
+                .take_oauth_state(&crate::sources::graph::oauth::state_hash(state))
+                .await;
         }
-        let code = if error.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') { error.as_str() } else { "error" };
-        return page_text(StatusCode::BAD_REQUEST, &format!("Microsoft 365 was not linked: consent was not given ({code})."));
+        let code = if error
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            error.as_str()
+        } else {
+            "error"
+        };
+        return page_text(
+            StatusCode::BAD_REQUEST,
+            &format!("Microsoft 365 was not linked: consent was not given ({code})."),
+        );
     }
     let (Some(code), Some(state)) = (query.get("code"), query.get("state")) else {
-        return page(StatusCode::BAD_REQUEST, "Microsoft 365 was not linked: the answer lacks its code or state.");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Microsoft 365 was not linked: the answer lacks its code or state.",
+        );
     };
     let signed_in = match crate::http::auth::session::from_headers(&routes.store, &headers).await {
         Ok(session) => session.map(|s| s.user),
         Err(error) => {
             tracing::warn!(error = %error, "microsoft 365 callback: session check failed");
-            return page(StatusCode::SERVICE_UNAVAILABLE, "Microsoft 365 was not linked: try again in a moment.");
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Microsoft 365 was not linked: try again in a moment.",
+            );
         }
     };
-    match complete_linking(&routes.source, &routes.store, &routes.vault, code, state, signed_in).await {
+    match complete_linking(
+        &routes.source,
+        &routes.store,
+        &routes.vault,
+        code,
+        state,
+        signed_in,
+    )
+    .await
+    {
         Ok(mailbox) => {
             // Start it now rather than at the next reconciliation.
             if let Err(error) = routes.source.reconcile().await {
                 tracing::warn!(mailbox = %mailbox.id, error = %error, "graph mailbox linked but not started yet");
             }
-            page(StatusCode::OK, "Your Microsoft 365 mailbox is linked. You can close this page.")
+            page(
+                StatusCode::OK,
+                "Your Microsoft 365 mailbox is linked. You can close this page.",
+            )
         }
         Err(LinkError::WrongSession) => page(
             StatusCode::FORBIDDEN,
             "Microsoft 365 was not linked: open the consent link in the browser where you are signed in to mailsig \
              as the user who started the linking, then start again.",
         ),
-        Err(LinkError::UnknownState) => {
-            page(StatusCode::BAD_REQUEST, "Microsoft 365 was not linked: this link is unknown, used or expired. Start again.")
-        }
+        Err(LinkError::UnknownState) => page(
+            StatusCode::BAD_REQUEST,
+            "Microsoft 365 was not linked: this link is unknown, used or expired. Start again.",
+        ),
         Err(error) => {
             tracing::warn!(error = %error, "graph linking failed");
-            page(StatusCode::BAD_GATEWAY, "Microsoft 365 was not linked: the sign-in could not be completed. Try again.")
+            page(
+                StatusCode::BAD_GATEWAY,
+                "Microsoft 365 was not linked: the sign-in could not be completed. Try again.",
+            )
         }
     }
 }

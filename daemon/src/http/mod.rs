@@ -6,10 +6,10 @@
 //! start-up failure, not a silent gap in monitoring) and serves until the shutdown token is
 //! cancelled. No endpoint here returns anything about mail: counters only.
 
-pub mod graph;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod graph;
 pub mod metrics;
 pub mod tls;
 pub mod web;
@@ -55,9 +55,15 @@ pub struct HttpListener {
 impl HttpListener {
     /// Binds `addr` (port 0 picks a free port; see [`HttpListener::local_addr`]).
     pub async fn bind(addr: SocketAddr) -> Result<HttpListener, HttpError> {
-        let listener = TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| HttpError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(HttpError::LocalAddr)?;
-        Ok(HttpListener { listener, addr, exposure: tls::Exposure::plain() })
+        Ok(HttpListener {
+            listener,
+            addr,
+            exposure: tls::Exposure::plain(),
+        })
     }
 
     /// Serves HTTPS (and the redirect listener, CORS) as `exposure` says.
@@ -84,7 +90,9 @@ impl HttpListener {
     /// Serves the operations endpoints until `shutdown` is cancelled. Spawn it on the
     /// supervisor's tracker.
     pub async fn serve(self, sources: MetricSources, shutdown: CancellationToken) {
-        self.exposure.serve(self.listener, self.addr, router(sources), shutdown).await;
+        self.exposure
+            .serve(self.listener, self.addr, router(sources), shutdown)
+            .await;
     }
 
     /// Serves a whole application router (see [`app::app_router`]) until `shutdown` is
@@ -92,7 +100,9 @@ impl HttpListener {
     pub async fn serve_app(self, app: Router, shutdown: CancellationToken) {
         // HTTPS + HSTS, the redirect listener and CORS when configured (see `tls`); the client's
         // address reaches `ConnectInfo<SocketAddr>` on HTTP and HTTPS alike.
-        self.exposure.serve(self.listener, self.addr, app, shutdown).await;
+        self.exposure
+            .serve(self.listener, self.addr, app, shutdown)
+            .await;
     }
 }
 
@@ -124,5 +134,9 @@ async fn readyz(State(sources): State<MetricSources>) -> Response {
 }
 
 async fn metrics(State(sources): State<MetricSources>) -> Response {
-    ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], sources.render().await).into_response()
+    (
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        sources.render().await,
+    )
+        .into_response()
 }

@@ -128,7 +128,11 @@ impl ReloadableCertificate {
     pub fn load(files: CertificateFiles) -> Result<ReloadableCertificate, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let loaded = read_pair(&files, &provider)?;
-        Ok(ReloadableCertificate { files, provider, current: RwLock::new(loaded) })
+        Ok(ReloadableCertificate {
+            files,
+            provider,
+            current: RwLock::new(loaded),
+        })
     }
 
     /// Re-reads the files named at [`load`](Self::load). On success, new handshakes get the new
@@ -143,7 +147,11 @@ impl ReloadableCertificate {
 
     /// The certificate being served now.
     pub fn summary(&self) -> CertificateSummary {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).summary.clone()
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .summary
+            .clone()
     }
 
     /// The files this certificate is read from.
@@ -166,7 +174,13 @@ impl ReloadableCertificate {
 
 impl ResolvesServerCert for ReloadableCertificate {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner).key))
+        Some(Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .key,
+        ))
     }
 }
 
@@ -177,21 +191,40 @@ fn read_pair(files: &CertificateFiles, provider: &CryptoProvider) -> Result<Load
     })?;
     let chain = rustls_pemfile::certs(&mut BufReader::new(cert_file))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TlsError::ReadCertificate { path: files.cert.clone(), source })?;
+        .map_err(|source| TlsError::ReadCertificate {
+            path: files.cert.clone(),
+            source,
+        })?;
     let Some(leaf) = chain.first() else {
-        return Err(TlsError::NoCertificate { path: files.cert.clone() });
+        return Err(TlsError::NoCertificate {
+            path: files.cert.clone(),
+        });
     };
-    let summary = CertificateSummary { sha256: hex::encode(Sha256::digest(leaf.as_ref())), chain_len: chain.len() };
-    let key_file = File::open(&files.key).map_err(|source| TlsError::ReadKey { path: files.key.clone(), source })?;
+    let summary = CertificateSummary {
+        sha256: hex::encode(Sha256::digest(leaf.as_ref())),
+        chain_len: chain.len(),
+    };
+    let key_file = File::open(&files.key).map_err(|source| TlsError::ReadKey {
+        path: files.key.clone(),
+        source,
+    })?;
     let key = rustls_pemfile::private_key(&mut BufReader::new(key_file))
-        .map_err(|source| TlsError::ReadKey { path: files.key.clone(), source })?
-        .ok_or_else(|| TlsError::NoKey { path: files.key.clone() })?;
+        .map_err(|source| TlsError::ReadKey {
+            path: files.key.clone(),
+            source,
+        })?
+        .ok_or_else(|| TlsError::NoKey {
+            path: files.key.clone(),
+        })?;
     let key = CertifiedKey::from_der(chain, key, provider).map_err(|source| TlsError::Pair {
         cert: files.cert.clone(),
         key: files.key.clone(),
         source,
     })?;
-    Ok(Loaded { key: Arc::new(key), summary })
+    Ok(Loaded {
+        key: Arc::new(key),
+        summary,
+    })
 }
 
 /// A bound TCP listener that hands axum finished TLS streams. Handshakes run in their own
@@ -208,8 +241,17 @@ impl TlsListener {
     pub fn new(listener: TcpListener, addr: SocketAddr, config: Arc<ServerConfig>) -> TlsListener {
         let (sender, ready) = mpsc::channel(64);
         let stop = CancellationToken::new();
-        tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), sender, stop.clone()));
-        TlsListener { ready, addr, _stop: stop.drop_guard() }
+        tokio::spawn(accept_loop(
+            listener,
+            TlsAcceptor::from(config),
+            sender,
+            stop.clone(),
+        ));
+        TlsListener {
+            ready,
+            addr,
+            _stop: stop.drop_guard(),
+        }
     }
 }
 
@@ -302,15 +344,28 @@ pub fn redirect_router(https_base: &str) -> Router {
 /// empty, in which case no CORS header is ever sent and browsers refuse cross-origin reads.
 /// Cookies are not allowed cross-origin: other origins use bearer tokens.
 pub fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
-    let values: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let values: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     if values.is_empty() {
         return None;
     }
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(values))
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-request-id")])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-request-id"),
+            ])
             .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
             .max_age(CORS_MAX_AGE),
     )
@@ -351,7 +406,10 @@ impl fmt::Debug for Exposure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Exposure")
             .field("certificate", &self.certificate)
-            .field("redirect", &self.redirect.as_ref().map(|(_, addr, base)| (addr, base)))
+            .field(
+                "redirect",
+                &self.redirect.as_ref().map(|(_, addr, base)| (addr, base)),
+            )
             .field("cors_origins", &self.cors_origins)
             .finish()
     }
@@ -373,7 +431,12 @@ pub enum ExposureError {
 impl Exposure {
     /// Plain HTTP, no CORS.
     pub fn plain() -> Exposure {
-        Exposure { certificate: None, server_config: None, redirect: None, cors_origins: Vec::new() }
+        Exposure {
+            certificate: None,
+            server_config: None,
+            redirect: None,
+            cors_origins: Vec::new(),
+        }
     }
 
     /// Loads the certificate and binds the redirect listener.
@@ -390,7 +453,9 @@ impl Exposure {
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|source| ExposureError::BindRedirect { addr, source })?;
-            let bound = listener.local_addr().map_err(|source| ExposureError::BindRedirect { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| ExposureError::BindRedirect { addr, source })?;
             exposure.redirect = Some((listener, bound, options.https_base.clone()));
         }
         Ok(exposure)
@@ -413,7 +478,13 @@ impl Exposure {
 
     /// Serves `app` on `listener` (HTTPS with HSTS when a certificate is loaded, CORS when
     /// origins are configured) and the redirect listener beside it, until `shutdown`.
-    pub async fn serve(self, listener: TcpListener, addr: SocketAddr, app: Router, shutdown: CancellationToken) {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        addr: SocketAddr,
+        app: Router,
+        shutdown: CancellationToken,
+    ) {
         let mut app = app;
         if let Some(cors) = cors_layer(&self.cors_origins) {
             app = app.layer(cors);
@@ -437,7 +508,8 @@ impl Exposure {
                 tracing::info!(%addr, "https listener serving");
                 // `tap_io` with a no-op: axum implements `Connected` (so `ConnectInfo<SocketAddr>`
                 // works, e.g. for the rate limiter) for any `TapIo` listener, not for ours.
-                let listener = TlsListener::new(listener, addr, config).tap_io(|_: &mut TlsStream<TcpStream>| {});
+                let listener = TlsListener::new(listener, addr, config)
+                    .tap_io(|_: &mut TlsStream<TcpStream>| {});
                 axum::serve(listener, make_service(with_hsts(app)))
                     .with_graceful_shutdown(async move { stopping.cancelled().await })
                     .await

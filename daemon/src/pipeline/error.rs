@@ -42,7 +42,9 @@ impl PipelineError {
     pub fn is_transient(&self) -> bool {
         match self {
             PipelineError::ShutDown | PipelineError::QueueFull => true,
-            PipelineError::Commit { transient, .. } | PipelineError::Settings { transient, .. } => *transient,
+            PipelineError::Commit { transient, .. } | PipelineError::Settings { transient, .. } => {
+                *transient
+            }
             PipelineError::UnknownMailbox { .. } => false,
         }
     }

@@ -29,27 +29,39 @@ impl Fences {
 
     /// Commits carry the token of the lease held, or [`NOT_HELD`].
     pub fn enforced() -> Self {
-        Self { tokens: Some(Arc::default()) }
+        Self {
+            tokens: Some(Arc::default()),
+        }
     }
 
     /// The token to commit a message of `mailbox` with.
     pub fn token_for(&self, mailbox: MailboxId) -> Option<i64> {
         let tokens = self.tokens.as_ref()?;
-        let tokens = tokens.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tokens = tokens
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         Some(tokens.get(&mailbox).copied().unwrap_or(NOT_HELD))
     }
 
     /// Records a lease now held (claimed, or reclaimed with a new token).
     pub fn hold(&self, mailbox: MailboxId, fencing: i64) {
         if let Some(tokens) = &self.tokens {
-            tokens.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(mailbox, fencing);
+            tokens
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(mailbox, fencing);
         }
     }
 
     /// The mailboxes with a recorded token.
     pub fn held(&self) -> Vec<MailboxId> {
         match &self.tokens {
-            Some(tokens) => tokens.read().unwrap_or_else(|poisoned| poisoned.into_inner()).keys().copied().collect(),
+            Some(tokens) => tokens
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .keys()
+                .copied()
+                .collect(),
             None => Vec::new(),
         }
     }
@@ -57,7 +69,10 @@ impl Fences {
     /// Forgets a lease (lost or released): commits of that mailbox are refused from now on.
     pub fn drop_lease(&self, mailbox: MailboxId) {
         if let Some(tokens) = &self.tokens {
-            tokens.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&mailbox);
+            tokens
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&mailbox);
         }
     }
 }

@@ -74,7 +74,10 @@ impl Default for FilterConfig {
         Self {
             skip_auto_replies: true,
             skip_bulk: true,
-            role_addresses: DEFAULT_ROLE_ADDRESSES.iter().map(|s| (*s).to_owned()).collect(),
+            role_addresses: DEFAULT_ROLE_ADDRESSES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             own_domains: Vec::new(),
             excluded_domains: Vec::new(),
             max_message_bytes: 25 * 1024 * 1024,
@@ -93,27 +96,50 @@ pub struct MailboxRules {
 
 impl MailboxRules {
     /// Builds the rules from the mailbox's and its owner's addresses plus its exclusions.
-    pub fn new<'a>(own_addresses: impl IntoIterator<Item = &'a str>, excluded_domains: Vec<String>) -> Self {
-        let mut own_domains: Vec<String> =
-            own_addresses.into_iter().filter_map(|address| domain_of(address).map(normalise_domain)).collect();
+    pub fn new<'a>(
+        own_addresses: impl IntoIterator<Item = &'a str>,
+        excluded_domains: Vec<String>,
+    ) -> Self {
+        let mut own_domains: Vec<String> = own_addresses
+            .into_iter()
+            .filter_map(|address| domain_of(address).map(normalise_domain))
+            .collect();
         own_domains.sort();
         own_domains.dedup();
-        Self { own_domains, excluded_domains: excluded_domains.iter().map(|d| normalise_domain(d)).collect() }
+        Self {
+            own_domains,
+            excluded_domains: excluded_domains
+                .iter()
+                .map(|d| normalise_domain(d))
+                .collect(),
+        }
     }
 }
 
 /// Applies every filter, in a fixed order: unusable sender, excluded domain, own domain, role
 /// address, automatic reply, bulk. Returns the first reason that applies.
-pub fn check(envelope: &Envelope, config: &FilterConfig, mailbox: &MailboxRules) -> Result<(), SkipReason> {
+pub fn check(
+    envelope: &Envelope,
+    config: &FilterConfig,
+    mailbox: &MailboxRules,
+) -> Result<(), SkipReason> {
     let Some(from) = envelope.from_address.as_deref() else {
         return Err(SkipReason::ParseError);
     };
     let (local, domain) = match from.rsplit_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => (local, normalise_domain(domain)),
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+            (local, normalise_domain(domain))
+        }
         _ => return Err(SkipReason::ParseError),
     };
-    let excluded = config.excluded_domains.iter().chain(&mailbox.excluded_domains);
-    if excluded.into_iter().any(|rule| domain_matches(&domain, rule)) {
+    let excluded = config
+        .excluded_domains
+        .iter()
+        .chain(&mailbox.excluded_domains);
+    if excluded
+        .into_iter()
+        .any(|rule| domain_matches(&domain, rule))
+    {
         return Err(SkipReason::ExcludedDomain);
     }
     let own = config.own_domains.iter().chain(&mailbox.own_domains);
@@ -138,9 +164,19 @@ pub fn is_auto_reply(envelope: &Envelope) -> bool {
     let auto_submitted = envelope
         .auto_submitted
         .as_deref()
-        .map(|value| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .is_some_and(|keyword| !keyword.is_empty() && keyword != "no");
-    let precedence_auto = envelope.precedence.as_deref().is_some_and(|p| p.trim().eq_ignore_ascii_case("auto_reply"));
+    let precedence_auto = envelope
+        .precedence
+        .as_deref()
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("auto_reply"));
     auto_submitted || envelope.auto_reply_marker || precedence_auto
 }
 
@@ -156,7 +192,11 @@ pub fn is_bulk(envelope: &Envelope) -> bool {
 
 /// Whether a local part is a role address; `+tags` are ignored (`info+x` is `info`).
 pub fn is_role_address(local_part: &str, roles: &[String]) -> bool {
-    let local = local_part.split('+').next().unwrap_or(local_part).to_ascii_lowercase();
+    let local = local_part
+        .split('+')
+        .next()
+        .unwrap_or(local_part)
+        .to_ascii_lowercase();
     roles.iter().any(|role| {
         let role = role.trim().to_ascii_lowercase();
         match role.strip_suffix('*') {
@@ -174,15 +214,25 @@ pub fn domain_matches(domain: &str, rule: &str) -> bool {
         return false;
     }
     let domain = normalise_domain(domain);
-    domain == rule || domain.strip_suffix(rule.as_str()).is_some_and(|head| head.ends_with('.'))
+    domain == rule
+        || domain
+            .strip_suffix(rule.as_str())
+            .is_some_and(|head| head.ends_with('.'))
 }
 
 fn domain_of(address: &str) -> Option<&str> {
-    address.rsplit_once('@').map(|(_, domain)| domain).filter(|d| !d.is_empty())
+    address
+        .rsplit_once('@')
+        .map(|(_, domain)| domain)
+        .filter(|d| !d.is_empty())
 }
 
 fn normalise_domain(domain: &str) -> String {
-    domain.trim().trim_start_matches(['@', '.']).trim_end_matches('.').to_ascii_lowercase()
+    domain
+        .trim()
+        .trim_start_matches(['@', '.'])
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -190,40 +240,80 @@ mod tests {
     use super::*;
 
     fn from(address: &str) -> Envelope {
-        Envelope { from_address: Some(address.to_owned()), ..Envelope::default() }
+        Envelope {
+            from_address: Some(address.to_owned()),
+            ..Envelope::default()
+        }
     }
 
     #[test]
     fn plain_sender_passes() {
         let rules = MailboxRules::new(["me@mycorp.example"], vec![]);
-        assert_eq!(check(&from("jane@partner.example"), &FilterConfig::default(), &rules), Ok(()));
+        assert_eq!(
+            check(
+                &from("jane@partner.example"),
+                &FilterConfig::default(),
+                &rules
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn excluded_domains_match_subdomains_globally_and_per_mailbox() {
-        let config = FilterConfig { excluded_domains: vec!["@Spam.example".into()], ..FilterConfig::default() };
+        let config = FilterConfig {
+            excluded_domains: vec!["@Spam.example".into()],
+            ..FilterConfig::default()
+        };
         let rules = MailboxRules::new([], vec!["ads.example".into()]);
-        assert_eq!(check(&from("a@mail.spam.example"), &config, &rules), Err(SkipReason::ExcludedDomain));
-        assert_eq!(check(&from("a@ADS.example"), &config, &rules), Err(SkipReason::ExcludedDomain));
+        assert_eq!(
+            check(&from("a@mail.spam.example"), &config, &rules),
+            Err(SkipReason::ExcludedDomain)
+        );
+        assert_eq!(
+            check(&from("a@ADS.example"), &config, &rules),
+            Err(SkipReason::ExcludedDomain)
+        );
         assert_eq!(check(&from("a@notspam.example"), &config, &rules), Ok(()));
     }
 
     #[test]
     fn own_domains_come_from_mailbox_and_config() {
-        let config = FilterConfig { own_domains: vec!["corp.example".into()], ..FilterConfig::default() };
+        let config = FilterConfig {
+            own_domains: vec!["corp.example".into()],
+            ..FilterConfig::default()
+        };
         let rules = MailboxRules::new(["me@mine.example"], vec![]);
-        assert_eq!(check(&from("boss@corp.example"), &config, &rules), Err(SkipReason::OwnDomain));
-        assert_eq!(check(&from("colleague@mine.example"), &config, &rules), Err(SkipReason::OwnDomain));
+        assert_eq!(
+            check(&from("boss@corp.example"), &config, &rules),
+            Err(SkipReason::OwnDomain)
+        );
+        assert_eq!(
+            check(&from("colleague@mine.example"), &config, &rules),
+            Err(SkipReason::OwnDomain)
+        );
     }
 
     #[test]
     fn role_addresses_are_configurable_with_prefixes_and_tags() {
         let config = FilterConfig::default();
         let rules = MailboxRules::default();
-        assert_eq!(check(&from("no-reply@x.example"), &config, &rules), Err(SkipReason::RoleAddress));
-        assert_eq!(check(&from("Info+promo@x.example"), &config, &rules), Err(SkipReason::RoleAddress));
-        let custom = FilterConfig { role_addresses: vec!["bot*".into()], ..FilterConfig::default() };
-        assert_eq!(check(&from("bot-7@x.example"), &custom, &rules), Err(SkipReason::RoleAddress));
+        assert_eq!(
+            check(&from("no-reply@x.example"), &config, &rules),
+            Err(SkipReason::RoleAddress)
+        );
+        assert_eq!(
+            check(&from("Info+promo@x.example"), &config, &rules),
+            Err(SkipReason::RoleAddress)
+        );
+        let custom = FilterConfig {
+            role_addresses: vec!["bot*".into()],
+            ..FilterConfig::default()
+        };
+        assert_eq!(
+            check(&from("bot-7@x.example"), &custom, &rules),
+            Err(SkipReason::RoleAddress)
+        );
         assert_eq!(check(&from("info@x.example"), &custom, &rules), Ok(()));
     }
 
@@ -238,7 +328,10 @@ mod tests {
         assert_eq!(check(&env, &config, &rules), Ok(()));
         env.auto_reply_marker = true;
         assert_eq!(check(&env, &config, &rules), Err(SkipReason::AutoReply));
-        let off = FilterConfig { skip_auto_replies: false, ..FilterConfig::default() };
+        let off = FilterConfig {
+            skip_auto_replies: false,
+            ..FilterConfig::default()
+        };
         assert_eq!(check(&env, &off, &rules), Ok(()));
     }
 
@@ -247,18 +340,33 @@ mod tests {
         let rules = MailboxRules::default();
         let mut env = from("jane@x.example");
         env.precedence = Some("List".into());
-        assert_eq!(check(&env, &FilterConfig::default(), &rules), Err(SkipReason::Bulk));
+        assert_eq!(
+            check(&env, &FilterConfig::default(), &rules),
+            Err(SkipReason::Bulk)
+        );
         env.precedence = None;
         env.has_list_unsubscribe = true;
-        assert_eq!(check(&env, &FilterConfig::default(), &rules), Err(SkipReason::Bulk));
-        let off = FilterConfig { skip_bulk: false, ..FilterConfig::default() };
+        assert_eq!(
+            check(&env, &FilterConfig::default(), &rules),
+            Err(SkipReason::Bulk)
+        );
+        let off = FilterConfig {
+            skip_bulk: false,
+            ..FilterConfig::default()
+        };
         assert_eq!(check(&env, &off, &rules), Ok(()));
     }
 
     #[test]
     fn unusable_sender_is_a_parse_error() {
         let rules = MailboxRules::default();
-        assert_eq!(check(&Envelope::default(), &FilterConfig::default(), &rules), Err(SkipReason::ParseError));
-        assert_eq!(check(&from("nodomain@"), &FilterConfig::default(), &rules), Err(SkipReason::ParseError));
+        assert_eq!(
+            check(&Envelope::default(), &FilterConfig::default(), &rules),
+            Err(SkipReason::ParseError)
+        );
+        assert_eq!(
+            check(&from("nodomain@"), &FilterConfig::default(), &rules),
+            Err(SkipReason::ParseError)
+        );
     }
 }

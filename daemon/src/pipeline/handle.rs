@@ -61,7 +61,10 @@ impl PipelineHandle {
     /// to await, so a source can keep several messages in flight and await their acks in order.
     pub async fn submit(&self, message: InboundMessage) -> Result<Ack, PipelineError> {
         let (ack, receiver) = oneshot::channel();
-        self.sender.send(Job { message, ack }).await.map_err(|_| PipelineError::ShutDown)?;
+        self.sender
+            .send(Job { message, ack })
+            .await
+            .map_err(|_| PipelineError::ShutDown)?;
         Ok(Ack { receiver })
     }
 
@@ -69,10 +72,12 @@ impl PipelineHandle {
     /// is full (for callers that must answer quickly, like a webhook).
     pub fn try_submit(&self, message: InboundMessage) -> Result<Ack, PipelineError> {
         let (ack, receiver) = oneshot::channel();
-        self.sender.try_send(Job { message, ack }).map_err(|err| match err {
-            mpsc::error::TrySendError::Full(_) => PipelineError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => PipelineError::ShutDown,
-        })?;
+        self.sender
+            .try_send(Job { message, ack })
+            .map_err(|err| match err {
+                mpsc::error::TrySendError::Full(_) => PipelineError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => PipelineError::ShutDown,
+            })?;
         Ok(Ack { receiver })
     }
 

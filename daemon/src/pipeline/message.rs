@@ -37,7 +37,9 @@ pub struct RawMessage {
 impl RawMessage {
     /// Takes ownership of the fetched bytes (no copy is made).
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self { bytes: Zeroizing::new(bytes) }
+        Self {
+            bytes: Zeroizing::new(bytes),
+        }
     }
 
     /// The raw bytes, for the parser. Do not copy them anywhere that outlives this value.
@@ -104,7 +106,11 @@ pub fn message_id_hash(message_id: Option<&str>, fallback: FallbackIdentity<'_>)
             hasher.update(id.trim_matches(|c| c == '<' || c == '>').as_bytes());
         }
         None => match fallback {
-            FallbackIdentity::Position { folder, uidvalidity, uid } => {
+            FallbackIdentity::Position {
+                folder,
+                uidvalidity,
+                uid,
+            } => {
                 hasher.update(b"pos:");
                 hasher.update(folder.as_bytes());
                 hasher.update(b"\0");
@@ -122,7 +128,11 @@ pub fn message_id_hash(message_id: Option<&str>, fallback: FallbackIdentity<'_>)
 
 /// What identifies a message that has no Message-ID header (see [`message_id_hash`]).
 pub enum FallbackIdentity<'a> {
-    Position { folder: &'a str, uidvalidity: u32, uid: u32 },
+    Position {
+        folder: &'a str,
+        uidvalidity: u32,
+        uid: u32,
+    },
     Content(&'a [u8]),
 }
 
@@ -146,8 +156,22 @@ mod tests {
 
     #[test]
     fn missing_message_id_falls_back_to_position_or_content() {
-        let p1 = message_id_hash(None, FallbackIdentity::Position { folder: "INBOX", uidvalidity: 1, uid: 7 });
-        let p2 = message_id_hash(None, FallbackIdentity::Position { folder: "INBOX", uidvalidity: 1, uid: 8 });
+        let p1 = message_id_hash(
+            None,
+            FallbackIdentity::Position {
+                folder: "INBOX",
+                uidvalidity: 1,
+                uid: 7,
+            },
+        );
+        let p2 = message_id_hash(
+            None,
+            FallbackIdentity::Position {
+                folder: "INBOX",
+                uidvalidity: 1,
+                uid: 8,
+            },
+        );
         let c1 = message_id_hash(Some("   "), FallbackIdentity::Content(b"hello"));
         let c2 = message_id_hash(None, FallbackIdentity::Content(b"hello"));
         assert_ne!(p1, p2);

@@ -57,7 +57,11 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Self { workers: cores * 2, queue_capacity: 64, filters: FilterConfig::default() }
+        Self {
+            workers: cores * 2,
+            queue_capacity: 64,
+            filters: FilterConfig::default(),
+        }
     }
 }
 
@@ -74,7 +78,12 @@ impl Pipeline {
     /// Starts the dispatcher and its workers on `tracker`. They stop taking messages when
     /// `shutdown` is cancelled, finish what is queued and in flight, and then the tracked
     /// task ends (wait for it with `tracker.close(); tracker.wait()`).
-    pub fn spawn(store: Store, config: PipelineConfig, tracker: &TaskTracker, shutdown: CancellationToken) -> Pipeline {
+    pub fn spawn(
+        store: Store,
+        config: PipelineConfig,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Pipeline {
         Self::spawn_fenced(store, config, Fences::unenforced(), tracker, shutdown)
     }
 
@@ -99,7 +108,12 @@ impl Pipeline {
             fences,
         });
         tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
-        Pipeline { handle: PipelineHandle::new(sender), stats, rules, filters }
+        Pipeline {
+            handle: PipelineHandle::new(sender),
+            stats,
+            rules,
+            filters,
+        }
     }
 
     /// The entry point for sources (cheap to clone).
@@ -115,12 +129,20 @@ impl Pipeline {
     /// Replaces the daemon-wide filters (a configuration reload); messages already being
     /// filtered finish with the old ones.
     pub fn set_filters(&self, filters: FilterConfig) {
-        *self.filters.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(filters);
+        *self
+            .filters
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(filters);
     }
 
     /// The daemon-wide filters in force.
     pub fn filters(&self) -> Arc<FilterConfig> {
-        Arc::clone(&self.filters.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .filters
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Drops a mailbox's cached filter rules, e.g. after its exclusions changed.

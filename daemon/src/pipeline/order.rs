@@ -43,15 +43,28 @@ impl FolderSequencer {
             Some(slot) => (Some(slot.last), slot.failure),
             None => (None, Failure::default()),
         };
-        self.folders.insert(key, FolderSlot { last, failure: failure.clone() });
-        Turn { previous, done: Some(done), failure }
+        self.folders.insert(
+            key,
+            FolderSlot {
+                last,
+                failure: failure.clone(),
+            },
+        );
+        Turn {
+            previous,
+            done: Some(done),
+            failure,
+        }
     }
 
     /// Forgets folders that are idle and healthy (keeps the map small when mailboxes come
     /// and go).
     pub(crate) fn prune(&mut self) {
         self.folders.retain(|_, slot| {
-            let busy = matches!(slot.last.try_recv(), Err(oneshot::error::TryRecvError::Empty));
+            let busy = matches!(
+                slot.last.try_recv(),
+                Err(oneshot::error::TryRecvError::Empty)
+            );
             if busy {
                 return true;
             }
@@ -75,7 +88,11 @@ pub(crate) struct Turn {
 impl Turn {
     /// A turn that waits for nobody (sources without an ordered position).
     pub(crate) fn unordered() -> Turn {
-        Turn { previous: None, done: None, failure: Failure::default() }
+        Turn {
+            previous: None,
+            done: None,
+            failure: Failure::default(),
+        }
     }
 
     /// Waits until the previous message of the folder is finished.
@@ -94,7 +111,11 @@ impl Turn {
         };
         let failed = self.failure.lock().ok().and_then(|f| *f);
         match failed {
-            Some((failed_validity, failed_uid)) if failed_validity == *uidvalidity && *uid > failed_uid => Cursor::None,
+            Some((failed_validity, failed_uid))
+                if failed_validity == *uidvalidity && *uid > failed_uid =>
+            {
+                Cursor::None
+            }
             _ => position.clone(),
         }
     }
@@ -133,7 +154,10 @@ mod tests {
     use super::*;
 
     fn imap(uid: u32) -> Cursor {
-        Cursor::Imap { uidvalidity: 9, uid }
+        Cursor::Imap {
+            uidvalidity: 9,
+            uid,
+        }
     }
 
     #[tokio::test]
@@ -142,11 +166,21 @@ mod tests {
         let first = seq.next(MailboxId(1), "INBOX");
         let mut second = seq.next(MailboxId(1), "INBOX");
         let mut other_folder = seq.next(MailboxId(1), "Other");
-        tokio::time::timeout(std::time::Duration::from_secs(1), other_folder.wait_for_predecessor())
-            .await
-            .unwrap_or_else(|_| panic!("a different folder must not wait"));
-        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), second.wait_for_predecessor()).await;
-        assert!(waiting.is_err(), "the second message must wait for the first");
+        tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            other_folder.wait_for_predecessor(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("a different folder must not wait"));
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            second.wait_for_predecessor(),
+        )
+        .await;
+        assert!(
+            waiting.is_err(),
+            "the second message must wait for the first"
+        );
         drop(first);
         second.wait_for_predecessor().await;
     }

@@ -74,13 +74,23 @@ pub struct RulesCache {
 
 impl RulesCache {
     /// The rules of a mailbox, from the cache or the store.
-    pub async fn get(&self, store: &Store, mailbox: MailboxId) -> Result<Arc<MailboxRules>, PipelineError> {
+    pub async fn get(
+        &self,
+        store: &Store,
+        mailbox: MailboxId,
+    ) -> Result<Arc<MailboxRules>, PipelineError> {
         if let Some(rules) = self.cached(mailbox) {
             return Ok(rules);
         }
         let rules = Arc::new(load(store, mailbox).await?);
         if let Ok(mut entries) = self.entries.write() {
-            entries.insert(mailbox, Entry { rules: rules.clone(), loaded: Instant::now() });
+            entries.insert(
+                mailbox,
+                Entry {
+                    rules: rules.clone(),
+                    loaded: Instant::now(),
+                },
+            );
         }
         Ok(rules)
     }
@@ -104,18 +114,27 @@ async fn load(store: &Store, mailbox: MailboxId) -> Result<MailboxRules, Pipelin
         if source.is_not_found() {
             PipelineError::UnknownMailbox { mailbox }
         } else {
-            PipelineError::Settings { mailbox, transient: source.is_transient(), source: Box::new(source) }
+            PipelineError::Settings {
+                mailbox,
+                transient: source.is_transient(),
+                source: Box::new(source),
+            }
         }
     };
     let record = store.get_mailbox(mailbox).await.map_err(settings_error)?;
     let owner = store.get_user(record.owner).await.map_err(settings_error)?;
-    let own_addresses =
-        [record.address.as_str(), owner.email.as_str()].into_iter().filter(|address| !is_freemail(address));
+    let own_addresses = [record.address.as_str(), owner.email.as_str()]
+        .into_iter()
+        .filter(|address| !is_freemail(address));
     Ok(MailboxRules::new(own_addresses, record.excluded_domains))
 }
 
 fn is_freemail(address: &str) -> bool {
-    let domain = address.rsplit_once('@').map_or("", |(_, d)| d).trim().to_ascii_lowercase();
+    let domain = address
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d)
+        .trim()
+        .to_ascii_lowercase();
     FREEMAIL_DOMAINS.contains(&domain.as_str())
 }
 

@@ -43,7 +43,10 @@ pub struct StatsSnapshot {
 impl StatsSnapshot {
     /// The number of skips for one reason.
     pub fn skipped(&self, reason: SkipReason) -> u64 {
-        self.skipped.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n)
+        self.skipped
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -69,7 +72,10 @@ impl PipelineStats {
             commit_failures: load(&self.commit_failures),
             bytes_parsed: load(&self.bytes_parsed),
             in_flight: load(&self.in_flight),
-            skipped: SkipReason::ALL.into_iter().map(|r| (r, self.skipped(r))).collect(),
+            skipped: SkipReason::ALL
+                .into_iter()
+                .map(|r| (r, self.skipped(r)))
+                .collect(),
         }
     }
 

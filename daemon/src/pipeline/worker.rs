@@ -18,7 +18,9 @@ use crate::store::{CommitMessage, CommitResult, Cursor, NewSuggestion, Outcome, 
 use super::error::PipelineError;
 use super::filter::{self, FilterConfig, MailboxRules};
 use super::handle::{Job, Processed};
-use super::message::{FallbackIdentity, InboundMessage, Payload, RawMessage, log_id, message_id_hash};
+use super::message::{
+    FallbackIdentity, InboundMessage, Payload, RawMessage, log_id, message_id_hash,
+};
 use super::order::{FolderSequencer, Turn};
 use super::rules::RulesCache;
 use super::skip::SkipReason;
@@ -111,7 +113,11 @@ struct Decision {
 
 impl WorkerContext {
     /// Processes one message end to end; the raw bytes are dropped (zeroized) before the commit.
-    async fn process(&self, message: InboundMessage, mut turn: Turn) -> Result<Processed, PipelineError> {
+    async fn process(
+        &self,
+        message: InboundMessage,
+        mut turn: Turn,
+    ) -> Result<Processed, PipelineError> {
         PipelineStats::bump(&self.stats.received);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let position = message.position.clone();
@@ -130,18 +136,34 @@ impl WorkerContext {
         result
     }
 
-    async fn process_inner(&self, message: InboundMessage, turn: &mut Turn) -> Result<Processed, PipelineError> {
-        let InboundMessage { mailbox, folder, position, size, payload } = message;
+    async fn process_inner(
+        &self,
+        message: InboundMessage,
+        turn: &mut Turn,
+    ) -> Result<Processed, PipelineError> {
+        let InboundMessage {
+            mailbox,
+            folder,
+            position,
+            size,
+            payload,
+        } = message;
         let rules = self.rules.get(&self.store, mailbox).await?;
         let fallback_position = match &position {
             Cursor::Imap { uidvalidity, uid } => Some((*uidvalidity, *uid)),
             _ => None,
         };
         // One message sees one version of the filters, even if a reload happens meanwhile.
-        let filters = Arc::clone(&self.filters.read().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let filters = Arc::clone(
+            &self
+                .filters
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         let decision = match payload {
             Payload::Raw(raw)
-                if (raw.len() as u64) <= filters.max_message_bytes && size <= filters.max_message_bytes =>
+                if (raw.len() as u64) <= filters.max_message_bytes
+                    && size <= filters.max_message_bytes =>
             {
                 PipelineStats::add(&self.stats.bytes_parsed, raw.len() as u64);
                 let folder_name = folder.clone();
@@ -167,7 +189,10 @@ impl WorkerContext {
             Payload::Raw(raw) => {
                 let hash = too_large_hash(&folder, fallback_position, Some(&raw));
                 drop(raw);
-                Decision { message_id_hash: hash, outcome: Outcome::Skipped(SkipReason::TooLarge.as_str().to_owned()) }
+                Decision {
+                    message_id_hash: hash,
+                    outcome: Outcome::Skipped(SkipReason::TooLarge.as_str().to_owned()),
+                }
             }
             Payload::TooLarge => Decision {
                 message_id_hash: too_large_hash(&folder, fallback_position, None),
@@ -210,7 +235,10 @@ impl WorkerContext {
         Ok(processed)
     }
 
-    async fn commit_with_retry(&self, commit: CommitMessage) -> Result<CommitResult, PipelineError> {
+    async fn commit_with_retry(
+        &self,
+        commit: CommitMessage,
+    ) -> Result<CommitResult, PipelineError> {
         let mailbox = commit.mailbox;
         let mut backoff = COMMIT_BACKOFF;
         let mut attempt = 1;
@@ -223,11 +251,17 @@ impl WorkerContext {
                     backoff *= 2;
                     attempt += 1;
                 }
-                Err(error) if error.is_not_found() => return Err(PipelineError::UnknownMailbox { mailbox }),
+                Err(error) if error.is_not_found() => {
+                    return Err(PipelineError::UnknownMailbox { mailbox });
+                }
                 Err(error) if error.is_fenced() => {
                     // Another replica owns the mailbox now (issue 9); it fetches the message again.
                     tracing::warn!(mailbox = %mailbox, "commit refused: stale fencing token, the mailbox's lease is lost");
-                    return Err(PipelineError::Commit { mailbox, transient: false, source: Box::new(error) });
+                    return Err(PipelineError::Commit {
+                        mailbox,
+                        transient: false,
+                        source: Box::new(error),
+                    });
                 }
                 Err(error) => {
                     return Err(PipelineError::Commit {
@@ -252,7 +286,11 @@ fn decide(
     let bytes = raw.as_bytes();
     let envelope = mailsig_parser::envelope(bytes);
     let fallback = match position {
-        Some((uidvalidity, uid)) => FallbackIdentity::Position { folder, uidvalidity, uid },
+        Some((uidvalidity, uid)) => FallbackIdentity::Position {
+            folder,
+            uidvalidity,
+            uid,
+        },
         None => FallbackIdentity::Content(bytes),
     };
     let message_id_hash = message_id_hash(envelope.message_id.as_deref(), fallback);
@@ -269,7 +307,10 @@ fn decide(
     let extraction = mailsig_parser::extract(bytes);
     drop(raw);
     match suggestion_of(sender, &extraction) {
-        Some(suggestion) => Decision { message_id_hash, outcome: Outcome::Suggestion(suggestion) },
+        Some(suggestion) => Decision {
+            message_id_hash,
+            outcome: Outcome::Suggestion(suggestion),
+        },
         None => skip(SkipReason::NoSignature),
     }
 }
@@ -286,11 +327,20 @@ fn suggestion_of(sender: &str, extraction: &Extraction) -> Option<NewSuggestion>
 /// failed): its position, else (if available) its bytes.
 fn too_large_hash(folder: &str, position: Option<(u32, u32)>, raw: Option<&RawMessage>) -> String {
     match (position, raw) {
-        (Some((uidvalidity, uid)), _) => message_id_hash(None, FallbackIdentity::Position { folder, uidvalidity, uid }),
+        (Some((uidvalidity, uid)), _) => message_id_hash(
+            None,
+            FallbackIdentity::Position {
+                folder,
+                uidvalidity,
+                uid,
+            },
+        ),
         (None, Some(raw)) => message_id_hash(None, FallbackIdentity::Content(raw.as_bytes())),
         // Nothing identifies it: a random identity counts it once and never dedupes it
         // against another message.
-        (None, None) => message_id_hash(None, FallbackIdentity::Content(&rand::random::<[u8; 16]>())),
+        (None, None) => {
+            message_id_hash(None, FallbackIdentity::Content(&rand::random::<[u8; 16]>()))
+        }
     }
 }
 

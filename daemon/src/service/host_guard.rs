@@ -93,7 +93,9 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Refusal> {
     } else if let Some(v4) = ip.to_ipv4_mapped() {
         // ::ffff:a.b.c.d reaches the IPv4 address a.b.c.d.
         classify_v4(v4)
-    } else if ip.segments()[..6] == [0, 0, 0, 0, 0, 0] || ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    } else if ip.segments()[..6] == [0, 0, 0, 0, 0, 0]
+        || ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+    {
         // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) embed an IPv4 address.
         let [.., c, d] = ip.segments();
         classify_v4(Ipv4Addr::from((u32::from(c) << 16) | u32::from(d)))
@@ -121,7 +123,11 @@ fn normalise(host: &str) -> String {
 /// addresses to connect to (and only those). A refusal is a field error on `host` (or `port`),
 /// code `choice`; a name that does not resolve is a field error on `host` too (code `text`); a
 /// lookup that times out is "unavailable", like an unreachable server.
-pub async fn resolve_checked(host: &str, port: u16, options: &ImapOptions) -> ServiceResult<Vec<SocketAddr>> {
+pub async fn resolve_checked(
+    host: &str,
+    port: u16,
+    options: &ImapOptions,
+) -> ServiceResult<Vec<SocketAddr>> {
     if !port_allowed(port) {
         return Err(ServiceError::field(
             "port",
@@ -132,8 +138,17 @@ pub async fn resolve_checked(host: &str, port: u16, options: &ImapOptions) -> Se
     let name = normalise(host);
     let addrs: Vec<SocketAddr> = match name.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => match timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name.as_str(), port))).await {
-            Err(_) => return Err(ServiceError::Unavailable(format!("{name}: the name lookup timed out"))),
+        Err(_) => match timeout(
+            RESOLVE_TIMEOUT,
+            tokio::net::lookup_host((name.as_str(), port)),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(ServiceError::Unavailable(format!(
+                    "{name}: the name lookup timed out"
+                )));
+            }
             // Most often a typo in the form: the user's to fix, so a field error, not a 503.
             Ok(Err(_)) => return Err(unresolvable()),
             Ok(Ok(found)) => found.collect(),
@@ -144,13 +159,20 @@ pub async fn resolve_checked(host: &str, port: u16, options: &ImapOptions) -> Se
     }
     let named_allowed = options.allowed_hosts.iter().any(|h| *h == name);
     for addr in &addrs {
-        let ip_allowed = options.allowed_hosts.iter().any(|h| h.parse::<IpAddr>().ok() == Some(addr.ip()));
+        let ip_allowed = options
+            .allowed_hosts
+            .iter()
+            .any(|h| h.parse::<IpAddr>().ok() == Some(addr.ip()));
         match classify(addr.ip()) {
             None => {}
-            Some(Refusal::Internal(_)) if options.allow_private_hosts || named_allowed || ip_allowed => {}
+            Some(Refusal::Internal(_))
+                if options.allow_private_hosts || named_allowed || ip_allowed => {}
             Some(Refusal::Internal(class)) => {
                 // Neither the host the user typed nor the address goes into the log line.
-                tracing::info!(class, "IMAP link refused: the host resolves to an internal address");
+                tracing::info!(
+                    class,
+                    "IMAP link refused: the host resolves to an internal address"
+                );
                 // The address itself is not echoed: it would reveal the operator's internal DNS.
                 return Err(ServiceError::field(
                     "host",
@@ -162,7 +184,10 @@ pub async fn resolve_checked(host: &str, port: u16, options: &ImapOptions) -> Se
                 ));
             }
             Some(Refusal::Never(class)) => {
-                tracing::info!(class, "IMAP link refused: the host resolves to a non-server address");
+                tracing::info!(
+                    class,
+                    "IMAP link refused: the host resolves to a non-server address"
+                );
                 return Err(ServiceError::field(
                     "host",
                     FieldCode::Choice,
@@ -176,7 +201,11 @@ pub async fn resolve_checked(host: &str, port: u16, options: &ImapOptions) -> Se
 
 /// The field error for a host name that has no address.
 fn unresolvable() -> ServiceError {
-    ServiceError::field("host", FieldCode::Text, "no address found for this host name; check the spelling")
+    ServiceError::field(
+        "host",
+        FieldCode::Text,
+        "no address found for this host name; check the spelling",
+    )
 }
 
 #[cfg(test)]
@@ -190,32 +219,71 @@ mod tests {
     #[test]
     fn internal_addresses_are_recognised() {
         for ip in [
-            "127.0.0.1", "127.1.2.3", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-            "169.254.169.254", "100.64.0.1", "100.127.255.254", "0.1.2.3", "198.18.0.1", "::1",
-            "fc00::1", "fd12:3456::1", "fe80::1", "fec0::1", "::ffff:127.0.0.1", "::ffff:10.1.2.3",
-            "64:ff9b::a9fe:a9fe", "::7f00:1",
+            "127.0.0.1",
+            "127.1.2.3",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.254",
+            "0.1.2.3",
+            "198.18.0.1",
+            "::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "fec0::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.1.2.3",
+            "64:ff9b::a9fe:a9fe",
+            "::7f00:1",
         ] {
-            assert!(matches!(class(ip), Some(Refusal::Internal(_))), "{ip} should be internal");
+            assert!(
+                matches!(class(ip), Some(Refusal::Internal(_))),
+                "{ip} should be internal"
+            );
         }
     }
 
     #[test]
     fn non_servers_are_always_refused() {
-        for ip in ["0.0.0.0", "255.255.255.255", "224.0.0.1", "240.0.0.1", "::", "ff02::1", "::ffff:0.0.0.0"] {
-            assert!(matches!(class(ip), Some(Refusal::Never(_))), "{ip} should never be allowed");
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "240.0.0.1",
+            "::",
+            "ff02::1",
+            "::ffff:0.0.0.0",
+        ] {
+            assert!(
+                matches!(class(ip), Some(Refusal::Never(_))),
+                "{ip} should never be allowed"
+            );
         }
     }
 
     #[test]
     fn public_addresses_pass() {
-        for ip in ["1.1.1.1", "93.184.216.34", "100.128.0.1", "172.32.0.1", "2a00:1450:4001::1", "::ffff:8.8.8.8"] {
+        for ip in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "100.128.0.1",
+            "172.32.0.1",
+            "2a00:1450:4001::1",
+            "::ffff:8.8.8.8",
+        ] {
             assert_eq!(class(ip), None, "{ip} is public");
         }
     }
 
     #[test]
     fn only_imap_and_unprivileged_ports_pass() {
-        assert!(port_allowed(143) && port_allowed(993) && port_allowed(1143) && port_allowed(10993));
+        assert!(
+            port_allowed(143) && port_allowed(993) && port_allowed(1143) && port_allowed(10993)
+        );
         assert!(!port_allowed(22) && !port_allowed(25) && !port_allowed(80) && !port_allowed(443));
     }
 
@@ -224,12 +292,23 @@ mod tests {
         let strict = ImapOptions::default();
         assert!(resolve_checked("127.0.0.1", 993, &strict).await.is_err());
         assert!(resolve_checked("[::1]", 993, &strict).await.is_err());
-        let by_name = ImapOptions { allowed_hosts: vec!["10.0.0.1".into()], ..ImapOptions::default() };
+        let by_name = ImapOptions {
+            allowed_hosts: vec!["10.0.0.1".into()],
+            ..ImapOptions::default()
+        };
         assert!(resolve_checked("10.0.0.1", 993, &by_name).await.is_ok());
         assert!(resolve_checked("10.0.0.2", 993, &by_name).await.is_err());
-        let open = ImapOptions { allow_private_hosts: true, ..ImapOptions::default() };
+        let open = ImapOptions {
+            allow_private_hosts: true,
+            ..ImapOptions::default()
+        };
         let addrs = resolve_checked("127.0.0.1", 10993, &open).await;
-        assert_eq!(addrs.ok(), Some(vec!["127.0.0.1:10993".parse().unwrap_or_else(|_| unreachable!())]));
+        assert_eq!(
+            addrs.ok(),
+            Some(vec![
+                "127.0.0.1:10993".parse().unwrap_or_else(|_| unreachable!())
+            ])
+        );
         assert!(resolve_checked("0.0.0.0", 993, &open).await.is_err());
         assert!(resolve_checked("1.1.1.1", 25, &open).await.is_err());
     }

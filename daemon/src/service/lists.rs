@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use crate::store::{ContactList, ListAccess, ListDeletion, ListId, ListMember, Role, Store, UserId};
+use crate::store::{
+    ContactList, ListAccess, ListDeletion, ListId, ListMember, Role, Store, UserId,
+};
 
 use super::validate::{Checker, FieldCode};
 use super::{Actor, ServiceError, ServiceResult, audit, require_role};
@@ -98,9 +100,20 @@ pub async fn rename_list(
 pub async fn delete_list(store: &Store, actor: Actor, list: ListId) -> ServiceResult<()> {
     require_role(store, actor, list, Role::Owner).await?;
     match store.delete_list(list).await? {
-        ListDeletion::Deleted { suggestions, shares } => {
+        ListDeletion::Deleted {
+            suggestions,
+            shares,
+        } => {
             let detail = format!("{suggestions} suggestions, {shares} shares");
-            audit(store, actor, "list.delete", "list", Some(list.0), Some(&detail)).await
+            audit(
+                store,
+                actor,
+                "list.delete",
+                "list",
+                Some(list.0),
+                Some(&detail),
+            )
+            .await
         }
         ListDeletion::InUse { mailboxes } => Err(ServiceError::InUse {
             message: format!(

@@ -12,7 +12,9 @@ use serde::Serialize;
 use std::net::SocketAddr;
 
 use crate::sources::graph::GraphUnlinker;
-use crate::sources::imap::{ImapError, ImapOptions, ImapSettings, Security, test_login_at, test_login_with};
+use crate::sources::imap::{
+    ImapError, ImapOptions, ImapSettings, Security, test_login_at, test_login_with,
+};
 use crate::store::{
     ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox, Role,
     SecretKind, Store,
@@ -458,7 +460,12 @@ pub async fn replace_password(
 /// are deleted at Graph (best effort, within a time budget: an unreachable Graph is logged and
 /// counted, and does not keep the rest from happening), the tokens and clientStates are wiped
 /// and the webhook forgets the subscriptions (see [`GraphUnlinker`]).
-pub async fn unlink(store: &Store, graph: &GraphUnlinker, actor: Actor, id: MailboxId) -> ServiceResult<()> {
+pub async fn unlink(
+    store: &Store,
+    graph: &GraphUnlinker,
+    actor: Actor,
+    id: MailboxId,
+) -> ServiceResult<()> {
     let mailbox = owned(store, actor, id).await?;
     match mailbox.kind {
         MailboxKind::Graph => graph.unlink(store, id).await.map_err(|e| match e {

@@ -49,14 +49,26 @@ pub struct OwnershipPublisher {
 impl Ownership {
     /// An ownership of everything that never changes (a single process without leases).
     pub fn everything() -> Ownership {
-        let (sender, receiver) = watch::channel(Arc::new(Owned { everything: true, leases: BTreeMap::new() }));
-        Ownership { receiver, _fixed: Some(Arc::new(sender)) }
+        let (sender, receiver) = watch::channel(Arc::new(Owned {
+            everything: true,
+            leases: BTreeMap::new(),
+        }));
+        Ownership {
+            receiver,
+            _fixed: Some(Arc::new(sender)),
+        }
     }
 
     /// A new, empty owned set and the handle that publishes changes to it.
     pub fn channel() -> (OwnershipPublisher, Ownership) {
         let (sender, receiver) = watch::channel(Arc::new(Owned::default()));
-        (OwnershipPublisher { sender }, Ownership { receiver, _fixed: None })
+        (
+            OwnershipPublisher { sender },
+            Ownership {
+                receiver,
+                _fixed: None,
+            },
+        )
     }
 
     /// The current set.
@@ -86,7 +98,10 @@ impl OwnershipPublisher {
             if current.leases == leases && !current.everything {
                 return false;
             }
-            *current = Arc::new(Owned { everything: false, leases });
+            *current = Arc::new(Owned {
+                everything: false,
+                leases,
+            });
             true
         });
     }
@@ -105,7 +120,10 @@ mod tests {
         assert!(ownership.owns(MailboxId(1)));
         assert_eq!(ownership.fencing(MailboxId(1)), Some(3));
         publisher.publish(BTreeMap::from([(MailboxId(1), 3)]));
-        assert!(!ownership.receiver.has_changed().unwrap_or(true), "an identical set is not a change");
+        assert!(
+            !ownership.receiver.has_changed().unwrap_or(true),
+            "an identical set is not a change"
+        );
         drop(publisher);
         assert!(!ownership.changed().await);
     }

@@ -10,8 +10,8 @@ use super::cursors::advance_cursor;
 use super::outbox::enqueue_digest;
 use super::suggestion::FieldChange;
 use super::{
-    Backend, Cursor, Error, ListId, MailboxId, NewSuggestion, Result, Store, SuggestionFields, SuggestionId, UserId,
-    col, to_json,
+    Backend, Cursor, Error, ListId, MailboxId, NewSuggestion, Result, Store, SuggestionFields,
+    SuggestionId, UserId, col, to_json,
 };
 
 /// One processed message, as the pipeline commits it.
@@ -45,7 +45,10 @@ pub enum CommitResult {
     /// A new suggestion was created.
     Inserted { suggestion: SuggestionId },
     /// An existing suggestion (same e-mail, or same name and company) was updated.
-    Merged { suggestion: SuggestionId, changed_fields: Vec<String> },
+    Merged {
+        suggestion: SuggestionId,
+        changed_fields: Vec<String>,
+    },
     /// An existing suggestion already held everything this message offered.
     Unchanged { suggestion: SuggestionId },
     /// The skip was recorded.
@@ -68,12 +71,17 @@ impl Store {
     /// nothing but the cursor.
     pub async fn commit_message(&self, msg: CommitMessage) -> Result<CommitResult> {
         if msg.message_id_hash.is_empty() {
-            return Err(Error::Invalid { what: "message id hash", reason: "empty".into() });
+            return Err(Error::Invalid {
+                what: "message id hash",
+                reason: "empty".into(),
+            });
         }
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
         let merges = matches!(msg.outcome, Outcome::Suggestion(_));
-        let target = self.lock_mailbox(&mut tx, msg.mailbox, msg.fencing, merges).await?;
+        let target = self
+            .lock_mailbox(&mut tx, msg.mailbox, msg.fencing, merges)
+            .await?;
 
         let inserted = sqlx::query(
             "INSERT INTO processed_messages (mailbox_id, message_id_hash, processed_at) VALUES ($1, $2, $3) \
@@ -102,19 +110,55 @@ impl Store {
                     CommitResult::Skipped
                 }
                 Outcome::Suggestion(new) => {
-                    let result = merge_suggestion(&mut tx, &target, msg.mailbox, &msg.message_id_hash, new, now).await?;
+                    let result = merge_suggestion(
+                        &mut tx,
+                        &target,
+                        msg.mailbox,
+                        &msg.message_id_hash,
+                        new,
+                        now,
+                    )
+                    .await?;
                     match &result {
                         CommitResult::Inserted { suggestion } => {
-                            bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, COUNTER_SUGGESTED], now).await?;
-                            enqueue_digest(self, &mut tx, target.list_owner, target.list, *suggestion, now).await?;
+                            bump_counters(
+                                &mut tx,
+                                msg.mailbox,
+                                &[COUNTER_PROCESSED, COUNTER_SUGGESTED],
+                                now,
+                            )
+                            .await?;
+                            enqueue_digest(
+                                self,
+                                &mut tx,
+                                target.list_owner,
+                                target.list,
+                                *suggestion,
+                                now,
+                            )
+                            .await?;
                         }
                         CommitResult::Merged { suggestion, .. } => {
                             let names = [COUNTER_PROCESSED, COUNTER_SUGGESTED, COUNTER_MERGED];
                             bump_counters(&mut tx, msg.mailbox, &names, now).await?;
-                            enqueue_digest(self, &mut tx, target.list_owner, target.list, *suggestion, now).await?;
+                            enqueue_digest(
+                                self,
+                                &mut tx,
+                                target.list_owner,
+                                target.list,
+                                *suggestion,
+                                now,
+                            )
+                            .await?;
                         }
                         _ => {
-                            bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, COUNTER_SUGGESTED], now).await?;
+                            bump_counters(
+                                &mut tx,
+                                msg.mailbox,
+                                &[COUNTER_PROCESSED, COUNTER_SUGGESTED],
+                                now,
+                            )
+                            .await?;
                         }
                     }
                     result
@@ -122,7 +166,9 @@ impl Store {
             }
         };
         advance_cursor(&mut tx, msg.mailbox, &msg.folder, &msg.cursor, now).await?;
-        tx.commit().await.map_err(Error::db("commit message", "message"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit message", "message"))?;
         Ok(result)
     }
 
@@ -176,7 +222,10 @@ impl Store {
             .ok_or(Error::NotFound { what: "mailbox" })?;
         let current: i64 = col(&row, "lease_fencing")?;
         if let Some(fencing) = fencing.filter(|f| *f != current) {
-            return Err(Error::Fenced { mailbox: mailbox.0, fencing });
+            return Err(Error::Fenced {
+                mailbox: mailbox.0,
+                fencing,
+            });
         }
         Ok(Target {
             list: ListId(col(&row, "target_list_id")?),
@@ -195,7 +244,13 @@ struct Target {
 }
 
 /// Adds `by` to a mailbox counter inside the caller's transaction.
-pub(crate) async fn bump_counter(conn: &mut AnyConnection, mailbox: MailboxId, name: &str, by: i64, now: i64) -> Result<()> {
+pub(crate) async fn bump_counter(
+    conn: &mut AnyConnection,
+    mailbox: MailboxId,
+    name: &str,
+    by: i64,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO mailbox_counters (mailbox_id, name, value, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (mailbox_id, name) DO UPDATE SET value = mailbox_counters.value + excluded.value, \
@@ -213,7 +268,12 @@ pub(crate) async fn bump_counter(conn: &mut AnyConnection, mailbox: MailboxId, n
 
 /// Adds one to each named counter (at most three distinct names per statement, so a commit
 /// costs one round trip for its counters).
-async fn bump_counters(conn: &mut AnyConnection, mailbox: MailboxId, names: &[&str], now: i64) -> Result<()> {
+async fn bump_counters(
+    conn: &mut AnyConnection,
+    mailbox: MailboxId,
+    names: &[&str],
+    now: i64,
+) -> Result<()> {
     let sql = match names.len() {
         0 => return Ok(()),
         1 => {
@@ -243,7 +303,11 @@ async fn bump_counters(conn: &mut AnyConnection, mailbox: MailboxId, names: &[&s
     for name in names {
         query = query.bind(*name);
     }
-    query.bind(now).execute(&mut *conn).await.map_err(Error::db("bump counters", "counter"))?;
+    query
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::db("bump counters", "counter"))?;
     Ok(())
 }
 
@@ -259,7 +323,10 @@ async fn merge_suggestion(
 ) -> Result<CommitResult> {
     let sender = new.sender_email.trim().to_lowercase();
     if sender.is_empty() {
-        return Err(Error::Invalid { what: "sender email", reason: "empty".into() });
+        return Err(Error::Invalid {
+            what: "sender email",
+            reason: "empty".into(),
+        });
     }
     let name_key = new.fields.name_key();
     let company_key = new.fields.company_key();
@@ -305,7 +372,9 @@ async fn merge_suggestion(
         .fetch_one(&mut *conn)
         .await
         .map_err(Error::db("insert suggestion", "suggestion"))?;
-        return Ok(CommitResult::Inserted { suggestion: SuggestionId(col(&row, "id")?) });
+        return Ok(CommitResult::Inserted {
+            suggestion: SuggestionId(col(&row, "id")?),
+        });
     };
 
     let id = SuggestionId(col(&row, "id")?);
@@ -315,8 +384,20 @@ async fn merge_suggestion(
     if changes.is_empty() {
         return Ok(CommitResult::Unchanged { suggestion: id });
     }
-    update_fields(conn, id, &fields, old_confidence.max(new.confidence), Some(message_id_hash), &changes, now).await?;
-    Ok(CommitResult::Merged { suggestion: id, changed_fields: changes.iter().map(|c| c.field.to_owned()).collect() })
+    update_fields(
+        conn,
+        id,
+        &fields,
+        old_confidence.max(new.confidence),
+        Some(message_id_hash),
+        &changes,
+        now,
+    )
+    .await?;
+    Ok(CommitResult::Merged {
+        suggestion: id,
+        changed_fields: changes.iter().map(|c| c.field.to_owned()).collect(),
+    })
 }
 
 /// Writes new field values and one history row per changed field.

@@ -34,12 +34,21 @@ pub struct FolderCursor {
 }
 
 fn to_u32(v: Option<i64>, what: &'static str) -> Result<Option<u32>> {
-    v.map(|v| u32::try_from(v).map_err(|_| Error::Corrupt { what, reason: format!("{v} out of range") }))
-        .transpose()
+    v.map(|v| {
+        u32::try_from(v).map_err(|_| Error::Corrupt {
+            what,
+            reason: format!("{v} out of range"),
+        })
+    })
+    .transpose()
 }
 
 impl Store {
-    pub async fn get_cursor(&self, mailbox: MailboxId, folder: &str) -> Result<Option<FolderCursor>> {
+    pub async fn get_cursor(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+    ) -> Result<Option<FolderCursor>> {
         let row = sqlx::query(
             "SELECT uidvalidity, last_uid, delta_link, updated_at FROM folder_cursors \
              WHERE mailbox_id = $1 AND folder = $2",
@@ -63,17 +72,31 @@ impl Store {
     }
 
     /// Advances the cursor (never backwards within a UIDVALIDITY; see the module docs).
-    pub async fn set_cursor(&self, mailbox: MailboxId, folder: &str, cursor: &Cursor) -> Result<()> {
+    pub async fn set_cursor(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+        cursor: &Cursor,
+    ) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
         advance_cursor(&mut tx, mailbox, folder, cursor, now).await?;
-        tx.commit().await.map_err(Error::db("commit cursor", "cursor"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit cursor", "cursor"))
     }
 
     /// Starts a folder over: a new UIDVALIDITY (or a first link) with `uid` as the last UID
     /// already accounted for (e.g. UIDNEXT - 1, so only new mail is processed).
-    pub async fn reset_cursor(&self, mailbox: MailboxId, folder: &str, uidvalidity: u32, uid: u32) -> Result<()> {
-        self.reset_cursor_fenced(mailbox, folder, uidvalidity, uid, None).await
+    pub async fn reset_cursor(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+        uidvalidity: u32,
+        uid: u32,
+    ) -> Result<()> {
+        self.reset_cursor_fenced(mailbox, folder, uidvalidity, uid, None)
+            .await
     }
 
     /// [`Store::reset_cursor`] by the holder of the mailbox's lease with fencing token
@@ -103,7 +126,9 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(Error::db("reset cursor", "cursor"))?;
-        tx.commit().await.map_err(Error::db("commit cursor reset", "cursor"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit cursor reset", "cursor"))
     }
 }
 

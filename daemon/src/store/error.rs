@@ -106,13 +106,25 @@ mod tests {
 
     #[test]
     fn kinds_drive_retry_decisions() {
-        let timeout = Error::Database { op: "x", source: sqlx::Error::PoolTimedOut };
+        let timeout = Error::Database {
+            op: "x",
+            source: sqlx::Error::PoolTimedOut,
+        };
         assert!(timeout.is_transient());
         let nf = Error::NotFound { what: "user" };
         assert!(nf.is_not_found() && !nf.is_transient() && !nf.is_conflict());
         assert!(Error::db("x", "user")(sqlx::Error::RowNotFound).is_not_found());
-        assert!(Error::Fenced { mailbox: 1, fencing: 2 }.is_fenced());
+        assert!(
+            Error::Fenced {
+                mailbox: 1,
+                fencing: 2
+            }
+            .is_fenced()
+        );
         assert!(!Error::Conflict { what: "user" }.is_transient());
-        assert_eq!(Error::NotFound { what: "mailbox" }.to_string(), "mailbox not found");
+        assert_eq!(
+            Error::NotFound { what: "mailbox" }.to_string(),
+            "mailbox not found"
+        );
     }
 }

@@ -36,10 +36,19 @@ use super::{Backend, Error, MailboxId, Result, col};
 /// share-locked until that transaction ends). A soft-deleted mailbox counts as lost: its lease
 /// was dropped with it. `None` checks nothing (no leases in use). `NotFound` when the mailbox
 /// row does not exist.
-pub(crate) async fn check(conn: &mut AnyConnection, backend: Backend, mailbox: MailboxId, fencing: Option<i64>) -> Result<()> {
-    let Some(fencing) = fencing else { return Ok(()) };
+pub(crate) async fn check(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    mailbox: MailboxId,
+    fencing: Option<i64>,
+) -> Result<()> {
+    let Some(fencing) = fencing else {
+        return Ok(());
+    };
     let sql = match backend {
-        Backend::Postgres => "SELECT lease_fencing, deleted_at FROM mailboxes WHERE id = $1 FOR SHARE",
+        Backend::Postgres => {
+            "SELECT lease_fencing, deleted_at FROM mailboxes WHERE id = $1 FOR SHARE"
+        }
         Backend::Sqlite => "SELECT lease_fencing, deleted_at FROM mailboxes WHERE id = $1",
     };
     let row = sqlx::query(sql)
@@ -51,7 +60,10 @@ pub(crate) async fn check(conn: &mut AnyConnection, backend: Backend, mailbox: M
     let current: i64 = col(&row, "lease_fencing")?;
     let deleted = col::<Option<i64>>(&row, "deleted_at")?.is_some();
     if current != fencing || deleted {
-        return Err(Error::Fenced { mailbox: mailbox.0, fencing });
+        return Err(Error::Fenced {
+            mailbox: mailbox.0,
+            fencing,
+        });
     }
     Ok(())
 }

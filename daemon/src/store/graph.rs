@@ -19,11 +19,13 @@ use std::time::Duration;
 use sqlx::any::AnyRow;
 
 use super::claim_sql::locked_select;
-use super::multi_row;
 use super::cursors::advance_cursor;
 use super::fencing;
-use super::{Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col};
+use super::multi_row;
 use super::text_enum::text_enum;
+use super::{
+    Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col,
+};
 
 text_enum! {
     /// Where a Microsoft 365 linking was started. The OAuth callback completes a linking started
@@ -123,7 +125,11 @@ pub struct SubscriptionCounts {
 impl SubscriptionCounts {
     /// Unexpired subscriptions in `state` (0 when none).
     pub fn live(&self, state: SubscriptionState) -> u64 {
-        self.live.iter().filter(|(s, _)| *s == state).map(|(_, n)| n).sum()
+        self.live
+            .iter()
+            .filter(|(s, _)| *s == state)
+            .map(|(_, n)| n)
+            .sum()
     }
 }
 
@@ -244,7 +250,9 @@ impl Store {
         .fetch_optional(self.writer())
         .await
         .map_err(Error::db("take oauth state", "oauth state"))?
-        .ok_or(Error::NotFound { what: "oauth state" })?;
+        .ok_or(Error::NotFound {
+            what: "oauth state",
+        })?;
         let state = OauthState {
             user: UserId(col(&row, "user_id")?),
             list: ListId(col(&row, "list_id")?),
@@ -253,7 +261,9 @@ impl Store {
             expires_at: col(&row, "expires_at")?,
         };
         if state.expires_at < self.now_ms() {
-            return Err(Error::NotFound { what: "oauth state" });
+            return Err(Error::NotFound {
+                what: "oauth state",
+            });
         }
         Ok(state)
     }
@@ -264,7 +274,11 @@ impl Store {
     /// of the same folder is replaced, and its sealed clientState wiped. `fencing` is the token
     /// of the writer's lease on `sub.mailbox` (`Fenced` when stale, nothing written; `None`: no
     /// leases in use).
-    pub async fn put_graph_subscription(&self, sub: &GraphSubscription, fencing: Option<i64>) -> Result<()> {
+    pub async fn put_graph_subscription(
+        &self,
+        sub: &GraphSubscription,
+        fencing: Option<i64>,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         fencing::check(&mut tx, self.backend, sub.mailbox, fencing).await?;
         let old = sqlx::query(
@@ -314,7 +328,9 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(Error::db("store subscription", "subscription"))?;
-        tx.commit().await.map_err(Error::db("commit subscription", "subscription"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit subscription", "subscription"))
     }
 
     /// The subscriptions of one mailbox, by folder.
@@ -392,7 +408,11 @@ impl Store {
         fencing: Option<i64>,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let mailbox = subscription_mailbox(&mut tx, id).await?.ok_or(Error::NotFound { what: "subscription" })?;
+        let mailbox = subscription_mailbox(&mut tx, id)
+            .await?
+            .ok_or(Error::NotFound {
+                what: "subscription",
+            })?;
         fencing::check(&mut tx, self.backend, mailbox, fencing).await?;
         sqlx::query("UPDATE graph_subscriptions SET renewed_at = $1, expires_at = $2, state = 'active' WHERE id = $3")
             .bind(renewed_at)
@@ -401,7 +421,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(Error::db("renew subscription", "subscription"))?;
-        tx.commit().await.map_err(Error::db("commit subscription renewal", "subscription"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit subscription renewal", "subscription"))
     }
 
     /// Records what Graph said about a subscription (e.g. removed). An unknown id changes
@@ -413,7 +435,9 @@ impl Store {
         fencing: Option<i64>,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let Some(mailbox) = subscription_mailbox(&mut tx, id).await? else { return Ok(()) };
+        let Some(mailbox) = subscription_mailbox(&mut tx, id).await? else {
+            return Ok(());
+        };
         fencing::check(&mut tx, self.backend, mailbox, fencing).await?;
         sqlx::query("UPDATE graph_subscriptions SET state = $1 WHERE id = $2")
             .bind(state.as_str())
@@ -421,7 +445,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(Error::db("set subscription state", "subscription"))?;
-        tx.commit().await.map_err(Error::db("commit subscription state", "subscription"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit subscription state", "subscription"))
     }
 
     /// Forgets a subscription and wipes its sealed clientState. Not fenced: the mailbox task
@@ -429,11 +455,12 @@ impl Store {
     /// [`Store::put_graph_subscription`]); this is for operators and tests.
     pub async fn delete_graph_subscription(&self, id: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("DELETE FROM graph_subscriptions WHERE id = $1 RETURNING client_state_id")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::db("delete subscription", "subscription"))?;
+        let row =
+            sqlx::query("DELETE FROM graph_subscriptions WHERE id = $1 RETURNING client_state_id")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Error::db("delete subscription", "subscription"))?;
         if let Some(row) = row
             && let Some(secret) = col::<Option<i64>>(&row, "client_state_id")?
         {
@@ -443,7 +470,9 @@ impl Store {
                 .await
                 .map_err(Error::db("wipe client state", "secret"))?;
         }
-        tx.commit().await.map_err(Error::db("commit subscription delete", "subscription"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit subscription delete", "subscription"))
     }
 
     // ---- The notification queue -----------------------------------------------------------
@@ -461,7 +490,9 @@ impl Store {
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
         let inserted = insert_jobs(&mut tx, jobs, now).await?;
-        tx.commit().await.map_err(Error::db("commit graph jobs", "graph job"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit graph jobs", "graph job"))?;
         Ok(inserted)
     }
 
@@ -490,8 +521,19 @@ impl Store {
         let mut tx = self.begin_write().await?;
         fencing::check(&mut tx, self.backend, mailbox, fencing).await?;
         let inserted = insert_jobs(&mut tx, &jobs, now).await?;
-        advance_cursor(&mut tx, mailbox, folder, &Cursor::Delta { link: delta_link.to_owned() }, now).await?;
-        tx.commit().await.map_err(Error::db("commit delta round", "graph job"))?;
+        advance_cursor(
+            &mut tx,
+            mailbox,
+            folder,
+            &Cursor::Delta {
+                link: delta_link.to_owned(),
+            },
+            now,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit delta round", "graph job"))?;
         Ok(inserted)
     }
 
@@ -522,8 +564,19 @@ impl Store {
             .await
             .map_err(Error::db("record baseline message", "graph job"))?;
         }
-        advance_cursor(&mut tx, mailbox, folder, &Cursor::Delta { link: delta_link.to_owned() }, now).await?;
-        tx.commit().await.map_err(Error::db("commit delta baseline", "graph job"))
+        advance_cursor(
+            &mut tx,
+            mailbox,
+            folder,
+            &Cursor::Delta {
+                link: delta_link.to_owned(),
+            },
+            now,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit delta baseline", "graph job"))
     }
 
     /// Claims up to `limit` due jobs of active mailboxes in status `ok` for `worker`, for
@@ -562,7 +615,9 @@ impl Store {
             .fetch_all(&mut *tx)
             .await
             .map_err(Error::db("claim graph jobs", "graph job"))?;
-        tx.commit().await.map_err(Error::db("commit graph job claim", "graph job"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit graph job claim", "graph job"))?;
         let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
@@ -570,7 +625,10 @@ impl Store {
 
     /// Records how claimed jobs ended, all in one transaction (the job workers fold their
     /// outcomes, see `sources::graph::group_commit`).
-    pub async fn record_graph_job_outcomes(&self, outcomes: &[(i64, GraphJobOutcome)]) -> Result<()> {
+    pub async fn record_graph_job_outcomes(
+        &self,
+        outcomes: &[(i64, GraphJobOutcome)],
+    ) -> Result<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -583,8 +641,12 @@ impl Store {
         for (id, outcome) in outcomes {
             match outcome {
                 GraphJobOutcome::Done => done.push(*id),
-                GraphJobOutcome::Failed { error } => failed.entry(error.as_str()).or_default().push(*id),
-                GraphJobOutcome::Retry { next_at, error } => retries.push((*id, *next_at, error.as_str())),
+                GraphJobOutcome::Failed { error } => {
+                    failed.entry(error.as_str()).or_default().push(*id)
+                }
+                GraphJobOutcome::Retry { next_at, error } => {
+                    retries.push((*id, *next_at, error.as_str()))
+                }
             }
         }
         let mut tx = self.begin_write().await?;
@@ -593,15 +655,23 @@ impl Store {
             for id in chunk {
                 query = query.bind(*id);
             }
-            query.execute(&mut *tx).await.map_err(Error::db("finish graph jobs", "graph job"))?;
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("finish graph jobs", "graph job"))?;
         }
         for (error, ids) in &failed {
             for chunk in ids.chunks(multi_row::ROWS_PER_STATEMENT) {
-                let mut query = sqlx::query(multi_row::fail_jobs(chunk.len())).bind(now).bind(*error);
+                let mut query = sqlx::query(multi_row::fail_jobs(chunk.len()))
+                    .bind(now)
+                    .bind(*error);
                 for id in chunk {
                     query = query.bind(*id);
                 }
-                query.execute(&mut *tx).await.map_err(Error::db("fail graph jobs", "graph job"))?;
+                query
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::db("fail graph jobs", "graph job"))?;
             }
         }
         for (id, next_at, error) in retries {
@@ -616,7 +686,9 @@ impl Store {
             .await
             .map_err(Error::db("retry graph job", "graph job"))?;
         }
-        tx.commit().await.map_err(Error::db("commit graph job outcomes", "graph job"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit graph job outcomes", "graph job"))
     }
 
     /// Jobs by status (all mailboxes, or one).
@@ -643,10 +715,12 @@ impl Store {
 
     /// The earliest time a pending job is due, to sleep until then.
     pub async fn next_graph_job_due(&self) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT MIN(next_attempt_at) AS due FROM graph_jobs WHERE status = 'pending'")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(Error::db("next graph job", "graph job"))?;
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at) AS due FROM graph_jobs WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::db("next graph job", "graph job"))?;
         col::<Option<i64>>(&row, "due")
     }
 
@@ -664,11 +738,13 @@ impl Store {
     /// their sealed clientStates), queued jobs, delta links.
     pub async fn forget_graph_mailbox(&self, mailbox: MailboxId) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query("DELETE FROM graph_subscriptions WHERE mailbox_id = $1 RETURNING client_state_id")
-            .bind(mailbox.0)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(Error::db("delete subscriptions", "subscription"))?;
+        let rows = sqlx::query(
+            "DELETE FROM graph_subscriptions WHERE mailbox_id = $1 RETURNING client_state_id",
+        )
+        .bind(mailbox.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(Error::db("delete subscriptions", "subscription"))?;
         for row in &rows {
             if let Some(secret) = col::<Option<i64>>(row, "client_state_id")? {
                 sqlx::query("DELETE FROM secrets WHERE id = $1")
@@ -688,30 +764,48 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(Error::db("clear delta links", "cursor"))?;
-        tx.commit().await.map_err(Error::db("commit graph forget", "graph job"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit graph forget", "graph job"))
     }
 }
 
 /// The mailbox a subscription belongs to, read inside the caller's transaction.
-async fn subscription_mailbox(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<MailboxId>> {
+async fn subscription_mailbox(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<MailboxId>> {
     let row = sqlx::query("SELECT mailbox_id FROM graph_subscriptions WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await
         .map_err(Error::db("find subscription", "subscription"))?;
-    row.map(|row| col(&row, "mailbox_id").map(MailboxId)).transpose()
+    row.map(|row| col(&row, "mailbox_id").map(MailboxId))
+        .transpose()
 }
 
-async fn insert_jobs(conn: &mut sqlx::AnyConnection, jobs: &[NewGraphJob], now: i64) -> Result<u64> {
-    let (messages, events): (Vec<&NewGraphJob>, Vec<&NewGraphJob>) =
-        jobs.iter().partition(|job| job.kind == GraphJobKind::Message);
+async fn insert_jobs(
+    conn: &mut sqlx::AnyConnection,
+    jobs: &[NewGraphJob],
+    now: i64,
+) -> Result<u64> {
+    let (messages, events): (Vec<&NewGraphJob>, Vec<&NewGraphJob>) = jobs
+        .iter()
+        .partition(|job| job.kind == GraphJobKind::Message);
     let mut inserted = 0;
     for chunk in messages.chunks(multi_row::ROWS_PER_STATEMENT) {
         let mut query = sqlx::query(multi_row::insert_message_jobs(chunk.len())).bind(now);
         for job in chunk {
-            query = query.bind(job.mailbox.0).bind(job.kind.as_str()).bind(job.folder.as_str()).bind(job.item.as_str());
+            query = query
+                .bind(job.mailbox.0)
+                .bind(job.kind.as_str())
+                .bind(job.folder.as_str())
+                .bind(job.item.as_str());
         }
-        let done = query.execute(&mut *conn).await.map_err(Error::db("queue graph jobs", "graph job"))?;
+        let done = query
+            .execute(&mut *conn)
+            .await
+            .map_err(Error::db("queue graph jobs", "graph job"))?;
         inserted += done.rows_affected();
     }
     // A lifecycle event for a subscription whose earlier event was handled is due again.

@@ -3,8 +3,8 @@
 
 use sqlx::any::AnyRow;
 
-use super::{Error, ListId, Result, Store, UserId, col, parse_col};
 use super::text_enum::text_enum;
+use super::{Error, ListId, Result, Store, UserId, col, parse_col};
 
 text_enum! {
     /// What a member may do with a list. Ordered: `Viewer < Editor < Owner`.
@@ -69,7 +69,10 @@ fn list_from_row(row: &AnyRow) -> Result<ContactList> {
 fn check_name(name: &str) -> Result<&str> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(Error::Invalid { what: "list name", reason: "empty".into() });
+        return Err(Error::Invalid {
+            what: "list name",
+            reason: "empty".into(),
+        });
     }
     Ok(name)
 }
@@ -100,7 +103,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(Error::db("add list owner", "list member"))?;
-        tx.commit().await.map_err(Error::db("commit list creation", "list"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit list creation", "list"))?;
         Ok(list)
     }
 
@@ -118,12 +123,13 @@ impl Store {
 
     pub async fn rename_list(&self, list: ListId, name: &str) -> Result<()> {
         let name = check_name(name)?;
-        let done = sqlx::query("UPDATE contact_lists SET name = $1 WHERE id = $2 AND deleted_at IS NULL")
-            .bind(name)
-            .bind(list.0)
-            .execute(self.writer())
-            .await
-            .map_err(Error::db("rename list", "list"))?;
+        let done =
+            sqlx::query("UPDATE contact_lists SET name = $1 WHERE id = $2 AND deleted_at IS NULL")
+                .bind(name)
+                .bind(list.0)
+                .execute(self.writer())
+                .await
+                .map_err(Error::db("rename list", "list"))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "list" });
         }
@@ -133,12 +139,14 @@ impl Store {
     /// Soft-deletes a list without any check (store-level primitive; users go through
     /// [`Store::delete_list`]). Its suggestions go with it when purged; commits into it are skipped.
     pub async fn soft_delete_list(&self, list: ListId) -> Result<()> {
-        let done = sqlx::query("UPDATE contact_lists SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
-            .bind(self.now_ms())
-            .bind(list.0)
-            .execute(self.writer())
-            .await
-            .map_err(Error::db("delete list", "list"))?;
+        let done = sqlx::query(
+            "UPDATE contact_lists SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+        )
+        .bind(self.now_ms())
+        .bind(list.0)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("delete list", "list"))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "list" });
         }
@@ -181,32 +189,45 @@ impl Store {
                 Ok(ListDeletion::InUse { mailboxes })
             };
         }
-        let suggestions = sqlx::query("UPDATE suggestions SET deleted_at = $1 WHERE list_id = $2 AND deleted_at IS NULL")
-            .bind(now)
-            .bind(list.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::db("delete the list's suggestions", "suggestion"))?
-            .rows_affected();
+        let suggestions = sqlx::query(
+            "UPDATE suggestions SET deleted_at = $1 WHERE list_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(list.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("delete the list's suggestions", "suggestion"))?
+        .rows_affected();
         let shares = sqlx::query("DELETE FROM list_members WHERE list_id = $1 AND role <> 'owner'")
             .bind(list.0)
             .execute(&mut *tx)
             .await
             .map_err(Error::db("end the list's shares", "list member"))?
             .rows_affected();
-        tx.commit().await.map_err(Error::db("commit list deletion", "list"))?;
-        Ok(ListDeletion::Deleted { suggestions, shares })
+        tx.commit()
+            .await
+            .map_err(Error::db("commit list deletion", "list"))?;
+        Ok(ListDeletion::Deleted {
+            suggestions,
+            shares,
+        })
     }
 
     /// Gives `user` the role `role` on `list` (or changes their role). The owner's role
     /// cannot be changed and nobody else can be made owner.
     pub async fn share_list(&self, list: ListId, user: UserId, role: Role) -> Result<()> {
         if role == Role::Owner {
-            return Err(Error::Invalid { what: "role", reason: "a list has exactly one owner".into() });
+            return Err(Error::Invalid {
+                what: "role",
+                reason: "a list has exactly one owner".into(),
+            });
         }
         let owner = self.get_list(list).await?.owner;
         if owner == user {
-            return Err(Error::Invalid { what: "share", reason: "the user owns the list".into() });
+            return Err(Error::Invalid {
+                what: "share",
+                reason: "the user owns the list".into(),
+            });
         }
         self.get_user(user).await?;
         sqlx::query(
@@ -225,14 +246,18 @@ impl Store {
 
     /// Removes `user`'s access to `list`; the owner cannot be removed.
     pub async fn unshare_list(&self, list: ListId, user: UserId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM list_members WHERE list_id = $1 AND user_id = $2 AND role <> 'owner'")
-            .bind(list.0)
-            .bind(user.0)
-            .execute(self.writer())
-            .await
-            .map_err(Error::db("unshare list", "list member"))?;
+        let done = sqlx::query(
+            "DELETE FROM list_members WHERE list_id = $1 AND user_id = $2 AND role <> 'owner'",
+        )
+        .bind(list.0)
+        .bind(user.0)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("unshare list", "list member"))?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound { what: "list member" });
+            return Err(Error::NotFound {
+                what: "list member",
+            });
         }
         Ok(())
     }
@@ -271,7 +296,12 @@ impl Store {
         .await
         .map_err(Error::db("lists for user", "list"))?;
         rows.iter()
-            .map(|row| Ok(ListAccess { list: list_from_row(row)?, role: parse_col(row, "role", "role")? }))
+            .map(|row| {
+                Ok(ListAccess {
+                    list: list_from_row(row)?,
+                    role: parse_col(row, "role", "role")?,
+                })
+            })
             .collect()
     }
 

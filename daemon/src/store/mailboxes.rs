@@ -6,11 +6,11 @@ use std::time::Duration;
 use sqlx::any::AnyRow;
 
 use super::claim_sql::locked_select;
-use super::{
-    Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, fencing, json_col, parse_col,
-    to_json,
-};
 use super::text_enum::text_enum;
+use super::{
+    Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, fencing, json_col,
+    parse_col, to_json,
+};
 
 text_enum! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -97,8 +97,10 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
         excluded_domains: json_col(row, "excluded_domains", "excluded domains")?,
         status: parse_col(row, "status", "mailbox status")?,
         status_reason: col(row, "status_reason")?,
-        settings: serde_json::from_str(&settings_text)
-            .map_err(|e| Error::Corrupt { what: "mailbox settings", reason: e.to_string() })?,
+        settings: serde_json::from_str(&settings_text).map_err(|e| Error::Corrupt {
+            what: "mailbox settings",
+            reason: e.to_string(),
+        })?,
         secret: col::<Option<i64>>(row, "secret_id")?.map(SecretId),
         created_at: col(row, "created_at")?,
     })
@@ -120,9 +122,17 @@ impl Store {
     pub async fn create_mailbox(&self, new: NewMailbox) -> Result<Mailbox> {
         match self.role_of(new.owner, new.target_list).await? {
             Some(role) if role.can_edit() => {}
-            _ => return Err(Error::Invalid { what: "target list", reason: "the owner cannot edit it".into() }),
+            _ => {
+                return Err(Error::Invalid {
+                    what: "target list",
+                    reason: "the owner cannot edit it".into(),
+                });
+            }
         }
-        let excluded = to_json(&normalise_domains(&new.excluded_domains), "excluded domains")?;
+        let excluded = to_json(
+            &normalise_domains(&new.excluded_domains),
+            "excluded domains",
+        )?;
         let settings = to_json(&new.settings, "mailbox settings")?;
         let row = sqlx::query(
             "INSERT INTO mailboxes (owner_id, kind, address, display_name, target_list_id, excluded_domains, \
@@ -197,19 +207,28 @@ impl Store {
                 .await
                 .map_err(Error::db("wipe mailbox secret", "secret"))?;
         }
-        tx.commit().await.map_err(Error::db("commit mailbox removal", "mailbox"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit mailbox removal", "mailbox"))
     }
 
     pub async fn set_exclusions(&self, id: MailboxId, domains: &[String]) -> Result<()> {
         let excluded = to_json(&normalise_domains(domains), "excluded domains")?;
-        self.update_mailbox(id, "set exclusions", excluded, MailboxUpdate::Exclusions).await
+        self.update_mailbox(id, "set exclusions", excluded, MailboxUpdate::Exclusions)
+            .await
     }
 
     /// Sets the health shown to the owner; `reason` is a short operator-facing text (never
     /// message content). Unfenced: for operators, the API and tools; a source marking the
     /// mailbox it watches uses [`Store::set_mailbox_status_fenced`].
-    pub async fn set_mailbox_status(&self, id: MailboxId, status: MailboxStatus, reason: Option<&str>) -> Result<()> {
-        self.set_mailbox_status_fenced(id, status, reason, None).await
+    pub async fn set_mailbox_status(
+        &self,
+        id: MailboxId,
+        status: MailboxStatus,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        self.set_mailbox_status_fenced(id, status, reason, None)
+            .await
     }
 
     /// [`Store::set_mailbox_status`] by the holder of the mailbox's lease with fencing token
@@ -238,26 +257,45 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "mailbox" });
         }
-        tx.commit().await.map_err(Error::db("commit mailbox status", "mailbox"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit mailbox status", "mailbox"))
     }
 
-    pub async fn set_mailbox_settings(&self, id: MailboxId, settings: &serde_json::Value) -> Result<()> {
+    pub async fn set_mailbox_settings(
+        &self,
+        id: MailboxId,
+        settings: &serde_json::Value,
+    ) -> Result<()> {
         let settings = to_json(settings, "mailbox settings")?;
-        self.update_mailbox(id, "set mailbox settings", settings, MailboxUpdate::Settings).await
+        self.update_mailbox(
+            id,
+            "set mailbox settings",
+            settings,
+            MailboxUpdate::Settings,
+        )
+        .await
     }
 
     pub async fn set_target_list(&self, id: MailboxId, list: ListId) -> Result<()> {
         let mailbox = self.get_mailbox(id).await?;
         match self.role_of(mailbox.owner, list).await? {
             Some(role) if role.can_edit() => {}
-            _ => return Err(Error::Invalid { what: "target list", reason: "the owner cannot edit it".into() }),
+            _ => {
+                return Err(Error::Invalid {
+                    what: "target list",
+                    reason: "the owner cannot edit it".into(),
+                });
+            }
         }
-        let done = sqlx::query("UPDATE mailboxes SET target_list_id = $1 WHERE id = $2 AND deleted_at IS NULL")
-            .bind(list.0)
-            .bind(id.0)
-            .execute(self.writer())
-            .await
-            .map_err(Error::db("set target list", "mailbox"))?;
+        let done = sqlx::query(
+            "UPDATE mailboxes SET target_list_id = $1 WHERE id = $2 AND deleted_at IS NULL",
+        )
+        .bind(list.0)
+        .bind(id.0)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("set target list", "mailbox"))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "mailbox" });
         }
@@ -268,12 +306,13 @@ impl Store {
     /// the status to `ok` (a mailbox that needed attention is retried).
     pub async fn set_mailbox_secret(&self, id: MailboxId, secret: SecretId) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT secret_id FROM mailboxes WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::db("get mailbox secret", "mailbox"))?
-            .ok_or(Error::NotFound { what: "mailbox" })?;
+        let row =
+            sqlx::query("SELECT secret_id FROM mailboxes WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Error::db("get mailbox secret", "mailbox"))?
+                .ok_or(Error::NotFound { what: "mailbox" })?;
         let old: Option<i64> = col(&row, "secret_id")?;
         sqlx::query("UPDATE mailboxes SET secret_id = $1, status = 'ok', status_reason = NULL WHERE id = $2")
             .bind(secret.0)
@@ -288,13 +327,25 @@ impl Store {
                 .await
                 .map_err(Error::db("wipe old mailbox secret", "secret"))?;
         }
-        tx.commit().await.map_err(Error::db("commit mailbox secret", "mailbox"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit mailbox secret", "mailbox"))
     }
 
-    async fn update_mailbox(&self, id: MailboxId, op: &'static str, value: String, what: MailboxUpdate) -> Result<()> {
+    async fn update_mailbox(
+        &self,
+        id: MailboxId,
+        op: &'static str,
+        value: String,
+        what: MailboxUpdate,
+    ) -> Result<()> {
         let sql = match what {
-            MailboxUpdate::Exclusions => "UPDATE mailboxes SET excluded_domains = $1 WHERE id = $2 AND deleted_at IS NULL",
-            MailboxUpdate::Settings => "UPDATE mailboxes SET settings = $1 WHERE id = $2 AND deleted_at IS NULL",
+            MailboxUpdate::Exclusions => {
+                "UPDATE mailboxes SET excluded_domains = $1 WHERE id = $2 AND deleted_at IS NULL"
+            }
+            MailboxUpdate::Settings => {
+                "UPDATE mailboxes SET settings = $1 WHERE id = $2 AND deleted_at IS NULL"
+            }
         };
         let done = sqlx::query(sql)
             .bind(value)
@@ -341,7 +392,9 @@ impl Store {
             .fetch_all(&mut *tx)
             .await
             .map_err(Error::db("claim mailboxes", "mailbox"))?;
-        tx.commit().await.map_err(Error::db("commit mailbox claim", "mailbox"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit mailbox claim", "mailbox"))?;
         let mut leases = rows
             .iter()
             .map(|row| {
@@ -357,7 +410,12 @@ impl Store {
     }
 
     /// Extends a held lease; `Fenced` when it was lost (expired and taken, or removed).
-    pub async fn renew_lease(&self, owner: &str, lease: Lease, duration: Duration) -> Result<Lease> {
+    pub async fn renew_lease(
+        &self,
+        owner: &str,
+        lease: Lease,
+        duration: Duration,
+    ) -> Result<Lease> {
         let now = self.now_ms();
         let until = now.saturating_add(duration_ms(duration));
         let done = sqlx::query(
@@ -372,7 +430,10 @@ impl Store {
         .await
         .map_err(Error::db("renew lease", "mailbox"))?;
         if done.rows_affected() == 0 {
-            return Err(Error::Fenced { mailbox: lease.mailbox.0, fencing: lease.fencing });
+            return Err(Error::Fenced {
+                mailbox: lease.mailbox.0,
+                fencing: lease.fencing,
+            });
         }
         Ok(Lease { until, ..lease })
     }

@@ -40,30 +40,32 @@ mod wal;
 
 pub use audit::AuditEntry;
 pub use clock::Clock;
-pub use wal::WalCheckpoint;
 pub use commit::{
-    COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage, CommitResult, Outcome,
-    SKIP_LIST_DELETED,
+    COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage,
+    CommitResult, Outcome, SKIP_LIST_DELETED,
 };
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
 pub use graph::{
-    GraphJob, GraphJobCounts, GraphJobKind, GraphJobOutcome, GraphSubscription, LinkOrigin, NewGraphJob, OauthState, SubscriptionCounts,
-    SubscriptionState,
+    GraphJob, GraphJobCounts, GraphJobKind, GraphJobOutcome, GraphSubscription, LinkOrigin,
+    NewGraphJob, OauthState, SubscriptionCounts, SubscriptionState,
 };
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
 pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};
-pub use outbox::{DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus};
+pub use outbox::{
+    DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus,
+};
 pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;
 pub use review::ReviewFilter;
-pub use sessions::StoredSession;
 pub use secrets::{SecretKind, StoredSecret};
+pub use sessions::StoredSession;
 pub use stats::MailboxStats;
 pub use suggestion::{NewSuggestion, StoredField, StoredPhone, SuggestionFields};
 pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, SuggestionStatus};
 pub use users::{ApiToken, IssuedToken, User};
+pub use wal::WalCheckpoint;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -141,7 +143,11 @@ impl Store {
 
     pub async fn open_with(url: &str, options: StoreOptions) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let scheme = url
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let backend = match scheme.as_str() {
             "sqlite" => Backend::Sqlite,
             "postgres" | "postgresql" => Backend::Postgres,
@@ -151,8 +157,14 @@ impl Store {
         let (pool, writer) = match backend {
             Backend::Sqlite => {
                 enable_wal(url).await?;
-                let readers =
-                    sqlite_pool(pool_options.clone().max_connections(options.max_connections.max(1)), url, None).await?;
+                let readers = sqlite_pool(
+                    pool_options
+                        .clone()
+                        .max_connections(options.max_connections.max(1)),
+                    url,
+                    None,
+                )
+                .await?;
                 let backstop = Some(wal::WRITER_AUTOCHECKPOINT);
                 let writer = sqlite_pool(pool_options.max_connections(1), url, backstop).await?;
                 (readers, writer)
@@ -179,7 +191,11 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -236,12 +252,18 @@ async fn enable_wal(url: &str) -> Result<()> {
         .execute(&mut conn)
         .await
         .map_err(Error::db("enable WAL", "database"))?;
-    conn.close().await.map_err(Error::db("close setup connection", "database"))
+    conn.close()
+        .await
+        .map_err(Error::db("close setup connection", "database"))
 }
 
 /// A SQLite pool whose connections all get the store's pragmas, and `autocheckpoint` (the
 /// connection's automatic checkpoint pragma, see `wal.rs`) if given.
-async fn sqlite_pool(options: AnyPoolOptions, url: &str, autocheckpoint: Option<&'static str>) -> Result<AnyPool> {
+async fn sqlite_pool(
+    options: AnyPoolOptions,
+    url: &str,
+    autocheckpoint: Option<&'static str>,
+) -> Result<AnyPool> {
     options
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
@@ -249,17 +271,25 @@ async fn sqlite_pool(options: AnyPoolOptions, url: &str, autocheckpoint: Option<
                     sqlx::query(pragma).execute(&mut *conn).await?;
                 }
                 // Foreign keys are on by default in sqlx; say so anyway, the schema relies on it.
-                sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA foreign_keys = ON")
+                    .execute(&mut *conn)
+                    .await?;
                 // Wait up to 10 s on a locked database before reporting "busy" (writes queue
                 // on the one-connection writer pool; this covers the backup's reads and other
                 // processes such as `mailsigd` admin commands).
-                sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA busy_timeout = 10000")
+                    .execute(&mut *conn)
+                    .await?;
                 // NORMAL is durable against process crashes in WAL mode; a power loss may
                 // drop the last transactions, together with their processed-message markers.
-                sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA synchronous = NORMAL")
+                    .execute(&mut *conn)
+                    .await?;
                 // Deleted rows (wiped secrets, purged suggestions) are overwritten, not left
                 // in free pages.
-                sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA secure_delete = ON")
+                    .execute(&mut *conn)
+                    .await?;
                 Ok(())
             })
         })
@@ -277,13 +307,23 @@ pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &'static str) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
-    row.try_get(name).map_err(|source| Error::Database { op: "read column", source })
+    row.try_get(name).map_err(|source| Error::Database {
+        op: "read column",
+        source,
+    })
 }
 
 /// Parses a stored enum value.
-pub(crate) fn parse_col<T: FromStr>(row: &AnyRow, name: &'static str, what: &'static str) -> Result<T> {
+pub(crate) fn parse_col<T: FromStr>(
+    row: &AnyRow,
+    name: &'static str,
+    what: &'static str,
+) -> Result<T> {
     let text: String = col(row, name)?;
-    text.parse().map_err(|_| Error::Corrupt { what, reason: format!("unknown value {text:?}") })
+    text.parse().map_err(|_| Error::Corrupt {
+        what,
+        reason: format!("unknown value {text:?}"),
+    })
 }
 
 /// Parses a stored JSON column.
@@ -293,9 +333,15 @@ pub(crate) fn json_col<T: serde::de::DeserializeOwned>(
     what: &'static str,
 ) -> Result<T> {
     let text: String = col(row, name)?;
-    serde_json::from_str(&text).map_err(|e| Error::Corrupt { what, reason: e.to_string() })
+    serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Invalid { what, reason: e.to_string() })
+    serde_json::to_string(value).map_err(|e| Error::Invalid {
+        what,
+        reason: e.to_string(),
+    })
 }

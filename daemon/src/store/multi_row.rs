@@ -79,13 +79,19 @@ mod tests {
     #[test]
     fn statements_number_every_parameter_once() {
         let two = insert_message_jobs(2);
-        assert!(two.contains("($2, $3, $4, $5, $1, $1), ($6, $7, $8, $9, $1, $1)"), "{two}");
+        assert!(
+            two.contains("($2, $3, $4, $5, $1, $1), ($6, $7, $8, $9, $1, $1)"),
+            "{two}"
+        );
         assert!(finish_jobs(3).ends_with("WHERE id IN ($2, $3, $4)"));
         assert!(fail_jobs(1).ends_with("WHERE id IN ($3)"));
         let all = insert_message_jobs(ROWS_PER_STATEMENT);
         assert!(all.contains(&format!("${}, $1, $1)", 1 + ROWS_PER_STATEMENT * 4)));
         // Out-of-range counts are clamped, never a panic.
         assert_eq!(insert_message_jobs(0), insert_message_jobs(1));
-        assert_eq!(finish_jobs(ROWS_PER_STATEMENT + 5), finish_jobs(ROWS_PER_STATEMENT));
+        assert_eq!(
+            finish_jobs(ROWS_PER_STATEMENT + 5),
+            finish_jobs(ROWS_PER_STATEMENT)
+        );
     }
 }

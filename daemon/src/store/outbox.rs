@@ -9,8 +9,11 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::claim_sql::locked_select;
-use super::{Backend, Error, ListId, OutboxId, Result, Store, SuggestionId, UserId, col, duration_ms, parse_col, to_json};
 use super::text_enum::text_enum;
+use super::{
+    Backend, Error, ListId, OutboxId, Result, Store, SuggestionId, UserId, col, duration_ms,
+    parse_col, to_json,
+};
 
 /// Kind of the rows `commit_message` enqueues: one pending digest per recipient collects
 /// the suggestions created or updated since the last one.
@@ -124,7 +127,13 @@ impl Store {
     /// Claims up to `limit` rows that are due at `now` (pending and due, or stuck in
     /// `sending` past their claim) for `worker` during `lease`. Two workers never get the
     /// same row while a claim is valid (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
-    pub async fn claim_due(&self, worker: &str, now: i64, limit: u32, lease: Duration) -> Result<Vec<OutboxItem>> {
+    pub async fn claim_due(
+        &self,
+        worker: &str,
+        now: i64,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<OutboxItem>> {
         self.claim_due_as(worker, None, now, limit, lease).await
     }
 
@@ -167,7 +176,9 @@ impl Store {
             .fetch_all(&mut *tx)
             .await
             .map_err(Error::db("claim outbox rows", "outbox row"))?;
-        tx.commit().await.map_err(Error::db("commit outbox claim", "outbox row"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit outbox claim", "outbox row"))?;
         let mut items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
         items.sort_by_key(|i| (i.next_attempt_at, i.id));
         Ok(items)
@@ -211,12 +222,22 @@ impl Store {
         .await
     }
 
-    async fn finish(&self, id: OutboxId, op: &'static str, sql: &'static str, at: i64, error: Option<&str>) -> Result<()> {
+    async fn finish(
+        &self,
+        id: OutboxId,
+        op: &'static str,
+        sql: &'static str,
+        at: i64,
+        error: Option<&str>,
+    ) -> Result<()> {
         let mut query = sqlx::query(sql).bind(at).bind(id.0);
         if let Some(error) = error {
             query = query.bind(cap(error));
         }
-        let done = query.execute(self.writer()).await.map_err(Error::db(op, "outbox row"))?;
+        let done = query
+            .execute(self.writer())
+            .await
+            .map_err(Error::db(op, "outbox row"))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "outbox row" });
         }
@@ -322,7 +343,11 @@ pub(crate) async fn enqueue_digest(
             .map_err(Error::db("extend pending digest", "outbox row"))?;
         return Ok(());
     }
-    let payload = DigestPayload { suggestions: vec![suggestion], lists: vec![list], more: 0 };
+    let payload = DigestPayload {
+        suggestions: vec![suggestion],
+        lists: vec![list],
+        more: 0,
+    };
     // Due now, or once the digest interval has passed since the last digest sent to this
     // recipient (an aggregate without GROUP BY always yields one row).
     sqlx::query(

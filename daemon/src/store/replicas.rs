@@ -44,27 +44,41 @@ pub struct MailboxRefreshLock {
 const REFRESH_LOCK_POOL_SHARE: u32 = 4;
 
 /// One semaphore per pool size (in practice one per process).
-static REFRESH_LOCK_SLOTS: LazyLock<Mutex<HashMap<u32, Arc<tokio::sync::Semaphore>>>> = LazyLock::new(Mutex::default);
+static REFRESH_LOCK_SLOTS: LazyLock<Mutex<HashMap<u32, Arc<tokio::sync::Semaphore>>>> =
+    LazyLock::new(Mutex::default);
 
 fn refresh_lock_slots(pool_size: u32) -> Arc<tokio::sync::Semaphore> {
-    let mut slots = REFRESH_LOCK_SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slots = REFRESH_LOCK_SLOTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let permits = usize::try_from((pool_size / REFRESH_LOCK_POOL_SHARE).max(1)).unwrap_or(1);
-    Arc::clone(slots.entry(pool_size).or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(permits))))
+    Arc::clone(
+        slots
+            .entry(pool_size)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(permits))),
+    )
 }
 
 /// One async mutex per mailbox id for this process. A process-wide map rather than a field of
 /// [`Store`]: the store is cloned freely and every clone must see the same locks. Entries are
 /// a few bytes per mailbox ever refreshed and are never removed.
-static LOCAL_REFRESH_LOCKS: LazyLock<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Mutex::default);
+static LOCAL_REFRESH_LOCKS: LazyLock<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Mutex::default);
 
 fn local_refresh_lock(mailbox: MailboxId) -> Arc<tokio::sync::Mutex<()>> {
     // Poisoning only means a panic elsewhere while holding the map lock; the map is intact.
-    let mut locks = LOCAL_REFRESH_LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut locks = LOCAL_REFRESH_LOCKS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     Arc::clone(locks.entry(mailbox.0).or_default())
 }
 
 fn lease_from_row(row: &sqlx::any::AnyRow) -> Result<Lease> {
-    Ok(Lease { mailbox: MailboxId(col(row, "id")?), fencing: col(row, "lease_fencing")?, until: col(row, "lease_until")? })
+    Ok(Lease {
+        mailbox: MailboxId(col(row, "id")?),
+        fencing: col(row, "lease_fencing")?,
+        until: col(row, "lease_until")?,
+    })
 }
 
 impl Store {
@@ -146,7 +160,13 @@ impl Store {
     ///
     /// On PostgreSQL concurrent claimers skip each other's locked rows (`FOR UPDATE SKIP
     /// LOCKED`), so they take disjoint sets without waiting.
-    pub async fn claim_free_mailboxes(&self, owner: &str, lease: Duration, limit: u32, steal: bool) -> Result<Vec<Lease>> {
+    pub async fn claim_free_mailboxes(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+        steal: bool,
+    ) -> Result<Vec<Lease>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -171,8 +191,13 @@ impl Store {
             .fetch_all(&mut *tx)
             .await
             .map_err(Error::db("claim free mailboxes", "mailbox"))?;
-        tx.commit().await.map_err(Error::db("commit mailbox claim", "mailbox"))?;
-        let mut leases = rows.iter().map(lease_from_row).collect::<Result<Vec<_>>>()?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit mailbox claim", "mailbox"))?;
+        let mut leases = rows
+            .iter()
+            .map(lease_from_row)
+            .collect::<Result<Vec<_>>>()?;
         leases.sort_by_key(|l| l.mailbox);
         Ok(leases)
     }
@@ -191,7 +216,10 @@ impl Store {
         .fetch_all(self.writer())
         .await
         .map_err(Error::db("renew leases", "mailbox"))?;
-        let mut leases = rows.iter().map(lease_from_row).collect::<Result<Vec<_>>>()?;
+        let mut leases = rows
+            .iter()
+            .map(lease_from_row)
+            .collect::<Result<Vec<_>>>()?;
         leases.sort_by_key(|l| l.mailbox);
         Ok(leases)
     }
@@ -231,7 +259,11 @@ impl Store {
                 let slots = refresh_lock_slots(self.pool.options().get_max_connections());
                 // The semaphore is never closed.
                 let slot = slots.acquire_owned().await.ok();
-                let mut tx = self.pool.begin().await.map_err(Error::db("begin refresh lock", "mailbox"))?;
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(Error::db("begin refresh lock", "mailbox"))?;
                 // The function returns `void`, which the Any driver cannot decode: select a constant.
                 sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
                     .bind(mailbox.0)
@@ -241,6 +273,10 @@ impl Store {
                 (slot, Some(tx))
             }
         };
-        Ok(MailboxRefreshLock { _database: database, _slot: slot, _local: local })
+        Ok(MailboxRefreshLock {
+            _database: database,
+            _slot: slot,
+            _local: local,
+        })
     }
 }

@@ -19,15 +19,32 @@ impl Store {
     /// Deletes rows soft-deleted more than `days` days ago (children go by cascade), and
     /// sent notifications older than that. One transaction.
     pub async fn purge_deleted(&self, days: u32) -> Result<PurgeReport> {
-        let cutoff = self.now_ms().saturating_sub(i64::from(days).saturating_mul(DAY_MS));
+        let cutoff = self
+            .now_ms()
+            .saturating_sub(i64::from(days).saturating_mul(DAY_MS));
         let mut tx = self.begin_write().await?;
         let mut report = PurgeReport::default();
         for (sql, slot) in [
-            ("DELETE FROM suggestions WHERE deleted_at IS NOT NULL AND deleted_at < $1", &mut report.suggestions),
-            ("DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < $1", &mut report.mailboxes),
-            ("DELETE FROM contact_lists WHERE deleted_at IS NOT NULL AND deleted_at < $1", &mut report.lists),
-            ("DELETE FROM users WHERE deleted_at IS NOT NULL AND deleted_at < $1", &mut report.users),
-            ("DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1", &mut report.outbox),
+            (
+                "DELETE FROM suggestions WHERE deleted_at IS NOT NULL AND deleted_at < $1",
+                &mut report.suggestions,
+            ),
+            (
+                "DELETE FROM mailboxes WHERE deleted_at IS NOT NULL AND deleted_at < $1",
+                &mut report.mailboxes,
+            ),
+            (
+                "DELETE FROM contact_lists WHERE deleted_at IS NOT NULL AND deleted_at < $1",
+                &mut report.lists,
+            ),
+            (
+                "DELETE FROM users WHERE deleted_at IS NOT NULL AND deleted_at < $1",
+                &mut report.users,
+            ),
+            (
+                "DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1",
+                &mut report.outbox,
+            ),
         ] {
             let done = sqlx::query(sql)
                 .bind(cutoff)
@@ -42,7 +59,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(Error::db("purge expired sessions", "session"))?;
-        tx.commit().await.map_err(Error::db("commit purge", "row"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit purge", "row"))?;
         Ok(report)
     }
 }

@@ -4,8 +4,8 @@
 
 use sqlx::any::AnyRow;
 
-use super::{Error, Result, SecretId, Store, col, parse_col};
 use super::text_enum::text_enum;
+use super::{Error, Result, SecretId, Store, col, parse_col};
 
 text_enum! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -60,7 +60,12 @@ fn secret_from_row(row: &AnyRow) -> Result<StoredSecret> {
 
 impl Store {
     /// Stores a sealed secret and returns its id.
-    pub async fn put_secret(&self, kind: SecretKind, sealed: &[u8], key_version: i64) -> Result<SecretId> {
+    pub async fn put_secret(
+        &self,
+        kind: SecretKind,
+        sealed: &[u8],
+        key_version: i64,
+    ) -> Result<SecretId> {
         let now = self.now_ms();
         let row = sqlx::query(
             "INSERT INTO secrets (kind, sealed, key_version, created_at, updated_at) \
@@ -138,15 +143,22 @@ impl Store {
     }
 
     /// Replaces one sealed record (e.g. a rotated OAuth refresh token).
-    pub async fn replace_secret(&self, id: SecretId, sealed: &[u8], key_version: i64) -> Result<()> {
-        let done = sqlx::query("UPDATE secrets SET sealed = $1, key_version = $2, updated_at = $3 WHERE id = $4")
-            .bind(sealed.to_vec())
-            .bind(key_version)
-            .bind(self.now_ms())
-            .bind(id.0)
-            .execute(self.writer())
-            .await
-            .map_err(Error::db("replace secret", "secret"))?;
+    pub async fn replace_secret(
+        &self,
+        id: SecretId,
+        sealed: &[u8],
+        key_version: i64,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE secrets SET sealed = $1, key_version = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(sealed.to_vec())
+        .bind(key_version)
+        .bind(self.now_ms())
+        .bind(id.0)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("replace secret", "secret"))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "secret" });
         }
@@ -155,26 +167,34 @@ impl Store {
 
     /// Master-key rotation: replaces every listed record in ONE transaction. If any id is
     /// unknown or any write fails, nothing changes. Returns how many records were replaced.
-    pub async fn replace_all_secrets(&self, records: Vec<(SecretId, Vec<u8>)>, key_version: i64) -> Result<u64> {
+    pub async fn replace_all_secrets(
+        &self,
+        records: Vec<(SecretId, Vec<u8>)>,
+        key_version: i64,
+    ) -> Result<u64> {
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
         let mut n = 0;
         for (id, sealed) in records {
-            let done = sqlx::query("UPDATE secrets SET sealed = $1, key_version = $2, updated_at = $3 WHERE id = $4")
-                .bind(sealed)
-                .bind(key_version)
-                .bind(now)
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(Error::db("rotate secret", "secret"))?;
+            let done = sqlx::query(
+                "UPDATE secrets SET sealed = $1, key_version = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(sealed)
+            .bind(key_version)
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("rotate secret", "secret"))?;
             if done.rows_affected() == 0 {
                 // Dropping `tx` rolls back every record replaced so far.
                 return Err(Error::NotFound { what: "secret" });
             }
             n += 1;
         }
-        tx.commit().await.map_err(Error::db("commit secret rotation", "secret"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit secret rotation", "secret"))?;
         Ok(n)
     }
 

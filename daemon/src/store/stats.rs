@@ -24,11 +24,13 @@ impl MailboxStats {
 
 impl Store {
     pub async fn mailbox_stats(&self, mailbox: MailboxId) -> Result<MailboxStats> {
-        let rows = sqlx::query("SELECT name, value, updated_at FROM mailbox_counters WHERE mailbox_id = $1")
-            .bind(mailbox.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(Error::db("read mailbox counters", "counter"))?;
+        let rows = sqlx::query(
+            "SELECT name, value, updated_at FROM mailbox_counters WHERE mailbox_id = $1",
+        )
+        .bind(mailbox.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("read mailbox counters", "counter"))?;
         let mut stats = MailboxStats::default();
         for row in &rows {
             let name: String = col(row, "name")?;
@@ -46,7 +48,11 @@ impl Store {
     /// Adds to a counter outside a message commit (e.g. a connection-level event).
     pub async fn bump_counter(&self, mailbox: MailboxId, name: &str, by: i64) -> Result<()> {
         let now = self.now_ms();
-        let mut conn = self.writer().acquire().await.map_err(Error::db("acquire connection", "counter"))?;
+        let mut conn = self
+            .writer()
+            .acquire()
+            .await
+            .map_err(Error::db("acquire connection", "counter"))?;
         bump_counter(&mut conn, mailbox, name, by, now).await
     }
 }

@@ -60,7 +60,11 @@ impl NewSuggestion {
 }
 
 fn stored(f: &Field<String>) -> StoredField {
-    StoredField { value: f.value.clone(), confidence: f.confidence, rule: f.rule.to_owned() }
+    StoredField {
+        value: f.value.clone(),
+        confidence: f.confidence,
+        rule: f.rule.to_owned(),
+    }
 }
 
 fn stored_phone(f: &Field<Phone>) -> StoredPhone {
@@ -70,7 +74,12 @@ fn stored_phone(f: &Field<Phone>) -> StoredPhone {
         PhoneKind::Fax => "fax",
         PhoneKind::Other => "other",
     };
-    StoredPhone { kind: kind.to_owned(), e164: f.value.e164.clone(), confidence: f.confidence, rule: f.rule.to_owned() }
+    StoredPhone {
+        kind: kind.to_owned(),
+        e164: f.value.e164.clone(),
+        confidence: f.confidence,
+        rule: f.rule.to_owned(),
+    }
 }
 
 impl From<&Contact> for SuggestionFields {
@@ -89,7 +98,9 @@ impl From<&Contact> for SuggestionFields {
 }
 
 /// Names of the fields, as used in history rows and merge edits.
-pub const FIELD_NAMES: [&str; 8] = ["name", "title", "company", "emails", "phones", "websites", "address", "social"];
+pub const FIELD_NAMES: [&str; 8] = [
+    "name", "title", "company", "emails", "phones", "websites", "address", "social",
+];
 
 /// A field whose value changed, with old and new values as display text (lists as JSON
 /// arrays of values).
@@ -150,7 +161,9 @@ impl SuggestionFields {
         merge_scalar(&mut self.address, &newer.address);
         merge_list(&mut self.emails, &newer.emails, |f| f.value.to_lowercase());
         merge_list(&mut self.phones, &newer.phones, |p| p.e164.clone());
-        merge_list(&mut self.websites, &newer.websites, |f| f.value.to_lowercase());
+        merge_list(&mut self.websites, &newer.websites, |f| {
+            f.value.to_lowercase()
+        });
         merge_list(&mut self.social, &newer.social, |f| f.value.to_lowercase());
         self.changes_since(&before)
     }
@@ -191,19 +204,35 @@ mod tests {
     use super::*;
 
     fn field(v: &str) -> Option<StoredField> {
-        Some(StoredField { value: v.into(), confidence: 0.9, rule: "test".into() })
+        Some(StoredField {
+            value: v.into(),
+            confidence: 0.9,
+            rule: "test".into(),
+        })
     }
 
     #[test]
     fn match_key_ignores_case_and_punctuation() {
-        assert_eq!(match_key("Dr.  Anna-Maria SCHMIDT"), match_key("dr anna maria schmidt"));
+        assert_eq!(
+            match_key("Dr.  Anna-Maria SCHMIDT"),
+            match_key("dr anna maria schmidt")
+        );
         assert_eq!(match_key(" .,- "), None);
     }
 
     #[test]
     fn merge_records_changed_fields_only() {
-        let mut old = SuggestionFields { name: field("Ann"), title: field("CEO"), ..Default::default() };
-        let new = SuggestionFields { name: field("Ann"), title: field("CTO"), company: field("Acme"), ..Default::default() };
+        let mut old = SuggestionFields {
+            name: field("Ann"),
+            title: field("CEO"),
+            ..Default::default()
+        };
+        let new = SuggestionFields {
+            name: field("Ann"),
+            title: field("CTO"),
+            company: field("Acme"),
+            ..Default::default()
+        };
         let changes = old.merge_from(&new);
         let names: Vec<_> = changes.iter().map(|c| c.field).collect();
         assert_eq!(names, ["title", "company"]);

@@ -5,8 +5,8 @@ use sqlx::any::AnyRow;
 
 use super::commit::update_fields;
 use super::suggestion::{FIELD_NAMES, StoredField, SuggestionFields};
-use super::{Error, ListId, MailboxId, Result, Store, SuggestionId, col, parse_col};
 use super::text_enum::text_enum;
+use super::{Error, ListId, MailboxId, Result, Store, SuggestionId, col, parse_col};
 
 text_enum! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -45,7 +45,11 @@ pub struct SuggestionFilter {
 
 impl Default for SuggestionFilter {
     fn default() -> Self {
-        SuggestionFilter { status: None, after: None, limit: 100 }
+        SuggestionFilter {
+            status: None,
+            after: None,
+            limit: 100,
+        }
     }
 }
 
@@ -86,7 +90,11 @@ const REVIEWER_RULE: &str = "reviewer";
 
 impl Store {
     /// Suggestions of a list by ascending id.
-    pub async fn list_suggestions(&self, list: ListId, filter: &SuggestionFilter) -> Result<Vec<Suggestion>> {
+    pub async fn list_suggestions(
+        &self,
+        list: ListId,
+        filter: &SuggestionFilter,
+    ) -> Result<Vec<Suggestion>> {
         let rows = sqlx::query(
             "SELECT id, list_id, mailbox_id, sender_email, fields, confidence, status, created_at, updated_at \
              FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL \
@@ -103,7 +111,11 @@ impl Store {
     }
 
     /// How many suggestions of a list match `status` (all statuses when `None`), for paging.
-    pub async fn count_suggestions(&self, list: ListId, status: Option<SuggestionStatus>) -> Result<i64> {
+    pub async fn count_suggestions(
+        &self,
+        list: ListId,
+        status: Option<SuggestionStatus>,
+    ) -> Result<i64> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL \
              AND ($2 IS NULL OR status = $2)",
@@ -131,15 +143,20 @@ impl Store {
     }
 
     /// Accept or dismiss (or reopen) a suggestion; the change is kept in its history.
-    pub async fn set_suggestion_status(&self, id: SuggestionId, status: SuggestionStatus) -> Result<()> {
+    pub async fn set_suggestion_status(
+        &self,
+        id: SuggestionId,
+        status: SuggestionStatus,
+    ) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT status FROM suggestions WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::db("get suggestion status", "suggestion"))?
-            .ok_or(Error::NotFound { what: "suggestion" })?;
+        let row =
+            sqlx::query("SELECT status FROM suggestions WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Error::db("get suggestion status", "suggestion"))?
+                .ok_or(Error::NotFound { what: "suggestion" })?;
         let old: String = col(&row, "status")?;
         if old == status.as_str() {
             return Ok(());
@@ -162,12 +179,18 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(Error::db("record status history", "suggestion history"))?;
-        tx.commit().await.map_err(Error::db("commit suggestion status", "suggestion"))
+        tx.commit()
+            .await
+            .map_err(Error::db("commit suggestion status", "suggestion"))
     }
 
     /// Applies a reviewer's per-field choices and marks the suggestion `merged`. Every
     /// changed field is recorded in the history.
-    pub async fn merge_suggestion(&self, id: SuggestionId, edits: &[FieldEdit]) -> Result<Suggestion> {
+    pub async fn merge_suggestion(
+        &self,
+        id: SuggestionId,
+        edits: &[FieldEdit],
+    ) -> Result<Suggestion> {
         let mut suggestion = self.get_suggestion(id).await?;
         let before = suggestion.fields.clone();
         for edit in edits {
@@ -177,20 +200,41 @@ impl Store {
                 "company" => &mut suggestion.fields.company,
                 "address" => &mut suggestion.fields.address,
                 other if FIELD_NAMES.contains(&other) => {
-                    return Err(Error::Invalid { what: "field edit", reason: format!("{other} is a list field") });
+                    return Err(Error::Invalid {
+                        what: "field edit",
+                        reason: format!("{other} is a list field"),
+                    });
                 }
-                other => return Err(Error::Invalid { what: "field edit", reason: format!("unknown field {other:?}") }),
+                other => {
+                    return Err(Error::Invalid {
+                        what: "field edit",
+                        reason: format!("unknown field {other:?}"),
+                    });
+                }
             };
             *slot = match edit.value.as_deref().map(str::trim) {
                 None | Some("") => None,
                 Some(v) if slot.as_ref().is_some_and(|f| f.value == v) => slot.take(),
-                Some(v) => Some(StoredField { value: v.to_owned(), confidence: 1.0, rule: REVIEWER_RULE.to_owned() }),
+                Some(v) => Some(StoredField {
+                    value: v.to_owned(),
+                    confidence: 1.0,
+                    rule: REVIEWER_RULE.to_owned(),
+                }),
             };
         }
         let changes = suggestion.fields.changes_since(&before);
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
-        update_fields(&mut tx, id, &suggestion.fields, suggestion.confidence, None, &changes, now).await?;
+        update_fields(
+            &mut tx,
+            id,
+            &suggestion.fields,
+            suggestion.confidence,
+            None,
+            &changes,
+            now,
+        )
+        .await?;
         if suggestion.status != SuggestionStatus::Merged {
             sqlx::query("UPDATE suggestions SET status = 'merged' WHERE id = $1")
                 .bind(id.0)
@@ -208,18 +252,22 @@ impl Store {
             .await
             .map_err(Error::db("record status history", "suggestion history"))?;
         }
-        tx.commit().await.map_err(Error::db("commit suggestion merge", "suggestion"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit suggestion merge", "suggestion"))?;
         self.get_suggestion(id).await
     }
 
     /// Soft-deletes a suggestion; purged after the retention period.
     pub async fn soft_delete_suggestion(&self, id: SuggestionId) -> Result<()> {
-        let done = sqlx::query("UPDATE suggestions SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
-            .bind(self.now_ms())
-            .bind(id.0)
-            .execute(self.writer())
-            .await
-            .map_err(Error::db("delete suggestion", "suggestion"))?;
+        let done = sqlx::query(
+            "UPDATE suggestions SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+        )
+        .bind(self.now_ms())
+        .bind(id.0)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("delete suggestion", "suggestion"))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "suggestion" });
         }

@@ -87,12 +87,15 @@ mod tests {
     use std::str::FromStr;
 
     use crate::store::{
-        GraphJobKind, LinkOrigin, MailboxKind, MailboxStatus, OutboxStatus, Role, SecretKind, SubscriptionState, SuggestionStatus,
+        GraphJobKind, LinkOrigin, MailboxKind, MailboxStatus, OutboxStatus, Role, SecretKind,
+        SubscriptionState, SuggestionStatus,
     };
 
     /// Every variant's text parses back to it, and the texts are distinct.
-    fn round_trips<T: FromStr + PartialEq + std::fmt::Debug + Copy>(all: &[T], as_str: fn(T) -> &'static str)
-    where
+    fn round_trips<T: FromStr + PartialEq + std::fmt::Debug + Copy>(
+        all: &[T],
+        as_str: fn(T) -> &'static str,
+    ) where
         T::Err: std::fmt::Debug,
     {
         let mut texts: Vec<&str> = all.iter().map(|v| as_str(*v)).collect();
@@ -134,15 +137,42 @@ mod tests {
 
     #[test]
     fn unknown_texts_are_refused_with_what_and_why() {
-        assert_eq!(refusal::<Role>("admin"), r#"invalid role: "admin" is not owner, editor or viewer"#);
-        assert_eq!(refusal::<MailboxKind>("pop3"), r#"invalid mailbox kind: "pop3" is not imap or graph"#);
-        assert_eq!(refusal::<MailboxStatus>("OK"), r#"invalid mailbox status: unknown "OK""#);
-        assert_eq!(refusal::<OutboxStatus>(""), r#"invalid outbox status: unknown """#);
-        assert_eq!(refusal::<SecretKind>("password"), r#"invalid secret kind: unknown "password""#);
-        assert_eq!(refusal::<SuggestionStatus>("old"), r#"invalid suggestion status: unknown "old""#);
-        assert_eq!(refusal::<SubscriptionState>("gone"), r#"invalid subscription state: unknown "gone""#);
-        assert_eq!(refusal::<GraphJobKind>("fetch"), r#"invalid graph job kind: unknown "fetch""#);
-        assert_eq!(refusal::<LinkOrigin>("mail"), r#"invalid link origin: unknown "mail""#);
+        assert_eq!(
+            refusal::<Role>("admin"),
+            r#"invalid role: "admin" is not owner, editor or viewer"#
+        );
+        assert_eq!(
+            refusal::<MailboxKind>("pop3"),
+            r#"invalid mailbox kind: "pop3" is not imap or graph"#
+        );
+        assert_eq!(
+            refusal::<MailboxStatus>("OK"),
+            r#"invalid mailbox status: unknown "OK""#
+        );
+        assert_eq!(
+            refusal::<OutboxStatus>(""),
+            r#"invalid outbox status: unknown """#
+        );
+        assert_eq!(
+            refusal::<SecretKind>("password"),
+            r#"invalid secret kind: unknown "password""#
+        );
+        assert_eq!(
+            refusal::<SuggestionStatus>("old"),
+            r#"invalid suggestion status: unknown "old""#
+        );
+        assert_eq!(
+            refusal::<SubscriptionState>("gone"),
+            r#"invalid subscription state: unknown "gone""#
+        );
+        assert_eq!(
+            refusal::<GraphJobKind>("fetch"),
+            r#"invalid graph job kind: unknown "fetch""#
+        );
+        assert_eq!(
+            refusal::<LinkOrigin>("mail"),
+            r#"invalid link origin: unknown "mail""#
+        );
     }
 
     #[test]

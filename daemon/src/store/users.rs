@@ -74,7 +74,10 @@ impl Store {
     pub async fn create_user(&self, email: &str, display_name: Option<&str>) -> Result<User> {
         let email = normalise_email(email);
         if email.is_empty() || !email.contains('@') {
-            return Err(Error::Invalid { what: "email", reason: "not an e-mail address".into() });
+            return Err(Error::Invalid {
+                what: "email",
+                reason: "not an e-mail address".into(),
+            });
         }
         let row = sqlx::query(
             "INSERT INTO users (email, display_name, created_at) VALUES ($1, $2, $3) \
@@ -131,22 +134,27 @@ impl Store {
     pub async fn soft_delete_user(&self, id: UserId) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE users SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
-            .bind(now)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::db("delete user", "user"))?;
+        let done =
+            sqlx::query("UPDATE users SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+                .bind(now)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("delete user", "user"))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "user" });
         }
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id.0)
-            .execute(&mut *tx)
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("revoke tokens of deleted user", "token"))?;
+        tx.commit()
             .await
-            .map_err(Error::db("revoke tokens of deleted user", "token"))?;
-        tx.commit().await.map_err(Error::db("commit user deletion", "user"))
+            .map_err(Error::db("commit user deletion", "user"))
     }
 
     /// Issues a new API token for `user`. The plaintext is returned once and never stored.
@@ -170,7 +178,10 @@ impl Store {
         .await
         .map_err(Error::db("create token", "token"))?
         .ok_or(Error::NotFound { what: "user" })?;
-        Ok(IssuedToken { token: token_from_row(&row)?, secret: SecretString::from(plaintext) })
+        Ok(IssuedToken {
+            token: token_from_row(&row)?,
+            secret: SecretString::from(plaintext),
+        })
     }
 
     /// Checks a presented token: returns its row (and records its use) if it is known,
@@ -192,7 +203,10 @@ impl Store {
         .ok_or(Error::NotFound { what: "token" })?;
         let mut token = token_from_row(&row)?;
         let now = self.now_ms();
-        if token.last_used_at.is_none_or(|at| now.saturating_sub(at) >= TOUCH_EVERY_MS) {
+        if token
+            .last_used_at
+            .is_none_or(|at| now.saturating_sub(at) >= TOUCH_EVERY_MS)
+        {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(token.id.0)

@@ -35,6 +35,9 @@ impl Store {
             .await
             .map_err(Error::db("checkpoint the write-ahead log", "database"))?;
         // Columns: busy (0/1), log (pages in the WAL), checkpointed (pages copied).
-        Ok(WalCheckpoint { log_pages: col(&row, "log")?, checkpointed_pages: col(&row, "checkpointed")? })
+        Ok(WalCheckpoint {
+            log_pages: col(&row, "log")?,
+            checkpointed_pages: col(&row, "checkpointed")?,
+        })
     }
 }

@@ -58,7 +58,13 @@ pub struct ReplicaOptions {
 
 impl Default for ReplicaOptions {
     fn default() -> Self {
-        Self { id: generated_replica_id(), lease: LEASE, renew_every: RENEW_EVERY, claim_every: CLAIM_EVERY, slack: SLACK }
+        Self {
+            id: generated_replica_id(),
+            lease: LEASE,
+            renew_every: RENEW_EVERY,
+            claim_every: CLAIM_EVERY,
+            slack: SLACK,
+        }
     }
 }
 
@@ -68,7 +74,11 @@ pub fn generated_replica_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let host = host.trim();
     let suffix: u32 = rand::rng().random();
-    format!("{}-{}-{suffix:08x}", if host.is_empty() { "mailsigd" } else { host }, std::process::id())
+    format!(
+        "{}-{}-{suffix:08x}",
+        if host.is_empty() { "mailsigd" } else { host },
+        std::process::id()
+    )
 }
 
 /// The fair share of a replica: `ceil(mailboxes / live)`.
@@ -81,7 +91,9 @@ pub fn fair_share(mailboxes: u32, live: u32) -> u32 {
 /// live replica holds two or more fewer (moving one lease evens the load; the slack alone
 /// would leave a replica that joined with none when there are few mailboxes).
 pub fn must_give_back(held: u32, share: u32, slack: u32, least_loaded_other: Option<u32>) -> bool {
-    held > share && (held > share.saturating_add(slack) || least_loaded_other.is_some_and(|other| other.saturating_add(1) < held))
+    held > share
+        && (held > share.saturating_add(slack)
+            || least_loaded_other.is_some_and(|other| other.saturating_add(1) < held))
 }
 
 /// The lease loop's state: what this replica holds.
@@ -107,7 +119,14 @@ pub async fn start(
 ) -> Ownership {
     let (publisher, ownership) = Ownership::channel();
     let single_owner = store.backend() == Backend::Sqlite;
-    let mut state = LeaseLoop { options, store, fences, publisher, held: BTreeMap::new(), single_owner };
+    let mut state = LeaseLoop {
+        options,
+        store,
+        fences,
+        publisher,
+        held: BTreeMap::new(),
+        single_owner,
+    };
     tracing::info!(replica = %state.options.id, single_owner, "replica starting");
     state.round(true).await;
     tracker.spawn(async move {
@@ -139,7 +158,11 @@ impl LeaseLoop {
         // as live before its leases expire, so when they do the survivors' shares already
         // cover its mailboxes.
         let heartbeat = self.options.lease.min(self.options.renew_every * 3);
-        if let Err(error) = self.store.replica_heartbeat(&self.options.id, heartbeat).await {
+        if let Err(error) = self
+            .store
+            .replica_heartbeat(&self.options.id, heartbeat)
+            .await
+        {
             tracing::warn!(replica = %self.options.id, error = %error, "replica heartbeat failed");
         }
         self.renew().await;
@@ -151,9 +174,14 @@ impl LeaseLoop {
 
     /// Renews every held lease; drops the ones lost.
     async fn renew(&mut self) {
-        match self.store.renew_owned_leases(&self.options.id, self.options.lease).await {
+        match self
+            .store
+            .renew_owned_leases(&self.options.id, self.options.lease)
+            .await
+        {
             Ok(renewed) => {
-                let renewed: BTreeMap<MailboxId, Lease> = renewed.into_iter().map(|l| (l.mailbox, l)).collect();
+                let renewed: BTreeMap<MailboxId, Lease> =
+                    renewed.into_iter().map(|l| (l.mailbox, l)).collect();
                 for (mailbox, lease) in &self.held {
                     match renewed.get(mailbox) {
                         Some(now) if now.fencing == lease.fencing => {}
@@ -194,7 +222,8 @@ impl LeaseLoop {
                     if must_give_back(held, share, self.options.slack, least_loaded_other) {
                         // Down to the share, and no claim this round: the given-back leases are
                         // for the others (a replica that joined), not to be taken back at once.
-                        self.release_excess(usize::try_from(share).unwrap_or(usize::MAX)).await;
+                        self.release_excess(usize::try_from(share).unwrap_or(usize::MAX))
+                            .await;
                         return;
                     }
                     share.saturating_sub(held)
@@ -205,7 +234,16 @@ impl LeaseLoop {
                 }
             }
         };
-        match self.store.claim_free_mailboxes(&self.options.id, self.options.lease, limit, self.single_owner).await {
+        match self
+            .store
+            .claim_free_mailboxes(
+                &self.options.id,
+                self.options.lease,
+                limit,
+                self.single_owner,
+            )
+            .await
+        {
             Ok(claimed) => {
                 for lease in claimed {
                     tracing::info!(
@@ -215,7 +253,9 @@ impl LeaseLoop {
                     self.held.insert(lease.mailbox, lease);
                 }
             }
-            Err(error) => tracing::warn!(replica = %self.options.id, error = %error, "lease claim failed"),
+            Err(error) => {
+                tracing::warn!(replica = %self.options.id, error = %error, "lease claim failed")
+            }
         }
     }
 
@@ -226,7 +266,11 @@ impl LeaseLoop {
         // This replica counts even if its heartbeat row is missing (the write failed).
         let missing_self = usize::from(!loads.iter().any(|(id, _)| *id == self.options.id));
         let live = u32::try_from(loads.len() + missing_self).unwrap_or(u32::MAX);
-        let least_loaded_other = loads.iter().filter(|(id, _)| *id != self.options.id).map(|(_, n)| *n).min();
+        let least_loaded_other = loads
+            .iter()
+            .filter(|(id, _)| *id != self.options.id)
+            .map(|(_, n)| *n)
+            .min();
         Ok((fair_share(mailboxes, live), least_loaded_other))
     }
 
@@ -234,22 +278,33 @@ impl LeaseLoop {
     /// can take them: fences first (commits of those mailboxes are refused from now on), then
     /// the sources stop their watchers, then the rows are freed.
     async fn release_excess(&mut self, keep: usize) {
-        let excess: Vec<Lease> = self.held.values().rev().take(self.held.len().saturating_sub(keep)).copied().collect();
+        let excess: Vec<Lease> = self
+            .held
+            .values()
+            .rev()
+            .take(self.held.len().saturating_sub(keep))
+            .copied()
+            .collect();
         for lease in &excess {
             self.held.remove(&lease.mailbox);
         }
         self.publish();
         for lease in excess {
             match self.store.release_lease(&self.options.id, lease).await {
-                Ok(()) => tracing::info!(replica = %self.options.id, mailbox = %lease.mailbox, "mailbox lease given back"),
-                Err(error) => tracing::warn!(replica = %self.options.id, mailbox = %lease.mailbox, error = %error, "lease release failed"),
+                Ok(()) => {
+                    tracing::info!(replica = %self.options.id, mailbox = %lease.mailbox, "mailbox lease given back")
+                }
+                Err(error) => {
+                    tracing::warn!(replica = %self.options.id, mailbox = %lease.mailbox, error = %error, "lease release failed")
+                }
             }
         }
     }
 
     /// Tells the pipeline and the sources what is held now.
     fn publish(&self) {
-        let owned: BTreeMap<MailboxId, i64> = self.held.values().map(|l| (l.mailbox, l.fencing)).collect();
+        let owned: BTreeMap<MailboxId, i64> =
+            self.held.values().map(|l| (l.mailbox, l.fencing)).collect();
         for (mailbox, fencing) in &owned {
             self.fences.hold(*mailbox, *fencing);
         }
@@ -271,7 +326,11 @@ impl LeaseLoop {
                 tracing::warn!(replica = %self.options.id, mailbox = %lease.mailbox, error = %error, "lease release failed");
             }
         }
-        if let Err(error) = self.store.remove_replica(&self.options.id, FORGET_DEAD_AFTER).await {
+        if let Err(error) = self
+            .store
+            .remove_replica(&self.options.id, FORGET_DEAD_AFTER)
+            .await
+        {
             tracing::warn!(replica = %self.options.id, error = %error, "replica row not removed");
         }
         tracing::info!(replica = %self.options.id, "replica leases released");
@@ -314,7 +373,10 @@ mod tests {
     fn jitter_stays_within_a_fifth() {
         for _ in 0..100 {
             let d = jittered(Duration::from_secs(5));
-            assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(6), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(4) && d <= Duration::from_secs(6),
+                "{d:?}"
+            );
         }
     }
 }

@@ -90,7 +90,10 @@ pub struct OutboxOptions {
 
 impl std::fmt::Debug for OutboxOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboxOptions").field("smtp", &self.smtp).field("worker", &self.worker).finish_non_exhaustive()
+        f.debug_struct("OutboxOptions")
+            .field("smtp", &self.smtp)
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
     }
 }
 
@@ -144,7 +147,12 @@ impl Supervisor {
                 let exposure = crate::http::tls::Exposure::prepare(&options.https)
                     .await
                     .map_err(|e| SupervisorError::Http(e.into()))?;
-                Some(HttpListener::bind(addr).await.map_err(SupervisorError::Http)?.with_exposure(exposure))
+                Some(
+                    HttpListener::bind(addr)
+                        .await
+                        .map_err(SupervisorError::Http)?
+                        .with_exposure(exposure),
+                )
             }
             None => None,
         };
@@ -158,28 +166,60 @@ impl Supervisor {
             crate::store::Backend::Postgres => Fences::enforced(),
             crate::store::Backend::Sqlite => Fences::unenforced(),
         };
-        let pipeline =
-            Pipeline::spawn_fenced(store.clone(), options.pipeline.clone(), fences.clone(), &tracker, shutdown.child_token());
+        let pipeline = Pipeline::spawn_fenced(
+            store.clone(),
+            options.pipeline.clone(),
+            fences.clone(),
+            &tracker,
+            shutdown.child_token(),
+        );
         let (leases, leases_stop) = (TaskTracker::new(), CancellationToken::new());
-        let ownership = leases::start(options.replica.clone(), store.clone(), fences, &leases, leases_stop.clone()).await;
+        let ownership = leases::start(
+            options.replica.clone(),
+            store.clone(),
+            fences,
+            &leases,
+            leases_stop.clone(),
+        )
+        .await;
 
         // The outbox worker sits in a slot a configuration reload can restart it in.
-        let outbox = reload::OutboxSlot::new(tracker.clone(), store.clone(), shutdown.clone(), Arc::default())
-            .with_replica(&options.replica.id);
-        let prepared = outbox.prepare(options.outbox).map_err(SupervisorError::Mailer)?;
+        let outbox = reload::OutboxSlot::new(
+            tracker.clone(),
+            store.clone(),
+            shutdown.clone(),
+            Arc::default(),
+        )
+        .with_replica(&options.replica.id);
+        let prepared = outbox
+            .prepare(options.outbox)
+            .map_err(SupervisorError::Mailer)?;
         outbox.apply(prepared);
-        let (retention_days, retention_days_changes) = tokio::sync::watch::channel(options.retention_days);
+        let (retention_days, retention_days_changes) =
+            tokio::sync::watch::channel(options.retention_days);
         tracker.spawn(retention::run(
             store.clone(),
             retention_days_changes,
             options.purge_interval,
             shutdown.child_token(),
         ));
-        tracker.spawn(wal::run(store.clone(), wal::CHECKPOINT_INTERVAL, shutdown.child_token()));
+        tracker.spawn(wal::run(
+            store.clone(),
+            wal::CHECKPOINT_INTERVAL,
+            shutdown.child_token(),
+        ));
         let graph_ownership = ownership.clone();
-        let (started, imap_source) = sources::start_imap(&options.imap, &store, &vault, pipeline.handle(), ownership, &tracker, &shutdown)
-            .await
-            .map_err(SupervisorError::Sources)?;
+        let (started, imap_source) = sources::start_imap(
+            &options.imap,
+            &store,
+            &vault,
+            pipeline.handle(),
+            ownership,
+            &tracker,
+            &shutdown,
+        )
+        .await
+        .map_err(SupervisorError::Sources)?;
         tracing::info!(
             imap_mailboxes = started.imap_mailboxes,
             imap_failed = started.imap_failed,
@@ -191,7 +231,16 @@ impl Supervisor {
             graph.replica_id = Some(options.replica.id.clone());
             graph
         });
-        let graph = start_graph(graph_options, &store, &vault, pipeline.handle(), graph_ownership, &tracker, &shutdown).await;
+        let graph = start_graph(
+            graph_options,
+            &store,
+            &vault,
+            pipeline.handle(),
+            graph_ownership,
+            &tracker,
+            &shutdown,
+        )
+        .await;
         if let Some(http) = http {
             let metrics = MetricSources {
                 store: store.clone(),
@@ -199,27 +248,46 @@ impl Supervisor {
                 notify: Some(outbox.stats()),
                 imap: imap_source.clone(),
             };
-            let mut app = crate::http::app::AppState::new(store.clone(), vault.clone(), options.imap.options.clone(), options.api.clone());
+            let mut app = crate::http::app::AppState::new(
+                store.clone(),
+                vault.clone(),
+                options.imap.options.clone(),
+                options.api.clone(),
+            );
             if let Some(source) = &graph {
                 app = app.with_graph_source(source.clone());
             }
             let mut router = crate::http::app::app_router(app, metrics);
             if let Some(source) = &graph {
                 // The Graph webhook and OAuth callback: their own state, no session auth or rate limit.
-                let routes = crate::http::graph::GraphRoutes::new(source.clone(), store.clone(), vault.clone());
-                router = router.merge(crate::http::app::with_correlation_id(crate::http::graph::router(routes)));
+                let routes = crate::http::graph::GraphRoutes::new(
+                    source.clone(),
+                    store.clone(),
+                    vault.clone(),
+                );
+                router = router.merge(crate::http::app::with_correlation_id(
+                    crate::http::graph::router(routes),
+                ));
                 // The pages' "Connect Microsoft 365" button starts linkings with these settings.
                 if let Some(config) = graph_config {
-                    router = router.layer(axum::Extension(crate::http::web::MicrosoftLinking(config)));
+                    router =
+                        router.layer(axum::Extension(crate::http::web::MicrosoftLinking(config)));
                 }
             }
             tracker.spawn(http.serve_app(router, shutdown.child_token()));
         }
         if let Some(interval) = watchdog::interval_from_env() {
-            tracker.spawn(watchdog::run(pipeline.clone(), interval, shutdown.child_token()));
+            tracker.spawn(watchdog::run(
+                pipeline.clone(),
+                interval,
+                shutdown.child_token(),
+            ));
         }
         // Readiness is best effort: not being under systemd, or a vanished socket, is no error.
-        let _ = notify::status(&format!("watching {} imap mailboxes", started.imap_mailboxes));
+        let _ = notify::status(&format!(
+            "watching {} imap mailboxes",
+            started.imap_mailboxes
+        ));
         let _ = notify::ready();
         let reload = reload::ReloadHandle {
             pipeline: pipeline.clone(),
@@ -276,7 +344,9 @@ impl Supervisor {
     }
 
     /// The HTTPS certificate when HTTPS is configured: `reload()` re-reads its files (SIGHUP).
-    pub fn tls_certificate(&self) -> Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>> {
+    pub fn tls_certificate(
+        &self,
+    ) -> Option<std::sync::Arc<crate::http::tls::ReloadableCertificate>> {
         self.tls_certificate.clone()
     }
 
@@ -300,13 +370,19 @@ impl Supervisor {
     /// for the shutdown grace period.
     pub async fn stop(self) -> Result<(), SupervisorError> {
         let _ = notify::stopping();
-        tracing::info!(in_flight = self.pipeline.stats().snapshot().in_flight, "mailsigd stopping");
+        tracing::info!(
+            in_flight = self.pipeline.stats().snapshot().in_flight,
+            "mailsigd stopping"
+        );
         self.shutdown.cancel();
         self.tracker.close();
         let stopped = tokio::time::timeout(self.grace, self.tracker.wait()).await;
         self.leases_stop.cancel();
         self.leases.close();
-        if tokio::time::timeout(LEASE_RELEASE_GRACE, self.leases.wait()).await.is_err() {
+        if tokio::time::timeout(LEASE_RELEASE_GRACE, self.leases.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("leases not given back before the deadline; they expire on their own");
         }
         match stopped {
@@ -314,7 +390,10 @@ impl Supervisor {
                 tracing::info!("mailsigd stopped");
                 Ok(())
             }
-            Err(_) => Err(SupervisorError::ShutdownDeadline { grace: self.grace, pending: self.tracker.len() }),
+            Err(_) => Err(SupervisorError::ShutdownDeadline {
+                grace: self.grace,
+                pending: self.tracker.len(),
+            }),
         }
     }
 }
@@ -356,5 +435,8 @@ pub async fn run(
     vault: Vault,
     shutdown: CancellationToken,
 ) -> Result<(), SupervisorError> {
-    Supervisor::start(options, store, vault, shutdown).await?.wait().await
+    Supervisor::start(options, store, vault, shutdown)
+        .await?
+        .wait()
+        .await
 }

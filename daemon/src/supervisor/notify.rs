@@ -18,7 +18,8 @@ pub fn ready() -> io::Result<bool> {
 /// `Type=notify-reload` units need; plain `Type=notify` units accept it too.
 pub fn reloading() -> io::Result<bool> {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    let usec = u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000;
+    let usec = u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000
+        + u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000;
     send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"))
 }
 

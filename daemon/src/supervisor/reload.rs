@@ -79,7 +79,10 @@ impl ReloadHandle {
     /// Registers another part to reload with the configuration, e.g. the HTTPS certificate
     /// resolver: `handle.add_hook("tls certificates", Arc::new(|config| resolver.reload()...))`.
     pub fn add_hook(&self, name: impl Into<String>, hook: ReloadHook) {
-        self.hooks.lock().unwrap_or_else(PoisonError::into_inner).push((name.into(), hook));
+        self.hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((name.into(), hook));
     }
 
     /// Re-reads `current.config_path`, and applies it (see the module docs). On success
@@ -88,7 +91,11 @@ impl ReloadHandle {
     ///
     /// `outbox_for` derives the outbox worker's options from a configuration (it knows where
     /// the SMTP password comes from); `None` means no worker.
-    pub async fn reload<F, Fut>(&self, current: &mut Config, outbox_for: F) -> Result<ReloadReport, ReloadError>
+    pub async fn reload<F, Fut>(
+        &self,
+        current: &mut Config,
+        outbox_for: F,
+    ) -> Result<ReloadReport, ReloadError>
     where
         F: FnOnce(&Config) -> Fut,
         Fut: std::future::Future<Output = Option<OutboxOptions>>,
@@ -96,7 +103,9 @@ impl ReloadHandle {
         let _ = notify::reloading();
         tracing::info!(config = %current.config_path.display(), "reloading the configuration");
         let outcome = self.reload_inner(current, outbox_for).await;
-        telemetry::metrics::metrics().reloads.record(outcome.is_ok());
+        telemetry::metrics::metrics()
+            .reloads
+            .record(outcome.is_ok());
         match &outcome {
             Ok(report) => {
                 tracing::info!(applied = ?report.applied, "configuration reloaded");
@@ -115,24 +124,42 @@ impl ReloadHandle {
         outcome
     }
 
-    async fn reload_inner<F, Fut>(&self, current: &mut Config, outbox_for: F) -> Result<ReloadReport, ReloadError>
+    async fn reload_inner<F, Fut>(
+        &self,
+        current: &mut Config,
+        outbox_for: F,
+    ) -> Result<ReloadReport, ReloadError>
     where
         F: FnOnce(&Config) -> Fut,
         Fut: std::future::Future<Output = Option<OutboxOptions>>,
     {
         // Stage 1: everything that can fail, with nothing changed yet.
         let new = Config::load(&current.config_path).map_err(ReloadError::Config)?;
-        telemetry::check_filter(&new.log.level)
-            .map_err(|reason| ReloadError::Log(TelemetryError::Filter { filter: new.log.level.clone(), reason }))?;
+        telemetry::check_filter(&new.log.level).map_err(|reason| {
+            ReloadError::Log(TelemetryError::Filter {
+                filter: new.log.level.clone(),
+                reason,
+            })
+        })?;
         let outbox = outbox_for(&new).await;
         let prepared_outbox = self.outbox.prepare(outbox).map_err(ReloadError::Smtp)?;
-        let hooks = self.hooks.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let hooks = self
+            .hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         for (name, hook) in &hooks {
-            hook(&new).map_err(|reason| ReloadError::Hook { name: name.clone(), reason })?;
+            hook(&new).map_err(|reason| ReloadError::Hook {
+                name: name.clone(),
+                reason,
+            })?;
         }
 
         // Stage 2: swap the new values in.
-        let mut report = ReloadReport { needs_restart: needs_restart(current, &new), ..ReloadReport::default() };
+        let mut report = ReloadReport {
+            needs_restart: needs_restart(current, &new),
+            ..ReloadReport::default()
+        };
         for (name, _) in &hooks {
             tracing::debug!(hook = %name, "reloaded");
         }
@@ -142,7 +169,9 @@ impl ReloadHandle {
                     tracing::debug!(filter = %new.log.level, "log filter replaced");
                     report.applied.push("log.level");
                 }
-                LevelChange::OverriddenByEnv => tracing::warn!("log.level changed but RUST_LOG decides the log filter"),
+                LevelChange::OverriddenByEnv => {
+                    tracing::warn!("log.level changed but RUST_LOG decides the log filter")
+                }
                 LevelChange::NotInstalled => {}
             }
         }
@@ -158,7 +187,9 @@ impl ReloadHandle {
                 report.applied.push("imap (new connections)");
             }
         }
-        if self.retention_days.send_if_modified(|days| std::mem::replace(days, new.retention.days) != new.retention.days) {
+        if self.retention_days.send_if_modified(|days| {
+            std::mem::replace(days, new.retention.days) != new.retention.days
+        }) {
             report.applied.push("retention.days");
         }
         match self.outbox.apply(prepared_outbox) {
@@ -182,20 +213,44 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     };
     check("data_dir", old.data_dir != new.data_dir);
     check("database_url", old.database_url != new.database_url);
-    check("master_key_file", old.master_key_file != new.master_key_file);
+    check(
+        "master_key_file",
+        old.master_key_file != new.master_key_file,
+    );
     check("http.listen", old.http.listen != new.http.listen);
     // The certificate files are re-read on reload; other file names need a restart.
     check("http.tls_cert / http.tls_key", old.http.tls != new.http.tls);
-    check("http.redirect_listen", old.http.redirect_listen != new.http.redirect_listen);
-    check("http.behind_proxy", old.http.behind_proxy != new.http.behind_proxy);
-    check("http.cors_origins", old.http.cors_origins != new.http.cors_origins);
+    check(
+        "http.redirect_listen",
+        old.http.redirect_listen != new.http.redirect_listen,
+    );
+    check(
+        "http.behind_proxy",
+        old.http.behind_proxy != new.http.behind_proxy,
+    );
+    check(
+        "http.cors_origins",
+        old.http.cors_origins != new.http.cors_origins,
+    );
     check("api", format!("{:?}", old.api) != format!("{:?}", new.api));
     check("replica_id", old.replica_id != new.replica_id);
     // Debug output, not secrets: the Graph client secret lives in the vault, not the config.
-    check("graph", format!("{:?}", old.graph) != format!("{:?}", new.graph));
-    check("pipeline.workers", old.pipeline.workers != new.pipeline.workers);
-    check("pipeline.queue_capacity", old.pipeline.queue_capacity != new.pipeline.queue_capacity);
-    check("imap.max_connections_per_host", old.imap.max_connections_per_host != new.imap.max_connections_per_host);
+    check(
+        "graph",
+        format!("{:?}", old.graph) != format!("{:?}", new.graph),
+    );
+    check(
+        "pipeline.workers",
+        old.pipeline.workers != new.pipeline.workers,
+    );
+    check(
+        "pipeline.queue_capacity",
+        old.pipeline.queue_capacity != new.pipeline.queue_capacity,
+    );
+    check(
+        "imap.max_connections_per_host",
+        old.imap.max_connections_per_host != new.imap.max_connections_per_host,
+    );
     check("log.format", old.log.format != new.log.format);
     changed
 }
@@ -241,7 +296,10 @@ impl Fingerprint {
         let digest = sha2::Sha256::digest(options.password.expose_secret().as_bytes());
         let mut password_digest = [0u8; 32];
         password_digest.copy_from_slice(&digest);
-        Fingerprint { settings: format!("{:?} {:?}", options.smtp, options.worker), password_digest }
+        Fingerprint {
+            settings: format!("{:?} {:?}", options.smtp, options.worker),
+            password_digest,
+        }
     }
 }
 
@@ -262,8 +320,20 @@ pub enum OutboxChange {
 }
 
 impl OutboxSlot {
-    pub(super) fn new(tracker: TaskTracker, store: Store, shutdown: CancellationToken, stats: Arc<NotifyStats>) -> Self {
-        Self { tracker, store, shutdown, stats, running: Mutex::new(None), replica: None }
+    pub(super) fn new(
+        tracker: TaskTracker,
+        store: Store,
+        shutdown: CancellationToken,
+        stats: Arc<NotifyStats>,
+    ) -> Self {
+        Self {
+            tracker,
+            store,
+            shutdown,
+            stats,
+            running: Mutex::new(None),
+            replica: None,
+        }
     }
 
     /// Every worker this slot starts claims outbox rows in the name of replica `id`.
@@ -279,20 +349,31 @@ impl OutboxSlot {
 
     /// Builds the worker the options ask for (the only step that can fail), without touching
     /// the running one.
-    pub(crate) fn prepare(&self, options: Option<OutboxOptions>) -> Result<PreparedOutbox, NotifyError> {
+    pub(crate) fn prepare(
+        &self,
+        options: Option<OutboxOptions>,
+    ) -> Result<PreparedOutbox, NotifyError> {
         let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(mut options) = options else {
-            return Ok(if running.is_some() { PreparedOutbox::Stop } else { PreparedOutbox::Keep });
+            return Ok(if running.is_some() {
+                PreparedOutbox::Stop
+            } else {
+                PreparedOutbox::Keep
+            });
         };
         if self.replica.is_some() {
             options.worker.replica.clone_from(&self.replica);
         }
         let fingerprint = Fingerprint::of(&options);
-        if running.as_ref().is_some_and(|r| r.fingerprint == fingerprint) {
+        if running
+            .as_ref()
+            .is_some_and(|r| r.fingerprint == fingerprint)
+        {
             return Ok(PreparedOutbox::Keep);
         }
         let mailer = Mailer::new(options.smtp, &options.password)?;
-        let worker = OutboxWorker::new(self.store.clone(), mailer, options.worker).with_stats(self.stats());
+        let worker =
+            OutboxWorker::new(self.store.clone(), mailer, options.worker).with_stats(self.stats());
         Ok(PreparedOutbox::Start(Box::new((worker, fingerprint))))
     }
 
@@ -312,7 +393,10 @@ impl OutboxSlot {
                 let (worker, fingerprint) = *start;
                 let cancel = self.shutdown.child_token();
                 self.tracker.spawn(worker.run(cancel.clone()));
-                match running.replace(RunningOutbox { cancel, fingerprint }) {
+                match running.replace(RunningOutbox {
+                    cancel,
+                    fingerprint,
+                }) {
                     Some(old) => {
                         old.cancel.cancel();
                         OutboxChange::Restarted

@@ -11,7 +11,12 @@ use tokio_util::sync::CancellationToken;
 use crate::store::Store;
 
 /// Purges now, then every `interval` and whenever `days` changes, until `shutdown`.
-pub async fn run(store: Store, mut days: watch::Receiver<u32>, interval: Duration, shutdown: CancellationToken) {
+pub async fn run(
+    store: Store,
+    mut days: watch::Receiver<u32>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
     loop {
         let retention_days = *days.borrow_and_update();
         match store.purge_deleted(retention_days).await {

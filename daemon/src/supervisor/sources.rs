@@ -44,14 +44,21 @@ pub struct ImapStartOptions {
 
 impl Default for ImapStartOptions {
     fn default() -> Self {
-        Self { disabled: false, options: ImapOptions::default(), reconcile_interval: RECONCILE_INTERVAL }
+        Self {
+            disabled: false,
+            options: ImapOptions::default(),
+            reconcile_interval: RECONCILE_INTERVAL,
+        }
     }
 }
 
 impl ImapStartOptions {
     /// The options from the `[imap]` and `[pipeline]` sections of the configuration.
     pub fn from_config(config: &Config) -> Self {
-        Self { options: config.imap_options(), ..Self::default() }
+        Self {
+            options: config.imap_options(),
+            ..Self::default()
+        }
     }
 }
 
@@ -104,17 +111,34 @@ pub async fn start_imap(
     }
     // Fenced where the pipeline is (PostgreSQL): a reset by a stalled ex-owner is refused.
     let checkpoints = match store.backend() {
-        crate::store::Backend::Postgres => StoreCheckpoints::new(store.clone()).fenced_by(ownership.clone()),
+        crate::store::Backend::Postgres => {
+            StoreCheckpoints::new(store.clone()).fenced_by(ownership.clone())
+        }
         crate::store::Backend::Sqlite => StoreCheckpoints::new(store.clone()),
     };
     let checkpoints = Arc::new(checkpoints);
-    let source = ImapSource::new(options.options.clone(), pipeline, checkpoints, shutdown.child_token());
-    let first = source.reconcile_owned(store, vault, &ownership.current()).await.map_err(SourcesError::ListMailboxes)?;
+    let source = ImapSource::new(
+        options.options.clone(),
+        pipeline,
+        checkpoints,
+        shutdown.child_token(),
+    );
+    let first = source
+        .reconcile_owned(store, vault, &ownership.current())
+        .await
+        .map_err(SourcesError::ListMailboxes)?;
     let started = Started::from_report(first, source.watched().len());
     let running = source.clone();
-    let (store, vault, interval, shutdown) = (store.clone(), vault.clone(), options.reconcile_interval, shutdown.clone());
+    let (store, vault, interval, shutdown) = (
+        store.clone(),
+        vault.clone(),
+        options.reconcile_interval,
+        shutdown.clone(),
+    );
     tracker.spawn(async move {
-        running.reconcile_forever(store, vault, interval, ownership, shutdown).await;
+        running
+            .reconcile_forever(store, vault, interval, ownership, shutdown)
+            .await;
         if !running.shutdown(IMAP_LOGOUT_GRACE).await {
             tracing::warn!("imap watchers still running at the logout deadline");
         }

@@ -26,7 +26,11 @@ pub async fn run(store: Store, interval: Duration, shutdown: CancellationToken) 
             () = tokio::time::sleep(interval) => {}
         }
         match store.checkpoint_wal().await {
-            Ok(done) => tracing::trace!(log_pages = done.log_pages, checkpointed = done.checkpointed_pages, "wal checkpoint"),
+            Ok(done) => tracing::trace!(
+                log_pages = done.log_pages,
+                checkpointed = done.checkpointed_pages,
+                "wal checkpoint"
+            ),
             Err(error) => tracing::warn!(error = %error, "wal checkpoint failed"),
         }
     }

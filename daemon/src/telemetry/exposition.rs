@@ -38,7 +38,12 @@ impl Exposition {
     }
 
     /// The `_bucket`, `_sum` and `_count` lines of one histogram (its family written before).
-    pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], histogram: &HistogramSnapshot) {
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        histogram: &HistogramSnapshot,
+    ) {
         let bucket = format!("{name}_bucket");
         for (bound, n) in &histogram.buckets {
             let le = bound.to_string();
@@ -49,7 +54,11 @@ impl Exposition {
         let mut with_inf = labels.to_vec();
         with_inf.push(("le", "+Inf"));
         self.sample(&bucket, &with_inf, histogram.count);
-        self.sample_text(&format!("{name}_sum"), labels, &histogram.sum_seconds.to_string());
+        self.sample_text(
+            &format!("{name}_sum"),
+            labels,
+            &histogram.sum_seconds.to_string(),
+        );
         self.sample(&format!("{name}_count"), labels, histogram.count);
     }
 
@@ -73,7 +82,14 @@ impl Exposition {
     }
 
     /// A family with one label: `(label value, sample value)` each.
-    pub fn labelled(&mut self, name: &str, kind: &str, help: &str, label: &str, samples: &[(&str, u64)]) {
+    pub fn labelled(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        label: &str,
+        samples: &[(&str, u64)],
+    ) {
         self.family(name, kind, help);
         for (value, n) in samples {
             self.sample(name, &[(label, value)], *n);
@@ -117,10 +133,21 @@ mod tests {
     #[test]
     fn labelled_families_and_counter_tables_pass_the_strict_check() {
         let mut out = Exposition::default();
-        out.labelled("a_total", "counter", "A.", "outcome", &[("ok", 1), ("failed", 0)]);
+        out.labelled(
+            "a_total",
+            "counter",
+            "A.",
+            "outcome",
+            &[("ok", 1), ("failed", 0)],
+        );
         out.counters(&[("b_total", "B.", 2), ("c_total", "C.", 3)]);
         out.gauge("d", "D.", 4);
-        assert_eq!(crate::telemetry::exposition_check::check_exposition(out.as_str()), Ok(()), "{}", out.as_str());
+        assert_eq!(
+            crate::telemetry::exposition_check::check_exposition(out.as_str()),
+            Ok(()),
+            "{}",
+            out.as_str()
+        );
         assert!(out.as_str().contains("a_total{outcome=\"failed\"} 0\n"));
         assert!(out.as_str().contains("c_total 3\n"));
     }

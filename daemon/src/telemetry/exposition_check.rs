@@ -28,16 +28,23 @@ pub fn check_exposition(text: &str) -> Result<(), String> {
                 return Err(at("second HELP for the family".to_owned()));
             }
         } else if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').ok_or_else(|| at("TYPE without a type".to_owned()))?;
+            let (name, kind) = rest
+                .split_once(' ')
+                .ok_or_else(|| at("TYPE without a type".to_owned()))?;
             check_name(name).map_err(at)?;
-            if !matches!(kind, "counter" | "gauge" | "histogram" | "summary" | "untyped") {
+            if !matches!(
+                kind,
+                "counter" | "gauge" | "histogram" | "summary" | "untyped"
+            ) {
                 return Err(at(format!("unknown type {kind:?}")));
             }
             if types.insert(name.to_owned(), kind.to_owned()).is_some() {
                 return Err(at("second TYPE for the family".to_owned()));
             }
         } else if line.starts_with('#') || line.trim().is_empty() {
-            return Err(at("comment or blank line that is neither HELP nor TYPE".to_owned()));
+            return Err(at(
+                "comment or blank line that is neither HELP nor TYPE".to_owned()
+            ));
         } else {
             let sample = parse_sample(line).map_err(at)?;
             let key = format!("{}{:?}", sample.name, sample.labels);
@@ -45,7 +52,9 @@ pub fn check_exposition(text: &str) -> Result<(), String> {
                 return Err(at("series repeated".to_owned()));
             }
             let (family, suffix) = family_of(&sample.name, &types);
-            let kind = types.get(family).ok_or_else(|| at(format!("no TYPE before the samples of {family}")))?;
+            let kind = types
+                .get(family)
+                .ok_or_else(|| at(format!("no TYPE before the samples of {family}")))?;
             if kind == "histogram" {
                 check_histogram_sample(&sample, suffix, &mut histograms).map_err(at)?;
             } else if !suffix.is_empty() {
@@ -55,7 +64,9 @@ pub fn check_exposition(text: &str) -> Result<(), String> {
     }
     for (series, (_, inf, count)) in histograms {
         if inf.is_none() || inf != count {
-            return Err(format!("histogram {series}: le=\"+Inf\" {inf:?} is not _count {count:?}"));
+            return Err(format!(
+                "histogram {series}: le=\"+Inf\" {inf:?} is not _count {count:?}"
+            ));
         }
     }
     Ok(())
@@ -69,7 +80,9 @@ struct Sample {
 
 fn check_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':');
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':');
     if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
         Ok(())
     } else {
@@ -95,15 +108,23 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
         "+Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
         "NaN" => f64::NAN,
-        other => other.parse::<f64>().map_err(|_| format!("value {other:?} is not a number"))?,
+        other => other
+            .parse::<f64>()
+            .map_err(|_| format!("value {other:?} is not a number"))?,
     };
     if let Some(timestamp) = parts.next() {
-        timestamp.parse::<i64>().map_err(|_| format!("timestamp {timestamp:?} is not an integer"))?;
+        timestamp
+            .parse::<i64>()
+            .map_err(|_| format!("timestamp {timestamp:?} is not an integer"))?;
     }
     if parts.next().is_some() {
         return Err("text after the timestamp".to_owned());
     }
-    Ok(Sample { name: name.to_owned(), labels, value })
+    Ok(Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+    })
 }
 
 /// Parses `k="v",k2="v2"}` and returns the labels and what follows the `}`.
@@ -166,9 +187,14 @@ fn check_histogram_sample(
     let entry = histograms.entry(key).or_insert((0.0, None, None));
     match suffix {
         "_bucket" => {
-            let le = sample.labels.iter().find(|(k, _)| k == "le").ok_or("bucket without le")?;
+            let le = sample
+                .labels
+                .iter()
+                .find(|(k, _)| k == "le")
+                .ok_or("bucket without le")?;
             if le.1 != "+Inf" {
-                le.1.parse::<f64>().map_err(|_| format!("le {:?} is not a number", le.1))?;
+                le.1.parse::<f64>()
+                    .map_err(|_| format!("le {:?} is not a number", le.1))?;
             }
             if sample.value < entry.0 {
                 return Err("buckets are not cumulative".to_owned());
@@ -199,16 +225,16 @@ mod tests {
     #[test]
     fn malformed_lines_fail() {
         let bad = [
-            "a 1\n",                                             // no TYPE
-            "# TYPE a counter\na{b=\"c} 1\n",                    // unterminated value
-            "# TYPE a counter\na{b=c} 1\n",                      // unquoted value
-            "# TYPE a counter\na one\n",                         // value not a number
-            "# TYPE a counter\na 1\na 2\n",                      // repeated series
-            "# TYPE a counter\n# TYPE a gauge\n",                // second TYPE
-            "# TYPE 1a counter\n",                               // bad name
+            "a 1\n",                                                                          // no TYPE
+            "# TYPE a counter\na{b=\"c} 1\n", // unterminated value
+            "# TYPE a counter\na{b=c} 1\n",   // unquoted value
+            "# TYPE a counter\na one\n",      // value not a number
+            "# TYPE a counter\na 1\na 2\n",   // repeated series
+            "# TYPE a counter\n# TYPE a gauge\n", // second TYPE
+            "# TYPE 1a counter\n",            // bad name
             "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n", // not cumulative
             "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 3\n", // +Inf != count
-            "# TYPE a counter\na 1",                             // no final newline
+            "# TYPE a counter\na 1",                                    // no final newline
             "# comment\n",
         ];
         for text in bad {

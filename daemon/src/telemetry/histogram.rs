@@ -13,10 +13,14 @@ use std::time::{Duration, SystemTime};
 pub const MAX_BUCKETS: usize = 16;
 
 /// Bucket bounds in seconds for delays from "at once" to "an hour late" (source lag).
-pub const LAG_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
+pub const LAG_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
 
 /// Bucket bounds in seconds for request latencies (webhooks, HTTP handlers).
-pub const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Observations of durations into fixed buckets.
 #[derive(Debug)]
@@ -63,7 +67,11 @@ impl Histogram {
     /// Records one duration.
     pub fn observe(&self, value: Duration) {
         let seconds = value.as_secs_f64();
-        let index = self.bounds.iter().position(|bound| seconds <= *bound).unwrap_or(self.bounds.len());
+        let index = self
+            .bounds
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(self.bounds.len());
         if let Some(bucket) = self.buckets.get(index) {
             bucket.fetch_add(1, Ordering::Relaxed);
         }
@@ -75,7 +83,11 @@ impl Histogram {
     /// Records the time from `since` (e.g. a message's arrival) until now. A `since` in the
     /// future (clock skew between the mail server and this host) counts as zero.
     pub fn observe_since(&self, since: SystemTime) {
-        self.observe(SystemTime::now().duration_since(since).unwrap_or(Duration::ZERO));
+        self.observe(
+            SystemTime::now()
+                .duration_since(since)
+                .unwrap_or(Duration::ZERO),
+        );
     }
 
     /// Reads the buckets as Prometheus wants them (cumulative).
@@ -86,7 +98,10 @@ impl Histogram {
             cumulative += bucket.load(Ordering::Relaxed);
             buckets.push((*bound, cumulative));
         }
-        let overflow = self.buckets.get(self.bounds.len()).map_or(0, |b| b.load(Ordering::Relaxed));
+        let overflow = self
+            .buckets
+            .get(self.bounds.len())
+            .map_or(0, |b| b.load(Ordering::Relaxed));
         HistogramSnapshot {
             buckets,
             sum_seconds: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,

@@ -59,13 +59,21 @@ impl VaultCounters {
 
     /// Counts a seal by its outcome.
     pub fn record_seal<T, E>(&self, result: &Result<T, E>) {
-        let counter = if result.is_ok() { &self.seal_ok } else { &self.seal_failed };
+        let counter = if result.is_ok() {
+            &self.seal_ok
+        } else {
+            &self.seal_failed
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an open by its outcome.
     pub fn record_open<T, E>(&self, result: &Result<T, E>) {
-        let counter = if result.is_ok() { &self.open_ok } else { &self.open_failed };
+        let counter = if result.is_ok() {
+            &self.open_ok
+        } else {
+            &self.open_failed
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -90,12 +98,17 @@ pub struct StateGauges {
 
 impl StateGauges {
     const fn new() -> Self {
-        Self { values: Mutex::new(Vec::new()) }
+        Self {
+            values: Mutex::new(Vec::new()),
+        }
     }
 
     /// Sets one state's value (adds the state the first time).
     pub fn set(&self, state: &str, value: u64) {
-        let mut values = self.values.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut values = self
+            .values
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match values.iter_mut().find(|(name, _)| name == state) {
             Some(entry) => entry.1 = value,
             None => values.push((state.to_owned(), value)),
@@ -104,7 +117,10 @@ impl StateGauges {
 
     /// The states and their values, in the order they were first set.
     pub fn snapshot(&self) -> Vec<(String, u64)> {
-        self.values.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.values
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -119,7 +135,11 @@ pub struct ReloadCounters {
 
 impl ReloadCounters {
     const fn new() -> Self {
-        Self { ok: AtomicU64::new(0), failed: AtomicU64::new(0), last_ok: AtomicU64::new(1) }
+        Self {
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            last_ok: AtomicU64::new(1),
+        }
     }
 
     pub fn record(&self, ok: bool) {
@@ -176,7 +196,10 @@ mod tests {
         gauges.set("active", 2);
         gauges.set("expired", 1);
         gauges.set("active", 5);
-        assert_eq!(gauges.snapshot(), vec![("active".to_owned(), 5), ("expired".to_owned(), 1)]);
+        assert_eq!(
+            gauges.snapshot(),
+            vec![("active".to_owned(), 5), ("expired".to_owned(), 1)]
+        );
     }
 
     #[test]
@@ -185,6 +208,14 @@ mod tests {
         counters.record_open(&Ok::<(), ()>(()));
         counters.record_open(&Err::<(), ()>(()));
         counters.record_seal(&Ok::<(), ()>(()));
-        assert_eq!(counters.samples(), [("seal", "ok", 1), ("seal", "failed", 0), ("open", "ok", 1), ("open", "failed", 1)]);
+        assert_eq!(
+            counters.samples(),
+            [
+                ("seal", "ok", 1),
+                ("seal", "failed", 0),
+                ("open", "ok", 1),
+                ("open", "failed", 1)
+            ]
+        );
     }
 }

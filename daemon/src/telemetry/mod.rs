@@ -66,7 +66,9 @@ pub enum TelemetryError {
 
 /// Checks an `EnvFilter` directive without installing anything (used by config validation).
 pub fn check_filter(directive: &str) -> Result<(), String> {
-    EnvFilter::try_new(directive).map(|_| ()).map_err(|e| e.to_string())
+    EnvFilter::try_new(directive)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// The log filter of the installed subscriber, for [`set_level`] (a reload).
@@ -75,24 +77,38 @@ static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 static FILTER_FROM_ENV: AtomicBool = AtomicBool::new(false);
 
 /// The formatting layer, boxed so that the three formats share one subscriber type.
-type FormatLayer = Box<dyn Layer<Layered<reload::Layer<EnvFilter, Registry>, Registry>> + Send + Sync>;
+type FormatLayer =
+    Box<dyn Layer<Layered<reload::Layer<EnvFilter, Registry>, Registry>> + Send + Sync>;
 
 /// Installs the global subscriber writing to stderr. `RUST_LOG`, when set, overrides `level`.
 /// Returns the format actually used (`auto` resolved, see [`resolve_format`]).
 pub fn init(format: LogFormat, level: &str) -> Result<LogFormat, TelemetryError> {
-    let from_env = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
     let directive = from_env.as_deref().unwrap_or(level);
     let filter = parse_filter(directive)?;
     let (filter, handle) = reload::Layer::new(filter);
     let format = resolve_format(format);
     let layer: FormatLayer = match format {
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
-        LogFormat::Journald => tracing_subscriber::fmt::layer().event_format(journald::JournaldFormat).with_writer(std::io::stderr).boxed(),
-        LogFormat::Text | LogFormat::Auto => {
-            tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).boxed()
-        }
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Journald => tracing_subscriber::fmt::layer()
+            .event_format(journald::JournaldFormat)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Text | LogFormat::Auto => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
-    tracing_subscriber::registry().with(filter).with(layer).try_init().map_err(|_| TelemetryError::AlreadyInstalled)?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
     FILTER_FROM_ENV.store(from_env.is_some(), Ordering::Relaxed);
     // Only the first successful `try_init` gets here, so the cell is empty.
     let _ = FILTER.set(handle);
@@ -124,7 +140,8 @@ fn stderr_is_journal(journal_stream: Option<&str>) -> bool {
     let Ok(stat) = rustix::fs::fstat(std::io::stderr()) else {
         return false;
     };
-    device.parse::<u64>().is_ok_and(|d| d == stat.st_dev) && inode.parse::<u64>().is_ok_and(|i| i == stat.st_ino)
+    device.parse::<u64>().is_ok_and(|d| d == stat.st_dev)
+        && inode.parse::<u64>().is_ok_and(|i| i == stat.st_ino)
 }
 
 /// What [`set_level`] did.
@@ -147,7 +164,9 @@ pub fn set_level(level: &str) -> Result<LevelChange, TelemetryError> {
     let Some(handle) = FILTER.get() else {
         return Ok(LevelChange::NotInstalled);
     };
-    handle.reload(filter).map_err(|e| TelemetryError::Reload(e.to_string()))?;
+    handle
+        .reload(filter)
+        .map_err(|e| TelemetryError::Reload(e.to_string()))?;
     Ok(LevelChange::Applied)
 }
 
@@ -182,7 +201,10 @@ mod tests {
         assert!(!stderr_is_journal(Some("garbage")));
         assert!(!stderr_is_journal(Some("1:1")));
         if let Ok(stat) = rustix::fs::fstat(std::io::stderr()) {
-            assert!(stderr_is_journal(Some(&format!("{}:{}", stat.st_dev, stat.st_ino))));
+            assert!(stderr_is_journal(Some(&format!(
+                "{}:{}",
+                stat.st_dev, stat.st_ino
+            ))));
         }
         assert_eq!(resolve_format(LogFormat::Json), LogFormat::Json);
         assert_ne!(resolve_format(LogFormat::Auto), LogFormat::Auto);

@@ -74,7 +74,11 @@ pub enum KeyError {
         "master key file {} is owned by uid {owner}, not by the current user (uid {current})",
         path.display()
     )]
-    Owner { path: PathBuf, owner: u32, current: u32 },
+    Owner {
+        path: PathBuf,
+        owner: u32,
+        current: u32,
+    },
     #[error("master key file {} is not a regular file", path.display())]
     NotAFile { path: PathBuf },
     #[error("master key file {} does not hold 64 hex digits", path.display())]
@@ -127,7 +131,10 @@ impl MasterKey {
 
     /// [`load`](Self::load) with the credentials directory passed in, so tests need not
     /// touch the process environment.
-    pub fn load_from(credentials_dir: Option<&Path>, key_file: &Path) -> Result<(Self, KeySource), KeyError> {
+    pub fn load_from(
+        credentials_dir: Option<&Path>,
+        key_file: &Path,
+    ) -> Result<(Self, KeySource), KeyError> {
         if let Some(dir) = credentials_dir {
             let path = dir.join(CREDENTIAL_NAME);
             if path.exists() {
@@ -175,9 +182,14 @@ impl MasterKey {
 /// A failed read of the key file: "missing" when it does not exist, else the I/O error.
 fn read_error(path: &Path, source: io::Error) -> KeyError {
     if source.kind() == io::ErrorKind::NotFound {
-        KeyError::Missing { path: path.to_path_buf() }
+        KeyError::Missing {
+            path: path.to_path_buf(),
+        }
     } else {
-        KeyError::Io { path: path.to_path_buf(), source }
+        KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -211,7 +223,9 @@ fn read_key(path: &Path) -> Result<MasterKey, KeyError> {
     let io_error = |source: io::Error| read_error(path, source);
     let file = fs::File::open(path).map_err(io_error)?;
     let mut text = Zeroizing::new(Vec::with_capacity(80));
-    file.take(MAX_KEY_FILE_LEN).read_to_end(&mut text).map_err(io_error)?;
+    file.take(MAX_KEY_FILE_LEN)
+        .read_to_end(&mut text)
+        .map_err(io_error)?;
     let trimmed = text.trim_ascii();
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
     hex::decode_to_slice(trimmed, key.as_mut()).map_err(|_| KeyError::Malformed {

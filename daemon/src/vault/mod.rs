@@ -20,7 +20,8 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 pub use master_key::{
-    CREDENTIAL_NAME, CREDENTIALS_DIRECTORY_ENV, KeyError, KeySource, MasterKey, check_key_file_permissions,
+    CREDENTIAL_NAME, CREDENTIALS_DIRECTORY_ENV, KeyError, KeySource, MasterKey,
+    check_key_file_permissions,
 };
 
 /// The one error for every way opening (or sealing) a record can fail: wrong key, tampered or
@@ -77,14 +78,18 @@ impl Vault {
     /// number generator fails.
     pub fn seal(&self, plaintext: &[u8]) -> Result<SealedSecret, VaultError> {
         let sealed = record::seal(self.key.expose(), plaintext).map(SealedSecret);
-        crate::telemetry::metrics::metrics().vault.record_seal(&sealed);
+        crate::telemetry::metrics::metrics()
+            .vault
+            .record_seal(&sealed);
         sealed
     }
 
     /// Checks the record's MAC, then decrypts. The plaintext is zeroized when dropped.
     pub fn open(&self, sealed: &SealedSecret) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         let opened = record::open(self.key.expose(), &sealed.0);
-        crate::telemetry::metrics::metrics().vault.record_open(&opened);
+        crate::telemetry::metrics::metrics()
+            .vault
+            .record_open(&opened);
         opened
     }
 

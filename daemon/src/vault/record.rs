@@ -85,7 +85,11 @@ pub(crate) fn cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]) -> Ve
 
 /// Inverse of [`cbc_encrypt`]; decrypts inside a zeroizing buffer so no plaintext copy is
 /// left behind, padding bytes included.
-pub(crate) fn cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+pub(crate) fn cbc_decrypt(
+    key: &[u8; 32],
+    iv: &[u8; 16],
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
     let plaintext_len = Aes256CbcDec::new(key.into(), iv.into())
         .decrypt_padded::<Pkcs7>(&mut buffer)
@@ -145,7 +149,9 @@ pub(crate) fn seal(master: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, VaultErro
 
 /// Checks the tag, then decrypts. Every failure is the same opaque error.
 pub(crate) fn open(master: &[u8], record: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-    if record.len() < MIN_RECORD_LEN || !(record.len() - HEADER_LEN - TAG_LEN).is_multiple_of(BLOCK_LEN) {
+    if record.len() < MIN_RECORD_LEN
+        || !(record.len() - HEADER_LEN - TAG_LEN).is_multiple_of(BLOCK_LEN)
+    {
         return Err(VaultError);
     }
     let (body, tag) = record.split_at(record.len() - TAG_LEN);
@@ -219,7 +225,9 @@ mod tests {
         assert_eq!(plain, unhex(NIST_PLAINTEXT));
         // And through our padded path: our encryption of the vector decrypts back to it.
         let sealed = cbc_encrypt(&key, &iv, &unhex(NIST_PLAINTEXT));
-        let opened = cbc_decrypt(&key, &iv, &sealed).map(|p| p.to_vec()).unwrap_or_default();
+        let opened = cbc_decrypt(&key, &iv, &sealed)
+            .map(|p| p.to_vec())
+            .unwrap_or_default();
         assert_eq!(opened, unhex(NIST_PLAINTEXT));
     }
 
@@ -264,7 +272,9 @@ mod tests {
         let (_, mac_key) = split_keys(&okm);
         let verified = mac(&mac_key).map(|mut check| {
             check.update(&record[..record.len() - TAG_LEN]);
-            check.verify_slice(&record[record.len() - TAG_LEN..]).is_ok()
+            check
+                .verify_slice(&record[record.len() - TAG_LEN..])
+                .is_ok()
         });
         assert_eq!(verified, Ok(true));
     }
@@ -272,7 +282,8 @@ mod tests {
     #[test]
     fn records_with_absurd_iteration_counts_are_refused_without_work() {
         let master = [7u8; 32];
-        let mut record = seal_with(&master, b"x", ITERATIONS, &[0; SALT_LEN], &[0; IV_LEN]).unwrap_or_default();
+        let mut record =
+            seal_with(&master, b"x", ITERATIONS, &[0; SALT_LEN], &[0; IV_LEN]).unwrap_or_default();
         assert!(open(&master, &record).is_ok());
         record[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(open(&master, &record).is_err());

@@ -61,7 +61,10 @@ pub fn discard_pending_key(key_file: &Path) -> Result<(), KeyError> {
     match fs::remove_file(&pending) {
         Ok(()) => sync_parent(&pending),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(KeyError::Io { path: pending, source }),
+        Err(source) => Err(KeyError::Io {
+            path: pending,
+            source,
+        }),
     }
 }
 

@@ -92,20 +92,36 @@ pub fn quoted_lines(lines: usize) -> Vec<u8> {
     let mut body = String::with_capacity(lines * 48 + 1024);
     body.push_str("Sounds good, see below.\r\n\r\n");
     body.push_str(SIG_TEXT);
-    body.push_str("\r\nOn Mon, 2 Dec 2024 at 09:00, Alan Turing <alan@bletchley.example> wrote:\r\n");
+    body.push_str(
+        "\r\nOn Mon, 2 Dec 2024 at 09:00, Alan Turing <alan@bletchley.example> wrote:\r\n",
+    );
     for i in 0..lines {
         let depth = 1 + (i / 1000) % 8;
         for _ in 0..depth {
             body.push('>');
         }
-        body.push_str(&format!(" line {i} of the quoted history, Tel. +44 20 7946 {:04}\r\n", i % 10000));
+        body.push_str(&format!(
+            " line {i} of the quoted history, Tel. +44 20 7946 {:04}\r\n",
+            i % 10000
+        ));
     }
     text_message(&body)
 }
 
 /// A plain-text message whose body has one line of `size` bytes: words, no line breaks.
 pub fn long_line(size: usize) -> Vec<u8> {
-    let words = ["signature", "Tel.", "+49", "30", "1234567", "GmbH", "--", "Regards,", "www.example.com", "a@b.example"];
+    let words = [
+        "signature",
+        "Tel.",
+        "+49",
+        "30",
+        "1234567",
+        "GmbH",
+        "--",
+        "Regards,",
+        "www.example.com",
+        "a@b.example",
+    ];
     let mut body = String::with_capacity(size + 1024);
     body.push_str(SIG_TEXT);
     body.push_str("\r\n");
@@ -135,7 +151,9 @@ pub fn long_token(size: usize) -> Vec<u8> {
 pub fn many_parts(parts: usize) -> Vec<u8> {
     let mut msg = format!("{HEADER}Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n");
     for i in 0..parts {
-        msg.push_str(&format!("--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPart {i}\r\n{SIG_TEXT}"));
+        msg.push_str(&format!(
+            "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPart {i}\r\n{SIG_TEXT}"
+        ));
     }
     msg.push_str("--b--\r\n");
     msg.into_bytes()

@@ -38,7 +38,11 @@ pub fn corpus(seed: u64, min_bytes: usize) -> Vec<Generated> {
 pub fn message(rng: &mut StdRng) -> Generated {
     let lang = pick(rng, LANGS);
     let author = Person::new(rng, lang);
-    let recipient_lang = if rng.random_bool(0.8) { lang } else { pick(rng, LANGS) };
+    let recipient_lang = if rng.random_bool(0.8) {
+        lang
+    } else {
+        pick(rng, LANGS)
+    };
     let recipient = Person::new(rng, recipient_lang);
     let thread = Thread::new(rng, author, recipient);
     let shape = match rng.random_range(0..100) {
@@ -48,7 +52,10 @@ pub fn message(rng: &mut StdRng) -> Generated {
         _ => Shape::WithAttachment,
     };
     let raw = assemble(rng, &thread, shape);
-    Generated { raw, kind: shape.name() }
+    Generated {
+        raw,
+        kind: shape.name(),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -72,7 +79,9 @@ impl Shape {
 
 fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
     // Tables are non-empty constants; an empty one is a bug in the table.
-    items.choose(rng).unwrap_or_else(|| panic!("empty generator table"))
+    items
+        .choose(rng)
+        .unwrap_or_else(|| panic!("empty generator table"))
 }
 
 fn digits(rng: &mut StdRng, template: &str) -> String {
@@ -138,7 +147,11 @@ impl Person {
         let last = *pick(rng, lang.last);
         let stem = *pick(rng, lang.company_stems);
         let form = *pick(rng, lang.legal_forms);
-        let company = if lang.code == "ja" { format!("{form}{stem}") } else { format!("{stem} {form}") };
+        let company = if lang.code == "ja" {
+            format!("{form}{stem}")
+        } else {
+            format!("{stem} {form}")
+        };
         let mut domain = ascii_slug(stem);
         if domain.is_empty() {
             domain = format!("kaisha{}", rng.random_range(1..99));
@@ -146,7 +159,11 @@ impl Person {
         let domain = format!("{domain}.{}", lang.tld);
         let local = match (ascii_slug(first), ascii_slug(last)) {
             (f, l) if !f.is_empty() && !l.is_empty() => {
-                if rng.random_bool(0.5) { format!("{f}.{l}") } else { format!("{}{l}", &f[..1]) }
+                if rng.random_bool(0.5) {
+                    format!("{f}.{l}")
+                } else {
+                    format!("{}{l}", &f[..1])
+                }
             }
             _ => format!("user{}", rng.random_range(100..999)),
         };
@@ -182,7 +199,11 @@ impl Person {
     }
 
     fn name(&self) -> String {
-        if self.lang.code == "ja" { format!("{} {}", self.last, self.first) } else { format!("{} {}", self.first, self.last) }
+        if self.lang.code == "ja" {
+            format!("{} {}", self.last, self.first)
+        } else {
+            format!("{} {}", self.first, self.last)
+        }
     }
 }
 
@@ -231,7 +252,12 @@ impl Letter {
             "{}, {} {} 2024 {:02}:{:02}:{:02} +0{}00",
             pick(rng, &["Mon", "Tue", "Wed", "Thu", "Fri"]),
             rng.random_range(1..29),
-            pick(rng, &["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Sep", "Oct", "Nov"]),
+            pick(
+                rng,
+                &[
+                    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Sep", "Oct", "Nov"
+                ]
+            ),
             rng.random_range(7..20),
             rng.random_range(0..60),
             rng.random_range(0..60),
@@ -262,15 +288,35 @@ impl Letter {
         lines.push(CardLine::text(p.company.clone()));
         lines.push(CardLine::text(p.street.clone()));
         lines.push(CardLine::text(p.city.to_string()));
-        lines.push(CardLine::link(p.labels[0], p.work.clone(), format!("tel:{}", p.work.replace(' ', ""))));
+        lines.push(CardLine::link(
+            p.labels[0],
+            p.work.clone(),
+            format!("tel:{}", p.work.replace(' ', "")),
+        ));
         if let Some(m) = &p.mobile {
-            lines.push(CardLine::link(p.labels[1], m.clone(), format!("tel:{}", m.replace(' ', ""))));
+            lines.push(CardLine::link(
+                p.labels[1],
+                m.clone(),
+                format!("tel:{}", m.replace(' ', "")),
+            ));
         }
         if let Some(f) = &p.fax {
-            lines.push(CardLine { label: Some(p.labels[2]), value: f.clone(), href: None });
+            lines.push(CardLine {
+                label: Some(p.labels[2]),
+                value: f.clone(),
+                href: None,
+            });
         }
-        lines.push(CardLine::link("", p.email.clone(), format!("mailto:{}", p.email)));
-        lines.push(CardLine::link("", format!("www.{}", p.domain), format!("https://www.{}/", p.domain)));
+        lines.push(CardLine::link(
+            "",
+            p.email.clone(),
+            format!("mailto:{}", p.email),
+        ));
+        lines.push(CardLine::link(
+            "",
+            format!("www.{}", p.domain),
+            format!("https://www.{}/", p.domain),
+        ));
         if let Some(s) = &p.social {
             lines.push(CardLine::link("", s.clone(), s.clone()));
         }
@@ -286,10 +332,18 @@ struct CardLine {
 
 impl CardLine {
     fn text(value: String) -> CardLine {
-        CardLine { label: None, value, href: None }
+        CardLine {
+            label: None,
+            value,
+            href: None,
+        }
     }
     fn link(label: &'static str, value: String, href: String) -> CardLine {
-        CardLine { label: (!label.is_empty()).then_some(label), value, href: Some(href) }
+        CardLine {
+            label: (!label.is_empty()).then_some(label),
+            value,
+            href: Some(href),
+        }
     }
     fn plain(&self) -> String {
         match self.label {
@@ -327,7 +381,11 @@ impl Thread {
         };
         let mut history = Vec::new();
         for i in 0..depth {
-            let writer = if i % 2 == 0 { Person::new(rng, to.lang) } else { Person::new(rng, top.author.lang) };
+            let writer = if i % 2 == 0 {
+                Person::new(rng, to.lang)
+            } else {
+                Person::new(rng, top.author.lang)
+            };
             let letter = Letter::new(rng, writer, &to);
             let style = match rng.random_range(0..10) {
                 0..5 => QuoteStyle::Angle,
@@ -407,7 +465,10 @@ fn header_block(l: &Letter, to: &Person, style: QuoteStyle) -> String {
     match style {
         QuoteStyle::Angle => format!(
             "{}\n",
-            lang.quote_header.replace("{date}", &l.date).replace("{name}", &l.author.name()).replace("{email}", &l.author.email)
+            lang.quote_header
+                .replace("{date}", &l.date)
+                .replace("{name}", &l.author.name())
+                .replace("{email}", &l.author.email)
         ),
         QuoteStyle::Outlook => format!(
             "-----Original Message-----\n{} {} <{}>\n{} {}\n{} {}\n{} {}\n\n",
@@ -458,7 +519,13 @@ fn thread_text(t: &Thread) -> String {
                     q.push('\n');
                 }
                 for line in lines {
-                    q.push_str(if line.starts_with('>') { ">" } else if line.is_empty() { ">" } else { "> " });
+                    q.push_str(if line.starts_with('>') {
+                        ">"
+                    } else if line.is_empty() {
+                        ">"
+                    } else {
+                        "> "
+                    });
                     q.push_str(line);
                     q.push('\n');
                 }
@@ -472,14 +539,22 @@ fn thread_text(t: &Thread) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn letter_html(rng: &mut StdRng, l: &Letter) -> String {
     let mut out = String::new();
-    out.push_str(&format!("<p class=\"MsoNormal\">{}<o:p></o:p></p>\n", esc(&l.greeting)));
+    out.push_str(&format!(
+        "<p class=\"MsoNormal\">{}<o:p></o:p></p>\n",
+        esc(&l.greeting)
+    ));
     for p in &l.paragraphs {
-        out.push_str(&format!("<p class=\"MsoNormal\" style=\"margin:0cm;font-size:11pt\">{}</p>\n", esc(p)));
+        out.push_str(&format!(
+            "<p class=\"MsoNormal\" style=\"margin:0cm;font-size:11pt\">{}</p>\n",
+            esc(p)
+        ));
     }
     out.push_str(&format!("<p>{}<br>\n", esc(l.valediction)));
     if l.style == SigStyle::None {
@@ -503,9 +578,16 @@ fn letter_html(rng: &mut StdRng, l: &Letter) -> String {
         }
         out.push_str("<td style=\"padding-left:12px\">\n");
         for (i, c) in card.iter().enumerate() {
-            let label = c.label.map(|x| format!("<span style=\"color:#0a6\">{}</span>&nbsp;", esc(x))).unwrap_or_default();
+            let label = c
+                .label
+                .map(|x| format!("<span style=\"color:#0a6\">{}</span>&nbsp;", esc(x)))
+                .unwrap_or_default();
             let value = match &c.href {
-                Some(h) => format!("<a href=\"{}\" style=\"color:#333;text-decoration:none\">{}</a>", esc(h), esc(&c.value)),
+                Some(h) => format!(
+                    "<a href=\"{}\" style=\"color:#333;text-decoration:none\">{}</a>",
+                    esc(h),
+                    esc(&c.value)
+                ),
                 None if i == 0 => format!("<b>{}</b>", esc(&c.value)),
                 None => esc(&c.value),
             };
@@ -515,11 +597,17 @@ fn letter_html(rng: &mut StdRng, l: &Letter) -> String {
     }
     if l.registration {
         if let Some(r) = l.author.lang.registration {
-            out.push_str(&format!("<p style=\"font-size:7pt;color:#999\">{}</p>\n", esc(r).replace('\n', "<br>")));
+            out.push_str(&format!(
+                "<p style=\"font-size:7pt;color:#999\">{}</p>\n",
+                esc(r).replace('\n', "<br>")
+            ));
         }
     }
     if l.disclaimer {
-        out.push_str(&format!("<p style=\"font-size:7pt;color:#999\">{}</p>\n", esc(l.author.lang.disclaimer)));
+        out.push_str(&format!(
+            "<p style=\"font-size:7pt;color:#999\">{}</p>\n",
+            esc(l.author.lang.disclaimer)
+        ));
     }
     if rng.random_bool(0.2) {
         out.push_str(&format!(
@@ -575,7 +663,8 @@ fn quoted_printable(bytes: &[u8]) -> String {
         let mut col = 0;
         for (i, &b) in line.iter().enumerate() {
             let last = i + 1 == line.len();
-            let literal = (b == b' ' || b == b'\t') && !last || (33..=126).contains(&b) && b != b'=';
+            let literal =
+                (b == b' ' || b == b'\t') && !last || (33..=126).contains(&b) && b != b'=';
             let width = if literal { 1 } else { 3 };
             if col + width > 75 {
                 out.push_str("=\r\n");
@@ -620,14 +709,19 @@ fn text_part(rng: &mut StdRng, lang: &Lang, subtype: &str, text: &str) -> String
         _ if charset != "utf-8" => ("quoted-printable", quoted_printable(&bytes)),
         _ => ("8bit", crlf(text)),
     };
-    format!("Content-Type: text/{subtype}; charset=\"{charset}\"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{body}")
+    format!(
+        "Content-Type: text/{subtype}; charset=\"{charset}\"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{body}"
+    )
 }
 
 fn encoded_word(s: &str) -> String {
     if s.is_ascii() {
         format!("\"{s}\"")
     } else {
-        format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(s))
+        format!(
+            "=?UTF-8?B?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
     }
 }
 
@@ -654,18 +748,47 @@ fn headers(rng: &mut StdRng, t: &Thread, content_type: &str) -> String {
             base64::engine::general_purpose::STANDARD.encode(sig)
         ));
     }
-    h.push_str(&format!("From: {} <{}>\r\n", encoded_word(&a.name()), a.email));
-    h.push_str(&format!("To: {} <{}>\r\n", encoded_word(&t.to.name()), t.to.email));
+    h.push_str(&format!(
+        "From: {} <{}>\r\n",
+        encoded_word(&a.name()),
+        a.email
+    ));
+    h.push_str(&format!(
+        "To: {} <{}>\r\n",
+        encoded_word(&t.to.name()),
+        t.to.email
+    ));
     let prefix = if t.history.is_empty() { "" } else { "Re: " };
-    h.push_str(&format!("Subject: {}\r\n", encoded_word(&format!("{prefix}{}", t.top.subject)).trim_matches('"')));
+    h.push_str(&format!(
+        "Subject: {}\r\n",
+        encoded_word(&format!("{prefix}{}", t.top.subject)).trim_matches('"')
+    ));
     h.push_str(&format!("Date: {}\r\n", t.top.date));
     let id = rng.random_range(10u64.pow(12)..10u64.pow(13));
-    h.push_str(&format!("Message-ID: <{id}.{}@{}>\r\n", rng.random_range(1000..9999), a.domain));
+    h.push_str(&format!(
+        "Message-ID: <{id}.{}@{}>\r\n",
+        rng.random_range(1000..9999),
+        a.domain
+    ));
     if !t.history.is_empty() {
         h.push_str(&format!("In-Reply-To: <{}@{}>\r\n", id - 17, t.to.domain));
-        h.push_str(&format!("References: <{}@{}> <{}@{}>\r\n", id - 31, a.domain, id - 17, t.to.domain));
+        h.push_str(&format!(
+            "References: <{}@{}> <{}@{}>\r\n",
+            id - 31,
+            a.domain,
+            id - 17,
+            t.to.domain
+        ));
     }
-    h.push_str(*pick(rng, &["X-Mailer: Microsoft Outlook 16.0\r\n", "User-Agent: Mozilla Thunderbird\r\n", "X-Mailer: iPhone Mail (21F90)\r\n", ""]));
+    h.push_str(*pick(
+        rng,
+        &[
+            "X-Mailer: Microsoft Outlook 16.0\r\n",
+            "User-Agent: Mozilla Thunderbird\r\n",
+            "X-Mailer: iPhone Mail (21F90)\r\n",
+            "",
+        ],
+    ));
     h.push_str("MIME-Version: 1.0\r\n");
     h.push_str(&format!("Content-Type: {content_type}\r\n"));
     h
@@ -690,7 +813,11 @@ fn vcard(p: &Person) -> String {
 fn assemble(rng: &mut StdRng, t: &Thread, shape: Shape) -> Vec<u8> {
     let lang = t.top.author.lang;
     let text = thread_text(t);
-    let boundary = format!("----=_Part_{}_{}", rng.random_range(1000..9999), rng.random_range(100000..999999));
+    let boundary = format!(
+        "----=_Part_{}_{}",
+        rng.random_range(1000..9999),
+        rng.random_range(100000..999999)
+    );
     let alt_boundary = format!("----=_Alt_{}", rng.random_range(100000..999999));
     let msg = match shape {
         Shape::Plain => {
@@ -710,7 +837,11 @@ fn assemble(rng: &mut StdRng, t: &Thread, shape: Shape) -> Vec<u8> {
             let html = thread_html(rng, t);
             format!(
                 "{}\r\nThis is a multi-part message in MIME format.\r\n\r\n--{boundary}\r\n{}\r\n--{boundary}\r\n{}\r\n--{boundary}--\r\n",
-                headers(rng, t, &format!("multipart/alternative; boundary=\"{boundary}\"")),
+                headers(
+                    rng,
+                    t,
+                    &format!("multipart/alternative; boundary=\"{boundary}\"")
+                ),
                 text_part(rng, lang, "plain", &text),
                 text_part(rng, lang, "html", &html),
             )

@@ -11,17 +11,25 @@ pub const SEED: u64 = 0x6d61_696c_7369_67;
 
 /// Size of the generated corpus in bytes: `MAILSIG_BENCH_MB` megabytes, 50 by default.
 pub fn corpus_bytes() -> usize {
-    std::env::var("MAILSIG_BENCH_MB").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(50) * 1_000_000
+    std::env::var("MAILSIG_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(50)
+        * 1_000_000
 }
 
 /// Every `*.eml` below `MAILSIG_BENCH_CORPUS` (e.g. `../shared/corpus`), read at bench
 /// time and never copied into the project; empty when the variable is unset.
 pub fn external_corpus() -> Vec<Vec<u8>> {
-    let Ok(dir) = std::env::var("MAILSIG_BENCH_CORPUS") else { return Vec::new() };
+    let Ok(dir) = std::env::var("MAILSIG_BENCH_CORPUS") else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut stack = vec![std::path::PathBuf::from(dir)];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
         paths.sort();
         for path in paths {
@@ -52,7 +60,9 @@ pub fn dump_if_asked(messages: &[Vec<u8>]) {
             }
         }
     }
-    let Ok(dir) = std::env::var("MAILSIG_BENCH_DUMP") else { return };
+    let Ok(dir) = std::env::var("MAILSIG_BENCH_DUMP") else {
+        return;
+    };
     let dir = std::path::PathBuf::from(dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("cannot create {}: {e}", dir.display());

@@ -60,7 +60,8 @@ static POSTAL_NO_DIGIT: Lazy<Option<Regex>> = Lazy::new(|| alternation(NO_DIGIT_
 
 /// Whether `text` holds a character that `\d` may match (any Unicode digit).
 fn has_digit(text: &str) -> bool {
-    text.bytes().any(|b| b.is_ascii_digit()) || (!text.is_ascii() && text.chars().any(char::is_numeric))
+    text.bytes().any(|b| b.is_ascii_digit())
+        || (!text.is_ascii() && text.chars().any(char::is_numeric))
 }
 
 static PHONE_LIKE: Lazy<Option<Regex>> = Lazy::new(|| {
@@ -193,7 +194,10 @@ mod tests {
         // Every other pattern needs a digit to match.
         for (i, p) in PATTERNS.iter().enumerate() {
             let free = NO_DIGIT_STREET.contains(p) || NO_DIGIT_POSTAL.contains(p);
-            assert!(free || p.contains("\\d"), "pattern {i} matches without a digit");
+            assert!(
+                free || p.contains("\\d"),
+                "pattern {i} matches without a digit"
+            );
         }
         for a in ["rue de Rivoli", "P.O. Box A", "Suite B", "東京都港区"] {
             assert!(!has_digit(a) && is_address(a), "{a}");

@@ -10,8 +10,7 @@ pub(crate) fn has_legal_form(text: &str) -> bool {
     if text.chars().count() > 90 {
         return false;
     }
-    crate::tables::LEGAL.matches_lower(text)
-        || crate::tables::LEGAL_AMBIGUOUS.matches(text)
+    crate::tables::LEGAL.matches_lower(text) || crate::tables::LEGAL_AMBIGUOUS.matches(text)
 }
 
 /// Cuts a tagline after the company ("Acme SARL – Menuiserie").

@@ -31,7 +31,10 @@ const SEPARATORS: &[&str] = &[
 /// Whether `text` may hold one of [`SEPARATORS`]: the only ASCII ones contain `|`, a tab,
 /// `-` or `/`, so an ASCII line without those bytes holds none (most lines of a block).
 fn may_hold_separator(text: &str) -> bool {
-    !text.is_ascii() || text.bytes().any(|b| matches!(b, b'|' | b'\t' | b'-' | b'/'))
+    !text.is_ascii()
+        || text
+            .bytes()
+            .any(|b| matches!(b, b'|' | b'\t' | b'-' | b'/'))
 }
 
 /// A cell's text as [`cells`] keeps it: trimmed, without framing commas and semicolons.

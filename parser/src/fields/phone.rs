@@ -57,7 +57,10 @@ impl Parsed {
     /// alike. Other spellings (letters, brackets, extensions) are not cached.
     fn key(text: &str) -> Option<String> {
         let body = text.strip_prefix('+').unwrap_or(text);
-        if !body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.')) {
+        if !body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.'))
+        {
             return None;
         }
         let mut key = String::with_capacity(text.len());
@@ -389,7 +392,10 @@ mod tests {
     #[test]
     fn spellings_with_the_same_digits_share_a_parse() {
         assert_eq!(Parsed::key("0151 09347398"), Parsed::key("015109347398"));
-        assert_eq!(Parsed::key("+41 44-196.28.14").as_deref(), Some("+41441962814"));
+        assert_eq!(
+            Parsed::key("+41 44-196.28.14").as_deref(),
+            Some("+41441962814")
+        );
         assert_ne!(Parsed::key("+4144"), Parsed::key("4144"));
         assert_eq!(Parsed::key("(510) 555-0142"), None);
         assert_eq!(Parsed::key("555 0142 x12"), None);

@@ -164,7 +164,8 @@ impl std::hash::Hasher for WordHasher {
     }
 }
 
-type WordMap<V> = std::collections::HashMap<&'static str, V, std::hash::BuildHasherDefault<WordHasher>>;
+type WordMap<V> =
+    std::collections::HashMap<&'static str, V, std::hash::BuildHasherDefault<WordHasher>>;
 
 /// Stop word -> indices of the languages (in [`STOPWORDS`]) that use it.
 static STOPWORD_INDEX: Lazy<WordMap<Vec<usize>>> = Lazy::new(|| {
@@ -273,7 +274,10 @@ pub(crate) fn language_region(text: &str) -> Option<&'static str> {
                 continue;
             }
             let lower = raw.to_lowercase();
-            for w in lower.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
+            for w in lower
+                .split(|c: char| !c.is_alphabetic())
+                .filter(|w| !w.is_empty())
+            {
                 count(w);
                 n += 1;
                 if n >= 400 {

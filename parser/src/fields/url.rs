@@ -83,12 +83,10 @@ pub(crate) fn bare_host(url: &str) -> String {
 
 pub(crate) fn is_social(url: &str) -> bool {
     let host = bare_host(url);
-    SOCIAL_HOSTS
-        .iter()
-        .any(|s| {
-            host.strip_suffix(s)
-                .is_some_and(|sub| sub.is_empty() || sub.ends_with('.'))
-        })
+    SOCIAL_HOSTS.iter().any(|s| {
+        host.strip_suffix(s)
+            .is_some_and(|sub| sub.is_empty() || sub.ends_with('.'))
+    })
 }
 
 fn excluded(url: &str) -> bool {

@@ -25,8 +25,7 @@ pub(crate) fn is_attachment_placeholder(text: &str) -> bool {
         ]
         .iter()
         .any(|e| {
-            tail.len() >= e.len()
-                && tail[tail.len() - e.len()..].eq_ignore_ascii_case(e.as_bytes())
+            tail.len() >= e.len() && tail[tail.len() - e.len()..].eq_ignore_ascii_case(e.as_bytes())
         })
 }
 

@@ -64,9 +64,7 @@ fn trim_footers(lines: &mut Vec<Line>) {
             lines.truncate(start);
             continue;
         }
-        let first_footer = paragraph
-            .iter()
-            .position(Line::is_legal_footer);
+        let first_footer = paragraph.iter().position(Line::is_legal_footer);
         match first_footer {
             Some(0) => lines.truncate(start),
             Some(i) => {

@@ -186,7 +186,11 @@ impl PrefixSet {
             StartKind::Anchored,
             lowercase,
         );
-        let max_chars = patterns.iter().map(|p| p.chars().count()).max().unwrap_or(0);
+        let max_chars = patterns
+            .iter()
+            .map(|p| p.chars().count())
+            .max()
+            .unwrap_or(0);
         PrefixSet {
             automaton,
             patterns,

@@ -36,7 +36,8 @@ async fn main() -> Result<()> {
     let graph = GraphEmulator::start_on(listen).await?;
     for app in &apps {
         let mut parts = app.splitn(3, ':');
-        let (Some(id), Some(secret), Some(redirect)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(id), Some(secret), Some(redirect)) = (parts.next(), parts.next(), parts.next())
+        else {
             bail!("--app takes CLIENT_ID:SECRET:REDIRECT_URI, not {app}");
         };
         graph.register_app(id, secret, redirect);

@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
-use mailsig_daemon::sources::imap::{ImapOptions, ImapSettings, ImapSource, Security, StoreCheckpoints};
+use mailsig_daemon::sources::imap::{
+    ImapOptions, ImapSettings, ImapSource, Security, StoreCheckpoints,
+};
 use mailsig_daemon::store::{MailboxId, Store};
-use mailsig_tests::servers::{ImapSecurity, MailUser, TestEnv};
 use mailsig_tests::imap_support::{NAMES, SignedMail, imap_mailbox, imap_settings};
+use mailsig_tests::servers::{ImapSecurity, MailUser, TestEnv};
 use rand::Rng;
 use secrecy::SecretString;
 use tokio::sync::Mutex;
@@ -33,7 +35,12 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { mailboxes: 100, rate: 10.0, seconds: 30, security: Security::ImplicitTls };
+    let mut args = Args {
+        mailboxes: 100,
+        rate: 10.0,
+        seconds: 30,
+        security: Security::ImplicitTls,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -42,7 +49,9 @@ fn parse_args() -> Result<Args> {
             "--rate" => args.rate = value()?.parse()?,
             "--seconds" => args.seconds = value()?.parse()?,
             "--starttls" => args.security = Security::StartTls,
-            other => bail!("unknown argument {other} (--mailboxes N --rate PER_SECOND --seconds S [--starttls])"),
+            other => bail!(
+                "unknown argument {other} (--mailboxes N --rate PER_SECOND --seconds S [--starttls])"
+            ),
         }
     }
     Ok(args)
@@ -95,16 +104,35 @@ async fn main() -> Result<()> {
     let mut users: Vec<(MailboxId, MailUser, ImapSettings)> = Vec::with_capacity(args.mailboxes);
     for _ in 0..args.mailboxes {
         let user = env.create_mail_user()?;
-        let port = if args.security == Security::ImplicitTls { env.imaps_port } else { env.imap_port };
+        let port = if args.security == Security::ImplicitTls {
+            env.imaps_port
+        } else {
+            env.imap_port
+        };
         let settings = imap_settings(port, args.security, &user.name, &env.ca, &[]);
-        let mailbox = store.create_mailbox(imap_mailbox(owner.id, list.id, "owner@load-owner.test", &settings)).await?;
+        let mailbox = store
+            .create_mailbox(imap_mailbox(
+                owner.id,
+                list.id,
+                "owner@load-owner.test",
+                &settings,
+            ))
+            .await?;
         users.push((mailbox.id, user, settings));
     }
 
     let tracker = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let pipeline = Pipeline::spawn(store.clone(), PipelineConfig::default(), &tracker, shutdown.clone());
-    let options = ImapOptions { max_connections_per_host: args.mailboxes + 10, ..ImapOptions::default() };
+    let pipeline = Pipeline::spawn(
+        store.clone(),
+        PipelineConfig::default(),
+        &tracker,
+        shutdown.clone(),
+    );
+    let options = ImapOptions {
+        max_connections_per_host: args.mailboxes + 10,
+        ..ImapOptions::default()
+    };
     let source = ImapSource::new(
         options,
         pipeline.handle(),
@@ -115,12 +143,20 @@ async fn main() -> Result<()> {
     let rss_before = rss_kib();
     let started = Instant::now();
     for (mailbox, user, settings) in &users {
-        source.add_mailbox(*mailbox, settings.clone(), SecretString::from(user.password.clone()))?;
+        source.add_mailbox(
+            *mailbox,
+            settings.clone(),
+            SecretString::from(user.password.clone()),
+        )?;
     }
     let n = u64::try_from(args.mailboxes)?;
     while source.stats().catch_ups < n {
         if started.elapsed() > Duration::from_secs(600) {
-            bail!("only {} of {n} watchers linked after 10 min: {:?}", source.stats().catch_ups, source.stats());
+            bail!(
+                "only {} of {n} watchers linked after 10 min: {:?}",
+                source.stats().catch_ups,
+                source.stats()
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -149,9 +185,20 @@ async fn main() -> Result<()> {
         tokio::spawn(async move {
             while let Ok(commit) = commits.recv().await {
                 let now = Instant::now();
-                daemon_latencies.lock().await.push(now.saturating_duration_since(commit.noticed));
-                if let Some(at) = pending.lock().await.get_mut(&commit.mailbox).and_then(VecDeque::pop_front) {
-                    latencies.lock().await.push(now.saturating_duration_since(at));
+                daemon_latencies
+                    .lock()
+                    .await
+                    .push(now.saturating_duration_since(commit.noticed));
+                if let Some(at) = pending
+                    .lock()
+                    .await
+                    .get_mut(&commit.mailbox)
+                    .and_then(VecDeque::pop_front)
+                {
+                    latencies
+                        .lock()
+                        .await
+                        .push(now.saturating_duration_since(at));
                 }
             }
         })
@@ -164,7 +211,11 @@ async fn main() -> Result<()> {
     let total = (args.rate * args.seconds as f64) as usize;
     let mut ticker = tokio::time::interval(interval);
     let imap = env.imap();
-    let security = if args.security == Security::ImplicitTls { ImapSecurity::Implicit } else { ImapSecurity::Starttls };
+    let security = if args.security == Security::ImplicitTls {
+        ImapSecurity::Implicit
+    } else {
+        ImapSecurity::Starttls
+    };
     let mut appends = Vec::with_capacity(total);
     for i in 0..total {
         ticker.tick().await;
@@ -177,14 +228,24 @@ async fn main() -> Result<()> {
             busy[index] = true;
             index
         };
-        let (users, pending, busy, imap) = (Arc::clone(&users), Arc::clone(&pending), Arc::clone(&busy), imap.clone());
+        let (users, pending, busy, imap) = (
+            Arc::clone(&users),
+            Arc::clone(&pending),
+            Arc::clone(&busy),
+            imap.clone(),
+        );
         appends.push(tokio::spawn(async move {
             let (mailbox, user, _) = &users[index];
             let result = async {
                 let mut session = imap.login(user, security).await?;
                 // Timed from the APPEND command (login excluded), recorded before sending so that a
                 // very fast commit cannot arrive before its start time is known.
-                pending.lock().await.entry(*mailbox).or_default().push_back(Instant::now());
+                pending
+                    .lock()
+                    .await
+                    .entry(*mailbox)
+                    .or_default()
+                    .push_back(Instant::now());
                 session.append("INBOX", None, None, &message(i)).await?;
                 let _ = session.logout().await;
                 anyhow::Ok(())
@@ -223,7 +284,13 @@ async fn main() -> Result<()> {
         own.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
     let suggestions = store
-        .list_suggestions(list.id, &mailsig_daemon::store::SuggestionFilter { limit: 1000, ..Default::default() })
+        .list_suggestions(
+            list.id,
+            &mailsig_daemon::store::SuggestionFilter {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
         .await?
         .len();
     println!("suggestions in the list: {suggestions} (first page, at most 1000)");
@@ -233,7 +300,10 @@ async fn main() -> Result<()> {
     tracker.close();
     let _ = tokio::time::timeout(Duration::from_secs(30), tracker.wait()).await;
     if measured.len() < total {
-        bail!("{} of {total} messages were not committed in time", total - measured.len());
+        bail!(
+            "{} of {total} messages were not committed in time",
+            total - measured.len()
+        );
     }
     Ok(())
 }

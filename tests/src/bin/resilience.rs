@@ -30,9 +30,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use mailsig_daemon::sources::imap::{ImapSettings, Security};
 use mailsig_daemon::store::{ListId, MailboxId, Store, SuggestionFilter};
-use mailsig_tests::mailboxes::{ImapMailbox, create_imap_mailbox, owner_with_list};
 use mailsig_daemon::vault::{MasterKey, Vault};
-use mailsig_tests::servers::{MailUser, PrivateDovecot, PrivateDovecotOptions, PrivatePg, TestEnv, free_port};
+use mailsig_tests::mailboxes::{ImapMailbox, create_imap_mailbox, owner_with_list};
+use mailsig_tests::servers::{
+    MailUser, PrivateDovecot, PrivateDovecotOptions, PrivatePg, TestEnv, free_port,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::process::{Child, Command};
@@ -105,9 +107,16 @@ impl Args {
                 other => bail!("unknown argument {other:?} (see --help)"),
             }
         }
-        ensure!(args.mailboxes > 0 && args.replicas > 0 && args.messages > 0, "counts must be positive");
+        ensure!(
+            args.mailboxes > 0 && args.replicas > 0 && args.messages > 0,
+            "counts must be positive"
+        );
         // By default a fifth as many Graph messages as IMAP ones.
-        args.graph_messages = if args.graph_mailboxes == 0 { 0 } else { graph_messages.unwrap_or(args.messages / 5) };
+        args.graph_messages = if args.graph_mailboxes == 0 {
+            0
+        } else {
+            graph_messages.unwrap_or(args.messages / 5)
+        };
         Ok(args)
     }
 }
@@ -165,7 +174,8 @@ async fn main() {
     // On SIGINT/SIGTERM the run is dropped, which stops the replicas (kill on drop), the private
     // PostgreSQL and the private Dovecot: nothing is left running behind an interrupted run.
     let interrupted = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
@@ -190,8 +200,15 @@ async fn run() -> Result<bool> {
     println!(
         "resilience: seed {} ({} messages, {} mailboxes, {} replicas, {} kills over {} s, faults {}; \
          {} graph messages, {} graph mailboxes)",
-        args.seed, args.messages, args.mailboxes, args.replicas, args.kills, args.seconds, args.faults,
-        args.graph_messages, args.graph_mailboxes
+        args.seed,
+        args.messages,
+        args.mailboxes,
+        args.replicas,
+        args.kills,
+        args.seconds,
+        args.faults,
+        args.graph_messages,
+        args.graph_mailboxes
     );
     let env = TestEnv::from_env()?;
     let bin = build_mailsigd().await?;
@@ -199,16 +216,22 @@ async fn run() -> Result<bool> {
     let pg = PrivatePg::start(&env).await?;
     let database_url = pg.create_database("mailsig").await?;
     let dovecot = PrivateDovecot::start(&env, PrivateDovecotOptions::default()).await?;
-    let work = tempfile::Builder::new().prefix("resilience-").tempdir_in(env.dir.join("private"))?;
+    let work = tempfile::Builder::new()
+        .prefix("resilience-")
+        .tempdir_in(env.dir.join("private"))?;
     let master_key = work.path().join("master.key");
     let key = MasterKey::generate()?;
     key.write_new_file(&master_key)?;
     let vault = Vault::new(key);
 
-    let store = Store::open(&database_url).await.context("open the run's database")?;
+    let store = Store::open(&database_url)
+        .await
+        .context("open the run's database")?;
     store.migrate().await?;
     let mut linked = link_mailboxes(&store, &vault, &dovecot, &env, args.mailboxes).await?;
-    let http_ports = (0..args.replicas).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
+    let http_ports = (0..args.replicas)
+        .map(|_| free_port())
+        .collect::<Result<Vec<u16>>>()?;
     let graph_run = match args.graph_mailboxes {
         0 => None,
         _ => Some(graph::GraphRun::start(http_ports.clone(), &store, &vault).await?),
@@ -222,11 +245,27 @@ async fn run() -> Result<bool> {
         work: work.path().to_path_buf(),
         database_url: database_url.clone(),
         master_key,
-        smtp: SmtpSetup { relay_port: relay.port, user: smtp_user, password_file, ca: env.ca.clone() },
+        smtp: SmtpSetup {
+            relay_port: relay.port,
+            user: smtp_user,
+            password_file,
+            ca: env.ca.clone(),
+        },
         http_ports,
-        graph_section: graph_run.as_ref().map(graph::GraphRun::config_section).unwrap_or_default(),
+        graph_section: graph_run
+            .as_ref()
+            .map(graph::GraphRun::config_section)
+            .unwrap_or_default(),
         slots: (0..args.replicas)
-            .map(|index| Mutex::new(Slot { index, generation: 0, child: None, id: String::new(), paused: false }))
+            .map(|index| {
+                Mutex::new(Slot {
+                    index,
+                    generation: 0,
+                    child: None,
+                    id: String::new(),
+                    paused: false,
+                })
+            })
             .collect(),
         killed_pids: std::sync::Mutex::default(),
     });
@@ -239,9 +278,16 @@ async fn run() -> Result<bool> {
         cluster.start(&mut *slot.lock().await)?;
     }
     if let Some(graph_run) = &graph_run {
-        linked.extend(graph_run.link(&store, &vault, &env, args.graph_mailboxes).await?);
+        linked.extend(
+            graph_run
+                .link(&store, &vault, &env, args.graph_mailboxes)
+                .await?,
+        );
     }
-    let imap_count = linked.iter().filter(|l| matches!(l.source, Source::Imap(_))).count();
+    let imap_count = linked
+        .iter()
+        .filter(|l| matches!(l.source, Source::Imap(_)))
+        .count();
     let graph_emails: Vec<String> = linked
         .iter()
         .filter_map(|l| match &l.source {
@@ -250,27 +296,48 @@ async fn run() -> Result<bool> {
         })
         .collect();
     let ready = wait_watched(&store, &linked, graph_run.as_ref()).await;
-    println!("resilience: {} replicas watch {} mailboxes after {:.1} s", args.replicas, linked.len(), started.elapsed().as_secs_f64());
+    println!(
+        "resilience: {} replicas watch {} mailboxes after {:.1} s",
+        args.replicas,
+        linked.len(),
+        started.elapsed().as_secs_f64()
+    );
     ready?;
 
     // The plan, all from the seed: which mailbox gets which message, when each kill happens,
     // which replica it hits and how long it stays down.
     let mut rng = StdRng::seed_from_u64(args.seed);
     let run_for = Duration::from_secs(args.seconds);
-    let targets: Vec<usize> = (0..args.messages).map(|_| rng.random_range(0..imap_count)).collect();
-    let graph_targets: Vec<usize> =
-        (0..args.graph_messages).map(|_| rng.random_range(0..graph_emails.len().max(1))).collect();
-    let mut kill_at: Vec<Duration> =
-        (0..args.kills).map(|_| run_for.mul_f64(rng.random_range(0.05..0.95))).collect();
+    let targets: Vec<usize> = (0..args.messages)
+        .map(|_| rng.random_range(0..imap_count))
+        .collect();
+    let graph_targets: Vec<usize> = (0..args.graph_messages)
+        .map(|_| rng.random_range(0..graph_emails.len().max(1)))
+        .collect();
+    let mut kill_at: Vec<Duration> = (0..args.kills)
+        .map(|_| run_for.mul_f64(rng.random_range(0.05..0.95)))
+        .collect();
     kill_at.sort();
     let kills: Vec<(Duration, usize, Duration)> = kill_at
         .into_iter()
-        .map(|at| (at, rng.random_range(0..args.replicas), Duration::from_millis(rng.random_range(500..3000))))
+        .map(|at| {
+            (
+                at,
+                rng.random_range(0..args.replicas),
+                Duration::from_millis(rng.random_range(500..3000)),
+            )
+        })
         .collect();
 
     let t0 = Instant::now();
     let appended = Arc::new(AtomicU64::new(0));
-    let appender = tokio::spawn(append_all(dovecot.imap()?, linked_users(&linked), targets.clone(), run_for, Arc::clone(&appended)));
+    let appender = tokio::spawn(append_all(
+        dovecot.imap()?,
+        linked_users(&linked),
+        targets.clone(),
+        run_for,
+        Arc::clone(&appended),
+    ));
     let failovers = Arc::new(std::sync::Mutex::new(Vec::<Failover>::new()));
     let sigstop_log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let pause = {
@@ -297,7 +364,16 @@ async fn run() -> Result<bool> {
     // Graph: messages over the same period; the storm from 45 % of the run.
     let graph_delivery = async {
         match &graph_run {
-            Some(g) => g.deliver_all(graph_emails.clone(), graph_targets.clone(), args.messages, run_for, message).await,
+            Some(g) => {
+                g.deliver_all(
+                    graph_emails.clone(),
+                    graph_targets.clone(),
+                    args.messages,
+                    run_for,
+                    message,
+                )
+                .await
+            }
             None => Ok(0),
         }
     };
@@ -326,7 +402,12 @@ async fn run() -> Result<bool> {
         .iter()
         .enumerate()
         .map(|(n, mailbox)| (sender_address(n), *mailbox))
-        .chain(graph_targets.iter().enumerate().map(|(n, mailbox)| (sender_address(args.messages + n), imap_count + mailbox)))
+        .chain(
+            graph_targets
+                .iter()
+                .enumerate()
+                .map(|(n, mailbox)| (sender_address(args.messages + n), imap_count + mailbox)),
+        )
         .collect();
     let drain_started = Instant::now();
     loop {
@@ -337,7 +418,11 @@ async fn run() -> Result<bool> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let drain_time = drain_started.elapsed();
-    let killed = cluster.killed_pids.lock().map(|k| k.clone()).unwrap_or_default();
+    let killed = cluster
+        .killed_pids
+        .lock()
+        .map(|k| k.clone())
+        .unwrap_or_default();
     let outbox = wait_outbox(&store, &killed, Duration::from_secs(180)).await?;
     for slot in &cluster.slots {
         cluster.stop(&mut *slot.lock().await).await;
@@ -365,10 +450,17 @@ async fn run() -> Result<bool> {
         failover_ms: failovers.iter().map(|f| f.millis).collect(),
         failovers_timed_out: failovers.iter().filter(|f| f.timed_out).count(),
         drain_ms: u64::try_from(drain_time.as_millis()).unwrap_or(u64::MAX),
-        faults: fault_log.into_iter().chain(storm_log).chain(stopped).collect(),
+        faults: fault_log
+            .into_iter()
+            .chain(storm_log)
+            .chain(stopped)
+            .collect(),
         stale_commits_refused: count_in_logs(&cluster.work, "commit refused: stale fencing token"),
         leases_lost: count_in_logs(&cluster.work, "mailbox lease lost"),
-        stale_graph_tasks_fenced: count_in_logs(&cluster.work, "graph mailbox taken over by another replica"),
+        stale_graph_tasks_fenced: count_in_logs(
+            &cluster.work,
+            "graph mailbox taken over by another replica",
+        ),
         outbox_sent: outbox.sent,
         outbox_held_by_killed: outbox.held_by_killed,
         outbox_not_sent: outbox.not_sent,
@@ -396,7 +488,15 @@ async fn build_mailsigd() -> Result<PathBuf> {
         .current_dir(&workspace)
         // The same packages and targets as the test build (dev-dependencies included), so the
         // features resolve the same and everything the tests built is reused, not rebuilt.
-        .args(["build", "-p", "mailsig-tests", "-p", "mailsig-daemon", "--bins", "--tests"])
+        .args([
+            "build",
+            "-p",
+            "mailsig-tests",
+            "-p",
+            "mailsig-daemon",
+            "--bins",
+            "--tests",
+        ])
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
@@ -405,10 +505,17 @@ async fn build_mailsigd() -> Result<PathBuf> {
     ensure!(output.status.success(), "cargo build of mailsigd failed");
     let stdout = String::from_utf8_lossy(&output.stdout);
     for line in stdout.lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let is_binary = message["target"]["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|k| k == "bin"))
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let is_binary = message["target"]["kind"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "bin"))
             && message["profile"]["test"] == false;
-        if message["reason"] == "compiler-artifact" && message["target"]["name"] == "mailsigd" && is_binary {
+        if message["reason"] == "compiler-artifact"
+            && message["target"]["name"] == "mailsigd"
+            && is_binary
+        {
             if let Some(path) = message["executable"].as_str() {
                 return Ok(PathBuf::from(path));
             }
@@ -442,11 +549,20 @@ async fn link_mailboxes(
         };
         let mailbox = create_imap_mailbox(
             store,
-            ImapMailbox { owner, address: &user.address, settings: Some(&settings), password: Some((vault, user.password.as_bytes())) },
+            ImapMailbox {
+                owner,
+                address: &user.address,
+                settings: Some(&settings),
+                password: Some((vault, user.password.as_bytes())),
+            },
         )
         .await?;
         let list = owner.list;
-        linked.push(Linked { mailbox: mailbox.id, list, source: Source::Imap(user) });
+        linked.push(Linked {
+            mailbox: mailbox.id,
+            list,
+            source: Source::Imap(user),
+        });
     }
     Ok(linked)
 }
@@ -465,13 +581,22 @@ fn linked_users(linked: &[Linked]) -> Vec<MailUser> {
 /// Waits until every mailbox's watcher has started once (an IMAP folder's cursor exists; a
 /// Graph mailbox is subscribed and has its delta link): only mail that arrives after that is
 /// processed, by design.
-async fn wait_watched(store: &Store, linked: &[Linked], graph: Option<&graph::GraphRun>) -> Result<()> {
+async fn wait_watched(
+    store: &Store,
+    linked: &[Linked],
+    graph: Option<&graph::GraphRun>,
+) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         let mut missing = 0;
         for l in linked {
             let watched = match (&l.source, graph) {
-                (Source::Imap(_), _) => store.get_cursor(l.mailbox, "INBOX").await.ok().flatten().is_some(),
+                (Source::Imap(_), _) => store
+                    .get_cursor(l.mailbox, "INBOX")
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some(),
                 (Source::Graph(email), Some(graph)) => graph.watched(store, l, email).await,
                 (Source::Graph(_), None) => false,
             };
@@ -482,7 +607,10 @@ async fn wait_watched(store: &Store, linked: &[Linked], graph: Option<&graph::Gr
         if missing == 0 {
             return Ok(());
         }
-        ensure!(Instant::now() < deadline, "{missing} mailboxes still not watched after {READY_TIMEOUT:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "{missing} mailboxes still not watched after {READY_TIMEOUT:?}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -550,11 +678,19 @@ impl Cluster {
 
     /// SIGTERM, then waits (SIGKILL after 30 s).
     async fn stop(&self, slot: &mut Slot) {
-        let Some(mut child) = slot.child.take() else { return };
+        let Some(mut child) = slot.child.take() else {
+            return;
+        };
         if let Some(pid) = child.id() {
-            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
         }
-        if tokio::time::timeout(Duration::from_secs(30), child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .is_err()
+        {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
@@ -581,7 +717,12 @@ async fn append_all(
         let due = t0 + run_for.mul_f64(n as f64 / total as f64);
         tokio::time::sleep_until(due.into()).await;
         let permit = Arc::clone(&permits).acquire_owned().await?;
-        let (imap, users, retries, appended) = (Arc::clone(&imap), Arc::clone(&users), Arc::clone(&retries), Arc::clone(&appended));
+        let (imap, users, retries, appended) = (
+            Arc::clone(&imap),
+            Arc::clone(&users),
+            Arc::clone(&retries),
+            Arc::clone(&appended),
+        );
         tasks.spawn(async move {
             let _permit = permit;
             let raw = message(n);
@@ -594,7 +735,9 @@ async fn append_all(
                         attempt += 1;
                         retries.fetch_add(1, Ordering::Relaxed);
                         if attempt > 120 {
-                            return Err(error.context(format!("APPEND of message {n} kept failing")));
+                            return Err(
+                                error.context(format!("APPEND of message {n} kept failing"))
+                            );
                         }
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
@@ -611,16 +754,18 @@ async fn append_all(
 }
 
 const FIRST_NAMES: [&str; 50] = [
-    "Anna", "Ben", "Clara", "David", "Eva", "Felix", "Greta", "Hannes", "Ida", "Jonas", "Karla", "Lukas", "Mia",
-    "Noah", "Olga", "Paul", "Quirin", "Rosa", "Simon", "Tina", "Uwe", "Vera", "Walter", "Xenia", "Yann", "Zoe",
-    "Arne", "Berta", "Carl", "Dora", "Emil", "Frida", "Gustav", "Helga", "Igor", "Jana", "Kurt", "Lena", "Moritz",
-    "Nina", "Oskar", "Petra", "Ralf", "Sabine", "Theo", "Ulla", "Viktor", "Wilma", "Yvonne", "Ziggy",
+    "Anna", "Ben", "Clara", "David", "Eva", "Felix", "Greta", "Hannes", "Ida", "Jonas", "Karla",
+    "Lukas", "Mia", "Noah", "Olga", "Paul", "Quirin", "Rosa", "Simon", "Tina", "Uwe", "Vera",
+    "Walter", "Xenia", "Yann", "Zoe", "Arne", "Berta", "Carl", "Dora", "Emil", "Frida", "Gustav",
+    "Helga", "Igor", "Jana", "Kurt", "Lena", "Moritz", "Nina", "Oskar", "Petra", "Ralf", "Sabine",
+    "Theo", "Ulla", "Viktor", "Wilma", "Yvonne", "Ziggy",
 ];
 const LAST_NAMES: [&str; 40] = [
-    "Adler", "Bauer", "Conrad", "Dietrich", "Engel", "Fischer", "Graf", "Hartmann", "Jung", "Keller", "Lang",
-    "Meyer", "Neumann", "Otto", "Peters", "Richter", "Schulz", "Thomas", "Ulrich", "Vogel", "Wagner", "Zimmer",
-    "Arnold", "Brandt", "Berger", "Dorn", "Ebert", "Frank", "Haas", "Horn", "Jansen", "Kraus", "Lorenz", "Martin",
-    "Nagel", "Pohl", "Roth", "Seidel", "Voigt", "Winter",
+    "Adler", "Bauer", "Conrad", "Dietrich", "Engel", "Fischer", "Graf", "Hartmann", "Jung",
+    "Keller", "Lang", "Meyer", "Neumann", "Otto", "Peters", "Richter", "Schulz", "Thomas",
+    "Ulrich", "Vogel", "Wagner", "Zimmer", "Arnold", "Brandt", "Berger", "Dorn", "Ebert", "Frank",
+    "Haas", "Horn", "Jansen", "Kraus", "Lorenz", "Martin", "Nagel", "Pohl", "Roth", "Seidel",
+    "Voigt", "Winter",
 ];
 
 /// A person's name unique per message number (first × last, then a middle initial).
@@ -644,7 +789,9 @@ fn sender_address(n: usize) -> String {
 fn message(n: usize) -> Vec<u8> {
     let name = sender_name(n);
     let address = sender_address(n);
-    let domain = address.split_once('@').map_or("partner.example", |(_, d)| d);
+    let domain = address
+        .split_once('@')
+        .map_or("partner.example", |(_, d)| d);
     format!(
         "From: {name} <{address}>\r\nTo: Owner <owner@mycorp.example>\r\nSubject: Delivery schedule {n}\r\n\
          Date: Thu, 19 Nov 2026 10:15:00 +0100\r\nMessage-ID: <res{n}.{seed:x}@{domain}>\r\n\
@@ -663,7 +810,12 @@ static RUN_TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 /// SIGSTOPs one replica at `at` for longer than its lease (the others take its mailboxes over),
 /// then SIGCONTs it: it must notice the lost leases, and any commit it had in flight must be
 /// refused for its stale fencing token (counted from the replicas' logs).
-async fn pause_one(cluster: &Cluster, slot_index: usize, at: Instant, log: &std::sync::Mutex<Vec<String>>) {
+async fn pause_one(
+    cluster: &Cluster,
+    slot_index: usize,
+    at: Instant,
+    log: &std::sync::Mutex<Vec<String>>,
+) {
     tokio::time::sleep_until(at.into()).await;
     let (pid, id) = {
         let mut slot = cluster.slots[slot_index].lock().await;
@@ -671,12 +823,21 @@ async fn pause_one(cluster: &Cluster, slot_index: usize, at: Instant, log: &std:
         (slot.child.as_ref().and_then(Child::id), slot.id.clone())
     };
     let Some(pid) = pid else { return };
-    let _ = Command::new("kill").args(["-STOP", &pid.to_string()]).status().await;
+    let _ = Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .await;
     let paused = Duration::from_secs(20);
     tokio::time::sleep(paused).await;
-    let _ = Command::new("kill").args(["-CONT", &pid.to_string()]).status().await;
+    let _ = Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status()
+        .await;
     cluster.slots[slot_index].lock().await.paused = false;
-    let line = format!("{id} SIGSTOPped for {} s (lease 15 s), then SIGCONTed", paused.as_secs());
+    let line = format!(
+        "{id} SIGSTOPped for {} s (lease 15 s), then SIGCONTed",
+        paused.as_secs()
+    );
     println!("resilience: {line}");
     if let Ok(mut log) = log.lock() {
         log.push(line);
@@ -685,7 +846,9 @@ async fn pause_one(cluster: &Cluster, slot_index: usize, at: Instant, log: &std:
 
 /// Lines containing `needle` in every replica log of the run.
 fn count_in_logs(work: &Path, needle: &str) -> usize {
-    let Ok(dirs) = std::fs::read_dir(work) else { return 0 };
+    let Ok(dirs) = std::fs::read_dir(work) else {
+        return 0;
+    };
     dirs.filter_map(Result::ok)
         .filter_map(|dir| std::fs::read_to_string(dir.path().join("mailsigd.log")).ok())
         .map(|log| log.lines().filter(|line| line.contains(needle)).count())
@@ -708,7 +871,10 @@ const NO_VICTIM_WAIT: Duration = Duration::from_secs(15);
 /// The slot a kill planned for `planned` hits: that one if its replica runs (and is not paused),
 /// else the next running one in slot order; when none runs, polls until one does (at most
 /// [`NO_VICTIM_WAIT`]). Returns the slot locked.
-async fn running_slot(cluster: &Cluster, planned: usize) -> Option<(usize, tokio::sync::MutexGuard<'_, Slot>)> {
+async fn running_slot(
+    cluster: &Cluster,
+    planned: usize,
+) -> Option<(usize, tokio::sync::MutexGuard<'_, Slot>)> {
     let deadline = Instant::now() + NO_VICTIM_WAIT;
     let count = cluster.slots.len();
     loop {
@@ -744,21 +910,34 @@ async fn chaos(
         // Every planned kill happens: when the planned replica is still down from an earlier
         // kill (or paused), the next running one is the victim; when none runs, wait for one.
         let Some((slot_index, mut slot)) = running_slot(&cluster, planned_slot).await else {
-            println!("resilience: t={:>5.1}s no replica came back within {NO_VICTIM_WAIT:?}; kill skipped", t0.elapsed().as_secs_f64());
+            println!(
+                "resilience: t={:>5.1}s no replica came back within {NO_VICTIM_WAIT:?}; kill skipped",
+                t0.elapsed().as_secs_f64()
+            );
             continue;
         };
         let victim = slot.id.clone();
         let held: HashSet<MailboxId> = match store.lease_rows().await {
-            Ok(rows) => rows.into_iter().filter(|r| r.owner.as_deref() == Some(victim.as_str())).map(|r| r.mailbox).collect(),
+            Ok(rows) => rows
+                .into_iter()
+                .filter(|r| r.owner.as_deref() == Some(victim.as_str()))
+                .map(|r| r.mailbox)
+                .collect(),
             Err(_) => HashSet::new(),
         };
         cluster.kill(&mut slot).await;
         let killed_at = Instant::now();
         done += 1;
-        println!("resilience: t={:>5.1}s SIGKILL {victim} (held {} mailboxes), back in {:.1} s", t0.elapsed().as_secs_f64(), held.len(), down_for.as_secs_f64());
+        println!(
+            "resilience: t={:>5.1}s SIGKILL {victim} (held {} mailboxes), back in {:.1} s",
+            t0.elapsed().as_secs_f64(),
+            held.len(),
+            down_for.as_secs_f64()
+        );
         drop(slot);
         if !held.is_empty() {
-            let (store, failovers, victim) = (store.clone(), Arc::clone(&failovers), victim.clone());
+            let (store, failovers, victim) =
+                (store.clone(), Arc::clone(&failovers), victim.clone());
             measuring.spawn(async move {
                 let failover = measure_failover(&store, &victim, &held, killed_at).await;
                 if let Ok(mut all) = failovers.lock() {
@@ -784,7 +963,12 @@ async fn chaos(
     Ok(ChaosReport { kills: done })
 }
 
-async fn measure_failover(store: &Store, victim: &str, held: &HashSet<MailboxId>, killed_at: Instant) -> Failover {
+async fn measure_failover(
+    store: &Store,
+    victim: &str,
+    held: &HashSet<MailboxId>,
+    killed_at: Instant,
+) -> Failover {
     loop {
         if let Ok(rows) = store.lease_rows().await {
             let now = store.now_ms();
@@ -793,11 +977,17 @@ async fn measure_failover(store: &Store, victim: &str, held: &HashSet<MailboxId>
                 .filter(|r| held.contains(&r.mailbox))
                 .all(|r| r.owner.as_deref().is_some_and(|o| o != victim) && r.until > now);
             if taken {
-                return Failover { millis: u64::try_from(killed_at.elapsed().as_millis()).unwrap_or(u64::MAX), timed_out: false };
+                return Failover {
+                    millis: u64::try_from(killed_at.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    timed_out: false,
+                };
             }
         }
         if killed_at.elapsed() > FAILOVER_TIMEOUT {
-            return Failover { millis: u64::try_from(killed_at.elapsed().as_millis()).unwrap_or(u64::MAX), timed_out: true };
+            return Failover {
+                millis: u64::try_from(killed_at.elapsed().as_millis()).unwrap_or(u64::MAX),
+                timed_out: true,
+            };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -805,15 +995,27 @@ async fn measure_failover(store: &Store, victim: &str, held: &HashSet<MailboxId>
 
 /// The infrastructure faults, at fixed fractions of the run: an SMTP outage from 15 % to 30 %,
 /// a Dovecot crash and restart at 40 %, a PostgreSQL restart at 65 %.
-async fn fault_schedule(dovecot: &PrivateDovecot, pg: &PrivatePg, relay: &Relay, t0: Instant, run_for: Duration) -> Result<Vec<String>> {
+async fn fault_schedule(
+    dovecot: &PrivateDovecot,
+    pg: &PrivatePg,
+    relay: &Relay,
+    t0: Instant,
+    run_for: Duration,
+) -> Result<Vec<String>> {
     let mut log = Vec::new();
     tokio::time::sleep_until((t0 + run_for.mul_f64(0.15)).into()).await;
     relay.set_down(true);
-    log.push(format!("t={:.1}s smtp outage begins", t0.elapsed().as_secs_f64()));
+    log.push(format!(
+        "t={:.1}s smtp outage begins",
+        t0.elapsed().as_secs_f64()
+    ));
     println!("resilience: {}", log[log.len() - 1]);
     tokio::time::sleep_until((t0 + run_for.mul_f64(0.30)).into()).await;
     relay.set_down(false);
-    log.push(format!("t={:.1}s smtp outage ends", t0.elapsed().as_secs_f64()));
+    log.push(format!(
+        "t={:.1}s smtp outage ends",
+        t0.elapsed().as_secs_f64()
+    ));
     println!("resilience: {}", log[log.len() - 1]);
 
     tokio::time::sleep_until((t0 + run_for.mul_f64(0.40)).into()).await;
@@ -821,13 +1023,21 @@ async fn fault_schedule(dovecot: &PrivateDovecot, pg: &PrivatePg, relay: &Relay,
     dovecot.kill().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     dovecot.restart().await?;
-    log.push(format!("t={:.1}s dovecot killed and restarted ({:.1} s down)", t0.elapsed().as_secs_f64(), began.elapsed().as_secs_f64()));
+    log.push(format!(
+        "t={:.1}s dovecot killed and restarted ({:.1} s down)",
+        t0.elapsed().as_secs_f64(),
+        began.elapsed().as_secs_f64()
+    ));
     println!("resilience: {}", log[log.len() - 1]);
 
     tokio::time::sleep_until((t0 + run_for.mul_f64(0.65)).into()).await;
     let began = Instant::now();
     pg.restart().await?;
-    log.push(format!("t={:.1}s postgresql restarted ({:.1} s down)", t0.elapsed().as_secs_f64(), began.elapsed().as_secs_f64()));
+    log.push(format!(
+        "t={:.1}s postgresql restarted ({:.1} s down)",
+        t0.elapsed().as_secs_f64(),
+        began.elapsed().as_secs_f64()
+    ));
     println!("resilience: {}", log[log.len() - 1]);
     Ok(log)
 }
@@ -843,18 +1053,31 @@ struct Counted {
 }
 
 /// Compares the suggestions of every list with the messages sent.
-async fn count_suggestions(store: &Store, linked: &[Linked], expected: &HashMap<String, usize>) -> Result<Counted> {
-    let first_graph = linked.iter().position(|l| matches!(l.source, Source::Graph(_))).unwrap_or(linked.len());
+async fn count_suggestions(
+    store: &Store,
+    linked: &[Linked],
+    expected: &HashMap<String, usize>,
+) -> Result<Counted> {
+    let first_graph = linked
+        .iter()
+        .position(|l| matches!(l.source, Source::Graph(_)))
+        .unwrap_or(linked.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut wrong_list = 0;
     let mut absorbed = 0;
     for (index, l) in linked.iter().enumerate() {
-        let suggestions = match store.list_suggestions(l.list, &SuggestionFilter::default()).await {
+        let suggestions = match store
+            .list_suggestions(l.list, &SuggestionFilter::default())
+            .await
+        {
             Ok(s) => s,
             Err(error) => bail!("list suggestions: {error}"),
         };
         for s in suggestions {
-            if expected.get(&s.sender_email).is_some_and(|target| *target != index) {
+            if expected
+                .get(&s.sender_email)
+                .is_some_and(|target| *target != index)
+            {
                 wrong_list += 1;
             }
             *seen.entry(s.sender_email).or_default() += 1;
@@ -864,11 +1087,21 @@ async fn count_suggestions(store: &Store, linked: &[Linked], expected: &HashMap<
         }
     }
     let lost = expected.keys().filter(|k| !seen.contains_key(*k)).count();
-    let lost_graph = expected.iter().filter(|(k, target)| **target >= first_graph && !seen.contains_key(*k)).count();
+    let lost_graph = expected
+        .iter()
+        .filter(|(k, target)| **target >= first_graph && !seen.contains_key(*k))
+        .count();
     let duplicated = seen.values().map(|n| n.saturating_sub(1)).sum::<usize>();
     let unexpected = seen.keys().filter(|k| !expected.contains_key(*k)).count() + wrong_list;
     let found_distinct = seen.keys().filter(|k| expected.contains_key(*k)).count();
-    Ok(Counted { found_distinct, lost, lost_graph, duplicated, unexpected, duplicates_absorbed: absorbed })
+    Ok(Counted {
+        found_distinct,
+        lost,
+        lost_graph,
+        duplicated,
+        unexpected,
+        duplicates_absorbed: absorbed,
+    })
 }
 
 struct OutboxOutcome {
@@ -885,8 +1118,14 @@ async fn wait_outbox(store: &Store, killed: &[u32], timeout: Duration) -> Result
     use sqlx::Row;
     let deadline = Instant::now() + timeout;
     loop {
-        let rows = sqlx::query("SELECT status, claimed_by FROM outbox").fetch_all(store.pool()).await?;
-        let mut outcome = OutboxOutcome { sent: 0, held_by_killed: 0, not_sent: 0 };
+        let rows = sqlx::query("SELECT status, claimed_by FROM outbox")
+            .fetch_all(store.pool())
+            .await?;
+        let mut outcome = OutboxOutcome {
+            sent: 0,
+            held_by_killed: 0,
+            not_sent: 0,
+        };
         for row in &rows {
             let status: String = row.try_get("status")?;
             let claimed_by: Option<String> = row.try_get("claimed_by")?;
@@ -933,7 +1172,11 @@ impl Relay {
                 let (d, g) = (Arc::clone(&d), Arc::clone(&g));
                 let born = g.load(Ordering::Relaxed);
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else { return };
+                    let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
                     let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
                     let cut = async {
                         while !d.load(Ordering::Relaxed) && g.load(Ordering::Relaxed) == born {
@@ -947,7 +1190,12 @@ impl Relay {
                 });
             }
         });
-        Ok(Relay { port, down, generation, task })
+        Ok(Relay {
+            port,
+            down,
+            generation,
+            task,
+        })
     }
 
     fn set_down(&self, down: bool) {
@@ -1013,19 +1261,36 @@ impl Summary {
             && self.outbox_not_sent == 0
             && self.outbox_held_by_killed == 0
             && self.failover_ms.iter().all(|ms| *ms <= 30_000)
-            && self.graph.as_ref().is_none_or(|g| g.max_concurrency <= graph::MAX_REQUESTS_PER_MAILBOX && g.over_concurrency == 0)
+            && self.graph.as_ref().is_none_or(|g| {
+                g.max_concurrency <= graph::MAX_REQUESTS_PER_MAILBOX && g.over_concurrency == 0
+            })
     }
 
     fn print(&self) {
-        let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{:.1} s", v as f64 / 1000.0));
+        let ms = |v: Option<u64>| {
+            v.map_or_else(|| "-".to_owned(), |v| format!("{:.1} s", v as f64 / 1000.0))
+        };
         println!("resilience summary (seed {}):", self.seed);
-        println!("  messages {} across {} mailboxes, {} replicas, {} SIGKILLs", self.messages, self.mailboxes, self.replicas, self.kills);
+        println!(
+            "  messages {} across {} mailboxes, {} replicas, {} SIGKILLs",
+            self.messages, self.mailboxes, self.replicas, self.kills
+        );
         if self.graph_mailboxes > 0 {
-            println!("  + {} Graph messages across {} Microsoft 365 mailboxes", self.graph_messages, self.graph_mailboxes);
+            println!(
+                "  + {} Graph messages across {} Microsoft 365 mailboxes",
+                self.graph_messages, self.graph_mailboxes
+            );
         }
-        println!("  lost {}  duplicated {}  unexpected {}", self.lost, self.duplicated, self.unexpected);
+        println!(
+            "  lost {}  duplicated {}  unexpected {}",
+            self.lost, self.duplicated, self.unexpected
+        );
         if self.lost > 0 {
-            println!("  of the lost: {} IMAP, {} Graph", self.lost - self.lost_graph, self.lost_graph);
+            println!(
+                "  of the lost: {} IMAP, {} Graph",
+                self.lost - self.lost_graph,
+                self.lost_graph
+            );
         }
         if let Some(g) = &self.graph {
             println!(
@@ -1046,14 +1311,26 @@ impl Summary {
             ms(self.failover_ms.iter().max().copied()),
             self.failovers_timed_out
         );
-        println!("  re-deliveries absorbed by the processed-message guard: {}", self.redeliveries_absorbed);
+        println!(
+            "  re-deliveries absorbed by the processed-message guard: {}",
+            self.redeliveries_absorbed
+        );
         println!(
             "  leases found lost by their (paused) holder: {}, its commits refused for a stale fencing token: {}",
             self.leases_lost, self.stale_commits_refused
         );
-        println!("  graph mailbox tasks stopped by a refused (stale) write: {}", self.stale_graph_tasks_fenced);
-        println!("  APPEND retries (during the Dovecot restart): {}", self.append_retries);
-        println!("  last message -> all suggestions: {:.1} s", self.drain_ms as f64 / 1000.0);
+        println!(
+            "  graph mailbox tasks stopped by a refused (stale) write: {}",
+            self.stale_graph_tasks_fenced
+        );
+        println!(
+            "  APPEND retries (during the Dovecot restart): {}",
+            self.append_retries
+        );
+        println!(
+            "  last message -> all suggestions: {:.1} s",
+            self.drain_ms as f64 / 1000.0
+        );
         for fault in &self.faults {
             println!("  fault: {fault}");
         }
@@ -1061,7 +1338,11 @@ impl Summary {
             "  outbox: {} sent, {} still claimed by a killed replica at the end, {} not sent",
             self.outbox_sent, self.outbox_held_by_killed, self.outbox_not_sent
         );
-        println!("  total run time {:.0} s -> {}", self.total_s, if self.passed() { "PASS" } else { "FAIL" });
+        println!(
+            "  total run time {:.0} s -> {}",
+            self.total_s,
+            if self.passed() { "PASS" } else { "FAIL" }
+        );
     }
 
     fn to_json(&self) -> serde_json::Value {

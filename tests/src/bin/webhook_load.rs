@@ -63,12 +63,23 @@ enum Mode {
 const USAGE: &str = "usage: webhook-load [--drive FILE] [--rate N --seconds N --connections N] | --serve FILE | --check N --file FILE";
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { rate: 5000, seconds: 10, connections: 64, mode: Mode::Drive };
+    let mut args = Args {
+        rate: 5000,
+        seconds: 10,
+        connections: 64,
+        mode: Mode::Drive,
+    };
     let (mut serve, mut check, mut file, mut drive) = (None, None, None, None);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value ({USAGE})"))?;
-        let number = || value.parse::<usize>().with_context(|| format!("{flag} {value}"));
+        let value = it
+            .next()
+            .with_context(|| format!("{flag} needs a value ({USAGE})"))?;
+        let number = || {
+            value
+                .parse::<usize>()
+                .with_context(|| format!("{flag} {value}"))
+        };
         match flag.as_str() {
             "--rate" => args.rate = number()?.max(1),
             "--seconds" => args.seconds = number()?.max(1),
@@ -123,7 +134,9 @@ impl Target {
             self.mailbox.to_string(),
             self.jobs_before.to_string(),
         ];
-        let mut text = String::from("# written by webhook-load --serve; source with: set -a; . THIS_FILE; set +a\n");
+        let mut text = String::from(
+            "# written by webhook-load --serve; source with: set -a; . THIS_FILE; set +a\n",
+        );
         for (name, value) in Self::NAMES.iter().zip(values) {
             if value.contains('\'') || value.contains('\n') {
                 bail!("{name} holds a quote or line break");
@@ -134,7 +147,8 @@ impl Target {
     }
 
     fn read(path: &Path) -> Result<Target> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
         let value = |name: &str| -> Result<String> {
             text.lines()
                 .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
@@ -147,8 +161,12 @@ impl Target {
             client_state: value("WEBHOOK_CLIENT_STATE")?,
             tenant: value("WEBHOOK_TENANT_ID")?,
             store_url: value("WEBHOOK_STORE_URL")?,
-            mailbox: value("WEBHOOK_MAILBOX_ID")?.parse().context("WEBHOOK_MAILBOX_ID")?,
-            jobs_before: value("WEBHOOK_JOBS_BEFORE")?.parse().context("WEBHOOK_JOBS_BEFORE")?,
+            mailbox: value("WEBHOOK_MAILBOX_ID")?
+                .parse()
+                .context("WEBHOOK_MAILBOX_ID")?,
+            jobs_before: value("WEBHOOK_JOBS_BEFORE")?
+                .parse()
+                .context("WEBHOOK_JOBS_BEFORE")?,
         })
     }
 }
@@ -171,10 +189,15 @@ fn main() -> Result<()> {
     let args = parse_args()?;
     if let Mode::DriveRemote(file) = &args.mode {
         // One thread: the client should take as little of the two cores as it can.
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         return runtime.block_on(drive_remote(&args, file));
     }
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -217,7 +240,13 @@ async fn run(args: Args) -> Result<()> {
 }
 
 /// One valid change notification per message id `<prefix><n>`, n < `total`.
-fn notification_bodies(subscription: &str, client_state: &str, tenant: &str, prefix: &str, total: usize) -> Arc<Vec<Vec<u8>>> {
+fn notification_bodies(
+    subscription: &str,
+    client_state: &str,
+    tenant: &str,
+    prefix: &str,
+    total: usize,
+) -> Arc<Vec<Vec<u8>>> {
     Arc::new(
         (0..total)
             .map(|i| {
@@ -259,7 +288,12 @@ impl Offered {
             percentile(&self.latencies, 0.50).as_secs_f64() * 1e3,
             percentile(&self.latencies, 0.99).as_secs_f64() * 1e3,
             percentile(&self.latencies, 0.999).as_secs_f64() * 1e3,
-            self.latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            self.latencies
+                .last()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3,
         )
     }
 }
@@ -267,13 +301,20 @@ impl Offered {
 /// Posts `bodies` open loop: request i is due at start + i / rate, and its latency counts
 /// from then, so a server that falls behind is charged for the queueing.
 async fn offer(url: &str, bodies: Arc<Vec<Vec<u8>>>, args: &Args) -> Result<Offered> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
     let start = Instant::now() + Duration::from_millis(200);
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
-        let (client, url, bodies, next) = (client.clone(), url.to_owned(), Arc::clone(&bodies), Arc::clone(&next));
+        let (client, url, bodies, next) = (
+            client.clone(),
+            url.to_owned(),
+            Arc::clone(&bodies),
+            Arc::clone(&next),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0usize;
@@ -298,7 +339,11 @@ async fn offer(url: &str, bodies: Arc<Vec<Vec<u8>>>, args: &Args) -> Result<Offe
             (latencies, failures)
         }));
     }
-    let mut offered = Offered { latencies: Vec::with_capacity(bodies.len()), failures: 0, elapsed: Duration::ZERO };
+    let mut offered = Offered {
+        latencies: Vec::with_capacity(bodies.len()),
+        failures: 0,
+        elapsed: Duration::ZERO,
+    };
     for task in tasks {
         let (l, f) = task.await?;
         offered.latencies.extend(l);
@@ -313,11 +358,22 @@ async fn offer(url: &str, bodies: Arc<Vec<Vec<u8>>>, args: &Args) -> Result<Offe
 async fn drive_remote(args: &Args, file: &Path) -> Result<()> {
     let target = Target::read(file)?;
     // Message ids distinct from any earlier drive against the same daemon.
-    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let prefix = format!("AAMkDrive{run}-");
     let total = args.rate * args.seconds;
-    let bodies = notification_bodies(&target.subscription, &target.client_state, &target.tenant, &prefix, total);
-    let store = Store::open(&target.store_url).await.context("open the serving daemon's store")?;
+    let bodies = notification_bodies(
+        &target.subscription,
+        &target.client_state,
+        &target.tenant,
+        &prefix,
+        total,
+    );
+    let store = Store::open(&target.store_url)
+        .await
+        .context("open the serving daemon's store")?;
     let before = jobs_of(&store, MailboxId(target.mailbox)).await?;
     let offered = offer(&target.url, bodies, args).await?;
     let answered = i64::try_from(offered.latencies.len()).unwrap_or(i64::MAX);
@@ -328,9 +384,16 @@ async fn drive_remote(args: &Args, file: &Path) -> Result<()> {
     .await
     .unwrap_or(-1);
     store.close().await;
-    println!("webhook drive: {}; jobs persisted {persisted} (lost {})", offered.summary(args), (answered - persisted).max(0));
+    println!(
+        "webhook drive: {}; jobs persisted {persisted} (lost {})",
+        offered.summary(args),
+        (answered - persisted).max(0)
+    );
     if persisted < answered {
-        bail!("{} notifications answered 202 have no job", answered - persisted);
+        bail!(
+            "{} notifications answered 202 have no job",
+            answered - persisted
+        );
     }
     Ok(())
 }
@@ -353,7 +416,11 @@ async fn serve(
         jobs_before: jobs_of(&world.store, mailbox.id).await?,
     };
     target.write(path)?;
-    println!("webhook-load: serving {} (target described in {}); SIGINT or SIGTERM stops", target.url, path.display());
+    println!(
+        "webhook-load: serving {} (target described in {}); SIGINT or SIGTERM stops",
+        target.url,
+        path.display()
+    );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = tokio::signal::ctrl_c() => result?,
@@ -377,17 +444,30 @@ async fn serve(
 /// `--check N --file FILE`: lost = N answered 202 − jobs persisted since the `--serve` began.
 async fn check(accepted: i64, file: &Path) -> Result<()> {
     let target = Target::read(file)?;
-    if target.subscription.is_empty() || target.client_state.is_empty() || target.tenant.is_empty() {
-        bail!("{} is incomplete: start webhook-load --serve again", file.display());
+    if target.subscription.is_empty() || target.client_state.is_empty() || target.tenant.is_empty()
+    {
+        bail!(
+            "{} is incomplete: start webhook-load --serve again",
+            file.display()
+        );
     }
-    println!("webhook-load check: {} (subscription {})", target.url, target.subscription);
-    let store = Store::open(&target.store_url).await.context("open the serving daemon's store")?;
+    println!(
+        "webhook-load check: {} (subscription {})",
+        target.url, target.subscription
+    );
+    let store = Store::open(&target.store_url)
+        .await
+        .context("open the serving daemon's store")?;
     let persisted = jobs_of(&store, MailboxId(target.mailbox)).await? - target.jobs_before;
     store.close().await;
     let lost = (accepted - persisted).max(0);
     println!(
         "webhook-load check: answered 202 {accepted}, jobs persisted {persisted}, lost {lost}{}",
-        if persisted > accepted { " (the extra jobs are requests the load tool stopped waiting for)" } else { "" }
+        if persisted > accepted {
+            " (the extra jobs are requests the load tool stopped waiting for)"
+        } else {
+            ""
+        }
     );
     if lost > 0 {
         bail!("{lost} notifications answered 202 have no job");

@@ -48,11 +48,18 @@ struct NewUser {
 }
 
 async fn add_user(State(emu): State<Arc<Emulator>>, Json(user): Json<NewUser>) -> Response {
-    let id = emu.add_user(&user.email, user.display_name.as_deref().unwrap_or(&user.email));
+    let id = emu.add_user(
+        &user.email,
+        user.display_name.as_deref().unwrap_or(&user.email),
+    );
     json(StatusCode::CREATED, json!({ "id": id }))
 }
 
-async fn deliver(State(emu): State<Arc<Emulator>>, Path(email): Path<String>, body: Bytes) -> Response {
+async fn deliver(
+    State(emu): State<Arc<Emulator>>,
+    Path(email): Path<String>,
+    body: Bytes,
+) -> Response {
     match messages::deliver(&emu, &email, "inbox", body.to_vec()).await {
         Ok(id) => json(StatusCode::CREATED, json!({ "id": id })),
         Err(e) => json(StatusCode::NOT_FOUND, json!({ "error": e.to_string() })),
@@ -70,7 +77,12 @@ async fn lifecycle(State(emu): State<Arc<Emulator>>, Json(l): Json<Lifecycle>) -
         "reauthorizationRequired" => LifecycleEvent::ReauthorizationRequired,
         "subscriptionRemoved" => LifecycleEvent::SubscriptionRemoved,
         "missed" => LifecycleEvent::Missed,
-        other => return json(StatusCode::BAD_REQUEST, json!({ "error": format!("unknown event {other}") })),
+        other => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": format!("unknown event {other}") }),
+            );
+        }
     };
     match notifier::lifecycle(&emu, &l.subscription_id, event).await {
         Ok(status) => json(StatusCode::OK, json!({ "status": status })),
@@ -106,16 +118,29 @@ async fn notification(
 ) -> Response {
     match notifier::body_for(&emu, &q.subscription_id, &q.message_id) {
         Some(body) => json(StatusCode::OK, body),
-        None => json(StatusCode::NOT_FOUND, json!({ "error": "no such live subscription or message" })),
+        None => json(
+            StatusCode::NOT_FOUND,
+            json!({ "error": "no such live subscription or message" }),
+        ),
     }
 }
 
 /// Notification figures: how many were posted, answered 2xx, failed, and latency percentiles.
 async fn stats(State(emu): State<Arc<Emulator>>) -> Response {
     let st = emu.lock();
-    let notes: Vec<_> = st.deliveries.iter().filter(|d| d.kind == DeliveryKind::Notification).collect();
-    let ok = notes.iter().filter(|d| d.status.is_some_and(|s| (200..300).contains(&s))).count();
-    let mut lat: Vec<f64> = notes.iter().map(|d| d.latency.as_secs_f64() * 1000.0).collect();
+    let notes: Vec<_> = st
+        .deliveries
+        .iter()
+        .filter(|d| d.kind == DeliveryKind::Notification)
+        .collect();
+    let ok = notes
+        .iter()
+        .filter(|d| d.status.is_some_and(|s| (200..300).contains(&s)))
+        .count();
+    let mut lat: Vec<f64> = notes
+        .iter()
+        .map(|d| d.latency.as_secs_f64() * 1000.0)
+        .collect();
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         let i = ((lat.len() as f64 - 1.0) * p).round();

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use super::messages::{message_json, not_found};
 use super::reply::{graph_error, json};
 use super::routing::{Call, Caller};
-use super::state::{DEFAULT_DELTA_PAGE_SIZE, DeltaLink, DeltaPage, Emulator, opaque, parse_graph_time};
+use super::state::{
+    DEFAULT_DELTA_PAGE_SIZE, DeltaLink, DeltaPage, Emulator, opaque, parse_graph_time,
+};
 
 pub fn delta(emu: &Emulator, caller: &Caller, folder_key: &str, call: &Call) -> Response {
     if !caller.has_any(&["mail.read", "mail.readbasic", "mail.readwrite"]) {
@@ -23,7 +25,9 @@ pub fn delta(emu: &Emulator, caller: &Caller, folder_key: &str, call: &Call) -> 
     }
     let page_size = page_size(call);
     let mut st = emu.lock();
-    let Some(folder_id) = st.folder_id(&caller.user_id, folder_key) else { return not_found() };
+    let Some(folder_id) = st.folder_id(&caller.user_id, folder_key) else {
+        return not_found();
+    };
     let gone = || {
         graph_error(
             StatusCode::GONE,
@@ -37,7 +41,10 @@ pub fn delta(emu: &Emulator, caller: &Caller, folder_key: &str, call: &Call) -> 
             _ => return gone(),
         }
     } else if let Some(token) = call.query.get("$deltatoken") {
-        let Some(link) = st.delta_links.get(token).filter(|l| l.user_id == caller.user_id && l.folder_id == folder_id)
+        let Some(link) = st
+            .delta_links
+            .get(token)
+            .filter(|l| l.user_id == caller.user_id && l.folder_id == folder_id)
         else {
             return gone();
         };
@@ -55,8 +62,15 @@ pub fn delta(emu: &Emulator, caller: &Caller, folder_key: &str, call: &Call) -> 
             })
             .collect();
         changes.sort_by_key(|c| c.0);
-        let remaining = changes.into_iter().map(|(_, id, removed)| (id, removed)).collect();
-        DeltaPage { remaining, watermark: st.next_seq - 1, ..link_to_page(link) }
+        let remaining = changes
+            .into_iter()
+            .map(|(_, id, removed)| (id, removed))
+            .collect();
+        DeltaPage {
+            remaining,
+            watermark: st.next_seq - 1,
+            ..link_to_page(link)
+        }
     } else {
         let filter = match call.query.get("$filter").map(|f| parse_filter(f)) {
             None => None,
@@ -69,12 +83,28 @@ pub fn delta(emu: &Emulator, caller: &Caller, folder_key: &str, call: &Call) -> 
                 );
             }
         };
-        let only_created = call.query.get("changeType").is_none_or(|c| c.eq_ignore_ascii_case("created"));
+        let only_created = call
+            .query
+            .get("changeType")
+            .is_none_or(|c| c.eq_ignore_ascii_case("created"));
         let remaining = st
             .messages
             .iter()
-            .filter(|m| m.user_id == caller.user_id && m.folder_id == folder_id && m.deleted.is_none() && only_created)
-            .filter(|m| filter.is_none_or(|(strict, t)| if strict { m.received > t } else { m.received >= t }))
+            .filter(|m| {
+                m.user_id == caller.user_id
+                    && m.folder_id == folder_id
+                    && m.deleted.is_none()
+                    && only_created
+            })
+            .filter(|m| {
+                filter.is_none_or(|(strict, t)| {
+                    if strict {
+                        m.received > t
+                    } else {
+                        m.received >= t
+                    }
+                })
+            })
             .map(|m| (m.id.clone(), false))
             .collect();
         DeltaPage {
@@ -123,7 +153,13 @@ pub fn delta(emu: &Emulator, caller: &Caller, folder_key: &str, call: &Call) -> 
         body["@odata.deltaLink"] = json!(format!("{link_base}?$deltatoken={token}"));
     } else {
         let token = opaque("", 24);
-        st.delta_pages.insert(token.clone(), DeltaPage { remaining: rest.to_vec(), ..round.clone() });
+        st.delta_pages.insert(
+            token.clone(),
+            DeltaPage {
+                remaining: rest.to_vec(),
+                ..round.clone()
+            },
+        );
         body["@odata.nextLink"] = json!(format!("{link_base}?$skiptoken={token}"));
     }
     json(StatusCode::OK, body)
@@ -146,9 +182,16 @@ fn page_size(call: &Call) -> usize {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .find_map(|p| p.trim().strip_prefix("odata.maxpagesize=").and_then(|n| n.trim().parse::<usize>().ok()));
+        .find_map(|p| {
+            p.trim()
+                .strip_prefix("odata.maxpagesize=")
+                .and_then(|n| n.trim().parse::<usize>().ok())
+        });
     let top = call.query.get("$top").and_then(|t| t.parse::<usize>().ok());
-    prefer.or(top).filter(|n| *n > 0).unwrap_or(DEFAULT_DELTA_PAGE_SIZE)
+    prefer
+        .or(top)
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_DELTA_PAGE_SIZE)
 }
 
 /// `receivedDateTime ge|gt {time}` → (strict, time); anything else is unsupported (as in Graph).

@@ -15,7 +15,10 @@ pub enum Fault {
     /// `429 Too Many Requests` with `Retry-After: retry_after_secs`, `times` calls in a row.
     Throttle { times: usize, retry_after_secs: u64 },
     /// `503 Service Unavailable` (with `Retry-After` when given), `times` calls in a row.
-    Unavailable { times: usize, retry_after_secs: Option<u64> },
+    Unavailable {
+        times: usize,
+        retry_after_secs: Option<u64>,
+    },
     /// The call is served normally but only after `delay`, `times` calls in a row.
     Slow { times: usize, delay: Duration },
 }
@@ -23,7 +26,9 @@ pub enum Fault {
 impl Fault {
     fn times_mut(&mut self) -> &mut usize {
         match self {
-            Fault::Throttle { times, .. } | Fault::Unavailable { times, .. } | Fault::Slow { times, .. } => times,
+            Fault::Throttle { times, .. }
+            | Fault::Unavailable { times, .. }
+            | Fault::Slow { times, .. } => times,
         }
     }
 }
@@ -57,11 +62,17 @@ pub fn take(state: &mut State) -> Option<FaultAction> {
         *times -= 1;
         break front.clone();
     };
-    if state.faults.front_mut().is_some_and(|f| *f.times_mut() == 0) {
+    if state
+        .faults
+        .front_mut()
+        .is_some_and(|f| *f.times_mut() == 0)
+    {
         state.faults.pop_front();
     }
     Some(match fault {
-        Fault::Throttle { retry_after_secs, .. } => {
+        Fault::Throttle {
+            retry_after_secs, ..
+        } => {
             let mut r = graph_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "ApplicationThrottled",
@@ -70,7 +81,9 @@ pub fn take(state: &mut State) -> Option<FaultAction> {
             set_retry_after(&mut r, retry_after_secs);
             FaultAction::Reply(r)
         }
-        Fault::Unavailable { retry_after_secs, .. } => {
+        Fault::Unavailable {
+            retry_after_secs, ..
+        } => {
             let mut r = graph_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailable",

@@ -13,8 +13,11 @@ use super::state::{Emulator, Folder, State};
 const SCOPES: &[&str] = &["mail.read", "mail.readbasic", "mail.readwrite"];
 
 fn folder_json(st: &State, user_id: &str, f: &Folder) -> Value {
-    let total =
-        st.messages.iter().filter(|m| m.user_id == user_id && m.folder_id == f.id && m.deleted.is_none()).count();
+    let total = st
+        .messages
+        .iter()
+        .filter(|m| m.user_id == user_id && m.folder_id == f.id && m.deleted.is_none())
+        .count();
     json!({
         "id": f.id,
         "displayName": f.display_name,
@@ -44,11 +47,16 @@ pub fn list(emu: &Emulator, caller: &Caller, call: &Call) -> Response {
         },
     };
     let st = emu.lock();
-    let Some(user) = st.users.get(&caller.user_id) else { return not_found() };
+    let Some(user) = st.users.get(&caller.user_id) else {
+        return not_found();
+    };
     let value: Vec<Value> = user
         .folders
         .iter()
-        .filter(|f| name.as_ref().is_none_or(|n| f.display_name.eq_ignore_ascii_case(n)))
+        .filter(|f| {
+            name.as_ref()
+                .is_none_or(|n| f.display_name.eq_ignore_ascii_case(n))
+        })
         .map(|f| folder_json(&st, &user.id, f))
         .collect();
     json(
@@ -62,8 +70,14 @@ pub fn get(emu: &Emulator, caller: &Caller, key: &str) -> Response {
         return super::routing::access_denied();
     }
     let st = emu.lock();
-    let Some(id) = st.folder_id(&caller.user_id, key) else { return not_found() };
-    let Some(f) = st.users.get(&caller.user_id).and_then(|u| u.folders.iter().find(|f| f.id == id)) else {
+    let Some(id) = st.folder_id(&caller.user_id, key) else {
+        return not_found();
+    };
+    let Some(f) = st
+        .users
+        .get(&caller.user_id)
+        .and_then(|u| u.folders.iter().find(|f| f.id == id))
+    else {
         return not_found();
     };
     json(StatusCode::OK, folder_json(&st, &caller.user_id, f))

@@ -21,7 +21,9 @@ pub fn me(emu: &Emulator, caller: &Caller) -> Response {
         return super::routing::access_denied();
     }
     let st = emu.lock();
-    let Some(user) = st.users.get(&caller.user_id) else { return not_found() };
+    let Some(user) = st.users.get(&caller.user_id) else {
+        return not_found();
+    };
     json(
         StatusCode::OK,
         json!({
@@ -43,11 +45,17 @@ pub fn metadata(emu: &Emulator, caller: &Caller, id: &str, call: &Call) -> Respo
         return super::routing::access_denied();
     }
     let st = emu.lock();
-    let Some(m) = st.message(&caller.user_id, id) else { return not_found() };
+    let Some(m) = st.message(&caller.user_id, id) else {
+        return not_found();
+    };
     let mut body = message_json(&st, m, call.query.get("$select").map(String::as_str));
     body.insert(
         "@odata.context".into(),
-        json!(format!("{}/$metadata#users('{}')/messages/$entity", emu.graph_url(), caller.user_id)),
+        json!(format!(
+            "{}/$metadata#users('{}')/messages/$entity",
+            emu.graph_url(),
+            caller.user_id
+        )),
     );
     json(StatusCode::OK, Value::Object(body))
 }
@@ -58,14 +66,26 @@ pub fn mime(emu: &Arc<Emulator>, caller: &Caller, id: &str) -> Response {
     }
     let raw = {
         let st = emu.lock();
-        let Some(m) = st.message(&caller.user_id, id) else { return not_found() };
+        let Some(m) = st.message(&caller.user_id, id) else {
+            return not_found();
+        };
         Arc::clone(&m.raw)
     };
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], raw.as_ref().clone()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain")],
+        raw.as_ref().clone(),
+    )
+        .into_response()
 }
 
 /// Adds a message to the user's folder (created if new) and notifies the subscriptions watching it.
-pub async fn deliver(emu: &Arc<Emulator>, email: &str, folder: &str, raw: Vec<u8>) -> Result<String, EmulatorError> {
+pub async fn deliver(
+    emu: &Arc<Emulator>,
+    email: &str,
+    folder: &str,
+    raw: Vec<u8>,
+) -> Result<String, EmulatorError> {
     let folder_id = emu.folder(email, folder)?;
     let id = {
         let mut st = emu.lock();
@@ -100,7 +120,11 @@ pub async fn delete(emu: &Arc<Emulator>, email: &str, id: &str) -> Result<(), Em
             return Err(EmulatorError::UnknownUser(email.to_owned()));
         };
         let seq = st.next_seq;
-        let Some(m) = st.messages.iter_mut().find(|m| m.user_id == user_id && m.id == id && m.deleted.is_none()) else {
+        let Some(m) = st
+            .messages
+            .iter_mut()
+            .find(|m| m.user_id == user_id && m.id == id && m.deleted.is_none())
+        else {
             return Err(EmulatorError::UnknownMessage(id.to_owned()));
         };
         m.deleted = Some(seq);
@@ -111,7 +135,11 @@ pub async fn delete(emu: &Arc<Emulator>, email: &str, id: &str) -> Result<(), Em
 }
 
 pub fn not_found() -> Response {
-    graph_error(StatusCode::NOT_FOUND, "ErrorItemNotFound", "The specified object was not found in the store.")
+    graph_error(
+        StatusCode::NOT_FOUND,
+        "ErrorItemNotFound",
+        "The specified object was not found in the store.",
+    )
 }
 
 /// A message as Graph shows it, restricted to `select` (comma-separated) when given; `id` and
@@ -119,7 +147,10 @@ pub fn not_found() -> Response {
 pub fn message_json(st: &State, m: &Message, select: Option<&str>) -> Map<String, Value> {
     let parsed = MessageParser::default().parse(m.raw.as_slice());
     let subject = parsed.as_ref().and_then(|p| p.subject()).map(str::to_owned);
-    let internet_id = parsed.as_ref().and_then(|p| p.message_id()).map(|id| format!("<{id}>"));
+    let internet_id = parsed
+        .as_ref()
+        .and_then(|p| p.message_id())
+        .map(|id| format!("<{id}>"));
     let from = parsed.as_ref().and_then(|p| p.from()).and_then(|a| a.first()).map(|a| {
         json!({ "emailAddress": { "name": a.name().unwrap_or_default(), "address": a.address().unwrap_or_default() } })
     });
@@ -135,13 +166,23 @@ pub fn message_json(st: &State, m: &Message, select: Option<&str>) -> Map<String
         ("hasAttachments", json!(false)),
         ("isRead", json!(false)),
     ];
-    let wanted: Option<Vec<String>> =
-        select.map(|s| s.split(',').map(|f| f.trim().to_ascii_lowercase()).filter(|f| !f.is_empty()).collect());
+    let wanted: Option<Vec<String>> = select.map(|s| {
+        s.split(',')
+            .map(|f| f.trim().to_ascii_lowercase())
+            .filter(|f| !f.is_empty())
+            .collect()
+    });
     let mut out = Map::new();
-    out.insert("@odata.etag".into(), json!(format!("W/\"{}\"", etag(st, m))));
+    out.insert(
+        "@odata.etag".into(),
+        json!(format!("W/\"{}\"", etag(st, m))),
+    );
     out.insert("id".into(), json!(m.id));
     for (k, v) in all {
-        if wanted.as_ref().is_none_or(|w| w.iter().any(|f| f.eq_ignore_ascii_case(k))) {
+        if wanted
+            .as_ref()
+            .is_none_or(|w| w.iter().any(|f| f.eq_ignore_ascii_case(k)))
+        {
             out.insert(k.into(), v);
         }
     }

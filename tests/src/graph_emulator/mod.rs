@@ -61,7 +61,10 @@ pub use state::{DEFAULT_ACCESS_TOKEN_LIFETIME, MAX_MESSAGE_SUBSCRIPTION_LIFETIME
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error("bind the graph emulator on {addr}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("no emulated user {0}")]
     UnknownUser(String),
     #[error("no message {0}")]
@@ -172,8 +175,12 @@ impl GraphEmulator {
 
     /// Serves on `addr` (the standalone binary's `--listen`).
     pub async fn start_on(addr: SocketAddr) -> Result<GraphEmulator, EmulatorError> {
-        let listener = TcpListener::bind(addr).await.map_err(|source| EmulatorError::Bind { addr, source })?;
-        let local = listener.local_addr().map_err(|source| EmulatorError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| EmulatorError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind { addr, source })?;
         let emu = Emulator::new(format!("http://{local}"));
         let app = router(Arc::clone(&emu));
         let server = tokio::spawn(async move {
@@ -206,7 +213,8 @@ impl GraphEmulator {
 
     /// Registers a confidential client (web app); calling again adds another redirect URI.
     pub fn register_app(&self, client_id: &str, client_secret: &str, redirect_uri: &str) {
-        self.emu.register_app(client_id, client_secret, redirect_uri);
+        self.emu
+            .register_app(client_id, client_secret, redirect_uri);
     }
 
     /// Adds a user with an Inbox; returns the user id (an existing user's id if `email` is known).
@@ -226,15 +234,32 @@ impl GraphEmulator {
         if self.emu.lock().user_by_email(email).is_none() {
             return Err(EmulatorError::UnknownUser(email.to_owned()));
         }
-        let http = |source| EmulatorError::Http { url: authorize_url.to_owned(), source };
-        let resp = self.emu.http.get(authorize_url).header(SIGN_IN_HEADER, email).send().await.map_err(http)?;
+        let http = |source| EmulatorError::Http {
+            url: authorize_url.to_owned(),
+            source,
+        };
+        let resp = self
+            .emu
+            .http
+            .get(authorize_url)
+            .header(SIGN_IN_HEADER, email)
+            .send()
+            .await
+            .map_err(http)?;
         let status = resp.status();
-        let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         match location {
             Some(l) if status.is_redirection() => Ok(l),
             _ => {
                 let body = resp.text().await.unwrap_or_default();
-                Err(EmulatorError::NoRedirect { status: status.as_u16(), body })
+                Err(EmulatorError::NoRedirect {
+                    status: status.as_u16(),
+                    body,
+                })
             }
         }
     }
@@ -247,7 +272,12 @@ impl GraphEmulator {
     }
 
     /// [`Self::deliver`] into the folder named `folder` (created if new).
-    pub async fn deliver_to(&self, email: &str, folder: &str, raw_mime: Vec<u8>) -> Result<String, EmulatorError> {
+    pub async fn deliver_to(
+        &self,
+        email: &str,
+        folder: &str,
+        raw_mime: Vec<u8>,
+    ) -> Result<String, EmulatorError> {
         messages::deliver(&self.emu, email, folder, raw_mime).await
     }
 
@@ -293,7 +323,11 @@ impl GraphEmulator {
     /// The body Graph would post to subscription `subscription_id` for message `message_id`
     /// (`{"value":[{…}]}`); `None` if either is unknown. For tests that forge or replay
     /// notifications (change `clientState`, post it twice) and for load tools.
-    pub fn notification_body(&self, subscription_id: &str, message_id: &str) -> Option<serde_json::Value> {
+    pub fn notification_body(
+        &self,
+        subscription_id: &str,
+        message_id: &str,
+    ) -> Option<serde_json::Value> {
         notifier::body_for(&self.emu, subscription_id, message_id)
     }
 
@@ -303,7 +337,11 @@ impl GraphEmulator {
     }
 
     /// Posts a lifecycle event; returns the client's HTTP status.
-    pub async fn send_lifecycle(&self, subscription_id: &str, event: LifecycleEvent) -> Result<u16, EmulatorError> {
+    pub async fn send_lifecycle(
+        &self,
+        subscription_id: &str,
+        event: LifecycleEvent,
+    ) -> Result<u16, EmulatorError> {
         let url = self
             .emu
             .lock()
@@ -311,7 +349,9 @@ impl GraphEmulator {
             .get(subscription_id)
             .and_then(|s| s.lifecycle_notification_url.clone())
             .unwrap_or_default();
-        notifier::lifecycle(&self.emu, subscription_id, event).await?.ok_or(EmulatorError::NoAnswer { url })
+        notifier::lifecycle(&self.emu, subscription_id, event)
+            .await?
+            .ok_or(EmulatorError::NoAnswer { url })
     }
 
     /// The live subscriptions.
@@ -321,7 +361,11 @@ impl GraphEmulator {
             .map(|s| SubscriptionView {
                 id: s.id.clone(),
                 client_id: s.client_id.clone(),
-                user: st.users.get(&s.user_id).map(|u| u.email.clone()).unwrap_or_default(),
+                user: st
+                    .users
+                    .get(&s.user_id)
+                    .map(|u| u.email.clone())
+                    .unwrap_or_default(),
                 resource: s.resource.clone(),
                 change_type: s.change_types.join(","),
                 expiration: s.expiration,
@@ -337,16 +381,24 @@ impl GraphEmulator {
     /// refresh answers `invalid_grant` (AADSTS50173). Access tokens stay valid until they expire.
     pub fn revoke_refresh_tokens(&self, email: &str) {
         let mut st = self.emu.lock();
-        let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else { return };
+        let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else {
+            return;
+        };
         st.refresh_tokens.retain(|_, g| g.user_id != user_id);
     }
 
     /// Expires every access token of the user now (the next Graph call answers 401).
     pub fn expire_access_tokens(&self, email: &str) {
         let mut st = self.emu.lock();
-        let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else { return };
+        let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else {
+            return;
+        };
         let now = st.now();
-        for g in st.access_tokens.values_mut().filter(|g| g.user_id == user_id) {
+        for g in st
+            .access_tokens
+            .values_mut()
+            .filter(|g| g.user_id == user_id)
+        {
             g.expires = now;
         }
     }
@@ -392,7 +444,11 @@ impl GraphEmulator {
         let mut edges: Vec<(Instant, i32)> = self
             .requests()
             .into_iter()
-            .filter(|r| r.user.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(email)))
+            .filter(|r| {
+                r.user
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(email))
+            })
             .flat_map(|r| [(r.started, 1), (r.finished, -1)])
             .collect();
         // Ends before starts at the same instant: touching calls do not overlap.
@@ -413,7 +469,10 @@ impl GraphEmulator {
     /// How many refresh-token grants the user's tokens went through.
     pub fn refresh_count(&self, email: &str) -> usize {
         let st = self.emu.lock();
-        st.user_by_email(email).and_then(|u| st.refresh_counts.get(&u.id)).copied().unwrap_or(0)
+        st.user_by_email(email)
+            .and_then(|u| st.refresh_counts.get(&u.id))
+            .copied()
+            .unwrap_or(0)
     }
 }
 

@@ -30,10 +30,16 @@ pub const RETRY_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn validate_endpoint(emu: &Arc<Emulator>, url: &str) -> Result<(), String> {
     let chosen = emu.lock().settings.validation_token.clone();
     let token = chosen.unwrap_or_else(|| {
-        format!("Validation: Testing client application reachability for subscription Request-Id: {}", guid())
+        format!(
+            "Validation: Testing client application reachability for subscription Request-Id: {}",
+            guid()
+        )
     });
-    let mut target = url::Url::parse(url).map_err(|_| format!("Invalid notification url '{url}'."))?;
-    target.query_pairs_mut().append_pair("validationToken", &token);
+    let mut target =
+        url::Url::parse(url).map_err(|_| format!("Invalid notification url '{url}'."))?;
+    target
+        .query_pairs_mut()
+        .append_pair("validationToken", &token);
     let started = Instant::now();
     let sent = emu
         .http
@@ -43,7 +49,12 @@ pub async fn validate_endpoint(emu: &Arc<Emulator>, url: &str) -> Result<(), Str
         .send()
         .await;
     let (status, outcome) = match sent {
-        Err(e) => (None, Err(format!("Notification endpoint must respond with 200 OK to validation request ({e}).",))),
+        Err(e) => (
+            None,
+            Err(format!(
+                "Notification endpoint must respond with 200 OK to validation request ({e}).",
+            )),
+        ),
         Ok(resp) => {
             let status = resp.status().as_u16();
             let text_plain = resp
@@ -53,16 +64,29 @@ pub async fn validate_endpoint(emu: &Arc<Emulator>, url: &str) -> Result<(), Str
                 .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/plain"));
             let body = resp.bytes().await.map_err(|e| e.to_string());
             let outcome = match body {
-                _ if status != 200 => Err(format!("Notification endpoint must respond with 200 OK, not {status}.")),
+                _ if status != 200 => Err(format!(
+                    "Notification endpoint must respond with 200 OK, not {status}."
+                )),
                 _ if !text_plain => Err("Response must have Content-Type text/plain.".to_owned()),
                 Ok(b) if b.as_ref() == token.as_bytes() => Ok(()),
-                Ok(_) => Err("Response must exactly match validationToken query parameter.".to_owned()),
+                Ok(_) => {
+                    Err("Response must exactly match validationToken query parameter.".to_owned())
+                }
                 Err(e) => Err(format!("Reading the validation response failed ({e}).")),
             };
             (Some(status), outcome)
         }
     };
-    record(emu, DeliveryKind::Validation, url, Vec::new(), 0, status, started.elapsed(), outcome.clone().err());
+    record(
+        emu,
+        DeliveryKind::Validation,
+        url,
+        Vec::new(),
+        0,
+        status,
+        started.elapsed(),
+        outcome.clone().err(),
+    );
     outcome
 }
 
@@ -71,11 +95,15 @@ pub async fn validate_endpoint(emu: &Arc<Emulator>, url: &str) -> Result<(), Str
 pub async fn notify(emu: &Arc<Emulator>, message_id: &str, change: &str) {
     let posts = {
         let mut st = emu.lock();
-        let Some(m) = st.messages.iter().find(|m| m.id == message_id) else { return };
+        let Some(m) = st.messages.iter().find(|m| m.id == message_id) else {
+            return;
+        };
         let tenant = st.tenant_id.clone();
         let items: Vec<PendingNotification> = st
             .live_subscriptions()
-            .filter(|s| s.user_id == m.user_id && s.folder_id.as_ref().is_none_or(|f| *f == m.folder_id))
+            .filter(|s| {
+                s.user_id == m.user_id && s.folder_id.as_ref().is_none_or(|f| *f == m.folder_id)
+            })
             .filter(|s| s.change_types.iter().any(|c| c == change))
             .map(|s| PendingNotification {
                 url: s.notification_url.clone(),
@@ -98,7 +126,15 @@ pub async fn notify(emu: &Arc<Emulator>, message_id: &str, change: &str) {
         let body = json!({ "value": [p.item] });
         let ids = vec![p.subscription_id];
         if duplicate {
-            post(emu, DeliveryKind::Notification, p.url.clone(), ids.clone(), 1, body.clone()).await;
+            post(
+                emu,
+                DeliveryKind::Notification,
+                p.url.clone(),
+                ids.clone(),
+                1,
+                body.clone(),
+            )
+            .await;
         }
         post(emu, DeliveryKind::Notification, p.url, ids, 1, body).await;
     });
@@ -148,10 +184,14 @@ pub async fn lifecycle(
         let mut st = emu.lock();
         let tenant = st.tenant_id.clone();
         let Some(sub) = st.live_subscription(subscription_id) else {
-            return Err(super::EmulatorError::UnknownSubscription(subscription_id.to_owned()));
+            return Err(super::EmulatorError::UnknownSubscription(
+                subscription_id.to_owned(),
+            ));
         };
         let Some(url) = sub.lifecycle_notification_url.clone() else {
-            return Err(super::EmulatorError::NoLifecycleUrl(subscription_id.to_owned()));
+            return Err(super::EmulatorError::NoLifecycleUrl(
+                subscription_id.to_owned(),
+            ));
         };
         let body = json!({ "value": [{
             "subscriptionId": sub.id,
@@ -165,7 +205,15 @@ pub async fn lifecycle(
         }
         (url, body)
     };
-    Ok(post(emu, DeliveryKind::Lifecycle, url, vec![subscription_id.to_owned()], 1, body).await)
+    Ok(post(
+        emu,
+        DeliveryKind::Lifecycle,
+        url,
+        vec![subscription_id.to_owned()],
+        1,
+        body,
+    )
+    .await)
 }
 
 /// One notification item of the documented shape.
@@ -207,7 +255,11 @@ async fn post(
     let mut attempt = 0;
     loop {
         // Graph gives the first attempt 3 s and retries 10 s (webhooks doc).
-        let timeout = if attempt == 0 { FIRST_ANSWER_TIMEOUT } else { RETRY_ANSWER_TIMEOUT };
+        let timeout = if attempt == 0 {
+            FIRST_ANSWER_TIMEOUT
+        } else {
+            RETRY_ANSWER_TIMEOUT
+        };
         let started = Instant::now();
         let sent = emu
             .http
@@ -226,7 +278,16 @@ async fn post(
             }
             Err(e) => (None, Some(e.to_string())),
         };
-        record(emu, kind, &url, subscription_ids.clone(), items, status, started.elapsed(), error);
+        record(
+            emu,
+            kind,
+            &url,
+            subscription_ids.clone(),
+            items,
+            status,
+            started.elapsed(),
+            error,
+        );
         let delivered = status.is_some_and(|s| (200..300).contains(&s));
         if delivered || attempt >= retries {
             return status;

@@ -27,8 +27,16 @@ pub const SIGN_IN_HEADER: &str = "x-emulator-user";
 const SIGN_IN_PARAM: &str = "emulator_user";
 
 /// Scopes the emulated tenant knows; anything else is refused as `invalid_scope`.
-const KNOWN_SCOPES: &[&str] =
-    &["openid", "profile", "email", "offline_access", "user.read", "mail.read", "mail.readbasic", "mail.readwrite"];
+const KNOWN_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "user.read",
+    "mail.read",
+    "mail.readbasic",
+    "mail.readwrite",
+];
 /// Scopes about the sign-in itself, never listed in a token's `scope`.
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
@@ -41,7 +49,10 @@ pub fn routes() -> Router<Arc<Emulator>> {
 /// `Mail.Read` and `https://graph.microsoft.com/Mail.Read` are the same scope.
 pub fn normalize_scope(scope: &str) -> String {
     let lower = scope.to_ascii_lowercase();
-    lower.strip_prefix("https://graph.microsoft.com/").map(str::to_owned).unwrap_or(lower)
+    lower
+        .strip_prefix("https://graph.microsoft.com/")
+        .map(str::to_owned)
+        .unwrap_or(lower)
 }
 
 fn s256(verifier: &str) -> String {
@@ -59,7 +70,10 @@ async fn authorize(
     {
         let st = emu.lock();
         let Some(app) = st.apps.get(client_id) else {
-            return error_page(StatusCode::BAD_REQUEST, "AADSTS700016: application not found in the directory");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "AADSTS700016: application not found in the directory",
+            );
         };
         if !app.redirect_uris.iter().any(|r| r == redirect_uri) {
             return error_page(
@@ -71,35 +85,65 @@ async fn authorize(
     // From here on errors go back to the client through its redirect URI, as Microsoft does.
     let state_param = q.get("state").cloned();
     let fail = |error: &str, description: &str| {
-        redirect_with(redirect_uri, &[("error", error), ("error_description", description)], state_param.as_deref())
+        redirect_with(
+            redirect_uri,
+            &[("error", error), ("error_description", description)],
+            state_param.as_deref(),
+        )
     };
     if param("response_type") != "code" {
-        return fail("unsupported_response_type", "AADSTS70005: response_type must be code");
+        return fail(
+            "unsupported_response_type",
+            "AADSTS70005: response_type must be code",
+        );
     }
     if !matches!(param("response_mode"), "" | "query") {
-        return fail("invalid_request", "AADSTS900144: only response_mode=query is supported here");
+        return fail(
+            "invalid_request",
+            "AADSTS900144: only response_mode=query is supported here",
+        );
     }
     let challenge = param("code_challenge");
     if param("code_challenge_method") != "S256" || !(43..=128).contains(&challenge.len()) {
-        return fail("invalid_request", "AADSTS501491: PKCE with code_challenge_method=S256 is required");
+        return fail(
+            "invalid_request",
+            "AADSTS501491: PKCE with code_challenge_method=S256 is required",
+        );
     }
-    let scopes: Vec<String> = param("scope").split_whitespace().map(str::to_owned).collect();
+    let scopes: Vec<String> = param("scope")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     if scopes.is_empty() {
-        return fail("invalid_request", "AADSTS900144: the request body must contain the 'scope' parameter");
+        return fail(
+            "invalid_request",
+            "AADSTS900144: the request body must contain the 'scope' parameter",
+        );
     }
-    if let Some(bad) = scopes.iter().find(|s| !KNOWN_SCOPES.contains(&normalize_scope(s).as_str())) {
-        return fail("invalid_scope", &format!("AADSTS70011: the scope '{bad}' is not valid"));
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| !KNOWN_SCOPES.contains(&normalize_scope(s).as_str()))
+    {
+        return fail(
+            "invalid_scope",
+            &format!("AADSTS70011: the scope '{bad}' is not valid"),
+        );
     }
     let who = headers
         .get(SIGN_IN_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| q.get(SIGN_IN_PARAM).cloned());
-    let Some(who) = who else { return sign_in_page(&q) };
+    let Some(who) = who else {
+        return sign_in_page(&q);
+    };
     let code = {
         let mut st = emu.lock();
         let Some(user_id) = st.user_by_email(&who).map(|u| u.id.clone()) else {
-            return error_page(StatusCode::BAD_REQUEST, "AADSTS50034: the user account does not exist");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "AADSTS50034: the user account does not exist",
+            );
         };
         let code = opaque("emu-code-", 24);
         let expires = st.now() + AUTH_CODE_LIFETIME;
@@ -136,13 +180,28 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)], state: Option<&str>
 }
 
 fn error_page(status: StatusCode, message: &str) -> Response {
-    (status, Html(format!("<!doctype html><title>Sign in error</title><p>{}</p>", escape(message)))).into_response()
+    (
+        status,
+        Html(format!(
+            "<!doctype html><title>Sign in error</title><p>{}</p>",
+            escape(message)
+        )),
+    )
+        .into_response()
 }
 
 /// The page a person sees in manual runs: type the e-mail of an emulated user to sign in.
 fn sign_in_page(q: &HashMap<String, String>) -> Response {
-    let hidden: String =
-        q.iter().map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(k), escape(v))).collect();
+    let hidden: String = q
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
     Html(format!(
         "<!doctype html><title>Sign in (Graph emulator)</title><form method=get>{hidden}\
          <label>E-mail <input name={SIGN_IN_PARAM}></label> <button>Sign in and consent</button></form>"
@@ -151,11 +210,18 @@ fn sign_in_page(q: &HashMap<String, String>) -> Response {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// Client credentials from the form or from HTTP Basic authentication.
-fn client_credentials(form: &HashMap<String, String>, headers: &HeaderMap) -> (Option<String>, Option<String>) {
+fn client_credentials(
+    form: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> (Option<String>, Option<String>) {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -165,13 +231,19 @@ fn client_credentials(form: &HashMap<String, String>, headers: &HeaderMap) -> (O
         .and_then(|s| {
             // RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
             let (id, secret) = s.split_once(':')?;
-            let dec =
-                |x: &str| url::form_urlencoded::parse(format!("x={x}").as_bytes()).next().map(|(_, v)| v.into_owned());
+            let dec = |x: &str| {
+                url::form_urlencoded::parse(format!("x={x}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
             Some((dec(id)?, dec(secret)?))
         });
     match basic {
         Some((id, secret)) => (Some(id), Some(secret)),
-        None => (form.get("client_id").cloned(), form.get("client_secret").cloned()),
+        None => (
+            form.get("client_id").cloned(),
+            form.get("client_secret").cloned(),
+        ),
     }
 }
 
@@ -182,7 +254,12 @@ async fn token(
 ) -> Response {
     let (client_id, secret) = client_credentials(&form, &headers);
     let Some(client_id) = client_id else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "the request must contain client_id");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "the request must contain client_id",
+        );
     };
     let mut st = emu.lock();
     let Some(app) = st.apps.get(&client_id) else {
@@ -194,7 +271,12 @@ async fn token(
         );
     };
     if secret.as_deref() != Some(app.client_secret.as_str()) {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "invalid client secret provided");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            "invalid client secret provided",
+        );
     }
     let form_param = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     let (user_id, scopes) = match form_param("grant_type") {
@@ -263,11 +345,19 @@ async fn token(
                 }
             }
             let Some(grant) = st.refresh_tokens.remove(presented) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", 50173, "the refresh token is unknown");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    50173,
+                    "the refresh token is unknown",
+                );
             };
-            let granted: HashSet<String> = grant.scopes.iter().map(|s| normalize_scope(s)).collect();
+            let granted: HashSet<String> =
+                grant.scopes.iter().map(|s| normalize_scope(s)).collect();
             if let Some(requested) = form.get("scope")
-                && let Some(bad) = requested.split_whitespace().find(|s| !granted.contains(&normalize_scope(s)))
+                && let Some(bad) = requested
+                    .split_whitespace()
+                    .find(|s| !granted.contains(&normalize_scope(s)))
             {
                 st.refresh_tokens.insert(presented.to_owned(), grant);
                 return oauth_error(
@@ -295,10 +385,18 @@ async fn token(
     let expires = st.now() + lifetime;
     st.access_tokens.insert(
         access_token.clone(),
-        AccessGrant { client_id: client_id.clone(), user_id: user_id.clone(), scopes: normalized.clone(), expires },
+        AccessGrant {
+            client_id: client_id.clone(),
+            user_id: user_id.clone(),
+            scopes: normalized.clone(),
+            expires,
+        },
     );
-    let granted_scope: Vec<&str> =
-        scopes.iter().filter(|s| !OIDC_SCOPES.contains(&normalize_scope(s).as_str())).map(String::as_str).collect();
+    let granted_scope: Vec<&str> = scopes
+        .iter()
+        .filter(|s| !OIDC_SCOPES.contains(&normalize_scope(s).as_str()))
+        .map(String::as_str)
+        .collect();
     let mut body = json!({
         "token_type": "Bearer",
         "scope": granted_scope.join(" "),
@@ -308,7 +406,14 @@ async fn token(
     });
     if normalized.contains("offline_access") {
         let refresh_token = opaque("emu-rt-", 40);
-        st.refresh_tokens.insert(refresh_token.clone(), RefreshGrant { client_id, user_id, scopes });
+        st.refresh_tokens.insert(
+            refresh_token.clone(),
+            RefreshGrant {
+                client_id,
+                user_id,
+                scopes,
+            },
+        );
         body["refresh_token"] = json!(refresh_token);
     }
     json(StatusCode::OK, body)

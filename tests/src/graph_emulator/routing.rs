@@ -111,7 +111,11 @@ async fn serve(
         raw_path,
         query: uri
             .query()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
             .unwrap_or_default(),
         headers,
         body,
@@ -133,15 +137,26 @@ async fn dispatch(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Response
         Route::Folders if get => folders::list(emu, caller, call),
         Route::Folder(key) if get => folders::get(emu, caller, &key),
         Route::Subscriptions if get => subscriptions::list(emu, caller),
-        Route::Subscriptions if call.method == Method::POST => subscriptions::create(emu, caller, call).await,
+        Route::Subscriptions if call.method == Method::POST => {
+            subscriptions::create(emu, caller, call).await
+        }
         Route::Subscription(id) if get => subscriptions::get(emu, caller, &id),
-        Route::Subscription(id) if call.method == Method::PATCH => subscriptions::update(emu, caller, &id, call).await,
-        Route::Subscription(id) if call.method == Method::DELETE => subscriptions::delete(emu, caller, &id),
-        Route::Reauthorize(id) if call.method == Method::POST => subscriptions::reauthorize(emu, caller, &id),
+        Route::Subscription(id) if call.method == Method::PATCH => {
+            subscriptions::update(emu, caller, &id, call).await
+        }
+        Route::Subscription(id) if call.method == Method::DELETE => {
+            subscriptions::delete(emu, caller, &id)
+        }
+        Route::Reauthorize(id) if call.method == Method::POST => {
+            subscriptions::reauthorize(emu, caller, &id)
+        }
         _ => graph_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "Request_BadRequest",
-            &format!("The HTTP method '{}' is not allowed for this resource.", call.method),
+            &format!(
+                "The HTTP method '{}' is not allowed for this resource.",
+                call.method
+            ),
         ),
     }
 }
@@ -150,7 +165,11 @@ fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Resp
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let not_found = || {
         let last = s.last().copied().unwrap_or("");
-        graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Resource not found for the segment '{last}'."))
+        graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("Resource not found for the segment '{last}'."),
+        )
     };
     let rest = match s.as_slice() {
         ["subscriptions"] => return Ok(Route::Subscriptions),
@@ -158,7 +177,10 @@ fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Resp
         ["subscriptions", id, "reauthorize"] => return Ok(Route::Reauthorize((*id).to_owned())),
         ["me", rest @ ..] => rest,
         ["users", key, rest @ ..] => {
-            let same = emu.lock().user_by_key(key).is_some_and(|u| u.id == caller.user_id);
+            let same = emu
+                .lock()
+                .user_by_key(key)
+                .is_some_and(|u| u.id == caller.user_id);
             if !same {
                 return Err(access_denied());
             }
@@ -178,14 +200,21 @@ fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Resp
 }
 
 pub fn access_denied() -> Response {
-    graph_error(StatusCode::FORBIDDEN, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+    graph_error(
+        StatusCode::FORBIDDEN,
+        "ErrorAccessDenied",
+        "Access is denied. Check credentials and try again.",
+    )
 }
 
 fn authenticate(emu: &Emulator, headers: &HeaderMap) -> Result<Caller, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .unwrap_or("");
     if token.is_empty() {
@@ -196,7 +225,9 @@ fn authenticate(emu: &Emulator, headers: &HeaderMap) -> Result<Caller, Response>
         return Err(unauthorized("Invalid authentication token."));
     };
     if grant.expires <= st.now() {
-        return Err(unauthorized("Access token has expired or is not yet valid."));
+        return Err(unauthorized(
+            "Access token has expired or is not yet valid.",
+        ));
     }
     let Some(user) = st.users.get(&grant.user_id) else {
         return Err(unauthorized("Invalid authentication token."));
@@ -210,9 +241,15 @@ fn authenticate(emu: &Emulator, headers: &HeaderMap) -> Result<Caller, Response>
 }
 
 fn unauthorized(message: &str) -> Response {
-    let mut r = graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message);
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"\", error=\"invalid_token\""));
+    let mut r = graph_error(
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+        message,
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"\", error=\"invalid_token\""),
+    );
     r
 }
 
@@ -228,7 +265,12 @@ pub fn normalize_segments(path: &str) -> Vec<String> {
             out.push(inner.trim_matches(|c| c == '\'' || c == '"').to_owned());
         } else if matches!(
             lower.as_str(),
-            "me" | "users" | "messages" | "mailfolders" | "subscriptions" | "reauthorize" | "$value"
+            "me" | "users"
+                | "messages"
+                | "mailfolders"
+                | "subscriptions"
+                | "reauthorize"
+                | "$value"
         ) {
             out.push(lower);
         } else if lower == "delta" || lower == "delta()" {
@@ -247,7 +289,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(b)) => {
                 out.push(b);
@@ -277,7 +321,10 @@ impl InFlight {
             return None;
         }
         *n += 1;
-        Some(Self { emu: Arc::clone(emu), user_id: user_id.to_owned() })
+        Some(Self {
+            emu: Arc::clone(emu),
+            user_id: user_id.to_owned(),
+        })
     }
 }
 

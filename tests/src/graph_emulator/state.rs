@@ -37,13 +37,19 @@ impl Emulator {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Arc::new(Self { state: Mutex::new(State::new()), http, base_url })
+        Arc::new(Self {
+            state: Mutex::new(State::new()),
+            http,
+            base_url,
+        })
     }
 
     /// Locks the state; a handler that panicked while holding it cannot leave it half-written in a
     /// way that matters to a test, so a poisoned lock is taken over.
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn graph_url(&self) -> String {
@@ -52,10 +58,10 @@ impl Emulator {
 
     pub fn register_app(&self, client_id: &str, client_secret: &str, redirect_uri: &str) {
         let mut st = self.lock();
-        let app = st
-            .apps
-            .entry(client_id.to_owned())
-            .or_insert_with(|| App { client_secret: client_secret.to_owned(), redirect_uris: Vec::new() });
+        let app = st.apps.entry(client_id.to_owned()).or_insert_with(|| App {
+            client_secret: client_secret.to_owned(),
+            redirect_uris: Vec::new(),
+        });
         app.client_secret = client_secret.to_owned();
         if !app.redirect_uris.iter().any(|r| r == redirect_uri) {
             app.redirect_uris.push(redirect_uri.to_owned());
@@ -68,7 +74,10 @@ impl Emulator {
             return u.id.clone();
         }
         let id = guid();
-        let inbox = Folder { id: opaque("AQMkFolder", 12), display_name: "Inbox".to_owned() };
+        let inbox = Folder {
+            id: opaque("AQMkFolder", 12),
+            display_name: "Inbox".to_owned(),
+        };
         let user = User {
             id: id.clone(),
             email: email.to_owned(),
@@ -87,7 +96,10 @@ impl Emulator {
         if let Some(id) = st.folder_id(&user_id, display_name) {
             return Ok(id);
         }
-        let folder = Folder { id: opaque("AQMkFolder", 12), display_name: display_name.to_owned() };
+        let folder = Folder {
+            id: opaque("AQMkFolder", 12),
+            display_name: display_name.to_owned(),
+        };
         let id = folder.id.clone();
         if let Some(u) = st.users.get_mut(&user_id) {
             u.folders.push(folder);
@@ -270,7 +282,9 @@ impl State {
     }
 
     pub fn user_by_email(&self, email: &str) -> Option<&User> {
-        self.users.values().find(|u| u.email.eq_ignore_ascii_case(email))
+        self.users
+            .values()
+            .find(|u| u.email.eq_ignore_ascii_case(email))
     }
 
     /// A user named by id, e-mail or user principal name (the forms `/users/{id}` accepts).
@@ -281,17 +295,24 @@ impl State {
     /// A folder by well-known name (`inbox`), display name or id, case-insensitively.
     pub fn folder_id(&self, user_id: &str, key: &str) -> Option<String> {
         let user = self.users.get(user_id)?;
-        user.folders.iter().find(|f| f.id == key || f.display_name.eq_ignore_ascii_case(key)).map(|f| f.id.clone())
+        user.folders
+            .iter()
+            .find(|f| f.id == key || f.display_name.eq_ignore_ascii_case(key))
+            .map(|f| f.id.clone())
     }
 
     pub fn message(&self, user_id: &str, id: &str) -> Option<&Message> {
-        self.messages.iter().find(|m| m.user_id == user_id && m.id == id && m.deleted.is_none())
+        self.messages
+            .iter()
+            .find(|m| m.user_id == user_id && m.id == id && m.deleted.is_none())
     }
 
     /// Subscriptions that have not expired; expired ones are gone, as in Graph.
     pub fn live_subscriptions(&self) -> impl Iterator<Item = &Subscription> {
         let now = self.now();
-        self.subscriptions.values().filter(move |s| s.expiration > now)
+        self.subscriptions
+            .values()
+            .filter(move |s| s.expiration > now)
     }
 
     pub fn live_subscription(&self, id: &str) -> Option<&Subscription> {
@@ -304,7 +325,14 @@ impl State {
 pub fn guid() -> String {
     let n: u128 = rand::random();
     let h = format!("{n:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// A random opaque token of `bytes` random bytes, URL-safe.
@@ -318,7 +346,10 @@ pub fn opaque(prefix: &str, bytes: usize) -> String {
 pub fn message_id() -> String {
     use base64::Engine;
     let raw: Vec<u8> = (0..35).map(|_| rand::random::<u8>()).collect();
-    format!("AAMkAD{}", base64::engine::general_purpose::URL_SAFE.encode(raw))
+    format!(
+        "AAMkAD{}",
+        base64::engine::general_purpose::URL_SAFE.encode(raw)
+    )
 }
 
 /// Graph's timestamp format: `2026-11-20T11:00:00.0000000Z`.

@@ -56,7 +56,11 @@ fn bad_request(message: &str) -> Response {
 }
 
 fn not_found(id: &str) -> Response {
-    graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("The object '{id}' was not found."))
+    graph_error(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        &format!("The object '{id}' was not found."),
+    )
 }
 
 pub fn to_json(emu: &Emulator, s: &Subscription) -> Value {
@@ -81,16 +85,28 @@ pub fn to_json(emu: &Emulator, s: &Subscription) -> Value {
 }
 
 /// `resource` → (user id, folder id or `None` for every folder).
-fn parse_resource(st: &State, caller: &Caller, resource: &str) -> Result<(String, Option<String>), Response> {
+fn parse_resource(
+    st: &State,
+    caller: &Caller,
+    resource: &str,
+) -> Result<(String, Option<String>), Response> {
     let segs = normalize_segments(resource);
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let (user_id, rest) = match s.as_slice() {
         ["me", rest @ ..] => (caller.user_id.clone(), rest),
         ["users", key, rest @ ..] => match st.user_by_key(key) {
             Some(u) => (u.id.clone(), rest),
-            None => return Err(bad_request(&format!("Resource '{resource}' does not exist."))),
+            None => {
+                return Err(bad_request(&format!(
+                    "Resource '{resource}' does not exist."
+                )));
+            }
         },
-        _ => return Err(bad_request(&format!("Resource '{resource}' is not supported."))),
+        _ => {
+            return Err(bad_request(&format!(
+                "Resource '{resource}' is not supported."
+            )));
+        }
     };
     if user_id != caller.user_id {
         return Err(access_denied());
@@ -99,21 +115,31 @@ fn parse_resource(st: &State, caller: &Caller, resource: &str) -> Result<(String
         ["messages"] => Ok((user_id, None)),
         ["mailfolders", folder, "messages"] => match st.folder_id(&user_id, folder) {
             Some(f) => Ok((user_id, Some(f))),
-            None => Err(bad_request(&format!("Resource '{resource}' does not exist."))),
+            None => Err(bad_request(&format!(
+                "Resource '{resource}' does not exist."
+            ))),
         },
-        _ => Err(bad_request(&format!("Resource '{resource}' is not supported."))),
+        _ => Err(bad_request(&format!(
+            "Resource '{resource}' is not supported."
+        ))),
     }
 }
 
 /// The expiry actually granted, or why the requested one is refused.
 fn granted_expiry(st: &State, requested: Option<&str>) -> Result<OffsetDateTime, Response> {
-    let Some(requested) = requested else { return Err(bad_request("expirationDateTime is required.")) };
+    let Some(requested) = requested else {
+        return Err(bad_request("expirationDateTime is required."));
+    };
     let Some(t) = parse_graph_time(requested) else {
-        return Err(bad_request(&format!("Invalid expirationDateTime '{requested}'.")));
+        return Err(bad_request(&format!(
+            "Invalid expirationDateTime '{requested}'."
+        )));
     };
     let now = st.now();
     if t <= now {
-        return Err(bad_request("Subscription expiration can only be in the future."));
+        return Err(bad_request(
+            "Subscription expiration can only be in the future.",
+        ));
     }
     Ok(t.min(now + st.settings.max_subscription_lifetime))
 }
@@ -124,7 +150,9 @@ fn conflict(st: &State, candidate: &Subscription) -> Option<String> {
             s.client_id == candidate.client_id
                 && s.user_id == candidate.user_id
                 && s.folder_id == candidate.folder_id
-                && s.change_types.iter().any(|c| candidate.change_types.contains(c))
+                && s.change_types
+                    .iter()
+                    .any(|c| candidate.change_types.contains(c))
         })
         .map(|s| s.id.clone())
 }
@@ -153,15 +181,26 @@ pub async fn create(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Respon
     else {
         return bad_request("changeType, notificationUrl and resource are required.");
     };
-    let change_types: Vec<String> = change_type.split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
-    if change_types.iter().any(|c| !CHANGE_TYPES.contains(&c.as_str())) {
+    let change_types: Vec<String> = change_type
+        .split(',')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
+    if change_types
+        .iter()
+        .any(|c| !CHANGE_TYPES.contains(&c.as_str()))
+    {
         return bad_request(&format!("Invalid changeType '{change_type}'."));
     }
     if body.client_state.as_ref().is_some_and(|c| c.len() > 128) {
         return bad_request("clientState must be at most 128 characters.");
     }
     for url in std::iter::once(&notification_url).chain(body.lifecycle_notification_url.iter()) {
-        if !matches!(url::Url::parse(url).map(|u| u.scheme().to_owned()).as_deref(), Ok("http" | "https")) {
+        if !matches!(
+            url::Url::parse(url)
+                .map(|u| u.scheme().to_owned())
+                .as_deref(),
+            Ok("http" | "https")
+        ) {
             return bad_request(&format!("Invalid notification url '{url}'."));
         }
     }
@@ -193,7 +232,8 @@ pub async fn create(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Respon
         }
         candidate
     };
-    let urls = std::iter::once(candidate.notification_url.clone()).chain(candidate.lifecycle_notification_url.clone());
+    let urls = std::iter::once(candidate.notification_url.clone())
+        .chain(candidate.lifecycle_notification_url.clone());
     for url in urls {
         if let Err(reason) = notifier::validate_endpoint(emu, &url).await {
             return graph_error(
@@ -279,7 +319,9 @@ pub async fn update(emu: &Arc<Emulator>, caller: &Caller, id: &str, call: &Call)
     if let Err(r) = owned(&st, caller, id) {
         return r;
     }
-    let Some(sub) = st.subscriptions.get_mut(id) else { return not_found(id) };
+    let Some(sub) = st.subscriptions.get_mut(id) else {
+        return not_found(id);
+    };
     if let Some(t) = expiration {
         sub.expiration = t;
         // Renewing also reauthorizes (lifecycle-events doc).
@@ -288,7 +330,9 @@ pub async fn update(emu: &Arc<Emulator>, caller: &Caller, id: &str, call: &Call)
     if let Some(url) = body.notification_url {
         sub.notification_url = url;
     }
-    let Some(sub) = st.subscriptions.get(id) else { return not_found(id) };
+    let Some(sub) = st.subscriptions.get(id) else {
+        return not_found(id);
+    };
     json(StatusCode::OK, to_json(emu, sub))
 }
 

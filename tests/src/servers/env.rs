@@ -50,7 +50,8 @@ impl TestEnv {
         };
         let port = |name: &str| -> Result<u16> {
             let raw = var(name)?;
-            raw.parse().with_context(|| format!("{name}={raw:?} is not a port number"))
+            raw.parse()
+                .with_context(|| format!("{name}={raw:?} is not a port number"))
         };
         let dir = PathBuf::from(var("MAILSIG_TEST_DIR")?);
         let ca = PathBuf::from(var("MAILSIG_TEST_CA")?);
@@ -60,7 +61,16 @@ impl TestEnv {
         let smtps_port = port("MAILSIG_TEST_SMTPS_PORT")?;
         let pg_url = var("MAILSIG_TEST_PG_URL")?;
         let tls = client_config_trusting(&ca)?;
-        Ok(Self { dir, ca, imap_port, imaps_port, smtp_port, smtps_port, pg_url, tls })
+        Ok(Self {
+            dir,
+            ca,
+            imap_port,
+            imaps_port,
+            smtp_port,
+            smtps_port,
+            pg_url,
+            tls,
+        })
     }
 
     /// The Dovecot users file (`name:{PLAIN}password::::::` lines; Dovecot re-reads it at most once
@@ -124,17 +134,29 @@ mod tests {
 
     #[test]
     fn a_missing_variable_says_to_run_the_test_script() {
-        let err = TestEnv::from_lookup(|_| None).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = TestEnv::from_lookup(|_| None)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("MAILSIG_TEST_DIR is not set"), "{err}");
         assert!(err.contains("scripts/test.sh"), "{err}");
     }
 
     #[test]
     fn a_bad_port_is_named() {
-        let err = TestEnv::from_lookup(|name| Some(if name.ends_with("_PORT") { "x".into() } else { "/tmp".into() }))
-            .err()
-            .map(|e| format!("{e:#}"))
-            .unwrap_or_default();
-        assert!(err.contains("MAILSIG_TEST_IMAP_PORT=\"x\" is not a port number"), "{err}");
+        let err = TestEnv::from_lookup(|name| {
+            Some(if name.ends_with("_PORT") {
+                "x".into()
+            } else {
+                "/tmp".into()
+            })
+        })
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+        assert!(
+            err.contains("MAILSIG_TEST_IMAP_PORT=\"x\" is not a port number"),
+            "{err}"
+        );
     }
 }

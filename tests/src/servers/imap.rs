@@ -56,12 +56,19 @@ pub struct ImapEndpoint {
 impl ImapEndpoint {
     /// An endpoint whose certificate is checked with `tls`.
     pub fn new(plain_port: u16, tls_port: u16, tls: Arc<rustls::ClientConfig>) -> Self {
-        Self { plain_port, tls_port, tls }
+        Self {
+            plain_port,
+            tls_port,
+            tls,
+        }
     }
 
     /// Connects, reads the greeting and establishes TLS (by STARTTLS or implicitly), verifying the
     /// certificate for `localhost`. Not logged in yet.
-    pub async fn connect(&self, security: ImapSecurity) -> Result<async_imap::Client<TlsStream<TcpStream>>> {
+    pub async fn connect(
+        &self,
+        security: ImapSecurity,
+    ) -> Result<async_imap::Client<TlsStream<TcpStream>>> {
         let port = match security {
             ImapSecurity::Starttls => self.plain_port,
             ImapSecurity::Implicit => self.tls_port,
@@ -81,9 +88,12 @@ impl ImapEndpoint {
             }
         };
         let name = ServerName::try_from("localhost").context("server name")?;
-        let tls = timed("TLS handshake", TlsConnector::from(Arc::clone(&self.tls)).connect(name, tcp))
-            .await?
-            .with_context(|| format!("IMAP TLS handshake with 127.0.0.1:{port} ({security:?})"))?;
+        let tls = timed(
+            "TLS handshake",
+            TlsConnector::from(Arc::clone(&self.tls)).connect(name, tcp),
+        )
+        .await?
+        .with_context(|| format!("IMAP TLS handshake with 127.0.0.1:{port} ({security:?})"))?;
         let mut client = async_imap::Client::new(tls);
         if security == ImapSecurity::Implicit {
             read_greeting(&mut client).await?;
@@ -103,7 +113,9 @@ impl ImapEndpoint {
     /// Capabilities announced after login as `user`, upper-cased (e.g. `IDLE`, `CONDSTORE`).
     pub async fn capabilities(&self, user: &MailUser) -> Result<Vec<String>> {
         let mut session = self.login(user, ImapSecurity::Implicit).await?;
-        let caps = timed("CAPABILITY", session.capabilities()).await?.context("IMAP CAPABILITY")?;
+        let caps = timed("CAPABILITY", session.capabilities())
+            .await?
+            .context("IMAP CAPABILITY")?;
         let mut names: Vec<String> = caps.iter().map(capability_name).collect();
         names.sort();
         logout(session).await;
@@ -145,7 +157,11 @@ impl ImapEndpoint {
         let mut out = Vec::new();
         if mailbox.exists > 0 {
             let fetches: Vec<_> = timed("UID FETCH", async {
-                session.uid_fetch("1:*", "(UID FLAGS BODY.PEEK[])").await?.try_collect().await
+                session
+                    .uid_fetch("1:*", "(UID FLAGS BODY.PEEK[])")
+                    .await?
+                    .try_collect()
+                    .await
             })
             .await?
             .with_context(|| format!("IMAP UID FETCH in {folder} of {}", user.name))?;
@@ -164,8 +180,17 @@ impl ImapEndpoint {
     }
 
     /// `(uid, flags)` of every message of `folder`, ordered by UID, without changing anything.
-    pub async fn flags_of_all(&self, user: &MailUser, folder: &str) -> Result<Vec<(u32, Vec<String>)>> {
-        Ok(self.fetch_all(user, folder).await?.into_iter().map(|m| (m.uid, m.flags)).collect())
+    pub async fn flags_of_all(
+        &self,
+        user: &MailUser,
+        folder: &str,
+    ) -> Result<Vec<(u32, Vec<String>)>> {
+        Ok(self
+            .fetch_all(user, folder)
+            .await?
+            .into_iter()
+            .map(|m| (m.uid, m.flags))
+            .collect())
     }
 
     /// The UIDVALIDITY of `folder`.
@@ -194,7 +219,11 @@ impl ImapEndpoint {
                 return Ok(messages);
             }
             if Instant::now() > deadline {
-                bail!("{folder} of {} holds {} message(s) after {timeout:?}, expected {count}", user.name, messages.len());
+                bail!(
+                    "{folder} of {} holds {} message(s) after {timeout:?}, expected {count}",
+                    user.name,
+                    messages.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -9,7 +9,9 @@ pub(crate) async fn fresh_database(admin_url: &str) -> Result<String> {
     let name = format!("t_{:016x}", rand::random::<u64>());
     let mut conn = sqlx::PgConnection::connect(admin_url)
         .await
-        .with_context(|| format!("connect to {admin_url} (are the test servers running? run scripts/test.sh)"))?;
+        .with_context(|| {
+            format!("connect to {admin_url} (are the test servers running? run scripts/test.sh)")
+        })?;
     // The name is ours (hex digits), so it is safe to splice: CREATE DATABASE takes no parameters.
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
@@ -29,7 +31,9 @@ fn with_database(admin_url: &str, name: &str) -> Result<String> {
         bail!("not a URL: {admin_url}");
     };
     let authority_start = scheme_end + 3;
-    let authority_end = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
+    let authority_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
     let mut url = format!("{}/{name}", &base[..authority_end]);
     if let Some(q) = query {
         url.push('?');
@@ -48,8 +52,14 @@ mod tests {
             with_database("postgres://postgres@127.0.0.1:15432/postgres", "t_1")?,
             "postgres://postgres@127.0.0.1:15432/t_1"
         );
-        assert_eq!(with_database("postgres://h:1", "t_2")?, "postgres://h:1/t_2");
-        assert_eq!(with_database("postgres://h/db?sslmode=disable", "t_3")?, "postgres://h/t_3?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://h:1", "t_2")?,
+            "postgres://h:1/t_2"
+        );
+        assert_eq!(
+            with_database("postgres://h/db?sslmode=disable", "t_3")?,
+            "postgres://h/t_3?sslmode=disable"
+        );
         assert!(with_database("nonsense", "x").is_err());
         Ok(())
     }

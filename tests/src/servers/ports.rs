@@ -16,7 +16,10 @@ pub fn free_port() -> Result<u16> {
 pub async fn wait_for_port(port: u16, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -28,5 +31,7 @@ pub async fn wait_for_port(port: u16, timeout: Duration) -> Result<()> {
 
 /// True when nothing accepts TCP connections on 127.0.0.1:`port` right now.
 pub(crate) async fn port_is_closed(port: u16) -> bool {
-    tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err()
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
 }

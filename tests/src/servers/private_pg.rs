@@ -29,7 +29,10 @@ pub struct PrivatePg {
 
 impl std::fmt::Debug for PrivatePg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrivatePg").field("dir", &self.dir.path()).field("port", &self.port).finish()
+        f.debug_struct("PrivatePg")
+            .field("dir", &self.dir.path())
+            .field("port", &self.port)
+            .finish()
     }
 }
 
@@ -42,11 +45,21 @@ impl PrivatePg {
             .prefix("postgres-")
             .tempdir_in(&parent)
             .with_context(|| format!("temp dir in {}", parent.display()))?;
-        let bin = std::env::var_os("MAILSIG_TEST_PG_BIN")
-            .map_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"), PathBuf::from);
-        let me = Self { dir, bin, port: free_port()? };
+        let bin = std::env::var_os("MAILSIG_TEST_PG_BIN").map_or_else(
+            || PathBuf::from("/usr/lib/postgresql/15/bin"),
+            PathBuf::from,
+        );
+        let me = Self {
+            dir,
+            bin,
+            port: free_port()?,
+        };
         if running_as_root() {
-            let status = Command::new("chown").arg("-R").arg("postgres:postgres").arg(me.dir.path()).status();
+            let status = Command::new("chown")
+                .arg("-R")
+                .arg("postgres:postgres")
+                .arg(me.dir.path())
+                .status();
             if !status.is_ok_and(|s| s.success()) {
                 bail!("chown {} to postgres failed", me.dir.path().display());
             }
@@ -82,14 +95,19 @@ impl PrivatePg {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             bail!("database name {name:?} must be letters, digits and _");
         }
-        let mut conn = sqlx::PgConnection::connect(&self.admin_url()).await.context("connect to the private cluster")?;
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url())
+            .await
+            .context("connect to the private cluster")?;
         // The name was checked above, so it is safe to splice: CREATE DATABASE takes no parameters.
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
             .await
             .with_context(|| format!("create database {name}"))?;
         conn.close().await.ok();
-        Ok(format!("postgres://postgres@127.0.0.1:{}/{name}", self.port))
+        Ok(format!(
+            "postgres://postgres@127.0.0.1:{}/{name}",
+            self.port
+        ))
     }
 
     /// Stops the cluster (`fast`: sessions are disconnected, as in an operator's restart).
@@ -98,7 +116,14 @@ impl PrivatePg {
         let data = self.data_dir();
         self.run_pg(
             &pg_ctl,
-            &["-D".as_ref(), data.as_os_str(), "-m".as_ref(), "fast".as_ref(), "-w".as_ref(), "stop".as_ref()],
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
             "pg_ctl stop",
         )
     }
@@ -139,7 +164,9 @@ impl PrivatePg {
             ],
             "pg_ctl start",
         )?;
-        wait_for_port(self.port, START_TIMEOUT).await.context("private postgres did not listen")
+        wait_for_port(self.port, START_TIMEOUT)
+            .await
+            .context("private postgres did not listen")
     }
 
     /// Runs a PostgreSQL tool, as user `postgres` when we are root.
@@ -155,9 +182,15 @@ impl PrivatePg {
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .with_context(|| format!("run {} (is PostgreSQL installed? run scripts/test.sh)", tool.display()))?;
+            .with_context(|| {
+                format!(
+                    "run {} (is PostgreSQL installed? run scripts/test.sh)",
+                    tool.display()
+                )
+            })?;
         if !output.status.success() {
-            let log = std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(15).collect();
             bail!(
                 "{what} failed ({}): {}{}\n{}",
@@ -177,7 +210,14 @@ impl Drop for PrivatePg {
         let data = self.data_dir();
         let _ = self.run_pg(
             &pg_ctl,
-            &["-D".as_ref(), data.as_os_str(), "-m".as_ref(), "immediate".as_ref(), "-w".as_ref(), "stop".as_ref()],
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "immediate".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
             "pg_ctl stop",
         );
     }

@@ -38,7 +38,11 @@ impl SmtpEndpoint {
     /// An endpoint whose certificate is verified against the PEM CA file `ca`.
     pub fn new(starttls_port: u16, implicit_port: u16, ca: &Path) -> Result<Self> {
         let ca_pem = std::fs::read(ca).with_context(|| format!("read CA file {}", ca.display()))?;
-        Ok(Self { starttls_port, implicit_port, ca_pem })
+        Ok(Self {
+            starttls_port,
+            implicit_port,
+            ca_pem,
+        })
     }
 
     /// A lettre transport logging in as `login`/`password` with `security` (no connection made yet).
@@ -56,19 +60,32 @@ impl SmtpEndpoint {
             SmtpSecurity::Starttls => (self.starttls_port, Tls::Required(params)),
             SmtpSecurity::Implicit => (self.implicit_port, Tls::Wrapper(params)),
         };
-        Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("localhost")
-            .port(port)
-            .tls(tls)
-            .timeout(Some(SMTP_TIMEOUT))
-            .credentials(Credentials::new(login.to_owned(), password.to_owned()))
-            .build())
+        Ok(
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("localhost")
+                .port(port)
+                .tls(tls)
+                .timeout(Some(SMTP_TIMEOUT))
+                .credentials(Credentials::new(login.to_owned(), password.to_owned()))
+                .build(),
+        )
     }
 
     /// Submits `raw` as `sender` (AUTH with its credentials, MAIL FROM its address) to `to`.
-    pub async fn send_raw(&self, sender: &MailUser, security: SmtpSecurity, to: &str, raw: &[u8]) -> Result<()> {
+    pub async fn send_raw(
+        &self,
+        sender: &MailUser,
+        security: SmtpSecurity,
+        to: &str,
+        raw: &[u8],
+    ) -> Result<()> {
         let transport = self.transport(&sender.name, &sender.password, security)?;
-        let from: Address = sender.address.parse().with_context(|| format!("sender address {}", sender.address))?;
-        let to: Address = to.parse().with_context(|| format!("recipient address {to}"))?;
+        let from: Address = sender
+            .address
+            .parse()
+            .with_context(|| format!("sender address {}", sender.address))?;
+        let to: Address = to
+            .parse()
+            .with_context(|| format!("recipient address {to}"))?;
         let envelope = Envelope::new(Some(from), vec![to]).context("SMTP envelope")?;
         transport
             .send_raw(&envelope, raw)

@@ -14,7 +14,9 @@ pub fn client_config_trusting(ca: &Path) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
         let cert = cert.with_context(|| format!("read PEM {}", ca.display()))?;
-        roots.add(cert).with_context(|| format!("add CA certificate from {}", ca.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("add CA certificate from {}", ca.display()))?;
     }
     if roots.is_empty() {
         bail!("no certificate in CA file {}", ca.display());

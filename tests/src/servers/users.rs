@@ -25,8 +25,17 @@ pub(crate) fn add_user(users_dir: &Path, domain: &str) -> Result<MailUser> {
     let line = format!("{name}:{{PLAIN}}{password}::::::\n");
     // Written aside and renamed, so Dovecot never reads a half-written file.
     let tmp = users_dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, line)
-        .with_context(|| format!("write {} (are the test servers running? run scripts/test.sh)", tmp.display()))?;
-    std::fs::rename(&tmp, users_dir.join(&name)).with_context(|| format!("rename {}", tmp.display()))?;
-    Ok(MailUser { address: format!("{name}@{domain}"), name, password })
+    std::fs::write(&tmp, line).with_context(|| {
+        format!(
+            "write {} (are the test servers running? run scripts/test.sh)",
+            tmp.display()
+        )
+    })?;
+    std::fs::rename(&tmp, users_dir.join(&name))
+        .with_context(|| format!("rename {}", tmp.display()))?;
+    Ok(MailUser {
+        address: format!("{name}@{domain}"),
+        name,
+        password,
+    })
 }

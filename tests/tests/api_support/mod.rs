@@ -103,7 +103,11 @@ impl App {
         App::with_imap(backend, settings, test_imap_options()).await
     }
 
-    pub async fn with_imap(backend: Backend, settings: ApiSettings, imap: ImapOptions) -> Result<App> {
+    pub async fn with_imap(
+        backend: Backend,
+        settings: ApiSettings,
+        imap: ImapOptions,
+    ) -> Result<App> {
         let dir = tempfile::tempdir().context("create temp dir")?;
         let url = match backend {
             Backend::Sqlite => Store::sqlite_url(&dir.path().join("mailsig.db")),

@@ -29,7 +29,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// rebuilds dependencies whose build scripts watch it, which costs minutes each time.
 pub fn mailsigd_bin() -> Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| find_bin().map_err(|e| format!("{e:#}"))).clone().map_err(anyhow::Error::msg)
+    BIN.get_or_init(|| find_bin().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
 
 fn find_bin() -> Result<PathBuf> {
@@ -37,11 +39,22 @@ fn find_bin() -> Result<PathBuf> {
         return Ok(PathBuf::from(bin));
     }
     let exe = std::env::current_exe()?;
-    let bin = exe.parent().and_then(Path::parent).context("target dir")?.join("mailsigd");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("target dir")?
+        .join("mailsigd");
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
-        .with_context(|| format!("no {}: run `cargo build -p mailsig-daemon --bin mailsigd` (scripts/test.sh does)", bin.display()))?;
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace dir")?;
+        .with_context(|| {
+            format!(
+                "no {}: run `cargo build -p mailsig-daemon --bin mailsigd` (scripts/test.sh does)",
+                bin.display()
+            )
+        })?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("workspace dir")?;
     for dir in ["daemon/src", "daemon/migrations", "parser/src"] {
         if let Some(newer) = newest_file(&workspace.join(dir))?.filter(|(time, _)| *time > built) {
             bail!(
@@ -100,7 +113,11 @@ impl OpsConfig {
     }
 
     pub fn to_toml(&self, data_dir: &Path) -> String {
-        let excluded: Vec<String> = self.excluded_domains.iter().map(|d| format!("{d:?}")).collect();
+        let excluded: Vec<String> = self
+            .excluded_domains
+            .iter()
+            .map(|d| format!("{d:?}"))
+            .collect();
         format!(
             "data_dir = {data_dir:?}\n\n[http]\nlisten = \"{listen}\"\n\n[pipeline]\nworkers = 2\n\n\
              [filters]\nexcluded_domains = [{excluded}]\n\n[imap]\nallow_plaintext_loopback = true\n\n\
@@ -146,7 +163,11 @@ impl Daemon {
             .env_remove("RUST_LOG")
             .output()
             .context("run mailsigd init")?;
-        ensure!(out.status.success(), "mailsigd init: {}", String::from_utf8_lossy(&out.stderr));
+        ensure!(
+            out.status.success(),
+            "mailsigd init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let notify_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&notify_path).context("bind the notify socket")?;
         notify.set_read_timeout(Some(Duration::from_millis(200)))?;
@@ -211,7 +232,11 @@ impl Daemon {
 
     /// [`start`](Self::start) with stderr written to `path` (a file, as journald's stream would
     /// be one). `{journal}` in an `extra_env` value is replaced by the file's `device:inode`.
-    pub async fn start_logging_to(&mut self, path: &Path, extra_env: &[(&str, &str)]) -> Result<()> {
+    pub async fn start_logging_to(
+        &mut self,
+        path: &Path,
+        extra_env: &[(&str, &str)],
+    ) -> Result<()> {
         self.spawn(extra_env, Some(path)).await
     }
 
@@ -264,34 +289,57 @@ impl Daemon {
                     return Ok(());
                 }
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("mailsigd exited with {status} before serving; logs:\n{}", self.logs_text());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "mailsigd exited with {status} before serving; logs:\n{}",
+                    self.logs_text()
+                );
             }
-            ensure!(Instant::now() < deadline, "mailsigd not healthy within 30 s; logs:\n{}", self.logs_text());
+            ensure!(
+                Instant::now() < deadline,
+                "mailsigd not healthy within 30 s; logs:\n{}",
+                self.logs_text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub fn pid(&self) -> Result<u32> {
-        self.child.as_ref().map(Child::id).context("daemon not started")
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .context("daemon not started")
     }
 
     /// Sends a signal by name (`HUP`, `TERM`) with kill(1).
     pub fn signal(&self, name: &str) -> Result<()> {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.pid()?.to_string()).status()?;
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid()?.to_string())
+            .status()?;
         ensure!(status.success(), "kill -{name} failed");
         Ok(())
     }
 
     /// Whether the process still runs.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Every stderr line so far.
     pub fn logs(&self) -> Vec<String> {
         if let Some(path) = &self.log_file {
-            return std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect();
+            return std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect();
         }
         self.logs.lock().map(|l| l.clone()).unwrap_or_default()
     }
@@ -301,13 +349,22 @@ impl Daemon {
     }
 
     /// Waits until a log line satisfies `matches`, and returns it.
-    pub async fn wait_for_log(&self, what: &str, timeout: Duration, matches: impl Fn(&str) -> bool) -> Result<String> {
+    pub async fn wait_for_log(
+        &self,
+        what: &str,
+        timeout: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(line) = self.logs().into_iter().find(|l| matches(l)) {
                 return Ok(line);
             }
-            ensure!(Instant::now() < deadline, "no log line {what} within {timeout:?}; logs:\n{}", self.logs_text());
+            ensure!(
+                Instant::now() < deadline,
+                "no log line {what} within {timeout:?}; logs:\n{}",
+                self.logs_text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -330,7 +387,12 @@ impl Daemon {
     }
 
     /// Waits until the metric sample `series` (name with labels) reaches `at_least`.
-    pub async fn wait_for_metric(&self, series: &str, at_least: f64, timeout: Duration) -> Result<f64> {
+    pub async fn wait_for_metric(
+        &self,
+        series: &str,
+        at_least: f64,
+        timeout: Duration,
+    ) -> Result<f64> {
         let deadline = Instant::now() + timeout;
         loop {
             let body = self.metrics().await?;
@@ -339,15 +401,23 @@ impl Daemon {
                     return Ok(value);
                 }
             }
-            ensure!(Instant::now() < deadline, "{series} did not reach {at_least} within {timeout:?}:\n{body}");
+            ensure!(
+                Instant::now() < deadline,
+                "{series} did not reach {at_least} within {timeout:?}:\n{body}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     /// SIGTERM, then waits for the exit (at most 30 s) and returns its code.
     pub fn stop(&mut self) -> Result<Option<i32>> {
-        let Some(mut child) = self.child.take() else { return Ok(None) };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return Ok(None);
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait()? {
@@ -374,19 +444,31 @@ impl Drop for Daemon {
 /// The value of one sample (`name{labels}` exactly as exposed) in a metrics body.
 pub fn sample(body: &str, series: &str) -> Option<f64> {
     let prefix = format!("{series} ");
-    body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// `GET path` over plain HTTP/1.1: status and body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connect {addr}"))?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await.context("reply within 10 s")??;
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .context("reply within 10 s")??;
     let text = String::from_utf8(raw).context("utf-8 reply")?;
-    let (head, body) = text.split_once("\r\n\r\n").context("header/body separator")?;
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).with_context(|| format!("status of {head:?}"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("header/body separator")?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .with_context(|| format!("status of {head:?}"))?;
     Ok((status, body.to_owned()))
 }
 
@@ -398,13 +480,34 @@ pub fn link_imap_mailbox(daemon: &Daemon) -> Result<mailsig_tests::servers::Mail
     let owner = format!("owner-{}@mycorp.example", user.name);
     daemon.cli(&["user", "add", &owner, "--name", "Owner"], None)?;
     let list = daemon.cli(&["list", "add", "--owner", &owner, "Contacts"], None)?;
-    let list = list.split_whitespace().next().context("list id")?.to_owned();
-    let port = std::env::var("MAILSIG_TEST_IMAPS_PORT").context("MAILSIG_TEST_IMAPS_PORT: run scripts/test.sh")?;
+    let list = list
+        .split_whitespace()
+        .next()
+        .context("list id")?
+        .to_owned();
+    let port = std::env::var("MAILSIG_TEST_IMAPS_PORT")
+        .context("MAILSIG_TEST_IMAPS_PORT: run scripts/test.sh")?;
     let ca = env.ca_path().display().to_string();
     daemon.cli(
         &[
-            "mailbox", "add-imap", "--owner", &owner, "--list", &list, "--host", "localhost", "--port", &port,
-            "--security", "tls", "--ca-file", &ca, "--username", &user.name, "--address", &user.address,
+            "mailbox",
+            "add-imap",
+            "--owner",
+            &owner,
+            "--list",
+            &list,
+            "--host",
+            "localhost",
+            "--port",
+            &port,
+            "--security",
+            "tls",
+            "--ca-file",
+            &ca,
+            "--username",
+            &user.name,
+            "--address",
+            &user.address,
             "--password-stdin",
         ],
         Some(&format!("{}\n", user.password)),

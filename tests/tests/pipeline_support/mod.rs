@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use mailsig_daemon::pipeline::{
-    Ack, FilterConfig, InboundMessage, Payload, Pipeline, PipelineConfig, PipelineHandle, Processed, RawMessage,
-    SourcePosition,
+    Ack, FilterConfig, InboundMessage, Payload, Pipeline, PipelineConfig, PipelineHandle,
+    Processed, RawMessage, SourcePosition,
 };
 use mailsig_daemon::store::{
     FolderCursor, ListId, MailboxId, NewMailbox, SecretId, Store, Suggestion, SuggestionFilter,
@@ -48,7 +48,11 @@ impl Rig {
         let db = TestStore::open(backend).await?;
         let account = Account::create(&db.store, "mycorp.example", &[]).await?;
         let running = Running::start(&db.store, workers, queue_capacity, FilterConfig::default());
-        Ok(Rig { db, account, running })
+        Ok(Rig {
+            db,
+            account,
+            running,
+        })
     }
 }
 
@@ -59,9 +63,15 @@ impl TestStore {
             Backend::Sqlite => Store::sqlite_url(&dir.path().join("mailsig.db")),
             Backend::Postgres => mailsig_tests::servers::fresh_pg_database().await?,
         };
-        let store = Store::open(&url).await.with_context(|| format!("open {backend:?} store"))?;
+        let store = Store::open(&url)
+            .await
+            .with_context(|| format!("open {backend:?} store"))?;
         store.migrate().await.context("migrate")?;
-        Ok(TestStore { store, backend, dir })
+        Ok(TestStore {
+            store,
+            backend,
+            dir,
+        })
     }
 }
 
@@ -87,12 +97,17 @@ impl Account {
 
     /// The suggestions of the account's list (first page).
     pub async fn suggestions(&self, store: &Store) -> Result<Vec<Suggestion>> {
-        Ok(store.list_suggestions(self.list, &SuggestionFilter::default()).await?)
+        Ok(store
+            .list_suggestions(self.list, &SuggestionFilter::default())
+            .await?)
     }
 
     /// The account's INBOX cursor, which must exist.
     pub async fn inbox_cursor(&self, store: &Store) -> Result<FolderCursor> {
-        store.get_cursor(self.mailbox, "INBOX").await?.context("cursor stored")
+        store
+            .get_cursor(self.mailbox, "INBOX")
+            .await?
+            .context("cursor stored")
     }
 }
 
@@ -107,8 +122,14 @@ struct Linked {
 impl Linked {
     /// Creates the owner `owner_email`, their list "Contacts", and this mailbox feeding it.
     async fn create(self, store: &Store, owner_email: String) -> Result<Account> {
-        let user = store.create_user(&owner_email, self.owner_name).await.context("create user")?;
-        let list = store.create_list(user.id, "Contacts").await.context("create list")?;
+        let user = store
+            .create_user(&owner_email, self.owner_name)
+            .await
+            .context("create user")?;
+        let list = store
+            .create_list(user.id, "Contacts")
+            .await
+            .context("create list")?;
         let mailbox = store
             .create_mailbox(NewMailbox {
                 excluded_domains: self.excluded_domains,
@@ -117,7 +138,11 @@ impl Linked {
             })
             .await
             .context("create mailbox")?;
-        Ok(Account { mailbox: mailbox.id, list: list.id, owner_email })
+        Ok(Account {
+            mailbox: mailbox.id,
+            list: list.id,
+            owner_email,
+        })
     }
 }
 
@@ -149,7 +174,12 @@ impl Mail<'_> {
         out.push_str(
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
         );
-        for line in self.body.lines().chain(["".as_ref()]).chain(self.signature.lines()) {
+        for line in self
+            .body
+            .lines()
+            .chain(["".as_ref()])
+            .chain(self.signature.lines())
+        {
             out.push_str(line);
             out.push_str("\r\n");
         }
@@ -190,7 +220,10 @@ pub fn inbound(mailbox: MailboxId, uid: u32, raw: Vec<u8>) -> InboundMessage {
     InboundMessage {
         mailbox,
         folder: "INBOX".to_owned(),
-        position: SourcePosition::Imap { uidvalidity: 7, uid },
+        position: SourcePosition::Imap {
+            uidvalidity: 7,
+            uid,
+        },
         size: raw.len() as u64,
         payload: Payload::Raw(RawMessage::new(raw)),
     }
@@ -206,7 +239,11 @@ pub async fn submit_people(
 ) -> Result<Vec<Ack>> {
     let mut acks = Vec::new();
     for uid in uids {
-        acks.push(handle.submit(inbound(mailbox, uid, person_mail(uid, tag))).await?);
+        acks.push(
+            handle
+                .submit(inbound(mailbox, uid, person_mail(uid, tag)))
+                .await?,
+        );
     }
     Ok(acks)
 }
@@ -233,12 +270,25 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn start(store: &Store, workers: usize, queue_capacity: usize, filters: FilterConfig) -> Running {
+    pub fn start(
+        store: &Store,
+        workers: usize,
+        queue_capacity: usize,
+        filters: FilterConfig,
+    ) -> Running {
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();
-        let config = PipelineConfig { workers, queue_capacity, filters };
+        let config = PipelineConfig {
+            workers,
+            queue_capacity,
+            filters,
+        };
         let pipeline = Pipeline::spawn(store.clone(), config, &tracker, shutdown.clone());
-        Running { pipeline, tracker, shutdown }
+        Running {
+            pipeline,
+            tracker,
+            shutdown,
+        }
     }
 
     /// Cancels and waits (at most 30 s) for the workers to finish.
@@ -265,7 +315,12 @@ pub struct MailUser {
 impl MailUser {
     pub async fn create(dovecot: &mailsig_tests::servers::PrivateDovecot) -> Result<MailUser> {
         let user = dovecot.create_mail_user()?;
-        Ok(MailUser { imap: dovecot.imap()?, imaps_port: dovecot.imaps_port, ca: dovecot.ca_path().to_owned(), user })
+        Ok(MailUser {
+            imap: dovecot.imap()?,
+            imaps_port: dovecot.imaps_port,
+            ca: dovecot.ca_path().to_owned(),
+            user,
+        })
     }
 
     /// Delivers `raw` into the user's INBOX (IMAP APPEND).
@@ -275,10 +330,17 @@ impl MailUser {
 
     /// Links this user's INBOX as an IMAP mailbox of a new account (implicit TLS against the
     /// test CA), with the password sealed in the vault.
-    pub async fn link(&self, store: &Store, vault: &mailsig_daemon::vault::Vault, own_domain: &str) -> Result<Account> {
+    pub async fn link(
+        &self,
+        store: &Store,
+        vault: &mailsig_daemon::vault::Vault,
+        own_domain: &str,
+    ) -> Result<Account> {
         use mailsig_daemon::store::SecretKind;
         let sealed = vault.seal(self.user.password.as_bytes())?;
-        let secret = store.put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1).await?;
+        let secret = store
+            .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1)
+            .await?;
         let settings = serde_json::json!({
             "host": "localhost",
             "port": self.imaps_port,
@@ -286,8 +348,15 @@ impl MailUser {
             "username": self.user.name,
             "ca_file": self.ca,
         });
-        let mailbox = Linked { owner_name: None, excluded_domains: Vec::new(), settings, secret: Some(secret) };
-        mailbox.create(store, format!("{}@{own_domain}", self.user.name)).await
+        let mailbox = Linked {
+            owner_name: None,
+            excluded_domains: Vec::new(),
+            settings,
+            secret: Some(secret),
+        };
+        mailbox
+            .create(store, format!("{}@{own_domain}", self.user.name))
+            .await
     }
 }
 
@@ -311,13 +380,21 @@ where
 
 /// A distinct, realistic person for each `i` (up to 100): display name, local part, domain.
 pub fn person(i: u32) -> (String, String, String) {
-    const FIRST: [&str; 10] = ["Anna", "Bernd", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Irene", "Jonas"];
-    const LAST: [&str; 10] =
-        ["Schmidt", "Meyer", "Wagner", "Becker", "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Neumann"];
+    const FIRST: [&str; 10] = [
+        "Anna", "Bernd", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Irene", "Jonas",
+    ];
+    const LAST: [&str; 10] = [
+        "Schmidt", "Meyer", "Wagner", "Becker", "Hoffmann", "Koch", "Richter", "Klein", "Wolf",
+        "Neumann",
+    ];
     let first = FIRST[(i % 10) as usize];
     let last = LAST[((i / 10) % 10) as usize];
     let local = format!("{}.{}", first.to_lowercase(), last.to_lowercase());
-    (format!("{first} {last}"), local, format!("firma{i}.example"))
+    (
+        format!("{first} {last}"),
+        local,
+        format!("firma{i}.example"),
+    )
 }
 
 /// A signed message from [`person`] `i`.

@@ -38,23 +38,41 @@ impl Site {
         let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
         let imap = ImapStartOptions {
             disabled: !watch_imap,
-            options: ImapOptions { allow_plaintext_loopback: true, allow_private_hosts: true, ..ImapOptions::default() },
+            options: ImapOptions {
+                allow_plaintext_loopback: true,
+                allow_private_hosts: true,
+                ..ImapOptions::default()
+            },
             reconcile_interval: Duration::from_secs(1),
         };
         let options = SupervisorOptions {
             http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             https: HttpsOptions {
-                certificate: Some(CertificateFiles { cert: cert.chain.clone(), key: cert.key.clone() }),
+                certificate: Some(CertificateFiles {
+                    cert: cert.chain.clone(),
+                    key: cert.key.clone(),
+                }),
                 ..HttpsOptions::default()
             },
             imap,
             shutdown_grace: Duration::from_secs(20),
             ..SupervisorOptions::default()
         };
-        let supervisor =
-            Supervisor::start(options, store.clone(), Vault::new(MasterKey::generate()?), CancellationToken::new()).await?;
+        let supervisor = Supervisor::start(
+            options,
+            store.clone(),
+            Vault::new(MasterKey::generate()?),
+            CancellationToken::new(),
+        )
+        .await?;
         let addr = supervisor.http_addr().context("http address")?;
-        Ok(Site { env, store, supervisor, addr, dir })
+        Ok(Site {
+            env,
+            store,
+            supervisor,
+            addr,
+            dir,
+        })
     }
 
     /// `https://localhost:<port><path>` (the certificate names localhost).
@@ -65,7 +83,10 @@ impl Site {
     /// A user with a password, as `mailsigd user add` + `set-password` would make it.
     pub async fn user(&self, email: &str, password: &str) -> Result<User> {
         let user = self.store.create_user(email, None).await?;
-        let phc = mailsig_daemon::http::auth::password::hash_password(Zeroizing::new(password.to_owned())).await?;
+        let phc = mailsig_daemon::http::auth::password::hash_password(Zeroizing::new(
+            password.to_owned(),
+        ))
+        .await?;
         self.store.set_password_hash(user.id, Some(&phc)).await?;
         Ok(user)
     }
@@ -76,8 +97,15 @@ impl Site {
         browser.fill("#email", email).await?;
         browser.fill("#password", password).await?;
         browser.click("#sign-in").await?;
-        let arrived = browser.wait_path(|p| p == "/dashboard", std::time::Duration::from_secs(10)).await;
-        ensure!(arrived.is_ok(), "signing in did not open the dashboard: {:?}: {}", arrived.err(), browser.source().await?);
+        let arrived = browser
+            .wait_path(|p| p == "/dashboard", std::time::Duration::from_secs(10))
+            .await;
+        ensure!(
+            arrived.is_ok(),
+            "signing in did not open the dashboard: {:?}: {}",
+            arrived.err(),
+            browser.source().await?
+        );
         Ok(())
     }
 
@@ -89,5 +117,7 @@ impl Site {
 
 /// Where screenshots go for people to look at: `target/web-screenshots/<name>.png`.
 pub fn screenshot_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-screenshots").join(format!("{name}.png"))
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/web-screenshots")
+        .join(format!("{name}.png"))
 }

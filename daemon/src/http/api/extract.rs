@@ -71,11 +71,17 @@ pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
     }
     match n.as_f64() {
         // 2^63 as f64: beyond it the cast would saturate.
-        Some(f) if f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 => {
+        Some(f)
+            if f.fract() == 0.0
+                && f >= -9.223_372_036_854_776e18
+                && f < 9.223_372_036_854_776e18 =>
+        {
             #[allow(clippy::cast_possible_truncation)]
             Ok(Some(f as i64))
         }
-        _ => Err(serde::de::Error::custom(format!("{n} is not a whole number from -2^63 to 2^63-1"))),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number from -2^63 to 2^63-1"
+        ))),
     }
 }
 
@@ -88,7 +94,9 @@ mod tests {
     }
 
     fn list(json: &str) -> Result<Option<i64>, String> {
-        serde_json::from_str::<Body>(json).map(|b| b.list).map_err(|e| e.to_string())
+        serde_json::from_str::<Body>(json)
+            .map(|b| b.list)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -109,7 +109,13 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> A
 }
 
 pub async fn unlink(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    mailboxes::unlink(&app.store, &app.graph_unlinker(), user.actor(), MailboxId(ids.one()?)).await?;
+    mailboxes::unlink(
+        &app.store,
+        &app.graph_unlinker(),
+        user.actor(),
+        MailboxId(ids.one()?),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -176,20 +182,42 @@ pub async fn link_microsoft(
     use crate::service::{FieldCode, FieldError, ServiceError};
     use crate::sources::graph::{LinkError, LinkOrigin, start_linking};
     let Some(list) = body.list.map(ListId) else {
-        return Err(ServiceError::Validation(vec![FieldError::new("list", FieldCode::Required, "is required")]).into());
+        return Err(ServiceError::Validation(vec![FieldError::new(
+            "list",
+            FieldCode::Required,
+            "is required",
+        )])
+        .into());
     };
     match app.store.role_of(user.user_id, list).await? {
         None => return Err(ServiceError::NotFound { what: "list" }.into()),
-        Some(role) if !role.can_edit() => return Err(ServiceError::Forbidden { action: "link a mailbox to this list" }.into()),
+        Some(role) if !role.can_edit() => {
+            return Err(ServiceError::Forbidden {
+                action: "link a mailbox to this list",
+            }
+            .into());
+        }
         Some(_) => {}
     }
     let Some(graph) = app.settings.graph.as_ref() else {
         return Err(ServiceError::Unavailable("Microsoft 365 is not configured".into()).into());
     };
     // Completed only in a browser signed in as this user (the callback checks the session).
-    match start_linking(&app.store, &app.vault, graph, user.user_id, list, LinkOrigin::Api).await {
+    match start_linking(
+        &app.store,
+        &app.vault,
+        graph,
+        user.user_id,
+        list,
+        LinkOrigin::Api,
+    )
+    .await
+    {
         Ok(url) => Ok(Json(serde_json::json!({ "authorize_url": url.as_str() })).into_response()),
-        Err(LinkError::ListNotEditable) => Err(ServiceError::Forbidden { action: "link a mailbox to this list" }.into()),
+        Err(LinkError::ListNotEditable) => Err(ServiceError::Forbidden {
+            action: "link a mailbox to this list",
+        }
+        .into()),
         Err(error) => {
             tracing::warn!(error = %error, "microsoft 365 linking could not start");
             Err(ServiceError::Unavailable("the linking could not start".into()).into())

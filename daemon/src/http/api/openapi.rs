@@ -14,9 +14,8 @@ use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{
-    RefOr, Schema,
-    ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Required,
-    ResponseBuilder,
+    ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, RefOr, Required,
+    ResponseBuilder, Schema,
 };
 
 use super::Route;
@@ -218,11 +217,26 @@ pub fn document(routes: &[Route]) -> OpenApi {
         }
         if route.method == Method::GET && route.path.ends_with("/suggestions") {
             for (name, json) in [
-                ("status", r#"{"type": "string", "enum": ["new", "accepted", "dismissed", "merged"]}"#),
-                ("q", r#"{"type": "string", "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}"#),
-                ("mailbox", r#"{"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}"#),
-                ("cursor", r#"{"type": "string", "pattern": "^(c[0-9]{1,18})?$"}"#),
-                ("limit", r#"{"type": "integer", "minimum": 1, "maximum": 200}"#),
+                (
+                    "status",
+                    r#"{"type": "string", "enum": ["new", "accepted", "dismissed", "merged"]}"#,
+                ),
+                (
+                    "q",
+                    r#"{"type": "string", "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}"#,
+                ),
+                (
+                    "mailbox",
+                    r#"{"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}"#,
+                ),
+                (
+                    "cursor",
+                    r#"{"type": "string", "pattern": "^(c[0-9]{1,18})?$"}"#,
+                ),
+                (
+                    "limit",
+                    r#"{"type": "integer", "minimum": 1, "maximum": 200}"#,
+                ),
             ] {
                 op = op.parameter(
                     ParameterBuilder::new()
@@ -237,7 +251,10 @@ pub fn document(routes: &[Route]) -> OpenApi {
         if let Some(example) = example_body(&route.method, route.path) {
             let example: Option<serde_json::Value> = serde_json::from_str(example).ok();
             let body_schema = body_schema(&route.method, route.path).and_then(schema);
-            let content = ContentBuilder::new().schema(body_schema).example(example).build();
+            let content = ContentBuilder::new()
+                .schema(body_schema)
+                .example(example)
+                .build();
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
                     .content("application/json", content)
@@ -339,22 +356,50 @@ mod tests {
         for route in super::super::routes() {
             let example = example_body(&route.method, route.path);
             let schema_text = body_schema(&route.method, route.path);
-            assert_eq!(example.is_some(), schema_text.is_some(), "schema of {} {}", route.method, route.path);
+            assert_eq!(
+                example.is_some(),
+                schema_text.is_some(),
+                "schema of {} {}",
+                route.method,
+                route.path
+            );
             if let Some(text) = schema_text {
-                assert!(schema(text).is_some(), "schema of {} {} does not parse", route.method, route.path);
+                assert!(
+                    schema(text).is_some(),
+                    "schema of {} {} does not parse",
+                    route.method,
+                    route.path
+                );
             }
         }
         let doc = serde_json::to_value(document(&super::super::routes())).unwrap_or_default();
-        let imap = &doc["paths"]["/api/v1/mailboxes/imap"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        let imap = &doc["paths"]["/api/v1/mailboxes/imap"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
         assert_eq!(imap["properties"]["port"]["maximum"], 65535, "{imap}");
-        assert_eq!(imap["properties"]["security"]["enum"][1], "starttls", "{imap}");
-        assert!(imap["required"].as_array().is_some_and(|r| r.iter().any(|f| f == "password")), "{imap}");
-        assert!(
-            imap["properties"]["host"]["pattern"].as_str().is_some_and(|p| p.starts_with("^[^\\u0000")),
+        assert_eq!(
+            imap["properties"]["security"]["enum"][1], "starttls",
             "{imap}"
         );
-        let merge_schema = &doc["paths"]["/api/v1/suggestions/{id}/merge"]["post"]["requestBody"]["content"]["application/json"]["schema"];
-        assert_eq!(merge_schema["properties"]["fields"]["items"]["oneOf"][1]["properties"]["choice"]["enum"][0], "typed", "{merge_schema}");
+        assert!(
+            imap["required"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|f| f == "password")),
+            "{imap}"
+        );
+        assert!(
+            imap["properties"]["host"]["pattern"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("^[^\\u0000")),
+            "{imap}"
+        );
+        let merge_schema = &doc["paths"]["/api/v1/suggestions/{id}/merge"]["post"]["requestBody"]["content"]
+            ["application/json"]["schema"];
+        assert_eq!(
+            merge_schema["properties"]["fields"]["items"]["oneOf"][1]["properties"]["choice"]["enum"]
+                [0],
+            "typed",
+            "{merge_schema}"
+        );
         let id = &doc["paths"]["/api/v1/lists/{id}"]["get"]["parameters"][0]["schema"];
         assert_eq!(id["type"], "integer", "{id}");
         assert_eq!(id["minimum"], 1, "{id}");

@@ -20,11 +20,11 @@ use axum::response::{IntoResponse, Response};
 
 use crate::store::{Store, TokenId, UserId};
 
-pub use sign_in_csrf::{SIGN_IN_COOKIE, SignInToken, check_sign_in_token, clear_sign_in_cookie};
 pub use session::{
     NewSession, SESSION_COOKIE, Session, clear_cookie, cookie_value, csrf_token, sign_in,
     sign_in_for, sign_out,
 };
+pub use sign_in_csrf::{SIGN_IN_COOKIE, SignInToken, check_sign_in_token, clear_sign_in_cookie};
 
 /// The CSRF header scripts send.
 pub const CSRF_HEADER: &str = "x-csrf-token";

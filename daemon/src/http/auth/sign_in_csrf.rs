@@ -36,8 +36,11 @@ impl SignInToken {
     /// (the cookie's Max-Age is only the browser's side of it).
     pub fn issue() -> Result<SignInToken, AuthError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
-        getrandom::fill(bytes.as_mut()).map_err(|e| AuthError::Internal(format!("sign-in token randomness: {e}")))?;
-        Ok(SignInToken { value: format!("{}.{}", unix_now().as_secs(), hex::encode(bytes.as_ref())) })
+        getrandom::fill(bytes.as_mut())
+            .map_err(|e| AuthError::Internal(format!("sign-in token randomness: {e}")))?;
+        Ok(SignInToken {
+            value: format!("{}.{}", unix_now().as_secs(), hex::encode(bytes.as_ref())),
+        })
     }
 
     /// For the hidden form field.
@@ -59,7 +62,9 @@ impl SignInToken {
 
 /// The `Set-Cookie` value that removes the pre-session cookie (once signed in it is useless).
 pub fn clear_sign_in_cookie() -> HeaderValue {
-    HeaderValue::from_static("__Host-mailsig_signin=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+    HeaderValue::from_static(
+        "__Host-mailsig_signin=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+    )
 }
 
 /// Why a sign-in POST's token was refused (for the log; the visitor gets one answer).
@@ -72,9 +77,15 @@ pub enum TokenRefusal {
 }
 
 /// Checks the form's `presented` token against the request's pre-session cookie.
-pub fn check_sign_in_token(headers: &HeaderMap, presented: Option<&str>) -> Result<(), TokenRefusal> {
-    let cookie = Zeroizing::new(cookie_value(headers, SIGN_IN_COOKIE).ok_or(TokenRefusal::NoCookie)?);
-    let presented = presented.filter(|p| !p.is_empty()).ok_or(TokenRefusal::NoField)?;
+pub fn check_sign_in_token(
+    headers: &HeaderMap,
+    presented: Option<&str>,
+) -> Result<(), TokenRefusal> {
+    let cookie =
+        Zeroizing::new(cookie_value(headers, SIGN_IN_COOKIE).ok_or(TokenRefusal::NoCookie)?);
+    let presented = presented
+        .filter(|p| !p.is_empty())
+        .ok_or(TokenRefusal::NoField)?;
     if !super::same_token(presented, &cookie) {
         return Err(TokenRefusal::Mismatch);
     }
@@ -91,7 +102,9 @@ pub fn check_sign_in_token(headers: &HeaderMap, presented: Option<&str>) -> Resu
 }
 
 fn unix_now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -109,28 +122,59 @@ mod tests {
 
     #[test]
     fn the_cookie_and_the_field_must_match() {
-        let Ok(token) = SignInToken::issue() else { panic!("randomness") };
-        let Ok(other) = SignInToken::issue() else { panic!("randomness") };
+        let Ok(token) = SignInToken::issue() else {
+            panic!("randomness")
+        };
+        let Ok(other) = SignInToken::issue() else {
+            panic!("randomness")
+        };
         assert_ne!(token.value(), other.value());
         let h = headers(&format!("a=b; {SIGN_IN_COOKIE}={}", token.value()));
         assert_eq!(check_sign_in_token(&h, Some(token.value())), Ok(()));
-        assert_eq!(check_sign_in_token(&h, Some(other.value())), Err(TokenRefusal::Mismatch));
+        assert_eq!(
+            check_sign_in_token(&h, Some(other.value())),
+            Err(TokenRefusal::Mismatch)
+        );
         assert_eq!(check_sign_in_token(&h, None), Err(TokenRefusal::NoField));
-        assert_eq!(check_sign_in_token(&h, Some("")), Err(TokenRefusal::NoField));
-        assert_eq!(check_sign_in_token(&headers("a=b"), Some(token.value())), Err(TokenRefusal::NoCookie));
+        assert_eq!(
+            check_sign_in_token(&h, Some("")),
+            Err(TokenRefusal::NoField)
+        );
+        assert_eq!(
+            check_sign_in_token(&headers("a=b"), Some(token.value())),
+            Err(TokenRefusal::NoCookie)
+        );
         let cookie = token.set_cookie();
         let cookie = cookie.to_str().unwrap_or_default();
-        assert!(cookie.starts_with("__Host-") && cookie.contains("Secure") && cookie.contains("HttpOnly"));
-        assert!(cookie.contains("SameSite=Strict") && cookie.contains("Path=/") && !cookie.contains("Domain"));
+        assert!(
+            cookie.starts_with("__Host-")
+                && cookie.contains("Secure")
+                && cookie.contains("HttpOnly")
+        );
+        assert!(
+            cookie.contains("SameSite=Strict")
+                && cookie.contains("Path=/")
+                && !cookie.contains("Domain")
+        );
     }
 
     #[test]
     fn an_old_token_is_refused() {
-        let old = format!("{}.{}", unix_now().as_secs() - SIGN_IN_TOKEN_TTL.as_secs() - 5, "ab".repeat(32));
+        let old = format!(
+            "{}.{}",
+            unix_now().as_secs() - SIGN_IN_TOKEN_TTL.as_secs() - 5,
+            "ab".repeat(32)
+        );
         let h = headers(&format!("{SIGN_IN_COOKIE}={old}"));
-        assert_eq!(check_sign_in_token(&h, Some(&old)), Err(TokenRefusal::Expired));
+        assert_eq!(
+            check_sign_in_token(&h, Some(&old)),
+            Err(TokenRefusal::Expired)
+        );
         let future = format!("{}.{}", unix_now().as_secs() + 3600, "ab".repeat(32));
         let h = headers(&format!("{SIGN_IN_COOKIE}={future}"));
-        assert_eq!(check_sign_in_token(&h, Some(&future)), Err(TokenRefusal::Expired));
+        assert_eq!(
+            check_sign_in_token(&h, Some(&future)),
+            Err(TokenRefusal::Expired)
+        );
     }
 }

@@ -41,12 +41,20 @@ struct DashboardPage {
     mailboxes: Vec<MailboxRow>,
 }
 
-pub async fn dashboard(State(state): State<AppState>, user: Option<CurrentUser>) -> Result<Response, PageError> {
+pub async fn dashboard(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let me = service::me::me(&state.store, visitor.actor).await?;
     let lists = service::lists::my_lists(&state.store, visitor.actor).await?;
     let mailboxes = service::mailboxes::my_mailboxes(&state.store, visitor.actor).await?;
-    let list_name = |id: ListId| lists.iter().find(|l| l.id == id).map_or_else(|| format!("#{}", id.0), |l| l.name.clone());
+    let list_name = |id: ListId| {
+        lists
+            .iter()
+            .find(|l| l.id == id)
+            .map_or_else(|| format!("#{}", id.0), |l| l.name.clone())
+    };
     let mailbox_rows = mailboxes
         .iter()
         .map(|m| MailboxRow {
@@ -68,7 +76,12 @@ pub async fn dashboard(State(state): State<AppState>, user: Option<CurrentUser>)
             is_owner: l.role == crate::store::Role::Owner,
         })
         .collect();
-    html(&DashboardPage { csrf: visitor.csrf, email: me.user.email, lists: list_rows, mailboxes: mailbox_rows })
+    html(&DashboardPage {
+        csrf: visitor.csrf,
+        email: me.user.email,
+        lists: list_rows,
+        mailboxes: mailbox_rows,
+    })
 }
 
 #[derive(Deserialize)]
@@ -112,7 +125,10 @@ pub async fn share_page(
     let visitor = Visitor::require(user)?;
     let list = service::lists::get_list(&state.store, visitor.actor, ListId(id)).await?;
     if list.role != crate::store::Role::Owner {
-        return Err(service::ServiceError::Forbidden { action: "share this list" }.into());
+        return Err(service::ServiceError::Forbidden {
+            action: "share this list",
+        }
+        .into());
     }
     let members = service::lists::members(&state.store, visitor.actor, list.id).await?;
     html(&SharePage {
@@ -146,7 +162,14 @@ pub async fn share(
     Form(form): Form<ShareForm>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    service::lists::share_list(&state.store, visitor.actor, ListId(id), Some(&form.email), Some(&form.role)).await?;
+    service::lists::share_list(
+        &state.store,
+        visitor.actor,
+        ListId(id),
+        Some(&form.email),
+        Some(&form.role),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/lists/{id}/share")).into_response())
 }
 
@@ -162,7 +185,13 @@ pub async fn unshare(
     Form(form): Form<UnshareForm>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    service::lists::unshare_list(&state.store, visitor.actor, ListId(id), UserId(form.user_id)).await?;
+    service::lists::unshare_list(
+        &state.store,
+        visitor.actor,
+        ListId(id),
+        UserId(form.user_id),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/lists/{id}/share")).into_response())
 }
 
@@ -185,14 +214,22 @@ pub async fn delete_page(
     let visitor = Visitor::require(user)?;
     let list = service::lists::get_list(&state.store, visitor.actor, ListId(id)).await?;
     if list.role != crate::store::Role::Owner {
-        return Err(service::ServiceError::Forbidden { action: "delete this list" }.into());
+        return Err(service::ServiceError::Forbidden {
+            action: "delete this list",
+        }
+        .into());
     }
     let mailboxes = service::mailboxes::my_mailboxes(&state.store, visitor.actor)
         .await?
         .iter()
         .filter(|m| m.list == list.id)
         .count();
-    html(&DeleteListPage { csrf: visitor.csrf, list_id: list.id.0, list_name: list.name, mailboxes })
+    html(&DeleteListPage {
+        csrf: visitor.csrf,
+        list_id: list.id.0,
+        list_name: list.name,
+        mailboxes,
+    })
 }
 
 #[derive(Deserialize)]
@@ -223,7 +260,11 @@ pub async fn export_vcard(
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let body = service::export::vcard(&state.store, visitor.actor, ListId(id)).await?;
-    Ok(download("text/vcard; charset=utf-8", &format!("list-{id}.vcf"), body))
+    Ok(download(
+        "text/vcard; charset=utf-8",
+        &format!("list-{id}.vcf"),
+        body,
+    ))
 }
 
 pub async fn export_csv(
@@ -233,14 +274,21 @@ pub async fn export_csv(
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let body = service::export::csv(&state.store, visitor.actor, ListId(id)).await?;
-    Ok(download("text/csv; charset=utf-8", &format!("list-{id}.csv"), body))
+    Ok(download(
+        "text/csv; charset=utf-8",
+        &format!("list-{id}.csv"),
+        body,
+    ))
 }
 
 fn download(content_type: &'static str, file_name: &str, body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
         ],
         body,
     )

@@ -55,20 +55,42 @@ impl LinkPage {
     }
 }
 
-async fn editable_lists(state: &AppState, visitor: &Visitor, selected: Option<i64>) -> Result<Vec<ListChoice>, PageError> {
+async fn editable_lists(
+    state: &AppState,
+    visitor: &Visitor,
+    selected: Option<i64>,
+) -> Result<Vec<ListChoice>, PageError> {
     let lists = service::lists::my_lists(&state.store, visitor.actor).await?;
     Ok(lists
         .into_iter()
         .filter(|l| l.role.can_edit())
-        .map(|l| ListChoice { id: l.id.0, selected: Some(l.id.0) == selected, name: l.name })
+        .map(|l| ListChoice {
+            id: l.id.0,
+            selected: Some(l.id.0) == selected,
+            name: l.name,
+        })
         .collect())
 }
 
-pub async fn link_page(State(state): State<AppState>, user: Option<CurrentUser>) -> Result<Response, PageError> {
+pub async fn link_page(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let lists = editable_lists(&state, &visitor, None).await?;
-    let values = LinkValues { port: "993".to_owned(), security: "tls".to_owned(), folders: "INBOX".to_owned(), ..LinkValues::default() };
-    html(&LinkPage { csrf: visitor.csrf, lists, values, errors: BTreeMap::new(), failure: None })
+    let values = LinkValues {
+        port: "993".to_owned(),
+        security: "tls".to_owned(),
+        folders: "INBOX".to_owned(),
+        ..LinkValues::default()
+    };
+    html(&LinkPage {
+        csrf: visitor.csrf,
+        lists,
+        values,
+        errors: BTreeMap::new(),
+        failure: None,
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -101,7 +123,11 @@ impl Drop for LinkForm {
 
 /// Splits a textarea or comma list into trimmed, non-empty lines.
 fn items(text: &str) -> Vec<String> {
-    text.split([',', '\n', '\r']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    text.split([',', '\n', '\r'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 pub async fn link_imap(
@@ -114,7 +140,16 @@ pub async fn link_imap(
     let request = service::mailboxes::LinkImap {
         list,
         host: Some(form.host.trim().to_owned()),
-        port: form.port.trim().parse::<i64>().ok().or(if form.port.trim().is_empty() { None } else { Some(-1) }),
+        port: form
+            .port
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .or(if form.port.trim().is_empty() {
+                None
+            } else {
+                Some(-1)
+            }),
         security: Some(form.security.trim().to_owned()).filter(|s| !s.is_empty()),
         username: Some(form.username.trim().to_owned()),
         address: Some(form.address.trim().to_owned()).filter(|a| !a.is_empty()),
@@ -123,13 +158,28 @@ pub async fn link_imap(
         excluded_domains: items(&form.exclusions),
         ..service::mailboxes::LinkImap::default()
     };
-    match service::mailboxes::link_imap(&state.store, &state.vault, &state.imap, visitor.actor, request).await {
+    match service::mailboxes::link_imap(
+        &state.store,
+        &state.vault,
+        &state.imap,
+        visitor.actor,
+        request,
+    )
+    .await
+    {
         Ok(mailbox) => Ok(Redirect::to(&format!("/mailboxes/{}", mailbox.id.0)).into_response()),
         Err(e @ (ServiceError::Validation(_) | ServiceError::LinkFailed { .. })) => {
             let (errors, failure) = match e {
                 ServiceError::Validation(fields) => {
-                    let summary = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ");
-                    (fields.into_iter().map(|f| (f.field, f.message)).collect(), Some(format!("Please check the marked fields ({summary}).")))
+                    let summary = fields
+                        .iter()
+                        .map(|f| format!("{}: {}", f.field, f.message))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    (
+                        fields.into_iter().map(|f| (f.field, f.message)).collect(),
+                        Some(format!("Please check the marked fields ({summary}).")),
+                    )
                 }
                 ServiceError::LinkFailed { reason, .. } => (BTreeMap::new(), Some(reason)),
                 _ => (BTreeMap::new(), None),
@@ -149,7 +199,9 @@ pub async fn link_imap(
                 errors,
                 failure,
             };
-            let body = page.render().map_err(|e| PageError::Internal(format!("render: {e}")))?;
+            let body = page
+                .render()
+                .map_err(|e| PageError::Internal(format!("render: {e}")))?;
             Ok((StatusCode::BAD_REQUEST, Html(body)).into_response())
         }
         Err(e) => Err(e.into()),
@@ -185,14 +237,17 @@ pub async fn connect_microsoft(
     let visitor = Visitor::require(user)?;
     let Some(axum::Extension(MicrosoftLinking(config))) = linking else {
         let page = MicrosoftUnavailable { csrf: visitor.csrf };
-        let body = page.render().map_err(|e| PageError::Internal(format!("render: {e}")))?;
+        let body = page
+            .render()
+            .map_err(|e| PageError::Internal(format!("render: {e}")))?;
         return Ok((StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response());
     };
     let Ok(list) = form.list.trim().parse::<i64>() else {
-        return Err(ServiceError::field("list", service::FieldCode::Choice, "choose a list").into());
+        return Err(
+            ServiceError::field("list", service::FieldCode::Choice, "choose a list").into(),
+        );
     };
-    let started =
-        crate::sources::graph::start_linking(
+    let started = crate::sources::graph::start_linking(
         &state.store,
         &state.vault,
         &config,
@@ -203,7 +258,9 @@ pub async fn connect_microsoft(
     .await;
     match started {
         Ok(url) => Ok(Redirect::to(url.as_str()).into_response()),
-        Err(crate::sources::graph::LinkError::ListNotEditable) => Err(ServiceError::NotFound { what: "list" }.into()),
+        Err(crate::sources::graph::LinkError::ListNotEditable) => {
+            Err(ServiceError::NotFound { what: "list" }.into())
+        }
         Err(e) => {
             tracing::warn!(error = %e, "microsoft linking could not start");
             Err(ServiceError::Unavailable("microsoft linking".to_owned()).into())
@@ -235,15 +292,21 @@ pub async fn settings_page(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    let mailbox = service::mailboxes::get_mailbox(&state.store, visitor.actor, MailboxId(id)).await?;
+    let mailbox =
+        service::mailboxes::get_mailbox(&state.store, visitor.actor, MailboxId(id)).await?;
     let status = service::mailboxes::status(&state.store, visitor.actor, MailboxId(id)).await?;
     let settings = match &mailbox.settings {
         serde_json::Value::Object(map) => map
             .iter()
-            .map(|(k, v)| (k.clone(), match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                )
+            })
             .collect(),
         _ => Vec::new(),
     };
@@ -260,7 +323,9 @@ pub async fn settings_page(
         exclusions: mailbox.excluded_domains.join("\n"),
         counters: status.counters.into_iter().collect(),
         skipped: status.skipped.into_iter().collect(),
-        last_activity: status.last_activity.map_or_else(|| "never".to_owned(), when),
+        last_activity: status
+            .last_activity
+            .map_or_else(|| "never".to_owned(), when),
     })
 }
 
@@ -278,7 +343,9 @@ pub async fn set_list(
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let Ok(list) = form.list.trim().parse::<i64>() else {
-        return Err(ServiceError::field("list", service::FieldCode::Choice, "choose a list").into());
+        return Err(
+            ServiceError::field("list", service::FieldCode::Choice, "choose a list").into(),
+        );
     };
     service::mailboxes::set_list(&state.store, visitor.actor, MailboxId(id), ListId(list)).await?;
     Ok(Redirect::to(&format!("/mailboxes/{id}")).into_response())
@@ -297,7 +364,13 @@ pub async fn set_exclusions(
     Form(form): Form<ExclusionsForm>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    service::mailboxes::set_exclusions(&state.store, visitor.actor, MailboxId(id), &items(&form.exclusions)).await?;
+    service::mailboxes::set_exclusions(
+        &state.store,
+        visitor.actor,
+        MailboxId(id),
+        &items(&form.exclusions),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/mailboxes/{id}")).into_response())
 }
 
@@ -307,6 +380,12 @@ pub async fn unlink(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    service::mailboxes::unlink(&state.store, &state.graph_unlinker(), visitor.actor, MailboxId(id)).await?;
+    service::mailboxes::unlink(
+        &state.store,
+        &state.graph_unlinker(),
+        visitor.actor,
+        MailboxId(id),
+    )
+    .await?;
     Ok(Redirect::to("/dashboard").into_response())
 }

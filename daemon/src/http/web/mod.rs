@@ -44,25 +44,40 @@ const STYLE_CSS: &str = include_str!("../../../static/style.css");
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
-        .route("/sign-in", get(session::sign_in_page).post(session::sign_in))
+        .route(
+            "/sign-in",
+            get(session::sign_in_page).post(session::sign_in),
+        )
         .route("/sign-out", post(session::sign_out))
         .route("/dashboard", get(lists::dashboard))
         .route("/lists", post(lists::create))
-        .route("/lists/{id}/share", get(lists::share_page).post(lists::share))
+        .route(
+            "/lists/{id}/share",
+            get(lists::share_page).post(lists::share),
+        )
         .route("/lists/{id}/unshare", post(lists::unshare))
-        .route("/lists/{id}/delete", get(lists::delete_page).post(lists::delete))
+        .route(
+            "/lists/{id}/delete",
+            get(lists::delete_page).post(lists::delete),
+        )
         .route("/lists/{id}/export.vcf", get(lists::export_vcard))
         .route("/lists/{id}/export.csv", get(lists::export_csv))
         .route("/lists/{id}/review", get(review::review_page))
         .route("/suggestions/{id}/accept", post(review::accept))
         .route("/suggestions/{id}/dismiss", post(review::dismiss))
-        .route("/suggestions/{id}/merge", get(review::merge_page).post(review::merge))
+        .route(
+            "/suggestions/{id}/merge",
+            get(review::merge_page).post(review::merge),
+        )
         .route("/mailboxes/new", get(mailboxes::link_page))
         .route("/mailboxes/imap", post(mailboxes::link_imap))
         .route("/mailboxes/microsoft", post(mailboxes::connect_microsoft))
         .route("/mailboxes/{id}", get(mailboxes::settings_page))
         .route("/mailboxes/{id}/list", post(mailboxes::set_list))
-        .route("/mailboxes/{id}/exclusions", post(mailboxes::set_exclusions))
+        .route(
+            "/mailboxes/{id}/exclusions",
+            post(mailboxes::set_exclusions),
+        )
         .route("/mailboxes/{id}/unlink", post(mailboxes::unlink))
         .route("/static/style.css", get(style))
         .layer(DefaultBodyLimit::max(PAGE_BODY_LIMIT))
@@ -74,8 +89,14 @@ pub fn router() -> Router<AppState> {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

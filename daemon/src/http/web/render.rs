@@ -22,13 +22,18 @@ impl Visitor {
     pub fn require(user: Option<CurrentUser>) -> Result<Visitor, PageError> {
         let user = user.ok_or(PageError::SignIn)?;
         let session = user.session().ok_or(PageError::SignIn)?;
-        Ok(Visitor { actor: user.actor(), csrf: auth::csrf_token(session).to_owned() })
+        Ok(Visitor {
+            actor: user.actor(),
+            csrf: auth::csrf_token(session).to_owned(),
+        })
     }
 }
 
 /// Renders `page` as a 200 HTML response.
 pub fn html(page: &impl Template) -> Result<Response, PageError> {
-    let body = page.render().map_err(|e| PageError::Internal(format!("render: {e}")))?;
+    let body = page
+        .render()
+        .map_err(|e| PageError::Internal(format!("render: {e}")))?;
     Ok(Html(body).into_response())
 }
 
@@ -62,9 +67,12 @@ impl IntoResponse for PageError {
         let (status, title, message, details) = match self {
             PageError::SignIn => return Redirect::to("/sign-in").into_response(),
             PageError::Service(e) => match e {
-                ServiceError::NotFound { what } => {
-                    (StatusCode::NOT_FOUND, "Not found", format!("This {what} does not exist or is not yours."), vec![])
-                }
+                ServiceError::NotFound { what } => (
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    format!("This {what} does not exist or is not yours."),
+                    vec![],
+                ),
                 ServiceError::Forbidden { action } => (
                     StatusCode::FORBIDDEN,
                     "Not allowed",
@@ -75,15 +83,26 @@ impl IntoResponse for PageError {
                     StatusCode::BAD_REQUEST,
                     "Please check the form",
                     "Some values were not accepted.".to_owned(),
-                    fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect(),
+                    fields
+                        .iter()
+                        .map(|f| format!("{}: {}", f.field, f.message))
+                        .collect(),
                 ),
-                ServiceError::Conflict { what } => {
-                    (StatusCode::CONFLICT, "Already exists", format!("This {what} already exists."), vec![])
+                ServiceError::Conflict { what } => (
+                    StatusCode::CONFLICT,
+                    "Already exists",
+                    format!("This {what} already exists."),
+                    vec![],
+                ),
+                ServiceError::InUse { message } => {
+                    (StatusCode::CONFLICT, "Still in use", message, vec![])
                 }
-                ServiceError::InUse { message } => (StatusCode::CONFLICT, "Still in use", message, vec![]),
-                ServiceError::LinkFailed { reason, .. } => {
-                    (StatusCode::BAD_REQUEST, "The mailbox could not be linked", reason, vec![])
-                }
+                ServiceError::LinkFailed { reason, .. } => (
+                    StatusCode::BAD_REQUEST,
+                    "The mailbox could not be linked",
+                    reason,
+                    vec![],
+                ),
                 ServiceError::Unavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Temporarily unavailable",
@@ -92,15 +111,29 @@ impl IntoResponse for PageError {
                 ),
                 ServiceError::Internal(detail) => {
                     tracing::error!(error = %detail, "page failed");
-                    (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The error was logged.".to_owned(), vec![])
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Something went wrong",
+                        "The error was logged.".to_owned(),
+                        vec![],
+                    )
                 }
             },
             PageError::Internal(detail) => {
                 tracing::error!(error = %detail, "page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The error was logged.".to_owned(), vec![])
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The error was logged.".to_owned(),
+                    vec![],
+                )
             }
         };
-        let page = ErrorPage { title: title.to_owned(), message, details };
+        let page = ErrorPage {
+            title: title.to_owned(),
+            message,
+            details,
+        };
         match page.render() {
             Ok(body) => (status, Html(body)).into_response(),
             Err(_) => (status, title.to_owned()).into_response(),
@@ -127,7 +160,13 @@ pub fn csrf_refused_page() -> Response {
 pub fn when(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .and_then(|text| text.get(..16).map(|minutes| format!("{} UTC", minutes.replace('T', " "))))
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .and_then(|text| {
+            text.get(..16)
+                .map(|minutes| format!("{} UTC", minutes.replace('T', " ")))
+        })
         .unwrap_or_else(|| "-".to_owned())
 }

@@ -76,14 +76,22 @@ pub async fn review_page(
         .items
         .iter()
         .map(|s| {
-            let scalar = |f: &Option<crate::store::StoredField>| f.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+            let scalar = |f: &Option<crate::store::StoredField>| {
+                f.as_ref().map(|f| f.value.clone()).unwrap_or_default()
+            };
             SuggestionRow {
                 id: s.id.0,
                 sender: s.sender_email.clone(),
                 name: scalar(&s.fields.name),
                 title: scalar(&s.fields.title),
                 company: scalar(&s.fields.company),
-                phones: s.fields.phones.iter().map(|p| p.e164.as_str()).collect::<Vec<_>>().join(", "),
+                phones: s
+                    .fields
+                    .phones
+                    .iter()
+                    .map(|p| p.e164.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 status: s.status.as_str(),
                 confidence: format!("{:.0}%", s.confidence * 100.0),
                 updated: when(s.updated_at),
@@ -96,7 +104,10 @@ pub async fn review_page(
         list_name: list.name,
         role: list.role.as_str(),
         can_edit: list.role.can_edit(),
-        statuses: ["new", "accepted", "merged", "dismissed", "all"].into_iter().map(|s| (s, s == status)).collect(),
+        statuses: ["new", "accepted", "merged", "dismissed", "all"]
+            .into_iter()
+            .map(|s| (s, s == status))
+            .collect(),
         status,
         q: query.q.unwrap_or_default(),
         rows,
@@ -105,7 +116,11 @@ pub async fn review_page(
 }
 
 /// Where to go after an action: back to the review page of the suggestion's list.
-async fn back_to_list(state: &AppState, visitor: &Visitor, id: SuggestionId) -> Result<Response, PageError> {
+async fn back_to_list(
+    state: &AppState,
+    visitor: &Visitor,
+    id: SuggestionId,
+) -> Result<Response, PageError> {
     let suggestion = service::suggestions::get(&state.store, visitor.actor, id).await?;
     Ok(Redirect::to(&format!("/lists/{}/review", suggestion.list.0)).into_response())
 }
@@ -116,7 +131,8 @@ pub async fn accept(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    let accepted = service::suggestions::accept(&state.store, visitor.actor, SuggestionId(id)).await?;
+    let accepted =
+        service::suggestions::accept(&state.store, visitor.actor, SuggestionId(id)).await?;
     Ok(Redirect::to(&format!("/lists/{}/review", accepted.list.0)).into_response())
 }
 
@@ -126,7 +142,8 @@ pub async fn dismiss(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    let dismissed = service::suggestions::dismiss(&state.store, visitor.actor, SuggestionId(id)).await?;
+    let dismissed =
+        service::suggestions::dismiss(&state.store, visitor.actor, SuggestionId(id)).await?;
     Ok(Redirect::to(&format!("/lists/{}/review", dismissed.list.0)).into_response())
 }
 
@@ -171,8 +188,10 @@ pub async fn merge_page(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    let suggestion = service::suggestions::get(&state.store, visitor.actor, SuggestionId(id)).await?;
-    let history = service::suggestions::history(&state.store, visitor.actor, SuggestionId(id)).await?;
+    let suggestion =
+        service::suggestions::get(&state.store, visitor.actor, SuggestionId(id)).await?;
+    let history =
+        service::suggestions::history(&state.store, visitor.actor, SuggestionId(id)).await?;
     let list = service::lists::get_list(&state.store, visitor.actor, suggestion.list).await?;
     let fields = MERGE_FIELDS
         .iter()
@@ -180,7 +199,11 @@ pub async fn merge_page(
             field,
             label: label(field),
             new_value: suggestion.fields.display(field).unwrap_or_default(),
-            old_value: history.iter().rev().find(|h| h.field == field).map(|h| h.old_value.clone().unwrap_or_default()),
+            old_value: history
+                .iter()
+                .rev()
+                .find(|h| h.field == field)
+                .map(|h| h.old_value.clone().unwrap_or_default()),
         })
         .collect();
     let join = |values: Vec<&str>| values.join(", ");
@@ -192,9 +215,30 @@ pub async fn merge_page(
         status: suggestion.status.as_str(),
         can_edit: list.role.can_edit(),
         fields,
-        emails: join(suggestion.fields.emails.iter().map(|f| f.value.as_str()).collect()),
-        phones: join(suggestion.fields.phones.iter().map(|p| p.e164.as_str()).collect()),
-        websites: join(suggestion.fields.websites.iter().map(|f| f.value.as_str()).collect()),
+        emails: join(
+            suggestion
+                .fields
+                .emails
+                .iter()
+                .map(|f| f.value.as_str())
+                .collect(),
+        ),
+        phones: join(
+            suggestion
+                .fields
+                .phones
+                .iter()
+                .map(|p| p.e164.as_str())
+                .collect(),
+        ),
+        websites: join(
+            suggestion
+                .fields
+                .websites
+                .iter()
+                .map(|f| f.value.as_str())
+                .collect(),
+        ),
     })
 }
 
@@ -214,7 +258,9 @@ pub async fn merge(
             None | Some("") => continue,
             Some("take_new") => Choice::TakeNew,
             Some("keep_old") => Choice::KeepOld,
-            Some("typed") => Choice::Typed { value: get(format!("value_{field}")).unwrap_or_default() },
+            Some("typed") => Choice::Typed {
+                value: get(format!("value_{field}")).unwrap_or_default(),
+            },
             Some(_) => {
                 return Err(ServiceError::field(
                     &format!("choice_{field}"),
@@ -224,7 +270,10 @@ pub async fn merge(
                 .into());
             }
         };
-        choices.push(FieldChoice { field: field.to_owned(), choice });
+        choices.push(FieldChoice {
+            field: field.to_owned(),
+            choice,
+        });
     }
     service::suggestions::merge(&state.store, visitor.actor, SuggestionId(id), &choices).await?;
     back_to_list(&state, &visitor, SuggestionId(id)).await

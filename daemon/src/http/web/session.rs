@@ -2,10 +2,10 @@
 //! and a wrong password get the same answer.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 use zeroize::Zeroize;
 
@@ -23,11 +23,26 @@ struct SignInPage {
 }
 
 /// The sign-in form with a fresh pre-session token (field + cookie), with `status`.
-fn sign_in_form(status: StatusCode, email: String, error: Option<String>) -> Result<Response, PageError> {
+fn sign_in_form(
+    status: StatusCode,
+    email: String,
+    error: Option<String>,
+) -> Result<Response, PageError> {
     let token = SignInToken::issue().map_err(|e| PageError::Internal(e.to_string()))?;
-    let page = SignInPage { email, error, csrf: token.value().to_owned() };
-    let body = page.render().map_err(|e| PageError::Internal(format!("render: {e}")))?;
-    Ok((status, [(header::SET_COOKIE, token.set_cookie())], Html(body)).into_response())
+    let page = SignInPage {
+        email,
+        error,
+        csrf: token.value().to_owned(),
+    };
+    let body = page
+        .render()
+        .map_err(|e| PageError::Internal(format!("render: {e}")))?;
+    Ok((
+        status,
+        [(header::SET_COOKIE, token.set_cookie())],
+        Html(body),
+    )
+        .into_response())
 }
 
 pub async fn sign_in_page(user: Option<CurrentUser>) -> Result<Response, PageError> {
@@ -64,27 +79,50 @@ pub async fn sign_in(
 ) -> Result<Response, PageError> {
     let email = form.email.trim().to_owned();
     if let Err(refusal) = auth::check_sign_in_token(&headers, form.csrf_token.as_deref()) {
-        tracing::info!(?refusal, "sign-in refused: missing or wrong sign-in form token");
+        tracing::info!(
+            ?refusal,
+            "sign-in refused: missing or wrong sign-in form token"
+        );
         return sign_in_form(
             StatusCode::FORBIDDEN,
             email,
-            Some("This sign-in form expired or did not come from this site. Please sign in again.".to_owned()),
+            Some(
+                "This sign-in form expired or did not come from this site. Please sign in again."
+                    .to_owned(),
+            ),
         );
     }
-    match auth::sign_in_for(&state.store, &email, &form.password, state.settings.session_ttl).await {
+    match auth::sign_in_for(
+        &state.store,
+        &email,
+        &form.password,
+        state.settings.session_ttl,
+    )
+    .await
+    {
         Ok(new) => {
             let mut response = Redirect::to("/dashboard").into_response();
-            response.headers_mut().append(header::SET_COOKIE, new.set_cookie());
-            response.headers_mut().append(header::SET_COOKIE, auth::clear_sign_in_cookie());
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, new.set_cookie());
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, auth::clear_sign_in_cookie());
             Ok(response)
         }
         Err(e) => {
             let (status, message) = match &e {
-                AuthError::BadCredentials => (StatusCode::UNAUTHORIZED, "Wrong e-mail or password.".to_owned()),
+                AuthError::BadCredentials => (
+                    StatusCode::UNAUTHORIZED,
+                    "Wrong e-mail or password.".to_owned(),
+                ),
                 AuthError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
                 _ => {
                     tracing::warn!(error = %e, "sign-in failed");
-                    (StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now; try again later.".to_owned())
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Signing in is not possible right now; try again later.".to_owned(),
+                    )
                 }
             };
             sign_in_form(status, email, Some(message))
@@ -98,5 +136,9 @@ pub async fn sign_out(State(state): State<AppState>, user: Option<CurrentUser>) 
     {
         tracing::warn!(error = %e, "sign-out failed");
     }
-    ([(header::SET_COOKIE, auth::clear_cookie())], Redirect::to("/sign-in")).into_response()
+    (
+        [(header::SET_COOKIE, auth::clear_cookie())],
+        Redirect::to("/sign-in"),
+    )
+        .into_response()
 }

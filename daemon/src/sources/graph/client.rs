@@ -51,7 +51,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { attempts: 5, max_wait: Duration::from_secs(120), backoff: Duration::from_secs(1) }
+        Self {
+            attempts: 5,
+            max_wait: Duration::from_secs(120),
+            backoff: Duration::from_secs(1),
+        }
     }
 }
 
@@ -65,7 +69,10 @@ pub fn check_graph_endpoint(url: &Url) -> Result<(), String> {
     }
     match url.host_str() {
         Some(host) if SDK_ALLOWED_HOSTS.contains(&host) => Ok(()),
-        _ => Err(format!("host must be one of Microsoft's Graph clouds: {}", SDK_ALLOWED_HOSTS.join(", "))),
+        _ => Err(format!(
+            "host must be one of Microsoft's Graph clouds: {}",
+            SDK_ALLOWED_HOSTS.join(", ")
+        )),
     }
 }
 
@@ -82,7 +89,10 @@ pub struct Me {
 impl Me {
     /// The mailbox address: `mail`, else the user principal name.
     pub fn address(&self) -> Option<&str> {
-        self.mail.as_deref().or(self.user_principal_name.as_deref()).filter(|a| a.contains('@'))
+        self.mail
+            .as_deref()
+            .or(self.user_principal_name.as_deref())
+            .filter(|a| a.contains('@'))
     }
 }
 
@@ -154,7 +164,10 @@ impl GraphApi {
         retry: RetryPolicy,
         stats: Arc<GraphStats>,
     ) -> Result<GraphApi, GraphError> {
-        check_graph_endpoint(graph_url).map_err(|reason| GraphError::Protocol { op: "configure", reason })?;
+        check_graph_endpoint(graph_url).map_err(|reason| GraphError::Protocol {
+            op: "configure",
+            reason,
+        })?;
         let config = GraphClientConfiguration::new()
             .client_application(tokens.clone())
             .timeout(Duration::from_secs(60))
@@ -190,7 +203,10 @@ impl GraphApi {
     }
 
     /// `POST /subscriptions`. Graph validates both URLs before answering 201.
-    pub async fn create_subscription(&self, new: &NewSubscription<'_>) -> Result<RemoteSubscription, GraphError> {
+    pub async fn create_subscription(
+        &self,
+        new: &NewSubscription<'_>,
+    ) -> Result<RemoteSubscription, GraphError> {
         let body = serde_json::json!({
             "changeType": "created",
             "notificationUrl": new.notification_url,
@@ -200,7 +216,11 @@ impl GraphApi {
             "clientState": new.client_state,
             "latestSupportedTlsVersion": "v1_2",
         });
-        let response = self.send("create subscription", |c| c.subscriptions().create_subscription(&body)).await?;
+        let response = self
+            .send("create subscription", |c| {
+                c.subscriptions().create_subscription(&body)
+            })
+            .await?;
         json(response, "create subscription").await
     }
 
@@ -211,20 +231,37 @@ impl GraphApi {
             #[serde(default)]
             value: Vec<RemoteSubscription>,
         }
-        let response = self.send("list subscriptions", |c| c.subscriptions().list_subscription()).await?;
+        let response = self
+            .send("list subscriptions", |c| {
+                c.subscriptions().list_subscription()
+            })
+            .await?;
         Ok(json::<Page>(response, "list subscriptions").await?.value)
     }
 
     /// `PATCH /subscriptions/{id}` with a new expiry: renews and reauthorizes.
-    pub async fn renew_subscription(&self, id: &str, expires_at_ms: i64) -> Result<RemoteSubscription, GraphError> {
+    pub async fn renew_subscription(
+        &self,
+        id: &str,
+        expires_at_ms: i64,
+    ) -> Result<RemoteSubscription, GraphError> {
         let body = serde_json::json!({ "expirationDateTime": format_time(expires_at_ms) });
-        let response = self.send("renew subscription", |c| c.subscription(id).update_subscription(&body)).await?;
+        let response = self
+            .send("renew subscription", |c| {
+                c.subscription(id).update_subscription(&body)
+            })
+            .await?;
         json(response, "renew subscription").await
     }
 
     /// `DELETE /subscriptions/{id}`; one that is already gone counts as deleted.
     pub async fn delete_subscription(&self, id: &str) -> Result<(), GraphError> {
-        match self.send("delete subscription", |c| c.subscription(id).delete_subscription()).await {
+        match self
+            .send("delete subscription", |c| {
+                c.subscription(id).delete_subscription()
+            })
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
@@ -233,7 +270,11 @@ impl GraphApi {
 
     /// `GET /me/messages/{id}/$value`: the raw MIME, into memory, at most `max_bytes`.
     pub async fn message_mime(&self, id: &str, max_bytes: u64) -> Result<Fetched, GraphError> {
-        let mut response = self.send("fetch message", |c| c.me().message(id).get_messages_content()).await?;
+        let mut response = self
+            .send("fetch message", |c| {
+                c.me().message(id).get_messages_content()
+            })
+            .await?;
         if let Some(length) = response.content_length()
             && length > max_bytes
         {
@@ -262,17 +303,27 @@ impl GraphApi {
 
     /// One page of a folder's delta query: the first round when `link` is `None`, else the
     /// `nextLink` or `deltaLink` Graph returned (which must point back at the Graph URL).
-    pub async fn delta_page(&self, folder: &str, link: Option<&str>) -> Result<DeltaPage, GraphError> {
+    pub async fn delta_page(
+        &self,
+        folder: &str,
+        link: Option<&str>,
+    ) -> Result<DeltaPage, GraphError> {
         let link = match link {
             Some(link) => Some(self.own_link(link)?),
             None => None,
         };
         let response = self
             .send("delta", |c| {
-                let mut request = c.me().mail_folder(folder).messages().delta().select(&["id"]);
-                request
-                    .headers_mut()
-                    .insert("Prefer", reqwest::header::HeaderValue::from_static(prefer_page_size()));
+                let mut request = c
+                    .me()
+                    .mail_folder(folder)
+                    .messages()
+                    .delta()
+                    .select(&["id"]);
+                request.headers_mut().insert(
+                    "Prefer",
+                    reqwest::header::HeaderValue::from_static(prefer_page_size()),
+                );
                 if let Some(link) = &link {
                     *request.as_mut() = link.clone();
                 }
@@ -296,10 +347,18 @@ impl GraphApi {
         }
         let page: Page = json(response, "delta").await?;
         if page.next_link.is_none() && page.delta_link.is_none() {
-            return Err(GraphError::Protocol { op: "delta", reason: "neither nextLink nor deltaLink".into() });
+            return Err(GraphError::Protocol {
+                op: "delta",
+                reason: "neither nextLink nor deltaLink".into(),
+            });
         }
         Ok(DeltaPage {
-            ids: page.value.into_iter().filter(|i| i.removed.is_none()).filter_map(|i| i.id).collect(),
+            ids: page
+                .value
+                .into_iter()
+                .filter(|i| i.removed.is_none())
+                .filter_map(|i| i.id)
+                .collect(),
             next_link: page.next_link,
             delta_link: page.delta_link,
         })
@@ -308,13 +367,21 @@ impl GraphApi {
     /// A link Graph returned, checked to stay on the configured Graph URL (the bearer token
     /// must never go elsewhere).
     fn own_link(&self, link: &str) -> Result<Url, GraphError> {
-        let url = Url::parse(link).map_err(|_| GraphError::Protocol { op: "delta", reason: "link is not a URL".into() })?;
+        let url = Url::parse(link).map_err(|_| GraphError::Protocol {
+            op: "delta",
+            reason: "link is not a URL".into(),
+        })?;
         let same_origin = url.scheme() == self.origin.scheme()
             && url.host_str() == self.origin.host_str()
             && url.port_or_known_default() == self.origin.port_or_known_default()
-            && url.path().starts_with(self.origin.path().trim_end_matches('/'));
+            && url
+                .path()
+                .starts_with(self.origin.path().trim_end_matches('/'));
         if !same_origin {
-            return Err(GraphError::Protocol { op: "delta", reason: "link points outside the Graph URL".into() });
+            return Err(GraphError::Protocol {
+                op: "delta",
+                reason: "link points outside the Graph URL".into(),
+            });
         }
         Ok(url)
     }
@@ -330,7 +397,10 @@ impl GraphApi {
             .permits
             .acquire()
             .await
-            .map_err(|_| GraphError::Protocol { op, reason: "request limiter closed".into() })?;
+            .map_err(|_| GraphError::Protocol {
+                op,
+                reason: "request limiter closed".into(),
+            })?;
         let mut refreshed = false;
         let mut attempt = 1;
         let mut backoff = self.retry.backoff;
@@ -350,7 +420,12 @@ impl GraphApi {
                 self.tokens.force_refresh().await?;
                 continue;
             }
-            let error = GraphError::Status { op, status, code, retry_after };
+            let error = GraphError::Status {
+                op,
+                status,
+                code,
+                retry_after,
+            };
             if error.is_transient() && attempt < self.retry.attempts {
                 if status == 429 || status == 503 {
                     GraphStats::bump(&self.stats.throttled);
@@ -387,13 +462,25 @@ fn failure(op: &'static str, error: &GraphFailure) -> GraphError {
         GraphFailure::ReqwestError(e) => GraphError::network(op, e),
         // Anything else the SDK reports before a response exists (building the request, the
         // token callback) is treated as a failed request, which is retried later.
-        _ => GraphError::Network { op, reason: "request not sent".into() },
+        _ => GraphError::Network {
+            op,
+            reason: "request not sent".into(),
+        },
     }
 }
 
-async fn json<T: serde::de::DeserializeOwned>(response: reqwest::Response, op: &'static str) -> Result<T, GraphError> {
-    let bytes = response.bytes().await.map_err(|e| GraphError::network(op, &e))?;
-    serde_json::from_slice(&bytes).map_err(|e| GraphError::Protocol { op, reason: format!("bad JSON at column {}", e.column()) })
+async fn json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    op: &'static str,
+) -> Result<T, GraphError> {
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| GraphError::network(op, &e))?;
+    serde_json::from_slice(&bytes).map_err(|e| GraphError::Protocol {
+        op,
+        reason: format!("bad JSON at column {}", e.column()),
+    })
 }
 
 /// Graph's `error.code` from an error body, when there is one.
@@ -413,11 +500,16 @@ async fn error_code(response: reqwest::Response) -> Option<String> {
 
 /// `Retry-After` as seconds or an HTTP date.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let when = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let when =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
     let wait = when - time::OffsetDateTime::now_utc();
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
@@ -426,12 +518,15 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 pub fn format_time(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Epoch ms of an RFC 3339 time (Graph sends up to 7 fractional digits).
 pub fn parse_time_ms(text: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+    let t =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .ok()?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
@@ -441,25 +536,44 @@ mod tests {
 
     #[test]
     fn times_round_trip_and_accept_graph_precision() {
-        assert_eq!(parse_time_ms("2026-11-20T11:00:00.0000000Z"), Some(1_795_172_400_000));
-        assert_eq!(parse_time_ms(&format_time(1_795_172_400_123)), Some(1_795_172_400_123));
+        assert_eq!(
+            parse_time_ms("2026-11-20T11:00:00.0000000Z"),
+            Some(1_795_172_400_000)
+        );
+        assert_eq!(
+            parse_time_ms(&format_time(1_795_172_400_123)),
+            Some(1_795_172_400_123)
+        );
         assert_eq!(parse_time_ms("tomorrow"), None);
     }
 
     #[test]
     fn retry_after_reads_seconds() {
         let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::RETRY_AFTER, reqwest::header::HeaderValue::from_static("3"));
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            reqwest::header::HeaderValue::from_static("3"),
+        );
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert(reqwest::header::RETRY_AFTER, reqwest::header::HeaderValue::from_static("soon"));
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            reqwest::header::HeaderValue::from_static("soon"),
+        );
         assert_eq!(retry_after(&headers), None);
     }
 
     #[test]
     fn endpoint_check_matches_the_sdk_allow_list() {
-        let Ok(default) = Url::parse("https://graph.microsoft.com/v1.0") else { panic!("url") };
+        let Ok(default) = Url::parse("https://graph.microsoft.com/v1.0") else {
+            panic!("url")
+        };
         assert!(check_graph_endpoint(&default).is_ok());
-        let Ok(local) = Url::parse("http://127.0.0.1:9/v1.0") else { panic!("url") };
-        assert_eq!(check_graph_endpoint(&local).is_ok(), cfg!(feature = "graph-test-util"));
+        let Ok(local) = Url::parse("http://127.0.0.1:9/v1.0") else {
+            panic!("url")
+        };
+        assert_eq!(
+            check_graph_endpoint(&local).is_ok(),
+            cfg!(feature = "graph-test-util")
+        );
     }
 }

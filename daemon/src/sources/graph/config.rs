@@ -52,28 +52,54 @@ impl GraphConfig {
         http_public_base_url: &str,
         resolve: &dyn Fn(PathBuf) -> PathBuf,
     ) -> Result<Option<GraphConfig>, ConfigError> {
-        let Some(client_id) = raw.client_id.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()) else {
+        let Some(client_id) = raw
+            .client_id
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+        else {
             return Ok(None);
         };
-        let authority_url = checked_url("graph.authority_url", raw.authority_url.as_deref().unwrap_or(DEFAULT_AUTHORITY))?;
-        let graph_url = checked_url("graph.graph_url", raw.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH_URL))?;
-        super::client::check_graph_endpoint(&graph_url).map_err(|reason| ConfigError::invalid("graph.graph_url", reason))?;
-        let public = raw.public_base_url.as_deref().unwrap_or(http_public_base_url);
-        let public_base_url = checked_url("graph.public_base_url", public)?.as_str().trim_end_matches('/').to_owned();
+        let authority_url = checked_url(
+            "graph.authority_url",
+            raw.authority_url.as_deref().unwrap_or(DEFAULT_AUTHORITY),
+        )?;
+        let graph_url = checked_url(
+            "graph.graph_url",
+            raw.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH_URL),
+        )?;
+        super::client::check_graph_endpoint(&graph_url)
+            .map_err(|reason| ConfigError::invalid("graph.graph_url", reason))?;
+        let public = raw
+            .public_base_url
+            .as_deref()
+            .unwrap_or(http_public_base_url);
+        let public_base_url = checked_url("graph.public_base_url", public)?
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
         let subscription_lifetime = duration(
             "graph.subscription_lifetime",
             raw.subscription_lifetime.as_deref(),
             DEFAULT_SUBSCRIPTION_LIFETIME,
         )?;
-        if subscription_lifetime > MAX_SUBSCRIPTION_LIFETIME || subscription_lifetime < Duration::from_secs(60) {
+        if subscription_lifetime > MAX_SUBSCRIPTION_LIFETIME
+            || subscription_lifetime < Duration::from_secs(60)
+        {
             return Err(ConfigError::invalid(
                 "graph.subscription_lifetime",
                 "must be between 1m and 10080m (Graph's cap for Outlook message subscriptions)",
             ));
         }
-        let delta_interval = duration("graph.delta_interval", raw.delta_interval.as_deref(), DEFAULT_DELTA_INTERVAL)?;
+        let delta_interval = duration(
+            "graph.delta_interval",
+            raw.delta_interval.as_deref(),
+            DEFAULT_DELTA_INTERVAL,
+        )?;
         if delta_interval < Duration::from_secs(1) {
-            return Err(ConfigError::invalid("graph.delta_interval", "must be at least 1s"));
+            return Err(ConfigError::invalid(
+                "graph.delta_interval",
+                "must be at least 1s",
+            ));
         }
         let folders: Vec<String> = raw
             .folders
@@ -83,10 +109,19 @@ impl GraphConfig {
             .filter(|f| !f.is_empty())
             .collect();
         if folders.is_empty() {
-            return Err(ConfigError::invalid("graph.folders", "must name at least one folder"));
+            return Err(ConfigError::invalid(
+                "graph.folders",
+                "must name at least one folder",
+            ));
         }
-        if let Some(bad) = folders.iter().find(|f| !f.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b))) {
-            return Err(ConfigError::invalid("graph.folders", format!("{bad:?} is not a folder name or id")));
+        if let Some(bad) = folders.iter().find(|f| {
+            !f.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b))
+        }) {
+            return Err(ConfigError::invalid(
+                "graph.folders",
+                format!("{bad:?} is not a folder name or id"),
+            ));
         }
         let workers = match raw.workers {
             Some(0) => return Err(ConfigError::invalid("graph.workers", "must be at least 1")),
@@ -107,7 +142,12 @@ impl GraphConfig {
     }
 
     /// A configuration for tests and embedding: everything at its default but the endpoints.
-    pub fn new(client_id: &str, authority_url: Url, graph_url: Url, public_base_url: &str) -> GraphConfig {
+    pub fn new(
+        client_id: &str,
+        authority_url: Url,
+        graph_url: Url,
+        public_base_url: &str,
+    ) -> GraphConfig {
         GraphConfig {
             client_id: client_id.to_owned(),
             client_secret_file: None,
@@ -136,20 +176,30 @@ impl GraphConfig {
 
     /// `{authority}/oauth2/v2.0/{endpoint}`.
     pub fn identity_endpoint(&self, endpoint: &str) -> String {
-        format!("{}/oauth2/v2.0/{endpoint}", self.authority_url.as_str().trim_end_matches('/'))
+        format!(
+            "{}/oauth2/v2.0/{endpoint}",
+            self.authority_url.as_str().trim_end_matches('/')
+        )
     }
 }
 
 /// Parses a URL that must be https, or http to a loopback host (local tests and bridges).
 fn checked_url(key: &'static str, text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text.trim()).map_err(|e| ConfigError::invalid(key, format!("{text:?} is not a URL ({e})")))?;
+    let url = Url::parse(text.trim())
+        .map_err(|e| ConfigError::invalid(key, format!("{text:?} is not a URL ({e})")))?;
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::invalid(key, "must not have a query or fragment"));
+        return Err(ConfigError::invalid(
+            key,
+            "must not have a query or fragment",
+        ));
     }
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
-        _ => Err(ConfigError::invalid(key, "must be https (http only to a loopback address)")),
+        _ => Err(ConfigError::invalid(
+            key,
+            "must be https (http only to a loopback address)",
+        )),
     }
 }
 
@@ -163,11 +213,19 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn duration(key: &'static str, text: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
+fn duration(
+    key: &'static str,
+    text: Option<&str>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     match text {
         None => Ok(default),
-        Some(text) => humantime::parse_duration(text.trim())
-            .map_err(|e| ConfigError::invalid(key, format!("{text:?} is not a duration like \"30m\" ({e})"))),
+        Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
+            ConfigError::invalid(
+                key,
+                format!("{text:?} is not a duration like \"30m\" ({e})"),
+            )
+        }),
     }
 }
 
@@ -176,25 +234,45 @@ mod tests {
     use super::*;
 
     fn raw(client_id: Option<&str>) -> RawGraph {
-        RawGraph { client_id: client_id.map(str::to_owned), ..RawGraph::default() }
+        RawGraph {
+            client_id: client_id.map(str::to_owned),
+            ..RawGraph::default()
+        }
     }
 
     #[test]
     fn off_without_client_id_and_defaults_with_one() {
         let resolve = |p: PathBuf| p;
-        assert!(matches!(GraphConfig::from_raw(raw(None), "https://m.example", &resolve), Ok(None)));
+        assert!(matches!(
+            GraphConfig::from_raw(raw(None), "https://m.example", &resolve),
+            Ok(None)
+        ));
         let config = GraphConfig::from_raw(raw(Some("app")), "https://m.example/", &resolve);
-        let Ok(Some(config)) = config else { panic!("default graph config refused") };
-        assert_eq!(config.redirect_uri(), "https://m.example/oauth/microsoft/callback");
-        assert_eq!(config.notification_url(), "https://m.example/graph/notifications");
-        assert_eq!(config.identity_endpoint("token"), "https://login.microsoftonline.com/common/oauth2/v2.0/token");
+        let Ok(Some(config)) = config else {
+            panic!("default graph config refused")
+        };
+        assert_eq!(
+            config.redirect_uri(),
+            "https://m.example/oauth/microsoft/callback"
+        );
+        assert_eq!(
+            config.notification_url(),
+            "https://m.example/graph/notifications"
+        );
+        assert_eq!(
+            config.identity_endpoint("token"),
+            "https://login.microsoftonline.com/common/oauth2/v2.0/token"
+        );
         assert_eq!(config.folders, vec!["inbox".to_owned()]);
     }
 
     #[test]
     fn public_url_must_be_https_outside_loopback() {
         let resolve = |p: PathBuf| p;
-        assert!(GraphConfig::from_raw(raw(Some("app")), "http://mailsig.example.net", &resolve).is_err());
+        assert!(
+            GraphConfig::from_raw(raw(Some("app")), "http://mailsig.example.net", &resolve)
+                .is_err()
+        );
         assert!(GraphConfig::from_raw(raw(Some("app")), "http://127.0.0.1:8080", &resolve).is_ok());
         let mut long = raw(Some("app"));
         long.subscription_lifetime = Some("8d".into());

@@ -24,18 +24,29 @@ impl MailboxRuntime {
     /// The baseline of a folder that has no delta link yet. Returns how many existing
     /// messages were recorded as seen (0 when the folder already had a link).
     pub(crate) async fn ensure_baseline(&self, folder: &str) -> Result<usize, GraphError> {
-        let cursor = self.shared.store.get_cursor(self.mailbox.id, folder).await?;
+        let cursor = self
+            .shared
+            .store
+            .get_cursor(self.mailbox.id, folder)
+            .await?;
         if cursor.and_then(|c| c.delta_link).is_some() {
             return Ok(0);
         }
         let (ids, link) = self.page_through(folder, None).await?;
-        self.shared.store.commit_delta_baseline(self.mailbox.id, folder, &ids, &link, self.fencing).await?;
+        self.shared
+            .store
+            .commit_delta_baseline(self.mailbox.id, folder, &ids, &link, self.fencing)
+            .await?;
         Ok(ids.len())
     }
 
     /// One delta round from the stored link; returns how many new jobs it queued.
     pub(crate) async fn delta_round(&self, folder: &str) -> Result<u64, GraphError> {
-        let cursor = self.shared.store.get_cursor(self.mailbox.id, folder).await?;
+        let cursor = self
+            .shared
+            .store
+            .get_cursor(self.mailbox.id, folder)
+            .await?;
         let Some(link) = cursor.and_then(|c| c.delta_link) else {
             self.ensure_baseline(folder).await?;
             return Ok(0);
@@ -45,12 +56,19 @@ impl MailboxRuntime {
             Err(GraphError::Status { status: 410, .. }) => {
                 tracing::warn!(mailbox = %self.mailbox.id, "graph delta link expired; starting a new baseline");
                 let (ids, link) = self.page_through(folder, None).await?;
-                self.shared.store.commit_delta_baseline(self.mailbox.id, folder, &ids, &link, self.fencing).await?;
+                self.shared
+                    .store
+                    .commit_delta_baseline(self.mailbox.id, folder, &ids, &link, self.fencing)
+                    .await?;
                 return Ok(0);
             }
             Err(e) => return Err(e),
         };
-        let queued = self.shared.store.commit_delta_round(self.mailbox.id, folder, &ids, &next, self.fencing).await?;
+        let queued = self
+            .shared
+            .store
+            .commit_delta_round(self.mailbox.id, folder, &ids, &next, self.fencing)
+            .await?;
         GraphStats::bump(&self.shared.stats.delta_rounds);
         if queued > 0 {
             GraphStats::add(&self.shared.stats.jobs_queued, queued);
@@ -67,7 +85,11 @@ impl MailboxRuntime {
     }
 
     /// Follows pages from `link` (or the folder's first delta request) to the deltaLink.
-    async fn page_through(&self, folder: &str, link: Option<String>) -> Result<(Vec<String>, String), GraphError> {
+    async fn page_through(
+        &self,
+        folder: &str,
+        link: Option<String>,
+    ) -> Result<(Vec<String>, String), GraphError> {
         let mut ids = Vec::new();
         let mut next = link;
         for _ in 0..MAX_PAGES {
@@ -80,6 +102,9 @@ impl MailboxRuntime {
             }
             next = page.next_link;
         }
-        Err(GraphError::Protocol { op: "delta", reason: format!("no deltaLink after {MAX_PAGES} pages") })
+        Err(GraphError::Protocol {
+            op: "delta",
+            reason: format!("no deltaLink after {MAX_PAGES} pages"),
+        })
     }
 }

@@ -15,7 +15,12 @@ pub enum GraphError {
     TokenEndpoint { status: u16, error: String },
     /// Graph answered with an error status. `code` is Graph's error code when it sent one.
     #[error("graph {op} answered {status}{}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
-    Status { op: &'static str, status: u16, code: Option<String>, retry_after: Option<Duration> },
+    Status {
+        op: &'static str,
+        status: u16,
+        code: Option<String>,
+        retry_after: Option<Duration>,
+    },
     /// The request did not complete (connect, TLS, timeout, body read).
     #[error("graph {op}: request failed: {reason}")]
     Network { op: &'static str, reason: String },
@@ -93,7 +98,10 @@ impl GraphError {
         } else {
             "request"
         };
-        GraphError::Network { op, reason: reason.to_owned() }
+        GraphError::Network {
+            op,
+            reason: reason.to_owned(),
+        }
     }
 }
 
@@ -103,11 +111,26 @@ mod tests {
 
     #[test]
     fn classes_drive_retries() {
-        let throttled = GraphError::Status { op: "x", status: 429, code: None, retry_after: Some(Duration::from_secs(2)) };
+        let throttled = GraphError::Status {
+            op: "x",
+            status: 429,
+            code: None,
+            retry_after: Some(Duration::from_secs(2)),
+        };
         assert!(throttled.is_transient() && !throttled.needs_reconsent());
         assert_eq!(throttled.retry_after(), Some(Duration::from_secs(2)));
-        assert!(GraphError::InvalidGrant { error: "invalid_grant".into() }.needs_reconsent());
-        let gone = GraphError::Status { op: "x", status: 404, code: Some("ErrorItemNotFound".into()), retry_after: None };
+        assert!(
+            GraphError::InvalidGrant {
+                error: "invalid_grant".into()
+            }
+            .needs_reconsent()
+        );
+        let gone = GraphError::Status {
+            op: "x",
+            status: 404,
+            code: Some("ErrorItemNotFound".into()),
+            retry_after: None,
+        };
         assert!(gone.is_not_found() && !gone.is_transient());
         assert_eq!(gone.to_string(), "graph x answered 404 (ErrorItemNotFound)");
     }

@@ -23,7 +23,9 @@ pub struct GroupCommit<T> {
 
 impl<T> Clone for GroupCommit<T> {
     fn clone(&self) -> Self {
-        GroupCommit { queue: self.queue.clone() }
+        GroupCommit {
+            queue: self.queue.clone(),
+        }
     }
 }
 
@@ -46,7 +48,8 @@ impl<T: Send + 'static> GroupCommit<T> {
                         Err(_) => break,
                     }
                 }
-                let (items, answers): (Vec<T>, Vec<oneshot::Sender<bool>>) = group.into_iter().unzip();
+                let (items, answers): (Vec<T>, Vec<oneshot::Sender<bool>>) =
+                    group.into_iter().unzip();
                 let committed = write(items).await;
                 for answer in answers {
                     // The submitter may have gone (e.g. a client timeout); the write stands.
@@ -82,7 +85,9 @@ mod tests {
             let seen = Arc::clone(&seen);
             async move {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                seen.lock().unwrap_or_else(|p| p.into_inner()).push(items.len());
+                seen.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(items.len());
                 !items.contains(&13)
             }
         });
@@ -102,7 +107,10 @@ mod tests {
         let writes = writes.lock().unwrap_or_else(|p| p.into_inner()).clone();
         assert_eq!(writes.iter().sum::<usize>(), 200, "every item written once");
         assert!(writes.len() < 200, "items were folded: {writes:?}");
-        assert!(writes.iter().all(|&n| n <= 64), "no group above the cap: {writes:?}");
+        assert!(
+            writes.iter().all(|&n| n <= 64),
+            "no group above the cap: {writes:?}"
+        );
         // Only the group holding 13 failed, and every item in it was told so.
         assert!(failed.contains(&13));
         assert!(failed.len() <= 64);

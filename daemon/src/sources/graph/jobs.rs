@@ -90,7 +90,16 @@ impl JobRunner {
             let jobs = if free == 0 {
                 Vec::new()
             } else {
-                match this.store.claim_graph_jobs(&this.options.worker_id, this.options.lease_owner.as_deref(), free, CLAIM_LEASE).await {
+                match this
+                    .store
+                    .claim_graph_jobs(
+                        &this.options.worker_id,
+                        this.options.lease_owner.as_deref(),
+                        free,
+                        CLAIM_LEASE,
+                    )
+                    .await
+                {
                     Ok(jobs) => jobs,
                     Err(error) => {
                         tracing::warn!(error = %error, "graph jobs: claim failed");
@@ -100,7 +109,9 @@ impl JobRunner {
             };
             let claimed = jobs.len();
             for job in jobs {
-                let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { break };
+                let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                    break;
+                };
                 let (this, outcomes) = (Arc::clone(&this), outcomes.clone());
                 running.spawn(async move {
                     let id = job.id;
@@ -133,7 +144,10 @@ impl JobRunner {
                 GraphJobKind::Removed => runtime.recreate(&job.folder, &job.item).await,
             },
             // Not (yet) running here, e.g. right after linking: try again shortly.
-            None => Err(GraphError::Network { op: "job", reason: "mailbox not running".into() }),
+            None => Err(GraphError::Network {
+                op: "job",
+                reason: "mailbox not running".into(),
+            }),
         };
         match result {
             Ok(()) => GraphJobOutcome::Done,
@@ -141,32 +155,60 @@ impl JobRunner {
                 if let Some(runtime) = self.source.runtime(job.mailbox) {
                     runtime.mark_needs_reconsent().await;
                 }
-                GraphJobOutcome::Retry { next_at: self.store.now_ms(), error: error.class() }
+                GraphJobOutcome::Retry {
+                    next_at: self.store.now_ms(),
+                    error: error.class(),
+                }
             }
             Err(error) if error.is_not_found() => {
                 tracing::debug!(mailbox = %job.mailbox, job = job.id, "graph job target gone");
-                GraphJobOutcome::Failed { error: error.class() }
+                GraphJobOutcome::Failed {
+                    error: error.class(),
+                }
             }
-            Err(error) if error.is_transient() || matches!(error, GraphError::Protocol { .. }) && job.attempts < 5 => {
-                let wait = error.retry_after().unwrap_or_else(|| self.backoff(job.attempts));
+            Err(error)
+                if error.is_transient()
+                    || matches!(error, GraphError::Protocol { .. }) && job.attempts < 5 =>
+            {
+                let wait = error
+                    .retry_after()
+                    .unwrap_or_else(|| self.backoff(job.attempts));
                 tracing::debug!(mailbox = %job.mailbox, job = job.id, error = %error, "graph job retried later");
-                let next_at = self.store.now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
-                GraphJobOutcome::Retry { next_at, error: error.class() }
+                let next_at = self
+                    .store
+                    .now_ms()
+                    .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                GraphJobOutcome::Retry {
+                    next_at,
+                    error: error.class(),
+                }
             }
             Err(error) => {
                 tracing::warn!(mailbox = %job.mailbox, job = job.id, error = %error, "graph job failed");
-                GraphJobOutcome::Failed { error: error.class() }
+                GraphJobOutcome::Failed {
+                    error: error.class(),
+                }
             }
         }
     }
 
     fn backoff(&self, attempts: i64) -> Duration {
         let exponent = u32::try_from(attempts.clamp(1, 16) - 1).unwrap_or(0);
-        self.options.retry_backoff.saturating_mul(2u32.saturating_pow(exponent)).min(MAX_RETRY_WAIT)
+        self.options
+            .retry_backoff
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .min(MAX_RETRY_WAIT)
     }
 
-    async fn fetch_and_hand_over(&self, runtime: &super::runtime::MailboxRuntime, job: &GraphJob) -> Result<(), GraphError> {
-        let fetched = runtime.api().message_mime(&job.item, self.options.max_message_bytes).await?;
+    async fn fetch_and_hand_over(
+        &self,
+        runtime: &super::runtime::MailboxRuntime,
+        job: &GraphJob,
+    ) -> Result<(), GraphError> {
+        let fetched = runtime
+            .api()
+            .message_mime(&job.item, self.options.max_message_bytes)
+            .await?;
         let (size, payload) = match fetched {
             Fetched::Raw(bytes) => (bytes.len() as u64, Payload::Raw(RawMessage::new(bytes))),
             Fetched::TooLarge(size) => (size, Payload::TooLarge),
@@ -182,12 +224,22 @@ impl JobRunner {
             .pipeline
             .submit(message)
             .await
-            .map_err(|e| GraphError::Network { op: "hand over", reason: e.to_string() })?;
-        ack.committed().await.map_err(|e| GraphError::Network { op: "commit", reason: e.to_string() })?;
+            .map_err(|e| GraphError::Network {
+                op: "hand over",
+                reason: e.to_string(),
+            })?;
+        ack.committed().await.map_err(|e| GraphError::Network {
+            op: "commit",
+            reason: e.to_string(),
+        })?;
         // Lag from when Graph told us (notification or delta round queued the job): Graph's
         // receivedDateTime would cost one more request per message.
         let queued_for = self.store.now_ms().saturating_sub(job.created_at);
-        metrics().source_lag(SourceKind::Graph).observe(Duration::from_millis(u64::try_from(queued_for).unwrap_or(0)));
+        metrics()
+            .source_lag(SourceKind::Graph)
+            .observe(Duration::from_millis(
+                u64::try_from(queued_for).unwrap_or(0),
+            ));
         Ok(())
     }
 }

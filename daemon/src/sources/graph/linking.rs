@@ -26,12 +26,17 @@ use zeroize::Zeroizing;
 use super::client::{GraphApi, RetryPolicy};
 use super::config::{GraphConfig, SCOPES};
 use super::error::GraphError;
-use super::oauth::{LINKING_TTL, OAuthClient, code_challenge, load_client_secret, random_token, state_hash};
+use super::oauth::{
+    LINKING_TTL, OAuthClient, code_challenge, load_client_secret, random_token, state_hash,
+};
 use super::settings::GraphSettings;
 use super::source::GraphSource;
 use super::stats::GraphStats;
 use super::tokens::MailboxTokens;
-use crate::store::{LinkOrigin, ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, NewMailbox, SecretKind, Store, UserId};
+use crate::store::{
+    LinkOrigin, ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, NewMailbox, SecretKind,
+    Store, UserId,
+};
 use crate::vault::{SealedSecret, Vault};
 
 /// Why a linking (or unlinking) failed.
@@ -78,9 +83,21 @@ pub async fn start_linking(
     let state = Zeroizing::new(random_token()?);
     let verifier = Zeroizing::new(random_token()?);
     let sealed = vault.seal(verifier.as_bytes())?;
-    store.put_oauth_state(&state_hash(&state), user, list, origin, sealed.as_bytes(), LINKING_TTL).await?;
-    let mut url = Url::parse(&config.identity_endpoint("authorize"))
-        .map_err(|e| GraphError::Protocol { op: "authorize url", reason: e.to_string() })?;
+    store
+        .put_oauth_state(
+            &state_hash(&state),
+            user,
+            list,
+            origin,
+            sealed.as_bytes(),
+            LINKING_TTL,
+        )
+        .await?;
+    let mut url =
+        Url::parse(&config.identity_endpoint("authorize")).map_err(|e| GraphError::Protocol {
+            op: "authorize url",
+            reason: e.to_string(),
+        })?;
     url.query_pairs_mut()
         .append_pair("client_id", &config.client_id)
         .append_pair("response_type", "code")
@@ -112,14 +129,23 @@ pub async fn complete_linking(
         Err(e) => return Err(e.into()),
     };
     if pending.origin.needs_session() && signed_in != Some(pending.user) {
-        tracing::warn!(origin = pending.origin.as_str(), signed_in = signed_in.is_some(), "microsoft 365 callback refused: not the session that started the linking");
+        tracing::warn!(
+            origin = pending.origin.as_str(),
+            signed_in = signed_in.is_some(),
+            "microsoft 365 callback refused: not the session that started the linking"
+        );
         return Err(LinkError::WrongSession);
     }
     let verifier = vault.open_string(&SealedSecret::from_bytes(pending.verifier_sealed.clone()))?;
-    let tokens = source.oauth().exchange_code(code, verifier.expose_secret(), store.now_ms()).await?;
+    let tokens = source
+        .oauth()
+        .exchange_code(code, verifier.expose_secret(), store.now_ms())
+        .await?;
     let key_version = key_version(store).await?;
     let sealed = tokens.seal(vault)?;
-    let secret = store.put_secret(SecretKind::OauthTokens, sealed.as_bytes(), key_version).await?;
+    let secret = store
+        .put_secret(SecretKind::OauthTokens, sealed.as_bytes(), key_version)
+        .await?;
     match link_with_secret(source, store, vault, pending.user, pending.list, secret).await {
         Ok(mailbox) => Ok(mailbox),
         Err(error) => {
@@ -141,7 +167,10 @@ async fn link_with_secret(
     let me = probe_me(source, store, vault, secret).await?;
     let address = me.address().ok_or(LinkError::NoAddress)?.to_owned();
     let existing = store
-        .list_mailboxes(&MailboxFilter { owner: Some(user), kind: Some(MailboxKind::Graph) })
+        .list_mailboxes(&MailboxFilter {
+            owner: Some(user),
+            kind: Some(MailboxKind::Graph),
+        })
         .await?
         .into_iter()
         .find(|m| GraphSettings::from_json(&m.settings).is_ok_and(|s| s.user_id == me.id));
@@ -154,7 +183,10 @@ async fn link_with_secret(
         tracing::info!(mailbox = %mailbox.id, "graph mailbox re-linked");
         return Ok(store.get_mailbox(mailbox.id).await?);
     }
-    let settings = GraphSettings { user_id: me.id.clone(), folders: source.config().folders.clone() };
+    let settings = GraphSettings {
+        user_id: me.id.clone(),
+        folders: source.config().folders.clone(),
+    };
     let mailbox = store
         .create_mailbox(NewMailbox {
             owner: user,
@@ -178,8 +210,14 @@ async fn probe_me(
     vault: &Vault,
     secret: crate::store::SecretId,
 ) -> Result<super::client::Me, LinkError> {
-    let tokens = MailboxTokens::for_secret(store.clone(), vault.clone(), source.oauth().clone(), secret);
-    let api = GraphApi::new(&source.config().graph_url, tokens, RetryPolicy::default(), source.stats_handle())?;
+    let tokens =
+        MailboxTokens::for_secret(store.clone(), vault.clone(), source.oauth().clone(), secret);
+    let api = GraphApi::new(
+        &source.config().graph_url,
+        tokens,
+        RetryPolicy::default(),
+        source.stats_handle(),
+    )?;
     Ok(api.me().await?)
 }
 
@@ -192,10 +230,19 @@ pub const UNLINK_GRAPH_BUDGET: Duration = Duration::from_secs(10);
 /// unreachable Graph or revoked consent does not keep the local data; that case is logged and
 /// counted in `mailsig_graph_unlink_incomplete_total`), then its tokens, clientStates, jobs and
 /// delta links are wiped and the mailbox soft-deleted.
-pub async fn unlink(store: &Store, vault: &Vault, config: &GraphConfig, mailbox: MailboxId) -> Result<(), LinkError> {
+pub async fn unlink(
+    store: &Store,
+    vault: &Vault,
+    config: &GraphConfig,
+    mailbox: MailboxId,
+) -> Result<(), LinkError> {
     let subscriptions = store.graph_subscriptions(mailbox).await?;
     if !subscriptions.is_empty() {
-        let deleted = tokio::time::timeout(UNLINK_GRAPH_BUDGET, delete_at_graph(store, vault, config, mailbox, &subscriptions)).await;
+        let deleted = tokio::time::timeout(
+            UNLINK_GRAPH_BUDGET,
+            delete_at_graph(store, vault, config, mailbox, &subscriptions),
+        )
+        .await;
         let complete = match deleted {
             Ok(complete) => complete,
             Err(_) => {
@@ -220,7 +267,10 @@ async fn delete_at_graph(
     mailbox: MailboxId,
     subscriptions: &[crate::store::GraphSubscription],
 ) -> bool {
-    let oauth = match load_client_secret(config, store, vault).await.and_then(|secret| OAuthClient::new(Arc::new(config.clone()), secret)) {
+    let oauth = match load_client_secret(config, store, vault)
+        .await
+        .and_then(|secret| OAuthClient::new(Arc::new(config.clone()), secret))
+    {
         Ok(oauth) => oauth,
         Err(error) => {
             tracing::warn!(mailbox = %mailbox, error = %error, "graph subscriptions not deleted at Graph");
@@ -229,8 +279,17 @@ async fn delete_at_graph(
     };
     let tokens = MailboxTokens::new(store.clone(), vault.clone(), oauth, mailbox);
     // Few attempts: this runs while a user waits for their "unlink" to answer.
-    let retry = RetryPolicy { attempts: 2, max_wait: Duration::from_secs(2), backoff: Duration::from_millis(500) };
-    let api = match GraphApi::new(&config.graph_url, tokens, retry, Arc::new(GraphStats::default())) {
+    let retry = RetryPolicy {
+        attempts: 2,
+        max_wait: Duration::from_secs(2),
+        backoff: Duration::from_millis(500),
+    };
+    let api = match GraphApi::new(
+        &config.graph_url,
+        tokens,
+        retry,
+        Arc::new(GraphStats::default()),
+    ) {
         Ok(api) => api,
         Err(error) => {
             tracing::warn!(mailbox = %mailbox, error = %error, "graph subscriptions not deleted at Graph");
@@ -259,8 +318,16 @@ pub struct GraphUnlinker {
 }
 
 impl GraphUnlinker {
-    pub fn new(vault: Vault, config: Option<Arc<GraphConfig>>, source: Option<GraphSource>) -> GraphUnlinker {
-        GraphUnlinker { vault, config, source }
+    pub fn new(
+        vault: Vault,
+        config: Option<Arc<GraphConfig>>,
+        source: Option<GraphSource>,
+    ) -> GraphUnlinker {
+        GraphUnlinker {
+            vault,
+            config,
+            source,
+        }
     }
 
     /// Unlinks `mailbox` (a `graph` mailbox) with the best means available.

@@ -32,12 +32,14 @@ pub mod subscriptions;
 pub mod tokens;
 pub mod webhook;
 
+pub use crate::store::LinkOrigin;
 pub use client::{GraphApi, RetryPolicy, check_graph_endpoint};
 pub use config::GraphConfig;
 pub use error::GraphError;
 pub use jobs::JobOptions;
-pub use crate::store::LinkOrigin;
-pub use linking::{GraphUnlinker, LinkError, UNLINK_GRAPH_BUDGET, complete_linking, start_linking, unlink};
+pub use linking::{
+    GraphUnlinker, LinkError, UNLINK_GRAPH_BUDGET, complete_linking, start_linking, unlink,
+};
 pub use oauth::{CLIENT_SECRET_NAME, store_client_secret};
 pub use runtime::Timing;
 pub use settings::GraphSettings;

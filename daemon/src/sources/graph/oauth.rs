@@ -41,7 +41,9 @@ pub struct TokenSet {
 
 impl std::fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSet").field("expires_at", &self.expires_at).finish_non_exhaustive()
+        f.debug_struct("TokenSet")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -59,15 +61,19 @@ mod secret_text {
 impl TokenSet {
     /// Seals the set for the store; the JSON lives only in a zeroizing buffer.
     pub fn seal(&self, vault: &Vault) -> Result<SealedSecret, GraphError> {
-        let json = Zeroizing::new(
-            serde_json::to_vec(self).map_err(|e| GraphError::Protocol { op: "seal tokens", reason: e.to_string() })?,
-        );
+        let json = Zeroizing::new(serde_json::to_vec(self).map_err(|e| GraphError::Protocol {
+            op: "seal tokens",
+            reason: e.to_string(),
+        })?);
         Ok(vault.seal(&json)?)
     }
 
     pub fn open(vault: &Vault, sealed: &SealedSecret) -> Result<TokenSet, GraphError> {
         let json = vault.open(sealed)?;
-        serde_json::from_slice(&json).map_err(|_| GraphError::Protocol { op: "open tokens", reason: "not a token set".into() })
+        serde_json::from_slice(&json).map_err(|_| GraphError::Protocol {
+            op: "open tokens",
+            reason: "not a token set".into(),
+        })
     }
 }
 
@@ -89,13 +95,20 @@ struct TokenResponse {
 }
 
 impl OAuthClient {
-    pub fn new(config: Arc<GraphConfig>, client_secret: SecretString) -> Result<OAuthClient, GraphError> {
+    pub fn new(
+        config: Arc<GraphConfig>,
+        client_secret: SecretString,
+    ) -> Result<OAuthClient, GraphError> {
         let http = reqwest::Client::builder()
             .timeout(TOKEN_TIMEOUT)
             .https_only(!super::config::is_loopback(&config.authority_url))
             .build()
             .map_err(|e| GraphError::network("build http client", &e))?;
-        Ok(OAuthClient { http, config, client_secret: Arc::new(client_secret) })
+        Ok(OAuthClient {
+            http,
+            config,
+            client_secret: Arc::new(client_secret),
+        })
     }
 
     pub fn config(&self) -> &Arc<GraphConfig> {
@@ -103,7 +116,12 @@ impl OAuthClient {
     }
 
     /// Redeems an authorization code (with its PKCE verifier) for tokens.
-    pub async fn exchange_code(&self, code: &str, verifier: &str, now_ms: i64) -> Result<TokenSet, GraphError> {
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        verifier: &str,
+        now_ms: i64,
+    ) -> Result<TokenSet, GraphError> {
         let redirect_uri = self.config.redirect_uri();
         let form = [
             ("client_id", self.config.client_id.as_str()),
@@ -120,7 +138,11 @@ impl OAuthClient {
 
     /// Uses the refresh token; the answer carries a new (rotated) refresh token, which the
     /// caller must persist before using the new access token.
-    pub async fn refresh(&self, refresh_token: &SecretString, now_ms: i64) -> Result<TokenSet, GraphError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        now_ms: i64,
+    ) -> Result<TokenSet, GraphError> {
         let form = [
             ("client_id", self.config.client_id.as_str()),
             ("client_secret", self.client_secret.expose_secret()),
@@ -141,29 +163,52 @@ impl OAuthClient {
             .await
             .map_err(|e| GraphError::network("token request", &e))?;
         let status = response.status().as_u16();
-        let body: TokenResponse = response.json().await.map_err(|_| GraphError::TokenEndpoint {
-            status,
-            error: "unreadable answer".into(),
-        })?;
-        if let Some(error) = body.error.as_deref().filter(|_| status >= 400 || body.access_token.is_none()) {
+        let body: TokenResponse = response
+            .json()
+            .await
+            .map_err(|_| GraphError::TokenEndpoint {
+                status,
+                error: "unreadable answer".into(),
+            })?;
+        if let Some(error) = body
+            .error
+            .as_deref()
+            .filter(|_| status >= 400 || body.access_token.is_none())
+        {
             // AADSTS50173, AADSTS700082 and revoked consent all arrive as invalid_grant.
-            if error == "invalid_grant" || error == "interaction_required" || error == "consent_required" {
-                return Err(GraphError::InvalidGrant { error: error.to_owned() });
+            if error == "invalid_grant"
+                || error == "interaction_required"
+                || error == "consent_required"
+            {
+                return Err(GraphError::InvalidGrant {
+                    error: error.to_owned(),
+                });
             }
-            return Err(GraphError::TokenEndpoint { status, error: error.to_owned() });
+            return Err(GraphError::TokenEndpoint {
+                status,
+                error: error.to_owned(),
+            });
         }
         if status >= 400 {
-            return Err(GraphError::TokenEndpoint { status, error: "no error code".into() });
+            return Err(GraphError::TokenEndpoint {
+                status,
+                error: "no error code".into(),
+            });
         }
         Ok(body)
     }
 }
 
 impl TokenResponse {
-    fn into_tokens(self, previous_refresh: Option<&SecretString>, now_ms: i64) -> Result<TokenSet, GraphError> {
-        let access_token = self
-            .access_token
-            .ok_or(GraphError::Protocol { op: "token request", reason: "no access_token".into() })?;
+    fn into_tokens(
+        self,
+        previous_refresh: Option<&SecretString>,
+        now_ms: i64,
+    ) -> Result<TokenSet, GraphError> {
+        let access_token = self.access_token.ok_or(GraphError::Protocol {
+            op: "token request",
+            reason: "no access_token".into(),
+        })?;
         let refresh_token = match (self.refresh_token, previous_refresh) {
             (Some(new), _) => SecretString::from(new),
             // Microsoft always rotates; if an authority does not, the old token stays valid.
@@ -186,15 +231,21 @@ impl TokenResponse {
 }
 
 /// The app's client secret: from `client_secret_file` when configured, else from the vault.
-pub async fn load_client_secret(config: &GraphConfig, store: &Store, vault: &Vault) -> Result<SecretString, GraphError> {
+pub async fn load_client_secret(
+    config: &GraphConfig,
+    store: &Store,
+    vault: &Vault,
+) -> Result<SecretString, GraphError> {
     if let Some(path) = &config.client_secret_file {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| GraphError::ClientSecret(format!("read {}: {}", path.display(), e.kind())))?,
-        );
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            GraphError::ClientSecret(format!("read {}: {}", path.display(), e.kind()))
+        })?);
         let secret = text.trim();
         if secret.is_empty() {
-            return Err(GraphError::ClientSecret(format!("{} is empty", path.display())));
+            return Err(GraphError::ClientSecret(format!(
+                "{} is empty",
+                path.display()
+            )));
         }
         return Ok(SecretString::from(secret));
     }
@@ -209,16 +260,31 @@ pub async fn load_client_secret(config: &GraphConfig, store: &Store, vault: &Vau
 }
 
 /// Stores the app's client secret in the vault (replacing any previous one).
-pub async fn store_client_secret(store: &Store, vault: &Vault, secret: &str, key_version: i64) -> Result<(), GraphError> {
+pub async fn store_client_secret(
+    store: &Store,
+    vault: &Vault,
+    secret: &str,
+    key_version: i64,
+) -> Result<(), GraphError> {
     let sealed = vault.seal(secret.trim().as_bytes())?;
-    store.set_named_secret(CLIENT_SECRET_NAME, SecretKind::OauthClientSecret, sealed.as_bytes(), key_version).await?;
+    store
+        .set_named_secret(
+            CLIENT_SECRET_NAME,
+            SecretKind::OauthClientSecret,
+            sealed.as_bytes(),
+            key_version,
+        )
+        .await?;
     Ok(())
 }
 
 /// 32 random bytes, base64url: a `state`, a PKCE verifier (43 characters) or a clientState.
 pub fn random_token() -> Result<String, GraphError> {
     let mut bytes = Zeroizing::new([0u8; 32]);
-    getrandom::fill(bytes.as_mut()).map_err(|_| GraphError::Protocol { op: "random", reason: "no randomness".into() })?;
+    getrandom::fill(bytes.as_mut()).map_err(|_| GraphError::Protocol {
+        op: "random",
+        reason: "no randomness".into(),
+    })?;
     Ok(URL_SAFE_NO_PAD.encode(bytes.as_ref()))
 }
 
@@ -255,7 +321,12 @@ mod tests {
 
     #[test]
     fn token_errors_are_classified() {
-        let revoked = TokenResponse { access_token: None, refresh_token: None, expires_in: None, error: None };
+        let revoked = TokenResponse {
+            access_token: None,
+            refresh_token: None,
+            expires_in: None,
+            error: None,
+        };
         assert!(revoked.into_tokens(None, 0).is_err());
         let rotated = TokenResponse {
             access_token: Some("a".into()),
@@ -265,8 +336,13 @@ mod tests {
         };
         let old = SecretString::from("old-refresh");
         let set = rotated.into_tokens(Some(&old), 1_000);
-        let Ok(set) = set else { panic!("token set refused") };
+        let Ok(set) = set else {
+            panic!("token set refused")
+        };
         assert_eq!(set.refresh_token.expose_secret(), "old-refresh");
-        assert_eq!(set.expires_at, 9_000, "used until a fifth of its lifetime is left");
+        assert_eq!(
+            set.expires_at, 9_000,
+            "used until a fifth of its lifetime is left"
+        );
     }
 }

@@ -24,12 +24,19 @@ pub struct KnownSubscription {
 
 impl KnownSubscription {
     pub fn new(mailbox: MailboxId, folder: &str, client_state: Zeroizing<String>) -> Self {
-        Self { mailbox, folder: folder.to_owned(), client_state: Arc::new(client_state) }
+        Self {
+            mailbox,
+            folder: folder.to_owned(),
+            client_state: Arc::new(client_state),
+        }
     }
 
     /// Compares a received clientState in constant time.
     pub fn client_state_matches(&self, received: &str) -> bool {
-        self.client_state.as_bytes().ct_eq(received.as_bytes()).into()
+        self.client_state
+            .as_bytes()
+            .ct_eq(received.as_bytes())
+            .into()
     }
 }
 
@@ -43,7 +50,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(store: Store, vault: Vault) -> Registry {
-        Registry { store, vault, known: Arc::default() }
+        Registry {
+            store,
+            vault,
+            known: Arc::default(),
+        }
     }
 
     /// The subscription, from memory or (once) from the store.
@@ -63,7 +74,9 @@ impl Registry {
             Err(e) => return Err(e.into()),
         };
         let opened = self.vault.open(&SealedSecret::from_bytes(sealed))?;
-        let text = Zeroizing::new(String::from_utf8(opened.to_vec()).map_err(|_| crate::vault::VaultError)?);
+        let text = Zeroizing::new(
+            String::from_utf8(opened.to_vec()).map_err(|_| crate::vault::VaultError)?,
+        );
         let known = KnownSubscription::new(stored.mailbox, &stored.folder, text);
         self.insert(id, known.clone());
         Ok(Some(known))
@@ -84,7 +97,8 @@ impl Registry {
 
     /// Forgets every subscription of a mailbox not in `linked` (unlinked by another process).
     pub fn retain_mailboxes(&self, linked: &std::collections::HashSet<MailboxId>) {
-        self.write().retain(|_, known| linked.contains(&known.mailbox));
+        self.write()
+            .retain(|_, known| linked.contains(&known.mailbox));
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, KnownSubscription>> {
@@ -102,7 +116,8 @@ mod tests {
 
     #[test]
     fn client_state_compare_is_exact() {
-        let known = KnownSubscription::new(MailboxId(1), "inbox", Zeroizing::new("s3cret-state".into()));
+        let known =
+            KnownSubscription::new(MailboxId(1), "inbox", Zeroizing::new("s3cret-state".into()));
         assert!(known.client_state_matches("s3cret-state"));
         assert!(!known.client_state_matches("s3cret-statf"));
         assert!(!known.client_state_matches("s3cret"));

@@ -77,7 +77,11 @@ pub struct Timing {
 
 impl Default for Timing {
     fn default() -> Self {
-        Self { tick: Duration::from_secs(60), backoff: Duration::from_secs(5), max_backoff: Duration::from_secs(300) }
+        Self {
+            tick: Duration::from_secs(60),
+            backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(300),
+        }
     }
 }
 
@@ -127,7 +131,11 @@ impl MailboxRuntime {
         let mut last_delta = tokio::time::Instant::now();
         let mut started = false;
         loop {
-            let step = if started { self.tick(&mut last_delta).await } else { self.start().await };
+            let step = if started {
+                self.tick(&mut last_delta).await
+            } else {
+                self.start().await
+            };
             match step {
                 Ok(()) => {
                     started = true;
@@ -212,8 +220,17 @@ impl MailboxRuntime {
 
     /// For lifecycle jobs: a refused write (lease lost) becomes the "mailbox stopped" error, which
     /// leaves the job queued for the mailbox's new owner rather than failing it.
-    pub(crate) fn unless_lease_lost<T>(&self, result: Result<T, GraphError>) -> Result<T, GraphError> {
-        result.map_err(|error| if self.lease_lost(&error) { stopped() } else { error })
+    pub(crate) fn unless_lease_lost<T>(
+        &self,
+        result: Result<T, GraphError>,
+    ) -> Result<T, GraphError> {
+        result.map_err(|error| {
+            if self.lease_lost(&error) {
+                stopped()
+            } else {
+                error
+            }
+        })
     }
 
     /// `needs_reconsent` plus one notice to the owner, on the transition only. Fenced: a replica
@@ -231,8 +248,14 @@ impl MailboxRuntime {
             return;
         }
         const REASON: &str = "Microsoft 365 access was revoked or expired; link the mailbox again";
-        let marked =
-            store.set_mailbox_status_fenced(self.mailbox.id, MailboxStatus::NeedsReconsent, Some(REASON), self.fencing).await;
+        let marked = store
+            .set_mailbox_status_fenced(
+                self.mailbox.id,
+                MailboxStatus::NeedsReconsent,
+                Some(REASON),
+                self.fencing,
+            )
+            .await;
         if let Err(error) = marked.map_err(GraphError::from) {
             if !self.lease_lost(&error) {
                 tracing::warn!(mailbox = %self.mailbox.id, error = %error, "could not mark the mailbox needs_reconsent");
@@ -269,5 +292,8 @@ impl MailboxRuntime {
 /// The error of work asked of a stopped mailbox (unlinked, lease lost): transient, so a job
 /// that meets it is retried, by whichever replica then holds the mailbox.
 fn stopped() -> GraphError {
-    GraphError::Network { op: "mailbox task", reason: "the mailbox was stopped".into() }
+    GraphError::Network {
+        op: "mailbox task",
+        reason: "the mailbox was stopped".into(),
+    }
 }

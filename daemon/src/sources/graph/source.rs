@@ -27,7 +27,9 @@ use super::tokens::MailboxTokens;
 use super::webhook::Webhook;
 use crate::pipeline::PipelineHandle;
 use crate::sources::ownership::Ownership;
-use crate::store::{Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, SecretId, Store};
+use crate::store::{
+    Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, SecretId, Store,
+};
 use crate::vault::Vault;
 
 /// Finished jobs are kept this long (they dedupe repeated notifications meanwhile).
@@ -73,7 +75,11 @@ impl GraphStartOptions {
 fn hostname() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let host = host.trim();
-    if host.is_empty() { "mailsigd".to_owned() } else { host.to_owned() }
+    if host.is_empty() {
+        "mailsigd".to_owned()
+    } else {
+        host.to_owned()
+    }
 }
 
 /// Handle to the running source. Cheap to clone.
@@ -157,7 +163,13 @@ impl GraphSource {
             // owner's claims (a killed replica's) from its own and take them over at once.
             jobs.worker_id.clone_from(replica);
         }
-        let runner = JobRunner { store, source: source.clone(), pipeline, wake, options: jobs };
+        let runner = JobRunner {
+            store,
+            source: source.clone(),
+            pipeline,
+            wake,
+            options: jobs,
+        };
         tracker.spawn(runner.run(shutdown.child_token()));
         let looping = source.clone();
         let interval = options.reconcile_interval;
@@ -222,7 +234,10 @@ impl GraphSource {
     /// Starts new `ok` mailboxes, restarts re-consented ones, stops removed or unhealthy ones.
     pub async fn reconcile(&self) -> Result<(), GraphError> {
         let store = &self.inner.shared.store;
-        let filter = MailboxFilter { kind: Some(MailboxKind::Graph), ..MailboxFilter::default() };
+        let filter = MailboxFilter {
+            kind: Some(MailboxKind::Graph),
+            ..MailboxFilter::default()
+        };
         let mailboxes = store.list_mailboxes(&filter).await?;
         // Any replica answers webhooks: forget subscriptions of mailboxes unlinked elsewhere.
         let linked: std::collections::HashSet<MailboxId> = mailboxes.iter().map(|m| m.id).collect();
@@ -252,12 +267,16 @@ impl GraphSource {
             self.stop(id);
         }
         // A lease lost for good, or held again with another token: forget the refusal.
-        self.fenced_out().retain(|id, fencing| wanted.contains_key(id) && *fencing == shared.fencing(*id));
+        self.fenced_out()
+            .retain(|id, fencing| wanted.contains_key(id) && *fencing == shared.fencing(*id));
         for (id, mailbox) in wanted {
             // Checked and started under the `unlinking` lock: an unlink that begins meanwhile
             // either sees this start (and stops it) or is seen here.
             let unlinking = self.unlinking();
-            if unlinking.contains(&id) || self.running().contains_key(&id) || self.fenced_out().contains_key(&id) {
+            if unlinking.contains(&id)
+                || self.running().contains_key(&id)
+                || self.fenced_out().contains_key(&id)
+            {
                 continue;
             }
             self.start_mailbox(mailbox.clone())?;
@@ -270,7 +289,9 @@ impl GraphSource {
     /// delta, and the pipeline's Message-ID dedupe would catch it anyway.
     async fn purge_finished_jobs(&self) {
         let store = &self.inner.shared.store;
-        let before = store.now_ms().saturating_sub(i64::try_from(JOB_RETENTION.as_millis()).unwrap_or(i64::MAX));
+        let before = store
+            .now_ms()
+            .saturating_sub(i64::try_from(JOB_RETENTION.as_millis()).unwrap_or(i64::MAX));
         match store.purge_graph_jobs(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "finished graph jobs purged"),
@@ -281,8 +302,18 @@ impl GraphSource {
     /// Starts one mailbox's task (replacing a running one).
     pub fn start_mailbox(&self, mailbox: Mailbox) -> Result<(), GraphError> {
         let shared = Arc::clone(&self.inner.shared);
-        let tokens = MailboxTokens::new(shared.store.clone(), shared.vault.clone(), self.inner.oauth.clone(), mailbox.id);
-        let api = GraphApi::new(&shared.config.graph_url, tokens, self.inner.retry, Arc::clone(&shared.stats))?;
+        let tokens = MailboxTokens::new(
+            shared.store.clone(),
+            shared.vault.clone(),
+            self.inner.oauth.clone(),
+            mailbox.id,
+        );
+        let api = GraphApi::new(
+            &shared.config.graph_url,
+            tokens,
+            self.inner.retry,
+            Arc::clone(&shared.stats),
+        )?;
         let fencing = shared.fencing(mailbox.id);
         let runtime = Arc::new(MailboxRuntime {
             shared,
@@ -293,7 +324,13 @@ impl GraphSource {
             fencing,
             lease_lost: std::sync::atomic::AtomicBool::new(false),
         });
-        let previous = self.running().insert(mailbox.id, Running { runtime: Arc::clone(&runtime), secret: mailbox.secret });
+        let previous = self.running().insert(
+            mailbox.id,
+            Running {
+                runtime: Arc::clone(&runtime),
+                secret: mailbox.secret,
+            },
+        );
         if let Some(previous) = previous {
             previous.runtime.cancel.cancel();
         }
@@ -346,11 +383,17 @@ impl GraphSource {
     }
 
     fn fenced_out(&self) -> MutexGuard<'_, HashMap<MailboxId, Option<i64>>> {
-        self.inner.fenced_out.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .fenced_out
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn unlinking(&self) -> MutexGuard<'_, HashSet<MailboxId>> {
-        self.inner.unlinking.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .unlinking
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn running(&self) -> MutexGuard<'_, HashMap<MailboxId, Running>> {

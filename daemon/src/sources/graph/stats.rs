@@ -17,7 +17,9 @@ static UNLINK_INCOMPLETE: AtomicU64 = AtomicU64::new(0);
 
 /// Makes a source's counters part of `/metrics` ([`render_prometheus`]) while it lives.
 pub fn register(stats: &Arc<GraphStats>) {
-    let mut running = RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut running = RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     running.retain(|w| w.strong_count() > 0);
     running.push(Arc::downgrade(stats));
 }
@@ -62,8 +64,14 @@ pub fn render_prometheus() -> String {
         incomplete_unlinks(),
     );
     let snapshots: Vec<GraphStatsSnapshot> = {
-        let running = RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        running.iter().filter_map(Weak::upgrade).map(|s| s.snapshot()).collect()
+        let running = RUNNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        running
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|s| s.snapshot())
+            .collect()
     };
     if snapshots.is_empty() {
         return out.into_text();
@@ -82,20 +90,53 @@ pub fn render_prometheus() -> String {
         ],
     );
     out.counters(&[
-        ("mailsig_graph_jobs_queued_total", "Graph jobs newly queued (duplicates queue nothing).", sum(|s| s.jobs_queued)),
-        ("mailsig_graph_webhook_failures_total", "Webhook requests answered 503 (queue not writable).", sum(|s| s.webhook_failures)),
-        ("mailsig_graph_requests_total", "Requests sent to Microsoft Graph.", sum(|s| s.requests)),
-        ("mailsig_graph_throttled_total", "Graph 429/503 answers waited out (Retry-After).", sum(|s| s.throttled)),
-        ("mailsig_graph_messages_fetched_total", "Messages fetched from Graph ($value).", sum(|s| s.messages_fetched)),
-        ("mailsig_graph_subscriptions_created_total", "Graph subscriptions created.", sum(|s| s.subscriptions_created)),
-        ("mailsig_graph_subscriptions_renewed_total", "Graph subscriptions renewed.", sum(|s| s.subscriptions_renewed)),
-        ("mailsig_graph_delta_rounds_total", "Delta rounds completed.", sum(|s| s.delta_rounds)),
+        (
+            "mailsig_graph_jobs_queued_total",
+            "Graph jobs newly queued (duplicates queue nothing).",
+            sum(|s| s.jobs_queued),
+        ),
+        (
+            "mailsig_graph_webhook_failures_total",
+            "Webhook requests answered 503 (queue not writable).",
+            sum(|s| s.webhook_failures),
+        ),
+        (
+            "mailsig_graph_requests_total",
+            "Requests sent to Microsoft Graph.",
+            sum(|s| s.requests),
+        ),
+        (
+            "mailsig_graph_throttled_total",
+            "Graph 429/503 answers waited out (Retry-After).",
+            sum(|s| s.throttled),
+        ),
+        (
+            "mailsig_graph_messages_fetched_total",
+            "Messages fetched from Graph ($value).",
+            sum(|s| s.messages_fetched),
+        ),
+        (
+            "mailsig_graph_subscriptions_created_total",
+            "Graph subscriptions created.",
+            sum(|s| s.subscriptions_created),
+        ),
+        (
+            "mailsig_graph_subscriptions_renewed_total",
+            "Graph subscriptions renewed.",
+            sum(|s| s.subscriptions_renewed),
+        ),
+        (
+            "mailsig_graph_delta_rounds_total",
+            "Delta rounds completed.",
+            sum(|s| s.delta_rounds),
+        ),
     ]);
     out.into_text()
 }
 
 /// Upper bounds (seconds) of the webhook latency histogram buckets (time to 202).
-pub const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 3.0];
+pub const LATENCY_BUCKETS: [f64; 10] =
+    [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 3.0];
 
 #[derive(Debug, Default)]
 pub struct GraphStats {
@@ -157,9 +198,13 @@ impl GraphStats {
     /// Records one webhook request's time to answer.
     pub fn observe_latency(&self, elapsed: std::time::Duration) {
         let seconds = elapsed.as_secs_f64();
-        let index = LATENCY_BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(LATENCY_BUCKETS.len());
+        let index = LATENCY_BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
         self.latency_buckets[index].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.latency_sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> GraphStatsSnapshot {
@@ -217,9 +262,19 @@ mod tests {
         GraphStats::bump(&stats.notifications_forged);
         count_incomplete_unlink();
         let text = render_prometheus();
-        assert_eq!(crate::telemetry::exposition_check::check_exposition(&text), Ok(()), "{text}");
-        assert!(text.contains("mailsig_graph_notifications_total{outcome=\"forged\"} "), "{text}");
-        assert!(text.contains("# TYPE mailsig_graph_unlink_incomplete_total counter\n"), "{text}");
+        assert_eq!(
+            crate::telemetry::exposition_check::check_exposition(&text),
+            Ok(()),
+            "{text}"
+        );
+        assert!(
+            text.contains("mailsig_graph_notifications_total{outcome=\"forged\"} "),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE mailsig_graph_unlink_incomplete_total counter\n"),
+            "{text}"
+        );
         assert!(incomplete_unlinks() >= 1);
     }
 }

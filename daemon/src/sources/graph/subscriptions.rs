@@ -27,7 +27,8 @@ pub fn resource_of(folder: &str) -> String {
 
 /// Whether a stored subscription should be renewed at `now` (epoch ms).
 pub fn renewal_due(sub: &GraphSubscription, now: i64) -> bool {
-    sub.state != SubscriptionState::Active || now >= sub.renewed_at + (sub.expires_at - sub.renewed_at) / 2
+    sub.state != SubscriptionState::Active
+        || now >= sub.renewed_at + (sub.expires_at - sub.renewed_at) / 2
 }
 
 impl MailboxRuntime {
@@ -38,9 +39,16 @@ impl MailboxRuntime {
     /// Makes sure the folder has a live subscription: keeps a stored one (renewing it when
     /// due), or creates one.
     pub(crate) async fn ensure_subscription(&self, folder: &str) -> Result<(), GraphError> {
-        let stored = self.shared.store.graph_subscriptions(self.mailbox.id).await?;
+        let stored = self
+            .shared
+            .store
+            .graph_subscriptions(self.mailbox.id)
+            .await?;
         match stored.into_iter().find(|s| s.folder == folder) {
-            Some(sub) if sub.state != SubscriptionState::Removed && sub.expires_at > self.shared.store.now_ms() => {
+            Some(sub)
+                if sub.state != SubscriptionState::Removed
+                    && sub.expires_at > self.shared.store.now_ms() =>
+            {
                 if renewal_due(&sub, self.shared.store.now_ms()) {
                     self.renew(&sub).await?;
                 }
@@ -53,7 +61,12 @@ impl MailboxRuntime {
     /// Renews every subscription of the mailbox that is due.
     pub(crate) async fn renew_due(&self) -> Result<(), GraphError> {
         let now = self.shared.store.now_ms();
-        for sub in self.shared.store.graph_subscriptions(self.mailbox.id).await? {
+        for sub in self
+            .shared
+            .store
+            .graph_subscriptions(self.mailbox.id)
+            .await?
+        {
             if sub.state == SubscriptionState::Removed || sub.expires_at <= now {
                 self.create_subscription(&sub.folder).await?;
                 self.delta_round(&sub.folder).await?;
@@ -67,13 +80,20 @@ impl MailboxRuntime {
     /// Renews one subscription (`PATCH` with a new expiry; this also reauthorizes it).
     pub(crate) async fn renew(&self, sub: &GraphSubscription) -> Result<(), GraphError> {
         let now = self.shared.store.now_ms();
-        match self.api.renew_subscription(&sub.id, now.saturating_add(self.lifetime_ms())).await {
+        match self
+            .api
+            .renew_subscription(&sub.id, now.saturating_add(self.lifetime_ms()))
+            .await
+        {
             Ok(remote) => {
                 let expires_at = remote.expires_at_ms().ok_or(GraphError::Protocol {
                     op: "renew subscription",
                     reason: "no expirationDateTime".into(),
                 })?;
-                self.shared.store.renew_graph_subscription(&sub.id, now, expires_at, self.fencing).await?;
+                self.shared
+                    .store
+                    .renew_graph_subscription(&sub.id, now, expires_at, self.fencing)
+                    .await?;
                 GraphStats::bump(&self.shared.stats.subscriptions_renewed);
                 tracing::info!(mailbox = %self.mailbox.id, "graph subscription renewed");
                 Ok(())
@@ -90,7 +110,11 @@ impl MailboxRuntime {
     /// Renews the subscription `id` now (lifecycle `reauthorizationRequired`).
     pub(crate) async fn reauthorize(&self, id: &str) -> Result<(), GraphError> {
         let _control = self.lock_control().await?;
-        let subs = self.shared.store.graph_subscriptions(self.mailbox.id).await?;
+        let subs = self
+            .shared
+            .store
+            .graph_subscriptions(self.mailbox.id)
+            .await?;
         match subs.iter().find(|s| s.id == id) {
             Some(sub) => self.unless_lease_lost(self.renew(sub).await),
             // Already replaced by a newer subscription: nothing to do.
@@ -106,13 +130,20 @@ impl MailboxRuntime {
     }
 
     async fn recreate_locked(&self, folder: &str, removed_id: &str) -> Result<(), GraphError> {
-        let subs = self.shared.store.graph_subscriptions(self.mailbox.id).await?;
+        let subs = self
+            .shared
+            .store
+            .graph_subscriptions(self.mailbox.id)
+            .await?;
         let current = subs.iter().find(|s| s.folder == folder);
         // A removal notice for a subscription already replaced changes nothing.
         if current.is_some_and(|s| s.id != removed_id) {
             return Ok(());
         }
-        self.shared.store.set_graph_subscription_state(removed_id, SubscriptionState::Removed, self.fencing).await?;
+        self.shared
+            .store
+            .set_graph_subscription_state(removed_id, SubscriptionState::Removed, self.fencing)
+            .await?;
         self.create_subscription(folder).await?;
         self.delta_round(folder).await.map(|_| ())
     }
@@ -134,13 +165,15 @@ impl MailboxRuntime {
         };
         let (remote, client_state) = match self.api.create_subscription(&new).await {
             Ok(remote) => (remote, client_state),
-            Err(e) if e.is_conflict() => match self.adopt_existing(&resource, &notification_url).await? {
-                Some(found) => found,
-                None => {
-                    // Deleted the unusable duplicate; one more try.
-                    (self.api.create_subscription(&new).await?, client_state)
+            Err(e) if e.is_conflict() => {
+                match self.adopt_existing(&resource, &notification_url).await? {
+                    Some(found) => found,
+                    None => {
+                        // Deleted the unusable duplicate; one more try.
+                        (self.api.create_subscription(&new).await?, client_state)
+                    }
                 }
-            },
+            }
             Err(e) => return Err(e),
         };
         let expires_at = remote.expires_at_ms().ok_or(GraphError::Protocol {
@@ -149,7 +182,10 @@ impl MailboxRuntime {
         })?;
         let sealed = shared.vault.seal(client_state.as_bytes())?;
         let key_version = self.key_version().await?;
-        let secret = shared.store.put_secret(SecretKind::GraphClientState, sealed.as_bytes(), key_version).await?;
+        let secret = shared
+            .store
+            .put_secret(SecretKind::GraphClientState, sealed.as_bytes(), key_version)
+            .await?;
         let stored = GraphSubscription {
             id: remote.id.clone(),
             mailbox: self.mailbox.id,
@@ -160,11 +196,18 @@ impl MailboxRuntime {
             renewed_at: now,
             expires_at,
         };
-        if let Err(error) = shared.store.put_graph_subscription(&stored, self.fencing).await {
+        if let Err(error) = shared
+            .store
+            .put_graph_subscription(&stored, self.fencing)
+            .await
+        {
             let _ = shared.store.delete_secret(secret).await;
             return Err(error.into());
         }
-        shared.registry.insert(&remote.id, KnownSubscription::new(self.mailbox.id, folder, client_state));
+        shared.registry.insert(
+            &remote.id,
+            KnownSubscription::new(self.mailbox.id, folder, client_state),
+        );
         GraphStats::bump(&shared.stats.subscriptions_created);
         tracing::info!(mailbox = %self.mailbox.id, "graph subscription created");
         Ok(())
@@ -178,10 +221,20 @@ impl MailboxRuntime {
         notification_url: &str,
     ) -> Result<Option<(RemoteSubscription, Zeroizing<String>)>, GraphError> {
         let same = |r: &RemoteSubscription| {
-            r.resource.as_deref().is_some_and(|x| x.trim_start_matches('/').eq_ignore_ascii_case(resource))
-                && r.notification_url.as_deref().is_none_or(|u| u == notification_url)
+            r.resource
+                .as_deref()
+                .is_some_and(|x| x.trim_start_matches('/').eq_ignore_ascii_case(resource))
+                && r.notification_url
+                    .as_deref()
+                    .is_none_or(|u| u == notification_url)
         };
-        let mut found = self.api.list_subscriptions().await?.into_iter().filter(same).collect::<Vec<_>>();
+        let mut found = self
+            .api
+            .list_subscriptions()
+            .await?
+            .into_iter()
+            .filter(same)
+            .collect::<Vec<_>>();
         let Some(mut existing) = found.pop() else {
             return Ok(None);
         };
@@ -199,10 +252,17 @@ impl MailboxRuntime {
     }
 
     async fn stored_client_state(&self, id: &str) -> Result<Option<Zeroizing<String>>, GraphError> {
-        let Some(sub) = self.shared.store.graph_subscription(id).await? else { return Ok(None) };
-        let Some(secret) = sub.client_state else { return Ok(None) };
+        let Some(sub) = self.shared.store.graph_subscription(id).await? else {
+            return Ok(None);
+        };
+        let Some(secret) = sub.client_state else {
+            return Ok(None);
+        };
         let sealed = self.shared.store.get_secret(secret).await?.sealed;
-        let opened = self.shared.vault.open(&crate::vault::SealedSecret::from_bytes(sealed))?;
+        let opened = self
+            .shared
+            .vault
+            .open(&crate::vault::SealedSecret::from_bytes(sealed))?;
         Ok(String::from_utf8(opened.to_vec()).ok().map(Zeroizing::new))
     }
 
@@ -235,7 +295,10 @@ mod tests {
         let s = sub(1_000, 11_000, SubscriptionState::Active);
         assert!(!renewal_due(&s, 5_999));
         assert!(renewal_due(&s, 6_000));
-        assert!(renewal_due(&sub(1_000, 11_000, SubscriptionState::Reauthorize), 1_001));
+        assert!(renewal_due(
+            &sub(1_000, 11_000, SubscriptionState::Reauthorize),
+            1_001
+        ));
         assert_eq!(resource_of("inbox"), "me/mailFolders('inbox')/messages");
     }
 }

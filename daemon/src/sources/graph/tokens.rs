@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use graph_rs_sdk::error::{AuthExecutionError, AuthExecutionResult, AuthorizationFailure};
 use graph_core::identity::ForceTokenRefresh;
+use graph_rs_sdk::error::{AuthExecutionError, AuthExecutionResult, AuthorizationFailure};
 use graph_rs_sdk::identity::ClientApplication;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
@@ -18,7 +18,6 @@ use super::error::GraphError;
 use super::oauth::{OAuthClient, TokenSet};
 use crate::store::{MailboxId, SecretId, Store};
 use crate::vault::{SealedSecret, Vault};
-
 
 /// Cloneable handle to one mailbox's tokens.
 #[derive(Clone)]
@@ -40,7 +39,12 @@ struct Inner {
 }
 
 impl MailboxTokens {
-    pub fn new(store: Store, vault: Vault, oauth: OAuthClient, mailbox: MailboxId) -> MailboxTokens {
+    pub fn new(
+        store: Store,
+        vault: Vault,
+        oauth: OAuthClient,
+        mailbox: MailboxId,
+    ) -> MailboxTokens {
         MailboxTokens {
             inner: Arc::new(Inner {
                 store,
@@ -55,7 +59,12 @@ impl MailboxTokens {
     }
 
     /// Tokens of the record `secret`, before it belongs to a mailbox (linking).
-    pub fn for_secret(store: Store, vault: Vault, oauth: OAuthClient, secret: SecretId) -> MailboxTokens {
+    pub fn for_secret(
+        store: Store,
+        vault: Vault,
+        oauth: OAuthClient,
+        secret: SecretId,
+    ) -> MailboxTokens {
         MailboxTokens {
             inner: Arc::new(Inner {
                 store,
@@ -93,16 +102,26 @@ impl MailboxTokens {
             return Ok(self.remember(set.access_token.clone()));
         }
         // The token the caller saw fail (forced refresh): a newer stored one is good to use.
-        let failed = current.as_ref().map(|set| set.access_token.expose_secret().to_owned()).map(zeroize::Zeroizing::new);
+        let failed = current
+            .as_ref()
+            .map(|set| set.access_token.expose_secret().to_owned())
+            .map(zeroize::Zeroizing::new);
         // Refreshes of one mailbox are serialised across tasks and replicas (issue 9); under the
         // lock, read the stored set again: another process may have refreshed and rotated it.
         let _refresh_lock = match self.inner.detached {
-            None => Some(self.inner.store.lock_mailbox_refresh(self.inner.mailbox).await?),
+            None => Some(
+                self.inner
+                    .store
+                    .lock_mailbox_refresh(self.inner.mailbox)
+                    .await?,
+            ),
             Some(_) => None,
         };
         let (secret_id, stored) = self.load().await?;
-        let refreshed_elsewhere =
-            force && failed.as_ref().is_some_and(|f| f.as_str() != stored.access_token.expose_secret());
+        let refreshed_elsewhere = force
+            && failed
+                .as_ref()
+                .is_some_and(|f| f.as_str() != stored.access_token.expose_secret());
         if (!force || refreshed_elsewhere) && stored.expires_at > now {
             let token = stored.access_token.clone();
             *current = Some(stored);
@@ -118,7 +137,10 @@ impl MailboxTokens {
         // probe on any replica (API, CLI) refreshes them too.
         let sealed = refreshed.seal(&self.inner.vault)?;
         let key_version = self.key_version(secret_id).await?;
-        self.inner.store.replace_secret(secret_id, sealed.as_bytes(), key_version).await?;
+        self.inner
+            .store
+            .replace_secret(secret_id, sealed.as_bytes(), key_version)
+            .await?;
         tracing::debug!(mailbox = %self.inner.mailbox, "graph tokens refreshed and stored");
         let token = refreshed.access_token.clone();
         *current = Some(refreshed);
@@ -128,7 +150,13 @@ impl MailboxTokens {
     async fn load(&self) -> Result<(SecretId, TokenSet), GraphError> {
         let secret_id = match self.inner.detached {
             Some(secret) => secret,
-            None => self.inner.store.get_mailbox(self.inner.mailbox).await?.secret.ok_or(GraphError::NoTokens)?,
+            None => self
+                .inner
+                .store
+                .get_mailbox(self.inner.mailbox)
+                .await?
+                .secret
+                .ok_or(GraphError::NoTokens)?,
         };
         let stored = match self.inner.store.get_secret(secret_id).await {
             Ok(stored) => stored,
@@ -144,7 +172,11 @@ impl MailboxTokens {
     }
 
     fn remember(&self, token: SecretString) -> SecretString {
-        let mut last = self.inner.last_access.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self
+            .inner
+            .last_access
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         *last = Some(token.clone());
         token
     }
@@ -152,7 +184,11 @@ impl MailboxTokens {
     /// Drops the cached set (after an unlink or a re-consent stored new tokens).
     pub async fn forget(&self) {
         *self.inner.current.lock().await = None;
-        *self.inner.last_access.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self
+            .inner
+            .last_access
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
@@ -163,7 +199,11 @@ fn auth_failure(error: &GraphError) -> AuthExecutionError {
 #[async_trait::async_trait]
 impl ClientApplication for MailboxTokens {
     fn get_token_silent(&mut self) -> AuthExecutionResult<String> {
-        let last = self.inner.last_access.lock().unwrap_or_else(|p| p.into_inner());
+        let last = self
+            .inner
+            .last_access
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match last.as_ref() {
             Some(token) => Ok(token.expose_secret().to_owned()),
             None => Err(auth_failure(&GraphError::NoTokens)),

@@ -61,7 +61,12 @@ struct ResourceData {
 impl Webhook {
     /// Creates the webhook state and spawns its writer task (it ends when the last clone of
     /// the webhook is dropped). Must be called inside a tokio runtime.
-    pub fn new(store: Store, registry: Registry, stats: Arc<GraphStats>, wake: Arc<Notify>) -> Webhook {
+    pub fn new(
+        store: Store,
+        registry: Registry,
+        stats: Arc<GraphStats>,
+        wake: Arc<Notify>,
+    ) -> Webhook {
         let writer = GroupCommit::spawn(MAX_BATCHES_PER_COMMIT, {
             let stats = Arc::clone(&stats);
             move |requests: Vec<Vec<NewGraphJob>>| {
@@ -69,7 +74,11 @@ impl Webhook {
                 async move { persist(&store, &stats, &wake, requests.concat()).await }
             }
         });
-        Webhook { registry, stats, writer }
+        Webhook {
+            registry,
+            stats,
+            writer,
+        }
     }
 
     pub fn stats(&self) -> &Arc<GraphStats> {
@@ -92,7 +101,11 @@ impl Webhook {
         };
         let mut jobs = Vec::with_capacity(body.value.len());
         for item in body.value {
-            let counter = if lifecycle { &self.stats.lifecycle_received } else { &self.stats.notifications_received };
+            let counter = if lifecycle {
+                &self.stats.lifecycle_received
+            } else {
+                &self.stats.notifications_received
+            };
             GraphStats::bump(counter);
             let Some(subscription_id) = item.subscription_id.as_deref() else {
                 GraphStats::bump(&self.stats.notifications_unknown);
@@ -123,10 +136,22 @@ impl Webhook {
                     Some("subscriptionRemoved") => GraphJobKind::Removed,
                     _ => continue,
                 };
-                NewGraphJob { mailbox: known.mailbox, kind, folder: known.folder.clone(), item: subscription_id.to_owned() }
+                NewGraphJob {
+                    mailbox: known.mailbox,
+                    kind,
+                    folder: known.folder.clone(),
+                    item: subscription_id.to_owned(),
+                }
             } else {
-                let Some(message_id) = message_id(&item) else { continue };
-                NewGraphJob { mailbox: known.mailbox, kind: GraphJobKind::Message, folder: known.folder.clone(), item: message_id }
+                let Some(message_id) = message_id(&item) else {
+                    continue;
+                };
+                NewGraphJob {
+                    mailbox: known.mailbox,
+                    kind: GraphJobKind::Message,
+                    folder: known.folder.clone(),
+                    item: message_id,
+                }
             };
             jobs.push(job);
         }
@@ -166,9 +191,16 @@ fn message_id(item: &Item) -> Option<String> {
         item.resource
             .as_deref()
             .and_then(|r| r.rsplit('/').next())
-            .map(|s| s.trim_start_matches("Messages('").trim_start_matches("messages('").trim_end_matches("')").to_owned())
+            .map(|s| {
+                s.trim_start_matches("Messages('")
+                    .trim_start_matches("messages('")
+                    .trim_end_matches("')")
+                    .to_owned()
+            })
     };
-    from_data.or_else(from_resource).filter(|id| !id.is_empty() && id.len() <= 512)
+    from_data
+        .or_else(from_resource)
+        .filter(|id| !id.is_empty() && id.len() <= 512)
 }
 
 #[cfg(test)]

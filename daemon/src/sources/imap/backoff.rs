@@ -16,7 +16,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Self { initial, max: max.max(initial), attempt: 0 }
+        Self {
+            initial,
+            max: max.max(initial),
+            attempt: 0,
+        }
     }
 
     /// The delay before the next attempt.
@@ -43,7 +47,10 @@ mod tests {
     fn grows_then_stays_under_the_cap() {
         let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         let first = b.next_delay();
-        assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1), "{first:?}");
+        assert!(
+            first >= Duration::from_millis(500) && first <= Duration::from_secs(1),
+            "{first:?}"
+        );
         for _ in 0..30 {
             let d = b.next_delay();
             assert!(d <= Duration::from_secs(60), "{d:?}");

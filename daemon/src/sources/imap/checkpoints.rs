@@ -24,7 +24,11 @@ pub struct CheckpointError(pub String);
 /// The store operations a watcher uses (message commits go through the pipeline instead).
 pub trait Checkpoints: Send + Sync + 'static {
     /// The committed cursor of a folder, if the folder was ever linked.
-    fn load(&self, mailbox: MailboxId, folder: &str) -> BoxFuture<'_, Result<Option<FolderCursor>, CheckpointError>>;
+    fn load(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+    ) -> BoxFuture<'_, Result<Option<FolderCursor>, CheckpointError>>;
 
     /// Sets the cursor unconditionally: at first link (start after the current UIDNEXT) and after a
     /// UIDVALIDITY change (start again from the new UIDNEXT).

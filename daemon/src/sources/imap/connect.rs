@@ -84,12 +84,19 @@ async fn connect_via(
             read_greeting(&mut plain, host).await?;
             // Asking for STARTTLS and failing on anything but OK is the strict check: a server that
             // does not offer it answers BAD or NO, and we never fall back to plaintext.
-            timeout(HANDSHAKE_TIMEOUT, plain.run_command_and_check_ok("STARTTLS", None))
-                .await
-                .map_err(|_| ImapError::timeout(host, "STARTTLS"))?
-                .map_err(|e| {
-                    ImapError::new(ImapErrorKind::StartTlsUnavailable, host, format!("STARTTLS refused: {e}"))
-                })?;
+            timeout(
+                HANDSHAKE_TIMEOUT,
+                plain.run_command_and_check_ok("STARTTLS", None),
+            )
+            .await
+            .map_err(|_| ImapError::timeout(host, "STARTTLS"))?
+            .map_err(|e| {
+                ImapError::new(
+                    ImapErrorKind::StartTlsUnavailable,
+                    host,
+                    format!("STARTTLS refused: {e}"),
+                )
+            })?;
             // RFC 3501 §6.2.1: no greeting follows STARTTLS; everything said before it is forgotten.
             let tls = tls_handshake(settings, plain.into_inner()).await?;
             Client::new(Box::new(tls) as ImapStream)
@@ -139,7 +146,11 @@ async fn test_login_via(
             .await
             .map_err(|_| ImapError::timeout(&settings.host, "EXAMINE"))?
             .map_err(|e| {
-                ImapError::new(ImapErrorKind::FolderUnavailable, &settings.host, format!("EXAMINE {folder:?}: {e}"))
+                ImapError::new(
+                    ImapErrorKind::FolderUnavailable,
+                    &settings.host,
+                    format!("EXAMINE {folder:?}: {e}"),
+                )
             })?;
     }
     // A failed LOGOUT does not make the test fail: the login itself worked.
@@ -148,7 +159,11 @@ async fn test_login_via(
 }
 
 /// TCP to `addrs` when given (tried in order), otherwise to whatever `host` resolves to.
-async fn open_tcp(host: &str, port: u16, addrs: Option<&[SocketAddr]>) -> Result<TcpStream, ImapError> {
+async fn open_tcp(
+    host: &str,
+    port: u16,
+    addrs: Option<&[SocketAddr]>,
+) -> Result<TcpStream, ImapError> {
     let connecting = async {
         match addrs {
             Some(addrs) => TcpStream::connect(addrs).await,
@@ -157,15 +172,33 @@ async fn open_tcp(host: &str, port: u16, addrs: Option<&[SocketAddr]>) -> Result
     };
     let tcp = timeout(CONNECT_TIMEOUT, connecting)
         .await
-        .map_err(|_| ImapError::new(ImapErrorKind::Unreachable, host, format!("connect to port {port} timed out")))?
-        .map_err(|e| ImapError::new(ImapErrorKind::Unreachable, host, format!("connect to port {port}: {e}")))?;
+        .map_err(|_| {
+            ImapError::new(
+                ImapErrorKind::Unreachable,
+                host,
+                format!("connect to port {port} timed out"),
+            )
+        })?
+        .map_err(|e| {
+            ImapError::new(
+                ImapErrorKind::Unreachable,
+                host,
+                format!("connect to port {port}: {e}"),
+            )
+        })?;
     let keepalive = socket2::TcpKeepalive::new()
         .with_time(KEEPALIVE_TIME)
         .with_interval(KEEPALIVE_INTERVAL)
         .with_retries(KEEPALIVE_RETRIES);
     socket2::SockRef::from(&tcp)
         .set_tcp_keepalive(&keepalive)
-        .map_err(|e| ImapError::new(ImapErrorKind::Unreachable, host, format!("set TCP keepalive: {e}")))?;
+        .map_err(|e| {
+            ImapError::new(
+                ImapErrorKind::Unreachable,
+                host,
+                format!("set TCP keepalive: {e}"),
+            )
+        })?;
     // IMAP is request/response with small commands: do not let Nagle delay them.
     let _ = tcp.set_nodelay(true);
     Ok(tcp)
@@ -179,15 +212,22 @@ pub fn tls_config(settings: &ImapSettings) -> Result<Arc<rustls::ClientConfig>, 
     let mut roots = rustls::RootCertStore::empty();
     match &settings.ca_file {
         Some(path) => {
-            let file = File::open(path).map_err(|e| bad(format!("open CA file {}: {e}", path.display())))?;
+            let file = File::open(path)
+                .map_err(|e| bad(format!("open CA file {}: {e}", path.display())))?;
             let mut added = 0;
             for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
-                let cert = cert.map_err(|e| bad(format!("read CA file {}: {e}", path.display())))?;
-                roots.add(cert).map_err(|e| bad(format!("CA file {}: {e}", path.display())))?;
+                let cert =
+                    cert.map_err(|e| bad(format!("read CA file {}: {e}", path.display())))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| bad(format!("CA file {}: {e}", path.display())))?;
                 added += 1;
             }
             if added == 0 {
-                return Err(bad(format!("CA file {} holds no certificate", path.display())));
+                return Err(bad(format!(
+                    "CA file {} holds no certificate",
+                    path.display()
+                )));
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -207,18 +247,29 @@ async fn tls_handshake(
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
     let host = settings.host.as_str();
     let config = tls_config(settings)?;
-    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
-        .map_err(|e| ImapError::new(ImapErrorKind::InvalidSettings, host, format!("host is not a valid TLS name: {e}")))?;
+    let name = ServerName::try_from(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+    )
+    .map_err(|e| {
+        ImapError::new(
+            ImapErrorKind::InvalidSettings,
+            host,
+            format!("host is not a valid TLS name: {e}"),
+        )
+    })?;
     let connector = TlsConnector::from(config);
     match timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp)).await {
         Err(_) => Err(ImapError::timeout(host, "TLS handshake")),
         Ok(Ok(tls)) => Ok(tls),
         Ok(Err(e)) => {
-            let rustls_error = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            let rustls_error = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>());
             let kind = match rustls_error {
-                Some(rustls::Error::InvalidCertificate(_)) | Some(rustls::Error::NoCertificatesPresented) => {
-                    ImapErrorKind::TlsUntrusted
-                }
+                Some(rustls::Error::InvalidCertificate(_))
+                | Some(rustls::Error::NoCertificatesPresented) => ImapErrorKind::TlsUntrusted,
                 Some(_) => ImapErrorKind::Tls,
                 None => ImapErrorKind::ConnectionLost,
             };
@@ -232,14 +283,38 @@ async fn read_greeting<T: Io>(client: &mut Client<T>, host: &str) -> Result<(), 
     let greeting = timeout(HANDSHAKE_TIMEOUT, client.read_response())
         .await
         .map_err(|_| ImapError::timeout(host, "greeting"))?
-        .map_err(|e| ImapError::new(ImapErrorKind::ConnectionLost, host, format!("greeting: {e}")))?
-        .ok_or_else(|| ImapError::new(ImapErrorKind::ConnectionLost, host, "closed before greeting"))?;
+        .map_err(|e| {
+            ImapError::new(
+                ImapErrorKind::ConnectionLost,
+                host,
+                format!("greeting: {e}"),
+            )
+        })?
+        .ok_or_else(|| {
+            ImapError::new(
+                ImapErrorKind::ConnectionLost,
+                host,
+                "closed before greeting",
+            )
+        })?;
     match greeting.parsed() {
-        Response::Data { status: Status::Ok | Status::PreAuth, .. } => Ok(()),
-        Response::Data { status: Status::Bye, .. } => {
-            Err(ImapError::new(ImapErrorKind::ConnectionLost, host, "server said BYE in its greeting"))
-        }
-        _ => Err(ImapError::new(ImapErrorKind::Protocol, host, "unexpected greeting")),
+        Response::Data {
+            status: Status::Ok | Status::PreAuth,
+            ..
+        } => Ok(()),
+        Response::Data {
+            status: Status::Bye,
+            ..
+        } => Err(ImapError::new(
+            ImapErrorKind::ConnectionLost,
+            host,
+            "server said BYE in its greeting",
+        )),
+        _ => Err(ImapError::new(
+            ImapErrorKind::Protocol,
+            host,
+            "unexpected greeting",
+        )),
     }
 }
 
@@ -249,7 +324,12 @@ async fn login(
     password: &SecretString,
 ) -> Result<ImapSession, ImapError> {
     let host = settings.host.as_str();
-    match timeout(LOGIN_TIMEOUT, client.login(&settings.username, password.expose_secret())).await {
+    match timeout(
+        LOGIN_TIMEOUT,
+        client.login(&settings.username, password.expose_secret()),
+    )
+    .await
+    {
         Err(_) => Err(ImapError::timeout(host, "LOGIN")),
         Ok(Ok(session)) => Ok(session),
         Ok(Err((error, _client))) => Err(login_error(host, error)),
@@ -263,14 +343,21 @@ fn login_error(host: &str, error: async_imap::error::Error) -> ImapError {
     match error {
         E::No(text) => {
             let upper = text.to_ascii_uppercase();
-            let kind = if upper.contains("UNAVAILABLE") || upper.contains("TEMPORARY") || upper.contains("TRY AGAIN") {
+            let kind = if upper.contains("UNAVAILABLE")
+                || upper.contains("TEMPORARY")
+                || upper.contains("TRY AGAIN")
+            {
                 ImapErrorKind::ConnectionLost
             } else {
                 ImapErrorKind::AuthFailed
             };
             ImapError::new(kind, host, format!("LOGIN refused: {text}"))
         }
-        E::Bad(text) => ImapError::new(ImapErrorKind::AuthFailed, host, format!("LOGIN rejected: {text}")),
+        E::Bad(text) => ImapError::new(
+            ImapErrorKind::AuthFailed,
+            host,
+            format!("LOGIN rejected: {text}"),
+        ),
         other => ImapError::from_session(host, "LOGIN", other),
     }
 }
@@ -281,9 +368,17 @@ mod tests {
 
     #[test]
     fn a_temporary_no_is_retried_and_a_plain_no_is_an_auth_failure() {
-        let e = login_error("h", async_imap::error::Error::No("code: None, info: Some(\"Authentication failed.\")".into()));
+        let e = login_error(
+            "h",
+            async_imap::error::Error::No(
+                "code: None, info: Some(\"Authentication failed.\")".into(),
+            ),
+        );
         assert!(e.is_auth_failure());
-        let e = login_error("h", async_imap::error::Error::No("code: Some(Unavailable), info: None".into()));
+        let e = login_error(
+            "h",
+            async_imap::error::Error::No("code: Some(Unavailable), info: None".into()),
+        );
         assert!(e.is_transient());
     }
 

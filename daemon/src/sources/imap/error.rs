@@ -57,7 +57,9 @@ impl ImapErrorKind {
             Self::Unreachable => "IMAP server unreachable",
             Self::TlsUntrusted => "IMAP server certificate not trusted",
             Self::Tls => "TLS handshake with IMAP server failed",
-            Self::StartTlsUnavailable => "IMAP server does not offer STARTTLS (refusing to continue unencrypted)",
+            Self::StartTlsUnavailable => {
+                "IMAP server does not offer STARTTLS (refusing to continue unencrypted)"
+            }
             Self::AuthFailed => "IMAP authentication failed (wrong username or password)",
             Self::FolderUnavailable => "IMAP folder cannot be examined",
             Self::ConnectionLost => "IMAP connection lost",
@@ -78,7 +80,11 @@ pub struct ImapError {
 
 impl ImapError {
     pub fn new(kind: ImapErrorKind, host: &str, detail: impl Into<String>) -> Self {
-        Self { kind, host: host.to_owned(), detail: detail.into() }
+        Self {
+            kind,
+            host: host.to_owned(),
+            detail: detail.into(),
+        }
     }
 
     pub fn kind(&self) -> ImapErrorKind {
@@ -116,20 +122,32 @@ impl ImapError {
         use async_imap::error::Error as E;
         let kind = match &error {
             E::Io(_) | E::ConnectionLost => ImapErrorKind::ConnectionLost,
-            E::No(_) | E::Bad(_) | E::Parse(_) | E::Validate(_) | E::Append => ImapErrorKind::Protocol,
+            E::No(_) | E::Bad(_) | E::Parse(_) | E::Validate(_) | E::Append => {
+                ImapErrorKind::Protocol
+            }
             _ => ImapErrorKind::Protocol,
         };
         Self::new(kind, host, format!("{what}: {error}"))
     }
 
     pub(crate) fn timeout(host: &str, what: &str) -> Self {
-        Self::new(ImapErrorKind::Timeout, host, format!("{what}: no answer in time"))
+        Self::new(
+            ImapErrorKind::Timeout,
+            host,
+            format!("{what}: no answer in time"),
+        )
     }
 }
 
 impl fmt::Display for ImapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.kind.describe(), self.host, self.detail)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.kind.describe(),
+            self.host,
+            self.detail
+        )
     }
 }
 

@@ -15,14 +15,20 @@ pub struct HostLimiter {
 
 impl HostLimiter {
     pub fn new(per_host: usize) -> Self {
-        Self { per_host: per_host.max(1), hosts: Arc::default() }
+        Self {
+            per_host: per_host.max(1),
+            hosts: Arc::default(),
+        }
     }
 
     /// Waits for a free connection slot to `host` (case-insensitive).
     pub async fn acquire(&self, host: &str) -> OwnedSemaphorePermit {
         let semaphore = {
             // A poisoned lock only means another thread panicked while inserting; the map is still usable.
-            let mut hosts = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut hosts = self
+                .hosts
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             hosts
                 .entry(host.to_ascii_lowercase())
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
@@ -47,11 +53,22 @@ mod tests {
         let limiter = HostLimiter::new(2);
         let a = limiter.acquire("Mail.example.com").await;
         let _b = limiter.acquire("mail.example.com").await;
-        let third = tokio::time::timeout(Duration::from_millis(50), limiter.acquire("MAIL.example.com")).await;
-        assert!(third.is_err(), "a third connection to the same host must wait");
+        let third = tokio::time::timeout(
+            Duration::from_millis(50),
+            limiter.acquire("MAIL.example.com"),
+        )
+        .await;
+        assert!(
+            third.is_err(),
+            "a third connection to the same host must wait"
+        );
         let _other = limiter.acquire("other.example.com").await;
         drop(a);
-        let third = tokio::time::timeout(Duration::from_millis(500), limiter.acquire("mail.example.com")).await;
+        let third = tokio::time::timeout(
+            Duration::from_millis(500),
+            limiter.acquire("mail.example.com"),
+        )
+        .await;
         assert!(third.is_ok());
     }
 }

@@ -19,9 +19,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::settings::ImapSettings;
-use crate::sources::ownership::{Owned, Ownership};
 use super::source::{ImapSource, SecretFingerprint};
 use crate::pipeline::MailboxId;
+use crate::sources::ownership::{Owned, Ownership};
 use crate::store::{Mailbox, MailboxFilter, MailboxKind, MailboxStatus, Store, StoredSecret};
 use crate::vault::{SealedSecret, Vault};
 
@@ -43,8 +43,20 @@ pub struct ReconcileError(#[source] crate::store::Error);
 impl ImapSource {
     /// One pass over every mailbox (no leases: a single process): compares the store with what
     /// is watched and starts, restarts or stops watchers.
-    pub async fn reconcile(&self, store: &Store, vault: &Vault) -> Result<ReconcileReport, ReconcileError> {
-        self.reconcile_owned(store, vault, &Owned { everything: true, ..Owned::default() }).await
+    pub async fn reconcile(
+        &self,
+        store: &Store,
+        vault: &Vault,
+    ) -> Result<ReconcileReport, ReconcileError> {
+        self.reconcile_owned(
+            store,
+            vault,
+            &Owned {
+                everything: true,
+                ..Owned::default()
+            },
+        )
+        .await
     }
 
     /// One pass over the mailboxes this replica `owned`; watchers of any other are stopped.
@@ -61,8 +73,14 @@ impl ImapSource {
                 report.stopped += 1;
             }
         }
-        let filter = MailboxFilter { kind: Some(MailboxKind::Imap), ..MailboxFilter::default() };
-        let mailboxes = store.list_mailboxes(&filter).await.map_err(ReconcileError)?;
+        let filter = MailboxFilter {
+            kind: Some(MailboxKind::Imap),
+            ..MailboxFilter::default()
+        };
+        let mailboxes = store
+            .list_mailboxes(&filter)
+            .await
+            .map_err(ReconcileError)?;
         let mut active = HashSet::new();
         for mailbox in &mailboxes {
             let id = MailboxId(mailbox.id.0);
@@ -73,7 +91,10 @@ impl ImapSource {
                 // Watchers that stopped themselves for attention stay listed (so the next pass
                 // after the fix restarts them); watchers still running are stopped below, e.g.
                 // when the status was set from outside (the API, another replica's watcher).
-                if self.watch_state(id).is_some_and(|state| state.stopped_for_attention) {
+                if self
+                    .watch_state(id)
+                    .is_some_and(|state| state.stopped_for_attention)
+                {
                     active.insert(id);
                 }
                 continue;
@@ -97,7 +118,10 @@ impl ImapSource {
             };
             // A secret is "the same" while its id and last update are: decrypting it on every pass
             // would cost a key derivation per mailbox.
-            let fingerprint = SecretFingerprint { id: stored.id.0, updated_at: stored.updated_at };
+            let fingerprint = SecretFingerprint {
+                id: stored.id.0,
+                updated_at: stored.updated_at,
+            };
             let restart = match self.watch_state(id) {
                 None => false,
                 Some(state) => {
@@ -148,7 +172,11 @@ impl ImapSource {
             let owned = ownership.current();
             match self.reconcile_owned(&store, &vault, &owned).await {
                 Ok(report) if report != ReconcileReport::default() => {
-                    tracing::info!(?report, owned = owned.leases.len(), "imap mailboxes reconciled");
+                    tracing::info!(
+                        ?report,
+                        owned = owned.leases.len(),
+                        "imap mailboxes reconciled"
+                    );
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!("imap reconcile failed: {error}"),
@@ -164,6 +192,11 @@ impl ImapSource {
 
 /// Reads a mailbox's sealed credentials; the error text names what is missing, never a secret.
 async fn stored_secret(store: &Store, mailbox: &Mailbox) -> Result<StoredSecret, String> {
-    let secret = mailbox.secret.ok_or_else(|| "no stored credentials".to_owned())?;
-    store.get_secret(secret).await.map_err(|e| format!("read sealed credentials: {e}"))
+    let secret = mailbox
+        .secret
+        .ok_or_else(|| "no stored credentials".to_owned())?;
+    store
+        .get_secret(secret)
+        .await
+        .map_err(|e| format!("read sealed credentials: {e}"))
 }

@@ -101,7 +101,11 @@ impl ImapSettings {
     /// Reads the settings as the store keeps them (the JSON written by `serde_json::to_value`).
     pub fn from_json(value: &serde_json::Value) -> Result<Self, ImapError> {
         Self::deserialize(value).map_err(|e| {
-            ImapError::new(ImapErrorKind::InvalidSettings, "?", format!("stored IMAP settings are unreadable: {e}"))
+            ImapError::new(
+                ImapErrorKind::InvalidSettings,
+                "?",
+                format!("stored IMAP settings are unreadable: {e}"),
+            )
         })
     }
 
@@ -113,7 +117,8 @@ impl ImapSettings {
 
     /// Checks what can be checked without the network.
     pub fn validate(&self, options: &ImapOptions) -> Result<(), ImapError> {
-        let invalid = |why: &str| ImapError::new(ImapErrorKind::InvalidSettings, &self.host, why.to_owned());
+        let invalid =
+            |why: &str| ImapError::new(ImapErrorKind::InvalidSettings, &self.host, why.to_owned());
         if self.host.trim().is_empty() {
             return Err(invalid("host is empty"));
         }
@@ -123,15 +128,25 @@ impl ImapSettings {
         if self.username.is_empty() {
             return Err(invalid("username is empty"));
         }
-        if self.folders.iter().any(|f| f.is_empty() || f.contains(['\r', '\n', '"'])) {
-            return Err(invalid("a folder name is empty or contains a quote or line break"));
+        if self
+            .folders
+            .iter()
+            .any(|f| f.is_empty() || f.contains(['\r', '\n', '"']))
+        {
+            return Err(invalid(
+                "a folder name is empty or contains a quote or line break",
+            ));
         }
         if self.security == Security::Plaintext {
             if !options.allow_plaintext_loopback {
-                return Err(invalid("plaintext IMAP is not allowed (imap.allow_plaintext_loopback is off)"));
+                return Err(invalid(
+                    "plaintext IMAP is not allowed (imap.allow_plaintext_loopback is off)",
+                ));
             }
             if !is_loopback(&self.host) {
-                return Err(invalid("plaintext IMAP is only allowed to a loopback address"));
+                return Err(invalid(
+                    "plaintext IMAP is only allowed to a loopback address",
+                ));
             }
         }
         Ok(())
@@ -173,10 +188,26 @@ mod tests {
         assert!(local.validate(&options).is_err());
         options.allow_plaintext_loopback = true;
         assert!(local.validate(&options).is_ok());
-        assert!(settings(Security::Plaintext, "::1").validate(&options).is_ok());
-        assert!(settings(Security::Plaintext, "mail.example.com").validate(&options).is_err());
-        assert!(settings(Security::Plaintext, "10.0.0.1").validate(&options).is_err());
-        assert!(settings(Security::ImplicitTls, "mail.example.com").validate(&options).is_ok());
+        assert!(
+            settings(Security::Plaintext, "::1")
+                .validate(&options)
+                .is_ok()
+        );
+        assert!(
+            settings(Security::Plaintext, "mail.example.com")
+                .validate(&options)
+                .is_err()
+        );
+        assert!(
+            settings(Security::Plaintext, "10.0.0.1")
+                .validate(&options)
+                .is_err()
+        );
+        assert!(
+            settings(Security::ImplicitTls, "mail.example.com")
+                .validate(&options)
+                .is_ok()
+        );
     }
 
     #[test]

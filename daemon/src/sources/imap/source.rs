@@ -90,14 +90,24 @@ impl ImapSource {
 
     /// The options new watchers start with.
     pub fn options(&self) -> Arc<ImapOptions> {
-        Arc::clone(&self.inner.options.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .inner
+                .options
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Replaces the options for watchers started from now on (a configuration reload; running
     /// watchers keep theirs until their mailbox is restarted). The per-host connection cap is
     /// fixed at creation.
     pub fn set_options(&self, options: ImapOptions) {
-        *self.inner.options.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(options);
+        *self
+            .inner
+            .options
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(options);
     }
 
     /// Starts watching a mailbox (one watcher per folder). A mailbox already watched is restarted
@@ -162,7 +172,11 @@ impl ImapSource {
 
     /// Starts watching a mailbox as the store keeps it: its settings JSON is parsed into
     /// [`ImapSettings`]; the password comes from the vault.
-    pub fn add_stored_mailbox(&self, mailbox: &crate::store::Mailbox, password: SecretString) -> Result<(), ImapError> {
+    pub fn add_stored_mailbox(
+        &self,
+        mailbox: &crate::store::Mailbox,
+        password: SecretString,
+    ) -> Result<(), ImapError> {
         let settings = ImapSettings::from_json(&mailbox.settings)?;
         self.add_mailbox(MailboxId(mailbox.id.0), settings, password)
     }
@@ -186,7 +200,9 @@ impl ImapSource {
 
     /// The settings a mailbox is watched with, to notice changes.
     pub fn settings_of(&self, mailbox: MailboxId) -> Option<ImapSettings> {
-        self.mailboxes().get(&mailbox).map(|w| (*w.settings).clone())
+        self.mailboxes()
+            .get(&mailbox)
+            .map(|w| (*w.settings).clone())
     }
 
     /// Announcements of every message committed from now on (a lagging receiver misses some).
@@ -214,11 +230,16 @@ impl ImapSource {
             watched.cancel.cancel();
         }
         self.inner.tracker.close();
-        tokio::time::timeout(grace, self.inner.tracker.wait()).await.is_ok()
+        tokio::time::timeout(grace, self.inner.tracker.wait())
+            .await
+            .is_ok()
     }
 
     fn mailboxes(&self) -> MutexGuard<'_, HashMap<MailboxId, Watched>> {
         // Poisoning only means a panic elsewhere while holding the lock; the map itself is intact.
-        self.inner.mailboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .mailboxes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -21,7 +21,10 @@ pub struct StoreCheckpoints {
 
 impl StoreCheckpoints {
     pub fn new(store: Store) -> Self {
-        Self { store, ownership: None }
+        Self {
+            store,
+            ownership: None,
+        }
     }
 
     /// Cursor resets carry the fencing token of the lease `ownership` says this replica holds
@@ -37,7 +40,13 @@ impl StoreCheckpoints {
         if owned.everything {
             return None;
         }
-        Some(owned.leases.get(&store_id(mailbox)).copied().unwrap_or(NOT_HELD))
+        Some(
+            owned
+                .leases
+                .get(&store_id(mailbox))
+                .copied()
+                .unwrap_or(NOT_HELD),
+        )
     }
 }
 
@@ -50,22 +59,44 @@ fn failed(what: &str, error: store::Error) -> CheckpointError {
 }
 
 impl Checkpoints for StoreCheckpoints {
-    fn load(&self, mailbox: MailboxId, folder: &str) -> BoxFuture<'_, Result<Option<FolderCursor>, CheckpointError>> {
+    fn load(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+    ) -> BoxFuture<'_, Result<Option<FolderCursor>, CheckpointError>> {
         let folder = folder.to_owned();
         Box::pin(async move {
-            let cursor = self.store.get_cursor(store_id(mailbox), &folder).await.map_err(|e| failed("load cursor", e))?;
+            let cursor = self
+                .store
+                .get_cursor(store_id(mailbox), &folder)
+                .await
+                .map_err(|e| failed("load cursor", e))?;
             Ok(cursor.and_then(|c| match (c.uidvalidity, c.last_uid) {
-                (Some(uidvalidity), Some(last_uid)) => Some(FolderCursor { uidvalidity, last_uid }),
+                (Some(uidvalidity), Some(last_uid)) => Some(FolderCursor {
+                    uidvalidity,
+                    last_uid,
+                }),
                 _ => None,
             }))
         })
     }
 
-    fn reset(&self, mailbox: MailboxId, folder: &str, cursor: FolderCursor) -> BoxFuture<'_, Result<(), CheckpointError>> {
+    fn reset(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+        cursor: FolderCursor,
+    ) -> BoxFuture<'_, Result<(), CheckpointError>> {
         let folder = folder.to_owned();
         Box::pin(async move {
             self.store
-                .reset_cursor_fenced(store_id(mailbox), &folder, cursor.uidvalidity, cursor.last_uid, self.fencing(mailbox))
+                .reset_cursor_fenced(
+                    store_id(mailbox),
+                    &folder,
+                    cursor.uidvalidity,
+                    cursor.last_uid,
+                    self.fencing(mailbox),
+                )
                 .await
                 .map_err(|e| failed("reset cursor", e))
         })
@@ -80,16 +111,26 @@ impl Checkpoints for StoreCheckpoints {
         let reason = format!("{}: {detail}", kind.as_str());
         Box::pin(async move {
             let id = store_id(mailbox);
-            let before = self.store.get_mailbox(id).await.map_err(|e| failed("load mailbox", e))?;
+            let before = self
+                .store
+                .get_mailbox(id)
+                .await
+                .map_err(|e| failed("load mailbox", e))?;
             // Fenced like the resets: a stalled ex-owner marks nothing and tells nobody.
             self.store
-                .set_mailbox_status_fenced(id, MailboxStatus::NeedsAttention, Some(&reason), self.fencing(mailbox))
+                .set_mailbox_status_fenced(
+                    id,
+                    MailboxStatus::NeedsAttention,
+                    Some(&reason),
+                    self.fencing(mailbox),
+                )
                 .await
                 .map_err(|e| failed("set needs-attention", e))?;
             // Tell the owner by email, once, on the transition (issue #5; several folders of one
             // mailbox fail together). The notice carries a fixed sentence, not the server's text.
             if before.status != MailboxStatus::NeedsAttention
-                && let Err(error) = crate::notify::enqueue_attention(&self.store, &before, kind.describe()).await
+                && let Err(error) =
+                    crate::notify::enqueue_attention(&self.store, &before, kind.describe()).await
             {
                 tracing::warn!(mailbox = %id, "could not queue the needs-attention notice: {error}");
             }

@@ -23,7 +23,9 @@ use super::error::{ImapError, ImapErrorKind};
 use super::limiter::HostLimiter;
 use super::settings::{ImapOptions, ImapSettings};
 use super::stats::{ConnectedGuard, ImapStats};
-use crate::pipeline::{InboundMessage, MailboxId, PipelineHandle, Payload, RawMessage, SourcePosition};
+use crate::pipeline::{
+    InboundMessage, MailboxId, Payload, PipelineHandle, RawMessage, SourcePosition,
+};
 
 /// CAPABILITY, EXAMINE, NOOP, the size listing.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -86,7 +88,11 @@ pub(crate) async fn run(watch: FolderWatch) -> WatchEnd {
                 "imap watcher stopped, mailbox needs attention: {error}"
             );
             let detail = error.to_string();
-            if let Err(store_error) = watch.checkpoints.needs_attention(watch.mailbox, error.kind(), &detail).await {
+            if let Err(store_error) = watch
+                .checkpoints
+                .needs_attention(watch.mailbox, error.kind(), &detail)
+                .await
+            {
                 tracing::error!(mailbox = %watch.mailbox, "could not record needs-attention: {store_error}");
             }
             return WatchEnd::NeedsAttention(error);
@@ -130,19 +136,24 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
     let mailbox = match timeout(COMMAND_TIMEOUT, session.examine(folder)).await {
         Err(_) => return Err(ImapError::timeout(host, "EXAMINE")),
         Ok(Err(async_imap::error::Error::No(text))) => {
-            return Err(ImapError::new(ImapErrorKind::FolderUnavailable, host, format!("EXAMINE {folder:?}: {text}")));
+            return Err(ImapError::new(
+                ImapErrorKind::FolderUnavailable,
+                host,
+                format!("EXAMINE {folder:?}: {text}"),
+            ));
         }
         Ok(Err(e)) => return Err(ImapError::from_session(host, "EXAMINE", e)),
         Ok(Ok(mailbox)) => mailbox,
     };
-    let uidvalidity = mailbox
-        .uid_validity
-        .ok_or_else(|| ImapError::new(ImapErrorKind::Protocol, host, "EXAMINE gave no UIDVALIDITY"))?;
+    let uidvalidity = mailbox.uid_validity.ok_or_else(|| {
+        ImapError::new(ImapErrorKind::Protocol, host, "EXAMINE gave no UIDVALIDITY")
+    })?;
     let uid_next = match mailbox.uid_next {
         Some(next) => next,
         None => highest_uid(&mut session, host).await?.saturating_add(1),
     };
-    let mut last_uid = starting_point(watch, &mut session, uidvalidity, uid_next, mailbox.exists).await?;
+    let mut last_uid =
+        starting_point(watch, &mut session, uidvalidity, uid_next, mailbox.exists).await?;
     backoff.reset();
     tracing::debug!(mailbox = %watch.mailbox, folder, uidvalidity, last_uid, has_idle, "imap watcher ready");
 
@@ -155,7 +166,11 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
             logout(session).await;
             return Ok(());
         }
-        let next = if has_idle { idle(watch, session).await? } else { poll(watch, session).await? };
+        let next = if has_idle {
+            idle(watch, session).await?
+        } else {
+            poll(watch, session).await?
+        };
         noticed = std::time::Instant::now();
         match next {
             Some(s) => session = s,
@@ -198,21 +213,40 @@ async fn starting_point(
     };
     watch
         .checkpoints
-        .reset(watch.mailbox, &watch.folder, FolderCursor { uidvalidity, last_uid: start })
+        .reset(
+            watch.mailbox,
+            &watch.folder,
+            FolderCursor {
+                uidvalidity,
+                last_uid: start,
+            },
+        )
         .await
         .map_err(|e| ImapError::new(ImapErrorKind::Sink, host, e.to_string()))?;
     Ok(start)
 }
 
 /// The UID just below the `count` most recent messages (by sequence number).
-async fn backfill_start(session: &mut ImapSession, host: &str, exists: u32, count: u32) -> Result<u32, ImapError> {
+async fn backfill_start(
+    session: &mut ImapSession,
+    host: &str,
+    exists: u32,
+    count: u32,
+) -> Result<u32, ImapError> {
     let first_seq = exists.saturating_sub(count).saturating_add(1).max(1);
     let uids: Vec<u32> = command(host, "FETCH (UID)", async {
-        let fetches: Vec<_> = session.fetch(format!("{first_seq}:{exists}"), "(UID)").await?.try_collect().await?;
+        let fetches: Vec<_> = session
+            .fetch(format!("{first_seq}:{exists}"), "(UID)")
+            .await?
+            .try_collect()
+            .await?;
         Ok(fetches.iter().filter_map(|f| f.uid).collect())
     })
     .await?;
-    Ok(uids.into_iter().min().map_or(0, |uid| uid.saturating_sub(1)))
+    Ok(uids
+        .into_iter()
+        .min()
+        .map_or(0, |uid| uid.saturating_sub(1)))
 }
 
 async fn highest_uid(session: &mut ImapSession, host: &str) -> Result<u32, ImapError> {
@@ -235,15 +269,25 @@ async fn catch_up(
     let host = watch.settings.host.as_str();
     let first = last_uid.saturating_add(1);
     // INTERNALDATE (the server's arrival time) feeds the per-source lag histogram.
-    let mut listing: Vec<(u32, u64, Option<std::time::SystemTime>)> = command(host, "UID FETCH (UID RFC822.SIZE INTERNALDATE)", async {
-        let fetches: Vec<_> =
-            session.uid_fetch(format!("{first}:*"), "(UID RFC822.SIZE INTERNALDATE)").await?.try_collect().await?;
-        Ok(fetches
-            .iter()
-            .filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0)), f.internal_date().map(std::time::SystemTime::from))))
-            .collect())
-    })
-    .await?;
+    let mut listing: Vec<(u32, u64, Option<std::time::SystemTime>)> =
+        command(host, "UID FETCH (UID RFC822.SIZE INTERNALDATE)", async {
+            let fetches: Vec<_> = session
+                .uid_fetch(format!("{first}:*"), "(UID RFC822.SIZE INTERNALDATE)")
+                .await?
+                .try_collect()
+                .await?;
+            Ok(fetches
+                .iter()
+                .filter_map(|f| {
+                    Some((
+                        f.uid?,
+                        u64::from(f.size.unwrap_or(0)),
+                        f.internal_date().map(std::time::SystemTime::from),
+                    ))
+                })
+                .collect())
+        })
+        .await?;
     // RFC 3501: `n:*` always includes the highest UID, even when it is below n.
     listing.retain(|(uid, _, _)| *uid > last_uid);
     listing.sort_unstable_by_key(|(uid, _, _)| *uid);
@@ -270,12 +314,16 @@ async fn catch_up(
             size,
             payload,
         };
-        let sink_error = |e: crate::pipeline::PipelineError| ImapError::new(ImapErrorKind::Sink, host, e.to_string());
+        let sink_error = |e: crate::pipeline::PipelineError| {
+            ImapError::new(ImapErrorKind::Sink, host, e.to_string())
+        };
         let ack = watch.pipeline.submit(message).await.map_err(sink_error)?;
         ack.committed().await.map_err(sink_error)?;
         ImapStats::bump(&watch.stats.committed);
         if let Some(arrived) = arrived {
-            crate::telemetry::metrics::metrics().source_lag(crate::telemetry::metrics::SourceKind::Imap).observe_since(arrived);
+            crate::telemetry::metrics::metrics()
+                .source_lag(crate::telemetry::metrics::SourceKind::Imap)
+                .observe_since(arrived);
         }
         // Nobody listening is fine: the announcement is optional.
         let _ = watch.commits.send(CommittedMessage {
@@ -297,9 +345,17 @@ async fn catch_up(
 /// own buffers: the framed reader's `BytesMut` read buffer and the `Fetch` response that borrows
 /// from it hold the same bytes and are freed, not wiped, when `fetches` is dropped (their API
 /// gives only `&[u8]`). Those allocations are reused by the next read of the same connection.
-async fn fetch_body(session: &mut ImapSession, host: &str, uid: u32) -> Result<Option<RawMessage>, ImapError> {
+async fn fetch_body(
+    session: &mut ImapSession,
+    host: &str,
+    uid: u32,
+) -> Result<Option<RawMessage>, ImapError> {
     let fetching = async {
-        let fetches: Vec<_> = session.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?.try_collect().await?;
+        let fetches: Vec<_> = session
+            .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+            .await?
+            .try_collect()
+            .await?;
         Ok::<_, async_imap::error::Error>(
             fetches
                 .iter()
@@ -346,13 +402,25 @@ async fn idle(watch: &FolderWatch, session: ImapSession) -> Result<Option<ImapSe
         Some(Ok(Err(e))) => return Err(ImapError::from_session(host, "IDLE", e)),
         // We never interrupt the wait ourselves, so this means the stream ended: the server hung up.
         Some(Ok(Ok(IdleResponse::ManualInterrupt))) => {
-            return Err(ImapError::new(ImapErrorKind::ConnectionLost, host, "server closed the connection during IDLE"));
+            return Err(ImapError::new(
+                ImapErrorKind::ConnectionLost,
+                host,
+                "server closed the connection during IDLE",
+            ));
         }
         // Silence for `idle_wake`: DONE below proves the link is alive (or fails and we reconnect).
         Some(Ok(Ok(IdleResponse::Timeout))) => false,
         Some(Ok(Ok(IdleResponse::NewData(response)))) => {
-            if let Response::Data { status: Status::Bye, .. } = response.parsed() {
-                return Err(ImapError::new(ImapErrorKind::ConnectionLost, host, "server said BYE during IDLE"));
+            if let Response::Data {
+                status: Status::Bye,
+                ..
+            } = response.parsed()
+            {
+                return Err(ImapError::new(
+                    ImapErrorKind::ConnectionLost,
+                    host,
+                    "server said BYE during IDLE",
+                ));
             }
             true
         }
@@ -368,7 +436,10 @@ async fn idle(watch: &FolderWatch, session: ImapSession) -> Result<Option<ImapSe
 }
 
 /// Waits one poll interval, then checks the link with NOOP (which also makes the server notice new mail).
-async fn poll(watch: &FolderWatch, mut session: ImapSession) -> Result<Option<ImapSession>, ImapError> {
+async fn poll(
+    watch: &FolderWatch,
+    mut session: ImapSession,
+) -> Result<Option<ImapSession>, ImapError> {
     tokio::select! {
         () = tokio::time::sleep(watch.options.poll_interval) => {}
         () = watch.cancel.cancelled() => {

@@ -48,21 +48,33 @@ impl GraphRun {
     /// Starts the emulator and the front relay before the replicas exist (their HTTP ports are
     /// fixed per slot), registers the app and stores its client secret in the run's vault.
     pub async fn start(replica_ports: Vec<u16>, store: &Store, vault: &Vault) -> Result<GraphRun> {
-        let emulator = GraphEmulator::start().await.context("start the graph emulator")?;
+        let emulator = GraphEmulator::start()
+            .await
+            .context("start the graph emulator")?;
         let front = Front::start(replica_ports).await?;
         let public = format!("http://127.0.0.1:{}", front.port);
-        emulator.register_app(CLIENT_ID, CLIENT_SECRET, &format!("{public}/oauth/microsoft/callback"));
+        emulator.register_app(
+            CLIENT_ID,
+            CLIENT_SECRET,
+            &format!("{public}/oauth/microsoft/callback"),
+        );
         // Graph retries a notification that got no 2xx (for hours); a few retries over about a
         // minute cover a replica's death behind the front and a PostgreSQL restart.
         emulator.set_notification_retries(6, Duration::from_secs(1));
-        store_client_secret(store, vault, CLIENT_SECRET, 1).await.context("store the app's client secret")?;
+        store_client_secret(store, vault, CLIENT_SECRET, 1)
+            .await
+            .context("store the app's client secret")?;
         let config = GraphConfig::new(
             CLIENT_ID,
             url::Url::parse(&emulator.authority_url())?,
             url::Url::parse(&emulator.graph_url())?,
             &public,
         );
-        Ok(GraphRun { emulator: Arc::new(emulator), _front: front, config })
+        Ok(GraphRun {
+            emulator: Arc::new(emulator),
+            _front: front,
+            config,
+        })
     }
 
     /// The replicas' `[graph]` section.
@@ -80,7 +92,13 @@ impl GraphRun {
     /// Links `count` Microsoft 365 mailboxes through the running replicas: the daemon's consent
     /// URL, the emulated user's consent, the daemon's callback (through the front).
     /// Started as the operator's CLI does (`mailsigd mailbox link-microsoft`): no browser session.
-    pub async fn link(&self, store: &Store, vault: &Vault, env: &TestEnv, count: usize) -> Result<Vec<Linked>> {
+    pub async fn link(
+        &self,
+        store: &Store,
+        vault: &Vault,
+        env: &TestEnv,
+        count: usize,
+    ) -> Result<Vec<Linked>> {
         let tag = rand::random::<u32>();
         let http = reqwest::Client::new();
         let mut linked = Vec::with_capacity(count);
@@ -88,27 +106,55 @@ impl GraphRun {
             let email = format!("g{index}-{tag:08x}@contoso.test");
             self.emulator.add_user(&email, "Mailbox Owner");
             let owner_mail = env.create_mail_user()?;
-            let owner = store.create_user(&owner_mail.address, Some("Owner")).await?;
+            let owner = store
+                .create_user(&owner_mail.address, Some("Owner"))
+                .await?;
             let list = store.create_list(owner.id, "Contacts").await?;
             let deadline = Instant::now() + Duration::from_secs(60);
             // A replica that is still starting answers nothing; link again until one answers.
             loop {
-                let url = start_linking(store, vault, &self.config, owner.id, list.id, LinkOrigin::Cli).await?;
+                let url = start_linking(
+                    store,
+                    vault,
+                    &self.config,
+                    owner.id,
+                    list.id,
+                    LinkOrigin::Cli,
+                )
+                .await?;
                 let callback = self.emulator.consent(url.as_str(), &email).await?;
                 match http.get(&callback).send().await {
                     Ok(answer) if answer.status().is_success() => break,
                     Ok(answer) => {
                         let status = answer.status();
                         let body = answer.text().await.unwrap_or_default();
-                        ensure!(Instant::now() < deadline, "the callback answered {status}: {body}");
+                        ensure!(
+                            Instant::now() < deadline,
+                            "the callback answered {status}: {body}"
+                        );
                     }
-                    Err(error) => ensure!(Instant::now() < deadline, "the callback got no answer: {error}"),
+                    Err(error) => ensure!(
+                        Instant::now() < deadline,
+                        "the callback got no answer: {error}"
+                    ),
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            let filter = MailboxFilter { owner: Some(owner.id), kind: Some(MailboxKind::Graph) };
-            let mailbox = store.list_mailboxes(&filter).await?.into_iter().next().context("no graph mailbox after the callback")?;
-            linked.push(Linked { mailbox: mailbox.id, list: list.id, source: Source::Graph(email) });
+            let filter = MailboxFilter {
+                owner: Some(owner.id),
+                kind: Some(MailboxKind::Graph),
+            };
+            let mailbox = store
+                .list_mailboxes(&filter)
+                .await?
+                .into_iter()
+                .next()
+                .context("no graph mailbox after the callback")?;
+            linked.push(Linked {
+                mailbox: mailbox.id,
+                list: list.id,
+                source: Source::Graph(email),
+            });
         }
         Ok(linked)
     }
@@ -116,8 +162,16 @@ impl GraphRun {
     /// Whether the mailbox of `email` is watched: its subscription exists at Graph and the
     /// owner's first delta round stored the folder's delta link (mail before that is history).
     pub async fn watched(&self, store: &Store, linked: &Linked, email: &str) -> bool {
-        let subscribed = self.emulator.subscriptions().iter().any(|s| s.user.eq_ignore_ascii_case(email));
-        let cursor = store.get_cursor(linked.mailbox, "inbox").await.ok().flatten();
+        let subscribed = self
+            .emulator
+            .subscriptions()
+            .iter()
+            .any(|s| s.user.eq_ignore_ascii_case(email));
+        let cursor = store
+            .get_cursor(linked.mailbox, "inbox")
+            .await
+            .ok()
+            .flatten();
         subscribed && cursor.is_some_and(|c| c.delta_link.is_some())
     }
 
@@ -144,7 +198,10 @@ impl GraphRun {
             let (emulator, emails) = (Arc::clone(&self.emulator), Arc::clone(&emails));
             tasks.spawn(async move {
                 let _permit = permit;
-                emulator.deliver(&emails[target], message(first + n)).await.with_context(|| format!("deliver graph message {n}"))
+                emulator
+                    .deliver(&emails[target], message(first + n))
+                    .await
+                    .with_context(|| format!("deliver graph message {n}"))
             });
         }
         while let Some(result) = tasks.join_next().await {
@@ -154,7 +211,10 @@ impl GraphRun {
             .emulator
             .deliveries()
             .iter()
-            .filter(|d| d.kind == DeliveryKind::Notification && !d.status.is_some_and(|s| (200..300).contains(&s)))
+            .filter(|d| {
+                d.kind == DeliveryKind::Notification
+                    && !d.status.is_some_and(|s| (200..300).contains(&s))
+            })
             .count())
     }
 
@@ -170,16 +230,30 @@ impl GraphRun {
         // A huge count stands for "until cleared". 503 first, so calls already under way when
         // the storm begins meet it too, then the 429s.
         self.emulator.clear_faults();
-        self.emulator
-            .inject(Fault::Unavailable { times: 1_000_000_000, retry_after_secs: Some(UNAVAILABLE_RETRY_AFTER_SECS) });
-        note(format!("t={:.1}s graph storm begins: 503 (Retry-After {UNAVAILABLE_RETRY_AFTER_SECS} s)", t0.elapsed().as_secs_f64()));
+        self.emulator.inject(Fault::Unavailable {
+            times: 1_000_000_000,
+            retry_after_secs: Some(UNAVAILABLE_RETRY_AFTER_SECS),
+        });
+        note(format!(
+            "t={:.1}s graph storm begins: 503 (Retry-After {UNAVAILABLE_RETRY_AFTER_SECS} s)",
+            t0.elapsed().as_secs_f64()
+        ));
         tokio::time::sleep(UNAVAILABLE_FOR).await;
         self.emulator.clear_faults();
-        self.emulator.inject(Fault::Throttle { times: 1_000_000_000, retry_after_secs: THROTTLE_RETRY_AFTER_SECS });
-        note(format!("t={:.1}s graph storm: every call 429 (Retry-After {THROTTLE_RETRY_AFTER_SECS} s)", t0.elapsed().as_secs_f64()));
+        self.emulator.inject(Fault::Throttle {
+            times: 1_000_000_000,
+            retry_after_secs: THROTTLE_RETRY_AFTER_SECS,
+        });
+        note(format!(
+            "t={:.1}s graph storm: every call 429 (Retry-After {THROTTLE_RETRY_AFTER_SECS} s)",
+            t0.elapsed().as_secs_f64()
+        ));
         tokio::time::sleep(THROTTLE_FOR).await;
         self.emulator.clear_faults();
-        note(format!("t={:.1}s graph storm ends", t0.elapsed().as_secs_f64()));
+        note(format!(
+            "t={:.1}s graph storm ends",
+            t0.elapsed().as_secs_f64()
+        ));
         log
     }
 
@@ -188,10 +262,23 @@ impl GraphRun {
         let requests = self.emulator.requests();
         GraphReport {
             requests: requests.len(),
-            throttled: requests.iter().filter(|r| r.fault == Some("throttle")).count(),
-            unavailable: requests.iter().filter(|r| r.fault == Some("unavailable")).count(),
-            over_concurrency: requests.iter().filter(|r| r.fault == Some("concurrency")).count(),
-            max_concurrency: emails.iter().map(|e| self.emulator.max_concurrency(e)).max().unwrap_or(0),
+            throttled: requests
+                .iter()
+                .filter(|r| r.fault == Some("throttle"))
+                .count(),
+            unavailable: requests
+                .iter()
+                .filter(|r| r.fault == Some("unavailable"))
+                .count(),
+            over_concurrency: requests
+                .iter()
+                .filter(|r| r.fault == Some("concurrency"))
+                .count(),
+            max_concurrency: emails
+                .iter()
+                .map(|e| self.emulator.max_concurrency(e))
+                .max()
+                .unwrap_or(0),
         }
     }
 }
@@ -258,8 +345,11 @@ impl Front {
                     let first = next.fetch_add(1, Ordering::Relaxed);
                     for i in 0..backends.len() {
                         let backend = backends[(first + i) % backends.len()];
-                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", backend)).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        if let Ok(mut outbound) =
+                            tokio::net::TcpStream::connect(("127.0.0.1", backend)).await
+                        {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                             return;
                         }
                     }
