@@ -192,8 +192,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
     crate::telemetry::check_filter(&level)
         .map_err(|reason| ConfigError::invalid("log.level", reason))?;
 
-    let graph =
-        crate::sources::graph::GraphConfig::from_raw(raw.graph, &http.public_base_url, &resolve)?;
+    let graph = super::graph::from_raw(raw.graph, &http.public_base_url, &resolve)?;
 
     Ok(Config {
         config_path: config_path.to_path_buf(),

@@ -125,7 +125,7 @@ pub fn app_router(state: AppState, metrics: MetricSources) -> Router {
     let router = Router::new()
         .merge(crate::http::router(metrics))
         .merge(user_facing);
-    // The Microsoft Graph webhook and OAuth callback routes (graph engineer) merge here:
+    // The Microsoft Graph webhook and OAuth callback routes merge here:
     // `.merge(crate::http::graph::router(...))` — they carry their own state and auth.
     with_correlation_id(router)
 }

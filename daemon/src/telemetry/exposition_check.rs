@@ -6,6 +6,9 @@
 //! valid; label values are quoted with valid escapes; values are numbers; a family's TYPE comes
 //! before its samples and only once; no series repeats; histogram samples are `_bucket` (with
 //! `le`), `_sum` or `_count`, buckets are cumulative and `le="+Inf"` equals `_count`.
+//!
+//! Test code only: the daemon's unit tests compile it (`#[cfg(test)]`) and the tests crate includes
+//! this file by path, so it is not part of the shipped binary.
 
 use std::collections::{HashMap, HashSet};
 

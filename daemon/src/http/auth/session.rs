@@ -5,6 +5,7 @@
 //! synchronizer token, which the pages put into their forms (`csrf_token`) and scripts send as
 //! `X-CSRF-Token`.
 
+use crate::domain::{AuditAction, AuditObject};
 use std::time::Duration;
 
 use axum::http::HeaderValue;
@@ -136,8 +137,8 @@ pub async fn sign_in_for(
     store
         .record_audit(
             Some(user.id),
-            "session.sign_in",
-            "user",
+            AuditAction::SessionSignIn,
+            AuditObject::User,
             Some(user.id.0),
             None,
         )
@@ -184,8 +185,8 @@ pub async fn sign_out(store: &Store, session: &Session) -> Result<(), AuthError>
     store
         .record_audit(
             Some(session.user),
-            "session.sign_out",
-            "user",
+            AuditAction::SessionSignOut,
+            AuditObject::User,
             Some(session.user.0),
             None,
         )

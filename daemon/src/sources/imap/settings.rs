@@ -25,6 +25,37 @@ pub enum Security {
     Plaintext,
 }
 
+impl Security {
+    /// The port IMAP servers listen on for this kind of connection: 993 for implicit TLS (RFC 8314),
+    /// 143 otherwise. The one place the CLI, the API and the pages take a missing port from.
+    pub const fn default_port(self) -> u16 {
+        match self {
+            Security::ImplicitTls => 993,
+            Security::StartTls | Security::Plaintext => 143,
+        }
+    }
+
+    /// The spelling users type and forms send: `tls`, `starttls`, `plaintext`.
+    pub const fn form_name(self) -> &'static str {
+        match self {
+            Security::ImplicitTls => "tls",
+            Security::StartTls => "starttls",
+            Security::Plaintext => "plaintext",
+        }
+    }
+
+    /// The inverse of [`Security::form_name`].
+    pub fn from_form_name(name: &str) -> Option<Security> {
+        [
+            Security::ImplicitTls,
+            Security::StartTls,
+            Security::Plaintext,
+        ]
+        .into_iter()
+        .find(|security| security.form_name() == name)
+    }
+}
+
 /// The settings of one IMAP mailbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,6 +199,24 @@ pub fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_security_has_one_default_port_and_form_name() {
+        assert_eq!(Security::ImplicitTls.default_port(), 993);
+        assert_eq!(Security::StartTls.default_port(), 143);
+        assert_eq!(Security::Plaintext.default_port(), 143);
+        for security in [
+            Security::ImplicitTls,
+            Security::StartTls,
+            Security::Plaintext,
+        ] {
+            assert_eq!(
+                Security::from_form_name(security.form_name()),
+                Some(security)
+            );
+        }
+        assert_eq!(Security::from_form_name("ssl"), None);
+    }
 
     fn settings(security: Security, host: &str) -> ImapSettings {
         ImapSettings {

@@ -1,5 +1,7 @@
 //! Why a message produced no suggestion. The names are stable: they are counter names in the
-//! store (`skipped:<name>`) and will be metric labels.
+//! store (`skipped:<name>`) and metric labels. The pipeline decides most reasons; the store decides
+//! [`SkipReason::Duplicate`] and [`SkipReason::TargetListDeleted`] inside the commit, and hands the
+//! same type back.
 
 use std::fmt;
 
@@ -24,11 +26,13 @@ pub enum SkipReason {
     ParseError,
     /// The message was processed before (reported by the store's exactly-once guard).
     Duplicate,
+    /// The mailbox's target list was deleted before the suggestion could be committed.
+    TargetListDeleted,
 }
 
 impl SkipReason {
     /// Every reason, in a stable order (for stats and tests).
-    pub const ALL: [SkipReason; 9] = [
+    pub const ALL: [SkipReason; 10] = [
         SkipReason::ExcludedDomain,
         SkipReason::OwnDomain,
         SkipReason::AutoReply,
@@ -38,6 +42,7 @@ impl SkipReason {
         SkipReason::NoSignature,
         SkipReason::ParseError,
         SkipReason::Duplicate,
+        SkipReason::TargetListDeleted,
     ];
 
     /// The stable snake_case name used in counters and metrics.
@@ -52,6 +57,7 @@ impl SkipReason {
             SkipReason::NoSignature => "no_signature",
             SkipReason::ParseError => "parse_error",
             SkipReason::Duplicate => "duplicate",
+            SkipReason::TargetListDeleted => "target_list_deleted",
         }
     }
 
