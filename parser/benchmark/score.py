@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""The engine's own scorer: detection and per-field precision / recall / F1 of the `parse`
+example's predictions against labelled messages (`NAME.eml` + `NAME.json`, the label schema of
+`fixtures/README.md`).
+
+    cargo build --release -p mailsig-parser --example parse
+    python3 parser/benchmark/score.py                       # fixtures/ (every kind)
+    python3 parser/benchmark/score.py --set dev=DIR         # any labelled folder
+    python3 parser/benchmark/score.py --by-owner DIR        # one fold per mailbox owner
+    python3 parser/benchmark/score.py --by kind             # per fixture kind / language
+
+Several `--set` may be given; one table prints every set side by side. `--by-owner DIR` groups
+the folder's messages by the file name's prefix before the first `_` (the mailbox owner) and
+prints, per owner, the figures measured on that owner's messages alone: a rule-based engine has
+nothing to retrain, so leave-one-owner-out is exactly this, and the mean and the worst fold say
+how far the rules hold on mailboxes they were not written for. `--by kind|lang` splits a set by
+its folder (fixture kind) or by the label's `lang`. `--misses` lists every wrong field.
+
+Matching: a name must be equal after Unicode NFKC, case folding and collapsing spaces; a title,
+company or address counts when its words overlap with token F1 >= 0.8; e-mail addresses,
+phones (E.164 digits), websites and social links (without scheme and leading `www.`) are sets.
+A label may list `scored_fields`: only those fields of that message count.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import unicodedata
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCALARS = ("name", "title", "company", "address")
+LISTS = ("emails", "phones", "websites", "social")
+FIELDS = SCALARS + LISTS
+
+
+def norm(s):
+    s = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", s).casefold()).strip()
+    return s.strip(" ,;|-–—·•")
+
+
+def words(s):
+    return [w for w in re.split(r"[\s,;|/]+", norm(s)) if w]
+
+
+def overlap_f1(a, b):
+    wa, wb = words(a), words(b)
+    if not wa or not wb:
+        return 0.0
+    rest, same = list(wb), 0
+    for w in wa:
+        if w in rest:
+            rest.remove(w)
+            same += 1
+    if not same:
+        return 0.0
+    p, r = same / len(wa), same / len(wb)
+    return 2 * p * r / (p + r)
+
+
+def same_scalar(field, gold, pred):
+    return norm(gold) == norm(pred) if field == "name" else overlap_f1(gold, pred) >= 0.8
+
+
+def value_set(field, contact):
+    out = set()
+    for v in (contact or {}).get(field) or []:
+        if field == "phones":
+            if isinstance(v, dict) and v.get("e164"):
+                out.add(re.sub(r"[^+0-9]", "", v["e164"]))
+        elif isinstance(v, str) and v.strip():
+            v = norm(v)
+            if field in ("websites", "social"):
+                v = re.sub(r"^www\.", "", re.sub(r"^[a-z][a-z0-9+.-]*://", "", v)).rstrip("/")
+            out.add(v)
+    return out
+
+
+def scalar(contact, field):
+    v = (contact or {}).get(field)
+    return v if isinstance(v, str) and v.strip() else None
+
+
+class Tally:
+    def __init__(self):
+        self.n = self.tp = self.fp = self.fn = self.tn = 0
+        self.f = {f: [0, 0, 0] for f in FIELDS}  # correct, predicted, labelled
+
+    def add(self, gold, pred, misses, key):
+        self.n += 1
+        gs, ps = bool(gold.get("has_signature")), bool(pred.get("has_signature"))
+        if gs:
+            self.tp += ps
+            self.fn += not ps
+        else:
+            self.fp += ps
+            self.tn += not ps
+        gc = gold.get("contact") if gs else None
+        pc = pred.get("contact") if ps else None
+        scored = set(gold.get("scored_fields") or FIELDS) if gs else set(FIELDS)
+        for f in SCALARS:
+            if f not in scored:
+                continue
+            g, p = scalar(gc, f), scalar(pc, f)
+            ok = g is not None and p is not None and same_scalar(f, g, p)
+            c = self.f[f]
+            c[0] += ok
+            c[1] += p is not None
+            c[2] += g is not None
+            if (g or p) and not ok:
+                misses.append(f"{key} {f}: label={g!r} engine={p!r}")
+        for f in LISTS:
+            if f not in scored:
+                continue
+            g, p = value_set(f, gc), value_set(f, pc)
+            c = self.f[f]
+            c[0] += len(g & p)
+            c[1] += len(p)
+            c[2] += len(g)
+            if g != p:
+                misses.append(f"{key} {f}: missing={sorted(g - p)} extra={sorted(p - g)}")
+
+    def detection(self):
+        return (self.tp + self.tn) / self.n if self.n else 1.0
+
+    def detection_recall(self):
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @staticmethod
+    def prf(tp, pred, gold):
+        p = tp / pred if pred else (1.0 if not gold else 0.0)
+        r = tp / gold if gold else 1.0
+        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+    def field_f1(self, f):
+        return self.prf(*self.f[f])[2]
+
+    def micro(self):
+        return self.prf(*(sum(c[i] for c in self.f.values()) for i in range(3)))
+
+
+def find_parse():
+    target = os.environ.get("CARGO_TARGET_DIR") or str(ROOT / "target")
+    exe = Path(target) / "release" / "examples" / "parse"
+    if not exe.exists():
+        sys.exit(f"{exe} not found: cargo build --release -p mailsig-parser --example parse")
+    return exe
+
+
+def predict(exe, emls):
+    out = {}
+    for i in range(0, len(emls), 200):
+        chunk = emls[i : i + 200]
+        res = subprocess.run([str(exe), *map(str, chunk)], capture_output=True, check=True)
+        for line in res.stdout.decode().splitlines():
+            obj = json.loads(line)
+            out[Path(obj["file"]).resolve()] = obj
+    return out
+
+
+def labelled(folder):
+    return sorted(p for p in Path(folder).rglob("*.eml") if p.with_suffix(".json").exists())
+
+
+def score(emls, preds, group, misses):
+    tallies = defaultdict(Tally)
+    for eml in emls:
+        gold = json.loads(eml.with_suffix(".json").read_text(encoding="utf-8"))
+        pred = preds.get(eml.resolve(), {"has_signature": False})
+        key = eml.stem
+        tallies["all"].add(gold, pred, misses, key)
+        if group:
+            tallies[group(eml, gold)].add(gold, pred, [], key)
+    return tallies
+
+
+def row(name, t):
+    p, r, f1 = t.micro()
+    cells = " ".join(f"{t.field_f1(f):6.3f}" if t.f[f][1] + t.f[f][2] else "     -" for f in FIELDS)
+    return f"{name:24} {t.n:5} {t.detection():6.3f} {t.detection_recall():6.3f} {f1:6.3f} {p:6.3f} {r:6.3f} {cells}"
+
+
+HEADER = f"{'set':24} {'msgs':>5} {'detect':>6} {'d.rec':>6} {'F1':>6} {'prec':>6} {'recall':>6} " + " ".join(
+    f"{f[:6]:>6}" for f in FIELDS
+)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=DIR")
+    ap.add_argument("--by-owner", action="append", default=[], metavar="DIR")
+    ap.add_argument("--by", choices=["kind", "lang"])
+    ap.add_argument("--misses", action="store_true")
+    args = ap.parse_args()
+    sets = [s.split("=", 1) if "=" in s else (Path(s).name, s) for s in args.set]
+    if not sets and not args.by_owner:
+        sets = [("fixtures", str(ROOT / "fixtures"))]
+    exe = find_parse()
+    print(HEADER)
+    misses = []
+    group = None
+    if args.by == "kind":
+        group = lambda eml, gold: eml.parent.name
+    elif args.by == "lang":
+        group = lambda eml, gold: gold.get("lang") or "?"
+    for name, folder in sets:
+        emls = labelled(folder)
+        tallies = score(emls, predict(exe, emls), group, misses)
+        print(row(name, tallies.pop("all")))
+        for g in sorted(tallies):
+            print(row(f"  {g}", tallies[g]))
+    for folder in args.by_owner:
+        emls = labelled(folder)
+        by_owner = score(emls, predict(exe, emls), lambda eml, gold: eml.name.split("_")[0], misses)
+        everything = by_owner.pop("all")
+        print(row(f"{Path(folder).name} (all)", everything))
+        folds = sorted(by_owner.items(), key=lambda kv: kv[1].micro()[2])
+        for owner, t in folds:
+            print(row(f"  {owner}", t))
+        f1s = [t.micro()[2] for _, t in folds]
+        dets = [t.detection() for _, t in folds]
+        print(
+            f"leave-one-owner-out, {len(folds)} folds: micro F1 mean {sum(f1s) / len(f1s):.3f} "
+            f"worst {min(f1s):.3f}; detection mean {sum(dets) / len(dets):.3f} worst {min(dets):.3f}"
+        )
+    if args.misses:
+        print("\n".join(misses))
+
+
+if __name__ == "__main__":
+    main()
