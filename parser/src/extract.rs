@@ -120,9 +120,41 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
         .name
         .as_ref()
         .is_some_and(|n| n.rule == "name.sender_match" || sender.overlap(&n.value) > 0);
+    // A full name that heads a block with a title or company and a number or an address of
+    // its own is the signer's even when the From name differs (a shared or announcements
+    // mailbox, a nickname the tables do not know): it is kept, with less confidence.
+    // (Not below a header block the history cut missed: that block is the quoted author's.)
+    let header_above = top.get(..start).unwrap_or_default().iter().any(|l| {
+        let t = l.text.as_bytes();
+        ["to:", "cc:", "subject:"]
+            .iter()
+            .any(|h| t.len() >= h.len() && t[..h.len()].eq_ignore_ascii_case(h.as_bytes()))
+    });
+    let strong_block = !header_above
+        && contact.name.as_ref().is_some_and(|n| {
+            n.value.split_whitespace().count() >= 2
+                && n.line.is_some_and(|l| l as usize <= start + 1)
+                && (contact.title.is_some() || contact.company.is_some())
+                && (!contact.phones.is_empty()
+                    || contact.emails.iter().any(|e| e.rule == "email.signature"))
+        });
+    if !name_ok && strong_block && !unwrapped {
+        diagnostics.push(Diagnostic {
+            code: "name.unmatched_kept",
+        });
+        if let Some(n) = contact.name.as_mut() {
+            n.rule = "name.unmatched_block";
+            n.confidence = n.confidence.min(0.5);
+        }
+    }
     // A name that is not the sender's (a colleague in an out-of-office, a quoted author) is not
     // attributed to the sender.
-    if !name_ok && !unwrapped && !sender.display_tokens.is_empty() && contact.name.is_some() {
+    if !name_ok
+        && !strong_block
+        && !unwrapped
+        && !sender.display_tokens.is_empty()
+        && contact.name.is_some()
+    {
         diagnostics.push(Diagnostic {
             code: "name.not_sender",
         });
@@ -251,16 +283,21 @@ fn build(
         })
         .map(|c| c.text.as_str())
         .collect();
-    let title = fields::title::find(&cells, &skip, name_text.as_deref());
-    let title_line = title.as_ref().map(|t| t.1);
+    let domain_label = from_address
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| main_label(d));
+    let title = fields::title::find(&cells, &skip, name_text.as_deref(), domain_label.as_deref());
+    let mut title_line = title.as_ref().map(|t| t.1);
     let mut from_title = None;
     if let Some((value, line, company)) = title {
         contact.title = Some(field(value, 0.7, "title.keyword", at(line)));
         from_title = company;
+    } else if let Some((value, line)) =
+        name_line.and_then(|l| fields::title::structural(&cells, l, domain_label.as_deref()))
+    {
+        contact.title = Some(field(value, 0.6, "title.next_to_name", at(line)));
+        title_line = Some(line);
     }
-    let domain_label = from_address
-        .and_then(|a| a.rsplit_once('@'))
-        .map(|(_, d)| main_label(d));
     let title_text = contact.title.as_ref().map(|t| t.value.clone());
     let hints = fields::company::Hints {
         name_line,
@@ -273,11 +310,23 @@ fn build(
     if let Some((value, line, rule, conf)) = fields::company::find(&cells, lines, &hints)
         && contact.title.as_ref().is_none_or(|t| t.value != value)
     {
+        let value = if rule == "company.after_title_comma" {
+            value
+        } else {
+            fields::company::extend(&cells, &value, line, &[name_line, title_line])
+        };
         contact.company = Some(field(value, conf, rule, at(line)));
     }
 
-    let mut evidence =
-        usize::from(contact.title.is_some()) + usize::from(contact.company.is_some());
+    // An internal extension ("x31545", "ext. 224", "3-5290") is no dialable number, but only
+    // a signature carries one on its own line.
+    let extensions = cells
+        .iter()
+        .filter(|c| fields::phone::is_extension(&c.text))
+        .count();
+    let mut evidence = usize::from(contact.title.is_some())
+        + usize::from(contact.company.is_some())
+        + extensions.min(1);
     if let Some(own) = from_address {
         contact
             .emails

@@ -56,7 +56,7 @@ fn squash(text: &str) -> String {
 
 /// The cell's words spell (the start of) the sender's domain: "Northfield Roofing" for
 /// northfieldroofing.com, "Copperleaf Communications" for copperleaf.co.uk.
-fn matches_domain(text: &str, domain_label: &str) -> bool {
+pub(crate) fn matches_domain(text: &str, domain_label: &str) -> bool {
     if domain_label.len() < 4 {
         return false;
     }
@@ -73,6 +73,59 @@ fn matches_domain(text: &str, domain_label: &str) -> bool {
         || domain_label.starts_with(&all)
         || (first.len() >= 4 && domain_label.starts_with(first.as_str()))
         || (all.len() >= 6 && domain_label.contains(&all))
+}
+
+/// A line that names a unit of an organisation or an organisation ("Department of Civil
+/// Engineering", "Saudi Arabia Gas Resources").
+fn is_org_line(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    text.split_whitespace().count() <= 8
+        && text.chars().count() <= 80
+        && text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+        && !text
+            .chars()
+            .any(|c| c.is_ascii_digit() || matches!(c, ':' | '@'))
+        && !is_contact_cell(text)
+        && !super::address::is_address(text)
+        && !super::title::is_title(text)
+        && (crate::tables::ORG_UNITS.matches(&lower)
+            || crate::tables::COMPANY_WORDS.matches(&lower)
+            || has_legal_form(text))
+}
+
+/// An organisation written on several lines: the unit lines right above or below the company
+/// line (never the name's or the title's line) join it in written order.
+pub(crate) fn extend(
+    cells: &[Cell],
+    company: &str,
+    line: usize,
+    taken: &[Option<usize>],
+) -> String {
+    let alone = |l: usize| {
+        let mut on_line = cells.iter().filter(|c| c.line == l);
+        match (on_line.next(), on_line.next()) {
+            (Some(c), None) if !taken.contains(&Some(l)) && is_org_line(&c.text) => {
+                Some(c.text.as_str())
+            }
+            _ => None,
+        }
+    };
+    let own_line_only = cells.iter().filter(|c| c.line == line).count() == 1;
+    if !own_line_only {
+        return company.to_string();
+    }
+    let mut parts = Vec::new();
+    if let Some(above) = line.checked_sub(1).and_then(alone) {
+        parts.push(above);
+    }
+    parts.push(company);
+    if let Some(below) = alone(line + 1) {
+        parts.push(below);
+    }
+    parts.join(", ")
 }
 
 /// `(company, block line, rule, confidence)`.

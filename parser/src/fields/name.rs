@@ -2,6 +2,7 @@
 //! initials, the address's local part), or else the first line shaped like a person's name.
 //! Academic prefixes are kept; post-nominal credentials and parenthesised readings are dropped.
 
+use super::name_match;
 use super::{Cell, is_cjk, is_contact_cell};
 use crate::tables::words::{GREETINGS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
 
@@ -16,6 +17,11 @@ pub(crate) struct Sender {
     pub local: String,
     /// Letters of the domain without its suffix ("hartbakery").
     pub domain: String,
+    /// ASCII key of each token ([`name_match::key`]), in the order of `tokens`.
+    keys: Vec<String>,
+    /// What an ASCII line must contain to hold one of the tokens: each key's spellings, cut to
+    /// their first four letters (a prefix short form matches too).
+    needles: Vec<String>,
 }
 
 fn tokenize(s: &str) -> Vec<String> {
@@ -52,12 +58,33 @@ impl Sender {
                 )
             })
             .unwrap_or_default();
+        let keys: Vec<String> = tokens.iter().map(|t| name_match::key(t)).collect();
+        let mut needles: Vec<String> = Vec::new();
+        for k in &keys {
+            for spelling in name_match::spellings(k) {
+                let cut: String = spelling.chars().take(4).collect();
+                if !needles.contains(&cut) {
+                    needles.push(cut);
+                }
+            }
+        }
         Sender {
             tokens,
             display_tokens,
             local,
             domain,
+            keys,
+            needles,
         }
+    }
+
+    /// How many of the sender's tokens one of `words` stands for ([`name_match::same_key`]).
+    fn hits(&self, words: &[String]) -> usize {
+        let word_keys: Vec<String> = words.iter().map(|w| name_match::key(w)).collect();
+        self.keys
+            .iter()
+            .filter(|k| word_keys.iter().any(|w| name_match::same_key(w, k)))
+            .count()
     }
 
     /// A business writing as itself: "Hart Bakery" <hello@hartbakery.com> spells the domain,
@@ -73,20 +100,16 @@ impl Sender {
 
     /// Number of the sender's tokens that `text` contains.
     pub fn overlap(&self, text: &str) -> usize {
-        let words = tokenize(text);
-        self.tokens
-            .iter()
-            .filter(|t| words.iter().any(|w| w == *t))
-            .count()
+        self.hits(&tokenize(text))
     }
 
-    /// Whether an ASCII `text` cannot hold any of the sender's tokens as a word: none of them
-    /// occurs in it at all, in any ASCII case. (A token of a word is that word lower-cased, so
-    /// it occurs in the text; a non-ASCII token occurs in no ASCII text.) Answers most lines
+    /// Whether an ASCII `text` cannot hold any of the sender's tokens as a word: none of the
+    /// needles occurs in it at all, in any ASCII case. (A word standing for a token starts with
+    /// one of the needles; a non-ASCII needle occurs in no ASCII text.) Answers most lines
     /// of a message without splitting them into lower-cased words.
     fn surely_absent(&self, text: &str) -> bool {
         text.is_ascii()
-            && !self.tokens.iter().any(|t| {
+            && !self.needles.iter().any(|t| {
                 !t.is_empty()
                     && t.len() <= text.len()
                     && text
@@ -106,15 +129,12 @@ impl Sender {
             return false;
         }
         let words = tokenize(text);
-        let hits = self
-            .tokens
-            .iter()
-            .filter(|t| words.iter().any(|w| w == *t))
-            .count();
+        let hits = self.hits(&words);
         let needed = if self.display_tokens.len() >= 2 { 2 } else { 1 };
+        let shape = clean(text);
         hits >= needed.min(words.len().max(1))
             && !words.is_empty()
-            && person_shaped(&clean(text))
+            && (person_shaped(&shape) || couple_shaped(&shape))
             && !self.is_business_name(text)
     }
 }
@@ -233,7 +253,9 @@ pub(crate) fn person_shaped(text: &str) -> bool {
             continue;
         }
         let first = w.chars().next();
-        if first.is_some_and(char::is_uppercase) {
+        // Scripts without case (Arabic, Hebrew …) start every name word without a capital.
+        let caseless = first.is_some_and(|c| c.is_alphabetic() && !c.is_lowercase());
+        if first.is_some_and(char::is_uppercase) || caseless {
             n_capitalised += 1;
         } else {
             return false;
@@ -246,6 +268,23 @@ pub(crate) fn person_shaped(text: &str) -> bool {
                 .all(char::is_uppercase)
                 && w.chars().count() > 3
         })
+}
+
+/// Two people signing together: "Lena & Tomas Brandt", "Ann Lee & Bo Berg".
+pub(crate) fn couple_shaped(text: &str) -> bool {
+    let Some((a, b)) = text.split_once(" & ") else {
+        return false;
+    };
+    let side = |t: &str| {
+        let n = t.split_whitespace().count();
+        (1..=3).contains(&n)
+            && t.split_whitespace().all(|w| {
+                w.chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+            })
+    };
+    !b.contains(" & ") && side(a) && side(b) && person_shaped(&format!("{a} {b}"))
 }
 
 /// The rest of a cell after leading title words, if it starts with any.
@@ -266,7 +305,7 @@ pub(crate) fn find(
 ) -> Option<(String, usize, &'static str, f32)> {
     for cell in cells.iter().take(12) {
         let cleaned = clean(&cell.text);
-        if sender.is_name_line(&cell.text) && person_shaped(&cleaned) {
+        if sender.is_name_line(&cell.text) && (person_shaped(&cleaned) || couple_shaped(&cleaned)) {
             return Some((cleaned, cell.line, "name.sender_match", 0.9));
         }
         // "ディレクター 高橋 美咲", "Geschäftsführer Jan Berg": a title written before the name.
@@ -333,5 +372,14 @@ mod tests {
         let s = Sender::new(Some("Okafor, Chinedu"), Some("c.okafor@uni.example"));
         assert!(s.is_name_line("Dr. Chinedu Okafor"));
         assert!(!s.is_name_line("Chinedu"));
+        let s = Sender::new(Some("Robert Kessler"), Some("robert.kessler@example.com"));
+        assert!(s.is_name_line("Bob Kessler"));
+        assert!(!s.is_name_line("Bob Kasper"));
+        let s = Sender::new(Some("Olga Smirnova"), Some("o.smirnova@example.ru"));
+        assert!(s.is_name_line("Ольга Смирнова"));
+        let s = Sender::new(Some("Lena Brandt"), Some("lena@example.com"));
+        assert!(s.is_name_line("Lena & Tomas Brandt"));
+        assert!(!couple_shaped("Torres & Lowe Construction, Inc."));
+        assert!(person_shaped("أحمد الفارسي"));
     }
 }
