@@ -107,7 +107,7 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     }
     let lines: &[Line] = top.get(start..block.end).unwrap_or_default();
     let language = fields::region::language_of_lines(&top);
-    let (mut contact, evidence) = build(
+    let (mut contact, evidence, extension) = build(
         lines,
         start,
         &sender,
@@ -167,13 +167,27 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
         .as_ref()
         .is_some_and(|n| n.rule == "name.first_name");
     let contact_data = !contact.phones.is_empty()
+        || extension
         || contact.address.is_some()
         || contact.emails.iter().any(|e| e.rule == "email.signature");
     if first_name_only && !contact_data {
         contact.name = None;
     }
-    let has_signature =
-        evidence >= 1 && (contact.name.is_some() || (strong_anchor && evidence >= 2));
+    // "Thank you,\nAcme Commodity Futures, Inc." from a person's own mailbox: the company
+    // signs in the name's place.
+    let company_signs = matches!(block.anchor, Anchor::Valediction)
+        && contact.name.is_none()
+        && personal_address(from_address.as_deref())
+        && contact.company.as_ref().is_some_and(|c| {
+            c.rule == "company.legal_form"
+                && c.line.is_some_and(|l| {
+                    top.get(start..)
+                        .and_then(|t| t.iter().position(|x| !x.is_blank()))
+                        .is_some_and(|first| first + start == l as usize)
+                })
+        });
+    let has_signature = evidence >= 1
+        && (contact.name.is_some() || company_signs || (strong_anchor && evidence >= 2));
     if !has_signature {
         diagnostics.push(Diagnostic {
             code: "signature.too_little_evidence",
@@ -199,6 +213,19 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
         confidence,
         diagnostics,
     }
+}
+
+/// A person's own mailbox: a local part of two or more words ("george.ellis", "ann_lee").
+fn personal_address(address: Option<&str>) -> bool {
+    address
+        .and_then(|a| a.split_once('@'))
+        .is_some_and(|(local, _)| {
+            let parts: Vec<&str> = local.split(['.', '_']).filter(|p| !p.is_empty()).collect();
+            parts.len() >= 2
+                && parts
+                    .iter()
+                    .all(|p| p.chars().all(|c| c.is_alphabetic() || c == '-'))
+        })
 }
 
 /// Generic mail providers: their domain says nothing about the sender's company.
@@ -254,7 +281,8 @@ fn main_label(domain: &str) -> String {
     }
 }
 
-/// Builds the contact from the block; returns it with the count of contact evidence found.
+/// Builds the contact from the block; returns it with the count of contact evidence found and
+/// whether an internal extension was written.
 fn build(
     lines: &[Line],
     offset: usize,
@@ -263,7 +291,7 @@ fn build(
     inline_name: Option<&str>,
     vcards: &[String],
     language: Option<&str>,
-) -> (Contact, usize) {
+) -> (Contact, usize, bool) {
     let cells = fields::cells(lines);
     let at = |l: usize| Some(l + offset);
     let mut contact = Contact::default();
@@ -426,7 +454,7 @@ fn build(
         }
     }
     let _ = PhoneKind::Other;
-    (contact, evidence)
+    (contact, evidence, extensions > 0)
 }
 
 /// Development aid for the `parse` example: the top message's lines with the signature block

@@ -13,11 +13,28 @@ pub(crate) fn has_legal_form(text: &str) -> bool {
     crate::tables::LEGAL.matches_lower(text) || crate::tables::LEGAL_AMBIGUOUS.matches(text)
 }
 
+/// A unit written after the company on its line ("Enron Corp. - Global Finance", "Acme -
+/// West Desk"): a unit word, or at most two capitalised words; a tagline ("Menuiserie &
+/// agencement", "Ihr Partner für Bau") is neither.
+fn is_unit_tail(tail: &str) -> bool {
+    let words: Vec<&str> = tail.split_whitespace().collect();
+    let capitalised = words.len() <= 2
+        && words
+            .iter()
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase));
+    !words.is_empty()
+        && words.len() <= 4
+        && !tail.chars().any(|c| c.is_ascii_digit() || c == '@')
+        && !super::title::is_title(tail)
+        && (capitalised || crate::tables::ORG_UNITS.matches(&tail.to_lowercase()))
+}
+
 /// Cuts a tagline after the company ("Acme SARL – Menuiserie").
 fn trim_tagline(text: &str) -> String {
     for sep in [" – ", " — ", " - ", " | "] {
-        if let Some((head, _)) = text.split_once(sep)
+        if let Some((head, tail)) = text.split_once(sep)
             && has_legal_form(head)
+            && !(sep != " | " && is_unit_tail(tail))
         {
             return head.trim().to_string();
         }
@@ -96,6 +113,21 @@ fn is_org_line(text: &str) -> bool {
             || has_legal_form(text))
 }
 
+/// A short capitalised line that is nothing else (no number, address, title or person).
+fn plain_unit_line(text: &str) -> bool {
+    (1..=5).contains(&text.split_whitespace().count())
+        && text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+        && !text
+            .chars()
+            .any(|c| c.is_ascii_digit() || matches!(c, ':' | '@' | ','))
+        && !is_contact_cell(text)
+        && !super::address::is_address(text)
+        && !super::title::is_title(text)
+}
+
 /// An organisation written on several lines: the unit lines right above or below the company
 /// line (never the name's or the title's line) join it in written order.
 pub(crate) fn extend(
@@ -113,12 +145,36 @@ pub(crate) fn extend(
             _ => None,
         }
     };
-    let own_line_only = cells.iter().filter(|c| c.line == line).count() == 1;
-    if !own_line_only {
+    let on_line: Vec<&Cell> = cells.iter().filter(|c| c.line == line).collect();
+    if let [first, second] = on_line.as_slice()
+        && first.text == company
+        && is_unit_tail(&second.text)
+    {
+        return format!("{company} - {}", second.text);
+    }
+    if on_line.len() != 1 {
         return company.to_string();
     }
+    // A plain line between the title (or name) and the company names a unit too.
+    let sandwiched = |l: usize| {
+        let mut on = cells.iter().filter(|c| c.line == l);
+        match (on.next(), on.next()) {
+            (Some(c), None)
+                if l >= 1
+                    && !taken.contains(&Some(l))
+                    && taken.contains(&Some(l - 1))
+                    && plain_unit_line(&c.text) =>
+            {
+                Some(c.text.as_str())
+            }
+            _ => None,
+        }
+    };
     let mut parts = Vec::new();
-    if let Some(above) = line.checked_sub(1).and_then(alone) {
+    if let Some(above) = line
+        .checked_sub(1)
+        .and_then(|l| alone(l).or_else(|| sandwiched(l)))
+    {
         parts.push(above);
     }
     parts.push(company);

@@ -23,7 +23,11 @@ pub(crate) fn is_title(text: &str) -> bool {
 /// Whether the text after a title's comma names a company ("Tallgrass Design", "Acme GmbH",
 /// the sender's domain) rather than a department of one ("Manager, Credit Risk").
 fn names_company(tail: &str, domain_label: Option<&str>) -> bool {
-    super::company::has_legal_form(tail)
+    // An acronym ("Senior Counsel, ENA") is a company's short name.
+    let acronym =
+        (2..=6).contains(&tail.len()) && tail.chars().all(|c| c.is_ascii_uppercase() || c == '&');
+    acronym
+        || super::company::has_legal_form(tail)
         || crate::tables::COMPANY_WORDS.matches(&tail.to_lowercase())
         || domain_label.is_some_and(|d| super::company::matches_domain(tail, d))
 }
