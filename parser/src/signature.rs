@@ -2,8 +2,10 @@
 //!
 //! Evidence, strongest first: a mail client's signature container, the "-- " delimiter, a
 //! valediction in one of the supported languages, a line carrying the sender's name, and
-//! finally a trailing block dense in contact evidence. The block ends before disclaimers and
-//! registration footers.
+//! finally a trailing block dense in contact evidence. The block ends before disclaimers,
+//! registration footers and postscripts. Position, not vocabulary, decides the edge cases: a
+//! rule line followed by prose opens a notice, not a signature; a sign-off ending a paragraph
+//! too long to be wrapped text starts the block on the next line.
 
 use crate::line::{Line, Mark};
 
@@ -216,14 +218,15 @@ fn ends_with_valediction(text: &str) -> bool {
 /// A postscript ("P.S.", "PS:") is text after the signature, never part of it.
 pub(crate) fn is_postscript(text: &str) -> bool {
     let head: String = text
+        .trim_start()
         .chars()
-        .take(6)
-        .filter(|c| !c.is_whitespace())
+        .take(8)
         .flat_map(char::to_lowercase)
         .collect();
-    ["p.s.", "p.s:", "ps:", "ps.", "p.p.s", "pps:", "pps.", "pd:"]
-        .iter()
-        .any(|p| head.starts_with(p))
+    ["p.p.s", "pps", "p.s", "ps"].iter().any(|p| {
+        head.strip_prefix(p)
+            .is_some_and(|rest| rest.starts_with(['.', ':', '-', ' ', ',', ')']))
+    })
 }
 
 /// The block ends at a disclaimer or registration line, at a postscript, at a long prose paragraph after the
@@ -337,6 +340,9 @@ mod tests {
         assert!(!ends_with_valediction("Thanks,"));
         assert!(is_postscript("P.S. write to events@example.org"));
         assert!(!is_postscript("Psychologist"));
+        assert!(is_postscript("PS - dietary needs to catering@example.org"));
+        assert!(is_postscript("P.S.: one more thing"));
+        assert!(!is_postscript("Pd. Dr. Ann Lee"));
         assert_eq!(
             valediction_rest("よろしくお願いいたします。").as_deref(),
             Some("")

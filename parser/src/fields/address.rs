@@ -1,5 +1,6 @@
-//! Postal address: street lines and postcode + city lines (DE AT CH FR UK US NL ES IT PL SE DK
-//! PT JP and more), consecutive ones joined with ", " in written order.
+//! Postal address: street lines and postcode + city lines (DE AT CH FR UK US CA NL ES IT PL SE
+//! DK NO FI PT CZ HU RO GR TR RU UA IL CN JP KR and more), consecutive ones joined with ", " in
+//! written order; a one-word label ("地址：", "Address:") is not part of the value.
 
 use once_cell::sync::Lazy;
 use regex::Regex;

@@ -1,5 +1,7 @@
 //! Company: a cell with a legal form (GmbH, Ltd, S.A., sp. z o.o., 株式会社 …), a logo's alt
-//! text, or the plain line that follows name and title.
+//! text, or the plain line that follows name and title. An organisation may span lines
+//! ("Department of Civil Engineering" above "Lakeshore State University") or carry its unit on
+//! its line ("Enron Corp. - Global Finance"): [`extend`] joins them in written order.
 
 use super::{Cell, is_contact_cell};
 use crate::line::Line;

@@ -1,6 +1,9 @@
 //! The contact's name: the line that carries the sender's name (From display name, "Last, First",
 //! initials, the address's local part), or else the first line shaped like a person's name.
 //! Academic prefixes are kept; post-nominal credentials and parenthesised readings are dropped.
+//! Words are compared through [`super::name_match`] (nicknames, short forms, transliteration),
+//! two people on one line ("Lena & Tomas Brandt") are one name, and scripts without case
+//! (Arabic, Hebrew) or without spaces (CJK, Hangul) are shaped by their own rules.
 
 use super::name_match;
 use super::{Cell, is_cjk, is_contact_cell};
@@ -161,14 +164,11 @@ pub(crate) fn clean(text: &str) -> String {
     }
     // ", PhD", ", ing." and other post-nominals after a comma.
     if let Some((head, tail)) = s.split_once(',') {
-        let tail_words: Vec<String> = tail
-            .split([',', ' '])
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect();
+        let tail_words: Vec<&str> = tail.split([',', ' ']).filter(|w| !w.is_empty()).collect();
+        // Post-nominals from the table, or letters in capitals ("AIA", "P.E.").
         if !tail_words.is_empty()
             && tail_words.iter().all(|w| {
-                POST_NOMINALS.contains(&w.trim_end_matches(','))
+                POST_NOMINALS.contains(&w.trim_end_matches(',').to_lowercase().as_str())
                     || w.chars().all(|c| c.is_uppercase() || c == '.')
             })
         {
@@ -357,6 +357,7 @@ mod tests {
     #[test]
     fn cleans_names() {
         assert_eq!(clean("Ann Lee, PhD"), "Ann Lee");
+        assert_eq!(clean("Rachel Stein, AIA"), "Rachel Stein");
         assert_eq!(clean("Dr. Ann Lee MBA"), "Dr. Ann Lee");
         assert_eq!(clean("山田 太郎（Taro Yamada）"), "山田 太郎");
         assert_eq!(clean("i. A. Jan Berg"), "Jan Berg");

@@ -1,4 +1,8 @@
-//! Job title: a cell with a title word (multilingual), before or after the name.
+//! Job title: a cell with a title word (multilingual), before or after the name; failing that,
+//! the short line right after the name that is no phone, e-mail, URL, address or company,
+//! whatever its language ("Varvschef", "Gas Scheduling"). "Title, Department" stays one title;
+//! only a company after the comma (legal form, company word, acronym, the sender's domain) is
+//! split off.
 
 use super::{Cell, is_contact_cell};
 
