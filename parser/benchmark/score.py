@@ -88,9 +88,12 @@ class Tally:
     def __init__(self):
         self.n = self.tp = self.fp = self.fn = self.tn = 0
         self.f = {f: [0, 0, 0] for f in FIELDS}  # correct, predicted, labelled
+        self.conf = []  # (field, rule, confidence, correct, signature right) per predicted value
+        self.anchors = []  # (signature rule, signature right) per predicted signature
 
     def add(self, gold, pred, misses, key):
         self.n += 1
+        self.collect_confidence(gold, pred)
         gs, ps = bool(gold.get("has_signature")), bool(pred.get("has_signature"))
         if gs:
             self.tp += ps
@@ -122,6 +125,33 @@ class Tally:
             c[2] += len(g)
             if g != p:
                 misses.append(f"{key} {f}: missing={sorted(g - p)} extra={sorted(p - g)}")
+
+    def collect_confidence(self, gold, pred):
+        """Every predicted value with its rule and confidence, and whether it is right."""
+        if not pred.get("has_signature"):
+            return
+        gs = bool(gold.get("has_signature"))
+        self.anchors.append((pred.get("signature_rule"), gs))
+        gc = gold.get("contact") if gs else None
+        pc = pred.get("contact") or {}
+        prov = pred.get("provenance") or {}
+        scored = set(gold.get("scored_fields") or FIELDS) if gs else set(FIELDS)
+        for f in FIELDS:
+            if f not in scored:
+                continue
+            if f in SCALARS:
+                p, origin = scalar(pc, f), prov.get(f)
+                if p is None or not isinstance(origin, dict):
+                    continue
+                g = scalar(gc, f)
+                ok = g is not None and same_scalar(f, g, p)
+                self.conf.append((f, origin.get("rule"), origin.get("confidence", 0.0), ok, gs))
+            else:
+                gold_values = value_set(f, gc)
+                for v, origin in zip(pc.get(f) or [], prov.get(f) or []):
+                    one = value_set(f, {f: [v]})
+                    ok = bool(one) and one <= gold_values
+                    self.conf.append((f, origin.get("rule"), origin.get("confidence", 0.0), ok, gs))
 
     def detection(self):
         return (self.tp + self.tn) / self.n if self.n else 1.0
@@ -190,12 +220,61 @@ HEADER = f"{'set':24} {'msgs':>5} {'detect':>6} {'d.rec':>6} {'F1':>6} {'prec':>
 )
 
 
+def ece(items, bins=10):
+    """Expected calibration error of (confidence, correct) pairs over equal-width bins, and the
+    bins as (low, count, mean confidence, accuracy)."""
+    table = []
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(c, ok) for c, ok in items if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        if not inside:
+            continue
+        conf = sum(c for c, _ in inside) / len(inside)
+        acc = sum(ok for _, ok in inside) / len(inside)
+        total += abs(conf - acc) * len(inside)
+        table.append((lo, len(inside), conf, acc))
+    return (total / len(items) if items else 0.0), table
+
+
+def reliability(name, t, per_rule):
+    print(f"\nreliability: {name} (predicted values; ECE over 10 confidence bins)")
+    print(f"{'field':10} {'values':>6} {'ECE':>6}  bins: [from] count conf/acc")
+    for f in FIELDS:
+        items = [(c, ok) for g, _, c, ok, _ in t.conf if g == f]
+        if not items:
+            continue
+        e, table = ece(items)
+        cells = "  ".join(f"[{lo:.1f}] {n} {c:.2f}/{a:.2f}" for lo, n, c, a in table)
+        print(f"{f:10} {len(items):6} {e:6.3f}  {cells}")
+    if per_rule:
+        # How often a signature found this way is one (for reading), and how often each rule's
+        # values are right: (right + 1/2) / (values + 1) is the confidence the engine ships
+        # (src/calibration.rs).
+        anchors = defaultdict(lambda: [0, 0])
+        for a, right in t.anchors:
+            anchors[a][0] += right
+            anchors[a][1] += 1
+        print(f"{'signature rule':28} {'found':>6} {'right':>6}")
+        for a, (k, n) in sorted(anchors.items(), key=lambda kv: str(kv[0])):
+            print(f"{str(a):28} {n:6} {k:6}")
+        rules = defaultdict(lambda: [0, 0])
+        for _, r, _, ok, _ in t.conf:
+            rules[r][0] += ok
+            rules[r][1] += 1
+        print(f"{'field rule':28} {'values':>6} {'right':>6} {'(k+.5)/(n+1)':>12}")
+        for r, (k, n) in sorted(rules.items(), key=lambda kv: str(kv[0])):
+            print(f"{str(r):28} {n:6} {k:6} {(k + 0.5) / (n + 1):12.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=DIR")
     ap.add_argument("--by-owner", action="append", default=[], metavar="DIR")
     ap.add_argument("--by", choices=["kind", "lang", "form"])
     ap.add_argument("--misses", action="store_true")
+    ap.add_argument("--reliability", action="store_true", help="per field ECE and reliability bins")
+    ap.add_argument("--rules", action="store_true", help="with --reliability: accuracy per rule")
     ap.add_argument("--parse", metavar="EXE", help="the parse example to score (default: the release build)")
     args = ap.parse_args()
     sets = [s.split("=", 1) if "=" in s else (Path(s).name, s) for s in args.set]
@@ -204,6 +283,7 @@ def main():
     exe = find_parse(args.parse)
     print(HEADER)
     misses = []
+    calibration = []
     group = None
     if args.by == "kind":
         group = lambda eml, gold: gold.get("kind") or eml.parent.name
@@ -212,9 +292,12 @@ def main():
     for name, folder in sets:
         emls = labelled(folder)
         tallies = score(emls, predict(exe, emls), group, misses)
-        print(row(name, tallies.pop("all")))
+        everything = tallies.pop("all")
+        print(row(name, everything))
         for g in sorted(tallies):
             print(row(f"  {g}", tallies[g]))
+        if args.reliability:
+            calibration.append((name, everything))
     for folder in args.by_owner:
         emls = labelled(folder)
         by_owner = score(emls, predict(exe, emls), lambda eml, gold: eml.name.split("_")[0], misses)
@@ -237,6 +320,14 @@ def main():
                 f"  the {len(big)} folds of >= 10 messages: micro F1 mean {sum(f1s) / len(f1s):.3f} "
                 f"worst {min(f1s):.3f}; detection mean {sum(dets) / len(dets):.3f} worst {min(dets):.3f}"
             )
+    for name, t in calibration:
+        reliability(name, t, args.rules)
+    if len(calibration) > 1:
+        pooled = Tally()
+        for _, t in calibration:
+            pooled.conf.extend(t.conf)
+            pooled.anchors.extend(t.anchors)
+        reliability("all sets pooled", pooled, args.rules)
     if args.misses:
         print("\n".join(misses))
 

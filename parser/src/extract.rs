@@ -3,16 +3,22 @@
 use crate::fields::{self, name::Sender};
 use crate::line::Line;
 use crate::signature::{self, Anchor};
-use crate::{Contact, Diagnostic, Extraction, Field, Phone, PhoneKind, mime, segment, vcard};
+use crate::{
+    Contact, Diagnostic, Extraction, Field, Phone, PhoneKind, calibration, mime, segment, vcard,
+};
 
-fn field<T>(value: T, confidence: f32, rule: &'static str, line: Option<usize>) -> Field<T> {
+/// A field found by `rule`, with the rule's measured confidence ([`calibration`]).
+fn field<T>(value: T, rule: &'static str, line: Option<usize>) -> Field<T> {
     Field {
         value,
-        confidence,
+        confidence: calibration::confidence(rule),
         rule,
         line: line.and_then(|l| u32::try_from(l).ok()),
     }
 }
+
+/// The diagnostic codes that say how the signature block was found.
+pub(crate) const ANCHOR_RULES: [&str; 6] = Anchor::RULES;
 
 /// Bulk, list and machine-generated mail carries a company footer, not a person's signature.
 fn is_automated(envelope: &crate::Envelope) -> bool {
@@ -144,7 +150,7 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
         });
         if let Some(n) = contact.name.as_mut() {
             n.rule = "name.unmatched_block";
-            n.confidence = n.confidence.min(0.5);
+            n.confidence = calibration::confidence(n.rule);
         }
     }
     // A name that is not the sender's (a colleague in an out-of-office, a quoted author) is not
@@ -299,8 +305,8 @@ fn build(
     let name = fields::name::find(&cells, sender, inline_name);
     let name_line = name.as_ref().map(|n| n.1);
     let name_text = name.as_ref().map(|n| n.0.clone());
-    if let Some((value, line, rule, conf)) = name {
-        contact.name = Some(field(value, conf, rule, at(line)));
+    if let Some((value, line, rule)) = name {
+        contact.name = Some(field(value, rule, at(line)));
     }
 
     let skip: Vec<&str> = cells
@@ -318,12 +324,12 @@ fn build(
     let mut title_line = title.as_ref().map(|t| t.1);
     let mut from_title = None;
     if let Some((value, line, company)) = title {
-        contact.title = Some(field(value, 0.7, "title.keyword", at(line)));
+        contact.title = Some(field(value, "title.keyword", at(line)));
         from_title = company;
     } else if let Some((value, line)) =
         name_line.and_then(|l| fields::title::structural(&cells, l, domain_label.as_deref()))
     {
-        contact.title = Some(field(value, 0.6, "title.next_to_name", at(line)));
+        contact.title = Some(field(value, "title.next_to_name", at(line)));
         title_line = Some(line);
     }
     let title_text = contact.title.as_ref().map(|t| t.value.clone());
@@ -335,7 +341,7 @@ fn build(
         from_title,
         domain_label,
     };
-    if let Some((value, line, rule, conf)) = fields::company::find(&cells, lines, &hints)
+    if let Some((value, line, rule)) = fields::company::find(&cells, lines, &hints)
         && contact.title.as_ref().is_none_or(|t| t.value != value)
     {
         let value = if rule == "company.after_title_comma" {
@@ -343,7 +349,7 @@ fn build(
         } else {
             fields::company::extend(&cells, &value, line, &[name_line, title_line])
         };
-        contact.company = Some(field(value, conf, rule, at(line)));
+        contact.company = Some(field(value, rule, at(line)));
     }
 
     // An internal extension ("x31545", "ext. 224", "3-5290") is no dialable number, but only
@@ -358,7 +364,7 @@ fn build(
     if let Some(own) = from_address {
         contact
             .emails
-            .push(field(own.to_string(), 1.0, "email.from_header", None));
+            .push(field(own.to_string(), "email.from_header", None));
     }
     for (addr, line) in fields::email::find(&cells, lines) {
         if Some(addr.as_str()) != from_address {
@@ -367,9 +373,10 @@ fn build(
         if !contact.emails.iter().any(|e| e.value == addr) {
             contact
                 .emails
-                .push(field(addr, 0.9, "email.signature", at(line)));
+                .push(field(addr, "email.signature", at(line)));
         } else if let Some(e) = contact.emails.iter_mut().find(|e| e.value == addr) {
             e.rule = "email.signature";
+            e.confidence = calibration::confidence(e.rule);
             e.line = at(line).and_then(|l| u32::try_from(l).ok());
         }
     }
@@ -382,7 +389,6 @@ fn build(
     let regions = fields::region::hints(&text, from_address, language);
     for found in fields::phone::find(&cells, lines, &regions) {
         evidence += 2;
-        let conf = if found.labelled { 0.9 } else { 0.75 };
         let rule = if found.labelled {
             "phone.labelled"
         } else {
@@ -393,7 +399,6 @@ fn build(
                 kind: found.kind,
                 e164: found.e164,
             },
-            conf,
             rule,
             at(found.line),
         ));
@@ -402,15 +407,15 @@ fn build(
     let urls = fields::url::all(&cells, lines);
     for (url, line) in fields::url::websites(&urls) {
         evidence += 1;
-        contact.websites.push(field(url, 0.8, "website", at(line)));
+        contact.websites.push(field(url, "website", at(line)));
     }
     for (url, line) in fields::social::find(&urls, &cells) {
         evidence += 1;
-        contact.social.push(field(url, 0.85, "social", at(line)));
+        contact.social.push(field(url, "social", at(line)));
     }
     if let Some((value, line)) = fields::address::find(&cells) {
         evidence += 1;
-        contact.address = Some(field(value, 0.7, "address.pattern", at(line)));
+        contact.address = Some(field(value, "address.pattern", at(line)));
     }
 
     for text in vcards {
@@ -422,24 +427,24 @@ fn build(
         }
         evidence += 1;
         if contact.name.is_none() {
-            contact.name = card.name.map(|v| field(v, 0.8, "vcard.fn", None));
+            contact.name = card.name.map(|v| field(v, "vcard.fn", None));
         }
         if contact.title.is_none() {
-            contact.title = card.title.map(|v| field(v, 0.8, "vcard.title", None));
+            contact.title = card.title.map(|v| field(v, "vcard.title", None));
         }
         if contact.company.is_none() {
-            contact.company = card.company.map(|v| field(v, 0.8, "vcard.org", None));
+            contact.company = card.company.map(|v| field(v, "vcard.org", None));
         }
         for e in card.emails {
             if !contact.emails.iter().any(|x| x.value == e) {
-                contact.emails.push(field(e, 0.8, "vcard.email", None));
+                contact.emails.push(field(e, "vcard.email", None));
             }
         }
         for (e164, kind) in card.phones {
             if !contact.phones.iter().any(|p| p.value.e164 == e164) {
                 contact
                     .phones
-                    .push(field(Phone { kind, e164 }, 0.8, "vcard.tel", None));
+                    .push(field(Phone { kind, e164 }, "vcard.tel", None));
             }
         }
         for w in card.websites {
@@ -449,7 +454,7 @@ fn build(
                 .any(|x| fields::url::bare_host(&x.value) == fields::url::bare_host(&w))
                 && !fields::url::is_social(&w)
             {
-                contact.websites.push(field(w, 0.8, "vcard.url", None));
+                contact.websites.push(field(w, "vcard.url", None));
             }
         }
     }

@@ -57,6 +57,7 @@
 use serde::Serialize;
 
 mod binary_parts;
+mod calibration;
 mod envelope;
 mod extract;
 mod fields;

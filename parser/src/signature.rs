@@ -38,6 +38,16 @@ impl Anchor {
         }
     }
 
+    /// Every [`Anchor::rule`].
+    pub const RULES: [&'static str; 6] = [
+        "signature.client_marker",
+        "signature.delimiter",
+        "signature.valediction",
+        "signature.sender_name",
+        "signature.trailing_block",
+        "signature.vcard_only",
+    ];
+
     pub fn strength(self) -> f32 {
         match self {
             Anchor::ClientMarker | Anchor::Delimiter => 0.9,

@@ -186,12 +186,12 @@ pub(crate) fn extend(
     parts.join(", ")
 }
 
-/// `(company, block line, rule, confidence)`.
+/// `(company, block line, rule)`.
 pub(crate) fn find(
     cells: &[Cell],
     lines: &[Line],
     hints: &Hints<'_>,
-) -> Option<(String, usize, &'static str, f32)> {
+) -> Option<(String, usize, &'static str)> {
     let name = hints.name;
     let candidate = |t: &str| {
         !is_contact_cell(t)
@@ -203,12 +203,7 @@ pub(crate) fn find(
     if let (Some(company), Some(line)) = (&hints.from_title, hints.title_line)
         && has_legal_form(company)
     {
-        return Some((
-            trim_tagline(company),
-            line,
-            "company.after_title_comma",
-            0.8,
-        ));
+        return Some((trim_tagline(company), line, "company.after_title_comma"));
     }
     for (i, line) in lines.iter().enumerate().take(16) {
         let t = line.text.as_str();
@@ -226,7 +221,7 @@ pub(crate) fn find(
             && !t.contains(['|', '·', '•'])
             && !title_first()
         {
-            return Some((trim_tagline(t), i, "company.legal_form", 0.85));
+            return Some((trim_tagline(t), i, "company.legal_form"));
         }
     }
     let legal_cells: Vec<&Cell> = cells
@@ -241,15 +236,10 @@ pub(crate) fn find(
             .is_some_and(has_legal_form)
     });
     if let Some(cell) = at_end.or(legal_cells.first()) {
-        return Some((
-            trim_tagline(&cell.text),
-            cell.line,
-            "company.legal_form",
-            0.85,
-        ));
+        return Some((trim_tagline(&cell.text), cell.line, "company.legal_form"));
     }
     if let (Some(company), Some(line)) = (&hints.from_title, hints.title_line) {
-        return Some((company.clone(), line, "company.after_title_comma", 0.7));
+        return Some((company.clone(), line, "company.after_title_comma"));
     }
     for (i, line) in lines.iter().enumerate() {
         for alt in &line.alts {
@@ -281,7 +271,7 @@ pub(crate) fn find(
                     .trim_end_matches(" Logo")
                     .trim()
                     .to_string();
-                return Some((alt, i, "company.logo_alt", 0.7));
+                return Some((alt, i, "company.logo_alt"));
             }
         }
     }
@@ -296,7 +286,7 @@ pub(crate) fn find(
                 && !t.contains('.')
                 && !t.chars().any(|c| c.is_ascii_digit())
             {
-                return Some((t.to_string(), cell.line, "company.domain_match", 0.75));
+                return Some((t.to_string(), cell.line, "company.domain_match"));
             }
         }
     }
@@ -314,7 +304,7 @@ pub(crate) fn find(
         && text.split_whitespace().count() <= 6
         && text.chars().next().is_some_and(|c| c.is_uppercase())
         && !text.chars().any(|c| c.is_ascii_digit());
-    plain.then(|| (text.to_string(), cell.line, "company.after_title", 0.5))
+    plain.then(|| (text.to_string(), cell.line, "company.after_title"))
 }
 
 #[cfg(test)]

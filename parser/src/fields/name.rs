@@ -297,34 +297,29 @@ pub(crate) fn after_leading_title(text: &str) -> Option<String> {
     (n > 0 && n < words.len()).then(|| words[n..].join(" "))
 }
 
-/// Picks the name cell: `(name, block line, rule, confidence)`.
+/// Picks the name cell: `(name, block line, rule)`.
 pub(crate) fn find(
     cells: &[Cell],
     sender: &Sender,
     inline: Option<&str>,
-) -> Option<(String, usize, &'static str, f32)> {
+) -> Option<(String, usize, &'static str)> {
     for cell in cells.iter().take(12) {
         let cleaned = clean(&cell.text);
         if sender.is_name_line(&cell.text) && (person_shaped(&cleaned) || couple_shaped(&cleaned)) {
-            return Some((cleaned, cell.line, "name.sender_match", 0.9));
+            return Some((cleaned, cell.line, "name.sender_match"));
         }
         // "ディレクター 高橋 美咲", "Geschäftsführer Jan Berg": a title written before the name.
         if let Some(rest) = after_leading_title(&cleaned)
             && person_shaped(&rest)
             && (sender.overlap(&rest) > 0 || rest.chars().any(is_cjk))
         {
-            return Some((rest, cell.line, "name.after_title", 0.8));
+            return Some((rest, cell.line, "name.after_title"));
         }
     }
     if let Some(inline) = inline {
         let cleaned = clean(inline);
         if cleaned.split_whitespace().count() >= 2 && person_shaped(&cleaned) {
-            let conf = if sender.overlap(&cleaned) > 0 {
-                0.85
-            } else {
-                0.6
-            };
-            return Some((cleaned, 0, "name.after_valediction", conf));
+            return Some((cleaned, 0, "name.after_valediction"));
         }
     }
     for cell in cells.iter().take(4) {
@@ -333,7 +328,7 @@ pub(crate) fn find(
             && cleaned.split_whitespace().count() >= 2
             && !sender.is_business_name(&cleaned)
         {
-            return Some((cleaned, cell.line, "name.person_shaped", 0.55));
+            return Some((cleaned, cell.line, "name.person_shaped"));
         }
     }
     // The sender's first name alone on one of the block's first lines ("Mark" above the title).
@@ -346,7 +341,7 @@ pub(crate) fn find(
                 .display_tokens
                 .first()
                 .is_some_and(|t| *t == word.to_lowercase());
-        is_first_name.then_some((word, cell.line, "name.first_name", 0.5))
+        is_first_name.then_some((word, cell.line, "name.first_name"))
     })
 }
 
