@@ -49,6 +49,12 @@ pub(crate) fn structural(
         return None;
     }
     let t = cell.text.as_str();
+    // Name / title / company is the usual order: with a company of its own on the next line
+    // ("Banat Logistic S.A."), a line with a company word ("Coordonator Transport") is the title.
+    let company_follows = cells
+        .iter()
+        .find(|c| c.line == cell.line + 1)
+        .is_some_and(|c| super::company::has_legal_form(&c.text));
     let n_words = t.split_whitespace().count();
     let shaped = (1..=6).contains(&n_words)
         && t.chars().count() <= 60
@@ -62,7 +68,7 @@ pub(crate) fn structural(
         && !is_contact_cell(t)
         && !super::address::is_address(t)
         && !super::company::has_legal_form(t)
-        && !names_company(t, domain_label)
+        && (company_follows || !names_company(t, domain_label))
         && !crate::signature::is_postscript(t)
         && crate::signature::valediction_rest(t).is_none();
     shaped.then(|| (t.to_string(), cell.line))
