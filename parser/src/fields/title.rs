@@ -1,4 +1,8 @@
-//! Job title: a cell with a title word (multilingual), before or after the name.
+//! Job title: a cell with a title word (multilingual), before or after the name; failing that,
+//! the short line right after the name that is no phone, e-mail, URL, address or company,
+//! whatever its language ("Varvschef", "Gas Scheduling"). "Title, Department" stays one title;
+//! only a company after the comma (legal form, company word, acronym, the sender's domain) is
+//! split off.
 
 use super::{Cell, is_contact_cell};
 
@@ -20,12 +24,63 @@ pub(crate) fn is_title(text: &str) -> bool {
     crate::tables::TITLES.matches_lower(text)
 }
 
+/// Whether the text after a title's comma names a company ("Tallgrass Design", "Acme GmbH",
+/// the sender's domain) rather than a department of one ("Manager, Credit Risk").
+fn names_company(tail: &str, domain_label: Option<&str>) -> bool {
+    // An acronym ("Senior Counsel, ENA") is a company's short name.
+    let acronym =
+        (2..=6).contains(&tail.len()) && tail.chars().all(|c| c.is_ascii_uppercase() || c == '&');
+    acronym
+        || super::company::has_legal_form(tail)
+        || crate::tables::COMPANY_WORDS.matches(&tail.to_lowercase())
+        || domain_label.is_some_and(|d| super::company::matches_domain(tail, d))
+}
+
+/// A department or unit line ("Gas Scheduling", "Terminal Operations") says what the person
+/// does as well as a title word would: the short line right after the name that is no phone,
+/// e-mail, URL, address or company, whatever its language.
+pub(crate) fn structural(
+    cells: &[Cell],
+    name_line: usize,
+    domain_label: Option<&str>,
+) -> Option<(String, usize)> {
+    let cell = cells.iter().find(|c| c.line > name_line)?;
+    if cell.line != name_line + 1 || cells.iter().filter(|c| c.line == cell.line).count() > 1 {
+        return None;
+    }
+    let t = cell.text.as_str();
+    // Name / title / company is the usual order: with a company of its own on the next line
+    // ("Banat Logistic S.A."), a line with a company word ("Coordonator Transport") is the title.
+    let company_follows = cells
+        .iter()
+        .find(|c| c.line == cell.line + 1)
+        .is_some_and(|c| super::company::has_legal_form(&c.text));
+    let n_words = t.split_whitespace().count();
+    let shaped = (1..=6).contains(&n_words)
+        && t.chars().count() <= 60
+        && t.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+        && !t
+            .chars()
+            .any(|c| c.is_numeric() || matches!(c, ':' | '：' | '?' | '!' | '@'))
+        && !t.ends_with('.')
+        && !is_contact_cell(t)
+        && !super::address::is_address(t)
+        && !super::company::has_legal_form(t)
+        && (company_follows || !names_company(t, domain_label))
+        && !crate::signature::is_postscript(t)
+        && crate::signature::valediction_rest(t).is_none();
+    shaped.then(|| (t.to_string(), cell.line))
+}
+
 /// The title cell, skipping the name's cell: `(title, block line, company written after it)`.
 /// "Creative Lead, Tallgrass Design" and "Senior Counsel at Acme" carry the company too.
 pub(crate) fn find(
     cells: &[Cell],
     skip: &[&str],
     name: Option<&str>,
+    domain_label: Option<&str>,
 ) -> Option<(String, usize, Option<String>)> {
     // "Partner, White Law LLP": a title and the company in one cell. The loop stops at the
     // first title cell without a legal form, the cell the title is then taken from.
@@ -69,6 +124,7 @@ pub(crate) fn find(
             && is_title(head)
             && !is_title(tail)
             && tail.chars().next().is_some_and(char::is_uppercase)
+            && (sep != ", " || names_company(tail, domain_label))
         {
             return Some((
                 head.trim().to_string(),
@@ -94,7 +150,7 @@ mod tests {
         let cells = super::super::cells(&crate::mime::text_lines(
             "Ann Lee\nCreative Lead, Tallgrass Design",
         ));
-        let found = find(&cells, &["Ann Lee"], Some("Ann Lee"));
+        let found = find(&cells, &["Ann Lee"], Some("Ann Lee"), None);
         assert_eq!(
             found.map(|t| (t.0, t.2)),
             Some((
@@ -102,5 +158,18 @@ mod tests {
                 Some("Tallgrass Design".to_string())
             ))
         );
+        let cells =
+            super::super::cells(&crate::mime::text_lines("Owen Park\nManager, Credit Risk"));
+        let found = find(&cells, &["Owen Park"], Some("Owen Park"), None);
+        assert_eq!(found.map(|t| t.0).as_deref(), Some("Manager, Credit Risk"));
+        let cells = super::super::cells(&crate::mime::text_lines(
+            "Priya Raman\nGas Scheduling\n3-5290",
+        ));
+        assert_eq!(
+            structural(&cells, 0, None).map(|t| t.0).as_deref(),
+            Some("Gas Scheduling")
+        );
+        let cells = super::super::cells(&crate::mime::text_lines("Jim Pruitt\nPruitt Pipe Supply"));
+        assert_eq!(structural(&cells, 0, None), None);
     }
 }
