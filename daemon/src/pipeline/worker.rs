@@ -96,7 +96,7 @@ pub(crate) async fn dispatch(
             drop(slot);
         });
         dispatched += 1;
-        if dispatched % PRUNE_EVERY == 0 {
+        if dispatched.is_multiple_of(PRUNE_EVERY) {
             sequencer.prune();
         }
     }

@@ -157,7 +157,7 @@ pub async fn resolve_checked(
     if addrs.is_empty() {
         return Err(unresolvable());
     }
-    let named_allowed = options.allowed_hosts.iter().any(|h| *h == name);
+    let named_allowed = options.allowed_hosts.contains(&name);
     for addr in &addrs {
         let ip_allowed = options
             .allowed_hosts
