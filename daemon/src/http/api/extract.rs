@@ -72,7 +72,8 @@ pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
     match n.as_f64() {
         // 2^63 as f64: beyond it the cast would saturate.
         Some(f)
-            if f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) =>
+            if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) =>
         {
             #[allow(clippy::cast_possible_truncation)]
             Ok(Some(f as i64))
