@@ -515,10 +515,9 @@ async fn build_mailsigd() -> Result<PathBuf> {
         if message["reason"] == "compiler-artifact"
             && message["target"]["name"] == "mailsigd"
             && is_binary
+            && let Some(path) = message["executable"].as_str()
         {
-            if let Some(path) = message["executable"].as_str() {
-                return Ok(PathBuf::from(path));
-            }
+            return Ok(PathBuf::from(path));
         }
     }
     bail!("cargo build did not report the mailsigd executable")

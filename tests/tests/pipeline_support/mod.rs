@@ -174,12 +174,7 @@ impl Mail<'_> {
         out.push_str(
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
         );
-        for line in self
-            .body
-            .lines()
-            .chain(["".as_ref()])
-            .chain(self.signature.lines())
-        {
+        for line in self.body.lines().chain([""]).chain(self.signature.lines()) {
             out.push_str(line);
             out.push_str("\r\n");
         }
