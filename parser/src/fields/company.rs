@@ -302,7 +302,10 @@ pub(crate) fn find(
         && !super::title::is_title(text)
         && (company_word || !super::name::person_shaped(text))
         && text.split_whitespace().count() <= 6
-        && text.chars().next().is_some_and(|c| c.is_uppercase())
+        && text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
         && !text.chars().any(|c| c.is_ascii_digit());
     plain.then(|| (text.to_string(), cell.line, "company.after_title"))
 }

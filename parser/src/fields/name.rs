@@ -135,9 +135,14 @@ impl Sender {
         let hits = self.hits(&words);
         let needed = if self.display_tokens.len() >= 2 { 2 } else { 1 };
         let shape = clean(text);
+        // Every word the sender's ("Ola Hagen" starts like the greeting "olá"): the shape's
+        // greeting test does not apply.
+        let all_sender = words.len() >= 2 && hits >= words.len();
         hits >= needed.min(words.len().max(1))
             && !words.is_empty()
-            && (person_shaped(&shape) || couple_shaped(&shape))
+            && (person_shaped(&shape)
+                || couple_shaped(&shape)
+                || (all_sender && person_shaped_words(&shape)))
             && !self.is_business_name(text)
     }
 }
@@ -155,6 +160,12 @@ pub(crate) fn clean(text: &str) -> String {
         }
     }
     let mut s = s.trim().to_string();
+    // Korean signs "이지영 드림" ("from Lee Ji-young"): the suffix is no part of the name.
+    for suffix in [" 드림", " 올림", " 배상"] {
+        if let Some(head) = s.strip_suffix(suffix) {
+            s = head.trim().to_string();
+        }
+    }
     for prefix in ["i. a. ", "i.a. ", "i. v. ", "i.v. ", "ppa. ", "pp. "] {
         if s.get(..prefix.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
@@ -254,7 +265,7 @@ pub(crate) fn person_shaped(text: &str) -> bool {
         }
         let first = w.chars().next();
         // Scripts without case (Arabic, Hebrew …) start every name word without a capital.
-        let caseless = first.is_some_and(|c| c.is_alphabetic() && !c.is_lowercase());
+        let caseless = first.is_some_and(|c| c.is_alphabetic() && !c.is_lowercase() && !is_cjk(c));
         if first.is_some_and(char::is_uppercase) || caseless {
             n_capitalised += 1;
         } else {
@@ -267,6 +278,20 @@ pub(crate) fn person_shaped(text: &str) -> bool {
                 .filter(|c| c.is_alphabetic())
                 .all(char::is_uppercase)
                 && w.chars().count() > 3
+        })
+}
+
+/// 2–5 words, each capitalised (or of a script without case), no digits or punctuation: the
+/// shape of a name without the word-table tests of [`person_shaped`].
+fn person_shaped_words(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    (2..=5).contains(&words.len())
+        && words.iter().all(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+                && w.chars()
+                    .all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '.'))
         })
 }
 
@@ -305,7 +330,7 @@ pub(crate) fn find(
 ) -> Option<(String, usize, &'static str)> {
     for cell in cells.iter().take(12) {
         let cleaned = clean(&cell.text);
-        if sender.is_name_line(&cell.text) && (person_shaped(&cleaned) || couple_shaped(&cleaned)) {
+        if sender.is_name_line(&cell.text) {
             return Some((cleaned, cell.line, "name.sender_match"));
         }
         // "ディレクター 高橋 美咲", "Geschäftsführer Jan Berg": a title written before the name.
@@ -377,5 +402,9 @@ mod tests {
         assert!(s.is_name_line("Lena & Tomas Brandt"));
         assert!(!couple_shaped("Torres & Lowe Construction, Inc."));
         assert!(person_shaped("أحمد الفارسي"));
+        assert!(!person_shaped("납품 일정 확인 부탁드립니다."));
+        let s = Sender::new(Some("Ola Hagen"), Some("ola.hagen@example.no"));
+        assert!(s.is_name_line("Ola Hagen"));
+        assert_eq!(clean("이지영 드림"), "이지영");
     }
 }
