@@ -302,11 +302,12 @@ pub(crate) fn couple_shaped(text: &str) -> bool {
     };
     let side = |t: &str| {
         let n = t.split_whitespace().count();
-        (1..=3).contains(&n)
+        (1..=4).contains(&n)
             && t.split_whitespace().all(|w| {
-                w.chars()
-                    .next()
-                    .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+                NAME_PARTICLES.contains(&w)
+                    || w.chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
             })
     };
     !b.contains(" & ") && side(a) && side(b) && person_shaped(&format!("{a} {b}"))
@@ -420,6 +421,7 @@ mod tests {
         let s = Sender::new(Some("Lena Brandt"), Some("lena@example.com"));
         assert!(s.is_name_line("Lena & Tomas Brandt"));
         assert!(!couple_shaped("Torres & Lowe Construction, Inc."));
+        assert!(couple_shaped("Joost & Marieke de Groot"));
         assert!(person_shaped("أحمد الفارسي"));
         assert!(!person_shaped("납품 일정 확인 부탁드립니다."));
         let s = Sender::new(Some("Ola Hagen"), Some("ola.hagen@example.no"));
