@@ -120,7 +120,7 @@ pub async fn sign_in_for(
         Some((user, stored)) => (Some(user), stored),
         None => (None, None),
     };
-    let ok = verify_password(Zeroizing::new(password.to_owned()), stored).await;
+    let ok = verify_password(Zeroizing::new(password.to_owned()), stored).await?;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!("sign-in refused");
         return Err(AuthError::BadCredentials);
