@@ -435,3 +435,37 @@ async fn an_unshared_editors_mailbox_stops_delivering_and_the_list_owner_can_unl
     }
     Ok(())
 }
+
+/// Failing sign-ins for a user's e-mail from one address throttle that address, not the user:
+/// the owner signs in from another address (attempts are counted per e-mail and source).
+#[tokio::test]
+async fn failed_sign_ins_from_elsewhere_do_not_lock_the_user_out() -> Result<()> {
+    let app = App::new(Backend::Sqlite).await?;
+    let (user, _) = app.user("victim").await?;
+    let password = "the right password 42";
+    let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+        password.to_owned(),
+    ))
+    .await?;
+    app.store.set_password_hash(user.id, Some(&phc)).await?;
+    let attacker: SocketAddr = "203.0.113.66:5000".parse()?;
+    let sign_in = |password: &str| {
+        serde_json::json!({ "email": user.email, "password": password })
+    };
+    let mut throttled = false;
+    for _ in 0..=mailsig_daemon::http::auth::session::SIGN_IN_BURST {
+        let status = app
+            .call_from(Method::POST, "/api/v1/session", &Auth::None, Some(sign_in("wrong guess")), attacker)
+            .await?
+            .status;
+        throttled |= status == 429;
+    }
+    ensure!(throttled, "the attacker's address was never throttled");
+    let owner: SocketAddr = "[2001:db8:42::1]:6000".parse()?;
+    let status = app
+        .call_from(Method::POST, "/api/v1/session", &Auth::None, Some(sign_in(password)), owner)
+        .await?
+        .status;
+    ensure!(status == 200, "the owner, from their own address, got {status}");
+    Ok(())
+}

@@ -327,8 +327,12 @@ async fn public_limit(
 }
 
 /// Middleware: 429 with `Retry-After` (whole seconds, at least 1) over the limit.
-async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn rate_limit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let address = state.settings.trusted_proxies.of_request(&request);
+    // Sign-in throttles per account *and* source, so it needs the same address.
+    request
+        .extensions_mut()
+        .insert(crate::http::client_address::ClientAddress(address));
     let token = auth::bearer(request.headers());
     if let Err(wait) = state.limits.check(address, token) {
         return too_many_requests(wait);

@@ -82,6 +82,11 @@ impl TrustedProxies {
     }
 }
 
+/// The client address of a request, as the rate limit saw it (a request extension set by the
+/// API's and pages' rate-limit layer; `None` when called in process without a peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
 /// The key a client address is rate limited under: IPv4 as is, IPv6 by its /64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RateKey(IpAddr);
