@@ -415,7 +415,7 @@ fn build(
         evidence += 1;
         contact.social.push(field(url, "social", at(line)));
     }
-    if let Some((value, line)) = fields::address::find(&cells) {
+    if let Some((value, line)) = fields::address::find(&cells, lines) {
         evidence += 1;
         contact.address = Some(field(value, "address.pattern", at(line)));
     }

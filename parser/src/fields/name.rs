@@ -322,6 +322,17 @@ pub(crate) fn after_leading_title(text: &str) -> Option<String> {
     (n > 0 && n < words.len()).then(|| words[n..].join(" "))
 }
 
+/// The name before trailing title words ("정우성 차장", "田中 部長"), if the cell ends with any.
+pub(crate) fn before_trailing_title(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let n = words
+        .iter()
+        .rev()
+        .take_while(|w| super::title::is_title(w))
+        .count();
+    (n > 0 && n < words.len()).then(|| words[..words.len() - n].join(" "))
+}
+
 /// Picks the name cell: `(name, block line, rule)`.
 pub(crate) fn find(
     cells: &[Cell],
@@ -339,6 +350,14 @@ pub(crate) fn find(
             && (sender.overlap(&rest) > 0 || rest.chars().any(is_cjk))
         {
             return Some((rest, cell.line, "name.after_title"));
+        }
+        // "정우성 차장": the sender's name with the title after it (as CJK names are written).
+        if let Some(head) = before_trailing_title(&cleaned)
+            && head.chars().all(|c| is_cjk(c) || c == ' ')
+            && person_shaped(&head)
+            && sender.is_name_line(&head)
+        {
+            return Some((head, cell.line, "name.before_title"));
         }
     }
     if let Some(inline) = inline {
@@ -406,5 +425,9 @@ mod tests {
         let s = Sender::new(Some("Ola Hagen"), Some("ola.hagen@example.no"));
         assert!(s.is_name_line("Ola Hagen"));
         assert_eq!(clean("이지영 드림"), "이지영");
+        assert_eq!(
+            before_trailing_title("정우성 차장").as_deref(),
+            Some("정우성")
+        );
     }
 }

@@ -53,12 +53,10 @@ pub(crate) fn structural(
         .iter()
         .position(|c| c.line == name_line && super::name::clean(&c.text) == name)
         .or_else(|| cells.iter().position(|c| c.line == name_line))?;
-    // The cell after the name's: on its line ("Martin Dvořák | jednatel | …") or alone on the
-    // next one.
+    // The cell after the name's: on its line ("Martin Dvořák | jednatel | …") or the next one
+    // (or first on the next one: "Logistikkansvarlig | Bergen Bryggeri AS").
     let cell = cells.get(at + 1)?;
-    let next_line_alone =
-        cell.line == name_line + 1 && cells.iter().filter(|c| c.line == cell.line).count() == 1;
-    if cell.line != name_line && !next_line_alone {
+    if cell.line != name_line && cell.line != name_line + 1 {
         return None;
     }
     // "Laatupäällikkö, Pohjan Maito Oy": the title and the company in one cell.
@@ -141,7 +139,7 @@ pub(crate) fn find(
         .trim()
         .to_string();
     if let Some(name) = name.filter(|n| !n.is_empty())
-        && let Some(stripped) = t.strip_suffix(name)
+        && let Some(stripped) = t.strip_suffix(name).or_else(|| t.strip_prefix(name))
     {
         t = stripped.trim().to_string();
     }
