@@ -449,13 +449,17 @@ async fn failed_sign_ins_from_elsewhere_do_not_lock_the_user_out() -> Result<()>
     .await?;
     app.store.set_password_hash(user.id, Some(&phc)).await?;
     let attacker: SocketAddr = "203.0.113.66:5000".parse()?;
-    let sign_in = |password: &str| {
-        serde_json::json!({ "email": user.email, "password": password })
-    };
+    let sign_in = |password: &str| serde_json::json!({ "email": user.email, "password": password });
     let mut throttled = false;
     for _ in 0..=mailsig_daemon::http::auth::session::SIGN_IN_BURST {
         let status = app
-            .call_from(Method::POST, "/api/v1/session", &Auth::None, Some(sign_in("wrong guess")), attacker)
+            .call_from(
+                Method::POST,
+                "/api/v1/session",
+                &Auth::None,
+                Some(sign_in("wrong guess")),
+                attacker,
+            )
             .await?
             .status;
         throttled |= status == 429;
@@ -463,9 +467,18 @@ async fn failed_sign_ins_from_elsewhere_do_not_lock_the_user_out() -> Result<()>
     ensure!(throttled, "the attacker's address was never throttled");
     let owner: SocketAddr = "[2001:db8:42::1]:6000".parse()?;
     let status = app
-        .call_from(Method::POST, "/api/v1/session", &Auth::None, Some(sign_in(password)), owner)
+        .call_from(
+            Method::POST,
+            "/api/v1/session",
+            &Auth::None,
+            Some(sign_in(password)),
+            owner,
+        )
         .await?
         .status;
-    ensure!(status == 200, "the owner, from their own address, got {status}");
+    ensure!(
+        status == 200,
+        "the owner, from their own address, got {status}"
+    );
     Ok(())
 }
