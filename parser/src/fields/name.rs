@@ -200,6 +200,16 @@ pub(crate) fn clean(text: &str) -> String {
 /// Shaped like a person's name: 1–5 capitalised words (particles and prefixes allowed), no
 /// digits, no title word, no legal form; or 2–10 CJK characters.
 pub(crate) fn person_shaped(text: &str) -> bool {
+    // Hebrew writes abbreviations with a gershayim, often typed '"' ("עו"ד", "ד"ר"): inside a
+    // Hebrew word it is a letter of the word, not a quotation mark.
+    let owned;
+    let text = if text.contains('"') && text.chars().any(|c| ('\u{05d0}'..='\u{05ea}').contains(&c))
+    {
+        owned = text.replace('"', "\u{05f4}");
+        owned.as_str()
+    } else {
+        text
+    };
     if text.is_empty()
         || text.chars().count() > 50
         || text.chars().any(|c| {
@@ -424,6 +434,7 @@ mod tests {
         assert!(couple_shaped("Joost & Marieke de Groot"));
         assert!(person_shaped("أحمد الفارسي"));
         assert!(!person_shaped("납품 일정 확인 부탁드립니다."));
+        assert!(person_shaped("עו\"ד אורי לוין"));
         let s = Sender::new(Some("Ola Hagen"), Some("ola.hagen@example.no"));
         assert!(s.is_name_line("Ola Hagen"));
         assert_eq!(clean("이지영 드림"), "이지영");
