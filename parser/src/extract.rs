@@ -326,11 +326,13 @@ fn build(
     if let Some((value, line, company)) = title {
         contact.title = Some(field(value, "title.keyword", at(line)));
         from_title = company;
-    } else if let Some((value, line)) =
-        name_line.and_then(|l| fields::title::structural(&cells, l, domain_label.as_deref()))
+    } else if let (Some(l), Some(n)) = (name_line, name_text.as_deref())
+        && let Some((value, line, company)) =
+            fields::title::structural(&cells, l, n, domain_label.as_deref())
     {
         contact.title = Some(field(value, "title.next_to_name", at(line)));
         title_line = Some(line);
+        from_title = company;
     }
     let title_text = contact.title.as_ref().map(|t| t.value.clone());
     let hints = fields::company::Hints {
@@ -413,7 +415,7 @@ fn build(
         evidence += 1;
         contact.social.push(field(url, "social", at(line)));
     }
-    if let Some((value, line)) = fields::address::find(&cells) {
+    if let Some((value, line)) = fields::address::find(&cells, lines) {
         evidence += 1;
         contact.address = Some(field(value, "address.pattern", at(line)));
     }

@@ -271,16 +271,19 @@ pub(crate) fn is_prose(text: &str) -> bool {
         return false;
     }
     let n_separators = text.matches(['|', '·', '•']).count();
-    if n_separators >= 2
-        || text.contains('@')
-        || text.chars().filter(char::is_ascii_digit).count() >= 12
-    {
-        return false;
-    }
     let n_lower = words
         .iter()
         .filter(|w| w.chars().next().is_some_and(char::is_lowercase))
         .count();
+    // A sentence that ends like one is prose even when it names an address or a number
+    // ("For urgent matters please contact … at ben@example.com or …").
+    let sentence = text.ends_with(['.', '!', '?']) && n_lower * 2 >= words.len();
+    if n_separators >= 2
+        || (!sentence
+            && (text.contains('@') || text.chars().filter(char::is_ascii_digit).count() >= 12))
+    {
+        return false;
+    }
     n_lower * 2 >= words.len() || words.len() >= 20
 }
 

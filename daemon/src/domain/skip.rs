@@ -28,11 +28,14 @@ pub enum SkipReason {
     Duplicate,
     /// The mailbox's target list was deleted before the suggestion could be committed.
     TargetListDeleted,
+    /// The mailbox's owner may no longer edit its target list (unshared, or made a viewer):
+    /// nothing reaches the list from then on.
+    TargetListNotEditable,
 }
 
 impl SkipReason {
     /// Every reason, in a stable order (for stats and tests).
-    pub const ALL: [SkipReason; 10] = [
+    pub const ALL: [SkipReason; 11] = [
         SkipReason::ExcludedDomain,
         SkipReason::OwnDomain,
         SkipReason::AutoReply,
@@ -43,6 +46,7 @@ impl SkipReason {
         SkipReason::ParseError,
         SkipReason::Duplicate,
         SkipReason::TargetListDeleted,
+        SkipReason::TargetListNotEditable,
     ];
 
     /// The stable snake_case name used in counters and metrics.
@@ -58,6 +62,7 @@ impl SkipReason {
             SkipReason::ParseError => "parse_error",
             SkipReason::Duplicate => "duplicate",
             SkipReason::TargetListDeleted => "target_list_deleted",
+            SkipReason::TargetListNotEditable => "target_list_not_editable",
         }
     }
 

@@ -135,9 +135,14 @@ impl Sender {
         let hits = self.hits(&words);
         let needed = if self.display_tokens.len() >= 2 { 2 } else { 1 };
         let shape = clean(text);
+        // Every word the sender's ("Ola Hagen" starts like the greeting "olá"): the shape's
+        // greeting test does not apply.
+        let all_sender = words.len() >= 2 && hits >= words.len();
         hits >= needed.min(words.len().max(1))
             && !words.is_empty()
-            && (person_shaped(&shape) || couple_shaped(&shape))
+            && (person_shaped(&shape)
+                || couple_shaped(&shape)
+                || (all_sender && person_shaped_words(&shape)))
             && !self.is_business_name(text)
     }
 }
@@ -155,6 +160,12 @@ pub(crate) fn clean(text: &str) -> String {
         }
     }
     let mut s = s.trim().to_string();
+    // Korean signs "이지영 드림" ("from Lee Ji-young"): the suffix is no part of the name.
+    for suffix in [" 드림", " 올림", " 배상"] {
+        if let Some(head) = s.strip_suffix(suffix) {
+            s = head.trim().to_string();
+        }
+    }
     for prefix in ["i. a. ", "i.a. ", "i. v. ", "i.v. ", "ppa. ", "pp. "] {
         if s.get(..prefix.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
@@ -189,6 +200,16 @@ pub(crate) fn clean(text: &str) -> String {
 /// Shaped like a person's name: 1–5 capitalised words (particles and prefixes allowed), no
 /// digits, no title word, no legal form; or 2–10 CJK characters.
 pub(crate) fn person_shaped(text: &str) -> bool {
+    // Hebrew writes abbreviations with a gershayim, often typed '"' ("עו"ד", "ד"ר"): inside a
+    // Hebrew word it is a letter of the word, not a quotation mark.
+    let owned;
+    let text = if text.contains('"') && text.chars().any(|c| ('\u{05d0}'..='\u{05ea}').contains(&c))
+    {
+        owned = text.replace('"', "\u{05f4}");
+        owned.as_str()
+    } else {
+        text
+    };
     if text.is_empty()
         || text.chars().count() > 50
         || text.chars().any(|c| {
@@ -254,7 +275,7 @@ pub(crate) fn person_shaped(text: &str) -> bool {
         }
         let first = w.chars().next();
         // Scripts without case (Arabic, Hebrew …) start every name word without a capital.
-        let caseless = first.is_some_and(|c| c.is_alphabetic() && !c.is_lowercase());
+        let caseless = first.is_some_and(|c| c.is_alphabetic() && !c.is_lowercase() && !is_cjk(c));
         if first.is_some_and(char::is_uppercase) || caseless {
             n_capitalised += 1;
         } else {
@@ -270,6 +291,20 @@ pub(crate) fn person_shaped(text: &str) -> bool {
         })
 }
 
+/// 2–5 words, each capitalised (or of a script without case), no digits or punctuation: the
+/// shape of a name without the word-table tests of [`person_shaped`].
+fn person_shaped_words(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    (2..=5).contains(&words.len())
+        && words.iter().all(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+                && w.chars()
+                    .all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '.'))
+        })
+}
+
 /// Two people signing together: "Lena & Tomas Brandt", "Ann Lee & Bo Berg".
 pub(crate) fn couple_shaped(text: &str) -> bool {
     let Some((a, b)) = text.split_once(" & ") else {
@@ -277,11 +312,12 @@ pub(crate) fn couple_shaped(text: &str) -> bool {
     };
     let side = |t: &str| {
         let n = t.split_whitespace().count();
-        (1..=3).contains(&n)
+        (1..=4).contains(&n)
             && t.split_whitespace().all(|w| {
-                w.chars()
-                    .next()
-                    .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+                NAME_PARTICLES.contains(&w)
+                    || w.chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
             })
     };
     !b.contains(" & ") && side(a) && side(b) && person_shaped(&format!("{a} {b}"))
@@ -297,6 +333,17 @@ pub(crate) fn after_leading_title(text: &str) -> Option<String> {
     (n > 0 && n < words.len()).then(|| words[n..].join(" "))
 }
 
+/// The name before trailing title words ("정우성 차장", "田中 部長"), if the cell ends with any.
+pub(crate) fn before_trailing_title(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let n = words
+        .iter()
+        .rev()
+        .take_while(|w| super::title::is_title(w))
+        .count();
+    (n > 0 && n < words.len()).then(|| words[..words.len() - n].join(" "))
+}
+
 /// Picks the name cell: `(name, block line, rule)`.
 pub(crate) fn find(
     cells: &[Cell],
@@ -305,7 +352,7 @@ pub(crate) fn find(
 ) -> Option<(String, usize, &'static str)> {
     for cell in cells.iter().take(12) {
         let cleaned = clean(&cell.text);
-        if sender.is_name_line(&cell.text) && (person_shaped(&cleaned) || couple_shaped(&cleaned)) {
+        if sender.is_name_line(&cell.text) {
             return Some((cleaned, cell.line, "name.sender_match"));
         }
         // "ディレクター 高橋 美咲", "Geschäftsführer Jan Berg": a title written before the name.
@@ -314,6 +361,14 @@ pub(crate) fn find(
             && (sender.overlap(&rest) > 0 || rest.chars().any(is_cjk))
         {
             return Some((rest, cell.line, "name.after_title"));
+        }
+        // "정우성 차장": the sender's name with the title after it (as CJK names are written).
+        if let Some(head) = before_trailing_title(&cleaned)
+            && head.chars().all(|c| is_cjk(c) || c == ' ')
+            && person_shaped(&head)
+            && sender.is_name_line(&head)
+        {
+            return Some((head, cell.line, "name.before_title"));
         }
     }
     if let Some(inline) = inline {
@@ -376,6 +431,16 @@ mod tests {
         let s = Sender::new(Some("Lena Brandt"), Some("lena@example.com"));
         assert!(s.is_name_line("Lena & Tomas Brandt"));
         assert!(!couple_shaped("Torres & Lowe Construction, Inc."));
+        assert!(couple_shaped("Joost & Marieke de Groot"));
         assert!(person_shaped("أحمد الفارسي"));
+        assert!(!person_shaped("납품 일정 확인 부탁드립니다."));
+        assert!(person_shaped("עו\"ד אורי לוין"));
+        let s = Sender::new(Some("Ola Hagen"), Some("ola.hagen@example.no"));
+        assert!(s.is_name_line("Ola Hagen"));
+        assert_eq!(clean("이지영 드림"), "이지영");
+        assert_eq!(
+            before_trailing_title("정우성 차장").as_deref(),
+            Some("정우성")
+        );
     }
 }

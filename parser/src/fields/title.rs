@@ -36,42 +36,66 @@ fn names_company(tail: &str, domain_label: Option<&str>) -> bool {
         || domain_label.is_some_and(|d| super::company::matches_domain(tail, d))
 }
 
+fn tail_of<'a>(text: &'a str, sep: &str) -> &'a str {
+    text.split_once(sep).map_or("", |(_, tail)| tail)
+}
+
 /// A department or unit line ("Gas Scheduling", "Terminal Operations") says what the person
 /// does as well as a title word would: the short line right after the name that is no phone,
 /// e-mail, URL, address or company, whatever its language.
 pub(crate) fn structural(
     cells: &[Cell],
     name_line: usize,
+    name: &str,
     domain_label: Option<&str>,
-) -> Option<(String, usize)> {
-    let cell = cells.iter().find(|c| c.line > name_line)?;
-    if cell.line != name_line + 1 || cells.iter().filter(|c| c.line == cell.line).count() > 1 {
+) -> Option<(String, usize, Option<String>)> {
+    let at = cells
+        .iter()
+        .position(|c| c.line == name_line && super::name::clean(&c.text) == name)
+        .or_else(|| cells.iter().position(|c| c.line == name_line))?;
+    // The cell after the name's: on its line ("Martin Dvořák | jednatel | …") or the next one
+    // (or first on the next one: "Logistikkansvarlig | Bergen Bryggeri AS").
+    let cell = cells.get(at + 1)?;
+    if cell.line != name_line && cell.line != name_line + 1 {
         return None;
     }
-    let t = cell.text.as_str();
-    // Name / title / company is the usual order: with a company of its own on the next line
-    // ("Banat Logistic S.A."), a line with a company word ("Coordonator Transport") is the title.
-    let company_follows = cells
-        .iter()
-        .find(|c| c.line == cell.line + 1)
-        .is_some_and(|c| super::company::has_legal_form(&c.text));
+    // "Laatupäällikkö, Pohjan Maito Oy": the title and the company in one cell.
+    let (t, company) = match cell.text.split_once(", ") {
+        Some((head, tail))
+            if super::company::has_legal_form(tail) && !super::company::has_legal_form(head) =>
+        {
+            (head.trim(), Some(tail.trim().to_string()))
+        }
+        _ => (cell.text.as_str(), None),
+    };
+    // Name / title / company is the usual order: with a company of its own next ("Banat
+    // Logistic S.A."), a line with a company word ("Coordonator Transport") is the title.
+    let company_follows = company.is_some()
+        || cells
+            .get(at + 2)
+            .is_some_and(|c| super::company::has_legal_form(&c.text));
     let n_words = t.split_whitespace().count();
+    let first = t.chars().next();
+    let capital = first.is_some_and(|c| c.is_alphabetic() && !c.is_lowercase());
+    // Many languages write titles in lower case ("jednatel", "юрист", "recepcióvezető").
+    let short_lower = first.is_some_and(char::is_lowercase) && n_words <= 3;
     let shaped = (1..=6).contains(&n_words)
         && t.chars().count() <= 60
-        && t.chars()
-            .next()
-            .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+        && (capital || short_lower)
         && !t
             .chars()
-            .any(|c| c.is_numeric() || matches!(c, ':' | '：' | '?' | '!' | '@'))
+            .any(|c| c.is_numeric() || matches!(c, ':' | '：' | '?' | '!' | '@' | ','))
         && !t.ends_with('.')
         && !is_contact_cell(t)
         && !super::address::is_address(t)
         && !super::company::has_legal_form(t)
         && (company_follows || !names_company(t, domain_label))
         && !crate::signature::is_postscript(t)
-        && crate::signature::valediction_rest(t).is_none();
-    shaped.then(|| (t.to_string(), cell.line))
+        && crate::signature::valediction_rest(t).is_none()
+        && crate::tables::labels::PHONE_LABELS
+            .iter()
+            .all(|(l, _)| !t.eq_ignore_ascii_case(l));
+    shaped.then(|| (t.to_string(), cell.line, company))
 }
 
 /// The title cell, skipping the name's cell: `(title, block line, company written after it)`.
@@ -115,16 +139,22 @@ pub(crate) fn find(
         .trim()
         .to_string();
     if let Some(name) = name.filter(|n| !n.is_empty())
-        && let Some(stripped) = t.strip_suffix(name)
+        && let Some(stripped) = t.strip_suffix(name).or_else(|| t.strip_prefix(name))
     {
         t = stripped.trim().to_string();
     }
     for sep in [", ", " at ", " bei ", " chez "] {
+        // "Attorney at Law" is one title: a one-word tail must name a company.
+        let one_word = !tail_of(&t, sep).contains(' ');
         if let Some((head, tail)) = t.split_once(sep)
             && is_title(head)
             && !is_title(tail)
             && tail.chars().next().is_some_and(char::is_uppercase)
-            && (sep != ", " || names_company(tail, domain_label))
+            && (if sep == ", " || one_word {
+                names_company(tail, domain_label)
+            } else {
+                true
+            })
         {
             return Some((
                 head.trim().to_string(),
@@ -166,10 +196,21 @@ mod tests {
             "Priya Raman\nGas Scheduling\n3-5290",
         ));
         assert_eq!(
-            structural(&cells, 0, None).map(|t| t.0).as_deref(),
+            structural(&cells, 0, "Priya Raman", None)
+                .map(|t| t.0)
+                .as_deref(),
             Some("Gas Scheduling")
         );
         let cells = super::super::cells(&crate::mime::text_lines("Jim Pruitt\nPruitt Pipe Supply"));
-        assert_eq!(structural(&cells, 0, None), None);
+        assert_eq!(structural(&cells, 0, "Jim Pruitt", None), None);
+        let cells = super::super::cells(&crate::mime::text_lines(
+            "Martin Dvořák | jednatel | Šumava Dřevo s.r.o.",
+        ));
+        assert_eq!(
+            structural(&cells, 0, "Martin Dvořák", None)
+                .map(|t| t.0)
+                .as_deref(),
+            Some("jednatel")
+        );
     }
 }

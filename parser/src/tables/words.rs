@@ -538,6 +538,10 @@ pub(crate) const LEGAL_FORMS: &[&str] = &[
     "l.l.p",
     "sagl",
     "gmbh.",
+    "pllc",
+    "p.l.l.c.",
+    "p.c.",
+    "p.a.",
     // tr cs fi el ru uk ar he zh ko hu ro no
     "a.ş.",
     "a.ş",
@@ -566,6 +570,7 @@ pub(crate) const LEGAL_FORMS: &[&str] = &[
     "ش.م.ع",
     "בע\"מ",
     "בע״מ",
+    "ושות'",
     "有限公司",
     "股份有限公司",
     "有限責任公司",
@@ -584,6 +589,10 @@ pub(crate) const LEGAL_FORMS: &[&str] = &[
 
 /// Prefixes that belong to a name (academic / professional), lower-case with the dot.
 pub(crate) const NAME_PREFIXES: &[&str] = &[
+    "עו\"ד",
+    "עו״ד",
+    "ד\"ר",
+    "ד״ר",
     "dr.",
     "dr",
     "prof.",
@@ -953,6 +962,23 @@ pub(crate) const COMPANY_WORDS: &[&str] = &[
     "galerie",
     "tiles",
     "cycles",
+    // tr cs fi el ru uk ar he zh ko hu ro no: the word "company" and its kin
+    "şirketi",
+    "společnost",
+    "yhtiö",
+    "εταιρεία",
+    "компания",
+    "компанія",
+    "группа",
+    "شركة",
+    "مؤسسة",
+    "חברת",
+    "公司",
+    "集团",
+    "회사",
+    "társaság",
+    "compania",
+    "selskap",
 ];
 
 /// Words of an organisation's unit (department, school, desk …): a line with one of them next

@@ -73,6 +73,11 @@ pub struct ImapSettings {
     /// How many of the most recent messages to process when the mailbox is first linked (0: only new mail).
     #[serde(default)]
     pub backfill: u32,
+    /// Added by the operator (CLI): connected to by name, unchecked. Otherwise (a user linked
+    /// it, or a record from before this field existed) every connection resolves the host,
+    /// checks every address against `sources::host_guard` and connects to exactly those.
+    #[serde(default)]
+    pub operator_trusted: bool,
 }
 
 /// Limits and timings shared by every watcher; filled from the `[imap]` section of the configuration.
@@ -82,7 +87,7 @@ pub struct ImapOptions {
     pub allow_plaintext_loopback: bool,
     /// Users (not the operator's CLI) may link servers on loopback, private, link-local or CGNAT
     /// addresses. Off by default: otherwise any signed-in user could make the daemon connect to
-    /// services inside the operator's network (see `service::host_guard`).
+    /// services inside the operator's network (see `sources::host_guard`).
     pub allow_private_hosts: bool,
     /// Host names or IP addresses users may link even though they are internal (lower case).
     pub allowed_hosts: Vec<String>,
@@ -227,6 +232,7 @@ mod tests {
             folders: vec![],
             ca_file: None,
             backfill: 0,
+            operator_trusted: false,
         }
     }
 
