@@ -342,6 +342,8 @@ impl MailUser {
             "security": "implicit_tls",
             "username": self.user.name,
             "ca_file": self.ca,
+            // Stored as the operator's CLI stores it: connected to by name, like a trusted link.
+            "operator_trusted": true,
         });
         let mailbox = Linked {
             owner_name: None,
