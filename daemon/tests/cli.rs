@@ -915,10 +915,18 @@ async fn outbox_list_shows_failed_notifications_with_their_reason() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let pending = store
-        .enqueue("digest", user.id, &serde_json::json!({}), 0)
+        .enqueue(
+            &mailsig_daemon::domain::OutboxMessage::Digest(Default::default()),
+            user.id,
+            0,
+        )
         .await;
     let failed = store
-        .enqueue("digest", user.id, &serde_json::json!({}), 0)
+        .enqueue(
+            &mailsig_daemon::domain::OutboxMessage::Digest(Default::default()),
+            user.id,
+            0,
+        )
         .await;
     let failed = failed.unwrap_or_else(|e| panic!("{e}"));
     assert!(pending.is_ok());

@@ -6,12 +6,14 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
-use mailsig_daemon::domain::{AuditAction, AuditObject, SkipReason};
+use mailsig_daemon::domain::{
+    AttentionPayload, AuditAction, AuditObject, DIGEST_MAX_ITEMS, OutboxMessage, SkipReason,
+};
 use mailsig_daemon::store::{
-    Clock, CommitMessage, CommitResult, Cursor, DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload,
-    FieldEdit, ListId, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox,
-    NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind, Store, StoreOptions,
-    StoredField, StoredPhone, SuggestionFields, SuggestionFilter, SuggestionStatus, UserId,
+    Clock, CommitMessage, CommitResult, Cursor, FieldEdit, ListId, MailboxFilter, MailboxId,
+    MailboxKind, MailboxStatus, NewMailbox, NewSuggestion, OutboxStatus, Outcome, Role, SecretId,
+    SecretKind, Store, StoreOptions, StoredField, StoredPhone, SuggestionFields, SuggestionFilter,
+    SuggestionStatus, UserId,
 };
 use sqlx::Row;
 
@@ -1412,15 +1414,12 @@ async fn digest_collects_suggestions_and_waits_for_interval(s: Store) {
     assert_eq!(claimed.len(), 1, "one digest per recipient");
     let item = &claimed[0];
     assert_eq!(
-        (
-            item.kind.as_str(),
-            item.recipient,
-            item.status,
-            item.attempts
-        ),
-        (DIGEST_KIND, w.owner, OutboxStatus::Sending, 1)
+        (item.recipient, item.status, item.attempts),
+        (w.owner, OutboxStatus::Sending, 1)
     );
-    let payload: DigestPayload = serde_json::from_value(item.payload.clone()).expect("payload");
+    let OutboxMessage::Digest(payload) = &item.message else {
+        panic!("not a digest: {:?}", item.message)
+    };
     assert_eq!(payload.suggestions.len(), 3);
     assert_eq!(payload.lists, [w.list]);
     s.mark_sent(item.id).await.expect("sent");
@@ -1473,8 +1472,9 @@ async fn digest_is_capped(s: Store) {
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 1);
-    let payload: DigestPayload =
-        serde_json::from_value(claimed[0].payload.clone()).expect("payload");
+    let OutboxMessage::Digest(payload) = &claimed[0].message else {
+        panic!("not a digest: {:?}", claimed[0].message)
+    };
     assert_eq!(
         (payload.suggestions.len(), payload.more),
         (DIGEST_MAX_ITEMS, 5)
@@ -1482,11 +1482,19 @@ async fn digest_is_capped(s: Store) {
     assert_eq!(suggestions(&s, w.list).await.len(), 100, "first page");
 }
 
+/// A notification for the outbox tests: an attention notice whose reason tells rows apart.
+fn notice(reason: &str) -> OutboxMessage {
+    OutboxMessage::Attention(AttentionPayload {
+        mailbox: MailboxId(1),
+        reason: reason.to_owned(),
+    })
+}
+
 async fn outbox_claims_are_disjoint_between_workers(s: Store) {
     let u = s.create_user("q@example.org", None).await.expect("user");
     const N: usize = 60;
     for i in 0..N {
-        s.enqueue("test", u.id, &serde_json::json!({ "n": i }), T0)
+        s.enqueue(&notice(&format!("n {i}")), u.id, T0)
             .await
             .expect("enqueue");
     }
@@ -1528,16 +1536,10 @@ async fn outbox_claims_are_disjoint_between_workers(s: Store) {
 
 async fn outbox_retry_failure_and_expired_claims(s: Store) {
     let u = s.create_user("r@example.org", None).await.expect("user");
-    let a = s
-        .enqueue("test", u.id, &serde_json::json!({"a": 1}), T0)
-        .await
-        .expect("a");
-    let b = s
-        .enqueue("test", u.id, &serde_json::json!({"b": 1}), T0)
-        .await
-        .expect("b");
+    let a = s.enqueue(&notice("a"), u.id, T0).await.expect("a");
+    let b = s.enqueue(&notice("b"), u.id, T0).await.expect("b");
     let c = s
-        .enqueue("test", u.id, &serde_json::json!({"c": 1}), T0 + 60_000)
+        .enqueue(&notice("c"), u.id, T0 + 60_000)
         .await
         .expect("c (later)");
     let first = s

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use mailsig_daemon::notify::ATTENTION_KIND;
+use mailsig_daemon::domain::OutboxMessage;
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
 use mailsig_daemon::sources::imap::{
     ImapErrorKind, ImapOptions, ImapSettings, ImapSource, ReconcileReport, Security,
@@ -578,7 +578,7 @@ async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> 
     assert_eq!(
         queued
             .iter()
-            .filter(|item| item.kind == ATTENTION_KIND)
+            .filter(|item| matches!(item.message, OutboxMessage::Attention(_)))
             .count(),
         1,
         "{queued:?}"

@@ -32,7 +32,11 @@ pub async fn execute(config_path: &Path, command: OutboxCommand) -> CliResult {
                     .replace(['\n', '\t'], " ");
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
-                    item.id.0, item.kind, item.recipient.0, item.attempts, error
+                    item.id.0,
+                    item.message.kind(),
+                    item.recipient.0,
+                    item.attempts,
+                    error
                 );
             }
         }

@@ -6,8 +6,10 @@
 
 pub mod audit;
 pub mod ids;
+pub mod outbox;
 pub mod skip;
 
 pub use audit::{AuditAction, AuditObject};
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
+pub use outbox::{AttentionPayload, DIGEST_MAX_ITEMS, DigestPayload, OutboxMessage};
 pub use skip::SkipReason;

@@ -29,6 +29,4 @@ pub use mailer::{Mailer, OutgoingMail};
 pub use probe::{test_connection, test_connection_from};
 pub use settings::{Security, SmtpSettings};
 pub use stats::{NotifyStats, NotifyStatsSnapshot};
-pub use worker::{
-    ATTENTION_KIND, OutboxWorker, RoundReport, WorkerOptions, describe_failed, enqueue_attention,
-};
+pub use worker::{OutboxWorker, RoundReport, WorkerOptions, describe_failed, enqueue_attention};

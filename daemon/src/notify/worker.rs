@@ -39,11 +39,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::{AttentionPayload, OutboxMessage};
 use crate::store::{
-    self, ListId, MailboxId, OutboxId, OutboxItem, Store, SuggestionId, SuggestionStatus, UserId,
+    self, ListId, OutboxId, OutboxItem, Store, SuggestionId, SuggestionStatus, UserId,
 };
 
 use super::backoff::Backoff;
@@ -52,25 +52,6 @@ use super::error::NotifyError;
 use super::mailer::{Mailer, OutgoingMail};
 use super::stats::NotifyStats;
 
-/// Outbox kind of the "mailbox needs attention" notice (the digest kind is [`store::DIGEST_KIND`]).
-pub const ATTENTION_KIND: &str = "mailbox_attention";
-
-/// The payload the store writes for a digest row (`store::outbox::DigestPayload`), read here with
-/// its own tolerant struct so that the worker depends only on the JSON shape.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct DigestPayload {
-    suggestions: Vec<SuggestionId>,
-}
-
-/// Payload of an [`ATTENTION_KIND`] row.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AttentionPayload {
-    pub mailbox: MailboxId,
-    /// Short and content-free, e.g. "login rejected".
-    pub reason: String,
-}
-
 /// Queues a "mailbox needs attention" notice for the mailbox's owner, due now. `reason` must be a
 /// short fixed text (never anything from a message).
 pub async fn enqueue_attention(
@@ -78,15 +59,12 @@ pub async fn enqueue_attention(
     mailbox: &store::Mailbox,
     reason: &str,
 ) -> Result<OutboxId, NotifyError> {
-    let payload = serde_json::to_value(AttentionPayload {
+    let message = OutboxMessage::Attention(AttentionPayload {
         mailbox: mailbox.id,
         reason: reason.to_owned(),
-    })
-    .map_err(|err| NotifyError::Compose {
-        reason: err.to_string(),
-    })?;
+    });
     Ok(store
-        .enqueue(ATTENTION_KIND, mailbox.owner, &payload, store.now_ms())
+        .enqueue(&message, mailbox.owner, store.now_ms())
         .await?)
 }
 
@@ -285,7 +263,7 @@ impl OutboxWorker {
         let mut digests: BTreeMap<UserId, Vec<OutboxItem>> = BTreeMap::new();
         let mut jobs = Vec::new();
         for item in items {
-            if item.kind == store::DIGEST_KIND {
+            if matches!(item.message, OutboxMessage::Digest(_)) {
                 digests.entry(item.recipient).or_default().push(item);
             } else {
                 let mail = self.build_single(&item).await;
@@ -318,15 +296,19 @@ impl OutboxWorker {
     }
 
     async fn build_single(&self, item: &OutboxItem) -> Result<Option<OutgoingMail>, NotifyError> {
-        if item.kind != ATTENTION_KIND {
-            return Err(NotifyError::Compose {
-                reason: format!("unknown notification kind {:?}", item.kind),
-            });
-        }
-        let payload: AttentionPayload =
-            serde_json::from_value(item.payload.clone()).map_err(|err| NotifyError::Compose {
-                reason: format!("attention payload: {err}"),
-            })?;
+        let payload = match &item.message {
+            OutboxMessage::Attention(payload) => payload.clone(),
+            OutboxMessage::Digest(_) => {
+                return Err(NotifyError::Compose {
+                    reason: "a digest row reached the single-message path".to_owned(),
+                });
+            }
+            OutboxMessage::Unreadable { kind } => {
+                return Err(NotifyError::Compose {
+                    reason: format!("unreadable notification of kind {kind:?}"),
+                });
+            }
+        };
         let addressing = self.addressing(item.recipient).await?;
         let mailbox = self
             .store
@@ -352,13 +334,10 @@ impl OutboxWorker {
     ) -> Result<Option<OutgoingMail>, NotifyError> {
         let mut suggestion_ids: Vec<SuggestionId> = Vec::new();
         for row in rows {
-            let payload: DigestPayload =
-                serde_json::from_value(row.payload.clone()).map_err(|err| {
-                    NotifyError::Compose {
-                        reason: format!("digest payload: {err}"),
-                    }
-                })?;
-            for id in payload.suggestions {
+            let OutboxMessage::Digest(payload) = &row.message else {
+                continue;
+            };
+            for id in payload.suggestions.iter().copied() {
                 if !suggestion_ids.contains(&id) {
                     suggestion_ids.push(id);
                 }
@@ -514,7 +493,7 @@ pub fn describe_failed(item: &OutboxItem) -> String {
     format!(
         "#{} {} to user {} after {} attempt(s): {}",
         item.id,
-        item.kind,
+        item.message.kind(),
         item.recipient,
         item.attempts,
         item.last_error.as_deref().unwrap_or("(no reason recorded)")

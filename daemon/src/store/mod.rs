@@ -53,9 +53,7 @@ pub use graph::{
 };
 pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};
-pub use outbox::{
-    DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload, OutboxDepth, OutboxItem, OutboxStatus,
-};
+pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
 pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;
 pub use review::ReviewFilter;

@@ -14,10 +14,11 @@ use super::{
     Backend, Error, ListId, OutboxId, Result, Store, SuggestionId, UserId, col, duration_ms,
     parse_col, to_json,
 };
+use crate::domain::{DigestPayload, OutboxMessage};
 
 /// Kind of the rows `commit_message` enqueues: one pending digest per recipient collects
 /// the suggestions created or updated since the last one.
-pub const DIGEST_KIND: &str = "suggestion_digest";
+const DIGEST_KIND: &str = OutboxMessage::DIGEST_KIND;
 
 text_enum! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -30,29 +31,11 @@ text_enum! {
     }
 }
 
-/// Payload of a [`DIGEST_KIND`] row.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct DigestPayload {
-    /// Suggestions created or updated, oldest first, no repeats, at most
-    /// [`DIGEST_MAX_ITEMS`].
-    pub suggestions: Vec<SuggestionId>,
-    /// The lists they belong to, no repeats.
-    pub lists: Vec<ListId>,
-    /// Further suggestion events left out once the digest was full ("and N more").
-    pub more: u64,
-}
-
-/// A digest names at most this many suggestions; the rest are only counted. This keeps the
-/// pending row small (it is rewritten at every commit) and the e-mail readable.
-pub const DIGEST_MAX_ITEMS: usize = 100;
-
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct OutboxItem {
     pub id: OutboxId,
-    pub kind: String,
     pub recipient: UserId,
-    pub payload: serde_json::Value,
+    pub message: OutboxMessage,
     pub status: OutboxStatus,
     /// Number of claims so far (incremented by `claim_due`).
     pub attempts: i64,
@@ -76,9 +59,11 @@ pub struct OutboxDepth {
 fn item_from_row(row: &AnyRow) -> Result<OutboxItem> {
     Ok(OutboxItem {
         id: OutboxId(col(row, "id")?),
-        kind: col(row, "kind")?,
         recipient: UserId(col(row, "recipient_id")?),
-        payload: super::json_col(row, "payload", "outbox payload")?,
+        message: OutboxMessage::from_stored(
+            &col::<String>(row, "kind")?,
+            super::json_col(row, "payload", "outbox payload")?,
+        ),
         status: parse_col(row, "status", "outbox status")?,
         attempts: col(row, "attempts")?,
         next_attempt_at: col(row, "next_attempt_at")?,
@@ -104,18 +89,23 @@ impl Store {
     /// Queues a notification, due at `not_before` (epoch ms).
     pub async fn enqueue(
         &self,
-        kind: &str,
+        message: &OutboxMessage,
         recipient: UserId,
-        payload: &serde_json::Value,
         not_before: i64,
     ) -> Result<OutboxId> {
+        let Some(payload) = message.payload() else {
+            return Err(Error::Invalid {
+                what: "outbox message",
+                reason: format!("an unreadable {:?} row cannot be queued", message.kind()),
+            });
+        };
         let row = sqlx::query(
             "INSERT INTO outbox (kind, recipient_id, payload, status, attempts, next_attempt_at, created_at) \
              VALUES ($1, $2, $3, 'pending', 0, $4, $5) RETURNING id",
         )
-        .bind(kind)
+        .bind(message.kind())
         .bind(recipient.0)
-        .bind(to_json(payload, "outbox payload")?)
+        .bind(to_json(&payload, "outbox payload")?)
         .bind(not_before)
         .bind(self.now_ms())
         .fetch_one(self.writer())
@@ -322,18 +312,8 @@ pub(crate) async fn enqueue_digest(
     if let Some(row) = pending {
         let id: i64 = col(&row, "id")?;
         let mut payload: DigestPayload = super::json_col(&row, "payload", "digest payload")?;
-        if payload.suggestions.contains(&suggestion) && payload.lists.contains(&list) {
+        if !payload.add(list, suggestion) {
             return Ok(());
-        }
-        if !payload.suggestions.contains(&suggestion) {
-            if payload.suggestions.len() < DIGEST_MAX_ITEMS {
-                payload.suggestions.push(suggestion);
-            } else {
-                payload.more = payload.more.saturating_add(1);
-            }
-        }
-        if !payload.lists.contains(&list) {
-            payload.lists.push(list);
         }
         sqlx::query("UPDATE outbox SET payload = $1 WHERE id = $2")
             .bind(to_json(&payload, "digest payload")?)
