@@ -942,7 +942,7 @@ async fn outbox_list_shows_failed_notifications_with_their_reason() {
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines.len(), 1, "{listed}");
     assert!(
-        lines[0].starts_with(&format!("{}\tdigest\t{}\t", failed.0, user.id.0)),
+        lines[0].starts_with(&format!("{}\tsuggestion_digest\t{}\t", failed.0, user.id.0)),
         "{listed}"
     );
     assert!(
