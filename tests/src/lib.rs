@@ -5,6 +5,7 @@
 //! here reads those variables through [`servers::TestEnv`]; see that module for the helpers.
 
 pub mod browser;
+pub mod hostile_imap;
 pub mod https;
 pub mod imap_support;
 pub mod log_capture;

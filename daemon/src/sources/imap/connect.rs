@@ -149,7 +149,10 @@ async fn test_login_via(
                 ImapError::new(
                     ImapErrorKind::FolderUnavailable,
                     &settings.host,
-                    format!("EXAMINE {folder:?}: {e}"),
+                    format!(
+                        "EXAMINE {folder:?}: {}",
+                        super::error::session_error_text(&e)
+                    ),
                 )
             })?;
     }
@@ -273,8 +276,32 @@ async fn tls_handshake(
                 Some(_) => ImapErrorKind::Tls,
                 None => ImapErrorKind::ConnectionLost,
             };
-            Err(ImapError::new(kind, host, format!("TLS handshake: {e}")))
+            // Not the rustls text: it quotes the names the server's certificate presents.
+            Err(ImapError::new(kind, host, tls_failure_text(rustls_error)))
         }
+    }
+}
+
+/// A fixed sentence for a failed TLS handshake.
+fn tls_failure_text(error: Option<&rustls::Error>) -> &'static str {
+    use rustls::CertificateError as C;
+    match error {
+        Some(rustls::Error::InvalidCertificate(C::UnknownIssuer)) => {
+            "TLS handshake: certificate issued by an unknown authority"
+        }
+        Some(rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        )) => "TLS handshake: certificate not valid for this host name",
+        Some(rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. })) => {
+            "TLS handshake: certificate expired"
+        }
+        Some(rustls::Error::InvalidCertificate(_)) => "TLS handshake: certificate invalid",
+        Some(rustls::Error::NoCertificatesPresented) => {
+            "TLS handshake: the server presented no certificate"
+        }
+        Some(rustls::Error::AlertReceived(_)) => "TLS handshake: the server sent an alert",
+        Some(_) => "TLS handshake failed",
+        None => "TLS handshake: connection lost",
     }
 }
 
@@ -287,7 +314,7 @@ async fn read_greeting<T: Io>(client: &mut Client<T>, host: &str) -> Result<(), 
             ImapError::new(
                 ImapErrorKind::ConnectionLost,
                 host,
-                format!("greeting: {e}"),
+                format!("greeting: {}", super::error::io_error_text(&e)),
             )
         })?
         .ok_or_else(|| {
@@ -351,12 +378,18 @@ fn login_error(host: &str, error: async_imap::error::Error) -> ImapError {
             } else {
                 ImapErrorKind::AuthFailed
             };
-            ImapError::new(kind, host, format!("LOGIN refused: {text}"))
+            // Fixed texts: the server's reply can echo the username.
+            let detail = if kind == ImapErrorKind::AuthFailed {
+                "LOGIN refused: the server did not accept the username or password"
+            } else {
+                "LOGIN refused: the server is temporarily unavailable"
+            };
+            ImapError::new(kind, host, detail)
         }
-        E::Bad(text) => ImapError::new(
+        E::Bad(_) => ImapError::new(
             ImapErrorKind::AuthFailed,
             host,
-            format!("LOGIN rejected: {text}"),
+            "LOGIN rejected by the server as malformed",
         ),
         other => ImapError::from_session(host, "LOGIN", other),
     }
@@ -375,6 +408,8 @@ mod tests {
             ),
         );
         assert!(e.is_auth_failure());
+        assert!(!e.to_string().contains("Authentication failed."), "{e}");
+        assert!(!e.to_string().contains("info:"), "{e}");
         let e = login_error(
             "h",
             async_imap::error::Error::No("code: Some(Unavailable), info: None".into()),
