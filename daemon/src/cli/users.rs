@@ -72,8 +72,15 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
                 .delete_sessions_of(user.id)
                 .await
                 .or_exit("end the user's sessions")?;
+            let revoked = store
+                .revoke_tokens_of(user.id)
+                .await
+                .or_exit("revoke the user's API tokens")?;
             context::audit(&store, "user.set_password", "user", Some(user.id.0), None).await?;
-            println!("{}\tpassword set\t{ended} sessions ended", user.email);
+            println!(
+                "{}\tpassword set\t{ended} sessions ended\t{revoked} API tokens revoked",
+                user.email
+            );
         }
         UserCommand::Token { email, label } => {
             let user = store.user_by_email(&email).await.or_exit("find user")?;
