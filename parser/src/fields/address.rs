@@ -17,7 +17,7 @@ const PATTERNS: &[&str] = &[
     r"(?i)\p{L}+(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|straat|laan|plein|gracht|kade|singel|dijk|gatan|vägen|gata|väg|gade|vej|allé|plads|torget)\s+\d{1,4}",
     // Street word then name: "rue de Rivoli 12", "Calle Mayor, 5", "Via Roma 1", "ul. Długa 5",
     // "Str. Lipscani nr. 25", "ул. Тверская", "вул. Хрещатик", "Λεωφ. Συγγρού", "רחוב הרצל".
-    r"(?i)^(?:\d{1,4},?\s+)?(?:rue|avenue|av\.|avda\.?|boulevard|bd|chemin|allée|place|quai|impasse|calle|c/|avenida|plaza|paseo|carrer|via|viale|piazza|corso|largo|rua|travessa|praça|alameda|ul\.|al\.|aleja|plac|str\.|strada|calea|bd\.|bulevardul|şos\.|ул\.|улица|пр-т|просп\.|проспект|пер\.|переулок|шоссе|вул\.|вулиця|пров\.|λεωφ\.|λεωφόρος|οδός|οδ\.|רחוב|רח'|שדרות|cad\.|caddesi|sok\.|sokak|mah\.|mahallesi|ulice|nám\.|náměstí|utca|út)\s+\p{L}",
+    r"(?i)^(?:\d{1,4},?\s+)?(?:rue|avenue|av\.|avda\.?|boulevard|bd|chemin|allée|place|quai|impasse|calle|c/|avenida|plaza|paseo|carrer|via|viale|piazza|corso|largo|rua|travessa|praça|alameda|ul\.|al\.|aleja|plac|str\.|strada|calea|bd\.|bulevardul|şos\.|ул\.|улица|пр-т|просп\.|проспект|пер\.|переулок|шоссе|вул\.|вулиця|пров\.|λεωφ\.|λεωφόρος|οδός|οδ\.|רחוב|רח'|שדרות|cad\.|caddesi|sok\.|sokak|mah\.|mahallesi|ulice|nám\.|náměstí|utca|út|г\.|м\.)\s+\p{L}",
     // Postcode + city.
     r"(?-u:\b)(?:[A-Z]{1,2}-)?\d{5}\s+\p{Lu}\p{Ll}",
     r"(?-u:\b)\d{4}\s+(?:[A-Z]{2}\s+)?\p{Lu}\p{Ll}",
@@ -279,6 +279,7 @@ mod tests {
             "1120 2nd Street",
             "Odessa, TX. 79761",
             "ул. Тверская, д. 12, Москва, 125009",
+            "г. Самара, ул. Ленина, д. 5",
             "Str. Lipscani nr. 25, 030031 București",
             "深圳市南山区科技园南路88号",
             "서울특별시 강남구 테헤란로 123",

@@ -88,10 +88,16 @@ pub(crate) fn matches_domain(text: &str, domain_label: &str) -> bool {
         return false;
     };
     let all = words.concat();
+    // The words in another order ("Camping De Groot" for degrootcamping.nl).
+    let every_word = all.len() >= 8
+        && words.len() >= 2
+        && words.iter().all(|w| domain_label.contains(w.as_str()))
+        && words.iter().map(String::len).sum::<usize>() >= domain_label.len();
     all.starts_with(domain_label)
         || domain_label.starts_with(&all)
         || (first.len() >= 4 && domain_label.starts_with(first.as_str()))
         || (all.len() >= 6 && domain_label.contains(&all))
+        || every_word
 }
 
 /// A line that names a unit of an organisation or an organisation ("Department of Civil
@@ -298,9 +304,15 @@ pub(crate) fn find(
     let text = cell.text.as_str();
     let lower = text.to_lowercase();
     let company_word = crate::tables::COMPANY_WORDS.matches(&lower);
+    // (A script without case gives a person's shape to any two words: there the position
+    // decides.)
+    let caseless = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase() && !c.is_uppercase());
     let plain = candidate(text)
         && !super::title::is_title(text)
-        && (company_word || !super::name::person_shaped(text))
+        && (company_word || caseless || !super::name::person_shaped(text))
         && text.split_whitespace().count() <= 6
         && text
             .chars()

@@ -200,6 +200,16 @@ pub(crate) fn clean(text: &str) -> String {
 /// Shaped like a person's name: 1–5 capitalised words (particles and prefixes allowed), no
 /// digits, no title word, no legal form; or 2–10 CJK characters.
 pub(crate) fn person_shaped(text: &str) -> bool {
+    // Hebrew writes abbreviations with a gershayim, often typed '"' ("עו"ד", "ד"ר"): inside a
+    // Hebrew word it is a letter of the word, not a quotation mark.
+    let owned;
+    let text = if text.contains('"') && text.chars().any(|c| ('\u{05d0}'..='\u{05ea}').contains(&c))
+    {
+        owned = text.replace('"', "\u{05f4}");
+        owned.as_str()
+    } else {
+        text
+    };
     if text.is_empty()
         || text.chars().count() > 50
         || text.chars().any(|c| {
@@ -302,11 +312,12 @@ pub(crate) fn couple_shaped(text: &str) -> bool {
     };
     let side = |t: &str| {
         let n = t.split_whitespace().count();
-        (1..=3).contains(&n)
+        (1..=4).contains(&n)
             && t.split_whitespace().all(|w| {
-                w.chars()
-                    .next()
-                    .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+                NAME_PARTICLES.contains(&w)
+                    || w.chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
             })
     };
     !b.contains(" & ") && side(a) && side(b) && person_shaped(&format!("{a} {b}"))
@@ -420,8 +431,10 @@ mod tests {
         let s = Sender::new(Some("Lena Brandt"), Some("lena@example.com"));
         assert!(s.is_name_line("Lena & Tomas Brandt"));
         assert!(!couple_shaped("Torres & Lowe Construction, Inc."));
+        assert!(couple_shaped("Joost & Marieke de Groot"));
         assert!(person_shaped("أحمد الفارسي"));
         assert!(!person_shaped("납품 일정 확인 부탁드립니다."));
+        assert!(person_shaped("עו\"ד אורי לוין"));
         let s = Sender::new(Some("Ola Hagen"), Some("ola.hagen@example.no"));
         assert!(s.is_name_line("Ola Hagen"));
         assert_eq!(clean("이지영 드림"), "이지영");

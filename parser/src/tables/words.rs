@@ -570,6 +570,7 @@ pub(crate) const LEGAL_FORMS: &[&str] = &[
     "ش.م.ع",
     "בע\"מ",
     "בע״מ",
+    "ושות'",
     "有限公司",
     "股份有限公司",
     "有限責任公司",
@@ -588,6 +589,10 @@ pub(crate) const LEGAL_FORMS: &[&str] = &[
 
 /// Prefixes that belong to a name (academic / professional), lower-case with the dot.
 pub(crate) const NAME_PREFIXES: &[&str] = &[
+    "עו\"ד",
+    "עו״ד",
+    "ד\"ר",
+    "ד״ר",
     "dr.",
     "dr",
     "prof.",
