@@ -165,7 +165,7 @@ pub async fn resolve_and_check(
     if addrs.is_empty() {
         return Err(GuardError::Unresolvable);
     }
-    let named_allowed = options.allowed_hosts.iter().any(|h| *h == name);
+    let named_allowed = options.allowed_hosts.contains(&name);
     for addr in &addrs {
         let ip_allowed = options
             .allowed_hosts
