@@ -389,7 +389,7 @@ fn users_and_lists_round_trip() {
     let expected = [
         "user.add".to_owned(),
         "user.add".to_owned(),
-        format!("list.add {list_id}"),
+        format!("list.create {list_id}"),
         format!("list.share {list_id}"),
         format!("list.unshare {list_id}"),
         "token.issue".to_owned(),

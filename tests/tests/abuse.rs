@@ -12,6 +12,7 @@ use api_support::{App, Auth, BACKENDS, Backend, World, add_suggestion, fast_sett
 use axum::body::Body;
 use axum::http::Method;
 use axum::http::Request;
+use mailsig_daemon::domain::SkipReason;
 use mailsig_daemon::http::app::ApiSettings;
 use mailsig_daemon::http::client_address::TrustedProxies;
 use mailsig_daemon::sources::graph::registry::{MISS_LOOKUP_BURST, Registry};
@@ -395,13 +396,13 @@ async fn an_unshared_editors_mailbox_stops_delivering_and_the_list_owner_can_unl
             .await?;
         let result = commit_from(store, feeding, "as-viewer@acme.example").await?;
         ensure!(
-            result == CommitResult::Skipped,
+            result == CommitResult::Skipped(SkipReason::TargetListNotEditable),
             "{backend:?}: a viewer's mailbox delivered: {result:?}"
         );
         store.unshare_list(w.list, w.editor.0.id).await?;
         let result = commit_from(store, feeding, "after-unshare@acme.example").await?;
         ensure!(
-            result == CommitResult::Skipped,
+            result == CommitResult::Skipped(SkipReason::TargetListNotEditable),
             "{backend:?}: an unshared mailbox delivered: {result:?}"
         );
         ensure!(

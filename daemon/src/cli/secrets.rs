@@ -5,6 +5,7 @@
 //! safety argument (why the key file is swapped only after the commit) is in
 //! [`crate::vault::rotation`].
 
+use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
 
 use clap::Subcommand;
@@ -90,7 +91,14 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
     };
     rotation::commit_pending_key(key_file).or_exit("install the new master key")?;
     let detail = format!("{count} secrets, key version {next_version}");
-    context::audit(store, "secrets.rotate", "secrets", None, Some(&detail)).await?;
+    context::audit(
+        store,
+        AuditAction::SecretsRotate,
+        AuditObject::Secrets,
+        None,
+        Some(&detail),
+    )
+    .await?;
     println!(
         "rotated {count} secrets to a new master key in {}",
         key_file.display()

@@ -14,6 +14,9 @@
 
 pub mod env;
 mod error;
+mod graph;
+
+pub use crate::telemetry::LogFormat;
 pub mod raw;
 pub mod validate;
 
@@ -130,29 +133,6 @@ pub struct SmtpConfig {
 pub struct RetentionConfig {
     /// Soft-deleted rows are purged after this many days.
     pub days: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Journald's format under systemd, text on a terminal, JSON otherwise (the default).
-    Auto,
-    /// Human-readable lines with timestamps.
-    Text,
-    /// One JSON object per line.
-    Json,
-    /// Plain lines without timestamps or colours, for journald (which adds its own).
-    Journald,
-}
-
-impl fmt::Display for LogFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LogFormat::Auto => "auto",
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-            LogFormat::Journald => "journald",
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
