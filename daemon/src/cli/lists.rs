@@ -1,5 +1,6 @@
 //! `mailsigd list add|share|unshare|list`: contact lists and their members.
 
+use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
 
 use clap::{Subcommand, ValueEnum};
@@ -50,7 +51,14 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 .create_list(owner.id, &name)
                 .await
                 .or_exit("add list")?;
-            context::audit(&store, "list.add", "list", Some(list.id.0), None).await?;
+            context::audit(
+                &store,
+                AuditAction::ListCreate,
+                AuditObject::List,
+                Some(list.id.0),
+                None,
+            )
+            .await?;
             println!("{}\t{}", list.id.0, list.name);
         }
         ListCommand::Share { list, email, role } => {
@@ -64,7 +72,14 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 .await
                 .or_exit("share list")?;
             let detail = format!("user {} as {role}", user.id.0);
-            context::audit(&store, "list.share", "list", Some(list), Some(&detail)).await?;
+            context::audit(
+                &store,
+                AuditAction::ListShare,
+                AuditObject::List,
+                Some(list),
+                Some(&detail),
+            )
+            .await?;
             println!("{list}\t{}\t{role}", user.email);
         }
         ListCommand::Unshare { list, email } => {
@@ -74,7 +89,14 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 .await
                 .or_exit("unshare list")?;
             let detail = format!("user {}", user.id.0);
-            context::audit(&store, "list.unshare", "list", Some(list), Some(&detail)).await?;
+            context::audit(
+                &store,
+                AuditAction::ListUnshare,
+                AuditObject::List,
+                Some(list),
+                Some(&detail),
+            )
+            .await?;
             println!("{list}\t{}\tremoved", user.email);
         }
         ListCommand::List { email } => {
