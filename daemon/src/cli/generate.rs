@@ -28,9 +28,13 @@ pub struct ManArgs {
 /// Prints the completion script for `args.shell`.
 pub fn completions(args: &CompletionsArgs) -> CliResult {
     let mut command = Cli::command();
+    // Rendered into memory first: `generate` panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "mailsigd", &mut script);
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(args.shell, &mut command, "mailsigd", &mut out);
-    out.flush().or_exit("write the completions")
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .or_exit("write the completions")
 }
 
 /// Prints mailsigd(1), or writes every command's page into a directory.
