@@ -319,6 +319,17 @@ pub fn document(routes: &[Route]) -> OpenApi {
                 )
                 .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
                 .security(SecurityRequirement::new("session", Vec::<String>::new()));
+        } else {
+            // A credential that is sent is checked even here: a bad one is refused.
+            op = op
+                .response(
+                    "401",
+                    error_response("a bad or revoked token was sent", "Error"),
+                )
+                .response(
+                    "403",
+                    error_response("CSRF token missing with a session cookie", "Error"),
+                );
         }
         paths = paths.path(
             route.path,
