@@ -47,6 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             folders: Vec::new(),
             ca_file: None,
             backfill: 0,
+            operator_trusted: true,
         };
         store
             .create_mailbox(NewMailbox {

@@ -3,16 +3,22 @@
 use crate::fields::{self, name::Sender};
 use crate::line::Line;
 use crate::signature::{self, Anchor};
-use crate::{Contact, Diagnostic, Extraction, Field, Phone, PhoneKind, mime, segment, vcard};
+use crate::{
+    Contact, Diagnostic, Extraction, Field, Phone, PhoneKind, calibration, mime, segment, vcard,
+};
 
-fn field<T>(value: T, confidence: f32, rule: &'static str, line: Option<usize>) -> Field<T> {
+/// A field found by `rule`, with the rule's measured confidence ([`calibration`]).
+fn field<T>(value: T, rule: &'static str, line: Option<usize>) -> Field<T> {
     Field {
         value,
-        confidence,
+        confidence: calibration::confidence(rule),
         rule,
         line: line.and_then(|l| u32::try_from(l).ok()),
     }
 }
+
+/// The diagnostic codes that say how the signature block was found.
+pub(crate) const ANCHOR_RULES: [&str; 6] = Anchor::RULES;
 
 /// Bulk, list and machine-generated mail carries a company footer, not a person's signature.
 fn is_automated(envelope: &crate::Envelope) -> bool {
@@ -107,7 +113,7 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     }
     let lines: &[Line] = top.get(start..block.end).unwrap_or_default();
     let language = fields::region::language_of_lines(&top);
-    let (mut contact, evidence) = build(
+    let (mut contact, evidence, extension) = build(
         lines,
         start,
         &sender,
@@ -120,9 +126,41 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
         .name
         .as_ref()
         .is_some_and(|n| n.rule == "name.sender_match" || sender.overlap(&n.value) > 0);
+    // A full name that heads a block with a title or company and a number or an address of
+    // its own is the signer's even when the From name differs (a shared or announcements
+    // mailbox, a nickname the tables do not know): it is kept, with less confidence.
+    // (Not below a header block the history cut missed: that block is the quoted author's.)
+    let header_above = top.get(..start).unwrap_or_default().iter().any(|l| {
+        let t = l.text.as_bytes();
+        ["to:", "cc:", "subject:"]
+            .iter()
+            .any(|h| t.len() >= h.len() && t[..h.len()].eq_ignore_ascii_case(h.as_bytes()))
+    });
+    let strong_block = !header_above
+        && contact.name.as_ref().is_some_and(|n| {
+            n.value.split_whitespace().count() >= 2
+                && n.line.is_some_and(|l| l as usize <= start + 1)
+                && (contact.title.is_some() || contact.company.is_some())
+                && (!contact.phones.is_empty()
+                    || contact.emails.iter().any(|e| e.rule == "email.signature"))
+        });
+    if !name_ok && strong_block && !unwrapped {
+        diagnostics.push(Diagnostic {
+            code: "name.unmatched_kept",
+        });
+        if let Some(n) = contact.name.as_mut() {
+            n.rule = "name.unmatched_block";
+            n.confidence = calibration::confidence(n.rule);
+        }
+    }
     // A name that is not the sender's (a colleague in an out-of-office, a quoted author) is not
     // attributed to the sender.
-    if !name_ok && !unwrapped && !sender.display_tokens.is_empty() && contact.name.is_some() {
+    if !name_ok
+        && !strong_block
+        && !unwrapped
+        && !sender.display_tokens.is_empty()
+        && contact.name.is_some()
+    {
         diagnostics.push(Diagnostic {
             code: "name.not_sender",
         });
@@ -135,13 +173,27 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
         .as_ref()
         .is_some_and(|n| n.rule == "name.first_name");
     let contact_data = !contact.phones.is_empty()
+        || extension
         || contact.address.is_some()
         || contact.emails.iter().any(|e| e.rule == "email.signature");
     if first_name_only && !contact_data {
         contact.name = None;
     }
-    let has_signature =
-        evidence >= 1 && (contact.name.is_some() || (strong_anchor && evidence >= 2));
+    // "Thank you,\nAcme Commodity Futures, Inc." from a person's own mailbox: the company
+    // signs in the name's place.
+    let company_signs = matches!(block.anchor, Anchor::Valediction)
+        && contact.name.is_none()
+        && personal_address(from_address.as_deref())
+        && contact.company.as_ref().is_some_and(|c| {
+            c.rule == "company.legal_form"
+                && c.line.is_some_and(|l| {
+                    top.get(start..)
+                        .and_then(|t| t.iter().position(|x| !x.is_blank()))
+                        .is_some_and(|first| first + start == l as usize)
+                })
+        });
+    let has_signature = evidence >= 1
+        && (contact.name.is_some() || company_signs || (strong_anchor && evidence >= 2));
     if !has_signature {
         diagnostics.push(Diagnostic {
             code: "signature.too_little_evidence",
@@ -167,6 +219,19 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
         confidence,
         diagnostics,
     }
+}
+
+/// A person's own mailbox: a local part of two or more words ("george.ellis", "ann_lee").
+fn personal_address(address: Option<&str>) -> bool {
+    address
+        .and_then(|a| a.split_once('@'))
+        .is_some_and(|(local, _)| {
+            let parts: Vec<&str> = local.split(['.', '_']).filter(|p| !p.is_empty()).collect();
+            parts.len() >= 2
+                && parts
+                    .iter()
+                    .all(|p| p.chars().all(|c| c.is_alphabetic() || c == '-'))
+        })
 }
 
 /// Generic mail providers: their domain says nothing about the sender's company.
@@ -222,7 +287,8 @@ fn main_label(domain: &str) -> String {
     }
 }
 
-/// Builds the contact from the block; returns it with the count of contact evidence found.
+/// Builds the contact from the block; returns it with the count of contact evidence found and
+/// whether an internal extension was written.
 fn build(
     lines: &[Line],
     offset: usize,
@@ -231,7 +297,7 @@ fn build(
     inline_name: Option<&str>,
     vcards: &[String],
     language: Option<&str>,
-) -> (Contact, usize) {
+) -> (Contact, usize, bool) {
     let cells = fields::cells(lines);
     let at = |l: usize| Some(l + offset);
     let mut contact = Contact::default();
@@ -239,8 +305,8 @@ fn build(
     let name = fields::name::find(&cells, sender, inline_name);
     let name_line = name.as_ref().map(|n| n.1);
     let name_text = name.as_ref().map(|n| n.0.clone());
-    if let Some((value, line, rule, conf)) = name {
-        contact.name = Some(field(value, conf, rule, at(line)));
+    if let Some((value, line, rule)) = name {
+        contact.name = Some(field(value, rule, at(line)));
     }
 
     let skip: Vec<&str> = cells
@@ -251,16 +317,23 @@ fn build(
         })
         .map(|c| c.text.as_str())
         .collect();
-    let title = fields::title::find(&cells, &skip, name_text.as_deref());
-    let title_line = title.as_ref().map(|t| t.1);
-    let mut from_title = None;
-    if let Some((value, line, company)) = title {
-        contact.title = Some(field(value, 0.7, "title.keyword", at(line)));
-        from_title = company;
-    }
     let domain_label = from_address
         .and_then(|a| a.rsplit_once('@'))
         .map(|(_, d)| main_label(d));
+    let title = fields::title::find(&cells, &skip, name_text.as_deref(), domain_label.as_deref());
+    let mut title_line = title.as_ref().map(|t| t.1);
+    let mut from_title = None;
+    if let Some((value, line, company)) = title {
+        contact.title = Some(field(value, "title.keyword", at(line)));
+        from_title = company;
+    } else if let (Some(l), Some(n)) = (name_line, name_text.as_deref())
+        && let Some((value, line, company)) =
+            fields::title::structural(&cells, l, n, domain_label.as_deref())
+    {
+        contact.title = Some(field(value, "title.next_to_name", at(line)));
+        title_line = Some(line);
+        from_title = company;
+    }
     let title_text = contact.title.as_ref().map(|t| t.value.clone());
     let hints = fields::company::Hints {
         name_line,
@@ -270,18 +343,30 @@ fn build(
         from_title,
         domain_label,
     };
-    if let Some((value, line, rule, conf)) = fields::company::find(&cells, lines, &hints)
+    if let Some((value, line, rule)) = fields::company::find(&cells, lines, &hints)
         && contact.title.as_ref().is_none_or(|t| t.value != value)
     {
-        contact.company = Some(field(value, conf, rule, at(line)));
+        let value = if rule == "company.after_title_comma" {
+            value
+        } else {
+            fields::company::extend(&cells, &value, line, &[name_line, title_line])
+        };
+        contact.company = Some(field(value, rule, at(line)));
     }
 
-    let mut evidence =
-        usize::from(contact.title.is_some()) + usize::from(contact.company.is_some());
+    // An internal extension ("x31545", "ext. 224", "3-5290") is no dialable number, but only
+    // a signature carries one on its own line.
+    let extensions = cells
+        .iter()
+        .filter(|c| fields::phone::is_extension(&c.text))
+        .count();
+    let mut evidence = usize::from(contact.title.is_some())
+        + usize::from(contact.company.is_some())
+        + extensions.min(1);
     if let Some(own) = from_address {
         contact
             .emails
-            .push(field(own.to_string(), 1.0, "email.from_header", None));
+            .push(field(own.to_string(), "email.from_header", None));
     }
     for (addr, line) in fields::email::find(&cells, lines) {
         if Some(addr.as_str()) != from_address {
@@ -290,9 +375,10 @@ fn build(
         if !contact.emails.iter().any(|e| e.value == addr) {
             contact
                 .emails
-                .push(field(addr, 0.9, "email.signature", at(line)));
+                .push(field(addr, "email.signature", at(line)));
         } else if let Some(e) = contact.emails.iter_mut().find(|e| e.value == addr) {
             e.rule = "email.signature";
+            e.confidence = calibration::confidence(e.rule);
             e.line = at(line).and_then(|l| u32::try_from(l).ok());
         }
     }
@@ -305,7 +391,6 @@ fn build(
     let regions = fields::region::hints(&text, from_address, language);
     for found in fields::phone::find(&cells, lines, &regions) {
         evidence += 2;
-        let conf = if found.labelled { 0.9 } else { 0.75 };
         let rule = if found.labelled {
             "phone.labelled"
         } else {
@@ -316,7 +401,6 @@ fn build(
                 kind: found.kind,
                 e164: found.e164,
             },
-            conf,
             rule,
             at(found.line),
         ));
@@ -325,15 +409,15 @@ fn build(
     let urls = fields::url::all(&cells, lines);
     for (url, line) in fields::url::websites(&urls) {
         evidence += 1;
-        contact.websites.push(field(url, 0.8, "website", at(line)));
+        contact.websites.push(field(url, "website", at(line)));
     }
     for (url, line) in fields::social::find(&urls, &cells) {
         evidence += 1;
-        contact.social.push(field(url, 0.85, "social", at(line)));
+        contact.social.push(field(url, "social", at(line)));
     }
-    if let Some((value, line)) = fields::address::find(&cells) {
+    if let Some((value, line)) = fields::address::find(&cells, lines) {
         evidence += 1;
-        contact.address = Some(field(value, 0.7, "address.pattern", at(line)));
+        contact.address = Some(field(value, "address.pattern", at(line)));
     }
 
     for text in vcards {
@@ -345,24 +429,24 @@ fn build(
         }
         evidence += 1;
         if contact.name.is_none() {
-            contact.name = card.name.map(|v| field(v, 0.8, "vcard.fn", None));
+            contact.name = card.name.map(|v| field(v, "vcard.fn", None));
         }
         if contact.title.is_none() {
-            contact.title = card.title.map(|v| field(v, 0.8, "vcard.title", None));
+            contact.title = card.title.map(|v| field(v, "vcard.title", None));
         }
         if contact.company.is_none() {
-            contact.company = card.company.map(|v| field(v, 0.8, "vcard.org", None));
+            contact.company = card.company.map(|v| field(v, "vcard.org", None));
         }
         for e in card.emails {
             if !contact.emails.iter().any(|x| x.value == e) {
-                contact.emails.push(field(e, 0.8, "vcard.email", None));
+                contact.emails.push(field(e, "vcard.email", None));
             }
         }
         for (e164, kind) in card.phones {
             if !contact.phones.iter().any(|p| p.value.e164 == e164) {
                 contact
                     .phones
-                    .push(field(Phone { kind, e164 }, 0.8, "vcard.tel", None));
+                    .push(field(Phone { kind, e164 }, "vcard.tel", None));
             }
         }
         for w in card.websites {
@@ -372,12 +456,12 @@ fn build(
                 .any(|x| fields::url::bare_host(&x.value) == fields::url::bare_host(&w))
                 && !fields::url::is_social(&w)
             {
-                contact.websites.push(field(w, 0.8, "vcard.url", None));
+                contact.websites.push(field(w, "vcard.url", None));
             }
         }
     }
     let _ = PhoneKind::Other;
-    (contact, evidence)
+    (contact, evidence, extensions > 0)
 }
 
 /// Development aid for the `parse` example: the top message's lines with the signature block

@@ -14,13 +14,20 @@
 //!    link targets, icon names and alt texts; quoted history is cut before tokenizing.
 //! 3. `segment`: quoted and forwarded history, interleaved quotes, device footers, disclaimers
 //!    and registration blocks are removed, leaving the sender's own top message.
-//! 4. `signature`: the block is located by a client signature container, the "-- " delimiter,
-//!    a valediction (11 languages), the sender's name, or a trailing block of short lines.
+//! 4. `signature`: the block is located by a client signature container, the "-- " delimiter
+//!    (a rule that opens a disclaimer is not one), a valediction (24 languages, also at the end
+//!    of an unwrapped paragraph), the sender's name, or a trailing block of short lines; it
+//!    ends at a disclaimer, a postscript or prose.
 //! 5. `fields`: name, title, company, emails, phones (rlibphonenumber, typed by label, icon or
 //!    number type), websites, postal address and social profiles, each with a confidence, the
 //!    rule that found it and the signature line it came from.
-//! 6. A contact is only suggested when the block carries a name and contact evidence; a name
-//!    that is not the sender's is dropped, so nobody else's details are attributed to them.
+//! 6. A contact is only suggested when the block carries a name and contact evidence (a title
+//!    or department next to the name and an internal extension count too). The name must be
+//!    the sender's — matched by words, nicknames, prefixes and transliteration
+//!    (`fields::name_match`) — unless it heads a block with its own title or company and
+//!    number, in a message with no missed quoted header above it: such a name is kept with
+//!    confidence 0.5 (a shared mailbox sending a person's message). Other names are dropped, so
+//!    nobody else's details are attributed to the sender.
 //!
 //! Language data (valedictions, labels, title words, legal forms …) lives in `tables/` as
 //! plain constants.
@@ -50,6 +57,7 @@
 use serde::Serialize;
 
 mod binary_parts;
+mod calibration;
 mod envelope;
 mod extract;
 mod fields;

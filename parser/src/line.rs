@@ -78,7 +78,13 @@ fn is_clean(text: &str) -> bool {
     !text.starts_with(char::is_whitespace)
         && !text.ends_with(char::is_whitespace)
         && !text.contains("  ")
-        && !text.contains(|c: char| c.is_whitespace() && c != ' ')
+        && !text.contains(|c: char| (c.is_whitespace() && c != ' ') || is_direction_mark(c))
+}
+
+/// Invisible direction and width marks (right-to-left mail carries them around names and
+/// numbers): they are not text, and would keep a name from matching.
+fn is_direction_mark(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
 /// Collapses runs of whitespace to one space, trims, and bounds the length.
@@ -93,10 +99,17 @@ pub(crate) fn collapse(text: &str) -> String {
         if out.len() + word.len() + 1 > MAX_LINE_BYTES {
             break;
         }
+        if word.chars().all(is_direction_mark) {
+            continue;
+        }
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(word);
+        if word.contains(is_direction_mark) {
+            out.extend(word.chars().filter(|c| !is_direction_mark(*c)));
+        } else {
+            out.push_str(word);
+        }
     }
     out
 }
@@ -108,6 +121,7 @@ mod tests {
     #[test]
     fn collapse_trims_and_bounds() {
         assert_eq!(collapse("  a \t b\u{a0}c  "), "a b c");
+        assert_eq!(collapse("\u{200f}أحمد \u{200e} الفارسي"), "أحمد الفارسي");
         let long = "é".repeat(10_000);
         assert!(collapse(&long).len() <= MAX_LINE_BYTES);
         let words = "ab ".repeat(10_000);

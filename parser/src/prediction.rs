@@ -1,7 +1,7 @@
 //! The JSON prediction format of the shared scorer (`eval/score.py`), plus confidence and provenance.
 //!
 //! One object per message: `file`, `has_signature`, `contact` (plain values, or `null`),
-//! `confidence`, and `provenance` (per field: the rule, signature line and confidence that
+//! `confidence`, `signature_rule` (how the block was found), and `provenance` (per field: the rule, signature line and confidence that
 //! produced it). `mailsigd parse --json` and `examples/parse.rs` print exactly this.
 
 use serde_json::{Map, Value, json};
@@ -47,11 +47,19 @@ pub fn prediction_json(file: &str, x: &Extraction) -> Value {
         }
         contact = Value::Object(values);
     }
+    // How the block was found (a diagnostic code, never content): what the calibration of the
+    // fields' confidence is measured per.
+    let anchor = x
+        .diagnostics
+        .iter()
+        .map(|d| d.code)
+        .find(|c| crate::extract::ANCHOR_RULES.contains(c));
     json!({
         "file": file,
         "has_signature": x.has_signature && x.contact.is_some(),
         "contact": contact,
         "confidence": x.confidence,
+        "signature_rule": anchor,
         "provenance": Value::Object(provenance),
     })
 }

@@ -2,8 +2,10 @@
 //!
 //! Evidence, strongest first: a mail client's signature container, the "-- " delimiter, a
 //! valediction in one of the supported languages, a line carrying the sender's name, and
-//! finally a trailing block dense in contact evidence. The block ends before disclaimers and
-//! registration footers.
+//! finally a trailing block dense in contact evidence. The block ends before disclaimers,
+//! registration footers and postscripts. Position, not vocabulary, decides the edge cases: a
+//! rule line followed by prose opens a notice, not a signature; a sign-off ending a paragraph
+//! too long to be wrapped text starts the block on the next line.
 
 use crate::line::{Line, Mark};
 
@@ -35,6 +37,16 @@ impl Anchor {
             Anchor::VCard => "signature.vcard_only",
         }
     }
+
+    /// Every [`Anchor::rule`].
+    pub const RULES: [&'static str; 6] = [
+        "signature.client_marker",
+        "signature.delimiter",
+        "signature.valediction",
+        "signature.sender_name",
+        "signature.trailing_block",
+        "signature.vcard_only",
+    ];
 
     pub fn strength(self) -> f32 {
         match self {
@@ -92,7 +104,9 @@ pub(crate) fn valediction_rest(text: &str) -> Option<String> {
             return None;
         }
         let rest = rest
-            .trim_start_matches([',', '.', '!', ' ', '-', '–', '、', '。'])
+            .trim_start_matches([
+                ',', '.', '!', ':', ' ', '-', '–', '、', '。', '،', '！', '，',
+            ])
             .trim();
         // "Thanks for the files" is a sentence, not a sign-off; "Thanks, Ann" signs.
         if rest.split_whitespace().count() > 3 || rest.contains(['?']) {
@@ -131,8 +145,17 @@ pub(crate) fn locate(lines: &[Line], is_name_line: &dyn Fn(&str) -> bool) -> Opt
     if found.is_none() {
         let has_text_after =
             |i: usize| lines.iter().skip(i + 1).take(3).any(|l| !l.text.is_empty());
+        // A rule that opens a disclaimer or a notice (prose after it) closes the signature
+        // above it rather than opening one.
+        let opens_signature = |i: usize| {
+            lines
+                .iter()
+                .skip(i + 1)
+                .find(|l| !l.text.is_empty())
+                .is_some_and(|l| !l.is_legal_footer() && !is_prose(&l.text))
+        };
         let delimiters: Vec<usize> = (window_start..n)
-            .filter(|&i| is_delimiter(&lines[i].text) && has_text_after(i))
+            .filter(|&i| is_delimiter(&lines[i].text) && has_text_after(i) && opens_signature(i))
             .collect();
         // In a framed signature the sender's name follows the opening rule line.
         let with_name = delimiters.iter().rev().find(|&&i| {
@@ -153,6 +176,14 @@ pub(crate) fn locate(lines: &[Line], is_name_line: &dyn Fn(&str) -> bool) -> Opt
             if let Some(rest) = valediction_rest(&lines[i].text) {
                 let rest = Some(rest).filter(|r| !r.is_empty());
                 found = Some((i + 1, Anchor::Valediction, rest));
+                break;
+            }
+            // "… before we submit it. Thanks," ending an unwrapped paragraph, the block on the
+            // next line.
+            if ends_with_valediction(&lines[i].text)
+                && lines.get(i + 1).is_some_and(|l| !l.text.is_empty())
+            {
+                found = Some((i + 1, Anchor::Valediction, None));
                 break;
             }
         }
@@ -176,7 +207,39 @@ pub(crate) fn locate(lines: &[Line], is_name_line: &dyn Fn(&str) -> bool) -> Opt
     })
 }
 
-/// The block ends at a disclaimer or registration line, at a long prose paragraph after the
+/// A long line whose last sentence is a bare sign-off ("… if you can. Thanks,").
+fn ends_with_valediction(text: &str) -> bool {
+    if text.len() < 80 || !text.ends_with([',', '!']) {
+        return false;
+    }
+    let Some(pos) = text
+        .char_indices()
+        .rev()
+        .skip(1)
+        .find(|&(i, c)| matches!(c, '.' | '!' | '?') && text[i + 1..].starts_with(' '))
+        .map(|(i, _)| i)
+    else {
+        return false;
+    };
+    let tail = text.get(pos + 2..).unwrap_or_default().trim();
+    tail.split_whitespace().count() <= 3 && valediction_rest(tail).is_some_and(|r| r.is_empty())
+}
+
+/// A postscript ("P.S.", "PS:") is text after the signature, never part of it.
+pub(crate) fn is_postscript(text: &str) -> bool {
+    let head: String = text
+        .trim_start()
+        .chars()
+        .take(8)
+        .flat_map(char::to_lowercase)
+        .collect();
+    ["p.p.s", "pps", "p.s", "ps"].iter().any(|p| {
+        head.strip_prefix(p)
+            .is_some_and(|rest| rest.starts_with(['.', ':', '-', ' ', ',', ')']))
+    })
+}
+
+/// The block ends at a disclaimer or registration line, at a postscript, at a long prose paragraph after the
 /// block began, or after [`MAX_BLOCK_LINES`] non-blank lines.
 fn block_end(lines: &[Line], start: usize) -> usize {
     let mut n_text = 0;
@@ -186,7 +249,10 @@ fn block_end(lines: &[Line], start: usize) -> usize {
         if text.is_empty() && line.links.is_empty() {
             continue;
         }
-        if line.is_legal_footer() || (is_prose(text) || is_rule_line(text)) && seen_text {
+        if line.is_legal_footer()
+            || is_postscript(text)
+            || (is_prose(text) || is_rule_line(text)) && seen_text
+        {
             return i;
         }
         seen_text = true;
@@ -205,16 +271,19 @@ pub(crate) fn is_prose(text: &str) -> bool {
         return false;
     }
     let n_separators = text.matches(['|', '·', '•']).count();
-    if n_separators >= 2
-        || text.contains('@')
-        || text.chars().filter(char::is_ascii_digit).count() >= 12
-    {
-        return false;
-    }
     let n_lower = words
         .iter()
         .filter(|w| w.chars().next().is_some_and(char::is_lowercase))
         .count();
+    // A sentence that ends like one is prose even when it names an address or a number
+    // ("For urgent matters please contact … at ben@example.com or …").
+    let sentence = text.ends_with(['.', '!', '?']) && n_lower * 2 >= words.len();
+    if n_separators >= 2
+        || (!sentence
+            && (text.contains('@') || text.chars().filter(char::is_ascii_digit).count() >= 12))
+    {
+        return false;
+    }
     n_lower * 2 >= words.len() || words.len() >= 20
 }
 
@@ -240,9 +309,11 @@ fn trailing_block(lines: &[Line]) -> Option<usize> {
         start = Some(i);
         n_text += 1;
     }
-    // A block starts after a blank line: a line that ends a wrapped paragraph is not one.
+    // A block starts after a blank line: a line that ends a wrapped paragraph is not one. (A
+    // line longer than any wrapping is a whole unwrapped paragraph: the block may follow it.)
     let mut s = start?;
-    while s > 0 && lines.get(s - 1).is_some_and(|l| !l.text.is_empty()) {
+    let continues_paragraph = |l: &Line| !l.text.is_empty() && l.text.len() <= 120;
+    while s > 0 && lines.get(s - 1).is_some_and(continues_paragraph) {
         s += 1;
         while lines.get(s).is_some_and(|l| !l.text.is_empty()) {
             s += 1;
@@ -274,6 +345,17 @@ mod tests {
             None
         );
         assert_eq!(valediction_rest("Bestellung"), None);
+        assert_eq!(valediction_rest("Üdvözlettel:").as_deref(), Some(""));
+        assert_eq!(valediction_rest("مع أطيب التحيات،").as_deref(), Some(""));
+        assert!(ends_with_valediction(
+            "I went through the drawings and they look fine, but the engineer must sign them first. Thanks,"
+        ));
+        assert!(!ends_with_valediction("Thanks,"));
+        assert!(is_postscript("P.S. write to events@example.org"));
+        assert!(!is_postscript("Psychologist"));
+        assert!(is_postscript("PS - dietary needs to catering@example.org"));
+        assert!(is_postscript("P.S.: one more thing"));
+        assert!(!is_postscript("Pd. Dr. Ann Lee"));
         assert_eq!(
             valediction_rest("よろしくお願いいたします。").as_deref(),
             Some("")

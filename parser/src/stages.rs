@@ -36,7 +36,7 @@ pub fn field_count(text: &str) -> usize {
     let phones = fields::phone::find(&cells, &lines, &regions).len();
     let urls = fields::url::all(&cells, &lines).len();
     let emails = fields::email::find(&cells, &lines).len();
-    let address = usize::from(fields::address::find(&cells).is_some());
+    let address = usize::from(fields::address::find(&cells, &lines).is_some());
     cells.len() + phones + urls + emails + address
 }
 

@@ -25,6 +25,8 @@ pub fn imap_settings(
         folders: folders.iter().map(|f| (*f).to_owned()).collect(),
         ca_file: Some(ca.to_owned()),
         backfill: 0,
+        // Added as the operator would: the test servers are on loopback.
+        operator_trusted: true,
     }
 }
 

@@ -59,6 +59,7 @@ pub async fn create_imap_mailbox(store: &Store, mailbox: ImapMailbox<'_>) -> Res
         folders: vec![],
         ca_file: None,
         backfill: 0,
+        operator_trusted: true,
     };
     let mut row = imap_mailbox(
         mailbox.owner.user,

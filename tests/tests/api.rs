@@ -1187,7 +1187,8 @@ async fn behind_a_proxy_the_rate_limit_follows_the_forwarded_address() -> Result
     let settings = ApiSettings {
         rate_per_minute: 60,
         rate_burst: 2,
-        trust_forwarded_for: true,
+        trusted_proxies: mailsig_daemon::http::client_address::TrustedProxies::parse(&["10.0.0.1"])
+            .map_err(anyhow::Error::msg)?,
         ..ApiSettings::default()
     };
     let app = App::with_settings(Backend::Sqlite, settings).await?;
@@ -1546,6 +1547,7 @@ async fn the_login_test_connects_to_the_checked_address_not_a_new_lookup() -> Re
         folders: vec![],
         ca_file: Some(env.ca_path().to_path_buf()),
         backfill: 0,
+        operator_trusted: true,
     };
     let password = secrecy::SecretString::from(mail_user.password.clone());
     let options = ImapOptions::default();

@@ -988,13 +988,19 @@ async fn metrics_show_the_graph_lag_and_subscriptions_by_state() -> Result<()> {
         )
         .await?;
     world.wait_for_suggestions(1, WAIT).await?;
-    // The lag is observed right after the commit the suggestion came from.
-    let text = wait_until(WAIT, "the graph lag to be observed", || async {
-        let text = scrape(&world).await?;
-        Ok(metric(&text, lag_count)
-            .is_some_and(|n| n > before)
+    // The lag is observed right after the commit the suggestion came from; values read from
+    // the store (subscriptions by state) may be up to one store reading interval old.
+    let active = r#"mailsig_graph_subscriptions{state="active"}"#;
+    let text = wait_until(
+        WAIT,
+        "the graph lag and the subscription to show",
+        || async {
+            let text = scrape(&world).await?;
+            Ok((metric(&text, lag_count).is_some_and(|n| n > before)
+                && metric(&text, active) == Some(1.0))
             .then_some(text))
-    })
+        },
+    )
     .await?;
     for state in mailsig_daemon::store::SubscriptionState::ALL {
         let sample = format!(

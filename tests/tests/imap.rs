@@ -459,6 +459,65 @@ async fn a_killed_and_restarted_dovecot_is_reconnected_and_caught_up() -> Result
     Ok(())
 }
 
+/// A mailbox a user linked is checked again at every connection, against the address the
+/// watcher then uses: its host name now resolves to loopback, where the operator lets no user
+/// mailbox reach, so the watcher refuses to connect and the mailbox needs attention with a
+/// fixed reason (no address, no library text). The same settings marked as the operator's
+/// connect (the server is really there).
+#[tokio::test]
+async fn a_user_linked_host_that_now_resolves_to_loopback_is_refused_at_connect() -> Result<()> {
+    let Setup {
+        server,
+        mut settings,
+        rig,
+        ..
+    } = Setup::shared(Security::StartTls).await?;
+    // The test certificate names localhost; the name resolves to 127.0.0.1 (and ::1).
+    settings.host = "localhost".to_owned();
+    settings.operator_trusted = false;
+    let strict = ImapOptions {
+        allow_private_hosts: false,
+        allowed_hosts: Vec::new(),
+        ..fast_options()
+    };
+    let source = rig.watch(strict, settings.clone(), server.password())?;
+    let deadline = Instant::now() + WAIT;
+    let reason = loop {
+        let mailbox = rig.store.get_mailbox(rig.mailbox).await?;
+        if mailbox.status == MailboxStatus::NeedsAttention {
+            break mailbox.status_reason.unwrap_or_default();
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the watcher connected to a user-linked host on loopback"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    ensure!(reason.contains("invalid_settings"), "reason: {reason}");
+    ensure!(
+        !reason.contains("127.0.0.1") && !reason.contains("::1"),
+        "the reason names the address: {reason}"
+    );
+    let stats = source.stats();
+    ensure!(
+        stats.auth_failures == 0,
+        "a login reached the server: {stats:?}"
+    );
+    rig.stop_with(source).await;
+
+    // Control: as the operator's mailbox, the same host is reached and watched.
+    let trusted = ImapSettings {
+        operator_trusted: true,
+        ..settings
+    };
+    let rig = Rig::new(&trusted).await?;
+    let source = rig
+        .watch_linked(fast_options(), trusted, server.password())
+        .await?;
+    rig.stop_with(source).await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> {
     let Setup { settings, rig, .. } = Setup::shared(Security::StartTls).await?;

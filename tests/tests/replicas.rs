@@ -1051,6 +1051,7 @@ async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
         folders: vec![],
         ca_file: Some(env.ca.clone()),
         backfill: 0,
+        operator_trusted: true,
     };
     let linked = create_imap_mailbox(
         &store,

@@ -76,7 +76,7 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
         }),
         https: config.http.https_options(),
         api: crate::http::app::ApiSettings {
-            trust_forwarded_for: config.http.behind_proxy,
+            trusted_proxies: config.http.trusted_proxies.clone(),
             graph: config.graph.clone().map(std::sync::Arc::new),
             ..config.api.clone()
         },

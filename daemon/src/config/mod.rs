@@ -68,6 +68,9 @@ pub struct HttpConfig {
     pub redirect_listen: Option<SocketAddr>,
     /// A reverse proxy terminates TLS: plain HTTP is allowed on any address.
     pub behind_proxy: bool,
+    /// Proxies whose `X-Forwarded-For` is believed for the rate limits (required with
+    /// `behind_proxy`); from any other peer the header is ignored.
+    pub trusted_proxies: crate::http::client_address::TrustedProxies,
     /// Origins allowed by CORS (`scheme://host[:port]`); empty: no CORS at all.
     pub cors_origins: Vec<String>,
 }

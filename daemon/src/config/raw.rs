@@ -50,6 +50,10 @@ pub struct RawApi {
     pub rate_per_minute: Option<u32>,
     pub rate_burst: Option<u32>,
     pub session_ttl: Option<String>,
+    /// Requests per second to the routes without authentication (webhook, OAuth callback,
+    /// health and metrics), for the whole process and per client address.
+    pub public_rate_per_second: Option<u32>,
+    pub public_rate_per_address: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -70,6 +74,8 @@ pub struct RawHttp {
     pub redirect_listen: Option<String>,
     /// Plain HTTP on a non-loopback address, for a reverse proxy that terminates TLS.
     pub behind_proxy: Option<bool>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Option<Vec<String>>,
     /// Browser origins allowed to call the API (CORS), e.g. `["https://crm.example.net"]`.
     pub cors_origins: Option<Vec<String>>,
 }

@@ -234,10 +234,22 @@ fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings
             "must be between 1m and 30days",
         ));
     }
+    let public_rate_per_second = at_least_one(
+        "api.public_rate_per_second",
+        raw.public_rate_per_second
+            .unwrap_or(defaults.public_rate_per_second),
+    )?;
+    let public_rate_per_address = at_least_one(
+        "api.public_rate_per_address",
+        raw.public_rate_per_address
+            .unwrap_or(defaults.public_rate_per_address),
+    )?;
     Ok(crate::http::app::ApiSettings {
         rate_per_minute,
         rate_burst,
         session_ttl,
+        public_rate_per_second,
+        public_rate_per_address,
         ..defaults
     })
 }
@@ -349,6 +361,17 @@ fn http(
             ),
         ));
     }
+    let trusted_proxies = crate::http::client_address::TrustedProxies::parse(
+        &raw.trusted_proxies.unwrap_or_default(),
+    )
+    .map_err(|reason| ConfigError::invalid("http.trusted_proxies", reason))?;
+    if behind_proxy && trusted_proxies.is_empty() {
+        return Err(ConfigError::invalid(
+            "http.trusted_proxies",
+            "must name the reverse proxy's address (or network) when http.behind_proxy = true; without it every \
+             client would share the proxy's rate limit",
+        ));
+    }
     let public_base_url = match raw.public_base_url {
         Some(url) => check_base_url(&url)?,
         None if tls.is_some() => format!("https://{listen}"),
@@ -390,6 +413,7 @@ fn http(
         tls,
         redirect_listen,
         behind_proxy,
+        trusted_proxies,
         cors_origins,
     })
 }
@@ -518,7 +542,7 @@ mod http_tests {
         for ok in [
             "[http]\nlisten = \"127.0.0.1:8080\"",
             "[http]\nlisten = \"[::1]:8080\"",
-            "[http]\nlisten = \"0.0.0.0:8080\"\nbehind_proxy = true",
+            "[http]\nlisten = \"0.0.0.0:8080\"\nbehind_proxy = true\ntrusted_proxies = [\"10.0.0.1\"]",
         ] {
             assert!(load(ok).is_ok(), "{ok}");
         }

@@ -6,20 +6,26 @@
 //!    characters) or made up, echoed on the response,
 //!    and recorded in the tracing span that every log line of the request belongs to;
 //! 2. (API and pages only) the rate limit per client address and per bearer token (429 with
-//!    `Retry-After`), then [`auth::authenticate`] (who is calling; CSRF for cookie requests).
+//!    `Retry-After`), then [`auth::authenticate`] (who is calling; CSRF for cookie requests);
+//! 3. (routes without authentication: `/graph/*`, the OAuth callback, `/healthz`, `/readyz`,
+//!    `/metrics`) [`PublicLimits`]: one token bucket for the whole process and one per client
+//!    address, so a flood is shed with 429 before any handler (or the store) does work.
+//!
+//! Client addresses come from [`client_address`](crate::http::client_address): the peer, or
+//! what a proxy named in `[http] trusted_proxies` forwarded; IPv6 is limited per /64.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -28,6 +34,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::http::MetricSources;
 use crate::http::auth;
+use crate::http::client_address::{RateKey, TrustedProxies};
 use crate::sources::imap::ImapOptions;
 use crate::store::Store;
 use crate::vault::Vault;
@@ -41,9 +48,13 @@ pub struct ApiSettings {
     pub rate_burst: u32,
     /// Lifetime of a browser session.
     pub session_ttl: Duration,
-    /// Behind a reverse proxy (`[http] behind_proxy`): the client address for the rate limit is
-    /// the last entry of `X-Forwarded-For` (the one the proxy added), not the proxy's own.
-    pub trust_forwarded_for: bool,
+    /// The reverse proxies whose `X-Forwarded-For` names the client (`[http]
+    /// trusted_proxies`); from any other peer the header is ignored.
+    pub trusted_proxies: TrustedProxies,
+    /// Requests per second to the routes without authentication, for the whole process.
+    pub public_rate_per_second: u32,
+    /// The same, per client address (IPv6: per /64).
+    pub public_rate_per_address: u32,
     /// `[graph]`, for `POST /api/v1/mailboxes/microsoft`; `None`: Microsoft 365 is not configured.
     pub graph: Option<std::sync::Arc<crate::sources::graph::GraphConfig>>,
 }
@@ -54,11 +65,18 @@ impl Default for ApiSettings {
             rate_per_minute: 600,
             rate_burst: 60,
             session_ttl: auth::session::DEFAULT_SESSION_TTL,
-            trust_forwarded_for: false,
+            trusted_proxies: TrustedProxies::default(),
+            public_rate_per_second: DEFAULT_PUBLIC_RATE_PER_SECOND,
+            public_rate_per_address: DEFAULT_PUBLIC_RATE_PER_ADDRESS,
             graph: None,
         }
     }
 }
+
+/// Default of [`ApiSettings::public_rate_per_second`].
+pub const DEFAULT_PUBLIC_RATE_PER_SECOND: u32 = 5_000;
+/// Default of [`ApiSettings::public_rate_per_address`].
+pub const DEFAULT_PUBLIC_RATE_PER_ADDRESS: u32 = 500;
 
 /// What the API and the pages' handlers need. Cheap to clone.
 #[derive(Clone)]
@@ -70,6 +88,8 @@ pub struct AppState {
     pub imap: ImapOptions,
     pub settings: ApiSettings,
     limits: Arc<RateLimits>,
+    /// The limits of the routes without authentication (shared by every such router).
+    public: Arc<PublicLimits>,
     /// The running Microsoft 365 source, when there is one (unlinking stops its mailbox task).
     graph_source: Option<crate::sources::graph::GraphSource>,
 }
@@ -77,12 +97,14 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, vault: Vault, imap: ImapOptions, settings: ApiSettings) -> AppState {
         let limits = Arc::new(RateLimits::new(&settings));
+        let public = Arc::new(PublicLimits::new(&settings));
         AppState {
             store,
             vault,
             imap,
             settings,
             limits,
+            public,
             graph_source: None,
         }
     }
@@ -91,6 +113,11 @@ impl AppState {
     pub fn with_graph_source(mut self, source: crate::sources::graph::GraphSource) -> AppState {
         self.graph_source = Some(source);
         self
+    }
+
+    /// The limits of the routes without authentication, for [`with_public_limits`].
+    pub fn public_limits(&self) -> Arc<PublicLimits> {
+        Arc::clone(&self.public)
     }
 
     /// How this process unlinks a Microsoft 365 mailbox (running source, else `[graph]`, else
@@ -121,13 +148,22 @@ pub fn app_router(state: AppState, metrics: MetricSources) -> Router {
             auth::authenticate,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
-        .with_state(state);
+        .with_state(state.clone());
     let router = Router::new()
-        .merge(crate::http::router(metrics))
+        .merge(with_public_limits(
+            crate::http::router(metrics),
+            state.public_limits(),
+        ))
         .merge(user_facing);
     // The Microsoft Graph webhook and OAuth callback routes (graph engineer) merge here:
     // `.merge(crate::http::graph::router(...))` — they carry their own state and auth.
     with_correlation_id(router)
+}
+
+/// Puts `router` (routes without authentication) behind the process-wide and per-address
+/// limits of `limits`.
+pub fn with_public_limits(router: Router, limits: Arc<PublicLimits>) -> Router {
+    router.layer(middleware::from_fn_with_state(limits, public_limit))
 }
 
 /// Adds the correlation-id layers and the request span to `router`.
@@ -181,7 +217,7 @@ impl MakeRequestId for RandomRequestId {
 
 /// Keyed token buckets (GCRA, `governor`): one by client address, one by bearer token.
 struct RateLimits {
-    by_address: DefaultKeyedRateLimiter<IpAddr>,
+    by_address: DefaultKeyedRateLimiter<RateKey>,
     by_token: DefaultKeyedRateLimiter<String>,
 }
 
@@ -201,7 +237,7 @@ impl RateLimits {
     fn check(&self, address: Option<IpAddr>, token: Option<&str>) -> Result<(), Duration> {
         let clock = DefaultClock::default();
         if let Some(address) = address
-            && let Err(not_until) = self.by_address.check_key(&address)
+            && let Err(not_until) = self.by_address.check_key(&RateKey::of(address))
         {
             return Err(not_until.wait_time_from(clock.now()));
         }
@@ -223,42 +259,83 @@ impl RateLimits {
     }
 }
 
-/// The last address of the `X-Forwarded-For` headers: the one our own proxy appended (earlier
-/// entries come from the client and can be forged).
-fn forwarded_for(headers: &axum::http::HeaderMap) -> Option<IpAddr> {
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .next_back()
-        .and_then(|last| last.trim().parse().ok())
+/// The limits of the routes without authentication: one bucket for the process, one per
+/// client address (IPv6 per /64). Both are checked before the handler runs.
+pub struct PublicLimits {
+    global: DefaultDirectRateLimiter,
+    by_address: DefaultKeyedRateLimiter<RateKey>,
+    trusted_proxies: TrustedProxies,
+}
+
+impl PublicLimits {
+    pub fn new(settings: &ApiSettings) -> PublicLimits {
+        let quota = |per_second: u32| {
+            let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+            // A burst of one second's worth.
+            Quota::per_second(rate).allow_burst(rate)
+        };
+        PublicLimits {
+            global: RateLimiter::direct(quota(settings.public_rate_per_second)),
+            by_address: RateLimiter::keyed(quota(settings.public_rate_per_address)),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        }
+    }
+
+    /// `Err(wait)` when the caller must wait. The address is checked first, so one client's
+    /// flood uses up its own bucket before the shared one.
+    fn check(&self, address: Option<IpAddr>) -> Result<(), Duration> {
+        let clock = DefaultClock::default();
+        if let Some(address) = address {
+            if let Err(not_until) = self.by_address.check_key(&RateKey::of(address)) {
+                return Err(not_until.wait_time_from(clock.now()));
+            }
+            if self.by_address.len() > 100_000 {
+                self.by_address.retain_recent();
+            }
+        }
+        self.global
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(clock.now()))
+    }
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1).
+fn too_many_requests(wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(serde_json::json!({ "error": "rate_limited", "message": "too many requests; retry later" })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
+}
+
+/// Middleware of the routes without authentication.
+async fn public_limit(
+    State(limits): State<Arc<PublicLimits>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let address = limits.trusted_proxies.of_request(&request);
+    if let Err(wait) = limits.check(address) {
+        return too_many_requests(wait);
+    }
+    next.run(request).await
 }
 
 /// Middleware: 429 with `Retry-After` (whole seconds, at least 1) over the limit.
-async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let forwarded = state
-        .settings
-        .trust_forwarded_for
-        .then(|| forwarded_for(request.headers()))
-        .flatten();
-    let address = forwarded.or(peer);
+async fn rate_limit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let address = state.settings.trusted_proxies.of_request(&request);
+    // Sign-in throttles per account *and* source, so it needs the same address.
+    request
+        .extensions_mut()
+        .insert(crate::http::client_address::ClientAddress(address));
     let token = auth::bearer(request.headers());
     if let Err(wait) = state.limits.check(address, token) {
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let mut response = (
-            StatusCode::TOO_MANY_REQUESTS,
-            axum::Json(serde_json::json!({ "error": "rate_limited", "message": "too many requests; retry later" })),
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-        return response;
+        return too_many_requests(wait);
     }
     next.run(request).await
 }

@@ -118,7 +118,9 @@ async fn callback(
 ) -> Response {
     if let Some(error) = query.get("error") {
         // Consent refused or failed at Microsoft; the pending linking is consumed if known.
-        if let Some(state) = query.get("state") {
+        if let Some(state) = query.get("state")
+            && crate::sources::graph::oauth::state_is_ours(&routes.vault, state)
+        {
             let _ = routes
                 .store
                 .take_oauth_state(&crate::sources::graph::oauth::state_hash(state))
@@ -143,6 +145,13 @@ async fn callback(
             "Microsoft 365 was not linked: the answer lacks its code or state.",
         );
     };
+    // A state this daemon never issued ends here, before the session or the store is asked.
+    if !crate::sources::graph::oauth::state_is_ours(&routes.vault, state) {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Microsoft 365 was not linked: this link is unknown, used or expired. Start again.",
+        );
+    }
     let signed_in = match crate::http::auth::session::from_headers(&routes.store, &headers).await {
         Ok(session) => session.map(|s| s.user),
         Err(error) => {

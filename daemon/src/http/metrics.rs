@@ -4,10 +4,13 @@
 //! Every value already lives in a module's own atomic stats struct (pipeline, outbox, IMAP,
 //! Graph) or in [`crate::telemetry::metrics`] (source lag, Graph webhook latency and
 //! subscriptions, vault operations, reloads); this module only reads and formats them. Values
-//! that live in the store (outbox depth, Graph subscriptions by state) are read at scrape time.
+//! that live in the store (outbox depth, Graph subscriptions by state) are read at most once per
+//! [`STORE_READ_INTERVAL`] ([`StoreReadings`]), however often `/metrics` and `/readyz` are
+//! called: both are unauthenticated, and a flood of them must not become store work.
 //! A strict line check in the tests fails on a malformed line.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::notify::{NotifyStats, NotifyStatsSnapshot};
 use crate::pipeline::stats::{PipelineStats, StatsSnapshot};
@@ -27,13 +30,56 @@ pub struct MetricSources {
     pub imap: Option<ImapSource>,
 }
 
-impl MetricSources {
-    /// Reads every counter and the outbox depth, and formats them.
-    pub async fn render(&self) -> String {
-        let depth = self.store.outbox_depth().await;
-        if let Err(error) = &depth {
-            tracing::warn!(error = %error, "metrics: outbox depth unavailable");
+/// How long one reading of the store serves `/metrics` and `/readyz`.
+pub const STORE_READ_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The store's values for `/metrics` and `/readyz`: a successful reading serves for
+/// [`STORE_READ_INTERVAL`]; one reading runs at a time, and callers that waited for it use its
+/// result (success or failure) instead of starting their own. A failure is not kept beyond
+/// that, so readiness comes back with the first caller after the store does.
+#[derive(Default)]
+pub struct StoreReadings {
+    last: tokio::sync::Mutex<Option<(Instant, Option<OutboxDepth>)>>,
+}
+
+impl StoreReadings {
+    /// The outbox depth (`None`: the store did not answer). A new reading also refreshes the
+    /// Graph subscription gauges.
+    pub async fn outbox_depth(&self, store: &Store) -> Option<OutboxDepth> {
+        let arrived = Instant::now();
+        let mut last = self.last.lock().await;
+        if let Some((at, depth)) = *last {
+            let fresh_success = depth.is_some() && at.elapsed() < STORE_READ_INTERVAL;
+            // A reading that ended while this caller waited for the lock serves it too.
+            if fresh_success || at >= arrived {
+                return depth;
+            }
         }
+        let depth = match store.outbox_depth().await {
+            Ok(depth) => Some(depth),
+            Err(error) => {
+                tracing::warn!(error = %error, "metrics: outbox depth unavailable");
+                None
+            }
+        };
+        if depth.is_some() {
+            // Graph subscriptions by state, from the store (every replica shows the same).
+            crate::sources::graph::stats::refresh_subscription_gauges(store).await;
+        }
+        *last = Some((Instant::now(), depth));
+        depth
+    }
+}
+
+impl MetricSources {
+    /// Reads every counter and the outbox depth (now), and formats them.
+    pub async fn render(&self) -> String {
+        self.render_with(&StoreReadings::default()).await
+    }
+
+    /// [`render`](Self::render) with the store's values from `readings`.
+    pub async fn render_with(&self, readings: &StoreReadings) -> String {
+        let depth = readings.outbox_depth(&self.store).await;
         let notify = self
             .notify
             .as_ref()
@@ -46,7 +92,7 @@ impl MetricSources {
         let mut text = render(
             &self.pipeline.snapshot(),
             &notify,
-            depth.ok().as_ref(),
+            depth.as_ref(),
             imap.as_ref().map(|i| &i.0),
         );
         if let Some((_, watched)) = imap {
@@ -58,8 +104,13 @@ impl MetricSources {
             );
             text.push_str(out.as_str());
         }
-        // Graph subscriptions by state, from the store now (every replica shows the same).
-        crate::sources::graph::stats::refresh_subscription_gauges(&self.store).await;
+        let mut out = Exposition::default();
+        out.counter(
+            "mailsig_store_queries_total",
+            "Statements and transactions this process started on the store.",
+            self.store.queries(),
+        );
+        text.push_str(out.as_str());
         text.push_str(&render_process(metrics()));
         text.push_str(&crate::sources::graph::stats::render_prometheus());
         text

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod client_address;
 pub mod graph;
 pub mod metrics;
 pub mod tls;
@@ -106,13 +107,23 @@ impl HttpListener {
     }
 }
 
+/// What the operations endpoints share: the metric sources and one cached store reading.
+#[derive(Clone)]
+struct Operations {
+    sources: MetricSources,
+    readings: std::sync::Arc<metrics::StoreReadings>,
+}
+
 /// The routes, for serving or for calling in process.
 pub fn router(sources: MetricSources) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(sources)
+        .with_state(Operations {
+            sources,
+            readings: std::sync::Arc::default(),
+        })
 }
 
 /// Alive: the runtime answers requests.
@@ -120,23 +131,25 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready: the store answers a query on a table the migrations create.
-async fn readyz(State(sources): State<MetricSources>) -> Response {
+/// Ready: the store answered a query on a table the migrations create, at most
+/// [`metrics::STORE_READ_INTERVAL`] ago.
+async fn readyz(State(operations): State<Operations>) -> Response {
     // `outbox_depth` is a trivial aggregate over a migrated table: it fails both when the
     // database is unreachable and when the migrations have not run.
-    match sources.store.outbox_depth().await {
-        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
-        Err(error) => {
-            tracing::warn!(error = %error, "readiness check: store not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "store not ready\n").into_response()
-        }
+    match operations
+        .readings
+        .outbox_depth(&operations.sources.store)
+        .await
+    {
+        Some(_) => (StatusCode::OK, "ready\n").into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "store not ready\n").into_response(),
     }
 }
 
-async fn metrics(State(sources): State<MetricSources>) -> Response {
+async fn metrics(State(operations): State<Operations>) -> Response {
     (
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-        sources.render().await,
+        operations.sources.render_with(&operations.readings).await,
     )
         .into_response()
 }

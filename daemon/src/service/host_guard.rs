@@ -18,7 +18,12 @@
 //!   (22, 25, 80, 443, …) belong to other protocols and are refused, so the daemon cannot be used
 //!   to talk to them.
 //!
-//! The operator's CLI (`mailsigd mailbox add-imap`) is trusted and does not go through this guard.
+//! The same check runs again before every connection the IMAP watcher opens for a mailbox a
+//! user linked ([`resolve_and_check`], from `sources::imap::connect`), and the watcher connects
+//! to exactly the addresses it checked: changing DNS after linking does not lead it inside.
+//!
+//! The operator's CLI (`mailsigd mailbox add-imap`) is trusted and does not go through this
+//! guard (its mailboxes are marked `operator_trusted` in their settings).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -119,21 +124,29 @@ fn normalise(host: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Resolves `host` once and checks the port and every address it resolves to. Returns the
-/// addresses to connect to (and only those). A refusal is a field error on `host` (or `port`),
-/// code `choice`; a name that does not resolve is a field error on `host` too (code `text`); a
-/// lookup that times out is "unavailable", like an unreachable server.
-pub async fn resolve_checked(
+/// Why [`resolve_and_check`] refused a host (typed, for callers outside the service layer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuardError {
+    /// A privileged port other than 143 and 993.
+    Port,
+    /// The name has no address.
+    Unresolvable,
+    /// The name lookup did not finish within [`RESOLVE_TIMEOUT`].
+    Timeout,
+    /// It resolves to an address users may not reach (see [`Refusal`]).
+    Refused(Refusal),
+}
+
+/// Resolves `host` once and checks the port and every address it resolves to; returns the
+/// addresses to connect to (and only those). The watcher calls it before every connection of
+/// a mailbox a user linked, so a name changed after linking cannot lead it inside.
+pub async fn resolve_and_check(
     host: &str,
     port: u16,
     options: &ImapOptions,
-) -> ServiceResult<Vec<SocketAddr>> {
+) -> Result<Vec<SocketAddr>, GuardError> {
     if !port_allowed(port) {
-        return Err(ServiceError::field(
-            "port",
-            FieldCode::Choice,
-            "must be 143, 993 or a port from 1024 up",
-        ));
+        return Err(GuardError::Port);
     }
     let name = normalise(host);
     let addrs: Vec<SocketAddr> = match name.parse::<IpAddr>() {
@@ -144,18 +157,13 @@ pub async fn resolve_checked(
         )
         .await
         {
-            Err(_) => {
-                return Err(ServiceError::Unavailable(format!(
-                    "{name}: the name lookup timed out"
-                )));
-            }
-            // Most often a typo in the form: the user's to fix, so a field error, not a 503.
-            Ok(Err(_)) => return Err(unresolvable()),
+            Err(_) => return Err(GuardError::Timeout),
+            Ok(Err(_)) => return Err(GuardError::Unresolvable),
             Ok(Ok(found)) => found.collect(),
         },
     };
     if addrs.is_empty() {
-        return Err(unresolvable());
+        return Err(GuardError::Unresolvable);
     }
     let named_allowed = options.allowed_hosts.iter().any(|h| *h == name);
     for addr in &addrs {
@@ -167,36 +175,61 @@ pub async fn resolve_checked(
             None => {}
             Some(Refusal::Internal(_))
                 if options.allow_private_hosts || named_allowed || ip_allowed => {}
-            Some(Refusal::Internal(class)) => {
-                // Neither the host the user typed nor the address goes into the log line.
-                tracing::info!(
-                    class,
-                    "IMAP link refused: the host resolves to an internal address"
-                );
-                // The address itself is not echoed: it would reveal the operator's internal DNS.
-                return Err(ServiceError::field(
-                    "host",
-                    FieldCode::Choice,
-                    format!(
-                        "resolves to a {class} address; the operator must allow internal IMAP servers \
-                         (imap.allow_private_hosts or imap.allowed_hosts)"
-                    ),
-                ));
-            }
-            Some(Refusal::Never(class)) => {
-                tracing::info!(
-                    class,
-                    "IMAP link refused: the host resolves to a non-server address"
-                );
-                return Err(ServiceError::field(
-                    "host",
-                    FieldCode::Choice,
-                    format!("resolves to a {class} address, which cannot be an IMAP server"),
-                ));
-            }
+            Some(refusal) => return Err(GuardError::Refused(refusal)),
         }
     }
     Ok(addrs)
+}
+
+/// [`resolve_and_check`] for the service layer: a refusal is a field error on `host` (or
+/// `port`), code `choice`; a name that does not resolve is a field error on `host` too (code
+/// `text`); a lookup that times out is "unavailable", like an unreachable server.
+pub async fn resolve_checked(
+    host: &str,
+    port: u16,
+    options: &ImapOptions,
+) -> ServiceResult<Vec<SocketAddr>> {
+    match resolve_and_check(host, port, options).await {
+        Ok(addrs) => Ok(addrs),
+        Err(GuardError::Port) => Err(ServiceError::field(
+            "port",
+            FieldCode::Choice,
+            "must be 143, 993 or a port from 1024 up",
+        )),
+        Err(GuardError::Timeout) => Err(ServiceError::Unavailable(format!(
+            "{}: the name lookup timed out",
+            normalise(host)
+        ))),
+        // Most often a typo in the form: the user's to fix, so a field error, not a 503.
+        Err(GuardError::Unresolvable) => Err(unresolvable()),
+        Err(GuardError::Refused(Refusal::Internal(class))) => {
+            // Neither the host the user typed nor the address goes into the log line.
+            tracing::info!(
+                class,
+                "IMAP link refused: the host resolves to an internal address"
+            );
+            // The address itself is not echoed: it would reveal the operator's internal DNS.
+            Err(ServiceError::field(
+                "host",
+                FieldCode::Choice,
+                format!(
+                    "resolves to a {class} address; the operator must allow internal IMAP servers \
+                     (imap.allow_private_hosts or imap.allowed_hosts)"
+                ),
+            ))
+        }
+        Err(GuardError::Refused(Refusal::Never(class))) => {
+            tracing::info!(
+                class,
+                "IMAP link refused: the host resolves to a non-server address"
+            );
+            Err(ServiceError::field(
+                "host",
+                FieldCode::Choice,
+                format!("resolves to a {class} address, which cannot be an IMAP server"),
+            ))
+        }
+    }
 }
 
 /// The field error for a host name that has no address.

@@ -361,6 +361,8 @@ fn check_link(
         // A user cannot name a file on the server; custom CAs are for the operator's CLI.
         ca_file: None,
         backfill: backfill.and_then(|b| u32::try_from(b).ok()).unwrap_or(0),
+        // A user linked it: every connection is checked (see `service::host_guard`).
+        operator_trusted: false,
     };
     if let Err(e) = settings.validate(options) {
         return Err(ServiceError::field(
@@ -456,7 +458,25 @@ pub async fn replace_password(
     get_mailbox(store, actor, id).await
 }
 
-/// Unlinks the mailbox and wipes its secrets at once. IMAP: the stored password goes in the
+/// The mailbox of `id` if the actor owns it, or owns the list it delivers into: a list's
+/// owner can stop any mailbox that feeds the list, also one of a member whose share ended.
+async fn owned_or_feeding_my_list(
+    store: &Store,
+    actor: Actor,
+    id: MailboxId,
+) -> ServiceResult<Mailbox> {
+    let mailbox = store.get_mailbox(id).await?;
+    if mailbox.owner == actor.0 {
+        return Ok(mailbox);
+    }
+    match store.role_of(actor.0, mailbox.target_list).await? {
+        Some(Role::Owner) => Ok(mailbox),
+        _ => Err(ServiceError::NotFound { what: "mailbox" }),
+    }
+}
+
+/// Unlinks the mailbox and wipes its secrets at once (its owner, or the owner of the list it
+/// delivers into). IMAP: the stored password goes in the
 /// same transaction as the removal. Microsoft 365: the running task stops, the subscriptions
 /// are deleted at Graph (best effort, within a time budget: an unreachable Graph is logged and
 /// counted, and does not keep the rest from happening), the tokens and clientStates are wiped
@@ -467,7 +487,7 @@ pub async fn unlink(
     actor: Actor,
     id: MailboxId,
 ) -> ServiceResult<()> {
-    let mailbox = owned(store, actor, id).await?;
+    let mailbox = owned_or_feeding_my_list(store, actor, id).await?;
     match mailbox.kind {
         MailboxKind::Graph => graph.unlink(store, id).await.map_err(|e| match e {
             crate::sources::graph::LinkError::Store(e) => ServiceError::from(e),

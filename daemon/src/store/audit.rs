@@ -47,7 +47,7 @@ impl Store {
             "SELECT id, at, actor_id, action, object_kind, object_id, detail FROM audit_log ORDER BY id DESC LIMIT $1",
         )
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("read audit log", "audit entry"))?;
         rows.iter()

@@ -64,6 +64,9 @@ pub const COUNTER_MERGED: &str = "merged";
 pub const COUNTER_DUPLICATE: &str = "skipped:duplicate";
 /// Skip reason recorded when the mailbox's target list was deleted.
 pub const SKIP_LIST_DELETED: &str = "target_list_deleted";
+/// Skip reason recorded when the mailbox's owner may no longer edit its target list (unshared,
+/// or made a viewer): nothing reaches the list from then on.
+pub const SKIP_NOT_EDITOR: &str = "target_list_not_editable";
 
 impl Store {
     /// Commits the outcome of one message exactly once (see the module docs). A message
@@ -106,6 +109,11 @@ impl Store {
                 }
                 Outcome::Suggestion(_) if target.list_deleted => {
                     let name = format!("skipped:{SKIP_LIST_DELETED}");
+                    bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
+                    CommitResult::Skipped
+                }
+                Outcome::Suggestion(_) if !target.owner_may_edit => {
+                    let name = format!("skipped:{SKIP_NOT_EDITOR}");
                     bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
                     CommitResult::Skipped
                 }
@@ -178,13 +186,16 @@ impl Store {
         let row = sqlx::query("SELECT 1 AS one FROM processed_messages WHERE mailbox_id = $1 AND message_id_hash = $2")
             .bind(mailbox.0)
             .bind(message_id_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await
             .map_err(Error::db("check processed message", "processed message"))?;
         Ok(row.is_some())
     }
 
-    /// Reads the mailbox's target list (and its owner) and checks the fencing token. On
+    /// Reads the mailbox's target list (and its owner), whether the mailbox's owner may still
+    /// edit that list (its owner, or a member with the editor or owner role, read in this
+    /// transaction: an unshare or a downgrade stops deliveries at the next commit), and checks
+    /// the fencing token. On
     /// PostgreSQL the mailbox row is share-locked, so a lease cannot change hands before
     /// this transaction ends; when the message may merge into the list (`lock_list`), the
     /// list row is locked too, so concurrent merges into one list are serialised (always
@@ -199,18 +210,24 @@ impl Store {
     ) -> Result<Target> {
         let sql = match (self.backend, lock_list) {
             (Backend::Postgres, true) => {
-                "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
+                "SELECT m.target_list_id, m.lease_fencing, m.owner_id AS mailbox_owner, l.owner_id, \
+                 l.deleted_at, lm.role AS member_role FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
+                 LEFT JOIN list_members lm ON lm.list_id = m.target_list_id AND lm.user_id = m.owner_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m FOR NO KEY UPDATE OF l"
             }
             (Backend::Postgres, false) => {
-                "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
+                "SELECT m.target_list_id, m.lease_fencing, m.owner_id AS mailbox_owner, l.owner_id, \
+                 l.deleted_at, lm.role AS member_role FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
+                 LEFT JOIN list_members lm ON lm.list_id = m.target_list_id AND lm.user_id = m.owner_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m"
             }
             (Backend::Sqlite, _) => {
-                "SELECT m.target_list_id, m.lease_fencing, l.owner_id, l.deleted_at FROM mailboxes m \
+                "SELECT m.target_list_id, m.lease_fencing, m.owner_id AS mailbox_owner, l.owner_id, \
+                 l.deleted_at, lm.role AS member_role FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
+                 LEFT JOIN list_members lm ON lm.list_id = m.target_list_id AND lm.user_id = m.owner_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL"
             }
         };
@@ -227,10 +244,16 @@ impl Store {
                 fencing,
             });
         }
+        let list_owner = UserId(col(&row, "owner_id")?);
+        let mailbox_owner = UserId(col(&row, "mailbox_owner")?);
+        let member_role = col::<Option<String>>(&row, "member_role")?
+            .and_then(|role| role.parse::<super::Role>().ok());
         Ok(Target {
             list: ListId(col(&row, "target_list_id")?),
-            list_owner: UserId(col(&row, "owner_id")?),
+            list_owner,
             list_deleted: col::<Option<i64>>(&row, "deleted_at")?.is_some(),
+            owner_may_edit: mailbox_owner == list_owner
+                || member_role.is_some_and(|r| r.can_edit()),
         })
     }
 }
@@ -241,6 +264,9 @@ struct Target {
     /// The target list was deleted: suggestions are skipped (and counted) rather than
     /// stored where nobody can see them.
     list_deleted: bool,
+    /// The mailbox's owner may (still) edit the target list; otherwise suggestions are
+    /// skipped (and counted) instead of merged.
+    owner_may_edit: bool,
 }
 
 /// Adds `by` to a mailbox counter inside the caller's transaction.

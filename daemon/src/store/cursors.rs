@@ -55,7 +55,7 @@ impl Store {
         )
         .bind(mailbox.0)
         .bind(folder)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get cursor", "cursor"))?;
         row.map(|row| {

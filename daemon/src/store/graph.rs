@@ -340,7 +340,7 @@ impl Store {
              FROM graph_subscriptions WHERE mailbox_id = $1 ORDER BY folder",
         )
         .bind(mailbox.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("list subscriptions", "subscription"))?;
         rows.iter().map(subscription_from_row).collect()
@@ -354,7 +354,7 @@ impl Store {
              WHERE s.id = $1 AND m.deleted_at IS NULL",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get subscription", "subscription"))?;
         row.as_ref().map(subscription_from_row).transpose()
@@ -367,7 +367,7 @@ impl Store {
              s.expires_at FROM graph_subscriptions s JOIN mailboxes m ON m.id = s.mailbox_id \
              WHERE m.deleted_at IS NULL ORDER BY s.mailbox_id, s.folder",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("list all subscriptions", "subscription"))?;
         rows.iter().map(subscription_from_row).collect()
@@ -382,7 +382,7 @@ impl Store {
              WHERE m.deleted_at IS NULL GROUP BY s.state, CASE WHEN s.expires_at <= $1 THEN 1 ELSE 0 END",
         )
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("count subscriptions", "subscription"))?;
         let mut counts = SubscriptionCounts::default();
@@ -697,7 +697,7 @@ impl Store {
             "SELECT status, COUNT(*) AS n FROM graph_jobs WHERE ($1 IS NULL OR mailbox_id = $1) GROUP BY status",
         )
         .bind(mailbox.map(|m| m.0))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("count graph jobs", "graph job"))?;
         let mut counts = GraphJobCounts::default();
@@ -718,7 +718,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT MIN(next_attempt_at) AS due FROM graph_jobs WHERE status = 'pending'",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.reader())
         .await
         .map_err(Error::db("next graph job", "graph job"))?;
         col::<Option<i64>>(&row, "due")

@@ -114,7 +114,7 @@ impl Store {
             "SELECT id, owner_id, name, created_at FROM contact_lists WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(list.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get list", "list"))?
         .ok_or(Error::NotFound { what: "list" })?;
@@ -270,7 +270,7 @@ impl Store {
              ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END, u.email",
         )
         .bind(list.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("list members", "list member"))?;
         rows.iter()
@@ -292,7 +292,7 @@ impl Store {
              WHERE m.user_id = $1 AND l.deleted_at IS NULL ORDER BY l.id",
         )
         .bind(user.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("lists for user", "list"))?;
         rows.iter()
@@ -314,7 +314,7 @@ impl Store {
         )
         .bind(user.0)
         .bind(list.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("role of user", "list member"))?;
         row.map(|row| parse_col(&row, "role", "role")).transpose()

@@ -163,7 +163,7 @@ impl Store {
              WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get mailbox", "mailbox"))?
         .ok_or(Error::NotFound { what: "mailbox" })?;
@@ -180,7 +180,7 @@ impl Store {
         )
         .bind(filter.owner.map(|u| u.0))
         .bind(filter.kind.map(|k| k.as_str()))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("list mailboxes", "mailbox"))?;
         rows.iter().map(mailbox_from_row).collect()

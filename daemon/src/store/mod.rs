@@ -42,7 +42,7 @@ pub use audit::AuditEntry;
 pub use clock::Clock;
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage,
-    CommitResult, Outcome, SKIP_LIST_DELETED,
+    CommitResult, Outcome, SKIP_LIST_DELETED, SKIP_NOT_EDITOR,
 };
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
@@ -117,6 +117,10 @@ pub struct Store {
     backend: Backend,
     clock: Clock,
     digest_interval_ms: i64,
+    /// Statements and transactions started on this store's pools (see [`Store::queries`]).
+    queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The part of `queries` that went to the writer (see [`Store::writes`]).
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -184,6 +188,8 @@ impl Store {
             backend,
             clock: options.clock,
             digest_interval_ms: duration_ms(options.digest_interval),
+            queries: std::sync::Arc::default(),
+            writes: std::sync::Arc::default(),
         })
     }
 
@@ -219,20 +225,54 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// How many statements and transactions this store (and its clones) started since it was
+    /// opened: one per statement run on a pool, one per transaction however many statements it
+    /// holds. The abuse limits are judged by it (an unauthenticated request must not turn into
+    /// store work), and `/metrics` exports it as `mailsig_store_queries_total`.
+    pub fn queries(&self) -> u64 {
+        self.queries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The part of [`Store::queries`] that may write: single-statement writes and
+    /// transactions begun with [`Store::begin_write`] (on SQLite they queue on the one writer).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_write(&self) {
+        self.count_query();
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn count_query(&self) {
+        self.queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The pool for a single-statement read (counted).
+    pub(crate) fn reader(&self) -> &AnyPool {
+        self.count_query();
+        &self.pool
+    }
+
     /// The pool for a single-statement write (see [`Store::begin_write`] for transactions).
     pub(crate) fn writer(&self) -> &AnyPool {
+        self.count_write();
         &self.writer
     }
 
     /// The raw pool, for the few callers that need SQL of their own (e.g. `VACUUM INTO` for
     /// backups). Prefer adding a method here.
     pub fn pool(&self) -> &AnyPool {
+        self.count_query();
         &self.pool
     }
 
     /// Starts a transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so two writers never deadlock upgrading a read lock.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        self.count_write();
         let tx = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,

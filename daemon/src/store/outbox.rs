@@ -251,7 +251,7 @@ impl Store {
              claim_until, created_at, sent_at FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT $1",
         )
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("list failed notifications", "outbox row"))?;
         rows.iter().map(item_from_row).collect()
@@ -263,7 +263,7 @@ impl Store {
              claim_until, created_at, sent_at FROM outbox WHERE id = $1",
         )
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get outbox row", "outbox row"))?
         .ok_or(Error::NotFound { what: "outbox row" })?;
@@ -275,7 +275,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT status, COUNT(*) AS n FROM outbox WHERE status <> 'sent' GROUP BY status",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("count outbox", "outbox row"))?;
         let mut depth = OutboxDepth::default();

@@ -103,7 +103,7 @@ impl Store {
     pub async fn live_replicas(&self) -> Result<u32> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM replicas WHERE heartbeat_until >= $1")
             .bind(self.now_ms())
-            .fetch_one(&self.pool)
+            .fetch_one(self.reader())
             .await
             .map_err(Error::db("count live replicas", "replica"))?;
         let n: i64 = col(&row, "n")?;
@@ -120,7 +120,7 @@ impl Store {
              WHERE r.heartbeat_until >= $1 GROUP BY r.id ORDER BY r.id",
         )
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("count leases per replica", "replica"))?;
         rows.iter()
@@ -146,7 +146,7 @@ impl Store {
     /// Active mailboxes (of every kind): what the replicas share.
     pub async fn count_active_mailboxes(&self) -> Result<u32> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM mailboxes WHERE deleted_at IS NULL")
-            .fetch_one(&self.pool)
+            .fetch_one(self.reader())
             .await
             .map_err(Error::db("count mailboxes", "mailbox"))?;
         let n: i64 = col(&row, "n")?;
@@ -229,7 +229,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, lease_owner, lease_until, lease_fencing FROM mailboxes WHERE deleted_at IS NULL ORDER BY id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("list leases", "mailbox"))?;
         rows.iter()
@@ -260,7 +260,7 @@ impl Store {
                 // The semaphore is never closed.
                 let slot = slots.acquire_owned().await.ok();
                 let mut tx = self
-                    .pool
+                    .reader()
                     .begin()
                     .await
                     .map_err(Error::db("begin refresh lock", "mailbox"))?;

@@ -57,7 +57,7 @@ impl Store {
         .bind(pattern)
         .bind(filter.after.map_or(0, |s| s.0))
         .bind(i64::from(filter.limit.clamp(1, 500)))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("search suggestions", "suggestion"))?;
         rows.iter()

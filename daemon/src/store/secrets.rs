@@ -112,7 +112,7 @@ impl Store {
             "SELECT id, kind, name, sealed, key_version, created_at, updated_at FROM secrets WHERE name = $1",
         )
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get named secret", "secret"))?
         .ok_or(Error::NotFound { what: "secret" })?;
@@ -124,7 +124,7 @@ impl Store {
             "SELECT id, kind, name, sealed, key_version, created_at, updated_at FROM secrets WHERE id = $1",
         )
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get secret", "secret"))?
         .ok_or(Error::NotFound { what: "secret" })?;
@@ -136,7 +136,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, kind, name, sealed, key_version, created_at, updated_at FROM secrets ORDER BY id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("list secrets", "secret"))?;
         rows.iter().map(secret_from_row).collect()

@@ -61,7 +61,7 @@ impl Store {
              WHERE email = $1 AND deleted_at IS NULL",
         )
         .bind(super::users::normalise_email(email))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get user for sign-in", "user"))?
         .ok_or(Error::NotFound { what: "user" })?;
@@ -108,7 +108,7 @@ impl Store {
         )
         .bind(id_hash)
         .bind(self.now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get session", "session"))?
         .ok_or(Error::NotFound { what: "session" })?;

@@ -28,7 +28,7 @@ impl Store {
             "SELECT name, value, updated_at FROM mailbox_counters WHERE mailbox_id = $1",
         )
         .bind(mailbox.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("read mailbox counters", "counter"))?;
         let mut stats = MailboxStats::default();

@@ -104,7 +104,7 @@ impl Store {
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.after.map_or(0, |s| s.0))
         .bind(i64::from(filter.limit.min(1000)))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("list suggestions", "suggestion"))?;
         rows.iter().map(suggestion_from_row).collect()
@@ -122,7 +122,7 @@ impl Store {
         )
         .bind(list.0)
         .bind(status.map(|s| s.as_str()))
-        .fetch_one(&self.pool)
+        .fetch_one(self.reader())
         .await
         .map_err(Error::db("count suggestions", "suggestion"))?;
         col(&row, "n")
@@ -135,7 +135,7 @@ impl Store {
              WHERE s.id = $1 AND s.deleted_at IS NULL AND l.deleted_at IS NULL",
         )
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get suggestion", "suggestion"))?
         .ok_or(Error::NotFound { what: "suggestion" })?;
@@ -280,7 +280,7 @@ impl Store {
             "SELECT field, old_value, new_value, at FROM suggestion_history WHERE suggestion_id = $1 ORDER BY id",
         )
         .bind(id.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("suggestion history", "suggestion history"))?;
         rows.iter()

@@ -98,7 +98,7 @@ impl Store {
             "SELECT id, email, display_name, created_at FROM users \
              WHERE deleted_at IS NULL ORDER BY id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("list users", "user"))?;
         rows.iter().map(user_from_row).collect()
@@ -110,7 +110,7 @@ impl Store {
              WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get user", "user"))?
         .ok_or(Error::NotFound { what: "user" })?;
@@ -123,7 +123,7 @@ impl Store {
              WHERE email = $1 AND deleted_at IS NULL",
         )
         .bind(normalise_email(email))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("get user by email", "user"))?
         .ok_or(Error::NotFound { what: "user" })?;
@@ -197,7 +197,7 @@ impl Store {
                AND user_id IN (SELECT id FROM users WHERE deleted_at IS NULL)",
         )
         .bind(hash_token(presented.trim()))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(Error::db("verify token", "token"))?
         .ok_or(Error::NotFound { what: "token" })?;
@@ -224,7 +224,7 @@ impl Store {
              WHERE user_id = $1 ORDER BY id",
         )
         .bind(user.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(Error::db("list tokens", "token"))?;
         rows.iter().map(token_from_row).collect()

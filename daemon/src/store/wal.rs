@@ -31,7 +31,7 @@ impl Store {
             return Ok(WalCheckpoint::default());
         }
         let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&self.pool)
+            .fetch_one(self.reader())
             .await
             .map_err(Error::db("checkpoint the write-ahead log", "database"))?;
         // Columns: busy (0/1), log (pages in the WAL), checkpointed (pages copied).

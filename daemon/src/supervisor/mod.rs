@@ -257,16 +257,21 @@ impl Supervisor {
             if let Some(source) = &graph {
                 app = app.with_graph_source(source.clone());
             }
+            let public_limits = app.public_limits();
             let mut router = crate::http::app::app_router(app, metrics);
             if let Some(source) = &graph {
-                // The Graph webhook and OAuth callback: their own state, no session auth or rate limit.
+                // The Graph webhook and OAuth callback: their own state, no session auth; the
+                // limits of the routes without authentication.
                 let routes = crate::http::graph::GraphRoutes::new(
                     source.clone(),
                     store.clone(),
                     vault.clone(),
                 );
                 router = router.merge(crate::http::app::with_correlation_id(
-                    crate::http::graph::router(routes),
+                    crate::http::app::with_public_limits(
+                        crate::http::graph::router(routes),
+                        public_limits,
+                    ),
                 ));
                 // The pages' "Connect Microsoft 365" button starts linkings with these settings.
                 if let Some(config) = graph_config {

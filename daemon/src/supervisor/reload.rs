@@ -229,6 +229,10 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         old.http.behind_proxy != new.http.behind_proxy,
     );
     check(
+        "http.trusted_proxies",
+        old.http.trusted_proxies != new.http.trusted_proxies,
+    );
+    check(
         "http.cors_origins",
         old.http.cors_origins != new.http.cors_origins,
     );

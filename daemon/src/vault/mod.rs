@@ -102,6 +102,27 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// An HMAC-SHA256 tag over `data` under a key derived from the master key for `purpose`
+    /// alone, so tags of one purpose are never valid for another. Used to recognise values
+    /// this daemon issued (an OAuth `state`) before any store work; every replica sharing the
+    /// master key recognises them.
+    pub fn tag(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        use hmac::{KeyInit, Mac};
+        type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+        // HMAC accepts keys of any length; these cannot fail.
+        let mut derive = <HmacSha256 as KeyInit>::new_from_slice(self.key.expose())
+            .unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+        derive.update(b"mailsig tag key\0");
+        derive.update(purpose.as_bytes());
+        let key = Zeroizing::new(derive.finalize().into_bytes());
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key.as_slice())
+            .unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+}
+
 /// Re-encrypts one record from `old` to `new` (master key rotation). The plaintext lives only
 /// in a zeroizing buffer between the two steps.
 pub fn reseal(old: &Vault, new: &Vault, sealed: &SealedSecret) -> Result<SealedSecret, VaultError> {

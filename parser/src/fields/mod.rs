@@ -7,6 +7,7 @@ pub(crate) mod address;
 pub(crate) mod company;
 pub(crate) mod email;
 pub(crate) mod name;
+pub(crate) mod name_match;
 pub(crate) mod phone;
 pub(crate) mod region;
 pub(crate) mod social;
@@ -121,7 +122,7 @@ fn split_outside_numbers(text: &str, sep: &str) -> Vec<String> {
 }
 
 pub(crate) fn is_cjk(c: char) -> bool {
-    matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}')
+    matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}' | '\u{ac00}'..='\u{d7af}' | '\u{1100}'..='\u{11ff}' | '\u{3130}'..='\u{318f}')
 }
 
 /// Cells that carry a phone number, an email address or a URL.

@@ -1,7 +1,11 @@
 //! The contact's name: the line that carries the sender's name (From display name, "Last, First",
 //! initials, the address's local part), or else the first line shaped like a person's name.
 //! Academic prefixes are kept; post-nominal credentials and parenthesised readings are dropped.
+//! Words are compared through [`super::name_match`] (nicknames, short forms, transliteration),
+//! two people on one line ("Lena & Tomas Brandt") are one name, and scripts without case
+//! (Arabic, Hebrew) or without spaces (CJK, Hangul) are shaped by their own rules.
 
+use super::name_match;
 use super::{Cell, is_cjk, is_contact_cell};
 use crate::tables::words::{GREETINGS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
 
@@ -16,6 +20,11 @@ pub(crate) struct Sender {
     pub local: String,
     /// Letters of the domain without its suffix ("hartbakery").
     pub domain: String,
+    /// ASCII key of each token ([`name_match::key`]), in the order of `tokens`.
+    keys: Vec<String>,
+    /// What an ASCII line must contain to hold one of the tokens: each key's spellings, cut to
+    /// their first four letters (a prefix short form matches too).
+    needles: Vec<String>,
 }
 
 fn tokenize(s: &str) -> Vec<String> {
@@ -52,12 +61,33 @@ impl Sender {
                 )
             })
             .unwrap_or_default();
+        let keys: Vec<String> = tokens.iter().map(|t| name_match::key(t)).collect();
+        let mut needles: Vec<String> = Vec::new();
+        for k in &keys {
+            for spelling in name_match::spellings(k) {
+                let cut: String = spelling.chars().take(4).collect();
+                if !needles.contains(&cut) {
+                    needles.push(cut);
+                }
+            }
+        }
         Sender {
             tokens,
             display_tokens,
             local,
             domain,
+            keys,
+            needles,
         }
+    }
+
+    /// How many of the sender's tokens one of `words` stands for ([`name_match::same_key`]).
+    fn hits(&self, words: &[String]) -> usize {
+        let word_keys: Vec<String> = words.iter().map(|w| name_match::key(w)).collect();
+        self.keys
+            .iter()
+            .filter(|k| word_keys.iter().any(|w| name_match::same_key(w, k)))
+            .count()
     }
 
     /// A business writing as itself: "Hart Bakery" <hello@hartbakery.com> spells the domain,
@@ -73,20 +103,16 @@ impl Sender {
 
     /// Number of the sender's tokens that `text` contains.
     pub fn overlap(&self, text: &str) -> usize {
-        let words = tokenize(text);
-        self.tokens
-            .iter()
-            .filter(|t| words.iter().any(|w| w == *t))
-            .count()
+        self.hits(&tokenize(text))
     }
 
-    /// Whether an ASCII `text` cannot hold any of the sender's tokens as a word: none of them
-    /// occurs in it at all, in any ASCII case. (A token of a word is that word lower-cased, so
-    /// it occurs in the text; a non-ASCII token occurs in no ASCII text.) Answers most lines
+    /// Whether an ASCII `text` cannot hold any of the sender's tokens as a word: none of the
+    /// needles occurs in it at all, in any ASCII case. (A word standing for a token starts with
+    /// one of the needles; a non-ASCII needle occurs in no ASCII text.) Answers most lines
     /// of a message without splitting them into lower-cased words.
     fn surely_absent(&self, text: &str) -> bool {
         text.is_ascii()
-            && !self.tokens.iter().any(|t| {
+            && !self.needles.iter().any(|t| {
                 !t.is_empty()
                     && t.len() <= text.len()
                     && text
@@ -106,15 +132,17 @@ impl Sender {
             return false;
         }
         let words = tokenize(text);
-        let hits = self
-            .tokens
-            .iter()
-            .filter(|t| words.iter().any(|w| w == *t))
-            .count();
+        let hits = self.hits(&words);
         let needed = if self.display_tokens.len() >= 2 { 2 } else { 1 };
+        let shape = clean(text);
+        // Every word the sender's ("Ola Hagen" starts like the greeting "olá"): the shape's
+        // greeting test does not apply.
+        let all_sender = words.len() >= 2 && hits >= words.len();
         hits >= needed.min(words.len().max(1))
             && !words.is_empty()
-            && person_shaped(&clean(text))
+            && (person_shaped(&shape)
+                || couple_shaped(&shape)
+                || (all_sender && person_shaped_words(&shape)))
             && !self.is_business_name(text)
     }
 }
@@ -132,6 +160,12 @@ pub(crate) fn clean(text: &str) -> String {
         }
     }
     let mut s = s.trim().to_string();
+    // Korean signs "이지영 드림" ("from Lee Ji-young"): the suffix is no part of the name.
+    for suffix in [" 드림", " 올림", " 배상"] {
+        if let Some(head) = s.strip_suffix(suffix) {
+            s = head.trim().to_string();
+        }
+    }
     for prefix in ["i. a. ", "i.a. ", "i. v. ", "i.v. ", "ppa. ", "pp. "] {
         if s.get(..prefix.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
@@ -141,14 +175,11 @@ pub(crate) fn clean(text: &str) -> String {
     }
     // ", PhD", ", ing." and other post-nominals after a comma.
     if let Some((head, tail)) = s.split_once(',') {
-        let tail_words: Vec<String> = tail
-            .split([',', ' '])
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect();
+        let tail_words: Vec<&str> = tail.split([',', ' ']).filter(|w| !w.is_empty()).collect();
+        // Post-nominals from the table, or letters in capitals ("AIA", "P.E.").
         if !tail_words.is_empty()
             && tail_words.iter().all(|w| {
-                POST_NOMINALS.contains(&w.trim_end_matches(','))
+                POST_NOMINALS.contains(&w.trim_end_matches(',').to_lowercase().as_str())
                     || w.chars().all(|c| c.is_uppercase() || c == '.')
             })
         {
@@ -169,6 +200,16 @@ pub(crate) fn clean(text: &str) -> String {
 /// Shaped like a person's name: 1–5 capitalised words (particles and prefixes allowed), no
 /// digits, no title word, no legal form; or 2–10 CJK characters.
 pub(crate) fn person_shaped(text: &str) -> bool {
+    // Hebrew writes abbreviations with a gershayim, often typed '"' ("עו"ד", "ד"ר"): inside a
+    // Hebrew word it is a letter of the word, not a quotation mark.
+    let owned;
+    let text = if text.contains('"') && text.chars().any(|c| ('\u{05d0}'..='\u{05ea}').contains(&c))
+    {
+        owned = text.replace('"', "\u{05f4}");
+        owned.as_str()
+    } else {
+        text
+    };
     if text.is_empty()
         || text.chars().count() > 50
         || text.chars().any(|c| {
@@ -233,7 +274,9 @@ pub(crate) fn person_shaped(text: &str) -> bool {
             continue;
         }
         let first = w.chars().next();
-        if first.is_some_and(char::is_uppercase) {
+        // Scripts without case (Arabic, Hebrew …) start every name word without a capital.
+        let caseless = first.is_some_and(|c| c.is_alphabetic() && !c.is_lowercase() && !is_cjk(c));
+        if first.is_some_and(char::is_uppercase) || caseless {
             n_capitalised += 1;
         } else {
             return false;
@@ -248,6 +291,38 @@ pub(crate) fn person_shaped(text: &str) -> bool {
         })
 }
 
+/// 2–5 words, each capitalised (or of a script without case), no digits or punctuation: the
+/// shape of a name without the word-table tests of [`person_shaped`].
+fn person_shaped_words(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    (2..=5).contains(&words.len())
+        && words.iter().all(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+                && w.chars()
+                    .all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '.'))
+        })
+}
+
+/// Two people signing together: "Lena & Tomas Brandt", "Ann Lee & Bo Berg".
+pub(crate) fn couple_shaped(text: &str) -> bool {
+    let Some((a, b)) = text.split_once(" & ") else {
+        return false;
+    };
+    let side = |t: &str| {
+        let n = t.split_whitespace().count();
+        (1..=4).contains(&n)
+            && t.split_whitespace().all(|w| {
+                NAME_PARTICLES.contains(&w)
+                    || w.chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+            })
+    };
+    !b.contains(" & ") && side(a) && side(b) && person_shaped(&format!("{a} {b}"))
+}
+
 /// The rest of a cell after leading title words, if it starts with any.
 pub(crate) fn after_leading_title(text: &str) -> Option<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -258,34 +333,48 @@ pub(crate) fn after_leading_title(text: &str) -> Option<String> {
     (n > 0 && n < words.len()).then(|| words[n..].join(" "))
 }
 
-/// Picks the name cell: `(name, block line, rule, confidence)`.
+/// The name before trailing title words ("정우성 차장", "田中 部長"), if the cell ends with any.
+pub(crate) fn before_trailing_title(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let n = words
+        .iter()
+        .rev()
+        .take_while(|w| super::title::is_title(w))
+        .count();
+    (n > 0 && n < words.len()).then(|| words[..words.len() - n].join(" "))
+}
+
+/// Picks the name cell: `(name, block line, rule)`.
 pub(crate) fn find(
     cells: &[Cell],
     sender: &Sender,
     inline: Option<&str>,
-) -> Option<(String, usize, &'static str, f32)> {
+) -> Option<(String, usize, &'static str)> {
     for cell in cells.iter().take(12) {
         let cleaned = clean(&cell.text);
-        if sender.is_name_line(&cell.text) && person_shaped(&cleaned) {
-            return Some((cleaned, cell.line, "name.sender_match", 0.9));
+        if sender.is_name_line(&cell.text) {
+            return Some((cleaned, cell.line, "name.sender_match"));
         }
         // "ディレクター 高橋 美咲", "Geschäftsführer Jan Berg": a title written before the name.
         if let Some(rest) = after_leading_title(&cleaned)
             && person_shaped(&rest)
             && (sender.overlap(&rest) > 0 || rest.chars().any(is_cjk))
         {
-            return Some((rest, cell.line, "name.after_title", 0.8));
+            return Some((rest, cell.line, "name.after_title"));
+        }
+        // "정우성 차장": the sender's name with the title after it (as CJK names are written).
+        if let Some(head) = before_trailing_title(&cleaned)
+            && head.chars().all(|c| is_cjk(c) || c == ' ')
+            && person_shaped(&head)
+            && sender.is_name_line(&head)
+        {
+            return Some((head, cell.line, "name.before_title"));
         }
     }
     if let Some(inline) = inline {
         let cleaned = clean(inline);
         if cleaned.split_whitespace().count() >= 2 && person_shaped(&cleaned) {
-            let conf = if sender.overlap(&cleaned) > 0 {
-                0.85
-            } else {
-                0.6
-            };
-            return Some((cleaned, 0, "name.after_valediction", conf));
+            return Some((cleaned, 0, "name.after_valediction"));
         }
     }
     for cell in cells.iter().take(4) {
@@ -294,7 +383,7 @@ pub(crate) fn find(
             && cleaned.split_whitespace().count() >= 2
             && !sender.is_business_name(&cleaned)
         {
-            return Some((cleaned, cell.line, "name.person_shaped", 0.55));
+            return Some((cleaned, cell.line, "name.person_shaped"));
         }
     }
     // The sender's first name alone on one of the block's first lines ("Mark" above the title).
@@ -307,7 +396,7 @@ pub(crate) fn find(
                 .display_tokens
                 .first()
                 .is_some_and(|t| *t == word.to_lowercase());
-        is_first_name.then_some((word, cell.line, "name.first_name", 0.5))
+        is_first_name.then_some((word, cell.line, "name.first_name"))
     })
 }
 
@@ -318,6 +407,7 @@ mod tests {
     #[test]
     fn cleans_names() {
         assert_eq!(clean("Ann Lee, PhD"), "Ann Lee");
+        assert_eq!(clean("Rachel Stein, AIA"), "Rachel Stein");
         assert_eq!(clean("Dr. Ann Lee MBA"), "Dr. Ann Lee");
         assert_eq!(clean("山田 太郎（Taro Yamada）"), "山田 太郎");
         assert_eq!(clean("i. A. Jan Berg"), "Jan Berg");
@@ -333,5 +423,24 @@ mod tests {
         let s = Sender::new(Some("Okafor, Chinedu"), Some("c.okafor@uni.example"));
         assert!(s.is_name_line("Dr. Chinedu Okafor"));
         assert!(!s.is_name_line("Chinedu"));
+        let s = Sender::new(Some("Robert Kessler"), Some("robert.kessler@example.com"));
+        assert!(s.is_name_line("Bob Kessler"));
+        assert!(!s.is_name_line("Bob Kasper"));
+        let s = Sender::new(Some("Olga Smirnova"), Some("o.smirnova@example.ru"));
+        assert!(s.is_name_line("Ольга Смирнова"));
+        let s = Sender::new(Some("Lena Brandt"), Some("lena@example.com"));
+        assert!(s.is_name_line("Lena & Tomas Brandt"));
+        assert!(!couple_shaped("Torres & Lowe Construction, Inc."));
+        assert!(couple_shaped("Joost & Marieke de Groot"));
+        assert!(person_shaped("أحمد الفارسي"));
+        assert!(!person_shaped("납품 일정 확인 부탁드립니다."));
+        assert!(person_shaped("עו\"ד אורי לוין"));
+        let s = Sender::new(Some("Ola Hagen"), Some("ola.hagen@example.no"));
+        assert!(s.is_name_line("Ola Hagen"));
+        assert_eq!(clean("이지영 드림"), "이지영");
+        assert_eq!(
+            before_trailing_title("정우성 차장").as_deref(),
+            Some("정우성")
+        );
     }
 }

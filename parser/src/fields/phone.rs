@@ -85,6 +85,26 @@ impl Parsed {
 }
 
 /// The candidate as [`parse`] reads it: trimmed, an international number without "(0)".
+/// An internal extension written alone: "x31545", "ext. 224", "Ext 5920", "3-5290".
+pub(crate) fn is_extension(text: &str) -> bool {
+    let t = text.trim();
+    if t.len() > 16 {
+        return false;
+    }
+    let lower = t.to_ascii_lowercase();
+    let rest = ["extension", "ext.", "ext", "x"]
+        .iter()
+        .find_map(|p| lower.strip_prefix(p))
+        .map(|r| r.trim_start_matches([' ', ':', '.']));
+    let digits = |s: &str| (3..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(r) = rest {
+        return digits(r);
+    }
+    // Enron-style internal numbers: one digit, a dash, four digits.
+    let b = t.as_bytes();
+    b.len() == 6 && b[0].is_ascii_digit() && b[1] == b'-' && digits(&t[2..])
+}
+
 fn normalised(candidate: &str) -> String {
     let text = candidate.trim();
     if text.starts_with('+') || text.starts_with("00") {
@@ -286,7 +306,9 @@ pub(crate) fn find(cells: &[Cell], lines: &[Line], regions: &[Region]) -> Vec<Fo
             let after = text.get(m.end()..).unwrap_or_default();
             prev_end = m.end();
             let lower_before = before.to_lowercase();
-            if NOT_PHONE.iter().any(|w| lower_before.contains(w)) {
+            // (A number written with its "+" country code is a phone whatever precedes it:
+            // the Turkish mobile label "Cep" is also the Brazilian postcode's.)
+            if !m.as_str().starts_with('+') && NOT_PHONE.iter().any(|w| lower_before.contains(w)) {
                 continue;
             }
             // Part of a URL or an address like "Suite 3700"?

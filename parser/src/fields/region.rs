@@ -144,6 +144,93 @@ const STOPWORDS: &[(&str, &[&str])] = &[
             "oraz",
         ],
     ),
+    (
+        "TR",
+        &[
+            "ve",
+            "bir",
+            "bu",
+            "için",
+            "ile",
+            "çok",
+            "merhaba",
+            "teşekkürler",
+            "olarak",
+            "size",
+            "bilgi",
+            "saygılarımla",
+        ],
+    ),
+    (
+        "CZ",
+        &[
+            "je",
+            "se",
+            "že",
+            "pro",
+            "dobrý",
+            "děkuji",
+            "prosím",
+            "jsem",
+            "jsme",
+            "také",
+            "bude",
+            "pozdravem",
+        ],
+    ),
+    (
+        "FI",
+        &[
+            "ja",
+            "ei",
+            "että",
+            "hei",
+            "kiitos",
+            "terveisin",
+            "tämä",
+            "olen",
+            "myös",
+            "kanssa",
+        ],
+    ),
+    (
+        "HU",
+        &[
+            "az",
+            "és",
+            "hogy",
+            "nem",
+            "egy",
+            "köszönöm",
+            "kérem",
+            "üdvözlettel",
+            "vagy",
+            "van",
+            "lesz",
+        ],
+    ),
+    (
+        "RO",
+        &[
+            "și",
+            "în",
+            "pentru",
+            "vă",
+            "mulțumesc",
+            "este",
+            "bună",
+            "ziua",
+            "sunt",
+            "vom",
+            "mâine",
+        ],
+    ),
+    (
+        "NO",
+        &[
+            "hei", "takk", "vennlig", "hilsen", "ikke", "blir", "kommer", "med", "jeg", "og", "er",
+        ],
+    ),
 ];
 
 /// A small multiplicative hash for the stop-word index: its keys are a few hundred short
@@ -181,6 +268,44 @@ static STOPWORD_INDEX: Lazy<WordMap<Vec<usize>>> = Lazy::new(|| {
 /// Bytes of text that say enough about the language.
 const LANGUAGE_SAMPLE: usize = 2_000;
 
+/// The region a script all but names: Hangul, Han without kana, Hebrew, Greek, Cyrillic
+/// (Ukrainian when its own letters are there). Arabic is written in too many countries.
+fn script_region(text: &str) -> Option<&'static str> {
+    if text.is_ascii() {
+        return None;
+    }
+    let (mut hangul, mut han, mut hebrew, mut greek, mut cyrillic, mut ukrainian) =
+        (0, 0, 0, 0, 0, 0);
+    for c in text.chars().take(LANGUAGE_SAMPLE) {
+        match c {
+            '\u{ac00}'..='\u{d7af}' => hangul += 1,
+            '\u{4e00}'..='\u{9fff}' => han += 1,
+            '\u{0590}'..='\u{05ff}' => hebrew += 1,
+            '\u{0370}'..='\u{03ff}' => greek += 1,
+            'і' | 'ї' | 'є' | 'ґ' | 'І' | 'Ї' | 'Є' | 'Ґ' => {
+                ukrainian += 1;
+                cyrillic += 1;
+            }
+            '\u{0400}'..='\u{04ff}' => cyrillic += 1,
+            _ => {}
+        }
+    }
+    let enough = 10;
+    if hangul >= enough {
+        Some("KR")
+    } else if han >= enough {
+        Some("CN")
+    } else if hebrew >= enough {
+        Some("IL")
+    } else if greek >= enough {
+        Some("GR")
+    } else if cyrillic >= enough {
+        Some(if ukrainian >= 1 { "UA" } else { "RU" })
+    } else {
+        None
+    }
+}
+
 fn has_kana(text: &str) -> bool {
     !text.is_ascii() && text.chars().any(|c| matches!(c, '\u{3040}'..='\u{30ff}'))
 }
@@ -208,6 +333,9 @@ pub(crate) fn language_of_lines(lines: &[crate::line::Line]) -> Option<&'static 
 pub(crate) fn language_region(text: &str) -> Option<&'static str> {
     if has_kana(text) {
         return Some("JP");
+    }
+    if let Some(region) = script_region(text) {
+        return Some(region);
     }
     // The first couple of thousand characters say enough about the language.
     let mut end = text.len().min(LANGUAGE_SAMPLE);
@@ -336,6 +464,31 @@ fn push(out: &mut Vec<Region>, code: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scripts_name_regions() {
+        assert_eq!(
+            language_region("交货期确认为四月十日。请查收附件中的报价单。"),
+            Some("CN")
+        );
+        assert_eq!(
+            language_region("견적서 첨부드립니다. 감사합니다. 확인 부탁드립니다."),
+            Some("KR")
+        );
+        assert_eq!(
+            language_region("Добрий день, рахунок у вкладенні, дякую"),
+            Some("UA")
+        );
+        assert_eq!(
+            language_region("Добрый день, смета во вложении, спасибо"),
+            Some("RU")
+        );
+        assert_eq!(language_region("מצורפת הצעת המחיר, תודה רבה"), Some("IL"));
+        assert_eq!(
+            language_region("The rates are attached, thanks for your patience."),
+            None
+        );
+    }
 
     #[test]
     fn hints_in_order() {

@@ -1,4 +1,8 @@
-//! Job title: a cell with a title word (multilingual), before or after the name.
+//! Job title: a cell with a title word (multilingual), before or after the name; failing that,
+//! the short line right after the name that is no phone, e-mail, URL, address or company,
+//! whatever its language ("Varvschef", "Gas Scheduling"). "Title, Department" stays one title;
+//! only a company after the comma (legal form, company word, acronym, the sender's domain) is
+//! split off.
 
 use super::{Cell, is_contact_cell};
 
@@ -20,12 +24,87 @@ pub(crate) fn is_title(text: &str) -> bool {
     crate::tables::TITLES.matches_lower(text)
 }
 
+/// Whether the text after a title's comma names a company ("Tallgrass Design", "Acme GmbH",
+/// the sender's domain) rather than a department of one ("Manager, Credit Risk").
+fn names_company(tail: &str, domain_label: Option<&str>) -> bool {
+    // An acronym ("Senior Counsel, ENA") is a company's short name.
+    let acronym =
+        (2..=6).contains(&tail.len()) && tail.chars().all(|c| c.is_ascii_uppercase() || c == '&');
+    acronym
+        || super::company::has_legal_form(tail)
+        || crate::tables::COMPANY_WORDS.matches(&tail.to_lowercase())
+        || domain_label.is_some_and(|d| super::company::matches_domain(tail, d))
+}
+
+fn tail_of<'a>(text: &'a str, sep: &str) -> &'a str {
+    text.split_once(sep).map_or("", |(_, tail)| tail)
+}
+
+/// A department or unit line ("Gas Scheduling", "Terminal Operations") says what the person
+/// does as well as a title word would: the short line right after the name that is no phone,
+/// e-mail, URL, address or company, whatever its language.
+pub(crate) fn structural(
+    cells: &[Cell],
+    name_line: usize,
+    name: &str,
+    domain_label: Option<&str>,
+) -> Option<(String, usize, Option<String>)> {
+    let at = cells
+        .iter()
+        .position(|c| c.line == name_line && super::name::clean(&c.text) == name)
+        .or_else(|| cells.iter().position(|c| c.line == name_line))?;
+    // The cell after the name's: on its line ("Martin Dvořák | jednatel | …") or the next one
+    // (or first on the next one: "Logistikkansvarlig | Bergen Bryggeri AS").
+    let cell = cells.get(at + 1)?;
+    if cell.line != name_line && cell.line != name_line + 1 {
+        return None;
+    }
+    // "Laatupäällikkö, Pohjan Maito Oy": the title and the company in one cell.
+    let (t, company) = match cell.text.split_once(", ") {
+        Some((head, tail))
+            if super::company::has_legal_form(tail) && !super::company::has_legal_form(head) =>
+        {
+            (head.trim(), Some(tail.trim().to_string()))
+        }
+        _ => (cell.text.as_str(), None),
+    };
+    // Name / title / company is the usual order: with a company of its own next ("Banat
+    // Logistic S.A."), a line with a company word ("Coordonator Transport") is the title.
+    let company_follows = company.is_some()
+        || cells
+            .get(at + 2)
+            .is_some_and(|c| super::company::has_legal_form(&c.text));
+    let n_words = t.split_whitespace().count();
+    let first = t.chars().next();
+    let capital = first.is_some_and(|c| c.is_alphabetic() && !c.is_lowercase());
+    // Many languages write titles in lower case ("jednatel", "юрист", "recepcióvezető").
+    let short_lower = first.is_some_and(char::is_lowercase) && n_words <= 3;
+    let shaped = (1..=6).contains(&n_words)
+        && t.chars().count() <= 60
+        && (capital || short_lower)
+        && !t
+            .chars()
+            .any(|c| c.is_numeric() || matches!(c, ':' | '：' | '?' | '!' | '@' | ','))
+        && !t.ends_with('.')
+        && !is_contact_cell(t)
+        && !super::address::is_address(t)
+        && !super::company::has_legal_form(t)
+        && (company_follows || !names_company(t, domain_label))
+        && !crate::signature::is_postscript(t)
+        && crate::signature::valediction_rest(t).is_none()
+        && crate::tables::labels::PHONE_LABELS
+            .iter()
+            .all(|(l, _)| !t.eq_ignore_ascii_case(l));
+    shaped.then(|| (t.to_string(), cell.line, company))
+}
+
 /// The title cell, skipping the name's cell: `(title, block line, company written after it)`.
 /// "Creative Lead, Tallgrass Design" and "Senior Counsel at Acme" carry the company too.
 pub(crate) fn find(
     cells: &[Cell],
     skip: &[&str],
     name: Option<&str>,
+    domain_label: Option<&str>,
 ) -> Option<(String, usize, Option<String>)> {
     // "Partner, White Law LLP": a title and the company in one cell. The loop stops at the
     // first title cell without a legal form, the cell the title is then taken from.
@@ -60,15 +139,22 @@ pub(crate) fn find(
         .trim()
         .to_string();
     if let Some(name) = name.filter(|n| !n.is_empty())
-        && let Some(stripped) = t.strip_suffix(name)
+        && let Some(stripped) = t.strip_suffix(name).or_else(|| t.strip_prefix(name))
     {
         t = stripped.trim().to_string();
     }
     for sep in [", ", " at ", " bei ", " chez "] {
+        // "Attorney at Law" is one title: a one-word tail must name a company.
+        let one_word = !tail_of(&t, sep).contains(' ');
         if let Some((head, tail)) = t.split_once(sep)
             && is_title(head)
             && !is_title(tail)
             && tail.chars().next().is_some_and(char::is_uppercase)
+            && (if sep == ", " || one_word {
+                names_company(tail, domain_label)
+            } else {
+                true
+            })
         {
             return Some((
                 head.trim().to_string(),
@@ -94,13 +180,37 @@ mod tests {
         let cells = super::super::cells(&crate::mime::text_lines(
             "Ann Lee\nCreative Lead, Tallgrass Design",
         ));
-        let found = find(&cells, &["Ann Lee"], Some("Ann Lee"));
+        let found = find(&cells, &["Ann Lee"], Some("Ann Lee"), None);
         assert_eq!(
             found.map(|t| (t.0, t.2)),
             Some((
                 "Creative Lead".to_string(),
                 Some("Tallgrass Design".to_string())
             ))
+        );
+        let cells =
+            super::super::cells(&crate::mime::text_lines("Owen Park\nManager, Credit Risk"));
+        let found = find(&cells, &["Owen Park"], Some("Owen Park"), None);
+        assert_eq!(found.map(|t| t.0).as_deref(), Some("Manager, Credit Risk"));
+        let cells = super::super::cells(&crate::mime::text_lines(
+            "Priya Raman\nGas Scheduling\n3-5290",
+        ));
+        assert_eq!(
+            structural(&cells, 0, "Priya Raman", None)
+                .map(|t| t.0)
+                .as_deref(),
+            Some("Gas Scheduling")
+        );
+        let cells = super::super::cells(&crate::mime::text_lines("Jim Pruitt\nPruitt Pipe Supply"));
+        assert_eq!(structural(&cells, 0, "Jim Pruitt", None), None);
+        let cells = super::super::cells(&crate::mime::text_lines(
+            "Martin Dvořák | jednatel | Šumava Dřevo s.r.o.",
+        ));
+        assert_eq!(
+            structural(&cells, 0, "Martin Dvořák", None)
+                .map(|t| t.0)
+                .as_deref(),
+            Some("jednatel")
         );
     }
 }

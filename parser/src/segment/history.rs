@@ -180,6 +180,12 @@ fn is_attribution(lines: &[Line], i: usize) -> bool {
     if ends(&lower) {
         return true;
     }
+    // "2026年3月9日(月) 14:05 Ann Lee <ann@example.org>:" (clients that write no verb): a date
+    // first, the author's address in angle brackets last.
+    let dated = text.starts_with(|c: char| c.is_ascii_digit());
+    if dated && text.trim_end().ends_with(">:") && text.contains('@') && text.contains('<') {
+        return true;
+    }
     // Wrapped attribution: the suffix is on one of the next two lines.
     for next in lines.iter().skip(i + 1).take(2) {
         let n = next.text.to_lowercase();

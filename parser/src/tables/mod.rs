@@ -14,7 +14,7 @@ use once_cell::sync::Lazy;
 use matcher::{Boundary, PrefixSet, WordSet};
 
 fn has_cjk(w: &str) -> bool {
-    w.chars().any(|c| matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}'))
+    w.chars().any(|c| matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}' | '\u{ac00}'..='\u{d7af}' | '\u{1100}'..='\u{11ff}' | '\u{3130}'..='\u{318f}'))
 }
 
 /// Short legal forms that are also ordinary words somewhere; they count only as written by
@@ -58,6 +58,8 @@ pub(crate) static NOT_A_PERSON: Lazy<WordSet> = Lazy::new(|| {
         Boundary::Word,
     )
 });
+pub(crate) static ORG_UNITS: Lazy<WordSet> =
+    Lazy::new(|| WordSet::lowercase(words::ORG_UNIT_WORDS, Boundary::Word));
 pub(crate) static STREET_WORDS: Lazy<WordSet> =
     Lazy::new(|| WordSet::lowercase(words::STREET_WORDS, Boundary::Word));
 /// Disclaimer and registration words in one automaton: every footer check asks for either,

@@ -546,6 +546,7 @@ async fn link_mailboxes(
             folders: vec!["INBOX".into()],
             ca_file: None,
             backfill: 0,
+            operator_trusted: true,
         };
         let mailbox = create_imap_mailbox(
             store,

@@ -57,6 +57,7 @@ pub async fn revoke_token(State(app): State<AppState>, user: CurrentUser, ids: I
 /// Signs in with e-mail and password; sets the session cookie and returns the CSRF token.
 pub async fn sign_in(
     State(app): State<AppState>,
+    client: Option<axum::Extension<crate::http::client_address::ClientAddress>>,
     JsonBody(body): JsonBody<SignInBody>,
 ) -> ApiResult {
     let mut c = crate::service::validate::Checker::new();
@@ -74,7 +75,14 @@ pub async fn sign_in(
         return Err(ApiError::BadBody("email and password are required".into()));
     };
     let password = zeroize::Zeroizing::new(password);
-    let new = auth::sign_in_for(&app.store, &email, &password, app.settings.session_ttl).await?;
+    let new = auth::sign_in_from(
+        &app.store,
+        &email,
+        &password,
+        app.settings.session_ttl,
+        client.and_then(|c| c.0.0),
+    )
+    .await?;
     let body = serde_json::json!({
         "user_id": new.session.user,
         "csrf_token": auth::csrf_token(&new.session),

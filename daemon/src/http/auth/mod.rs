@@ -22,7 +22,7 @@ use crate::store::{Store, TokenId, UserId};
 
 pub use session::{
     NewSession, SESSION_COOKIE, Session, clear_cookie, cookie_value, csrf_token, sign_in,
-    sign_in_for, sign_out,
+    sign_in_for, sign_in_from, sign_out,
 };
 pub use sign_in_csrf::{SIGN_IN_COOKIE, SignInToken, check_sign_in_token, clear_sign_in_cookie};
 

@@ -1,7 +1,17 @@
 //! User passwords: argon2id (the `argon2` crate's defaults: 19 MiB, 2 passes, 1 lane, the
 //! OWASP minimum) in PHC string form. Hashing runs on a blocking thread: it is deliberately slow.
+//!
+//! Every hash (setting a password, checking one, the dummy check for an unknown user) goes
+//! through one bounded pool: at most one hash per core runs at once, at most
+//! [`QUEUE_PER_CORE`] per core wait, and a request beyond that is refused at once
+//! ([`AuthError::TooManyAttempts`], 429 with `Retry-After`) instead of queueing 19 MiB hashes
+//! on the 512-thread blocking pool. A sign-in flood costs the daemon a few cores' worth of
+//! hashing, never its memory.
 
 use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -14,6 +24,52 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 /// Shortest password accepted when one is set.
 pub const MIN_PASSWORD_LEN: usize = 10;
 
+/// Hashes waiting for a core, per core, before new ones are refused.
+pub const QUEUE_PER_CORE: usize = 4;
+
+/// What a refused hash asks the client to wait.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The bounded hashing pool (see the module docs).
+struct HashPool {
+    /// Hashes admitted: running or waiting for a core.
+    admitted: Semaphore,
+    /// Hashes running.
+    running: Semaphore,
+}
+
+fn pool() -> &'static HashPool {
+    static POOL: OnceLock<HashPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        HashPool {
+            admitted: Semaphore::new(cores * (1 + QUEUE_PER_CORE)),
+            running: Semaphore::new(cores),
+        }
+    })
+}
+
+/// Runs `work` (one hash) on the bounded pool, or refuses at once when the pool is full.
+async fn on_hash_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AuthError> {
+    let pool = pool();
+    let Ok(_admitted) = pool.admitted.try_acquire() else {
+        tracing::info!("password hashing pool full: attempt refused");
+        return Err(AuthError::TooManyAttempts {
+            retry_after: BUSY_RETRY_AFTER,
+        });
+    };
+    let _running = pool
+        .running
+        .acquire()
+        .await
+        .map_err(|_| AuthError::Internal("hashing pool closed".into()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AuthError::Internal(format!("hash task: {e}")))
+}
+
 /// Hashes `password` with a fresh random salt.
 pub async fn hash_password(password: Zeroizing<String>) -> Result<String, AuthError> {
     let len = password.chars().count();
@@ -23,9 +79,7 @@ pub async fn hash_password(password: Zeroizing<String>) -> Result<String, AuthEr
             max: MAX_PASSWORD_LEN,
         });
     }
-    tokio::task::spawn_blocking(move || hash_blocking(password.as_bytes()))
-        .await
-        .map_err(|e| AuthError::Internal(format!("hash task: {e}")))?
+    on_hash_pool(move || hash_blocking(password.as_bytes())).await?
 }
 
 fn hash_blocking(password: &[u8]) -> Result<String, AuthError> {
@@ -40,15 +94,19 @@ fn hash_blocking(password: &[u8]) -> Result<String, AuthError> {
 }
 
 /// Checks `password` against a stored PHC string; `None` (no password set, or unknown user)
-/// is checked against a fixed dummy hash so that the answer takes the same time.
-pub async fn verify_password(password: Zeroizing<String>, stored: Option<String>) -> bool {
+/// is checked against a fixed dummy hash so that the answer takes the same time. Refused
+/// (`TooManyAttempts`) when the hashing pool is full.
+pub async fn verify_password(
+    password: Zeroizing<String>,
+    stored: Option<String>,
+) -> Result<bool, AuthError> {
     if password.len() > MAX_PASSWORD_LEN * 4 {
-        return false;
+        return Ok(false);
     }
     // The blocking pool does not inherit the request's span: carry it over, so the warning
     // below keeps the request's correlation id.
     let span = tracing::Span::current();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = on_hash_pool(move || {
         let _request = span.enter();
         let dummy = stored.is_none();
         let phc = match &stored {
@@ -65,7 +123,12 @@ pub async fn verify_password(password: Zeroizing<String>, stored: Option<String>
         ok && !dummy
     })
     .await;
-    result.unwrap_or(false)
+    match result {
+        Err(AuthError::TooManyAttempts { retry_after }) => {
+            Err(AuthError::TooManyAttempts { retry_after })
+        }
+        other => Ok(other.unwrap_or(false)),
+    }
 }
 
 /// A hash of a random password, computed once, for timing-equal failures.
@@ -92,15 +155,56 @@ mod tests {
             .await
             .expect("hash");
         assert!(phc.starts_with("$argon2id$"));
-        assert!(
+        assert!(matches!(
             verify_password(
                 Zeroizing::new("correct horse battery".into()),
                 Some(phc.clone())
             )
-            .await
-        );
-        assert!(!verify_password(Zeroizing::new("wrong horse battery".into()), Some(phc)).await);
-        assert!(!verify_password(Zeroizing::new("anything at all".into()), None).await);
+            .await,
+            Ok(true)
+        ));
+        assert!(matches!(
+            verify_password(Zeroizing::new("wrong horse battery".into()), Some(phc)).await,
+            Ok(false)
+        ));
+        assert!(matches!(
+            verify_password(Zeroizing::new("anything at all".into()), None).await,
+            Ok(false)
+        ));
         assert!(hash_password(Zeroizing::new("short".into())).await.is_err());
+    }
+
+    /// A burst of sign-in checks far beyond the pool is refused at once (429), not queued on
+    /// the blocking pool; what is admitted still gets its answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_password_checks_is_refused_beyond_the_pool() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let capacity = cores * (1 + QUEUE_PER_CORE);
+        let attempts = capacity * 10;
+        let checks: Vec<_> = (0..attempts)
+            .map(|_| {
+                tokio::spawn(verify_password(
+                    Zeroizing::new("not the password".into()),
+                    None,
+                ))
+            })
+            .collect();
+        let mut refused = 0;
+        let mut answered = 0;
+        for check in checks {
+            match check.await {
+                Ok(Err(AuthError::TooManyAttempts { .. })) => refused += 1,
+                Ok(Ok(false)) => answered += 1,
+                other => panic!(
+                    "unexpected result {:?}",
+                    other.map(|r| r.map_err(|e| e.to_string()))
+                ),
+            }
+        }
+        assert!(answered >= 1, "nothing was admitted");
+        assert!(
+            refused >= attempts - 2 * capacity,
+            "{refused} of {attempts} refused with a pool of {capacity}"
+        );
     }
 }

@@ -110,7 +110,20 @@ pub async fn sign_in_for(
     password: &str,
     ttl: Duration,
 ) -> Result<NewSession, AuthError> {
-    attempt_allowed(email)?;
+    sign_in_from(store, email, password, ttl, None).await
+}
+
+/// [`sign_in_for`] from the client address `client`: attempts are counted per e-mail address
+/// *and* source (IPv6 per /64), so guessing from one source is throttled without locking the
+/// account's owner out from theirs.
+pub async fn sign_in_from(
+    store: &Store,
+    email: &str,
+    password: &str,
+    ttl: Duration,
+    client: Option<std::net::IpAddr>,
+) -> Result<NewSession, AuthError> {
+    attempt_allowed(email, client)?;
     let found = match store.user_with_password_hash(email).await {
         Ok(found) => Some(found),
         Err(e) if e.is_not_found() => None,
@@ -120,7 +133,7 @@ pub async fn sign_in_for(
         Some((user, stored)) => (Some(user), stored),
         None => (None, None),
     };
-    let ok = verify_password(Zeroizing::new(password.to_owned()), stored).await;
+    let ok = verify_password(Zeroizing::new(password.to_owned()), stored).await?;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!("sign-in refused");
         return Err(AuthError::BadCredentials);
@@ -149,14 +162,18 @@ pub async fn sign_in_for(
     })
 }
 
-/// Sign-in attempts allowed per e-mail address: a burst of [`SIGN_IN_BURST`], then one every
-/// six seconds, whatever address they come from (password guessing from many addresses).
+/// Sign-in attempts allowed per e-mail address and source address (IPv6: per /64): a burst of
+/// [`SIGN_IN_BURST`], then one every six seconds. Keyed by both, so nobody can lock a user out
+/// by failing on their e-mail from elsewhere; guessing from many addresses is bounded by the
+/// per-address rate limit and the hashing pool (`auth::password`).
 pub const SIGN_IN_BURST: u32 = 10;
 
-fn attempt_allowed(email: &str) -> Result<(), AuthError> {
+type AttemptKey = (String, Option<crate::http::client_address::RateKey>);
+
+fn attempt_allowed(email: &str, client: Option<std::net::IpAddr>) -> Result<(), AuthError> {
     use governor::clock::{Clock as _, DefaultClock};
     use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-    static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<String>> =
+    static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<AttemptKey>> =
         std::sync::OnceLock::new();
     let limiter = LIMITER.get_or_init(|| {
         let burst = std::num::NonZeroU32::new(SIGN_IN_BURST).unwrap_or(std::num::NonZeroU32::MIN);
@@ -167,7 +184,10 @@ fn attempt_allowed(email: &str) -> Result<(), AuthError> {
         limiter.retain_recent();
     }
     limiter
-        .check_key(&email.trim().to_lowercase())
+        .check_key(&(
+            email.trim().to_lowercase(),
+            client.map(crate::http::client_address::RateKey::of),
+        ))
         .map_err(|not_until| AuthError::TooManyAttempts {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
         })

@@ -74,6 +74,7 @@ impl Drop for SignInForm {
 /// attempt budget; it gets a 403 with a fresh form.
 pub async fn sign_in(
     State(state): State<AppState>,
+    client: Option<axum::Extension<crate::http::client_address::ClientAddress>>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, PageError> {
@@ -92,11 +93,12 @@ pub async fn sign_in(
             ),
         );
     }
-    match auth::sign_in_for(
+    match auth::sign_in_from(
         &state.store,
         &email,
         &form.password,
         state.settings.session_ttl,
+        client.and_then(|c| c.0.0),
     )
     .await
     {

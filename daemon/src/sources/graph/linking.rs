@@ -27,7 +27,8 @@ use super::client::{GraphApi, RetryPolicy};
 use super::config::{GraphConfig, SCOPES};
 use super::error::GraphError;
 use super::oauth::{
-    LINKING_TTL, OAuthClient, code_challenge, load_client_secret, random_token, state_hash,
+    LINKING_TTL, OAuthClient, code_challenge, issue_state, load_client_secret, random_token,
+    state_hash, state_is_ours,
 };
 use super::settings::GraphSettings;
 use super::source::GraphSource;
@@ -80,7 +81,7 @@ pub async fn start_linking(
         Some(role) if role.can_edit() => {}
         _ => return Err(LinkError::ListNotEditable),
     }
-    let state = Zeroizing::new(random_token()?);
+    let state = issue_state(vault)?;
     let verifier = Zeroizing::new(random_token()?);
     let sealed = vault.seal(verifier.as_bytes())?;
     store
@@ -123,6 +124,11 @@ pub async fn complete_linking(
     state: &str,
     signed_in: Option<UserId>,
 ) -> Result<Mailbox, LinkError> {
+    // A state this daemon never issued is refused before the store is touched (the callback
+    // is open to the internet; a store write per forged request would be a flood's lever).
+    if !state_is_ours(vault, state) {
+        return Err(LinkError::UnknownState);
+    }
     let pending = match store.take_oauth_state(&state_hash(state)).await {
         Ok(pending) => pending,
         Err(e) if e.is_not_found() => return Err(LinkError::UnknownState),

@@ -288,6 +288,35 @@ pub fn random_token() -> Result<String, GraphError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes.as_ref()))
 }
 
+/// What the vault's tags of OAuth `state` values are for (see [`crate::vault::Vault::tag`]).
+const STATE_TAG_PURPOSE: &str = "oauth state";
+
+/// A new `state`: 32 random bytes and a tag under the master key, both base64url, joined by
+/// `.`. The tag lets the callback refuse a `state` this daemon never issued without asking the
+/// store ([`state_is_ours`]).
+pub fn issue_state(vault: &crate::vault::Vault) -> Result<Zeroizing<String>, GraphError> {
+    let nonce = Zeroizing::new(random_token()?);
+    let tag = vault.tag(STATE_TAG_PURPOSE, nonce.as_bytes());
+    Ok(Zeroizing::new(format!(
+        "{}.{}",
+        nonce.as_str(),
+        URL_SAFE_NO_PAD.encode(&tag[..16])
+    )))
+}
+
+/// Whether `state` carries a valid tag from [`issue_state`] (checked in constant time).
+pub fn state_is_ours(vault: &crate::vault::Vault, state: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some((nonce, tag)) = state.split_once('.') else {
+        return false;
+    };
+    let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
+        return false;
+    };
+    let expected = vault.tag(STATE_TAG_PURPOSE, nonce.as_bytes());
+    tag.len() == 16 && bool::from(expected[..16].ct_eq(&tag))
+}
+
 /// PKCE S256: base64url(SHA-256(verifier)).
 pub fn code_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))

@@ -101,6 +101,11 @@ pub fn render_prometheus() -> String {
             sum(|s| s.webhook_failures),
         ),
         (
+            "mailsig_graph_webhook_shed_total",
+            "Webhook requests answered 503 because the budget of store look-ups for unknown subscription ids was spent.",
+            sum(|s| s.webhook_shed),
+        ),
+        (
             "mailsig_graph_requests_total",
             "Requests sent to Microsoft Graph.",
             sum(|s| s.requests),
@@ -152,6 +157,8 @@ pub struct GraphStats {
     pub jobs_queued: AtomicU64,
     /// Webhook requests answered 5xx because the queue could not be written.
     pub webhook_failures: AtomicU64,
+    /// Webhook requests answered 503 because the store look-up budget was spent.
+    pub webhook_shed: AtomicU64,
     pub requests: AtomicU64,
     /// 429/503 answers from Graph that were waited out.
     pub throttled: AtomicU64,
@@ -174,6 +181,7 @@ pub struct GraphStatsSnapshot {
     pub lifecycle_received: u64,
     pub jobs_queued: u64,
     pub webhook_failures: u64,
+    pub webhook_shed: u64,
     pub requests: u64,
     pub throttled: u64,
     pub messages_fetched: u64,
@@ -225,6 +233,7 @@ impl GraphStats {
             lifecycle_received: load(&self.lifecycle_received),
             jobs_queued: load(&self.jobs_queued),
             webhook_failures: load(&self.webhook_failures),
+            webhook_shed: load(&self.webhook_shed),
             requests: load(&self.requests),
             throttled: load(&self.throttled),
             messages_fetched: load(&self.messages_fetched),

@@ -2,16 +2,22 @@
 //! out. Nothing here calls Graph: Graph wants a 2xx within 3 seconds, so the only work is a
 //! clientState check (constant time) and one store transaction; workers fetch later.
 //!
+//! The route is open to the internet, so a body's cost is bounded before the store is asked:
+//! at most [`MAX_ITEMS_PER_BODY`] notifications, each subscription id resolved once per body,
+//! ids longer than a Graph id never looked up, and look-ups of ids not known in memory limited
+//! by the [`Registry`] (negative cache, token bucket).
+//!
 //! Concurrent requests hand their jobs to one [`GroupCommit`] writer, which inserts whatever
 //! has gathered in ONE transaction; a request is still answered only after its own jobs are
 //! committed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 
 use super::group_commit::GroupCommit;
-use super::registry::Registry;
+use super::registry::{KnownSubscription, Lookup, Registry};
 use super::stats::GraphStats;
 use crate::store::{GraphJobKind, NewGraphJob, Store};
 
@@ -37,6 +43,13 @@ pub struct Webhook {
 
 /// Requests folded into one transaction at most.
 const MAX_BATCHES_PER_COMMIT: usize = 512;
+
+/// Notifications in one body at most; a longer body is refused whole (Graph batches far
+/// fewer).
+pub const MAX_ITEMS_PER_BODY: usize = 1_000;
+
+/// The longest subscription id looked up (Graph's are 36-character GUIDs).
+const MAX_SUBSCRIPTION_ID: usize = 128;
 
 #[derive(serde::Deserialize)]
 struct Body {
@@ -99,7 +112,12 @@ impl Webhook {
         let Ok(body) = serde_json::from_slice::<Body>(body) else {
             return Verdict::BadRequest;
         };
+        if body.value.len() > MAX_ITEMS_PER_BODY {
+            return Verdict::BadRequest;
+        }
         let mut jobs = Vec::with_capacity(body.value.len());
+        // Each subscription id is resolved once per body, however often it repeats.
+        let mut resolved: HashMap<String, Option<KnownSubscription>> = HashMap::new();
         for item in body.value {
             let counter = if lifecycle {
                 &self.stats.lifecycle_received
@@ -111,18 +129,21 @@ impl Webhook {
                 GraphStats::bump(&self.stats.notifications_unknown);
                 continue;
             };
-            let known = match self.registry.lookup(subscription_id).await {
-                Ok(Some(known)) => known,
-                Ok(None) => {
-                    GraphStats::bump(&self.stats.notifications_unknown);
-                    tracing::debug!("graph notification for an unknown subscription ignored");
-                    continue;
+            let known = match resolved.get(subscription_id) {
+                Some(known) => known.clone(),
+                None => {
+                    let known = match self.resolve(subscription_id).await {
+                        Ok(known) => known,
+                        Err(verdict) => return verdict,
+                    };
+                    resolved.insert(subscription_id.to_owned(), known.clone());
+                    known
                 }
-                Err(error) => {
-                    tracing::warn!(error = %error, "graph webhook: subscription lookup failed");
-                    GraphStats::bump(&self.stats.webhook_failures);
-                    return Verdict::Unavailable;
-                }
+            };
+            let Some(known) = known else {
+                GraphStats::bump(&self.stats.notifications_unknown);
+                tracing::debug!("graph notification for an unknown subscription ignored");
+                continue;
             };
             if !known.client_state_matches(item.client_state.as_deref().unwrap_or_default()) {
                 GraphStats::bump(&self.stats.notifications_forged);
@@ -163,6 +184,28 @@ impl Webhook {
         } else {
             GraphStats::bump(&self.stats.webhook_failures);
             Verdict::Unavailable
+        }
+    }
+}
+
+impl Webhook {
+    /// The subscription behind `id` (`None`: unknown), or the verdict that ends the request.
+    async fn resolve(&self, id: &str) -> Result<Option<KnownSubscription>, Verdict> {
+        if id.len() > MAX_SUBSCRIPTION_ID {
+            return Ok(None);
+        }
+        match self.registry.lookup(id).await {
+            Ok(Lookup::Known(known)) => Ok(Some(known)),
+            Ok(Lookup::Unknown) => Ok(None),
+            Ok(Lookup::Busy) => {
+                GraphStats::bump(&self.stats.webhook_shed);
+                Err(Verdict::Unavailable)
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "graph webhook: subscription lookup failed");
+                GraphStats::bump(&self.stats.webhook_failures);
+                Err(Verdict::Unavailable)
+            }
         }
     }
 }

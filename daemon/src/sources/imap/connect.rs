@@ -2,6 +2,12 @@
 //! TLS 1.2+) or STARTTLS (must be offered and succeed) → LOGIN.
 //!
 //! This is the only place that sees the password, and only for the LOGIN command.
+//!
+//! A mailbox a user linked (not `operator_trusted`) is checked again on every connection: the
+//! host is resolved once, every address is checked by `service::host_guard`, and the TCP
+//! connection goes to exactly those addresses. Error details are fixed texts: what a library
+//! or the far end said (an I/O error, a TLS alert, a server's NO text) would turn the mailbox's
+//! status into a port scanner's answer, so it stays out of every error this module returns.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -71,6 +77,15 @@ async fn connect_via(
 ) -> Result<ImapSession, ImapError> {
     settings.validate(options)?;
     let host = settings.host.as_str();
+    let checked;
+    let addrs = match addrs {
+        Some(addrs) => Some(addrs),
+        None if settings.operator_trusted => None,
+        None => {
+            checked = checked_addresses(settings, options).await?;
+            Some(checked.as_slice())
+        }
+    };
     let tcp = open_tcp(host, settings.port, addrs).await?;
     let client = match settings.security {
         Security::ImplicitTls => {
@@ -90,12 +105,8 @@ async fn connect_via(
             )
             .await
             .map_err(|_| ImapError::timeout(host, "STARTTLS"))?
-            .map_err(|e| {
-                ImapError::new(
-                    ImapErrorKind::StartTlsUnavailable,
-                    host,
-                    format!("STARTTLS refused: {e}"),
-                )
+            .map_err(|_| {
+                ImapError::new(ImapErrorKind::StartTlsUnavailable, host, "STARTTLS refused")
             })?;
             // RFC 3501 §6.2.1: no greeting follows STARTTLS; everything said before it is forgotten.
             let tls = tls_handshake(settings, plain.into_inner()).await?;
@@ -145,17 +156,45 @@ async fn test_login_via(
         timeout(HANDSHAKE_TIMEOUT, session.examine(&folder))
             .await
             .map_err(|_| ImapError::timeout(&settings.host, "EXAMINE"))?
-            .map_err(|e| {
+            .map_err(|_| {
                 ImapError::new(
                     ImapErrorKind::FolderUnavailable,
                     &settings.host,
-                    format!("EXAMINE {folder:?}: {e}"),
+                    format!("EXAMINE {folder:?} failed"),
                 )
             })?;
     }
     // A failed LOGOUT does not make the test fail: the login itself worked.
     let _ = timeout(HANDSHAKE_TIMEOUT, session.logout()).await;
     Ok(())
+}
+
+/// The addresses a user-linked mailbox may be reached at now (see the module docs).
+async fn checked_addresses(
+    settings: &ImapSettings,
+    options: &ImapOptions,
+) -> Result<Vec<SocketAddr>, ImapError> {
+    use crate::service::host_guard::{GuardError, resolve_and_check};
+    let host = settings.host.as_str();
+    resolve_and_check(host, settings.port, options)
+        .await
+        .map_err(|error| match error {
+            GuardError::Timeout | GuardError::Unresolvable => ImapError::new(
+                ImapErrorKind::Unreachable,
+                host,
+                "the host name does not resolve",
+            ),
+            GuardError::Port | GuardError::Refused(_) => {
+                tracing::warn!(
+                    "imap connection refused: the host resolves to an address users may not reach"
+                );
+                ImapError::new(
+                    ImapErrorKind::InvalidSettings,
+                    host,
+                    "the host resolves to an address users may not link",
+                )
+            }
+        })
 }
 
 /// TCP to `addrs` when given (tried in order), otherwise to whatever `host` resolves to.
@@ -179,11 +218,11 @@ async fn open_tcp(
                 format!("connect to port {port} timed out"),
             )
         })?
-        .map_err(|e| {
+        .map_err(|_| {
             ImapError::new(
                 ImapErrorKind::Unreachable,
                 host,
-                format!("connect to port {port}: {e}"),
+                format!("connect to port {port} failed"),
             )
         })?;
     let keepalive = socket2::TcpKeepalive::new()
@@ -192,12 +231,8 @@ async fn open_tcp(
         .with_retries(KEEPALIVE_RETRIES);
     socket2::SockRef::from(&tcp)
         .set_tcp_keepalive(&keepalive)
-        .map_err(|e| {
-            ImapError::new(
-                ImapErrorKind::Unreachable,
-                host,
-                format!("set TCP keepalive: {e}"),
-            )
+        .map_err(|_| {
+            ImapError::new(ImapErrorKind::Unreachable, host, "set TCP keepalive failed")
         })?;
     // IMAP is request/response with small commands: do not let Nagle delay them.
     let _ = tcp.set_nodelay(true);
@@ -252,11 +287,11 @@ async fn tls_handshake(
             .trim_end_matches(']')
             .to_owned(),
     )
-    .map_err(|e| {
+    .map_err(|_| {
         ImapError::new(
             ImapErrorKind::InvalidSettings,
             host,
-            format!("host is not a valid TLS name: {e}"),
+            "host is not a valid TLS name",
         )
     })?;
     let connector = TlsConnector::from(config);
@@ -273,7 +308,7 @@ async fn tls_handshake(
                 Some(_) => ImapErrorKind::Tls,
                 None => ImapErrorKind::ConnectionLost,
             };
-            Err(ImapError::new(kind, host, format!("TLS handshake: {e}")))
+            Err(ImapError::new(kind, host, "TLS handshake failed"))
         }
     }
 }
@@ -283,11 +318,11 @@ async fn read_greeting<T: Io>(client: &mut Client<T>, host: &str) -> Result<(), 
     let greeting = timeout(HANDSHAKE_TIMEOUT, client.read_response())
         .await
         .map_err(|_| ImapError::timeout(host, "greeting"))?
-        .map_err(|e| {
+        .map_err(|_| {
             ImapError::new(
                 ImapErrorKind::ConnectionLost,
                 host,
-                format!("greeting: {e}"),
+                "reading the greeting failed",
             )
         })?
         .ok_or_else(|| {
@@ -351,13 +386,9 @@ fn login_error(host: &str, error: async_imap::error::Error) -> ImapError {
             } else {
                 ImapErrorKind::AuthFailed
             };
-            ImapError::new(kind, host, format!("LOGIN refused: {text}"))
+            ImapError::new(kind, host, "LOGIN refused")
         }
-        E::Bad(text) => ImapError::new(
-            ImapErrorKind::AuthFailed,
-            host,
-            format!("LOGIN rejected: {text}"),
-        ),
+        E::Bad(_) => ImapError::new(ImapErrorKind::AuthFailed, host, "LOGIN rejected"),
         other => ImapError::from_session(host, "LOGIN", other),
     }
 }
@@ -392,6 +423,7 @@ mod tests {
             folders: vec![],
             ca_file: Some("/nonexistent/ca.pem".into()),
             backfill: 0,
+            operator_trusted: true,
         };
         let e = tls_config(&settings).err();
         assert_eq!(e.map(|e| e.kind()), Some(ImapErrorKind::InvalidSettings));

@@ -42,6 +42,11 @@ pub struct ImapSettings {
     /// How many of the most recent messages to process when the mailbox is first linked (0: only new mail).
     #[serde(default)]
     pub backfill: u32,
+    /// Added by the operator (CLI): connected to by name, unchecked. Otherwise (a user linked
+    /// it, or a record from before this field existed) every connection resolves the host,
+    /// checks every address against `service::host_guard` and connects to exactly those.
+    #[serde(default)]
+    pub operator_trusted: bool,
 }
 
 /// Limits and timings shared by every watcher; filled from the `[imap]` section of the configuration.
@@ -178,6 +183,7 @@ mod tests {
             folders: vec![],
             ca_file: None,
             backfill: 0,
+            operator_trusted: false,
         }
     }
 
