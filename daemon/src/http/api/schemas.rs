@@ -44,7 +44,8 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET", "/api/v1/suggestions/{id}/history") => Json(200, "History"),
         (_, p) if p.starts_with("/api/v1/suggestions/{id}") => Json(200, "Suggestion"),
         ("GET", "/api/v1/openapi.json") => Json(200, "OpenApiDocument"),
-        _ => Json(200, "Any"),
+        // A route missing above names no component: the unit test below fails on it.
+        _ => Json(200, "Unknown"),
     }
 }
 
@@ -239,7 +240,6 @@ pub fn components() -> Vec<(&'static str, String)> {
             "OpenApiDocument",
             r#"{"type": "object", "required": ["openapi", "info", "paths"]}"#.to_owned(),
         ),
-        ("Any", "{}".to_owned()),
     ]
 }
 
@@ -263,8 +263,12 @@ mod tests {
         }
         for route in super::super::routes() {
             if let Success::Json(_, name) = success(&route.method, route.path) {
-                assert!(names.contains(&name), "{} {}", route.method, route.path);
-                assert_ne!(name, "Any", "{} {} has no schema", route.method, route.path);
+                assert!(
+                    names.contains(&name),
+                    "{} {} has no schema",
+                    route.method,
+                    route.path
+                );
             }
         }
     }
