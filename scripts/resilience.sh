@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The resilience suite of issue 9 at full size: 3 mailsigd replicas on a private PostgreSQL,
+# The resilience suite at full size: 3 mailsigd replicas on a private PostgreSQL,
 # a private Dovecot, 2,000 messages APPENDed across 50 mailboxes while replicas are SIGKILLed
 # 20 times and restarted, plus a Dovecot crash, a PostgreSQL restart and an SMTP outage, and
 # 400 messages to 10 Microsoft 365 mailboxes (the Graph emulator) through a 503/429 storm.

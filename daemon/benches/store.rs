@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use mailsig_daemon::domain::SkipReason;
 use mailsig_daemon::store::{
     Clock, CommitMessage, Cursor, MailboxId, MailboxKind, NewMailbox, NewSuggestion, Outcome,
     Store, StoreOptions, StoredField, SuggestionFields,
@@ -93,7 +94,7 @@ async fn run(
                 let outcome = match scenario {
                     Scenario::New => Outcome::Suggestion(suggestion(i, 0)),
                     Scenario::Merge => Outcome::Suggestion(suggestion(i % 50, i)),
-                    Scenario::Skip => Outcome::Skipped("bulk".into()),
+                    Scenario::Skip => Outcome::Skipped(SkipReason::Bulk),
                 };
                 let msg = CommitMessage {
                     mailbox,

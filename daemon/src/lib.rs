@@ -4,7 +4,9 @@
 //! `store` talks SQL, only `vault` sees plaintext credentials.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod http;
 pub mod notify;
 pub mod pipeline;

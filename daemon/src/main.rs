@@ -7,7 +7,7 @@ use mailsig_daemon::cli::{self, Exit};
 
 /// mimalloc rather than the system allocator: the signature engine makes many small,
 /// short-lived allocations per message (lines, cells, candidate strings), and mimalloc cuts
-/// its CPU time per message by about 10% (parser/README.md, "Timing", session 4) while bare
+/// its CPU time per message by about 10% (parser/README.md, "Timing") while bare
 /// mail-parser's is unchanged. Built from source by the `cc` crate; no system library.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

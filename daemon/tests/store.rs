@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
+use mailsig_daemon::domain::{AuditAction, AuditObject, SkipReason};
 use mailsig_daemon::store::{
     Clock, CommitMessage, CommitResult, Cursor, DIGEST_KIND, DIGEST_MAX_ITEMS, DigestPayload,
     FieldEdit, ListId, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox,
@@ -151,7 +152,7 @@ async fn wal_checkpoint_copies_the_log_into_the_database() {
                 &w,
                 &format!("wal-{uid}"),
                 uid,
-                Outcome::Skipped("bulk".into()),
+                Outcome::Skipped(SkipReason::Bulk),
             ))
             .await
             .expect("commit");
@@ -275,7 +276,7 @@ async fn concurrent_transactions_and_single_writes_all_land(s: Store) {
             &w,
             &format!("many-{i}"),
             100 + i,
-            Outcome::Skipped("bulk".into()),
+            Outcome::Skipped(SkipReason::Bulk),
         );
         let mailbox = w.mailbox;
         tasks.push(tokio::spawn(async move {
@@ -994,7 +995,7 @@ async fn suggestions_for_a_deleted_list_are_skipped(s: Store) {
         ))
         .await
         .expect("commit");
-    assert_eq!(r, CommitResult::Skipped);
+    assert_eq!(r, CommitResult::Skipped(SkipReason::TargetListDeleted));
     assert_eq!(count(&s, "SELECT COUNT(*) FROM suggestions").await, 0);
     assert_eq!(count(&s, "SELECT COUNT(*) FROM outbox").await, 0);
     let stats = s.mailbox_stats(w.mailbox).await.expect("stats");
@@ -1003,20 +1004,25 @@ async fn suggestions_for_a_deleted_list_are_skipped(s: Store) {
 
 async fn skips_are_counted_by_reason(s: Store) {
     let w = world(&s).await;
-    for (i, reason) in ["bulk", "bulk", "auto_reply", "no_signature"]
-        .iter()
-        .enumerate()
+    for (i, reason) in [
+        SkipReason::Bulk,
+        SkipReason::Bulk,
+        SkipReason::AutoReply,
+        SkipReason::NoSignature,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let r = s
             .commit_message(commit(
                 &w,
                 &format!("s{i}"),
                 i as u32 + 1,
-                Outcome::Skipped((*reason).into()),
+                Outcome::Skipped(reason),
             ))
             .await
             .expect("skip");
-        assert_eq!(r, CommitResult::Skipped);
+        assert_eq!(r, CommitResult::Skipped(reason));
     }
     let stats = s.mailbox_stats(w.mailbox).await.expect("stats");
     assert_eq!(stats.get("processed"), 4);
@@ -1039,10 +1045,10 @@ async fn cursor_never_goes_backwards(s: Store) {
         s.get_cursor(w.mailbox, "INBOX").await.expect("cursor"),
         None
     );
-    s.commit_message(commit(&w, "c10", 10, Outcome::Skipped("bulk".into())))
+    s.commit_message(commit(&w, "c10", 10, Outcome::Skipped(SkipReason::Bulk)))
         .await
         .expect("uid 10");
-    s.commit_message(commit(&w, "c5", 5, Outcome::Skipped("bulk".into())))
+    s.commit_message(commit(&w, "c5", 5, Outcome::Skipped(SkipReason::Bulk)))
         .await
         .expect("uid 5");
     let c = s
@@ -1126,7 +1132,7 @@ async fn cursor_never_goes_backwards(s: Store) {
 
 async fn delta_cursor_is_kept(s: Store) {
     let w = world(&s).await;
-    let mut msg = commit(&w, "d1", 0, Outcome::Skipped("bulk".into()));
+    let mut msg = commit(&w, "d1", 0, Outcome::Skipped(SkipReason::Bulk));
     msg.cursor = Cursor::Delta {
         link: "https://graph.example/delta?token=1".into(),
     };
@@ -1194,7 +1200,7 @@ async fn remove_mailbox_wipes_secret_and_purge_deletes_after_retention(s: Store)
             .is_empty()
     );
     let late = s
-        .commit_message(commit(&w, "p2", 2, Outcome::Skipped("bulk".into())))
+        .commit_message(commit(&w, "p2", 2, Outcome::Skipped(SkipReason::Bulk)))
         .await;
     assert!(
         late.expect_err("no commits into a removed mailbox")
@@ -1618,11 +1624,11 @@ async fn stale_fencing_token_is_refused(s: Store) {
             .is_empty(),
         "a held lease is not taken"
     );
-    let mut msg = commit(&w, "f1", 1, Outcome::Skipped("bulk".into()));
+    let mut msg = commit(&w, "f1", 1, Outcome::Skipped(SkipReason::Bulk));
     msg.fencing = Some(a.fencing);
     assert_eq!(
         s.commit_message(msg).await.expect("owner commits"),
-        CommitResult::Skipped
+        CommitResult::Skipped(SkipReason::Bulk)
     );
     // replica-a stalls past its lease; replica-b takes over.
     s.clock().advance(Duration::from_secs(31));
@@ -1632,7 +1638,7 @@ async fn stale_fencing_token_is_refused(s: Store) {
         .expect("claim");
     assert_eq!(b.len(), 1);
     assert!(b[0].fencing > a.fencing);
-    let mut stale = commit(&w, "f2", 2, Outcome::Skipped("bulk".into()));
+    let mut stale = commit(&w, "f2", 2, Outcome::Skipped(SkipReason::Bulk));
     stale.fencing = Some(a.fencing);
     let err = s
         .commit_message(stale)
@@ -1668,16 +1674,22 @@ async fn audit_log_records_actions(s: Store) {
     let w = world(&s).await;
     s.record_audit(
         Some(w.owner),
-        "suggestion.read",
-        "list",
+        AuditAction::SuggestionRead,
+        AuditObject::List,
         Some(w.list.0),
         None,
     )
     .await
     .expect("audit");
-    s.record_audit(None, "list.share", "list", Some(w.list.0), Some("viewer"))
-        .await
-        .expect("audit");
+    s.record_audit(
+        None,
+        AuditAction::ListShare,
+        AuditObject::List,
+        Some(w.list.0),
+        Some("viewer"),
+    )
+    .await
+    .expect("audit");
     let log = s.audit_log(10).await.expect("log");
     assert_eq!(log.len(), 2);
     assert_eq!(

@@ -1,6 +1,6 @@
 //! Throughput and worst-case latency of `mailsig_parser::extract`, measured next to bare
-//! `mail_parser::MessageParser::parse` on the same bytes in the same run (issue #3,
-//! "How it is measured": >= 0.3x bare mail-parser throughput, < 5 ms worst case).
+//! `mail_parser::MessageParser::parse` on the same bytes in the same run
+//! (targets: >= 0.3x bare mail-parser throughput, < 5 ms worst case).
 //!
 //! ```text
 //! cargo bench -p mailsig-parser --bench extract -- --warm-up-time 1 --measurement-time 5
@@ -38,9 +38,9 @@ use mail_parser::{MessageParser, PartType};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Target from issue #3: extraction throughput relative to bare mail-parser.
+/// Target: extraction throughput relative to bare mail-parser.
 const MIN_RATIO: f64 = 0.3;
-/// Target from issue #3: worst case for one message.
+/// Target: worst case for one message.
 const WORST_BUDGET: Duration = Duration::from_millis(5);
 
 /// The engine tokenizes at most this much HTML per message (mirrors parser/src/html.rs

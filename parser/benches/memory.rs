@@ -1,5 +1,5 @@
-//! Peak heap memory of `mailsig_parser::extract` relative to the input size (issue #3:
-//! "memory within a small multiple of the input"), next to bare mail-parser.
+//! Peak heap memory of `mailsig_parser::extract` relative to the input size
+//! (target: "memory within a small multiple of the input"), next to bare mail-parser.
 //!
 //! ```text
 //! cargo bench -p mailsig-parser --bench memory

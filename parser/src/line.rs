@@ -95,17 +95,18 @@ pub(crate) fn collapse(text: &str) -> String {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len().min(MAX_LINE_BYTES));
+    let marks = !text.is_ascii() && text.contains(is_direction_mark);
     for word in text.split_whitespace() {
         if out.len() + word.len() + 1 > MAX_LINE_BYTES {
             break;
         }
-        if word.chars().all(is_direction_mark) {
+        if marks && word.chars().all(is_direction_mark) {
             continue;
         }
         if !out.is_empty() {
             out.push(' ');
         }
-        if word.contains(is_direction_mark) {
+        if marks && word.contains(is_direction_mark) {
             out.extend(word.chars().filter(|c| !is_direction_mark(*c)));
         } else {
             out.push_str(word);

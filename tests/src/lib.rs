@@ -5,6 +5,10 @@
 //! here reads those variables through [`servers::TestEnv`]; see that module for the helpers.
 
 pub mod browser;
+/// The strict Prometheus exposition checker, shared with the daemon's unit tests (one source file,
+/// test code only, never in the shipped binary).
+#[path = "../../daemon/src/telemetry/exposition_check.rs"]
+pub mod exposition_check;
 pub mod https;
 pub mod imap_support;
 pub mod log_capture;

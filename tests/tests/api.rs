@@ -618,7 +618,9 @@ async fn review(backend: Backend) -> Result<()> {
             folder: "INBOX".into(),
             cursor: mailsig_daemon::store::Cursor::None,
             message_id_hash: format!("{:032x}", rand::random::<u128>()),
-            outcome: mailsig_daemon::store::Outcome::Skipped("bulk".into()),
+            outcome: mailsig_daemon::store::Outcome::Skipped(
+                mailsig_daemon::domain::SkipReason::Bulk,
+            ),
             fencing: None,
         })
         .await?;
@@ -648,7 +650,7 @@ async fn review(backend: Backend) -> Result<()> {
         ensure!(
             audit
                 .iter()
-                .any(|e| e.action == action && e.actor == Some(w.editor.0.id)),
+                .any(|e| e.action.as_str() == action && e.actor == Some(w.editor.0.id)),
             "no {action} by the editor in the audit log"
         );
     }
@@ -829,7 +831,7 @@ async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
     let audit = w.app.store.audit_log(50).await?;
     let exports: Vec<_> = audit
         .iter()
-        .filter(|e| e.action == "suggestion.export" && e.actor == Some(w.viewer.0.id))
+        .filter(|e| e.action.as_str() == "suggestion.export" && e.actor == Some(w.viewer.0.id))
         .collect();
     ensure!(exports.len() == 2, "two audited exports: {exports:?}");
     Ok(())
@@ -1521,7 +1523,7 @@ async fn delete_list(backend: Backend) -> Result<()> {
     );
     let audit = w.app.store.audit_log(50).await?;
     ensure!(
-        audit.iter().any(|e| e.action == "list.delete"
+        audit.iter().any(|e| e.action.as_str() == "list.delete"
             && e.actor == Some(w.owner.0.id)
             && e.object_id == Some(w.list.0)),
         "no list.delete in the audit log: {audit:?}"

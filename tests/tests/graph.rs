@@ -212,8 +212,7 @@ async fn a_forged_notification_changes_nothing_and_is_counted() -> Result<()> {
         .await?
         .text()
         .await?;
-    mailsig_daemon::telemetry::exposition_check::check_exposition(&metrics)
-        .map_err(anyhow::Error::msg)?;
+    mailsig_tests::exposition_check::check_exposition(&metrics).map_err(anyhow::Error::msg)?;
     let forged_line = metrics
         .lines()
         .find(|l| l.starts_with("mailsig_graph_notifications_total{outcome=\"forged\"}"))
@@ -785,8 +784,7 @@ async fn scrape(world: &GraphWorld) -> Result<String> {
         .await?
         .text()
         .await?;
-    mailsig_daemon::telemetry::exposition_check::check_exposition(&text)
-        .map_err(anyhow::Error::msg)?;
+    mailsig_tests::exposition_check::check_exposition(&text).map_err(anyhow::Error::msg)?;
     Ok(text)
 }
 

@@ -1,6 +1,6 @@
 //! `/metrics` of the real `mailsigd` binary after it processed a message from a real IMAP
 //! mailbox: the whole exposition passes a strict format check (a malformed line fails the
-//! test), and the operations metrics of issue 8 are there and moved: per-source lag histogram,
+//! test), and the operations metrics are there and moved: per-source lag histogram,
 //! IMAP connections by state, vault operations, suggestions, outbox depth, Graph families.
 
 mod ops_support;
@@ -9,7 +9,7 @@ mod pipeline_support;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use mailsig_daemon::telemetry::exposition_check::check_exposition;
+use mailsig_tests::exposition_check::check_exposition;
 use mailsig_tests::servers::TestEnv;
 use ops_support::{Daemon, OpsConfig, link_imap_mailbox, sample};
 use pipeline_support::{signed_mail, unique_id};

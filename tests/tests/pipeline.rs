@@ -273,6 +273,48 @@ async fn a_signature_becomes_one_suggestion_in_the_target_list_even_when_deliver
     Ok(())
 }
 
+/// A suggestion whose target list was deleted meanwhile is skipped as `target_list_deleted`, in
+/// the store's counters and in the pipeline's live stats alike, and never counted as a parse error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_target_list_is_its_own_skip_reason_not_a_parse_error() -> Result<()> {
+    for backend in BACKENDS {
+        let Rig {
+            db,
+            account,
+            running,
+        } = Rig::start(backend, 2, 4).await?;
+        db.store.soft_delete_list(account.list).await?;
+        let handle = running.pipeline.handle();
+        let outcome = handle
+            .process(inbound(
+                account.mailbox,
+                1,
+                signed_mail("Jane Doe", "jane", "partner.example", &unique_id("gone")),
+            ))
+            .await?;
+        ensure!(
+            outcome == Processed::Skipped(SkipReason::TargetListDeleted),
+            "{backend:?}: {outcome:?}"
+        );
+        let live = running.pipeline.stats();
+        ensure!(
+            live.skipped(SkipReason::TargetListDeleted) == 1
+                && live.skipped(SkipReason::ParseError) == 0,
+            "{backend:?}: pipeline stats {:?}",
+            live.snapshot().skipped
+        );
+        let stored = db.store.mailbox_stats(account.mailbox).await?;
+        ensure!(
+            stored.skipped.get("target_list_deleted") == Some(&1)
+                && !stored.skipped.contains_key("parse_error"),
+            "{backend:?}: counters {stored:?}"
+        );
+        ensure!(account.suggestions(&db.store).await?.is_empty());
+        running.stop().await?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_message_of_the_same_sender_merges_into_the_suggestion() -> Result<()> {
     for backend in BACKENDS {

@@ -1,9 +1,9 @@
-//! Several replicas on one PostgreSQL (issue 9), in-process against the shared test cluster:
+//! Several replicas on one PostgreSQL, in-process against the shared test cluster:
 //! a stalled owner's commits, cursor resets, Graph delta links, subscription rows and status
 //! marks are refused once another replica took its mailbox over (and its Graph task stops), the
 //! lease loops share the mailboxes fairly (a replica that joins gets a share even when there are
 //! few) and hand them over, a dead replica's outbox claims are taken over
-//! within seconds, and (issue 4) a password changed in place restarts the mailbox's watcher
+//! within seconds, and a password changed in place restarts the mailbox's watcher
 //! through the supervisor's one reconciliation.
 //!
 //! The process-level faults (SIGKILL, SIGSTOP of real `mailsigd` replicas, Dovecot and

@@ -1,4 +1,4 @@
-//! The resilience suite (issue 9) in CI size: the `resilience` binary (src/bin/resilience.rs)
+//! The resilience suite in CI size: the `resilience` binary (src/bin/resilience.rs)
 //! with 3 real `mailsigd` replicas on a private PostgreSQL and a private Dovecot, mail APPENDed
 //! while replicas are SIGKILLed and restarted, a Dovecot crash, a PostgreSQL restart and an SMTP
 //! outage, and Microsoft 365 mailboxes on the Graph emulator through a 503/429 storm; it must

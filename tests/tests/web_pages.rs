@@ -459,7 +459,7 @@ async fn sign_in_needs_the_forms_token_and_sign_out_the_sessions_token() -> Resu
             .audit_log(50)
             .await?
             .iter()
-            .any(|e| e.action == "session.sign_in"),
+            .any(|e| e.action.as_str() == "session.sign_in"),
         "a forged sign-in opened a session"
     );
 

@@ -36,7 +36,7 @@ pub async fn backup(config_path: &Path, args: BackupArgs) -> CliResult {
         None => {
             let dir = config.data_dir.join("backups");
             std::fs::create_dir_all(&dir).or_exit("create the backup directory")?;
-            let now = std::time::SystemTime::now()
+            let now = crate::clock::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default();

@@ -1,6 +1,7 @@
 //! What most commands need before they can act: the validated configuration, logging, the
 //! migrated store and the vault.
 
+use crate::domain::{AuditAction, AuditObject};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
@@ -133,8 +134,8 @@ async fn check_secrets(config: &Config, vault: &Vault) -> CliResult<String> {
 /// audited fails the command loudly rather than going unrecorded.
 pub async fn audit(
     store: &Store,
-    action: &str,
-    object_kind: &str,
+    action: AuditAction,
+    object_kind: AuditObject,
     object_id: Option<i64>,
     detail: Option<&str>,
 ) -> CliResult {

@@ -2,6 +2,7 @@
 //! of the Microsoft 365 source. Linking prints the consent URL; the running daemon's callback
 //! completes it (the browser comes back to the daemon, not to this command).
 
+use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
 
 use crate::config::Config;
@@ -38,7 +39,14 @@ async fn set_client_secret(config: &Config, store: &Store, source: &PasswordSour
         .map_err(|e| {
             CliError::new(Exit::Software, anyhow::anyhow!("{e}")).context("store the client secret")
         })?;
-    context::audit(store, "graph.client_secret.set", "secret", None, None).await?;
+    context::audit(
+        store,
+        AuditAction::GraphClientSecretSet,
+        AuditObject::Secret,
+        None,
+        None,
+    )
+    .await?;
     println!("graph client secret stored (encrypted)");
     Ok(())
 }
@@ -71,8 +79,8 @@ pub async fn link_microsoft(config: &Config, store: &Store, user: &str, list: &s
         })?;
     context::audit(
         store,
-        "mailbox.link_microsoft.start",
-        "list",
+        AuditAction::MailboxLinkMicrosoftStart,
+        AuditObject::List,
         Some(list.0),
         None,
     )

@@ -1,5 +1,6 @@
 //! `mailsigd list add|share|unshare|list`: contact lists and their members.
 
+use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
 
 use clap::{Subcommand, ValueEnum};
@@ -63,7 +64,14 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 .create_list(owner.id, &name)
                 .await
                 .or_exit("add list")?;
-            context::audit(&store, "list.add", "list", Some(list.id.0), None).await?;
+            context::audit(
+                &store,
+                AuditAction::ListCreate,
+                AuditObject::List,
+                Some(list.id.0),
+                None,
+            )
+            .await?;
             println!("{}\t{}", list.id.0, list.name);
         }
         ListCommand::Share {
@@ -83,7 +91,14 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 .await
                 .or_exit("share list")?;
             let detail = format!("user {} as {role}", user.id.0);
-            context::audit(&store, "list.share", "list", Some(list.0), Some(&detail)).await?;
+            context::audit(
+                &store,
+                AuditAction::ListShare,
+                AuditObject::List,
+                Some(list.0),
+                Some(&detail),
+            )
+            .await?;
             println!("{}\t{}\t{role}", list.0, user.email);
         }
         ListCommand::Unshare { list, email, owner } => {
@@ -94,7 +109,14 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 .await
                 .or_exit("unshare list")?;
             let detail = format!("user {}", user.id.0);
-            context::audit(&store, "list.unshare", "list", Some(list.0), Some(&detail)).await?;
+            context::audit(
+                &store,
+                AuditAction::ListUnshare,
+                AuditObject::List,
+                Some(list.0),
+                Some(&detail),
+            )
+            .await?;
             println!("{}\t{}\tremoved", list.0, user.email);
         }
         ListCommand::List { email } => {

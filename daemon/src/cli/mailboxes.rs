@@ -4,6 +4,7 @@
 //! one that worked at least once. The password is read from stdin or a file (never from the
 //! command line), sealed by the vault, and only the sealed record reaches the database.
 
+use crate::domain::{AuditAction, AuditObject};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -152,7 +153,14 @@ async fn remove(
             .await
             .or_exit("remove mailbox")?;
     }
-    context::audit(store, "mailbox.remove", "mailbox", Some(id.0), None).await?;
+    context::audit(
+        store,
+        AuditAction::MailboxRemove,
+        AuditObject::Mailbox,
+        Some(id.0),
+        None,
+    )
+    .await?;
     println!("{}\tremoved", id.0);
     Ok(())
 }
@@ -164,20 +172,20 @@ async fn add_imap(
 ) -> CliResult {
     let owner = resolve::user(store, &args.owner).await?;
     let list = resolve::list(store, &args.list, Some(owner.id)).await?.id;
-    let (security, default_port) = match args.security {
-        SecurityArg::Tls => (Security::ImplicitTls, 993),
-        SecurityArg::Starttls => (Security::StartTls, 143),
-        SecurityArg::Plaintext => (Security::Plaintext, 143),
+    let security = match args.security {
+        SecurityArg::Tls => Security::ImplicitTls,
+        SecurityArg::Starttls => Security::StartTls,
+        SecurityArg::Plaintext => Security::Plaintext,
     };
     let settings = ImapSettings {
         host: args.host.trim().to_owned(),
-        port: args.port.unwrap_or(default_port),
+        port: args.port.unwrap_or(security.default_port()),
         security,
         username: args.username.clone(),
         folders: args.folders,
         ca_file: args.ca_file,
         backfill: args.backfill,
-        // The operator is trusted to point at internal hosts (see `service::host_guard`).
+        // The operator is trusted to point at internal hosts (see `sources::host_guard`).
         operator_trusted: true,
     };
     let options = config.imap_options();
@@ -211,8 +219,8 @@ async fn add_imap(
             .map_err(link_error)?;
     context::audit(
         store,
-        "mailbox.add",
-        "mailbox",
+        AuditAction::MailboxAdd,
+        AuditObject::Mailbox,
         Some(mailbox.id.0),
         Some("imap"),
     )
@@ -353,7 +361,14 @@ async fn exclude(
         .set_exclusions(id, &current)
         .await
         .or_exit("set excluded domains")?;
-    context::audit(store, "mailbox.exclude", "mailbox", Some(id.0), None).await?;
+    context::audit(
+        store,
+        AuditAction::MailboxExclude,
+        AuditObject::Mailbox,
+        Some(id.0),
+        None,
+    )
+    .await?;
     let updated = store.get_mailbox(id).await.or_exit("read mailbox")?;
     println!("{}\t{}", id.0, updated.excluded_domains.join(","));
     Ok(())

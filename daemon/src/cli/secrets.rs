@@ -5,6 +5,7 @@
 //! safety argument (why the key file is swapped only after the commit) is in
 //! [`crate::vault::rotation`].
 
+use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
 
 use clap::Subcommand;
@@ -41,6 +42,27 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
                  the key file {}, so run it without $CREDENTIALS_DIRECTORY and then update the credential",
                 path.display(),
                 key_file.display()
+            ),
+        ));
+    }
+    // A running daemon (any replica) writes sealed secrets under the old key meanwhile (rotated
+    // refresh tokens, newly linked mailboxes), and those would be lost: refuse while any
+    // replica's heartbeat is live. A daemon that stopped cleanly removed its row.
+    let live = store
+        .live_replica_loads()
+        .await
+        .or_exit("look for running daemons")?;
+    if !live.is_empty() {
+        return Err(CliError::msg(
+            Exit::Unavailable,
+            format!(
+                "rotate secrets: {} daemon replica(s) are running ({}); stop every mailsigd first \
+                 (a dead replica stops counting once its heartbeat expires, within a minute)",
+                live.len(),
+                live.iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -90,7 +112,14 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
     };
     rotation::commit_pending_key(key_file).or_exit("install the new master key")?;
     let detail = format!("{count} secrets, key version {next_version}");
-    context::audit(store, "secrets.rotate", "secrets", None, Some(&detail)).await?;
+    context::audit(
+        store,
+        AuditAction::SecretsRotate,
+        AuditObject::Secrets,
+        None,
+        Some(&detail),
+    )
+    .await?;
     println!(
         "rotated {count} secrets to a new master key in {}",
         key_file.display()

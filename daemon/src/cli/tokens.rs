@@ -1,6 +1,7 @@
 //! `mailsigd token create|list|revoke`: API tokens for a user, from the operator's side. The
 //! token is printed once at creation; only its SHA-256 is stored.
 
+use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
 
 use clap::Subcommand;
@@ -43,8 +44,8 @@ pub async fn execute(config_path: &Path, command: TokenCommand) -> CliResult {
                 .or_exit("create token")?;
             context::audit(
                 &store,
-                "token.issue",
-                "token",
+                AuditAction::TokenIssue,
+                AuditObject::Token,
                 Some(issued.token.id.0),
                 None,
             )
@@ -70,7 +71,14 @@ pub async fn execute(config_path: &Path, command: TokenCommand) -> CliResult {
                 .revoke_token(TokenId(id))
                 .await
                 .or_exit("revoke token")?;
-            context::audit(&store, "token.revoke", "token", Some(id), None).await?;
+            context::audit(
+                &store,
+                AuditAction::TokenRevoke,
+                AuditObject::Token,
+                Some(id),
+                None,
+            )
+            .await?;
             println!("{id}\trevoked");
         }
     }

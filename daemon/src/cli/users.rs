@@ -1,5 +1,6 @@
 //! `mailsigd user add|list|token|set-password`.
 
+use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
 
 use clap::Subcommand;
@@ -45,7 +46,14 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
                 .create_user(&email, name.as_deref())
                 .await
                 .or_exit("add user")?;
-            context::audit(&store, "user.add", "user", Some(user.id.0), None).await?;
+            context::audit(
+                &store,
+                AuditAction::UserCreate,
+                AuditObject::User,
+                Some(user.id.0),
+                None,
+            )
+            .await?;
             println!("{}\t{}", user.id.0, user.email);
         }
         UserCommand::List => {
@@ -76,8 +84,22 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
                 .delete_sessions_of(user.id)
                 .await
                 .or_exit("end the user's sessions")?;
-            context::audit(&store, "user.set_password", "user", Some(user.id.0), None).await?;
-            println!("{}\tpassword set\t{ended} sessions ended", user.email);
+            let revoked = store
+                .revoke_tokens_of(user.id)
+                .await
+                .or_exit("revoke the user's API tokens")?;
+            context::audit(
+                &store,
+                AuditAction::UserSetPassword,
+                AuditObject::User,
+                Some(user.id.0),
+                None,
+            )
+            .await?;
+            println!(
+                "{}\tpassword set\t{ended} sessions ended\t{revoked} API tokens revoked",
+                user.email
+            );
         }
         UserCommand::Token { email, label } => {
             let user = super::resolve::user(&store, &email).await?;
@@ -85,7 +107,14 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
                 .create_token(user.id, &label)
                 .await
                 .or_exit("issue token")?;
-            context::audit(&store, "token.issue", "user", Some(user.id.0), None).await?;
+            context::audit(
+                &store,
+                AuditAction::TokenIssue,
+                AuditObject::User,
+                Some(user.id.0),
+                None,
+            )
+            .await?;
             println!("{}", issued.secret.expose_secret());
         }
     }

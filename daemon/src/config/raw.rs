@@ -142,7 +142,7 @@ pub struct RawLog {
     pub level: Option<String>,
 }
 
-/// `[graph]`: the Microsoft 365 source; validated by `crate::sources::graph::GraphConfig`.
+/// `[graph]`: the Microsoft 365 source; validated into `crate::sources::graph::GraphConfig` by `config::graph`.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGraph {

@@ -192,8 +192,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
     crate::telemetry::check_filter(&level)
         .map_err(|reason| ConfigError::invalid("log.level", reason))?;
 
-    let graph =
-        crate::sources::graph::GraphConfig::from_raw(raw.graph, &http.public_base_url, &resolve)?;
+    let graph = super::graph::from_raw(raw.graph, &http.public_base_url, &resolve)?;
 
     Ok(Config {
         config_path: config_path.to_path_buf(),
@@ -618,7 +617,7 @@ mod http_tests {
 }
 
 /// `imap.allowed_hosts`: host names or IP addresses, stored lower case without a trailing dot or
-/// IPv6 brackets, so `service::host_guard` can compare them with what a user typed.
+/// IPv6 brackets, so `sources::host_guard` can compare them with what a user typed.
 fn allowed_hosts(hosts: Vec<String>) -> Result<Vec<String>, ConfigError> {
     hosts
         .into_iter()

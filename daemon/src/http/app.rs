@@ -155,7 +155,7 @@ pub fn app_router(state: AppState, metrics: MetricSources) -> Router {
             state.public_limits(),
         ))
         .merge(user_facing);
-    // The Microsoft Graph webhook and OAuth callback routes (graph engineer) merge here:
+    // The Microsoft Graph webhook and OAuth callback routes merge here:
     // `.merge(crate::http::graph::router(...))` — they carry their own state and auth.
     with_correlation_id(router)
 }

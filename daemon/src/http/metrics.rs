@@ -352,7 +352,7 @@ pub fn render_process(process: &ProcessMetrics) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::skip::SkipReason;
+    use crate::domain::SkipReason;
 
     #[test]
     fn every_family_has_help_and_type_and_skips_carry_their_reason() {

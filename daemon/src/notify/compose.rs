@@ -286,7 +286,7 @@ mod tests {
             Some("<script>alert(1)</script>"),
             Some("A & \"B\""),
         )];
-        let mail = compose_digest(&addressing(), &entries, SystemTime::now()).expect("composes");
+        let mail = compose_digest(&addressing(), &entries, crate::clock::now()).expect("composes");
         let parsed = mail_parser::MessageParser::default()
             .parse(mail.as_bytes())
             .expect("parses");
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn empty_digest_is_refused() {
-        let err = compose_digest(&addressing(), &[], SystemTime::now())
+        let err = compose_digest(&addressing(), &[], crate::clock::now())
             .err()
             .expect("must fail");
         assert!(err.is_permanent());
@@ -315,7 +315,8 @@ mod tests {
             mailbox_label: "bob@example.org".into(),
             reason: "login rejected".into(),
         };
-        let mail = compose_attention(&addressing(), &notice, SystemTime::now()).expect("composes");
+        let mail =
+            compose_attention(&addressing(), &notice, crate::clock::now()).expect("composes");
         let body = decoded(&mail);
         assert!(body.contains("https://mailsig.example.com/mailboxes/42"));
         assert!(body.contains("login rejected"));

@@ -36,7 +36,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use lettre::message::Mailbox;
 use serde::{Deserialize, Serialize};
@@ -341,7 +341,7 @@ impl OutboxWorker {
                 .unwrap_or_else(|| mailbox.address.clone()),
             reason: payload.reason,
         };
-        compose_attention(&addressing, &notice, SystemTime::now()).map(Some)
+        compose_attention(&addressing, &notice, crate::clock::now()).map(Some)
     }
 
     /// Collects the suggestions of the rows that are still new, with their list names.
@@ -398,7 +398,7 @@ impl OutboxWorker {
             return Ok(None);
         }
         let addressing = self.addressing(recipient).await?;
-        compose_digest(&addressing, &entries, SystemTime::now()).map(Some)
+        compose_digest(&addressing, &entries, crate::clock::now()).map(Some)
     }
 
     async fn addressing(&self, recipient: UserId) -> Result<Addressing, NotifyError> {

@@ -1,4 +1,4 @@
-//! The lease fencing tokens the pipeline puts on every commit (issue 9).
+//! The lease fencing tokens the pipeline puts on every commit.
 //!
 //! The supervisor's lease loop writes here which mailboxes this replica holds and with which
 //! fencing token; a worker reads the token when it commits a message, and the store refuses the

@@ -7,7 +7,7 @@
 
 use mailsig_parser::Envelope;
 
-use super::skip::SkipReason;
+use crate::domain::SkipReason;
 
 /// Role local parts skipped by default: addresses of functions, not people.
 pub const DEFAULT_ROLE_ADDRESSES: &[&str] = &[

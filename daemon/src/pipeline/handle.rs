@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::PipelineError;
 use super::message::InboundMessage;
-use super::skip::SkipReason;
+use crate::domain::SkipReason;
 
 /// What became of a message (reported to the source after the commit).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -21,7 +21,6 @@ pub mod handle;
 pub mod message;
 mod order;
 pub mod rules;
-pub mod skip;
 pub mod stats;
 mod worker;
 
@@ -33,12 +32,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::store::Store;
 
+pub use crate::domain::SkipReason;
 pub use error::PipelineError;
 pub use fences::Fences;
 pub use filter::{FilterConfig, MailboxRules};
 pub use handle::{Ack, PipelineHandle, Processed};
 pub use message::{InboundMessage, Payload, RawMessage, SourcePosition};
-pub use skip::SkipReason;
 pub use stats::{PipelineStats, StatsSnapshot};
 
 pub use crate::store::MailboxId;
@@ -88,7 +87,7 @@ impl Pipeline {
     }
 
     /// Like [`Pipeline::spawn`], with every commit carrying the fencing token of the mailbox's
-    /// lease from `fences` (several replicas, issue 9).
+    /// lease from `fences` (several replicas).
     pub fn spawn_fenced(
         store: Store,
         config: PipelineConfig,

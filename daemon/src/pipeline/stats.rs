@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::skip::SkipReason;
+use crate::domain::SkipReason;
 
 /// Counters of one running pipeline.
 #[derive(Debug, Default)]

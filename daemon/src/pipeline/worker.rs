@@ -23,8 +23,8 @@ use super::message::{
 };
 use super::order::{FolderSequencer, Turn};
 use super::rules::RulesCache;
-use super::skip::SkipReason;
 use super::stats::PipelineStats;
+use crate::domain::SkipReason;
 
 /// Attempts at committing one message when the store reports a transient failure.
 const COMMIT_ATTEMPTS: u32 = 4;
@@ -96,7 +96,7 @@ pub(crate) async fn dispatch(
             drop(slot);
         });
         dispatched += 1;
-        if dispatched % PRUNE_EVERY == 0 {
+        if dispatched.is_multiple_of(PRUNE_EVERY) {
             sequencer.prune();
         }
     }
@@ -181,7 +181,7 @@ impl WorkerContext {
                         tracing::error!(mailbox = %mailbox, "extraction task failed; message skipped");
                         Decision {
                             message_id_hash: too_large_hash(&folder, fallback_position, None),
-                            outcome: Outcome::Skipped(SkipReason::ParseError.as_str().to_owned()),
+                            outcome: Outcome::Skipped(SkipReason::ParseError),
                         }
                     }
                 }
@@ -191,12 +191,12 @@ impl WorkerContext {
                 drop(raw);
                 Decision {
                     message_id_hash: hash,
-                    outcome: Outcome::Skipped(SkipReason::TooLarge.as_str().to_owned()),
+                    outcome: Outcome::Skipped(SkipReason::TooLarge),
                 }
             }
             Payload::TooLarge => Decision {
                 message_id_hash: too_large_hash(&folder, fallback_position, None),
-                outcome: Outcome::Skipped(SkipReason::TooLarge.as_str().to_owned()),
+                outcome: Outcome::Skipped(SkipReason::TooLarge),
             },
         };
 
@@ -210,10 +210,6 @@ impl WorkerContext {
             fencing: self.fences.token_for(mailbox),
         };
         let log_hash = log_id(&commit.message_id_hash).to_owned();
-        let skipped = match &commit.outcome {
-            Outcome::Skipped(reason) => SkipReason::from_name(reason),
-            Outcome::Suggestion(_) => None,
-        };
         let result = self.commit_with_retry(commit).await;
         turn.record(&position, result.is_ok());
         let committed = match result {
@@ -229,7 +225,7 @@ impl WorkerContext {
             CommitResult::Inserted { .. } => Processed::Suggested,
             CommitResult::Merged { .. } | CommitResult::Unchanged { .. } => Processed::Merged,
             CommitResult::Duplicate => Processed::Skipped(SkipReason::Duplicate),
-            CommitResult::Skipped => Processed::Skipped(skipped.unwrap_or(SkipReason::ParseError)),
+            CommitResult::Skipped(reason) => Processed::Skipped(reason),
         };
         tracing::debug!(mailbox = %mailbox, msg = %log_hash, outcome = processed.as_str(), "message committed");
         Ok(processed)
@@ -255,7 +251,7 @@ impl WorkerContext {
                     return Err(PipelineError::UnknownMailbox { mailbox });
                 }
                 Err(error) if error.is_fenced() => {
-                    // Another replica owns the mailbox now (issue 9); it fetches the message again.
+                    // Another replica owns the mailbox now; it fetches the message again.
                     tracing::warn!(mailbox = %mailbox, "commit refused: stale fencing token, the mailbox's lease is lost");
                     return Err(PipelineError::Commit {
                         mailbox,
@@ -296,7 +292,7 @@ fn decide(
     let message_id_hash = message_id_hash(envelope.message_id.as_deref(), fallback);
     let skip = |reason: SkipReason| Decision {
         message_id_hash: message_id_hash.clone(),
-        outcome: Outcome::Skipped(reason.as_str().to_owned()),
+        outcome: Outcome::Skipped(reason),
     };
     if let Err(reason) = filter::check(&envelope, filters, rules) {
         return skip(reason);

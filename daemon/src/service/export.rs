@@ -6,6 +6,7 @@
 //! the escaping rules are exactly what the tests check. CSV cells that a spreadsheet would run
 //! as a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) get a leading `'`.
 
+use crate::domain::{AuditAction, AuditObject};
 use crate::store::{
     ListId, ReviewFilter, Role, Store, Suggestion, SuggestionFields, SuggestionStatus,
 };
@@ -45,8 +46,8 @@ async fn exported(
     audit(
         store,
         actor,
-        "suggestion.export",
-        "list",
+        AuditAction::SuggestionExport,
+        AuditObject::List,
         Some(list.0),
         Some(&detail),
     )

@@ -1,6 +1,7 @@
 //! Contact lists: the actor's lists, creating and renaming them, and sharing them with other
 //! users as `editor` or `viewer`. Only the owner renames, shares and unshares.
 
+use crate::domain::{AuditAction, AuditObject};
 use serde::Serialize;
 
 use crate::store::{
@@ -70,7 +71,15 @@ pub async fn create_list(
 ) -> ServiceResult<ListView> {
     let name = check_name(name)?;
     let list = store.create_list(actor.0, &name).await?;
-    audit(store, actor, "list.create", "list", Some(list.id.0), None).await?;
+    audit(
+        store,
+        actor,
+        AuditAction::ListCreate,
+        AuditObject::List,
+        Some(list.id.0),
+        None,
+    )
+    .await?;
     Ok(view(list, Role::Owner))
 }
 
@@ -88,7 +97,15 @@ pub async fn rename_list(
     require_role(store, actor, list, Role::Owner).await?;
     let name = check_name(name)?;
     store.rename_list(list, &name).await?;
-    audit(store, actor, "list.rename", "list", Some(list.0), None).await?;
+    audit(
+        store,
+        actor,
+        AuditAction::ListRename,
+        AuditObject::List,
+        Some(list.0),
+        None,
+    )
+    .await?;
     get_list(store, actor, list).await
 }
 
@@ -108,8 +125,8 @@ pub async fn delete_list(store: &Store, actor: Actor, list: ListId) -> ServiceRe
             audit(
                 store,
                 actor,
-                "list.delete",
-                "list",
+                AuditAction::ListDelete,
+                AuditObject::List,
                 Some(list.0),
                 Some(&detail),
             )
@@ -174,8 +191,8 @@ pub async fn share_list(
     audit(
         store,
         actor,
-        "list.share",
-        "list",
+        AuditAction::ListShare,
+        AuditObject::List,
         Some(list.0),
         Some(role.as_str()),
     )
@@ -192,6 +209,14 @@ pub async fn unshare_list(
 ) -> ServiceResult<()> {
     require_role(store, actor, list, Role::Owner).await?;
     store.unshare_list(list, user).await?;
-    audit(store, actor, "list.unshare", "list", Some(list.0), None).await?;
+    audit(
+        store,
+        actor,
+        AuditAction::ListUnshare,
+        AuditObject::List,
+        Some(list.0),
+        None,
+    )
+    .await?;
     Ok(())
 }

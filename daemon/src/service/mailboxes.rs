@@ -4,6 +4,7 @@
 //! A mailbox belongs to one user; nobody else sees it (another user's mailbox is "not found").
 //! Nothing here ever returns a password or a reference to the secret holding it.
 
+use crate::domain::{AuditAction, AuditObject};
 use std::collections::BTreeMap;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -171,8 +172,8 @@ pub async fn link_imap(
     audit(
         store,
         actor,
-        "mailbox.add",
-        "mailbox",
+        AuditAction::MailboxAdd,
+        AuditObject::Mailbox,
         Some(mailbox.id.0),
         Some("imap"),
     )
@@ -345,23 +346,19 @@ fn check_link(
     else {
         return Err(ServiceError::Internal("checked fields missing".into()));
     };
-    let (security, default_port) = match security {
-        "starttls" => (Security::StartTls, 143),
-        "plaintext" => (Security::Plaintext, 143),
-        _ => (Security::ImplicitTls, 993),
-    };
+    let security = Security::from_form_name(security).unwrap_or(Security::ImplicitTls);
     let settings = ImapSettings {
         host,
         port: port
             .and_then(|p| u16::try_from(p).ok())
-            .unwrap_or(default_port),
+            .unwrap_or(security.default_port()),
         security,
         username,
         folders: form.folders.iter().map(|f| f.trim().to_owned()).collect(),
         // A user cannot name a file on the server; custom CAs are for the operator's CLI.
         ca_file: None,
         backfill: backfill.and_then(|b| u32::try_from(b).ok()).unwrap_or(0),
-        // A user linked it: every connection is checked (see `service::host_guard`).
+        // A user linked it: every connection is checked (see `sources::host_guard`).
         operator_trusted: false,
     };
     if let Err(e) = settings.validate(options) {
@@ -449,8 +446,8 @@ pub async fn replace_password(
     audit(
         store,
         actor,
-        "mailbox.recredential",
-        "mailbox",
+        AuditAction::MailboxRecredential,
+        AuditObject::Mailbox,
         Some(id.0),
         None,
     )
@@ -495,7 +492,15 @@ pub async fn unlink(
         })?,
         _ => store.soft_remove_mailbox(id).await?,
     }
-    audit(store, actor, "mailbox.remove", "mailbox", Some(id.0), None).await?;
+    audit(
+        store,
+        actor,
+        AuditAction::MailboxRemove,
+        AuditObject::Mailbox,
+        Some(id.0),
+        None,
+    )
+    .await?;
     Ok(())
 }
 
@@ -515,7 +520,15 @@ pub async fn set_exclusions(
         .map(|d| d.trim().trim_start_matches('@').to_lowercase())
         .collect();
     store.set_exclusions(id, &domains).await?;
-    audit(store, actor, "mailbox.exclude", "mailbox", Some(id.0), None).await?;
+    audit(
+        store,
+        actor,
+        AuditAction::MailboxExclude,
+        AuditObject::Mailbox,
+        Some(id.0),
+        None,
+    )
+    .await?;
     get_mailbox(store, actor, id).await
 }
 
@@ -532,8 +545,8 @@ pub async fn set_list(
     audit(
         store,
         actor,
-        "mailbox.set_list",
-        "mailbox",
+        AuditAction::MailboxSetList,
+        AuditObject::Mailbox,
         Some(id.0),
         None,
     )

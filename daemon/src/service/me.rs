@@ -1,6 +1,7 @@
 //! The signed-in user: who they are, and their API tokens (created, listed, revoked). A token's
 //! plaintext exists only in the answer to its creation.
 
+use crate::domain::{AuditAction, AuditObject};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
@@ -54,8 +55,8 @@ pub async fn create_token(
     audit(
         store,
         actor,
-        "token.issue",
-        "token",
+        AuditAction::TokenIssue,
+        AuditObject::Token,
         Some(issued.token.id.0),
         None,
     )
@@ -68,6 +69,14 @@ pub async fn create_token(
 
 pub async fn revoke_token(store: &Store, actor: Actor, token: TokenId) -> ServiceResult<()> {
     store.revoke_token_of(actor.0, token).await?;
-    audit(store, actor, "token.revoke", "token", Some(token.0), None).await?;
+    audit(
+        store,
+        actor,
+        AuditAction::TokenRevoke,
+        AuditObject::Token,
+        Some(token.0),
+        None,
+    )
+    .await?;
     Ok(())
 }

@@ -22,6 +22,7 @@ pub mod validate;
 pub use error::{ServiceError, ServiceResult};
 pub use validate::{FieldCode, FieldError};
 
+use crate::domain::{AuditAction, AuditObject};
 use crate::store::{ListId, Role, Store, UserId};
 
 /// The signed-in user on whose behalf a service function acts.
@@ -63,8 +64,8 @@ fn min_action(min: Role) -> &'static str {
 pub(crate) async fn audit(
     store: &Store,
     actor: Actor,
-    action: &str,
-    kind: &str,
+    action: AuditAction,
+    kind: AuditObject,
     id: Option<i64>,
     detail: Option<&str>,
 ) -> ServiceResult<()> {

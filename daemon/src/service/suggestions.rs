@@ -2,6 +2,7 @@
 //! merge with a per-field choice, and the field history. Viewers read; editors and owners
 //! change. Every read and change is written to the audit log (ids only, never content).
 
+use crate::domain::{AuditAction, AuditObject};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{
@@ -116,8 +117,8 @@ pub async fn list(store: &Store, actor: Actor, list: ListId, query: &Query) -> S
     audit(
         store,
         actor,
-        "suggestion.list",
-        "list",
+        AuditAction::SuggestionList,
+        AuditObject::List,
         Some(list.0),
         Some(&detail),
     )
@@ -148,8 +149,8 @@ pub async fn get(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult
     audit(
         store,
         actor,
-        "suggestion.read",
-        "suggestion",
+        AuditAction::SuggestionRead,
+        AuditObject::Suggestion,
         Some(id.0),
         None,
     )
@@ -163,7 +164,7 @@ pub async fn accept(store: &Store, actor: Actor, id: SuggestionId) -> ServiceRes
         actor,
         id,
         SuggestionStatus::Accepted,
-        "suggestion.accept",
+        AuditAction::SuggestionAccept,
     )
     .await
 }
@@ -174,7 +175,7 @@ pub async fn dismiss(store: &Store, actor: Actor, id: SuggestionId) -> ServiceRe
         actor,
         id,
         SuggestionStatus::Dismissed,
-        "suggestion.dismiss",
+        AuditAction::SuggestionDismiss,
     )
     .await
 }
@@ -184,11 +185,19 @@ async fn set_status(
     actor: Actor,
     id: SuggestionId,
     status: SuggestionStatus,
-    action: &str,
+    action: AuditAction,
 ) -> ServiceResult<Suggestion> {
     visible(store, actor, id, Role::Editor).await?;
     store.set_suggestion_status(id, status).await?;
-    audit(store, actor, action, "suggestion", Some(id.0), None).await?;
+    audit(
+        store,
+        actor,
+        action,
+        AuditObject::Suggestion,
+        Some(id.0),
+        None,
+    )
+    .await?;
     Ok(store.get_suggestion(id).await?)
 }
 
@@ -250,8 +259,8 @@ pub async fn merge(
     audit(
         store,
         actor,
-        "suggestion.merge",
-        "suggestion",
+        AuditAction::SuggestionMerge,
+        AuditObject::Suggestion,
         Some(id.0),
         Some(&fields.join(",")),
     )
@@ -269,8 +278,8 @@ pub async fn history(
     audit(
         store,
         actor,
-        "suggestion.history",
-        "suggestion",
+        AuditAction::SuggestionHistory,
+        AuditObject::Suggestion,
         Some(id.0),
         None,
     )

@@ -1,4 +1,4 @@
-//! Which mailboxes this replica may watch (issue 9), as the sources see it.
+//! Which mailboxes this replica may watch, as the sources see it.
 //!
 //! Several `mailsigd` replicas share one PostgreSQL database; each mailbox is watched by the
 //! one replica holding its lease. The supervisor's lease loop (`supervisor::leases`) claims,

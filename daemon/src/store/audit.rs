@@ -2,16 +2,16 @@
 //! carry content (no contact fields, no message data).
 
 use super::{Error, Result, Store, UserId, col};
+use crate::domain::{AuditAction, AuditObject};
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: i64,
     /// `None` for actions of the daemon itself or the operator's CLI.
     pub actor: Option<UserId>,
-    /// A stable verb such as `suggestion.read`, `suggestion.accept`, `list.share`.
-    pub action: String,
-    pub object_kind: String,
+    pub action: AuditAction,
+    pub object_kind: AuditObject,
     pub object_id: Option<i64>,
     /// Short non-content detail (e.g. a role name).
     pub detail: Option<String>,
@@ -21,8 +21,8 @@ impl Store {
     pub async fn record_audit(
         &self,
         actor: Option<UserId>,
-        action: &str,
-        object_kind: &str,
+        action: AuditAction,
+        object_kind: AuditObject,
         object_id: Option<i64>,
         detail: Option<&str>,
     ) -> Result<()> {
@@ -31,8 +31,8 @@ impl Store {
         )
         .bind(self.now_ms())
         .bind(actor.map(|a| a.0))
-        .bind(action)
-        .bind(object_kind)
+        .bind(action.as_str())
+        .bind(object_kind.as_str())
         .bind(object_id)
         .bind(detail)
         .execute(self.writer())
@@ -56,12 +56,25 @@ impl Store {
                     id: col(row, "id")?,
                     at: col(row, "at")?,
                     actor: col::<Option<i64>>(row, "actor_id")?.map(UserId),
-                    action: col(row, "action")?,
-                    object_kind: col(row, "object_kind")?,
+                    action: parse_stored(row, "action", AuditAction::from_stored)?,
+                    object_kind: parse_stored(row, "object_kind", AuditObject::from_text)?,
                     object_id: col(row, "object_id")?,
                     detail: col(row, "detail")?,
                 })
             })
             .collect()
     }
+}
+
+/// Reads a text column into its typed value; a text no variant has is an [`Error::Invalid`].
+fn parse_stored<T>(
+    row: &sqlx::any::AnyRow,
+    name: &'static str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T> {
+    let text: String = col(row, name)?;
+    parse(&text).ok_or_else(|| Error::Invalid {
+        what: name,
+        reason: format!("unknown {text:?}"),
+    })
 }

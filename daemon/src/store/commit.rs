@@ -13,6 +13,7 @@ use super::{
     Backend, Cursor, Error, ListId, MailboxId, NewSuggestion, Result, Store, SuggestionFields,
     SuggestionId, UserId, col, to_json,
 };
+use crate::domain::SkipReason;
 
 /// One processed message, as the pipeline commits it.
 #[derive(Clone, Debug)]
@@ -24,7 +25,7 @@ pub struct CommitMessage {
     /// Hash of the Message-ID (or of the raw bytes when there is none); never the id itself.
     pub message_id_hash: String,
     pub outcome: Outcome,
-    /// The caller's lease fencing token (issue 9); `None` when leases are not used.
+    /// The caller's lease fencing token; `None` when leases are not used.
     pub fencing: Option<i64>,
 }
 
@@ -35,8 +36,8 @@ pub struct CommitMessage {
 #[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     Suggestion(NewSuggestion),
-    /// Skipped for this reason (a stable name such as `bulk`, counted as `skipped:<reason>`).
-    Skipped(String),
+    /// Skipped for this reason (counted as `skipped:<reason>`).
+    Skipped(SkipReason),
 }
 
 /// What [`Store::commit_message`] did.
@@ -51,8 +52,9 @@ pub enum CommitResult {
     },
     /// An existing suggestion already held everything this message offered.
     Unchanged { suggestion: SuggestionId },
-    /// The skip was recorded.
-    Skipped,
+    /// The skip was recorded, for this reason: the pipeline's, or
+    /// [`SkipReason::TargetListDeleted`] when the store found the target list gone.
+    Skipped(SkipReason),
     /// This message was committed before; only the cursor moved.
     Duplicate,
 }
@@ -62,11 +64,6 @@ pub const COUNTER_PROCESSED: &str = "processed";
 pub const COUNTER_SUGGESTED: &str = "suggested";
 pub const COUNTER_MERGED: &str = "merged";
 pub const COUNTER_DUPLICATE: &str = "skipped:duplicate";
-/// Skip reason recorded when the mailbox's target list was deleted.
-pub const SKIP_LIST_DELETED: &str = "target_list_deleted";
-/// Skip reason recorded when the mailbox's owner may no longer edit its target list (unshared,
-/// or made a viewer): nothing reaches the list from then on.
-pub const SKIP_NOT_EDITOR: &str = "target_list_not_editable";
 
 impl Store {
     /// Commits the outcome of one message exactly once (see the module docs). A message
@@ -103,19 +100,21 @@ impl Store {
         } else {
             match &msg.outcome {
                 Outcome::Skipped(reason) => {
-                    let name = format!("skipped:{}", reason.trim());
+                    let name = format!("skipped:{reason}");
                     bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
-                    CommitResult::Skipped
+                    CommitResult::Skipped(*reason)
                 }
                 Outcome::Suggestion(_) if target.list_deleted => {
-                    let name = format!("skipped:{SKIP_LIST_DELETED}");
+                    let reason = SkipReason::TargetListDeleted;
+                    let name = format!("skipped:{reason}");
                     bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
-                    CommitResult::Skipped
+                    CommitResult::Skipped(reason)
                 }
                 Outcome::Suggestion(_) if !target.owner_may_edit => {
-                    let name = format!("skipped:{SKIP_NOT_EDITOR}");
+                    let reason = SkipReason::TargetListNotEditable;
+                    let name = format!("skipped:{reason}");
                     bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
-                    CommitResult::Skipped
+                    CommitResult::Skipped(reason)
                 }
                 Outcome::Suggestion(new) => {
                     let result = merge_suggestion(

@@ -4,7 +4,7 @@
 //! another UIDVALIDITY than the stored one is stale and leaves the cursor alone; the source
 //! announces a new UIDVALIDITY explicitly with [`Store::reset_cursor`].
 //!
-//! Several replicas (issue 9): a cursor is written either by `commit_message` (which checks the
+//! Several replicas: a cursor is written either by `commit_message` (which checks the
 //! lease's fencing token) or by a reset; [`Store::reset_cursor_fenced`] checks the token in the
 //! same transaction as its write, so a stalled ex-owner cannot move a cursor back either.
 

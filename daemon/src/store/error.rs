@@ -18,7 +18,7 @@ pub enum Error {
     /// A stored value could not be read back (JSON or enum text that does not parse).
     #[error("corrupt {what} in the database: {reason}")]
     Corrupt { what: &'static str, reason: String },
-    /// The caller's mailbox lease is gone or its fencing token is stale (issue 9).
+    /// The caller's mailbox lease is gone or its fencing token is stale.
     #[error("mailbox {mailbox} lease lost (fencing token {fencing} is stale)")]
     Fenced { mailbox: i64, fencing: i64 },
     /// The database refused or failed the operation.

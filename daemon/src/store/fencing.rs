@@ -1,4 +1,4 @@
-//! The one fencing check (issue 9) made by every write of a mailbox's own state by the replica
+//! The one fencing check made by every write of a mailbox's own state by the replica
 //! that holds its lease, inside the same transaction as the write.
 //!
 //! Several replicas share PostgreSQL and each mailbox is worked by the holder of its lease; a

@@ -7,7 +7,7 @@
 //! a notification and a delta round, is fetched once. Lifecycle events (`missed`,
 //! `reauthorize`, `removed`) are rows too, coalesced per subscription.
 //!
-//! Several replicas (issue 9): what the task of the mailbox's lease holder writes (delta links
+//! Several replicas: what the task of the mailbox's lease holder writes (delta links
 //! with the jobs of their round, subscription rows) carries the lease's fencing token and is
 //! refused with [`Error::Fenced`] when another replica took the mailbox over (see
 //! `store::fencing`). The job queue is not the holder's state: the webhook of any replica queues

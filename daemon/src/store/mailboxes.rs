@@ -1,5 +1,5 @@
 //! Linked mailboxes: who owns them, where their suggestions go, their health, their
-//! provider settings (JSON owned by the source module) and their ownership lease (issue 9).
+//! provider settings (JSON owned by the source module) and their ownership lease.
 
 use std::time::Duration;
 

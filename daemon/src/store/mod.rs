@@ -14,13 +14,11 @@
 
 mod audit;
 mod claim_sql;
-mod clock;
 mod commit;
 mod cursors;
 mod error;
 mod fencing;
 mod graph;
-mod ids;
 mod lists;
 mod mailboxes;
 mod multi_row;
@@ -38,11 +36,14 @@ mod tokens;
 mod users;
 mod wal;
 
+pub use crate::clock::Clock;
+pub use crate::domain::ids::{
+    ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId,
+};
 pub use audit::AuditEntry;
-pub use clock::Clock;
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage,
-    CommitResult, Outcome, SKIP_LIST_DELETED, SKIP_NOT_EDITOR,
+    CommitResult, Outcome,
 };
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
@@ -50,7 +51,6 @@ pub use graph::{
     GraphJob, GraphJobCounts, GraphJobKind, GraphJobOutcome, GraphSubscription, LinkOrigin,
     NewGraphJob, OauthState, SubscriptionCounts, SubscriptionState,
 };
-pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
 pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};
 pub use outbox::{
@@ -338,9 +338,7 @@ async fn sqlite_pool(
         .map_err(Error::db("connect to the database", "database"))
 }
 
-pub(crate) fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+pub(crate) use crate::clock::duration_ms;
 
 /// Reads one column, mapping a decode failure to a store error.
 pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &'static str) -> Result<T>

@@ -1,4 +1,4 @@
-//! Several replicas on one database (issue 9): heartbeat rows, so each replica knows how many
+//! Several replicas on one database: heartbeat rows, so each replica knows how many
 //! share the mailboxes and claims only its fair share of the leases; the lease queries the
 //! supervisor's lease loop runs (claim free ones, renew or give up held ones); and the
 //! per-mailbox lock that serialises OAuth refreshes across replicas.

@@ -1,4 +1,4 @@
-//! Sign-in passwords and browser sessions (issue 7).
+//! Sign-in passwords and browser sessions.
 //!
 //! The store only ever sees an argon2id PHC string (hashed by `http::auth::password`) and the
 //! SHA-256 of a session cookie (the cookie is 256 random bits, so a fast hash is enough and a

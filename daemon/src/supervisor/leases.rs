@@ -1,4 +1,4 @@
-//! The lease loop (issue 9): makes each mailbox watched by exactly one replica at a time.
+//! The lease loop: makes each mailbox watched by exactly one replica at a time.
 //!
 //! Every replica registers a heartbeat row and, every 2 seconds (with jitter, so replicas
 //! started together do not claim in lockstep):

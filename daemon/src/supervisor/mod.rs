@@ -57,7 +57,7 @@ pub struct SupervisorOptions {
     pub https: crate::http::tls::HttpsOptions,
     /// Settings of the user-facing API and pages served on the same listener.
     pub api: crate::http::app::ApiSettings,
-    /// This replica's id and lease timings (several replicas on one PostgreSQL, issue 9).
+    /// This replica's id and lease timings (several replicas on one PostgreSQL).
     pub replica: leases::ReplicaOptions,
 }
 

@@ -1,5 +1,5 @@
 //! The periodic retention purge: soft-deleted rows older than the configured number of days
-//! are removed for good (issue 2: "Deletion is soft, purged after a configurable retention").
+//! are removed for good (deletion is soft; the purge follows a configurable retention).
 //! The number of days comes through a `watch` channel so that a configuration reload changes
 //! it in place (and purges at once with the new value).
 

@@ -15,10 +15,10 @@ use super::notify;
 /// is this process).
 pub fn interval_from_env() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
-    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
-        if pid.trim() != std::process::id().to_string() {
-            return None;
-        }
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.trim() != std::process::id().to_string()
+    {
+        return None;
     }
     (usec > 0).then(|| Duration::from_micros(usec))
 }

@@ -1,7 +1,7 @@
 //! Writing the Prometheus text exposition (format 0.0.4): HELP and TYPE lines, one sample per
 //! line, and histograms as `_bucket{le=..}`/`_sum`/`_count`. Every module that contributes to
 //! `/metrics` writes through [`Exposition`], so the format lives in one place and the strict
-//! check ([`super::exposition_check`]) holds for all of them.
+//! check (`telemetry/exposition_check.rs`, test code) holds for all of them.
 //!
 //! Hand-written rather than with `prometheus-client`: every value already lives in the modules'
 //! own atomic stats structs, so a registry would only copy them, and label values come from

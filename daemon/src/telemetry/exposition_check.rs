@@ -6,6 +6,9 @@
 //! valid; label values are quoted with valid escapes; values are numbers; a family's TYPE comes
 //! before its samples and only once; no series repeats; histogram samples are `_bucket` (with
 //! `le`), `_sum` or `_count`, buckets are cumulative and `le="+Inf"` equals `_count`.
+//!
+//! Test code only: the daemon's unit tests compile it (`#[cfg(test)]`) and the tests crate includes
+//! this file by path, so it is not part of the shipped binary.
 
 use std::collections::{HashMap, HashSet};
 
@@ -127,8 +130,11 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     })
 }
 
+/// A sample's labels, as (name, value) pairs in their order.
+type Labels = Vec<(String, String)>;
+
 /// Parses `k="v",k2="v2"}` and returns the labels and what follows the `}`.
-fn parse_labels(mut text: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
     let mut labels: Vec<(String, String)> = Vec::new();
     loop {
         if let Some(after) = text.strip_prefix('}') {
@@ -168,10 +174,10 @@ fn parse_labels(mut text: &str) -> Result<(Vec<(String, String)>, &str), String>
 /// The family a sample belongs to, and its histogram suffix if the family is a histogram.
 fn family_of<'a>(name: &'a str, types: &HashMap<String, String>) -> (&'a str, &'a str) {
     for suffix in ["_bucket", "_sum", "_count"] {
-        if let Some(family) = name.strip_suffix(suffix) {
-            if types.get(family).is_some_and(|kind| kind == "histogram") {
-                return (family, suffix);
-            }
+        if let Some(family) = name.strip_suffix(suffix)
+            && types.get(family).is_some_and(|kind| kind == "histogram")
+        {
+            return (family, suffix);
         }
     }
     (name, "")

@@ -7,10 +7,10 @@
 //! and a counter needs no owner. Counts are per process: two daemons in one test process share
 //! them, so tests that assert exact values spawn the `mailsigd` binary.
 //!
-//! Feeding them (see /work/brief/tasks2/ops-contract.md for the other engineers):
+//! Feeding them:
 //! ```
 //! use mailsig_daemon::telemetry::metrics::{metrics, SourceKind};
-//! let arrived = std::time::SystemTime::now(); // IMAP INTERNALDATE / Graph receivedDateTime
+//! let arrived = mailsig_daemon::clock::now(); // IMAP INTERNALDATE / Graph receivedDateTime
 //! metrics().source_lag(SourceKind::Imap).observe_since(arrived); // after the commit
 //! metrics().graph_subscriptions.set("active", 3);
 //! ```

@@ -8,9 +8,12 @@
 //! signatures, third parties' addresses or passwords.
 
 pub mod exposition;
-pub mod exposition_check;
+// Test-only: compiled into the daemon's unit tests and, by path, into the tests crate; never shipped.
+#[cfg(test)]
+pub(crate) mod exposition_check;
 pub mod histogram;
 mod journald;
+mod log_format;
 pub mod metrics;
 
 use std::fmt;
@@ -23,7 +26,7 @@ use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
-use crate::config::LogFormat;
+pub use log_format::LogFormat;
 
 /// Number of hex digits of the SHA-256 kept by [`hash_id`]: 48 bits tell messages apart in
 /// logs without making the hash a useful lookup key.

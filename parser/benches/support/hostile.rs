@@ -1,4 +1,4 @@
-//! Worst-case single messages from issue #3: a 1 MiB HTML message and hostile input
+//! Worst-case single messages: a 1 MiB HTML message and hostile input
 //! (50,000 nested tags, 100,000 quoted lines, a 5 MB line without breaks), plus a few
 //! neighbours of those shapes that stress other stages (deep tables, unclosed
 //! formatting tags, a huge header, thousands of MIME parts).

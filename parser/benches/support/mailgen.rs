@@ -185,14 +185,14 @@ impl Person {
             first,
             last,
             email,
-            title: *pick(rng, lang.titles),
+            title: pick::<&str>(rng, lang.titles),
             company,
             domain,
             work,
             mobile,
             fax,
             street,
-            city: *pick(rng, lang.cities),
+            city: pick::<&str>(rng, lang.cities),
             social,
             labels: *pick(rng, lang.labels),
         }
@@ -266,13 +266,13 @@ impl Letter {
         Letter {
             greeting,
             paragraphs,
-            valediction: *pick(rng, lang.valedictions),
+            valediction: pick::<&str>(rng, lang.valedictions),
             style,
             device_footer: rng.random_bool(0.08),
             disclaimer: rng.random_bool(0.2),
             registration: lang.registration.is_some() && rng.random_bool(0.25),
             date,
-            subject: *pick(rng, lang.subjects),
+            subject: pick::<&str>(rng, lang.subjects),
             author,
         }
     }
@@ -440,12 +440,12 @@ fn letter_text(l: &Letter) -> String {
             out.push('\n');
         }
     }
-    if l.registration {
-        if let Some(r) = l.author.lang.registration {
-            out.push('\n');
-            out.push_str(r);
-            out.push('\n');
-        }
+    if l.registration
+        && let Some(r) = l.author.lang.registration
+    {
+        out.push('\n');
+        out.push_str(r);
+        out.push('\n');
     }
     if l.device_footer {
         out.push('\n');
@@ -519,9 +519,7 @@ fn thread_text(t: &Thread) -> String {
                     q.push('\n');
                 }
                 for line in lines {
-                    q.push_str(if line.starts_with('>') {
-                        ">"
-                    } else if line.is_empty() {
+                    q.push_str(if line.starts_with('>') || line.is_empty() {
                         ">"
                     } else {
                         "> "
@@ -595,13 +593,13 @@ fn letter_html(rng: &mut StdRng, l: &Letter) -> String {
         }
         out.push_str("</td></tr></tbody></table></div>\n");
     }
-    if l.registration {
-        if let Some(r) = l.author.lang.registration {
-            out.push_str(&format!(
-                "<p style=\"font-size:7pt;color:#999\">{}</p>\n",
-                esc(r).replace('\n', "<br>")
-            ));
-        }
+    if l.registration
+        && let Some(r) = l.author.lang.registration
+    {
+        out.push_str(&format!(
+            "<p style=\"font-size:7pt;color:#999\">{}</p>\n",
+            esc(r).replace('\n', "<br>")
+        ));
     }
     if l.disclaimer {
         out.push_str(&format!(
@@ -643,12 +641,12 @@ fn thread_html(rng: &mut StdRng, t: &Thread) -> String {
 
 /// Text encoded for one MIME part: charset label and bytes.
 fn encode_charset(rng: &mut StdRng, lang: &Lang, text: &str) -> (&'static str, Vec<u8>) {
-    if rng.random_bool(0.3) {
-        if let Some(enc) = encoding_rs::Encoding::for_label(lang.legacy_charset.as_bytes()) {
-            let (bytes, _, had_errors) = enc.encode(text);
-            if !had_errors {
-                return (lang.legacy_charset, bytes.into_owned());
-            }
+    if rng.random_bool(0.3)
+        && let Some(enc) = encoding_rs::Encoding::for_label(lang.legacy_charset.as_bytes())
+    {
+        let (bytes, _, had_errors) = enc.encode(text);
+        if !had_errors {
+            return (lang.legacy_charset, bytes.into_owned());
         }
     }
     ("utf-8", text.as_bytes().to_vec())
@@ -780,7 +778,7 @@ fn headers(rng: &mut StdRng, t: &Thread, content_type: &str) -> String {
             t.to.domain
         ));
     }
-    h.push_str(*pick(
+    h.push_str(pick::<&str>(
         rng,
         &[
             "X-Mailer: Microsoft Outlook 16.0\r\n",

@@ -7,7 +7,7 @@ pub mod langs;
 pub mod mailgen;
 
 /// Seed of the generated benchmark corpus; fixed so runs compare like with like.
-pub const SEED: u64 = 0x6d61_696c_7369_67;
+pub const SEED: u64 = 0x006d_6169_6c73_6967;
 
 /// Size of the generated corpus in bytes: `MAILSIG_BENCH_MB` megabytes, 50 by default.
 pub fn corpus_bytes() -> usize {

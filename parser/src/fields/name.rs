@@ -20,8 +20,9 @@ pub(crate) struct Sender {
     pub local: String,
     /// Letters of the domain without its suffix ("hartbakery").
     pub domain: String,
-    /// ASCII key of each token ([`name_match::key`]), in the order of `tokens`.
-    keys: Vec<String>,
+    /// ASCII key of each token ([`name_match::key`]) with its nickname spellings, in the order
+    /// of `tokens`.
+    keys: Vec<Vec<String>>,
     /// What an ASCII line must contain to hold one of the tokens: each key's spellings, cut to
     /// their first four letters (a prefix short form matches too).
     needles: Vec<String>,
@@ -61,14 +62,15 @@ impl Sender {
                 )
             })
             .unwrap_or_default();
-        let keys: Vec<String> = tokens.iter().map(|t| name_match::key(t)).collect();
+        let keys: Vec<Vec<String>> = tokens
+            .iter()
+            .map(|t| name_match::spellings(&name_match::key(t)))
+            .collect();
         let mut needles: Vec<String> = Vec::new();
-        for k in &keys {
-            for spelling in name_match::spellings(k) {
-                let cut: String = spelling.chars().take(4).collect();
-                if !needles.contains(&cut) {
-                    needles.push(cut);
-                }
+        for spelling in keys.iter().flatten() {
+            let cut: String = spelling.chars().take(4).collect();
+            if !needles.contains(&cut) {
+                needles.push(cut);
             }
         }
         Sender {
@@ -81,12 +83,25 @@ impl Sender {
         }
     }
 
-    /// How many of the sender's tokens one of `words` stands for ([`name_match::same_key`]).
+    /// How many of the sender's tokens one of `words` stands for ([`name_match::same_spelling`]).
     fn hits(&self, words: &[String]) -> usize {
-        let word_keys: Vec<String> = words.iter().map(|w| name_match::key(w)).collect();
+        let word_keys: Vec<std::borrow::Cow<'_, str>> = words
+            .iter()
+            .map(|w| {
+                if w.is_ascii() {
+                    std::borrow::Cow::Borrowed(w.as_str())
+                } else {
+                    std::borrow::Cow::Owned(name_match::key(w))
+                }
+            })
+            .collect();
         self.keys
             .iter()
-            .filter(|k| word_keys.iter().any(|w| name_match::same_key(w, k)))
+            .filter(|spellings| {
+                word_keys
+                    .iter()
+                    .any(|w| spellings.iter().any(|k| name_match::same_spelling(w, k)))
+            })
             .count()
     }
 
@@ -307,7 +322,7 @@ fn person_shaped_words(text: &str) -> bool {
 
 /// Two people signing together: "Lena & Tomas Brandt", "Ann Lee & Bo Berg".
 pub(crate) fn couple_shaped(text: &str) -> bool {
-    let Some((a, b)) = text.split_once(" & ") else {
+    let Some((a, b)) = text.split_once(" & ").or_else(|| text.split_once(" and ")) else {
         return false;
     };
     let side = |t: &str| {
@@ -320,7 +335,11 @@ pub(crate) fn couple_shaped(text: &str) -> bool {
                         .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
             })
     };
-    !b.contains(" & ") && side(a) && side(b) && person_shaped(&format!("{a} {b}"))
+    !b.contains(" & ")
+        && !b.contains(" and ")
+        && side(a)
+        && side(b)
+        && person_shaped(&format!("{a} {b}"))
 }
 
 /// The rest of a cell after leading title words, if it starts with any.
@@ -432,6 +451,7 @@ mod tests {
         assert!(s.is_name_line("Lena & Tomas Brandt"));
         assert!(!couple_shaped("Torres & Lowe Construction, Inc."));
         assert!(couple_shaped("Joost & Marieke de Groot"));
+        assert!(couple_shaped("Tom and Becky Whitfield"));
         assert!(person_shaped("أحمد الفارسي"));
         assert!(!person_shaped("납품 일정 확인 부탁드립니다."));
         assert!(person_shaped("עו\"ד אורי לוין"));

@@ -1,8 +1,9 @@
 //! When two name words are the same person's: people sign with a nickname ("Bob" for Robert),
 //! a short form ("Chris" for Christopher), without diacritics in their address ("dvorakova"
 //! for Dvořáková) or in another script than their From name ("Ольга" for Olga). Every word is
-//! reduced to an ASCII key (diacritics dropped, Cyrillic and Greek transliterated), and keys
-//! are equal, a nickname pair, or one a prefix of the other of at least four letters.
+//! reduced to an ASCII key (diacritics dropped, Cyrillic and Greek transliterated); a word
+//! stands for a name when its key equals one of the name's spellings (its key and nicknames),
+//! or one is a prefix of the other of at least four letters.
 
 /// Common English given-name short forms: (short, full). Both sides are ASCII keys.
 const NICKNAMES: &[(&str, &str)] = &[
@@ -190,33 +191,42 @@ pub(crate) fn key(word: &str) -> String {
     out
 }
 
-/// Keys equal, a nickname pair, or one a prefix (>= 4 letters) of the other.
-pub(crate) fn same_key(a: &str, b: &str) -> bool {
-    if a == b {
+/// Whether a word (as an ASCII key) stands for a name, given one of a key's [`spellings`]: equal, or one a prefix (>= 4 letters)
+/// of the other (the nickname pairs are already among the spellings).
+pub(crate) fn same_spelling(word: &str, spelling: &str) -> bool {
+    if word == spelling {
         return true;
     }
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    if short.len() >= 4 && short.is_ascii() && long.starts_with(short) {
-        return true;
-    }
-    NICKNAMES
-        .iter()
-        .any(|(n, f)| (*n == a && *f == b) || (*n == b && *f == a))
+    let (short, long) = if word.len() <= spelling.len() {
+        (word, spelling)
+    } else {
+        (spelling, word)
+    };
+    short.len() >= 4 && short.is_ascii() && long.starts_with(short)
 }
 
 /// Every ASCII spelling a word with this key may take in a signature: the key itself and its
 /// nicknames or full forms (prefix short forms are found by the caller's substring test).
 pub(crate) fn spellings(key: &str) -> Vec<String> {
     let mut out = vec![key.to_string()];
-    for (n, f) in NICKNAMES {
-        if *f == key {
-            out.push((*n).to_string());
-        } else if *n == key {
-            out.push((*f).to_string());
-        }
+    if let Some(others) = NICKNAME_INDEX.get(key) {
+        out.extend(others.iter().map(|o| (*o).to_string()));
     }
     out
 }
+
+/// [`NICKNAMES`] both ways: a name's key -> its other spellings (built once).
+static NICKNAME_INDEX: once_cell::sync::Lazy<
+    std::collections::HashMap<&'static str, Vec<&'static str>>,
+> = once_cell::sync::Lazy::new(|| {
+    let mut index: std::collections::HashMap<&'static str, Vec<&'static str>> =
+        std::collections::HashMap::new();
+    for (n, f) in NICKNAMES {
+        index.entry(n).or_default().push(f);
+        index.entry(f).or_default().push(n);
+    }
+    index
+});
 
 #[cfg(test)]
 mod tests {
@@ -228,9 +238,17 @@ mod tests {
         assert_eq!(key("ольга"), "olga");
         assert_eq!(key("смирнова"), "smirnova");
         assert_eq!(key("παπαδόπουλος"), "papadopoulos");
-        assert!(same_key("bob", "robert"));
-        assert!(same_key("chris", "christopher"));
-        assert!(!same_key("ann", "annabel"));
-        assert!(!same_key("kate", "karl"));
+        let same = |w: &str, k: &str| spellings(k).iter().any(|s| same_spelling(w, s));
+        assert!(same("bob", "robert"));
+        assert!(same("chris", "christopher"));
+        assert!(!same("ann", "annabel"));
+        assert!(!same("kate", "karl"));
+        let robert = spellings("robert");
+        assert!(robert.iter().any(|s| same_spelling("bob", s)));
+        assert!(
+            spellings("christopher")
+                .iter()
+                .any(|s| same_spelling("chris", s))
+        );
     }
 }

@@ -271,22 +271,40 @@ const LANGUAGE_SAMPLE: usize = 2_000;
 /// The region a script all but names: Hangul, Han without kana, Hebrew, Greek, Cyrillic
 /// (Ukrainian when its own letters are there). Arabic is written in too many countries.
 fn script_region(text: &str) -> Option<&'static str> {
-    if text.is_ascii() {
+    // Only scripts from Greek up (lead byte 0xce and above) count: text in Latin letters with
+    // accents, most of the non-ASCII mail, is answered by one pass that looks for none.
+    if !text.as_bytes().iter().any(|&b| b >= 0xce) {
         return None;
     }
+    // Counted on UTF-8 lead bytes (these scripts have their own): a byte loop, not a decode.
     let (mut hangul, mut han, mut hebrew, mut greek, mut cyrillic, mut ukrainian) =
         (0, 0, 0, 0, 0, 0);
-    for c in text.chars().take(LANGUAGE_SAMPLE) {
-        match c {
-            '\u{ac00}'..='\u{d7af}' => hangul += 1,
-            '\u{4e00}'..='\u{9fff}' => han += 1,
-            '\u{0590}'..='\u{05ff}' => hebrew += 1,
-            '\u{0370}'..='\u{03ff}' => greek += 1,
-            'і' | 'ї' | 'є' | 'ґ' | 'І' | 'Ї' | 'Є' | 'Ґ' => {
-                ukrainian += 1;
+    let mut chars = 0;
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b & 0xc0 == 0x80 {
+            continue; // continuation byte
+        }
+        chars += 1;
+        if chars > LANGUAGE_SAMPLE {
+            break;
+        }
+        let next = bytes.get(i + 1).copied().unwrap_or(0);
+        match b {
+            0xea..=0xed => hangul += 1,
+            0xe4..=0xe9 => han += 1,
+            0xd6 | 0xd7 => hebrew += 1,
+            0xce | 0xcf => greek += 1,
+            0xd0..=0xd3 => {
                 cyrillic += 1;
+                // і ї є (U+0456, U+0457, U+0454), ґ Ґ (U+0491, U+0490), І Ї Є (U+0406, …).
+                if matches!(
+                    (b, next),
+                    (0xd1, 0x94 | 0x96 | 0x97) | (0xd2, 0x90 | 0x91) | (0xd0, 0x84 | 0x86 | 0x87)
+                ) {
+                    ukrainian += 1;
+                }
             }
-            '\u{0400}'..='\u{04ff}' => cyrillic += 1,
             _ => {}
         }
     }

@@ -1,4 +1,4 @@
-//! Load tool for the IMAP source (issue 4's figures): N mailboxes IDLE on the test Dovecot, APPENDs
+//! Load tool for the IMAP source (the figures in BENCHMARKS.md): N mailboxes IDLE on the test Dovecot, APPENDs
 //! to random mailboxes at a steady rate, and it reports
 //! - the time to connect (log in, EXAMINE, first catch-up) all N watchers,
 //! - the resident memory per idle mailbox (VmRSS growth of this process / N),

@@ -1,4 +1,4 @@
-//! The resilience suite of issue 9: several real `mailsigd run` replicas on one PostgreSQL,
+//! The resilience suite: several real `mailsigd run` replicas on one PostgreSQL,
 //! a Dovecot, mail APPENDed to many mailboxes while replicas are SIGKILLed at random moments
 //! and restarted, plus a Dovecot restart, a PostgreSQL restart and an SMTP outage. Afterwards
 //! every message must have produced exactly one suggestion: 0 lost, 0 duplicated.
@@ -515,10 +515,9 @@ async fn build_mailsigd() -> Result<PathBuf> {
         if message["reason"] == "compiler-artifact"
             && message["target"]["name"] == "mailsigd"
             && is_binary
+            && let Some(path) = message["executable"].as_str()
         {
-            if let Some(path) = message["executable"].as_str() {
-                return Ok(PathBuf::from(path));
-            }
+            return Ok(PathBuf::from(path));
         }
     }
     bail!("cargo build did not report the mailsigd executable")

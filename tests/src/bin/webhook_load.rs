@@ -1,4 +1,4 @@
-//! Load tool for the Graph webhook (issue 6 figure): notifications per second and time to 202.
+//! Load tool for the Graph webhook: notifications per second and time to 202.
 //!
 //! Starts, in this process, the Graph emulator and a real daemon (supervisor, HTTP listener,
 //! webhook, store on SQLite in a temp dir) and links one mailbox through the real OAuth flow.

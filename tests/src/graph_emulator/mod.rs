@@ -1,4 +1,4 @@
-//! A Microsoft Graph emulator for the Microsoft 365 source's tests (issue 6): the identity platform
+//! A Microsoft Graph emulator for the Microsoft 365 source's tests: the identity platform
 //! v2 (`{base}/{tenant}/oauth2/v2.0/authorize|token`) and the Graph v1.0 calls the daemon makes
 //! (`/me`, `/subscriptions`, `/me/messages/{id}[/$value]`, `/me/mailFolders[/{id}]`,
 //! `/me/mailFolders/{id}/messages/delta`,

@@ -78,10 +78,10 @@ fn newest_file(dir: &Path) -> Result<Option<(std::time::SystemTime, PathBuf)>> {
         } else {
             Some((entry.metadata()?.modified()?, path))
         };
-        if let Some(candidate) = candidate {
-            if newest.as_ref().is_none_or(|n| candidate.0 > n.0) {
-                newest = Some(candidate);
-            }
+        if let Some(candidate) = candidate
+            && newest.as_ref().is_none_or(|n| candidate.0 > n.0)
+        {
+            newest = Some(candidate);
         }
     }
     Ok(newest)
@@ -210,10 +210,10 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("run mailsigd {args:?}"))?;
-        if let Some(mut input) = child.stdin.take() {
-            if let Some(text) = stdin {
-                input.write_all(text.as_bytes())?;
-            }
+        if let Some(mut input) = child.stdin.take()
+            && let Some(text) = stdin
+        {
+            input.write_all(text.as_bytes())?;
         }
         let out = child.wait_with_output()?;
         ensure!(
@@ -284,10 +284,10 @@ impl Daemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(reply) = http_get(self.config.listen, "/healthz").await {
-                if reply.0 == 200 {
-                    return Ok(());
-                }
+            if let Ok(reply) = http_get(self.config.listen, "/healthz").await
+                && reply.0 == 200
+            {
+                return Ok(());
             }
             if let Some(status) = self
                 .child
@@ -396,10 +396,10 @@ impl Daemon {
         let deadline = Instant::now() + timeout;
         loop {
             let body = self.metrics().await?;
-            if let Some(value) = sample(&body, series) {
-                if value >= at_least {
-                    return Ok(value);
-                }
+            if let Some(value) = sample(&body, series)
+                && value >= at_least
+            {
+                return Ok(value);
             }
             ensure!(
                 Instant::now() < deadline,

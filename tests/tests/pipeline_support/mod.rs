@@ -174,12 +174,7 @@ impl Mail<'_> {
         out.push_str(
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
         );
-        for line in self
-            .body
-            .lines()
-            .chain(["".as_ref()])
-            .chain(self.signature.lines())
-        {
+        for line in self.body.lines().chain([""]).chain(self.signature.lines()) {
             out.push_str(line);
             out.push_str("\r\n");
         }
@@ -347,6 +342,8 @@ impl MailUser {
             "security": "implicit_tls",
             "username": self.user.name,
             "ca_file": self.ca,
+            // Stored as the operator's CLI stores it: connected to by name, like a trusted link.
+            "operator_trusted": true,
         });
         let mailbox = Linked {
             owner_name: None,

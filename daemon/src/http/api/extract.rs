@@ -73,8 +73,7 @@ pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
         // 2^63 as f64: beyond it the cast would saturate.
         Some(f)
             if f.fract() == 0.0
-                && f >= -9.223_372_036_854_776e18
-                && f < 9.223_372_036_854_776e18 =>
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) =>
         {
             #[allow(clippy::cast_possible_truncation)]
             Ok(Some(f as i64))

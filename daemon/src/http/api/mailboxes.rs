@@ -172,7 +172,7 @@ pub struct LinkMicrosoftBody {
     list: Option<i64>,
 }
 
-/// `POST /api/v1/mailboxes/microsoft` (graph engineer): a thin wrapper over
+/// `POST /api/v1/mailboxes/microsoft`: a thin wrapper over
 /// [`crate::sources::graph::start_linking`]; the daemon's OAuth callback completes the link.
 pub async fn link_microsoft(
     State(app): State<AppState>,

@@ -1,4 +1,4 @@
-//! The JSON API under `/api/v1` (issue 7): thin handlers over the service layer.
+//! The JSON API under `/api/v1`: thin handlers over the service layer.
 //!
 //! Every route is declared once in [`routes`] with its method, path and summary; the router
 //! and the OpenAPI document at `/api/v1/openapi.json` are both built from that table, so a

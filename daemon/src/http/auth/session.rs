@@ -5,6 +5,7 @@
 //! synchronizer token, which the pages put into their forms (`csrf_token`) and scripts send as
 //! `X-CSRF-Token`.
 
+use crate::domain::{AuditAction, AuditObject};
 use std::time::Duration;
 
 use axum::http::HeaderValue;
@@ -149,8 +150,8 @@ pub async fn sign_in_from(
     store
         .record_audit(
             Some(user.id),
-            "session.sign_in",
-            "user",
+            AuditAction::SessionSignIn,
+            AuditObject::User,
             Some(user.id.0),
             None,
         )
@@ -204,8 +205,8 @@ pub async fn sign_out(store: &Store, session: &Session) -> Result<(), AuthError>
     store
         .record_audit(
             Some(session.user),
-            "session.sign_out",
-            "user",
+            AuditAction::SessionSignOut,
+            AuditObject::User,
             Some(session.user.0),
             None,
         )

@@ -10,7 +10,7 @@
 //! so a sibling subdomain cannot plant one; `SameSite=Strict` keeps it off cross-site posts
 //! altogether), so it cannot fill in the matching field.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderValue};
 use zeroize::Zeroizing;
@@ -102,7 +102,7 @@ pub fn check_sign_in_token(
 }
 
 fn unix_now() -> Duration {
-    SystemTime::now()
+    crate::clock::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
 }

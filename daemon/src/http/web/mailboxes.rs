@@ -16,6 +16,7 @@ use super::render::{PageError, Visitor, html, when};
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
 use crate::service::{self, ServiceError};
+use crate::sources::imap::Security;
 use crate::store::{ListId, MailboxId};
 
 /// A list the visitor may send suggestions to (owner or editor).
@@ -79,8 +80,8 @@ pub async fn link_page(
     let visitor = Visitor::require(user)?;
     let lists = editable_lists(&state, &visitor, None).await?;
     let values = LinkValues {
-        port: "993".to_owned(),
-        security: "tls".to_owned(),
+        port: Security::ImplicitTls.default_port().to_string(),
+        security: Security::ImplicitTls.form_name().to_owned(),
         folders: "INBOX".to_owned(),
         ..LinkValues::default()
     };

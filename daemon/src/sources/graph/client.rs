@@ -510,7 +510,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     }
     let when =
         time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
-    let wait = when - time::OffsetDateTime::now_utc();
+    let wait = when - time::OffsetDateTime::from(crate::clock::now());
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 

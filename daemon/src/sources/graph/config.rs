@@ -1,14 +1,12 @@
 //! `[graph]` validated: where the identity platform and Graph are, who the daemon is to them
 //! (client id; the secret is in the vault or a credential file), and the public URLs Graph and
-//! the user's browser come back to.
+//! the user's browser come back to. Reading `[graph]` from the configuration file into this is
+//! `config::graph`'s job.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
-
-use crate::config::ConfigError;
-use crate::config::raw::RawGraph;
 
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/common";
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
@@ -46,101 +44,6 @@ pub struct GraphConfig {
 }
 
 impl GraphConfig {
-    /// Validates `[graph]`. `None` when no client id is set (the source is off).
-    pub fn from_raw(
-        raw: RawGraph,
-        http_public_base_url: &str,
-        resolve: &dyn Fn(PathBuf) -> PathBuf,
-    ) -> Result<Option<GraphConfig>, ConfigError> {
-        let Some(client_id) = raw
-            .client_id
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty())
-        else {
-            return Ok(None);
-        };
-        let authority_url = checked_url(
-            "graph.authority_url",
-            raw.authority_url.as_deref().unwrap_or(DEFAULT_AUTHORITY),
-        )?;
-        let graph_url = checked_url(
-            "graph.graph_url",
-            raw.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH_URL),
-        )?;
-        super::client::check_graph_endpoint(&graph_url)
-            .map_err(|reason| ConfigError::invalid("graph.graph_url", reason))?;
-        let public = raw
-            .public_base_url
-            .as_deref()
-            .unwrap_or(http_public_base_url);
-        let public_base_url = checked_url("graph.public_base_url", public)?
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned();
-        let subscription_lifetime = duration(
-            "graph.subscription_lifetime",
-            raw.subscription_lifetime.as_deref(),
-            DEFAULT_SUBSCRIPTION_LIFETIME,
-        )?;
-        if subscription_lifetime > MAX_SUBSCRIPTION_LIFETIME
-            || subscription_lifetime < Duration::from_secs(60)
-        {
-            return Err(ConfigError::invalid(
-                "graph.subscription_lifetime",
-                "must be between 1m and 10080m (Graph's cap for Outlook message subscriptions)",
-            ));
-        }
-        let delta_interval = duration(
-            "graph.delta_interval",
-            raw.delta_interval.as_deref(),
-            DEFAULT_DELTA_INTERVAL,
-        )?;
-        if delta_interval < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(
-                "graph.delta_interval",
-                "must be at least 1s",
-            ));
-        }
-        let folders: Vec<String> = raw
-            .folders
-            .unwrap_or_else(|| vec!["inbox".to_owned()])
-            .into_iter()
-            .map(|f| f.trim().to_owned())
-            .filter(|f| !f.is_empty())
-            .collect();
-        if folders.is_empty() {
-            return Err(ConfigError::invalid(
-                "graph.folders",
-                "must name at least one folder",
-            ));
-        }
-        if let Some(bad) = folders.iter().find(|f| {
-            !f.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b))
-        }) {
-            return Err(ConfigError::invalid(
-                "graph.folders",
-                format!("{bad:?} is not a folder name or id"),
-            ));
-        }
-        let workers = match raw.workers {
-            Some(0) => return Err(ConfigError::invalid("graph.workers", "must be at least 1")),
-            Some(n) => usize::try_from(n).unwrap_or(DEFAULT_WORKERS),
-            None => DEFAULT_WORKERS,
-        };
-        Ok(Some(GraphConfig {
-            client_id,
-            client_secret_file: raw.client_secret_file.map(resolve),
-            authority_url,
-            graph_url,
-            public_base_url,
-            subscription_lifetime,
-            folders,
-            delta_interval,
-            workers,
-        }))
-    }
-
     /// A configuration for tests and embedding: everything at its default but the endpoints.
     pub fn new(
         client_id: &str,
@@ -183,26 +86,6 @@ impl GraphConfig {
     }
 }
 
-/// Parses a URL that must be https, or http to a loopback host (local tests and bridges).
-fn checked_url(key: &'static str, text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text.trim())
-        .map_err(|e| ConfigError::invalid(key, format!("{text:?} is not a URL ({e})")))?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::invalid(
-            key,
-            "must not have a query or fragment",
-        ));
-    }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        _ => Err(ConfigError::invalid(
-            key,
-            "must be https (http only to a loopback address)",
-        )),
-    }
-}
-
 /// Whether the URL's host is 127.0.0.0/8, ::1 or `localhost`.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
@@ -210,72 +93,5 @@ pub fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
-    }
-}
-
-fn duration(
-    key: &'static str,
-    text: Option<&str>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match text {
-        None => Ok(default),
-        Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            ConfigError::invalid(
-                key,
-                format!("{text:?} is not a duration like \"30m\" ({e})"),
-            )
-        }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn raw(client_id: Option<&str>) -> RawGraph {
-        RawGraph {
-            client_id: client_id.map(str::to_owned),
-            ..RawGraph::default()
-        }
-    }
-
-    #[test]
-    fn off_without_client_id_and_defaults_with_one() {
-        let resolve = |p: PathBuf| p;
-        assert!(matches!(
-            GraphConfig::from_raw(raw(None), "https://m.example", &resolve),
-            Ok(None)
-        ));
-        let config = GraphConfig::from_raw(raw(Some("app")), "https://m.example/", &resolve);
-        let Ok(Some(config)) = config else {
-            panic!("default graph config refused")
-        };
-        assert_eq!(
-            config.redirect_uri(),
-            "https://m.example/oauth/microsoft/callback"
-        );
-        assert_eq!(
-            config.notification_url(),
-            "https://m.example/graph/notifications"
-        );
-        assert_eq!(
-            config.identity_endpoint("token"),
-            "https://login.microsoftonline.com/common/oauth2/v2.0/token"
-        );
-        assert_eq!(config.folders, vec!["inbox".to_owned()]);
-    }
-
-    #[test]
-    fn public_url_must_be_https_outside_loopback() {
-        let resolve = |p: PathBuf| p;
-        assert!(
-            GraphConfig::from_raw(raw(Some("app")), "http://mailsig.example.net", &resolve)
-                .is_err()
-        );
-        assert!(GraphConfig::from_raw(raw(Some("app")), "http://127.0.0.1:8080", &resolve).is_ok());
-        let mut long = raw(Some("app"));
-        long.subscription_lifetime = Some("8d".into());
-        assert!(GraphConfig::from_raw(long, "https://m.example", &resolve).is_err());
     }
 }

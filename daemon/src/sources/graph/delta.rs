@@ -10,7 +10,7 @@
 //! `delta_interval` as a safety net. A deltaLink Graph no longer accepts (410) starts a new
 //! baseline.
 //!
-//! Both commits carry the task's fencing token (issue 9): a replica that lost the mailbox
+//! Both commits carry the task's fencing token: a replica that lost the mailbox
 //! neither moves its link nor queues jobs.
 
 use super::error::GraphError;

@@ -1,4 +1,4 @@
-//! The Microsoft 365 source (issue 6): mailboxes linked with one consent screen, new mail
+//! The Microsoft 365 source: mailboxes linked with one consent screen, new mail
 //! learnt from Graph change notifications within seconds, and nothing missed when Graph drops
 //! notifications (delta queries catch up).
 //!

@@ -10,7 +10,7 @@
 //! `invalid_grant` ends the task: the mailbox becomes `needs_reconsent` and its owner gets one
 //! notice through the outbox. Transient failures are retried with backoff.
 //!
-//! Several replicas (issue 9): a task runs for one lease of its mailbox and every write it makes
+//! Several replicas: a task runs for one lease of its mailbox and every write it makes
 //! of the mailbox's state (delta links and their jobs, subscription rows, the needs-reconsent
 //! mark) carries that lease's fencing token. When the store refuses one (`Fenced`: the replica
 //! stalled and another took the mailbox over), this replica lost the mailbox: the task stops
@@ -44,7 +44,7 @@ pub(crate) struct Shared {
     /// Wakes the job runner after jobs were queued.
     pub wake: Arc<Notify>,
     pub timing: Timing,
-    /// The mailboxes this replica holds the lease of (issue 9), with their fencing tokens.
+    /// The mailboxes this replica holds the lease of, with their fencing tokens.
     pub ownership: Ownership,
 }
 

@@ -2,7 +2,7 @@
 //! the job runner behind the webhook, and a reconciliation with the store (mailboxes linked by
 //! the OAuth callback, unlinked by the CLI or the API, or re-consented).
 //!
-//! Several replicas (issue 9): only mailboxes whose lease this replica holds run here, each task
+//! Several replicas: only mailboxes whose lease this replica holds run here, each task
 //! for one lease (its fencing token; see `runtime`). A lease lost or re-taken with a new token
 //! stops the task (and starts a new one for the new lease); a task that stopped because the
 //! store refused its write is not started again under the same token.

@@ -6,7 +6,7 @@
 //! once after `reauthorizationRequired`. A renewal answered 404 means Graph dropped it: it is
 //! created again and the folder resynced. A create answered 409 reuses the existing one.
 //!
-//! Every subscription row write carries the task's fencing token (issue 9): a replica that lost
+//! Every subscription row write carries the task's fencing token: a replica that lost
 //! the mailbox cannot replace, renew or mark the subscription the new owner keeps alive (a
 //! subscription it created at Graph just before is left to expire; its clientState is wiped).
 

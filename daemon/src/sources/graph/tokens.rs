@@ -106,7 +106,7 @@ impl MailboxTokens {
             .as_ref()
             .map(|set| set.access_token.expose_secret().to_owned())
             .map(zeroize::Zeroizing::new);
-        // Refreshes of one mailbox are serialised across tasks and replicas (issue 9); under the
+        // Refreshes of one mailbox are serialised across tasks and replicas; under the
         // lock, read the stored set again: another process may have refreshed and rotated it.
         let _refresh_lock = match self.inner.detached {
             None => Some(
@@ -129,7 +129,7 @@ impl MailboxTokens {
         }
         let refreshed = self.inner.oauth.refresh(&stored.refresh_token, now).await?;
         // Persist the rotated refresh token before anything uses the new access token.
-        // Not fenced (issue 9), on purpose: the refresh lock serialises refreshes of this
+        // Not fenced, on purpose: the refresh lock serialises refreshes of this
         // mailbox across tasks and replicas, and under it the refresh starts from the stored
         // (newest) refresh token, so whoever writes here stores the newest rotation and never
         // replaces a newer one with an older one; a stalled ex-owner's refresh is as good as

@@ -4,7 +4,7 @@
 //! This is the only place that sees the password, and only for the LOGIN command.
 //!
 //! A mailbox a user linked (not `operator_trusted`) is checked again on every connection: the
-//! host is resolved once, every address is checked by `service::host_guard`, and the TCP
+//! host is resolved once, every address is checked by `sources::host_guard`, and the TCP
 //! connection goes to exactly those addresses. Error details are fixed texts: what a library
 //! or the far end said (an I/O error, a TLS alert, a server's NO text) would turn the mailbox's
 //! status into a port scanner's answer, so it stays out of every error this module returns.
@@ -174,7 +174,7 @@ async fn checked_addresses(
     settings: &ImapSettings,
     options: &ImapOptions,
 ) -> Result<Vec<SocketAddr>, ImapError> {
-    use crate::service::host_guard::{GuardError, resolve_and_check};
+    use crate::sources::host_guard::{GuardError, resolve_and_check};
     let host = settings.host.as_str();
     resolve_and_check(host, settings.port, options)
         .await

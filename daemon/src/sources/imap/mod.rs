@@ -1,4 +1,4 @@
-//! The IMAP source (issue 4): watches linked IMAP folders, strictly read-only, and pushes each new
+//! The IMAP source: watches linked IMAP folders, strictly read-only, and pushes each new
 //! message into the pipeline exactly once.
 //!
 //! - [`settings`]: what is stored per mailbox ([`ImapSettings`]) and the shared [`ImapOptions`].

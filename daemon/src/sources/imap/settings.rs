@@ -25,6 +25,37 @@ pub enum Security {
     Plaintext,
 }
 
+impl Security {
+    /// The port IMAP servers listen on for this kind of connection: 993 for implicit TLS (RFC 8314),
+    /// 143 otherwise. The one place the CLI, the API and the pages take a missing port from.
+    pub const fn default_port(self) -> u16 {
+        match self {
+            Security::ImplicitTls => 993,
+            Security::StartTls | Security::Plaintext => 143,
+        }
+    }
+
+    /// The spelling users type and forms send: `tls`, `starttls`, `plaintext`.
+    pub const fn form_name(self) -> &'static str {
+        match self {
+            Security::ImplicitTls => "tls",
+            Security::StartTls => "starttls",
+            Security::Plaintext => "plaintext",
+        }
+    }
+
+    /// The inverse of [`Security::form_name`].
+    pub fn from_form_name(name: &str) -> Option<Security> {
+        [
+            Security::ImplicitTls,
+            Security::StartTls,
+            Security::Plaintext,
+        ]
+        .into_iter()
+        .find(|security| security.form_name() == name)
+    }
+}
+
 /// The settings of one IMAP mailbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,7 +75,7 @@ pub struct ImapSettings {
     pub backfill: u32,
     /// Added by the operator (CLI): connected to by name, unchecked. Otherwise (a user linked
     /// it, or a record from before this field existed) every connection resolves the host,
-    /// checks every address against `service::host_guard` and connects to exactly those.
+    /// checks every address against `sources::host_guard` and connects to exactly those.
     #[serde(default)]
     pub operator_trusted: bool,
 }
@@ -56,7 +87,7 @@ pub struct ImapOptions {
     pub allow_plaintext_loopback: bool,
     /// Users (not the operator's CLI) may link servers on loopback, private, link-local or CGNAT
     /// addresses. Off by default: otherwise any signed-in user could make the daemon connect to
-    /// services inside the operator's network (see `service::host_guard`).
+    /// services inside the operator's network (see `sources::host_guard`).
     pub allow_private_hosts: bool,
     /// Host names or IP addresses users may link even though they are internal (lower case).
     pub allowed_hosts: Vec<String>,
@@ -173,6 +204,24 @@ pub fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_security_has_one_default_port_and_form_name() {
+        assert_eq!(Security::ImplicitTls.default_port(), 993);
+        assert_eq!(Security::StartTls.default_port(), 143);
+        assert_eq!(Security::Plaintext.default_port(), 143);
+        for security in [
+            Security::ImplicitTls,
+            Security::StartTls,
+            Security::Plaintext,
+        ] {
+            assert_eq!(
+                Security::from_form_name(security.form_name()),
+                Some(security)
+            );
+        }
+        assert_eq!(Security::from_form_name("ssl"), None);
+    }
 
     fn settings(security: Security, host: &str) -> ImapSettings {
         ImapSettings {

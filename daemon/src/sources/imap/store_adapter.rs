@@ -126,7 +126,7 @@ impl Checkpoints for StoreCheckpoints {
                 )
                 .await
                 .map_err(|e| failed("set needs-attention", e))?;
-            // Tell the owner by email, once, on the transition (issue #5; several folders of one
+            // Tell the owner by email, once, on the transition (several folders of one
             // mailbox fail together). The notice carries a fixed sentence, not the server's text.
             if before.status != MailboxStatus::NeedsAttention
                 && let Err(error) =

@@ -1,9 +1,22 @@
-//! The store's time source. Production uses the system clock; tests use a manual clock
-//! so that retention, leases and outbox retries can be checked without sleeping.
+//! The daemon's one source of wall-clock time. Production reads the system clock; tests use a
+//! manual clock so that retention, leases and outbox retries can be checked without sleeping.
+//! Every other module reads the time through here (clippy.toml bans direct reads elsewhere).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The system's wall-clock time, for code that has no [`Clock`] at hand (log and metric timestamps,
+/// mail `Date:` headers, backup file names).
+#[allow(clippy::disallowed_methods)] // the one permitted read
+pub fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+/// Milliseconds of a duration, saturating at `i64::MAX`.
+pub(crate) fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
 
 #[derive(Clone, Debug, Default)]
 pub enum Clock {
@@ -21,9 +34,9 @@ impl Clock {
     /// Epoch milliseconds.
     pub fn now_ms(&self) -> i64 {
         match self {
-            Clock::System => SystemTime::now()
+            Clock::System => now()
                 .duration_since(UNIX_EPOCH)
-                .map(super::duration_ms)
+                .map(duration_ms)
                 .unwrap_or(0),
             Clock::Manual(t) => t.load(Ordering::SeqCst),
         }
@@ -32,7 +45,7 @@ impl Clock {
     /// Moves a manual clock forward; no effect on the system clock.
     pub fn advance(&self, by: Duration) {
         if let Clock::Manual(t) = self {
-            t.fetch_add(super::duration_ms(by), Ordering::SeqCst);
+            t.fetch_add(duration_ms(by), Ordering::SeqCst);
         }
     }
 

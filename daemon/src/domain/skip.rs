@@ -1,5 +1,7 @@
 //! Why a message produced no suggestion. The names are stable: they are counter names in the
-//! store (`skipped:<name>`) and will be metric labels.
+//! store (`skipped:<name>`) and metric labels. The pipeline decides most reasons; the store decides
+//! [`SkipReason::Duplicate`] and [`SkipReason::TargetListDeleted`] inside the commit, and hands the
+//! same type back.
 
 use std::fmt;
 
@@ -24,11 +26,16 @@ pub enum SkipReason {
     ParseError,
     /// The message was processed before (reported by the store's exactly-once guard).
     Duplicate,
+    /// The mailbox's target list was deleted before the suggestion could be committed.
+    TargetListDeleted,
+    /// The mailbox's owner may no longer edit its target list (unshared, or made a viewer):
+    /// nothing reaches the list from then on.
+    TargetListNotEditable,
 }
 
 impl SkipReason {
     /// Every reason, in a stable order (for stats and tests).
-    pub const ALL: [SkipReason; 9] = [
+    pub const ALL: [SkipReason; 11] = [
         SkipReason::ExcludedDomain,
         SkipReason::OwnDomain,
         SkipReason::AutoReply,
@@ -38,6 +45,8 @@ impl SkipReason {
         SkipReason::NoSignature,
         SkipReason::ParseError,
         SkipReason::Duplicate,
+        SkipReason::TargetListDeleted,
+        SkipReason::TargetListNotEditable,
     ];
 
     /// The stable snake_case name used in counters and metrics.
@@ -52,6 +61,8 @@ impl SkipReason {
             SkipReason::NoSignature => "no_signature",
             SkipReason::ParseError => "parse_error",
             SkipReason::Duplicate => "duplicate",
+            SkipReason::TargetListDeleted => "target_list_deleted",
+            SkipReason::TargetListNotEditable => "target_list_not_editable",
         }
     }
 

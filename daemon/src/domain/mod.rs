@@ -1,0 +1,13 @@
+//! Typed values that cross the daemon's seams: ids, why a message was skipped, what an audit
+//! record says happened. They sit below every other module (the store, the pipeline, the service
+//! layer, the sources and the HTTP layer all use them; they use none of those), so a value keeps
+//! one type from the place it is made to the place it is stored, instead of turning into a string
+//! at a seam and being parsed back on the other side.
+
+pub mod audit;
+pub mod ids;
+pub mod skip;
+
+pub use audit::{AuditAction, AuditObject};
+pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
+pub use skip::SkipReason;
