@@ -8,6 +8,7 @@ example's predictions against labelled messages (`NAME.eml` + `NAME.json`, the l
     python3 parser/benchmark/score.py --set dev=DIR         # any labelled folder
     python3 parser/benchmark/score.py --by-owner DIR        # one fold per mailbox owner
     python3 parser/benchmark/score.py --by kind             # per kind (label or folder)
+    python3 parser/benchmark/score.py --reliability --rules # calibration: ECE per field, per rule
 
 Several `--set` may be given; one table prints every set side by side. `--by-owner DIR` groups
 the folder's messages by the file name's prefix before the first `_` (the mailbox owner) and
@@ -20,6 +21,12 @@ Matching: a name must be equal after Unicode NFKC, case folding and collapsing s
 company or address counts when its words overlap with token F1 >= 0.8; e-mail addresses,
 phones (E.164 digits), websites and social links (without scheme and leading `www.`) are sets.
 A label may list `scored_fields`: only those fields of that message count.
+
+`--reliability` prints, per set and pooled, every field's expected calibration error over ten
+confidence bins and the bins themselves (the engine's confidence against the share of right
+values); `--rules` adds how often each signature rule's block was one and each field rule's
+values were right, with the (right + 1/2) / (values + 1) estimate `src/calibration.rs` ships.
+`--parse EXE` scores another build of the `parse` example (an older commit, say).
 """
 import argparse
 import json

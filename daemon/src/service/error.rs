@@ -23,9 +23,14 @@ pub enum ServiceError {
     #[error("{message}")]
     InUse { message: String },
     /// The mailbox could not be linked: the server refused the login or the settings cannot
-    /// work. `reason` is safe to show (it never contains the password).
+    /// work. `reason` is safe to show (it never contains the password). `tls_untrusted` says
+    /// the server's certificate is not trusted, so a caller can say how to trust it.
     #[error("the mailbox could not be linked: {reason}")]
-    LinkFailed { reason: String, auth: bool },
+    LinkFailed {
+        reason: String,
+        auth: bool,
+        tls_untrusted: bool,
+    },
     /// A dependency (database, mail server) is unavailable; retrying later may work.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

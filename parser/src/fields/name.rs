@@ -322,7 +322,7 @@ fn person_shaped_words(text: &str) -> bool {
 
 /// Two people signing together: "Lena & Tomas Brandt", "Ann Lee & Bo Berg".
 pub(crate) fn couple_shaped(text: &str) -> bool {
-    let Some((a, b)) = text.split_once(" & ") else {
+    let Some((a, b)) = text.split_once(" & ").or_else(|| text.split_once(" and ")) else {
         return false;
     };
     let side = |t: &str| {
@@ -335,7 +335,11 @@ pub(crate) fn couple_shaped(text: &str) -> bool {
                         .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
             })
     };
-    !b.contains(" & ") && side(a) && side(b) && person_shaped(&format!("{a} {b}"))
+    !b.contains(" & ")
+        && !b.contains(" and ")
+        && side(a)
+        && side(b)
+        && person_shaped(&format!("{a} {b}"))
 }
 
 /// The rest of a cell after leading title words, if it starts with any.
@@ -447,6 +451,7 @@ mod tests {
         assert!(s.is_name_line("Lena & Tomas Brandt"));
         assert!(!couple_shaped("Torres & Lowe Construction, Inc."));
         assert!(couple_shaped("Joost & Marieke de Groot"));
+        assert!(couple_shaped("Tom and Becky Whitfield"));
         assert!(person_shaped("أحمد الفارسي"));
         assert!(!person_shaped("납품 일정 확인 부탁드립니다."));
         assert!(person_shaped("עו\"ד אורי לוין"));

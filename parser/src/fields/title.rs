@@ -27,12 +27,17 @@ pub(crate) fn is_title(text: &str) -> bool {
 /// Whether the text after a title's comma names a company ("Tallgrass Design", "Acme GmbH",
 /// the sender's domain) rather than a department of one ("Manager, Credit Risk").
 fn names_company(tail: &str, domain_label: Option<&str>) -> bool {
-    // An acronym ("Senior Counsel, ENA") is a company's short name.
+    crate::tables::COMPANY_WORDS.matches(&tail.to_lowercase()) || surely_company(tail, domain_label)
+}
+
+/// Stricter than [`names_company`]: a legal form, an acronym ("Senior Counsel, ENA") or the
+/// sender's domain, not a word that departments share with companies ("Director, Pipeline
+/// Capacity", "Manager, Gas Confirmations").
+fn surely_company(tail: &str, domain_label: Option<&str>) -> bool {
     let acronym =
         (2..=6).contains(&tail.len()) && tail.chars().all(|c| c.is_ascii_uppercase() || c == '&');
     acronym
         || super::company::has_legal_form(tail)
-        || crate::tables::COMPANY_WORDS.matches(&tail.to_lowercase())
         || domain_label.is_some_and(|d| super::company::matches_domain(tail, d))
 }
 
@@ -60,9 +65,12 @@ pub(crate) fn structural(
         return None;
     }
     // "Laatupäällikkö, Pohjan Maito Oy": the title and the company in one cell.
+    // (Not "Westgate Gas Marketing, Inc.": a bare legal form belongs to the name before it.)
     let (t, company) = match cell.text.split_once(", ") {
         Some((head, tail))
-            if super::company::has_legal_form(tail) && !super::company::has_legal_form(head) =>
+            if super::company::has_legal_form(tail)
+                && tail.split_whitespace().count() >= 2
+                && !super::company::has_legal_form(head) =>
         {
             (head.trim(), Some(tail.trim().to_string()))
         }
@@ -118,6 +126,7 @@ pub(crate) fn find(
             if let Some((head, tail)) = c.text.split_once(sep)
                 && is_title(head)
                 && super::company::has_legal_form(tail)
+                && tail.split_whitespace().count() >= 2
                 && !super::company::has_legal_form(head)
             {
                 return Some((
@@ -151,7 +160,7 @@ pub(crate) fn find(
             && !is_title(tail)
             && tail.chars().next().is_some_and(char::is_uppercase)
             && (if sep == ", " || one_word {
-                names_company(tail, domain_label)
+                surely_company(tail, domain_label)
             } else {
                 true
             })
@@ -180,13 +189,32 @@ mod tests {
         let cells = super::super::cells(&crate::mime::text_lines(
             "Ann Lee\nCreative Lead, Tallgrass Design",
         ));
-        let found = find(&cells, &["Ann Lee"], Some("Ann Lee"), None);
+        let found = find(
+            &cells,
+            &["Ann Lee"],
+            Some("Ann Lee"),
+            Some("tallgrassdesign"),
+        );
         assert_eq!(
             found.map(|t| (t.0, t.2)),
             Some((
                 "Creative Lead".to_string(),
                 Some("Tallgrass Design".to_string())
             ))
+        );
+        // A company word alone does not make the part after the comma a company.
+        let cells = super::super::cells(&crate::mime::text_lines(
+            "Walt Briggs\nDirector, Pipeline Capacity",
+        ));
+        let found = find(
+            &cells,
+            &["Walt Briggs"],
+            Some("Walt Briggs"),
+            Some("harrowenergy"),
+        );
+        assert_eq!(
+            found.map(|t| t.0).as_deref(),
+            Some("Director, Pipeline Capacity")
         );
         let cells =
             super::super::cells(&crate::mime::text_lines("Owen Park\nManager, Credit Risk"));

@@ -85,7 +85,7 @@ impl IntoResponse for ApiError {
                     (StatusCode::CONFLICT, body("conflict", &e.to_string()))
                 }
                 ServiceError::InUse { message } => (StatusCode::CONFLICT, body("in_use", message)),
-                ServiceError::LinkFailed { reason, auth } => (
+                ServiceError::LinkFailed { reason, auth, .. } => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     json!({ "error": "link_failed", "message": reason, "auth_failed": auth }),
                 ),

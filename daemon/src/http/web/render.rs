@@ -156,6 +156,21 @@ pub fn csrf_refused_page() -> Response {
     }
 }
 
+/// The page for an address no route serves: a 404 in the site's style (API paths answer JSON
+/// from the API's own catch-all instead).
+pub async fn not_found_page() -> Response {
+    let page = ErrorPage {
+        title: "Page not found".to_owned(),
+        message: "There is no page at this address. Check the link, or start from the dashboard."
+            .to_owned(),
+        details: vec![],
+    };
+    match page.render() {
+        Ok(body) => (StatusCode::NOT_FOUND, Html(body)).into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "Page not found").into_response(),
+    }
+}
+
 /// Formats epoch milliseconds as `YYYY-MM-DD HH:MM UTC` for tables.
 pub fn when(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
