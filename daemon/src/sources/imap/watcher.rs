@@ -135,11 +135,11 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
     let folder = watch.folder.as_str();
     let mailbox = match timeout(COMMAND_TIMEOUT, session.examine(folder)).await {
         Err(_) => return Err(ImapError::timeout(host, "EXAMINE")),
-        Ok(Err(async_imap::error::Error::No(text))) => {
+        Ok(Err(async_imap::error::Error::No(_))) => {
             return Err(ImapError::new(
                 ImapErrorKind::FolderUnavailable,
                 host,
-                format!("EXAMINE {folder:?}: {text}"),
+                format!("EXAMINE {folder:?}: the server refused to open the folder"),
             ));
         }
         Ok(Err(e)) => return Err(ImapError::from_session(host, "EXAMINE", e)),
