@@ -400,6 +400,58 @@ fn users_and_lists_round_trip() {
     }
 }
 
+/// `secrets rotate` refuses while a daemon replica is alive (its heartbeat row is live):
+/// secrets that daemon seals meanwhile would be under the old key and lost.
+#[test]
+fn secrets_rotate_refuses_while_a_replica_runs() {
+    let install = Install::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        let beat = store
+            .replica_heartbeat("replica-a", std::time::Duration::from_secs(600))
+            .await;
+        assert!(beat.is_ok());
+    });
+    let key_file = install.data().join("master.key");
+    let before = fs::read_to_string(&key_file).unwrap_or_default();
+    assert_fails(&install.run(&["secrets", "rotate"]), 69, "replica-a");
+    assert_eq!(
+        fs::read_to_string(&key_file).unwrap_or_default(),
+        before,
+        "the key changed"
+    );
+}
+
+/// A password reset ends what the old password opened: the user's API tokens are revoked
+/// (someone who knew the old password may have minted them), not only the sessions.
+#[test]
+fn set_password_revokes_the_users_tokens() {
+    let install = Install::new();
+    install.ok(&["user", "add", "dave@example.com"]);
+    let token = install.ok(&[
+        "token",
+        "create",
+        "--user",
+        "dave@example.com",
+        "--label",
+        "old",
+    ]);
+    let out = install.run_with_stdin(
+        &["user", "set-password", "dave@example.com"],
+        "a brand new password\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        assert!(
+            store.verify_token(token.trim()).await.is_err(),
+            "a token minted before the password reset still works"
+        );
+    });
+}
+
 /// `user set-password` (stdin) stores an argon2id hash that signs in; `token create|list|revoke`
 /// print the token once and keep only its hash.
 #[test]

@@ -9,10 +9,12 @@ pub mod browser;
 /// test code only, never in the shipped binary).
 #[path = "../../daemon/src/telemetry/exposition_check.rs"]
 pub mod exposition_check;
+pub mod hostile_imap;
 pub mod https;
 pub mod imap_support;
 pub mod log_capture;
 pub mod mailboxes;
+pub mod openapi_contract;
 pub mod servers;
 
 pub mod graph_emulator;

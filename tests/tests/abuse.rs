@@ -483,3 +483,69 @@ async fn failed_sign_ins_from_elsewhere_do_not_lock_the_user_out() -> Result<()>
     );
     Ok(())
 }
+
+/// Serves the operations endpoints on a loopback port through the daemon's own listener (the
+/// connection loop every route goes through); returns the address and the stop token.
+async fn operations_listener(
+    app: &App,
+) -> Result<(SocketAddr, tokio_util::sync::CancellationToken)> {
+    let listener = mailsig_daemon::http::HttpListener::bind("127.0.0.1:0".parse()?).await?;
+    let addr = listener.local_addr();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sources = mailsig_daemon::http::MetricSources {
+        store: app.store.clone(),
+        pipeline: Arc::new(mailsig_daemon::pipeline::stats::PipelineStats::default()),
+        notify: None,
+        imap: None,
+    };
+    tokio::spawn(listener.serve(sources, shutdown.clone()));
+    Ok((addr, shutdown))
+}
+
+/// A client that sends half a request head and then nothing is disconnected (hyper's header
+/// read timeout); a body announced larger than the limit is refused with 413 on any route,
+/// before the handler runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_are_cut_off_and_bodies_are_limited_on_every_route() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = App::new(Backend::Sqlite).await?;
+    let (addr, shutdown) = operations_listener(&app).await?;
+
+    let mut slow = tokio::net::TcpStream::connect(addr).await?;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await?;
+    let mut answer = Vec::new();
+    // The guard only keeps a broken server from hanging the run; the event awaited is the
+    // server closing the connection.
+    let closed = tokio::time::timeout(
+        mailsig_daemon::http::connections::HEADER_READ_TIMEOUT * 6,
+        slow.read_to_end(&mut answer),
+    )
+    .await;
+    ensure!(
+        matches!(closed, Ok(Ok(_))),
+        "a half-sent request head kept its connection open"
+    );
+
+    let mut big = tokio::net::TcpStream::connect(addr).await?;
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        mailsig_daemon::http::connections::MAX_BODY_BYTES * 4
+    );
+    big.write_all(head.as_bytes()).await?;
+    let mut reply = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        big.read_to_end(&mut reply),
+    )
+    .await
+    .context("reply to an oversized body")??;
+    let reply = String::from_utf8_lossy(&reply);
+    ensure!(
+        reply.starts_with("HTTP/1.1 413"),
+        "an oversized body on /healthz: {}",
+        reply.lines().next().unwrap_or_default()
+    );
+    shutdown.cancel();
+    Ok(())
+}

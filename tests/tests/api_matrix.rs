@@ -365,6 +365,22 @@ async fn run_matrix(backend: Backend) -> Result<()> {
             }
         }
     }
+    // Every answer above was also checked against the OpenAPI document (status listed for the
+    // route, body valid against its schema: `api_support::App::send`); every documented route
+    // was among them.
+    let contract = mailsig_tests::openapi_contract::contract();
+    let seen: BTreeSet<(String, String)> = contract
+        .seen()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect();
+    for (method, path) in contract.routes() {
+        if !seen.contains(&(method.clone(), path.clone())) {
+            failures.push(format!(
+                "{method} {path}: no answer checked against the document"
+            ));
+        }
+    }
     if !failures.is_empty() {
         bail!(
             "{backend:?}: {} cells failed:\n{}",

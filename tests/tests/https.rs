@@ -350,21 +350,32 @@ async fn plain_http_on_a_public_address_is_refused_by_the_configuration() -> Res
         Config::from_toml(tls, path, no_vars()).is_ok(),
         "TLS on 0.0.0.0 refused"
     );
-    let proxy = "[http]\nlisten = \"0.0.0.0:8080\"\nbehind_proxy = true\n";
+    let proxy = "[http]\nlisten = \"0.0.0.0:8080\"\nbehind_proxy = true\ntrusted_proxies = [\"10.0.0.2\"]\n";
     ensure!(
         Config::from_toml(proxy, path, no_vars()).is_ok(),
         "behind_proxy refused"
     );
-    // And the environment override the Dockerfile uses works the same way.
+    // A proxy must be named: otherwise every client would share its rate limit.
+    let unnamed = "[http]\nlisten = \"0.0.0.0:8080\"\nbehind_proxy = true\n";
+    let message = Config::from_toml(unnamed, path, no_vars())
+        .err()
+        .map(|e| e.to_string())
+        .context("behind_proxy without trusted_proxies was accepted")?;
+    ensure!(message.contains("http.trusted_proxies"), "{message}");
+    // And the environment overrides the Dockerfile documents work the same way.
     let docker = Config::from_toml(
         "",
         path,
         vec![
             ("MAILSIG_HTTP_LISTEN", "0.0.0.0:8080"),
             ("MAILSIG_HTTP_BEHIND_PROXY", "true"),
+            ("MAILSIG_HTTP_TRUSTED_PROXIES", "[\"172.17.0.1\"]"),
         ],
     );
     ensure!(docker.is_ok(), "{:?}", docker.err().map(|e| e.to_string()));
+    // The image's own default (loopback, no proxy) needs no edit to be accepted.
+    let image = Config::from_toml("", path, vec![("MAILSIG_HTTP_LISTEN", "127.0.0.1:8080")]);
+    ensure!(image.is_ok(), "{:?}", image.err().map(|e| e.to_string()));
     Ok(())
 }
 

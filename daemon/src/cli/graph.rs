@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::sources::graph::{
     GraphConfig, LinkError, LinkOrigin, start_linking, store_client_secret,
 };
-use crate::store::{ListId, Store};
+use crate::store::Store;
 
 use super::context;
 use super::exit::{CliError, CliResult, Exit, OrExit};
@@ -65,29 +65,8 @@ pub fn graph_config(config: &Config) -> CliResult<&GraphConfig> {
 pub async fn link_microsoft(config: &Config, store: &Store, user: &str, list: &str) -> CliResult {
     let graph = graph_config(config)?;
     let (vault, _) = context::load_vault(config)?;
-    let user = store.user_by_email(user).await.or_exit("find user")?;
-    let list = match list.parse::<i64>() {
-        Ok(id) => ListId(id),
-        Err(_) => {
-            let lists = store.lists_for_user(user.id).await.or_exit("find list")?;
-            let mut named = lists.iter().filter(|l| l.list.name == list);
-            match (named.next(), named.next()) {
-                (Some(one), None) => one.list.id,
-                (None, _) => {
-                    return Err(CliError::msg(
-                        Exit::Data,
-                        format!("find list: the user has no list named {list:?}"),
-                    ));
-                }
-                (Some(_), Some(_)) => {
-                    return Err(CliError::msg(
-                        Exit::Data,
-                        format!("find list: several lists are named {list:?}; give its id"),
-                    ));
-                }
-            }
-        }
-    };
+    let user = super::resolve::user(store, user).await?;
+    let list = super::resolve::list(store, list, Some(user.id)).await?.id;
     let url = start_linking(store, &vault, graph, user.id, list, LinkOrigin::Cli)
         .await
         .map_err(|e| match e {

@@ -25,7 +25,39 @@ pub struct InitArgs {
     pub data_dir: PathBuf,
 }
 
-pub async fn init(config_path: &Path, args: InitArgs) -> CliResult {
+/// What `init` created, for the caller to report: printed by `mailsigd init`, logged by
+/// `mailsigd run --init` (whose log must not start with lines in another format).
+#[derive(Debug)]
+pub struct Created {
+    pub config: PathBuf,
+    pub master_key: PathBuf,
+    /// The database URL (never holds a password: SQLite, a file path).
+    pub database: String,
+}
+
+impl Created {
+    /// The three notices as text lines on standard output.
+    pub fn print(&self) {
+        println!("created config {}", self.config.display());
+        println!(
+            "created master key {} (back it up: without it the stored passwords cannot be read)",
+            self.master_key.display()
+        );
+        println!("created database {}", self.database);
+    }
+
+    /// The same notices as log events (logging is set up by then).
+    pub fn log(&self) {
+        tracing::info!(config = %self.config.display(), "created config");
+        tracing::info!(
+            master_key = %self.master_key.display(),
+            "created master key (back it up: without it the stored passwords cannot be read)"
+        );
+        tracing::info!(database = %self.database, "created database");
+    }
+}
+
+pub async fn init(config_path: &Path, args: InitArgs) -> CliResult<Created> {
     if config_path.exists() {
         return Err(CliError::msg(
             Exit::CantCreate,
@@ -73,13 +105,11 @@ pub async fn init(config_path: &Path, args: InitArgs) -> CliResult {
     let config = context::load_config(config_path)?;
     let store = context::open_store(&config).await?;
     store.close().await;
-    println!("created config {}", config_path.display());
-    println!(
-        "created master key {} (back it up: without it the stored passwords cannot be read)",
-        key_file.display()
-    );
-    println!("created database {}", config.database_url);
-    Ok(())
+    Ok(Created {
+        config: config_path.to_path_buf(),
+        master_key: key_file,
+        database: config.database_url.to_string(),
+    })
 }
 
 /// Creates `path` with mode 0600, failing if it exists.

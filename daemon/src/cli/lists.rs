@@ -5,33 +5,46 @@ use std::path::Path;
 
 use clap::{Subcommand, ValueEnum};
 
-use crate::store::{ListId, Role};
+use crate::store::{ListId, Role, Store};
 
-use super::context;
+use super::exit::CliError;
 use super::exit::{CliResult, OrExit};
+use super::{context, resolve};
 
 #[derive(Debug, Subcommand)]
 pub enum ListCommand {
     /// Create a contact list owned by a user; prints its id.
     Add {
-        /// E-mail of the owner.
+        /// The owner (e-mail or id).
         #[arg(long)]
         owner: String,
         name: String,
     },
     /// Give another user access to a list.
     Share {
-        list: i64,
-        /// E-mail of the user to share with.
+        /// The list (id, or name: among the lists of --owner when given).
+        list: String,
+        /// The user to share with (e-mail or id).
         email: String,
+        /// The list's owner (e-mail or id), to tell lists of the same name apart.
+        #[arg(long)]
+        owner: Option<String>,
         #[arg(long, value_enum, default_value_t = ShareRole::Viewer)]
         role: ShareRole,
     },
     /// Take a user's access to a list away.
-    Unshare { list: i64, email: String },
+    Unshare {
+        /// The list (id, or name: among the lists of --owner when given).
+        list: String,
+        /// The user (e-mail or id).
+        email: String,
+        /// The list's owner (e-mail or id), to tell lists of the same name apart.
+        #[arg(long)]
+        owner: Option<String>,
+    },
     /// Lists a user can see: id, role, name (tab separated).
     List {
-        /// E-mail of the user.
+        /// The user (e-mail or id).
         email: String,
     },
 }
@@ -46,7 +59,7 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
     let (_, store) = context::admin(config_path).await?;
     match command {
         ListCommand::Add { owner, name } => {
-            let owner = store.user_by_email(&owner).await.or_exit("find owner")?;
+            let owner = resolve::user(&store, &owner).await?;
             let list = store
                 .create_list(owner.id, &name)
                 .await
@@ -61,14 +74,20 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
             .await?;
             println!("{}\t{}", list.id.0, list.name);
         }
-        ListCommand::Share { list, email, role } => {
-            let user = store.user_by_email(&email).await.or_exit("find user")?;
+        ListCommand::Share {
+            list,
+            email,
+            role,
+            owner,
+        } => {
+            let list = list_named(&store, &list, owner.as_deref()).await?;
+            let user = resolve::user(&store, &email).await?;
             let role = match role {
                 ShareRole::Viewer => Role::Viewer,
                 ShareRole::Editor => Role::Editor,
             };
             store
-                .share_list(ListId(list), user.id, role)
+                .share_list(list, user.id, role)
                 .await
                 .or_exit("share list")?;
             let detail = format!("user {} as {role}", user.id.0);
@@ -76,16 +95,17 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 &store,
                 AuditAction::ListShare,
                 AuditObject::List,
-                Some(list),
+                Some(list.0),
                 Some(&detail),
             )
             .await?;
-            println!("{list}\t{}\t{role}", user.email);
+            println!("{}\t{}\t{role}", list.0, user.email);
         }
-        ListCommand::Unshare { list, email } => {
-            let user = store.user_by_email(&email).await.or_exit("find user")?;
+        ListCommand::Unshare { list, email, owner } => {
+            let list = list_named(&store, &list, owner.as_deref()).await?;
+            let user = resolve::user(&store, &email).await?;
             store
-                .unshare_list(ListId(list), user.id)
+                .unshare_list(list, user.id)
                 .await
                 .or_exit("unshare list")?;
             let detail = format!("user {}", user.id.0);
@@ -93,14 +113,14 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 &store,
                 AuditAction::ListUnshare,
                 AuditObject::List,
-                Some(list),
+                Some(list.0),
                 Some(&detail),
             )
             .await?;
-            println!("{list}\t{}\tremoved", user.email);
+            println!("{}\t{}\tremoved", list.0, user.email);
         }
         ListCommand::List { email } => {
-            let user = store.user_by_email(&email).await.or_exit("find user")?;
+            let user = resolve::user(&store, &email).await?;
             for access in store.lists_for_user(user.id).await.or_exit("list lists")? {
                 println!(
                     "{}\t{}\t{}",
@@ -111,4 +131,13 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
     }
     store.close().await;
     Ok(())
+}
+
+/// The list given by id or name (a name among `owner`'s lists when given).
+async fn list_named(store: &Store, given: &str, owner: Option<&str>) -> Result<ListId, CliError> {
+    let owner = match owner {
+        Some(owner) => Some(resolve::user(store, owner).await?.id),
+        None => None,
+    };
+    Ok(resolve::list(store, given, owner).await?.id)
 }

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
-use crate::sources::imap::{ImapError, ImapSettings, Security};
-use crate::store::{ListId, MailboxFilter, MailboxId, MailboxKind};
+use crate::sources::imap::{ImapError, ImapErrorKind, ImapSettings, Security};
+use crate::store::{MailboxFilter, MailboxId, MailboxKind};
 
-use super::context;
 use super::exit::{CliError, CliResult, Exit, OrExit};
 use super::password::PasswordSource;
+use super::{context, resolve};
 
 #[derive(Debug, Subcommand)]
 pub enum MailboxCommand {
@@ -24,26 +24,35 @@ pub enum MailboxCommand {
     /// Link a Microsoft 365 mailbox: prints the consent URL the owner must open; the running
     /// daemon completes the link when Microsoft redirects back to it.
     LinkMicrosoft {
-        /// E-mail of the user who owns the mailbox (the one who must consent).
+        /// The user who owns the mailbox, the one who must consent (e-mail or id).
         #[arg(long)]
         user: String,
-        /// The contact list (id or name) that receives the suggestions.
+        /// The contact list (id, or name among the user's lists) that receives the suggestions.
         #[arg(long)]
         list: String,
     },
     /// Linked mailboxes: id, kind, status, owner id, target list id, address (tab separated).
     List {
-        /// Only the mailboxes of this user (e-mail).
+        /// Only the mailboxes of this user (e-mail or id).
         #[arg(long)]
         owner: Option<String>,
     },
-    /// One mailbox's settings, status and counters (never its password).
-    Show { id: i64 },
+    /// One mailbox's settings, status and counters (never its password). The counters
+    /// (messages processed, suggestions created, skips by reason) are the quickest check that
+    /// a new mailbox works.
+    Show {
+        /// The mailbox (id or address).
+        mailbox: String,
+    },
     /// Unlink a mailbox; its stored password is wiped at once.
-    Remove { id: i64 },
+    Remove {
+        /// The mailbox (id or address).
+        mailbox: String,
+    },
     /// Add (or with --remove, drop) sender domains never turned into suggestions for a mailbox.
     Exclude {
-        id: i64,
+        /// The mailbox (id or address).
+        mailbox: String,
         #[arg(required = true)]
         domains: Vec<String>,
         /// Remove these domains from the exclusions instead of adding them.
@@ -64,12 +73,13 @@ pub enum SecurityArg {
 
 #[derive(Debug, Args)]
 pub struct AddImapArgs {
-    /// E-mail of the user who owns the mailbox.
+    /// The user who owns the mailbox (e-mail or id).
     #[arg(long)]
     pub owner: String,
-    /// Id of the contact list that receives the suggestions (the owner must be able to edit it).
+    /// The contact list that receives the suggestions: its id, or its name among the owner's
+    /// lists (the owner must be able to edit it).
     #[arg(long)]
-    pub list: i64,
+    pub list: String,
     #[arg(long)]
     pub host: String,
     /// Default: 993 for tls, 143 for starttls and plaintext.
@@ -107,43 +117,52 @@ pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
     let result = match command {
         MailboxCommand::AddImap(args) => add_imap(&config, &store, *args).await,
         MailboxCommand::List { owner } => list(&store, owner).await,
-        MailboxCommand::Show { id } => show(&store, MailboxId(id)).await,
+        MailboxCommand::Show { mailbox } => match resolve::mailbox(&store, &mailbox, None).await {
+            Ok(found) => show(&store, found.id).await,
+            Err(e) => Err(e),
+        },
         MailboxCommand::LinkMicrosoft { user, list } => {
             super::graph::link_microsoft(&config, &store, &user, &list).await
         }
-        MailboxCommand::Remove { id } => {
-            let kind = store
-                .get_mailbox(MailboxId(id))
-                .await
-                .or_exit("find mailbox")?
-                .kind;
-            if kind == MailboxKind::Graph {
-                super::graph::unlink(&config, &store, MailboxId(id)).await?;
-            } else {
-                store
-                    .soft_remove_mailbox(MailboxId(id))
-                    .await
-                    .or_exit("remove mailbox")?;
-            }
-            context::audit(
-                &store,
-                AuditAction::MailboxRemove,
-                AuditObject::Mailbox,
-                Some(id),
-                None,
-            )
-            .await?;
-            println!("{id}\tremoved");
-            Ok(())
-        }
+        MailboxCommand::Remove { mailbox } => remove(&config, &store, &mailbox).await,
         MailboxCommand::Exclude {
-            id,
+            mailbox,
             domains,
             remove,
-        } => exclude(&store, MailboxId(id), domains, remove).await,
+        } => match resolve::mailbox(&store, &mailbox, None).await {
+            Ok(found) => exclude(&store, found.id, domains, remove).await,
+            Err(e) => Err(e),
+        },
     };
     store.close().await;
     result
+}
+
+async fn remove(
+    config: &crate::config::Config,
+    store: &crate::store::Store,
+    given: &str,
+) -> CliResult {
+    let mailbox = resolve::mailbox(store, given, None).await?;
+    let id = mailbox.id;
+    if mailbox.kind == MailboxKind::Graph {
+        super::graph::unlink(config, store, id).await?;
+    } else {
+        store
+            .soft_remove_mailbox(id)
+            .await
+            .or_exit("remove mailbox")?;
+    }
+    context::audit(
+        store,
+        AuditAction::MailboxRemove,
+        AuditObject::Mailbox,
+        Some(id.0),
+        None,
+    )
+    .await?;
+    println!("{}\tremoved", id.0);
+    Ok(())
 }
 
 async fn add_imap(
@@ -151,10 +170,8 @@ async fn add_imap(
     store: &crate::store::Store,
     args: AddImapArgs,
 ) -> CliResult {
-    let owner = store
-        .user_by_email(&args.owner)
-        .await
-        .or_exit("find owner")?;
+    let owner = resolve::user(store, &args.owner).await?;
+    let list = resolve::list(store, &args.list, Some(owner.id)).await?.id;
     let security = match args.security {
         SecurityArg::Tls => Security::ImplicitTls,
         SecurityArg::Starttls => Security::StartTls,
@@ -192,7 +209,7 @@ async fn add_imap(
         settings,
         address,
         name: args.name,
-        list: ListId(args.list),
+        list,
         excluded_domains: args.excluded_domains,
         password: SecretString::from(password.as_str()),
     };
@@ -211,6 +228,10 @@ async fn add_imap(
     println!("{}\t{}", mailbox.id.0, mailbox.address);
     Ok(())
 }
+
+/// Said after every certificate the CLI does not trust: what to do about it.
+pub const TLS_TRUST_HINT: &str = "the server's certificate is not trusted: if the server uses a \
+     private CA or a self-signed certificate, pass its CA certificate with --ca-file FILE (PEM)";
 
 /// Link failures: a refused login is a permission problem (77), an unreachable server is
 /// unavailable (69), bad settings or a list the owner cannot edit are data errors (65).
@@ -233,6 +254,10 @@ fn link_error(e: crate::service::ServiceError) -> CliError {
             .map(|f| format!("{}: {}", f.field, f.message))
             .collect::<Vec<_>>()
             .join("; "),
+        S::LinkFailed {
+            tls_untrusted: true,
+            ..
+        } => format!("{e}; {TLS_TRUST_HINT}"),
         other => other.to_string(),
     };
     CliError::new(exit, anyhow::anyhow!("{detail}")).context("add mailbox")
@@ -248,13 +273,18 @@ fn imap_error(e: ImapError, what: &'static str) -> CliError {
     } else {
         Exit::Data
     };
-    CliError::new(exit, anyhow::anyhow!("{e}")).context(what)
+    let text = if e.kind() == ImapErrorKind::TlsUntrusted {
+        format!("{e}; {TLS_TRUST_HINT}")
+    } else {
+        e.to_string()
+    };
+    CliError::new(exit, anyhow::anyhow!("{text}")).context(what)
 }
 
 async fn list(store: &crate::store::Store, owner: Option<String>) -> CliResult {
     let mut filter = MailboxFilter::default();
     if let Some(email) = owner {
-        filter.owner = Some(store.user_by_email(&email).await.or_exit("find owner")?.id);
+        filter.owner = Some(resolve::user(store, &email).await?.id);
     }
     for mailbox in store
         .list_mailboxes(&filter)
@@ -288,6 +318,9 @@ async fn show(store: &crate::store::Store, id: MailboxId) -> CliResult {
     println!("list: {}", mailbox.target_list.0);
     println!("status: {}", mailbox.status.as_str());
     if let Some(reason) = mailbox.status_reason {
+        if reason.starts_with(ImapErrorKind::TlsUntrusted.as_str()) {
+            println!("hint: {TLS_TRUST_HINT} (mailbox add-imap again, or remove and re-add it)");
+        }
         println!("status_reason: {reason}");
     }
     println!("excluded_domains: {}", mailbox.excluded_domains.join(", "));

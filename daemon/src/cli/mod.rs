@@ -9,6 +9,7 @@
 mod backup;
 mod context;
 pub mod exit;
+mod generate;
 mod graph;
 mod init;
 mod lists;
@@ -16,9 +17,11 @@ mod mailboxes;
 mod outbox;
 mod parse;
 mod password;
+mod resolve;
 mod run;
 mod secrets;
 mod smtp;
+mod suggestions;
 mod tokens;
 mod users;
 
@@ -79,6 +82,13 @@ pub enum Command {
     /// Configure the Microsoft 365 (Graph) source.
     #[command(subcommand)]
     Graph(graph::GraphCommand),
+    /// See the contact suggestions the daemon found (as a user sees them).
+    #[command(subcommand)]
+    Suggestion(suggestions::SuggestionCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(generate::CompletionsArgs),
+    /// Print the manual page mailsigd(1), or write every command's page into a directory.
+    Man(generate::ManArgs),
 }
 
 /// Parses the command line. Help and version print and exit 0; a usage error exits 64.
@@ -123,17 +133,22 @@ async fn dispatch(cli: Cli) -> CliResult {
     match cli.command {
         Command::Run(args) => {
             if args.init && !config_path.exists() {
+                // Logging started while `init` loaded the new configuration: the notices go
+                // into the log in its format, so the log has one format from its first line.
                 init::init(
                     &config_path,
                     init::InitArgs {
                         data_dir: args.data_dir,
                     },
                 )
-                .await?;
+                .await?
+                .log();
             }
             run::run(&config_path).await
         }
-        Command::Init(args) => init::init(&config_path, args).await,
+        Command::Init(args) => init::init(&config_path, args).await.map(|created| {
+            created.print();
+        }),
         Command::CheckConfig => context::check_config(&config_path).await,
         Command::Parse(args) => parse::parse(args),
         Command::User(command) => users::execute(&config_path, command).await,
@@ -145,5 +160,8 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Smtp(command) => smtp::execute(&config_path, command).await,
         Command::Outbox(command) => outbox::execute(&config_path, command).await,
         Command::Graph(command) => graph::execute(&config_path, command).await,
+        Command::Suggestion(command) => suggestions::execute(&config_path, command).await,
+        Command::Completions(args) => generate::completions(&args),
+        Command::Man(args) => generate::man(&args),
     }
 }

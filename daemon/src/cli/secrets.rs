@@ -45,6 +45,27 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
             ),
         ));
     }
+    // A running daemon (any replica) writes sealed secrets under the old key meanwhile (rotated
+    // refresh tokens, newly linked mailboxes), and those would be lost: refuse while any
+    // replica's heartbeat is live. A daemon that stopped cleanly removed its row.
+    let live = store
+        .live_replica_loads()
+        .await
+        .or_exit("look for running daemons")?;
+    if !live.is_empty() {
+        return Err(CliError::msg(
+            Exit::Unavailable,
+            format!(
+                "rotate secrets: {} daemon replica(s) are running ({}); stop every mailsigd first \
+                 (a dead replica stops counting once its heartbeat expires, within a minute)",
+                live.len(),
+                live.iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     let records = store
         .all_secrets()
         .await

@@ -16,7 +16,7 @@ use super::exit::{CliResult, OrExit};
 pub enum TokenCommand {
     /// Create an API token for a user and print it (once).
     Create {
-        /// The user's e-mail.
+        /// The user (e-mail or id).
         #[arg(long)]
         user: String,
         /// What the token is for.
@@ -25,6 +25,7 @@ pub enum TokenCommand {
     },
     /// A user's tokens: id, label, created, last used, revoked (tab separated; never the token).
     List {
+        /// The user (e-mail or id).
         #[arg(long)]
         user: String,
     },
@@ -36,7 +37,7 @@ pub async fn execute(config_path: &Path, command: TokenCommand) -> CliResult {
     let (_, store) = context::admin(config_path).await?;
     match command {
         TokenCommand::Create { user, label } => {
-            let user = store.user_by_email(&user).await.or_exit("find user")?;
+            let user = super::resolve::user(&store, &user).await?;
             let issued = store
                 .create_token(user.id, label.trim())
                 .await
@@ -52,7 +53,7 @@ pub async fn execute(config_path: &Path, command: TokenCommand) -> CliResult {
             println!("{}", issued.secret.expose_secret());
         }
         TokenCommand::List { user } => {
-            let user = store.user_by_email(&user).await.or_exit("find user")?;
+            let user = super::resolve::user(&store, &user).await?;
             for t in store.list_tokens(user.id).await.or_exit("list tokens")? {
                 let opt = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
                 println!(

@@ -24,9 +24,13 @@ pub enum UserCommand {
     List,
     /// Set a user's sign-in password for the web pages, read from standard input (first line).
     /// Their open browser sessions end.
-    SetPassword { email: String },
+    SetPassword {
+        /// The user (e-mail or id).
+        email: String,
+    },
     /// Issue an API token for a user. The token is printed once; only its hash is stored.
     Token {
+        /// The user (e-mail or id).
         email: String,
         /// What the token is for.
         #[arg(long, default_value = "cli")]
@@ -63,7 +67,7 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
             }
         }
         UserCommand::SetPassword { email } => {
-            let user = store.user_by_email(&email).await.or_exit("find user")?;
+            let user = super::resolve::user(&store, &email).await?;
             let password = PasswordSource {
                 password_stdin: true,
                 password_file: None,
@@ -80,6 +84,10 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
                 .delete_sessions_of(user.id)
                 .await
                 .or_exit("end the user's sessions")?;
+            let revoked = store
+                .revoke_tokens_of(user.id)
+                .await
+                .or_exit("revoke the user's API tokens")?;
             context::audit(
                 &store,
                 AuditAction::UserSetPassword,
@@ -88,10 +96,13 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
                 None,
             )
             .await?;
-            println!("{}\tpassword set\t{ended} sessions ended", user.email);
+            println!(
+                "{}\tpassword set\t{ended} sessions ended\t{revoked} API tokens revoked",
+                user.email
+            );
         }
         UserCommand::Token { email, label } => {
-            let user = store.user_by_email(&email).await.or_exit("find user")?;
+            let user = super::resolve::user(&store, &email).await?;
             let issued = store
                 .create_token(user.id, &label)
                 .await

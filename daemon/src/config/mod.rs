@@ -163,7 +163,7 @@ impl DatabaseUrl {
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             return Ok(DatabaseUrl::Postgres {
-                url: url.to_owned(),
+                url: postgres_tls_required(url)?,
             });
         }
         if let Some(rest) = url
@@ -212,6 +212,46 @@ impl fmt::Display for DatabaseUrl {
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// A PostgreSQL server off this host is reached over TLS: without an `sslmode`, `require` is
+/// added (sqlx's default, `prefer`, silently falls back to cleartext: the password and every
+/// row would cross the network readable); `disable`, `allow` and `prefer` are refused. A
+/// loopback host or a Unix socket keeps what the URL says.
+fn postgres_tls_required(text: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::invalid("database_url", reason.to_owned());
+    let mut url = url::Url::parse(text).map_err(|_| invalid("is not a valid postgres:// URL"))?;
+    let socket = url.query_pairs().any(|(k, _)| k == "host");
+    let local = match url.host() {
+        None => true,
+        // postgres:// is not a "special" scheme to the URL parser: IPv4 hosts come as names.
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+    };
+    if local || socket {
+        return Ok(text.to_owned());
+    }
+    let mode = url
+        .query_pairs()
+        .find(|(k, _)| k == "sslmode")
+        .map(|(_, v)| v.to_ascii_lowercase());
+    match mode.as_deref() {
+        None => {
+            url.query_pairs_mut().append_pair("sslmode", "require");
+            Ok(url.to_string())
+        }
+        Some("require" | "verify-ca" | "verify-full") => Ok(text.to_owned()),
+        Some(_) => Err(invalid(
+            "a PostgreSQL server on another host must be reached over TLS: use sslmode=require, \
+             verify-ca or verify-full",
+        )),
     }
 }
 
@@ -352,6 +392,22 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remote_postgres_is_reached_over_tls() {
+        let url = |text: &str| DatabaseUrl::parse(text).map(|u| u.as_str().to_owned());
+        let remote = url("postgres://app@db.example:5432/mailsig").unwrap_or_default();
+        assert!(remote.ends_with("?sslmode=require"), "{remote}");
+        assert!(url("postgres://app@db.example/mailsig?sslmode=prefer").is_err());
+        assert!(url("postgres://app@10.0.0.5/mailsig?sslmode=disable").is_err());
+        let full = "postgres://app@db.example/mailsig?sslmode=verify-full";
+        assert_eq!(url(full).ok().as_deref(), Some(full));
+        // Loopback and Unix sockets keep what they say (the test servers run without TLS).
+        let local = "postgres://app@127.0.0.1:5432/mailsig";
+        assert_eq!(url(local).ok().as_deref(), Some(local));
+        let socket = "postgres://app@localhost/mailsig?sslmode=disable";
+        assert_eq!(url(socket).ok().as_deref(), Some(socket));
+    }
 
     #[test]
     fn postgres_passwords_are_hidden() {

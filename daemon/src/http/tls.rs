@@ -22,7 +22,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, Uri, header};
 use axum::response::Redirect;
-use axum::serve::ListenerExt;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -493,38 +492,22 @@ impl Exposure {
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
                 tracing::info!(%addr, to = %base, "http listener redirecting to https");
-                let served = axum::serve(listener, redirect_router(&base))
-                    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                    .await;
-                if let Err(error) = served {
-                    tracing::error!(%addr, error = %error, "redirect listener failed");
-                }
+                crate::http::connections::serve(listener, redirect_router(&base), shutdown).await;
             })
         });
-        let make_service = |app: Router| app.into_make_service_with_connect_info::<SocketAddr>();
-        let stopping = shutdown.clone();
-        let served = match self.server_config {
+        // Connection cap, header and body read timeouts, body limits: `http::connections`.
+        match self.server_config {
             Some(config) => {
                 tracing::info!(%addr, "https listener serving");
-                // `tap_io` with a no-op: axum implements `Connected` (so `ConnectInfo<SocketAddr>`
-                // works, e.g. for the rate limiter) for any `TapIo` listener, not for ours.
-                let listener = TlsListener::new(listener, addr, config)
-                    .tap_io(|_: &mut TlsStream<TcpStream>| {});
-                axum::serve(listener, make_service(with_hsts(app)))
-                    .with_graceful_shutdown(async move { stopping.cancelled().await })
-                    .await
+                let listener = TlsListener::new(listener, addr, config);
+                crate::http::connections::serve(listener, with_hsts(app), shutdown.clone()).await;
             }
             None => {
                 tracing::info!(%addr, "http listener serving (plain http)");
-                axum::serve(listener, make_service(app))
-                    .with_graceful_shutdown(async move { stopping.cancelled().await })
-                    .await
+                crate::http::connections::serve(listener, app, shutdown.clone()).await;
             }
-        };
-        match served {
-            Ok(()) => tracing::info!(%addr, "http listener stopped"),
-            Err(error) => tracing::error!(%addr, error = %error, "http listener failed"),
         }
+        tracing::info!(%addr, "http listener stopped");
         if let Some(redirect) = redirect {
             let _ = redirect.await;
         }

@@ -23,15 +23,36 @@ pub enum ServiceError {
     #[error("{message}")]
     InUse { message: String },
     /// The mailbox could not be linked: the server refused the login or the settings cannot
-    /// work. `reason` is safe to show (it never contains the password).
+    /// work. `reason` is safe to show (it never contains the password). `tls_untrusted` says
+    /// the server's certificate is not trusted, so a caller can say how to trust it.
     #[error("the mailbox could not be linked: {reason}")]
-    LinkFailed { reason: String, auth: bool },
+    LinkFailed {
+        reason: String,
+        auth: bool,
+        tls_untrusted: bool,
+    },
     /// A dependency (database, mail server) is unavailable; retrying later may work.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
     /// A bug or a corrupt row; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Said to a user whose server's certificate is not trusted: what can be done about it (a
+/// private CA can only be given by the operator's CLI).
+pub const TLS_UNTRUSTED_HINT: &str = "the server's certificate is not trusted: use the server \
+     name its certificate was issued for by a public CA, or ask the operator to link the mailbox \
+     with the server's CA (mailsigd mailbox add-imap --ca-file)";
+
+/// The text a person reads when linking failed: the reason, and after a certificate that is
+/// not trusted, [`TLS_UNTRUSTED_HINT`].
+pub fn link_failure_text(reason: &str, tls_untrusted: bool) -> String {
+    if tls_untrusted {
+        format!("{reason}; {TLS_UNTRUSTED_HINT}")
+    } else {
+        reason.to_owned()
+    }
 }
 
 impl ServiceError {

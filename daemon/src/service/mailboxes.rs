@@ -269,6 +269,7 @@ fn link_error(e: ImapError) -> ServiceError {
         ServiceError::LinkFailed {
             reason: e.to_string(),
             auth: e.is_auth_failure(),
+            tls_untrusted: e.kind() == crate::sources::imap::ImapErrorKind::TlsUntrusted,
         }
     }
 }

@@ -9,6 +9,20 @@ impl Store {
         self.revoke(token, Some(user)).await
     }
 
+    /// Revokes every live token of `user` (after a password change: whoever knew the old
+    /// password may have minted some); returns how many.
+    pub async fn revoke_tokens_of(&self, user: UserId) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(self.now_ms())
+        .bind(user.0)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("revoke tokens of user", "token"))?;
+        Ok(done.rows_affected())
+    }
+
     /// Revokes `token` if it is not yet revoked (and, with `owner`, belongs to them); otherwise
     /// `NotFound`. The one place a token is revoked, for the operator's and the owner's paths.
     pub(super) async fn revoke(&self, token: TokenId, owner: Option<UserId>) -> Result<()> {

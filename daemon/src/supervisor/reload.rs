@@ -181,8 +181,13 @@ impl ReloadHandle {
             report.applied.push("filters");
         }
         if let Some(imap) = &self.imap {
-            let options = new.imap_options();
-            if *imap.options() != options {
+            // Which hosts users may reach is fixed at start (the API's link check holds its own
+            // copy): keep the running values, and report the change as needing a restart.
+            let mut options = new.imap_options();
+            let running = imap.options();
+            options.allow_private_hosts = running.allow_private_hosts;
+            options.allowed_hosts = running.allowed_hosts.clone();
+            if *running != options {
                 imap.set_options(options);
                 report.applied.push("imap (new connections)");
             }
@@ -250,6 +255,11 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check(
         "pipeline.queue_capacity",
         old.pipeline.queue_capacity != new.pipeline.queue_capacity,
+    );
+    check(
+        "imap.allowed_hosts / imap.allow_private_hosts",
+        old.imap.allowed_hosts != new.imap.allowed_hosts
+            || old.imap.allow_private_hosts != new.imap.allow_private_hosts,
     );
     check(
         "imap.max_connections_per_host",
@@ -409,5 +419,36 @@ impl OutboxSlot {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(imap: &str) -> Config {
+        let text = format!("[imap]\n{imap}\n");
+        Config::from_toml(
+            &text,
+            std::path::Path::new("/etc/mailsig/mailsig.toml"),
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A reload says honestly that the hosts users may reach change only at a restart.
+    #[test]
+    fn allowed_hosts_changes_need_a_restart() {
+        let old = config("");
+        let allowed = config("allowed_hosts = [\"imap.internal.example\"]");
+        assert!(
+            needs_restart(&old, &allowed)
+                .contains(&"imap.allowed_hosts / imap.allow_private_hosts"),
+            "{:?}",
+            needs_restart(&old, &allowed)
+        );
+        let private = config("allow_private_hosts = true");
+        assert!(!needs_restart(&old, &private).is_empty());
+        assert!(needs_restart(&old, &config("")).is_empty());
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Privacy rule for every module: log message ids only through [`hash_id`], and wrap anything
 //! that might carry content or a secret in [`Redacted`]. Never log subjects, bodies,
-//! signatures, third parties' addresses or passwords.
+//! signatures, third parties' addresses or passwords. Dependencies' own log output never
+//! reaches the writer, whatever the filter ([`policy`]).
 
 pub mod exposition;
 // Test-only: compiled into the daemon's unit tests and, by path, into the tests crate; never shipped.
@@ -15,6 +16,8 @@ pub mod histogram;
 mod journald;
 mod log_format;
 pub mod metrics;
+pub mod panic;
+pub mod policy;
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -23,7 +26,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
-use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
 pub use log_format::LogFormat;
@@ -85,6 +87,11 @@ type FormatLayer =
 
 /// Installs the global subscriber writing to stderr. `RUST_LOG`, when set, overrides `level`.
 /// Returns the format actually used (`auto` resolved, see [`resolve_format`]).
+///
+/// The output layer carries the [`policy::LogPolicy`] after the operator's filter, so no
+/// directive lets a dependency's events through; and the subscriber is installed without
+/// tracing-subscriber's `log` bridge (`set_global_default`, not `try_init`), so the `log`
+/// crate's records (async-imap, html5ever, rustls …) are never even formatted.
 pub fn init(format: LogFormat, level: &str) -> Result<LogFormat, TelemetryError> {
     let from_env = std::env::var("RUST_LOG")
         .ok()
@@ -97,23 +104,25 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogFormat, TelemetryError>
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::stderr)
+            .with_filter(policy::LogPolicy)
             .boxed(),
         LogFormat::Journald => tracing_subscriber::fmt::layer()
             .event_format(journald::JournaldFormat)
             .with_writer(std::io::stderr)
+            .with_filter(policy::LogPolicy)
             .boxed(),
         LogFormat::Text | LogFormat::Auto => tracing_subscriber::fmt::layer()
             .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
+            .with_filter(policy::LogPolicy)
             .boxed(),
     };
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(layer)
-        .try_init()
+    let subscriber = tracing_subscriber::registry().with(filter).with(layer);
+    tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    panic::install_hook();
     FILTER_FROM_ENV.store(from_env.is_some(), Ordering::Relaxed);
-    // Only the first successful `try_init` gets here, so the cell is empty.
+    // Only the first successful installation gets here, so the cell is empty.
     let _ = FILTER.set(handle);
     Ok(format)
 }

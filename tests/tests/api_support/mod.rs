@@ -177,8 +177,13 @@ impl App {
     }
 
     /// Sends a prepared request.
+    /// Every answer from an `/api` path is checked against the OpenAPI document
+    /// ([`mailsig_tests::openapi_contract`]): a status or body the document does not describe
+    /// fails the call.
     pub async fn send(&self, mut request: Request<Body>, from: SocketAddr) -> Result<Reply> {
         request.extensions_mut().insert(ConnectInfo(from));
+        let method = request.method().to_string();
+        let path = request.uri().path().to_owned();
         let response = self
             .router
             .clone()
@@ -190,6 +195,18 @@ impl App {
         let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
             .await
             .context("read body")?;
+        if path == "/api" || path.starts_with("/api/") {
+            let content_type = headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            mailsig_tests::openapi_contract::contract().check(
+                &method,
+                &path,
+                status.as_u16(),
+                content_type,
+                &body,
+            )?;
+        }
         Ok(Reply {
             status,
             headers,

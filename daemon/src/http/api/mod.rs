@@ -11,6 +11,7 @@ mod lists;
 mod mailboxes;
 mod me;
 pub mod openapi;
+pub mod schemas;
 mod suggestions;
 
 use axum::Router;
@@ -320,10 +321,10 @@ pub fn router() -> Router<AppState> {
             handler.fallback(|| async { ApiError::MethodNotAllowed }),
         );
     }
+    // Unknown paths under `/api` answer in the API's JSON error format (404), not with a page.
+    let no_route = || axum::routing::any(|| async { ApiError::NoRoute });
     router
-        .route(
-            "/api/v1/{*rest}",
-            axum::routing::any(|| async { ApiError::NoRoute }),
-        )
+        .route("/api", no_route())
+        .route("/api/{*rest}", no_route())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }

@@ -14,11 +14,12 @@ use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{
-    ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, RefOr, Required,
+    ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr, Required,
     ResponseBuilder, Schema,
 };
 
 use super::Route;
+use super::schemas::{self, Success};
 use crate::http::auth::SESSION_COOKIE;
 
 fn http_method(method: &Method) -> HttpMethod {
@@ -152,6 +153,91 @@ fn schema(json: &str) -> Option<RefOr<Schema>> {
     serde_json::from_str(json).ok()
 }
 
+/// The error statuses every route may answer, each with the `Error` body.
+const ERRORS: &[(&str, &str)] = &[
+    (
+        "400",
+        "validation error: `fields` says which fields and why",
+    ),
+    (
+        "404",
+        "not found (also: another user's object, and unknown API paths)",
+    ),
+    ("405", "method not allowed on this path"),
+    (
+        "409",
+        "conflict: already exists, or still in use (`in_use`)",
+    ),
+    ("413", "body larger than 64 KiB"),
+    ("415", "a body that is not application/json"),
+    (
+        "422",
+        "linking failed: the server refused the login or cannot be used (`link_failed`)",
+    ),
+    ("429", "rate limited; see Retry-After"),
+    (
+        "500",
+        "internal error (logged; the message says nothing more)",
+    ),
+    (
+        "503",
+        "a dependency (database, mail server, name lookup, Microsoft 365) is unavailable or not configured",
+    ),
+];
+
+fn success_status(route: &Route) -> String {
+    match schemas::success(&route.method, route.path) {
+        Success::Json(status, _) | Success::Empty(status) | Success::File(status, _) => {
+            status.to_string()
+        }
+    }
+}
+
+fn success_response(route: &Route) -> utoipa::openapi::Response {
+    match schemas::success(&route.method, route.path) {
+        Success::Json(_, name) => ResponseBuilder::new()
+            .description("success")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(RefOr::Ref(Ref::from_schema_name(name))))
+                    .build(),
+            )
+            .build(),
+        Success::Empty(_) => ResponseBuilder::new().description("done; no body").build(),
+        Success::File(_, media_type) => ResponseBuilder::new()
+            .description("the file (Content-Disposition: attachment)")
+            .content(
+                media_type,
+                ContentBuilder::new()
+                    .schema(schema(r#"{"type": "string"}"#))
+                    .build(),
+            )
+            .build(),
+    }
+}
+
+fn error_response(description: &str, name: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(Ref::from_schema_name(name))))
+                .build(),
+        )
+        .build()
+}
+
+/// A component schema from its JSON text. The texts are constants checked by the unit tests
+/// here and in [`schemas`]; one that utoipa's model cannot hold would be a bug, logged once.
+fn component_schema(name: &str, text: &str) -> RefOr<Schema> {
+    schema(text).unwrap_or_else(|| {
+        tracing::error!(schema = name, "openapi component schema does not parse");
+        RefOr::T(Schema::default())
+    })
+}
+
 /// Builds the document.
 pub fn document(routes: &[Route]) -> OpenApi {
     let mut paths = PathsBuilder::new();
@@ -160,51 +246,10 @@ pub fn document(routes: &[Route]) -> OpenApi {
             .summary(Some(route.summary))
             .operation_id(Some(operation_id(route)))
             .tag(route.tag)
-            .response("2XX", ResponseBuilder::new().description("success").build())
-            .response(
-                "400",
-                ResponseBuilder::new()
-                    .description("validation error: {error, message, fields[]}")
-                    .build(),
-            )
-            .response(
-                "404",
-                ResponseBuilder::new()
-                    .description("not found (also: another user's object)")
-                    .build(),
-            )
-            .response(
-                "409",
-                ResponseBuilder::new()
-                    .description("conflict: already exists, or still in use ({error: \"in_use\", message})")
-                    .build(),
-            )
-            .response(
-                "413",
-                ResponseBuilder::new().description("body larger than 64 KiB").build(),
-            )
-            .response(
-                "415",
-                ResponseBuilder::new().description("a body that is not application/json").build(),
-            )
-            .response(
-                "422",
-                ResponseBuilder::new()
-                    .description("linking failed: the server refused the login or cannot be used ({error: \"link_failed\"})")
-                    .build(),
-            )
-            .response(
-                "503",
-                ResponseBuilder::new()
-                    .description("a dependency (database, mail server, name lookup, Microsoft 365) is unavailable or not configured")
-                    .build(),
-            )
-            .response(
-                "429",
-                ResponseBuilder::new()
-                    .description("rate limited; see Retry-After")
-                    .build(),
-            );
+            .response(success_status(route), success_response(route));
+        for (status, description) in ERRORS {
+            op = op.response(*status, error_response(description, "Error"));
+        }
         for name in path_params(route.path) {
             op = op.parameter(
                 ParameterBuilder::new()
@@ -266,25 +311,32 @@ pub fn document(routes: &[Route]) -> OpenApi {
             op = op
                 .response(
                     "401",
-                    ResponseBuilder::new()
-                        .description("not signed in / bad token")
-                        .build(),
+                    error_response("not signed in, or a bad or revoked token", "Error"),
                 )
                 .response(
                     "403",
-                    ResponseBuilder::new()
-                        .description("role too small, or CSRF token missing")
-                        .build(),
+                    error_response("role too small, or CSRF token missing", "Error"),
                 )
                 .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
                 .security(SecurityRequirement::new("session", Vec::<String>::new()));
+        } else {
+            // A credential that is sent is checked even here: a bad one is refused.
+            op = op
+                .response(
+                    "401",
+                    error_response("a bad or revoked token was sent", "Error"),
+                )
+                .response(
+                    "403",
+                    error_response("CSRF token missing with a session cookie", "Error"),
+                );
         }
         paths = paths.path(
             route.path,
             PathItem::new(http_method(&route.method), op.build()),
         );
     }
-    let components = ComponentsBuilder::new()
+    let mut components = ComponentsBuilder::new()
         .security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
@@ -292,8 +344,11 @@ pub fn document(routes: &[Route]) -> OpenApi {
         .security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
-        )
-        .build();
+        );
+    for (name, text) in schemas::components() {
+        components = components.schema(name, component_schema(name, &text));
+    }
+    let components = components.build();
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -328,6 +383,42 @@ pub async fn serve() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The response schemas reach the document as written (utoipa's model keeps every keyword),
+    /// and every route documents its success body and the error body.
+    #[test]
+    fn response_schemas_reach_the_document_unchanged() {
+        let doc = serde_json::to_value(document(&super::super::routes())).unwrap_or_default();
+        for (name, text) in schemas::components() {
+            let written: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            assert_eq!(
+                doc["components"]["schemas"][name], written,
+                "component {name} changed on its way into the document"
+            );
+        }
+        for route in super::super::routes() {
+            let op = &doc["paths"][route.path][route.method.as_str().to_lowercase()];
+            let status = success_status(&route);
+            assert!(
+                op["responses"][&status].is_object(),
+                "{} {}: {op}",
+                route.method,
+                route.path
+            );
+            assert_eq!(
+                op["responses"]["404"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/Error",
+                "{} {}",
+                route.method,
+                route.path
+            );
+        }
+        let page = &doc["paths"]["/api/v1/lists/{id}/suggestions"]["get"]["responses"]["200"];
+        assert_eq!(
+            page["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/SuggestionPage"
+        );
+    }
 
     /// Every route that reads a JSON body documents an example, and every example is JSON.
     #[test]

@@ -80,6 +80,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/mailboxes/{id}/unlink", post(mailboxes::unlink))
         .route("/static/style.css", get(style))
+        .fallback(render::not_found_page)
         .layer(DefaultBodyLimit::max(PAGE_BODY_LIMIT))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,

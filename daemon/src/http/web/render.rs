@@ -97,10 +97,14 @@ impl IntoResponse for PageError {
                 ServiceError::InUse { message } => {
                     (StatusCode::CONFLICT, "Still in use", message, vec![])
                 }
-                ServiceError::LinkFailed { reason, .. } => (
+                ServiceError::LinkFailed {
+                    reason,
+                    tls_untrusted,
+                    ..
+                } => (
                     StatusCode::BAD_REQUEST,
                     "The mailbox could not be linked",
-                    reason,
+                    crate::service::error::link_failure_text(&reason, tls_untrusted),
                     vec![],
                 ),
                 ServiceError::Unavailable(_) => (
@@ -153,6 +157,21 @@ pub fn csrf_refused_page() -> Response {
     match page.render() {
         Ok(body) => (StatusCode::FORBIDDEN, Html(body)).into_response(),
         Err(_) => (StatusCode::FORBIDDEN, "Form refused").into_response(),
+    }
+}
+
+/// The page for an address no route serves: a 404 in the site's style (API paths answer JSON
+/// from the API's own catch-all instead).
+pub async fn not_found_page() -> Response {
+    let page = ErrorPage {
+        title: "Page not found".to_owned(),
+        message: "There is no page at this address. Check the link, or start from the dashboard."
+            .to_owned(),
+        details: vec![],
+    };
+    match page.render() {
+        Ok(body) => (StatusCode::NOT_FOUND, Html(body)).into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "Page not found").into_response(),
     }
 }
 

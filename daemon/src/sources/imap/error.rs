@@ -1,7 +1,10 @@
 //! One error type for everything the IMAP source does, with a kind that retry decisions branch on.
 //!
-//! Messages never contain a password, a subject or a body: only the host, the kind and the
-//! server's or library's short explanation.
+//! Messages never contain a password, a subject, a body or anything else the server sent: only
+//! the host, the kind, the command and a fixed text. A library's `Display` is not safe for that:
+//! async-imap's parse error quotes the whole buffered response (a fetched body literal
+//! included), its `NO`/`BAD` errors carry the server's reply text, which can echo user input.
+//! So a library error is reduced here to its kind and a fixed sentence ([`session_error_text`]).
 
 use std::fmt;
 
@@ -117,17 +120,20 @@ impl ImapError {
         self.kind == ImapErrorKind::AuthFailed
     }
 
-    /// Maps a library error that happened after the connection was set up.
+    /// Maps a library error that happened after the connection was set up. The library's text
+    /// is dropped (see the module doc); `what` names the command.
     pub(crate) fn from_session(host: &str, what: &str, error: async_imap::error::Error) -> Self {
         use async_imap::error::Error as E;
         let kind = match &error {
+            E::Io(e) if e.kind() == std::io::ErrorKind::Other => ImapErrorKind::Protocol,
             E::Io(_) | E::ConnectionLost => ImapErrorKind::ConnectionLost,
-            E::No(_) | E::Bad(_) | E::Parse(_) | E::Validate(_) | E::Append => {
-                ImapErrorKind::Protocol
-            }
             _ => ImapErrorKind::Protocol,
         };
-        Self::new(kind, host, format!("{what}: {error}"))
+        Self::new(
+            kind,
+            host,
+            format!("{what}: {}", session_error_text(&error)),
+        )
     }
 
     pub(crate) fn timeout(host: &str, what: &str) -> Self {
@@ -136,6 +142,33 @@ impl ImapError {
             host,
             format!("{what}: no answer in time"),
         )
+    }
+}
+
+/// A fixed sentence for a library error: never its `Display`, which can quote server text.
+pub(crate) fn session_error_text(error: &async_imap::error::Error) -> &'static str {
+    use async_imap::error::Error as E;
+    match error {
+        E::Io(e) => io_error_text(e),
+        E::ConnectionLost => "the connection was lost",
+        E::No(_) => "the server refused the command (NO)",
+        E::Bad(_) => "the server rejected the command as invalid (BAD)",
+        E::Parse(_) => "the server sent a response that cannot be used",
+        E::Validate(_) => "a command argument holds a character IMAP does not allow",
+        _ => "the IMAP library reported an error",
+    }
+}
+
+/// A fixed sentence for an I/O error of the IMAP stream.
+pub(crate) fn io_error_text(error: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as Io;
+    match error.kind() {
+        // async-imap reports a response it cannot parse as an `io::Error` of kind `Other`
+        // whose text quotes the whole buffered response.
+        Io::Other => "the server sent a response that cannot be parsed",
+        Io::UnexpectedEof => "the server closed the connection",
+        Io::TimedOut => "the connection timed out",
+        _ => "reading from or writing to the connection failed",
     }
 }
 
@@ -170,6 +203,44 @@ mod tests {
         }
         assert!(ImapError::new(ImapErrorKind::ConnectionLost, "h", "x").is_transient());
         assert!(ImapError::new(ImapErrorKind::Unreachable, "h", "x").is_transient());
+    }
+
+    #[test]
+    fn library_errors_never_carry_the_servers_text() {
+        use async_imap::error::Error as E;
+        let canary = "CANARY-body-text";
+        let parse = std::io::Error::other(format!(
+            "Error(Tag) during parsing of \"* 1 FETCH (X-ODD 1 BODY[] {{16}}\r\n{canary}\""
+        ));
+        let cases = [
+            (E::Io(parse), ImapErrorKind::Protocol),
+            (
+                E::No(format!("code: None, info: Some({canary:?})")),
+                ImapErrorKind::Protocol,
+            ),
+            (E::Bad(canary.into()), ImapErrorKind::Protocol),
+            (
+                E::Parse(async_imap::error::ParseError::Invalid(canary.into())),
+                ImapErrorKind::Protocol,
+            ),
+            (
+                E::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    canary,
+                )),
+                ImapErrorKind::ConnectionLost,
+            ),
+        ];
+        for (error, kind) in cases {
+            let e = ImapError::from_session("mail.example.com", "UID FETCH", error);
+            let text = e.to_string();
+            assert_eq!(e.kind(), kind, "{text}");
+            assert!(!text.contains("CANARY"), "{text}");
+            assert!(
+                text.contains("UID FETCH") && text.contains("mail.example.com"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,306 @@
+//! `mailsigd suggestion list|show`: what the daemon found, without a token and curl.
+//!
+//! The commands go through the service layer as the user named with `--user` (by default the
+//! list's owner), so they see exactly what that user sees in the API and the pages, with the
+//! same filters and checks, and each read is audited as theirs. Output is an aligned table for
+//! people, or with `--json` the API's own JSON (a page `{items, next_cursor}`, or one
+//! suggestion).
+
+use std::path::Path;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::service::suggestions::{self as service, Page, Query};
+use crate::service::{Actor, ServiceError};
+use crate::store::{ListId, Store, Suggestion, SuggestionId, UserId};
+
+use super::exit::{CliError, CliResult, Exit};
+use super::{context, resolve};
+
+#[derive(Debug, Subcommand)]
+pub enum SuggestionCommand {
+    /// Suggestions of a user's lists, with the API's filters: id, list, status,
+    /// confidence, sender, name, title, company.
+    List(ListArgs),
+    /// One suggestion with every field, its confidence and the rule that found it.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    New,
+    Accepted,
+    Dismissed,
+    Merged,
+}
+
+impl StatusArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            StatusArg::New => "new",
+            StatusArg::Accepted => "accepted",
+            StatusArg::Dismissed => "dismissed",
+            StatusArg::Merged => "merged",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Whose suggestions (e-mail or id): every list they own or that is shared with them.
+    #[arg(long, required_unless_present = "list")]
+    pub user: Option<String>,
+    /// Only this list (id, or name among the user's lists). Without --user: as the list's owner.
+    #[arg(long)]
+    pub list: Option<String>,
+    /// Only suggestions in this state.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// Only suggestions whose sender or fields contain this text.
+    #[arg(long)]
+    pub q: Option<String>,
+    /// Only suggestions from this mailbox (id or address).
+    #[arg(long)]
+    pub mailbox: Option<String>,
+    /// Page size per list (1 to 200; default 50).
+    #[arg(long)]
+    pub limit: Option<i64>,
+    /// The next page: the `next_cursor` printed with the previous one (needs --list).
+    #[arg(long, requires = "list")]
+    pub cursor: Option<String>,
+    /// Print JSON (the API's page format) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The suggestion's id.
+    pub id: i64,
+    /// As which user (e-mail or id); default: the owner of the suggestion's list.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Print the API's JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn execute(config_path: &Path, command: SuggestionCommand) -> CliResult {
+    let (_, store) = context::admin(config_path).await?;
+    let result = match command {
+        SuggestionCommand::List(args) => list(&store, args).await,
+        SuggestionCommand::Show(args) => show(&store, args).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn list(store: &Store, args: ListArgs) -> CliResult {
+    let user = match &args.user {
+        Some(given) => Some(resolve::user(store, given).await?.id),
+        None => None,
+    };
+    // The lists to read and the user who reads each.
+    let lists: Vec<(ListId, String, UserId)> = match (&args.list, user) {
+        (Some(given), _) => {
+            let list = resolve::list(store, given, user).await?;
+            vec![(list.id, list.name, user.unwrap_or(list.owner))]
+        }
+        (None, Some(user)) => crate::service::lists::my_lists(store, Actor(user))
+            .await
+            .map_err(|e| service_error(e, "list the user's lists"))?
+            .into_iter()
+            .map(|l| (l.id, l.name, user))
+            .collect(),
+        (None, None) => Vec::new(), // clap requires --user or --list
+    };
+    let mailbox = match &args.mailbox {
+        Some(given) => Some(resolve::mailbox(store, given, None).await?.id.0),
+        None => None,
+    };
+    let query = Query {
+        status: args.status.map(|s| s.as_str().to_owned()),
+        q: args.q.clone(),
+        mailbox,
+        cursor: args.cursor.clone(),
+        limit: args.limit,
+    };
+    let mut all = Page {
+        items: Vec::new(),
+        next_cursor: None,
+    };
+    let mut names = Vec::new();
+    for (list, name, reader) in &lists {
+        let page = service::list(store, Actor(*reader), *list, &query)
+            .await
+            .map_err(|e| service_error(e, "list suggestions"))?;
+        if let Some(cursor) = &page.next_cursor {
+            if lists.len() == 1 {
+                all.next_cursor = Some(cursor.clone());
+            } else {
+                eprintln!(
+                    "more in list {} ({name}): --list {} --cursor {cursor}",
+                    list.0, list.0
+                );
+            }
+        }
+        names.push((*list, name.clone()));
+        all.items.extend(page.items);
+    }
+    if args.json {
+        print_json(&all)?;
+        return Ok(());
+    }
+    let list_name = |id: ListId| {
+        names
+            .iter()
+            .find(|(l, _)| *l == id)
+            .map_or_else(String::new, |(_, n)| n.clone())
+    };
+    print_table(&all.items, list_name);
+    if let Some(cursor) = &all.next_cursor {
+        eprintln!("more: add --cursor {cursor}");
+    }
+    Ok(())
+}
+
+async fn show(store: &Store, args: ShowArgs) -> CliResult {
+    let id = SuggestionId(args.id);
+    let reader = match &args.user {
+        Some(given) => resolve::user(store, given).await?.id,
+        None => {
+            // The operator reads as the owner of the suggestion's list.
+            let found = store.get_suggestion(id).await.map_err(|e| {
+                if e.is_not_found() {
+                    CliError::msg(
+                        Exit::Data,
+                        format!("show suggestion: no suggestion {}", id.0),
+                    )
+                } else {
+                    CliError::new(Exit::Unavailable, e).context("show suggestion")
+                }
+            })?;
+            store
+                .get_list(found.list)
+                .await
+                .map_err(|e| CliError::new(Exit::Unavailable, e).context("show suggestion"))?
+                .owner
+        }
+    };
+    let suggestion = service::get(store, Actor(reader), id)
+        .await
+        .map_err(|e| service_error(e, "show suggestion"))?;
+    if args.json {
+        return print_json(&suggestion);
+    }
+    print_details(&suggestion);
+    Ok(())
+}
+
+fn print_json(value: &impl serde::Serialize) -> CliResult {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::new(Exit::Software, e).context("write JSON"))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// The value of an optional field, or `-`.
+fn value(field: Option<&crate::store::StoredField>) -> &str {
+    field.map_or("-", |f| f.value.as_str())
+}
+
+/// One row per suggestion, columns aligned to their widest cell, one header line.
+fn print_table(items: &[Suggestion], list_name: impl Fn(ListId) -> String) {
+    let header = [
+        "ID", "LIST", "STATUS", "CONF", "SENDER", "NAME", "TITLE", "COMPANY",
+    ];
+    let rows: Vec<[String; 8]> = items
+        .iter()
+        .map(|s| {
+            [
+                s.id.0.to_string(),
+                list_name(s.list),
+                s.status.as_str().to_owned(),
+                format!("{:.2}", s.confidence),
+                s.sender_email.clone(),
+                value(s.fields.name.as_ref()).to_owned(),
+                value(s.fields.title.as_ref()).to_owned(),
+                value(s.fields.company.as_ref()).to_owned(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(&header.map(str::to_owned));
+    for row in &rows {
+        line(row);
+    }
+}
+
+/// `field: value` lines, with each field's confidence and rule.
+fn print_details(s: &Suggestion) {
+    println!("id: {}", s.id.0);
+    println!("list: {}", s.list.0);
+    if let Some(mailbox) = s.mailbox {
+        println!("mailbox: {}", mailbox.0);
+    }
+    println!("status: {}", s.status.as_str());
+    println!("sender: {}", s.sender_email);
+    println!("confidence: {:.2}", s.confidence);
+    let one = |name: &str, field: Option<&crate::store::StoredField>| {
+        if let Some(f) = field {
+            println!("{name}: {} ({:.2}, {})", f.value, f.confidence, f.rule);
+        }
+    };
+    one("name", s.fields.name.as_ref());
+    one("title", s.fields.title.as_ref());
+    one("company", s.fields.company.as_ref());
+    one("address", s.fields.address.as_ref());
+    for (name, fields) in [
+        ("email", &s.fields.emails),
+        ("website", &s.fields.websites),
+        ("social", &s.fields.social),
+    ] {
+        for f in fields {
+            one(name, Some(f));
+        }
+    }
+    for p in &s.fields.phones {
+        println!(
+            "phone.{}: {} ({:.2}, {})",
+            p.kind, p.e164, p.confidence, p.rule
+        );
+    }
+    println!("created_at: {}", s.created_at);
+    println!("updated_at: {}", s.updated_at);
+}
+
+/// A service refusal as a CLI error: field errors spelled out, "not found" as a data error.
+fn service_error(e: ServiceError, what: &'static str) -> CliError {
+    let exit = match &e {
+        ServiceError::Unavailable(_) => Exit::Unavailable,
+        ServiceError::Internal(_) => Exit::Software,
+        _ => Exit::Data,
+    };
+    let text = match &e {
+        ServiceError::Validation(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    };
+    CliError::msg(exit, text).context(what)
+}

@@ -1,0 +1,275 @@
+//! What every route answers, for the OpenAPI document: the success status and the JSON Schema
+//! (2020-12, as OpenAPI 3.1 uses) of each body, and the one error body every failure has.
+//!
+//! The schemas are written out rather than derived, like the request schemas in
+//! [`super::openapi`]: they state the wire format the service types serialise to, and the
+//! contract test in the test suite validates real responses of every route against them, so a
+//! field added, renamed or removed on either side fails it. Objects are closed
+//! (`additionalProperties: false`) for the same reason.
+
+use axum::http::Method;
+
+/// What a route answers on success.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Success {
+    /// JSON described by the named component schema.
+    Json(u16, &'static str),
+    /// No body.
+    Empty(u16),
+    /// A file download of this media type.
+    File(u16, &'static str),
+}
+
+/// The success answer of `method path` (a route of [`super::routes`]).
+pub fn success(method: &Method, path: &str) -> Success {
+    use Success::{Empty, File, Json};
+    match (method.as_str(), path) {
+        ("POST", "/api/v1/session") => Json(200, "Session"),
+        ("DELETE", _) => Empty(204),
+        ("GET", "/api/v1/me") => Json(200, "Me"),
+        ("GET", "/api/v1/me/tokens") => Json(200, "TokenList"),
+        ("POST", "/api/v1/me/tokens") => Json(201, "CreatedToken"),
+        ("GET", "/api/v1/lists") => Json(200, "ListList"),
+        ("POST", "/api/v1/lists") => Json(201, "List"),
+        ("GET" | "PATCH", "/api/v1/lists/{id}") => Json(200, "List"),
+        ("GET" | "POST", "/api/v1/lists/{id}/members") => Json(200, "MemberList"),
+        ("GET", "/api/v1/lists/{id}/suggestions") => Json(200, "SuggestionPage"),
+        ("GET", "/api/v1/lists/{id}/export.vcf") => File(200, "text/vcard"),
+        ("GET", "/api/v1/lists/{id}/export.csv") => File(200, "text/csv"),
+        ("GET", "/api/v1/mailboxes") => Json(200, "MailboxList"),
+        ("POST", "/api/v1/mailboxes/imap") => Json(201, "Mailbox"),
+        ("POST", "/api/v1/mailboxes/microsoft") => Json(200, "ConsentUrl"),
+        ("GET", "/api/v1/mailboxes/{id}/status") => Json(200, "MailboxStatus"),
+        ("GET" | "PUT", _) if path.starts_with("/api/v1/mailboxes/{id}") => Json(200, "Mailbox"),
+        ("GET", "/api/v1/suggestions/{id}/history") => Json(200, "History"),
+        (_, p) if p.starts_with("/api/v1/suggestions/{id}") => Json(200, "Suggestion"),
+        ("GET", "/api/v1/openapi.json") => Json(200, "OpenApiDocument"),
+        // A route missing above names no component: the unit test below fails on it.
+        _ => Json(200, "Unknown"),
+    }
+}
+
+/// An id, a count or a time in epoch milliseconds.
+const INT: &str = r#"{"type": "integer", "format": "int64"}"#;
+
+/// The component schemas, by name: every body any route answers.
+pub fn components() -> Vec<(&'static str, String)> {
+    let field = r#"{"type": "object", "additionalProperties": false,
+        "required": ["value", "confidence", "rule"], "properties": {
+            "value": {"type": "string"},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "rule": {"type": "string", "description": "the extraction rule that found the value"}}}"#;
+    let phone = r#"{"type": "object", "additionalProperties": false,
+        "required": ["kind", "e164", "confidence", "rule"], "properties": {
+            "kind": {"type": "string", "enum": ["work", "mobile", "fax", "other"]},
+            "e164": {"type": "string", "description": "the number in E.164 form"},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "rule": {"type": "string"}}}"#;
+    let one_field = r##"{"oneOf": [{"$ref": "#/components/schemas/Field"}, {"type": "null"}]}"##;
+    let many_fields = r##"{"type": "array", "items": {"$ref": "#/components/schemas/Field"}}"##;
+    let nullable_string = r#"{"type": ["string", "null"]}"#;
+    let nullable_int = r#"{"type": ["integer", "null"], "format": "int64"}"#;
+    let status = r#"{"type": "string", "enum": ["ok", "needs_attention", "needs_reconsent"]}"#;
+    let counts =
+        r#"{"type": "object", "additionalProperties": {"type": "integer", "format": "int64"}}"#;
+    let role = r#"{"type": "string", "enum": ["owner", "editor", "viewer"]}"#;
+    let token = format!(
+        r#""id": {INT}, "user": {INT}, "label": {{"type": "string"}}, "created_at": {INT},
+            "last_used_at": {nullable_int}, "revoked_at": {nullable_int}"#
+    );
+    let token_required = r#""id", "user", "label", "created_at", "last_used_at", "revoked_at""#;
+    let list = format!(
+        r#"{{"type": "object", "additionalProperties": false,
+            "required": ["id", "name", "owner", "role", "created_at"], "properties": {{
+            "id": {INT}, "name": {{"type": "string"}}, "owner": {INT},
+            "role": {role}, "created_at": {INT}}}}}"#
+    );
+    let member = format!(
+        r#"{{"type": "object", "additionalProperties": false,
+            "required": ["user", "email", "role"], "properties": {{
+            "user": {INT}, "email": {{"type": "string"}}, "role": {role}}}}}"#
+    );
+    let suggestion = format!(
+        r##"{{"type": "object", "additionalProperties": false,
+            "required": ["id", "list", "mailbox", "sender_email", "fields", "confidence", "status", "created_at", "updated_at"],
+            "properties": {{
+            "id": {INT}, "list": {INT},
+            "mailbox": {nullable_int},
+            "sender_email": {{"type": "string"}},
+            "fields": {{"type": "object", "additionalProperties": false,
+                "required": ["name", "title", "company", "emails", "phones", "websites", "address", "social"],
+                "properties": {{
+                "name": {one_field}, "title": {one_field}, "company": {one_field},
+                "emails": {many_fields},
+                "phones": {{"type": "array", "items": {{"$ref": "#/components/schemas/Phone"}}}},
+                "websites": {many_fields},
+                "address": {one_field},
+                "social": {many_fields}}}}},
+            "confidence": {{"type": "number", "minimum": 0, "maximum": 1}},
+            "status": {{"type": "string", "enum": ["new", "accepted", "dismissed", "merged"]}},
+            "created_at": {INT}, "updated_at": {INT}}}}}"##
+    );
+    let mailbox = format!(
+        r#"{{"type": "object", "additionalProperties": false,
+            "required": ["id", "kind", "address", "display_name", "list", "excluded_domains", "status", "status_reason", "needs_attention", "settings", "has_credentials", "created_at"],
+            "properties": {{
+            "id": {INT}, "kind": {{"type": "string", "enum": ["imap", "graph"]}},
+            "address": {{"type": "string"}}, "display_name": {nullable_string},
+            "list": {INT},
+            "excluded_domains": {{"type": "array", "items": {{"type": "string"}}}},
+            "status": {status}, "status_reason": {nullable_string},
+            "needs_attention": {{"type": "boolean"}},
+            "settings": {{"type": "object", "description": "provider settings (host, port, security, username, folders); never a password"}},
+            "has_credentials": {{"type": "boolean"}},
+            "created_at": {INT}}}}}"#
+    );
+    let mailbox_status = format!(
+        r#"{{"type": "object", "additionalProperties": false,
+            "required": ["id", "status", "status_reason", "needs_attention", "counters", "skipped", "last_activity"],
+            "properties": {{
+            "id": {INT}, "status": {status}, "status_reason": {nullable_string},
+            "needs_attention": {{"type": "boolean"}},
+            "counters": {counts}, "skipped": {counts},
+            "last_activity": {nullable_int}}}}}"#
+    );
+    vec![
+        (
+            "Error",
+            r##"{"type": "object", "additionalProperties": false,
+                "required": ["error", "message"], "properties": {
+                "error": {"type": "string", "description": "a stable code: validation, not_found, unauthorized, forbidden, conflict, in_use, link_failed, too_large, unsupported_media_type, bad_body, no_route, method_not_allowed, rate_limited, unavailable, internal"},
+                "message": {"type": "string"},
+                "fields": {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"},
+                           "description": "validation errors only: one entry per field"},
+                "auth_failed": {"type": "boolean", "description": "link_failed only: the server refused the login"}}}"##
+                .to_owned(),
+        ),
+        (
+            "FieldError",
+            r#"{"type": "object", "additionalProperties": false,
+                "required": ["field", "code", "message"], "properties": {
+                "field": {"type": "string"},
+                "code": {"type": "string", "enum": ["required", "text", "number", "email", "choice"]},
+                "message": {"type": "string"}}}"#
+                .to_owned(),
+        ),
+        (
+            "Session",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["user_id", "csrf_token", "expires_at"], "properties": {{
+                "user_id": {INT},
+                "csrf_token": {{"type": "string", "description": "send as X-CSRF-Token with cookie-authenticated changes"}},
+                "expires_at": {INT}}}}}"#
+            ),
+        ),
+        (
+            "Me",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "email", "display_name", "created_at", "lists", "mailboxes"], "properties": {{
+                "id": {INT}, "email": {{"type": "string"}}, "display_name": {nullable_string},
+                "created_at": {INT},
+                "lists": {{"type": "integer", "minimum": 0}},
+                "mailboxes": {{"type": "integer", "minimum": 0}}}}}}"#
+            ),
+        ),
+        (
+            "Token",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": [{token_required}], "properties": {{ {token} }}}}"#
+            ),
+        ),
+        (
+            "TokenList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/Token"}}"##.to_owned(),
+        ),
+        (
+            "CreatedToken",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": [{token_required}, "secret"], "properties": {{ {token},
+                "secret": {{"type": "string", "description": "the token; shown this once"}} }}}}"#
+            ),
+        ),
+        ("List", list),
+        (
+            "ListList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/List"}}"##.to_owned(),
+        ),
+        ("Member", member),
+        (
+            "MemberList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/Member"}}"##.to_owned(),
+        ),
+        ("Field", field.to_owned()),
+        ("Phone", phone.to_owned()),
+        ("Suggestion", suggestion),
+        (
+            "SuggestionPage",
+            r##"{"type": "object", "additionalProperties": false,
+                "required": ["items", "next_cursor"], "properties": {
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/Suggestion"}},
+                "next_cursor": {"type": ["string", "null"], "description": "pass as ?cursor= for the next page; null on the last"}}}"##
+                .to_owned(),
+        ),
+        (
+            "History",
+            format!(
+                r#"{{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                "required": ["field", "old_value", "new_value", "at"], "properties": {{
+                "field": {{"type": "string"}}, "old_value": {nullable_string},
+                "new_value": {nullable_string}, "at": {INT}}}}}}}"#
+            ),
+        ),
+        ("Mailbox", mailbox),
+        (
+            "MailboxList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/Mailbox"}}"##.to_owned(),
+        ),
+        ("MailboxStatus", mailbox_status),
+        (
+            "ConsentUrl",
+            r#"{"type": "object", "additionalProperties": false,
+                "required": ["authorize_url"], "properties": {
+                "authorize_url": {"type": "string", "format": "uri"}}}"#
+                .to_owned(),
+        ),
+        (
+            "OpenApiDocument",
+            r#"{"type": "object", "required": ["openapi", "info", "paths"]}"#.to_owned(),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every schema is JSON, every reference points at a component, every route has an answer.
+    #[test]
+    fn schemas_parse_and_references_resolve() {
+        let all = components();
+        let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+        for (name, text) in &all {
+            let value: serde_json::Value = serde_json::from_str(text)
+                .unwrap_or_else(|e| panic!("schema {name} is not JSON: {e}\n{text}"));
+            let text = value.to_string();
+            for part in text.split("#/components/schemas/").skip(1) {
+                let target = part.split('"').next().unwrap_or_default();
+                assert!(names.contains(&target), "{name} refers to {target}");
+            }
+        }
+        for route in super::super::routes() {
+            if let Success::Json(_, name) = success(&route.method, route.path) {
+                assert!(
+                    names.contains(&name),
+                    "{} {} has no schema",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+    }
+}
