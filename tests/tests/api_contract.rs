@@ -61,3 +61,36 @@ async fn unknown_api_paths_answer_json_and_unknown_pages_a_styled_page() -> Resu
     }
     Ok(())
 }
+
+/// A user linking a server whose certificate the daemon does not trust is told why and what
+/// can be done (the operator's `--ca-file`), in the documented `link_failed` body.
+#[tokio::test]
+async fn an_untrusted_certificate_is_explained_to_the_user() -> Result<()> {
+    let env = mailsig_tests::servers::TestEnv::from_env()?;
+    let mail = env.create_mail_user()?;
+    let app = App::new(BACKENDS[0]).await?;
+    let (user, token) = app.user("tls").await?;
+    let list = app.store.create_list(user.id, "Contacts").await?;
+    let port: u16 = std::env::var("MAILSIG_TEST_IMAPS_PORT")?.parse()?;
+    let body = serde_json::json!({
+        "list": list.id.0, "host": "localhost", "port": port, "security": "tls",
+        "username": mail.name, "password": mail.password, "address": mail.address,
+    });
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/v1/mailboxes/imap",
+            &Auth::Bearer(token),
+            Some(body),
+        )
+        .await?;
+    ensure!(reply.status == 422, "{} {}", reply.status, reply.text());
+    let body = reply.json()?;
+    ensure!(body["error"] == "link_failed", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    ensure!(
+        message.contains("certificate is not trusted") && message.contains("--ca-file"),
+        "{message}"
+    );
+    Ok(())
+}

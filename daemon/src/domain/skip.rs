@@ -31,11 +31,14 @@ pub enum SkipReason {
     /// The mailbox's owner may no longer edit its target list (unshared, or made a viewer):
     /// nothing reaches the list from then on.
     TargetListNotEditable,
+    /// The signature engine panicked on this message (a bug): it is skipped, counted and marked
+    /// processed, so it is not fetched again.
+    EngineError,
 }
 
 impl SkipReason {
     /// Every reason, in a stable order (for stats and tests).
-    pub const ALL: [SkipReason; 11] = [
+    pub const ALL: [SkipReason; 12] = [
         SkipReason::ExcludedDomain,
         SkipReason::OwnDomain,
         SkipReason::AutoReply,
@@ -47,6 +50,7 @@ impl SkipReason {
         SkipReason::Duplicate,
         SkipReason::TargetListDeleted,
         SkipReason::TargetListNotEditable,
+        SkipReason::EngineError,
     ];
 
     /// The stable snake_case name used in counters and metrics.
@@ -63,6 +67,7 @@ impl SkipReason {
             SkipReason::Duplicate => "duplicate",
             SkipReason::TargetListDeleted => "target_list_deleted",
             SkipReason::TargetListNotEditable => "target_list_not_editable",
+            SkipReason::EngineError => "engine_error",
         }
     }
 

@@ -233,7 +233,7 @@ pub fn render(
         out.counters(&[
             (
                 "mailsig_imap_logins_total",
-                "IMAP login attempts.",
+                "IMAP logins the server accepted.",
                 imap.logins,
             ),
             (

@@ -175,13 +175,13 @@ impl WorkerContext {
                 .await
                 {
                     Ok(decision) => decision,
-                    // The parser must never panic; if it does anyway (debug builds unwind), the
-                    // message is skipped and counted rather than offered again and again.
+                    // `decide` catches the engine's panics itself; this is a panic elsewhere in
+                    // the task. Skipped and counted like one, rather than offered again and again.
                     Err(_) => {
                         tracing::error!(mailbox = %mailbox, "extraction task failed; message skipped");
                         Decision {
                             message_id_hash: too_large_hash(&folder, fallback_position, None),
-                            outcome: Outcome::Skipped(SkipReason::ParseError),
+                            outcome: Outcome::Skipped(SkipReason::EngineError),
                         }
                     }
                 }
@@ -280,7 +280,6 @@ fn decide(
     position: Option<(u32, u32)>,
 ) -> Decision {
     let bytes = raw.as_bytes();
-    let envelope = mailsig_parser::envelope(bytes);
     let fallback = match position {
         Some((uidvalidity, uid)) => FallbackIdentity::Position {
             folder,
@@ -288,6 +287,12 @@ fn decide(
             uid,
         },
         None => FallbackIdentity::Content(bytes),
+    };
+    let Some(envelope) = engine(|| mailsig_parser::envelope(bytes)) else {
+        return Decision {
+            message_id_hash: message_id_hash(None, fallback),
+            outcome: Outcome::Skipped(SkipReason::EngineError),
+        };
     };
     let message_id_hash = message_id_hash(envelope.message_id.as_deref(), fallback);
     let skip = |reason: SkipReason| Decision {
@@ -300,7 +305,12 @@ fn decide(
     let Some(sender) = envelope.from_address.as_deref() else {
         return skip(SkipReason::ParseError);
     };
-    let extraction = mailsig_parser::extract(bytes);
+    let Some(extraction) = engine(|| {
+        super::fault_injection::engine(bytes);
+        mailsig_parser::extract(bytes)
+    }) else {
+        return skip(SkipReason::EngineError);
+    };
     drop(raw);
     match suggestion_of(sender, &extraction) {
         Some(suggestion) => Decision {
@@ -309,6 +319,17 @@ fn decide(
         },
         None => skip(SkipReason::NoSignature),
     }
+}
+
+/// Runs one step of the signature engine, turning a panic into `None`.
+///
+/// The engine must never panic, but one crafted message must not stop the daemon either: the
+/// panic is caught here (the release profile unwinds), its payload dropped unread (it can quote
+/// the message), and the message is skipped with [`SkipReason::EngineError`] and committed as
+/// processed, so it is not fetched again. The panic hook (`telemetry::panic`) logs only where
+/// it happened.
+fn engine<T>(step: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).ok()
 }
 
 /// The suggestion for the sender, when the parser found their signature.

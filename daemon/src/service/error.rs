@@ -39,6 +39,22 @@ pub enum ServiceError {
     Internal(String),
 }
 
+/// Said to a user whose server's certificate is not trusted: what can be done about it (a
+/// private CA can only be given by the operator's CLI).
+pub const TLS_UNTRUSTED_HINT: &str = "the server's certificate is not trusted: use the server \
+     name its certificate was issued for by a public CA, or ask the operator to link the mailbox \
+     with the server's CA (mailsigd mailbox add-imap --ca-file)";
+
+/// The text a person reads when linking failed: the reason, and after a certificate that is
+/// not trusted, [`TLS_UNTRUSTED_HINT`].
+pub fn link_failure_text(reason: &str, tls_untrusted: bool) -> String {
+    if tls_untrusted {
+        format!("{reason}; {TLS_UNTRUSTED_HINT}")
+    } else {
+        reason.to_owned()
+    }
+}
+
 impl ServiceError {
     pub fn is_transient(&self) -> bool {
         matches!(self, ServiceError::Unavailable(_))

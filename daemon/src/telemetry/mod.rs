@@ -16,6 +16,7 @@ pub mod histogram;
 mod journald;
 mod log_format;
 pub mod metrics;
+pub mod panic;
 pub mod policy;
 
 use std::fmt;
@@ -119,6 +120,7 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogFormat, TelemetryError>
     let subscriber = tracing_subscriber::registry().with(filter).with(layer);
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    panic::install_hook();
     FILTER_FROM_ENV.store(from_env.is_some(), Ordering::Relaxed);
     // Only the first successful installation gets here, so the cell is empty.
     let _ = FILTER.set(handle);

@@ -85,9 +85,17 @@ impl IntoResponse for ApiError {
                     (StatusCode::CONFLICT, body("conflict", &e.to_string()))
                 }
                 ServiceError::InUse { message } => (StatusCode::CONFLICT, body("in_use", message)),
-                ServiceError::LinkFailed { reason, auth, .. } => (
+                ServiceError::LinkFailed {
+                    reason,
+                    auth,
+                    tls_untrusted,
+                } => (
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    json!({ "error": "link_failed", "message": reason, "auth_failed": auth }),
+                    json!({
+                        "error": "link_failed",
+                        "message": crate::service::error::link_failure_text(reason, *tls_untrusted),
+                        "auth_failed": auth,
+                    }),
                 ),
                 ServiceError::Unavailable(detail) => {
                     tracing::warn!(detail = %detail, "request failed: dependency unavailable");

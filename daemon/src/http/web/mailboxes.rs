@@ -182,7 +182,17 @@ pub async fn link_imap(
                         Some(format!("Please check the marked fields ({summary}).")),
                     )
                 }
-                ServiceError::LinkFailed { reason, .. } => (BTreeMap::new(), Some(reason)),
+                ServiceError::LinkFailed {
+                    reason,
+                    tls_untrusted,
+                    ..
+                } => (
+                    BTreeMap::new(),
+                    Some(crate::service::error::link_failure_text(
+                        &reason,
+                        tls_untrusted,
+                    )),
+                ),
                 _ => (BTreeMap::new(), None),
             };
             let page = LinkPage {

@@ -97,10 +97,14 @@ impl IntoResponse for PageError {
                 ServiceError::InUse { message } => {
                     (StatusCode::CONFLICT, "Still in use", message, vec![])
                 }
-                ServiceError::LinkFailed { reason, .. } => (
+                ServiceError::LinkFailed {
+                    reason,
+                    tls_untrusted,
+                    ..
+                } => (
                     StatusCode::BAD_REQUEST,
                     "The mailbox could not be linked",
-                    reason,
+                    crate::service::error::link_failure_text(&reason, tls_untrusted),
                     vec![],
                 ),
                 ServiceError::Unavailable(_) => (

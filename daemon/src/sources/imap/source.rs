@@ -160,7 +160,7 @@ impl ImapSource {
             };
             let stopped_for_attention = Arc::clone(&stopped_for_attention);
             self.inner.tracker.spawn(async move {
-                if let WatchEnd::NeedsAttention(error) = watcher::run(watch).await {
+                if let WatchEnd::NeedsAttention(error) = watcher::run_supervised(watch).await {
                     stopped_for_attention.store(true, Ordering::Relaxed);
                     tracing::debug!(kind = error.kind().as_str(), "imap folder watcher ended");
                 }

@@ -37,6 +37,7 @@ const DONE_TIMEOUT: Duration = Duration::from_secs(15);
 const LOGOUT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Everything one folder watcher needs; cheap to clone pieces are shared with the other watchers.
+#[derive(Clone)]
 pub(crate) struct FolderWatch {
     pub mailbox: MailboxId,
     pub folder: String,
@@ -111,6 +112,33 @@ pub(crate) async fn run(watch: FolderWatch) -> WatchEnd {
     }
 }
 
+/// [`run`], restarted after a panic: a bug met on one mailbox's data must not end its watching
+/// for good (nor the daemon). The panic hook has logged where it happened; the restart waits
+/// with the same backoff as a reconnect.
+pub(crate) async fn run_supervised(watch: FolderWatch) -> WatchEnd {
+    use futures::FutureExt;
+    let mut backoff = Backoff::new(watch.options.backoff_initial, watch.options.backoff_max);
+    loop {
+        match std::panic::AssertUnwindSafe(run(watch.clone()))
+            .catch_unwind()
+            .await
+        {
+            Ok(end) => return end,
+            Err(_payload) => {
+                ImapStats::bump(&watch.stats.reconnects);
+                tracing::error!(
+                    mailbox = %watch.mailbox, folder = %watch.folder,
+                    "imap watcher panicked; restarting it"
+                );
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+            () = watch.cancel.cancelled() => return WatchEnd::Cancelled,
+        }
+    }
+}
+
 /// One connection's life. `Ok` only when cancelled.
 async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapError> {
     let host = watch.settings.host.as_str();
@@ -118,7 +146,6 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
         permit = watch.limiter.acquire(host) => permit,
         () = watch.cancel.cancelled() => return Ok(()),
     };
-    ImapStats::bump(&watch.stats.logins);
     let connecting = connect::connect(&watch.settings, &watch.password, &watch.options);
     let mut session = tokio::select! {
         result = connecting => result.inspect_err(|e| {
@@ -128,6 +155,9 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
         })?,
         () = watch.cancel.cancelled() => return Ok(()),
     };
+    // Counted once the server accepted the login, not per attempt.
+    ImapStats::bump(&watch.stats.logins);
+    crate::pipeline::fault_injection::watcher(&watch.folder);
     let _connected = ConnectedGuard::new(&watch.stats);
 
     let capabilities = command(host, "CAPABILITY", session.capabilities()).await?;
