@@ -562,8 +562,11 @@ async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> 
     // With a 200 ms backoff a retry loop would log in ~10 more times in 3 s.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats = source.stats();
-    assert_eq!(stats.logins, 1, "one attempt, no retry storm: {stats:?}");
-    assert_eq!(stats.auth_failures, 1);
+    assert_eq!(
+        stats.auth_failures, 1,
+        "one attempt, no retry storm: {stats:?}"
+    );
+    assert_eq!(stats.logins, 0, "a refused login is not a login: {stats:?}");
     assert_eq!(stats.needs_attention, 1);
     // The owner is told once, through the outbox.
     let queued = rig
@@ -808,7 +811,8 @@ async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result
         source.reconcile(&rig.store, &vault).await?,
         ReconcileReport::default()
     );
-    assert_eq!(source.stats().logins, 1);
+    assert_eq!(source.stats().auth_failures, 1);
+    assert_eq!(source.stats().logins, 0);
 
     // The user enters the right password (the CLI replaces the secret and clears the status).
     rig.store
