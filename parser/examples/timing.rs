@@ -17,7 +17,7 @@ fn cpu_ns() -> u64 {
 
 /// MAILSIG_RATIO=N: N alternating passes of bare mail-parser and `extract` over all files,
 /// timed in CPU time (steady on a shared machine); prints the best pass of each and the
-/// throughput ratio extract / mail-parser (issue #3 target >= 0.3).
+/// throughput ratio extract / mail-parser (target >= 0.3).
 fn ratio(rounds: usize, files: &[Vec<u8>]) {
     let parser = mail_parser::MessageParser::default();
     let found = warm_up(files);
