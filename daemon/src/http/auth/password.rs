@@ -38,22 +38,28 @@ struct HashPool {
     running: Semaphore,
 }
 
-fn pool() -> &'static HashPool {
-    static POOL: OnceLock<HashPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+impl HashPool {
+    fn for_cores(cores: usize) -> HashPool {
         HashPool {
             admitted: Semaphore::new(cores * (1 + QUEUE_PER_CORE)),
             running: Semaphore::new(cores),
         }
+    }
+}
+
+fn pool() -> &'static HashPool {
+    static POOL: OnceLock<HashPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        HashPool::for_cores(cores)
     })
 }
 
 /// Runs `work` (one hash) on the bounded pool, or refuses at once when the pool is full.
 async fn on_hash_pool<T: Send + 'static>(
+    pool: &HashPool,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AuthError> {
-    let pool = pool();
     let Ok(_admitted) = pool.admitted.try_acquire() else {
         tracing::info!("password hashing pool full: attempt refused");
         return Err(AuthError::TooManyAttempts {
@@ -79,7 +85,7 @@ pub async fn hash_password(password: Zeroizing<String>) -> Result<String, AuthEr
             max: MAX_PASSWORD_LEN,
         });
     }
-    on_hash_pool(move || hash_blocking(password.as_bytes())).await?
+    on_hash_pool(pool(), move || hash_blocking(password.as_bytes())).await?
 }
 
 fn hash_blocking(password: &[u8]) -> Result<String, AuthError> {
@@ -100,13 +106,22 @@ pub async fn verify_password(
     password: Zeroizing<String>,
     stored: Option<String>,
 ) -> Result<bool, AuthError> {
+    verify_on(pool(), password, stored).await
+}
+
+/// [`verify_password`] on a given pool (the process's own, or a test's).
+async fn verify_on(
+    pool: &HashPool,
+    password: Zeroizing<String>,
+    stored: Option<String>,
+) -> Result<bool, AuthError> {
     if password.len() > MAX_PASSWORD_LEN * 4 {
         return Ok(false);
     }
     // The blocking pool does not inherit the request's span: carry it over, so the warning
     // below keeps the request's correlation id.
     let span = tracing::Span::current();
-    let result = on_hash_pool(move || {
+    let result = on_hash_pool(pool, move || {
         let _request = span.enter();
         let dummy = stored.is_none();
         let phc = match &stored {
@@ -178,12 +193,16 @@ mod tests {
     /// the blocking pool; what is admitted still gets its answer.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_flood_of_password_checks_is_refused_beyond_the_pool() {
+        // A pool of its own: the process's pool is shared with the other tests of this binary,
+        // which `cargo test` runs in parallel threads.
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let pool: &'static HashPool = Box::leak(Box::new(HashPool::for_cores(cores)));
         let capacity = cores * (1 + QUEUE_PER_CORE);
         let attempts = capacity * 10;
         let checks: Vec<_> = (0..attempts)
             .map(|_| {
-                tokio::spawn(verify_password(
+                tokio::spawn(verify_on(
+                    pool,
                     Zeroizing::new("not the password".into()),
                     None,
                 ))
