@@ -21,7 +21,7 @@ SERVERS="$REPO/scripts/test-servers.sh"
 if "$SERVERS" status >/dev/null 2>&1; then
     echo "test.sh: reusing the test servers that already run" >&2
 elif other="$("$SERVERS" locate)"; then
-    # Another checkout's instance holds the ports (several worktrees on one machine): share it.
+    # Another checkout's instance holds the ports (several checkouts on one machine): share it.
     echo "test.sh: reusing the test servers of $other (left running)" >&2
     export MAILSIG_TEST_DIR="$other"
 else

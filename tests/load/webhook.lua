@@ -1,4 +1,4 @@
--- wrk script for the Graph webhook figure (issue 6; BENCHMARKS.md "Microsoft 365 webhook ingestion").
+-- wrk script for the Graph webhook figure (BENCHMARKS.md, "Microsoft 365 webhook ingestion").
 --
 -- POSTs Graph change notifications to a daemon started by `webhook-load --serve FILE`, each for a
 -- distinct message (so every 202 must become one persisted job), and counts the 202 answers.

@@ -1,4 +1,4 @@
-//! Issue #5 end to end: notifications through the real Postfix started by `scripts/test.sh`
+//! Notifications end to end through the real Postfix started by `scripts/test.sh`
 //! (2587 STARTTLS required, 2465 implicit TLS, AUTH against the Dovecot users file), read back from
 //! the recipient's real Dovecot INBOX. Each test makes its own mail users and its own SQLite store.
 
