@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, ensure};
-use api_support::{App, Auth, BACKENDS, Backend, World, add_suggestion, fast_settings};
+use api_support::{
+    App, Auth, BACKENDS, Backend, World, add_suggestion, commit_suggestion, fast_settings,
+};
 use axum::body::Body;
 use axum::http::Method;
 use axum::http::Request;
@@ -17,10 +19,7 @@ use mailsig_daemon::http::app::ApiSettings;
 use mailsig_daemon::http::client_address::TrustedProxies;
 use mailsig_daemon::sources::graph::registry::{MISS_LOOKUP_BURST, Registry};
 use mailsig_daemon::sources::graph::{GraphStats, Verdict, Webhook};
-use mailsig_daemon::store::{
-    CommitMessage, CommitResult, Cursor, MailboxKind, NewMailbox, NewSuggestion, Outcome, Role,
-    Store, SuggestionFields, SuggestionFilter,
-};
+use mailsig_daemon::store::{CommitResult, MailboxKind, NewMailbox, Role, Store, SuggestionFilter};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use mailsig_tests::graph_support::GraphWorld;
 
@@ -332,27 +331,6 @@ async fn unauthenticated_routes_shed_load_per_address_and_globally() -> Result<(
 }
 
 /// One message of `mailbox` suggesting `sender`, through the store's real commit.
-async fn commit_from(
-    store: &Store,
-    mailbox: mailsig_daemon::store::MailboxId,
-    sender: &str,
-) -> Result<CommitResult> {
-    Ok(store
-        .commit_message(CommitMessage {
-            mailbox,
-            folder: "INBOX".into(),
-            cursor: Cursor::None,
-            message_id_hash: format!("{:032x}", rand::random::<u128>()),
-            outcome: Outcome::Suggestion(NewSuggestion {
-                sender_email: sender.into(),
-                fields: SuggestionFields::default(),
-                confidence: 0.9,
-            }),
-            fencing: None,
-        })
-        .await?)
-}
-
 async fn suggestions_in(store: &Store, list: mailsig_daemon::store::ListId) -> Result<usize> {
     Ok(store
         .list_suggestions(list, &SuggestionFilter::default())
@@ -394,13 +372,13 @@ async fn an_unshared_editors_mailbox_stops_delivering_and_the_list_owner_can_unl
         store
             .share_list(w.list, w.editor.0.id, Role::Viewer)
             .await?;
-        let result = commit_from(store, feeding, "as-viewer@acme.example").await?;
+        let result = commit_suggestion(store, feeding, "as-viewer@acme.example", &[]).await?;
         ensure!(
             result == CommitResult::Skipped(SkipReason::TargetListNotEditable),
             "{backend:?}: a viewer's mailbox delivered: {result:?}"
         );
         store.unshare_list(w.list, w.editor.0.id).await?;
-        let result = commit_from(store, feeding, "after-unshare@acme.example").await?;
+        let result = commit_suggestion(store, feeding, "after-unshare@acme.example", &[]).await?;
         ensure!(
             result == CommitResult::Skipped(SkipReason::TargetListNotEditable),
             "{backend:?}: an unshared mailbox delivered: {result:?}"

@@ -8,6 +8,7 @@ use url::Url;
 
 use super::ConfigError;
 use super::raw::RawGraph;
+use super::validate::duration;
 use crate::sources::graph::GraphConfig;
 use crate::sources::graph::check_graph_endpoint;
 use crate::sources::graph::config::{
@@ -48,7 +49,7 @@ pub(super) fn from_raw(
         .to_owned();
     let subscription_lifetime = duration(
         "graph.subscription_lifetime",
-        raw.subscription_lifetime.as_deref(),
+        raw.subscription_lifetime,
         DEFAULT_SUBSCRIPTION_LIFETIME,
     )?;
     if subscription_lifetime > MAX_SUBSCRIPTION_LIFETIME
@@ -61,7 +62,7 @@ pub(super) fn from_raw(
     }
     let delta_interval = duration(
         "graph.delta_interval",
-        raw.delta_interval.as_deref(),
+        raw.delta_interval,
         DEFAULT_DELTA_INTERVAL,
     )?;
     if delta_interval < Duration::from_secs(1) {
@@ -127,22 +128,6 @@ fn checked_url(key: &'static str, text: &str) -> Result<Url, ConfigError> {
             key,
             "must be https (http only to a loopback address)",
         )),
-    }
-}
-
-fn duration(
-    key: &'static str,
-    text: Option<&str>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match text {
-        None => Ok(default),
-        Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            ConfigError::invalid(
-                key,
-                format!("{text:?} is not a duration like \"30m\" ({e})"),
-            )
-        }),
     }
 }
 

@@ -443,7 +443,8 @@ fn check_origin(origin: &str) -> Result<String, ConfigError> {
     Ok(origin.to_ascii_lowercase())
 }
 
-fn duration(
+/// A duration key (`"30s"`, `"15m"`), or its default when absent.
+pub(super) fn duration(
     key: &'static str,
     text: Option<String>,
     default: Duration,

@@ -322,6 +322,22 @@ pub async fn add_suggestion(
     sender: &str,
     fields: &[(&str, &str)],
 ) -> Result<SuggestionId> {
+    match commit_suggestion(store, mailbox, sender, fields).await? {
+        CommitResult::Inserted { suggestion }
+        | CommitResult::Merged { suggestion, .. }
+        | CommitResult::Unchanged { suggestion } => Ok(suggestion),
+        other => anyhow::bail!("unexpected commit result {other:?}"),
+    }
+}
+
+/// Commits one message from `sender` carrying `fields` (as [`add_suggestion`] reads them) and
+/// returns what the commit did, skips included.
+pub async fn commit_suggestion(
+    store: &Store,
+    mailbox: MailboxId,
+    sender: &str,
+    fields: &[(&str, &str)],
+) -> Result<CommitResult> {
     let mut f = SuggestionFields::default();
     for (name, value) in fields {
         match *name {
@@ -358,10 +374,5 @@ pub async fn add_suggestion(
         })
         .await
         .context("commit a suggestion")?;
-    match result {
-        CommitResult::Inserted { suggestion }
-        | CommitResult::Merged { suggestion, .. }
-        | CommitResult::Unchanged { suggestion } => Ok(suggestion),
-        other => anyhow::bail!("unexpected commit result {other:?}"),
-    }
+    Ok(result)
 }
