@@ -7,8 +7,8 @@ use std::time::Duration;
 use url::Url;
 
 use super::ConfigError;
+use super::durations::duration;
 use super::raw::RawGraph;
-use super::validate::duration;
 use crate::sources::graph::GraphConfig;
 use crate::sources::graph::check_graph_endpoint;
 use crate::sources::graph::config::{

@@ -12,6 +12,7 @@
 //! or in a credential file named by `smtp.password_file`. Every key is documented in
 //! `config/example.toml`, which a test keeps in step with [`raw::RawConfig`].
 
+mod durations;
 pub mod env;
 mod error;
 mod graph;

@@ -11,6 +11,7 @@ use crate::notify::{Security, SmtpSettings};
 use crate::pipeline::FilterConfig;
 use crate::pipeline::filter::DEFAULT_ROLE_ADDRESSES;
 
+use super::durations::duration;
 use super::error::ConfigError;
 use super::raw::RawConfig;
 use super::{
@@ -441,23 +442,6 @@ fn check_origin(origin: &str) -> Result<String, ConfigError> {
         return Err(invalid());
     }
     Ok(origin.to_ascii_lowercase())
-}
-
-/// A duration key (`"30s"`, `"15m"`), or its default when absent.
-pub(super) fn duration(
-    key: &'static str,
-    text: Option<String>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match text {
-        None => Ok(default),
-        Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            ConfigError::invalid(
-                key,
-                format!("{text:?} is not a duration like \"30s\" or \"15m\" ({e})"),
-            )
-        }),
-    }
 }
 
 fn at_least_one(key: &'static str, value: u32) -> Result<u32, ConfigError> {
