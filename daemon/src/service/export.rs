@@ -1,5 +1,7 @@
 //! Export of a list as vCard 4.0 (RFC 6350) or CSV (RFC 4180), for import into an address book
-//! or a spreadsheet. Every suggestion that was not dismissed is exported.
+//! or a spreadsheet. By default only reviewed contacts leave: accepted suggestions and merged
+//! ones (accepted with the reviewer's edits); [`Scope::All`] adds the unreviewed ones. Dismissed
+//! suggestions are never exported. The change feed ([`super::changes`]) uses the same scope.
 //!
 //! Both formats are written here rather than with a crate: the subset needed (a handful of
 //! properties, text escaping, line folding, quoted CSV cells) is small and fully specified, and
@@ -11,16 +13,67 @@ use crate::store::{
     ListId, ReviewFilter, Role, Store, Suggestion, SuggestionFields, SuggestionStatus,
 };
 
+use super::validate::Checker;
 use super::{Actor, ServiceResult, audit, require_role};
 
 /// Page size when reading a list for export.
 const EXPORT_PAGE: u32 = 500;
 
-/// Every non-dismissed suggestion of `list`, by id.
+/// Which suggestions an export carries (`?include=` in the API and on the pages).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Reviewed contacts: accepted or merged.
+    #[default]
+    Accepted,
+    /// Every suggestion that was not dismissed, unreviewed ones included.
+    All,
+}
+
+impl Scope {
+    pub const NAMES: [&'static str; 2] = ["accepted", "all"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Accepted => "accepted",
+            Scope::All => "all",
+        }
+    }
+
+    /// Whether a suggestion in `status` is part of an export of this scope.
+    pub fn includes(self, status: SuggestionStatus) -> bool {
+        match status {
+            SuggestionStatus::Accepted | SuggestionStatus::Merged => true,
+            SuggestionStatus::New => self == Scope::All,
+            SuggestionStatus::Dismissed => false,
+        }
+    }
+
+    /// `include` as typed: absent or empty is the default.
+    pub fn parse(c: &mut Checker, include: Option<&str>) -> Scope {
+        match include.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Scope::default(),
+            Some(s) => match c.choice("include", Some(s), &Scope::NAMES) {
+                Some("all") => Scope::All,
+                _ => Scope::Accepted,
+            },
+        }
+    }
+
+    /// The scope of `include`, or the validation error.
+    pub fn from_query(include: Option<&str>) -> ServiceResult<Scope> {
+        let mut c = Checker::new();
+        let scope = Scope::parse(&mut c, include);
+        c.finish()?;
+        Ok(scope)
+    }
+}
+
+/// The suggestions of `list` in `scope`, by id.
 async fn exported(
     store: &Store,
     actor: Actor,
     list: ListId,
+    scope: Scope,
     format: &str,
 ) -> ServiceResult<Vec<Suggestion>> {
     require_role(store, actor, list, Role::Viewer).await?;
@@ -34,15 +87,12 @@ async fn exported(
         let Some(last) = page.last() else { break };
         filter.after = Some(last.id);
         let full = page.len() >= EXPORT_PAGE as usize;
-        all.extend(
-            page.into_iter()
-                .filter(|s| s.status != SuggestionStatus::Dismissed),
-        );
+        all.extend(page.into_iter().filter(|s| scope.includes(s.status)));
         if !full {
             break;
         }
     }
-    let detail = format!("{format}, {} suggestions", all.len());
+    let detail = format!("{format}, {}, {} suggestions", scope.as_str(), all.len());
     audit(
         store,
         actor,
@@ -55,13 +105,23 @@ async fn exported(
     Ok(all)
 }
 
-pub async fn vcard(store: &Store, actor: Actor, list: ListId) -> ServiceResult<String> {
-    let suggestions = exported(store, actor, list, "vcard").await?;
+pub async fn vcard(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+    scope: Scope,
+) -> ServiceResult<String> {
+    let suggestions = exported(store, actor, list, scope, "vcard").await?;
     Ok(suggestions.iter().map(vcard_of).collect())
 }
 
-pub async fn csv(store: &Store, actor: Actor, list: ListId) -> ServiceResult<String> {
-    let suggestions = exported(store, actor, list, "csv").await?;
+pub async fn csv(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+    scope: Scope,
+) -> ServiceResult<String> {
+    let suggestions = exported(store, actor, list, scope, "csv").await?;
     let mut out = String::new();
     csv_row(&mut out, &CSV_HEADER.map(str::to_owned));
     for s in &suggestions {

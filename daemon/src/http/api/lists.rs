@@ -1,4 +1,5 @@
-//! `/api/v1/lists…`: the actor's lists, rename, members and sharing, suggestions of a list, export.
+//! `/api/v1/lists…`: the actor's lists, rename, members and sharing, suggestions of a list, export
+//! (whole files, or the changes since a cursor).
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -8,7 +9,7 @@ use serde::Deserialize;
 
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
-use crate::service::{export, lists, suggestions};
+use crate::service::{changes, export, lists, suggestions};
 use crate::store::{ListId, UserId};
 
 use super::error::ApiError;
@@ -97,16 +98,48 @@ pub async fn suggestions(
     State(app): State<AppState>,
     user: CurrentUser,
     ids: Ids,
-    query: Result<Query<suggestions::Query>, axum::extract::rejection::QueryRejection>,
+    query: QueryOf<suggestions::Query>,
 ) -> ApiResult {
-    let Query(query) = query.map_err(|e| ApiError::BadBody(e.body_text()))?;
+    let query = query_of(query)?;
     let page = suggestions::list(&app.store, user.actor(), ListId(ids.one()?), &query).await?;
     Ok(Json(page).into_response())
 }
 
-pub async fn export_vcf(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+/// `?include=accepted|all` of the exports.
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    include: Option<String>,
+}
+
+type QueryOf<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+fn query_of<T>(query: QueryOf<T>) -> ApiResult<T> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::BadBody(e.body_text()))
+}
+
+/// `GET /api/v1/lists/{id}/changes?since=<cursor>&include=accepted|all`.
+pub async fn changes(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    query: QueryOf<changes::Query>,
+) -> ApiResult {
+    let query = query_of(query)?;
+    let page = changes::since(&app.store, user.actor(), ListId(ids.one()?), &query).await?;
+    Ok(Json(page).into_response())
+}
+
+pub async fn export_vcf(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    query: QueryOf<ExportQuery>,
+) -> ApiResult {
+    let scope = export::Scope::from_query(query_of(query)?.include.as_deref())?;
     let list = ListId(ids.one()?);
-    let text = export::vcard(&app.store, user.actor(), list).await?;
+    let text = export::vcard(&app.store, user.actor(), list, scope).await?;
     Ok(download(
         text,
         "text/vcard; charset=utf-8",
@@ -114,9 +147,15 @@ pub async fn export_vcf(State(app): State<AppState>, user: CurrentUser, ids: Ids
     ))
 }
 
-pub async fn export_csv(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+pub async fn export_csv(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    query: QueryOf<ExportQuery>,
+) -> ApiResult {
+    let scope = export::Scope::from_query(query_of(query)?.include.as_deref())?;
     let list = ListId(ids.one()?);
-    let text = export::csv(&app.store, user.actor(), list).await?;
+    let text = export::csv(&app.store, user.actor(), list, scope).await?;
     Ok(download(
         text,
         "text/csv; charset=utf-8; header=present",

@@ -153,6 +153,31 @@ fn schema(json: &str) -> Option<RefOr<Schema>> {
     serde_json::from_str(json).ok()
 }
 
+/// `include` of the exports and the change feed.
+const INCLUDE: &str = r#"{"type": "string", "enum": ["accepted", "all"], "default": "accepted",
+    "description": "accepted: accepted and merged contacts; all: unreviewed suggestions too (never dismissed ones)"}"#;
+
+/// The query parameters of the export routes (the suggestion filters are listed in [`document`]).
+fn query_params(route: &Route) -> Vec<(&'static str, &'static str)> {
+    if route.method != Method::GET {
+        return Vec::new();
+    }
+    match route.path {
+        "/api/v1/lists/{id}/export.vcf" | "/api/v1/lists/{id}/export.csv" => {
+            vec![("include", INCLUDE)]
+        }
+        "/api/v1/lists/{id}/changes" => vec![
+            (
+                "since",
+                r#"{"type": "string", "pattern": "^([sp][0-9a-f]{1,16})?$",
+                    "description": "the cursor of the previous answer; without it, every contact is listed as created"}"#,
+            ),
+            ("include", INCLUDE),
+        ],
+        _ => Vec::new(),
+    }
+}
+
 /// The error statuses every route may answer, each with the `Error` body.
 const ERRORS: &[(&str, &str)] = &[
     (
@@ -292,6 +317,16 @@ pub fn document(routes: &[Route]) -> OpenApi {
                         .build(),
                 );
             }
+        }
+        for (name, json) in query_params(route) {
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .schema(schema(json))
+                    .build(),
+            );
         }
         if let Some(example) = example_body(&route.method, route.path) {
             let example: Option<serde_json::Value> = serde_json::from_str(example).ok();

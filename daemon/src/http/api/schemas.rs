@@ -36,6 +36,7 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET", "/api/v1/lists/{id}/suggestions") => Json(200, "SuggestionPage"),
         ("GET", "/api/v1/lists/{id}/export.vcf") => File(200, "text/vcard"),
         ("GET", "/api/v1/lists/{id}/export.csv") => File(200, "text/csv"),
+        ("GET", "/api/v1/lists/{id}/changes") => Json(200, "Changes"),
         ("GET", "/api/v1/mailboxes") => Json(200, "MailboxList"),
         ("POST", "/api/v1/mailboxes/imap") => Json(201, "Mailbox"),
         ("POST", "/api/v1/mailboxes/microsoft") => Json(200, "ConsentUrl"),
@@ -69,7 +70,9 @@ pub fn components() -> Vec<(&'static str, String)> {
     let many_fields = r##"{"type": "array", "items": {"$ref": "#/components/schemas/Field"}}"##;
     let nullable_string = r#"{"type": ["string", "null"]}"#;
     let nullable_int = r#"{"type": ["integer", "null"], "format": "int64"}"#;
-    let status = r#"{"type": "string", "enum": ["ok", "needs_attention", "needs_reconsent"]}"#;
+    // A component of its own: inline, generators name it after the property's object
+    // (`MailboxStatus`), which is also the name of the status route's body.
+    let status = r##"{"$ref": "#/components/schemas/MailboxHealth"}"##;
     let counts =
         r#"{"type": "object", "additionalProperties": {"type": "integer", "format": "int64"}}"#;
     let role = r#"{"type": "string", "enum": ["owner", "editor", "viewer"]}"#;
@@ -215,6 +218,27 @@ pub fn components() -> Vec<(&'static str, String)> {
                 .to_owned(),
         ),
         (
+            "Changes",
+            r##"{"type": "object", "additionalProperties": false,
+                "required": ["cursor", "include", "created", "changed", "deleted"], "properties": {
+                "cursor": {"type": "string", "description": "opaque; pass as ?since= for the changes after this answer"},
+                "include": {"type": "string", "enum": ["accepted", "all"]},
+                "created": {"type": "array", "items": {"$ref": "#/components/schemas/Suggestion"},
+                            "description": "contacts that entered the export since the cursor (all of them without one)"},
+                "changed": {"type": "array", "items": {"$ref": "#/components/schemas/Suggestion"},
+                            "description": "contacts of the export whose fields or status changed"},
+                "deleted": {"type": "array", "items": {"$ref": "#/components/schemas/Tombstone"},
+                            "description": "contacts that left the export: deleted, dismissed, or (include=accepted) back to review"}}}"##
+                .to_owned(),
+        ),
+        (
+            "Tombstone",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id"], "properties": {{"id": {INT}}}}}"#
+            ),
+        ),
+        (
             "History",
             format!(
                 r#"{{"type": "array", "items": {{"type": "object", "additionalProperties": false,
@@ -229,6 +253,10 @@ pub fn components() -> Vec<(&'static str, String)> {
             r##"{"type": "array", "items": {"$ref": "#/components/schemas/Mailbox"}}"##.to_owned(),
         ),
         ("MailboxStatus", mailbox_status),
+        (
+            "MailboxHealth",
+            r#"{"type": "string", "enum": ["ok", "needs_attention", "needs_reconsent"]}"#.to_owned(),
+        ),
         (
             "ConsentUrl",
             r#"{"type": "object", "additionalProperties": false,

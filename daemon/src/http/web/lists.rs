@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -253,13 +253,21 @@ pub async fn delete(
     Ok(Redirect::to("/dashboard").into_response())
 }
 
+/// `?include=all` adds the unreviewed suggestions to an export.
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    include: Option<String>,
+}
+
 pub async fn export_vcard(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
     Path(id): Path<i64>,
+    Query(query): Query<ExportQuery>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    let body = service::export::vcard(&state.store, visitor.actor, ListId(id)).await?;
+    let scope = service::export::Scope::from_query(query.include.as_deref())?;
+    let body = service::export::vcard(&state.store, visitor.actor, ListId(id), scope).await?;
     Ok(download(
         "text/vcard; charset=utf-8",
         &format!("list-{id}.vcf"),
@@ -271,9 +279,11 @@ pub async fn export_csv(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
     Path(id): Path<i64>,
+    Query(query): Query<ExportQuery>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    let body = service::export::csv(&state.store, visitor.actor, ListId(id)).await?;
+    let scope = service::export::Scope::from_query(query.include.as_deref())?;
+    let body = service::export::csv(&state.store, visitor.actor, ListId(id), scope).await?;
     Ok(download(
         "text/csv; charset=utf-8",
         &format!("list-{id}.csv"),
