@@ -363,6 +363,7 @@ cmd_start() {
     # Partly running (a crash, a killed script): restart from clean.
     cmd_stop
     install_missing
+    MAILSIG_TEST_DIR="$DIR" "$REPO/scripts/test-tools.sh"
     local p
     for p in $(all_ports); do
         if port_answers "$p"; then

@@ -29,6 +29,9 @@ else
     trap '"$SERVERS" stop' EXIT
 fi
 eval "$("$SERVERS" env)"
+# The generator of the API client test (also installed by `start`; servers started by an older
+# checkout may lack it).
+"$REPO/scripts/test-tools.sh"
 
 # Without an explicit package selection, test the whole workspace.
 selection=(--workspace)

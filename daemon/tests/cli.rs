@@ -1002,3 +1002,368 @@ async fn outbox_list_shows_failed_notifications_with_their_reason() {
         "{listed}"
     );
 }
+
+/// Text that is Rust's `Debug` output rather than a sentence: an `Option`, a struct or an
+/// enum variant with fields, an escaped quote.
+const DEBUG_MARKS: [&str; 9] = [
+    "Some(", "None", "{ ", " }", "Error {", "Os {", "kind: ", "Kind(", "\\\"",
+];
+
+/// Every failure path of the CLI a person can reach, each run for real: one `error: ` line in
+/// words, the documented exit code, no `Debug` text of a library type, and the `--ca-file` hint
+/// on every certificate the CLI does not trust.
+#[test]
+fn every_cli_failure_is_one_readable_line_and_untrusted_certificates_name_the_ca_file_option() {
+    let install = Install::new();
+    install.ok(&["user", "add", "ann@example.com"]);
+    install.ok(&["list", "add", "--owner", "ann@example.com", "Contacts"]);
+    let imap = test_env("MAILSIG_TEST_IMAP_PORT");
+    let imaps = test_env("MAILSIG_TEST_IMAPS_PORT");
+    let smtp = test_env("MAILSIG_TEST_SMTP_PORT");
+    let ca = test_env("MAILSIG_TEST_CA");
+    let other_ca = PathBuf::from(test_env("MAILSIG_TEST_DIR"))
+        .join("tls-untrusted/ca.pem")
+        .display()
+        .to_string();
+    let closed = {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        socket.local_addr().expect("address").port().to_string()
+    };
+    let dir = install.dir.path().display().to_string();
+    fs::write(
+        install.dir.path().join("broken.toml"),
+        "data_dir = \"data\"\n[http\n",
+    )
+    .expect("write");
+    fs::write(
+        install.dir.path().join("wrong-type.toml"),
+        "data_dir = \"data\"\n[http]\nlisten = 5\n",
+    )
+    .expect("write");
+    fs::write(
+        install.dir.path().join("no-key.toml"),
+        format!("data_dir = \"{dir}/empty\"\n"),
+    )
+    .expect("write");
+    fs::write(
+        install.dir.path().join("pg-down.toml"),
+        format!("data_dir = \"data\"\ndatabase_url = \"postgres://mailsig@127.0.0.1:{closed}/mailsig\"\n"),
+    )
+    .expect("write");
+    let link = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "mailbox",
+            "add-imap",
+            "--owner",
+            "ann@example.com",
+            "--list",
+            "Contacts",
+            "--username",
+            "nobody",
+            "--address",
+            "nobody@example.com",
+            "--password-stdin",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let with_config = |file: &str, args: &[&str]| -> Vec<String> {
+        let mut all = vec!["--config".to_owned(), format!("{dir}/{file}")];
+        all.extend(args.iter().map(|s| (*s).to_owned()));
+        all
+    };
+    // (arguments, exit code, words the line must have)
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (
+            with_config("missing.toml", &["user", "list"]),
+            66,
+            "does not exist",
+        ),
+        (with_config("broken.toml", &["user", "list"]), 78, "line 2"),
+        (
+            with_config("wrong-type.toml", &["user", "list"]),
+            78,
+            "listen",
+        ),
+        (
+            with_config("no-key.toml", &["user", "list"]),
+            66,
+            "master key",
+        ),
+        (
+            with_config("pg-down.toml", &["user", "list"]),
+            69,
+            "database",
+        ),
+        (
+            vec!["user".into(), "add".into(), "not-an-email".into()],
+            65,
+            "e-mail",
+        ),
+        (
+            ["list", "add", "--owner", "nobody@example.com", "X"]
+                .map(str::to_owned)
+                .to_vec(),
+            65,
+            "user",
+        ),
+        (
+            ["suggestion", "show", "99999"].map(str::to_owned).to_vec(),
+            65,
+            "suggestion",
+        ),
+        (
+            [
+                "suggestion",
+                "list",
+                "--user",
+                "ann@example.com",
+                "--list",
+                "Nope",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            65,
+            "Nope",
+        ),
+        (
+            ["mailbox", "show", "nowhere@example.com"]
+                .map(str::to_owned)
+                .to_vec(),
+            65,
+            "mailbox",
+        ),
+        (
+            ["token", "revoke", "424242"].map(str::to_owned).to_vec(),
+            65,
+            "token",
+        ),
+        (
+            ["parse", "/nonexistent/message.eml"]
+                .map(str::to_owned)
+                .to_vec(),
+            66,
+            "message file",
+        ),
+        (["smtp", "test"].map(str::to_owned).to_vec(), 78, "smtp"),
+        (["user", "add"].map(str::to_owned).to_vec(), 64, "required"),
+        (
+            link(&["--host", "127.0.0.1", "--port", &closed]),
+            69,
+            "unreachable",
+        ),
+        (
+            link(&["--host", "localhost", "--port", &imap, "--security", "tls"]),
+            65,
+            "TLS",
+        ),
+        (
+            link(&[
+                "--host",
+                "localhost",
+                "--port",
+                &smtp,
+                "--security",
+                "starttls",
+                "--ca-file",
+                &ca,
+            ]),
+            69,
+            "IMAP",
+        ),
+        (
+            link(&[
+                "--host",
+                "localhost",
+                "--port",
+                &imaps,
+                "--ca-file",
+                "/etc/hostname",
+            ]),
+            65,
+            "CA file",
+        ),
+        (
+            link(&[
+                "--host",
+                "localhost",
+                "--port",
+                &imaps,
+                "--ca-file",
+                "/nonexistent.pem",
+            ]),
+            65,
+            "CA file",
+        ),
+        (
+            link(&["--host", "localhost", "--port", &imaps, "--ca-file", &ca]),
+            77,
+            "authentication failed",
+        ),
+        // Certificates the CLI does not trust: no CA given, or the wrong one.
+        (
+            link(&["--host", "localhost", "--port", &imaps]),
+            65,
+            "--ca-file",
+        ),
+        (
+            link(&[
+                "--host",
+                "localhost",
+                "--port",
+                &imap,
+                "--security",
+                "starttls",
+            ]),
+            65,
+            "--ca-file",
+        ),
+        (
+            link(&[
+                "--host",
+                "localhost",
+                "--port",
+                &imaps,
+                "--ca-file",
+                &other_ca,
+            ]),
+            65,
+            "not signed by the CA in --ca-file",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (args, code, needle) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = if args[0] == "--config" {
+            // A configuration of the case's own instead of the installation's.
+            Command::new(BIN)
+                .args(&args)
+                .current_dir(install.dir.path())
+                .env_remove("RUST_LOG")
+                .env_remove("MAILSIG_CONFIG")
+                .env_remove("CREDENTIALS_DIRECTORY")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("spawn mailsigd: {e}"))
+        } else {
+            install.run_with_stdin(&args, "not-the-password\n")
+        };
+        let err = stderr(&out);
+        let line = err.trim_end();
+        let problem = if out.status.code() != Some(*code) {
+            Some(format!("exit {:?}, expected {code}", out.status.code()))
+        } else if line.lines().count() != 1 || !line.starts_with("error: ") {
+            Some("not one `error: ` line".to_owned())
+        } else if !line.contains(needle) {
+            Some(format!("does not say {needle:?}"))
+        } else {
+            DEBUG_MARKS
+                .iter()
+                .find(|mark| line.contains(**mark))
+                .map(|mark| format!("debug text {mark:?}"))
+        };
+        if let Some(problem) = problem {
+            failures.push(format!("mailsigd {}: {problem}: {line}", args.join(" ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `suggestion export` writes the list's accepted contacts by default and, with `--all`, the
+/// unreviewed ones too; dismissed ones never.
+#[tokio::test]
+async fn suggestion_export_writes_accepted_contacts_unless_asked_for_all() {
+    use mailsig_daemon::store::{
+        CommitMessage, CommitResult, Cursor, MailboxKind, NewMailbox, NewSuggestion, Outcome,
+        StoredField, SuggestionFields, SuggestionStatus,
+    };
+    let install = Install::new();
+    install.ok(&["user", "add", "ann@example.com"]);
+    let added = install.ok(&["list", "add", "--owner", "ann@example.com", "Contacts"]);
+    let list = mailsig_daemon::store::ListId(
+        added
+            .split('\t')
+            .next()
+            .and_then(|id| id.trim().parse().ok())
+            .expect("list id"),
+    );
+    let store = install.store().await;
+    let owner = store.user_by_email("ann@example.com").await.expect("user");
+    let mailbox = store
+        .create_mailbox(NewMailbox {
+            owner: owner.id,
+            kind: MailboxKind::Imap,
+            address: "ann@example.com".into(),
+            display_name: None,
+            target_list: list,
+            excluded_domains: vec![],
+            settings: serde_json::json!({}),
+            secret: None,
+        })
+        .await
+        .expect("mailbox")
+        .id;
+    let mut ids = Vec::new();
+    for (n, name) in ["Accepted Person", "Unreviewed Person", "Dismissed Person"]
+        .iter()
+        .enumerate()
+    {
+        let fields = SuggestionFields {
+            name: Some(StoredField {
+                value: (*name).into(),
+                confidence: 0.9,
+                rule: "test".into(),
+            }),
+            ..SuggestionFields::default()
+        };
+        let done = store
+            .commit_message(CommitMessage {
+                mailbox,
+                folder: "INBOX".into(),
+                cursor: Cursor::None,
+                message_id_hash: format!("{n:032x}"),
+                outcome: Outcome::Suggestion(NewSuggestion {
+                    sender_email: format!("p{n}@contacts.example"),
+                    fields,
+                    confidence: 0.9,
+                }),
+                fencing: None,
+            })
+            .await
+            .expect("commit");
+        let CommitResult::Inserted { suggestion } = done else {
+            panic!("not inserted: {done:?}");
+        };
+        ids.push(suggestion);
+    }
+    store
+        .set_suggestion_status(ids[0], SuggestionStatus::Accepted)
+        .await
+        .expect("accept");
+    store
+        .set_suggestion_status(ids[2], SuggestionStatus::Dismissed)
+        .await
+        .expect("dismiss");
+    store.close().await;
+
+    let vcard = install.ok(&["suggestion", "export", "--list", "Contacts"]);
+    assert_eq!(vcard.matches("BEGIN:VCARD").count(), 1, "{vcard}");
+    assert!(vcard.contains("FN:Accepted Person"), "{vcard}");
+    let all = install.ok(&[
+        "suggestion",
+        "export",
+        "--list",
+        "Contacts",
+        "--all",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(all.lines().count(), 3, "header and two rows: {all}");
+    assert!(
+        all.contains("Accepted Person") && all.contains("Unreviewed Person"),
+        "{all}"
+    );
+    assert!(!all.contains("Dismissed Person"), "{all}");
+}

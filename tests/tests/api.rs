@@ -1,7 +1,7 @@
 //! The user-facing API end to end over a real store: sessions and CSRF, the rate limit, the
 //! correlation id, validation errors and body limits, reviewing (paging, filters, merge,
-//! history), export (parsed back), the audit log, and linking an IMAP mailbox against the real
-//! Dovecot.
+//! history), export (parsed back, accepted contacts by default), the change feed of incremental
+//! export, the audit log, and linking an IMAP mailbox against the real Dovecot.
 
 mod api_support;
 
@@ -714,7 +714,7 @@ fn parse_csv(text: &str) -> Result<Vec<Vec<String>>> {
 async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
     let w = World::new(Backend::Postgres).await?;
     let viewer = Auth::Bearer(w.viewer.1.clone());
-    add_suggestion(
+    let bob = add_suggestion(
         &w.app.store,
         w.mailbox,
         "bob@tricky.example",
@@ -744,12 +744,45 @@ async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
             mailsig_daemon::store::SuggestionStatus::Dismissed,
         )
         .await?;
-
+    // Ann (the world's suggestion) stays unreviewed: by default only accepted contacts leave.
+    w.app
+        .store
+        .set_suggestion_status(bob, mailsig_daemon::store::SuggestionStatus::Accepted)
+        .await?;
     let reply = w
         .app
         .call(
             Method::GET,
             &format!("/api/v1/lists/{}/export.vcf", w.list.0),
+            &viewer,
+            None,
+        )
+        .await?;
+    ensure!(reply.status == 200, "vcf: {}", reply.status);
+    let text = reply.text();
+    ensure!(
+        text.matches("BEGIN:VCARD").count() == 1
+            && text.contains("EMAIL:bob@tricky.example")
+            && !text.contains("Ann Example"),
+        "the default export is not the accepted contact alone:\n{text}"
+    );
+    let reply = w
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/v1/lists/{}/export.vcf?include=nonsense", w.list.0),
+            &viewer,
+            None,
+        )
+        .await?;
+    ensure!(reply.status == 400, "include=nonsense: {}", reply.status);
+    ensure!(reply.json()?["fields"][0]["field"] == "include");
+
+    let reply = w
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/v1/lists/{}/export.vcf?include=all", w.list.0),
             &viewer,
             None,
         )
@@ -794,7 +827,7 @@ async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
         .app
         .call(
             Method::GET,
-            &format!("/api/v1/lists/{}/export.csv", w.list.0),
+            &format!("/api/v1/lists/{}/export.csv?include=all", w.list.0),
             &viewer,
             None,
         )
@@ -833,7 +866,7 @@ async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
         .iter()
         .filter(|e| e.action.as_str() == "suggestion.export" && e.actor == Some(w.viewer.0.id))
         .collect();
-    ensure!(exports.len() == 2, "two audited exports: {exports:?}");
+    ensure!(exports.len() == 3, "three audited exports: {exports:?}");
     Ok(())
 }
 
@@ -1564,5 +1597,279 @@ async fn the_login_test_connects_to_the_checked_address_not_a_new_lookup() -> Re
         again.is_err(),
         "the settings' own port 1 answered: the test proves nothing"
     );
+    Ok(())
+}
+
+/// What the change feed said across one or more answers.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Feed {
+    created: std::collections::BTreeSet<i64>,
+    changed: std::collections::BTreeSet<i64>,
+    deleted: std::collections::BTreeSet<i64>,
+}
+
+impl Feed {
+    fn of(created: &[i64], changed: &[i64], deleted: &[i64]) -> Feed {
+        Feed {
+            created: created.iter().copied().collect(),
+            changed: changed.iter().copied().collect(),
+            deleted: deleted.iter().copied().collect(),
+        }
+    }
+}
+
+/// Follows `GET …/changes` from `cursor` until the answers add up to `expected`, and returns the
+/// last cursor. On PostgreSQL a change shows once every transaction older than it has ended
+/// (other tests share the server), so it may take more than one answer; each answer's cursor
+/// is the next one's `since`, and no change may be told twice.
+async fn follow_changes(
+    w: &World,
+    auth: &Auth,
+    cursor: &str,
+    include: &str,
+    expected: &Feed,
+) -> Result<(String, Vec<serde_json::Value>)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut cursor = cursor.to_owned();
+    let mut seen = Feed::default();
+    let mut contacts = Vec::new();
+    loop {
+        let reply = w
+            .app
+            .call(
+                Method::GET,
+                &format!(
+                    "/api/v1/lists/{}/changes?since={cursor}&include={include}",
+                    w.list.0
+                ),
+                auth,
+                None,
+            )
+            .await?;
+        ensure!(reply.status == 200, "{} {}", reply.status, reply.text());
+        let body = reply.json()?;
+        ensure!(body["include"] == include, "{body}");
+        for (key, set) in [
+            ("created", &mut seen.created),
+            ("changed", &mut seen.changed),
+            ("deleted", &mut seen.deleted),
+        ] {
+            for item in body[key].as_array().context("an array")? {
+                let id = item["id"].as_i64().context("id")?;
+                ensure!(set.insert(id), "{key} {id} told twice: {body}");
+                if key != "deleted" {
+                    contacts.push(item.clone());
+                }
+            }
+        }
+        cursor = body["cursor"].as_str().context("cursor")?.to_owned();
+        if &seen == expected {
+            return Ok((cursor, contacts));
+        }
+        ensure!(
+            seen.created.is_subset(&expected.created)
+                && seen.changed.is_subset(&expected.changed)
+                && seen.deleted.is_subset(&expected.deleted),
+            "the feed said {seen:?}, expected {expected:?}"
+        );
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the feed said {seen:?} and no more, expected {expected:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_change_feed_reports_created_changed_and_deleted_contacts_since_a_cursor() -> Result<()>
+{
+    use mailsig_daemon::store::SuggestionStatus;
+    for backend in api_support::BACKENDS {
+        let w = World::new(backend).await?;
+        let viewer = Auth::Bearer(w.viewer.1.clone());
+        let editor = Auth::Bearer(w.editor.1.clone());
+        let ann = w.suggestion.0;
+        let changes = format!("/api/v1/lists/{}/changes", w.list.0);
+
+        // The first answer, without a cursor: nothing accepted yet; with include=all, Ann.
+        let reply = w.app.call(Method::GET, &changes, &viewer, None).await?;
+        ensure!(reply.status == 200, "{backend:?}: {}", reply.status);
+        let first = reply.json()?;
+        ensure!(
+            first["created"] == json!([]) && first["include"] == "accepted",
+            "{backend:?}: {first}"
+        );
+        let start = first["cursor"].as_str().context("cursor")?.to_owned();
+        let reply = w
+            .app
+            .call(
+                Method::GET,
+                &format!("{changes}?include=all"),
+                &viewer,
+                None,
+            )
+            .await?;
+        let all = reply.json()?;
+        ensure!(
+            all["created"][0]["id"] == ann
+                && all["created"][0]["fields"]["name"]["value"] == "Ann Example",
+            "{backend:?}: {all}"
+        );
+
+        // Accepted through the API, committed by the pipeline's commit and accepted, new only.
+        let reply = w
+            .app
+            .call(
+                Method::POST,
+                &format!("/api/v1/suggestions/{ann}/accept"),
+                &editor,
+                None,
+            )
+            .await?;
+        ensure!(reply.status == 200, "{backend:?}: accept {}", reply.status);
+        let carol = add_suggestion(
+            &w.app.store,
+            w.mailbox,
+            "carol@feed.example",
+            &[("name", "Carol Feed"), ("title", "Buyer")],
+        )
+        .await?;
+        w.app
+            .store
+            .set_suggestion_status(carol, SuggestionStatus::Accepted)
+            .await?;
+        let dave = add_suggestion(
+            &w.app.store,
+            w.mailbox,
+            "dave@feed.example",
+            &[("name", "Dave")],
+        )
+        .await?;
+        let (cursor, contacts) = follow_changes(
+            &w,
+            &viewer,
+            &start,
+            "accepted",
+            &Feed::of(&[ann, carol.0], &[], &[]),
+        )
+        .await
+        .with_context(|| format!("{backend:?}: accepted"))?;
+        ensure!(
+            contacts
+                .iter()
+                .any(|c| c["id"] == carol.0 && c["fields"]["title"]["value"] == "Buyer"),
+            "{backend:?}: {contacts:?}"
+        );
+        // The same feed with include=all has Dave as well.
+        follow_changes(
+            &w,
+            &viewer,
+            &start,
+            "all",
+            &Feed::of(&[carol.0, dave.0], &[ann], &[]),
+        )
+        .await
+        .with_context(|| format!("{backend:?}: include=all"))?;
+
+        // Nothing happened: nothing is told again.
+        let (cursor, _) =
+            follow_changes(&w, &viewer, &cursor, "accepted", &Feed::default()).await?;
+
+        // A reviewer's merge and a new message from Carol change both contacts.
+        let reply = w
+            .app
+            .call(
+                Method::POST,
+                &format!("/api/v1/suggestions/{ann}/merge"),
+                &editor,
+                Some(json!({"fields": [{"field": "name", "choice": "typed", "value": "Ann Q. Example"}]})),
+            )
+            .await?;
+        ensure!(
+            reply.status == 200,
+            "{backend:?}: merge {} {}",
+            reply.status,
+            reply.text()
+        );
+        add_suggestion(
+            &w.app.store,
+            w.mailbox,
+            "carol@feed.example",
+            &[("name", "Carol Feed"), ("title", "Head of Purchasing")],
+        )
+        .await?;
+        let (cursor, contacts) = follow_changes(
+            &w,
+            &viewer,
+            &cursor,
+            "accepted",
+            &Feed::of(&[], &[ann, carol.0], &[]),
+        )
+        .await
+        .with_context(|| format!("{backend:?}: changes"))?;
+        ensure!(
+            contacts.iter().any(|c| c["id"] == ann
+                && c["fields"]["name"]["value"] == "Ann Q. Example"
+                && c["status"] == "merged"),
+            "{backend:?}: {contacts:?}"
+        );
+
+        // Dismissed and deleted contacts leave as tombstones; unreviewed Dave was never there.
+        let reply = w
+            .app
+            .call(
+                Method::POST,
+                &format!("/api/v1/suggestions/{}/dismiss", carol.0),
+                &editor,
+                None,
+            )
+            .await?;
+        ensure!(reply.status == 200, "{backend:?}: dismiss {}", reply.status);
+        w.app.store.soft_delete_suggestion(w.suggestion).await?;
+        w.app.store.soft_delete_suggestion(dave).await?;
+        let (cursor, _) = follow_changes(
+            &w,
+            &viewer,
+            &cursor,
+            "accepted",
+            &Feed::of(&[], &[], &[ann, carol.0]),
+        )
+        .await
+        .with_context(|| format!("{backend:?}: deletions"))?;
+
+        // A cursor is this server's own: anything else is a validation error, not a guess.
+        let foreign = match backend {
+            Backend::Sqlite => cursor.replacen('s', "p", 1),
+            Backend::Postgres => cursor.replacen('p', "s", 1),
+        };
+        for bad in [foreign.as_str(), "yesterday", "s-1"] {
+            let reply = w
+                .app
+                .call(
+                    Method::GET,
+                    &format!("{changes}?since={bad}"),
+                    &viewer,
+                    None,
+                )
+                .await?;
+            ensure!(
+                reply.status == 400,
+                "{backend:?}: since={bad}: {}",
+                reply.status
+            );
+            ensure!(
+                reply.json()?["fields"][0]["field"] == "since",
+                "{backend:?}: {bad}"
+            );
+        }
+        // Another user's list does not exist for them.
+        let stranger = Auth::Bearer(w.stranger.1.clone());
+        let reply = w.app.call(Method::GET, &changes, &stranger, None).await?;
+        ensure!(
+            reply.status == 404,
+            "{backend:?}: stranger {}",
+            reply.status
+        );
+    }
     Ok(())
 }

@@ -156,6 +156,12 @@ fn rows() -> Vec<Row> {
         },
         Row {
             method: "GET",
+            path: "/api/v1/lists/{list}/changes",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "GET",
             path: "/api/v1/mailboxes",
             body: none,
             expect: [A, A, A, 200, 200, 200, 200],

@@ -1,8 +1,10 @@
 //! The first hour of a new operator, with the real `mailsigd` binary and the real Dovecot:
-//! the README's quick start run line by line as written (its fenced `sh quickstart` blocks are
+//! the README's install block run as written (it builds and installs `mailsigd`); the README's
+//! quick start run line by line as written (its fenced `sh quickstart` blocks are
 //! read from the file, not copied here) until the first suggestion shows; `run --init`'s log
 //! parses as JSON from its first line; the CLI's suggestion commands and names; the hint on an
-//! untrusted certificate; completions and the manual page.
+//! untrusted certificate; completions and the manual page; a Python client generated from the
+//! running daemon's OpenAPI document that lists, accepts and follows the change feed.
 
 mod ops_support;
 mod pipeline_support;
@@ -401,5 +403,265 @@ fn completions_and_the_manual_page_come_from_the_command_definitions() -> Result
     run(&["man", "--out-dir", &dir.path().display().to_string()])?;
     let page = std::fs::read_to_string(dir.path().join("mailsigd-suggestion-list.1"))?;
     ensure!(page.contains("\\-\\-status"), "{page}");
+    Ok(())
+}
+
+/// What a script author writes with the generated client: every list's suggestions, accept the
+/// first, then the change feed. Prints one tab-separated line per finding.
+const CLIENT_SCRIPT: &str = r#"
+import sys
+from mailsig_api_client import AuthenticatedClient
+from mailsig_api_client.api.lists import get_lists
+from mailsig_api_client.api.suggestions import get_lists_id_suggestions, post_suggestions_id_accept
+from mailsig_api_client.api.export import get_lists_id_changes
+from mailsig_api_client.models import Changes, Suggestion, SuggestionPage
+
+client = AuthenticatedClient(base_url=sys.argv[1], token=sys.argv[2], raise_on_unexpected_status=True)
+for contact_list in get_lists.sync(client=client):
+    page = get_lists_id_suggestions.sync(client=client, id=contact_list.id)
+    assert isinstance(page, SuggestionPage), page
+    for s in page.items:
+        print("suggestion", contact_list.name, s.sender_email, s.fields.name.value, s.status.value, sep="\t")
+    accepted = post_suggestions_id_accept.sync(client=client, id=page.items[0].id)
+    assert isinstance(accepted, Suggestion), accepted
+    changes = get_lists_id_changes.sync(client=client, id=contact_list.id)
+    assert isinstance(changes, Changes), changes
+    for s in changes.created:
+        print("created", s.id, s.fields.name.value, s.status.value, sep="\t")
+    print("cursor", changes.cursor, sep="\t")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_generated_from_the_running_daemons_document_lists_suggestions()
+-> Result<()> {
+    let tools = PathBuf::from(
+        std::env::var("MAILSIG_TEST_DIR").context("MAILSIG_TEST_DIR: run scripts/test.sh")?,
+    )
+    .join("venv-tools/bin");
+    ensure!(
+        tools.join("openapi-python-client").is_file(),
+        "no generator in {}: scripts/test-tools.sh installs it",
+        tools.display()
+    );
+    // A daemon that found a contact in a real mailbox, as in the quick start.
+    let env = TestEnv::from_env()?;
+    let user = env.create_mail_user()?;
+    env.imap()
+        .append(
+            &user,
+            "INBOX",
+            &signed_mail(
+                "Jonas Weber",
+                "jonas",
+                "client.example",
+                &unique_id("client"),
+            ),
+        )
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let port = mailsig_tests::servers::free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let imaps_port = std::env::var("MAILSIG_TEST_IMAPS_PORT")
+        .context("MAILSIG_TEST_IMAPS_PORT: run scripts/test.sh")?;
+    let mut shell = Shell::new(dir.path(), &[("MAILSIG_HTTP_LISTEN", &listen)])?;
+    let setup = format!(
+        "mailsigd init >/dev/null\n\
+         mailsigd user add ann@example.com >/dev/null\n\
+         mailsigd list add --owner ann@example.com Contacts >/dev/null\n\
+         mailsigd mailbox add-imap --owner ann@example.com --list Contacts --host localhost \
+         --port {imaps_port} --username {} --address {} --ca-file {} --backfill 5 --password-stdin >/dev/null\n\
+         mailsigd run > mailsigd.log 2>&1 &\n\
+         mailsigd token create --user ann@example.com --label client",
+        user.name,
+        user.address,
+        env.ca_path().display()
+    );
+    let out = shell.run(&setup, &format!("{}\n", user.password))?;
+    ensure!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = shell.run("mailsigd suggestion list --user ann@example.com", "")?;
+        if text(&out.stdout).contains("Jonas Weber") {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no suggestion within {WAIT:?}:\n{}",
+            std::fs::read_to_string(dir.path().join("mailsigd.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // The client comes from the document this daemon serves, so a drift breaks it here.
+    let (status, document) = http_get(listen.parse()?, "/api/v1/openapi.json").await?;
+    ensure!(status == 200, "openapi.json: {status}");
+    let spec = dir.path().join("openapi.json");
+    std::fs::write(&spec, &document)?;
+    let path = format!(
+        "{}:{}",
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(tools.join("openapi-python-client"))
+        .args(["generate", "--fail-on-warning", "--meta", "none", "--path"])
+        .arg(&spec)
+        .arg("--output-path")
+        .arg(dir.path().join("client"))
+        .env("PATH", &path)
+        .output()
+        .context("run openapi-python-client")?;
+    ensure!(
+        out.status.success(),
+        "the generator refused the document ({}):\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    ensure!(
+        dir.path()
+            .join("client/api/suggestions/get_lists_id_suggestions.py")
+            .is_file(),
+        "no suggestions module in the generated client"
+    );
+    // `--meta none` writes the package itself into client/; Python imports it from there.
+    let package_root = dir.path().join("package");
+    std::fs::create_dir(&package_root)?;
+    std::os::unix::fs::symlink(
+        dir.path().join("client"),
+        package_root.join("mailsig_api_client"),
+    )?;
+    let out = Command::new(tools.join("python"))
+        .args(["-c", CLIENT_SCRIPT, &format!("http://{listen}"), &token])
+        .env("PYTHONPATH", &package_root)
+        .output()
+        .context("run the client")?;
+    let stdout = text(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "the client failed ({}):\n{stdout}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').collect()).collect();
+    ensure!(
+        lines.iter().any(|l| l[..]
+            == [
+                "suggestion",
+                "Contacts",
+                "jonas@client.example",
+                "Jonas Weber",
+                "new"
+            ]),
+        "{stdout}"
+    );
+    ensure!(
+        lines.iter().any(|l| l.len() == 4
+            && l[0] == "created"
+            && l[2] == "Jonas Weber"
+            && l[3] == "accepted"),
+        "the accepted contact is not in the change feed:\n{stdout}"
+    );
+    ensure!(
+        lines
+            .iter()
+            .any(|l| l[0] == "cursor" && l.len() == 2 && !l[1].is_empty()),
+        "{stdout}"
+    );
+    shell.stop()?;
+    Ok(())
+}
+
+/// The README's install block, run as written from the checkout's root, installs a `mailsigd`
+/// that runs. Three things differ from a newcomer's machine, each through a documented knob
+/// rather than an edit of the lines:
+/// - `CARGO_INSTALL_ROOT` points `cargo install` at a scratch directory instead of `~/.cargo`;
+/// - `sudo`: CI runs as root on a machine without sudo, where the line's `sudo` is a shim that
+///   runs the command (elsewhere the shim is `sudo -n`, which fails rather than asks);
+/// - the release profile's optimisation is turned off (`CARGO_PROFILE_RELEASE_OPT_LEVEL=0`, no
+///   debug info, many codegen units) with its own target directory under the workspace's: an
+///   optimised build of the daemon's dependency tree takes well over ten minutes on two cores,
+///   this one a few minutes (BENCHMARKS.md), and what the test proves (the line resolves with
+///   `--locked`, the release configuration compiles, `debug_assertions` off included, and the
+///   installed binary runs) does not depend on the optimiser. `.config/nextest.toml` gives it
+///   both cores and a longer time limit.
+#[test]
+fn the_readme_install_block_installs_a_mailsigd_that_runs() -> Result<()> {
+    let blocks = readme_blocks("sh install")?;
+    ensure!(blocks.len() == 1, "one install block: {blocks:?}");
+    let install = &blocks[0];
+    ensure!(
+        install.contains("cargo install --locked --path daemon"),
+        "{install}"
+    );
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("the checkout")?
+        .to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| checkout.join("target"), PathBuf::from)
+        .join("readme-install");
+    let scratch = tempfile::tempdir()?;
+    let shims = scratch.path().join("shims");
+    std::fs::create_dir(&shims)?;
+    let sudo = shims.join("sudo");
+    std::fs::write(
+        &sudo,
+        "#!/bin/sh\nif [ \"$(id -u)\" = 0 ]; then exec \"$@\"; fi\nexec /usr/bin/sudo -n \"$@\"\n",
+    )?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&sudo, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let root = scratch.path().join("root");
+    let out = Command::new("bash")
+        .args(["-eu", "-o", "pipefail", "-c", install])
+        .current_dir(&checkout)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                shims.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("CARGO_INSTALL_ROOT", &root)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
+        .env_remove("RUSTFLAGS")
+        .stdin(Stdio::null())
+        .output()
+        .context("run the install block")?;
+    ensure!(
+        out.status.success(),
+        "the README's install block failed ({}):\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let installed = root.join("bin/mailsigd");
+    ensure!(installed.is_file(), "no {}", installed.display());
+    let version = Command::new(&installed).arg("--version").output()?;
+    ensure!(
+        version.status.success()
+            && text(&version.stdout).contains(concat!("mailsigd ", env!("CARGO_PKG_VERSION"))),
+        "{}: {}",
+        text(&version.stdout),
+        text(&version.stderr)
+    );
+    // And it is a working installation tool, not just a binary that prints a version.
+    let home = scratch.path().join("home");
+    std::fs::create_dir(&home)?;
+    let init = Command::new(&installed)
+        .arg("init")
+        .current_dir(&home)
+        .env_remove("RUST_LOG")
+        .env_remove("MAILSIG_CONFIG")
+        .output()?;
+    ensure!(init.status.success(), "{}", text(&init.stderr));
+    ensure!(home.join("mailsig.toml").is_file() && home.join("mailsig-data/master.key").is_file());
     Ok(())
 }

@@ -189,6 +189,7 @@ async fn add_imap(
         operator_trusted: true,
     };
     let options = config.imap_options();
+    let ca_file_given = settings.ca_file.is_some();
     settings
         .validate(&options)
         .map_err(|e| imap_error(e, "check mailbox settings"))?;
@@ -216,7 +217,7 @@ async fn add_imap(
     let mailbox =
         crate::service::mailboxes::link_imap_checked(store, &vault, &options, owner.id, link)
             .await
-            .map_err(link_error)?;
+            .map_err(|e| link_error(e, ca_file_given))?;
     context::audit(
         store,
         AuditAction::MailboxAdd,
@@ -233,9 +234,21 @@ async fn add_imap(
 pub const TLS_TRUST_HINT: &str = "the server's certificate is not trusted: if the server uses a \
      private CA or a self-signed certificate, pass its CA certificate with --ca-file FILE (PEM)";
 
+/// The same, when a `--ca-file` was given and did not sign the server's certificate.
+pub const TLS_TRUST_HINT_WITH_CA: &str = "the server's certificate is not signed by the CA in \
+     --ca-file (nor by a public CA): pass the CA certificate that issued it with --ca-file FILE (PEM)";
+
+fn trust_hint(ca_file_given: bool) -> &'static str {
+    if ca_file_given {
+        TLS_TRUST_HINT_WITH_CA
+    } else {
+        TLS_TRUST_HINT
+    }
+}
+
 /// Link failures: a refused login is a permission problem (77), an unreachable server is
 /// unavailable (69), bad settings or a list the owner cannot edit are data errors (65).
-fn link_error(e: crate::service::ServiceError) -> CliError {
+fn link_error(e: crate::service::ServiceError, ca_file_given: bool) -> CliError {
     use crate::service::ServiceError as S;
     let exit = match &e {
         S::LinkFailed { auth: true, .. } => Exit::NoPerm,
@@ -257,7 +270,7 @@ fn link_error(e: crate::service::ServiceError) -> CliError {
         S::LinkFailed {
             tls_untrusted: true,
             ..
-        } => format!("{e}; {TLS_TRUST_HINT}"),
+        } => format!("{e}; {}", trust_hint(ca_file_given)),
         other => other.to_string(),
     };
     CliError::new(exit, anyhow::anyhow!("{detail}")).context("add mailbox")

@@ -1,10 +1,10 @@
-//! `mailsigd suggestion list|show`: what the daemon found, without a token and curl.
+//! `mailsigd suggestion list|show|export`: what the daemon found, without a token and curl.
 //!
 //! The commands go through the service layer as the user named with `--user` (by default the
 //! list's owner), so they see exactly what that user sees in the API and the pages, with the
 //! same filters and checks, and each read is audited as theirs. Output is an aligned table for
 //! people, or with `--json` the API's own JSON (a page `{items, next_cursor}`, or one
-//! suggestion).
+//! suggestion). `export` writes the API's vCard or CSV export to stdout.
 
 use std::path::Path;
 
@@ -24,6 +24,30 @@ pub enum SuggestionCommand {
     List(ListArgs),
     /// One suggestion with every field, its confidence and the rule that found it.
     Show(ShowArgs),
+    /// A list's contacts as vCard 4.0 or CSV on stdout: accepted and merged ones, or with
+    /// --all every suggestion not dismissed.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Vcard,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The list (id, or name among the user's lists).
+    #[arg(long)]
+    pub list: String,
+    /// As which user (e-mail or id); default: the list's owner.
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long, value_enum, default_value_t = FormatArg::Vcard)]
+    pub format: FormatArg,
+    /// Unreviewed suggestions too (dismissed ones never).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,6 +114,7 @@ pub async fn execute(config_path: &Path, command: SuggestionCommand) -> CliResul
     let result = match command {
         SuggestionCommand::List(args) => list(&store, args).await,
         SuggestionCommand::Show(args) => show(&store, args).await,
+        SuggestionCommand::Export(args) => export(&store, args).await,
     };
     store.close().await;
     result
@@ -285,6 +310,30 @@ fn print_details(s: &Suggestion) {
     }
     println!("created_at: {}", s.created_at);
     println!("updated_at: {}", s.updated_at);
+}
+
+async fn export(store: &Store, args: ExportArgs) -> CliResult {
+    use crate::service::export::{self, Scope};
+    let user = match &args.user {
+        Some(given) => Some(resolve::user(store, given).await?.id),
+        None => None,
+    };
+    let list = resolve::list(store, &args.list, user).await?;
+    let actor = Actor(user.unwrap_or(list.owner));
+    let scope = if args.all {
+        Scope::All
+    } else {
+        Scope::Accepted
+    };
+    let text = match args.format {
+        FormatArg::Vcard => export::vcard(store, actor, list.id, scope).await,
+        FormatArg::Csv => export::csv(store, actor, list.id, scope).await,
+    }
+    .map_err(|e| service_error(e, "export list"))?;
+    use std::io::Write as _;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| CliError::new(Exit::Io, e).context("write the export"))
 }
 
 /// A service refusal as a CLI error: field errors spelled out, "not found" as a data error.

@@ -235,7 +235,7 @@ impl OutboxWorker {
                 }
                 Ok(Some(mail)) => match self.mailer.send(mail).await {
                     Ok(()) => {
-                        tracing::info!(rows = ?job.rows, message_id = %mail.message_id, "notification sent");
+                        tracing::info!(rows = %ids(&job.rows), message_id = %mail.message_id, "notification sent");
                         self.finish_sent(&job).await;
                         if job.is_digest {
                             self.last_digest.insert(job.recipient, self.store.now_ms());
@@ -444,9 +444,9 @@ impl OutboxWorker {
         let reason = err.to_string();
         if err.is_configuration() {
             NotifyStats::bump(&self.stats.configuration_errors);
-            tracing::error!(rows = ?job.rows, cause = %reason, retry_in_s = delay.as_secs(), "notification held: fix the smtp settings");
+            tracing::error!(rows = %ids(&job.rows), cause = %reason, retry_in_s = delay.as_secs(), "notification held: fix the smtp settings");
         } else {
-            tracing::warn!(rows = ?job.rows, cause = %reason, retry_in_s = delay.as_secs(), "notification will be retried");
+            tracing::warn!(rows = %ids(&job.rows), cause = %reason, retry_in_s = delay.as_secs(), "notification will be retried");
         }
         for row in &job.rows {
             if let Err(store_err) = self.store.mark_retry(*row, next_at, &reason).await {
@@ -462,7 +462,7 @@ impl OutboxWorker {
     }
 
     async fn fail_with(&self, job: &Job, reason: &str, report: &mut RoundReport) {
-        tracing::error!(rows = ?job.rows, cause = %reason, "notification failed permanently");
+        tracing::error!(rows = %ids(&job.rows), cause = %reason, "notification failed permanently");
         for row in &job.rows {
             if let Err(store_err) = self.store.mark_failed(*row, reason).await {
                 tracing::warn!(row = %row, cause = %store_err, "record failed notification");
@@ -471,6 +471,14 @@ impl OutboxWorker {
         report.failed += 1;
         NotifyStats::bump(&self.stats.failed);
     }
+}
+
+/// Outbox row ids for a log line: `3, 4`.
+fn ids(rows: &[OutboxId]) -> String {
+    rows.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn millis(duration: Duration) -> i64 {

@@ -242,9 +242,20 @@ mod tests {
             parse_cursor(&mut c, Backend::Sqlite, Some(&cursor)),
             Some(ChangeHorizon(42))
         );
-        for bad in ["p2a", "s", "sxyz", "s-1", "s10000000000000000", "ffffffffffffffff"] {
+        for bad in [
+            "p2a",
+            "s",
+            "sxyz",
+            "s-1",
+            "s10000000000000000",
+            "ffffffffffffffff",
+        ] {
             let mut c = Checker::new();
-            assert_eq!(parse_cursor(&mut c, Backend::Sqlite, Some(bad)), None, "{bad}");
+            assert_eq!(
+                parse_cursor(&mut c, Backend::Sqlite, Some(bad)),
+                None,
+                "{bad}"
+            );
             assert!(c.finish().is_err(), "{bad} accepted");
         }
         let mut c = Checker::new();

@@ -115,12 +115,7 @@ pub async fn vcard(
     Ok(suggestions.iter().map(vcard_of).collect())
 }
 
-pub async fn csv(
-    store: &Store,
-    actor: Actor,
-    list: ListId,
-    scope: Scope,
-) -> ServiceResult<String> {
+pub async fn csv(store: &Store, actor: Actor, list: ListId, scope: Scope) -> ServiceResult<String> {
     let suggestions = exported(store, actor, list, scope, "csv").await?;
     let mut out = String::new();
     csv_row(&mut out, &CSV_HEADER.map(str::to_owned));

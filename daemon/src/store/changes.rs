@@ -41,10 +41,17 @@ pub struct ChangeRow {
 macro_rules! rows_sql {
     ($pos:literal) => {
         concat!(
-            "SELECT suggestion_id, state, ", $pos, " AS position, seq FROM list_changes \
-             WHERE list_id = $1 AND ", $pos, " < $2 AND suggestion_id IN \
-             (SELECT suggestion_id FROM list_changes WHERE list_id = $1 AND ", $pos, " < $2 AND ",
-            $pos, " >= $3) ORDER BY suggestion_id, seq"
+            "SELECT suggestion_id, state, ",
+            $pos,
+            " AS position, seq FROM list_changes \
+             WHERE list_id = $1 AND ",
+            $pos,
+            " < $2 AND suggestion_id IN \
+             (SELECT suggestion_id FROM list_changes WHERE list_id = $1 AND ",
+            $pos,
+            " < $2 AND ",
+            $pos,
+            " >= $3) ORDER BY suggestion_id, seq"
         )
     };
 }
@@ -55,8 +62,11 @@ macro_rules! live_sql {
         concat!(
             "SELECT id, list_id, mailbox_id, sender_email, fields, confidence, status, created_at, \
              updated_at FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL AND id IN \
-             (SELECT suggestion_id FROM list_changes WHERE list_id = $1 AND ", $pos, " < $2 AND ",
-            $pos, " >= $3) ORDER BY id"
+             (SELECT suggestion_id FROM list_changes WHERE list_id = $1 AND ",
+            $pos,
+            " < $2 AND ",
+            $pos,
+            " >= $3) ORDER BY id"
         )
     };
 }
@@ -66,7 +76,9 @@ impl Store {
     pub async fn change_horizon(&self) -> Result<ChangeHorizon> {
         let sql = match self.backend {
             Backend::Sqlite => "SELECT COALESCE(MAX(seq), 0) + 1 AS h FROM list_changes",
-            Backend::Postgres => "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS h",
+            Backend::Postgres => {
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS h"
+            }
         };
         let row = sqlx::query(sql)
             .fetch_one(self.reader())

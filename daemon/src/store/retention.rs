@@ -54,12 +54,10 @@ impl Store {
             *slot = done.rows_affected();
         }
         // The change log of a purged list has no reader left (list ids are never reused).
-        sqlx::query(
-            "DELETE FROM list_changes WHERE list_id NOT IN (SELECT id FROM contact_lists)",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::db("purge change log", "change"))?;
+        sqlx::query("DELETE FROM list_changes WHERE list_id NOT IN (SELECT id FROM contact_lists)")
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("purge change log", "change"))?;
         // Expired browser sessions are useless at once; they go with every purge.
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(self.now_ms())

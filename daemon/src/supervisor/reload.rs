@@ -108,9 +108,9 @@ impl ReloadHandle {
             .record(outcome.is_ok());
         match &outcome {
             Ok(report) => {
-                tracing::info!(applied = ?report.applied, "configuration reloaded");
+                tracing::info!(applied = %report.applied.join(", "), "configuration reloaded");
                 if !report.needs_restart.is_empty() {
-                    tracing::warn!(settings = ?report.needs_restart, "changed settings need restart to take effect");
+                    tracing::warn!(settings = %report.needs_restart.join(", "), "changed settings need restart to take effect");
                 }
                 let _ = notify::status("configuration reloaded");
             }

@@ -205,7 +205,7 @@ impl MailboxRuntime {
         }
         if !self.lease_lost.swap(true, Ordering::SeqCst) {
             tracing::warn!(
-                mailbox = %self.mailbox.id, fencing = ?self.fencing,
+                mailbox = %self.mailbox.id, fencing = self.fencing.unwrap_or_default(),
                 "graph mailbox taken over by another replica: write refused, task stopped"
             );
         }
