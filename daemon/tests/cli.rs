@@ -1088,7 +1088,7 @@ fn every_cli_failure_is_one_readable_line_and_untrusted_certificates_name_the_ca
             "listen",
         ),
         (
-            with_config("no-key.toml", &["user", "list"]),
+            with_config("no-key.toml", &["check-config"]),
             66,
             "master key",
         ),
@@ -1148,7 +1148,24 @@ fn every_cli_failure_is_one_readable_line_and_untrusted_certificates_name_the_ca
             "message file",
         ),
         (["smtp", "test"].map(str::to_owned).to_vec(), 78, "smtp"),
-        (["user", "add"].map(str::to_owned).to_vec(), 64, "required"),
+        // Usage errors name what is missing (clap puts it on the next line).
+        (
+            ["user", "add"].map(str::to_owned).to_vec(),
+            64,
+            "not provided: <EMAIL>",
+        ),
+        (
+            ["smtp", "set-password"].map(str::to_owned).to_vec(),
+            64,
+            "--password-stdin",
+        ),
+        (
+            ["mailbox", "add-imap", "--port", "x"]
+                .map(str::to_owned)
+                .to_vec(),
+            64,
+            "'x'",
+        ),
         (
             link(&["--host", "127.0.0.1", "--port", &closed]),
             69,

@@ -104,12 +104,21 @@ pub fn parse_args() -> Result<Cli, CliError> {
                 CliError::msg(Exit::Ok, "")
             }
             _ => {
+                // clap's first paragraph, on one line: the message and what it names on the
+                // lines below it (the missing arguments, for one), without usage and tips.
                 let text = e.render().to_string();
-                let first = text
+                let first: Vec<&str> = text
                     .lines()
-                    .next()
-                    .unwrap_or("invalid arguments")
-                    .trim_start_matches("error: ");
+                    .map(str::trim)
+                    .take_while(|line| !line.is_empty())
+                    .collect();
+                let first = first.join(" ");
+                let first = first.trim_start_matches("error: ");
+                let first = if first.is_empty() {
+                    "invalid arguments"
+                } else {
+                    first
+                };
                 CliError::msg(
                     Exit::Usage,
                     format!("invalid arguments: {first} (see `mailsigd --help`)"),

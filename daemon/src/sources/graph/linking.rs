@@ -252,7 +252,7 @@ pub async fn unlink(
         let complete = match deleted {
             Ok(complete) => complete,
             Err(_) => {
-                tracing::warn!(mailbox = %mailbox, budget = ?UNLINK_GRAPH_BUDGET, "graph did not answer in time; subscriptions left to expire");
+                tracing::warn!(mailbox = %mailbox, budget_s = UNLINK_GRAPH_BUDGET.as_secs(), "graph did not answer in time; subscriptions left to expire");
                 false
             }
         };
