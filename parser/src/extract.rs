@@ -262,24 +262,7 @@ const FREEMAIL: &[&str] = &[
 
 /// "tallgrassdesign" for "mail.tallgrassdesign.co.uk"; empty for free-mail providers.
 fn main_label(domain: &str) -> String {
-    let labels: Vec<&str> = domain.split('.').collect();
-    let n = labels.len();
-    let second_level = n >= 3
-        && matches!(
-            labels[n - 2],
-            "co" | "com" | "org" | "net" | "ac" | "gov" | "ne" | "or"
-        );
-    let idx = if second_level {
-        n.saturating_sub(3)
-    } else {
-        n.saturating_sub(2)
-    };
-    let label = labels
-        .get(idx)
-        .copied()
-        .unwrap_or_default()
-        .to_lowercase()
-        .replace('-', "");
+    let label = fields::registrable_label(domain);
     if FREEMAIL.contains(&label.as_str()) {
         String::new()
     } else {
