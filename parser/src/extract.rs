@@ -213,11 +213,38 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     } else {
         confidence *= 0.5;
     }
+    scale_by_anchor(&mut contact, calibration::anchor(block.anchor.rule()));
     Extraction {
         has_signature: true,
         contact: Some(contact),
         confidence,
         diagnostics,
+    }
+}
+
+/// Every value is right only if its block is a signature: each field's confidence (its rule's
+/// record inside real signatures) is multiplied by how often blocks found this way are one.
+fn scale_by_anchor(contact: &mut Contact, share: f32) {
+    let Contact {
+        name,
+        title,
+        company,
+        emails,
+        phones,
+        websites,
+        address,
+        social,
+    } = contact;
+    for c in [name, title, company, address]
+        .into_iter()
+        .flatten()
+        .map(|f| &mut f.confidence)
+        .chain(emails.iter_mut().map(|f| &mut f.confidence))
+        .chain(phones.iter_mut().map(|f| &mut f.confidence))
+        .chain(websites.iter_mut().map(|f| &mut f.confidence))
+        .chain(social.iter_mut().map(|f| &mut f.confidence))
+    {
+        *c *= share;
     }
 }
 
