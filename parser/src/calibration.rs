@@ -32,6 +32,7 @@ const TABLE: &[(&str, f32)] = &[
     ("company.domain_match", 0.994),      // 79/79
     ("company.legal_form", 0.998),        // 295/295
     ("company.logo_alt", 0.833),          // 2/2
+    ("company.unit_signs", 0.75),         // 1/1
     ("email.from_header", 0.999),         // 420/420
     ("email.signature", 0.988),           // 41/41
     ("name.after_title", 0.75),           // 1/1

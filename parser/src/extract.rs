@@ -192,8 +192,34 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
                         .is_some_and(|first| first + start == l as usize)
                 })
         });
+    // "Parking & Transportation Desk\n3-7060": a unit of the organisation signs with an
+    // internal extension, which only staff write (mail to customers gives a number they can
+    // dial).
+    let unit_signs = contact.name.is_none() && contact.company.is_none() && extension && {
+        let first = top
+            .get(start..block.end)
+            .and_then(|t| t.iter().position(|x| !x.is_blank()))
+            .map(|i| i + start);
+        match first.and_then(|i| top.get(i).map(|l| (i, l.text.as_str()))) {
+            Some((i, text))
+                if fields::company::is_org_line(text)
+                    && crate::tables::ORG_UNITS.matches(&text.to_lowercase()) =>
+            {
+                contact.company = Some(field(
+                    text.trim().to_string(),
+                    "company.unit_signs",
+                    Some(i),
+                ));
+                true
+            }
+            _ => false,
+        }
+    };
     let has_signature = evidence >= 1
-        && (contact.name.is_some() || company_signs || (strong_anchor && evidence >= 2));
+        && (contact.name.is_some()
+            || company_signs
+            || unit_signs
+            || (strong_anchor && evidence >= 2));
     if !has_signature {
         diagnostics.push(Diagnostic {
             code: "signature.too_little_evidence",
