@@ -20,7 +20,15 @@ pub async fn run(
     loop {
         let retention_days = *days.borrow_and_update();
         match store.purge_deleted(retention_days).await {
-            Ok(report) => tracing::info!(?report, retention_days, "retention purge done"),
+            Ok(report) => tracing::info!(
+                suggestions = report.suggestions,
+                mailboxes = report.mailboxes,
+                lists = report.lists,
+                users = report.users,
+                outbox = report.outbox,
+                retention_days,
+                "retention purge done"
+            ),
             Err(error) => tracing::warn!(error = %error, "retention purge failed"),
         }
         tokio::select! {

@@ -76,6 +76,18 @@ pub enum TokenRefusal {
     Expired,
 }
 
+impl TokenRefusal {
+    /// The reason as a log field value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRefusal::NoCookie => "no_cookie",
+            TokenRefusal::NoField => "no_field",
+            TokenRefusal::Mismatch => "mismatch",
+            TokenRefusal::Expired => "expired",
+        }
+    }
+}
+
 /// Checks the form's `presented` token against the request's pre-session cookie.
 pub fn check_sign_in_token(
     headers: &HeaderMap,

@@ -81,7 +81,7 @@ pub async fn sign_in(
     let email = form.email.trim().to_owned();
     if let Err(refusal) = auth::check_sign_in_token(&headers, form.csrf_token.as_deref()) {
         tracing::info!(
-            ?refusal,
+            refusal = refusal.as_str(),
             "sign-in refused: missing or wrong sign-in form token"
         );
         return sign_in_form(

@@ -173,7 +173,10 @@ impl ImapSource {
             match self.reconcile_owned(&store, &vault, &owned).await {
                 Ok(report) if report != ReconcileReport::default() => {
                     tracing::info!(
-                        ?report,
+                        started = report.started,
+                        restarted = report.restarted,
+                        stopped = report.stopped,
+                        failed = report.failed,
                         owned = owned.leases.len(),
                         "imap mailboxes reconciled"
                     );
