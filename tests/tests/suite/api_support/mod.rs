@@ -2,8 +2,6 @@
 //! database), the daemon's whole HTTP application called in process (`tower::ServiceExt`), and
 //! users with tokens, a shared list, a mailbox and suggestions.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
@@ -72,7 +70,6 @@ impl Reply {
 pub struct App {
     pub store: Store,
     pub router: Router,
-    pub backend: Backend,
     _dir: TempDir,
 }
 
@@ -128,7 +125,6 @@ impl App {
         Ok(App {
             router: app_router(state, metrics),
             store,
-            backend,
             _dir: dir,
         })
     }

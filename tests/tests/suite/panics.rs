@@ -5,8 +5,8 @@
 //! location, never the panic's message (which quotes the mail); a panic in an IMAP watcher
 //! restarts the watcher, which then processes new mail. The daemon keeps running throughout.
 
-mod ops_support;
-mod pipeline_support;
+use crate::ops_support;
+use crate::pipeline_support;
 
 use std::time::Duration;
 

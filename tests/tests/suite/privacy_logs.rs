@@ -4,8 +4,8 @@
 //! in any log line; and a hostile IMAP server whose FETCH response cannot be parsed (after it
 //! has sent the whole message) does not get the message into the log at the default level.
 
-mod ops_support;
-mod pipeline_support;
+use crate::ops_support;
+use crate::pipeline_support;
 
 use std::time::Duration;
 

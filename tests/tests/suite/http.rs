@@ -2,7 +2,7 @@
 //! `/readyz` answer, `/metrics` follows what the pipeline did, readiness follows the store, and
 //! shutdown closes the port. Requests are plain HTTP/1.1 over a TCP socket, like a probe's.
 
-mod pipeline_support;
+use crate::pipeline_support;
 
 use std::net::SocketAddr;
 use std::time::Duration;

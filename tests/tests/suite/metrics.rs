@@ -3,8 +3,8 @@
 //! test), and the operations metrics are there and moved: per-source lag histogram,
 //! IMAP connections by state, vault operations, suggestions, outbox depth, Graph families.
 
-mod ops_support;
-mod pipeline_support;
+use crate::ops_support;
+use crate::pipeline_support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! The expected statuses are a table; a route without a row, or a row without a route, fails.
 //! Runs on SQLite and on PostgreSQL.
 
-mod api_support;
+use crate::api_support;
 
 use std::collections::BTreeSet;
 

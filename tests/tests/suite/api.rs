@@ -3,7 +3,7 @@
 //! history), export (parsed back), the audit log, and linking an IMAP mailbox against the real
 //! Dovecot.
 
-mod api_support;
+use crate::api_support;
 
 use std::net::SocketAddr;
 

@@ -3,8 +3,8 @@
 //! level changes), systemd hears `RELOADING=1` … `READY=1`, an invalid configuration is refused
 //! while the daemon keeps running on the old one, and settings that need a restart are named.
 
-mod ops_support;
-mod pipeline_support;
+use crate::ops_support;
+use crate::pipeline_support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! checked against the document by `api_support::App::send`; the authorization matrix checks
 //! that every documented route was among them.
 
-mod api_support;
+use crate::api_support;
 
 use anyhow::{Result, ensure};
 use api_support::{App, Auth, BACKENDS};

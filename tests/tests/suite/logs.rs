@@ -4,8 +4,8 @@
 //! carrying a canary in its subject and body processed end to end, no line holds the canary or
 //! the sender's address.
 
-mod ops_support;
-mod pipeline_support;
+use crate::ops_support;
+use crate::pipeline_support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! no log line contains a canary, while the suggestion itself is there, so the search is shown
 //! to work. The same search for a stored (vault-sealed) password.
 
-mod pipeline_support;
+use crate::pipeline_support;
 
 use std::path::Path;
 use std::sync::OnceLock;

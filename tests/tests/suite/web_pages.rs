@@ -4,7 +4,7 @@
 //! whether it lacks the CSRF token or comes from a viewer with one. Every page carries the
 //! security headers; the Microsoft 365 button says plainly that it is not configured.
 
-mod web_support;
+use crate::web_support;
 
 use anyhow::{Context, Result, ensure};
 use mailsig_daemon::http::auth;

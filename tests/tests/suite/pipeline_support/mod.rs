@@ -2,8 +2,6 @@
 //! fresh PostgreSQL database on the test cluster), a user with a list and a mailbox, and
 //! messages written for these tests.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -31,7 +29,6 @@ pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 /// A migrated store, with the temp dir that holds it (SQLite) kept alive.
 pub struct TestStore {
     pub store: Store,
-    pub backend: Backend,
     pub dir: TempDir,
 }
 
@@ -67,11 +64,7 @@ impl TestStore {
             .await
             .with_context(|| format!("open {backend:?} store"))?;
         store.migrate().await.context("migrate")?;
-        Ok(TestStore {
-            store,
-            backend,
-            dir,
-        })
+        Ok(TestStore { store, dir })
     }
 }
 
@@ -79,7 +72,6 @@ impl TestStore {
 pub struct Account {
     pub mailbox: MailboxId,
     pub list: ListId,
-    pub owner_email: String,
 }
 
 impl Account {
@@ -141,7 +133,6 @@ impl Linked {
         Ok(Account {
             mailbox: mailbox.id,
             list: list.id,
-            owner_email,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! make the daemon do. Store work is measured with the store's own counters
 //! ([`Store::queries`], [`Store::writes`]), never with a clock.
 
-mod api_support;
+use crate::api_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

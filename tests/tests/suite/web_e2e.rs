@@ -4,8 +4,8 @@
 //! the browser waits for the suggestion on the review page, opens the merge view, chooses a value
 //! per field and submits. The test then checks the page text, the store, and a screenshot.
 
-mod pipeline_support;
-mod web_support;
+use crate::pipeline_support;
+use crate::web_support;
 
 use std::time::{Duration, Instant};
 

@@ -6,8 +6,6 @@
 //! The binary is `target/debug/mailsigd`, checked to be newer than the sources (see
 //! [`mailsigd_bin`]).
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;

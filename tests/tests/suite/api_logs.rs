@@ -1,7 +1,7 @@
 //! Every log line of a request carries its correlation id (the `request` span), and no log line
 //! carries what the user typed: query strings (search text), passwords.
 
-mod api_support;
+use crate::api_support;
 
 use anyhow::{Result, ensure};
 use api_support::{App, Backend};

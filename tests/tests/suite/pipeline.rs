@@ -2,7 +2,7 @@
 //! database from `scripts/test.sh`): filters skip and count, a signature becomes a suggestion in
 //! the mailbox's target list, exactly once, with backpressure and a graceful shutdown.
 
-mod pipeline_support;
+use crate::pipeline_support;
 
 use std::time::Duration;
 

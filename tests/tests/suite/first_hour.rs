@@ -4,8 +4,8 @@
 //! parses as JSON from its first line; the CLI's suggestion commands and names; the hint on an
 //! untrusted certificate; completions and the manual page.
 
-mod ops_support;
-mod pipeline_support;
+use crate::ops_support;
+use crate::pipeline_support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

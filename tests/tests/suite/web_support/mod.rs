@@ -2,8 +2,6 @@
 //! directory, serving the pages over HTTPS with a certificate from the test CA, and helpers to
 //! create users and sign in with the browser.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -25,7 +23,7 @@ pub struct Site {
     pub store: Store,
     pub supervisor: Supervisor,
     pub addr: SocketAddr,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Site {
@@ -71,7 +69,7 @@ impl Site {
             store,
             supervisor,
             addr,
-            dir,
+            _dir: dir,
         })
     }
 
