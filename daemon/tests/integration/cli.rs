@@ -400,6 +400,93 @@ fn users_and_lists_round_trip() {
     }
 }
 
+/// The CLI changes lists through the service layer as the operator: a name the pages refuse is
+/// refused here too, sharing a list with its own owner is refused, and the audit entries have
+/// the same action, object and detail as the page's, naming the operator (no user) as actor.
+#[test]
+fn the_cli_validates_and_audits_lists_exactly_like_the_pages() {
+    let install = Install::new();
+    install.ok(&["user", "add", "alice@example.com"]);
+    install.ok(&["user", "add", "bob@example.com"]);
+    assert_fails(
+        &install.run(&["list", "add", "--owner", "alice@example.com", "   "]),
+        65,
+        "name: is required",
+    );
+    let too_long = "n".repeat(201);
+    assert_fails(
+        &install.run(&["list", "add", "--owner", "alice@example.com", &too_long]),
+        65,
+        "name:",
+    );
+    let list = install.ok(&["list", "add", "--owner", "alice@example.com", "Customers"]);
+    let list_id = list
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    assert_fails(
+        &install.run(&["list", "share", &list_id, "alice@example.com"]),
+        65,
+        "email: you own this list",
+    );
+    install.ok(&[
+        "list",
+        "share",
+        &list_id,
+        "bob@example.com",
+        "--role",
+        "editor",
+    ]);
+
+    // The same share made by the owner through the service, as the pages and the API do.
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    let (by_cli, by_page) = runtime.block_on(async {
+        let store = install.store().await;
+        let alice = store
+            .user_by_email("alice@example.com")
+            .await
+            .unwrap_or_else(|e| panic!("alice: {e}"));
+        let list = mailsig_daemon::store::ListId(list_id.parse().unwrap_or_default());
+        mailsig_daemon::service::lists::share_list(
+            &store,
+            mailsig_daemon::service::Actor::signed_in(alice.id),
+            list,
+            Some("bob@example.com"),
+            Some("editor"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("share through the service: {e}"));
+        let log = store
+            .audit_log(10)
+            .await
+            .unwrap_or_else(|e| panic!("audit log: {e}"));
+        let shares: Vec<_> = log
+            .into_iter()
+            .filter(|entry| entry.action.to_string() == "list.share")
+            .collect();
+        assert_eq!(shares.len(), 2, "{shares:?}");
+        let describe = |entry: &mailsig_daemon::store::AuditEntry| {
+            (
+                entry.action.to_string(),
+                entry.object_kind.to_string(),
+                entry.object_id,
+                entry.detail.clone(),
+            )
+        };
+        // Newest first: the service's call, then the CLI's.
+        assert_eq!(
+            shares[0].actor,
+            Some(alice.id),
+            "the page's entry names the user"
+        );
+        assert_eq!(shares[1].actor, None, "the CLI's entry names the operator");
+        (describe(&shares[1]), describe(&shares[0]))
+    });
+    assert_eq!(by_cli, by_page);
+}
+
 /// `secrets rotate` refuses while a daemon replica is alive (its heartbeat row is live):
 /// secrets that daemon seals meanwhile would be under the old key and lost.
 #[test]
