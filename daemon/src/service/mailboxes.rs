@@ -327,7 +327,22 @@ fn check_link(
     };
     c.optional_text("name", form.name.as_deref(), 200);
     let backfill = c.number("backfill", form.backfill, 0..=10_000);
-    for (i, folder) in form.folders.iter().enumerate() {
+    if form.folders.len() > options.max_folders_per_mailbox {
+        c.push(
+            "folders",
+            FieldCode::Number,
+            format!(
+                "holds more than {} folders (imap.max_folders_per_mailbox)",
+                options.max_folders_per_mailbox
+            ),
+        );
+    }
+    for (i, folder) in form
+        .folders
+        .iter()
+        .enumerate()
+        .take(options.max_folders_per_mailbox)
+    {
         if folder.trim().is_empty()
             || folder.contains(['\r', '\n', '"'])
             || folder.chars().count() > 200
