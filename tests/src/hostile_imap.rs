@@ -66,7 +66,13 @@ pub struct HostileImap {
 impl HostileImap {
     /// Listens on `127.0.0.1:<free port>` and serves every connection with `behaviour`.
     pub async fn start(behaviour: Behaviour) -> Result<HostileImap> {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        HostileImap::start_on(0, behaviour).await
+    }
+
+    /// [`HostileImap::start`] on a given port (0: any free one), e.g. to come back after an
+    /// outage on the port a mailbox was linked to.
+    pub async fn start_on(port: u16, behaviour: Behaviour) -> Result<HostileImap> {
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .context("bind the hostile IMAP server")?;
         let addr = listener.local_addr()?;
@@ -78,14 +84,17 @@ impl HostileImap {
             Arc::clone(&shared.commands),
         );
         let task = tokio::spawn(async move {
+            // Dropping the server (this task aborted) ends every connection too: an outage.
+            let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 shared.connections.fetch_add(1, Ordering::Relaxed);
                 let behaviour = behaviour.clone();
                 let shared = shared.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     // A broken connection is the client's business; the next one starts afresh.
                     let _ = serve(stream, &behaviour, &shared).await;
                 });
+                while connections.try_join_next().is_some() {}
             }
         });
         Ok(HostileImap {

@@ -75,8 +75,11 @@ pub(crate) enum WatchEnd {
 /// Runs until cancelled or until the mailbox needs attention.
 pub(crate) async fn run(watch: FolderWatch) -> WatchEnd {
     let mut backoff = Backoff::new(watch.options.backoff_initial, watch.options.backoff_max);
+    // The store may still say "reconnecting" from before a restart: the first session that
+    // gets going checks and clears it.
+    let mut reconnecting = true;
     loop {
-        let error = match session(&watch, &mut backoff).await {
+        let error = match session(&watch, &mut backoff, &mut reconnecting).await {
             Ok(()) => return WatchEnd::Cancelled,
             Err(error) => error,
         };
@@ -100,6 +103,8 @@ pub(crate) async fn run(watch: FolderWatch) -> WatchEnd {
             return WatchEnd::NeedsAttention(error);
         }
         ImapStats::bump(&watch.stats.reconnects);
+        mark_reconnecting(&watch, Some(error.kind())).await;
+        reconnecting = true;
         let delay = backoff.next_delay();
         tracing::info!(
             mailbox = %watch.mailbox, folder = %watch.folder, kind = error.kind().as_str(),
@@ -140,8 +145,21 @@ pub(crate) async fn run_supervised(watch: FolderWatch) -> WatchEnd {
     }
 }
 
-/// One connection's life. `Ok` only when cancelled.
-async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapError> {
+/// Records "reconnecting since T (reason)" (`Some`) or "connected" (`None`) for the mailbox; a
+/// store failure is only logged (the next change tries again).
+async fn mark_reconnecting(watch: &FolderWatch, kind: Option<ImapErrorKind>) {
+    if let Err(error) = watch.checkpoints.reconnecting(watch.mailbox, kind).await {
+        tracing::warn!(mailbox = %watch.mailbox, "could not record the connection state: {error}");
+    }
+}
+
+/// One connection's life. `Ok` only when cancelled. `reconnecting` says whether the mailbox may
+/// be marked as reconnecting; the session clears the mark once it is ready.
+async fn session(
+    watch: &FolderWatch,
+    backoff: &mut Backoff,
+    reconnecting: &mut bool,
+) -> Result<(), ImapError> {
     let host = watch.settings.host.as_str();
     let _permit = tokio::select! {
         permit = watch.limiter.acquire(host) => permit,
@@ -189,6 +207,9 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
     let mut last_uid =
         starting_point(watch, &mut session, uidvalidity, uid_next, mailbox.exists).await?;
     backoff.reset();
+    if std::mem::take(reconnecting) {
+        mark_reconnecting(watch, None).await;
+    }
     tracing::debug!(mailbox = %watch.mailbox, folder, uidvalidity, last_uid, has_idle, "imap watcher ready");
 
     let mut noticed = std::time::Instant::now();
