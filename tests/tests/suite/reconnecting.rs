@@ -3,8 +3,8 @@
 //! (reason)", with a fixed sentence for the reason (never the server's text); when the server
 //! comes back, both stop saying so.
 
-mod ops_support;
-mod pipeline_support;
+use crate::ops_support;
+use crate::pipeline_support;
 
 use std::time::{Duration, Instant};
 

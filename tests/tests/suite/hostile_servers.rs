@@ -6,8 +6,8 @@
 //! stay within [`PEAK_RSS_BOUND_MIB`] of resident memory (its `VmHWM`, printed for
 //! BENCHMARKS.md).
 
-mod ops_support;
-mod pipeline_support;
+use crate::ops_support;
+use crate::pipeline_support;
 
 use std::time::Duration;
 
