@@ -1,8 +1,10 @@
 //! The daemon crate's own integration tests, in one binary: the CLI, the stores, the vault,
-//! the layering rule of the module tree, and the text of operator log lines.
+//! the layering rule of the module tree, the text of operator log lines, and what the shipped
+//! build leaves out.
 
 mod cli;
 mod layering;
 mod log_text;
+mod shipped_build;
 mod store;
 mod vault;
