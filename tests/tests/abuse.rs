@@ -19,7 +19,10 @@ use mailsig_daemon::http::app::ApiSettings;
 use mailsig_daemon::http::client_address::TrustedProxies;
 use mailsig_daemon::sources::graph::registry::{MISS_LOOKUP_BURST, Registry};
 use mailsig_daemon::sources::graph::{GraphStats, Verdict, Webhook};
-use mailsig_daemon::store::{CommitResult, MailboxKind, NewMailbox, Role, Store, SuggestionFilter};
+use mailsig_daemon::store::{
+    CommitResult, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, MailboxKind, NewMailbox, NewToken, Role, Store,
+    SuggestionFilter, TokenScope,
+};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use mailsig_tests::graph_support::GraphWorld;
 
@@ -426,7 +429,7 @@ async fn failed_sign_ins_from_elsewhere_do_not_lock_the_user_out() -> Result<()>
         password.to_owned(),
     ))
     .await?;
-    app.store.set_password_hash(user.id, Some(&phc)).await?;
+    app.store.set_first_password_hash(user.id, &phc).await?;
     let attacker: SocketAddr = "203.0.113.66:5000".parse()?;
     let sign_in = |password: &str| serde_json::json!({ "email": user.email, "password": password });
     let mut throttled = false;
@@ -525,5 +528,229 @@ async fn slow_request_heads_are_cut_off_and_bodies_are_limited_on_every_route() 
         reply.lines().next().unwrap_or_default()
     );
     shutdown.cancel();
+    Ok(())
+}
+
+/// A token of `user` with this scope and expiry (epoch ms), as the operator's CLI issues it.
+async fn token_of(
+    app: &App,
+    user: &mailsig_daemon::store::User,
+    scope: TokenScope,
+    expires_at: i64,
+) -> Result<String> {
+    use secrecy::ExposeSecret;
+    let issued = app
+        .store
+        .issue_token(
+            user.id,
+            &NewToken {
+                label: "test",
+                scope,
+                expires_at,
+            },
+        )
+        .await?;
+    Ok(issued.secret.expose_secret().to_owned())
+}
+
+/// Every API token expires: one past its expiry is refused like a revoked one, a new token
+/// gets the default lifetime, and a lifetime beyond the maximum is refused.
+#[tokio::test]
+async fn api_tokens_expire() -> Result<()> {
+    for backend in BACKENDS {
+        let app = App::new(backend).await?;
+        let (user, full) = app.user("expiry").await?;
+        let now = app.store.now_ms();
+        let expired = token_of(&app, &user, TokenScope::Full, now - 1).await?;
+        let reply = app
+            .call(Method::GET, "/api/v1/me", &Auth::Bearer(expired), None)
+            .await?;
+        ensure!(
+            reply.status == 401,
+            "{backend:?}: an expired token got {}",
+            reply.status
+        );
+
+        let created = app
+            .call(
+                Method::POST,
+                "/api/v1/me/tokens",
+                &Auth::Bearer(full.clone()),
+                Some(serde_json::json!({ "label": "default" })),
+            )
+            .await?;
+        ensure!(created.status == 201, "{backend:?}: {}", created.status);
+        let body = created.json()?;
+        let expires_at = body["expires_at"].as_i64().context("expires_at")?;
+        let default_ms = i64::try_from(DEFAULT_TOKEN_TTL.as_millis())?;
+        ensure!(
+            expires_at > now && expires_at <= app.store.now_ms() + default_ms,
+            "{backend:?}: a new token expires at {expires_at} (now {now})"
+        );
+        ensure!(body["scope"] == "read", "{backend:?}: default scope {body}");
+
+        let max_days = MAX_TOKEN_TTL.as_secs() / 86_400;
+        let too_long = app
+            .call(
+                Method::POST,
+                "/api/v1/me/tokens",
+                &Auth::Bearer(full),
+                Some(serde_json::json!({ "label": "forever", "expires_in_days": max_days + 1 })),
+            )
+            .await?;
+        ensure!(
+            too_long.status == 400 && too_long.text().contains("expires_in_days"),
+            "{backend:?}: a token beyond the maximum lifetime: {} {}",
+            too_long.status,
+            too_long.text()
+        );
+    }
+    Ok(())
+}
+
+/// Scopes: a `read` token changes nothing and mints nothing; a `write` token changes the
+/// user's data but can neither mint nor revoke tokens; a `full` token mints, but never a
+/// token that outlives it.
+#[tokio::test]
+async fn token_scopes_bound_what_a_token_may_do_and_mint() -> Result<()> {
+    let app = App::new(Backend::Sqlite).await?;
+    let (user, _) = app.user("scoped").await?;
+    let later = app.store.now_ms() + 3_600_000;
+    let read = Auth::Bearer(token_of(&app, &user, TokenScope::Read, later).await?);
+    let write = Auth::Bearer(token_of(&app, &user, TokenScope::Write, later).await?);
+    let full = Auth::Bearer(token_of(&app, &user, TokenScope::Full, later).await?);
+    let new_list = || Some(serde_json::json!({ "name": "Scoped" }));
+    let mint = |scope: &str| {
+        Some(serde_json::json!({ "label": "child", "scope": scope, "expires_in_days": 300 }))
+    };
+
+    let status = |reply: api_support::Reply| reply.status.as_u16();
+    let me = app.call(Method::GET, "/api/v1/me", &read, None).await?;
+    ensure!(status(me) == 200, "a read token cannot read");
+    let listed = app
+        .call(Method::POST, "/api/v1/lists", &read, new_list())
+        .await?;
+    ensure!(status(listed) == 403, "a read token created a list");
+    for (name, auth) in [("read", &read), ("write", &write)] {
+        let minted = app
+            .call(Method::POST, "/api/v1/me/tokens", auth, mint("read"))
+            .await?;
+        ensure!(
+            minted.status == 403,
+            "a {name} token minted a token: {}",
+            minted.status
+        );
+    }
+    let created = app
+        .call(Method::POST, "/api/v1/lists", &write, new_list())
+        .await?;
+    ensure!(status(created) == 201, "a write token cannot write");
+    let spare = app.store.create_token(user.id, "spare").await?;
+    let revoked = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/me/tokens/{}", spare.token.id.0),
+            &write,
+            None,
+        )
+        .await?;
+    ensure!(
+        revoked.status == 403,
+        "a write token revoked another token: {}",
+        revoked.status
+    );
+
+    let child = app
+        .call(Method::POST, "/api/v1/me/tokens", &full, mint("full"))
+        .await?;
+    ensure!(
+        child.status == 201,
+        "a full token cannot mint: {}",
+        child.status
+    );
+    let child = child.json()?;
+    ensure!(child["scope"] == "full", "{child}");
+    let child_expiry = child["expires_at"].as_i64().context("expires_at")?;
+    ensure!(
+        child_expiry <= later,
+        "a minted token outlives its parent: {child_expiry} > {later}"
+    );
+    Ok(())
+}
+
+/// Changing one's password over the API ends every session and revokes every API token of
+/// the user (also the ones of the request that changed it); the old password no longer signs
+/// in, the new one does.
+#[tokio::test]
+async fn a_password_change_over_the_api_ends_all_sessions_and_tokens() -> Result<()> {
+    for backend in BACKENDS {
+        let app = App::new(backend).await?;
+        let (user, token) = app.user("changer").await?;
+        let old = "the old password 1";
+        let new = "the new password 22";
+        let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+            old.to_owned(),
+        ))
+        .await?;
+        app.store.set_first_password_hash(user.id, &phc).await?;
+        let other = mailsig_daemon::http::auth::sign_in(&app.store, &user.email, old).await?;
+        let other = Auth::Cookie {
+            cookie: other.cookie_value().to_owned(),
+            csrf: None,
+        };
+        let session = mailsig_daemon::http::auth::sign_in(&app.store, &user.email, old).await?;
+        let this = Auth::Cookie {
+            cookie: session.cookie_value().to_owned(),
+            csrf: Some(mailsig_daemon::http::auth::csrf_token(&session.session).to_owned()),
+        };
+        let change = |current: &str| {
+            Some(serde_json::json!({ "current_password": current, "new_password": new }))
+        };
+
+        let wrong = app
+            .call(
+                Method::PUT,
+                "/api/v1/me/password",
+                &this,
+                change("not it at all"),
+            )
+            .await?;
+        ensure!(
+            wrong.status == 400,
+            "{backend:?}: wrong current password: {}",
+            wrong.status
+        );
+        let changed = app
+            .call(Method::PUT, "/api/v1/me/password", &this, change(old))
+            .await?;
+        ensure!(
+            changed.status == 204,
+            "{backend:?}: {} {}",
+            changed.status,
+            changed.text()
+        );
+
+        for (what, auth) in [
+            ("the token", Auth::Bearer(token.clone())),
+            ("the other session", other.clone()),
+            ("the changing session", this.clone()),
+        ] {
+            let status = app
+                .call(Method::GET, "/api/v1/me", &auth, None)
+                .await?
+                .status;
+            ensure!(
+                status == 401,
+                "{backend:?}: {what} still works after the password change: {status}"
+            );
+        }
+        ensure!(
+            mailsig_daemon::http::auth::sign_in(&app.store, &user.email, old)
+                .await
+                .is_err(),
+            "{backend:?}: the old password still signs in"
+        );
+        mailsig_daemon::http::auth::sign_in(&app.store, &user.email, new).await?;
+    }
     Ok(())
 }

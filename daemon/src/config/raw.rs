@@ -50,6 +50,9 @@ pub struct RawApi {
     pub rate_per_minute: Option<u32>,
     pub rate_burst: Option<u32>,
     pub session_ttl: Option<String>,
+    /// Lifetime of an API token issued without one, and the longest lifetime a token may have.
+    pub token_ttl: Option<String>,
+    pub token_max_ttl: Option<String>,
     /// Requests per second to the routes without authentication (webhook, OAuth callback,
     /// health and metrics), for the whole process and per client address.
     pub public_rate_per_second: Option<u32>,

@@ -171,7 +171,10 @@ pub const SIGN_IN_BURST: u32 = 10;
 
 type AttemptKey = (String, Option<crate::http::client_address::RateKey>);
 
-fn attempt_allowed(email: &str, client: Option<std::net::IpAddr>) -> Result<(), AuthError> {
+pub(super) fn attempt_allowed(
+    email: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<(), AuthError> {
     use governor::clock::{Clock as _, DefaultClock};
     use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
     static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<AttemptKey>> =
