@@ -3,6 +3,7 @@
 //! ([`Store::queries`], [`Store::writes`]), never with a clock.
 
 mod api_support;
+mod ops_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -751,6 +752,211 @@ async fn a_password_change_over_the_api_ends_all_sessions_and_tokens() -> Result
             "{backend:?}: the old password still signs in"
         );
         mailsig_daemon::http::auth::sign_in(&app.store, &user.email, new).await?;
+    }
+    Ok(())
+}
+
+/// The PostgreSQL password comes from a file or the systemd credential, against a real cluster
+/// that checks passwords: without it (or with a wrong one) the store cannot connect, with the
+/// file it can, and a daemon given the credential serves while its logs name the database
+/// without the password and never contain it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_password_comes_from_a_file_or_a_credential_and_is_never_logged() -> Result<()>
+{
+    use mailsig_daemon::config::{Config, DATABASE_PASSWORD_CREDENTIAL};
+    use std::os::unix::fs::PermissionsExt;
+
+    let env = mailsig_tests::servers::TestEnv::from_env()?;
+    let pg = mailsig_tests::servers::PrivatePg::start(&env).await?;
+    let password = format!("pw{}", hex::encode(rand::random::<[u8; 12]>()));
+    let url = pg.require_password("mailsig_app", &password).await?;
+    // The cluster now checks passwords (the reload is applied to new connections shortly).
+    let mut refused = false;
+    for _ in 0..100 {
+        if Store::open(&url).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    ensure!(refused, "the cluster accepts the role without a password");
+
+    let mut daemon = ops_support::Daemon::init(ops_support::OpsConfig::new()?)?;
+    let secrets = tempfile::tempdir()?;
+    let write_secret = |name: &str, text: &str| -> Result<std::path::PathBuf> {
+        let path = secrets.path().join(name);
+        std::fs::write(&path, format!("{text}\n"))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(path)
+    };
+    let config_with = |file: &std::path::Path| {
+        format!(
+            "database_url = {url:?}\ndatabase_password_file = {:?}\n{}",
+            file.display().to_string(),
+            daemon.config.to_toml(&daemon.data_dir)
+        )
+    };
+
+    let wrong = write_secret("wrong", "not-the-password")?;
+    daemon.write_config_text(&config_with(&wrong))?;
+    let config = Config::load(&daemon.config_path)?;
+    ensure!(
+        Store::open(&config.database_connect_url()?).await.is_err(),
+        "a wrong password file connected"
+    );
+    let right = write_secret("right", &password)?;
+    daemon.write_config_text(&config_with(&right))?;
+    let config = Config::load(&daemon.config_path)?;
+    ensure!(
+        !config.database_url.to_string().contains(&password),
+        "the URL's display shows the password"
+    );
+    let store = Store::open(&config.database_connect_url()?)
+        .await
+        .context("connect with the password from database_password_file")?;
+    store.migrate().await?;
+    store.close().await;
+
+    // Under systemd: the credential wins over the (wrong) file.
+    daemon.write_config_text(&config_with(&wrong))?;
+    let credentials = tempfile::tempdir()?;
+    let credential = credentials.path().join(DATABASE_PASSWORD_CREDENTIAL);
+    std::fs::write(&credential, &password)?;
+    std::fs::set_permissions(&credential, std::fs::Permissions::from_mode(0o400))?;
+    let credentials_dir = credentials.path().display().to_string();
+    daemon
+        .start(&[
+            ("CREDENTIALS_DIRECTORY", credentials_dir.as_str()),
+            ("RUST_LOG", "debug"),
+        ])
+        .await?;
+    daemon
+        .wait_for_log(
+            "naming the database",
+            std::time::Duration::from_secs(10),
+            |l| l.contains("starting") && l.contains("postgres://mailsig_app@127.0.0.1"),
+        )
+        .await?;
+    daemon.stop()?;
+    ensure!(
+        !daemon.logs_text().contains(&password),
+        "the password is in the daemon's logs"
+    );
+    Ok(())
+}
+
+/// Sharing a list with an address nobody has answers exactly like sharing it with a registered
+/// user who is not a member yet: the same status and body over the API, the same redirect from
+/// the page, the same number of store statements. The registered user gets the list when they
+/// list their lists; an address registered later gets it at its first sign-in.
+#[tokio::test]
+async fn sharing_does_not_reveal_which_addresses_have_an_account() -> Result<()> {
+    for backend in BACKENDS {
+        let w = World::new(backend).await?;
+        let owner = Auth::Bearer(w.owner.1.clone());
+        // The first request of a token records its use; later ones (within a minute) do not.
+        w.app.call(Method::GET, "/api/v1/me", &owner, None).await?;
+        let path = format!("/api/v1/lists/{}/members", w.list.0);
+        let share = |email: &str| Some(serde_json::json!({ "email": email, "role": "viewer" }));
+        let unknown = format!("nobody{:08x}@example.test", rand::random::<u32>());
+
+        let at_start = w.app.store.queries();
+        let known = w
+            .app
+            .call(Method::POST, &path, &owner, share(&w.stranger.0.email))
+            .await?;
+        let between = w.app.store.queries();
+        let nobody = w
+            .app
+            .call(Method::POST, &path, &owner, share(&unknown))
+            .await?;
+        let at_end = w.app.store.queries();
+        ensure!(
+            known.status == nobody.status && known.body == nobody.body,
+            "{backend:?}: a registered address got {} {}, an unknown one {} {}",
+            known.status,
+            known.text(),
+            nobody.status,
+            nobody.text()
+        );
+        ensure!(
+            between - at_start == at_end - between,
+            "{backend:?}: {} store statements for a registered address, {} for an unknown one",
+            between - at_start,
+            at_end - between
+        );
+
+        // The pages: the same redirect for both.
+        let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+            "owner's password 1".to_owned(),
+        ))
+        .await?;
+        w.app
+            .store
+            .set_first_password_hash(w.owner.0.id, &phc)
+            .await?;
+        let session = mailsig_daemon::http::auth::sign_in(
+            &w.app.store,
+            &w.owner.0.email,
+            "owner's password 1",
+        )
+        .await?;
+        let csrf = mailsig_daemon::http::auth::csrf_token(&session.session).to_owned();
+        let form = |email: &str| -> Result<Request<Body>> {
+            Ok(Request::builder()
+                .method(Method::POST)
+                .uri(format!("/lists/{}/share", w.list.0))
+                .header(
+                    "cookie",
+                    format!("__Host-mailsig_session={}", session.cookie_value()),
+                )
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!(
+                    "csrf_token={csrf}&email={}&role=editor",
+                    email.replace('@', "%40")
+                )))?)
+        };
+        let from: SocketAddr = "192.0.2.1:40000".parse()?;
+        let other = format!("nobody{:08x}@example.test", rand::random::<u32>());
+        let known_page = w.app.send(form(&w.stranger.0.email)?, from).await?;
+        let nobody_page = w.app.send(form(&other)?, from).await?;
+        ensure!(
+            known_page.status == nobody_page.status
+                && known_page.header("location") == nobody_page.header("location")
+                && known_page.body == nobody_page.body,
+            "{backend:?}: the share page answered {} {:?} for a registered address, {} {:?} for an unknown one",
+            known_page.status,
+            known_page.header("location"),
+            nobody_page.status,
+            nobody_page.header("location")
+        );
+
+        // The invitations turn into memberships.
+        let stranger = Auth::Bearer(w.stranger.1.clone());
+        let lists = w
+            .app
+            .call(Method::GET, "/api/v1/lists", &stranger, None)
+            .await?
+            .json()?;
+        ensure!(
+            lists.as_array().is_some_and(|l| l
+                .iter()
+                .any(|l| l["id"] == w.list.0 && l["role"] == "editor")),
+            "{backend:?}: the invited user does not see the list: {lists}"
+        );
+        let late = w.app.store.create_user(&unknown, None).await?;
+        let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+            "late comer password".to_owned(),
+        ))
+        .await?;
+        w.app.store.set_first_password_hash(late.id, &phc).await?;
+        ensure!(w.app.store.role_of(late.id, w.list).await?.is_none());
+        mailsig_daemon::http::auth::sign_in(&w.app.store, &unknown, "late comer password").await?;
+        ensure!(
+            w.app.store.role_of(late.id, w.list).await? == Some(Role::Viewer),
+            "{backend:?}: a user registered after the invitation did not get the list"
+        );
     }
     Ok(())
 }

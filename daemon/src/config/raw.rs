@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub struct RawConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// A file whose first line is the PostgreSQL password (instead of writing it into the URL).
+    pub database_password_file: Option<PathBuf>,
     pub master_key_file: Option<PathBuf>,
     #[serde(default)]
     pub http: RawHttp,

@@ -61,6 +61,8 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         Some(url) => DatabaseUrl::parse(&url)?,
         None => DatabaseUrl::sqlite(&data_dir.join(DEFAULT_DATABASE_FILE)),
     };
+    let database_password_file = raw.database_password_file.map(&resolve);
+    super::database_password::check(&database_url, database_password_file.as_deref())?;
     let master_key_file = raw
         .master_key_file
         .map(resolve)
@@ -199,6 +201,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         config_path: config_path.to_path_buf(),
         data_dir,
         database_url,
+        database_password_file,
         master_key_file,
         http,
         pipeline,

@@ -19,6 +19,7 @@ mod cursors;
 mod error;
 mod fencing;
 mod graph;
+mod invitations;
 mod lists;
 mod mailboxes;
 mod multi_row;

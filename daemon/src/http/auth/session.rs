@@ -147,6 +147,8 @@ pub async fn sign_in_from(
     let stored = store
         .create_session(user.id, &hash_cookie(&cookie), &csrf, expires_at)
         .await?;
+    // Lists shared with this address while the user was away become theirs now.
+    store.accept_invitations(user.id).await?;
     store
         .record_audit(
             Some(user.id),
