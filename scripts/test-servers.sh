@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start, stop and inspect the real servers the end-to-end tests talk to: Dovecot (IMAP), Postfix (SMTP
-# submission with AUTH, delivering into Dovecot by LMTP) and PostgreSQL 15, all on 127.0.0.1 with
-# non-standard ports and all state under one directory.
+# submission with AUTH, delivering into Dovecot by LMTP), PostgreSQL 15 and NSD (an authoritative DNS
+# server for the zone test. with DKIM keys made at start, SPF and DMARC records), all on 127.0.0.1 with non-standard ports and all state under one directory.
 #
 # Usage: scripts/test-servers.sh start|stop|status|env
 #
@@ -17,7 +17,7 @@
 #
 # Environment (all optional): MAILSIG_TEST_DIR (default <repo>/.test-servers), MAILSIG_TEST_IMAP_PORT
 # (10143), MAILSIG_TEST_IMAPS_PORT (10993), MAILSIG_TEST_SMTP_PORT (2587), MAILSIG_TEST_SMTPS_PORT (2465),
-# MAILSIG_TEST_PG_PORT (15432). Several instances can run side by side with different dirs and ports.
+# MAILSIG_TEST_PG_PORT (15432), MAILSIG_TEST_DNS_PORT (10053, UDP and TCP). Several instances can run side by side with different dirs and ports.
 #
 # Needs root (Dovecot and Postfix start as root and drop privileges; initdb runs as user postgres).
 set -euo pipefail
@@ -29,9 +29,12 @@ IMAPS_PORT="${MAILSIG_TEST_IMAPS_PORT:-10993}"
 SMTP_PORT="${MAILSIG_TEST_SMTP_PORT:-2587}"
 SMTPS_PORT="${MAILSIG_TEST_SMTPS_PORT:-2465}"
 PG_PORT="${MAILSIG_TEST_PG_PORT:-15432}"
+DNS_PORT="${MAILSIG_TEST_DNS_PORT:-10053}"
 PG_BIN="${MAILSIG_TEST_PG_BIN:-/usr/lib/postgresql/15/bin}"
 # chromium + chromium-driver: the web pages' end-to-end test drives headless Chromium over WebDriver.
-PACKAGES=(dovecot-imapd dovecot-lmtpd postfix postgresql-15 postgresql-client-15 openssl iproute2 chromium chromium-driver)
+# nsd + bind9-dnsutils (dig): the DNS server behind the sender-authentication tests, and its readiness probe.
+PACKAGES=(dovecot-imapd dovecot-lmtpd postfix postgresql-15 postgresql-client-15 openssl iproute2 chromium chromium-driver
+    nsd bind9-dnsutils)
 
 # Absolute path, so that the env file and the configs stay valid from any working directory.
 mkdir -p "$DIR"
@@ -40,6 +43,7 @@ TLS="$DIR/tls"
 DOV="$DIR/dovecot"
 PFX="$DIR/postfix"
 PG="$DIR/postgres"
+DNS="$DIR/dns"
 
 log() { printf 'test-servers: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -61,6 +65,7 @@ read_pid() { [[ -f "$1" ]] && head -n 1 "$1" | tr -dc '0-9' || true; }
 dovecot_pid() { read_pid "$DOV/run/master.pid"; }
 postfix_pid() { read_pid "$PFX/queue/pid/master.pid"; }
 postgres_pid() { read_pid "$PG/data/postmaster.pid"; }
+nsd_pid() { read_pid "$DNS/nsd.pid"; }
 
 port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 all_ports() { echo "$IMAP_PORT $IMAPS_PORT $SMTP_PORT $SMTPS_PORT $PG_PORT"; }
@@ -309,6 +314,101 @@ start_postgres() {
     fi
 }
 
+# ------------------------------------------------------------------------------------------------ DNS
+# One zone, test., for the sender-authentication tests (authoritative for the whole name space a DMARC
+# tree walk climbs, so `_dmarc.test` is a clean NXDOMAIN), with keys made here (never committed):
+#   example.test   DKIM selectors rsa2026 (RSA-2048) and ed2026 (Ed25519), SPF, DMARC p=reject
+#   nodmarc.test   DKIM selector sel1 (RSA-2048) and SPF, but no DMARC record
+#   attacker.test  DKIM selector evil (RSA-2048), SPF, DMARC: valid signatures of a domain other than From's
+# Private keys: $DNS/keys/<domain>.<selector>.pem (PKCS#8), which the tests sign with.
+dkim_txt_rsa() {
+    local p
+    p="$(openssl pkey -in "$1" -pubout -outform DER | base64 -w0)"
+    # A TXT character-string holds at most 255 bytes: split the 392-character key into quoted chunks.
+    printf '( "v=DKIM1; k=rsa; p=" %s )' "$(printf '%s' "$p" | fold -w 200 | sed 's/.*/"&"/' | tr '\n' ' ')"
+}
+
+write_dns_zone() {
+    mkdir -p "$DNS/keys"
+    local k="$DNS/keys" ed_p d
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$k/example.test.rsa2026.pem" 2>/dev/null
+    openssl genpkey -algorithm ED25519 -out "$k/example.test.ed2026.pem" 2>/dev/null
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$k/nodmarc.test.sel1.pem" 2>/dev/null
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$k/attacker.test.evil.pem" 2>/dev/null
+    chmod 644 "$k"/*.pem
+    # Ed25519 (RFC 8463): p= is the raw 32-byte public key, not the SubjectPublicKeyInfo.
+    ed_p="$(openssl pkey -in "$k/example.test.ed2026.pem" -pubout -outform DER | tail -c 32 | base64 -w0)"
+    {
+        printf '$ORIGIN test.\n$TTL 300\n'
+        printf '@ IN SOA ns1.test. hostmaster.test. ( %s 3600 600 86400 300 )\n' "$(date +%s)"
+        printf '@ IN NS ns1.test.\nns1 IN A 127.0.0.1\n'
+        for d in example nodmarc attacker; do
+            printf '%s IN A 127.0.0.1\n%s IN TXT "v=spf1 ip4:127.0.0.0/8 -all"\n' "$d" "$d"
+        done
+        printf '_dmarc.example IN TXT "v=DMARC1; p=reject; adkim=r; aspf=r"\n'
+        printf 'rsa2026._domainkey.example IN TXT %s\n' "$(dkim_txt_rsa "$k/example.test.rsa2026.pem")"
+        printf 'ed2026._domainkey.example IN TXT "v=DKIM1; k=ed25519; p=%s"\n' "$ed_p"
+        printf 'sel1._domainkey.nodmarc IN TXT %s\n' "$(dkim_txt_rsa "$k/nodmarc.test.sel1.pem")"
+        printf '_dmarc.attacker IN TXT "v=DMARC1; p=none"\n'
+        printf 'evil._domainkey.attacker IN TXT %s\n' "$(dkim_txt_rsa "$k/attacker.test.evil.pem")"
+    } >"$DNS/test.zone"
+    cat >"$DNS/nsd.conf" <<EOF
+# Generated by scripts/test-servers.sh: authoritative only, loopback, no chroot, no database file.
+server:
+  ip-address: 127.0.0.1@$DNS_PORT
+  do-ip6: no
+  username: ""
+  chroot: ""
+  zonesdir: "$DNS"
+  database: ""
+  zonelistfile: "$DNS/zone.list"
+  xfrdfile: "$DNS/xfrd.state"
+  pidfile: "$DNS/nsd.pid"
+  logfile: "$DNS/nsd.log"
+  server-count: 1
+  verbosity: 1
+  hide-version: yes
+remote-control:
+  control-enable: no
+zone:
+  name: test
+  zonefile: test.zone
+EOF
+    nsd-checkzone test "$DNS/test.zone" >/dev/null || die "the test zone does not check"
+}
+
+dns_answers() {
+    [[ -n "$(dig +short +time=1 +tries=1 @127.0.0.1 -p "$DNS_PORT" test SOA 2>/dev/null)" ]]
+}
+
+start_nsd() {
+    rm -rf "$DNS"
+    write_dns_zone
+    # -d: foreground (no fork, so the pid file names this process); setsid: its own session, so the
+    # caller's terminal or job control does not take it down.
+    setsid nsd -d -c "$DNS/nsd.conf" </dev/null >"$DNS/nsd.stdout" 2>&1 &
+    local deadline=$((SECONDS + 30))
+    until dns_answers; do
+        if ((SECONDS > deadline)); then
+            log_tail "$DNS/nsd.log"
+            log_tail "$DNS/nsd.stdout"
+            die "nsd does not answer on 127.0.0.1:$DNS_PORT"
+        fi
+        sleep 0.05
+    done
+}
+
+# NSD joined the servers after the other three: an instance whose mail and database servers already
+# run gets its DNS server added without restarting them.
+ensure_nsd() {
+    local pid
+    pid="$(nsd_pid)"
+    pid_alive "$pid" && dns_answers && return 0
+    install_missing
+    if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
+    start_nsd
+}
+
 # ------------------------------------------------------------------------------------------------ env
 write_env() {
     cat >"$DIR/env" <<EOF
@@ -320,18 +420,12 @@ export MAILSIG_TEST_IMAPS_PORT=$IMAPS_PORT
 export MAILSIG_TEST_SMTP_PORT=$SMTP_PORT
 export MAILSIG_TEST_SMTPS_PORT=$SMTPS_PORT
 export MAILSIG_TEST_PG_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres
+export MAILSIG_TEST_DNS_PORT=$DNS_PORT
+export MAILSIG_TEST_DKIM_KEYS=$DNS/keys
 EOF
 }
 
 # ---------------------------------------------------------------------------------------- orchestration
-running_count() {
-    local n=0
-    pid_alive "$(dovecot_pid)" && n=$((n + 1))
-    pid_alive "$(postfix_pid)" && n=$((n + 1))
-    pid_alive "$(postgres_pid)" && n=$((n + 1))
-    echo "$n"
-}
-
 all_ports_answer() {
     local p
     for p in $(all_ports); do port_answers "$p" || return 1; done
@@ -355,7 +449,9 @@ wait_for_ports() {
 
 cmd_start() {
     [[ $EUID -eq 0 ]] || die "must run as root (Dovecot and Postfix start as root)"
-    if [[ "$(running_count)" -eq 3 ]] && all_ports_answer; then
+    if pid_alive "$(dovecot_pid)" && pid_alive "$(postfix_pid)" && pid_alive "$(postgres_pid)" &&
+        all_ports_answer; then
+        ensure_nsd
         write_env
         log "already running in $DIR"
         return 0
@@ -374,7 +470,7 @@ cmd_start() {
             die "port $p is already in use by another process (another MAILSIG_TEST_DIR? stop it, or choose other ports with MAILSIG_TEST_*_PORT)"
         fi
     done
-    rm -rf "$TLS" "$DIR/tls-untrusted" "$DOV" "$PFX" "$PG" "$DIR/private" "$DIR/env"
+    rm -rf "$TLS" "$DIR/tls-untrusted" "$DOV" "$PFX" "$PG" "$DNS" "$DIR/private" "$DIR/env"
     # Many IDLE connections of one uid need more inotify instances than the default 128.
     local cur
     cur="$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 0)"
@@ -386,6 +482,7 @@ cmd_start() {
     start_dovecot
     start_postfix
     start_postgres
+    start_nsd
     wait_for_ports
     write_env
     log "running in $DIR (imap $IMAP_PORT, imaps $IMAPS_PORT, smtp $SMTP_PORT, smtps $SMTPS_PORT, pg $PG_PORT)"
@@ -412,6 +509,8 @@ cmd_stop() {
     if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
     pid="$(dovecot_pid)"
     if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
+    pid="$(nsd_pid)"
+    if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
     [[ ${#pids[@]} -eq 0 ]] && return 0
     local deadline=$((SECONDS + 20))
     for pid in "${pids[@]}"; do
@@ -434,13 +533,14 @@ cmd_stop() {
 
 cmd_status() {
     local rc=0 name pid
-    for name in dovecot postfix postgres; do
+    for name in dovecot postfix postgres nsd; do
         pid="$("${name}_pid")"
         if pid_alive "$pid"; then echo "$name: running (pid $pid)"; else echo "$name: stopped"; rc=3; fi
     done
     for p in $(all_ports); do
         if port_answers "$p"; then echo "port $p: answers"; else echo "port $p: closed"; rc=3; fi
     done
+    if dns_answers; then echo "dns $DNS_PORT: answers"; else echo "dns $DNS_PORT: silent"; rc=3; fi
     return $rc
 }
 

@@ -50,9 +50,9 @@ fn view(list: ContactList, role: Role) -> ListView {
 /// Every list the actor owns or that was shared with them; invitations for their address
 /// become memberships first.
 pub async fn my_lists(store: &Store, actor: Actor) -> ServiceResult<Vec<ListView>> {
-    store.accept_invitations(actor.0).await?;
+    store.accept_invitations(actor.user()).await?;
     Ok(store
-        .lists_for_user(actor.0)
+        .lists_for_user(actor.user())
         .await?
         .into_iter()
         .map(ListView::from)
@@ -72,7 +72,7 @@ pub async fn create_list(
     name: Option<&str>,
 ) -> ServiceResult<ListView> {
     let name = check_name(name)?;
-    let list = store.create_list(actor.0, &name).await?;
+    let list = store.create_list(actor.user(), &name).await?;
     audit(
         store,
         actor,
@@ -174,7 +174,7 @@ pub async fn share_list(
         return Err(ServiceError::Internal("checked fields missing".into()));
     };
     let role: Role = role.parse()?;
-    if store.get_user(actor.0).await?.email == email.trim().to_lowercase() {
+    if store.get_user(actor.user()).await?.email == email.trim().to_lowercase() {
         return Err(ServiceError::field(
             "email",
             FieldCode::Email,

@@ -28,8 +28,8 @@ pub struct CreatedToken {
 }
 
 pub async fn me(store: &Store, actor: Actor) -> ServiceResult<MeView> {
-    let user = store.get_user(actor.0).await?;
-    let lists = store.lists_for_user(actor.0).await?.len();
+    let user = store.get_user(actor.user()).await?;
+    let lists = store.lists_for_user(actor.user()).await?.len();
     let mailboxes = super::mailboxes::my_mailboxes(store, actor).await?.len();
     Ok(MeView {
         user,
@@ -39,7 +39,7 @@ pub async fn me(store: &Store, actor: Actor) -> ServiceResult<MeView> {
 }
 
 pub async fn tokens(store: &Store, actor: Actor) -> ServiceResult<Vec<ApiToken>> {
-    Ok(store.list_tokens(actor.0).await?)
+    Ok(store.list_tokens(actor.user()).await?)
 }
 
 /// Issues a token to the actor within what `credential` may grant ([`super::tokens::grant`]).
@@ -57,7 +57,7 @@ pub async fn create_token(
     let (scope, expires_at) = grant(limits, Issuer::User(credential), request, store.now_ms())?;
     let issued = store
         .issue_token(
-            actor.0,
+            actor.user(),
             &NewToken {
                 label: label.as_deref().unwrap_or_default(),
                 scope,
@@ -92,7 +92,7 @@ pub async fn revoke_token(
         TokenScope::Full,
         "revoke API tokens (sign in, or use a token with the full scope)",
     )?;
-    store.revoke_token_of(actor.0, token).await?;
+    store.revoke_token_of(actor.user(), token).await?;
     audit(
         store,
         actor,

@@ -82,7 +82,7 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     pub fn actor(&self) -> crate::service::Actor {
-        crate::service::Actor(self.user_id)
+        crate::service::Actor::signed_in(self.user_id)
     }
 
     /// What this request's credential may grant: a session is full, a token its own scope.
