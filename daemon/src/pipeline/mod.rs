@@ -65,12 +65,11 @@ impl Default for PipelineConfig {
     }
 }
 
-/// A running pipeline: the handle for sources, the shared counters and the rules cache.
+/// A running pipeline: the handle for sources, the shared counters and the daemon-wide filters.
 #[derive(Clone)]
 pub struct Pipeline {
     handle: PipelineHandle,
     stats: Arc<PipelineStats>,
-    rules: Arc<rules::RulesCache>,
     filters: Arc<std::sync::RwLock<Arc<FilterConfig>>>,
 }
 
@@ -98,12 +97,11 @@ impl Pipeline {
     ) -> Pipeline {
         let (sender, queue) = mpsc::channel(config.queue_capacity.max(1));
         let stats = Arc::new(PipelineStats::default());
-        let rules = Arc::new(rules::RulesCache::default());
         let filters = Arc::new(std::sync::RwLock::new(Arc::new(config.filters)));
         let context = Arc::new(worker::WorkerContext {
             store,
             filters: Arc::clone(&filters),
-            rules: Arc::clone(&rules),
+            rules: Arc::new(rules::RulesCache::default()),
             stats: Arc::clone(&stats),
             fences,
         });
@@ -111,7 +109,6 @@ impl Pipeline {
         Pipeline {
             handle: PipelineHandle::new(sender),
             stats,
-            rules,
             filters,
         }
     }
@@ -143,10 +140,5 @@ impl Pipeline {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
-    }
-
-    /// Drops a mailbox's cached filter rules, e.g. after its exclusions changed.
-    pub fn invalidate_mailbox(&self, mailbox: MailboxId) {
-        self.rules.invalidate(mailbox);
     }
 }
