@@ -175,6 +175,10 @@ fn suggestion(sender: &str, name: &str, company: &str) -> NewSuggestion {
             ..SuggestionFields::default()
         },
         confidence: 0.9,
+        auth: mailsig_daemon::domain::SenderAuth::new(
+            mailsig_daemon::domain::AuthResult::Authenticated,
+            mailsig_daemon::domain::AuthMethod::Dmarc,
+        ),
     }
 }
 

@@ -52,6 +52,9 @@ pub struct PipelineConfig {
     pub queue_capacity: usize,
     /// The filters applied before extraction.
     pub filters: FilterConfig,
+    /// Authenticates each sender before the commit; `None` leaves every sender unknown (and so
+    /// unable to change existing data).
+    pub sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
 }
 
 impl Default for PipelineConfig {
@@ -61,6 +64,7 @@ impl Default for PipelineConfig {
             workers: cores * 2,
             queue_capacity: 64,
             filters: FilterConfig::default(),
+            sender_auth: None,
         }
     }
 }
@@ -106,6 +110,7 @@ impl Pipeline {
             rules: Arc::clone(&rules),
             stats: Arc::clone(&stats),
             fences,
+            sender_auth: config.sender_auth,
         });
         tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
         Pipeline {

@@ -1,0 +1,258 @@
+//! Change suggestions: what an authenticated message said that differs from an accepted contact.
+//!
+//! The contact itself is never changed by a message (`store::commit`); the difference is kept here,
+//! field by field with the old value, until one of the list's editors accepts it (the contact
+//! takes the new values, each change recorded in its history) or dismisses it. The same rows are
+//! the list's change alerts ("Jane Doe: new title"), reported in the digest and the API while the
+//! list's `change_alerts` setting is on.
+
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use super::commit::update_fields;
+use super::suggestion::{FieldChange, SuggestionFields};
+use super::suggestions::auth_from_row;
+use super::text_enum::text_enum;
+use super::{Error, ListId, Result, Store, SuggestionId, UserId, col, parse_col, to_json};
+use crate::domain::SenderAuth;
+
+text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum ChangeStatus("change suggestion status") {
+        Open => "open",
+        Accepted => "accepted",
+        Dismissed => "dismissed",
+    }
+}
+
+/// One field's difference: the accepted value and the one the message offered (display text;
+/// list fields as JSON arrays, like the field history).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldDiff {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// A proposed change of an accepted contact.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ChangeSuggestion {
+    pub id: i64,
+    pub list: ListId,
+    pub suggestion: SuggestionId,
+    /// The contact's current name, for the alert line.
+    pub contact_name: Option<String>,
+    pub diff: Vec<FieldDiff>,
+    /// How the message that proposed it was authenticated.
+    pub sender_auth: SenderAuth,
+    pub status: ChangeStatus,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+}
+
+impl ChangeSuggestion {
+    /// The alert's words: "Jane Doe: new title, new phones".
+    pub fn alert_line(&self) -> String {
+        let what: Vec<String> = self
+            .diff
+            .iter()
+            .map(|d| format!("new {}", d.field))
+            .collect();
+        format!(
+            "{}: {}",
+            self.contact_name.as_deref().unwrap_or("(no name)"),
+            what.join(", ")
+        )
+    }
+}
+
+/// Keeps a proposed change (inside the commit's transaction); returns its id.
+pub(crate) async fn insert_change_suggestion(
+    conn: &mut AnyConnection,
+    list: ListId,
+    suggestion: SuggestionId,
+    proposed: &SuggestionFields,
+    changes: &[FieldChange],
+    auth: SenderAuth,
+    now: i64,
+) -> Result<i64> {
+    let diff: Vec<FieldDiff> = changes
+        .iter()
+        .map(|c| FieldDiff {
+            field: c.field.to_owned(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+        })
+        .collect();
+    let row = sqlx::query(
+        "INSERT INTO change_suggestions (list_id, suggestion_id, proposed, diff, auth_result, auth_method, \
+         status, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7) RETURNING id",
+    )
+    .bind(list.0)
+    .bind(suggestion.0)
+    .bind(to_json(proposed, "proposed fields")?)
+    .bind(to_json(&diff, "change diff")?)
+    .bind(auth.result.as_str())
+    .bind(auth.method.as_str())
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(Error::db("insert change suggestion", "change suggestion"))?;
+    col(&row, "id")
+}
+
+/// The columns [`change_from_row`] reads, followed by the caller's condition.
+macro_rules! select_changes {
+    ($tail:literal) => {
+        concat!(
+            "SELECT c.id, c.list_id, c.suggestion_id, c.diff, c.auth_result, c.auth_method, c.status, \
+             c.created_at, c.decided_at, s.fields FROM change_suggestions c \
+             JOIN suggestions s ON s.id = c.suggestion_id ",
+            $tail
+        )
+    };
+}
+
+fn change_from_row(row: &AnyRow) -> Result<ChangeSuggestion> {
+    let fields: SuggestionFields = super::json_col(row, "fields", "suggestion fields")?;
+    Ok(ChangeSuggestion {
+        id: col(row, "id")?,
+        list: ListId(col(row, "list_id")?),
+        suggestion: SuggestionId(col(row, "suggestion_id")?),
+        contact_name: fields.name.map(|f| f.value),
+        diff: super::json_col(row, "diff", "change diff")?,
+        sender_auth: auth_from_row(row)?,
+        status: parse_col(row, "status", "change suggestion status")?,
+        created_at: col(row, "created_at")?,
+        decided_at: col(row, "decided_at")?,
+    })
+}
+
+impl Store {
+    /// A list's change suggestions, newest first; only those with `status` when given.
+    pub async fn list_change_suggestions(
+        &self,
+        list: ListId,
+        status: Option<ChangeStatus>,
+    ) -> Result<Vec<ChangeSuggestion>> {
+        let rows = sqlx::query(select_changes!(
+            "WHERE c.list_id = $1 AND s.deleted_at IS NULL AND ($2 IS NULL OR c.status = $2) \
+             ORDER BY c.id DESC LIMIT 1000"
+        ))
+        .bind(list.0)
+        .bind(status.map(ChangeStatus::as_str))
+        .fetch_all(self.reader())
+        .await
+        .map_err(Error::db("list change suggestions", "change suggestion"))?;
+        rows.iter().map(change_from_row).collect()
+    }
+
+    pub async fn get_change_suggestion(&self, id: i64) -> Result<ChangeSuggestion> {
+        let row = sqlx::query(select_changes!("WHERE c.id = $1 AND s.deleted_at IS NULL"))
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(Error::db("get change suggestion", "change suggestion"))?
+            .ok_or(Error::NotFound {
+                what: "change suggestion",
+            })?;
+        change_from_row(&row)
+    }
+
+    /// Accepts (the contact takes the proposed values; every changed field goes into its history
+    /// with the old value) or dismisses an open change suggestion.
+    pub async fn decide_change_suggestion(
+        &self,
+        id: i64,
+        accept: bool,
+        by: UserId,
+    ) -> Result<ChangeSuggestion> {
+        let now = self.now_ms();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT c.suggestion_id, c.proposed, c.status, s.fields, s.confidence FROM change_suggestions c \
+             JOIN suggestions s ON s.id = c.suggestion_id WHERE c.id = $1 AND s.deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Error::db("read change suggestion", "change suggestion"))?
+        .ok_or(Error::NotFound {
+            what: "change suggestion",
+        })?;
+        let status: ChangeStatus = parse_col(&row, "status", "change suggestion status")?;
+        if status != ChangeStatus::Open {
+            return Err(Error::Invalid {
+                what: "change suggestion",
+                reason: format!("already {}", status.as_str()),
+            });
+        }
+        if accept {
+            let suggestion = SuggestionId(col(&row, "suggestion_id")?);
+            let mut fields: SuggestionFields =
+                super::json_col(&row, "fields", "suggestion fields")?;
+            let proposed: SuggestionFields = super::json_col(&row, "proposed", "proposed fields")?;
+            let confidence: f64 = col(&row, "confidence")?;
+            let changes = fields.merge_from(&proposed);
+            if !changes.is_empty() {
+                update_fields(
+                    &mut tx, suggestion, &fields, confidence, None, &changes, now,
+                )
+                .await?;
+            }
+        }
+        let decided = if accept {
+            ChangeStatus::Accepted
+        } else {
+            ChangeStatus::Dismissed
+        };
+        sqlx::query(
+            "UPDATE change_suggestions SET status = $1, decided_at = $2, decided_by = $3 WHERE id = $4",
+        )
+        .bind(decided.as_str())
+        .bind(now)
+        .bind(by.0)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("decide change suggestion", "change suggestion"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit change decision", "change suggestion"))?;
+        self.get_change_suggestion(id).await
+    }
+
+    /// The list's change alerts (its change suggestions, newest first), or none while the list's
+    /// `change_alerts` setting is off.
+    pub async fn change_alerts(&self, list: ListId) -> Result<Vec<ChangeSuggestion>> {
+        if !self.change_alerts_enabled(list).await? {
+            return Ok(Vec::new());
+        }
+        self.list_change_suggestions(list, None).await
+    }
+
+    pub async fn change_alerts_enabled(&self, list: ListId) -> Result<bool> {
+        let row = sqlx::query("SELECT change_alerts FROM contact_lists WHERE id = $1")
+            .bind(list.0)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(Error::db("read change alert setting", "list"))?
+            .ok_or(Error::NotFound { what: "list" })?;
+        Ok(col::<i64>(&row, "change_alerts")? != 0)
+    }
+
+    /// Turns the list's change alerts on or off.
+    pub async fn set_change_alerts(&self, list: ListId, on: bool) -> Result<()> {
+        let done = sqlx::query("UPDATE contact_lists SET change_alerts = $1 WHERE id = $2")
+            .bind(i64::from(on))
+            .bind(list.0)
+            .execute(self.writer())
+            .await
+            .map_err(Error::db("set change alert setting", "list"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "list" });
+        }
+        Ok(())
+    }
+}
