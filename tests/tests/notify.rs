@@ -306,6 +306,8 @@ fn one_entry_digest(from: &Mailbox, to: &MailUser) -> OutgoingMail {
         list_name: "Sales".into(),
         name: Some("Ada Lovelace".into()),
         company: Some("Analytical Engines".into()),
+        unverified_sender: false,
+        alert: None,
     }];
     compose_digest(&addressing, &entries, SystemTime::now()).expect("compose")
 }

@@ -29,3 +29,7 @@ CREATE INDEX change_suggestions_suggestion ON change_suggestions(suggestion_id, 
 
 -- Change alerts ("Jane Doe: new title") in the digest and the API, per list; on by default.
 ALTER TABLE contact_lists ADD COLUMN change_alerts BIGINT NOT NULL DEFAULT 1;
+
+-- The authserv-ids whose Authentication-Results count for one mailbox, as a JSON list; NULL
+-- follows the mailbox's provider (Microsoft 365, Gmail, none).
+ALTER TABLE mailboxes ADD COLUMN trusted_authserv_ids TEXT;

@@ -127,23 +127,25 @@ async fn load(store: &Store, mailbox: MailboxId) -> Result<MailboxRules, Pipelin
         .into_iter()
         .filter(|address| !is_freemail(address));
     let mut rules = MailboxRules::new(own_addresses, record.excluded_domains);
-    rules.trusted_authserv_ids = trusted_authserv_ids(record.kind, &record.settings);
+    let own = store
+        .mailbox_trusted_authserv_ids(mailbox)
+        .await
+        .map_err(settings_error)?;
+    rules.trusted_authserv_ids = trusted_authserv_ids(record.kind, &record.settings, own);
     Ok(rules)
 }
 
-/// The authserv-ids a mailbox trusts: the mailbox setting `trusted_authserv_ids` when present
-/// (an empty list trusts none), else its provider's: Microsoft 365 for Graph mailboxes and
-/// Exchange Online IMAP hosts, Google for Gmail's IMAP host, none for any other host.
+/// The authserv-ids a mailbox trusts: its own list when set (an empty list trusts none), else its
+/// provider's: Microsoft 365 for Graph mailboxes and Exchange Online IMAP hosts, Google for Gmail's
+/// IMAP host, none for any other host.
 pub(crate) fn trusted_authserv_ids(
     kind: crate::store::MailboxKind,
     settings: &serde_json::Value,
+    own: Option<Vec<String>>,
 ) -> crate::sender_auth::TrustedIds {
     use crate::sender_auth::{GOOGLE, MICROSOFT_365, TrustedIds};
-    if let Some(list) = settings
-        .get("trusted_authserv_ids")
-        .and_then(|v| v.as_array())
-    {
-        return TrustedIds::new(list.iter().filter_map(|v| v.as_str()));
+    if let Some(list) = own {
+        return TrustedIds::new(list);
     }
     let host = settings
         .get("host")

@@ -122,6 +122,10 @@ impl SenderAuthenticator {
         if let Some(verdict) = results::trusted_verdict(&message.headers, &trusted, &from_domain) {
             return verdict;
         }
+        if message.dkim_headers.is_empty() {
+            // Nothing signed it and no trusted provider vouched: no look-up can change that.
+            return SenderAuth::new(AuthResult::NotAuthenticated, AuthMethod::Dkim);
+        }
         let check =
             verify::dkim_and_dmarc(&self.authenticator, &self.cache, &message, &from_domain);
         tokio::time::timeout(self.timeout, check)

@@ -242,6 +242,44 @@ impl Store {
         Ok(col::<i64>(&row, "change_alerts")? != 0)
     }
 
+    /// The authserv-ids a mailbox trusts, when set for it (`None`: its provider's defaults).
+    pub async fn mailbox_trusted_authserv_ids(
+        &self,
+        mailbox: super::MailboxId,
+    ) -> Result<Option<Vec<String>>> {
+        let row = sqlx::query("SELECT trusted_authserv_ids FROM mailboxes WHERE id = $1")
+            .bind(mailbox.0)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(Error::db("read trusted authserv-ids", "mailbox"))?
+            .ok_or(Error::NotFound { what: "mailbox" })?;
+        match col::<Option<String>>(&row, "trusted_authserv_ids")? {
+            None => Ok(None),
+            Some(_) => super::json_col(&row, "trusted_authserv_ids", "trusted authserv-ids"),
+        }
+    }
+
+    /// Sets (or with `None` resets to the provider's defaults) the authserv-ids a mailbox trusts.
+    pub async fn set_mailbox_trusted_authserv_ids(
+        &self,
+        mailbox: super::MailboxId,
+        ids: Option<&[String]>,
+    ) -> Result<()> {
+        let json = ids
+            .map(|ids| to_json(&ids, "trusted authserv-ids"))
+            .transpose()?;
+        let done = sqlx::query("UPDATE mailboxes SET trusted_authserv_ids = $1 WHERE id = $2")
+            .bind(json)
+            .bind(mailbox.0)
+            .execute(self.writer())
+            .await
+            .map_err(Error::db("set trusted authserv-ids", "mailbox"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "mailbox" });
+        }
+        Ok(())
+    }
+
     /// Turns the list's change alerts on or off.
     pub async fn set_change_alerts(&self, list: ListId, on: bool) -> Result<()> {
         let done = sqlx::query("UPDATE contact_lists SET change_alerts = $1 WHERE id = $2")

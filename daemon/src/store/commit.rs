@@ -13,7 +13,9 @@
 //!   else is skipped as [`SkipReason::UnverifiedSender`] and changes nothing. vCard values are
 //!   dropped.
 //! - **Authenticated**: it merges into a suggestion under review as before (by address, else by
-//!   name and company). When it differs from an **accepted** contact, the contact is not changed:
+//!   name and company, never into an accepted contact by name and company: another address proves
+//!   nothing about that contact). When it differs from the **accepted** contact of its own address,
+//!   the contact is not changed:
 //!   a change suggestion with the field-level difference (old values kept) waits for the list's
 //!   editors (`store::changes`), and the list's change alert goes into the digest.
 
@@ -414,20 +416,25 @@ async fn merge_suggestion(
     .fetch_optional(&mut *conn)
     .await
     .map_err(Error::db("find suggestion by email", "suggestion"))?;
-    // Name and company are no proof of identity: only an authenticated sender is matched by them.
+    // Name and company are no proof of identity: only an authenticated sender is matched by them,
+    // and never into an accepted contact (whose change needs its own authenticated address).
     if let (None, true, Some(name_key), Some(company_key)) =
         (&existing, authenticated, &name_key, &company_key)
     {
         existing = sqlx::query(
             "SELECT id, fields, confidence, status, auth_result FROM suggestions \
-             WHERE list_id = $1 AND name_key = $2 AND company_key = $3 AND deleted_at IS NULL ORDER BY id LIMIT 1",
+             WHERE list_id = $1 AND name_key = $2 AND company_key = $3 AND deleted_at IS NULL \
+             AND status <> 'accepted' ORDER BY id LIMIT 1",
         )
         .bind(target.list.0)
         .bind(name_key.as_str())
         .bind(company_key.as_str())
         .fetch_optional(&mut *conn)
         .await
-        .map_err(Error::db("find suggestion by name and company", "suggestion"))?;
+        .map_err(Error::db(
+            "find suggestion by name and company",
+            "suggestion",
+        ))?;
     }
 
     let Some(row) = existing else {

@@ -91,7 +91,7 @@ pub fn components() -> Vec<(&'static str, String)> {
     );
     let suggestion = format!(
         r##"{{"type": "object", "additionalProperties": false,
-            "required": ["id", "list", "mailbox", "sender_email", "fields", "confidence", "status", "created_at", "updated_at"],
+            "required": ["id", "list", "mailbox", "sender_email", "fields", "confidence", "status", "created_at", "updated_at", "sender_auth", "unverified_sender"],
             "properties": {{
             "id": {INT}, "list": {INT},
             "mailbox": {nullable_int},
@@ -107,7 +107,12 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "social": {many_fields}}}}},
             "confidence": {{"type": "number", "minimum": 0, "maximum": 1}},
             "status": {{"type": "string", "enum": ["new", "accepted", "dismissed", "merged"]}},
-            "created_at": {INT}, "updated_at": {INT}}}}}"##
+            "created_at": {INT}, "updated_at": {INT},
+            "sender_auth": {{"type": "object", "additionalProperties": false,
+                "required": ["result", "method"], "properties": {{
+                "result": {{"type": "string", "enum": ["authenticated", "not_authenticated", "unknown"]}},
+                "method": {{"type": "string", "enum": ["authentication_results", "dmarc", "dkim", "arc", "none"]}}}}}},
+            "unverified_sender": {{"type": "boolean"}}}}}}"##
     );
     let mailbox = format!(
         r#"{{"type": "object", "additionalProperties": false,
