@@ -155,7 +155,8 @@ pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
                     .await
                     .or_exit("set trusted authserv-ids")
                     .map(|()| {
-                        let shown = ids.map_or("(provider default)".to_owned(), |ids| ids.join(","));
+                        let shown =
+                            ids.map_or("(provider default)".to_owned(), |ids| ids.join(","));
                         println!("{}\t{shown}", found.id.0);
                     })
             }
