@@ -7,7 +7,10 @@
 //!    (the operator's global list plus the mailbox's own, whose default follows the provider:
 //!    Microsoft 365 for Graph and Exchange Online IMAP, `mx.google.com` for Gmail; `results`);
 //! 2. otherwise its own DKIM verification and DMARC evaluation of the `From:` domain (`verify`),
-//!    through the system's resolver or the one configured, in bounded time, with a TXT cache.
+//!    through the system's resolver or the one configured, in bounded time, with a TXT cache;
+//! 3. for mail that fails there but carries an ARC chain: the chain, when it verifies and its
+//!    newest `ARC-Authentication-Results` come from a trusted authserv-id and say the message
+//!    passed for the `From:` domain (a trusted forwarder vouches).
 //!
 //! The answer is a [`SenderAuth`]: authenticated / not authenticated / unknown, with the method.
 //! Only that pair leaves this module; the headers, the signatures and the resolver's errors are
@@ -122,12 +125,31 @@ impl SenderAuthenticator {
         if let Some(verdict) = results::trusted_verdict(&message.headers, &trusted, &from_domain) {
             return verdict;
         }
-        if message.dkim_headers.is_empty() {
+        let signed = !message.dkim_headers.is_empty();
+        let sealed = !message.as_headers.is_empty();
+        if !signed && !sealed {
             // Nothing signed it and no trusted provider vouched: no look-up can change that.
             return SenderAuth::new(AuthResult::NotAuthenticated, AuthMethod::Dkim);
         }
-        let check =
-            verify::dkim_and_dmarc(&self.authenticator, &self.cache, &message, &from_domain);
+        let check = async {
+            let verdict = if signed {
+                verify::dkim_and_dmarc(&self.authenticator, &self.cache, &message, &from_domain)
+                    .await
+            } else {
+                SenderAuth::new(AuthResult::NotAuthenticated, AuthMethod::Dkim)
+            };
+            if verdict.is_authenticated() || !sealed {
+                return verdict;
+            }
+            let forwarded = verify::arc(
+                &self.authenticator,
+                &self.cache,
+                &message,
+                &trusted,
+                &from_domain,
+            );
+            forwarded.await.unwrap_or(verdict)
+        };
         tokio::time::timeout(self.timeout, check)
             .await
             .unwrap_or(SenderAuth::new(AuthResult::Unknown, AuthMethod::Dmarc))

@@ -79,6 +79,17 @@ pub fn trusted_verdict(
         .iter()
         .find(|(name, _)| trim(name).eq_ignore_ascii_case(b"authentication-results"))?;
     let value = std::str::from_utf8(value).ok()?;
+    trusted_value_verdict(value, trusted, from_domain)
+}
+
+/// The verdict of one results value (`authserv-id; method=result …`, as in an
+/// `Authentication-Results` or, after its `i=N;`, an `ARC-Authentication-Results` header) when its
+/// authserv-id is trusted.
+pub fn trusted_value_verdict(
+    value: &str,
+    trusted: &TrustedIds,
+    from_domain: &str,
+) -> Option<SenderAuth> {
     let (authserv_id, results) = parse(value)?;
     if !trusted.trusts(authserv_id.as_deref()) {
         return None;

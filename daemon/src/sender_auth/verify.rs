@@ -13,6 +13,7 @@ use mail_auth::{
 };
 
 use super::cache::TtlCache;
+use super::results::TrustedIds;
 use crate::domain::{AuthMethod, AuthResult, SenderAuth};
 
 /// The caches mail-auth consults (TXT only: DKIM keys and DMARC records).
@@ -42,6 +43,36 @@ pub async fn dkim_and_dmarc(
         dmarc.dmarc_record().is_some(),
         from_domain,
     )
+}
+
+/// ARC (RFC 8617), for mail a forwarder passed on (a mailing list, a redirect) and so broke its
+/// DKIM signature: authenticated when the seal chain verifies and the newest seal's
+/// `ARC-Authentication-Results` come from a trusted authserv-id and say the message passed for
+/// the `From:` domain when it reached that forwarder. `None` otherwise.
+pub async fn arc(
+    authenticator: &MessageAuthenticator,
+    cache: &TxtCache,
+    message: &AuthenticatedMessage<'_>,
+    trusted: &TrustedIds,
+    from_domain: &str,
+) -> Option<SenderAuth> {
+    if trusted.is_empty() || message.as_headers.is_empty() {
+        return None;
+    }
+    let output = authenticator
+        .verify_arc(Parameters::new(message).with_txt_cache(cache))
+        .await;
+    if output.result() != &DkimResult::Pass {
+        return None;
+    }
+    let newest = output.sets().iter().max_by_key(|set| set.seal.header.i)?;
+    let value = std::str::from_utf8(newest.results.value).ok()?;
+    // "i=N; authserv-id; method=result …"
+    let (_, results) = value.split_once(';')?;
+    let verdict = super::results::trusted_value_verdict(results, trusted, from_domain)?;
+    verdict
+        .is_authenticated()
+        .then_some(SenderAuth::new(AuthResult::Authenticated, AuthMethod::Arc))
 }
 
 /// The policy of the module docs, on the verifiers' outputs.
