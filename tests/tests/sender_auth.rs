@@ -534,3 +534,80 @@ async fn microsoft_authentication_results_count_only_where_trusted() -> Result<(
     plain.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_trusted_forwarders_arc_seal_vouches_for_mail_it_changed() -> Result<()> {
+    use mail_auth::arc::ArcSealer;
+    use mail_auth::dmarc::verify::DmarcParameters;
+    use mail_auth::hickory_resolver::config::{
+        ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
+    };
+    use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator, SpfOutput};
+
+    let dns = Dns::from_env()?;
+    let jane = "jane@example.test";
+    let original = dns.sign(
+        &jane_mail(jane, "Sales Director", "(410) 555-0100", &unique("k"), ""),
+        "example.test",
+        "rsa2026",
+    )?;
+    // The forwarder (a mailing list at nodmarc.test) verifies the message as it arrives ...
+    let (mut udp, mut tcp) = (ConnectionConfig::udp(), ConnectionConfig::tcp());
+    udp.port = dns.address.port();
+    tcp.port = dns.address.port();
+    let server = NameServerConfig::new(dns.address.ip(), true, vec![udp, tcp]);
+    let forwarder = MessageAuthenticator::new(
+        ResolverConfig::from_name_servers(vec![server]),
+        ResolverOpts::default(),
+    )?;
+    let arrived = AuthenticatedMessage::parse(&original).context("parse")?;
+    let dkim = forwarder.verify_dkim(&arrived).await;
+    let spf = SpfOutput::new("example.test".into());
+    let dmarc = forwarder
+        .verify_dmarc(DmarcParameters::new(&arrived, &dkim, "example.test", &spf))
+        .await;
+    let results = AuthenticationResults::new("lists.nodmarc.test")
+        .with_dkim_results(&dkim, jane)
+        .with_dmarc_result(&dmarc);
+    // ... appends its footer (which breaks Jane's DKIM signature) and seals what it sends on.
+    let mut changed = original.clone();
+    changed.extend_from_slice(b"\r\n-- \r\nThe Example Partners list\r\n");
+    let to_seal = AuthenticatedMessage::parse(&changed).context("parse")?;
+    let chain = forwarder.verify_arc(&to_seal).await;
+    let pem = std::fs::read(dns.keys.join("nodmarc.test.sel1.pem"))?;
+    let key = rustls_pemfile::private_key(&mut pem.as_slice())?.context("no key")?;
+    let key = RsaKey::<Sha256>::from_key_der(key).map_err(|e| anyhow::anyhow!("rsa key: {e}"))?;
+    let set = ArcSealer::from_key(key)
+        .domain("nodmarc.test")
+        .selector("sel1")
+        .headers([
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "DKIM-Signature",
+        ])
+        .seal(&to_seal, &results, &chain)
+        .map_err(|e| anyhow::anyhow!("seal: {e}"))?;
+    let forwarded = [set.to_header().into_bytes(), changed].concat();
+
+    let authenticator = dns.authenticator()?;
+    // Nobody trusts the list: the broken signature decides.
+    let untrusted = authenticator
+        .authenticate(&forwarded, &TrustedIds::default())
+        .await;
+    ensure!(
+        untrusted == SenderAuth::new(AuthResult::NotAuthenticated, AuthMethod::Dmarc),
+        "{untrusted:?}"
+    );
+    // The mailbox trusts the list's authserv-id: its seal vouches.
+    let trusted = authenticator
+        .authenticate(&forwarded, &TrustedIds::new(["lists.nodmarc.test"]))
+        .await;
+    ensure!(
+        trusted == SenderAuth::new(AuthResult::Authenticated, AuthMethod::Arc),
+        "{trusted:?}"
+    );
+    Ok(())
+}
