@@ -10,7 +10,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::commit::update_fields;
-use super::suggestion::{FieldChange, SuggestionFields};
+use super::suggestion::{FieldDiff, SuggestionFields};
 use super::suggestions::auth_from_row;
 use super::text_enum::text_enum;
 use super::{Error, ListId, Result, Store, SuggestionId, UserId, col, parse_col, to_json};
@@ -24,15 +24,6 @@ text_enum! {
         Accepted => "accepted",
         Dismissed => "dismissed",
     }
-}
-
-/// One field's difference: the accepted value and the one the message offered (display text;
-/// list fields as JSON arrays, like the field history).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FieldDiff {
-    pub field: String,
-    pub old: Option<String>,
-    pub new: Option<String>,
 }
 
 /// A proposed change of an accepted contact.
@@ -65,41 +56,6 @@ impl ChangeSuggestion {
             what.join(", ")
         )
     }
-}
-
-/// Keeps a proposed change (inside the commit's transaction); returns its id.
-pub(crate) async fn insert_change_suggestion(
-    conn: &mut AnyConnection,
-    list: ListId,
-    suggestion: SuggestionId,
-    proposed: &SuggestionFields,
-    changes: &[FieldChange],
-    auth: SenderAuth,
-    now: i64,
-) -> Result<i64> {
-    let diff: Vec<FieldDiff> = changes
-        .iter()
-        .map(|c| FieldDiff {
-            field: c.field.to_owned(),
-            old: c.old.clone(),
-            new: c.new.clone(),
-        })
-        .collect();
-    let row = sqlx::query(
-        "INSERT INTO change_suggestions (list_id, suggestion_id, proposed, diff, auth_result, auth_method, \
-         status, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7) RETURNING id",
-    )
-    .bind(list.0)
-    .bind(suggestion.0)
-    .bind(to_json(proposed, "proposed fields")?)
-    .bind(to_json(&diff, "change diff")?)
-    .bind(auth.result.as_str())
-    .bind(auth.method.as_str())
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(Error::db("insert change suggestion", "change suggestion"))?;
-    col(&row, "id")
 }
 
 /// The columns [`change_from_row`] reads, followed by the caller's condition.

@@ -21,10 +21,9 @@
 
 use sqlx::AnyConnection;
 
-use super::changes::insert_change_suggestion;
 use super::cursors::advance_cursor;
 use super::outbox::enqueue_digest;
-use super::suggestion::FieldChange;
+use super::suggestion::{FieldChange, FieldDiff};
 use super::{
     Backend, Cursor, Error, ListId, MailboxId, NewSuggestion, Result, Store, SuggestionFields,
     SuggestionId, UserId, col, to_json,
@@ -466,7 +465,7 @@ async fn merge_suggestion(
     let status: String = col(&row, "status")?;
     let backed_by_authenticated =
         col::<String>(&row, "auth_result")? == AuthResult::Authenticated.as_str();
-    let accepted = status == super::SuggestionStatus::Accepted.as_str();
+    let accepted = status == "accepted";
     if !authenticated && (accepted || backed_by_authenticated) {
         return Ok(CommitResult::Skipped(SkipReason::UnverifiedSender));
     }
@@ -565,4 +564,39 @@ pub(crate) async fn update_fields(
         .map_err(Error::db("record suggestion history", "suggestion history"))?;
     }
     Ok(())
+}
+
+/// Keeps a proposed change of an accepted contact (`store::changes`); returns its id.
+async fn insert_change_suggestion(
+    conn: &mut AnyConnection,
+    list: ListId,
+    suggestion: SuggestionId,
+    proposed: &SuggestionFields,
+    changes: &[FieldChange],
+    auth: crate::domain::SenderAuth,
+    now: i64,
+) -> Result<i64> {
+    let diff: Vec<FieldDiff> = changes
+        .iter()
+        .map(|c| FieldDiff {
+            field: c.field.to_owned(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+        })
+        .collect();
+    let row = sqlx::query(
+        "INSERT INTO change_suggestions (list_id, suggestion_id, proposed, diff, auth_result, auth_method, \
+         status, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7) RETURNING id",
+    )
+    .bind(list.0)
+    .bind(suggestion.0)
+    .bind(to_json(proposed, "proposed fields")?)
+    .bind(to_json(&diff, "change diff")?)
+    .bind(auth.result.as_str())
+    .bind(auth.method.as_str())
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(Error::db("insert change suggestion", "change suggestion"))?;
+    col(&row, "id")
 }

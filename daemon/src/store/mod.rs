@@ -42,7 +42,7 @@ pub use crate::domain::ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId,
 };
 pub use audit::AuditEntry;
-pub use changes::{ChangeStatus, ChangeSuggestion, FieldDiff};
+pub use changes::{ChangeStatus, ChangeSuggestion};
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage,
     CommitResult, Outcome,
@@ -62,7 +62,7 @@ pub use review::ReviewFilter;
 pub use secrets::{SecretKind, StoredSecret};
 pub use sessions::StoredSession;
 pub use stats::MailboxStats;
-pub use suggestion::{NewSuggestion, StoredField, StoredPhone, SuggestionFields};
+pub use suggestion::{FieldDiff, NewSuggestion, StoredField, StoredPhone, SuggestionFields};
 pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, SuggestionStatus};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;

@@ -160,6 +160,15 @@ pub(crate) struct FieldChange {
     pub new: Option<String>,
 }
 
+/// One field's difference: the accepted value and the one the message offered (display text;
+/// list fields as JSON arrays, like the field history).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldDiff {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
 /// Lower-case words of letters and digits, single-spaced: "Dr.  Anna-Maria SCHMIDT" and
 /// "dr anna maria schmidt" give the same key. `None` when nothing is left.
 pub(crate) fn match_key(text: &str) -> Option<String> {
