@@ -25,7 +25,8 @@ A label may list `scored_fields`: only those fields of that message count.
 `--reliability` prints, per set and pooled, every field's expected calibration error over ten
 confidence bins and the bins themselves (the engine's confidence against the share of right
 values); `--rules` adds how often each signature rule's block was one and each field rule's
-values were right, with the (right + 1/2) / (values + 1) estimate `src/calibration.rs` ships.
+values inside real signatures were right, each with the (right + 1/2) / (seen + 1) estimate
+`src/calibration.rs` ships (a value's confidence is the product of the two).
 `--parse EXE` scores another build of the `parse` example (an older commit, say).
 """
 import argparse
@@ -255,23 +256,24 @@ def reliability(name, t, per_rule):
         cells = "  ".join(f"[{lo:.1f}] {n} {c:.2f}/{a:.2f}" for lo, n, c, a in table)
         print(f"{f:10} {len(items):6} {e:6.3f}  {cells}")
     if per_rule:
-        # How often a signature found this way is one (for reading), and how often each rule's
-        # values are right: (right + 1/2) / (values + 1) is the confidence the engine ships
-        # (src/calibration.rs).
+        # What src/calibration.rs ships, each as (right + 1/2) / (seen + 1): how often a block
+        # found this way is a signature (ANCHORS), and how often each field rule's values are
+        # right inside real signatures (TABLE). A value's confidence is their product.
         anchors = defaultdict(lambda: [0, 0])
         for a, right in t.anchors:
             anchors[a][0] += right
             anchors[a][1] += 1
-        print(f"{'signature rule':28} {'found':>6} {'right':>6}")
+        print(f"{'signature rule':28} {'found':>6} {'right':>6} {'(k+.5)/(n+1)':>12}")
         for a, (k, n) in sorted(anchors.items(), key=lambda kv: str(kv[0])):
-            print(f"{str(a):28} {n:6} {k:6}")
+            print(f"{str(a):28} {n:6} {k:6} {(k + 0.5) / (n + 1):12.3f}")
         rules = defaultdict(lambda: [0, 0])
-        for _, r, _, ok, _ in t.conf:
-            rules[r][0] += ok
-            rules[r][1] += 1
-        print(f"{'field rule':28} {'values':>6} {'right':>6} {'(k+.5)/(n+1)':>12}")
+        for _, r, _, ok, sig in t.conf:
+            if sig:
+                rules[r][0] += ok
+                rules[r][1] += 1
+        print(f"{'field rule (real signatures)':28} {'values':>6} {'right':>6} {'(k+.5)/(n+1)':>12}")
         for r, (k, n) in sorted(rules.items(), key=lambda kv: str(kv[0])):
-            print(f"{str(r):28} {n:6} {k:6} {(k + 0.5) / (n + 1):12.2f}")
+            print(f"{str(r):28} {n:6} {k:6} {(k + 0.5) / (n + 1):12.3f}")
 
 
 def main():

@@ -192,8 +192,34 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
                         .is_some_and(|first| first + start == l as usize)
                 })
         });
+    // "Parking & Transportation Desk\n3-7060": a unit of the organisation signs with an
+    // internal extension, which only staff write (mail to customers gives a number they can
+    // dial).
+    let unit_signs = contact.name.is_none() && contact.company.is_none() && extension && {
+        let first = top
+            .get(start..block.end)
+            .and_then(|t| t.iter().position(|x| !x.is_blank()))
+            .map(|i| i + start);
+        match first.and_then(|i| top.get(i).map(|l| (i, l.text.as_str()))) {
+            Some((i, text))
+                if fields::company::is_org_line(text)
+                    && crate::tables::ORG_UNITS.matches(&text.to_lowercase()) =>
+            {
+                contact.company = Some(field(
+                    text.trim().to_string(),
+                    "company.unit_signs",
+                    Some(i),
+                ));
+                true
+            }
+            _ => false,
+        }
+    };
     let has_signature = evidence >= 1
-        && (contact.name.is_some() || company_signs || (strong_anchor && evidence >= 2));
+        && (contact.name.is_some()
+            || company_signs
+            || unit_signs
+            || (strong_anchor && evidence >= 2));
     if !has_signature {
         diagnostics.push(Diagnostic {
             code: "signature.too_little_evidence",
@@ -213,11 +239,38 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     } else {
         confidence *= 0.5;
     }
+    scale_by_anchor(&mut contact, calibration::anchor(block.anchor.rule()));
     Extraction {
         has_signature: true,
         contact: Some(contact),
         confidence,
         diagnostics,
+    }
+}
+
+/// Every value is right only if its block is a signature: each field's confidence (its rule's
+/// record inside real signatures) is multiplied by how often blocks found this way are one.
+fn scale_by_anchor(contact: &mut Contact, share: f32) {
+    let Contact {
+        name,
+        title,
+        company,
+        emails,
+        phones,
+        websites,
+        address,
+        social,
+    } = contact;
+    for c in [name, title, company, address]
+        .into_iter()
+        .flatten()
+        .map(|f| &mut f.confidence)
+        .chain(emails.iter_mut().map(|f| &mut f.confidence))
+        .chain(phones.iter_mut().map(|f| &mut f.confidence))
+        .chain(websites.iter_mut().map(|f| &mut f.confidence))
+        .chain(social.iter_mut().map(|f| &mut f.confidence))
+    {
+        *c *= share;
     }
 }
 
@@ -262,24 +315,7 @@ const FREEMAIL: &[&str] = &[
 
 /// "tallgrassdesign" for "mail.tallgrassdesign.co.uk"; empty for free-mail providers.
 fn main_label(domain: &str) -> String {
-    let labels: Vec<&str> = domain.split('.').collect();
-    let n = labels.len();
-    let second_level = n >= 3
-        && matches!(
-            labels[n - 2],
-            "co" | "com" | "org" | "net" | "ac" | "gov" | "ne" | "or"
-        );
-    let idx = if second_level {
-        n.saturating_sub(3)
-    } else {
-        n.saturating_sub(2)
-    };
-    let label = labels
-        .get(idx)
-        .copied()
-        .unwrap_or_default()
-        .to_lowercase()
-        .replace('-', "");
+    let label = fields::registrable_label(domain);
     if FREEMAIL.contains(&label.as_str()) {
         String::new()
     } else {

@@ -172,3 +172,27 @@ impl<T> OrExit<T> for Result<T, crate::notify::NotifyError> {
         })
     }
 }
+
+/// A service refusal: field errors spelled out one by one, refusals (not found, forbidden,
+/// in use, invalid) as data errors, an unavailable store as such.
+impl<T> OrExit<T> for Result<T, crate::service::ServiceError> {
+    fn or_exit(self, what: &'static str) -> CliResult<T> {
+        use crate::service::ServiceError;
+        self.map_err(|e| {
+            let exit = match &e {
+                ServiceError::Unavailable(_) => Exit::Unavailable,
+                ServiceError::Internal(_) => Exit::Software,
+                _ => Exit::Data,
+            };
+            let text = match &e {
+                ServiceError::Validation(fields) => fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => other.to_string(),
+            };
+            CliError::msg(exit, text).context(what)
+        })
+    }
+}

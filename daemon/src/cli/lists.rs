@@ -1,11 +1,15 @@
 //! `mailsigd list add|share|unshare|list`: contact lists and their members.
+//!
+//! Each command calls the service layer as the operator acting as the list's owner, so names
+//! are validated, roles checked and audit entries written exactly as for the same action on a
+//! page or through the API.
 
-use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
 
 use clap::{Subcommand, ValueEnum};
 
-use crate::store::{ListId, Role, Store};
+use crate::service::{Actor, lists};
+use crate::store::{ListId, Role, Store, UserId};
 
 use super::exit::CliError;
 use super::exit::{CliResult, OrExit};
@@ -60,18 +64,9 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
     match command {
         ListCommand::Add { owner, name } => {
             let owner = resolve::user(&store, &owner).await?;
-            let list = store
-                .create_list(owner.id, &name)
+            let list = lists::create_list(&store, Actor::operator_as(owner.id), Some(&name))
                 .await
                 .or_exit("add list")?;
-            context::audit(
-                &store,
-                AuditAction::ListCreate,
-                AuditObject::List,
-                Some(list.id.0),
-                None,
-            )
-            .await?;
             println!("{}\t{}", list.id.0, list.name);
         }
         ListCommand::Share {
@@ -80,52 +75,38 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
             role,
             owner,
         } => {
-            let list = list_named(&store, &list, owner.as_deref()).await?;
+            let (list, owner) = list_named(&store, &list, owner.as_deref()).await?;
             let user = resolve::user(&store, &email).await?;
             let role = match role {
                 ShareRole::Viewer => Role::Viewer,
                 ShareRole::Editor => Role::Editor,
             };
-            store
-                .share_list(list, user.id, role)
-                .await
-                .or_exit("share list")?;
-            let detail = format!("user {} as {role}", user.id.0);
-            context::audit(
+            lists::share_list(
                 &store,
-                AuditAction::ListShare,
-                AuditObject::List,
-                Some(list.0),
-                Some(&detail),
+                Actor::operator_as(owner),
+                list,
+                Some(&user.email),
+                Some(role.as_str()),
             )
-            .await?;
+            .await
+            .or_exit("share list")?;
             println!("{}\t{}\t{role}", list.0, user.email);
         }
         ListCommand::Unshare { list, email, owner } => {
-            let list = list_named(&store, &list, owner.as_deref()).await?;
+            let (list, owner) = list_named(&store, &list, owner.as_deref()).await?;
             let user = resolve::user(&store, &email).await?;
-            store
-                .unshare_list(list, user.id)
+            lists::unshare_list(&store, Actor::operator_as(owner), list, user.id)
                 .await
                 .or_exit("unshare list")?;
-            let detail = format!("user {}", user.id.0);
-            context::audit(
-                &store,
-                AuditAction::ListUnshare,
-                AuditObject::List,
-                Some(list.0),
-                Some(&detail),
-            )
-            .await?;
             println!("{}\t{}\tremoved", list.0, user.email);
         }
         ListCommand::List { email } => {
             let user = resolve::user(&store, &email).await?;
-            for access in store.lists_for_user(user.id).await.or_exit("list lists")? {
-                println!(
-                    "{}\t{}\t{}",
-                    access.list.id.0, access.role, access.list.name
-                );
+            for list in lists::my_lists(&store, Actor::operator_as(user.id))
+                .await
+                .or_exit("list lists")?
+            {
+                println!("{}\t{}\t{}", list.id.0, list.role, list.name);
             }
         }
     }
@@ -133,11 +114,17 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
     Ok(())
 }
 
-/// The list given by id or name (a name among `owner`'s lists when given).
-async fn list_named(store: &Store, given: &str, owner: Option<&str>) -> Result<ListId, CliError> {
+/// The list given by id or name (a name among `owner`'s lists when given), and its owner, as
+/// whom the operator acts on it.
+async fn list_named(
+    store: &Store,
+    given: &str,
+    owner: Option<&str>,
+) -> Result<(ListId, UserId), CliError> {
     let owner = match owner {
         Some(owner) => Some(resolve::user(store, owner).await?.id),
         None => None,
     };
-    Ok(resolve::list(store, given, owner).await?.id)
+    let list = resolve::list(store, given, owner).await?;
+    Ok((list.id, list.owner))
 }

@@ -2,7 +2,7 @@
 //!
 //! The commands go through the service layer as the user named with `--user` (by default the
 //! list's owner), so they see exactly what that user sees in the API and the pages, with the
-//! same filters and checks, and each read is audited as theirs. Output is an aligned table for
+//! same filters and checks; each read is audited as the operator's. Output is an aligned table for
 //! people, or with `--json` the API's own JSON (a page `{items, next_cursor}`, or one
 //! suggestion).
 
@@ -10,11 +10,11 @@ use std::path::Path;
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::service::Actor;
 use crate::service::suggestions::{self as service, Page, Query};
-use crate::service::{Actor, ServiceError};
 use crate::store::{ListId, Store, Suggestion, SuggestionId, UserId};
 
-use super::exit::{CliError, CliResult, Exit};
+use super::exit::{CliError, CliResult, Exit, OrExit};
 use super::{context, resolve};
 
 #[derive(Debug, Subcommand)]
@@ -106,9 +106,9 @@ async fn list(store: &Store, args: ListArgs) -> CliResult {
             let list = resolve::list(store, given, user).await?;
             vec![(list.id, list.name, user.unwrap_or(list.owner))]
         }
-        (None, Some(user)) => crate::service::lists::my_lists(store, Actor(user))
+        (None, Some(user)) => crate::service::lists::my_lists(store, Actor::operator_as(user))
             .await
-            .map_err(|e| service_error(e, "list the user's lists"))?
+            .or_exit("list the user's lists")?
             .into_iter()
             .map(|l| (l.id, l.name, user))
             .collect(),
@@ -131,9 +131,9 @@ async fn list(store: &Store, args: ListArgs) -> CliResult {
     };
     let mut names = Vec::new();
     for (list, name, reader) in &lists {
-        let page = service::list(store, Actor(*reader), *list, &query)
+        let page = service::list(store, Actor::operator_as(*reader), *list, &query)
             .await
-            .map_err(|e| service_error(e, "list suggestions"))?;
+            .or_exit("list suggestions")?;
         if let Some(cursor) = &page.next_cursor {
             if lists.len() == 1 {
                 all.next_cursor = Some(cursor.clone());
@@ -187,9 +187,9 @@ async fn show(store: &Store, args: ShowArgs) -> CliResult {
                 .owner
         }
     };
-    let suggestion = service::get(store, Actor(reader), id)
+    let suggestion = service::get(store, Actor::operator_as(reader), id)
         .await
-        .map_err(|e| service_error(e, "show suggestion"))?;
+        .or_exit("show suggestion")?;
     if args.json {
         return print_json(&suggestion);
     }
@@ -285,22 +285,4 @@ fn print_details(s: &Suggestion) {
     }
     println!("created_at: {}", s.created_at);
     println!("updated_at: {}", s.updated_at);
-}
-
-/// A service refusal as a CLI error: field errors spelled out, "not found" as a data error.
-fn service_error(e: ServiceError, what: &'static str) -> CliError {
-    let exit = match &e {
-        ServiceError::Unavailable(_) => Exit::Unavailable,
-        ServiceError::Internal(_) => Exit::Software,
-        _ => Exit::Data,
-    };
-    let text = match &e {
-        ServiceError::Validation(fields) => fields
-            .iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => other.to_string(),
-    };
-    CliError::msg(exit, text).context(what)
 }

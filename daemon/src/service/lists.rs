@@ -50,7 +50,7 @@ fn view(list: ContactList, role: Role) -> ListView {
 /// Every list the actor owns or that was shared with them.
 pub async fn my_lists(store: &Store, actor: Actor) -> ServiceResult<Vec<ListView>> {
     Ok(store
-        .lists_for_user(actor.0)
+        .lists_for_user(actor.user())
         .await?
         .into_iter()
         .map(ListView::from)
@@ -70,7 +70,7 @@ pub async fn create_list(
     name: Option<&str>,
 ) -> ServiceResult<ListView> {
     let name = check_name(name)?;
-    let list = store.create_list(actor.0, &name).await?;
+    let list = store.create_list(actor.user(), &name).await?;
     audit(
         store,
         actor,
@@ -180,7 +180,7 @@ pub async fn share_list(
         }
         Err(e) => return Err(e.into()),
     };
-    if user.id == actor.0 {
+    if user.id == actor.user() {
         return Err(ServiceError::field(
             "email",
             FieldCode::Email,

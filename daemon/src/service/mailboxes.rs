@@ -100,7 +100,7 @@ pub struct LinkImap {
 /// The mailbox of `id` if the actor owns it.
 async fn owned(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<Mailbox> {
     let mailbox = store.get_mailbox(id).await?;
-    if mailbox.owner != actor.0 {
+    if mailbox.owner != actor.user() {
         return Err(ServiceError::NotFound { what: "mailbox" });
     }
     Ok(mailbox)
@@ -108,7 +108,7 @@ async fn owned(store: &Store, actor: Actor, id: MailboxId) -> ServiceResult<Mail
 
 pub async fn my_mailboxes(store: &Store, actor: Actor) -> ServiceResult<Vec<MailboxView>> {
     let filter = MailboxFilter {
-        owner: Some(actor.0),
+        owner: Some(actor.user()),
         kind: None,
     };
     Ok(store
@@ -158,7 +158,7 @@ pub async fn link_imap(
         vault,
         options,
         Some(&addrs),
-        actor.0,
+        actor.user(),
         LinkChecked {
             settings,
             address,
@@ -463,10 +463,10 @@ async fn owned_or_feeding_my_list(
     id: MailboxId,
 ) -> ServiceResult<Mailbox> {
     let mailbox = store.get_mailbox(id).await?;
-    if mailbox.owner == actor.0 {
+    if mailbox.owner == actor.user() {
         return Ok(mailbox);
     }
-    match store.role_of(actor.0, mailbox.target_list).await? {
+    match store.role_of(actor.user(), mailbox.target_list).await? {
         Some(Role::Owner) => Ok(mailbox),
         _ => Err(ServiceError::NotFound { what: "mailbox" }),
     }

@@ -27,8 +27,8 @@ pub struct CreatedToken {
 }
 
 pub async fn me(store: &Store, actor: Actor) -> ServiceResult<MeView> {
-    let user = store.get_user(actor.0).await?;
-    let lists = store.lists_for_user(actor.0).await?.len();
+    let user = store.get_user(actor.user()).await?;
+    let lists = store.lists_for_user(actor.user()).await?.len();
     let mailboxes = super::mailboxes::my_mailboxes(store, actor).await?.len();
     Ok(MeView {
         user,
@@ -38,7 +38,7 @@ pub async fn me(store: &Store, actor: Actor) -> ServiceResult<MeView> {
 }
 
 pub async fn tokens(store: &Store, actor: Actor) -> ServiceResult<Vec<ApiToken>> {
-    Ok(store.list_tokens(actor.0).await?)
+    Ok(store.list_tokens(actor.user()).await?)
 }
 
 pub async fn create_token(
@@ -50,7 +50,7 @@ pub async fn create_token(
     let label = c.text("label", label, 100);
     c.finish()?;
     let issued = store
-        .create_token(actor.0, label.as_deref().unwrap_or_default())
+        .create_token(actor.user(), label.as_deref().unwrap_or_default())
         .await?;
     audit(
         store,
@@ -68,7 +68,7 @@ pub async fn create_token(
 }
 
 pub async fn revoke_token(store: &Store, actor: Actor, token: TokenId) -> ServiceResult<()> {
-    store.revoke_token_of(actor.0, token).await?;
+    store.revoke_token_of(actor.user(), token).await?;
     audit(
         store,
         actor,

@@ -26,13 +26,48 @@ pub use validate::{FieldCode, FieldError};
 use crate::domain::{AuditAction, AuditObject};
 use crate::store::{ListId, Role, Store, UserId};
 
-/// The signed-in user on whose behalf a service function acts.
+/// Who acts, and as which user.
+///
+/// A user signed in to the pages or holding an API token acts as themself. The operator at the
+/// host's command line acts *as* a user (the owner of the list or mailbox the command names), so
+/// a CLI command goes through the same validation and role checks as the same action on a page;
+/// its audit entries name the operator (no user id) instead of that user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Actor(pub UserId);
+pub struct Actor {
+    user: UserId,
+    by_operator: bool,
+}
 
 impl Actor {
+    /// A user acting through a session or an API token.
+    pub fn signed_in(user: UserId) -> Actor {
+        Actor {
+            user,
+            by_operator: false,
+        }
+    }
+
+    /// The operator, acting as `user` (whose roles and ownership decide what is allowed).
+    pub fn operator_as(user: UserId) -> Actor {
+        Actor {
+            user,
+            by_operator: true,
+        }
+    }
+
+    /// The user whose roles and ownership the action is checked against.
     pub fn user(self) -> UserId {
-        self.0
+        self.user
+    }
+
+    /// Whether the operator (the host's command line) acts.
+    pub fn is_operator(self) -> bool {
+        self.by_operator
+    }
+
+    /// The user id an audit entry names: none for the operator.
+    fn audited(self) -> Option<UserId> {
+        (!self.by_operator).then_some(self.user)
     }
 }
 
@@ -44,7 +79,7 @@ pub async fn require_role(
     list: ListId,
     min: Role,
 ) -> ServiceResult<Role> {
-    match store.role_of(actor.0, list).await? {
+    match store.role_of(actor.user(), list).await? {
         None => Err(ServiceError::NotFound { what: "list" }),
         Some(role) if role >= min => Ok(role),
         Some(_) => Err(ServiceError::Forbidden {
@@ -71,7 +106,7 @@ pub(crate) async fn audit(
     detail: Option<&str>,
 ) -> ServiceResult<()> {
     store
-        .record_audit(Some(actor.0), action, kind, id, detail)
+        .record_audit(actor.audited(), action, kind, id, detail)
         .await?;
     Ok(())
 }

@@ -102,7 +102,7 @@ pub(crate) fn matches_domain(text: &str, domain_label: &str) -> bool {
 
 /// A line that names a unit of an organisation or an organisation ("Department of Civil
 /// Engineering", "Saudi Arabia Gas Resources").
-fn is_org_line(text: &str) -> bool {
+pub(crate) fn is_org_line(text: &str) -> bool {
     let lower = text.to_lowercase();
     text.split_whitespace().count() <= 8
         && text.chars().count() <= 80
@@ -310,9 +310,13 @@ pub(crate) fn find(
         .chars()
         .next()
         .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase() && !c.is_uppercase());
+    // A line with the person's surname under the name is the business named after them
+    // ("Zieliński Meble", "Cantina Marini"), though it has a person's shape.
+    let named_after = name.is_some_and(|n| super::name::carries_name_word(text, n));
+    let unit = crate::tables::ORG_UNITS.matches(&lower);
     let plain = candidate(text)
-        && !super::title::is_title(text)
-        && (company_word || caseless || !super::name::person_shaped(text))
+        && (named_after || !super::title::is_title(text))
+        && (company_word || caseless || named_after || unit || !super::name::person_shaped(text))
         && text.split_whitespace().count() <= 6
         && text
             .chars()

@@ -121,6 +121,29 @@ fn split_outside_numbers(text: &str, sep: &str) -> Vec<String> {
     out
 }
 
+/// The label a domain was registered under, lower-case and without hyphens: "tallgrassdesign"
+/// for "mail.tallgrass-design.co.uk", "kargohizli" for "kargohizli.com.tr".
+pub(crate) fn registrable_label(domain: &str) -> String {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let n = labels.len();
+    let second_level = n >= 3
+        && matches!(
+            labels[n - 2],
+            "co" | "com" | "org" | "net" | "ac" | "gov" | "ne" | "or" | "edu"
+        );
+    let idx = if second_level {
+        n.saturating_sub(3)
+    } else {
+        n.saturating_sub(2)
+    };
+    labels
+        .get(idx)
+        .copied()
+        .unwrap_or_default()
+        .to_lowercase()
+        .replace('-', "")
+}
+
 pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}' | '\u{ac00}'..='\u{d7af}' | '\u{1100}'..='\u{11ff}' | '\u{3130}'..='\u{318f}')
 }

@@ -7,7 +7,9 @@
 
 use super::name_match;
 use super::{Cell, is_cjk, is_contact_cell};
-use crate::tables::words::{GREETINGS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS};
+use crate::tables::words::{
+    CONJUNCTIONS, GREETINGS, NAME_PARTICLES, NAME_PREFIXES, POST_NOMINALS, TITLE_WORDS,
+};
 
 /// What we know of the sender's name from the headers.
 #[derive(Default, Clone)]
@@ -55,12 +57,7 @@ impl Sender {
         };
         let (local, domain) = address
             .and_then(|a| a.rsplit_once('@'))
-            .map(|(l, d)| {
-                (
-                    letters(l),
-                    letters(d.split('.').rev().nth(1).unwrap_or_default()),
-                )
-            })
+            .map(|(l, d)| (letters(l), letters(&super::registrable_label(d))))
             .unwrap_or_default();
         let keys: Vec<Vec<String>> = tokens
             .iter()
@@ -109,7 +106,8 @@ impl Sender {
     /// and the address's local part is none of the name's words.
     pub fn is_business_name(&self, text: &str) -> bool {
         let words = tokenize(text);
-        let squashed: String = words.concat();
+        // Compared through ASCII keys: "Kargo Hızlı" spells kargohizli.com.tr.
+        let squashed: String = words.iter().map(|w| name_match::key(w)).collect();
         squashed.len() >= 4
             && !self.domain.is_empty()
             && (self.domain.contains(&squashed) || squashed.contains(&self.domain))
@@ -320,9 +318,15 @@ fn person_shaped_words(text: &str) -> bool {
         })
 }
 
-/// Two people signing together: "Lena & Tomas Brandt", "Ann Lee & Bo Berg".
+/// Two people signing together: "Lena & Tomas Brandt", "Ann Lee & Bo Berg", "Hélène et Marc
+/// Dubois", "Ewa i Marek Nowiccy" (the word for "and" of any of the engine's languages).
 pub(crate) fn couple_shaped(text: &str) -> bool {
-    let Some((a, b)) = text.split_once(" & ").or_else(|| text.split_once(" and ")) else {
+    let Some((a, b)) = text.split_once(" & ").or_else(|| {
+        text.match_indices(' ').find_map(|(i, _)| {
+            let (word, tail) = text[i + 1..].split_once(' ')?;
+            CONJUNCTIONS.contains(&word).then(|| (&text[..i], tail))
+        })
+    }) else {
         return false;
     };
     let side = |t: &str| {
@@ -336,10 +340,37 @@ pub(crate) fn couple_shaped(text: &str) -> bool {
             })
     };
     !b.contains(" & ")
-        && !b.contains(" and ")
+        && !b.split_whitespace().any(|w| CONJUNCTIONS.contains(&w))
         && side(a)
         && side(b)
         && person_shaped(&format!("{a} {b}"))
+}
+
+/// Whether `text`, a line other than the name's, carries one of the name's capitalised words
+/// ("Cantina Marini" under "Franco Marini", "דפוס לוי" under "יוסי לוי"): a family business or
+/// a practice named after the person, never a job title.
+pub(crate) fn carries_name_word(text: &str, name: &str) -> bool {
+    let text_words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .collect();
+    // (A cell with the whole name, "박민수 과장", is the name and a title written after it.)
+    !text.contains(name.trim())
+        && name
+            .split_whitespace()
+            .filter(|w| {
+                w.chars().count() >= 3
+                    && !w.ends_with('.')
+                    && w.chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphabetic() && !c.is_lowercase())
+                    && !NAME_PREFIXES.contains(&w.to_lowercase().as_str())
+            })
+            .any(|w| {
+                text_words
+                    .iter()
+                    .any(|t| t.to_lowercase() == w.to_lowercase())
+            })
 }
 
 /// The rest of a cell after leading title words, if it starts with any.
@@ -398,7 +429,10 @@ pub(crate) fn find(
     }
     for cell in cells.iter().take(4) {
         let cleaned = clean(&cell.text);
-        if person_shaped(&cleaned)
+        // (A couple whose surname is written in the plural, "Ewa i Marek Nowiccy" for Ewa
+        // Nowicka, shares a first name with the sender.)
+        let couple = couple_shaped(&cleaned) && sender.overlap(&cleaned) > 0;
+        if (couple || person_shaped(&cleaned))
             && cleaned.split_whitespace().count() >= 2
             && !sender.is_business_name(&cleaned)
         {
@@ -452,6 +486,13 @@ mod tests {
         assert!(!couple_shaped("Torres & Lowe Construction, Inc."));
         assert!(couple_shaped("Joost & Marieke de Groot"));
         assert!(couple_shaped("Tom and Becky Whitfield"));
+        assert!(couple_shaped("Hélène et Marc Dubois"));
+        assert!(couple_shaped("Ewa i Marek Nowiccy"));
+        assert!(!couple_shaped("Sales and Marketing"));
+        assert!(carries_name_word("Cantina Marini", "Franco Marini"));
+        assert!(carries_name_word("דפוס לוי", "יוסי לוי"));
+        assert!(!carries_name_word("박민수 과장", "박민수"));
+        assert!(!carries_name_word("Vertriebsleiter", "Anna Berg"));
         assert!(person_shaped("أحمد الفارسي"));
         assert!(!person_shaped("납품 일정 확인 부탁드립니다."));
         assert!(person_shaped("עו\"ד אורי לוין"));

@@ -41,6 +41,15 @@ fn surely_company(tail: &str, domain_label: Option<&str>) -> bool {
         || domain_label.is_some_and(|d| super::company::matches_domain(tail, d))
 }
 
+/// The part of a cell a title is read from: before "Title, Company" or "Title at Company".
+fn title_part(text: &str) -> &str {
+    [", ", " at ", " bei ", " chez "]
+        .iter()
+        .filter_map(|sep| text.split_once(sep).map(|(head, _)| head))
+        .min_by_key(|head| head.len())
+        .unwrap_or(text)
+}
+
 fn tail_of<'a>(text: &'a str, sep: &str) -> &'a str {
     text.split_once(sep).map_or("", |(_, tail)| tail)
 }
@@ -82,6 +91,17 @@ pub(crate) fn structural(
         || cells
             .get(at + 2)
             .is_some_and(|c| super::company::has_legal_form(&c.text));
+    // A unit line right above an institution ("Instytut Chemii" over "Uniwersytet
+    // Nadwiślański") is the organisation's first line, not what the person does. (A
+    // department above a company, "Sales Department" over "Acme Ltd", still says what the
+    // person does.)
+    let unit_of_next = crate::tables::ORG_UNITS.matches(&t.to_lowercase())
+        && cells.get(at + 2).is_some_and(|c| {
+            c.line == cell.line + 1
+                && crate::tables::ORG_UNITS.matches(&c.text.to_lowercase())
+                && super::company::is_org_line(&c.text)
+                && !super::company::has_legal_form(&c.text)
+        });
     let n_words = t.split_whitespace().count();
     let first = t.chars().next();
     let capital = first.is_some_and(|c| c.is_alphabetic() && !c.is_lowercase());
@@ -98,6 +118,8 @@ pub(crate) fn structural(
         && !super::address::is_address(t)
         && !super::company::has_legal_form(t)
         && (company_follows || !names_company(t, domain_label))
+        && !unit_of_next
+        && !super::name::carries_name_word(t, name)
         && !crate::signature::is_postscript(t)
         && crate::signature::valediction_rest(t).is_none()
         && crate::tables::labels::PHONE_LABELS
@@ -136,7 +158,10 @@ pub(crate) fn find(
                 ));
             }
         }
-        if is_title(&c.text) && !super::company::has_legal_form(&c.text) {
+        if is_title(&c.text)
+            && !super::company::has_legal_form(&c.text)
+            && !name.is_some_and(|n| super::name::carries_name_word(title_part(&c.text), n))
+        {
             title_cell = Some(c);
             break;
         }

@@ -32,7 +32,16 @@ pub(crate) fn is_attachment_placeholder(text: &str) -> bool {
 /// A line of a confidentiality, privacy or environmental footer, or of a company
 /// registration block (court, register number, directors, VAT id): both tables in one search.
 pub(crate) fn is_legal_footer(text: &str) -> bool {
-    crate::tables::LEGAL_FOOTERS.matches_lower(text)
+    crate::tables::LEGAL_FOOTERS.matches_lower(text) && !lone_title(text)
+}
+
+/// "Geschäftsführer" alone on its line is the signer's title; a registration block names the
+/// directors after it ("Geschäftsführer: Jan Berg").
+fn lone_title(text: &str) -> bool {
+    let t = text.trim();
+    !t.contains([':', '：'])
+        && t.split_whitespace().count() <= 2
+        && crate::fields::title::is_title(t)
 }
 
 #[cfg(test)]
@@ -49,5 +58,7 @@ mod tests {
         ));
         assert!(is_legal_footer("Amtsgericht München HRB 12345"));
         assert!(!is_legal_footer("Please navigate to the page"));
+        assert!(!is_legal_footer("Geschäftsführer"));
+        assert!(is_legal_footer("Geschäftsführer: Jan Berg"));
     }
 }

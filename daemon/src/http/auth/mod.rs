@@ -73,7 +73,7 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     pub fn actor(&self) -> crate::service::Actor {
-        crate::service::Actor(self.user_id)
+        crate::service::Actor::signed_in(self.user_id)
     }
 
     /// The browser session, when the request came with the cookie.

@@ -1,0 +1,1091 @@
+//! The `mailsigd` binary end to end: every test gets its own temporary installation made by
+//! `mailsigd init`, runs commands as a user would, and checks stdout, the one stderr line,
+//! exit codes and the files left on disk. IMAP tests talk to the real Dovecot started by
+//! `scripts/test.sh`.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mailsig_daemon::store::Store;
+use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mailsigd");
+
+fn test_env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test.sh"))
+}
+
+/// A temporary installation: `<dir>/mailsig.toml` and `<dir>/data`.
+struct Install {
+    dir: tempfile::TempDir,
+}
+
+impl Install {
+    fn new() -> Install {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let install = Install { dir };
+        let out = install.run(&["init", "--data-dir", "data"]);
+        assert_eq!(out.status.code(), Some(0), "init failed: {}", stderr(&out));
+        install
+    }
+
+    /// A directory with nothing in it yet (for `init` itself).
+    fn empty() -> Install {
+        Install {
+            dir: tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}")),
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("mailsig.toml")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("RUST_LOG")
+            .env_remove("MAILSIG_CONFIG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("spawn mailsigd: {e}"))
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn mailsigd: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("wait for mailsigd: {e}"))
+    }
+
+    /// Runs and insists on success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "mailsigd {args:?} failed: {}",
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    fn append_config(&self, text: &str) {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(self.config())
+            .unwrap_or_else(|e| panic!("open config: {e}"));
+        let _ = file.write_all(text.as_bytes());
+    }
+
+    fn replace_config(&self, from: &str, to: &str) {
+        let text = fs::read_to_string(self.config()).unwrap_or_default();
+        assert!(text.contains(from), "config has no {from:?}");
+        let _ = fs::write(self.config(), text.replacen(from, to, 1));
+    }
+
+    async fn store(&self) -> Store {
+        let url = Store::sqlite_url(&self.data().join("mailsig.db"));
+        Store::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("open store: {e}"))
+    }
+
+    fn vault(&self) -> Vault {
+        let (key, _) = MasterKey::load_from(None, &self.data().join("master.key"))
+            .unwrap_or_else(|e| panic!("key: {e}"));
+        Vault::new(key)
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A failure: the expected exit code and exactly one `error: ` line on stderr, nothing on stdout.
+fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    assert!(
+        lines[0].contains(needle),
+        "{:?} does not mention {needle:?}",
+        lines[0]
+    );
+    assert!(stdout(out).is_empty(), "stdout on failure: {}", stdout(out));
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                stack.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+            }
+        } else if let Ok(bytes) = fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            hits.push(path);
+        }
+    }
+    hits
+}
+
+#[test]
+fn init_creates_private_files_and_never_overwrites() {
+    let install = Install::empty();
+    let out = install.run(&["init", "--data-dir", "data"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("master.key"));
+    assert_eq!(mode(&install.config()), 0o600);
+    assert_eq!(mode(&install.data()), 0o700);
+    assert_eq!(mode(&install.data().join("master.key")), 0o600);
+    assert_eq!(mode(&install.data().join("mailsig.db")), 0o600);
+    let key_before = fs::read(install.data().join("master.key")).unwrap_or_default();
+
+    assert_fails(
+        &install.run(&["init", "--data-dir", "data"]),
+        73,
+        "already exists",
+    );
+    // With the config gone, the existing key still blocks a second init.
+    let _ = fs::remove_file(install.config());
+    assert_fails(
+        &install.run(&["init", "--data-dir", "data"]),
+        73,
+        "master.key",
+    );
+    assert_eq!(
+        fs::read(install.data().join("master.key")).unwrap_or_default(),
+        key_before
+    );
+}
+
+#[test]
+fn check_config_prints_one_summary_line() {
+    let install = Install::new();
+    let out = install.run(&["check-config"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("ok: config "), "{text}");
+    assert!(
+        text.contains("sqlite") && text.contains("key file"),
+        "{text}"
+    );
+    assert!(text.contains("0 stored secrets open"), "{text}");
+
+    // A key that does not open the stored secrets (a database restored with the wrong key).
+    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], "pw\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        install
+            .ok(&["check-config"])
+            .contains("1 stored secrets open")
+    );
+    let key = install.data().join("master.key");
+    let _ = fs::remove_file(&key);
+    assert!(MasterKey::from_bytes([7; 32]).write_new_file(&key).is_ok());
+    assert_fails(&install.run(&["check-config"]), 65, "1 of 1 do not open");
+}
+
+#[test]
+fn configuration_errors_have_distinct_exit_codes() {
+    let install = Install::new();
+    // Missing config file: 66.
+    let missing = Command::new(BIN)
+        .args(["--config", "/nonexistent/mailsig.toml", "check-config"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_fails(&missing, 66, "does not exist");
+    // Usage: 64.
+    assert_fails(&install.run(&["no-such-command"]), 64, "invalid arguments");
+    assert_fails(&install.run(&["user", "add"]), 64, "invalid arguments");
+
+    // Invalid values: 78, naming the key.
+    install.append_config("\n[extra]\nkey = 1\n");
+    assert_fails(&install.run(&["check-config"]), 78, "extra");
+    let _ = fs::write(install.config(), "this is [ not toml");
+    assert_fails(&install.run(&["check-config"]), 78, "parse config file");
+
+    let install = Install::new();
+    install.replace_config("workers = 2", "workers = 0");
+    assert_fails(&install.run(&["check-config"]), 78, "pipeline.workers");
+}
+
+#[test]
+fn environment_overrides_apply_and_are_checked() {
+    let install = Install::new();
+    let out = install
+        .command(&["check-config"])
+        .env("MAILSIG_PIPELINE_WORKERS", "5")
+        .output();
+    let out = out.unwrap_or_else(|e| panic!("{e}"));
+    assert!(stdout(&out).contains("5 workers"), "{}", stdout(&out));
+    let out = install
+        .command(&["check-config"])
+        .env("MAILSIG_IMAP_IDLE_RENEW", "2h")
+        .output();
+    assert_fails(
+        &out.unwrap_or_else(|e| panic!("{e}")),
+        78,
+        "imap.idle_renew",
+    );
+    let out = install
+        .command(&["check-config"])
+        .env("MAILSIG_SMTP_HOSTNAME", "x")
+        .output();
+    assert_fails(
+        &out.unwrap_or_else(|e| panic!("{e}")),
+        78,
+        "MAILSIG_SMTP_HOSTNAME",
+    );
+}
+
+#[test]
+fn master_key_problems_are_refused_clearly() {
+    let install = Install::new();
+    let key = install.data().join("master.key");
+    let _ = fs::set_permissions(&key, fs::Permissions::from_mode(0o644));
+    assert_fails(&install.run(&["check-config"]), 77, "0600");
+    let _ = fs::set_permissions(&key, fs::Permissions::from_mode(0o600));
+    let _ = fs::write(&key, "garbage\n");
+    assert_fails(&install.run(&["check-config"]), 65, "64 hex digits");
+    let _ = fs::remove_file(&key);
+    assert_fails(&install.run(&["check-config"]), 66, "mailsigd init");
+
+    // The systemd credential replaces the missing key file.
+    let credentials = install.dir.path().join("credentials");
+    let _ = fs::create_dir(&credentials);
+    let created = MasterKey::from_bytes([3; 32]).write_new_file(&credentials.join("master-key"));
+    assert!(created.is_ok());
+    let out = install
+        .command(&["check-config"])
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .output();
+    let out = out.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("systemd credential"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn users_and_lists_round_trip() {
+    let install = Install::new();
+    assert!(
+        install
+            .ok(&["user", "add", "Alice@Example.com", "--name", "Alice"])
+            .contains("alice@example.com")
+    );
+    install.ok(&["user", "add", "bob@example.com"]);
+    assert_fails(
+        &install.run(&["user", "add", "alice@example.com"]),
+        65,
+        "already exists",
+    );
+    assert_fails(
+        &install.run(&["user", "add", "not-an-address"]),
+        65,
+        "email",
+    );
+    let users = install.ok(&["user", "list"]);
+    assert_eq!(users.lines().count(), 2, "{users}");
+    assert!(users.contains("alice@example.com\tAlice"), "{users}");
+
+    let list = install.ok(&["list", "add", "--owner", "alice@example.com", "Customers"]);
+    let list_id = list
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    assert!(list.contains("Customers"));
+    install.ok(&[
+        "list",
+        "share",
+        &list_id,
+        "bob@example.com",
+        "--role",
+        "editor",
+    ]);
+    assert!(
+        install
+            .ok(&["list", "list", "bob@example.com"])
+            .contains("editor\tCustomers")
+    );
+    install.ok(&["list", "unshare", &list_id, "bob@example.com"]);
+    assert!(install.ok(&["list", "list", "bob@example.com"]).is_empty());
+    assert!(
+        install
+            .ok(&["list", "list", "alice@example.com"])
+            .contains("owner\tCustomers")
+    );
+    assert_fails(
+        &install.run(&["list", "list", "nobody@example.com"]),
+        65,
+        "not found",
+    );
+
+    let token = install.ok(&["user", "token", "alice@example.com"]);
+    assert!(token.trim().len() > 20, "{token}");
+    // Only the token's hash is stored.
+    assert!(files_containing(&install.data(), token.trim().as_bytes()).is_empty());
+
+    // Every change above is in the audit log, by id, in order; reads are not.
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    let actions: Vec<String> = runtime.block_on(async {
+        let store = install.store().await;
+        let log = store
+            .audit_log(50)
+            .await
+            .unwrap_or_else(|e| panic!("audit log: {e}"));
+        log.into_iter()
+            .rev()
+            .map(|entry| format!("{} {}", entry.action, entry.object_id.unwrap_or(-1)))
+            .collect()
+    });
+    let expected = [
+        "user.add".to_owned(),
+        "user.add".to_owned(),
+        format!("list.create {list_id}"),
+        format!("list.share {list_id}"),
+        format!("list.unshare {list_id}"),
+        "token.issue".to_owned(),
+    ];
+    assert_eq!(actions.len(), expected.len(), "{actions:?}");
+    for (action, expected) in actions.iter().zip(&expected) {
+        assert!(action.starts_with(expected.as_str()), "{actions:?}");
+    }
+}
+
+/// The CLI changes lists through the service layer as the operator: a name the pages refuse is
+/// refused here too, sharing a list with its own owner is refused, and the audit entries have
+/// the same action, object and detail as the page's, naming the operator (no user) as actor.
+#[test]
+fn the_cli_validates_and_audits_lists_exactly_like_the_pages() {
+    let install = Install::new();
+    install.ok(&["user", "add", "alice@example.com"]);
+    install.ok(&["user", "add", "bob@example.com"]);
+    assert_fails(
+        &install.run(&["list", "add", "--owner", "alice@example.com", "   "]),
+        65,
+        "name: is required",
+    );
+    let too_long = "n".repeat(201);
+    assert_fails(
+        &install.run(&["list", "add", "--owner", "alice@example.com", &too_long]),
+        65,
+        "name:",
+    );
+    let list = install.ok(&["list", "add", "--owner", "alice@example.com", "Customers"]);
+    let list_id = list
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    assert_fails(
+        &install.run(&["list", "share", &list_id, "alice@example.com"]),
+        65,
+        "email: you own this list",
+    );
+    install.ok(&[
+        "list",
+        "share",
+        &list_id,
+        "bob@example.com",
+        "--role",
+        "editor",
+    ]);
+
+    // The same share made by the owner through the service, as the pages and the API do.
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    let (by_cli, by_page) = runtime.block_on(async {
+        let store = install.store().await;
+        let alice = store
+            .user_by_email("alice@example.com")
+            .await
+            .unwrap_or_else(|e| panic!("alice: {e}"));
+        let list = mailsig_daemon::store::ListId(list_id.parse().unwrap_or_default());
+        mailsig_daemon::service::lists::share_list(
+            &store,
+            mailsig_daemon::service::Actor::signed_in(alice.id),
+            list,
+            Some("bob@example.com"),
+            Some("editor"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("share through the service: {e}"));
+        let log = store
+            .audit_log(10)
+            .await
+            .unwrap_or_else(|e| panic!("audit log: {e}"));
+        let shares: Vec<_> = log
+            .into_iter()
+            .filter(|entry| entry.action.to_string() == "list.share")
+            .collect();
+        assert_eq!(shares.len(), 2, "{shares:?}");
+        let describe = |entry: &mailsig_daemon::store::AuditEntry| {
+            (
+                entry.action.to_string(),
+                entry.object_kind.to_string(),
+                entry.object_id,
+                entry.detail.clone(),
+            )
+        };
+        // Newest first: the service's call, then the CLI's.
+        assert_eq!(
+            shares[0].actor,
+            Some(alice.id),
+            "the page's entry names the user"
+        );
+        assert_eq!(shares[1].actor, None, "the CLI's entry names the operator");
+        (describe(&shares[1]), describe(&shares[0]))
+    });
+    assert_eq!(by_cli, by_page);
+}
+
+/// `secrets rotate` refuses while a daemon replica is alive (its heartbeat row is live):
+/// secrets that daemon seals meanwhile would be under the old key and lost.
+#[test]
+fn secrets_rotate_refuses_while_a_replica_runs() {
+    let install = Install::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        let beat = store
+            .replica_heartbeat("replica-a", std::time::Duration::from_secs(600))
+            .await;
+        assert!(beat.is_ok());
+    });
+    let key_file = install.data().join("master.key");
+    let before = fs::read_to_string(&key_file).unwrap_or_default();
+    assert_fails(&install.run(&["secrets", "rotate"]), 69, "replica-a");
+    assert_eq!(
+        fs::read_to_string(&key_file).unwrap_or_default(),
+        before,
+        "the key changed"
+    );
+}
+
+/// A password reset ends what the old password opened: the user's API tokens are revoked
+/// (someone who knew the old password may have minted them), not only the sessions.
+#[test]
+fn set_password_revokes_the_users_tokens() {
+    let install = Install::new();
+    install.ok(&["user", "add", "dave@example.com"]);
+    let token = install.ok(&[
+        "token",
+        "create",
+        "--user",
+        "dave@example.com",
+        "--label",
+        "old",
+    ]);
+    let out = install.run_with_stdin(
+        &["user", "set-password", "dave@example.com"],
+        "a brand new password\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        assert!(
+            store.verify_token(token.trim()).await.is_err(),
+            "a token minted before the password reset still works"
+        );
+    });
+}
+
+/// `user set-password` (stdin) stores an argon2id hash that signs in; `token create|list|revoke`
+/// print the token once and keep only its hash.
+#[test]
+fn set_password_and_tokens_from_the_cli() {
+    let install = Install::new();
+    install.ok(&["user", "add", "carol@example.com"]);
+    let out = install.run_with_stdin(
+        &["user", "set-password", "carol@example.com"],
+        "a long enough password\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_fails(
+        &install.run_with_stdin(&["user", "set-password", "carol@example.com"], "short\n"),
+        65,
+        "password",
+    );
+    assert_fails(
+        &install.run_with_stdin(
+            &["user", "set-password", "nobody@example.com"],
+            "whatever123\n",
+        ),
+        65,
+        "not found",
+    );
+
+    let token = install.ok(&[
+        "token",
+        "create",
+        "--user",
+        "carol@example.com",
+        "--label",
+        "laptop",
+    ]);
+    assert!(token.trim().starts_with("msig_"), "{token}");
+    assert!(files_containing(&install.data(), token.trim().as_bytes()).is_empty());
+    let listed = install.ok(&["token", "list", "--user", "carol@example.com"]);
+    assert!(
+        listed.contains("\tlaptop\t") && !listed.contains(token.trim()),
+        "{listed}"
+    );
+    let id = listed
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        let signed_in = mailsig_daemon::http::auth::sign_in(
+            &store,
+            "carol@example.com",
+            "a long enough password",
+        )
+        .await;
+        assert!(
+            signed_in.is_ok(),
+            "sign-in with the password set by the CLI"
+        );
+        let refused =
+            mailsig_daemon::http::auth::sign_in(&store, "carol@example.com", "a wrong password")
+                .await;
+        assert!(refused.is_err());
+        assert!(
+            store.verify_token(token.trim()).await.is_ok(),
+            "the printed token works"
+        );
+    });
+    install.ok(&["token", "revoke", &id]);
+    runtime.block_on(async {
+        let store = install.store().await;
+        assert!(
+            store.verify_token(token.trim()).await.is_err(),
+            "a revoked token works"
+        );
+    });
+}
+
+#[test]
+fn parse_prints_one_json_line_per_file() {
+    let install = Install::empty();
+    let dir = install.dir.path();
+    let message = "From: Jane Roe <jane@example.org>\r\nTo: you@example.com\r\nSubject: hi\r\n\r\nHello,\r\n\r\nsee you.\r\n\r\n--\r\nJane Roe\r\nSales Director, Example Org\r\n+1 555 0100\r\n";
+    let _ = fs::write(dir.join("a.eml"), message);
+    let _ = fs::write(dir.join("b.eml"), "not a message at all");
+    let a = dir.join("a.eml");
+    let b = dir.join("b.eml");
+    let out = Command::new(BIN)
+        .arg("parse")
+        .arg("--json")
+        .arg(&a)
+        .arg(&b)
+        .output();
+    let out = out.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_default())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["file"], serde_json::json!(a.to_string_lossy()));
+    assert!(lines[0].get("has_signature").is_some());
+    assert_eq!(lines[1]["has_signature"], serde_json::json!(false));
+
+    let missing = Command::new(BIN)
+        .args(["parse", "/nonexistent.eml"])
+        .output();
+    assert_fails(
+        &missing.unwrap_or_else(|e| panic!("{e}")),
+        66,
+        "open message file",
+    );
+}
+
+#[tokio::test]
+async fn backup_writes_a_private_consistent_copy() {
+    let install = Install::new();
+    install.ok(&["user", "add", "alice@example.com"]);
+    let output = install.dir.path().join("copy.db");
+    let printed = install.ok(&["backup", "--output", &output.to_string_lossy()]);
+    assert_eq!(printed.trim(), output.to_string_lossy());
+    assert_eq!(mode(&output), 0o600);
+    let copy = Store::open(&Store::sqlite_url(&output))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let users = copy.list_users().await.unwrap_or_default();
+    assert_eq!(users.len(), 1);
+    // Never overwrites.
+    assert_fails(
+        &install.run(&["backup", "--output", &output.to_string_lossy()]),
+        73,
+        "backup file",
+    );
+
+    // PostgreSQL: a pointer to the right tools, without connecting.
+    install.append_config("\n");
+    install.replace_config("# database_url = ", "database_url = ");
+    assert_fails(&install.run(&["backup"]), 69, "pg_dump");
+}
+
+/// A fresh Dovecot user; Dovecot re-reads its users file at each login (at most once a second).
+fn create_mail_user() -> (String, String) {
+    let name = format!("core{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+    let password = format!("Pw-{:016x}-canary", rand::random::<u64>());
+    let path = PathBuf::from(test_env("MAILSIG_TEST_DIR"))
+        .join("dovecot")
+        .join("users");
+    let mut file = OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "open {}: {e} (run the tests with scripts/test.sh)",
+                path.display()
+            )
+        });
+    let _ = file.write_all(format!("{name}:{{PLAIN}}{password}::::::\n").as_bytes());
+    std::thread::sleep(Duration::from_millis(1100));
+    (name, password)
+}
+
+#[tokio::test]
+async fn imap_mailbox_round_trip_keeps_the_password_encrypted() {
+    let install = Install::new();
+    let (name, password) = create_mail_user();
+    install.ok(&["user", "add", "owner@example.com"]);
+    let list = install.ok(&["list", "add", "--owner", "owner@example.com", "Contacts"]);
+    let list_id = list
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let port = test_env("MAILSIG_TEST_IMAPS_PORT");
+    let ca = test_env("MAILSIG_TEST_CA");
+    let add = |secret: &str| {
+        install.run_with_stdin(
+            &[
+                "mailbox",
+                "add-imap",
+                "--owner",
+                "owner@example.com",
+                "--list",
+                &list_id,
+                "--host",
+                "localhost",
+                "--port",
+                &port,
+                "--security",
+                "tls",
+                "--ca-file",
+                &ca,
+                "--username",
+                &name,
+                "--address",
+                &format!("{name}@localhost"),
+                "--password-stdin",
+            ],
+            &format!("{secret}\n"),
+        )
+    };
+
+    // A wrong password is refused by the server and nothing is stored.
+    let wrong = add("wrong-password");
+    assert_fails(&wrong, 77, "authentication failed");
+    assert!(install.ok(&["mailbox", "list"]).is_empty());
+
+    let out = add(&password);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mailbox_id = stdout(&out)
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    assert!(!stdout(&out).contains(&password) && !stderr(&out).contains(&password));
+
+    let listed = install.ok(&["mailbox", "list"]);
+    assert!(
+        listed.contains(&format!("{mailbox_id}\timap\tok")),
+        "{listed}"
+    );
+    install.ok(&[
+        "mailbox",
+        "exclude",
+        &mailbox_id,
+        "Partner.example",
+        "@other.example",
+    ]);
+    let shown = install.ok(&["mailbox", "show", &mailbox_id]);
+    assert!(
+        shown.contains("excluded_domains: other.example, partner.example"),
+        "{shown}"
+    );
+    assert!(shown.contains("password: stored (encrypted)"), "{shown}");
+    assert!(!shown.contains(&password), "{shown}");
+
+    let smtp_password = format!("Smtp-{:016x}-canary", rand::random::<u64>());
+    let out = install.run_with_stdin(
+        &["smtp", "set-password", "--password-stdin"],
+        &smtp_password,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // The passwords are in the database only in sealed form: no file of the data dir (the
+    // database, its WAL and SHM) holds either plaintext.
+    for secret in [&password, &smtp_password] {
+        let hits = files_containing(&install.data(), secret.as_bytes());
+        assert!(hits.is_empty(), "plaintext password found in {hits:?}");
+    }
+    // And the sealed records open to exactly those passwords.
+    let store = install.store().await;
+    let vault = install.vault();
+    let mut opened: Vec<String> = Vec::new();
+    for record in store.all_secrets().await.unwrap_or_default() {
+        let text = vault
+            .open_string(&SealedSecret::from_bytes(record.sealed))
+            .map(|s| {
+                use secrecy::ExposeSecret;
+                s.expose_secret().to_owned()
+            });
+        opened.push(text.unwrap_or_default());
+    }
+    opened.sort();
+    let mut expected = vec![password.clone(), smtp_password.clone()];
+    expected.sort();
+    assert_eq!(opened, expected);
+    store.close().await;
+
+    install.ok(&["mailbox", "remove", &mailbox_id]);
+    assert!(install.ok(&["mailbox", "list"]).is_empty());
+    assert_fails(&install.run(&["mailbox", "show", "999"]), 65, "not found");
+}
+
+#[tokio::test]
+async fn secrets_rotate_re_encrypts_everything_under_a_new_key() {
+    let install = Install::new();
+    let passwords = ["first-secret-aaaa", "second-secret-bbbb"];
+    let out = install.run_with_stdin(&["smtp", "set-password", "--password-stdin"], passwords[0]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A second sealed record, as add-imap would store it (no server needed for rotation).
+    let store = install.store().await;
+    let old_vault = install.vault();
+    let sealed = old_vault
+        .seal(passwords[1].as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let added = store
+        .put_secret(
+            mailsig_daemon::store::SecretKind::ImapPassword,
+            sealed.as_bytes(),
+            1,
+        )
+        .await;
+    assert!(added.is_ok());
+    let key_file = install.data().join("master.key");
+    let old_key_text = fs::read_to_string(&key_file).unwrap_or_default();
+
+    let out = install.ok(&["secrets", "rotate"]);
+    assert!(out.contains("rotated 2 secrets"), "{out}");
+    let new_key_text = fs::read_to_string(&key_file).unwrap_or_default();
+    assert_ne!(old_key_text, new_key_text);
+    assert_eq!(mode(&key_file), 0o600);
+    assert!(!install.data().join("master.key.new").exists());
+
+    let new_vault = install.vault();
+    let mut opened = Vec::new();
+    for record in store.all_secrets().await.unwrap_or_default() {
+        let sealed = SealedSecret::from_bytes(record.sealed);
+        assert!(
+            old_vault.open(&sealed).is_err(),
+            "old key still opens a record"
+        );
+        assert_eq!(record.key_version, 2);
+        opened.push(
+            new_vault
+                .open(&sealed)
+                .map(|p| p.to_vec())
+                .unwrap_or_default(),
+        );
+    }
+    opened.sort();
+    assert_eq!(
+        opened,
+        vec![
+            passwords[0].as_bytes().to_vec(),
+            passwords[1].as_bytes().to_vec()
+        ]
+    );
+
+    // Simulate a crash after the commit but before the key file was swapped: the records
+    // are under a key that only exists as master.key.new. Running rotate again finishes.
+    let newest = MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let newest_vault = Vault::new(newest.clone());
+    let mut records = Vec::new();
+    for record in store.all_secrets().await.unwrap_or_default() {
+        let moved = mailsig_daemon::vault::reseal(
+            &new_vault,
+            &newest_vault,
+            &SealedSecret::from_bytes(record.sealed),
+        );
+        records.push((
+            record.id,
+            moved.unwrap_or_else(|e| panic!("{e}")).into_bytes(),
+        ));
+    }
+    assert!(
+        newest
+            .write_new_file(&install.data().join("master.key.new"))
+            .is_ok()
+    );
+    assert!(store.replace_all_secrets(records, 3).await.is_ok());
+    store.close().await;
+    let out = install.ok(&["secrets", "rotate"]);
+    assert!(out.contains("finished an interrupted rotation"), "{out}");
+    let after = install.vault();
+    let store = install.store().await;
+    for record in store.all_secrets().await.unwrap_or_default() {
+        assert!(after.open(&SealedSecret::from_bytes(record.sealed)).is_ok());
+    }
+    store.close().await;
+    assert!(install.ok(&["check-config"]).starts_with("ok:"));
+}
+
+#[test]
+fn run_starts_and_stops_cleanly_on_sigterm() {
+    let install = Install::new();
+    install.replace_config("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
+    run_until_sigterm(&install, &["run"]);
+}
+
+/// The quick start's single command: `run --init` on an empty directory creates the
+/// installation (private key and data dir), runs, and leaves an existing one untouched.
+#[test]
+fn run_init_sets_up_a_first_installation_then_runs() {
+    let install = Install::empty();
+    run_until_sigterm(&install, &["run", "--init", "--data-dir", "data"]);
+    assert!(install.config().is_file(), "no config written");
+    assert_eq!(mode(&install.data().join("master.key")) & 0o777, 0o600);
+    assert!(
+        install.data().join("mailsig.db").is_file(),
+        "no database created"
+    );
+    let key_before = fs::read(install.data().join("master.key")).unwrap_or_default();
+    run_until_sigterm(&install, &["run", "--init", "--data-dir", "data"]);
+    let key_after = fs::read(install.data().join("master.key")).unwrap_or_default();
+    assert_eq!(
+        key_before, key_after,
+        "a second `run --init` replaced the master key"
+    );
+}
+
+/// Starts `mailsigd ARGS`, waits for "mailsigd started", sends SIGTERM and insists on a clean
+/// exit within 30 s.
+fn run_until_sigterm(install: &Install, args: &[&str]) {
+    let log = install.dir.path().join("run.log");
+    let log_file = fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = install
+        .command(args)
+        .env("MAILSIG_HTTP_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("mailsigd started")
+    {
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!(
+                "daemon did not start: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The unit's ExecReload sends SIGHUP: the daemon must survive it.
+    let hup = Command::new("kill")
+        .arg("-HUP")
+        .arg(child.id().to_string())
+        .status();
+    assert!(hup.is_ok_and(|s| s.success()));
+    let hup_deadline = Instant::now() + Duration::from_secs(30);
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("SIGHUP received")
+    {
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "daemon died on SIGHUP"
+        );
+        assert!(Instant::now() < hup_deadline, "SIGHUP was not noticed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        child.try_wait().ok().flatten().is_none(),
+        "daemon died on SIGHUP"
+    );
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("daemon did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(text.contains("mailsigd stopped"), "{text}");
+}
+
+#[test]
+fn smtp_test_logs_in_with_the_stored_password() {
+    let install = Install::new();
+    let (name, password) = create_mail_user();
+    let port = test_env("MAILSIG_TEST_SMTP_PORT");
+    let ca = test_env("MAILSIG_TEST_CA");
+    // Without [smtp] there is nothing to test: a configuration error.
+    assert_fails(&install.run(&["smtp", "test"]), 78, "no [smtp] host");
+
+    install.replace_config(
+        "# host = \"smtp.example.net\"",
+        &format!(
+            "host = \"localhost\"\nport = {port}\nsecurity = \"starttls\"\nusername = \"{name}\"\n\
+             from = \"mailsig <{name}@localhost>\"\nca_file = \"{ca}\""
+        ),
+    );
+    assert!(install.ok(&["check-config"]).contains("smtp localhost:"));
+    // No password stored yet.
+    assert_fails(&install.run(&["smtp", "test"]), 78, "smtp set-password");
+
+    let out = install.run_with_stdin(
+        &["smtp", "set-password", "--password-stdin"],
+        "not-the-password\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_fails(&install.run(&["smtp", "test"]), 77, "test smtp");
+
+    let out = install.run_with_stdin(
+        &["smtp", "set-password", "--password-stdin"],
+        &format!("{password}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = install.run(&["smtp", "test"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("ok: localhost:"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains(&password) && !stderr(&out).contains(&password));
+    assert!(files_containing(&install.data(), password.as_bytes()).is_empty());
+}
+
+#[tokio::test]
+async fn outbox_list_shows_failed_notifications_with_their_reason() {
+    let install = Install::new();
+    install.ok(&["user", "add", "alice@example.com"]);
+    assert!(install.ok(&["outbox", "list"]).is_empty());
+    let store = install.store().await;
+    let user = store
+        .user_by_email("alice@example.com")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pending = store
+        .enqueue(
+            &mailsig_daemon::domain::OutboxMessage::Digest(Default::default()),
+            user.id,
+            0,
+        )
+        .await;
+    let failed = store
+        .enqueue(
+            &mailsig_daemon::domain::OutboxMessage::Digest(Default::default()),
+            user.id,
+            0,
+        )
+        .await;
+    let failed = failed.unwrap_or_else(|e| panic!("{e}"));
+    assert!(pending.is_ok());
+    assert!(
+        store
+            .mark_failed(failed, "550 5.1.1 mailbox unavailable\nsecond line")
+            .await
+            .is_ok()
+    );
+    store.close().await;
+
+    let listed = install.ok(&["outbox", "list"]);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 1, "{listed}");
+    assert!(
+        lines[0].starts_with(&format!("{}\tsuggestion_digest\t{}\t", failed.0, user.id.0)),
+        "{listed}"
+    );
+    assert!(
+        lines[0].ends_with("550 5.1.1 mailbox unavailable second line"),
+        "{listed}"
+    );
+}

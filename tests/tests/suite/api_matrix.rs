@@ -1,0 +1,508 @@
+//! The authorization matrix: every route of the API (as listed in its OpenAPI document) against
+//! every kind of caller: the list's owner, an editor, a viewer, a stranger (another user, for
+//! whom the owner's objects must be "not found"), anonymous, a bad token and a revoked token.
+//! The expected statuses are a table; a route without a row, or a row without a route, fails.
+//! Runs on SQLite and on PostgreSQL.
+
+use crate::api_support;
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result, bail, ensure};
+use api_support::{App, Auth, BACKENDS, Backend, World};
+use axum::http::Method;
+use serde_json::json;
+
+/// Who calls, in the order the row's calls are made (the owner last: some of its calls delete).
+const CALLERS: [&str; 7] = [
+    "anonymous",
+    "bad",
+    "revoked",
+    "stranger",
+    "viewer",
+    "editor",
+    "owner",
+];
+
+/// Expected status per caller, in [`CALLERS`] order.
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    body: fn(&World) -> Option<serde_json::Value>,
+    expect: [u16; 7],
+}
+
+fn none(_: &World) -> Option<serde_json::Value> {
+    None
+}
+
+const A: u16 = 401; // unauthenticated
+const NF: u16 = 404;
+const FB: u16 = 403;
+
+fn rows() -> Vec<Row> {
+    vec![
+        // Public: signing in with a wrong password is a validation error, but a bad or revoked
+        // token is refused before anything else.
+        Row {
+            method: "POST",
+            path: "/api/v1/session",
+            body: |w| Some(json!({"email": w.owner.0.email, "password": "wrong password!"})),
+            expect: [400, A, A, 400, 400, 400, 400],
+        },
+        Row {
+            method: "DELETE",
+            path: "/api/v1/session",
+            body: none,
+            expect: [A, A, A, 204, 204, 204, 204],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/openapi.json",
+            body: none,
+            expect: [200, A, A, 200, 200, 200, 200],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/me",
+            body: none,
+            expect: [A, A, A, 200, 200, 200, 200],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/me/tokens",
+            body: none,
+            expect: [A, A, A, 200, 200, 200, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/me/tokens",
+            body: |_| Some(json!({"label": "ci"})),
+            expect: [A, A, A, 201, 201, 201, 201],
+        },
+        Row {
+            method: "DELETE",
+            path: "/api/v1/me/tokens/{token}",
+            body: none,
+            expect: [A, A, A, NF, NF, NF, 204],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists",
+            body: none,
+            expect: [A, A, A, 200, 200, 200, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/lists",
+            body: |_| Some(json!({"name": "New"})),
+            expect: [A, A, A, 201, 201, 201, 201],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "PATCH",
+            path: "/api/v1/lists/{list}",
+            body: |_| Some(json!({"name": "Renamed"})),
+            expect: [A, A, A, NF, FB, FB, 200],
+        },
+        // Deleting a list is the owner's; the world's mailbox still delivers into it, so even
+        // the owner gets 409 (the deletion itself is tested in api.rs).
+        Row {
+            method: "DELETE",
+            path: "/api/v1/lists/{list}",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 409],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/members",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/lists/{list}/members",
+            body: |w| Some(json!({"email": w.stranger.0.email, "role": "viewer"})),
+            expect: [A, A, A, NF, FB, FB, 200],
+        },
+        Row {
+            method: "DELETE",
+            path: "/api/v1/lists/{list}/members/{viewer}",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 204],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/suggestions",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/export.vcf",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/export.csv",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/mailboxes",
+            body: none,
+            expect: [A, A, A, 200, 200, 200, 200],
+        },
+        // Without a password the form is invalid (400), but only for callers who may edit the list.
+        Row {
+            method: "POST",
+            path: "/api/v1/mailboxes/imap",
+            body: |w| {
+                Some(json!({"list": w.list.0, "host": "127.0.0.1", "username": "u@example.test"}))
+            },
+            expect: [A, A, A, NF, FB, 400, 400],
+        },
+        // Microsoft 365 linking: authorization first; this world has no [graph], hence 503.
+        Row {
+            method: "POST",
+            path: "/api/v1/mailboxes/microsoft",
+            body: |w| Some(json!({"list": w.list.0})),
+            expect: [A, A, A, NF, FB, 503, 503],
+        },
+        // A mailbox belongs to its owner alone: an editor of its list does not see it either.
+        Row {
+            method: "GET",
+            path: "/api/v1/mailboxes/{mailbox}",
+            body: none,
+            expect: [A, A, A, NF, NF, NF, 200],
+        },
+        Row {
+            method: "PUT",
+            path: "/api/v1/mailboxes/{mailbox}/exclusions",
+            body: |_| Some(json!({"domains": ["spam.example"]})),
+            expect: [A, A, A, NF, NF, NF, 200],
+        },
+        Row {
+            method: "PUT",
+            path: "/api/v1/mailboxes/{mailbox}/list",
+            body: |w| Some(json!({"list": w.list.0})),
+            expect: [A, A, A, NF, NF, NF, 200],
+        },
+        // The world's mailbox has no usable settings: the owner gets past authorization to a
+        // field error (no password given), everyone else is "not found".
+        Row {
+            method: "PUT",
+            path: "/api/v1/mailboxes/{mailbox}/password",
+            body: |_| Some(json!({})),
+            expect: [A, A, A, NF, NF, NF, 400],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/mailboxes/{mailbox}/status",
+            body: none,
+            expect: [A, A, A, NF, NF, NF, 200],
+        },
+        Row {
+            method: "DELETE",
+            path: "/api/v1/mailboxes/{mailbox}",
+            body: none,
+            expect: [A, A, A, NF, NF, NF, 204],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/suggestions/{suggestion}",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/suggestions/{suggestion}/accept",
+            body: none,
+            expect: [A, A, A, NF, FB, 200, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/suggestions/{suggestion}/dismiss",
+            body: none,
+            expect: [A, A, A, NF, FB, 200, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/suggestions/{suggestion}/merge",
+            body: |_| {
+                Some(json!({"fields": [{"field": "title", "choice": "typed", "value": "CEO"}]}))
+            },
+            expect: [A, A, A, NF, FB, 200, 200],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/suggestions/{suggestion}/history",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/change-alerts",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "PUT",
+            path: "/api/v1/lists/{list}/change-alerts",
+            body: |_| Some(json!({"enabled": true})),
+            expect: [A, A, A, NF, FB, FB, 200],
+        },
+    ]
+}
+
+/// `/api/v1/lists/{list}/members/{viewer}` → `/api/v1/lists/{id}/members/{user_id}`: the
+/// template as the router and the OpenAPI document spell it.
+fn documented(path: &str) -> String {
+    path.replace("{token}", "{id}")
+        .replace("{list}", "{id}")
+        .replace("{mailbox}", "{id}")
+        .replace("{suggestion}", "{id}")
+        .replace("{viewer}", "{user_id}")
+}
+
+fn concrete(path: &str, w: &World) -> String {
+    path.replace("{token}", &w.spare_token.to_string())
+        .replace("{list}", &w.list.0.to_string())
+        .replace("{mailbox}", &w.mailbox.0.to_string())
+        .replace("{suggestion}", &w.suggestion.0.to_string())
+        .replace("{viewer}", &w.viewer.0.id.0.to_string())
+}
+
+fn auth_of(caller: &str, w: &World) -> Auth {
+    match caller {
+        "anonymous" => Auth::None,
+        "bad" => Auth::Bearer(
+            "msig_0000000000000000000000000000000000000000000000000000000000000000".into(),
+        ),
+        "revoked" => Auth::Bearer(w.revoked.clone()),
+        "stranger" => Auth::Bearer(w.stranger.1.clone()),
+        "viewer" => Auth::Bearer(w.viewer.1.clone()),
+        "editor" => Auth::Bearer(w.editor.1.clone()),
+        _ => Auth::Bearer(w.owner.1.clone()),
+    }
+}
+
+/// Every `METHOD path` the OpenAPI document lists.
+async fn documented_operations(app: &App) -> Result<BTreeSet<String>> {
+    let reply = app
+        .call(Method::GET, "/api/v1/openapi.json", &Auth::None, None)
+        .await?;
+    ensure!(reply.status == 200, "openapi.json: {}", reply.status);
+    let doc = reply.json()?;
+    let paths = doc["paths"]
+        .as_object()
+        .context("paths in the OpenAPI document")?;
+    let mut ops = BTreeSet::new();
+    for (path, item) in paths {
+        for method in item.as_object().context("path item")?.keys() {
+            ops.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    Ok(ops)
+}
+
+#[tokio::test]
+async fn every_route_has_a_matrix_row_and_every_row_a_documented_route() -> Result<()> {
+    let app = App::new(Backend::Sqlite).await?;
+    let documented_ops = documented_operations(&app).await?;
+    let table: BTreeSet<String> = rows()
+        .iter()
+        .map(|r| format!("{} {}", r.method, documented(r.path)))
+        .collect();
+    let router: BTreeSet<String> = mailsig_daemon::http::api::routes()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    ensure!(
+        router == documented_ops,
+        "router vs OpenAPI: {:?}",
+        router
+            .symmetric_difference(&documented_ops)
+            .collect::<Vec<_>>()
+    );
+    ensure!(
+        table == documented_ops,
+        "matrix vs OpenAPI: {:?}",
+        table
+            .symmetric_difference(&documented_ops)
+            .collect::<Vec<_>>()
+    );
+    ensure!(table.len() == rows().len(), "duplicate rows in the matrix");
+    Ok(())
+}
+
+async fn run_matrix(backend: Backend) -> Result<()> {
+    let mut failures = Vec::new();
+    for row in rows() {
+        // A fresh world per row: the owner's successful deletes do not leak into other rows.
+        let w = World::new(backend).await?;
+        let path = concrete(row.path, &w);
+        for (caller, expected) in CALLERS.iter().zip(row.expect) {
+            let method: Method = row.method.parse()?;
+            let reply = w
+                .app
+                .call(method, &path, &auth_of(caller, &w), (row.body)(&w))
+                .await?;
+            if reply.status.as_u16() != expected {
+                failures.push(format!(
+                    "{} {} as {caller}: {} (expected {expected}) {}",
+                    row.method,
+                    row.path,
+                    reply.status,
+                    reply.text()
+                ));
+            }
+            // No answer to anyone ever carries a token hash or a stored secret.
+            let text = reply.text();
+            if text.contains("token_hash")
+                || text.contains("password_hash")
+                || text.contains("sealed")
+            {
+                failures.push(format!(
+                    "{} {} as {caller}: secret material in the reply",
+                    row.method, row.path
+                ));
+            }
+        }
+    }
+    // Every answer above was also checked against the OpenAPI document (status listed for the
+    // route, body valid against its schema: `api_support::App::send`); every documented route
+    // was among them.
+    let contract = mailsig_tests::openapi_contract::contract();
+    let seen: BTreeSet<(String, String)> = contract
+        .seen()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect();
+    for (method, path) in contract.routes() {
+        if !seen.contains(&(method.clone(), path.clone())) {
+            failures.push(format!(
+                "{method} {path}: no answer checked against the document"
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{backend:?}: {} cells failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn authorization_matrix_on_sqlite() -> Result<()> {
+    run_matrix(BACKENDS[0]).await
+}
+
+#[tokio::test]
+async fn authorization_matrix_on_postgres() -> Result<()> {
+    run_matrix(BACKENDS[1]).await
+}
+
+/// Ids of the stranger's own objects used by the owner: "not found", and nothing changes.
+#[tokio::test]
+async fn another_users_objects_are_not_found_and_unchanged() -> Result<()> {
+    let w = World::new(Backend::Sqlite).await?;
+    let owner = Auth::Bearer(w.owner.1.clone());
+    let path = format!("/api/v1/lists/{}", w.stranger_list.0);
+    let reply = w
+        .app
+        .call(
+            Method::PATCH,
+            &path,
+            &owner,
+            Some(json!({"name": "hijacked"})),
+        )
+        .await?;
+    ensure!(reply.status == 404, "{}", reply.status);
+    ensure!(reply.json()?["error"] == "not_found");
+    let list = w.app.store.get_list(w.stranger_list).await?;
+    ensure!(list.name == "Stranger's", "renamed to {}", list.name);
+    // An id that does not exist at all answers exactly the same.
+    let missing = w
+        .app
+        .call(
+            Method::PATCH,
+            "/api/v1/lists/999999",
+            &owner,
+            Some(json!({"name": "x"})),
+        )
+        .await?;
+    ensure!(
+        missing.status == 404 && missing.body == reply.body,
+        "existing and missing ids are told apart"
+    );
+    Ok(())
+}
+
+/// Every unsafe route refuses a cookie-authenticated request without the CSRF token (403) and
+/// accepts the same request with it (the owner's expected status from the matrix).
+#[tokio::test]
+async fn every_unsafe_route_needs_the_csrf_token_with_a_session() -> Result<()> {
+    let mut failures = Vec::new();
+    for row in rows() {
+        let method: Method = row.method.parse()?;
+        if matches!(method, Method::GET | Method::HEAD)
+            || row.path == "/api/v1/session" && method == Method::POST
+        {
+            continue;
+        }
+        let w = World::new(Backend::Sqlite).await?;
+        let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+            "owner's password".into(),
+        ))
+        .await?;
+        w.app
+            .store
+            .set_password_hash(w.owner.0.id, Some(&phc))
+            .await?;
+        let session =
+            mailsig_daemon::http::auth::sign_in(&w.app.store, &w.owner.0.email, "owner's password")
+                .await?;
+        let cookie = session.cookie_value().to_owned();
+        let csrf = mailsig_daemon::http::auth::csrf_token(&session.session).to_owned();
+        let path = concrete(row.path, &w);
+        let without = Auth::Cookie {
+            cookie: cookie.clone(),
+            csrf: None,
+        };
+        let reply = w
+            .app
+            .call(method.clone(), &path, &without, (row.body)(&w))
+            .await?;
+        if reply.status != 403 {
+            failures.push(format!(
+                "{} {} without CSRF token: {}",
+                row.method, row.path, reply.status
+            ));
+        }
+        let with = Auth::Cookie {
+            cookie,
+            csrf: Some(csrf),
+        };
+        let expected = row.expect[CALLERS.len() - 1];
+        let reply = w.app.call(method, &path, &with, (row.body)(&w)).await?;
+        if reply.status.as_u16() != expected {
+            failures.push(format!(
+                "{} {} with CSRF token: {} (expected {expected})",
+                row.method, row.path, reply.status
+            ));
+        }
+    }
+    ensure!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}

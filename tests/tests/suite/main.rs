@@ -1,0 +1,38 @@
+//! The end-to-end suite: one test binary, one module per area.
+//!
+//! One binary links once instead of once per area, and the support modules are shared instead
+//! of compiled into every file that needs part of them. nextest still runs each test in its own
+//! process, so process-wide state (metrics, the hashing pool, environment) stays per test.
+//! Run one area with `scripts/test.sh -p mailsig-tests --test suite <area>::`.
+
+// Shared set-ups, used by several areas.
+mod api_support;
+mod ops_support;
+mod pipeline_support;
+mod web_support;
+
+mod abuse;
+mod api;
+mod api_contract;
+mod api_daemon;
+mod api_logs;
+mod api_matrix;
+mod first_hour;
+mod graph;
+mod graph_emulator;
+mod http;
+mod https;
+mod imap;
+mod logs;
+mod metrics;
+mod notify;
+mod panics;
+mod pipeline;
+mod privacy;
+mod privacy_logs;
+mod reload;
+mod replicas;
+mod resilience;
+mod servers;
+mod web_e2e;
+mod web_pages;

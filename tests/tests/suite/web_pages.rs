@@ -1,0 +1,675 @@
+//! The pages' protections, in Chromium and over raw HTTPS: text from mail is escaped (a company
+//! called `<script>alert(1)</script>` shows as text and runs nothing), a viewer of a shared
+//! list sees its suggestions without any button that changes them, and a forged POST is refused
+//! whether it lacks the CSRF token or comes from a viewer with one. Every page carries the
+//! security headers; the Microsoft 365 button says plainly that it is not configured.
+
+use crate::web_support;
+
+use anyhow::{Context, Result, ensure};
+use mailsig_daemon::http::auth;
+use mailsig_daemon::store::{
+    CommitMessage, Cursor, ListId, MailboxKind, NewMailbox, NewSuggestion, Outcome, Role,
+    StoredField, SuggestionFields, SuggestionId, SuggestionStatus, UserId,
+};
+use mailsig_tests::browser::Browser;
+use mailsig_tests::https::{Reply, Request, https};
+use web_support::{Site, screenshot_path};
+
+const SCRIPT: &str = "<script>alert(1)</script>";
+
+/// A suggestion in `list` whose company is a script tag, as if a hostile signature said so.
+async fn hostile_suggestion(site: &Site, owner: UserId, list: ListId) -> Result<SuggestionId> {
+    let mailbox = site
+        .store
+        .create_mailbox(NewMailbox {
+            owner,
+            kind: MailboxKind::Imap,
+            address: "owner@mycorp.example".to_owned(),
+            display_name: None,
+            target_list: list,
+            excluded_domains: vec![],
+            settings: serde_json::json!({}),
+            secret: None,
+        })
+        .await?;
+    let field = |value: &str| {
+        Some(StoredField {
+            value: value.to_owned(),
+            confidence: 0.9,
+            rule: "test".to_owned(),
+        })
+    };
+    let committed = site
+        .store
+        .commit_message(CommitMessage {
+            mailbox: mailbox.id,
+            folder: "INBOX".to_owned(),
+            cursor: Cursor::Imap {
+                uidvalidity: 1,
+                uid: 1,
+            },
+            message_id_hash: format!("{:016x}", rand::random::<u64>()),
+            outcome: Outcome::Suggestion(NewSuggestion {
+                sender_email: "mallory@evil.example".to_owned(),
+                fields: SuggestionFields {
+                    name: field("Mallory \"Bobby\" Tables"),
+                    company: field(SCRIPT),
+                    title: field("<img src=x onerror=alert(2)>"),
+                    ..SuggestionFields::default()
+                },
+                confidence: 0.9,
+                auth: mailsig_daemon::domain::SenderAuth::new(
+                    mailsig_daemon::domain::AuthResult::Authenticated,
+                    mailsig_daemon::domain::AuthMethod::Dmarc,
+                ),
+            }),
+            fencing: None,
+        })
+        .await?;
+    match committed {
+        mailsig_daemon::store::CommitResult::Inserted { suggestion } => Ok(suggestion),
+        other => anyhow::bail!("unexpected commit result {other:?}"),
+    }
+}
+
+fn cookie(session: &auth::NewSession) -> String {
+    format!("{}={}", auth::SESSION_COOKIE, session.cookie_value())
+}
+
+async fn post_form(site: &Site, path: &str, cookie: &str, body: String) -> Result<Reply> {
+    https(
+        site.addr,
+        site.env.tls_client_config(),
+        &Request {
+            method: "POST",
+            path,
+            headers: vec![
+                ("Cookie", cookie.to_owned()),
+                (
+                    "Content-Type",
+                    "application/x-www-form-urlencoded".to_owned(),
+                ),
+            ],
+            body,
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_escaped_text_and_no_buttons_and_forged_posts_are_refused() -> Result<()> {
+    let site = Site::start(false).await?;
+    let owner = site.user("olga@mycorp.example", "owner password 1").await?;
+    let viewer = site
+        .user("victor@mycorp.example", "viewer password 1")
+        .await?;
+    let list = site.store.create_list(owner.id, "Shared leads").await?;
+    site.store
+        .share_list(list.id, viewer.id, Role::Viewer)
+        .await?;
+    let suggestion = hostile_suggestion(&site, owner.id, list.id).await?;
+
+    // The viewer, in Chromium: the list is there, the text is shown as text, nothing runs.
+    let browser = Browser::start().await?;
+    site.sign_in(&browser, "victor@mycorp.example", "viewer password 1")
+        .await?;
+    ensure!(
+        browser.text("main").await?.contains("Shared leads"),
+        "the shared list is not on the dashboard"
+    );
+    browser
+        .goto(&site.url(&format!("/lists/{}/review", list.id.0)))
+        .await?;
+    let company = browser
+        .text(&format!("#suggestion-{} .company", suggestion.0))
+        .await?;
+    ensure!(
+        company == SCRIPT,
+        "the company is not shown as text: {company:?}"
+    );
+    ensure!(
+        browser.client.get_alert_text().await.is_err(),
+        "a script ran: an alert is open"
+    );
+    let source = browser.source().await?;
+    ensure!(
+        source.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the company is not escaped in the HTML"
+    );
+    ensure!(!source.contains(SCRIPT), "raw script tag in the page");
+    ensure!(!source.contains("<img src=x"), "raw img tag in the page");
+    // No button that changes anything, on the list and on the suggestion's page.
+    ensure!(
+        !browser.exists("button.accept").await? && !browser.exists("button.dismiss").await?,
+        "viewer has buttons"
+    );
+    browser
+        .goto(&site.url(&format!("/suggestions/{}/merge", suggestion.0)))
+        .await?;
+    ensure!(
+        !browser.exists("#merge-form").await?,
+        "the viewer gets a merge form"
+    );
+    ensure!(
+        browser.text("main").await?.contains(SCRIPT),
+        "details page does not show the company as text"
+    );
+    browser
+        .screenshot(&screenshot_path("viewer-review"))
+        .await?;
+    browser.close().await?;
+
+    // Forged POSTs with the viewer's session: without the CSRF token, then with it.
+    let session = auth::sign_in(&site.store, "victor@mycorp.example", "viewer password 1").await?;
+    let viewer_cookie = cookie(&session);
+    let accept = format!("/suggestions/{}/accept", suggestion.0);
+    let no_token = post_form(&site, &accept, &viewer_cookie, String::new()).await?;
+    ensure!(
+        no_token.status == 403,
+        "POST without CSRF token: {}",
+        no_token.status
+    );
+    ensure!(
+        no_token.body.contains("Form refused"),
+        "the refusal is not a page: {}",
+        no_token.body
+    );
+    let token = auth::csrf_token(&session.session).to_owned();
+    let with_token = post_form(
+        &site,
+        &accept,
+        &viewer_cookie,
+        format!("csrf_token={token}"),
+    )
+    .await?;
+    ensure!(
+        with_token.status == 403,
+        "viewer accept with CSRF token: {} {}",
+        with_token.status,
+        with_token.body
+    );
+    ensure!(
+        with_token.body.contains("Not allowed"),
+        "refusal page: {}",
+        with_token.body
+    );
+    let merge = format!("/suggestions/{}/merge", suggestion.0);
+    let forged_merge = post_form(
+        &site,
+        &merge,
+        &viewer_cookie,
+        format!("csrf_token={token}&choice_company=typed&value_company=Pwned"),
+    )
+    .await?;
+    ensure!(
+        forged_merge.status == 403,
+        "viewer merge: {}",
+        forged_merge.status
+    );
+    let stored = site.store.get_suggestion(suggestion).await?;
+    ensure!(
+        stored.status == SuggestionStatus::New,
+        "status changed to {:?}",
+        stored.status
+    );
+    ensure!(
+        stored.fields.company.as_ref().map(|f| f.value.as_str()) == Some(SCRIPT),
+        "company changed"
+    );
+
+    // The owner with the token may accept: the refusals above were about the role, not the form.
+    let owner_session =
+        auth::sign_in(&site.store, "olga@mycorp.example", "owner password 1").await?;
+    let owner_token = auth::csrf_token(&owner_session.session).to_owned();
+    let accepted = post_form(
+        &site,
+        &accept,
+        &cookie(&owner_session),
+        format!("csrf_token={owner_token}"),
+    )
+    .await?;
+    ensure!(
+        accepted.status == 303,
+        "owner accept: {} {}",
+        accepted.status,
+        accepted.body
+    );
+    ensure!(
+        site.store.get_suggestion(suggestion).await?.status == SuggestionStatus::Accepted,
+        "owner accept not stored"
+    );
+
+    site.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_carry_security_headers_and_microsoft_says_it_is_not_configured() -> Result<()> {
+    let site = Site::start(false).await?;
+    site.user("mia@mycorp.example", "mia password 1").await?;
+
+    let sign_in = https(
+        site.addr,
+        site.env.tls_client_config(),
+        &Request::get("/sign-in"),
+    )
+    .await?;
+    ensure!(sign_in.status == 200, "sign-in page: {}", sign_in.status);
+    let csp = sign_in
+        .header("content-security-policy")
+        .context("no CSP")?;
+    ensure!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "CSP {csp}"
+    );
+    ensure!(
+        !csp.contains("unsafe-inline"),
+        "CSP allows inline code: {csp}"
+    );
+    ensure!(
+        sign_in.header("x-content-type-options") == Some("nosniff"),
+        "{:?}",
+        sign_in.headers
+    );
+    ensure!(
+        sign_in.header("referrer-policy").is_some(),
+        "no Referrer-Policy"
+    );
+    ensure!(
+        sign_in.header("strict-transport-security").is_some(),
+        "no HSTS on a page"
+    );
+    ensure!(
+        sign_in.body.contains("<label for=\"email\">"),
+        "the e-mail field has no label"
+    );
+
+    // Not signed in: pages send the visitor to the sign-in form.
+    let dashboard = https(
+        site.addr,
+        site.env.tls_client_config(),
+        &Request::get("/dashboard"),
+    )
+    .await?;
+    ensure!(
+        dashboard.status == 303 && dashboard.header("location") == Some("/sign-in"),
+        "{dashboard:?}"
+    );
+
+    // The Microsoft 365 button, in Chromium.
+    let browser = Browser::start().await?;
+    site.sign_in(&browser, "mia@mycorp.example", "mia password 1")
+        .await?;
+    browser.goto(&site.url("/mailboxes/new")).await?;
+    browser.click("#connect-microsoft").await?;
+    browser
+        .wait_path(
+            |p| p == "/mailboxes/microsoft",
+            std::time::Duration::from_secs(10),
+        )
+        .await?;
+    let heading = browser.text("h1").await?;
+    ensure!(
+        heading == "Microsoft 365 is not configured",
+        "heading {heading:?}"
+    );
+
+    // Signing out ends the session: the dashboard sends back to sign-in.
+    browser.goto(&site.url("/dashboard")).await?;
+    browser.click("nav button").await?;
+    browser
+        .wait_path(|p| p == "/sign-in", std::time::Duration::from_secs(10))
+        .await?;
+    browser.goto(&site.url("/dashboard")).await?;
+    ensure!(
+        browser.current_path().await? == "/sign-in",
+        "still signed in after signing out"
+    );
+    browser.close().await?;
+    site.stop().await
+}
+
+/// The `Set-Cookie` value of cookie `name` in `reply` (`None` when it sets none).
+fn set_cookie<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .filter_map(|(_, v)| v.strip_prefix(name)?.strip_prefix('='))
+        .map(|v| v.split(';').next().unwrap_or_default())
+        .next()
+}
+
+async fn post_sign_in(site: &Site, cookie: Option<String>, body: String) -> Result<Reply> {
+    let mut headers = vec![(
+        "Content-Type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    if let Some(cookie) = cookie {
+        headers.push(("Cookie", cookie));
+    }
+    https(
+        site.addr,
+        site.env.tls_client_config(),
+        &Request {
+            method: "POST",
+            path: "/sign-in",
+            headers,
+            body,
+        },
+    )
+    .await
+}
+
+/// Login CSRF: the sign-in form carries a pre-session token that must match its `__Host-`
+/// cookie. A post without it, with a wrong one, with the field but not the cookie (what a
+/// third-party page can do) or with an expired one is a 403 page and signs nobody in, even with
+/// the right password; the form's own pair signs in and the pre-session cookie is cleared.
+/// Signing out needs the session's CSRF token: without it the session stays alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_needs_the_forms_token_and_sign_out_the_sessions_token() -> Result<()> {
+    let site = Site::start(false).await?;
+    site.user("sam@mycorp.example", "sam password 1").await?;
+    let credentials = "email=sam%40mycorp.example&password=sam+password+1";
+
+    let page = https(
+        site.addr,
+        site.env.tls_client_config(),
+        &Request::get("/sign-in"),
+    )
+    .await?;
+    ensure!(page.status == 200, "sign-in page: {}", page.status);
+    let token = set_cookie(&page, auth::SIGN_IN_COOKIE)
+        .context("no sign-in cookie on the form")?
+        .to_owned();
+    let raw_cookie = page
+        .headers
+        .iter()
+        .find(|(n, v)| n == "set-cookie" && v.starts_with(auth::SIGN_IN_COOKIE))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    ensure!(
+        raw_cookie.contains("Secure")
+            && raw_cookie.contains("HttpOnly")
+            && raw_cookie.contains("SameSite=Strict"),
+        "sign-in cookie attributes: {raw_cookie}"
+    );
+    ensure!(
+        page.body
+            .contains(&format!("name=\"csrf_token\" value=\"{token}\"")),
+        "the form does not carry the cookie's token"
+    );
+    let pair = format!("{}={token}", auth::SIGN_IN_COOKIE);
+
+    // Pages have a body limit too (64 KiB), before anything else is looked at.
+    let huge = post_sign_in(
+        &site,
+        None,
+        format!("{credentials}&pad={}", "x".repeat(100 * 1024)),
+    )
+    .await?;
+    ensure!(
+        huge.status == 413,
+        "a 100 KiB sign-in form: {}",
+        huge.status
+    );
+
+    let other = auth::SignInToken::issue()?;
+    let expired = format!("{}.{}", 1_000_000_000, "ab".repeat(32));
+    let forged = [
+        ("no token at all", None, credentials.to_owned()),
+        (
+            "a cookie but no field",
+            Some(pair.clone()),
+            credentials.to_owned(),
+        ),
+        (
+            "a wrong field",
+            Some(pair.clone()),
+            format!("{credentials}&csrf_token={}", other.value()),
+        ),
+        (
+            "a field but no cookie",
+            None,
+            format!("{credentials}&csrf_token={token}"),
+        ),
+        (
+            "an expired pair",
+            Some(format!("{}={expired}", auth::SIGN_IN_COOKIE)),
+            format!("{credentials}&csrf_token={expired}"),
+        ),
+    ];
+    for (what, cookie, body) in forged {
+        let reply = post_sign_in(&site, cookie, body).await?;
+        ensure!(
+            reply.status == 403,
+            "{what}: {} {}",
+            reply.status,
+            reply.body
+        );
+        ensure!(
+            set_cookie(&reply, auth::SESSION_COOKIE).is_none(),
+            "{what}: a session cookie was set"
+        );
+        ensure!(
+            reply.body.contains("did not come from this site"),
+            "{what}: no explanation: {}",
+            reply.body
+        );
+    }
+    ensure!(
+        !site
+            .store
+            .audit_log(50)
+            .await?
+            .iter()
+            .any(|e| e.action.as_str() == "session.sign_in"),
+        "a forged sign-in opened a session"
+    );
+
+    // The form's own pair signs in and clears the pre-session cookie.
+    let signed_in = post_sign_in(
+        &site,
+        Some(pair),
+        format!("{credentials}&csrf_token={token}"),
+    )
+    .await?;
+    ensure!(
+        signed_in.status == 303 && signed_in.header("location") == Some("/dashboard"),
+        "sign-in with the form's token: {} {}",
+        signed_in.status,
+        signed_in.body
+    );
+    let session = set_cookie(&signed_in, auth::SESSION_COOKIE)
+        .context("no session cookie")?
+        .to_owned();
+    ensure!(
+        set_cookie(&signed_in, auth::SIGN_IN_COOKIE) == Some(""),
+        "the sign-in cookie was not cleared"
+    );
+    let session_cookie = format!("{}={session}", auth::SESSION_COOKIE);
+    let (addr, tls) = (site.addr, site.env.tls_client_config());
+    let dashboard = |cookie: String| {
+        let tls = tls.clone();
+        async move {
+            https(
+                addr,
+                tls,
+                &Request::get("/dashboard").header("Cookie", cookie),
+            )
+            .await
+        }
+    };
+    ensure!(
+        dashboard(session_cookie.clone()).await?.status == 200,
+        "not signed in after signing in"
+    );
+
+    // Sign-out without the session's CSRF token is refused and the session lives on.
+    let forged_out = post_form(&site, "/sign-out", &session_cookie, String::new()).await?;
+    ensure!(
+        forged_out.status == 403,
+        "sign-out without CSRF token: {}",
+        forged_out.status
+    );
+    let page = dashboard(session_cookie.clone()).await?;
+    ensure!(
+        page.status == 200,
+        "a forged sign-out ended the session: {}",
+        page.status
+    );
+    let csrf = page
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("no CSRF token on the dashboard")?
+        .to_owned();
+    let out = post_form(
+        &site,
+        "/sign-out",
+        &session_cookie,
+        format!("csrf_token={csrf}"),
+    )
+    .await?;
+    ensure!(
+        out.status == 303 && out.header("location") == Some("/sign-in"),
+        "sign-out: {}",
+        out.status
+    );
+    let after = dashboard(session_cookie).await?;
+    ensure!(
+        after.status == 303,
+        "still signed in after signing out: {}",
+        after.status
+    );
+    site.stop().await
+}
+
+/// Deleting a list from its share page: a confirm step, CSRF, 409 page while a mailbox still
+/// delivers into it, then gone for the owner and for the people it was shared with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_deletes_a_list_after_a_confirm_step() -> Result<()> {
+    let site = Site::start(false).await?;
+    let owner = site.user("dora@mycorp.example", "dora password 1").await?;
+    let viewer = site.user("vera@mycorp.example", "vera password 1").await?;
+    let list = site.store.create_list(owner.id, "Old leads").await?;
+    site.store
+        .share_list(list.id, viewer.id, Role::Viewer)
+        .await?;
+    let suggestion = hostile_suggestion(&site, owner.id, list.id).await?;
+    let mailbox = site
+        .store
+        .get_suggestion(suggestion)
+        .await?
+        .mailbox
+        .context("the suggestion's mailbox")?;
+
+    let session = auth::sign_in(&site.store, "dora@mycorp.example", "dora password 1").await?;
+    let owner_cookie = cookie(&session);
+    let token = auth::csrf_token(&session.session).to_owned();
+    let (addr, tls) = (site.addr, site.env.tls_client_config());
+    let get = |path: String, cookie: String| {
+        let tls = tls.clone();
+        async move { https(addr, tls, &Request::get(&path).header("Cookie", cookie)).await }
+    };
+    let share = get(format!("/lists/{}/share", list.id.0), owner_cookie.clone()).await?;
+    ensure!(
+        share.body.contains("id=\"delete-list\""),
+        "no delete button on the share page"
+    );
+    let confirm = get(format!("/lists/{}/delete", list.id.0), owner_cookie.clone()).await?;
+    ensure!(
+        confirm.status == 200 && confirm.body.contains("Old leads"),
+        "confirm page: {}",
+        confirm.status
+    );
+    ensure!(
+        confirm.body.contains("id=\"delete-blocked\""),
+        "the confirm page does not warn about the mailbox"
+    );
+
+    let path = format!("/lists/{}/delete", list.id.0);
+    let no_csrf = post_form(&site, &path, &owner_cookie, "confirm=yes".to_owned()).await?;
+    ensure!(
+        no_csrf.status == 403,
+        "delete without CSRF: {}",
+        no_csrf.status
+    );
+    let unconfirmed = post_form(&site, &path, &owner_cookie, format!("csrf_token={token}")).await?;
+    ensure!(
+        unconfirmed.status == 303 && unconfirmed.header("location") == Some(path.as_str()),
+        "an unconfirmed delete does not go to the confirm step: {}",
+        unconfirmed.status
+    );
+    let busy = post_form(
+        &site,
+        &path,
+        &owner_cookie,
+        format!("csrf_token={token}&confirm=yes"),
+    )
+    .await?;
+    ensure!(
+        busy.status == 409 && busy.body.contains("unlink"),
+        "delete with a live mailbox: {} {}",
+        busy.status,
+        busy.body
+    );
+    ensure!(
+        site.store.get_list(list.id).await.is_ok(),
+        "the list went although a mailbox delivers into it"
+    );
+
+    // The viewer may not delete; after the mailbox is unlinked the owner can.
+    let viewer_session =
+        auth::sign_in(&site.store, "vera@mycorp.example", "vera password 1").await?;
+    let viewer_token = auth::csrf_token(&viewer_session.session).to_owned();
+    let by_viewer = post_form(
+        &site,
+        &path,
+        &cookie(&viewer_session),
+        format!("csrf_token={viewer_token}&confirm=yes"),
+    )
+    .await?;
+    ensure!(
+        by_viewer.status == 403,
+        "viewer delete: {}",
+        by_viewer.status
+    );
+    site.store.soft_remove_mailbox(mailbox).await?;
+    let deleted = post_form(
+        &site,
+        &path,
+        &owner_cookie,
+        format!("csrf_token={token}&confirm=yes"),
+    )
+    .await?;
+    ensure!(
+        deleted.status == 303 && deleted.header("location") == Some("/dashboard"),
+        "delete: {} {}",
+        deleted.status,
+        deleted.body
+    );
+    let dashboard = get("/dashboard".to_owned(), owner_cookie.clone()).await?;
+    ensure!(
+        !dashboard.body.contains("Old leads"),
+        "the deleted list is still on the dashboard"
+    );
+    let review = get(
+        format!("/lists/{}/review", list.id.0),
+        cookie(&viewer_session),
+    )
+    .await?;
+    ensure!(
+        review.status == 404,
+        "the viewer still reviews the deleted list: {}",
+        review.status
+    );
+    let export = get(format!("/lists/{}/export.csv", list.id.0), owner_cookie).await?;
+    ensure!(
+        export.status == 404,
+        "the deleted list still exports: {}",
+        export.status
+    );
+    site.stop().await
+}

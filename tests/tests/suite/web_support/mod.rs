@@ -1,0 +1,121 @@
+//! A running daemon for the page tests: a supervisor with a SQLite store in a temporary
+//! directory, serving the pages over HTTPS with a certificate from the test CA, and helpers to
+//! create users and sign in with the browser.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use mailsig_daemon::http::tls::{CertificateFiles, HttpsOptions};
+use mailsig_daemon::sources::imap::ImapOptions;
+use mailsig_daemon::store::{Store, User};
+use mailsig_daemon::supervisor::sources::ImapStartOptions;
+use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
+use mailsig_daemon::vault::{MasterKey, Vault};
+use mailsig_tests::browser::Browser;
+use mailsig_tests::https::issue_certificate;
+use mailsig_tests::servers::TestEnv;
+use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
+
+pub struct Site {
+    pub env: TestEnv,
+    pub store: Store,
+    pub supervisor: Supervisor,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Site {
+    /// Starts the daemon. `watch_imap`: run IMAP watchers (reconciled every second, plaintext
+    /// IMAP allowed on loopback as the test Dovecot offers it).
+    pub async fn start(watch_imap: bool) -> Result<Site> {
+        let env = TestEnv::from_env()?;
+        let dir = tempfile::tempdir()?;
+        let cert = issue_certificate(&env, dir.path(), "server")?;
+        let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
+        let imap = ImapStartOptions {
+            disabled: !watch_imap,
+            options: ImapOptions {
+                allow_plaintext_loopback: true,
+                allow_private_hosts: true,
+                ..ImapOptions::default()
+            },
+            reconcile_interval: Duration::from_secs(1),
+        };
+        let options = SupervisorOptions {
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            https: HttpsOptions {
+                certificate: Some(CertificateFiles {
+                    cert: cert.chain.clone(),
+                    key: cert.key.clone(),
+                }),
+                ..HttpsOptions::default()
+            },
+            imap,
+            shutdown_grace: Duration::from_secs(20),
+            ..SupervisorOptions::default()
+        };
+        let supervisor = Supervisor::start(
+            options,
+            store.clone(),
+            Vault::new(MasterKey::generate()?),
+            CancellationToken::new(),
+        )
+        .await?;
+        let addr = supervisor.http_addr().context("http address")?;
+        Ok(Site {
+            env,
+            store,
+            supervisor,
+            addr,
+            _dir: dir,
+        })
+    }
+
+    /// `https://localhost:<port><path>` (the certificate names localhost).
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    /// A user with a password, as `mailsigd user add` + `set-password` would make it.
+    pub async fn user(&self, email: &str, password: &str) -> Result<User> {
+        let user = self.store.create_user(email, None).await?;
+        let phc = mailsig_daemon::http::auth::password::hash_password(Zeroizing::new(
+            password.to_owned(),
+        ))
+        .await?;
+        self.store.set_password_hash(user.id, Some(&phc)).await?;
+        Ok(user)
+    }
+
+    /// Signs in through the sign-in form and checks the dashboard opened.
+    pub async fn sign_in(&self, browser: &Browser, email: &str, password: &str) -> Result<()> {
+        browser.goto(&self.url("/sign-in")).await?;
+        browser.fill("#email", email).await?;
+        browser.fill("#password", password).await?;
+        browser.click("#sign-in").await?;
+        let arrived = browser
+            .wait_path(|p| p == "/dashboard", std::time::Duration::from_secs(10))
+            .await;
+        ensure!(
+            arrived.is_ok(),
+            "signing in did not open the dashboard: {:?}: {}",
+            arrived.err(),
+            browser.source().await?
+        );
+        Ok(())
+    }
+
+    pub async fn stop(self) -> Result<()> {
+        self.supervisor.stop().await?;
+        Ok(())
+    }
+}
+
+/// Where screenshots go for people to look at: `target/web-screenshots/<name>.png`.
+pub fn screenshot_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/web-screenshots")
+        .join(format!("{name}.png"))
+}
