@@ -70,10 +70,12 @@ mod tests {
     #[test]
     fn resolver_takes_an_address_with_or_without_port() {
         assert_eq!(
-            resolver("127.0.0.1:10053").unwrap(),
-            "127.0.0.1:10053".parse().unwrap()
+            resolver("127.0.0.1:10053").expect("an address with a port"),
+            "127.0.0.1:10053"
+                .parse::<SocketAddr>()
+                .expect("socket address")
         );
-        assert_eq!(resolver("192.0.2.1").unwrap().port(), 53);
+        assert_eq!(resolver("192.0.2.1").expect("an address").port(), 53);
         assert!(resolver("dns.example").is_err());
     }
 
@@ -89,7 +91,7 @@ mod tests {
             ..RawSenderAuth::default()
         };
         assert!(from_raw(raw).is_err());
-        let settings = from_raw(RawSenderAuth::default()).unwrap();
+        let settings = from_raw(RawSenderAuth::default()).expect("the defaults are valid");
         assert_eq!(settings, SenderAuthSettings::default());
     }
 }

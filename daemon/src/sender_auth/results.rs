@@ -272,7 +272,7 @@ mod tests {
         let (id, results) = parse(
             "mx.example (a; b=c (nested; x=y)) ; dmarc=pass (p=reject) header.from=example.com",
         )
-        .unwrap();
+        .expect("a results header");
         assert_eq!(id.as_deref(), Some("mx.example"));
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].domain.as_deref(), Some("example.com"));

@@ -51,7 +51,7 @@ pub async fn decide(
         other => other?,
     };
     let decided = store
-        .decide_change_suggestion(change, accept, actor.0)
+        .decide_change_suggestion(change, accept, actor.user())
         .await?;
     let action = if accept {
         AuditAction::SuggestionAccept

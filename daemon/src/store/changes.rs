@@ -6,7 +6,6 @@
 //! the list's change alerts ("Jane Doe: new title"), reported in the digest and the API while the
 //! list's `change_alerts` setting is on.
 
-use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::commit::update_fields;

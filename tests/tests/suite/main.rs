@@ -33,6 +33,7 @@ mod privacy_logs;
 mod reload;
 mod replicas;
 mod resilience;
+mod sender_auth;
 mod servers;
 mod web_e2e;
 mod web_pages;

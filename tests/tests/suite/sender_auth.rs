@@ -269,7 +269,7 @@ impl Rig {
             "expected one suggestion, found {}",
             all.len()
         );
-        Ok(all.into_iter().next().context("one suggestion")?)
+        all.into_iter().next().context("one suggestion")
     }
 
     async fn stop(mut self) {
