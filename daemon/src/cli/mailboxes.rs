@@ -352,6 +352,14 @@ async fn show(store: &crate::store::Store, id: MailboxId) -> CliResult {
         }
         println!("status_reason: {reason}");
     }
+    if let Some(reconnecting) = mailbox.reconnecting {
+        // A fixed sentence from the source, never the server's text.
+        println!(
+            "reconnecting: since {} ({})",
+            utc_time(reconnecting.since),
+            reconnecting.reason
+        );
+    }
     println!("excluded_domains: {}", mailbox.excluded_domains.join(", "));
     // Settings never hold a password (it is in the vault); print them as stored.
     println!("settings: {}", mailbox.settings);
@@ -401,4 +409,15 @@ async fn exclude(
     let updated = store.get_mailbox(id).await.or_exit("read mailbox")?;
     println!("{}\t{}", id.0, updated.excluded_domains.join(","));
     Ok(())
+}
+
+/// Milliseconds since the epoch as `2026-12-07T00:20:00Z` (the raw number if out of range).
+fn utc_time(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }

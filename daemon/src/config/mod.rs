@@ -112,6 +112,12 @@ pub struct ImapConfig {
     pub poll_interval: Duration,
     /// Cap on simultaneous connections to one IMAP host (servers limit per-IP connections).
     pub max_connections_per_host: u32,
+    /// Cap on the folders one IMAP mailbox may watch (each is a connection of its own).
+    pub max_folders_per_mailbox: u32,
+    /// Time a server has to answer one command (CAPABILITY, EXAMINE, the UID listing, NOOP).
+    pub command_timeout: Duration,
+    /// Time a server has to deliver one message body, however it trickles it.
+    pub fetch_timeout: Duration,
     /// Allow unencrypted IMAP to 127.0.0.1/::1 only (local bridges and tests); never elsewhere.
     pub allow_plaintext_loopback: bool,
     /// Let users link IMAP servers on internal addresses (loopback, RFC 1918, ULA, link-local, CGNAT).
@@ -352,6 +358,10 @@ impl Config {
             max_message_bytes: self.pipeline.max_message_bytes,
             idle_renew: self.imap.idle_renew,
             poll_interval: self.imap.poll_interval,
+            command_timeout: self.imap.command_timeout,
+            fetch_timeout: self.imap.fetch_timeout,
+            max_folders_per_mailbox: usize::try_from(self.imap.max_folders_per_mailbox)
+                .unwrap_or(usize::MAX),
             max_connections_per_host: usize::try_from(self.imap.max_connections_per_host)
                 .unwrap_or(usize::MAX),
             ..crate::sources::imap::ImapOptions::default()

@@ -31,6 +31,9 @@ pub const DEFAULT_IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
 pub const MAX_IDLE_RENEW: Duration = Duration::from_secs(29 * 60);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
+pub const DEFAULT_MAX_FOLDERS_PER_MAILBOX: u32 = 20;
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: u32 = 10;
 pub const DEFAULT_DIGEST_INTERVAL: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
@@ -141,9 +144,35 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
             "must be at least 10s",
         ));
     }
+    let command_timeout = duration(
+        "imap.command_timeout",
+        raw.imap.command_timeout,
+        DEFAULT_COMMAND_TIMEOUT,
+    )?;
+    let fetch_timeout = duration(
+        "imap.fetch_timeout",
+        raw.imap.fetch_timeout,
+        DEFAULT_FETCH_TIMEOUT,
+    )?;
+    for (key, value) in [
+        ("imap.command_timeout", command_timeout),
+        ("imap.fetch_timeout", fetch_timeout),
+    ] {
+        if value < Duration::from_secs(1) || value > Duration::from_secs(3600) {
+            return Err(ConfigError::invalid(key, "must be between 1s and 1h"));
+        }
+    }
     let imap = ImapConfig {
         idle_renew,
         poll_interval,
+        command_timeout,
+        fetch_timeout,
+        max_folders_per_mailbox: at_least_one(
+            "imap.max_folders_per_mailbox",
+            raw.imap
+                .max_folders_per_mailbox
+                .unwrap_or(DEFAULT_MAX_FOLDERS_PER_MAILBOX),
+        )?,
         max_connections_per_host: at_least_one(
             "imap.max_connections_per_host",
             raw.imap

@@ -41,6 +41,10 @@ pub struct MailboxView {
     pub status: MailboxStatus,
     pub status_reason: Option<String>,
     pub needs_attention: bool,
+    /// While the source keeps failing to stay connected: since when (ms since the epoch)...
+    pub reconnecting_since: Option<i64>,
+    /// ...and why, as a fixed sentence (never the server's text).
+    pub reconnecting_reason: Option<String>,
     /// Provider settings (host, port, security, username, folders); never a password.
     pub settings: serde_json::Value,
     /// Whether credentials are stored (they can be replaced, never read).
@@ -60,6 +64,8 @@ impl From<Mailbox> for MailboxView {
             needs_attention: m.status != MailboxStatus::Ok,
             status: m.status,
             status_reason: m.status_reason,
+            reconnecting_since: m.reconnecting.as_ref().map(|r| r.since),
+            reconnecting_reason: m.reconnecting.map(|r| r.reason),
             settings: m.settings,
             has_credentials: m.secret.is_some(),
             created_at: m.created_at,
@@ -74,6 +80,9 @@ pub struct MailboxStatusView {
     pub status: MailboxStatus,
     pub status_reason: Option<String>,
     pub needs_attention: bool,
+    /// See [`MailboxView::reconnecting_since`].
+    pub reconnecting_since: Option<i64>,
+    pub reconnecting_reason: Option<String>,
     pub counters: BTreeMap<String, i64>,
     pub skipped: BTreeMap<String, i64>,
     pub last_activity: Option<i64>,
@@ -327,7 +336,22 @@ fn check_link(
     };
     c.optional_text("name", form.name.as_deref(), 200);
     let backfill = c.number("backfill", form.backfill, 0..=10_000);
-    for (i, folder) in form.folders.iter().enumerate() {
+    if form.folders.len() > options.max_folders_per_mailbox {
+        c.push(
+            "folders",
+            FieldCode::Number,
+            format!(
+                "holds more than {} folders (imap.max_folders_per_mailbox)",
+                options.max_folders_per_mailbox
+            ),
+        );
+    }
+    for (i, folder) in form
+        .folders
+        .iter()
+        .enumerate()
+        .take(options.max_folders_per_mailbox)
+    {
         if folder.trim().is_empty()
             || folder.contains(['\r', '\n', '"'])
             || folder.chars().count() > 200
@@ -566,6 +590,8 @@ pub async fn status(
         needs_attention: mailbox.status != MailboxStatus::Ok,
         status: mailbox.status,
         status_reason: mailbox.status_reason,
+        reconnecting_since: mailbox.reconnecting.as_ref().map(|r| r.since),
+        reconnecting_reason: mailbox.reconnecting.map(|r| r.reason),
         counters: stats.counters,
         skipped: stats.skipped,
         last_activity: stats.last_activity,

@@ -64,6 +64,8 @@ pub struct Mailbox {
     pub excluded_domains: Vec<String>,
     pub status: MailboxStatus,
     pub status_reason: Option<String>,
+    /// Set while the source cannot connect or keeps losing its connection (transient errors).
+    pub reconnecting: Option<Reconnecting>,
     pub settings: serde_json::Value,
     pub secret: Option<SecretId>,
     pub created_at: i64,
@@ -85,6 +87,15 @@ pub struct Lease {
     pub until: i64,
 }
 
+/// Since when a mailbox's source has been failing to stay connected, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Reconnecting {
+    /// Milliseconds since the epoch of the first failure of the current outage.
+    pub since: i64,
+    /// A fixed sentence naming the kind of the latest failure, never the server's text.
+    pub reason: String,
+}
+
 fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
     let settings_text: String = col(row, "settings")?;
     Ok(Mailbox {
@@ -97,6 +108,16 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
         excluded_domains: json_col(row, "excluded_domains", "excluded domains")?,
         status: parse_col(row, "status", "mailbox status")?,
         status_reason: col(row, "status_reason")?,
+        reconnecting: match (
+            col::<Option<i64>>(row, "reconnecting_since")?,
+            col::<Option<String>>(row, "reconnecting_reason")?,
+        ) {
+            (Some(since), reason) => Some(Reconnecting {
+                since,
+                reason: reason.unwrap_or_default(),
+            }),
+            (None, _) => None,
+        },
         settings: serde_json::from_str(&settings_text).map_err(|e| Error::Corrupt {
             what: "mailbox settings",
             reason: e.to_string(),
@@ -138,7 +159,7 @@ impl Store {
             "INSERT INTO mailboxes (owner_id, kind, address, display_name, target_list_id, excluded_domains, \
              settings, secret_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              RETURNING id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
-             status, status_reason, settings, secret_id, created_at",
+             status, status_reason, reconnecting_since, reconnecting_reason, settings, secret_id, created_at",
         )
         .bind(new.owner.0)
         .bind(new.kind.as_str())
@@ -159,7 +180,7 @@ impl Store {
     pub async fn get_mailbox(&self, id: MailboxId) -> Result<Mailbox> {
         let row = sqlx::query(
             "SELECT id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
-             status, status_reason, settings, secret_id, created_at FROM mailboxes \
+             status, status_reason, reconnecting_since, reconnecting_reason, settings, secret_id, created_at FROM mailboxes \
              WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id.0)
@@ -174,7 +195,7 @@ impl Store {
     pub async fn list_mailboxes(&self, filter: &MailboxFilter) -> Result<Vec<Mailbox>> {
         let rows = sqlx::query(
             "SELECT id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
-             status, status_reason, settings, secret_id, created_at FROM mailboxes \
+             status, status_reason, reconnecting_since, reconnecting_reason, settings, secret_id, created_at FROM mailboxes \
              WHERE deleted_at IS NULL AND ($1 IS NULL OR owner_id = $1) AND ($2 IS NULL OR kind = $2) \
              ORDER BY id",
         )
@@ -260,6 +281,39 @@ impl Store {
         tx.commit()
             .await
             .map_err(Error::db("commit mailbox status", "mailbox"))
+    }
+
+    /// Records that the mailbox's source is reconnecting after a transient failure (`Some`, a
+    /// fixed sentence; the outage's start is kept from its first failure) or that it is
+    /// connected again (`None`). Fenced like the other writes of the mailbox's own state.
+    pub async fn set_mailbox_reconnecting_fenced(
+        &self,
+        id: MailboxId,
+        reason: Option<&str>,
+        fencing: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        fencing::check(&mut tx, self.backend, id, fencing).await?;
+        let query = match reason {
+            Some(reason) => sqlx::query(
+                "UPDATE mailboxes SET reconnecting_since = COALESCE(reconnecting_since, $1), \
+                 reconnecting_reason = $2 WHERE id = $3 AND deleted_at IS NULL",
+            )
+            .bind(self.now_ms())
+            .bind(reason),
+            None => sqlx::query(
+                "UPDATE mailboxes SET reconnecting_since = NULL, reconnecting_reason = NULL \
+                 WHERE id = $1 AND deleted_at IS NULL",
+            ),
+        };
+        query
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("set mailbox reconnecting", "mailbox"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit mailbox reconnecting", "mailbox"))
     }
 
     pub async fn set_mailbox_settings(

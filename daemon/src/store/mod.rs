@@ -54,7 +54,9 @@ pub use graph::{
     NewGraphJob, OauthState, SubscriptionCounts, SubscriptionState,
 };
 pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
-pub use mailboxes::{Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox};
+pub use mailboxes::{
+    Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,
+};
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
 pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;

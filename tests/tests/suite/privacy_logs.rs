@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use mailsig_tests::hostile_imap::{Behaviour, HostileImap};
 use mailsig_tests::servers::{MailUser, TestEnv};
-use ops_support::{Daemon, OpsConfig, link_imap_mailbox};
+use ops_support::{Daemon, OpsConfig, link_hostile_mailbox, link_imap_mailbox};
 use pipeline_support::{Mail, unique_id};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -158,7 +158,7 @@ async fn an_unparsable_fetch_response_does_not_bring_the_mail_into_the_log() -> 
     let mut config = OpsConfig::new()?;
     config.log_level = "debug".to_owned();
     let mut daemon = Daemon::init(config)?;
-    link_hostile_mailbox(&daemon, &hostile, "hostile-secret-pw")?;
+    link_hostile_mailbox(&daemon, hostile.port(), "hostile-secret-pw", &[])?;
     daemon.start(&[]).await?;
 
     let reconnect = daemon
@@ -183,43 +183,5 @@ async fn an_unparsable_fetch_response_does_not_bring_the_mail_into_the_log() -> 
         reconnect.contains("protocol") && reconnect.contains("cannot be parsed"),
         "no fixed reason in: {reconnect}"
     );
-    Ok(())
-}
-
-/// Links a mailbox on the hostile server (plaintext on loopback) that backfills its one message.
-fn link_hostile_mailbox(daemon: &Daemon, hostile: &HostileImap, password: &str) -> Result<()> {
-    let owner = format!("owner-{:08x}@mycorp.example", rand::random::<u32>());
-    daemon.cli(&["user", "add", &owner, "--name", "Owner"], None)?;
-    let list = daemon.cli(&["list", "add", "--owner", &owner, "Contacts"], None)?;
-    let list = list
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let port = hostile.port().to_string();
-    daemon.cli(
-        &[
-            "mailbox",
-            "add-imap",
-            "--owner",
-            &owner,
-            "--list",
-            &list,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--security",
-            "plaintext",
-            "--username",
-            "victim",
-            "--address",
-            "victim@hostile.example",
-            "--backfill",
-            "1",
-            "--password-stdin",
-        ],
-        Some(&format!("{password}\n")),
-    )?;
     Ok(())
 }

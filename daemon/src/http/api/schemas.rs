@@ -134,7 +134,7 @@ pub fn components() -> Vec<(&'static str, String)> {
     );
     let mailbox = format!(
         r#"{{"type": "object", "additionalProperties": false,
-            "required": ["id", "kind", "address", "display_name", "list", "excluded_domains", "status", "status_reason", "needs_attention", "settings", "has_credentials", "created_at"],
+            "required": ["id", "kind", "address", "display_name", "list", "excluded_domains", "status", "status_reason", "needs_attention", "reconnecting_since", "reconnecting_reason", "settings", "has_credentials", "created_at"],
             "properties": {{
             "id": {INT}, "kind": {{"type": "string", "enum": ["imap", "graph"]}},
             "address": {{"type": "string"}}, "display_name": {nullable_string},
@@ -142,16 +142,18 @@ pub fn components() -> Vec<(&'static str, String)> {
             "excluded_domains": {{"type": "array", "items": {{"type": "string"}}}},
             "status": {status}, "status_reason": {nullable_string},
             "needs_attention": {{"type": "boolean"}},
+            "reconnecting_since": {nullable_int}, "reconnecting_reason": {nullable_string},
             "settings": {{"type": "object", "description": "provider settings (host, port, security, username, folders); never a password"}},
             "has_credentials": {{"type": "boolean"}},
             "created_at": {INT}}}}}"#
     );
     let mailbox_status = format!(
         r#"{{"type": "object", "additionalProperties": false,
-            "required": ["id", "status", "status_reason", "needs_attention", "counters", "skipped", "last_activity"],
+            "required": ["id", "status", "status_reason", "needs_attention", "reconnecting_since", "reconnecting_reason", "counters", "skipped", "last_activity"],
             "properties": {{
             "id": {INT}, "status": {status}, "status_reason": {nullable_string},
             "needs_attention": {{"type": "boolean"}},
+            "reconnecting_since": {nullable_int}, "reconnecting_reason": {nullable_string},
             "counters": {counts}, "skipped": {counts},
             "last_activity": {nullable_int}}}}}"#
     );

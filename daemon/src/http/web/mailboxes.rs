@@ -289,6 +289,8 @@ struct MailboxPage {
     status: &'static str,
     reason: String,
     needs_attention: bool,
+    /// "since <time> (<fixed reason>)" while the source keeps failing to connect, else empty.
+    reconnecting: String,
     settings: Vec<(String, String)>,
     lists: Vec<ListChoice>,
     exclusions: String,
@@ -330,6 +332,12 @@ pub async fn settings_page(
         status: mailbox.status.as_str(),
         reason: mailbox.status_reason.unwrap_or_default(),
         needs_attention: mailbox.needs_attention,
+        reconnecting: match (mailbox.reconnecting_since, mailbox.reconnecting_reason) {
+            (Some(since), reason) => {
+                format!("since {} ({})", when(since), reason.unwrap_or_default())
+            }
+            (None, _) => String::new(),
+        },
         settings,
         exclusions: mailbox.excluded_domains.join("\n"),
         counters: status.counters.into_iter().collect(),
@@ -399,4 +407,41 @@ pub async fn unlink(
     )
     .await?;
     Ok(Redirect::to("/dashboard").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(reconnecting: &str) -> MailboxPage {
+        MailboxPage {
+            csrf: "c".into(),
+            id: 7,
+            address: "ann@example.com".into(),
+            kind: "imap",
+            status: "ok",
+            reason: String::new(),
+            needs_attention: false,
+            reconnecting: reconnecting.into(),
+            settings: vec![],
+            lists: vec![],
+            exclusions: String::new(),
+            counters: vec![],
+            skipped: vec![],
+            last_activity: "never".into(),
+        }
+    }
+
+    #[test]
+    fn the_page_says_reconnecting_since_when_and_why_only_while_it_is_so()
+    -> Result<(), askama::Error> {
+        let shown = page("since 2026-12-07 00:20 (IMAP server unreachable)").render()?;
+        assert!(
+            shown.contains("reconnecting since 2026-12-07 00:20 (IMAP server unreachable)"),
+            "{shown}"
+        );
+        let healthy = page("").render()?;
+        assert!(!healthy.contains("reconnecting"), "{healthy}");
+        Ok(())
+    }
 }

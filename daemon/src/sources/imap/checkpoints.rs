@@ -1,5 +1,6 @@
 //! What a watcher needs from the store besides the pipeline: its folder cursor, a way to reset it
-//! (first link, UIDVALIDITY change) and a way to mark its mailbox as needing attention.
+//! (first link, UIDVALIDITY change), a way to mark its mailbox as needing attention, and a way to
+//! say that it is reconnecting (and, later, that it is connected again).
 //!
 //! A trait object rather than the concrete store keeps the watcher testable and lets the load
 //! tool run without a database; `store_adapter` implements it over the real store.
@@ -46,5 +47,13 @@ pub trait Checkpoints: Send + Sync + 'static {
         mailbox: MailboxId,
         kind: ImapErrorKind,
         detail: &str,
+    ) -> BoxFuture<'_, Result<(), CheckpointError>>;
+
+    /// Marks the mailbox as reconnecting since its first failure (`Some`: the kind of the latest
+    /// one), or as connected again (`None`; cheap when it was not marked).
+    fn reconnecting(
+        &self,
+        mailbox: MailboxId,
+        kind: Option<ImapErrorKind>,
     ) -> BoxFuture<'_, Result<(), CheckpointError>>;
 }

@@ -25,6 +25,7 @@ use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
 
 use super::error::{ImapError, ImapErrorKind};
+use super::framing::FramedLimits;
 use super::settings::{ImapOptions, ImapSettings, Security};
 
 /// DNS + TCP connect.
@@ -87,15 +88,17 @@ async fn connect_via(
         }
     };
     let tcp = open_tcp(host, settings.port, addrs).await?;
+    // Every byte the server sends is read through the framing limits (see `framing`).
+    let limit = options.max_message_bytes;
     let client = match settings.security {
         Security::ImplicitTls => {
             let tls = tls_handshake(settings, tcp).await?;
-            let mut client = Client::new(Box::new(tls) as ImapStream);
+            let mut client = Client::new(Box::new(FramedLimits::new(tls, limit)) as ImapStream);
             read_greeting(&mut client, host).await?;
             client
         }
         Security::StartTls => {
-            let mut plain = Client::new(tcp);
+            let mut plain = Client::new(FramedLimits::new(tcp, limit));
             read_greeting(&mut plain, host).await?;
             // Asking for STARTTLS and failing on anything but OK is the strict check: a server that
             // does not offer it answers BAD or NO, and we never fall back to plaintext.
@@ -109,11 +112,11 @@ async fn connect_via(
                 ImapError::new(ImapErrorKind::StartTlsUnavailable, host, "STARTTLS refused")
             })?;
             // RFC 3501 §6.2.1: no greeting follows STARTTLS; everything said before it is forgotten.
-            let tls = tls_handshake(settings, plain.into_inner()).await?;
-            Client::new(Box::new(tls) as ImapStream)
+            let tls = tls_handshake(settings, plain.into_inner().into_inner()).await?;
+            Client::new(Box::new(FramedLimits::new(tls, limit)) as ImapStream)
         }
         Security::Plaintext => {
-            let mut client = Client::new(Box::new(tcp) as ImapStream);
+            let mut client = Client::new(Box::new(FramedLimits::new(tcp, limit)) as ImapStream);
             read_greeting(&mut client, host).await?;
             client
         }

@@ -31,6 +31,10 @@ pub enum ImapErrorKind {
     Timeout,
     /// The server answered something we cannot use (BAD, missing UIDVALIDITY…).
     Protocol,
+    /// The server announced a literal larger than the message size limit (whatever RFC822.SIZE said).
+    Oversized,
+    /// The server sent a line longer than the line limit.
+    LineTooLong,
     /// The pipeline or store could not take the message; the watcher retries from its last cursor.
     Sink,
 }
@@ -49,6 +53,8 @@ impl ImapErrorKind {
             Self::ConnectionLost => "connection_lost",
             Self::Timeout => "timeout",
             Self::Protocol => "protocol",
+            Self::Oversized => "oversized",
+            Self::LineTooLong => "line_too_long",
             Self::Sink => "sink",
         }
     }
@@ -68,6 +74,8 @@ impl ImapErrorKind {
             Self::ConnectionLost => "IMAP connection lost",
             Self::Timeout => "IMAP server did not answer in time",
             Self::Protocol => "unexpected IMAP server response",
+            Self::Oversized => "IMAP server sent a message larger than the size limit",
+            Self::LineTooLong => "IMAP server sent a line longer than the limit",
             Self::Sink => "could not hand the message to the pipeline",
         }
     }
@@ -106,6 +114,8 @@ impl ImapError {
                 | ImapErrorKind::ConnectionLost
                 | ImapErrorKind::Timeout
                 | ImapErrorKind::Protocol
+                | ImapErrorKind::Oversized
+                | ImapErrorKind::LineTooLong
                 | ImapErrorKind::FolderUnavailable
                 | ImapErrorKind::Sink
         )
@@ -123,10 +133,16 @@ impl ImapError {
     /// Maps a library error that happened after the connection was set up. The library's text
     /// is dropped (see the module doc); `what` names the command.
     pub(crate) fn from_session(host: &str, what: &str, error: async_imap::error::Error) -> Self {
+        use super::framing::FramingViolation;
         use async_imap::error::Error as E;
         let kind = match &error {
-            E::Io(e) if e.kind() == std::io::ErrorKind::Other => ImapErrorKind::Protocol,
-            E::Io(_) | E::ConnectionLost => ImapErrorKind::ConnectionLost,
+            E::Io(e) => match FramingViolation::of(e) {
+                Some(FramingViolation::LiteralTooLarge) => ImapErrorKind::Oversized,
+                Some(FramingViolation::LineTooLong) => ImapErrorKind::LineTooLong,
+                None if e.kind() == std::io::ErrorKind::Other => ImapErrorKind::Protocol,
+                None => ImapErrorKind::ConnectionLost,
+            },
+            E::ConnectionLost => ImapErrorKind::ConnectionLost,
             _ => ImapErrorKind::Protocol,
         };
         Self::new(
@@ -161,7 +177,17 @@ pub(crate) fn session_error_text(error: &async_imap::error::Error) -> &'static s
 
 /// A fixed sentence for an I/O error of the IMAP stream.
 pub(crate) fn io_error_text(error: &std::io::Error) -> &'static str {
+    use super::framing::FramingViolation;
     use std::io::ErrorKind as Io;
+    match FramingViolation::of(error) {
+        Some(FramingViolation::LiteralTooLarge) => {
+            return "the server announced more bytes than the message size limit";
+        }
+        Some(FramingViolation::LineTooLong) => {
+            return "the server sent a line longer than the line limit";
+        }
+        None => {}
+    }
     match error.kind() {
         // async-imap reports a response it cannot parse as an `io::Error` of kind `Other`
         // whose text quotes the whole buffered response.

@@ -3,6 +3,7 @@
 //!
 //! - [`settings`]: what is stored per mailbox ([`ImapSettings`]) and the shared [`ImapOptions`].
 //! - [`connect`]: TCP + TLS/STARTTLS + LOGIN, and [`test_login`] for linking.
+//! - [`framing`]: the literal and line limits every session's incoming bytes are checked against.
 //! - [`watcher`]: one task per (mailbox, folder): EXAMINE, catch up by UID, IDLE or poll, reconnect.
 //! - [`source`]: [`ImapSource`], the set of watchers the supervisor starts and stops.
 //! - [`reconcile`]: keeps the watched set in step with the store (runtime link/unlink, new credentials).
@@ -12,6 +13,7 @@ pub mod backoff;
 pub mod checkpoints;
 pub mod connect;
 pub mod error;
+pub mod framing;
 pub mod limiter;
 pub mod reconcile;
 pub mod settings;

@@ -101,6 +101,12 @@ pub struct ImapOptions {
     pub poll_interval: std::time::Duration,
     /// Simultaneous connections to one host (all mailboxes and folders together).
     pub max_connections_per_host: usize,
+    /// Folders one mailbox may watch (each is a connection of its own).
+    pub max_folders_per_mailbox: usize,
+    /// Time a server has to answer one command (CAPABILITY, EXAMINE, the UID listing, NOOP).
+    pub command_timeout: std::time::Duration,
+    /// Time a server has to deliver one message body, however slowly it trickles it.
+    pub fetch_timeout: std::time::Duration,
     /// First and largest delay between reconnection attempts (jitter is added).
     pub backoff_initial: std::time::Duration,
     pub backoff_max: std::time::Duration,
@@ -118,6 +124,9 @@ impl Default for ImapOptions {
             idle_wake: Duration::from_secs(5 * 60),
             poll_interval: Duration::from_secs(60),
             max_connections_per_host: 2000,
+            max_folders_per_mailbox: 20,
+            command_timeout: Duration::from_secs(60),
+            fetch_timeout: Duration::from_secs(5 * 60),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
         }
@@ -171,6 +180,16 @@ impl ImapSettings {
         {
             return Err(invalid(
                 "a folder name is empty or contains a quote or line break",
+            ));
+        }
+        if self.folders.len() > options.max_folders_per_mailbox {
+            return Err(ImapError::new(
+                ImapErrorKind::InvalidSettings,
+                &self.host,
+                format!(
+                    "more folders than imap.max_folders_per_mailbox allows ({})",
+                    options.max_folders_per_mailbox
+                ),
             ));
         }
         if self.security == Security::Plaintext {
@@ -274,6 +293,25 @@ mod tests {
         let back: ImapSettings = serde_json::from_str(&json)?;
         assert_eq!(back, s);
         Ok(())
+    }
+
+    #[test]
+    fn more_folders_than_the_cap_are_refused() {
+        let options = ImapOptions {
+            max_folders_per_mailbox: 3,
+            ..ImapOptions::default()
+        };
+        let mut s = settings(Security::ImplicitTls, "mail.example.com");
+        s.folders = (0..3).map(|i| format!("f{i}")).collect();
+        assert!(s.validate(&options).is_ok());
+        s.folders.push("f3".into());
+        let error = s.validate(&options).err().map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("imap.max_folders_per_mailbox")),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! [`Checkpoints`] over the real [`Store`]: folder cursors in `folder_cursors`, needs-attention in
-//! the mailbox's status plus one "needs attention" notice to its owner through the outbox.
+//! the mailbox's status plus one "needs attention" notice to its owner through the outbox, and
+//! "reconnecting since T (reason)" in the mailbox row.
 
 use futures::future::BoxFuture;
 
@@ -135,6 +136,35 @@ impl Checkpoints for StoreCheckpoints {
                 tracing::warn!(mailbox = %id, "could not queue the needs-attention notice: {error}");
             }
             Ok(())
+        })
+    }
+
+    fn reconnecting(
+        &self,
+        mailbox: MailboxId,
+        kind: Option<ImapErrorKind>,
+    ) -> BoxFuture<'_, Result<(), CheckpointError>> {
+        Box::pin(async move {
+            let id = store_id(mailbox);
+            if kind.is_none() {
+                // Connected: a read first, so that a healthy mailbox costs no write.
+                let current = self
+                    .store
+                    .get_mailbox(id)
+                    .await
+                    .map_err(|e| failed("load mailbox", e))?;
+                if current.reconnecting.is_none() {
+                    return Ok(());
+                }
+            }
+            self.store
+                .set_mailbox_reconnecting_fenced(
+                    id,
+                    kind.map(ImapErrorKind::describe),
+                    self.fencing(mailbox),
+                )
+                .await
+                .map_err(|e| failed("set reconnecting", e))
         })
     }
 }

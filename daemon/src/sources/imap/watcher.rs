@@ -5,6 +5,11 @@
 //! Read-only by construction: the only commands sent are CAPABILITY, LOGIN, EXAMINE,
 //! `UID FETCH (UID RFC822.SIZE)`, `UID FETCH (UID BODY.PEEK[])`, NOOP, IDLE/DONE and LOGOUT.
 //! Never SELECT, never STORE, never anything that changes a flag.
+//!
+//! Bounded against a hostile server: every command has `imap.command_timeout`, every body fetch
+//! `imap.fetch_timeout` (however slowly the bytes trickle in), and the session's stream refuses
+//! literals over the message size limit and overlong lines (`framing`); a message whose literal
+//! is over the limit is committed as too large, so it is not fetched again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,10 +32,6 @@ use crate::pipeline::{
     InboundMessage, MailboxId, Payload, PipelineHandle, RawMessage, SourcePosition,
 };
 
-/// CAPABILITY, EXAMINE, NOOP, the size listing.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// Fetching one message body (up to the size limit, 25 MiB by default).
-const BODY_TIMEOUT: Duration = Duration::from_secs(300);
 /// DONE after IDLE: a dead socket makes it hang, so it gets a short timeout (then we reconnect).
 const DONE_TIMEOUT: Duration = Duration::from_secs(15);
 /// LOGOUT at shutdown: polite, but never worth waiting for.
@@ -74,8 +75,11 @@ pub(crate) enum WatchEnd {
 /// Runs until cancelled or until the mailbox needs attention.
 pub(crate) async fn run(watch: FolderWatch) -> WatchEnd {
     let mut backoff = Backoff::new(watch.options.backoff_initial, watch.options.backoff_max);
+    // The store may still say "reconnecting" from before a restart: the first session that
+    // gets going checks and clears it.
+    let mut reconnecting = true;
     loop {
-        let error = match session(&watch, &mut backoff).await {
+        let error = match session(&watch, &mut backoff, &mut reconnecting).await {
             Ok(()) => return WatchEnd::Cancelled,
             Err(error) => error,
         };
@@ -99,6 +103,8 @@ pub(crate) async fn run(watch: FolderWatch) -> WatchEnd {
             return WatchEnd::NeedsAttention(error);
         }
         ImapStats::bump(&watch.stats.reconnects);
+        mark_reconnecting(&watch, Some(error.kind())).await;
+        reconnecting = true;
         let delay = backoff.next_delay();
         tracing::info!(
             mailbox = %watch.mailbox, folder = %watch.folder, kind = error.kind().as_str(),
@@ -139,8 +145,21 @@ pub(crate) async fn run_supervised(watch: FolderWatch) -> WatchEnd {
     }
 }
 
-/// One connection's life. `Ok` only when cancelled.
-async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapError> {
+/// Records "reconnecting since T (reason)" (`Some`) or "connected" (`None`) for the mailbox; a
+/// store failure is only logged (the next change tries again).
+async fn mark_reconnecting(watch: &FolderWatch, kind: Option<ImapErrorKind>) {
+    if let Err(error) = watch.checkpoints.reconnecting(watch.mailbox, kind).await {
+        tracing::warn!(mailbox = %watch.mailbox, "could not record the connection state: {error}");
+    }
+}
+
+/// One connection's life. `Ok` only when cancelled. `reconnecting` says whether the mailbox may
+/// be marked as reconnecting; the session clears the mark once it is ready.
+async fn session(
+    watch: &FolderWatch,
+    backoff: &mut Backoff,
+    reconnecting: &mut bool,
+) -> Result<(), ImapError> {
     let host = watch.settings.host.as_str();
     let _permit = tokio::select! {
         permit = watch.limiter.acquire(host) => permit,
@@ -160,10 +179,11 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
     crate::pipeline::fault_injection::watcher(&watch.folder);
     let _connected = ConnectedGuard::new(&watch.stats);
 
-    let capabilities = command(host, "CAPABILITY", session.capabilities()).await?;
+    let limit = watch.options.command_timeout;
+    let capabilities = command(host, limit, "CAPABILITY", session.capabilities()).await?;
     let has_idle = capabilities.has_str("IDLE");
     let folder = watch.folder.as_str();
-    let mailbox = match timeout(COMMAND_TIMEOUT, session.examine(folder)).await {
+    let mailbox = match timeout(limit, session.examine(folder)).await {
         Err(_) => return Err(ImapError::timeout(host, "EXAMINE")),
         Ok(Err(async_imap::error::Error::No(_))) => {
             return Err(ImapError::new(
@@ -180,11 +200,16 @@ async fn session(watch: &FolderWatch, backoff: &mut Backoff) -> Result<(), ImapE
     })?;
     let uid_next = match mailbox.uid_next {
         Some(next) => next,
-        None => highest_uid(&mut session, host).await?.saturating_add(1),
+        None => highest_uid(&mut session, host, limit)
+            .await?
+            .saturating_add(1),
     };
     let mut last_uid =
         starting_point(watch, &mut session, uidvalidity, uid_next, mailbox.exists).await?;
     backoff.reset();
+    if std::mem::take(reconnecting) {
+        mark_reconnecting(watch, None).await;
+    }
     tracing::debug!(mailbox = %watch.mailbox, folder, uidvalidity, last_uid, has_idle, "imap watcher ready");
 
     let mut noticed = std::time::Instant::now();
@@ -237,7 +262,8 @@ async fn starting_point(
             uid_next.saturating_sub(1)
         }
         None if watch.settings.backfill > 0 && exists > 0 => {
-            backfill_start(session, host, exists, watch.settings.backfill).await?
+            let limit = watch.options.command_timeout;
+            backfill_start(session, (host, limit), exists, watch.settings.backfill).await?
         }
         None => uid_next.saturating_sub(1),
     };
@@ -259,12 +285,12 @@ async fn starting_point(
 /// The UID just below the `count` most recent messages (by sequence number).
 async fn backfill_start(
     session: &mut ImapSession,
-    host: &str,
+    (host, limit): (&str, Duration),
     exists: u32,
     count: u32,
 ) -> Result<u32, ImapError> {
     let first_seq = exists.saturating_sub(count).saturating_add(1).max(1);
-    let uids: Vec<u32> = command(host, "FETCH (UID)", async {
+    let uids: Vec<u32> = command(host, limit, "FETCH (UID)", async {
         let fetches: Vec<_> = session
             .fetch(format!("{first_seq}:{exists}"), "(UID)")
             .await?
@@ -279,8 +305,12 @@ async fn backfill_start(
         .map_or(0, |uid| uid.saturating_sub(1)))
 }
 
-async fn highest_uid(session: &mut ImapSession, host: &str) -> Result<u32, ImapError> {
-    command(host, "UID FETCH * (UID)", async {
+async fn highest_uid(
+    session: &mut ImapSession,
+    host: &str,
+    limit: Duration,
+) -> Result<u32, ImapError> {
+    command(host, limit, "UID FETCH * (UID)", async {
         let fetches: Vec<_> = session.uid_fetch("*", "(UID)").await?.try_collect().await?;
         Ok(fetches.iter().filter_map(|f| f.uid).max().unwrap_or(0))
     })
@@ -299,8 +329,11 @@ async fn catch_up(
     let host = watch.settings.host.as_str();
     let first = last_uid.saturating_add(1);
     // INTERNALDATE (the server's arrival time) feeds the per-source lag histogram.
-    let mut listing: Vec<(u32, u64, Option<std::time::SystemTime>)> =
-        command(host, "UID FETCH (UID RFC822.SIZE INTERNALDATE)", async {
+    let mut listing: Vec<(u32, u64, Option<std::time::SystemTime>)> = command(
+        host,
+        watch.options.command_timeout,
+        "UID FETCH (UID RFC822.SIZE INTERNALDATE)",
+        async {
             let fetches: Vec<_> = session
                 .uid_fetch(format!("{first}:*"), "(UID RFC822.SIZE INTERNALDATE)")
                 .await?
@@ -316,8 +349,9 @@ async fn catch_up(
                     ))
                 })
                 .collect())
-        })
-        .await?;
+        },
+    )
+    .await?;
     // RFC 3501: `n:*` always includes the highest UID, even when it is below n.
     listing.retain(|(uid, _, _)| *uid > last_uid);
     listing.sort_unstable_by_key(|(uid, _, _)| *uid);
@@ -327,14 +361,24 @@ async fn catch_up(
         if watch.cancel.is_cancelled() {
             break;
         }
+        // A literal over the size limit despite a small RFC822.SIZE ends the session (the
+        // stream is cut where the literal starts); the message is still committed as too
+        // large so that the next session does not ask for it again.
+        let mut oversized = None;
         let payload = if size > watch.options.max_message_bytes {
             ImapStats::bump(&watch.stats.too_large);
             Payload::TooLarge
         } else {
-            match fetch_body(session, host, uid).await? {
-                Some(raw) => Payload::Raw(raw),
+            match fetch_body(session, host, watch.options.fetch_timeout, uid).await {
+                Ok(Some(raw)) => Payload::Raw(raw),
                 // Expunged between the listing and the fetch: nothing to process.
-                None => continue,
+                Ok(None) => continue,
+                Err(error) if error.kind() == ImapErrorKind::Oversized => {
+                    ImapStats::bump(&watch.stats.too_large);
+                    oversized = Some(error);
+                    Payload::TooLarge
+                }
+                Err(error) => return Err(error),
             }
         };
         let message = InboundMessage {
@@ -364,6 +408,9 @@ async fn catch_up(
             noticed,
         });
         last_uid = uid;
+        if let Some(error) = oversized {
+            return Err(error);
+        }
     }
     Ok(last_uid)
 }
@@ -378,6 +425,7 @@ async fn catch_up(
 async fn fetch_body(
     session: &mut ImapSession,
     host: &str,
+    limit: Duration,
     uid: u32,
 ) -> Result<Option<RawMessage>, ImapError> {
     let fetching = async {
@@ -394,7 +442,7 @@ async fn fetch_body(
                 .map(|body| RawMessage::new(body.to_vec())),
         )
     };
-    match timeout(BODY_TIMEOUT, fetching).await {
+    match timeout(limit, fetching).await {
         Err(_) => Err(ImapError::timeout(host, "UID FETCH BODY.PEEK[]")),
         Ok(result) => result.map_err(|e| ImapError::from_session(host, "UID FETCH BODY.PEEK[]", e)),
     }
@@ -404,7 +452,7 @@ async fn fetch_body(
 async fn idle(watch: &FolderWatch, session: ImapSession) -> Result<Option<ImapSession>, ImapError> {
     let host = watch.settings.host.as_str();
     let mut handle = session.idle();
-    timeout(COMMAND_TIMEOUT, handle.init())
+    timeout(watch.options.command_timeout, handle.init())
         .await
         .map_err(|_| ImapError::timeout(host, "IDLE"))?
         .map_err(|e| ImapError::from_session(host, "IDLE", e))?;
@@ -478,7 +526,8 @@ async fn poll(
         }
     }
     ImapStats::bump(&watch.stats.polls);
-    command(&watch.settings.host, "NOOP", session.noop()).await?;
+    let limit = watch.options.command_timeout;
+    command(&watch.settings.host, limit, "NOOP", session.noop()).await?;
     Ok(Some(session))
 }
 
@@ -492,13 +541,14 @@ async fn logout(mut session: ImapSession) {
     let _ = timeout(LOGOUT_TIMEOUT, session.logout()).await;
 }
 
-/// Runs one command under [`COMMAND_TIMEOUT`], mapping both failure kinds.
+/// Runs one command under `limit` (`imap.command_timeout`), mapping both failure kinds.
 async fn command<T>(
     host: &str,
+    limit: Duration,
     what: &str,
     fut: impl std::future::Future<Output = Result<T, async_imap::error::Error>>,
 ) -> Result<T, ImapError> {
-    match timeout(COMMAND_TIMEOUT, fut).await {
+    match timeout(limit, fut).await {
         Err(_) => Err(ImapError::timeout(host, what)),
         Ok(result) => result.map_err(|e| ImapError::from_session(host, what, e)),
     }

@@ -93,6 +93,8 @@ pub struct OpsConfig {
     pub log_level: String,
     pub excluded_domains: Vec<String>,
     pub retention_days: u32,
+    /// Extra keys of the `[imap]` section (e.g. `fetch_timeout = "5s"`), one per line.
+    pub imap_extra: String,
     /// Extra TOML appended at the end (e.g. a broken line).
     pub extra: String,
 }
@@ -106,6 +108,7 @@ impl OpsConfig {
             log_level: "info".to_owned(),
             excluded_domains: Vec::new(),
             retention_days: 30,
+            imap_extra: String::new(),
             extra: String::new(),
         })
     }
@@ -118,12 +121,13 @@ impl OpsConfig {
             .collect();
         format!(
             "data_dir = {data_dir:?}\n\n[http]\nlisten = \"{listen}\"\n\n[pipeline]\nworkers = 2\n\n\
-             [filters]\nexcluded_domains = [{excluded}]\n\n[imap]\nallow_plaintext_loopback = true\n\n\
+             [filters]\nexcluded_domains = [{excluded}]\n\n[imap]\nallow_plaintext_loopback = true\n{imap_extra}\n\n\
              [retention]\ndays = {days}\n\n[log]\nformat = \"{format}\"\nlevel = \"{level}\"\n{extra}\n",
             data_dir = data_dir.display().to_string(),
             listen = self.listen,
             excluded = excluded.join(", "),
             days = self.retention_days,
+            imap_extra = self.imap_extra,
             format = self.log_format,
             level = self.log_level,
             extra = self.extra,
@@ -311,6 +315,16 @@ impl Daemon {
             .as_ref()
             .map(Child::id)
             .context("daemon not started")
+    }
+
+    /// The process's peak resident set size so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmHWM in /proc/<pid>/status")
     }
 
     /// Sends a signal by name (`HUP`, `TERM`) with kill(1).
@@ -511,4 +525,48 @@ pub fn link_imap_mailbox(daemon: &Daemon) -> Result<mailsig_tests::servers::Mail
         Some(&format!("{}\n", user.password)),
     )?;
     Ok(user)
+}
+
+/// Links a mailbox on a scripted server on loopback (`tests/src/hostile_imap.rs`), plaintext,
+/// backfilling its one message, for a new owner; `folders` empty watches INBOX.
+pub fn link_hostile_mailbox(
+    daemon: &Daemon,
+    port: u16,
+    password: &str,
+    folders: &[String],
+) -> Result<String> {
+    let owner = format!("owner-{:08x}@mycorp.example", rand::random::<u32>());
+    daemon.cli(&["user", "add", &owner, "--name", "Owner"], None)?;
+    let list = daemon.cli(&["list", "add", "--owner", &owner, "Contacts"], None)?;
+    let list = list
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let port = port.to_string();
+    let mut args = vec![
+        "mailbox",
+        "add-imap",
+        "--owner",
+        &owner,
+        "--list",
+        &list,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--security",
+        "plaintext",
+        "--username",
+        "victim",
+        "--address",
+        "victim@hostile.example",
+        "--backfill",
+        "1",
+        "--password-stdin",
+    ];
+    for folder in folders {
+        args.extend(["--folder", folder.as_str()]);
+    }
+    daemon.cli(&args, Some(&format!("{password}\n")))
 }
