@@ -69,12 +69,11 @@ impl Default for PipelineConfig {
     }
 }
 
-/// A running pipeline: the handle for sources, the shared counters and the rules cache.
+/// A running pipeline: the handle for sources, the shared counters and the daemon-wide filters.
 #[derive(Clone)]
 pub struct Pipeline {
     handle: PipelineHandle,
     stats: Arc<PipelineStats>,
-    rules: Arc<rules::RulesCache>,
     filters: Arc<std::sync::RwLock<Arc<FilterConfig>>>,
 }
 
@@ -102,12 +101,11 @@ impl Pipeline {
     ) -> Pipeline {
         let (sender, queue) = mpsc::channel(config.queue_capacity.max(1));
         let stats = Arc::new(PipelineStats::default());
-        let rules = Arc::new(rules::RulesCache::default());
         let filters = Arc::new(std::sync::RwLock::new(Arc::new(config.filters)));
         let context = Arc::new(worker::WorkerContext {
             store,
             filters: Arc::clone(&filters),
-            rules: Arc::clone(&rules),
+            rules: Arc::new(rules::RulesCache::default()),
             stats: Arc::clone(&stats),
             fences,
             sender_auth: config.sender_auth,
@@ -116,7 +114,6 @@ impl Pipeline {
         Pipeline {
             handle: PipelineHandle::new(sender),
             stats,
-            rules,
             filters,
         }
     }
@@ -148,10 +145,5 @@ impl Pipeline {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
-    }
-
-    /// Drops a mailbox's cached filter rules, e.g. after its exclusions changed.
-    pub fn invalidate_mailbox(&self, mailbox: MailboxId) {
-        self.rules.invalidate(mailbox);
     }
 }
