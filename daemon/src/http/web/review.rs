@@ -16,17 +16,48 @@ use crate::service::suggestions::{Choice, FieldChoice, MERGE_FIELDS};
 use crate::service::{self, ServiceError};
 use crate::store::{ListId, SuggestionId};
 
+/// One extracted value with its confidence as a percentage ("97%"; empty without a value): how
+/// often a value found the way this one was is right, so a reviewer knows which to check.
+pub struct FieldCell {
+    pub value: String,
+    pub confidence: String,
+}
+
+impl FieldCell {
+    fn of(value: &str, confidence: f32) -> FieldCell {
+        FieldCell {
+            value: value.to_owned(),
+            confidence: percent(f64::from(confidence)),
+        }
+    }
+
+    fn scalar(field: &Option<crate::store::StoredField>) -> FieldCell {
+        field.as_ref().map_or(
+            FieldCell {
+                value: String::new(),
+                confidence: String::new(),
+            },
+            |f| FieldCell::of(&f.value, f.confidence),
+        )
+    }
+}
+
+fn percent(confidence: f64) -> String {
+    format!("{:.0}%", confidence.clamp(0.0, 1.0) * 100.0)
+}
+
 /// One suggestion row of the review table (display text only).
 pub struct SuggestionRow {
     pub id: i64,
     pub sender: String,
     /// No authenticated message backs it.
     pub unverified: bool,
-    pub name: String,
-    pub title: String,
-    pub company: String,
-    pub phones: String,
+    pub name: FieldCell,
+    pub title: FieldCell,
+    pub company: FieldCell,
+    pub phones: Vec<FieldCell>,
     pub status: &'static str,
+    /// How sure the engine is that the contact is the sender's.
     pub confidence: String,
     pub updated: String,
 }
@@ -77,28 +108,22 @@ pub async fn review_page(
     let rows = page
         .items
         .iter()
-        .map(|s| {
-            let scalar = |f: &Option<crate::store::StoredField>| {
-                f.as_ref().map(|f| f.value.clone()).unwrap_or_default()
-            };
-            SuggestionRow {
-                id: s.id.0,
-                sender: s.sender_email.clone(),
-                unverified: s.unverified_sender,
-                name: scalar(&s.fields.name),
-                title: scalar(&s.fields.title),
-                company: scalar(&s.fields.company),
-                phones: s
-                    .fields
-                    .phones
-                    .iter()
-                    .map(|p| p.e164.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                status: s.status.as_str(),
-                confidence: format!("{:.0}%", s.confidence * 100.0),
-                updated: when(s.updated_at),
-            }
+        .map(|s| SuggestionRow {
+            id: s.id.0,
+            sender: s.sender_email.clone(),
+            unverified: s.unverified_sender,
+            name: FieldCell::scalar(&s.fields.name),
+            title: FieldCell::scalar(&s.fields.title),
+            company: FieldCell::scalar(&s.fields.company),
+            phones: s
+                .fields
+                .phones
+                .iter()
+                .map(|p| FieldCell::of(&p.e164, p.confidence))
+                .collect(),
+            status: s.status.as_str(),
+            confidence: percent(s.confidence),
+            updated: when(s.updated_at),
         })
         .collect();
     html(&ReviewPage {
