@@ -124,6 +124,10 @@ async fn suggestion_with_confidences(
                     ..SuggestionFields::default()
                 },
                 confidence: 0.8,
+                auth: mailsig_daemon::domain::SenderAuth::new(
+                    mailsig_daemon::domain::AuthResult::Authenticated,
+                    mailsig_daemon::domain::AuthMethod::Dmarc,
+                ),
             }),
             fencing: None,
         })
