@@ -57,12 +57,18 @@ pub struct PipelineConfig {
     pub sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
 }
 
+/// Workers when `[pipeline] workers` is not set: extraction is CPU bound, and a small host
+/// gives it two cores.
+pub const DEFAULT_WORKERS: u32 = 2;
+/// Queue places when `[pipeline] queue_capacity` is not set.
+pub const DEFAULT_QUEUE_CAPACITY: u32 = 256;
+
+/// The configuration's defaults (so a pipeline built in code sizes like one from a file).
 impl Default for PipelineConfig {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Self {
-            workers: cores * 2,
-            queue_capacity: 64,
+            workers: DEFAULT_WORKERS as usize,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY as usize,
             filters: FilterConfig::default(),
             sender_auth: None,
         }
