@@ -18,6 +18,7 @@ mod durations;
 pub mod env;
 mod error;
 mod graph;
+mod sender_auth;
 
 pub use crate::telemetry::LogFormat;
 pub use database_password::{CREDENTIAL_NAME as DATABASE_PASSWORD_CREDENTIAL, connect_url};
@@ -65,6 +66,8 @@ pub struct Config {
     pub replica_id: Option<String>,
     /// `[api]`: rate limit and session lifetime of the user-facing API and pages.
     pub api: crate::http::app::ApiSettings,
+    /// `[sender_auth]`: how the senders of messages are authenticated.
+    pub sender_auth: crate::sender_auth::SenderAuthSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -399,6 +402,21 @@ impl Config {
             workers: usize::try_from(self.pipeline.workers).unwrap_or(1),
             queue_capacity: usize::try_from(self.pipeline.queue_capacity).unwrap_or(1),
             filters: self.filters.clone(),
+            sender_auth: self.sender_authenticator(),
+        }
+    }
+
+    /// The sender authenticator of `[sender_auth]`. `None` when its resolver cannot be set up
+    /// (logged): every sender then counts as unknown, so no message changes existing data.
+    pub fn sender_authenticator(
+        &self,
+    ) -> Option<std::sync::Arc<crate::sender_auth::SenderAuthenticator>> {
+        match crate::sender_auth::SenderAuthenticator::new(&self.sender_auth) {
+            Ok(authenticator) => Some(authenticator),
+            Err(error) => {
+                tracing::warn!(error = %error, "sender authentication is off: every sender counts as unknown");
+                None
+            }
         }
     }
 
