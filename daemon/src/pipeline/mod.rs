@@ -52,15 +52,25 @@ pub struct PipelineConfig {
     pub queue_capacity: usize,
     /// The filters applied before extraction.
     pub filters: FilterConfig,
+    /// Authenticates each sender before the commit; `None` leaves every sender unknown (and so
+    /// unable to change existing data).
+    pub sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
 }
 
+/// Workers when `[pipeline] workers` is not set: extraction is CPU bound, and a small host
+/// gives it two cores.
+pub const DEFAULT_WORKERS: u32 = 2;
+/// Queue places when `[pipeline] queue_capacity` is not set.
+pub const DEFAULT_QUEUE_CAPACITY: u32 = 256;
+
+/// The configuration's defaults (so a pipeline built in code sizes like one from a file).
 impl Default for PipelineConfig {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Self {
-            workers: cores * 2,
-            queue_capacity: 64,
+            workers: DEFAULT_WORKERS as usize,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY as usize,
             filters: FilterConfig::default(),
+            sender_auth: None,
         }
     }
 }
@@ -104,6 +114,7 @@ impl Pipeline {
             rules: Arc::new(rules::RulesCache::default()),
             stats: Arc::clone(&stats),
             fences,
+            sender_auth: config.sender_auth,
         });
         tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
         Pipeline {

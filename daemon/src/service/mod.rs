@@ -10,6 +10,7 @@
 //! Reads and changes of suggestions are recorded in the audit log with the actor, the object
 //! id and never any content.
 
+pub mod change_feed;
 pub mod changes;
 pub mod error;
 pub mod export;
@@ -18,6 +19,7 @@ pub mod lists;
 pub mod mailboxes;
 pub mod me;
 pub mod suggestions;
+pub mod tokens;
 pub mod validate;
 
 pub use error::{ServiceError, ServiceResult};

@@ -1438,6 +1438,10 @@ async fn suggestion_export_writes_accepted_contacts_unless_asked_for_all() {
                     sender_email: format!("p{n}@contacts.example"),
                     fields,
                     confidence: 0.9,
+                    auth: mailsig_daemon::domain::SenderAuth::new(
+                        mailsig_daemon::domain::AuthResult::Authenticated,
+                        mailsig_daemon::domain::AuthMethod::Dmarc,
+                    ),
                 }),
                 fencing: None,
             })
