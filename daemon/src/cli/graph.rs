@@ -12,7 +12,7 @@ use crate::sources::graph::{
 use crate::store::Store;
 
 use super::context;
-use super::exit::{CliError, CliResult, Exit, OrExit};
+use super::exit::{CliError, CliResult, Exit};
 use super::password::PasswordSource;
 
 #[derive(Debug, clap::Subcommand)]
@@ -90,28 +90,4 @@ pub async fn link_microsoft(config: &Config, store: &Store, user: &str, list: &s
     );
     println!("{url}");
     Ok(())
-}
-
-/// Unlinks a Microsoft 365 mailbox (subscriptions deleted at Graph, tokens wiped).
-pub async fn unlink(config: &Config, store: &Store, mailbox: crate::store::MailboxId) -> CliResult {
-    let (vault, _) = context::load_vault(config)?;
-    match config.graph.as_ref() {
-        Some(graph) => crate::sources::graph::unlink(store, &vault, graph, mailbox)
-            .await
-            .map_err(|e| {
-                CliError::new(Exit::Unavailable, anyhow::anyhow!("{e}"))
-                    .context("unlink microsoft 365 mailbox")
-            }),
-        None => {
-            // Without [graph] nothing can be deleted at Graph; the local data still goes.
-            store
-                .forget_graph_mailbox(mailbox)
-                .await
-                .or_exit("wipe graph data")?;
-            store
-                .soft_remove_mailbox(mailbox)
-                .await
-                .or_exit("remove mailbox")
-        }
-    }
 }

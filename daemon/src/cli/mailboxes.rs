@@ -3,15 +3,21 @@
 //! `add-imap` logs in to the server before saving anything, so a mailbox that is stored is
 //! one that worked at least once. The password is read from stdin or a file (never from the
 //! command line), sealed by the vault, and only the sealed record reaches the database.
+//!
+//! Changes go through the service layer as the operator acting as the mailbox's owner, so
+//! they are checked and audited as on the pages.
 
-use crate::domain::{AuditAction, AuditObject};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
+use crate::service::Actor;
+use crate::service::mailboxes as service;
+use crate::sources::graph::GraphUnlinker;
 use crate::sources::imap::{ImapError, ImapErrorKind, ImapSettings, Security};
-use crate::store::{MailboxFilter, MailboxId, MailboxKind};
+use crate::store::{MailboxFilter, MailboxId};
 
 use super::exit::{CliError, CliResult, Exit, OrExit};
 use super::password::PasswordSource;
@@ -58,6 +64,16 @@ pub enum MailboxCommand {
         /// Remove these domains from the exclusions instead of adding them.
         #[arg(long)]
         remove: bool,
+    },
+    /// Set the authserv-ids whose Authentication-Results this mailbox trusts (replacing its
+    /// provider's defaults; "microsoft365" is Exchange Online's header). No ids trusts none.
+    Trust {
+        /// The mailbox (id or address).
+        mailbox: String,
+        authserv_ids: Vec<String>,
+        /// Go back to the provider's defaults.
+        #[arg(long, conflicts_with = "authserv_ids")]
+        default: bool,
     },
 }
 
@@ -133,6 +149,25 @@ pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
             Ok(found) => exclude(&store, found.id, domains, remove).await,
             Err(e) => Err(e),
         },
+        MailboxCommand::Trust {
+            mailbox,
+            authserv_ids,
+            default,
+        } => match resolve::mailbox(&store, &mailbox, None).await {
+            Ok(found) => {
+                let ids = (!default).then_some(authserv_ids);
+                store
+                    .set_mailbox_trusted_authserv_ids(found.id, ids.as_deref())
+                    .await
+                    .or_exit("set trusted authserv-ids")
+                    .map(|()| {
+                        let shown =
+                            ids.map_or("(provider default)".to_owned(), |ids| ids.join(","));
+                        println!("{}\t{shown}", found.id.0);
+                    })
+            }
+            Err(e) => Err(e),
+        },
     };
     store.close().await;
     result
@@ -144,24 +179,14 @@ async fn remove(
     given: &str,
 ) -> CliResult {
     let mailbox = resolve::mailbox(store, given, None).await?;
-    let id = mailbox.id;
-    if mailbox.kind == MailboxKind::Graph {
-        super::graph::unlink(config, store, id).await?;
-    } else {
-        store
-            .soft_remove_mailbox(id)
-            .await
-            .or_exit("remove mailbox")?;
-    }
-    context::audit(
-        store,
-        AuditAction::MailboxRemove,
-        AuditObject::Mailbox,
-        Some(id.0),
-        None,
-    )
-    .await?;
-    println!("{}\tremoved", id.0);
+    let (vault, _) = context::load_vault(config)?;
+    // Without a running daemon here: Graph is called with the `[graph]` settings when present,
+    // else only the local data is wiped (subscriptions at Graph expire on their own).
+    let graph = GraphUnlinker::new(vault, config.graph.clone().map(Arc::new), None);
+    service::unlink(store, &graph, Actor::operator_as(mailbox.owner), mailbox.id)
+        .await
+        .or_exit("remove mailbox")?;
+    println!("{}\tremoved", mailbox.id.0);
     Ok(())
 }
 
@@ -204,8 +229,9 @@ async fn add_imap(
     };
     let (vault, _) = context::load_vault(config)?;
     let password = args.password.read()?;
-    // The same code path as the API and the pages: test the login, seal, store, clean up.
-    let link = crate::service::mailboxes::LinkChecked {
+    // The service's operator path: the list role checked as the owner's, the login tested,
+    // the password sealed, the link audited; no SSRF guard (the operator may name internal hosts).
+    let link = service::LinkChecked {
         settings,
         address,
         name: args.name,
@@ -214,17 +240,9 @@ async fn add_imap(
         password: SecretString::from(password.as_str()),
     };
     let mailbox =
-        crate::service::mailboxes::link_imap_checked(store, &vault, &options, owner.id, link)
+        service::link_imap_trusted(store, &vault, &options, Actor::operator_as(owner.id), link)
             .await
             .map_err(link_error)?;
-    context::audit(
-        store,
-        AuditAction::MailboxAdd,
-        AuditObject::Mailbox,
-        Some(mailbox.id.0),
-        Some("imap"),
-    )
-    .await?;
     println!("{}\t{}", mailbox.id.0, mailbox.address);
     Ok(())
 }
@@ -365,19 +383,9 @@ async fn exclude(
     } else {
         current.extend(given);
     }
-    store
-        .set_exclusions(id, &current)
+    let updated = service::set_exclusions(store, Actor::operator_as(mailbox.owner), id, &current)
         .await
         .or_exit("set excluded domains")?;
-    context::audit(
-        store,
-        AuditAction::MailboxExclude,
-        AuditObject::Mailbox,
-        Some(id.0),
-        None,
-    )
-    .await?;
-    let updated = store.get_mailbox(id).await.or_exit("read mailbox")?;
     println!("{}\t{}", id.0, updated.excluded_domains.join(","));
     Ok(())
 }

@@ -16,6 +16,7 @@ mod durations;
 pub mod env;
 mod error;
 mod graph;
+mod sender_auth;
 
 pub use crate::telemetry::LogFormat;
 pub mod raw;
@@ -43,7 +44,7 @@ pub struct Config {
     /// Used when `$CREDENTIALS_DIRECTORY/master-key` (systemd) is not available.
     pub master_key_file: PathBuf,
     pub http: HttpConfig,
-    pub pipeline: PipelineConfig,
+    pub pipeline: PipelineSection,
     /// Daemon-wide message filters, in the pipeline's own type.
     pub filters: FilterConfig,
     pub imap: ImapConfig,
@@ -59,6 +60,8 @@ pub struct Config {
     pub replica_id: Option<String>,
     /// `[api]`: rate limit and session lifetime of the user-facing API and pages.
     pub api: crate::http::app::ApiSettings,
+    /// `[sender_auth]`: how the senders of messages are authenticated.
+    pub sender_auth: crate::sender_auth::SenderAuthSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,8 +94,10 @@ impl HttpConfig {
     }
 }
 
+/// The `[pipeline]` section as validated; [`Config::pipeline_config`] turns it (with
+/// `[filters]`) into the running pipeline's [`crate::pipeline::PipelineConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PipelineConfig {
+pub struct PipelineSection {
     /// Extraction workers (CPU bound; one per core is plenty).
     pub workers: u32,
     /// Capacity of the bounded queue between sources and workers (backpressure beyond it).
@@ -375,6 +380,21 @@ impl Config {
             workers: usize::try_from(self.pipeline.workers).unwrap_or(1),
             queue_capacity: usize::try_from(self.pipeline.queue_capacity).unwrap_or(1),
             filters: self.filters.clone(),
+            sender_auth: self.sender_authenticator(),
+        }
+    }
+
+    /// The sender authenticator of `[sender_auth]`. `None` when its resolver cannot be set up
+    /// (logged): every sender then counts as unknown, so no message changes existing data.
+    pub fn sender_authenticator(
+        &self,
+    ) -> Option<std::sync::Arc<crate::sender_auth::SenderAuthenticator>> {
+        match crate::sender_auth::SenderAuthenticator::new(&self.sender_auth) {
+            Ok(authenticator) => Some(authenticator),
+            Err(error) => {
+                tracing::warn!(error = %error, "sender authentication is off: every sender counts as unknown");
+                None
+            }
         }
     }
 
@@ -543,6 +563,18 @@ mod example_tests {
         assert!(config.filters.skip_bulk && config.filters.skip_auto_replies);
         assert!(config.filters.role_addresses.iter().any(|r| r == "noreply"));
         assert_eq!(config.log.format, LogFormat::Auto);
+    }
+
+    /// A pipeline built in code (the supervisor's default options, the tests, the tools) is
+    /// sized like one from a configuration file that leaves `[pipeline]` out.
+    #[test]
+    fn the_pipeline_defaults_are_the_configurations() {
+        let config = load("", &[]).unwrap_or_else(|e| panic!("{e}"));
+        let from_file = config.pipeline_config();
+        let in_code = crate::pipeline::PipelineConfig::default();
+        assert_eq!(from_file.workers, in_code.workers);
+        assert_eq!(from_file.queue_capacity, in_code.queue_capacity);
+        assert_eq!(from_file.filters, in_code.filters);
     }
 
     #[test]

@@ -41,6 +41,18 @@ pub struct RawConfig {
     pub replica: RawReplica,
     #[serde(default)]
     pub api: RawApi,
+    #[serde(default)]
+    pub sender_auth: RawSenderAuth,
+}
+
+/// `[sender_auth]`: the resolver, time budget and trusted authserv-ids of sender authentication.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSenderAuth {
+    pub resolver: Option<String>,
+    pub timeout: Option<String>,
+    pub trusted_authserv_ids: Option<Vec<String>>,
+    pub cache_entries: Option<u32>,
 }
 
 /// `[api]`: the user-facing API and pages (rate limit, sessions).

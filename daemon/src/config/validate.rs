@@ -16,15 +16,14 @@ use super::error::ConfigError;
 use super::raw::RawConfig;
 use super::{
     Config, DatabaseUrl, HttpConfig, ImapConfig, LogConfig, LogFormat, NotifyConfig,
-    PipelineConfig, RetentionConfig, SmtpConfig,
+    PipelineSection, RetentionConfig, SmtpConfig,
 };
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/mailsig";
 pub const DEFAULT_DATABASE_FILE: &str = "mailsig.db";
 pub const DEFAULT_MASTER_KEY_FILE: &str = "master.key";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_WORKERS: u32 = 2;
-pub const DEFAULT_QUEUE_CAPACITY: u32 = 256;
+pub use crate::pipeline::{DEFAULT_QUEUE_CAPACITY, DEFAULT_WORKERS};
 pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 25 * 1024 * 1024;
 /// RFC 2177 asks clients to re-issue IDLE at least every 29 minutes; 25 leaves a margin.
 pub const DEFAULT_IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
@@ -84,7 +83,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
     })?;
     let http = http(raw.http, listen, &resolve)?;
 
-    let pipeline = PipelineConfig {
+    let pipeline = PipelineSection {
         workers: at_least_one(
             "pipeline.workers",
             raw.pipeline.workers.unwrap_or(DEFAULT_WORKERS),
@@ -256,6 +255,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         graph,
         replica_id: replica_id(raw.replica.id)?,
         api: api_settings(raw.api)?,
+        sender_auth: super::sender_auth::from_raw(raw.sender_auth)?,
     })
 }
 

@@ -7,9 +7,11 @@
 pub mod audit;
 pub mod ids;
 pub mod outbox;
+pub mod sender_auth;
 pub mod skip;
 
 pub use audit::{AuditAction, AuditObject};
 pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
 pub use outbox::{AttentionPayload, DIGEST_MAX_ITEMS, DigestPayload, OutboxMessage};
+pub use sender_auth::{AuthMethod, AuthResult, SenderAuth};
 pub use skip::SkipReason;

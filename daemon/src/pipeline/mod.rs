@@ -52,25 +52,34 @@ pub struct PipelineConfig {
     pub queue_capacity: usize,
     /// The filters applied before extraction.
     pub filters: FilterConfig,
+    /// Authenticates each sender before the commit; `None` leaves every sender unknown (and so
+    /// unable to change existing data).
+    pub sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
 }
 
+/// Workers when `[pipeline] workers` is not set: extraction is CPU bound, and a small host
+/// gives it two cores.
+pub const DEFAULT_WORKERS: u32 = 2;
+/// Queue places when `[pipeline] queue_capacity` is not set.
+pub const DEFAULT_QUEUE_CAPACITY: u32 = 256;
+
+/// The configuration's defaults (so a pipeline built in code sizes like one from a file).
 impl Default for PipelineConfig {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Self {
-            workers: cores * 2,
-            queue_capacity: 64,
+            workers: DEFAULT_WORKERS as usize,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY as usize,
             filters: FilterConfig::default(),
+            sender_auth: None,
         }
     }
 }
 
-/// A running pipeline: the handle for sources, the shared counters and the rules cache.
+/// A running pipeline: the handle for sources, the shared counters and the daemon-wide filters.
 #[derive(Clone)]
 pub struct Pipeline {
     handle: PipelineHandle,
     stats: Arc<PipelineStats>,
-    rules: Arc<rules::RulesCache>,
     filters: Arc<std::sync::RwLock<Arc<FilterConfig>>>,
 }
 
@@ -98,20 +107,19 @@ impl Pipeline {
     ) -> Pipeline {
         let (sender, queue) = mpsc::channel(config.queue_capacity.max(1));
         let stats = Arc::new(PipelineStats::default());
-        let rules = Arc::new(rules::RulesCache::default());
         let filters = Arc::new(std::sync::RwLock::new(Arc::new(config.filters)));
         let context = Arc::new(worker::WorkerContext {
             store,
             filters: Arc::clone(&filters),
-            rules: Arc::clone(&rules),
+            rules: Arc::new(rules::RulesCache::default()),
             stats: Arc::clone(&stats),
             fences,
+            sender_auth: config.sender_auth,
         });
         tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
         Pipeline {
             handle: PipelineHandle::new(sender),
             stats,
-            rules,
             filters,
         }
     }
@@ -143,10 +151,5 @@ impl Pipeline {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
-    }
-
-    /// Drops a mailbox's cached filter rules, e.g. after its exclusions changed.
-    pub fn invalidate_mailbox(&self, mailbox: MailboxId) {
-        self.rules.invalidate(mailbox);
     }
 }

@@ -1,8 +1,10 @@
 //! A small cache of each mailbox's filter rules (own domains, exclusions), so that a worker
 //! does not read the mailbox and its owner from the store for every message.
 //!
-//! Entries expire after [`RULES_TTL`], because the CLI changes exclusions from another process;
-//! [`RulesCache::invalidate`] drops one at once when the change happens in this process.
+//! An entry is used while the store's [`Store::mailbox_settings_generation`] is the one it was
+//! loaded under, so a change made in this process (the API, the pages) applies to the next
+//! message. Entries also expire after [`RULES_TTL`], for changes made by another process (the
+//! CLI, another replica).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -64,6 +66,7 @@ const FREEMAIL_DOMAINS: &[&str] = &[
 struct Entry {
     rules: Arc<MailboxRules>,
     loaded: Instant,
+    generation: u64,
 }
 
 /// Mailbox id → rules, shared by all workers.
@@ -79,7 +82,8 @@ impl RulesCache {
         store: &Store,
         mailbox: MailboxId,
     ) -> Result<Arc<MailboxRules>, PipelineError> {
-        if let Some(rules) = self.cached(mailbox) {
+        let generation = store.mailbox_settings_generation();
+        if let Some(rules) = self.cached(mailbox, generation) {
             return Ok(rules);
         }
         let rules = Arc::new(load(store, mailbox).await?);
@@ -89,23 +93,18 @@ impl RulesCache {
                 Entry {
                     rules: rules.clone(),
                     loaded: Instant::now(),
+                    generation,
                 },
             );
         }
         Ok(rules)
     }
 
-    /// Forgets a mailbox's rules (after its exclusions changed or it was removed).
-    pub fn invalidate(&self, mailbox: MailboxId) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.remove(&mailbox);
-        }
-    }
-
-    fn cached(&self, mailbox: MailboxId) -> Option<Arc<MailboxRules>> {
+    fn cached(&self, mailbox: MailboxId, generation: u64) -> Option<Arc<MailboxRules>> {
         let entries = self.entries.read().ok()?;
         let entry = entries.get(&mailbox)?;
-        (entry.loaded.elapsed() < RULES_TTL).then(|| entry.rules.clone())
+        let current = entry.generation == generation;
+        (current && entry.loaded.elapsed() < RULES_TTL).then(|| entry.rules.clone())
     }
 }
 
@@ -126,7 +125,42 @@ async fn load(store: &Store, mailbox: MailboxId) -> Result<MailboxRules, Pipelin
     let own_addresses = [record.address.as_str(), owner.email.as_str()]
         .into_iter()
         .filter(|address| !is_freemail(address));
-    Ok(MailboxRules::new(own_addresses, record.excluded_domains))
+    let mut rules = MailboxRules::new(own_addresses, record.excluded_domains);
+    let own = store
+        .mailbox_trusted_authserv_ids(mailbox)
+        .await
+        .map_err(settings_error)?;
+    rules.trusted_authserv_ids = trusted_authserv_ids(record.kind, &record.settings, own);
+    Ok(rules)
+}
+
+/// The authserv-ids a mailbox trusts: its own list when set (an empty list trusts none), else its
+/// provider's: Microsoft 365 for Graph mailboxes and Exchange Online IMAP hosts, Google for Gmail's
+/// IMAP host, none for any other host.
+pub(crate) fn trusted_authserv_ids(
+    kind: crate::store::MailboxKind,
+    settings: &serde_json::Value,
+    own: Option<Vec<String>>,
+) -> crate::sender_auth::TrustedIds {
+    use crate::sender_auth::{GOOGLE, MICROSOFT_365, TrustedIds};
+    if let Some(list) = own {
+        return TrustedIds::new(list);
+    }
+    let host = settings
+        .get("host")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    match kind {
+        crate::store::MailboxKind::Graph => TrustedIds::new([MICROSOFT_365]),
+        _ if host == "outlook.office365.com" || host.ends_with(".outlook.com") => {
+            TrustedIds::new([MICROSOFT_365])
+        }
+        _ if host == "imap.gmail.com" || host == "imap.googlemail.com" => TrustedIds::new([GOOGLE]),
+        _ => TrustedIds::default(),
+    }
 }
 
 fn is_freemail(address: &str) -> bool {

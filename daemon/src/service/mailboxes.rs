@@ -162,7 +162,7 @@ pub async fn link_imap(
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
     let addrs = resolve_checked(&settings.host, settings.port, options).await?;
-    let mailbox = link_imap_checked_at(
+    let mailbox = test_seal_and_store(
         store,
         vault,
         options,
@@ -200,23 +200,46 @@ pub struct LinkChecked {
     pub password: SecretString,
 }
 
-/// The one code path that links an IMAP mailbox (used by the API, the pages and the CLI): test
-/// the login, seal the password, store secret and mailbox, and remove the secret again when
-/// the mailbox cannot be stored. No SSRF guard: this is what the trusted operator's CLI calls;
-/// users go through [`link_imap`].
-pub async fn link_imap_checked(
+/// The operator links a mailbox for the user it acts as, from the host's command line. The
+/// operator is trusted to point at internal hosts, so there is no SSRF guard and the mailbox is
+/// stored as `operator_trusted` (see `sources::host_guard`); everything else is as for a user:
+/// the list must be editable by the owner, the excluded domains are checked, the login is
+/// tested, and the link is audited (as the operator's).
+pub async fn link_imap_trusted(
     store: &Store,
     vault: &Vault,
     options: &ImapOptions,
-    owner: crate::store::UserId,
-    link: LinkChecked,
-) -> ServiceResult<Mailbox> {
-    link_imap_checked_at(store, vault, options, None, owner, link).await
+    actor: Actor,
+    mut link: LinkChecked,
+) -> ServiceResult<MailboxView> {
+    if !actor.is_operator() {
+        return Err(ServiceError::Forbidden {
+            action: "link a mailbox without the host check (operator only)",
+        });
+    }
+    require_role(store, actor, link.list, Role::Editor).await?;
+    let mut c = Checker::new();
+    check_domains(&mut c, &link.excluded_domains);
+    c.finish()?;
+    link.settings.operator_trusted = true;
+    let mailbox = test_seal_and_store(store, vault, options, None, actor.user(), link).await?;
+    audit(
+        store,
+        actor,
+        AuditAction::MailboxAdd,
+        AuditObject::Mailbox,
+        Some(mailbox.id.0),
+        Some("imap"),
+    )
+    .await?;
+    Ok(mailbox.into())
 }
 
-/// [`link_imap_checked`] whose login test connects to `addrs` (resolved and checked by
-/// [`super::host_guard::resolve_checked`]) instead of resolving the host again.
-pub async fn link_imap_checked_at(
+/// The one code path that stores an IMAP mailbox, under both ways of linking: test the login
+/// (against `addrs` when the caller resolved and checked them, see
+/// [`super::host_guard::resolve_checked`]), seal the password, store secret and mailbox, and
+/// remove the secret again when the mailbox cannot be stored.
+async fn test_seal_and_store(
     store: &Store,
     vault: &Vault,
     options: &ImapOptions,

@@ -230,13 +230,17 @@ impl Store {
         }
         tx.commit()
             .await
-            .map_err(Error::db("commit mailbox removal", "mailbox"))
+            .map_err(Error::db("commit mailbox removal", "mailbox"))?;
+        self.mailbox_settings_changed();
+        Ok(())
     }
 
     pub async fn set_exclusions(&self, id: MailboxId, domains: &[String]) -> Result<()> {
         let excluded = to_json(&normalise_domains(domains), "excluded domains")?;
         self.update_mailbox(id, "set exclusions", excluded, MailboxUpdate::Exclusions)
-            .await
+            .await?;
+        self.mailbox_settings_changed();
+        Ok(())
     }
 
     /// Sets the health shown to the owner; `reason` is a short operator-facing text (never
@@ -353,6 +357,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { what: "mailbox" });
         }
+        self.mailbox_settings_changed();
         Ok(())
     }
 

@@ -13,6 +13,7 @@
 //! notification in ONE transaction, so every message is processed exactly once.
 
 mod audit;
+mod changes;
 mod claim_sql;
 mod commit;
 mod cursors;
@@ -41,6 +42,7 @@ pub use crate::domain::ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId,
 };
 pub use audit::AuditEntry;
+pub use changes::{ChangeStatus, ChangeSuggestion};
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage,
     CommitResult, Outcome,
@@ -62,7 +64,7 @@ pub use review::ReviewFilter;
 pub use secrets::{SecretKind, StoredSecret};
 pub use sessions::StoredSession;
 pub use stats::MailboxStats;
-pub use suggestion::{NewSuggestion, StoredField, StoredPhone, SuggestionFields};
+pub use suggestion::{FieldDiff, NewSuggestion, StoredField, StoredPhone, SuggestionFields};
 pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, SuggestionStatus};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;
@@ -121,6 +123,9 @@ pub struct Store {
     queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The part of `queries` that went to the writer (see [`Store::writes`]).
     writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Bumped by every change of a mailbox's filter settings made through this store handle
+    /// (see [`Store::mailbox_settings_generation`]).
+    mailbox_settings: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -190,6 +195,7 @@ impl Store {
             digest_interval_ms: duration_ms(options.digest_interval),
             queries: std::sync::Arc::default(),
             writes: std::sync::Arc::default(),
+            mailbox_settings: std::sync::Arc::default(),
         })
     }
 
@@ -223,6 +229,21 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+    }
+
+    /// A number that changes whenever this process changes a mailbox's filter settings
+    /// (exclusions, target list) or unlinks one. The pipeline's rules cache compares it, so a
+    /// change made through the API or the pages applies to the very next message without a
+    /// store read per message; changes from another process (the CLI, another replica) apply
+    /// when the cache entry expires.
+    pub fn mailbox_settings_generation(&self) -> u64 {
+        self.mailbox_settings
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn mailbox_settings_changed(&self) {
+        self.mailbox_settings
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// How many statements and transactions this store (and its clones) started since it was

@@ -769,6 +769,12 @@ async fn imap_mailbox_round_trip_keeps_the_password_encrypted() {
         "Partner.example",
         "@other.example",
     ]);
+    // Checked by the service as on the pages: a bad domain is refused and nothing changes.
+    assert_fails(
+        &install.run(&["mailbox", "exclude", &mailbox_id, "not a domain"]),
+        65,
+        "is not a domain name",
+    );
     let shown = install.ok(&["mailbox", "show", &mailbox_id]);
     assert!(
         shown.contains("excluded_domains: other.example, partner.example"),

@@ -247,6 +247,18 @@ fn rows() -> Vec<Row> {
             body: none,
             expect: [A, A, A, NF, 200, 200, 200],
         },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/change-alerts",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "PUT",
+            path: "/api/v1/lists/{list}/change-alerts",
+            body: |_| Some(json!({"enabled": true})),
+            expect: [A, A, A, NF, FB, FB, 200],
+        },
     ]
 }
 

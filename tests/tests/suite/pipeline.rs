@@ -275,6 +275,44 @@ async fn a_signature_becomes_one_suggestion_in_the_target_list_even_when_deliver
 
 /// A suggestion whose target list was deleted meanwhile is skipped as `target_list_deleted`, in
 /// the store's counters and in the pipeline's live stats alike, and never counted as a parse error.
+/// An exclusion saved through the service (as the API and the pages save it) applies to the
+/// very next message, although the pipeline had cached the mailbox's rules a moment before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusion_saved_through_the_service_applies_to_the_next_message() -> Result<()> {
+    for backend in BACKENDS {
+        let rig = Rig::start(backend, 2, 8).await?;
+        let mailbox = rig.account.mailbox;
+        let handle = rig.running.pipeline.handle();
+        let mail = |name: &str, local: &str| {
+            signed_mail(name, local, "partner.example", &unique_id("exclusion"))
+        };
+        let first = handle
+            .submit(inbound(mailbox, 1, mail("Jane Doe", "jane")))
+            .await?;
+        let outcome = first.committed().await?;
+        ensure!(outcome == Processed::Suggested, "{backend:?}: {outcome:?}");
+
+        let owner = rig.db.store.get_mailbox(mailbox).await?.owner;
+        mailsig_daemon::service::mailboxes::set_exclusions(
+            &rig.db.store,
+            mailsig_daemon::service::Actor::signed_in(owner),
+            mailbox,
+            &["partner.example".to_owned()],
+        )
+        .await?;
+        let second = handle
+            .submit(inbound(mailbox, 2, mail("John Roe", "john")))
+            .await?;
+        let outcome = second.committed().await?;
+        ensure!(
+            outcome == Processed::Skipped(SkipReason::ExcludedDomain),
+            "{backend:?}: {outcome:?}"
+        );
+        rig.running.stop().await?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_target_list_is_its_own_skip_reason_not_a_parse_error() -> Result<()> {
     for backend in BACKENDS {

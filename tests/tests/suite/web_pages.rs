@@ -10,7 +10,7 @@ use anyhow::{Context, Result, ensure};
 use mailsig_daemon::http::auth;
 use mailsig_daemon::store::{
     CommitMessage, Cursor, ListId, MailboxKind, NewMailbox, NewSuggestion, Outcome, Role,
-    StoredField, SuggestionFields, SuggestionId, SuggestionStatus, UserId,
+    StoredField, StoredPhone, SuggestionFields, SuggestionId, SuggestionStatus, UserId,
 };
 use mailsig_tests::browser::Browser;
 use mailsig_tests::https::{Reply, Request, https};
@@ -59,6 +59,75 @@ async fn hostile_suggestion(site: &Site, owner: UserId, list: ListId) -> Result<
                     ..SuggestionFields::default()
                 },
                 confidence: 0.9,
+                auth: mailsig_daemon::domain::SenderAuth::new(
+                    mailsig_daemon::domain::AuthResult::Authenticated,
+                    mailsig_daemon::domain::AuthMethod::Dmarc,
+                ),
+            }),
+            fencing: None,
+        })
+        .await?;
+    match committed {
+        mailsig_daemon::store::CommitResult::Inserted { suggestion } => Ok(suggestion),
+        other => anyhow::bail!("unexpected commit result {other:?}"),
+    }
+}
+
+/// A suggestion in `list` with its own confidence per field, as the engine would store them.
+async fn suggestion_with_confidences(
+    site: &Site,
+    owner: UserId,
+    list: ListId,
+) -> Result<SuggestionId> {
+    let mailbox = site
+        .store
+        .create_mailbox(NewMailbox {
+            owner,
+            kind: MailboxKind::Imap,
+            address: "reviewer@mycorp.example".to_owned(),
+            display_name: None,
+            target_list: list,
+            excluded_domains: vec![],
+            settings: serde_json::json!({}),
+            secret: None,
+        })
+        .await?;
+    let field = |value: &str, confidence: f32| {
+        Some(StoredField {
+            value: value.to_owned(),
+            confidence,
+            rule: "test".to_owned(),
+        })
+    };
+    let committed = site
+        .store
+        .commit_message(CommitMessage {
+            mailbox: mailbox.id,
+            folder: "INBOX".to_owned(),
+            cursor: Cursor::Imap {
+                uidvalidity: 1,
+                uid: 1,
+            },
+            message_id_hash: format!("{:016x}", rand::random::<u64>()),
+            outcome: Outcome::Suggestion(NewSuggestion {
+                sender_email: "anna.berg@nordlys.example".to_owned(),
+                fields: SuggestionFields {
+                    name: field("Anna Berg", 0.97),
+                    title: field("Varvschef", 0.62),
+                    company: field("Nordlys AB", 0.88),
+                    phones: vec![StoredPhone {
+                        kind: "work".to_owned(),
+                        e164: "+46855541230".to_owned(),
+                        confidence: 0.991,
+                        rule: "test".to_owned(),
+                    }],
+                    ..SuggestionFields::default()
+                },
+                confidence: 0.8,
+                auth: mailsig_daemon::domain::SenderAuth::new(
+                    mailsig_daemon::domain::AuthResult::Authenticated,
+                    mailsig_daemon::domain::AuthMethod::Dmarc,
+                ),
             }),
             fencing: None,
         })
@@ -118,7 +187,10 @@ async fn a_viewer_sees_escaped_text_and_no_buttons_and_forged_posts_are_refused(
         .goto(&site.url(&format!("/lists/{}/review", list.id.0)))
         .await?;
     let company = browser
-        .text(&format!("#suggestion-{} .company", suggestion.0))
+        .text(&format!(
+            "#suggestion-{} .company .field-value",
+            suggestion.0
+        ))
         .await?;
     ensure!(
         company == SCRIPT,
@@ -236,6 +308,50 @@ async fn a_viewer_sees_escaped_text_and_no_buttons_and_forged_posts_are_refused(
         "owner accept not stored"
     );
 
+    site.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_page_shows_each_fields_confidence() -> Result<()> {
+    let site = Site::start(false).await?;
+    let owner = site.user("rita@mycorp.example", "owner password 1").await?;
+    let list = site.store.create_list(owner.id, "Boatyards").await?;
+    let suggestion = suggestion_with_confidences(&site, owner.id, list.id).await?;
+    let session = auth::sign_in(&site.store, "rita@mycorp.example", "owner password 1").await?;
+    let page = https(
+        site.addr,
+        site.env.tls_client_config(),
+        &Request {
+            method: "GET",
+            path: &format!("/lists/{}/review", list.id.0),
+            headers: vec![("Cookie", cookie(&session))],
+            body: String::new(),
+        },
+    )
+    .await?;
+    ensure!(page.status == 200, "review page: {}", page.status);
+    let row_start = page
+        .body
+        .find(&format!("id=\"suggestion-{}\"", suggestion.0))
+        .context("the suggestion's row is missing")?;
+    let row = &page.body[row_start..];
+    let row = &row[..row.find("</tr>").context("unclosed row")?];
+    // Each value carries its own confidence, next to it, rounded to a whole percent.
+    for (class, value, percent) in [
+        ("name", "Anna Berg", "97%"),
+        ("title", "Varvschef", "62%"),
+        ("company", "Nordlys AB", "88%"),
+        ("phones", "+46855541230", "99%"),
+    ] {
+        let cell = format!(
+            "<td class=\"{class}\"><span class=\"field-value\">{value}</span> <small class=\"confidence\">{percent}</small>"
+        );
+        ensure!(row.contains(&cell), "no {cell} in the row: {row}");
+    }
+    ensure!(
+        row.contains("<td class=\"overall\">80%</td>"),
+        "the overall confidence is missing: {row}"
+    );
     site.stop().await
 }
 

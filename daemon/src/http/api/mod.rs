@@ -180,6 +180,20 @@ fn entries() -> Vec<Entry> {
         ),
         entry(
             M::GET,
+            "/api/v1/lists/{id}/change-alerts",
+            "suggestions",
+            "Change alerts of accepted contacts (\"Jane Doe: new title\"), with date and sender authentication",
+            get(lists::change_alerts),
+        ),
+        entry(
+            M::PUT,
+            "/api/v1/lists/{id}/change-alerts",
+            "suggestions",
+            "Turn the list's change alerts on or off (owner)",
+            put(lists::set_change_alerts),
+        ),
+        entry(
+            M::GET,
             "/api/v1/lists/{id}/export.vcf",
             "export",
             "Export a list as vCard 4.0",

@@ -71,6 +71,7 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         }
         ("POST", "/api/v1/mailboxes/microsoft") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => r#"{"domains": ["newsletter.example"]}"#,
+        ("PUT", "/api/v1/lists/{id}/change-alerts") => r#"{"enabled": false}"#,
         ("PUT", "/api/v1/mailboxes/{id}/list") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/password") => r#"{"password": "new-app-password"}"#,
         ("POST", "/api/v1/suggestions/{id}/merge") => {
@@ -123,6 +124,10 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/mailboxes/microsoft") | ("PUT", "/api/v1/mailboxes/{id}/list") => {
             r#"{"type": "object", "required": ["list"], "properties": {
                 "list": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}}}"#
+        }
+        ("PUT", "/api/v1/lists/{id}/change-alerts") => {
+            r#"{"type": "object", "required": ["enabled"], "properties": {
+                "enabled": {"type": "boolean"}}}"#
         }
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => {
             r#"{"type": "object", "required": ["domains"], "properties": {

@@ -16,15 +16,48 @@ use crate::service::suggestions::{Choice, FieldChoice, MERGE_FIELDS};
 use crate::service::{self, ServiceError};
 use crate::store::{ListId, SuggestionId};
 
+/// One extracted value with its confidence as a percentage ("97%"; empty without a value): how
+/// often a value found the way this one was is right, so a reviewer knows which to check.
+pub struct FieldCell {
+    pub value: String,
+    pub confidence: String,
+}
+
+impl FieldCell {
+    fn of(value: &str, confidence: f32) -> FieldCell {
+        FieldCell {
+            value: value.to_owned(),
+            confidence: percent(f64::from(confidence)),
+        }
+    }
+
+    fn scalar(field: &Option<crate::store::StoredField>) -> FieldCell {
+        field.as_ref().map_or(
+            FieldCell {
+                value: String::new(),
+                confidence: String::new(),
+            },
+            |f| FieldCell::of(&f.value, f.confidence),
+        )
+    }
+}
+
+fn percent(confidence: f64) -> String {
+    format!("{:.0}%", confidence.clamp(0.0, 1.0) * 100.0)
+}
+
 /// One suggestion row of the review table (display text only).
 pub struct SuggestionRow {
     pub id: i64,
     pub sender: String,
-    pub name: String,
-    pub title: String,
-    pub company: String,
-    pub phones: String,
+    /// No authenticated message backs it.
+    pub unverified: bool,
+    pub name: FieldCell,
+    pub title: FieldCell,
+    pub company: FieldCell,
+    pub phones: Vec<FieldCell>,
     pub status: &'static str,
+    /// How sure the engine is that the contact is the sender's.
     pub confidence: String,
     pub updated: String,
 }
@@ -75,27 +108,22 @@ pub async fn review_page(
     let rows = page
         .items
         .iter()
-        .map(|s| {
-            let scalar = |f: &Option<crate::store::StoredField>| {
-                f.as_ref().map(|f| f.value.clone()).unwrap_or_default()
-            };
-            SuggestionRow {
-                id: s.id.0,
-                sender: s.sender_email.clone(),
-                name: scalar(&s.fields.name),
-                title: scalar(&s.fields.title),
-                company: scalar(&s.fields.company),
-                phones: s
-                    .fields
-                    .phones
-                    .iter()
-                    .map(|p| p.e164.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                status: s.status.as_str(),
-                confidence: format!("{:.0}%", s.confidence * 100.0),
-                updated: when(s.updated_at),
-            }
+        .map(|s| SuggestionRow {
+            id: s.id.0,
+            sender: s.sender_email.clone(),
+            unverified: s.unverified_sender,
+            name: FieldCell::scalar(&s.fields.name),
+            title: FieldCell::scalar(&s.fields.title),
+            company: FieldCell::scalar(&s.fields.company),
+            phones: s
+                .fields
+                .phones
+                .iter()
+                .map(|p| FieldCell::of(&p.e164, p.confidence))
+                .collect(),
+            status: s.status.as_str(),
+            confidence: percent(s.confidence),
+            updated: when(s.updated_at),
         })
         .collect();
     html(&ReviewPage {
@@ -147,6 +175,38 @@ pub async fn dismiss(
     Ok(Redirect::to(&format!("/lists/{}/review", dismissed.list.0)).into_response())
 }
 
+/// Accepts a change suggestion of an accepted contact (the merge view's form).
+pub async fn accept_change(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let change = service::changes::decide(&state.store, visitor.actor, id, true).await?;
+    Ok(Redirect::to(&format!("/suggestions/{}/merge", change.suggestion.0)).into_response())
+}
+
+/// Dismisses a change suggestion (the contact keeps its values).
+pub async fn dismiss_change(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let change = service::changes::decide(&state.store, visitor.actor, id, false).await?;
+    Ok(Redirect::to(&format!("/suggestions/{}/merge", change.suggestion.0)).into_response())
+}
+
+/// One proposed change of an accepted contact, as the merge view lists it.
+pub struct ChangeRow {
+    pub id: i64,
+    /// "title: Sales Director → VP Sales; phones: …"
+    pub diff: String,
+    /// "authenticated (dmarc)".
+    pub sender_auth: String,
+    pub at: String,
+}
+
 /// One field of the merge view.
 pub struct MergeField {
     pub field: &'static str,
@@ -164,9 +224,11 @@ struct MergePage {
     id: i64,
     list_id: i64,
     sender: String,
+    unverified: bool,
     status: &'static str,
     can_edit: bool,
     fields: Vec<MergeField>,
+    changes: Vec<ChangeRow>,
     emails: String,
     phones: String,
     websites: String,
@@ -193,6 +255,28 @@ pub async fn merge_page(
     let history =
         service::suggestions::history(&state.store, visitor.actor, SuggestionId(id)).await?;
     let list = service::lists::get_list(&state.store, visitor.actor, suggestion.list).await?;
+    let changes = service::changes::open_for(&state.store, visitor.actor, SuggestionId(id))
+        .await?
+        .into_iter()
+        .map(|c| ChangeRow {
+            id: c.id,
+            diff: c
+                .diff
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}: {} \u{2192} {}",
+                        d.field,
+                        d.old.as_deref().unwrap_or("(none)"),
+                        d.new.as_deref().unwrap_or("(none)")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            sender_auth: c.sender_auth.to_string(),
+            at: when(c.created_at),
+        })
+        .collect();
     let fields = MERGE_FIELDS
         .iter()
         .map(|&field| MergeField {
@@ -212,9 +296,11 @@ pub async fn merge_page(
         id,
         list_id: suggestion.list.0,
         sender: suggestion.sender_email.clone(),
+        unverified: suggestion.unverified_sender,
         status: suggestion.status.as_str(),
         can_edit: list.role.can_edit(),
         fields,
+        changes,
         emails: join(
             suggestion
                 .fields
