@@ -62,7 +62,7 @@ macro_rules! live_sql {
     ($pos:literal) => {
         concat!(
             "SELECT id, list_id, mailbox_id, sender_email, fields, confidence, status, created_at, \
-             updated_at FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL AND id IN \
+             updated_at, auth_result, auth_method FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL AND id IN \
              (SELECT suggestion_id FROM list_changes WHERE list_id = $1 AND ",
             $pos,
             " < $2 AND ",

@@ -471,7 +471,7 @@ async fn a_python_client_generated_from_the_running_daemons_document_lists_sugge
          mailsigd mailbox add-imap --owner ann@example.com --list Contacts --host localhost \
          --port {imaps_port} --username {} --address {} --ca-file {} --backfill 5 --password-stdin >/dev/null\n\
          mailsigd run > mailsigd.log 2>&1 &\n\
-         mailsigd token create --user ann@example.com --label client",
+         mailsigd token create --user ann@example.com --label client --scope write",
         user.name,
         user.address,
         env.ca_path().display()
