@@ -9,9 +9,11 @@
 //!    ([`validate`]).
 //!
 //! Secrets never appear here: the master key is a path, the SMTP password lives in the vault
-//! or in a credential file named by `smtp.password_file`. Every key is documented in
+//! or in a credential file named by `smtp.password_file`, the PostgreSQL password may come from
+//! `database_password_file` or a systemd credential ([`database_password`]). Every key is documented in
 //! `config/example.toml`, which a test keeps in step with [`raw::RawConfig`].
 
+mod database_password;
 mod durations;
 pub mod env;
 mod error;
@@ -19,6 +21,7 @@ mod graph;
 mod sender_auth;
 
 pub use crate::telemetry::LogFormat;
+pub use database_password::{CREDENTIAL_NAME as DATABASE_PASSWORD_CREDENTIAL, connect_url};
 pub mod raw;
 pub mod validate;
 
@@ -41,6 +44,9 @@ pub struct Config {
     /// Where the SQLite database, the master key and backups live by default.
     pub data_dir: PathBuf,
     pub database_url: DatabaseUrl,
+    /// `database_password_file`: the PostgreSQL password, read when the store is opened
+    /// ([`Config::database_connect_url`]).
+    pub database_password_file: Option<PathBuf>,
     /// Used when `$CREDENTIALS_DIRECTORY/master-key` (systemd) is not available.
     pub master_key_file: PathBuf,
     pub http: HttpConfig,
@@ -119,7 +125,10 @@ pub struct ImapConfig {
     /// Time a server has to answer one command (CAPABILITY, EXAMINE, the UID listing, NOOP).
     pub command_timeout: Duration,
     /// Time a server has to deliver one message body, however it trickles it.
+    /// Time a server has to deliver one message body, however slowly it trickles it.
     pub fetch_timeout: Duration,
+    /// After a UIDVALIDITY change, mail of this recent window is offered again (deduplicated).
+    pub uidvalidity_rescan: Duration,
     /// Allow unencrypted IMAP to 127.0.0.1/::1 only (local bridges and tests); never elsewhere.
     pub allow_plaintext_loopback: bool,
     /// Let users link IMAP servers on internal addresses (loopback, RFC 1918, ULA, link-local, CGNAT).
@@ -157,8 +166,14 @@ pub struct LogConfig {
 /// The database to use. `Display` hides any password in the URL.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
-    Sqlite { path: PathBuf, url: String },
-    Postgres { url: String },
+    Sqlite {
+        path: PathBuf,
+        url: String,
+    },
+    /// The URL may hold the password (from the URL itself or from [`database_password`]).
+    Postgres {
+        url: zeroize::Zeroizing<String>,
+    },
 }
 
 impl DatabaseUrl {
@@ -175,7 +190,7 @@ impl DatabaseUrl {
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             return Ok(DatabaseUrl::Postgres {
-                url: postgres_tls_required(url)?,
+                url: zeroize::Zeroizing::new(postgres_tls_required(url)?),
             });
         }
         if let Some(rest) = url
@@ -203,7 +218,8 @@ impl DatabaseUrl {
     /// The URL to hand to the store. Not for display: it may hold a password.
     pub fn as_str(&self) -> &str {
         match self {
-            DatabaseUrl::Sqlite { url, .. } | DatabaseUrl::Postgres { url } => url,
+            DatabaseUrl::Sqlite { url, .. } => url,
+            DatabaseUrl::Postgres { url } => url.as_str(),
         }
     }
 
@@ -305,6 +321,19 @@ fn mask_query_password(path: &str) -> String {
 }
 
 impl Config {
+    /// The URL to open the store with: [`Config::database_url`] with the PostgreSQL password
+    /// from `$CREDENTIALS_DIRECTORY/database-password` or `database_password_file`, read now.
+    /// Not for display (it may hold the password); zeroized on drop.
+    pub fn database_connect_url(&self) -> Result<zeroize::Zeroizing<String>, ConfigError> {
+        let credentials =
+            std::env::var_os(crate::vault::CREDENTIALS_DIRECTORY_ENV).map(PathBuf::from);
+        connect_url(
+            &self.database_url,
+            self.database_password_file.as_deref(),
+            credentials.as_deref(),
+        )
+    }
+
     /// Reads, overrides from the process environment, and validates.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| {
@@ -362,6 +391,7 @@ impl Config {
             poll_interval: self.imap.poll_interval,
             command_timeout: self.imap.command_timeout,
             fetch_timeout: self.imap.fetch_timeout,
+            uidvalidity_rescan: self.imap.uidvalidity_rescan,
             max_folders_per_mailbox: usize::try_from(self.imap.max_folders_per_mailbox)
                 .unwrap_or(usize::MAX),
             max_connections_per_host: usize::try_from(self.imap.max_connections_per_host)
@@ -445,7 +475,9 @@ mod tests {
         let url = DatabaseUrl::parse(
             "postgres://app:s3cret@db.example:5432/mailsig?sslmode=require&password=x2",
         )
-        .unwrap_or_else(|_| DatabaseUrl::Postgres { url: String::new() });
+        .unwrap_or_else(|_| DatabaseUrl::Postgres {
+            url: String::new().into(),
+        });
         let shown = url.to_string();
         assert!(
             !shown.contains("s3cret") && !shown.contains("x2"),

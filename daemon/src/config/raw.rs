@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub struct RawConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// A file whose first line is the PostgreSQL password (instead of writing it into the URL).
+    pub database_password_file: Option<PathBuf>,
     pub master_key_file: Option<PathBuf>,
     #[serde(default)]
     pub http: RawHttp,
@@ -62,6 +64,9 @@ pub struct RawApi {
     pub rate_per_minute: Option<u32>,
     pub rate_burst: Option<u32>,
     pub session_ttl: Option<String>,
+    /// Lifetime of an API token issued without one, and the longest lifetime a token may have.
+    pub token_ttl: Option<String>,
+    pub token_max_ttl: Option<String>,
     /// Requests per second to the routes without authentication (webhook, OAuth callback,
     /// health and metrics), for the whole process and per client address.
     pub public_rate_per_second: Option<u32>,
@@ -119,6 +124,7 @@ pub struct RawImap {
     pub max_folders_per_mailbox: Option<u32>,
     pub command_timeout: Option<String>,
     pub fetch_timeout: Option<String>,
+    pub uidvalidity_rescan: Option<String>,
     pub allow_plaintext_loopback: Option<bool>,
     pub allow_private_hosts: Option<bool>,
     pub allowed_hosts: Option<Vec<String>>,

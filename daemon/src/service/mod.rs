@@ -18,6 +18,7 @@ pub mod lists;
 pub mod mailboxes;
 pub mod me;
 pub mod suggestions;
+pub mod tokens;
 pub mod validate;
 
 pub use error::{ServiceError, ServiceResult};

@@ -20,6 +20,7 @@ mod cursors;
 mod error;
 mod fencing;
 mod graph;
+mod invitations;
 mod lists;
 mod mailboxes;
 mod multi_row;
@@ -66,6 +67,7 @@ pub use sessions::StoredSession;
 pub use stats::MailboxStats;
 pub use suggestion::{FieldDiff, NewSuggestion, StoredField, StoredPhone, SuggestionFields};
 pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, SuggestionStatus};
+pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewToken, PasswordReplaced, TokenScope};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;
 

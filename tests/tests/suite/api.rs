@@ -19,7 +19,7 @@ use serde_json::json;
 async fn with_password(app: &App, email: &str, password: &str) -> Result<()> {
     let user = app.store.user_by_email(email).await?;
     let phc = mailsig_daemon::http::auth::password::hash_password(zeroize_string(password)).await?;
-    app.store.set_password_hash(user.id, Some(&phc)).await?;
+    app.store.set_first_password_hash(user.id, &phc).await?;
     Ok(())
 }
 

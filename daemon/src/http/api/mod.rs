@@ -116,6 +116,13 @@ fn entries() -> Vec<Entry> {
             delete(me::revoke_token),
         ),
         entry(
+            M::PUT,
+            "/api/v1/me/password",
+            "me",
+            "Change my password (ends all my sessions and revokes all my API tokens)",
+            put(me::change_password),
+        ),
+        entry(
             M::GET,
             "/api/v1/lists",
             "lists",

@@ -29,6 +29,7 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET", "/api/v1/me") => Json(200, "Me"),
         ("GET", "/api/v1/me/tokens") => Json(200, "TokenList"),
         ("POST", "/api/v1/me/tokens") => Json(201, "CreatedToken"),
+        ("PUT", "/api/v1/me/password") => Empty(204),
         ("GET", "/api/v1/lists") => Json(200, "ListList"),
         ("POST", "/api/v1/lists") => Json(201, "List"),
         ("GET" | "PATCH", "/api/v1/lists/{id}") => Json(200, "List"),
@@ -76,9 +77,12 @@ pub fn components() -> Vec<(&'static str, String)> {
     let role = r#"{"type": "string", "enum": ["owner", "editor", "viewer"]}"#;
     let token = format!(
         r#""id": {INT}, "user": {INT}, "label": {{"type": "string"}}, "created_at": {INT},
-            "last_used_at": {nullable_int}, "revoked_at": {nullable_int}"#
+            "last_used_at": {nullable_int}, "revoked_at": {nullable_int},
+            "scope": {{"type": "string", "enum": ["read", "write", "full"],
+                "description": "read: safe methods only; write: also changes; full: also tokens and the password"}},
+            "expires_at": {INT}"#
     );
-    let token_required = r#""id", "user", "label", "created_at", "last_used_at", "revoked_at""#;
+    let token_required = r#""id", "user", "label", "created_at", "last_used_at", "revoked_at", "scope", "expires_at""#;
     let list = format!(
         r#"{{"type": "object", "additionalProperties": false,
             "required": ["id", "name", "owner", "role", "created_at"], "properties": {{
