@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use mailsig_daemon::domain::SkipReason;
+use mailsig_daemon::domain::{AuthMethod, AuthResult, SenderAuth, SkipReason};
 use mailsig_daemon::store::{
     Clock, CommitMessage, Cursor, MailboxId, MailboxKind, NewMailbox, NewSuggestion, Outcome,
     Store, StoreOptions, StoredField, SuggestionFields,
@@ -46,6 +46,7 @@ fn suggestion(sender: usize, variant: usize) -> NewSuggestion {
             ..Default::default()
         },
         confidence: 0.8,
+        auth: SenderAuth::new(AuthResult::Authenticated, AuthMethod::Dmarc),
     }
 }
 

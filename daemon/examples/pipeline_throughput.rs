@@ -161,6 +161,7 @@ async fn main() -> Result<()> {
         workers,
         queue_capacity: 256,
         filters: FilterConfig::default(),
+        sender_auth: None,
     };
     let pipeline = Pipeline::spawn(store.clone(), config, &tracker, shutdown.clone());
     let handle = pipeline.handle();

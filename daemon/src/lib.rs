@@ -10,6 +10,7 @@ pub mod domain;
 pub mod http;
 pub mod notify;
 pub mod pipeline;
+pub mod sender_auth;
 pub mod service;
 pub mod sources;
 pub mod store;

@@ -201,7 +201,7 @@ impl GraphWorld {
         use mailsig_daemon::http::auth;
         let password = format!("pw-{}-long-enough", rand::random::<u64>());
         let phc = auth::password::hash_password(zeroize::Zeroizing::new(password.clone())).await?;
-        self.store.set_password_hash(user, Some(&phc)).await?;
+        self.store.set_first_password_hash(user, &phc).await?;
         let email = self.store.get_user(user).await?.email;
         let session = auth::sign_in(&self.store, &email, &password).await?;
         let cookie = format!("{}={}", auth::SESSION_COOKIE, session.cookie_value());

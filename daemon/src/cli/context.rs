@@ -34,7 +34,10 @@ pub async fn open_store(config: &Config) -> CliResult<Store> {
         digest_interval: config.notify.digest_interval,
         ..StoreOptions::default()
     };
-    let store = Store::open_with(config.database_url.as_str(), options)
+    let url = config
+        .database_connect_url()
+        .or_exit("read the database password")?;
+    let store = Store::open_with(&url, options)
         .await
         .or_exit("open the database")?;
     store.migrate().await.or_exit("migrate the database")?;
@@ -100,9 +103,10 @@ pub async fn check_config(path: &Path) -> CliResult {
 }
 
 async fn check_secrets(config: &Config, vault: &Vault) -> CliResult<String> {
-    let store = Store::open(config.database_url.as_str())
-        .await
-        .or_exit("open the database")?;
+    let url = config
+        .database_connect_url()
+        .or_exit("read the database password")?;
+    let store = Store::open(&url).await.or_exit("open the database")?;
     let records = store.all_secrets().await;
     store.close().await;
     let Ok(records) = records else {

@@ -65,6 +65,16 @@ pub enum MailboxCommand {
         #[arg(long)]
         remove: bool,
     },
+    /// Set the authserv-ids whose Authentication-Results this mailbox trusts (replacing its
+    /// provider's defaults; "microsoft365" is Exchange Online's header). No ids trusts none.
+    Trust {
+        /// The mailbox (id or address).
+        mailbox: String,
+        authserv_ids: Vec<String>,
+        /// Go back to the provider's defaults.
+        #[arg(long, conflicts_with = "authserv_ids")]
+        default: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -137,6 +147,25 @@ pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
             remove,
         } => match resolve::mailbox(&store, &mailbox, None).await {
             Ok(found) => exclude(&store, found.id, domains, remove).await,
+            Err(e) => Err(e),
+        },
+        MailboxCommand::Trust {
+            mailbox,
+            authserv_ids,
+            default,
+        } => match resolve::mailbox(&store, &mailbox, None).await {
+            Ok(found) => {
+                let ids = (!default).then_some(authserv_ids);
+                store
+                    .set_mailbox_trusted_authserv_ids(found.id, ids.as_deref())
+                    .await
+                    .or_exit("set trusted authserv-ids")
+                    .map(|()| {
+                        let shown =
+                            ids.map_or("(provider default)".to_owned(), |ids| ids.join(","));
+                        println!("{}\t{shown}", found.id.0);
+                    })
+            }
             Err(e) => Err(e),
         },
     };

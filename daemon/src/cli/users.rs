@@ -35,11 +35,13 @@ pub enum UserCommand {
         /// What the token is for.
         #[arg(long, default_value = "cli")]
         label: String,
+        #[command(flatten)]
+        grant: super::tokens::Grant,
     },
 }
 
 pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
-    let (_, store) = context::admin(config_path).await?;
+    let (config, store) = context::admin(config_path).await?;
     match command {
         UserCommand::Add { email, name } => {
             let user = store
@@ -76,18 +78,11 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
             let phc = crate::http::auth::password::hash_password(password)
                 .await
                 .map_err(|e| CliError::msg(Exit::Data, format!("set password: {e}")))?;
-            store
-                .set_password_hash(user.id, Some(&phc))
+            let replaced = store
+                .replace_password(user.id, Some(&phc))
                 .await
                 .or_exit("store the password hash")?;
-            let ended = store
-                .delete_sessions_of(user.id)
-                .await
-                .or_exit("end the user's sessions")?;
-            let revoked = store
-                .revoke_tokens_of(user.id)
-                .await
-                .or_exit("revoke the user's API tokens")?;
+            let (ended, revoked) = (replaced.sessions_ended, replaced.tokens_revoked);
             context::audit(
                 &store,
                 AuditAction::UserSetPassword,
@@ -101,12 +96,14 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
                 user.email
             );
         }
-        UserCommand::Token { email, label } => {
+        UserCommand::Token {
+            email,
+            label,
+            grant,
+        } => {
             let user = super::resolve::user(&store, &email).await?;
-            let issued = store
-                .create_token(user.id, &label)
-                .await
-                .or_exit("issue token")?;
+            let issued =
+                super::tokens::issue(&store, config.api.tokens, &user, &label, &grant).await?;
             context::audit(
                 &store,
                 AuditAction::TokenIssue,

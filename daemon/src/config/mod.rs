@@ -9,15 +9,19 @@
 //!    ([`validate`]).
 //!
 //! Secrets never appear here: the master key is a path, the SMTP password lives in the vault
-//! or in a credential file named by `smtp.password_file`. Every key is documented in
+//! or in a credential file named by `smtp.password_file`, the PostgreSQL password may come from
+//! `database_password_file` or a systemd credential ([`database_password`]). Every key is documented in
 //! `config/example.toml`, which a test keeps in step with [`raw::RawConfig`].
 
+mod database_password;
 mod durations;
 pub mod env;
 mod error;
 mod graph;
+mod sender_auth;
 
 pub use crate::telemetry::LogFormat;
+pub use database_password::{CREDENTIAL_NAME as DATABASE_PASSWORD_CREDENTIAL, connect_url};
 pub mod raw;
 pub mod validate;
 
@@ -40,6 +44,9 @@ pub struct Config {
     /// Where the SQLite database, the master key and backups live by default.
     pub data_dir: PathBuf,
     pub database_url: DatabaseUrl,
+    /// `database_password_file`: the PostgreSQL password, read when the store is opened
+    /// ([`Config::database_connect_url`]).
+    pub database_password_file: Option<PathBuf>,
     /// Used when `$CREDENTIALS_DIRECTORY/master-key` (systemd) is not available.
     pub master_key_file: PathBuf,
     pub http: HttpConfig,
@@ -59,6 +66,8 @@ pub struct Config {
     pub replica_id: Option<String>,
     /// `[api]`: rate limit and session lifetime of the user-facing API and pages.
     pub api: crate::http::app::ApiSettings,
+    /// `[sender_auth]`: how the senders of messages are authenticated.
+    pub sender_auth: crate::sender_auth::SenderAuthSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,8 +163,14 @@ pub struct LogConfig {
 /// The database to use. `Display` hides any password in the URL.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
-    Sqlite { path: PathBuf, url: String },
-    Postgres { url: String },
+    Sqlite {
+        path: PathBuf,
+        url: String,
+    },
+    /// The URL may hold the password (from the URL itself or from [`database_password`]).
+    Postgres {
+        url: zeroize::Zeroizing<String>,
+    },
 }
 
 impl DatabaseUrl {
@@ -172,7 +187,7 @@ impl DatabaseUrl {
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             return Ok(DatabaseUrl::Postgres {
-                url: postgres_tls_required(url)?,
+                url: zeroize::Zeroizing::new(postgres_tls_required(url)?),
             });
         }
         if let Some(rest) = url
@@ -200,7 +215,8 @@ impl DatabaseUrl {
     /// The URL to hand to the store. Not for display: it may hold a password.
     pub fn as_str(&self) -> &str {
         match self {
-            DatabaseUrl::Sqlite { url, .. } | DatabaseUrl::Postgres { url } => url,
+            DatabaseUrl::Sqlite { url, .. } => url,
+            DatabaseUrl::Postgres { url } => url.as_str(),
         }
     }
 
@@ -302,6 +318,19 @@ fn mask_query_password(path: &str) -> String {
 }
 
 impl Config {
+    /// The URL to open the store with: [`Config::database_url`] with the PostgreSQL password
+    /// from `$CREDENTIALS_DIRECTORY/database-password` or `database_password_file`, read now.
+    /// Not for display (it may hold the password); zeroized on drop.
+    pub fn database_connect_url(&self) -> Result<zeroize::Zeroizing<String>, ConfigError> {
+        let credentials =
+            std::env::var_os(crate::vault::CREDENTIALS_DIRECTORY_ENV).map(PathBuf::from);
+        connect_url(
+            &self.database_url,
+            self.database_password_file.as_deref(),
+            credentials.as_deref(),
+        )
+    }
+
     /// Reads, overrides from the process environment, and validates.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| {
@@ -373,6 +402,21 @@ impl Config {
             workers: usize::try_from(self.pipeline.workers).unwrap_or(1),
             queue_capacity: usize::try_from(self.pipeline.queue_capacity).unwrap_or(1),
             filters: self.filters.clone(),
+            sender_auth: self.sender_authenticator(),
+        }
+    }
+
+    /// The sender authenticator of `[sender_auth]`. `None` when its resolver cannot be set up
+    /// (logged): every sender then counts as unknown, so no message changes existing data.
+    pub fn sender_authenticator(
+        &self,
+    ) -> Option<std::sync::Arc<crate::sender_auth::SenderAuthenticator>> {
+        match crate::sender_auth::SenderAuthenticator::new(&self.sender_auth) {
+            Ok(authenticator) => Some(authenticator),
+            Err(error) => {
+                tracing::warn!(error = %error, "sender authentication is off: every sender counts as unknown");
+                None
+            }
         }
     }
 
@@ -427,7 +471,9 @@ mod tests {
         let url = DatabaseUrl::parse(
             "postgres://app:s3cret@db.example:5432/mailsig?sslmode=require&password=x2",
         )
-        .unwrap_or_else(|_| DatabaseUrl::Postgres { url: String::new() });
+        .unwrap_or_else(|_| DatabaseUrl::Postgres {
+            url: String::new().into(),
+        });
         let shown = url.to_string();
         assert!(
             !shown.contains("s3cret") && !shown.contains("x2"),

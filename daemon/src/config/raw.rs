@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub struct RawConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// A file whose first line is the PostgreSQL password (instead of writing it into the URL).
+    pub database_password_file: Option<PathBuf>,
     pub master_key_file: Option<PathBuf>,
     #[serde(default)]
     pub http: RawHttp,
@@ -41,6 +43,18 @@ pub struct RawConfig {
     pub replica: RawReplica,
     #[serde(default)]
     pub api: RawApi,
+    #[serde(default)]
+    pub sender_auth: RawSenderAuth,
+}
+
+/// `[sender_auth]`: the resolver, time budget and trusted authserv-ids of sender authentication.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSenderAuth {
+    pub resolver: Option<String>,
+    pub timeout: Option<String>,
+    pub trusted_authserv_ids: Option<Vec<String>>,
+    pub cache_entries: Option<u32>,
 }
 
 /// `[api]`: the user-facing API and pages (rate limit, sessions).
@@ -50,6 +64,9 @@ pub struct RawApi {
     pub rate_per_minute: Option<u32>,
     pub rate_burst: Option<u32>,
     pub session_ttl: Option<String>,
+    /// Lifetime of an API token issued without one, and the longest lifetime a token may have.
+    pub token_ttl: Option<String>,
+    pub token_max_ttl: Option<String>,
     /// Requests per second to the routes without authentication (webhook, OAuth callback,
     /// health and metrics), for the whole process and per client address.
     pub public_rate_per_second: Option<u32>,

@@ -63,6 +63,8 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         Some(url) => DatabaseUrl::parse(&url)?,
         None => DatabaseUrl::sqlite(&data_dir.join(DEFAULT_DATABASE_FILE)),
     };
+    let database_password_file = raw.database_password_file.map(&resolve);
+    super::database_password::check(&database_url, database_password_file.as_deref())?;
     let master_key_file = raw
         .master_key_file
         .map(resolve)
@@ -227,6 +229,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         config_path: config_path.to_path_buf(),
         data_dir,
         database_url,
+        database_password_file,
         master_key_file,
         http,
         pipeline,
@@ -241,10 +244,12 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         graph,
         replica_id: replica_id(raw.replica.id)?,
         api: api_settings(raw.api)?,
+        sender_auth: super::sender_auth::from_raw(raw.sender_auth)?,
     })
 }
 
-/// `[api]`: every number at least 1, sessions between one minute and 30 days.
+/// `[api]`: every number at least 1, sessions between one minute and 30 days, token lifetimes
+/// between a day and the maximum (itself at most ten years).
 fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings, ConfigError> {
     let defaults = crate::http::app::ApiSettings::default();
     let rate_per_minute = at_least_one(
@@ -262,6 +267,30 @@ fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings
             "must be between 1m and 30days",
         ));
     }
+    let token_max_ttl = duration(
+        "api.token_max_ttl",
+        raw.token_max_ttl,
+        defaults.tokens.max_ttl,
+    )?;
+    if token_max_ttl < Duration::from_secs(86_400)
+        || token_max_ttl > Duration::from_secs(3650 * 86_400)
+    {
+        return Err(ConfigError::invalid(
+            "api.token_max_ttl",
+            "must be between 1day and 3650days",
+        ));
+    }
+    let token_ttl = duration(
+        "api.token_ttl",
+        raw.token_ttl,
+        defaults.tokens.default_ttl.min(token_max_ttl),
+    )?;
+    if token_ttl < Duration::from_secs(86_400) || token_ttl > token_max_ttl {
+        return Err(ConfigError::invalid(
+            "api.token_ttl",
+            "must be between 1day and api.token_max_ttl",
+        ));
+    }
     let public_rate_per_second = at_least_one(
         "api.public_rate_per_second",
         raw.public_rate_per_second
@@ -276,6 +305,10 @@ fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings
         rate_per_minute,
         rate_burst,
         session_ttl,
+        tokens: crate::service::tokens::TokenLimits {
+            default_ttl: token_ttl,
+            max_ttl: token_max_ttl,
+        },
         public_rate_per_second,
         public_rate_per_address,
         ..defaults

@@ -1,6 +1,7 @@
 //! Why a message produced no suggestion. The names are stable: they are counter names in the
 //! store (`skipped:<name>`) and metric labels. The pipeline decides most reasons; the store decides
-//! [`SkipReason::Duplicate`] and [`SkipReason::TargetListDeleted`] inside the commit, and hands the
+//! [`SkipReason::Duplicate`], [`SkipReason::TargetListDeleted`] and [`SkipReason::UnverifiedSender`]
+//! inside the commit, and hands the
 //! same type back.
 
 use std::fmt;
@@ -34,11 +35,14 @@ pub enum SkipReason {
     /// The signature engine panicked on this message (a bug): it is skipped, counted and marked
     /// processed, so it is not fetched again.
     EngineError,
+    /// A message whose sender is not authenticated spoke of a contact it may not change (an
+    /// accepted one, or one an authenticated message backs): nothing changed.
+    UnverifiedSender,
 }
 
 impl SkipReason {
     /// Every reason, in a stable order (for stats and tests).
-    pub const ALL: [SkipReason; 12] = [
+    pub const ALL: [SkipReason; 13] = [
         SkipReason::ExcludedDomain,
         SkipReason::OwnDomain,
         SkipReason::AutoReply,
@@ -51,6 +55,7 @@ impl SkipReason {
         SkipReason::TargetListDeleted,
         SkipReason::TargetListNotEditable,
         SkipReason::EngineError,
+        SkipReason::UnverifiedSender,
     ];
 
     /// The stable snake_case name used in counters and metrics.
@@ -68,6 +73,7 @@ impl SkipReason {
             SkipReason::TargetListDeleted => "target_list_deleted",
             SkipReason::TargetListNotEditable => "target_list_not_editable",
             SkipReason::EngineError => "engine_error",
+            SkipReason::UnverifiedSender => "unverified_sender",
         }
     }
 

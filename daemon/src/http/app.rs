@@ -48,6 +48,8 @@ pub struct ApiSettings {
     pub rate_burst: u32,
     /// Lifetime of a browser session.
     pub session_ttl: Duration,
+    /// Default and longest lifetime of an API token.
+    pub tokens: crate::service::tokens::TokenLimits,
     /// The reverse proxies whose `X-Forwarded-For` names the client (`[http]
     /// trusted_proxies`); from any other peer the header is ignored.
     pub trusted_proxies: TrustedProxies,
@@ -65,6 +67,7 @@ impl Default for ApiSettings {
             rate_per_minute: 600,
             rate_burst: 60,
             session_ttl: auth::session::DEFAULT_SESSION_TTL,
+            tokens: crate::service::tokens::TokenLimits::default(),
             trusted_proxies: TrustedProxies::default(),
             public_rate_per_second: DEFAULT_PUBLIC_RATE_PER_SECOND,
             public_rate_per_address: DEFAULT_PUBLIC_RATE_PER_ADDRESS,

@@ -26,6 +26,11 @@ pub struct DigestEntry {
     pub name: Option<String>,
     /// The contact's company, if the signature gave one.
     pub company: Option<String>,
+    /// No authenticated message backs the suggestion: the line says "unverified sender".
+    pub unverified_sender: bool,
+    /// A change alert for an accepted contact ("Jane Doe: new title (authenticated by dmarc,
+    /// 2026-12-06)") instead of a new suggestion.
+    pub alert: Option<String>,
 }
 
 /// A mailbox that stopped working and needs its owner (for example a changed password).
@@ -139,11 +144,19 @@ pub fn compose_attention(
 const FOOTER_TEXT: &str = "\n-- \nSent automatically by mailsig.\n";
 
 fn entry_line(entry: &DigestEntry) -> String {
-    match (entry.name.as_deref(), entry.company.as_deref()) {
+    if let Some(alert) = &entry.alert {
+        return format!("Change: {alert}");
+    }
+    let line = match (entry.name.as_deref(), entry.company.as_deref()) {
         (Some(name), Some(company)) => format!("{name}, {company}"),
         (Some(name), None) => name.to_owned(),
         (None, Some(company)) => format!("(no name), {company}"),
         (None, None) => "(no name)".to_owned(),
+    };
+    if entry.unverified_sender {
+        format!("{line} (unverified sender)")
+    } else {
+        line
     }
 }
 
@@ -239,7 +252,22 @@ mod tests {
             list_name: list_name.into(),
             name: name.map(Into::into),
             company: company.map(Into::into),
+            unverified_sender: false,
+            alert: None,
         }
+    }
+
+    #[test]
+    fn unverified_senders_and_change_alerts_are_marked() {
+        let mut unverified = entry(1, "Sales", Some("Ann"), None);
+        unverified.unverified_sender = true;
+        assert_eq!(entry_line(&unverified), "Ann (unverified sender)");
+        let mut alert = entry(1, "Sales", Some("Jane Doe"), None);
+        alert.alert = Some("Jane Doe: new title (authenticated by dmarc, 2026-12-06)".into());
+        assert_eq!(
+            entry_line(&alert),
+            "Change: Jane Doe: new title (authenticated by dmarc, 2026-12-06)"
+        );
     }
 
     fn decoded(mail: &OutgoingMail) -> String {

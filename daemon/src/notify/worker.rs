@@ -352,9 +352,26 @@ impl OutboxWorker {
                 Err(err) if err.is_not_found() => continue,
                 Err(err) => return Err(err.into()),
             };
-            if suggestion.status != SuggestionStatus::New {
-                continue;
-            }
+            let alert = match suggestion.status {
+                SuggestionStatus::New => None,
+                // An accepted contact is announced only by its open change alerts.
+                SuggestionStatus::Accepted => {
+                    let alerts = self.store.change_alerts(suggestion.list).await?;
+                    let Some(change) = alerts.into_iter().find(|c| {
+                        c.suggestion == id && c.status == crate::store::ChangeStatus::Open
+                    }) else {
+                        continue;
+                    };
+                    Some(format!(
+                        "{} ({} by {}, {})",
+                        change.alert_line(),
+                        change.sender_auth.result.as_str().replace('_', " "),
+                        change.sender_auth.method.as_str().replace('_', " "),
+                        day_of(change.created_at),
+                    ))
+                }
+                _ => continue,
+            };
             let list_name = match list_names.get(&suggestion.list) {
                 Some(name) => name.clone(),
                 None => match self.store.get_list(suggestion.list).await {
@@ -371,6 +388,8 @@ impl OutboxWorker {
                 list_name,
                 name: suggestion.fields.name.map(|field| field.value),
                 company: suggestion.fields.company.map(|field| field.value),
+                unverified_sender: suggestion.unverified_sender,
+                alert,
             });
         }
         if entries.is_empty() {
@@ -498,4 +517,11 @@ pub fn describe_failed(item: &OutboxItem) -> String {
         item.attempts,
         item.last_error.as_deref().unwrap_or("(no reason recorded)")
     )
+}
+
+/// `2026-12-06` for a time in milliseconds since the epoch (UTC).
+fn day_of(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| t.date().to_string())
+        .unwrap_or_default()
 }

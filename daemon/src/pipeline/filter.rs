@@ -92,6 +92,9 @@ pub struct MailboxRules {
     pub own_domains: Vec<String>,
     /// Sender domains the user excluded for this mailbox.
     pub excluded_domains: Vec<String>,
+    /// Authserv-ids whose `Authentication-Results` count for this mailbox (its provider's; see
+    /// `pipeline::rules`), besides the daemon-wide ones of `[sender_auth]`.
+    pub trusted_authserv_ids: crate::sender_auth::TrustedIds,
 }
 
 impl MailboxRules {
@@ -112,6 +115,7 @@ impl MailboxRules {
                 .iter()
                 .map(|d| normalise_domain(d))
                 .collect(),
+            trusted_authserv_ids: crate::sender_auth::TrustedIds::default(),
         }
     }
 }

@@ -52,6 +52,9 @@ pub struct PipelineConfig {
     pub queue_capacity: usize,
     /// The filters applied before extraction.
     pub filters: FilterConfig,
+    /// Authenticates each sender before the commit; `None` leaves every sender unknown (and so
+    /// unable to change existing data).
+    pub sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
 }
 
 /// Workers when `[pipeline] workers` is not set: extraction is CPU bound, and a small host
@@ -67,6 +70,7 @@ impl Default for PipelineConfig {
             workers: DEFAULT_WORKERS as usize,
             queue_capacity: DEFAULT_QUEUE_CAPACITY as usize,
             filters: FilterConfig::default(),
+            sender_auth: None,
         }
     }
 }
@@ -110,6 +114,7 @@ impl Pipeline {
             rules: Arc::new(rules::RulesCache::default()),
             stats: Arc::clone(&stats),
             fences,
+            sender_auth: config.sender_auth,
         });
         tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
         Pipeline {

@@ -125,7 +125,42 @@ async fn load(store: &Store, mailbox: MailboxId) -> Result<MailboxRules, Pipelin
     let own_addresses = [record.address.as_str(), owner.email.as_str()]
         .into_iter()
         .filter(|address| !is_freemail(address));
-    Ok(MailboxRules::new(own_addresses, record.excluded_domains))
+    let mut rules = MailboxRules::new(own_addresses, record.excluded_domains);
+    let own = store
+        .mailbox_trusted_authserv_ids(mailbox)
+        .await
+        .map_err(settings_error)?;
+    rules.trusted_authserv_ids = trusted_authserv_ids(record.kind, &record.settings, own);
+    Ok(rules)
+}
+
+/// The authserv-ids a mailbox trusts: its own list when set (an empty list trusts none), else its
+/// provider's: Microsoft 365 for Graph mailboxes and Exchange Online IMAP hosts, Google for Gmail's
+/// IMAP host, none for any other host.
+pub(crate) fn trusted_authserv_ids(
+    kind: crate::store::MailboxKind,
+    settings: &serde_json::Value,
+    own: Option<Vec<String>>,
+) -> crate::sender_auth::TrustedIds {
+    use crate::sender_auth::{GOOGLE, MICROSOFT_365, TrustedIds};
+    if let Some(list) = own {
+        return TrustedIds::new(list);
+    }
+    let host = settings
+        .get("host")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    match kind {
+        crate::store::MailboxKind::Graph => TrustedIds::new([MICROSOFT_365]),
+        _ if host == "outlook.office365.com" || host.ends_with(".outlook.com") => {
+            TrustedIds::new([MICROSOFT_365])
+        }
+        _ if host == "imap.gmail.com" || host == "imap.googlemail.com" => TrustedIds::new([GOOGLE]),
+        _ => TrustedIds::default(),
+    }
 }
 
 fn is_freemail(address: &str) -> bool {

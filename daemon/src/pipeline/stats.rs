@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::domain::SkipReason;
+use crate::domain::{AuthResult, SkipReason};
 
 /// Counters of one running pipeline.
 #[derive(Debug, Default)]
@@ -24,6 +24,8 @@ pub struct PipelineStats {
     /// Messages currently being worked on.
     pub in_flight: AtomicU64,
     skipped: [AtomicU64; SkipReason::ALL.len()],
+    /// Senders of messages with a suggestion, by authentication result.
+    sender_auth: [AtomicU64; AuthResult::ALL.len()],
 }
 
 /// A point-in-time copy of [`PipelineStats`].
@@ -38,6 +40,8 @@ pub struct StatsSnapshot {
     pub in_flight: u64,
     /// Skips by reason, in the order of [`SkipReason::ALL`].
     pub skipped: Vec<(SkipReason, u64)>,
+    /// Sender authentication results, in the order of [`AuthResult::ALL`].
+    pub sender_auth: Vec<(AuthResult, u64)>,
 }
 
 impl StatsSnapshot {
@@ -54,6 +58,13 @@ impl PipelineStats {
     /// Counts one skip.
     pub fn record_skip(&self, reason: SkipReason) {
         self.skipped[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one sender authentication result.
+    pub fn record_auth(&self, result: AuthResult) {
+        if let Some(i) = AuthResult::ALL.iter().position(|r| *r == result) {
+            self.sender_auth[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Skips counted so far for one reason.
@@ -75,6 +86,11 @@ impl PipelineStats {
             skipped: SkipReason::ALL
                 .into_iter()
                 .map(|r| (r, self.skipped(r)))
+                .collect(),
+            sender_auth: AuthResult::ALL
+                .into_iter()
+                .zip(&self.sender_auth)
+                .map(|(r, n)| (r, load(n)))
                 .collect(),
         }
     }

@@ -41,6 +41,8 @@ pub(crate) struct WorkerContext {
     pub(crate) rules: Arc<RulesCache>,
     pub(crate) stats: Arc<PipelineStats>,
     pub(crate) fences: super::Fences,
+    /// `None`: every sender stays unknown ([`crate::domain::SenderAuth::UNCHECKED`]).
+    pub(crate) sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
 }
 
 /// Runs the dispatcher until the queue is closed and drained, then waits for the workers.
@@ -160,7 +162,7 @@ impl WorkerContext {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        let decision = match payload {
+        let (decision, kept) = match payload {
             Payload::Raw(raw)
                 if (raw.len() as u64) <= filters.max_message_bytes
                     && size <= filters.max_message_bytes =>
@@ -169,36 +171,54 @@ impl WorkerContext {
                 let folder_name = folder.clone();
                 // Extraction is CPU-bound: keep it off the async reactor. The raw message moves
                 // into the blocking task and is dropped (zeroized) there.
+                let task_rules = Arc::clone(&rules);
                 match tokio::task::spawn_blocking(move || {
-                    decide(raw, &filters, &rules, &folder_name, fallback_position)
+                    decide(raw, &filters, &task_rules, &folder_name, fallback_position)
                 })
                 .await
                 {
-                    Ok(decision) => decision,
+                    Ok(decided) => decided,
                     // `decide` catches the engine's panics itself; this is a panic elsewhere in
                     // the task. Skipped and counted like one, rather than offered again and again.
                     Err(_) => {
                         tracing::error!(mailbox = %mailbox, "extraction task failed; message skipped");
-                        Decision {
+                        let decision = Decision {
                             message_id_hash: too_large_hash(&folder, fallback_position, None),
                             outcome: Outcome::Skipped(SkipReason::EngineError),
-                        }
+                        };
+                        (decision, None)
                     }
                 }
             }
             Payload::Raw(raw) => {
                 let hash = too_large_hash(&folder, fallback_position, Some(&raw));
                 drop(raw);
-                Decision {
+                let decision = Decision {
                     message_id_hash: hash,
                     outcome: Outcome::Skipped(SkipReason::TooLarge),
-                }
+                };
+                (decision, None)
             }
-            Payload::TooLarge => Decision {
-                message_id_hash: too_large_hash(&folder, fallback_position, None),
-                outcome: Outcome::Skipped(SkipReason::TooLarge),
-            },
+            Payload::TooLarge => {
+                let decision = Decision {
+                    message_id_hash: too_large_hash(&folder, fallback_position, None),
+                    outcome: Outcome::Skipped(SkipReason::TooLarge),
+                };
+                (decision, None)
+            }
         };
+        let mut decision = decision;
+        // Only a message that yields a suggestion is authenticated (the bytes were kept for it);
+        // then the bytes are dropped (zeroized) before the commit.
+        if let (Outcome::Suggestion(suggestion), Some(raw)) = (&mut decision.outcome, kept) {
+            if let Some(authenticator) = &self.sender_auth {
+                suggestion.auth = authenticator
+                    .authenticate(raw.as_bytes(), &rules.trusted_authserv_ids)
+                    .await;
+                self.stats.record_auth(suggestion.auth.result);
+            }
+            drop(raw);
+        }
 
         turn.wait_for_predecessor().await;
         let commit = CommitMessage {
@@ -223,7 +243,9 @@ impl WorkerContext {
         PipelineStats::bump(&self.stats.committed);
         let processed = match committed {
             CommitResult::Inserted { .. } => Processed::Suggested,
-            CommitResult::Merged { .. } | CommitResult::Unchanged { .. } => Processed::Merged,
+            CommitResult::Merged { .. }
+            | CommitResult::Unchanged { .. }
+            | CommitResult::ChangeProposed { .. } => Processed::Merged,
             CommitResult::Duplicate => Processed::Skipped(SkipReason::Duplicate),
             CommitResult::Skipped(reason) => Processed::Skipped(reason),
         };
@@ -271,14 +293,15 @@ impl WorkerContext {
     }
 }
 
-/// Filters and extracts one message (runs on a blocking thread). Consumes the raw bytes.
+/// Filters and extracts one message (runs on a blocking thread). Consumes the raw bytes, and
+/// hands them back only with a suggestion (its sender is authenticated next).
 fn decide(
     raw: RawMessage,
     filters: &FilterConfig,
     rules: &MailboxRules,
     folder: &str,
     position: Option<(u32, u32)>,
-) -> Decision {
+) -> (Decision, Option<RawMessage>) {
     let bytes = raw.as_bytes();
     let fallback = match position {
         Some((uidvalidity, uid)) => FallbackIdentity::Position {
@@ -289,15 +312,19 @@ fn decide(
         None => FallbackIdentity::Content(bytes),
     };
     let Some(envelope) = engine(|| mailsig_parser::envelope(bytes)) else {
-        return Decision {
+        let decision = Decision {
             message_id_hash: message_id_hash(None, fallback),
             outcome: Outcome::Skipped(SkipReason::EngineError),
         };
+        return (decision, None);
     };
     let message_id_hash = message_id_hash(envelope.message_id.as_deref(), fallback);
-    let skip = |reason: SkipReason| Decision {
-        message_id_hash: message_id_hash.clone(),
-        outcome: Outcome::Skipped(reason),
+    let skip = |reason: SkipReason| {
+        let decision = Decision {
+            message_id_hash: message_id_hash.clone(),
+            outcome: Outcome::Skipped(reason),
+        };
+        (decision, None)
     };
     if let Err(reason) = filter::check(&envelope, filters, rules) {
         return skip(reason);
@@ -311,12 +338,14 @@ fn decide(
     }) else {
         return skip(SkipReason::EngineError);
     };
-    drop(raw);
     match suggestion_of(sender, &extraction) {
-        Some(suggestion) => Decision {
-            message_id_hash,
-            outcome: Outcome::Suggestion(suggestion),
-        },
+        Some(suggestion) => {
+            let decision = Decision {
+                message_id_hash,
+                outcome: Outcome::Suggestion(suggestion),
+            };
+            (decision, Some(raw))
+        }
         None => skip(SkipReason::NoSignature),
     }
 }

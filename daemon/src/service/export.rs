@@ -163,16 +163,29 @@ fn vcard_of(s: &Suggestion) -> String {
         // The address is one extracted text: the street component of ADR holds it whole.
         line(format!("ADR:;;{};;;;", vcard_escape(address)));
     }
+    if s.unverified_sender {
+        line(format!("NOTE:{}", sender_word(s)));
+    }
     line(format!("UID:urn:mailsig:suggestion:{}", s.id.0));
     line("END:VCARD".into());
     out
 }
 
-pub const CSV_HEADER: [&str; 9] = [
+pub const CSV_HEADER: [&str; 10] = [
     "name", "title", "company", "email", "emails", "phones", "websites", "address", "status",
+    "sender",
 ];
 
-fn csv_cells(s: &Suggestion) -> [String; 9] {
+/// The `sender` cell and the vCard note: whether an authenticated message backs the contact.
+fn sender_word(s: &Suggestion) -> &'static str {
+    if s.unverified_sender {
+        "unverified sender"
+    } else {
+        "authenticated sender"
+    }
+}
+
+fn csv_cells(s: &Suggestion) -> [String; 10] {
     let f = &s.fields;
     let join = |values: Vec<&str>| values.join("; ");
     [
@@ -191,6 +204,7 @@ fn csv_cells(s: &Suggestion) -> [String; 9] {
         ),
         value(&f.address).unwrap_or_default().to_owned(),
         s.status.as_str().to_owned(),
+        sender_word(s).to_owned(),
     ]
 }
 

@@ -47,8 +47,10 @@ fn view(list: ContactList, role: Role) -> ListView {
     }
 }
 
-/// Every list the actor owns or that was shared with them.
+/// Every list the actor owns or that was shared with them; invitations for their address
+/// become memberships first.
 pub async fn my_lists(store: &Store, actor: Actor) -> ServiceResult<Vec<ListView>> {
+    store.accept_invitations(actor.user()).await?;
     Ok(store
         .lists_for_user(actor.user())
         .await?
@@ -151,8 +153,11 @@ pub async fn members(store: &Store, actor: Actor, list: ListId) -> ServiceResult
     Ok(store.list_members(list).await?)
 }
 
-/// Shares `list` with the user whose e-mail is `email`, as `role` (`editor` or `viewer`); a
-/// second share changes the role. An unknown e-mail is a field error (the owner typed it).
+/// Shares `list` with whoever has `email`, as `role` (`editor` or `viewer`): a member's role
+/// changes at once, anyone else is invited and becomes a member when they next sign in or
+/// list their lists ([`crate::store::Store::invite`]). The answer is the member list either
+/// way, and the store work is the same for a registered and an unknown address, so the form
+/// does not tell which addresses have an account.
 pub async fn share_list(
     store: &Store,
     actor: Actor,
@@ -169,25 +174,14 @@ pub async fn share_list(
         return Err(ServiceError::Internal("checked fields missing".into()));
     };
     let role: Role = role.parse()?;
-    let user = match store.user_by_email(&email).await {
-        Ok(user) => user,
-        Err(e) if e.is_not_found() => {
-            return Err(ServiceError::field(
-                "email",
-                FieldCode::Email,
-                "no user has this e-mail address",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if user.id == actor.user() {
+    if store.get_user(actor.user()).await?.email == email.trim().to_lowercase() {
         return Err(ServiceError::field(
             "email",
             FieldCode::Email,
             "you own this list",
         ));
     }
-    store.share_list(list, user.id, role).await?;
+    store.invite(list, &email, role).await?;
     audit(
         store,
         actor,

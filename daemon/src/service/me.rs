@@ -5,8 +5,9 @@ use crate::domain::{AuditAction, AuditObject};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::store::{ApiToken, Store, TokenId, User};
+use crate::store::{ApiToken, NewToken, Store, TokenId, TokenScope, User};
 
+use super::tokens::{Credential, Issuer, TokenLimits, TokenRequest, grant};
 use super::validate::Checker;
 use super::{Actor, ServiceResult, audit};
 
@@ -41,16 +42,28 @@ pub async fn tokens(store: &Store, actor: Actor) -> ServiceResult<Vec<ApiToken>>
     Ok(store.list_tokens(actor.user()).await?)
 }
 
+/// Issues a token to the actor within what `credential` may grant ([`super::tokens::grant`]).
 pub async fn create_token(
     store: &Store,
     actor: Actor,
+    credential: Credential,
+    limits: TokenLimits,
     label: Option<&str>,
+    request: TokenRequest,
 ) -> ServiceResult<CreatedToken> {
     let mut c = Checker::new();
     let label = c.text("label", label, 100);
     c.finish()?;
+    let (scope, expires_at) = grant(limits, Issuer::User(credential), request, store.now_ms())?;
     let issued = store
-        .create_token(actor.user(), label.as_deref().unwrap_or_default())
+        .issue_token(
+            actor.user(),
+            &NewToken {
+                label: label.as_deref().unwrap_or_default(),
+                scope,
+                expires_at,
+            },
+        )
         .await?;
     audit(
         store,
@@ -67,7 +80,18 @@ pub async fn create_token(
     })
 }
 
-pub async fn revoke_token(store: &Store, actor: Actor, token: TokenId) -> ServiceResult<()> {
+/// Revokes one of the actor's tokens; needs a full-scope credential (a leaked `write` token
+/// must not be able to revoke its owner's other tokens).
+pub async fn revoke_token(
+    store: &Store,
+    actor: Actor,
+    credential: Credential,
+    token: TokenId,
+) -> ServiceResult<()> {
+    credential.require(
+        TokenScope::Full,
+        "revoke API tokens (sign in, or use a token with the full scope)",
+    )?;
     store.revoke_token_of(actor.user(), token).await?;
     audit(
         store,

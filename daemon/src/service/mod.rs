@@ -10,6 +10,7 @@
 //! Reads and changes of suggestions are recorded in the audit log with the actor, the object
 //! id and never any content.
 
+pub mod changes;
 pub mod error;
 pub mod export;
 pub mod host_guard;
@@ -17,6 +18,7 @@ pub mod lists;
 pub mod mailboxes;
 pub mod me;
 pub mod suggestions;
+pub mod tokens;
 pub mod validate;
 
 pub use error::{ServiceError, ServiceResult};

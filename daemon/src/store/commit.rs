@@ -3,17 +3,32 @@
 //! In ONE transaction: the processed-message guard, the merge of the suggestion into the
 //! mailbox's target list (with field history), the mailbox counters, the folder cursor and
 //! the list owner's digest notification. Either all of it happens or none of it.
+//!
+//! What a message may change depends on whether its sender is authenticated
+//! ([`SenderAuth`], decided by `sender_auth` before the commit):
+//!
+//! - **Not authenticated** (or unknown): it may create a new suggestion, shown as "unverified
+//!   sender". It merges only by its own address, and only into a suggestion that is not accepted
+//!   and that no authenticated message backs. It is never matched by name and company. Anything
+//!   else is skipped as [`SkipReason::UnverifiedSender`] and changes nothing. vCard values are
+//!   dropped.
+//! - **Authenticated**: it merges into a suggestion under review as before (by address, else by
+//!   name and company, never into an accepted contact by name and company: another address proves
+//!   nothing about that contact). When it differs from the **accepted** contact of its own address,
+//!   the contact is not changed:
+//!   a change suggestion with the field-level difference (old values kept) waits for the list's
+//!   editors (`store::changes`), and the list's change alert goes into the digest.
 
 use sqlx::AnyConnection;
 
 use super::cursors::advance_cursor;
 use super::outbox::enqueue_digest;
-use super::suggestion::FieldChange;
+use super::suggestion::{FieldChange, FieldDiff};
 use super::{
     Backend, Cursor, Error, ListId, MailboxId, NewSuggestion, Result, Store, SuggestionFields,
     SuggestionId, UserId, col, to_json,
 };
-use crate::domain::SkipReason;
+use crate::domain::{AuthResult, SkipReason};
 
 /// One processed message, as the pipeline commits it.
 #[derive(Clone, Debug)]
@@ -52,6 +67,13 @@ pub enum CommitResult {
     },
     /// An existing suggestion already held everything this message offered.
     Unchanged { suggestion: SuggestionId },
+    /// An authenticated message differed from an accepted contact: the contact is unchanged and
+    /// a change suggestion (`change`) with these fields waits for review.
+    ChangeProposed {
+        suggestion: SuggestionId,
+        change: i64,
+        changed_fields: Vec<String>,
+    },
     /// The skip was recorded, for this reason: the pipeline's, or
     /// [`SkipReason::TargetListDeleted`] when the store found the target list gone.
     Skipped(SkipReason),
@@ -64,6 +86,7 @@ pub const COUNTER_PROCESSED: &str = "processed";
 pub const COUNTER_SUGGESTED: &str = "suggested";
 pub const COUNTER_MERGED: &str = "merged";
 pub const COUNTER_DUPLICATE: &str = "skipped:duplicate";
+pub const COUNTER_CHANGE_PROPOSED: &str = "change_proposed";
 
 impl Store {
     /// Commits the outcome of one message exactly once (see the module docs). A message
@@ -127,6 +150,24 @@ impl Store {
                     )
                     .await?;
                     match &result {
+                        CommitResult::Skipped(reason) => {
+                            let name = format!("skipped:{reason}");
+                            bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now)
+                                .await?;
+                        }
+                        CommitResult::ChangeProposed { suggestion, .. } => {
+                            let names = [COUNTER_PROCESSED, COUNTER_CHANGE_PROPOSED];
+                            bump_counters(&mut tx, msg.mailbox, &names, now).await?;
+                            enqueue_digest(
+                                self,
+                                &mut tx,
+                                target.list_owner,
+                                target.list,
+                                *suggestion,
+                                now,
+                            )
+                            .await?;
+                        }
                         CommitResult::Inserted { suggestion } => {
                             bump_counters(
                                 &mut tx,
@@ -336,8 +377,8 @@ async fn bump_counters(
     Ok(())
 }
 
-/// Finds the suggestion this one merges into (same e-mail first, else same normalised name
-/// and company) and updates it, or inserts a new one.
+/// Finds the suggestion this one merges into and applies the policy of the module docs: merge,
+/// propose a change to an accepted contact, refuse, or insert a new suggestion.
 async fn merge_suggestion(
     conn: &mut AnyConnection,
     target: &Target,
@@ -353,12 +394,20 @@ async fn merge_suggestion(
             reason: "empty".into(),
         });
     }
-    let name_key = new.fields.name_key();
-    let company_key = new.fields.company_key();
+    let authenticated = new.auth.is_authenticated();
+    // vCard values count only from an authenticated sender whose address the card lists.
+    let offered =
+        if authenticated && (!new.fields.has_vcard_values() || new.fields.vcard_lists(&sender)) {
+            new.fields.clone()
+        } else {
+            new.fields.clone().without_vcard()
+        };
+    let name_key = offered.name_key();
+    let company_key = offered.company_key();
     // Two index lookups rather than one OR query, which the planners may answer with a scan
     // of the whole list.
     let mut existing = sqlx::query(
-        "SELECT id, fields, confidence FROM suggestions \
+        "SELECT id, fields, confidence, status, auth_result FROM suggestions \
          WHERE list_id = $1 AND sender_email = $2 AND deleted_at IS NULL ORDER BY id LIMIT 1",
     )
     .bind(target.list.0)
@@ -366,34 +415,44 @@ async fn merge_suggestion(
     .fetch_optional(&mut *conn)
     .await
     .map_err(Error::db("find suggestion by email", "suggestion"))?;
-    if let (None, Some(name_key), Some(company_key)) = (&existing, &name_key, &company_key) {
+    // Name and company are no proof of identity: only an authenticated sender is matched by them,
+    // and never into an accepted contact (whose change needs its own authenticated address).
+    if let (None, true, Some(name_key), Some(company_key)) =
+        (&existing, authenticated, &name_key, &company_key)
+    {
         existing = sqlx::query(
-            "SELECT id, fields, confidence FROM suggestions \
-             WHERE list_id = $1 AND name_key = $2 AND company_key = $3 AND deleted_at IS NULL ORDER BY id LIMIT 1",
+            "SELECT id, fields, confidence, status, auth_result FROM suggestions \
+             WHERE list_id = $1 AND name_key = $2 AND company_key = $3 AND deleted_at IS NULL \
+             AND status <> 'accepted' ORDER BY id LIMIT 1",
         )
         .bind(target.list.0)
         .bind(name_key.as_str())
         .bind(company_key.as_str())
         .fetch_optional(&mut *conn)
         .await
-        .map_err(Error::db("find suggestion by name and company", "suggestion"))?;
+        .map_err(Error::db(
+            "find suggestion by name and company",
+            "suggestion",
+        ))?;
     }
 
     let Some(row) = existing else {
         let row = sqlx::query(
             "INSERT INTO suggestions (list_id, mailbox_id, sender_email, name_key, company_key, fields, confidence, \
-             status, message_id_hash, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'new', $8, $9, $9) RETURNING id",
+             status, message_id_hash, created_at, updated_at, auth_result, auth_method) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'new', $8, $9, $9, $10, $11) RETURNING id",
         )
         .bind(target.list.0)
         .bind(mailbox.0)
         .bind(&sender)
         .bind(name_key.as_deref())
         .bind(company_key.as_deref())
-        .bind(to_json(&new.fields, "suggestion fields")?)
+        .bind(to_json(&offered, "suggestion fields")?)
         .bind(new.confidence)
         .bind(message_id_hash)
         .bind(now)
+        .bind(new.auth.result.as_str())
+        .bind(new.auth.method.as_str())
         .fetch_one(&mut *conn)
         .await
         .map_err(Error::db("insert suggestion", "suggestion"))?;
@@ -403,9 +462,35 @@ async fn merge_suggestion(
     };
 
     let id = SuggestionId(col(&row, "id")?);
+    let status: String = col(&row, "status")?;
+    let backed_by_authenticated =
+        col::<String>(&row, "auth_result")? == AuthResult::Authenticated.as_str();
+    let accepted = status == "accepted";
+    if !authenticated && (accepted || backed_by_authenticated) {
+        return Ok(CommitResult::Skipped(SkipReason::UnverifiedSender));
+    }
     let mut fields: SuggestionFields = super::json_col(&row, "fields", "suggestion fields")?;
     let old_confidence: f64 = col(&row, "confidence")?;
-    let changes = fields.merge_from(&new.fields);
+    if accepted {
+        // Nothing accepted is overwritten: the difference waits for the list's editors.
+        let mut proposed = fields.clone();
+        let changes = proposed.merge_from(&offered);
+        if changes.is_empty() {
+            return Ok(CommitResult::Unchanged { suggestion: id });
+        }
+        let change =
+            insert_change_suggestion(conn, target.list, id, &offered, &changes, new.auth, now)
+                .await?;
+        return Ok(CommitResult::ChangeProposed {
+            suggestion: id,
+            change,
+            changed_fields: changes.iter().map(|c| c.field.to_owned()).collect(),
+        });
+    }
+    let changes = fields.merge_from(&offered);
+    if authenticated && !backed_by_authenticated {
+        set_auth(conn, id, new.auth).await?;
+    }
     if changes.is_empty() {
         return Ok(CommitResult::Unchanged { suggestion: id });
     }
@@ -423,6 +508,22 @@ async fn merge_suggestion(
         suggestion: id,
         changed_fields: changes.iter().map(|c| c.field.to_owned()).collect(),
     })
+}
+
+/// Records that an authenticated message now backs the suggestion.
+async fn set_auth(
+    conn: &mut AnyConnection,
+    id: SuggestionId,
+    auth: crate::domain::SenderAuth,
+) -> Result<()> {
+    sqlx::query("UPDATE suggestions SET auth_result = $1, auth_method = $2 WHERE id = $3")
+        .bind(auth.result.as_str())
+        .bind(auth.method.as_str())
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::db("record sender authentication", "suggestion"))?;
+    Ok(())
 }
 
 /// Writes new field values and one history row per changed field.
@@ -463,4 +564,39 @@ pub(crate) async fn update_fields(
         .map_err(Error::db("record suggestion history", "suggestion history"))?;
     }
     Ok(())
+}
+
+/// Keeps a proposed change of an accepted contact (`store::changes`); returns its id.
+async fn insert_change_suggestion(
+    conn: &mut AnyConnection,
+    list: ListId,
+    suggestion: SuggestionId,
+    proposed: &SuggestionFields,
+    changes: &[FieldChange],
+    auth: crate::domain::SenderAuth,
+    now: i64,
+) -> Result<i64> {
+    let diff: Vec<FieldDiff> = changes
+        .iter()
+        .map(|c| FieldDiff {
+            field: c.field.to_owned(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+        })
+        .collect();
+    let row = sqlx::query(
+        "INSERT INTO change_suggestions (list_id, suggestion_id, proposed, diff, auth_result, auth_method, \
+         status, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7) RETURNING id",
+    )
+    .bind(list.0)
+    .bind(suggestion.0)
+    .bind(to_json(proposed, "proposed fields")?)
+    .bind(to_json(&diff, "change diff")?)
+    .bind(auth.result.as_str())
+    .bind(auth.method.as_str())
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(Error::db("insert change suggestion", "change suggestion"))?;
+    col(&row, "id")
 }

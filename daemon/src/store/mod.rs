@@ -13,12 +13,14 @@
 //! notification in ONE transaction, so every message is processed exactly once.
 
 mod audit;
+mod changes;
 mod claim_sql;
 mod commit;
 mod cursors;
 mod error;
 mod fencing;
 mod graph;
+mod invitations;
 mod lists;
 mod mailboxes;
 mod multi_row;
@@ -42,6 +44,7 @@ pub use crate::domain::ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId,
 };
 pub use audit::AuditEntry;
+pub use changes::{ChangeStatus, ChangeSuggestion};
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage,
     CommitResult, Outcome,
@@ -63,8 +66,9 @@ pub use review::ReviewFilter;
 pub use secrets::{SecretKind, StoredSecret};
 pub use sessions::StoredSession;
 pub use stats::MailboxStats;
-pub use suggestion::{NewSuggestion, StoredField, StoredPhone, SuggestionFields};
+pub use suggestion::{FieldDiff, NewSuggestion, StoredField, StoredPhone, SuggestionFields};
 pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, SuggestionStatus};
+pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewToken, PasswordReplaced, TokenScope};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;
 

@@ -45,7 +45,8 @@ impl Store {
             .filter(|t| !t.is_empty())
             .map(like_pattern);
         let rows = sqlx::query(
-            "SELECT id, list_id, mailbox_id, sender_email, fields, confidence, status, created_at, updated_at \
+            "SELECT id, list_id, mailbox_id, sender_email, fields, confidence, status, created_at, updated_at, \
+             auth_result, auth_method \
              FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL \
              AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR mailbox_id = $3) \
              AND ($4 IS NULL OR LOWER(sender_email) LIKE $4 ESCAPE '\\' OR LOWER(fields) LIKE $4 ESCAPE '\\') \

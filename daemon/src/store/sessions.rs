@@ -39,17 +39,23 @@ fn session_from_row(row: &AnyRow) -> Result<StoredSession> {
 }
 
 impl Store {
-    /// Sets (or with `None`, removes) a user's sign-in password hash.
-    pub async fn set_password_hash(&self, user: UserId, phc: Option<&str>) -> Result<()> {
-        let done =
-            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND deleted_at IS NULL")
-                .bind(phc)
-                .bind(user.0)
-                .execute(self.writer())
-                .await
-                .map_err(Error::db("set password hash", "user"))?;
+    /// Gives a user who has no password yet their first one. Changing an existing password
+    /// goes through [`Store::replace_password`], which also ends sessions and revokes tokens;
+    /// here there is nothing to end, and a user who already has a password is `NotFound`.
+    pub async fn set_first_password_hash(&self, user: UserId, phc: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1 \
+             WHERE id = $2 AND deleted_at IS NULL AND password_hash IS NULL",
+        )
+        .bind(phc)
+        .bind(user.0)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("set first password hash", "user"))?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound { what: "user" });
+            return Err(Error::NotFound {
+                what: "user without a password",
+            });
         }
         Ok(())
     }

@@ -6,6 +6,8 @@
 use mailsig_parser::{Contact, Extraction, Field, Phone, PhoneKind};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::SenderAuth;
+
 /// One extracted value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredField {
@@ -45,6 +47,9 @@ pub struct NewSuggestion {
     pub fields: SuggestionFields,
     /// Overall confidence that the contact belongs to the sender, in [0, 1].
     pub confidence: f64,
+    /// Whether the message's sender is authenticated: decides what the message may change
+    /// (`store::commit`), and is kept as the suggestion's provenance.
+    pub auth: SenderAuth,
 }
 
 impl NewSuggestion {
@@ -55,6 +60,7 @@ impl NewSuggestion {
             sender_email: sender_email.trim().to_lowercase(),
             fields: SuggestionFields::from(contact),
             confidence: f64::from(extraction.confidence),
+            auth: SenderAuth::UNCHECKED,
         })
     }
 }
@@ -97,6 +103,49 @@ impl From<&Contact> for SuggestionFields {
     }
 }
 
+impl SuggestionFields {
+    /// Drops every value a vCard attachment supplied (rules `vcard.*`): a card counts only from
+    /// an authenticated sender whose address it lists.
+    pub fn without_vcard(mut self) -> SuggestionFields {
+        let from_card = |rule: &str| rule.starts_with("vcard.");
+        for scalar in [
+            &mut self.name,
+            &mut self.title,
+            &mut self.company,
+            &mut self.address,
+        ] {
+            if scalar.as_ref().is_some_and(|f| from_card(&f.rule)) {
+                *scalar = None;
+            }
+        }
+        self.emails.retain(|f| !from_card(&f.rule));
+        self.websites.retain(|f| !from_card(&f.rule));
+        self.social.retain(|f| !from_card(&f.rule));
+        self.phones.retain(|p| !from_card(&p.rule));
+        self
+    }
+
+    /// Whether a vCard supplied any value and listed `address` among its e-mails.
+    pub fn vcard_lists(&self, address: &str) -> bool {
+        self.emails
+            .iter()
+            .any(|f| f.rule.starts_with("vcard.") && f.value.eq_ignore_ascii_case(address))
+    }
+
+    /// Whether any value came from a vCard.
+    pub fn has_vcard_values(&self) -> bool {
+        let from_card = |rule: &str| rule.starts_with("vcard.");
+        [&self.name, &self.title, &self.company, &self.address]
+            .into_iter()
+            .flatten()
+            .any(|f| from_card(&f.rule))
+            || self.emails.iter().any(|f| from_card(&f.rule))
+            || self.websites.iter().any(|f| from_card(&f.rule))
+            || self.social.iter().any(|f| from_card(&f.rule))
+            || self.phones.iter().any(|p| from_card(&p.rule))
+    }
+}
+
 /// Names of the fields, as used in history rows and merge edits.
 pub const FIELD_NAMES: [&str; 8] = [
     "name", "title", "company", "emails", "phones", "websites", "address", "social",
@@ -107,6 +156,15 @@ pub const FIELD_NAMES: [&str; 8] = [
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct FieldChange {
     pub field: &'static str,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// One field's difference: the accepted value and the one the message offered (display text;
+/// list fields as JSON arrays, like the field history).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldDiff {
+    pub field: String,
     pub old: Option<String>,
     pub new: Option<String>,
 }

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use super::commit::update_fields;
 use super::suggestion::{FIELD_NAMES, StoredField, SuggestionFields};
 use super::{Error, ListId, MailboxId, Result, Store, SuggestionId, col, parse_col};
-use crate::domain::text_enum;
+use crate::domain::{AuthMethod, AuthResult, SenderAuth, text_enum};
 
 text_enum! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -31,6 +31,10 @@ pub struct Suggestion {
     pub status: SuggestionStatus,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The strongest sender authentication of the messages behind it.
+    pub sender_auth: SenderAuth,
+    /// No authenticated message backs it: shown as "unverified sender" everywhere.
+    pub unverified_sender: bool,
 }
 
 /// Filters and keyset paging for [`Store::list_suggestions`].
@@ -72,6 +76,7 @@ pub struct FieldEdit {
 }
 
 pub(crate) fn suggestion_from_row(row: &AnyRow) -> Result<Suggestion> {
+    let sender_auth = auth_from_row(row)?;
     Ok(Suggestion {
         id: SuggestionId(col(row, "id")?),
         list: ListId(col(row, "list_id")?),
@@ -82,7 +87,24 @@ pub(crate) fn suggestion_from_row(row: &AnyRow) -> Result<Suggestion> {
         status: parse_col(row, "status", "suggestion status")?,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
+        sender_auth,
+        unverified_sender: !sender_auth.is_authenticated(),
     })
+}
+
+/// The `auth_result` and `auth_method` columns of a row.
+pub(crate) fn auth_from_row(row: &AnyRow) -> Result<SenderAuth> {
+    let invalid = |what: &'static str| Error::Invalid {
+        what,
+        reason: "unknown value".into(),
+    };
+    let result = col::<String>(row, "auth_result")?
+        .parse::<AuthResult>()
+        .map_err(|_| invalid("auth result"))?;
+    let method = col::<String>(row, "auth_method")?
+        .parse::<AuthMethod>()
+        .map_err(|_| invalid("auth method"))?;
+    Ok(SenderAuth::new(result, method))
 }
 
 /// Rule name recorded for values typed or chosen by a reviewer.
@@ -96,7 +118,8 @@ impl Store {
         filter: &SuggestionFilter,
     ) -> Result<Vec<Suggestion>> {
         let rows = sqlx::query(
-            "SELECT id, list_id, mailbox_id, sender_email, fields, confidence, status, created_at, updated_at \
+            "SELECT id, list_id, mailbox_id, sender_email, fields, confidence, status, created_at, updated_at, \
+             auth_result, auth_method \
              FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL \
              AND ($2 IS NULL OR status = $2) AND id > $3 ORDER BY id LIMIT $4",
         )
@@ -131,7 +154,7 @@ impl Store {
     pub async fn get_suggestion(&self, id: SuggestionId) -> Result<Suggestion> {
         let row = sqlx::query(
             "SELECT s.id, s.list_id, s.mailbox_id, s.sender_email, s.fields, s.confidence, s.status, s.created_at, \
-             s.updated_at FROM suggestions s JOIN contact_lists l ON l.id = s.list_id \
+             s.updated_at, s.auth_result, s.auth_method FROM suggestions s JOIN contact_lists l ON l.id = s.list_id \
              WHERE s.id = $1 AND s.deleted_at IS NULL AND l.deleted_at IS NULL",
         )
         .bind(id.0)

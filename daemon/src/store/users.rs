@@ -8,7 +8,8 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 
-use super::{Error, Result, Store, TokenId, UserId, col};
+use super::tokens::{NewToken, TokenScope};
+use super::{Error, Result, Store, TokenId, UserId, col, parse_col};
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct User {
@@ -28,6 +29,10 @@ pub struct ApiToken {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// What the token may do.
+    pub scope: TokenScope,
+    /// Epoch milliseconds after which the token is refused.
+    pub expires_at: i64,
 }
 
 /// What [`Store::create_token`] returns: the row and the plaintext token, which exists only
@@ -66,6 +71,9 @@ fn token_from_row(row: &AnyRow) -> Result<ApiToken> {
         created_at: col(row, "created_at")?,
         last_used_at: col(row, "last_used_at")?,
         revoked_at: col(row, "revoked_at")?,
+        scope: parse_col(row, "scope", "token scope")?,
+        // A row from before expiry existed that the migration missed counts as expired.
+        expires_at: col::<Option<i64>>(row, "expires_at")?.unwrap_or(0),
     })
 }
 
@@ -157,8 +165,26 @@ impl Store {
             .map_err(Error::db("commit user deletion", "user"))
     }
 
-    /// Issues a new API token for `user`. The plaintext is returned once and never stored.
+    /// Issues a new full-scope API token for `user` that lives [`super::tokens::DEFAULT_TOKEN_TTL`].
+    /// The plaintext is returned once and never stored.
     pub async fn create_token(&self, user: UserId, label: &str) -> Result<IssuedToken> {
+        let expires_at = self
+            .now_ms()
+            .saturating_add(super::duration_ms(super::tokens::DEFAULT_TOKEN_TTL));
+        self.issue_token(
+            user,
+            &NewToken {
+                label,
+                scope: TokenScope::Full,
+                expires_at,
+            },
+        )
+        .await
+    }
+
+    /// Issues a new API token for `user` with the scope and expiry of `new` (the caller has
+    /// checked both against what it may grant). The plaintext is returned once and never stored.
+    pub async fn issue_token(&self, user: UserId, new: &NewToken<'_>) -> Result<IssuedToken> {
         let mut random = zeroize::Zeroizing::new([0u8; 32]);
         getrandom::fill(random.as_mut()).map_err(|e| Error::Invalid {
             what: "token randomness",
@@ -166,14 +192,16 @@ impl Store {
         })?;
         let plaintext = format!("{TOKEN_PREFIX}{}", hex::encode(random.as_ref()));
         let row = sqlx::query(
-            "INSERT INTO api_tokens (user_id, token_hash, label, created_at) \
-             SELECT id, $2, $3, $4 FROM users WHERE id = $1 AND deleted_at IS NULL \
-             RETURNING id, user_id, label, created_at, last_used_at, revoked_at",
+            "INSERT INTO api_tokens (user_id, token_hash, label, created_at, scope, expires_at) \
+             SELECT id, $2, $3, $4, $5, $6 FROM users WHERE id = $1 AND deleted_at IS NULL \
+             RETURNING id, user_id, label, created_at, last_used_at, revoked_at, scope, expires_at",
         )
         .bind(user.0)
         .bind(hash_token(&plaintext))
-        .bind(label)
+        .bind(new.label)
         .bind(self.now_ms())
+        .bind(new.scope.as_str())
+        .bind(new.expires_at)
         .fetch_optional(self.writer())
         .await
         .map_err(Error::db("create token", "token"))?
@@ -185,18 +213,20 @@ impl Store {
     }
 
     /// Checks a presented token: returns its row (and records its use) if it is known,
-    /// not revoked and its user is active; otherwise `NotFound`.
+    /// not revoked, not expired and its user is active; otherwise `NotFound`.
     ///
     /// The use is recorded at most once a minute per token: every API request checks its token,
     /// and a write per request would contend with the pipeline's commits for SQLite's one writer.
     pub async fn verify_token(&self, presented: &str) -> Result<ApiToken> {
         const TOUCH_EVERY_MS: i64 = 60_000;
         let row = sqlx::query(
-            "SELECT id, user_id, label, created_at, last_used_at, revoked_at FROM api_tokens \
-             WHERE token_hash = $1 AND revoked_at IS NULL \
+            "SELECT id, user_id, label, created_at, last_used_at, revoked_at, scope, expires_at \
+             FROM api_tokens \
+             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 \
                AND user_id IN (SELECT id FROM users WHERE deleted_at IS NULL)",
         )
         .bind(hash_token(presented.trim()))
+        .bind(self.now_ms())
         .fetch_optional(self.reader())
         .await
         .map_err(Error::db("verify token", "token"))?
@@ -220,8 +250,8 @@ impl Store {
 
     pub async fn list_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
         let rows = sqlx::query(
-            "SELECT id, user_id, label, created_at, last_used_at, revoked_at FROM api_tokens \
-             WHERE user_id = $1 ORDER BY id",
+            "SELECT id, user_id, label, created_at, last_used_at, revoked_at, scope, expires_at \
+             FROM api_tokens WHERE user_id = $1 ORDER BY id",
         )
         .bind(user.0)
         .fetch_all(self.reader())

@@ -219,6 +219,10 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check("data_dir", old.data_dir != new.data_dir);
     check("database_url", old.database_url != new.database_url);
     check(
+        "database_password_file",
+        old.database_password_file != new.database_password_file,
+    );
+    check(
         "master_key_file",
         old.master_key_file != new.master_key_file,
     );

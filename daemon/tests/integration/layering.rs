@@ -21,6 +21,7 @@ const LAYERS: &[&str] = &[
     "store",
     "vault",
     "notify",
+    "sender_auth",
     "pipeline",
     "sources",
     "service",

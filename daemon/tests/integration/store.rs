@@ -7,7 +7,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use mailsig_daemon::domain::{
-    AttentionPayload, AuditAction, AuditObject, DIGEST_MAX_ITEMS, OutboxMessage, SkipReason,
+    AttentionPayload, AuditAction, AuditObject, AuthMethod, AuthResult, DIGEST_MAX_ITEMS,
+    OutboxMessage, SenderAuth, SkipReason,
 };
 use mailsig_daemon::store::{
     Clock, CommitMessage, CommitResult, Cursor, FieldEdit, ListId, MailboxFilter, MailboxId,
@@ -232,6 +233,7 @@ fn contact(sender: &str, name: &str, title: &str, company: &str) -> NewSuggestio
             ..Default::default()
         },
         confidence: 0.8,
+        auth: SenderAuth::new(AuthResult::Authenticated, AuthMethod::Dmarc),
     }
 }
 

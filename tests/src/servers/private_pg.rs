@@ -110,6 +110,49 @@ impl PrivatePg {
         ))
     }
 
+    /// Creates role `role` with `password` and a database of the same name it owns, and from
+    /// then on the cluster checks passwords (SCRAM) on TCP for every role but `postgres`. Both
+    /// names are letters, digits and `_`; the password is letters and digits. Returns the
+    /// role's URL without a password.
+    pub async fn require_password(&self, role: &str, password: &str) -> Result<String> {
+        let plain = |s: &str, more: bool| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || (more && b == b'_'))
+        };
+        if !plain(role, true) || !plain(password, false) {
+            bail!("role {role:?} or its password has characters other than letters and digits");
+        }
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url())
+            .await
+            .context("connect to the private cluster")?;
+        // Both values were checked above, so they are safe to splice (DDL takes no parameters).
+        for statement in [
+            format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'"),
+            format!("CREATE DATABASE {role} OWNER {role}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut conn)
+                .await
+                .with_context(|| format!("create role and database {role}"))?;
+        }
+        let hba = self.data_dir().join("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "local all all trust
+             host all postgres 127.0.0.1/32 trust
+             host all all 127.0.0.1/32 scram-sha-256
+",
+        )
+        .with_context(|| format!("write {}", hba.display()))?;
+        sqlx::query("SELECT pg_reload_conf()")
+            .execute(&mut conn)
+            .await
+            .context("reload pg_hba.conf")?;
+        conn.close().await.ok();
+        Ok(format!("postgres://{role}@127.0.0.1:{}/{role}", self.port))
+    }
+
     /// Stops the cluster (`fast`: sessions are disconnected, as in an operator's restart).
     pub fn stop(&self) -> Result<()> {
         let pg_ctl = self.bin.join("pg_ctl");

@@ -3,6 +3,7 @@
 //! ([`Store::queries`], [`Store::writes`]), never with a clock.
 
 use crate::api_support;
+use crate::ops_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +20,10 @@ use mailsig_daemon::http::app::ApiSettings;
 use mailsig_daemon::http::client_address::TrustedProxies;
 use mailsig_daemon::sources::graph::registry::{MISS_LOOKUP_BURST, Registry};
 use mailsig_daemon::sources::graph::{GraphStats, Verdict, Webhook};
-use mailsig_daemon::store::{CommitResult, MailboxKind, NewMailbox, Role, Store, SuggestionFilter};
+use mailsig_daemon::store::{
+    CommitResult, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, MailboxKind, NewMailbox, NewToken, Role, Store,
+    SuggestionFilter, TokenScope,
+};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use mailsig_tests::graph_support::GraphWorld;
 
@@ -426,7 +430,7 @@ async fn failed_sign_ins_from_elsewhere_do_not_lock_the_user_out() -> Result<()>
         password.to_owned(),
     ))
     .await?;
-    app.store.set_password_hash(user.id, Some(&phc)).await?;
+    app.store.set_first_password_hash(user.id, &phc).await?;
     let attacker: SocketAddr = "203.0.113.66:5000".parse()?;
     let sign_in = |password: &str| serde_json::json!({ "email": user.email, "password": password });
     let mut throttled = false;
@@ -525,5 +529,434 @@ async fn slow_request_heads_are_cut_off_and_bodies_are_limited_on_every_route() 
         reply.lines().next().unwrap_or_default()
     );
     shutdown.cancel();
+    Ok(())
+}
+
+/// A token of `user` with this scope and expiry (epoch ms), as the operator's CLI issues it.
+async fn token_of(
+    app: &App,
+    user: &mailsig_daemon::store::User,
+    scope: TokenScope,
+    expires_at: i64,
+) -> Result<String> {
+    use secrecy::ExposeSecret;
+    let issued = app
+        .store
+        .issue_token(
+            user.id,
+            &NewToken {
+                label: "test",
+                scope,
+                expires_at,
+            },
+        )
+        .await?;
+    Ok(issued.secret.expose_secret().to_owned())
+}
+
+/// Every API token expires: one past its expiry is refused like a revoked one, a new token
+/// gets the default lifetime, and a lifetime beyond the maximum is refused.
+#[tokio::test]
+async fn api_tokens_expire() -> Result<()> {
+    for backend in BACKENDS {
+        let app = App::new(backend).await?;
+        let (user, full) = app.user("expiry").await?;
+        let now = app.store.now_ms();
+        let expired = token_of(&app, &user, TokenScope::Full, now - 1).await?;
+        let reply = app
+            .call(Method::GET, "/api/v1/me", &Auth::Bearer(expired), None)
+            .await?;
+        ensure!(
+            reply.status == 401,
+            "{backend:?}: an expired token got {}",
+            reply.status
+        );
+
+        let created = app
+            .call(
+                Method::POST,
+                "/api/v1/me/tokens",
+                &Auth::Bearer(full.clone()),
+                Some(serde_json::json!({ "label": "default" })),
+            )
+            .await?;
+        ensure!(created.status == 201, "{backend:?}: {}", created.status);
+        let body = created.json()?;
+        let expires_at = body["expires_at"].as_i64().context("expires_at")?;
+        let default_ms = i64::try_from(DEFAULT_TOKEN_TTL.as_millis())?;
+        ensure!(
+            expires_at > now && expires_at <= app.store.now_ms() + default_ms,
+            "{backend:?}: a new token expires at {expires_at} (now {now})"
+        );
+        ensure!(body["scope"] == "read", "{backend:?}: default scope {body}");
+
+        let max_days = MAX_TOKEN_TTL.as_secs() / 86_400;
+        let too_long = app
+            .call(
+                Method::POST,
+                "/api/v1/me/tokens",
+                &Auth::Bearer(full),
+                Some(serde_json::json!({ "label": "forever", "expires_in_days": max_days + 1 })),
+            )
+            .await?;
+        ensure!(
+            too_long.status == 400 && too_long.text().contains("expires_in_days"),
+            "{backend:?}: a token beyond the maximum lifetime: {} {}",
+            too_long.status,
+            too_long.text()
+        );
+    }
+    Ok(())
+}
+
+/// Scopes: a `read` token changes nothing and mints nothing; a `write` token changes the
+/// user's data but can neither mint nor revoke tokens; a `full` token mints, but never a
+/// token that outlives it.
+#[tokio::test]
+async fn token_scopes_bound_what_a_token_may_do_and_mint() -> Result<()> {
+    let app = App::new(Backend::Sqlite).await?;
+    let (user, _) = app.user("scoped").await?;
+    let later = app.store.now_ms() + 3_600_000;
+    let read = Auth::Bearer(token_of(&app, &user, TokenScope::Read, later).await?);
+    let write = Auth::Bearer(token_of(&app, &user, TokenScope::Write, later).await?);
+    let full = Auth::Bearer(token_of(&app, &user, TokenScope::Full, later).await?);
+    let new_list = || Some(serde_json::json!({ "name": "Scoped" }));
+    let mint = |scope: &str| {
+        Some(serde_json::json!({ "label": "child", "scope": scope, "expires_in_days": 300 }))
+    };
+
+    let status = |reply: api_support::Reply| reply.status.as_u16();
+    let me = app.call(Method::GET, "/api/v1/me", &read, None).await?;
+    ensure!(status(me) == 200, "a read token cannot read");
+    let listed = app
+        .call(Method::POST, "/api/v1/lists", &read, new_list())
+        .await?;
+    ensure!(status(listed) == 403, "a read token created a list");
+    for (name, auth) in [("read", &read), ("write", &write)] {
+        let minted = app
+            .call(Method::POST, "/api/v1/me/tokens", auth, mint("read"))
+            .await?;
+        ensure!(
+            minted.status == 403,
+            "a {name} token minted a token: {}",
+            minted.status
+        );
+    }
+    let created = app
+        .call(Method::POST, "/api/v1/lists", &write, new_list())
+        .await?;
+    ensure!(status(created) == 201, "a write token cannot write");
+    let spare = app.store.create_token(user.id, "spare").await?;
+    let revoked = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/me/tokens/{}", spare.token.id.0),
+            &write,
+            None,
+        )
+        .await?;
+    ensure!(
+        revoked.status == 403,
+        "a write token revoked another token: {}",
+        revoked.status
+    );
+
+    let child = app
+        .call(Method::POST, "/api/v1/me/tokens", &full, mint("full"))
+        .await?;
+    ensure!(
+        child.status == 201,
+        "a full token cannot mint: {}",
+        child.status
+    );
+    let child = child.json()?;
+    ensure!(child["scope"] == "full", "{child}");
+    let child_expiry = child["expires_at"].as_i64().context("expires_at")?;
+    ensure!(
+        child_expiry <= later,
+        "a minted token outlives its parent: {child_expiry} > {later}"
+    );
+    Ok(())
+}
+
+/// Changing one's password over the API ends every session and revokes every API token of
+/// the user (also the ones of the request that changed it); the old password no longer signs
+/// in, the new one does.
+#[tokio::test]
+async fn a_password_change_over_the_api_ends_all_sessions_and_tokens() -> Result<()> {
+    for backend in BACKENDS {
+        let app = App::new(backend).await?;
+        let (user, token) = app.user("changer").await?;
+        let old = "the old password 1";
+        let new = "the new password 22";
+        let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+            old.to_owned(),
+        ))
+        .await?;
+        app.store.set_first_password_hash(user.id, &phc).await?;
+        let other = mailsig_daemon::http::auth::sign_in(&app.store, &user.email, old).await?;
+        let other = Auth::Cookie {
+            cookie: other.cookie_value().to_owned(),
+            csrf: None,
+        };
+        let session = mailsig_daemon::http::auth::sign_in(&app.store, &user.email, old).await?;
+        let this = Auth::Cookie {
+            cookie: session.cookie_value().to_owned(),
+            csrf: Some(mailsig_daemon::http::auth::csrf_token(&session.session).to_owned()),
+        };
+        let change = |current: &str| {
+            Some(serde_json::json!({ "current_password": current, "new_password": new }))
+        };
+
+        let wrong = app
+            .call(
+                Method::PUT,
+                "/api/v1/me/password",
+                &this,
+                change("not it at all"),
+            )
+            .await?;
+        ensure!(
+            wrong.status == 400,
+            "{backend:?}: wrong current password: {}",
+            wrong.status
+        );
+        let changed = app
+            .call(Method::PUT, "/api/v1/me/password", &this, change(old))
+            .await?;
+        ensure!(
+            changed.status == 204,
+            "{backend:?}: {} {}",
+            changed.status,
+            changed.text()
+        );
+
+        for (what, auth) in [
+            ("the token", Auth::Bearer(token.clone())),
+            ("the other session", other.clone()),
+            ("the changing session", this.clone()),
+        ] {
+            let status = app
+                .call(Method::GET, "/api/v1/me", &auth, None)
+                .await?
+                .status;
+            ensure!(
+                status == 401,
+                "{backend:?}: {what} still works after the password change: {status}"
+            );
+        }
+        ensure!(
+            mailsig_daemon::http::auth::sign_in(&app.store, &user.email, old)
+                .await
+                .is_err(),
+            "{backend:?}: the old password still signs in"
+        );
+        mailsig_daemon::http::auth::sign_in(&app.store, &user.email, new).await?;
+    }
+    Ok(())
+}
+
+/// The PostgreSQL password comes from a file or the systemd credential, against a real cluster
+/// that checks passwords: without it (or with a wrong one) the store cannot connect, with the
+/// file it can, and a daemon given the credential serves while its logs name the database
+/// without the password and never contain it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_password_comes_from_a_file_or_a_credential_and_is_never_logged() -> Result<()>
+{
+    use mailsig_daemon::config::{Config, DATABASE_PASSWORD_CREDENTIAL};
+    use std::os::unix::fs::PermissionsExt;
+
+    let env = mailsig_tests::servers::TestEnv::from_env()?;
+    let pg = mailsig_tests::servers::PrivatePg::start(&env).await?;
+    let password = format!("pw{}", hex::encode(rand::random::<[u8; 12]>()));
+    let url = pg.require_password("mailsig_app", &password).await?;
+    // The cluster now checks passwords (the reload is applied to new connections shortly).
+    let mut refused = false;
+    for _ in 0..100 {
+        if Store::open(&url).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    ensure!(refused, "the cluster accepts the role without a password");
+
+    let mut daemon = ops_support::Daemon::init(ops_support::OpsConfig::new()?)?;
+    let secrets = tempfile::tempdir()?;
+    let write_secret = |name: &str, text: &str| -> Result<std::path::PathBuf> {
+        let path = secrets.path().join(name);
+        std::fs::write(&path, format!("{text}\n"))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(path)
+    };
+    let config_with = |file: &std::path::Path| {
+        format!(
+            "database_url = {url:?}\ndatabase_password_file = {:?}\n{}",
+            file.display().to_string(),
+            daemon.config.to_toml(&daemon.data_dir)
+        )
+    };
+
+    let wrong = write_secret("wrong", "not-the-password")?;
+    daemon.write_config_text(&config_with(&wrong))?;
+    let config = Config::load(&daemon.config_path)?;
+    ensure!(
+        Store::open(&config.database_connect_url()?).await.is_err(),
+        "a wrong password file connected"
+    );
+    let right = write_secret("right", &password)?;
+    daemon.write_config_text(&config_with(&right))?;
+    let config = Config::load(&daemon.config_path)?;
+    ensure!(
+        !config.database_url.to_string().contains(&password),
+        "the URL's display shows the password"
+    );
+    let store = Store::open(&config.database_connect_url()?)
+        .await
+        .context("connect with the password from database_password_file")?;
+    store.migrate().await?;
+    store.close().await;
+
+    // Under systemd: the credential wins over the (wrong) file.
+    daemon.write_config_text(&config_with(&wrong))?;
+    let credentials = tempfile::tempdir()?;
+    let credential = credentials.path().join(DATABASE_PASSWORD_CREDENTIAL);
+    std::fs::write(&credential, &password)?;
+    std::fs::set_permissions(&credential, std::fs::Permissions::from_mode(0o400))?;
+    let credentials_dir = credentials.path().display().to_string();
+    daemon
+        .start(&[
+            ("CREDENTIALS_DIRECTORY", credentials_dir.as_str()),
+            ("RUST_LOG", "debug"),
+        ])
+        .await?;
+    daemon
+        .wait_for_log(
+            "naming the database",
+            std::time::Duration::from_secs(10),
+            |l| l.contains("starting") && l.contains("postgres://mailsig_app@127.0.0.1"),
+        )
+        .await?;
+    daemon.stop()?;
+    ensure!(
+        !daemon.logs_text().contains(&password),
+        "the password is in the daemon's logs"
+    );
+    Ok(())
+}
+
+/// Sharing a list with an address nobody has answers exactly like sharing it with a registered
+/// user who is not a member yet: the same status and body over the API, the same redirect from
+/// the page, the same number of store statements. The registered user gets the list when they
+/// list their lists; an address registered later gets it at its first sign-in.
+#[tokio::test]
+async fn sharing_does_not_reveal_which_addresses_have_an_account() -> Result<()> {
+    for backend in BACKENDS {
+        let w = World::new(backend).await?;
+        let owner = Auth::Bearer(w.owner.1.clone());
+        // The first request of a token records its use; later ones (within a minute) do not.
+        w.app.call(Method::GET, "/api/v1/me", &owner, None).await?;
+        let path = format!("/api/v1/lists/{}/members", w.list.0);
+        let share = |email: &str| Some(serde_json::json!({ "email": email, "role": "viewer" }));
+        let unknown = format!("nobody{:08x}@example.test", rand::random::<u32>());
+
+        let at_start = w.app.store.queries();
+        let known = w
+            .app
+            .call(Method::POST, &path, &owner, share(&w.stranger.0.email))
+            .await?;
+        let between = w.app.store.queries();
+        let nobody = w
+            .app
+            .call(Method::POST, &path, &owner, share(&unknown))
+            .await?;
+        let at_end = w.app.store.queries();
+        ensure!(
+            known.status == nobody.status && known.body == nobody.body,
+            "{backend:?}: a registered address got {} {}, an unknown one {} {}",
+            known.status,
+            known.text(),
+            nobody.status,
+            nobody.text()
+        );
+        ensure!(
+            between - at_start == at_end - between,
+            "{backend:?}: {} store statements for a registered address, {} for an unknown one",
+            between - at_start,
+            at_end - between
+        );
+
+        // The pages: the same redirect for both.
+        let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+            "owner's password 1".to_owned(),
+        ))
+        .await?;
+        w.app
+            .store
+            .set_first_password_hash(w.owner.0.id, &phc)
+            .await?;
+        let session = mailsig_daemon::http::auth::sign_in(
+            &w.app.store,
+            &w.owner.0.email,
+            "owner's password 1",
+        )
+        .await?;
+        let csrf = mailsig_daemon::http::auth::csrf_token(&session.session).to_owned();
+        let form = |email: &str| -> Result<Request<Body>> {
+            Ok(Request::builder()
+                .method(Method::POST)
+                .uri(format!("/lists/{}/share", w.list.0))
+                .header(
+                    "cookie",
+                    format!("__Host-mailsig_session={}", session.cookie_value()),
+                )
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!(
+                    "csrf_token={csrf}&email={}&role=editor",
+                    email.replace('@', "%40")
+                )))?)
+        };
+        let from: SocketAddr = "192.0.2.1:40000".parse()?;
+        let other = format!("nobody{:08x}@example.test", rand::random::<u32>());
+        let known_page = w.app.send(form(&w.stranger.0.email)?, from).await?;
+        let nobody_page = w.app.send(form(&other)?, from).await?;
+        ensure!(
+            known_page.status == nobody_page.status
+                && known_page.header("location") == nobody_page.header("location")
+                && known_page.body == nobody_page.body,
+            "{backend:?}: the share page answered {} {:?} for a registered address, {} {:?} for an unknown one",
+            known_page.status,
+            known_page.header("location"),
+            nobody_page.status,
+            nobody_page.header("location")
+        );
+
+        // The invitations turn into memberships.
+        let stranger = Auth::Bearer(w.stranger.1.clone());
+        let lists = w
+            .app
+            .call(Method::GET, "/api/v1/lists", &stranger, None)
+            .await?
+            .json()?;
+        ensure!(
+            lists.as_array().is_some_and(|l| l
+                .iter()
+                .any(|l| l["id"] == w.list.0 && l["role"] == "editor")),
+            "{backend:?}: the invited user does not see the list: {lists}"
+        );
+        let late = w.app.store.create_user(&unknown, None).await?;
+        let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+            "late comer password".to_owned(),
+        ))
+        .await?;
+        w.app.store.set_first_password_hash(late.id, &phc).await?;
+        ensure!(w.app.store.role_of(late.id, w.list).await?.is_none());
+        mailsig_daemon::http::auth::sign_in(&w.app.store, &unknown, "late comer password").await?;
+        ensure!(
+            w.app.store.role_of(late.id, w.list).await? == Some(Role::Viewer),
+            "{backend:?}: a user registered after the invitation did not get the list"
+        );
+    }
     Ok(())
 }

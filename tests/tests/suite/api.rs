@@ -19,7 +19,7 @@ use serde_json::json;
 async fn with_password(app: &App, email: &str, password: &str) -> Result<()> {
     let user = app.store.user_by_email(email).await?;
     let phc = mailsig_daemon::http::auth::password::hash_password(zeroize_string(password)).await?;
-    app.store.set_password_hash(user.id, Some(&phc)).await?;
+    app.store.set_first_password_hash(user.id, &phc).await?;
     Ok(())
 }
 
@@ -803,7 +803,7 @@ async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
     let rows = parse_csv(&reply.text())?;
     ensure!(rows.len() == 3, "header + 2 rows: {rows:?}");
     ensure!(
-        rows[0][0] == "name" && rows[0].len() == 9,
+        rows[0][0] == "name" && rows[0].len() == 10 && rows[0][9] == "sender",
         "header {:?}",
         rows[0]
     );
@@ -822,6 +822,11 @@ async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
         bob[2]
     );
     ensure!(bob[5] == "'+4930123456", "phone cell guarded: {:?}", bob[5]);
+    ensure!(
+        bob[9] == "authenticated sender",
+        "sender column: {:?}",
+        bob[9]
+    );
     ensure!(
         bob[7] == "Main St 1\n10115 Berlin",
         "address keeps its line break: {:?}",

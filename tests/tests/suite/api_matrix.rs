@@ -86,6 +86,17 @@ fn rows() -> Vec<Row> {
             body: none,
             expect: [A, A, A, NF, NF, NF, 204],
         },
+        // A wrong current password is a field error, for everyone who may try at all.
+        Row {
+            method: "PUT",
+            path: "/api/v1/me/password",
+            body: |_| {
+                Some(
+                    json!({"current_password": "wrong password!", "new_password": "a brand new password"}),
+                )
+            },
+            expect: [A, A, A, 400, 400, 400, 400],
+        },
         Row {
             method: "GET",
             path: "/api/v1/lists",
@@ -246,6 +257,18 @@ fn rows() -> Vec<Row> {
             path: "/api/v1/suggestions/{suggestion}/history",
             body: none,
             expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/change-alerts",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "PUT",
+            path: "/api/v1/lists/{list}/change-alerts",
+            body: |_| Some(json!({"enabled": true})),
+            expect: [A, A, A, NF, FB, FB, 200],
         },
     ]
 }
@@ -456,7 +479,7 @@ async fn every_unsafe_route_needs_the_csrf_token_with_a_session() -> Result<()> 
         .await?;
         w.app
             .store
-            .set_password_hash(w.owner.0.id, Some(&phc))
+            .set_first_password_hash(w.owner.0.id, &phc)
             .await?;
         let session =
             mailsig_daemon::http::auth::sign_in(&w.app.store, &w.owner.0.email, "owner's password")

@@ -175,6 +175,10 @@ fn suggestion(sender: &str, name: &str, company: &str) -> NewSuggestion {
             ..SuggestionFields::default()
         },
         confidence: 0.9,
+        auth: mailsig_daemon::domain::SenderAuth::new(
+            mailsig_daemon::domain::AuthResult::Authenticated,
+            mailsig_daemon::domain::AuthMethod::Dmarc,
+        ),
     }
 }
 
@@ -302,6 +306,8 @@ fn one_entry_digest(from: &Mailbox, to: &MailUser) -> OutgoingMail {
         list_name: "Sales".into(),
         name: Some("Ada Lovelace".into()),
         company: Some("Analytical Engines".into()),
+        unverified_sender: false,
+        alert: None,
     }];
     compose_digest(&addressing, &entries, SystemTime::now()).expect("compose")
 }

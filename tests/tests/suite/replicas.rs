@@ -91,6 +91,10 @@ fn suggestion_commit(mailbox: MailboxId, n: u32, fencing: Option<i64>) -> Commit
             sender_email: format!("sender{n}@partner.example"),
             fields: SuggestionFields::default(),
             confidence: 0.9,
+            auth: mailsig_daemon::domain::SenderAuth::new(
+                mailsig_daemon::domain::AuthResult::Authenticated,
+                mailsig_daemon::domain::AuthMethod::Dmarc,
+            ),
         }),
         fencing,
     }

@@ -59,6 +59,10 @@ async fn hostile_suggestion(site: &Site, owner: UserId, list: ListId) -> Result<
                     ..SuggestionFields::default()
                 },
                 confidence: 0.9,
+                auth: mailsig_daemon::domain::SenderAuth::new(
+                    mailsig_daemon::domain::AuthResult::Authenticated,
+                    mailsig_daemon::domain::AuthMethod::Dmarc,
+                ),
             }),
             fencing: None,
         })
@@ -120,6 +124,10 @@ async fn suggestion_with_confidences(
                     ..SuggestionFields::default()
                 },
                 confidence: 0.8,
+                auth: mailsig_daemon::domain::SenderAuth::new(
+                    mailsig_daemon::domain::AuthResult::Authenticated,
+                    mailsig_daemon::domain::AuthMethod::Dmarc,
+                ),
             }),
             fencing: None,
         })

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
-use crate::service::{export, lists, suggestions};
+use crate::service::{changes, export, lists, suggestions};
 use crate::store::{ListId, UserId};
 
 use super::error::ApiError;
@@ -17,6 +17,11 @@ use super::extract::{Ids, JsonBody};
 #[derive(Deserialize)]
 pub struct NameBody {
     name: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct AlertsBody {
+    enabled: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +127,66 @@ pub async fn export_csv(State(app): State<AppState>, user: CurrentUser, ids: Ids
         "text/csv; charset=utf-8; header=present",
         &format!("list-{}.csv", list.0),
     ))
+}
+
+/// A list's change alerts as the API shows them.
+#[derive(serde::Serialize)]
+struct ChangeAlerts {
+    enabled: bool,
+    items: Vec<AlertItem>,
+}
+
+#[derive(serde::Serialize)]
+struct AlertItem {
+    id: i64,
+    suggestion: i64,
+    contact_name: Option<String>,
+    line: String,
+    diff: Vec<crate::store::FieldDiff>,
+    sender_auth: crate::domain::SenderAuth,
+    status: crate::store::ChangeStatus,
+    created_at: i64,
+    decided_at: Option<i64>,
+}
+
+async fn alerts_answer(app: &AppState, user: &CurrentUser, list: ListId) -> ApiResult {
+    let items = changes::alerts(&app.store, user.actor(), list).await?;
+    let enabled = app.store.change_alerts_enabled(list).await?;
+    let items = items
+        .into_iter()
+        .map(|c| AlertItem {
+            line: c.alert_line(),
+            id: c.id,
+            suggestion: c.suggestion.0,
+            contact_name: c.contact_name,
+            diff: c.diff,
+            sender_auth: c.sender_auth,
+            status: c.status,
+            created_at: c.created_at,
+            decided_at: c.decided_at,
+        })
+        .collect();
+    Ok(Json(ChangeAlerts { enabled, items }).into_response())
+}
+
+/// `GET /api/v1/lists/{id}/change-alerts`: "Jane Doe: new title", with date and authentication.
+pub async fn change_alerts(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    alerts_answer(&app, &user, ListId(ids.one()?)).await
+}
+
+/// `PUT /api/v1/lists/{id}/change-alerts`: turn the list's change alerts on or off (owner).
+pub async fn set_change_alerts(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    JsonBody(body): JsonBody<AlertsBody>,
+) -> ApiResult {
+    let list = ListId(ids.one()?);
+    let enabled = body
+        .enabled
+        .ok_or_else(|| ApiError::BadBody("enabled: required (true or false)".into()))?;
+    changes::set_alerts(&app.store, user.actor(), list, enabled).await?;
+    alerts_answer(&app, &user, list).await
 }
 
 fn download(text: String, content_type: &'static str, filename: &str) -> Response {

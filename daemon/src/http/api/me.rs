@@ -9,7 +9,8 @@ use serde::Deserialize;
 use crate::http::app::AppState;
 use crate::http::auth::{self, CurrentUser};
 use crate::service::me;
-use crate::store::TokenId;
+use crate::service::tokens::{TokenRequest, days};
+use crate::store::{TokenId, TokenScope};
 
 use super::error::ApiError;
 use super::extract::{Ids, JsonBody};
@@ -19,6 +20,14 @@ type ApiResult = Result<Response, ApiError>;
 #[derive(Deserialize)]
 pub struct TokenBody {
     label: Option<String>,
+    scope: Option<TokenScope>,
+    expires_in_days: Option<u32>,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordBody {
+    current_password: Option<String>,
+    new_password: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -40,7 +49,18 @@ pub async fn create_token(
     user: CurrentUser,
     JsonBody(body): JsonBody<TokenBody>,
 ) -> ApiResult {
-    let created = me::create_token(&app.store, user.actor(), body.label.as_deref()).await?;
+    let created = me::create_token(
+        &app.store,
+        user.actor(),
+        user.credential(),
+        app.settings.tokens,
+        body.label.as_deref(),
+        TokenRequest {
+            scope: body.scope,
+            ttl: body.expires_in_days.map(days),
+        },
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, "no-store")],
@@ -50,8 +70,69 @@ pub async fn create_token(
 }
 
 pub async fn revoke_token(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    me::revoke_token(&app.store, user.actor(), TokenId(ids.one()?)).await?;
+    me::revoke_token(
+        &app.store,
+        user.actor(),
+        user.credential(),
+        TokenId(ids.one()?),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Changes the caller's password (full scope; the current password is checked). Every session
+/// and API token of the user ends with it, this request's included, so the cookie is cleared.
+pub async fn change_password(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    client: Option<axum::Extension<crate::http::client_address::ClientAddress>>,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> ApiResult {
+    user.credential().require(
+        TokenScope::Full,
+        "change the password (sign in, or use a token with the full scope)",
+    )?;
+    let mut c = crate::service::validate::Checker::new();
+    let current = body.current_password.filter(|p| !p.is_empty());
+    let new = body.new_password.filter(|p| !p.is_empty());
+    for (field, value) in [("current_password", &current), ("new_password", &new)] {
+        if value.is_none() {
+            c.push(field, crate::service::FieldCode::Required, "is required");
+        }
+    }
+    c.finish()?;
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(ApiError::BadBody("both passwords are required".into()));
+    };
+    auth::change_password(
+        &app.store,
+        user.user_id,
+        zeroize::Zeroizing::new(current),
+        zeroize::Zeroizing::new(new),
+        client.and_then(|c| c.0.0),
+    )
+    .await
+    .map_err(|e| {
+        use crate::service::{FieldCode, ServiceError};
+        match e {
+            auth::AuthError::BadCredentials => ApiError::Service(ServiceError::field(
+                "current_password",
+                FieldCode::Text,
+                "is wrong",
+            )),
+            auth::AuthError::WeakPassword { .. } => ApiError::Service(ServiceError::field(
+                "new_password",
+                FieldCode::Text,
+                e.to_string(),
+            )),
+            e => e.into(),
+        }
+    })?;
+    Ok((
+        [(header::SET_COOKIE, auth::clear_cookie())],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
 }
 
 /// Signs in with e-mail and password; sets the session cookie and returns the CSRF token.

@@ -116,6 +116,13 @@ fn entries() -> Vec<Entry> {
             delete(me::revoke_token),
         ),
         entry(
+            M::PUT,
+            "/api/v1/me/password",
+            "me",
+            "Change my password (ends all my sessions and revokes all my API tokens)",
+            put(me::change_password),
+        ),
+        entry(
             M::GET,
             "/api/v1/lists",
             "lists",
@@ -177,6 +184,20 @@ fn entries() -> Vec<Entry> {
             "suggestions",
             "Suggestions of a list (filters status, q, mailbox; cursor paging)",
             get(lists::suggestions),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/change-alerts",
+            "suggestions",
+            "Change alerts of accepted contacts (\"Jane Doe: new title\"), with date and sender authentication",
+            get(lists::change_alerts),
+        ),
+        entry(
+            M::PUT,
+            "/api/v1/lists/{id}/change-alerts",
+            "suggestions",
+            "Turn the list's change alerts on or off (owner)",
+            put(lists::set_change_alerts),
         ),
         entry(
             M::GET,

@@ -61,7 +61,12 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/session") => {
             r#"{"email": "ann@example.com", "password": "correct horse battery"}"#
         }
-        ("POST", "/api/v1/me/tokens") => r#"{"label": "laptop"}"#,
+        ("POST", "/api/v1/me/tokens") => {
+            r#"{"label": "laptop", "scope": "read", "expires_in_days": 30}"#
+        }
+        ("PUT", "/api/v1/me/password") => {
+            r#"{"current_password": "correct horse battery", "new_password": "a new and longer passphrase"}"#
+        }
         ("POST", "/api/v1/lists") | ("PATCH", "/api/v1/lists/{id}") => r#"{"name": "Customers"}"#,
         ("POST", "/api/v1/lists/{id}/members") => {
             r#"{"email": "bob@example.com", "role": "editor"}"#
@@ -71,6 +76,7 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         }
         ("POST", "/api/v1/mailboxes/microsoft") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => r#"{"domains": ["newsletter.example"]}"#,
+        ("PUT", "/api/v1/lists/{id}/change-alerts") => r#"{"enabled": false}"#,
         ("PUT", "/api/v1/mailboxes/{id}/list") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/password") => r#"{"password": "new-app-password"}"#,
         ("POST", "/api/v1/suggestions/{id}/merge") => {
@@ -93,7 +99,16 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
         }
         ("POST", "/api/v1/me/tokens") => {
             r#"{"type": "object", "required": ["label"], "properties": {
-                "label": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"}}}"#
+                "label": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+                "scope": {"type": "string", "enum": ["read", "write", "full"], "default": "read",
+                          "description": "at most the caller's own; issuing needs a session or a full token"},
+                "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 36500,
+                          "description": "default [api] token_ttl (90 days), at most [api] token_max_ttl (365 days); never later than the issuing token"}}}"#
+        }
+        ("PUT", "/api/v1/me/password") => {
+            r#"{"type": "object", "required": ["current_password", "new_password"], "properties": {
+                "current_password": {"type": "string", "minLength": 1, "maxLength": 1024, "writeOnly": true},
+                "new_password": {"type": "string", "minLength": 10, "maxLength": 1024, "writeOnly": true}}}"#
         }
         ("POST", "/api/v1/lists") | ("PATCH", "/api/v1/lists/{id}") => {
             r#"{"type": "object", "required": ["name"], "properties": {
@@ -123,6 +138,10 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/mailboxes/microsoft") | ("PUT", "/api/v1/mailboxes/{id}/list") => {
             r#"{"type": "object", "required": ["list"], "properties": {
                 "list": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}}}"#
+        }
+        ("PUT", "/api/v1/lists/{id}/change-alerts") => {
+            r#"{"type": "object", "required": ["enabled"], "properties": {
+                "enabled": {"type": "boolean"}}}"#
         }
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => {
             r#"{"type": "object", "required": ["domains"], "properties": {

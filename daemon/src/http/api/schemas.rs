@@ -29,11 +29,13 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET", "/api/v1/me") => Json(200, "Me"),
         ("GET", "/api/v1/me/tokens") => Json(200, "TokenList"),
         ("POST", "/api/v1/me/tokens") => Json(201, "CreatedToken"),
+        ("PUT", "/api/v1/me/password") => Empty(204),
         ("GET", "/api/v1/lists") => Json(200, "ListList"),
         ("POST", "/api/v1/lists") => Json(201, "List"),
         ("GET" | "PATCH", "/api/v1/lists/{id}") => Json(200, "List"),
         ("GET" | "POST", "/api/v1/lists/{id}/members") => Json(200, "MemberList"),
         ("GET", "/api/v1/lists/{id}/suggestions") => Json(200, "SuggestionPage"),
+        ("GET" | "PUT", "/api/v1/lists/{id}/change-alerts") => Json(200, "ChangeAlerts"),
         ("GET", "/api/v1/lists/{id}/export.vcf") => File(200, "text/vcard"),
         ("GET", "/api/v1/lists/{id}/export.csv") => File(200, "text/csv"),
         ("GET", "/api/v1/mailboxes") => Json(200, "MailboxList"),
@@ -75,9 +77,12 @@ pub fn components() -> Vec<(&'static str, String)> {
     let role = r#"{"type": "string", "enum": ["owner", "editor", "viewer"]}"#;
     let token = format!(
         r#""id": {INT}, "user": {INT}, "label": {{"type": "string"}}, "created_at": {INT},
-            "last_used_at": {nullable_int}, "revoked_at": {nullable_int}"#
+            "last_used_at": {nullable_int}, "revoked_at": {nullable_int},
+            "scope": {{"type": "string", "enum": ["read", "write", "full"],
+                "description": "read: safe methods only; write: also changes; full: also tokens and the password"}},
+            "expires_at": {INT}"#
     );
-    let token_required = r#""id", "user", "label", "created_at", "last_used_at", "revoked_at""#;
+    let token_required = r#""id", "user", "label", "created_at", "last_used_at", "revoked_at", "scope", "expires_at""#;
     let list = format!(
         r#"{{"type": "object", "additionalProperties": false,
             "required": ["id", "name", "owner", "role", "created_at"], "properties": {{
@@ -89,9 +94,29 @@ pub fn components() -> Vec<(&'static str, String)> {
             "required": ["user", "email", "role"], "properties": {{
             "user": {INT}, "email": {{"type": "string"}}, "role": {role}}}}}"#
     );
+    let sender_auth = r#"{"type": "object", "additionalProperties": false,
+                "required": ["result", "method"], "properties": {
+                "result": {"type": "string", "enum": ["authenticated", "not_authenticated", "unknown"]},
+                "method": {"type": "string", "enum": ["authentication_results", "dmarc", "dkim", "arc", "none"]}}}"#;
+    let change_alerts = format!(
+        r#"{{"type": "object", "additionalProperties": false,
+            "required": ["enabled", "items"], "properties": {{
+            "enabled": {{"type": "boolean"}},
+            "items": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                "required": ["id", "suggestion", "contact_name", "line", "diff", "sender_auth", "status", "created_at", "decided_at"],
+                "properties": {{
+                "id": {INT}, "suggestion": {INT}, "contact_name": {nullable_string},
+                "line": {{"type": "string", "description": "e.g. Jane Doe: new title"}},
+                "diff": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                    "required": ["field", "old", "new"], "properties": {{
+                    "field": {{"type": "string"}}, "old": {nullable_string}, "new": {nullable_string}}}}}}},
+                "sender_auth": {sender_auth},
+                "status": {{"type": "string", "enum": ["open", "accepted", "dismissed"]}},
+                "created_at": {INT}, "decided_at": {nullable_int}}}}}}}}}}}"#
+    );
     let suggestion = format!(
         r##"{{"type": "object", "additionalProperties": false,
-            "required": ["id", "list", "mailbox", "sender_email", "fields", "confidence", "status", "created_at", "updated_at"],
+            "required": ["id", "list", "mailbox", "sender_email", "fields", "confidence", "status", "created_at", "updated_at", "sender_auth", "unverified_sender"],
             "properties": {{
             "id": {INT}, "list": {INT},
             "mailbox": {nullable_int},
@@ -107,7 +132,9 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "social": {many_fields}}}}},
             "confidence": {{"type": "number", "minimum": 0, "maximum": 1}},
             "status": {{"type": "string", "enum": ["new", "accepted", "dismissed", "merged"]}},
-            "created_at": {INT}, "updated_at": {INT}}}}}"##
+            "created_at": {INT}, "updated_at": {INT},
+            "sender_auth": {sender_auth},
+            "unverified_sender": {{"type": "boolean"}}}}}}"##
     );
     let mailbox = format!(
         r#"{{"type": "object", "additionalProperties": false,
@@ -208,6 +235,7 @@ pub fn components() -> Vec<(&'static str, String)> {
         ("Field", field.to_owned()),
         ("Phone", phone.to_owned()),
         ("Suggestion", suggestion),
+        ("ChangeAlerts", change_alerts),
         (
             "SuggestionPage",
             r##"{"type": "object", "additionalProperties": false,

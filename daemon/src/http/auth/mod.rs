@@ -6,8 +6,12 @@
 //! [`CurrentUser`] extractor (401 without it). Cookie-authenticated requests with an unsafe
 //! method must carry the session's CSRF token (`X-CSRF-Token` header or `csrf_token` form
 //! field), else 403; bearer requests need none (a browser never adds that header by itself).
+//! A bearer token's scope is enforced here for the coarse cut (a `read` token with an unsafe
+//! method is 403 before any handler); the finer rules (issuing tokens, changing the password)
+//! are the service's, from [`CurrentUser::credential`].
 
 pub mod password;
+pub mod password_change;
 pub mod session;
 pub mod sign_in_csrf;
 
@@ -18,8 +22,10 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::store::{Store, TokenId, UserId};
+use crate::service::tokens::Credential;
+use crate::store::{Store, TokenId, TokenScope, UserId};
 
+pub use password_change::change_password;
 pub use session::{
     NewSession, SESSION_COOKIE, Session, clear_cookie, cookie_value, csrf_token, sign_in,
     sign_in_for, sign_in_from, sign_out,
@@ -59,6 +65,9 @@ impl AuthError {
 pub enum Via {
     Bearer {
         token: TokenId,
+        scope: TokenScope,
+        /// Epoch milliseconds.
+        expires_at: i64,
     },
     /// A browser session; its CSRF token was already checked for unsafe methods.
     Session(Session),
@@ -74,6 +83,19 @@ pub struct CurrentUser {
 impl CurrentUser {
     pub fn actor(&self) -> crate::service::Actor {
         crate::service::Actor::signed_in(self.user_id)
+    }
+
+    /// What this request's credential may grant: a session is full, a token its own scope.
+    pub fn credential(&self) -> Credential {
+        match &self.via {
+            Via::Session(_) => Credential::SESSION,
+            Via::Bearer {
+                scope, expires_at, ..
+            } => Credential {
+                scope: *scope,
+                expires_at: Some(*expires_at),
+            },
+        }
     }
 
     /// The browser session, when the request came with the cookie.
@@ -92,6 +114,8 @@ pub enum Rejection {
     Unauthenticated,
     /// A cookie-authenticated unsafe request without the right CSRF token.
     Csrf,
+    /// A `read` token with an unsafe method.
+    Scope,
     /// The store did not answer.
     Unavailable,
 }
@@ -105,6 +129,11 @@ impl IntoResponse for Rejection {
                 "sign in or send a valid API token",
             ),
             Rejection::Csrf => (StatusCode::FORBIDDEN, "csrf", "missing or wrong CSRF token"),
+            Rejection::Scope => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "this API token may only read",
+            ),
             Rejection::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -187,9 +216,16 @@ pub async fn authenticate(State(store): State<Store>, request: Request, next: Ne
     if let Some(token) = bearer(&parts.headers) {
         match store.verify_token(token).await {
             Ok(row) => {
+                if row.scope < TokenScope::Write && !is_safe(&parts.method) {
+                    return Rejection::Scope.into_response();
+                }
                 parts.extensions.insert(CurrentUser {
                     user_id: row.user,
-                    via: Via::Bearer { token: row.id },
+                    via: Via::Bearer {
+                        token: row.id,
+                        scope: row.scope,
+                        expires_at: row.expires_at,
+                    },
                 });
             }
             Err(e) if e.is_not_found() => return Rejection::Unauthenticated.into_response(),

@@ -147,6 +147,8 @@ pub async fn sign_in_from(
     let stored = store
         .create_session(user.id, &hash_cookie(&cookie), &csrf, expires_at)
         .await?;
+    // Lists shared with this address while the user was away become theirs now.
+    store.accept_invitations(user.id).await?;
     store
         .record_audit(
             Some(user.id),
@@ -171,7 +173,10 @@ pub const SIGN_IN_BURST: u32 = 10;
 
 type AttemptKey = (String, Option<crate::http::client_address::RateKey>);
 
-fn attempt_allowed(email: &str, client: Option<std::net::IpAddr>) -> Result<(), AuthError> {
+pub(super) fn attempt_allowed(
+    email: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<(), AuthError> {
     use governor::clock::{Clock as _, DefaultClock};
     use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
     static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<AttemptKey>> =

@@ -65,6 +65,8 @@ pub fn router() -> Router<AppState> {
         .route("/lists/{id}/review", get(review::review_page))
         .route("/suggestions/{id}/accept", post(review::accept))
         .route("/suggestions/{id}/dismiss", post(review::dismiss))
+        .route("/changes/{id}/accept", post(review::accept_change))
+        .route("/changes/{id}/dismiss", post(review::dismiss_change))
         .route(
             "/suggestions/{id}/merge",
             get(review::merge_page).post(review::merge),

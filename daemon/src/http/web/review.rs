@@ -50,6 +50,8 @@ fn percent(confidence: f64) -> String {
 pub struct SuggestionRow {
     pub id: i64,
     pub sender: String,
+    /// No authenticated message backs it.
+    pub unverified: bool,
     pub name: FieldCell,
     pub title: FieldCell,
     pub company: FieldCell,
@@ -109,6 +111,7 @@ pub async fn review_page(
         .map(|s| SuggestionRow {
             id: s.id.0,
             sender: s.sender_email.clone(),
+            unverified: s.unverified_sender,
             name: FieldCell::scalar(&s.fields.name),
             title: FieldCell::scalar(&s.fields.title),
             company: FieldCell::scalar(&s.fields.company),
@@ -172,6 +175,38 @@ pub async fn dismiss(
     Ok(Redirect::to(&format!("/lists/{}/review", dismissed.list.0)).into_response())
 }
 
+/// Accepts a change suggestion of an accepted contact (the merge view's form).
+pub async fn accept_change(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let change = service::changes::decide(&state.store, visitor.actor, id, true).await?;
+    Ok(Redirect::to(&format!("/suggestions/{}/merge", change.suggestion.0)).into_response())
+}
+
+/// Dismisses a change suggestion (the contact keeps its values).
+pub async fn dismiss_change(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let change = service::changes::decide(&state.store, visitor.actor, id, false).await?;
+    Ok(Redirect::to(&format!("/suggestions/{}/merge", change.suggestion.0)).into_response())
+}
+
+/// One proposed change of an accepted contact, as the merge view lists it.
+pub struct ChangeRow {
+    pub id: i64,
+    /// "title: Sales Director → VP Sales; phones: …"
+    pub diff: String,
+    /// "authenticated (dmarc)".
+    pub sender_auth: String,
+    pub at: String,
+}
+
 /// One field of the merge view.
 pub struct MergeField {
     pub field: &'static str,
@@ -189,9 +224,11 @@ struct MergePage {
     id: i64,
     list_id: i64,
     sender: String,
+    unverified: bool,
     status: &'static str,
     can_edit: bool,
     fields: Vec<MergeField>,
+    changes: Vec<ChangeRow>,
     emails: String,
     phones: String,
     websites: String,
@@ -218,6 +255,28 @@ pub async fn merge_page(
     let history =
         service::suggestions::history(&state.store, visitor.actor, SuggestionId(id)).await?;
     let list = service::lists::get_list(&state.store, visitor.actor, suggestion.list).await?;
+    let changes = service::changes::open_for(&state.store, visitor.actor, SuggestionId(id))
+        .await?
+        .into_iter()
+        .map(|c| ChangeRow {
+            id: c.id,
+            diff: c
+                .diff
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}: {} \u{2192} {}",
+                        d.field,
+                        d.old.as_deref().unwrap_or("(none)"),
+                        d.new.as_deref().unwrap_or("(none)")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            sender_auth: c.sender_auth.to_string(),
+            at: when(c.created_at),
+        })
+        .collect();
     let fields = MERGE_FIELDS
         .iter()
         .map(|&field| MergeField {
@@ -237,9 +296,11 @@ pub async fn merge_page(
         id,
         list_id: suggestion.list.0,
         sender: suggestion.sender_email.clone(),
+        unverified: suggestion.unverified_sender,
         status: suggestion.status.as_str(),
         can_edit: list.role.can_edit(),
         fields,
+        changes,
         emails: join(
             suggestion
                 .fields

@@ -365,6 +365,10 @@ pub async fn commit_suggestion(
                 sender_email: sender.into(),
                 fields: f,
                 confidence: 0.9,
+                auth: mailsig_daemon::domain::SenderAuth::new(
+                    mailsig_daemon::domain::AuthResult::Authenticated,
+                    mailsig_daemon::domain::AuthMethod::Dmarc,
+                ),
             }),
             fencing: None,
         })

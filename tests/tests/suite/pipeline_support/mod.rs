@@ -268,6 +268,7 @@ impl Running {
             workers,
             queue_capacity,
             filters,
+            sender_auth: None,
         };
         let pipeline = Pipeline::spawn(store.clone(), config, &tracker, shutdown.clone());
         Running {

@@ -85,7 +85,7 @@ impl Site {
             password.to_owned(),
         ))
         .await?;
-        self.store.set_password_hash(user.id, Some(&phc)).await?;
+        self.store.set_first_password_hash(user.id, &phc).await?;
         Ok(user)
     }
 
