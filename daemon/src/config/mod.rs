@@ -125,7 +125,10 @@ pub struct ImapConfig {
     /// Time a server has to answer one command (CAPABILITY, EXAMINE, the UID listing, NOOP).
     pub command_timeout: Duration,
     /// Time a server has to deliver one message body, however it trickles it.
+    /// Time a server has to deliver one message body, however slowly it trickles it.
     pub fetch_timeout: Duration,
+    /// After a UIDVALIDITY change, mail of this recent window is offered again (deduplicated).
+    pub uidvalidity_rescan: Duration,
     /// Allow unencrypted IMAP to 127.0.0.1/::1 only (local bridges and tests); never elsewhere.
     pub allow_plaintext_loopback: bool,
     /// Let users link IMAP servers on internal addresses (loopback, RFC 1918, ULA, link-local, CGNAT).
@@ -388,6 +391,7 @@ impl Config {
             poll_interval: self.imap.poll_interval,
             command_timeout: self.imap.command_timeout,
             fetch_timeout: self.imap.fetch_timeout,
+            uidvalidity_rescan: self.imap.uidvalidity_rescan,
             max_folders_per_mailbox: usize::try_from(self.imap.max_folders_per_mailbox)
                 .unwrap_or(usize::MAX),
             max_connections_per_host: usize::try_from(self.imap.max_connections_per_host)

@@ -124,6 +124,7 @@ pub struct RawImap {
     pub max_folders_per_mailbox: Option<u32>,
     pub command_timeout: Option<String>,
     pub fetch_timeout: Option<String>,
+    pub uidvalidity_rescan: Option<String>,
     pub allow_plaintext_loopback: Option<bool>,
     pub allow_private_hosts: Option<bool>,
     pub allowed_hosts: Option<Vec<String>>,

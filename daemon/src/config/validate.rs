@@ -33,6 +33,8 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_FOLDERS_PER_MAILBOX: u32 = 20;
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_UIDVALIDITY_RESCAN: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const MAX_UIDVALIDITY_RESCAN: Duration = Duration::from_secs(90 * 24 * 3600);
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: u32 = 10;
 pub const DEFAULT_DIGEST_INTERVAL: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
@@ -163,7 +165,19 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
             return Err(ConfigError::invalid(key, "must be between 1s and 1h"));
         }
     }
+    let uidvalidity_rescan = duration(
+        "imap.uidvalidity_rescan",
+        raw.imap.uidvalidity_rescan,
+        DEFAULT_UIDVALIDITY_RESCAN,
+    )?;
+    if uidvalidity_rescan > MAX_UIDVALIDITY_RESCAN {
+        return Err(ConfigError::invalid(
+            "imap.uidvalidity_rescan",
+            "must be at most 90 days",
+        ));
+    }
     let imap = ImapConfig {
+        uidvalidity_rescan,
         idle_renew,
         poll_interval,
         command_timeout,

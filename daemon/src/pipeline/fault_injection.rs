@@ -7,6 +7,8 @@
 //!   check that the message never reaches the log).
 //! - `MAILSIG_TEST_PANIC_WATCHER=<folder>`: the first IMAP session of a watcher of `<folder>`
 //!   panics once per process (so a test can check that the watcher is restarted).
+//! - [`arm_graph_panics`] (called by an in-process test): the next Microsoft 365 job and the
+//!   next round of a Microsoft 365 mailbox task each panic once.
 
 #[cfg(debug_assertions)]
 mod enabled {
@@ -37,6 +39,27 @@ mod enabled {
         }
     }
 
+    static GRAPH_JOB: AtomicBool = AtomicBool::new(false);
+    static GRAPH_TASK: AtomicBool = AtomicBool::new(false);
+
+    /// Makes the next Graph job and the next Graph mailbox round panic, once each.
+    pub fn arm_graph_panics() {
+        GRAPH_JOB.store(true, Ordering::Relaxed);
+        GRAPH_TASK.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn graph_job() {
+        if GRAPH_JOB.swap(false, Ordering::Relaxed) {
+            panic!("injected graph job panic");
+        }
+    }
+
+    pub(crate) fn graph_task() {
+        if GRAPH_TASK.swap(false, Ordering::Relaxed) {
+            panic!("injected graph mailbox task panic");
+        }
+    }
+
     pub(crate) fn watcher(folder: &str) {
         static FIRED: AtomicBool = AtomicBool::new(false);
         if variable("MAILSIG_TEST_PANIC_WATCHER") == Some(folder)
@@ -48,10 +71,18 @@ mod enabled {
 }
 
 #[cfg(debug_assertions)]
-pub(crate) use enabled::{engine, watcher};
+pub use enabled::arm_graph_panics;
+#[cfg(debug_assertions)]
+pub(crate) use enabled::{engine, graph_job, graph_task, watcher};
 
 #[cfg(not(debug_assertions))]
 pub(crate) fn engine(_bytes: &[u8]) {}
 
 #[cfg(not(debug_assertions))]
 pub(crate) fn watcher(_folder: &str) {}
+
+#[cfg(not(debug_assertions))]
+pub(crate) fn graph_job() {}
+
+#[cfg(not(debug_assertions))]
+pub(crate) fn graph_task() {}

@@ -15,7 +15,7 @@
 //! Message-ID: never addresses, subjects, bodies or signature text.
 
 pub mod error;
-pub(crate) mod fault_injection;
+pub mod fault_injection;
 pub mod fences;
 pub mod filter;
 pub mod handle;

@@ -1428,3 +1428,50 @@ async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
     }
     Ok(())
 }
+
+/// A panic in a Graph job and one in a Graph mailbox task (injected once each by the debug
+/// build's fault injection) are isolated like an IMAP watcher's: the daemon goes on, the task is
+/// restarted, the job is retried, and the message still becomes a suggestion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_graph_job_and_in_a_mailbox_task_is_isolated_and_the_mail_still_arrives()
+-> Result<()> {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let buffer = mailsig_tests::log_capture::LogBuffer::default();
+    let writer = buffer.clone();
+    // Global (the daemon's tasks run on the runtime's threads); nextest gives each test its
+    // own process.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish()
+        .try_init()?;
+    mailsig_daemon::pipeline::fault_injection::arm_graph_panics();
+
+    let world = GraphWorld::new("panics").await?;
+    let daemon = world.start().await?;
+    world.link().await?;
+    world
+        .emulator
+        .deliver(&world.email, signed_mail("Jane", "Doe", "partner.example"))
+        .await?;
+    let suggestions = world.wait_for_suggestions(1, WAIT).await?;
+    ensure!(
+        suggestions[0].sender_email == "jane.doe@partner.example",
+        "{:?}",
+        suggestions[0].sender_email
+    );
+    daemon.stop().await?;
+    let logs = buffer.contents();
+    for expected in [
+        "graph mailbox task panicked; restarting it",
+        "graph job panicked; retried later",
+    ] {
+        ensure!(logs.contains(expected), "no {expected:?} in:\n{logs}");
+    }
+    ensure!(
+        !logs.contains("injected graph"),
+        "a panic's message reached the log"
+    );
+    Ok(())
+}

@@ -591,7 +591,7 @@ async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> 
 }
 
 #[tokio::test]
-async fn a_uidvalidity_change_resyncs_without_reprocessing() -> Result<()> {
+async fn a_uidvalidity_change_loses_nothing_and_reprocesses_nothing() -> Result<()> {
     let env = TestEnv::from_env()?;
     let folder = "Watched";
     let Setup {
@@ -618,8 +618,10 @@ async fn a_uidvalidity_change_resyncs_without_reprocessing() -> Result<()> {
     admin.delete(folder).await?;
     admin.create(folder).await?;
     admin.logout().await?;
-    // The old message is put back (a restore from backup, say): it must not become a new suggestion.
+    // The old message is put back (a restore from backup, say): it must not count twice. A new
+    // one arrives while nobody watches: it must not be lost.
     server.deliver_to(folder, &tag, 1).await?;
+    server.deliver_to(folder, &tag, 3).await?;
     let new_validity = server.endpoint.uid_validity(&server.user, folder).await?;
     assert_ne!(
         old_validity, new_validity,
@@ -630,20 +632,33 @@ async fn a_uidvalidity_change_resyncs_without_reprocessing() -> Result<()> {
         .watch_linked(fast_options(), settings, server.password())
         .await?;
     server.deliver_to(folder, &tag, 2).await?;
-    let found = rig.wait_for_suggestions(2).await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(rig.suggestions().await?.len(), 2, "{:?}", senders(&found));
-    assert_eq!(second.stats().uidvalidity_resets, 1);
-    let cursor = rig
-        .store
-        .get_cursor(rig.mailbox, folder)
-        .await?
-        .context("cursor")?;
+    let found = rig.wait_for_suggestions(3).await?;
+    // UID 3 (the last message) is committed after the other two: wait for its cursor.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let cursor = loop {
+        let cursor = rig
+            .store
+            .get_cursor(rig.mailbox, folder)
+            .await?
+            .context("cursor")?;
+        if cursor.last_uid == Some(3) || std::time::Instant::now() > deadline {
+            break cursor;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(cursor.uidvalidity, Some(new_validity));
     assert_eq!(
         cursor.last_uid,
-        Some(2),
-        "resynced from the new UIDNEXT: the restored message (UID 1) was skipped"
+        Some(3),
+        "every message of the new folder was offered"
+    );
+    assert_eq!(rig.suggestions().await?.len(), 3, "{:?}", senders(&found));
+    assert_eq!(second.stats().uidvalidity_resets, 1);
+    let stats = rig.store.mailbox_stats(rig.mailbox).await?;
+    assert_eq!(
+        stats.skipped.get("duplicate"),
+        Some(&1),
+        "the restored message was recognised as processed: {stats:?}"
     );
     rig.stop_with(second).await;
     Ok(())

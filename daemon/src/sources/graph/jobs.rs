@@ -115,7 +115,7 @@ impl JobRunner {
                 let (this, outcomes) = (Arc::clone(&this), outcomes.clone());
                 running.spawn(async move {
                     let id = job.id;
-                    let outcome = this.process(job).await;
+                    let outcome = this.process_isolated(job).await;
                     outcomes.submit((id, outcome)).await;
                     drop(permit);
                 });
@@ -134,8 +134,34 @@ impl JobRunner {
         running.wait().await;
     }
 
+    /// [`Self::process`], with a panic turned into a retry later: a bug met on one job must
+    /// neither lose the job nor stop the worker. The panic hook has logged where it happened
+    /// (never the panic's message); the retry backs off like a transient failure.
+    async fn process_isolated(&self, job: GraphJob) -> GraphJobOutcome {
+        use futures::FutureExt;
+        let (mailbox, id, attempts) = (job.mailbox, job.id, job.attempts);
+        match std::panic::AssertUnwindSafe(self.process(job))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(_payload) => {
+                tracing::error!(mailbox = %mailbox, job = id, "graph job panicked; retried later");
+                let wait = self.backoff(attempts.saturating_add(1));
+                GraphJobOutcome::Retry {
+                    next_at: self
+                        .store
+                        .now_ms()
+                        .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
+                    error: "panic".to_owned(),
+                }
+            }
+        }
+    }
+
     /// Does the job and says how it ended (recorded by the caller).
     async fn process(&self, job: GraphJob) -> GraphJobOutcome {
+        crate::pipeline::fault_injection::graph_job();
         let result = match self.source.runtime(job.mailbox) {
             Some(runtime) => match job.kind {
                 GraphJobKind::Message => self.fetch_and_hand_over(&runtime, &job).await,

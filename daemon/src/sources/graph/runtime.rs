@@ -125,12 +125,36 @@ impl MailboxRuntime {
             .unwrap_or_else(|| self.shared.config.folders.clone())
     }
 
+    /// [`Self::run`], restarted after a panic like an IMAP watcher: a bug met on one mailbox's
+    /// data must not end its watching for good. The panic hook has logged where it happened; the
+    /// restart waits with the task's own backoff.
+    pub(crate) async fn run_supervised(self: Arc<Self>) {
+        use futures::FutureExt;
+        let mut backoff = self.shared.timing.backoff;
+        loop {
+            match std::panic::AssertUnwindSafe(Arc::clone(&self).run())
+                .catch_unwind()
+                .await
+            {
+                Ok(()) => return,
+                Err(_payload) => {
+                    tracing::error!(mailbox = %self.mailbox.id, "graph mailbox task panicked; restarting it");
+                }
+            }
+            if self.sleep(backoff).await.is_err() {
+                return;
+            }
+            backoff = (backoff * 2).min(self.shared.timing.max_backoff);
+        }
+    }
+
     /// The mailbox task; returns when cancelled or when the mailbox needs re-consent.
     pub(crate) async fn run(self: Arc<Self>) {
         let mut backoff = self.shared.timing.backoff;
         let mut last_delta = tokio::time::Instant::now();
         let mut started = false;
         loop {
+            crate::pipeline::fault_injection::graph_task();
             let step = if started {
                 self.tick(&mut last_delta).await
             } else {

@@ -334,7 +334,7 @@ impl GraphSource {
         if let Some(previous) = previous {
             previous.runtime.cancel.cancel();
         }
-        self.inner.tracker.spawn(runtime.run());
+        self.inner.tracker.spawn(runtime.run_supervised());
         tracing::info!(mailbox = %mailbox.id, "graph mailbox started");
         Ok(())
     }

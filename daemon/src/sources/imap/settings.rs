@@ -107,6 +107,10 @@ pub struct ImapOptions {
     pub command_timeout: std::time::Duration,
     /// Time a server has to deliver one message body, however slowly it trickles it.
     pub fetch_timeout: std::time::Duration,
+    /// After a UIDVALIDITY change, mail that arrived within this window (by INTERNALDATE, in
+    /// whole days) is offered again; the processed markers drop what was already done. Zero:
+    /// start from the new UIDNEXT.
+    pub uidvalidity_rescan: std::time::Duration,
     /// First and largest delay between reconnection attempts (jitter is added).
     pub backoff_initial: std::time::Duration,
     pub backoff_max: std::time::Duration,
@@ -127,6 +131,7 @@ impl Default for ImapOptions {
             max_folders_per_mailbox: 20,
             command_timeout: Duration::from_secs(60),
             fetch_timeout: Duration::from_secs(5 * 60),
+            uidvalidity_rescan: Duration::from_secs(7 * 24 * 3600),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
         }

@@ -3,7 +3,8 @@
 //! authentication failure mark the mailbox as needing attention and stop.
 //!
 //! Read-only by construction: the only commands sent are CAPABILITY, LOGIN, EXAMINE,
-//! `UID FETCH (UID RFC822.SIZE)`, `UID FETCH (UID BODY.PEEK[])`, NOOP, IDLE/DONE and LOGOUT.
+//! `UID FETCH (UID RFC822.SIZE)`, `UID FETCH (UID BODY.PEEK[])`, `UID SEARCH SINCE` (after a
+//! UIDVALIDITY change), NOOP, IDLE/DONE and LOGOUT.
 //! Never SELECT, never STORE, never anything that changes a flag.
 //!
 //! Bounded against a hostile server: every command has `imap.command_timeout`, every body fetch
@@ -251,15 +252,19 @@ async fn starting_point(
     let start = match stored {
         Some(cursor) if cursor.uidvalidity == uidvalidity => return Ok(cursor.last_uid),
         Some(cursor) => {
-            // The folder was recreated (or the server rebuilt its index): old UIDs mean nothing now.
-            // Start from the new UIDNEXT; mail already processed is also caught by the store's
-            // processed-message guard if it is ever offered again.
+            // The folder was recreated (or the server rebuilt its index): old UIDs mean nothing
+            // now. Mail of the recent window is offered again, so that what arrived around the
+            // change is not lost; what was already processed is recognised by the store's
+            // processed-message markers and skipped as a duplicate.
             ImapStats::bump(&watch.stats.uidvalidity_resets);
             tracing::warn!(
                 mailbox = %watch.mailbox, folder = %watch.folder,
-                old = cursor.uidvalidity, new = uidvalidity, "imap UIDVALIDITY changed, resyncing from UIDNEXT"
+                old = cursor.uidvalidity, new = uidvalidity,
+                "imap UIDVALIDITY changed, offering the recent window again"
             );
-            uid_next.saturating_sub(1)
+            let window = watch.options.uidvalidity_rescan;
+            let limit = watch.options.command_timeout;
+            rescan_start(session, (host, limit), uid_next, window).await?
         }
         None if watch.settings.backfill > 0 && exists > 0 => {
             let limit = watch.options.command_timeout;
@@ -280,6 +285,39 @@ async fn starting_point(
         .await
         .map_err(|e| ImapError::new(ImapErrorKind::Sink, host, e.to_string()))?;
     Ok(start)
+}
+
+/// The UID just below the oldest message that arrived within `window` (by INTERNALDATE, in the
+/// whole days IMAP's SEARCH SINCE counts), or the new UIDNEXT's predecessor when none did.
+async fn rescan_start(
+    session: &mut ImapSession,
+    (host, limit): (&str, Duration),
+    uid_next: u32,
+    window: Duration,
+) -> Result<u32, ImapError> {
+    let fresh = uid_next.saturating_sub(1);
+    if window.is_zero() {
+        return Ok(fresh);
+    }
+    let since = crate::clock::now()
+        .checked_sub(window)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let query = format!("SINCE {}", imap_date(since));
+    let uids = command(host, limit, "UID SEARCH SINCE", session.uid_search(query)).await?;
+    Ok(uids
+        .into_iter()
+        .min()
+        .map_or(fresh, |uid| uid.saturating_sub(1).min(fresh)))
+}
+
+/// A date as IMAP's SEARCH wants it (RFC 3501 `date`): `7-Dec-2026`, in UTC.
+fn imap_date(at: std::time::SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let at = time::OffsetDateTime::from(at);
+    let month = MONTHS[usize::from(u8::from(at.month())).saturating_sub(1) % 12];
+    format!("{}-{month}-{}", at.day(), at.year())
 }
 
 /// The UID just below the `count` most recent messages (by sequence number).
@@ -551,5 +589,17 @@ async fn command<T>(
     match timeout(limit, fut).await {
         Err(_) => Err(ImapError::timeout(host, what)),
         Ok(result) => result.map_err(|e| ImapError::from_session(host, what, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imap_dates_are_day_month_year_without_padding() {
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_796_083_200); // 2026-12-01
+        assert_eq!(imap_date(at), "1-Dec-2026");
+        assert_eq!(imap_date(std::time::UNIX_EPOCH), "1-Jan-1970");
     }
 }
