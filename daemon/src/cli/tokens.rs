@@ -27,7 +27,8 @@ pub struct Grant {
 }
 
 fn parse_scope(text: &str) -> Result<TokenScope, String> {
-    text.parse().map_err(|e: crate::store::Error| e.to_string())
+    text.parse()
+        .map_err(|e: crate::domain::UnknownText| e.to_string())
 }
 
 /// Issues a token to `user` as the operator, within `limits`.

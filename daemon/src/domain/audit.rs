@@ -2,55 +2,12 @@
 //! pages and the API name an action by the same variant, so one action is written as one text
 //! (`list.create`), whoever did it; a new action is a new variant, not a new string somewhere.
 
-use std::fmt;
+use super::text_enum;
 
-/// Declares a `Copy` enum with a stable text per variant, `ALL`, `as_str`, `from_text` and
-/// `Display`. (The store's `text_enum!` does the same for column enums but parses into the
-/// store's error type; these values live below the store.)
-macro_rules! stable_text {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident {
-            $( $(#[$variant_meta:meta])* $variant:ident => $text:literal, )+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $( $(#[$variant_meta])* $variant, )+
-        }
-
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
-
-            /// The stable text stored in the audit log.
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $( $name::$variant => $text, )+
-                }
-            }
-
-            /// The variant whose text this is.
-            pub fn from_text(text: &str) -> Option<$name> {
-                match text {
-                    $( $text => Some($name::$variant), )+
-                    _ => None,
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-stable_text! {
+text_enum! {
     /// An action recorded in the audit log.
-    pub enum AuditAction {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum AuditAction("audit action") {
         UserCreate => "user.add",
         UserSetPassword => "user.set_password",
         SessionSignIn => "session.sign_in",
@@ -78,6 +35,7 @@ stable_text! {
         SecretsRotate => "secrets.rotate",
         GraphClientSecretSet => "graph.client_secret.set",
     }
+    impl Display;
 }
 
 impl AuditAction {
@@ -86,14 +44,15 @@ impl AuditAction {
     pub fn from_stored(text: &str) -> Option<AuditAction> {
         match text {
             "list.add" => Some(AuditAction::ListCreate),
-            other => AuditAction::from_text(other),
+            other => other.parse().ok(),
         }
     }
 }
 
-stable_text! {
+text_enum! {
     /// The kind of object an audit record names by id.
-    pub enum AuditObject {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum AuditObject("audit object") {
         User => "user",
         Token => "token",
         List => "list",
@@ -102,6 +61,7 @@ stable_text! {
         Secret => "secret",
         Secrets => "secrets",
     }
+    impl Display;
 }
 
 #[cfg(test)]
@@ -118,7 +78,7 @@ mod tests {
         texts.dedup();
         assert_eq!(texts.len(), AuditAction::ALL.len());
         for object in AuditObject::ALL {
-            assert_eq!(AuditObject::from_text(object.as_str()), Some(object));
+            assert_eq!(object.as_str().parse::<AuditObject>().ok(), Some(object));
         }
     }
 

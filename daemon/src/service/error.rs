@@ -82,3 +82,11 @@ impl From<crate::store::Error> for ServiceError {
         }
     }
 }
+
+/// A value with a fixed set of texts (a role, a status) that is none of them: a field error
+/// naming the field, as a store refusal would.
+impl From<crate::domain::UnknownText> for ServiceError {
+    fn from(e: crate::domain::UnknownText) -> Self {
+        ServiceError::from(crate::store::Error::from(e))
+    }
+}

@@ -57,7 +57,7 @@ impl Store {
                     at: col(row, "at")?,
                     actor: col::<Option<i64>>(row, "actor_id")?.map(UserId),
                     action: parse_stored(row, "action", AuditAction::from_stored)?,
-                    object_kind: parse_stored(row, "object_kind", AuditObject::from_text)?,
+                    object_kind: parse_stored(row, "object_kind", |text| text.parse().ok())?,
                     object_id: col(row, "object_id")?,
                     detail: col(row, "detail")?,
                 })

@@ -11,9 +11,9 @@ use sqlx::any::AnyRow;
 use super::commit::update_fields;
 use super::suggestion::{FieldDiff, SuggestionFields};
 use super::suggestions::auth_from_row;
-use super::text_enum::text_enum;
 use super::{Error, ListId, Result, Store, SuggestionId, UserId, col, parse_col, to_json};
 use crate::domain::SenderAuth;
+use crate::domain::text_enum;
 
 text_enum! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

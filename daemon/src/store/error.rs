@@ -100,6 +100,16 @@ fn sqlx_is_transient(e: &sqlx::Error) -> bool {
     }
 }
 
+/// A text that no variant of a stored enum has: refused as invalid, naming what and why.
+impl From<crate::domain::UnknownText> for Error {
+    fn from(e: crate::domain::UnknownText) -> Error {
+        Error::Invalid {
+            what: e.what,
+            reason: e.reason,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,10 +22,10 @@ use super::claim_sql::locked_select;
 use super::cursors::advance_cursor;
 use super::fencing;
 use super::multi_row;
-use super::text_enum::text_enum;
 use super::{
     Cursor, Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, parse_col,
 };
+use crate::domain::text_enum;
 
 text_enum! {
     /// Where a Microsoft 365 linking was started. The OAuth callback completes a linking started

@@ -3,8 +3,8 @@
 
 use sqlx::any::AnyRow;
 
-use super::text_enum::text_enum;
 use super::{Error, ListId, Result, Store, UserId, col, parse_col};
+use crate::domain::text_enum;
 
 text_enum! {
     /// What a member may do with a list. Ordered: `Viewer < Editor < Owner`.

@@ -6,11 +6,11 @@ use std::time::Duration;
 use sqlx::any::AnyRow;
 
 use super::claim_sql::locked_select;
-use super::text_enum::text_enum;
 use super::{
     Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, fencing, json_col,
     parse_col, to_json,
 };
+use crate::domain::text_enum;
 
 text_enum! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -32,9 +32,10 @@ mod review;
 mod secrets;
 mod sessions;
 mod stats;
+#[cfg(test)]
+mod stored_enums_tests;
 mod suggestion;
 mod suggestions;
-mod text_enum;
 mod tokens;
 mod users;
 mod wal;

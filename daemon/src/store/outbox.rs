@@ -9,11 +9,11 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::claim_sql::locked_select;
-use super::text_enum::text_enum;
 use super::{
     Backend, Error, ListId, OutboxId, Result, Store, SuggestionId, UserId, col, duration_ms,
     parse_col, to_json,
 };
+use crate::domain::text_enum;
 use crate::domain::{DigestPayload, OutboxMessage};
 
 /// Kind of the rows `commit_message` enqueues: one pending digest per recipient collects

@@ -4,8 +4,8 @@
 
 use sqlx::any::AnyRow;
 
-use super::text_enum::text_enum;
 use super::{Error, Result, SecretId, Store, col, parse_col};
+use crate::domain::text_enum;
 
 text_enum! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

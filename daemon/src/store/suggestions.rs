@@ -5,9 +5,8 @@ use sqlx::any::AnyRow;
 
 use super::commit::update_fields;
 use super::suggestion::{FIELD_NAMES, StoredField, SuggestionFields};
-use super::text_enum::text_enum;
 use super::{Error, ListId, MailboxId, Result, Store, SuggestionId, col, parse_col};
-use crate::domain::{AuthMethod, AuthResult, SenderAuth};
+use crate::domain::{AuthMethod, AuthResult, SenderAuth, text_enum};
 
 text_enum! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use super::text_enum::text_enum;
 use super::{Error, Result, Store, TokenId, UserId};
+use crate::domain::text_enum;
 
 text_enum! {
     /// What an API token may do. Ordered: `Read < Write < Full`.
