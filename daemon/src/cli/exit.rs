@@ -173,25 +173,32 @@ impl<T> OrExit<T> for Result<T, crate::notify::NotifyError> {
     }
 }
 
-/// A service refusal: field errors spelled out one by one, refusals (not found, forbidden,
-/// in use, invalid) as data errors, an unavailable store as such.
+/// A service refusal as an exit code and one line: field errors spelled out one by one, a
+/// refused login a permission problem, an unavailable store or server as such, the other
+/// refusals (not found, forbidden, in use, invalid, a failed link) data errors.
+pub fn service_refusal(e: &crate::service::ServiceError) -> (Exit, String) {
+    use crate::service::ServiceError;
+    let exit = match e {
+        ServiceError::LinkFailed { auth: true, .. } => Exit::NoPerm,
+        ServiceError::Unavailable(_) => Exit::Unavailable,
+        ServiceError::Internal(_) => Exit::Software,
+        _ => Exit::Data,
+    };
+    let text = match e {
+        ServiceError::Validation(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    };
+    (exit, text)
+}
+
 impl<T> OrExit<T> for Result<T, crate::service::ServiceError> {
     fn or_exit(self, what: &'static str) -> CliResult<T> {
-        use crate::service::ServiceError;
         self.map_err(|e| {
-            let exit = match &e {
-                ServiceError::Unavailable(_) => Exit::Unavailable,
-                ServiceError::Internal(_) => Exit::Software,
-                _ => Exit::Data,
-            };
-            let text = match &e {
-                ServiceError::Validation(fields) => fields
-                    .iter()
-                    .map(|f| format!("{}: {}", f.field, f.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                other => other.to_string(),
-            };
+            let (exit, text) = service_refusal(&e);
             CliError::msg(exit, text).context(what)
         })
     }

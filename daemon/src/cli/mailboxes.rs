@@ -19,7 +19,7 @@ use crate::sources::graph::GraphUnlinker;
 use crate::sources::imap::{ImapError, ImapErrorKind, ImapSettings, Security};
 use crate::store::{MailboxFilter, MailboxId};
 
-use super::exit::{CliError, CliResult, Exit, OrExit};
+use super::exit::{CliError, CliResult, Exit, OrExit, service_refusal};
 use super::password::PasswordSource;
 use super::{context, resolve};
 
@@ -264,34 +264,18 @@ fn trust_hint(ca_file_given: bool) -> &'static str {
     }
 }
 
-/// Link failures: a refused login is a permission problem (77), an unreachable server is
-/// unavailable (69), bad settings or a list the owner cannot edit are data errors (65).
+/// Link failures as every service refusal ([`service_refusal`]), with what to do about an
+/// untrusted certificate.
 fn link_error(e: crate::service::ServiceError, ca_file_given: bool) -> CliError {
-    use crate::service::ServiceError as S;
-    let exit = match &e {
-        S::LinkFailed { auth: true, .. } => Exit::NoPerm,
-        S::Unavailable(_) => Exit::Unavailable,
-        S::LinkFailed { .. }
-        | S::Validation(_)
-        | S::NotFound { .. }
-        | S::Forbidden { .. }
-        | S::Conflict { .. }
-        | S::InUse { .. } => Exit::Data,
-        S::Internal(_) => Exit::Software,
-    };
-    let detail = match &e {
-        S::Validation(fields) => fields
-            .iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        S::LinkFailed {
-            tls_untrusted: true,
-            ..
-        } => format!("{e}; {}", trust_hint(ca_file_given)),
-        other => other.to_string(),
-    };
-    CliError::new(exit, anyhow::anyhow!("{detail}")).context("add mailbox")
+    let (exit, mut text) = service_refusal(&e);
+    if let crate::service::ServiceError::LinkFailed {
+        tls_untrusted: true,
+        ..
+    } = e
+    {
+        text = format!("{text}; {}", trust_hint(ca_file_given));
+    }
+    CliError::msg(exit, text).context("add mailbox")
 }
 
 /// IMAP failures: a refused login is a permission problem (77), an unreachable server is

@@ -9,7 +9,6 @@ pub mod ids;
 pub mod outbox;
 pub mod sender_auth;
 pub mod skip;
-#[macro_use]
 pub mod text_enum;
 
 pub use audit::{AuditAction, AuditObject};
