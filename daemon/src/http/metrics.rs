@@ -2,7 +2,7 @@
 //! written through [`crate::telemetry::exposition::Exposition`].
 //!
 //! Every value already lives in a module's own atomic stats struct (pipeline, outbox, IMAP,
-//! Graph) or in [`crate::telemetry::metrics`] (source lag, Graph webhook latency and
+//! Graph, sender authentication) or in [`crate::telemetry::metrics`] (source lag, Graph webhook latency and
 //! subscriptions, vault operations, reloads); this module only reads and formats them. Values
 //! that live in the store (outbox depth, Graph subscriptions by state) are read at most once per
 //! [`STORE_READ_INTERVAL`] ([`StoreReadings`]), however often `/metrics` and `/readyz` are
@@ -113,6 +113,7 @@ impl MetricSources {
         text.push_str(out.as_str());
         text.push_str(&render_process(metrics()));
         text.push_str(&crate::sources::graph::stats::render_prometheus());
+        text.push_str(&crate::sender_auth::stats::render_prometheus());
         text
     }
 }

@@ -264,6 +264,26 @@ fn rows() -> Vec<Row> {
             body: none,
             expect: [A, A, A, NF, 200, 200, 200],
         },
+        // Change suggestions: viewers read them, editors decide (the same decision again is
+        // answered unchanged, so the owner after the editor is 200 too).
+        Row {
+            method: "GET",
+            path: "/api/v1/suggestions/{suggestion}/changes",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/change-suggestions/{change}/accept",
+            body: none,
+            expect: [A, A, A, NF, FB, 200, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/change-suggestions/{change}/dismiss",
+            body: none,
+            expect: [A, A, A, NF, FB, 200, 200],
+        },
         Row {
             method: "GET",
             path: "/api/v1/lists/{list}/change-alerts",
@@ -286,6 +306,7 @@ fn documented(path: &str) -> String {
         .replace("{list}", "{id}")
         .replace("{mailbox}", "{id}")
         .replace("{suggestion}", "{id}")
+        .replace("{change}", "{id}")
         .replace("{viewer}", "{user_id}")
 }
 
@@ -294,6 +315,7 @@ fn concrete(path: &str, w: &World) -> String {
         .replace("{list}", &w.list.0.to_string())
         .replace("{mailbox}", &w.mailbox.0.to_string())
         .replace("{suggestion}", &w.suggestion.0.to_string())
+        .replace("{change}", &w.change.to_string())
         .replace("{viewer}", &w.viewer.0.id.0.to_string())
 }
 

@@ -9,7 +9,12 @@
 //!   alert, and the contact changes only when an editor accepts it;
 //! - a domain without a DMARC record is authenticated by its own signature only;
 //! - a DNS server that never answers leaves the sender `unknown` within the time bound;
-//! - Exchange Online's `Authentication-Results` counts only for a mailbox that trusts it.
+//! - Exchange Online's `Authentication-Results` counts only for a mailbox that trusts it, and only
+//!   above any hop outside the provider (a forged one below the sender's own MTA's `Received:`
+//!   counts for nothing);
+//! - a vCard that lists no e-mail address changes no accepted contact, even in the contact's own
+//!   authenticated mail;
+//! - every check is counted on `/metrics` (by result and method, cache hits, timeouts).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +28,7 @@ use mail_auth::dkim::DkimSigner;
 use mailsig_daemon::domain::{AuthMethod, AuthResult, SenderAuth};
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
 use mailsig_daemon::sender_auth::{
-    MICROSOFT_365, SenderAuthSettings, SenderAuthenticator, TrustedIds,
+    MICROSOFT_365, SenderAuthSettings, SenderAuthenticator, TrustedIds, stats,
 };
 use mailsig_daemon::sources::imap::{ImapOptions, ImapSource, Security, StoreCheckpoints};
 use mailsig_daemon::store::{
@@ -60,9 +65,14 @@ impl Dns {
         })
     }
 
+    /// An authenticator against the test zone whose own MTAs are the test Postfix
+    /// (`mailsig-test.localhost`) and Dovecot (this machine's name), as an operator whose own
+    /// servers stamp `Authentication-Results` would configure it.
     fn authenticator(&self) -> Result<Arc<SenderAuthenticator>> {
+        let this_host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         Ok(SenderAuthenticator::new(&SenderAuthSettings {
             resolver: Some(self.address),
+            trusted_hosts: TrustedIds::new(["mailsig-test.localhost", this_host.trim()]),
             ..SenderAuthSettings::default()
         })?)
     }
@@ -480,16 +490,47 @@ async fn a_dns_server_that_never_answers_leaves_the_sender_unknown_in_bounded_ti
         "example.test",
         "rsa2026",
     )?;
+    let before = stats::snapshot();
     let verdict = authenticator
         .authenticate(&signed, &TrustedIds::default())
         .await;
     ensure!(verdict.result == AuthResult::Unknown, "{verdict:?}");
+    // Counted as out of time or as a temporary DNS failure (whichever bound fired first).
+    let after = stats::snapshot();
+    ensure!(
+        after.timeouts + after.dns_temporary_failures
+            > before.timeouts + before.dns_temporary_failures,
+        "{after:?}"
+    );
+    ensure!(after.outcome(verdict) == before.outcome(verdict) + 1);
     // The same message against the real zone passes: the timeout, not the message, decided.
-    let verdict = dns
-        .authenticator()?
-        .authenticate(&signed, &TrustedIds::default())
-        .await;
+    let real = dns.authenticator()?;
+    let verdict = real.authenticate(&signed, &TrustedIds::default()).await;
     ensure!(verdict == DMARC_PASS, "{verdict:?}");
+    // Again with a warm cache: the keys and the policy come from it.
+    let warm = stats::snapshot();
+    let verdict = real.authenticate(&signed, &TrustedIds::default()).await;
+    ensure!(verdict == DMARC_PASS, "{verdict:?}");
+    let hot = stats::snapshot();
+    ensure!(
+        hot.cache_hits > warm.cache_hits && hot.cache_misses == warm.cache_misses,
+        "{warm:?} then {hot:?}"
+    );
+    ensure!(hot.outcome(DMARC_PASS) == warm.outcome(DMARC_PASS) + 1);
+    let text = stats::render_prometheus();
+    let line = format!(
+        "mailsig_sender_auth_checks_total{{result=\"authenticated\",method=\"dmarc\"}} {}",
+        hot.outcome(DMARC_PASS)
+    );
+    ensure!(text.lines().any(|l| l == line), "{text}");
+    ensure!(
+        text.lines().any(|l| l
+            == format!(
+                "mailsig_sender_auth_dns_cache_lookups_total{{outcome=\"hit\"}} {}",
+                hot.cache_hits
+            )),
+        "{text}"
+    );
     Ok(())
 }
 
@@ -519,6 +560,31 @@ async fn microsoft_authentication_results_count_only_where_trusted() -> Result<(
         "{:?}",
         s.sender_auth
     );
+    trusting.stop().await;
+
+    // The same header below a hop outside the provider (the sender's own MTA wrote its
+    // `Received:` above it, so the header was in the message before the provider saw it).
+    let trusting = Rig::start(&dns, Some(&[MICROSOFT_365])).await?;
+    let below_foreign_hop = format!(
+        "Received: from laptop.attacker.test (laptop.attacker.test [192.0.2.77])\r\n \
+         by mail.attacker.test with ESMTPSA id 4F2a; Sun, 06 Dec 2026 09:59:58 +0000\r\n\
+         {MICROSOFT_RESULTS}"
+    );
+    let forged = jane_mail(
+        "jane@example.test",
+        "Sales Director",
+        "(410) 555-0100",
+        &unique("j2"),
+        &below_foreign_hop,
+    );
+    trusting.deliver(&forged).await?;
+    let s = trusting.only_suggestion().await?;
+    ensure!(
+        s.sender_auth.result == AuthResult::NotAuthenticated,
+        "a results header below a foreign hop counted: {:?}",
+        s.sender_auth
+    );
+    ensure!(s.unverified_sender);
     trusting.stop().await;
 
     // A mailbox that trusts nobody: the same header, written by the sender, counts for nothing.
@@ -609,5 +675,76 @@ async fn a_trusted_forwarders_arc_seal_vouches_for_mail_it_changed() -> Result<(
         trusted == SenderAuth::new(AuthResult::Authenticated, AuthMethod::Arc),
         "{trusted:?}"
     );
+    Ok(())
+}
+
+/// Jane's own, authenticated mail with no typed signature and an attached vCard that lists no
+/// e-mail address (anyone's card, forwarded or forged): the card names nobody in particular, so
+/// it neither proposes a change of the accepted contact nor changes it.
+#[tokio::test]
+async fn a_vcard_without_an_email_does_not_touch_an_accepted_contact() -> Result<()> {
+    let dns = Dns::from_env()?;
+    let rig = Rig::start(&dns, None).await?;
+    let jane = "jane@example.test";
+    let first = jane_mail(jane, "Sales Director", "(410) 555-0100", &unique("v1"), "");
+    rig.deliver(&dns.sign(&first, "example.test", "rsa2026")?)
+        .await?;
+    let contact = rig.only_suggestion().await?;
+    ensure!(
+        contact.sender_auth == DMARC_PASS,
+        "{:?}",
+        contact.sender_auth
+    );
+    rig.store
+        .set_suggestion_status(contact.id, SuggestionStatus::Accepted)
+        .await?;
+    let accepted = rig.store.get_suggestion(contact.id).await?;
+
+    let card_mail = format!(
+        "From: Jane Doe <{jane}>\r\n\
+         To: Owner <owner@mailsig-owner.test>\r\n\
+         Subject: a card\r\n\
+         Date: Sun, 06 Dec 2026 11:00:00 +0000\r\n\
+         Message-ID: <{}@mail.test>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"vc\"\r\n\
+         \r\n\
+         --vc\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         \r\n\
+         A card is attached.\r\n\
+         \r\n\
+         --vc\r\n\
+         Content-Type: text/vcard; charset=utf-8; name=\"card.vcf\"\r\n\
+         Content-Disposition: attachment; filename=\"card.vcf\"\r\n\
+         \r\n\
+         BEGIN:VCARD\r\n\
+         VERSION:3.0\r\n\
+         FN:Jane Doe\r\n\
+         N:Doe;Jane;;;\r\n\
+         ORG:Acme Corp\r\n\
+         TITLE:Chief Executive\r\n\
+         TEL;TYPE=CELL:+1 (202) 555-0199\r\n\
+         END:VCARD\r\n\
+         --vc--\r\n",
+        unique("v2")
+    );
+    rig.deliver(&dns.sign(card_mail.as_bytes(), "example.test", "rsa2026")?)
+        .await?;
+    ensure!(
+        rig.store
+            .list_change_suggestions(rig.list, None)
+            .await?
+            .is_empty(),
+        "a card without an e-mail proposed a change"
+    );
+    ensure!(rig.counter("change_proposed").await? == 0);
+    let now = rig.store.get_suggestion(contact.id).await?;
+    ensure!(
+        now.fields == accepted.fields,
+        "the accepted contact changed"
+    );
+    ensure!(rig.suggestions().await?.len() == 1);
+    rig.stop().await;
     Ok(())
 }

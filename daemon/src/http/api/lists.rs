@@ -172,39 +172,13 @@ pub async fn export_csv(
 #[derive(serde::Serialize)]
 struct ChangeAlerts {
     enabled: bool,
-    items: Vec<AlertItem>,
-}
-
-#[derive(serde::Serialize)]
-struct AlertItem {
-    id: i64,
-    suggestion: i64,
-    contact_name: Option<String>,
-    line: String,
-    diff: Vec<crate::store::FieldDiff>,
-    sender_auth: crate::domain::SenderAuth,
-    status: crate::store::ChangeStatus,
-    created_at: i64,
-    decided_at: Option<i64>,
+    items: Vec<crate::service::changes::ChangeItem>,
 }
 
 async fn alerts_answer(app: &AppState, user: &CurrentUser, list: ListId) -> ApiResult {
     let items = changes::alerts(&app.store, user.actor(), list).await?;
     let enabled = app.store.change_alerts_enabled(list).await?;
-    let items = items
-        .into_iter()
-        .map(|c| AlertItem {
-            line: c.alert_line(),
-            id: c.id,
-            suggestion: c.suggestion.0,
-            contact_name: c.contact_name,
-            diff: c.diff,
-            sender_auth: c.sender_auth,
-            status: c.status,
-            created_at: c.created_at,
-            decided_at: c.decided_at,
-        })
-        .collect();
+    let items = items.into_iter().map(Into::into).collect();
     Ok(Json(ChangeAlerts { enabled, items }).into_response())
 }
 

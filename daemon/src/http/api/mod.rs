@@ -5,6 +5,7 @@
 //! route cannot exist without being documented (and the authorization matrix test walks the
 //! same document).
 
+mod changes;
 pub mod error;
 pub mod extract;
 mod lists;
@@ -317,6 +318,27 @@ fn entries() -> Vec<Entry> {
             "suggestions",
             "Field history of a suggestion",
             get(suggestions::history),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/suggestions/{id}/changes",
+            "suggestions",
+            "Open change suggestions of an accepted contact: field differences proposed by authenticated mail, old values kept",
+            get(changes::open_for),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/change-suggestions/{id}/accept",
+            "suggestions",
+            "Accept a change suggestion: the contact takes the new values, the old ones go to its history (editor)",
+            post(changes::accept),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/change-suggestions/{id}/dismiss",
+            "suggestions",
+            "Dismiss a change suggestion: the contact keeps its values (editor)",
+            post(changes::dismiss),
         ),
         public(entry(
             M::GET,

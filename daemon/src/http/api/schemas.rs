@@ -45,6 +45,10 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET", "/api/v1/mailboxes/{id}/status") => Json(200, "MailboxStatus"),
         ("GET" | "PUT", _) if path.starts_with("/api/v1/mailboxes/{id}") => Json(200, "Mailbox"),
         ("GET", "/api/v1/suggestions/{id}/history") => Json(200, "History"),
+        ("GET", "/api/v1/suggestions/{id}/changes") => Json(200, "ChangeSuggestionList"),
+        ("POST", p) if p.starts_with("/api/v1/change-suggestions/{id}") => {
+            Json(200, "ChangeSuggestion")
+        }
         (_, p) if p.starts_with("/api/v1/suggestions/{id}") => Json(200, "Suggestion"),
         ("GET", "/api/v1/openapi.json") => Json(200, "OpenApiDocument"),
         // A route missing above names no component: the unit test below fails on it.
@@ -101,22 +105,28 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "required": ["result", "method"], "properties": {
                 "result": {"type": "string", "enum": ["authenticated", "not_authenticated", "unknown"]},
                 "method": {"type": "string", "enum": ["authentication_results", "dmarc", "dkim", "arc", "none"]}}}"#;
-    let change_alerts = format!(
+    let change = format!(
         r#"{{"type": "object", "additionalProperties": false,
-            "required": ["enabled", "items"], "properties": {{
-            "enabled": {{"type": "boolean"}},
-            "items": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
-                "required": ["id", "suggestion", "contact_name", "line", "diff", "sender_auth", "status", "created_at", "decided_at"],
-                "properties": {{
-                "id": {INT}, "suggestion": {INT}, "contact_name": {nullable_string},
-                "line": {{"type": "string", "description": "e.g. Jane Doe: new title"}},
-                "diff": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
-                    "required": ["field", "old", "new"], "properties": {{
-                    "field": {{"type": "string"}}, "old": {nullable_string}, "new": {nullable_string}}}}}}},
-                "sender_auth": {sender_auth},
-                "status": {{"type": "string", "enum": ["open", "accepted", "dismissed"]}},
-                "created_at": {INT}, "decided_at": {nullable_int}}}}}}}}}}}"#
+            "required": ["id", "suggestion", "contact_name", "line", "diff", "sender_auth", "status", "created_at", "decided_at"],
+            "properties": {{
+            "id": {INT}, "suggestion": {INT}, "contact_name": {nullable_string},
+            "line": {{"type": "string", "description": "e.g. Jane Doe: new title"}},
+            "diff": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                "required": ["field", "old", "new"], "properties": {{
+                "field": {{"type": "string"}}, "old": {nullable_string}, "new": {nullable_string}}}}}}},
+            "sender_auth": {sender_auth},
+            "status": {{"type": "string", "enum": ["open", "accepted", "dismissed"]}},
+            "created_at": {INT}, "decided_at": {nullable_int}}}}}"#
     );
+    let change_alerts = r##"{"type": "object", "additionalProperties": false,
+            "required": ["enabled", "items"], "properties": {
+            "enabled": {"type": "boolean"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeSuggestion"}}}}"##
+        .to_owned();
+    let change_list = r##"{"type": "object", "additionalProperties": false,
+            "required": ["items"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeSuggestion"}}}}"##
+        .to_owned();
     let suggestion = format!(
         r##"{{"type": "object", "additionalProperties": false,
             "required": ["id", "list", "mailbox", "sender_email", "fields", "confidence", "status", "created_at", "updated_at", "sender_auth", "unverified_sender"],
@@ -239,6 +249,8 @@ pub fn components() -> Vec<(&'static str, String)> {
         ("Phone", phone.to_owned()),
         ("Suggestion", suggestion),
         ("ChangeAlerts", change_alerts),
+        ("ChangeSuggestion", change),
+        ("ChangeSuggestionList", change_list),
         (
             "SuggestionPage",
             r##"{"type": "object", "additionalProperties": false,
