@@ -18,9 +18,14 @@
 //!   the contact is not changed:
 //!   a change suggestion with the field-level difference (old values kept) waits for the list's
 //!   editors (`store::changes`), and the list's change alert goes into the digest.
+//!
+//! A new suggestion of an authenticated sender may be accepted as it arrives, when its list has
+//! auto-accept on and every shown field passes the list's threshold (`store::auto_accept`; in a
+//! dry run it is only marked).
 
 use sqlx::AnyConnection;
 
+use super::auto_accept::AutoMark;
 use super::cursors::advance_cursor;
 use super::outbox::enqueue_digest;
 use super::suggestion::{FieldChange, FieldDiff};
@@ -251,21 +256,21 @@ impl Store {
         let sql = match (self.backend, lock_list) {
             (Backend::Postgres, true) => {
                 "SELECT m.target_list_id, m.lease_fencing, m.owner_id AS mailbox_owner, l.owner_id, \
-                 l.deleted_at, lm.role AS member_role FROM mailboxes m \
+                 l.deleted_at, l.auto_accept, l.auto_accept_threshold, lm.role AS member_role FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
                  LEFT JOIN list_members lm ON lm.list_id = m.target_list_id AND lm.user_id = m.owner_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m FOR NO KEY UPDATE OF l"
             }
             (Backend::Postgres, false) => {
                 "SELECT m.target_list_id, m.lease_fencing, m.owner_id AS mailbox_owner, l.owner_id, \
-                 l.deleted_at, lm.role AS member_role FROM mailboxes m \
+                 l.deleted_at, l.auto_accept, l.auto_accept_threshold, lm.role AS member_role FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
                  LEFT JOIN list_members lm ON lm.list_id = m.target_list_id AND lm.user_id = m.owner_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m"
             }
             (Backend::Sqlite, _) => {
                 "SELECT m.target_list_id, m.lease_fencing, m.owner_id AS mailbox_owner, l.owner_id, \
-                 l.deleted_at, lm.role AS member_role FROM mailboxes m \
+                 l.deleted_at, l.auto_accept, l.auto_accept_threshold, lm.role AS member_role FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
                  LEFT JOIN list_members lm ON lm.list_id = m.target_list_id AND lm.user_id = m.owner_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL"
@@ -289,6 +294,10 @@ impl Store {
         let member_role = col::<Option<String>>(&row, "member_role")?
             .and_then(|role| role.parse::<super::Role>().ok());
         Ok(Target {
+            auto_accept: super::AutoAccept {
+                mode: super::parse_col(&row, "auto_accept", "auto-accept mode")?,
+                threshold: col(&row, "auto_accept_threshold")?,
+            },
             list: ListId(col(&row, "target_list_id")?),
             list_owner,
             list_deleted: col::<Option<i64>>(&row, "deleted_at")?.is_some(),
@@ -307,6 +316,8 @@ struct Target {
     /// The mailbox's owner may (still) edit the target list; otherwise suggestions are
     /// skipped (and counted) instead of merged.
     owner_may_edit: bool,
+    /// The list's auto-accept setting, for new suggestions.
+    auto_accept: super::AutoAccept,
 }
 
 /// Adds `by` to a mailbox counter inside the caller's transaction.
@@ -437,10 +448,15 @@ async fn merge_suggestion(
     }
 
     let Some(row) = existing else {
+        let mark = target.auto_accept.mark(new.auth, &offered);
+        let status = match mark {
+            Some(AutoMark::Accepted) => "accepted",
+            _ => "new",
+        };
         let row = sqlx::query(
             "INSERT INTO suggestions (list_id, mailbox_id, sender_email, name_key, company_key, fields, confidence, \
-             status, message_id_hash, created_at, updated_at, auth_result, auth_method) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'new', $8, $9, $9, $10, $11) RETURNING id",
+             status, message_id_hash, created_at, updated_at, auth_result, auth_method, auto_accept) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $12, $8, $9, $9, $10, $11, $13) RETURNING id",
         )
         .bind(target.list.0)
         .bind(mailbox.0)
@@ -453,6 +469,8 @@ async fn merge_suggestion(
         .bind(now)
         .bind(new.auth.result.as_str())
         .bind(new.auth.method.as_str())
+        .bind(status)
+        .bind(mark.map(AutoMark::as_str))
         .fetch_one(&mut *conn)
         .await
         .map_err(Error::db("insert suggestion", "suggestion"))?;

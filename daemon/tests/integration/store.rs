@@ -11,10 +11,10 @@ use mailsig_daemon::domain::{
     OutboxMessage, SenderAuth, SkipReason,
 };
 use mailsig_daemon::store::{
-    ChangeStatus, Clock, CommitMessage, CommitResult, Cursor, FieldEdit, ListId, MailboxFilter,
-    MailboxId, MailboxKind, MailboxStatus, NewMailbox, NewSuggestion, OutboxStatus, Outcome, Role,
-    SecretId, SecretKind, Store, StoreOptions, StoredField, StoredPhone, SuggestionFields,
-    SuggestionFilter, SuggestionStatus, UserId,
+    AutoAccept, AutoAcceptMode, ChangeStatus, Clock, CommitMessage, CommitResult, Cursor,
+    FieldEdit, ListId, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox,
+    NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind, Store, StoreOptions,
+    StoredField, StoredPhone, SuggestionFields, SuggestionFilter, SuggestionStatus, UserId,
 };
 use sqlx::Row;
 
@@ -130,6 +130,7 @@ both_backends!(
     merge_by_email_records_history,
     merge_by_name_and_company,
     sender_authentication_decides_what_may_change_what,
+    auto_accept_takes_only_sure_authenticated_suggestions,
     skips_are_counted_by_reason,
     suggestions_for_a_deleted_list_are_skipped,
     cursor_never_goes_backwards,
@@ -1919,5 +1920,117 @@ async fn sender_authentication_decides_what_may_change_what(s: Store) {
         s.decide_change_suggestion(change, false, w.owner)
             .await
             .is_err()
+    );
+}
+
+/// Auto-accept per list: off by default; in a dry run a new suggestion of an authenticated sender
+/// whose every field reaches the threshold is only marked; when on it is accepted as it arrives.
+/// An unauthenticated sender, or one field below the threshold, keeps a suggestion for review.
+/// The expected error rate is the mean chance of a wrong field over the passing suggestions.
+async fn auto_accept_takes_only_sure_authenticated_suggestions(s: Store) {
+    let w = world(&s).await;
+    let sure = |sender: &str, name: &str| {
+        let mut c = contact(sender, name, "CFO", "Acme");
+        for f in [
+            &mut c.fields.name,
+            &mut c.fields.title,
+            &mut c.fields.company,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            f.confidence = 0.98;
+        }
+        c.fields.emails[0].confidence = 0.99;
+        c
+    };
+    let off = s.auto_accept(w.list).await.expect("setting");
+    assert_eq!(off, AutoAccept::default());
+    assert_eq!(off.mode, AutoAcceptMode::Off);
+    let status_of = |id| {
+        let s = s.clone();
+        async move { s.get_suggestion(id).await.expect("get").status }
+    };
+    let insert = |hash: &'static str, uid: u32, c: NewSuggestion| {
+        let s = s.clone();
+        let msg = commit(&w, hash, uid, Outcome::Suggestion(c));
+        async move {
+            match s.commit_message(msg).await.expect("commit") {
+                CommitResult::Inserted { suggestion } => suggestion,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    // Off: nothing is accepted or marked.
+    let a = insert("a1", 1, sure("a@one.example", "Ann One")).await;
+    assert_eq!(status_of(a).await, SuggestionStatus::New);
+
+    // Dry run: the sure, authenticated one is marked, not accepted.
+    s.set_auto_accept(
+        w.list,
+        AutoAccept {
+            mode: AutoAcceptMode::DryRun,
+            threshold: 0.95,
+        },
+    )
+    .await
+    .expect("dry run");
+    let b = insert("a2", 2, sure("b@two.example", "Bob Two")).await;
+    let mut forged = sure("c@three.example", "Cat Three");
+    forged.auth = SenderAuth::new(AuthResult::NotAuthenticated, AuthMethod::Dmarc);
+    let c = insert("a3", 3, forged).await;
+    let mut unsure = sure("d@four.example", "Dan Four");
+    if let Some(title) = unsure.fields.title.as_mut() {
+        title.confidence = 0.9;
+    }
+    let d = insert("a4", 4, unsure).await;
+    for id in [b, c, d] {
+        assert_eq!(status_of(id).await, SuggestionStatus::New);
+    }
+    let report = s.auto_accept_report(w.list, None).await.expect("report");
+    let marked: Vec<_> = report.would_accept.iter().map(|m| m.suggestion).collect();
+    assert_eq!(marked, vec![b]);
+    assert_eq!(report.accepted, 0);
+    // a, b and d are authenticated; a and b pass 0.95; each has 4 fields (0.98 x3, 0.99).
+    assert_eq!((report.authenticated, report.passing), (3, 2));
+    let chance = 1.0 - 0.98f64.powi(3) * 0.99;
+    let rate = report.expected_error_rate.expect("a rate");
+    assert!((rate - chance).abs() < 1e-4, "{rate} vs {chance}");
+    // At 0.99 nothing passes: no estimate.
+    let strict = s
+        .auto_accept_report(w.list, Some(0.99))
+        .await
+        .expect("report");
+    assert_eq!((strict.passing, strict.expected_error_rate), (0, None));
+
+    // On: the sure, authenticated one is accepted as it arrives; the others are not.
+    s.set_auto_accept(
+        w.list,
+        AutoAccept {
+            mode: AutoAcceptMode::On,
+            threshold: 0.95,
+        },
+    )
+    .await
+    .expect("on");
+    let e = insert("a5", 5, sure("e@five.example", "Eve Five")).await;
+    assert_eq!(status_of(e).await, SuggestionStatus::Accepted);
+    let mut forged = sure("f@six.example", "Fay Six");
+    forged.auth = SenderAuth::new(AuthResult::Unknown, AuthMethod::Dmarc);
+    let f = insert("a6", 6, forged).await;
+    assert_eq!(status_of(f).await, SuggestionStatus::New);
+    let report = s.auto_accept_report(w.list, None).await.expect("report");
+    assert_eq!(report.accepted, 1);
+    assert!(
+        s.set_auto_accept(
+            w.list,
+            AutoAccept {
+                mode: AutoAcceptMode::On,
+                threshold: 0.2,
+            },
+        )
+        .await
+        .is_err(),
+        "a threshold below one half is refused"
     );
 }

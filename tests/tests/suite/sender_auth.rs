@@ -512,8 +512,9 @@ async fn a_dns_server_that_never_answers_leaves_the_sender_unknown_in_bounded_ti
     let verdict = real.authenticate(&signed, &TrustedIds::default()).await;
     ensure!(verdict == DMARC_PASS, "{verdict:?}");
     let hot = stats::snapshot();
+    // At least the DKIM key and the DMARC record.
     ensure!(
-        hot.cache_hits > warm.cache_hits && hot.cache_misses == warm.cache_misses,
+        hot.cache_hits >= warm.cache_hits + 2,
         "{warm:?} then {hot:?}"
     );
     ensure!(hot.outcome(DMARC_PASS) == warm.outcome(DMARC_PASS) + 1);
@@ -746,5 +747,115 @@ async fn a_vcard_without_an_email_does_not_touch_an_accepted_contact() -> Result
     );
     ensure!(rig.suggestions().await?.len() == 1);
     rig.stop().await;
+    Ok(())
+}
+
+/// Bytes of every file under `dir` that contain `needle` (by path).
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Result<Vec<String>> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            hits.extend(files_containing(&path, needle)?);
+        } else {
+            let bytes = match std::fs::read(&path) {
+                // A WAL or journal file the closing store removed meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                other => other?,
+            };
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                hits.push(path.display().to_string());
+            }
+        }
+    }
+    Ok(hits)
+}
+
+/// The privacy canary for sender authentication: a trusted results header whose comment carries
+/// a canary, an untrusted one whose authserv-id and hop are the canary, and a DKIM signature whose
+/// selector is the canary (its look-up fails) go through the real Postfix, Dovecot, NSD and the
+/// pipeline. The verdicts are stored, but no byte of the canary reaches the data dir or the log.
+#[tokio::test]
+async fn no_header_text_of_the_check_is_stored_or_logged() -> Result<()> {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let logs = mailsig_tests::log_capture::LogBuffer::default();
+    let writer = logs.clone();
+    // Each test runs in its own process: the global subscriber sees every thread.
+    if tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish()
+        .try_init()
+        .is_err()
+    {
+        bail!("a global subscriber was already installed: the capture would see nothing");
+    }
+    let canary = format!("canary{:016x}", rand::random::<u64>());
+    let dns = Dns::from_env()?;
+    let rig = Rig::start(&dns, Some(&[MICROSOFT_365])).await?;
+    let trusted = MICROSOFT_RESULTS.replace("signature was verified", &canary);
+    rig.deliver(&jane_mail(
+        "jane@example.test",
+        "Sales Director",
+        "(410) 555-0100",
+        &unique("p1"),
+        &trusted,
+    ))
+    .await?;
+    let untrusted = format!(
+        "Received: from a by mx.{canary}.attacker.test with ESMTP\r\n\
+         Authentication-Results: {canary}.attacker.test; dmarc=pass header.from=nodmarc.test\r\n"
+    );
+    rig.deliver(&jane_mail(
+        "bob@nodmarc.test",
+        "Engineer",
+        "(410) 555-0111",
+        &unique("p2"),
+        &untrusted,
+    ))
+    .await?;
+    let signed = dns.sign(
+        &jane_mail(
+            "carol@example.test",
+            "Buyer",
+            "(410) 555-0112",
+            &unique("p3"),
+            "",
+        ),
+        "example.test",
+        "rsa2026",
+    )?;
+    let renamed = String::from_utf8(signed)?.replacen("s=rsa2026", &format!("s={canary}"), 1);
+    rig.deliver(renamed.as_bytes()).await?;
+
+    let all = rig.suggestions().await?;
+    ensure!(all.len() == 3, "found {}", all.len());
+    let auth_of = |sender: &str| {
+        all.iter()
+            .find(|s| s.sender_email == sender)
+            .map(|s| s.sender_auth)
+    };
+    ensure!(
+        auth_of("jane@example.test")
+            == Some(SenderAuth::new(
+                AuthResult::Authenticated,
+                AuthMethod::AuthenticationResults
+            ))
+    );
+    ensure!(auth_of("bob@nodmarc.test").is_some_and(|a| !a.is_authenticated()));
+    ensure!(auth_of("carol@example.test").is_some_and(|a| !a.is_authenticated()));
+    // The data dir while the store is open (its WAL included).
+    let dir = rig._dir.path().to_owned();
+    let hits = files_containing(&dir, canary.as_bytes())?;
+    ensure!(hits.is_empty(), "the canary is in {hits:?}");
+    ensure!(
+        !files_containing(&dir, b"Sales Director")?.is_empty(),
+        "the suggestion is not in the data dir, so the search proves nothing"
+    );
+    rig.stop().await;
+    let text = logs.contents();
+    ensure!(!text.is_empty(), "the log capture saw nothing");
+    ensure!(!text.contains(&canary), "the canary is in the log");
     Ok(())
 }

@@ -214,3 +214,35 @@ fn download(text: String, content_type: &'static str, filename: &str) -> Respons
     )
         .into_response()
 }
+
+/// `{"mode": "off" | "dry_run" | "on", "threshold": 0.95}` (threshold optional: the list's own).
+#[derive(Deserialize)]
+pub struct AutoAcceptBody {
+    mode: Option<crate::store::AutoAcceptMode>,
+    threshold: Option<f64>,
+}
+
+/// `GET /api/v1/lists/{id}/auto-accept`: the setting, the expected error rate at its threshold
+/// and what the dry run would have accepted.
+pub async fn auto_accept(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    let report =
+        crate::service::auto_accept::report(&app.store, user.actor(), ListId(ids.one()?)).await?;
+    Ok(Json(report).into_response())
+}
+
+/// `PUT /api/v1/lists/{id}/auto-accept`: set mode and threshold (owner).
+pub async fn set_auto_accept(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    JsonBody(body): JsonBody<AutoAcceptBody>,
+) -> ApiResult {
+    let list = ListId(ids.one()?);
+    let mode = body
+        .mode
+        .ok_or_else(|| ApiError::BadBody("mode: required (off, dry_run or on)".into()))?;
+    let report =
+        crate::service::auto_accept::set(&app.store, user.actor(), list, mode, body.threshold)
+            .await?;
+    Ok(Json(report).into_response())
+}

@@ -202,6 +202,20 @@ fn entries() -> Vec<Entry> {
         ),
         entry(
             M::GET,
+            "/api/v1/lists/{id}/auto-accept",
+            "lists",
+            "Auto-accept of the list: mode, threshold, the expected error rate at it (from the calibrated confidences of the list's recent authenticated suggestions) and what a dry run would have accepted",
+            get(lists::auto_accept),
+        ),
+        entry(
+            M::PUT,
+            "/api/v1/lists/{id}/auto-accept",
+            "lists",
+            "Set auto-accept: off, dry_run (mark what would be accepted) or on (accept new suggestions of authenticated senders whose every field reaches the threshold) (owner)",
+            put(lists::set_auto_accept),
+        ),
+        entry(
+            M::GET,
             "/api/v1/lists/{id}/export.vcf",
             "export",
             "Export a list as vCard 4.0 (accepted and merged contacts; include=all adds unreviewed ones)",

@@ -36,6 +36,7 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET" | "POST", "/api/v1/lists/{id}/members") => Json(200, "MemberList"),
         ("GET", "/api/v1/lists/{id}/suggestions") => Json(200, "SuggestionPage"),
         ("GET" | "PUT", "/api/v1/lists/{id}/change-alerts") => Json(200, "ChangeAlerts"),
+        ("GET" | "PUT", "/api/v1/lists/{id}/auto-accept") => Json(200, "AutoAccept"),
         ("GET", "/api/v1/lists/{id}/export.vcf") => File(200, "text/vcard"),
         ("GET", "/api/v1/lists/{id}/export.csv") => File(200, "text/csv"),
         ("GET", "/api/v1/lists/{id}/changes") => Json(200, "Changes"),
@@ -127,6 +128,22 @@ pub fn components() -> Vec<(&'static str, String)> {
             "required": ["items"], "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeSuggestion"}}}}"##
         .to_owned();
+    let auto_accept = format!(
+        r#"{{"type": "object", "additionalProperties": false,
+            "required": ["mode", "threshold", "expected_error_rate", "passing", "authenticated", "accepted", "would_accept"],
+            "properties": {{
+            "mode": {{"type": "string", "enum": ["off", "dry_run", "on"]}},
+            "threshold": {{"type": "number", "minimum": 0.5, "maximum": 1}},
+            "expected_error_rate": {{"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                "description": "expected share of contacts accepted at the threshold with at least one wrong field (null: no recent authenticated suggestion passes it)"}},
+            "passing": {INT}, "authenticated": {INT}, "accepted": {INT},
+            "would_accept": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                "required": ["suggestion", "sender_email", "name", "lowest_confidence", "created_at"],
+                "properties": {{
+                "suggestion": {INT}, "sender_email": {{"type": "string"}}, "name": {nullable_string},
+                "lowest_confidence": {{"type": "number", "minimum": 0, "maximum": 1}},
+                "created_at": {INT}}}}}}}}}}}"#
+    );
     let suggestion = format!(
         r##"{{"type": "object", "additionalProperties": false,
             "required": ["id", "list", "mailbox", "sender_email", "fields", "confidence", "status", "created_at", "updated_at", "sender_auth", "unverified_sender"],
@@ -250,6 +267,7 @@ pub fn components() -> Vec<(&'static str, String)> {
         ("Suggestion", suggestion),
         ("ChangeAlerts", change_alerts),
         ("ChangeSuggestion", change),
+        ("AutoAccept", auto_accept),
         ("ChangeSuggestionList", change_list),
         (
             "SuggestionPage",

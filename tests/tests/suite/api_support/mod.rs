@@ -15,7 +15,7 @@ use mailsig_daemon::pipeline::stats::PipelineStats;
 use mailsig_daemon::sources::imap::ImapOptions;
 use mailsig_daemon::store::{
     CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, NewMailbox, NewSuggestion,
-    Outcome, Role, Store, StoredField, SuggestionFields, SuggestionId, SuggestionStatus, User,
+    Outcome, Role, Store, StoredField, SuggestionFields, SuggestionId, User,
 };
 use mailsig_daemon::vault::{MasterKey, Vault};
 use secrecy::ExposeSecret;
@@ -240,9 +240,6 @@ pub struct World {
     pub stranger_list: ListId,
     pub mailbox: MailboxId,
     pub suggestion: SuggestionId,
-    /// An open change suggestion of an accepted contact of `list` (authenticated mail gave Bob
-    /// a new title).
-    pub change: i64,
 }
 
 impl World {
@@ -289,29 +286,7 @@ impl World {
             &[("name", "Ann Example"), ("title", "CTO")],
         )
         .await?;
-        let bob = add_suggestion(
-            &app.store,
-            mailbox,
-            "bob@acme.example",
-            &[("name", "Bob Example"), ("title", "CFO")],
-        )
-        .await?;
-        app.store
-            .set_suggestion_status(bob, SuggestionStatus::Accepted)
-            .await?;
-        let change = match commit_suggestion(
-            &app.store,
-            mailbox,
-            "bob@acme.example",
-            &[("name", "Bob Example"), ("title", "CEO")],
-        )
-        .await?
-        {
-            CommitResult::ChangeProposed { change, .. } => change,
-            other => anyhow::bail!("expected a change suggestion, got {other:?}"),
-        };
         Ok(World {
-            change,
             revoked: revoked_token.secret.expose_secret().to_owned(),
             spare_token: spare.token.id.0,
             app,
