@@ -9,9 +9,9 @@
 //!
 //! - **Not authenticated** (or unknown): it may create a new suggestion, shown as "unverified
 //!   sender". It merges only by its own address, and only into a suggestion that is not accepted
-//!   and that no authenticated message backs. It is never matched by name and company. Anything
-//!   else is skipped as [`SkipReason::UnverifiedSender`] and changes nothing. vCard values are
-//!   dropped.
+//!   and that no authenticated message of its own address backs. It is never matched by name and
+//!   company. Anything else is skipped as [`SkipReason::UnverifiedSender`] and changes nothing.
+//!   vCard values are dropped.
 //! - **Authenticated**: it merges into a suggestion under review as before (by address, else by
 //!   name and company, never into an accepted contact by name and company: another address proves
 //!   nothing about that contact). When it differs from the **accepted** contact of its own address,
@@ -428,6 +428,7 @@ async fn merge_suggestion(
     .map_err(Error::db("find suggestion by email", "suggestion"))?;
     // Name and company are no proof of identity: only an authenticated sender is matched by them,
     // and never into an accepted contact (whose change needs its own authenticated address).
+    let by_address = existing.is_some();
     if let (None, true, Some(name_key), Some(company_key)) =
         (&existing, authenticated, &name_key, &company_key)
     {
@@ -506,7 +507,9 @@ async fn merge_suggestion(
         });
     }
     let changes = fields.merge_from(&offered);
-    if authenticated && !backed_by_authenticated {
+    // Only the suggestion's own address vouches for it: another authenticated address matched by
+    // name and company leaves an unverified suggestion unverified.
+    if authenticated && !backed_by_authenticated && by_address {
         set_auth(conn, id, new.auth).await?;
     }
     if changes.is_empty() {

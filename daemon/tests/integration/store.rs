@@ -1840,6 +1840,8 @@ async fn sender_authentication_decides_what_may_change_what(s: Store) {
         "{done:?}"
     );
     assert_eq!(s.get_suggestion(jane).await.expect("get").fields, accepted);
+    // Even if the authenticated message merged into the lookalike by name and company, another
+    // address does not vouch for it: it stays unverified.
     let unverified_row = s.get_suggestion(other).await.expect("get lookalike");
     assert!(unverified_row.unverified_sender);
     assert!(
