@@ -50,7 +50,7 @@ pub use auto_accept::{
     AutoAccept, AutoAcceptMode, AutoAcceptReport, MIN_THRESHOLD as AUTO_ACCEPT_MIN_THRESHOLD,
     WouldAccept, error_chance, lowest_confidence,
 };
-pub use change_log::{ChangeHorizon, ChangeRow, ChangeState};
+pub use change_log::{ChangeHorizon, ChangePage, ChangeRow, ChangeState};
 pub use changes::{ChangeStatus, ChangeSuggestion};
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage,
