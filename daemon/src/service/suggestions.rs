@@ -144,8 +144,10 @@ async fn visible(
     }
 }
 
+/// One suggestion with its provenance (the messages behind it, `store::provenance`).
 pub async fn get(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
-    let suggestion = visible(store, actor, id, Role::Viewer).await?;
+    let mut suggestion = visible(store, actor, id, Role::Viewer).await?;
+    suggestion.provenance = Some(store.provenance(id).await?);
     audit(
         store,
         actor,

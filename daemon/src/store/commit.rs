@@ -1,7 +1,8 @@
 //! `commit_message`: the exactly-once step of the pipeline.
 //!
 //! In ONE transaction: the processed-message guard, the merge of the suggestion into the
-//! mailbox's target list (with field history), the mailbox counters, the folder cursor and
+//! mailbox's target list (with field history and the message's provenance row,
+//! `store::provenance`), the mailbox counters, the folder cursor and
 //! the list owner's digest notification. Either all of it happens or none of it.
 //!
 //! What a message may change depends on whether its sender is authenticated
@@ -28,6 +29,7 @@ use sqlx::AnyConnection;
 use super::auto_accept::AutoMark;
 use super::cursors::advance_cursor;
 use super::outbox::enqueue_digest;
+use super::provenance::{SightingOutcome, record_sighting};
 use super::suggestion::{FieldChange, FieldDiff};
 use super::{
     Backend, Cursor, Error, ListId, MailboxId, NewSuggestion, Result, Store, SuggestionFields,
@@ -84,6 +86,24 @@ pub enum CommitResult {
     Skipped(SkipReason),
     /// This message was committed before; only the cursor moved.
     Duplicate,
+}
+
+impl CommitResult {
+    /// The suggestion this message stands behind and what it did to it (its provenance row,
+    /// `store::provenance`); `None` for skips and duplicates.
+    fn sighting(&self) -> Option<(SuggestionId, SightingOutcome)> {
+        match self {
+            CommitResult::Inserted { suggestion } => Some((*suggestion, SightingOutcome::Created)),
+            CommitResult::Merged { suggestion, .. } => Some((*suggestion, SightingOutcome::Merged)),
+            CommitResult::Unchanged { suggestion } => {
+                Some((*suggestion, SightingOutcome::Unchanged))
+            }
+            CommitResult::ChangeProposed { suggestion, .. } => {
+                Some((*suggestion, SightingOutcome::ChangeProposed))
+            }
+            CommitResult::Skipped(_) | CommitResult::Duplicate => None,
+        }
+    }
 }
 
 /// Counter names (see also `skipped:<reason>`).
@@ -154,6 +174,10 @@ impl Store {
                         now,
                     )
                     .await?;
+                    if let Some((suggestion, outcome)) = result.sighting() {
+                        record_sighting(&mut tx, suggestion, msg.mailbox, outcome, new.auth, now)
+                            .await?;
+                    }
                     match &result {
                         CommitResult::Skipped(reason) => {
                             let name = format!("skipped:{reason}");

@@ -27,6 +27,7 @@ mod lists;
 mod mailboxes;
 mod multi_row;
 mod outbox;
+mod provenance;
 mod replicas;
 mod retention;
 mod review;
@@ -67,6 +68,7 @@ pub use mailboxes::{
     Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,
 };
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
+pub use provenance::{KEEP_PER_SUGGESTION, Provenance, Sighting, SightingOutcome};
 pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;
 pub use review::ReviewFilter;

@@ -35,6 +35,10 @@ pub struct Suggestion {
     pub sender_auth: SenderAuth,
     /// No authenticated message backs it: shown as "unverified sender" everywhere.
     pub unverified_sender: bool,
+    /// The messages behind it with each one's sender authentication (`store::provenance`):
+    /// filled where one suggestion is shown, absent from lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<super::Provenance>,
 }
 
 /// Filters and keyset paging for [`Store::list_suggestions`].
@@ -89,6 +93,7 @@ pub(crate) fn suggestion_from_row(row: &AnyRow) -> Result<Suggestion> {
         updated_at: col(row, "updated_at")?,
         sender_auth,
         unverified_sender: !sender_auth.is_authenticated(),
+        provenance: None,
     })
 }
 

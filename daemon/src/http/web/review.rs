@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::render::{PageError, Visitor, html, when};
+use crate::domain::{AuthMethod, AuthResult};
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
 use crate::service::suggestions::{Choice, FieldChoice, MERGE_FIELDS};
 use crate::service::{self, ServiceError};
-use crate::store::{ListId, SuggestionId};
+use crate::store::{ListId, Provenance, SuggestionId};
 
 /// One extracted value with its confidence as a percentage ("97%"; empty without a value): how
 /// often a value found the way this one was is right, so a reviewer knows which to check.
@@ -309,6 +310,8 @@ struct MergePage {
     list_id: i64,
     sender: String,
     unverified: bool,
+    /// "Seen 3 times; last: authenticated (DKIM) on 2026-12-07 04:10 UTC".
+    seen: Option<String>,
     status: &'static str,
     can_edit: bool,
     fields: Vec<MergeField>,
@@ -316,6 +319,32 @@ struct MergePage {
     emails: String,
     phones: String,
     websites: String,
+}
+
+/// The merge view's provenance line: how many messages stand behind the suggestion and how sure
+/// the newest one's sender was; `None` before any was recorded.
+fn seen_line(provenance: &Provenance) -> Option<String> {
+    let last = provenance.last()?;
+    let result = match last.sender_auth.result {
+        AuthResult::Authenticated => "authenticated",
+        AuthResult::NotAuthenticated => "not authenticated",
+        AuthResult::Unknown => "unknown",
+    };
+    let method = match last.sender_auth.method {
+        AuthMethod::AuthenticationResults => "Authentication-Results",
+        AuthMethod::Dmarc => "DMARC",
+        AuthMethod::Dkim => "DKIM",
+        AuthMethod::Arc => "ARC",
+        AuthMethod::None => "no check",
+    };
+    let times = match provenance.seen {
+        1 => "once".to_owned(),
+        n => format!("{n} times"),
+    };
+    Some(format!(
+        "Seen {times}; last: {result} ({method}) on {}",
+        when(last.at)
+    ))
 }
 
 fn label(field: &str) -> &'static str {
@@ -381,6 +410,7 @@ pub async fn merge_page(
         list_id: suggestion.list.0,
         sender: suggestion.sender_email.clone(),
         unverified: suggestion.unverified_sender,
+        seen: suggestion.provenance.as_ref().and_then(seen_line),
         status: suggestion.status.as_str(),
         can_edit: list.role.can_edit(),
         fields,
