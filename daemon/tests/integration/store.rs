@@ -2025,6 +2025,21 @@ async fn auto_accept_takes_only_sure_authenticated_suggestions(s: Store) {
     assert_eq!(status_of(f).await, SuggestionStatus::New);
     let report = s.auto_accept_report(w.list, None).await.expect("report");
     assert_eq!(report.accepted, 1);
+    // Fay's own authenticated message merges into her unreviewed suggestion and makes it qualify:
+    // accepted too.
+    let merged = s
+        .commit_message(commit(
+            &w,
+            "a7",
+            7,
+            Outcome::Suggestion(sure("f@six.example", "Fay Six")),
+        ))
+        .await
+        .expect("merge");
+    assert_eq!(merged, CommitResult::Unchanged { suggestion: f });
+    assert_eq!(status_of(f).await, SuggestionStatus::Accepted);
+    let report = s.auto_accept_report(w.list, None).await.expect("report");
+    assert_eq!(report.accepted, 2);
     assert!(
         s.set_auto_accept(
             w.list,
