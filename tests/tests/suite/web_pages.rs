@@ -219,6 +219,12 @@ async fn a_viewer_sees_escaped_text_and_no_buttons_and_forged_posts_are_refused(
         !browser.exists("#merge-form").await?,
         "the viewer gets a merge form"
     );
+    // The suggestion's provenance: one message, with its own sender authentication.
+    let seen = browser.text("#provenance").await?;
+    ensure!(
+        seen.starts_with("Seen once; last: authenticated (DMARC) on "),
+        "{seen:?}"
+    );
     ensure!(
         browser.text("main").await?.contains(SCRIPT),
         "details page does not show the company as text"
