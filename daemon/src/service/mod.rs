@@ -21,6 +21,7 @@ pub mod me;
 pub mod suggestions;
 pub mod tokens;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{ServiceError, ServiceResult};
 pub use validate::{FieldCode, FieldError};
