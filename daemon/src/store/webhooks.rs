@@ -306,9 +306,11 @@ impl Store {
     ) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
+        // A webhook removed while its delivery was in flight took the delivery with it: the
+        // attempt has nothing left to be logged against.
         sqlx::query(
             "INSERT INTO webhook_attempts (delivery_id, webhook_id, at, http_status, outcome) \
-             VALUES ($1, $2, $3, $4, $5)",
+             SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)",
         )
         .bind(delivery.id.0)
         .bind(delivery.webhook.0)

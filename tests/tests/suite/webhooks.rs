@@ -349,7 +349,7 @@ async fn a_receiver_verifies_signed_events_and_sees_each_retried_after_a_500() -
             let complete = by_delivery.keys().all(|id| {
                 let of: Vec<&Value> = lines
                     .iter()
-                    .filter(|l| l["delivery_id"].to_string() == *id)
+                    .filter(|l| l["delivery_id"] == id.parse::<i64>().unwrap_or(-1))
                     .collect();
                 of.iter()
                     .any(|l| l["http_status"] == 500 && l["outcome"] == "http_status")
