@@ -12,6 +12,11 @@ text_enum! {
         UserSetPassword => "user.set_password",
         SessionSignIn => "session.sign_in",
         SessionSignOut => "session.sign_out",
+        /// A sign-in's second step failed (wrong or replayed code, used recovery code).
+        SessionSecondFactorRefused => "session.second_factor_refused",
+        SessionRecoveryCodeUsed => "session.recovery_code_used",
+        SecondFactorEnable => "second_factor.enable",
+        SecondFactorDisable => "second_factor.disable",
         TokenIssue => "token.issue",
         TokenRevoke => "token.revoke",
         ListCreate => "list.create",

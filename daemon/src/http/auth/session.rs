@@ -18,6 +18,7 @@ use crate::store::{Store, StoredSession, UserId};
 
 use super::AuthError;
 use super::password::verify_password;
+use super::second_factor::challenge::Challenge;
 
 /// The session cookie's name. The `__Host-` prefix makes browsers refuse it unless it is
 /// Secure, has `Path=/` and no `Domain`, so a sibling subdomain cannot plant one.
@@ -33,6 +34,8 @@ pub struct Session {
     pub user: UserId,
     csrf: String,
     pub expires_at: i64,
+    /// The sign-in passed a second factor (what `[auth] require_second_factor` asks for).
+    pub second_factor: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -51,6 +54,7 @@ impl From<StoredSession> for Session {
             user: s.user,
             csrf: s.csrf_token,
             expires_at: s.expires_at,
+            second_factor: s.second_factor,
         }
     }
 }
@@ -96,7 +100,7 @@ pub(crate) fn hash_cookie(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
-fn random_hex() -> Result<String, AuthError> {
+pub(crate) fn random_hex() -> Result<String, AuthError> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     getrandom::fill(bytes.as_mut())
         .map_err(|e| AuthError::Internal(format!("session randomness: {e}")))?;
@@ -114,9 +118,25 @@ pub async fn sign_in_for(
     sign_in_from(store, email, password, ttl, None).await
 }
 
+/// What a correct password leads to.
+pub enum PasswordSignIn {
+    /// Signed in (the user has no second factor).
+    Session(NewSession),
+    /// The user has a second factor: the sign-in goes on at its form with this challenge.
+    SecondFactor(Challenge),
+}
+
+/// Did a session's sign-in pass a second factor?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    PasswordOnly,
+    SecondFactorPassed,
+}
+
 /// [`sign_in_for`] from the client address `client`: attempts are counted per e-mail address
 /// *and* source (IPv6 per /64), so guessing from one source is throttled without locking the
-/// account's owner out from theirs.
+/// account's owner out from theirs. A user with a second factor gets
+/// [`AuthError::SecondFactorRequired`]: pages use [`sign_in_with_password`] instead.
 pub async fn sign_in_from(
     store: &Store,
     email: &str,
@@ -124,6 +144,40 @@ pub async fn sign_in_from(
     ttl: Duration,
     client: Option<std::net::IpAddr>,
 ) -> Result<NewSession, AuthError> {
+    match sign_in_with_password(store, email, password, ttl, client).await? {
+        PasswordSignIn::Session(new) => Ok(new),
+        PasswordSignIn::SecondFactor(_) => Err(AuthError::SecondFactorRequired),
+    }
+}
+
+/// Checks the e-mail and password (throttled as [`sign_in_from`] says); opens a session, or a
+/// second-factor challenge when the user has a confirmed factor.
+pub async fn sign_in_with_password(
+    store: &Store,
+    email: &str,
+    password: &str,
+    ttl: Duration,
+    client: Option<std::net::IpAddr>,
+) -> Result<PasswordSignIn, AuthError> {
+    let user = check_password(store, email, password, client).await?;
+    if super::second_factor::is_required_for(store, user).await? {
+        return Ok(PasswordSignIn::SecondFactor(
+            super::second_factor::challenge::issue(store, user).await?,
+        ));
+    }
+    Ok(PasswordSignIn::Session(
+        open_session(store, user, ttl, SessionKind::PasswordOnly).await?,
+    ))
+}
+
+/// The user whose e-mail and password these are (throttled; a wrong e-mail and a wrong
+/// password fail alike).
+pub(crate) async fn check_password(
+    store: &Store,
+    email: &str,
+    password: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<UserId, AuthError> {
     attempt_allowed(email, client)?;
     let found = match store.user_with_password_hash(email).await {
         Ok(found) => Some(found),
@@ -139,22 +193,39 @@ pub async fn sign_in_from(
         tracing::info!("sign-in refused");
         return Err(AuthError::BadCredentials);
     };
+    Ok(user.id)
+}
+
+/// Opens a session of `ttl` for `user`, whose sign-in just succeeded: accepts the lists shared
+/// with them meanwhile and records the sign-in.
+pub(crate) async fn open_session(
+    store: &Store,
+    user: UserId,
+    ttl: Duration,
+    kind: SessionKind,
+) -> Result<NewSession, AuthError> {
     let cookie = random_hex()?;
     let csrf = random_hex()?;
     let expires_at = store
         .now_ms()
         .saturating_add(crate::store::duration_ms(ttl));
     let stored = store
-        .create_session(user.id, &hash_cookie(&cookie), &csrf, expires_at)
+        .create_session(
+            user,
+            &hash_cookie(&cookie),
+            &csrf,
+            expires_at,
+            kind == SessionKind::SecondFactorPassed,
+        )
         .await?;
     // Lists shared with this address while the user was away become theirs now.
-    store.accept_invitations(user.id).await?;
+    store.accept_invitations(user).await?;
     store
         .record_audit(
-            Some(user.id),
+            Some(user),
             AuditAction::SessionSignIn,
             AuditObject::User,
-            Some(user.id.0),
+            Some(user.0),
             None,
         )
         .await?;
