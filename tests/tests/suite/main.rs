@@ -35,6 +35,7 @@ mod reconnecting;
 mod reload;
 mod replicas;
 mod resilience;
+mod second_factor;
 mod sender_auth;
 mod servers;
 mod web_e2e;

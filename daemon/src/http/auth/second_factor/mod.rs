@@ -66,7 +66,7 @@ pub enum Status {
 }
 
 /// Code attempts per user: a burst of [`CODE_BURST`], then one every 12 seconds.
-pub const CODE_BURST: u32 = 5;
+pub const CODE_BURST: u32 = 10;
 
 fn attempt_allowed(user: UserId) -> Result<(), SecondFactorError> {
     use governor::clock::{Clock as _, DefaultClock};
