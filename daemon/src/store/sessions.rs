@@ -137,6 +137,35 @@ impl Store {
         Ok(())
     }
 
+    /// The user's live sessions, newest first.
+    pub async fn sessions_of(&self, user: UserId) -> Result<Vec<StoredSession>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, csrf_token, created_at, expires_at, second_factor FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user.0)
+        .bind(self.now_ms())
+        .fetch_all(self.reader())
+        .await
+        .map_err(Error::db("list sessions", "session"))?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    /// Ends one session of `user` (sign-out elsewhere); `NotFound` when the user has no such
+    /// session, so another user's session cannot be ended or probed.
+    pub async fn delete_session_of(&self, user: UserId, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user.0)
+            .execute(self.writer())
+            .await
+            .map_err(Error::db("end session", "session"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "session" });
+        }
+        Ok(())
+    }
+
     /// Ends a session (sign-out). Ending an unknown session is not an error.
     pub async fn delete_session(&self, id: i64) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")

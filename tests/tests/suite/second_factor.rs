@@ -81,7 +81,8 @@ async fn enter_code(browser: &Browser, code: &str) -> Result<String> {
 async fn sign_out(site: &Site, browser: &Browser) -> Result<()> {
     browser.goto(&site.url("/dashboard")).await?;
     browser.click("nav button").await?;
-    browser.wait_path(|p| p == "/sign-in", WAIT).await
+    browser.wait_path(|p| p == "/sign-in", WAIT).await?;
+    Ok(())
 }
 
 /// Turns two-step verification on from the security page; returns the app and the recovery codes.
@@ -366,5 +367,237 @@ async fn the_api_sign_in_asks_for_the_code_of_an_account_with_a_second_factor() 
         status == 200 && body["csrf_token"].is_string(),
         "with the code: {status} {body}"
     );
+    site.stop().await
+}
+
+/// Every route of two-step verification against every kind of caller: anonymous, an API token
+/// (pages are for sessions only), a session without the form's CSRF token, and a session with it.
+/// Statuses and redirect targets are a table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_second_factor_routes_answer_each_kind_of_caller_as_the_table_says() -> Result<()> {
+    use mailsig_daemon::http::auth;
+    use secrecy::ExposeSecret;
+    const EMAIL: &str = "walt@mycorp.example";
+    const PASSWORD: &str = "walt password 1";
+    let site = Site::start(false).await?;
+    let user = site.user(EMAIL, PASSWORD).await?;
+    let session = auth::sign_in(&site.store, EMAIL, PASSWORD).await?;
+    let cookie = format!("{}={}", auth::SESSION_COOKIE, session.cookie_value());
+    let csrf = auth::csrf_token(&session.session).to_owned();
+    let token = site.store.create_token(user.id, "matrix").await?;
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
+            &site.env.ca,
+        )?)?)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Caller {
+        Anonymous,
+        Token,
+        SessionWithoutCsrf,
+        Session,
+    }
+    // (method, path, [anonymous, token, session without CSRF, session]); a 303 names where to.
+    let see = |to: &'static str| (303, Some(to));
+    let rows: Vec<(&str, &str, [(u16, Option<&str>); 4])> = vec![
+        (
+            "GET",
+            "/account/security",
+            [see("/sign-in"), see("/sign-in"), (200, None), (200, None)],
+        ),
+        (
+            "POST",
+            "/account/security/two-factor/start",
+            [
+                see("/sign-in"),
+                see("/sign-in"),
+                (403, None),
+                see("/account/security"),
+            ],
+        ),
+        (
+            "POST",
+            "/account/security/two-factor/confirm",
+            [see("/sign-in"), see("/sign-in"), (403, None), (400, None)],
+        ),
+        (
+            "POST",
+            "/account/security/two-factor/cancel",
+            [
+                see("/sign-in"),
+                see("/sign-in"),
+                (403, None),
+                see("/account/security"),
+            ],
+        ),
+        (
+            "POST",
+            "/account/security/two-factor/disable",
+            [
+                see("/sign-in"),
+                see("/sign-in"),
+                (403, None),
+                see("/account/security"),
+            ],
+        ),
+        // The second sign-in step without a challenge: back to the password form.
+        (
+            "GET",
+            "/sign-in/second-factor",
+            [(401, None), (401, None), (401, None), (401, None)],
+        ),
+        (
+            "POST",
+            "/sign-in/second-factor",
+            [(401, None), (401, None), (403, None), (401, None)],
+        ),
+    ];
+    // The confirm row needs a pending enrolment to reach the code check: the start row makes it.
+    for (method, path, expected) in rows {
+        for (caller, (status, location)) in [
+            Caller::Anonymous,
+            Caller::Token,
+            Caller::SessionWithoutCsrf,
+            Caller::Session,
+        ]
+        .into_iter()
+        .zip(expected)
+        {
+            let mut request = client.request(method.parse()?, site.url(path));
+            match caller {
+                Caller::Anonymous => {}
+                Caller::Token => {
+                    request = request.bearer_auth(token.secret.expose_secret());
+                }
+                Caller::SessionWithoutCsrf | Caller::Session => {
+                    request = request.header("cookie", &cookie);
+                }
+            }
+            if method == "POST" {
+                let csrf_field = match caller {
+                    Caller::Session => format!("csrf_token={csrf}&"),
+                    _ => String::new(),
+                };
+                request = request
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("{csrf_field}code=123456"));
+            }
+            let reply = request.send().await?;
+            let got = reply.status().as_u16();
+            let to = reply
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            ensure!(
+                got == status && to.as_deref() == location,
+                "{method} {path} as {caller:?}: {got} {to:?}, expected {status} {location:?}"
+            );
+        }
+    }
+    site.stop().await
+}
+
+/// The rest of the security page in Chromium: a user ends a session of another browser, revokes
+/// an API token and changes the password (which signs this browser out too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_ends_a_session_revokes_a_token_and_changes_the_password_in_chromium() -> Result<()>
+{
+    use mailsig_daemon::http::auth;
+    const EMAIL: &str = "xena@mycorp.example";
+    const PASSWORD: &str = "xena password 1";
+    const NEW_PASSWORD: &str = "xena password 2";
+    let site = Site::start(false).await?;
+    let user = site.user(EMAIL, PASSWORD).await?;
+    let elsewhere = auth::sign_in(&site.store, EMAIL, PASSWORD).await?;
+    let token = site.store.create_token(user.id, "laptop script").await?;
+    let browser = Browser::start().await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+
+    browser.goto(&site.url("/account/security")).await?;
+    let listed = browser.text("#sessions").await?;
+    ensure!(
+        listed.contains("(this browser)") && listed.matches("UTC").count() >= 4,
+        "sessions listed: {listed}"
+    );
+    ensure!(
+        browser.text("#tokens").await?.contains("laptop script"),
+        "the token is not listed"
+    );
+
+    // End the other browser's session.
+    browser
+        .click(&format!("#end-session-{}", elsewhere.session.id))
+        .await?;
+    browser
+        .wait_path(|p| p == "/account/security", WAIT)
+        .await?;
+    let live = site.store.sessions_of(user.id).await?;
+    ensure!(
+        live.len() == 1 && live[0].id != elsewhere.session.id,
+        "sessions after ending the other: {live:?}"
+    );
+
+    // Revoke the token.
+    browser
+        .click(&format!("#revoke-token-{}", token.token.id.0))
+        .await?;
+    browser
+        .wait_path(|p| p == "/account/security", WAIT)
+        .await?;
+    let tokens = site.store.list_tokens(user.id).await?;
+    ensure!(
+        tokens.iter().all(|t| t.revoked_at.is_some()),
+        "the token was not revoked"
+    );
+    ensure!(
+        browser.exists("#no-tokens").await?,
+        "a revoked token still listed"
+    );
+
+    // A wrong current password changes nothing.
+    browser.fill("#current-password", "not my password").await?;
+    browser.fill("#new-password", NEW_PASSWORD).await?;
+    browser.click("#change-password").await?;
+    browser
+        .wait_for(&site.url("/account/security"), "#password-error", WAIT)
+        .await
+        .ok();
+    ensure!(
+        browser.exists("#password-error").await?,
+        "a wrong current password was not refused"
+    );
+    // The right one: signed out, the old password no longer works, the new one does.
+    browser.fill("#current-password", PASSWORD).await?;
+    browser.fill("#new-password", NEW_PASSWORD).await?;
+    browser.click("#change-password").await?;
+    browser.wait_path(|p| p == "/sign-in", WAIT).await?;
+    browser.goto(&site.url("/dashboard")).await?;
+    ensure!(
+        browser.current_path().await? == "/sign-in",
+        "still signed in after the password change"
+    );
+    ensure!(
+        auth::sign_in(&site.store, EMAIL, PASSWORD).await.is_err(),
+        "the old password still works"
+    );
+    site.sign_in(&browser, EMAIL, NEW_PASSWORD).await?;
+
+    let audit = site.store.audit_log(200).await?;
+    for action in [
+        AuditAction::SessionEnd,
+        AuditAction::TokenRevoke,
+        AuditAction::UserSetPassword,
+    ] {
+        ensure!(
+            audit
+                .iter()
+                .any(|e| e.action == action && e.actor == Some(user.id)),
+            "no {action} entry"
+        );
+    }
+    browser.close().await?;
     site.stop().await
 }

@@ -34,7 +34,7 @@ pub struct Session {
     pub user: UserId,
     csrf: String,
     pub expires_at: i64,
-    /// The sign-in passed a second factor (what `[auth] require_second_factor` asks for).
+    /// The sign-in passed a second factor (what `[api] require_second_factor` asks for).
     pub second_factor: bool,
 }
 

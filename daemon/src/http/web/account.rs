@@ -1,7 +1,11 @@
 //! The signed-in person's own security settings (`/account/security`): two-step verification
-//! with an authenticator app. Turning it on shows a QR code and the key to type by hand, asks
-//! for the first code, then shows the recovery codes once; turning it off asks for a current
-//! code. The work is `auth::second_factor`'s; this module only shows it.
+//! with an authenticator app, their password, their browser sessions and API tokens.
+//!
+//! Turning two-step verification on shows a QR code and the key to type by hand, asks for the
+//! first code, then shows the recovery codes once; turning it off asks for a current code (the
+//! work is `auth::second_factor`'s). Changing the password checks the current one and ends every
+//! session and token (`auth::change_password`). Sessions and tokens are listed and ended through
+//! `service::me`, which decides that only the user's own can be.
 
 use askama::Template;
 use axum::Form;
@@ -14,8 +18,10 @@ use zeroize::Zeroize;
 use super::render::{PageError, html};
 use crate::http::app::AppState;
 use crate::http::auth::second_factor::{self, SecondFactorError, Status};
-use crate::http::auth::{CurrentUser, csrf_token};
-use crate::store::UserId;
+use crate::http::auth::{self, AuthError, CurrentUser, csrf_token};
+use crate::service::me;
+use crate::service::tokens::Credential;
+use crate::store::{TokenId, UserId};
 
 /// The page's address.
 pub const SECURITY_PATH: &str = "/account/security";
@@ -36,8 +42,31 @@ struct SecurityPage {
     qr_svg: String,
     manual_key: String,
     error: Option<String>,
-    /// `[auth] require_second_factor` is on and this session has not passed one.
+    /// `[api] require_second_factor` is on and this session has not passed one.
     required: bool,
+    sessions: Vec<SessionRow>,
+    tokens: Vec<TokenRow>,
+    /// Why the password was not changed.
+    password_error: Option<String>,
+}
+
+/// A session as the page lists it.
+struct SessionRow {
+    id: i64,
+    started: String,
+    expires: String,
+    current: bool,
+    second_factor: bool,
+}
+
+/// A live API token as the page lists it (never its secret).
+struct TokenRow {
+    id: i64,
+    label: String,
+    scope: &'static str,
+    created: String,
+    expires: String,
+    last_used: String,
 }
 
 impl Drop for SecurityPage {
@@ -54,15 +83,56 @@ fn failure(e: SecondFactorError) -> PageError {
     }
 }
 
-async fn security_page(
-    state: &AppState,
+/// What one rendering of the page shows besides the stored state.
+struct Shown {
     user: UserId,
+    session: i64,
     csrf: String,
     required: bool,
     error: Option<String>,
-    status_code: StatusCode,
-) -> Result<Response, PageError> {
+    password_error: Option<String>,
+    status: StatusCode,
+}
+
+async fn security_page(state: &AppState, shown: Shown) -> Result<Response, PageError> {
+    let Shown {
+        user,
+        session: current,
+        csrf,
+        required,
+        error,
+        password_error,
+        status: status_code,
+    } = shown;
     let store = &state.store;
+    let actor = crate::service::Actor::signed_in(user);
+    let now = store.now_ms();
+    let sessions = me::sessions(store, actor)
+        .await?
+        .into_iter()
+        .map(|s| SessionRow {
+            id: s.id,
+            started: super::render::when(s.created_at),
+            expires: super::render::when(s.expires_at),
+            current: s.id == current,
+            second_factor: s.second_factor,
+        })
+        .collect();
+    let tokens = me::tokens(store, actor)
+        .await?
+        .into_iter()
+        .filter(|t| t.revoked_at.is_none() && t.expires_at > now)
+        .map(|t| TokenRow {
+            id: t.id.0,
+            label: t.label,
+            scope: t.scope.as_str(),
+            created: super::render::when(t.created_at),
+            expires: super::render::when(t.expires_at),
+            last_used: t
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), super::render::when),
+        })
+        .collect();
     let status = second_factor::status(store, user).await.map_err(failure)?;
     let (qr_svg, manual_key) = if status == Status::Pending {
         let email = store
@@ -87,6 +157,9 @@ async fn security_page(
         manual_key,
         error,
         required,
+        sessions,
+        tokens,
+        password_error,
     };
     let mut response = html(&page)?;
     *response.status_mut() = status_code;
@@ -106,8 +179,20 @@ pub async fn show(
     user: Option<CurrentUser>,
 ) -> Result<Response, PageError> {
     let required = policy_unmet(&state, &user);
-    let (user, _, csrf) = signed_in(user)?;
-    security_page(&state, user, csrf, required, None, StatusCode::OK).await
+    let (user, session, csrf) = signed_in(user)?;
+    security_page(
+        &state,
+        Shown {
+            user,
+            session,
+            csrf,
+            required,
+            error: None,
+            password_error: None,
+            status: StatusCode::OK,
+        },
+    )
+    .await
 }
 
 /// Starts enrolment (a new secret) and shows it.
@@ -195,7 +280,19 @@ pub async fn confirm(
                 SecondFactorError::WrongCode => "That code is not right. Check the time on your phone and enter the code the app shows now.".to_owned(),
                 other => format!("{other}."),
             };
-            security_page(&state, user, csrf, required, Some(message), status).await
+            security_page(
+                &state,
+                Shown {
+                    user,
+                    session,
+                    csrf,
+                    required,
+                    error: Some(message),
+                    password_error: None,
+                    status,
+                },
+            )
+            .await
         }
         Err(SecondFactorError::WrongState) => Ok(Redirect::to(SECURITY_PATH).into_response()),
         Err(e) => Err(failure(e)),
@@ -209,7 +306,7 @@ pub async fn disable(
     Form(form): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     let required = policy_unmet(&state, &user);
-    let (user, _, csrf) = signed_in(user)?;
+    let (user, session, csrf) = signed_in(user)?;
     match second_factor::disable(&state.store, &state.vault, user, &form.code).await {
         Ok(()) | Err(SecondFactorError::WrongState) => {
             Ok(Redirect::to(SECURITY_PATH).into_response())
@@ -221,8 +318,127 @@ pub async fn disable(
                 StatusCode::TOO_MANY_REQUESTS
             };
             let message = format!("Two-step verification is still on: {e}.");
-            security_page(&state, user, csrf, required, Some(message), status).await
+            security_page(
+                &state,
+                Shown {
+                    user,
+                    session,
+                    csrf,
+                    required,
+                    error: Some(message),
+                    password_error: None,
+                    status,
+                },
+            )
+            .await
         }
         Err(e) => Err(failure(e)),
     }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+impl Drop for PasswordForm {
+    fn drop(&mut self) {
+        self.current_password.zeroize();
+        self.new_password.zeroize();
+    }
+}
+
+/// Changes the password: every session (this one too) and every API token end with it, so the
+/// answer clears the cookie and goes to the sign-in page.
+pub async fn change_password(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    client: Option<axum::Extension<crate::http::client_address::ClientAddress>>,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    let required = policy_unmet(&state, &user);
+    let (user, session, csrf) = signed_in(user)?;
+    let result = auth::change_password(
+        &state.store,
+        user,
+        zeroize::Zeroizing::new(form.current_password.clone()),
+        zeroize::Zeroizing::new(form.new_password.clone()),
+        client.and_then(|c| c.0.0),
+    )
+    .await;
+    let (status, message) = match result {
+        Ok(_) => {
+            return Ok((
+                [(axum::http::header::SET_COOKIE, auth::clear_cookie())],
+                Redirect::to("/sign-in"),
+            )
+                .into_response());
+        }
+        Err(AuthError::BadCredentials) => (
+            StatusCode::BAD_REQUEST,
+            "The current password is wrong.".to_owned(),
+        ),
+        Err(e @ AuthError::WeakPassword { .. }) => (StatusCode::BAD_REQUEST, format!("{e}.")),
+        Err(e @ AuthError::TooManyAttempts { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, format!("{e}."))
+        }
+        Err(e) => return Err(PageError::Internal(format!("change password: {e}"))),
+    };
+    security_page(
+        &state,
+        Shown {
+            user,
+            session,
+            csrf,
+            required,
+            error: None,
+            password_error: Some(message),
+            status,
+        },
+    )
+    .await
+}
+
+/// Ends one of the user's sessions; ending this one signs out.
+pub async fn end_session(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Response, PageError> {
+    let (user, current, _) = signed_in(user)?;
+    me::end_session(
+        &state.store,
+        crate::service::Actor::signed_in(user),
+        Credential::SESSION,
+        id,
+    )
+    .await?;
+    if id == current {
+        return Ok((
+            [(axum::http::header::SET_COOKIE, auth::clear_cookie())],
+            Redirect::to("/sign-in"),
+        )
+            .into_response());
+    }
+    Ok(Redirect::to(SECURITY_PATH).into_response())
+}
+
+/// Revokes one of the user's API tokens.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Response, PageError> {
+    let (user, _, _) = signed_in(user)?;
+    me::revoke_token(
+        &state.store,
+        crate::service::Actor::signed_in(user),
+        Credential::SESSION,
+        TokenId(id),
+    )
+    .await?;
+    Ok(Redirect::to(SECURITY_PATH).into_response())
 }

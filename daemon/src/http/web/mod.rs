@@ -66,6 +66,9 @@ pub fn router() -> Router<AppState> {
             "/account/security/two-factor/disable",
             post(account::disable),
         )
+        .route("/account/password", post(account::change_password))
+        .route("/account/sessions/{id}/end", post(account::end_session))
+        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
         .route("/dashboard", get(lists::dashboard))
         .route("/lists", post(lists::create))
         .route(
