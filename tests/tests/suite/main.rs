@@ -36,6 +36,7 @@ mod reload;
 mod replicas;
 mod resilience;
 mod second_factor;
+mod self_service;
 mod sender_auth;
 mod servers;
 mod web_e2e;

@@ -14,6 +14,7 @@
 
 mod account;
 mod lists;
+mod mailbox_password;
 mod mailboxes;
 mod render;
 mod review;
@@ -101,6 +102,10 @@ pub fn router() -> Router<AppState> {
             post(mailboxes::set_exclusions),
         )
         .route("/mailboxes/{id}/unlink", post(mailboxes::unlink))
+        .route(
+            "/mailboxes/{id}/password",
+            get(mailbox_password::show).post(mailbox_password::replace),
+        )
         .route("/static/style.css", get(style))
         .fallback(render::not_found_page)
         .layer(DefaultBodyLimit::max(PAGE_BODY_LIMIT))
