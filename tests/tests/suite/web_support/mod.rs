@@ -139,6 +139,22 @@ impl Site {
     }
 }
 
+/// Waits, without reloading, until `selector` exists on the page the browser shows (a form's
+/// answer), or fails after `timeout` with the page's text.
+pub async fn wait_exists(browser: &Browser, selector: &str, timeout: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !browser.exists(selector).await.unwrap_or(false) {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{selector} did not appear within {timeout:?}; at {}: {}",
+            browser.current_path().await.unwrap_or_default(),
+            browser.text("main").await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 /// Where screenshots go for people to look at: `target/web-screenshots/<name>.png`.
 pub fn screenshot_path(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
