@@ -121,7 +121,12 @@ async fn a_user_replaces_a_mailbox_password_in_place_and_mail_keeps_coming_in_ch
         "partner.example",
         &unique_id("self-service"),
     );
-    site.env.imap().append(&mail_user, "INBOX", &raw).await?;
+    let renamed = mailsig_tests::servers::MailUser {
+        name: mail_user.name.clone(),
+        password: new_password.clone(),
+        address: mail_user.address.clone(),
+    };
+    site.env.imap().append(&renamed, "INBOX", &raw).await?;
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let found = site
