@@ -20,6 +20,7 @@ pub mod mailboxes;
 pub mod me;
 pub mod suggestions;
 pub mod tokens;
+pub mod users;
 pub mod validate;
 
 pub use error::{ServiceError, ServiceResult};

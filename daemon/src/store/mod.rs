@@ -46,7 +46,7 @@ pub use crate::domain::ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId,
 };
 pub use audit::AuditEntry;
-pub use change_log::{ChangeHorizon, ChangeRow, ChangeState};
+pub use change_log::{ChangeHorizon, ChangePage, ChangeRow, ChangeState};
 pub use changes::{ChangeStatus, ChangeSuggestion};
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage,

@@ -487,6 +487,65 @@ fn the_cli_validates_and_audits_lists_exactly_like_the_pages() {
     assert_eq!(by_cli, by_page);
 }
 
+/// `user add` and `user set-password` go through the service layer: the address is checked
+/// like every e-mail field of the pages (spelled out per field), and both actions are audited as
+/// the operator's, with no user id.
+#[test]
+fn user_commands_validate_and_audit_through_the_service() {
+    let install = Install::new();
+    assert_fails(
+        &install.run(&["user", "add", "not-an-address"]),
+        65,
+        "email: is not an e-mail address",
+    );
+    assert_fails(
+        &install.run(&[
+            "user",
+            "add",
+            "carol@example.com",
+            "--name",
+            &"n".repeat(201),
+        ]),
+        65,
+        "name: is longer than 200 characters",
+    );
+    install.ok(&["user", "add", "Carol@Example.com", "--name", "Carol"]);
+    let out = install.run_with_stdin(
+        &["user", "set-password", "carol@example.com"],
+        "a long enough password\n",
+    );
+    assert!(
+        out.status.success(),
+        "set-password: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        let carol = store
+            .user_by_email("carol@example.com")
+            .await
+            .unwrap_or_else(|e| panic!("the address is stored lower-cased: {e}"));
+        let log = store
+            .audit_log(10)
+            .await
+            .unwrap_or_else(|e| panic!("audit log: {e}"));
+        let actions: Vec<(String, Option<i64>, bool)> = log
+            .iter()
+            .filter(|e| e.object_id == Some(carol.id.0))
+            .map(|e| (e.action.to_string(), e.object_id, e.actor.is_none()))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                ("user.set_password".to_owned(), Some(carol.id.0), true),
+                ("user.add".to_owned(), Some(carol.id.0), true),
+            ],
+            "newest first, both by the operator"
+        );
+    });
+}
+
 /// `secrets rotate` refuses while a daemon replica is alive (its heartbeat row is live):
 /// secrets that daemon seals meanwhile would be under the old key and lost.
 #[test]

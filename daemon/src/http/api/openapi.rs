@@ -190,10 +190,15 @@ fn query_params(route: &Route) -> Vec<(&'static str, &'static str)> {
         "/api/v1/lists/{id}/changes" => vec![
             (
                 "since",
-                r#"{"type": "string", "pattern": "^([sp][0-9a-f]{1,16})?$",
+                r#"{"type": "string", "pattern": "^([sp][0-9a-f]{1,16}(\\.[0-9a-f]{1,16}\\.[0-9a-f]{1,16})?)?$",
                     "description": "the cursor of the previous answer; without it, every contact is listed as created"}"#,
             ),
             ("include", INCLUDE),
+            (
+                "limit",
+                r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 500,
+                    "description": "contacts per page; while an answer says more, send its cursor back at once"}"#,
+            ),
         ],
         _ => Vec::new(),
     }

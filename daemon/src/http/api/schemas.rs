@@ -250,8 +250,9 @@ pub fn components() -> Vec<(&'static str, String)> {
         (
             "Changes",
             r##"{"type": "object", "additionalProperties": false,
-                "required": ["cursor", "include", "created", "changed", "deleted"], "properties": {
+                "required": ["cursor", "more", "include", "created", "changed", "deleted"], "properties": {
                 "cursor": {"type": "string", "description": "opaque; pass as ?since= for the changes after this answer"},
+                "more": {"type": "boolean", "description": "this answer is one page of several: pass its cursor at once for the next"},
                 "include": {"type": "string", "enum": ["accepted", "all"]},
                 "created": {"type": "array", "items": {"$ref": "#/components/schemas/Suggestion"},
                             "description": "contacts that entered the export since the cursor (all of them without one)"},
