@@ -87,22 +87,13 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
         }
         UserCommand::ResetSecondFactor { email } => {
             let user = super::resolve::user(&store, &email).await?;
-            let removed = store
-                .remove_second_factor(user.id)
+            let removed = crate::service::users::reset_second_factor(&store, user.id)
                 .await
-                .or_exit("remove the second factor")?;
+                .or_exit("reset two-step verification")?;
             if removed {
-                context::audit(
-                    &store,
-                    AuditAction::SecondFactorReset,
-                    AuditObject::User,
-                    Some(user.id.0),
-                    None,
-                )
-                .await?;
-                println!("{}	two-step verification turned off", user.email);
+                println!("{}\ttwo-step verification turned off", user.email);
             } else {
-                println!("{}	had no two-step verification", user.email);
+                println!("{}\thad no two-step verification", user.email);
             }
         }
         UserCommand::Token {
