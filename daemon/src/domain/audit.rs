@@ -41,6 +41,8 @@ text_enum! {
         SuggestionDismiss => "suggestion.dismiss",
         SuggestionMerge => "suggestion.merge",
         SuggestionExport => "suggestion.export",
+        /// Erased for good; the entry keeps the id only, never the erased values.
+        SuggestionErase => "suggestion.erase",
         SecretsRotate => "secrets.rotate",
         GraphClientSecretSet => "graph.client_secret.set",
     }

@@ -281,6 +281,22 @@ impl Store {
         self.get_suggestion(id).await
     }
 
+    /// Erases a suggestion for good (a data subject's request): the row goes at once with its
+    /// field history and change proposals (by cascade), not after the retention period. The
+    /// change log keeps a tombstone (ids only, written by the delete trigger) so that exports
+    /// delete it downstream too. `NotFound` when there is no such row.
+    pub async fn erase_suggestion(&self, id: SuggestionId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM suggestions WHERE id = $1")
+            .bind(id.0)
+            .execute(self.writer())
+            .await
+            .map_err(Error::db("erase suggestion", "suggestion"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "suggestion" });
+        }
+        Ok(())
+    }
+
     /// Soft-deletes a suggestion; purged after the retention period.
     pub async fn soft_delete_suggestion(&self, id: SuggestionId) -> Result<()> {
         let done = sqlx::query(

@@ -17,6 +17,7 @@ mod api_contract;
 mod api_daemon;
 mod api_logs;
 mod api_matrix;
+mod erasure;
 mod first_hour;
 mod graph;
 mod graph_emulator;
