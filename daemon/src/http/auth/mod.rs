@@ -15,6 +15,7 @@ pub mod password_change;
 pub mod policy;
 pub mod second_factor;
 pub mod session;
+pub mod sign_in;
 pub mod sign_in_csrf;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
@@ -29,9 +30,10 @@ use crate::store::{Store, TokenId, TokenScope, UserId};
 
 pub use password_change::change_password;
 pub use session::{
-    NewSession, PasswordSignIn, SESSION_COOKIE, Session, SessionKind, clear_cookie, cookie_value,
-    csrf_token, sign_in, sign_in_for, sign_in_from, sign_in_with_password, sign_out,
+    NewSession, SESSION_COOKIE, Session, SessionKind, clear_cookie, cookie_value, csrf_token,
+    sign_out,
 };
+pub use sign_in::{PasswordSignIn, sign_in, sign_in_for, sign_in_from, sign_in_with_password};
 pub use sign_in_csrf::{SIGN_IN_COOKIE, SignInToken, check_sign_in_token, clear_sign_in_cookie};
 
 /// The CSRF header scripts send.

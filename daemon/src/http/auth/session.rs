@@ -18,7 +18,6 @@ use crate::store::{Store, StoredSession, UserId};
 
 use super::AuthError;
 use super::password::verify_password;
-use super::second_factor::challenge::Challenge;
 
 /// The session cookie's name. The `__Host-` prefix makes browsers refuse it unless it is
 /// Secure, has `Path=/` and no `Domain`, so a sibling subdomain cannot plant one.
@@ -59,7 +58,7 @@ impl From<StoredSession> for Session {
     }
 }
 
-/// A session just created by [`sign_in`]: send [`NewSession::set_cookie`] with the response.
+/// A session just created by a sign-in: send [`NewSession::set_cookie`] with the response.
 pub struct NewSession {
     pub session: Session,
     cookie: SecretString,
@@ -107,67 +106,11 @@ pub(crate) fn random_hex() -> Result<String, AuthError> {
     Ok(hex::encode(bytes.as_ref()))
 }
 
-/// Checks the e-mail and password and opens a session of `ttl`. A wrong e-mail and a wrong
-/// password fail the same way, in about the same time.
-pub async fn sign_in_for(
-    store: &Store,
-    email: &str,
-    password: &str,
-    ttl: Duration,
-) -> Result<NewSession, AuthError> {
-    sign_in_from(store, email, password, ttl, None).await
-}
-
-/// What a correct password leads to.
-pub enum PasswordSignIn {
-    /// Signed in (the user has no second factor).
-    Session(NewSession),
-    /// The user has a second factor: the sign-in goes on at its form with this challenge.
-    SecondFactor(Challenge),
-}
-
 /// Did a session's sign-in pass a second factor?
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionKind {
     PasswordOnly,
     SecondFactorPassed,
-}
-
-/// [`sign_in_for`] from the client address `client`: attempts are counted per e-mail address
-/// *and* source (IPv6 per /64), so guessing from one source is throttled without locking the
-/// account's owner out from theirs. A user with a second factor gets
-/// [`AuthError::SecondFactorRequired`]: pages use [`sign_in_with_password`] instead.
-pub async fn sign_in_from(
-    store: &Store,
-    email: &str,
-    password: &str,
-    ttl: Duration,
-    client: Option<std::net::IpAddr>,
-) -> Result<NewSession, AuthError> {
-    match sign_in_with_password(store, email, password, ttl, client).await? {
-        PasswordSignIn::Session(new) => Ok(new),
-        PasswordSignIn::SecondFactor(_) => Err(AuthError::SecondFactorRequired),
-    }
-}
-
-/// Checks the e-mail and password (throttled as [`sign_in_from`] says); opens a session, or a
-/// second-factor challenge when the user has a confirmed factor.
-pub async fn sign_in_with_password(
-    store: &Store,
-    email: &str,
-    password: &str,
-    ttl: Duration,
-    client: Option<std::net::IpAddr>,
-) -> Result<PasswordSignIn, AuthError> {
-    let user = check_password(store, email, password, client).await?;
-    if super::second_factor::is_required_for(store, user).await? {
-        return Ok(PasswordSignIn::SecondFactor(
-            super::second_factor::challenge::issue(store, user).await?,
-        ));
-    }
-    Ok(PasswordSignIn::Session(
-        open_session(store, user, ttl, SessionKind::PasswordOnly).await?,
-    ))
 }
 
 /// The user whose e-mail and password these are (throttled; a wrong e-mail and a wrong
@@ -268,11 +211,6 @@ pub(super) fn attempt_allowed(
         .map_err(|not_until| AuthError::TooManyAttempts {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
         })
-}
-
-/// [`sign_in_for`] with the default lifetime.
-pub async fn sign_in(store: &Store, email: &str, password: &str) -> Result<NewSession, AuthError> {
-    sign_in_for(store, email, password, DEFAULT_SESSION_TTL).await
 }
 
 /// Ends the session; send [`clear_cookie`] with the response.
