@@ -46,6 +46,9 @@ text_enum! {
         SuggestionErase => "suggestion.erase",
         SecretsRotate => "secrets.rotate",
         GraphClientSecretSet => "graph.client_secret.set",
+        WebhookAdd => "webhook.add",
+        WebhookRemove => "webhook.remove",
+        WebhookLog => "webhook.log",
     }
     impl Display;
 }
@@ -72,6 +75,7 @@ text_enum! {
         Suggestion => "suggestion",
         Secret => "secret",
         Secrets => "secrets",
+        Webhook => "webhook",
     }
     impl Display;
 }

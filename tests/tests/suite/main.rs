@@ -42,3 +42,4 @@ mod sender_auth;
 mod servers;
 mod web_e2e;
 mod web_pages;
+mod webhooks;
