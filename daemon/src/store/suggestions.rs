@@ -283,8 +283,8 @@ impl Store {
 
     /// Erases a suggestion for good (a data subject's request): the row goes at once with its
     /// field history and change proposals (by cascade) and its webhook deliveries, not after the
-    /// retention period. The change log keeps a tombstone (ids only, written by the delete trigger) so that exports
-    /// delete it downstream too. `NotFound` when there is no such row.
+    /// retention period. The change log keeps a tombstone (ids only, written by the delete
+    /// trigger) so that exports delete it downstream too. `NotFound` when there is no such row.
     pub async fn erase_suggestion(&self, id: SuggestionId) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM suggestions WHERE id = $1")
