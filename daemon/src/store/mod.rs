@@ -31,6 +31,7 @@ mod provenance;
 mod replicas;
 mod retention;
 mod review;
+mod second_factor;
 mod secrets;
 mod sessions;
 mod stats;
@@ -41,10 +42,12 @@ mod suggestions;
 mod tokens;
 mod users;
 mod wal;
+mod webhooks;
 
 pub use crate::clock::Clock;
 pub use crate::domain::ids::{
-    ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId,
+    ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
+    WebhookId,
 };
 pub use audit::AuditEntry;
 pub use auto_accept::{
@@ -72,6 +75,7 @@ pub use provenance::{KEEP_PER_SUGGESTION, Provenance, Sighting, SightingOutcome}
 pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;
 pub use review::ReviewFilter;
+pub use second_factor::{StoredChallenge, StoredSecondFactor};
 pub use secrets::{SecretKind, StoredSecret};
 pub use sessions::StoredSession;
 pub use stats::MailboxStats;
@@ -80,6 +84,7 @@ pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, Sug
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewToken, PasswordReplaced, TokenScope};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;
+pub use webhooks::{AfterAttempt, AttemptRecord, Delivery, NewDelivery, NewWebhook, Webhook};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -14,6 +14,7 @@ mod me;
 pub mod openapi;
 pub mod schemas;
 mod suggestions;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -237,6 +238,34 @@ fn entries() -> Vec<Entry> {
         ),
         entry(
             M::GET,
+            "/api/v1/lists/{id}/webhooks",
+            "webhooks",
+            "The list's signed outgoing webhooks (owner; never their secrets)",
+            get(webhooks::index),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/lists/{id}/webhooks",
+            "webhooks",
+            "Add a webhook: URL, signing secret (kept in the vault, never shown again), events (owner)",
+            post(webhooks::add),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/lists/{id}/webhooks/{webhook_id}",
+            "webhooks",
+            "Remove a webhook with its queued deliveries, log and secret (owner)",
+            delete(webhooks::remove),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/webhooks/{webhook_id}/deliveries",
+            "webhooks",
+            "The webhook's delivery log: the newest attempts with status code or outcome (owner)",
+            get(webhooks::deliveries),
+        ),
+        entry(
+            M::GET,
             "/api/v1/mailboxes",
             "mailboxes",
             "My linked mailboxes",
@@ -304,6 +333,13 @@ fn entries() -> Vec<Entry> {
             "suggestions",
             "One suggestion",
             get(suggestions::show),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/suggestions/{id}",
+            "suggestions",
+            "Erase a suggestion for good, with its history (the list's owner; a data subject's erasure request)",
+            delete(suggestions::erase),
         ),
         entry(
             M::POST,
