@@ -30,6 +30,7 @@ text_enum! {
         SuggestionHistory => "suggestion.history",
         SuggestionAccept => "suggestion.accept",
         SuggestionDismiss => "suggestion.dismiss",
+        SuggestionReopen => "suggestion.reopen",
         SuggestionMerge => "suggestion.merge",
         SuggestionExport => "suggestion.export",
         SecretsRotate => "secrets.rotate",

@@ -39,3 +39,4 @@ mod sender_auth;
 mod servers;
 mod web_e2e;
 mod web_pages;
+mod web_review;

@@ -330,27 +330,49 @@ async fn the_review_page_shows_each_fields_confidence() -> Result<()> {
     )
     .await?;
     ensure!(page.status == 200, "review page: {}", page.status);
-    let row_start = page
+    let card_start = page
         .body
         .find(&format!("id=\"suggestion-{}\"", suggestion.0))
-        .context("the suggestion's row is missing")?;
-    let row = &page.body[row_start..];
-    let row = &row[..row.find("</tr>").context("unclosed row")?];
-    // Each value carries its own confidence, next to it, rounded to a whole percent.
+        .context("the suggestion's card is missing")?;
+    let card = &page.body[card_start..];
+    let card = &card[..card.find("</li>").context("unclosed card")?];
+    // Each value carries its own confidence, next to it, rounded to a whole percent; a value
+    // below 70% is marked for checking.
     for (class, value, percent) in [
-        ("name", "Anna Berg", "97%"),
-        ("title", "Varvschef", "62%"),
-        ("company", "Nordlys AB", "88%"),
-        ("phones", "+46855541230", "99%"),
+        (
+            "name",
+            "<span class=\"field-value\">Anna Berg</span>",
+            "97%",
+        ),
+        (
+            "title",
+            "<span class=\"field-value\">Varvschef</span>",
+            "62% · check",
+        ),
+        (
+            "company",
+            "<span class=\"field-value\">Nordlys AB</span>",
+            "88%",
+        ),
+        (
+            "phones",
+            "<span class=\"kind\">Work</span> <a class=\"field-value\" href=\"tel:+46855541230\">+46855541230</a>",
+            "99%",
+        ),
     ] {
-        let cell = format!(
-            "<td class=\"{class}\"><span class=\"field-value\">{value}</span> <small class=\"confidence\">{percent}</small>"
+        let start = card
+            .find(&format!("<dd class=\"{class}\">"))
+            .with_context(|| format!("no {class} field in the card: {card}"))?;
+        let cell = &card[start..];
+        let cell = &cell[..cell.find("</dd>").context("unclosed field")?];
+        ensure!(
+            cell.contains(value) && cell.contains(&format!("{percent}</small>")),
+            "{class} should show {value} with {percent}: {cell}"
         );
-        ensure!(row.contains(&cell), "no {cell} in the row: {row}");
     }
     ensure!(
-        row.contains("<td class=\"overall\">80%</td>"),
-        "the overall confidence is missing: {row}"
+        card.contains("<span class=\"overall\">80%</span>"),
+        "the overall confidence is missing: {card}"
     );
     site.stop().await
 }

@@ -13,6 +13,7 @@
 
 mod lists;
 mod mailboxes;
+mod merge;
 mod render;
 mod review;
 mod session;
@@ -63,13 +64,15 @@ pub fn router() -> Router<AppState> {
         .route("/lists/{id}/export.vcf", get(lists::export_vcard))
         .route("/lists/{id}/export.csv", get(lists::export_csv))
         .route("/lists/{id}/review", get(review::review_page))
+        .route("/lists/{id}/review/bulk", post(review::bulk))
+        .route("/lists/{id}/review/undo", post(review::undo))
         .route("/suggestions/{id}/accept", post(review::accept))
         .route("/suggestions/{id}/dismiss", post(review::dismiss))
-        .route("/changes/{id}/accept", post(review::accept_change))
-        .route("/changes/{id}/dismiss", post(review::dismiss_change))
+        .route("/changes/{id}/accept", post(merge::accept_change))
+        .route("/changes/{id}/dismiss", post(merge::dismiss_change))
         .route(
             "/suggestions/{id}/merge",
-            get(review::merge_page).post(review::merge),
+            get(merge::merge_page).post(merge::merge),
         )
         .route("/mailboxes/new", get(mailboxes::link_page))
         .route("/mailboxes/imap", post(mailboxes::link_imap))
