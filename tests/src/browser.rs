@@ -114,9 +114,11 @@ impl Browser {
         });
         if let Some(screen) = screen {
             let (width, height) = screen.size();
+            // Not "mobile": that would lay pages out at 980 px and zoom out until a page's
+            // viewport meta applies; the width is what is tested.
             options["mobileEmulation"] = json!({
                 "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0,
-                                   "mobile": screen == Screen::Phone, "touch": screen == Screen::Phone },
+                                   "mobile": false, "touch": screen == Screen::Phone },
             });
         }
         capabilities.insert("goog:chromeOptions".to_owned(), options);

@@ -18,6 +18,7 @@ pub mod host_guard;
 pub mod lists;
 pub mod mailboxes;
 pub mod me;
+pub mod postal;
 pub mod suggestions;
 pub mod tokens;
 pub mod validate;

@@ -150,7 +150,7 @@ async fn each_review_action_is_confirmed_with_undo_on_the_same_view() -> Result<
     );
     for (key, text) in [
         ("emails", "rachel@harbor.example"),
-        ("websites", "https://www.harbor.example"),
+        ("websites", "harbor.example"),
         ("address", "500 Terry A Francois Blvd"),
         ("social", "linkedin.com/in/rachel-kim"),
         ("title", "Logistics Manager, West Coast"),
@@ -258,6 +258,7 @@ async fn each_review_action_is_confirmed_with_undo_on_the_same_view() -> Result<
         .click(&format!("#suggestion-{} a.button", omar.0))
         .await?;
     browser.wait_path(|p| p.ends_with("/merge"), WAIT).await?;
+    browser.fill("#title-value", "Fleet Director").await?;
     browser.click("#merge").await?;
     browser
         .wait_text("#notice", "Merged Omar Haddad.", WAIT)

@@ -267,10 +267,11 @@ pub async fn export_vcard(
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let scope = service::export::Scope::from_query(query.include.as_deref())?;
-    let body = service::export::vcard(&state.store, visitor.actor, ListId(id), scope).await?;
+    let list = service::lists::get_list(&state.store, visitor.actor, ListId(id)).await?;
+    let body = service::export::vcard(&state.store, visitor.actor, list.id, scope).await?;
     Ok(download(
         "text/vcard; charset=utf-8",
-        &format!("list-{id}.vcf"),
+        service::export::content_disposition(&list.name, "vcf"),
         body,
     ))
 }
@@ -283,22 +284,20 @@ pub async fn export_csv(
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let scope = service::export::Scope::from_query(query.include.as_deref())?;
-    let body = service::export::csv(&state.store, visitor.actor, ListId(id), scope).await?;
+    let list = service::lists::get_list(&state.store, visitor.actor, ListId(id)).await?;
+    let body = service::export::csv(&state.store, visitor.actor, list.id, scope).await?;
     Ok(download(
         "text/csv; charset=utf-8",
-        &format!("list-{id}.csv"),
+        service::export::content_disposition(&list.name, "csv"),
         body,
     ))
 }
 
-fn download(content_type: &'static str, file_name: &str, body: String) -> Response {
+fn download(content_type: &'static str, disposition: String, body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file_name}\""),
-            ),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         body,
     )

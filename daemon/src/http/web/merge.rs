@@ -403,8 +403,12 @@ pub async fn merge(
         posted.errors = errors;
         return render_merge(&state, &visitor, id, view, Some(&posted)).await;
     }
+    let mut extra = vec![("one", id.0.to_string()), ("n", "1".to_owned())];
     let (done, list) = if choices.is_empty() {
         let accepted = service::suggestions::accept(&state.store, visitor.actor, id).await?;
+        if suggestion.status != SuggestionStatus::Merged {
+            extra.push(("undo", format!("{}:{}", id.0, suggestion.status.as_str())));
+        }
         ("accepted", accepted.list)
     } else {
         match service::suggestions::merge(&state.store, visitor.actor, id, &choices).await {
@@ -430,11 +434,7 @@ pub async fn merge(
             Err(e) => return Err(e.into()),
         }
     };
-    let extra = [
-        ("done", done.to_owned()),
-        ("one", id.0.to_string()),
-        ("n", "1".to_owned()),
-    ];
+    extra.insert(0, ("done", done.to_owned()));
     Ok(Redirect::to(&view.url(list, &extra)).into_response())
 }
 

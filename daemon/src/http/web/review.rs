@@ -136,6 +136,17 @@ fn web_href(site: &str) -> String {
     }
 }
 
+/// A web address as people write it: without `https://`, `www.` or a trailing `/` (the link
+/// keeps the full address).
+fn short_url(site: &str) -> &str {
+    let site = site
+        .strip_prefix("https://")
+        .or_else(|| site.strip_prefix("http://"))
+        .unwrap_or(site);
+    let site = site.strip_prefix("www.").unwrap_or(site);
+    site.strip_suffix('/').unwrap_or(site)
+}
+
 /// Every field of a suggestion that has a value, in reading order.
 pub fn field_lines(s: &Suggestion) -> Vec<FieldLine> {
     let f = &s.fields;
@@ -182,7 +193,7 @@ pub fn field_lines(s: &Suggestion) -> Vec<FieldLine> {
             values: f
                 .websites
                 .iter()
-                .map(|w| value(&w.value, "", web_href(&w.value), w.confidence))
+                .map(|w| value(short_url(&w.value), "", web_href(&w.value), w.confidence))
                 .collect(),
         },
         scalar("address", "Address", &f.address),
@@ -192,7 +203,7 @@ pub fn field_lines(s: &Suggestion) -> Vec<FieldLine> {
             values: f
                 .social
                 .iter()
-                .map(|w| value(&w.value, "", web_href(&w.value), w.confidence))
+                .map(|w| value(short_url(&w.value), "", web_href(&w.value), w.confidence))
                 .collect(),
         },
     ];
