@@ -707,10 +707,16 @@ async fn the_owner_deletes_a_list_after_a_confirm_step() -> Result<()> {
         let tls = tls.clone();
         async move { https(addr, tls, &Request::get(&path).header("Cookie", cookie)).await }
     };
-    let share = get(format!("/lists/{}/share", list.id.0), owner_cookie.clone()).await?;
+    // The dashboard says why the list cannot be deleted while a mailbox delivers into it.
+    let dashboard = get("/dashboard".to_owned(), owner_cookie.clone()).await?;
     ensure!(
-        share.body.contains("id=\"delete-list\""),
-        "no delete button on the share page"
+        dashboard
+            .body
+            .contains(&format!("id=\"delete-{}-blocked\"", list.id.0))
+            && !dashboard
+                .body
+                .contains(&format!("href=\"/lists/{}/delete\"", list.id.0)),
+        "the dashboard offers Delete while a mailbox delivers into the list"
     );
     let confirm = get(format!("/lists/{}/delete", list.id.0), owner_cookie.clone()).await?;
     ensure!(
@@ -771,6 +777,13 @@ async fn the_owner_deletes_a_list_after_a_confirm_step() -> Result<()> {
         by_viewer.status
     );
     site.store.soft_remove_mailbox(mailbox).await?;
+    let dashboard = get("/dashboard".to_owned(), owner_cookie.clone()).await?;
+    ensure!(
+        dashboard
+            .body
+            .contains(&format!("href=\"/lists/{}/delete\"", list.id.0)),
+        "no Delete on the dashboard once no mailbox delivers into the list"
+    );
     let deleted = post_form(
         &site,
         &path,
@@ -779,7 +792,10 @@ async fn the_owner_deletes_a_list_after_a_confirm_step() -> Result<()> {
     )
     .await?;
     ensure!(
-        deleted.status == 303 && deleted.header("location") == Some("/dashboard"),
+        deleted.status == 303
+            && deleted
+                .header("location")
+                .is_some_and(|l| l.starts_with("/dashboard?done=deleted")),
         "delete: {} {}",
         deleted.status,
         deleted.body

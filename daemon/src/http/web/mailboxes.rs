@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
 use zeroize::Zeroize;
 
+use super::mailbox_words;
 use super::render::{PageError, Visitor, html, when};
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
@@ -294,41 +295,64 @@ struct MailboxPage {
     settings: Vec<(String, String)>,
     lists: Vec<ListChoice>,
     exclusions: String,
+    exclusions_error: String,
+    /// What was just saved, for the confirmation ("Saved: …").
+    saved: String,
     counters: Vec<(String, i64)>,
-    skipped: Vec<(String, i64)>,
     last_activity: String,
+}
+
+/// `?saved=list|exclusions` after a change.
+#[derive(Deserialize, Default)]
+pub struct MailboxQuery {
+    #[serde(default)]
+    saved: Option<String>,
 }
 
 pub async fn settings_page(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
     Path(id): Path<i64>,
+    Query(query): Query<MailboxQuery>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
+    render_mailbox(&state, &visitor, id, query.saved.as_deref(), None).await
+}
+
+/// The mailbox page; `exclusions` is a refused exclusions form (its text and the error).
+async fn render_mailbox(
+    state: &AppState,
+    visitor: &Visitor,
+    id: i64,
+    saved: Option<&str>,
+    exclusions: Option<(String, String)>,
+) -> Result<Response, PageError> {
     let mailbox =
         service::mailboxes::get_mailbox(&state.store, visitor.actor, MailboxId(id)).await?;
     let status = service::mailboxes::status(&state.store, visitor.actor, MailboxId(id)).await?;
-    let settings = match &mailbox.settings {
-        serde_json::Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    },
-                )
-            })
-            .collect(),
-        _ => Vec::new(),
+    let lists = editable_lists(state, visitor, Some(mailbox.list.0)).await?;
+    let list_name = lists
+        .iter()
+        .find(|l| l.selected)
+        .map(|l| l.name.clone())
+        .unwrap_or_default();
+    let saved = match saved {
+        Some("list") => format!("Saved: suggestions from this mailbox now go to “{list_name}”."),
+        Some("exclusions") => "Saved: the excluded domains apply to the next message.".to_owned(),
+        _ => String::new(),
     };
-    html(&MailboxPage {
-        lists: editable_lists(&state, &visitor, Some(mailbox.list.0)).await?,
-        csrf: visitor.csrf,
+    let (exclusions, exclusions_error) =
+        exclusions.unwrap_or_else(|| (mailbox.excluded_domains.join("\n"), String::new()));
+    let page = MailboxPage {
+        lists,
+        csrf: visitor.csrf.clone(),
         id,
         address: mailbox.address,
-        kind: mailbox.kind.as_str(),
+        kind: match mailbox.kind.as_str() {
+            "imap" => "IMAP",
+            "graph" => "Microsoft 365",
+            other => other,
+        },
         status: mailbox.status.as_str(),
         reason: mailbox.status_reason.unwrap_or_default(),
         needs_attention: mailbox.needs_attention,
@@ -338,13 +362,20 @@ pub async fn settings_page(
             }
             (None, _) => String::new(),
         },
-        settings,
-        exclusions: mailbox.excluded_domains.join("\n"),
-        counters: status.counters.into_iter().collect(),
-        skipped: status.skipped.into_iter().collect(),
+        settings: mailbox_words::settings(&mailbox.settings),
+        exclusions,
+        saved,
+        counters: mailbox_words::counters(&status.counters, &status.skipped),
         last_activity: status
             .last_activity
             .map_or_else(|| "never".to_owned(), when),
+        exclusions_error: exclusions_error.clone(),
+    };
+    let response = html(&page)?;
+    Ok(if exclusions_error.is_empty() {
+        response
+    } else {
+        (StatusCode::BAD_REQUEST, response).into_response()
     })
 }
 
@@ -367,7 +398,7 @@ pub async fn set_list(
         );
     };
     service::mailboxes::set_list(&state.store, visitor.actor, MailboxId(id), ListId(list)).await?;
-    Ok(Redirect::to(&format!("/mailboxes/{id}")).into_response())
+    Ok(Redirect::to(&format!("/mailboxes/{id}?saved=list")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -376,6 +407,7 @@ pub struct ExclusionsForm {
     exclusions: String,
 }
 
+/// Saves the excluded domains; refused ones come back on the same page with the text kept.
 pub async fn set_exclusions(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
@@ -383,22 +415,58 @@ pub async fn set_exclusions(
     Form(form): Form<ExclusionsForm>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    service::mailboxes::set_exclusions(
+    match service::mailboxes::set_exclusions(
         &state.store,
         visitor.actor,
         MailboxId(id),
         &items(&form.exclusions),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/mailboxes/{id}")).into_response())
+    .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/mailboxes/{id}?saved=exclusions")).into_response()),
+        Err(ServiceError::Validation(fields)) => {
+            let error = fields
+                .iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let error = format!("Not saved: {error}. Correct the list and save again.");
+            render_mailbox(
+                &state,
+                &visitor,
+                id,
+                None,
+                Some((form.exclusions.clone(), error)),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
+#[derive(Deserialize)]
+pub struct UnlinkForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Unlinks after the "I understand" box was ticked (the browser insists on it; a post without
+/// it is refused here too).
 pub async fn unlink(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
     Path(id): Path<i64>,
+    Form(form): Form<UnlinkForm>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
+    if form.confirm != "yes" {
+        return Err(ServiceError::field(
+            "confirm",
+            service::FieldCode::Required,
+            "tick the box to confirm the unlinking",
+        )
+        .into());
+    }
     service::mailboxes::unlink(
         &state.store,
         &state.graph_unlinker(),
@@ -406,7 +474,7 @@ pub async fn unlink(
         MailboxId(id),
     )
     .await?;
-    Ok(Redirect::to("/dashboard").into_response())
+    Ok(Redirect::to("/dashboard?done=unlinked").into_response())
 }
 
 #[cfg(test)]
@@ -426,8 +494,9 @@ mod tests {
             settings: vec![],
             lists: vec![],
             exclusions: String::new(),
+            exclusions_error: String::new(),
+            saved: String::new(),
             counters: vec![],
-            skipped: vec![],
             last_activity: "never".into(),
         }
     }

@@ -12,6 +12,7 @@
 //! CSRF token, and a POST without it is refused before reaching a handler here.
 
 mod lists;
+mod mailbox_words;
 mod mailboxes;
 mod merge;
 mod render;
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
             get(lists::share_page).post(lists::share),
         )
         .route("/lists/{id}/unshare", post(lists::unshare))
+        .route("/lists/{id}/rename", post(lists::rename))
         .route(
             "/lists/{id}/delete",
             get(lists::delete_page).post(lists::delete),
