@@ -315,7 +315,7 @@ pub async fn merge_page(
 /// `choice_<f>` (`take_new`, `keep_old`, `typed`) and `clear_<f>` (`yes` to confirm emptying).
 /// Per list field: `keep_<f>` for every value to keep; `listed_<f>` marks that the field was
 /// on the form, so that no box ticked means "remove all".
-fn choices(suggestion: &Suggestion, form: &Posted) -> (Vec<FieldChoice>, Vec<(String, String)>) {
+fn read_choices(suggestion: &Suggestion, form: &Posted) -> (Vec<FieldChoice>, Vec<(String, String)>) {
     let mut choices = Vec::new();
     let mut errors = Vec::new();
     for field in MERGE_FIELDS {
@@ -398,7 +398,7 @@ pub async fn merge(
         pairs,
         errors: vec![],
     };
-    let (choices, errors) = choices(&suggestion, &posted);
+    let (choices, errors) = read_choices(&suggestion, &posted);
     if !errors.is_empty() {
         posted.errors = errors;
         return render_merge(&state, &visitor, id, view, Some(&posted)).await;
@@ -490,7 +490,7 @@ mod tests {
             ("orig_title", "Buyer"),
             ("value_title", "Head Buyer"),
         ]);
-        let (choices, errors) = choices(&suggestion(), &form);
+        let (choices, errors) = read_choices(&suggestion(), &form);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(
             choices,
@@ -506,7 +506,7 @@ mod tests {
     #[test]
     fn an_emptied_box_needs_its_clear_box_and_typing_with_keep_old_is_asked_back() {
         let form = posted(&[("orig_title", "Buyer"), ("value_title", "")]);
-        let (choices, errors) = choices(&suggestion(), &form);
+        let (choices, errors) = read_choices(&suggestion(), &form);
         assert!(choices.is_empty());
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, "title");
@@ -515,7 +515,7 @@ mod tests {
             ("value_title", ""),
             ("clear_title", "yes"),
         ]);
-        let (choices, errors) = choices(&suggestion(), &form);
+        let (choices, errors) = read_choices(&suggestion(), &form);
         assert!(errors.is_empty());
         assert_eq!(
             choices[0].choice,
@@ -528,7 +528,7 @@ mod tests {
             ("orig_name", "Ann Example"),
             ("value_name", "Ann Q. Example"),
         ]);
-        let (_, errors) = choices(&suggestion(), &form);
+        let (_, errors) = read_choices(&suggestion(), &form);
         assert_eq!(errors.len(), 1);
     }
 }
