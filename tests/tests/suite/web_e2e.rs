@@ -34,7 +34,7 @@ async fn a_person_links_a_mailbox_and_merges_a_suggestion_in_chromium() -> Resul
     );
 
     // Link the mailbox. A wrong password first: the real login check refuses it and nothing is stored.
-    let fill_form = |password: String| {
+    let fill_form = |password: String, folders: &'static str| {
         let browser = &browser;
         let user = &mail_user;
         let site = &site;
@@ -53,13 +53,13 @@ async fn a_person_links_a_mailbox_and_merges_a_suggestion_in_chromium() -> Resul
             browser.select("#security", "plaintext").await?;
             browser.fill("#username", &user.name).await?;
             browser.fill("#password", &password).await?;
-            browser.fill("#folders", "INBOX").await?;
+            browser.fill("#folders", folders).await?;
             browser.select("#list", &list.id.0.to_string()).await?;
             browser.fill("#exclusions", "newsletter.example").await?;
             browser.click("#link-imap").await
         }
     };
-    fill_form(format!("{}-wrong", mail_user.password)).await?;
+    fill_form(format!("{}-wrong", mail_user.password), "INBOX").await?;
     browser
         .wait_path(|p| p == "/mailboxes/imap", Duration::from_secs(30))
         .await?;
@@ -68,6 +68,26 @@ async fn a_person_links_a_mailbox_and_merges_a_suggestion_in_chromium() -> Resul
         .await
         .context("no error shown for a wrong password")?;
     ensure!(!refusal.is_empty(), "empty link error");
+    // In words, beside the password, without the server's own text; the form is kept.
+    let beside = browser.text("#password-error").await?;
+    ensure!(
+        beside.contains("refused this user name and password"),
+        "password field error: {beside:?}"
+    );
+    ensure!(
+        !refusal.contains("code:") && !refusal.contains("info:") && !refusal.contains("Some("),
+        "debug text in the refusal: {refusal}"
+    );
+    let host: String = browser
+        .eval("return document.querySelector('#host').value;")
+        .await?;
+    ensure!(host == "127.0.0.1", "the form lost the host: {host:?}");
+    // A folder that does not exist: on the folders field.
+    fill_form(mail_user.password.clone(), "NoSuchFolder").await?;
+    let folder_error = browser
+        .wait_text("#folders-error", "does not exist", Duration::from_secs(30))
+        .await?;
+    ensure!(!folder_error.is_empty());
     let none = site
         .store
         .list_mailboxes(&MailboxFilter {
@@ -80,7 +100,7 @@ async fn a_person_links_a_mailbox_and_merges_a_suggestion_in_chromium() -> Resul
         "a mailbox was stored despite the failed login"
     );
 
-    fill_form(mail_user.password.clone()).await?;
+    fill_form(mail_user.password.clone(), "INBOX").await?;
     // The login check takes a moment: wait for the mailbox's page.
     let path = browser
         .wait_path(
@@ -107,6 +127,27 @@ async fn a_person_links_a_mailbox_and_merges_a_suggestion_in_chromium() -> Resul
     ensure!(
         browser.text("main").await?.contains(&mail_user.name),
         "mailbox page does not name the login"
+    );
+    ensure!(
+        browser.text("#notice").await?.contains("Linked"),
+        "the link is not confirmed"
+    );
+    // The same account again is refused on the user name, and nothing more is stored.
+    fill_form(mail_user.password.clone(), "INBOX").await?;
+    browser
+        .wait_text("#username-error", "already linked", Duration::from_secs(30))
+        .await?;
+    let linked = site
+        .store
+        .list_mailboxes(&MailboxFilter {
+            owner: Some(owner.id),
+            kind: None,
+        })
+        .await?;
+    ensure!(
+        linked.len() == 1,
+        "{} mailboxes after linking twice",
+        linked.len()
     );
 
     // Only mail that arrives after the watcher has started counts (no backfill): wait for its cursor.

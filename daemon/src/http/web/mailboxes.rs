@@ -12,8 +12,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use zeroize::Zeroize;
 
-use super::mailbox_words;
 use super::render::{PageError, Visitor, html, when};
+use super::{imap_presets, mailbox_words};
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
 use crate::service::{self, ServiceError};
@@ -37,6 +37,8 @@ pub struct LinkValues {
     pub username: String,
     pub folders: String,
     pub exclusions: String,
+    /// How many recent messages to read when linked ("0": only new mail).
+    pub backfill: String,
 }
 
 #[derive(Template)]
@@ -49,7 +51,21 @@ struct LinkPage {
     errors: BTreeMap<String, String>,
     /// A message for the whole form (the server refused the login, …).
     failure: Option<String>,
+    /// The provider buttons: key and label.
+    presets: Vec<(&'static str, &'static str)>,
+    /// What the chosen preset or the guess says (app passwords…).
+    advice: String,
+    /// Microsoft 365 is configured: offer its button.
+    microsoft: bool,
 }
+
+/// The choices of "read recent mail when linked".
+pub const BACKFILL_CHOICES: [(&str, &str); 4] = [
+    ("0", "No, only mail that arrives from now on"),
+    ("50", "Yes, the latest 50 messages"),
+    ("200", "Yes, the latest 200 messages"),
+    ("1000", "Yes, the latest 1,000 messages"),
+];
 
 impl LinkPage {
     fn error(&self, field: &str) -> String {
@@ -74,24 +90,57 @@ async fn editable_lists(
         .collect())
 }
 
+/// `?address=` (guess the settings from it) or `?preset=gmail|outlook|icloud|fastmail`.
+#[derive(Deserialize, Default)]
+pub struct LinkQuery {
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    preset: Option<String>,
+}
+
 pub async fn link_page(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
+    linking: Option<axum::Extension<MicrosoftLinking>>,
+    Query(query): Query<LinkQuery>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let lists = editable_lists(&state, &visitor, None).await?;
-    let values = LinkValues {
+    let address = query.address.unwrap_or_default().trim().to_owned();
+    let preset = query
+        .preset
+        .as_deref()
+        .and_then(imap_presets::by_key)
+        .or_else(|| imap_presets::for_address(&address));
+    let mut values = LinkValues {
         port: Security::ImplicitTls.default_port().to_string(),
         security: Security::ImplicitTls.form_name().to_owned(),
         folders: "INBOX".to_owned(),
+        backfill: "0".to_owned(),
+        username: address.clone(),
+        address: address.clone(),
         ..LinkValues::default()
     };
+    let mut advice = String::new();
+    if let Some(preset) = &preset {
+        values.host = preset.host.clone();
+        values.port = preset.port.to_string();
+        values.security = preset.security.to_owned();
+        if !address.is_empty() {
+            values.username = imap_presets::username_for(preset, &address);
+        }
+        advice = preset.advice.to_owned();
+    }
     html(&LinkPage {
         csrf: visitor.csrf,
         lists,
         values,
         errors: BTreeMap::new(),
         failure: None,
+        presets: imap_presets::offered(),
+        advice,
+        microsoft: linking.is_some(),
     })
 }
 
@@ -115,6 +164,8 @@ pub struct LinkForm {
     folders: String,
     #[serde(default)]
     exclusions: String,
+    #[serde(default)]
+    backfill: String,
 }
 
 impl Drop for LinkForm {
@@ -132,92 +183,149 @@ fn items(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The port the form means: the other mode's standard port with a security choice that never
+/// uses it (STARTTLS on 993, TLS on 143) is the form's default left unchanged, so it follows
+/// the choice.
+fn port_for(security: &str, port: &str) -> String {
+    match (security, port.trim()) {
+        ("starttls", "993") => "143".to_owned(),
+        ("tls", "143") => "993".to_owned(),
+        (_, other) => other.to_owned(),
+    }
+}
+
+/// A failed link in words, on the field it is about: `(field, text)`; field `""` is the form.
+fn link_failure(e: &ServiceError, host: &str, port: &str) -> (&'static str, String) {
+    match e {
+        ServiceError::LinkFailed { auth: true, .. } => (
+            "password",
+            "The server refused this user name and password. Check both; most providers need an app password made for mailsig rather than your usual password.".to_owned(),
+        ),
+        ServiceError::LinkFailed {
+            tls_untrusted: true,
+            ..
+        } => (
+            "host",
+            format!(
+                "The certificate of {host} is not trusted (an unknown authority, another name, or expired). Check the server name; a server with its own certificate authority must be added by the operator (mailsigd mailbox add-imap --ca-file)."
+            ),
+        ),
+        ServiceError::LinkFailed { folder: true, .. } => (
+            "folders",
+            "One of these folders does not exist on the server (names are case-sensitive; most servers call the inbox INBOX).".to_owned(),
+        ),
+        ServiceError::LinkFailed { .. } => (
+            "security",
+            format!(
+                "The server at {host} port {port} did not accept this connection. Check the security choice: TLS usually uses port 993, STARTTLS port 143."
+            ),
+        ),
+        _ => (
+            "port",
+            format!(
+                "No answer from {host} on port {port} in time, or the server could not be reached. Check the server name and the port (TLS: 993, STARTTLS: 143)."
+            ),
+        ),
+    }
+}
+
 pub async fn link_imap(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
+    linking: Option<axum::Extension<MicrosoftLinking>>,
     Form(form): Form<LinkForm>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let list = form.list.trim().parse::<i64>().ok();
+    let security = form.security.trim().to_owned();
+    let port = port_for(&security, &form.port);
     let request = service::mailboxes::LinkImap {
         list,
         host: Some(form.host.trim().to_owned()),
-        port: form
-            .port
+        port: port
             .trim()
             .parse::<i64>()
             .ok()
-            .or(if form.port.trim().is_empty() {
+            .or(if port.trim().is_empty() {
                 None
             } else {
                 Some(-1)
             }),
-        security: Some(form.security.trim().to_owned()).filter(|s| !s.is_empty()),
+        security: Some(security.clone()).filter(|s| !s.is_empty()),
         username: Some(form.username.trim().to_owned()),
         address: Some(form.address.trim().to_owned()).filter(|a| !a.is_empty()),
         password: Some(SecretString::from(form.password.clone())),
         folders: items(&form.folders),
+        backfill: form.backfill.trim().parse::<i64>().ok(),
         excluded_domains: items(&form.exclusions),
         ..service::mailboxes::LinkImap::default()
     };
-    match service::mailboxes::link_imap(
+    let result = service::mailboxes::link_imap(
         &state.store,
         &state.vault,
         &state.imap,
         visitor.actor,
         request,
     )
-    .await
-    {
-        Ok(mailbox) => Ok(Redirect::to(&format!("/mailboxes/{}", mailbox.id.0)).into_response()),
-        Err(e @ (ServiceError::Validation(_) | ServiceError::LinkFailed { .. })) => {
-            let (errors, failure) = match e {
-                ServiceError::Validation(fields) => {
-                    let summary = fields
-                        .iter()
-                        .map(|f| format!("{}: {}", f.field, f.message))
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    (
-                        fields.into_iter().map(|f| (f.field, f.message)).collect(),
-                        Some(format!("Please check the marked fields ({summary}).")),
-                    )
-                }
-                ServiceError::LinkFailed {
-                    reason,
-                    tls_untrusted,
-                    ..
-                } => (
-                    BTreeMap::new(),
-                    Some(crate::service::error::link_failure_text(
-                        &reason,
-                        tls_untrusted,
-                    )),
-                ),
-                _ => (BTreeMap::new(), None),
-            };
-            let page = LinkPage {
-                csrf: visitor.csrf.clone(),
-                lists: editable_lists(&state, &visitor, list).await?,
-                values: LinkValues {
-                    address: form.address.clone(),
-                    host: form.host.clone(),
-                    port: form.port.clone(),
-                    security: form.security.clone(),
-                    username: form.username.clone(),
-                    folders: form.folders.clone(),
-                    exclusions: form.exclusions.clone(),
-                },
-                errors,
-                failure,
-            };
-            let body = page
-                .render()
-                .map_err(|e| PageError::Internal(format!("render: {e}")))?;
-            Ok((StatusCode::BAD_REQUEST, Html(body)).into_response())
+    .await;
+    let e = match result {
+        Ok(mailbox) => {
+            return Ok(
+                Redirect::to(&format!("/mailboxes/{}?saved=linked", mailbox.id.0)).into_response(),
+            );
         }
-        Err(e) => Err(e.into()),
-    }
+        Err(
+            e @ (ServiceError::Internal(_)
+            | ServiceError::NotFound { .. }
+            | ServiceError::Forbidden { .. }),
+        ) => {
+            return Err(e.into());
+        }
+        Err(e) => e,
+    };
+    let (errors, failure): (BTreeMap<String, String>, String) = match e {
+        ServiceError::Validation(fields) => (
+            fields
+                .into_iter()
+                .map(|f| {
+                    let field = f.field.split('[').next().unwrap_or_default().to_owned();
+                    let text = format!("This {}.", f.message.trim_end_matches('.'));
+                    (field, text)
+                })
+                .collect(),
+            "Nothing was linked yet: please look at the marked fields.".to_owned(),
+        ),
+        other => {
+            let (field, text) = link_failure(&other, form.host.trim(), port.trim());
+            (
+                BTreeMap::from([(field.to_owned(), text.clone())]),
+                format!("Nothing was linked yet: {text}"),
+            )
+        }
+    };
+    let page = LinkPage {
+        csrf: visitor.csrf.clone(),
+        lists: editable_lists(&state, &visitor, list).await?,
+        values: LinkValues {
+            address: form.address.clone(),
+            host: form.host.clone(),
+            port,
+            security,
+            username: form.username.clone(),
+            folders: form.folders.clone(),
+            exclusions: form.exclusions.clone(),
+            backfill: form.backfill.clone(),
+        },
+        errors,
+        failure: Some(failure),
+        presets: imap_presets::offered(),
+        advice: String::new(),
+        microsoft: linking.is_some(),
+    };
+    let body = page
+        .render()
+        .map_err(|e| PageError::Internal(format!("render: {e}")))?;
+    Ok((StatusCode::BAD_REQUEST, Html(body)).into_response())
 }
 
 #[derive(Template)]
@@ -339,6 +447,9 @@ async fn render_mailbox(
     let saved = match saved {
         Some("list") => format!("Saved: suggestions from this mailbox now go to “{list_name}”."),
         Some("exclusions") => "Saved: the excluded domains apply to the next message.".to_owned(),
+        Some("linked") => format!(
+            "Linked: the login worked and new mail in this mailbox now becomes suggestions in “{list_name}”."
+        ),
         _ => String::new(),
     };
     let (exclusions, exclusions_error) =

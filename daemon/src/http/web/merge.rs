@@ -315,7 +315,10 @@ pub async fn merge_page(
 /// `choice_<f>` (`take_new`, `keep_old`, `typed`) and `clear_<f>` (`yes` to confirm emptying).
 /// Per list field: `keep_<f>` for every value to keep; `listed_<f>` marks that the field was
 /// on the form, so that no box ticked means "remove all".
-fn read_choices(suggestion: &Suggestion, form: &Posted) -> (Vec<FieldChoice>, Vec<(String, String)>) {
+fn read_choices(
+    suggestion: &Suggestion,
+    form: &Posted,
+) -> (Vec<FieldChoice>, Vec<(String, String)>) {
     let mut choices = Vec::new();
     let mut errors = Vec::new();
     for field in MERGE_FIELDS {

@@ -11,6 +11,7 @@
 //! show. Authentication and CSRF are the `auth` middleware's: every form carries the session's
 //! CSRF token, and a POST without it is refused before reaching a handler here.
 
+mod imap_presets;
 mod lists;
 mod mailbox_words;
 mod mailboxes;
