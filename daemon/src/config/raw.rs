@@ -54,6 +54,7 @@ pub struct RawSenderAuth {
     pub resolver: Option<String>,
     pub timeout: Option<String>,
     pub trusted_authserv_ids: Option<Vec<String>>,
+    pub trusted_hosts: Option<Vec<String>>,
     pub cache_entries: Option<u32>,
 }
 

@@ -19,6 +19,7 @@ text_enum! {
         ListDelete => "list.delete",
         ListShare => "list.share",
         ListUnshare => "list.unshare",
+        ListAutoAccept => "list.auto_accept",
         MailboxAdd => "mailbox.add",
         MailboxRemove => "mailbox.remove",
         MailboxExclude => "mailbox.exclude",

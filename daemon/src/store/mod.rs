@@ -13,6 +13,7 @@
 //! notification in ONE transaction, so every message is processed exactly once.
 
 mod audit;
+mod auto_accept;
 mod change_log;
 mod changes;
 mod claim_sql;
@@ -45,7 +46,11 @@ pub use crate::domain::ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId,
 };
 pub use audit::AuditEntry;
-pub use change_log::{ChangeHorizon, ChangeRow, ChangeState};
+pub use auto_accept::{
+    AutoAccept, AutoAcceptMode, AutoAcceptReport, MIN_THRESHOLD as AUTO_ACCEPT_MIN_THRESHOLD,
+    WouldAccept, error_chance, lowest_confidence,
+};
+pub use change_log::{ChangeHorizon, ChangePage, ChangeRow, ChangeState};
 pub use changes::{ChangeStatus, ChangeSuggestion};
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage,

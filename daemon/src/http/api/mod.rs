@@ -5,6 +5,7 @@
 //! route cannot exist without being documented (and the authorization matrix test walks the
 //! same document).
 
+mod changes;
 pub mod error;
 pub mod extract;
 mod lists;
@@ -201,6 +202,20 @@ fn entries() -> Vec<Entry> {
         ),
         entry(
             M::GET,
+            "/api/v1/lists/{id}/auto-accept",
+            "lists",
+            "Auto-accept of the list: mode, threshold, the expected error rate at it (from the calibrated confidences of the list's recent authenticated suggestions) and what a dry run would have accepted",
+            get(lists::auto_accept),
+        ),
+        entry(
+            M::PUT,
+            "/api/v1/lists/{id}/auto-accept",
+            "lists",
+            "Set auto-accept: off, dry_run (mark what would be accepted) or on (accept new suggestions of authenticated senders whose every field reaches the threshold) (owner)",
+            put(lists::set_auto_accept),
+        ),
+        entry(
+            M::GET,
             "/api/v1/lists/{id}/export.vcf",
             "export",
             "Export a list as vCard 4.0 (accepted and merged contacts; include=all adds unreviewed ones)",
@@ -317,6 +332,27 @@ fn entries() -> Vec<Entry> {
             "suggestions",
             "Field history of a suggestion",
             get(suggestions::history),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/suggestions/{id}/changes",
+            "suggestions",
+            "Open change suggestions of an accepted contact: field differences proposed by authenticated mail, old values kept",
+            get(changes::open_for),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/change-suggestions/{id}/accept",
+            "suggestions",
+            "Accept a change suggestion: the contact takes the new values, the old ones go to its history (editor)",
+            post(changes::accept),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/change-suggestions/{id}/dismiss",
+            "suggestions",
+            "Dismiss a change suggestion: the contact keeps its values (editor)",
+            post(changes::dismiss),
         ),
         public(entry(
             M::GET,

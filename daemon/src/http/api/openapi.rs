@@ -77,6 +77,7 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/mailboxes/microsoft") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => r#"{"domains": ["newsletter.example"]}"#,
         ("PUT", "/api/v1/lists/{id}/change-alerts") => r#"{"enabled": false}"#,
+        ("PUT", "/api/v1/lists/{id}/auto-accept") => r#"{"mode": "dry_run", "threshold": 0.95}"#,
         ("PUT", "/api/v1/mailboxes/{id}/list") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/password") => r#"{"password": "new-app-password"}"#,
         ("POST", "/api/v1/suggestions/{id}/merge") => {
@@ -143,6 +144,12 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
             r#"{"type": "object", "required": ["enabled"], "properties": {
                 "enabled": {"type": "boolean"}}}"#
         }
+        ("PUT", "/api/v1/lists/{id}/auto-accept") => {
+            r#"{"type": "object", "required": ["mode"], "properties": {
+                "mode": {"type": "string", "enum": ["off", "dry_run", "on"]},
+                "threshold": {"type": "number", "minimum": 0.5, "maximum": 1,
+                              "description": "every shown field's confidence must reach it; default: the list's current one (0.95 at first)"}}}"#
+        }
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => {
             r#"{"type": "object", "required": ["domains"], "properties": {
                 "domains": {"type": "array", "maxItems": 500, "items": {"type": "string"}}}}"#
@@ -193,10 +200,15 @@ fn query_params(route: &Route) -> Vec<(&'static str, &'static str)> {
         "/api/v1/lists/{id}/changes" => vec![
             (
                 "since",
-                r#"{"type": "string", "pattern": "^([sp][0-9a-f]{1,16})?$",
+                r#"{"type": "string", "pattern": "^([sp][0-9a-f]{1,16}(\\.[0-9a-f]{1,16}\\.[0-9a-f]{1,16})?)?$",
                     "description": "the cursor of the previous answer; without it, every contact is listed as created"}"#,
             ),
             ("include", INCLUDE),
+            (
+                "limit",
+                r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 500,
+                    "description": "contacts per page; while an answer says more, send its cursor back at once"}"#,
+            ),
         ],
         _ => Vec::new(),
     }

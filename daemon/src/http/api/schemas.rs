@@ -36,6 +36,7 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET" | "POST", "/api/v1/lists/{id}/members") => Json(200, "MemberList"),
         ("GET", "/api/v1/lists/{id}/suggestions") => Json(200, "SuggestionPage"),
         ("GET" | "PUT", "/api/v1/lists/{id}/change-alerts") => Json(200, "ChangeAlerts"),
+        ("GET" | "PUT", "/api/v1/lists/{id}/auto-accept") => Json(200, "AutoAccept"),
         ("GET", "/api/v1/lists/{id}/export.vcf") => File(200, "text/vcard"),
         ("GET", "/api/v1/lists/{id}/export.csv") => File(200, "text/csv"),
         ("GET", "/api/v1/lists/{id}/changes") => Json(200, "Changes"),
@@ -45,6 +46,10 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET", "/api/v1/mailboxes/{id}/status") => Json(200, "MailboxStatus"),
         ("GET" | "PUT", _) if path.starts_with("/api/v1/mailboxes/{id}") => Json(200, "Mailbox"),
         ("GET", "/api/v1/suggestions/{id}/history") => Json(200, "History"),
+        ("GET", "/api/v1/suggestions/{id}/changes") => Json(200, "ChangeSuggestionList"),
+        ("POST", p) if p.starts_with("/api/v1/change-suggestions/{id}") => {
+            Json(200, "ChangeSuggestion")
+        }
         (_, p) if p.starts_with("/api/v1/suggestions/{id}") => Json(200, "Suggestion"),
         ("GET", "/api/v1/openapi.json") => Json(200, "OpenApiDocument"),
         // A route missing above names no component: the unit test below fails on it.
@@ -101,21 +106,43 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "required": ["result", "method"], "properties": {
                 "result": {"type": "string", "enum": ["authenticated", "not_authenticated", "unknown"]},
                 "method": {"type": "string", "enum": ["authentication_results", "dmarc", "dkim", "arc", "none"]}}}"#;
-    let change_alerts = format!(
+    let change = format!(
         r#"{{"type": "object", "additionalProperties": false,
-            "required": ["enabled", "items"], "properties": {{
-            "enabled": {{"type": "boolean"}},
-            "items": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
-                "required": ["id", "suggestion", "contact_name", "line", "diff", "sender_auth", "status", "created_at", "decided_at"],
+            "required": ["id", "suggestion", "contact_name", "line", "diff", "sender_auth", "status", "created_at", "decided_at"],
+            "properties": {{
+            "id": {INT}, "suggestion": {INT}, "contact_name": {nullable_string},
+            "line": {{"type": "string", "description": "e.g. Jane Doe: new title"}},
+            "diff": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                "required": ["field", "old", "new"], "properties": {{
+                "field": {{"type": "string"}}, "old": {nullable_string}, "new": {nullable_string}}}}}}},
+            "sender_auth": {sender_auth},
+            "status": {{"type": "string", "enum": ["open", "accepted", "dismissed"]}},
+            "created_at": {INT}, "decided_at": {nullable_int}}}}}"#
+    );
+    let change_alerts = r##"{"type": "object", "additionalProperties": false,
+            "required": ["enabled", "items"], "properties": {
+            "enabled": {"type": "boolean"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeSuggestion"}}}}"##
+        .to_owned();
+    let change_list = r##"{"type": "object", "additionalProperties": false,
+            "required": ["items"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeSuggestion"}}}}"##
+        .to_owned();
+    let auto_accept = format!(
+        r#"{{"type": "object", "additionalProperties": false,
+            "required": ["mode", "threshold", "expected_error_rate", "passing", "authenticated", "accepted", "would_accept"],
+            "properties": {{
+            "mode": {{"type": "string", "enum": ["off", "dry_run", "on"]}},
+            "threshold": {{"type": "number", "minimum": 0.5, "maximum": 1}},
+            "expected_error_rate": {{"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                "description": "expected share of contacts accepted at the threshold with at least one wrong field (null: no recent authenticated suggestion passes it)"}},
+            "passing": {INT}, "authenticated": {INT}, "accepted": {INT},
+            "would_accept": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                "required": ["suggestion", "sender_email", "name", "lowest_confidence", "created_at"],
                 "properties": {{
-                "id": {INT}, "suggestion": {INT}, "contact_name": {nullable_string},
-                "line": {{"type": "string", "description": "e.g. Jane Doe: new title"}},
-                "diff": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
-                    "required": ["field", "old", "new"], "properties": {{
-                    "field": {{"type": "string"}}, "old": {nullable_string}, "new": {nullable_string}}}}}}},
-                "sender_auth": {sender_auth},
-                "status": {{"type": "string", "enum": ["open", "accepted", "dismissed"]}},
-                "created_at": {INT}, "decided_at": {nullable_int}}}}}}}}}}}"#
+                "suggestion": {INT}, "sender_email": {{"type": "string"}}, "name": {nullable_string},
+                "lowest_confidence": {{"type": "number", "minimum": 0, "maximum": 1}},
+                "created_at": {INT}}}}}}}}}}}"#
     );
     let suggestion = format!(
         r##"{{"type": "object", "additionalProperties": false,
@@ -239,6 +266,9 @@ pub fn components() -> Vec<(&'static str, String)> {
         ("Phone", phone.to_owned()),
         ("Suggestion", suggestion),
         ("ChangeAlerts", change_alerts),
+        ("ChangeSuggestion", change),
+        ("AutoAccept", auto_accept),
+        ("ChangeSuggestionList", change_list),
         (
             "SuggestionPage",
             r##"{"type": "object", "additionalProperties": false,
@@ -250,8 +280,9 @@ pub fn components() -> Vec<(&'static str, String)> {
         (
             "Changes",
             r##"{"type": "object", "additionalProperties": false,
-                "required": ["cursor", "include", "created", "changed", "deleted"], "properties": {
+                "required": ["cursor", "more", "include", "created", "changed", "deleted"], "properties": {
                 "cursor": {"type": "string", "description": "opaque; pass as ?since= for the changes after this answer"},
+                "more": {"type": "boolean", "description": "this answer is one page of several: pass its cursor at once for the next"},
                 "include": {"type": "string", "enum": ["accepted", "all"]},
                 "created": {"type": "array", "items": {"$ref": "#/components/schemas/Suggestion"},
                             "description": "contacts that entered the export since the cursor (all of them without one)"},

@@ -69,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .route("/lists/{id}/review", get(review::review_page))
         .route("/lists/{id}/review/bulk", post(review::bulk))
         .route("/lists/{id}/review/undo", post(review::undo))
+        .route("/lists/{id}/auto-accept", post(review::set_auto_accept))
         .route("/suggestions/{id}/accept", post(review::accept))
         .route("/suggestions/{id}/dismiss", post(review::dismiss))
         .route("/changes/{id}/accept", post(merge::accept_change))

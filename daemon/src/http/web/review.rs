@@ -263,9 +263,59 @@ pub struct Notice {
     pub undo: Vec<String>,
 }
 
+/// The auto-accept section of the page (display text only).
+pub struct AutoSection {
+    pub mode: &'static str,
+    pub threshold: String,
+    /// "2.1%", or `None` while no recent suggestion reaches the threshold.
+    pub expected_error: Option<String>,
+    pub passing: u64,
+    pub authenticated: u64,
+    pub accepted: u64,
+    /// (sender, name, least sure field) of what the dry run would have accepted.
+    pub would_accept: Vec<(String, String, String)>,
+    pub modes: Vec<(&'static str, bool)>,
+}
+
+impl AutoSection {
+    fn of(report: &crate::store::AutoAcceptReport) -> AutoSection {
+        use crate::store::AutoAcceptMode;
+        AutoSection {
+            mode: report.mode.as_str(),
+            threshold: format!("{:.2}", report.threshold),
+            expected_error: report
+                .expected_error_rate
+                .map(|r| format!("{:.1}%", r.clamp(0.0, 1.0) * 100.0)),
+            passing: report.passing,
+            authenticated: report.authenticated,
+            accepted: report.accepted,
+            would_accept: report
+                .would_accept
+                .iter()
+                .map(|w| {
+                    (
+                        w.sender_email.clone(),
+                        w.name.clone().unwrap_or_default(),
+                        percent(w.lowest_confidence),
+                    )
+                })
+                .collect(),
+            modes: [
+                AutoAcceptMode::Off,
+                AutoAcceptMode::DryRun,
+                AutoAcceptMode::On,
+            ]
+            .into_iter()
+            .map(|m| (m.as_str(), m == report.mode))
+            .collect(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "review.html")]
 struct ReviewPage {
+    auto: AutoSection,
     csrf: String,
     list_id: i64,
     list_name: String,
@@ -309,6 +359,7 @@ pub async fn review_page(
     };
     let page = service::suggestions::list(&state.store, visitor.actor, list.id, &filter).await?;
     let counts = service::suggestions::counts(&state.store, visitor.actor, list.id).await?;
+    let auto = service::auto_accept::report(&state.store, visitor.actor, list.id).await?;
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     let can_edit = list.role.can_edit();
     let cards = page
@@ -364,6 +415,7 @@ pub async fn review_page(
         (true, other) => format!("No {other} suggestion."),
     };
     html(&ReviewPage {
+        auto: AutoSection::of(&auto),
         csrf: visitor.csrf,
         list_id: list.id.0,
         list_name: list.name,
@@ -391,6 +443,38 @@ pub async fn review_page(
         }),
         view,
     })
+}
+
+/// The review page's auto-accept form (the list's owner): mode and threshold.
+pub async fn set_auto_accept(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let get = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim());
+    let mode = get("mode")
+        .and_then(|m| m.parse::<crate::store::AutoAcceptMode>().ok())
+        .ok_or_else(|| {
+            ServiceError::field(
+                "mode",
+                service::FieldCode::Choice,
+                "choose off, dry_run or on",
+            )
+        })?;
+    let threshold = match get("threshold").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(text) => Some(text.parse::<f64>().map_err(|_| {
+            ServiceError::field(
+                "threshold",
+                service::FieldCode::Number,
+                "a number from 0.5 to 1",
+            )
+        })?),
+    };
+    service::auto_accept::set(&state.store, visitor.actor, ListId(id), mode, threshold).await?;
+    Ok(Redirect::to(&format!("/lists/{id}/review")).into_response())
 }
 
 /// The confirmation for `done=…` in the query: "Accepted Rachel Kim." with Undo entries.
