@@ -494,7 +494,8 @@ async fn pages_carry_security_headers_and_microsoft_says_it_is_not_configured() 
     )
     .await?;
     ensure!(
-        dashboard.status == 303 && dashboard.header("location") == Some("/sign-in"),
+        dashboard.status == 303
+            && dashboard.header("location") == Some("/sign-in?next=%2Fdashboard"),
         "{dashboard:?}"
     );
 
@@ -734,7 +735,7 @@ async fn sign_in_needs_the_forms_token_and_sign_out_the_sessions_token() -> Resu
     )
     .await?;
     ensure!(
-        out.status == 303 && out.header("location") == Some("/sign-in"),
+        out.status == 303 && out.header("location") == Some("/sign-in?why=signed-out"),
         "sign-out: {}",
         out.status
     );

@@ -475,3 +475,53 @@ async fn the_merge_view_compares_changes_keeps_typed_text_and_asks_before_cleari
     browser.close().await?;
     site.stop().await
 }
+
+/// An action sent after the session ended lands on the sign-in page, which says so, and
+/// signing in again returns to the page it was sent from, filters and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_session_ends_signing_in_returns_to_the_page() -> Result<()> {
+    let Seeded {
+        site,
+        customers,
+        rachel,
+        ..
+    } = seeded().await?;
+    let browser = Browser::on(Screen::Desktop).await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    let view = format!("/lists/{customers}/review?status=new&q=harbor");
+    browser.goto(&site.url(&view)).await?;
+    let owner = site.store.user_by_email(EMAIL).await?;
+    site.store.delete_sessions_of(owner.id).await?;
+
+    browser
+        .click(&format!("#suggestion-{} button.accept", rachel.0))
+        .await?;
+    browser.wait_path(|p| p == "/sign-in", WAIT).await?;
+    let notice = browser.text("#notice").await?;
+    ensure!(notice.contains("session has ended"), "{notice}");
+    ensure!(
+        status(&site, rachel).await? == SuggestionStatus::New,
+        "the action ran without a session"
+    );
+    browser.fill("#email", EMAIL).await?;
+    browser.fill("#password", PASSWORD).await?;
+    browser.click("#sign-in").await?;
+    browser.wait_path(|p| p.ends_with("/review"), WAIT).await?;
+    ensure_view_kept(&browser, "new", "harbor").await?;
+    ensure!(
+        browser
+            .exists(&format!("#suggestion-{} button.accept", rachel.0))
+            .await?,
+        "not back on the review page"
+    );
+
+    // Signing out says so.
+    browser.click("header nav button").await?;
+    browser.wait_path(|p| p == "/sign-in", WAIT).await?;
+    ensure!(
+        browser.text("#notice").await?.contains("signed out"),
+        "signing out is not confirmed"
+    );
+    browser.close().await?;
+    site.stop().await
+}

@@ -133,7 +133,12 @@ mod tests {
             shown.contains("only mail that arrives after linking"),
             "{shown}"
         );
-        assert!(!shown.contains('['), "{shown}");
+        assert!(
+            lines
+                .iter()
+                .all(|(k, v)| !v.starts_with(['[', '"']) && !k.contains('_')),
+            "{shown}"
+        );
         assert!(!shown.contains("backfill"), "{shown}");
     }
 

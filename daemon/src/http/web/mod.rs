@@ -17,6 +17,7 @@ mod mailbox_words;
 mod mailboxes;
 mod merge;
 mod render;
+mod return_to;
 mod review;
 mod session;
 
@@ -90,6 +91,7 @@ pub fn router() -> Router<AppState> {
         .route("/mailboxes/{id}/unlink", post(mailboxes::unlink))
         .route("/static/style.css", get(style))
         .fallback(render::not_found_page)
+        .layer(axum::middleware::from_fn(return_to::remember_page))
         .layer(DefaultBodyLimit::max(PAGE_BODY_LIMIT))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
