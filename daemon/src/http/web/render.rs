@@ -230,8 +230,10 @@ impl Moment {
 
     /// Seen from now.
     pub fn ago(ms: i64) -> Moment {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        Moment::at(ms, i64::try_from(now).unwrap_or(i64::MAX))
+        let now = crate::clock::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Moment::at(ms, now)
     }
 }
 
