@@ -36,6 +36,9 @@ text_enum! {
         SuggestionExport => "suggestion.export",
         SecretsRotate => "secrets.rotate",
         GraphClientSecretSet => "graph.client_secret.set",
+        WebhookAdd => "webhook.add",
+        WebhookRemove => "webhook.remove",
+        WebhookLog => "webhook.log",
     }
     impl Display;
 }
@@ -62,6 +65,7 @@ text_enum! {
         Suggestion => "suggestion",
         Secret => "secret",
         Secrets => "secrets",
+        Webhook => "webhook",
     }
     impl Display;
 }

@@ -24,6 +24,7 @@ pub mod suggestions;
 pub mod tokens;
 pub mod users;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{ServiceError, ServiceResult};
 pub use validate::{FieldCode, FieldError};

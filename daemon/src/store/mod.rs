@@ -40,10 +40,12 @@ mod suggestions;
 mod tokens;
 mod users;
 mod wal;
+mod webhooks;
 
 pub use crate::clock::Clock;
 pub use crate::domain::ids::{
-    ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId,
+    ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
+    WebhookId,
 };
 pub use audit::AuditEntry;
 pub use auto_accept::{
@@ -80,6 +82,7 @@ pub use suggestions::{
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewToken, PasswordReplaced, TokenScope};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;
+pub use webhooks::{AfterAttempt, AttemptRecord, Delivery, NewDelivery, NewWebhook, Webhook};
 
 use std::str::FromStr;
 use std::time::Duration;

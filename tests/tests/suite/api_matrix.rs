@@ -308,6 +308,36 @@ fn rows() -> Vec<Row> {
             body: |_| Some(json!({"enabled": true})),
             expect: [A, A, A, NF, FB, FB, 200],
         },
+        // Webhooks receive every contact of the list: owner only. The target is a documentation
+        // address (192.0.2.0/24), public to the guard, never delivered to here.
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/webhooks",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/lists/{list}/webhooks",
+            body: |_| {
+                Some(
+                    json!({"url": "https://192.0.2.11/hook", "secret": "a matrix secret that is long enough"}),
+                )
+            },
+            expect: [A, A, A, NF, FB, FB, 201],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/webhooks/{webhook}/deliveries",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 200],
+        },
+        Row {
+            method: "DELETE",
+            path: "/api/v1/lists/{list}/webhooks/{webhook}",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 204],
+        },
     ]
 }
 
@@ -320,6 +350,7 @@ fn documented(path: &str) -> String {
         .replace("{suggestion}", "{id}")
         .replace("{change}", "{id}")
         .replace("{viewer}", "{user_id}")
+        .replace("{webhook}", "{webhook_id}")
 }
 
 /// An open change suggestion in the world's list: Bob's contact is accepted, then his
@@ -356,6 +387,7 @@ fn concrete(path: &str, w: &World, change: Option<i64>) -> String {
         .replace("{suggestion}", &w.suggestion.0.to_string())
         .replace("{change}", &change.unwrap_or(0).to_string())
         .replace("{viewer}", &w.viewer.0.id.0.to_string())
+        .replace("{webhook}", &w.webhook.0.to_string())
 }
 
 fn auth_of(caller: &str, w: &World) -> Auth {

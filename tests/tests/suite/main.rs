@@ -40,3 +40,4 @@ mod servers;
 mod web_e2e;
 mod web_pages;
 mod web_review;
+mod webhooks;

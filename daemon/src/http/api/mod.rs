@@ -14,6 +14,7 @@ mod me;
 pub mod openapi;
 pub mod schemas;
 mod suggestions;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -234,6 +235,34 @@ fn entries() -> Vec<Entry> {
             "export",
             "Contacts created, changed and deleted since a cursor (incremental export; include as for the exports)",
             get(lists::changes),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/webhooks",
+            "webhooks",
+            "The list's signed outgoing webhooks (owner; never their secrets)",
+            get(webhooks::index),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/lists/{id}/webhooks",
+            "webhooks",
+            "Add a webhook: URL, signing secret (kept in the vault, never shown again), events (owner)",
+            post(webhooks::add),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/lists/{id}/webhooks/{webhook_id}",
+            "webhooks",
+            "Remove a webhook with its queued deliveries, log and secret (owner)",
+            delete(webhooks::remove),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/webhooks/{webhook_id}/deliveries",
+            "webhooks",
+            "The webhook's delivery log: the newest attempts with status code or outcome (owner)",
+            get(webhooks::deliveries),
         ),
         entry(
             M::GET,

@@ -40,6 +40,9 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET", "/api/v1/lists/{id}/export.vcf") => File(200, "text/vcard"),
         ("GET", "/api/v1/lists/{id}/export.csv") => File(200, "text/csv"),
         ("GET", "/api/v1/lists/{id}/changes") => Json(200, "Changes"),
+        ("GET", "/api/v1/lists/{id}/webhooks") => Json(200, "WebhookList"),
+        ("POST", "/api/v1/lists/{id}/webhooks") => Json(201, "Webhook"),
+        ("GET", "/api/v1/lists/{id}/webhooks/{webhook_id}/deliveries") => Json(200, "DeliveryLog"),
         ("GET", "/api/v1/mailboxes") => Json(200, "MailboxList"),
         ("POST", "/api/v1/mailboxes/imap") => Json(201, "Mailbox"),
         ("POST", "/api/v1/mailboxes/microsoft") => Json(200, "ConsentUrl"),
@@ -291,6 +294,37 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "deleted": {"type": "array", "items": {"$ref": "#/components/schemas/Tombstone"},
                             "description": "contacts that left the export: deleted, dismissed, or (include=accepted) back to review"}}}"##
                 .to_owned(),
+        ),
+        (
+            "Webhook",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "url", "events", "created_at"], "properties": {{
+                "id": {INT}, "url": {{"type": "string"}},
+                "events": {{"type": "array", "items": {{"type": "string",
+                           "enum": ["suggestion.created", "suggestion.accepted", "contact.changed"]}}}},
+                "created_at": {INT}}}}}"#
+            ),
+        ),
+        (
+            "WebhookList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}"##.to_owned(),
+        ),
+        (
+            "DeliveryLog",
+            format!(
+                r#"{{"type": "array", "description": "newest attempt first", "items": {{
+                "type": "object", "additionalProperties": false,
+                "required": ["delivery_id", "event", "suggestion_id", "at", "http_status", "outcome", "delivery_status"],
+                "properties": {{
+                "delivery_id": {INT},
+                "event": {{"type": "string", "enum": ["suggestion.created", "suggestion.accepted", "contact.changed"]}},
+                "suggestion_id": {INT}, "at": {INT},
+                "http_status": {{"type": ["integer", "null"], "description": "the receiver's status, when it answered"}},
+                "outcome": {{"type": "string", "enum": ["delivered", "http_status", "connect", "timeout", "tls", "refused_host", "unusable"]}},
+                "delivery_status": {{"type": "string", "enum": ["pending", "sending", "delivered", "failed"],
+                                     "description": "the delivery's state now"}}}}}}}}"#
+            ),
         ),
         (
             "Tombstone",
