@@ -88,6 +88,9 @@ pub struct RawApi {
     /// health and metrics), for the whole process and per client address.
     pub public_rate_per_second: Option<u32>,
     pub public_rate_per_address: Option<u32>,
+    /// Every password sign-in must pass a second factor (TOTP); users without one are sent
+    /// to set it up.
+    pub require_second_factor: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -326,6 +326,9 @@ fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings
         },
         public_rate_per_second,
         public_rate_per_address,
+        require_second_factor: raw
+            .require_second_factor
+            .unwrap_or(defaults.require_second_factor),
         ..defaults
     })
 }

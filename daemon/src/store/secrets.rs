@@ -17,6 +17,8 @@ text_enum! {
         OauthClientSecret => "oauth_client_secret",
         GraphClientState => "graph_client_state",
         WebhookSecret => "webhook_secret",
+        /// A user's TOTP secret (the second factor of a password account).
+        TotpSecret => "totp_secret",
     }
 }
 
