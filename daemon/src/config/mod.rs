@@ -18,6 +18,7 @@ mod durations;
 pub mod env;
 mod error;
 mod graph;
+mod oauth;
 mod sender_auth;
 
 pub use crate::telemetry::LogFormat;
@@ -68,6 +69,8 @@ pub struct Config {
     pub api: crate::http::app::ApiSettings,
     /// `[sender_auth]`: how the senders of messages are authenticated.
     pub sender_auth: crate::sender_auth::SenderAuthSettings,
+    /// `[oauth.providers.<name>]`: where OAuth-linked mailboxes get their access tokens.
+    pub oauth_providers: Vec<crate::sources::oauth::OAuthProviderConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
