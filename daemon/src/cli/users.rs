@@ -1,4 +1,4 @@
-//! `mailsigd user add|list|token|set-password`.
+//! `mailsigd user add|list|token|set-password|reset-second-factor`.
 
 use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
@@ -28,6 +28,13 @@ pub enum UserCommand {
         /// The user (e-mail or id).
         email: String,
     },
+    /// Turn off a user's two-step verification (a lost phone and lost recovery codes): the TOTP
+    /// secret is wiped and the recovery codes deleted; the user signs in with the password alone
+    /// and can set it up again (at once, when `[api] require_second_factor` is on).
+    ResetSecondFactor {
+        /// The user (e-mail or id).
+        email: String,
+    },
     /// Issue an API token for a user. The token is printed once; only its hash is stored.
     Token {
         /// The user (e-mail or id).
@@ -44,18 +51,9 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
     let (config, store) = context::admin(config_path).await?;
     match command {
         UserCommand::Add { email, name } => {
-            let user = store
-                .create_user(&email, name.as_deref())
+            let user = crate::service::users::add(&store, &email, name.as_deref())
                 .await
                 .or_exit("add user")?;
-            context::audit(
-                &store,
-                AuditAction::UserCreate,
-                AuditObject::User,
-                Some(user.id.0),
-                None,
-            )
-            .await?;
             println!("{}\t{}", user.id.0, user.email);
         }
         UserCommand::List => {
@@ -78,23 +76,25 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
             let phc = crate::http::auth::password::hash_password(password)
                 .await
                 .map_err(|e| CliError::msg(Exit::Data, format!("set password: {e}")))?;
-            let replaced = store
-                .replace_password(user.id, Some(&phc))
+            let replaced = crate::service::users::set_password(&store, user.id, &phc)
                 .await
                 .or_exit("store the password hash")?;
             let (ended, revoked) = (replaced.sessions_ended, replaced.tokens_revoked);
-            context::audit(
-                &store,
-                AuditAction::UserSetPassword,
-                AuditObject::User,
-                Some(user.id.0),
-                None,
-            )
-            .await?;
             println!(
                 "{}\tpassword set\t{ended} sessions ended\t{revoked} API tokens revoked",
                 user.email
             );
+        }
+        UserCommand::ResetSecondFactor { email } => {
+            let user = super::resolve::user(&store, &email).await?;
+            let removed = crate::service::users::reset_second_factor(&store, user.id)
+                .await
+                .or_exit("reset two-step verification")?;
+            if removed {
+                println!("{}\ttwo-step verification turned off", user.email);
+            } else {
+                println!("{}\thad no two-step verification", user.email);
+            }
         }
         UserCommand::Token {
             email,

@@ -20,6 +20,7 @@ mod error;
 mod graph;
 mod oauth;
 mod sender_auth;
+mod webhooks;
 
 pub use crate::telemetry::LogFormat;
 pub use database_password::{CREDENTIAL_NAME as DATABASE_PASSWORD_CREDENTIAL, connect_url};
@@ -71,6 +72,8 @@ pub struct Config {
     pub sender_auth: crate::sender_auth::SenderAuthSettings,
     /// `[oauth.providers.<name>]`: where OAuth-linked mailboxes get their access tokens.
     pub oauth_providers: Vec<crate::sources::oauth::OAuthProviderConfig>,
+    /// `[webhooks]`: where a list's webhooks may point, how deliveries are retried.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

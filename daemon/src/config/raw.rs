@@ -47,6 +47,22 @@ pub struct RawConfig {
     pub sender_auth: RawSenderAuth,
     #[serde(default)]
     pub oauth: RawOAuth,
+    #[serde(default)]
+    pub webhooks: RawWebhooks,
+}
+
+/// `[webhooks]`: where a list's webhooks may point, how deliveries are retried.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhooks {
+    pub allow_private_hosts: Option<bool>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub allow_http: Option<bool>,
+    pub poll_interval: Option<String>,
+    pub retry_base: Option<String>,
+    pub retry_max: Option<String>,
+    pub max_attempts: Option<u32>,
+    pub timeout: Option<String>,
 }
 
 /// `[oauth]`: identity providers for OAuth-linked IMAP mailboxes; validated by `config::oauth`.
@@ -81,6 +97,7 @@ pub struct RawSenderAuth {
     pub resolver: Option<String>,
     pub timeout: Option<String>,
     pub trusted_authserv_ids: Option<Vec<String>>,
+    pub trusted_hosts: Option<Vec<String>>,
     pub cache_entries: Option<u32>,
 }
 
@@ -98,6 +115,9 @@ pub struct RawApi {
     /// health and metrics), for the whole process and per client address.
     pub public_rate_per_second: Option<u32>,
     pub public_rate_per_address: Option<u32>,
+    /// Every password sign-in must pass a second factor (TOTP); users without one are sent
+    /// to set it up.
+    pub require_second_factor: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

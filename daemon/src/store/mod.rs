@@ -13,6 +13,7 @@
 //! notification in ONE transaction, so every message is processed exactly once.
 
 mod audit;
+mod auto_accept;
 mod change_log;
 mod changes;
 mod claim_sql;
@@ -29,6 +30,7 @@ mod outbox;
 mod replicas;
 mod retention;
 mod review;
+mod second_factor;
 mod secrets;
 mod sessions;
 mod stats;
@@ -39,12 +41,18 @@ mod suggestions;
 mod tokens;
 mod users;
 mod wal;
+mod webhooks;
 
 pub use crate::clock::Clock;
 pub use crate::domain::ids::{
-    ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId,
+    ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
+    WebhookId,
 };
 pub use audit::AuditEntry;
+pub use auto_accept::{
+    AutoAccept, AutoAcceptMode, AutoAcceptReport, MIN_THRESHOLD as AUTO_ACCEPT_MIN_THRESHOLD,
+    WouldAccept, error_chance, lowest_confidence,
+};
 pub use change_log::{ChangeHorizon, ChangePage, ChangeRow, ChangeState};
 pub use changes::{ChangeStatus, ChangeSuggestion};
 pub use commit::{
@@ -65,6 +73,7 @@ pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
 pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;
 pub use review::ReviewFilter;
+pub use second_factor::{StoredChallenge, StoredSecondFactor};
 pub use secrets::{SecretKind, StoredSecret};
 pub use sessions::StoredSession;
 pub use stats::MailboxStats;
@@ -73,6 +82,7 @@ pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, Sug
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewToken, PasswordReplaced, TokenScope};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;
+pub use webhooks::{AfterAttempt, AttemptRecord, Delivery, NewDelivery, NewWebhook, Webhook};
 
 use std::str::FromStr;
 use std::time::Duration;

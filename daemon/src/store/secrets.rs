@@ -16,6 +16,9 @@ text_enum! {
         SmtpPassword => "smtp_password",
         OauthClientSecret => "oauth_client_secret",
         GraphClientState => "graph_client_state",
+        WebhookSecret => "webhook_secret",
+        /// A user's TOTP secret (the second factor of a password account).
+        TotpSecret => "totp_secret",
     }
 }
 
