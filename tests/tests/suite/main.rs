@@ -25,6 +25,7 @@ mod hostile_servers;
 mod http;
 mod https;
 mod imap;
+mod imap_oauth;
 mod logs;
 mod metrics;
 mod notify;

@@ -59,6 +59,7 @@ impl Site {
                 ..ImapOptions::default()
             },
             reconcile_interval: Duration::from_secs(1),
+            ..ImapStartOptions::default()
         };
         let options = SupervisorOptions {
             http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
