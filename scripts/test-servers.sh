@@ -205,6 +205,11 @@ service imap {
 }
 service anvil {
   client_limit = 20000
+  # No per-IP auth penalty (2, 4, 8, 15 s more after each failed login from 127.0.0.1): every test
+  # logs in from there, and a delay longer than a test's 5-second OAuth token outlives the token.
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 service auth {
   client_limit = 20000
@@ -499,13 +504,23 @@ start_oidc() {
 ensure_oidc() {
     local pid
     pid="$(oidc_pid)"
-    if ! { pid_alive "$pid" && oidc_answers; }; then
-        if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
+    # Restarted too when the repository's server.mjs changed (its state is in memory: tokens
+    # issued before are gone).
+    if ! { pid_alive "$pid" && oidc_answers; } ||
+        ! cmp -s "$REPO/tests/servers/oidc/server.mjs" "$OIDC/app/server.mjs"; then
+        if pid_alive "$pid"; then
+            kill -TERM "$pid" 2>/dev/null || true
+            while pid_alive "$pid"; do sleep 0.05; done
+        fi
         start_oidc
     fi
-    if ! grep -q 'driver = oauth2' "$DOV/dovecot.conf" 2>/dev/null; then
+    if ! grep -q 'driver = oauth2' "$DOV/dovecot.conf" 2>/dev/null ||
+        ! grep -q 'anvil-auth-penalty' "$DOV/dovecot.conf" 2>/dev/null; then
         write_dovecot_conf
         dovecot -c "$DOV/dovecot.conf" reload </dev/null >>"$DOV/dovecot.stdio.log" 2>&1 || die "dovecot reload failed"
+        # A disabled listener leaves its old socket behind; without the file the auth processes
+        # started by the reload run without the penalty (with it they retry it for 5 s).
+        rm -f "$DOV/run/anvil-auth-penalty"
     fi
     if ! grep -q '^line_length_limit' "$PFX/conf/main.cf" 2>/dev/null; then
         write_postfix_conf

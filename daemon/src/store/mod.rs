@@ -80,7 +80,9 @@ pub use secrets::{SecretKind, StoredSecret};
 pub use sessions::StoredSession;
 pub use stats::MailboxStats;
 pub use suggestion::{FieldDiff, NewSuggestion, StoredField, StoredPhone, SuggestionFields};
-pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, SuggestionStatus};
+pub use suggestions::{
+    FieldEdit, HistoryEntry, ListEdit, Suggestion, SuggestionFilter, SuggestionStatus,
+};
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewToken, PasswordReplaced, TokenScope};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;
