@@ -477,6 +477,7 @@ mod tests {
                 crate::domain::AuthMethod::Dmarc,
             ),
             unverified_sender: false,
+            provenance: None,
         }
     }
 
