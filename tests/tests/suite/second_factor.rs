@@ -406,7 +406,9 @@ async fn the_second_factor_routes_answer_each_kind_of_caller_as_the_table_says()
     }
     // (method, path, [anonymous, token, session without CSRF, session]); a 303 names where to.
     let see = |to: &'static str| (303, Some(to));
-    let rows: Vec<(&str, &str, [(u16, Option<&str>); 4])> = vec![
+    /// What each caller gets: a status, and where a 303 sends them.
+    type Answers<'a> = [(u16, Option<&'a str>); 4];
+    let rows: Vec<(&str, &str, Answers)> = vec![
         (
             "GET",
             "/account/security",

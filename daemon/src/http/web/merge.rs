@@ -445,6 +445,32 @@ pub async fn merge(
     Ok(Redirect::to(&view.url(list, &extra)).into_response())
 }
 
+/// The merge view's provenance line: how many messages stand behind the suggestion and how sure
+/// the newest one's sender was; `None` before any was recorded.
+fn seen_line(provenance: &Provenance) -> Option<String> {
+    let last = provenance.last()?;
+    let result = match last.sender_auth.result {
+        AuthResult::Authenticated => "authenticated",
+        AuthResult::NotAuthenticated => "not authenticated",
+        AuthResult::Unknown => "unknown",
+    };
+    let method = match last.sender_auth.method {
+        AuthMethod::AuthenticationResults => "Authentication-Results",
+        AuthMethod::Dmarc => "DMARC",
+        AuthMethod::Dkim => "DKIM",
+        AuthMethod::Arc => "ARC",
+        AuthMethod::None => "no check",
+    };
+    let times = match provenance.seen {
+        1 => "once".to_owned(),
+        n => format!("{n} times"),
+    };
+    Some(format!(
+        "Seen {times}; last: {result} ({method}) on {}",
+        when(last.at)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,30 +565,4 @@ mod tests {
         let (_, errors) = read_choices(&suggestion(), &form);
         assert_eq!(errors.len(), 1);
     }
-}
-
-/// The merge view's provenance line: how many messages stand behind the suggestion and how sure
-/// the newest one's sender was; `None` before any was recorded.
-fn seen_line(provenance: &Provenance) -> Option<String> {
-    let last = provenance.last()?;
-    let result = match last.sender_auth.result {
-        AuthResult::Authenticated => "authenticated",
-        AuthResult::NotAuthenticated => "not authenticated",
-        AuthResult::Unknown => "unknown",
-    };
-    let method = match last.sender_auth.method {
-        AuthMethod::AuthenticationResults => "Authentication-Results",
-        AuthMethod::Dmarc => "DMARC",
-        AuthMethod::Dkim => "DKIM",
-        AuthMethod::Arc => "ARC",
-        AuthMethod::None => "no check",
-    };
-    let times = match provenance.seen {
-        1 => "once".to_owned(),
-        n => format!("{n} times"),
-    };
-    Some(format!(
-        "Seen {times}; last: {result} ({method}) on {}",
-        when(last.at)
-    ))
 }
