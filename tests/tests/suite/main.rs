@@ -37,5 +37,6 @@ mod replicas;
 mod resilience;
 mod sender_auth;
 mod servers;
+mod vault_binding;
 mod web_e2e;
 mod web_pages;

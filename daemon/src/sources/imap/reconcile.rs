@@ -22,8 +22,10 @@ use super::settings::ImapSettings;
 use super::source::{ImapSource, SecretFingerprint};
 use crate::pipeline::MailboxId;
 use crate::sources::ownership::{Owned, Ownership};
-use crate::store::{Mailbox, MailboxFilter, MailboxKind, MailboxStatus, Store, StoredSecret};
-use crate::vault::{SealedSecret, Vault};
+use crate::store::{
+    Mailbox, MailboxFilter, MailboxKind, MailboxStatus, SecretKind, Store, StoredSecret,
+};
+use crate::vault::{Binding, SealedSecret, Vault};
 
 /// What one reconciliation pass changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -132,7 +134,10 @@ impl ImapSource {
                     true
                 }
             };
-            let password = match vault.open_string(&SealedSecret::from_bytes(stored.sealed)) {
+            let binding = Binding::secret(SecretKind::ImapPassword, stored.id);
+            let password = match vault
+                .open_string(&binding, &SealedSecret::from_bytes(stored.sealed))
+            {
                 Ok(password) => password,
                 Err(_) => {
                     report.failed += 1;
