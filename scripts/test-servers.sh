@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Start, stop and inspect the real servers the end-to-end tests talk to: Dovecot (IMAP), Postfix (SMTP
-# submission with AUTH, delivering into Dovecot by LMTP), PostgreSQL 15 and NSD (an authoritative DNS
-# server for the zone test. with DKIM keys made at start, SPF and DMARC records), all on 127.0.0.1 with non-standard ports and all state under one directory.
+# submission with AUTH, delivering into Dovecot by LMTP), PostgreSQL 15, NSD (an authoritative DNS
+# server for the zone test. with DKIM keys made at start, SPF and DMARC records) and an OpenID Connect /
+# OAuth 2.0 provider (oidc-provider on Node, tests/servers/oidc/) against which Dovecot validates the bearer
+# tokens of IMAP and SMTP XOAUTH2/OAUTHBEARER logins by introspection, all on 127.0.0.1 with non-standard
+# ports and all state under one directory.
 #
 # Usage: scripts/test-servers.sh start|stop|status|env
 #
@@ -17,7 +20,8 @@
 #
 # Environment (all optional): MAILSIG_TEST_DIR (default <repo>/.test-servers), MAILSIG_TEST_IMAP_PORT
 # (10143), MAILSIG_TEST_IMAPS_PORT (10993), MAILSIG_TEST_SMTP_PORT (2587), MAILSIG_TEST_SMTPS_PORT (2465),
-# MAILSIG_TEST_PG_PORT (15432), MAILSIG_TEST_DNS_PORT (10053, UDP and TCP). Several instances can run side by side with different dirs and ports.
+# MAILSIG_TEST_PG_PORT (15432), MAILSIG_TEST_DNS_PORT (10053, UDP and TCP), MAILSIG_TEST_OIDC_PORT (19080).
+# Several instances can run side by side with different dirs and ports.
 #
 # Needs root (Dovecot and Postfix start as root and drop privileges; initdb runs as user postgres).
 set -euo pipefail
@@ -30,6 +34,7 @@ SMTP_PORT="${MAILSIG_TEST_SMTP_PORT:-2587}"
 SMTPS_PORT="${MAILSIG_TEST_SMTPS_PORT:-2465}"
 PG_PORT="${MAILSIG_TEST_PG_PORT:-15432}"
 DNS_PORT="${MAILSIG_TEST_DNS_PORT:-10053}"
+OIDC_PORT="${MAILSIG_TEST_OIDC_PORT:-19080}"
 PG_BIN="${MAILSIG_TEST_PG_BIN:-/usr/lib/postgresql/15/bin}"
 # chromium + chromium-driver: the web pages' end-to-end test drives headless Chromium over WebDriver.
 # nsd + bind9-dnsutils (dig): the DNS server behind the sender-authentication tests, and its readiness probe.
@@ -44,6 +49,7 @@ DOV="$DIR/dovecot"
 PFX="$DIR/postfix"
 PG="$DIR/postgres"
 DNS="$DIR/dns"
+OIDC="$DIR/oidc"
 
 log() { printf 'test-servers: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -66,6 +72,7 @@ dovecot_pid() { read_pid "$DOV/run/master.pid"; }
 postfix_pid() { read_pid "$PFX/queue/pid/master.pid"; }
 postgres_pid() { read_pid "$PG/data/postmaster.pid"; }
 nsd_pid() { read_pid "$DNS/nsd.pid"; }
+oidc_pid() { read_pid "$OIDC/oidc.pid"; }
 
 port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 all_ports() { echo "$IMAP_PORT $IMAPS_PORT $SMTP_PORT $SMTPS_PORT $PG_PORT"; }
@@ -137,7 +144,7 @@ ssl = yes
 ssl_cert = <$TLS/fullchain.pem
 ssl_key = <$TLS/server.key
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 mail_location = maildir:$DOV/mail/%u/Maildir
 mail_uid = nobody
 mail_gid = nogroup
@@ -154,11 +161,20 @@ mail_max_userip_connections = 100000
 # can fail). Both hold lines like  alice:{PLAIN}alicepw::::::
 passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u $DOV/users.d/%u
 }
 passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u $DOV/users
+}
+# OAuth 2.0 bearer tokens (IMAP and, through auth-postfix, SMTP): validated by RFC 7662 introspection at the
+# test OpenID provider. The login name must equal the token's username attribute (the provider's account id).
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $DOV/dovecot-oauth2.conf.ext
 }
 userdb {
   driver = static
@@ -199,6 +215,16 @@ protocol lmtp {
   # rcpt carol@anything -> Dovecot user carol
   auth_username_format = %Ln
 }
+EOF
+    # The URL's user:password is the resource server's client authentication (HTTP Basic); `post` sends
+    # token=<bearer> as the form body.
+    cat >"$DOV/dovecot-oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = http://dovecot:dovecot-secret@127.0.0.1:$OIDC_PORT/token/introspection
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
 EOF
 }
 
@@ -251,6 +277,8 @@ smtpd_recipient_restrictions = permit_sasl_authenticated, reject
 smtpd_client_connection_rate_limit = 0
 smtpd_error_sleep_time = 0
 default_process_limit = 200
+# The default 2048 truncates long XOAUTH2 initial responses (real JWT access tokens are ~2.5 kB).
+line_length_limit = 16384
 EOF
     cat >"$PFX/conf/master.cf" <<EOF
 # service type  private unpriv  chroot  wakeup  maxproc command + args
@@ -409,6 +437,76 @@ ensure_nsd() {
     start_nsd
 }
 
+# ------------------------------------------------------------------------------------------------ OIDC
+# oidc-provider (tests/servers/oidc: package.json, package-lock.json, server.mjs) installed with `npm ci` into
+# $OIDC/app, two RSA signing keys made here ($OIDC/keys/sig-a.pem signs, sig-b.pem is only published; a test
+# that rotates keys starts its own instance of $OIDC/app/server.mjs). State is in memory: a restart forgets
+# every token and grant.
+oidc_answers() { curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$OIDC_PORT/.well-known/openid-configuration"; }
+
+install_oidc() {
+    local src="$REPO/tests/servers/oidc"
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        [[ $EUID -eq 0 ]] || die "node/npm missing and not root: run as root"
+        log "installing from Debian: nodejs npm"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm \
+            </dev/null >>"$DIR/apt.log" 2>&1 || { log_tail "$DIR/apt.log"; die "apt-get install nodejs npm failed"; }
+    fi
+    mkdir -p "$OIDC/app"
+    cp "$src/server.mjs" "$OIDC/app/server.mjs"
+    if ! cmp -s "$src/package-lock.json" "$OIDC/app/package-lock.json" || [[ ! -d "$OIDC/app/node_modules" ]]; then
+        cp "$src/package.json" "$src/package-lock.json" "$OIDC/app/"
+        (cd "$OIDC/app" && npm ci --no-audit --no-fund </dev/null >"$OIDC/npm.log" 2>&1) ||
+            { log_tail "$OIDC/npm.log"; die "npm ci for the OpenID provider failed"; }
+    fi
+    mkdir -p "$OIDC/keys"
+    local k
+    for k in sig-a sig-b; do
+        [[ -f "$OIDC/keys/$k.pem" ]] ||
+            openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$OIDC/keys/$k.pem" 2>/dev/null
+    done
+    chmod 644 "$OIDC/keys"/*.pem
+}
+
+start_oidc() {
+    install_oidc
+    # setsid: its own session, so the caller's terminal or job control does not take it down.
+    # exec: the pid recorded is node's own.
+    (
+        cd "$OIDC/app" || exit 1
+        OIDC_PORT="$OIDC_PORT" OIDC_KEYS="$OIDC/keys/sig-a.pem,$OIDC/keys/sig-b.pem" \
+            exec setsid node server.mjs </dev/null >"$OIDC/oidc.log" 2>&1
+    ) &
+    echo $! >"$OIDC/oidc.pid"
+    local deadline=$((SECONDS + 30))
+    until oidc_answers; do
+        if ((SECONDS > deadline)) || ! pid_alive "$(oidc_pid)"; then
+            log_tail "$OIDC/oidc.log"
+            die "the OpenID provider does not answer on 127.0.0.1:$OIDC_PORT"
+        fi
+        sleep 0.05
+    done
+}
+
+# The OpenID provider and the OAuth passdb joined after the other servers: an instance whose mail servers
+# already run gains them without a restart (new configs, then a reload).
+ensure_oidc() {
+    local pid
+    pid="$(oidc_pid)"
+    if ! { pid_alive "$pid" && oidc_answers; }; then
+        if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
+        start_oidc
+    fi
+    if ! grep -q 'driver = oauth2' "$DOV/dovecot.conf" 2>/dev/null; then
+        write_dovecot_conf
+        dovecot -c "$DOV/dovecot.conf" reload </dev/null >>"$DOV/dovecot.stdio.log" 2>&1 || die "dovecot reload failed"
+    fi
+    if ! grep -q '^line_length_limit' "$PFX/conf/main.cf" 2>/dev/null; then
+        write_postfix_conf
+        postfix -c "$PFX/conf" reload </dev/null >>"$PFX/start.log" 2>&1 || die "postfix reload failed"
+    fi
+}
+
 # ------------------------------------------------------------------------------------------------ env
 write_env() {
     cat >"$DIR/env" <<EOF
@@ -422,6 +520,14 @@ export MAILSIG_TEST_SMTPS_PORT=$SMTPS_PORT
 export MAILSIG_TEST_PG_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres
 export MAILSIG_TEST_DNS_PORT=$DNS_PORT
 export MAILSIG_TEST_DKIM_KEYS=$DNS/keys
+# OpenID provider (tests/servers/oidc/server.mjs describes its accounts, clients and scopes)
+export MAILSIG_TEST_OIDC_ISSUER=http://127.0.0.1:$OIDC_PORT
+export MAILSIG_TEST_OIDC_CLIENT_ID=mailsig
+export MAILSIG_TEST_OIDC_CLIENT_SECRET=mailsig-secret
+export MAILSIG_TEST_OIDC_OTHER_CLIENT_ID=mailsig-other
+export MAILSIG_TEST_OIDC_OTHER_CLIENT_SECRET=mailsig-other-secret
+export MAILSIG_TEST_OIDC_APP=$OIDC/app
+export MAILSIG_TEST_OIDC_KEYS=$OIDC/keys
 EOF
 }
 
@@ -452,6 +558,7 @@ cmd_start() {
     if pid_alive "$(dovecot_pid)" && pid_alive "$(postfix_pid)" && pid_alive "$(postgres_pid)" &&
         all_ports_answer; then
         ensure_nsd
+        ensure_oidc
         write_env
         log "already running in $DIR"
         return 0
@@ -471,7 +578,7 @@ cmd_start() {
             die "port $p is already in use by another process (another MAILSIG_TEST_DIR? stop it, or choose other ports with MAILSIG_TEST_*_PORT)"
         fi
     done
-    rm -rf "$TLS" "$DIR/tls-untrusted" "$DOV" "$PFX" "$PG" "$DNS" "$DIR/private" "$DIR/env"
+    rm -rf "$TLS" "$DIR/tls-untrusted" "$DOV" "$PFX" "$PG" "$DNS" "$DIR/private" "$DIR/env" "$OIDC/keys"
     # Many IDLE connections of one uid need more inotify instances than the default 128.
     local cur
     cur="$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 0)"
@@ -484,6 +591,7 @@ cmd_start() {
     start_postfix
     start_postgres
     start_nsd
+    start_oidc
     wait_for_ports
     write_env
     log "running in $DIR (imap $IMAP_PORT, imaps $IMAPS_PORT, smtp $SMTP_PORT, smtps $SMTPS_PORT, pg $PG_PORT)"
@@ -512,6 +620,8 @@ cmd_stop() {
     if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
     pid="$(nsd_pid)"
     if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
+    pid="$(oidc_pid)"
+    if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
     [[ ${#pids[@]} -eq 0 ]] && return 0
     local deadline=$((SECONDS + 20))
     for pid in "${pids[@]}"; do
@@ -534,7 +644,7 @@ cmd_stop() {
 
 cmd_status() {
     local rc=0 name pid
-    for name in dovecot postfix postgres nsd; do
+    for name in dovecot postfix postgres nsd oidc; do
         pid="$("${name}_pid")"
         if pid_alive "$pid"; then echo "$name: running (pid $pid)"; else echo "$name: stopped"; rc=3; fi
     done
@@ -542,6 +652,7 @@ cmd_status() {
         if port_answers "$p"; then echo "port $p: answers"; else echo "port $p: closed"; rc=3; fi
     done
     if dns_answers; then echo "dns $DNS_PORT: answers"; else echo "dns $DNS_PORT: silent"; rc=3; fi
+    if oidc_answers; then echo "oidc $OIDC_PORT: answers"; else echo "oidc $OIDC_PORT: silent"; rc=3; fi
     return $rc
 }
 

@@ -458,8 +458,9 @@ fn build(
 
     for text in vcards {
         let card = vcard::parse(text, &regions);
-        let matches = from_address.is_some_and(|a| card.emails.iter().any(|e| e == a))
-            || card.emails.is_empty();
+        // Only the sender's own card: one that lists the `From:` address. A card without an
+        // e-mail names nobody in particular (anyone can attach one) and is ignored.
+        let matches = from_address.is_some_and(|a| card.emails.iter().any(|e| e == a));
         if !matches {
             continue;
         }

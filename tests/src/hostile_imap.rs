@@ -38,6 +38,10 @@ pub enum Behaviour {
     /// Answers the body fetch with a line of `bytes` bytes that never ends (no CRLF), then
     /// waits for the next command on the open connection.
     EndlessLine { bytes: u64 },
+    /// Not hostile, only unlucky timing: `second` arrives while the client fetches `first`'s
+    /// body, and is announced (`* 2 EXISTS`) in that fetch's answer, as a real server does.
+    /// The server supports IDLE and, like Dovecot, does not announce it again when IDLE starts.
+    NewMailDuringFetch { first: Vec<u8>, second: Vec<u8> },
 }
 
 impl Behaviour {
@@ -49,6 +53,7 @@ impl Behaviour {
             }
             Behaviour::SizeLie { claimed, .. } => *claimed as usize,
             Behaviour::Trickle { .. } | Behaviour::EndlessLine { .. } => 1000,
+            Behaviour::NewMailDuringFetch { first, .. } => first.len(),
         }
     }
 }
@@ -139,6 +144,8 @@ struct Shared {
     connections: Arc<AtomicU64>,
     body_bytes_sent: Arc<AtomicU64>,
     commands: Arc<Mutex<Vec<String>>>,
+    /// [`Behaviour::NewMailDuringFetch`]: the second message exists (for every connection).
+    second_arrived: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for HostileImap {
@@ -174,6 +181,12 @@ async fn serve(stream: TcpStream, behaviour: &Behaviour, shared: &Shared) -> Res
             } else {
                 command.to_owned()
             });
+        }
+        if let Behaviour::NewMailDuringFetch { first, second } = behaviour {
+            if !two_messages(&mut write, &mut lines, tag, &upper, [first, second], shared).await? {
+                return Ok(());
+            }
+            continue;
         }
         if (upper.starts_with("CAPABILITY") || upper.starts_with("EXAMINE"))
             && let Behaviour::ManyFolders { folders, .. } = behaviour
@@ -219,6 +232,103 @@ async fn serve(stream: TcpStream, behaviour: &Behaviour, shared: &Shared) -> Res
     }
 }
 
+/// One command of [`Behaviour::NewMailDuringFetch`]'s two-message INBOX (UIDs 1 and 2).
+/// Returns `false` when the client logged out.
+async fn two_messages(
+    write: &mut OwnedWriteHalf,
+    lines: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    tag: &str,
+    upper: &str,
+    messages: [&Vec<u8>; 2],
+    shared: &Shared,
+) -> Result<bool> {
+    let arrived = shared.second_arrived.load(Ordering::SeqCst);
+    let count: u32 = if arrived { 2 } else { 1 };
+    let reply = if upper.starts_with("CAPABILITY") {
+        format!("* CAPABILITY IMAP4rev1 IDLE\r\n{tag} OK done\r\n")
+    } else if upper.starts_with("LOGIN") {
+        format!("{tag} OK logged in\r\n")
+    } else if upper.starts_with("EXAMINE") {
+        format!(
+            "* {count} EXISTS\r\n* 0 RECENT\r\n* FLAGS (\\Seen)\r\n* OK [UIDVALIDITY {UIDVALIDITY}] ok\r\n\
+             * OK [UIDNEXT {next}] ok\r\n{tag} OK [READ-ONLY] done\r\n",
+            next = count + 1
+        )
+    } else if upper.starts_with("FETCH") {
+        let mut out = String::new();
+        for uid in 1..=count {
+            out.push_str(&format!("* {uid} FETCH (UID {uid})\r\n"));
+        }
+        out + &format!("{tag} OK done\r\n")
+    } else if upper.starts_with("UID FETCH") && upper.contains("BODY.PEEK[]") {
+        shared.body_fetches.fetch_add(1, Ordering::Relaxed);
+        let uid: u32 = upper
+            .split_whitespace()
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let Some(message) = uid.checked_sub(1).and_then(|i| messages.get(i as usize)) else {
+            write
+                .write_all(format!("{tag} OK done\r\n").as_bytes())
+                .await?;
+            return Ok(true);
+        };
+        let mut out = Vec::new();
+        if uid == 1 && !arrived {
+            shared.second_arrived.store(true, Ordering::SeqCst);
+            out.extend_from_slice(b"* 2 EXISTS\r\n");
+        }
+        out.extend_from_slice(
+            format!("* {uid} FETCH (UID {uid} BODY[] {{{}}}\r\n", message.len()).as_bytes(),
+        );
+        out.extend_from_slice(message);
+        out.extend_from_slice(format!(")\r\n{tag} OK done\r\n").as_bytes());
+        write.write_all(&out).await?;
+        return Ok(true);
+    } else if upper.starts_with("UID FETCH") {
+        // `UID FETCH n:* (...)`: the messages from n on, or the highest one (RFC 3501).
+        let from: u32 = upper
+            .split_whitespace()
+            .nth(2)
+            .and_then(|range| range.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let mut out = String::new();
+        for uid in from.min(count)..=count {
+            let size = messages[uid as usize - 1].len();
+            out.push_str(&format!(
+                "* {uid} FETCH (UID {uid} RFC822.SIZE {size} INTERNALDATE \"19-Nov-2026 10:15:00 +0100\")\r\n"
+            ));
+        }
+        out + &format!("{tag} OK done\r\n")
+    } else if upper.starts_with("IDLE") {
+        // Nothing new to say: the second message was announced already.
+        write.write_all(b"+ idling\r\n").await?;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if lines.read_line(&mut line).await? == 0 {
+                return Ok(false);
+            }
+            if line.trim().eq_ignore_ascii_case("DONE") {
+                break;
+            }
+        }
+        format!("{tag} OK idle done\r\n")
+    } else if upper.starts_with("LOGOUT") {
+        write
+            .write_all(format!("* BYE bye\r\n{tag} OK done\r\n").as_bytes())
+            .await?;
+        return Ok(false);
+    } else if upper.starts_with("NOOP") {
+        format!("{tag} OK done\r\n")
+    } else {
+        format!("{tag} BAD unknown command\r\n")
+    };
+    write.write_all(reply.as_bytes()).await?;
+    Ok(true)
+}
+
 /// `* LIST` lines for `count` folders, written in batches.
 async fn folder_list(write: &mut OwnedWriteHalf, count: u32) -> Result<()> {
     let mut batch = Vec::with_capacity(64 * 1024);
@@ -259,6 +369,8 @@ async fn body_reply(
     shared: &Shared,
 ) -> Result<()> {
     match behaviour {
+        // Served by `two_messages`.
+        Behaviour::NewMailDuringFetch { .. } => {}
         Behaviour::UnparsableFetchItem { message } => {
             let mut out =
                 format!("* 1 FETCH (UID {UID} BODY[] {{{}}}\r\n", message.len()).into_bytes();

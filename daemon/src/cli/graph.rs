@@ -6,13 +6,11 @@ use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
 
 use crate::config::Config;
-use crate::sources::graph::{
-    GraphConfig, LinkError, LinkOrigin, start_linking, store_client_secret,
-};
+use crate::sources::graph::{GraphConfig, LinkOrigin, store_client_secret};
 use crate::store::Store;
 
 use super::context;
-use super::exit::{CliError, CliResult, Exit};
+use super::exit::{CliError, CliResult, Exit, OrExit};
 use super::password::PasswordSource;
 
 #[derive(Debug, clap::Subcommand)]
@@ -67,24 +65,16 @@ pub async fn link_microsoft(config: &Config, store: &Store, user: &str, list: &s
     let (vault, _) = context::load_vault(config)?;
     let user = super::resolve::user(store, user).await?;
     let list = super::resolve::list(store, list, Some(user.id)).await?.id;
-    let url = start_linking(store, &vault, graph, user.id, list, LinkOrigin::Cli)
-        .await
-        .map_err(|e| match e {
-            LinkError::ListNotEditable => CliError::msg(
-                Exit::Data,
-                "link microsoft 365: the user cannot edit that list",
-            ),
-            other => CliError::new(Exit::Software, anyhow::anyhow!("{other}"))
-                .context("start the linking"),
-        })?;
-    context::audit(
+    let url = crate::service::mailboxes::start_microsoft_link(
         store,
-        AuditAction::MailboxLinkMicrosoftStart,
-        AuditObject::List,
-        Some(list.0),
-        None,
+        &vault,
+        Some(graph),
+        crate::service::Actor::operator_as(user.id),
+        list,
+        LinkOrigin::Cli,
     )
-    .await?;
+    .await
+    .or_exit("link microsoft 365")?;
     eprintln!(
         "Open this URL as the mailbox owner within 15 minutes; the running daemon completes the link:"
     );

@@ -83,6 +83,7 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
             graph: config.graph.clone().map(std::sync::Arc::new),
             ..config.api.clone()
         },
+        webhooks: config.webhooks.clone(),
         replica: match &config.replica_id {
             Some(id) => supervisor::leases::ReplicaOptions {
                 id: id.clone(),

@@ -1,4 +1,5 @@
-//! `mailsigd suggestion list|show|export`: what the daemon found, without a token and curl.
+//! `mailsigd suggestion list|show|export|changes|accept-change|dismiss-change`: what the daemon
+//! found, and the change suggestions of accepted contacts decided, without a token and curl.
 //!
 //! The commands go through the service layer as the user named with `--user` (by default the
 //! list's owner), so they see exactly what that user sees in the API and the pages, with the
@@ -27,6 +28,41 @@ pub enum SuggestionCommand {
     /// A list's contacts as vCard 4.0 or CSV on stdout: accepted and merged ones, or with
     /// --all every suggestion not dismissed.
     Export(ExportArgs),
+    /// Change suggestions of a list's accepted contacts ("Jane Doe: new title"), proposed by
+    /// authenticated mail: open ones, or with --all decided ones too.
+    Changes(ChangesArgs),
+    /// Accept a change suggestion: the contact takes the new values (needs an editor).
+    AcceptChange(DecideArgs),
+    /// Dismiss a change suggestion: the contact keeps its values (needs an editor).
+    DismissChange(DecideArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// The list (id, or name among the user's lists).
+    #[arg(long)]
+    pub list: String,
+    /// As which user (e-mail or id); default: the list's owner.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Decided ones too.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the API's JSON (`{items}`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The change suggestion's id (`suggestion changes` lists them).
+    pub id: i64,
+    /// As which user (e-mail or id); default: the owner of the contact's list.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Print the API's JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -115,6 +151,9 @@ pub async fn execute(config_path: &Path, command: SuggestionCommand) -> CliResul
         SuggestionCommand::List(args) => list(&store, args).await,
         SuggestionCommand::Show(args) => show(&store, args).await,
         SuggestionCommand::Export(args) => export(&store, args).await,
+        SuggestionCommand::Changes(args) => changes(&store, args).await,
+        SuggestionCommand::AcceptChange(args) => decide(&store, args, true).await,
+        SuggestionCommand::DismissChange(args) => decide(&store, args, false).await,
     };
     store.close().await;
     result
@@ -334,4 +373,90 @@ async fn export(store: &Store, args: ExportArgs) -> CliResult {
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(|e| CliError::new(Exit::Io, e).context("write the export"))
+}
+
+async fn changes(store: &Store, args: ChangesArgs) -> CliResult {
+    use crate::service::changes::{self, ChangeItem};
+    use crate::store::ChangeStatus;
+    let user = match &args.user {
+        Some(given) => Some(resolve::user(store, given).await?.id),
+        None => None,
+    };
+    let list = resolve::list(store, &args.list, user).await?;
+    let actor = Actor::operator_as(user.unwrap_or(list.owner));
+    let status = (!args.all).then_some(ChangeStatus::Open);
+    let found = changes::of_list(store, actor, list.id, status)
+        .await
+        .or_exit("list change suggestions")?;
+    let items: Vec<ChangeItem> = found.into_iter().map(ChangeItem::from).collect();
+    if args.json {
+        return print_json(&serde_json::json!({ "items": items }));
+    }
+    if items.is_empty() {
+        eprintln!("no change suggestions");
+    }
+    for item in &items {
+        print_change(item);
+    }
+    Ok(())
+}
+
+async fn decide(store: &Store, args: DecideArgs, accept: bool) -> CliResult {
+    use crate::service::changes::{self, ChangeItem};
+    let what = if accept {
+        "accept change suggestion"
+    } else {
+        "dismiss change suggestion"
+    };
+    let reader = match &args.user {
+        Some(given) => resolve::user(store, given).await?.id,
+        None => {
+            // The operator decides as the owner of the contact's list.
+            let found = store.get_change_suggestion(args.id).await.map_err(|e| {
+                if e.is_not_found() {
+                    CliError::msg(
+                        Exit::Data,
+                        format!("{what}: no change suggestion {}", args.id),
+                    )
+                } else {
+                    CliError::new(Exit::Unavailable, e).context(what)
+                }
+            })?;
+            store
+                .get_list(found.list)
+                .await
+                .map_err(|e| CliError::new(Exit::Unavailable, e).context(what))?
+                .owner
+        }
+    };
+    let decided = changes::decide(store, Actor::operator_as(reader), args.id, accept)
+        .await
+        .or_exit(what)?;
+    let item = ChangeItem::from(decided);
+    if args.json {
+        return print_json(&item);
+    }
+    print_change(&item);
+    Ok(())
+}
+
+/// `#id status line (sender authentication)` and one `field: old -> new` line per difference.
+fn print_change(c: &crate::service::changes::ChangeItem) {
+    println!(
+        "#{} {} {} (contact {}, {} by {})",
+        c.id,
+        c.status.as_str(),
+        c.line,
+        c.suggestion,
+        c.sender_auth.result.as_str(),
+        c.sender_auth.method.as_str()
+    );
+    for d in &c.diff {
+        println!(
+            "  {}: {} -> {}",
+            d.field,
+            d.old.as_deref().unwrap_or("-"),
+            d.new.as_deref().unwrap_or("-")
+        );
+    }
 }

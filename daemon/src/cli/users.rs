@@ -44,18 +44,9 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
     let (config, store) = context::admin(config_path).await?;
     match command {
         UserCommand::Add { email, name } => {
-            let user = store
-                .create_user(&email, name.as_deref())
+            let user = crate::service::users::add(&store, &email, name.as_deref())
                 .await
                 .or_exit("add user")?;
-            context::audit(
-                &store,
-                AuditAction::UserCreate,
-                AuditObject::User,
-                Some(user.id.0),
-                None,
-            )
-            .await?;
             println!("{}\t{}", user.id.0, user.email);
         }
         UserCommand::List => {
@@ -78,19 +69,10 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
             let phc = crate::http::auth::password::hash_password(password)
                 .await
                 .map_err(|e| CliError::msg(Exit::Data, format!("set password: {e}")))?;
-            let replaced = store
-                .replace_password(user.id, Some(&phc))
+            let replaced = crate::service::users::set_password(&store, user.id, &phc)
                 .await
                 .or_exit("store the password hash")?;
             let (ended, revoked) = (replaced.sessions_ended, replaced.tokens_revoked);
-            context::audit(
-                &store,
-                AuditAction::UserSetPassword,
-                AuditObject::User,
-                Some(user.id.0),
-                None,
-            )
-            .await?;
             println!(
                 "{}\tpassword set\t{ended} sessions ended\t{revoked} API tokens revoked",
                 user.email

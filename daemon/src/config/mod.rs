@@ -19,6 +19,7 @@ pub mod env;
 mod error;
 mod graph;
 mod sender_auth;
+mod webhooks;
 
 pub use crate::telemetry::LogFormat;
 pub use database_password::{CREDENTIAL_NAME as DATABASE_PASSWORD_CREDENTIAL, connect_url};
@@ -68,6 +69,8 @@ pub struct Config {
     pub api: crate::http::app::ApiSettings,
     /// `[sender_auth]`: how the senders of messages are authenticated.
     pub sender_auth: crate::sender_auth::SenderAuthSettings,
+    /// `[webhooks]`: where a list's webhooks may point, how deliveries are retried.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -45,6 +45,22 @@ pub struct RawConfig {
     pub api: RawApi,
     #[serde(default)]
     pub sender_auth: RawSenderAuth,
+    #[serde(default)]
+    pub webhooks: RawWebhooks,
+}
+
+/// `[webhooks]`: where a list's webhooks may point, how deliveries are retried.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhooks {
+    pub allow_private_hosts: Option<bool>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub allow_http: Option<bool>,
+    pub poll_interval: Option<String>,
+    pub retry_base: Option<String>,
+    pub retry_max: Option<String>,
+    pub max_attempts: Option<u32>,
+    pub timeout: Option<String>,
 }
 
 /// `[sender_auth]`: the resolver, time budget and trusted authserv-ids of sender authentication.
@@ -54,6 +70,7 @@ pub struct RawSenderAuth {
     pub resolver: Option<String>,
     pub timeout: Option<String>,
     pub trusted_authserv_ids: Option<Vec<String>>,
+    pub trusted_hosts: Option<Vec<String>>,
     pub cache_entries: Option<u32>,
 }
 

@@ -1,5 +1,6 @@
 //! `[sender_auth]` → [`SenderAuthSettings`]: which resolver answers the DKIM and DMARC look-ups,
-//! how long one message's check may take, and which authserv-ids every mailbox trusts.
+//! how long one message's check may take, which authserv-ids every mailbox trusts, and which MTAs
+//! besides the providers' own write the `Received:` headers above them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -32,6 +33,19 @@ pub(super) fn from_raw(raw: RawSenderAuth) -> Result<SenderAuthSettings, ConfigE
             format!("{bad:?} is not an authserv-id (a host name, or \"microsoft365\")"),
         ));
     }
+    let hosts = raw.trusted_hosts.unwrap_or_default();
+    if let Some(bad) = hosts.iter().find(|h| {
+        h.trim().is_empty()
+            || !h
+                .trim()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    }) {
+        return Err(ConfigError::invalid(
+            "sender_auth.trusted_hosts",
+            format!("{bad:?} is not a host or domain name"),
+        ));
+    }
     let cache_entries = match raw.cache_entries {
         Some(0) => {
             return Err(ConfigError::invalid(
@@ -46,6 +60,7 @@ pub(super) fn from_raw(raw: RawSenderAuth) -> Result<SenderAuthSettings, ConfigE
         resolver,
         timeout,
         trusted_authserv_ids: TrustedIds::new(ids),
+        trusted_hosts: TrustedIds::new(hosts),
         cache_entries,
     })
 }

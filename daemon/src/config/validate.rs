@@ -259,6 +259,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         replica_id: replica_id(raw.replica.id)?,
         api: api_settings(raw.api)?,
         sender_auth: super::sender_auth::from_raw(raw.sender_auth)?,
+        webhooks: super::webhooks::from_raw(raw.webhooks)?,
     })
 }
 

@@ -19,6 +19,7 @@ text_enum! {
         ListDelete => "list.delete",
         ListShare => "list.share",
         ListUnshare => "list.unshare",
+        ListAutoAccept => "list.auto_accept",
         MailboxAdd => "mailbox.add",
         MailboxRemove => "mailbox.remove",
         MailboxExclude => "mailbox.exclude",
@@ -34,6 +35,9 @@ text_enum! {
         SuggestionExport => "suggestion.export",
         SecretsRotate => "secrets.rotate",
         GraphClientSecretSet => "graph.client_secret.set",
+        WebhookAdd => "webhook.add",
+        WebhookRemove => "webhook.remove",
+        WebhookLog => "webhook.log",
     }
     impl Display;
 }
@@ -60,6 +64,7 @@ text_enum! {
         Suggestion => "suggestion",
         Secret => "secret",
         Secrets => "secrets",
+        Webhook => "webhook",
     }
     impl Display;
 }

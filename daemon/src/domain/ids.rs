@@ -38,3 +38,7 @@ id_type!(/// A contact suggestion.
     SuggestionId);
 id_type!(/// A notification waiting in (or done with) the outbox.
     OutboxId);
+id_type!(/// A list's outgoing webhook endpoint.
+    WebhookId);
+id_type!(/// One event queued for one webhook endpoint.
+    WebhookDeliveryId);

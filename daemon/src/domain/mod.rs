@@ -10,11 +10,16 @@ pub mod outbox;
 pub mod sender_auth;
 pub mod skip;
 pub mod text_enum;
+pub mod webhook;
 
 pub use audit::{AuditAction, AuditObject};
-pub use ids::{ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId};
+pub use ids::{
+    ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
+    WebhookId,
+};
 pub use outbox::{AttentionPayload, DIGEST_MAX_ITEMS, DigestPayload, OutboxMessage};
 pub use sender_auth::{AuthMethod, AuthResult, SenderAuth};
 pub use skip::SkipReason;
 pub use text_enum::UnknownText;
 pub(crate) use text_enum::text_enum;
+pub use webhook::{AttemptOutcome, WebhookEvent};

@@ -76,6 +76,14 @@ impl AuthResult {
 }
 
 impl AuthMethod {
+    pub const ALL: [AuthMethod; 5] = [
+        AuthMethod::AuthenticationResults,
+        AuthMethod::Dmarc,
+        AuthMethod::Dkim,
+        AuthMethod::Arc,
+        AuthMethod::None,
+    ];
+
     /// The stored and logged text.
     pub fn as_str(self) -> &'static str {
         match self {

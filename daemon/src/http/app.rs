@@ -90,6 +90,8 @@ pub struct AppState {
     /// IMAP limits (plaintext on loopback allowed or not, …) for testing a login before linking.
     pub imap: ImapOptions,
     pub settings: ApiSettings,
+    /// Where webhooks may point (checked when one is added).
+    pub webhooks: crate::webhooks::WebhookSettings,
     limits: Arc<RateLimits>,
     /// The limits of the routes without authentication (shared by every such router).
     public: Arc<PublicLimits>,
@@ -106,10 +108,17 @@ impl AppState {
             vault,
             imap,
             settings,
+            webhooks: crate::webhooks::WebhookSettings::default(),
             limits,
             public,
             graph_source: None,
         }
+    }
+
+    /// Sets the `[webhooks]` policy for adding webhooks.
+    pub fn with_webhooks(mut self, settings: crate::webhooks::WebhookSettings) -> AppState {
+        self.webhooks = settings;
+        self
     }
 
     /// Lets unlinking reach the running Microsoft 365 source.

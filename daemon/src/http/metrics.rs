@@ -2,11 +2,11 @@
 //! written through [`crate::telemetry::exposition::Exposition`].
 //!
 //! Every value already lives in a module's own atomic stats struct (pipeline, outbox, IMAP,
-//! Graph) or in [`crate::telemetry::metrics`] (source lag, Graph webhook latency and
-//! subscriptions, vault operations, reloads); this module only reads and formats them. Values
-//! that live in the store (outbox depth, Graph subscriptions by state) are read at most once per
-//! [`STORE_READ_INTERVAL`] ([`StoreReadings`]), however often `/metrics` and `/readyz` are
-//! called: both are unauthenticated, and a flood of them must not become store work.
+//! Graph, sender authentication) or in [`crate::telemetry::metrics`] (source lag, Graph webhook
+//! latency and subscriptions, vault operations, reloads); this module only reads and formats
+//! them. Values that live in the store (outbox depth, Graph subscriptions by state) are read at
+//! most once per [`STORE_READ_INTERVAL`] ([`StoreReadings`]), however often `/metrics` and
+//! `/readyz` are called: both are unauthenticated, and a flood of them must not become store work.
 //! A strict line check in the tests fails on a malformed line.
 
 use std::sync::Arc;
@@ -113,6 +113,7 @@ impl MetricSources {
         text.push_str(out.as_str());
         text.push_str(&render_process(metrics()));
         text.push_str(&crate::sources::graph::stats::render_prometheus());
+        text.push_str(&crate::sender_auth::stats::render_prometheus());
         text
     }
 }
@@ -419,7 +420,22 @@ mod tests {
             Some(&imap),
         );
         text.push_str(&render_process(process));
+        crate::sender_auth::stats::record(crate::domain::SenderAuth::new(
+            crate::domain::AuthResult::Authenticated,
+            crate::domain::AuthMethod::Dkim,
+        ));
+        text.push_str(&crate::sender_auth::stats::render_prometheus());
         assert_eq!(check_exposition(&text), Ok(()), "{text}");
+        assert!(
+            text.contains(
+                "mailsig_sender_auth_checks_total{result=\"authenticated\",method=\"dkim\"} "
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("mailsig_sender_auth_checks_total{result=\"unknown\",method=\"arc\"} "),
+            "every pair is exported, zeros included: {text}"
+        );
         assert!(
             text.contains("mailsig_source_lag_seconds_bucket{source=\"imap\",le=\"1\"} "),
             "{text}"

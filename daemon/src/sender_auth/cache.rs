@@ -48,8 +48,12 @@ impl<K: Hash + Eq, V: Clone> ResolverCache<K, V> for TtlCache<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let entries = self.lock();
-        let (value, until) = entries.get(name)?;
-        (*until > Instant::now()).then(|| value.clone())
+        let found = entries
+            .get(name)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(value, _)| value.clone());
+        super::stats::record_cache(found.is_some());
+        found
     }
 
     fn remove<Q>(&self, name: &Q) -> Option<V>

@@ -3,9 +3,10 @@
 //! Anyone can write any `From:`. Before a signature may change a contact that is already there
 //! (`store::commit` decides that), the daemon asks, per message:
 //!
-//! 1. the topmost `Authentication-Results` header, when its authserv-id is trusted for the mailbox
-//!    (the operator's global list plus the mailbox's own, whose default follows the provider:
-//!    Microsoft 365 for Graph and Exchange Online IMAP, `mx.google.com` for Gmail; `results`);
+//! 1. the topmost `Authentication-Results` header above any hop outside the provider, when its
+//!    authserv-id is trusted for the mailbox (the operator's global list plus the mailbox's own,
+//!    whose default follows the provider: Microsoft 365 for Graph and Exchange Online IMAP,
+//!    `mx.google.com` for Gmail; `results`);
 //! 2. otherwise its own DKIM verification and DMARC evaluation of the `From:` domain (`verify`),
 //!    through the system's resolver or the one configured, in bounded time, with a TXT cache;
 //! 3. for mail that fails there but carries an ARC chain: the chain, when it verifies and its
@@ -18,6 +19,7 @@
 
 pub mod cache;
 pub mod results;
+pub mod stats;
 pub mod verify;
 
 use std::net::SocketAddr;
@@ -41,6 +43,10 @@ pub struct SenderAuthSettings {
     pub timeout: Duration,
     /// Authserv-ids trusted for every mailbox, besides each mailbox's own.
     pub trusted_authserv_ids: TrustedIds,
+    /// Host or domain names of MTAs whose `Received:` headers are the provider's own, besides
+    /// those the trusted authserv-ids imply (`results`): the operator's own MX and delivery
+    /// hosts when they stamp the results.
+    pub trusted_hosts: TrustedIds,
     /// Parsed TXT records kept at most (DKIM keys, DMARC policies), each until its TTL ends.
     pub cache_entries: usize,
 }
@@ -51,6 +57,7 @@ impl Default for SenderAuthSettings {
             resolver: None,
             timeout: Duration::from_secs(5),
             trusted_authserv_ids: TrustedIds::default(),
+            trusted_hosts: TrustedIds::default(),
             cache_entries: 10_000,
         }
     }
@@ -68,6 +75,7 @@ pub struct SenderAuthenticator {
     cache: verify::TxtCache,
     timeout: Duration,
     trusted: TrustedIds,
+    hosts: TrustedIds,
 }
 
 impl std::fmt::Debug for SenderAuthenticator {
@@ -109,12 +117,20 @@ impl SenderAuthenticator {
             cache: verify::TxtCache::new(settings.cache_entries),
             timeout: settings.timeout,
             trusted: settings.trusted_authserv_ids.clone(),
+            hosts: settings.trusted_hosts.clone(),
         }))
     }
 
     /// The outcome for one raw message; `mailbox_trust` are the mailbox's own trusted
     /// authserv-ids. Never fails: what cannot be decided is [`AuthResult::Unknown`].
+    /// Every outcome is counted for `/metrics` ([`stats`]).
     pub async fn authenticate(&self, raw: &[u8], mailbox_trust: &TrustedIds) -> SenderAuth {
+        let verdict = self.check(raw, mailbox_trust).await;
+        stats::record(verdict);
+        verdict
+    }
+
+    async fn check(&self, raw: &[u8], mailbox_trust: &TrustedIds) -> SenderAuth {
         let Some(message) = AuthenticatedMessage::parse(raw) else {
             return SenderAuth::new(AuthResult::Unknown, AuthMethod::None);
         };
@@ -122,7 +138,9 @@ impl SenderAuthenticator {
             return SenderAuth::new(AuthResult::NotAuthenticated, AuthMethod::None);
         };
         let trusted = self.trusted.union(mailbox_trust);
-        if let Some(verdict) = results::trusted_verdict(&message.headers, &trusted, &from_domain) {
+        let verdict =
+            results::trusted_verdict(&message.headers, &trusted, &self.hosts, &from_domain);
+        if let Some(verdict) = verdict {
             return verdict;
         }
         let signed = !message.dkim_headers.is_empty();
@@ -152,7 +170,10 @@ impl SenderAuthenticator {
         };
         tokio::time::timeout(self.timeout, check)
             .await
-            .unwrap_or(SenderAuth::new(AuthResult::Unknown, AuthMethod::Dmarc))
+            .unwrap_or_else(|_| {
+                stats::record_timeout();
+                SenderAuth::new(AuthResult::Unknown, AuthMethod::Dmarc)
+            })
     }
 
     /// TXT records held in the cache now.

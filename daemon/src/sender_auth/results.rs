@@ -2,10 +2,21 @@
 //!
 //! Anyone can write such a header into a message; it means something only when the receiving
 //! provider wrote it. A provider stamps its result when the message enters its domain, and RFC 8601
-//! (section 5) has it remove headers that claim its authserv-id from incoming mail. So only the
-//! topmost `Authentication-Results` header counts (nothing above it came from outside the trusted
-//! hops), and only when its authserv-id is one the operator trusts for this mailbox. A forged header
-//! further down, or a topmost one of another authserv-id, is ignored.
+//! (section 5) has it remove headers that claim its authserv-id from incoming mail. Every hop
+//! prepends its `Received:` header, so the headers above the first `Received:` written by a host
+//! outside the provider were added by the provider's own MTAs; everything below it was in the
+//! message before it reached them, and anyone may have written it. So the results that count are
+//! those above any untrusted hop: reading from the top, the first `Authentication-Results` header
+//! decides when its authserv-id is one the operator trusts for this mailbox; a header of another
+//! authserv-id (a hop that is not the provider stamped the message after it), or a `Received:`
+//! whose `by` host is outside the provider's domains, ends the search with no verdict.
+//!
+//! The provider's domains follow from the trusted authserv-ids: `outlook.com` for Exchange Online
+//! ([`MICROSOFT_365`]), `google.com` for [`GOOGLE`], and for any other authserv-id (conventionally
+//! the host name of the MTA that stamps) that name and its parent domain. A `by` that is an address
+//! literal or a name without a dot (Gmail's internal hops, a single host) says nothing either way.
+//! The operator adds the names of their own MTAs (`[sender_auth] trusted_hosts`) when those stamp
+//! the results.
 //!
 //! Microsoft 365 (Exchange Online Protection) writes its header without an authserv-id
 //! (`Authentication-Results: spf=pass (sender IP is …) smtp.mailfrom=…; dkim=pass … header.d=…;
@@ -48,6 +59,26 @@ impl TrustedIds {
         self.0.is_empty()
     }
 
+    /// The domains of the provider's own MTAs, as the module docs derive them.
+    fn provider_domains(&self) -> Vec<String> {
+        let mut domains = Vec::new();
+        for id in &self.0 {
+            match id.as_str() {
+                MICROSOFT_365 => domains.push("outlook.com".to_owned()),
+                GOOGLE => domains.push("google.com".to_owned()),
+                host => {
+                    domains.push(host.to_owned());
+                    if let Some((_, parent)) = host.split_once('.')
+                        && parent.contains('.')
+                    {
+                        domains.push(parent.to_owned());
+                    }
+                }
+            }
+        }
+        domains
+    }
+
     fn trusts(&self, authserv_id: Option<&str>) -> bool {
         let id = authserv_id.unwrap_or(MICROSOFT_365);
         self.0.iter().any(|t| t.eq_ignore_ascii_case(id))
@@ -63,23 +94,63 @@ struct MethodResult {
     domain: Option<String>,
 }
 
-/// The verdict of the topmost `Authentication-Results` header when its authserv-id is trusted;
-/// `None` when there is no such header or it is not trusted (then the daemon verifies itself).
+/// The verdict of the topmost `Authentication-Results` header above any untrusted hop, when its
+/// authserv-id is trusted; `None` when there is no such header (then the daemon verifies itself).
 ///
-/// `headers` are the message's header fields top to bottom; `from_domain` is the domain of `From:`.
+/// `headers` are the message's header fields top to bottom; `hosts` are the operator's own MTAs
+/// (`[sender_auth] trusted_hosts`); `from_domain` is the domain of `From:`.
 pub fn trusted_verdict(
     headers: &[(&[u8], &[u8])],
     trusted: &TrustedIds,
+    hosts: &TrustedIds,
     from_domain: &str,
 ) -> Option<SenderAuth> {
     if trusted.is_empty() {
         return None;
     }
-    let (_, value) = headers
-        .iter()
-        .find(|(name, _)| trim(name).eq_ignore_ascii_case(b"authentication-results"))?;
-    let value = std::str::from_utf8(value).ok()?;
-    trusted_value_verdict(value, trusted, from_domain)
+    let mut provider = trusted.provider_domains();
+    provider.extend(hosts.0.iter().cloned());
+    for (name, value) in headers {
+        let name = trim(name);
+        if name.eq_ignore_ascii_case(b"received") {
+            let value = String::from_utf8_lossy(value);
+            if hop_outside(&value, &provider) {
+                return None;
+            }
+        } else if name.eq_ignore_ascii_case(b"authentication-results") {
+            let value = std::str::from_utf8(value).ok()?;
+            return trusted_value_verdict(value, trusted, from_domain);
+        }
+    }
+    None
+}
+
+/// True when a `Received:` value was written by a host outside the provider's `domains`: its `by`
+/// clause names a host (not an address literal, with a dot) that is none of them or under none.
+fn hop_outside(received: &str, domains: &[String]) -> bool {
+    let text = strip_comments(received);
+    let mut tokens = text.split_whitespace();
+    let Some(host) = tokens
+        .by_ref()
+        .find(|t| t.eq_ignore_ascii_case("by"))
+        .and(tokens.next())
+    else {
+        return false;
+    };
+    let host = host
+        .trim_end_matches(';')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let literal = host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok();
+    if literal || !host.contains('.') {
+        return false;
+    }
+    !domains.iter().any(|d| {
+        host == *d
+            || host
+                .strip_suffix(d.as_str())
+                .is_some_and(|rest| rest.ends_with('.'))
+    })
 }
 
 /// The verdict of one results value (`authserv-id; method=result …`, as in an
@@ -202,7 +273,12 @@ mod tests {
     const MICROSOFT: &[u8] = b"spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=example.com; dkim=pass (signature was verified) header.d=example.com;dmarc=pass action=none header.from=example.com;compauth=pass reason=100";
 
     fn check(headers: &[(&[u8], &[u8])], trusted: &[&str], from: &str) -> Option<SenderAuth> {
-        trusted_verdict(headers, &TrustedIds::new(trusted), from)
+        trusted_verdict(
+            headers,
+            &TrustedIds::new(trusted),
+            &TrustedIds::default(),
+            from,
+        )
     }
 
     const PASS: SenderAuth =
@@ -243,6 +319,70 @@ mod tests {
             ),
         ];
         assert_eq!(check(headers, &[GOOGLE], "example.com"), None);
+    }
+
+    #[test]
+    fn results_below_a_hop_outside_the_provider_are_ignored() {
+        let forged: &[u8] = b"mx.google.com; dmarc=pass header.from=example.com";
+        // Gmail's layout: internal hop, its entry hop, then its own stamp.
+        let headers: &[(&[u8], &[u8])] = &[
+            (b"Received", b"by 2002:a05:6a10:8a0f::1 with SMTP id x;\r\n Sun, 6 Dec 2026"),
+            (
+                b"Received",
+                b"from mail.example.com (mail.example.com. [192.0.2.1])\r\n by mx.google.com with ESMTPS id y",
+            ),
+            (b"Authentication-Results", forged),
+        ];
+        assert_eq!(check(headers, &[GOOGLE], "example.com"), Some(PASS));
+        // The same header below the sender's own MTA's hop: written before the provider saw it.
+        let headers: &[(&[u8], &[u8])] = &[
+            (
+                b"Received",
+                b"from mail.example.com (mail.example.com. [192.0.2.1])\r\n by mx.google.com with ESMTPS id y",
+            ),
+            (
+                b"Received",
+                b"from laptop (by the way) by mail.attacker.example with ESMTPSA",
+            ),
+            (b"Authentication-Results", forged),
+        ];
+        assert_eq!(check(headers, &[GOOGLE], "example.com"), None);
+        // Exchange Online: internal hops under outlook.com, its stamp below them.
+        let headers: &[(&[u8], &[u8])] = &[
+            (
+                b"Received",
+                b"from AM0PR01 (2603:10a6::1) by DB5PR02.eurprd02.prod.outlook.com with HTTPS",
+            ),
+            (
+                b"Received",
+                b"from mail.example.com (192.0.2.1) by AM1EUR01FT003.mail.protection.outlook.com (10.0.0.1) with Microsoft SMTP Server",
+            ),
+            (b"Authentication-Results", MICROSOFT),
+        ];
+        assert_eq!(check(headers, &[MICROSOFT_365], "example.com"), Some(PASS));
+        // An operator's own MTA: its name and its parent domain are the provider's.
+        let headers: &[(&[u8], &[u8])] = &[
+            (
+                b"Received",
+                b"from mx1.corp.example by store.corp.example with LMTP",
+            ),
+            (
+                b"Received",
+                b"from mail.example.com by mx1.corp.example with ESMTP",
+            ),
+            (
+                b"Authentication-Results",
+                b"mx1.corp.example; dmarc=pass header.from=example.com",
+            ),
+        ];
+        assert_eq!(
+            check(headers, &["mx1.corp.example"], "example.com"),
+            Some(PASS)
+        );
+        assert!(hop_outside(
+            "from a by evilcorp.example with SMTP",
+            &["corp.example".into()]
+        ));
     }
 
     #[test]

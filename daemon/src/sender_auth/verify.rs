@@ -37,6 +37,13 @@ pub async fn dkim_and_dmarc(
                 .with_txt_cache(cache),
         )
         .await;
+    let temporary = dkim
+        .iter()
+        .any(|o| matches!(o.result(), DkimResult::TempError(_)))
+        || matches!(dmarc.dkim_result(), DmarcResult::TempError(_));
+    if temporary {
+        super::stats::record_dns_temporary_failure();
+    }
     decide(
         &dkim,
         dmarc.dkim_result(),

@@ -6,8 +6,15 @@
 //! first call without `since` lists every contact in scope as created. A change is delivered at
 //! least once: a contact may appear again in the next answer, never be missed.
 //!
-//! The cursor is opaque to clients: a backend letter and a store position in hexadecimal. A
-//! cursor of another backend (a restored backup on PostgreSQL) is refused, not misread.
+//! Answers are paged (`limit`, by default [`DEFAULT_PAGE`] contacts): while `more` is true, the
+//! client sends the `cursor` straight back for the rest of the same window, and the last page's
+//! cursor is the one to keep for next time. Every page of a window reads the same fixed part of
+//! the log, so a page never repeats or skips a contact of the window.
+//!
+//! The cursor is opaque to clients: a backend letter and a store position in hexadecimal, or,
+//! inside a window, the window's two positions and the last contact id served
+//! (`s<since>.<upto>.<after>`). A cursor of another backend (a restored backup on PostgreSQL) is
+//! refused, not misread.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +22,8 @@ use serde::Serialize;
 
 use crate::domain::{AuditAction, AuditObject};
 use crate::store::{
-    Backend, ChangeHorizon, ChangeRow, ChangeState, ListId, Role, Store, Suggestion, SuggestionId,
+    Backend, ChangeHorizon, ChangePage, ChangeRow, ChangeState, ListId, Role, Store, Suggestion,
+    SuggestionId,
 };
 
 use super::export::Scope;
@@ -28,11 +36,18 @@ pub struct Tombstone {
     pub id: SuggestionId,
 }
 
+/// Contacts per page unless the client asks for fewer or more.
+pub const DEFAULT_PAGE: u32 = 500;
+/// The most contacts one page holds.
+pub const MAX_PAGE: u32 = 1000;
+
 /// One answer of the change feed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Changes {
     /// Send as `since` next time.
     pub cursor: String,
+    /// The window has more contacts: send `cursor` at once for the next page.
+    pub more: bool,
     pub include: &'static str,
     pub created: Vec<Suggestion>,
     pub changed: Vec<Suggestion>,
@@ -44,6 +59,16 @@ pub struct Changes {
 pub struct Query {
     pub since: Option<String>,
     pub include: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Where a request starts: a new window from `since`, or the rest of a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Position {
+    since: Option<ChangeHorizon>,
+    /// The window's end, fixed by its first page.
+    upto: Option<ChangeHorizon>,
+    after: SuggestionId,
 }
 
 fn backend_letter(backend: Backend) -> char {
@@ -57,21 +82,67 @@ pub fn format_cursor(backend: Backend, horizon: ChangeHorizon) -> String {
     format!("{}{:x}", backend_letter(backend), horizon.0)
 }
 
-fn parse_cursor(c: &mut Checker, backend: Backend, since: Option<&str>) -> Option<ChangeHorizon> {
-    let since = since.map(str::trim).filter(|s| !s.is_empty())?;
-    let parsed = since
+/// The cursor of the page after `after` in the window `[since, upto)`.
+fn format_page_cursor(
+    backend: Backend,
+    since: Option<ChangeHorizon>,
+    upto: ChangeHorizon,
+    after: SuggestionId,
+) -> String {
+    // Positions start above zero, so "since 0" is the whole log, as "no since" is.
+    let since = since.map_or(0, |s| s.0);
+    format!(
+        "{}{since:x}.{:x}.{:x}",
+        backend_letter(backend),
+        upto.0,
+        after.0
+    )
+}
+
+fn hex(part: &str) -> Option<i64> {
+    if part.is_empty() || part.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(part, 16)
+        .ok()
+        .and_then(|n| i64::try_from(n).ok())
+}
+
+/// The position a cursor names; a cursor that is not one is a validation error (and the start).
+fn parse_cursor(c: &mut Checker, backend: Backend, since: Option<&str>) -> Position {
+    let start = Position {
+        since: None,
+        upto: None,
+        after: SuggestionId(0),
+    };
+    let Some(since) = since.map(str::trim).filter(|s| !s.is_empty()) else {
+        return start;
+    };
+    let parts: Option<Vec<i64>> = since
         .strip_prefix(backend_letter(backend))
-        .filter(|hex| !hex.is_empty() && hex.len() <= 16)
-        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-        .and_then(|n| i64::try_from(n).ok());
-    if parsed.is_none() {
+        .map(|rest| rest.split('.').map(hex).collect::<Option<Vec<_>>>())
+        .unwrap_or(None);
+    let parsed = match parts.as_deref() {
+        Some(&[since]) => Some(Position {
+            since: Some(ChangeHorizon(since)),
+            upto: None,
+            after: SuggestionId(0),
+        }),
+        Some(&[since, upto, after]) if since <= upto => Some(Position {
+            since: Some(ChangeHorizon(since)),
+            upto: Some(ChangeHorizon(upto)),
+            after: SuggestionId(after),
+        }),
+        _ => None,
+    };
+    parsed.unwrap_or_else(|| {
         c.push(
             "since",
             FieldCode::Text,
             "is not a cursor returned by this server's change feed",
         );
-    }
-    parsed.map(ChangeHorizon)
+        start
+    })
 }
 
 /// What happened to one suggestion between `since` and the end of its rows.
@@ -128,21 +199,51 @@ pub async fn since(
 ) -> ServiceResult<Changes> {
     require_role(store, actor, list, Role::Viewer).await?;
     let mut c = Checker::new();
-    let since = parse_cursor(&mut c, store.backend(), query.since.as_deref());
+    let position = parse_cursor(&mut c, store.backend(), query.since.as_deref());
     let scope = Scope::parse(&mut c, query.include.as_deref());
+    let limit = c.number("limit", query.limit, 1..=i64::from(MAX_PAGE));
     c.finish()?;
+    let limit = limit
+        .and_then(|l| u32::try_from(l).ok())
+        .unwrap_or(DEFAULT_PAGE);
 
-    let upto = store.change_horizon().await?;
-    let since = since.map(|s| s.min(upto));
-    let kinds = classify(&store.list_changes(list, since, upto).await?, since, scope);
+    let now = store.change_horizon().await?;
+    // A window's end never moves past what is fixed now (a cursor from the future is clamped).
+    let upto = position.upto.map_or(now, |u| u.min(now));
+    let since = position.since.map(|s| s.min(upto));
+    // One contact more than asked tells whether the window goes on.
+    let page = ChangePage {
+        after: position.after,
+        limit: limit + 1,
+    };
+    let mut rows = store.list_changes(list, since, upto, page).await?;
+    let more = rows
+        .iter()
+        .map(|r| r.suggestion)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > limit as usize;
+    let last = if more {
+        let extra = rows.last().map(|r| r.suggestion);
+        rows.retain(|r| Some(r.suggestion) != extra);
+        rows.last().map(|r| r.suggestion)
+    } else {
+        None
+    };
+    let kinds = classify(&rows, since, scope);
     let mut live: BTreeMap<SuggestionId, Suggestion> = store
-        .changed_suggestions(list, since, upto)
+        .changed_suggestions(list, since, upto, page)
         .await?
         .into_iter()
         .map(|s| (s.id, s))
         .collect();
+    let cursor = match last {
+        Some(last) => format_page_cursor(store.backend(), since, upto, last),
+        None => format_cursor(store.backend(), upto),
+    };
     let mut changes = Changes {
-        cursor: format_cursor(store.backend(), upto),
+        cursor,
+        more,
         include: scope.as_str(),
         created: Vec::new(),
         changed: Vec::new(),
@@ -240,8 +341,28 @@ mod tests {
         let mut c = Checker::new();
         assert_eq!(
             parse_cursor(&mut c, Backend::Sqlite, Some(&cursor)),
-            Some(ChangeHorizon(42))
+            Position {
+                since: Some(ChangeHorizon(42)),
+                upto: None,
+                after: SuggestionId(0)
+            }
         );
+        let page = format_page_cursor(
+            Backend::Postgres,
+            Some(ChangeHorizon(0x2a)),
+            ChangeHorizon(0x30),
+            SuggestionId(17),
+        );
+        assert_eq!(page, "p2a.30.11");
+        assert_eq!(
+            parse_cursor(&mut c, Backend::Postgres, Some(&page)),
+            Position {
+                since: Some(ChangeHorizon(42)),
+                upto: Some(ChangeHorizon(48)),
+                after: SuggestionId(17)
+            }
+        );
+        assert!(c.finish().is_ok());
         for bad in [
             "p2a",
             "s",
@@ -249,17 +370,20 @@ mod tests {
             "s-1",
             "s10000000000000000",
             "ffffffffffffffff",
+            "s2a.30",
+            "s2a.30.11.1",
+            "s30.2a.11",
+            "s2a..11",
         ] {
             let mut c = Checker::new();
-            assert_eq!(
-                parse_cursor(&mut c, Backend::Sqlite, Some(bad)),
-                None,
-                "{bad}"
-            );
+            parse_cursor(&mut c, Backend::Sqlite, Some(bad));
             assert!(c.finish().is_err(), "{bad} accepted");
         }
         let mut c = Checker::new();
-        assert_eq!(parse_cursor(&mut c, Backend::Postgres, Some(" ")), None);
+        assert_eq!(
+            parse_cursor(&mut c, Backend::Postgres, Some(" ")).since,
+            None
+        );
         assert!(c.finish().is_ok());
     }
 }

@@ -3,10 +3,42 @@
 //! the merge view; the list's owner turns its change alerts on or off. Every decision is audited
 //! (ids only).
 
-use crate::domain::{AuditAction, AuditObject};
-use crate::store::{ChangeStatus, ChangeSuggestion, ListId, Role, Store, SuggestionId};
+use crate::domain::{AuditAction, AuditObject, SenderAuth};
+use crate::store::{ChangeStatus, ChangeSuggestion, FieldDiff, ListId, Role, Store, SuggestionId};
 
 use super::{Actor, ServiceError, ServiceResult, audit, require_role};
+
+/// One change suggestion as the API and the CLI show it (`ChangeSuggestion` in the OpenAPI
+/// document): the store's row with its alert line.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ChangeItem {
+    pub id: i64,
+    pub suggestion: i64,
+    pub contact_name: Option<String>,
+    /// "Jane Doe: new title".
+    pub line: String,
+    pub diff: Vec<FieldDiff>,
+    pub sender_auth: SenderAuth,
+    pub status: ChangeStatus,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+}
+
+impl From<ChangeSuggestion> for ChangeItem {
+    fn from(c: ChangeSuggestion) -> ChangeItem {
+        ChangeItem {
+            line: c.alert_line(),
+            id: c.id,
+            suggestion: c.suggestion.0,
+            contact_name: c.contact_name,
+            diff: c.diff,
+            sender_auth: c.sender_auth,
+            status: c.status,
+            created_at: c.created_at,
+            decided_at: c.decided_at,
+        }
+    }
+}
 
 /// The open change suggestions of one contact, for its merge view.
 pub async fn open_for(
@@ -68,6 +100,17 @@ pub async fn decide(
     )
     .await?;
     Ok(decided)
+}
+
+/// The list's change suggestions, newest first; only those with `status` when given (viewers).
+pub async fn of_list(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+    status: Option<ChangeStatus>,
+) -> ServiceResult<Vec<ChangeSuggestion>> {
+    require_role(store, actor, list, Role::Viewer).await?;
+    Ok(store.list_change_suggestions(list, status).await?)
 }
 
 /// The list's change alerts, newest first (none while they are off).

@@ -535,6 +535,51 @@ async fn owned_or_feeding_my_list(
 /// are deleted at Graph (best effort, within a time budget: an unreachable Graph is logged and
 /// counted, and does not keep the rest from happening), the tokens and clientStates are wiped
 /// and the webhook forgets the subscriptions (see [`GraphUnlinker`]).
+/// Starts linking a Microsoft 365 mailbox into `list`: the actor must be able to edit the list.
+/// Returns the consent URL the mailbox owner opens; the daemon's OAuth callback completes the
+/// link in a browser signed in as that user. The pages, the API and the CLI all start here, so
+/// the role check and the audit entry are the same for each. Authorization comes first: without
+/// `[graph]` (`graph` is `None`) an actor who may edit the list learns that Microsoft 365 is not
+/// configured, anyone else only what their role allows.
+pub async fn start_microsoft_link(
+    store: &Store,
+    vault: &Vault,
+    graph: Option<&crate::sources::graph::GraphConfig>,
+    actor: Actor,
+    list: ListId,
+    origin: crate::sources::graph::LinkOrigin,
+) -> ServiceResult<url::Url> {
+    use crate::sources::graph::{LinkError, start_linking};
+    require_role(store, actor, list, Role::Editor).await?;
+    let Some(graph) = graph else {
+        return Err(ServiceError::Unavailable(
+            "Microsoft 365 is not configured".into(),
+        ));
+    };
+    let url = start_linking(store, vault, graph, actor.user(), list, origin)
+        .await
+        .map_err(|e| match e {
+            LinkError::ListNotEditable => ServiceError::Forbidden {
+                action: "link a mailbox to this list",
+            },
+            LinkError::Store(e) => ServiceError::from(e),
+            other => {
+                tracing::warn!(error = %other, "microsoft 365 linking could not start");
+                ServiceError::Unavailable("the Microsoft 365 linking could not start".into())
+            }
+        })?;
+    audit(
+        store,
+        actor,
+        AuditAction::MailboxLinkMicrosoftStart,
+        AuditObject::List,
+        Some(list.0),
+        None,
+    )
+    .await?;
+    Ok(url)
+}
+
 pub async fn unlink(
     store: &Store,
     graph: &GraphUnlinker,

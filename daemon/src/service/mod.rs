@@ -10,6 +10,7 @@
 //! Reads and changes of suggestions are recorded in the audit log with the actor, the object
 //! id and never any content.
 
+pub mod auto_accept;
 pub mod change_feed;
 pub mod changes;
 pub mod error;
@@ -20,7 +21,9 @@ pub mod mailboxes;
 pub mod me;
 pub mod suggestions;
 pub mod tokens;
+pub mod users;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{ServiceError, ServiceResult};
 pub use validate::{FieldCode, FieldError};

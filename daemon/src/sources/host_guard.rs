@@ -1,5 +1,7 @@
 //! The guard against server-side request forgery: every connection the daemon opens to a host a
-//! *user* named (linking an IMAP mailbox, and every connection its watcher opens afterwards).
+//! *user* named (linking an IMAP mailbox, and every connection its watcher opens afterwards; a
+//! list's webhook endpoint, when it is added and before every delivery, under its own
+//! [`HostPolicy`]: `[webhooks]` allowances, ports 80, 443 and 1024 up).
 //!
 //! Linking makes the daemon open a TCP connection to a host and port the user typed. Without a
 //! guard, any signed-in user could point it at services inside the operator's network (a
@@ -136,6 +138,27 @@ pub enum GuardError {
     Refused(Refusal),
 }
 
+/// What a kind of user-named connection may reach: the operator's allowances and the ports of
+/// its protocol.
+#[derive(Clone, Copy, Debug)]
+pub struct HostPolicy<'a> {
+    pub allow_private_hosts: bool,
+    /// Host names or addresses the operator allows although they are internal.
+    pub allowed_hosts: &'a [String],
+    pub port_allowed: fn(u16) -> bool,
+}
+
+impl<'a> HostPolicy<'a> {
+    /// The policy of IMAP mailboxes (`[imap]`; ports as [`port_allowed`]).
+    pub fn imap(options: &'a ImapOptions) -> HostPolicy<'a> {
+        HostPolicy {
+            allow_private_hosts: options.allow_private_hosts,
+            allowed_hosts: &options.allowed_hosts,
+            port_allowed,
+        }
+    }
+}
+
 /// Resolves `host` once and checks the port and every address it resolves to; returns the
 /// addresses to connect to (and only those). The watcher calls it before every connection of
 /// a mailbox a user linked, so a name changed after linking cannot lead it inside.
@@ -144,7 +167,17 @@ pub async fn resolve_and_check(
     port: u16,
     options: &ImapOptions,
 ) -> Result<Vec<SocketAddr>, GuardError> {
-    if !port_allowed(port) {
+    resolve_and_check_with(host, port, &HostPolicy::imap(options)).await
+}
+
+/// [`resolve_and_check`] under any [`HostPolicy`] (webhook targets have their own ports and
+/// allowances).
+pub async fn resolve_and_check_with(
+    host: &str,
+    port: u16,
+    policy: &HostPolicy<'_>,
+) -> Result<Vec<SocketAddr>, GuardError> {
+    if !(policy.port_allowed)(port) {
         return Err(GuardError::Port);
     }
     let name = normalise(host);
@@ -164,16 +197,16 @@ pub async fn resolve_and_check(
     if addrs.is_empty() {
         return Err(GuardError::Unresolvable);
     }
-    let named_allowed = options.allowed_hosts.contains(&name);
+    let named_allowed = policy.allowed_hosts.contains(&name);
     for addr in &addrs {
-        let ip_allowed = options
+        let ip_allowed = policy
             .allowed_hosts
             .iter()
             .any(|h| h.parse::<IpAddr>().ok() == Some(addr.ip()));
         match classify(addr.ip()) {
             None => {}
             Some(Refusal::Internal(_))
-                if options.allow_private_hosts || named_allowed || ip_allowed => {}
+                if policy.allow_private_hosts || named_allowed || ip_allowed => {}
             Some(refusal) => return Err(GuardError::Refused(refusal)),
         }
     }

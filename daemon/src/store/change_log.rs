@@ -37,8 +37,22 @@ pub struct ChangeRow {
     pub seq: i64,
 }
 
-/// The rows below `$2` of the suggestions of list `$1` with a row in `[$3, $2)`; `$pos` is the
-/// column that holds a row's position on the backend.
+/// The page of a window: the first `$5` suggestions of list `$1` above id `$4` with a row in
+/// `[$3, $2)`, by id; `$pos` is the column that holds a row's position on the backend. The rows
+/// below `$2` are fixed (see the module doc), so the same bounds always name the same page.
+macro_rules! page_sql {
+    ($pos:literal) => {
+        concat!(
+            "SELECT DISTINCT suggestion_id FROM list_changes WHERE list_id = $1 AND ",
+            $pos,
+            " < $2 AND ",
+            $pos,
+            " >= $3 AND suggestion_id > $4 ORDER BY suggestion_id LIMIT $5"
+        )
+    };
+}
+
+/// The rows below `$2` of the suggestions of the page.
 macro_rules! rows_sql {
     ($pos:literal) => {
         concat!(
@@ -47,29 +61,30 @@ macro_rules! rows_sql {
             " AS position, seq FROM list_changes \
              WHERE list_id = $1 AND ",
             $pos,
-            " < $2 AND suggestion_id IN \
-             (SELECT suggestion_id FROM list_changes WHERE list_id = $1 AND ",
-            $pos,
-            " < $2 AND ",
-            $pos,
-            " >= $3) ORDER BY suggestion_id, seq"
+            " < $2 AND suggestion_id IN (",
+            page_sql!($pos),
+            ") ORDER BY suggestion_id, seq"
         )
     };
 }
 
-/// The live suggestions of list `$1` with a row in `[$3, $2)`.
+/// The live suggestions of the page.
 macro_rules! live_sql {
     ($pos:literal) => {
         concat!(
             "SELECT id, list_id, mailbox_id, sender_email, fields, confidence, status, created_at, \
-             updated_at, auth_result, auth_method FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL AND id IN \
-             (SELECT suggestion_id FROM list_changes WHERE list_id = $1 AND ",
-            $pos,
-            " < $2 AND ",
-            $pos,
-            " >= $3) ORDER BY id"
+             updated_at, auth_result, auth_method FROM suggestions WHERE list_id = $1 AND deleted_at IS NULL AND id IN (",
+            page_sql!($pos),
+            ") ORDER BY id"
         )
     };
+}
+
+/// Which suggestions of a window one read covers: the first `limit` above `after`, by id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangePage {
+    pub after: SuggestionId,
+    pub limit: u32,
 }
 
 impl Store {
@@ -89,12 +104,14 @@ impl Store {
     }
 
     /// Every row below `upto` of the suggestions of `list` that changed in `[since, upto)`
-    /// (all of the list's suggestions when `since` is `None`), ordered by suggestion, then seq.
+    /// (all of the list's suggestions when `since` is `None`) and fall in `page`, ordered by
+    /// suggestion, then seq.
     pub async fn list_changes(
         &self,
         list: ListId,
         since: Option<ChangeHorizon>,
         upto: ChangeHorizon,
+        page: ChangePage,
     ) -> Result<Vec<ChangeRow>> {
         let sql = match self.backend {
             Backend::Sqlite => rows_sql!("seq"),
@@ -104,6 +121,8 @@ impl Store {
             .bind(list.0)
             .bind(upto.0)
             .bind(since.map_or(i64::MIN, |h| h.0))
+            .bind(page.after.0)
+            .bind(i64::from(page.limit))
             .fetch_all(self.reader())
             .await
             .map_err(Error::db("read list changes", "change"))?;
@@ -127,12 +146,13 @@ impl Store {
             .collect()
     }
 
-    /// The live suggestions of `list` that changed in `[since, upto)`, by id.
+    /// The live suggestions of `list` that changed in `[since, upto)` and fall in `page`, by id.
     pub async fn changed_suggestions(
         &self,
         list: ListId,
         since: Option<ChangeHorizon>,
         upto: ChangeHorizon,
+        page: ChangePage,
     ) -> Result<Vec<Suggestion>> {
         let sql = match self.backend {
             Backend::Sqlite => live_sql!("seq"),
@@ -142,6 +162,8 @@ impl Store {
             .bind(list.0)
             .bind(upto.0)
             .bind(since.map_or(i64::MIN, |h| h.0))
+            .bind(page.after.0)
+            .bind(i64::from(page.limit))
             .fetch_all(self.reader())
             .await
             .map_err(Error::db("read changed suggestions", "suggestion"))?;

@@ -116,7 +116,8 @@ impl Store {
     }
 
     /// Accepts (the contact takes the proposed values; every changed field goes into its history
-    /// with the old value) or dismisses an open change suggestion.
+    /// with the old value) or dismisses an open change suggestion. The same decision again
+    /// answers the decided suggestion unchanged; the other one is refused.
     pub async fn decide_change_suggestion(
         &self,
         id: i64,
@@ -137,6 +138,16 @@ impl Store {
             what: "change suggestion",
         })?;
         let status: ChangeStatus = parse_col(&row, "status", "change suggestion status")?;
+        let decided = if accept {
+            ChangeStatus::Accepted
+        } else {
+            ChangeStatus::Dismissed
+        };
+        if status == decided {
+            // The same decision again (a retried request): nothing more to do.
+            drop(tx);
+            return self.get_change_suggestion(id).await;
+        }
         if status != ChangeStatus::Open {
             return Err(Error::Invalid {
                 what: "change suggestion",
@@ -157,11 +168,6 @@ impl Store {
                 .await?;
             }
         }
-        let decided = if accept {
-            ChangeStatus::Accepted
-        } else {
-            ChangeStatus::Dismissed
-        };
         sqlx::query(
             "UPDATE change_suggestions SET status = $1, decided_at = $2, decided_by = $3 WHERE id = $4",
         )

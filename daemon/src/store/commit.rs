@@ -9,18 +9,23 @@
 //!
 //! - **Not authenticated** (or unknown): it may create a new suggestion, shown as "unverified
 //!   sender". It merges only by its own address, and only into a suggestion that is not accepted
-//!   and that no authenticated message backs. It is never matched by name and company. Anything
-//!   else is skipped as [`SkipReason::UnverifiedSender`] and changes nothing. vCard values are
-//!   dropped.
+//!   and that no authenticated message of its own address backs. It is never matched by name and
+//!   company. Anything else is skipped as [`SkipReason::UnverifiedSender`] and changes nothing.
+//!   vCard values are dropped.
 //! - **Authenticated**: it merges into a suggestion under review as before (by address, else by
 //!   name and company, never into an accepted contact by name and company: another address proves
 //!   nothing about that contact). When it differs from the **accepted** contact of its own address,
 //!   the contact is not changed:
 //!   a change suggestion with the field-level difference (old values kept) waits for the list's
 //!   editors (`store::changes`), and the list's change alert goes into the digest.
+//!
+//! A new suggestion of an authenticated sender may be accepted as it arrives, when its list has
+//! auto-accept on and every shown field passes the list's threshold (`store::auto_accept`; in a
+//! dry run it is only marked).
 
 use sqlx::AnyConnection;
 
+use super::auto_accept::AutoMark;
 use super::cursors::advance_cursor;
 use super::outbox::enqueue_digest;
 use super::suggestion::{FieldChange, FieldDiff};
@@ -251,21 +256,21 @@ impl Store {
         let sql = match (self.backend, lock_list) {
             (Backend::Postgres, true) => {
                 "SELECT m.target_list_id, m.lease_fencing, m.owner_id AS mailbox_owner, l.owner_id, \
-                 l.deleted_at, lm.role AS member_role FROM mailboxes m \
+                 l.deleted_at, l.auto_accept, l.auto_accept_threshold, lm.role AS member_role FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
                  LEFT JOIN list_members lm ON lm.list_id = m.target_list_id AND lm.user_id = m.owner_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m FOR NO KEY UPDATE OF l"
             }
             (Backend::Postgres, false) => {
                 "SELECT m.target_list_id, m.lease_fencing, m.owner_id AS mailbox_owner, l.owner_id, \
-                 l.deleted_at, lm.role AS member_role FROM mailboxes m \
+                 l.deleted_at, l.auto_accept, l.auto_accept_threshold, lm.role AS member_role FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
                  LEFT JOIN list_members lm ON lm.list_id = m.target_list_id AND lm.user_id = m.owner_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL FOR SHARE OF m"
             }
             (Backend::Sqlite, _) => {
                 "SELECT m.target_list_id, m.lease_fencing, m.owner_id AS mailbox_owner, l.owner_id, \
-                 l.deleted_at, lm.role AS member_role FROM mailboxes m \
+                 l.deleted_at, l.auto_accept, l.auto_accept_threshold, lm.role AS member_role FROM mailboxes m \
                  JOIN contact_lists l ON l.id = m.target_list_id \
                  LEFT JOIN list_members lm ON lm.list_id = m.target_list_id AND lm.user_id = m.owner_id \
                  WHERE m.id = $1 AND m.deleted_at IS NULL"
@@ -289,6 +294,10 @@ impl Store {
         let member_role = col::<Option<String>>(&row, "member_role")?
             .and_then(|role| role.parse::<super::Role>().ok());
         Ok(Target {
+            auto_accept: super::AutoAccept {
+                mode: super::parse_col(&row, "auto_accept", "auto-accept mode")?,
+                threshold: col(&row, "auto_accept_threshold")?,
+            },
             list: ListId(col(&row, "target_list_id")?),
             list_owner,
             list_deleted: col::<Option<i64>>(&row, "deleted_at")?.is_some(),
@@ -307,6 +316,8 @@ struct Target {
     /// The mailbox's owner may (still) edit the target list; otherwise suggestions are
     /// skipped (and counted) instead of merged.
     owner_may_edit: bool,
+    /// The list's auto-accept setting, for new suggestions.
+    auto_accept: super::AutoAccept,
 }
 
 /// Adds `by` to a mailbox counter inside the caller's transaction.
@@ -417,6 +428,7 @@ async fn merge_suggestion(
     .map_err(Error::db("find suggestion by email", "suggestion"))?;
     // Name and company are no proof of identity: only an authenticated sender is matched by them,
     // and never into an accepted contact (whose change needs its own authenticated address).
+    let by_address = existing.is_some();
     if let (None, true, Some(name_key), Some(company_key)) =
         (&existing, authenticated, &name_key, &company_key)
     {
@@ -437,10 +449,15 @@ async fn merge_suggestion(
     }
 
     let Some(row) = existing else {
+        let mark = target.auto_accept.mark(new.auth, &offered);
+        let status = match mark {
+            Some(AutoMark::Accepted) => "accepted",
+            _ => "new",
+        };
         let row = sqlx::query(
             "INSERT INTO suggestions (list_id, mailbox_id, sender_email, name_key, company_key, fields, confidence, \
-             status, message_id_hash, created_at, updated_at, auth_result, auth_method) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'new', $8, $9, $9, $10, $11) RETURNING id",
+             status, message_id_hash, created_at, updated_at, auth_result, auth_method, auto_accept) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $12, $8, $9, $9, $10, $11, $13) RETURNING id",
         )
         .bind(target.list.0)
         .bind(mailbox.0)
@@ -453,6 +470,8 @@ async fn merge_suggestion(
         .bind(now)
         .bind(new.auth.result.as_str())
         .bind(new.auth.method.as_str())
+        .bind(status)
+        .bind(mark.map(AutoMark::as_str))
         .fetch_one(&mut *conn)
         .await
         .map_err(Error::db("insert suggestion", "suggestion"))?;
@@ -488,7 +507,9 @@ async fn merge_suggestion(
         });
     }
     let changes = fields.merge_from(&offered);
-    if authenticated && !backed_by_authenticated {
+    // Only the suggestion's own address vouches for it: another authenticated address matched by
+    // name and company leaves an unverified suggestion unverified.
+    if authenticated && !backed_by_authenticated && by_address {
         set_auth(conn, id, new.auth).await?;
     }
     if changes.is_empty() {

@@ -13,6 +13,7 @@
 //! notification in ONE transaction, so every message is processed exactly once.
 
 mod audit;
+mod auto_accept;
 mod change_log;
 mod changes;
 mod claim_sql;
@@ -39,13 +40,19 @@ mod suggestions;
 mod tokens;
 mod users;
 mod wal;
+mod webhooks;
 
 pub use crate::clock::Clock;
 pub use crate::domain::ids::{
-    ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId,
+    ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
+    WebhookId,
 };
 pub use audit::AuditEntry;
-pub use change_log::{ChangeHorizon, ChangeRow, ChangeState};
+pub use auto_accept::{
+    AutoAccept, AutoAcceptMode, AutoAcceptReport, MIN_THRESHOLD as AUTO_ACCEPT_MIN_THRESHOLD,
+    WouldAccept, error_chance, lowest_confidence,
+};
+pub use change_log::{ChangeHorizon, ChangePage, ChangeRow, ChangeState};
 pub use changes::{ChangeStatus, ChangeSuggestion};
 pub use commit::{
     COUNTER_DUPLICATE, COUNTER_MERGED, COUNTER_PROCESSED, COUNTER_SUGGESTED, CommitMessage,
@@ -73,6 +80,7 @@ pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, Sug
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewToken, PasswordReplaced, TokenScope};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;
+pub use webhooks::{AfterAttempt, AttemptRecord, Delivery, NewDelivery, NewWebhook, Webhook};
 
 use std::str::FromStr;
 use std::time::Duration;

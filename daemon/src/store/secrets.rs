@@ -21,6 +21,7 @@ text_enum! {
         SmtpPassword => "smtp_password",
         OauthClientSecret => "oauth_client_secret",
         GraphClientState => "graph_client_state",
+        WebhookSecret => "webhook_secret",
     }
 }
 

@@ -59,6 +59,8 @@ pub struct SupervisorOptions {
     pub api: crate::http::app::ApiSettings,
     /// This replica's id and lease timings (several replicas on one PostgreSQL).
     pub replica: leases::ReplicaOptions,
+    /// `[webhooks]`: the delivery worker's policy and timings.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Default for SupervisorOptions {
@@ -75,6 +77,7 @@ impl Default for SupervisorOptions {
             https: crate::http::tls::HttpsOptions::default(),
             api: crate::http::app::ApiSettings::default(),
             replica: leases::ReplicaOptions::default(),
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 }
@@ -210,6 +213,16 @@ impl Supervisor {
             options.purge_interval,
             shutdown.child_token(),
         ));
+        // Signed webhooks: every replica runs the worker; claims keep their deliveries apart.
+        tracker.spawn(
+            crate::webhooks::Worker::new(
+                store.clone(),
+                vault.clone(),
+                options.webhooks.clone(),
+                &options.replica.id,
+            )
+            .run(shutdown.child_token()),
+        );
         tracker.spawn(wal::run(
             store.clone(),
             wal::CHECKPOINT_INTERVAL,
@@ -261,6 +274,7 @@ impl Supervisor {
                 options.imap.options.clone(),
                 options.api.clone(),
             );
+            app = app.with_webhooks(options.webhooks.clone());
             if let Some(source) = &graph {
                 app = app.with_graph_source(source.clone());
             }

@@ -270,6 +270,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         old.imap.max_connections_per_host != new.imap.max_connections_per_host,
     );
     check("log.format", old.log.format != new.log.format);
+    check("webhooks", old.webhooks != new.webhooks);
     changed
 }
 

@@ -487,6 +487,65 @@ fn the_cli_validates_and_audits_lists_exactly_like_the_pages() {
     assert_eq!(by_cli, by_page);
 }
 
+/// `user add` and `user set-password` go through the service layer: the address is checked
+/// like every e-mail field of the pages (spelled out per field), and both actions are audited as
+/// the operator's, with no user id.
+#[test]
+fn user_commands_validate_and_audit_through_the_service() {
+    let install = Install::new();
+    assert_fails(
+        &install.run(&["user", "add", "not-an-address"]),
+        65,
+        "email: is not an e-mail address",
+    );
+    assert_fails(
+        &install.run(&[
+            "user",
+            "add",
+            "carol@example.com",
+            "--name",
+            &"n".repeat(201),
+        ]),
+        65,
+        "name: is longer than 200 characters",
+    );
+    install.ok(&["user", "add", "Carol@Example.com", "--name", "Carol"]);
+    let out = install.run_with_stdin(
+        &["user", "set-password", "carol@example.com"],
+        "a long enough password\n",
+    );
+    assert!(
+        out.status.success(),
+        "set-password: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        let carol = store
+            .user_by_email("carol@example.com")
+            .await
+            .unwrap_or_else(|e| panic!("the address is stored lower-cased: {e}"));
+        let log = store
+            .audit_log(10)
+            .await
+            .unwrap_or_else(|e| panic!("audit log: {e}"));
+        let actions: Vec<(String, Option<i64>, bool)> = log
+            .iter()
+            .filter(|e| e.object_id == Some(carol.id.0))
+            .map(|e| (e.action.to_string(), e.object_id, e.actor.is_none()))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                ("user.set_password".to_owned(), Some(carol.id.0), true),
+                ("user.add".to_owned(), Some(carol.id.0), true),
+            ],
+            "newest first, both by the operator"
+        );
+    });
+}
+
 /// `secrets rotate` refuses while a daemon replica is alive (its heartbeat row is live):
 /// secrets that daemon seals meanwhile would be under the old key and lost.
 #[test]
@@ -1486,4 +1545,124 @@ async fn suggestion_export_writes_accepted_contacts_unless_asked_for_all() {
         "{all}"
     );
     assert!(!all.contains("Dismissed Person"), "{all}");
+}
+
+/// `suggestion changes` lists the change suggestion an authenticated message proposed for an
+/// accepted contact; `accept-change` gives the contact the new title (as the list's owner), the
+/// same decision again is answered unchanged, and `dismiss-change` of a decided one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_suggestions_are_listed_and_decided_from_the_cli() {
+    use mailsig_daemon::store::{
+        CommitMessage, CommitResult, Cursor, MailboxKind, NewMailbox, NewSuggestion, Outcome,
+        StoredField, SuggestionFields, SuggestionStatus,
+    };
+    let install = Install::new();
+    install.ok(&["user", "add", "ann@example.com"]);
+    let added = install.ok(&["list", "add", "--owner", "ann@example.com", "Contacts"]);
+    let list = mailsig_daemon::store::ListId(
+        added
+            .split('\t')
+            .next()
+            .and_then(|id| id.trim().parse().ok())
+            .expect("list id"),
+    );
+    let store = install.store().await;
+    let owner = store.user_by_email("ann@example.com").await.expect("user");
+    let mailbox = store
+        .create_mailbox(NewMailbox {
+            owner: owner.id,
+            kind: MailboxKind::Imap,
+            address: "ann@example.com".into(),
+            display_name: None,
+            target_list: list,
+            excluded_domains: vec![],
+            settings: serde_json::json!({}),
+            secret: None,
+        })
+        .await
+        .expect("mailbox")
+        .id;
+    let mut results = Vec::new();
+    for (n, title) in ["CFO", "CEO"].iter().enumerate() {
+        let text = |v: &str| {
+            Some(StoredField {
+                value: v.into(),
+                confidence: 0.9,
+                rule: "test".into(),
+            })
+        };
+        let done = store
+            .commit_message(CommitMessage {
+                mailbox,
+                folder: "INBOX".into(),
+                cursor: Cursor::None,
+                message_id_hash: format!("{n:032x}"),
+                outcome: Outcome::Suggestion(NewSuggestion {
+                    sender_email: "jane@acme.example".into(),
+                    fields: SuggestionFields {
+                        name: text("Jane Doe"),
+                        title: text(title),
+                        ..SuggestionFields::default()
+                    },
+                    confidence: 0.9,
+                    auth: mailsig_daemon::domain::SenderAuth::new(
+                        mailsig_daemon::domain::AuthResult::Authenticated,
+                        mailsig_daemon::domain::AuthMethod::Dmarc,
+                    ),
+                }),
+                fencing: None,
+            })
+            .await
+            .expect("commit");
+        if let CommitResult::Inserted { suggestion } = done {
+            store
+                .set_suggestion_status(suggestion, SuggestionStatus::Accepted)
+                .await
+                .expect("accept");
+        }
+        results.push(done);
+    }
+    let (contact, change) = match (&results[0], &results[1]) {
+        (CommitResult::Inserted { suggestion }, CommitResult::ChangeProposed { change, .. }) => {
+            (*suggestion, *change)
+        }
+        other => panic!("{other:?}"),
+    };
+    store.close().await;
+
+    let listed = install.ok(&["suggestion", "changes", "--list", "Contacts"]);
+    assert!(
+        listed.contains(&format!("#{change} open Jane Doe: new title")),
+        "{listed}"
+    );
+    assert!(listed.contains("title: CFO -> CEO"), "{listed}");
+    let json = install.ok(&["suggestion", "changes", "--list", "Contacts", "--json"]);
+    let parsed: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(parsed["items"][0]["id"], change, "{json}");
+
+    let id = change.to_string();
+    let accepted = install.ok(&["suggestion", "accept-change", &id, "--json"]);
+    let parsed: serde_json::Value = serde_json::from_str(&accepted).expect("JSON");
+    assert_eq!(parsed["status"], "accepted", "{accepted}");
+    let again = install.ok(&["suggestion", "accept-change", &id]);
+    assert!(again.contains("accepted"), "{again}");
+    let refused = install.run(&["suggestion", "dismiss-change", &id]);
+    assert!(!refused.status.success(), "{}", stdout(&refused));
+    assert!(
+        stderr(&refused).contains("already accepted"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        install
+            .ok(&["suggestion", "changes", "--list", "Contacts"])
+            .trim()
+            .is_empty(),
+        "no open change is left"
+    );
+
+    let store = install.store().await;
+    let now = store.get_suggestion(contact).await.expect("contact");
+    assert_eq!(now.fields.title.map(|f| f.value).as_deref(), Some("CEO"));
+    store.close().await;
 }

@@ -24,6 +24,7 @@ const LAYERS: &[&str] = &[
     "sender_auth",
     "pipeline",
     "sources",
+    "webhooks",
     "service",
     "http",
     "config",

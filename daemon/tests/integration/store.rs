@@ -11,10 +11,10 @@ use mailsig_daemon::domain::{
     OutboxMessage, SenderAuth, SkipReason,
 };
 use mailsig_daemon::store::{
-    Clock, CommitMessage, CommitResult, Cursor, FieldEdit, ListId, MailboxFilter, MailboxId,
-    MailboxKind, MailboxStatus, NewMailbox, NewSuggestion, OutboxStatus, Outcome, Role, SecretId,
-    SecretKind, Store, StoreOptions, StoredField, StoredPhone, SuggestionFields, SuggestionFilter,
-    SuggestionStatus, UserId,
+    AutoAccept, AutoAcceptMode, ChangeStatus, Clock, CommitMessage, CommitResult, Cursor,
+    FieldEdit, ListId, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox,
+    NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind, Store, StoreOptions,
+    StoredField, StoredPhone, SuggestionFields, SuggestionFilter, SuggestionStatus, UserId,
 };
 use sqlx::Row;
 
@@ -129,6 +129,8 @@ both_backends!(
     concurrent_commits_of_one_message_give_one_suggestion,
     merge_by_email_records_history,
     merge_by_name_and_company,
+    sender_authentication_decides_what_may_change_what,
+    auto_accept_takes_only_sure_authenticated_suggestions,
     skips_are_counted_by_reason,
     suggestions_for_a_deleted_list_are_skipped,
     cursor_never_goes_backwards,
@@ -1762,5 +1764,275 @@ fn with_database_replaces_only_the_name() {
     assert_eq!(
         with_database("postgres://u@h:1", "t_1"),
         "postgres://u@h:1/t_1"
+    );
+}
+
+/// The policy of `store::commit` on each backend: unauthenticated (or undecided) mail never
+/// changes an accepted contact and never merges by name and company; authenticated mail that
+/// differs from an accepted contact becomes one change suggestion (old values kept), which an
+/// editor's accept applies with history; the same decision again changes nothing, the other one
+/// is refused.
+async fn sender_authentication_decides_what_may_change_what(s: Store) {
+    let w = world(&s).await;
+    let unverified = |mut c: NewSuggestion, result: AuthResult| {
+        c.auth = SenderAuth::new(result, AuthMethod::Dmarc);
+        c
+    };
+    let first = s
+        .commit_message(commit(
+            &w,
+            "p1",
+            1,
+            Outcome::Suggestion(contact("jane@acme.example", "Jane Doe", "CFO", "Acme")),
+        ))
+        .await
+        .expect("first");
+    let CommitResult::Inserted { suggestion: jane } = first else {
+        panic!("{first:?}")
+    };
+    s.set_suggestion_status(jane, SuggestionStatus::Accepted)
+        .await
+        .expect("accept");
+    let accepted = s.get_suggestion(jane).await.expect("get").fields;
+
+    // Forged From: with a new title, not authenticated or undecided: refused, nothing changes.
+    for (i, result) in [AuthResult::NotAuthenticated, AuthResult::Unknown]
+        .into_iter()
+        .enumerate()
+    {
+        let forged = unverified(
+            contact("jane@acme.example", "Jane Doe", "CEO", "Acme"),
+            result,
+        );
+        let uid = 2 + u32::try_from(i).expect("small");
+        let done = s
+            .commit_message(commit(
+                &w,
+                &format!("p2-{i}"),
+                uid,
+                Outcome::Suggestion(forged),
+            ))
+            .await
+            .expect("forged");
+        assert_eq!(done, CommitResult::Skipped(SkipReason::UnverifiedSender));
+    }
+    // Same name and company from another address: a new suggestion of its own, unauthenticated
+    // or not (never merged into the accepted contact).
+    let lookalike = unverified(
+        contact("jane.doe@evil.example", "Jane Doe", "CEO", "Acme"),
+        AuthResult::NotAuthenticated,
+    );
+    let done = s
+        .commit_message(commit(&w, "p3", 4, Outcome::Suggestion(lookalike)))
+        .await
+        .expect("lookalike");
+    let CommitResult::Inserted { suggestion: other } = done else {
+        panic!("{done:?}")
+    };
+    assert_ne!(other, jane);
+    let signed_other = contact("jane@other.example", "Jane Doe", "CEO", "Acme");
+    let done = s
+        .commit_message(commit(&w, "p4", 5, Outcome::Suggestion(signed_other)))
+        .await
+        .expect("other authenticated address");
+    assert!(
+        matches!(&done, CommitResult::Inserted { suggestion } | CommitResult::Merged { suggestion, .. } if *suggestion != jane),
+        "{done:?}"
+    );
+    assert_eq!(s.get_suggestion(jane).await.expect("get").fields, accepted);
+    // Even if the authenticated message merged into the lookalike by name and company, another
+    // address does not vouch for it: it stays unverified.
+    let unverified_row = s.get_suggestion(other).await.expect("get lookalike");
+    assert!(unverified_row.unverified_sender);
+    assert!(
+        s.list_change_suggestions(w.list, None)
+            .await
+            .expect("changes")
+            .is_empty()
+    );
+
+    // Jane's own authenticated mail with a new title: one change suggestion, contact unchanged.
+    let done = s
+        .commit_message(commit(
+            &w,
+            "p5",
+            6,
+            Outcome::Suggestion(contact("jane@acme.example", "Jane Doe", "CEO", "Acme")),
+        ))
+        .await
+        .expect("real change");
+    let CommitResult::ChangeProposed {
+        suggestion,
+        change,
+        changed_fields,
+    } = done
+    else {
+        panic!("{done:?}")
+    };
+    assert_eq!(
+        (suggestion, changed_fields),
+        (jane, vec!["title".to_owned()])
+    );
+    assert_eq!(s.get_suggestion(jane).await.expect("get").fields, accepted);
+    let open = s
+        .list_change_suggestions(w.list, Some(ChangeStatus::Open))
+        .await
+        .expect("open changes");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].alert_line(), "Jane Doe: new title");
+    assert_eq!(
+        (
+            open[0].diff[0].old.as_deref(),
+            open[0].diff[0].new.as_deref()
+        ),
+        (Some("CFO"), Some("CEO"))
+    );
+    assert_eq!(
+        s.mailbox_stats(w.mailbox)
+            .await
+            .expect("stats")
+            .get("change_proposed"),
+        1
+    );
+
+    // The editor accepts: the contact takes the title, the old one is in its history.
+    let decided = s
+        .decide_change_suggestion(change, true, w.owner)
+        .await
+        .expect("accept change");
+    assert_eq!(decided.status, ChangeStatus::Accepted);
+    let now = s.get_suggestion(jane).await.expect("get");
+    assert_eq!(now.fields.title.map(|f| f.value).as_deref(), Some("CEO"));
+    assert_eq!(now.status, SuggestionStatus::Accepted);
+    let history = s.suggestion_history(jane).await.expect("history");
+    assert!(history.iter().any(|h| h.field == "title"
+        && h.old_value.as_deref() == Some("CFO")
+        && h.new_value.as_deref() == Some("CEO")));
+    // Again: answered unchanged (no second history row); dismissing it now is refused.
+    let again = s
+        .decide_change_suggestion(change, true, w.owner)
+        .await
+        .expect("accept again");
+    assert_eq!(again, decided);
+    assert_eq!(
+        s.suggestion_history(jane).await.expect("history").len(),
+        history.len()
+    );
+    assert!(
+        s.decide_change_suggestion(change, false, w.owner)
+            .await
+            .is_err()
+    );
+}
+
+/// Auto-accept per list: off by default; in a dry run a new suggestion of an authenticated sender
+/// whose every field reaches the threshold is only marked; when on it is accepted as it arrives.
+/// An unauthenticated sender, or one field below the threshold, keeps a suggestion for review.
+/// The expected error rate is the mean chance of a wrong field over the passing suggestions.
+async fn auto_accept_takes_only_sure_authenticated_suggestions(s: Store) {
+    let w = world(&s).await;
+    let sure = |sender: &str, name: &str| {
+        let mut c = contact(sender, name, "CFO", "Acme");
+        for f in [
+            &mut c.fields.name,
+            &mut c.fields.title,
+            &mut c.fields.company,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            f.confidence = 0.98;
+        }
+        c.fields.emails[0].confidence = 0.99;
+        c
+    };
+    let off = s.auto_accept(w.list).await.expect("setting");
+    assert_eq!(off, AutoAccept::default());
+    assert_eq!(off.mode, AutoAcceptMode::Off);
+    let status_of = |id| {
+        let s = s.clone();
+        async move { s.get_suggestion(id).await.expect("get").status }
+    };
+    let insert = |hash: &'static str, uid: u32, c: NewSuggestion| {
+        let s = s.clone();
+        let msg = commit(&w, hash, uid, Outcome::Suggestion(c));
+        async move {
+            match s.commit_message(msg).await.expect("commit") {
+                CommitResult::Inserted { suggestion } => suggestion,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    // Off: nothing is accepted or marked.
+    let a = insert("a1", 1, sure("a@one.example", "Ann One")).await;
+    assert_eq!(status_of(a).await, SuggestionStatus::New);
+
+    // Dry run: the sure, authenticated one is marked, not accepted.
+    s.set_auto_accept(
+        w.list,
+        AutoAccept {
+            mode: AutoAcceptMode::DryRun,
+            threshold: 0.95,
+        },
+    )
+    .await
+    .expect("dry run");
+    let b = insert("a2", 2, sure("b@two.example", "Bob Two")).await;
+    let mut forged = sure("c@three.example", "Cat Three");
+    forged.auth = SenderAuth::new(AuthResult::NotAuthenticated, AuthMethod::Dmarc);
+    let c = insert("a3", 3, forged).await;
+    let mut unsure = sure("d@four.example", "Dan Four");
+    if let Some(title) = unsure.fields.title.as_mut() {
+        title.confidence = 0.9;
+    }
+    let d = insert("a4", 4, unsure).await;
+    for id in [b, c, d] {
+        assert_eq!(status_of(id).await, SuggestionStatus::New);
+    }
+    let report = s.auto_accept_report(w.list, None).await.expect("report");
+    let marked: Vec<_> = report.would_accept.iter().map(|m| m.suggestion).collect();
+    assert_eq!(marked, vec![b]);
+    assert_eq!(report.accepted, 0);
+    // a, b and d are authenticated; a and b pass 0.95; each has 4 fields (0.98 x3, 0.99).
+    assert_eq!((report.authenticated, report.passing), (3, 2));
+    let chance = 1.0 - 0.98f64.powi(3) * 0.99;
+    let rate = report.expected_error_rate.expect("a rate");
+    assert!((rate - chance).abs() < 1e-4, "{rate} vs {chance}");
+    // At 0.99 nothing passes: no estimate.
+    let strict = s
+        .auto_accept_report(w.list, Some(0.99))
+        .await
+        .expect("report");
+    assert_eq!((strict.passing, strict.expected_error_rate), (0, None));
+
+    // On: the sure, authenticated one is accepted as it arrives; the others are not.
+    s.set_auto_accept(
+        w.list,
+        AutoAccept {
+            mode: AutoAcceptMode::On,
+            threshold: 0.95,
+        },
+    )
+    .await
+    .expect("on");
+    let e = insert("a5", 5, sure("e@five.example", "Eve Five")).await;
+    assert_eq!(status_of(e).await, SuggestionStatus::Accepted);
+    let mut forged = sure("f@six.example", "Fay Six");
+    forged.auth = SenderAuth::new(AuthResult::Unknown, AuthMethod::Dmarc);
+    let f = insert("a6", 6, forged).await;
+    assert_eq!(status_of(f).await, SuggestionStatus::New);
+    let report = s.auto_accept_report(w.list, None).await.expect("report");
+    assert_eq!(report.accepted, 1);
+    assert!(
+        s.set_auto_accept(
+            w.list,
+            AutoAccept {
+                mode: AutoAcceptMode::On,
+                threshold: 0.2,
+            },
+        )
+        .await
+        .is_err(),
+        "a threshold below one half is refused"
     );
 }

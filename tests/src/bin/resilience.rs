@@ -467,11 +467,14 @@ async fn run() -> Result<bool> {
         total_s: started.elapsed().as_secs_f64(),
     };
     summary.print();
+    if !outcome_after.lost_messages.is_empty() {
+        explain_losses(&store, &linked, &outcome_after.lost_messages, &cluster.work).await;
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&summary.to_json())?)?;
     }
     drop(relay);
-    if args.keep {
+    if args.keep || !summary.passed() {
         println!("resilience: replica logs kept in {}", work.keep().display());
     }
     Ok(summary.passed())
@@ -845,6 +848,57 @@ async fn pause_one(
 }
 
 /// Lines containing `needle` in every replica log of the run.
+/// For a failed run: which mailbox each lost message went to, that mailbox's state in the store,
+/// and the replicas' warnings about it (log lines carry ids and fixed texts, never mail).
+async fn explain_losses(store: &Store, linked: &[Linked], lost: &[(String, usize)], work: &Path) {
+    let mut mailboxes: Vec<usize> = lost.iter().map(|(_, index)| *index).collect();
+    mailboxes.sort_unstable();
+    mailboxes.dedup();
+    for (sender, index) in lost {
+        println!(
+            "resilience: lost {sender} (mailbox #{index}, id {})",
+            linked[*index].mailbox
+        );
+    }
+    for index in mailboxes {
+        let id = linked[index].mailbox;
+        match store.get_mailbox(id).await {
+            Ok(m) => println!(
+                "resilience: mailbox {id}: status {:?}, reason {:?}, reconnecting {:?}",
+                m.status, m.status_reason, m.reconnecting
+            ),
+            Err(error) => println!("resilience: mailbox {id}: not readable: {error}"),
+        }
+        if let Ok(stats) = store.mailbox_stats(id).await {
+            println!("resilience: mailbox {id}: counters {stats:?}");
+        }
+        let needle = format!("mailbox={id}");
+        for line in log_lines(work)
+            .into_iter()
+            .filter(|l| l.contains(&needle) && !l.contains(" DEBUG ") && !l.contains(" TRACE "))
+            .take(60)
+        {
+            println!("resilience:   {line}");
+        }
+    }
+}
+
+/// Every line of every replica log under `work`, prefixed with the log's directory name.
+fn log_lines(work: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(work) else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    for entry in entries.flatten() {
+        let log = entry.path().join("mailsigd.log");
+        if let Ok(text) = std::fs::read_to_string(&log) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            lines.extend(text.lines().map(|l| format!("{name}: {l}")));
+        }
+    }
+    lines
+}
+
 fn count_in_logs(work: &Path, needle: &str) -> usize {
     let Ok(dirs) = std::fs::read_dir(work) else {
         return 0;
@@ -1050,6 +1104,8 @@ struct Counted {
     duplicated: usize,
     unexpected: usize,
     duplicates_absorbed: i64,
+    /// The lost messages' senders with the index (in `linked`) of the mailbox they were sent to.
+    lost_messages: Vec<(String, usize)>,
 }
 
 /// Compares the suggestions of every list with the messages sent.
@@ -1086,7 +1142,13 @@ async fn count_suggestions(
             absorbed += stats.get("skipped:duplicate");
         }
     }
-    let lost = expected.keys().filter(|k| !seen.contains_key(*k)).count();
+    let mut lost_messages: Vec<(String, usize)> = expected
+        .iter()
+        .filter(|(k, _)| !seen.contains_key(*k))
+        .map(|(k, target)| (k.clone(), *target))
+        .collect();
+    lost_messages.sort();
+    let lost = lost_messages.len();
     let lost_graph = expected
         .iter()
         .filter(|(k, target)| **target >= first_graph && !seen.contains_key(*k))
@@ -1101,6 +1163,7 @@ async fn count_suggestions(
         duplicated,
         unexpected,
         duplicates_absorbed: absorbed,
+        lost_messages,
     })
 }
 

@@ -264,6 +264,38 @@ fn rows() -> Vec<Row> {
             body: none,
             expect: [A, A, A, NF, 200, 200, 200],
         },
+        // Change suggestions: viewers read them, editors decide (the same decision again is
+        // answered unchanged, so the owner after the editor is 200 too).
+        Row {
+            method: "GET",
+            path: "/api/v1/suggestions/{suggestion}/changes",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/change-suggestions/{change}/accept",
+            body: none,
+            expect: [A, A, A, NF, FB, 200, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/change-suggestions/{change}/dismiss",
+            body: none,
+            expect: [A, A, A, NF, FB, 200, 200],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/auto-accept",
+            body: none,
+            expect: [A, A, A, NF, 200, 200, 200],
+        },
+        Row {
+            method: "PUT",
+            path: "/api/v1/lists/{list}/auto-accept",
+            body: |_| Some(json!({"mode": "dry_run", "threshold": 0.9})),
+            expect: [A, A, A, NF, FB, FB, 200],
+        },
         Row {
             method: "GET",
             path: "/api/v1/lists/{list}/change-alerts",
@@ -276,6 +308,36 @@ fn rows() -> Vec<Row> {
             body: |_| Some(json!({"enabled": true})),
             expect: [A, A, A, NF, FB, FB, 200],
         },
+        // Webhooks receive every contact of the list: owner only. The target is a documentation
+        // address (192.0.2.0/24), public to the guard, never delivered to here.
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/webhooks",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/lists/{list}/webhooks",
+            body: |_| {
+                Some(
+                    json!({"url": "https://192.0.2.11/hook", "secret": "a matrix secret that is long enough"}),
+                )
+            },
+            expect: [A, A, A, NF, FB, FB, 201],
+        },
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/webhooks/{webhook}/deliveries",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 200],
+        },
+        Row {
+            method: "DELETE",
+            path: "/api/v1/lists/{list}/webhooks/{webhook}",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 204],
+        },
     ]
 }
 
@@ -286,15 +348,46 @@ fn documented(path: &str) -> String {
         .replace("{list}", "{id}")
         .replace("{mailbox}", "{id}")
         .replace("{suggestion}", "{id}")
+        .replace("{change}", "{id}")
         .replace("{viewer}", "{user_id}")
+        .replace("{webhook}", "{webhook_id}")
 }
 
-fn concrete(path: &str, w: &World) -> String {
+/// An open change suggestion in the world's list: Bob's contact is accepted, then his
+/// authenticated mail gives him a new title.
+async fn open_change(w: &World) -> Result<i64> {
+    let bob = api_support::add_suggestion(
+        &w.app.store,
+        w.mailbox,
+        "bob@acme.example",
+        &[("name", "Bob Example"), ("title", "CFO")],
+    )
+    .await?;
+    w.app
+        .store
+        .set_suggestion_status(bob, mailsig_daemon::store::SuggestionStatus::Accepted)
+        .await?;
+    match api_support::commit_suggestion(
+        &w.app.store,
+        w.mailbox,
+        "bob@acme.example",
+        &[("name", "Bob Example"), ("title", "CEO")],
+    )
+    .await?
+    {
+        mailsig_daemon::store::CommitResult::ChangeProposed { change, .. } => Ok(change),
+        other => bail!("expected a change suggestion, got {other:?}"),
+    }
+}
+
+fn concrete(path: &str, w: &World, change: Option<i64>) -> String {
     path.replace("{token}", &w.spare_token.to_string())
         .replace("{list}", &w.list.0.to_string())
         .replace("{mailbox}", &w.mailbox.0.to_string())
         .replace("{suggestion}", &w.suggestion.0.to_string())
+        .replace("{change}", &change.unwrap_or(0).to_string())
         .replace("{viewer}", &w.viewer.0.id.0.to_string())
+        .replace("{webhook}", &w.webhook.0.to_string())
 }
 
 fn auth_of(caller: &str, w: &World) -> Auth {
@@ -365,7 +458,12 @@ async fn run_matrix(backend: Backend) -> Result<()> {
     for row in rows() {
         // A fresh world per row: the owner's successful deletes do not leak into other rows.
         let w = World::new(backend).await?;
-        let path = concrete(row.path, &w);
+        let change = if row.path.contains("{change}") {
+            Some(open_change(&w).await?)
+        } else {
+            None
+        };
+        let path = concrete(row.path, &w, change);
         for (caller, expected) in CALLERS.iter().zip(row.expect) {
             let method: Method = row.method.parse()?;
             let reply = w
@@ -492,7 +590,12 @@ async fn every_unsafe_route_needs_the_csrf_token_with_a_session() -> Result<()> 
                 .await?;
         let cookie = session.cookie_value().to_owned();
         let csrf = mailsig_daemon::http::auth::csrf_token(&session.session).to_owned();
-        let path = concrete(row.path, &w);
+        let change = if row.path.contains("{change}") {
+            Some(open_change(&w).await?)
+        } else {
+            None
+        };
+        let path = concrete(row.path, &w, change);
         let without = Auth::Cookie {
             cookie: cookie.clone(),
             csrf: None,

@@ -273,3 +273,52 @@ async fn a_10_mib_line_without_crlf_is_cut_at_the_line_limit() -> Result<()> {
     rig.legit_mail_is_processed().await?;
     rig.finish("10 MiB line without CRLF", &["X-FILLER", "aaaaaaaa"])
 }
+
+/// Mail that arrives while the watcher fetches another message is announced in that fetch's
+/// answer (`* 2 EXISTS`); the server does not repeat it when IDLE starts. The watcher must
+/// catch up again before going idle, or the new message waits for the next IDLE wake-up
+/// (minutes) — which, with replicas taking mailboxes over, looked like lost mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_announced_during_a_fetch_is_caught_up_before_going_idle() -> Result<()> {
+    let mail = |who: &str, id: &str| {
+        Mail {
+            from: who,
+            subject: "Hello",
+            message_id: id,
+            body: "Hello,\n\nsee below.\n",
+            signature: "Kind regards,\nLin Chen\nHarbour Freight Ltd\nTel. +44 20 7946 0321\n",
+            extra_headers: &[],
+        }
+        .bytes()
+    };
+    let (first_id, second_id) = (unique_id("announced-1"), unique_id("announced-2"));
+    let rig = Rig::start(
+        Behaviour::NewMailDuringFetch {
+            first: mail("Lin Chen <lin@harbour.example>", &first_id),
+            second: mail("Lin Chen <lin.chen@harbour.example>", &second_id),
+        },
+        "",
+    )
+    .await?;
+    // The first IDLE, or the second message's body fetch, whichever the watcher does first.
+    let second_body = |c: &String| {
+        c.to_ascii_uppercase()
+            .contains("UID FETCH 2 (UID BODY.PEEK[])")
+    };
+    let idle = |c: &String| c.to_ascii_uppercase().ends_with(" IDLE");
+    rig.wait_for_commands("IDLE or the second fetch", |commands| {
+        commands.iter().any(|c| second_body(c) || idle(c))
+    })
+    .await?;
+    let commands = rig.hostile.commands();
+    let first = commands.iter().find(|c| second_body(c) || idle(c));
+    ensure!(
+        first.is_some_and(second_body),
+        "the watcher went idle with an announced message unfetched: {commands:?}"
+    );
+    rig.daemon
+        .wait_for_metric("mailsig_imap_committed_total", 2.0, WAIT)
+        .await
+        .with_context(|| format!("commands received: {:?}", rig.hostile.commands()))?;
+    rig.finish("new mail announced during a fetch", &[])
+}

@@ -40,3 +40,4 @@ mod servers;
 mod vault_binding;
 mod web_e2e;
 mod web_pages;
+mod webhooks;

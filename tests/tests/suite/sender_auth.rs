@@ -9,7 +9,12 @@
 //!   alert, and the contact changes only when an editor accepts it;
 //! - a domain without a DMARC record is authenticated by its own signature only;
 //! - a DNS server that never answers leaves the sender `unknown` within the time bound;
-//! - Exchange Online's `Authentication-Results` counts only for a mailbox that trusts it.
+//! - Exchange Online's `Authentication-Results` counts only for a mailbox that trusts it, and only
+//!   above any hop outside the provider (a forged one below the sender's own MTA's `Received:`
+//!   counts for nothing);
+//! - a vCard that lists no e-mail address changes no accepted contact, even in the contact's own
+//!   authenticated mail;
+//! - every check is counted on `/metrics` (by result and method, cache hits, timeouts).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +28,7 @@ use mail_auth::dkim::DkimSigner;
 use mailsig_daemon::domain::{AuthMethod, AuthResult, SenderAuth};
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
 use mailsig_daemon::sender_auth::{
-    MICROSOFT_365, SenderAuthSettings, SenderAuthenticator, TrustedIds,
+    MICROSOFT_365, SenderAuthSettings, SenderAuthenticator, TrustedIds, stats,
 };
 use mailsig_daemon::sources::imap::{ImapOptions, ImapSource, Security, StoreCheckpoints};
 use mailsig_daemon::store::{
@@ -60,9 +65,14 @@ impl Dns {
         })
     }
 
+    /// An authenticator against the test zone whose own MTAs are the test Postfix
+    /// (`mailsig-test.localhost`) and Dovecot (this machine's name), as an operator whose own
+    /// servers stamp `Authentication-Results` would configure it.
     fn authenticator(&self) -> Result<Arc<SenderAuthenticator>> {
+        let this_host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         Ok(SenderAuthenticator::new(&SenderAuthSettings {
             resolver: Some(self.address),
+            trusted_hosts: TrustedIds::new(["mailsig-test.localhost", this_host.trim()]),
             ..SenderAuthSettings::default()
         })?)
     }
@@ -480,16 +490,48 @@ async fn a_dns_server_that_never_answers_leaves_the_sender_unknown_in_bounded_ti
         "example.test",
         "rsa2026",
     )?;
+    let before = stats::snapshot();
     let verdict = authenticator
         .authenticate(&signed, &TrustedIds::default())
         .await;
     ensure!(verdict.result == AuthResult::Unknown, "{verdict:?}");
+    // Counted as out of time or as a temporary DNS failure (whichever bound fired first).
+    let after = stats::snapshot();
+    ensure!(
+        after.timeouts + after.dns_temporary_failures
+            > before.timeouts + before.dns_temporary_failures,
+        "{after:?}"
+    );
+    ensure!(after.outcome(verdict) == before.outcome(verdict) + 1);
     // The same message against the real zone passes: the timeout, not the message, decided.
-    let verdict = dns
-        .authenticator()?
-        .authenticate(&signed, &TrustedIds::default())
-        .await;
+    let real = dns.authenticator()?;
+    let verdict = real.authenticate(&signed, &TrustedIds::default()).await;
     ensure!(verdict == DMARC_PASS, "{verdict:?}");
+    // Again with a warm cache: the keys and the policy come from it.
+    let warm = stats::snapshot();
+    let verdict = real.authenticate(&signed, &TrustedIds::default()).await;
+    ensure!(verdict == DMARC_PASS, "{verdict:?}");
+    let hot = stats::snapshot();
+    // At least the DKIM key and the DMARC record.
+    ensure!(
+        hot.cache_hits >= warm.cache_hits + 2,
+        "{warm:?} then {hot:?}"
+    );
+    ensure!(hot.outcome(DMARC_PASS) == warm.outcome(DMARC_PASS) + 1);
+    let text = stats::render_prometheus();
+    let line = format!(
+        "mailsig_sender_auth_checks_total{{result=\"authenticated\",method=\"dmarc\"}} {}",
+        hot.outcome(DMARC_PASS)
+    );
+    ensure!(text.lines().any(|l| l == line), "{text}");
+    ensure!(
+        text.lines().any(|l| l
+            == format!(
+                "mailsig_sender_auth_dns_cache_lookups_total{{outcome=\"hit\"}} {}",
+                hot.cache_hits
+            )),
+        "{text}"
+    );
     Ok(())
 }
 
@@ -519,6 +561,31 @@ async fn microsoft_authentication_results_count_only_where_trusted() -> Result<(
         "{:?}",
         s.sender_auth
     );
+    trusting.stop().await;
+
+    // The same header below a hop outside the provider (the sender's own MTA wrote its
+    // `Received:` above it, so the header was in the message before the provider saw it).
+    let trusting = Rig::start(&dns, Some(&[MICROSOFT_365])).await?;
+    let below_foreign_hop = format!(
+        "Received: from laptop.attacker.test (laptop.attacker.test [192.0.2.77])\r\n \
+         by mail.attacker.test with ESMTPSA id 4F2a; Sun, 06 Dec 2026 09:59:58 +0000\r\n\
+         {MICROSOFT_RESULTS}"
+    );
+    let forged = jane_mail(
+        "jane@example.test",
+        "Sales Director",
+        "(410) 555-0100",
+        &unique("j2"),
+        &below_foreign_hop,
+    );
+    trusting.deliver(&forged).await?;
+    let s = trusting.only_suggestion().await?;
+    ensure!(
+        s.sender_auth.result == AuthResult::NotAuthenticated,
+        "a results header below a foreign hop counted: {:?}",
+        s.sender_auth
+    );
+    ensure!(s.unverified_sender);
     trusting.stop().await;
 
     // A mailbox that trusts nobody: the same header, written by the sender, counts for nothing.
@@ -609,5 +676,193 @@ async fn a_trusted_forwarders_arc_seal_vouches_for_mail_it_changed() -> Result<(
         trusted == SenderAuth::new(AuthResult::Authenticated, AuthMethod::Arc),
         "{trusted:?}"
     );
+    Ok(())
+}
+
+/// Jane's own, authenticated mail with no typed signature and an attached vCard that lists no
+/// e-mail address (anyone's card, forwarded or forged): the card names nobody in particular, so
+/// it neither proposes a change of the accepted contact nor changes it.
+#[tokio::test]
+async fn a_vcard_without_an_email_does_not_touch_an_accepted_contact() -> Result<()> {
+    let dns = Dns::from_env()?;
+    let rig = Rig::start(&dns, None).await?;
+    let jane = "jane@example.test";
+    let first = jane_mail(jane, "Sales Director", "(410) 555-0100", &unique("v1"), "");
+    rig.deliver(&dns.sign(&first, "example.test", "rsa2026")?)
+        .await?;
+    let contact = rig.only_suggestion().await?;
+    ensure!(
+        contact.sender_auth == DMARC_PASS,
+        "{:?}",
+        contact.sender_auth
+    );
+    rig.store
+        .set_suggestion_status(contact.id, SuggestionStatus::Accepted)
+        .await?;
+    let accepted = rig.store.get_suggestion(contact.id).await?;
+
+    let card_mail = format!(
+        "From: Jane Doe <{jane}>\r\n\
+         To: Owner <owner@mailsig-owner.test>\r\n\
+         Subject: a card\r\n\
+         Date: Sun, 06 Dec 2026 11:00:00 +0000\r\n\
+         Message-ID: <{}@mail.test>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"vc\"\r\n\
+         \r\n\
+         --vc\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         \r\n\
+         A card is attached.\r\n\
+         \r\n\
+         --vc\r\n\
+         Content-Type: text/vcard; charset=utf-8; name=\"card.vcf\"\r\n\
+         Content-Disposition: attachment; filename=\"card.vcf\"\r\n\
+         \r\n\
+         BEGIN:VCARD\r\n\
+         VERSION:3.0\r\n\
+         FN:Jane Doe\r\n\
+         N:Doe;Jane;;;\r\n\
+         ORG:Acme Corp\r\n\
+         TITLE:Chief Executive\r\n\
+         TEL;TYPE=CELL:+1 (202) 555-0199\r\n\
+         END:VCARD\r\n\
+         --vc--\r\n",
+        unique("v2")
+    );
+    rig.deliver(&dns.sign(card_mail.as_bytes(), "example.test", "rsa2026")?)
+        .await?;
+    ensure!(
+        rig.store
+            .list_change_suggestions(rig.list, None)
+            .await?
+            .is_empty(),
+        "a card without an e-mail proposed a change"
+    );
+    ensure!(rig.counter("change_proposed").await? == 0);
+    let now = rig.store.get_suggestion(contact.id).await?;
+    ensure!(
+        now.fields == accepted.fields,
+        "the accepted contact changed"
+    );
+    ensure!(rig.suggestions().await?.len() == 1);
+    rig.stop().await;
+    Ok(())
+}
+
+/// Bytes of every file under `dir` that contain `needle` (by path).
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Result<Vec<String>> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            hits.extend(files_containing(&path, needle)?);
+        } else {
+            let bytes = match std::fs::read(&path) {
+                // A WAL or journal file the closing store removed meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                other => other?,
+            };
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                hits.push(path.display().to_string());
+            }
+        }
+    }
+    Ok(hits)
+}
+
+/// The privacy canary for sender authentication: a trusted results header whose comment carries
+/// a canary, an untrusted one whose authserv-id and hop are the canary, and a DKIM signature whose
+/// selector is the canary (its look-up fails) go through the real Postfix, Dovecot, NSD and the
+/// pipeline. The verdicts are stored, but no byte of the canary reaches the data dir or the log
+/// (as the daemon writes it: every level, through its log policy).
+#[tokio::test]
+async fn no_header_text_of_the_check_is_stored_or_logged() -> Result<()> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let logs = mailsig_tests::log_capture::LogBuffer::default();
+    let writer = logs.clone();
+    // The daemon's own output: every level, through its log policy (dependencies such as the
+    // IMAP client and the resolver log raw text at TRACE and DEBUG; the policy keeps them out of
+    // every log line). Each test runs in its own process: the global subscriber sees every thread.
+    let output = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .with_filter(mailsig_daemon::telemetry::policy::LogPolicy);
+    if tracing_subscriber::registry()
+        .with(output)
+        .try_init()
+        .is_err()
+    {
+        bail!("a global subscriber was already installed: the capture would see nothing");
+    }
+    let canary = format!("canary{:016x}", rand::random::<u64>());
+    let dns = Dns::from_env()?;
+    let rig = Rig::start(&dns, Some(&[MICROSOFT_365])).await?;
+    let trusted = MICROSOFT_RESULTS.replace("signature was verified", &canary);
+    rig.deliver(&jane_mail(
+        "jane@example.test",
+        "Sales Director",
+        "(410) 555-0100",
+        &unique("p1"),
+        &trusted,
+    ))
+    .await?;
+    let untrusted = format!(
+        "Received: from a by mx.{canary}.attacker.test with ESMTP\r\n\
+         Authentication-Results: {canary}.attacker.test; dmarc=pass header.from=nodmarc.test\r\n"
+    );
+    rig.deliver(&jane_mail(
+        "bob@nodmarc.test",
+        "Engineer",
+        "(410) 555-0111",
+        &unique("p2"),
+        &untrusted,
+    ))
+    .await?;
+    let signed = dns.sign(
+        &jane_mail(
+            "carol@example.test",
+            "Buyer",
+            "(410) 555-0112",
+            &unique("p3"),
+            "",
+        ),
+        "example.test",
+        "rsa2026",
+    )?;
+    let renamed = String::from_utf8(signed)?.replacen("s=rsa2026", &format!("s={canary}"), 1);
+    rig.deliver(renamed.as_bytes()).await?;
+
+    let all = rig.suggestions().await?;
+    ensure!(all.len() == 3, "found {}", all.len());
+    let auth_of = |sender: &str| {
+        all.iter()
+            .find(|s| s.sender_email == sender)
+            .map(|s| s.sender_auth)
+    };
+    ensure!(
+        auth_of("jane@example.test")
+            == Some(SenderAuth::new(
+                AuthResult::Authenticated,
+                AuthMethod::AuthenticationResults
+            ))
+    );
+    ensure!(auth_of("bob@nodmarc.test").is_some_and(|a| !a.is_authenticated()));
+    ensure!(auth_of("carol@example.test").is_some_and(|a| !a.is_authenticated()));
+    // The data dir while the store is open (its WAL included).
+    let dir = rig._dir.path().to_owned();
+    let hits = files_containing(&dir, canary.as_bytes())?;
+    ensure!(hits.is_empty(), "the canary is in {hits:?}");
+    ensure!(
+        !files_containing(&dir, b"Sales Director")?.is_empty(),
+        "the suggestion is not in the data dir, so the search proves nothing"
+    );
+    rig.stop().await;
+    let text = logs.contents();
+    ensure!(!text.is_empty(), "the log capture saw nothing");
+    let leaks: Vec<&str> = text.lines().filter(|l| l.contains(&canary)).collect();
+    ensure!(leaks.is_empty(), "the canary is in the log: {leaks:#?}");
     Ok(())
 }

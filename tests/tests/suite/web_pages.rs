@@ -355,6 +355,74 @@ async fn the_review_page_shows_each_fields_confidence() -> Result<()> {
     site.stop().await
 }
 
+/// The list's page shows auto-accept with the expected error rate at the chosen threshold
+/// (from the calibrated confidences of the list's authenticated suggestions), and its owner
+/// sets mode and threshold there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_page_shows_auto_accept_and_its_expected_error_rate() -> Result<()> {
+    let site = Site::start(false).await?;
+    let owner = site.user("olle@mycorp.example", "owner password 1").await?;
+    let list = site.store.create_list(owner.id, "Yards").await?;
+    suggestion_with_confidences(&site, owner.id, list.id).await?;
+    let session = auth::sign_in(&site.store, "olle@mycorp.example", "owner password 1").await?;
+    let review = format!("/lists/{}/review", list.id.0);
+    let get_page = || async {
+        https(
+            site.addr,
+            site.env.tls_client_config(),
+            &Request {
+                method: "GET",
+                path: &review,
+                headers: vec![("Cookie", cookie(&session))],
+                body: String::new(),
+            },
+        )
+        .await
+    };
+    let page = get_page().await?;
+    ensure!(page.status == 200, "review page: {}", page.status);
+    ensure!(
+        page.body
+            .contains("<strong id=\"auto-accept-mode\">off</strong>, threshold 0.95"),
+        "{}",
+        page.body
+    );
+    // The one suggestion's least sure field is 62%: nothing reaches 0.95.
+    ensure!(
+        page.body
+            .contains("not known yet (none of the list&#x27;s 1 recent")
+            || page
+                .body
+                .contains("not known yet (none of the list's 1 recent"),
+        "{}",
+        page.body
+    );
+    let token = auth::csrf_token(&session.session).to_owned();
+    let saved = post_form(
+        &site,
+        &format!("/lists/{}/auto-accept", list.id.0),
+        &cookie(&session),
+        format!("csrf_token={token}&mode=dry_run&threshold=0.6"),
+    )
+    .await?;
+    ensure!(saved.status == 303, "{} {}", saved.status, saved.body);
+    let setting = site.store.auto_accept(list.id).await?;
+    ensure!(setting.mode == mailsig_daemon::store::AutoAcceptMode::DryRun);
+    let page = get_page().await?;
+    // 1 - 0.97 x 0.62 x 0.88 x 0.991 = 47.6 %.
+    ensure!(
+        page.body
+            .contains("Expected error rate at this threshold: <strong>47.6%</strong>"),
+        "{}",
+        page.body
+    );
+    ensure!(
+        page.body
+            .contains("<strong id=\"auto-accept-mode\">dry_run</strong>, threshold 0.60")
+    );
+    site.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_carry_security_headers_and_microsoft_says_it_is_not_configured() -> Result<()> {
     let site = Site::start(false).await?;

@@ -172,39 +172,13 @@ pub async fn export_csv(
 #[derive(serde::Serialize)]
 struct ChangeAlerts {
     enabled: bool,
-    items: Vec<AlertItem>,
-}
-
-#[derive(serde::Serialize)]
-struct AlertItem {
-    id: i64,
-    suggestion: i64,
-    contact_name: Option<String>,
-    line: String,
-    diff: Vec<crate::store::FieldDiff>,
-    sender_auth: crate::domain::SenderAuth,
-    status: crate::store::ChangeStatus,
-    created_at: i64,
-    decided_at: Option<i64>,
+    items: Vec<crate::service::changes::ChangeItem>,
 }
 
 async fn alerts_answer(app: &AppState, user: &CurrentUser, list: ListId) -> ApiResult {
     let items = changes::alerts(&app.store, user.actor(), list).await?;
     let enabled = app.store.change_alerts_enabled(list).await?;
-    let items = items
-        .into_iter()
-        .map(|c| AlertItem {
-            line: c.alert_line(),
-            id: c.id,
-            suggestion: c.suggestion.0,
-            contact_name: c.contact_name,
-            diff: c.diff,
-            sender_auth: c.sender_auth,
-            status: c.status,
-            created_at: c.created_at,
-            decided_at: c.decided_at,
-        })
-        .collect();
+    let items = items.into_iter().map(Into::into).collect();
     Ok(Json(ChangeAlerts { enabled, items }).into_response())
 }
 
@@ -239,4 +213,36 @@ fn download(text: String, content_type: &'static str, filename: &str) -> Respons
         text,
     )
         .into_response()
+}
+
+/// `{"mode": "off" | "dry_run" | "on", "threshold": 0.95}` (threshold optional: the list's own).
+#[derive(Deserialize)]
+pub struct AutoAcceptBody {
+    mode: Option<crate::store::AutoAcceptMode>,
+    threshold: Option<f64>,
+}
+
+/// `GET /api/v1/lists/{id}/auto-accept`: the setting, the expected error rate at its threshold
+/// and what the dry run would have accepted.
+pub async fn auto_accept(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    let report =
+        crate::service::auto_accept::report(&app.store, user.actor(), ListId(ids.one()?)).await?;
+    Ok(Json(report).into_response())
+}
+
+/// `PUT /api/v1/lists/{id}/auto-accept`: set mode and threshold (owner).
+pub async fn set_auto_accept(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    JsonBody(body): JsonBody<AutoAcceptBody>,
+) -> ApiResult {
+    let list = ListId(ids.one()?);
+    let mode = body
+        .mode
+        .ok_or_else(|| ApiError::BadBody("mode: required (off, dry_run or on)".into()))?;
+    let report =
+        crate::service::auto_accept::set(&app.store, user.actor(), list, mode, body.threshold)
+            .await?;
+    Ok(Json(report).into_response())
 }

@@ -173,14 +173,14 @@ pub struct LinkMicrosoftBody {
 }
 
 /// `POST /api/v1/mailboxes/microsoft`: a thin wrapper over
-/// [`crate::sources::graph::start_linking`]; the daemon's OAuth callback completes the link.
+/// [`mailboxes::start_microsoft_link`]; the daemon's OAuth callback completes the link
+/// (only in a browser signed in as this user).
 pub async fn link_microsoft(
     State(app): State<AppState>,
     user: CurrentUser,
     JsonBody(body): JsonBody<LinkMicrosoftBody>,
 ) -> ApiResult {
     use crate::service::{FieldCode, FieldError, ServiceError};
-    use crate::sources::graph::{LinkError, LinkOrigin, start_linking};
     let Some(list) = body.list.map(ListId) else {
         return Err(ServiceError::Validation(vec![FieldError::new(
             "list",
@@ -189,38 +189,14 @@ pub async fn link_microsoft(
         )])
         .into());
     };
-    match app.store.role_of(user.user_id, list).await? {
-        None => return Err(ServiceError::NotFound { what: "list" }.into()),
-        Some(role) if !role.can_edit() => {
-            return Err(ServiceError::Forbidden {
-                action: "link a mailbox to this list",
-            }
-            .into());
-        }
-        Some(_) => {}
-    }
-    let Some(graph) = app.settings.graph.as_ref() else {
-        return Err(ServiceError::Unavailable("Microsoft 365 is not configured".into()).into());
-    };
-    // Completed only in a browser signed in as this user (the callback checks the session).
-    match start_linking(
+    let url = mailboxes::start_microsoft_link(
         &app.store,
         &app.vault,
-        graph,
-        user.user_id,
+        app.settings.graph.as_deref(),
+        user.actor(),
         list,
-        LinkOrigin::Api,
+        crate::sources::graph::LinkOrigin::Api,
     )
-    .await
-    {
-        Ok(url) => Ok(Json(serde_json::json!({ "authorize_url": url.as_str() })).into_response()),
-        Err(LinkError::ListNotEditable) => Err(ServiceError::Forbidden {
-            action: "link a mailbox to this list",
-        }
-        .into()),
-        Err(error) => {
-            tracing::warn!(error = %error, "microsoft 365 linking could not start");
-            Err(ServiceError::Unavailable("the linking could not start".into()).into())
-        }
-    }
+    .await?;
+    Ok(Json(serde_json::json!({ "authorize_url": url.as_str() })).into_response())
 }

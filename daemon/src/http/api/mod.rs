@@ -5,6 +5,7 @@
 //! route cannot exist without being documented (and the authorization matrix test walks the
 //! same document).
 
+mod changes;
 pub mod error;
 pub mod extract;
 mod lists;
@@ -13,6 +14,7 @@ mod me;
 pub mod openapi;
 pub mod schemas;
 mod suggestions;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -201,6 +203,20 @@ fn entries() -> Vec<Entry> {
         ),
         entry(
             M::GET,
+            "/api/v1/lists/{id}/auto-accept",
+            "lists",
+            "Auto-accept of the list: mode, threshold, the expected error rate at it (from the calibrated confidences of the list's recent authenticated suggestions) and what a dry run would have accepted",
+            get(lists::auto_accept),
+        ),
+        entry(
+            M::PUT,
+            "/api/v1/lists/{id}/auto-accept",
+            "lists",
+            "Set auto-accept: off, dry_run (mark what would be accepted) or on (accept new suggestions of authenticated senders whose every field reaches the threshold) (owner)",
+            put(lists::set_auto_accept),
+        ),
+        entry(
+            M::GET,
             "/api/v1/lists/{id}/export.vcf",
             "export",
             "Export a list as vCard 4.0 (accepted and merged contacts; include=all adds unreviewed ones)",
@@ -219,6 +235,34 @@ fn entries() -> Vec<Entry> {
             "export",
             "Contacts created, changed and deleted since a cursor (incremental export; include as for the exports)",
             get(lists::changes),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/webhooks",
+            "webhooks",
+            "The list's signed outgoing webhooks (owner; never their secrets)",
+            get(webhooks::index),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/lists/{id}/webhooks",
+            "webhooks",
+            "Add a webhook: URL, signing secret (kept in the vault, never shown again), events (owner)",
+            post(webhooks::add),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/lists/{id}/webhooks/{webhook_id}",
+            "webhooks",
+            "Remove a webhook with its queued deliveries, log and secret (owner)",
+            delete(webhooks::remove),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/webhooks/{webhook_id}/deliveries",
+            "webhooks",
+            "The webhook's delivery log: the newest attempts with status code or outcome (owner)",
+            get(webhooks::deliveries),
         ),
         entry(
             M::GET,
@@ -317,6 +361,27 @@ fn entries() -> Vec<Entry> {
             "suggestions",
             "Field history of a suggestion",
             get(suggestions::history),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/suggestions/{id}/changes",
+            "suggestions",
+            "Open change suggestions of an accepted contact: field differences proposed by authenticated mail, old values kept",
+            get(changes::open_for),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/change-suggestions/{id}/accept",
+            "suggestions",
+            "Accept a change suggestion: the contact takes the new values, the old ones go to its history (editor)",
+            post(changes::accept),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/change-suggestions/{id}/dismiss",
+            "suggestions",
+            "Dismiss a change suggestion: the contact keeps its values (editor)",
+            post(changes::dismiss),
         ),
         public(entry(
             M::GET,

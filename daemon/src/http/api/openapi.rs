@@ -77,8 +77,12 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/mailboxes/microsoft") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => r#"{"domains": ["newsletter.example"]}"#,
         ("PUT", "/api/v1/lists/{id}/change-alerts") => r#"{"enabled": false}"#,
+        ("PUT", "/api/v1/lists/{id}/auto-accept") => r#"{"mode": "dry_run", "threshold": 0.95}"#,
         ("PUT", "/api/v1/mailboxes/{id}/list") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/password") => r#"{"password": "new-app-password"}"#,
+        ("POST", "/api/v1/lists/{id}/webhooks") => {
+            r#"{"url": "https://crm.example.com/hooks/mailsig", "secret": "a long random shared secret", "events": ["suggestion.accepted", "contact.changed"]}"#
+        }
         ("POST", "/api/v1/suggestions/{id}/merge") => {
             r#"{"fields": [{"field": "title", "choice": "keep_old"}, {"field": "company", "choice": "take_new"}, {"field": "name", "choice": "typed", "value": "Ann Q. Example"}]}"#
         }
@@ -139,9 +143,25 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
             r#"{"type": "object", "required": ["list"], "properties": {
                 "list": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807}}}"#
         }
+        ("POST", "/api/v1/lists/{id}/webhooks") => {
+            r#"{"type": "object", "required": ["url", "secret"], "properties": {
+                "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2000,
+                        "description": "https:// (http:// only when [webhooks] allow_http); its host is checked like every user-named host"},
+                "secret": {"type": "string", "minLength": 24, "maxLength": 256, "writeOnly": true,
+                           "description": "the HMAC-SHA256 signing key the receiver checks with; kept in the vault, never shown again"},
+                "events": {"type": "array", "minItems": 1, "items": {"type": "string",
+                           "enum": ["suggestion.created", "suggestion.accepted", "contact.changed"]},
+                           "description": "default: every event"}}}"#
+        }
         ("PUT", "/api/v1/lists/{id}/change-alerts") => {
             r#"{"type": "object", "required": ["enabled"], "properties": {
                 "enabled": {"type": "boolean"}}}"#
+        }
+        ("PUT", "/api/v1/lists/{id}/auto-accept") => {
+            r#"{"type": "object", "required": ["mode"], "properties": {
+                "mode": {"type": "string", "enum": ["off", "dry_run", "on"]},
+                "threshold": {"type": "number", "minimum": 0.5, "maximum": 1,
+                              "description": "every shown field's confidence must reach it; default: the list's current one (0.95 at first)"}}}"#
         }
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => {
             r#"{"type": "object", "required": ["domains"], "properties": {
@@ -188,10 +208,15 @@ fn query_params(route: &Route) -> Vec<(&'static str, &'static str)> {
         "/api/v1/lists/{id}/changes" => vec![
             (
                 "since",
-                r#"{"type": "string", "pattern": "^([sp][0-9a-f]{1,16})?$",
+                r#"{"type": "string", "pattern": "^([sp][0-9a-f]{1,16}(\\.[0-9a-f]{1,16}\\.[0-9a-f]{1,16})?)?$",
                     "description": "the cursor of the previous answer; without it, every contact is listed as created"}"#,
             ),
             ("include", INCLUDE),
+            (
+                "limit",
+                r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 500,
+                    "description": "contacts per page; while an answer says more, send its cursor back at once"}"#,
+            ),
         ],
         _ => Vec::new(),
     }

@@ -36,15 +36,23 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET" | "POST", "/api/v1/lists/{id}/members") => Json(200, "MemberList"),
         ("GET", "/api/v1/lists/{id}/suggestions") => Json(200, "SuggestionPage"),
         ("GET" | "PUT", "/api/v1/lists/{id}/change-alerts") => Json(200, "ChangeAlerts"),
+        ("GET" | "PUT", "/api/v1/lists/{id}/auto-accept") => Json(200, "AutoAccept"),
         ("GET", "/api/v1/lists/{id}/export.vcf") => File(200, "text/vcard"),
         ("GET", "/api/v1/lists/{id}/export.csv") => File(200, "text/csv"),
         ("GET", "/api/v1/lists/{id}/changes") => Json(200, "Changes"),
+        ("GET", "/api/v1/lists/{id}/webhooks") => Json(200, "WebhookList"),
+        ("POST", "/api/v1/lists/{id}/webhooks") => Json(201, "Webhook"),
+        ("GET", "/api/v1/lists/{id}/webhooks/{webhook_id}/deliveries") => Json(200, "DeliveryLog"),
         ("GET", "/api/v1/mailboxes") => Json(200, "MailboxList"),
         ("POST", "/api/v1/mailboxes/imap") => Json(201, "Mailbox"),
         ("POST", "/api/v1/mailboxes/microsoft") => Json(200, "ConsentUrl"),
         ("GET", "/api/v1/mailboxes/{id}/status") => Json(200, "MailboxStatus"),
         ("GET" | "PUT", _) if path.starts_with("/api/v1/mailboxes/{id}") => Json(200, "Mailbox"),
         ("GET", "/api/v1/suggestions/{id}/history") => Json(200, "History"),
+        ("GET", "/api/v1/suggestions/{id}/changes") => Json(200, "ChangeSuggestionList"),
+        ("POST", p) if p.starts_with("/api/v1/change-suggestions/{id}") => {
+            Json(200, "ChangeSuggestion")
+        }
         (_, p) if p.starts_with("/api/v1/suggestions/{id}") => Json(200, "Suggestion"),
         ("GET", "/api/v1/openapi.json") => Json(200, "OpenApiDocument"),
         // A route missing above names no component: the unit test below fails on it.
@@ -101,21 +109,43 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "required": ["result", "method"], "properties": {
                 "result": {"type": "string", "enum": ["authenticated", "not_authenticated", "unknown"]},
                 "method": {"type": "string", "enum": ["authentication_results", "dmarc", "dkim", "arc", "none"]}}}"#;
-    let change_alerts = format!(
+    let change = format!(
         r#"{{"type": "object", "additionalProperties": false,
-            "required": ["enabled", "items"], "properties": {{
-            "enabled": {{"type": "boolean"}},
-            "items": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
-                "required": ["id", "suggestion", "contact_name", "line", "diff", "sender_auth", "status", "created_at", "decided_at"],
+            "required": ["id", "suggestion", "contact_name", "line", "diff", "sender_auth", "status", "created_at", "decided_at"],
+            "properties": {{
+            "id": {INT}, "suggestion": {INT}, "contact_name": {nullable_string},
+            "line": {{"type": "string", "description": "e.g. Jane Doe: new title"}},
+            "diff": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                "required": ["field", "old", "new"], "properties": {{
+                "field": {{"type": "string"}}, "old": {nullable_string}, "new": {nullable_string}}}}}}},
+            "sender_auth": {sender_auth},
+            "status": {{"type": "string", "enum": ["open", "accepted", "dismissed"]}},
+            "created_at": {INT}, "decided_at": {nullable_int}}}}}"#
+    );
+    let change_alerts = r##"{"type": "object", "additionalProperties": false,
+            "required": ["enabled", "items"], "properties": {
+            "enabled": {"type": "boolean"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeSuggestion"}}}}"##
+        .to_owned();
+    let change_list = r##"{"type": "object", "additionalProperties": false,
+            "required": ["items"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeSuggestion"}}}}"##
+        .to_owned();
+    let auto_accept = format!(
+        r#"{{"type": "object", "additionalProperties": false,
+            "required": ["mode", "threshold", "expected_error_rate", "passing", "authenticated", "accepted", "would_accept"],
+            "properties": {{
+            "mode": {{"type": "string", "enum": ["off", "dry_run", "on"]}},
+            "threshold": {{"type": "number", "minimum": 0.5, "maximum": 1}},
+            "expected_error_rate": {{"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                "description": "expected share of contacts accepted at the threshold with at least one wrong field (null: no recent authenticated suggestion passes it)"}},
+            "passing": {INT}, "authenticated": {INT}, "accepted": {INT},
+            "would_accept": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                "required": ["suggestion", "sender_email", "name", "lowest_confidence", "created_at"],
                 "properties": {{
-                "id": {INT}, "suggestion": {INT}, "contact_name": {nullable_string},
-                "line": {{"type": "string", "description": "e.g. Jane Doe: new title"}},
-                "diff": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
-                    "required": ["field", "old", "new"], "properties": {{
-                    "field": {{"type": "string"}}, "old": {nullable_string}, "new": {nullable_string}}}}}}},
-                "sender_auth": {sender_auth},
-                "status": {{"type": "string", "enum": ["open", "accepted", "dismissed"]}},
-                "created_at": {INT}, "decided_at": {nullable_int}}}}}}}}}}}"#
+                "suggestion": {INT}, "sender_email": {{"type": "string"}}, "name": {nullable_string},
+                "lowest_confidence": {{"type": "number", "minimum": 0, "maximum": 1}},
+                "created_at": {INT}}}}}}}}}}}"#
     );
     let suggestion = format!(
         r##"{{"type": "object", "additionalProperties": false,
@@ -239,6 +269,9 @@ pub fn components() -> Vec<(&'static str, String)> {
         ("Phone", phone.to_owned()),
         ("Suggestion", suggestion),
         ("ChangeAlerts", change_alerts),
+        ("ChangeSuggestion", change),
+        ("AutoAccept", auto_accept),
+        ("ChangeSuggestionList", change_list),
         (
             "SuggestionPage",
             r##"{"type": "object", "additionalProperties": false,
@@ -250,8 +283,9 @@ pub fn components() -> Vec<(&'static str, String)> {
         (
             "Changes",
             r##"{"type": "object", "additionalProperties": false,
-                "required": ["cursor", "include", "created", "changed", "deleted"], "properties": {
+                "required": ["cursor", "more", "include", "created", "changed", "deleted"], "properties": {
                 "cursor": {"type": "string", "description": "opaque; pass as ?since= for the changes after this answer"},
+                "more": {"type": "boolean", "description": "this answer is one page of several: pass its cursor at once for the next"},
                 "include": {"type": "string", "enum": ["accepted", "all"]},
                 "created": {"type": "array", "items": {"$ref": "#/components/schemas/Suggestion"},
                             "description": "contacts that entered the export since the cursor (all of them without one)"},
@@ -260,6 +294,37 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "deleted": {"type": "array", "items": {"$ref": "#/components/schemas/Tombstone"},
                             "description": "contacts that left the export: deleted, dismissed, or (include=accepted) back to review"}}}"##
                 .to_owned(),
+        ),
+        (
+            "Webhook",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "url", "events", "created_at"], "properties": {{
+                "id": {INT}, "url": {{"type": "string"}},
+                "events": {{"type": "array", "items": {{"type": "string",
+                           "enum": ["suggestion.created", "suggestion.accepted", "contact.changed"]}}}},
+                "created_at": {INT}}}}}"#
+            ),
+        ),
+        (
+            "WebhookList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}"##.to_owned(),
+        ),
+        (
+            "DeliveryLog",
+            format!(
+                r#"{{"type": "array", "description": "newest attempt first", "items": {{
+                "type": "object", "additionalProperties": false,
+                "required": ["delivery_id", "event", "suggestion_id", "at", "http_status", "outcome", "delivery_status"],
+                "properties": {{
+                "delivery_id": {INT},
+                "event": {{"type": "string", "enum": ["suggestion.created", "suggestion.accepted", "contact.changed"]}},
+                "suggestion_id": {INT}, "at": {INT},
+                "http_status": {{"type": ["integer", "null"], "description": "the receiver's status, when it answered"}},
+                "outcome": {{"type": "string", "enum": ["delivered", "http_status", "connect", "timeout", "tls", "refused_host", "unusable"]}},
+                "delivery_status": {{"type": "string", "enum": ["pending", "sending", "delivered", "failed"],
+                                     "description": "the delivery's state now"}}}}}}}}"#
+            ),
         ),
         (
             "Tombstone",

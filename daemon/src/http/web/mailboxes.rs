@@ -258,25 +258,16 @@ pub async fn connect_microsoft(
             ServiceError::field("list", service::FieldCode::Choice, "choose a list").into(),
         );
     };
-    let started = crate::sources::graph::start_linking(
+    let url = service::mailboxes::start_microsoft_link(
         &state.store,
         &state.vault,
-        &config,
-        visitor.actor.user(),
+        Some(&config),
+        visitor.actor,
         ListId(list),
         crate::sources::graph::LinkOrigin::Web,
     )
-    .await;
-    match started {
-        Ok(url) => Ok(Redirect::to(url.as_str()).into_response()),
-        Err(crate::sources::graph::LinkError::ListNotEditable) => {
-            Err(ServiceError::NotFound { what: "list" }.into())
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "microsoft linking could not start");
-            Err(ServiceError::Unavailable("microsoft linking".to_owned()).into())
-        }
-    }
+    .await?;
+    Ok(Redirect::to(url.as_str()).into_response())
 }
 
 #[derive(Template)]

@@ -63,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .route("/lists/{id}/export.vcf", get(lists::export_vcard))
         .route("/lists/{id}/export.csv", get(lists::export_csv))
         .route("/lists/{id}/review", get(review::review_page))
+        .route("/lists/{id}/auto-accept", post(review::set_auto_accept))
         .route("/suggestions/{id}/accept", post(review::accept))
         .route("/suggestions/{id}/dismiss", post(review::dismiss))
         .route("/changes/{id}/accept", post(review::accept_change))

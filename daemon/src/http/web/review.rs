@@ -62,9 +62,59 @@ pub struct SuggestionRow {
     pub updated: String,
 }
 
+/// The auto-accept section of the page (display text only).
+pub struct AutoSection {
+    pub mode: &'static str,
+    pub threshold: String,
+    /// "2.1%", or `None` while no recent suggestion reaches the threshold.
+    pub expected_error: Option<String>,
+    pub passing: u64,
+    pub authenticated: u64,
+    pub accepted: u64,
+    /// (sender, name, least sure field) of what the dry run would have accepted.
+    pub would_accept: Vec<(String, String, String)>,
+    pub modes: Vec<(&'static str, bool)>,
+}
+
+impl AutoSection {
+    fn of(report: &crate::store::AutoAcceptReport) -> AutoSection {
+        use crate::store::AutoAcceptMode;
+        AutoSection {
+            mode: report.mode.as_str(),
+            threshold: format!("{:.2}", report.threshold),
+            expected_error: report
+                .expected_error_rate
+                .map(|r| format!("{:.1}%", r.clamp(0.0, 1.0) * 100.0)),
+            passing: report.passing,
+            authenticated: report.authenticated,
+            accepted: report.accepted,
+            would_accept: report
+                .would_accept
+                .iter()
+                .map(|w| {
+                    (
+                        w.sender_email.clone(),
+                        w.name.clone().unwrap_or_default(),
+                        percent(w.lowest_confidence),
+                    )
+                })
+                .collect(),
+            modes: [
+                AutoAcceptMode::Off,
+                AutoAcceptMode::DryRun,
+                AutoAcceptMode::On,
+            ]
+            .into_iter()
+            .map(|m| (m.as_str(), m == report.mode))
+            .collect(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "review.html")]
 struct ReviewPage {
+    auto: AutoSection,
     csrf: String,
     list_id: i64,
     list_name: String,
@@ -105,6 +155,7 @@ pub async fn review_page(
         ..service::suggestions::Query::default()
     };
     let page = service::suggestions::list(&state.store, visitor.actor, list.id, &filter).await?;
+    let auto = service::auto_accept::report(&state.store, visitor.actor, list.id).await?;
     let rows = page
         .items
         .iter()
@@ -127,6 +178,7 @@ pub async fn review_page(
         })
         .collect();
     html(&ReviewPage {
+        auto: AutoSection::of(&auto),
         csrf: visitor.csrf,
         list_id: list.id.0,
         list_name: list.name,
@@ -173,6 +225,38 @@ pub async fn dismiss(
     let dismissed =
         service::suggestions::dismiss(&state.store, visitor.actor, SuggestionId(id)).await?;
     Ok(Redirect::to(&format!("/lists/{}/review", dismissed.list.0)).into_response())
+}
+
+/// The review page's auto-accept form (the list's owner): mode and threshold.
+pub async fn set_auto_accept(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let get = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim());
+    let mode = get("mode")
+        .and_then(|m| m.parse::<crate::store::AutoAcceptMode>().ok())
+        .ok_or_else(|| {
+            ServiceError::field(
+                "mode",
+                service::FieldCode::Choice,
+                "choose off, dry_run or on",
+            )
+        })?;
+    let threshold = match get("threshold").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(text) => Some(text.parse::<f64>().map_err(|_| {
+            ServiceError::field(
+                "threshold",
+                service::FieldCode::Number,
+                "a number from 0.5 to 1",
+            )
+        })?),
+    };
+    service::auto_accept::set(&state.store, visitor.actor, ListId(id), mode, threshold).await?;
+    Ok(Redirect::to(&format!("/lists/{id}/review")).into_response())
 }
 
 /// Accepts a change suggestion of an accepted contact (the merge view's form).

@@ -222,6 +222,13 @@ async fn session(
             logout(session).await;
             return Ok(());
         }
+        // Mail that arrived while the catch-up ran was announced (EXISTS) on this connection
+        // already, after its listing was taken; the server does not announce it again when IDLE
+        // starts, so going idle now would leave it waiting until `idle_wake`.
+        if drain_unsolicited(&mut session) {
+            noticed = std::time::Instant::now();
+            continue;
+        }
         let next = if has_idle {
             idle(watch, session).await?
         } else {
@@ -569,10 +576,19 @@ async fn poll(
     Ok(Some(session))
 }
 
-/// Unsolicited responses (EXISTS, EXPUNGE…) pile up in a bounded channel; we resync by UID instead
-/// of reading them, so they are only drained to free their memory.
-fn drain_unsolicited(session: &mut ImapSession) {
-    while session.unsolicited_responses.try_recv().is_ok() {}
+/// Unsolicited responses (EXISTS, EXPUNGE…) pile up in a bounded channel; we resync by UID
+/// instead of reading them, so they are drained to free their memory. Returns whether any of
+/// them announced new mail (EXISTS or RECENT).
+fn drain_unsolicited(session: &mut ImapSession) -> bool {
+    let mut news = false;
+    while let Ok(response) = session.unsolicited_responses.try_recv() {
+        news |= matches!(
+            response,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    news
 }
 
 async fn logout(mut session: ImapSession) {

@@ -9,6 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use mailsig_daemon::domain::{WebhookEvent, WebhookId};
 use mailsig_daemon::http::MetricSources;
 use mailsig_daemon::http::app::{ApiSettings, AppState, app_router};
 use mailsig_daemon::pipeline::stats::PipelineStats;
@@ -17,7 +18,9 @@ use mailsig_daemon::store::{
     CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, NewMailbox, NewSuggestion,
     Outcome, Role, Store, StoredField, SuggestionFields, SuggestionId, User,
 };
+use mailsig_daemon::store::{NewWebhook, SecretKind};
 use mailsig_daemon::vault::{MasterKey, Vault};
+use mailsig_daemon::webhooks::WebhookSettings;
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -69,6 +72,8 @@ impl Reply {
 /// The store, the application and the client address requests come from.
 pub struct App {
     pub store: Store,
+    /// The vault the application seals with (a webhook worker in a test opens with it).
+    pub vault: Vault,
     pub router: Router,
     _dir: TempDir,
 }
@@ -105,6 +110,20 @@ impl App {
         settings: ApiSettings,
         imap: ImapOptions,
     ) -> Result<App> {
+        App::build(backend, settings, imap, WebhookSettings::default()).await
+    }
+
+    /// An application whose webhooks follow `webhooks`.
+    pub async fn with_webhooks(backend: Backend, webhooks: WebhookSettings) -> Result<App> {
+        App::build(backend, fast_settings(), test_imap_options(), webhooks).await
+    }
+
+    async fn build(
+        backend: Backend,
+        settings: ApiSettings,
+        imap: ImapOptions,
+        webhooks: WebhookSettings,
+    ) -> Result<App> {
         let dir = tempfile::tempdir().context("create temp dir")?;
         let url = match backend {
             Backend::Sqlite => Store::sqlite_url(&dir.path().join("mailsig.db")),
@@ -115,7 +134,8 @@ impl App {
             .with_context(|| format!("open {backend:?} store"))?;
         store.migrate().await.context("migrate")?;
         let vault = Vault::new(MasterKey::generate().context("master key")?);
-        let state = AppState::new(store.clone(), vault, imap, settings);
+        let state =
+            AppState::new(store.clone(), vault.clone(), imap, settings).with_webhooks(webhooks);
         let metrics = MetricSources {
             store: store.clone(),
             pipeline: std::sync::Arc::new(PipelineStats::default()),
@@ -125,6 +145,7 @@ impl App {
         Ok(App {
             router: app_router(state, metrics),
             store,
+            vault,
             _dir: dir,
         })
     }
@@ -240,6 +261,8 @@ pub struct World {
     pub stranger_list: ListId,
     pub mailbox: MailboxId,
     pub suggestion: SuggestionId,
+    /// A webhook of `list` (pointing at a documentation address; never delivered to).
+    pub webhook: WebhookId,
 }
 
 impl World {
@@ -249,7 +272,11 @@ impl World {
 
     /// A world whose IMAP options are `imap` (for the SSRF guard's tests).
     pub async fn with_imap(backend: Backend, imap: ImapOptions) -> Result<World> {
-        let app = App::with_imap(backend, fast_settings(), imap).await?;
+        World::from_app(App::with_imap(backend, fast_settings(), imap).await?).await
+    }
+
+    /// The world's users, list, mailbox and objects in `app`.
+    pub async fn from_app(app: App) -> Result<World> {
         let owner = app.user("owner").await?;
         let editor = app.user("editor").await?;
         let viewer = app.user("viewer").await?;
@@ -286,6 +313,23 @@ impl World {
             &[("name", "Ann Example"), ("title", "CTO")],
         )
         .await?;
+        let horizon = app.store.change_horizon().await?;
+        let sealed = app.vault.seal(b"the world's webhook secret, 32+")?;
+        let secret = app
+            .store
+            .put_secret(SecretKind::WebhookSecret, sealed.as_bytes(), 1)
+            .await?;
+        let webhook = app
+            .store
+            .create_webhook(&NewWebhook {
+                list,
+                url: "https://192.0.2.10/hook",
+                events: &WebhookEvent::ALL,
+                secret,
+                event_cursor: horizon,
+                created_by: owner.0.id,
+            })
+            .await?;
         Ok(World {
             revoked: revoked_token.secret.expose_secret().to_owned(),
             spare_token: spare.token.id.0,
@@ -298,6 +342,7 @@ impl World {
             stranger_list,
             mailbox,
             suggestion,
+            webhook,
         })
     }
 }

@@ -1,0 +1,54 @@
+//! Accounts as the operator manages them from the host's command line: creating a user and
+//! setting a first or replacement password. These are the only ways in, so the command line
+//! validates and audits exactly as any other front end would; the audit entries name the operator
+//! (no user id). A user changing their own password goes through `http::auth::change_password`,
+//! which also checks the current one.
+
+use crate::domain::{AuditAction, AuditObject};
+use crate::store::{PasswordReplaced, Store, User, UserId};
+
+use super::validate::Checker;
+use super::{Actor, ServiceResult, audit};
+
+/// Longest display name kept.
+const MAX_NAME_CHARS: usize = 200;
+
+/// Creates a user with `email` (their sign-in and notification address) and an optional name.
+pub async fn add(store: &Store, email: &str, name: Option<&str>) -> ServiceResult<User> {
+    let mut c = Checker::new();
+    let email = c.email("email", Some(email));
+    let name = c.optional_text("name", name, MAX_NAME_CHARS);
+    c.finish()?;
+    let email = email.unwrap_or_default();
+    let user = store.create_user(&email, name.as_deref()).await?;
+    audit(
+        store,
+        Actor::operator_as(user.id),
+        AuditAction::UserCreate,
+        AuditObject::User,
+        Some(user.id.0),
+        None,
+    )
+    .await?;
+    Ok(user)
+}
+
+/// Stores `phc` (an argon2id PHC string, already hashed) as `user`'s password; every session
+/// and API token of the user ends in the same transaction.
+pub async fn set_password(
+    store: &Store,
+    user: UserId,
+    phc: &str,
+) -> ServiceResult<PasswordReplaced> {
+    let replaced = store.replace_password(user, Some(phc)).await?;
+    audit(
+        store,
+        Actor::operator_as(user),
+        AuditAction::UserSetPassword,
+        AuditObject::User,
+        Some(user.0),
+        None,
+    )
+    .await?;
+    Ok(replaced)
+}

@@ -1,0 +1,126 @@
+// OpenID Connect / OAuth 2.0 provider for the end-to-end tests (oidc-provider 9, loopback only).
+// Started by scripts/test-servers.sh; a test may start its own instance (own port, own keys) with
+//   node server.mjs   and the environment below, e.g. to rotate signing keys without touching the shared one.
+//
+// Environment:
+//   OIDC_PORT   listening port on 127.0.0.1 (default 19080); the issuer is http://127.0.0.1:<port>
+//   OIDC_KEYS   comma-separated PEM private keys (RSA); the FIRST one signs, all are published in the JWKS
+//               (restart with the order swapped to rotate)
+//
+// Accounts: the dev login form accepts any login name and any password. The login name is the account id
+// (`sub`) and what introspection returns as `username` (Dovecot's oauth2 passdb reads it). `email` is the login
+// itself when it contains '@', otherwise <login>@example.test. Groups: the parts of the local part after '+'
+// (login `carol+admins+staff` -> groups ["admins", "staff"]).
+//
+// Clients (secrets are test-only values):
+//   mailsig        confidential (client_secret_basic): authorization code + PKCE (S256, required),
+//                  refresh_token (rotated on every use), client_credentials; ANY http loopback redirect URI and
+//                  post-logout redirect URI (127.0.0.1, localhost or [::1], any port, any path).
+//   mailsig-other  like mailsig, a second audience (tests for tokens issued to someone else).
+//   dovecot        resource server: introspection only (RFC 7662 at /token/introspection).
+// Dynamic client registration (RFC 7591, open) at /reg for anything else.
+//
+// Scopes: openid offline_access email profile groups mail short_ttl. With `short_ttl` in the grant, access and
+// ID tokens live 5 s (expiry and refresh tests); otherwise access tokens live 1 h, client-credentials 10 min.
+// Note: `offline_access` yields a refresh token only when the authorization request has prompt=consent.
+import { readFileSync } from 'node:fs';
+import { createPrivateKey, createHash } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.OIDC_PORT || 19080);
+const issuer = `http://127.0.0.1:${port}`;
+const keyFiles = (process.env.OIDC_KEYS || '').split(',').filter(Boolean);
+if (keyFiles.length === 0) {
+  console.error('OIDC_KEYS must name at least one PEM private key');
+  process.exit(2);
+}
+const keys = keyFiles.map((file) => {
+  const jwk = createPrivateKey(readFileSync(file)).export({ format: 'jwk' });
+  const kid = createHash('sha256').update(jwk.n).digest('base64url').slice(0, 16); // stable kid per key
+  return { ...jwk, kid, use: 'sig', alg: 'RS256' };
+});
+
+const emailOf = (login) => (login.includes('@') ? login : `${login}@example.test`);
+const groupsOf = (login) => login.split('@')[0].split('+').slice(1).filter(Boolean);
+const account = (sub) => ({
+  accountId: sub,
+  claims: async () => ({
+    sub, email: emailOf(sub), email_verified: true, name: sub, groups: groupsOf(sub),
+  }),
+});
+
+const loopbackClient = (id) => ({
+  client_id: id,
+  client_secret: `${id}-secret`,
+  redirect_uris: ['http://127.0.0.1/cb'], // any loopback URI is accepted, see below
+  post_logout_redirect_uris: ['http://127.0.0.1/'],
+  grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_basic',
+});
+
+const hasShortTtl = (scope) => String(scope || '').split(' ').includes('short_ttl');
+
+const provider = new Provider(issuer, {
+  clients: [
+    loopbackClient('mailsig'),
+    loopbackClient('mailsig-other'),
+    {
+      client_id: 'dovecot',
+      client_secret: 'dovecot-secret',
+      redirect_uris: [],
+      grant_types: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+  ],
+  jwks: { keys },
+  cookies: { keys: ['test-cookie-key-not-secret'] },
+  claims: {
+    openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'],
+  },
+  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'mail', 'short_ttl'],
+  findAccount: async (ctx, sub) => account(sub),
+  // Copied into the opaque token and returned at the top level of introspection responses.
+  extraTokenClaims: async (ctx, token) => (token.accountId
+    ? { username: token.accountId, email: emailOf(token.accountId) } : undefined),
+  pkce: { required: () => true },
+  // Requested claims (email, groups, ...) also go into the ID token, as Entra and Google do.
+  conformIdTokenClaims: false,
+  rotateRefreshToken: true,
+  ttl: {
+    AccessToken: (ctx, token) => (token.scopes.has('short_ttl') ? 5 : 3600),
+    IdToken: (ctx, token) => (hasShortTtl(ctx?.oidc?.entities?.Grant?.getOIDCScope?.())
+      || hasShortTtl(ctx?.oidc?.params?.scope) ? 5 : 3600),
+    ClientCredentials: 600,
+  },
+  features: {
+    devInteractions: { enabled: true }, // plain HTML login and consent forms (test only)
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    clientCredentials: { enabled: true },
+    registration: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+  },
+});
+
+// The mailsig clients accept any http loopback redirect: each test chooses its own port and path.
+const loopbackIds = new Set(['mailsig', 'mailsig-other']);
+const isLoopback = (value) => {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  } catch {
+    return false;
+  }
+};
+const { redirectUriAllowed, postLogoutRedirectUriAllowed } = provider.Client.prototype;
+provider.Client.prototype.redirectUriAllowed = function allowed(value) {
+  return (loopbackIds.has(this.clientId) && isLoopback(value)) || redirectUriAllowed.call(this, value);
+};
+provider.Client.prototype.postLogoutRedirectUriAllowed = function allowed(value) {
+  return (loopbackIds.has(this.clientId) && isLoopback(value))
+    || postLogoutRedirectUriAllowed.call(this, value);
+};
+
+provider.listen(port, '127.0.0.1', () => console.log(`oidc-provider listening on ${issuer}`));
