@@ -3,7 +3,8 @@
 # submission with AUTH, delivering into Dovecot by LMTP), PostgreSQL 15, NSD (an authoritative DNS
 # server for the zone test. with DKIM keys made at start, SPF and DMARC records) and an OpenID Connect /
 # OAuth 2.0 provider (oidc-provider on Node, tests/servers/oidc/) against which Dovecot validates the bearer
-# tokens of IMAP and SMTP XOAUTH2/OAUTHBEARER logins by introspection, all on 127.0.0.1 with non-standard
+# tokens of IMAP and SMTP XOAUTH2/OAUTHBEARER logins by introspection, and Radicale (CardDAV over TLS with
+# htpasswd users), all on 127.0.0.1 with non-standard
 # ports and all state under one directory.
 #
 # Usage: scripts/test-servers.sh start|stop|status|env
@@ -20,7 +21,8 @@
 #
 # Environment (all optional): MAILSIG_TEST_DIR (default <repo>/.test-servers), MAILSIG_TEST_IMAP_PORT
 # (10143), MAILSIG_TEST_IMAPS_PORT (10993), MAILSIG_TEST_SMTP_PORT (2587), MAILSIG_TEST_SMTPS_PORT (2465),
-# MAILSIG_TEST_PG_PORT (15432), MAILSIG_TEST_DNS_PORT (10053, UDP and TCP), MAILSIG_TEST_OIDC_PORT (19080).
+# MAILSIG_TEST_PG_PORT (15432), MAILSIG_TEST_DNS_PORT (10053, UDP and TCP), MAILSIG_TEST_OIDC_PORT (19080),
+# MAILSIG_TEST_CARDDAV_PORT (15232).
 # Several instances can run side by side with different dirs and ports.
 #
 # Needs root (Dovecot and Postfix start as root and drop privileges; initdb runs as user postgres).
@@ -35,11 +37,13 @@ SMTPS_PORT="${MAILSIG_TEST_SMTPS_PORT:-2465}"
 PG_PORT="${MAILSIG_TEST_PG_PORT:-15432}"
 DNS_PORT="${MAILSIG_TEST_DNS_PORT:-10053}"
 OIDC_PORT="${MAILSIG_TEST_OIDC_PORT:-19080}"
+CARDDAV_PORT="${MAILSIG_TEST_CARDDAV_PORT:-15232}"
 PG_BIN="${MAILSIG_TEST_PG_BIN:-/usr/lib/postgresql/15/bin}"
 # chromium + chromium-driver: the web pages' end-to-end test drives headless Chromium over WebDriver.
 # nsd + bind9-dnsutils (dig): the DNS server behind the sender-authentication tests, and its readiness probe.
+# python3-radicale + python3-bcrypt: the CardDAV server (library only: no init script, no system service).
 PACKAGES=(dovecot-imapd dovecot-lmtpd postfix postgresql-15 postgresql-client-15 openssl iproute2 chromium chromium-driver
-    nsd bind9-dnsutils)
+    nsd bind9-dnsutils python3-radicale python3-bcrypt)
 
 # Absolute path, so that the env file and the configs stay valid from any working directory.
 mkdir -p "$DIR"
@@ -50,6 +54,7 @@ PFX="$DIR/postfix"
 PG="$DIR/postgres"
 DNS="$DIR/dns"
 OIDC="$DIR/oidc"
+RAD="$DIR/radicale"
 
 log() { printf 'test-servers: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -73,6 +78,7 @@ postfix_pid() { read_pid "$PFX/queue/pid/master.pid"; }
 postgres_pid() { read_pid "$PG/data/postmaster.pid"; }
 nsd_pid() { read_pid "$DNS/nsd.pid"; }
 oidc_pid() { read_pid "$OIDC/oidc.pid"; }
+radicale_pid() { read_pid "$RAD/radicale.pid"; }
 
 port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 all_ports() { echo "$IMAP_PORT $IMAPS_PORT $SMTP_PORT $SMTPS_PORT $PG_PORT"; }
@@ -199,6 +205,11 @@ service imap {
 }
 service anvil {
   client_limit = 20000
+  # No per-IP auth penalty (2, 4, 8, 15 s more after each failed login from 127.0.0.1): every test
+  # logs in from there, and a delay longer than a test's 5-second OAuth token outlives the token.
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 service auth {
   client_limit = 20000
@@ -493,18 +504,94 @@ start_oidc() {
 ensure_oidc() {
     local pid
     pid="$(oidc_pid)"
-    if ! { pid_alive "$pid" && oidc_answers; }; then
-        if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
+    # Restarted too when the repository's server.mjs changed (its state is in memory: tokens
+    # issued before are gone).
+    if ! { pid_alive "$pid" && oidc_answers; } ||
+        ! cmp -s "$REPO/tests/servers/oidc/server.mjs" "$OIDC/app/server.mjs"; then
+        if pid_alive "$pid"; then
+            kill -TERM "$pid" 2>/dev/null || true
+            while pid_alive "$pid"; do sleep 0.05; done
+        fi
         start_oidc
     fi
-    if ! grep -q 'driver = oauth2' "$DOV/dovecot.conf" 2>/dev/null; then
+    if ! grep -q 'driver = oauth2' "$DOV/dovecot.conf" 2>/dev/null ||
+        ! grep -q 'anvil-auth-penalty' "$DOV/dovecot.conf" 2>/dev/null; then
         write_dovecot_conf
         dovecot -c "$DOV/dovecot.conf" reload </dev/null >>"$DOV/dovecot.stdio.log" 2>&1 || die "dovecot reload failed"
+        # A disabled listener leaves its old socket behind; without the file the auth processes
+        # started by the reload run without the penalty (with it they retry it for 5 s).
+        rm -f "$DOV/run/anvil-auth-penalty"
     fi
     if ! grep -q '^line_length_limit' "$PFX/conf/main.cf" 2>/dev/null; then
         write_postfix_conf
         postfix -c "$PFX/conf" reload </dev/null >>"$PFX/start.log" 2>&1 || die "postfix reload failed"
     fi
+}
+
+# ------------------------------------------------------------------------------------------- Radicale
+# CardDAV (RFC 6352) over TLS with the test CA's leaf, htpasswd users with bcrypt (cost 4, so logins
+# stay fast): carddav / carddav-password owns the address books under /carddav/, other /
+# other-password must not reach them. Debian's 3.1.8 takes one htpasswd scheme per file. Debian's own
+# /usr/bin/python3 runs it (a python3 earlier on the PATH, e.g. pyenv's, lacks the Debian modules).
+write_radicale_conf() {
+    mkdir -p "$RAD/collections"
+    /usr/bin/python3 - "$RAD/users" <<'PY'
+import sys, bcrypt
+with open(sys.argv[1], "w") as f:
+    for user, password in (("carddav", b"carddav-password"), ("other", b"other-password")):
+        f.write(user + ":" + bcrypt.hashpw(password, bcrypt.gensalt(rounds=4)).decode() + "\n")
+PY
+    cat >"$RAD/config" <<EOF
+# Generated by scripts/test-servers.sh: loopback, TLS, htpasswd, each user sees only their own.
+[server]
+hosts = 127.0.0.1:$CARDDAV_PORT
+ssl = True
+certificate = $TLS/server.pem
+key = $TLS/server.key
+
+[auth]
+type = htpasswd
+htpasswd_filename = $RAD/users
+htpasswd_encryption = bcrypt
+delay = 0
+
+[rights]
+type = owner_only
+
+[storage]
+filesystem_folder = $RAD/collections
+
+[logging]
+level = warning
+EOF
+}
+
+carddav_answers() { port_answers "$CARDDAV_PORT"; }
+
+start_radicale() {
+    rm -rf "$RAD"
+    write_radicale_conf
+    # --config FILE: only that file and the built-in defaults (never /etc/radicale/config).
+    setsid /usr/bin/python3 -m radicale --config "$RAD/config" </dev/null >"$RAD/radicale.log" 2>&1 &
+    echo $! >"$RAD/radicale.pid"
+    local deadline=$((SECONDS + 30))
+    until carddav_answers; do
+        if ((SECONDS > deadline)); then
+            log_tail "$RAD/radicale.log"
+            die "radicale does not answer on 127.0.0.1:$CARDDAV_PORT"
+        fi
+        sleep 0.05
+    done
+}
+
+# Radicale joined after the others: a running instance gets it added without a restart.
+ensure_radicale() {
+    local pid
+    pid="$(radicale_pid)"
+    pid_alive "$pid" && carddav_answers && return 0
+    install_missing
+    if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
+    start_radicale
 }
 
 # ------------------------------------------------------------------------------------------------ env
@@ -528,6 +615,8 @@ export MAILSIG_TEST_OIDC_OTHER_CLIENT_ID=mailsig-other
 export MAILSIG_TEST_OIDC_OTHER_CLIENT_SECRET=mailsig-other-secret
 export MAILSIG_TEST_OIDC_APP=$OIDC/app
 export MAILSIG_TEST_OIDC_KEYS=$OIDC/keys
+# CardDAV (Radicale): users carddav / carddav-password and other / other-password
+export MAILSIG_TEST_CARDDAV_URL=https://127.0.0.1:$CARDDAV_PORT
 EOF
 }
 
@@ -559,6 +648,7 @@ cmd_start() {
         all_ports_answer; then
         ensure_nsd
         ensure_oidc
+        ensure_radicale
         write_env
         log "already running in $DIR"
         return 0
@@ -578,7 +668,7 @@ cmd_start() {
             die "port $p is already in use by another process (another MAILSIG_TEST_DIR? stop it, or choose other ports with MAILSIG_TEST_*_PORT)"
         fi
     done
-    rm -rf "$TLS" "$DIR/tls-untrusted" "$DOV" "$PFX" "$PG" "$DNS" "$DIR/private" "$DIR/env" "$OIDC/keys"
+    rm -rf "$TLS" "$DIR/tls-untrusted" "$DOV" "$PFX" "$PG" "$DNS" "$RAD" "$DIR/private" "$DIR/env" "$OIDC/keys"
     # Many IDLE connections of one uid need more inotify instances than the default 128.
     local cur
     cur="$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 0)"
@@ -592,6 +682,7 @@ cmd_start() {
     start_postgres
     start_nsd
     start_oidc
+    start_radicale
     wait_for_ports
     write_env
     log "running in $DIR (imap $IMAP_PORT, imaps $IMAPS_PORT, smtp $SMTP_PORT, smtps $SMTPS_PORT, pg $PG_PORT)"
@@ -622,6 +713,8 @@ cmd_stop() {
     if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
     pid="$(oidc_pid)"
     if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
+    pid="$(radicale_pid)"
+    if pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
     [[ ${#pids[@]} -eq 0 ]] && return 0
     local deadline=$((SECONDS + 20))
     for pid in "${pids[@]}"; do
@@ -644,7 +737,7 @@ cmd_stop() {
 
 cmd_status() {
     local rc=0 name pid
-    for name in dovecot postfix postgres nsd oidc; do
+    for name in dovecot postfix postgres nsd oidc radicale; do
         pid="$("${name}_pid")"
         if pid_alive "$pid"; then echo "$name: running (pid $pid)"; else echo "$name: stopped"; rc=3; fi
     done
@@ -653,6 +746,7 @@ cmd_status() {
     done
     if dns_answers; then echo "dns $DNS_PORT: answers"; else echo "dns $DNS_PORT: silent"; rc=3; fi
     if oidc_answers; then echo "oidc $OIDC_PORT: answers"; else echo "oidc $OIDC_PORT: silent"; rc=3; fi
+    if carddav_answers; then echo "carddav $CARDDAV_PORT: answers"; else echo "carddav $CARDDAV_PORT: closed"; rc=3; fi
     return $rc
 }
 

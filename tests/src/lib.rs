@@ -14,6 +14,7 @@ pub mod https;
 pub mod imap_support;
 pub mod log_capture;
 pub mod mailboxes;
+pub mod oidc;
 pub mod openapi_contract;
 pub mod servers;
 

@@ -27,6 +27,10 @@ use super::{context, resolve};
 pub enum MailboxCommand {
     /// Link an IMAP mailbox: test the login, then store it (password encrypted).
     AddImap(Box<AddImapArgs>),
+    /// Link an IMAP mailbox that signs in with OAuth 2.0 (XOAUTH2/OAUTHBEARER): prints the
+    /// provider's sign-in URL, waits for the browser on a loopback redirect, then stores the
+    /// mailbox with its tokens encrypted.
+    LinkImapOauth(Box<super::imap_oauth::LinkImapOAuthArgs>),
     /// Link a Microsoft 365 mailbox: prints the consent URL the owner must open; the running
     /// daemon completes the link when Microsoft redirects back to it.
     LinkMicrosoft {
@@ -132,6 +136,9 @@ pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
     let (config, store) = context::admin(config_path).await?;
     let result = match command {
         MailboxCommand::AddImap(args) => add_imap(&config, &store, *args).await,
+        MailboxCommand::LinkImapOauth(args) => {
+            super::imap_oauth::link_imap_oauth(&config, &store, *args).await
+        }
         MailboxCommand::List { owner } => list(&store, owner).await,
         MailboxCommand::Show { mailbox } => match resolve::mailbox(&store, &mailbox, None).await {
             Ok(found) => show(&store, found.id).await,

@@ -11,6 +11,7 @@ mod context;
 pub mod exit;
 mod generate;
 mod graph;
+mod imap_oauth;
 mod init;
 mod lists;
 mod mailboxes;

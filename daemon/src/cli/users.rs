@@ -1,4 +1,4 @@
-//! `mailsigd user add|list|token|set-password`.
+//! `mailsigd user add|list|token|set-password|reset-second-factor`.
 
 use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
@@ -25,6 +25,13 @@ pub enum UserCommand {
     /// Set a user's sign-in password for the web pages, read from standard input (first line).
     /// Their open browser sessions end.
     SetPassword {
+        /// The user (e-mail or id).
+        email: String,
+    },
+    /// Turn off a user's two-step verification (a lost phone and lost recovery codes): the TOTP
+    /// secret is wiped and the recovery codes deleted; the user signs in with the password alone
+    /// and can set it up again (at once, when `[api] require_second_factor` is on).
+    ResetSecondFactor {
         /// The user (e-mail or id).
         email: String,
     },
@@ -77,6 +84,17 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
                 "{}\tpassword set\t{ended} sessions ended\t{revoked} API tokens revoked",
                 user.email
             );
+        }
+        UserCommand::ResetSecondFactor { email } => {
+            let user = super::resolve::user(&store, &email).await?;
+            let removed = crate::service::users::reset_second_factor(&store, user.id)
+                .await
+                .or_exit("reset two-step verification")?;
+            if removed {
+                println!("{}\ttwo-step verification turned off", user.email);
+            } else {
+                println!("{}\thad no two-step verification", user.email);
+            }
         }
         UserCommand::Token {
             email,

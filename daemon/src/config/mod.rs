@@ -18,6 +18,7 @@ mod durations;
 pub mod env;
 mod error;
 mod graph;
+mod oauth;
 mod sender_auth;
 mod webhooks;
 
@@ -69,6 +70,8 @@ pub struct Config {
     pub api: crate::http::app::ApiSettings,
     /// `[sender_auth]`: how the senders of messages are authenticated.
     pub sender_auth: crate::sender_auth::SenderAuthSettings,
+    /// `[oauth.providers.<name>]`: where OAuth-linked mailboxes get their access tokens.
+    pub oauth_providers: Vec<crate::sources::oauth::OAuthProviderConfig>,
     /// `[webhooks]`: where a list's webhooks may point, how deliveries are retried.
     pub webhooks: crate::webhooks::WebhookSettings,
 }
@@ -498,16 +501,20 @@ mod example_tests {
 
     const EXAMPLE: &str = include_str!("../../../config/example.toml");
 
-    /// The example with every commented-out `# key = value` line switched on.
+    /// The example with every commented-out `# key = value` line switched on, and every
+    /// commented-out `# [table]` header (tables of named entries such as OAuth providers).
     fn example_with_all_keys() -> String {
         EXAMPLE
             .lines()
             .map(|line| {
                 let uncommented = line.trim_start_matches('#').trim_start();
-                let is_key = line.starts_with('#')
-                    && uncommented.split_once(" = ").is_some_and(|(key, _)| {
-                        !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-                    });
+                let is_table = line.starts_with("# [") && uncommented.ends_with(']');
+                let is_key = is_table
+                    || line.starts_with('#')
+                        && uncommented.split_once(" = ").is_some_and(|(key, _)| {
+                            !key.is_empty()
+                                && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                        });
                 if is_key { uncommented } else { line }
             })
             .collect::<Vec<_>>()

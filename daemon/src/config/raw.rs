@@ -46,6 +46,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub sender_auth: RawSenderAuth,
     #[serde(default)]
+    pub oauth: RawOAuth,
+    #[serde(default)]
     pub webhooks: RawWebhooks,
 }
 
@@ -61,6 +63,31 @@ pub struct RawWebhooks {
     pub retry_max: Option<String>,
     pub max_attempts: Option<u32>,
     pub timeout: Option<String>,
+}
+
+/// `[oauth]`: identity providers for OAuth-linked IMAP mailboxes; validated by `config::oauth`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth {
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<String, RawOAuthProvider>,
+}
+
+/// `[oauth.providers.<name>]`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuthProvider {
+    /// `microsoft`, `google` or `generic` (the default).
+    pub profile: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Microsoft only: tenant id or domain, `organizations` (default) or `common`.
+    pub tenant: Option<String>,
+    pub authorization_url: Option<String>,
+    pub token_url: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    /// `client_secret_basic` or `client_secret_post`.
+    pub client_auth: Option<String>,
 }
 
 /// `[sender_auth]`: the resolver, time budget and trusted authserv-ids of sender authentication.
@@ -88,6 +115,9 @@ pub struct RawApi {
     /// health and metrics), for the whole process and per client address.
     pub public_rate_per_second: Option<u32>,
     pub public_rate_per_address: Option<u32>,
+    /// Every password sign-in must pass a second factor (TOTP); users without one are sent
+    /// to set it up.
+    pub require_second_factor: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -259,6 +259,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         replica_id: replica_id(raw.replica.id)?,
         api: api_settings(raw.api)?,
         sender_auth: super::sender_auth::from_raw(raw.sender_auth)?,
+        oauth_providers: super::oauth::from_raw(raw.oauth, &resolve)?,
         webhooks: super::webhooks::from_raw(raw.webhooks)?,
     })
 }
@@ -326,6 +327,9 @@ fn api_settings(raw: super::raw::RawApi) -> Result<crate::http::app::ApiSettings
         },
         public_rate_per_second,
         public_rate_per_address,
+        require_second_factor: raw
+            .require_second_factor
+            .unwrap_or(defaults.require_second_factor),
         ..defaults
     })
 }

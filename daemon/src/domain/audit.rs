@@ -12,6 +12,15 @@ text_enum! {
         UserSetPassword => "user.set_password",
         SessionSignIn => "session.sign_in",
         SessionSignOut => "session.sign_out",
+        /// A user ended one of their sessions from another (the security page).
+        SessionEnd => "session.end",
+        /// A sign-in's second step failed (wrong or replayed code, used recovery code).
+        SessionSecondFactorRefused => "session.second_factor_refused",
+        SessionRecoveryCodeUsed => "session.recovery_code_used",
+        SecondFactorEnable => "second_factor.enable",
+        SecondFactorDisable => "second_factor.disable",
+        /// The operator (or an admin) turned a user's second factor off.
+        SecondFactorReset => "second_factor.reset",
         TokenIssue => "token.issue",
         TokenRevoke => "token.revoke",
         ListCreate => "list.create",
@@ -33,6 +42,8 @@ text_enum! {
         SuggestionDismiss => "suggestion.dismiss",
         SuggestionMerge => "suggestion.merge",
         SuggestionExport => "suggestion.export",
+        /// Erased for good; the entry keeps the id only, never the erased values.
+        SuggestionErase => "suggestion.erase",
         SecretsRotate => "secrets.rotate",
         GraphClientSecretSet => "graph.client_secret.set",
         WebhookAdd => "webhook.add",

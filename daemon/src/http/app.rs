@@ -6,7 +6,8 @@
 //!    characters) or made up, echoed on the response,
 //!    and recorded in the tracing span that every log line of the request belongs to;
 //! 2. (API and pages only) the rate limit per client address and per bearer token (429 with
-//!    `Retry-After`), then [`auth::authenticate`] (who is calling; CSRF for cookie requests);
+//!    `Retry-After`), then [`auth::authenticate`] (who is calling; CSRF for cookie requests),
+//!    then the second-factor policy ([`auth::policy`]);
 //! 3. (routes without authentication: `/graph/*`, the OAuth callback, `/healthz`, `/readyz`,
 //!    `/metrics`) [`PublicLimits`]: one token bucket for the whole process and one per client
 //!    address, so a flood is shed with 429 before any handler (or the store) does work.
@@ -59,6 +60,8 @@ pub struct ApiSettings {
     pub public_rate_per_address: u32,
     /// `[graph]`, for `POST /api/v1/mailboxes/microsoft`; `None`: Microsoft 365 is not configured.
     pub graph: Option<std::sync::Arc<crate::sources::graph::GraphConfig>>,
+    /// `[api] require_second_factor`: password sign-ins must pass a second factor.
+    pub require_second_factor: bool,
 }
 
 impl Default for ApiSettings {
@@ -72,6 +75,7 @@ impl Default for ApiSettings {
             public_rate_per_second: DEFAULT_PUBLIC_RATE_PER_SECOND,
             public_rate_per_address: DEFAULT_PUBLIC_RATE_PER_ADDRESS,
             graph: None,
+            require_second_factor: false,
         }
     }
 }
@@ -155,6 +159,12 @@ pub fn app_router(state: AppState, metrics: MetricSources) -> Router {
         .merge(crate::http::api::router())
         .merge(crate::http::web::router());
     let user_facing = user_facing
+        .layer(middleware::from_fn_with_state(
+            auth::policy::SecondFactorPolicy {
+                required: state.settings.require_second_factor,
+            },
+            auth::policy::require_second_factor,
+        ))
         .layer(middleware::from_fn_with_state(
             state.store.clone(),
             auth::authenticate,

@@ -309,7 +309,7 @@ pub async fn current_key_version(store: &Store) -> ServiceResult<i64> {
 
 /// A refused login or impossible settings are the user's to fix (the reason is shown); an
 /// unreachable server is "unavailable".
-fn link_error(e: ImapError) -> ServiceError {
+pub(super) fn link_error(e: ImapError) -> ServiceError {
     if e.is_transient() && !e.is_auth_failure() {
         ServiceError::Unavailable(e.to_string())
     } else {
@@ -433,7 +433,7 @@ fn check_link(
     Ok((settings, address, list))
 }
 
-fn check_domains(c: &mut Checker, domains: &[String]) {
+pub(super) fn check_domains(c: &mut Checker, domains: &[String]) {
     if domains.len() > MAX_EXCLUSIONS {
         c.push(
             "excluded_domains",

@@ -1,5 +1,6 @@
-//! The signed-in user: who they are, and their API tokens (created, listed, revoked). A token's
-//! plaintext exists only in the answer to its creation.
+//! The signed-in user: who they are, their API tokens (created, listed, revoked) and their
+//! browser sessions (listed, ended). A token's plaintext exists only in the answer to its
+//! creation; a session is shown by its row id, never its cookie.
 
 use crate::domain::{AuditAction, AuditObject};
 use secrecy::ExposeSecret;
@@ -99,6 +100,56 @@ pub async fn revoke_token(
         AuditAction::TokenRevoke,
         AuditObject::Token,
         Some(token.0),
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+/// One of the user's browser sessions, as their security page lists it (never the cookie or the
+/// CSRF token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionView {
+    pub id: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub second_factor: bool,
+}
+
+/// The actor's live sessions, newest first.
+pub async fn sessions(store: &Store, actor: Actor) -> ServiceResult<Vec<SessionView>> {
+    Ok(store
+        .sessions_of(actor.user())
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            second_factor: s.second_factor,
+        })
+        .collect())
+}
+
+/// Ends one of the actor's sessions (another user's is "not found"); needs a full-scope
+/// credential, like revoking a token.
+pub async fn end_session(
+    store: &Store,
+    actor: Actor,
+    credential: Credential,
+    session: i64,
+) -> ServiceResult<()> {
+    credential.require(
+        TokenScope::Full,
+        "end sessions (sign in, or use a token with the full scope)",
+    )?;
+    store.delete_session_of(actor.user(), session).await?;
+    audit(
+        store,
+        actor,
+        AuditAction::SessionEnd,
+        AuditObject::User,
+        Some(actor.user().0),
         None,
     )
     .await?;

@@ -180,6 +180,22 @@ pub async fn dismiss(store: &Store, actor: Actor, id: SuggestionId) -> ServiceRe
     .await
 }
 
+/// Erases a suggestion for good (a GDPR erasure request); the list's owner only. The audit
+/// entry names the suggestion's id and nothing of what it held.
+pub async fn erase(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<()> {
+    visible(store, actor, id, Role::Owner).await?;
+    store.erase_suggestion(id).await?;
+    audit(
+        store,
+        actor,
+        AuditAction::SuggestionErase,
+        AuditObject::Suggestion,
+        Some(id.0),
+        None,
+    )
+    .await
+}
+
 async fn set_status(
     store: &Store,
     actor: Actor,

@@ -1,5 +1,5 @@
-//! Accounts as the operator manages them from the host's command line: creating a user and
-//! setting a first or replacement password. These are the only ways in, so the command line
+//! Accounts as the operator manages them from the host's command line: creating a user,
+//! setting a first or replacement password, and turning off a user's two-step verification. These are the only ways in, so the command line
 //! validates and audits exactly as any other front end would; the audit entries name the operator
 //! (no user id). A user changing their own password goes through `http::auth::change_password`,
 //! which also checks the current one.
@@ -51,4 +51,23 @@ pub async fn set_password(
     )
     .await?;
     Ok(replaced)
+}
+
+/// Turns off `user`'s two-step verification (lost phone and lost recovery codes): the sealed
+/// TOTP secret is wiped, the recovery codes and open sign-in challenges deleted. `false` when
+/// the user had none (nothing is audited then).
+pub async fn reset_second_factor(store: &Store, user: UserId) -> ServiceResult<bool> {
+    if !store.remove_second_factor(user).await? {
+        return Ok(false);
+    }
+    audit(
+        store,
+        Actor::operator_as(user),
+        AuditAction::SecondFactorReset,
+        AuditObject::User,
+        Some(user.0),
+        None,
+    )
+    .await?;
+    Ok(true)
 }

@@ -2,4 +2,5 @@
 pub mod graph;
 pub mod host_guard;
 pub mod imap;
+pub mod oauth;
 pub mod ownership;

@@ -22,6 +22,8 @@ text_enum! {
         OauthClientSecret => "oauth_client_secret",
         GraphClientState => "graph_client_state",
         WebhookSecret => "webhook_secret",
+        /// A user's TOTP secret (the second factor of a password account).
+        TotpSecret => "totp_secret",
     }
 }
 
@@ -358,7 +360,7 @@ pub struct ResealedRecord<Row> {
     pub sealed: Vec<u8>,
 }
 
-async fn set_sealed(
+pub(super) async fn set_sealed(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: SecretId,
     sealed: Vec<u8>,

@@ -16,6 +16,8 @@ pub struct StoredSession {
     pub csrf_token: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The sign-in passed a second factor (see `[api] require_second_factor`).
+    pub second_factor: bool,
 }
 
 impl std::fmt::Debug for StoredSession {
@@ -35,6 +37,7 @@ fn session_from_row(row: &AnyRow) -> Result<StoredSession> {
         csrf_token: col(row, "csrf_token")?,
         created_at: col(row, "created_at")?,
         expires_at: col(row, "expires_at")?,
+        second_factor: col::<i64>(row, "second_factor")? != 0,
     })
 }
 
@@ -87,17 +90,19 @@ impl Store {
         id_hash: &str,
         csrf_token: &str,
         expires_at: i64,
+        second_factor: bool,
     ) -> Result<StoredSession> {
         let row = sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) \
-             SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND deleted_at IS NULL \
-             RETURNING id, user_id, csrf_token, created_at, expires_at",
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, second_factor) \
+             SELECT $1, id, $3, $4, $5, $6 FROM users WHERE id = $2 AND deleted_at IS NULL \
+             RETURNING id, user_id, csrf_token, created_at, expires_at, second_factor",
         )
         .bind(id_hash)
         .bind(user.0)
         .bind(csrf_token)
         .bind(self.now_ms())
         .bind(expires_at)
+        .bind(i64::from(second_factor))
         .fetch_optional(self.writer())
         .await
         .map_err(Error::db("create session", "session"))?
@@ -108,7 +113,8 @@ impl Store {
     /// The unexpired session with this cookie hash whose user is still active.
     pub async fn session_by_hash(&self, id_hash: &str) -> Result<StoredSession> {
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.expires_at FROM sessions s \
+            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.expires_at, s.second_factor \
+             FROM sessions s \
              JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.deleted_at IS NULL",
         )
@@ -119,6 +125,45 @@ impl Store {
         .map_err(Error::db("get session", "session"))?
         .ok_or(Error::NotFound { what: "session" })?;
         session_from_row(&row)
+    }
+
+    /// Records that the session has passed a second factor (its user just enrolled one).
+    pub async fn mark_session_second_factor(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET second_factor = 1 WHERE id = $1")
+            .bind(id)
+            .execute(self.writer())
+            .await
+            .map_err(Error::db("mark session", "session"))?;
+        Ok(())
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn sessions_of(&self, user: UserId) -> Result<Vec<StoredSession>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, csrf_token, created_at, expires_at, second_factor FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user.0)
+        .bind(self.now_ms())
+        .fetch_all(self.reader())
+        .await
+        .map_err(Error::db("list sessions", "session"))?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    /// Ends one session of `user` (sign-out elsewhere); `NotFound` when the user has no such
+    /// session, so another user's session cannot be ended or probed.
+    pub async fn delete_session_of(&self, user: UserId, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user.0)
+            .execute(self.writer())
+            .await
+            .map_err(Error::db("end session", "session"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "session" });
+        }
+        Ok(())
     }
 
     /// Ends a session (sign-out). Ending an unknown session is not an error.

@@ -281,6 +281,31 @@ impl Store {
         self.get_suggestion(id).await
     }
 
+    /// Erases a suggestion for good (a data subject's request): the row goes at once with its
+    /// field history and change proposals (by cascade) and its webhook deliveries, not after the
+    /// retention period. The change log keeps a tombstone (ids only, written by the delete
+    /// trigger) so that exports delete it downstream too. `NotFound` when there is no such row.
+    pub async fn erase_suggestion(&self, id: SuggestionId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM suggestions WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("erase suggestion", "suggestion"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "suggestion" });
+        }
+        // Webhook deliveries carry the contact's fields in their body: they go too.
+        sqlx::query("DELETE FROM webhook_deliveries WHERE suggestion_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("erase webhook deliveries", "webhook delivery"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit erasure", "suggestion"))
+    }
+
     /// Soft-deletes a suggestion; purged after the retention period.
     pub async fn soft_delete_suggestion(&self, id: SuggestionId) -> Result<()> {
         let done = sqlx::query(

@@ -191,6 +191,8 @@ impl ReloadHandle {
                 imap.set_options(options);
                 report.applied.push("imap (new connections)");
             }
+            // Read again (a rotated client secret); mailboxes started from now on use them.
+            imap.set_oauth_providers(super::sources::load_oauth_providers(&new.oauth_providers));
         }
         if self.retention_days.send_if_modified(|days| {
             std::mem::replace(days, new.retention.days) != new.retention.days

@@ -40,6 +40,8 @@ pub struct ImapStartOptions {
     pub options: ImapOptions,
     /// Time between two comparisons of the running watchers with the store.
     pub reconcile_interval: Duration,
+    /// The identity providers OAuth-linked mailboxes refresh their tokens at.
+    pub oauth: crate::sources::oauth::OAuthProviders,
 }
 
 impl Default for ImapStartOptions {
@@ -48,6 +50,7 @@ impl Default for ImapStartOptions {
             disabled: false,
             options: ImapOptions::default(),
             reconcile_interval: RECONCILE_INTERVAL,
+            oauth: crate::sources::oauth::OAuthProviders::default(),
         }
     }
 }
@@ -57,9 +60,25 @@ impl ImapStartOptions {
     pub fn from_config(config: &Config) -> Self {
         Self {
             options: config.imap_options(),
+            oauth: load_oauth_providers(&config.oauth_providers),
             ..Self::default()
         }
     }
+}
+
+/// The configured OAuth providers with their client secrets. A provider whose secret cannot be
+/// read is left out (logged): its mailboxes do not start and say so.
+pub fn load_oauth_providers(
+    configs: &[crate::sources::oauth::OAuthProviderConfig],
+) -> crate::sources::oauth::OAuthProviders {
+    crate::sources::oauth::OAuthProviders::new(configs.iter().filter_map(|config| {
+        config
+            .load()
+            .inspect_err(|error| {
+                tracing::error!(provider = %config.name, "oauth provider not loaded: {error}");
+            })
+            .ok()
+    }))
 }
 
 /// What the first reconciliation did.
@@ -123,6 +142,7 @@ pub async fn start_imap(
         checkpoints,
         shutdown.child_token(),
     );
+    source.set_oauth_providers(options.oauth.clone());
     let first = source
         .reconcile_owned(store, vault, &ownership.current())
         .await

@@ -19,6 +19,7 @@
 //   mailsig-other  like mailsig, a second audience (tests for tokens issued to someone else).
 //   dovecot        resource server: introspection only (RFC 7662 at /token/introspection).
 // Dynamic client registration (RFC 7591, open) at /reg for anything else.
+// Test hook: POST /test/revoke-grants (form field account=<login>) revokes that account's grants.
 //
 // Scopes: openid offline_access email profile groups mail short_ttl. With `short_ttl` in the grant, access and
 // ID tokens live 5 s (expiry and refresh tests); otherwise access tokens live 1 h, client-credentials 10 min.
@@ -122,5 +123,38 @@ provider.Client.prototype.postLogoutRedirectUriAllowed = function allowed(value)
   return (loopbackIds.has(this.clientId) && isLoopback(value))
     || postLogoutRedirectUriAllowed.call(this, value);
 };
+
+// Test hook: POST /test/revoke-grants with account=<login> ends every grant of that account (its
+// access and refresh tokens stop working), as a user withdrawing consent or an admin disabling
+// the account does. Grants are learnt from the tokens issued.
+const grantsByAccount = new Map();
+const remember = (token) => {
+  if (token.accountId && token.grantId) {
+    const grants = grantsByAccount.get(token.accountId) || new Set();
+    grants.add(token.grantId);
+    grantsByAccount.set(token.accountId, grants);
+  }
+};
+provider.on('access_token.saved', remember);
+provider.on('refresh_token.saved', remember);
+provider.use(async (ctx, next) => {
+  if (ctx.method !== 'POST' || ctx.path !== '/test/revoke-grants') {
+    return next();
+  }
+  let body = '';
+  for await (const chunk of ctx.req) body += chunk;
+  const account = new URLSearchParams(body).get('account') || '';
+  const grants = [...(grantsByAccount.get(account) || [])];
+  await Promise.all(grants.map((grantId) => Promise.all([
+    provider.AccessToken.revokeByGrantId(grantId),
+    provider.RefreshToken.revokeByGrantId(grantId),
+    provider.AuthorizationCode.revokeByGrantId(grantId),
+    provider.Grant.adapter.destroy(grantId),
+  ])));
+  grantsByAccount.delete(account);
+  ctx.type = 'application/json';
+  ctx.body = { revoked: grants.length };
+  return undefined;
+});
 
 provider.listen(port, '127.0.0.1', () => console.log(`oidc-provider listening on ${issuer}`));

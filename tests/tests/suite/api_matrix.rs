@@ -297,6 +297,12 @@ fn rows() -> Vec<Row> {
             expect: [A, A, A, NF, FB, FB, 200],
         },
         Row {
+            method: "DELETE",
+            path: "/api/v1/suggestions/{suggestion}",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 204],
+        },
+        Row {
             method: "GET",
             path: "/api/v1/lists/{list}/change-alerts",
             body: none,

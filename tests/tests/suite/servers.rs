@@ -1,6 +1,7 @@
 //! Smoke tests of the test servers and the harness: each proves one thing the other end-to-end tests
 //! rely on (TLS verifies against the test CA, SMTP AUTH delivers into IMAP, a bad password is refused,
-//! PostgreSQL hands out fresh databases, a private Dovecot can be killed and restarted).
+//! PostgreSQL hands out fresh databases, a private Dovecot can be killed and restarted, the CardDAV
+//! server answers discovery for its own user only).
 
 use std::time::Duration;
 
@@ -280,5 +281,83 @@ async fn private_dovecot_with_untrusted_certificate_is_refused_by_the_test_ca() 
         .imap()?
         .append(&user, "INBOX", &message(&token()))
         .await?;
+    Ok(())
+}
+
+/// The CardDAV server (Radicale) answers RFC 6764 discovery over TLS that verifies against the test
+/// CA, with its users' passwords only: the principal of `carddav` is found through
+/// `current-user-principal` and `addressbook-home-set`, a wrong password is refused, and a client
+/// that does not trust the test CA does not connect.
+#[tokio::test]
+async fn carddav_discovery_answers_over_tls_with_the_users_password_only() -> Result<()> {
+    let base = std::env::var("MAILSIG_TEST_CARDDAV_URL")
+        .context("MAILSIG_TEST_CARDDAV_URL (scripts/test-servers.sh start)")?;
+    let ca = std::fs::read(std::env::var("MAILSIG_TEST_CA").context("MAILSIG_TEST_CA")?)?;
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let propfind = reqwest::Method::from_bytes(b"PROPFIND")?;
+    let ask = |path: &str, user: &str, password: &str, prop: &str| {
+        client
+            .request(propfind.clone(), format!("{base}{path}"))
+            .basic_auth(user, Some(password))
+            .header("Depth", "0")
+            .header("Content-Type", "application/xml")
+            .body(format!(
+                r#"<d:propfind xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav"><d:prop>{prop}</d:prop></d:propfind>"#
+            ))
+            .send()
+    };
+
+    // RFC 6764: the well-known URL redirects without authentication.
+    let well_known = client
+        .get(format!("{base}/.well-known/carddav"))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        well_known.status().is_redirection(),
+        "well-known: {}",
+        well_known.status()
+    );
+    let principal = ask(
+        "/",
+        "carddav",
+        "carddav-password",
+        "<d:current-user-principal/>",
+    )
+    .await?;
+    anyhow::ensure!(principal.status().as_u16() == 207, "{}", principal.status());
+    let text = principal.text().await?;
+    anyhow::ensure!(text.contains("<href>/carddav/</href>"), "{text}");
+    let home = ask(
+        "/carddav/",
+        "carddav",
+        "carddav-password",
+        "<card:addressbook-home-set/>",
+    )
+    .await?;
+    anyhow::ensure!(home.status().as_u16() == 207, "{}", home.status());
+    let text = home.text().await?;
+    anyhow::ensure!(
+        text.contains("addressbook-home-set") && text.contains("/carddav/"),
+        "{text}"
+    );
+
+    let wrong = ask("/carddav/", "carddav", "wrong-password", "<d:getetag/>").await?;
+    anyhow::ensure!(wrong.status().as_u16() == 401, "{}", wrong.status());
+    let other = ask("/carddav/", "other", "other-password", "<d:getetag/>").await?;
+    anyhow::ensure!(other.status().as_u16() == 403, "{}", other.status());
+
+    let untrusting = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(true)
+        .build()?;
+    anyhow::ensure!(
+        untrusting.get(format!("{base}/")).send().await.is_err(),
+        "a client without the test CA connected"
+    );
     Ok(())
 }

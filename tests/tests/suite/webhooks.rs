@@ -428,3 +428,74 @@ async fn webhook_targets_are_checked_like_every_user_named_host() -> Result<()> 
     );
     Ok(())
 }
+
+/// The guard runs again before every delivery: a webhook added while its target was allowed is
+/// not delivered to once the target is refused (as after a DNS change to an internal address).
+#[tokio::test]
+async fn each_delivery_passes_the_host_guard_again() -> Result<()> {
+    let app = App::with_webhooks(BACKENDS[0], local_settings()).await?;
+    let w = World::from_app(app).await?;
+    let owner = Auth::Bearer(w.owner.1.clone());
+    let (receiver, url) = start_receiver().await?;
+    let hooks = format!("/api/v1/lists/{}/webhooks", w.list.0);
+    w.app
+        .call(
+            Method::DELETE,
+            &format!("{hooks}/{}", w.webhook.0),
+            &owner,
+            None,
+        )
+        .await?;
+    let reply = w
+        .app
+        .call(
+            Method::POST,
+            &hooks,
+            &owner,
+            Some(json!({"url": url, "secret": SECRET})),
+        )
+        .await?;
+    ensure!(reply.status == 201, "{} {}", reply.status, reply.text());
+    let hook_id = reply.json()?["id"].as_i64().context("id")?;
+    add_suggestion(
+        &w.app.store,
+        w.mailbox,
+        "guard@hooks.example",
+        &[("name", "Guard Case")],
+    )
+    .await?;
+    // The worker now runs under a policy that refuses loopback.
+    let strict = WebhookSettings {
+        allow_private_hosts: false,
+        ..local_settings()
+    };
+    let worker = Worker::new(w.app.store.clone(), w.app.vault.clone(), strict, "strict");
+    let mut refused = false;
+    for _ in 0..5 {
+        let round = worker.round().await?;
+        if round.attempts > 0 {
+            refused = true;
+            break;
+        }
+    }
+    ensure!(refused, "no attempt was made");
+    let reply = w
+        .app
+        .call(
+            Method::GET,
+            &format!("{hooks}/{hook_id}/deliveries"),
+            &owner,
+            None,
+        )
+        .await?;
+    let log = reply.json()?;
+    ensure!(
+        log[0]["outcome"] == "refused_host" && log[0]["http_status"].is_null(),
+        "{log}"
+    );
+    ensure!(
+        receiver.seen.lock().expect("receiver lock").is_empty(),
+        "the receiver was reached"
+    );
+    Ok(())
+}

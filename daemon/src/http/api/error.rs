@@ -46,8 +46,33 @@ impl From<crate::http::auth::AuthError> for ApiError {
             A::TooManyAttempts { retry_after } => ApiError::RateLimited(retry_after),
             A::BadCredentials => field("wrong e-mail or password".to_owned()),
             A::WeakPassword { .. } => field(e.to_string()),
+            A::SecondFactorRequired => ApiError::Service(ServiceError::field(
+                "second_factor",
+                FieldCode::Required,
+                "is required: this account uses two-step verification",
+            )),
+            A::SecondFactor(e) => e.into(),
             A::Store(e) => e.into(),
             A::Internal(m) => ApiError::Service(ServiceError::Internal(m)),
+        }
+    }
+}
+
+impl From<crate::http::auth::second_factor::SecondFactorError> for ApiError {
+    fn from(e: crate::http::auth::second_factor::SecondFactorError) -> Self {
+        use crate::http::auth::second_factor::SecondFactorError as F;
+        match e {
+            F::TooManyAttempts { retry_after } => ApiError::RateLimited(retry_after),
+            F::WrongCode => ApiError::Service(ServiceError::field(
+                "second_factor",
+                FieldCode::Text,
+                "is wrong or was already used",
+            )),
+            F::WrongState => ApiError::Service(ServiceError::Conflict {
+                what: "two-step verification",
+            }),
+            F::Store(e) => e.into(),
+            F::Internal(m) => ApiError::Service(ServiceError::Internal(m)),
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct PasswordBody {
 pub struct SignInBody {
     email: Option<String>,
     password: Option<String>,
+    /// The second factor's code, for an account that has one.
+    second_factor: Option<String>,
 }
 
 pub async fn show(State(app): State<AppState>, user: CurrentUser) -> ApiResult {
@@ -156,10 +158,13 @@ pub async fn sign_in(
         return Err(ApiError::BadBody("email and password are required".into()));
     };
     let password = zeroize::Zeroizing::new(password);
-    let new = auth::sign_in_from(
+    let code = body.second_factor.map(zeroize::Zeroizing::new);
+    let new = auth::second_factor::sign_in_with_code(
         &app.store,
+        &app.vault,
         &email,
         &password,
+        code.as_ref().map(|c| c.as_str()),
         app.settings.session_ttl,
         client.and_then(|c| c.0.0),
     )

@@ -335,6 +335,13 @@ fn entries() -> Vec<Entry> {
             get(suggestions::show),
         ),
         entry(
+            M::DELETE,
+            "/api/v1/suggestions/{id}",
+            "suggestions",
+            "Erase a suggestion for good, with its history (the list's owner; a data subject's erasure request)",
+            delete(suggestions::erase),
+        ),
+        entry(
             M::POST,
             "/api/v1/suggestions/{id}/accept",
             "suggestions",

@@ -99,7 +99,9 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/session") => {
             r#"{"type": "object", "required": ["email", "password"], "properties": {
                 "email": {"type": "string", "format": "email", "maxLength": 254},
-                "password": {"type": "string", "minLength": 1, "maxLength": 1024}}}"#
+                "password": {"type": "string", "minLength": 1, "maxLength": 1024},
+                "second_factor": {"type": "string", "maxLength": 64, "writeOnly": true,
+                  "description": "A code from the authenticator app, or an unused recovery code; required when the account has two-step verification on."}}}"#
         }
         ("POST", "/api/v1/me/tokens") => {
             r#"{"type": "object", "required": ["label"], "properties": {

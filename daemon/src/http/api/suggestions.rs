@@ -1,4 +1,4 @@
-//! `/api/v1/suggestions/{id}…`: read, accept, dismiss, merge, history.
+//! `/api/v1/suggestions/{id}…`: read, accept, dismiss, merge, history, erase.
 
 use axum::Json;
 use axum::extract::State;
@@ -41,6 +41,12 @@ pub async fn dismiss(State(app): State<AppState>, user: CurrentUser, ids: Ids) -
         Json(suggestions::dismiss(&app.store, user.actor(), SuggestionId(ids.one()?)).await?)
             .into_response(),
     )
+}
+
+/// Erases the suggestion for good (the list's owner): 204.
+pub async fn erase(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    suggestions::erase(&app.store, user.actor(), SuggestionId(ids.one()?)).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn merge(

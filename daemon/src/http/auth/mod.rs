@@ -12,7 +12,10 @@
 
 pub mod password;
 pub mod password_change;
+pub mod policy;
+pub mod second_factor;
 pub mod session;
+pub mod sign_in;
 pub mod sign_in_csrf;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
@@ -27,9 +30,10 @@ use crate::store::{Store, TokenId, TokenScope, UserId};
 
 pub use password_change::change_password;
 pub use session::{
-    NewSession, SESSION_COOKIE, Session, clear_cookie, cookie_value, csrf_token, sign_in,
-    sign_in_for, sign_in_from, sign_out,
+    NewSession, SESSION_COOKIE, Session, SessionKind, clear_cookie, cookie_value, csrf_token,
+    sign_out,
 };
+pub use sign_in::{PasswordSignIn, sign_in, sign_in_for, sign_in_from, sign_in_with_password};
 pub use sign_in_csrf::{SIGN_IN_COOKIE, SignInToken, check_sign_in_token, clear_sign_in_cookie};
 
 /// The CSRF header scripts send.
@@ -46,6 +50,11 @@ pub enum AuthError {
     /// Too many sign-in attempts for this e-mail address; try again after `retry_after`.
     #[error("too many sign-in attempts; try again in {} s", retry_after.as_secs().max(1))]
     TooManyAttempts { retry_after: std::time::Duration },
+    /// The password was right, but this user also needs a second factor.
+    #[error("this account needs a code from its authenticator app")]
+    SecondFactorRequired,
+    #[error(transparent)]
+    SecondFactor(#[from] second_factor::SecondFactorError),
     #[error("a password must have {min} to {max} characters")]
     WeakPassword { min: usize, max: usize },
     #[error(transparent)]
@@ -193,7 +202,7 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// Constant-time comparison of two tokens.
-fn same_token(a: &str, b: &str) -> bool {
+pub(crate) fn same_token(a: &str, b: &str) -> bool {
     use subtle_compare::ct_eq;
     ct_eq(a.as_bytes(), b.as_bytes())
 }

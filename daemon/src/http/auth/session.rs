@@ -33,6 +33,8 @@ pub struct Session {
     pub user: UserId,
     csrf: String,
     pub expires_at: i64,
+    /// The sign-in passed a second factor (what `[api] require_second_factor` asks for).
+    pub second_factor: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -51,11 +53,12 @@ impl From<StoredSession> for Session {
             user: s.user,
             csrf: s.csrf_token,
             expires_at: s.expires_at,
+            second_factor: s.second_factor,
         }
     }
 }
 
-/// A session just created by [`sign_in`]: send [`NewSession::set_cookie`] with the response.
+/// A session just created by a sign-in: send [`NewSession::set_cookie`] with the response.
 pub struct NewSession {
     pub session: Session,
     cookie: SecretString,
@@ -96,34 +99,28 @@ pub(crate) fn hash_cookie(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
-fn random_hex() -> Result<String, AuthError> {
+pub(crate) fn random_hex() -> Result<String, AuthError> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     getrandom::fill(bytes.as_mut())
         .map_err(|e| AuthError::Internal(format!("session randomness: {e}")))?;
     Ok(hex::encode(bytes.as_ref()))
 }
 
-/// Checks the e-mail and password and opens a session of `ttl`. A wrong e-mail and a wrong
-/// password fail the same way, in about the same time.
-pub async fn sign_in_for(
-    store: &Store,
-    email: &str,
-    password: &str,
-    ttl: Duration,
-) -> Result<NewSession, AuthError> {
-    sign_in_from(store, email, password, ttl, None).await
+/// Did a session's sign-in pass a second factor?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    PasswordOnly,
+    SecondFactorPassed,
 }
 
-/// [`sign_in_for`] from the client address `client`: attempts are counted per e-mail address
-/// *and* source (IPv6 per /64), so guessing from one source is throttled without locking the
-/// account's owner out from theirs.
-pub async fn sign_in_from(
+/// The user whose e-mail and password these are (throttled; a wrong e-mail and a wrong
+/// password fail alike).
+pub(crate) async fn check_password(
     store: &Store,
     email: &str,
     password: &str,
-    ttl: Duration,
     client: Option<std::net::IpAddr>,
-) -> Result<NewSession, AuthError> {
+) -> Result<UserId, AuthError> {
     attempt_allowed(email, client)?;
     let found = match store.user_with_password_hash(email).await {
         Ok(found) => Some(found),
@@ -139,22 +136,39 @@ pub async fn sign_in_from(
         tracing::info!("sign-in refused");
         return Err(AuthError::BadCredentials);
     };
+    Ok(user.id)
+}
+
+/// Opens a session of `ttl` for `user`, whose sign-in just succeeded: accepts the lists shared
+/// with them meanwhile and records the sign-in.
+pub(crate) async fn open_session(
+    store: &Store,
+    user: UserId,
+    ttl: Duration,
+    kind: SessionKind,
+) -> Result<NewSession, AuthError> {
     let cookie = random_hex()?;
     let csrf = random_hex()?;
     let expires_at = store
         .now_ms()
         .saturating_add(crate::store::duration_ms(ttl));
     let stored = store
-        .create_session(user.id, &hash_cookie(&cookie), &csrf, expires_at)
+        .create_session(
+            user,
+            &hash_cookie(&cookie),
+            &csrf,
+            expires_at,
+            kind == SessionKind::SecondFactorPassed,
+        )
         .await?;
     // Lists shared with this address while the user was away become theirs now.
-    store.accept_invitations(user.id).await?;
+    store.accept_invitations(user).await?;
     store
         .record_audit(
-            Some(user.id),
+            Some(user),
             AuditAction::SessionSignIn,
             AuditObject::User,
-            Some(user.id.0),
+            Some(user.0),
             None,
         )
         .await?;
@@ -197,11 +211,6 @@ pub(super) fn attempt_allowed(
         .map_err(|not_until| AuthError::TooManyAttempts {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
         })
-}
-
-/// [`sign_in_for`] with the default lifetime.
-pub async fn sign_in(store: &Store, email: &str, password: &str) -> Result<NewSession, AuthError> {
-    sign_in_for(store, email, password, DEFAULT_SESSION_TTL).await
 }
 
 /// Ends the session; send [`clear_cookie`] with the response.

@@ -1,5 +1,6 @@
 //! The web pages: small, server-rendered HTML for people (sign in, link a mailbox, choose its
-//! list and exclusions, review and merge suggestions, share and export a list).
+//! list and exclusions, review and merge suggestions, share and export a list, turn on two-step
+//! verification).
 //!
 //! Why server-rendered forms and no JavaScript: every action is an HTML form posted to the
 //! server, which keeps the Content-Security-Policy strict (`script-src 'none'`), works with
@@ -11,7 +12,9 @@
 //! show. Authentication and CSRF are the `auth` middleware's: every form carries the session's
 //! CSRF token, and a POST without it is refused before reaching a handler here.
 
+mod account;
 mod lists;
+mod mailbox_password;
 mod mailboxes;
 mod render;
 mod review;
@@ -49,6 +52,24 @@ pub fn router() -> Router<AppState> {
             get(session::sign_in_page).post(session::sign_in),
         )
         .route("/sign-out", post(session::sign_out))
+        .route(
+            session::SECOND_FACTOR_PATH,
+            get(session::second_factor_page).post(session::second_factor),
+        )
+        .route(account::SECURITY_PATH, get(account::show))
+        .route("/account/security/two-factor/start", post(account::start))
+        .route(
+            "/account/security/two-factor/confirm",
+            post(account::confirm),
+        )
+        .route("/account/security/two-factor/cancel", post(account::cancel))
+        .route(
+            "/account/security/two-factor/disable",
+            post(account::disable),
+        )
+        .route("/account/password", post(account::change_password))
+        .route("/account/sessions/{id}/end", post(account::end_session))
+        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
         .route("/dashboard", get(lists::dashboard))
         .route("/lists", post(lists::create))
         .route(
@@ -82,6 +103,10 @@ pub fn router() -> Router<AppState> {
             post(mailboxes::set_exclusions),
         )
         .route("/mailboxes/{id}/unlink", post(mailboxes::unlink))
+        .route(
+            "/mailboxes/{id}/password",
+            get(mailbox_password::show).post(mailbox_password::replace),
+        )
         .route("/static/style.css", get(style))
         .fallback(render::not_found_page)
         .layer(DefaultBodyLimit::max(PAGE_BODY_LIMIT))

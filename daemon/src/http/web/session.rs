@@ -11,7 +11,7 @@ use zeroize::Zeroize;
 
 use super::render::PageError;
 use crate::http::app::AppState;
-use crate::http::auth::{self, AuthError, CurrentUser, SignInToken};
+use crate::http::auth::{self, AuthError, CurrentUser, SignInToken, second_factor};
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]
@@ -93,7 +93,7 @@ pub async fn sign_in(
             ),
         );
     }
-    match auth::sign_in_from(
+    match auth::sign_in_with_password(
         &state.store,
         &email,
         &form.password,
@@ -102,7 +102,17 @@ pub async fn sign_in(
     )
     .await
     {
-        Ok(new) => {
+        Ok(auth::PasswordSignIn::SecondFactor(challenge)) => {
+            let mut response = Redirect::to(SECOND_FACTOR_PATH).into_response();
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, challenge.set_cookie());
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, auth::clear_sign_in_cookie());
+            Ok(response)
+        }
+        Ok(auth::PasswordSignIn::Session(new)) => {
             let mut response = Redirect::to("/dashboard").into_response();
             response
                 .headers_mut()
@@ -143,4 +153,124 @@ pub async fn sign_out(State(state): State<AppState>, user: Option<CurrentUser>) 
         Redirect::to("/sign-in"),
     )
         .into_response()
+}
+
+/// The second step of a sign-in (see `auth::second_factor::challenge`).
+pub const SECOND_FACTOR_PATH: &str = "/sign-in/second-factor";
+
+#[derive(Template)]
+#[template(path = "sign_in_second_factor.html")]
+struct SecondFactorPage {
+    error: Option<String>,
+    /// The challenge's own CSRF token.
+    csrf: String,
+}
+
+/// Back to the password form, saying why.
+fn start_again(message: &str) -> Result<Response, PageError> {
+    let mut response = sign_in_form(
+        StatusCode::UNAUTHORIZED,
+        String::new(),
+        Some(message.to_owned()),
+    )?;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, second_factor::challenge::clear_cookie());
+    Ok(response)
+}
+
+fn second_factor_form(
+    status: StatusCode,
+    csrf: String,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let page = SecondFactorPage { error, csrf };
+    let body = page
+        .render()
+        .map_err(|e| PageError::Internal(format!("render: {e}")))?;
+    Ok((status, Html(body)).into_response())
+}
+
+pub async fn second_factor_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    match second_factor::challenge::from_headers(&state.store, &headers).await {
+        Ok(Some(challenge)) => second_factor_form(StatusCode::OK, challenge.csrf_token, None),
+        Ok(None) => start_again("The sign-in expired. Please enter your password again."),
+        Err(e) => {
+            tracing::warn!(error = %e, "second-factor page failed");
+            start_again("Signing in is not possible right now; try again later.")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SecondFactorForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf_token: Option<String>,
+}
+
+impl Drop for SecondFactorForm {
+    fn drop(&mut self) {
+        self.code.zeroize();
+    }
+}
+
+/// Checks the code of the second step; opens the session on success.
+pub async fn second_factor(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SecondFactorForm>,
+) -> Result<Response, PageError> {
+    use second_factor::challenge::StepError;
+    match second_factor::challenge::complete(
+        &state.store,
+        &state.vault,
+        &headers,
+        form.csrf_token.as_deref(),
+        &form.code,
+        state.settings.session_ttl,
+    )
+    .await
+    {
+        Ok(new) => {
+            let mut response = Redirect::to("/dashboard").into_response();
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, new.set_cookie());
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, second_factor::challenge::clear_cookie());
+            Ok(response)
+        }
+        Err(StepError::WrongCode { left }) => second_factor_form(
+            StatusCode::UNAUTHORIZED,
+            form.csrf_token.clone().unwrap_or_default(),
+            Some(format!(
+                "That code is wrong or was already used. {left} more {} before you must enter your password again.",
+                if left == 1 { "try" } else { "tries" }
+            )),
+        ),
+        Err(StepError::TooManyAttempts { retry_after }) => second_factor_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            form.csrf_token.clone().unwrap_or_default(),
+            Some(format!(
+                "Too many codes were tried. Wait {} s and try again.",
+                retry_after.as_secs().max(1)
+            )),
+        ),
+        Err(StepError::Expired) => {
+            start_again("The sign-in expired. Please enter your password again.")
+        }
+        Err(StepError::UsedUp) => {
+            start_again("Too many wrong codes. Please enter your password again.")
+        }
+        Err(StepError::Auth(e)) => {
+            tracing::warn!(error = %e, "second sign-in step failed");
+            start_again("Signing in is not possible right now; try again later.")
+        }
+    }
 }

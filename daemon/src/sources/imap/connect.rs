@@ -1,7 +1,8 @@
 //! Opening an authenticated IMAP session: TCP (keepalive, connect timeout) → TLS (rustls, verified,
-//! TLS 1.2+) or STARTTLS (must be offered and succeed) → LOGIN.
+//! TLS 1.2+) or STARTTLS (must be offered and succeed) → LOGIN with a password, or AUTHENTICATE
+//! with an OAuth 2.0 access token (OAUTHBEARER or XOAUTH2, chosen from CAPABILITY, see `sasl`).
 //!
-//! This is the only place that sees the password, and only for the LOGIN command.
+//! This is the only place that sees the password or the access token, and only for that command.
 //!
 //! A mailbox a user linked (not `operator_trusted`) is checked again on every connection: the
 //! host is resolved once, every address is checked by `sources::host_guard`, and the TCP
@@ -19,13 +20,14 @@ use async_imap::imap_proto::{Response, Status};
 use async_imap::{Client, Session};
 use rustls::pki_types::ServerName;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
 
 use super::error::{ImapError, ImapErrorKind};
 use super::framing::FramedLimits;
+use super::sasl::{BearerAuthenticator, BearerMechanism};
 use super::settings::{ImapOptions, ImapSettings, Security};
 
 /// DNS + TCP connect.
@@ -48,13 +50,41 @@ pub type ImapStream = Box<dyn Io>;
 /// An authenticated session.
 pub type ImapSession = Session<ImapStream>;
 
+/// What the session authenticates with.
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    /// LOGIN with the mailbox's username and this password.
+    Password(&'a SecretString),
+    /// AUTHENTICATE OAUTHBEARER or XOAUTH2 with the mailbox's username and this access token.
+    Bearer(&'a SecretString),
+}
+
+impl Credential<'_> {
+    /// The command that authenticates, for error texts.
+    fn command(self) -> &'static str {
+        match self {
+            Credential::Password(_) => "LOGIN",
+            Credential::Bearer(_) => "AUTHENTICATE",
+        }
+    }
+}
+
 /// Connects, secures and logs in. The returned session is authenticated; nothing is selected yet.
 pub async fn connect(
     settings: &ImapSettings,
     password: &SecretString,
     options: &ImapOptions,
 ) -> Result<ImapSession, ImapError> {
-    connect_via(settings, password, options, None).await
+    connect_via(settings, Credential::Password(password), options, None).await
+}
+
+/// [`connect`] with either kind of credential.
+pub async fn connect_with(
+    settings: &ImapSettings,
+    credential: Credential<'_>,
+    options: &ImapOptions,
+) -> Result<ImapSession, ImapError> {
+    connect_via(settings, credential, options, None).await
 }
 
 /// [`connect`], but the TCP connection goes to `addrs` (already resolved and checked by the
@@ -67,12 +97,18 @@ pub async fn connect_at(
     options: &ImapOptions,
     addrs: &[SocketAddr],
 ) -> Result<ImapSession, ImapError> {
-    connect_via(settings, password, options, Some(addrs)).await
+    connect_via(
+        settings,
+        Credential::Password(password),
+        options,
+        Some(addrs),
+    )
+    .await
 }
 
 async fn connect_via(
     settings: &ImapSettings,
-    password: &SecretString,
+    credential: Credential<'_>,
     options: &ImapOptions,
     addrs: Option<&[SocketAddr]>,
 ) -> Result<ImapSession, ImapError> {
@@ -121,7 +157,10 @@ async fn connect_via(
             client
         }
     };
-    login(client, settings, password).await
+    match credential {
+        Credential::Password(password) => login(client, settings, password).await,
+        Credential::Bearer(token) => authenticate_bearer(client, settings, token).await,
+    }
 }
 
 /// Connects and logs in once, then logs out: what the CLI and API do before saving a mailbox.
@@ -135,7 +174,16 @@ pub async fn test_login_with(
     password: &SecretString,
     options: &ImapOptions,
 ) -> Result<(), ImapError> {
-    test_login_via(settings, password, options, None).await
+    test_login_via(settings, Credential::Password(password), options, None).await
+}
+
+/// [`test_login_with`] with either kind of credential.
+pub async fn test_credential(
+    settings: &ImapSettings,
+    credential: Credential<'_>,
+    options: &ImapOptions,
+) -> Result<(), ImapError> {
+    test_login_via(settings, credential, options, None).await
 }
 
 /// [`test_login_with`] connecting to addresses the caller resolved and checked (see [`connect_at`]).
@@ -145,16 +193,22 @@ pub async fn test_login_at(
     options: &ImapOptions,
     addrs: &[SocketAddr],
 ) -> Result<(), ImapError> {
-    test_login_via(settings, password, options, Some(addrs)).await
+    test_login_via(
+        settings,
+        Credential::Password(password),
+        options,
+        Some(addrs),
+    )
+    .await
 }
 
 async fn test_login_via(
     settings: &ImapSettings,
-    password: &SecretString,
+    credential: Credential<'_>,
     options: &ImapOptions,
     addrs: Option<&[SocketAddr]>,
 ) -> Result<(), ImapError> {
-    let mut session = connect_via(settings, password, options, addrs).await?;
+    let mut session = connect_via(settings, credential, options, addrs).await?;
     for folder in settings.folders() {
         timeout(HANDSHAKE_TIMEOUT, session.examine(&folder))
             .await
@@ -374,9 +428,96 @@ async fn login(
     }
 }
 
+/// The tag of the one CAPABILITY command sent before AUTHENTICATE (async-imap's own tags are
+/// `A<number>`, so it cannot collide).
+const CAPABILITY_TAG: &str = "mscap";
+
+/// Asks for the capabilities (after STARTTLS the greeting's list no longer counts, RFC 3501
+/// §6.2.1) and returns them as sent (`AUTH=XOAUTH2`, `IDLE`, ...).
+async fn capabilities(
+    client: &mut Client<ImapStream>,
+    host: &str,
+) -> Result<Vec<String>, ImapError> {
+    let lost = || ImapError::new(ImapErrorKind::ConnectionLost, host, "CAPABILITY failed");
+    let asking = async {
+        let stream = client.get_mut();
+        stream
+            .write_all(format!("{CAPABILITY_TAG} CAPABILITY\r\n").as_bytes())
+            .await
+            .map_err(|_| lost())?;
+        stream.flush().await.map_err(|_| lost())?;
+        let mut found = Vec::new();
+        loop {
+            let response = client.read_response().await.map_err(|_| lost())?;
+            let response = response.ok_or_else(lost)?;
+            match response.parsed() {
+                Response::Capabilities(list) => {
+                    use async_imap::imap_proto::Capability;
+                    found.extend(list.iter().map(|capability| match capability {
+                        Capability::Imap4rev1 => "IMAP4rev1".to_owned(),
+                        Capability::Auth(mechanism) => format!("AUTH={mechanism}"),
+                        Capability::Atom(atom) => atom.to_string(),
+                    }));
+                }
+                Response::Done { tag, status, .. } if tag.0 == CAPABILITY_TAG => {
+                    return match status {
+                        Status::Ok => Ok(found),
+                        _ => Err(ImapError::new(
+                            ImapErrorKind::Protocol,
+                            host,
+                            "CAPABILITY refused",
+                        )),
+                    };
+                }
+                _ => {}
+            }
+        }
+    };
+    timeout(HANDSHAKE_TIMEOUT, asking)
+        .await
+        .map_err(|_| ImapError::timeout(host, "CAPABILITY"))?
+}
+
+/// AUTHENTICATE with the access token in the mechanism the server prefers of the two.
+async fn authenticate_bearer(
+    mut client: Client<ImapStream>,
+    settings: &ImapSettings,
+    token: &SecretString,
+) -> Result<ImapSession, ImapError> {
+    let host = settings.host.as_str();
+    let offered = capabilities(&mut client, host).await?;
+    let mechanism =
+        BearerMechanism::choose(offered.iter().map(String::as_str)).ok_or_else(|| {
+            ImapError::new(
+                ImapErrorKind::InvalidSettings,
+                host,
+                "the server offers neither OAUTHBEARER nor XOAUTH2",
+            )
+        })?;
+    let authenticator =
+        BearerAuthenticator::new(mechanism, &settings.username, token, host, settings.port);
+    match timeout(
+        LOGIN_TIMEOUT,
+        client.authenticate(mechanism.name(), authenticator),
+    )
+    .await
+    {
+        Err(_) => Err(ImapError::timeout(host, "AUTHENTICATE")),
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err((error, _client))) => {
+            Err(auth_error(host, Credential::Bearer(token).command(), error))
+        }
+    }
+}
+
 /// A NO to LOGIN is an authentication failure, unless the server says it is temporarily unavailable
 /// (RFC 5530 `UNAVAILABLE`), which is worth retrying.
 fn login_error(host: &str, error: async_imap::error::Error) -> ImapError {
+    auth_error(host, "LOGIN", error)
+}
+
+/// [`login_error`] for either authentication command.
+fn auth_error(host: &str, command: &'static str, error: async_imap::error::Error) -> ImapError {
     use async_imap::error::Error as E;
     match error {
         E::No(text) => {
@@ -389,10 +530,14 @@ fn login_error(host: &str, error: async_imap::error::Error) -> ImapError {
             } else {
                 ImapErrorKind::AuthFailed
             };
-            ImapError::new(kind, host, "LOGIN refused")
+            ImapError::new(kind, host, format!("{command} refused"))
         }
-        E::Bad(_) => ImapError::new(ImapErrorKind::AuthFailed, host, "LOGIN rejected"),
-        other => ImapError::from_session(host, "LOGIN", other),
+        E::Bad(_) => ImapError::new(
+            ImapErrorKind::AuthFailed,
+            host,
+            format!("{command} rejected"),
+        ),
+        other => ImapError::from_session(host, command, other),
     }
 }
 

@@ -23,6 +23,9 @@ pub enum ImapErrorKind {
     StartTlsUnavailable,
     /// The server refused the username or password.
     AuthFailed,
+    /// An OAuth-linked mailbox: the provider refused the grant (`invalid_grant`), or the server
+    /// refused a freshly refreshed access token. Only signing in at the provider again helps.
+    NeedsReconsent,
     /// The folder does not exist or cannot be examined.
     FolderUnavailable,
     /// The connection broke, the server said BYE, or a read/write failed.
@@ -49,6 +52,7 @@ impl ImapErrorKind {
             Self::Tls => "tls",
             Self::StartTlsUnavailable => "starttls_unavailable",
             Self::AuthFailed => "auth_failed",
+            Self::NeedsReconsent => "needs_reconsent",
             Self::FolderUnavailable => "folder_unavailable",
             Self::ConnectionLost => "connection_lost",
             Self::Timeout => "timeout",
@@ -70,6 +74,9 @@ impl ImapErrorKind {
                 "IMAP server does not offer STARTTLS (refusing to continue unencrypted)"
             }
             Self::AuthFailed => "IMAP authentication failed (wrong username or password)",
+            Self::NeedsReconsent => {
+                "the mail provider no longer accepts this mailbox's sign-in; link the mailbox again"
+            }
             Self::FolderUnavailable => "IMAP folder cannot be examined",
             Self::ConnectionLost => "IMAP connection lost",
             Self::Timeout => "IMAP server did not answer in time",

@@ -12,10 +12,12 @@
 pub mod backoff;
 pub mod checkpoints;
 pub mod connect;
+pub mod credential;
 pub mod error;
 pub mod framing;
 pub mod limiter;
 pub mod reconcile;
+pub mod sasl;
 pub mod settings;
 pub mod source;
 pub mod stats;

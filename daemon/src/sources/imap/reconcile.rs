@@ -18,9 +18,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::credential::MailboxCredential;
 use super::settings::ImapSettings;
 use super::source::{ImapSource, SecretFingerprint};
 use crate::pipeline::MailboxId;
+use crate::sources::oauth::{BearerTokens, MailboxBearer, TokenClient};
 use crate::sources::ownership::{Owned, Ownership};
 use crate::store::{
     Mailbox, MailboxFilter, MailboxKind, MailboxStatus, SecretKind, Store, StoredSecret,
@@ -119,10 +121,12 @@ impl ImapSource {
                 }
             };
             // A secret is "the same" while its id and last update are: decrypting it on every pass
-            // would cost a key derivation per mailbox.
+            // would cost a key derivation per mailbox. OAuth tokens change at every refresh, which
+            // the running watchers do themselves: only a new record (a new linking) counts.
+            let oauth = stored.kind == SecretKind::OauthTokens;
             let fingerprint = SecretFingerprint {
                 id: stored.id.0,
-                updated_at: stored.updated_at,
+                updated_at: if oauth { 0 } else { stored.updated_at },
             };
             let restart = match self.watch_state(id) {
                 None => false,
@@ -134,18 +138,15 @@ impl ImapSource {
                     true
                 }
             };
-            let binding = Binding::secret(SecretKind::ImapPassword, stored.id);
-            let password = match vault
-                .open_string(&binding, &SealedSecret::from_bytes(stored.sealed))
-            {
-                Ok(password) => password,
-                Err(_) => {
+            let credential = match self.credential(store, vault, mailbox, stored) {
+                Ok(credential) => credential,
+                Err(reason) => {
                     report.failed += 1;
-                    tracing::warn!(mailbox = %id, "imap mailbox not started: credentials cannot be decrypted with this master key");
+                    tracing::warn!(mailbox = %id, "imap mailbox not started: {reason}");
                     continue;
                 }
             };
-            match self.add_mailbox_with_secret(id, settings, password, Some(fingerprint)) {
+            match self.add_mailbox_with_secret(id, settings, credential, Some(fingerprint)) {
                 Ok(()) if restart => report.restarted += 1,
                 Ok(()) => report.started += 1,
                 Err(error) => {
@@ -160,6 +161,40 @@ impl ImapSource {
             }
         }
         Ok(report)
+    }
+
+    /// The password, or the OAuth token handle, of a mailbox; the error names what is wrong,
+    /// never a secret.
+    fn credential(
+        &self,
+        store: &Store,
+        vault: &Vault,
+        mailbox: &Mailbox,
+        stored: StoredSecret,
+    ) -> Result<MailboxCredential, String> {
+        let sealed = SealedSecret::from_bytes(stored.sealed);
+        if stored.kind != SecretKind::OauthTokens {
+            return vault
+                .open_string(
+                    &Binding::secret(SecretKind::ImapPassword, stored.id),
+                    &sealed,
+                )
+                .map(MailboxCredential::Password)
+                .map_err(|_| "credentials cannot be decrypted with this master key".to_owned());
+        }
+        let tokens = BearerTokens::open(vault, stored.id, &sealed)
+            .map_err(|e| format!("OAuth tokens cannot be opened: {}", e.class()))?;
+        let provider = self
+            .oauth_providers()
+            .get(&tokens.provider)
+            .ok_or_else(|| format!("OAuth provider {:?} is not configured", tokens.provider))?;
+        let client = TokenClient::new(provider).map_err(|e| e.to_string())?;
+        Ok(MailboxCredential::OAuth(MailboxBearer::new(
+            store.clone(),
+            vault.clone(),
+            client,
+            mailbox.id,
+        )))
     }
 
     /// Runs [`ImapSource::reconcile_owned`] now, then at every change of `ownership` and every

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::checkpoints::Checkpoints;
+use super::credential::MailboxCredential;
 use super::error::ImapError;
 use super::limiter::HostLimiter;
 use super::settings::{ImapOptions, ImapSettings};
@@ -39,6 +40,8 @@ struct Inner {
     shutdown: CancellationToken,
     /// One token per watched mailbox; cancelling it stops that mailbox's folder watchers.
     mailboxes: Mutex<HashMap<MailboxId, Watched>>,
+    /// The identity providers OAuth-linked mailboxes refresh their tokens at.
+    oauth: std::sync::RwLock<crate::sources::oauth::OAuthProviders>,
 }
 
 struct Watched {
@@ -84,6 +87,7 @@ impl ImapSource {
                 tracker: TaskTracker::new(),
                 shutdown,
                 mailboxes: Mutex::default(),
+                oauth: std::sync::RwLock::default(),
             }),
         }
     }
@@ -110,6 +114,23 @@ impl ImapSource {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(options);
     }
 
+    /// The configured OAuth providers (replaced by a configuration reload).
+    pub fn set_oauth_providers(&self, providers: crate::sources::oauth::OAuthProviders) {
+        *self
+            .inner
+            .oauth
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = providers;
+    }
+
+    pub(crate) fn oauth_providers(&self) -> crate::sources::oauth::OAuthProviders {
+        self.inner
+            .oauth
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Starts watching a mailbox (one watcher per folder). A mailbox already watched is restarted
     /// with the new settings and password, e.g. after its credentials changed.
     pub fn add_mailbox(
@@ -118,20 +139,25 @@ impl ImapSource {
         settings: ImapSettings,
         password: SecretString,
     ) -> Result<(), ImapError> {
-        self.add_mailbox_with_secret(mailbox, settings, password, None)
+        self.add_mailbox_with_secret(
+            mailbox,
+            settings,
+            MailboxCredential::Password(password),
+            None,
+        )
     }
 
     pub(crate) fn add_mailbox_with_secret(
         &self,
         mailbox: MailboxId,
         settings: ImapSettings,
-        password: SecretString,
+        credential: MailboxCredential,
         secret: Option<SecretFingerprint>,
     ) -> Result<(), ImapError> {
         let options = self.options();
         settings.validate(&options)?;
         let settings = Arc::new(settings);
-        let password = Arc::new(password);
+        let credential = Arc::new(credential);
         let cancel = self.inner.shutdown.child_token();
         let stopped_for_attention = Arc::new(AtomicBool::new(false));
         let watched = Watched {
@@ -149,7 +175,7 @@ impl ImapSource {
                 mailbox,
                 folder,
                 settings: Arc::clone(&settings),
-                password: Arc::clone(&password),
+                credential: Arc::clone(&credential),
                 options: Arc::clone(&options),
                 pipeline: self.inner.pipeline.clone(),
                 checkpoints: Arc::clone(&self.inner.checkpoints),

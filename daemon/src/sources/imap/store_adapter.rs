@@ -117,19 +117,20 @@ impl Checkpoints for StoreCheckpoints {
                 .get_mailbox(id)
                 .await
                 .map_err(|e| failed("load mailbox", e))?;
+            // An OAuth grant that is gone is repaired by signing in again, not by new settings.
+            let status = if kind == ImapErrorKind::NeedsReconsent {
+                MailboxStatus::NeedsReconsent
+            } else {
+                MailboxStatus::NeedsAttention
+            };
             // Fenced like the resets: a stalled ex-owner marks nothing and tells nobody.
             self.store
-                .set_mailbox_status_fenced(
-                    id,
-                    MailboxStatus::NeedsAttention,
-                    Some(&reason),
-                    self.fencing(mailbox),
-                )
+                .set_mailbox_status_fenced(id, status, Some(&reason), self.fencing(mailbox))
                 .await
                 .map_err(|e| failed("set needs-attention", e))?;
             // Tell the owner by email, once, on the transition (several folders of one
             // mailbox fail together). The notice carries a fixed sentence, not the server's text.
-            if before.status != MailboxStatus::NeedsAttention
+            if before.status != status
                 && let Err(error) =
                     crate::notify::enqueue_attention(&self.store, &before, kind.describe()).await
             {

@@ -2,7 +2,7 @@
 //! (or by polling) and catch up again; on transient faults reconnect with backoff, on an
 //! authentication failure mark the mailbox as needing attention and stop.
 //!
-//! Read-only by construction: the only commands sent are CAPABILITY, LOGIN, EXAMINE,
+//! Read-only by construction: the only commands sent are CAPABILITY, LOGIN or AUTHENTICATE, EXAMINE,
 //! `UID FETCH (UID RFC822.SIZE)`, `UID FETCH (UID BODY.PEEK[])`, `UID SEARCH SINCE` (after a
 //! UIDVALIDITY change), NOOP, IDLE/DONE and LOGOUT.
 //! Never SELECT, never STORE, never anything that changes a flag.
@@ -18,13 +18,13 @@ use std::time::Duration;
 use async_imap::extensions::idle::IdleResponse;
 use async_imap::imap_proto::{Response, Status};
 use futures::TryStreamExt;
-use secrecy::SecretString;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::checkpoints::{Checkpoints, FolderCursor};
-use super::connect::{self, ImapSession};
+use super::connect::ImapSession;
+use super::credential::{self, MailboxCredential};
 use super::error::{ImapError, ImapErrorKind};
 use super::limiter::HostLimiter;
 use super::settings::{ImapOptions, ImapSettings};
@@ -44,7 +44,7 @@ pub(crate) struct FolderWatch {
     pub mailbox: MailboxId,
     pub folder: String,
     pub settings: Arc<ImapSettings>,
-    pub password: Arc<SecretString>,
+    pub credential: Arc<MailboxCredential>,
     pub options: Arc<ImapOptions>,
     pub pipeline: PipelineHandle,
     pub checkpoints: Arc<dyn Checkpoints>,
@@ -166,7 +166,7 @@ async fn session(
         permit = watch.limiter.acquire(host) => permit,
         () = watch.cancel.cancelled() => return Ok(()),
     };
-    let connecting = connect::connect(&watch.settings, &watch.password, &watch.options);
+    let connecting = credential::connect(&watch.settings, &watch.credential, &watch.options);
     let mut session = tokio::select! {
         result = connecting => result.inspect_err(|e| {
             if e.is_auth_failure() {

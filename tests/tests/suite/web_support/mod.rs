@@ -23,6 +23,8 @@ pub struct Site {
     pub store: Store,
     pub supervisor: Supervisor,
     pub addr: SocketAddr,
+    /// The vault the daemon seals with.
+    pub vault: Vault,
     _dir: tempfile::TempDir,
 }
 
@@ -30,6 +32,18 @@ impl Site {
     /// Starts the daemon. `watch_imap`: run IMAP watchers (reconciled every second, plaintext
     /// IMAP allowed on loopback as the test Dovecot offers it).
     pub async fn start(watch_imap: bool) -> Result<Site> {
+        Site::start_with(
+            watch_imap,
+            mailsig_daemon::http::app::ApiSettings::default(),
+        )
+        .await
+    }
+
+    /// [`Site::start`] with the `[api]` settings `api`.
+    pub async fn start_with(
+        watch_imap: bool,
+        api: mailsig_daemon::http::app::ApiSettings,
+    ) -> Result<Site> {
         let env = TestEnv::from_env()?;
         let dir = tempfile::tempdir()?;
         let cert = issue_certificate(&env, dir.path(), "server")?;
@@ -42,6 +56,7 @@ impl Site {
                 ..ImapOptions::default()
             },
             reconcile_interval: Duration::from_secs(1),
+            ..ImapStartOptions::default()
         };
         let options = SupervisorOptions {
             http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -53,13 +68,15 @@ impl Site {
                 ..HttpsOptions::default()
             },
             imap,
+            api,
             shutdown_grace: Duration::from_secs(20),
             ..SupervisorOptions::default()
         };
+        let vault = Vault::new(MasterKey::generate()?);
         let supervisor = Supervisor::start(
             options,
             store.clone(),
-            Vault::new(MasterKey::generate()?),
+            vault.clone(),
             CancellationToken::new(),
         )
         .await?;
@@ -69,8 +86,18 @@ impl Site {
             store,
             supervisor,
             addr,
+            vault,
             _dir: dir,
         })
+    }
+
+    /// The SQLite database's files (the database and its write-ahead log).
+    pub fn database_files(&self) -> Vec<std::path::PathBuf> {
+        ["mailsig.db", "mailsig.db-wal"]
+            .iter()
+            .map(|name| self._dir.path().join(name))
+            .filter(|path| path.exists())
+            .collect()
     }
 
     /// `https://localhost:<port><path>` (the certificate names localhost).
@@ -111,6 +138,22 @@ impl Site {
         self.supervisor.stop().await?;
         Ok(())
     }
+}
+
+/// Waits, without reloading, until `selector` exists on the page the browser shows (a form's
+/// answer), or fails after `timeout` with the page's text.
+pub async fn wait_exists(browser: &Browser, selector: &str, timeout: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !browser.exists(selector).await.unwrap_or(false) {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{selector} did not appear within {timeout:?}; at {}: {}",
+            browser.current_path().await.unwrap_or_default(),
+            browser.text("main").await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 /// Where screenshots go for people to look at: `target/web-screenshots/<name>.png`.

@@ -1,0 +1,364 @@
+//! IMAP mailboxes that sign in with OAuth 2.0, end to end with the real `mailsigd` binary, the
+//! real Dovecot (its `oauth2` passdb validates each bearer token by introspection) and the test
+//! OpenID provider: `mailbox link-imap-oauth` runs the code flow with PKCE on a loopback redirect
+//! while the test signs in at the provider's forms; the daemon then reads the mailbox with the
+//! stored tokens. Access tokens here live 5 s (`short_ttl`), so every reconnection after that
+//! needs a refresh; a revoked grant makes the mailbox "needs re-consent" with one notice.
+
+use crate::ops_support::mailsigd_bin;
+use crate::pipeline_support::{signed_mail, unique_id};
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use mailsig_tests::oidc::{OidcProvider, sign_in};
+use mailsig_tests::servers::{MailUser, TestEnv, free_port};
+
+const WAIT: Duration = Duration::from_secs(90);
+const OWNER: &str = "olga@example.com";
+
+/// A configured daemon directory: config, master key, database, and the daemon once started.
+struct Rig {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    daemon: Option<Child>,
+}
+
+impl Rig {
+    fn new(provider: &OidcProvider) -> Result<Rig> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("mailsig.toml");
+        let rig = Rig {
+            config: config.clone(),
+            dir,
+            daemon: None,
+        };
+        rig.cli(&["init"])?;
+        let secret = rig.dir.path().join("oidc-client-secret");
+        std::fs::write(&secret, format!("{}\n", provider.client_secret))?;
+        let port = free_port()?;
+        let mut text = std::fs::read_to_string(&config)?;
+        text.push_str(&format!(
+            "\n[oauth.providers.test]\nprofile = \"generic\"\nclient_id = \"{}\"\n\
+             client_secret_file = \"{}\"\nauthorization_url = \"{}\"\ntoken_url = \"{}\"\n\
+             scopes = [\"openid\", \"offline_access\", \"short_ttl\"]\n",
+            provider.client_id,
+            secret.display(),
+            provider.authorization_url(),
+            provider.token_url(),
+        ));
+        std::fs::write(&config, text)?;
+        std::fs::write(rig.dir.path().join("http-port"), port.to_string())?;
+        rig.cli(&["user", "add", OWNER])?;
+        rig.cli(&["list", "add", "--owner", OWNER, "Contacts"])?;
+        Ok(rig)
+    }
+
+    fn command(&self) -> Result<Command> {
+        let port = std::fs::read_to_string(self.dir.path().join("http-port")).unwrap_or_default();
+        let mut command = Command::new(mailsigd_bin()?);
+        command
+            .arg("-c")
+            .arg(&self.config)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("MAILSIG_CONFIG");
+        if !port.is_empty() {
+            command.env("MAILSIG_HTTP_LISTEN", format!("127.0.0.1:{port}"));
+        }
+        Ok(command)
+    }
+
+    /// Runs one CLI command to its end; its stdout.
+    fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = self.command()?.args(args).output()?;
+        ensure!(
+            out.status.success(),
+            "mailsigd {args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `mailbox link-imap-oauth` for `user`, signing in at the provider as the user (the login
+    /// name is the Dovecot user the token is introspected for).
+    async fn link(&self, env: &TestEnv, user: &MailUser) -> Result<String> {
+        let imaps = env.imaps_port.to_string();
+        let ca = env.ca.display().to_string();
+        let mut child = self
+            .command()?
+            .args([
+                "mailbox",
+                "link-imap-oauth",
+                "--owner",
+                OWNER,
+                "--list",
+                "Contacts",
+                "--provider",
+                "test",
+                "--host",
+                "localhost",
+                "--port",
+                &imaps,
+                "--username",
+                &user.name,
+                "--address",
+                &user.address,
+                "--ca-file",
+                &ca,
+                // The message already in the INBOX is read too (a watcher starts after UIDNEXT).
+                "--backfill",
+                "10",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let url = loop {
+            let line = lines_rx
+                .recv_timeout(Duration::from_secs(60))
+                .context("link-imap-oauth printed no URL")?;
+            if line.starts_with("http") {
+                break line;
+            }
+        };
+        let redirect = sign_in(&url, &user.name).await?;
+        ensure!(
+            redirect.host_str() == Some("127.0.0.1") && redirect.path() == "/callback",
+            "{redirect}"
+        );
+        // The browser's last step: back to the command's loopback listener.
+        let answer = reqwest::get(redirect.clone()).await?;
+        ensure!(answer.status().is_success(), "{}", answer.status());
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+        let rest: Vec<String> = lines_rx.iter().collect();
+        ensure!(
+            out.status.success(),
+            "link-imap-oauth: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let row = rest
+            .iter()
+            .find(|l| l.ends_with(&user.address))
+            .with_context(|| format!("no mailbox row in {rest:?}"))?;
+        Ok(row.split('\t').next().unwrap_or_default().to_owned())
+    }
+
+    fn start(&mut self) -> Result<()> {
+        let log = std::fs::File::create(self.dir.path().join("mailsigd.log"))?;
+        let child = self
+            .command()?
+            .arg("run")
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.daemon = Some(child);
+        Ok(())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mailsigd.log")).unwrap_or_default()
+    }
+
+    /// Waits until `mailsigd suggestion list` shows `name`.
+    async fn wait_for_suggestion(&self, name: &str) -> Result<()> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let list = self.cli(&["suggestion", "list", "--user", OWNER])?;
+            if list.contains(name) {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "no suggestion {name:?} within {WAIT:?}:\n{list}\nlog:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Waits until `mailsigd mailbox list` shows the mailbox with `status`.
+    async fn wait_for_status(&self, mailbox: &str, status: &str) -> Result<()> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let list = self.cli(&["mailbox", "list"])?;
+            if list.lines().any(|l| {
+                l.starts_with(&format!("{mailbox}\t")) && l.contains(&format!("\t{status}\t"))
+            }) {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "mailbox {mailbox} not {status} within {WAIT:?}:\n{list}\nlog:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// The SQLite database `init` made.
+    fn database(&self) -> Result<PathBuf> {
+        find_file(self.dir.path(), "mailsig.db", 3).context("no mailsig.db under the rig")
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn find_file(dir: &Path, name: &str, depth: u32) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+        if depth > 0
+            && path.is_dir()
+            && let Some(found) = find_file(&path, name, depth - 1)
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// Ends the user's IMAP sessions at Dovecot, as a server does when a token expires.
+fn kick(env: &TestEnv, user: &MailUser) -> Result<()> {
+    let conf = env.dir.join("dovecot/dovecot.conf");
+    let out = Command::new("doveadm")
+        .arg("-c")
+        .arg(&conf)
+        .args(["kick", &user.name])
+        .output()?;
+    ensure!(
+        out.status.success() || out.status.code() == Some(68),
+        "doveadm kick: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Successful bearer-token logins of `user` in Dovecot's log.
+fn oauth_logins(env: &TestEnv, user: &MailUser) -> Result<usize> {
+    let log = std::fs::read_to_string(env.dir.join("dovecot/dovecot.log"))?;
+    let needle = format!("Login: user=<{}>, method=OAUTHBEARER", user.name);
+    Ok(log.lines().filter(|l| l.contains(&needle)).count())
+}
+
+async fn count_notices(rig: &Rig) -> Result<i64> {
+    let url = format!("sqlite://{}?mode=ro", rig.database()?.display());
+    let pool = sqlx::SqlitePool::connect(&url).await?;
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE kind = 'mailbox_attention'")
+            .fetch_one(&pool)
+            .await?;
+    pool.close().await;
+    Ok(count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_linked_by_oauth_keeps_working_across_token_expiry() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let provider = OidcProvider::from_env()?;
+    let user = env.create_mail_user()?;
+    let mut rig = Rig::new(&provider)?;
+    env.imap()
+        .append(
+            &user,
+            "INBOX",
+            &signed_mail("Ines Ortega", "ines", "oauth.example", &unique_id("oauth1")),
+        )
+        .await?;
+    let mailbox = rig.link(&env, &user).await?;
+    rig.start()?;
+    rig.wait_for_suggestion("Ines Ortega").await?;
+    let logins_before = oauth_logins(&env, &user)?;
+    ensure!(logins_before >= 1, "no OAUTHBEARER login in Dovecot's log");
+
+    // The access token the daemon holds lives 5 s: let it run out (set-up, not the proof), then
+    // drop the session and deliver while the watcher reconnects. Reconnecting needs a refresh:
+    // the provider refuses the old token, so a login with it would fail.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    kick(&env, &user)?;
+    env.imap()
+        .append(
+            &user,
+            "INBOX",
+            &signed_mail(
+                "Jonas Pereira",
+                "jonas",
+                "oauth.example",
+                &unique_id("oauth2"),
+            ),
+        )
+        .await?;
+    rig.wait_for_suggestion("Jonas Pereira").await?;
+    ensure!(
+        oauth_logins(&env, &user)? > logins_before,
+        "the second message came without a new login"
+    );
+    rig.wait_for_status(&mailbox, "ok").await?;
+    ensure!(
+        count_notices(&rig).await? == 0,
+        "a notice for a healthy mailbox"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_asks_for_re_consent_once() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let provider = OidcProvider::from_env()?;
+    let user = env.create_mail_user()?;
+    let mut rig = Rig::new(&provider)?;
+    env.imap()
+        .append(
+            &user,
+            "INBOX",
+            &signed_mail(
+                "Karla Nunes",
+                "karla",
+                "oauth.example",
+                &unique_id("oauth3"),
+            ),
+        )
+        .await?;
+    let mailbox = rig.link(&env, &user).await?;
+    rig.start()?;
+    rig.wait_for_suggestion("Karla Nunes").await?;
+
+    let revoked = provider.revoke_grants(&user.name).await?;
+    ensure!(revoked >= 1, "the provider knew no grant of {}", user.name);
+    kick(&env, &user)?;
+    rig.wait_for_status(&mailbox, "needs_reconsent").await?;
+    // One notice, however many reconnections or folders saw the failure.
+    ensure!(count_notices(&rig).await? == 1);
+    let log = rig.log();
+    ensure!(
+        !log.contains(&provider.client_secret),
+        "the client secret reached the log"
+    );
+    if log.contains("panicked") {
+        bail!("the daemon panicked:\n{log}");
+    }
+    Ok(())
+}
