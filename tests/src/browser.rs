@@ -26,6 +26,35 @@ const HINT: &str = "the browser tests need Debian's chromium and chromium-driver
 /// Width and height of the browser window, and so of its screenshots.
 pub const WINDOW: (u32, u32) = (1280, 1000);
 
+/// The two screens the pages are made for: a desktop window and a phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// 1280 x 900 CSS pixels.
+    Desktop,
+    /// 390 x 844 CSS pixels at device pixel ratio 1 (an iPhone 12-14's CSS viewport).
+    Phone,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 2] = [Screen::Desktop, Screen::Phone];
+
+    /// The viewport in CSS pixels.
+    pub fn size(self) -> (u32, u32) {
+        match self {
+            Screen::Desktop => (1280, 900),
+            Screen::Phone => (390, 844),
+        }
+    }
+
+    /// `desktop` or `phone`, for file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Screen::Desktop => "desktop",
+            Screen::Phone => "phone",
+        }
+    }
+}
+
 /// A headless Chromium session. Dropping it kills chromedriver (and with it the browser).
 pub struct Browser {
     pub client: Client,
@@ -43,6 +72,16 @@ fn find_program(candidates: &[&str]) -> Option<PathBuf> {
 impl Browser {
     /// Starts chromedriver and a headless Chromium session with a fresh profile.
     pub async fn start() -> Result<Browser> {
+        Browser::launch(None).await
+    }
+
+    /// A browser whose viewport is exactly `screen` (Chromium's device emulation, so that a
+    /// phone's 390 px are not widened to the smallest window the platform allows).
+    pub async fn on(screen: Screen) -> Result<Browser> {
+        Browser::launch(Some(screen)).await
+    }
+
+    async fn launch(screen: Option<Screen>) -> Result<Browser> {
         let chromium = find_program(&["chromium", "chromium-browser"])
             .with_context(|| format!("no chromium on PATH: {HINT}"))?;
         let chromedriver = find_program(&["chromedriver"])
@@ -60,22 +99,29 @@ impl Browser {
             .await
             .context("chromedriver did not listen")?;
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".to_owned(),
-            json!({
-                "binary": chromium,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--hide-scrollbars",
-                    format!("--window-size={},{}", WINDOW.0, WINDOW.1),
-                    format!("--user-data-dir={}", profile.path().display()),
-                    // The daemon's certificate is signed by the throwaway test CA, which is not
-                    // in Chromium's trust store; accepted for these tests only.
-                    "--ignore-certificate-errors",
-                ],
-            }),
-        );
+        let mut options = json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--hide-scrollbars",
+                format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+                format!("--user-data-dir={}", profile.path().display()),
+                // The daemon's certificate is signed by the throwaway test CA, which is not
+                // in Chromium's trust store; accepted for these tests only.
+                "--ignore-certificate-errors",
+            ],
+        });
+        if let Some(screen) = screen {
+            let (width, height) = screen.size();
+            // Not "mobile": that would lay pages out at 980 px and zoom out until a page's
+            // viewport meta applies; the width is what is tested.
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0,
+                                   "mobile": false, "touch": screen == Screen::Phone },
+            });
+        }
+        capabilities.insert("goog:chromeOptions".to_owned(), options);
         capabilities.insert("acceptInsecureCerts".to_owned(), json!(true));
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
@@ -181,6 +227,31 @@ impl Browser {
         }
     }
 
+    /// The page's full URL.
+    pub async fn current_url(&self) -> Result<url::Url> {
+        Ok(self.client.current_url().await?)
+    }
+
+    /// Waits (without reloading) until the text of `selector` contains `text`, as after a
+    /// form's navigation; fails after `timeout` with what the page shows.
+    pub async fn wait_text(&self, selector: &str, text: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(found) = self.text(selector).await
+                && found.contains(text)
+            {
+                return Ok(found);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{selector} did not show {text:?} within {timeout:?}; page:\n{}",
+                    self.source().await?
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Reloads `url` until `selector` exists, or fails after `timeout`.
     pub async fn wait_for(&self, url: &str, selector: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
@@ -227,16 +298,54 @@ impl Browser {
             viewport.0,
             viewport.1
         );
-        ensure!(
-            width == WINDOW.0,
-            "screenshot width {width}, window width {}",
-            WINDOW.0
-        );
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(path, &png_bytes).with_context(|| format!("save {}", path.display()))?;
         Ok((width, height))
+    }
+
+    /// Runs `script` (a function body that `return`s a JSON value) in the page. WebDriver
+    /// scripts are not subject to the page's CSP; the pages themselves run none.
+    pub async fn eval<T: serde::de::DeserializeOwned>(&self, script: &str) -> Result<T> {
+        let value = self
+            .client
+            .execute(script, vec![])
+            .await
+            .with_context(|| format!("run {script}"))?;
+        serde_json::from_value(value).with_context(|| format!("result of {script}"))
+    }
+
+    /// Fails when the page is wider than the viewport: `document.documentElement.scrollWidth`
+    /// against `innerWidth`, naming the widest elements that stick out.
+    pub async fn assert_fits(&self, what: &str) -> Result<()> {
+        let (scroll, inner, culprits): (u32, u32, Vec<String>) = self
+            .eval(
+                "const w = window.innerWidth; \
+                 const out = [...document.querySelectorAll('body *')] \
+                   .filter(e => e.getBoundingClientRect().right > w + 0.5) \
+                   .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id); \
+                 return [document.documentElement.scrollWidth, w, out];",
+            )
+            .await?;
+        ensure!(
+            scroll <= inner,
+            "{what} is {scroll} px wide in a {inner} px viewport; sticking out: {culprits:?}"
+        );
+        Ok(())
+    }
+
+    /// The `textContent` of the element matched by `selector` (visually hidden text included,
+    /// as a screen reader reads it), with runs of white space as one space.
+    pub async fn accessible_text(&self, selector: &str) -> Result<String> {
+        let selector_json = serde_json::to_string(selector)?;
+        let text: Option<String> = self
+            .eval(&format!(
+                "const e = document.querySelector({selector_json}); \
+                 return e ? e.textContent.replace(/\\s+/g, ' ').trim() : null;"
+            ))
+            .await?;
+        text.with_context(|| format!("no {selector} on the page"))
     }
 
     /// Ends the WebDriver session (the browser quits).

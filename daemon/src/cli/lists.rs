@@ -1,4 +1,5 @@
-//! `mailsigd list add|share|unshare|list`: contact lists and their members.
+//! `mailsigd list add|share|unshare|list|auto-accept`: contact lists, their members and their
+//! auto-accept setting.
 //!
 //! Each command calls the service layer as the operator acting as the list's owner, so names
 //! are validated, roles checked and audit entries written exactly as for the same action on a
@@ -8,8 +9,8 @@ use std::path::Path;
 
 use clap::{Subcommand, ValueEnum};
 
-use crate::service::{Actor, lists};
-use crate::store::{ListId, Role, Store, UserId};
+use crate::service::{Actor, auto_accept, lists};
+use crate::store::{AutoAcceptMode, AutoAcceptReport, ListId, Role, Store, UserId};
 
 use super::exit::CliError;
 use super::exit::{CliResult, OrExit};
@@ -51,6 +52,39 @@ pub enum ListCommand {
         /// The user (e-mail or id).
         email: String,
     },
+    /// Show a list's auto-accept, or set it with --mode and/or --threshold. Prints mode,
+    /// threshold, expected error rate at the threshold ("-" without data), suggestions the
+    /// estimate is based on, and suggestions auto-accepted so far (tab separated).
+    AutoAccept {
+        /// The list (id, or name: among the lists of --owner when given).
+        list: String,
+        /// The list's owner (e-mail or id), to tell lists of the same name apart.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Off, dry-run (only mark what would be accepted) or on.
+        #[arg(long, value_enum)]
+        mode: Option<AutoAcceptArg>,
+        /// Every shown field must be at least this sure (0.5 to 1).
+        #[arg(long)]
+        threshold: Option<f64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AutoAcceptArg {
+    Off,
+    DryRun,
+    On,
+}
+
+impl From<AutoAcceptArg> for AutoAcceptMode {
+    fn from(arg: AutoAcceptArg) -> Self {
+        match arg {
+            AutoAcceptArg::Off => AutoAcceptMode::Off,
+            AutoAcceptArg::DryRun => AutoAcceptMode::DryRun,
+            AutoAcceptArg::On => AutoAcceptMode::On,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -109,6 +143,34 @@ pub async fn execute(config_path: &Path, command: ListCommand) -> CliResult {
                 println!("{}\t{}\t{}", list.id.0, list.role, list.name);
             }
         }
+        ListCommand::AutoAccept {
+            list,
+            owner,
+            mode,
+            threshold,
+        } => {
+            let (list, owner) = list_named(&store, &list, owner.as_deref()).await?;
+            let actor = Actor::operator_as(owner);
+            let report = if mode.is_none() && threshold.is_none() {
+                auto_accept::report(&store, actor, list)
+                    .await
+                    .or_exit("read auto-accept")?
+            } else {
+                let mode = match mode {
+                    Some(mode) => mode.into(),
+                    None => {
+                        auto_accept::report(&store, actor, list)
+                            .await
+                            .or_exit("read auto-accept")?
+                            .mode
+                    }
+                };
+                auto_accept::set(&store, actor, list, mode, threshold)
+                    .await
+                    .or_exit("set auto-accept")?
+            };
+            println!("{}", report_line(&report));
+        }
     }
     store.close().await;
     Ok(())
@@ -127,4 +189,18 @@ async fn list_named(
     };
     let list = resolve::list(store, given, owner).await?;
     Ok((list.id, list.owner))
+}
+
+/// `mode, threshold, expected error rate, passing, accepted`, tab separated.
+fn report_line(report: &AutoAcceptReport) -> String {
+    let rate = report
+        .expected_error_rate
+        .map_or_else(|| "-".to_owned(), |r| format!("{r:.4}"));
+    format!(
+        "{}\t{}\t{rate}\t{}\t{}",
+        report.mode.as_str(),
+        report.threshold,
+        report.passing,
+        report.accepted
+    )
 }

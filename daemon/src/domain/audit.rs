@@ -40,6 +40,7 @@ text_enum! {
         SuggestionHistory => "suggestion.history",
         SuggestionAccept => "suggestion.accept",
         SuggestionDismiss => "suggestion.dismiss",
+        SuggestionReopen => "suggestion.reopen",
         SuggestionMerge => "suggestion.merge",
         SuggestionExport => "suggestion.export",
         /// Erased for good; the entry keeps the id only, never the erased values.

@@ -30,6 +30,8 @@ pub enum ServiceError {
         reason: String,
         auth: bool,
         tls_untrusted: bool,
+        /// A folder to watch does not exist or cannot be opened.
+        folder: bool,
     },
     /// A dependency (database, mail server) is unavailable; retrying later may work.
     #[error("temporarily unavailable: {0}")]

@@ -117,12 +117,178 @@ pub async fn vcard(
 
 pub async fn csv(store: &Store, actor: Actor, list: ListId, scope: Scope) -> ServiceResult<String> {
     let suggestions = exported(store, actor, list, scope, "csv").await?;
-    let mut out = String::new();
-    csv_row(&mut out, &CSV_HEADER.map(str::to_owned));
-    for s in &suggestions {
-        csv_row(&mut out, &csv_cells(s));
+    Ok(csv_of(&suggestions))
+}
+
+/// The CSV of `suggestions`: Google Contacts' column names (which HubSpot and Outlook map on
+/// import too), one E-mail/Phone/Website column pair per value with its type, as many as the
+/// contact with the most needs (at least one).
+pub fn csv_of(suggestions: &[Suggestion]) -> String {
+    let width = |n: fn(&Suggestion) -> usize| suggestions.iter().map(n).max().unwrap_or(0).max(1);
+    let emails = width(|s| csv_emails(s).len());
+    let phones = width(|s| s.fields.phones.len());
+    let websites = width(|s| s.fields.websites.len() + s.fields.social.len());
+    let mut header: Vec<String> = [
+        "Name",
+        "Given Name",
+        "Family Name",
+        "Organization 1 - Name",
+        "Organization 1 - Title",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for i in 1..=emails {
+        header.push(format!("E-mail {i} - Type"));
+        header.push(format!("E-mail {i} - Value"));
     }
-    Ok(out)
+    for i in 1..=phones {
+        header.push(format!("Phone {i} - Type"));
+        header.push(format!("Phone {i} - Value"));
+    }
+    for i in 1..=websites {
+        header.push(format!("Website {i} - Type"));
+        header.push(format!("Website {i} - Value"));
+    }
+    header.extend(
+        [
+            "Address 1 - Formatted",
+            "Address 1 - Street",
+            "Address 1 - City",
+            "Address 1 - Region",
+            "Address 1 - Postal Code",
+            "Address 1 - Country",
+            "Notes",
+            "mailsig Status",
+        ]
+        .map(str::to_owned),
+    );
+    let mut out = String::new();
+    csv_row(&mut out, &header);
+    for s in suggestions {
+        let f = &s.fields;
+        let (given, family) = name_parts(value(&f.name).unwrap_or_default());
+        let mut row = vec![
+            value(&f.name).unwrap_or_default().to_owned(),
+            given,
+            family,
+            value(&f.company).unwrap_or_default().to_owned(),
+            value(&f.title).unwrap_or_default().to_owned(),
+        ];
+        let mut pairs = |values: Vec<(&str, &str)>, columns: usize| {
+            for i in 0..columns {
+                let (kind, text) = values.get(i).copied().unwrap_or_default();
+                row.push(kind.to_owned());
+                row.push(text.to_owned());
+            }
+        };
+        pairs(
+            csv_emails(s).into_iter().map(|e| ("Work", e)).collect(),
+            emails,
+        );
+        pairs(
+            f.phones
+                .iter()
+                .map(|p| (phone_type(&p.kind), p.e164.as_str()))
+                .collect(),
+            phones,
+        );
+        pairs(
+            f.websites
+                .iter()
+                .map(|w| ("Work", w.value.as_str()))
+                .chain(f.social.iter().map(|w| ("Profile", w.value.as_str())))
+                .collect(),
+            websites,
+        );
+        let address = value(&f.address).unwrap_or_default();
+        let postal = super::postal::parse(address);
+        row.extend([
+            address.to_owned(),
+            postal.street,
+            postal.locality,
+            postal.region,
+            postal.code,
+            postal.country,
+            if s.unverified_sender {
+                format!("mailsig: {}", sender_word(s))
+            } else {
+                String::new()
+            },
+            s.status.as_str().to_owned(),
+        ]);
+        csv_row(&mut out, &row);
+    }
+    out
+}
+
+/// The sender's address first, then the other extracted ones (each once).
+fn csv_emails(s: &Suggestion) -> Vec<&str> {
+    let mut emails: Vec<&str> = vec![s.sender_email.as_str()];
+    for e in &s.fields.emails {
+        if !emails.iter().any(|x| x.eq_ignore_ascii_case(&e.value)) {
+            emails.push(&e.value);
+        }
+    }
+    emails
+}
+
+/// A phone kind as address books name it.
+fn phone_type(kind: &str) -> &'static str {
+    match kind {
+        "mobile" => "Mobile",
+        "fax" => "Work Fax",
+        "work" | "direct" => "Work",
+        "main" => "Main",
+        "home" => "Home",
+        _ => "Other",
+    }
+}
+
+/// Given and family name: the last word is the family name ("Rachel Kim" → "Rachel", "Kim");
+/// a single word is a given name.
+pub fn name_parts(name: &str) -> (String, String) {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    match words.as_slice() {
+        [] => (String::new(), String::new()),
+        [one] => ((*one).to_owned(), String::new()),
+        [given @ .., family] => (given.join(" "), (*family).to_owned()),
+    }
+}
+
+/// The `Content-Disposition` of a list's export named after the list ("Customers 2026.csv"):
+/// an ASCII `filename` for old clients and the exact name as RFC 5987 `filename*`.
+pub fn content_disposition(list_name: &str, extension: &str) -> String {
+    let cleaned: String = list_name
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | '"' | ':' | '*' | '?' | '<' | '>' | '|') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cleaned = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cleaned = if cleaned.is_empty() {
+        "contacts".to_owned()
+    } else {
+        cleaned
+    };
+    let ascii: String = cleaned
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String =
+        url::form_urlencoded::byte_serialize(format!("{cleaned}.{extension}").as_bytes())
+            .collect::<String>()
+            .replace('+', "%20");
+    format!("attachment; filename=\"{ascii}.{extension}\"; filename*=UTF-8''{encoded}")
 }
 
 /// Escapes a TEXT value (RFC 6350 §3.4): backslash, comma, semicolon and newlines.
@@ -181,6 +347,13 @@ fn vcard_of(s: &Suggestion) -> String {
         "FN:{}",
         vcard_escape(value(&f.name).unwrap_or(&s.sender_email))
     ));
+    // N (family; given; additional; prefixes; suffixes): address books sort and show by it.
+    let (given, family) = name_parts(value(&f.name).unwrap_or_default());
+    line(format!(
+        "N:{};{};;;",
+        vcard_escape(&family),
+        vcard_escape(&given)
+    ));
     if let Some(company) = value(&f.company) {
         line(format!("ORG:{}", vcard_escape(company)));
     }
@@ -215,8 +388,18 @@ fn vcard_of(s: &Suggestion) -> String {
         line(format!("URL:{}", vcard_escape(&w.value)));
     }
     if let Some(address) = value(&f.address) {
-        // The address is one extracted text: the street component of ADR holds it whole.
-        line(format!("ADR:;;{};;;;", vcard_escape(address)));
+        // Structured (street; locality; region; code; country), with the text as written in
+        // LABEL for address books that show that.
+        let a = super::postal::parse(address);
+        line(format!(
+            "ADR;TYPE=work;LABEL=\"{}\":;;{};{};{};{};{}",
+            address.replace(['\r', '\n'], ", ").replace('"', "'"),
+            vcard_escape(&a.street),
+            vcard_escape(&a.locality),
+            vcard_escape(&a.region),
+            vcard_escape(&a.code),
+            vcard_escape(&a.country)
+        ));
     }
     if s.unverified_sender {
         line(format!("NOTE:{}", sender_word(s)));
@@ -225,11 +408,6 @@ fn vcard_of(s: &Suggestion) -> String {
     line("END:VCARD".into());
     out
 }
-
-pub const CSV_HEADER: [&str; 10] = [
-    "name", "title", "company", "email", "emails", "phones", "websites", "address", "status",
-    "sender",
-];
 
 /// The `sender` cell and the vCard note: whether an authenticated message backs the contact.
 fn sender_word(s: &Suggestion) -> &'static str {
@@ -240,32 +418,18 @@ fn sender_word(s: &Suggestion) -> &'static str {
     }
 }
 
-fn csv_cells(s: &Suggestion) -> [String; 10] {
-    let f = &s.fields;
-    let join = |values: Vec<&str>| values.join("; ");
-    [
-        value(&f.name).unwrap_or_default().to_owned(),
-        value(&f.title).unwrap_or_default().to_owned(),
-        value(&f.company).unwrap_or_default().to_owned(),
-        s.sender_email.clone(),
-        join(f.emails.iter().map(|e| e.value.as_str()).collect()),
-        join(f.phones.iter().map(|p| p.e164.as_str()).collect()),
-        join(
-            f.websites
-                .iter()
-                .chain(&f.social)
-                .map(|w| w.value.as_str())
-                .collect(),
-        ),
-        value(&f.address).unwrap_or_default().to_owned(),
-        s.status.as_str().to_owned(),
-        sender_word(s).to_owned(),
-    ]
-}
-
-/// A cell a spreadsheet would not evaluate: a leading `'` before formula triggers.
+/// A cell a spreadsheet would not evaluate: a leading `'` before formula triggers. A phone
+/// number (`+` and digits, spaces, dashes) is no formula and is written as it is, so that no
+/// apostrophe reaches an address book.
 pub fn csv_safe(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let phone = cell.strip_prefix('+').is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.starts_with(|c: char| c.is_ascii_digit())
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-'))
+    });
+    if !phone && cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")
     } else {
         cell.to_owned()
@@ -302,9 +466,38 @@ mod tests {
     }
 
     #[test]
+    fn file_names_come_from_the_list_name() {
+        assert_eq!(
+            content_disposition("Customers 2026", "csv"),
+            "attachment; filename=\"Customers 2026.csv\"; filename*=UTF-8''Customers%202026.csv"
+        );
+        assert_eq!(
+            content_disposition("Kunden/Öst \"A\"", "vcf"),
+            "attachment; filename=\"Kunden _st A.vcf\"; filename*=UTF-8''Kunden%20%C3%96st%20A.vcf"
+        );
+        assert!(content_disposition("\u{0}", "vcf").contains("contacts.vcf"));
+    }
+
+    #[test]
+    fn names_split_into_given_and_family() {
+        assert_eq!(
+            name_parts("Rachel Kim"),
+            ("Rachel".to_owned(), "Kim".to_owned())
+        );
+        assert_eq!(
+            name_parts("Ana María López"),
+            ("Ana María".to_owned(), "López".to_owned())
+        );
+        assert_eq!(name_parts("Cher"), ("Cher".to_owned(), String::new()));
+    }
+
+    #[test]
     fn csv_guards_formulas_and_quotes() {
         assert_eq!(csv_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(csv_safe("+4930"), "'+4930");
+        assert_eq!(csv_safe("+4930"), "+4930");
+        assert_eq!(csv_safe("+49 30-1"), "+49 30-1");
+        assert_eq!(csv_safe("+1+cmd"), "'+1+cmd");
+        assert_eq!(csv_safe("+"), "'+");
         assert_eq!(csv_safe("Anna"), "Anna");
         let mut out = String::new();
         csv_row(&mut out, &["a\"b".to_owned(), "c,d".to_owned()]);

@@ -66,12 +66,41 @@ fn check_name(name: Option<&str>) -> ServiceResult<String> {
     name.ok_or_else(|| ServiceError::field("name", FieldCode::Required, "is required"))
 }
 
+/// Refuses a name that another list of the actor's already has (compared without case and
+/// surrounding space): two "Customers" could not be told apart in any menu.
+async fn check_unique(
+    store: &Store,
+    actor: Actor,
+    name: &str,
+    except: Option<ListId>,
+) -> ServiceResult<()> {
+    let wanted = name.trim().to_lowercase();
+    let taken = store
+        .lists_for_user(actor.user())
+        .await?
+        .into_iter()
+        .any(|a| {
+            a.role == Role::Owner
+                && Some(a.list.id) != except
+                && a.list.name.trim().to_lowercase() == wanted
+        });
+    if taken {
+        return Err(ServiceError::field(
+            "name",
+            FieldCode::Text,
+            "is the name of another of your lists",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create_list(
     store: &Store,
     actor: Actor,
     name: Option<&str>,
 ) -> ServiceResult<ListView> {
     let name = check_name(name)?;
+    check_unique(store, actor, &name, None).await?;
     let list = store.create_list(actor.user(), &name).await?;
     audit(
         store,
@@ -98,6 +127,7 @@ pub async fn rename_list(
 ) -> ServiceResult<ListView> {
     require_role(store, actor, list, Role::Owner).await?;
     let name = check_name(name)?;
+    check_unique(store, actor, &name, Some(list)).await?;
     store.rename_list(list, &name).await?;
     audit(
         store,

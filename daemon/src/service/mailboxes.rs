@@ -148,6 +148,7 @@ pub async fn link_imap(
         require_role(store, actor, ListId(list), Role::Editor).await?;
     }
     let (settings, address, list) = check_link(&form, options)?;
+    refuse_linked_twice(store, actor, &settings).await?;
     let Some(password) = form.password.filter(|p| !p.expose_secret().is_empty()) else {
         return Err(ServiceError::field(
             "password",
@@ -188,6 +189,36 @@ pub async fn link_imap(
     )
     .await?;
     Ok(mailbox.into())
+}
+
+/// Refuses an account the actor has already linked (same server and login, compared without
+/// case): two watchers would read the same mail twice.
+async fn refuse_linked_twice(
+    store: &Store,
+    actor: Actor,
+    settings: &ImapSettings,
+) -> ServiceResult<()> {
+    let filter = MailboxFilter {
+        owner: Some(actor.user()),
+        kind: Some(MailboxKind::Imap),
+    };
+    let linked = store.list_mailboxes(&filter).await?.into_iter().find(|m| {
+        serde_json::from_value::<ImapSettings>(m.settings.clone()).is_ok_and(|s| {
+            s.host.eq_ignore_ascii_case(&settings.host)
+                && s.username.eq_ignore_ascii_case(&settings.username)
+        })
+    });
+    match linked {
+        Some(mailbox) => Err(ServiceError::field(
+            "username",
+            FieldCode::Text,
+            format!(
+                "account is already linked as the mailbox {}: open it from the dashboard to change it",
+                mailbox.address
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A link request whose fields are valid.
@@ -307,16 +338,18 @@ pub async fn current_key_version(store: &Store) -> ServiceResult<i64> {
     Ok(secrets.iter().map(|s| s.key_version).max().unwrap_or(1))
 }
 
-/// A refused login or impossible settings are the user's to fix (the reason is shown); an
-/// unreachable server is "unavailable".
+/// A refused login, a folder that cannot be opened or impossible settings are the user's to
+/// fix (the reason is shown); an unreachable server is "unavailable".
 pub(super) fn link_error(e: ImapError) -> ServiceError {
-    if e.is_transient() && !e.is_auth_failure() {
+    let folder = e.kind() == crate::sources::imap::ImapErrorKind::FolderUnavailable;
+    if e.is_transient() && !e.is_auth_failure() && !folder {
         ServiceError::Unavailable(e.to_string())
     } else {
         ServiceError::LinkFailed {
             reason: e.to_string(),
             auth: e.is_auth_failure(),
             tls_untrusted: e.kind() == crate::sources::imap::ImapErrorKind::TlsUntrusted,
+            folder,
         }
     }
 }

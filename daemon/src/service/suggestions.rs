@@ -6,7 +6,7 @@ use crate::domain::{AuditAction, AuditObject};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{
-    FieldEdit, HistoryEntry, ListId, MailboxId, ReviewFilter, Role, Store, Suggestion,
+    FieldEdit, HistoryEntry, ListEdit, ListId, MailboxId, ReviewFilter, Role, Store, Suggestion,
     SuggestionId, SuggestionStatus,
 };
 
@@ -16,8 +16,10 @@ use super::{Actor, ServiceError, ServiceResult, audit, require_role};
 /// Default and largest page sizes.
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
-/// Fields a reviewer can choose per merge (the list fields are kept as extracted).
+/// Fields a reviewer can choose per merge: take the new value, keep the old one, or type one.
 pub const MERGE_FIELDS: [&str; 4] = ["name", "title", "company", "address"];
+/// Fields with several values, of which a reviewer keeps some (`keep`) and removes the rest.
+pub const LIST_FIELDS: [&str; 4] = ["emails", "phones", "websites", "social"];
 
 /// Filters as typed by the user (query string or form).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -47,6 +49,8 @@ pub enum Choice {
     KeepOld,
     /// A value typed by the reviewer (empty clears the field).
     Typed { value: String },
+    /// For a list field: keep only these of its current values (phones as E.164).
+    Keep { values: Vec<String> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -144,8 +148,10 @@ async fn visible(
     }
 }
 
+/// One suggestion with its provenance (the messages behind it, `store::provenance`).
 pub async fn get(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
-    let suggestion = visible(store, actor, id, Role::Viewer).await?;
+    let mut suggestion = visible(store, actor, id, Role::Viewer).await?;
+    suggestion.provenance = Some(store.provenance(id).await?);
     audit(
         store,
         actor,
@@ -178,6 +184,43 @@ pub async fn dismiss(store: &Store, actor: Actor, id: SuggestionId) -> ServiceRe
         AuditAction::SuggestionDismiss,
     )
     .await
+}
+
+/// Undoes an accept or dismiss: puts the suggestion back to the status it had before
+/// (`new`, `accepted` or `dismissed`; a merge changed values and is not undone this way).
+pub async fn restore(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+    status: SuggestionStatus,
+) -> ServiceResult<Suggestion> {
+    if status == SuggestionStatus::Merged {
+        return Err(ServiceError::field(
+            "status",
+            FieldCode::Choice,
+            "must be new, accepted or dismissed",
+        ));
+    }
+    let action = match status {
+        SuggestionStatus::Accepted => AuditAction::SuggestionAccept,
+        SuggestionStatus::Dismissed => AuditAction::SuggestionDismiss,
+        _ => AuditAction::SuggestionReopen,
+    };
+    set_status(store, actor, id, status, action).await
+}
+
+/// How many suggestions of a list have each status, in the order of `SuggestionStatus::ALL`.
+pub async fn counts(
+    store: &Store,
+    actor: Actor,
+    list: ListId,
+) -> ServiceResult<Vec<(SuggestionStatus, i64)>> {
+    require_role(store, actor, list, Role::Viewer).await?;
+    let mut counts = Vec::with_capacity(SuggestionStatus::ALL.len());
+    for status in SuggestionStatus::ALL {
+        counts.push((status, store.count_suggestions(list, Some(status)).await?));
+    }
+    Ok(counts)
 }
 
 /// Erases a suggestion for good (a GDPR erasure request); the list's owner only. The audit
@@ -232,6 +275,33 @@ pub async fn merge(
         c.push("fields", FieldCode::Required, "choose at least one field");
     }
     for (i, choice) in choices.iter().enumerate() {
+        if let Choice::Keep { values } = &choice.choice {
+            let current = list_values(&suggestion, &choice.field);
+            match current {
+                None => c.push(
+                    &format!("fields[{i}].field"),
+                    FieldCode::Choice,
+                    format!("keep is for: {}", LIST_FIELDS.join(", ")),
+                ),
+                Some(current) => {
+                    if values.iter().any(|v| !current.contains(v)) {
+                        c.push(
+                            &format!("fields[{i}].values"),
+                            FieldCode::Choice,
+                            "may only name current values",
+                        );
+                    }
+                }
+            }
+            if choices[..i].iter().any(|o| o.field == choice.field) {
+                c.push(
+                    &format!("fields[{i}].field"),
+                    FieldCode::Choice,
+                    "is chosen twice",
+                );
+            }
+            continue;
+        }
         if !MERGE_FIELDS.contains(&choice.field.as_str()) {
             c.push(
                 &format!("fields[{i}].field"),
@@ -251,8 +321,19 @@ pub async fn merge(
     }
     c.finish()?;
     let history = store.suggestion_history(id).await?;
+    let lists: Vec<ListEdit> = choices
+        .iter()
+        .filter_map(|choice| match &choice.choice {
+            Choice::Keep { values } => Some(ListEdit {
+                field: choice.field.clone(),
+                keep: values.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
     let edits: Vec<FieldEdit> = choices
         .iter()
+        .filter(|choice| !matches!(choice.choice, Choice::Keep { .. }))
         .map(|choice| {
             let current = suggestion.fields.display(&choice.field);
             let value = match &choice.choice {
@@ -263,6 +344,7 @@ pub async fn merge(
                     .find(|h| h.field == choice.field)
                     .map_or(current, |h| h.old_value.clone()),
                 Choice::Typed { value } => Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+                Choice::Keep { .. } => current,
             };
             FieldEdit {
                 field: choice.field.clone(),
@@ -270,7 +352,7 @@ pub async fn merge(
             }
         })
         .collect();
-    let merged = store.merge_suggestion(id, &edits).await?;
+    let merged = store.merge_suggestion_with(id, &edits, &lists).await?;
     let fields: Vec<&str> = choices.iter().map(|c| c.field.as_str()).collect();
     audit(
         store,
@@ -282,6 +364,19 @@ pub async fn merge(
     )
     .await?;
     Ok(merged)
+}
+
+/// The current values of a list field (phones as E.164); `None` for any other field.
+pub fn list_values(suggestion: &Suggestion, field: &str) -> Option<Vec<String>> {
+    let f = &suggestion.fields;
+    let values = |v: &[crate::store::StoredField]| v.iter().map(|f| f.value.clone()).collect();
+    match field {
+        "emails" => Some(values(&f.emails)),
+        "phones" => Some(f.phones.iter().map(|p| p.e164.clone()).collect()),
+        "websites" => Some(values(&f.websites)),
+        "social" => Some(values(&f.social)),
+        _ => None,
+    }
 }
 
 pub async fn history(

@@ -1,7 +1,8 @@
 //! `commit_message`: the exactly-once step of the pipeline.
 //!
 //! In ONE transaction: the processed-message guard, the merge of the suggestion into the
-//! mailbox's target list (with field history), the mailbox counters, the folder cursor and
+//! mailbox's target list (with field history and the message's provenance row,
+//! `store::provenance`), the mailbox counters, the folder cursor and
 //! the list owner's digest notification. Either all of it happens or none of it.
 //!
 //! What a message may change depends on whether its sender is authenticated
@@ -21,13 +22,15 @@
 //!
 //! A new suggestion of an authenticated sender may be accepted as it arrives, when its list has
 //! auto-accept on and every shown field passes the list's threshold (`store::auto_accept`; in a
-//! dry run it is only marked).
+//! dry run it is only marked). So may a suggestion still under review (`new`) that a merged
+//! message makes qualify, when its own address is authenticated.
 
 use sqlx::AnyConnection;
 
 use super::auto_accept::AutoMark;
 use super::cursors::advance_cursor;
 use super::outbox::enqueue_digest;
+use super::provenance::{SightingOutcome, record_sighting};
 use super::suggestion::{FieldChange, FieldDiff};
 use super::{
     Backend, Cursor, Error, ListId, MailboxId, NewSuggestion, Result, Store, SuggestionFields,
@@ -84,6 +87,24 @@ pub enum CommitResult {
     Skipped(SkipReason),
     /// This message was committed before; only the cursor moved.
     Duplicate,
+}
+
+impl CommitResult {
+    /// The suggestion this message stands behind and what it did to it (its provenance row,
+    /// `store::provenance`); `None` for skips and duplicates.
+    fn sighting(&self) -> Option<(SuggestionId, SightingOutcome)> {
+        match self {
+            CommitResult::Inserted { suggestion } => Some((*suggestion, SightingOutcome::Created)),
+            CommitResult::Merged { suggestion, .. } => Some((*suggestion, SightingOutcome::Merged)),
+            CommitResult::Unchanged { suggestion } => {
+                Some((*suggestion, SightingOutcome::Unchanged))
+            }
+            CommitResult::ChangeProposed { suggestion, .. } => {
+                Some((*suggestion, SightingOutcome::ChangeProposed))
+            }
+            CommitResult::Skipped(_) | CommitResult::Duplicate => None,
+        }
+    }
 }
 
 /// Counter names (see also `skipped:<reason>`).
@@ -154,6 +175,10 @@ impl Store {
                         now,
                     )
                     .await?;
+                    if let Some((suggestion, outcome)) = result.sighting() {
+                        record_sighting(&mut tx, suggestion, msg.mailbox, outcome, new.auth, now)
+                            .await?;
+                    }
                     match &result {
                         CommitResult::Skipped(reason) => {
                             let name = format!("skipped:{reason}");
@@ -418,7 +443,7 @@ async fn merge_suggestion(
     // Two index lookups rather than one OR query, which the planners may answer with a scan
     // of the whole list.
     let mut existing = sqlx::query(
-        "SELECT id, fields, confidence, status, auth_result FROM suggestions \
+        "SELECT id, fields, confidence, status, auth_result, auth_method FROM suggestions \
          WHERE list_id = $1 AND sender_email = $2 AND deleted_at IS NULL ORDER BY id LIMIT 1",
     )
     .bind(target.list.0)
@@ -433,7 +458,7 @@ async fn merge_suggestion(
         (&existing, authenticated, &name_key, &company_key)
     {
         existing = sqlx::query(
-            "SELECT id, fields, confidence, status, auth_result FROM suggestions \
+            "SELECT id, fields, confidence, status, auth_result, auth_method FROM suggestions \
              WHERE list_id = $1 AND name_key = $2 AND company_key = $3 AND deleted_at IS NULL \
              AND status <> 'accepted' ORDER BY id LIMIT 1",
         )
@@ -509,26 +534,83 @@ async fn merge_suggestion(
     let changes = fields.merge_from(&offered);
     // Only the suggestion's own address vouches for it: another authenticated address matched by
     // name and company leaves an unverified suggestion unverified.
-    if authenticated && !backed_by_authenticated && by_address {
+    let backing = if backed_by_authenticated {
+        super::suggestions::auth_from_row(&row)?
+    } else if authenticated && by_address {
         set_auth(conn, id, new.auth).await?;
+        new.auth
+    } else {
+        crate::domain::SenderAuth::UNCHECKED
+    };
+    if !changes.is_empty() {
+        update_fields(
+            conn,
+            id,
+            &fields,
+            old_confidence.max(new.confidence),
+            Some(message_id_hash),
+            &changes,
+            now,
+        )
+        .await?;
+    }
+    // A suggestion nobody reviewed yet may now qualify for the list's auto-accept: more or surer
+    // fields, or the first authenticated message of its own address.
+    if status == "new"
+        && let Some(mark) = target.auto_accept.mark(backing, &fields)
+    {
+        apply_auto_mark(conn, id, mark, now).await?;
     }
     if changes.is_empty() {
         return Ok(CommitResult::Unchanged { suggestion: id });
     }
-    update_fields(
-        conn,
-        id,
-        &fields,
-        old_confidence.max(new.confidence),
-        Some(message_id_hash),
-        &changes,
-        now,
-    )
-    .await?;
     Ok(CommitResult::Merged {
         suggestion: id,
         changed_fields: changes.iter().map(|c| c.field.to_owned()).collect(),
     })
+}
+
+/// Auto-accept of a suggestion under review that a merged message made qualify: accepted (its
+/// status change kept in the history, like a reviewer's), or marked as what a dry run would
+/// have accepted.
+async fn apply_auto_mark(
+    conn: &mut AnyConnection,
+    id: SuggestionId,
+    mark: AutoMark,
+    now: i64,
+) -> Result<()> {
+    match mark {
+        AutoMark::Accepted => {
+            sqlx::query(
+                "UPDATE suggestions SET status = 'accepted', auto_accept = $1, updated_at = $2                  WHERE id = $3 AND status = 'new'",
+            )
+            .bind(mark.as_str())
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(Error::db("auto-accept suggestion", "suggestion"))?;
+            sqlx::query(
+                "INSERT INTO suggestion_history (suggestion_id, field, old_value, new_value, at)                  VALUES ($1, 'status', 'new', 'accepted', $2)",
+            )
+            .bind(id.0)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(Error::db("record suggestion history", "suggestion history"))?;
+        }
+        AutoMark::WouldAccept => {
+            sqlx::query(
+                "UPDATE suggestions SET auto_accept = $1 WHERE id = $2                  AND (auto_accept IS NULL OR auto_accept <> $1)",
+            )
+            .bind(mark.as_str())
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(Error::db("mark suggestion for the dry run", "suggestion"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Records that an authenticated message now backs the suggestion.

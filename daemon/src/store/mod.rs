@@ -27,6 +27,7 @@ mod lists;
 mod mailboxes;
 mod multi_row;
 mod outbox;
+mod provenance;
 mod replicas;
 mod retention;
 mod review;
@@ -70,6 +71,7 @@ pub use mailboxes::{
     Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,
 };
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
+pub use provenance::{KEEP_PER_SUGGESTION, Provenance, Sighting, SightingOutcome};
 pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;
 pub use review::ReviewFilter;
@@ -78,7 +80,9 @@ pub use secrets::{ResealedRecord, SecretKind, StoredSecret};
 pub use sessions::StoredSession;
 pub use stats::MailboxStats;
 pub use suggestion::{FieldDiff, NewSuggestion, StoredField, StoredPhone, SuggestionFields};
-pub use suggestions::{FieldEdit, HistoryEntry, Suggestion, SuggestionFilter, SuggestionStatus};
+pub use suggestions::{
+    FieldEdit, HistoryEntry, ListEdit, Suggestion, SuggestionFilter, SuggestionStatus,
+};
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewToken, PasswordReplaced, TokenScope};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use crate::store::{
     GraphJobKind, LinkOrigin, MailboxKind, MailboxStatus, OutboxStatus, Role, SecretKind,
-    SubscriptionState, SuggestionStatus,
+    SightingOutcome, SubscriptionState, SuggestionStatus,
 };
 
 /// Every variant's text parses back to it, and the texts are distinct.
@@ -42,6 +42,7 @@ fn every_stored_enum_round_trips_its_text() {
     round_trips(&OutboxStatus::ALL, OutboxStatus::as_str);
     round_trips(&SecretKind::ALL, SecretKind::as_str);
     round_trips(&SuggestionStatus::ALL, SuggestionStatus::as_str);
+    round_trips(&SightingOutcome::ALL, SightingOutcome::as_str);
     round_trips(&SubscriptionState::ALL, SubscriptionState::as_str);
     round_trips(&GraphJobKind::ALL, GraphJobKind::as_str);
     round_trips(&LinkOrigin::ALL, LinkOrigin::as_str);

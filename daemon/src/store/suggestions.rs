@@ -35,6 +35,10 @@ pub struct Suggestion {
     pub sender_auth: SenderAuth,
     /// No authenticated message backs it: shown as "unverified sender" everywhere.
     pub unverified_sender: bool,
+    /// The messages behind it with each one's sender authentication (`store::provenance`):
+    /// filled where one suggestion is shown, absent from lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<super::Provenance>,
 }
 
 /// Filters and keyset paging for [`Store::list_suggestions`].
@@ -75,6 +79,15 @@ pub struct FieldEdit {
     pub value: Option<String>,
 }
 
+/// A reviewer's decision for one list field (`emails`, `phones`, `websites`, `social`): keep
+/// only these of its current values (phones by E.164), in their current order; the others are
+/// removed. Values that are not current are ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListEdit {
+    pub field: String,
+    pub keep: Vec<String>,
+}
+
 pub(crate) fn suggestion_from_row(row: &AnyRow) -> Result<Suggestion> {
     let sender_auth = auth_from_row(row)?;
     Ok(Suggestion {
@@ -89,6 +102,7 @@ pub(crate) fn suggestion_from_row(row: &AnyRow) -> Result<Suggestion> {
         updated_at: col(row, "updated_at")?,
         sender_auth,
         unverified_sender: !sender_auth.is_authenticated(),
+        provenance: None,
     })
 }
 
@@ -214,8 +228,33 @@ impl Store {
         id: SuggestionId,
         edits: &[FieldEdit],
     ) -> Result<Suggestion> {
+        self.merge_suggestion_with(id, edits, &[]).await
+    }
+
+    /// [`Store::merge_suggestion`] that also removes values of list fields.
+    pub async fn merge_suggestion_with(
+        &self,
+        id: SuggestionId,
+        edits: &[FieldEdit],
+        lists: &[ListEdit],
+    ) -> Result<Suggestion> {
         let mut suggestion = self.get_suggestion(id).await?;
         let before = suggestion.fields.clone();
+        for edit in lists {
+            let kept = |value: &str| edit.keep.iter().any(|k| k == value);
+            match edit.field.as_str() {
+                "emails" => suggestion.fields.emails.retain(|f| kept(&f.value)),
+                "phones" => suggestion.fields.phones.retain(|p| kept(&p.e164)),
+                "websites" => suggestion.fields.websites.retain(|f| kept(&f.value)),
+                "social" => suggestion.fields.social.retain(|f| kept(&f.value)),
+                other => {
+                    return Err(Error::Invalid {
+                        what: "list edit",
+                        reason: format!("{other:?} is not a list field"),
+                    });
+                }
+            }
+        }
         for edit in edits {
             let slot = match edit.field.as_str() {
                 "name" => &mut suggestion.fields.name,

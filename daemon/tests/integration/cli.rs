@@ -487,6 +487,76 @@ fn the_cli_validates_and_audits_lists_exactly_like_the_pages() {
     assert_eq!(by_cli, by_page);
 }
 
+/// `list auto-accept` reads and sets a list's auto-accept through the service: the threshold is
+/// checked like the API's, the setting lands in the store, and the change is audited as the
+/// operator's.
+#[test]
+fn list_auto_accept_is_read_and_set_from_the_cli() {
+    let install = Install::new();
+    install.ok(&["user", "add", "alice@example.com"]);
+    let list = install.ok(&["list", "add", "--owner", "alice@example.com", "Customers"]);
+    let list_id = list
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    assert_eq!(
+        install.ok(&["list", "auto-accept", &list_id]).trim(),
+        "off\t0.95\t-\t0\t0",
+        "off by default, no data for an estimate"
+    );
+    assert_fails(
+        &install.run(&["list", "auto-accept", &list_id, "--threshold", "0.2"]),
+        65,
+        "threshold: must be from 0.5 to 1",
+    );
+    assert_eq!(
+        install
+            .ok(&[
+                "list",
+                "auto-accept",
+                "Customers",
+                "--owner",
+                "alice@example.com",
+                "--mode",
+                "dry-run",
+                "--threshold",
+                "0.9",
+            ])
+            .trim(),
+        "dry_run\t0.9\t-\t0\t0"
+    );
+    // --threshold alone keeps the mode.
+    assert_eq!(
+        install
+            .ok(&["list", "auto-accept", &list_id, "--threshold", "0.97"])
+            .trim(),
+        "dry_run\t0.97\t-\t0\t0"
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        let list = mailsig_daemon::store::ListId(list_id.parse().unwrap_or_default());
+        let setting = store
+            .auto_accept(list)
+            .await
+            .unwrap_or_else(|e| panic!("setting: {e}"));
+        assert_eq!(setting.mode, mailsig_daemon::store::AutoAcceptMode::DryRun);
+        assert!((setting.threshold - 0.97).abs() < 1e-9, "{setting:?}");
+        let log = store
+            .audit_log(10)
+            .await
+            .unwrap_or_else(|e| panic!("audit log: {e}"));
+        let sets: Vec<_> = log
+            .iter()
+            .filter(|entry| entry.action.to_string() == "list.auto_accept")
+            .collect();
+        assert_eq!(sets.len(), 2, "one entry per change: {sets:?}");
+        assert!(sets.iter().all(|e| e.actor.is_none()), "the operator acted");
+    });
+}
+
 /// `user add` and `user set-password` go through the service layer: the address is checked
 /// like every e-mail field of the pages (spelled out per field), and both actions are audited as
 /// the operator's, with no user id.

@@ -12,9 +12,10 @@ use mailsig_daemon::domain::{
 };
 use mailsig_daemon::store::{
     AutoAccept, AutoAcceptMode, ChangeStatus, Clock, CommitMessage, CommitResult, Cursor,
-    FieldEdit, ListId, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox,
-    NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind, Store, StoreOptions,
-    StoredField, StoredPhone, SuggestionFields, SuggestionFilter, SuggestionStatus, UserId,
+    FieldEdit, KEEP_PER_SUGGESTION, ListId, MailboxFilter, MailboxId, MailboxKind, MailboxStatus,
+    NewMailbox, NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind, SightingOutcome,
+    Store, StoreOptions, StoredField, StoredPhone, SuggestionFields, SuggestionFilter,
+    SuggestionStatus, UserId,
 };
 use sqlx::Row;
 
@@ -131,6 +132,7 @@ both_backends!(
     merge_by_name_and_company,
     sender_authentication_decides_what_may_change_what,
     auto_accept_takes_only_sure_authenticated_suggestions,
+    provenance_keeps_each_messages_sender_authentication_and_is_bounded,
     skips_are_counted_by_reason,
     suggestions_for_a_deleted_list_are_skipped,
     cursor_never_goes_backwards,
@@ -2023,6 +2025,21 @@ async fn auto_accept_takes_only_sure_authenticated_suggestions(s: Store) {
     assert_eq!(status_of(f).await, SuggestionStatus::New);
     let report = s.auto_accept_report(w.list, None).await.expect("report");
     assert_eq!(report.accepted, 1);
+    // Fay's own authenticated message merges into her unreviewed suggestion and makes it qualify:
+    // accepted too.
+    let merged = s
+        .commit_message(commit(
+            &w,
+            "a7",
+            7,
+            Outcome::Suggestion(sure("f@six.example", "Fay Six")),
+        ))
+        .await
+        .expect("merge");
+    assert_eq!(merged, CommitResult::Unchanged { suggestion: f });
+    assert_eq!(status_of(f).await, SuggestionStatus::Accepted);
+    let report = s.auto_accept_report(w.list, None).await.expect("report");
+    assert_eq!(report.accepted, 2);
     assert!(
         s.set_auto_accept(
             w.list,
@@ -2034,5 +2051,138 @@ async fn auto_accept_takes_only_sure_authenticated_suggestions(s: Store) {
         .await
         .is_err(),
         "a threshold below one half is refused"
+    );
+}
+
+/// Each committed message behind a suggestion keeps its own sender authentication (the suggestion
+/// keeps only the strongest), skips and duplicates add none, and only the newest rows are kept
+/// while the count goes on.
+async fn provenance_keeps_each_messages_sender_authentication_and_is_bounded(s: Store) {
+    let w = world(&s).await;
+    let with = |result: AuthResult, method: AuthMethod, title: &str| {
+        let mut c = contact("jane@acme.example", "Jane Doe", title, "Acme");
+        c.auth = SenderAuth::new(result, method);
+        c
+    };
+    let first = s
+        .commit_message(commit(
+            &w,
+            "v1",
+            1,
+            Outcome::Suggestion(with(AuthResult::NotAuthenticated, AuthMethod::Dmarc, "CFO")),
+        ))
+        .await
+        .expect("first");
+    let CommitResult::Inserted { suggestion: jane } = first else {
+        panic!("{first:?}")
+    };
+    let same = s
+        .commit_message(commit(
+            &w,
+            "v2",
+            2,
+            Outcome::Suggestion(with(AuthResult::Unknown, AuthMethod::None, "CFO")),
+        ))
+        .await
+        .expect("second");
+    assert_eq!(same, CommitResult::Unchanged { suggestion: jane });
+    let newer = with(AuthResult::Authenticated, AuthMethod::Dkim, "CEO");
+    let merged = s
+        .commit_message(commit(&w, "v3", 3, Outcome::Suggestion(newer.clone())))
+        .await
+        .expect("third");
+    assert!(matches!(merged, CommitResult::Merged { .. }), "{merged:?}");
+    // Neither a duplicate nor a skip stands behind the suggestion.
+    let again = s
+        .commit_message(commit(&w, "v3", 4, Outcome::Suggestion(newer)))
+        .await
+        .expect("duplicate");
+    assert_eq!(again, CommitResult::Duplicate);
+    s.commit_message(commit(&w, "v5", 5, Outcome::Skipped(SkipReason::Bulk)))
+        .await
+        .expect("skip");
+
+    let seen = s.provenance(jane).await.expect("provenance");
+    assert_eq!(seen.seen, 3);
+    let rows: Vec<_> = seen
+        .recent
+        .iter()
+        .map(|r| (r.outcome, r.sender_auth, r.mailbox))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                SightingOutcome::Merged,
+                SenderAuth::new(AuthResult::Authenticated, AuthMethod::Dkim),
+                Some(w.mailbox)
+            ),
+            (
+                SightingOutcome::Unchanged,
+                SenderAuth::new(AuthResult::Unknown, AuthMethod::None),
+                Some(w.mailbox)
+            ),
+            (
+                SightingOutcome::Created,
+                SenderAuth::new(AuthResult::NotAuthenticated, AuthMethod::Dmarc),
+                Some(w.mailbox)
+            ),
+        ]
+    );
+    assert_eq!(seen.recent[0].at, s.now_ms());
+    // The suggestion keeps the strongest; the provenance each message's own.
+    let detail = s.get_suggestion(jane).await.expect("get");
+    assert!(detail.sender_auth.is_authenticated());
+
+    // An authenticated change to the accepted contact is a message behind it too.
+    s.set_suggestion_status(jane, SuggestionStatus::Accepted)
+        .await
+        .expect("accept");
+    let proposed = s
+        .commit_message(commit(
+            &w,
+            "v6",
+            6,
+            Outcome::Suggestion(with(AuthResult::Authenticated, AuthMethod::Dmarc, "Chair")),
+        ))
+        .await
+        .expect("change");
+    assert!(
+        matches!(proposed, CommitResult::ChangeProposed { .. }),
+        "{proposed:?}"
+    );
+    let seen = s.provenance(jane).await.expect("provenance");
+    assert_eq!(seen.seen, 4);
+    assert_eq!(
+        seen.last().map(|r| r.outcome),
+        Some(SightingOutcome::ChangeProposed)
+    );
+
+    // Bounded: the count goes on, the rows stop at the newest KEEP_PER_SUGGESTION.
+    let more: u32 = 55;
+    for uid in 0..more {
+        s.commit_message(commit(
+            &w,
+            &format!("bulk-{uid}"),
+            10 + uid,
+            Outcome::Suggestion(with(AuthResult::Authenticated, AuthMethod::Dmarc, "CFO")),
+        ))
+        .await
+        .expect("commit");
+    }
+    let seen = s.provenance(jane).await.expect("provenance");
+    assert_eq!(seen.seen, 4 + u64::from(more));
+    let keep = usize::try_from(KEEP_PER_SUGGESTION).expect("small");
+    assert_eq!(seen.recent.len(), keep);
+    let stored =
+        sqlx::query("SELECT COUNT(*) AS n FROM suggestion_sightings WHERE suggestion_id = $1")
+            .bind(jane.0)
+            .fetch_one(s.pool())
+            .await
+            .expect("count rows");
+    assert_eq!(
+        stored.get::<i64, _>("n"),
+        KEEP_PER_SUGGESTION,
+        "older rows are deleted"
     );
 }

@@ -41,6 +41,64 @@ fn surely_company(tail: &str, domain_label: Option<&str>) -> bool {
         || domain_label.is_some_and(|d| super::company::matches_domain(tail, d))
 }
 
+/// A sales region or territory after a title's comma ("Logistics Manager, West Coast",
+/// "Sales Director, EMEA", "Head of Sales, Northern Europe"): part of the title, never a
+/// company, even when the sender's domain is named after it.
+fn is_region(tail: &str) -> bool {
+    const AREAS: [&str; 16] = [
+        "emea",
+        "emeia",
+        "apac",
+        "apj",
+        "amer",
+        "americas",
+        "latam",
+        "dach",
+        "nordics",
+        "benelux",
+        "mena",
+        "anz",
+        "cee",
+        "midwest",
+        "mid-atlantic",
+        "pacific northwest",
+    ];
+    const COMPASS: [&str; 12] = [
+        "north",
+        "south",
+        "east",
+        "west",
+        "northern",
+        "southern",
+        "eastern",
+        "western",
+        "central",
+        "northeast",
+        "northwest",
+        "southeast",
+    ];
+    const PLACES: [&str; 14] = [
+        "coast",
+        "region",
+        "europe",
+        "america",
+        "americas",
+        "asia",
+        "africa",
+        "territory",
+        "states",
+        "area",
+        "zone",
+        "us",
+        "emea",
+        "division",
+    ];
+    let lower = tail.trim().trim_end_matches('.').to_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    AREAS.contains(&lower.as_str())
+        || (words.len() == 2 && COMPASS.contains(&words[0]) && PLACES.contains(&words[1]))
+}
+
 /// The part of a cell a title is read from: before "Title, Company" or "Title at Company".
 fn title_part(text: &str) -> &str {
     [", ", " at ", " bei ", " chez "]
@@ -183,6 +241,7 @@ pub(crate) fn find(
         if let Some((head, tail)) = t.split_once(sep)
             && is_title(head)
             && !is_title(tail)
+            && !is_region(tail)
             && tail.chars().next().is_some_and(char::is_uppercase)
             && (if sep == ", " || one_word {
                 surely_company(tail, domain_label)
@@ -241,6 +300,16 @@ mod tests {
             found.map(|t| t.0).as_deref(),
             Some("Director, Pipeline Capacity")
         );
+        // A region after the comma stays in the title, even when the domain is named after it.
+        for (line, domain) in [
+            ("Logistics Manager, West Coast", "westcoast"),
+            ("Sales Director, EMEA", "acme"),
+        ] {
+            let cells =
+                super::super::cells(&crate::mime::text_lines(&format!("Rachel Kim\n{line}")));
+            let found = find(&cells, &["Rachel Kim"], Some("Rachel Kim"), Some(domain));
+            assert_eq!(found.map(|t| (t.0, t.2)), Some((line.to_string(), None)));
+        }
         let cells =
             super::super::cells(&crate::mime::text_lines("Owen Park\nManager, Credit Risk"));
         let found = find(&cells, &["Owen Park"], Some("Owen Park"), None);

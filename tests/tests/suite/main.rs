@@ -44,4 +44,5 @@ mod servers;
 mod vault_binding;
 mod web_e2e;
 mod web_pages;
+mod web_review;
 mod webhooks;

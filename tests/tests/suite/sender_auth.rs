@@ -25,6 +25,7 @@ use anyhow::{Context, Result, bail, ensure};
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
+use mailsig_daemon::config::Config;
 use mailsig_daemon::domain::{AuthMethod, AuthResult, SenderAuth};
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
 use mailsig_daemon::sender_auth::{
@@ -32,7 +33,8 @@ use mailsig_daemon::sender_auth::{
 };
 use mailsig_daemon::sources::imap::{ImapOptions, ImapSource, Security, StoreCheckpoints};
 use mailsig_daemon::store::{
-    ChangeStatus, ListId, MailboxId, Store, Suggestion, SuggestionFilter, SuggestionStatus,
+    ChangeStatus, ListId, MailboxId, SightingOutcome, Store, Suggestion, SuggestionFilter,
+    SuggestionStatus,
 };
 use mailsig_tests::imap_support::{imap_mailbox, imap_settings};
 use mailsig_tests::servers::{MailUser, SmtpSecurity, TestEnv};
@@ -166,6 +168,14 @@ struct Rig {
 
 impl Rig {
     async fn start(dns: &Dns, trusted: Option<&[&str]>) -> Result<Rig> {
+        Rig::start_with(dns.authenticator()?, trusted).await
+    }
+
+    /// [`start`](Self::start) with the pipeline authenticating through `authenticator`.
+    async fn start_with(
+        authenticator: Arc<SenderAuthenticator>,
+        trusted: Option<&[&str]>,
+    ) -> Result<Rig> {
         let env = TestEnv::from_env()?;
         let watched = env.create_mail_user()?;
         let submitter = env.create_mail_user()?;
@@ -202,7 +212,7 @@ impl Rig {
         let pipeline = Pipeline::spawn(
             store.clone(),
             PipelineConfig {
-                sender_auth: Some(dns.authenticator()?),
+                sender_auth: Some(authenticator),
                 ..PipelineConfig::default()
             },
             &tracker,
@@ -382,6 +392,27 @@ async fn forged_senders_change_nothing_and_a_real_change_waits_for_review() -> R
     rig.deliver(&dns.sign(&promoted, "example.test", "rsa2026")?)
         .await?;
     ensure!(rig.counter("change_proposed").await? == 1);
+    // Per-message provenance: Jane's two real messages, each with its own result; the three
+    // refused ones stand behind nothing.
+    let provenance = rig.store.provenance(contact.id).await?;
+    ensure!(provenance.seen == 2, "seen {}", provenance.seen);
+    let behind: Vec<_> = provenance
+        .recent
+        .iter()
+        .map(|r| (r.outcome, r.sender_auth, r.mailbox))
+        .collect();
+    ensure!(
+        behind
+            == [
+                (
+                    SightingOutcome::ChangeProposed,
+                    DMARC_PASS,
+                    Some(rig.mailbox)
+                ),
+                (SightingOutcome::Created, DMARC_PASS, Some(rig.mailbox)),
+            ],
+        "{behind:?}"
+    );
     let unchanged = rig.store.get_suggestion(contact.id).await?;
     ensure!(
         title(&unchanged) == Some("Sales Director"),
@@ -532,6 +563,83 @@ async fn a_dns_server_that_never_answers_leaves_the_sender_unknown_in_bounded_ti
             )),
         "{text}"
     );
+    Ok(())
+}
+
+/// End to end, with the resolver that `[sender_auth] resolver` names never answering: Jane's
+/// DKIM-signed mail, delivered through the real Postfix into Dovecot and picked up by the
+/// watcher, still becomes a suggestion, flagged unverified with an unknown result (in its
+/// provenance too); the timeout is counted; and the watcher goes on to the next message.
+#[tokio::test]
+async fn a_resolver_that_never_answers_leaves_mail_unverified_and_the_watcher_going() -> Result<()>
+{
+    let dns = Dns::from_env()?;
+    // A UDP socket that reads nothing and answers nothing; TCP to the same port is refused.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let text = format!(
+        "[sender_auth]\nresolver = \"{}\"\ntimeout = \"1s\"\n",
+        silent.local_addr()?
+    );
+    let config = Config::from_toml(
+        &text,
+        std::path::Path::new("mailsig.toml"),
+        Vec::<(String, String)>::new(),
+    )?;
+    let rig = Rig::start_with(SenderAuthenticator::new(&config.sender_auth)?, None).await?;
+    let before = stats::snapshot();
+    let signed = dns.sign(
+        &jane_mail(
+            "jane@example.test",
+            "Sales Director",
+            "(410) 555-0100",
+            &unique("t1"),
+            "",
+        ),
+        "example.test",
+        "rsa2026",
+    )?;
+    // Waits for the commit: the check ends within its bound instead of holding the mailbox.
+    rig.deliver(&signed).await?;
+    let jane = rig.only_suggestion().await?;
+    ensure!(
+        jane.sender_auth.result == AuthResult::Unknown,
+        "{:?}",
+        jane.sender_auth
+    );
+    ensure!(jane.unverified_sender);
+    let provenance = rig.store.provenance(jane.id).await?;
+    ensure!(
+        provenance.last().map(|r| r.sender_auth.result) == Some(AuthResult::Unknown),
+        "{provenance:?}"
+    );
+    let after = stats::snapshot();
+    ensure!(
+        after.timeouts + after.dns_temporary_failures
+            > before.timeouts + before.dns_temporary_failures,
+        "the timeout is counted: {after:?}"
+    );
+    ensure!(after.outcome(jane.sender_auth) > before.outcome(jane.sender_auth));
+
+    // The watcher goes on: the next message is committed as well.
+    let next = dns.sign(
+        &jane_mail(
+            "sam@example.test",
+            "Buyer",
+            "(410) 555-0101",
+            &unique("t2"),
+            "",
+        ),
+        "example.test",
+        "rsa2026",
+    )?;
+    rig.deliver(&next).await?;
+    let all = rig.suggestions().await?;
+    ensure!(all.len() == 2, "found {}", all.len());
+    ensure!(
+        all.iter().all(|s| s.unverified_sender),
+        "nothing authenticated without DNS"
+    );
+    rig.stop().await;
     Ok(())
 }
 

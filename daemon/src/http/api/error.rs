@@ -114,6 +114,7 @@ impl IntoResponse for ApiError {
                     reason,
                     auth,
                     tls_untrusted,
+                    ..
                 } => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     json!({

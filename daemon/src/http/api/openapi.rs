@@ -183,7 +183,12 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
                         "field": {"type": "string", "enum": ["name", "title", "company", "address"]},
                         "choice": {"type": "string", "enum": ["typed"]},
                         "value": {"type": "string", "maxLength": 500, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
-                                  "description": "the value typed (empty clears the field)"}}}]}}}}"#
+                                  "description": "the value typed (empty clears the field)"}}},
+                    {"type": "object", "required": ["field", "choice", "values"], "properties": {
+                        "field": {"type": "string", "enum": ["emails", "phones", "websites", "social"]},
+                        "choice": {"type": "string", "enum": ["keep"]},
+                        "values": {"type": "array", "items": {"type": "string"},
+                                   "description": "the current values to keep (phones as E.164); the others are removed"}}}]}}}}"#
         }
         _ => return None,
     })

@@ -167,7 +167,16 @@ pub fn components() -> Vec<(&'static str, String)> {
             "status": {{"type": "string", "enum": ["new", "accepted", "dismissed", "merged"]}},
             "created_at": {INT}, "updated_at": {INT},
             "sender_auth": {sender_auth},
-            "unverified_sender": {{"type": "boolean"}}}}}}"##
+            "unverified_sender": {{"type": "boolean"}},
+            "provenance": {{"type": "object", "additionalProperties": false,
+                "description": "the messages behind the suggestion (only in GET /api/v1/suggestions/{{id}}): how many, and the newest 50 with each one's sender authentication",
+                "required": ["seen", "recent"], "properties": {{
+                "seen": {INT},
+                "recent": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                    "required": ["at", "mailbox", "outcome", "sender_auth"], "properties": {{
+                    "at": {INT}, "mailbox": {nullable_int},
+                    "outcome": {{"type": "string", "enum": ["created", "merged", "unchanged", "change_proposed"]}},
+                    "sender_auth": {sender_auth}}}}}}}}}}}}}}}"##
     );
     let mailbox = format!(
         r#"{{"type": "object", "additionalProperties": false,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use secrecy::SecretString;
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use zeroize::Zeroize;
 
 use super::render::{PageError, Visitor, html, when};
+use super::{imap_presets, mailbox_words};
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
 use crate::service::{self, ServiceError};
@@ -36,6 +37,8 @@ pub struct LinkValues {
     pub username: String,
     pub folders: String,
     pub exclusions: String,
+    /// How many recent messages to read when linked ("0": only new mail).
+    pub backfill: String,
 }
 
 #[derive(Template)]
@@ -48,7 +51,21 @@ struct LinkPage {
     errors: BTreeMap<String, String>,
     /// A message for the whole form (the server refused the login, …).
     failure: Option<String>,
+    /// The provider buttons: key and label.
+    presets: Vec<(&'static str, &'static str)>,
+    /// What the chosen preset or the guess says (app passwords…).
+    advice: String,
+    /// Microsoft 365 is configured: offer its button.
+    microsoft: bool,
 }
+
+/// The choices of "read recent mail when linked".
+pub const BACKFILL_CHOICES: [(&str, &str); 4] = [
+    ("0", "No, only mail that arrives from now on"),
+    ("50", "Yes, the latest 50 messages"),
+    ("200", "Yes, the latest 200 messages"),
+    ("1000", "Yes, the latest 1,000 messages"),
+];
 
 impl LinkPage {
     fn error(&self, field: &str) -> String {
@@ -73,24 +90,57 @@ async fn editable_lists(
         .collect())
 }
 
+/// `?address=` (guess the settings from it) or `?preset=gmail|outlook|icloud|fastmail`.
+#[derive(Deserialize, Default)]
+pub struct LinkQuery {
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    preset: Option<String>,
+}
+
 pub async fn link_page(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
+    linking: Option<axum::Extension<MicrosoftLinking>>,
+    Query(query): Query<LinkQuery>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let lists = editable_lists(&state, &visitor, None).await?;
-    let values = LinkValues {
+    let address = query.address.unwrap_or_default().trim().to_owned();
+    let preset = query
+        .preset
+        .as_deref()
+        .and_then(imap_presets::by_key)
+        .or_else(|| imap_presets::for_address(&address));
+    let mut values = LinkValues {
         port: Security::ImplicitTls.default_port().to_string(),
         security: Security::ImplicitTls.form_name().to_owned(),
         folders: "INBOX".to_owned(),
+        backfill: "0".to_owned(),
+        username: address.clone(),
+        address: address.clone(),
         ..LinkValues::default()
     };
+    let mut advice = String::new();
+    if let Some(preset) = &preset {
+        values.host = preset.host.clone();
+        values.port = preset.port.to_string();
+        values.security = preset.security.to_owned();
+        if !address.is_empty() {
+            values.username = imap_presets::username_for(preset, &address);
+        }
+        advice = preset.advice.to_owned();
+    }
     html(&LinkPage {
         csrf: visitor.csrf,
         lists,
         values,
         errors: BTreeMap::new(),
         failure: None,
+        presets: imap_presets::offered(),
+        advice,
+        microsoft: linking.is_some(),
     })
 }
 
@@ -114,6 +164,8 @@ pub struct LinkForm {
     folders: String,
     #[serde(default)]
     exclusions: String,
+    #[serde(default)]
+    backfill: String,
 }
 
 impl Drop for LinkForm {
@@ -131,92 +183,149 @@ fn items(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The port the form means: the other mode's standard port with a security choice that never
+/// uses it (STARTTLS on 993, TLS on 143) is the form's default left unchanged, so it follows
+/// the choice.
+fn port_for(security: &str, port: &str) -> String {
+    match (security, port.trim()) {
+        ("starttls", "993") => "143".to_owned(),
+        ("tls", "143") => "993".to_owned(),
+        (_, other) => other.to_owned(),
+    }
+}
+
+/// A failed link in words, on the field it is about: `(field, text)`; field `""` is the form.
+fn link_failure(e: &ServiceError, host: &str, port: &str) -> (&'static str, String) {
+    match e {
+        ServiceError::LinkFailed { auth: true, .. } => (
+            "password",
+            "The server refused this user name and password. Check both; most providers need an app password made for mailsig rather than your usual password.".to_owned(),
+        ),
+        ServiceError::LinkFailed {
+            tls_untrusted: true,
+            ..
+        } => (
+            "host",
+            format!(
+                "The certificate of {host} is not trusted (an unknown authority, another name, or expired). Check the server name; a server with its own certificate authority must be added by the operator (mailsigd mailbox add-imap --ca-file)."
+            ),
+        ),
+        ServiceError::LinkFailed { folder: true, .. } => (
+            "folders",
+            "One of these folders does not exist on the server (names are case-sensitive; most servers call the inbox INBOX).".to_owned(),
+        ),
+        ServiceError::LinkFailed { .. } => (
+            "security",
+            format!(
+                "The server at {host} port {port} did not accept this connection. Check the security choice: TLS usually uses port 993, STARTTLS port 143."
+            ),
+        ),
+        _ => (
+            "port",
+            format!(
+                "No answer from {host} on port {port} in time, or the server could not be reached. Check the server name and the port (TLS: 993, STARTTLS: 143)."
+            ),
+        ),
+    }
+}
+
 pub async fn link_imap(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
+    linking: Option<axum::Extension<MicrosoftLinking>>,
     Form(form): Form<LinkForm>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let list = form.list.trim().parse::<i64>().ok();
+    let security = form.security.trim().to_owned();
+    let port = port_for(&security, &form.port);
     let request = service::mailboxes::LinkImap {
         list,
         host: Some(form.host.trim().to_owned()),
-        port: form
-            .port
+        port: port
             .trim()
             .parse::<i64>()
             .ok()
-            .or(if form.port.trim().is_empty() {
+            .or(if port.trim().is_empty() {
                 None
             } else {
                 Some(-1)
             }),
-        security: Some(form.security.trim().to_owned()).filter(|s| !s.is_empty()),
+        security: Some(security.clone()).filter(|s| !s.is_empty()),
         username: Some(form.username.trim().to_owned()),
         address: Some(form.address.trim().to_owned()).filter(|a| !a.is_empty()),
         password: Some(SecretString::from(form.password.clone())),
         folders: items(&form.folders),
+        backfill: form.backfill.trim().parse::<i64>().ok(),
         excluded_domains: items(&form.exclusions),
         ..service::mailboxes::LinkImap::default()
     };
-    match service::mailboxes::link_imap(
+    let result = service::mailboxes::link_imap(
         &state.store,
         &state.vault,
         &state.imap,
         visitor.actor,
         request,
     )
-    .await
-    {
-        Ok(mailbox) => Ok(Redirect::to(&format!("/mailboxes/{}", mailbox.id.0)).into_response()),
-        Err(e @ (ServiceError::Validation(_) | ServiceError::LinkFailed { .. })) => {
-            let (errors, failure) = match e {
-                ServiceError::Validation(fields) => {
-                    let summary = fields
-                        .iter()
-                        .map(|f| format!("{}: {}", f.field, f.message))
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    (
-                        fields.into_iter().map(|f| (f.field, f.message)).collect(),
-                        Some(format!("Please check the marked fields ({summary}).")),
-                    )
-                }
-                ServiceError::LinkFailed {
-                    reason,
-                    tls_untrusted,
-                    ..
-                } => (
-                    BTreeMap::new(),
-                    Some(crate::service::error::link_failure_text(
-                        &reason,
-                        tls_untrusted,
-                    )),
-                ),
-                _ => (BTreeMap::new(), None),
-            };
-            let page = LinkPage {
-                csrf: visitor.csrf.clone(),
-                lists: editable_lists(&state, &visitor, list).await?,
-                values: LinkValues {
-                    address: form.address.clone(),
-                    host: form.host.clone(),
-                    port: form.port.clone(),
-                    security: form.security.clone(),
-                    username: form.username.clone(),
-                    folders: form.folders.clone(),
-                    exclusions: form.exclusions.clone(),
-                },
-                errors,
-                failure,
-            };
-            let body = page
-                .render()
-                .map_err(|e| PageError::Internal(format!("render: {e}")))?;
-            Ok((StatusCode::BAD_REQUEST, Html(body)).into_response())
+    .await;
+    let e = match result {
+        Ok(mailbox) => {
+            return Ok(
+                Redirect::to(&format!("/mailboxes/{}?saved=linked", mailbox.id.0)).into_response(),
+            );
         }
-        Err(e) => Err(e.into()),
-    }
+        Err(
+            e @ (ServiceError::Internal(_)
+            | ServiceError::NotFound { .. }
+            | ServiceError::Forbidden { .. }),
+        ) => {
+            return Err(e.into());
+        }
+        Err(e) => e,
+    };
+    let (errors, failure): (BTreeMap<String, String>, String) = match e {
+        ServiceError::Validation(fields) => (
+            fields
+                .into_iter()
+                .map(|f| {
+                    let field = f.field.split('[').next().unwrap_or_default().to_owned();
+                    let text = format!("This {}.", f.message.trim_end_matches('.'));
+                    (field, text)
+                })
+                .collect(),
+            "Nothing was linked yet: please look at the marked fields.".to_owned(),
+        ),
+        other => {
+            let (field, text) = link_failure(&other, form.host.trim(), port.trim());
+            (
+                BTreeMap::from([(field.to_owned(), text.clone())]),
+                format!("Nothing was linked yet: {text}"),
+            )
+        }
+    };
+    let page = LinkPage {
+        csrf: visitor.csrf.clone(),
+        lists: editable_lists(&state, &visitor, list).await?,
+        values: LinkValues {
+            address: form.address.clone(),
+            host: form.host.clone(),
+            port,
+            security,
+            username: form.username.clone(),
+            folders: form.folders.clone(),
+            exclusions: form.exclusions.clone(),
+            backfill: form.backfill.clone(),
+        },
+        errors,
+        failure: Some(failure),
+        presets: imap_presets::offered(),
+        advice: String::new(),
+        microsoft: linking.is_some(),
+    };
+    let body = page
+        .render()
+        .map_err(|e| PageError::Internal(format!("render: {e}")))?;
+    Ok((StatusCode::BAD_REQUEST, Html(body)).into_response())
 }
 
 #[derive(Template)]
@@ -285,41 +394,67 @@ struct MailboxPage {
     settings: Vec<(String, String)>,
     lists: Vec<ListChoice>,
     exclusions: String,
+    exclusions_error: String,
+    /// What was just saved, for the confirmation ("Saved: …").
+    saved: String,
     counters: Vec<(String, i64)>,
-    skipped: Vec<(String, i64)>,
     last_activity: String,
+}
+
+/// `?saved=list|exclusions` after a change.
+#[derive(Deserialize, Default)]
+pub struct MailboxQuery {
+    #[serde(default)]
+    saved: Option<String>,
 }
 
 pub async fn settings_page(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
     Path(id): Path<i64>,
+    Query(query): Query<MailboxQuery>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
+    render_mailbox(&state, &visitor, id, query.saved.as_deref(), None).await
+}
+
+/// The mailbox page; `exclusions` is a refused exclusions form (its text and the error).
+async fn render_mailbox(
+    state: &AppState,
+    visitor: &Visitor,
+    id: i64,
+    saved: Option<&str>,
+    exclusions: Option<(String, String)>,
+) -> Result<Response, PageError> {
     let mailbox =
         service::mailboxes::get_mailbox(&state.store, visitor.actor, MailboxId(id)).await?;
     let status = service::mailboxes::status(&state.store, visitor.actor, MailboxId(id)).await?;
-    let settings = match &mailbox.settings {
-        serde_json::Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    },
-                )
-            })
-            .collect(),
-        _ => Vec::new(),
+    let lists = editable_lists(state, visitor, Some(mailbox.list.0)).await?;
+    let list_name = lists
+        .iter()
+        .find(|l| l.selected)
+        .map(|l| l.name.clone())
+        .unwrap_or_default();
+    let saved = match saved {
+        Some("list") => format!("Saved: suggestions from this mailbox now go to “{list_name}”."),
+        Some("exclusions") => "Saved: the excluded domains apply to the next message.".to_owned(),
+        Some("linked") => format!(
+            "Linked: the login worked and new mail in this mailbox now becomes suggestions in “{list_name}”."
+        ),
+        _ => String::new(),
     };
-    html(&MailboxPage {
-        lists: editable_lists(&state, &visitor, Some(mailbox.list.0)).await?,
-        csrf: visitor.csrf,
+    let (exclusions, exclusions_error) =
+        exclusions.unwrap_or_else(|| (mailbox.excluded_domains.join("\n"), String::new()));
+    let page = MailboxPage {
+        lists,
+        csrf: visitor.csrf.clone(),
         id,
         address: mailbox.address,
-        kind: mailbox.kind.as_str(),
+        kind: match mailbox.kind.as_str() {
+            "imap" => "IMAP",
+            "graph" => "Microsoft 365",
+            other => other,
+        },
         status: mailbox.status.as_str(),
         reason: mailbox.status_reason.unwrap_or_default(),
         needs_attention: mailbox.needs_attention,
@@ -329,13 +464,20 @@ pub async fn settings_page(
             }
             (None, _) => String::new(),
         },
-        settings,
-        exclusions: mailbox.excluded_domains.join("\n"),
-        counters: status.counters.into_iter().collect(),
-        skipped: status.skipped.into_iter().collect(),
+        settings: mailbox_words::settings(&mailbox.settings),
+        exclusions,
+        saved,
+        counters: mailbox_words::counters(&status.counters, &status.skipped),
         last_activity: status
             .last_activity
             .map_or_else(|| "never".to_owned(), when),
+        exclusions_error: exclusions_error.clone(),
+    };
+    let response = html(&page)?;
+    Ok(if exclusions_error.is_empty() {
+        response
+    } else {
+        (StatusCode::BAD_REQUEST, response).into_response()
     })
 }
 
@@ -358,7 +500,7 @@ pub async fn set_list(
         );
     };
     service::mailboxes::set_list(&state.store, visitor.actor, MailboxId(id), ListId(list)).await?;
-    Ok(Redirect::to(&format!("/mailboxes/{id}")).into_response())
+    Ok(Redirect::to(&format!("/mailboxes/{id}?saved=list")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -367,6 +509,7 @@ pub struct ExclusionsForm {
     exclusions: String,
 }
 
+/// Saves the excluded domains; refused ones come back on the same page with the text kept.
 pub async fn set_exclusions(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
@@ -374,22 +517,58 @@ pub async fn set_exclusions(
     Form(form): Form<ExclusionsForm>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    service::mailboxes::set_exclusions(
+    match service::mailboxes::set_exclusions(
         &state.store,
         visitor.actor,
         MailboxId(id),
         &items(&form.exclusions),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/mailboxes/{id}")).into_response())
+    .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/mailboxes/{id}?saved=exclusions")).into_response()),
+        Err(ServiceError::Validation(fields)) => {
+            let error = fields
+                .iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let error = format!("Not saved: {error}. Correct the list and save again.");
+            render_mailbox(
+                &state,
+                &visitor,
+                id,
+                None,
+                Some((form.exclusions.clone(), error)),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
+#[derive(Deserialize)]
+pub struct UnlinkForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Unlinks after the "I understand" box was ticked (the browser insists on it; a post without
+/// it is refused here too).
 pub async fn unlink(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
     Path(id): Path<i64>,
+    Form(form): Form<UnlinkForm>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
+    if form.confirm != "yes" {
+        return Err(ServiceError::field(
+            "confirm",
+            service::FieldCode::Required,
+            "tick the box to confirm the unlinking",
+        )
+        .into());
+    }
     service::mailboxes::unlink(
         &state.store,
         &state.graph_unlinker(),
@@ -397,7 +576,7 @@ pub async fn unlink(
         MailboxId(id),
     )
     .await?;
-    Ok(Redirect::to("/dashboard").into_response())
+    Ok(Redirect::to("/dashboard?done=unlinked").into_response())
 }
 
 #[cfg(test)]
@@ -417,8 +596,9 @@ mod tests {
             settings: vec![],
             lists: vec![],
             exclusions: String::new(),
+            exclusions_error: String::new(),
+            saved: String::new(),
             counters: vec![],
-            skipped: vec![],
             last_activity: "never".into(),
         }
     }

@@ -13,10 +13,14 @@
 //! CSRF token, and a POST without it is refused before reaching a handler here.
 
 mod account;
+mod imap_presets;
 mod lists;
 mod mailbox_password;
+mod mailbox_words;
 mod mailboxes;
+mod merge;
 mod render;
+mod return_to;
 mod review;
 mod session;
 
@@ -77,6 +81,7 @@ pub fn router() -> Router<AppState> {
             get(lists::share_page).post(lists::share),
         )
         .route("/lists/{id}/unshare", post(lists::unshare))
+        .route("/lists/{id}/rename", post(lists::rename))
         .route(
             "/lists/{id}/delete",
             get(lists::delete_page).post(lists::delete),
@@ -84,14 +89,16 @@ pub fn router() -> Router<AppState> {
         .route("/lists/{id}/export.vcf", get(lists::export_vcard))
         .route("/lists/{id}/export.csv", get(lists::export_csv))
         .route("/lists/{id}/review", get(review::review_page))
+        .route("/lists/{id}/review/bulk", post(review::bulk))
+        .route("/lists/{id}/review/undo", post(review::undo))
         .route("/lists/{id}/auto-accept", post(review::set_auto_accept))
         .route("/suggestions/{id}/accept", post(review::accept))
         .route("/suggestions/{id}/dismiss", post(review::dismiss))
-        .route("/changes/{id}/accept", post(review::accept_change))
-        .route("/changes/{id}/dismiss", post(review::dismiss_change))
+        .route("/changes/{id}/accept", post(merge::accept_change))
+        .route("/changes/{id}/dismiss", post(merge::dismiss_change))
         .route(
             "/suggestions/{id}/merge",
-            get(review::merge_page).post(review::merge),
+            get(merge::merge_page).post(merge::merge),
         )
         .route("/mailboxes/new", get(mailboxes::link_page))
         .route("/mailboxes/imap", post(mailboxes::link_imap))
@@ -109,6 +116,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/static/style.css", get(style))
         .fallback(render::not_found_page)
+        .layer(axum::middleware::from_fn(return_to::remember_page))
         .layer(DefaultBodyLimit::max(PAGE_BODY_LIMIT))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,

@@ -189,3 +189,74 @@ pub fn when(ms: i64) -> String {
         })
         .unwrap_or_else(|| "-".to_owned())
 }
+
+/// A moment as a page shows it: `<time datetime="{iso}" title="{exact}">{text}</time>`. The
+/// text is relative ("3 hours ago"), which reads right in every time zone without a script;
+/// the exact UTC time is in the title and the machine-readable `datetime`.
+pub struct Moment {
+    pub iso: String,
+    pub text: String,
+    pub exact: String,
+}
+
+impl Moment {
+    /// `ms` (epoch milliseconds) seen from `now_ms`.
+    pub fn at(ms: i64, now_ms: i64) -> Moment {
+        let exact = when(ms);
+        let iso = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
+        let minutes = now_ms.saturating_sub(ms).max(0) / 60_000;
+        let plural = |n: i64, unit: &str| {
+            if n == 1 {
+                format!("1 {unit} ago")
+            } else {
+                format!("{n} {unit}s ago")
+            }
+        };
+        let text = match minutes {
+            0 => "just now".to_owned(),
+            1..60 => plural(minutes, "minute"),
+            60..1440 => plural(minutes / 60, "hour"),
+            1440..43_200 => plural(minutes / 1440, "day"),
+            _ => exact.get(..10).unwrap_or(&exact).to_owned(),
+        };
+        Moment { iso, text, exact }
+    }
+
+    /// Seen from now.
+    pub fn ago(ms: i64) -> Moment {
+        let now = crate::clock::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Moment::at(ms, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Moment;
+
+    #[test]
+    fn moments_read_relative_and_keep_the_exact_time() {
+        let at = 1_765_049_400_000; // 2025-12-06 19:30 UTC
+        let cases = [
+            (at + 20_000, "just now"),
+            (at + 60_000, "1 minute ago"),
+            (at + 3 * 3_600_000 + 5, "3 hours ago"),
+            (at + 2 * 86_400_000, "2 days ago"),
+            (at + 90 * 86_400_000, "2025-12-06"),
+            (at - 5_000, "just now"),
+        ];
+        for (now, text) in cases {
+            assert_eq!(Moment::at(at, now).text, text, "now = {now}");
+        }
+        let moment = Moment::at(at, at);
+        assert_eq!(moment.iso, "2025-12-06T19:30:00Z");
+        assert_eq!(moment.exact, "2025-12-06 19:30 UTC");
+    }
+}

@@ -3,13 +3,14 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use zeroize::Zeroize;
 
 use super::render::PageError;
+use super::return_to;
 use crate::http::app::AppState;
 use crate::http::auth::{self, AuthError, CurrentUser, SignInToken, second_factor};
 
@@ -18,6 +19,10 @@ use crate::http::auth::{self, AuthError, CurrentUser, SignInToken, second_factor
 struct SignInPage {
     email: String,
     error: Option<String>,
+    /// Why the visitor is here ("Your session ended…", "You are signed out.").
+    notice: Option<String>,
+    /// Where to go after signing in (a path of this site), carried in a hidden field.
+    next: String,
     /// The pre-session CSRF token (hidden `csrf_token` field; also in the sign-in cookie).
     csrf: String,
 }
@@ -28,10 +33,25 @@ fn sign_in_form(
     email: String,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    sign_in_form_to(status, email, error, None, String::new())
+}
+
+/// [`sign_in_form`] with a notice and the page to return to.
+fn sign_in_form_to(
+    status: StatusCode,
+    email: String,
+    error: Option<String>,
+    notice: Option<String>,
+    next: String,
+) -> Result<Response, PageError> {
     let token = SignInToken::issue().map_err(|e| PageError::Internal(e.to_string()))?;
     let page = SignInPage {
         email,
         error,
+        notice,
+        next: Some(next)
+            .filter(|n| return_to::is_local_path(n))
+            .unwrap_or_default(),
         csrf: token.value().to_owned(),
     };
     let body = page
@@ -45,11 +65,37 @@ fn sign_in_form(
         .into_response())
 }
 
-pub async fn sign_in_page(user: Option<CurrentUser>) -> Result<Response, PageError> {
+/// `?next=<path>&why=expired|signed-out`, set by `return_to` and by signing out.
+#[derive(Deserialize, Default)]
+pub struct SignInQuery {
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    why: Option<String>,
+}
+
+pub async fn sign_in_page(
+    user: Option<CurrentUser>,
+    Query(query): Query<SignInQuery>,
+) -> Result<Response, PageError> {
+    let next = query.next.unwrap_or_default();
     if user.as_ref().is_some_and(|u| u.session().is_some()) {
-        return Ok(Redirect::to("/dashboard").into_response());
+        let to = if return_to::is_local_path(&next) {
+            next
+        } else {
+            "/dashboard".to_owned()
+        };
+        return Ok(Redirect::to(&to).into_response());
     }
-    sign_in_form(StatusCode::OK, String::new(), None)
+    let notice = match query.why.as_deref() {
+        Some("expired") => Some(
+            "Your session has ended. Sign in again to go back to the page you were on; an action you had just sent was not carried out."
+                .to_owned(),
+        ),
+        Some("signed-out") => Some("You are signed out.".to_owned()),
+        _ => None,
+    };
+    sign_in_form_to(StatusCode::OK, String::new(), None, notice, next)
 }
 
 #[derive(Deserialize)]
@@ -61,6 +107,9 @@ pub struct SignInForm {
     /// The pre-session CSRF token of the form (see `auth::sign_in_csrf`).
     #[serde(default)]
     csrf_token: Option<String>,
+    /// Where to go once signed in (a path of this site; else the dashboard).
+    #[serde(default)]
+    next: String,
 }
 
 impl Drop for SignInForm {
@@ -113,7 +162,12 @@ pub async fn sign_in(
             Ok(response)
         }
         Ok(auth::PasswordSignIn::Session(new)) => {
-            let mut response = Redirect::to("/dashboard").into_response();
+            let to = if return_to::is_local_path(&form.next) {
+                form.next.as_str()
+            } else {
+                "/dashboard"
+            };
+            let mut response = Redirect::to(to).into_response();
             response
                 .headers_mut()
                 .append(header::SET_COOKIE, new.set_cookie());
@@ -137,7 +191,7 @@ pub async fn sign_in(
                     )
                 }
             };
-            sign_in_form(status, email, Some(message))
+            sign_in_form_to(status, email, Some(message), None, form.next.clone())
         }
     }
 }
@@ -150,7 +204,7 @@ pub async fn sign_out(State(state): State<AppState>, user: Option<CurrentUser>) 
     }
     (
         [(header::SET_COOKIE, auth::clear_cookie())],
-        Redirect::to("/sign-in"),
+        Redirect::to("/sign-in?why=signed-out"),
     )
         .into_response()
 }

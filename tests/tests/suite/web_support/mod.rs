@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use mailsig_daemon::http::tls::{CertificateFiles, HttpsOptions};
 use mailsig_daemon::sources::imap::ImapOptions;
-use mailsig_daemon::store::{Store, User};
+use mailsig_daemon::store::{
+    CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, NewMailbox, NewSuggestion,
+    Outcome, Store, StoredField, StoredPhone, SuggestionFields, SuggestionId, User, UserId,
+};
 use mailsig_daemon::supervisor::sources::ImapStartOptions;
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
@@ -134,6 +137,74 @@ impl Site {
         Ok(())
     }
 
+    /// A mailbox of `owner` delivering into `list`, stored as linking stores one (without a
+    /// watcher: the page tests put suggestions in directly).
+    pub async fn mailbox(&self, owner: UserId, list: ListId, address: &str) -> Result<MailboxId> {
+        let mailbox = self
+            .store
+            .create_mailbox(NewMailbox {
+                owner,
+                kind: MailboxKind::Imap,
+                address: address.to_owned(),
+                display_name: None,
+                target_list: list,
+                excluded_domains: vec![],
+                settings: serde_json::json!({}),
+                secret: None,
+            })
+            .await?;
+        Ok(mailbox.id)
+    }
+
+    /// Commits one authenticated message from `sender` whose signature gave `fields`, as the
+    /// pipeline would; `uid` must differ per message of a mailbox.
+    pub async fn suggestion(
+        &self,
+        mailbox: MailboxId,
+        uid: u32,
+        sender: &str,
+        fields: SuggestionFields,
+    ) -> Result<SuggestionId> {
+        match self.mail(mailbox, uid, sender, fields).await? {
+            CommitResult::Inserted { suggestion } => Ok(suggestion),
+            other => anyhow::bail!("unexpected commit result {other:?}"),
+        }
+    }
+
+    /// Commits one authenticated message whatever it does (a later message from a known
+    /// sender updates that sender's suggestion).
+    pub async fn mail(
+        &self,
+        mailbox: MailboxId,
+        uid: u32,
+        sender: &str,
+        fields: SuggestionFields,
+    ) -> Result<CommitResult> {
+        let committed = self
+            .store
+            .commit_message(CommitMessage {
+                mailbox,
+                folder: "INBOX".to_owned(),
+                cursor: Cursor::Imap {
+                    uidvalidity: 1,
+                    uid,
+                },
+                message_id_hash: format!("{:016x}", rand::random::<u64>()),
+                outcome: Outcome::Suggestion(NewSuggestion {
+                    sender_email: sender.to_owned(),
+                    fields,
+                    confidence: 0.9,
+                    auth: mailsig_daemon::domain::SenderAuth::new(
+                        mailsig_daemon::domain::AuthResult::Authenticated,
+                        mailsig_daemon::domain::AuthMethod::Dmarc,
+                    ),
+                }),
+                fencing: None,
+            })
+            .await?;
+        Ok(committed)
+    }
+
     pub async fn stop(self) -> Result<()> {
         self.supervisor.stop().await?;
         Ok(())
@@ -161,4 +232,47 @@ pub fn screenshot_path(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/web-screenshots")
         .join(format!("{name}.png"))
+}
+
+/// An extracted value with its confidence.
+pub fn field(value: &str, confidence: f32) -> Option<StoredField> {
+    Some(StoredField {
+        value: value.to_owned(),
+        confidence,
+        rule: "test".to_owned(),
+    })
+}
+
+/// A phone number of a kind (`work`, `mobile`…).
+pub fn phone(kind: &str, e164: &str, confidence: f32) -> StoredPhone {
+    StoredPhone {
+        kind: kind.to_owned(),
+        e164: e164.to_owned(),
+        confidence,
+        rule: "test".to_owned(),
+    }
+}
+
+/// A signature with every field, as a well-formed one yields.
+pub fn full_signature(name: &str, company: &str, domain: &str) -> SuggestionFields {
+    let many = |value: String| field(&value, 0.95).into_iter().collect::<Vec<_>>();
+    SuggestionFields {
+        name: field(name, 0.97),
+        title: field("Logistics Manager, West Coast", 0.64),
+        company: field(company, 0.88),
+        emails: many(format!(
+            "{}@{domain}",
+            name.split(' ').next().unwrap_or("x").to_lowercase()
+        )),
+        phones: vec![
+            phone("work", "+14155550134", 0.99),
+            phone("mobile", "+14155550188", 0.93),
+        ],
+        websites: many(format!("https://www.{domain}")),
+        address: field("500 Terry A Francois Blvd, San Francisco, CA 94158", 0.81),
+        social: many(format!(
+            "https://www.linkedin.com/in/{}",
+            name.replace(' ', "-").to_lowercase()
+        )),
+    }
 }

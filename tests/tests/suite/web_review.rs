@@ -1,0 +1,527 @@
+//! The review experience in Chromium, at a desktop's 1280 x 900 and a phone's 390 x 844: no
+//! page is wider than the screen; the review page shows every field of a suggestion (typed
+//! phones, e-mails, websites, address, social profiles) with its confidence explained, counts
+//! per status, names its buttons after the contact, and confirms each action (accept, dismiss,
+//! bulk, merge) with Undo on the same filtered view. Screenshots of every page at both sizes go
+//! to `target/web-screenshots/`; the ones shown in the README live in `docs/screenshots/` and
+//! are checked not to be blank.
+
+use crate::web_support;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use mailsig_daemon::store::{SuggestionFields, SuggestionId, SuggestionStatus};
+use mailsig_tests::browser::{Browser, Screen, check_screenshot};
+use web_support::{Site, field, full_signature, screenshot_path};
+
+const EMAIL: &str = "rita@mycorp.example";
+const PASSWORD: &str = "owner password 1";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A list "Customers" with four suggestions (two from Harbor Freight), an empty list
+/// "Prospects", and the site signed in as their owner.
+struct Seeded {
+    site: Site,
+    customers: i64,
+    prospects: i64,
+    mailbox: i64,
+    rachel: SuggestionId,
+    omar: SuggestionId,
+    lena: SuggestionId,
+}
+
+async fn seeded() -> Result<Seeded> {
+    let site = Site::start(false).await?;
+    let owner = site.user(EMAIL, PASSWORD).await?;
+    let customers = site.store.create_list(owner.id, "Customers").await?;
+    let prospects = site.store.create_list(owner.id, "Prospects").await?;
+    let mailbox = site
+        .mailbox(owner.id, customers.id, "rita@mycorp.example")
+        .await?;
+    let rachel = site
+        .suggestion(
+            mailbox,
+            1,
+            "rachel.kim@harbor.example",
+            full_signature("Rachel Kim", "Harbor Freight Lines", "harbor.example"),
+        )
+        .await?;
+    let omar = site
+        .suggestion(
+            mailbox,
+            2,
+            "omar.haddad@harbor.example",
+            full_signature("Omar Haddad", "Harbor Freight Lines", "harbor.example"),
+        )
+        .await?;
+    let lena = site
+        .suggestion(
+            mailbox,
+            3,
+            "lena.vogt@vogt-logistik.example",
+            SuggestionFields {
+                name: field("Lena Vogt", 0.96),
+                company: field("Vogt Logistik GmbH", 0.9),
+                ..SuggestionFields::default()
+            },
+        )
+        .await?;
+    // An address without a break opportunity: it must wrap, not widen the page.
+    site.suggestion(
+        mailbox,
+        4,
+        "priya.natarajan-venkataraman.procurement@subsidiary.very-long-company-domain.example",
+        SuggestionFields {
+            title: field("Head of Procurement", 0.55),
+            ..SuggestionFields::default()
+        },
+    )
+    .await?;
+    Ok(Seeded {
+        site,
+        customers: customers.id.0,
+        prospects: prospects.id.0,
+        mailbox: mailbox.0,
+        rachel,
+        omar,
+        lena,
+    })
+}
+
+async fn status(site: &Site, id: SuggestionId) -> Result<SuggestionStatus> {
+    Ok(site.store.get_suggestion(id).await?.status)
+}
+
+/// The query pairs of the browser's URL.
+async fn query(browser: &Browser) -> Result<Vec<(String, String)>> {
+    Ok(browser
+        .current_url()
+        .await?
+        .query_pairs()
+        .into_owned()
+        .collect())
+}
+
+async fn ensure_view_kept(browser: &Browser, status: &str, q: &str) -> Result<()> {
+    let pairs = query(browser).await?;
+    let has = |k: &str, v: &str| pairs.iter().any(|(pk, pv)| pk == k && pv == v);
+    ensure!(
+        has("status", status) && has("q", q),
+        "the view was not kept: {pairs:?}"
+    );
+    let typed: String = browser
+        .eval("return document.querySelector('#q').value;")
+        .await?;
+    ensure!(typed == q, "the search box says {typed:?}, not {q:?}");
+    Ok(())
+}
+
+async fn count(browser: &Browser, tab: &str) -> Result<String> {
+    browser.text(&format!("#tab-{tab} .count")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_review_action_is_confirmed_with_undo_on_the_same_view() -> Result<()> {
+    let Seeded {
+        site,
+        customers,
+        prospects,
+        rachel,
+        omar,
+        lena,
+        ..
+    } = seeded().await?;
+    let browser = Browser::on(Screen::Desktop).await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    let view = site.url(&format!("/lists/{customers}/review?status=new&q=harbor"));
+    browser.goto(&view).await?;
+
+    // Every field, phones with their type, the confidence explained, counts per status.
+    let card = format!("#suggestion-{}", rachel.0);
+    let phones = browser.text(&format!("{card} dd.phones")).await?;
+    ensure!(
+        phones.contains("Work") && phones.contains("+14155550134"),
+        "{phones}"
+    );
+    ensure!(
+        phones.contains("Mobile") && phones.contains("+14155550188"),
+        "{phones}"
+    );
+    for (key, text) in [
+        ("emails", "rachel@harbor.example"),
+        ("websites", "harbor.example"),
+        ("address", "500 Terry A Francois Blvd"),
+        ("social", "linkedin.com/in/rachel-kim"),
+        ("title", "Logistics Manager, West Coast"),
+        ("company", "Harbor Freight Lines"),
+    ] {
+        let shown = browser.text(&format!("{card} dd.{key}")).await?;
+        ensure!(shown.contains(text), "{key}: {shown}");
+    }
+    ensure!(
+        browser
+            .text(&format!("{card} dd.title .confidence"))
+            .await?
+            .contains("64% · check"),
+        "a low confidence is not marked"
+    );
+    let hint = browser.accessible_text("details.hint").await?;
+    ensure!(hint.contains("how often mailsig is right"), "{hint}");
+    ensure!(
+        browser
+            .exists(&format!("{card} time[datetime][title$='UTC']"))
+            .await?,
+        "no <time> with the exact time"
+    );
+    ensure!(count(&browser, "new").await? == "4", "new count");
+    ensure!(count(&browser, "all").await? == "4", "all count");
+    ensure!(
+        browser.exists(&format!("#suggestion-{}", omar.0)).await?
+            && !browser.exists(&format!("#suggestion-{}", lena.0)).await?,
+        "the search does not filter"
+    );
+    // Buttons are named after the contact for screen readers.
+    let name = browser
+        .accessible_text(&format!("{card} button.accept"))
+        .await?;
+    ensure!(name == "Accept Rachel Kim", "accessible name {name:?}");
+    ensure!(
+        !browser.exists(&format!("{card} .badge")).await?,
+        "the status is repeated although the filter says it"
+    );
+
+    // Accept: confirmed by name, the view kept, the card gone from "new", counted as accepted.
+    browser.click(&format!("{card} button.accept")).await?;
+    let notice = browser
+        .wait_text("#notice", "Accepted Rachel Kim.", WAIT)
+        .await?;
+    ensure!(notice.contains("Undo"), "no Undo: {notice}");
+    ensure_view_kept(&browser, "new", "harbor").await?;
+    ensure!(status(&site, rachel).await? == SuggestionStatus::Accepted);
+    ensure!(
+        !browser.exists(&card).await?,
+        "the accepted card is still under new"
+    );
+    ensure!(count(&browser, "accepted").await? == "1", "accepted count");
+    ensure!(
+        count(&browser, "new").await? == "3",
+        "new count after accept"
+    );
+
+    // Undo puts it back, on the same view.
+    browser.click("#undo").await?;
+    browser.wait_text("#notice", "Undone:", WAIT).await?;
+    ensure_view_kept(&browser, "new", "harbor").await?;
+    ensure!(status(&site, rachel).await? == SuggestionStatus::New);
+    ensure!(browser.exists(&card).await?, "the card did not come back");
+
+    // Bulk dismiss of two ticked suggestions, then Undo of both.
+    browser.click(&format!("#pick-{}", rachel.0)).await?;
+    browser.click(&format!("#pick-{}", omar.0)).await?;
+    browser.click("#bulk-dismiss").await?;
+    browser
+        .wait_text("#notice", "Dismissed 2 suggestions.", WAIT)
+        .await?;
+    ensure_view_kept(&browser, "new", "harbor").await?;
+    ensure!(status(&site, rachel).await? == SuggestionStatus::Dismissed);
+    ensure!(status(&site, omar).await? == SuggestionStatus::Dismissed);
+    ensure!(
+        browser.text("#no-suggestions").await?.contains("harbor"),
+        "the empty result does not say what was searched"
+    );
+    browser.click("#undo").await?;
+    browser.wait_text("#notice", "Undone:", WAIT).await?;
+    ensure!(status(&site, rachel).await? == SuggestionStatus::New);
+    ensure!(status(&site, omar).await? == SuggestionStatus::New);
+
+    // Under "all": an accepted card says so and offers no Accept.
+    browser
+        .goto(&site.url(&format!("/lists/{customers}/review?status=all")))
+        .await?;
+    browser.click(&format!("{card} button.accept")).await?;
+    browser
+        .wait_text("#notice", "Accepted Rachel Kim.", WAIT)
+        .await?;
+    ensure!(
+        browser.text(&format!("{card} .badge")).await? == "Accepted",
+        "no status badge under all"
+    );
+    ensure!(
+        !browser.exists(&format!("{card} button.accept")).await?,
+        "an accepted suggestion still offers Accept"
+    );
+
+    // A merge lands back on the view it came from, confirmed.
+    browser.goto(&view).await?;
+    browser
+        .click(&format!("#suggestion-{} a.button", omar.0))
+        .await?;
+    browser.wait_path(|p| p.ends_with("/merge"), WAIT).await?;
+    browser.fill("#title-value", "Fleet Director").await?;
+    browser.click("#merge").await?;
+    browser
+        .wait_text("#notice", "Merged Omar Haddad.", WAIT)
+        .await?;
+    ensure_view_kept(&browser, "new", "harbor").await?;
+    ensure!(status(&site, omar).await? == SuggestionStatus::Merged);
+
+    // A list without any suggestion says what will happen.
+    browser
+        .goto(&site.url(&format!("/lists/{prospects}/review")))
+        .await?;
+    let empty = browser.text("#no-suggestions").await?;
+    ensure!(
+        empty.contains("No suggestions yet") && empty.contains("mailbox"),
+        "{empty}"
+    );
+
+    browser.close().await?;
+    site.stop().await
+}
+
+/// The pages a signed-in person sees, by name and path.
+fn signed_in_pages(seeded: &Seeded) -> Vec<(&'static str, String)> {
+    let Seeded {
+        customers,
+        prospects,
+        mailbox,
+        rachel,
+        ..
+    } = seeded;
+    vec![
+        ("dashboard", "/dashboard".to_owned()),
+        ("review", format!("/lists/{customers}/review")),
+        (
+            "review-all",
+            format!("/lists/{customers}/review?status=all"),
+        ),
+        ("review-empty", format!("/lists/{prospects}/review")),
+        ("merge", format!("/suggestions/{}/merge", rachel.0)),
+        ("link-mailbox", "/mailboxes/new".to_owned()),
+        ("mailbox", format!("/mailboxes/{mailbox}")),
+        ("share", format!("/lists/{customers}/share")),
+        ("delete-list", format!("/lists/{prospects}/delete")),
+        ("not-found", "/no/such/page".to_owned()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_desktop_and_a_phone() -> Result<()> {
+    let seeded = seeded().await?;
+    let site = &seeded.site;
+    for screen in Screen::ALL {
+        let browser = Browser::on(screen).await?;
+        let (width, _) = screen.size();
+        let inner: u32 = browser.eval("return window.innerWidth;").await?;
+        ensure!(
+            inner == width,
+            "{screen:?}: the viewport is {inner} px wide"
+        );
+
+        browser.goto(&site.url("/sign-in")).await?;
+        browser
+            .assert_fits(&format!("sign-in on {screen:?}"))
+            .await?;
+        browser
+            .screenshot(&screenshot_path(&format!("sign-in-{}", screen.name())))
+            .await?;
+
+        site.sign_in(&browser, EMAIL, PASSWORD).await?;
+        for (name, path) in signed_in_pages(&seeded) {
+            browser.goto(&site.url(&path)).await?;
+            ensure!(
+                browser.exists("main h1").await?,
+                "{path}: no page heading: {}",
+                browser.source().await?
+            );
+            browser
+                .assert_fits(&format!("{path} on {screen:?}"))
+                .await?;
+            browser
+                .screenshot(&screenshot_path(&format!("{name}-{}", screen.name())))
+                .await
+                .with_context(|| format!("screenshot of {path}"))?;
+        }
+        browser.close().await?;
+    }
+    seeded.site.stop().await
+}
+
+/// The screenshots the README shows: every one present for both screens, and none blank.
+#[test]
+fn the_screenshots_in_docs_are_not_blank() -> Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    for page in ["sign-in", "dashboard", "review", "merge", "link-mailbox"] {
+        for screen in Screen::ALL {
+            let path = dir.join(format!("{page}-{}.png", screen.name()));
+            let png = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+            let (width, _) = check_screenshot(&png).with_context(|| path.display().to_string())?;
+            ensure!(
+                width == screen.size().0,
+                "{} is {width} px wide",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_merge_view_compares_changes_keeps_typed_text_and_asks_before_clearing() -> Result<()> {
+    let Seeded {
+        site,
+        customers,
+        mailbox,
+        rachel,
+        ..
+    } = seeded().await?;
+    // Newer mail from Rachel with another title: the title now has an earlier value.
+    let mut newer = full_signature("Rachel Kim", "Harbor Freight Lines", "harbor.example");
+    newer.title = field("Director of Logistics", 0.9);
+    site.mail(
+        mailsig_daemon::store::MailboxId(mailbox),
+        5,
+        "rachel.kim@harbor.example",
+        newer,
+    )
+    .await?;
+    let browser = Browser::on(Screen::Desktop).await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    let view = format!("/lists/{customers}/review?status=new&q=harbor");
+    browser.goto(&site.url(&view)).await?;
+    browser
+        .click(&format!("#suggestion-{} a.button", rachel.0))
+        .await?;
+    browser.wait_path(|p| p.ends_with("/merge"), WAIT).await?;
+
+    // Side by side only where the value changed; every other field is a pre-filled box.
+    let compare = browser.text("#field-title.compare").await?;
+    ensure!(
+        compare.contains("Logistics Manager, West Coast")
+            && compare.contains("Director of Logistics"),
+        "title comparison: {compare}"
+    );
+    ensure!(
+        !browser.exists("#name-old").await? && !browser.exists("#field-company.compare").await?,
+        "unchanged fields are offered a choice"
+    );
+    let company: String = browser
+        .eval("return document.querySelector('#company-value').value;")
+        .await?;
+    ensure!(
+        company == "Harbor Freight Lines",
+        "company box: {company:?}"
+    );
+    ensure!(
+        browser.exists("#merge-form #dismiss").await? && browser.exists("#cancel").await?,
+        "no Dismiss or Cancel on the merge view"
+    );
+
+    // Typed text without choosing its radio, and an emptied box without "Clear": the form
+    // comes back with the text kept, nothing stored.
+    browser.fill("#title-value", "VP Logistics").await?;
+    browser.fill("#company-value", "").await?;
+    browser.click("#merge").await?;
+    browser
+        .wait_text("#form-error", "Nothing was saved", WAIT)
+        .await?;
+    let title: String = browser
+        .eval("return document.querySelector('#title-value').value;")
+        .await?;
+    ensure!(title == "VP Logistics", "typed text lost: {title:?}");
+    ensure!(
+        browser.text("#company-error").await?.contains("Clear"),
+        "no error beside the emptied company"
+    );
+    let stored = site.store.get_suggestion(rachel).await?;
+    ensure!(
+        stored.status == SuggestionStatus::New
+            && stored.fields.company.as_ref().map(|f| f.value.as_str())
+                == Some("Harbor Freight Lines"),
+        "the refused form changed the suggestion: {:?}",
+        stored.status
+    );
+
+    // Confirm the clearing, remove the mobile number: saved, back on the view, confirmed.
+    browser.click("#company-clear").await?;
+    browser.click("#keep-phones-2").await?;
+    browser.click("#merge").await?;
+    browser
+        .wait_text("#notice", "Merged Rachel Kim.", WAIT)
+        .await?;
+    ensure_view_kept(&browser, "new", "harbor").await?;
+    let stored = site.store.get_suggestion(rachel).await?;
+    ensure!(
+        stored.status == SuggestionStatus::Merged,
+        "{:?}",
+        stored.status
+    );
+    ensure!(
+        stored.fields.title.as_ref().map(|f| f.value.as_str()) == Some("VP Logistics"),
+        "title {:?}",
+        stored.fields.title
+    );
+    ensure!(stored.fields.company.is_none(), "company not cleared");
+    let phones: Vec<&str> = stored
+        .fields
+        .phones
+        .iter()
+        .map(|p| p.e164.as_str())
+        .collect();
+    ensure!(phones == ["+14155550134"], "phones {phones:?}");
+    ensure!(stored.fields.emails.len() == 1, "an e-mail was lost");
+
+    browser.close().await?;
+    site.stop().await
+}
+
+/// An action sent after the session ended lands on the sign-in page, which says so, and
+/// signing in again returns to the page it was sent from, filters and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_session_ends_signing_in_returns_to_the_page() -> Result<()> {
+    let Seeded {
+        site,
+        customers,
+        rachel,
+        ..
+    } = seeded().await?;
+    let browser = Browser::on(Screen::Desktop).await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    let view = format!("/lists/{customers}/review?status=new&q=harbor");
+    browser.goto(&site.url(&view)).await?;
+    let owner = site.store.user_by_email(EMAIL).await?;
+    site.store.delete_sessions_of(owner.id).await?;
+
+    browser
+        .click(&format!("#suggestion-{} button.accept", rachel.0))
+        .await?;
+    browser.wait_path(|p| p == "/sign-in", WAIT).await?;
+    let notice = browser.text("#notice").await?;
+    ensure!(notice.contains("session has ended"), "{notice}");
+    ensure!(
+        status(&site, rachel).await? == SuggestionStatus::New,
+        "the action ran without a session"
+    );
+    browser.fill("#email", EMAIL).await?;
+    browser.fill("#password", PASSWORD).await?;
+    browser.click("#sign-in").await?;
+    browser.wait_path(|p| p.ends_with("/review"), WAIT).await?;
+    ensure_view_kept(&browser, "new", "harbor").await?;
+    ensure!(
+        browser
+            .exists(&format!("#suggestion-{} button.accept", rachel.0))
+            .await?,
+        "not back on the review page"
+    );
+
+    // Signing out says so.
+    browser.click("header nav button").await?;
+    browser.wait_path(|p| p == "/sign-in", WAIT).await?;
+    ensure!(
+        browser.text("#notice").await?.contains("signed out"),
+        "signing out is not confirmed"
+    );
+    browser.close().await?;
+    site.stop().await
+}
