@@ -35,9 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let list = store.create_list(owner.id, "Contacts").await?;
     for i in 0..n {
-        let sealed = vault.seal(format!("app-password-{i:05}").as_bytes())?;
-        let secret = store
-            .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1)
+        let password = format!("app-password-{i:05}");
+        let secret = vault
+            .store_new(&store, SecretKind::ImapPassword, 1, password.as_bytes())
             .await?;
         let settings = ImapSettings {
             host: "127.0.0.1".into(),

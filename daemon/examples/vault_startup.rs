@@ -8,7 +8,8 @@
 
 use std::time::Instant;
 
-use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
+use mailsig_daemon::store::{SecretId, SecretKind};
+use mailsig_daemon::vault::{Binding, MasterKey, SealedSecret, Vault};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = std::env::args()
@@ -18,14 +19,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let vault = Vault::new(MasterKey::generate()?);
 
     let started = Instant::now();
-    let records: Vec<SealedSecret> = (0..n)
-        .map(|i| vault.seal(format!("imap-password-{i:05}").as_bytes()))
+    // Each record bound to its own row, as in the store.
+    let binding = |i: usize| Binding::secret(SecretKind::ImapPassword, SecretId(i as i64 + 1));
+    let records: Vec<(Binding, SealedSecret)> = (0..n)
+        .map(|i| {
+            let sealed = vault.seal(&binding(i), format!("imap-password-{i:05}").as_bytes());
+            sealed.map(|s| (binding(i), s))
+        })
         .collect::<Result<_, _>>()?;
     println!("seal {n} records: {:.2?}", started.elapsed());
 
     let started = Instant::now();
-    for record in &records {
-        vault.open(record)?;
+    for (binding, record) in &records {
+        vault.open(binding, record)?;
     }
     let one = started.elapsed();
     println!(
@@ -38,7 +44,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let failures: usize = std::thread::scope(|scope| {
         let handles: Vec<_> = records
             .chunks(n.div_ceil(threads).max(1))
-            .map(|chunk| scope.spawn(|| chunk.iter().filter(|r| vault.open(r).is_err()).count()))
+            .map(|chunk| {
+                scope.spawn(|| {
+                    chunk
+                        .iter()
+                        .filter(|(b, r)| vault.open(b, r).is_err())
+                        .count()
+                })
+            })
             .collect();
         handles
             .into_iter()

@@ -40,12 +40,8 @@ pub struct ImapMailbox<'a> {
 pub async fn create_imap_mailbox(store: &Store, mailbox: ImapMailbox<'_>) -> Result<Mailbox> {
     let secret = match mailbox.password {
         Some((vault, password)) => Some(
-            store
-                .put_secret(
-                    SecretKind::ImapPassword,
-                    vault.seal(password)?.as_bytes(),
-                    1,
-                )
+            vault
+                .store_new(store, SecretKind::ImapPassword, 1, password)
                 .await?,
         ),
         None => None,

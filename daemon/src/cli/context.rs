@@ -57,6 +57,15 @@ pub fn load_vault(config: &Config) -> CliResult<(Vault, KeySource)> {
     Ok((Vault::new(key), source))
 }
 
+/// Re-seals records written before bindings existed for their rows (once per database; see
+/// [`crate::vault::upgrade`]). Every command that opens a stored secret runs this first.
+pub async fn bind_secrets(store: &Store, vault: &Vault) -> CliResult {
+    crate::vault::upgrade::bind_unbound_records(store, vault)
+        .await
+        .or_exit("re-seal the stored secrets for their rows")?;
+    Ok(())
+}
+
 /// Configuration and store, for commands that manage data.
 pub async fn admin(path: &Path) -> CliResult<(Config, Store)> {
     let config = load_config(path)?;
@@ -113,12 +122,20 @@ async fn check_secrets(config: &Config, vault: &Vault) -> CliResult<String> {
         // A database not yet migrated has no secrets table; `run` will create it.
         return Ok("secrets not checked".to_owned());
     };
+    // Read-only: a record not yet re-sealed for its row (the daemon does that at its next
+    // start) is checked as it is.
     let failed = records
         .iter()
         .filter(|r| {
-            vault
-                .open(&crate::vault::SealedSecret::from_bytes(r.sealed.clone()))
-                .is_err()
+            let sealed = crate::vault::SealedSecret::from_bytes(r.sealed.clone());
+            let opened = if sealed.is_unbound() {
+                vault.open_unbound(&sealed).map(drop)
+            } else {
+                vault
+                    .open(&crate::vault::Binding::secret(r.kind, r.id), &sealed)
+                    .map(drop)
+            };
+            opened.is_err()
         })
         .count();
     if failed > 0 {

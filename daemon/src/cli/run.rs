@@ -34,6 +34,8 @@ pub async fn run(config_path: &Path) -> CliResult {
     let config = context::load_config(config_path)?;
     let (vault, key_source) = context::load_vault(&config)?;
     let store = context::open_store(&config).await?;
+    // The SMTP password is opened below, before the supervisor starts: bind old records first.
+    context::bind_secrets(&store, &vault).await?;
     tracing::info!(config = %config.config_path.display(), database = %config.database_url, key = %key_source, "starting");
     let options = supervisor_options(&config, &store, &vault).await;
 
@@ -54,9 +56,10 @@ pub async fn run(config_path: &Path) -> CliResult {
 
 fn supervisor_error(e: SupervisorError) -> CliError {
     let exit = match &e {
-        SupervisorError::Migrate(_) | SupervisorError::Sources(_) | SupervisorError::Http(_) => {
-            Exit::Unavailable
-        }
+        SupervisorError::Migrate(_)
+        | SupervisorError::BindSecrets(_)
+        | SupervisorError::Sources(_)
+        | SupervisorError::Http(_) => Exit::Unavailable,
         SupervisorError::Mailer(_) => Exit::Config,
         SupervisorError::ShutdownDeadline { .. } => Exit::Software,
     };

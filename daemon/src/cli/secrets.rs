@@ -11,7 +11,7 @@ use std::path::Path;
 use clap::Subcommand;
 
 use crate::store::{SecretId, Store, StoredSecret};
-use crate::vault::{KeySource, MasterKey, SealedSecret, Vault, reseal, rotation};
+use crate::vault::{Binding, KeySource, MasterKey, SealedSecret, Vault, reseal, rotation};
 
 use super::context;
 use super::exit::{CliError, CliResult, Exit, OrExit};
@@ -66,6 +66,9 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
             ),
         ));
     }
+    // Records from before bindings are re-sealed for their rows under the current key first,
+    // so the rotation below moves bound records only.
+    context::bind_secrets(store, &old_vault).await?;
     let records = store
         .all_secrets()
         .await
@@ -91,7 +94,8 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
     let mut resealed: Vec<(SecretId, Vec<u8>)> = Vec::with_capacity(records.len());
     for record in &records {
         let sealed = SealedSecret::from_bytes(record.sealed.clone());
-        let moved = reseal(&old_vault, &new_vault, &sealed).map_err(|e| {
+        let binding = Binding::secret(record.kind, record.id);
+        let moved = reseal(&old_vault, &new_vault, &binding, &sealed).map_err(|e| {
             CliError::new(Exit::Data, e).context(format!(
                 "re-encrypt secret {}: it does not open with the current master key; nothing was changed",
                 record.id.0
@@ -130,7 +134,10 @@ async fn rotate(key_file: &Path, config: &crate::config::Config, store: &Store) 
 fn all_open(vault: &Vault, records: &[StoredSecret]) -> bool {
     records.iter().all(|r| {
         vault
-            .open(&SealedSecret::from_bytes(r.sealed.clone()))
+            .open(
+                &Binding::secret(r.kind, r.id),
+                &SealedSecret::from_bytes(r.sealed.clone()),
+            )
             .is_ok()
     })
 }

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use crate::config::{Config, SmtpConfig};
 use crate::store::{SecretKind, Store};
-use crate::vault::{SealedSecret, Vault};
+use crate::vault::{Binding, SealedSecret, Vault};
 
 use super::context;
 use super::exit::{CliError, CliResult, Exit, OrExit};
@@ -38,16 +38,24 @@ pub async fn execute(config_path: &Path, command: SmtpCommand) -> CliResult {
 async fn set_password(config: &Config, store: &Store, source: &PasswordSource) -> CliResult {
     let (vault, _) = context::load_vault(config)?;
     let password = source.read()?;
-    let sealed = vault
-        .seal(password.as_bytes())
-        .or_exit("encrypt the smtp password")?;
     let key_version = context::current_key_version(store).await?;
     store
-        .set_named_secret(
+        .set_named_secret_sealed_by(
             SMTP_SECRET_NAME,
             SecretKind::SmtpPassword,
-            sealed.as_bytes(),
             key_version,
+            |id| {
+                vault
+                    .seal(
+                        &Binding::secret(SecretKind::SmtpPassword, id),
+                        password.as_bytes(),
+                    )
+                    .map(SealedSecret::into_bytes)
+                    .map_err(|_| crate::store::Error::Invalid {
+                        what: "smtp password",
+                        reason: "could not be encrypted".to_owned(),
+                    })
+            },
         )
         .await
         .or_exit("store the smtp password")?;
@@ -61,6 +69,7 @@ async fn test(config: &Config, store: &Store) -> CliResult {
         .as_ref()
         .ok_or_else(|| CliError::msg(Exit::Config, "test smtp: no [smtp] host is configured"))?;
     let (vault, _) = context::load_vault(config)?;
+    context::bind_secrets(store, &vault).await?;
     let password = smtp_password(smtp, store, &vault).await?;
     crate::notify::test_connection(&smtp.settings, &password)
         .await
@@ -100,6 +109,9 @@ pub async fn smtp_password(
         }
     })?;
     vault
-        .open_string(&SealedSecret::from_bytes(stored.sealed))
+        .open_string(
+            &Binding::secret(SecretKind::SmtpPassword, stored.id),
+            &SealedSecret::from_bytes(stored.sealed),
+        )
         .or_exit("decrypt the smtp password")
 }

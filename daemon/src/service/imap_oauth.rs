@@ -54,13 +54,14 @@ pub async fn link_imap_oauth_trusted(
     )
     .await
     .map_err(link_error)?;
-    let sealed = link
-        .tokens
-        .seal(vault)
-        .map_err(|e| ServiceError::Internal(format!("seal the tokens: {e}")))?;
     let key_version = current_key_version(store).await?;
     let secret = store
-        .put_secret(SecretKind::OauthTokens, sealed.as_bytes(), key_version)
+        .put_secret_sealed_by(SecretKind::OauthTokens, key_version, |id| {
+            link.tokens
+                .seal(vault, id)
+                .map(crate::vault::SealedSecret::into_bytes)
+                .map_err(|e| ServiceError::Internal(format!("seal the tokens: {e}")))
+        })
         .await?;
     let settings = serde_json::to_value(&link.settings)
         .map_err(|e| ServiceError::Internal(format!("serialise mailbox settings: {e}")))?;

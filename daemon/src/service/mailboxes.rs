@@ -284,13 +284,8 @@ async fn test_seal_and_store(
         None => test_login_with(&link.settings, &link.password, options).await,
     }
     .map_err(link_error)?;
-    let sealed = vault
-        .seal(link.password.expose_secret().as_bytes())
-        .map_err(|e| ServiceError::Internal(format!("seal the password: {e}")))?;
     let key_version = current_key_version(store).await?;
-    let secret = store
-        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), key_version)
-        .await?;
+    let secret = put_password(store, vault, key_version, &link.password).await?;
     let settings = serde_json::to_value(&link.settings)
         .map_err(|e| ServiceError::Internal(format!("serialise mailbox settings: {e}")))?;
     let created = store
@@ -315,6 +310,26 @@ async fn test_seal_and_store(
             Err(e.into())
         }
     }
+}
+
+/// Seals an IMAP password for a new secret row and stores it.
+async fn put_password(
+    store: &Store,
+    vault: &Vault,
+    key_version: i64,
+    password: &SecretString,
+) -> ServiceResult<crate::store::SecretId> {
+    store
+        .put_secret_sealed_by(SecretKind::ImapPassword, key_version, |id| {
+            vault
+                .seal(
+                    &crate::vault::Binding::secret(SecretKind::ImapPassword, id),
+                    password.expose_secret().as_bytes(),
+                )
+                .map(crate::vault::SealedSecret::into_bytes)
+                .map_err(|e| ServiceError::Internal(format!("seal the password: {e}")))
+        })
+        .await
 }
 
 /// The master-key generation that new records are sealed under (the highest in the store).
@@ -510,13 +525,8 @@ pub async fn replace_password(
     test_login_at(&settings, &password, options, &addrs)
         .await
         .map_err(link_error)?;
-    let sealed = vault
-        .seal(password.expose_secret().as_bytes())
-        .map_err(|e| ServiceError::Internal(format!("seal the password: {e}")))?;
     let key_version = current_key_version(store).await?;
-    let secret = store
-        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), key_version)
-        .await?;
+    let secret = put_password(store, vault, key_version, &password).await?;
     if let Err(e) = store.set_mailbox_secret(id, secret).await {
         if let Err(cleanup) = store.delete_secret(secret).await {
             tracing::error!(error = %cleanup, "could not remove a password that was not attached to its mailbox");

@@ -161,12 +161,17 @@ pub async fn add(
         .await
         .map_err(refusal)?;
 
-    let sealed = vault
-        .seal(secret.expose_secret().as_bytes())
-        .map_err(|e| ServiceError::Internal(format!("seal the webhook secret: {e}")))?;
     let key_version = current_key_version(store).await?;
     let secret_id = store
-        .put_secret(SecretKind::WebhookSecret, sealed.as_bytes(), key_version)
+        .put_secret_sealed_by(SecretKind::WebhookSecret, key_version, |id| {
+            vault
+                .seal(
+                    &crate::vault::Binding::secret(SecretKind::WebhookSecret, id),
+                    secret.expose_secret().as_bytes(),
+                )
+                .map(crate::vault::SealedSecret::into_bytes)
+                .map_err(|e| ServiceError::Internal(format!("seal the webhook secret: {e}")))
+        })
         .await?;
     let cursor = store.change_horizon().await?;
     let url = target.url.to_string();

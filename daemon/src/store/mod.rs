@@ -76,7 +76,7 @@ pub use replicas::{LeaseRow, MailboxRefreshLock};
 pub use retention::PurgeReport;
 pub use review::ReviewFilter;
 pub use second_factor::{StoredChallenge, StoredSecondFactor};
-pub use secrets::{SecretKind, StoredSecret};
+pub use secrets::{ResealedRecord, SecretKind, StoredSecret};
 pub use sessions::StoredSession;
 pub use stats::MailboxStats;
 pub use suggestion::{FieldDiff, NewSuggestion, StoredField, StoredPhone, SuggestionFields};

@@ -85,8 +85,8 @@ impl Store {
     pub async fn begin_second_factor(
         &self,
         user: UserId,
-        sealed: &[u8],
         key_version: i64,
+        seal: impl FnOnce(SecretId) -> Result<Vec<u8>>,
     ) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
@@ -121,13 +121,16 @@ impl Store {
              VALUES ($1, $2, $3, $4, $4) RETURNING id",
         )
         .bind(SecretKind::TotpSecret.as_str())
-        .bind(sealed.to_vec())
+        .bind(Vec::<u8>::new())
         .bind(key_version)
         .bind(now)
         .fetch_one(&mut *tx)
         .await
         .map_err(Error::db("store second factor secret", "secret"))
         .and_then(|row| col(&row, "id"))?;
+        // Sealed for its own row, which exists only now (see `secrets`).
+        let sealed = seal(SecretId(secret))?;
+        super::secrets::set_sealed(&mut tx, SecretId(secret), sealed).await?;
         sqlx::query(
             "INSERT INTO second_factors (user_id, secret_id, created_at) \
              SELECT id, $2, $3 FROM users WHERE id = $1 AND deleted_at IS NULL",

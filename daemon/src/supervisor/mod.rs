@@ -105,6 +105,8 @@ impl std::fmt::Debug for OutboxOptions {
 pub enum SupervisorError {
     #[error("migrate the database")]
     Migrate(#[source] crate::store::Error),
+    #[error("re-seal the stored secrets for their rows")]
+    BindSecrets(#[source] crate::store::Error),
     #[error("start the mail sources")]
     Sources(#[source] sources::SourcesError),
     #[error("start the http listener")]
@@ -144,6 +146,11 @@ impl Supervisor {
         shutdown: CancellationToken,
     ) -> Result<Supervisor, SupervisorError> {
         store.migrate().await.map_err(SupervisorError::Migrate)?;
+        // Before any task opens a secret: records sealed before bindings existed are re-sealed
+        // for their rows once, and from then on only bound records open.
+        crate::vault::upgrade::bind_unbound_records(&store, &vault)
+            .await
+            .map_err(SupervisorError::BindSecrets)?;
         // Bound first: a taken port fails the start before anything else runs.
         let http = match options.http {
             Some(addr) => {

@@ -5,20 +5,24 @@
 //! opened only for the moment a connection needs them. The record format and the reasoning
 //! behind the cryptography (AES-256-CBC, encrypt-then-MAC with HMAC-SHA256, per-record keys
 //! from PBKDF2-HMAC-SHA256) are in [`record`]; where the master secret comes from is in
-//! [`master_key`].
+//! [`master_key`]. Every record is bound to its purpose and row ([`Binding`]), so it opens
+//! only where it was sealed; [`upgrade`] re-seals records written before that.
 //!
 //! Architecture invariant: secrets are write-only. Nothing outside a connection attempt ever
 //! holds an opened secret, and no command or endpoint returns one.
 
+mod binding;
 mod master_key;
 mod record;
 pub mod rotation;
+pub mod upgrade;
 
 use std::fmt;
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
+pub use binding::Binding;
 pub use master_key::{
     CREDENTIAL_NAME, CREDENTIALS_DIRECTORY_ENV, KeyError, KeySource, MasterKey,
     check_key_file_permissions,
@@ -74,19 +78,26 @@ impl Vault {
         Vault { key }
     }
 
-    /// Encrypts `plaintext` under a fresh random salt and IV. Fails only if the OS random
-    /// number generator fails.
-    pub fn seal(&self, plaintext: &[u8]) -> Result<SealedSecret, VaultError> {
-        let sealed = record::seal(self.key.expose(), plaintext).map(SealedSecret);
+    /// Encrypts `plaintext` under a fresh random salt and IV, bound to `binding`. Fails only
+    /// if the OS random number generator fails.
+    pub fn seal(&self, binding: &Binding, plaintext: &[u8]) -> Result<SealedSecret, VaultError> {
+        let sealed = record::seal(self.key.expose(), plaintext, &binding.associated_data())
+            .map(SealedSecret);
         crate::telemetry::metrics::metrics()
             .vault
             .record_seal(&sealed);
         sealed
     }
 
-    /// Checks the record's MAC, then decrypts. The plaintext is zeroized when dropped.
-    pub fn open(&self, sealed: &SealedSecret) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        let opened = record::open(self.key.expose(), &sealed.0);
+    /// Checks the record's MAC over the record and `binding`, then decrypts. A record sealed
+    /// for another row or purpose fails like a damaged one. The plaintext is zeroized when
+    /// dropped.
+    pub fn open(
+        &self,
+        binding: &Binding,
+        sealed: &SealedSecret,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let opened = record::open(self.key.expose(), &sealed.0, &binding.associated_data());
         crate::telemetry::metrics::metrics()
             .vault
             .record_open(&opened);
@@ -95,8 +106,12 @@ impl Vault {
 
     /// [`open`](Self::open) for secrets that are text (passwords, tokens). Invalid UTF-8 is
     /// the same opaque error.
-    pub fn open_string(&self, sealed: &SealedSecret) -> Result<SecretString, VaultError> {
-        let plaintext = self.open(sealed)?;
+    pub fn open_string(
+        &self,
+        binding: &Binding,
+        sealed: &SealedSecret,
+    ) -> Result<SecretString, VaultError> {
+        let plaintext = self.open(binding, sealed)?;
         let text = std::str::from_utf8(&plaintext).map_err(|_| VaultError)?;
         Ok(SecretString::from(text))
     }
@@ -123,11 +138,56 @@ impl Vault {
     }
 }
 
-/// Re-encrypts one record from `old` to `new` (master key rotation). The plaintext lives only
-/// in a zeroizing buffer between the two steps.
-pub fn reseal(old: &Vault, new: &Vault, sealed: &SealedSecret) -> Result<SealedSecret, VaultError> {
-    let plaintext = old.open(sealed)?;
-    new.seal(&plaintext)
+impl Vault {
+    /// Seals `plaintext` for a new `secrets` row of `kind` and stores it, in one transaction
+    /// (see [`Store::put_secret_sealed_by`](crate::store::Store::put_secret_sealed_by)).
+    pub async fn store_new(
+        &self,
+        store: &crate::store::Store,
+        kind: crate::store::SecretKind,
+        key_version: i64,
+        plaintext: &[u8],
+    ) -> Result<crate::store::SecretId, crate::store::Error> {
+        store
+            .put_secret_sealed_by(kind, key_version, |id| {
+                self.seal(&Binding::secret(kind, id), plaintext)
+                    .map(SealedSecret::into_bytes)
+                    .map_err(|_| crate::store::Error::Invalid {
+                        what: "secret",
+                        reason: "could not be sealed".to_owned(),
+                    })
+            })
+            .await
+    }
+
+    /// Opens a record written before records were bound (version 1). Only the upgrade
+    /// ([`upgrade`]) and the key check of `check-config` call it: in service, an unbound
+    /// record never opens.
+    pub(crate) fn open_unbound(
+        &self,
+        sealed: &SealedSecret,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        record::open_unbound(self.key.expose(), &sealed.0)
+    }
+}
+
+impl SealedSecret {
+    /// Whether this record predates bindings (version 1) and waits for the upgrade.
+    pub fn is_unbound(&self) -> bool {
+        record::version_of(&self.0) == Some(record::UNBOUND_VERSION)
+    }
+}
+
+/// Re-encrypts one record from `old` to `new` (master key rotation), for the same binding. The
+/// plaintext lives only in a zeroizing buffer between the two steps.
+pub fn reseal(
+    old: &Vault,
+    new: &Vault,
+    binding: &Binding,
+    sealed: &SealedSecret,
+) -> Result<SealedSecret, VaultError> {
+    let plaintext = old.open(binding, sealed)?;
+    new.seal(binding, &plaintext)
 }
 
 #[cfg(test)]

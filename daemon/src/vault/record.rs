@@ -1,18 +1,24 @@
 //! The on-disk format of one sealed secret and the cryptography behind it.
 //!
-//! Layout of a version-1 record (all integers big-endian):
+//! Layout of a record (all integers big-endian):
 //!
 //! ```text
 //! version (1) || iterations (4) || salt (16) || iv (16) || ciphertext (16·n) || tag (32)
 //! ```
+//!
+//! Version 2 (the only one this build writes or opens in service) binds the record to its
+//! purpose and row ([`Binding`](super::Binding)): the tag also covers that associated data,
+//! which is not stored in the record. Version 1 records carried no associated data; they are
+//! opened only once, by the upgrade that re-seals them as version 2
+//! ([`open_unbound`]).
 //!
 //! * `salt` is random per record; PBKDF2-HMAC-SHA256(master secret, salt, iterations) gives
 //!   64 bytes: the first 32 are the AES-256 key, the last 32 the HMAC-SHA256 key. Two separate
 //!   keys, so the MAC key never touches the block cipher.
 //! * `iv` is random per record (CBC needs an unpredictable IV).
 //! * `ciphertext` is AES-256-CBC with PKCS#7 padding.
-//! * `tag` is HMAC-SHA256 over everything before it (version, iterations, salt, IV, ciphertext):
-//!   encrypt-then-MAC. The tag is checked in constant time *before* any decryption, so a
+//! * `tag` is HMAC-SHA256 over everything before it (version, iterations, salt, IV, ciphertext),
+//!   then, for version 2, the associated data and its length (8 bytes): encrypt-then-MAC. The tag is checked in constant time *before* any decryption, so a
 //!   forged record never reaches the padding check and there is no padding oracle.
 //!
 //! Every failure (short record, unknown version, out-of-range iteration count, bad tag, bad
@@ -30,8 +36,10 @@ type Aes256CbcEnc = cbc::Encryptor<Aes256>;
 type Aes256CbcDec = cbc::Decryptor<Aes256>;
 type HmacSha256 = Hmac<Sha256>;
 
-/// The only record version this build writes and reads.
-pub(crate) const VERSION: u8 = 1;
+/// The record version this build writes and opens: bound to associated data.
+pub(crate) const VERSION: u8 = 2;
+/// Records written before the binding: opened only by the upgrade that re-seals them.
+pub(crate) const UNBOUND_VERSION: u8 = 1;
 
 /// PBKDF2-HMAC-SHA256 iteration count written into new records.
 ///
@@ -119,6 +127,7 @@ fn mac(mac_key: &[u8; 32]) -> Result<HmacSha256, VaultError> {
 pub(crate) fn seal_with(
     master: &[u8],
     plaintext: &[u8],
+    aad: &[u8],
     iterations: u32,
     salt: &[u8; SALT_LEN],
     iv: &[u8; IV_LEN],
@@ -135,21 +144,54 @@ pub(crate) fn seal_with(
     record.extend_from_slice(&ciphertext);
     let mut tag = mac(&mac_key)?;
     tag.update(&record);
+    update_associated(&mut tag, aad);
     record.extend_from_slice(&tag.finalize().into_bytes());
     Ok(record)
 }
 
+/// The associated data enters the MAC after the record, followed by its length, so a record
+/// body can never be confused with a longer one ending in associated-data bytes.
+fn update_associated(mac: &mut HmacSha256, aad: &[u8]) {
+    mac.update(aad);
+    mac.update(&(aad.len() as u64).to_be_bytes());
+}
+
 /// Seals with random salt and IV from the OS.
-pub(crate) fn seal(master: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
+pub(crate) fn seal(master: &[u8], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultError> {
     let mut salt = [0u8; SALT_LEN];
     let mut iv = [0u8; IV_LEN];
     getrandom::fill(&mut salt).map_err(|_| VaultError)?;
     getrandom::fill(&mut iv).map_err(|_| VaultError)?;
-    seal_with(master, plaintext, ITERATIONS, &salt, &iv)
+    seal_with(master, plaintext, aad, ITERATIONS, &salt, &iv)
 }
 
-/// Checks the tag, then decrypts. Every failure is the same opaque error.
-pub(crate) fn open(master: &[u8], record: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+/// Checks the tag over the record and `aad`, then decrypts a version-2 record. Every
+/// failure, a record sealed for another binding included, is the same opaque error.
+pub(crate) fn open(
+    master: &[u8],
+    record: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    open_version(master, record, VERSION, Some(aad))
+}
+
+/// Opens a version-1 record, which has no associated data. Only the one-time upgrade that
+/// re-seals such records under their binding calls this; a version-2 record is refused.
+pub(crate) fn open_unbound(master: &[u8], record: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    open_version(master, record, UNBOUND_VERSION, None)
+}
+
+/// The record's version byte, if it is long enough to have one.
+pub(crate) fn version_of(record: &[u8]) -> Option<u8> {
+    record.first().copied()
+}
+
+fn open_version(
+    master: &[u8],
+    record: &[u8],
+    expected: u8,
+    aad: Option<&[u8]>,
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
     if record.len() < MIN_RECORD_LEN
         || !(record.len() - HEADER_LEN - TAG_LEN).is_multiple_of(BLOCK_LEN)
     {
@@ -161,7 +203,7 @@ pub(crate) fn open(master: &[u8], record: &[u8]) -> Result<Zeroizing<Vec<u8>>, V
     let (salt, rest) = rest.split_at(SALT_LEN);
     let (iv, ciphertext) = rest.split_at(IV_LEN);
 
-    if version != [VERSION] {
+    if version != [expected] {
         return Err(VaultError);
     }
     let iterations = u32::from_be_bytes(iterations.try_into().map_err(|_| VaultError)?);
@@ -174,6 +216,9 @@ pub(crate) fn open(master: &[u8], record: &[u8]) -> Result<Zeroizing<Vec<u8>>, V
     let (enc_key, mac_key) = split_keys(&okm);
     let mut check = mac(&mac_key)?;
     check.update(body);
+    if let Some(aad) = aad {
+        update_associated(&mut check, aad);
+    }
     // `verify_slice` compares in constant time (it uses `subtle`).
     check.verify_slice(tag).map_err(|_| VaultError)?;
     cbc_decrypt(&enc_key, iv, ciphertext)
@@ -262,7 +307,8 @@ mod tests {
         let master = [7u8; 32];
         let salt = [1u8; SALT_LEN];
         let iv = [2u8; IV_LEN];
-        let record = seal_with(&master, b"hunter2", ITERATIONS, &salt, &iv).unwrap_or_default();
+        let record =
+            seal_with(&master, b"hunter2", b"row", ITERATIONS, &salt, &iv).unwrap_or_default();
         assert_eq!(record[0], VERSION);
         assert_eq!(record[1..5], ITERATIONS.to_be_bytes());
         assert_eq!(record[5..21], salt);
@@ -273,6 +319,7 @@ mod tests {
         let (_, mac_key) = split_keys(&okm);
         let verified = mac(&mac_key).map(|mut check| {
             check.update(&record[..record.len() - TAG_LEN]);
+            update_associated(&mut check, b"row");
             check
                 .verify_slice(&record[record.len() - TAG_LEN..])
                 .is_ok()
@@ -283,11 +330,11 @@ mod tests {
     #[test]
     fn records_with_absurd_iteration_counts_are_refused_without_work() {
         let master = [7u8; 32];
-        let mut record =
-            seal_with(&master, b"x", ITERATIONS, &[0; SALT_LEN], &[0; IV_LEN]).unwrap_or_default();
-        assert!(open(&master, &record).is_ok());
+        let mut record = seal_with(&master, b"x", b"", ITERATIONS, &[0; SALT_LEN], &[0; IV_LEN])
+            .unwrap_or_default();
+        assert!(open(&master, &record, b"").is_ok());
         record[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(open(&master, &record).is_err());
+        assert!(open(&master, &record, b"").is_err());
     }
 
     /// A well-formed record (valid tag) claiming more iterations than the bound is refused: at
@@ -297,8 +344,55 @@ mod tests {
         let master = [7u8; 32];
         let costly = 200_000;
         let record =
-            seal_with(&master, b"x", costly, &[0; SALT_LEN], &[0; IV_LEN]).unwrap_or_default();
+            seal_with(&master, b"x", b"", costly, &[0; SALT_LEN], &[0; IV_LEN]).unwrap_or_default();
         assert!(!record.is_empty());
-        assert!(open(&master, &record).is_err());
+        assert!(open(&master, &record, b"").is_err());
+    }
+
+    /// The associated data is authenticated: the same record opens only with the data it was
+    /// sealed with, and an unbound (version 1) record opens only through `open_unbound`.
+    #[test]
+    fn a_record_opens_only_with_its_associated_data() {
+        let master = [7u8; 32];
+        let record = seal(&master, b"secret", b"row 1").unwrap_or_default();
+        assert_eq!(
+            open(&master, &record, b"row 1").map(|p| p.to_vec()),
+            Ok(b"secret".to_vec())
+        );
+        assert!(open(&master, &record, b"row 2").is_err());
+        assert!(open(&master, &record, b"").is_err());
+        assert!(open_unbound(&master, &record).is_err());
+    }
+
+    /// A version-1 record as the previous format wrote it: version byte 1, tag over the body
+    /// alone. Only the upgrade path opens it.
+    #[test]
+    fn an_unbound_version_1_record_opens_only_for_the_upgrade() {
+        let master = [7u8; 32];
+        let record = legacy_record(&master, b"old secret");
+        assert_eq!(
+            open_unbound(&master, &record).map(|p| p.to_vec()),
+            Ok(b"old secret".to_vec())
+        );
+        assert!(open(&master, &record, b"").is_err());
+    }
+
+    /// Writes a record in the version-1 format (no associated data in the tag).
+    pub(crate) fn legacy_record(master: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let salt = [3u8; SALT_LEN];
+        let iv = [4u8; IV_LEN];
+        let okm = derive_keys(master, &salt, ITERATIONS);
+        let (enc_key, mac_key) = split_keys(&okm);
+        let mut record = vec![UNBOUND_VERSION];
+        record.extend_from_slice(&ITERATIONS.to_be_bytes());
+        record.extend_from_slice(&salt);
+        record.extend_from_slice(&iv);
+        record.extend_from_slice(&cbc_encrypt(&enc_key, &iv, plaintext));
+        let tag = mac(&mac_key).map(|mut m| {
+            m.update(&record);
+            m.finalize().into_bytes().to_vec()
+        });
+        record.extend_from_slice(&tag.unwrap_or_default());
+        record
     }
 }

@@ -28,9 +28,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::AttemptOutcome;
 use crate::store::{
-    AfterAttempt, ChangePage, Delivery, NewDelivery, Store, Suggestion, SuggestionId, Webhook,
+    AfterAttempt, ChangePage, Delivery, NewDelivery, SecretKind, Store, Suggestion, SuggestionId,
+    Webhook,
 };
-use crate::vault::{SealedSecret, Vault};
+use crate::vault::{Binding, SealedSecret, Vault};
 
 pub use settings::{Target, TargetError, WebhookSettings, port_allowed};
 
@@ -227,7 +228,11 @@ impl Worker {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        match self.vault.open(&SealedSecret::from_bytes(sealed.sealed)) {
+        let binding = Binding::secret(SecretKind::WebhookSecret, hook.secret);
+        match self
+            .vault
+            .open(&binding, &SealedSecret::from_bytes(sealed.sealed))
+        {
             Ok(secret) => Ok(Some((hook.url, secret))),
             Err(_) => {
                 tracing::warn!(

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mailsig_daemon::store::Store;
-use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
+use mailsig_daemon::vault::{Binding, MasterKey, SealedSecret, Vault};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailsigd");
 
@@ -930,8 +930,9 @@ async fn imap_mailbox_round_trip_keeps_the_password_encrypted() {
     let vault = install.vault();
     let mut opened: Vec<String> = Vec::new();
     for record in store.all_secrets().await.unwrap_or_default() {
+        let binding = Binding::secret(record.kind, record.id);
         let text = vault
-            .open_string(&SealedSecret::from_bytes(record.sealed))
+            .open_string(&binding, &SealedSecret::from_bytes(record.sealed))
             .map(|s| {
                 use secrecy::ExposeSecret;
                 s.expose_secret().to_owned()
@@ -958,14 +959,12 @@ async fn secrets_rotate_re_encrypts_everything_under_a_new_key() {
     // A second sealed record, as add-imap would store it (no server needed for rotation).
     let store = install.store().await;
     let old_vault = install.vault();
-    let sealed = old_vault
-        .seal(passwords[1].as_bytes())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let added = store
-        .put_secret(
+    let added = old_vault
+        .store_new(
+            &store,
             mailsig_daemon::store::SecretKind::ImapPassword,
-            sealed.as_bytes(),
             1,
+            passwords[1].as_bytes(),
         )
         .await;
     assert!(added.is_ok());
@@ -983,14 +982,15 @@ async fn secrets_rotate_re_encrypts_everything_under_a_new_key() {
     let mut opened = Vec::new();
     for record in store.all_secrets().await.unwrap_or_default() {
         let sealed = SealedSecret::from_bytes(record.sealed);
+        let binding = Binding::secret(record.kind, record.id);
         assert!(
-            old_vault.open(&sealed).is_err(),
+            old_vault.open(&binding, &sealed).is_err(),
             "old key still opens a record"
         );
         assert_eq!(record.key_version, 2);
         opened.push(
             new_vault
-                .open(&sealed)
+                .open(&binding, &sealed)
                 .map(|p| p.to_vec())
                 .unwrap_or_default(),
         );
@@ -1013,6 +1013,7 @@ async fn secrets_rotate_re_encrypts_everything_under_a_new_key() {
         let moved = mailsig_daemon::vault::reseal(
             &new_vault,
             &newest_vault,
+            &Binding::secret(record.kind, record.id),
             &SealedSecret::from_bytes(record.sealed),
         );
         records.push((
@@ -1032,7 +1033,12 @@ async fn secrets_rotate_re_encrypts_everything_under_a_new_key() {
     let after = install.vault();
     let store = install.store().await;
     for record in store.all_secrets().await.unwrap_or_default() {
-        assert!(after.open(&SealedSecret::from_bytes(record.sealed)).is_ok());
+        let binding = Binding::secret(record.kind, record.id);
+        assert!(
+            after
+                .open(&binding, &SealedSecret::from_bytes(record.sealed))
+                .is_ok()
+        );
     }
     store.close().await;
     assert!(install.ok(&["check-config"]).starts_with("ok:"));

@@ -5,15 +5,23 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use mailsig_daemon::vault::{KeySource, MasterKey, SealedSecret, Vault, VaultError, reseal};
+use mailsig_daemon::store::{SecretId, SecretKind};
+use mailsig_daemon::vault::{
+    Binding, KeySource, MasterKey, SealedSecret, Vault, VaultError, reseal,
+};
 use secrecy::ExposeSecret;
 
 fn vault_with(byte: u8) -> Vault {
     Vault::new(MasterKey::from_bytes([byte; 32]))
 }
 
+/// The row the records of these tests are sealed for.
+fn row() -> Binding {
+    Binding::secret(SecretKind::ImapPassword, SecretId(1))
+}
+
 fn seal(vault: &Vault, plaintext: &[u8]) -> SealedSecret {
-    match vault.seal(plaintext) {
+    match vault.seal(&row(), plaintext) {
         Ok(sealed) => sealed,
         Err(err) => panic!("seal failed: {err}"),
     }
@@ -30,7 +38,7 @@ fn round_trip_returns_the_plaintext() {
         &[0xFF; 1000],
     ] {
         let sealed = seal(&vault, plaintext);
-        let opened = vault.open(&sealed).map(|p| p.to_vec());
+        let opened = vault.open(&row(), &sealed).map(|p| p.to_vec());
         assert_eq!(opened, Ok(plaintext.to_vec()));
     }
 }
@@ -59,11 +67,11 @@ fn open_string_gives_the_text() {
     let vault = vault_with(1);
     let sealed = seal(&vault, "pässwörd".as_bytes());
     let opened = vault
-        .open_string(&sealed)
+        .open_string(&row(), &sealed)
         .map(|s| s.expose_secret().to_owned());
     assert_eq!(opened, Ok("pässwörd".to_owned()));
     let binary = seal(&vault, &[0xFF, 0xFE]);
-    assert!(vault.open_string(&binary).is_err());
+    assert!(vault.open_string(&row(), &binary).is_err());
 }
 
 #[test]
@@ -76,7 +84,7 @@ fn flipping_any_byte_is_rejected() {
         let bit = if index % 2 == 0 { 0x01u8 } else { 0x80 };
         let mut tampered = bytes.clone();
         tampered[index] ^= bit;
-        let result = vault.open(&SealedSecret::from_bytes(tampered));
+        let result = vault.open(&row(), &SealedSecret::from_bytes(tampered));
         assert_eq!(
             result.err(),
             Some(VaultError),
@@ -88,7 +96,7 @@ fn flipping_any_byte_is_rejected() {
 #[test]
 fn wrong_key_is_rejected() {
     let sealed = seal(&vault_with(1), b"imap password");
-    assert_eq!(vault_with(2).open(&sealed).err(), Some(VaultError));
+    assert_eq!(vault_with(2).open(&row(), &sealed).err(), Some(VaultError));
 }
 
 #[test]
@@ -97,7 +105,7 @@ fn truncated_and_extended_records_are_rejected() {
     let sealed = seal(&vault, b"a secret long enough for two blocks of ciphertext");
     let bytes = sealed.as_bytes();
     for len in 0..bytes.len() {
-        let result = vault.open(&SealedSecret::from_bytes(bytes[..len].to_vec()));
+        let result = vault.open(&row(), &SealedSecret::from_bytes(bytes[..len].to_vec()));
         assert_eq!(
             result.err(),
             Some(VaultError),
@@ -107,14 +115,18 @@ fn truncated_and_extended_records_are_rejected() {
     let mut extended = bytes.to_vec();
     extended.push(0);
     assert_eq!(
-        vault.open(&SealedSecret::from_bytes(extended)).err(),
+        vault
+            .open(&row(), &SealedSecret::from_bytes(extended))
+            .err(),
         Some(VaultError)
     );
     // Dropping a whole ciphertext block keeps the length well-formed; the MAC still catches it.
     let mut shortened = bytes.to_vec();
     shortened.drain(37..53);
     assert_eq!(
-        vault.open(&SealedSecret::from_bytes(shortened)).err(),
+        vault
+            .open(&row(), &SealedSecret::from_bytes(shortened))
+            .err(),
         Some(VaultError)
     );
 }
@@ -123,11 +135,11 @@ fn truncated_and_extended_records_are_rejected() {
 fn unknown_versions_are_rejected() {
     let vault = vault_with(1);
     let sealed = seal(&vault, b"secret");
-    for version in [0u8, 2, 0x7F, 0xFF] {
+    for version in [0u8, 1, 3, 0x7F, 0xFF] {
         let mut bytes = sealed.as_bytes().to_vec();
         bytes[0] = version;
         assert_eq!(
-            vault.open(&SealedSecret::from_bytes(bytes)).err(),
+            vault.open(&row(), &SealedSecret::from_bytes(bytes)).err(),
             Some(VaultError)
         );
     }
@@ -140,9 +152,13 @@ fn every_failure_has_the_same_message() {
     let mut tampered = sealed.as_bytes().to_vec();
     tampered[40] ^= 1;
     let messages: Vec<String> = [
-        vault_with(2).open(&sealed).err(),
-        vault.open(&SealedSecret::from_bytes(tampered)).err(),
-        vault.open(&SealedSecret::from_bytes(vec![1; 10])).err(),
+        vault_with(2).open(&row(), &sealed).err(),
+        vault
+            .open(&row(), &SealedSecret::from_bytes(tampered))
+            .err(),
+        vault
+            .open(&row(), &SealedSecret::from_bytes(vec![1; 10]))
+            .err(),
     ]
     .into_iter()
     .map(|err| err.map(|e| e.to_string()).unwrap_or_default())
@@ -155,18 +171,18 @@ fn every_failure_has_the_same_message() {
 fn reseal_moves_a_record_to_the_new_key() {
     let (old, new) = (vault_with(1), vault_with(2));
     let sealed = seal(&old, b"rotate me");
-    let moved = reseal(&old, &new, &sealed).map_err(|e| e.to_string());
+    let moved = reseal(&old, &new, &row(), &sealed).map_err(|e| e.to_string());
     let moved = match moved {
         Ok(moved) => moved,
         Err(err) => panic!("reseal failed: {err}"),
     };
     assert_eq!(
-        new.open(&moved).map(|p| p.to_vec()),
+        new.open(&row(), &moved).map(|p| p.to_vec()),
         Ok(b"rotate me".to_vec())
     );
-    assert!(old.open(&moved).is_err());
+    assert!(old.open(&row(), &moved).is_err());
     // Resealing with the wrong "old" key fails and produces nothing.
-    assert!(reseal(&new, &old, &sealed).is_err());
+    assert!(reseal(&new, &old, &row(), &sealed).is_err());
 }
 
 #[test]
@@ -194,7 +210,7 @@ fn generated_key_file_is_private_and_loads_back() {
     let (loaded, source) = loaded.unwrap_or_else(|err| panic!("load: {err}"));
     assert_eq!(source, KeySource::File(path.clone()));
     assert_eq!(
-        Vault::new(loaded).open(&sealed).map(|p| p.to_vec()),
+        Vault::new(loaded).open(&row(), &sealed).map(|p| p.to_vec()),
         Ok(b"x".to_vec())
     );
 
@@ -264,7 +280,7 @@ fn systemd_credential_takes_precedence_over_the_key_file() {
         KeySource::Credential(credentials.join("master-key"))
     );
     let sealed = seal(&Vault::new(credential_key), b"x");
-    assert!(Vault::new(loaded).open(&sealed).is_ok());
+    assert!(Vault::new(loaded).open(&row(), &sealed).is_ok());
 
     // A credentials directory without `master-key` falls back to the key file.
     let empty = dir.path().join("empty");

@@ -18,7 +18,7 @@ use mailsig_daemon::sources::imap::{
 use mailsig_daemon::store::{
     ListId, MailboxId, MailboxStatus, SecretKind, Store, Suggestion, SuggestionFilter,
 };
-use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
+use mailsig_daemon::vault::{Binding, MasterKey, SealedSecret, Vault};
 use mailsig_tests::imap_support::{NAMES, SignedMail, imap_mailbox, imap_settings};
 use mailsig_tests::servers::{
     ImapEndpoint, ImapSecurity, MailUser, PrivateDovecot, PrivateDovecotOptions, TestEnv,
@@ -805,17 +805,19 @@ async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result
         server, tag, rig, ..
     } = Setup::shared(Security::StartTls).await?;
     let vault = Vault::new(MasterKey::from_bytes([7; 32]));
-    let seal = |password: &str| {
+    let seal = |secret, password: &str| {
         vault
-            .seal(password.as_bytes())
+            .seal(
+                &Binding::secret(SecretKind::ImapPassword, secret),
+                password.as_bytes(),
+            )
             .map(SealedSecret::into_bytes)
     };
     let source = rig.source(fast_options());
 
     // Linked with a wrong password: the first pass starts it, the watcher stops for attention.
-    let secret = rig
-        .store
-        .put_secret(SecretKind::ImapPassword, &seal("wrong password")?, 1)
+    let secret = vault
+        .store_new(&rig.store, SecretKind::ImapPassword, 1, b"wrong password")
         .await?;
     rig.store.set_mailbox_secret(rig.mailbox, secret).await?;
     let report = source.reconcile(&rig.store, &vault).await?;
@@ -832,7 +834,7 @@ async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result
 
     // The user enters the right password (the CLI replaces the secret and clears the status).
     rig.store
-        .replace_secret(secret, &seal(&server.user.password)?, 1)
+        .replace_secret(secret, &seal(secret, &server.user.password)?, 1)
         .await?;
     rig.store
         .set_mailbox_status(rig.mailbox, MailboxStatus::Ok, None)

@@ -41,6 +41,7 @@ mod second_factor;
 mod self_service;
 mod sender_auth;
 mod servers;
+mod vault_binding;
 mod web_e2e;
 mod web_pages;
 mod web_review;

@@ -198,15 +198,15 @@ async fn a_stored_password_is_only_in_the_data_dir_sealed() -> Result<()> {
         ..
     } = TestStore::open(Backend::Sqlite).await?;
     let vault = Vault::new(MasterKey::generate()?);
-    let sealed = vault.seal(password.as_bytes())?;
-    let id = store
-        .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1)
+    let id = vault
+        .store_new(&store, SecretKind::ImapPassword, 1, password.as_bytes())
         .await?;
     // The sealed bytes are in the data dir (the search works), the password is not.
     let stored = store.get_secret(id).await?;
-    let opened = vault.open(&mailsig_daemon::vault::SealedSecret::from_bytes(
-        stored.sealed.clone(),
-    ))?;
+    let opened = vault.open(
+        &mailsig_daemon::vault::Binding::secret(SecretKind::ImapPassword, id),
+        &mailsig_daemon::vault::SealedSecret::from_bytes(stored.sealed.clone()),
+    )?;
     ensure!(
         opened.as_slice() == password.as_bytes(),
         "the vault round trip failed"

@@ -1093,7 +1093,19 @@ async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
 
     // The fix: the same secret row gets the right password, the status is ok again.
     store
-        .replace_secret(secret, vault.seal(user.password.as_bytes())?.as_bytes(), 1)
+        .replace_secret(
+            secret,
+            vault
+                .seal(
+                    &mailsig_daemon::vault::Binding::secret(
+                        mailsig_daemon::store::SecretKind::ImapPassword,
+                        secret,
+                    ),
+                    user.password.as_bytes(),
+                )?
+                .as_bytes(),
+            1,
+        )
         .await?;
     store
         .set_mailbox_status(linked.id, MailboxStatus::Ok, None)

@@ -38,7 +38,7 @@ use crate::store::{
     LinkOrigin, ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, NewMailbox, SecretKind,
     Store, UserId,
 };
-use crate::vault::{SealedSecret, Vault};
+use crate::vault::{Binding, SealedSecret, Vault};
 
 /// Why a linking (or unlinking) failed.
 #[derive(Debug, thiserror::Error)]
@@ -83,16 +83,10 @@ pub async fn start_linking(
     }
     let state = issue_state(vault)?;
     let verifier = Zeroizing::new(random_token()?);
-    let sealed = vault.seal(verifier.as_bytes())?;
+    let hash = state_hash(&state);
+    let sealed = vault.seal(&Binding::pkce_verifier(&hash), verifier.as_bytes())?;
     store
-        .put_oauth_state(
-            &state_hash(&state),
-            user,
-            list,
-            origin,
-            sealed.as_bytes(),
-            LINKING_TTL,
-        )
+        .put_oauth_state(&hash, user, list, origin, sealed.as_bytes(), LINKING_TTL)
         .await?;
     let mut url =
         Url::parse(&config.identity_endpoint("authorize")).map_err(|e| GraphError::Protocol {
@@ -129,7 +123,8 @@ pub async fn complete_linking(
     if !state_is_ours(vault, state) {
         return Err(LinkError::UnknownState);
     }
-    let pending = match store.take_oauth_state(&state_hash(state)).await {
+    let hash = state_hash(state);
+    let pending = match store.take_oauth_state(&hash).await {
         Ok(pending) => pending,
         Err(e) if e.is_not_found() => return Err(LinkError::UnknownState),
         Err(e) => return Err(e.into()),
@@ -142,15 +137,19 @@ pub async fn complete_linking(
         );
         return Err(LinkError::WrongSession);
     }
-    let verifier = vault.open_string(&SealedSecret::from_bytes(pending.verifier_sealed.clone()))?;
+    let verifier = vault.open_string(
+        &Binding::pkce_verifier(&hash),
+        &SealedSecret::from_bytes(pending.verifier_sealed.clone()),
+    )?;
     let tokens = source
         .oauth()
         .exchange_code(code, verifier.expose_secret(), store.now_ms())
         .await?;
     let key_version = key_version(store).await?;
-    let sealed = tokens.seal(vault)?;
     let secret = store
-        .put_secret(SecretKind::OauthTokens, sealed.as_bytes(), key_version)
+        .put_secret_sealed_by(SecretKind::OauthTokens, key_version, |id| {
+            Ok::<_, LinkError>(tokens.seal(vault, id)?.into_bytes())
+        })
         .await?;
     match link_with_secret(source, store, vault, pending.user, pending.list, secret).await {
         Ok(mailbox) => Ok(mailbox),

@@ -17,8 +17,8 @@ use zeroize::Zeroizing;
 
 use super::config::{GraphConfig, SCOPES};
 use super::error::GraphError;
-use crate::store::{SecretKind, Store};
-use crate::vault::{SealedSecret, Vault};
+use crate::store::{SecretId, SecretKind, Store};
+use crate::vault::{Binding, SealedSecret, Vault};
 
 /// Name of the vault record holding the app's client secret (`mailsigd graph set-client-secret`).
 pub const CLIENT_SECRET_NAME: &str = "graph_client_secret";
@@ -60,16 +60,21 @@ mod secret_text {
 
 impl TokenSet {
     /// Seals the set for the store; the JSON lives only in a zeroizing buffer.
-    pub fn seal(&self, vault: &Vault) -> Result<SealedSecret, GraphError> {
+    /// `secret` is the row the set is stored in (the record is bound to it).
+    pub fn seal(&self, vault: &Vault, secret: SecretId) -> Result<SealedSecret, GraphError> {
         let json = Zeroizing::new(serde_json::to_vec(self).map_err(|e| GraphError::Protocol {
             op: "seal tokens",
             reason: e.to_string(),
         })?);
-        Ok(vault.seal(&json)?)
+        Ok(vault.seal(&Binding::secret(SecretKind::OauthTokens, secret), &json)?)
     }
 
-    pub fn open(vault: &Vault, sealed: &SealedSecret) -> Result<TokenSet, GraphError> {
-        let json = vault.open(sealed)?;
+    pub fn open(
+        vault: &Vault,
+        secret: SecretId,
+        sealed: &SealedSecret,
+    ) -> Result<TokenSet, GraphError> {
+        let json = vault.open(&Binding::secret(SecretKind::OauthTokens, secret), sealed)?;
         serde_json::from_slice(&json).map_err(|_| GraphError::Protocol {
             op: "open tokens",
             reason: "not a token set".into(),
@@ -256,7 +261,10 @@ pub async fn load_client_secret(
             GraphError::Store(e)
         }
     })?;
-    Ok(vault.open_string(&SealedSecret::from_bytes(stored.sealed))?)
+    Ok(vault.open_string(
+        &Binding::secret(SecretKind::OauthClientSecret, stored.id),
+        &SealedSecret::from_bytes(stored.sealed),
+    )?)
 }
 
 /// Stores the app's client secret in the vault (replacing any previous one).
@@ -266,13 +274,15 @@ pub async fn store_client_secret(
     secret: &str,
     key_version: i64,
 ) -> Result<(), GraphError> {
-    let sealed = vault.seal(secret.trim().as_bytes())?;
     store
-        .set_named_secret(
+        .set_named_secret_sealed_by(
             CLIENT_SECRET_NAME,
             SecretKind::OauthClientSecret,
-            sealed.as_bytes(),
             key_version,
+            |id| {
+                let binding = Binding::secret(SecretKind::OauthClientSecret, id);
+                Ok::<_, GraphError>(vault.seal(&binding, secret.trim().as_bytes())?.into_bytes())
+            },
         )
         .await?;
     Ok(())

@@ -22,8 +22,8 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::error::GraphError;
-use crate::store::{MailboxId, Store};
-use crate::vault::{SealedSecret, Vault};
+use crate::store::{MailboxId, SecretKind, Store};
+use crate::vault::{Binding, SealedSecret, Vault};
 
 /// What the webhook needs to know about one subscription.
 #[derive(Clone)]
@@ -130,7 +130,10 @@ impl Registry {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let opened = self.vault.open(&SealedSecret::from_bytes(sealed))?;
+        let opened = self.vault.open(
+            &Binding::secret(SecretKind::GraphClientState, secret_id),
+            &SealedSecret::from_bytes(sealed),
+        )?;
         let text = Zeroizing::new(
             String::from_utf8(opened.to_vec()).map_err(|_| crate::vault::VaultError)?,
         );

@@ -180,11 +180,18 @@ impl MailboxRuntime {
             op: "create subscription",
             reason: "no expirationDateTime".into(),
         })?;
-        let sealed = shared.vault.seal(client_state.as_bytes())?;
         let key_version = self.key_version().await?;
         let secret = shared
             .store
-            .put_secret(SecretKind::GraphClientState, sealed.as_bytes(), key_version)
+            .put_secret_sealed_by(SecretKind::GraphClientState, key_version, |id| {
+                let binding = crate::vault::Binding::secret(SecretKind::GraphClientState, id);
+                Ok::<_, GraphError>(
+                    shared
+                        .vault
+                        .seal(&binding, client_state.as_bytes())?
+                        .into_bytes(),
+                )
+            })
             .await?;
         let stored = GraphSubscription {
             id: remote.id.clone(),
@@ -259,10 +266,10 @@ impl MailboxRuntime {
             return Ok(None);
         };
         let sealed = self.shared.store.get_secret(secret).await?.sealed;
-        let opened = self
-            .shared
-            .vault
-            .open(&crate::vault::SealedSecret::from_bytes(sealed))?;
+        let opened = self.shared.vault.open(
+            &crate::vault::Binding::secret(SecretKind::GraphClientState, secret),
+            &crate::vault::SealedSecret::from_bytes(sealed),
+        )?;
         Ok(String::from_utf8(opened.to_vec()).ok().map(Zeroizing::new))
     }
 

@@ -135,7 +135,7 @@ impl MailboxTokens {
         // replaces a newer one with an older one; a stalled ex-owner's refresh is as good as
         // anyone's. And the tokens are not only the lease holder's: an unlink or a linking
         // probe on any replica (API, CLI) refreshes them too.
-        let sealed = refreshed.seal(&self.inner.vault)?;
+        let sealed = refreshed.seal(&self.inner.vault, secret_id)?;
         let key_version = self.key_version(secret_id).await?;
         self.inner
             .store
@@ -163,7 +163,11 @@ impl MailboxTokens {
             Err(e) if e.is_not_found() => return Err(GraphError::NoTokens),
             Err(e) => return Err(e.into()),
         };
-        let set = TokenSet::open(&self.inner.vault, &SealedSecret::from_bytes(stored.sealed))?;
+        let set = TokenSet::open(
+            &self.inner.vault,
+            secret_id,
+            &SealedSecret::from_bytes(stored.sealed),
+        )?;
         Ok((secret_id, set))
     }
 

@@ -27,7 +27,7 @@ use crate::sources::ownership::{Owned, Ownership};
 use crate::store::{
     Mailbox, MailboxFilter, MailboxKind, MailboxStatus, SecretKind, Store, StoredSecret,
 };
-use crate::vault::{SealedSecret, Vault};
+use crate::vault::{Binding, SealedSecret, Vault};
 
 /// What one reconciliation pass changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -175,11 +175,14 @@ impl ImapSource {
         let sealed = SealedSecret::from_bytes(stored.sealed);
         if stored.kind != SecretKind::OauthTokens {
             return vault
-                .open_string(&sealed)
+                .open_string(
+                    &Binding::secret(SecretKind::ImapPassword, stored.id),
+                    &sealed,
+                )
                 .map(MailboxCredential::Password)
                 .map_err(|_| "credentials cannot be decrypted with this master key".to_owned());
         }
-        let tokens = BearerTokens::open(vault, &sealed)
+        let tokens = BearerTokens::open(vault, stored.id, &sealed)
             .map_err(|e| format!("OAuth tokens cannot be opened: {}", e.class()))?;
         let provider = self
             .oauth_providers()

@@ -69,15 +69,22 @@ impl BearerTokens {
     }
 
     /// Seals the set for the store; the JSON lives only in a zeroizing buffer.
-    pub fn seal(&self, vault: &Vault) -> Result<SealedSecret, OAuthError> {
+    /// `secret` is the row the set is stored in (the record is bound to it).
+    pub fn seal(&self, vault: &Vault, secret: SecretId) -> Result<SealedSecret, OAuthError> {
         let json = Zeroizing::new(
             serde_json::to_vec(self).map_err(|_| OAuthError::Protocol("cannot encode tokens"))?,
         );
-        Ok(vault.seal(&json)?)
+        let binding = crate::vault::Binding::secret(crate::store::SecretKind::OauthTokens, secret);
+        Ok(vault.seal(&binding, &json)?)
     }
 
-    pub fn open(vault: &Vault, sealed: &SealedSecret) -> Result<BearerTokens, OAuthError> {
-        let json = vault.open(sealed)?;
+    pub fn open(
+        vault: &Vault,
+        secret: SecretId,
+        sealed: &SealedSecret,
+    ) -> Result<BearerTokens, OAuthError> {
+        let binding = crate::vault::Binding::secret(crate::store::SecretKind::OauthTokens, secret);
+        let json = vault.open(&binding, sealed)?;
         serde_json::from_slice(&json).map_err(|_| OAuthError::Protocol("not a token set"))
     }
 }
@@ -161,7 +168,7 @@ impl MailboxBearer {
         // Persist the rotated refresh token before anything uses the new access token. Not
         // fenced: the refresh lock serialises refreshes of this mailbox, and under it the
         // refresh starts from the stored (newest) refresh token.
-        let sealed = refreshed.seal(&self.inner.vault)?;
+        let sealed = refreshed.seal(&self.inner.vault, secret_id)?;
         self.inner
             .store
             .replace_secret(secret_id, sealed.as_bytes(), key_version)
@@ -185,7 +192,11 @@ impl MailboxBearer {
             Err(e) if e.is_not_found() => return Err(OAuthError::NoTokens),
             Err(e) => return Err(e.into()),
         };
-        let set = BearerTokens::open(&self.inner.vault, &SealedSecret::from_bytes(stored.sealed))?;
+        let set = BearerTokens::open(
+            &self.inner.vault,
+            secret_id,
+            &SealedSecret::from_bytes(stored.sealed),
+        )?;
         Ok((secret_id, stored.key_version, set))
     }
 }

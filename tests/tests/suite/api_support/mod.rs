@@ -314,10 +314,14 @@ impl World {
         )
         .await?;
         let horizon = app.store.change_horizon().await?;
-        let sealed = app.vault.seal(b"the world's webhook secret, 32+")?;
         let secret = app
-            .store
-            .put_secret(SecretKind::WebhookSecret, sealed.as_bytes(), 1)
+            .vault
+            .store_new(
+                &app.store,
+                SecretKind::WebhookSecret,
+                1,
+                b"the world's webhook secret, 32+",
+            )
             .await?;
         let webhook = app
             .store

@@ -324,9 +324,13 @@ impl MailUser {
         own_domain: &str,
     ) -> Result<Account> {
         use mailsig_daemon::store::SecretKind;
-        let sealed = vault.seal(self.user.password.as_bytes())?;
-        let secret = store
-            .put_secret(SecretKind::ImapPassword, sealed.as_bytes(), 1)
+        let secret = vault
+            .store_new(
+                store,
+                SecretKind::ImapPassword,
+                1,
+                self.user.password.as_bytes(),
+            )
             .await?;
         let settings = serde_json::json!({
             "host": "localhost",

@@ -98,7 +98,10 @@ async fn open_key(
 ) -> Result<TotpKey, SecondFactorError> {
     let stored = store.get_secret(secret).await?;
     let bytes = vault
-        .open(&SealedSecret::from_bytes(stored.sealed))
+        .open(
+            &crate::vault::Binding::secret(crate::store::SecretKind::TotpSecret, secret),
+            &SealedSecret::from_bytes(stored.sealed),
+        )
         .map_err(|_| SecondFactorError::Internal("open the totp secret".into()))?;
     Ok(TotpKey::from_bytes(bytes))
 }
@@ -127,14 +130,20 @@ pub async fn start_enrolment(
     user: UserId,
 ) -> Result<(), SecondFactorError> {
     let key = TotpKey::generate()?;
-    let sealed = vault
-        .seal(key.as_bytes())
-        .map_err(|_| SecondFactorError::Internal("seal the totp secret".into()))?;
     let key_version = store.current_key_version().await?;
-    match store
-        .begin_second_factor(user, sealed.as_bytes(), key_version)
-        .await
-    {
+    let seal = |id| {
+        vault
+            .seal(
+                &crate::vault::Binding::secret(crate::store::SecretKind::TotpSecret, id),
+                key.as_bytes(),
+            )
+            .map(SealedSecret::into_bytes)
+            .map_err(|_| crate::store::Error::Invalid {
+                what: "totp secret",
+                reason: "could not be sealed".to_owned(),
+            })
+    };
+    match store.begin_second_factor(user, key_version, seal).await {
         Ok(()) => Ok(()),
         Err(e) if e.is_conflict() => Err(SecondFactorError::WrongState),
         Err(e) => Err(e.into()),
