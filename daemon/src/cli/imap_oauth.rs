@@ -27,7 +27,7 @@ use crate::sources::imap::{ImapSettings, Security};
 use crate::sources::oauth::TokenClient;
 
 use super::exit::{CliError, CliResult, Exit, service_refusal};
-use super::mailboxes::SecurityArg;
+use super::imap_security::SecurityArg;
 use super::{context, resolve};
 
 /// How long the command waits for the browser to come back.
@@ -102,11 +102,7 @@ pub async fn link_imap_oauth(
             .load()
             .map_err(|e| CliError::msg(Exit::Config, format!("link mailbox: {e}")))?,
     );
-    let security = match args.security {
-        SecurityArg::Tls => Security::ImplicitTls,
-        SecurityArg::Starttls => Security::StartTls,
-        SecurityArg::Plaintext => Security::Plaintext,
-    };
+    let security = Security::from(args.security);
     let settings = ImapSettings {
         host: args.host.trim().to_owned(),
         port: args.port.unwrap_or(security.default_port()),

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
 use crate::service::Actor;
@@ -20,6 +20,7 @@ use crate::sources::imap::{ImapError, ImapErrorKind, ImapSettings, Security};
 use crate::store::{MailboxFilter, MailboxId};
 
 use super::exit::{CliError, CliResult, Exit, OrExit, service_refusal};
+use super::imap_security::SecurityArg;
 use super::password::PasswordSource;
 use super::{context, resolve};
 
@@ -79,16 +80,6 @@ pub enum MailboxCommand {
         #[arg(long, conflicts_with = "authserv_ids")]
         default: bool,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum SecurityArg {
-    /// Implicit TLS (port 993).
-    Tls,
-    /// STARTTLS, required (port 143).
-    Starttls,
-    /// No encryption: only to a loopback address with imap.allow_plaintext_loopback.
-    Plaintext,
 }
 
 #[derive(Debug, Args)]
@@ -204,11 +195,7 @@ async fn add_imap(
 ) -> CliResult {
     let owner = resolve::user(store, &args.owner).await?;
     let list = resolve::list(store, &args.list, Some(owner.id)).await?.id;
-    let security = match args.security {
-        SecurityArg::Tls => Security::ImplicitTls,
-        SecurityArg::Starttls => Security::StartTls,
-        SecurityArg::Plaintext => Security::Plaintext,
-    };
+    let security = Security::from(args.security);
     let settings = ImapSettings {
         host: args.host.trim().to_owned(),
         port: args.port.unwrap_or(security.default_port()),

@@ -12,6 +12,7 @@ pub mod exit;
 mod generate;
 mod graph;
 mod imap_oauth;
+mod imap_security;
 mod init;
 mod lists;
 mod mailboxes;

@@ -8,9 +8,9 @@
 
 use sqlx::any::AnyRow;
 
+use super::auth_from_row;
 use super::commit::update_fields;
 use super::suggestion::{FieldDiff, SuggestionFields};
-use super::suggestions::auth_from_row;
 use super::{Error, ListId, Result, Store, SuggestionId, UserId, col, parse_col, to_json};
 use crate::domain::SenderAuth;
 use crate::domain::text_enum;

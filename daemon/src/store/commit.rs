@@ -535,7 +535,7 @@ async fn merge_suggestion(
     // Only the suggestion's own address vouches for it: another authenticated address matched by
     // name and company leaves an unverified suggestion unverified.
     let backing = if backed_by_authenticated {
-        super::suggestions::auth_from_row(&row)?
+        super::auth_from_row(&row)?
     } else if authenticated && by_address {
         set_auth(conn, id, new.auth).await?;
         new.auth

@@ -404,6 +404,15 @@ pub(crate) fn parse_col<T: FromStr>(
     })
 }
 
+/// The `auth_result` and `auth_method` columns of a row (a suggestion, a change suggestion or a
+/// provenance row).
+pub(crate) fn auth_from_row(row: &AnyRow) -> Result<crate::domain::SenderAuth> {
+    use crate::domain::{AuthMethod, AuthResult, SenderAuth};
+    let result = parse_col::<AuthResult>(row, "auth_result", "auth result")?;
+    let method = parse_col::<AuthMethod>(row, "auth_method", "auth method")?;
+    Ok(SenderAuth::new(result, method))
+}
+
 /// Parses a stored JSON column.
 pub(crate) fn json_col<T: serde::de::DeserializeOwned>(
     row: &AnyRow,

@@ -12,8 +12,7 @@
 
 use sqlx::AnyConnection;
 
-use super::suggestions::auth_from_row;
-use super::{Error, MailboxId, Result, Store, SuggestionId, col, parse_col};
+use super::{Error, MailboxId, Result, Store, SuggestionId, auth_from_row, col, parse_col};
 use crate::domain::{SenderAuth, text_enum};
 
 /// Rows kept per suggestion, newest first.

@@ -3,10 +3,11 @@
 
 use sqlx::any::AnyRow;
 
+use super::auth_from_row;
 use super::commit::update_fields;
 use super::suggestion::{FIELD_NAMES, StoredField, SuggestionFields};
 use super::{Error, ListId, MailboxId, Result, Store, SuggestionId, col, parse_col};
-use crate::domain::{AuthMethod, AuthResult, SenderAuth, text_enum};
+use crate::domain::{SenderAuth, text_enum};
 
 text_enum! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -104,21 +105,6 @@ pub(crate) fn suggestion_from_row(row: &AnyRow) -> Result<Suggestion> {
         unverified_sender: !sender_auth.is_authenticated(),
         provenance: None,
     })
-}
-
-/// The `auth_result` and `auth_method` columns of a row.
-pub(crate) fn auth_from_row(row: &AnyRow) -> Result<SenderAuth> {
-    let invalid = |what: &'static str| Error::Invalid {
-        what,
-        reason: "unknown value".into(),
-    };
-    let result = col::<String>(row, "auth_result")?
-        .parse::<AuthResult>()
-        .map_err(|_| invalid("auth result"))?;
-    let method = col::<String>(row, "auth_method")?
-        .parse::<AuthMethod>()
-        .map_err(|_| invalid("auth method"))?;
-    Ok(SenderAuth::new(result, method))
 }
 
 /// Rule name recorded for values typed or chosen by a reviewer.

@@ -9,8 +9,10 @@ pub mod bearer;
 pub mod error;
 pub mod provider;
 pub mod token_client;
+pub mod tokens;
 
-pub use bearer::{BearerTokens, MailboxBearer};
+pub use bearer::MailboxBearer;
 pub use error::OAuthError;
 pub use provider::{ClientAuth, OAuthProfile, OAuthProvider, OAuthProviderConfig, OAuthProviders};
 pub use token_client::TokenClient;
+pub use tokens::BearerTokens;

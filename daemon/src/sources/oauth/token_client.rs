@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::bearer::BearerTokens;
 use super::error::OAuthError;
 use super::provider::{ClientAuth, OAuthProvider};
+use super::tokens::BearerTokens;
 
 /// Timeout of one token request.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
