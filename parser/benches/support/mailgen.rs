@@ -1,7 +1,7 @@
 //! Deterministic generator of realistic email, for the benchmark and the fuzz seeds.
 //!
-//! Why it exists: the benchmark must run without `../shared/corpus` (not part of the
-//! project, and partly GPL), so it writes its own mail, seeded and repeatable: plain,
+//! Why it exists: the benchmark must run without the labelled development corpus (not
+//! part of the project, and partly GPL), so it writes its own mail, seeded and repeatable: plain,
 //! HTML-only and multipart/alternative bodies; quoted-printable, base64 and 8bit;
 //! UTF-8 and the legacy charsets people still send (Latin-1, windows-1252, Latin-2,
 //! ISO-2022-JP); replies quoting earlier messages with *their* signatures (`>` quotes,

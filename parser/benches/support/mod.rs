@@ -18,7 +18,7 @@ pub fn corpus_bytes() -> usize {
         * 1_000_000
 }
 
-/// Every `*.eml` below `MAILSIG_BENCH_CORPUS` (e.g. `../shared/corpus`), read at bench
+/// Every `*.eml` below `MAILSIG_BENCH_CORPUS` (a labelled corpus's directory), read at bench
 /// time and never copied into the project; empty when the variable is unset.
 pub fn external_corpus() -> Vec<Vec<u8>> {
     let Ok(dir) = std::env::var("MAILSIG_BENCH_CORPUS") else {
