@@ -1178,7 +1178,7 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
     let answer = client
         .post(format!("{base}/mailboxes/{}/unlink", mailbox.id.0))
         .header("cookie", &cookie)
-        .form(&[("csrf_token", csrf)])
+        .form(&[("csrf_token", csrf.as_str()), ("confirm", "yes")])
         .send()
         .await?;
     ensure!(
