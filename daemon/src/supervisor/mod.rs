@@ -364,6 +364,11 @@ impl Supervisor {
         self.reload.clone()
     }
 
+    /// The IMAP source, when it runs.
+    pub fn imap(&self) -> Option<&crate::sources::imap::ImapSource> {
+        self.reload.imap.as_ref()
+    }
+
     /// The Microsoft 365 source, when it runs.
     pub fn graph(&self) -> Option<&crate::sources::graph::GraphSource> {
         self.graph.as_ref()
