@@ -749,7 +749,7 @@ async fn start_graph_replica(
         ..ApiSettings::default()
     };
     let options = SupervisorOptions {
-        http: Some(std::net::SocketAddr::from(([127, 0, 0, 1], world.port))),
+        http_listener: Some(world.http_listener()),
         graph: Some(graph),
         api,
         replica,
