@@ -116,6 +116,8 @@ pub struct PipelineSection {
     pub queue_capacity: u32,
     /// Larger messages are skipped without being fetched.
     pub max_message_bytes: u64,
+    /// How many messages share one commit, and how long one waits for others.
+    pub group_commit: crate::pipeline::GroupCommit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -413,6 +415,7 @@ impl Config {
             queue_capacity: usize::try_from(self.pipeline.queue_capacity).unwrap_or(1),
             filters: self.filters.clone(),
             sender_auth: self.sender_authenticator(),
+            group_commit: self.pipeline.group_commit,
         }
     }
 
@@ -612,6 +615,7 @@ mod example_tests {
         let in_code = crate::pipeline::PipelineConfig::default();
         assert_eq!(from_file.workers, in_code.workers);
         assert_eq!(from_file.queue_capacity, in_code.queue_capacity);
+        assert_eq!(from_file.group_commit, in_code.group_commit);
         assert_eq!(from_file.filters, in_code.filters);
     }
 

@@ -150,6 +150,8 @@ pub struct RawPipeline {
     pub workers: Option<u32>,
     pub queue_capacity: Option<u32>,
     pub max_message_bytes: Option<u64>,
+    pub group_commit_max: Option<u32>,
+    pub group_commit_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -109,6 +109,27 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
             }
             n => n,
         },
+        group_commit: crate::pipeline::GroupCommit {
+            max_messages: at_least_one(
+                "pipeline.group_commit_max",
+                raw.pipeline
+                    .group_commit_max
+                    .unwrap_or(crate::pipeline::group_commit::DEFAULT_GROUP_COMMIT_MAX),
+            )? as usize,
+            max_wait: match raw
+                .pipeline
+                .group_commit_wait_ms
+                .unwrap_or(crate::pipeline::group_commit::DEFAULT_GROUP_COMMIT_WAIT_MS)
+            {
+                ms @ 0..=1000 => Duration::from_millis(ms),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "pipeline.group_commit_wait_ms",
+                        "must be at most 1000 (a message waits this long for others)",
+                    ));
+                }
+            },
+        },
     };
 
     let filters = FilterConfig {

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use mailsig_parser::Extraction;
 use tokio::sync::{Semaphore, mpsc};
@@ -26,10 +25,6 @@ use super::rules::RulesCache;
 use super::stats::PipelineStats;
 use crate::domain::SkipReason;
 
-/// Attempts at committing one message when the store reports a transient failure.
-const COMMIT_ATTEMPTS: u32 = 4;
-/// First wait between commit attempts; doubled after each failure.
-const COMMIT_BACKOFF: Duration = Duration::from_millis(100);
 /// How many dispatched messages between two clean-ups of the folder sequencer.
 const PRUNE_EVERY: u64 = 1024;
 
@@ -43,6 +38,8 @@ pub(crate) struct WorkerContext {
     pub(crate) fences: super::Fences,
     /// `None`: every sender stays unknown ([`crate::domain::SenderAuth::UNCHECKED`]).
     pub(crate) sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
+    /// Commits handed-over messages, several to a transaction.
+    pub(crate) committer: super::group_commit::Committer,
 }
 
 /// Runs the dispatcher until the queue is closed and drained, then waits for the workers.
@@ -92,10 +89,10 @@ pub(crate) async fn dispatch(
         let context = Arc::clone(&context);
         running.spawn(async move {
             let Job { message, ack } = job;
-            let result = context.process(message, turn).await;
+            // The worker's slot is given back once the message is handed to the committer.
+            let result = context.process(message, turn, slot).await;
             // The source may have stopped waiting; then nothing needs to be told.
             let _ = ack.send(result);
-            drop(slot);
         });
         dispatched += 1;
         if dispatched.is_multiple_of(PRUNE_EVERY) {
@@ -119,15 +116,22 @@ impl WorkerContext {
         &self,
         message: InboundMessage,
         mut turn: Turn,
+        slot: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<Processed, PipelineError> {
         PipelineStats::bump(&self.stats.received);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let position = message.position.clone();
-        let result = self.process_inner(message, &mut turn).await;
-        if result.is_err() {
+        let mut slot = Some(slot);
+        let mut handed_over = false;
+        let result = self
+            .process_inner(message, &mut turn, &mut slot, &mut handed_over)
+            .await;
+        if result.is_err() && !handed_over {
             // Nothing was committed: no later message of the folder may move its cursor past it.
+            // (A handed-over message's failure was recorded by the committer, in commit order.)
             turn.record(&position, false);
         }
+        drop(slot);
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         match &result {
             Ok(Processed::Skipped(reason)) => self.stats.record_skip(*reason),
@@ -142,6 +146,8 @@ impl WorkerContext {
         &self,
         message: InboundMessage,
         turn: &mut Turn,
+        slot: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+        handed_over: &mut bool,
     ) -> Result<Processed, PipelineError> {
         let InboundMessage {
             mailbox,
@@ -221,17 +227,26 @@ impl WorkerContext {
         }
 
         turn.wait_for_predecessor().await;
+        // The committer decides at commit time whether the cursor may move to this position.
         let commit = CommitMessage {
             mailbox,
-            cursor: turn.cursor_for(&position),
+            cursor: position,
             folder,
             message_id_hash: decision.message_id_hash,
             outcome: decision.outcome,
             fencing: self.fences.token_for(mailbox),
         };
         let log_hash = log_id(&commit.message_id_hash).to_owned();
-        let result = self.commit_with_retry(commit).await;
-        turn.record(&position, result.is_ok());
+        let pending = self
+            .committer
+            .hand_over(commit, turn.folder_order())
+            .await?;
+        *handed_over = true;
+        // The committer keeps hand-over order: the folder's next message may follow now, and
+        // this worker may extract another message while the commit waits for company.
+        turn.release();
+        drop(slot.take());
+        let result = pending.result().await;
         let committed = match result {
             Ok(committed) => committed,
             Err(error) => {
@@ -251,45 +266,6 @@ impl WorkerContext {
         };
         tracing::debug!(mailbox = %mailbox, msg = %log_hash, outcome = processed.as_str(), "message committed");
         Ok(processed)
-    }
-
-    async fn commit_with_retry(
-        &self,
-        commit: CommitMessage,
-    ) -> Result<CommitResult, PipelineError> {
-        let mailbox = commit.mailbox;
-        let mut backoff = COMMIT_BACKOFF;
-        let mut attempt = 1;
-        loop {
-            match self.store.commit_message(commit.clone()).await {
-                Ok(result) => return Ok(result),
-                Err(error) if error.is_transient() && attempt < COMMIT_ATTEMPTS => {
-                    tracing::debug!(mailbox = %mailbox, attempt, error = %error, "pipeline commit retry");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                Err(error) if error.is_not_found() => {
-                    return Err(PipelineError::UnknownMailbox { mailbox });
-                }
-                Err(error) if error.is_fenced() => {
-                    // Another replica owns the mailbox now; it fetches the message again.
-                    tracing::warn!(mailbox = %mailbox, "commit refused: stale fencing token, the mailbox's lease is lost");
-                    return Err(PipelineError::Commit {
-                        mailbox,
-                        transient: false,
-                        source: Box::new(error),
-                    });
-                }
-                Err(error) => {
-                    return Err(PipelineError::Commit {
-                        mailbox,
-                        transient: error.is_transient(),
-                        source: Box::new(error),
-                    });
-                }
-            }
-        }
     }
 }
 

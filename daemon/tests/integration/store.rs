@@ -127,6 +127,7 @@ both_backends!(
     rotation_replaces_all_or_nothing,
     mailbox_settings_status_and_exclusions,
     commit_same_message_twice_gives_one_suggestion,
+    a_group_commit_is_one_write_and_all_or_nothing,
     concurrent_commits_of_one_message_give_one_suggestion,
     merge_by_email_records_history,
     merge_by_name_and_company,
@@ -803,6 +804,80 @@ async fn commit_same_message_twice_gives_one_suggestion(s: Store) {
     assert_eq!(stats.skipped.get("duplicate"), Some(&1));
     assert_eq!(stats.last_activity, Some(T0));
     assert_eq!(count(&s, "SELECT COUNT(*) FROM outbox").await, 1);
+}
+
+/// `commit_messages`: several messages in one transaction behave as the same commits one after
+/// another (a later message sees an earlier one's row), cost one write, and a failing message
+/// leaves nothing of the batch behind.
+async fn a_group_commit_is_one_write_and_all_or_nothing(s: Store) {
+    let w = world(&s).await;
+    let writes = s.writes();
+    let batch = [
+        commit(
+            &w,
+            "g1",
+            1,
+            Outcome::Suggestion(contact("ann@acme.example", "Ann Lee", "CEO", "Acme")),
+        ),
+        commit(
+            &w,
+            "g2",
+            2,
+            Outcome::Suggestion(contact("bo@acme.example", "Bo Chen", "CTO", "Acme")),
+        ),
+        commit(&w, "g1", 3, Outcome::Skipped(SkipReason::Bulk)),
+        commit(&w, "g4", 4, Outcome::Skipped(SkipReason::Bulk)),
+    ];
+    let results = s.commit_messages(&batch).await.expect("group commit");
+    assert_eq!(s.writes() - writes, 1, "one transaction for the batch");
+    assert!(
+        matches!(results[0], CommitResult::Inserted { .. }),
+        "{results:?}"
+    );
+    assert!(
+        matches!(results[1], CommitResult::Inserted { .. }),
+        "{results:?}"
+    );
+    assert_eq!(
+        results[2],
+        CommitResult::Duplicate,
+        "the batch's own earlier message counts"
+    );
+    assert_eq!(results[3], CommitResult::Skipped(SkipReason::Bulk));
+    assert_eq!(suggestions(&s, w.list).await.len(), 2);
+    let last_uid = |s: Store| async move {
+        s.get_cursor(w.mailbox, "INBOX")
+            .await
+            .expect("cursor")
+            .and_then(|c| c.last_uid)
+    };
+    assert_eq!(last_uid(s.clone()).await, Some(4));
+
+    // One message that cannot commit (an empty identity) fails the whole batch: nothing of the
+    // others is written, so each can be committed again on its own.
+    let failing = [
+        commit(&w, "g5", 5, Outcome::Skipped(SkipReason::Bulk)),
+        commit(&w, "", 6, Outcome::Skipped(SkipReason::Bulk)),
+    ];
+    assert!(s.commit_messages(&failing).await.is_err());
+    assert!(!s.is_processed(w.mailbox, "g5").await.expect("processed"));
+    let mut stale = commit(&w, "g7", 7, Outcome::Skipped(SkipReason::Bulk));
+    stale.fencing = Some(-1);
+    let fenced = [
+        commit(&w, "g5", 5, Outcome::Skipped(SkipReason::Bulk)),
+        stale,
+    ];
+    let error = s
+        .commit_messages(&fenced)
+        .await
+        .expect_err("a stale token fails the batch");
+    assert!(error.is_fenced(), "{error}");
+    assert!(!s.is_processed(w.mailbox, "g5").await.expect("processed"));
+    assert_eq!(
+        last_uid(s.clone()).await,
+        Some(4),
+        "the failed batch moved no cursor"
+    );
 }
 
 async fn concurrent_commits_of_one_message_give_one_suggestion(s: Store) {
