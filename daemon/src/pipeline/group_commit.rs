@@ -14,8 +14,10 @@
 //! - **Order within a folder**: a worker hands its message over only after the previous message
 //!   of its folder was handed over, and the committer commits in hand-over order, so a folder's
 //!   cursor still never passes an uncommitted message.
-//! - **Failures stay per message**: when the shared transaction fails, nothing of it was written
-//!   and the committer commits the same messages one by one, in order, with the usual retries;
+//! - **Failures stay per message**: when the shared transaction fails, nothing of it was written.
+//!   A transient failure (the database restarting, a deadlock between replicas) retries the
+//!   whole group with backoff; any other failure means one message cannot commit (a lost lease,
+//!   a removed mailbox), and the committer commits the group's messages one by one, in order, so
 //!   each worker learns its own message's result. A message whose commit fails keeps the later
 //!   messages of its folder from moving the cursor (see `order`), decided here at commit time.
 //! - **Fencing**: every message carries its lease token; a stale one fails its commit alone.
@@ -141,13 +143,18 @@ async fn run(
     }
 }
 
-/// Commits a batch in one transaction, or, when that fails, message by message.
+/// Commits a batch in one transaction. A transient failure (the database restarting, a
+/// deadlock between replicas) retries the whole batch with backoff, as one message's commit
+/// would be retried; any other failure means one message cannot commit (a lost lease, a removed
+/// mailbox), and the messages are committed one by one so only that one fails.
 async fn commit_batch(store: &Store, batch: Vec<Request>) {
-    if batch.len() > 1 {
-        let commits: Vec<CommitMessage> = batch
-            .iter()
-            .map(|request| with_cursor(request, &request.commit.cursor))
-            .collect();
+    let commits: Vec<CommitMessage> = batch
+        .iter()
+        .map(|request| with_cursor(request, &request.commit.cursor))
+        .collect();
+    let mut backoff = COMMIT_BACKOFF;
+    let mut attempt = 1;
+    let error = loop {
         match store.commit_messages(&commits).await {
             Ok(results) if results.len() == batch.len() => {
                 for (request, result) in batch.into_iter().zip(results) {
@@ -156,11 +163,41 @@ async fn commit_batch(store: &Store, batch: Vec<Request>) {
                 }
                 return;
             }
-            Ok(_) => tracing::error!("group commit returned a result count that does not match"),
+            Ok(results) => {
+                // Cannot happen (one result per message); treated as a failure of the batch.
+                tracing::error!(
+                    expected = batch.len(),
+                    got = results.len(),
+                    "group commit result count mismatch"
+                );
+                break None;
+            }
+            Err(error) if error.is_transient() && attempt < COMMIT_ATTEMPTS => {
+                tracing::debug!(messages = batch.len(), attempt, error = %error, "group commit retry");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+            Err(error) if error.is_transient() => break Some(error),
             Err(error) => {
-                tracing::debug!(messages = batch.len(), error = %error, "group commit failed, committing one by one");
+                tracing::debug!(messages = batch.len(), error = %error, "group commit refused, committing one by one");
+                break None;
             }
         }
+    };
+    if let Some(error) = error {
+        // The store stayed unavailable: nothing was committed, every message fails (its source
+        // offers it again), and each folder remembers its first failed message.
+        let error = GroupCommitFailed(std::sync::Arc::new(error));
+        for request in batch {
+            request.folder.record(&request.commit.cursor, false);
+            let _ = request.reply.send(Err(PipelineError::Commit {
+                mailbox: request.commit.mailbox,
+                transient: true,
+                source: Box::new(error.clone()),
+            }));
+        }
+        return;
     }
     for request in batch {
         let position = request.commit.cursor.clone();
@@ -170,6 +207,11 @@ async fn commit_batch(store: &Store, batch: Vec<Request>) {
         let _ = request.reply.send(result);
     }
 }
+
+/// The store error that failed a whole group, shared by each of its messages' errors.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+struct GroupCommitFailed(std::sync::Arc<crate::store::Error>);
 
 /// The request's commit with the cursor its folder allows for `position` now.
 fn with_cursor(request: &Request, position: &Cursor) -> CommitMessage {
