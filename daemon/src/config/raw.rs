@@ -63,6 +63,7 @@ pub struct RawWebhooks {
     pub retry_max: Option<String>,
     pub max_attempts: Option<u32>,
     pub timeout: Option<String>,
+    pub retention: Option<String>,
 }
 
 /// `[oauth]`: identity providers for OAuth-linked IMAP mailboxes; validated by `config::oauth`.

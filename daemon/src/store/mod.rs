@@ -86,7 +86,10 @@ pub use suggestions::{
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewToken, PasswordReplaced, TokenScope};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;
-pub use webhooks::{AfterAttempt, AttemptRecord, Delivery, NewDelivery, NewWebhook, Webhook};
+pub use webhooks::{
+    AfterAttempt, AttemptRecord, Delivery, DeliveryCounts, NewDelivery, NewWebhook, QueueStep,
+    Webhook,
+};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,8 +1,9 @@
 //! A Microsoft Graph emulator for the Microsoft 365 source's tests: the identity platform
 //! v2 (`{base}/{tenant}/oauth2/v2.0/authorize|token`) and the Graph v1.0 calls the daemon makes
 //! (`/me`, `/subscriptions`, `/me/messages/{id}[/$value]`, `/me/mailFolders[/{id}]`,
-//! `/me/mailFolders/{id}/messages/delta`,
-//! and their `/users/{id|upn}/…` forms), speaking the documented protocol over real HTTP.
+//! `/me/mailFolders/{id}/messages/delta`, Outlook contacts under `/me/contactFolders` with ETags,
+//! `If-Match` and delta, and their `/users/{id|upn}/…` forms), speaking the documented protocol
+//! over real HTTP.
 //!
 //! It exists because the real service cannot be driven by a test: here a test registers the app,
 //! adds users, plays the user's consent, delivers messages (which posts change notifications to the
@@ -32,6 +33,7 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
+mod contacts;
 mod delta;
 mod faults;
 mod folders;
@@ -261,6 +263,84 @@ impl GraphEmulator {
                     body,
                 })
             }
+        }
+    }
+
+    /// The id of the user's contact folder named `display_name`, created if new (as the user would
+    /// in Outlook).
+    pub fn contact_folder(&self, email: &str, display_name: &str) -> Result<String, EmulatorError> {
+        let mut st = self.emu.lock();
+        let user_id = st
+            .user_by_email(email)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| EmulatorError::UnknownUser(email.to_owned()))?;
+        Ok(match st.contact_folder_id(&user_id, display_name) {
+            Some(id) => id,
+            None => st.create_contact_folder(&user_id, display_name),
+        })
+    }
+
+    /// The contacts of a contact folder as Graph returns them (`@odata.etag`, `changeKey`, …).
+    pub fn contacts(&self, email: &str, folder_id: &str) -> Vec<serde_json::Value> {
+        let st = self.emu.lock();
+        let Some(user) = st.user_by_email(email) else {
+            return Vec::new();
+        };
+        st.contacts
+            .iter()
+            .filter(|c| c.user_id == user.id && c.folder_id == folder_id && c.deleted.is_none())
+            .map(contacts::Contact::to_json)
+            .collect()
+    }
+
+    /// Adds a contact as the user would in Outlook; returns its id. `fields` is a JSON object of
+    /// Graph contact properties.
+    pub fn add_contact(
+        &self,
+        email: &str,
+        folder_id: &str,
+        fields: serde_json::Value,
+    ) -> Result<String, EmulatorError> {
+        let mut st = self.emu.lock();
+        let user_id = st
+            .user_by_email(email)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| EmulatorError::UnknownUser(email.to_owned()))?;
+        let fields = fields.as_object().cloned().unwrap_or_default();
+        let body = st.add_contact(&user_id, folder_id, fields);
+        Ok(body["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Edits a contact as the user would in Outlook (a `null` clears a property): its change key,
+    /// and so its ETag, changes.
+    pub fn edit_contact(
+        &self,
+        email: &str,
+        contact_id: &str,
+        patch: serde_json::Value,
+    ) -> Result<(), EmulatorError> {
+        let mut st = self.emu.lock();
+        let user_id = st
+            .user_by_email(email)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| EmulatorError::UnknownUser(email.to_owned()))?;
+        let patch = patch.as_object().cloned().unwrap_or_default();
+        st.patch_contact(&user_id, contact_id, patch)
+            .map(|_| ())
+            .ok_or_else(|| EmulatorError::UnknownMessage(contact_id.to_owned()))
+    }
+
+    /// Deletes a contact as the user would in Outlook.
+    pub fn delete_contact(&self, email: &str, contact_id: &str) -> Result<(), EmulatorError> {
+        let mut st = self.emu.lock();
+        let user_id = st
+            .user_by_email(email)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| EmulatorError::UnknownUser(email.to_owned()))?;
+        if st.delete_contact(&user_id, contact_id) {
+            Ok(())
+        } else {
+            Err(EmulatorError::UnknownMessage(contact_id.to_owned()))
         }
     }
 

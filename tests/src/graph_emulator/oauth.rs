@@ -36,6 +36,8 @@ const KNOWN_SCOPES: &[&str] = &[
     "mail.read",
     "mail.readbasic",
     "mail.readwrite",
+    "contacts.read",
+    "contacts.readwrite",
 ];
 /// Scopes about the sign-in itself, never listed in a token's `scope`.
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];

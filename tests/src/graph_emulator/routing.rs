@@ -16,7 +16,7 @@ use axum::response::Response;
 
 use super::reply::graph_error;
 use super::state::Emulator;
-use super::{RequestRecord, delta, faults, folders, messages, subscriptions};
+use super::{RequestRecord, contacts, delta, faults, folders, messages, subscriptions};
 
 /// Who is calling: the app and the signed-in user behind the bearer token.
 pub struct Caller {
@@ -56,6 +56,11 @@ enum Route {
     Subscriptions,
     Subscription(String),
     Reauthorize(String),
+    ContactFolders,
+    ContactFolder(String),
+    Contacts(String),
+    Contact(String, String),
+    ContactsDelta(String),
 }
 
 pub async fn graph_entry(
@@ -150,6 +155,23 @@ async fn dispatch(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Response
         Route::Reauthorize(id) if call.method == Method::POST => {
             subscriptions::reauthorize(emu, caller, &id)
         }
+        Route::ContactFolders if get => contacts::list_folders(emu, caller, call),
+        Route::ContactFolders if call.method == Method::POST => {
+            contacts::create_folder(emu, caller, call)
+        }
+        Route::ContactFolder(f) if get => contacts::get_folder(emu, caller, &f),
+        Route::Contacts(f) if get => contacts::list(emu, caller, &f),
+        Route::Contacts(f) if call.method == Method::POST => {
+            contacts::create(emu, caller, &f, call)
+        }
+        Route::Contact(f, id) if get => contacts::get(emu, caller, &f, &id),
+        Route::Contact(f, id) if call.method == Method::PATCH => {
+            contacts::update(emu, caller, &f, &id, call)
+        }
+        Route::Contact(f, id) if call.method == Method::DELETE => {
+            contacts::delete(emu, caller, &f, &id, call)
+        }
+        Route::ContactsDelta(f) if get => contacts::delta(emu, caller, &f, call),
         _ => graph_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "Request_BadRequest",
@@ -195,6 +217,15 @@ fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Resp
         ["mailfolders", folder, "messages", "delta"] => Ok(Route::Delta((*folder).to_owned())),
         ["mailfolders"] => Ok(Route::Folders),
         ["mailfolders", folder] => Ok(Route::Folder((*folder).to_owned())),
+        ["contactfolders"] => Ok(Route::ContactFolders),
+        ["contactfolders", folder] => Ok(Route::ContactFolder((*folder).to_owned())),
+        ["contactfolders", folder, "contacts"] => Ok(Route::Contacts((*folder).to_owned())),
+        ["contactfolders", folder, "contacts", "delta"] => {
+            Ok(Route::ContactsDelta((*folder).to_owned()))
+        }
+        ["contactfolders", folder, "contacts", id] => {
+            Ok(Route::Contact((*folder).to_owned(), (*id).to_owned()))
+        }
         _ => Err(not_found()),
     }
 }
@@ -259,15 +290,20 @@ pub fn normalize_segments(path: &str) -> Vec<String> {
     for seg in path.split('/').filter(|s| !s.is_empty()) {
         let seg = percent_decode(seg);
         let lower = seg.to_ascii_lowercase();
-        if lower.starts_with("mailfolders(") && seg.ends_with(')') {
-            out.push("mailfolders".to_owned());
-            let inner = &seg["mailfolders(".len()..seg.len() - 1];
+        if let Some(word) = ["mailfolders", "contactfolders"]
+            .into_iter()
+            .find(|w| lower.starts_with(&format!("{w}(")) && seg.ends_with(')'))
+        {
+            out.push(word.to_owned());
+            let inner = &seg[word.len() + 1..seg.len() - 1];
             out.push(inner.trim_matches(|c| c == '\'' || c == '"').to_owned());
         } else if matches!(
             lower.as_str(),
             "me" | "users"
                 | "messages"
                 | "mailfolders"
+                | "contactfolders"
+                | "contacts"
                 | "subscriptions"
                 | "reauthorize"
                 | "$value"

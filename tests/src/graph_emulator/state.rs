@@ -197,6 +197,16 @@ pub struct DeltaLink {
     pub watermark: u64,
 }
 
+/// A contacts delta round still paging (`$skiptoken`), or its end (`$deltatoken`): the contacts
+/// still to show (`true`: as `@removed`) and the contact-sequence watermark of the round.
+#[derive(Clone)]
+pub struct ContactDeltaRound {
+    pub user_id: String,
+    pub folder_id: String,
+    pub remaining: Vec<(String, bool)>,
+    pub watermark: u64,
+}
+
 /// A notification waiting for [`super::GraphEmulator::flush_notifications`] in batch mode.
 pub struct PendingNotification {
     pub url: String,
@@ -232,6 +242,12 @@ pub struct State {
     pub subscriptions: BTreeMap<String, Subscription>,
     pub delta_pages: HashMap<String, DeltaPage>,
     pub delta_links: HashMap<String, DeltaLink>,
+    pub contact_folders: Vec<super::contacts::ContactFolder>,
+    pub contacts: Vec<super::contacts::Contact>,
+    /// Sequence of contact changes (creations, edits, deletions): the contacts delta's watermark.
+    pub contact_seq: u64,
+    pub contact_delta_pages: HashMap<String, ContactDeltaRound>,
+    pub contact_delta_links: HashMap<String, ContactDeltaRound>,
     pub faults: VecDeque<Fault>,
     pub in_flight: HashMap<String, usize>,
     pub requests: Vec<RequestRecord>,
@@ -256,6 +272,11 @@ impl State {
             subscriptions: BTreeMap::new(),
             delta_pages: HashMap::new(),
             delta_links: HashMap::new(),
+            contact_folders: Vec::new(),
+            contacts: Vec::new(),
+            contact_seq: 0,
+            contact_delta_pages: HashMap::new(),
+            contact_delta_links: HashMap::new(),
             faults: VecDeque::new(),
             in_flight: HashMap::new(),
             requests: Vec::new(),

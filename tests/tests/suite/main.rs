@@ -20,6 +20,7 @@ mod api_matrix;
 mod erasure;
 mod first_hour;
 mod graph;
+mod graph_contacts;
 mod graph_emulator;
 mod hostile_servers;
 mod http;

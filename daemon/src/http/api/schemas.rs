@@ -312,7 +312,12 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "id": {INT}, "url": {{"type": "string"}},
                 "events": {{"type": "array", "items": {{"type": "string",
                            "enum": ["suggestion.created", "suggestion.accepted", "contact.changed"]}}}},
-                "created_at": {INT}}}}}"#
+                "created_at": {INT},
+                "deliveries": {{"type": "object", "additionalProperties": false,
+                               "description": "in listings: the endpoint's deliveries by state",
+                               "required": ["pending", "delivered", "failed"], "properties": {{
+                               "pending": {INT}, "delivered": {INT}, "failed": {INT}}}}},
+                "secret": {{"type": "string", "description": "only in the answer that added an endpoint without a secret: the signing secret mailsig generated, shown this once"}}}}}}"#
             ),
         ),
         (

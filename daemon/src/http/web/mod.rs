@@ -1,6 +1,6 @@
 //! The web pages: small, server-rendered HTML for people (sign in, link a mailbox, choose its
-//! list and exclusions, review and merge suggestions, share and export a list, turn on two-step
-//! verification).
+//! list and exclusions, review and merge suggestions, share and export a list, manage its
+//! webhooks and read their delivery logs, turn on two-step verification).
 //!
 //! Why server-rendered forms and no JavaScript: every action is an HTML form posted to the
 //! server, which keeps the Content-Security-Policy strict (`script-src 'none'`), works with
@@ -23,6 +23,7 @@ mod render;
 mod return_to;
 mod review;
 mod session;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -81,6 +82,12 @@ pub fn router() -> Router<AppState> {
             get(lists::share_page).post(lists::share),
         )
         .route("/lists/{id}/unshare", post(lists::unshare))
+        .route(
+            "/lists/{id}/webhooks",
+            get(webhooks::page).post(webhooks::add),
+        )
+        .route("/lists/{id}/webhooks/{hook}", get(webhooks::log))
+        .route("/lists/{id}/webhooks/{hook}/remove", post(webhooks::remove))
         .route("/lists/{id}/rename", post(lists::rename))
         .route(
             "/lists/{id}/delete",
