@@ -7,8 +7,9 @@
 //! its event loses nothing. Each round the worker
 //! 1. queues: per endpoint, the change-log window since its cursor becomes delivery rows, and
 //!    the cursor moves, in one transaction (`Store::queue_webhook_events`) per batch of
-//!    [`QUEUE_BATCH`] suggestions: a bulk change of 10,000 contacts is 20 short transactions,
-//!    not one that holds SQLite's single writer (and every other write) for its whole length;
+//!    [`QUEUE_BATCH`] suggestions: a bulk change of 10,000 contacts is 20 short transactions
+//!    (and a 21st that finds the window's end and moves the cursor), not one that holds
+//!    SQLite's single writer (and every other write) for its whole length;
 //! 2. delivers: due deliveries are claimed (several replicas never hold the same one), sent
 //!    once each, signed ([`sign`]), and logged; a failure is retried with doubling backoff up to
 //!    `max_attempts`, then marked failed. A receiver sees a delivery at least once and can drop

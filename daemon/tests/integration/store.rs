@@ -2265,7 +2265,12 @@ async fn a_bulk_change_reaches_a_webhook_in_batches_each_contact_once(s: Store) 
     let took = started.elapsed();
     let batch = mailsig_daemon::webhooks::QUEUE_BATCH as usize;
     assert_eq!(round.queued, BULK as usize, "{round:?}");
-    assert_eq!(round.batches, (BULK as usize).div_ceil(batch), "{round:?}");
+    // Full batches, then the one that finds the window's end and moves the cursor.
+    assert_eq!(
+        round.batches,
+        (BULK as usize + 1).div_ceil(batch),
+        "{round:?}"
+    );
     assert!(round.largest_batch <= batch, "{round:?}");
     assert_eq!(
         count(&s, "SELECT COUNT(*) FROM webhook_deliveries").await,
@@ -2282,9 +2287,11 @@ async fn a_bulk_change_reaches_a_webhook_in_batches_each_contact_once(s: Store) 
     let after = s.webhook(hook.id).await.expect("webhook");
     assert!(after.window.is_none(), "the window is closed: {after:?}");
     assert!(after.event_cursor > hook.event_cursor);
-    // Nothing new: nothing queued, no transaction.
+    // Nothing new: nothing queued (on PostgreSQL the horizon moved past the queueing
+    // transactions themselves, so one empty batch moves the cursor).
     let again = worker.queue_events().await.expect("queue again");
-    assert_eq!((again.queued, again.batches), (0, 0));
+    assert_eq!(again.queued, 0, "{again:?}");
+    assert!(again.batches <= 1, "{again:?}");
     eprintln!(
         "queued {BULK} deliveries in {} transactions (largest {}) in {} ms",
         round.batches,

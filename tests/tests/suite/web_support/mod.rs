@@ -47,6 +47,32 @@ impl Site {
         watch_imap: bool,
         api: mailsig_daemon::http::app::ApiSettings,
     ) -> Result<Site> {
+        Site::start_with_all(
+            watch_imap,
+            api,
+            mailsig_daemon::webhooks::WebhookSettings::default(),
+        )
+        .await
+    }
+
+    /// [`Site::start`] with the `[webhooks]` settings `webhooks`.
+    pub async fn start_with_webhooks(
+        watch_imap: bool,
+        webhooks: mailsig_daemon::webhooks::WebhookSettings,
+    ) -> Result<Site> {
+        Site::start_with_all(
+            watch_imap,
+            mailsig_daemon::http::app::ApiSettings::default(),
+            webhooks,
+        )
+        .await
+    }
+
+    async fn start_with_all(
+        watch_imap: bool,
+        api: mailsig_daemon::http::app::ApiSettings,
+        webhooks: mailsig_daemon::webhooks::WebhookSettings,
+    ) -> Result<Site> {
         let env = TestEnv::from_env()?;
         let dir = tempfile::tempdir()?;
         let cert = issue_certificate(&env, dir.path(), "server")?;
@@ -72,6 +98,7 @@ impl Site {
             },
             imap,
             api,
+            webhooks,
             shutdown_grace: Duration::from_secs(20),
             ..SupervisorOptions::default()
         };
