@@ -677,6 +677,35 @@ impl LinkSecrets {
     }
 }
 
+/// What an unlink leaves: no subscription at Graph, no subscription row, the mailbox not listed.
+async fn ensure_unlinked(
+    world: &GraphWorld,
+    mailbox: &mailsig_daemon::store::Mailbox,
+    subscription: &str,
+) -> Result<()> {
+    ensure!(
+        !world
+            .emulator
+            .subscriptions()
+            .iter()
+            .any(|s| s.id == subscription),
+        "the subscription still exists at Graph"
+    );
+    ensure!(
+        world
+            .store
+            .graph_subscriptions(mailbox.id)
+            .await?
+            .is_empty(),
+        "subscription rows left"
+    );
+    ensure!(
+        world.graph_mailbox().await?.is_none(),
+        "the mailbox is still listed"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()> {
     logs();
@@ -690,26 +719,8 @@ async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()>
         .context("graph source")?
         .unlink(mailbox.id)
         .await?;
-    ensure!(
-        !world
-            .emulator
-            .subscriptions()
-            .iter()
-            .any(|s| s.id == subscription.id),
-        "the subscription still exists at Graph"
-    );
+    ensure_unlinked(&world, &mailbox, &subscription.id).await?;
     secrets.ensure_wiped(&world).await?;
-    ensure!(
-        world
-            .store
-            .graph_subscriptions(mailbox.id)
-            .await?
-            .is_empty()
-    );
-    ensure!(
-        world.graph_mailbox().await?.is_none(),
-        "the mailbox is still listed"
-    );
     daemon.stop().await
 }
 
@@ -866,27 +877,8 @@ async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_fo
     let token = world.store.create_token(world.user, "owner").await?;
     let status = api_delete_mailbox(&world, token.secret.expose_secret(), mailbox.id.0).await?;
     ensure!(status == 204, "the owner's unlink answered {status}");
-    ensure!(
-        !world
-            .emulator
-            .subscriptions()
-            .iter()
-            .any(|s| s.id == subscription.id),
-        "the subscription still exists at Graph"
-    );
+    ensure_unlinked(&world, &mailbox, &subscription.id).await?;
     secrets.ensure_wiped(&world).await?;
-    ensure!(
-        world
-            .store
-            .graph_subscriptions(mailbox.id)
-            .await?
-            .is_empty(),
-        "subscription rows left"
-    );
-    ensure!(
-        world.graph_mailbox().await?.is_none(),
-        "the mailbox is still listed"
-    );
     ensure!(
         source.runtime(mailbox.id).is_none(),
         "the mailbox task still runs"
@@ -1209,18 +1201,7 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
         "unlink button answered {}",
         answer.status()
     );
-    ensure!(
-        !world
-            .emulator
-            .subscriptions()
-            .iter()
-            .any(|s| s.id == subscription.id),
-        "the subscription still exists at Graph"
-    );
-    ensure!(
-        world.graph_mailbox().await?.is_none(),
-        "the mailbox is still listed"
-    );
+    ensure_unlinked(&world, &mailbox, &subscription.id).await?;
     daemon.stop().await
 }
 

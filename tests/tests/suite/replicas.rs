@@ -652,8 +652,9 @@ async fn a_graph_task_whose_lease_was_taken_stops_and_writes_nothing() -> Result
         "A stopped before it tried a delta round: the fence was not what stopped it"
     );
     let stopped_at = Instant::now();
-    // Not started again under the same (stale) lease, and no retry loop meanwhile.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Not started again under the same (stale) lease: a reconciliation pass, the only thing that
+    // starts a mailbox's task, leaves it stopped, and no task is left to call Graph.
+    source.reconcile().await?;
     ensure!(
         !source.watched().contains(&linked.id),
         "A restarted a mailbox it no longer holds"
