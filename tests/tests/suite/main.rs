@@ -12,6 +12,7 @@ mod pipeline_support;
 mod web_support;
 
 mod abuse;
+mod address_books;
 mod api;
 mod api_contract;
 mod api_daemon;

@@ -13,6 +13,7 @@
 //! CSRF token, and a POST without it is refused before reaching a handler here.
 
 mod account;
+mod book_light;
 mod imap_presets;
 mod lists;
 mod mailbox_password;
