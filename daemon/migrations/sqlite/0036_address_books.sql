@@ -5,8 +5,7 @@
 -- `address_books`: one per list at most. `location` is the collection URL or folder id,
 -- `settings` the adapter's JSON (user name, CA file, region, …; never a password: that is the
 -- sealed `secret_id`). `sync_state` is where the last read of changes stopped (a sync token, a
--- delta link); `push_cursor` the change-log position (`list_changes`, 0020) up to which accepted
--- contacts are queued in `book_pushes`. `status_reason` is a fixed word, never server text.
+-- delta link). `status_reason` is a fixed word, never server text.
 CREATE TABLE address_books (
     list_id        INTEGER PRIMARY KEY REFERENCES contact_lists(id) ON DELETE CASCADE,
     kind           TEXT    NOT NULL CHECK (kind IN ('carddav', 'outlook')),
@@ -14,7 +13,6 @@ CREATE TABLE address_books (
     settings       TEXT    NOT NULL DEFAULT '{}',
     secret_id      INTEGER,
     sync_state     TEXT,
-    push_cursor    INTEGER NOT NULL DEFAULT 0,
     status         TEXT    NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'needs_attention')),
     status_reason  TEXT,
     last_sync_at   INTEGER,
@@ -51,7 +49,8 @@ CREATE TABLE book_entry_keys (
 );
 CREATE INDEX book_entry_keys_entry ON book_entry_keys(list_id, entry_id);
 
--- Which entry of the book holds an accepted suggestion, and whether mailsig created it.
+-- Which entry of the book holds an accepted suggestion, whether mailsig created it, and when it
+-- was last written there (a suggestion changed after `pushed_at` is written again).
 CREATE TABLE book_links (
     suggestion_id  INTEGER PRIMARY KEY REFERENCES suggestions(id) ON DELETE CASCADE,
     list_id        INTEGER NOT NULL REFERENCES address_books(list_id) ON DELETE CASCADE,
@@ -60,18 +59,3 @@ CREATE TABLE book_links (
     pushed_at      INTEGER NOT NULL
 );
 CREATE INDEX book_links_entry ON book_links(list_id, entry_id);
-
--- Accepted contacts waiting to be written to the book (at most one pending per suggestion),
--- retried with backoff; `outcome` is a fixed word.
-CREATE TABLE book_pushes (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    list_id          INTEGER NOT NULL REFERENCES address_books(list_id) ON DELETE CASCADE,
-    suggestion_id    INTEGER NOT NULL REFERENCES suggestions(id) ON DELETE CASCADE,
-    status           TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at  INTEGER NOT NULL,
-    outcome          TEXT,
-    created_at       INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX book_pushes_pending ON book_pushes(suggestion_id) WHERE status = 'pending';
-CREATE INDEX book_pushes_due ON book_pushes(list_id, status, next_attempt_at);

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use sqlx::any::AnyRow;
 
-use super::{ChangeHorizon, Error, ListId, Result, SecretId, Store, UserId, col, parse_col};
+use super::{Error, ListId, Result, SecretId, Store, SuggestionId, UserId, col, parse_col};
 use crate::domain::address_book::{
     BookContact, BookEntry, BookEntryId, BookKeys, BookKind, BookMatch, ETag, MatchReason,
     SyncState,
@@ -42,8 +42,6 @@ pub struct ConnectedBook {
     pub settings: String,
     pub secret: Option<SecretId>,
     pub sync_state: SyncState,
-    /// Accepted contacts up to this change-log position are queued for the book.
-    pub push_cursor: ChangeHorizon,
     pub status: BookStatus,
     /// A fixed word (`BookError::as_str`), never server text.
     pub status_reason: Option<String>,
@@ -59,7 +57,6 @@ pub struct NewBook<'a> {
     pub location: &'a str,
     pub settings: &'a str,
     pub secret: Option<SecretId>,
-    pub push_cursor: ChangeHorizon,
     pub created_by: UserId,
 }
 
@@ -96,7 +93,6 @@ fn book_from_row(row: &AnyRow) -> Result<ConnectedBook> {
         settings: col(row, "settings")?,
         secret: col::<Option<i64>>(row, "secret_id")?.map(SecretId),
         sync_state: SyncState(col(row, "sync_state")?),
-        push_cursor: ChangeHorizon(col(row, "push_cursor")?),
         status: parse_col(row, "status", "address book status")?,
         status_reason: col(row, "status_reason")?,
         last_sync_at: col(row, "last_sync_at")?,
@@ -259,15 +255,14 @@ impl Store {
                 .map_err(Error::db("connect address book", "address book"))?;
         }
         sqlx::query(
-            "INSERT INTO address_books (list_id, kind, location, settings, secret_id, push_cursor, \
-             created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO address_books (list_id, kind, location, settings, secret_id, created_by, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(new.list.0)
         .bind(new.kind.as_str())
         .bind(new.location)
         .bind(new.settings)
         .bind(new.secret.map(|s| s.0))
-        .bind(new.push_cursor.0)
         .bind(new.created_by.0)
         .bind(self.now_ms())
         .execute(&mut *tx)
@@ -282,7 +277,7 @@ impl Store {
     /// The book `list` is connected to.
     pub async fn book_of_list(&self, list: ListId) -> Result<Option<ConnectedBook>> {
         let row = sqlx::query(
-            "SELECT list_id, kind, location, settings, secret_id, sync_state, push_cursor, status, \
+            "SELECT list_id, kind, location, settings, secret_id, sync_state, status, \
              status_reason, last_sync_at, created_at FROM address_books WHERE list_id = $1",
         )
         .bind(list.0)
@@ -295,7 +290,7 @@ impl Store {
     /// Every connected book (for the sync worker).
     pub async fn connected_books(&self) -> Result<Vec<ConnectedBook>> {
         let rows = sqlx::query(
-            "SELECT list_id, kind, location, settings, secret_id, sync_state, push_cursor, status, \
+            "SELECT list_id, kind, location, settings, secret_id, sync_state, status, \
              status_reason, last_sync_at, created_at FROM address_books ORDER BY list_id",
         )
         .fetch_all(self.reader())
@@ -486,4 +481,76 @@ impl Store {
         }
         Ok(BookMatch::decide(&hits))
     }
+
+    /// Records that `entry` of `list`'s book holds `suggestion`, written now.
+    pub async fn link_book_entry(
+        &self,
+        suggestion: SuggestionId,
+        list: ListId,
+        entry: &BookEntryId,
+        created: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO book_links (suggestion_id, list_id, entry_id, created, pushed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (suggestion_id) DO UPDATE SET \
+             list_id = excluded.list_id, entry_id = excluded.entry_id, \
+             created = excluded.created, pushed_at = excluded.pushed_at",
+        )
+        .bind(suggestion.0)
+        .bind(list.0)
+        .bind(entry.0.as_str())
+        .bind(i64::from(created))
+        .bind(self.now_ms())
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("link address book entry", "address book entry"))?;
+        Ok(())
+    }
+
+    /// The entry that holds `suggestion` in its list's book, if mailsig wrote it there.
+    pub async fn book_link(&self, suggestion: SuggestionId) -> Result<Option<BookLink>> {
+        let row = sqlx::query(
+            "SELECT entry_id, created, pushed_at FROM book_links WHERE suggestion_id = $1",
+        )
+        .bind(suggestion.0)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(Error::db("read address book link", "address book entry"))?;
+        row.map(|row| {
+            Ok(BookLink {
+                entry: BookEntryId(col(&row, "entry_id")?),
+                created: col::<i64>(&row, "created")? != 0,
+                pushed_at: col(&row, "pushed_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Accepted (or merged) suggestions of `list` that its book does not hold yet, or that
+    /// changed since they were written there; oldest first, at most `limit`.
+    pub async fn book_pushes_due(&self, list: ListId, limit: u32) -> Result<Vec<SuggestionId>> {
+        let rows = sqlx::query(
+            "SELECT s.id FROM suggestions s LEFT JOIN book_links l ON l.suggestion_id = s.id \
+             WHERE s.list_id = $1 AND s.status IN ('accepted', 'merged') \
+             AND (l.suggestion_id IS NULL OR l.pushed_at < s.updated_at) \
+             ORDER BY s.id LIMIT $2",
+        )
+        .bind(list.0)
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await
+        .map_err(Error::db("read address book pushes", "address book"))?;
+        rows.iter()
+            .map(|r| col(r, "id").map(SuggestionId))
+            .collect()
+    }
+}
+
+/// Where mailsig wrote an accepted suggestion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookLink {
+    pub entry: BookEntryId,
+    /// mailsig created the entry (rather than adding to one that was there).
+    pub created: bool,
+    pub pushed_at: i64,
 }

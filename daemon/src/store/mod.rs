@@ -51,7 +51,7 @@ pub use crate::domain::ids::{
     WebhookId,
 };
 pub use address_books::{
-    BookStatus, ConnectedBook, IndexedChanges, IndexedEntry, NewBook, StoredBookEntry,
+    BookLink, BookStatus, ConnectedBook, IndexedChanges, IndexedEntry, NewBook, StoredBookEntry,
 };
 pub use audit::AuditEntry;
 pub use auto_accept::{

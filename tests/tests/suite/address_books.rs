@@ -84,7 +84,10 @@ async fn the_duplicate_check_tells_exists_possible_duplicate_and_new_from_the_bo
         // Without a connected book there is no verdict.
         let reply = w.app.call(Method::GET, &path, &owner, None).await?;
         ensure!(reply.status == 200, "{backend:?}: {}", reply.status);
-        let items = reply.json()?["items"].as_array().cloned().unwrap_or_default();
+        let items = reply.json()?["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         ensure!(
             !items.is_empty() && items.iter().all(|s| s.get("book").is_none()),
             "{backend:?}: {items:?}"
@@ -97,7 +100,6 @@ async fn the_duplicate_check_tells_exists_possible_duplicate_and_new_from_the_bo
                 location: "https://book.example/dav/owner/contacts/",
                 settings: "{}",
                 secret: None,
-                push_cursor: store.change_horizon().await?,
                 created_by: w.owner.0.id,
             })
             .await?;
@@ -146,9 +148,17 @@ async fn the_duplicate_check_tells_exists_possible_duplicate_and_new_from_the_bo
 
         let reply = w.app.call(Method::GET, &path, &owner, None).await?;
         ensure!(reply.status == 200, "{backend:?}: {}", reply.status);
-        let items = reply.json()?["items"].as_array().cloned().unwrap_or_default();
+        let items = reply.json()?["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let expect = [
-            ("ann@acme.example", "exists", Some("/book/ann.vcf"), vec!["email"]),
+            (
+                "ann@acme.example",
+                "exists",
+                Some("/book/ann.vcf"),
+                vec!["email"],
+            ),
             (
                 "bob.maier@globex.example",
                 "possible_duplicate",
@@ -205,7 +215,10 @@ async fn the_duplicate_check_tells_exists_possible_duplicate_and_new_from_the_bo
             )
             .await?;
         let reply = w.app.call(Method::GET, &path, &owner, None).await?;
-        let items = reply.json()?["items"].as_array().cloned().unwrap_or_default();
+        let items = reply.json()?["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let ann = verdict_of(&items, "ann@acme.example")?;
         ensure!(ann["verdict"] == "new", "{backend:?}: {ann}");
         let book = store.book_of_list(w.list).await?.context("book")?;

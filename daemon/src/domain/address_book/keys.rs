@@ -11,9 +11,9 @@
 //!   "Meyer" and "Maier" meet);
 //! - company: accents folded, lower-cased, legal forms dropped ("Acme GmbH" and "ACME" meet).
 
-use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat};
 /// The region a book's numbers without a country code are read in.
 pub use rlibphonenumber::Region;
+use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat};
 use rphonetic::{DoubleMetaphone, Encoder};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -28,9 +28,37 @@ const NAME_NOISE: &[&str] = &[
 
 /// Legal forms left out of a company key.
 const LEGAL_FORMS: &[&str] = &[
-    "gmbh", "ag", "kg", "co", "ohg", "ug", "se", "inc", "incorporated", "ltd", "limited", "llc",
-    "llp", "plc", "corp", "corporation", "company", "sa", "sas", "sarl", "srl", "spa", "bv", "nv",
-    "oy", "ab", "as", "aps", "kk", "pty", "the",
+    "gmbh",
+    "ag",
+    "kg",
+    "co",
+    "ohg",
+    "ug",
+    "se",
+    "inc",
+    "incorporated",
+    "ltd",
+    "limited",
+    "llc",
+    "llp",
+    "plc",
+    "corp",
+    "corporation",
+    "company",
+    "sa",
+    "sas",
+    "sarl",
+    "srl",
+    "spa",
+    "bv",
+    "nv",
+    "oy",
+    "ab",
+    "as",
+    "aps",
+    "kk",
+    "pty",
+    "the",
 ];
 
 /// Lower-cased words of `text` with accents folded; anything but letters and digits separates.
@@ -178,7 +206,10 @@ mod tests {
     #[test]
     fn names_that_sound_alike_share_the_phonetic_key() {
         assert_eq!(phonetic_key("Anna Meyer"), phonetic_key("Anna Maier"));
-        assert_eq!(phonetic_key("Catherine Smith"), phonetic_key("Kathryn Smyth"));
+        assert_eq!(
+            phonetic_key("Catherine Smith"),
+            phonetic_key("Kathryn Smyth")
+        );
         assert_ne!(phonetic_key("Anna Meyer"), phonetic_key("Anna Becker"));
     }
 

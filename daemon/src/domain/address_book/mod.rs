@@ -144,8 +144,12 @@ pub trait AddressBook: Send + Sync {
     /// Creates an entry; never replaces one.
     async fn create(&self, contact: &BookContact) -> Result<BookEntry, BookError>;
 
-    /// Writes `contact` over the entry if it is still at `etag`; [`BookError::Conflict`] when it
-    /// changed meanwhile. What the adapter does not map is kept as the book has it.
+    /// Makes the entry carry `contact`'s values if it is still at `etag`; [`BookError::Conflict`]
+    /// when it changed meanwhile (the caller re-reads, re-merges and tries again; it never
+    /// overwrites). Additive by contract: a scalar `contact` has replaces the entry's, one it
+    /// lacks (`None`) leaves the entry's as it is, and e-mails, phones and websites not yet in
+    /// the entry are added, none removed. What the adapter does not map is kept as the book
+    /// has it.
     async fn update(
         &self,
         id: &BookEntryId,
