@@ -114,7 +114,9 @@ fn provider(
         .filter(|c| !c.is_empty());
     let admin_values: Vec<String> = raw.admin_values.unwrap_or_default();
     if admin_claim.is_some() && admin_values.is_empty() {
-        return Err(bad("admin_claim needs admin_values (which values mean admin)"));
+        return Err(bad(
+            "admin_claim needs admin_values (which values mean admin)",
+        ));
     }
     Ok(OidcProviderSettings {
         display_name: raw
@@ -160,7 +162,9 @@ mod tests {
     }
 
     fn load(raw: RawAuth) -> Result<Identity, ConfigError> {
-        from_raw(raw, "https://m.example.net", &|p| PathBuf::from("/etc/mailsig").join(p))
+        from_raw(raw, "https://m.example.net", &|p| {
+            PathBuf::from("/etc/mailsig").join(p)
+        })
     }
 
     #[test]
@@ -170,7 +174,9 @@ mod tests {
             oidc: vec![entry()],
         })?;
         assert!(identity.local_passwords);
-        let corp = identity.provider("corp").map(|p| p.display_name().to_owned());
+        let corp = identity
+            .provider("corp")
+            .map(|p| p.display_name().to_owned());
         assert_eq!(corp.as_deref(), Some("corp"));
         Ok(())
     }

@@ -91,7 +91,10 @@ impl Refusal {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
     /// Signed in as this user; `created` when the account was made just now.
-    User { user: UserId, created: bool },
+    User {
+        user: UserId,
+        created: bool,
+    },
     Refused(Refusal),
 }
 
@@ -128,7 +131,12 @@ pub async fn admit(
             created: false,
         });
     }
-    let Some(email) = identity.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) else {
+    let Some(email) = identity
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    else {
         return refused(store, None, Refusal::NoEmail).await;
     };
     let verified = identity.email_verified || policy.trust_email;
@@ -144,8 +152,8 @@ pub async fn admit(
             })
         }
         Err(e) if e.is_not_found() => {
-            let allowed = domain_of(email)
-                .is_some_and(|d| policy.allowed_domains.iter().any(|a| *a == d));
+            let allowed =
+                domain_of(email).is_some_and(|d| policy.allowed_domains.iter().any(|a| *a == d));
             if !allowed {
                 return refused(store, None, Refusal::DomainNotAllowed).await;
             }
@@ -189,7 +197,11 @@ async fn create(store: &Store, identity: &ProviderIdentity, email: &str) -> Serv
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .map(|n| n.chars().take(super::users::MAX_NAME_CHARS).collect::<String>());
+        .map(|n| {
+            n.chars()
+                .take(super::users::MAX_NAME_CHARS)
+                .collect::<String>()
+        });
     c.finish()?;
     let email = email.ok_or(ServiceError::NotFound { what: "email" })?;
     let user = store.create_user(&email, name.as_deref()).await?;
@@ -222,6 +234,10 @@ async fn link(store: &Store, identity: &ProviderIdentity, user: UserId) -> Servi
 
 /// Applies the provider's word on the admin role at each sign-in. The org admin role is not in
 /// the store yet, so nothing is granted; the mapping is decided and logged by the caller.
-pub async fn apply_admin_claim(_store: &Store, _user: UserId, _is_admin: bool) -> ServiceResult<()> {
+pub async fn apply_admin_claim(
+    _store: &Store,
+    _user: UserId,
+    _is_admin: bool,
+) -> ServiceResult<()> {
     Ok(())
 }

@@ -85,7 +85,11 @@ impl Store {
     }
 
     /// The user linked to `subject` at `provider`, if any (a deleted user is none).
-    pub async fn oidc_identity_user(&self, provider: &str, subject: &str) -> Result<Option<UserId>> {
+    pub async fn oidc_identity_user(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<UserId>> {
         let row = sqlx::query(
             "SELECT i.user_id FROM oidc_identities i JOIN users u ON u.id = i.user_id \
              WHERE i.provider = $1 AND i.subject = $2 AND u.deleted_at IS NULL",

@@ -317,10 +317,16 @@ pub async fn second_factor_page(
 ) -> Result<Response, PageError> {
     match second_factor::challenge::from_headers(&state.store, &headers).await {
         Ok(Some(challenge)) => second_factor_form(StatusCode::OK, challenge.csrf_token, None),
-        Ok(None) => start_again(&state.settings.identity, "The sign-in expired. Please enter your password again."),
+        Ok(None) => start_again(
+            &state.settings.identity,
+            "The sign-in expired. Please enter your password again.",
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "second-factor page failed");
-            start_again(&state.settings.identity, "Signing in is not possible right now; try again later.")
+            start_again(
+                &state.settings.identity,
+                "Signing in is not possible right now; try again later.",
+            )
         }
     }
 }
@@ -392,7 +398,10 @@ pub async fn second_factor(
         ),
         Err(StepError::Auth(e)) => {
             tracing::warn!(error = %e, "second sign-in step failed");
-            start_again(&state.settings.identity, "Signing in is not possible right now; try again later.")
+            start_again(
+                &state.settings.identity,
+                "Signing in is not possible right now; try again later.",
+            )
         }
     }
 }

@@ -18,7 +18,9 @@ impl OtherClaims {
     pub fn string(&self, name: &str) -> Option<String> {
         match self.claims.get(name)? {
             serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Array(values) => values.iter().find_map(|v| v.as_str().map(str::to_owned)),
+            serde_json::Value::Array(values) => {
+                values.iter().find_map(|v| v.as_str().map(str::to_owned))
+            }
             _ => None,
         }
     }

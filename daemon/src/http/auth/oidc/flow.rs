@@ -21,11 +21,11 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::Identity;
 use super::claims::OtherClaims;
 use super::provider::{IdToken, Provider};
-use super::Identity;
-use crate::http::auth::session::{NewSession, SessionKind, cookie_value, open_session};
 use crate::http::auth::same_token;
+use crate::http::auth::session::{NewSession, SessionKind, cookie_value, open_session};
 use crate::service::identity::{self, Admission, ProviderIdentity, Refusal};
 use crate::store::{OidcLogin, Store};
 use crate::vault::{Binding, SealedSecret, Vault};
@@ -212,7 +212,9 @@ pub async fn start(
 
 /// The `Set-Cookie` value that removes the sign-in cookie.
 pub fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static("__Host-mailsig_oidc=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+    HeaderValue::from_static(
+        "__Host-mailsig_oidc=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+    )
 }
 
 /// The callback's query (`code` and `state`, or `error`).
@@ -267,9 +269,7 @@ pub async fn finish(
     headers: &HeaderMap,
     ttl: Duration,
 ) -> Result<Finished, FinishError> {
-    let provider = identity
-        .provider(name)
-        .ok_or(Failure::UnknownProvider)?;
+    let provider = identity.provider(name).ok_or(Failure::UnknownProvider)?;
     let state = query.state.as_deref().unwrap_or_default();
     let from_cookie = cookie_value(headers, OIDC_COOKIE).unwrap_or_default();
     if state.is_empty() || !same_token(state, &from_cookie) {

@@ -18,7 +18,9 @@ mod logout;
 mod provider;
 
 pub use claims::AdminMapping;
-pub use flow::{CallbackQuery, Failure, FinishError, Finished, OIDC_COOKIE, clear_cookie, finish, start};
+pub use flow::{
+    CallbackQuery, Failure, FinishError, Finished, OIDC_COOKIE, clear_cookie, finish, start,
+};
 pub use logout::end_session_url;
 pub use provider::{ClientSecretSource, OidcProviderSettings, Provider};
 

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
     CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse,
-    CoreTokenType,
+    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
     Client, ClientId, ClientSecret, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet,
@@ -73,7 +72,10 @@ impl ClientSecretSource {
             return Ok(SecretString::from(value.trim().to_owned()));
         }
         let Some(path) = &self.file else {
-            tracing::warn!(provider, "no client secret: neither its variable nor its file is set");
+            tracing::warn!(
+                provider,
+                "no client secret: neither its variable nor its file is set"
+            );
             return Err(Failure::Unavailable);
         };
         let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
@@ -150,11 +152,8 @@ impl Provider {
             reason,
         };
         let base = public_base_url.trim_end_matches('/');
-        let redirect = RedirectUrl::new(format!(
-            "{base}/sign-in/oidc/{}/callback",
-            settings.name
-        ))
-        .map_err(|_| bad("the callback URL is not a URL"))?;
+        let redirect = RedirectUrl::new(format!("{base}/sign-in/oidc/{}/callback", settings.name))
+            .map_err(|_| bad("the callback URL is not a URL"))?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(REQUEST_TIMEOUT)
