@@ -158,6 +158,16 @@ pub async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, PageError> {
+    // First: with passwords off there is no form to carry a token, and nothing to protect.
+    if !state.settings.identity.local_passwords {
+        tracing::info!("password sign-in refused: local passwords are off");
+        return sign_in_form(
+            &state.settings.identity,
+            StatusCode::FORBIDDEN,
+            String::new(),
+            Some(LOCAL_PASSWORDS_OFF.to_owned()),
+        );
+    }
     let email = form.email.trim().to_owned();
     if let Err(refusal) = auth::check_sign_in_token(&headers, form.csrf_token.as_deref()) {
         tracing::info!(
@@ -174,15 +184,7 @@ pub async fn sign_in(
             ),
         );
     }
-    if !state.settings.identity.local_passwords {
-        tracing::info!("password sign-in refused: local passwords are off");
-        return sign_in_form(
-            &state.settings.identity,
-            StatusCode::FORBIDDEN,
-            String::new(),
-            Some(LOCAL_PASSWORDS_OFF.to_owned()),
-        );
-    }
+
     match auth::sign_in_with_password(
         &state.store,
         &email,
