@@ -152,8 +152,7 @@ pub async fn admit(
             })
         }
         Err(e) if e.is_not_found() => {
-            let allowed =
-                domain_of(email).is_some_and(|d| policy.allowed_domains.iter().any(|a| *a == d));
+            let allowed = domain_of(email).is_some_and(|d| policy.allowed_domains.contains(&d));
             if !allowed {
                 return refused(store, None, Refusal::DomainNotAllowed).await;
             }

@@ -1,4 +1,5 @@
-//! Sign-in with OpenID Connect against the real provider (oidc-provider, `tests/servers/oidc`):
+//! Sign-in with OpenID Connect against the real provider (oidc-provider, `tests/servers/oidc`, an
+//! instance of each test's own started from the installed packages):
 //! in headless Chromium, a person signs in through the provider and lands on the dashboard with an
 //! account made just in time (audited), signing out ends the session here and at the provider, and
 //! a person of a domain accounts are not made for is refused in words. Without a browser (the
@@ -19,7 +20,7 @@ use mailsig_daemon::http::auth::oidc::{
 };
 use mailsig_daemon::service::identity::AdmissionPolicy;
 use mailsig_tests::browser::Browser;
-use mailsig_tests::oidc::{OidcProvider, OwnProvider};
+use mailsig_tests::oidc::OwnProvider;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -71,10 +72,6 @@ async fn site(issuer: &str, scopes: &[&str], local_passwords: bool) -> Result<Si
     .await
 }
 
-fn shared_issuer() -> Result<String> {
-    Ok(OidcProvider::from_env()?.issuer)
-}
-
 /// In the browser at the provider: logs in as `login` and consents, until it is back at `site`.
 async fn at_provider(site: &Site, browser: &Browser, login: &str) -> Result<()> {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -120,7 +117,8 @@ async fn sign_in_with_corp(site: &Site, browser: &Browser, login: &str) -> Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_through_the_provider_and_gets_an_account_just_in_time_in_chromium()
 -> Result<()> {
-    let site = site(&shared_issuer()?, &["email", "profile"], true).await?;
+    let provider = OwnProvider::start(&["sig-a.pem"]).await?;
+    let site = site(&provider.issuer(), &["email", "profile"], true).await?;
     let browser = Browser::start().await?;
     let login = unique("ada");
     let email = format!("{login}@example.test");
@@ -179,7 +177,8 @@ async fn a_person_signs_in_through_the_provider_and_gets_an_account_just_in_time
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_ends_the_session_here_and_at_the_provider_in_chromium() -> Result<()> {
-    let site = site(&shared_issuer()?, &["email"], true).await?;
+    let provider = OwnProvider::start(&["sig-a.pem"]).await?;
+    let site = site(&provider.issuer(), &["email"], true).await?;
     let browser = Browser::start().await?;
     let login = unique("bea");
     sign_in_with_corp(&site, &browser, &login).await?;
@@ -225,7 +224,8 @@ async fn signing_out_ends_the_session_here_and_at_the_provider_in_chromium() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_of_a_domain_without_accounts_is_refused_in_words_in_chromium() -> Result<()> {
-    let site = site(&shared_issuer()?, &["email"], true).await?;
+    let provider = OwnProvider::start(&["sig-a.pem"]).await?;
+    let site = site(&provider.issuer(), &["email"], true).await?;
     let browser = Browser::start().await?;
     let email = format!("{}@other.test", unique("eve"));
     sign_in_with_corp(&site, &browser, &email).await?;
@@ -463,7 +463,8 @@ async fn an_expired_id_token_is_refused() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_callback_or_code_signs_nobody_in() -> Result<()> {
-    let site = site(&shared_issuer()?, &["email"], true).await?;
+    let provider = OwnProvider::start(&["sig-a.pem"]).await?;
+    let site = site(&provider.issuer(), &["email"], true).await?;
     let person = Person::new(&site)?;
     let (first, callback, cookie) = person.sign_in(&unique("fay")).await?;
     ensure!(first.signed_in(), "first: {} {}", first.status, first.body);
@@ -518,7 +519,8 @@ async fn a_replayed_callback_or_code_signs_nobody_in() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_existing_account_with_the_verified_address_is_linked_not_duplicated() -> Result<()> {
-    let site = site(&shared_issuer()?, &["email"], true).await?;
+    let provider = OwnProvider::start(&["sig-a.pem"]).await?;
+    let site = site(&provider.issuer(), &["email"], true).await?;
     // Made by the operator, in a domain no account is made for.
     let email = format!("{}@partner.test", unique("gus"));
     let user = site.user(&email, "gus password 1").await?;
@@ -538,7 +540,8 @@ async fn an_existing_account_with_the_verified_address_is_linked_not_duplicated(
 async fn the_sign_in_routes_answer_each_kind_of_caller_as_the_table_says() -> Result<()> {
     use mailsig_daemon::http::auth;
     use secrecy::ExposeSecret;
-    let issuer = shared_issuer()?;
+    let provider = OwnProvider::start(&["sig-a.pem"]).await?;
+    let issuer = provider.issuer();
     let site = site(&issuer, &["email"], true).await?;
     let user = site.user("hal@example.test", "hal password 1").await?;
     let session = auth::sign_in(&site.store, "hal@example.test", "hal password 1").await?;
@@ -594,7 +597,8 @@ async fn the_sign_in_routes_answer_each_kind_of_caller_as_the_table_says() -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_local_passwords_off_only_the_providers_sign_in() -> Result<()> {
-    let site = site(&shared_issuer()?, &["email"], false).await?;
+    let provider = OwnProvider::start(&["sig-a.pem"]).await?;
+    let site = site(&provider.issuer(), &["email"], false).await?;
     site.user("ivy@example.test", "ivy password 1").await?;
     let client = Person::new(&site)?.client;
 
