@@ -85,16 +85,8 @@ pub(super) fn from_raw(
             timeout: DEFAULT_GRAPH_TIMEOUT,
         })
     } else {
-        if raw.graph_url.is_some() || raw.graph_mailbox.is_some() {
-            return Err(ConfigError::invalid(
-                if raw.graph_url.is_some() {
-                    "smtp.graph_url"
-                } else {
-                    "smtp.graph_mailbox"
-                },
-                "is used only with transport = \"graph\"",
-            ));
-        }
+        // graph_url and graph_mailbox are not used with SMTP (documented; not an error, so that
+        // a configuration can switch transports by one key).
         let host = raw.host.unwrap_or_default();
         let security = match raw.security.as_deref() {
             None => Security::StartTls,
@@ -146,15 +138,9 @@ fn auth(
             "smtp.auth",
             "Graph sendMail needs auth = \"oauth2_app\"",
         )),
-        "password" => {
-            if raw.oauth_provider.is_some() || raw.oauth_scope.is_some() {
-                return Err(ConfigError::invalid(
-                    "smtp.oauth_provider",
-                    "is used only with auth = \"oauth2_app\"",
-                ));
-            }
-            Ok(AuthChoice::Password)
-        }
+        // oauth_provider and oauth_scope are not used with a password (switching `auth` back
+        // and forth needs no other change).
+        "password" => Ok(AuthChoice::Password),
         "oauth2_app" => {
             if raw.password_file.is_some() {
                 return Err(ConfigError::invalid(

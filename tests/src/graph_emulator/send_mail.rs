@@ -67,7 +67,6 @@ pub fn send_mail(emu: &Arc<Emulator>, caller: &Caller, user_id: &str, call: &Cal
     }
     emu.lock().sent_mail.push(SentMail {
         user_id: user_id.to_owned(),
-        client_id: caller.client_id.clone(),
         mime,
     });
     StatusCode::ACCEPTED.into_response()

@@ -121,8 +121,6 @@ pub struct App {
 pub struct SentMail {
     /// The mailbox it was sent from (user id).
     pub user_id: String,
-    /// The app that sent it.
-    pub client_id: String,
     /// The MIME message as received (decoded from the request's base64).
     pub mime: Vec<u8>,
 }
