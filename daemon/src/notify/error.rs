@@ -314,6 +314,11 @@ fn classify(err: &SmtpError, stage: Stage) -> SmtpFailure {
         if text.contains("authentication mechanism") {
             return SmtpFailure::NoAuthMechanism;
         }
+        // XOAUTH2: a server that refuses the token answers 334 with an error challenge, which
+        // lettre's mechanism does not expect: a refused login, not a malformed reply.
+        if text.contains("does not expect a challenge") {
+            return SmtpFailure::AuthRejected;
+        }
         return SmtpFailure::Protocol;
     }
     if err.is_response() {
