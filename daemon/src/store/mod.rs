@@ -27,6 +27,7 @@ mod lists;
 mod mailboxes;
 mod multi_row;
 mod oidc;
+mod org;
 mod outbox;
 mod provenance;
 mod replicas;
@@ -72,6 +73,7 @@ pub use mailboxes::{
     Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,
 };
 pub use oidc::OidcLogin;
+pub use org::OrgMember;
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
 pub use provenance::{KEEP_PER_SUGGESTION, Provenance, Sighting, SightingOutcome};
 pub use replicas::{LeaseRow, MailboxRefreshLock};
