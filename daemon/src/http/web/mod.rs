@@ -21,6 +21,7 @@ mod mailbox_password;
 mod mailbox_words;
 mod mailboxes;
 mod merge;
+mod oidc;
 mod render;
 mod return_to;
 mod review;
@@ -62,6 +63,8 @@ pub fn router() -> Router<AppState> {
             get(session::sign_in_page).post(session::sign_in),
         )
         .route("/sign-out", post(session::sign_out))
+        .route("/sign-in/oidc/{provider}", get(oidc::start))
+        .route("/sign-in/oidc/{provider}/callback", get(oidc::callback))
         .route(
             session::SECOND_FACTOR_PATH,
             get(session::second_factor_page).post(session::second_factor),
