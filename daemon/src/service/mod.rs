@@ -17,6 +17,7 @@ pub mod changes;
 pub mod error;
 pub mod export;
 pub mod host_guard;
+pub mod identity;
 pub mod imap_oauth;
 pub mod lists;
 pub mod mailboxes;

@@ -27,6 +27,7 @@ mod invitations;
 mod lists;
 mod mailboxes;
 mod multi_row;
+mod oidc;
 mod org;
 mod outbox;
 mod provenance;
@@ -75,6 +76,7 @@ pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{
     Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,
 };
+pub use oidc::OidcLogin;
 pub use org::OrgMember;
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
 pub use provenance::{KEEP_PER_SUGGESTION, Provenance, Sighting, SightingOutcome};

@@ -31,6 +31,7 @@ mod imap_oauth;
 mod logs;
 mod metrics;
 mod notify;
+mod oidc;
 mod panics;
 mod pipeline;
 mod privacy;
