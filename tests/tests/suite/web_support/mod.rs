@@ -47,12 +47,7 @@ impl Site {
         watch_imap: bool,
         api: mailsig_daemon::http::app::ApiSettings,
     ) -> Result<Site> {
-        Site::start_with_all(
-            watch_imap,
-            api,
-            mailsig_daemon::webhooks::WebhookSettings::default(),
-        )
-        .await
+        Site::start_on(0, watch_imap, api).await
     }
 
     /// [`Site::start`] with the `[webhooks]` settings `webhooks`.
@@ -60,7 +55,8 @@ impl Site {
         watch_imap: bool,
         webhooks: mailsig_daemon::webhooks::WebhookSettings,
     ) -> Result<Site> {
-        Site::start_with_all(
+        Site::start_full(
+            0,
             watch_imap,
             mailsig_daemon::http::app::ApiSettings::default(),
             webhooks,
@@ -68,7 +64,24 @@ impl Site {
         .await
     }
 
-    async fn start_with_all(
+    /// [`Site::start_with`] on the loopback port `port` (0: any free one), for settings that
+    /// must name the site's own URL before it starts (OpenID callbacks).
+    pub async fn start_on(
+        port: u16,
+        watch_imap: bool,
+        api: mailsig_daemon::http::app::ApiSettings,
+    ) -> Result<Site> {
+        Site::start_full(
+            port,
+            watch_imap,
+            api,
+            mailsig_daemon::webhooks::WebhookSettings::default(),
+        )
+        .await
+    }
+
+    async fn start_full(
+        port: u16,
         watch_imap: bool,
         api: mailsig_daemon::http::app::ApiSettings,
         webhooks: mailsig_daemon::webhooks::WebhookSettings,
@@ -88,7 +101,7 @@ impl Site {
             ..ImapStartOptions::default()
         };
         let options = SupervisorOptions {
-            http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], port))),
             https: HttpsOptions {
                 certificate: Some(CertificateFiles {
                     cert: cert.chain.clone(),
