@@ -195,6 +195,19 @@ pub struct RawSmtp {
     /// A file holding the SMTP password (e.g. a systemd credential). When absent, the password
     /// is the one stored in the vault by `mailsigd smtp set-password`.
     pub password_file: Option<PathBuf>,
+    /// `smtp` (submission, the default) or `graph` (Microsoft Graph `sendMail`).
+    pub transport: Option<String>,
+    /// `password` (the default for SMTP) or `oauth2_app` (client credentials; the only choice for
+    /// Graph).
+    pub auth: Option<String>,
+    /// The `[oauth.providers.<name>]` that issues the app-only tokens.
+    pub oauth_provider: Option<String>,
+    /// The scope of the client-credentials request (default from the provider's profile).
+    pub oauth_scope: Option<String>,
+    /// The Graph API base for `transport = "graph"`.
+    pub graph_url: Option<String>,
+    /// The mailbox Graph sends from (user id or principal name); default: the From address.
+    pub graph_mailbox: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -18,6 +18,9 @@
 //                  post-logout redirect URI (127.0.0.1, localhost or [::1], any port, any path).
 //   mailsig-other  like mailsig, a second audience (tests for tokens issued to someone else).
 //   dovecot        resource server: introspection only (RFC 7662 at /token/introspection).
+// App mailboxes: a client-credentials token of `mailsig` is valid for the mailbox `mailsig-notifier` (introspection
+//   returns it as `username`), as Exchange Online's service principal with an application access policy is: the
+//   notifier's app-only SMTP XOAUTH2 login as that technical user.
 // Dynamic client registration (RFC 7591, open) at /reg for anything else.
 // Test hook: POST /test/revoke-grants (form field account=<login>) revokes that account's grants.
 //
@@ -49,6 +52,8 @@ const account = (sub) => ({
     sub, email: emailOf(sub), email_verified: true, name: sub, groups: groupsOf(sub),
   }),
 });
+
+const appMailboxOf = { mailsig: 'mailsig-notifier' };
 
 const loopbackClient = (id) => ({
   client_id: id,
@@ -83,8 +88,11 @@ const provider = new Provider(issuer, {
   scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'mail', 'short_ttl'],
   findAccount: async (ctx, sub) => account(sub),
   // Copied into the opaque token and returned at the top level of introspection responses.
-  extraTokenClaims: async (ctx, token) => (token.accountId
-    ? { username: token.accountId, email: emailOf(token.accountId) } : undefined),
+  extraTokenClaims: async (ctx, token) => {
+    if (token.accountId) return { username: token.accountId, email: emailOf(token.accountId) };
+    const mailbox = token.kind === 'ClientCredentials' ? appMailboxOf[token.clientId] : undefined;
+    return mailbox ? { username: mailbox } : undefined;
+  },
   pkce: { required: () => true },
   // Requested claims (email, groups, ...) also go into the ID token, as Entra and Google do.
   conformIdTokenClaims: false,
