@@ -191,7 +191,15 @@ pub async fn sign_in(
                     )
                 }
             };
-            sign_in_form_to(status, email, Some(message), None, form.next.clone())
+            let mut response =
+                sign_in_form_to(status, email, Some(message), None, form.next.clone())?;
+            if let AuthError::TooManyAttempts { retry_after } = e {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after.as_secs().max(1)),
+                );
+            }
+            Ok(response)
         }
     }
 }
