@@ -649,6 +649,7 @@ cmd_start() {
         ensure_nsd
         ensure_oidc
         ensure_radicale
+        MAILSIG_TEST_DIR="$DIR" "$REPO/scripts/test-tools.sh"
         write_env
         log "already running in $DIR"
         return 0
@@ -656,7 +657,6 @@ cmd_start() {
     # Partly running (a crash, a killed script): restart from clean.
     cmd_stop
     install_missing
-    MAILSIG_TEST_DIR="$DIR" "$REPO/scripts/test-tools.sh"
     local p
     for p in $(all_ports); do
         if port_answers "$p"; then
@@ -683,6 +683,8 @@ cmd_start() {
     start_nsd
     start_oidc
     start_radicale
+    # After start_oidc, which installs Node and npm when missing (axe-core comes from npm).
+    MAILSIG_TEST_DIR="$DIR" "$REPO/scripts/test-tools.sh"
     wait_for_ports
     write_env
     log "running in $DIR (imap $IMAP_PORT, imaps $IMAPS_PORT, smtp $SMTP_PORT, smtps $SMTPS_PORT, pg $PG_PORT)"

@@ -19,7 +19,6 @@ use mailsig_daemon::vault::{MasterKey, Vault};
 use tokio_util::sync::CancellationToken;
 
 use crate::graph_emulator::{GraphEmulator, SubscriptionView};
-use crate::servers::free_port;
 
 pub const CLIENT_ID: &str = "3f2c9e1a-mailsig-test-app";
 pub const CLIENT_SECRET: &str = "test-client-secret-~value";
@@ -32,6 +31,9 @@ pub struct GraphWorld {
     pub vault: Vault,
     /// The daemon's HTTP port (kept across restarts: it is in the subscriptions' URLs).
     pub port: u16,
+    /// The socket bound on `port` for the world's whole life: each daemon serves a duplicate of
+    /// it, so no other process can take the port between a stop and the next start.
+    listener: std::sync::Arc<std::net::TcpListener>,
     pub user: UserId,
     pub list: ListId,
     /// The Microsoft 365 mailbox address (the emulated user).
@@ -70,7 +72,9 @@ impl GraphWorld {
             .context("start the graph emulator")?;
         let vault = Vault::new(MasterKey::generate()?);
         store_client_secret(&store, &vault, CLIENT_SECRET, 1).await?;
-        let port = free_port()?;
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").context("bind the daemon's port")?;
+        let port = listener.local_addr()?.port();
         let unique = format!("{tag}-{}", rand::random::<u32>());
         let owner = store
             .create_user(&format!("owner-{unique}@mycorp.example"), Some("Owner"))
@@ -89,10 +93,16 @@ impl GraphWorld {
             store,
             vault,
             port,
+            listener: std::sync::Arc::new(listener),
             user: owner.id,
             list: list.id,
             email,
         })
+    }
+
+    /// The daemon's bound HTTP socket, for [`SupervisorOptions::http_listener`].
+    pub fn http_listener(&self) -> std::sync::Arc<std::net::TcpListener> {
+        std::sync::Arc::clone(&self.listener)
     }
 
     /// The `[graph]` configuration pointing at the emulator, with test timings.
@@ -138,7 +148,7 @@ impl GraphWorld {
             ..mailsig_daemon::http::app::ApiSettings::default()
         };
         let options = SupervisorOptions {
-            http: Some(SocketAddr::from(([127, 0, 0, 1], self.port))),
+            http_listener: Some(self.http_listener()),
             graph: Some(graph),
             api,
             shutdown_grace: Duration::from_secs(20),

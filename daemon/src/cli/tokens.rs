@@ -26,9 +26,8 @@ pub struct Grant {
     pub expires_in_days: Option<u32>,
 }
 
-fn parse_scope(text: &str) -> Result<TokenScope, String> {
+fn parse_scope(text: &str) -> Result<TokenScope, crate::domain::UnknownText> {
     text.parse()
-        .map_err(|e: crate::domain::UnknownText| e.to_string())
 }
 
 /// Issues a token to `user` as the operator, within `limits`.

@@ -38,7 +38,7 @@ pub(super) fn from_raw(
         raw.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH_URL),
     )?;
     check_graph_endpoint(&graph_url)
-        .map_err(|reason| ConfigError::invalid("graph.graph_url", reason))?;
+        .map_err(|error| ConfigError::invalid("graph.graph_url", error.to_string()))?;
     let public = raw
         .public_base_url
         .as_deref()

@@ -235,7 +235,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         .level
         .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
     crate::telemetry::check_filter(&level)
-        .map_err(|reason| ConfigError::invalid("log.level", reason))?;
+        .map_err(|error| ConfigError::invalid("log.level", error.to_string()))?;
 
     let graph = super::graph::from_raw(raw.graph, &http.public_base_url, &resolve)?;
 
@@ -444,7 +444,7 @@ fn http(
     let trusted_proxies = crate::http::client_address::TrustedProxies::parse(
         &raw.trusted_proxies.unwrap_or_default(),
     )
-    .map_err(|reason| ConfigError::invalid("http.trusted_proxies", reason))?;
+    .map_err(|error| ConfigError::invalid("http.trusted_proxies", error.to_string()))?;
     if behind_proxy && trusted_proxies.is_empty() {
         return Err(ConfigError::invalid(
             "http.trusted_proxies",

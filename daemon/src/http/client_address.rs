@@ -19,13 +19,18 @@ use ipnet::IpNet;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<IpNet>);
 
+/// A `trusted_proxies` entry that is neither an address nor a network.
+#[derive(Debug, thiserror::Error)]
+#[error("not an address or network: {0:?}")]
+pub struct NotANetwork(String);
+
 impl TrustedProxies {
     pub fn new(networks: Vec<IpNet>) -> TrustedProxies {
         TrustedProxies(networks)
     }
 
     /// Parses `["10.0.0.1", "192.168.0.0/16", "::1"]` (a bare address is a /32 or /128).
-    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<TrustedProxies, String> {
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<TrustedProxies, NotANetwork> {
         entries
             .iter()
             .map(|entry| {
@@ -33,7 +38,7 @@ impl TrustedProxies {
                 entry
                     .parse::<IpNet>()
                     .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("not an address or network: {entry:?}"))
+                    .map_err(|_| NotANetwork(entry.to_owned()))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(TrustedProxies)

@@ -42,6 +42,8 @@ pub enum HttpError {
     },
     #[error("read the address of the http listener")]
     LocalAddr(#[source] std::io::Error),
+    #[error("take over the bound http listener")]
+    Adopt(#[source] std::io::Error),
     #[error("prepare https")]
     Https(#[from] tls::ExposureError),
 }
@@ -61,6 +63,22 @@ impl HttpListener {
             .await
             .map_err(|source| HttpError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(HttpError::LocalAddr)?;
+        Ok(HttpListener {
+            listener,
+            addr,
+            exposure: tls::Exposure::plain(),
+        })
+    }
+
+    /// Serves on a socket the caller bound already (a test that keeps its port for its whole run
+    /// instead of finding a free one and racing other processes for it).
+    pub fn from_std(listener: std::net::TcpListener) -> Result<HttpListener, HttpError> {
+        let addr = listener.local_addr().map_err(HttpError::LocalAddr)?;
+        let adopt = |listener: std::net::TcpListener| {
+            listener.set_nonblocking(true)?;
+            TcpListener::from_std(listener)
+        };
+        let listener = adopt(listener).map_err(|source| HttpError::Bind { addr, source })?;
         Ok(HttpListener {
             listener,
             addr,

@@ -1,14 +1,11 @@
 //! Linked mailboxes: who owns them, where their suggestions go, their health, their
 //! provider settings (JSON owned by the source module) and their ownership lease.
 
-use std::time::Duration;
-
 use sqlx::any::AnyRow;
 
-use super::claim_sql::locked_select;
 use super::{
-    Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, duration_ms, fencing, json_col,
-    parse_col, to_json,
+    Error, ListId, MailboxId, Result, SecretId, Store, UserId, col, fencing, json_col, parse_col,
+    to_json,
 };
 use crate::domain::text_enum;
 
@@ -416,85 +413,6 @@ impl Store {
             return Err(Error::NotFound { what: "mailbox" });
         }
         Ok(())
-    }
-
-    /// Claims up to `limit` active mailboxes of `kind` whose lease expired (or that `owner`
-    /// already holds), for `lease`; returns the leases now held. On PostgreSQL replicas
-    /// claim disjoint sets without blocking (`FOR UPDATE SKIP LOCKED`); on SQLite there is
-    /// a single writer anyway.
-    pub async fn claim_mailboxes(
-        &self,
-        owner: &str,
-        kind: Option<MailboxKind>,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<Lease>> {
-        let now = self.now_ms();
-        let until = now.saturating_add(duration_ms(lease));
-        let sql = locked_select!(
-            self.backend,
-            "UPDATE mailboxes SET lease_owner = $1, lease_until = $2, \
-             lease_fencing = CASE WHEN lease_owner = $1 THEN lease_fencing ELSE lease_fencing + 1 END \
-             WHERE id IN (SELECT id FROM mailboxes WHERE deleted_at IS NULL \
-               AND ($5 IS NULL OR kind = $5) AND (lease_until < $3 OR lease_owner = $1) \
-               ORDER BY id LIMIT $4",
-            "FOR UPDATE SKIP LOCKED",
-            ") RETURNING id, lease_fencing, lease_until",
-        );
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(sql)
-            .bind(owner)
-            .bind(until)
-            .bind(now)
-            .bind(i64::from(limit))
-            .bind(kind.map(|k| k.as_str()))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(Error::db("claim mailboxes", "mailbox"))?;
-        tx.commit()
-            .await
-            .map_err(Error::db("commit mailbox claim", "mailbox"))?;
-        let mut leases = rows
-            .iter()
-            .map(|row| {
-                Ok(Lease {
-                    mailbox: MailboxId(col(row, "id")?),
-                    fencing: col(row, "lease_fencing")?,
-                    until: col(row, "lease_until")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        leases.sort_by_key(|l| l.mailbox);
-        Ok(leases)
-    }
-
-    /// Extends a held lease; `Fenced` when it was lost (expired and taken, or removed).
-    pub async fn renew_lease(
-        &self,
-        owner: &str,
-        lease: Lease,
-        duration: Duration,
-    ) -> Result<Lease> {
-        let now = self.now_ms();
-        let until = now.saturating_add(duration_ms(duration));
-        let done = sqlx::query(
-            "UPDATE mailboxes SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND lease_fencing = $4 \
-             AND deleted_at IS NULL",
-        )
-        .bind(until)
-        .bind(lease.mailbox.0)
-        .bind(owner)
-        .bind(lease.fencing)
-        .execute(self.writer())
-        .await
-        .map_err(Error::db("renew lease", "mailbox"))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::Fenced {
-                mailbox: lease.mailbox.0,
-                fencing: lease.fencing,
-            });
-        }
-        Ok(Lease { until, ..lease })
     }
 
     /// Gives a lease up (e.g. at shutdown) so another replica can take it at once.

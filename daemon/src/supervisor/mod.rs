@@ -51,6 +51,9 @@ pub struct SupervisorOptions {
     pub imap: sources::ImapStartOptions,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None` serves nothing.
     pub http: Option<SocketAddr>,
+    /// A socket already bound for that listener, served instead of binding `http` (the
+    /// supervisor serves a duplicate of it, so the caller keeps the port across restarts).
+    pub http_listener: Option<std::sync::Arc<std::net::TcpListener>>,
     /// The Microsoft 365 source (its webhook is served on `http`), when `[graph]` is set.
     pub graph: Option<crate::sources::graph::GraphStartOptions>,
     /// HTTPS, the redirect listener and CORS for that listener (plain HTTP by default).
@@ -73,6 +76,7 @@ impl Default for SupervisorOptions {
             outbox: None,
             imap: sources::ImapStartOptions::default(),
             http: None,
+            http_listener: None,
             graph: None,
             https: crate::http::tls::HttpsOptions::default(),
             api: crate::http::app::ApiSettings::default(),
@@ -152,17 +156,23 @@ impl Supervisor {
             .await
             .map_err(SupervisorError::BindSecrets)?;
         // Bound first: a taken port fails the start before anything else runs.
-        let http = match options.http {
-            Some(addr) => {
+        let listener = match (&options.http_listener, options.http) {
+            (Some(bound), _) => Some(
+                bound
+                    .try_clone()
+                    .map_err(crate::http::HttpError::Adopt)
+                    .and_then(HttpListener::from_std),
+            ),
+            (None, Some(addr)) => Some(HttpListener::bind(addr).await),
+            (None, None) => None,
+        };
+        let http = match listener {
+            Some(listener) => {
+                let listener = listener.map_err(SupervisorError::Http)?;
                 let exposure = crate::http::tls::Exposure::prepare(&options.https)
                     .await
                     .map_err(|e| SupervisorError::Http(e.into()))?;
-                Some(
-                    HttpListener::bind(addr)
-                        .await
-                        .map_err(SupervisorError::Http)?
-                        .with_exposure(exposure),
-                )
+                Some(listener.with_exposure(exposure))
             }
             None => None,
         };
@@ -362,6 +372,11 @@ impl Supervisor {
     /// What a configuration reload changes (see [`reload`]).
     pub fn reload_handle(&self) -> reload::ReloadHandle {
         self.reload.clone()
+    }
+
+    /// The IMAP source, when it runs.
+    pub fn imap(&self) -> Option<&crate::sources::imap::ImapSource> {
+        self.reload.imap.as_ref()
     }
 
     /// The Microsoft 365 source, when it runs.

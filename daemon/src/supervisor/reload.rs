@@ -135,10 +135,10 @@ impl ReloadHandle {
     {
         // Stage 1: everything that can fail, with nothing changed yet.
         let new = Config::load(&current.config_path).map_err(ReloadError::Config)?;
-        telemetry::check_filter(&new.log.level).map_err(|reason| {
+        telemetry::check_filter(&new.log.level).map_err(|error| {
             ReloadError::Log(TelemetryError::Filter {
                 filter: new.log.level.clone(),
-                reason,
+                reason: error.to_string(),
             })
         })?;
         let outbox = outbox_for(&new).await;

@@ -70,10 +70,8 @@ pub enum TelemetryError {
 }
 
 /// Checks an `EnvFilter` directive without installing anything (used by config validation).
-pub fn check_filter(directive: &str) -> Result<(), String> {
-    EnvFilter::try_new(directive)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+pub fn check_filter(directive: &str) -> Result<(), tracing_subscriber::filter::ParseError> {
+    EnvFilter::try_new(directive).map(|_| ())
 }
 
 /// The log filter of the installed subscriber, for [`set_level`] (a reload).

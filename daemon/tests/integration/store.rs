@@ -1612,21 +1612,19 @@ async fn outbox_retry_failure_and_expired_claims(s: Store) {
     );
 }
 
+/// The lease statements the replicas run (`claim_free_mailboxes`, `renew_owned_leases`) and the
+/// commit's fencing check, together: a stalled owner whose lease was taken over commits nothing.
 async fn stale_fencing_token_is_refused(s: Store) {
     let w = world(&s).await;
+    let lease = Duration::from_secs(30);
     let leases = s
-        .claim_mailboxes(
-            "replica-a",
-            Some(MailboxKind::Imap),
-            Duration::from_secs(30),
-            10,
-        )
+        .claim_free_mailboxes("replica-a", lease, 10, false)
         .await
         .expect("claim");
     assert_eq!(leases.len(), 1);
     let a = leases[0];
     assert!(
-        s.claim_mailboxes("replica-b", None, Duration::from_secs(30), 10)
+        s.claim_free_mailboxes("replica-b", lease, 10, false)
             .await
             .expect("claim")
             .is_empty(),
@@ -1641,7 +1639,7 @@ async fn stale_fencing_token_is_refused(s: Store) {
     // replica-a stalls past its lease; replica-b takes over.
     s.clock().advance(Duration::from_secs(31));
     let b = s
-        .claim_mailboxes("replica-b", None, Duration::from_secs(30), 10)
+        .claim_free_mailboxes("replica-b", lease, 10, false)
         .await
         .expect("claim");
     assert_eq!(b.len(), 1);
@@ -1657,25 +1655,32 @@ async fn stale_fencing_token_is_refused(s: Store) {
         !s.is_processed(w.mailbox, "f2").await.expect("processed"),
         "nothing committed"
     );
+    // The stalled owner's renewal returns nothing: it learns the lease is gone.
     assert!(
-        s.renew_lease("replica-a", a, Duration::from_secs(30))
+        s.renew_owned_leases("replica-a", lease)
             .await
-            .expect_err("lost")
-            .is_fenced()
+            .expect("renew a")
+            .is_empty(),
+        "a lost lease was renewed"
     );
     let renewed = s
-        .renew_lease("replica-b", b[0], Duration::from_secs(30))
+        .renew_owned_leases("replica-b", lease)
         .await
-        .expect("renew");
-    assert_eq!(renewed.until, s.now_ms() + 30_000);
-    s.release_lease("replica-b", renewed)
+        .expect("renew b");
+    assert_eq!(renewed.len(), 1);
+    assert_eq!(
+        (renewed[0].fencing, renewed[0].until),
+        (b[0].fencing, s.now_ms() + 30_000)
+    );
+    s.release_lease("replica-b", renewed[0])
         .await
         .expect("release");
     let c = s
-        .claim_mailboxes("replica-a", None, Duration::from_secs(30), 10)
+        .claim_free_mailboxes("replica-a", lease, 10, false)
         .await
         .expect("claim after release");
     assert_eq!(c.len(), 1);
+    assert!(c[0].fencing > b[0].fencing, "a new owner, a new token");
 }
 
 async fn audit_log_records_actions(s: Store) {

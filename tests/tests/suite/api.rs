@@ -1152,7 +1152,8 @@ async fn tokens_are_shown_once_and_can_be_revoked() -> Result<()> {
 
 #[tokio::test]
 async fn sign_in_attempts_are_limited_per_email_and_source_and_sessions_expire() -> Result<()> {
-    let app = App::new(Backend::Sqlite).await?;
+    let clock = mailsig_daemon::clock::Clock::manual(mailsig_daemon::clock::Clock::System.now_ms());
+    let app = App::with_clock(Backend::Sqlite, clock.clone()).await?;
     let (user, _) = app.user("guess").await?;
     with_password(&app, &user.email, "the real password").await?;
     let mut statuses = Vec::new();
@@ -1220,7 +1221,7 @@ async fn sign_in_attempts_are_limited_per_email_and_source_and_sessions_expire()
             == 200,
         "fresh session"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    clock.advance(std::time::Duration::from_millis(120));
     ensure!(
         app.call(Method::GET, "/api/v1/me", &cookie, None)
             .await?

@@ -114,6 +114,16 @@ async fn post_json(world: &GraphWorld, path: &str, body: &serde_json::Value) -> 
 }
 
 /// `$value` fetches that succeeded.
+/// Waits until no job of the mailbox is pending: every fetch its notifications asked for has
+/// been made and committed, so a count taken now is final.
+async fn jobs_drained(world: &GraphWorld, mailbox: mailsig_daemon::store::MailboxId) -> Result<()> {
+    wait_until(WAIT, "the mailbox's graph jobs to drain", || async {
+        let counts = world.store.graph_job_counts(Some(mailbox)).await?;
+        Ok((counts.pending == 0).then_some(()))
+    })
+    .await
+}
+
 fn raw_fetches(world: &GraphWorld) -> usize {
     world
         .emulator
@@ -183,7 +193,7 @@ async fn a_forged_notification_changes_nothing_and_is_counted() -> Result<()> {
     // An unknown subscription too.
     body["value"][0]["subscriptionId"] = serde_json::Value::String("00000000-unknown".into());
     ensure!(post_json(&world, "/graph/notifications", &body).await? == 202);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The webhook counts and queues before it answers: nothing about these two is still to come.
     let stats = daemon.supervisor.graph().context("graph source")?.stats();
     ensure!(
         stats.notifications_forged == 1,
@@ -229,6 +239,12 @@ async fn a_forged_notification_changes_nothing_and_is_counted() -> Result<()> {
         .context("notification body")?;
     ensure!(post_json(&world, "/graph/notifications", &genuine).await? == 202);
     world.wait_for_suggestions(1, WAIT).await?;
+    jobs_drained(&world, mailbox.id).await?;
+    ensure!(
+        raw_fetches(&world) == 1,
+        "{} fetches: the forged notification was fetched as well",
+        raw_fetches(&world)
+    );
     daemon.stop().await
 }
 
@@ -237,7 +253,7 @@ async fn dropped_notifications_are_caught_up_by_delta_on_missed_without_doubles(
     logs();
     let world = GraphWorld::new("missed").await?;
     let daemon = world.start().await?;
-    let (_, subscription) = world.link().await?;
+    let (mailbox, subscription) = world.link().await?;
     world
         .emulator
         .deliver(&world.email, signed_mail("Anna", "First", "one.example"))
@@ -256,7 +272,7 @@ async fn dropped_notifications_are_caught_up_by_delta_on_missed_without_doubles(
             .await?;
     }
     ensure!(world.emulator.dropped_notifications() >= 3);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Graph never told the daemon: the three wait for the catch-up below.
     ensure!(
         world.suggestions().await?.len() == 1,
         "dropped notifications were acted on"
@@ -278,7 +294,7 @@ async fn dropped_notifications_are_caught_up_by_delta_on_missed_without_doubles(
         .deliver(&world.email, signed_mail("Emil", "After", "five.example"))
         .await?;
     world.wait_for_suggestions(5, WAIT).await?;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    jobs_drained(&world, mailbox.id).await?;
     let suggestions = world.suggestions().await?;
     ensure!(suggestions.len() == 5, "{} suggestions", suggestions.len());
     ensure!(
@@ -308,7 +324,7 @@ async fn a_notification_delivered_twice_is_processed_once() -> Result<()> {
         ensure!(post_json(&world, "/graph/notifications", &body).await? == 202);
     }
     world.wait_for_suggestions(1, WAIT).await?;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    jobs_drained(&world, mailbox.id).await?;
     ensure!(world.suggestions().await?.len() == 1);
     ensure!(raw_fetches(&world) == 1, "{} fetches", raw_fetches(&world));
     let counts = world.store.graph_job_counts(Some(mailbox.id)).await?;
@@ -661,6 +677,35 @@ impl LinkSecrets {
     }
 }
 
+/// What an unlink leaves: no subscription at Graph, no subscription row, the mailbox not listed.
+async fn ensure_unlinked(
+    world: &GraphWorld,
+    mailbox: &mailsig_daemon::store::Mailbox,
+    subscription: &str,
+) -> Result<()> {
+    ensure!(
+        !world
+            .emulator
+            .subscriptions()
+            .iter()
+            .any(|s| s.id == subscription),
+        "the subscription still exists at Graph"
+    );
+    ensure!(
+        world
+            .store
+            .graph_subscriptions(mailbox.id)
+            .await?
+            .is_empty(),
+        "subscription rows left"
+    );
+    ensure!(
+        world.graph_mailbox().await?.is_none(),
+        "the mailbox is still listed"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()> {
     logs();
@@ -674,26 +719,8 @@ async fn unlinking_deletes_the_subscription_and_wipes_the_tokens() -> Result<()>
         .context("graph source")?
         .unlink(mailbox.id)
         .await?;
-    ensure!(
-        !world
-            .emulator
-            .subscriptions()
-            .iter()
-            .any(|s| s.id == subscription.id),
-        "the subscription still exists at Graph"
-    );
+    ensure_unlinked(&world, &mailbox, &subscription.id).await?;
     secrets.ensure_wiped(&world).await?;
-    ensure!(
-        world
-            .store
-            .graph_subscriptions(mailbox.id)
-            .await?
-            .is_empty()
-    );
-    ensure!(
-        world.graph_mailbox().await?.is_none(),
-        "the mailbox is still listed"
-    );
     daemon.stop().await
 }
 
@@ -850,27 +877,8 @@ async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_fo
     let token = world.store.create_token(world.user, "owner").await?;
     let status = api_delete_mailbox(&world, token.secret.expose_secret(), mailbox.id.0).await?;
     ensure!(status == 204, "the owner's unlink answered {status}");
-    ensure!(
-        !world
-            .emulator
-            .subscriptions()
-            .iter()
-            .any(|s| s.id == subscription.id),
-        "the subscription still exists at Graph"
-    );
+    ensure_unlinked(&world, &mailbox, &subscription.id).await?;
     secrets.ensure_wiped(&world).await?;
-    ensure!(
-        world
-            .store
-            .graph_subscriptions(mailbox.id)
-            .await?
-            .is_empty(),
-        "subscription rows left"
-    );
-    ensure!(
-        world.graph_mailbox().await?.is_none(),
-        "the mailbox is still listed"
-    );
     ensure!(
         source.runtime(mailbox.id).is_none(),
         "the mailbox task still runs"
@@ -887,13 +895,14 @@ async fn unlinking_through_the_api_deletes_the_subscription_wipes_secrets_and_fo
         world.store.graph_job_counts(Some(mailbox.id)).await? == Default::default(),
         "a job was queued"
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // A reconciliation pass, the only thing that starts a mailbox, does not bring it back; with
+    // no job and no task nothing can fetch for it.
+    source.reconcile().await?;
     ensure!(
         raw_fetches(&world) == 0,
         "the daemon fetched for an unlinked mailbox"
     );
     ensure!(world.suggestions().await?.is_empty());
-    // Nothing brought it back (the reconciliation runs every 300 ms here).
     ensure!(
         source.runtime(mailbox.id).is_none(),
         "the unlinked mailbox was started again"
@@ -946,9 +955,15 @@ async fn unlinking_while_graph_is_down_still_wipes_the_secrets_and_counts_it() -
             .any(|s| s.id == subscription.id),
         "Graph was not down after all"
     );
-    // Nothing of the mailbox runs any more: no Graph call after the unlink answered.
+    // Nothing of the mailbox runs any more: no task, a reconciliation pass does not start one,
+    // and no Graph call came after the unlink answered.
+    let source = daemon.supervisor.graph().context("graph source")?;
     let calls = world.emulator.requests().len();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    source.reconcile().await?;
+    ensure!(
+        source.runtime(mailbox.id).is_none(),
+        "the unlinked mailbox still has a task"
+    );
     ensure!(
         world.emulator.requests().len() == calls,
         "Graph was still called for the unlinked mailbox"
@@ -1061,7 +1076,7 @@ async fn a_web_started_callback_needs_the_same_users_browser_session() -> Result
         let (status, _) = get_with_cookie(&callback, None).await?;
         ensure!(status == 403, "{origin:?} without a session: {status}");
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The callback links (or not) before it answers.
     ensure!(
         world.graph_mailbox().await?.is_none(),
         "a refused callback linked a mailbox"
@@ -1186,18 +1201,7 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
         "unlink button answered {}",
         answer.status()
     );
-    ensure!(
-        !world
-            .emulator
-            .subscriptions()
-            .iter()
-            .any(|s| s.id == subscription.id),
-        "the subscription still exists at Graph"
-    );
-    ensure!(
-        world.graph_mailbox().await?.is_none(),
-        "the mailbox is still listed"
-    );
+    ensure_unlinked(&world, &mailbox, &subscription.id).await?;
     daemon.stop().await
 }
 

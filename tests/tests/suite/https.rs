@@ -20,7 +20,6 @@ use mailsig_tests::https::{
     IssuedCertificate, Reply, Request, client_config, http, https, issue_certificate, openssl_probe,
 };
 use mailsig_tests::servers::TestEnv;
-use mailsig_tests::servers::free_port;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -33,13 +32,14 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
-/// A supervisor serving HTTPS on a free loopback port with `cert`, a redirect listener, and CORS
+/// A supervisor serving HTTPS on a loopback socket bound here with `cert`, a redirect listener, and CORS
 /// for [`ALLOWED_ORIGIN`].
 async fn start(dir: tempfile::TempDir, cert: &IssuedCertificate) -> Result<Running> {
-    let port = free_port()?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
     let store = Store::open(&Store::sqlite_url(&dir.path().join("mailsig.db"))).await?;
     let options = SupervisorOptions {
-        http: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+        http_listener: Some(std::sync::Arc::new(listener)),
         https: HttpsOptions {
             certificate: Some(CertificateFiles {
                 cert: cert.chain.clone(),

@@ -560,8 +560,12 @@ async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> 
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // With a 200 ms backoff a retry loop would log in ~10 more times in 3 s.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The watcher ended rather than backing off (a retry loop would log in again every 200 ms):
+    // once it has, the counts below are final.
+    wait_until("the watcher to end", || {
+        source.stopped_for_attention(rig.mailbox)
+    })
+    .await?;
     let stats = source.stats();
     assert_eq!(
         stats.auth_failures, 1,
@@ -824,7 +828,10 @@ async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result
     assert_eq!(report.started, 1, "{report:?}");
     wait_until("needs attention", || source.stats().needs_attention == 1).await?;
     // While it needs attention, passes do not retry it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until("the watcher to end", || {
+        source.stopped_for_attention(rig.mailbox)
+    })
+    .await?;
     assert_eq!(
         source.reconcile(&rig.store, &vault).await?,
         ReconcileReport::default()
@@ -857,7 +864,13 @@ async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result
     assert!(source.watched().is_empty());
     wait_until("watcher logged out", || source.stats().connected == 0).await?;
     server.deliver(&tag, 2).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // No watcher runs, and a pass (the only thing that starts one) leaves it unwatched: nothing
+    // can fetch the new mail.
+    assert_eq!(
+        source.reconcile(&rig.store, &vault).await?,
+        ReconcileReport::default()
+    );
+    assert!(source.watched().is_empty());
     assert_eq!(rig.suggestions().await?.len(), 1);
     rig.stop_with(source).await;
     Ok(())

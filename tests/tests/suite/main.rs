@@ -11,6 +11,7 @@ mod ops_support;
 mod pipeline_support;
 mod web_support;
 
+mod a11y;
 mod abuse;
 mod api;
 mod api_contract;

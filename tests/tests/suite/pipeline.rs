@@ -693,7 +693,12 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
     store
         .set_mailbox_status(first.mailbox, MailboxStatus::NeedsAttention, Some("test"))
         .await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let imap = supervisor.imap().context("imap source")?.clone();
+    eventually(Duration::from_secs(30), "the first watcher to stop", || {
+        let imap = imap.clone();
+        async move { Ok((!imap.watched().contains(&first.mailbox)).then_some(())) }
+    })
+    .await?;
     before
         .append(&signed_mail(
             "Ana Ruiz",
@@ -702,7 +707,10 @@ async fn the_supervisor_watches_imap_mailboxes_linked_before_and_while_running()
             &unique_id("sv3"),
         ))
         .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Nothing watches it now, and a pass (the only thing that starts a watcher) leaves it so.
+    let report = imap.reconcile(&store, &vault).await?;
+    ensure!(report.started == 0 && report.restarted == 0, "{report:?}");
+    ensure!(!imap.watched().contains(&first.mailbox), "watched again");
     let after = store
         .list_suggestions(first.list, &SuggestionFilter::default())
         .await?;

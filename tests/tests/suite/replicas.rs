@@ -652,8 +652,9 @@ async fn a_graph_task_whose_lease_was_taken_stops_and_writes_nothing() -> Result
         "A stopped before it tried a delta round: the fence was not what stopped it"
     );
     let stopped_at = Instant::now();
-    // Not started again under the same (stale) lease, and no retry loop meanwhile.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Not started again under the same (stale) lease: a reconciliation pass, the only thing that
+    // starts a mailbox's task, leaves it stopped, and no task is left to call Graph.
+    source.reconcile().await?;
     ensure!(
         !source.watched().contains(&linked.id),
         "A restarted a mailbox it no longer holds"
@@ -749,7 +750,7 @@ async fn start_graph_replica(
         ..ApiSettings::default()
     };
     let options = SupervisorOptions {
-        http: Some(std::net::SocketAddr::from(([127, 0, 0, 1], world.port))),
+        http_listener: Some(world.http_listener()),
         graph: Some(graph),
         api,
         replica,
@@ -778,7 +779,10 @@ async fn start_graph_replica(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result<()> {
     let env = TestEnv::from_env()?;
-    let store = pg_store(Clock::System).await?;
+    // The store's clock moves only when the test says: the dead replica's heartbeat runs out
+    // because the clock passes it, and the 15-minute claims are provably not what ended.
+    let clock = Clock::manual(Clock::System.now_ms());
+    let store = pg_store(clock.clone()).await?;
     let (dead_recipient, live_recipient) = (env.create_mail_user()?, env.create_mail_user()?);
     let dead_row = enqueue_attention(
         &store,
@@ -865,8 +869,8 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
             .is_empty(),
         "while the dead replica's heartbeat lasts, its claim holds"
     );
-    // The dead replica's heartbeat runs out.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // The dead replica's heartbeat runs out; every claim's lease still has 15 minutes to go.
+    clock.advance(Duration::from_millis(2200));
 
     // A surviving replica's worker, sending through the test Postfix.
     let sender = env.create_mail_user()?;
@@ -887,16 +891,10 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
     let mut options = WorkerOptions::new("survivor-worker", "https://mailsig.example");
     options.replica = Some("replica-survivor".to_owned());
     let mut worker = OutboxWorker::new(store.clone(), mailer, options);
-    let started = Instant::now();
     let report = worker.run_once().await?;
     ensure!(
         report.claimed == 2 && report.sent == 2,
-        "the dead replica's row and the previous life's: {report:?}"
-    );
-    ensure!(
-        started.elapsed() < Duration::from_secs(10),
-        "taken over within seconds: {:?}",
-        started.elapsed()
+        "the dead replica's row and the previous life's, long before their leases end: {report:?}"
     );
 
     for row in [dead_row, earlier_row] {
@@ -948,7 +946,6 @@ async fn refresh_locks_leave_connections_for_their_holders() -> Result<()> {
     for _ in 0..8 {
         mailboxes.push(mailbox(&store).await?.0);
     }
-    let started = Instant::now();
     let mut holders = tokio::task::JoinSet::new();
     for id in mailboxes.clone() {
         let store = store.clone();
@@ -965,11 +962,6 @@ async fn refresh_locks_leave_connections_for_their_holders() -> Result<()> {
         done.context("refresh task")?
             .context("a refresh lock holder could not use the store")?;
     }
-    ensure!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
     Ok(())
 }
 

@@ -59,20 +59,26 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Why graph-rs-sdk cannot be pointed at a Graph URL.
+#[derive(Debug, thiserror::Error)]
+pub enum UnsupportedGraphEndpoint {
+    #[error("must be an https URL without a query")]
+    NotPlainHttps,
+    #[error("host must be one of Microsoft's Graph clouds: {}", SDK_ALLOWED_HOSTS.join(", "))]
+    NotAGraphCloud,
+}
+
 /// Whether graph-rs-sdk can be pointed at `url` in this build (never panics later).
-pub fn check_graph_endpoint(url: &Url) -> Result<(), String> {
+pub fn check_graph_endpoint(url: &Url) -> Result<(), UnsupportedGraphEndpoint> {
     if cfg!(feature = "graph-test-util") {
         return Ok(());
     }
     if url.scheme() != "https" || url.query().is_some() {
-        return Err("must be an https URL without a query".into());
+        return Err(UnsupportedGraphEndpoint::NotPlainHttps);
     }
     match url.host_str() {
         Some(host) if SDK_ALLOWED_HOSTS.contains(&host) => Ok(()),
-        _ => Err(format!(
-            "host must be one of Microsoft's Graph clouds: {}",
-            SDK_ALLOWED_HOSTS.join(", ")
-        )),
+        _ => Err(UnsupportedGraphEndpoint::NotAGraphCloud),
     }
 }
 
@@ -164,9 +170,9 @@ impl GraphApi {
         retry: RetryPolicy,
         stats: Arc<GraphStats>,
     ) -> Result<GraphApi, GraphError> {
-        check_graph_endpoint(graph_url).map_err(|reason| GraphError::Protocol {
+        check_graph_endpoint(graph_url).map_err(|error| GraphError::Protocol {
             op: "configure",
-            reason,
+            reason: error.to_string(),
         })?;
         let config = GraphClientConfiguration::new()
             .client_application(tokens.clone())

@@ -171,7 +171,7 @@ impl ImapSource {
         vault: &Vault,
         mailbox: &Mailbox,
         stored: StoredSecret,
-    ) -> Result<MailboxCredential, String> {
+    ) -> Result<MailboxCredential, CredentialError> {
         let sealed = SealedSecret::from_bytes(stored.sealed);
         if stored.kind != SecretKind::OauthTokens {
             return vault
@@ -180,15 +180,15 @@ impl ImapSource {
                     &sealed,
                 )
                 .map(MailboxCredential::Password)
-                .map_err(|_| "credentials cannot be decrypted with this master key".to_owned());
+                .map_err(|_| CredentialError::Undecryptable);
         }
         let tokens = BearerTokens::open(vault, stored.id, &sealed)
-            .map_err(|e| format!("OAuth tokens cannot be opened: {}", e.class()))?;
+            .map_err(|e| CredentialError::TokensUnopenable(e.class()))?;
         let provider = self
             .oauth_providers()
             .get(&tokens.provider)
-            .ok_or_else(|| format!("OAuth provider {:?} is not configured", tokens.provider))?;
-        let client = TokenClient::new(provider).map_err(|e| e.to_string())?;
+            .ok_or_else(|| CredentialError::ProviderNotConfigured(tokens.provider.clone()))?;
+        let client = TokenClient::new(provider).map_err(CredentialError::TokenClient)?;
         Ok(MailboxCredential::OAuth(MailboxBearer::new(
             store.clone(),
             vault.clone(),
@@ -233,13 +233,28 @@ impl ImapSource {
     }
 }
 
-/// Reads a mailbox's sealed credentials; the error text names what is missing, never a secret.
-async fn stored_secret(store: &Store, mailbox: &Mailbox) -> Result<StoredSecret, String> {
-    let secret = mailbox
-        .secret
-        .ok_or_else(|| "no stored credentials".to_owned())?;
+/// Why a mailbox's credentials cannot be used; names what is wrong, never a secret.
+#[derive(Debug, thiserror::Error)]
+enum CredentialError {
+    #[error("no stored credentials")]
+    NotStored,
+    #[error("read sealed credentials: {0}")]
+    Unreadable(crate::store::Error),
+    #[error("credentials cannot be decrypted with this master key")]
+    Undecryptable,
+    #[error("OAuth tokens cannot be opened: {0}")]
+    TokensUnopenable(&'static str),
+    #[error("OAuth provider {0:?} is not configured")]
+    ProviderNotConfigured(String),
+    #[error("{0}")]
+    TokenClient(crate::sources::oauth::OAuthError),
+}
+
+/// Reads a mailbox's sealed credentials.
+async fn stored_secret(store: &Store, mailbox: &Mailbox) -> Result<StoredSecret, CredentialError> {
+    let secret = mailbox.secret.ok_or(CredentialError::NotStored)?;
     store
         .get_secret(secret)
         .await
-        .map_err(|e| format!("read sealed credentials: {e}"))
+        .map_err(CredentialError::Unreadable)
 }

@@ -224,6 +224,14 @@ impl ImapSource {
         self.mailboxes().keys().copied().collect()
     }
 
+    /// Whether a watcher of `mailbox` has ended because the mailbox needs attention. An ended
+    /// watcher does not retry; only a reconciliation pass restarts the mailbox.
+    pub fn stopped_for_attention(&self, mailbox: MailboxId) -> bool {
+        self.mailboxes()
+            .get(&mailbox)
+            .is_some_and(|w| w.stopped_for_attention.load(Ordering::Relaxed))
+    }
+
     /// The settings a mailbox is watched with, to notice changes.
     pub fn settings_of(&self, mailbox: MailboxId) -> Option<ImapSettings> {
         self.mailboxes()

@@ -9,6 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use mailsig_daemon::clock::Clock;
 use mailsig_daemon::domain::{WebhookEvent, WebhookId};
 use mailsig_daemon::http::MetricSources;
 use mailsig_daemon::http::app::{ApiSettings, AppState, app_router};
@@ -18,7 +19,7 @@ use mailsig_daemon::store::{
     CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, NewMailbox, NewSuggestion,
     Outcome, Role, Store, StoredField, SuggestionFields, SuggestionId, User,
 };
-use mailsig_daemon::store::{NewWebhook, SecretKind};
+use mailsig_daemon::store::{NewWebhook, SecretKind, StoreOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use mailsig_daemon::webhooks::WebhookSettings;
 use secrecy::ExposeSecret;
@@ -110,12 +111,38 @@ impl App {
         settings: ApiSettings,
         imap: ImapOptions,
     ) -> Result<App> {
-        App::build(backend, settings, imap, WebhookSettings::default()).await
+        App::build(
+            backend,
+            settings,
+            imap,
+            WebhookSettings::default(),
+            Clock::System,
+        )
+        .await
     }
 
     /// An application whose webhooks follow `webhooks`.
     pub async fn with_webhooks(backend: Backend, webhooks: WebhookSettings) -> Result<App> {
-        App::build(backend, fast_settings(), test_imap_options(), webhooks).await
+        App::build(
+            backend,
+            fast_settings(),
+            test_imap_options(),
+            webhooks,
+            Clock::System,
+        )
+        .await
+    }
+
+    /// An application whose store reads `clock` (a manual clock moves only when the test says).
+    pub async fn with_clock(backend: Backend, clock: Clock) -> Result<App> {
+        App::build(
+            backend,
+            fast_settings(),
+            test_imap_options(),
+            WebhookSettings::default(),
+            clock,
+        )
+        .await
     }
 
     async fn build(
@@ -123,15 +150,22 @@ impl App {
         settings: ApiSettings,
         imap: ImapOptions,
         webhooks: WebhookSettings,
+        clock: Clock,
     ) -> Result<App> {
         let dir = tempfile::tempdir().context("create temp dir")?;
         let url = match backend {
             Backend::Sqlite => Store::sqlite_url(&dir.path().join("mailsig.db")),
             Backend::Postgres => mailsig_tests::servers::fresh_pg_database().await?,
         };
-        let store = Store::open(&url)
-            .await
-            .with_context(|| format!("open {backend:?} store"))?;
+        let store = Store::open_with(
+            &url,
+            StoreOptions {
+                clock,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .with_context(|| format!("open {backend:?} store"))?;
         store.migrate().await.context("migrate")?;
         let vault = Vault::new(MasterKey::generate().context("master key")?);
         let state =
