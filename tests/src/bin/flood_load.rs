@@ -182,7 +182,7 @@ async fn run(args: Args) -> Result<()> {
 
     let shutdown = CancellationToken::new();
     let options = SupervisorOptions {
-        http: Some(std::net::SocketAddr::from(([127, 0, 0, 1], world.port))),
+        http_listener: Some(world.http_listener()),
         graph: Some(graph),
         api,
         shutdown_grace: Duration::from_secs(20),
