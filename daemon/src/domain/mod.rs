@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod ids;
+pub mod org;
 pub mod outbox;
 pub mod sender_auth;
 pub mod skip;
@@ -17,6 +18,7 @@ pub use ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
     WebhookId,
 };
+pub use org::OrgRole;
 pub use outbox::{AttentionPayload, DIGEST_MAX_ITEMS, DigestPayload, OutboxMessage};
 pub use sender_auth::{AuthMethod, AuthResult, SenderAuth};
 pub use skip::SkipReason;

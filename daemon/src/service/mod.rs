@@ -20,6 +20,7 @@ pub mod imap_oauth;
 pub mod lists;
 pub mod mailboxes;
 pub mod me;
+pub mod org;
 pub mod postal;
 pub mod suggestions;
 pub mod tokens;

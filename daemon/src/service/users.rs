@@ -71,3 +71,20 @@ pub async fn reset_second_factor(store: &Store, user: UserId) -> ServiceResult<b
     .await?;
     Ok(true)
 }
+
+pub use super::org::users::set_org_role;
+
+/// Sets `user`'s org role as a sign-in says it should be (an identity provider's claim or group
+/// mapped to the admin role). Audited, with no user as the actor, only when the role changes;
+/// `true` then.
+pub async fn apply_org_role_from_sign_in(
+    store: &Store,
+    user: UserId,
+    role: crate::domain::OrgRole,
+) -> ServiceResult<bool> {
+    if store.org_role(user).await? == role {
+        return Ok(false);
+    }
+    set_org_role(store, super::org::AdminActor::operator(), user, role).await?;
+    Ok(true)
+}

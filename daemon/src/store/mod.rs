@@ -26,6 +26,7 @@ mod invitations;
 mod lists;
 mod mailboxes;
 mod multi_row;
+mod org;
 mod outbox;
 mod provenance;
 mod replicas;
@@ -70,6 +71,7 @@ pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{
     Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,
 };
+pub use org::OrgMember;
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
 pub use provenance::{KEEP_PER_SUGGESTION, Provenance, Sighting, SightingOutcome};
 pub use replicas::{LeaseRow, MailboxRefreshLock};

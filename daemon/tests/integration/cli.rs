@@ -616,6 +616,42 @@ fn user_commands_validate_and_audit_through_the_service() {
     });
 }
 
+/// `user set-role` goes through the org service: the role is checked, stored and audited as the
+/// operator's with the new role as the detail.
+#[test]
+fn set_role_makes_an_org_admin_through_the_service() {
+    let install = Install::new();
+    install.ok(&["user", "add", "dana@example.com"]);
+    assert_fails(
+        &install.run(&["user", "set-role", "dana@example.com", "root"]),
+        64,
+        "is not user or admin",
+    );
+    let out = install.ok(&["user", "set-role", "dana@example.com", "admin"]);
+    assert_eq!(out.trim(), "dana@example.com\tadmin");
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        let dana = store
+            .user_by_email("dana@example.com")
+            .await
+            .unwrap_or_else(|e| panic!("user: {e}"));
+        assert_eq!(
+            store.org_role(dana.id).await.ok(),
+            Some(mailsig_daemon::domain::OrgRole::Admin)
+        );
+        let log = store
+            .audit_log(5)
+            .await
+            .unwrap_or_else(|e| panic!("audit log: {e}"));
+        let entry = &log[0];
+        assert_eq!(entry.action.as_str(), "user.set_role");
+        assert_eq!(entry.object_id, Some(dana.id.0));
+        assert_eq!(entry.detail.as_deref(), Some("admin"));
+        assert!(entry.actor.is_none(), "the operator, no user id");
+    });
+}
+
 /// `secrets rotate` refuses while a daemon replica is alive (its heartbeat row is live):
 /// secrets that daemon seals meanwhile would be under the old key and lost.
 #[test]

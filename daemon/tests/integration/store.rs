@@ -147,6 +147,7 @@ both_backends!(
     audit_log_records_actions,
     concurrent_transactions_and_single_writes_all_land,
     graph_jobs_are_queued_and_finished_in_multi_row_statements,
+    org_role_is_kept_and_a_disabled_account_is_refused_everywhere,
 );
 
 /// SQLite only: PostgreSQL has no write-ahead log of ours to checkpoint.
@@ -2190,4 +2191,88 @@ async fn provenance_keeps_each_messages_sender_authentication_and_is_bounded(s: 
         KEEP_PER_SUGGESTION,
         "older rows are deleted"
     );
+}
+
+/// The org role defaults to `user` and is kept; disabling an account ends its sessions and
+/// tokens at once and refuses every way back in (password look-up, a new session, a session
+/// or token presented again) until it is enabled, which does not revive what was ended.
+async fn org_role_is_kept_and_a_disabled_account_is_refused_everywhere(s: Store) {
+    use mailsig_daemon::domain::OrgRole;
+    use secrecy::ExposeSecret;
+    let ann = s.create_user("ann@example.org", None).await.expect("user");
+    assert_eq!(s.org_role(ann.id).await.expect("role"), OrgRole::User);
+    s.set_org_role(ann.id, OrgRole::Admin).await.expect("set");
+    assert_eq!(s.org_role(ann.id).await.expect("role"), OrgRole::Admin);
+    assert!(s.set_org_role(UserId(9_999), OrgRole::Admin).await.is_err());
+
+    s.set_first_password_hash(ann.id, "$argon2id$v=19$stand-in")
+        .await
+        .expect("password");
+    let token = s.create_token(ann.id, "cli").await.expect("token");
+    let token = token.secret.expose_secret().to_owned();
+    s.create_session(ann.id, "hash-1", "csrf", T0 + 3_600_000, false)
+        .await
+        .expect("session");
+    s.verify_token(&token).await.expect("token works");
+    s.session_by_hash("hash-1").await.expect("session works");
+
+    assert!(s.disable_user(ann.id).await.expect("disable"));
+    assert!(
+        !s.disable_user(ann.id).await.expect("twice"),
+        "already disabled"
+    );
+    let member = s.org_member(ann.id).await.expect("member");
+    assert!(member.disabled_at.is_some() && member.has_password);
+    assert!(
+        s.verify_token(&token)
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+    assert!(
+        s.session_by_hash("hash-1")
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+    assert!(
+        s.user_with_password_hash("ann@example.org")
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+    assert!(
+        s.create_session(ann.id, "hash-2", "csrf", T0 + 3_600_000, false)
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+    assert!(
+        s.org_role(ann.id)
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+
+    assert!(s.enable_user(ann.id).await.expect("enable"));
+    assert!(!s.enable_user(ann.id).await.expect("twice"));
+    s.user_with_password_hash("ann@example.org")
+        .await
+        .expect("may sign in again");
+    assert!(
+        s.verify_token(&token)
+            .await
+            .expect_err("refused")
+            .is_not_found(),
+        "a token ended by disabling stays ended"
+    );
+    assert!(
+        s.session_by_hash("hash-1")
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+    let listed = s.org_members().await.expect("members");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].org_role, OrgRole::Admin);
 }

@@ -10,6 +10,7 @@
 //! method is 403 before any handler); the finer rules (issuing tokens, changing the password)
 //! are the service's, from [`CurrentUser::credential`].
 
+pub mod org_admin;
 pub mod password;
 pub mod password_change;
 pub mod policy;
@@ -29,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use crate::service::tokens::Credential;
 use crate::store::{Store, TokenId, TokenScope, UserId};
 
+pub use org_admin::OrgAdmin;
 pub use password_change::change_password;
 pub use session::{
     NewSession, SESSION_COOKIE, Session, SessionKind, clear_cookie, cookie_value, csrf_token,

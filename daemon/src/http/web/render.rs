@@ -76,7 +76,7 @@ impl IntoResponse for PageError {
                 ServiceError::Forbidden { action } => (
                     StatusCode::FORBIDDEN,
                     "Not allowed",
-                    format!("Your role on this list does not allow you to {action}."),
+                    format!("Your role does not allow you to {action}."),
                     vec![],
                 ),
                 ServiceError::Validation(fields) => (
