@@ -1220,6 +1220,68 @@ fn smtp_test_logs_in_with_the_stored_password() {
     assert!(files_containing(&install.data(), password.as_bytes()).is_empty());
 }
 
+/// `smtp test` with an app-only OAuth token (client credentials at the test OpenID provider,
+/// XOAUTH2 at Postfix through Dovecot's SASL): a wrong client secret is reported at the token
+/// step, the right one logs in as the app's mailbox, and `--send-to` submits one message.
+#[test]
+fn smtp_test_names_the_token_step_for_an_oauth_login() {
+    let install = Install::new();
+    let (recipient, _) = create_mail_user();
+    let port = test_env("MAILSIG_TEST_SMTP_PORT");
+    let ca = test_env("MAILSIG_TEST_CA");
+    let issuer = test_env("MAILSIG_TEST_OIDC_ISSUER");
+    let client_id = test_env("MAILSIG_TEST_OIDC_CLIENT_ID");
+    let mailbox = test_env("MAILSIG_TEST_OIDC_APP_MAILBOX");
+    let secret_file = install.dir.path().join("oauth-secret");
+    fs::write(&secret_file, "wrong-client-secret\n").unwrap_or_else(|e| panic!("{e}"));
+    install.replace_config(
+        "# host = \"smtp.example.net\"",
+        &format!(
+            "host = \"localhost\"\nport = {port}\nsecurity = \"starttls\"\nusername = \"{mailbox}\"\n\
+             from = \"mailsig <{mailbox}@localhost>\"\nca_file = \"{ca}\"\nauth = \"oauth2_app\"\n\
+             oauth_provider = \"test\"\noauth_scope = \"mail\""
+        ),
+    );
+    install.append_config(&format!(
+        "\n[oauth.providers.test]\nprofile = \"generic\"\nclient_id = \"{client_id}\"\n\
+         client_secret_file = \"{}\"\nauthorization_url = \"{issuer}/auth\"\n\
+         token_url = \"{issuer}/token\"\nscopes = [\"mail\"]\n",
+        secret_file.display()
+    ));
+    assert!(install.ok(&["check-config"]).contains("smtp localhost:"));
+
+    let out = install.run(&["smtp", "test"]);
+    assert_fails(
+        &out,
+        77,
+        ": token: the identity provider refused to issue a token",
+    );
+    assert!(
+        !stderr(&out).contains("wrong-client-secret"),
+        "{}",
+        stderr(&out)
+    );
+
+    fs::write(
+        &secret_file,
+        format!("{}\n", test_env("MAILSIG_TEST_OIDC_CLIENT_SECRET")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = install.run(&[
+        "smtp",
+        "test",
+        "--send-to",
+        &format!("{recipient}@localhost"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("accepted the XOAUTH2 login of {mailbox}")),
+        "{text}"
+    );
+    assert!(text.contains("accepted the test message <"), "{text}");
+}
+
 #[tokio::test]
 async fn outbox_list_shows_failed_notifications_with_their_reason() {
     let install = Install::new();

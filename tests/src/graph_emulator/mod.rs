@@ -1,7 +1,7 @@
 //! A Microsoft Graph emulator for the Microsoft 365 source's tests: the identity platform
 //! v2 (`{base}/{tenant}/oauth2/v2.0/authorize|token`) and the Graph v1.0 calls the daemon makes
 //! (`/me`, `/subscriptions`, `/me/messages/{id}[/$value]`, `/me/mailFolders[/{id}]`,
-//! `/me/mailFolders/{id}/messages/delta`,
+//! `/me/mailFolders/{id}/messages/delta`, `sendMail` in MIME form,
 //! and their `/users/{id|upn}/…` forms), speaking the documented protocol over real HTTP.
 //!
 //! It exists because the real service cannot be driven by a test: here a test registers the app,
@@ -40,6 +40,7 @@ mod notifier;
 mod oauth;
 mod reply;
 mod routing;
+mod send_mail;
 mod state;
 mod subscriptions;
 
@@ -215,6 +216,37 @@ impl GraphEmulator {
     pub fn register_app(&self, client_id: &str, client_secret: &str, redirect_uri: &str) {
         self.emu
             .register_app(client_id, client_secret, redirect_uri);
+    }
+
+    /// Grants the app an application permission (app role, e.g. `Mail.Send`), as an admin's
+    /// consent does; the app's client-credentials tokens carry it from then on.
+    pub fn grant_app_role(&self, client_id: &str, role: &str) {
+        if let Some(app) = self.emu.lock().apps.get_mut(client_id) {
+            app.app_roles.insert(role.to_ascii_lowercase());
+        }
+    }
+
+    /// The MIME messages `sendMail` accepted from the mailbox of `email`, oldest first.
+    pub fn sent_mail(&self, email: &str) -> Vec<Vec<u8>> {
+        let st = self.emu.lock();
+        let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else {
+            return Vec::new();
+        };
+        st.sent_mail
+            .iter()
+            .filter(|m| m.user_id == user_id)
+            .map(|m| m.mime.clone())
+            .collect()
+    }
+
+    /// `{base}/{tenant id}/oauth2/v2.0/token`: the tenant's token endpoint (the client-credentials
+    /// grant needs a tenant, not `common`).
+    pub fn tenant_token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.emu.base_url,
+            self.tenant_id()
+        )
     }
 
     /// Adds a user with an Inbox; returns the user id (an existing user's id if `email` is known).

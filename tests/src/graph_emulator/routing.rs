@@ -16,7 +16,7 @@ use axum::response::Response;
 
 use super::reply::graph_error;
 use super::state::Emulator;
-use super::{RequestRecord, delta, faults, folders, messages, subscriptions};
+use super::{RequestRecord, delta, faults, folders, messages, send_mail, subscriptions};
 
 /// Who is calling: the app and the signed-in user behind the bearer token.
 pub struct Caller {
@@ -27,6 +27,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A client-credentials token: the app itself, no signed-in user.
+    pub fn is_app_only(&self) -> bool {
+        self.user_id.is_empty()
+    }
+
     pub fn has_any(&self, scopes: &[&str]) -> bool {
         scopes.iter().any(|s| self.scopes.contains(*s))
     }
@@ -56,6 +61,8 @@ enum Route {
     Subscriptions,
     Subscription(String),
     Reauthorize(String),
+    /// `sendMail` of this user (id).
+    SendMail(String),
 }
 
 pub async fn graph_entry(
@@ -147,6 +154,9 @@ async fn dispatch(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Response
         Route::Subscription(id) if call.method == Method::DELETE => {
             subscriptions::delete(emu, caller, &id)
         }
+        Route::SendMail(user_id) if call.method == Method::POST => {
+            send_mail::send_mail(emu, caller, &user_id, call)
+        }
         Route::Reauthorize(id) if call.method == Method::POST => {
             subscriptions::reauthorize(emu, caller, &id)
         }
@@ -175,6 +185,19 @@ fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Resp
         ["subscriptions"] => return Ok(Route::Subscriptions),
         ["subscriptions", id] => return Ok(Route::Subscription((*id).to_owned())),
         ["subscriptions", id, "reauthorize"] => return Ok(Route::Reauthorize((*id).to_owned())),
+        ["me", "sendmail"] if !caller.is_app_only() => {
+            return Ok(Route::SendMail(caller.user_id.clone()));
+        }
+        ["users", key, "sendmail"] => {
+            let Some(id) = emu.lock().user_by_key(key).map(|u| u.id.clone()) else {
+                return Err(graph_error(
+                    StatusCode::NOT_FOUND,
+                    "ErrorInvalidUser",
+                    &format!("The requested user '{key}' is invalid."),
+                ));
+            };
+            return Ok(Route::SendMail(id));
+        }
         ["me", rest @ ..] => rest,
         ["users", key, rest @ ..] => {
             let same = emu
@@ -229,6 +252,14 @@ fn authenticate(emu: &Emulator, headers: &HeaderMap) -> Result<Caller, Response>
             "Access token has expired or is not yet valid.",
         ));
     }
+    if grant.user_id.is_empty() {
+        return Ok(Caller {
+            client_id: grant.client_id.clone(),
+            user_id: String::new(),
+            email: format!("app:{}", grant.client_id),
+            scopes: grant.scopes.clone(),
+        });
+    }
     let Some(user) = st.users.get(&grant.user_id) else {
         return Err(unauthorized("Invalid authentication token."));
     };
@@ -270,6 +301,7 @@ pub fn normalize_segments(path: &str) -> Vec<String> {
                 | "mailfolders"
                 | "subscriptions"
                 | "reauthorize"
+                | "sendmail"
                 | "$value"
         ) {
             out.push(lower);

@@ -61,6 +61,7 @@ impl Emulator {
         let app = st.apps.entry(client_id.to_owned()).or_insert_with(|| App {
             client_secret: client_secret.to_owned(),
             redirect_uris: Vec::new(),
+            app_roles: HashSet::new(),
         });
         app.client_secret = client_secret.to_owned();
         if !app.redirect_uris.iter().any(|r| r == redirect_uri) {
@@ -111,6 +112,17 @@ impl Emulator {
 pub struct App {
     pub client_secret: String,
     pub redirect_uris: Vec<String>,
+    /// Application permissions an admin granted (app roles such as `Mail.Send`, lower case):
+    /// what a client-credentials token of this app carries.
+    pub app_roles: HashSet<String>,
+}
+
+/// A message accepted by `sendMail`.
+pub struct SentMail {
+    /// The mailbox it was sent from (user id).
+    pub user_id: String,
+    /// The MIME message as received (decoded from the request's base64).
+    pub mime: Vec<u8>,
 }
 
 pub struct User {
@@ -236,6 +248,7 @@ pub struct State {
     pub in_flight: HashMap<String, usize>,
     pub requests: Vec<RequestRecord>,
     pub deliveries: Vec<DeliveryRecord>,
+    pub sent_mail: Vec<SentMail>,
     pub pending: Vec<PendingNotification>,
     pub dropped_notifications: usize,
     pub settings: Settings,
@@ -260,6 +273,7 @@ impl State {
             in_flight: HashMap::new(),
             requests: Vec::new(),
             deliveries: Vec::new(),
+            sent_mail: Vec::new(),
             pending: Vec::new(),
             dropped_notifications: 0,
             settings: Settings {

@@ -759,6 +759,12 @@ async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
         )
         .await?;
     ensure!(reply.status == 200, "vcf: {}", reply.status);
+    // Named after the list ("Shared"), as the pages' downloads are.
+    let disposition = reply.header("content-disposition").unwrap_or_default();
+    ensure!(
+        disposition.contains("filename=\"Shared.vcf\""),
+        "file name: {disposition:?}"
+    );
     let text = reply.text();
     ensure!(
         text.matches("BEGIN:VCARD").count() == 1
@@ -834,6 +840,11 @@ async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
         )
         .await?;
     ensure!(reply.status == 200, "csv: {}", reply.status);
+    let disposition = reply.header("content-disposition").unwrap_or_default();
+    ensure!(
+        disposition.contains("filename=\"Shared.csv\""),
+        "file name: {disposition:?}"
+    );
     let rows = parse_csv(&reply.text())?;
     ensure!(rows.len() == 3, "header + 2 rows: {rows:?}");
     // Google Contacts' column names, one type/value pair per e-mail and phone.

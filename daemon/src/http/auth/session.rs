@@ -111,6 +111,9 @@ pub(crate) fn random_hex() -> Result<String, AuthError> {
 pub enum SessionKind {
     PasswordOnly,
     SecondFactorPassed,
+    /// Opened through an OpenID provider, which owns the person's factors: it counts as
+    /// passed for `[api] require_second_factor`, which governs password sign-ins.
+    IdentityProvider,
 }
 
 /// The user whose e-mail and password these are (throttled; a wrong e-mail and a wrong
@@ -165,7 +168,7 @@ pub(crate) async fn open_session(
             &hash_cookie(&cookie),
             &csrf,
             expires_at,
-            kind == SessionKind::SecondFactorPassed,
+            kind != SessionKind::PasswordOnly,
         )
         .await?;
     // Lists shared with this address while the user was away become theirs now.
