@@ -19,6 +19,7 @@ pub mod env;
 mod error;
 mod graph;
 mod oauth;
+mod oidc;
 mod sender_auth;
 pub mod smtp;
 mod webhooks;

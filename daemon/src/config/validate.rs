@@ -238,6 +238,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         .map_err(|error| ConfigError::invalid("log.level", error.to_string()))?;
 
     let graph = super::graph::from_raw(raw.graph, &http.public_base_url, &resolve)?;
+    let identity = super::oidc::from_raw(raw.auth, &http.public_base_url, &resolve)?;
 
     Ok(Config {
         config_path: config_path.to_path_buf(),
@@ -257,7 +258,10 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         log: LogConfig { format, level },
         graph,
         replica_id: replica_id(raw.replica.id)?,
-        api: api_settings(raw.api)?,
+        api: crate::http::app::ApiSettings {
+            identity,
+            ..api_settings(raw.api)?
+        },
         sender_auth: super::sender_auth::from_raw(raw.sender_auth)?,
         oauth_providers,
         webhooks: super::webhooks::from_raw(raw.webhooks)?,

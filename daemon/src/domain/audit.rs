@@ -21,6 +21,10 @@ text_enum! {
         /// Mailboxes stopped, secrets wiped, lists handed over or deleted, account closed.
         UserOffboard => "user.offboard",
         SessionSignIn => "session.sign_in",
+        /// An OpenID provider's answer was refused (detail: the reason's word, never a claim).
+        SessionProviderRefused => "session.provider_refused",
+        /// A provider account was linked to a user (detail: the provider's name).
+        UserLinkIdentity => "user.link_identity",
         SessionSignOut => "session.sign_out",
         /// A user ended one of their sessions from another (the security page).
         SessionEnd => "session.end",

@@ -12,6 +12,7 @@
 //! The heart is [`Store::commit_message`]: dedupe, merge, counters, cursor and the digest
 //! notification in ONE transaction, so every message is processed exactly once.
 
+mod address_books;
 mod audit;
 mod auto_accept;
 mod change_log;
@@ -26,6 +27,7 @@ mod invitations;
 mod lists;
 mod mailboxes;
 mod multi_row;
+mod oidc;
 mod org;
 mod outbox;
 mod provenance;
@@ -50,6 +52,9 @@ pub use crate::domain::ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
     WebhookId,
 };
+pub use address_books::{
+    BookLink, BookStatus, ConnectedBook, IndexedChanges, IndexedEntry, NewBook, StoredBookEntry,
+};
 pub use audit::AuditEntry;
 pub use auto_accept::{
     AutoAccept, AutoAcceptMode, AutoAcceptReport, MIN_THRESHOLD as AUTO_ACCEPT_MIN_THRESHOLD,
@@ -71,6 +76,7 @@ pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{
     Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,
 };
+pub use oidc::OidcLogin;
 pub use org::OrgMember;
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
 pub use provenance::{KEEP_PER_SUGGESTION, Provenance, Sighting, SightingOutcome};

@@ -13,6 +13,7 @@ mod web_support;
 
 mod a11y;
 mod abuse;
+mod address_books;
 mod api;
 mod api_contract;
 mod api_daemon;
@@ -30,6 +31,7 @@ mod imap_oauth;
 mod logs;
 mod metrics;
 mod notify;
+mod oidc;
 mod panics;
 mod pipeline;
 mod privacy;
