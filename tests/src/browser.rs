@@ -72,23 +72,33 @@ fn find_program(candidates: &[&str]) -> Option<PathBuf> {
 impl Browser {
     /// Starts chromedriver and a headless Chromium session with a fresh profile.
     pub async fn start() -> Result<Browser> {
-        Browser::launch(None).await
+        Browser::launch(None, None).await
     }
 
     /// A browser whose viewport is exactly `screen` (Chromium's device emulation, so that a
     /// phone's 390 px are not widened to the smallest window the platform allows).
     pub async fn on(screen: Screen) -> Result<Browser> {
-        Browser::launch(Some(screen)).await
+        Browser::launch(Some(screen), None).await
     }
 
-    async fn launch(screen: Option<Screen>) -> Result<Browser> {
+    /// [`Browser::on`] with the browser's clock in the IANA time zone `zone` (the `TZ` of
+    /// chromedriver, which Chromium inherits), as a reader elsewhere sees the pages.
+    pub async fn in_zone(screen: Screen, zone: &str) -> Result<Browser> {
+        Browser::launch(Some(screen), Some(zone)).await
+    }
+
+    async fn launch(screen: Option<Screen>, zone: Option<&str>) -> Result<Browser> {
         let chromium = find_program(&["chromium", "chromium-browser"])
             .with_context(|| format!("no chromium on PATH: {HINT}"))?;
         let chromedriver = find_program(&["chromedriver"])
             .with_context(|| format!("no chromedriver on PATH: {HINT}"))?;
         let port = free_port()?;
         let profile = tempfile::tempdir()?;
-        let driver = Command::new(&chromedriver)
+        let mut command = Command::new(&chromedriver);
+        if let Some(zone) = zone {
+            command.env("TZ", zone);
+        }
+        let driver = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -11,6 +11,7 @@
 //! id and never any content.
 
 pub mod auto_accept;
+pub mod book_check;
 pub mod change_feed;
 pub mod changes;
 pub mod error;

@@ -12,6 +12,7 @@
 //! The heart is [`Store::commit_message`]: dedupe, merge, counters, cursor and the digest
 //! notification in ONE transaction, so every message is processed exactly once.
 
+mod address_books;
 mod audit;
 mod auto_accept;
 mod change_log;
@@ -50,6 +51,9 @@ pub use crate::clock::Clock;
 pub use crate::domain::ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
     WebhookId,
+};
+pub use address_books::{
+    BookLink, BookStatus, ConnectedBook, IndexedChanges, IndexedEntry, NewBook, StoredBookEntry,
 };
 pub use audit::AuditEntry;
 pub use auto_accept::{

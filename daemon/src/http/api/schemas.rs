@@ -168,6 +168,12 @@ pub fn components() -> Vec<(&'static str, String)> {
             "created_at": {INT}, "updated_at": {INT},
             "sender_auth": {sender_auth},
             "unverified_sender": {{"type": "boolean"}},
+            "book": {{"type": "object", "additionalProperties": false,
+                "description": "the duplicate check against the list's connected address book (absent when the list has none): exists (an entry has one of its e-mail addresses), possible_duplicate (an entry shares a phone, or a name spelled or sounding alike and the company), new; the entry met and why, strongest reason first",
+                "required": ["verdict", "entry", "reasons"], "properties": {{
+                "verdict": {{"type": "string", "enum": ["exists", "possible_duplicate", "new"]}},
+                "entry": {nullable_string},
+                "reasons": {{"type": "array", "items": {{"type": "string", "enum": ["email", "phone", "name_and_company", "phonetic_name_and_company"]}}}}}}}},
             "provenance": {{"type": "object", "additionalProperties": false,
                 "description": "the messages behind the suggestion (only in GET /api/v1/suggestions/{{id}}): how many, and the newest 50 with each one's sender authentication",
                 "required": ["seen", "recent"], "properties": {{

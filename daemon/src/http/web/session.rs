@@ -234,14 +234,21 @@ pub async fn sign_in(
                     )
                 }
             };
-            sign_in_form_to(
+            let mut response = sign_in_form_to(
                 &state.settings.identity,
                 status,
                 email,
                 Some(message),
                 None,
                 form.next.clone(),
-            )
+            )?;
+            if let AuthError::TooManyAttempts { retry_after } = e {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after.as_secs().max(1)),
+                );
+            }
+            Ok(response)
         }
     }
 }
