@@ -162,6 +162,7 @@ async fn main() -> Result<()> {
         queue_capacity: 256,
         filters: FilterConfig::default(),
         sender_auth: None,
+        ..PipelineConfig::default()
     };
     let pipeline = Pipeline::spawn(store.clone(), config, &tracker, shutdown.clone());
     let handle = pipeline.handle();

@@ -427,6 +427,8 @@ impl Config {
             queue_capacity: usize::try_from(self.pipeline.queue_capacity).unwrap_or(1),
             filters: self.filters.clone(),
             sender_auth: self.sender_authenticator(),
+            // Replaced by the key derived from the master key when the daemon starts.
+            identity: crate::pipeline::IdentityKey::random(),
         }
     }
 

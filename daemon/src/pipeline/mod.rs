@@ -11,14 +11,16 @@
 //! Messages of one folder commit in arrival order (extraction still runs in parallel), so a
 //! folder's cursor never passes a message that is not committed yet.
 //!
-//! Log lines carry only the mailbox id and the first 12 hex digits of the SHA-256 of the
-//! Message-ID: never addresses, subjects, bodies or signature text.
+//! Log lines carry only the mailbox id and the first 12 hex digits of the message's identity
+//! hash ([`identity`]: the SHA-256 of the Message-ID, or a keyed hash of its identity headers):
+//! never addresses, subjects, bodies or signature text.
 
 pub mod error;
 pub mod fault_injection;
 pub mod fences;
 pub mod filter;
 pub mod handle;
+pub mod identity;
 pub mod message;
 mod order;
 pub mod rules;
@@ -38,6 +40,7 @@ pub use error::PipelineError;
 pub use fences::Fences;
 pub use filter::{FilterConfig, MailboxRules};
 pub use handle::{Ack, PipelineHandle, Processed};
+pub use identity::IdentityKey;
 pub use message::{InboundMessage, Payload, RawMessage, SourcePosition};
 pub use stats::{PipelineStats, StatsSnapshot};
 
@@ -55,6 +58,9 @@ pub struct PipelineConfig {
     /// Authenticates each sender before the commit; `None` leaves every sender unknown (and so
     /// unable to change existing data).
     pub sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
+    /// Keys the identity of messages without a Message-ID ([`identity`]); the daemon derives
+    /// it from the master key, a pipeline built in code gets a random one.
+    pub identity: IdentityKey,
 }
 
 /// Workers when `[pipeline] workers` is not set: extraction is CPU bound, and a small host
@@ -71,6 +77,7 @@ impl Default for PipelineConfig {
             queue_capacity: DEFAULT_QUEUE_CAPACITY as usize,
             filters: FilterConfig::default(),
             sender_auth: None,
+            identity: IdentityKey::random(),
         }
     }
 }
@@ -115,6 +122,7 @@ impl Pipeline {
             stats: Arc::clone(&stats),
             fences,
             sender_auth: config.sender_auth,
+            identity: config.identity,
         });
         tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
         Pipeline {

@@ -186,9 +186,13 @@ impl Supervisor {
             crate::store::Backend::Postgres => Fences::enforced(),
             crate::store::Backend::Sqlite => Fences::unenforced(),
         };
+        let pipeline_config = PipelineConfig {
+            identity: crate::pipeline::IdentityKey::derive(&vault),
+            ..options.pipeline.clone()
+        };
         let pipeline = Pipeline::spawn_fenced(
             store.clone(),
-            options.pipeline.clone(),
+            pipeline_config,
             fences.clone(),
             &tracker,
             shutdown.child_token(),

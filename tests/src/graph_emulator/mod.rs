@@ -499,6 +499,27 @@ impl GraphEmulator {
         st.refresh_tokens.retain(|_, g| g.user_id != user_id);
     }
 
+    /// Every access and refresh token issued to the user that is still on record (the canaries
+    /// of the privacy tests: none may be found outside memory).
+    pub fn issued_tokens(&self, email: &str) -> Vec<String> {
+        let st = self.emu.lock();
+        let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else {
+            return Vec::new();
+        };
+        let access = st
+            .access_tokens
+            .iter()
+            .filter(|(_, g)| g.user_id == user_id);
+        let refresh = st
+            .refresh_tokens
+            .iter()
+            .filter(|(_, g)| g.user_id == user_id);
+        access
+            .map(|(token, _)| token.clone())
+            .chain(refresh.map(|(token, _)| token.clone()))
+            .collect()
+    }
+
     /// Expires every access token of the user now (the next Graph call answers 401).
     pub fn expire_access_tokens(&self, email: &str) {
         let mut st = self.emu.lock();

@@ -4,10 +4,9 @@
 //! provider session passes through a page that forwards to the provider's end-session endpoint
 //! without script (a `meta refresh`, with a link as well).
 
-use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::render::PageError;
@@ -118,18 +117,4 @@ pub async fn callback(
         .headers_mut()
         .append(header::SET_COOKIE, oidc::clear_cookie());
     Ok(response)
-}
-
-#[derive(Template)]
-#[template(path = "signed_out_provider.html")]
-struct ProviderSignOutPage<'a> {
-    url: &'a str,
-}
-
-/// The page that forwards a signed-out browser to the provider's end-session endpoint.
-pub fn provider_sign_out_page(url: &str) -> Response {
-    match (ProviderSignOutPage { url }).render() {
-        Ok(body) => (StatusCode::OK, Html(body)).into_response(),
-        Err(_) => Redirect::to(url).into_response(),
-    }
 }

@@ -234,20 +234,27 @@ pub async fn sign_in(
                     )
                 }
             };
-            sign_in_form_to(
+            let mut response = sign_in_form_to(
                 &state.settings.identity,
                 status,
                 email,
                 Some(message),
                 None,
                 form.next.clone(),
-            )
+            )?;
+            if let AuthError::TooManyAttempts { retry_after } = e {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after.as_secs().max(1)),
+                );
+            }
+            Ok(response)
         }
     }
 }
 
 /// Ends the session here; a session opened through a provider with an end-session endpoint
-/// then goes on to sign out there too (`super::oidc::provider_sign_out_page`).
+/// then goes on to sign out there too ([`provider_sign_out_page`]).
 pub async fn sign_out(State(state): State<AppState>, user: Option<CurrentUser>) -> Response {
     let mut at_provider = None;
     if let Some(session) = user.as_ref().and_then(CurrentUser::session) {
@@ -263,7 +270,7 @@ pub async fn sign_out(State(state): State<AppState>, user: Option<CurrentUser>) 
         }
     }
     let mut response = match at_provider {
-        Some(url) => super::oidc::provider_sign_out_page(&url),
+        Some(url) => provider_sign_out_page(&url),
         None => Redirect::to("/sign-in?why=signed-out").into_response(),
     };
     response
@@ -405,5 +412,19 @@ pub async fn second_factor(
                 "Signing in is not possible right now; try again later.",
             )
         }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signed_out_provider.html")]
+struct ProviderSignOutPage<'a> {
+    url: &'a str,
+}
+
+/// The page that forwards a signed-out browser to the provider's end-session endpoint.
+pub fn provider_sign_out_page(url: &str) -> Response {
+    match (ProviderSignOutPage { url }).render() {
+        Ok(body) => (StatusCode::OK, Html(body)).into_response(),
+        Err(_) => Redirect::to(url).into_response(),
     }
 }
