@@ -35,6 +35,8 @@ pub struct EndpointRow {
 #[derive(Template)]
 #[template(path = "webhooks.html")]
 struct WebhooksPage {
+    /// The navigation's current page: none of its links.
+    current: &'static str,
     csrf: String,
     list_id: i64,
     list_name: String,
@@ -61,6 +63,8 @@ pub struct AttemptRow {
 #[derive(Template)]
 #[template(path = "webhook_log.html")]
 struct LogPage {
+    /// The navigation's current page: none of its links.
+    current: &'static str,
     csrf: String,
     list_id: i64,
     list_name: String,
@@ -150,6 +154,7 @@ async fn render(
     let refused = !r.errors.is_empty();
     let shows_secret = !r.secret.is_empty();
     let mut response = html(&WebhooksPage {
+        current: "",
         csrf: visitor.csrf.clone(),
         list_id: found.id.0,
         list_name: found.name,
@@ -285,6 +290,7 @@ pub async fn log(
         .ok_or(ServiceError::NotFound { what: "webhook" })?;
     let lines = service::log(&state.store, visitor.actor, list.id, endpoint.id).await?;
     html(&LogPage {
+        current: "",
         csrf: visitor.csrf,
         list_id: list.id.0,
         list_name: list.name,
