@@ -611,6 +611,7 @@ export MAILSIG_TEST_DKIM_KEYS=$DNS/keys
 export MAILSIG_TEST_OIDC_ISSUER=http://127.0.0.1:$OIDC_PORT
 export MAILSIG_TEST_OIDC_CLIENT_ID=mailsig
 export MAILSIG_TEST_OIDC_CLIENT_SECRET=mailsig-secret
+export MAILSIG_TEST_OIDC_APP_MAILBOX=mailsig-notifier
 export MAILSIG_TEST_OIDC_OTHER_CLIENT_ID=mailsig-other
 export MAILSIG_TEST_OIDC_OTHER_CLIENT_SECRET=mailsig-other-secret
 export MAILSIG_TEST_OIDC_APP=$OIDC/app
@@ -649,6 +650,7 @@ cmd_start() {
         ensure_nsd
         ensure_oidc
         ensure_radicale
+        MAILSIG_TEST_DIR="$DIR" "$REPO/scripts/test-tools.sh"
         write_env
         log "already running in $DIR"
         return 0
@@ -656,7 +658,6 @@ cmd_start() {
     # Partly running (a crash, a killed script): restart from clean.
     cmd_stop
     install_missing
-    MAILSIG_TEST_DIR="$DIR" "$REPO/scripts/test-tools.sh"
     local p
     for p in $(all_ports); do
         if port_answers "$p"; then
@@ -683,6 +684,8 @@ cmd_start() {
     start_nsd
     start_oidc
     start_radicale
+    # After start_oidc, which installs Node and npm when missing (axe-core comes from npm).
+    MAILSIG_TEST_DIR="$DIR" "$REPO/scripts/test-tools.sh"
     wait_for_ports
     write_env
     log "running in $DIR (imap $IMAP_PORT, imaps $IMAPS_PORT, smtp $SMTP_PORT, smtps $SMTPS_PORT, pg $PG_PORT)"

@@ -172,6 +172,7 @@ async fn main() -> Result<()> {
         filters: FilterConfig::default(),
         sender_auth: None,
         group_commit,
+        ..PipelineConfig::default()
     };
     let pipeline = Pipeline::spawn(store.clone(), config, &tracker, shutdown.clone());
     let handle = pipeline.handle();

@@ -1,7 +1,9 @@
 //! Header facts for the daemon's filters (automated mail, lists, auto-replies).
 //!
 //! Kept apart from extraction because the daemon calls it before deciding whether a message is
-//! worth extracting at all; it never reads the subject or the body.
+//! worth extracting at all; the envelope never holds the subject or the body. The identity
+//! headers of a message without a Message-ID (subject included) are only lent to a callback,
+//! which the daemon hashes under its own key.
 
 use mail_parser::Message;
 
@@ -26,6 +28,53 @@ pub fn envelope(raw: &[u8]) -> Envelope {
         Some(message) => from_message(&message),
         None => Envelope::default(),
     }
+}
+
+/// Headers that identify a message when it has no Message-ID: they are written once by the
+/// sender's client and kept by every server that stores or forwards the message, so a second
+/// fetch of the same message (after a UIDVALIDITY change, say) shows the same values.
+const IDENTITY_HEADERS: &[&str] = &[
+    "date",
+    "from",
+    "sender",
+    "to",
+    "cc",
+    "subject",
+    "in-reply-to",
+    "references",
+];
+
+/// Hands each identity header of a raw message to `visit` as (lower-case name, value with its
+/// whitespace runs folded to one space), in the order they appear. Returns how many were
+/// visited; unparseable input visits none.
+///
+/// The daemon feeds them into a keyed hash to recognise a message that has no Message-ID; the
+/// values are borrowed from `raw` and never kept here.
+pub fn identity_headers(raw: &[u8], mut visit: impl FnMut(&str, &str)) -> usize {
+    let Some(message) = crate::mime::PARSER.parse_headers(raw) else {
+        return 0;
+    };
+    let mut visited = 0;
+    let mut folded = String::new();
+    for (name, value) in message.headers_raw() {
+        let name = name.trim();
+        let Some(canonical) = IDENTITY_HEADERS
+            .iter()
+            .find(|h| name.eq_ignore_ascii_case(h))
+        else {
+            continue;
+        };
+        folded.clear();
+        for word in value.split_whitespace() {
+            if !folded.is_empty() {
+                folded.push(' ');
+            }
+            folded.push_str(word);
+        }
+        visit(canonical, &folded);
+        visited += 1;
+    }
+    visited
 }
 
 /// Builds the envelope from an already parsed message (shared with [`crate::extract`]).
@@ -92,6 +141,25 @@ mod tests {
         assert_eq!(e.from_address.as_deref(), Some("a@b.c"));
         assert!(e.from_name.is_none());
         assert!(!e.has_list_id && !e.auto_reply_marker && e.auto_submitted.is_none());
+    }
+
+    #[test]
+    fn identity_headers_are_visited_folded_and_in_order() {
+        let raw = b"Received: from x\r\nDate: Mon, 7 Dec 2026\r\n 10:00:00 +0000\r\nFROM: A <a@b.c>\r\nX-Other: y\r\nSubject:  Two   words\r\n\r\nbody\r\n";
+        let mut seen = Vec::new();
+        let n = identity_headers(raw, |name, value| {
+            seen.push(format!("{name}={value}"));
+        });
+        assert_eq!(n, 3);
+        assert_eq!(
+            seen,
+            [
+                "date=Mon, 7 Dec 2026 10:00:00 +0000",
+                "from=A <a@b.c>",
+                "subject=Two words"
+            ]
+        );
+        assert_eq!(identity_headers(&[0xff, 0xfe], |_, _| ()), 0);
     }
 
     #[test]

@@ -154,6 +154,12 @@ pub fn envelope(raw: &[u8]) -> Envelope {
     envelope::envelope(raw)
 }
 
+/// Visits the headers that identify a message without a Message-ID (date, addresses, subject,
+/// threading), each as (lower-case name, whitespace-folded value); returns how many there were.
+pub fn identity_headers(raw: &[u8], visit: impl FnMut(&str, &str)) -> usize {
+    envelope::identity_headers(raw, visit)
+}
+
 /// Finds the sender's own signature in a raw message and turns it into a contact.
 pub fn extract(raw: &[u8]) -> Extraction {
     extract::run(raw)

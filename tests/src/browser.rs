@@ -72,23 +72,33 @@ fn find_program(candidates: &[&str]) -> Option<PathBuf> {
 impl Browser {
     /// Starts chromedriver and a headless Chromium session with a fresh profile.
     pub async fn start() -> Result<Browser> {
-        Browser::launch(None).await
+        Browser::launch(None, None).await
     }
 
     /// A browser whose viewport is exactly `screen` (Chromium's device emulation, so that a
     /// phone's 390 px are not widened to the smallest window the platform allows).
     pub async fn on(screen: Screen) -> Result<Browser> {
-        Browser::launch(Some(screen)).await
+        Browser::launch(Some(screen), None).await
     }
 
-    async fn launch(screen: Option<Screen>) -> Result<Browser> {
+    /// [`Browser::on`] with the browser's clock in the IANA time zone `zone` (the `TZ` of
+    /// chromedriver, which Chromium inherits), as a reader elsewhere sees the pages.
+    pub async fn in_zone(screen: Screen, zone: &str) -> Result<Browser> {
+        Browser::launch(Some(screen), Some(zone)).await
+    }
+
+    async fn launch(screen: Option<Screen>, zone: Option<&str>) -> Result<Browser> {
         let chromium = find_program(&["chromium", "chromium-browser"])
             .with_context(|| format!("no chromium on PATH: {HINT}"))?;
         let chromedriver = find_program(&["chromedriver"])
             .with_context(|| format!("no chromedriver on PATH: {HINT}"))?;
         let port = free_port()?;
         let profile = tempfile::tempdir()?;
-        let driver = Command::new(&chromedriver)
+        let mut command = Command::new(&chromedriver);
+        if let Some(zone) = zone {
+            command.env("TZ", zone);
+        }
+        let driver = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -348,9 +358,83 @@ impl Browser {
         text.with_context(|| format!("no {selector} on the page"))
     }
 
+    /// Runs the axe-core accessibility engine (`axe_js`: the path of `axe.min.js`) over the page
+    /// the browser shows, with its default rules (WCAG 2.x A and AA and best practices, every
+    /// impact), and returns what it found broken. The script is injected over WebDriver, which
+    /// the page's CSP does not govern: the pages themselves still run no script.
+    pub async fn audit(&self, axe_js: &Path) -> Result<Vec<Violation>> {
+        let source = std::fs::read_to_string(axe_js).with_context(|| {
+            format!(
+                "read {} (scripts/test-tools.sh installs axe-core; run scripts/test.sh)",
+                axe_js.display()
+            )
+        })?;
+        self.client
+            .execute(
+                &format!("{source}\n;return typeof window.axe === 'object';"),
+                vec![],
+            )
+            .await
+            .context("inject axe-core")?;
+        let answer = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 window.axe.run(document, { resultTypes: ['violations'] }) \
+                   .then(r => done({ ok: r.violations.map(v => ({ \
+                       rule: v.id, impact: v.impact || 'unknown', help: v.help, \
+                       nodes: v.nodes.map(n => n.target.join(' ') + ' ' + (n.failureSummary || '').replace(/\\s+/g, ' ')) })) })) \
+                   .catch(e => done({ error: String(e) }));",
+                vec![],
+            )
+            .await
+            .context("run axe-core")?;
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            ok: Option<Vec<Violation>>,
+            error: Option<String>,
+        }
+        let answer: Answer = serde_json::from_value(answer).context("axe-core's answer")?;
+        match (answer.ok, answer.error) {
+            (Some(violations), _) => Ok(violations),
+            (None, error) => bail!("axe-core failed: {}", error.unwrap_or_default()),
+        }
+    }
+
+    /// Deletes every cookie of the site the browser shows (signs out without a form).
+    pub async fn forget_cookies(&self) -> Result<()> {
+        self.client
+            .delete_all_cookies()
+            .await
+            .context("delete the cookies")
+    }
+
     /// Ends the WebDriver session (the browser quits).
     pub async fn close(self) -> Result<()> {
         self.client.close().await.context("close the browser")?;
+        Ok(())
+    }
+}
+
+/// One axe-core rule a page breaks, with the elements that break it.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Violation {
+    /// The rule's id (`color-contrast`, `label`, …).
+    pub rule: String,
+    /// `minor`, `moderate`, `serious` or `critical`.
+    pub impact: String,
+    /// What the rule asks for, in axe-core's words.
+    pub help: String,
+    /// Each failing element: its CSS selector and axe-core's summary of the failure.
+    pub nodes: Vec<String>,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.rule, self.impact, self.help)?;
+        for node in &self.nodes {
+            write!(f, "\n      - {node}")?;
+        }
         Ok(())
     }
 }

@@ -382,7 +382,7 @@ async fn exclude(
 }
 
 /// Milliseconds since the epoch as `2026-12-07T00:20:00Z` (the raw number if out of range).
-fn utc_time(ms: i64) -> String {
+pub(super) fn utc_time(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .ok()
         .and_then(|t| {

@@ -1,4 +1,4 @@
-//! `mailsigd user add|list|token|set-password|reset-second-factor`.
+//! `mailsigd user add|list|token|set-password|reset-second-factor|set-role`.
 
 use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
@@ -35,6 +35,14 @@ pub enum UserCommand {
         /// The user (e-mail or id).
         email: String,
     },
+    /// Make a user an org admin (users, blocklist, notification failures, audit log) or an
+    /// ordinary user again.
+    SetRole {
+        /// The user (e-mail or id).
+        email: String,
+        /// `admin` or `user`.
+        role: crate::domain::OrgRole,
+    },
     /// Issue an API token for a user. The token is printed once; only its hash is stored.
     Token {
         /// The user (e-mail or id).
@@ -67,6 +75,12 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
             }
         }
         UserCommand::SetPassword { email } => {
+            if !config.api.identity.local_passwords {
+                return Err(CliError::msg(
+                    Exit::Config,
+                    "local passwords are turned off ([auth] local_passwords = false): people sign in through the configured OpenID providers, so no password is set",
+                ));
+            }
             let user = super::resolve::user(&store, &email).await?;
             let password = PasswordSource {
                 password_stdin: true,
@@ -95,6 +109,18 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
             } else {
                 println!("{}\thad no two-step verification", user.email);
             }
+        }
+        UserCommand::SetRole { email, role } => {
+            let user = super::resolve::user(&store, &email).await?;
+            let member = crate::service::users::set_org_role(
+                &store,
+                crate::service::org::AdminActor::operator(),
+                user.id,
+                role,
+            )
+            .await
+            .or_exit("set the org role")?;
+            println!("{}\t{}", member.email, member.org_role);
         }
         UserCommand::Token {
             email,

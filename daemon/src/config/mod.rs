@@ -19,7 +19,9 @@ pub mod env;
 mod error;
 mod graph;
 mod oauth;
+mod oidc;
 mod sender_auth;
+pub mod smtp;
 mod webhooks;
 
 pub use crate::telemetry::LogFormat;
@@ -35,7 +37,6 @@ use std::time::Duration;
 pub use error::ConfigError;
 pub use raw::RawConfig;
 
-use crate::notify::SmtpSettings;
 use crate::pipeline::FilterConfig;
 
 /// The validated configuration the daemon runs with.
@@ -151,11 +152,24 @@ pub struct NotifyConfig {
     pub digest_interval: Duration,
 }
 
+/// `[smtp]`: how notifications leave (validated by [`smtp`]).
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
-    pub settings: SmtpSettings,
-    /// File holding the SMTP password; when `None` the vault's `smtp` secret is used.
-    pub password_file: Option<PathBuf>,
+    pub transport: SmtpTransport,
+    pub auth: SmtpAuthConfig,
+}
+
+/// Where notifications are submitted (SMTP submission or Graph `sendMail`).
+pub use crate::notify::TransportSettings as SmtpTransport;
+
+/// How the technical user logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmtpAuthConfig {
+    /// AUTH PLAIN/LOGIN. `password_file`: a file holding the password; when `None` the vault's
+    /// `smtp` secret is used.
+    Password { password_file: Option<PathBuf> },
+    /// An app-only token (client-credentials grant) from `[oauth.providers.<provider>]` for `scope`.
+    OAuthApp { provider: String, scope: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -416,6 +430,8 @@ impl Config {
             filters: self.filters.clone(),
             sender_auth: self.sender_authenticator(),
             group_commit: self.pipeline.group_commit,
+            // Replaced by the key derived from the master key when the daemon starts.
+            identity: crate::pipeline::IdentityKey::random(),
         }
     }
 
@@ -436,11 +452,14 @@ impl Config {
     /// The one-line summary printed by `check-config`. Holds no secret.
     pub fn summary(&self) -> String {
         let smtp = match &self.smtp {
-            Some(smtp) => format!(
-                "smtp {} ({})",
-                smtp.settings.server(),
-                smtp.settings.security
-            ),
+            Some(SmtpConfig {
+                transport: SmtpTransport::Smtp(settings),
+                ..
+            }) => format!("smtp {} ({})", settings.server(), settings.security),
+            Some(SmtpConfig {
+                transport: SmtpTransport::Graph(settings),
+                ..
+            }) => format!("smtp graph sendMail {}", settings.server()),
             None => "smtp off".to_owned(),
         };
         format!(
@@ -625,8 +644,11 @@ mod example_tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.data_dir, PathBuf::from("/srv/m/state"));
         let smtp = config.smtp.unwrap_or_else(|| panic!("smtp missing"));
-        assert_eq!(smtp.settings.ca_file, Some(PathBuf::from("/srv/m/ca.pem")));
-        assert_eq!(smtp.settings.port, 587);
+        let SmtpTransport::Smtp(settings) = smtp.transport else {
+            panic!("not the smtp transport")
+        };
+        assert_eq!(settings.ca_file, Some(PathBuf::from("/srv/m/ca.pem")));
+        assert_eq!(settings.port, 587);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::notify::{Security, SmtpSettings};
 use crate::pipeline::FilterConfig;
 use crate::pipeline::filter::DEFAULT_ROLE_ADDRESSES;
 
@@ -16,7 +15,7 @@ use super::error::ConfigError;
 use super::raw::RawConfig;
 use super::{
     Config, DatabaseUrl, HttpConfig, ImapConfig, LogConfig, LogFormat, NotifyConfig,
-    PipelineSection, RetentionConfig, SmtpConfig,
+    PipelineSection, RetentionConfig,
 };
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/mailsig";
@@ -232,7 +231,8 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         ));
     }
 
-    let smtp = smtp(raw.smtp, &resolve)?;
+    let oauth_providers = super::oauth::from_raw(raw.oauth, &resolve)?;
+    let smtp = super::smtp::from_raw(raw.smtp, &oauth_providers, &resolve)?;
 
     let retention_days = raw.retention.days.unwrap_or(DEFAULT_RETENTION_DAYS);
     if retention_days == 0 {
@@ -259,6 +259,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         .map_err(|error| ConfigError::invalid("log.level", error.to_string()))?;
 
     let graph = super::graph::from_raw(raw.graph, &http.public_base_url, &resolve)?;
+    let identity = super::oidc::from_raw(raw.auth, &http.public_base_url, &resolve)?;
 
     Ok(Config {
         config_path: config_path.to_path_buf(),
@@ -278,9 +279,12 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         log: LogConfig { format, level },
         graph,
         replica_id: replica_id(raw.replica.id)?,
-        api: api_settings(raw.api)?,
+        api: crate::http::app::ApiSettings {
+            identity,
+            ..api_settings(raw.api)?
+        },
         sender_auth: super::sender_auth::from_raw(raw.sender_auth)?,
-        oauth_providers: super::oauth::from_raw(raw.oauth, &resolve)?,
+        oauth_providers,
         webhooks: super::webhooks::from_raw(raw.webhooks)?,
     })
 }
@@ -371,58 +375,6 @@ fn replica_id(id: Option<String>) -> Result<Option<String>, ConfigError> {
         ));
     }
     Ok(Some(id))
-}
-
-fn smtp(
-    raw: super::raw::RawSmtp,
-    resolve: &dyn Fn(PathBuf) -> PathBuf,
-) -> Result<Option<SmtpConfig>, ConfigError> {
-    let Some(host) = raw.host.filter(|h| !h.trim().is_empty()) else {
-        // Without a host, notifications are off; other [smtp] keys make no sense alone.
-        if raw.username.is_some() || raw.from.is_some() || raw.port.is_some() {
-            return Err(ConfigError::invalid(
-                "smtp.host",
-                "is required when other [smtp] keys are set",
-            ));
-        }
-        return Ok(None);
-    };
-    let security = match raw.security.as_deref() {
-        None => Security::StartTls,
-        Some(text) => Security::parse(text).ok_or_else(|| {
-            ConfigError::invalid(
-                "smtp.security",
-                format!("{text:?} is not one of tls, starttls"),
-            )
-        })?,
-    };
-    let port = raw.port.unwrap_or(match security {
-        Security::ImplicitTls => 465,
-        Security::StartTls => 587,
-    });
-    if port == 0 {
-        return Err(ConfigError::invalid("smtp.port", "must not be 0"));
-    }
-    let username = raw.username.filter(|u| !u.is_empty()).ok_or_else(|| {
-        ConfigError::invalid("smtp.username", "is required when smtp.host is set")
-    })?;
-    let from_text = raw
-        .from
-        .ok_or_else(|| ConfigError::invalid("smtp.from", "is required when smtp.host is set"))?;
-    let from = from_text.parse().map_err(|_| {
-        ConfigError::invalid(
-            "smtp.from",
-            format!("{from_text:?} is not an email address"),
-        )
-    })?;
-    let mut settings = SmtpSettings::new(host.trim(), port, security, username, from);
-    if let Some(ca_file) = raw.ca_file {
-        settings = settings.with_ca_file(resolve(ca_file));
-    }
-    Ok(Some(SmtpConfig {
-        settings,
-        password_file: raw.password_file.map(resolve),
-    }))
 }
 
 /// The `[http]` section: plain HTTP is served only on loopback or behind a proxy that says so;

@@ -10,7 +10,21 @@ text_enum! {
     pub enum AuditAction("audit action") {
         UserCreate => "user.add",
         UserSetPassword => "user.set_password",
+        /// The org role (user or admin) changed; the detail is the new role.
+        UserSetRole => "user.set_role",
+        /// An admin invited a person by e-mail (an account and an invitation link).
+        UserInvite => "user.invite",
+        /// The invited person used the link and chose a password.
+        UserAcceptInvitation => "user.accept_invitation",
+        UserDisable => "user.disable",
+        UserEnable => "user.enable",
+        /// Mailboxes stopped, secrets wiped, lists handed over or deleted, account closed.
+        UserOffboard => "user.offboard",
         SessionSignIn => "session.sign_in",
+        /// An OpenID provider's answer was refused (detail: the reason's word, never a claim).
+        SessionProviderRefused => "session.provider_refused",
+        /// A provider account was linked to a user (detail: the provider's name).
+        UserLinkIdentity => "user.link_identity",
         SessionSignOut => "session.sign_out",
         /// A user ended one of their sessions from another (the security page).
         SessionEnd => "session.end",
@@ -50,6 +64,14 @@ text_enum! {
         WebhookAdd => "webhook.add",
         WebhookRemove => "webhook.remove",
         WebhookLog => "webhook.log",
+        /// A sender domain or address added to the org-wide blocklist (the detail is its kind).
+        BlocklistAdd => "blocklist.add",
+        BlocklistRemove => "blocklist.remove",
+        /// A failed notification queued again, or dropped.
+        OutboxRetry => "outbox.retry",
+        OutboxDrop => "outbox.drop",
+        /// The audit log was exported (as CSV).
+        AuditExport => "audit.export",
     }
     impl Display;
 }
@@ -77,6 +99,12 @@ text_enum! {
         Secret => "secret",
         Secrets => "secrets",
         Webhook => "webhook",
+        /// One entry of the org-wide sender blocklist.
+        Blocklist => "blocklist",
+        /// One notification of the outbox.
+        Outbox => "outbox",
+        /// The audit log itself.
+        Audit => "audit",
     }
     impl Display;
 }

@@ -4,8 +4,10 @@
 //! one type from the place it is made to the place it is stored, instead of turning into a string
 //! at a seam and being parsed back on the other side.
 
+pub mod address_book;
 pub mod audit;
 pub mod ids;
+pub mod org;
 pub mod outbox;
 pub mod sender_auth;
 pub mod skip;
@@ -17,6 +19,7 @@ pub use ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
     WebhookId,
 };
+pub use org::OrgRole;
 pub use outbox::{AttentionPayload, DIGEST_MAX_ITEMS, DigestPayload, OutboxMessage};
 pub use sender_auth::{AuthMethod, AuthResult, SenderAuth};
 pub use skip::SkipReason;

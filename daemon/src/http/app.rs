@@ -62,6 +62,8 @@ pub struct ApiSettings {
     pub graph: Option<std::sync::Arc<crate::sources::graph::GraphConfig>>,
     /// `[api] require_second_factor`: password sign-ins must pass a second factor.
     pub require_second_factor: bool,
+    /// `[auth]`: local passwords on or off, and the OpenID providers people sign in with.
+    pub identity: auth::oidc::Identity,
 }
 
 impl Default for ApiSettings {
@@ -76,6 +78,7 @@ impl Default for ApiSettings {
             public_rate_per_address: DEFAULT_PUBLIC_RATE_PER_ADDRESS,
             graph: None,
             require_second_factor: false,
+            identity: auth::oidc::Identity::default(),
         }
     }
 }

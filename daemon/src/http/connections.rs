@@ -1,8 +1,12 @@
 //! Serving HTTP/1.1 connections with limits a slow or hostile client cannot get around:
 //!
-//! - at most [`MAX_CONNECTIONS`] open connections: beyond it the listener stops accepting
-//!   (the kernel's backlog holds the rest), so slow clients cannot use up the file
-//!   descriptors the IMAP watchers and the database pool need;
+//! - at most [`MAX_CONNECTIONS`] open connections, so slow clients cannot use up the file
+//!   descriptors the IMAP watchers and the database pool need. At the cap, a new connection
+//!   closes the one that has waited longest for a request head (a client that connected and
+//!   sent nothing, or half a head, or an idle keep-alive connection): a flood of slow or idle
+//!   connections cannot keep a normal client out, it only shortens its own connections' lives.
+//!   A connection whose request is being served is never closed for another; when all of them
+//!   are busy, the new one waits for a free place (the kernel's backlog holds the rest);
 //! - a request head (request line and headers) must arrive within [`HEADER_READ_TIMEOUT`]
 //!   (hyper's `header_read_timeout`, which `axum::serve` leaves off), on the first request and
 //!   on every keep-alive request after it;
@@ -11,9 +15,10 @@
 //!
 //! The client's address reaches handlers as `ConnectInfo<SocketAddr>`, as with `axum::serve`.
 
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -67,25 +72,36 @@ pub async fn serve_with<L>(
 {
     let app = with_request_limits(app);
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let waiting = Arc::new(Waiting::default());
     let connections = TaskTracker::new();
     loop {
-        // A slot first: at the cap, connections wait in the kernel's backlog, not in memory.
-        let slot = tokio::select! {
-            () = shutdown.cancelled() => break,
-            slot = Arc::clone(&slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-        };
         let (io, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // At the cap: the longest wait for a request head makes room, else wait.
+                if waiting.close_longest() {
+                    tracing::debug!("http connection cap reached: closed the longest-idle one");
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    slot = Arc::clone(&slots).acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
         let app = app.clone();
         let shutdown = shutdown.clone();
+        let waiting = Arc::clone(&waiting);
         connections.spawn(async move {
             let _slot = slot;
-            serve_connection(io, peer, app, shutdown).await;
+            let handle = waiting.open();
+            serve_connection(io, peer, app, shutdown, handle).await;
         });
     }
     connections.close();
@@ -97,18 +113,133 @@ pub async fn serve_with<L>(
     }
 }
 
-async fn serve_connection<I>(io: I, peer: SocketAddr, app: Router, shutdown: CancellationToken)
-where
+/// The open connections that are waiting for a request head, longest first, and how to close
+/// each.
+#[derive(Default)]
+struct Waiting {
+    inner: Mutex<WaitingInner>,
+}
+
+#[derive(Default)]
+struct WaitingInner {
+    /// Numbers the connections and their waits, in order.
+    next: u64,
+    /// Wait number -> connection number, for connections waiting for a head.
+    by_age: BTreeMap<u64, u64>,
+    /// Connection number -> its current wait number (if waiting) and its close signal.
+    open: HashMap<u64, (Option<u64>, CancellationToken)>,
+}
+
+/// One connection's place in [`Waiting`]; leaves it when dropped.
+struct ConnectionHandle {
+    waiting: Arc<Waiting>,
+    id: u64,
+    close: CancellationToken,
+}
+
+impl Waiting {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaitingInner> {
+        // Plain bookkeeping: usable even if a panic interrupted an update.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A new connection, waiting for its first request head.
+    fn open(self: Arc<Self>) -> ConnectionHandle {
+        let close = CancellationToken::new();
+        let id = {
+            let mut inner = self.lock();
+            inner.next += 1;
+            let id = inner.next;
+            inner.by_age.insert(id, id);
+            inner.open.insert(id, (Some(id), close.clone()));
+            id
+        };
+        ConnectionHandle {
+            waiting: self,
+            id,
+            close,
+        }
+    }
+
+    /// Closes the connection that has waited longest for a request head; `false` when every
+    /// open connection is serving a request.
+    fn close_longest(&self) -> bool {
+        let mut inner = self.lock();
+        let Some((_, id)) = inner.by_age.pop_first() else {
+            return false;
+        };
+        if let Some((wait, close)) = inner.open.get_mut(&id) {
+            *wait = None;
+            close.cancel();
+        }
+        true
+    }
+}
+
+impl ConnectionHandle {
+    /// A request head arrived: this connection is busy until [`Self::idle`].
+    fn busy(&self) {
+        let mut inner = self.waiting.lock();
+        if let Some((wait, _)) = inner.open.get_mut(&self.id)
+            && let Some(wait) = wait.take()
+        {
+            inner.by_age.remove(&wait);
+        }
+    }
+
+    /// The response is out: the connection waits for its next request head.
+    fn idle(&self) {
+        let mut inner = self.waiting.lock();
+        inner.next += 1;
+        let wait = inner.next;
+        let id = self.id;
+        if let Some((current, close)) = inner.open.get_mut(&id)
+            && !close.is_cancelled()
+        {
+            if let Some(old) = current.replace(wait) {
+                inner.by_age.remove(&old);
+            }
+            inner.by_age.insert(wait, id);
+        }
+    }
+}
+
+impl Drop for ConnectionHandle {
+    fn drop(&mut self) {
+        let mut inner = self.waiting.lock();
+        if let Some((Some(wait), _)) = inner.open.remove(&self.id) {
+            inner.by_age.remove(&wait);
+        }
+    }
+}
+
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    shutdown: CancellationToken,
+    handle: ConnectionHandle,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        let app = app.clone();
-        async move {
-            let response = app.oneshot(request.map(Body::new)).await;
-            Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
-        }
-    });
+    let handle = Arc::new(handle);
+    let close = handle.close.clone();
+    let service = {
+        let handle = Arc::clone(&handle);
+        tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let app = app.clone();
+            let handle = Arc::clone(&handle);
+            handle.busy();
+            async move {
+                let response = app.oneshot(request.map(Body::new)).await;
+                handle.idle();
+                Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
+            }
+        })
+    };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -124,6 +255,8 @@ where
                 tracing::debug!(error = %error, "http connection ended with an error");
             }
         }
+        // Closed for a newer connection at the cap: dropping it closes the socket.
+        () = close.cancelled() => {}
         () = shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;

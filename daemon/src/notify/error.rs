@@ -5,6 +5,7 @@
 //!
 //! The classification is made from lettre's error kinds and the SMTP reply code, never from message
 //! text alone (the one exception, STARTTLS not offered, is a lettre client error with no other marker).
+//! The Graph transport's HTTP answers and a failed OAuth token request map onto the same classes.
 
 use std::path::PathBuf;
 
@@ -15,6 +16,8 @@ use lettre::transport::smtp::response::Severity;
 /// that "sending" failed; the connection test knows each step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// Getting an OAuth access token from the identity provider.
+    Token,
     Connect,
     StartTls,
     Auth,
@@ -24,6 +27,7 @@ pub enum Stage {
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Stage::Token => "token",
             Stage::Connect => "connect",
             Stage::StartTls => "starttls",
             Stage::Auth => "authenticate",
@@ -47,8 +51,17 @@ pub enum SmtpFailure {
     StartTlsRefused,
     /// The server rejected the username or password (or requires another mechanism).
     AuthRejected,
-    /// The server offers neither AUTH PLAIN nor AUTH LOGIN (before or after TLS).
+    /// The server offers neither AUTH PLAIN nor AUTH LOGIN (before or after TLS), or not XOAUTH2
+    /// when OAuth is configured.
     NoAuthMechanism,
+    /// The server refused the OAuth access token, or the app lacks the permission to send as
+    /// this mailbox.
+    TokenRejected,
+    /// The identity provider refused to issue a token (wrong client id or secret, revoked
+    /// consent, a scope that was not granted).
+    TokenRefused,
+    /// The identity provider could not be reached or answered 429/5xx.
+    TokenUnavailable,
     /// A 4xx reply: try again later.
     Transient,
     /// A 5xx reply to the message itself (MAIL, RCPT, DATA): this message will never be accepted.
@@ -71,7 +84,14 @@ impl SmtpFailure {
                 "server refused STARTTLS (security = \"starttls\" requires it)"
             }
             SmtpFailure::AuthRejected => "authentication rejected: wrong username or password",
-            SmtpFailure::NoAuthMechanism => "server offers neither AUTH PLAIN nor AUTH LOGIN",
+            SmtpFailure::NoAuthMechanism => "server offers no usable AUTH mechanism",
+            SmtpFailure::TokenRejected => {
+                "the server refused the access token (check the app's permission for this mailbox)"
+            }
+            SmtpFailure::TokenRefused => {
+                "the identity provider refused to issue a token (check client id, secret and consent)"
+            }
+            SmtpFailure::TokenUnavailable => "the identity provider is unreachable or busy",
             SmtpFailure::Transient => "temporary failure reported by the server",
             SmtpFailure::Permanent => "message rejected by the server",
             SmtpFailure::Protocol => "malformed reply from the server",
@@ -108,6 +128,16 @@ pub enum NotifyError {
         reply: String,
         #[source]
         source: Option<SmtpError>,
+    },
+
+    /// The Graph `sendMail` transport failed.
+    #[error("graph {server}: {stage}: {}{}", failure.describe(), detail_suffix(.reply))]
+    Graph {
+        server: String,
+        stage: Stage,
+        failure: SmtpFailure,
+        /// The HTTP status and Graph's error code, or a fixed text. Never message content.
+        reply: String,
     },
 
     /// The outbox (or the data a notification is built from) could not be read or updated.
@@ -148,10 +178,49 @@ impl NotifyError {
         }
     }
 
-    /// The SMTP failure class, if this is an SMTP error.
+    /// A failed token request at `server` (the identity provider's token endpoint).
+    pub(crate) fn token(
+        server: String,
+        graph: bool,
+        failure: &super::oauth::TokenFailure,
+    ) -> NotifyError {
+        let class = match failure.kind {
+            super::oauth::TokenFailureKind::Refused => SmtpFailure::TokenRefused,
+            super::oauth::TokenFailureKind::Unavailable => SmtpFailure::TokenUnavailable,
+        };
+        let reply = failure.reason.replace(['\r', '\n'], " ");
+        if graph {
+            NotifyError::Graph {
+                server,
+                stage: Stage::Token,
+                failure: class,
+                reply,
+            }
+        } else {
+            NotifyError::Smtp {
+                server,
+                stage: Stage::Token,
+                failure: class,
+                reply,
+                source: None,
+            }
+        }
+    }
+
+    /// The failure class, if this is an SMTP or Graph error.
     pub fn failure(&self) -> Option<SmtpFailure> {
         match self {
-            NotifyError::Smtp { failure, .. } => Some(*failure),
+            NotifyError::Smtp { failure, .. } | NotifyError::Graph { failure, .. } => {
+                Some(*failure)
+            }
+            _ => None,
+        }
+    }
+
+    /// The step that failed, if this is an SMTP or Graph error.
+    pub fn stage(&self) -> Option<Stage> {
+        match self {
+            NotifyError::Smtp { stage, .. } | NotifyError::Graph { stage, .. } => Some(*stage),
             _ => None,
         }
     }
@@ -159,12 +228,13 @@ impl NotifyError {
     /// Worth retrying as is: 4xx replies, timeouts, connection errors, malformed replies, store hiccups.
     pub fn is_transient(&self) -> bool {
         match self {
-            NotifyError::Smtp { failure, .. } => matches!(
+            NotifyError::Smtp { failure, .. } | NotifyError::Graph { failure, .. } => matches!(
                 failure,
                 SmtpFailure::Unreachable
                     | SmtpFailure::Timeout
                     | SmtpFailure::Transient
                     | SmtpFailure::Protocol
+                    | SmtpFailure::TokenUnavailable
             ),
             NotifyError::Store(err) => err.is_transient(),
             _ => false,
@@ -174,7 +244,9 @@ impl NotifyError {
     /// This message will never be accepted: a 5xx reply to it, or it cannot even be built.
     pub fn is_permanent(&self) -> bool {
         match self {
-            NotifyError::Smtp { failure, .. } => *failure == SmtpFailure::Permanent,
+            NotifyError::Smtp { failure, .. } | NotifyError::Graph { failure, .. } => {
+                *failure == SmtpFailure::Permanent
+            }
             NotifyError::Compose { .. } => true,
             _ => false,
         }
@@ -184,13 +256,15 @@ impl NotifyError {
     /// the message, and it will go out once the operator fixes the configuration.
     pub fn is_configuration(&self) -> bool {
         match self {
-            NotifyError::Smtp { failure, .. } => matches!(
+            NotifyError::Smtp { failure, .. } | NotifyError::Graph { failure, .. } => matches!(
                 failure,
                 SmtpFailure::UntrustedCertificate
                     | SmtpFailure::Tls
                     | SmtpFailure::StartTlsRefused
                     | SmtpFailure::AuthRejected
                     | SmtpFailure::NoAuthMechanism
+                    | SmtpFailure::TokenRejected
+                    | SmtpFailure::TokenRefused
             ),
             NotifyError::CaFile { .. }
             | NotifyError::CaFileEmpty { .. }
@@ -239,6 +313,11 @@ fn classify(err: &SmtpError, stage: Stage) -> SmtpFailure {
         }
         if text.contains("authentication mechanism") {
             return SmtpFailure::NoAuthMechanism;
+        }
+        // XOAUTH2: a server that refuses the token answers 334 with an error challenge, which
+        // lettre's mechanism does not expect: a refused login, not a malformed reply.
+        if text.contains("does not expect a challenge") {
+            return SmtpFailure::AuthRejected;
         }
         return SmtpFailure::Protocol;
     }

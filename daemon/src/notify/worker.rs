@@ -409,7 +409,7 @@ impl OutboxWorker {
             reason: format!("recipient user {}: address: {err}", user.id),
         })?;
         Ok(Addressing {
-            from: self.mailer.settings().from.clone(),
+            from: self.mailer.from().clone(),
             to: Mailbox::new(user.display_name, address),
             public_base_url: self.options.public_base_url.clone(),
         })

@@ -12,8 +12,9 @@
 //! Messages of one folder commit in arrival order (extraction still runs in parallel), so a
 //! folder's cursor never passes a message that is not committed yet.
 //!
-//! Log lines carry only the mailbox id and the first 12 hex digits of the SHA-256 of the
-//! Message-ID: never addresses, subjects, bodies or signature text.
+//! Log lines carry only the mailbox id and the first 12 hex digits of the message's identity
+//! hash ([`identity`]: the SHA-256 of the Message-ID, or a keyed hash of its identity headers):
+//! never addresses, subjects, bodies or signature text.
 
 pub mod error;
 pub mod fault_injection;
@@ -21,6 +22,7 @@ pub mod fences;
 pub mod filter;
 pub mod group_commit;
 pub mod handle;
+pub mod identity;
 pub mod message;
 mod order;
 pub mod rules;
@@ -41,6 +43,7 @@ pub use fences::Fences;
 pub use filter::{FilterConfig, MailboxRules};
 pub use group_commit::GroupCommit;
 pub use handle::{Ack, PipelineHandle, Processed};
+pub use identity::IdentityKey;
 pub use message::{InboundMessage, Payload, RawMessage, SourcePosition};
 pub use stats::{PipelineStats, StatsSnapshot};
 
@@ -60,6 +63,9 @@ pub struct PipelineConfig {
     pub sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
     /// How many messages share one store transaction ([`group_commit`]).
     pub group_commit: GroupCommit,
+    /// Keys the identity of messages without a Message-ID ([`identity`]); the daemon derives
+    /// it from the master key, a pipeline built in code gets a random one.
+    pub identity: IdentityKey,
 }
 
 /// Workers when `[pipeline] workers` is not set: extraction is CPU bound, and a small host
@@ -77,6 +83,7 @@ impl Default for PipelineConfig {
             filters: FilterConfig::default(),
             sender_auth: None,
             group_commit: GroupCommit::default(),
+            identity: IdentityKey::random(),
         }
     }
 }
@@ -123,6 +130,7 @@ impl Pipeline {
             fences,
             sender_auth: config.sender_auth,
             committer,
+            identity: config.identity,
         });
         tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
         Pipeline {

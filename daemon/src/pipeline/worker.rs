@@ -17,9 +17,8 @@ use crate::store::{CommitMessage, CommitResult, Cursor, NewSuggestion, Outcome, 
 use super::error::PipelineError;
 use super::filter::{self, FilterConfig, MailboxRules};
 use super::handle::{Job, Processed};
-use super::message::{
-    FallbackIdentity, InboundMessage, Payload, RawMessage, log_id, message_id_hash,
-};
+use super::identity::{FallbackIdentity, IdentityKey, log_id, message_id_hash};
+use super::message::{InboundMessage, Payload, RawMessage};
 use super::order::{FolderSequencer, Turn};
 use super::rules::RulesCache;
 use super::stats::PipelineStats;
@@ -40,6 +39,8 @@ pub(crate) struct WorkerContext {
     pub(crate) sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
     /// Commits handed-over messages, several to a transaction.
     pub(crate) committer: super::group_commit::Committer,
+    /// Keys the identity of messages without a Message-ID.
+    pub(crate) identity: IdentityKey,
 }
 
 /// Runs the dispatcher until the queue is closed and drained, then waits for the workers.
@@ -178,8 +179,16 @@ impl WorkerContext {
                 // Extraction is CPU-bound: keep it off the async reactor. The raw message moves
                 // into the blocking task and is dropped (zeroized) there.
                 let task_rules = Arc::clone(&rules);
+                let key = self.identity.clone();
                 match tokio::task::spawn_blocking(move || {
-                    decide(raw, &filters, &task_rules, &folder_name, fallback_position)
+                    decide(
+                        raw,
+                        &filters,
+                        &task_rules,
+                        &folder_name,
+                        fallback_position,
+                        &key,
+                    )
                 })
                 .await
                 {
@@ -189,7 +198,12 @@ impl WorkerContext {
                     Err(_) => {
                         tracing::error!(mailbox = %mailbox, "extraction task failed; message skipped");
                         let decision = Decision {
-                            message_id_hash: too_large_hash(&folder, fallback_position, None),
+                            message_id_hash: unread_hash(
+                                &folder,
+                                fallback_position,
+                                None,
+                                &self.identity,
+                            ),
                             outcome: Outcome::Skipped(SkipReason::EngineError),
                         };
                         (decision, None)
@@ -197,7 +211,7 @@ impl WorkerContext {
                 }
             }
             Payload::Raw(raw) => {
-                let hash = too_large_hash(&folder, fallback_position, Some(&raw));
+                let hash = unread_hash(&folder, fallback_position, Some(&raw), &self.identity);
                 drop(raw);
                 let decision = Decision {
                     message_id_hash: hash,
@@ -207,7 +221,7 @@ impl WorkerContext {
             }
             Payload::TooLarge => {
                 let decision = Decision {
-                    message_id_hash: too_large_hash(&folder, fallback_position, None),
+                    message_id_hash: unread_hash(&folder, fallback_position, None, &self.identity),
                     outcome: Outcome::Skipped(SkipReason::TooLarge),
                 };
                 (decision, None)
@@ -277,24 +291,26 @@ fn decide(
     rules: &MailboxRules,
     folder: &str,
     position: Option<(u32, u32)>,
+    key: &IdentityKey,
 ) -> (Decision, Option<RawMessage>) {
     let bytes = raw.as_bytes();
-    let fallback = match position {
-        Some((uidvalidity, uid)) => FallbackIdentity::Position {
-            folder,
-            uidvalidity,
-            uid,
-        },
-        None => FallbackIdentity::Content(bytes),
-    };
     let Some(envelope) = engine(|| mailsig_parser::envelope(bytes)) else {
+        // The headers could not be read: the position (or the bytes) is all there is.
         let decision = Decision {
-            message_id_hash: message_id_hash(None, fallback),
+            message_id_hash: unread_hash(folder, position, Some(&raw), key),
             outcome: Outcome::Skipped(SkipReason::EngineError),
         };
         return (decision, None);
     };
-    let message_id_hash = message_id_hash(envelope.message_id.as_deref(), fallback);
+    // A panic while reading the identity headers falls back like the envelope above.
+    let message_id_hash = engine(|| {
+        message_id_hash(
+            envelope.message_id.as_deref(),
+            FallbackIdentity::Raw(bytes),
+            key,
+        )
+    })
+    .unwrap_or_else(|| unread_hash(folder, position, Some(&raw), key));
     let skip = |reason: SkipReason| {
         let decision = Decision {
             message_id_hash: message_id_hash.clone(),
@@ -345,25 +361,24 @@ fn suggestion_of(sender: &str, extraction: &Extraction) -> Option<NewSuggestion>
     NewSuggestion::from_extraction(sender, extraction)
 }
 
-/// Identity of a message skipped before reading its headers (too large, or the extraction
-/// failed): its position, else (if available) its bytes.
-fn too_large_hash(folder: &str, position: Option<(u32, u32)>, raw: Option<&RawMessage>) -> String {
-    match (position, raw) {
-        (Some((uidvalidity, uid)), _) => message_id_hash(
-            None,
-            FallbackIdentity::Position {
-                folder,
-                uidvalidity,
-                uid,
-            },
-        ),
-        (None, Some(raw)) => message_id_hash(None, FallbackIdentity::Content(raw.as_bytes())),
-        // Nothing identifies it: a random identity counts it once and never dedupes it
-        // against another message.
-        (None, None) => {
-            message_id_hash(None, FallbackIdentity::Content(&rand::random::<[u8; 16]>()))
-        }
-    }
+/// Identity of a message whose headers were not read (too large, or reading them failed): its
+/// position in an ordered source, else (if fetched) its bytes, keyed.
+fn unread_hash(
+    folder: &str,
+    position: Option<(u32, u32)>,
+    raw: Option<&RawMessage>,
+    key: &IdentityKey,
+) -> String {
+    let fallback = match (position, raw) {
+        (Some((uidvalidity, uid)), _) => FallbackIdentity::Position {
+            folder,
+            uidvalidity,
+            uid,
+        },
+        (None, Some(raw)) => FallbackIdentity::Bytes(raw.as_bytes()),
+        (None, None) => FallbackIdentity::Unknown,
+    };
+    message_id_hash(None, fallback, key)
 }
 
 impl Processed {

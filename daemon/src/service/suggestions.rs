@@ -117,6 +117,7 @@ pub async fn list(store: &Store, actor: Actor, list: ListId, query: &Query) -> S
     } else {
         None
     };
+    super::book_check::check(store, &mut items).await?;
     let detail = format!("{} suggestions", items.len());
     audit(
         store,
@@ -152,6 +153,7 @@ async fn visible(
 pub async fn get(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
     let mut suggestion = visible(store, actor, id, Role::Viewer).await?;
     suggestion.provenance = Some(store.provenance(id).await?);
+    super::book_check::check(store, std::slice::from_mut(&mut suggestion)).await?;
     audit(
         store,
         actor,

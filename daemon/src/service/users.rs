@@ -11,7 +11,7 @@ use super::validate::Checker;
 use super::{Actor, ServiceResult, audit};
 
 /// Longest display name kept.
-const MAX_NAME_CHARS: usize = 200;
+pub(crate) const MAX_NAME_CHARS: usize = 200;
 
 /// Creates a user with `email` (their sign-in and notification address) and an optional name.
 pub async fn add(store: &Store, email: &str, name: Option<&str>) -> ServiceResult<User> {
@@ -69,5 +69,22 @@ pub async fn reset_second_factor(store: &Store, user: UserId) -> ServiceResult<b
         None,
     )
     .await?;
+    Ok(true)
+}
+
+pub use super::org::users::set_org_role;
+
+/// Sets `user`'s org role as a sign-in says it should be (an identity provider's claim or group
+/// mapped to the admin role). Audited, with no user as the actor, only when the role changes;
+/// `true` then.
+pub async fn apply_org_role_from_sign_in(
+    store: &Store,
+    user: UserId,
+    role: crate::domain::OrgRole,
+) -> ServiceResult<bool> {
+    if store.org_role(user).await? == role {
+        return Ok(false);
+    }
+    set_org_role(store, super::org::AdminActor::operator(), user, role).await?;
     Ok(true)
 }

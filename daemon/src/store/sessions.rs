@@ -67,7 +67,7 @@ impl Store {
     pub async fn user_with_password_hash(&self, email: &str) -> Result<(User, Option<String>)> {
         let row = sqlx::query(
             "SELECT id, email, display_name, created_at, password_hash FROM users \
-             WHERE email = $1 AND deleted_at IS NULL",
+             WHERE email = $1 AND deleted_at IS NULL AND disabled_at IS NULL",
         )
         .bind(super::users::normalise_email(email))
         .fetch_optional(self.reader())
@@ -94,7 +94,8 @@ impl Store {
     ) -> Result<StoredSession> {
         let row = sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, second_factor) \
-             SELECT $1, id, $3, $4, $5, $6 FROM users WHERE id = $2 AND deleted_at IS NULL \
+             SELECT $1, id, $3, $4, $5, $6 FROM users \
+             WHERE id = $2 AND deleted_at IS NULL AND disabled_at IS NULL \
              RETURNING id, user_id, csrf_token, created_at, expires_at, second_factor",
         )
         .bind(id_hash)
@@ -116,7 +117,8 @@ impl Store {
             "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.expires_at, s.second_factor \
              FROM sessions s \
              JOIN users u ON u.id = s.user_id \
-             WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.deleted_at IS NULL",
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.deleted_at IS NULL \
+               AND u.disabled_at IS NULL",
         )
         .bind(id_hash)
         .bind(self.now_ms())

@@ -40,6 +40,10 @@ pub struct Suggestion {
     /// filled where one suggestion is shown, absent from lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provenance: Option<super::Provenance>,
+    /// The duplicate check against the list's connected address book (`service::book_check`):
+    /// filled where suggestions are shown for review, absent when the list has no book.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub book: Option<crate::domain::address_book::BookMatch>,
 }
 
 /// Filters and keyset paging for [`Store::list_suggestions`].
@@ -104,6 +108,7 @@ pub(crate) fn suggestion_from_row(row: &AnyRow) -> Result<Suggestion> {
         sender_auth,
         unverified_sender: !sender_auth.is_authenticated(),
         provenance: None,
+        book: None,
     })
 }
 

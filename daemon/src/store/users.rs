@@ -223,7 +223,7 @@ impl Store {
             "SELECT id, user_id, label, created_at, last_used_at, revoked_at, scope, expires_at \
              FROM api_tokens \
              WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 \
-               AND user_id IN (SELECT id FROM users WHERE deleted_at IS NULL)",
+               AND user_id IN (SELECT id FROM users WHERE deleted_at IS NULL AND disabled_at IS NULL)",
         )
         .bind(hash_token(presented.trim()))
         .bind(self.now_ms())

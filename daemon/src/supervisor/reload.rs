@@ -314,11 +314,18 @@ pub(crate) struct Fingerprint {
 impl Fingerprint {
     fn of(options: &OutboxOptions) -> Fingerprint {
         use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(options.password.expose_secret().as_bytes());
+        let password = match &options.auth {
+            crate::notify::SmtpAuth::Password(password) => password.expose_secret(),
+            crate::notify::SmtpAuth::OAuth(_) => "",
+        };
+        let digest = sha2::Sha256::digest(password.as_bytes());
         let mut password_digest = [0u8; 32];
         password_digest.copy_from_slice(&digest);
         Fingerprint {
-            settings: format!("{:?} {:?}", options.smtp, options.worker),
+            settings: format!(
+                "{:?} {:?} {:?}",
+                options.transport, options.auth, options.worker
+            ),
             password_digest,
         }
     }
@@ -392,7 +399,7 @@ impl OutboxSlot {
         {
             return Ok(PreparedOutbox::Keep);
         }
-        let mailer = Mailer::new(options.smtp, &options.password)?;
+        let mailer = Mailer::build(options.transport, options.auth)?;
         let worker =
             OutboxWorker::new(self.store.clone(), mailer, options.worker).with_stats(self.stats());
         Ok(PreparedOutbox::Start(Box::new((worker, fingerprint))))

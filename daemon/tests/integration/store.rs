@@ -148,6 +148,9 @@ both_backends!(
     audit_log_records_actions,
     concurrent_transactions_and_single_writes_all_land,
     graph_jobs_are_queued_and_finished_in_multi_row_statements,
+    a_bulk_change_reaches_a_webhook_in_batches_each_contact_once,
+    finished_webhook_deliveries_are_purged_after_the_retention,
+    org_role_is_kept_and_a_disabled_account_is_refused_everywhere,
 );
 
 /// SQLite only: PostgreSQL has no write-ahead log of ours to checkpoint.
@@ -2265,4 +2268,290 @@ async fn provenance_keeps_each_messages_sender_authentication_and_is_bounded(s: 
         KEEP_PER_SUGGESTION,
         "older rows are deleted"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Webhook operations.
+
+/// An endpoint of `w.list` whose target the guard refuses (a documentation address), so a
+/// round's sends change nothing here.
+async fn webhook(s: &Store, w: &World) -> mailsig_daemon::store::Webhook {
+    let secret = s
+        .put_secret(SecretKind::WebhookSecret, b"sealed", 1)
+        .await
+        .expect("secret");
+    let horizon = s.change_horizon().await.expect("horizon");
+    let id = s
+        .create_webhook(&mailsig_daemon::store::NewWebhook {
+            list: w.list,
+            url: "https://192.0.2.10/hook",
+            events: &mailsig_daemon::domain::WebhookEvent::ALL,
+            secret,
+            event_cursor: horizon,
+            created_by: w.owner,
+        })
+        .await
+        .expect("create webhook");
+    s.webhook(id).await.expect("read webhook")
+}
+
+fn webhook_worker(s: &Store, retention: Duration) -> mailsig_daemon::webhooks::Worker {
+    let key = mailsig_daemon::vault::MasterKey::generate().expect("key");
+    mailsig_daemon::webhooks::Worker::new(
+        s.clone(),
+        mailsig_daemon::vault::Vault::new(key),
+        mailsig_daemon::webhooks::WebhookSettings {
+            retention,
+            ..Default::default()
+        },
+        "test-worker",
+    )
+}
+
+/// 10,000 contacts created by one statement (one transaction, one change-log position on
+/// PostgreSQL) reach the endpoint as batches of at most `QUEUE_BATCH` contacts, each its own
+/// transaction, and each contact's event exactly once.
+async fn a_bulk_change_reaches_a_webhook_in_batches_each_contact_once(s: Store) {
+    const BULK: i64 = 10_000;
+    let w = world(&s).await;
+    let seed = s
+        .commit_message(commit(
+            &w,
+            "seed",
+            1,
+            Outcome::Suggestion(contact("seed@bulk.example", "Seed Bulk", "Buyer", "Bulk")),
+        ))
+        .await
+        .expect("seed");
+    let CommitResult::Inserted { suggestion: seed } = seed else {
+        panic!("seed: {seed:?}");
+    };
+    let hook = webhook(&s, &w).await;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) \
+         INSERT INTO suggestions (list_id, mailbox_id, sender_email, fields, confidence, status, \
+         message_id_hash, created_at, updated_at) \
+         SELECT s.list_id, s.mailbox_id, 'c' || n.i || '@bulk.example', s.fields, s.confidence, \
+         'new', 'bulk-' || n.i, s.created_at, s.updated_at FROM suggestions s, n WHERE s.id = $1",
+    )
+    .bind(seed.0)
+    .bind(BULK)
+    .execute(s.pool())
+    .await
+    .expect("bulk insert");
+
+    let worker = webhook_worker(&s, Duration::from_secs(3600));
+    let started = std::time::Instant::now();
+    let round = worker.queue_events().await.expect("queue");
+    let took = started.elapsed();
+    let batch = mailsig_daemon::webhooks::QUEUE_BATCH as usize;
+    assert_eq!(round.queued, BULK as usize, "{round:?}");
+    // Full batches, then the one that finds the window's end and moves the cursor.
+    assert_eq!(
+        round.batches,
+        (BULK as usize + 1).div_ceil(batch),
+        "{round:?}"
+    );
+    assert!(round.largest_batch <= batch, "{round:?}");
+    assert_eq!(
+        count(&s, "SELECT COUNT(*) FROM webhook_deliveries").await,
+        BULK
+    );
+    assert_eq!(
+        count(
+            &s,
+            "SELECT COUNT(DISTINCT suggestion_id) FROM webhook_deliveries"
+        )
+        .await,
+        BULK
+    );
+    let after = s.webhook(hook.id).await.expect("webhook");
+    assert!(after.window.is_none(), "the window is closed: {after:?}");
+    assert!(after.event_cursor > hook.event_cursor);
+    // Nothing new: nothing queued (on PostgreSQL the horizon moved past the queueing
+    // transactions themselves, so one empty batch moves the cursor).
+    let again = worker.queue_events().await.expect("queue again");
+    assert_eq!(again.queued, 0, "{again:?}");
+    assert!(again.batches <= 1, "{again:?}");
+    eprintln!(
+        "queued {BULK} deliveries in {} transactions (largest {}) in {} ms",
+        round.batches,
+        round.largest_batch,
+        took.as_millis()
+    );
+}
+
+/// Delivered and failed deliveries older than the retention go with their log lines; pending
+/// ones stay whatever their age, and so do younger finished ones.
+async fn finished_webhook_deliveries_are_purged_after_the_retention(s: Store) {
+    use mailsig_daemon::domain::{AttemptOutcome, WebhookEvent};
+    use mailsig_daemon::store::{AfterAttempt, NewDelivery, QueueStep};
+    let w = world(&s).await;
+    let hook = webhook(&s, &w).await;
+    let delivery = |n: i64| NewDelivery {
+        event: WebhookEvent::SuggestionCreated,
+        suggestion: mailsig_daemon::store::SuggestionId(n),
+        payload: format!("{{\"n\":{n}}}"),
+    };
+    let upto = s.change_horizon().await.expect("horizon");
+    assert!(
+        s.queue_webhook_events(
+            &hook,
+            QueueStep::Done { upto },
+            &[delivery(1), delivery(2), delivery(3)]
+        )
+        .await
+        .expect("queue")
+    );
+    let claimed = s
+        .claim_webhook_deliveries("w", s.now_ms(), 10, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 3);
+    let outcomes = [
+        (
+            Some(200),
+            AttemptOutcome::Delivered,
+            AfterAttempt::Delivered,
+        ),
+        (Some(500), AttemptOutcome::HttpStatus, AfterAttempt::Failed),
+        (
+            Some(500),
+            AttemptOutcome::HttpStatus,
+            AfterAttempt::RetryAt(T0 + 90 * DAY.as_millis() as i64),
+        ),
+    ];
+    for (d, (status, outcome, after)) in claimed.iter().zip(outcomes) {
+        s.record_webhook_attempt(d, status, outcome, after)
+            .await
+            .expect("attempt");
+    }
+    // Young: nothing goes.
+    let worker = webhook_worker(&s, 30 * DAY);
+    assert_eq!(worker.purge().await.expect("purge"), 0);
+    s.clock().advance(29 * DAY);
+    assert_eq!(worker.purge().await.expect("purge"), 0);
+    // A later delivery, finished now: younger than the retention when the first ones go.
+    let hook = s.webhook(hook.id).await.expect("webhook");
+    let upto = s.change_horizon().await.expect("horizon");
+    assert!(
+        s.queue_webhook_events(&hook, QueueStep::Done { upto }, &[delivery(4)])
+            .await
+            .expect("queue")
+    );
+    let late = s
+        .claim_webhook_deliveries("w", s.now_ms(), 10, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(late.len(), 1);
+    s.record_webhook_attempt(
+        &late[0],
+        Some(204),
+        AttemptOutcome::Delivered,
+        AfterAttempt::Delivered,
+    )
+    .await
+    .expect("attempt");
+    s.clock().advance(2 * DAY);
+    assert_eq!(worker.purge().await.expect("purge"), 2);
+    let left: Vec<i64> =
+        sqlx::query("SELECT suggestion_id FROM webhook_deliveries ORDER BY suggestion_id")
+            .fetch_all(s.pool())
+            .await
+            .expect("left")
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0).expect("id"))
+            .collect();
+    assert_eq!(left, vec![3, 4], "the pending and the young delivery stay");
+    assert_eq!(
+        count(&s, "SELECT COUNT(*) FROM webhook_attempts").await,
+        2,
+        "the purged deliveries' log lines went with them"
+    );
+    let counts = s.webhook_delivery_counts(hook.id).await.expect("counts");
+    assert_eq!((counts.pending, counts.delivered, counts.failed), (1, 1, 0));
+}
+
+/// The org role defaults to `user` and is kept; disabling an account ends its sessions and
+/// tokens at once and refuses every way back in (password look-up, a new session, a session
+/// or token presented again) until it is enabled, which does not revive what was ended.
+async fn org_role_is_kept_and_a_disabled_account_is_refused_everywhere(s: Store) {
+    use mailsig_daemon::domain::OrgRole;
+    use secrecy::ExposeSecret;
+    let ann = s.create_user("ann@example.org", None).await.expect("user");
+    assert_eq!(s.org_role(ann.id).await.expect("role"), OrgRole::User);
+    s.set_org_role(ann.id, OrgRole::Admin).await.expect("set");
+    assert_eq!(s.org_role(ann.id).await.expect("role"), OrgRole::Admin);
+    assert!(s.set_org_role(UserId(9_999), OrgRole::Admin).await.is_err());
+
+    s.set_first_password_hash(ann.id, "$argon2id$v=19$stand-in")
+        .await
+        .expect("password");
+    let token = s.create_token(ann.id, "cli").await.expect("token");
+    let token = token.secret.expose_secret().to_owned();
+    s.create_session(ann.id, "hash-1", "csrf", T0 + 3_600_000, false)
+        .await
+        .expect("session");
+    s.verify_token(&token).await.expect("token works");
+    s.session_by_hash("hash-1").await.expect("session works");
+
+    assert!(s.disable_user(ann.id).await.expect("disable"));
+    assert!(
+        !s.disable_user(ann.id).await.expect("twice"),
+        "already disabled"
+    );
+    let member = s.org_member(ann.id).await.expect("member");
+    assert!(member.disabled_at.is_some() && member.has_password);
+    assert!(
+        s.verify_token(&token)
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+    assert!(
+        s.session_by_hash("hash-1")
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+    assert!(
+        s.user_with_password_hash("ann@example.org")
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+    assert!(
+        s.create_session(ann.id, "hash-2", "csrf", T0 + 3_600_000, false)
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+    assert!(
+        s.org_role(ann.id)
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+
+    assert!(s.enable_user(ann.id).await.expect("enable"));
+    assert!(!s.enable_user(ann.id).await.expect("twice"));
+    s.user_with_password_hash("ann@example.org")
+        .await
+        .expect("may sign in again");
+    assert!(
+        s.verify_token(&token)
+            .await
+            .expect_err("refused")
+            .is_not_found(),
+        "a token ended by disabling stays ended"
+    );
+    assert!(
+        s.session_by_hash("hash-1")
+            .await
+            .expect_err("refused")
+            .is_not_found()
+    );
+    let listed = s.org_members().await.expect("members");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].org_role, OrgRole::Admin);
 }

@@ -759,6 +759,12 @@ async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
         )
         .await?;
     ensure!(reply.status == 200, "vcf: {}", reply.status);
+    // Named after the list ("Shared"), as the pages' downloads are.
+    let disposition = reply.header("content-disposition").unwrap_or_default();
+    ensure!(
+        disposition.contains("filename=\"Shared.vcf\""),
+        "file name: {disposition:?}"
+    );
     let text = reply.text();
     ensure!(
         text.matches("BEGIN:VCARD").count() == 1
@@ -834,6 +840,11 @@ async fn export_as_vcard_and_csv_parses_back_and_is_audited() -> Result<()> {
         )
         .await?;
     ensure!(reply.status == 200, "csv: {}", reply.status);
+    let disposition = reply.header("content-disposition").unwrap_or_default();
+    ensure!(
+        disposition.contains("filename=\"Shared.csv\""),
+        "file name: {disposition:?}"
+    );
     let rows = parse_csv(&reply.text())?;
     ensure!(rows.len() == 3, "header + 2 rows: {rows:?}");
     // Google Contacts' column names, one type/value pair per e-mail and phone.
@@ -1157,10 +1168,10 @@ async fn sign_in_attempts_are_limited_per_email_and_source_and_sessions_expire()
     let (user, _) = app.user("guess").await?;
     with_password(&app, &user.email, "the real password").await?;
     let mut statuses = Vec::new();
-    // One guesser, one address: the limit follows the e-mail address from that source (failures
-    // from elsewhere cannot lock the owner out: `abuse::failed_sign_ins_from_elsewhere_…`).
+    // One guesser, one address: after the free failures that source waits (failures from
+    // elsewhere cannot lock the owner out: `abuse::failed_sign_ins_from_elsewhere_…`).
     let from: SocketAddr = "203.0.113.7:5000".parse()?;
-    for i in 0..mailsig_daemon::http::auth::session::SIGN_IN_BURST + 1 {
+    for i in 0..mailsig_daemon::http::auth::throttle::SOURCE.free + 1 {
         let body = json!({"email": user.email, "password": format!("guess number {i}")});
         statuses.push(
             app.call_from(

@@ -170,9 +170,9 @@ async fn each_review_action_is_confirmed_with_undo_on_the_same_view() -> Result<
     ensure!(hint.contains("how often mailsig is right"), "{hint}");
     ensure!(
         browser
-            .exists(&format!("{card} time[datetime][title$='UTC']"))
+            .exists(&format!("{card} time[datetime][title]"))
             .await?,
-        "no <time> with the exact time"
+        "no <time> with the exact time in its title"
     );
     ensure!(count(&browser, "new").await? == "4", "new count");
     ensure!(count(&browser, "all").await? == "4", "all count");
@@ -524,4 +524,122 @@ async fn after_the_session_ends_signing_in_returns_to_the_page() -> Result<()> {
     );
     browser.close().await?;
     site.stop().await
+}
+
+/// The navigation marks the page the reader is on, for screen readers (`aria-current`) and
+/// visibly (bold); a page that is none of its links marks none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_navigation_marks_the_current_page() -> Result<()> {
+    let seeded = seeded().await?;
+    let site = &seeded.site;
+    let browser = Browser::on(Screen::Phone).await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    let review = format!("/lists/{}/review", seeded.customers);
+    for (path, marked) in [
+        ("/dashboard", Some("/dashboard")),
+        ("/mailboxes/new", Some("/mailboxes/new")),
+        ("/account/security", Some("/account/security")),
+        (review.as_str(), None),
+    ] {
+        browser.goto(&site.url(path)).await?;
+        let (current, weights): (Vec<String>, Vec<String>) = browser
+            .eval(
+                "const links = [...document.querySelectorAll('header nav a')]; \
+                 return [links.filter(a => a.getAttribute('aria-current') === 'page') \
+                           .map(a => a.getAttribute('href')), \
+                         links.map(a => getComputedStyle(a).fontWeight)];",
+            )
+            .await?;
+        let expected: Vec<String> = marked.into_iter().map(str::to_owned).collect();
+        ensure!(current == expected, "{path}: marked {current:?}");
+        let bold = weights.iter().filter(|w| w.as_str() == "700").count();
+        ensure!(
+            bold == expected.len(),
+            "{path}: {bold} links look current ({weights:?})"
+        );
+    }
+    browser.close().await?;
+    seeded.site.stop().await
+}
+
+/// Times are shown in the reader's time zone by the pages' own script (allowed by the CSP):
+/// a browser in India (UTC+5:30, no daylight saving) sees the exact time of a suggestion and of
+/// its sessions in its own clock; the server's UTC text stays in the page for browsers without
+/// the script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_are_shown_in_the_readers_time_zone() -> Result<()> {
+    let seeded = seeded().await?;
+    let site = &seeded.site;
+    let browser = Browser::in_zone(Screen::Desktop, "Asia/Kolkata").await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+
+    // In Kolkata's clock, as the script writes it.
+    let kolkata = |iso: &str| -> Result<String> {
+        let at = time::OffsetDateTime::parse(iso, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("datetime {iso:?}"))?
+            .to_offset(time::UtcOffset::from_hms(5, 30, 0)?);
+        let shown = at.format(&time::format_description::parse(
+            "[year]-[month]-[day] [hour]:[minute]",
+        )?)?;
+        Ok(format!("{shown} (UTC+5:30)"))
+    };
+    let read = |selector: &'static str| {
+        let browser = &browser;
+        async move {
+            let answer: Option<(String, String, String)> = browser
+                .eval(&format!(
+                    "const t = document.querySelector('{selector}'); \
+                     return t ? [t.getAttribute('datetime'), t.getAttribute('title') || '', \
+                                 t.textContent] : null;"
+                ))
+                .await?;
+            answer.with_context(|| format!("no {selector}"))
+        }
+    };
+
+    browser
+        .goto(&site.url(&format!("/lists/{}/review", seeded.customers)))
+        .await?;
+    web_support::wait_exists(&browser, "time[data-local]", WAIT).await?;
+    let (iso, title, text) = read("time[datetime]").await?;
+    ensure!(title == kolkata(&iso)?, "title {title:?} for {iso}");
+    ensure!(
+        text.contains("ago") || text.contains("just now"),
+        "the relative text was replaced: {text:?}"
+    );
+
+    browser.goto(&site.url("/account/security")).await?;
+    web_support::wait_exists(&browser, "time.exact[data-local]", WAIT).await?;
+    let (iso, _, text) = read("#sessions time.exact").await?;
+    ensure!(text == kolkata(&iso)?, "session start {text:?} for {iso}");
+
+    // The pages load it from this origin, and the CSP allows that script and nothing inline.
+    let (csp, served) = fetch_page(site, "/sign-in").await?;
+    ensure!(
+        served.contains("<script src=\"/static/local-time.js\" defer></script>"),
+        "the pages do not load the script"
+    );
+    ensure!(
+        csp.contains("script-src 'self';") && !csp.contains("unsafe"),
+        "CSP {csp:?}"
+    );
+    browser.close().await?;
+    seeded.site.stop().await
+}
+
+/// A page's Content-Security-Policy and HTML as a client without a session gets them.
+async fn fetch_page(site: &Site, path: &str) -> Result<(String, String)> {
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
+            site.env.ca_path(),
+        )?)?)
+        .build()?;
+    let answer = client.get(site.url(path)).send().await?;
+    let csp = answer
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Ok((csp, answer.text().await?))
 }

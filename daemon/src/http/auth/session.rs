@@ -111,6 +111,9 @@ pub(crate) fn random_hex() -> Result<String, AuthError> {
 pub enum SessionKind {
     PasswordOnly,
     SecondFactorPassed,
+    /// Opened through an OpenID provider, which owns the person's factors: it counts as
+    /// passed for `[api] require_second_factor`, which governs password sign-ins.
+    IdentityProvider,
 }
 
 /// The user whose e-mail and password these are (throttled; a wrong e-mail and a wrong
@@ -121,17 +124,24 @@ pub(crate) async fn check_password(
     password: &str,
     client: Option<std::net::IpAddr>,
 ) -> Result<UserId, AuthError> {
-    attempt_allowed(email, client)?;
+    let attempt = begin_attempt(email, client)?;
     let found = match store.user_with_password_hash(email).await {
         Ok(found) => Some(found),
         Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            attempt.not_tried();
+            return Err(e.into());
+        }
     };
     let (user, stored) = match found {
         Some((user, stored)) => (Some(user), stored),
         None => (None, None),
     };
-    let ok = verify_password(Zeroizing::new(password.to_owned()), stored).await?;
+    let verified = verify_password(Zeroizing::new(password.to_owned()), stored)
+        .await
+        .map(|ok| ok && user.is_some());
+    end_attempt(attempt, &verified);
+    let ok = verified?;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!("sign-in refused");
         return Err(AuthError::BadCredentials);
@@ -158,7 +168,7 @@ pub(crate) async fn open_session(
             &hash_cookie(&cookie),
             &csrf,
             expires_at,
-            kind == SessionKind::SecondFactorPassed,
+            kind != SessionKind::PasswordOnly,
         )
         .await?;
     // Lists shared with this address while the user was away become theirs now.
@@ -179,38 +189,30 @@ pub(crate) async fn open_session(
     })
 }
 
-/// Sign-in attempts allowed per e-mail address and source address (IPv6: per /64): a burst of
-/// [`SIGN_IN_BURST`], then one every six seconds. Keyed by both, so nobody can lock a user out
-/// by failing on their e-mail from elsewhere; guessing from many addresses is bounded by the
-/// per-address rate limit and the hashing pool (`auth::password`).
-pub const SIGN_IN_BURST: u32 = 10;
-
-type AttemptKey = (String, Option<crate::http::client_address::RateKey>);
-
-pub(super) fn attempt_allowed(
+/// Starts a password attempt on `email` from `client` under the progressive delay of
+/// [`super::throttle`], before anything is hashed.
+pub(super) fn begin_attempt(
     email: &str,
     client: Option<std::net::IpAddr>,
-) -> Result<(), AuthError> {
-    use governor::clock::{Clock as _, DefaultClock};
-    use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-    static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<AttemptKey>> =
-        std::sync::OnceLock::new();
-    let limiter = LIMITER.get_or_init(|| {
-        let burst = std::num::NonZeroU32::new(SIGN_IN_BURST).unwrap_or(std::num::NonZeroU32::MIN);
-        let per_minute = std::num::NonZeroU32::new(10).unwrap_or(std::num::NonZeroU32::MIN);
-        RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
-    });
-    if limiter.len() > 10_000 {
-        limiter.retain_recent();
-    }
-    limiter
-        .check_key(&(
-            email.trim().to_lowercase(),
-            client.map(crate::http::client_address::RateKey::of),
-        ))
-        .map_err(|not_until| AuthError::TooManyAttempts {
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+) -> Result<super::throttle::Attempt<'static>, AuthError> {
+    super::throttle::SignInThrottle::global()
+        .begin(email, client)
+        .map_err(|retry_after| {
+            tracing::info!("sign-in attempt delayed");
+            AuthError::TooManyAttempts { retry_after }
         })
+}
+
+/// Ends a password attempt: a right password or one never checked is refunded.
+pub(super) fn end_attempt(
+    attempt: super::throttle::Attempt<'static>,
+    verified: &Result<bool, AuthError>,
+) {
+    match verified {
+        Ok(true) => attempt.succeeded(),
+        Err(AuthError::TooManyAttempts { .. }) => attempt.not_tried(),
+        _ => drop(attempt),
+    }
 }
 
 /// Ends the session; send [`clear_cookie`] with the response.

@@ -504,6 +504,7 @@ mod tests {
             ),
             unverified_sender: false,
             provenance: None,
+            book: None,
         }
     }
 

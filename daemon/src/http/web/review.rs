@@ -245,6 +245,8 @@ pub struct Card {
     pub updated: Moment,
     pub can_accept: bool,
     pub can_dismiss: bool,
+    /// The duplicate check against the list's address book, when it has one.
+    pub book: Option<super::book_light::BookLight>,
 }
 
 /// One status tab with its count.
@@ -381,6 +383,7 @@ pub async fn review_page(
                     SuggestionStatus::New | SuggestionStatus::Dismissed
                 ),
             can_dismiss: can_edit && s.status != SuggestionStatus::Dismissed,
+            book: s.book.as_ref().map(super::book_light::BookLight::of),
         })
         .collect();
     let tab = |key: &'static str, label: &'static str, count: i64| StatusTab {

@@ -47,6 +47,45 @@ impl Site {
         watch_imap: bool,
         api: mailsig_daemon::http::app::ApiSettings,
     ) -> Result<Site> {
+        Site::start_on(0, watch_imap, api).await
+    }
+
+    /// [`Site::start`] with the `[webhooks]` settings `webhooks`.
+    pub async fn start_with_webhooks(
+        watch_imap: bool,
+        webhooks: mailsig_daemon::webhooks::WebhookSettings,
+    ) -> Result<Site> {
+        Site::start_full(
+            0,
+            watch_imap,
+            mailsig_daemon::http::app::ApiSettings::default(),
+            webhooks,
+        )
+        .await
+    }
+
+    /// [`Site::start_with`] on the loopback port `port` (0: any free one), for settings that
+    /// must name the site's own URL before it starts (OpenID callbacks).
+    pub async fn start_on(
+        port: u16,
+        watch_imap: bool,
+        api: mailsig_daemon::http::app::ApiSettings,
+    ) -> Result<Site> {
+        Site::start_full(
+            port,
+            watch_imap,
+            api,
+            mailsig_daemon::webhooks::WebhookSettings::default(),
+        )
+        .await
+    }
+
+    async fn start_full(
+        port: u16,
+        watch_imap: bool,
+        api: mailsig_daemon::http::app::ApiSettings,
+        webhooks: mailsig_daemon::webhooks::WebhookSettings,
+    ) -> Result<Site> {
         let env = TestEnv::from_env()?;
         let dir = tempfile::tempdir()?;
         let cert = issue_certificate(&env, dir.path(), "server")?;
@@ -62,7 +101,7 @@ impl Site {
             ..ImapStartOptions::default()
         };
         let options = SupervisorOptions {
-            http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], port))),
             https: HttpsOptions {
                 certificate: Some(CertificateFiles {
                     cert: cert.chain.clone(),
@@ -72,6 +111,7 @@ impl Site {
             },
             imap,
             api,
+            webhooks,
             shutdown_grace: Duration::from_secs(20),
             ..SupervisorOptions::default()
         };
