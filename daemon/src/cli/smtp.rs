@@ -126,8 +126,8 @@ async fn test(config: &Config, store: &Store, args: TestArgs) -> CliResult {
             to,
             public_base_url: config.http.public_base_url.clone(),
         };
-        let mail = crate::notify::compose_test(&addressing, std::time::SystemTime::now())
-            .or_exit("test smtp")?;
+        let mail =
+            crate::notify::compose_test(&addressing, crate::clock::now()).or_exit("test smtp")?;
         mailer.send(&mail).await.or_exit("test smtp")?;
         println!("ok: {server} accepted the test message {}", mail.message_id);
     }

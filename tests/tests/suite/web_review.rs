@@ -578,7 +578,7 @@ async fn times_are_shown_in_the_readers_time_zone() -> Result<()> {
         let at = time::OffsetDateTime::parse(iso, &time::format_description::well_known::Rfc3339)
             .with_context(|| format!("datetime {iso:?}"))?
             .to_offset(time::UtcOffset::from_hms(5, 30, 0)?);
-        let shown = at.format(&time::format_description::parse(
+        let shown = at.format(&time::format_description::parse_borrowed::<2>(
             "[year]-[month]-[day] [hour]:[minute]",
         )?)?;
         Ok(format!("{shown} (UTC+5:30)"))

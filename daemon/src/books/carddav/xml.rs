@@ -126,24 +126,23 @@ pub fn parse(body: &str) -> Result<Multistatus, NotMultistatus> {
                     ("getctag", _) => props.ctag = Some(value),
                     ("sync-token", "prop") => props.sync_token = Some(value),
                     ("sync-token", "multistatus") => out.sync_token = Some(value),
-                    ("propstat", _) => {
-                        if propstat_status.is_some_and(|s| (200..300).contains(&s)) {
-                            let p = std::mem::take(&mut props);
-                            response.etag = response.etag.take().or(p.etag);
-                            response.address_data = response.address_data.take().or(p.address_data);
-                            response.is_addressbook |= p.is_addressbook;
-                            response.display_name = response.display_name.take().or(p.display_name);
-                            response.current_user_principal = response
-                                .current_user_principal
-                                .take()
-                                .or(p.current_user_principal);
-                            response.addressbook_home_set = response
-                                .addressbook_home_set
-                                .take()
-                                .or(p.addressbook_home_set);
-                            response.ctag = response.ctag.take().or(p.ctag);
-                            response.sync_token = response.sync_token.take().or(p.sync_token);
-                        }
+                    // A propstat of another status (404 for a property the server lacks) adds nothing.
+                    ("propstat", _) if propstat_status.is_some_and(|s| (200..300).contains(&s)) => {
+                        let p = std::mem::take(&mut props);
+                        response.etag = response.etag.take().or(p.etag);
+                        response.address_data = response.address_data.take().or(p.address_data);
+                        response.is_addressbook |= p.is_addressbook;
+                        response.display_name = response.display_name.take().or(p.display_name);
+                        response.current_user_principal = response
+                            .current_user_principal
+                            .take()
+                            .or(p.current_user_principal);
+                        response.addressbook_home_set = response
+                            .addressbook_home_set
+                            .take()
+                            .or(p.addressbook_home_set);
+                        response.ctag = response.ctag.take().or(p.ctag);
+                        response.sync_token = response.sync_token.take().or(p.sync_token);
                     }
                     ("response", _) => out.responses.push(std::mem::take(&mut response)),
                     _ => {}
