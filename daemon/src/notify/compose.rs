@@ -15,7 +15,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use super::error::NotifyError;
-use super::mailer::OutgoingMail;
+use super::outgoing::OutgoingMail;
 
 /// One new suggestion as the digest shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

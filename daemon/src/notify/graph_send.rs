@@ -18,8 +18,8 @@ use secrecy::ExposeSecret;
 use url::Url;
 
 use super::error::{NotifyError, SmtpFailure, Stage};
-use super::mailer::OutgoingMail;
 use super::oauth::AccessTokens;
+use super::outgoing::OutgoingMail;
 
 /// Default time allowed for one `sendMail` request.
 pub const DEFAULT_GRAPH_TIMEOUT: Duration = Duration::from_secs(60);

@@ -13,7 +13,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lettre::address::Envelope;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -23,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::error::{NotifyError, SmtpFailure, Stage};
 use super::graph_send::{GraphMailer, GraphSendSettings};
 use super::oauth::AccessTokens;
+use super::outgoing::OutgoingMail;
 use super::settings::SmtpSettings;
 
 /// AUTH mechanisms used with a password, in order of preference. Both need TLS, which is always on.
@@ -45,23 +45,6 @@ impl std::fmt::Debug for SmtpAuth {
             SmtpAuth::Password(_) => f.write_str("Password(..)"),
             SmtpAuth::OAuth(tokens) => write!(f, "OAuth({})", tokens.describe()),
         }
-    }
-}
-
-/// A formatted message ready for submission: envelope plus RFC 5322 bytes.
-///
-/// No `Debug`: the bytes are a notification for a user, and have no business in a log line.
-pub struct OutgoingMail {
-    pub(crate) envelope: Envelope,
-    pub(crate) bytes: Vec<u8>,
-    /// The Message-ID (with angle brackets), which is safe to log.
-    pub message_id: String,
-}
-
-impl OutgoingMail {
-    /// The formatted message, e.g. for a test that wants to inspect headers.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
     }
 }
 

@@ -20,6 +20,7 @@ pub mod error;
 pub mod graph_send;
 pub mod mailer;
 pub mod oauth;
+pub mod outgoing;
 pub mod probe;
 pub mod settings;
 pub mod stats;
@@ -33,8 +34,9 @@ pub use error::{NotifyError, SmtpFailure, Stage};
 pub use graph_send::{DEFAULT_GRAPH_TIMEOUT, GraphSendSettings};
 /// The address type of [`SmtpSettings::from`] and recipients (`"Name <a@b>".parse()`).
 pub use lettre::message::Mailbox;
-pub use mailer::{Mailer, OutgoingMail, SmtpAuth, TransportSettings};
+pub use mailer::{Mailer, SmtpAuth, TransportSettings};
 pub use oauth::{AccessTokens, TokenFailure, TokenFailureKind};
+pub use outgoing::OutgoingMail;
 pub use probe::{test_connection, test_connection_from, test_graph, test_login};
 pub use settings::{Security, SmtpSettings};
 pub use stats::{NotifyStats, NotifyStatsSnapshot};

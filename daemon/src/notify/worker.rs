@@ -49,7 +49,8 @@ use crate::store::{
 use super::backoff::Backoff;
 use super::compose::{Addressing, AttentionNotice, DigestEntry, compose_attention, compose_digest};
 use super::error::NotifyError;
-use super::mailer::{Mailer, OutgoingMail};
+use super::mailer::Mailer;
+use super::outgoing::OutgoingMail;
 use super::stats::NotifyStats;
 
 /// Queues a "mailbox needs attention" notice for the mailbox's owner, due now. `reason` must be a
