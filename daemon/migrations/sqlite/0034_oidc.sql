@@ -17,10 +17,10 @@ CREATE INDEX oidc_logins_expiry ON oidc_logins(expires_at);
 -- Which account at which provider is which user (the provider's `sub`, stable per provider).
 CREATE TABLE oidc_identities (
     provider    TEXT    NOT NULL,
-    subject     TEXT    NOT NULL,
+    sub         TEXT    NOT NULL,
     user_id     INTEGER  NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     created_at  INTEGER  NOT NULL,
-    PRIMARY KEY (provider, subject)
+    PRIMARY KEY (provider, sub)
 );
 CREATE INDEX oidc_identities_user ON oidc_identities(user_id);
 

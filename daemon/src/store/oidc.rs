@@ -92,7 +92,7 @@ impl Store {
     ) -> Result<Option<UserId>> {
         let row = sqlx::query(
             "SELECT i.user_id FROM oidc_identities i JOIN users u ON u.id = i.user_id \
-             WHERE i.provider = $1 AND i.subject = $2 AND u.deleted_at IS NULL",
+             WHERE i.provider = $1 AND i.sub = $2 AND u.deleted_at IS NULL",
         )
         .bind(provider)
         .bind(subject)
@@ -110,7 +110,7 @@ impl Store {
         user: UserId,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO oidc_identities (provider, subject, user_id, created_at) \
+            "INSERT INTO oidc_identities (provider, sub, user_id, created_at) \
              VALUES ($1, $2, $3, $4)",
         )
         .bind(provider)
@@ -126,14 +126,14 @@ impl Store {
     /// How many provider accounts are linked to `user`.
     pub async fn oidc_identities_of(&self, user: UserId) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
-            "SELECT provider, subject FROM oidc_identities WHERE user_id = $1 ORDER BY provider",
+            "SELECT provider, sub FROM oidc_identities WHERE user_id = $1 ORDER BY provider",
         )
         .bind(user.0)
         .fetch_all(self.reader())
         .await
         .map_err(Error::db("list oidc identities", "oidc identity"))?;
         rows.iter()
-            .map(|r| Ok((col(r, "provider")?, col(r, "subject")?)))
+            .map(|r| Ok((col(r, "provider")?, col(r, "sub")?)))
             .collect()
     }
 

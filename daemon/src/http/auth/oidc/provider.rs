@@ -79,7 +79,7 @@ impl ClientSecretSource {
             return Err(Failure::Unavailable);
         };
         let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            tracing::warn!(provider, kind = ?e.kind(), "the client secret file cannot be read");
+            tracing::warn!(provider, kind = %e.kind(), "the client secret file cannot be read");
             Failure::Unavailable
         })?);
         Ok(SecretString::from(text.trim().to_owned()))
