@@ -156,21 +156,13 @@ async fn commit_batch(store: &Store, batch: Vec<Request>) {
     let mut attempt = 1;
     let error = loop {
         match store.commit_messages(&commits).await {
-            Ok(results) if results.len() == batch.len() => {
+            // One result per message, in order (`Store::commit_messages`).
+            Ok(results) => {
                 for (request, result) in batch.into_iter().zip(results) {
                     request.folder.record(&request.commit.cursor, true);
                     let _ = request.reply.send(Ok(result));
                 }
                 return;
-            }
-            Ok(results) => {
-                // Cannot happen (one result per message); treated as a failure of the batch.
-                tracing::error!(
-                    expected = batch.len(),
-                    got = results.len(),
-                    "group commit result count mismatch"
-                );
-                break None;
             }
             Err(error) if error.is_transient() && attempt < COMMIT_ATTEMPTS => {
                 tracing::debug!(messages = batch.len(), attempt, error = %error, "group commit retry");
