@@ -754,6 +754,99 @@ async fn a_flood_of_slow_connections_does_not_keep_a_normal_request_out() -> Res
     Ok(())
 }
 
+/// At the connection cap, a request whose body does not arrive gives its place to a new
+/// connection, as a slow request head does: a handful of clients that send a head and part of
+/// a body cannot keep everyone else out for the body read timeout.
+///
+/// The guard (just before the first slow body's read timeout) tells eviction from timeout
+/// apart; it bounds a hang, it does not time the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_bodies_do_not_keep_a_normal_request_out() -> Result<()> {
+    use mailsig_daemon::http::connections::{BODY_READ_TIMEOUT, serve_with};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CAP: usize = 4;
+    let app = App::new(Backend::Sqlite).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(serve_with(
+        listener,
+        app.router.clone(),
+        shutdown.clone(),
+        CAP,
+    ));
+
+    // Every place goes to a sign-in whose handler reads a body that never completes (the
+    // server's `100 Continue` says the handler is reading it). Without eviction no place frees
+    // before the first body's read timeout ends its request.
+    let first_place_frees = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
+    let mut slow = Vec::new();
+    for _ in 0..CAP {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(
+                b"POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
+            )
+            .await?;
+        let mut interim = Vec::new();
+        while !interim.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            ensure!(
+                stream.read(&mut byte).await? == 1,
+                "a slow body's connection closed before 100 Continue"
+            );
+            interim.push(byte[0]);
+        }
+        ensure!(
+            interim.starts_with(b"HTTP/1.1 100"),
+            "the handler did not ask for the body: {}",
+            String::from_utf8_lossy(&interim)
+        );
+        stream.write_all(b"{\"email\":").await?;
+        slow.push(stream);
+    }
+
+    let normal = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(b"GET /sign-in HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await?;
+        anyhow::Ok(String::from_utf8_lossy(&reply).into_owned())
+    };
+    let reply = tokio::time::timeout_at(
+        first_place_frees - std::time::Duration::from_millis(500),
+        normal,
+    )
+    .await
+    .context("the normal request was not served while slow bodies held every place")??;
+    ensure!(
+        reply.starts_with("HTTP/1.1 200"),
+        "the normal request: {}",
+        reply.lines().next().unwrap_or_default()
+    );
+
+    // The place came from a slow body: the server closed one of them without an answer.
+    let mut closed = 0;
+    for stream in &mut slow {
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            stream.read(&mut byte),
+        )
+        .await
+        {
+            Ok(Ok(0) | Err(_)) => closed += 1,
+            Ok(Ok(_)) => anyhow::bail!("a slow body got an answer before it was complete"),
+            Err(_) => {}
+        }
+    }
+    ensure!(closed >= 1, "no slow body was closed; the cap is {CAP}");
+    shutdown.cancel();
+    Ok(())
+}
+
 /// A token of `user` with this scope and expiry (epoch ms), as the operator's CLI issues it.
 async fn token_of(
     app: &App,
