@@ -740,10 +740,10 @@ async fn flood_connection(
         scheduled = due;
         stats.offered.fetch_add(owed, Ordering::Relaxed);
 
-        if connection.as_ref().is_some_and(|c| c.closed.is_cancelled()) {
-            if let Some(c) = connection.take() {
-                c.finish(&stats);
-            }
+        if connection.as_ref().is_some_and(|c| c.closed.is_cancelled())
+            && let Some(c) = connection.take()
+        {
+            c.finish(&stats);
         }
         if connection.is_none() && tokio::time::Instant::now() >= retry_at {
             match FloodConnection::open(addr, Arc::clone(&stats)).await {
