@@ -785,6 +785,11 @@ async fn flood_connection(
             c.closed.cancel();
         }
     }
+    // What came due while a write was blocked (the server not reading) was offered too.
+    let due = (began.elapsed().as_secs_f64() * rate) as u64;
+    stats
+        .offered
+        .fetch_add(due.saturating_sub(scheduled), Ordering::Relaxed);
     if let Some(c) = connection.take() {
         // Answers still on their way when the flood ends are not counted as lost.
         c.reader.abort();
