@@ -110,7 +110,8 @@ pub struct AddImapArgs {
     /// Folder to watch (repeatable). Default: INBOX.
     #[arg(long = "folder")]
     pub folders: Vec<String>,
-    /// PEM file of the CA to trust instead of the public roots (self-hosted servers).
+    /// PEM file of the CA to trust instead of the public roots (self-hosted servers); its
+    /// certificates are stored with the mailbox, so the file is not needed afterwards.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
     /// Also process this many of the most recent messages already in the mailbox.
@@ -202,13 +203,14 @@ async fn add_imap(
         security,
         username: args.username.clone(),
         folders: args.folders,
-        ca_file: args.ca_file,
+        ca_file: None,
+        ca_pem: read_ca_file(args.ca_file.as_deref())?,
         backfill: args.backfill,
         // The operator is trusted to point at internal hosts (see `sources::host_guard`).
         operator_trusted: true,
     };
     let options = config.imap_options();
-    let ca_file_given = settings.ca_file.is_some();
+    let ca_file_given = settings.ca_pem.is_some();
     settings
         .validate(&options)
         .map_err(|e| imap_error(e, "check mailbox settings"))?;
@@ -240,6 +242,27 @@ async fn add_imap(
             .map_err(|e| link_error(e, ca_file_given))?;
     println!("{}\t{}", mailbox.id.0, mailbox.address);
     Ok(())
+}
+
+/// The certificates of `--ca-file` as the PEM text stored with the mailbox (checked: at least
+/// one certificate usable as a trust anchor).
+pub(super) fn read_ca_file(path: Option<&Path>) -> Result<Option<String>, CliError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::msg(
+            Exit::NoInput,
+            format!("add mailbox: read --ca-file {}: {e}", path.display()),
+        )
+    })?;
+    crate::sources::imap::trust::parse_ca_pem(text.as_bytes()).map_err(|e| {
+        CliError::msg(
+            Exit::Data,
+            format!("add mailbox: --ca-file {} {e}", path.display()),
+        )
+    })?;
+    Ok(Some(text))
 }
 
 /// Said after every certificate the CLI does not trust: what to do about it.
