@@ -280,6 +280,88 @@ async fn each_review_action_is_confirmed_with_undo_on_the_same_view() -> Result<
     site.stop().await
 }
 
+/// Erase, for a person's erasure request: behind a confirmation page that names who goes and
+/// has a Cancel back to the same view; once confirmed the suggestion is gone from the store
+/// and the page, the view is kept, and the audit entry names the id and no value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suggestion_is_erased_for_good_after_a_confirmation() -> Result<()> {
+    let Seeded {
+        site,
+        customers,
+        lena,
+        ..
+    } = seeded().await?;
+    let browser = Browser::on(Screen::Desktop).await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    let view = format!("/lists/{customers}/review?status=new&q=vogt");
+    browser.goto(&site.url(&view)).await?;
+    let card = format!("#suggestion-{}", lena.0);
+    // Its accessible name says who (the name is visually hidden beside "Erase").
+    let named: String = browser
+        .eval(&format!(
+            "return document.querySelector('{card} a.erase').textContent;"
+        ))
+        .await?;
+    ensure!(
+        named.trim() == "Erase Lena Vogt",
+        "the Erase link is named {named:?}"
+    );
+
+    // Cancel: back on the same view, nothing erased.
+    browser.click(&format!("{card} a.erase")).await?;
+    browser.wait_path(|p| p.ends_with("/erase"), WAIT).await?;
+    let warning = browser.text("main").await?;
+    ensure!(
+        warning.contains("Erase Lena Vogt for good?") && warning.contains("cannot be brought back"),
+        "confirmation page: {warning}"
+    );
+    browser.click("#cancel-erase").await?;
+    browser.wait_path(|p| p.ends_with("/review"), WAIT).await?;
+    ensure_view_kept(&browser, "new", "vogt").await?;
+    ensure!(
+        site.store.get_suggestion(lena).await.is_ok(),
+        "erased on Cancel"
+    );
+
+    // Confirmed: gone, confirmed on the same view.
+    browser.click(&format!("{card} a.erase")).await?;
+    browser.wait_path(|p| p.ends_with("/erase"), WAIT).await?;
+    browser.click("#confirm-erase").await?;
+    browser
+        .wait_text("#notice", "Erased 1 suggestion for good.", WAIT)
+        .await?;
+    ensure_view_kept(&browser, "new", "vogt").await?;
+    ensure!(
+        !browser.exists(&card).await?,
+        "the erased suggestion is still shown"
+    );
+    ensure!(
+        !browser.exists("#undo").await?,
+        "an erasure offers an Undo it cannot keep"
+    );
+    ensure!(
+        site.store.get_suggestion(lena).await.is_err(),
+        "the suggestion is still in the store"
+    );
+    let audit = site.store.audit_log(50).await?;
+    let entry = audit
+        .iter()
+        .find(|e| e.action == mailsig_daemon::domain::AuditAction::SuggestionErase)
+        .context("no audit entry for the erasure")?;
+    ensure!(
+        entry.object_id == Some(lena.0) && entry.detail.is_none(),
+        "audit entry {entry:?}"
+    );
+    let logged = format!("{audit:?}");
+    ensure!(
+        !logged.contains("Lena") && !logged.contains("vogt-logistik"),
+        "the audit log holds the erased values"
+    );
+
+    browser.close().await?;
+    site.stop().await
+}
+
 /// The pages a signed-in person sees, by name and path.
 fn signed_in_pages(seeded: &Seeded) -> Vec<(&'static str, String)> {
     let Seeded {
@@ -302,6 +384,10 @@ fn signed_in_pages(seeded: &Seeded) -> Vec<(&'static str, String)> {
         ("mailbox", format!("/mailboxes/{mailbox}")),
         ("share", format!("/lists/{customers}/share")),
         ("delete-list", format!("/lists/{prospects}/delete")),
+        (
+            "erase-suggestion",
+            format!("/suggestions/{}/erase?status=new", rachel.0),
+        ),
         ("not-found", "/no/such/page".to_owned()),
     ]
 }
@@ -368,7 +454,8 @@ fn the_screenshots_in_docs_are_not_blank() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_merge_view_compares_changes_keeps_typed_text_and_asks_before_clearing() -> Result<()> {
+async fn the_merge_view_compares_changes_keeps_typed_text_asks_before_clearing_and_undoes()
+-> Result<()> {
     let Seeded {
         site,
         customers,
@@ -444,6 +531,7 @@ async fn the_merge_view_compares_changes_keeps_typed_text_and_asks_before_cleari
     );
 
     // Confirm the clearing, remove the mobile number: saved, back on the view, confirmed.
+    let merged_from = site.store.get_suggestion(rachel).await?;
     browser.click("#company-clear").await?;
     browser.click("#keep-phones-2").await?;
     browser.click("#merge").await?;
@@ -471,6 +559,36 @@ async fn the_merge_view_compares_changes_keeps_typed_text_and_asks_before_cleari
         .collect();
     ensure!(phones == ["+14155550134"], "phones {phones:?}");
     ensure!(stored.fields.emails.len() == 1, "an e-mail was lost");
+
+    // Undo: the values, the removed phone and the status from before the merge come back, on
+    // the same view, and the Undo is used up.
+    browser.click("#undo").await?;
+    browser
+        .wait_text("#notice", "Undone: Rachel Kim", WAIT)
+        .await?;
+    ensure_view_kept(&browser, "new", "harbor").await?;
+    ensure!(
+        !browser.exists("#undo").await?,
+        "an undone merge still offers Undo"
+    );
+    let restored = site.store.get_suggestion(rachel).await?;
+    ensure!(
+        restored.status == SuggestionStatus::New,
+        "status after Undo: {:?}",
+        restored.status
+    );
+    ensure!(
+        restored.fields == merged_from.fields,
+        "the values before the merge were not restored: {:?}",
+        restored.fields
+    );
+    ensure!(
+        browser
+            .text(&format!("#suggestion-{}", rachel.0))
+            .await?
+            .contains("Harbor Freight Lines"),
+        "the restored card does not show the company again"
+    );
 
     browser.close().await?;
     site.stop().await
