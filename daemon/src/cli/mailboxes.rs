@@ -252,14 +252,14 @@ pub(super) fn read_ca_file(path: Option<&Path>) -> Result<Option<String>, CliErr
     };
     let text = std::fs::read_to_string(path).map_err(|e| {
         CliError::msg(
-            Exit::NoInput,
-            format!("add mailbox: read --ca-file {}: {e}", path.display()),
+            Exit::Data,
+            format!("add mailbox: read CA file {}: {e}", path.display()),
         )
     })?;
     crate::sources::imap::trust::parse_ca_pem(text.as_bytes()).map_err(|e| {
         CliError::msg(
             Exit::Data,
-            format!("add mailbox: --ca-file {} {e}", path.display()),
+            format!("add mailbox: CA file {} {e}", path.display()),
         )
     })?;
     Ok(Some(text))

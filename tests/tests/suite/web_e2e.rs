@@ -545,3 +545,196 @@ async fn a_hanging_server_fails_on_the_port_field_with_the_form_kept() -> Result
     browser.close().await?;
     site.stop().await
 }
+
+/// The rest of linking and the pages around it, as a person meets them: a provider's settings
+/// filled in from an address and from a preset; STARTTLS left on port 993 goes to 143; the
+/// optional recent-mail scan reads mail that was there before linking; the mailbox's page in
+/// words, keeping refused input and confirming a save; a duplicate list name refused beside
+/// the field and a rename confirmed; unlinking only with its confirmation box.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presets_port_recent_mail_and_the_mailbox_and_list_pages_speak_in_words() -> Result<()> {
+    let site = Site::start(true).await?;
+    let owner = site.user(EMAIL, PASSWORD).await?;
+    let list = site.store.create_list(owner.id, "Customers").await?;
+    let mail_user = site.env.create_mail_user()?;
+    // Mail already in the mailbox before it is linked.
+    let raw = signed_mail(
+        "Grace Hopper",
+        "grace",
+        "partner.example",
+        &unique_id("web-backfill"),
+    );
+    site.env.imap().append(&mail_user, "INBOX", &raw).await?;
+    let browser = Browser::start().await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    let value = |selector: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .eval::<String>(&format!(
+                    "return document.querySelector('{selector}').value;"
+                ))
+                .await
+        }
+    };
+
+    // A guess from the address, and a preset.
+    browser
+        .goto(&site.url("/mailboxes/new?address=someone%40gmail.com"))
+        .await?;
+    ensure!(
+        value("#host").await? == "imap.gmail.com"
+            && value("#port").await? == "993"
+            && value("#security").await? == "tls"
+            && value("#username").await? == "someone@gmail.com",
+        "Gmail's settings were not filled in"
+    );
+    ensure!(
+        browser.text("#advice").await?.contains("app password"),
+        "no advice for Gmail"
+    );
+    browser.click("#preset-fastmail").await?;
+    browser
+        .wait_path(|p| p == "/mailboxes/new", Duration::from_secs(10))
+        .await?;
+    ensure!(
+        value("#host").await? == "imap.fastmail.com",
+        "the Fastmail preset: {}",
+        value("#host").await?
+    );
+
+    // STARTTLS with the TLS port left in: it is tried on 143 and the form says so.
+    browser.fill("#address", &mail_user.address).await?;
+    browser.fill("#host", "127.0.0.1").await?;
+    browser.select("#security", "starttls").await?;
+    browser.fill("#port", "993").await?;
+    browser.fill("#username", &mail_user.name).await?;
+    browser.fill("#password", "irrelevant").await?;
+    browser.select("#list", &list.id.0.to_string()).await?;
+    browser.click("#link-imap").await?;
+    let error = browser
+        .wait_text("#port-error", "port 143", Duration::from_secs(30))
+        .await?;
+    ensure!(
+        value("#port").await? == "143",
+        "the port did not follow STARTTLS: {error}"
+    );
+
+    // Linked with a scan of the latest 50 messages.
+    browser.goto(&site.url("/mailboxes/new")).await?;
+    browser.fill("#address", &mail_user.address).await?;
+    browser.fill("#host", "127.0.0.1").await?;
+    browser.select("#security", "plaintext").await?;
+    browser
+        .fill("#port", &site.env.imap_port.to_string())
+        .await?;
+    browser.fill("#username", &mail_user.name).await?;
+    browser.fill("#password", &mail_user.password).await?;
+    browser.select("#backfill", "50").await?;
+    browser.select("#list", &list.id.0.to_string()).await?;
+    browser.click("#link-imap").await?;
+    let path = browser
+        .wait_path(
+            |p| p.starts_with("/mailboxes/") && p[11..].bytes().all(|b| b.is_ascii_digit()),
+            Duration::from_secs(30),
+        )
+        .await?;
+    let settings = browser.text("#settings").await?;
+    for words in [
+        "None (a server on this machine only)",
+        "the latest 50 messages",
+        "INBOX",
+    ] {
+        ensure!(settings.contains(words), "{words:?} not in {settings}");
+    }
+    let page = browser.text("main").await?;
+    ensure!(
+        !page.contains("backfill") && !page.contains("[\"") && !page.contains("skipped:"),
+        "machine keys on the mailbox page: {page}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let found = site
+            .store
+            .list_suggestions(list.id, &SuggestionFilter::default())
+            .await?;
+        if found
+            .iter()
+            .any(|s| s.sender_email == "grace@partner.example")
+        {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the mail from before linking was not read within 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Exclusions: refused input stays in the box with the reason; a correct list is saved.
+    browser.fill("#exclusions", "not a domain").await?;
+    browser.click("#save-exclusions").await?;
+    browser
+        .wait_text("#exclusions-error", "Not saved", Duration::from_secs(10))
+        .await?;
+    ensure!(
+        value("#exclusions").await? == "not a domain",
+        "the refused input was lost"
+    );
+    browser.fill("#exclusions", "newsletter.example").await?;
+    browser.click("#save-exclusions").await?;
+    browser
+        .wait_text("#notice", "Saved", Duration::from_secs(10))
+        .await?;
+
+    // Lists: a second "customers" is refused beside the field, a rename is confirmed.
+    browser.goto(&site.url("/dashboard")).await?;
+    browser.fill("#new-list", "customers ").await?;
+    browser.click("#create-list").await?;
+    browser
+        .wait_text(
+            "#new-list-error",
+            "name of another of your lists",
+            Duration::from_secs(10),
+        )
+        .await?;
+    ensure!(
+        site.store.lists_for_user(owner.id).await?.len() == 1,
+        "a duplicate list was created"
+    );
+    browser.click(&format!("#list-{} summary", list.id.0)).await?;
+    browser
+        .fill(&format!("#rename-{}", list.id.0), "Key accounts")
+        .await?;
+    browser
+        .click(&format!("#rename-{}-save", list.id.0))
+        .await?;
+    browser
+        .wait_text("#notice", "Key accounts", Duration::from_secs(10))
+        .await?;
+
+    // Unlinking: the button alone does nothing (the box is required); with it, unlinked.
+    browser.goto(&site.url(&path)).await?;
+    browser.click("#unlink").await?;
+    ensure!(
+        browser.current_path().await? == path,
+        "unlinked without the confirmation box"
+    );
+    browser.click("#unlink-confirm").await?;
+    browser.click("#unlink").await?;
+    browser
+        .wait_text("#notice", "Unlinked", Duration::from_secs(10))
+        .await?;
+    ensure!(
+        site.store
+            .list_mailboxes(&MailboxFilter {
+                owner: Some(owner.id),
+                kind: None,
+            })
+            .await?
+            .is_empty(),
+        "the mailbox is still linked"
+    );
+    browser.close().await?;
+    site.stop().await
+}
