@@ -110,7 +110,7 @@ pub async fn link_imap_oauth(
         username: args.username.clone(),
         folders: args.folders,
         ca_file: None,
-        ca_pem: super::mailboxes::read_ca_file(args.ca_file.as_deref())?,
+        ca_pem: super::imap_security::read_ca_file(args.ca_file.as_deref())?,
         backfill: args.backfill,
         operator_trusted: true,
     };

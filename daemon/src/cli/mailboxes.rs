@@ -20,7 +20,7 @@ use crate::sources::imap::{ImapError, ImapErrorKind, ImapSettings, Security};
 use crate::store::{MailboxFilter, MailboxId};
 
 use super::exit::{CliError, CliResult, Exit, OrExit, service_refusal};
-use super::imap_security::SecurityArg;
+use super::imap_security::{SecurityArg, read_ca_file};
 use super::password::PasswordSource;
 use super::{context, resolve};
 
@@ -242,27 +242,6 @@ async fn add_imap(
             .map_err(|e| link_error(e, ca_file_given))?;
     println!("{}\t{}", mailbox.id.0, mailbox.address);
     Ok(())
-}
-
-/// The certificates of `--ca-file` as the PEM text stored with the mailbox (checked: at least
-/// one certificate usable as a trust anchor).
-pub(super) fn read_ca_file(path: Option<&Path>) -> Result<Option<String>, CliError> {
-    let Some(path) = path else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::msg(
-            Exit::Data,
-            format!("add mailbox: read CA file {}: {e}", path.display()),
-        )
-    })?;
-    crate::sources::imap::trust::parse_ca_pem(text.as_bytes()).map_err(|e| {
-        CliError::msg(
-            Exit::Data,
-            format!("add mailbox: CA file {} {e}", path.display()),
-        )
-    })?;
-    Ok(Some(text))
 }
 
 /// Said after every certificate the CLI does not trust: what to do about it.

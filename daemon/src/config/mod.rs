@@ -597,8 +597,24 @@ mod example_tests {
 
     #[test]
     fn example_with_every_key_set_is_valid() {
+        // `[imap] ca_file` is read when the configuration is: point it at a real CA.
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("temporary directory")
+        };
+        let ca = dir.path().join("imap-ca.pem");
+        let Ok(()) = std::fs::write(&ca, crate::sources::imap::trust::TEST_CA) else {
+            panic!("write the CA")
+        };
+        let text = example_with_all_keys().replace(
+            "\"/etc/mailsig/imap-ca.pem\"",
+            &format!("{:?}", ca.display().to_string()),
+        );
+        assert!(
+            text.contains("imap-ca.pem"),
+            "the example names no imap.ca_file"
+        );
         let config = Config::from_toml(
-            &example_with_all_keys(),
+            &text,
             Path::new("/etc/mailsig/mailsig.toml"),
             Vec::<(String, String)>::new(),
         );

@@ -702,7 +702,9 @@ async fn presets_port_recent_mail_and_the_mailbox_and_list_pages_speak_in_words(
         site.store.lists_for_user(owner.id).await?.len() == 1,
         "a duplicate list was created"
     );
-    browser.click(&format!("#list-{} summary", list.id.0)).await?;
+    browser
+        .click(&format!("#list-{} summary", list.id.0))
+        .await?;
     browser
         .fill(&format!("#rename-{}", list.id.0), "Key accounts")
         .await?;

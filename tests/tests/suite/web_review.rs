@@ -761,3 +761,79 @@ async fn fetch_page(site: &Site, path: &str) -> Result<(String, String)> {
         .to_owned();
     Ok((csp, answer.text().await?))
 }
+
+/// WCAG 2.2 relative luminance of an `rgb(r, g, b)` or `rgba(…)` colour as the browser computes it.
+fn luminance(css: &str) -> Result<f64> {
+    let inner = css
+        .trim()
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')');
+    let channels: Vec<f64> = inner
+        .split(',')
+        .take(3)
+        .map(|c| c.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("colour {css:?}"))?;
+    ensure!(channels.len() == 3, "colour {css:?}");
+    let linear = |c: f64| {
+        let c = c / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    Ok(0.2126 * linear(channels[0]) + 0.7152 * linear(channels[1]) + 0.0722 * linear(channels[2]))
+}
+
+fn contrast(a: &str, b: &str) -> Result<f64> {
+    let (a, b) = (luminance(a)?, luminance(b)?);
+    let (light, dark) = if a > b { (a, b) } else { (b, a) };
+    Ok((light + 0.05) / (dark + 0.05))
+}
+
+/// WCAG 1.4.11 (non-text contrast, which axe-core does not check): the focus ring of a focused
+/// field and the borders of fields and secondary buttons reach 3:1 against the page, as the
+/// browser computes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_focus_ring_and_control_borders_reach_three_to_one() -> Result<()> {
+    let Seeded {
+        site, customers, ..
+    } = seeded().await?;
+    let browser = Browser::on(Screen::Desktop).await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    browser
+        .goto(&site.url(&format!("/lists/{customers}/review")))
+        .await?;
+    let colours: String = browser
+        .eval(
+            "const q = document.querySelector('#q'); q.focus(); \
+             const s = getComputedStyle(q); \
+             const b = getComputedStyle(document.querySelector('button.secondary')); \
+             return [s.outlineStyle, s.outlineColor, s.borderTopColor, b.borderTopColor, \
+                     getComputedStyle(document.body).backgroundColor].join('|');",
+        )
+        .await?;
+    let parts: Vec<&str> = colours.split('|').collect();
+    ensure!(parts.len() == 5, "computed styles: {colours}");
+    ensure!(parts[0] != "none", "a focused field shows no focus ring");
+    let page = if parts[4].contains("rgba(0, 0, 0, 0)") {
+        "rgb(255, 255, 255)"
+    } else {
+        parts[4]
+    };
+    for (what, colour) in [
+        ("focus ring", parts[1]),
+        ("field border", parts[2]),
+        ("secondary button border", parts[3]),
+    ] {
+        let ratio = contrast(colour, page)?;
+        ensure!(
+            ratio >= 3.0,
+            "the {what} ({colour}) has {ratio:.2}:1 against the page ({page})"
+        );
+    }
+    browser.close().await?;
+    site.stop().await
+}
