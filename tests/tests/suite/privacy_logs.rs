@@ -179,6 +179,24 @@ async fn an_unparsable_fetch_response_does_not_bring_the_mail_into_the_log() -> 
             ("the IMAP password", "hostile-secret-pw"),
         ],
     )?;
+    // Nor the store (the mailbox's status and reason live there): the mailbox's address is
+    // found, so the search works.
+    let mut stored = Vec::new();
+    crate::privacy_matrix::files_under(&daemon.data_dir, "data dir", &mut stored)?;
+    ensure!(
+        stored.iter().any(|s| s.contains("victim@hostile.example")),
+        "no stored file holds the mailbox: the search proves nothing"
+    );
+    for (what, needle) in [
+        ("the mail's canary", mail.canary.as_str()),
+        ("the sender's address", mail.sender.as_str()),
+        ("the hostile server's item", "X-HOSTILE-ITEM"),
+        ("the IMAP password", "hostile-secret-pw"),
+    ] {
+        for surface in &stored {
+            ensure!(!surface.contains(needle), "{what} in {}", surface.name);
+        }
+    }
     ensure!(
         reconnect.contains("protocol") && reconnect.contains("cannot be parsed"),
         "no fixed reason in: {reconnect}"

@@ -123,20 +123,20 @@ enum Relay {
 }
 
 /// One surface searched, and what was found there.
-struct Surface {
-    name: String,
+pub(crate) struct Surface {
+    pub(crate) name: String,
     bytes: Vec<u8>,
 }
 
 impl Surface {
-    fn new(name: impl Into<String>, bytes: Vec<u8>) -> Surface {
+    pub(crate) fn new(name: impl Into<String>, bytes: Vec<u8>) -> Surface {
         Surface {
             name: name.into(),
             bytes,
         }
     }
 
-    fn contains(&self, needle: &str) -> bool {
+    pub(crate) fn contains(&self, needle: &str) -> bool {
         contains(&self.bytes, needle.as_bytes())
     }
 }
@@ -146,7 +146,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Every file under `dir` as one surface each.
-fn files_under(dir: &Path, label: &str, out: &mut Vec<Surface>) -> Result<()> {
+pub(crate) fn files_under(dir: &Path, label: &str, out: &mut Vec<Surface>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
         let path = entry?.path();
         if path.is_dir() {
