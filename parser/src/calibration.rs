@@ -200,6 +200,16 @@ mod tests {
     }
 
     #[test]
+    fn a_block_with_only_a_name_and_title_to_no_named_recipient_is_less_sure() {
+        let raw = b"From: Ann Lee <ann@corp.example>\r\nSubject: s\r\n\r\nHello,\r\n\r\nThe forms are due on Friday.\r\n\r\nBest regards,\r\nAnn Lee\r\nSales Director\r\n";
+        let (facts, name_only) = facts_and_confidence(raw);
+        assert_eq!(facts, ["block.no_recipients", "block.name_only"]);
+        let with_number = message("ann@corp.example", "bo@other.example", 1, "Best regards,");
+        let (_, full) = facts_and_confidence(&with_number);
+        assert!(name_only < full - 0.05, "{name_only} {full}");
+    }
+
+    #[test]
     fn every_fact_lowers_the_share_and_none_gives_the_intercept() {
         let none = signature_share(&[]);
         assert!((none - 1.0 / (1.0 + (-INTERCEPT).exp())).abs() < 1e-6);

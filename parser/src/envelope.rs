@@ -101,20 +101,19 @@ pub(crate) fn from_message(message: &Message<'_>) -> Envelope {
     };
     let from_domain = envelope
         .from_address
-        .clone()
-        .and_then(|a| a.rsplit_once('@').map(|(_, d)| d.to_string()))
+        .as_deref()
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_owned())
         .unwrap_or_default();
-    let from_domain = from_domain.as_str();
     for (name, value) in message.headers_raw() {
         // Names compared in any ASCII case, without a lower-cased copy of every header name.
         let name = name.trim();
         let is = |n: &str| name.eq_ignore_ascii_case(n);
-        let raw_value = value;
-        let value = || Some(value.trim().to_lowercase()).filter(|v| !v.is_empty());
+        let lowered = || Some(value.trim().to_lowercase()).filter(|v| !v.is_empty());
         if is("auto-submitted") {
-            envelope.auto_submitted = envelope.auto_submitted.take().or_else(value);
+            envelope.auto_submitted = envelope.auto_submitted.take().or_else(lowered);
         } else if is("precedence") {
-            envelope.precedence = envelope.precedence.take().or_else(value);
+            envelope.precedence = envelope.precedence.take().or_else(lowered);
         } else if is("list-id") {
             envelope.has_list_id = true;
         } else if is("list-unsubscribe") {
@@ -124,7 +123,7 @@ pub(crate) fn from_message(message: &Message<'_>) -> Envelope {
         } else if is("to") || is("cc") {
             // Counted by their '@' on the raw value: the engine parses no address header but
             // From, and a count needs no parse.
-            let (all, elsewhere) = count_recipients(raw_value, from_domain);
+            let (all, elsewhere) = count_recipients(value, &from_domain);
             envelope.recipients += all;
             envelope.recipients_elsewhere += elsewhere;
         }
