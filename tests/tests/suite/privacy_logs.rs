@@ -169,6 +169,13 @@ async fn an_unparsable_fetch_response_does_not_bring_the_mail_into_the_log() -> 
         .with_context(|| format!("commands received: {:?}", hostile.commands()))?;
     ensure!(hostile.body_fetches() >= 1, "the body was never fetched");
     ensure!(daemon.is_running(), "mailsigd stopped");
+    let peak_mib = daemon.peak_rss_kib()? as f64 / 1024.0;
+    eprintln!("peak RSS with an unparsable FETCH item: {peak_mib:.1} MiB");
+    ensure!(
+        peak_mib < crate::hostile_servers::PEAK_RSS_BOUND_MIB as f64,
+        "peak RSS {peak_mib:.1} MiB over {} MiB",
+        crate::hostile_servers::PEAK_RSS_BOUND_MIB
+    );
     ensure!(daemon.stop()? == Some(0), "mailsigd did not exit cleanly");
     assert_absent(
         &daemon.logs(),
