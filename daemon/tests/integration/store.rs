@@ -2489,7 +2489,7 @@ async fn org_role_is_kept_and_a_disabled_account_is_refused_everywhere(s: Store)
         .expect("password");
     let token = s.create_token(ann.id, "cli").await.expect("token");
     let token = token.secret.expose_secret().to_owned();
-    s.create_session(ann.id, "hash-1", "csrf", T0 + 3_600_000, false)
+    s.create_session(ann.id, "hash-1", T0 + 3_600_000, false)
         .await
         .expect("session");
     s.verify_token(&token).await.expect("token works");
@@ -2521,7 +2521,7 @@ async fn org_role_is_kept_and_a_disabled_account_is_refused_everywhere(s: Store)
             .is_not_found()
     );
     assert!(
-        s.create_session(ann.id, "hash-2", "csrf", T0 + 3_600_000, false)
+        s.create_session(ann.id, "hash-2", T0 + 3_600_000, false)
             .await
             .expect_err("refused")
             .is_not_found()
