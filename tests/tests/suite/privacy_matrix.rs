@@ -5,8 +5,10 @@
 //! mailbox whose server fails TLS), driven through the real `mailsigd` binary: the real Dovecot
 //! fetch, extraction, the commit, the notifier's digest sent through the real Postfix and read
 //! back over IMAP (or refused with a 5xx by a relay whose reply text is a canary), the API, the
-//! security page, `mailsigd backup`, and a TLS failure (the link test) against a server whose
-//! certificate names a canary. The
+//! security page, `mailsigd backup`, and TLS failures against a server whose certificate names
+//! a canary: at linking (the link test) and in the running daemon (a mailbox linked while the
+//! server still passed connections to Dovecot; its log line, stored reason, `mailbox list` and
+//! the owner's notice). The
 //! sender's address is stored with the suggestion (a contact field), so it is searched in the logs
 //! only. Then every place outside memory is searched:
 //!
@@ -164,11 +166,16 @@ pub(crate) fn files_under(dir: &Path, label: &str, out: &mut Vec<Surface>) -> Re
 
 /// A TLS server on loopback whose certificate (signed by the test CA) names only `name`: a
 /// client that asks for `localhost` refuses it, and rustls's error quotes the names it saw.
+/// While `forward` is set it passes connections through to the real Dovecot's IMAPS port
+/// instead, so a mailbox can be linked through it and meet the bad certificate later.
+/// `handshakes` counts the connections that met the certificate.
 async fn misnamed_tls_server(
     env: &TestEnv,
     dir: &Path,
     name: &str,
+    forward: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(u16, Arc<AtomicUsize>)> {
+    let dovecot = env.imaps_port;
     let issued = issue_certificate_for(env, dir, "misnamed", &format!("DNS:{name}"))?;
     let chain_pem = std::fs::read(&issued.chain)?;
     let key_pem = std::fs::read(&issued.key)?;
@@ -187,7 +194,17 @@ async fn misnamed_tls_server(
     let handshakes = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&handshakes);
     tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            if forward.load(Ordering::SeqCst) {
+                tokio::spawn(async move {
+                    if let Ok(mut upstream) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", dovecot)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut socket, &mut upstream).await;
+                    }
+                });
+                continue;
+            }
             counted.fetch_add(1, Ordering::SeqCst);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
@@ -204,7 +221,7 @@ async fn misnamed_tls_server(
 async fn rejecting_relay(
     env: &TestEnv,
     reply_text: &str,
-) -> Result<(u16, Arc<std::sync::Mutex<Vec<u8>>>)> {
+) -> Result<(u16, Arc<std::sync::Mutex<Vec<Vec<u8>>>>)> {
     let refusal = format!("554 5.7.1 {reply_text}\r\n").into_bytes();
     let dir = env.dir.join("tls");
     let chain_pem = std::fs::read(dir.join("fullchain.pem"))?;
@@ -221,7 +238,7 @@ async fn rejecting_relay(
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
-    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let received = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
     let kept = Arc::clone(&received);
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
@@ -242,9 +259,11 @@ async fn rejecting_relay(
                         if line == "." {
                             in_data = false;
                             let _ = write.write_all(&refusal).await;
-                        } else if let Ok(mut kept) = kept.lock() {
-                            kept.extend_from_slice(line.as_bytes());
-                            kept.extend_from_slice(b"\r\n");
+                        } else if let Ok(mut kept) = kept.lock()
+                            && let Some(message) = kept.last_mut()
+                        {
+                            message.extend_from_slice(line.as_bytes());
+                            message.extend_from_slice(b"\r\n");
                         }
                         continue;
                     }
@@ -259,6 +278,9 @@ async fn rejecting_relay(
                         "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 2.0.0 Ok\r\n",
                         "DATA" => {
                             in_data = true;
+                            if let Ok(mut kept) = kept.lock() {
+                                kept.push(Vec::new());
+                            }
                             b"354 End data with <CR><LF>.<CR><LF>\r\n"
                         }
                         "QUIT" => {
@@ -309,18 +331,28 @@ fn add_imap_args<'a>(
     ]
 }
 
-/// Waits until the owner's INBOX holds a message and returns its raw bytes.
-async fn wait_for_digest(env: &TestEnv, owner: &MailUser) -> Result<Vec<u8>> {
+/// Whether `raw` is the digest of new suggestions (the owner is also sent a notice about the
+/// mailbox that fails TLS).
+fn is_digest(raw: &[u8]) -> bool {
+    mail_parser::MessageParser::default()
+        .parse(raw)
+        .and_then(|m| m.subject().map(|s| s.contains("suggestion")))
+        .unwrap_or(false)
+}
+
+/// Waits until the owner's INBOX holds the digest and returns every message in it, raw.
+async fn wait_for_digest(env: &TestEnv, owner: &MailUser) -> Result<Vec<Vec<u8>>> {
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(message) = env
+        let messages: Vec<Vec<u8>> = env
             .imap()
             .fetch_all(owner, "INBOX")
             .await?
             .into_iter()
-            .next()
-        {
-            return Ok(message.raw);
+            .map(|m| m.raw)
+            .collect();
+        if messages.iter().any(|m| is_digest(m)) {
+            return Ok(messages);
         }
         ensure!(
             Instant::now() < deadline,
@@ -488,9 +520,26 @@ async fn run_matrix(
         ),
         Some(&format!("{}\n", watched.password)),
     )?;
-    // A second mailbox on a server whose certificate names a canary instead of localhost.
-    let (tls_port, handshakes) = misnamed_tls_server(&env, daemon.dir.path(), &cert_name).await?;
+    // A second mailbox is linked through a server that passes the connection to Dovecot, then
+    // starts answering with a certificate that names a canary instead of localhost: the running
+    // daemon meets the TLS failure (its log line and the mailbox's stored reason are surfaces).
+    let drifting = env.create_mail_user()?;
+    let forward = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (tls_port, handshakes) =
+        misnamed_tls_server(&env, daemon.dir.path(), &cert_name, Arc::clone(&forward)).await?;
     let tls_port = tls_port.to_string();
+    daemon.cli(
+        &add_imap_args(
+            &owner.address,
+            &list,
+            &tls_port,
+            &ca,
+            &drifting.name,
+            &drifting.address,
+        ),
+        Some(&format!("{}\n", drifting.password)),
+    )?;
+    forward.store(false, Ordering::SeqCst);
     // The operator's link test meets the TLS failure first: its refusal is a surface too.
     let refused = match daemon.cli(
         &add_imap_args(
@@ -526,6 +575,15 @@ async fn run_matrix(
         .to_owned();
 
     daemon.start(run_env).await?;
+    daemon
+        .wait_for_log("the linked mailbox's TLS failure", WAIT, |l| {
+            l.contains("imap") && (l.contains("needs attention") || l.contains("reconnecting"))
+        })
+        .await?;
+    ensure!(
+        handshakes.load(Ordering::SeqCst) >= 2,
+        "the running daemon never met the certificate"
+    );
     let base = format!("http://{}", daemon.config.listen);
     let client = reqwest::Client::new();
     let (session, csrf) = sign_in(&client, &base, &owner.address, &web_password).await?;
@@ -573,35 +631,52 @@ async fn run_matrix(
     daemon
         .wait_for_metric("mailsig_messages_processed_total", 1.0, WAIT)
         .await?;
-    let (digest, digest_name) = match &relayed {
+    let (messages, digest_name) = match &relayed {
         None => (
             wait_for_digest(&env, &owner).await?,
-            "digest read back over IMAP",
+            "mail read back over IMAP",
         ),
         Some(received) => {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let sent = received.lock().map(|r| r.clone()).unwrap_or_default();
+                if sent.iter().any(|m| is_digest(m)) {
+                    break;
+                }
+                ensure!(
+                    Instant::now() < deadline,
+                    "the relay saw no digest within {WAIT:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
             daemon
                 .wait_for_metric("mailsig_outbox_depth{status=\"failed\"}", 1.0, WAIT)
                 .await?;
             let sent = received.lock().map(|r| r.clone()).unwrap_or_default();
-            (sent, "digest as the refusing relay received it")
+            (sent, "mail as the refusing relay received it")
         }
     };
     // Everything outside memory.
     let mut surfaces = Vec::new();
-    let parsed = mail_parser::MessageParser::default()
-        .parse(&digest)
-        .context("the digest parses")?;
-    let decoded = format!(
-        "{}\n{}\n{}",
-        parsed.subject().unwrap_or_default(),
-        parsed.body_text(0).unwrap_or_default(),
-        parsed.body_html(0).unwrap_or_default()
-    );
-    surfaces.push(Surface::new(
-        format!("{digest_name} (decoded)"),
-        decoded.into_bytes(),
-    ));
-    surfaces.push(Surface::new(format!("{digest_name} (raw)"), digest.clone()));
+    for (i, message) in messages.iter().enumerate() {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(message)
+            .context("the mailed notification parses")?;
+        let decoded = format!(
+            "{}\n{}\n{}",
+            parsed.subject().unwrap_or_default(),
+            parsed.body_text(0).unwrap_or_default(),
+            parsed.body_html(0).unwrap_or_default()
+        );
+        surfaces.push(Surface::new(
+            format!("{digest_name}, #{i} (decoded)"),
+            decoded.into_bytes(),
+        ));
+        surfaces.push(Surface::new(
+            format!("{digest_name}, #{i} (raw)"),
+            message.clone(),
+        ));
+    }
     if relayed.is_some() {
         let failed = daemon.cli(&["outbox", "list"], None)?;
         ensure!(
@@ -613,6 +688,15 @@ async fn run_matrix(
     surfaces.push(Surface::new(
         "mailbox add-imap refusal (TLS failure)",
         refused.into_bytes(),
+    ));
+    let mailboxes = daemon.cli(&["mailbox", "list"], None)?;
+    ensure!(
+        mailboxes.contains(&drifting.address),
+        "mailbox list lacks the mailbox that failed TLS: {mailboxes}"
+    );
+    surfaces.push(Surface::new(
+        "mailbox list (TLS failure)",
+        mailboxes.into_bytes(),
     ));
     let mut stored = Vec::new();
     match &store {
@@ -686,6 +770,10 @@ async fn run_matrix(
         ("SMTP reply text", relay_reply),
         ("password of the TLS-failing mailbox", tls_password),
         ("name in the refused certificate", cert_name),
+        (
+            "password of the mailbox that met the bad certificate",
+            drifting.password.clone(),
+        ),
     ]);
     assert_no_canary(&canaries, &surfaces)?;
     let logs: Vec<Surface> = surfaces
