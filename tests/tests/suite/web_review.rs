@@ -837,3 +837,63 @@ async fn the_focus_ring_and_control_borders_reach_three_to_one() -> Result<()> {
     browser.close().await?;
     site.stop().await
 }
+
+/// Lists and sharing in words: a list shared with someone says, on their dashboard, whose it
+/// is and how many suggestions wait; on the owner's share page "Stop sharing" is hidden behind
+/// a disclosure that names the person, and stopping is confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_list_says_whose_it_is_and_stop_sharing_is_confirmed() -> Result<()> {
+    let Seeded {
+        site, customers, ..
+    } = seeded().await?;
+    let bob = site.user("bob@mycorp.example", "bob password 1").await?;
+    site.store
+        .share_list(
+            mailsig_daemon::store::ListId(customers),
+            bob.id,
+            mailsig_daemon::store::Role::Editor,
+        )
+        .await?;
+    let browser = Browser::on(Screen::Phone).await?;
+    site.sign_in(&browser, "bob@mycorp.example", "bob password 1")
+        .await?;
+    let card = browser.text(&format!("#list-{customers}")).await?;
+    ensure!(
+        card.contains("Shared with you by rita@mycorp.example")
+            && card.contains("an editor")
+            && card.contains("4 suggestions to review"),
+        "bob's card of the shared list: {card}"
+    );
+    browser.close().await?;
+
+    let browser = Browser::on(Screen::Desktop).await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    browser
+        .goto(&site.url(&format!("/lists/{customers}/share")))
+        .await?;
+    let button = format!("#unshare-{}", bob.id.0);
+    let shown: bool = browser
+        .eval(&format!(
+            "return document.querySelector('{button}').checkVisibility();"
+        ))
+        .await?;
+    ensure!(!shown, "Stop sharing is one click away");
+    browser.click("#members details summary").await?;
+    ensure!(
+        browser
+            .text("#members details")
+            .await?
+            .contains("bob@mycorp.example will no longer see this list"),
+        "the disclosure does not say what happens"
+    );
+    browser.click(&button).await?;
+    browser
+        .wait_text("#notice", "Stopped sharing with bob@mycorp.example", WAIT)
+        .await?;
+    ensure!(
+        site.store.lists_for_user(bob.id).await?.is_empty(),
+        "bob still sees the list"
+    );
+    browser.close().await?;
+    site.stop().await
+}
