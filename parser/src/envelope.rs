@@ -99,24 +99,54 @@ pub(crate) fn from_message(message: &Message<'_>) -> Envelope {
         message_id: message.message_id().map(str::to_string),
         ..Envelope::default()
     };
+    let from_domain = envelope
+        .from_address
+        .as_deref()
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_owned())
+        .unwrap_or_default();
     for (name, value) in message.headers_raw() {
         // Names compared in any ASCII case, without a lower-cased copy of every header name.
         let name = name.trim();
         let is = |n: &str| name.eq_ignore_ascii_case(n);
-        let value = || Some(value.trim().to_lowercase()).filter(|v| !v.is_empty());
+        let lowered = || Some(value.trim().to_lowercase()).filter(|v| !v.is_empty());
         if is("auto-submitted") {
-            envelope.auto_submitted = envelope.auto_submitted.take().or_else(value);
+            envelope.auto_submitted = envelope.auto_submitted.take().or_else(lowered);
         } else if is("precedence") {
-            envelope.precedence = envelope.precedence.take().or_else(value);
+            envelope.precedence = envelope.precedence.take().or_else(lowered);
         } else if is("list-id") {
             envelope.has_list_id = true;
         } else if is("list-unsubscribe") {
             envelope.has_list_unsubscribe = true;
         } else if AUTO_REPLY_HEADERS.iter().any(|h| is(h)) {
             envelope.auto_reply_marker = true;
+        } else if is("to") || is("cc") {
+            // Counted by their '@' on the raw value: the engine parses no address header but
+            // From, and a count needs no parse.
+            let (all, elsewhere) = count_recipients(value, &from_domain);
+            envelope.recipients += all;
+            envelope.recipients_elsewhere += elsewhere;
         }
     }
     envelope
+}
+
+/// Addresses in a raw To or Cc value, counted by their '@' (the engine parses no address
+/// header but From, and a count needs no parse), and how many of them are in another domain
+/// than `from_domain`.
+fn count_recipients(raw: &str, from_domain: &str) -> (usize, usize) {
+    let (mut all, mut elsewhere) = (0, 0);
+    for (i, _) in raw.match_indices('@') {
+        all += 1;
+        let domain: &str = raw[i + 1..]
+            .split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '-'))
+            .next()
+            .unwrap_or_default();
+        if from_domain.is_empty() || !domain.eq_ignore_ascii_case(from_domain) {
+            elsewhere += 1;
+        }
+    }
+    (all, elsewhere)
 }
 
 #[cfg(test)]
@@ -133,6 +163,17 @@ mod tests {
         assert_eq!(e.auto_submitted.as_deref(), Some("auto-replied"));
         assert_eq!(e.precedence.as_deref(), Some("bulk"));
         assert!(e.has_list_id && e.has_list_unsubscribe && e.auto_reply_marker);
+    }
+
+    #[test]
+    fn recipients_are_counted_with_those_in_another_domain() {
+        let raw = b"From: Ann <ann@corp.example>\r\nTo: \"Lee, Bo\" <bo@Corp.Example>, cy@corp.example,\r\n\tdee@other.example\r\nCc: eve@corp.example.net\r\n\r\nbody\r\n";
+        let e = envelope(raw);
+        assert_eq!((e.recipients, e.recipients_elsewhere), (4, 2));
+        let e = envelope(b"From: ann@corp.example\r\nTo: bo@corp.example\r\n\r\nhi\r\n");
+        assert_eq!((e.recipients, e.recipients_elsewhere), (1, 0));
+        let e = envelope(b"From: ann@corp.example\r\n\r\nhi\r\n");
+        assert_eq!((e.recipients, e.recipients_elsewhere), (0, 0));
     }
 
     #[test]

@@ -131,6 +131,12 @@ pub struct Envelope {
     pub has_list_unsubscribe: bool,
     /// Common auto-reply markers (`X-Autoreply`, `X-Autorespond`, `X-MS-Exchange-Generated-Message-Source`…).
     pub auto_reply_marker: bool,
+    /// How many addresses the To and Cc headers name (counted, never kept): an announcement to
+    /// a crowd reads differently from a note to one person.
+    pub recipients: usize,
+    /// How many of them are in another domain than the From address: none means mail among
+    /// colleagues of one organisation.
+    pub recipients_elsewhere: usize,
 }
 
 /// A non-fatal observation made while extracting (never message content).

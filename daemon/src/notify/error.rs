@@ -5,6 +5,12 @@
 //!
 //! The classification is made from lettre's error kinds and the SMTP reply code, never from message
 //! text alone (the one exception, STARTTLS not offered, is a lettre client error with no other marker).
+//!
+//! What is kept of a failure is a kind with a fixed sentence ([`SmtpFailure::describe`]) and the
+//! reply code, never the server's reply text or a library's message: a relay may put anything
+//! into its reply (the recipient, words of the refused message), and the error goes into the
+//! outbox's `last_error`, the log and the CLI. The lettre error is not kept as a source either, so
+//! that no chain of causes can print it.
 //! The Graph transport's HTTP answers and a failed OAuth token request map onto the same classes.
 
 use std::path::PathBuf;
@@ -124,10 +130,9 @@ pub enum NotifyError {
         server: String,
         stage: Stage,
         failure: SmtpFailure,
-        /// The server's reply code and text, or the lower-level cause. Never message content.
+        /// The server's reply code (e.g. `554 5.7.1`), or a fixed text of ours. Never the
+        /// server's words.
         reply: String,
-        #[source]
-        source: Option<SmtpError>,
     },
 
     /// The Graph `sendMail` transport failed.
@@ -156,14 +161,11 @@ fn detail_suffix(reply: &str) -> String {
 impl NotifyError {
     /// Builds the error for a lettre failure at a known stage.
     pub(crate) fn smtp(server: String, stage: Stage, source: SmtpError) -> NotifyError {
-        let failure = classify(&source, stage);
-        let reply = reply_text(&source);
         NotifyError::Smtp {
             server,
             stage,
-            failure,
-            reply,
-            source: Some(source),
+            failure: classify(&source, stage),
+            reply: reply_code(&source),
         }
     }
 
@@ -174,7 +176,6 @@ impl NotifyError {
             stage,
             failure: SmtpFailure::Timeout,
             reply: format!("no answer after {} s", after.as_secs()),
-            source: None,
         }
     }
 
@@ -202,7 +203,6 @@ impl NotifyError {
                 stage: Stage::Token,
                 failure: class,
                 reply,
-                source: None,
             }
         }
     }
@@ -357,20 +357,58 @@ fn is_rustls_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool 
     )
 }
 
-/// The server's reply (code and text) or the lowest-level cause, on one line.
-fn reply_text(err: &SmtpError) -> String {
-    let mut parts = Vec::new();
-    if let Some(code) = err.status() {
-        parts.push(code.to_string());
+/// The server's reply code, and the enhanced status code (RFC 3463) its text starts with, e.g.
+/// `554 5.7.1`; empty when there was no reply. Never the reply's text: a server may put anything
+/// there, the recipient's address or words of the message it refuses, and this string goes into
+/// the outbox's `last_error`, the log and the CLI. [`SmtpFailure::describe`] says what happened.
+fn reply_code(err: &SmtpError) -> String {
+    let Some(code) = err.status() else {
+        return String::new();
+    };
+    let mut out = code.to_string();
+    // lettre keeps the reply's text as the error's source.
+    if let Some(text) = std::error::Error::source(err).map(ToString::to_string)
+        && let Some(enhanced) = enhanced_status(&text)
+    {
+        out.push(' ');
+        out.push_str(enhanced);
     }
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    let mut last = None;
-    while let Some(current) = cause {
-        last = Some(current.to_string());
-        cause = current.source();
+    out
+}
+
+/// The RFC 3463 status code (`class.subject.detail`, digits only) a reply text starts with.
+fn enhanced_status(text: &str) -> Option<&str> {
+    let first = text.split_whitespace().next()?;
+    let mut parts = first.split('.');
+    let class = parts.next()?;
+    let subject = parts.next()?;
+    let detail = parts.next()?;
+    let digits = |p: &str, max: usize| {
+        !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit())
+    };
+    (parts.next().is_none()
+        && matches!(class, "2" | "4" | "5")
+        && digits(subject, 3)
+        && digits(detail, 3))
+    .then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::enhanced_status;
+
+    #[test]
+    fn only_a_well_formed_enhanced_status_code_is_kept_of_a_reply_text() {
+        assert_eq!(
+            enhanced_status("5.7.1 refused for gina@example.com"),
+            Some("5.7.1")
+        );
+        assert_eq!(enhanced_status("4.2.0 Greylisted"), Some("4.2.0"));
+        assert_eq!(enhanced_status("Greylisted 4.2.0"), None);
+        assert_eq!(enhanced_status("5.7.1x quote"), None);
+        assert_eq!(enhanced_status("5.7.1.2 x"), None);
+        assert_eq!(enhanced_status("9.1.1 x"), None);
+        assert_eq!(enhanced_status("5.1234.1 x"), None);
+        assert_eq!(enhanced_status(""), None);
     }
-    if let Some(text) = last {
-        parts.push(text);
-    }
-    parts.join(" ").replace(['\r', '\n'], " ")
 }

@@ -266,13 +266,11 @@ pub(crate) fn token_refused(err: NotifyError) -> NotifyError {
             stage,
             failure: SmtpFailure::AuthRejected,
             reply,
-            source,
         } => NotifyError::Smtp {
             server,
             stage,
             failure: SmtpFailure::TokenRejected,
             reply,
-            source,
         },
         other => other,
     }

@@ -228,6 +228,7 @@ impl OutboxWorker {
             if job.is_digest && self.defer_digest(&job, &mut report).await {
                 continue;
             }
+            tracing::trace!(rows = %ids(&job.rows), digest = job.is_digest, "notification job claimed");
             match &job.mail {
                 Ok(None) => {
                     self.finish_sent(&job).await;

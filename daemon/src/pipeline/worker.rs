@@ -228,6 +228,12 @@ impl WorkerContext {
             }
         };
         let mut decision = decision;
+        tracing::trace!(
+            mailbox = %mailbox,
+            msg = %log_id(&decision.message_id_hash),
+            suggestion = matches!(decision.outcome, Outcome::Suggestion(_)),
+            "message extracted"
+        );
         // Only a message that yields a suggestion is authenticated (the bytes were kept for it);
         // then the bytes are dropped (zeroized) before the commit.
         if let (Outcome::Suggestion(suggestion), Some(raw)) = (&mut decision.outcome, kept) {

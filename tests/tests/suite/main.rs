@@ -37,6 +37,7 @@ mod panics;
 mod pipeline;
 mod privacy;
 mod privacy_logs;
+mod privacy_matrix;
 mod reconnecting;
 mod reload;
 mod replicas;

@@ -10,6 +10,7 @@
 //! method is 403 before any handler); the finer rules (issuing tokens, changing the password)
 //! are the service's, from [`CurrentUser::credential`].
 
+pub mod csrf_token;
 pub mod oidc;
 pub mod org_admin;
 pub mod password;

@@ -3,7 +3,8 @@
 //! The cookie `__Host-mailsig_session` (Secure, HttpOnly, SameSite=Lax, Path=/, no Domain) holds
 //! 256 random bits; the store keeps only their SHA-256. Each session has its own CSRF
 //! synchronizer token, which the pages put into their forms (`csrf_token`) and scripts send as
-//! `X-CSRF-Token`.
+//! `X-CSRF-Token`; it is derived from the cookie on each request ([`super::csrf_token`]) and never
+//! stored.
 
 use crate::domain::{AuditAction, AuditObject};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::store::{Store, StoredSession, UserId};
 
 use super::AuthError;
+use super::csrf_token::{self, Purpose};
 use super::password::verify_password;
 
 /// The session cookie's name. The `__Host-` prefix makes browsers refuse it unless it is
@@ -46,12 +48,13 @@ impl std::fmt::Debug for Session {
     }
 }
 
-impl From<StoredSession> for Session {
-    fn from(s: StoredSession) -> Self {
+impl Session {
+    /// The session of row `s`, named by the cookie whose value is `cookie`.
+    fn new(s: StoredSession, cookie: &str) -> Self {
         Session {
             id: s.id,
             user: s.user,
-            csrf: s.csrf_token,
+            csrf: csrf_token::derive(cookie, Purpose::Session),
             expires_at: s.expires_at,
             second_factor: s.second_factor,
         }
@@ -158,7 +161,6 @@ pub(crate) async fn open_session(
     kind: SessionKind,
 ) -> Result<NewSession, AuthError> {
     let cookie = random_hex()?;
-    let csrf = random_hex()?;
     let expires_at = store
         .now_ms()
         .saturating_add(crate::store::duration_ms(ttl));
@@ -166,7 +168,6 @@ pub(crate) async fn open_session(
         .create_session(
             user,
             &hash_cookie(&cookie),
-            &csrf,
             expires_at,
             kind != SessionKind::PasswordOnly,
         )
@@ -183,7 +184,7 @@ pub(crate) async fn open_session(
         )
         .await?;
     Ok(NewSession {
-        session: stored.into(),
+        session: Session::new(stored, &cookie),
         cookie: SecretString::from(cookie),
         max_age: ttl,
     })
@@ -235,11 +236,11 @@ pub async fn from_headers(
     store: &Store,
     headers: &axum::http::HeaderMap,
 ) -> Result<Option<Session>, AuthError> {
-    let Some(value) = cookie_value(headers, SESSION_COOKIE) else {
+    let Some(value) = cookie_value(headers, SESSION_COOKIE).map(Zeroizing::new) else {
         return Ok(None);
     };
     match store.session_by_hash(&hash_cookie(&value)).await {
-        Ok(s) => Ok(Some(s.into())),
+        Ok(s) => Ok(Some(Session::new(s, &value))),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
     }

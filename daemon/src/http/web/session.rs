@@ -325,7 +325,7 @@ pub async fn second_factor_page(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     match second_factor::challenge::from_headers(&state.store, &headers).await {
-        Ok(Some(challenge)) => second_factor_form(StatusCode::OK, challenge.csrf_token, None),
+        Ok(Some(live)) => second_factor_form(StatusCode::OK, live.csrf_token().to_owned(), None),
         Ok(None) => start_again(
             &state.settings.identity,
             "The sign-in expired. Please enter your password again.",
