@@ -131,6 +131,8 @@ pub struct ImapConfig {
     pub max_connections_per_host: u32,
     /// Cap on the folders one IMAP mailbox may watch (each is a connection of its own).
     pub max_folders_per_mailbox: u32,
+    /// Time a server has for each step of opening a connection (TCP, TLS, greeting, STARTTLS).
+    pub connect_timeout: Duration,
     /// Time a server has to answer one command (CAPABILITY, EXAMINE, the UID listing, NOOP).
     pub command_timeout: Duration,
     /// Time a server has to deliver one message body, however it trickles it.
@@ -144,6 +146,10 @@ pub struct ImapConfig {
     pub allow_private_hosts: bool,
     /// Internal IMAP servers users may link by this host name or address (lower case).
     pub allowed_hosts: Vec<String>,
+    /// `[imap] ca_file`: where the operator's certificate authorities were read from...
+    pub ca_file: Option<PathBuf>,
+    /// ...and what was read (empty without the file).
+    pub ca_roots: crate::sources::imap::trust::OperatorRoots,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -408,9 +414,11 @@ impl Config {
             allow_plaintext_loopback: self.imap.allow_plaintext_loopback,
             allow_private_hosts: self.imap.allow_private_hosts,
             allowed_hosts: self.imap.allowed_hosts.clone(),
+            operator_roots: self.imap.ca_roots.clone(),
             max_message_bytes: self.pipeline.max_message_bytes,
             idle_renew: self.imap.idle_renew,
             poll_interval: self.imap.poll_interval,
+            connect_timeout: self.imap.connect_timeout,
             command_timeout: self.imap.command_timeout,
             fetch_timeout: self.imap.fetch_timeout,
             uidvalidity_rescan: self.imap.uidvalidity_rescan,
@@ -589,8 +597,24 @@ mod example_tests {
 
     #[test]
     fn example_with_every_key_set_is_valid() {
+        // `[imap] ca_file` is read when the configuration is: point it at a real CA.
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("temporary directory")
+        };
+        let ca = dir.path().join("imap-ca.pem");
+        let Ok(()) = std::fs::write(&ca, crate::sources::imap::trust::TEST_CA) else {
+            panic!("write the CA")
+        };
+        let text = example_with_all_keys().replace(
+            "\"/etc/mailsig/imap-ca.pem\"",
+            &format!("{:?}", ca.display().to_string()),
+        );
+        assert!(
+            text.contains("imap-ca.pem"),
+            "the example names no imap.ca_file"
+        );
         let config = Config::from_toml(
-            &example_with_all_keys(),
+            &text,
             Path::new("/etc/mailsig/mailsig.toml"),
             Vec::<(String, String)>::new(),
         );

@@ -204,12 +204,16 @@ pub struct RawImap {
     pub poll_interval: Option<String>,
     pub max_connections_per_host: Option<u32>,
     pub max_folders_per_mailbox: Option<u32>,
+    pub connect_timeout: Option<String>,
     pub command_timeout: Option<String>,
     pub fetch_timeout: Option<String>,
     pub uidvalidity_rescan: Option<String>,
     pub allow_plaintext_loopback: Option<bool>,
     pub allow_private_hosts: Option<bool>,
     pub allowed_hosts: Option<Vec<String>>,
+    /// A PEM file of certificate authorities trusted, with the public roots, by every mailbox
+    /// without a CA of its own.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -31,6 +31,8 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_FOLDERS_PER_MAILBOX: u32 = 20;
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// `[imap] connect_timeout`: each step of opening an IMAP connection.
+pub const DEFAULT_IMAP_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_UIDVALIDITY_RESCAN: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const MAX_UIDVALIDITY_RESCAN: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -172,6 +174,17 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         raw.imap.command_timeout,
         DEFAULT_COMMAND_TIMEOUT,
     )?;
+    let connect_timeout = duration(
+        "imap.connect_timeout",
+        raw.imap.connect_timeout,
+        DEFAULT_IMAP_CONNECT_TIMEOUT,
+    )?;
+    if connect_timeout < Duration::from_secs(1) || connect_timeout > Duration::from_secs(300) {
+        return Err(ConfigError::invalid(
+            "imap.connect_timeout",
+            "must be between 1s and 5m",
+        ));
+    }
     let fetch_timeout = duration(
         "imap.fetch_timeout",
         raw.imap.fetch_timeout,
@@ -200,6 +213,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         uidvalidity_rescan,
         idle_renew,
         poll_interval,
+        connect_timeout,
         command_timeout,
         fetch_timeout,
         max_folders_per_mailbox: at_least_one(
@@ -217,6 +231,8 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         allow_plaintext_loopback: raw.imap.allow_plaintext_loopback.unwrap_or(false),
         allow_private_hosts: raw.imap.allow_private_hosts.unwrap_or(false),
         allowed_hosts: allowed_hosts(raw.imap.allowed_hosts.unwrap_or_default())?,
+        ca_roots: imap_ca_roots(raw.imap.ca_file.clone().map(&resolve).as_deref())?,
+        ca_file: raw.imap.ca_file.map(&resolve),
     };
 
     let digest_interval = duration(
@@ -715,4 +731,21 @@ mod imap_guard_tests {
             assert!(err.contains("imap.allowed_hosts"), "{bad}: {err}");
         }
     }
+}
+
+/// `[imap] ca_file`, read and checked now so that `check-config` and a reload refuse a file
+/// that cannot be used (a reload keeps the running configuration then).
+fn imap_ca_roots(
+    path: Option<&std::path::Path>,
+) -> Result<crate::sources::imap::trust::OperatorRoots, ConfigError> {
+    use crate::sources::imap::trust::{OperatorRoots, parse_ca_pem};
+    let Some(path) = path else {
+        return Ok(OperatorRoots::default());
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        ConfigError::invalid("imap.ca_file", format!("read {}: {e}", path.display()))
+    })?;
+    let certs = parse_ca_pem(&pem)
+        .map_err(|e| ConfigError::invalid("imap.ca_file", format!("{} {e}", path.display())))?;
+    Ok(OperatorRoots::new(certs))
 }

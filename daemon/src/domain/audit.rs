@@ -56,6 +56,8 @@ text_enum! {
         SuggestionDismiss => "suggestion.dismiss",
         SuggestionReopen => "suggestion.reopen",
         SuggestionMerge => "suggestion.merge",
+        /// A merge undone: the values from before it put back (the detail is empty).
+        SuggestionMergeUndo => "suggestion.merge_undo",
         SuggestionExport => "suggestion.export",
         /// Erased for good; the entry keeps the id only, never the erased values.
         SuggestionErase => "suggestion.erase",

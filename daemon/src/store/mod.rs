@@ -26,6 +26,7 @@ mod graph;
 mod invitations;
 mod lists;
 mod mailboxes;
+mod merge_undo;
 mod multi_row;
 mod oidc;
 mod org;
@@ -76,6 +77,7 @@ pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{
     Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,
 };
+pub use merge_undo::MergeUndoId;
 pub use oidc::OidcLogin;
 pub use org::OrgMember;
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};

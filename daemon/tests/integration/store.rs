@@ -12,10 +12,10 @@ use mailsig_daemon::domain::{
 };
 use mailsig_daemon::store::{
     AutoAccept, AutoAcceptMode, ChangeStatus, Clock, CommitMessage, CommitResult, Cursor,
-    FieldEdit, KEEP_PER_SUGGESTION, ListId, MailboxFilter, MailboxId, MailboxKind, MailboxStatus,
-    NewMailbox, NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind, SightingOutcome,
-    Store, StoreOptions, StoredField, StoredPhone, SuggestionFields, SuggestionFilter,
-    SuggestionStatus, UserId,
+    FieldEdit, KEEP_PER_SUGGESTION, ListEdit, ListId, MailboxFilter, MailboxId, MailboxKind,
+    MailboxStatus, NewMailbox, NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind,
+    SightingOutcome, Store, StoreOptions, StoredField, StoredPhone, SuggestionFields,
+    SuggestionFilter, SuggestionStatus, UserId,
 };
 use sqlx::Row;
 
@@ -119,6 +119,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    a_merge_is_undone_once_and_not_after_a_later_change,
     migrations_are_idempotent,
     users_are_unique_by_email,
     token_is_stored_hashed_and_verifies,
@@ -1329,6 +1330,99 @@ async fn remove_mailbox_wipes_secret_and_purge_deletes_after_retention(s: Store)
         0
     );
     assert_eq!(s.get_list(w.list).await.expect("list kept").id, w.list);
+}
+
+/// A merge's Undo puts back the values, confidence and status from before it (history
+/// recorded), works once, only for the reviewer who merged, and is refused when a later message
+/// changed the suggestion after the merge.
+async fn a_merge_is_undone_once_and_not_after_a_later_change(s: Store) {
+    let w = world(&s).await;
+    let other = s
+        .create_user("other@example.org", None)
+        .await
+        .expect("user");
+    let r = s
+        .commit_message(commit(
+            &w,
+            "u1",
+            1,
+            Outcome::Suggestion(contact("ann@acme.example", "Ann Lee", "CEO", "Acme")),
+        ))
+        .await
+        .expect("commit");
+    let CommitResult::Inserted { suggestion: id } = r else {
+        panic!("{r:?}")
+    };
+    s.set_suggestion_status(id, SuggestionStatus::Accepted)
+        .await
+        .expect("accept");
+    let before = s.get_suggestion(id).await.expect("get");
+    let edits = [FieldEdit {
+        field: "title".into(),
+        value: Some("Chief Executive".into()),
+    }];
+    let lists = [ListEdit {
+        field: "emails".into(),
+        keep: vec![],
+    }];
+    let (merged, undo) = s
+        .merge_suggestion_undoable(id, &edits, &lists, w.owner)
+        .await
+        .expect("merge");
+    assert_eq!(merged.status, SuggestionStatus::Merged);
+    assert!(merged.fields.emails.is_empty());
+    assert!(
+        s.undo_merge(undo, id, other.id).await.is_err(),
+        "another person used the undo"
+    );
+    let restored = s.undo_merge(undo, id, w.owner).await.expect("undo");
+    assert_eq!(restored.fields, before.fields);
+    assert_eq!(restored.status, SuggestionStatus::Accepted);
+    assert!((restored.confidence - before.confidence).abs() < 1e-9);
+    let history = s.suggestion_history(id).await.expect("history");
+    let last: Vec<_> = history
+        .iter()
+        .rev()
+        .take(3)
+        .map(|h| (h.field.as_str(), h.new_value.clone()))
+        .collect();
+    assert!(
+        last.contains(&("status", Some("accepted".to_owned())))
+            && last.iter().any(|(f, _)| *f == "title"),
+        "{last:?}"
+    );
+    assert!(
+        matches!(
+            s.undo_merge(undo, id, w.owner).await,
+            Err(mailsig_daemon::store::Error::NotFound { .. })
+        ),
+        "an undo worked twice"
+    );
+
+    // Merge again, then another reviewer changes the title: the undo is refused, nothing moves.
+    let (_, undo) = s
+        .merge_suggestion_undoable(id, &edits, &[], w.owner)
+        .await
+        .expect("merge again");
+    s.merge_suggestion(
+        id,
+        &[FieldEdit {
+            field: "title".into(),
+            value: Some("Founder".into()),
+        }],
+    )
+    .await
+    .expect("a later merge");
+    let changed = s.get_suggestion(id).await.expect("get");
+    let refused = s.undo_merge(undo, id, w.owner).await;
+    assert!(
+        matches!(refused, Err(mailsig_daemon::store::Error::Invalid { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        s.get_suggestion(id).await.expect("get").fields,
+        changed.fields
+    );
 }
 
 async fn suggestion_review_status_merge_and_paging(s: Store) {

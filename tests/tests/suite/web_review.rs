@@ -280,6 +280,88 @@ async fn each_review_action_is_confirmed_with_undo_on_the_same_view() -> Result<
     site.stop().await
 }
 
+/// Erase, for a person's erasure request: behind a confirmation page that names who goes and
+/// has a Cancel back to the same view; once confirmed the suggestion is gone from the store
+/// and the page, the view is kept, and the audit entry names the id and no value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suggestion_is_erased_for_good_after_a_confirmation() -> Result<()> {
+    let Seeded {
+        site,
+        customers,
+        lena,
+        ..
+    } = seeded().await?;
+    let browser = Browser::on(Screen::Desktop).await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    let view = format!("/lists/{customers}/review?status=new&q=vogt");
+    browser.goto(&site.url(&view)).await?;
+    let card = format!("#suggestion-{}", lena.0);
+    // Its accessible name says who (the name is visually hidden beside "Erase").
+    let named: String = browser
+        .eval(&format!(
+            "return document.querySelector('{card} a.erase').textContent;"
+        ))
+        .await?;
+    ensure!(
+        named.trim() == "Erase Lena Vogt",
+        "the Erase link is named {named:?}"
+    );
+
+    // Cancel: back on the same view, nothing erased.
+    browser.click(&format!("{card} a.erase")).await?;
+    browser.wait_path(|p| p.ends_with("/erase"), WAIT).await?;
+    let warning = browser.text("main").await?;
+    ensure!(
+        warning.contains("Erase Lena Vogt for good?") && warning.contains("cannot be brought back"),
+        "confirmation page: {warning}"
+    );
+    browser.click("#cancel-erase").await?;
+    browser.wait_path(|p| p.ends_with("/review"), WAIT).await?;
+    ensure_view_kept(&browser, "new", "vogt").await?;
+    ensure!(
+        site.store.get_suggestion(lena).await.is_ok(),
+        "erased on Cancel"
+    );
+
+    // Confirmed: gone, confirmed on the same view.
+    browser.click(&format!("{card} a.erase")).await?;
+    browser.wait_path(|p| p.ends_with("/erase"), WAIT).await?;
+    browser.click("#confirm-erase").await?;
+    browser
+        .wait_text("#notice", "Erased 1 suggestion for good.", WAIT)
+        .await?;
+    ensure_view_kept(&browser, "new", "vogt").await?;
+    ensure!(
+        !browser.exists(&card).await?,
+        "the erased suggestion is still shown"
+    );
+    ensure!(
+        !browser.exists("#undo").await?,
+        "an erasure offers an Undo it cannot keep"
+    );
+    ensure!(
+        site.store.get_suggestion(lena).await.is_err(),
+        "the suggestion is still in the store"
+    );
+    let audit = site.store.audit_log(50).await?;
+    let entry = audit
+        .iter()
+        .find(|e| e.action == mailsig_daemon::domain::AuditAction::SuggestionErase)
+        .context("no audit entry for the erasure")?;
+    ensure!(
+        entry.object_id == Some(lena.0) && entry.detail.is_none(),
+        "audit entry {entry:?}"
+    );
+    let logged = format!("{audit:?}");
+    ensure!(
+        !logged.contains("Lena") && !logged.contains("vogt-logistik"),
+        "the audit log holds the erased values"
+    );
+
+    browser.close().await?;
+    site.stop().await
+}
+
 /// The pages a signed-in person sees, by name and path.
 fn signed_in_pages(seeded: &Seeded) -> Vec<(&'static str, String)> {
     let Seeded {
@@ -302,6 +384,10 @@ fn signed_in_pages(seeded: &Seeded) -> Vec<(&'static str, String)> {
         ("mailbox", format!("/mailboxes/{mailbox}")),
         ("share", format!("/lists/{customers}/share")),
         ("delete-list", format!("/lists/{prospects}/delete")),
+        (
+            "erase-suggestion",
+            format!("/suggestions/{}/erase?status=new", rachel.0),
+        ),
         ("not-found", "/no/such/page".to_owned()),
     ]
 }
@@ -368,7 +454,8 @@ fn the_screenshots_in_docs_are_not_blank() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_merge_view_compares_changes_keeps_typed_text_and_asks_before_clearing() -> Result<()> {
+async fn the_merge_view_compares_changes_keeps_typed_text_asks_before_clearing_and_undoes()
+-> Result<()> {
     let Seeded {
         site,
         customers,
@@ -444,6 +531,7 @@ async fn the_merge_view_compares_changes_keeps_typed_text_and_asks_before_cleari
     );
 
     // Confirm the clearing, remove the mobile number: saved, back on the view, confirmed.
+    let merged_from = site.store.get_suggestion(rachel).await?;
     browser.click("#company-clear").await?;
     browser.click("#keep-phones-2").await?;
     browser.click("#merge").await?;
@@ -471,6 +559,36 @@ async fn the_merge_view_compares_changes_keeps_typed_text_and_asks_before_cleari
         .collect();
     ensure!(phones == ["+14155550134"], "phones {phones:?}");
     ensure!(stored.fields.emails.len() == 1, "an e-mail was lost");
+
+    // Undo: the values, the removed phone and the status from before the merge come back, on
+    // the same view, and the Undo is used up.
+    browser.click("#undo").await?;
+    browser
+        .wait_text("#notice", "Undone: Rachel Kim", WAIT)
+        .await?;
+    ensure_view_kept(&browser, "new", "harbor").await?;
+    ensure!(
+        !browser.exists("#undo").await?,
+        "an undone merge still offers Undo"
+    );
+    let restored = site.store.get_suggestion(rachel).await?;
+    ensure!(
+        restored.status == SuggestionStatus::New,
+        "status after Undo: {:?}",
+        restored.status
+    );
+    ensure!(
+        restored.fields == merged_from.fields,
+        "the values before the merge were not restored: {:?}",
+        restored.fields
+    );
+    ensure!(
+        browser
+            .text(&format!("#suggestion-{}", rachel.0))
+            .await?
+            .contains("Harbor Freight Lines"),
+        "the restored card does not show the company again"
+    );
 
     browser.close().await?;
     site.stop().await
@@ -642,4 +760,80 @@ async fn fetch_page(site: &Site, path: &str) -> Result<(String, String)> {
         .unwrap_or_default()
         .to_owned();
     Ok((csp, answer.text().await?))
+}
+
+/// WCAG 2.2 relative luminance of an `rgb(r, g, b)` or `rgba(…)` colour as the browser computes it.
+fn luminance(css: &str) -> Result<f64> {
+    let inner = css
+        .trim()
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')');
+    let channels: Vec<f64> = inner
+        .split(',')
+        .take(3)
+        .map(|c| c.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("colour {css:?}"))?;
+    ensure!(channels.len() == 3, "colour {css:?}");
+    let linear = |c: f64| {
+        let c = c / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    Ok(0.2126 * linear(channels[0]) + 0.7152 * linear(channels[1]) + 0.0722 * linear(channels[2]))
+}
+
+fn contrast(a: &str, b: &str) -> Result<f64> {
+    let (a, b) = (luminance(a)?, luminance(b)?);
+    let (light, dark) = if a > b { (a, b) } else { (b, a) };
+    Ok((light + 0.05) / (dark + 0.05))
+}
+
+/// WCAG 1.4.11 (non-text contrast, which axe-core does not check): the focus ring of a focused
+/// field and the borders of fields and secondary buttons reach 3:1 against the page, as the
+/// browser computes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_focus_ring_and_control_borders_reach_three_to_one() -> Result<()> {
+    let Seeded {
+        site, customers, ..
+    } = seeded().await?;
+    let browser = Browser::on(Screen::Desktop).await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    browser
+        .goto(&site.url(&format!("/lists/{customers}/review")))
+        .await?;
+    let colours: String = browser
+        .eval(
+            "const q = document.querySelector('#q'); q.focus(); \
+             const s = getComputedStyle(q); \
+             const b = getComputedStyle(document.querySelector('button.secondary')); \
+             return [s.outlineStyle, s.outlineColor, s.borderTopColor, b.borderTopColor, \
+                     getComputedStyle(document.body).backgroundColor].join('|');",
+        )
+        .await?;
+    let parts: Vec<&str> = colours.split('|').collect();
+    ensure!(parts.len() == 5, "computed styles: {colours}");
+    ensure!(parts[0] != "none", "a focused field shows no focus ring");
+    let page = if parts[4].contains("rgba(0, 0, 0, 0)") {
+        "rgb(255, 255, 255)"
+    } else {
+        parts[4]
+    };
+    for (what, colour) in [
+        ("focus ring", parts[1]),
+        ("field border", parts[2]),
+        ("secondary button border", parts[3]),
+    ] {
+        let ratio = contrast(colour, page)?;
+        ensure!(
+            ratio >= 3.0,
+            "the {what} ({colour}) has {ratio:.2}:1 against the page ({page})"
+        );
+    }
+    browser.close().await?;
+    site.stop().await
 }

@@ -16,6 +16,7 @@
 
 mod account;
 mod book_light;
+mod erase;
 mod imap_presets;
 mod lists;
 mod mailbox_password;
@@ -111,6 +112,10 @@ pub fn router() -> Router<AppState> {
         .route("/lists/{id}/auto-accept", post(review::set_auto_accept))
         .route("/suggestions/{id}/accept", post(review::accept))
         .route("/suggestions/{id}/dismiss", post(review::dismiss))
+        .route(
+            "/suggestions/{id}/erase",
+            get(erase::erase_page).post(erase::erase),
+        )
         .route("/changes/{id}/accept", post(merge::accept_change))
         .route("/changes/{id}/dismiss", post(merge::dismiss_change))
         .route(

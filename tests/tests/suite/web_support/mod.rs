@@ -64,6 +64,20 @@ impl Site {
         .await
     }
 
+    /// [`Site::start`] with IMAP watchers and these IMAP options (the operator's certificate
+    /// authorities, timeouts); plaintext on loopback and private hosts are allowed as in
+    /// [`Site::start`].
+    pub async fn start_with_imap(options: ImapOptions) -> Result<Site> {
+        Site::start_full_with(
+            0,
+            true,
+            mailsig_daemon::http::app::ApiSettings::default(),
+            mailsig_daemon::webhooks::WebhookSettings::default(),
+            options,
+        )
+        .await
+    }
+
     /// [`Site::start_with`] on the loopback port `port` (0: any free one), for settings that
     /// must name the site's own URL before it starts (OpenID callbacks).
     pub async fn start_on(
@@ -86,6 +100,16 @@ impl Site {
         api: mailsig_daemon::http::app::ApiSettings,
         webhooks: mailsig_daemon::webhooks::WebhookSettings,
     ) -> Result<Site> {
+        Site::start_full_with(port, watch_imap, api, webhooks, ImapOptions::default()).await
+    }
+
+    async fn start_full_with(
+        port: u16,
+        watch_imap: bool,
+        api: mailsig_daemon::http::app::ApiSettings,
+        webhooks: mailsig_daemon::webhooks::WebhookSettings,
+        imap_options: ImapOptions,
+    ) -> Result<Site> {
         let env = TestEnv::from_env()?;
         let dir = tempfile::tempdir()?;
         let cert = issue_certificate(&env, dir.path(), "server")?;
@@ -95,7 +119,7 @@ impl Site {
             options: ImapOptions {
                 allow_plaintext_loopback: true,
                 allow_private_hosts: true,
-                ..ImapOptions::default()
+                ..imap_options
             },
             reconcile_interval: Duration::from_secs(1),
             ..ImapStartOptions::default()
