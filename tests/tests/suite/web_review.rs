@@ -493,6 +493,11 @@ async fn the_merge_view_compares_changes_keeps_typed_text_asks_before_clearing_a
         !browser.exists("#name-old").await? && !browser.exists("#field-company.compare").await?,
         "unchanged fields are offered a choice"
     );
+    // Each side says when its value was seen (a <time> the reader's clock can rewrite).
+    let dated: usize = browser
+        .eval("return document.querySelectorAll('#field-title.compare time[datetime]').length;")
+        .await?;
+    ensure!(dated == 2, "{dated} dated values in the title comparison");
     let company: String = browser
         .eval("return document.querySelector('#company-value').value;")
         .await?;
