@@ -393,7 +393,7 @@ fn signed_in_pages(seeded: &Seeded) -> Vec<(&'static str, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_page_fits_a_desktop_and_a_phone() -> Result<()> {
+async fn every_page_fits_a_desktop_and_a_phone_with_the_navigation_on_one_row() -> Result<()> {
     let seeded = seeded().await?;
     let site = &seeded.site;
     for screen in Screen::ALL {
@@ -423,6 +423,9 @@ async fn every_page_fits_a_desktop_and_a_phone() -> Result<()> {
             );
             browser
                 .assert_fits(&format!("{path} on {screen:?}"))
+                .await?;
+            browser
+                .assert_navigation_on_one_row(&format!("{path} on {screen:?}"))
                 .await?;
             browser
                 .screenshot(&screenshot_path(&format!("{name}-{}", screen.name())))
