@@ -345,6 +345,25 @@ impl Browser {
         Ok(())
     }
 
+    /// Fails when the items of the main navigation do not share one row (a navigation that
+    /// wraps onto a second line), naming each item's vertical centre.
+    pub async fn assert_navigation_on_one_row(&self, what: &str) -> Result<()> {
+        let centres: Vec<(String, f64)> = self
+            .eval(
+                "return [...document.querySelectorAll('nav[aria-label=\"Main\"] > *')] \
+                   .map(e => { const r = e.getBoundingClientRect(); \
+                               return [e.textContent.trim(), r.top + r.height / 2]; });",
+            )
+            .await?;
+        ensure!(!centres.is_empty(), "{what} has no main navigation");
+        let first = centres[0].1;
+        ensure!(
+            centres.iter().all(|(_, y)| (y - first).abs() <= 2.0),
+            "{what}: the navigation wraps; item centres {centres:?}"
+        );
+        Ok(())
+    }
+
     /// The `textContent` of the element matched by `selector` (visually hidden text included,
     /// as a screen reader reads it), with runs of white space as one space.
     pub async fn accessible_text(&self, selector: &str) -> Result<String> {

@@ -722,6 +722,26 @@ async fn presets_port_recent_mail_and_the_mailbox_and_list_pages_speak_in_words(
         browser.current_path().await? == path,
         "unlinked without the confirmation box"
     );
+    // A post without the box (the browser's check taken away) is refused by the server too.
+    let _: bool = browser
+        .eval("document.querySelector('#unlink-confirm').required = false; return true;")
+        .await?;
+    browser.click("#unlink").await?;
+    browser
+        .wait_text("main", "tick the box to confirm", Duration::from_secs(10))
+        .await?;
+    ensure!(
+        site.store
+            .list_mailboxes(&MailboxFilter {
+                owner: Some(owner.id),
+                kind: None,
+            })
+            .await?
+            .len()
+            == 1,
+        "a post without the confirmation box unlinked the mailbox"
+    );
+    browser.goto(&site.url(&path)).await?;
     browser.click("#unlink-confirm").await?;
     browser.click("#unlink").await?;
     browser

@@ -393,7 +393,7 @@ fn signed_in_pages(seeded: &Seeded) -> Vec<(&'static str, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_page_fits_a_desktop_and_a_phone() -> Result<()> {
+async fn every_page_fits_a_desktop_and_a_phone_with_the_navigation_on_one_row() -> Result<()> {
     let seeded = seeded().await?;
     let site = &seeded.site;
     for screen in Screen::ALL {
@@ -423,6 +423,9 @@ async fn every_page_fits_a_desktop_and_a_phone() -> Result<()> {
             );
             browser
                 .assert_fits(&format!("{path} on {screen:?}"))
+                .await?;
+            browser
+                .assert_navigation_on_one_row(&format!("{path} on {screen:?}"))
                 .await?;
             browser
                 .screenshot(&screenshot_path(&format!("{name}-{}", screen.name())))
@@ -493,6 +496,11 @@ async fn the_merge_view_compares_changes_keeps_typed_text_asks_before_clearing_a
         !browser.exists("#name-old").await? && !browser.exists("#field-company.compare").await?,
         "unchanged fields are offered a choice"
     );
+    // Each side says when its value was seen (a <time> the reader's clock can rewrite).
+    let dated: usize = browser
+        .eval("return document.querySelectorAll('#field-title.compare time[datetime]').length;")
+        .await?;
+    ensure!(dated == 2, "{dated} dated values in the title comparison");
     let company: String = browser
         .eval("return document.querySelector('#company-value').value;")
         .await?;
@@ -894,6 +902,60 @@ async fn a_shared_list_says_whose_it_is_and_stop_sharing_is_confirmed() -> Resul
         site.store.lists_for_user(bob.id).await?.is_empty(),
         "bob still sees the list"
     );
+    browser.close().await?;
+    site.stop().await
+}
+
+/// What a person sees around the pages: the sign-in page says what mailsig is; an unknown
+/// address and an error keep the navigation; the page downloads are named after the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_says_what_mailsig_is_errors_keep_the_navigation_and_downloads_are_named()
+-> Result<()> {
+    let Seeded {
+        site, customers, ..
+    } = seeded().await?;
+    let browser = Browser::on(Screen::Phone).await?;
+    browser.goto(&site.url("/sign-in")).await?;
+    let about = browser.text("#about").await?;
+    ensure!(
+        about.contains("signatures") && about.contains("never the mail"),
+        "the sign-in page does not say what mailsig is: {about}"
+    );
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    for path in [
+        "/no/such/page".to_owned(),
+        "/lists/999999/review".to_owned(),
+    ] {
+        browser.goto(&site.url(&path)).await?;
+        ensure!(
+            browser.exists("header nav a[href='/dashboard']").await?
+                && browser.exists("main h1").await?,
+            "{path}: no navigation or heading: {}",
+            browser.text("body").await?
+        );
+    }
+    // The page downloads (a session of the same person, as the browser's).
+    let session = mailsig_daemon::http::auth::sign_in(&site.store, EMAIL, PASSWORD).await?;
+    let cookie = format!(
+        "{}={}",
+        mailsig_daemon::http::auth::SESSION_COOKIE,
+        session.cookie_value()
+    );
+    for ext in ["csv", "vcf"] {
+        let path = format!("/lists/{customers}/export.{ext}");
+        let reply = mailsig_tests::https::https(
+            site.addr,
+            site.env.tls_client_config(),
+            &mailsig_tests::https::Request::get(&path).header("Cookie", cookie.clone()),
+        )
+        .await?;
+        let disposition = reply.header("content-disposition").unwrap_or_default();
+        ensure!(
+            reply.status == 200 && disposition.contains(&format!("filename=\"Customers.{ext}\"")),
+            "the {ext} download: {} named {disposition:?}",
+            reply.status
+        );
+    }
     browser.close().await?;
     site.stop().await
 }
