@@ -225,6 +225,16 @@ pub async fn counts(
     Ok(counts)
 }
 
+/// The suggestion of `id` for the confirmation before [`erase`], with the same rule: its list's
+/// owner only (anyone else gets what [`erase`] would answer them).
+pub async fn for_erasure(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+) -> ServiceResult<Suggestion> {
+    visible(store, actor, id, Role::Owner).await
+}
+
 /// Erases a suggestion for good (a GDPR erasure request); the list's owner only. The audit
 /// entry names the suggestion's id and nothing of what it held.
 pub async fn erase(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<()> {

@@ -291,9 +291,38 @@ async fn a_suggestion_is_erased_for_good_after_a_confirmation() -> Result<()> {
         lena,
         ..
     } = seeded().await?;
+    // An editor of the list is offered no Erase, and its confirmation page refuses them.
+    let eve = site.user("eve@mycorp.example", "eve password 1").await?;
+    site.store
+        .share_list(
+            mailsig_daemon::store::ListId(customers),
+            eve.id,
+            mailsig_daemon::store::Role::Editor,
+        )
+        .await?;
+    let browser = Browser::on(Screen::Desktop).await?;
+    site.sign_in(&browser, "eve@mycorp.example", "eve password 1")
+        .await?;
+    let view = format!("/lists/{customers}/review?status=new&q=vogt");
+    browser.goto(&site.url(&view)).await?;
+    ensure!(
+        browser.exists(&format!("#suggestion-{}", lena.0)).await?
+            && !browser
+                .exists(&format!("#suggestion-{} a.erase", lena.0))
+                .await?,
+        "the editor's review card offers Erase"
+    );
+    browser
+        .goto(&site.url(&format!("/suggestions/{}/erase", lena.0)))
+        .await?;
+    ensure!(
+        !browser.exists("#confirm-erase").await?,
+        "the editor is asked to confirm an erasure"
+    );
+    browser.close().await?;
+
     let browser = Browser::on(Screen::Desktop).await?;
     site.sign_in(&browser, EMAIL, PASSWORD).await?;
-    let view = format!("/lists/{customers}/review?status=new&q=vogt");
     browser.goto(&site.url(&view)).await?;
     let card = format!("#suggestion-{}", lena.0);
     // Its accessible name says who (the name is visually hidden beside "Erase").

@@ -12,8 +12,8 @@ use super::render::{PageError, Visitor, html};
 use super::review::{ReviewView, display_name};
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
-use crate::service::{self, ServiceError};
-use crate::store::{Role, SuggestionId};
+use crate::service;
+use crate::store::SuggestionId;
 
 #[derive(Template)]
 #[template(path = "erase_suggestion.html")]
@@ -26,23 +26,6 @@ struct ErasePage {
     view: ReviewView,
 }
 
-/// The suggestion of `id` if the visitor owns its list (erasing is the owner's).
-async fn owned(
-    state: &AppState,
-    visitor: &Visitor,
-    id: SuggestionId,
-) -> Result<crate::store::Suggestion, PageError> {
-    let suggestion = service::suggestions::get(&state.store, visitor.actor, id).await?;
-    let list = service::lists::get_list(&state.store, visitor.actor, suggestion.list).await?;
-    if list.role != Role::Owner {
-        return Err(ServiceError::Forbidden {
-            action: "erase a suggestion (the list's owner only)",
-        }
-        .into());
-    }
-    Ok(suggestion)
-}
-
 /// The confirmation: who is erased and what erasing means.
 pub async fn erase_page(
     State(state): State<AppState>,
@@ -51,7 +34,8 @@ pub async fn erase_page(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    let suggestion = owned(&state, &visitor, SuggestionId(id)).await?;
+    let suggestion =
+        service::suggestions::for_erasure(&state.store, visitor.actor, SuggestionId(id)).await?;
     html(&ErasePage {
         csrf: visitor.csrf,
         id,
@@ -77,7 +61,8 @@ pub async fn erase(
             Redirect::to(&format!("/suggestions/{id}/erase?{}", view.query())).into_response(),
         );
     }
-    let suggestion = owned(&state, &visitor, SuggestionId(id)).await?;
+    let suggestion =
+        service::suggestions::for_erasure(&state.store, visitor.actor, SuggestionId(id)).await?;
     service::suggestions::erase(&state.store, visitor.actor, suggestion.id).await?;
     let extra = [("done", "erased".to_owned()), ("n", "1".to_owned())];
     Ok(Redirect::to(&view.url(suggestion.list, &extra)).into_response())
