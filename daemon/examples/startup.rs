@@ -12,7 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use mailsig_daemon::sources::imap::{ImapSettings, Security};
+use mailsig_daemon::domain::TlsMode;
+use mailsig_daemon::sources::imap::ImapSettings;
 use mailsig_daemon::store::{MailboxKind, NewMailbox, SecretKind, Store};
 use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
@@ -42,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let settings = ImapSettings {
             host: "127.0.0.1".into(),
             port: 1,
-            security: Security::ImplicitTls,
+            security: TlsMode::ImplicitTls,
             username: format!("user{i:05}"),
             folders: Vec::new(),
             ca_file: None,

@@ -5,14 +5,15 @@
 
 use std::path::Path;
 
-use mailsig_daemon::sources::imap::{ImapSettings, Security};
+use mailsig_daemon::domain::TlsMode;
+use mailsig_daemon::sources::imap::ImapSettings;
 use mailsig_daemon::store::{ListId, MailboxKind, NewMailbox, UserId};
 
 /// Settings that watch `folders` (the INBOX when empty) of `username` on the Dovecot at
 /// `127.0.0.1:<port>`, trusting `ca`, with no backfill.
 pub fn imap_settings(
     port: u16,
-    security: Security,
+    security: TlsMode,
     username: &str,
     ca: &Path,
     folders: &[&str],

@@ -3,7 +3,8 @@
 //! the API would store them. One place, so a change of the mailbox row is made once.
 
 use anyhow::Result;
-use mailsig_daemon::sources::imap::{ImapSettings, Security};
+use mailsig_daemon::domain::TlsMode;
+use mailsig_daemon::sources::imap::ImapSettings;
 use mailsig_daemon::store::{ListId, Mailbox, SecretKind, Store, UserId};
 use mailsig_daemon::vault::Vault;
 
@@ -50,7 +51,7 @@ pub async fn create_imap_mailbox(store: &Store, mailbox: ImapMailbox<'_>) -> Res
     let blank = ImapSettings {
         host: String::new(),
         port: 0,
-        security: Security::Plaintext,
+        security: TlsMode::Plaintext,
         username: String::new(),
         folders: vec![],
         ca_file: None,

@@ -20,14 +20,14 @@ use clap::Args;
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
+use crate::domain::{MailProtocol, TlsMode};
 use crate::service::Actor;
 use crate::service::imap_oauth::{LinkOAuth, link_imap_oauth_trusted};
 use crate::sources::graph::oauth::{code_challenge, random_token};
-use crate::sources::imap::{ImapSettings, Security};
+use crate::sources::imap::ImapSettings;
 use crate::sources::oauth::TokenClient;
 
 use super::exit::{CliError, CliResult, Exit, service_refusal};
-use super::imap_security::SecurityArg;
 use super::{context, resolve};
 
 /// How long the command waits for the browser to come back.
@@ -49,8 +49,8 @@ pub struct LinkImapOAuthArgs {
     /// Default: 993 for tls, 143 for starttls and plaintext.
     #[arg(long)]
     pub port: Option<u16>,
-    #[arg(long, value_enum, default_value_t = SecurityArg::Tls)]
-    pub security: SecurityArg,
+    #[arg(long, value_enum, default_value_t = TlsMode::ImplicitTls)]
+    pub security: TlsMode,
     /// IMAP login name: the account signed in at the provider (usually its e-mail address).
     #[arg(long)]
     pub username: String,
@@ -102,10 +102,12 @@ pub async fn link_imap_oauth(
             .load()
             .map_err(|e| CliError::msg(Exit::Config, format!("link mailbox: {e}")))?,
     );
-    let security = Security::from(args.security);
+    let security = args.security;
     let settings = ImapSettings {
         host: args.host.trim().to_owned(),
-        port: args.port.unwrap_or(security.default_port()),
+        port: args
+            .port
+            .unwrap_or(security.default_port(MailProtocol::Imap)),
         security,
         username: args.username.clone(),
         folders: args.folders,
@@ -197,7 +199,7 @@ pub async fn link_imap_oauth(
         excluded_domains: Vec::new(),
         tokens,
     };
-    let options = config.imap_options();
+    let options = config.imap.clone();
     let mailbox =
         link_imap_oauth_trusted(store, &vault, &options, Actor::operator_as(owner.id), link)
             .await

@@ -3,30 +3,29 @@
 //! CA file read into the PEM text stored with the mailbox.
 
 use clap::ValueEnum;
+use clap::builder::PossibleValue;
 
 use std::path::Path;
 
-use crate::sources::imap::Security;
+use crate::domain::TlsMode;
 
 use super::exit::{CliError, Exit};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum SecurityArg {
-    /// Implicit TLS (port 993).
-    Tls,
-    /// STARTTLS, required (port 143).
-    Starttls,
-    /// No encryption: only to a loopback address with imap.allow_plaintext_loopback.
-    Plaintext,
-}
+/// `--security`: the modes by their form names, each with what it means on the command line.
+impl ValueEnum for TlsMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &TlsMode::ALL
+    }
 
-impl From<SecurityArg> for Security {
-    fn from(arg: SecurityArg) -> Security {
-        match arg {
-            SecurityArg::Tls => Security::ImplicitTls,
-            SecurityArg::Starttls => Security::StartTls,
-            SecurityArg::Plaintext => Security::Plaintext,
-        }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            TlsMode::ImplicitTls => "Implicit TLS (port 993)",
+            TlsMode::StartTls => "STARTTLS, required (port 143)",
+            TlsMode::Plaintext => {
+                "No encryption: only to a loopback address with imap.allow_plaintext_loopback"
+            }
+        };
+        Some(PossibleValue::new(self.form_name()).help(help))
     }
 }
 

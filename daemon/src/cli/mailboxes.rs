@@ -13,14 +13,15 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
+use crate::domain::{MailProtocol, TlsMode};
 use crate::service::Actor;
 use crate::service::mailboxes as service;
 use crate::sources::graph::GraphUnlinker;
-use crate::sources::imap::{ImapError, ImapErrorKind, ImapSettings, Security};
+use crate::sources::imap::{ImapError, ImapErrorKind, ImapSettings};
 use crate::store::{MailboxFilter, MailboxId};
 
 use super::exit::{CliError, CliResult, Exit, OrExit, service_refusal};
-use super::imap_security::{SecurityArg, read_ca_file};
+use super::imap_security::read_ca_file;
 use super::password::PasswordSource;
 use super::{context, resolve};
 
@@ -96,8 +97,8 @@ pub struct AddImapArgs {
     /// Default: 993 for tls, 143 for starttls and plaintext.
     #[arg(long)]
     pub port: Option<u16>,
-    #[arg(long, value_enum, default_value_t = SecurityArg::Tls)]
-    pub security: SecurityArg,
+    #[arg(long, value_enum, default_value_t = TlsMode::ImplicitTls)]
+    pub security: TlsMode,
     /// IMAP login name.
     #[arg(long)]
     pub username: String,
@@ -196,10 +197,12 @@ async fn add_imap(
 ) -> CliResult {
     let owner = resolve::user(store, &args.owner).await?;
     let list = resolve::list(store, &args.list, Some(owner.id)).await?.id;
-    let security = Security::from(args.security);
+    let security = args.security;
     let settings = ImapSettings {
         host: args.host.trim().to_owned(),
-        port: args.port.unwrap_or(security.default_port()),
+        port: args
+            .port
+            .unwrap_or(security.default_port(MailProtocol::Imap)),
         security,
         username: args.username.clone(),
         folders: args.folders,
@@ -209,7 +212,7 @@ async fn add_imap(
         // The operator is trusted to point at internal hosts (see `sources::host_guard`).
         operator_trusted: true,
     };
-    let options = config.imap_options();
+    let options = config.imap.clone();
     let ca_file_given = settings.ca_pem.is_some();
     settings
         .validate(&options)

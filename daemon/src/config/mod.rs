@@ -56,7 +56,8 @@ pub struct Config {
     pub pipeline: PipelineSection,
     /// Daemon-wide message filters, in the pipeline's own type.
     pub filters: FilterConfig,
-    pub imap: ImapConfig,
+    /// `[imap]`, with `pipeline.max_message_bytes`: the options every IMAP watcher shares.
+    pub imap: crate::sources::imap::ImapOptions,
     pub notify: NotifyConfig,
     /// `None` when no SMTP server is configured: notifications stay queued in the outbox.
     pub smtp: Option<SmtpConfig>,
@@ -119,37 +120,6 @@ pub struct PipelineSection {
     pub max_message_bytes: u64,
     /// How many messages share one commit, and how long one waits for others.
     pub group_commit: crate::pipeline::GroupCommit,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImapConfig {
-    /// How often an IDLE command is re-issued (RFC 2177: at most every 29 minutes).
-    pub idle_renew: Duration,
-    /// Polling interval for servers without IDLE.
-    pub poll_interval: Duration,
-    /// Cap on simultaneous connections to one IMAP host (servers limit per-IP connections).
-    pub max_connections_per_host: u32,
-    /// Cap on the folders one IMAP mailbox may watch (each is a connection of its own).
-    pub max_folders_per_mailbox: u32,
-    /// Time a server has for each step of opening a connection (TCP, TLS, greeting, STARTTLS).
-    pub connect_timeout: Duration,
-    /// Time a server has to answer one command (CAPABILITY, EXAMINE, the UID listing, NOOP).
-    pub command_timeout: Duration,
-    /// Time a server has to deliver one message body, however it trickles it.
-    /// Time a server has to deliver one message body, however slowly it trickles it.
-    pub fetch_timeout: Duration,
-    /// After a UIDVALIDITY change, mail of this recent window is offered again (deduplicated).
-    pub uidvalidity_rescan: Duration,
-    /// Allow unencrypted IMAP to 127.0.0.1/::1 only (local bridges and tests); never elsewhere.
-    pub allow_plaintext_loopback: bool,
-    /// Let users link IMAP servers on internal addresses (loopback, RFC 1918, ULA, link-local, CGNAT).
-    pub allow_private_hosts: bool,
-    /// Internal IMAP servers users may link by this host name or address (lower case).
-    pub allowed_hosts: Vec<String>,
-    /// `[imap] ca_file`: where the operator's certificate authorities were read from...
-    pub ca_file: Option<PathBuf>,
-    /// ...and what was read (empty without the file).
-    pub ca_roots: crate::sources::imap::trust::OperatorRoots,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -406,28 +376,6 @@ impl Config {
                 })?
         };
         validate::validate(raw, path)
-    }
-
-    /// The IMAP source's options, from `[imap]` and `pipeline.max_message_bytes`.
-    pub fn imap_options(&self) -> crate::sources::imap::ImapOptions {
-        crate::sources::imap::ImapOptions {
-            allow_plaintext_loopback: self.imap.allow_plaintext_loopback,
-            allow_private_hosts: self.imap.allow_private_hosts,
-            allowed_hosts: self.imap.allowed_hosts.clone(),
-            operator_roots: self.imap.ca_roots.clone(),
-            max_message_bytes: self.pipeline.max_message_bytes,
-            idle_renew: self.imap.idle_renew,
-            poll_interval: self.imap.poll_interval,
-            connect_timeout: self.imap.connect_timeout,
-            command_timeout: self.imap.command_timeout,
-            fetch_timeout: self.imap.fetch_timeout,
-            uidvalidity_rescan: self.imap.uidvalidity_rescan,
-            max_folders_per_mailbox: usize::try_from(self.imap.max_folders_per_mailbox)
-                .unwrap_or(usize::MAX),
-            max_connections_per_host: usize::try_from(self.imap.max_connections_per_host)
-                .unwrap_or(usize::MAX),
-            ..crate::sources::imap::ImapOptions::default()
-        }
     }
 
     /// The pipeline's options, from `[pipeline]` and `[filters]`.

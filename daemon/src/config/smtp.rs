@@ -10,7 +10,8 @@ use url::Url;
 use super::ConfigError;
 use super::raw::RawSmtp;
 use super::{SmtpAuthConfig, SmtpConfig, SmtpTransport};
-use crate::notify::{DEFAULT_GRAPH_TIMEOUT, GraphSendSettings, Security, SmtpSettings};
+use crate::domain::{MailProtocol, TlsMode};
+use crate::notify::{DEFAULT_GRAPH_TIMEOUT, GraphSendSettings, SmtpSettings};
 use crate::sources::graph::config::{DEFAULT_GRAPH_URL, is_loopback};
 use crate::sources::oauth::{OAuthProfile, OAuthProviderConfig};
 
@@ -89,18 +90,19 @@ pub(super) fn from_raw(
         // a configuration can switch transports by one key).
         let host = raw.host.unwrap_or_default();
         let security = match raw.security.as_deref() {
-            None => Security::StartTls,
-            Some(text) => Security::parse(text).ok_or_else(|| {
-                ConfigError::invalid(
-                    "smtp.security",
-                    format!("{text:?} is not one of tls, starttls"),
-                )
-            })?,
+            None => TlsMode::StartTls,
+            Some(text) => TlsMode::parse(text)
+                .filter(|mode| mode.is_encrypted())
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "smtp.security",
+                        format!("{text:?} is not one of tls, starttls"),
+                    )
+                })?,
         };
-        let port = raw.port.unwrap_or(match security {
-            Security::ImplicitTls => 465,
-            Security::StartTls => 587,
-        });
+        let port = raw
+            .port
+            .unwrap_or(security.default_port(MailProtocol::Submission));
         if port == 0 {
             return Err(ConfigError::invalid("smtp.port", "must not be 0"));
         }

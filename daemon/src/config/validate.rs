@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use crate::pipeline::FilterConfig;
 use crate::pipeline::filter::DEFAULT_ROLE_ADDRESSES;
+use crate::sources::imap::ImapOptions;
 
 use super::durations::duration;
 use super::error::ConfigError;
 use super::raw::RawConfig;
 use super::{
-    Config, DatabaseUrl, HttpConfig, ImapConfig, LogConfig, LogFormat, NotifyConfig,
-    PipelineSection, RetentionConfig,
+    Config, DatabaseUrl, HttpConfig, LogConfig, LogFormat, NotifyConfig, PipelineSection,
+    RetentionConfig,
 };
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/mailsig";
@@ -209,30 +210,32 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
             "must be at most 90 days",
         ));
     }
-    let imap = ImapConfig {
+    let imap = ImapOptions {
         uidvalidity_rescan,
         idle_renew,
         poll_interval,
         connect_timeout,
         command_timeout,
         fetch_timeout,
-        max_folders_per_mailbox: at_least_one(
+        max_message_bytes: pipeline.max_message_bytes,
+        max_folders_per_mailbox: count(at_least_one(
             "imap.max_folders_per_mailbox",
             raw.imap
                 .max_folders_per_mailbox
                 .unwrap_or(DEFAULT_MAX_FOLDERS_PER_MAILBOX),
-        )?,
-        max_connections_per_host: at_least_one(
+        )?),
+        max_connections_per_host: count(at_least_one(
             "imap.max_connections_per_host",
             raw.imap
                 .max_connections_per_host
                 .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_HOST),
-        )?,
+        )?),
         allow_plaintext_loopback: raw.imap.allow_plaintext_loopback.unwrap_or(false),
         allow_private_hosts: raw.imap.allow_private_hosts.unwrap_or(false),
         allowed_hosts: allowed_hosts(raw.imap.allowed_hosts.unwrap_or_default())?,
-        ca_roots: imap_ca_roots(raw.imap.ca_file.clone().map(&resolve).as_deref())?,
+        operator_roots: imap_ca_roots(raw.imap.ca_file.clone().map(&resolve).as_deref())?,
         ca_file: raw.imap.ca_file.map(&resolve),
+        ..ImapOptions::default()
     };
 
     let digest_interval = duration(
@@ -513,6 +516,11 @@ fn check_origin(origin: &str) -> Result<String, ConfigError> {
     Ok(origin.to_ascii_lowercase())
 }
 
+/// A validated count as the `usize` the watchers use (saturating on a 16-bit target).
+fn count(value: u32) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
 fn at_least_one(key: &'static str, value: u32) -> Result<u32, ConfigError> {
     if value == 0 {
         return Err(ConfigError::invalid(key, "must be at least 1"));
@@ -720,7 +728,7 @@ mod imap_guard_tests {
             config.imap.allowed_hosts,
             ["imap.corp.lan", "fd00::1", "10.1.2.3"]
         );
-        let options = config.imap_options();
+        let options = config.imap.clone();
         assert!(options.allow_private_hosts && options.allowed_hosts.len() == 3);
         for bad in [
             "[imap]\nallowed_hosts = [\"\"]",

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod sender_auth;
 pub mod skip;
 pub mod text_enum;
+pub mod tls_mode;
 pub mod webhook;
 
 pub use audit::{AuditAction, AuditObject};
@@ -25,4 +26,5 @@ pub use sender_auth::{AuthMethod, AuthResult, SenderAuth};
 pub use skip::SkipReason;
 pub use text_enum::UnknownText;
 pub(crate) use text_enum::text_enum;
+pub use tls_mode::{MailProtocol, TlsMode};
 pub use webhook::{AttemptOutcome, WebhookEvent};

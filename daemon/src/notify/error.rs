@@ -120,6 +120,11 @@ pub enum NotifyError {
     #[error("set up TLS for smtp server {server}: {source}")]
     TlsSetup { server: String, source: SmtpError },
 
+    /// Notifications are never submitted unencrypted (the configuration refuses `plaintext`;
+    /// settings built in code get this instead of a silent downgrade).
+    #[error("smtp server {server}: plaintext submission is not supported")]
+    PlaintextRefused { server: String },
+
     /// The notification itself cannot be built (for example a recipient address that is not valid).
     #[error("compose notification: {reason}")]
     Compose { reason: String },
@@ -268,7 +273,8 @@ impl NotifyError {
             ),
             NotifyError::CaFile { .. }
             | NotifyError::CaFileEmpty { .. }
-            | NotifyError::TlsSetup { .. } => true,
+            | NotifyError::TlsSetup { .. }
+            | NotifyError::PlaintextRefused { .. } => true,
             _ => false,
         }
     }

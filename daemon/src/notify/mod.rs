@@ -38,6 +38,6 @@ pub use mailer::{Mailer, SmtpAuth, TransportSettings};
 pub use oauth::{AccessTokens, TokenFailure, TokenFailureKind};
 pub use outgoing::OutgoingMail;
 pub use probe::{test_connection, test_connection_from, test_graph, test_login};
-pub use settings::{Security, SmtpSettings};
+pub use settings::SmtpSettings;
 pub use stats::{NotifyStats, NotifyStatsSnapshot};
 pub use worker::{OutboxWorker, RoundReport, WorkerOptions, describe_failed, enqueue_attention};

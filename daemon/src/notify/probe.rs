@@ -13,7 +13,8 @@ use super::error::{NotifyError, Stage};
 use super::graph_send::GraphSendSettings;
 use super::mailer::{MECHANISMS, OAUTH_MECHANISMS, SmtpAuth};
 use super::oauth::AccessTokens;
-use super::settings::{Security, SmtpSettings};
+use super::settings::SmtpSettings;
+use crate::domain::TlsMode;
 
 /// Connects, secures, authenticates and quits. `Ok(())` means a notification would be accepted for
 /// submission (recipients are not tried). The error's `Display` is the one line to show the operator.
@@ -69,8 +70,13 @@ pub async fn test_login(
     let timeout = settings.command_timeout;
     let hello = ClientId::default();
     let implicit_tls = match settings.security {
-        Security::ImplicitTls => Some(settings.tls_parameters()?),
-        Security::StartTls => None,
+        TlsMode::ImplicitTls => Some(settings.tls_parameters()?),
+        TlsMode::StartTls => None,
+        TlsMode::Plaintext => {
+            return Err(NotifyError::PlaintextRefused {
+                server: server.clone(),
+            });
+        }
     };
 
     let connect = AsyncSmtpConnection::connect_tokio1(
@@ -82,7 +88,7 @@ pub async fn test_login(
     );
     let mut conn = step(&server, Stage::Connect, timeout, connect).await?;
 
-    if settings.security == Security::StartTls {
+    if settings.security == TlsMode::StartTls {
         let parameters = settings.tls_parameters()?;
         step(
             &server,

@@ -11,35 +11,7 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters, TlsVersion};
 
 use super::error::NotifyError;
-
-/// How the SMTP connection is encrypted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
-    /// TLS from the first byte (RFC 8314 "submissions", usually port 465).
-    ImplicitTls,
-    /// Plain connection upgraded with STARTTLS, which must be offered and must succeed (usually port 587).
-    StartTls,
-}
-
-impl Security {
-    /// Parses the configuration spelling: `tls` / `implicit` or `starttls`.
-    pub fn parse(text: &str) -> Option<Security> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "tls" | "implicit" | "implicit-tls" | "smtps" => Some(Security::ImplicitTls),
-            "starttls" => Some(Security::StartTls),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Security {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Security::ImplicitTls => "tls",
-            Security::StartTls => "starttls",
-        })
-    }
-}
+use crate::domain::TlsMode;
 
 /// Default time allowed for one SMTP command (connect, EHLO, AUTH, DATA…).
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,7 +29,7 @@ pub struct SmtpSettings {
     /// Host name (or IP address) of the server; also the name the certificate must carry.
     pub host: String,
     pub port: u16,
-    pub security: Security,
+    pub security: TlsMode,
     /// Login of the technical user (AUTH PLAIN or LOGIN).
     pub username: String,
     /// The From address of every notification.
@@ -74,7 +46,7 @@ impl SmtpSettings {
     pub fn new(
         host: impl Into<String>,
         port: u16,
-        security: Security,
+        security: TlsMode,
         username: impl Into<String>,
         from: Mailbox,
     ) -> SmtpSettings {
@@ -119,11 +91,13 @@ impl SmtpSettings {
 
     /// The lettre TLS mode for this security setting (never `Opportunistic`, never `None`).
     pub(crate) fn tls(&self) -> Result<Tls, NotifyError> {
-        let parameters = self.tls_parameters()?;
-        Ok(match self.security {
-            Security::ImplicitTls => Tls::Wrapper(parameters),
-            Security::StartTls => Tls::Required(parameters),
-        })
+        match self.security {
+            TlsMode::ImplicitTls => Ok(Tls::Wrapper(self.tls_parameters()?)),
+            TlsMode::StartTls => Ok(Tls::Required(self.tls_parameters()?)),
+            TlsMode::Plaintext => Err(NotifyError::PlaintextRefused {
+                server: self.server(),
+            }),
+        }
     }
 }
 
@@ -152,11 +126,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn security_parses_config_spellings() {
-        assert_eq!(Security::parse("tls"), Some(Security::ImplicitTls));
-        assert_eq!(Security::parse(" STARTTLS "), Some(Security::StartTls));
-        assert_eq!(Security::parse("none"), None);
-        assert_eq!(Security::parse("opportunistic"), None);
+    fn plaintext_settings_get_an_error_instead_of_an_unencrypted_session() {
+        let from: Mailbox = "mailsig <mailsig@example.com>".parse().expect("mailbox");
+        let settings = SmtpSettings::new("localhost", 587, TlsMode::Plaintext, "u", from);
+        let err = settings.tls().expect_err("plaintext must be refused");
+        assert!(matches!(err, NotifyError::PlaintextRefused { .. }), "{err}");
     }
 
     #[test]
@@ -165,7 +139,7 @@ mod tests {
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, "not a certificate").expect("write");
         let from: Mailbox = "mailsig <mailsig@example.com>".parse().expect("mailbox");
-        let settings = SmtpSettings::new("localhost", 465, Security::ImplicitTls, "u", from)
+        let settings = SmtpSettings::new("localhost", 465, TlsMode::ImplicitTls, "u", from)
             .with_ca_file(&path);
         let err = settings.tls().expect_err("must fail");
         assert!(matches!(err, NotifyError::CaFileEmpty { .. }), "{err}");

@@ -4,7 +4,7 @@
 //! A mailbox belongs to one user; nobody else sees it (another user's mailbox is "not found").
 //! Nothing here ever returns a password or a reference to the secret holding it.
 
-use crate::domain::{AuditAction, AuditObject};
+use crate::domain::{AuditAction, AuditObject, MailProtocol, TlsMode};
 use std::collections::BTreeMap;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -13,9 +13,7 @@ use serde::Serialize;
 use std::net::SocketAddr;
 
 use crate::sources::graph::GraphUnlinker;
-use crate::sources::imap::{
-    ImapError, ImapOptions, ImapSettings, Security, test_login_at, test_login_with,
-};
+use crate::sources::imap::{ImapError, ImapOptions, ImapSettings, test_login_at, test_login_with};
 use crate::store::{
     ListId, Mailbox, MailboxFilter, MailboxId, MailboxKind, MailboxStatus, NewMailbox, Role,
     SecretKind, Store,
@@ -445,12 +443,12 @@ fn check_link(
     else {
         return Err(ServiceError::Internal("checked fields missing".into()));
     };
-    let security = Security::from_form_name(security).unwrap_or(Security::ImplicitTls);
+    let security = TlsMode::from_form_name(security).unwrap_or(TlsMode::ImplicitTls);
     let settings = ImapSettings {
         host,
         port: port
             .and_then(|p| u16::try_from(p).ok())
-            .unwrap_or(security.default_port()),
+            .unwrap_or(security.default_port(MailProtocol::Imap)),
         security,
         username,
         folders: form.folders.iter().map(|f| f.trim().to_owned()).collect(),

@@ -185,7 +185,7 @@ impl ReloadHandle {
         if let Some(imap) = &self.imap {
             // Which hosts users may reach and which CAs are trusted are fixed at start (the API's link check holds its own
             // copy): keep the running values, and report the change as needing a restart.
-            let mut options = new.imap_options();
+            let mut options = new.imap.clone();
             let running = imap.options();
             options.allow_private_hosts = running.allow_private_hosts;
             options.allowed_hosts = running.allowed_hosts.clone();
@@ -273,7 +273,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     );
     check(
         "imap.ca_file",
-        old.imap.ca_file != new.imap.ca_file || old.imap.ca_roots != new.imap.ca_roots,
+        old.imap.ca_file != new.imap.ca_file || old.imap.operator_roots != new.imap.operator_roots,
     );
     check(
         "imap.max_connections_per_host",
@@ -479,7 +479,7 @@ mod tests {
             panic!("write the CA")
         };
         let with_ca = config(&format!("ca_file = {:?}", ca.display().to_string()));
-        assert!(!with_ca.imap.ca_roots.is_empty());
+        assert!(!with_ca.imap.operator_roots.is_empty());
         assert!(
             needs_restart(&old, &with_ca).contains(&"imap.ca_file"),
             "{:?}",

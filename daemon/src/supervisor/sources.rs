@@ -59,7 +59,7 @@ impl ImapStartOptions {
     /// The options from the `[imap]` and `[pipeline]` sections of the configuration.
     pub fn from_config(config: &Config) -> Self {
         Self {
-            options: config.imap_options(),
+            options: config.imap.clone(),
             oauth: load_oauth_providers(&config.oauth_providers),
             ..Self::default()
         }

@@ -14,10 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use mailsig_daemon::domain::TlsMode;
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
-use mailsig_daemon::sources::imap::{
-    ImapOptions, ImapSettings, ImapSource, Security, StoreCheckpoints,
-};
+use mailsig_daemon::sources::imap::{ImapOptions, ImapSettings, ImapSource, StoreCheckpoints};
 use mailsig_daemon::store::{MailboxId, Store};
 use mailsig_tests::imap_support::{NAMES, SignedMail, imap_mailbox, imap_settings};
 use mailsig_tests::servers::{ImapSecurity, MailUser, TestEnv};
@@ -31,7 +30,7 @@ struct Args {
     mailboxes: usize,
     rate: f64,
     seconds: u64,
-    security: Security,
+    security: TlsMode,
 }
 
 fn parse_args() -> Result<Args> {
@@ -39,7 +38,7 @@ fn parse_args() -> Result<Args> {
         mailboxes: 100,
         rate: 10.0,
         seconds: 30,
-        security: Security::ImplicitTls,
+        security: TlsMode::ImplicitTls,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,7 +47,7 @@ fn parse_args() -> Result<Args> {
             "--mailboxes" => args.mailboxes = value()?.parse()?,
             "--rate" => args.rate = value()?.parse()?,
             "--seconds" => args.seconds = value()?.parse()?,
-            "--starttls" => args.security = Security::StartTls,
+            "--starttls" => args.security = TlsMode::StartTls,
             other => bail!(
                 "unknown argument {other} (--mailboxes N --rate PER_SECOND --seconds S [--starttls])"
             ),
@@ -104,7 +103,7 @@ async fn main() -> Result<()> {
     let mut users: Vec<(MailboxId, MailUser, ImapSettings)> = Vec::with_capacity(args.mailboxes);
     for _ in 0..args.mailboxes {
         let user = env.create_mail_user()?;
-        let port = if args.security == Security::ImplicitTls {
+        let port = if args.security == TlsMode::ImplicitTls {
             env.imaps_port
         } else {
             env.imap_port
@@ -211,7 +210,7 @@ async fn main() -> Result<()> {
     let total = (args.rate * args.seconds as f64) as usize;
     let mut ticker = tokio::time::interval(interval);
     let imap = env.imap();
-    let security = if args.security == Security::ImplicitTls {
+    let security = if args.security == TlsMode::ImplicitTls {
         ImapSecurity::Implicit
     } else {
         ImapSecurity::Starttls

@@ -28,7 +28,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use mailsig_daemon::sources::imap::{ImapSettings, Security};
+use mailsig_daemon::domain::TlsMode;
+use mailsig_daemon::sources::imap::ImapSettings;
 use mailsig_daemon::store::{ListId, MailboxId, Store, SuggestionFilter};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use mailsig_tests::mailboxes::{ImapMailbox, create_imap_mailbox, owner_with_list};
@@ -543,7 +544,7 @@ async fn link_mailboxes(
         let settings = ImapSettings {
             host: "127.0.0.1".into(),
             port: dovecot.imap_port,
-            security: Security::Plaintext,
+            security: TlsMode::Plaintext,
             username: user.name.clone(),
             folders: vec!["INBOX".into()],
             ca_file: None,

@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail, ensure};
 use api_support::{App, Auth, Backend, World, add_suggestion};
 use axum::body::Body;
 use axum::http::{Method, Request};
+use mailsig_daemon::domain::TlsMode;
 use mailsig_daemon::http::app::ApiSettings;
 use mailsig_daemon::sources::imap::ImapOptions;
 use mailsig_daemon::store::{MailboxKind, NewMailbox};
@@ -1607,13 +1608,13 @@ async fn delete_list(backend: Backend) -> Result<()> {
 /// served for the certificate check. Without the address the same settings fail.
 #[tokio::test]
 async fn the_login_test_connects_to_the_checked_address_not_a_new_lookup() -> Result<()> {
-    use mailsig_daemon::sources::imap::{ImapSettings, Security, test_login_at, test_login_with};
+    use mailsig_daemon::sources::imap::{ImapSettings, test_login_at, test_login_with};
     let env = mailsig_tests::servers::TestEnv::from_env()?;
     let mail_user = env.create_mail_user()?;
     let settings = ImapSettings {
         host: "localhost".to_owned(),
         port: 1,
-        security: Security::ImplicitTls,
+        security: TlsMode::ImplicitTls,
         username: mail_user.name.clone(),
         folders: vec![],
         ca_file: Some(env.ca_path().to_path_buf()),

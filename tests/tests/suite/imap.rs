@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use mailsig_daemon::domain::OutboxMessage;
+use mailsig_daemon::domain::TlsMode;
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
 use mailsig_daemon::sources::imap::{
-    ImapErrorKind, ImapOptions, ImapSettings, ImapSource, ReconcileReport, Security,
-    StoreCheckpoints, test_login_with,
+    ImapErrorKind, ImapOptions, ImapSettings, ImapSource, ReconcileReport, StoreCheckpoints,
+    test_login_with,
 };
 use mailsig_daemon::store::{
     ListId, MailboxId, MailboxStatus, SecretKind, Store, Suggestion, SuggestionFilter,
@@ -39,10 +40,10 @@ struct Server {
 }
 
 impl Server {
-    fn settings(&self, security: Security, folders: &[&str]) -> ImapSettings {
+    fn settings(&self, security: TlsMode, folders: &[&str]) -> ImapSettings {
         let port = match security {
-            Security::ImplicitTls => self.endpoint.tls_port,
-            Security::StartTls | Security::Plaintext => self.endpoint.plain_port,
+            TlsMode::ImplicitTls => self.endpoint.tls_port,
+            TlsMode::StartTls | TlsMode::Plaintext => self.endpoint.plain_port,
         };
         imap_settings(port, security, &self.user.name, &self.ca, folders)
     }
@@ -268,12 +269,12 @@ struct Setup {
 
 impl Setup {
     /// On the shared Dovecot, watching the INBOX.
-    async fn shared(security: Security) -> Result<Setup> {
+    async fn shared(security: TlsMode) -> Result<Setup> {
         let env = TestEnv::from_env()?;
         Setup::on(shared_server(&env)?, security, &[]).await
     }
 
-    async fn on(server: Server, security: Security, folders: &[&str]) -> Result<Setup> {
+    async fn on(server: Server, security: TlsMode, folders: &[&str]) -> Result<Setup> {
         let settings = server.settings(security, folders);
         let rig = Rig::new(&settings).await?;
         Ok(Setup {
@@ -303,7 +304,7 @@ async fn new_mail_becomes_a_suggestion_and_flags_are_unchanged() -> Result<()> {
         tag,
         settings,
         rig,
-    } = Setup::shared(Security::StartTls).await?;
+    } = Setup::shared(TlsMode::StartTls).await?;
     // Mail that was there before linking must not be processed.
     server.deliver(&tag, 0).await?;
 
@@ -354,7 +355,7 @@ async fn implicit_tls_works() -> Result<()> {
         tag,
         settings,
         rig,
-    } = Setup::shared(Security::ImplicitTls).await?;
+    } = Setup::shared(TlsMode::ImplicitTls).await?;
     test_login_with(&settings, &server.password(), &fast_options()).await?;
 
     let source = rig
@@ -374,7 +375,7 @@ async fn a_daemon_restart_neither_duplicates_nor_misses_mail() -> Result<()> {
         tag,
         settings,
         rig,
-    } = Setup::shared(Security::StartTls).await?;
+    } = Setup::shared(TlsMode::StartTls).await?;
 
     let first = rig
         .watch_linked(fast_options(), settings.clone(), server.password())
@@ -430,7 +431,7 @@ async fn a_killed_and_restarted_dovecot_is_reconnected_and_caught_up() -> Result
         tag,
         settings,
         rig,
-    } = Setup::on(server, Security::StartTls, &[]).await?;
+    } = Setup::on(server, TlsMode::StartTls, &[]).await?;
     let source = rig
         .watch_linked(fast_options(), settings, server.password())
         .await?;
@@ -472,7 +473,7 @@ async fn a_user_linked_host_that_now_resolves_to_loopback_is_refused_at_connect(
         mut settings,
         rig,
         ..
-    } = Setup::shared(Security::StartTls).await?;
+    } = Setup::shared(TlsMode::StartTls).await?;
     // The test certificate names localhost; the name resolves to 127.0.0.1 (and ::1).
     settings.host = "localhost".to_owned();
     settings.operator_trusted = false;
@@ -521,7 +522,7 @@ async fn a_user_linked_host_that_now_resolves_to_loopback_is_refused_at_connect(
 
 #[tokio::test]
 async fn a_wrong_password_needs_attention_without_a_retry_storm() -> Result<()> {
-    let Setup { settings, rig, .. } = Setup::shared(Security::StartTls).await?;
+    let Setup { settings, rig, .. } = Setup::shared(TlsMode::StartTls).await?;
 
     let error = test_login_with(
         &settings,
@@ -604,7 +605,7 @@ async fn a_uidvalidity_change_loses_nothing_and_reprocesses_nothing() -> Result<
         tag,
         settings,
         rig,
-    } = Setup::on(shared_server(&env)?, Security::StartTls, &[folder]).await?;
+    } = Setup::on(shared_server(&env)?, TlsMode::StartTls, &[folder]).await?;
     server.endpoint.create_folder(&server.user, folder).await?;
 
     let first = rig
@@ -697,7 +698,7 @@ async fn a_message_without_a_message_id_counts_once_across_a_uidvalidity_change(
         tag,
         settings,
         rig,
-    } = Setup::on(shared_server(&env)?, Security::StartTls, &[folder]).await?;
+    } = Setup::on(shared_server(&env)?, TlsMode::StartTls, &[folder]).await?;
     server.endpoint.create_folder(&server.user, folder).await?;
     let append = |raw: Vec<u8>| {
         let endpoint = server.endpoint.clone();
@@ -771,7 +772,7 @@ async fn a_server_without_idle_is_polled() -> Result<()> {
         tag,
         settings,
         rig,
-    } = Setup::on(server, Security::ImplicitTls, &[]).await?;
+    } = Setup::on(server, TlsMode::ImplicitTls, &[]).await?;
     let source = rig
         .watch_linked(fast_options(), settings, server.password())
         .await?;
@@ -795,7 +796,7 @@ async fn an_untrusted_certificate_is_refused() -> Result<()> {
         ..PrivateDovecotOptions::default()
     };
     let (_dovecot, server) = private_server(&env, options).await?;
-    for security in [Security::ImplicitTls, Security::StartTls] {
+    for security in [TlsMode::ImplicitTls, TlsMode::StartTls] {
         let settings = server.settings(security, &[]);
         let error = test_login_with(&settings, &server.password(), &fast_options())
             .await
@@ -809,7 +810,7 @@ async fn an_untrusted_certificate_is_refused() -> Result<()> {
         assert!(error.to_string().contains("not trusted"), "{error}");
     }
     // The watcher stops too, marks the mailbox and does not hammer the server.
-    let settings = server.settings(Security::ImplicitTls, &[]);
+    let settings = server.settings(TlsMode::ImplicitTls, &[]);
     let rig = Rig::new(&settings).await?;
     let source = rig.watch(fast_options(), settings, server.password())?;
     wait_until("needs attention", || source.stats().needs_attention == 1).await?;
@@ -829,7 +830,7 @@ async fn an_untrusted_certificate_is_refused() -> Result<()> {
 async fn clear_errors_for_unreachable_servers_and_plaintext() -> Result<()> {
     let env = TestEnv::from_env()?;
     let server = shared_server(&env)?;
-    let mut settings = server.settings(Security::ImplicitTls, &[]);
+    let mut settings = server.settings(TlsMode::ImplicitTls, &[]);
     settings.port = mailsig_tests::servers::free_port()?;
     let error = test_login_with(&settings, &server.password(), &fast_options())
         .await
@@ -837,7 +838,7 @@ async fn clear_errors_for_unreachable_servers_and_plaintext() -> Result<()> {
         .context("closed port")?;
     assert_eq!(error.kind(), ImapErrorKind::Unreachable, "{error}");
 
-    let settings = server.settings(Security::Plaintext, &[]);
+    let settings = server.settings(TlsMode::Plaintext, &[]);
     let error = test_login_with(&settings, &server.password(), &fast_options())
         .await
         .err()
@@ -862,7 +863,7 @@ async fn an_oversized_message_is_skipped_and_counted() -> Result<()> {
         tag,
         settings,
         rig,
-    } = Setup::shared(Security::StartTls).await?;
+    } = Setup::shared(TlsMode::StartTls).await?;
     let source = rig
         .watch_linked(
             ImapOptions {
@@ -896,7 +897,7 @@ async fn an_oversized_message_is_skipped_and_counted() -> Result<()> {
 async fn mailboxes_are_linked_unlinked_and_recredentialed_at_runtime() -> Result<()> {
     let Setup {
         server, tag, rig, ..
-    } = Setup::shared(Security::StartTls).await?;
+    } = Setup::shared(TlsMode::StartTls).await?;
     let vault = Vault::new(MasterKey::from_bytes([7; 32]));
     let seal = |secret, password: &str| {
         vault

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use mailsig_daemon::domain::TlsMode;
 use mailsig_daemon::notify::{
-    Addressing, DigestEntry, Mailbox, Mailer, OutboxWorker, OutgoingMail, RoundReport, Security,
-    SmtpFailure, SmtpSettings, WorkerOptions, compose_digest, test_connection,
-    test_connection_from,
+    Addressing, DigestEntry, Mailbox, Mailer, OutboxWorker, OutgoingMail, RoundReport, SmtpFailure,
+    SmtpSettings, WorkerOptions, compose_digest, test_connection, test_connection_from,
 };
 use mailsig_daemon::store::{
     Clock, CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, NewMailbox,
@@ -47,10 +47,10 @@ fn secret(user: &MailUser) -> SecretString {
     SecretString::from(user.password.clone())
 }
 
-fn settings(sender: &MailUser, security: Security) -> SmtpSettings {
+fn settings(sender: &MailUser, security: TlsMode) -> SmtpSettings {
     let port = match security {
-        Security::StartTls => env_port("MAILSIG_TEST_SMTP_PORT"),
-        Security::ImplicitTls => env_port("MAILSIG_TEST_SMTPS_PORT"),
+        TlsMode::StartTls | TlsMode::Plaintext => env_port("MAILSIG_TEST_SMTP_PORT"),
+        TlsMode::ImplicitTls => env_port("MAILSIG_TEST_SMTPS_PORT"),
     };
     let from: Mailbox = format!("mailsig <{}>", sender.address)
         .parse()
@@ -282,13 +282,13 @@ fn worker(store: &Store, mailer: Mailer) -> OutboxWorker {
 }
 
 /// A pooled sender that logs in as `sender` on the shared Postfix.
-fn mailer(sender: &MailUser, security: Security) -> Mailer {
+fn mailer(sender: &MailUser, security: TlsMode) -> Mailer {
     Mailer::new(settings(sender, security), &secret(sender)).expect("mailer")
 }
 
 /// `sender`'s settings aimed at `127.0.0.1:<port>` instead of the shared Postfix.
 fn settings_at_port(sender: &MailUser, port: u16) -> SmtpSettings {
-    let mut settings = settings(sender, Security::StartTls);
+    let mut settings = settings(sender, TlsMode::StartTls);
     settings.host = "127.0.0.1".into();
     settings.port = port;
     settings
@@ -396,7 +396,7 @@ impl Outbox {
     }
 
     /// A worker that sends through the shared Postfix as the sender.
-    fn worker(&self, security: Security) -> OutboxWorker {
+    fn worker(&self, security: TlsMode) -> OutboxWorker {
         self.worker_with(mailer(&self.sender, security))
     }
 
@@ -413,7 +413,7 @@ impl Outbox {
 
 // ------------------------------------------------------------------------------------------- tests
 
-async fn deliver_one(security: Security) {
+async fn deliver_one(security: TlsMode) {
     let sender = mail_user().await;
     let recipient = mail_user().await;
     let settings = settings(&sender, security);
@@ -442,12 +442,12 @@ async fn deliver_one(security: Security) {
 
 #[tokio::test]
 async fn starttls_submission_is_delivered() {
-    deliver_one(Security::StartTls).await;
+    deliver_one(TlsMode::StartTls).await;
 }
 
 #[tokio::test]
 async fn implicit_tls_submission_is_delivered() {
-    deliver_one(Security::ImplicitTls).await;
+    deliver_one(TlsMode::ImplicitTls).await;
 }
 
 #[tokio::test]
@@ -456,7 +456,7 @@ async fn wrong_password_is_reported_clearly() {
     // Dovecot delays further logins from an address that just failed one (its auth penalty). Failing
     // from other loopback addresses keeps that delay away from the other tests, which connect from
     // 127.0.0.1.
-    for security in [Security::StartTls, Security::ImplicitTls] {
+    for security in [TlsMode::StartTls, TlsMode::ImplicitTls] {
         // A fresh loopback address per attempt and run, so no penalty carries over.
         let source = [
             127,
@@ -498,7 +498,7 @@ async fn assert_certificate_refused(settings: &SmtpSettings, sender: &MailUser) 
 #[tokio::test]
 async fn untrusted_certificate_is_refused() {
     let sender = mail_user().await;
-    for security in [Security::StartTls, Security::ImplicitTls] {
+    for security in [TlsMode::StartTls, TlsMode::ImplicitTls] {
         // Without the test CA, or with a CA that did not sign it, the server's certificate chains to
         // nothing we trust.
         let mut wrong_ca = settings(&sender, security);
@@ -584,7 +584,7 @@ async fn unreachable_server_keeps_the_digest_until_it_returns() {
     assert_eq!(outbox_depth(store).await, (1, 0, 0));
 
     // 2. The server is back, but the retry is not due yet: nothing is claimed, nothing sent.
-    let mut online = outbox.worker(Security::StartTls);
+    let mut online = outbox.worker(TlsMode::StartTls);
     let report = online.run_once().await.expect("round");
     assert_eq!(report.claimed, 0, "backoff respected: {report:?}");
 
@@ -686,7 +686,7 @@ async fn greylisting_reply_is_retried_then_delivered() {
         .await;
 
     let (grey_port, grey) = greylisting_server().await;
-    let mut grey_settings = settings(sender, Security::ImplicitTls);
+    let mut grey_settings = settings(sender, TlsMode::ImplicitTls);
     grey_settings.port = grey_port;
     let mut greylisted =
         outbox.worker_with(Mailer::new(grey_settings, &secret(sender)).expect("mailer"));
@@ -716,7 +716,7 @@ async fn greylisting_reply_is_retried_then_delivered() {
     assert_eq!(refused, 1, "the greylisting server saw one RCPT");
 
     clock.advance(Duration::from_secs(3600));
-    let mut real = outbox.worker(Security::ImplicitTls);
+    let mut real = outbox.worker(TlsMode::ImplicitTls);
     let report = real.run_once().await.expect("round");
     assert_eq!(
         (report.claimed, report.sent),
@@ -736,7 +736,7 @@ async fn rejected_recipient_is_marked_failed_and_listed() {
         .suggest(1, "alan@bletchley.example", "Alan Turing", "GC&CS")
         .await;
 
-    let mut worker = outbox.worker(Security::ImplicitTls);
+    let mut worker = outbox.worker(TlsMode::ImplicitTls);
     let report = worker.run_once().await.expect("round");
     assert_eq!(tally(&report), (1, 0, 0, 1), "{report:?}");
 
@@ -800,7 +800,7 @@ async fn delivered_digest_lists_suggestions_and_nothing_else() {
     )
     .await;
 
-    let mut worker = outbox.worker(Security::StartTls);
+    let mut worker = outbox.worker(TlsMode::StartTls);
     let report = worker.run_once().await.expect("round");
     assert_eq!(
         report.sent, 1,
@@ -909,7 +909,7 @@ async fn attention_notice_reaches_the_owner() {
     mailsig_daemon::notify::enqueue_attention(&outbox.store, &mailbox, "login rejected")
         .await
         .expect("enqueue");
-    let mut worker = outbox.worker(Security::ImplicitTls);
+    let mut worker = outbox.worker(TlsMode::ImplicitTls);
     assert_eq!(worker.run_once().await.expect("round").sent, 1);
     let delivered = wait_for_inbox(&outbox.recipient, 1).await;
     let notice = parse(&delivered[0]);
@@ -940,7 +940,7 @@ async fn reviewed_suggestions_are_not_announced() {
         .set_suggestion_status(dismissed, SuggestionStatus::Dismissed)
         .await
         .expect("dismiss");
-    let mut worker = outbox.worker(Security::StartTls);
+    let mut worker = outbox.worker(TlsMode::StartTls);
     assert_eq!(worker.run_once().await.expect("round").sent, 1);
     let delivered = wait_for_inbox(&outbox.recipient, 1).await;
     let digest = parse(&delivered[0]);
@@ -1003,7 +1003,7 @@ async fn two_workers_on_postgres_send_each_digest_once() {
         options.batch_size = 2;
         OutboxWorker::new(
             store.clone(),
-            mailer(&sender, Security::ImplicitTls),
+            mailer(&sender, TlsMode::ImplicitTls),
             options,
         )
     };
@@ -1082,7 +1082,7 @@ async fn rows_of_a_crashed_worker_are_sent_after_their_lease() {
     assert_eq!(claimed.len(), 1);
     drop(claimed);
 
-    let mut survivor = outbox.worker(Security::StartTls);
+    let mut survivor = outbox.worker(TlsMode::StartTls);
     assert_eq!(
         survivor.run_once().await.expect("round").claimed,
         0,
@@ -1101,7 +1101,7 @@ async fn spawned_worker_delivers_and_stops_on_shutdown() {
     options.poll_interval = Duration::from_millis(200);
     let worker = OutboxWorker::new(
         outbox.store.clone(),
-        mailer(&outbox.sender, Security::StartTls),
+        mailer(&outbox.sender, TlsMode::StartTls),
         options,
     );
     let stats = worker.stats();
@@ -1163,7 +1163,7 @@ fn app_mailbox_settings() -> SmtpSettings {
     let mut settings = SmtpSettings::new(
         "localhost",
         env_port("MAILSIG_TEST_SMTP_PORT"),
-        Security::StartTls,
+        TlsMode::StartTls,
         &mailbox,
         from,
     )

@@ -13,16 +13,16 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use mailsig_daemon::domain::TlsMode;
 use mailsig_daemon::http::app::ApiSettings;
 use mailsig_daemon::notify::{
-    Mailbox as Address, Mailer, OutboxWorker, Security as SmtpSecurity, SmtpSettings,
-    WorkerOptions, enqueue_attention,
+    Mailbox as Address, Mailer, OutboxWorker, SmtpSettings, WorkerOptions, enqueue_attention,
 };
 use mailsig_daemon::pipeline::{
     Fences, InboundMessage, Payload, Pipeline, PipelineConfig, RawMessage,
 };
 use mailsig_daemon::sources::graph::GraphStartOptions;
-use mailsig_daemon::sources::imap::{ImapSettings, Security};
+use mailsig_daemon::sources::imap::ImapSettings;
 use mailsig_daemon::sources::ownership::Ownership;
 use mailsig_daemon::store::StoreOptions;
 use mailsig_daemon::store::{
@@ -878,7 +878,7 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
     let mut settings = SmtpSettings::new(
         "localhost",
         env.smtps_port,
-        SmtpSecurity::ImplicitTls,
+        TlsMode::ImplicitTls,
         &sender.name,
         from,
     )
@@ -1042,7 +1042,7 @@ async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
     let settings = ImapSettings {
         host: "127.0.0.1".into(),
         port: env.imap_port,
-        security: Security::StartTls,
+        security: TlsMode::StartTls,
         username: user.name.clone(),
         folders: vec![],
         ca_file: Some(env.ca.clone()),

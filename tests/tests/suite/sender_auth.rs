@@ -26,12 +26,13 @@ use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
 use mailsig_daemon::config::Config;
+use mailsig_daemon::domain::TlsMode;
 use mailsig_daemon::domain::{AuthMethod, AuthResult, SenderAuth};
 use mailsig_daemon::pipeline::{Pipeline, PipelineConfig};
 use mailsig_daemon::sender_auth::{
     MICROSOFT_365, SenderAuthSettings, SenderAuthenticator, TrustedIds, stats,
 };
-use mailsig_daemon::sources::imap::{ImapOptions, ImapSource, Security, StoreCheckpoints};
+use mailsig_daemon::sources::imap::{ImapOptions, ImapSource, StoreCheckpoints};
 use mailsig_daemon::store::{
     ChangeStatus, ListId, MailboxId, SightingOutcome, Store, Suggestion, SuggestionFilter,
     SuggestionStatus,
@@ -188,7 +189,7 @@ impl Rig {
         let list = store.create_list(owner.id, "Contacts").await?;
         let settings = imap_settings(
             env.imap_port,
-            Security::StartTls,
+            TlsMode::StartTls,
             &watched.name,
             &env.ca,
             &[],

@@ -403,7 +403,7 @@ async fn the_operators_imap_ca_file_is_trusted_by_linking_and_the_watcher() -> R
         std::path::Path::new("/etc/mailsig/mailsig.toml"),
         Vec::<(String, String)>::new(),
     )?;
-    let options = config.imap_options();
+    let options = config.imap.clone();
     ensure!(
         !options.operator_roots.is_empty(),
         "no CA read from the file"

@@ -14,10 +14,10 @@ use zeroize::Zeroize;
 
 use super::render::{PageError, Visitor, html, when};
 use super::{imap_presets, mailbox_words};
+use crate::domain::{MailProtocol, TlsMode};
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
 use crate::service::{self, ServiceError};
-use crate::sources::imap::Security;
 use crate::store::{ListId, MailboxId};
 
 /// A list the visitor may send suggestions to (owner or editor).
@@ -116,8 +116,10 @@ pub async fn link_page(
         .and_then(imap_presets::by_key)
         .or_else(|| imap_presets::for_address(&address));
     let mut values = LinkValues {
-        port: Security::ImplicitTls.default_port().to_string(),
-        security: Security::ImplicitTls.form_name().to_owned(),
+        port: TlsMode::ImplicitTls
+            .default_port(MailProtocol::Imap)
+            .to_string(),
+        security: TlsMode::ImplicitTls.form_name().to_owned(),
         folders: "INBOX".to_owned(),
         backfill: "0".to_owned(),
         username: address.clone(),

@@ -10,8 +10,6 @@
 //! or the far end said (an I/O error, a TLS alert, a server's NO text) would turn the mailbox's
 //! status into a port scanner's answer, so it stays out of every error this module returns.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +26,8 @@ use tokio_rustls::TlsConnector;
 use super::error::{ImapError, ImapErrorKind};
 use super::framing::FramedLimits;
 use super::sasl::{BearerAuthenticator, BearerMechanism};
-use super::settings::{ImapOptions, ImapSettings, Security};
+use super::settings::{ImapOptions, ImapSettings};
+use crate::domain::TlsMode;
 
 // The TCP connect, the TLS handshake, the greeting and STARTTLS each have
 // `ImapOptions::connect_timeout` (`[imap] connect_timeout`): a server that accepts and then
@@ -128,13 +127,13 @@ async fn connect_via(
     // Every byte the server sends is read through the framing limits (see `framing`).
     let limit = options.max_message_bytes;
     let client = match settings.security {
-        Security::ImplicitTls => {
+        TlsMode::ImplicitTls => {
             let tls = tls_handshake(settings, options, tcp).await?;
             let mut client = Client::new(Box::new(FramedLimits::new(tls, limit)) as ImapStream);
             read_greeting(&mut client, host, options.connect_timeout).await?;
             client
         }
-        Security::StartTls => {
+        TlsMode::StartTls => {
             let mut plain = Client::new(FramedLimits::new(tcp, limit));
             read_greeting(&mut plain, host, options.connect_timeout).await?;
             // Asking for STARTTLS and failing on anything but OK is the strict check: a server that
@@ -152,7 +151,7 @@ async fn connect_via(
             let tls = tls_handshake(settings, options, plain.into_inner().into_inner()).await?;
             Client::new(Box::new(FramedLimits::new(tls, limit)) as ImapStream)
         }
-        Security::Plaintext => {
+        TlsMode::Plaintext => {
             let mut client = Client::new(Box::new(FramedLimits::new(tcp, limit)) as ImapStream);
             read_greeting(&mut client, host, options.connect_timeout).await?;
             client
@@ -306,48 +305,19 @@ pub fn tls_config(
 ) -> Result<Arc<rustls::ClientConfig>, ImapError> {
     let host = settings.host.as_str();
     let bad = |detail: String| ImapError::new(ImapErrorKind::InvalidSettings, host, detail);
-    let mut roots = rustls::RootCertStore::empty();
     match (&settings.ca_pem, &settings.ca_file) {
-        (Some(pem), _) => {
-            for cert in super::trust::parse_ca_pem(pem.as_bytes())
-                .map_err(|e| bad(format!("the mailbox's CA {e}")))?
-            {
-                roots
-                    .add(cert)
-                    .map_err(|_| bad("the mailbox's CA cannot be used".to_owned()))?;
-            }
-        }
-        (None, Some(path)) => {
-            let file = File::open(path)
-                .map_err(|e| bad(format!("open CA file {}: {e}", path.display())))?;
-            let mut added = 0;
-            for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
-                let cert =
-                    cert.map_err(|e| bad(format!("read CA file {}: {e}", path.display())))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| bad(format!("CA file {}: {e}", path.display())))?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(bad(format!(
-                    "CA file {} holds no certificate",
-                    path.display()
-                )));
-            }
-        }
-        (None, None) => {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            options.operator_roots.add_to(&mut roots);
-        }
+        (Some(pem), _) => super::trust::mailbox_client_config(pem).map_err(|e| bad(e.to_string())),
+        // Read into `ca_pem` when the watcher started (`settings::inline_legacy_ca_file`); still
+        // here, the file could not be read then.
+        (None, Some(path)) => Err(bad(format!(
+            "the CA file {} named when the mailbox was linked could not be read",
+            path.display()
+        ))),
+        (None, None) => options
+            .operator_roots
+            .client_config()
+            .map_err(|e| bad(format!("TLS versions: {e}"))),
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| bad(format!("TLS versions: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 async fn tls_handshake(
@@ -588,7 +558,7 @@ mod tests {
         let settings = ImapSettings {
             host: "localhost".into(),
             port: 993,
-            security: Security::ImplicitTls,
+            security: TlsMode::ImplicitTls,
             username: "u".into(),
             folders: vec![],
             ca_file: Some("/nonexistent/ca.pem".into()),

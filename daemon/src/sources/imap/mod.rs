@@ -30,7 +30,7 @@ pub use checkpoints::{CheckpointError, Checkpoints, FolderCursor};
 pub use connect::{test_login, test_login_at, test_login_with};
 pub use error::{ImapError, ImapErrorKind};
 pub use reconcile::{ReconcileError, ReconcileReport};
-pub use settings::{ImapOptions, ImapSettings, Security};
+pub use settings::{ImapOptions, ImapSettings};
 pub use source::ImapSource;
 pub use stats::ImapStatsSnapshot;
 pub use store_adapter::StoreCheckpoints;

@@ -104,7 +104,7 @@ impl ImapSource {
                 continue;
             }
             active.insert(id);
-            let settings = match ImapSettings::from_json(&mailbox.settings) {
+            let mut settings = match ImapSettings::from_json(&mailbox.settings) {
                 Ok(settings) => settings,
                 Err(error) => {
                     report.failed += 1;
@@ -112,6 +112,7 @@ impl ImapSource {
                     continue;
                 }
             };
+            inline_legacy_ca_file(store, id, &mut settings).await;
             let stored = match stored_secret(store, mailbox).await {
                 Ok(stored) => stored,
                 Err(reason) => {
@@ -257,4 +258,24 @@ async fn stored_secret(store: &Store, mailbox: &Mailbox) -> Result<StoredSecret,
         .get_secret(secret)
         .await
         .map_err(CredentialError::Unreadable)
+}
+
+/// A mailbox linked with a CA file path (older CLI links) gets the file's certificates stored with
+/// it, once; the watcher then never reads the file. A file that cannot be read stays named, and
+/// the connection reports it as a settings problem the owner sees.
+async fn inline_legacy_ca_file(store: &Store, id: MailboxId, settings: &mut ImapSettings) {
+    let mut inlined = settings.clone();
+    match super::settings::inline_legacy_ca_file(&mut inlined) {
+        Ok(false) => {}
+        Ok(true) => match store.set_mailbox_settings(id, &inlined.to_json()).await {
+            Ok(()) => {
+                tracing::info!(mailbox = %id, "imap mailbox's CA file read into its settings");
+                *settings = inlined;
+            }
+            Err(error) => {
+                tracing::warn!(mailbox = %id, "imap mailbox's CA not saved: {error}");
+            }
+        },
+        Err(error) => tracing::warn!(mailbox = %id, "imap mailbox's CA not read: {error}"),
+    }
 }

@@ -9,52 +9,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ImapError, ImapErrorKind};
+use crate::domain::TlsMode;
 
 /// The folder watched when the user names none.
 pub const DEFAULT_FOLDER: &str = "INBOX";
-
-/// How the connection to the server is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Security {
-    /// TLS from the first byte (usually port 993).
-    ImplicitTls,
-    /// Plain connection upgraded by STARTTLS, which must be offered and must succeed (usually port 143).
-    StartTls,
-    /// No encryption at all: only accepted when explicitly allowed and the host is a loopback address.
-    Plaintext,
-}
-
-impl Security {
-    /// The port IMAP servers listen on for this kind of connection: 993 for implicit TLS (RFC 8314),
-    /// 143 otherwise. The one place the CLI, the API and the pages take a missing port from.
-    pub const fn default_port(self) -> u16 {
-        match self {
-            Security::ImplicitTls => 993,
-            Security::StartTls | Security::Plaintext => 143,
-        }
-    }
-
-    /// The spelling users type and forms send: `tls`, `starttls`, `plaintext`.
-    pub const fn form_name(self) -> &'static str {
-        match self {
-            Security::ImplicitTls => "tls",
-            Security::StartTls => "starttls",
-            Security::Plaintext => "plaintext",
-        }
-    }
-
-    /// The inverse of [`Security::form_name`].
-    pub fn from_form_name(name: &str) -> Option<Security> {
-        [
-            Security::ImplicitTls,
-            Security::StartTls,
-            Security::Plaintext,
-        ]
-        .into_iter()
-        .find(|security| security.form_name() == name)
-    }
-}
 
 /// The settings of one IMAP mailbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +20,7 @@ impl Security {
 pub struct ImapSettings {
     pub host: String,
     pub port: u16,
-    pub security: Security,
+    pub security: TlsMode,
     pub username: String,
     /// Folders to watch, one connection each. Empty means INBOX.
     #[serde(default)]
@@ -123,8 +81,10 @@ pub struct ImapOptions {
     pub backoff_initial: std::time::Duration,
     pub backoff_max: std::time::Duration,
     /// The operator's extra certificate authorities (`[imap] ca_file`), trusted with the public
-    /// roots by every mailbox that has no CA of its own.
+    /// roots by every mailbox that has no CA of its own...
     pub operator_roots: super::trust::OperatorRoots,
+    /// ...and the file they were read from (a reload compares it: a change needs a restart).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ImapOptions {
@@ -147,6 +107,7 @@ impl Default for ImapOptions {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             operator_roots: super::trust::OperatorRoots::default(),
+            ca_file: None,
         }
     }
 }
@@ -210,7 +171,7 @@ impl ImapSettings {
                 ),
             ));
         }
-        if self.security == Security::Plaintext {
+        if self.security == TlsMode::Plaintext {
             if !options.allow_plaintext_loopback {
                 return Err(invalid(
                     "plaintext IMAP is not allowed (imap.allow_plaintext_loopback is off)",
@@ -238,29 +199,51 @@ pub fn is_loopback(host: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A CA file of an older link that could not be read into the mailbox.
+#[derive(Debug, thiserror::Error)]
+pub enum LegacyCaError {
+    #[error("the CA file {} named when the mailbox was linked cannot be read: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the CA file {} named when the mailbox was linked {source}", path.display())]
+    Ca {
+        path: std::path::PathBuf,
+        source: super::trust::CaError,
+    },
+}
+
+/// Reads the CA file an older link named (`ca_file`) into the PEM text stored with the mailbox
+/// (`ca_pem`) and forgets the path, so the file is read once instead of at every connection and a
+/// mailbox's CA is one piece of state. Returns whether `settings` changed (the caller saves them).
+pub(crate) fn inline_legacy_ca_file(settings: &mut ImapSettings) -> Result<bool, LegacyCaError> {
+    let Some(path) = settings.ca_file.clone() else {
+        return Ok(false);
+    };
+    if settings.ca_pem.is_some() {
+        settings.ca_file = None;
+        return Ok(true);
+    }
+    let pem = std::fs::read(&path).map_err(|source| LegacyCaError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    super::trust::parse_ca_pem(&pem).map_err(|source| LegacyCaError::Ca {
+        path: path.clone(),
+        source,
+    })?;
+    // parse_ca_pem found PEM certificates, so the text is ASCII.
+    settings.ca_pem = Some(String::from_utf8_lossy(&pem).into_owned());
+    settings.ca_file = None;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn each_security_has_one_default_port_and_form_name() {
-        assert_eq!(Security::ImplicitTls.default_port(), 993);
-        assert_eq!(Security::StartTls.default_port(), 143);
-        assert_eq!(Security::Plaintext.default_port(), 143);
-        for security in [
-            Security::ImplicitTls,
-            Security::StartTls,
-            Security::Plaintext,
-        ] {
-            assert_eq!(
-                Security::from_form_name(security.form_name()),
-                Some(security)
-            );
-        }
-        assert_eq!(Security::from_form_name("ssl"), None);
-    }
-
-    fn settings(security: Security, host: &str) -> ImapSettings {
+    fn settings(security: TlsMode, host: &str) -> ImapSettings {
         ImapSettings {
             host: host.into(),
             port: 993,
@@ -277,27 +260,27 @@ mod tests {
     #[test]
     fn plaintext_needs_permission_and_loopback() {
         let mut options = ImapOptions::default();
-        let local = settings(Security::Plaintext, "127.0.0.1");
+        let local = settings(TlsMode::Plaintext, "127.0.0.1");
         assert!(local.validate(&options).is_err());
         options.allow_plaintext_loopback = true;
         assert!(local.validate(&options).is_ok());
         assert!(
-            settings(Security::Plaintext, "::1")
+            settings(TlsMode::Plaintext, "::1")
                 .validate(&options)
                 .is_ok()
         );
         assert!(
-            settings(Security::Plaintext, "mail.example.com")
+            settings(TlsMode::Plaintext, "mail.example.com")
                 .validate(&options)
                 .is_err()
         );
         assert!(
-            settings(Security::Plaintext, "10.0.0.1")
+            settings(TlsMode::Plaintext, "10.0.0.1")
                 .validate(&options)
                 .is_err()
         );
         assert!(
-            settings(Security::ImplicitTls, "mail.example.com")
+            settings(TlsMode::ImplicitTls, "mail.example.com")
                 .validate(&options)
                 .is_ok()
         );
@@ -305,7 +288,7 @@ mod tests {
 
     #[test]
     fn folders_default_to_inbox_and_round_trip_as_json() -> Result<(), serde_json::Error> {
-        let s = settings(Security::StartTls, "mail.example.com");
+        let s = settings(TlsMode::StartTls, "mail.example.com");
         assert_eq!(s.folders(), vec!["INBOX".to_owned()]);
         let json = serde_json::to_string(&s)?;
         assert!(json.contains("\"start_tls\""));
@@ -320,7 +303,7 @@ mod tests {
             max_folders_per_mailbox: 3,
             ..ImapOptions::default()
         };
-        let mut s = settings(Security::ImplicitTls, "mail.example.com");
+        let mut s = settings(TlsMode::ImplicitTls, "mail.example.com");
         s.folders = (0..3).map(|i| format!("f{i}")).collect();
         assert!(s.validate(&options).is_ok());
         s.folders.push("f3".into());
@@ -335,8 +318,60 @@ mod tests {
 
     #[test]
     fn folder_names_with_quotes_are_refused() {
-        let mut s = settings(Security::ImplicitTls, "mail.example.com");
+        let mut s = settings(TlsMode::ImplicitTls, "mail.example.com");
         s.folders = vec!["a\"b".into()];
         assert!(s.validate(&ImapOptions::default()).is_err());
+    }
+
+    fn legacy(ca_file: Option<std::path::PathBuf>) -> ImapSettings {
+        ImapSettings {
+            host: "mail.example.com".to_owned(),
+            port: 993,
+            security: TlsMode::ImplicitTls,
+            username: "ann".to_owned(),
+            folders: Vec::new(),
+            ca_file,
+            ca_pem: None,
+            backfill: 0,
+            operator_trusted: true,
+        }
+    }
+
+    #[test]
+    fn a_legacy_ca_file_is_read_into_the_mailbox_once_and_forgotten() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, super::super::trust::TEST_CA).expect("write");
+        let mut settings = legacy(Some(path.clone()));
+        assert!(inline_legacy_ca_file(&mut settings).expect("inline"));
+        assert_eq!(
+            settings.ca_pem.as_deref(),
+            Some(super::super::trust::TEST_CA)
+        );
+        assert_eq!(settings.ca_file, None);
+        // The file is not needed any more: the stored settings carry the CA.
+        std::fs::remove_file(&path).expect("remove");
+        assert!(!inline_legacy_ca_file(&mut settings).expect("nothing left"));
+        assert!(
+            super::super::trust::mailbox_client_config(
+                settings.ca_pem.as_deref().unwrap_or_default()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_unreadable_legacy_ca_file_is_an_error_naming_the_path_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("gone.pem");
+        let mut settings = legacy(Some(missing.clone()));
+        let err = inline_legacy_ca_file(&mut settings).expect_err("missing file");
+        assert!(err.to_string().contains("gone.pem"), "{err}");
+        assert_eq!(settings, legacy(Some(missing)));
+
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "secret-looking text").expect("write");
+        let err = inline_legacy_ca_file(&mut legacy(Some(junk))).expect_err("no certificate");
+        assert!(!err.to_string().contains("secret-looking"), "{err}");
     }
 }
