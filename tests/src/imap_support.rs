@@ -10,7 +10,8 @@ use mailsig_daemon::sources::imap::ImapSettings;
 use mailsig_daemon::store::{ListId, MailboxKind, NewMailbox, UserId};
 
 /// Settings that watch `folders` (the INBOX when empty) of `username` on the Dovecot at
-/// `127.0.0.1:<port>`, trusting `ca`, with no backfill.
+/// `127.0.0.1:<port>`, trusting the CA in the PEM file `ca` (stored with the mailbox), with no
+/// backfill.
 pub fn imap_settings(
     port: u16,
     security: TlsMode,
@@ -24,8 +25,8 @@ pub fn imap_settings(
         security,
         username: username.to_owned(),
         folders: folders.iter().map(|f| (*f).to_owned()).collect(),
-        ca_file: Some(ca.to_owned()),
-        ca_pem: None,
+        ca_file: None,
+        ca_pem: Some(std::fs::read_to_string(ca).expect("the test CA is readable")),
         backfill: 0,
         // Added as the operator would: the test servers are on loopback.
         operator_trusted: true,

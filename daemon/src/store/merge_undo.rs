@@ -3,10 +3,10 @@
 //! just before is kept, in the merge's own transaction, for the reviewer who merged, and an
 //! Undo puts exactly that back (values, confidence, status) with the changes in the history.
 //!
-//! An entry lives at most [`KEEP_FOR_MS`] (older ones are deleted whenever one is written) and
-//! is used once. An Undo is refused when the suggestion no longer holds what the merge wrote,
-//! or left `merged` (a later message, another reviewer): putting old values back then would
-//! lose that change.
+//! An entry can be used once within [`KEEP_FOR_MS`]; older ones are refused, and deleted by the
+//! retention task's next purge. An Undo is also refused when the suggestion no longer holds what
+//! the merge wrote, or left `merged` (a later message, another reviewer): putting old values back
+//! then would lose that change.
 
 use super::commit::update_fields;
 use super::suggestion::SuggestionFields;
@@ -35,11 +35,6 @@ pub(super) async fn keep(
     before: Before<'_>,
     now: i64,
 ) -> Result<MergeUndoId> {
-    sqlx::query("DELETE FROM merge_undo WHERE created_at < $1")
-        .bind(now - KEEP_FOR_MS)
-        .execute(&mut **tx)
-        .await
-        .map_err(Error::db("purge old merge undo entries", "merge undo"))?;
     let json = |fields: &SuggestionFields| {
         serde_json::to_string(fields).map_err(|e| Error::Invalid {
             what: "suggestion fields",

@@ -64,6 +64,12 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(Error::db("purge expired sessions", "session"))?;
+        // So are merges that can no longer be undone.
+        sqlx::query("DELETE FROM merge_undo WHERE created_at < $1")
+            .bind(self.now_ms() - super::merge_undo::KEEP_FOR_MS)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("purge old merge undo entries", "merge undo"))?;
         tx.commit()
             .await
             .map_err(Error::db("commit purge", "row"))?;

@@ -1423,6 +1423,38 @@ async fn a_merge_is_undone_once_and_not_after_a_later_change(s: Store) {
         s.get_suggestion(id).await.expect("get").fields,
         changed.fields
     );
+
+    // An entry outlives its hour only until the retention task's next purge, and is refused
+    // once the hour is over.
+    let kept = || async {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM merge_undo")
+            .fetch_one(s.pool())
+            .await
+            .expect("count");
+        n
+    };
+    let unused = kept().await;
+    let (_, late) = s
+        .merge_suggestion_undoable(id, &edits, &[], w.owner)
+        .await
+        .expect("merge a third time");
+    assert_eq!(kept().await, unused + 1, "the merge kept its entry");
+    s.purge_deleted(30).await.expect("purge within the hour");
+    assert_eq!(
+        kept().await,
+        unused + 1,
+        "a purge within the hour kept the entries"
+    );
+    s.clock().advance(Duration::from_secs(3601));
+    assert!(
+        matches!(
+            s.undo_merge(late, id, w.owner).await,
+            Err(mailsig_daemon::store::Error::NotFound { .. })
+        ),
+        "an undo worked after its hour"
+    );
+    s.purge_deleted(30).await.expect("purge after the hour");
+    assert_eq!(kept().await, 0, "expired undo entries were not purged");
 }
 
 async fn suggestion_review_status_merge_and_paging(s: Store) {

@@ -1617,8 +1617,8 @@ async fn the_login_test_connects_to_the_checked_address_not_a_new_lookup() -> Re
         security: TlsMode::ImplicitTls,
         username: mail_user.name.clone(),
         folders: vec![],
-        ca_file: Some(env.ca_path().to_path_buf()),
-        ca_pem: None,
+        ca_file: None,
+        ca_pem: Some(std::fs::read_to_string(env.ca_path())?),
         backfill: 0,
         operator_trusted: true,
     };

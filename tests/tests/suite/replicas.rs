@@ -1045,6 +1045,7 @@ async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
         security: TlsMode::StartTls,
         username: user.name.clone(),
         folders: vec![],
+        // A CA file path, as older CLI links stored it: the watcher reads it into the mailbox.
         ca_file: Some(env.ca.clone()),
         ca_pem: None,
         backfill: 0,
@@ -1111,6 +1112,11 @@ async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let stored = ImapSettings::from_json(&store.get_mailbox(linked.id).await?.settings)?;
+    ensure!(
+        stored.ca_file.is_none() && stored.ca_pem.is_some(),
+        "the CA file was not read into the mailbox: {stored:?}"
+    );
     env.imap()
         .append(
             &user,
