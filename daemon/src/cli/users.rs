@@ -1,4 +1,4 @@
-//! `mailsigd user add|list|token|set-password|reset-second-factor|set-role`.
+//! `mailsigd user add|list|token|set-password|reset-second-factor|set-role|disable|enable`.
 
 use crate::domain::{AuditAction, AuditObject};
 use std::path::Path;
@@ -42,6 +42,16 @@ pub enum UserCommand {
         email: String,
         /// `admin` or `user`.
         role: crate::domain::OrgRole,
+    },
+    /// Disable a user's account: sign-in is refused, every session and API token ends at once.
+    Disable {
+        /// The user (e-mail or id).
+        email: String,
+    },
+    /// Let a disabled account sign in again (ended sessions and tokens stay ended).
+    Enable {
+        /// The user (e-mail or id).
+        email: String,
     },
     /// Issue an API token for a user. The token is printed once; only its hash is stored.
     Token {
@@ -115,6 +125,32 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
             .await
             .or_exit("set the org role")?;
             println!("{}\t{}", member.email, member.org_role);
+        }
+        UserCommand::Disable { email } => {
+            let user = super::resolve::user(&store, &email).await?;
+            let admin = crate::service::org::AdminActor::operator();
+            let changed = crate::service::org::users::disable(&store, admin, user.id)
+                .await
+                .or_exit("disable the account")?;
+            let state = if changed {
+                "disabled"
+            } else {
+                "was already disabled"
+            };
+            println!("{}\t{state}", user.email);
+        }
+        UserCommand::Enable { email } => {
+            let user = super::resolve::user(&store, &email).await?;
+            let admin = crate::service::org::AdminActor::operator();
+            let changed = crate::service::org::users::enable(&store, admin, user.id)
+                .await
+                .or_exit("enable the account")?;
+            let state = if changed {
+                "enabled"
+            } else {
+                "was not disabled"
+            };
+            println!("{}\t{state}", user.email);
         }
         UserCommand::Token {
             email,
