@@ -9,7 +9,9 @@
 //!
 //! Arguments: backend (`sqlite` | `postgres`), message count (default 5000), workers (default
 //! 2 × cores), mailboxes (default 1; messages are spread over them round-robin, each mailbox
-//! with its own owner and list, as on a daemon serving many users). Every message is distinct (its own sender, so its own suggestion), about 1.7 KiB of
+//! with its own owner and list, as on a daemon serving many users), messages per commit (default
+//! `[pipeline] group_commit_max`; 1 commits each message alone). Every message is distinct (its
+//! own sender, so its own suggestion), about 1.7 KiB of
 //! plain text with a signature and quoted history. The messages are built before the clock
 //! starts; the clock stops when the last commit is acknowledged. The bare extraction rate of the
 //! same messages on one thread is printed next to it for reference.
@@ -18,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mailsig_daemon::pipeline::{
-    FilterConfig, InboundMessage, Payload, Pipeline, PipelineConfig, Processed, RawMessage,
-    SourcePosition,
+    FilterConfig, GroupCommit, InboundMessage, Payload, Pipeline, PipelineConfig, Processed,
+    RawMessage, SourcePosition,
 };
 use mailsig_daemon::store::{MailboxKind, NewMailbox, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
@@ -110,6 +112,13 @@ async fn main() -> Result<()> {
         .get(3)
         .map_or(Ok(1), |n| n.parse())
         .context("mailboxes")?;
+    let group_commit = GroupCommit {
+        max_messages: args
+            .get(4)
+            .map_or(Ok(GroupCommit::default().max_messages), |n| n.parse())
+            .context("messages per commit")?,
+        ..GroupCommit::default()
+    };
 
     let dir = tempfile::tempdir()?;
     let url = match backend {
@@ -162,6 +171,8 @@ async fn main() -> Result<()> {
         queue_capacity: 256,
         filters: FilterConfig::default(),
         sender_auth: None,
+        group_commit,
+        ..PipelineConfig::default()
     };
     let pipeline = Pipeline::spawn(store.clone(), config, &tracker, shutdown.clone());
     let handle = pipeline.handle();
@@ -209,9 +220,10 @@ async fn main() -> Result<()> {
     let rate = count as f64 / elapsed.as_secs_f64();
     let mib = total_bytes as f64 / (1024.0 * 1024.0);
     println!(
-        "backend={backend} messages={count} workers={workers} mailboxes={n_mailboxes} cores={cores} avg_size={} B\n\
+        "backend={backend} messages={count} workers={workers} mailboxes={n_mailboxes} per_commit={} cores={cores} avg_size={} B\n\
          pipeline: {:.2} s, {rate:.0} messages/s, {:.2} MiB/s (suggested {suggested}, merged {merged}, skipped {skipped})\n\
          reference: bare extract on 1 thread: {extract_rate:.0} messages/s ({with_signature}/{sample} with signature)",
+        group_commit.max_messages,
         total_bytes / count.max(1),
         elapsed.as_secs_f64(),
         mib / elapsed.as_secs_f64(),

@@ -46,6 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             username: format!("user{i:05}"),
             folders: Vec::new(),
             ca_file: None,
+            ca_pem: None,
             backfill: 0,
             operator_trusted: true,
         };

@@ -3,6 +3,7 @@
 //! Module ownership (see ARCHITECTURE.md): only `sources` talks to mail providers, only
 //! `store` talks SQL, only `vault` sees plaintext credentials.
 
+pub mod books;
 pub mod cli;
 pub mod clock;
 pub mod config;

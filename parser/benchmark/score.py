@@ -26,7 +26,8 @@ A label may list `scored_fields`: only those fields of that message count.
 confidence bins and the bins themselves (the engine's confidence against the share of right
 values); `--rules` adds how often each signature rule's block was one and each field rule's
 values inside real signatures were right, each with the (right + 1/2) / (seen + 1) estimate
-`src/calibration.rs` ships (a value's confidence is the product of the two).
+(the second is `src/calibration.rs`'s `TABLE`; the chance that a block is a signature is a
+logistic model over the block's facts, fitted and checked held-out by `calibrate.py`).
 `--parse EXE` scores another build of the `parse` example (an older commit, say). `--skip STEM`
 (repeatable) leaves a message out of every set, to score apart the messages whose label is in
 dispute (a block every other set calls a signature, labelled "no signature").
@@ -264,9 +265,9 @@ def reliability(name, t, per_rule):
         cells = "  ".join(f"[{lo:.1f}] {n} {c:.2f}/{a:.2f}" for lo, n, c, a in table)
         print(f"{f:10} {len(items):6} {e:6.3f}  {cells}")
     if per_rule:
-        # What src/calibration.rs ships, each as (right + 1/2) / (seen + 1): how often a block
-        # found this way is a signature (ANCHORS), and how often each field rule's values are
-        # right inside real signatures (TABLE). A value's confidence is their product.
+        # Each as (right + 1/2) / (seen + 1): how often a block found this way is a signature
+        # (for reading; the engine's share is calibrate.py's model over the block's facts), and
+        # how often each field rule's values are right inside real signatures (TABLE).
         anchors = defaultdict(lambda: [0, 0])
         for a, right in t.anchors:
             anchors[a][0] += right

@@ -1,7 +1,9 @@
 //! Header facts for the daemon's filters (automated mail, lists, auto-replies).
 //!
 //! Kept apart from extraction because the daemon calls it before deciding whether a message is
-//! worth extracting at all; it never reads the subject or the body.
+//! worth extracting at all; the envelope never holds the subject or the body. The identity
+//! headers of a message without a Message-ID (subject included) are only lent to a callback,
+//! which the daemon hashes under its own key.
 
 use mail_parser::Message;
 
@@ -28,6 +30,53 @@ pub fn envelope(raw: &[u8]) -> Envelope {
     }
 }
 
+/// Headers that identify a message when it has no Message-ID: they are written once by the
+/// sender's client and kept by every server that stores or forwards the message, so a second
+/// fetch of the same message (after a UIDVALIDITY change, say) shows the same values.
+const IDENTITY_HEADERS: &[&str] = &[
+    "date",
+    "from",
+    "sender",
+    "to",
+    "cc",
+    "subject",
+    "in-reply-to",
+    "references",
+];
+
+/// Hands each identity header of a raw message to `visit` as (lower-case name, value with its
+/// whitespace runs folded to one space), in the order they appear. Returns how many were
+/// visited; unparseable input visits none.
+///
+/// The daemon feeds them into a keyed hash to recognise a message that has no Message-ID; the
+/// values are borrowed from `raw` and never kept here.
+pub fn identity_headers(raw: &[u8], mut visit: impl FnMut(&str, &str)) -> usize {
+    let Some(message) = crate::mime::PARSER.parse_headers(raw) else {
+        return 0;
+    };
+    let mut visited = 0;
+    let mut folded = String::new();
+    for (name, value) in message.headers_raw() {
+        let name = name.trim();
+        let Some(canonical) = IDENTITY_HEADERS
+            .iter()
+            .find(|h| name.eq_ignore_ascii_case(h))
+        else {
+            continue;
+        };
+        folded.clear();
+        for word in value.split_whitespace() {
+            if !folded.is_empty() {
+                folded.push(' ');
+            }
+            folded.push_str(word);
+        }
+        visit(canonical, &folded);
+        visited += 1;
+    }
+    visited
+}
+
 /// Builds the envelope from an already parsed message (shared with [`crate::extract`]).
 pub(crate) fn from_message(message: &Message<'_>) -> Envelope {
     let from = message.from().and_then(|a| a.first());
@@ -50,24 +99,54 @@ pub(crate) fn from_message(message: &Message<'_>) -> Envelope {
         message_id: message.message_id().map(str::to_string),
         ..Envelope::default()
     };
+    let from_domain = envelope
+        .from_address
+        .as_deref()
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_owned())
+        .unwrap_or_default();
     for (name, value) in message.headers_raw() {
         // Names compared in any ASCII case, without a lower-cased copy of every header name.
         let name = name.trim();
         let is = |n: &str| name.eq_ignore_ascii_case(n);
-        let value = || Some(value.trim().to_lowercase()).filter(|v| !v.is_empty());
+        let lowered = || Some(value.trim().to_lowercase()).filter(|v| !v.is_empty());
         if is("auto-submitted") {
-            envelope.auto_submitted = envelope.auto_submitted.take().or_else(value);
+            envelope.auto_submitted = envelope.auto_submitted.take().or_else(lowered);
         } else if is("precedence") {
-            envelope.precedence = envelope.precedence.take().or_else(value);
+            envelope.precedence = envelope.precedence.take().or_else(lowered);
         } else if is("list-id") {
             envelope.has_list_id = true;
         } else if is("list-unsubscribe") {
             envelope.has_list_unsubscribe = true;
         } else if AUTO_REPLY_HEADERS.iter().any(|h| is(h)) {
             envelope.auto_reply_marker = true;
+        } else if is("to") || is("cc") {
+            // Counted by their '@' on the raw value: the engine parses no address header but
+            // From, and a count needs no parse.
+            let (all, elsewhere) = count_recipients(value, &from_domain);
+            envelope.recipients += all;
+            envelope.recipients_elsewhere += elsewhere;
         }
     }
     envelope
+}
+
+/// Addresses in a raw To or Cc value, counted by their '@' (the engine parses no address
+/// header but From, and a count needs no parse), and how many of them are in another domain
+/// than `from_domain`.
+fn count_recipients(raw: &str, from_domain: &str) -> (usize, usize) {
+    let (mut all, mut elsewhere) = (0, 0);
+    for (i, _) in raw.match_indices('@') {
+        all += 1;
+        let domain: &str = raw[i + 1..]
+            .split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '-'))
+            .next()
+            .unwrap_or_default();
+        if from_domain.is_empty() || !domain.eq_ignore_ascii_case(from_domain) {
+            elsewhere += 1;
+        }
+    }
+    (all, elsewhere)
 }
 
 #[cfg(test)]
@@ -87,11 +166,41 @@ mod tests {
     }
 
     #[test]
+    fn recipients_are_counted_with_those_in_another_domain() {
+        let raw = b"From: Ann <ann@corp.example>\r\nTo: \"Lee, Bo\" <bo@Corp.Example>, cy@corp.example,\r\n\tdee@other.example\r\nCc: eve@corp.example.net\r\n\r\nbody\r\n";
+        let e = envelope(raw);
+        assert_eq!((e.recipients, e.recipients_elsewhere), (4, 2));
+        let e = envelope(b"From: ann@corp.example\r\nTo: bo@corp.example\r\n\r\nhi\r\n");
+        assert_eq!((e.recipients, e.recipients_elsewhere), (1, 0));
+        let e = envelope(b"From: ann@corp.example\r\n\r\nhi\r\n");
+        assert_eq!((e.recipients, e.recipients_elsewhere), (0, 0));
+    }
+
+    #[test]
     fn plain_message_has_no_markers() {
         let e = envelope(b"From: a@b.c\n\nhi\n");
         assert_eq!(e.from_address.as_deref(), Some("a@b.c"));
         assert!(e.from_name.is_none());
         assert!(!e.has_list_id && !e.auto_reply_marker && e.auto_submitted.is_none());
+    }
+
+    #[test]
+    fn identity_headers_are_visited_folded_and_in_order() {
+        let raw = b"Received: from x\r\nDate: Mon, 7 Dec 2026\r\n 10:00:00 +0000\r\nFROM: A <a@b.c>\r\nX-Other: y\r\nSubject:  Two   words\r\n\r\nbody\r\n";
+        let mut seen = Vec::new();
+        let n = identity_headers(raw, |name, value| {
+            seen.push(format!("{name}={value}"));
+        });
+        assert_eq!(n, 3);
+        assert_eq!(
+            seen,
+            [
+                "date=Mon, 7 Dec 2026 10:00:00 +0000",
+                "from=A <a@b.c>",
+                "subject=Two words"
+            ]
+        );
+        assert_eq!(identity_headers(&[0xff, 0xfe], |_, _| ()), 0);
     }
 
     #[test]

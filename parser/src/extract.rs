@@ -239,7 +239,15 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     } else {
         confidence *= 0.5;
     }
-    scale_by_anchor(&mut contact, calibration::anchor(block.anchor.rule()));
+    let facts = block_facts(
+        block.anchor,
+        top.get(..start).unwrap_or_default(),
+        &contact,
+        extension,
+        &body.envelope,
+    );
+    diagnostics.extend(facts.iter().map(|f| Diagnostic { code: f.code() }));
+    scale_by_signature_share(&mut contact, calibration::signature_share(&facts));
     Extraction {
         has_signature: true,
         contact: Some(contact),
@@ -248,9 +256,51 @@ pub(crate) fn run(raw: &[u8]) -> Extraction {
     }
 }
 
+/// Recipients from which a message reads as an announcement to a crowd.
+const MANY_RECIPIENTS: usize = 10;
+/// Non-empty lines of the sender's own text above the block from which it reads as a memo.
+const LONG_TEXT_LINES: usize = 15;
+
+/// The structural facts about a found block that the chance of its being a signature is
+/// conditioned on ([`calibration::signature_share`]).
+fn block_facts(
+    anchor: Anchor,
+    above: &[Line],
+    contact: &Contact,
+    extension: bool,
+    envelope: &crate::Envelope,
+) -> Vec<calibration::Fact> {
+    use calibration::Fact;
+    let recipients = envelope.recipients;
+    let text_above = above.iter().filter(|l| !l.is_blank()).count();
+    let name_only = contact.phones.is_empty()
+        && !extension
+        && contact.address.is_none()
+        && contact.websites.is_empty()
+        && !contact.emails.iter().any(|e| e.rule == "email.signature");
+    [
+        (
+            Fact::NoSignoff,
+            matches!(anchor, Anchor::SenderName | Anchor::Trailing),
+        ),
+        (Fact::ManyRecipients, recipients >= MANY_RECIPIENTS),
+        (Fact::NoRecipients, recipients == 0),
+        (Fact::NameOnly, name_only),
+        (Fact::LongText, text_above >= LONG_TEXT_LINES),
+        (
+            Fact::Internal,
+            recipients > 0 && envelope.recipients_elsewhere == 0,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(fact, holds)| holds.then_some(fact))
+    .collect()
+}
+
 /// Every value is right only if its block is a signature: each field's confidence (its rule's
-/// record inside real signatures) is multiplied by how often blocks found this way are one.
-fn scale_by_anchor(contact: &mut Contact, share: f32) {
+/// record inside real signatures) is multiplied by the chance that a block with these facts is
+/// one.
+fn scale_by_signature_share(contact: &mut Contact, share: f32) {
     let Contact {
         name,
         title,

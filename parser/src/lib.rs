@@ -131,6 +131,12 @@ pub struct Envelope {
     pub has_list_unsubscribe: bool,
     /// Common auto-reply markers (`X-Autoreply`, `X-Autorespond`, `X-MS-Exchange-Generated-Message-Source`…).
     pub auto_reply_marker: bool,
+    /// How many addresses the To and Cc headers name (counted, never kept): an announcement to
+    /// a crowd reads differently from a note to one person.
+    pub recipients: usize,
+    /// How many of them are in another domain than the From address: none means mail among
+    /// colleagues of one organisation.
+    pub recipients_elsewhere: usize,
 }
 
 /// A non-fatal observation made while extracting (never message content).
@@ -152,6 +158,12 @@ pub struct Extraction {
 /// Reads the header facts of a raw message (never the subject or body).
 pub fn envelope(raw: &[u8]) -> Envelope {
     envelope::envelope(raw)
+}
+
+/// Visits the headers that identify a message without a Message-ID (date, addresses, subject,
+/// threading), each as (lower-case name, whitespace-folded value); returns how many there were.
+pub fn identity_headers(raw: &[u8], visit: impl FnMut(&str, &str)) -> usize {
+    envelope::identity_headers(raw, visit)
 }
 
 /// Finds the sender's own signature in a raw message and turns it into a contact.

@@ -1,7 +1,8 @@
 //! The JSON prediction format of the shared scorer (`eval/score.py`), plus confidence and provenance.
 //!
 //! One object per message: `file`, `has_signature`, `contact` (plain values, or `null`),
-//! `confidence`, `signature_rule` (how the block was found), and `provenance` (per field: the rule, signature line and confidence that
+//! `confidence`, `signature_rule` (how the block was found), `block_facts` (the structural facts its
+//! confidence is conditioned on), and `provenance` (per field: the rule, signature line and confidence that
 //! produced it). `mailsigd parse --json` and `examples/parse.rs` print exactly this.
 
 use serde_json::{Map, Value, json};
@@ -60,6 +61,12 @@ pub fn prediction_json(file: &str, x: &Extraction) -> Value {
         "contact": contact,
         "confidence": x.confidence,
         "signature_rule": anchor,
+        "block_facts": x
+            .diagnostics
+            .iter()
+            .map(|d| d.code)
+            .filter(|c| c.starts_with("block."))
+            .collect::<Vec<_>>(),
         "provenance": Value::Object(provenance),
     })
 }

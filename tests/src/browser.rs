@@ -72,23 +72,33 @@ fn find_program(candidates: &[&str]) -> Option<PathBuf> {
 impl Browser {
     /// Starts chromedriver and a headless Chromium session with a fresh profile.
     pub async fn start() -> Result<Browser> {
-        Browser::launch(None).await
+        Browser::launch(None, None).await
     }
 
     /// A browser whose viewport is exactly `screen` (Chromium's device emulation, so that a
     /// phone's 390 px are not widened to the smallest window the platform allows).
     pub async fn on(screen: Screen) -> Result<Browser> {
-        Browser::launch(Some(screen)).await
+        Browser::launch(Some(screen), None).await
     }
 
-    async fn launch(screen: Option<Screen>) -> Result<Browser> {
+    /// [`Browser::on`] with the browser's clock in the IANA time zone `zone` (the `TZ` of
+    /// chromedriver, which Chromium inherits), as a reader elsewhere sees the pages.
+    pub async fn in_zone(screen: Screen, zone: &str) -> Result<Browser> {
+        Browser::launch(Some(screen), Some(zone)).await
+    }
+
+    async fn launch(screen: Option<Screen>, zone: Option<&str>) -> Result<Browser> {
         let chromium = find_program(&["chromium", "chromium-browser"])
             .with_context(|| format!("no chromium on PATH: {HINT}"))?;
         let chromedriver = find_program(&["chromedriver"])
             .with_context(|| format!("no chromedriver on PATH: {HINT}"))?;
         let port = free_port()?;
         let profile = tempfile::tempdir()?;
-        let driver = Command::new(&chromedriver)
+        let mut command = Command::new(&chromedriver);
+        if let Some(zone) = zone {
+            command.env("TZ", zone);
+        }
+        let driver = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -331,6 +341,25 @@ impl Browser {
         ensure!(
             scroll <= inner,
             "{what} is {scroll} px wide in a {inner} px viewport; sticking out: {culprits:?}"
+        );
+        Ok(())
+    }
+
+    /// Fails when the items of the main navigation do not share one row (a navigation that
+    /// wraps onto a second line), naming each item's vertical centre.
+    pub async fn assert_navigation_on_one_row(&self, what: &str) -> Result<()> {
+        let centres: Vec<(String, f64)> = self
+            .eval(
+                "return [...document.querySelectorAll('nav[aria-label=\"Main\"] > *')] \
+                   .map(e => { const r = e.getBoundingClientRect(); \
+                               return [e.textContent.trim(), r.top + r.height / 2]; });",
+            )
+            .await?;
+        ensure!(!centres.is_empty(), "{what} has no main navigation");
+        let first = centres[0].1;
+        ensure!(
+            centres.iter().all(|(_, y)| (y - first).abs() <= 2.0),
+            "{what}: the navigation wraps; item centres {centres:?}"
         );
         Ok(())
     }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mailsig_daemon::sources::graph::{
-    GraphConfig, GraphStartOptions, LinkOrigin, Timing, start_linking, store_client_secret,
+    Consent, GraphConfig, GraphStartOptions, LinkOrigin, Timing, start_linking_for,
+    store_client_secret,
 };
 use mailsig_daemon::store::{
     ListId, Mailbox, MailboxFilter, MailboxKind, Store, SuggestionFilter, UserId,
@@ -177,7 +178,12 @@ impl GraphWorld {
     /// does, so the callback needs no browser session) and waits until its subscription exists
     /// at the emulator. Returns the mailbox and the subscription.
     pub async fn link(&self) -> Result<(Mailbox, SubscriptionView)> {
-        let callback = self.consent_url(LinkOrigin::Cli).await?;
+        self.link_for(Consent::Mail).await
+    }
+
+    /// [`Self::link`] with the scopes of `consent` (contacts too for Outlook contacts).
+    pub async fn link_for(&self, consent: Consent) -> Result<(Mailbox, SubscriptionView)> {
+        let callback = self.consent_url_for(LinkOrigin::Cli, consent).await?;
         let answer = reqwest::get(&callback)
             .await
             .context("GET the daemon's callback")?;
@@ -192,14 +198,20 @@ impl GraphWorld {
     /// Starts a linking for the world's user from `origin` and plays the emulated user's
     /// consent; returns the daemon's callback URL (with code and state) the browser would open.
     pub async fn consent_url(&self, origin: LinkOrigin) -> Result<String> {
+        self.consent_url_for(origin, Consent::Mail).await
+    }
+
+    /// [`Self::consent_url`] asking for the scopes of `consent`.
+    pub async fn consent_url_for(&self, origin: LinkOrigin, consent: Consent) -> Result<String> {
         let config = self.config()?;
-        let url = start_linking(
+        let url = start_linking_for(
             &self.store,
             &self.vault,
             &config,
             self.user,
             self.list,
             origin,
+            consent,
         )
         .await?;
         Ok(self.emulator.consent(url.as_str(), &self.email).await?)

@@ -29,6 +29,17 @@ pub struct IssuedCertificate {
 /// Issues a fresh leaf certificate signed by the test CA into `dir` (files `<name>.pem`,
 /// `<name>.key`). Each call gets a new key and a random serial, so two certificates never match.
 pub fn issue_certificate(env: &TestEnv, dir: &Path, name: &str) -> Result<IssuedCertificate> {
+    issue_certificate_for(env, dir, name, "DNS:localhost,IP:127.0.0.1")
+}
+
+/// [`issue_certificate`] for other names: `san` is the subjectAltName value in openssl's form
+/// (`DNS:a.example,IP:127.0.0.1`); the subject's CN is the first name.
+pub fn issue_certificate_for(
+    env: &TestEnv,
+    dir: &Path,
+    name: &str,
+    san: &str,
+) -> Result<IssuedCertificate> {
     let ca_key = env.ca.with_file_name("ca.key");
     ensure!(
         ca_key.exists(),
@@ -42,9 +53,17 @@ pub fn issue_certificate(env: &TestEnv, dir: &Path, name: &str) -> Result<Issued
     let chain = dir.join(format!("{name}.pem"));
     std::fs::write(
         &ext,
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        format!(
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName={san}\n"
+        ),
     )?;
+    let common_name = san
+        .split(',')
+        .next()
+        .and_then(|first| first.split_once(':'))
+        .map_or("localhost", |(_, value)| value);
+    let subject = format!("/CN={common_name}");
     run_openssl(&[
         "req",
         "-newkey",
@@ -53,7 +72,7 @@ pub fn issue_certificate(env: &TestEnv, dir: &Path, name: &str) -> Result<Issued
         "ec_paramgen_curve:prime256v1",
         "-nodes",
         "-subj",
-        "/CN=localhost",
+        &subject,
         "-keyout",
         path(&key)?,
         "-out",

@@ -24,6 +24,7 @@ pub fn imap_settings(
         username: username.to_owned(),
         folders: folders.iter().map(|f| (*f).to_owned()).collect(),
         ca_file: Some(ca.to_owned()),
+        ca_pem: None,
         backfill: 0,
         // Added as the operator would: the test servers are on loopback.
         operator_trusted: true,

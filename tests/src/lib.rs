@@ -17,6 +17,7 @@ pub mod mailboxes;
 pub mod oidc;
 pub mod openapi_contract;
 pub mod servers;
+pub mod silent_server;
 
 pub mod graph_emulator;
 

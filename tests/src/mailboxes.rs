@@ -54,6 +54,7 @@ pub async fn create_imap_mailbox(store: &Store, mailbox: ImapMailbox<'_>) -> Res
         username: String::new(),
         folders: vec![],
         ca_file: None,
+        ca_pem: None,
         backfill: 0,
         operator_trusted: true,
     };

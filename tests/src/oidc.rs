@@ -56,6 +56,101 @@ impl OidcProvider {
     }
 }
 
+/// A provider of a test's own (`tests/servers/oidc/server.mjs` of this checkout, on a free
+/// port, with the signing keys it is given), for what must not touch the shared one: rotating
+/// its signing key. Killed when dropped.
+pub struct OwnProvider {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnProvider {
+    /// Starts it signing with the first of `keys` (file names in `MAILSIG_TEST_OIDC_KEYS`,
+    /// e.g. `sig-a.pem`); all are published.
+    pub async fn start(keys: &[&str]) -> Result<OwnProvider> {
+        let app = std::env::var("MAILSIG_TEST_OIDC_APP")
+            .context("MAILSIG_TEST_OIDC_APP: run scripts/test-servers.sh start")?;
+        let dir = tempfile::tempdir()?;
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("servers/oidc/server.mjs");
+        std::fs::copy(&script, dir.path().join("server.mjs"))
+            .with_context(|| format!("copy {}", script.display()))?;
+        // The provider's packages as the test servers installed them.
+        std::os::unix::fs::symlink(
+            std::path::Path::new(&app).join("node_modules"),
+            dir.path().join("node_modules"),
+        )?;
+        let mut provider = OwnProvider {
+            port: crate::servers::free_port()?,
+            dir,
+            child: None,
+        };
+        provider.restart(keys).await?;
+        Ok(provider)
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it and starts it again with `keys` (the first signs): a key rotation. The provider
+    /// keeps its state in memory, so grants and sessions start afresh.
+    pub async fn restart(&mut self, keys: &[&str]) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.ok();
+            child.wait().await.ok();
+        }
+        let key_dir = std::env::var("MAILSIG_TEST_OIDC_KEYS")
+            .context("MAILSIG_TEST_OIDC_KEYS: run scripts/test-servers.sh start")?;
+        let keys: Vec<String> = keys.iter().map(|k| format!("{key_dir}/{k}")).collect();
+        let log = std::fs::File::create(self.dir.path().join("oidc.log"))?;
+        let child = tokio::process::Command::new("node")
+            .arg("server.mjs")
+            .current_dir(self.dir.path())
+            .env("OIDC_PORT", self.port.to_string())
+            .env("OIDC_KEYS", keys.join(","))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("start node (scripts/test-servers.sh installs it)")?;
+        self.child = Some(child);
+        let discovery = format!("{}/.well-known/openid-configuration", self.issuer());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if reqwest::get(&discovery)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("oidc.log")).unwrap_or_default();
+                bail!("the test provider did not answer: {log}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The key ids the provider publishes.
+    pub async fn published_kids(&self) -> Result<Vec<String>> {
+        let jwks: serde_json::Value = reqwest::get(format!("{}/jwks", self.issuer()))
+            .await?
+            .json()
+            .await?;
+        Ok(jwks["keys"]
+            .as_array()
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
 /// Signs in as `login` at the provider's authorization URL `start` and gives consent; returns the
 /// URL the provider redirected the browser to (the client's redirect URI with `code` and `state`).
 pub async fn sign_in(start: &str, login: &str) -> Result<Url> {

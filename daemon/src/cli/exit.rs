@@ -159,7 +159,14 @@ impl<T> OrExit<T> for Result<T, std::io::Error> {
 impl<T> OrExit<T> for Result<T, crate::notify::NotifyError> {
     fn or_exit(self, what: &'static str) -> CliResult<T> {
         self.map_err(|e| {
-            let exit = if e.failure() == Some(crate::notify::SmtpFailure::AuthRejected) {
+            let exit = if matches!(
+                e.failure(),
+                Some(
+                    crate::notify::SmtpFailure::AuthRejected
+                        | crate::notify::SmtpFailure::TokenRejected
+                        | crate::notify::SmtpFailure::TokenRefused
+                )
+            ) {
                 Exit::NoPerm
             } else if e.is_configuration() {
                 Exit::Config

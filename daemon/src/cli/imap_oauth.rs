@@ -109,7 +109,8 @@ pub async fn link_imap_oauth(
         security,
         username: args.username.clone(),
         folders: args.folders,
-        ca_file: args.ca_file,
+        ca_file: None,
+        ca_pem: super::imap_security::read_ca_file(args.ca_file.as_deref())?,
         backfill: args.backfill,
         operator_trusted: true,
     };

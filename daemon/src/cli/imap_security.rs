@@ -1,9 +1,14 @@
-//! `--security tls|starttls|plaintext`, shared by the commands that link an IMAP mailbox (with a
-//! password or with OAuth), and what each choice means for the connection.
+//! `--security tls|starttls|plaintext` and `--ca-file`, shared by the commands that link an IMAP
+//! mailbox (with a password or with OAuth): what each choice means for the connection, and the
+//! CA file read into the PEM text stored with the mailbox.
 
 use clap::ValueEnum;
 
+use std::path::Path;
+
 use crate::sources::imap::Security;
+
+use super::exit::{CliError, Exit};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SecurityArg {
@@ -23,4 +28,25 @@ impl From<SecurityArg> for Security {
             SecurityArg::Plaintext => Security::Plaintext,
         }
     }
+}
+
+/// The certificates of `--ca-file` as the PEM text stored with the mailbox (checked: at least
+/// one certificate usable as a trust anchor).
+pub(super) fn read_ca_file(path: Option<&Path>) -> Result<Option<String>, CliError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::msg(
+            Exit::Data,
+            format!("add mailbox: read CA file {}: {e}", path.display()),
+        )
+    })?;
+    crate::sources::imap::trust::parse_ca_pem(text.as_bytes()).map_err(|e| {
+        CliError::msg(
+            Exit::Data,
+            format!("add mailbox: CA file {} {e}", path.display()),
+        )
+    })?;
+    Ok(Some(text))
 }

@@ -20,7 +20,7 @@ use crate::sources::imap::{ImapError, ImapErrorKind, ImapSettings, Security};
 use crate::store::{MailboxFilter, MailboxId};
 
 use super::exit::{CliError, CliResult, Exit, OrExit, service_refusal};
-use super::imap_security::SecurityArg;
+use super::imap_security::{SecurityArg, read_ca_file};
 use super::password::PasswordSource;
 use super::{context, resolve};
 
@@ -110,7 +110,8 @@ pub struct AddImapArgs {
     /// Folder to watch (repeatable). Default: INBOX.
     #[arg(long = "folder")]
     pub folders: Vec<String>,
-    /// PEM file of the CA to trust instead of the public roots (self-hosted servers).
+    /// PEM file of the CA to trust instead of the public roots (self-hosted servers); its
+    /// certificates are stored with the mailbox, so the file is not needed afterwards.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
     /// Also process this many of the most recent messages already in the mailbox.
@@ -202,13 +203,14 @@ async fn add_imap(
         security,
         username: args.username.clone(),
         folders: args.folders,
-        ca_file: args.ca_file,
+        ca_file: None,
+        ca_pem: read_ca_file(args.ca_file.as_deref())?,
         backfill: args.backfill,
         // The operator is trusted to point at internal hosts (see `sources::host_guard`).
         operator_trusted: true,
     };
     let options = config.imap_options();
-    let ca_file_given = settings.ca_file.is_some();
+    let ca_file_given = settings.ca_pem.is_some();
     settings
         .validate(&options)
         .map_err(|e| imap_error(e, "check mailbox settings"))?;
@@ -382,7 +384,7 @@ async fn exclude(
 }
 
 /// Milliseconds since the epoch as `2026-12-07T00:20:00Z` (the raw number if out of range).
-fn utc_time(ms: i64) -> String {
+pub(super) fn utc_time(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .ok()
         .and_then(|t| {

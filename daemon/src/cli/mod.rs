@@ -4,7 +4,7 @@
 //! their own modules; [`execute`] dispatches and [`exit`] maps every failure to one stderr
 //! line and a sysexits code. Data goes to stdout, diagnostics to stderr, and no command ever
 //! prints a stored secret (the API token printed by `user token` is shown once at creation,
-//! as only its hash is kept).
+//! as only its hash is kept, and so is a webhook signing secret mailsig generated).
 
 mod backup;
 mod context;
@@ -26,6 +26,7 @@ mod smtp;
 mod suggestions;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::path::PathBuf;
 
@@ -87,6 +88,9 @@ pub enum Command {
     /// See the contact suggestions the daemon found (as a user sees them).
     #[command(subcommand)]
     Suggestion(suggestions::SuggestionCommand),
+    /// Manage a list's signed outgoing webhooks and read their delivery logs.
+    #[command(subcommand)]
+    Webhook(webhooks::WebhookCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(generate::CompletionsArgs),
     /// Print the manual page mailsigd(1), or write every command's page into a directory.
@@ -172,6 +176,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Outbox(command) => outbox::execute(&config_path, command).await,
         Command::Graph(command) => graph::execute(&config_path, command).await,
         Command::Suggestion(command) => suggestions::execute(&config_path, command).await,
+        Command::Webhook(command) => webhooks::execute(&config_path, command).await,
         Command::Completions(args) => generate::completions(&args),
         Command::Man(args) => generate::man(&args),
     }

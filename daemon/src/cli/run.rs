@@ -14,7 +14,7 @@ use crate::vault::Vault;
 
 use super::context;
 use super::exit::{CliError, CliResult, Exit};
-use super::smtp::smtp_password;
+use super::smtp::notifier_auth;
 
 /// Options of `mailsigd run`.
 #[derive(Debug, clap::Args)]
@@ -100,18 +100,18 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
 /// start (or a reload being refused).
 async fn outbox_options(config: &Config, store: &Store, vault: &Vault) -> Option<OutboxOptions> {
     let smtp = config.smtp.as_ref()?;
-    match smtp_password(smtp, store, vault).await {
-        Ok(password) => {
+    match notifier_auth(config, smtp, store, vault).await {
+        Ok(auth) => {
             let mut worker = WorkerOptions::new(worker_id(), config.http.public_base_url.clone());
             worker.digest_interval = config.notify.digest_interval;
             Some(OutboxOptions {
-                smtp: smtp.settings.clone(),
-                password,
+                transport: smtp.transport.clone(),
+                auth,
                 worker,
             })
         }
         Err(e) => {
-            tracing::warn!(error = %e.line(), "notifications disabled until the smtp password is available");
+            tracing::warn!(error = %e.line(), "notifications disabled until the smtp credentials are available");
             None
         }
     }

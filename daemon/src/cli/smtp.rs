@@ -1,12 +1,16 @@
 //! `mailsigd smtp set-password|test`: the password of the notification account, stored
-//! encrypted (write-only), and a live check of the `[smtp]` settings.
+//! encrypted (write-only), and a live check of the `[smtp]` settings that names the failing step
+//! (token, connect, starttls, authenticate, send) for either transport and either way of logging in.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
-use crate::config::{Config, SmtpConfig};
+use crate::config::{Config, SmtpAuthConfig, SmtpConfig, SmtpTransport};
+use crate::notify::{AccessTokens, Addressing, Mailbox, Mailer, SmtpAuth};
+use crate::sources::oauth::{AppTokens, TokenClient};
 use crate::store::{SecretKind, Store};
 use crate::vault::{Binding, SealedSecret, Vault};
 
@@ -21,15 +25,24 @@ pub const SMTP_SECRET_NAME: &str = "smtp";
 pub enum SmtpCommand {
     /// Store the SMTP password, encrypted. It can never be read back, only replaced.
     SetPassword(PasswordSource),
-    /// Connect, secure and log in to the configured SMTP server, then quit (sends no mail).
-    Test,
+    /// Connect, secure and log in to the configured SMTP server (getting the OAuth token
+    /// first), then quit. Sends no mail unless --send-to is given.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Also submit one short test message to this address (the only full check of the Graph
+    /// transport, which has no login without sending).
+    #[arg(long)]
+    pub send_to: Option<String>,
 }
 
 pub async fn execute(config_path: &Path, command: SmtpCommand) -> CliResult {
     let (config, store) = context::admin(config_path).await?;
     let result = match command {
         SmtpCommand::SetPassword(source) => set_password(&config, &store, &source).await,
-        SmtpCommand::Test => test(&config, &store).await,
+        SmtpCommand::Test(args) => test(&config, &store, args).await,
     };
     store.close().await;
     result
@@ -63,35 +76,109 @@ async fn set_password(config: &Config, store: &Store, source: &PasswordSource) -
     Ok(())
 }
 
-async fn test(config: &Config, store: &Store) -> CliResult {
+async fn test(config: &Config, store: &Store, args: TestArgs) -> CliResult {
     let smtp = config
         .smtp
         .as_ref()
         .ok_or_else(|| CliError::msg(Exit::Config, "test smtp: no [smtp] host is configured"))?;
+    let send_to: Option<Mailbox> = match args.send_to.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse().map_err(|_| {
+            CliError::msg(Exit::Usage, "test smtp: --send-to is not an e-mail address")
+        })?),
+    };
     let (vault, _) = context::load_vault(config)?;
     context::bind_secrets(store, &vault).await?;
-    let password = smtp_password(smtp, store, &vault).await?;
-    crate::notify::test_connection(&smtp.settings, &password)
-        .await
-        .or_exit("test smtp")?;
-    println!(
-        "ok: {} accepted the login of {}",
-        smtp.settings.server(),
-        smtp.settings.username
-    );
+    let auth = notifier_auth(config, smtp, store, &vault).await?;
+    let server = smtp.transport.server();
+    match (&smtp.transport, &auth) {
+        (SmtpTransport::Smtp(settings), auth) => {
+            crate::notify::test_login(settings, auth, None)
+                .await
+                .or_exit("test smtp")?;
+            let how = match auth {
+                SmtpAuth::Password(_) => "login",
+                SmtpAuth::OAuth(_) => "XOAUTH2 login",
+            };
+            println!("ok: {server} accepted the {how} of {}", settings.username);
+        }
+        (SmtpTransport::Graph(settings), SmtpAuth::OAuth(tokens)) => {
+            crate::notify::test_graph(settings, tokens.as_ref())
+                .await
+                .or_exit("test smtp")?;
+            println!(
+                "ok: got an access token for Graph sendMail as {} ({})",
+                settings.mailbox,
+                tokens.describe()
+            );
+        }
+        (SmtpTransport::Graph(_), SmtpAuth::Password(_)) => {
+            return Err(CliError::msg(
+                Exit::Config,
+                "test smtp: Graph sendMail needs auth = \"oauth2_app\"",
+            ));
+        }
+    }
+    if let Some(to) = send_to {
+        let mailer = Mailer::build(smtp.transport.clone(), auth).or_exit("test smtp")?;
+        let addressing = Addressing {
+            from: mailer.from().clone(),
+            to,
+            public_base_url: config.http.public_base_url.clone(),
+        };
+        let mail =
+            crate::notify::compose_test(&addressing, crate::clock::now()).or_exit("test smtp")?;
+        mailer.send(&mail).await.or_exit("test smtp")?;
+        println!("ok: {server} accepted the test message {}", mail.message_id);
+    }
     Ok(())
+}
+
+/// How the notifier logs in, as `[smtp]` says: the password (file or vault), or an app-only
+/// token source at the configured provider.
+pub async fn notifier_auth(
+    config: &Config,
+    smtp: &SmtpConfig,
+    store: &Store,
+    vault: &Vault,
+) -> CliResult<SmtpAuth> {
+    match &smtp.auth {
+        SmtpAuthConfig::Password { password_file } => Ok(SmtpAuth::Password(
+            smtp_password(password_file.as_deref(), store, vault).await?,
+        )),
+        SmtpAuthConfig::OAuthApp { provider, scope } => {
+            let provider_config = config
+                .oauth_providers
+                .iter()
+                .find(|p| &p.name == provider)
+                .ok_or_else(|| {
+                    CliError::msg(
+                        Exit::Config,
+                        format!("smtp: no [oauth.providers.{provider}] in the configuration"),
+                    )
+                })?;
+            let loaded = provider_config
+                .load()
+                .map_err(|e| CliError::msg(Exit::Config, format!("smtp: {e}")))?;
+            let client = TokenClient::new(Arc::new(loaded))
+                .map_err(|e| CliError::msg(Exit::Software, format!("smtp: {e}")))?;
+            let tokens: Arc<dyn AccessTokens> =
+                Arc::new(AppTokens::new(client, scope.clone(), store.clock().clone()));
+            Ok(SmtpAuth::OAuth(tokens))
+        }
+    }
 }
 
 /// The SMTP password: from `smtp.password_file` when configured, else from the vault.
 pub async fn smtp_password(
-    smtp: &SmtpConfig,
+    password_file: Option<&Path>,
     store: &Store,
     vault: &Vault,
 ) -> CliResult<SecretString> {
-    if let Some(path) = &smtp.password_file {
+    if let Some(path) = password_file {
         let source = PasswordSource {
             password_stdin: false,
-            password_file: Some(path.clone()),
+            password_file: Some(path.to_path_buf()),
         };
         let password = source
             .read()

@@ -85,6 +85,12 @@ pub async fn execute(config_path: &Path, command: UserCommand) -> CliResult {
             }
         }
         UserCommand::SetPassword { email } => {
+            if !config.api.identity.local_passwords {
+                return Err(CliError::msg(
+                    Exit::Config,
+                    "local passwords are turned off ([auth] local_passwords = false): people sign in through the configured OpenID providers, so no password is set",
+                ));
+            }
             let user = super::resolve::user(&store, &email).await?;
             let password = PasswordSource {
                 password_stdin: true,

@@ -19,7 +19,9 @@ pub mod env;
 mod error;
 mod graph;
 mod oauth;
+mod oidc;
 mod sender_auth;
+pub mod smtp;
 mod webhooks;
 
 pub use crate::telemetry::LogFormat;
@@ -35,7 +37,6 @@ use std::time::Duration;
 pub use error::ConfigError;
 pub use raw::RawConfig;
 
-use crate::notify::SmtpSettings;
 use crate::pipeline::FilterConfig;
 
 /// The validated configuration the daemon runs with.
@@ -116,6 +117,8 @@ pub struct PipelineSection {
     pub queue_capacity: u32,
     /// Larger messages are skipped without being fetched.
     pub max_message_bytes: u64,
+    /// How many messages share one commit, and how long one waits for others.
+    pub group_commit: crate::pipeline::GroupCommit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +131,8 @@ pub struct ImapConfig {
     pub max_connections_per_host: u32,
     /// Cap on the folders one IMAP mailbox may watch (each is a connection of its own).
     pub max_folders_per_mailbox: u32,
+    /// Time a server has for each step of opening a connection (TCP, TLS, greeting, STARTTLS).
+    pub connect_timeout: Duration,
     /// Time a server has to answer one command (CAPABILITY, EXAMINE, the UID listing, NOOP).
     pub command_timeout: Duration,
     /// Time a server has to deliver one message body, however it trickles it.
@@ -141,6 +146,10 @@ pub struct ImapConfig {
     pub allow_private_hosts: bool,
     /// Internal IMAP servers users may link by this host name or address (lower case).
     pub allowed_hosts: Vec<String>,
+    /// `[imap] ca_file`: where the operator's certificate authorities were read from...
+    pub ca_file: Option<PathBuf>,
+    /// ...and what was read (empty without the file).
+    pub ca_roots: crate::sources::imap::trust::OperatorRoots,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,11 +158,24 @@ pub struct NotifyConfig {
     pub digest_interval: Duration,
 }
 
+/// `[smtp]`: how notifications leave (validated by [`smtp`]).
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
-    pub settings: SmtpSettings,
-    /// File holding the SMTP password; when `None` the vault's `smtp` secret is used.
-    pub password_file: Option<PathBuf>,
+    pub transport: SmtpTransport,
+    pub auth: SmtpAuthConfig,
+}
+
+/// Where notifications are submitted (SMTP submission or Graph `sendMail`).
+pub use crate::notify::TransportSettings as SmtpTransport;
+
+/// How the technical user logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmtpAuthConfig {
+    /// AUTH PLAIN/LOGIN. `password_file`: a file holding the password; when `None` the vault's
+    /// `smtp` secret is used.
+    Password { password_file: Option<PathBuf> },
+    /// An app-only token (client-credentials grant) from `[oauth.providers.<provider>]` for `scope`.
+    OAuthApp { provider: String, scope: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -392,9 +414,11 @@ impl Config {
             allow_plaintext_loopback: self.imap.allow_plaintext_loopback,
             allow_private_hosts: self.imap.allow_private_hosts,
             allowed_hosts: self.imap.allowed_hosts.clone(),
+            operator_roots: self.imap.ca_roots.clone(),
             max_message_bytes: self.pipeline.max_message_bytes,
             idle_renew: self.imap.idle_renew,
             poll_interval: self.imap.poll_interval,
+            connect_timeout: self.imap.connect_timeout,
             command_timeout: self.imap.command_timeout,
             fetch_timeout: self.imap.fetch_timeout,
             uidvalidity_rescan: self.imap.uidvalidity_rescan,
@@ -413,6 +437,9 @@ impl Config {
             queue_capacity: usize::try_from(self.pipeline.queue_capacity).unwrap_or(1),
             filters: self.filters.clone(),
             sender_auth: self.sender_authenticator(),
+            group_commit: self.pipeline.group_commit,
+            // Replaced by the key derived from the master key when the daemon starts.
+            identity: crate::pipeline::IdentityKey::random(),
         }
     }
 
@@ -433,11 +460,14 @@ impl Config {
     /// The one-line summary printed by `check-config`. Holds no secret.
     pub fn summary(&self) -> String {
         let smtp = match &self.smtp {
-            Some(smtp) => format!(
-                "smtp {} ({})",
-                smtp.settings.server(),
-                smtp.settings.security
-            ),
+            Some(SmtpConfig {
+                transport: SmtpTransport::Smtp(settings),
+                ..
+            }) => format!("smtp {} ({})", settings.server(), settings.security),
+            Some(SmtpConfig {
+                transport: SmtpTransport::Graph(settings),
+                ..
+            }) => format!("smtp graph sendMail {}", settings.server()),
             None => "smtp off".to_owned(),
         };
         format!(
@@ -567,8 +597,24 @@ mod example_tests {
 
     #[test]
     fn example_with_every_key_set_is_valid() {
+        // `[imap] ca_file` is read when the configuration is: point it at a real CA.
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("temporary directory")
+        };
+        let ca = dir.path().join("imap-ca.pem");
+        let Ok(()) = std::fs::write(&ca, crate::sources::imap::trust::TEST_CA) else {
+            panic!("write the CA")
+        };
+        let text = example_with_all_keys().replace(
+            "\"/etc/mailsig/imap-ca.pem\"",
+            &format!("{:?}", ca.display().to_string()),
+        );
+        assert!(
+            text.contains("imap-ca.pem"),
+            "the example names no imap.ca_file"
+        );
         let config = Config::from_toml(
-            &example_with_all_keys(),
+            &text,
             Path::new("/etc/mailsig/mailsig.toml"),
             Vec::<(String, String)>::new(),
         );
@@ -612,6 +658,7 @@ mod example_tests {
         let in_code = crate::pipeline::PipelineConfig::default();
         assert_eq!(from_file.workers, in_code.workers);
         assert_eq!(from_file.queue_capacity, in_code.queue_capacity);
+        assert_eq!(from_file.group_commit, in_code.group_commit);
         assert_eq!(from_file.filters, in_code.filters);
     }
 
@@ -621,8 +668,11 @@ mod example_tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.data_dir, PathBuf::from("/srv/m/state"));
         let smtp = config.smtp.unwrap_or_else(|| panic!("smtp missing"));
-        assert_eq!(smtp.settings.ca_file, Some(PathBuf::from("/srv/m/ca.pem")));
-        assert_eq!(smtp.settings.port, 587);
+        let SmtpTransport::Smtp(settings) = smtp.transport else {
+            panic!("not the smtp transport")
+        };
+        assert_eq!(settings.ca_file, Some(PathBuf::from("/srv/m/ca.pem")));
+        assert_eq!(settings.port, 587);
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub oauth: RawOAuth,
     #[serde(default)]
+    pub auth: RawAuth,
+    #[serde(default)]
     pub webhooks: RawWebhooks,
 }
 
@@ -63,6 +65,37 @@ pub struct RawWebhooks {
     pub retry_max: Option<String>,
     pub max_attempts: Option<u32>,
     pub timeout: Option<String>,
+    pub retention: Option<String>,
+}
+
+/// `[auth]`: how people sign in; validated by `config::oidc`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// E-mail and password sign-in (default true).
+    pub local_passwords: Option<bool>,
+    /// `[[auth.oidc]]`: OpenID Connect providers.
+    #[serde(default)]
+    pub oidc: Vec<RawOidcProvider>,
+}
+
+/// One `[[auth.oidc]]` entry.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidcProvider {
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub client_secret_env: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub allowed_domains: Option<Vec<String>>,
+    pub allowed_tenants: Option<Vec<String>>,
+    pub tenant_claim: Option<String>,
+    pub trust_email: Option<bool>,
+    pub admin_claim: Option<String>,
+    pub admin_values: Option<Vec<String>>,
 }
 
 /// `[oauth]`: identity providers for OAuth-linked IMAP mailboxes; validated by `config::oauth`.
@@ -150,6 +183,8 @@ pub struct RawPipeline {
     pub workers: Option<u32>,
     pub queue_capacity: Option<u32>,
     pub max_message_bytes: Option<u64>,
+    pub group_commit_max: Option<u32>,
+    pub group_commit_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -169,12 +204,16 @@ pub struct RawImap {
     pub poll_interval: Option<String>,
     pub max_connections_per_host: Option<u32>,
     pub max_folders_per_mailbox: Option<u32>,
+    pub connect_timeout: Option<String>,
     pub command_timeout: Option<String>,
     pub fetch_timeout: Option<String>,
     pub uidvalidity_rescan: Option<String>,
     pub allow_plaintext_loopback: Option<bool>,
     pub allow_private_hosts: Option<bool>,
     pub allowed_hosts: Option<Vec<String>>,
+    /// A PEM file of certificate authorities trusted, with the public roots, by every mailbox
+    /// without a CA of its own.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -195,6 +234,19 @@ pub struct RawSmtp {
     /// A file holding the SMTP password (e.g. a systemd credential). When absent, the password
     /// is the one stored in the vault by `mailsigd smtp set-password`.
     pub password_file: Option<PathBuf>,
+    /// `smtp` (submission, the default) or `graph` (Microsoft Graph `sendMail`).
+    pub transport: Option<String>,
+    /// `password` (the default for SMTP) or `oauth2_app` (client credentials; the only choice for
+    /// Graph).
+    pub auth: Option<String>,
+    /// The `[oauth.providers.<name>]` that issues the app-only tokens.
+    pub oauth_provider: Option<String>,
+    /// The scope of the client-credentials request (default from the provider's profile).
+    pub oauth_scope: Option<String>,
+    /// The Graph API base for `transport = "graph"`.
+    pub graph_url: Option<String>,
+    /// The mailbox Graph sends from (user id or principal name); default: the From address.
+    pub graph_mailbox: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::notify::{Security, SmtpSettings};
 use crate::pipeline::FilterConfig;
 use crate::pipeline::filter::DEFAULT_ROLE_ADDRESSES;
 
@@ -16,7 +15,7 @@ use super::error::ConfigError;
 use super::raw::RawConfig;
 use super::{
     Config, DatabaseUrl, HttpConfig, ImapConfig, LogConfig, LogFormat, NotifyConfig,
-    PipelineSection, RetentionConfig, SmtpConfig,
+    PipelineSection, RetentionConfig,
 };
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/mailsig";
@@ -32,6 +31,8 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_FOLDERS_PER_MAILBOX: u32 = 20;
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// `[imap] connect_timeout`: each step of opening an IMAP connection.
+pub const DEFAULT_IMAP_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_UIDVALIDITY_RESCAN: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const MAX_UIDVALIDITY_RESCAN: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -109,6 +110,27 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
             }
             n => n,
         },
+        group_commit: crate::pipeline::GroupCommit {
+            max_messages: at_least_one(
+                "pipeline.group_commit_max",
+                raw.pipeline
+                    .group_commit_max
+                    .unwrap_or(crate::pipeline::group_commit::DEFAULT_GROUP_COMMIT_MAX),
+            )? as usize,
+            max_wait: match raw
+                .pipeline
+                .group_commit_wait_ms
+                .unwrap_or(crate::pipeline::group_commit::DEFAULT_GROUP_COMMIT_WAIT_MS)
+            {
+                ms @ 0..=1000 => Duration::from_millis(ms),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "pipeline.group_commit_wait_ms",
+                        "must be at most 1000 (a message waits this long for others)",
+                    ));
+                }
+            },
+        },
     };
 
     let filters = FilterConfig {
@@ -152,6 +174,17 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         raw.imap.command_timeout,
         DEFAULT_COMMAND_TIMEOUT,
     )?;
+    let connect_timeout = duration(
+        "imap.connect_timeout",
+        raw.imap.connect_timeout,
+        DEFAULT_IMAP_CONNECT_TIMEOUT,
+    )?;
+    if connect_timeout < Duration::from_secs(1) || connect_timeout > Duration::from_secs(300) {
+        return Err(ConfigError::invalid(
+            "imap.connect_timeout",
+            "must be between 1s and 5m",
+        ));
+    }
     let fetch_timeout = duration(
         "imap.fetch_timeout",
         raw.imap.fetch_timeout,
@@ -180,6 +213,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         uidvalidity_rescan,
         idle_renew,
         poll_interval,
+        connect_timeout,
         command_timeout,
         fetch_timeout,
         max_folders_per_mailbox: at_least_one(
@@ -197,6 +231,8 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         allow_plaintext_loopback: raw.imap.allow_plaintext_loopback.unwrap_or(false),
         allow_private_hosts: raw.imap.allow_private_hosts.unwrap_or(false),
         allowed_hosts: allowed_hosts(raw.imap.allowed_hosts.unwrap_or_default())?,
+        ca_roots: imap_ca_roots(raw.imap.ca_file.clone().map(&resolve).as_deref())?,
+        ca_file: raw.imap.ca_file.map(&resolve),
     };
 
     let digest_interval = duration(
@@ -211,7 +247,8 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         ));
     }
 
-    let smtp = smtp(raw.smtp, &resolve)?;
+    let oauth_providers = super::oauth::from_raw(raw.oauth, &resolve)?;
+    let smtp = super::smtp::from_raw(raw.smtp, &oauth_providers, &resolve)?;
 
     let retention_days = raw.retention.days.unwrap_or(DEFAULT_RETENTION_DAYS);
     if retention_days == 0 {
@@ -238,6 +275,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         .map_err(|error| ConfigError::invalid("log.level", error.to_string()))?;
 
     let graph = super::graph::from_raw(raw.graph, &http.public_base_url, &resolve)?;
+    let identity = super::oidc::from_raw(raw.auth, &http.public_base_url, &resolve)?;
 
     Ok(Config {
         config_path: config_path.to_path_buf(),
@@ -257,9 +295,12 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         log: LogConfig { format, level },
         graph,
         replica_id: replica_id(raw.replica.id)?,
-        api: api_settings(raw.api)?,
+        api: crate::http::app::ApiSettings {
+            identity,
+            ..api_settings(raw.api)?
+        },
         sender_auth: super::sender_auth::from_raw(raw.sender_auth)?,
-        oauth_providers: super::oauth::from_raw(raw.oauth, &resolve)?,
+        oauth_providers,
         webhooks: super::webhooks::from_raw(raw.webhooks)?,
     })
 }
@@ -350,58 +391,6 @@ fn replica_id(id: Option<String>) -> Result<Option<String>, ConfigError> {
         ));
     }
     Ok(Some(id))
-}
-
-fn smtp(
-    raw: super::raw::RawSmtp,
-    resolve: &dyn Fn(PathBuf) -> PathBuf,
-) -> Result<Option<SmtpConfig>, ConfigError> {
-    let Some(host) = raw.host.filter(|h| !h.trim().is_empty()) else {
-        // Without a host, notifications are off; other [smtp] keys make no sense alone.
-        if raw.username.is_some() || raw.from.is_some() || raw.port.is_some() {
-            return Err(ConfigError::invalid(
-                "smtp.host",
-                "is required when other [smtp] keys are set",
-            ));
-        }
-        return Ok(None);
-    };
-    let security = match raw.security.as_deref() {
-        None => Security::StartTls,
-        Some(text) => Security::parse(text).ok_or_else(|| {
-            ConfigError::invalid(
-                "smtp.security",
-                format!("{text:?} is not one of tls, starttls"),
-            )
-        })?,
-    };
-    let port = raw.port.unwrap_or(match security {
-        Security::ImplicitTls => 465,
-        Security::StartTls => 587,
-    });
-    if port == 0 {
-        return Err(ConfigError::invalid("smtp.port", "must not be 0"));
-    }
-    let username = raw.username.filter(|u| !u.is_empty()).ok_or_else(|| {
-        ConfigError::invalid("smtp.username", "is required when smtp.host is set")
-    })?;
-    let from_text = raw
-        .from
-        .ok_or_else(|| ConfigError::invalid("smtp.from", "is required when smtp.host is set"))?;
-    let from = from_text.parse().map_err(|_| {
-        ConfigError::invalid(
-            "smtp.from",
-            format!("{from_text:?} is not an email address"),
-        )
-    })?;
-    let mut settings = SmtpSettings::new(host.trim(), port, security, username, from);
-    if let Some(ca_file) = raw.ca_file {
-        settings = settings.with_ca_file(resolve(ca_file));
-    }
-    Ok(Some(SmtpConfig {
-        settings,
-        password_file: raw.password_file.map(resolve),
-    }))
 }
 
 /// The `[http]` section: plain HTTP is served only on loopback or behind a proxy that says so;
@@ -742,4 +731,21 @@ mod imap_guard_tests {
             assert!(err.contains("imap.allowed_hosts"), "{bad}: {err}");
         }
     }
+}
+
+/// `[imap] ca_file`, read and checked now so that `check-config` and a reload refuse a file
+/// that cannot be used (a reload keeps the running configuration then).
+fn imap_ca_roots(
+    path: Option<&std::path::Path>,
+) -> Result<crate::sources::imap::trust::OperatorRoots, ConfigError> {
+    use crate::sources::imap::trust::{OperatorRoots, parse_ca_pem};
+    let Some(path) = path else {
+        return Ok(OperatorRoots::default());
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        ConfigError::invalid("imap.ca_file", format!("read {}: {e}", path.display()))
+    })?;
+    let certs = parse_ca_pem(&pem)
+        .map_err(|e| ConfigError::invalid("imap.ca_file", format!("{} {e}", path.display())))?;
+    Ok(OperatorRoots::new(certs))
 }

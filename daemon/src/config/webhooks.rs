@@ -1,5 +1,5 @@
 //! `[webhooks]` → [`WebhookSettings`]: where a list's webhooks may point and how deliveries are
-//! retried.
+//! retried, and how long delivered and failed deliveries stay in the log.
 
 use std::time::Duration;
 
@@ -51,6 +51,10 @@ pub(super) fn from_raw(raw: RawWebhooks) -> Result<WebhookSettings, ConfigError>
         timeout: positive(
             "webhooks.timeout",
             duration("webhooks.timeout", raw.timeout, d.timeout)?,
+        )?,
+        retention: positive(
+            "webhooks.retention",
+            duration("webhooks.retention", raw.retention, d.retention)?,
         )?,
     };
     Ok(settings)

@@ -21,6 +21,10 @@ text_enum! {
         /// Mailboxes stopped, secrets wiped, lists handed over or deleted, account closed.
         UserOffboard => "user.offboard",
         SessionSignIn => "session.sign_in",
+        /// An OpenID provider's answer was refused (detail: the reason's word, never a claim).
+        SessionProviderRefused => "session.provider_refused",
+        /// A provider account was linked to a user (detail: the provider's name).
+        UserLinkIdentity => "user.link_identity",
         SessionSignOut => "session.sign_out",
         /// A user ended one of their sessions from another (the security page).
         SessionEnd => "session.end",
@@ -52,6 +56,8 @@ text_enum! {
         SuggestionDismiss => "suggestion.dismiss",
         SuggestionReopen => "suggestion.reopen",
         SuggestionMerge => "suggestion.merge",
+        /// A merge undone: the values from before it put back (the detail is empty).
+        SuggestionMergeUndo => "suggestion.merge_undo",
         SuggestionExport => "suggestion.export",
         /// Erased for good; the entry keeps the id only, never the erased values.
         SuggestionErase => "suggestion.erase",

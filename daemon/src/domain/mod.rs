@@ -4,6 +4,7 @@
 //! one type from the place it is made to the place it is stored, instead of turning into a string
 //! at a seam and being parsed back on the other side.
 
+pub mod address_book;
 pub mod audit;
 pub mod ids;
 pub mod org;

@@ -25,7 +25,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock as _, DefaultClock};
+use governor::clock::Clock as _;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use tower_http::request_id::{
@@ -62,6 +62,8 @@ pub struct ApiSettings {
     pub graph: Option<std::sync::Arc<crate::sources::graph::GraphConfig>>,
     /// `[api] require_second_factor`: password sign-ins must pass a second factor.
     pub require_second_factor: bool,
+    /// `[auth]`: local passwords on or off, and the OpenID providers people sign in with.
+    pub identity: auth::oidc::Identity,
 }
 
 impl Default for ApiSettings {
@@ -76,6 +78,7 @@ impl Default for ApiSettings {
             public_rate_per_address: DEFAULT_PUBLIC_RATE_PER_ADDRESS,
             graph: None,
             require_second_factor: false,
+            identity: auth::oidc::Identity::default(),
         }
     }
 }
@@ -257,7 +260,9 @@ impl RateLimits {
 
     /// `Err(wait)` when the caller must wait.
     fn check(&self, address: Option<IpAddr>, token: Option<&str>) -> Result<(), Duration> {
-        let clock = DefaultClock::default();
+        // The limiter's own clock: making a new one calibrates it (CPUID), far dearer than the
+        // check itself.
+        let clock = self.by_address.clock();
         if let Some(address) = address
             && let Err(not_until) = self.by_address.check_key(&RateKey::of(address))
         {
@@ -306,7 +311,9 @@ impl PublicLimits {
     /// `Err(wait)` when the caller must wait. The address is checked first, so one client's
     /// flood uses up its own bucket before the shared one.
     fn check(&self, address: Option<IpAddr>) -> Result<(), Duration> {
-        let clock = DefaultClock::default();
+        // The limiter's own clock: making a new one calibrates it (CPUID), far dearer than the
+        // check itself.
+        let clock = self.global.clock();
         if let Some(address) = address {
             if let Err(not_until) = self.by_address.check_key(&RateKey::of(address)) {
                 return Err(not_until.wait_time_from(clock.now()));

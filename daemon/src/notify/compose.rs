@@ -15,7 +15,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use super::error::NotifyError;
-use super::mailer::OutgoingMail;
+use super::outgoing::OutgoingMail;
 
 /// One new suggestion as the digest shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +139,21 @@ pub fn compose_attention(
         escape_html(FOOTER_TEXT.trim())
     );
     build(addressing, &subject, text, html, date)
+}
+
+/// The message `mailsigd smtp test --send-to` submits: it proves the whole path, send included.
+pub fn compose_test(
+    addressing: &Addressing,
+    date: SystemTime,
+) -> Result<OutgoingMail, NotifyError> {
+    let text = format!(
+        "This is a test message from mailsig: notifications reach this address.\n{FOOTER_TEXT}"
+    );
+    let html = format!(
+        "<!DOCTYPE html>\n<html><body>\n<p>This is a test message from mailsig: notifications reach this address.</p>\n<p>{}</p>\n</body></html>\n",
+        escape_html(FOOTER_TEXT.trim())
+    );
+    build(addressing, "mailsig test message", text, html, date)
 }
 
 const FOOTER_TEXT: &str = "\n-- \nSent automatically by mailsig.\n";

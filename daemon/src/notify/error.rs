@@ -5,6 +5,13 @@
 //!
 //! The classification is made from lettre's error kinds and the SMTP reply code, never from message
 //! text alone (the one exception, STARTTLS not offered, is a lettre client error with no other marker).
+//!
+//! What is kept of a failure is a kind with a fixed sentence ([`SmtpFailure::describe`]) and the
+//! reply code, never the server's reply text or a library's message: a relay may put anything
+//! into its reply (the recipient, words of the refused message), and the error goes into the
+//! outbox's `last_error`, the log and the CLI. The lettre error is not kept as a source either, so
+//! that no chain of causes can print it.
+//! The Graph transport's HTTP answers and a failed OAuth token request map onto the same classes.
 
 use std::path::PathBuf;
 
@@ -15,6 +22,8 @@ use lettre::transport::smtp::response::Severity;
 /// that "sending" failed; the connection test knows each step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// Getting an OAuth access token from the identity provider.
+    Token,
     Connect,
     StartTls,
     Auth,
@@ -24,6 +33,7 @@ pub enum Stage {
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Stage::Token => "token",
             Stage::Connect => "connect",
             Stage::StartTls => "starttls",
             Stage::Auth => "authenticate",
@@ -47,8 +57,17 @@ pub enum SmtpFailure {
     StartTlsRefused,
     /// The server rejected the username or password (or requires another mechanism).
     AuthRejected,
-    /// The server offers neither AUTH PLAIN nor AUTH LOGIN (before or after TLS).
+    /// The server offers neither AUTH PLAIN nor AUTH LOGIN (before or after TLS), or not XOAUTH2
+    /// when OAuth is configured.
     NoAuthMechanism,
+    /// The server refused the OAuth access token, or the app lacks the permission to send as
+    /// this mailbox.
+    TokenRejected,
+    /// The identity provider refused to issue a token (wrong client id or secret, revoked
+    /// consent, a scope that was not granted).
+    TokenRefused,
+    /// The identity provider could not be reached or answered 429/5xx.
+    TokenUnavailable,
     /// A 4xx reply: try again later.
     Transient,
     /// A 5xx reply to the message itself (MAIL, RCPT, DATA): this message will never be accepted.
@@ -71,7 +90,14 @@ impl SmtpFailure {
                 "server refused STARTTLS (security = \"starttls\" requires it)"
             }
             SmtpFailure::AuthRejected => "authentication rejected: wrong username or password",
-            SmtpFailure::NoAuthMechanism => "server offers neither AUTH PLAIN nor AUTH LOGIN",
+            SmtpFailure::NoAuthMechanism => "server offers no usable AUTH mechanism",
+            SmtpFailure::TokenRejected => {
+                "the server refused the access token (check the app's permission for this mailbox)"
+            }
+            SmtpFailure::TokenRefused => {
+                "the identity provider refused to issue a token (check client id, secret and consent)"
+            }
+            SmtpFailure::TokenUnavailable => "the identity provider is unreachable or busy",
             SmtpFailure::Transient => "temporary failure reported by the server",
             SmtpFailure::Permanent => "message rejected by the server",
             SmtpFailure::Protocol => "malformed reply from the server",
@@ -104,10 +130,19 @@ pub enum NotifyError {
         server: String,
         stage: Stage,
         failure: SmtpFailure,
-        /// The server's reply code and text, or the lower-level cause. Never message content.
+        /// The server's reply code (e.g. `554 5.7.1`), or a fixed text of ours. Never the
+        /// server's words.
         reply: String,
-        #[source]
-        source: Option<SmtpError>,
+    },
+
+    /// The Graph `sendMail` transport failed.
+    #[error("graph {server}: {stage}: {}{}", failure.describe(), detail_suffix(.reply))]
+    Graph {
+        server: String,
+        stage: Stage,
+        failure: SmtpFailure,
+        /// The HTTP status and Graph's error code, or a fixed text. Never message content.
+        reply: String,
     },
 
     /// The outbox (or the data a notification is built from) could not be read or updated.
@@ -126,14 +161,11 @@ fn detail_suffix(reply: &str) -> String {
 impl NotifyError {
     /// Builds the error for a lettre failure at a known stage.
     pub(crate) fn smtp(server: String, stage: Stage, source: SmtpError) -> NotifyError {
-        let failure = classify(&source, stage);
-        let reply = reply_text(&source);
         NotifyError::Smtp {
             server,
             stage,
-            failure,
-            reply,
-            source: Some(source),
+            failure: classify(&source, stage),
+            reply: reply_code(&source),
         }
     }
 
@@ -144,14 +176,51 @@ impl NotifyError {
             stage,
             failure: SmtpFailure::Timeout,
             reply: format!("no answer after {} s", after.as_secs()),
-            source: None,
         }
     }
 
-    /// The SMTP failure class, if this is an SMTP error.
+    /// A failed token request at `server` (the identity provider's token endpoint).
+    pub(crate) fn token(
+        server: String,
+        graph: bool,
+        failure: &super::oauth::TokenFailure,
+    ) -> NotifyError {
+        let class = match failure.kind {
+            super::oauth::TokenFailureKind::Refused => SmtpFailure::TokenRefused,
+            super::oauth::TokenFailureKind::Unavailable => SmtpFailure::TokenUnavailable,
+        };
+        let reply = failure.reason.replace(['\r', '\n'], " ");
+        if graph {
+            NotifyError::Graph {
+                server,
+                stage: Stage::Token,
+                failure: class,
+                reply,
+            }
+        } else {
+            NotifyError::Smtp {
+                server,
+                stage: Stage::Token,
+                failure: class,
+                reply,
+            }
+        }
+    }
+
+    /// The failure class, if this is an SMTP or Graph error.
     pub fn failure(&self) -> Option<SmtpFailure> {
         match self {
-            NotifyError::Smtp { failure, .. } => Some(*failure),
+            NotifyError::Smtp { failure, .. } | NotifyError::Graph { failure, .. } => {
+                Some(*failure)
+            }
+            _ => None,
+        }
+    }
+
+    /// The step that failed, if this is an SMTP or Graph error.
+    pub fn stage(&self) -> Option<Stage> {
+        match self {
+            NotifyError::Smtp { stage, .. } | NotifyError::Graph { stage, .. } => Some(*stage),
             _ => None,
         }
     }
@@ -159,12 +228,13 @@ impl NotifyError {
     /// Worth retrying as is: 4xx replies, timeouts, connection errors, malformed replies, store hiccups.
     pub fn is_transient(&self) -> bool {
         match self {
-            NotifyError::Smtp { failure, .. } => matches!(
+            NotifyError::Smtp { failure, .. } | NotifyError::Graph { failure, .. } => matches!(
                 failure,
                 SmtpFailure::Unreachable
                     | SmtpFailure::Timeout
                     | SmtpFailure::Transient
                     | SmtpFailure::Protocol
+                    | SmtpFailure::TokenUnavailable
             ),
             NotifyError::Store(err) => err.is_transient(),
             _ => false,
@@ -174,7 +244,9 @@ impl NotifyError {
     /// This message will never be accepted: a 5xx reply to it, or it cannot even be built.
     pub fn is_permanent(&self) -> bool {
         match self {
-            NotifyError::Smtp { failure, .. } => *failure == SmtpFailure::Permanent,
+            NotifyError::Smtp { failure, .. } | NotifyError::Graph { failure, .. } => {
+                *failure == SmtpFailure::Permanent
+            }
             NotifyError::Compose { .. } => true,
             _ => false,
         }
@@ -184,13 +256,15 @@ impl NotifyError {
     /// the message, and it will go out once the operator fixes the configuration.
     pub fn is_configuration(&self) -> bool {
         match self {
-            NotifyError::Smtp { failure, .. } => matches!(
+            NotifyError::Smtp { failure, .. } | NotifyError::Graph { failure, .. } => matches!(
                 failure,
                 SmtpFailure::UntrustedCertificate
                     | SmtpFailure::Tls
                     | SmtpFailure::StartTlsRefused
                     | SmtpFailure::AuthRejected
                     | SmtpFailure::NoAuthMechanism
+                    | SmtpFailure::TokenRejected
+                    | SmtpFailure::TokenRefused
             ),
             NotifyError::CaFile { .. }
             | NotifyError::CaFileEmpty { .. }
@@ -240,6 +314,11 @@ fn classify(err: &SmtpError, stage: Stage) -> SmtpFailure {
         if text.contains("authentication mechanism") {
             return SmtpFailure::NoAuthMechanism;
         }
+        // XOAUTH2: a server that refuses the token answers 334 with an error challenge, which
+        // lettre's mechanism does not expect: a refused login, not a malformed reply.
+        if text.contains("does not expect a challenge") {
+            return SmtpFailure::AuthRejected;
+        }
         return SmtpFailure::Protocol;
     }
     if err.is_response() {
@@ -278,20 +357,58 @@ fn is_rustls_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool 
     )
 }
 
-/// The server's reply (code and text) or the lowest-level cause, on one line.
-fn reply_text(err: &SmtpError) -> String {
-    let mut parts = Vec::new();
-    if let Some(code) = err.status() {
-        parts.push(code.to_string());
+/// The server's reply code, and the enhanced status code (RFC 3463) its text starts with, e.g.
+/// `554 5.7.1`; empty when there was no reply. Never the reply's text: a server may put anything
+/// there, the recipient's address or words of the message it refuses, and this string goes into
+/// the outbox's `last_error`, the log and the CLI. [`SmtpFailure::describe`] says what happened.
+fn reply_code(err: &SmtpError) -> String {
+    let Some(code) = err.status() else {
+        return String::new();
+    };
+    let mut out = code.to_string();
+    // lettre keeps the reply's text as the error's source.
+    if let Some(text) = std::error::Error::source(err).map(ToString::to_string)
+        && let Some(enhanced) = enhanced_status(&text)
+    {
+        out.push(' ');
+        out.push_str(enhanced);
     }
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    let mut last = None;
-    while let Some(current) = cause {
-        last = Some(current.to_string());
-        cause = current.source();
+    out
+}
+
+/// The RFC 3463 status code (`class.subject.detail`, digits only) a reply text starts with.
+fn enhanced_status(text: &str) -> Option<&str> {
+    let first = text.split_whitespace().next()?;
+    let mut parts = first.split('.');
+    let class = parts.next()?;
+    let subject = parts.next()?;
+    let detail = parts.next()?;
+    let digits = |p: &str, max: usize| {
+        !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit())
+    };
+    (parts.next().is_none()
+        && matches!(class, "2" | "4" | "5")
+        && digits(subject, 3)
+        && digits(detail, 3))
+    .then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::enhanced_status;
+
+    #[test]
+    fn only_a_well_formed_enhanced_status_code_is_kept_of_a_reply_text() {
+        assert_eq!(
+            enhanced_status("5.7.1 refused for gina@example.com"),
+            Some("5.7.1")
+        );
+        assert_eq!(enhanced_status("4.2.0 Greylisted"), Some("4.2.0"));
+        assert_eq!(enhanced_status("Greylisted 4.2.0"), None);
+        assert_eq!(enhanced_status("5.7.1x quote"), None);
+        assert_eq!(enhanced_status("5.7.1.2 x"), None);
+        assert_eq!(enhanced_status("9.1.1 x"), None);
+        assert_eq!(enhanced_status("5.1234.1 x"), None);
+        assert_eq!(enhanced_status(""), None);
     }
-    if let Some(text) = last {
-        parts.push(text);
-    }
-    parts.join(" ").replace(['\r', '\n'], " ")
 }

@@ -49,7 +49,8 @@ use crate::store::{
 use super::backoff::Backoff;
 use super::compose::{Addressing, AttentionNotice, DigestEntry, compose_attention, compose_digest};
 use super::error::NotifyError;
-use super::mailer::{Mailer, OutgoingMail};
+use super::mailer::Mailer;
+use super::outgoing::OutgoingMail;
 use super::stats::NotifyStats;
 
 /// Queues a "mailbox needs attention" notice for the mailbox's owner, due now. `reason` must be a
@@ -227,6 +228,7 @@ impl OutboxWorker {
             if job.is_digest && self.defer_digest(&job, &mut report).await {
                 continue;
             }
+            tracing::trace!(rows = %ids(&job.rows), digest = job.is_digest, "notification job claimed");
             match &job.mail {
                 Ok(None) => {
                     self.finish_sent(&job).await;
@@ -409,7 +411,7 @@ impl OutboxWorker {
             reason: format!("recipient user {}: address: {err}", user.id),
         })?;
         Ok(Addressing {
-            from: self.mailer.settings().from.clone(),
+            from: self.mailer.from().clone(),
             to: Mailbox::new(user.display_name, address),
             public_base_url: self.options.public_base_url.clone(),
         })

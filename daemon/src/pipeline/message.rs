@@ -5,7 +5,6 @@
 //! [`RawMessage`] that cannot be printed, serialised or copied, so content cannot reach a log line
 //! or the database by accident; it is zeroized when dropped, right after extraction.
 
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// The raw RFC 5322 bytes of one message, held in memory only.
@@ -92,89 +91,4 @@ pub struct InboundMessage {
     pub size: u64,
     /// The bytes, or why there are none.
     pub payload: Payload,
-}
-
-/// Full SHA-256 hex of a Message-ID; the value the store deduplicates on.
-///
-/// Messages without a Message-ID are identified by their source position when it is ordered,
-/// else by a hash of their bytes, so that a redelivery of the same bytes is still caught.
-pub fn message_id_hash(message_id: Option<&str>, fallback: FallbackIdentity<'_>) -> String {
-    let mut hasher = Sha256::new();
-    match message_id.map(str::trim).filter(|id| !id.is_empty()) {
-        Some(id) => {
-            hasher.update(b"mid:");
-            hasher.update(id.trim_matches(|c| c == '<' || c == '>').as_bytes());
-        }
-        None => match fallback {
-            FallbackIdentity::Position {
-                folder,
-                uidvalidity,
-                uid,
-            } => {
-                hasher.update(b"pos:");
-                hasher.update(folder.as_bytes());
-                hasher.update(b"\0");
-                hasher.update(uidvalidity.to_be_bytes());
-                hasher.update(uid.to_be_bytes());
-            }
-            FallbackIdentity::Content(bytes) => {
-                hasher.update(b"raw:");
-                hasher.update(bytes);
-            }
-        },
-    }
-    hex::encode(hasher.finalize())
-}
-
-/// What identifies a message that has no Message-ID header (see [`message_id_hash`]).
-pub enum FallbackIdentity<'a> {
-    Position {
-        folder: &'a str,
-        uidvalidity: u32,
-        uid: u32,
-    },
-    Content(&'a [u8]),
-}
-
-/// The form of a message-id hash that appears in log lines: its first 12 hex digits.
-pub fn log_id(message_id_hash: &str) -> &str {
-    message_id_hash.get(..12).unwrap_or(message_id_hash)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_id_hash_ignores_angle_brackets_and_whitespace() {
-        let a = message_id_hash(Some("<abc@example.com>"), FallbackIdentity::Content(b"x"));
-        let b = message_id_hash(Some(" abc@example.com "), FallbackIdentity::Content(b"y"));
-        assert_eq!(a, b);
-        assert_eq!(a.len(), 64);
-        assert_eq!(log_id(&a).len(), 12);
-    }
-
-    #[test]
-    fn missing_message_id_falls_back_to_position_or_content() {
-        let p1 = message_id_hash(
-            None,
-            FallbackIdentity::Position {
-                folder: "INBOX",
-                uidvalidity: 1,
-                uid: 7,
-            },
-        );
-        let p2 = message_id_hash(
-            None,
-            FallbackIdentity::Position {
-                folder: "INBOX",
-                uidvalidity: 1,
-                uid: 8,
-            },
-        );
-        let c1 = message_id_hash(Some("   "), FallbackIdentity::Content(b"hello"));
-        let c2 = message_id_hash(None, FallbackIdentity::Content(b"hello"));
-        assert_ne!(p1, p2);
-        assert_eq!(c1, c2);
-    }
 }

@@ -6,19 +6,23 @@
 //! ([`mailsig_parser::envelope`]), apply the [`filter`]s, run [`mailsig_parser::extract`] off
 //! the async reactor (the raw bytes are zeroized and dropped right there), and commit the
 //! outcome (suggestion or skip), the source position and the counters in one store transaction,
-//! so each message is processed exactly once. Then the source's [`Ack`] resolves.
+//! so each message is processed exactly once; the commits of several messages share one
+//! transaction ([`group_commit`]). Then the source's [`Ack`] resolves.
 //!
 //! Messages of one folder commit in arrival order (extraction still runs in parallel), so a
 //! folder's cursor never passes a message that is not committed yet.
 //!
-//! Log lines carry only the mailbox id and the first 12 hex digits of the SHA-256 of the
-//! Message-ID: never addresses, subjects, bodies or signature text.
+//! Log lines carry only the mailbox id and the first 12 hex digits of the message's identity
+//! hash ([`identity`]: the SHA-256 of the Message-ID, or a keyed hash of its identity headers):
+//! never addresses, subjects, bodies or signature text.
 
 pub mod error;
 pub mod fault_injection;
 pub mod fences;
 pub mod filter;
+pub mod group_commit;
 pub mod handle;
+pub mod identity;
 pub mod message;
 mod order;
 pub mod rules;
@@ -37,7 +41,9 @@ pub use crate::domain::SkipReason;
 pub use error::PipelineError;
 pub use fences::Fences;
 pub use filter::{FilterConfig, MailboxRules};
+pub use group_commit::GroupCommit;
 pub use handle::{Ack, PipelineHandle, Processed};
+pub use identity::IdentityKey;
 pub use message::{InboundMessage, Payload, RawMessage, SourcePosition};
 pub use stats::{PipelineStats, StatsSnapshot};
 
@@ -55,6 +61,11 @@ pub struct PipelineConfig {
     /// Authenticates each sender before the commit; `None` leaves every sender unknown (and so
     /// unable to change existing data).
     pub sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
+    /// How many messages share one store transaction ([`group_commit`]).
+    pub group_commit: GroupCommit,
+    /// Keys the identity of messages without a Message-ID ([`identity`]); the daemon derives
+    /// it from the master key, a pipeline built in code gets a random one.
+    pub identity: IdentityKey,
 }
 
 /// Workers when `[pipeline] workers` is not set: extraction is CPU bound, and a small host
@@ -71,6 +82,8 @@ impl Default for PipelineConfig {
             queue_capacity: DEFAULT_QUEUE_CAPACITY as usize,
             filters: FilterConfig::default(),
             sender_auth: None,
+            group_commit: GroupCommit::default(),
+            identity: IdentityKey::random(),
         }
     }
 }
@@ -108,6 +121,7 @@ impl Pipeline {
         let (sender, queue) = mpsc::channel(config.queue_capacity.max(1));
         let stats = Arc::new(PipelineStats::default());
         let filters = Arc::new(std::sync::RwLock::new(Arc::new(config.filters)));
+        let committer = group_commit::Committer::spawn(store.clone(), config.group_commit, tracker);
         let context = Arc::new(worker::WorkerContext {
             store,
             filters: Arc::clone(&filters),
@@ -115,6 +129,8 @@ impl Pipeline {
             stats: Arc::clone(&stats),
             fences,
             sender_auth: config.sender_auth,
+            committer,
+            identity: config.identity,
         });
         tracker.spawn(worker::dispatch(queue, context, config.workers, shutdown));
         Pipeline {

@@ -95,7 +95,21 @@ impl Turn {
         }
     }
 
-    /// Waits until the previous message of the folder is finished.
+    /// The folder's failure memory, for the group commit that commits this message later.
+    pub(crate) fn folder_order(&self) -> FolderOrder {
+        FolderOrder(Arc::clone(&self.failure))
+    }
+
+    /// Lets the next message of the folder go ahead now: this one is handed to the group commit,
+    /// which commits in hand-over order, so the successor can no longer overtake it.
+    pub(crate) fn release(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+
+    /// Waits until the previous message of the folder is finished (or handed to the group
+    /// commit).
     pub(crate) async fn wait_for_predecessor(&mut self) {
         if let Some(previous) = self.previous.take() {
             // An error only means the predecessor was dropped, which also finishes it.
@@ -103,13 +117,30 @@ impl Turn {
         }
     }
 
+    /// See [`FolderOrder::cursor_for`].
+    #[cfg(test)]
+    pub(crate) fn cursor_for(&self, position: &Cursor) -> Cursor {
+        self.folder_order().cursor_for(position)
+    }
+
+    /// See [`FolderOrder::record`].
+    pub(crate) fn record(&self, position: &Cursor, committed: bool) {
+        self.folder_order().record(position, committed);
+    }
+}
+
+/// What a folder remembers between commits: the lowest UID whose commit failed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FolderOrder(Failure);
+
+impl FolderOrder {
     /// The cursor to commit with a message at `position`: the position itself, or no cursor
     /// while an earlier UID of the folder waits to be committed again.
     pub(crate) fn cursor_for(&self, position: &Cursor) -> Cursor {
         let Cursor::Imap { uidvalidity, uid } = position else {
             return position.clone();
         };
-        let failed = self.failure.lock().ok().and_then(|f| *f);
+        let failed = self.0.lock().ok().and_then(|f| *f);
         match failed {
             Some((failed_validity, failed_uid))
                 if failed_validity == *uidvalidity && *uid > failed_uid =>
@@ -125,7 +156,7 @@ impl Turn {
         let Cursor::Imap { uidvalidity, uid } = *position else {
             return;
         };
-        let Ok(mut failure) = self.failure.lock() else {
+        let Ok(mut failure) = self.0.lock() else {
             return;
         };
         *failure = match (*failure, committed) {

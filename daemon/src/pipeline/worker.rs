@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use mailsig_parser::Extraction;
 use tokio::sync::{Semaphore, mpsc};
@@ -18,18 +17,13 @@ use crate::store::{CommitMessage, CommitResult, Cursor, NewSuggestion, Outcome, 
 use super::error::PipelineError;
 use super::filter::{self, FilterConfig, MailboxRules};
 use super::handle::{Job, Processed};
-use super::message::{
-    FallbackIdentity, InboundMessage, Payload, RawMessage, log_id, message_id_hash,
-};
+use super::identity::{FallbackIdentity, IdentityKey, log_id, message_id_hash};
+use super::message::{InboundMessage, Payload, RawMessage};
 use super::order::{FolderSequencer, Turn};
 use super::rules::RulesCache;
 use super::stats::PipelineStats;
 use crate::domain::SkipReason;
 
-/// Attempts at committing one message when the store reports a transient failure.
-const COMMIT_ATTEMPTS: u32 = 4;
-/// First wait between commit attempts; doubled after each failure.
-const COMMIT_BACKOFF: Duration = Duration::from_millis(100);
 /// How many dispatched messages between two clean-ups of the folder sequencer.
 const PRUNE_EVERY: u64 = 1024;
 
@@ -43,6 +37,10 @@ pub(crate) struct WorkerContext {
     pub(crate) fences: super::Fences,
     /// `None`: every sender stays unknown ([`crate::domain::SenderAuth::UNCHECKED`]).
     pub(crate) sender_auth: Option<Arc<crate::sender_auth::SenderAuthenticator>>,
+    /// Commits handed-over messages, several to a transaction.
+    pub(crate) committer: super::group_commit::Committer,
+    /// Keys the identity of messages without a Message-ID.
+    pub(crate) identity: IdentityKey,
 }
 
 /// Runs the dispatcher until the queue is closed and drained, then waits for the workers.
@@ -92,10 +90,10 @@ pub(crate) async fn dispatch(
         let context = Arc::clone(&context);
         running.spawn(async move {
             let Job { message, ack } = job;
-            let result = context.process(message, turn).await;
+            // The worker's slot is given back once the message is handed to the committer.
+            let result = context.process(message, turn, slot).await;
             // The source may have stopped waiting; then nothing needs to be told.
             let _ = ack.send(result);
-            drop(slot);
         });
         dispatched += 1;
         if dispatched.is_multiple_of(PRUNE_EVERY) {
@@ -119,15 +117,22 @@ impl WorkerContext {
         &self,
         message: InboundMessage,
         mut turn: Turn,
+        slot: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<Processed, PipelineError> {
         PipelineStats::bump(&self.stats.received);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let position = message.position.clone();
-        let result = self.process_inner(message, &mut turn).await;
-        if result.is_err() {
+        let mut slot = Some(slot);
+        let mut handed_over = false;
+        let result = self
+            .process_inner(message, &mut turn, &mut slot, &mut handed_over)
+            .await;
+        if result.is_err() && !handed_over {
             // Nothing was committed: no later message of the folder may move its cursor past it.
+            // (A handed-over message's failure was recorded by the committer, in commit order.)
             turn.record(&position, false);
         }
+        drop(slot);
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         match &result {
             Ok(Processed::Skipped(reason)) => self.stats.record_skip(*reason),
@@ -142,6 +147,8 @@ impl WorkerContext {
         &self,
         message: InboundMessage,
         turn: &mut Turn,
+        slot: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+        handed_over: &mut bool,
     ) -> Result<Processed, PipelineError> {
         let InboundMessage {
             mailbox,
@@ -172,8 +179,16 @@ impl WorkerContext {
                 // Extraction is CPU-bound: keep it off the async reactor. The raw message moves
                 // into the blocking task and is dropped (zeroized) there.
                 let task_rules = Arc::clone(&rules);
+                let key = self.identity.clone();
                 match tokio::task::spawn_blocking(move || {
-                    decide(raw, &filters, &task_rules, &folder_name, fallback_position)
+                    decide(
+                        raw,
+                        &filters,
+                        &task_rules,
+                        &folder_name,
+                        fallback_position,
+                        &key,
+                    )
                 })
                 .await
                 {
@@ -183,7 +198,12 @@ impl WorkerContext {
                     Err(_) => {
                         tracing::error!(mailbox = %mailbox, "extraction task failed; message skipped");
                         let decision = Decision {
-                            message_id_hash: too_large_hash(&folder, fallback_position, None),
+                            message_id_hash: unread_hash(
+                                &folder,
+                                fallback_position,
+                                None,
+                                &self.identity,
+                            ),
                             outcome: Outcome::Skipped(SkipReason::EngineError),
                         };
                         (decision, None)
@@ -191,7 +211,7 @@ impl WorkerContext {
                 }
             }
             Payload::Raw(raw) => {
-                let hash = too_large_hash(&folder, fallback_position, Some(&raw));
+                let hash = unread_hash(&folder, fallback_position, Some(&raw), &self.identity);
                 drop(raw);
                 let decision = Decision {
                     message_id_hash: hash,
@@ -201,13 +221,19 @@ impl WorkerContext {
             }
             Payload::TooLarge => {
                 let decision = Decision {
-                    message_id_hash: too_large_hash(&folder, fallback_position, None),
+                    message_id_hash: unread_hash(&folder, fallback_position, None, &self.identity),
                     outcome: Outcome::Skipped(SkipReason::TooLarge),
                 };
                 (decision, None)
             }
         };
         let mut decision = decision;
+        tracing::trace!(
+            mailbox = %mailbox,
+            msg = %log_id(&decision.message_id_hash),
+            suggestion = matches!(decision.outcome, Outcome::Suggestion(_)),
+            "message extracted"
+        );
         // Only a message that yields a suggestion is authenticated (the bytes were kept for it);
         // then the bytes are dropped (zeroized) before the commit.
         if let (Outcome::Suggestion(suggestion), Some(raw)) = (&mut decision.outcome, kept) {
@@ -221,17 +247,26 @@ impl WorkerContext {
         }
 
         turn.wait_for_predecessor().await;
+        // The committer decides at commit time whether the cursor may move to this position.
         let commit = CommitMessage {
             mailbox,
-            cursor: turn.cursor_for(&position),
+            cursor: position,
             folder,
             message_id_hash: decision.message_id_hash,
             outcome: decision.outcome,
             fencing: self.fences.token_for(mailbox),
         };
         let log_hash = log_id(&commit.message_id_hash).to_owned();
-        let result = self.commit_with_retry(commit).await;
-        turn.record(&position, result.is_ok());
+        let pending = self
+            .committer
+            .hand_over(commit, turn.folder_order())
+            .await?;
+        *handed_over = true;
+        // The committer keeps hand-over order: the folder's next message may follow now, and
+        // this worker may extract another message while the commit waits for company.
+        turn.release();
+        drop(slot.take());
+        let result = pending.result().await;
         let committed = match result {
             Ok(committed) => committed,
             Err(error) => {
@@ -252,45 +287,6 @@ impl WorkerContext {
         tracing::debug!(mailbox = %mailbox, msg = %log_hash, outcome = processed.as_str(), "message committed");
         Ok(processed)
     }
-
-    async fn commit_with_retry(
-        &self,
-        commit: CommitMessage,
-    ) -> Result<CommitResult, PipelineError> {
-        let mailbox = commit.mailbox;
-        let mut backoff = COMMIT_BACKOFF;
-        let mut attempt = 1;
-        loop {
-            match self.store.commit_message(commit.clone()).await {
-                Ok(result) => return Ok(result),
-                Err(error) if error.is_transient() && attempt < COMMIT_ATTEMPTS => {
-                    tracing::debug!(mailbox = %mailbox, attempt, error = %error, "pipeline commit retry");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                Err(error) if error.is_not_found() => {
-                    return Err(PipelineError::UnknownMailbox { mailbox });
-                }
-                Err(error) if error.is_fenced() => {
-                    // Another replica owns the mailbox now; it fetches the message again.
-                    tracing::warn!(mailbox = %mailbox, "commit refused: stale fencing token, the mailbox's lease is lost");
-                    return Err(PipelineError::Commit {
-                        mailbox,
-                        transient: false,
-                        source: Box::new(error),
-                    });
-                }
-                Err(error) => {
-                    return Err(PipelineError::Commit {
-                        mailbox,
-                        transient: error.is_transient(),
-                        source: Box::new(error),
-                    });
-                }
-            }
-        }
-    }
 }
 
 /// Filters and extracts one message (runs on a blocking thread). Consumes the raw bytes, and
@@ -301,24 +297,26 @@ fn decide(
     rules: &MailboxRules,
     folder: &str,
     position: Option<(u32, u32)>,
+    key: &IdentityKey,
 ) -> (Decision, Option<RawMessage>) {
     let bytes = raw.as_bytes();
-    let fallback = match position {
-        Some((uidvalidity, uid)) => FallbackIdentity::Position {
-            folder,
-            uidvalidity,
-            uid,
-        },
-        None => FallbackIdentity::Content(bytes),
-    };
     let Some(envelope) = engine(|| mailsig_parser::envelope(bytes)) else {
+        // The headers could not be read: the position (or the bytes) is all there is.
         let decision = Decision {
-            message_id_hash: message_id_hash(None, fallback),
+            message_id_hash: unread_hash(folder, position, Some(&raw), key),
             outcome: Outcome::Skipped(SkipReason::EngineError),
         };
         return (decision, None);
     };
-    let message_id_hash = message_id_hash(envelope.message_id.as_deref(), fallback);
+    // A panic while reading the identity headers falls back like the envelope above.
+    let message_id_hash = engine(|| {
+        message_id_hash(
+            envelope.message_id.as_deref(),
+            FallbackIdentity::Raw(bytes),
+            key,
+        )
+    })
+    .unwrap_or_else(|| unread_hash(folder, position, Some(&raw), key));
     let skip = |reason: SkipReason| {
         let decision = Decision {
             message_id_hash: message_id_hash.clone(),
@@ -369,25 +367,24 @@ fn suggestion_of(sender: &str, extraction: &Extraction) -> Option<NewSuggestion>
     NewSuggestion::from_extraction(sender, extraction)
 }
 
-/// Identity of a message skipped before reading its headers (too large, or the extraction
-/// failed): its position, else (if available) its bytes.
-fn too_large_hash(folder: &str, position: Option<(u32, u32)>, raw: Option<&RawMessage>) -> String {
-    match (position, raw) {
-        (Some((uidvalidity, uid)), _) => message_id_hash(
-            None,
-            FallbackIdentity::Position {
-                folder,
-                uidvalidity,
-                uid,
-            },
-        ),
-        (None, Some(raw)) => message_id_hash(None, FallbackIdentity::Content(raw.as_bytes())),
-        // Nothing identifies it: a random identity counts it once and never dedupes it
-        // against another message.
-        (None, None) => {
-            message_id_hash(None, FallbackIdentity::Content(&rand::random::<[u8; 16]>()))
-        }
-    }
+/// Identity of a message whose headers were not read (too large, or reading them failed): its
+/// position in an ordered source, else (if fetched) its bytes, keyed.
+fn unread_hash(
+    folder: &str,
+    position: Option<(u32, u32)>,
+    raw: Option<&RawMessage>,
+    key: &IdentityKey,
+) -> String {
+    let fallback = match (position, raw) {
+        (Some((uidvalidity, uid)), _) => FallbackIdentity::Position {
+            folder,
+            uidvalidity,
+            uid,
+        },
+        (None, Some(raw)) => FallbackIdentity::Bytes(raw.as_bytes()),
+        (None, None) => FallbackIdentity::Unknown,
+    };
+    message_id_hash(None, fallback, key)
 }
 
 impl Processed {

@@ -41,11 +41,10 @@ pub enum ServiceError {
     Internal(String),
 }
 
-/// Said to a user whose server's certificate is not trusted: what can be done about it (a
-/// private CA can only be given by the operator's CLI).
+/// Said to a user whose server's certificate is not trusted: what can be done about it.
 pub const TLS_UNTRUSTED_HINT: &str = "the server's certificate is not trusted: use the server \
-     name its certificate was issued for by a public CA, or ask the operator to link the mailbox \
-     with the server's CA (mailsigd mailbox add-imap --ca-file)";
+     name its certificate was issued for, or, for a server with its own certificate authority, \
+     give that authority's certificate (PEM) when linking (the CA field, `ca_pem` in the API)";
 
 /// The text a person reads when linking failed: the reason, and after a certificate that is
 /// not trusted, [`TLS_UNTRUSTED_HINT`].

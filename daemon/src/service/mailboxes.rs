@@ -104,6 +104,9 @@ pub struct LinkImap {
     pub folders: Vec<String>,
     pub backfill: Option<i64>,
     pub excluded_domains: Vec<String>,
+    /// The certificate(s) of a private CA to trust instead of any other (PEM text); stored with
+    /// the mailbox and used on every connection (see `sources::imap::trust`).
+    pub ca_pem: Option<String>,
 }
 
 /// The mailbox of `id` if the actor owns it.
@@ -406,6 +409,7 @@ fn check_link(
         },
     };
     c.optional_text("name", form.name.as_deref(), 200);
+    let ca_pem = check_ca_pem(&mut c, form.ca_pem.as_deref());
     let backfill = c.number("backfill", form.backfill, 0..=10_000);
     if form.folders.len() > options.max_folders_per_mailbox {
         c.push(
@@ -450,8 +454,9 @@ fn check_link(
         security,
         username,
         folders: form.folders.iter().map(|f| f.trim().to_owned()).collect(),
-        // A user cannot name a file on the server; custom CAs are for the operator's CLI.
+        // A user cannot name a file on the server: a private CA comes as text.
         ca_file: None,
+        ca_pem,
         backfill: backfill.and_then(|b| u32::try_from(b).ok()).unwrap_or(0),
         // A user linked it: every connection is checked (see `sources::host_guard`).
         operator_trusted: false,
@@ -464,6 +469,20 @@ fn check_link(
         ));
     }
     Ok((settings, address, list))
+}
+
+/// A CA given when linking: empty means none; otherwise PEM certificates usable as trust
+/// anchors (the text itself is never repeated in the error).
+fn check_ca_pem(c: &mut Checker, pem: Option<&str>) -> Option<String> {
+    let pem = pem.map(str::trim).filter(|p| !p.is_empty())?;
+    match crate::sources::imap::trust::parse_ca_pem(pem.as_bytes()) {
+        // Stored as one text with plain line ends, whatever the form or client sent.
+        Ok(_) => Some(format!("{}\n", pem.replace("\r\n", "\n"))),
+        Err(e) => {
+            c.push("ca_pem", FieldCode::Text, e.to_string());
+            None
+        }
+    }
 }
 
 pub(super) fn check_domains(c: &mut Checker, domains: &[String]) {

@@ -11,11 +11,13 @@
 //! id and never any content.
 
 pub mod auto_accept;
+pub mod book_check;
 pub mod change_feed;
 pub mod changes;
 pub mod error;
 pub mod export;
 pub mod host_guard;
+pub mod identity;
 pub mod imap_oauth;
 pub mod lists;
 pub mod mailboxes;

@@ -6,8 +6,8 @@ use crate::domain::{AuditAction, AuditObject};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{
-    FieldEdit, HistoryEntry, ListEdit, ListId, MailboxId, ReviewFilter, Role, Store, Suggestion,
-    SuggestionId, SuggestionStatus,
+    FieldEdit, HistoryEntry, ListEdit, ListId, MailboxId, MergeUndoId, ReviewFilter, Role, Store,
+    Suggestion, SuggestionId, SuggestionStatus,
 };
 
 use super::validate::{Checker, FieldCode};
@@ -117,6 +117,7 @@ pub async fn list(store: &Store, actor: Actor, list: ListId, query: &Query) -> S
     } else {
         None
     };
+    super::book_check::check(store, &mut items).await?;
     let detail = format!("{} suggestions", items.len());
     audit(
         store,
@@ -152,6 +153,7 @@ async fn visible(
 pub async fn get(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
     let mut suggestion = visible(store, actor, id, Role::Viewer).await?;
     suggestion.provenance = Some(store.provenance(id).await?);
+    super::book_check::check(store, std::slice::from_mut(&mut suggestion)).await?;
     audit(
         store,
         actor,
@@ -223,6 +225,16 @@ pub async fn counts(
     Ok(counts)
 }
 
+/// The suggestion of `id` for the confirmation before [`erase`], with the same rule: its list's
+/// owner only (anyone else gets what [`erase`] would answer them).
+pub async fn for_erasure(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+) -> ServiceResult<Suggestion> {
+    visible(store, actor, id, Role::Owner).await
+}
+
 /// Erases a suggestion for good (a GDPR erasure request); the list's owner only. The audit
 /// entry names the suggestion's id and nothing of what it held.
 pub async fn erase(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<()> {
@@ -269,6 +281,65 @@ pub async fn merge(
     id: SuggestionId,
     choices: &[FieldChoice],
 ) -> ServiceResult<Suggestion> {
+    Ok(merge_inner(store, actor, id, choices, false).await?.0)
+}
+
+/// [`merge`], keeping what the suggestion was before so that the actor can [`undo_merge`] it
+/// within the hour (the pages' confirmation offers it).
+pub async fn merge_undoable(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+    choices: &[FieldChoice],
+) -> ServiceResult<(Suggestion, MergeUndoId)> {
+    let (merged, undo) = merge_inner(store, actor, id, choices, true).await?;
+    let undo = undo.ok_or_else(|| ServiceError::Internal("merge kept no undo entry".into()))?;
+    Ok((merged, undo))
+}
+
+/// Puts back the values, confidence and status a suggestion had before the actor's merge
+/// `undo` (see `store::merge_undo`): refused once the suggestion changed after the merge, and
+/// "not found" for another person's, a used or an expired entry. Audited without values.
+pub async fn undo_merge(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+    undo: MergeUndoId,
+) -> ServiceResult<Suggestion> {
+    visible(store, actor, id, Role::Editor).await?;
+    let restored = store
+        .undo_merge(undo, id, actor.user())
+        .await
+        .map_err(|e| match e {
+            crate::store::Error::NotFound { .. } => ServiceError::field(
+                "undo",
+                FieldCode::Choice,
+                "is no longer possible (it was used, or an hour has passed)",
+            ),
+            crate::store::Error::Invalid { reason, .. } => {
+                ServiceError::field("undo", FieldCode::Choice, reason)
+            }
+            other => other.into(),
+        })?;
+    audit(
+        store,
+        actor,
+        AuditAction::SuggestionMergeUndo,
+        AuditObject::Suggestion,
+        Some(id.0),
+        None,
+    )
+    .await?;
+    Ok(restored)
+}
+
+async fn merge_inner(
+    store: &Store,
+    actor: Actor,
+    id: SuggestionId,
+    choices: &[FieldChoice],
+    undoable: bool,
+) -> ServiceResult<(Suggestion, Option<MergeUndoId>)> {
     let suggestion = visible(store, actor, id, Role::Editor).await?;
     let mut c = Checker::new();
     if choices.is_empty() {
@@ -352,7 +423,14 @@ pub async fn merge(
             }
         })
         .collect();
-    let merged = store.merge_suggestion_with(id, &edits, &lists).await?;
+    let (merged, undo) = if undoable {
+        let (merged, undo) = store
+            .merge_suggestion_undoable(id, &edits, &lists, actor.user())
+            .await?;
+        (merged, Some(undo))
+    } else {
+        (store.merge_suggestion_with(id, &edits, &lists).await?, None)
+    };
     let fields: Vec<&str> = choices.iter().map(|c| c.field.as_str()).collect();
     audit(
         store,
@@ -363,7 +441,7 @@ pub async fn merge(
         Some(&fields.join(",")),
     )
     .await?;
-    Ok(merged)
+    Ok((merged, undo))
 }
 
 /// The current values of a list field (phones as E.164); `None` for any other field.

@@ -11,7 +11,7 @@ use super::validate::Checker;
 use super::{Actor, ServiceResult, audit};
 
 /// Longest display name kept.
-const MAX_NAME_CHARS: usize = 200;
+pub(crate) const MAX_NAME_CHARS: usize = 200;
 
 /// Creates a user with `email` (their sign-in and notification address) and an optional name.
 pub async fn add(store: &Store, email: &str, name: Option<&str>) -> ServiceResult<User> {

@@ -1,8 +1,10 @@
 //! A list owner's outgoing webhooks: add one (URL, secret, events), list them, remove one, read
 //! its delivery log. Owner only: an endpoint receives every contact of the list.
 //!
-//! The secret is chosen by the owner (the receiver must know it to check signatures), sealed in
-//! the vault at once and never returned. The target is checked like every user-named host
+//! The secret is chosen by the owner (the receiver must know it to check signatures), or, when
+//! the owner gives none, generated here and shown in the answer that added the endpoint, that
+//! once ([`Added::secret`]); either way it is sealed in the vault at once and never returned
+//! again. The target is checked like every user-named host
 //! (`sources::host_guard` under the `[webhooks]` policy) when it is added, and again by the
 //! delivery worker before every attempt. A new endpoint hears of changes from the moment it is
 //! added (its cursor is the change log's horizon then), not of the list's past.
@@ -12,7 +14,9 @@ use serde::Serialize;
 
 use crate::domain::{AuditAction, AuditObject, WebhookEvent, WebhookId};
 use crate::sources::host_guard::{GuardError, Refusal, resolve_and_check_with};
-use crate::store::{AttemptRecord, ListId, NewWebhook, Role, SecretKind, Store, Webhook};
+use crate::store::{
+    AttemptRecord, DeliveryCounts, ListId, NewWebhook, Role, SecretKind, Store, Webhook,
+};
 use crate::vault::Vault;
 use crate::webhooks::WebhookSettings;
 
@@ -27,7 +31,7 @@ const MAX_URL: usize = 2000;
 /// Lines of a delivery log answer.
 pub const LOG_LINES: u32 = 200;
 
-/// What the owner sends. The secret is never logged nor returned.
+/// What the owner sends. The secret is never logged nor returned; `None` has one generated.
 pub struct NewEndpoint {
     pub url: Option<String>,
     pub secret: Option<SecretString>,
@@ -42,6 +46,9 @@ pub struct Endpoint {
     pub url: String,
     pub events: Vec<WebhookEvent>,
     pub created_at: i64,
+    /// Its deliveries by state (in listings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<DeliveryCounts>,
 }
 
 impl From<Webhook> for Endpoint {
@@ -51,8 +58,46 @@ impl From<Webhook> for Endpoint {
             url: w.url,
             events: w.events,
             created_at: w.created_at,
+            deliveries: None,
         }
     }
+}
+
+/// The signing secret mailsig generated for a new endpoint: serialized (and so shown) only in
+/// the answer that added the endpoint; no `Debug`, zeroized on drop.
+pub struct GeneratedSecret(SecretString);
+
+impl GeneratedSecret {
+    fn new() -> ServiceResult<GeneratedSecret> {
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(bytes.as_mut())
+            .map_err(|_| ServiceError::Internal("no randomness for a webhook secret".into()))?;
+        let text = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            bytes.as_ref(),
+        );
+        Ok(GeneratedSecret(SecretString::from(text)))
+    }
+
+    /// The secret's text, for the one answer that shows it.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl Serialize for GeneratedSecret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.expose_secret())
+    }
+}
+
+/// A new endpoint, with its secret when mailsig generated it (shown this once).
+#[derive(Serialize)]
+pub struct Added {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<GeneratedSecret>,
 }
 
 fn check_events(c: &mut Checker, events: Option<&[String]>) -> Vec<WebhookEvent> {
@@ -124,7 +169,7 @@ pub async fn add(
     actor: Actor,
     list: ListId,
     new: NewEndpoint,
-) -> ServiceResult<Endpoint> {
+) -> ServiceResult<Added> {
     require_role(store, actor, list, Role::Owner).await?;
     let mut c = Checker::new();
     let url = c.text("url", new.url.as_deref(), MAX_URL);
@@ -135,12 +180,21 @@ pub async fn add(
             None
         }
     });
+    let generated = match new.secret.as_ref() {
+        None => Some(GeneratedSecret::new()?),
+        Some(_) => None,
+    };
     match new
         .secret
         .as_ref()
         .map(|s| s.expose_secret().chars().count())
     {
-        None | Some(0) => c.push("secret", FieldCode::Required, "is required"),
+        None => {}
+        Some(0) => c.push(
+            "secret",
+            FieldCode::Required,
+            "must not be empty (leave it out to have one generated)",
+        ),
         Some(n) if !(MIN_SECRET..=MAX_SECRET).contains(&n) => c.push(
             "secret",
             FieldCode::Text,
@@ -150,7 +204,12 @@ pub async fn add(
     }
     let events = check_events(&mut c, new.events.as_deref());
     c.finish()?;
-    let (Some(target), Some(secret)) = (target, new.secret) else {
+    let secret = match (&generated, new.secret) {
+        (Some(g), _) => g.0.clone(),
+        (None, Some(s)) => s,
+        (None, None) => return Err(ServiceError::Internal("no webhook secret".into())),
+    };
+    let Some(target) = target else {
         return Err(ServiceError::field(
             "url",
             FieldCode::Required,
@@ -194,18 +253,23 @@ pub async fn add(
         None,
     )
     .await?;
-    Ok(store.webhook(id).await?.into())
+    Ok(Added {
+        endpoint: store.webhook(id).await?.into(),
+        secret: generated,
+    })
 }
 
 /// `GET /api/v1/lists/{id}/webhooks` (owner).
 pub async fn list(store: &Store, actor: Actor, list: ListId) -> ServiceResult<Vec<Endpoint>> {
     require_role(store, actor, list, Role::Owner).await?;
-    Ok(store
-        .webhooks_of_list(list)
-        .await?
-        .into_iter()
-        .map(Endpoint::from)
-        .collect())
+    let mut out = Vec::new();
+    for hook in store.webhooks_of_list(list).await? {
+        let counts = store.webhook_delivery_counts(hook.id).await?;
+        let mut endpoint = Endpoint::from(hook);
+        endpoint.deliveries = Some(counts);
+        out.push(endpoint);
+    }
+    Ok(out)
 }
 
 /// `DELETE /api/v1/lists/{id}/webhooks/{webhook_id}` (owner): the endpoint, its queued

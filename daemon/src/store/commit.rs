@@ -119,17 +119,46 @@ impl Store {
     /// already committed for this mailbox returns [`CommitResult::Duplicate`] and changes
     /// nothing but the cursor.
     pub async fn commit_message(&self, msg: CommitMessage) -> Result<CommitResult> {
-        if msg.message_id_hash.is_empty() {
-            return Err(Error::Invalid {
-                what: "message id hash",
-                reason: "empty".into(),
-            });
+        check_commit(&msg)?;
+        let now = self.now_ms();
+        let mut tx = self.begin_write().await?;
+        let result = self.commit_in(&mut tx, &msg, now).await?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit message", "message"))?;
+        Ok(result)
+    }
+
+    /// Commits several messages in ONE transaction (group commit): each exactly as
+    /// [`Store::commit_message`] would, in the given order, so a later message of a folder sees
+    /// what an earlier one wrote. All or nothing: on any error nothing is committed and the
+    /// caller commits them one by one to learn which one failed.
+    pub async fn commit_messages(&self, messages: &[CommitMessage]) -> Result<Vec<CommitResult>> {
+        for msg in messages {
+            check_commit(msg)?;
         }
         let now = self.now_ms();
         let mut tx = self.begin_write().await?;
+        let mut results = Vec::with_capacity(messages.len());
+        for msg in messages {
+            results.push(self.commit_in(&mut tx, msg, now).await?);
+        }
+        tx.commit()
+            .await
+            .map_err(Error::db("commit messages", "message"))?;
+        Ok(results)
+    }
+
+    /// The body of a commit, inside the caller's transaction.
+    async fn commit_in(
+        &self,
+        tx: &mut AnyConnection,
+        msg: &CommitMessage,
+        now: i64,
+    ) -> Result<CommitResult> {
         let merges = matches!(msg.outcome, Outcome::Suggestion(_));
         let target = self
-            .lock_mailbox(&mut tx, msg.mailbox, msg.fencing, merges)
+            .lock_mailbox(&mut *tx, msg.mailbox, msg.fencing, merges)
             .await?;
 
         let inserted = sqlx::query(
@@ -144,30 +173,30 @@ impl Store {
         .map_err(Error::db("mark message processed", "processed message"))?;
 
         let result = if inserted.rows_affected() == 0 {
-            bump_counters(&mut tx, msg.mailbox, &[COUNTER_DUPLICATE], now).await?;
+            bump_counters(&mut *tx, msg.mailbox, &[COUNTER_DUPLICATE], now).await?;
             CommitResult::Duplicate
         } else {
             match &msg.outcome {
                 Outcome::Skipped(reason) => {
                     let name = format!("skipped:{reason}");
-                    bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
+                    bump_counters(&mut *tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
                     CommitResult::Skipped(*reason)
                 }
                 Outcome::Suggestion(_) if target.list_deleted => {
                     let reason = SkipReason::TargetListDeleted;
                     let name = format!("skipped:{reason}");
-                    bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
+                    bump_counters(&mut *tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
                     CommitResult::Skipped(reason)
                 }
                 Outcome::Suggestion(_) if !target.owner_may_edit => {
                     let reason = SkipReason::TargetListNotEditable;
                     let name = format!("skipped:{reason}");
-                    bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
+                    bump_counters(&mut *tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now).await?;
                     CommitResult::Skipped(reason)
                 }
                 Outcome::Suggestion(new) => {
                     let result = merge_suggestion(
-                        &mut tx,
+                        &mut *tx,
                         &target,
                         msg.mailbox,
                         &msg.message_id_hash,
@@ -176,21 +205,21 @@ impl Store {
                     )
                     .await?;
                     if let Some((suggestion, outcome)) = result.sighting() {
-                        record_sighting(&mut tx, suggestion, msg.mailbox, outcome, new.auth, now)
+                        record_sighting(&mut *tx, suggestion, msg.mailbox, outcome, new.auth, now)
                             .await?;
                     }
                     match &result {
                         CommitResult::Skipped(reason) => {
                             let name = format!("skipped:{reason}");
-                            bump_counters(&mut tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now)
+                            bump_counters(&mut *tx, msg.mailbox, &[COUNTER_PROCESSED, &name], now)
                                 .await?;
                         }
                         CommitResult::ChangeProposed { suggestion, .. } => {
                             let names = [COUNTER_PROCESSED, COUNTER_CHANGE_PROPOSED];
-                            bump_counters(&mut tx, msg.mailbox, &names, now).await?;
+                            bump_counters(&mut *tx, msg.mailbox, &names, now).await?;
                             enqueue_digest(
                                 self,
-                                &mut tx,
+                                &mut *tx,
                                 target.list_owner,
                                 target.list,
                                 *suggestion,
@@ -200,7 +229,7 @@ impl Store {
                         }
                         CommitResult::Inserted { suggestion } => {
                             bump_counters(
-                                &mut tx,
+                                &mut *tx,
                                 msg.mailbox,
                                 &[COUNTER_PROCESSED, COUNTER_SUGGESTED],
                                 now,
@@ -208,7 +237,7 @@ impl Store {
                             .await?;
                             enqueue_digest(
                                 self,
-                                &mut tx,
+                                &mut *tx,
                                 target.list_owner,
                                 target.list,
                                 *suggestion,
@@ -218,10 +247,10 @@ impl Store {
                         }
                         CommitResult::Merged { suggestion, .. } => {
                             let names = [COUNTER_PROCESSED, COUNTER_SUGGESTED, COUNTER_MERGED];
-                            bump_counters(&mut tx, msg.mailbox, &names, now).await?;
+                            bump_counters(&mut *tx, msg.mailbox, &names, now).await?;
                             enqueue_digest(
                                 self,
-                                &mut tx,
+                                &mut *tx,
                                 target.list_owner,
                                 target.list,
                                 *suggestion,
@@ -231,7 +260,7 @@ impl Store {
                         }
                         _ => {
                             bump_counters(
-                                &mut tx,
+                                &mut *tx,
                                 msg.mailbox,
                                 &[COUNTER_PROCESSED, COUNTER_SUGGESTED],
                                 now,
@@ -243,10 +272,7 @@ impl Store {
                 }
             }
         };
-        advance_cursor(&mut tx, msg.mailbox, &msg.folder, &msg.cursor, now).await?;
-        tx.commit()
-            .await
-            .map_err(Error::db("commit message", "message"))?;
+        advance_cursor(tx, msg.mailbox, &msg.folder, &msg.cursor, now).await?;
         Ok(result)
     }
 
@@ -370,6 +396,17 @@ pub(crate) async fn bump_counter(
 
 /// Adds one to each named counter (at most three distinct names per statement, so a commit
 /// costs one round trip for its counters).
+/// A commit without a message identity would defeat the exactly-once guard.
+fn check_commit(msg: &CommitMessage) -> Result<()> {
+    if msg.message_id_hash.is_empty() {
+        return Err(Error::Invalid {
+            what: "message id hash",
+            reason: "empty".into(),
+        });
+    }
+    Ok(())
+}
+
 async fn bump_counters(
     conn: &mut AnyConnection,
     mailbox: MailboxId,

@@ -12,6 +12,7 @@
 //! The heart is [`Store::commit_message`]: dedupe, merge, counters, cursor and the digest
 //! notification in ONE transaction, so every message is processed exactly once.
 
+mod address_books;
 mod audit;
 mod auto_accept;
 mod change_log;
@@ -25,7 +26,9 @@ mod graph;
 mod invitations;
 mod lists;
 mod mailboxes;
+mod merge_undo;
 mod multi_row;
+mod oidc;
 mod org;
 mod outbox;
 mod provenance;
@@ -50,6 +53,9 @@ pub use crate::domain::ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
     WebhookId,
 };
+pub use address_books::{
+    BookLink, BookStatus, ConnectedBook, IndexedChanges, IndexedEntry, NewBook, StoredBookEntry,
+};
 pub use audit::AuditEntry;
 pub use auto_accept::{
     AutoAccept, AutoAcceptMode, AutoAcceptReport, MIN_THRESHOLD as AUTO_ACCEPT_MIN_THRESHOLD,
@@ -71,6 +77,8 @@ pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{
     Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,
 };
+pub use merge_undo::MergeUndoId;
+pub use oidc::OidcLogin;
 pub use org::OrgMember;
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
 pub use provenance::{KEEP_PER_SUGGESTION, Provenance, Sighting, SightingOutcome};
@@ -88,7 +96,10 @@ pub use suggestions::{
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewToken, PasswordReplaced, TokenScope};
 pub use users::{ApiToken, IssuedToken, User};
 pub use wal::WalCheckpoint;
-pub use webhooks::{AfterAttempt, AttemptRecord, Delivery, NewDelivery, NewWebhook, Webhook};
+pub use webhooks::{
+    AfterAttempt, AttemptRecord, Delivery, DeliveryCounts, NewDelivery, NewWebhook, QueueStep,
+    Webhook,
+};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Multi-row statements for the Graph job queue: one statement for up to
+//! Multi-row statements for the Graph job queue and the webhook outbox: one statement for up to
 //! [`ROWS_PER_STATEMENT`] rows instead of one per row.
 //!
 //! Every statement is a round trip to SQLite's connection thread (two thread wake-ups) or to
@@ -26,6 +26,29 @@ pub(crate) fn insert_message_jobs(rows: usize) -> &'static str {
                 format!(
                     "INSERT INTO graph_jobs (mailbox_id, kind, folder, item, next_attempt_at, created_at) VALUES {} \
                      ON CONFLICT (mailbox_id, kind, item) DO NOTHING",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    pick(&TEXT, rows)
+}
+
+/// `INSERT` of webhook deliveries: `$1` is the time, `$2` the endpoint; each row binds event,
+/// suggestion, payload.
+pub(crate) fn insert_webhook_deliveries(rows: usize) -> &'static str {
+    static TEXT: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (1..=ROWS_PER_STATEMENT)
+            .map(|rows| {
+                let values: Vec<String> = (0..rows)
+                    .map(|row| {
+                        let p = 3 + row * 3;
+                        format!("($2, ${}, ${}, ${}, $1, $1)", p, p + 1, p + 2)
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO webhook_deliveries (webhook_id, event, suggestion_id, payload, \
+                     next_attempt_at, created_at) VALUES {}",
                     values.join(", ")
                 )
             })
@@ -85,6 +108,12 @@ mod tests {
         );
         assert!(finish_jobs(3).ends_with("WHERE id IN ($2, $3, $4)"));
         assert!(fail_jobs(1).ends_with("WHERE id IN ($3)"));
+        assert!(
+            insert_webhook_deliveries(2)
+                .ends_with("($2, $3, $4, $5, $1, $1), ($2, $6, $7, $8, $1, $1)"),
+            "{}",
+            insert_webhook_deliveries(2)
+        );
         let all = insert_message_jobs(ROWS_PER_STATEMENT);
         assert!(all.contains(&format!("${}, $1, $1)", 1 + ROWS_PER_STATEMENT * 4)));
         // Out-of-range counts are clamped, never a panic.

@@ -23,12 +23,12 @@ pub struct StoredSecondFactor {
     pub last_step: i64,
 }
 
-/// A sign-in between its password and its second step. Debug omits the CSRF token.
+/// A sign-in between its password and its second step (its form's CSRF token is derived from
+/// the challenge cookie, never stored).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredChallenge {
     pub id: i64,
     pub user: UserId,
-    pub csrf_token: String,
     pub attempts: i64,
     pub expires_at: i64,
 }
@@ -57,7 +57,6 @@ fn challenge_from_row(row: &AnyRow) -> Result<StoredChallenge> {
     Ok(StoredChallenge {
         id: col(row, "id")?,
         user: UserId(col(row, "user_id")?),
-        csrf_token: col(row, "csrf_token")?,
         attempts: col(row, "attempts")?,
         expires_at: col(row, "expires_at")?,
     })
@@ -294,16 +293,13 @@ impl Store {
         &self,
         user: UserId,
         id_hash: &str,
-        csrf_token: &str,
         expires_at: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sign_in_challenges (id_hash, user_id, csrf_token, expires_at) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sign_in_challenges (id_hash, user_id, expires_at) VALUES ($1, $2, $3)",
         )
         .bind(id_hash)
         .bind(user.0)
-        .bind(csrf_token)
         .bind(expires_at)
         .execute(self.writer())
         .await
@@ -314,7 +310,7 @@ impl Store {
     /// The unexpired challenge with this cookie hash whose user is still active.
     pub async fn sign_in_challenge(&self, id_hash: &str) -> Result<StoredChallenge> {
         let row = sqlx::query(
-            "SELECT c.id, c.user_id, c.csrf_token, c.attempts, c.expires_at \
+            "SELECT c.id, c.user_id, c.attempts, c.expires_at \
              FROM sign_in_challenges c JOIN users u ON u.id = c.user_id \
              WHERE c.id_hash = $1 AND c.expires_at > $2 AND u.deleted_at IS NULL",
         )

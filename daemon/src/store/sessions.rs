@@ -2,18 +2,18 @@
 //!
 //! The store only ever sees an argon2id PHC string (hashed by `http::auth::password`) and the
 //! SHA-256 of a session cookie (the cookie is 256 random bits, so a fast hash is enough and a
-//! lookup needs a deterministic one). It never sees a password or a cookie value.
+//! lookup needs a deterministic one). It never sees a password, a cookie value or a CSRF token
+//! (derived from the cookie by `http::auth::csrf_token`).
 
 use sqlx::any::AnyRow;
 
 use super::{Error, Result, Store, User, UserId, col};
 
-/// A live session row. `csrf_token` is the synchronizer token the pages embed in their forms.
+/// A live session row.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredSession {
     pub id: i64,
     pub user: UserId,
-    pub csrf_token: String,
     pub created_at: i64,
     pub expires_at: i64,
     /// The sign-in passed a second factor (see `[api] require_second_factor`).
@@ -34,7 +34,6 @@ fn session_from_row(row: &AnyRow) -> Result<StoredSession> {
     Ok(StoredSession {
         id: col(row, "id")?,
         user: UserId(col(row, "user_id")?),
-        csrf_token: col(row, "csrf_token")?,
         created_at: col(row, "created_at")?,
         expires_at: col(row, "expires_at")?,
         second_factor: col::<i64>(row, "second_factor")? != 0,
@@ -88,19 +87,17 @@ impl Store {
         &self,
         user: UserId,
         id_hash: &str,
-        csrf_token: &str,
         expires_at: i64,
         second_factor: bool,
     ) -> Result<StoredSession> {
         let row = sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, second_factor) \
-             SELECT $1, id, $3, $4, $5, $6 FROM users \
+            "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, second_factor) \
+             SELECT $1, id, $3, $4, $5 FROM users \
              WHERE id = $2 AND deleted_at IS NULL AND disabled_at IS NULL \
-             RETURNING id, user_id, csrf_token, created_at, expires_at, second_factor",
+             RETURNING id, user_id, created_at, expires_at, second_factor",
         )
         .bind(id_hash)
         .bind(user.0)
-        .bind(csrf_token)
         .bind(self.now_ms())
         .bind(expires_at)
         .bind(i64::from(second_factor))
@@ -114,7 +111,7 @@ impl Store {
     /// The unexpired session with this cookie hash whose user is still active.
     pub async fn session_by_hash(&self, id_hash: &str) -> Result<StoredSession> {
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.expires_at, s.second_factor \
+            "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.second_factor \
              FROM sessions s \
              JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.deleted_at IS NULL \
@@ -142,7 +139,7 @@ impl Store {
     /// The user's live sessions, newest first.
     pub async fn sessions_of(&self, user: UserId) -> Result<Vec<StoredSession>> {
         let rows = sqlx::query(
-            "SELECT id, user_id, csrf_token, created_at, expires_at, second_factor FROM sessions \
+            "SELECT id, user_id, created_at, expires_at, second_factor FROM sessions \
              WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC",
         )
         .bind(user.0)

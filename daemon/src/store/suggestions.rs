@@ -40,6 +40,10 @@ pub struct Suggestion {
     /// filled where one suggestion is shown, absent from lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provenance: Option<super::Provenance>,
+    /// The duplicate check against the list's connected address book (`service::book_check`):
+    /// filled where suggestions are shown for review, absent when the list has no book.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub book: Option<crate::domain::address_book::BookMatch>,
 }
 
 /// Filters and keyset paging for [`Store::list_suggestions`].
@@ -104,6 +108,7 @@ pub(crate) fn suggestion_from_row(row: &AnyRow) -> Result<Suggestion> {
         sender_auth,
         unverified_sender: !sender_auth.is_authenticated(),
         provenance: None,
+        book: None,
     })
 }
 
@@ -224,7 +229,39 @@ impl Store {
         edits: &[FieldEdit],
         lists: &[ListEdit],
     ) -> Result<Suggestion> {
+        Ok(self.merge_inner(id, edits, lists, None).await?.0)
+    }
+
+    /// [`Store::merge_suggestion_with`] that also keeps, in the same transaction, what the
+    /// suggestion was before, for `by` to undo (`store::merge_undo`).
+    pub async fn merge_suggestion_undoable(
+        &self,
+        id: SuggestionId,
+        edits: &[FieldEdit],
+        lists: &[ListEdit],
+        by: super::UserId,
+    ) -> Result<(Suggestion, super::MergeUndoId)> {
+        let (merged, undo) = self.merge_inner(id, edits, lists, Some(by)).await?;
+        let undo = undo.ok_or_else(|| Error::Corrupt {
+            what: "merge undo",
+            reason: "no entry was written".to_owned(),
+        })?;
+        Ok((merged, undo))
+    }
+
+    async fn merge_inner(
+        &self,
+        id: SuggestionId,
+        edits: &[FieldEdit],
+        lists: &[ListEdit],
+        undo_by: Option<super::UserId>,
+    ) -> Result<(Suggestion, Option<super::MergeUndoId>)> {
         let mut suggestion = self.get_suggestion(id).await?;
+        let previous = (
+            suggestion.fields.clone(),
+            suggestion.confidence,
+            suggestion.status,
+        );
         let before = suggestion.fields.clone();
         for edit in lists {
             let kept = |value: &str| edit.keep.iter().any(|k| k == value);
@@ -300,10 +337,28 @@ impl Store {
             .await
             .map_err(Error::db("record status history", "suggestion history"))?;
         }
+        let undo = match undo_by {
+            Some(by) => Some(
+                super::merge_undo::keep(
+                    &mut tx,
+                    id,
+                    by,
+                    super::merge_undo::Before {
+                        fields: &previous.0,
+                        confidence: previous.1,
+                        status: previous.2,
+                        after: &suggestion.fields,
+                    },
+                    now,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         tx.commit()
             .await
             .map_err(Error::db("commit suggestion merge", "suggestion"))?;
-        self.get_suggestion(id).await
+        Ok((self.get_suggestion(id).await?, undo))
     }
 
     /// Erases a suggestion for good (a data subject's request): the row goes at once with its

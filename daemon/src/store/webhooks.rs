@@ -5,13 +5,19 @@
 //! suggestions: each endpoint keeps the change-log position up to which its events are queued
 //! (`event_cursor`), and [`Store::queue_webhook_events`] moves it and inserts the deliveries in
 //! one transaction, only if no other replica moved it first. So no write path can forget an
-//! event, and no event is queued twice.
+//! event, and no event is queued twice. A large window (a bulk change of thousands of contacts)
+//! is queued in batches of suggestions, each its own transaction: the endpoint's open window
+//! (`window_upto`, `window_after`, migration 0038) says how far the batches got.
+//!
+//! Delivered and failed deliveries, with their log lines, are purged after the retention of
+//! `[webhooks]` ([`Store::purge_webhook_deliveries`]), in bounded statements.
 
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
 
 use super::claim_sql::locked_select;
+use super::multi_row::{ROWS_PER_STATEMENT, insert_webhook_deliveries};
 use super::{
     ChangeHorizon, Error, ListId, Result, SecretId, Store, SuggestionId, UserId, col, duration_ms,
 };
@@ -27,7 +33,22 @@ pub struct Webhook {
     pub secret: SecretId,
     /// Events up to this change-log position are queued.
     pub event_cursor: ChangeHorizon,
+    /// The window being queued in batches: its horizon, and the last suggestion of it queued;
+    /// `None` when no window is open.
+    pub window: Option<(ChangeHorizon, SuggestionId)>,
     pub created_at: i64,
+}
+
+/// Where an endpoint's queueing stands after a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueStep {
+    /// More of the window `upto` remains after suggestion `after`.
+    Partial {
+        upto: ChangeHorizon,
+        after: SuggestionId,
+    },
+    /// The window is queued: the cursor moves to `upto`.
+    Done { upto: ChangeHorizon },
 }
 
 /// A new endpoint, its secret already sealed and stored.
@@ -68,6 +89,15 @@ pub enum AfterAttempt {
     Failed,
 }
 
+/// An endpoint's deliveries by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryCounts {
+    /// Waiting or being sent.
+    pub pending: u64,
+    pub delivered: u64,
+    pub failed: u64,
+}
+
 /// One line of an endpoint's delivery log.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AttemptRecord {
@@ -105,6 +135,10 @@ fn webhook_from_row(row: &AnyRow) -> Result<Webhook> {
         events: parse_events(&col::<String>(row, "events")?)?,
         secret: SecretId(col(row, "secret_id")?),
         event_cursor: ChangeHorizon(col(row, "event_cursor")?),
+        window: match col::<i64>(row, "window_upto")? {
+            0 => None,
+            upto => Some((ChangeHorizon(upto), SuggestionId(col(row, "window_after")?))),
+        },
         created_at: col(row, "created_at")?,
     })
 }
@@ -113,7 +147,8 @@ fn webhook_from_row(row: &AnyRow) -> Result<Webhook> {
 macro_rules! select_webhooks {
     ($rest:literal) => {
         concat!(
-            "SELECT id, list_id, url, events, secret_id, event_cursor, created_at FROM webhooks ",
+            "SELECT id, list_id, url, events, secret_id, event_cursor, window_upto, window_after, \
+             created_at FROM webhooks ",
             $rest
         )
     };
@@ -203,48 +238,126 @@ impl Store {
         Ok(())
     }
 
-    /// Queues `deliveries` for `webhook` and moves its event cursor from `from` to `to`, in one
-    /// transaction; `false` (and nothing queued) when the cursor is no longer at `from`
-    /// (another replica queued this window).
+    /// Queues `deliveries` for `hook` and moves its queueing on to `step`, in one transaction;
+    /// `false` (and nothing queued) when the endpoint's cursor or open window is no longer what
+    /// `hook` says (another replica queued this batch).
     pub async fn queue_webhook_events(
         &self,
-        webhook: WebhookId,
-        from: ChangeHorizon,
-        to: ChangeHorizon,
+        hook: &Webhook,
+        step: QueueStep,
         deliveries: &[NewDelivery],
     ) -> Result<bool> {
         let now = self.now_ms();
+        let (cursor, upto, after) = match step {
+            QueueStep::Partial { upto, after } => (hook.event_cursor, upto, after),
+            QueueStep::Done { upto } => (upto, ChangeHorizon(0), SuggestionId(0)),
+        };
+        let (was_upto, was_after) = hook
+            .window
+            .map_or((0, 0), |(upto, after)| (upto.0, after.0));
         let mut tx = self.begin_write().await?;
         let moved = sqlx::query(
-            "UPDATE webhooks SET event_cursor = $1 WHERE id = $2 AND event_cursor = $3",
+            "UPDATE webhooks SET event_cursor = $1, window_upto = $2, window_after = $3 \
+             WHERE id = $4 AND event_cursor = $5 AND window_upto = $6 AND window_after = $7",
         )
-        .bind(to.0)
-        .bind(webhook.0)
-        .bind(from.0)
+        .bind(cursor.0)
+        .bind(upto.0)
+        .bind(after.0)
+        .bind(hook.id.0)
+        .bind(hook.event_cursor.0)
+        .bind(was_upto)
+        .bind(was_after)
         .execute(&mut *tx)
         .await
         .map_err(Error::db("move webhook cursor", "webhook"))?;
         if moved.rows_affected() == 0 {
             return Ok(false);
         }
-        for d in deliveries {
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (webhook_id, event, suggestion_id, payload, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(webhook.0)
-            .bind(d.event.as_str())
-            .bind(d.suggestion.0)
-            .bind(d.payload.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::db("queue webhook delivery", "webhook delivery"))?;
+        for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(insert_webhook_deliveries(chunk.len()))
+                .bind(now)
+                .bind(hook.id.0);
+            for d in chunk {
+                query = query
+                    .bind(d.event.as_str())
+                    .bind(d.suggestion.0)
+                    .bind(d.payload.as_str());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("queue webhook delivery", "webhook delivery"))?;
         }
         tx.commit()
             .await
             .map_err(Error::db("commit webhook deliveries", "webhook delivery"))?;
         Ok(true)
+    }
+
+    /// Deletes up to `limit` deliveries that were delivered or failed before `cutoff` (epoch
+    /// ms), with their log lines, in one transaction; returns how many. Pending ones stay,
+    /// whatever their age.
+    pub async fn purge_webhook_deliveries(&self, cutoff: i64, limit: u32) -> Result<u64> {
+        const DONE: &str = "SELECT id FROM webhook_deliveries \
+             WHERE (status = 'delivered' AND delivered_at < $1) \
+                OR (status = 'failed' AND next_attempt_at < $1) ORDER BY id LIMIT $2";
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query(DONE)
+            .bind(cutoff)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::db("find old webhook deliveries", "webhook delivery"))?
+            .iter()
+            .map(|row| col(row, "id"))
+            .collect::<Result<_>>()?;
+        let Some((first, last)) = ids.first().zip(ids.last()) else {
+            return Ok(0);
+        };
+        // The ids are ordered: the range holds them all, and the status test keeps anything
+        // still pending inside it.
+        for sql in [
+            "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries \
+             WHERE id BETWEEN $2 AND $3 AND ((status = 'delivered' AND delivered_at < $1) \
+             OR (status = 'failed' AND next_attempt_at < $1)))",
+            "DELETE FROM webhook_deliveries WHERE id BETWEEN $2 AND $3 AND \
+             ((status = 'delivered' AND delivered_at < $1) OR (status = 'failed' AND next_attempt_at < $1))",
+        ] {
+            sqlx::query(sql)
+                .bind(cutoff)
+                .bind(*first)
+                .bind(*last)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("purge webhook deliveries", "webhook delivery"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(Error::db("commit webhook purge", "webhook delivery"))?;
+        Ok(ids.len() as u64)
+    }
+
+    /// How many deliveries of `webhook` are in each state (`pending`, `sending`, `delivered`,
+    /// `failed`), for the endpoint's page and the CLI.
+    pub async fn webhook_delivery_counts(&self, webhook: WebhookId) -> Result<DeliveryCounts> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM webhook_deliveries WHERE webhook_id = $1 GROUP BY status",
+        )
+        .bind(webhook.0)
+        .fetch_all(self.reader())
+        .await
+        .map_err(Error::db("count webhook deliveries", "webhook delivery"))?;
+        let mut counts = DeliveryCounts::default();
+        for row in &rows {
+            let n: i64 = col(row, "n")?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match col::<String>(row, "status")?.as_str() {
+                "pending" | "sending" => counts.pending += n,
+                "delivered" => counts.delivered += n,
+                _ => counts.failed += n,
+            }
+        }
+        Ok(counts)
     }
 
     /// Claims up to `limit` deliveries due at `now` (pending and due, or `sending` past their

@@ -19,12 +19,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::http::{HttpListener, MetricSources};
-use crate::notify::{SmtpSettings, WorkerOptions};
+use crate::notify::WorkerOptions;
 use crate::pipeline::{Fences, Pipeline, PipelineConfig, PipelineHandle};
 use crate::store::Store;
 use crate::vault::Vault;
@@ -89,16 +88,17 @@ impl Default for SupervisorOptions {
 /// How to run the notification outbox worker.
 #[derive(Clone)]
 pub struct OutboxOptions {
-    pub smtp: SmtpSettings,
-    /// The SMTP password (redacted in Debug).
-    pub password: SecretString,
+    pub transport: crate::notify::TransportSettings,
+    /// The password or the token source (Debug shows neither secret).
+    pub auth: crate::notify::SmtpAuth,
     pub worker: WorkerOptions,
 }
 
 impl std::fmt::Debug for OutboxOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutboxOptions")
-            .field("smtp", &self.smtp)
+            .field("transport", &self.transport)
+            .field("auth", &self.auth)
             .field("worker", &self.worker)
             .finish_non_exhaustive()
     }
@@ -186,9 +186,13 @@ impl Supervisor {
             crate::store::Backend::Postgres => Fences::enforced(),
             crate::store::Backend::Sqlite => Fences::unenforced(),
         };
+        let pipeline_config = PipelineConfig {
+            identity: crate::pipeline::IdentityKey::derive(&vault),
+            ..options.pipeline.clone()
+        };
         let pipeline = Pipeline::spawn_fenced(
             store.clone(),
-            options.pipeline.clone(),
+            pipeline_config,
             fences.clone(),
             &tracker,
             shutdown.child_token(),

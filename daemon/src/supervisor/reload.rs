@@ -10,7 +10,9 @@
 //! - `[log] level`: the tracing filter (unless `RUST_LOG` chose it at start);
 //! - `[filters]` and `pipeline.max_message_bytes`: the pipeline's daemon-wide filters, for the
 //!   next message a worker takes;
-//! - `[imap]` timings: for IMAP connections opened from then on;
+//! - `[imap]` timings: for IMAP connections opened from then on (`[imap] ca_file` is read
+//!   and checked again, but its certificates, like the hosts users may reach, change only at a
+//!   restart, so the linking check and the watchers always trust the same authorities);
 //! - `[smtp]`, `[notify]`, `http.public_base_url`, the SMTP password: the outbox worker is
 //!   restarted with them (only when they changed);
 //! - `[retention] days`: the purge runs at once with the new value;
@@ -181,12 +183,14 @@ impl ReloadHandle {
             report.applied.push("filters");
         }
         if let Some(imap) = &self.imap {
-            // Which hosts users may reach is fixed at start (the API's link check holds its own
+            // Which hosts users may reach and which CAs are trusted are fixed at start (the API's link check holds its own
             // copy): keep the running values, and report the change as needing a restart.
             let mut options = new.imap_options();
             let running = imap.options();
             options.allow_private_hosts = running.allow_private_hosts;
             options.allowed_hosts = running.allowed_hosts.clone();
+            // So are the operator's CAs: the linking check and the watchers must trust the same.
+            options.operator_roots = running.operator_roots.clone();
             if *running != options {
                 imap.set_options(options);
                 report.applied.push("imap (new connections)");
@@ -268,6 +272,10 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
             || old.imap.allow_private_hosts != new.imap.allow_private_hosts,
     );
     check(
+        "imap.ca_file",
+        old.imap.ca_file != new.imap.ca_file || old.imap.ca_roots != new.imap.ca_roots,
+    );
+    check(
         "imap.max_connections_per_host",
         old.imap.max_connections_per_host != new.imap.max_connections_per_host,
     );
@@ -314,11 +322,18 @@ pub(crate) struct Fingerprint {
 impl Fingerprint {
     fn of(options: &OutboxOptions) -> Fingerprint {
         use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(options.password.expose_secret().as_bytes());
+        let password = match &options.auth {
+            crate::notify::SmtpAuth::Password(password) => password.expose_secret(),
+            crate::notify::SmtpAuth::OAuth(_) => "",
+        };
+        let digest = sha2::Sha256::digest(password.as_bytes());
         let mut password_digest = [0u8; 32];
         password_digest.copy_from_slice(&digest);
         Fingerprint {
-            settings: format!("{:?} {:?}", options.smtp, options.worker),
+            settings: format!(
+                "{:?} {:?} {:?}",
+                options.transport, options.auth, options.worker
+            ),
             password_digest,
         }
     }
@@ -392,7 +407,7 @@ impl OutboxSlot {
         {
             return Ok(PreparedOutbox::Keep);
         }
-        let mailer = Mailer::new(options.smtp, &options.password)?;
+        let mailer = Mailer::build(options.transport, options.auth)?;
         let worker =
             OutboxWorker::new(self.store.clone(), mailer, options.worker).with_stats(self.stats());
         Ok(PreparedOutbox::Start(Box::new((worker, fingerprint))))
@@ -455,6 +470,21 @@ mod tests {
             needs_restart(&old, &allowed)
         );
         let private = config("allow_private_hosts = true");
+        assert!(!needs_restart(&old, &private).is_empty());
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("temporary directory")
+        };
+        let ca = dir.path().join("ca.pem");
+        let Ok(()) = std::fs::write(&ca, crate::sources::imap::trust::TEST_CA) else {
+            panic!("write the CA")
+        };
+        let with_ca = config(&format!("ca_file = {:?}", ca.display().to_string()));
+        assert!(!with_ca.imap.ca_roots.is_empty());
+        assert!(
+            needs_restart(&old, &with_ca).contains(&"imap.ca_file"),
+            "{:?}",
+            needs_restart(&old, &with_ca)
+        );
         assert!(!needs_restart(&old, &private).is_empty());
         assert!(needs_restart(&old, &config("")).is_empty());
     }

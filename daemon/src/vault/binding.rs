@@ -46,6 +46,25 @@ impl Binding {
         }
     }
 
+    /// The PKCE verifier of an OpenID Connect sign-in in progress, keyed by the hash of its
+    /// `state` (the `oidc_logins` row).
+    pub fn oidc_verifier(state_hash: &str) -> Self {
+        Binding {
+            purpose: "oidc_pkce_verifier",
+            table: "oidc_logins",
+            row: state_hash.to_owned(),
+        }
+    }
+
+    /// The ID token of a session opened through an OpenID provider (the `oidc_sessions` row).
+    pub fn oidc_id_token(session: i64) -> Self {
+        Binding {
+            purpose: "oidc_id_token",
+            table: "oidc_sessions",
+            row: session.to_string(),
+        }
+    }
+
     /// The associated data: the domain prefix, then purpose, table and row, each
     /// length-prefixed so no two bindings encode alike.
     pub(crate) fn associated_data(&self) -> Vec<u8> {

@@ -6,11 +6,17 @@
 //! pipeline's commit, review, merges, the CLI) can forget one, and a crash between a change and
 //! its event loses nothing. Each round the worker
 //! 1. queues: per endpoint, the change-log window since its cursor becomes delivery rows, and
-//!    the cursor moves, in one transaction (`Store::queue_webhook_events`);
+//!    the cursor moves, in one transaction (`Store::queue_webhook_events`) per batch of
+//!    [`QUEUE_BATCH`] suggestions: a bulk change of 10,000 contacts is 20 short transactions
+//!    (and a 21st that finds the window's end and moves the cursor), not one that holds
+//!    SQLite's single writer (and every other write) for its whole length;
 //! 2. delivers: due deliveries are claimed (several replicas never hold the same one), sent
 //!    once each, signed ([`sign`]), and logged; a failure is retried with doubling backoff up to
 //!    `max_attempts`, then marked failed. A receiver sees a delivery at least once and can drop
 //!    repeats by its `Mailsig-Delivery` id.
+//!
+//! 3. purges: once an hour, delivered and failed deliveries older than `[webhooks] retention`
+//!    (30 days by default) go, with their log lines, [`PURGE_BATCH`] per transaction.
 //!
 //! Every attempt passes the SSRF guard again (`sources::host_guard`, `[webhooks]` policy); the
 //! secret is opened from the vault only for the attempt.
@@ -28,8 +34,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::AttemptOutcome;
 use crate::store::{
-    AfterAttempt, ChangePage, Delivery, NewDelivery, SecretKind, Store, Suggestion, SuggestionId,
-    Webhook,
+    AfterAttempt, ChangePage, Delivery, NewDelivery, QueueStep, SecretKind, Store, Suggestion,
+    SuggestionId, Webhook,
 };
 use crate::vault::{Binding, SealedSecret, Vault};
 
@@ -41,13 +47,21 @@ const CLAIM_BATCH: u32 = 32;
 const PARALLEL: usize = 4;
 /// How long a claim holds a delivery against other workers.
 const CLAIM_LEASE: Duration = Duration::from_secs(120);
-/// One round reads an endpoint's whole window (the contacts changed since its cursor).
-const WINDOW: u32 = u32::MAX;
+/// Suggestions of an endpoint's window queued per transaction.
+pub const QUEUE_BATCH: u32 = 500;
+/// Deliveries purged per transaction.
+pub const PURGE_BATCH: u32 = 1_000;
+/// Time between two purges of old deliveries.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What one round did (for tests and the log).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Round {
     pub queued: usize,
+    /// Transactions that queued deliveries (one per batch of suggestions).
+    pub batches: usize,
+    /// The most deliveries one of those transactions inserted.
+    pub largest_batch: usize,
     pub attempts: usize,
     pub delivered: usize,
 }
@@ -75,9 +89,17 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(self.settings.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut purge = tokio::time::interval(PURGE_EVERY);
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
+                _ = purge.tick() => {
+                    if let Err(e) = self.purge().await {
+                        tracing::warn!(error = %e, "webhook delivery purge failed; retrying in an hour");
+                    }
+                    continue;
+                }
                 _ = tick.tick() => {}
             }
             if let Err(e) = self.round().await {
@@ -86,12 +108,31 @@ impl Worker {
         }
     }
 
+    /// Deletes delivered and failed deliveries older than the retention, with their log lines,
+    /// [`PURGE_BATCH`] per transaction; returns how many.
+    pub async fn purge(&self) -> crate::store::Result<u64> {
+        let retention = i64::try_from(self.settings.retention.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = self.store.now_ms().saturating_sub(retention);
+        let mut purged = 0;
+        loop {
+            let n = self
+                .store
+                .purge_webhook_deliveries(cutoff, PURGE_BATCH)
+                .await?;
+            purged += n;
+            if n < u64::from(PURGE_BATCH) {
+                break;
+            }
+        }
+        if purged > 0 {
+            tracing::info!(purged, "old webhook deliveries purged");
+        }
+        Ok(purged)
+    }
+
     /// Queues new events, then sends what is due.
     pub async fn round(&self) -> crate::store::Result<Round> {
-        let mut round = Round {
-            queued: self.queue().await?,
-            ..Round::default()
-        };
+        let mut round = self.queue_events().await?;
         let due = self
             .store
             .claim_webhook_deliveries(&self.name, self.store.now_ms(), CLAIM_BATCH, CLAIM_LEASE)
@@ -110,24 +151,54 @@ impl Worker {
         Ok(round)
     }
 
-    /// Turns every endpoint's new change-log window into deliveries.
-    async fn queue(&self) -> crate::store::Result<usize> {
-        let mut queued = 0;
-        for hook in self.store.live_webhooks().await? {
-            queued += self.queue_one(&hook).await?;
-        }
-        Ok(queued)
+    /// Queues every endpoint's new events without sending anything (the first step of a
+    /// round); the answer counts the deliveries and the transactions that queued them.
+    pub async fn queue_events(&self) -> crate::store::Result<Round> {
+        let mut round = Round::default();
+        self.queue(&mut round).await?;
+        Ok(round)
     }
 
-    async fn queue_one(&self, hook: &Webhook) -> crate::store::Result<usize> {
-        let upto = self.store.change_horizon().await?;
-        if upto <= hook.event_cursor {
-            return Ok(0);
+    /// Turns every endpoint's new change-log window into deliveries, batch by batch.
+    async fn queue(&self, round: &mut Round) -> crate::store::Result<()> {
+        for hook in self.store.live_webhooks().await? {
+            let mut hook = hook;
+            loop {
+                let Some((queued, step)) = self.queue_batch(&hook).await? else {
+                    break;
+                };
+                round.queued += queued;
+                round.batches += 1;
+                round.largest_batch = round.largest_batch.max(queued);
+                match step {
+                    QueueStep::Partial { upto, after } => hook.window = Some((upto, after)),
+                    QueueStep::Done { .. } => break,
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// Queues the next batch of `hook`'s window (opening one at the change log's horizon when
+    /// none is open); `None` when there is nothing new or another replica took the batch.
+    async fn queue_batch(
+        &self,
+        hook: &Webhook,
+    ) -> crate::store::Result<Option<(usize, QueueStep)>> {
+        let (upto, after) = match hook.window {
+            Some(window) => window,
+            None => {
+                let upto = self.store.change_horizon().await?;
+                if upto <= hook.event_cursor {
+                    return Ok(None);
+                }
+                (upto, SuggestionId(0))
+            }
+        };
         let since = Some(hook.event_cursor);
         let page = ChangePage {
-            after: SuggestionId(0),
-            limit: WINDOW,
+            after,
+            limit: QUEUE_BATCH,
         };
         let rows = self
             .store
@@ -143,11 +214,11 @@ impl Worker {
             .collect();
         let now = self.store.now_ms();
         let mut deliveries = Vec::new();
-        for (id, kinds) in events {
-            let Some(contact) = live.get(&id) else {
+        for (id, kinds) in &events {
+            let Some(contact) = live.get(id) else {
                 continue; // deleted since: nothing to tell
             };
-            for event in kinds.into_iter().filter(|e| hook.events.contains(e)) {
+            for event in kinds.iter().copied().filter(|e| hook.events.contains(e)) {
                 let body = events::Body {
                     event,
                     list_id: hook.list,
@@ -156,16 +227,24 @@ impl Worker {
                 };
                 deliveries.push(NewDelivery {
                     event,
-                    suggestion: id,
+                    suggestion: *id,
                     payload: body.to_json(),
                 });
             }
         }
+        let mut page_ids: Vec<SuggestionId> = rows.iter().map(|r| r.suggestion).collect();
+        page_ids.dedup();
+        let step = match page_ids.last() {
+            Some(last) if page_ids.len() >= QUEUE_BATCH as usize => {
+                QueueStep::Partial { upto, after: *last }
+            }
+            _ => QueueStep::Done { upto },
+        };
         let done = self
             .store
-            .queue_webhook_events(hook.id, hook.event_cursor, upto, &deliveries)
+            .queue_webhook_events(hook, step, &deliveries)
             .await?;
-        Ok(if done { deliveries.len() } else { 0 })
+        Ok(done.then_some((deliveries.len(), step)))
     }
 
     /// One attempt of `delivery`, logged, and the delivery moved on.

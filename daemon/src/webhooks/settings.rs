@@ -1,4 +1,5 @@
-//! `[webhooks]`: where deliveries may go and how they are retried.
+//! `[webhooks]`: where deliveries may go, how they are retried, and how long finished ones are
+//! kept.
 
 use std::time::Duration;
 
@@ -24,7 +25,12 @@ pub struct WebhookSettings {
     pub max_attempts: u32,
     /// One attempt's limit (connect, send, answer).
     pub timeout: Duration,
+    /// Delivered and failed deliveries (and their log lines) older than this are purged.
+    pub retention: Duration,
 }
+
+/// 30 days: a month of delivery log to look back on, and no more.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 impl Default for WebhookSettings {
     fn default() -> Self {
@@ -37,6 +43,7 @@ impl Default for WebhookSettings {
             retry_max: Duration::from_secs(3600),
             max_attempts: 12,
             timeout: Duration::from_secs(10),
+            retention: DEFAULT_RETENTION,
         }
     }
 }

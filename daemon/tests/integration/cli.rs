@@ -1265,6 +1265,68 @@ fn smtp_test_logs_in_with_the_stored_password() {
     assert!(files_containing(&install.data(), password.as_bytes()).is_empty());
 }
 
+/// `smtp test` with an app-only OAuth token (client credentials at the test OpenID provider,
+/// XOAUTH2 at Postfix through Dovecot's SASL): a wrong client secret is reported at the token
+/// step, the right one logs in as the app's mailbox, and `--send-to` submits one message.
+#[test]
+fn smtp_test_names_the_token_step_for_an_oauth_login() {
+    let install = Install::new();
+    let (recipient, _) = create_mail_user();
+    let port = test_env("MAILSIG_TEST_SMTP_PORT");
+    let ca = test_env("MAILSIG_TEST_CA");
+    let issuer = test_env("MAILSIG_TEST_OIDC_ISSUER");
+    let client_id = test_env("MAILSIG_TEST_OIDC_CLIENT_ID");
+    let mailbox = test_env("MAILSIG_TEST_OIDC_APP_MAILBOX");
+    let secret_file = install.dir.path().join("oauth-secret");
+    fs::write(&secret_file, "wrong-client-secret\n").unwrap_or_else(|e| panic!("{e}"));
+    install.replace_config(
+        "# host = \"smtp.example.net\"",
+        &format!(
+            "host = \"localhost\"\nport = {port}\nsecurity = \"starttls\"\nusername = \"{mailbox}\"\n\
+             from = \"mailsig <{mailbox}@localhost>\"\nca_file = \"{ca}\"\nauth = \"oauth2_app\"\n\
+             oauth_provider = \"test\"\noauth_scope = \"mail\""
+        ),
+    );
+    install.append_config(&format!(
+        "\n[oauth.providers.test]\nprofile = \"generic\"\nclient_id = \"{client_id}\"\n\
+         client_secret_file = \"{}\"\nauthorization_url = \"{issuer}/auth\"\n\
+         token_url = \"{issuer}/token\"\nscopes = [\"mail\"]\n",
+        secret_file.display()
+    ));
+    assert!(install.ok(&["check-config"]).contains("smtp localhost:"));
+
+    let out = install.run(&["smtp", "test"]);
+    assert_fails(
+        &out,
+        77,
+        ": token: the identity provider refused to issue a token",
+    );
+    assert!(
+        !stderr(&out).contains("wrong-client-secret"),
+        "{}",
+        stderr(&out)
+    );
+
+    fs::write(
+        &secret_file,
+        format!("{}\n", test_env("MAILSIG_TEST_OIDC_CLIENT_SECRET")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = install.run(&[
+        "smtp",
+        "test",
+        "--send-to",
+        &format!("{recipient}@localhost"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("accepted the XOAUTH2 login of {mailbox}")),
+        "{text}"
+    );
+    assert!(text.contains("accepted the test message <"), "{text}");
+}
+
 #[tokio::test]
 async fn outbox_list_shows_failed_notifications_with_their_reason() {
     let install = Install::new();
@@ -1816,4 +1878,161 @@ async fn change_suggestions_are_listed_and_decided_from_the_cli() {
     let now = store.get_suggestion(contact).await.expect("contact");
     assert_eq!(now.fields.title.map(|f| f.value).as_deref(), Some("CEO"));
     store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_added_listed_logged_and_removed_from_the_cli() {
+    use mailsig_daemon::domain::{AttemptOutcome, WebhookEvent};
+    use mailsig_daemon::store::{AfterAttempt, NewDelivery, QueueStep, SecretKind, SuggestionId};
+    let install = Install::new();
+    install.replace_config(
+        "allow_private_hosts = false\n# allowed_hosts",
+        "allow_private_hosts = true\n# allowed_hosts",
+    );
+    install.replace_config("allow_http = false", "allow_http = true");
+    install.ok(&["user", "add", "ann@example.com"]);
+    install.ok(&["user", "add", "bob@example.com"]);
+    install.ok(&["list", "add", "--owner", "ann@example.com", "Contacts"]);
+
+    // Without --secret-stdin a secret is generated and printed, that once.
+    let added = install.ok(&[
+        "webhook",
+        "add",
+        "--list",
+        "Contacts",
+        "--url",
+        "http://127.0.0.1:18080/hook",
+        "--event",
+        "suggestion.accepted",
+    ]);
+    let secret = added
+        .lines()
+        .find_map(|l| l.strip_prefix("signing secret (shown this once): "))
+        .unwrap_or_else(|| panic!("no secret printed: {added}"))
+        .to_owned();
+    assert!(secret.len() >= 43, "{secret}");
+    let listed = install.ok(&["webhook", "list", "--list", "Contacts"]);
+    assert!(
+        listed.contains("http://127.0.0.1:18080/hook")
+            && listed.contains("suggestion.accepted")
+            && !listed.contains(&secret),
+        "{listed}"
+    );
+    let store = install.store().await;
+    let list = store.user_by_email("ann@example.com").await.expect("ann");
+    let list = store
+        .lists_for_user(list.id)
+        .await
+        .expect("lists")
+        .into_iter()
+        .next()
+        .expect("list")
+        .list
+        .id;
+    let hook = store.webhooks_of_list(list).await.expect("hooks").remove(0);
+    let sealed = store.get_secret(hook.secret).await.expect("sealed").sealed;
+    let opened = install
+        .vault()
+        .open(
+            &mailsig_daemon::vault::Binding::secret(SecretKind::WebhookSecret, hook.secret),
+            &mailsig_daemon::vault::SealedSecret::from_bytes(sealed),
+        )
+        .expect("open");
+    assert_eq!(
+        opened.as_slice(),
+        secret.as_bytes(),
+        "the printed secret is the sealed one"
+    );
+
+    // A secret from standard input is never printed.
+    const TYPED: &str = "a secret the operator typed, long enough";
+    let out = install.run_with_stdin(
+        &[
+            "webhook",
+            "add",
+            "--list",
+            "Contacts",
+            "--url",
+            "http://127.0.0.1:18081/hook",
+            "--secret-stdin",
+        ],
+        &format!("{TYPED}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("secret") && !stdout(&out).contains(TYPED));
+
+    // The service's checks: a bad target, another user's list.
+    let bad = install.run(&[
+        "webhook",
+        "add",
+        "--list",
+        "Contacts",
+        "--url",
+        "ftp://127.0.0.1/x",
+    ]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(
+        stderr(&bad).contains("url") && stderr(&bad).lines().count() == 1,
+        "{}",
+        stderr(&bad)
+    );
+    let stranger = install.run(&[
+        "webhook",
+        "list",
+        "--list",
+        &list.0.to_string(),
+        "--user",
+        "bob@example.com",
+    ]);
+    assert_ne!(stranger.status.code(), Some(0), "{}", stdout(&stranger));
+
+    // An attempt the receiver answered 500 shows in the delivery log.
+    let upto = store.change_horizon().await.expect("horizon");
+    assert!(
+        store
+            .queue_webhook_events(
+                &hook,
+                QueueStep::Done { upto },
+                &[NewDelivery {
+                    event: WebhookEvent::SuggestionAccepted,
+                    suggestion: SuggestionId(7),
+                    payload: "{}".into(),
+                }],
+            )
+            .await
+            .expect("queue")
+    );
+    let claimed = store
+        .claim_webhook_deliveries("cli-test", store.now_ms(), 5, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    store
+        .record_webhook_attempt(
+            &claimed[0],
+            Some(500),
+            AttemptOutcome::HttpStatus,
+            AfterAttempt::RetryAt(store.now_ms() + 60_000),
+        )
+        .await
+        .expect("attempt");
+    store.close().await;
+    let id = hook.id.0.to_string();
+    let log = install.ok(&["webhook", "deliveries", "--list", "Contacts", &id]);
+    let line = log.lines().nth(1).unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains("suggestion.accepted")
+            && line.contains("500")
+            && line.contains("http_status")
+            && line.contains("pending"),
+        "{log}"
+    );
+    let listed = install.ok(&["webhook", "list", "--list", "Contacts", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(json[0]["deliveries"]["pending"], 1, "{json}");
+
+    install.ok(&["webhook", "remove", "--list", "Contacts", &id]);
+    let listed = install.ok(&["webhook", "list", "--list", "Contacts", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(json.as_array().map(Vec::len), Some(1), "{json}");
+    assert!(!listed.contains("18080"));
 }

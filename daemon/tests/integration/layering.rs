@@ -25,6 +25,7 @@ const LAYERS: &[&str] = &[
     "pipeline",
     "sources",
     "webhooks",
+    "books",
     "service",
     "http",
     "config",

@@ -12,10 +12,10 @@ use mailsig_daemon::domain::{
 };
 use mailsig_daemon::store::{
     AutoAccept, AutoAcceptMode, ChangeStatus, Clock, CommitMessage, CommitResult, Cursor,
-    FieldEdit, KEEP_PER_SUGGESTION, ListId, MailboxFilter, MailboxId, MailboxKind, MailboxStatus,
-    NewMailbox, NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind, SightingOutcome,
-    Store, StoreOptions, StoredField, StoredPhone, SuggestionFields, SuggestionFilter,
-    SuggestionStatus, UserId,
+    FieldEdit, KEEP_PER_SUGGESTION, ListEdit, ListId, MailboxFilter, MailboxId, MailboxKind,
+    MailboxStatus, NewMailbox, NewSuggestion, OutboxStatus, Outcome, Role, SecretId, SecretKind,
+    SightingOutcome, Store, StoreOptions, StoredField, StoredPhone, SuggestionFields,
+    SuggestionFilter, SuggestionStatus, UserId,
 };
 use sqlx::Row;
 
@@ -119,6 +119,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    a_merge_is_undone_once_and_not_after_a_later_change,
     migrations_are_idempotent,
     users_are_unique_by_email,
     token_is_stored_hashed_and_verifies,
@@ -127,6 +128,7 @@ both_backends!(
     rotation_replaces_all_or_nothing,
     mailbox_settings_status_and_exclusions,
     commit_same_message_twice_gives_one_suggestion,
+    a_group_commit_is_one_write_and_all_or_nothing,
     concurrent_commits_of_one_message_give_one_suggestion,
     merge_by_email_records_history,
     merge_by_name_and_company,
@@ -147,6 +149,8 @@ both_backends!(
     audit_log_records_actions,
     concurrent_transactions_and_single_writes_all_land,
     graph_jobs_are_queued_and_finished_in_multi_row_statements,
+    a_bulk_change_reaches_a_webhook_in_batches_each_contact_once,
+    finished_webhook_deliveries_are_purged_after_the_retention,
     org_role_is_kept_and_a_disabled_account_is_refused_everywhere,
 );
 
@@ -806,6 +810,80 @@ async fn commit_same_message_twice_gives_one_suggestion(s: Store) {
     assert_eq!(count(&s, "SELECT COUNT(*) FROM outbox").await, 1);
 }
 
+/// `commit_messages`: several messages in one transaction behave as the same commits one after
+/// another (a later message sees an earlier one's row), cost one write, and a failing message
+/// leaves nothing of the batch behind.
+async fn a_group_commit_is_one_write_and_all_or_nothing(s: Store) {
+    let w = world(&s).await;
+    let writes = s.writes();
+    let batch = [
+        commit(
+            &w,
+            "g1",
+            1,
+            Outcome::Suggestion(contact("ann@acme.example", "Ann Lee", "CEO", "Acme")),
+        ),
+        commit(
+            &w,
+            "g2",
+            2,
+            Outcome::Suggestion(contact("bo@acme.example", "Bo Chen", "CTO", "Acme")),
+        ),
+        commit(&w, "g1", 3, Outcome::Skipped(SkipReason::Bulk)),
+        commit(&w, "g4", 4, Outcome::Skipped(SkipReason::Bulk)),
+    ];
+    let results = s.commit_messages(&batch).await.expect("group commit");
+    assert_eq!(s.writes() - writes, 1, "one transaction for the batch");
+    assert!(
+        matches!(results[0], CommitResult::Inserted { .. }),
+        "{results:?}"
+    );
+    assert!(
+        matches!(results[1], CommitResult::Inserted { .. }),
+        "{results:?}"
+    );
+    assert_eq!(
+        results[2],
+        CommitResult::Duplicate,
+        "the batch's own earlier message counts"
+    );
+    assert_eq!(results[3], CommitResult::Skipped(SkipReason::Bulk));
+    assert_eq!(suggestions(&s, w.list).await.len(), 2);
+    let last_uid = |s: Store| async move {
+        s.get_cursor(w.mailbox, "INBOX")
+            .await
+            .expect("cursor")
+            .and_then(|c| c.last_uid)
+    };
+    assert_eq!(last_uid(s.clone()).await, Some(4));
+
+    // One message that cannot commit (an empty identity) fails the whole batch: nothing of the
+    // others is written, so each can be committed again on its own.
+    let failing = [
+        commit(&w, "g5", 5, Outcome::Skipped(SkipReason::Bulk)),
+        commit(&w, "", 6, Outcome::Skipped(SkipReason::Bulk)),
+    ];
+    assert!(s.commit_messages(&failing).await.is_err());
+    assert!(!s.is_processed(w.mailbox, "g5").await.expect("processed"));
+    let mut stale = commit(&w, "g7", 7, Outcome::Skipped(SkipReason::Bulk));
+    stale.fencing = Some(-1);
+    let fenced = [
+        commit(&w, "g5", 5, Outcome::Skipped(SkipReason::Bulk)),
+        stale,
+    ];
+    let error = s
+        .commit_messages(&fenced)
+        .await
+        .expect_err("a stale token fails the batch");
+    assert!(error.is_fenced(), "{error}");
+    assert!(!s.is_processed(w.mailbox, "g5").await.expect("processed"));
+    assert_eq!(
+        last_uid(s.clone()).await,
+        Some(4),
+        "the failed batch moved no cursor"
+    );
+}
+
 async fn concurrent_commits_of_one_message_give_one_suggestion(s: Store) {
     let w = world(&s).await;
     let mut tasks = Vec::new();
@@ -1252,6 +1330,99 @@ async fn remove_mailbox_wipes_secret_and_purge_deletes_after_retention(s: Store)
         0
     );
     assert_eq!(s.get_list(w.list).await.expect("list kept").id, w.list);
+}
+
+/// A merge's Undo puts back the values, confidence and status from before it (history
+/// recorded), works once, only for the reviewer who merged, and is refused when a later message
+/// changed the suggestion after the merge.
+async fn a_merge_is_undone_once_and_not_after_a_later_change(s: Store) {
+    let w = world(&s).await;
+    let other = s
+        .create_user("other@example.org", None)
+        .await
+        .expect("user");
+    let r = s
+        .commit_message(commit(
+            &w,
+            "u1",
+            1,
+            Outcome::Suggestion(contact("ann@acme.example", "Ann Lee", "CEO", "Acme")),
+        ))
+        .await
+        .expect("commit");
+    let CommitResult::Inserted { suggestion: id } = r else {
+        panic!("{r:?}")
+    };
+    s.set_suggestion_status(id, SuggestionStatus::Accepted)
+        .await
+        .expect("accept");
+    let before = s.get_suggestion(id).await.expect("get");
+    let edits = [FieldEdit {
+        field: "title".into(),
+        value: Some("Chief Executive".into()),
+    }];
+    let lists = [ListEdit {
+        field: "emails".into(),
+        keep: vec![],
+    }];
+    let (merged, undo) = s
+        .merge_suggestion_undoable(id, &edits, &lists, w.owner)
+        .await
+        .expect("merge");
+    assert_eq!(merged.status, SuggestionStatus::Merged);
+    assert!(merged.fields.emails.is_empty());
+    assert!(
+        s.undo_merge(undo, id, other.id).await.is_err(),
+        "another person used the undo"
+    );
+    let restored = s.undo_merge(undo, id, w.owner).await.expect("undo");
+    assert_eq!(restored.fields, before.fields);
+    assert_eq!(restored.status, SuggestionStatus::Accepted);
+    assert!((restored.confidence - before.confidence).abs() < 1e-9);
+    let history = s.suggestion_history(id).await.expect("history");
+    let last: Vec<_> = history
+        .iter()
+        .rev()
+        .take(3)
+        .map(|h| (h.field.as_str(), h.new_value.clone()))
+        .collect();
+    assert!(
+        last.contains(&("status", Some("accepted".to_owned())))
+            && last.iter().any(|(f, _)| *f == "title"),
+        "{last:?}"
+    );
+    assert!(
+        matches!(
+            s.undo_merge(undo, id, w.owner).await,
+            Err(mailsig_daemon::store::Error::NotFound { .. })
+        ),
+        "an undo worked twice"
+    );
+
+    // Merge again, then another reviewer changes the title: the undo is refused, nothing moves.
+    let (_, undo) = s
+        .merge_suggestion_undoable(id, &edits, &[], w.owner)
+        .await
+        .expect("merge again");
+    s.merge_suggestion(
+        id,
+        &[FieldEdit {
+            field: "title".into(),
+            value: Some("Founder".into()),
+        }],
+    )
+    .await
+    .expect("a later merge");
+    let changed = s.get_suggestion(id).await.expect("get");
+    let refused = s.undo_merge(undo, id, w.owner).await;
+    assert!(
+        matches!(refused, Err(mailsig_daemon::store::Error::Invalid { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        s.get_suggestion(id).await.expect("get").fields,
+        changed.fields
+    );
 }
 
 async fn suggestion_review_status_merge_and_paging(s: Store) {
@@ -2193,6 +2364,208 @@ async fn provenance_keeps_each_messages_sender_authentication_and_is_bounded(s: 
     );
 }
 
+// ---------------------------------------------------------------------------------------
+// Webhook operations.
+
+/// An endpoint of `w.list` whose target the guard refuses (a documentation address), so a
+/// round's sends change nothing here.
+async fn webhook(s: &Store, w: &World) -> mailsig_daemon::store::Webhook {
+    let secret = s
+        .put_secret(SecretKind::WebhookSecret, b"sealed", 1)
+        .await
+        .expect("secret");
+    let horizon = s.change_horizon().await.expect("horizon");
+    let id = s
+        .create_webhook(&mailsig_daemon::store::NewWebhook {
+            list: w.list,
+            url: "https://192.0.2.10/hook",
+            events: &mailsig_daemon::domain::WebhookEvent::ALL,
+            secret,
+            event_cursor: horizon,
+            created_by: w.owner,
+        })
+        .await
+        .expect("create webhook");
+    s.webhook(id).await.expect("read webhook")
+}
+
+fn webhook_worker(s: &Store, retention: Duration) -> mailsig_daemon::webhooks::Worker {
+    let key = mailsig_daemon::vault::MasterKey::generate().expect("key");
+    mailsig_daemon::webhooks::Worker::new(
+        s.clone(),
+        mailsig_daemon::vault::Vault::new(key),
+        mailsig_daemon::webhooks::WebhookSettings {
+            retention,
+            ..Default::default()
+        },
+        "test-worker",
+    )
+}
+
+/// 10,000 contacts created by one statement (one transaction, one change-log position on
+/// PostgreSQL) reach the endpoint as batches of at most `QUEUE_BATCH` contacts, each its own
+/// transaction, and each contact's event exactly once.
+async fn a_bulk_change_reaches_a_webhook_in_batches_each_contact_once(s: Store) {
+    const BULK: i64 = 10_000;
+    let w = world(&s).await;
+    let seed = s
+        .commit_message(commit(
+            &w,
+            "seed",
+            1,
+            Outcome::Suggestion(contact("seed@bulk.example", "Seed Bulk", "Buyer", "Bulk")),
+        ))
+        .await
+        .expect("seed");
+    let CommitResult::Inserted { suggestion: seed } = seed else {
+        panic!("seed: {seed:?}");
+    };
+    let hook = webhook(&s, &w).await;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) \
+         INSERT INTO suggestions (list_id, mailbox_id, sender_email, fields, confidence, status, \
+         message_id_hash, created_at, updated_at) \
+         SELECT s.list_id, s.mailbox_id, 'c' || n.i || '@bulk.example', s.fields, s.confidence, \
+         'new', 'bulk-' || n.i, s.created_at, s.updated_at FROM suggestions s, n WHERE s.id = $1",
+    )
+    .bind(seed.0)
+    .bind(BULK)
+    .execute(s.pool())
+    .await
+    .expect("bulk insert");
+
+    let worker = webhook_worker(&s, Duration::from_secs(3600));
+    let started = std::time::Instant::now();
+    let round = worker.queue_events().await.expect("queue");
+    let took = started.elapsed();
+    let batch = mailsig_daemon::webhooks::QUEUE_BATCH as usize;
+    assert_eq!(round.queued, BULK as usize, "{round:?}");
+    // Full batches, then the one that finds the window's end and moves the cursor.
+    assert_eq!(
+        round.batches,
+        (BULK as usize + 1).div_ceil(batch),
+        "{round:?}"
+    );
+    assert!(round.largest_batch <= batch, "{round:?}");
+    assert_eq!(
+        count(&s, "SELECT COUNT(*) FROM webhook_deliveries").await,
+        BULK
+    );
+    assert_eq!(
+        count(
+            &s,
+            "SELECT COUNT(DISTINCT suggestion_id) FROM webhook_deliveries"
+        )
+        .await,
+        BULK
+    );
+    let after = s.webhook(hook.id).await.expect("webhook");
+    assert!(after.window.is_none(), "the window is closed: {after:?}");
+    assert!(after.event_cursor > hook.event_cursor);
+    // Nothing new: nothing queued (on PostgreSQL the horizon moved past the queueing
+    // transactions themselves, so one empty batch moves the cursor).
+    let again = worker.queue_events().await.expect("queue again");
+    assert_eq!(again.queued, 0, "{again:?}");
+    assert!(again.batches <= 1, "{again:?}");
+    eprintln!(
+        "queued {BULK} deliveries in {} transactions (largest {}) in {} ms",
+        round.batches,
+        round.largest_batch,
+        took.as_millis()
+    );
+}
+
+/// Delivered and failed deliveries older than the retention go with their log lines; pending
+/// ones stay whatever their age, and so do younger finished ones.
+async fn finished_webhook_deliveries_are_purged_after_the_retention(s: Store) {
+    use mailsig_daemon::domain::{AttemptOutcome, WebhookEvent};
+    use mailsig_daemon::store::{AfterAttempt, NewDelivery, QueueStep};
+    let w = world(&s).await;
+    let hook = webhook(&s, &w).await;
+    let delivery = |n: i64| NewDelivery {
+        event: WebhookEvent::SuggestionCreated,
+        suggestion: mailsig_daemon::store::SuggestionId(n),
+        payload: format!("{{\"n\":{n}}}"),
+    };
+    let upto = s.change_horizon().await.expect("horizon");
+    assert!(
+        s.queue_webhook_events(
+            &hook,
+            QueueStep::Done { upto },
+            &[delivery(1), delivery(2), delivery(3)]
+        )
+        .await
+        .expect("queue")
+    );
+    let claimed = s
+        .claim_webhook_deliveries("w", s.now_ms(), 10, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 3);
+    let outcomes = [
+        (
+            Some(200),
+            AttemptOutcome::Delivered,
+            AfterAttempt::Delivered,
+        ),
+        (Some(500), AttemptOutcome::HttpStatus, AfterAttempt::Failed),
+        (
+            Some(500),
+            AttemptOutcome::HttpStatus,
+            AfterAttempt::RetryAt(T0 + 90 * DAY.as_millis() as i64),
+        ),
+    ];
+    for (d, (status, outcome, after)) in claimed.iter().zip(outcomes) {
+        s.record_webhook_attempt(d, status, outcome, after)
+            .await
+            .expect("attempt");
+    }
+    // Young: nothing goes.
+    let worker = webhook_worker(&s, 30 * DAY);
+    assert_eq!(worker.purge().await.expect("purge"), 0);
+    s.clock().advance(29 * DAY);
+    assert_eq!(worker.purge().await.expect("purge"), 0);
+    // A later delivery, finished now: younger than the retention when the first ones go.
+    let hook = s.webhook(hook.id).await.expect("webhook");
+    let upto = s.change_horizon().await.expect("horizon");
+    assert!(
+        s.queue_webhook_events(&hook, QueueStep::Done { upto }, &[delivery(4)])
+            .await
+            .expect("queue")
+    );
+    let late = s
+        .claim_webhook_deliveries("w", s.now_ms(), 10, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(late.len(), 1);
+    s.record_webhook_attempt(
+        &late[0],
+        Some(204),
+        AttemptOutcome::Delivered,
+        AfterAttempt::Delivered,
+    )
+    .await
+    .expect("attempt");
+    s.clock().advance(2 * DAY);
+    assert_eq!(worker.purge().await.expect("purge"), 2);
+    let left: Vec<i64> =
+        sqlx::query("SELECT suggestion_id FROM webhook_deliveries ORDER BY suggestion_id")
+            .fetch_all(s.pool())
+            .await
+            .expect("left")
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0).expect("id"))
+            .collect();
+    assert_eq!(left, vec![3, 4], "the pending and the young delivery stay");
+    assert_eq!(
+        count(&s, "SELECT COUNT(*) FROM webhook_attempts").await,
+        2,
+        "the purged deliveries' log lines went with them"
+    );
+    let counts = s.webhook_delivery_counts(hook.id).await.expect("counts");
+    assert_eq!((counts.pending, counts.delivered, counts.failed), (1, 1, 0));
+}
+
 /// The org role defaults to `user` and is kept; disabling an account ends its sessions and
 /// tokens at once and refuses every way back in (password look-up, a new session, a session
 /// or token presented again) until it is enabled, which does not revive what was ended.
@@ -2210,7 +2583,7 @@ async fn org_role_is_kept_and_a_disabled_account_is_refused_everywhere(s: Store)
         .expect("password");
     let token = s.create_token(ann.id, "cli").await.expect("token");
     let token = token.secret.expose_secret().to_owned();
-    s.create_session(ann.id, "hash-1", "csrf", T0 + 3_600_000, false)
+    s.create_session(ann.id, "hash-1", T0 + 3_600_000, false)
         .await
         .expect("session");
     s.verify_token(&token).await.expect("token works");
@@ -2242,7 +2615,7 @@ async fn org_role_is_kept_and_a_disabled_account_is_refused_everywhere(s: Store)
             .is_not_found()
     );
     assert!(
-        s.create_session(ann.id, "hash-2", "csrf", T0 + 3_600_000, false)
+        s.create_session(ann.id, "hash-2", T0 + 3_600_000, false)
             .await
             .expect_err("refused")
             .is_not_found()

@@ -14,15 +14,22 @@
 //
 // Clients (secrets are test-only values):
 //   mailsig        confidential (client_secret_basic): authorization code + PKCE (S256, required),
-//                  refresh_token (rotated on every use), client_credentials; ANY http loopback redirect URI and
-//                  post-logout redirect URI (127.0.0.1, localhost or [::1], any port, any path).
+//                  refresh_token (rotated on every use), client_credentials; ANY http or https loopback redirect
+//                  URI and post-logout redirect URI (127.0.0.1, localhost or [::1], any port, any path).
 //   mailsig-other  like mailsig, a second audience (tests for tokens issued to someone else).
 //   dovecot        resource server: introspection only (RFC 7662 at /token/introspection).
+// App mailboxes: a client-credentials token of `mailsig` is valid for the mailbox `mailsig-notifier` (introspection
+//   returns it as `username`), as Exchange Online's service principal with an application access policy is: the
+//   notifier's app-only SMTP XOAUTH2 login as that technical user.
 // Dynamic client registration (RFC 7591, open) at /reg for anything else.
 // Test hook: POST /test/revoke-grants (form field account=<login>) revokes that account's grants.
 //
 // Scopes: openid offline_access email profile groups mail short_ttl. With `short_ttl` in the grant, access and
 // ID tokens live 5 s (expiry and refresh tests); otherwise access tokens live 1 h, client-credentials 10 min.
+// Test hooks on the ID token, asked for by scope (a relying party under test lists them in its own scopes):
+//   test_expired_id_token   the ID token expired a minute before it was issued
+//   test_foreign_audience   the ID token's audience is another client (`someone-else`), correctly signed
+// Sign-out: RP-initiated logout at /session/end (its confirmation form, then the post-logout redirect).
 // Note: `offline_access` yields a refresh token only when the authorization request has prompt=consent.
 import { readFileSync } from 'node:fs';
 import { createPrivateKey, createHash } from 'node:crypto';
@@ -49,6 +56,8 @@ const account = (sub) => ({
     sub, email: emailOf(sub), email_verified: true, name: sub, groups: groupsOf(sub),
   }),
 });
+
+const appMailboxOf = { mailsig: 'mailsig-notifier' };
 
 const loopbackClient = (id) => ({
   client_id: id,
@@ -80,11 +89,17 @@ const provider = new Provider(issuer, {
   claims: {
     openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'],
   },
-  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'mail', 'short_ttl'],
+  scopes: [
+    'openid', 'offline_access', 'email', 'profile', 'groups', 'mail', 'short_ttl',
+    'test_expired_id_token', 'test_foreign_audience',
+  ],
   findAccount: async (ctx, sub) => account(sub),
   // Copied into the opaque token and returned at the top level of introspection responses.
-  extraTokenClaims: async (ctx, token) => (token.accountId
-    ? { username: token.accountId, email: emailOf(token.accountId) } : undefined),
+  extraTokenClaims: async (ctx, token) => {
+    if (token.accountId) return { username: token.accountId, email: emailOf(token.accountId) };
+    const mailbox = token.kind === 'ClientCredentials' ? appMailboxOf[token.clientId] : undefined;
+    return mailbox ? { username: mailbox } : undefined;
+  },
   pkce: { required: () => true },
   // Requested claims (email, groups, ...) also go into the ID token, as Entra and Google do.
   conformIdTokenClaims: false,
@@ -110,7 +125,8 @@ const loopbackIds = new Set(['mailsig', 'mailsig-other']);
 const isLoopback = (value) => {
   try {
     const url = new URL(value);
-    return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+    return ['http:', 'https:'].includes(url.protocol)
+      && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   } catch {
     return false;
   }
@@ -122,6 +138,31 @@ provider.Client.prototype.redirectUriAllowed = function allowed(value) {
 provider.Client.prototype.postLogoutRedirectUriAllowed = function allowed(value) {
   return (loopbackIds.has(this.clientId) && isLoopback(value))
     || postLogoutRedirectUriAllowed.call(this, value);
+};
+
+// ID-token hooks (see the header): an expired token, or one for another audience.
+const { issue: issueIdToken } = provider.IdToken.prototype;
+provider.IdToken.prototype.issue = async function issueWithHooks(options = {}) {
+  const scopes = String(this.scope || '').split(' ');
+  if (options.use === 'idtoken' && scopes.includes('test_expired_id_token')) {
+    return issueIdToken.call(this, { ...options, expiresAt: Math.floor(Date.now() / 1000) - 60 });
+  }
+  if (options.use === 'idtoken' && scopes.includes('test_foreign_audience')) {
+    const { client } = this;
+    this.client = new Proxy(client, {
+      get: (target, prop) => {
+        if (prop === 'clientId') return 'someone-else';
+        const value = target[prop];
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    try {
+      return await issueIdToken.call(this, options);
+    } finally {
+      this.client = client;
+    }
+  }
+  return issueIdToken.call(this, options);
 };
 
 // Test hook: POST /test/revoke-grants with account=<login> ends every grant of that account (its

@@ -547,6 +547,7 @@ async fn link_mailboxes(
             username: user.name.clone(),
             folders: vec!["INBOX".into()],
             ca_file: None,
+            ca_pem: None,
             backfill: 0,
             operator_trusted: true,
         };

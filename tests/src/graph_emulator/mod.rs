@@ -1,8 +1,9 @@
 //! A Microsoft Graph emulator for the Microsoft 365 source's tests: the identity platform
 //! v2 (`{base}/{tenant}/oauth2/v2.0/authorize|token`) and the Graph v1.0 calls the daemon makes
 //! (`/me`, `/subscriptions`, `/me/messages/{id}[/$value]`, `/me/mailFolders[/{id}]`,
-//! `/me/mailFolders/{id}/messages/delta`,
-//! and their `/users/{id|upn}/…` forms), speaking the documented protocol over real HTTP.
+//! `/me/mailFolders/{id}/messages/delta`, `sendMail` in MIME form, Outlook contacts under
+//! `/me/contactFolders` with ETags, `If-Match` and delta, and their `/users/{id|upn}/…` forms),
+//! speaking the documented protocol over real HTTP.
 //!
 //! It exists because the real service cannot be driven by a test: here a test registers the app,
 //! adds users, plays the user's consent, delivers messages (which posts change notifications to the
@@ -32,6 +33,7 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
+mod contacts;
 mod delta;
 mod faults;
 mod folders;
@@ -40,6 +42,7 @@ mod notifier;
 mod oauth;
 mod reply;
 mod routing;
+mod send_mail;
 mod state;
 mod subscriptions;
 
@@ -217,6 +220,37 @@ impl GraphEmulator {
             .register_app(client_id, client_secret, redirect_uri);
     }
 
+    /// Grants the app an application permission (app role, e.g. `Mail.Send`), as an admin's
+    /// consent does; the app's client-credentials tokens carry it from then on.
+    pub fn grant_app_role(&self, client_id: &str, role: &str) {
+        if let Some(app) = self.emu.lock().apps.get_mut(client_id) {
+            app.app_roles.insert(role.to_ascii_lowercase());
+        }
+    }
+
+    /// The MIME messages `sendMail` accepted from the mailbox of `email`, oldest first.
+    pub fn sent_mail(&self, email: &str) -> Vec<Vec<u8>> {
+        let st = self.emu.lock();
+        let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else {
+            return Vec::new();
+        };
+        st.sent_mail
+            .iter()
+            .filter(|m| m.user_id == user_id)
+            .map(|m| m.mime.clone())
+            .collect()
+    }
+
+    /// `{base}/{tenant id}/oauth2/v2.0/token`: the tenant's token endpoint (the client-credentials
+    /// grant needs a tenant, not `common`).
+    pub fn tenant_token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.emu.base_url,
+            self.tenant_id()
+        )
+    }
+
     /// Adds a user with an Inbox; returns the user id (an existing user's id if `email` is known).
     pub fn add_user(&self, email: &str, display_name: &str) -> String {
         self.emu.add_user(email, display_name)
@@ -261,6 +295,84 @@ impl GraphEmulator {
                     body,
                 })
             }
+        }
+    }
+
+    /// The id of the user's contact folder named `display_name`, created if new (as the user would
+    /// in Outlook).
+    pub fn contact_folder(&self, email: &str, display_name: &str) -> Result<String, EmulatorError> {
+        let mut st = self.emu.lock();
+        let user_id = st
+            .user_by_email(email)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| EmulatorError::UnknownUser(email.to_owned()))?;
+        Ok(match st.contact_folder_id(&user_id, display_name) {
+            Some(id) => id,
+            None => st.create_contact_folder(&user_id, display_name),
+        })
+    }
+
+    /// The contacts of a contact folder as Graph returns them (`@odata.etag`, `changeKey`, …).
+    pub fn contacts(&self, email: &str, folder_id: &str) -> Vec<serde_json::Value> {
+        let st = self.emu.lock();
+        let Some(user) = st.user_by_email(email) else {
+            return Vec::new();
+        };
+        st.contacts
+            .iter()
+            .filter(|c| c.user_id == user.id && c.folder_id == folder_id && c.deleted.is_none())
+            .map(contacts::Contact::to_json)
+            .collect()
+    }
+
+    /// Adds a contact as the user would in Outlook; returns its id. `fields` is a JSON object of
+    /// Graph contact properties.
+    pub fn add_contact(
+        &self,
+        email: &str,
+        folder_id: &str,
+        fields: serde_json::Value,
+    ) -> Result<String, EmulatorError> {
+        let mut st = self.emu.lock();
+        let user_id = st
+            .user_by_email(email)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| EmulatorError::UnknownUser(email.to_owned()))?;
+        let fields = fields.as_object().cloned().unwrap_or_default();
+        let body = st.add_contact(&user_id, folder_id, fields);
+        Ok(body["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Edits a contact as the user would in Outlook (a `null` clears a property): its change key,
+    /// and so its ETag, changes.
+    pub fn edit_contact(
+        &self,
+        email: &str,
+        contact_id: &str,
+        patch: serde_json::Value,
+    ) -> Result<(), EmulatorError> {
+        let mut st = self.emu.lock();
+        let user_id = st
+            .user_by_email(email)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| EmulatorError::UnknownUser(email.to_owned()))?;
+        let patch = patch.as_object().cloned().unwrap_or_default();
+        st.patch_contact(&user_id, contact_id, patch)
+            .map(|_| ())
+            .ok_or_else(|| EmulatorError::UnknownMessage(contact_id.to_owned()))
+    }
+
+    /// Deletes a contact as the user would in Outlook.
+    pub fn delete_contact(&self, email: &str, contact_id: &str) -> Result<(), EmulatorError> {
+        let mut st = self.emu.lock();
+        let user_id = st
+            .user_by_email(email)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| EmulatorError::UnknownUser(email.to_owned()))?;
+        if st.delete_contact(&user_id, contact_id) {
+            Ok(())
+        } else {
+            Err(EmulatorError::UnknownMessage(contact_id.to_owned()))
         }
     }
 
@@ -385,6 +497,27 @@ impl GraphEmulator {
             return;
         };
         st.refresh_tokens.retain(|_, g| g.user_id != user_id);
+    }
+
+    /// Every access and refresh token issued to the user that is still on record (the canaries
+    /// of the privacy tests: none may be found outside memory).
+    pub fn issued_tokens(&self, email: &str) -> Vec<String> {
+        let st = self.emu.lock();
+        let Some(user_id) = st.user_by_email(email).map(|u| u.id.clone()) else {
+            return Vec::new();
+        };
+        let access = st
+            .access_tokens
+            .iter()
+            .filter(|(_, g)| g.user_id == user_id);
+        let refresh = st
+            .refresh_tokens
+            .iter()
+            .filter(|(_, g)| g.user_id == user_id);
+        access
+            .map(|(token, _)| token.clone())
+            .chain(refresh.map(|(token, _)| token.clone()))
+            .collect()
     }
 
     /// Expires every access token of the user now (the next Graph call answers 401).

@@ -1,6 +1,7 @@
 //! The Microsoft identity platform v2 endpoints under `{base}/{tenant}/oauth2/v2.0/`: `authorize`
 //! (the emulator plays the sign-in page and the user's consent) and `token` (authorization code with
-//! PKCE S256 and client secret; refresh token, rotated at every use).
+//! PKCE S256 and client secret; refresh token, rotated at every use; client credentials for
+//! `https://graph.microsoft.com/.default`, carrying the application permissions an admin granted).
 //!
 //! Stricter than Microsoft on purpose where a laxer daemon would be wrong: PKCE is required and
 //! only S256 is accepted, and a refresh token is invalid once used (Microsoft merely replaces it).
@@ -36,6 +37,8 @@ const KNOWN_SCOPES: &[&str] = &[
     "mail.read",
     "mail.readbasic",
     "mail.readwrite",
+    "contacts.read",
+    "contacts.readwrite",
 ];
 /// Scopes about the sign-in itself, never listed in a token's `scope`.
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
@@ -278,7 +281,11 @@ async fn token(
             "invalid client secret provided",
         );
     }
+    let app_roles = app.app_roles.clone();
     let form_param = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if form_param("grant_type") == "client_credentials" {
+        return client_credentials_token(&mut st, client_id, form_param("scope"), app_roles);
+    }
     let (user_id, scopes) = match form_param("grant_type") {
         "authorization_code" => {
             let Some(code) = st.codes.remove(form_param("code")) else {
@@ -418,3 +425,46 @@ async fn token(
     }
     json(StatusCode::OK, body)
 }
+
+/// The client-credentials grant: an app-only token (no user, no refresh token) whose permissions
+/// are the app roles an admin granted. As at Microsoft, the scope must be the resource's
+/// `/.default`; an app without granted roles still gets a token, which Graph then refuses.
+fn client_credentials_token(
+    st: &mut super::state::State,
+    client_id: String,
+    scope: &str,
+    app_roles: HashSet<String>,
+) -> Response {
+    if scope.trim() != GRAPH_DEFAULT_SCOPE {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            "the provided value for scope is not valid: client credential flows must have a scope value with /.default suffixed to the resource identifier",
+        );
+    }
+    let lifetime = st.settings.access_token_lifetime;
+    let access_token = opaque("emu-at-", 32);
+    let expires = st.now() + lifetime;
+    st.access_tokens.insert(
+        access_token.clone(),
+        AccessGrant {
+            client_id,
+            user_id: String::new(),
+            scopes: app_roles,
+            expires,
+        },
+    );
+    json(
+        StatusCode::OK,
+        json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime.as_secs(),
+            "ext_expires_in": lifetime.as_secs(),
+            "access_token": access_token,
+        }),
+    )
+}
+
+/// The only scope a client-credentials request for Graph may ask for.
+pub const GRAPH_DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";

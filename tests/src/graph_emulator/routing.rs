@@ -16,7 +16,7 @@ use axum::response::Response;
 
 use super::reply::graph_error;
 use super::state::Emulator;
-use super::{RequestRecord, delta, faults, folders, messages, subscriptions};
+use super::{RequestRecord, contacts, delta, faults, folders, messages, send_mail, subscriptions};
 
 /// Who is calling: the app and the signed-in user behind the bearer token.
 pub struct Caller {
@@ -27,6 +27,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A client-credentials token: the app itself, no signed-in user.
+    pub fn is_app_only(&self) -> bool {
+        self.user_id.is_empty()
+    }
+
     pub fn has_any(&self, scopes: &[&str]) -> bool {
         scopes.iter().any(|s| self.scopes.contains(*s))
     }
@@ -56,6 +61,13 @@ enum Route {
     Subscriptions,
     Subscription(String),
     Reauthorize(String),
+    ContactFolders,
+    ContactFolder(String),
+    Contacts(String),
+    Contact(String, String),
+    ContactsDelta(String),
+    /// `sendMail` of this user (id).
+    SendMail(String),
 }
 
 pub async fn graph_entry(
@@ -147,9 +159,29 @@ async fn dispatch(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Response
         Route::Subscription(id) if call.method == Method::DELETE => {
             subscriptions::delete(emu, caller, &id)
         }
+        Route::SendMail(user_id) if call.method == Method::POST => {
+            send_mail::send_mail(emu, caller, &user_id, call)
+        }
         Route::Reauthorize(id) if call.method == Method::POST => {
             subscriptions::reauthorize(emu, caller, &id)
         }
+        Route::ContactFolders if get => contacts::list_folders(emu, caller, call),
+        Route::ContactFolders if call.method == Method::POST => {
+            contacts::create_folder(emu, caller, call)
+        }
+        Route::ContactFolder(f) if get => contacts::get_folder(emu, caller, &f),
+        Route::Contacts(f) if get => contacts::list(emu, caller, &f),
+        Route::Contacts(f) if call.method == Method::POST => {
+            contacts::create(emu, caller, &f, call)
+        }
+        Route::Contact(f, id) if get => contacts::get(emu, caller, &f, &id),
+        Route::Contact(f, id) if call.method == Method::PATCH => {
+            contacts::update(emu, caller, &f, &id, call)
+        }
+        Route::Contact(f, id) if call.method == Method::DELETE => {
+            contacts::delete(emu, caller, &f, &id, call)
+        }
+        Route::ContactsDelta(f) if get => contacts::delta(emu, caller, &f, call),
         _ => graph_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "Request_BadRequest",
@@ -175,6 +207,19 @@ fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Resp
         ["subscriptions"] => return Ok(Route::Subscriptions),
         ["subscriptions", id] => return Ok(Route::Subscription((*id).to_owned())),
         ["subscriptions", id, "reauthorize"] => return Ok(Route::Reauthorize((*id).to_owned())),
+        ["me", "sendmail"] if !caller.is_app_only() => {
+            return Ok(Route::SendMail(caller.user_id.clone()));
+        }
+        ["users", key, "sendmail"] => {
+            let Some(id) = emu.lock().user_by_key(key).map(|u| u.id.clone()) else {
+                return Err(graph_error(
+                    StatusCode::NOT_FOUND,
+                    "ErrorInvalidUser",
+                    &format!("The requested user '{key}' is invalid."),
+                ));
+            };
+            return Ok(Route::SendMail(id));
+        }
         ["me", rest @ ..] => rest,
         ["users", key, rest @ ..] => {
             let same = emu
@@ -195,6 +240,15 @@ fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Resp
         ["mailfolders", folder, "messages", "delta"] => Ok(Route::Delta((*folder).to_owned())),
         ["mailfolders"] => Ok(Route::Folders),
         ["mailfolders", folder] => Ok(Route::Folder((*folder).to_owned())),
+        ["contactfolders"] => Ok(Route::ContactFolders),
+        ["contactfolders", folder] => Ok(Route::ContactFolder((*folder).to_owned())),
+        ["contactfolders", folder, "contacts"] => Ok(Route::Contacts((*folder).to_owned())),
+        ["contactfolders", folder, "contacts", "delta"] => {
+            Ok(Route::ContactsDelta((*folder).to_owned()))
+        }
+        ["contactfolders", folder, "contacts", id] => {
+            Ok(Route::Contact((*folder).to_owned(), (*id).to_owned()))
+        }
         _ => Err(not_found()),
     }
 }
@@ -229,6 +283,14 @@ fn authenticate(emu: &Emulator, headers: &HeaderMap) -> Result<Caller, Response>
             "Access token has expired or is not yet valid.",
         ));
     }
+    if grant.user_id.is_empty() {
+        return Ok(Caller {
+            client_id: grant.client_id.clone(),
+            user_id: String::new(),
+            email: format!("app:{}", grant.client_id),
+            scopes: grant.scopes.clone(),
+        });
+    }
     let Some(user) = st.users.get(&grant.user_id) else {
         return Err(unauthorized("Invalid authentication token."));
     };
@@ -259,17 +321,23 @@ pub fn normalize_segments(path: &str) -> Vec<String> {
     for seg in path.split('/').filter(|s| !s.is_empty()) {
         let seg = percent_decode(seg);
         let lower = seg.to_ascii_lowercase();
-        if lower.starts_with("mailfolders(") && seg.ends_with(')') {
-            out.push("mailfolders".to_owned());
-            let inner = &seg["mailfolders(".len()..seg.len() - 1];
+        if let Some(word) = ["mailfolders", "contactfolders"]
+            .into_iter()
+            .find(|w| lower.starts_with(&format!("{w}(")) && seg.ends_with(')'))
+        {
+            out.push(word.to_owned());
+            let inner = &seg[word.len() + 1..seg.len() - 1];
             out.push(inner.trim_matches(|c| c == '\'' || c == '"').to_owned());
         } else if matches!(
             lower.as_str(),
             "me" | "users"
                 | "messages"
                 | "mailfolders"
+                | "contactfolders"
+                | "contacts"
                 | "subscriptions"
                 | "reauthorize"
+                | "sendmail"
                 | "$value"
         ) {
             out.push(lower);

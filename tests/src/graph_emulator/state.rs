@@ -61,6 +61,7 @@ impl Emulator {
         let app = st.apps.entry(client_id.to_owned()).or_insert_with(|| App {
             client_secret: client_secret.to_owned(),
             redirect_uris: Vec::new(),
+            app_roles: HashSet::new(),
         });
         app.client_secret = client_secret.to_owned();
         if !app.redirect_uris.iter().any(|r| r == redirect_uri) {
@@ -111,6 +112,17 @@ impl Emulator {
 pub struct App {
     pub client_secret: String,
     pub redirect_uris: Vec<String>,
+    /// Application permissions an admin granted (app roles such as `Mail.Send`, lower case):
+    /// what a client-credentials token of this app carries.
+    pub app_roles: HashSet<String>,
+}
+
+/// A message accepted by `sendMail`.
+pub struct SentMail {
+    /// The mailbox it was sent from (user id).
+    pub user_id: String,
+    /// The MIME message as received (decoded from the request's base64).
+    pub mime: Vec<u8>,
 }
 
 pub struct User {
@@ -197,6 +209,16 @@ pub struct DeltaLink {
     pub watermark: u64,
 }
 
+/// A contacts delta round still paging (`$skiptoken`), or its end (`$deltatoken`): the contacts
+/// still to show (`true`: as `@removed`) and the contact-sequence watermark of the round.
+#[derive(Clone)]
+pub struct ContactDeltaRound {
+    pub user_id: String,
+    pub folder_id: String,
+    pub remaining: Vec<(String, bool)>,
+    pub watermark: u64,
+}
+
 /// A notification waiting for [`super::GraphEmulator::flush_notifications`] in batch mode.
 pub struct PendingNotification {
     pub url: String,
@@ -232,10 +254,17 @@ pub struct State {
     pub subscriptions: BTreeMap<String, Subscription>,
     pub delta_pages: HashMap<String, DeltaPage>,
     pub delta_links: HashMap<String, DeltaLink>,
+    pub contact_folders: Vec<super::contacts::ContactFolder>,
+    pub contacts: Vec<super::contacts::Contact>,
+    /// Sequence of contact changes (creations, edits, deletions): the contacts delta's watermark.
+    pub contact_seq: u64,
+    pub contact_delta_pages: HashMap<String, ContactDeltaRound>,
+    pub contact_delta_links: HashMap<String, ContactDeltaRound>,
     pub faults: VecDeque<Fault>,
     pub in_flight: HashMap<String, usize>,
     pub requests: Vec<RequestRecord>,
     pub deliveries: Vec<DeliveryRecord>,
+    pub sent_mail: Vec<SentMail>,
     pub pending: Vec<PendingNotification>,
     pub dropped_notifications: usize,
     pub settings: Settings,
@@ -256,10 +285,16 @@ impl State {
             subscriptions: BTreeMap::new(),
             delta_pages: HashMap::new(),
             delta_links: HashMap::new(),
+            contact_folders: Vec::new(),
+            contacts: Vec::new(),
+            contact_seq: 0,
+            contact_delta_pages: HashMap::new(),
+            contact_delta_links: HashMap::new(),
             faults: VecDeque::new(),
             in_flight: HashMap::new(),
             requests: Vec::new(),
             deliveries: Vec::new(),
+            sent_mail: Vec::new(),
             pending: Vec::new(),
             dropped_notifications: 0,
             settings: Settings {

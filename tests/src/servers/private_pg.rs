@@ -177,7 +177,8 @@ impl PrivatePg {
         self.launch().await
     }
 
-    fn data_dir(&self) -> PathBuf {
+    /// The cluster's data directory (every file PostgreSQL writes, WAL included).
+    pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
@@ -210,6 +211,39 @@ impl PrivatePg {
         wait_for_port(self.port, START_TIMEOUT)
             .await
             .context("private postgres did not listen")
+    }
+
+    /// `pg_dump` of database `name` (plain SQL), as an operator's logical backup.
+    pub fn dump(&self, name: &str) -> Result<Vec<u8>> {
+        let tool = self.bin.join("pg_dump");
+        let mut command = if running_as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&tool);
+            c
+        } else {
+            Command::new(&tool)
+        };
+        let output = command
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                name,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("run {}", tool.display()))?;
+        if !output.status.success() {
+            bail!(
+                "pg_dump {name} failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(output.stdout)
     }
 
     /// Runs a PostgreSQL tool, as user `postgres` when we are root.

@@ -126,6 +126,11 @@ pub const PAGES: &[Page] = &[
         open: Open::Steps(|b, f| Box::pin(merge_refused(b, f))),
     },
     Page {
+        name: "erase-suggestion",
+        who: Who::Owner,
+        open: Open::Path(|f| format!("/suggestions/{}/erase?status=new", f.rachel)),
+    },
+    Page {
         name: "link-mailbox",
         who: Who::Owner,
         open: Open::Path(|_| "/mailboxes/new".to_owned()),

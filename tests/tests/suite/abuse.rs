@@ -434,7 +434,7 @@ async fn failed_sign_ins_from_elsewhere_do_not_lock_the_user_out() -> Result<()>
     let attacker: SocketAddr = "203.0.113.66:5000".parse()?;
     let sign_in = |password: &str| serde_json::json!({ "email": user.email, "password": password });
     let mut throttled = false;
-    for _ in 0..=mailsig_daemon::http::auth::session::SIGN_IN_BURST {
+    for _ in 0..=mailsig_daemon::http::auth::throttle::SOURCE.free {
         let status = app
             .call_from(
                 Method::POST,
@@ -463,6 +463,148 @@ async fn failed_sign_ins_from_elsewhere_do_not_lock_the_user_out() -> Result<()>
         status == 200,
         "the owner, from their own address, got {status}"
     );
+    Ok(())
+}
+
+/// A sign-in over the API from `from`.
+async fn api_sign_in(app: &App, email: &str, password: &str, from: SocketAddr) -> Result<u16> {
+    Ok(app
+        .call_from(
+            Method::POST,
+            "/api/v1/session",
+            &Auth::None,
+            Some(serde_json::json!({ "email": email, "password": password })),
+            from,
+        )
+        .await?
+        .status
+        .as_u16())
+}
+
+/// A sign-in through the page's form from `from` (with its pre-session token).
+async fn page_sign_in(
+    app: &App,
+    email: &str,
+    password: &str,
+    from: SocketAddr,
+) -> Result<api_support::Reply> {
+    let token = mailsig_daemon::http::auth::SignInToken::issue()?;
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("email", email)
+        .append_pair("password", password)
+        .append_pair("csrf_token", token.value())
+        .finish();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/sign-in")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "cookie",
+            format!(
+                "{}={}",
+                mailsig_daemon::http::auth::SIGN_IN_COOKIE,
+                token.value()
+            ),
+        )
+        .body(Body::from(form))?;
+    app.send(request, from).await
+}
+
+/// A user with this password.
+async fn user_with_password(app: &App, name: &str, password: &str) -> Result<String> {
+    let (user, _) = app.user(name).await?;
+    let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+        password.to_owned(),
+    ))
+    .await?;
+    app.store.set_first_password_hash(user.id, &phc).await?;
+    Ok(user.email)
+}
+
+/// One source (an IPv6 /64) failing on many different accounts is delayed after the free
+/// failures, on the API and on the page, even with a right password, and the delayed attempts
+/// run no password hash; another /64 is not delayed.
+#[tokio::test]
+async fn failed_sign_ins_from_one_source_are_delayed_across_accounts_without_hashing() -> Result<()>
+{
+    use mailsig_daemon::http::auth::{password, throttle};
+    let app = App::new(Backend::Sqlite).await?;
+    let password = "the right password 42";
+    let email = user_with_password(&app, "victim", password).await?;
+    let guesser: SocketAddr = "[2001:db8:66:1::1]:5000".parse()?;
+    for i in 0..throttle::SOURCE.free {
+        let status =
+            api_sign_in(&app, &format!("nobody{i}@example.org"), "a guess", guesser).await?;
+        ensure!(status == 400, "failure {i} before any delay: {status}");
+    }
+    let hashed = password::verifications();
+    // The same /64, another address in it, the right password: still delayed.
+    let neighbour: SocketAddr = "[2001:db8:66:1:ffff::9]:5001".parse()?;
+    let api = app
+        .call_from(
+            Method::POST,
+            "/api/v1/session",
+            &Auth::None,
+            Some(serde_json::json!({ "email": email, "password": password })),
+            neighbour,
+        )
+        .await?;
+    ensure!(
+        api.status == 429 && api.header("retry-after").is_some(),
+        "the API after the free failures: {}",
+        api.status
+    );
+    let page = page_sign_in(&app, &email, password, neighbour).await?;
+    ensure!(
+        page.status == 429 && page.header("retry-after").is_some(),
+        "the page after the free failures: {}",
+        page.status
+    );
+    ensure!(
+        password::verifications() == hashed,
+        "delayed attempts ran {} password hashes",
+        password::verifications() - hashed
+    );
+    let elsewhere: SocketAddr = "[2001:db8:66:2::1]:5000".parse()?;
+    let status = api_sign_in(&app, &email, password, elsewhere).await?;
+    ensure!(
+        status == 200,
+        "another /64 with the right password: {status}"
+    );
+    Ok(())
+}
+
+/// Failures on one account from many sources (one each, so no source is delayed) delay the
+/// account for sources it has never signed in from, even with the right password; the owner's
+/// own source, which signed in before, is not delayed.
+#[tokio::test]
+async fn failures_on_one_account_from_many_sources_delay_new_sources_but_not_the_owners()
+-> Result<()> {
+    use mailsig_daemon::http::auth::throttle;
+    let app = App::new(Backend::Sqlite).await?;
+    let password = "the right password 42";
+    let email = user_with_password(&app, "target", password).await?;
+    let owner: SocketAddr = "198.51.100.7:6000".parse()?;
+    ensure!(api_sign_in(&app, &email, password, owner).await? == 200);
+    for i in 0..throttle::ACCOUNT.free {
+        let from: SocketAddr = format!("[2001:db8:{i:x}::1]:5000").parse()?;
+        let status = api_sign_in(&app, &email, "a guess", from).await?;
+        ensure!(status == 400, "failure {i} before any delay: {status}");
+    }
+    let stranger: SocketAddr = "[2001:db8:ffff::1]:5000".parse()?;
+    let status = api_sign_in(&app, &email, password, stranger).await?;
+    ensure!(
+        status == 429,
+        "a new source with the right password: {status}"
+    );
+    let page = page_sign_in(&app, &email, password, stranger).await?;
+    ensure!(
+        page.status == 429,
+        "the page from a new source: {}",
+        page.status
+    );
+    let status = api_sign_in(&app, &email, password, owner).await?;
+    ensure!(status == 200, "the owner from their own source: {status}");
     Ok(())
 }
 
@@ -528,6 +670,179 @@ async fn slow_request_heads_are_cut_off_and_bodies_are_limited_on_every_route() 
         "an oversized body on /healthz: {}",
         reply.lines().next().unwrap_or_default()
     );
+    shutdown.cancel();
+    Ok(())
+}
+
+/// Connections at the cap: a flood of slow clients (each sends half a request head and then
+/// nothing), three times the cap, does not keep a normal request out. The server keeps at most
+/// the cap open: it closes the connections that waited longest for a head to make room.
+///
+/// Without that, no place frees before a slow connection's header read timeout ends it, so the
+/// guard below (just before the first slow connection's timeout) is what tells the two apart; it
+/// bounds a hang, it does not time the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_slow_connections_does_not_keep_a_normal_request_out() -> Result<()> {
+    use mailsig_daemon::http::connections::{HEADER_READ_TIMEOUT, serve_with};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CAP: usize = 16;
+    let app = App::new(Backend::Sqlite).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(serve_with(
+        listener,
+        app.router.clone(),
+        shutdown.clone(),
+        CAP,
+    ));
+
+    // Without the cap's eviction no place frees before the first slow connection's header read
+    // timeout ends it: the normal request must be served before that moment.
+    let first_place_frees = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
+    let mut slow = Vec::new();
+    for _ in 0..CAP * 3 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await?;
+        slow.push(stream);
+    }
+
+    let normal = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(b"GET /sign-in HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await?;
+        anyhow::Ok(String::from_utf8_lossy(&reply).into_owned())
+    };
+    let reply = tokio::time::timeout_at(
+        first_place_frees - std::time::Duration::from_millis(500),
+        normal,
+    )
+    .await
+    .context("the normal request was not served while slow connections held every place")??;
+    ensure!(
+        reply.starts_with("HTTP/1.1 200"),
+        "the normal request: {}",
+        reply.lines().next().unwrap_or_default()
+    );
+
+    // The server holds at most CAP connections: of the slow ones, all but CAP - 1 (one place
+    // went to the normal request) are closed by the server.
+    let mut closed = 0;
+    let want = slow.len() - (CAP - 1);
+    for stream in &mut slow {
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(HEADER_READ_TIMEOUT / 2, stream.read(&mut byte)).await {
+            Ok(Ok(0) | Err(_)) => closed += 1,
+            Ok(Ok(_)) => anyhow::bail!("a slow connection got an answer to half a head"),
+            Err(_) => {}
+        }
+        if closed >= want {
+            break;
+        }
+    }
+    ensure!(
+        closed >= want,
+        "{closed} of {} slow connections were closed; the cap is {CAP}",
+        slow.len()
+    );
+    shutdown.cancel();
+    Ok(())
+}
+
+/// At the connection cap, a request whose body does not arrive gives its place to a new
+/// connection, as a slow request head does: a handful of clients that send a head and part of
+/// a body cannot keep everyone else out for the body read timeout.
+///
+/// The guard (just before the first slow body's read timeout) tells eviction from timeout
+/// apart; it bounds a hang, it does not time the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_bodies_do_not_keep_a_normal_request_out() -> Result<()> {
+    use mailsig_daemon::http::connections::{BODY_READ_TIMEOUT, serve_with};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CAP: usize = 4;
+    let app = App::new(Backend::Sqlite).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(serve_with(
+        listener,
+        app.router.clone(),
+        shutdown.clone(),
+        CAP,
+    ));
+
+    // Every place goes to a sign-in whose handler reads a body that never completes (the
+    // server's `100 Continue` says the handler is reading it). Without eviction no place frees
+    // before the first body's read timeout ends its request.
+    let first_place_frees = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
+    let mut slow = Vec::new();
+    for _ in 0..CAP {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(
+                b"POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
+            )
+            .await?;
+        let mut interim = Vec::new();
+        while !interim.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            ensure!(
+                stream.read(&mut byte).await? == 1,
+                "a slow body's connection closed before 100 Continue"
+            );
+            interim.push(byte[0]);
+        }
+        ensure!(
+            interim.starts_with(b"HTTP/1.1 100"),
+            "the handler did not ask for the body: {}",
+            String::from_utf8_lossy(&interim)
+        );
+        stream.write_all(b"{\"email\":").await?;
+        slow.push(stream);
+    }
+
+    let normal = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(b"GET /sign-in HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await?;
+        anyhow::Ok(String::from_utf8_lossy(&reply).into_owned())
+    };
+    let reply = tokio::time::timeout_at(
+        first_place_frees - std::time::Duration::from_millis(500),
+        normal,
+    )
+    .await
+    .context("the normal request was not served while slow bodies held every place")??;
+    ensure!(
+        reply.starts_with("HTTP/1.1 200"),
+        "the normal request: {}",
+        reply.lines().next().unwrap_or_default()
+    );
+
+    // The place came from a slow body: the server closed one of them without an answer.
+    let mut closed = 0;
+    for stream in &mut slow {
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            stream.read(&mut byte),
+        )
+        .await
+        {
+            Ok(Ok(0) | Err(_)) => closed += 1,
+            Ok(Ok(_)) => anyhow::bail!("a slow body got an answer before it was complete"),
+            Err(_) => {}
+        }
+    }
+    ensure!(closed >= 1, "no slow body was closed; the cap is {CAP}");
     shutdown.cancel();
     Ok(())
 }

@@ -63,7 +63,7 @@ async fn unknown_api_paths_answer_json_and_unknown_pages_a_styled_page() -> Resu
 }
 
 /// A user linking a server whose certificate the daemon does not trust is told why and what
-/// can be done (the operator's `--ca-file`), in the documented `link_failed` body.
+/// can be done (give the server's CA as `ca_pem`), in the documented `link_failed` body.
 #[tokio::test]
 async fn an_untrusted_certificate_is_explained_to_the_user() -> Result<()> {
     let env = mailsig_tests::servers::TestEnv::from_env()?;
@@ -89,7 +89,7 @@ async fn an_untrusted_certificate_is_explained_to_the_user() -> Result<()> {
     ensure!(body["error"] == "link_failed", "{body}");
     let message = body["message"].as_str().unwrap_or_default();
     ensure!(
-        message.contains("certificate is not trusted") && message.contains("--ca-file"),
+        message.contains("certificate is not trusted") && message.contains("`ca_pem`"),
         "{message}"
     );
     Ok(())

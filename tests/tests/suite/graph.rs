@@ -1104,6 +1104,16 @@ async fn the_connect_microsoft_button_links_a_mailbox_that_shows_on_the_dashboar
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let base = format!("http://127.0.0.1:{}", world.port);
+    // With [graph] configured, the linking page offers the button (and no "not set up" text).
+    let (status, linking) =
+        get_with_cookie(&format!("{base}/mailboxes/new"), Some(&cookie)).await?;
+    ensure!(status == 200, "the linking page answered {status}");
+    ensure!(
+        linking.contains(r#"id="connect-microsoft""#)
+            && linking.contains(r#"action="/mailboxes/microsoft""#)
+            && !linking.contains(r#"id="microsoft-unconfigured""#),
+        "the linking page does not offer Microsoft 365 although it is configured"
+    );
     let answer = client
         .post(format!("{base}/mailboxes/microsoft"))
         .header("cookie", &cookie)

@@ -22,7 +22,7 @@ const MIB: u64 = 1024 * 1024;
 /// The daemon's peak resident memory in every scenario stays below this. The message size limit
 /// is 25 MiB (the default); without the framing limits, a lying server makes the daemon reserve
 /// whatever literal it announces, up to 512 MiB.
-const PEAK_RSS_BOUND_MIB: u64 = 160;
+pub(crate) const PEAK_RSS_BOUND_MIB: u64 = 160;
 
 /// A daemon watching one mailbox on the real Dovecot and one on a hostile server.
 struct Rig {

@@ -669,6 +669,95 @@ async fn a_uidvalidity_change_loses_nothing_and_reprocesses_nothing() -> Result<
     Ok(())
 }
 
+/// [`signed_message`] without its Message-ID header, with `subject` instead of its own.
+fn message_without_id(tag: &str, i: usize, subject: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&signed_message(tag, i))
+        .lines()
+        .filter(|line| !line.starts_with("Message-ID:"))
+        .map(|line| {
+            if line.starts_with("Subject:") {
+                format!("Subject: {subject}\r\n")
+            } else {
+                format!("{line}\r\n")
+            }
+        })
+        .collect::<String>();
+    text.into_bytes()
+}
+
+/// A message without a Message-ID sits at a new UID after a UIDVALIDITY change. It is recognised
+/// by the keyed hash of its identity headers and counted as a duplicate instead of merging into
+/// its suggestion again; a message of the same sender with another subject is still processed.
+#[tokio::test]
+async fn a_message_without_a_message_id_counts_once_across_a_uidvalidity_change() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let folder = "NoMessageId";
+    let Setup {
+        server,
+        tag,
+        settings,
+        rig,
+    } = Setup::on(shared_server(&env)?, Security::StartTls, &[folder]).await?;
+    server.endpoint.create_folder(&server.user, folder).await?;
+    let append = |raw: Vec<u8>| {
+        let endpoint = server.endpoint.clone();
+        let user = server.user.clone();
+        async move { endpoint.append(&user, folder, &raw).await }
+    };
+    let original = message_without_id(&tag, 1, "Project update 1");
+    ensure!(
+        !String::from_utf8_lossy(&original).contains("Message-ID"),
+        "the test message must have no Message-ID"
+    );
+
+    let first = rig
+        .watch_linked(fast_options(), settings.clone(), server.password())
+        .await?;
+    append(original.clone()).await?;
+    rig.wait_for_suggestions(1).await?;
+    first.shutdown(Duration::from_secs(10)).await;
+
+    // A new UIDVALIDITY: the same message comes back at UID 1, then a second message of the
+    // same sender, then one of another sender.
+    let mut admin = server
+        .endpoint
+        .login(&server.user, ImapSecurity::Starttls)
+        .await?;
+    admin.delete(folder).await?;
+    admin.create(folder).await?;
+    admin.logout().await?;
+    append(original).await?;
+    append(message_without_id(&tag, 1, "Project update 1, revised")).await?;
+    append(message_without_id(&tag, 2, "Project update 2")).await?;
+
+    let second = rig
+        .watch_linked(fast_options(), settings, server.password())
+        .await?;
+    rig.wait_for_suggestions(2).await?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let cursor = rig.store.get_cursor(rig.mailbox, folder).await?;
+        if cursor.and_then(|c| c.last_uid) == Some(3) {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "UID 3 was never committed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(second.stats().uidvalidity_resets == 1);
+    let stats = rig.store.mailbox_stats(rig.mailbox).await?;
+    ensure!(
+        stats.skipped.get("duplicate") == Some(&1),
+        "the message that came back was processed again: {stats:?}"
+    );
+    ensure!(
+        stats.get("processed") == 3,
+        "the first message, the revised one and the new sender's: {stats:?}"
+    );
+    ensure!(rig.suggestions().await?.len() == 2);
+    rig.stop_with(second).await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_server_without_idle_is_polled() -> Result<()> {
     let env = TestEnv::from_env()?;

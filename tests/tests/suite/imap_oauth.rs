@@ -156,11 +156,16 @@ impl Rig {
     }
 
     fn start(&mut self) -> Result<()> {
+        self.start_logging("info")
+    }
+
+    /// Starts the daemon with `RUST_LOG` set to `directive`.
+    fn start_logging(&mut self, directive: &str) -> Result<()> {
         let log = std::fs::File::create(self.dir.path().join("mailsigd.log"))?;
         let child = self
             .command()?
             .arg("run")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", directive)
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
@@ -211,6 +216,50 @@ impl Rig {
     /// The SQLite database `init` made.
     fn database(&self) -> Result<PathBuf> {
         find_file(self.dir.path(), "mailsig.db", 3).context("no mailsig.db under the rig")
+    }
+}
+
+impl Rig {
+    /// SIGTERM, then waits for the daemon to exit.
+    fn stop(&mut self) -> Result<()> {
+        if let Some(mut child) = self.daemon.take() {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()?;
+            let status = child.wait()?;
+            ensure!(status.success(), "mailsigd exited with {status}");
+        }
+        Ok(())
+    }
+
+    /// The access and refresh tokens of every OAuth grant in the store, opened with the
+    /// master key, as the daemon opens them.
+    async fn stored_tokens(&self) -> Result<Vec<(String, String)>> {
+        use mailsig_daemon::sources::oauth::tokens::BearerTokens;
+        use mailsig_daemon::store::SecretId;
+        use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
+        use secrecy::ExposeSecret as _;
+        let key_file = find_file(self.dir.path(), "master.key", 3).context("no master.key")?;
+        let (key, _) = MasterKey::load_from(None, &key_file)?;
+        let vault = Vault::new(key);
+        let url = format!("sqlite://{}?mode=ro", self.database()?.display());
+        let pool = sqlx::SqlitePool::connect(&url).await?;
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT id, sealed FROM secrets WHERE kind = 'oauth_tokens'")
+                .fetch_all(&pool)
+                .await?;
+        pool.close().await;
+        rows.into_iter()
+            .map(|(id, sealed)| {
+                let tokens =
+                    BearerTokens::open(&vault, SecretId(id), &SealedSecret::from_bytes(sealed))
+                        .map_err(|e| anyhow::anyhow!("open the stored tokens: {e}"))?;
+                Ok((
+                    tokens.access_token.expose_secret().to_owned(),
+                    tokens.refresh_token.expose_secret().to_owned(),
+                ))
+            })
+            .collect()
     }
 }
 
@@ -360,5 +409,77 @@ async fn a_revoked_grant_asks_for_re_consent_once() -> Result<()> {
     if log.contains("panicked") {
         bail!("the daemon panicked:\n{log}");
     }
+    Ok(())
+}
+
+/// The OAuth grant of an IMAP mailbox is a canary: its refresh and access tokens, opened from the
+/// vault with the master key after the daemon read the mailbox at `RUST_LOG=trace`, are in no
+/// file of the data directory (database, WAL, SHM) and in no log line. The mailbox's address is
+/// found in the database and the pipeline's TRACE line in the log, so the searches work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imap_oauth_grant_is_at_rest_only_sealed_and_never_logged() -> Result<()> {
+    let env = TestEnv::from_env()?;
+    let provider = OidcProvider::from_env()?;
+    let user = env.create_mail_user()?;
+    let mut rig = Rig::new(&provider)?;
+    env.imap()
+        .append(
+            &user,
+            "INBOX",
+            &signed_mail(
+                "Nora Quist",
+                "nora",
+                "oauth.example",
+                &unique_id("oauth-canary"),
+            ),
+        )
+        .await?;
+    rig.link(&env, &user).await?;
+    rig.start_logging("trace")?;
+    rig.wait_for_suggestion("Nora Quist").await?;
+    rig.stop()?;
+
+    let tokens = rig.stored_tokens().await?;
+    ensure!(tokens.len() == 1, "{} stored grants", tokens.len());
+    let (access, refresh) = &tokens[0];
+    ensure!(
+        !access.is_empty() && !refresh.is_empty(),
+        "an empty token: the search proves nothing"
+    );
+    let data_dir = rig.database()?.parent().context("data dir")?.to_path_buf();
+    let mut surfaces = Vec::new();
+    crate::privacy_matrix::files_under(&data_dir, "data dir", &mut surfaces)?;
+    ensure!(
+        surfaces.iter().any(|s| s.contains(&user.address)),
+        "no stored file holds the mailbox: the search proves nothing"
+    );
+    let log = rig.log();
+    ensure!(
+        log.lines()
+            .any(|l| l.contains("TRACE") && l.contains("message extracted")),
+        "the trace level was not in force on the message path:\n{log}"
+    );
+    surfaces.push(crate::privacy_matrix::Surface::new(
+        "log (text, RUST_LOG=trace)",
+        log.into_bytes(),
+    ));
+    let mut hits = Vec::new();
+    for (what, token) in [("access token", access), ("refresh token", refresh)] {
+        for surface in &surfaces {
+            if surface.contains(token) {
+                hits.push(format!("{what} in {}", surface.name));
+            }
+        }
+    }
+    eprintln!(
+        "canary matrix (IMAP OAuth): 2 canaries x {} surfaces, {} hits",
+        surfaces.len(),
+        hits.len()
+    );
+    ensure!(
+        hits.is_empty(),
+        "OAuth tokens outside the vault:\n{}",
+        hits.join("\n")
+    );
     Ok(())
 }

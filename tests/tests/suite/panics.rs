@@ -66,6 +66,21 @@ async fn an_engine_panic_skips_one_message_logs_a_location_and_the_daemon_goes_o
         "no location in: {panic_line}"
     );
     ensure!(daemon.stop()? == Some(0), "mailsigd did not exit cleanly");
+    // Nor the store: no file of the data dir (database, WAL, SHM) holds the poisoned mail,
+    // while the good message's contact is there (the search works).
+    let mut stored = Vec::new();
+    crate::privacy_matrix::files_under(&daemon.data_dir, "data dir", &mut stored)?;
+    ensure!(
+        stored.iter().any(|s| s.contains("Paul Good")),
+        "no stored file holds the good message's contact: the search proves nothing"
+    );
+    for surface in &stored {
+        ensure!(
+            !surface.contains(&canary),
+            "the poisoned mail reached {}",
+            surface.name
+        );
+    }
     let first_run = daemon.logs();
     for line in &first_run {
         ensure!(!line.contains(&canary), "the mail reached the logs: {line}");

@@ -169,6 +169,13 @@ async fn an_unparsable_fetch_response_does_not_bring_the_mail_into_the_log() -> 
         .with_context(|| format!("commands received: {:?}", hostile.commands()))?;
     ensure!(hostile.body_fetches() >= 1, "the body was never fetched");
     ensure!(daemon.is_running(), "mailsigd stopped");
+    let peak_mib = daemon.peak_rss_kib()? as f64 / 1024.0;
+    eprintln!("peak RSS with an unparsable FETCH item: {peak_mib:.1} MiB");
+    ensure!(
+        peak_mib < crate::hostile_servers::PEAK_RSS_BOUND_MIB as f64,
+        "peak RSS {peak_mib:.1} MiB over {} MiB",
+        crate::hostile_servers::PEAK_RSS_BOUND_MIB
+    );
     ensure!(daemon.stop()? == Some(0), "mailsigd did not exit cleanly");
     assert_absent(
         &daemon.logs(),
@@ -179,6 +186,24 @@ async fn an_unparsable_fetch_response_does_not_bring_the_mail_into_the_log() -> 
             ("the IMAP password", "hostile-secret-pw"),
         ],
     )?;
+    // Nor the store (the mailbox's status and reason live there): the mailbox's address is
+    // found, so the search works.
+    let mut stored = Vec::new();
+    crate::privacy_matrix::files_under(&daemon.data_dir, "data dir", &mut stored)?;
+    ensure!(
+        stored.iter().any(|s| s.contains("victim@hostile.example")),
+        "no stored file holds the mailbox: the search proves nothing"
+    );
+    for (what, needle) in [
+        ("the mail's canary", mail.canary.as_str()),
+        ("the sender's address", mail.sender.as_str()),
+        ("the hostile server's item", "X-HOSTILE-ITEM"),
+        ("the IMAP password", "hostile-secret-pw"),
+    ] {
+        for surface in &stored {
+            ensure!(!surface.contains(needle), "{what} in {}", surface.name);
+        }
+    }
     ensure!(
         reconnect.contains("protocol") && reconnect.contains("cannot be parsed"),
         "no fixed reason in: {reconnect}"

@@ -1046,6 +1046,7 @@ async fn a_password_changed_in_place_restarts_the_watcher() -> Result<()> {
         username: user.name.clone(),
         folders: vec![],
         ca_file: Some(env.ca.clone()),
+        ca_pem: None,
         backfill: 0,
         operator_trusted: true,
     };

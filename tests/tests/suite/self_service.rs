@@ -50,6 +50,7 @@ async fn a_user_replaces_a_mailbox_password_in_place_and_mail_keeps_coming_in_ch
             folders: vec!["INBOX".to_owned()],
             backfill: None,
             excluded_domains: vec![],
+            ca_pem: None,
         },
     )
     .await?;

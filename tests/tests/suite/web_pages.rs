@@ -897,3 +897,188 @@ async fn the_owner_deletes_a_list_after_a_confirm_step() -> Result<()> {
     );
     site.stop().await
 }
+
+/// `[webhooks]` for a receiver on loopback over plain HTTP (as an operator's local relay).
+fn loopback_webhooks() -> mailsig_daemon::webhooks::WebhookSettings {
+    mailsig_daemon::webhooks::WebhookSettings {
+        allow_private_hosts: true,
+        allow_http: true,
+        ..mailsig_daemon::webhooks::WebhookSettings::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhooks_page_adds_shows_a_generated_secret_once_logs_and_removes() -> Result<()> {
+    use mailsig_daemon::domain::{AttemptOutcome, WebhookEvent};
+    use mailsig_daemon::store::{AfterAttempt, NewDelivery, QueueStep, SecretKind};
+    let site = Site::start_with_webhooks(false, loopback_webhooks()).await?;
+    let owner = site
+        .user("wendy@mycorp.example", "wendy password 1")
+        .await?;
+    let viewer = site
+        .user("victor@mycorp.example", "victor password 1")
+        .await?;
+    let list = site.store.create_list(owner.id, "Leads").await?;
+    site.store
+        .share_list(list.id, viewer.id, Role::Viewer)
+        .await?;
+    let session = auth::sign_in(&site.store, "wendy@mycorp.example", "wendy password 1").await?;
+    let owner_cookie = cookie(&session);
+    let token = auth::csrf_token(&session.session).to_owned();
+    let (addr, tls) = (site.addr, site.env.tls_client_config());
+    let get = |path: String, cookie: String| {
+        let tls = tls.clone();
+        async move { https(addr, tls, &Request::get(&path).header("Cookie", cookie)).await }
+    };
+    let page = format!("/lists/{}/webhooks", list.id.0);
+
+    let empty = get(page.clone(), owner_cookie.clone()).await?;
+    ensure!(
+        empty.status == 200 && empty.body.contains("id=\"no-endpoints\""),
+        "empty page: {} {}",
+        empty.status,
+        empty.body
+    );
+    ensure!(
+        empty
+            .header("content-security-policy")
+            .is_some_and(|c| c.starts_with("default-src 'none'") && !c.contains("unsafe-inline")),
+        "the page has no strict CSP"
+    );
+    let share = get(format!("/lists/{}/share", list.id.0), owner_cookie.clone()).await?;
+    ensure!(
+        share.body.contains(&format!("href=\"{page}\"")),
+        "the share page links the webhooks"
+    );
+
+    // A refused target keeps what was typed and says why, on the page.
+    let refused = post_form(
+        &site,
+        &page,
+        &owner_cookie,
+        format!("csrf_token={token}&url=ftp%3A%2F%2Fcrm.example%2Fx&contact_changed=on&secret="),
+    )
+    .await?;
+    ensure!(
+        refused.status == 400
+            && refused.body.contains("id=\"add-errors\"")
+            && refused.body.contains("value=\"ftp://crm.example/x\""),
+        "refused add: {} {}",
+        refused.status,
+        refused.body
+    );
+
+    // No secret typed: one is generated and shown in this answer only, which is not stored.
+    let added = post_form(
+        &site,
+        &page,
+        &owner_cookie,
+        format!(
+            "csrf_token={token}&url=http%3A%2F%2F127.0.0.1%3A18090%2Fhook&suggestion_accepted=on&secret="
+        ),
+    )
+    .await?;
+    ensure!(added.status == 200, "add: {} {}", added.status, added.body);
+    ensure!(
+        added.header("cache-control") == Some("no-store"),
+        "the answer with the secret may be cached"
+    );
+    let secret = added
+        .body
+        .split("<code id=\"generated-secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .context("no generated secret on the page")?
+        .to_owned();
+    ensure!(secret.len() >= 43, "secret {secret}");
+    let hook = site.store.webhooks_of_list(list.id).await?.remove(0);
+    ensure!(
+        hook.events == vec![WebhookEvent::SuggestionAccepted],
+        "{:?}",
+        hook.events
+    );
+    let sealed = site.store.get_secret(hook.secret).await?.sealed;
+    let opened = site.vault.open(
+        &mailsig_daemon::vault::Binding::secret(SecretKind::WebhookSecret, hook.secret),
+        &mailsig_daemon::vault::SealedSecret::from_bytes(sealed),
+    )?;
+    ensure!(
+        opened.as_slice() == secret.as_bytes(),
+        "the shown secret is not the sealed one"
+    );
+    let again = get(page.clone(), owner_cookie.clone()).await?;
+    ensure!(
+        again.body.contains("http://127.0.0.1:18090/hook") && !again.body.contains(&secret),
+        "the listing shows the secret again or lacks the endpoint"
+    );
+
+    // A viewer of the list may not see its webhooks.
+    let viewer_session =
+        auth::sign_in(&site.store, "victor@mycorp.example", "victor password 1").await?;
+    let viewer_page = get(page.clone(), cookie(&viewer_session)).await?;
+    ensure!(viewer_page.status == 403, "viewer: {}", viewer_page.status);
+
+    // The delivery log: an attempt answered 500.
+    let upto = site.store.change_horizon().await?;
+    ensure!(
+        site.store
+            .queue_webhook_events(
+                &hook,
+                QueueStep::Done { upto },
+                &[NewDelivery {
+                    event: WebhookEvent::SuggestionAccepted,
+                    suggestion: mailsig_daemon::store::SuggestionId(42),
+                    payload: "{}".into(),
+                }],
+            )
+            .await?
+    );
+    let claimed = site
+        .store
+        .claim_webhook_deliveries(
+            "page-test",
+            site.store.now_ms(),
+            5,
+            std::time::Duration::from_secs(60),
+        )
+        .await?;
+    site.store
+        .record_webhook_attempt(
+            &claimed[0],
+            Some(500),
+            AttemptOutcome::HttpStatus,
+            AfterAttempt::RetryAt(site.store.now_ms() + 60_000),
+        )
+        .await?;
+    let log = get(format!("{page}/{}", hook.id.0), owner_cookie.clone()).await?;
+    ensure!(
+        log.status == 200
+            && log.body.contains("<td>500</td>")
+            && log.body.contains("http_status")
+            && log.body.contains("<td>42</td>"),
+        "log: {} {}",
+        log.status,
+        log.body
+    );
+
+    // Removing: gone with its secret.
+    let removed = post_form(
+        &site,
+        &format!("{page}/{}/remove", hook.id.0),
+        &owner_cookie,
+        format!("csrf_token={token}"),
+    )
+    .await?;
+    ensure!(
+        removed.status == 303
+            && removed.header("location") == Some(format!("{page}?done=removed").as_str()),
+        "remove: {}",
+        removed.status
+    );
+    ensure!(site.store.webhooks_of_list(list.id).await?.is_empty());
+    ensure!(
+        site.store.get_secret(hook.secret).await.is_err(),
+        "the secret stayed"
+    );
+    site.stop().await
+}

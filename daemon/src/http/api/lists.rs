@@ -143,12 +143,12 @@ pub async fn export_vcf(
     query: QueryOf<ExportQuery>,
 ) -> ApiResult {
     let scope = export::Scope::from_query(query_of(query)?.include.as_deref())?;
-    let list = ListId(ids.one()?);
-    let text = export::vcard(&app.store, user.actor(), list, scope).await?;
+    let list = lists::get_list(&app.store, user.actor(), ListId(ids.one()?)).await?;
+    let text = export::vcard(&app.store, user.actor(), list.id, scope).await?;
     Ok(download(
         text,
         "text/vcard; charset=utf-8",
-        &format!("list-{}.vcf", list.0),
+        export::content_disposition(&list.name, "vcf"),
     ))
 }
 
@@ -159,12 +159,12 @@ pub async fn export_csv(
     query: QueryOf<ExportQuery>,
 ) -> ApiResult {
     let scope = export::Scope::from_query(query_of(query)?.include.as_deref())?;
-    let list = ListId(ids.one()?);
-    let text = export::csv(&app.store, user.actor(), list, scope).await?;
+    let list = lists::get_list(&app.store, user.actor(), ListId(ids.one()?)).await?;
+    let text = export::csv(&app.store, user.actor(), list.id, scope).await?;
     Ok(download(
         text,
         "text/csv; charset=utf-8; header=present",
-        &format!("list-{}.csv", list.0),
+        export::content_disposition(&list.name, "csv"),
     ))
 }
 
@@ -202,8 +202,8 @@ pub async fn set_change_alerts(
     alerts_answer(&app, &user, list).await
 }
 
-fn download(text: String, content_type: &'static str, filename: &str) -> Response {
-    let disposition = format!("attachment; filename=\"{filename}\"");
+/// A file answer; `disposition` names it after the list (`export::content_disposition`).
+fn download(text: String, content_type: &'static str, disposition: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_owned()),

@@ -36,6 +36,8 @@ pub struct LinkImapBody {
     backfill: Option<i64>,
     #[serde(default)]
     excluded_domains: Vec<String>,
+    /// A private CA's certificate(s), PEM.
+    ca_pem: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +73,7 @@ pub async fn link_imap(
         folders: body.folders,
         backfill: body.backfill,
         excluded_domains: body.excluded_domains,
+        ca_pem: body.ca_pem,
     };
     let mailbox =
         mailboxes::link_imap(&app.store, &app.vault, &app.imap, user.actor(), form).await?;

@@ -143,6 +143,11 @@ pub async fn sign_in(
     client: Option<axum::Extension<crate::http::client_address::ClientAddress>>,
     JsonBody(body): JsonBody<SignInBody>,
 ) -> ApiResult {
+    if !app.settings.identity.local_passwords {
+        return Err(ApiError::Service(crate::service::ServiceError::Forbidden {
+            action: "sign in with a password: local passwords are turned off on this server; sign in through the identity provider on the sign-in page",
+        }));
+    }
     let mut c = crate::service::validate::Checker::new();
     let email = c.email("email", body.email.as_deref());
     let password = body.password.filter(|p| !p.is_empty());

@@ -247,7 +247,7 @@ fn entries() -> Vec<Entry> {
             M::POST,
             "/api/v1/lists/{id}/webhooks",
             "webhooks",
-            "Add a webhook: URL, signing secret (kept in the vault, never shown again), events (owner)",
+            "Add a webhook: URL, signing secret (kept in the vault, never shown again; left out, one is generated and shown in this answer only), events (owner)",
             post(webhooks::add),
         ),
         entry(

@@ -139,7 +139,9 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
                 "name": {"type": "string", "maxLength": 200},
                 "folders": {"type": "array", "items": {"type": "string", "minLength": 1}},
                 "backfill": {"type": "integer", "minimum": 0, "maximum": 10000},
-                "excluded_domains": {"type": "array", "maxItems": 500, "items": {"type": "string"}}}}"#
+                "excluded_domains": {"type": "array", "maxItems": 500, "items": {"type": "string"}},
+                "ca_pem": {"type": "string", "maxLength": 65536,
+                           "description": "PEM certificate(s) of a private CA, trusted instead of the public roots"}}}"#
         }
         ("POST", "/api/v1/mailboxes/microsoft") | ("PUT", "/api/v1/mailboxes/{id}/list") => {
             r#"{"type": "object", "required": ["list"], "properties": {

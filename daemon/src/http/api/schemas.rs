@@ -168,6 +168,12 @@ pub fn components() -> Vec<(&'static str, String)> {
             "created_at": {INT}, "updated_at": {INT},
             "sender_auth": {sender_auth},
             "unverified_sender": {{"type": "boolean"}},
+            "book": {{"type": "object", "additionalProperties": false,
+                "description": "the duplicate check against the list's connected address book (absent when the list has none): exists (an entry has one of its e-mail addresses), possible_duplicate (an entry shares a phone, or a name spelled or sounding alike and the company), new; the entry met and why, strongest reason first",
+                "required": ["verdict", "entry", "reasons"], "properties": {{
+                "verdict": {{"type": "string", "enum": ["exists", "possible_duplicate", "new"]}},
+                "entry": {nullable_string},
+                "reasons": {{"type": "array", "items": {{"type": "string", "enum": ["email", "phone", "name_and_company", "phonetic_name_and_company"]}}}}}}}},
             "provenance": {{"type": "object", "additionalProperties": false,
                 "description": "the messages behind the suggestion (only in GET /api/v1/suggestions/{{id}}): how many, and the newest 50 with each one's sender authentication",
                 "required": ["seen", "recent"], "properties": {{
@@ -312,7 +318,12 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "id": {INT}, "url": {{"type": "string"}},
                 "events": {{"type": "array", "items": {{"type": "string",
                            "enum": ["suggestion.created", "suggestion.accepted", "contact.changed"]}}}},
-                "created_at": {INT}}}}}"#
+                "created_at": {INT},
+                "deliveries": {{"type": "object", "additionalProperties": false,
+                               "description": "in listings: the endpoint's deliveries by state",
+                               "required": ["pending", "delivered", "failed"], "properties": {{
+                               "pending": {INT}, "delivered": {INT}, "failed": {INT}}}}},
+                "secret": {{"type": "string", "description": "only in the answer that added an endpoint without a secret: the signing secret mailsig generated, shown this once"}}}}}}"#
             ),
         ),
         (

@@ -16,7 +16,8 @@ use super::extract::{Ids, JsonBody};
 
 type ApiResult<T = Response> = Result<T, ApiError>;
 
-/// The add form. The secret moves straight into a `SecretString`; no response echoes it.
+/// The add form. The secret moves straight into a `SecretString`; no response echoes it (only a
+/// secret mailsig generated, when none was sent, is shown in the 201 answer).
 #[derive(serde::Deserialize)]
 pub struct AddBody {
     url: Option<String>,

@@ -10,6 +10,8 @@
 //! method is 403 before any handler); the finer rules (issuing tokens, changing the password)
 //! are the service's, from [`CurrentUser::credential`].
 
+pub mod csrf_token;
+pub mod oidc;
 pub mod org_admin;
 pub mod password;
 pub mod password_change;
@@ -18,6 +20,7 @@ pub mod second_factor;
 pub mod session;
 pub mod sign_in;
 pub mod sign_in_csrf;
+pub mod throttle;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -49,7 +52,8 @@ const CSRF_FORM_LIMIT: usize = 64 * 1024;
 pub enum AuthError {
     #[error("wrong e-mail or password")]
     BadCredentials,
-    /// Too many sign-in attempts for this e-mail address; try again after `retry_after`.
+    /// Too many failed sign-ins from this source or on this account (`throttle`), or the
+    /// hashing pool is full; try again after `retry_after`.
     #[error("too many sign-in attempts; try again in {} s", retry_after.as_secs().max(1))]
     TooManyAttempts { retry_after: std::time::Duration },
     /// The password was right, but this user also needs a second factor.

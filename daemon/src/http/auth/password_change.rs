@@ -21,9 +21,17 @@ pub async fn change_password(
     client: Option<std::net::IpAddr>,
 ) -> Result<PasswordReplaced, AuthError> {
     let email = store.get_user(user).await?.email;
-    super::session::attempt_allowed(&email, client)?;
-    let (_, stored) = store.user_with_password_hash(&email).await?;
-    if !verify_password(current, stored).await? {
+    let attempt = super::session::begin_attempt(&email, client)?;
+    let stored = match store.user_with_password_hash(&email).await {
+        Ok((_, stored)) => stored,
+        Err(e) => {
+            attempt.not_tried();
+            return Err(e.into());
+        }
+    };
+    let verified = verify_password(current, stored).await;
+    super::session::end_attempt(attempt, &verified);
+    if !verified? {
         tracing::info!("password change refused: wrong current password");
         return Err(AuthError::BadCredentials);
     }

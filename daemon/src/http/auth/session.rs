@@ -3,7 +3,8 @@
 //! The cookie `__Host-mailsig_session` (Secure, HttpOnly, SameSite=Lax, Path=/, no Domain) holds
 //! 256 random bits; the store keeps only their SHA-256. Each session has its own CSRF
 //! synchronizer token, which the pages put into their forms (`csrf_token`) and scripts send as
-//! `X-CSRF-Token`.
+//! `X-CSRF-Token`; it is derived from the cookie on each request ([`super::csrf_token`]) and never
+//! stored.
 
 use crate::domain::{AuditAction, AuditObject};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::store::{Store, StoredSession, UserId};
 
 use super::AuthError;
+use super::csrf_token::{self, Purpose};
 use super::password::verify_password;
 
 /// The session cookie's name. The `__Host-` prefix makes browsers refuse it unless it is
@@ -46,12 +48,13 @@ impl std::fmt::Debug for Session {
     }
 }
 
-impl From<StoredSession> for Session {
-    fn from(s: StoredSession) -> Self {
+impl Session {
+    /// The session of row `s`, named by the cookie whose value is `cookie`.
+    fn new(s: StoredSession, cookie: &str) -> Self {
         Session {
             id: s.id,
             user: s.user,
-            csrf: s.csrf_token,
+            csrf: csrf_token::derive(cookie, Purpose::Session),
             expires_at: s.expires_at,
             second_factor: s.second_factor,
         }
@@ -111,6 +114,9 @@ pub(crate) fn random_hex() -> Result<String, AuthError> {
 pub enum SessionKind {
     PasswordOnly,
     SecondFactorPassed,
+    /// Opened through an OpenID provider, which owns the person's factors: it counts as
+    /// passed for `[api] require_second_factor`, which governs password sign-ins.
+    IdentityProvider,
 }
 
 /// The user whose e-mail and password these are (throttled; a wrong e-mail and a wrong
@@ -121,17 +127,24 @@ pub(crate) async fn check_password(
     password: &str,
     client: Option<std::net::IpAddr>,
 ) -> Result<UserId, AuthError> {
-    attempt_allowed(email, client)?;
+    let attempt = begin_attempt(email, client)?;
     let found = match store.user_with_password_hash(email).await {
         Ok(found) => Some(found),
         Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            attempt.not_tried();
+            return Err(e.into());
+        }
     };
     let (user, stored) = match found {
         Some((user, stored)) => (Some(user), stored),
         None => (None, None),
     };
-    let ok = verify_password(Zeroizing::new(password.to_owned()), stored).await?;
+    let verified = verify_password(Zeroizing::new(password.to_owned()), stored)
+        .await
+        .map(|ok| ok && user.is_some());
+    end_attempt(attempt, &verified);
+    let ok = verified?;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!("sign-in refused");
         return Err(AuthError::BadCredentials);
@@ -148,7 +161,6 @@ pub(crate) async fn open_session(
     kind: SessionKind,
 ) -> Result<NewSession, AuthError> {
     let cookie = random_hex()?;
-    let csrf = random_hex()?;
     let expires_at = store
         .now_ms()
         .saturating_add(crate::store::duration_ms(ttl));
@@ -156,9 +168,8 @@ pub(crate) async fn open_session(
         .create_session(
             user,
             &hash_cookie(&cookie),
-            &csrf,
             expires_at,
-            kind == SessionKind::SecondFactorPassed,
+            kind != SessionKind::PasswordOnly,
         )
         .await?;
     // Lists shared with this address while the user was away become theirs now.
@@ -173,44 +184,36 @@ pub(crate) async fn open_session(
         )
         .await?;
     Ok(NewSession {
-        session: stored.into(),
+        session: Session::new(stored, &cookie),
         cookie: SecretString::from(cookie),
         max_age: ttl,
     })
 }
 
-/// Sign-in attempts allowed per e-mail address and source address (IPv6: per /64): a burst of
-/// [`SIGN_IN_BURST`], then one every six seconds. Keyed by both, so nobody can lock a user out
-/// by failing on their e-mail from elsewhere; guessing from many addresses is bounded by the
-/// per-address rate limit and the hashing pool (`auth::password`).
-pub const SIGN_IN_BURST: u32 = 10;
-
-type AttemptKey = (String, Option<crate::http::client_address::RateKey>);
-
-pub(super) fn attempt_allowed(
+/// Starts a password attempt on `email` from `client` under the progressive delay of
+/// [`super::throttle`], before anything is hashed.
+pub(super) fn begin_attempt(
     email: &str,
     client: Option<std::net::IpAddr>,
-) -> Result<(), AuthError> {
-    use governor::clock::{Clock as _, DefaultClock};
-    use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-    static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<AttemptKey>> =
-        std::sync::OnceLock::new();
-    let limiter = LIMITER.get_or_init(|| {
-        let burst = std::num::NonZeroU32::new(SIGN_IN_BURST).unwrap_or(std::num::NonZeroU32::MIN);
-        let per_minute = std::num::NonZeroU32::new(10).unwrap_or(std::num::NonZeroU32::MIN);
-        RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
-    });
-    if limiter.len() > 10_000 {
-        limiter.retain_recent();
-    }
-    limiter
-        .check_key(&(
-            email.trim().to_lowercase(),
-            client.map(crate::http::client_address::RateKey::of),
-        ))
-        .map_err(|not_until| AuthError::TooManyAttempts {
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+) -> Result<super::throttle::Attempt<'static>, AuthError> {
+    super::throttle::SignInThrottle::global()
+        .begin(email, client)
+        .map_err(|retry_after| {
+            tracing::info!("sign-in attempt delayed");
+            AuthError::TooManyAttempts { retry_after }
         })
+}
+
+/// Ends a password attempt: a right password or one never checked is refunded.
+pub(super) fn end_attempt(
+    attempt: super::throttle::Attempt<'static>,
+    verified: &Result<bool, AuthError>,
+) {
+    match verified {
+        Ok(true) => attempt.succeeded(),
+        Err(AuthError::TooManyAttempts { .. }) => attempt.not_tried(),
+        _ => drop(attempt),
+    }
 }
 
 /// Ends the session; send [`clear_cookie`] with the response.
@@ -233,11 +236,11 @@ pub async fn from_headers(
     store: &Store,
     headers: &axum::http::HeaderMap,
 ) -> Result<Option<Session>, AuthError> {
-    let Some(value) = cookie_value(headers, SESSION_COOKIE) else {
+    let Some(value) = cookie_value(headers, SESSION_COOKIE).map(Zeroizing::new) else {
         return Ok(None);
     };
     match store.session_by_hash(&hash_cookie(&value)).await {
-        Ok(s) => Ok(Some(s.into())),
+        Ok(s) => Ok(Some(Session::new(s, &value))),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
     }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use zeroize::Zeroize;
 
-use super::render::{PageError, html};
+use super::render::{Moment, PageError, html};
 use crate::http::app::AppState;
 use crate::http::auth::second_factor::{self, SecondFactorError, Status};
 use crate::http::auth::{self, AuthError, CurrentUser, csrf_token};
@@ -53,8 +53,8 @@ struct SecurityPage {
 /// A session as the page lists it.
 struct SessionRow {
     id: i64,
-    started: String,
-    expires: String,
+    started: Moment,
+    expires: Moment,
     current: bool,
     second_factor: bool,
 }
@@ -64,9 +64,9 @@ struct TokenRow {
     id: i64,
     label: String,
     scope: &'static str,
-    created: String,
-    expires: String,
-    last_used: String,
+    created: Moment,
+    expires: Moment,
+    last_used: Option<Moment>,
 }
 
 impl Drop for SecurityPage {
@@ -112,8 +112,8 @@ async fn security_page(state: &AppState, shown: Shown) -> Result<Response, PageE
         .into_iter()
         .map(|s| SessionRow {
             id: s.id,
-            started: super::render::when(s.created_at),
-            expires: super::render::when(s.expires_at),
+            started: Moment::exact(s.created_at),
+            expires: Moment::exact(s.expires_at),
             current: s.id == current,
             second_factor: s.second_factor,
         })
@@ -126,11 +126,9 @@ async fn security_page(state: &AppState, shown: Shown) -> Result<Response, PageE
             id: t.id.0,
             label: t.label,
             scope: t.scope.as_str(),
-            created: super::render::when(t.created_at),
-            expires: super::render::when(t.expires_at),
-            last_used: t
-                .last_used_at
-                .map_or_else(|| "never".to_owned(), super::render::when),
+            created: Moment::exact(t.created_at),
+            expires: Moment::exact(t.expires_at),
+            last_used: t.last_used_at.map(Moment::exact),
         })
         .collect();
     let status = second_factor::status(store, user).await.map_err(failure)?;

@@ -44,7 +44,13 @@ pub fn settings(settings: &serde_json::Value) -> Vec<(String, String)> {
             },
         ));
     }
-    if let Some(ca) = text("ca_file") {
+    if text("ca_pem").is_some() {
+        lines.push((
+            "Trusted certificate authority".to_owned(),
+            "the one given when linking (public authorities are not trusted for this mailbox)"
+                .to_owned(),
+        ));
+    } else if let Some(ca) = text("ca_file") {
         lines.push(("Trusted certificate authority".to_owned(), ca));
     }
     if let Some(backfill) = get("backfill").and_then(serde_json::Value::as_u64) {

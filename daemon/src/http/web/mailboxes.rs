@@ -39,6 +39,8 @@ pub struct LinkValues {
     pub exclusions: String,
     /// How many recent messages to read when linked ("0": only new mail).
     pub backfill: String,
+    /// A private CA's certificate, PEM (public, so kept like the other values).
+    pub ca_pem: String,
 }
 
 #[derive(Template)]
@@ -166,6 +168,8 @@ pub struct LinkForm {
     exclusions: String,
     #[serde(default)]
     backfill: String,
+    #[serde(default)]
+    ca_pem: String,
 }
 
 impl Drop for LinkForm {
@@ -195,7 +199,13 @@ fn port_for(security: &str, port: &str) -> String {
 }
 
 /// A failed link in words, on the field it is about: `(field, text)`; field `""` is the form.
-fn link_failure(e: &ServiceError, host: &str, port: &str) -> (&'static str, String) {
+/// `ca_given`: the form named a CA of its own.
+fn link_failure(
+    e: &ServiceError,
+    host: &str,
+    port: &str,
+    ca_given: bool,
+) -> (&'static str, String) {
     match e {
         ServiceError::LinkFailed { auth: true, .. } => (
             "password",
@@ -204,10 +214,19 @@ fn link_failure(e: &ServiceError, host: &str, port: &str) -> (&'static str, Stri
         ServiceError::LinkFailed {
             tls_untrusted: true,
             ..
-        } => (
-            "host",
+        } if ca_given => (
+            "ca_pem",
             format!(
-                "The certificate of {host} is not trusted (an unknown authority, another name, or expired). Check the server name; a server with its own certificate authority must be added by the operator (mailsigd mailbox add-imap --ca-file)."
+                "The certificate of {host} is not signed by this certificate authority (or it names another server, or it has expired). Paste the certificate of the authority that issued the server's certificate, and check the server name."
+            ),
+        ),
+        ServiceError::LinkFailed {
+            tls_untrusted: true,
+            ..
+        } => (
+            "ca_pem",
+            format!(
+                "The certificate of {host} is not trusted (an unknown authority, another name, or expired). Check the server name; if the server uses its own certificate authority, paste that authority's certificate here."
             ),
         ),
         ServiceError::LinkFailed { folder: true, .. } => (
@@ -220,10 +239,12 @@ fn link_failure(e: &ServiceError, host: &str, port: &str) -> (&'static str, Stri
                 "The server at {host} port {port} did not accept this connection. Check the security choice: TLS usually uses port 993, STARTTLS port 143."
             ),
         ),
+        // Unreachable, or it accepted the connection and then said nothing within
+        // `[imap] connect_timeout` (STARTTLS against a TLS-only port waits like that).
         _ => (
             "port",
             format!(
-                "No answer from {host} on port {port} in time, or the server could not be reached. Check the server name and the port (TLS: 993, STARTTLS: 143)."
+                "No answer from {host} on port {port} in time: the server could not be reached, or it accepted the connection and then said nothing. Check the server name, the port and the security choice (TLS usually uses port 993, STARTTLS port 143)."
             ),
         ),
     }
@@ -258,6 +279,7 @@ pub async fn link_imap(
         folders: items(&form.folders),
         backfill: form.backfill.trim().parse::<i64>().ok(),
         excluded_domains: items(&form.exclusions),
+        ca_pem: Some(form.ca_pem.clone()),
         ..service::mailboxes::LinkImap::default()
     };
     let result = service::mailboxes::link_imap(
@@ -296,7 +318,12 @@ pub async fn link_imap(
             "Nothing was linked yet: please look at the marked fields.".to_owned(),
         ),
         other => {
-            let (field, text) = link_failure(&other, form.host.trim(), port.trim());
+            let (field, text) = link_failure(
+                &other,
+                form.host.trim(),
+                port.trim(),
+                !form.ca_pem.trim().is_empty(),
+            );
             (
                 BTreeMap::from([(field.to_owned(), text.clone())]),
                 format!("Nothing was linked yet: {text}"),
@@ -315,6 +342,7 @@ pub async fn link_imap(
             folders: form.folders.clone(),
             exclusions: form.exclusions.clone(),
             backfill: form.backfill.clone(),
+            ca_pem: form.ca_pem.clone(),
         },
         errors,
         failure: Some(failure),

@@ -418,8 +418,12 @@ pub async fn merge(
         }
         ("accepted", accepted.list)
     } else {
-        match service::suggestions::merge(&state.store, visitor.actor, id, &choices).await {
-            Ok(merged) => ("merged", merged.list),
+        match service::suggestions::merge_undoable(&state.store, visitor.actor, id, &choices).await
+        {
+            Ok((merged, undo)) => {
+                extra.push(("merge_undo", format!("{}:{}", id.0, undo.0)));
+                ("merged", merged.list)
+            }
             Err(ServiceError::Validation(fields)) => {
                 // The service's own checks (length, characters): back to the form, text kept.
                 posted.errors = fields
@@ -504,6 +508,7 @@ mod tests {
             ),
             unverified_sender: false,
             provenance: None,
+            book: None,
         }
     }
 

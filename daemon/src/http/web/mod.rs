@@ -1,10 +1,12 @@
 //! The web pages: small, server-rendered HTML for people (sign in, link a mailbox, choose its
-//! list and exclusions, review and merge suggestions, share and export a list, turn on two-step
-//! verification).
+//! list and exclusions, review and merge suggestions, share and export a list, manage its
+//! webhooks and read their delivery logs, turn on two-step verification).
 //!
-//! Why server-rendered forms and no JavaScript: every action is an HTML form posted to the
-//! server, which keeps the Content-Security-Policy strict (`script-src 'none'`), works with
-//! any browser and needs no front-end build. Templates are askama files in `daemon/templates/`
+//! Why server-rendered forms and no JavaScript requirement: every action is an HTML form posted
+//! to the server, which keeps the Content-Security-Policy strict, works with any browser and
+//! needs no front-end build. One small script of our own (`static/local-time.js`, the only one
+//! the CSP allows: `script-src 'self'`, no inline script, no eval) shows times in the reader's
+//! time zone; without it the pages show the server's UTC text. Templates are askama files in `daemon/templates/`
 //! compiled into the binary; askama escapes every value it prints, so text that came from a
 //! mail (a company called `<script>…`) is shown as text.
 //!
@@ -13,16 +15,20 @@
 //! CSRF token, and a POST without it is refused before reaching a handler here.
 
 mod account;
+mod book_light;
+mod erase;
 mod imap_presets;
 mod lists;
 mod mailbox_password;
 mod mailbox_words;
 mod mailboxes;
 mod merge;
+mod oidc;
 mod render;
 mod return_to;
 mod review;
 mod session;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -37,15 +43,19 @@ use crate::http::auth::CurrentUser;
 pub use mailboxes::MicrosoftLinking;
 pub use render::{PageError, csrf_refused_page};
 
-/// No script at all, styles from our own origin only, forms post only to us, never framed.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Scripts and styles from our own origin only (no inline code, no eval), forms post only to
+/// us, never framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Largest form body a page accepts (413 above); the forms are a few short fields.
 pub const PAGE_BODY_LIMIT: usize = 64 * 1024;
 
 /// The stylesheet, compiled in.
 const STYLE_CSS: &str = include_str!("../../../static/style.css");
+
+/// The script that rewrites `<time>` elements to the reader's time zone, compiled in.
+const LOCAL_TIME_JS: &str = include_str!("../../../static/local-time.js");
 
 /// Every page route, for `http::app::app_router` to merge (it adds auth, CSRF and rate limit).
 pub fn router() -> Router<AppState> {
@@ -56,6 +66,8 @@ pub fn router() -> Router<AppState> {
             get(session::sign_in_page).post(session::sign_in),
         )
         .route("/sign-out", post(session::sign_out))
+        .route("/sign-in/oidc/{provider}", get(oidc::start))
+        .route("/sign-in/oidc/{provider}/callback", get(oidc::callback))
         .route(
             session::SECOND_FACTOR_PATH,
             get(session::second_factor_page).post(session::second_factor),
@@ -81,6 +93,12 @@ pub fn router() -> Router<AppState> {
             get(lists::share_page).post(lists::share),
         )
         .route("/lists/{id}/unshare", post(lists::unshare))
+        .route(
+            "/lists/{id}/webhooks",
+            get(webhooks::page).post(webhooks::add),
+        )
+        .route("/lists/{id}/webhooks/{hook}", get(webhooks::log))
+        .route("/lists/{id}/webhooks/{hook}/remove", post(webhooks::remove))
         .route("/lists/{id}/rename", post(lists::rename))
         .route(
             "/lists/{id}/delete",
@@ -94,6 +112,10 @@ pub fn router() -> Router<AppState> {
         .route("/lists/{id}/auto-accept", post(review::set_auto_accept))
         .route("/suggestions/{id}/accept", post(review::accept))
         .route("/suggestions/{id}/dismiss", post(review::dismiss))
+        .route(
+            "/suggestions/{id}/erase",
+            get(erase::erase_page).post(erase::erase),
+        )
         .route("/changes/{id}/accept", post(merge::accept_change))
         .route("/changes/{id}/dismiss", post(merge::dismiss_change))
         .route(
@@ -115,6 +137,7 @@ pub fn router() -> Router<AppState> {
             get(mailbox_password::show).post(mailbox_password::replace),
         )
         .route("/static/style.css", get(style))
+        .route("/static/local-time.js", get(local_time_script))
         .fallback(render::not_found_page)
         .layer(axum::middleware::from_fn(return_to::remember_page))
         .layer(DefaultBodyLimit::max(PAGE_BODY_LIMIT))
@@ -149,6 +172,17 @@ async fn home(user: Option<CurrentUser>) -> Redirect {
         Some(_) => Redirect::to("/dashboard"),
         None => Redirect::to("/sign-in"),
     }
+}
+
+async fn local_time_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        LOCAL_TIME_JS,
+    )
+        .into_response()
 }
 
 async fn style() -> Response {

@@ -192,7 +192,10 @@ pub fn when(ms: i64) -> String {
 
 /// A moment as a page shows it: `<time datetime="{iso}" title="{exact}">{text}</time>`. The
 /// text is relative ("3 hours ago"), which reads right in every time zone without a script;
-/// the exact UTC time is in the title and the machine-readable `datetime`.
+/// the exact UTC time is in the title and the machine-readable `datetime`. Tables show the
+/// exact time instead ([`Moment::exact`], `<time class="exact">`). `static/local-time.js`
+/// rewrites the titles and the exact texts to the reader's time zone; the UTC text is what a
+/// browser without the script shows.
 pub struct Moment {
     pub iso: String,
     pub text: String,
@@ -226,6 +229,15 @@ impl Moment {
             _ => exact.get(..10).unwrap_or(&exact).to_owned(),
         };
         Moment { iso, text, exact }
+    }
+
+    /// The exact time as the text ("2026-12-06 19:30 UTC"), for tables.
+    pub fn exact(ms: i64) -> Moment {
+        let at = Moment::at(ms, ms);
+        Moment {
+            text: at.exact.clone(),
+            ..at
+        }
     }
 
     /// Seen from now.

@@ -6,7 +6,9 @@
 //! reviewer must land where they were (same status, search and page), so each form carries the
 //! view it was posted from (`back_*` fields) and the redirect puts it back into the query. The
 //! confirmation is built from the redirect's query (`done`, `undo=<id>:<previous status>`), so
-//! no server-side flash state is kept. Viewers see the cards without any control that would
+//! no server-side flash state is kept. A merge changed values, which a status cannot restore:
+//! its Undo names the entry the store kept of the values before (`merge_undo=<id>:<entry>`,
+//! `store::merge_undo`), never the values themselves. Viewers see the cards without any control that would
 //! change them; the service refuses such changes anyway.
 
 use askama::Template;
@@ -245,6 +247,8 @@ pub struct Card {
     pub updated: Moment,
     pub can_accept: bool,
     pub can_dismiss: bool,
+    /// The duplicate check against the list's address book, when it has one.
+    pub book: Option<super::book_light::BookLight>,
 }
 
 /// One status tab with its count.
@@ -261,6 +265,8 @@ pub struct Notice {
     pub text: String,
     /// `<id>:<status>` pairs to post back to undo.
     pub undo: Vec<String>,
+    /// After a merge: `<suggestion id>:<undo entry>` to post back to undo it.
+    pub merge_undo: Option<String>,
 }
 
 /// The auto-accept section of the page (display text only).
@@ -321,6 +327,8 @@ struct ReviewPage {
     list_name: String,
     role: &'static str,
     can_edit: bool,
+    /// The list's owner: may erase a suggestion for good (behind a confirmation).
+    can_erase: bool,
     view: ReviewView,
     show_status: bool,
     tabs: Vec<StatusTab>,
@@ -381,6 +389,7 @@ pub async fn review_page(
                     SuggestionStatus::New | SuggestionStatus::Dismissed
                 ),
             can_dismiss: can_edit && s.status != SuggestionStatus::Dismissed,
+            book: s.book.as_ref().map(super::book_light::BookLight::of),
         })
         .collect();
     let tab = |key: &'static str, label: &'static str, count: i64| StatusTab {
@@ -421,6 +430,7 @@ pub async fn review_page(
         list_name: list.name,
         role: list.role.as_str(),
         can_edit,
+        can_erase: list.role == crate::store::Role::Owner,
         show_status: view.status == "all",
         tabs,
         list_empty: total == 0,
@@ -490,6 +500,7 @@ async fn notice(
         "dismissed" => "Dismissed",
         "merged" => "Merged",
         "restored" => "Undone:",
+        "erased" => "Erased",
         _ => return None,
     };
     let undo: Vec<String> = pairs
@@ -523,17 +534,34 @@ async fn notice(
     };
     let text = if done == "restored" {
         format!("{verb} {what} back to where {} were.", pronoun(count))
+    } else if done == "erased" {
+        format!("{verb} {what} for good.")
     } else {
         format!("{verb} {what}.")
     };
+    let merge_undo = pairs
+        .iter()
+        .find(|(k, _)| k == "merge_undo")
+        .filter(|_| done == "merged")
+        .and_then(|(_, v)| parse_merge_undo(v))
+        .map(|(id, undo)| format!("{}:{}", id.0, undo.0));
     Some(Notice {
         text,
         undo: if done == "restored" { vec![] } else { undo },
+        merge_undo,
     })
 }
 
 fn pronoun(count: usize) -> &'static str {
     if count == 1 { "it" } else { "they" }
+}
+
+/// `<suggestion id>:<undo entry id>` of a merge's Undo.
+fn parse_merge_undo(entry: &str) -> Option<(SuggestionId, crate::store::MergeUndoId)> {
+    let (id, undo) = entry.split_once(':')?;
+    let id = id.parse::<i64>().ok().filter(|id| *id > 0)?;
+    let undo = undo.parse::<i64>().ok().filter(|u| *u > 0)?;
+    Some((SuggestionId(id), crate::store::MergeUndoId(undo)))
 }
 
 /// `<id>:<status>` of an Undo entry.
@@ -684,7 +712,8 @@ pub async fn bulk(
 }
 
 /// Puts suggestions back to the status they had before the confirmed action
-/// (`restore` = `<id>:<status>`, repeated).
+/// (`restore` = `<id>:<status>`, repeated), or a merged suggestion back to its values before
+/// the merge (`merge_undo` = `<id>:<entry>`).
 pub async fn undo(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
@@ -693,6 +722,27 @@ pub async fn undo(
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let list = ListId(list_id);
+    if let Some((_, entry)) = form.iter().find(|(k, _)| k == "merge_undo") {
+        let (id, undo) = parse_merge_undo(entry).ok_or_else(|| {
+            PageError::from(ServiceError::field(
+                "merge_undo",
+                service::FieldCode::Text,
+                "is not an entry this page made",
+            ))
+        })?;
+        let suggestion = service::suggestions::get(&state.store, visitor.actor, id).await?;
+        if suggestion.list != list {
+            return Err(ServiceError::NotFound { what: "suggestion" }.into());
+        }
+        service::suggestions::undo_merge(&state.store, visitor.actor, id, undo).await?;
+        let view = ReviewView::from_pairs(&form, "back_");
+        let extra = vec![
+            ("done", "restored".to_owned()),
+            ("n", "1".to_owned()),
+            ("one", id.0.to_string()),
+        ];
+        return Ok(Redirect::to(&view.url(list, &extra)).into_response());
+    }
     let entries: Vec<(SuggestionId, SuggestionStatus)> = form
         .iter()
         .filter(|(k, _)| k == "restore")

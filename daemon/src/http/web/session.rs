@@ -25,19 +25,27 @@ struct SignInPage {
     next: String,
     /// The pre-session CSRF token (hidden `csrf_token` field; also in the sign-in cookie).
     csrf: String,
+    /// The e-mail and password form is shown (`[auth] local_passwords`).
+    local_passwords: bool,
+    /// One button per OpenID provider: (name, display name).
+    providers: Vec<(String, String)>,
+    /// `?next=` for the provider buttons, URL-encoded (empty: none).
+    next_query: String,
 }
 
 /// The sign-in form with a fresh pre-session token (field + cookie), with `status`.
-fn sign_in_form(
+pub(super) fn sign_in_form(
+    identity: &auth::oidc::Identity,
     status: StatusCode,
     email: String,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    sign_in_form_to(status, email, error, None, String::new())
+    sign_in_form_to(identity, status, email, error, None, String::new())
 }
 
 /// [`sign_in_form`] with a notice and the page to return to.
 fn sign_in_form_to(
+    identity: &auth::oidc::Identity,
     status: StatusCode,
     email: String,
     error: Option<String>,
@@ -45,14 +53,29 @@ fn sign_in_form_to(
     next: String,
 ) -> Result<Response, PageError> {
     let token = SignInToken::issue().map_err(|e| PageError::Internal(e.to_string()))?;
+    let next = Some(next)
+        .filter(|n| return_to::is_local_path(n))
+        .unwrap_or_default();
+    let next_query = if next.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        )
+    };
     let page = SignInPage {
         email,
         error,
         notice,
-        next: Some(next)
-            .filter(|n| return_to::is_local_path(n))
-            .unwrap_or_default(),
+        next,
         csrf: token.value().to_owned(),
+        local_passwords: identity.local_passwords,
+        providers: identity
+            .providers()
+            .map(|p| (p.name().to_owned(), p.display_name().to_owned()))
+            .collect(),
+        next_query,
     };
     let body = page
         .render()
@@ -75,6 +98,7 @@ pub struct SignInQuery {
 }
 
 pub async fn sign_in_page(
+    State(state): State<AppState>,
     user: Option<CurrentUser>,
     Query(query): Query<SignInQuery>,
 ) -> Result<Response, PageError> {
@@ -95,7 +119,14 @@ pub async fn sign_in_page(
         Some("signed-out") => Some("You are signed out.".to_owned()),
         _ => None,
     };
-    sign_in_form_to(StatusCode::OK, String::new(), None, notice, next)
+    sign_in_form_to(
+        &state.settings.identity,
+        StatusCode::OK,
+        String::new(),
+        None,
+        notice,
+        next,
+    )
 }
 
 #[derive(Deserialize)]
@@ -127,6 +158,16 @@ pub async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, PageError> {
+    // First: with passwords off there is no form to carry a token, and nothing to protect.
+    if !state.settings.identity.local_passwords {
+        tracing::info!("password sign-in refused: local passwords are off");
+        return sign_in_form(
+            &state.settings.identity,
+            StatusCode::FORBIDDEN,
+            String::new(),
+            Some(LOCAL_PASSWORDS_OFF.to_owned()),
+        );
+    }
     let email = form.email.trim().to_owned();
     if let Err(refusal) = auth::check_sign_in_token(&headers, form.csrf_token.as_deref()) {
         tracing::info!(
@@ -134,6 +175,7 @@ pub async fn sign_in(
             "sign-in refused: missing or wrong sign-in form token"
         );
         return sign_in_form(
+            &state.settings.identity,
             StatusCode::FORBIDDEN,
             email,
             Some(
@@ -142,6 +184,7 @@ pub async fn sign_in(
             ),
         );
     }
+
     match auth::sign_in_with_password(
         &state.store,
         &email,
@@ -191,22 +234,49 @@ pub async fn sign_in(
                     )
                 }
             };
-            sign_in_form_to(status, email, Some(message), None, form.next.clone())
+            let mut response = sign_in_form_to(
+                &state.settings.identity,
+                status,
+                email,
+                Some(message),
+                None,
+                form.next.clone(),
+            )?;
+            if let AuthError::TooManyAttempts { retry_after } = e {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after.as_secs().max(1)),
+                );
+            }
+            Ok(response)
         }
     }
 }
 
+/// Ends the session here; a session opened through a provider with an end-session endpoint
+/// then goes on to sign out there too ([`provider_sign_out_page`]).
 pub async fn sign_out(State(state): State<AppState>, user: Option<CurrentUser>) -> Response {
-    if let Some(session) = user.as_ref().and_then(CurrentUser::session)
-        && let Err(e) = auth::sign_out(&state.store, session).await
-    {
-        tracing::warn!(error = %e, "sign-out failed");
+    let mut at_provider = None;
+    if let Some(session) = user.as_ref().and_then(CurrentUser::session) {
+        at_provider = auth::oidc::end_session_url(
+            &state.store,
+            &state.vault,
+            &state.settings.identity,
+            session,
+        )
+        .await;
+        if let Err(e) = auth::sign_out(&state.store, session).await {
+            tracing::warn!(error = %e, "sign-out failed");
+        }
     }
-    (
-        [(header::SET_COOKIE, auth::clear_cookie())],
-        Redirect::to("/sign-in?why=signed-out"),
-    )
-        .into_response()
+    let mut response = match at_provider {
+        Some(url) => provider_sign_out_page(&url),
+        None => Redirect::to("/sign-in?why=signed-out").into_response(),
+    };
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, auth::clear_cookie());
+    response
 }
 
 /// The second step of a sign-in (see `auth::second_factor::challenge`).
@@ -220,9 +290,14 @@ struct SecondFactorPage {
     csrf: String,
 }
 
+/// What a password sign-in gets when `[auth] local_passwords` is off.
+pub const LOCAL_PASSWORDS_OFF: &str =
+    "Signing in with a password is turned off here. Use your organisation's sign-in below.";
+
 /// Back to the password form, saying why.
-fn start_again(message: &str) -> Result<Response, PageError> {
+fn start_again(identity: &auth::oidc::Identity, message: &str) -> Result<Response, PageError> {
     let mut response = sign_in_form(
+        identity,
         StatusCode::UNAUTHORIZED,
         String::new(),
         Some(message.to_owned()),
@@ -250,11 +325,17 @@ pub async fn second_factor_page(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     match second_factor::challenge::from_headers(&state.store, &headers).await {
-        Ok(Some(challenge)) => second_factor_form(StatusCode::OK, challenge.csrf_token, None),
-        Ok(None) => start_again("The sign-in expired. Please enter your password again."),
+        Ok(Some(live)) => second_factor_form(StatusCode::OK, live.csrf_token().to_owned(), None),
+        Ok(None) => start_again(
+            &state.settings.identity,
+            "The sign-in expired. Please enter your password again.",
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "second-factor page failed");
-            start_again("Signing in is not possible right now; try again later.")
+            start_again(
+                &state.settings.identity,
+                "Signing in is not possible right now; try again later.",
+            )
         }
     }
 }
@@ -316,15 +397,34 @@ pub async fn second_factor(
                 retry_after.as_secs().max(1)
             )),
         ),
-        Err(StepError::Expired) => {
-            start_again("The sign-in expired. Please enter your password again.")
-        }
-        Err(StepError::UsedUp) => {
-            start_again("Too many wrong codes. Please enter your password again.")
-        }
+        Err(StepError::Expired) => start_again(
+            &state.settings.identity,
+            "The sign-in expired. Please enter your password again.",
+        ),
+        Err(StepError::UsedUp) => start_again(
+            &state.settings.identity,
+            "Too many wrong codes. Please enter your password again.",
+        ),
         Err(StepError::Auth(e)) => {
             tracing::warn!(error = %e, "second sign-in step failed");
-            start_again("Signing in is not possible right now; try again later.")
+            start_again(
+                &state.settings.identity,
+                "Signing in is not possible right now; try again later.",
+            )
         }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signed_out_provider.html")]
+struct ProviderSignOutPage<'a> {
+    url: &'a str,
+}
+
+/// The page that forwards a signed-out browser to the provider's end-session endpoint.
+pub fn provider_sign_out_page(url: &str) -> Response {
+    match (ProviderSignOutPage { url }).render() {
+        Ok(body) => (StatusCode::OK, Html(body)).into_response(),
+        Err(_) => Redirect::to(url).into_response(),
     }
 }

@@ -1,8 +1,10 @@
 //! THE adapter around graph-rs-sdk: the only module that builds Graph requests.
 //!
 //! Everything the source needs from Graph goes through [`GraphApi`] (one per mailbox):
-//! `GET /me`, subscriptions (create, list, renew, delete), `GET /me/messages/{id}/$value` and
-//! the per-folder delta query. The adapter adds what the SDK leaves to its caller:
+//! `GET /me`, subscriptions (create, list, renew, delete), `GET /me/messages/{id}/$value`,
+//! the per-folder delta query, and Outlook contacts for a list's address book (contact folders,
+//! create, read, `PATCH` with `If-Match`, delete, the folder's contacts delta; `contacts.rs`
+//! maps them to book entries). The adapter adds what the SDK leaves to its caller:
 //! - at most [`MAX_REQUESTS_PER_MAILBOX`] requests in flight per mailbox (Outlook's limit);
 //! - 429 and 503 honour `Retry-After` (capped), other 5xx back off, a few attempts in all;
 //! - a 401 forces one token refresh and one retry;
@@ -143,6 +145,29 @@ pub struct DeltaPage {
     /// `@odata.nextLink`: more pages follow.
     pub next_link: Option<String>,
     /// `@odata.deltaLink`: the round is complete; start the next one here.
+    pub delta_link: Option<String>,
+}
+
+/// An Outlook contact folder.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteContactFolder {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: String,
+}
+
+/// A contact as Graph returns it: its JSON object, which `contacts.rs` reads.
+pub type RemoteContact = serde_json::Map<String, serde_json::Value>;
+
+/// One page of a contact folder's delta round.
+#[derive(Debug, Default)]
+pub struct ContactDeltaPage {
+    /// Contacts created or changed, whole.
+    pub changed: Vec<RemoteContact>,
+    /// Ids of contacts deleted since the round's link.
+    pub removed: Vec<String>,
+    pub next_link: Option<String>,
     pub delta_link: Option<String>,
 }
 
@@ -370,6 +395,171 @@ impl GraphApi {
         })
     }
 
+    /// `GET /me/contactFolders`.
+    pub async fn contact_folders(&self) -> Result<Vec<RemoteContactFolder>, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            value: Vec<RemoteContactFolder>,
+        }
+        let response = self
+            .send("list contact folders", |c| {
+                c.me().contact_folders().list_contact_folders()
+            })
+            .await?;
+        Ok(json::<Page>(response, "list contact folders").await?.value)
+    }
+
+    /// `POST /me/contactFolders`.
+    pub async fn create_contact_folder(
+        &self,
+        name: &str,
+    ) -> Result<RemoteContactFolder, GraphError> {
+        let body = serde_json::json!({ "displayName": name });
+        let response = self
+            .send("create contact folder", |c| {
+                c.me().contact_folders().create_contact_folders(&body)
+            })
+            .await?;
+        json(response, "create contact folder").await
+    }
+
+    /// `POST /me/contactFolders/{folder}/contacts`.
+    pub async fn create_contact(
+        &self,
+        folder: &str,
+        body: &serde_json::Value,
+    ) -> Result<RemoteContact, GraphError> {
+        let response = self
+            .send("create contact", |c| {
+                c.me()
+                    .contact_folder(folder)
+                    .contacts()
+                    .create_contacts(body)
+            })
+            .await?;
+        json(response, "create contact").await
+    }
+
+    /// `GET /me/contactFolders/{folder}/contacts/{id}`.
+    pub async fn contact(&self, folder: &str, id: &str) -> Result<RemoteContact, GraphError> {
+        let response = self
+            .send("get contact", |c| {
+                c.me().contact_folder(folder).contact(id).get_contacts()
+            })
+            .await?;
+        json(response, "get contact").await
+    }
+
+    /// `PATCH /me/contactFolders/{folder}/contacts/{id}` with `If-Match: etag`: only the
+    /// properties in `body` change; a contact changed since `etag` answers 412
+    /// ([`GraphError::is_precondition_failed`]).
+    pub async fn update_contact(
+        &self,
+        folder: &str,
+        id: &str,
+        etag: &str,
+        body: &serde_json::Value,
+    ) -> Result<RemoteContact, GraphError> {
+        let if_match = if_match(etag, "update contact")?;
+        let response = self
+            .send("update contact", |c| {
+                let mut request = c
+                    .me()
+                    .contact_folder(folder)
+                    .contact(id)
+                    .update_contacts(body);
+                request
+                    .headers_mut()
+                    .insert(reqwest::header::IF_MATCH, if_match.clone());
+                request
+            })
+            .await?;
+        json(response, "update contact").await
+    }
+
+    /// `DELETE /me/contactFolders/{folder}/contacts/{id}` with `If-Match: etag`; one that is
+    /// already gone counts as deleted.
+    pub async fn delete_contact(
+        &self,
+        folder: &str,
+        id: &str,
+        etag: &str,
+    ) -> Result<(), GraphError> {
+        let if_match = if_match(etag, "delete contact")?;
+        let sent = self
+            .send("delete contact", |c| {
+                let mut request = c.me().contact_folder(folder).contact(id).delete_contacts();
+                request
+                    .headers_mut()
+                    .insert(reqwest::header::IF_MATCH, if_match.clone());
+                request
+            })
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of a contact folder's delta query: the first round when `link` is `None`, else
+    /// the `nextLink` or `deltaLink` Graph returned (checked to point back at the Graph URL).
+    pub async fn contacts_delta_page(
+        &self,
+        folder: &str,
+        link: Option<&str>,
+    ) -> Result<ContactDeltaPage, GraphError> {
+        let link = match link {
+            Some(link) => Some(self.own_link(link)?),
+            None => None,
+        };
+        let response = self
+            .send("contacts delta", |c| {
+                let mut request = c.me().contact_folder(folder).contacts().delta();
+                request.headers_mut().insert(
+                    "Prefer",
+                    reqwest::header::HeaderValue::from_static(prefer_page_size()),
+                );
+                if let Some(link) = &link {
+                    *request.as_mut() = link.clone();
+                }
+                request
+            })
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            value: Vec<RemoteContact>,
+            #[serde(rename = "@odata.nextLink")]
+            next_link: Option<String>,
+            #[serde(rename = "@odata.deltaLink")]
+            delta_link: Option<String>,
+        }
+        let page: Page = json(response, "contacts delta").await?;
+        if page.next_link.is_none() && page.delta_link.is_none() {
+            return Err(GraphError::Protocol {
+                op: "contacts delta",
+                reason: "neither nextLink nor deltaLink".into(),
+            });
+        }
+        let mut out = ContactDeltaPage {
+            next_link: page.next_link,
+            delta_link: page.delta_link,
+            ..ContactDeltaPage::default()
+        };
+        for item in page.value {
+            if item.contains_key("@removed") {
+                if let Some(id) = item.get("id").and_then(serde_json::Value::as_str) {
+                    out.removed.push(id.to_owned());
+                }
+            } else {
+                out.changed.push(item);
+            }
+        }
+        Ok(out)
+    }
+
     /// A link Graph returned, checked to stay on the configured Graph URL (the bearer token
     /// must never go elsewhere).
     fn own_link(&self, link: &str) -> Result<Url, GraphError> {
@@ -446,6 +636,14 @@ impl GraphApi {
             return Err(error);
         }
     }
+}
+
+/// An `If-Match` header from an ETag Graph gave.
+fn if_match(etag: &str, op: &'static str) -> Result<reqwest::header::HeaderValue, GraphError> {
+    reqwest::header::HeaderValue::from_str(etag).map_err(|_| GraphError::Protocol {
+        op,
+        reason: "unusable etag".into(),
+    })
 }
 
 /// Counts fetched bytes (kept apart so `message_mime` reads simply).

@@ -24,6 +24,26 @@ pub const NOTIFICATIONS_PATH: &str = "/graph/notifications";
 pub const LIFECYCLE_PATH: &str = "/graph/lifecycle";
 /// The delegated scopes asked for at consent.
 pub const SCOPES: &str = "offline_access User.Read Mail.Read";
+/// Asked for in addition when the consent is for a list that writes to Outlook contacts.
+pub const CONTACTS_SCOPE: &str = "Contacts.ReadWrite";
+
+/// What a consent asks the user for: reading mail, and for a list that opted into Outlook
+/// contacts, reading and writing contacts. Refreshes ask for the mail scopes only; the identity
+/// platform's access token carries every delegated scope the user consented to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consent {
+    Mail,
+    MailAndContacts,
+}
+
+impl Consent {
+    pub fn scopes(self) -> String {
+        match self {
+            Consent::Mail => SCOPES.to_owned(),
+            Consent::MailAndContacts => format!("{SCOPES} {CONTACTS_SCOPE}"),
+        }
+    }
+}
 
 /// The Microsoft 365 source's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

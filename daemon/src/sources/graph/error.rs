@@ -60,6 +60,11 @@ impl GraphError {
         matches!(self, GraphError::Status { status: 404, .. })
     }
 
+    /// The item changed since the ETag sent with `If-Match` (412).
+    pub fn is_precondition_failed(&self) -> bool {
+        matches!(self, GraphError::Status { status: 412, .. })
+    }
+
     pub fn is_conflict(&self) -> bool {
         matches!(self, GraphError::Status { status: 409, .. })
     }

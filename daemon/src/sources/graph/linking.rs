@@ -24,7 +24,7 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use super::client::{GraphApi, RetryPolicy};
-use super::config::{GraphConfig, SCOPES};
+use super::config::{Consent, GraphConfig};
 use super::error::GraphError;
 use super::oauth::{
     LINKING_TTL, OAuthClient, code_challenge, issue_state, load_client_secret, random_token,
@@ -77,6 +77,20 @@ pub async fn start_linking(
     list: ListId,
     origin: LinkOrigin,
 ) -> Result<Url, LinkError> {
+    start_linking_for(store, vault, config, user, list, origin, Consent::Mail).await
+}
+
+/// [`start_linking`] asking for the scopes of `consent` (contacts too, for a list that writes
+/// to Outlook contacts).
+pub async fn start_linking_for(
+    store: &Store,
+    vault: &Vault,
+    config: &GraphConfig,
+    user: UserId,
+    list: ListId,
+    origin: LinkOrigin,
+    consent: Consent,
+) -> Result<Url, LinkError> {
     match store.role_of(user, list).await? {
         Some(role) if role.can_edit() => {}
         _ => return Err(LinkError::ListNotEditable),
@@ -98,7 +112,7 @@ pub async fn start_linking(
         .append_pair("response_type", "code")
         .append_pair("redirect_uri", &config.redirect_uri())
         .append_pair("response_mode", "query")
-        .append_pair("scope", SCOPES)
+        .append_pair("scope", &consent.scopes())
         .append_pair("state", &state)
         .append_pair("code_challenge", &code_challenge(&verifier))
         .append_pair("code_challenge_method", "S256");

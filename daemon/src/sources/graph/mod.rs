@@ -7,6 +7,7 @@
 //! - [`tokens`]: one mailbox's tokens over the vault (rotation persisted), and graph-rs-sdk's
 //!   `ClientApplication`.
 //! - [`client`]: THE adapter around graph-rs-sdk ([`GraphApi`]): throttling, limits, errors.
+//! - [`contacts`]: Outlook contacts of a mailbox, for a list whose address book is a contact folder.
 //! - [`linking`]: [`start_linking`] / [`complete_linking`] / [`unlink`].
 //! - [`subscriptions`], [`delta`]: keeping subscriptions alive; delta catch-up per folder.
 //! - [`webhook`], [`registry`]: notification bodies → persisted jobs (no Graph call inline).
@@ -17,6 +18,7 @@
 
 pub mod client;
 pub mod config;
+pub mod contacts;
 pub mod delta;
 pub mod error;
 pub mod group_commit;
@@ -34,11 +36,12 @@ pub mod webhook;
 
 pub use crate::store::LinkOrigin;
 pub use client::{GraphApi, RetryPolicy, check_graph_endpoint};
-pub use config::GraphConfig;
+pub use config::{Consent, GraphConfig};
 pub use error::GraphError;
 pub use jobs::JobOptions;
 pub use linking::{
-    GraphUnlinker, LinkError, UNLINK_GRAPH_BUDGET, complete_linking, start_linking, unlink,
+    GraphUnlinker, LinkError, UNLINK_GRAPH_BUDGET, complete_linking, start_linking,
+    start_linking_for, unlink,
 };
 pub use oauth::{CLIENT_SECRET_NAME, store_client_secret};
 pub use runtime::Timing;

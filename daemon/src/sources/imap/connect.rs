@@ -30,9 +30,10 @@ use super::framing::FramedLimits;
 use super::sasl::{BearerAuthenticator, BearerMechanism};
 use super::settings::{ImapOptions, ImapSettings, Security};
 
-/// DNS + TCP connect.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// TLS handshake, greeting, CAPABILITY, STARTTLS.
+// The TCP connect, the TLS handshake, the greeting and STARTTLS each have
+// `ImapOptions::connect_timeout` (`[imap] connect_timeout`): a server that accepts and then
+// says nothing is given up on after that long, whichever step it hangs in.
+/// CAPABILITY before AUTHENTICATE, and the login test's EXAMINE and LOGOUT.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// LOGIN (servers delay failed logins by a few seconds on purpose).
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -123,23 +124,23 @@ async fn connect_via(
             Some(checked.as_slice())
         }
     };
-    let tcp = open_tcp(host, settings.port, addrs).await?;
+    let tcp = open_tcp(host, settings.port, addrs, options.connect_timeout).await?;
     // Every byte the server sends is read through the framing limits (see `framing`).
     let limit = options.max_message_bytes;
     let client = match settings.security {
         Security::ImplicitTls => {
-            let tls = tls_handshake(settings, tcp).await?;
+            let tls = tls_handshake(settings, options, tcp).await?;
             let mut client = Client::new(Box::new(FramedLimits::new(tls, limit)) as ImapStream);
-            read_greeting(&mut client, host).await?;
+            read_greeting(&mut client, host, options.connect_timeout).await?;
             client
         }
         Security::StartTls => {
             let mut plain = Client::new(FramedLimits::new(tcp, limit));
-            read_greeting(&mut plain, host).await?;
+            read_greeting(&mut plain, host, options.connect_timeout).await?;
             // Asking for STARTTLS and failing on anything but OK is the strict check: a server that
             // does not offer it answers BAD or NO, and we never fall back to plaintext.
             timeout(
-                HANDSHAKE_TIMEOUT,
+                options.connect_timeout,
                 plain.run_command_and_check_ok("STARTTLS", None),
             )
             .await
@@ -148,12 +149,12 @@ async fn connect_via(
                 ImapError::new(ImapErrorKind::StartTlsUnavailable, host, "STARTTLS refused")
             })?;
             // RFC 3501 §6.2.1: no greeting follows STARTTLS; everything said before it is forgotten.
-            let tls = tls_handshake(settings, plain.into_inner().into_inner()).await?;
+            let tls = tls_handshake(settings, options, plain.into_inner().into_inner()).await?;
             Client::new(Box::new(FramedLimits::new(tls, limit)) as ImapStream)
         }
         Security::Plaintext => {
             let mut client = Client::new(Box::new(FramedLimits::new(tcp, limit)) as ImapStream);
-            read_greeting(&mut client, host).await?;
+            read_greeting(&mut client, host, options.connect_timeout).await?;
             client
         }
     };
@@ -259,6 +260,7 @@ async fn open_tcp(
     host: &str,
     port: u16,
     addrs: Option<&[SocketAddr]>,
+    limit: Duration,
 ) -> Result<TcpStream, ImapError> {
     let connecting = async {
         match addrs {
@@ -266,7 +268,7 @@ async fn open_tcp(
             None => TcpStream::connect((host, port)).await,
         }
     };
-    let tcp = timeout(CONNECT_TIMEOUT, connecting)
+    let tcp = timeout(limit, connecting)
         .await
         .map_err(|_| {
             ImapError::new(
@@ -296,14 +298,26 @@ async fn open_tcp(
     Ok(tcp)
 }
 
-/// The rustls configuration: TLS 1.2 and 1.3 only, verified against the custom CA file when one is
-/// given, otherwise against the public web roots.
-pub fn tls_config(settings: &ImapSettings) -> Result<Arc<rustls::ClientConfig>, ImapError> {
+/// The rustls configuration: TLS 1.2 and 1.3 only, verified against the mailbox's own CA when it
+/// has one, otherwise against the public web roots and the operator's CAs (see `trust`).
+pub fn tls_config(
+    settings: &ImapSettings,
+    options: &ImapOptions,
+) -> Result<Arc<rustls::ClientConfig>, ImapError> {
     let host = settings.host.as_str();
     let bad = |detail: String| ImapError::new(ImapErrorKind::InvalidSettings, host, detail);
     let mut roots = rustls::RootCertStore::empty();
-    match &settings.ca_file {
-        Some(path) => {
+    match (&settings.ca_pem, &settings.ca_file) {
+        (Some(pem), _) => {
+            for cert in super::trust::parse_ca_pem(pem.as_bytes())
+                .map_err(|e| bad(format!("the mailbox's CA {e}")))?
+            {
+                roots
+                    .add(cert)
+                    .map_err(|_| bad("the mailbox's CA cannot be used".to_owned()))?;
+            }
+        }
+        (None, Some(path)) => {
             let file = File::open(path)
                 .map_err(|e| bad(format!("open CA file {}: {e}", path.display())))?;
             let mut added = 0;
@@ -322,7 +336,10 @@ pub fn tls_config(settings: &ImapSettings) -> Result<Arc<rustls::ClientConfig>, 
                 )));
             }
         }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        (None, None) => {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            options.operator_roots.add_to(&mut roots);
+        }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -335,10 +352,11 @@ pub fn tls_config(settings: &ImapSettings) -> Result<Arc<rustls::ClientConfig>, 
 
 async fn tls_handshake(
     settings: &ImapSettings,
+    options: &ImapOptions,
     tcp: TcpStream,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
     let host = settings.host.as_str();
-    let config = tls_config(settings)?;
+    let config = tls_config(settings, options)?;
     let name = ServerName::try_from(
         host.trim_start_matches('[')
             .trim_end_matches(']')
@@ -352,7 +370,7 @@ async fn tls_handshake(
         )
     })?;
     let connector = TlsConnector::from(config);
-    match timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp)).await {
+    match timeout(options.connect_timeout, connector.connect(name, tcp)).await {
         Err(_) => Err(ImapError::timeout(host, "TLS handshake")),
         Ok(Ok(tls)) => Ok(tls),
         Ok(Err(e)) => {
@@ -371,8 +389,12 @@ async fn tls_handshake(
 }
 
 /// Reads the server greeting; a `BYE` greeting means the server refuses us now (try later).
-async fn read_greeting<T: Io>(client: &mut Client<T>, host: &str) -> Result<(), ImapError> {
-    let greeting = timeout(HANDSHAKE_TIMEOUT, client.read_response())
+async fn read_greeting<T: Io>(
+    client: &mut Client<T>,
+    host: &str,
+    limit: Duration,
+) -> Result<(), ImapError> {
+    let greeting = timeout(limit, client.read_response())
         .await
         .map_err(|_| ImapError::timeout(host, "greeting"))?
         .map_err(|_| {
@@ -570,10 +592,11 @@ mod tests {
             username: "u".into(),
             folders: vec![],
             ca_file: Some("/nonexistent/ca.pem".into()),
+            ca_pem: None,
             backfill: 0,
             operator_trusted: true,
         };
-        let e = tls_config(&settings).err();
+        let e = tls_config(&settings, &ImapOptions::default()).err();
         assert_eq!(e.map(|e| e.kind()), Some(ImapErrorKind::InvalidSettings));
     }
 }

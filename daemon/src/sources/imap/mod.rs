@@ -3,6 +3,7 @@
 //!
 //! - [`settings`]: what is stored per mailbox ([`ImapSettings`]) and the shared [`ImapOptions`].
 //! - [`connect`]: TCP + TLS/STARTTLS + LOGIN, and [`test_login`] for linking.
+//! - [`trust`]: which certificate authorities a connection trusts (the mailbox's own, the operator's).
 //! - [`framing`]: the literal and line limits every session's incoming bytes are checked against.
 //! - [`watcher`]: one task per (mailbox, folder): EXAMINE, catch up by UID, IDLE or poll, reconnect.
 //! - [`source`]: [`ImapSource`], the set of watchers the supervisor starts and stops.
@@ -22,6 +23,7 @@ pub mod settings;
 pub mod source;
 pub mod stats;
 pub mod store_adapter;
+pub mod trust;
 pub mod watcher;
 
 pub use checkpoints::{CheckpointError, Checkpoints, FolderCursor};

@@ -67,9 +67,14 @@ pub struct ImapSettings {
     /// Folders to watch, one connection each. Empty means INBOX.
     #[serde(default)]
     pub folders: Vec<String>,
-    /// A PEM file with the CA certificate(s) to trust instead of the public web roots (self-hosted servers).
+    /// A PEM file with the CA certificate(s) to trust instead of the public web roots (records
+    /// linked by the operator's CLI before the CA was stored with the mailbox; see `trust`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// The CA certificate(s) to trust instead of any other, as PEM text given when linking a
+    /// server with a private CA (public, not a secret; see `trust`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
     /// How many of the most recent messages to process when the mailbox is first linked (0: only new mail).
     #[serde(default)]
     pub backfill: u32,
@@ -103,6 +108,9 @@ pub struct ImapOptions {
     pub max_connections_per_host: usize,
     /// Folders one mailbox may watch (each is a connection of its own).
     pub max_folders_per_mailbox: usize,
+    /// Time a server has for each step of opening a connection: the TCP connect, the TLS
+    /// handshake, the greeting, STARTTLS (a server that accepts and then says nothing).
+    pub connect_timeout: std::time::Duration,
     /// Time a server has to answer one command (CAPABILITY, EXAMINE, the UID listing, NOOP).
     pub command_timeout: std::time::Duration,
     /// Time a server has to deliver one message body, however slowly it trickles it.
@@ -114,6 +122,9 @@ pub struct ImapOptions {
     /// First and largest delay between reconnection attempts (jitter is added).
     pub backoff_initial: std::time::Duration,
     pub backoff_max: std::time::Duration,
+    /// The operator's extra certificate authorities (`[imap] ca_file`), trusted with the public
+    /// roots by every mailbox that has no CA of its own.
+    pub operator_roots: super::trust::OperatorRoots,
 }
 
 impl Default for ImapOptions {
@@ -129,11 +140,13 @@ impl Default for ImapOptions {
             poll_interval: Duration::from_secs(60),
             max_connections_per_host: 2000,
             max_folders_per_mailbox: 20,
+            connect_timeout: Duration::from_secs(20),
             command_timeout: Duration::from_secs(60),
             fetch_timeout: Duration::from_secs(5 * 60),
             uidvalidity_rescan: Duration::from_secs(7 * 24 * 3600),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
+            operator_roots: super::trust::OperatorRoots::default(),
         }
     }
 }
@@ -255,6 +268,7 @@ mod tests {
             username: "u".into(),
             folders: vec![],
             ca_file: None,
+            ca_pem: None,
             backfill: 0,
             operator_trusted: false,
         }

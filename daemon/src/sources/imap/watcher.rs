@@ -415,7 +415,10 @@ async fn catch_up(
             Payload::TooLarge
         } else {
             match fetch_body(session, host, watch.options.fetch_timeout, uid).await {
-                Ok(Some(raw)) => Payload::Raw(raw),
+                Ok(Some(raw)) => {
+                    tracing::trace!(mailbox = %watch.mailbox, uid, bytes = raw.len(), "imap message fetched");
+                    Payload::Raw(raw)
+                }
                 // Expunged between the listing and the fetch: nothing to process.
                 Ok(None) => continue,
                 Err(error) if error.kind() == ImapErrorKind::Oversized => {

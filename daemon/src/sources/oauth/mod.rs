@@ -5,12 +5,14 @@
 //!
 //! Exchange Online refuses passwords over IMAP and SMTP, and Google Workspace admins can forbid
 //! them: such mailboxes log in with SASL XOAUTH2 or OAUTHBEARER and an access token from here.
+pub mod app_tokens;
 pub mod bearer;
 pub mod error;
 pub mod provider;
 pub mod token_client;
 pub mod tokens;
 
+pub use app_tokens::AppTokens;
 pub use bearer::MailboxBearer;
 pub use error::OAuthError;
 pub use provider::{ClientAuth, OAuthProfile, OAuthProvider, OAuthProviderConfig, OAuthProviders};

@@ -91,6 +91,8 @@ pub struct OpsConfig {
     pub listen: SocketAddr,
     pub log_format: &'static str,
     pub log_level: String,
+    /// `database_url` (PostgreSQL); `None` keeps SQLite in the data dir.
+    pub database_url: Option<String>,
     pub excluded_domains: Vec<String>,
     pub retention_days: u32,
     /// Extra keys of the `[imap]` section (e.g. `fetch_timeout = "5s"`), one per line.
@@ -106,6 +108,7 @@ impl OpsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             log_format: "json",
             log_level: "info".to_owned(),
+            database_url: None,
             excluded_domains: Vec::new(),
             retention_days: 30,
             imap_extra: String::new(),
@@ -119,8 +122,13 @@ impl OpsConfig {
             .iter()
             .map(|d| format!("{d:?}"))
             .collect();
+        let database = self
+            .database_url
+            .as_ref()
+            .map(|url| format!("database_url = {url:?}\n"))
+            .unwrap_or_default();
         format!(
-            "data_dir = {data_dir:?}\n\n[http]\nlisten = \"{listen}\"\n\n[pipeline]\nworkers = 2\n\n\
+            "data_dir = {data_dir:?}\n{database}\n[http]\nlisten = \"{listen}\"\n\n[pipeline]\nworkers = 2\n\n\
              [filters]\nexcluded_domains = [{excluded}]\n\n[imap]\nallow_plaintext_loopback = true\n{imap_extra}\n\n\
              [retention]\ndays = {days}\n\n[log]\nformat = \"{format}\"\nlevel = \"{level}\"\n{extra}\n",
             data_dir = data_dir.display().to_string(),

@@ -269,6 +269,7 @@ impl Running {
             queue_capacity,
             filters,
             sender_auth: None,
+            ..PipelineConfig::default()
         };
         let pipeline = Pipeline::spawn(store.clone(), config, &tracker, shutdown.clone());
         Running {

@@ -47,6 +47,69 @@ impl Site {
         watch_imap: bool,
         api: mailsig_daemon::http::app::ApiSettings,
     ) -> Result<Site> {
+        Site::start_on(0, watch_imap, api).await
+    }
+
+    /// [`Site::start`] with the `[webhooks]` settings `webhooks`.
+    pub async fn start_with_webhooks(
+        watch_imap: bool,
+        webhooks: mailsig_daemon::webhooks::WebhookSettings,
+    ) -> Result<Site> {
+        Site::start_full(
+            0,
+            watch_imap,
+            mailsig_daemon::http::app::ApiSettings::default(),
+            webhooks,
+        )
+        .await
+    }
+
+    /// [`Site::start`] with IMAP watchers and these IMAP options (the operator's certificate
+    /// authorities, timeouts); plaintext on loopback and private hosts are allowed as in
+    /// [`Site::start`].
+    pub async fn start_with_imap(options: ImapOptions) -> Result<Site> {
+        Site::start_full_with(
+            0,
+            true,
+            mailsig_daemon::http::app::ApiSettings::default(),
+            mailsig_daemon::webhooks::WebhookSettings::default(),
+            options,
+        )
+        .await
+    }
+
+    /// [`Site::start_with`] on the loopback port `port` (0: any free one), for settings that
+    /// must name the site's own URL before it starts (OpenID callbacks).
+    pub async fn start_on(
+        port: u16,
+        watch_imap: bool,
+        api: mailsig_daemon::http::app::ApiSettings,
+    ) -> Result<Site> {
+        Site::start_full(
+            port,
+            watch_imap,
+            api,
+            mailsig_daemon::webhooks::WebhookSettings::default(),
+        )
+        .await
+    }
+
+    async fn start_full(
+        port: u16,
+        watch_imap: bool,
+        api: mailsig_daemon::http::app::ApiSettings,
+        webhooks: mailsig_daemon::webhooks::WebhookSettings,
+    ) -> Result<Site> {
+        Site::start_full_with(port, watch_imap, api, webhooks, ImapOptions::default()).await
+    }
+
+    async fn start_full_with(
+        port: u16,
+        watch_imap: bool,
+        api: mailsig_daemon::http::app::ApiSettings,
+        webhooks: mailsig_daemon::webhooks::WebhookSettings,
+        imap_options: ImapOptions,
+    ) -> Result<Site> {
         let env = TestEnv::from_env()?;
         let dir = tempfile::tempdir()?;
         let cert = issue_certificate(&env, dir.path(), "server")?;
@@ -56,13 +119,13 @@ impl Site {
             options: ImapOptions {
                 allow_plaintext_loopback: true,
                 allow_private_hosts: true,
-                ..ImapOptions::default()
+                ..imap_options
             },
             reconcile_interval: Duration::from_secs(1),
             ..ImapStartOptions::default()
         };
         let options = SupervisorOptions {
-            http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], port))),
             https: HttpsOptions {
                 certificate: Some(CertificateFiles {
                     cert: cert.chain.clone(),
@@ -72,6 +135,7 @@ impl Site {
             },
             imap,
             api,
+            webhooks,
             shutdown_grace: Duration::from_secs(20),
             ..SupervisorOptions::default()
         };

@@ -3,7 +3,8 @@
 //! The password step of a user with a confirmed factor issues a challenge instead of a session:
 //! the cookie `__Host-mailsig_2fa` (256 random bits; Secure, HttpOnly, SameSite=Strict, five
 //! minutes) names it, the store keeps only its SHA-256, and the form of the second step carries
-//! the challenge's own CSRF token. [`complete`] counts every code tried against the challenge
+//! the challenge's own CSRF token, derived from the cookie ([`crate::http::auth::csrf_token`]) and
+//! never stored. [`complete`] counts every code tried against the challenge
 //! ([`MAX_ATTEMPTS`], then it is gone and the password must be entered again) and, on success,
 //! ends the challenge and opens a session marked as having passed the second factor.
 
@@ -14,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use super::{SecondFactorError, verify};
+use crate::http::auth::csrf_token::{self, Purpose};
 use crate::http::auth::session::{
     NewSession, SessionKind, cookie_value, hash_cookie, open_session,
 };
@@ -69,28 +71,43 @@ pub async fn issue(store: &Store, user: UserId) -> Result<Challenge, AuthError> 
     // Expired challenges go here rather than in a loop of their own: they are few.
     store.purge_expired_sign_in_challenges().await?;
     let cookie = random_hex()?;
-    let csrf = random_hex()?;
     let expires_at = store
         .now_ms()
         .saturating_add(crate::store::duration_ms(CHALLENGE_TTL));
     store
-        .create_sign_in_challenge(user, &hash_cookie(&cookie), &csrf, expires_at)
+        .create_sign_in_challenge(user, &hash_cookie(&cookie), expires_at)
         .await?;
     Ok(Challenge {
         cookie: SecretString::from(cookie),
     })
 }
 
+/// A live challenge, as the request's cookie names it.
+pub struct LiveChallenge {
+    pub challenge: StoredChallenge,
+    csrf: String,
+}
+
+impl LiveChallenge {
+    /// The CSRF token the second step's form carries.
+    pub fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// The live challenge named by the request's cookie, if any.
 pub async fn from_headers(
     store: &Store,
     headers: &HeaderMap,
-) -> Result<Option<StoredChallenge>, AuthError> {
+) -> Result<Option<LiveChallenge>, AuthError> {
     let Some(value) = cookie_value(headers, CHALLENGE_COOKIE).map(Zeroizing::new) else {
         return Ok(None);
     };
     match store.sign_in_challenge(&hash_cookie(&value)).await {
-        Ok(c) => Ok(Some(c)),
+        Ok(challenge) => Ok(Some(LiveChallenge {
+            challenge,
+            csrf: csrf_token::derive(&value, Purpose::SecondFactorChallenge),
+        })),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -138,12 +155,13 @@ pub async fn complete(
     code: &str,
     ttl: Duration,
 ) -> Result<NewSession, StepError> {
-    let challenge = from_headers(store, headers)
+    let live = from_headers(store, headers)
         .await?
         .ok_or(StepError::Expired)?;
-    if !csrf.is_some_and(|c| same_token(c, &challenge.csrf_token)) {
+    if !csrf.is_some_and(|c| same_token(c, live.csrf_token())) {
         return Err(StepError::Expired);
     }
+    let challenge = live.challenge;
     if !store
         .count_challenge_attempt(challenge.id, MAX_ATTEMPTS)
         .await

@@ -69,7 +69,7 @@ pub enum Status {
 pub const CODE_BURST: u32 = 10;
 
 fn attempt_allowed(user: UserId) -> Result<(), SecondFactorError> {
-    use governor::clock::{Clock as _, DefaultClock};
+    use governor::clock::Clock as _;
     use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
     static LIMITER: std::sync::OnceLock<DefaultKeyedRateLimiter<i64>> = std::sync::OnceLock::new();
     let limiter = LIMITER.get_or_init(|| {
@@ -83,7 +83,7 @@ fn attempt_allowed(user: UserId) -> Result<(), SecondFactorError> {
     limiter
         .check_key(&user.0)
         .map_err(|not_until| SecondFactorError::TooManyAttempts {
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            retry_after: not_until.wait_time_from(limiter.clock().now()),
         })
 }
 
