@@ -175,6 +175,17 @@ pub const PAGES: &[Page] = &[
         who: Who::Owner,
         open: Open::Steps(|b, f| Box::pin(enrolment(b, f))),
     },
+    // The org admin's pages (the fixture's owner is an org admin).
+    Page {
+        name: "admin",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin".to_owned()),
+    },
+    Page {
+        name: "admin-users",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/users".to_owned()),
+    },
     Page {
         name: "not-found",
         who: Who::Owner,
@@ -190,6 +201,9 @@ pub const PAGES: &[Page] = &[
 async fn fixture() -> Result<Fixture> {
     let site = Site::start(false).await?;
     let owner = site.user(EMAIL, PASSWORD).await?;
+    site.store
+        .set_org_role(owner.id, mailsig_daemon::domain::OrgRole::Admin)
+        .await?;
     let customers = site.store.create_list(owner.id, "Customers").await?;
     let prospects = site.store.create_list(owner.id, "Prospects").await?;
     let mailbox = site

@@ -15,6 +15,7 @@
 //! CSRF token, and a POST without it is refused before reaching a handler here.
 
 mod account;
+pub mod admin;
 mod book_light;
 mod erase;
 mod imap_presets;
@@ -138,6 +139,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/static/style.css", get(style))
         .route("/static/local-time.js", get(local_time_script))
+        .merge(admin::router())
         .fallback(render::not_found_page)
         .layer(axum::middleware::from_fn(return_to::remember_page))
         .layer(DefaultBodyLimit::max(PAGE_BODY_LIMIT))
