@@ -363,10 +363,25 @@ fn admin_rows() -> Vec<(Row, u16)> {
     vec![
         // Accounts (`{user}` is the stranger).
         (admin("GET", "/api/v1/admin/users"), 200),
+        (
+            Row {
+                body: |_| Some(json!({"email": "invited@example.test"})),
+                ..admin("POST", "/api/v1/admin/users")
+            },
+            201,
+        ),
         (admin("POST", "/api/v1/admin/users/{user}/disable"), 200),
         (admin("POST", "/api/v1/admin/users/{user}/enable"), 200),
         (
             admin("POST", "/api/v1/admin/users/{user}/reset-second-factor"),
+            200,
+        ),
+        // The stranger's list is fed by nobody else's mailbox, so it may be deleted.
+        (
+            Row {
+                body: |_| Some(json!({"delete_lists": true})),
+                ..admin("POST", "/api/v1/admin/users/{user}/offboard")
+            },
             200,
         ),
     ]

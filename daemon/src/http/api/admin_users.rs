@@ -5,7 +5,9 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 
 use crate::http::app::AppState;
 use crate::http::auth::OrgAdmin;
@@ -13,7 +15,7 @@ use crate::service::org::users as org_users;
 use crate::store::UserId;
 
 use super::error::ApiError;
-use super::extract::Ids;
+use super::extract::{Ids, JsonBody};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -48,4 +50,67 @@ pub async fn reset_second_factor(
     let user = UserId(ids.one()?);
     org_users::reset_second_factor(&app.store, admin.admin, user).await?;
     member(&app, &admin, user).await
+}
+
+#[derive(Deserialize)]
+pub struct InviteBody {
+    email: Option<String>,
+    display_name: Option<String>,
+}
+
+/// Invites a person by e-mail: the account (201) and the invitation mail in the outbox.
+pub async fn invite(
+    State(app): State<AppState>,
+    admin: OrgAdmin,
+    JsonBody(body): JsonBody<InviteBody>,
+) -> ApiResult {
+    let member = crate::service::org::invite::invite(
+        &app.store,
+        admin.admin,
+        body.email.as_deref().unwrap_or_default(),
+        body.display_name.as_deref(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(member)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct OffboardBody {
+    /// Who takes over the leaver's lists.
+    new_owner: Option<i64>,
+    /// Delete the leaver's lists instead.
+    delete_lists: Option<bool>,
+}
+
+/// Offboards a person who leaves (`service::org::offboard`): what was done.
+pub async fn offboard(
+    State(app): State<AppState>,
+    admin: OrgAdmin,
+    ids: Ids,
+    JsonBody(body): JsonBody<OffboardBody>,
+) -> ApiResult {
+    use crate::service::org::offboard::ListHandover;
+    use crate::service::{FieldCode, ServiceError};
+    let user = UserId(ids.one()?);
+    let handover = match (body.new_owner, body.delete_lists.unwrap_or(false)) {
+        (Some(to), false) => ListHandover::To(UserId(to)),
+        (None, true) => ListHandover::Delete,
+        _ => {
+            return Err(ServiceError::field(
+                "new_owner",
+                FieldCode::Required,
+                "give either new_owner or delete_lists: true",
+            )
+            .into());
+        }
+    };
+    let done = crate::service::org::offboard::offboard(
+        &app.store,
+        &app.graph_unlinker(),
+        admin.admin,
+        user,
+        handover,
+    )
+    .await?;
+    Ok(Json(done).into_response())
 }

@@ -401,6 +401,13 @@ fn entries() -> Vec<Entry> {
         ),
         entry(
             M::POST,
+            "/api/v1/admin/users",
+            "admin",
+            "Invite a person by e-mail: the account exists at once, the invitation mail with a one-time link is queued (org admin)",
+            post(admin_users::invite),
+        ),
+        entry(
+            M::POST,
             "/api/v1/admin/users/{id}/disable",
             "admin",
             "Disable an account: sign-in refused, its sessions and API tokens end (org admin)",
@@ -412,6 +419,13 @@ fn entries() -> Vec<Entry> {
             "admin",
             "Let a disabled account sign in again (org admin)",
             post(admin_users::enable),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users/{id}/offboard",
+            "admin",
+            "Offboard a person who leaves: mailboxes stopped, credentials wiped, lists handed over or deleted, account disabled (org admin)",
+            post(admin_users::offboard),
         ),
         entry(
             M::POST,

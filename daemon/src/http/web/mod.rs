@@ -19,6 +19,7 @@ pub mod admin;
 mod book_light;
 mod erase;
 mod imap_presets;
+mod invitation;
 mod lists;
 mod mailbox_password;
 mod mailbox_words;
@@ -67,6 +68,10 @@ pub fn router() -> Router<AppState> {
             get(session::sign_in_page).post(session::sign_in),
         )
         .route("/sign-out", post(session::sign_out))
+        .route(
+            invitation::PATH,
+            get(invitation::show).post(invitation::accept),
+        )
         .route("/sign-in/oidc/{provider}", get(oidc::start))
         .route("/sign-in/oidc/{provider}/callback", get(oidc::callback))
         .route(

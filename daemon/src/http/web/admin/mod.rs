@@ -6,6 +6,7 @@
 //! an admin may do is the service's (`service::org`); the pages only show and post forms, which
 //! work without JavaScript and carry the session's CSRF token like every other form.
 
+mod offboard;
 mod users;
 
 use askama::Template;
@@ -31,7 +32,7 @@ pub const SECTIONS: &[Section] = &[Section {
     key: "users",
     path: users::PATH,
     title: "Users",
-    summary: "Who has an account, who is an admin, two-step verification; disable, enable, reset a second factor.",
+    summary: "Who has an account, who is an admin, two-step verification; invite by e-mail, disable, enable, reset a second factor, offboard a person who leaves.",
 }];
 
 /// The admin navigation of a page: which section is the current one (`""` for the landing).
@@ -59,8 +60,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(landing))
         .route(users::PATH, get(users::page))
+        .route("/admin/users/invite", post(users::invite))
         .route("/admin/users/{id}/disable", post(users::disable))
         .route("/admin/users/{id}/enable", post(users::enable))
+        .route(
+            "/admin/users/{id}/offboard",
+            get(offboard::page).post(offboard::submit),
+        )
         .route(
             "/admin/users/{id}/reset-second-factor",
             post(users::reset_second_factor),

@@ -5,7 +5,9 @@
 //! sentence (never text from the request).
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -13,6 +15,8 @@ use super::AdminNav;
 use crate::http::app::AppState;
 use crate::http::auth::OrgAdmin;
 use crate::http::web::render::{Moment, PageError, html};
+use crate::service::ServiceError;
+use crate::service::org::invite as org_invite;
 use crate::service::org::users as org_users;
 use crate::store::{OrgMember, UserId};
 
@@ -55,6 +59,9 @@ struct UsersPage {
     nav: AdminNav,
     notice: Option<String>,
     users: Vec<Row>,
+    /// The invitation form's typed values and error, when it was refused.
+    invite: InviteForm,
+    invite_error: Option<String>,
 }
 
 /// What the last action did, as `?done=…&user=…` after the redirect.
@@ -68,6 +75,16 @@ pub async fn page(
     State(state): State<AppState>,
     admin: OrgAdmin,
     Query(done): Query<Done>,
+) -> Result<Response, PageError> {
+    render(&state, &admin, done, InviteForm::default(), None).await
+}
+
+async fn render(
+    state: &AppState,
+    admin: &OrgAdmin,
+    done: Done,
+    invite: InviteForm,
+    invite_error: Option<String>,
 ) -> Result<Response, PageError> {
     let members = org_users::list(&state.store, admin.admin).await?;
     let email_of = |id: i64| {
@@ -87,15 +104,74 @@ pub async fn page(
             "Two-step verification of {} is off; they sign in with the password alone until they set it up again.",
             email_of(id)
         )),
+        (Some("invited"), Some(id)) => Some(format!(
+            "{} is invited: the invitation mail with a link to set a password is on its way (the link works once, for 7 days).",
+            email_of(id)
+        )),
+        (Some("offboarded"), Some(id)) => Some(format!(
+            "{} is offboarded: mailboxes stopped, credentials wiped, lists handed over or deleted, account disabled.",
+            email_of(id)
+        )),
         (Some("unchanged"), Some(id)) => Some(format!("Nothing changed for {}.", email_of(id))),
         _ => None,
     };
     let me = admin.admin.user();
-    html(&UsersPage {
-        nav: AdminNav::new(&admin, "users")?,
+    let status = if invite_error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut response = html(&UsersPage {
+        nav: AdminNav::new(admin, "users")?,
         notice,
         users: members.into_iter().map(|m| Row::new(m, me)).collect(),
-    })
+        invite,
+        invite_error,
+    })?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// The invitation form.
+#[derive(Deserialize, Default)]
+pub struct InviteForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// Invites a person: the account and the invitation mail (`service::org::invite`).
+pub async fn invite(
+    State(state): State<AppState>,
+    admin: OrgAdmin,
+    Form(form): Form<InviteForm>,
+) -> Result<Response, PageError> {
+    let name = Some(form.name.trim()).filter(|n| !n.is_empty());
+    match org_invite::invite(&state.store, admin.admin, &form.email, name).await {
+        Ok(member) => Ok(back("invited", member.id.0, true)),
+        Err(ServiceError::Validation(fields)) => {
+            let text = fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let none = Done {
+                done: None,
+                user: None,
+            };
+            render(&state, &admin, none, form, Some(text)).await
+        }
+        Err(ServiceError::Conflict { .. }) => {
+            let none = Done {
+                done: None,
+                user: None,
+            };
+            let text = "This address already has an account in use.".to_owned();
+            render(&state, &admin, none, form, Some(text)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn back(done: &str, user: i64, changed: bool) -> Response {
