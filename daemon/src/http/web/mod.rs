@@ -15,6 +15,7 @@
 //! CSRF token, and a POST without it is refused before reaching a handler here.
 
 mod account;
+mod book;
 mod book_light;
 mod erase;
 mod imap_presets;
@@ -93,6 +94,8 @@ pub fn router() -> Router<AppState> {
             get(lists::share_page).post(lists::share),
         )
         .route("/lists/{id}/unshare", post(lists::unshare))
+        .route("/lists/{id}/book", get(book::page).post(book::connect))
+        .route("/lists/{id}/book/disconnect", post(book::disconnect))
         .route(
             "/lists/{id}/webhooks",
             get(webhooks::page).post(webhooks::add),
