@@ -2172,3 +2172,100 @@ async fn webhooks_are_added_listed_logged_and_removed_from_the_cli() {
     assert_eq!(json.as_array().map(Vec::len), Some(1), "{json}");
     assert!(!listed.contains("18080"));
 }
+
+/// `mailsigd book connect|status|sync|disconnect` against the test servers' Radicale: the password
+/// is read from standard input and never printed, a wrong one is refused on its field, the test
+/// CA is trusted through `--ca-file`, and disconnecting leaves the book as it is.
+#[tokio::test]
+async fn a_list_is_connected_to_a_carddav_book_synced_and_disconnected_from_the_cli() {
+    let base = test_env("MAILSIG_TEST_CARDDAV_URL");
+    let ca = test_env("MAILSIG_TEST_CA");
+    let install = Install::new();
+    install.replace_config(
+        "# CardDAV servers on internal addresses:\nallow_private_hosts = false",
+        "allow_private_hosts = true",
+    );
+    install.ok(&["user", "add", "ann@example.com"]);
+    install.ok(&["list", "add", "--owner", "ann@example.com", "Contacts"]);
+
+    let pem = fs::read(&ca).unwrap_or_else(|e| panic!("read the test CA: {e}"));
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA"))
+        .build()
+        .expect("client");
+    let book = format!("{base}/carddav/cli-{:016x}/", rand::random::<u64>());
+    let made = client
+        .request(reqwest::Method::from_bytes(b"MKCOL").expect("method"), &book)
+        .basic_auth("carddav", Some("carddav-password"))
+        .header("Content-Type", "application/xml; charset=utf-8")
+        .body(r#"<?xml version="1.0" encoding="utf-8"?><d:mkcol xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:set><d:prop><d:resourcetype><d:collection/><c:addressbook/></d:resourcetype><d:displayname>From the CLI</d:displayname></d:prop></d:set></d:mkcol>"#)
+        .send()
+        .await
+        .expect("MKCOL");
+    assert_eq!(made.status().as_u16(), 201, "MKCOL");
+    let card = format!("{book}ann.vcf");
+    let put = client
+        .put(&card)
+        .basic_auth("carddav", Some("carddav-password"))
+        .header("Content-Type", "text/vcard; charset=utf-8")
+        .body("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:ann\r\nFN:Ann\r\nEMAIL:ann@acme.example\r\nEND:VCARD\r\n")
+        .send()
+        .await
+        .expect("PUT");
+    assert!(put.status().is_success(), "PUT {}", put.status());
+
+    let connect = |password: &str| {
+        install.run_with_stdin(
+            &[
+                "book",
+                "connect",
+                "--list",
+                "Contacts",
+                "--url",
+                &book,
+                "--book-user",
+                "carddav",
+                "--ca-file",
+                &ca,
+            ],
+            &format!("{password}\n"),
+        )
+    };
+    let wrong = connect("a-wrong-password");
+    assert_ne!(wrong.status.code(), Some(0), "{}", stdout(&wrong));
+    assert!(
+        stderr(&wrong).contains("refused this user name and password")
+            && !stderr(&wrong).contains("a-wrong-password"),
+        "{}",
+        stderr(&wrong)
+    );
+    let out = connect("carddav-password");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&book)
+            && stdout(&out).contains("From the CLI")
+            && !stdout(&out).contains("carddav-password"),
+        "{}",
+        stdout(&out)
+    );
+    let synced = install.ok(&["book", "sync", "--list", "Contacts"]);
+    assert!(synced.contains("read 1 changed"), "{synced}");
+    let status = install.ok(&["book", "status", "--list", "Contacts", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).expect("JSON");
+    assert_eq!(status["connected"], true, "{status}");
+    assert_eq!(status["book"]["entries"], 1, "{status}");
+
+    let gone = install.ok(&["book", "disconnect", "--list", "Contacts"]);
+    assert!(gone.contains("disconnected"), "{gone}");
+    let status = install.ok(&["book", "status", "--list", "Contacts"]);
+    assert!(status.contains("no address book connected"), "{status}");
+    let still = client
+        .get(&card)
+        .basic_auth("carddav", Some("carddav-password"))
+        .send()
+        .await
+        .expect("GET");
+    assert!(still.status().is_success(), "the card was deleted");
+}
