@@ -25,6 +25,8 @@ const PASSWORD: &str = "owner password 1";
 /// A second user whose account has two-step verification on (for the sign-in's second step).
 const TWO_STEP_EMAIL: &str = "vic@mycorp.example";
 const TWO_STEP_PASSWORD: &str = "vic password 1";
+/// The link token of an open invitation in the fixture.
+const INVITATION_TOKEN: &str = "a11y0invitation0token";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Who the browser is when a page is audited.
@@ -64,6 +66,8 @@ pub struct Fixture {
     pub rachel: i64,
     /// A mail user of the test Dovecot (the linking form's real login check).
     pub mail_user: mailsig_tests::servers::MailUser,
+    /// Another account (the admin pages act on it).
+    pub other: i64,
 }
 
 /// Every page of the site. Keep in step with the routes in `daemon/src/http/web/`.
@@ -161,6 +165,11 @@ pub const PAGES: &[Page] = &[
         open: Open::Path(|f| format!("/lists/{}/share", f.customers)),
     },
     Page {
+        name: "address-book",
+        who: Who::Owner,
+        open: Open::Path(|f| format!("/lists/{}/book", f.customers)),
+    },
+    Page {
         name: "delete-list",
         who: Who::Owner,
         open: Open::Path(|f| format!("/lists/{}/delete", f.prospects)),
@@ -174,6 +183,32 @@ pub const PAGES: &[Page] = &[
         name: "two-factor-enrolment",
         who: Who::Owner,
         open: Open::Steps(|b, f| Box::pin(enrolment(b, f))),
+    },
+    // The org admin's pages (the fixture's owner is an org admin).
+    Page {
+        name: "admin",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin".to_owned()),
+    },
+    Page {
+        name: "admin-users",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/users".to_owned()),
+    },
+    Page {
+        name: "admin-offboard",
+        who: Who::Owner,
+        open: Open::Path(|f| format!("/admin/users/{}/offboard", f.other)),
+    },
+    Page {
+        name: "invitation",
+        who: Who::SignedOut,
+        open: Open::Path(|_| format!("/invitation?token={INVITATION_TOKEN}")),
+    },
+    Page {
+        name: "invitation-invalid",
+        who: Who::SignedOut,
+        open: Open::Path(|_| "/invitation?token=0000".to_owned()),
     },
     Page {
         name: "not-found",
@@ -190,6 +225,9 @@ pub const PAGES: &[Page] = &[
 async fn fixture() -> Result<Fixture> {
     let site = Site::start(false).await?;
     let owner = site.user(EMAIL, PASSWORD).await?;
+    site.store
+        .set_org_role(owner.id, mailsig_daemon::domain::OrgRole::Admin)
+        .await?;
     let customers = site.store.create_list(owner.id, "Customers").await?;
     let prospects = site.store.create_list(owner.id, "Prospects").await?;
     let mailbox = site
@@ -243,6 +281,11 @@ async fn fixture() -> Result<Fixture> {
         .context("no pending enrolment")?;
     let code = totp_code(&key.manual_key)?;
     second_factor::confirm_enrolment(&site.store, &site.vault, vic.id, &code, None).await?;
+    let invitee = site.store.create_user("ivy@mycorp.example", None).await?;
+    let week = site.store.now_ms() + 7 * 24 * 3_600_000;
+    site.store
+        .create_account_invitation(invitee.id, INVITATION_TOKEN, week)
+        .await?;
     let mail_user = site.env.create_mail_user()?;
     Ok(Fixture {
         site,
@@ -251,6 +294,7 @@ async fn fixture() -> Result<Fixture> {
         mailbox: mailbox.0,
         rachel: rachel.0,
         mail_user,
+        other: other.id.0,
     })
 }
 

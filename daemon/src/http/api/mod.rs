@@ -5,6 +5,8 @@
 //! route cannot exist without being documented (and the authorization matrix test walks the
 //! same document).
 
+mod admin_users;
+mod books;
 mod changes;
 pub mod error;
 pub mod extract;
@@ -266,6 +268,27 @@ fn entries() -> Vec<Entry> {
         ),
         entry(
             M::GET,
+            "/api/v1/lists/{id}/book",
+            "books",
+            "The list's connected address book: its URL, user, state, when it was last read and how many entries the duplicate check knows (owner; never the password)",
+            get(books::show),
+        ),
+        entry(
+            M::PUT,
+            "/api/v1/lists/{id}/book",
+            "books",
+            "Connect the list to a CardDAV address book, found from the server's address or given by its URL; the credentials are tried on it and the password kept in the vault (owner)",
+            put(books::connect),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/lists/{id}/book",
+            "books",
+            "Disconnect the list's address book: its password and the local index go, the book stays as it is (owner)",
+            delete(books::disconnect),
+        ),
+        entry(
+            M::GET,
             "/api/v1/mailboxes",
             "mailboxes",
             "My linked mailboxes",
@@ -389,6 +412,49 @@ fn entries() -> Vec<Entry> {
             "suggestions",
             "Dismiss a change suggestion: the contact keeps its values (editor)",
             post(changes::dismiss),
+        ),
+        // Org administration: accounts.
+        entry(
+            M::GET,
+            "/api/v1/admin/users",
+            "admin",
+            "Every account with role, state, two-step verification, last sign-in and mailbox count (org admin)",
+            get(admin_users::list),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users",
+            "admin",
+            "Invite a person by e-mail: the account exists at once, the invitation mail with a one-time link is queued (org admin)",
+            post(admin_users::invite),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users/{id}/disable",
+            "admin",
+            "Disable an account: sign-in refused, its sessions and API tokens end (org admin)",
+            post(admin_users::disable),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users/{id}/enable",
+            "admin",
+            "Let a disabled account sign in again (org admin)",
+            post(admin_users::enable),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users/{id}/offboard",
+            "admin",
+            "Offboard a person who leaves: mailboxes stopped, credentials wiped, lists handed over or deleted, account disabled (org admin)",
+            post(admin_users::offboard),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users/{id}/reset-second-factor",
+            "admin",
+            "Turn off an account's two-step verification (org admin)",
+            post(admin_users::reset_second_factor),
         ),
         public(entry(
             M::GET,

@@ -83,6 +83,13 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/lists/{id}/webhooks") => {
             r#"{"url": "https://crm.example.com/hooks/mailsig", "secret": "a long random shared secret", "events": ["suggestion.accepted", "contact.changed"]}"#
         }
+        ("PUT", "/api/v1/lists/{id}/book") => {
+            r#"{"url": "https://dav.example.com/", "user": "ann", "password": "app-password"}"#
+        }
+        ("POST", "/api/v1/admin/users") => {
+            r#"{"email": "new.colleague@example.com", "display_name": "New Colleague"}"#
+        }
+        ("POST", "/api/v1/admin/users/{id}/offboard") => r#"{"new_owner": 2}"#,
         ("POST", "/api/v1/suggestions/{id}/merge") => {
             r#"{"fields": [{"field": "title", "choice": "keep_old"}, {"field": "company", "choice": "take_new"}, {"field": "name", "choice": "typed", "value": "Ann Q. Example"}]}"#
         }
@@ -120,6 +127,18 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
             r#"{"type": "object", "required": ["name"], "properties": {
                 "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"}}}"#
         }
+        ("POST", "/api/v1/admin/users/{id}/offboard") => {
+            r#"{"type": "object", "properties": {
+                "new_owner": {"type": "integer", "format": "int64", "minimum": 1,
+                    "description": "the account that takes over the leaver's lists"},
+                "delete_lists": {"type": "boolean",
+                    "description": "delete the leaver's lists instead (give one of the two)"}}}"#
+        }
+        ("POST", "/api/v1/admin/users") => {
+            r#"{"type": "object", "required": ["email"], "properties": {
+                "email": {"type": "string", "format": "email", "maxLength": 254},
+                "display_name": {"type": "string", "maxLength": 200}}}"#
+        }
         ("POST", "/api/v1/lists/{id}/members") => {
             r#"{"type": "object", "required": ["email", "role"], "properties": {
                 "email": {"type": "string", "format": "email", "maxLength": 254,
@@ -156,6 +175,16 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
                 "events": {"type": "array", "minItems": 1, "items": {"type": "string",
                            "enum": ["suggestion.created", "suggestion.accepted", "contact.changed"]},
                            "description": "default: every event"}}}"#
+        }
+        ("PUT", "/api/v1/lists/{id}/book") => {
+            r#"{"type": "object", "required": ["url", "user", "password"], "properties": {
+                "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2000,
+                        "description": "the CardDAV server's address (found by RFC 6764 discovery) or the address book's URL; https:// (http:// only when [address_books] allow_http); its host is checked like every user-named host"},
+                "user": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+                "password": {"type": "string", "minLength": 1, "maxLength": 1024, "writeOnly": true,
+                             "description": "kept in the vault, never shown again"},
+                "ca_pem": {"type": "string", "maxLength": 65536,
+                           "description": "the PEM certificate of a private CA that signed the server's certificate, trusted besides the public roots"}}}"#
         }
         ("PUT", "/api/v1/lists/{id}/change-alerts") => {
             r#"{"type": "object", "required": ["enabled"], "properties": {
@@ -511,7 +540,13 @@ mod tests {
     /// Every route that reads a JSON body documents an example, and every example is JSON.
     #[test]
     fn json_bodies_have_examples() {
-        let without_body = ["/accept", "/dismiss"];
+        let without_body = [
+            "/accept",
+            "/dismiss",
+            "/disable",
+            "/enable",
+            "/reset-second-factor",
+        ];
         for route in super::super::routes() {
             let takes_body = matches!(route.method, Method::POST | Method::PUT | Method::PATCH)
                 && !without_body.iter().any(|s| route.path.ends_with(s));

@@ -40,6 +40,7 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET", "/api/v1/lists/{id}/export.vcf") => File(200, "text/vcard"),
         ("GET", "/api/v1/lists/{id}/export.csv") => File(200, "text/csv"),
         ("GET", "/api/v1/lists/{id}/changes") => Json(200, "Changes"),
+        ("GET" | "PUT", "/api/v1/lists/{id}/book") => Json(200, "AddressBook"),
         ("GET", "/api/v1/lists/{id}/webhooks") => Json(200, "WebhookList"),
         ("POST", "/api/v1/lists/{id}/webhooks") => Json(201, "Webhook"),
         ("GET", "/api/v1/lists/{id}/webhooks/{webhook_id}/deliveries") => Json(200, "DeliveryLog"),
@@ -54,6 +55,10 @@ pub fn success(method: &Method, path: &str) -> Success {
             Json(200, "ChangeSuggestion")
         }
         (_, p) if p.starts_with("/api/v1/suggestions/{id}") => Json(200, "Suggestion"),
+        ("GET", "/api/v1/admin/users") => Json(200, "OrgUserList"),
+        ("POST", "/api/v1/admin/users") => Json(201, "OrgUser"),
+        ("POST", "/api/v1/admin/users/{id}/offboard") => Json(200, "Offboarded"),
+        ("POST", p) if p.starts_with("/api/v1/admin/users/{id}/") => Json(200, "OrgUser"),
         ("GET", "/api/v1/openapi.json") => Json(200, "OpenApiDocument"),
         // A route missing above names no component: the unit test below fails on it.
         _ => Json(200, "Unknown"),
@@ -327,6 +332,28 @@ pub fn components() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "AddressBook",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["connected"], "properties": {{
+                "connected": {{"type": "boolean"}},
+                "book": {{"type": "object", "additionalProperties": false,
+                    "description": "absent when the list has no address book",
+                    "required": ["kind", "url", "name", "user", "own_ca", "status", "status_reason", "last_sync_at", "entries", "created_at"],
+                    "properties": {{
+                    "kind": {{"type": "string", "enum": ["carddav", "outlook"]}},
+                    "url": {{"type": "string", "description": "the address book's URL"}},
+                    "name": {{"type": ["string", "null"], "description": "its display name, as the server gave it"}},
+                    "user": {{"type": "string"}},
+                    "own_ca": {{"type": "boolean", "description": "a CA of its own is trusted besides the public roots"}},
+                    "status": {{"type": "string", "enum": ["ok", "needs_attention"]}},
+                    "status_reason": {{"type": ["string", "null"], "enum": ["unreachable", "tls", "auth", "refused_host", "not_found", "conflict", "protocol", "unavailable", null]}},
+                    "last_sync_at": {{"type": ["integer", "null"], "format": "int64", "description": "when the book was last read (ms since the epoch)"}},
+                    "entries": {INT},
+                    "created_at": {INT}}}}}}}}}"#
+            ),
+        ),
+        (
             "WebhookList",
             r##"{"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}"##.to_owned(),
         ),
@@ -378,6 +405,44 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "required": ["authorize_url"], "properties": {
                 "authorize_url": {"type": "string", "format": "uri"}}}"#
                 .to_owned(),
+        ),
+        (
+            "OrgUser",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "email", "display_name", "org_role", "created_at", "disabled_at",
+                    "has_password", "second_factor", "last_sign_in", "mailboxes"], "properties": {{
+                "id": {INT}, "email": {{"type": "string"}}, "display_name": {nullable_string},
+                "org_role": {{"type": "string", "enum": ["admin", "user"]}},
+                "created_at": {INT},
+                "disabled_at": {nullable_int},
+                "has_password": {{"type": "boolean"}},
+                "second_factor": {{"type": "boolean", "description": "two-step verification is on"}},
+                "last_sign_in": {{"type": ["integer", "null"], "format": "int64",
+                    "description": "when the newest open browser session began; null when none is open"}},
+                "mailboxes": {{"type": "integer", "minimum": 0}}}}}}"#
+            ),
+        ),
+        (
+            "Offboarded",
+            r#"{"type": "object", "additionalProperties": false,
+                "required": ["mailboxes_stopped", "lists_handed_over", "lists_deleted", "shares_ended",
+                    "second_factor_wiped", "credentials"], "properties": {
+                "mailboxes_stopped": {"type": "integer", "minimum": 0},
+                "lists_handed_over": {"type": "integer", "minimum": 0},
+                "lists_deleted": {"type": "integer", "minimum": 0},
+                "shares_ended": {"type": "integer", "minimum": 0},
+                "second_factor_wiped": {"type": "boolean"},
+                "credentials": {"type": "object", "additionalProperties": false,
+                    "required": ["sessions", "api_tokens", "provider_links"], "properties": {
+                    "sessions": {"type": "integer", "minimum": 0},
+                    "api_tokens": {"type": "integer", "minimum": 0},
+                    "provider_links": {"type": "integer", "minimum": 0}}}}}"#
+                .to_owned(),
+        ),
+        (
+            "OrgUserList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/OrgUser"}}"##.to_owned(),
         ),
         (
             "OpenApiDocument",

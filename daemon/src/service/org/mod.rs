@@ -1,10 +1,13 @@
-//! What an org admin may do across the organisation: manage accounts (`users`), and later the
-//! org-wide blocklist, the outbox's failures and the audit log.
+//! What an org admin may do across the organisation: manage accounts (`users`), invite people
+//! (`invite`) and offboard those who leave (`offboard`), and later the org-wide blocklist, the
+//! outbox's failures and the audit log.
 //!
 //! Authorization is decided once, in [`require_admin`]: it is the only way to get an
 //! [`AdminActor`] for a signed-in user, and every function here takes one. The operator at the
 //! host's command line is trusted ([`AdminActor::operator`]); their audit entries name no user.
 
+pub mod invite;
+pub mod offboard;
 pub mod users;
 
 use crate::domain::OrgRole;
