@@ -13,11 +13,9 @@ use anyhow::{Context, Result, ensure};
 use api_support::{App, Auth, BACKENDS, Backend};
 use axum::body::Body;
 use axum::http::{Method, Request};
-use mailsig_daemon::domain::{AuditAction, OrgRole};
+use mailsig_daemon::domain::{AuditAction, OrgRole, TlsMode};
 use mailsig_daemon::http::auth::second_factor;
-use mailsig_daemon::notify::{
-    Mailbox, Mailer, OutboxWorker, Security, SmtpSettings, WorkerOptions,
-};
+use mailsig_daemon::notify::{Mailbox, Mailer, OutboxWorker, SmtpSettings, WorkerOptions};
 use mailsig_daemon::store::{MailboxKind, NewMailbox, Store, UserId};
 use mailsig_daemon::vault::Vault;
 use mailsig_tests::servers::MailUser;
@@ -240,7 +238,7 @@ fn env(name: &str) -> Result<String> {
 fn notifier(store: &mailsig_daemon::store::Store, sender: &MailUser) -> Result<OutboxWorker> {
     let from: Mailbox = format!("mailsig <{}>", sender.address).parse()?;
     let port: u16 = env("MAILSIG_TEST_SMTP_PORT")?.parse()?;
-    let mut settings = SmtpSettings::new("localhost", port, Security::StartTls, &sender.name, from)
+    let mut settings = SmtpSettings::new("localhost", port, TlsMode::StartTls, &sender.name, from)
         .with_ca_file(env("MAILSIG_TEST_CA")?);
     settings.command_timeout = Duration::from_secs(10);
     let mailer = Mailer::new(settings, &SecretString::from(sender.password.clone()))?;
