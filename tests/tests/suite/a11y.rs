@@ -206,6 +206,11 @@ pub const PAGES: &[Page] = &[
         open: Open::Path(|_| format!("/invitation?token={INVITATION_TOKEN}")),
     },
     Page {
+        name: "invitation-signed-in",
+        who: Who::Owner,
+        open: Open::Path(|_| format!("/invitation?token={INVITATION_TOKEN}")),
+    },
+    Page {
         name: "invitation-invalid",
         who: Who::SignedOut,
         open: Open::Path(|_| "/invitation?token=0000".to_owned()),
