@@ -152,6 +152,7 @@ both_backends!(
     a_bulk_change_reaches_a_webhook_in_batches_each_contact_once,
     finished_webhook_deliveries_are_purged_after_the_retention,
     org_role_is_kept_and_a_disabled_account_is_refused_everywhere,
+    the_blocklist_takes_the_file_once_and_every_change_moves_its_version,
 );
 
 /// SQLite only: PostgreSQL has no write-ahead log of ours to checkpoint.
@@ -2648,4 +2649,98 @@ async fn org_role_is_kept_and_a_disabled_account_is_refused_everywhere(s: Store)
     let listed = s.org_members().await.expect("members");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].org_role, OrgRole::Admin);
+}
+
+/// The org blocklist: the configuration file's list is its initial value (added once; an entry
+/// an admin removed does not come back while the file still names it; an entry the file gains
+/// later is added), every change moves the version the replicas poll, and a pipeline's cell
+/// follows the store's list.
+async fn the_blocklist_takes_the_file_once_and_every_change_moves_its_version(s: Store) {
+    use mailsig_daemon::pipeline::SharedBlocklist;
+    use mailsig_daemon::service::ServiceError;
+    use mailsig_daemon::service::org::AdminActor;
+    use mailsig_daemon::service::org::blocklist;
+    use mailsig_daemon::store::BlocklistKind;
+
+    let admin = AdminActor::operator();
+    let live = SharedBlocklist::default();
+    let file = vec!["Spam.example".to_owned(), "@news.example".to_owned()];
+    let v0 = s.blocklist_version().await.expect("version");
+    let added = blocklist::apply_file(&s, Some(&live), &file)
+        .await
+        .expect("seed");
+    let values: Vec<&str> = added.iter().map(|e| e.value.as_str()).collect();
+    assert_eq!(values, ["spam.example", "news.example"]);
+    let v1 = s.blocklist_version().await.expect("version");
+    assert!(v1 > v0, "seeding moved the version");
+    assert!(live.current().blocks("anna", "mail.spam.example"));
+    assert_eq!(live.version(), Some(v1));
+
+    // The same file again: nothing added, the version stays.
+    let again = blocklist::apply_file(&s, Some(&live), &file)
+        .await
+        .expect("again");
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(s.blocklist_version().await.expect("version"), v1);
+
+    // Removed by an admin: stays removed while the file still names it.
+    let spam = added
+        .iter()
+        .find(|e| e.value == "spam.example")
+        .expect("spam");
+    blocklist::remove(&s, admin, Some(&live), spam.id)
+        .await
+        .expect("remove");
+    let v2 = s.blocklist_version().await.expect("version");
+    assert!(v2 > v1);
+    assert!(!live.current().blocks("anna", "spam.example"));
+    let mut grown = file.clone();
+    grown.push("ads.example".to_owned());
+    let added = blocklist::apply_file(&s, Some(&live), &grown)
+        .await
+        .expect("grown");
+    let values: Vec<&str> = added.iter().map(|e| e.value.as_str()).collect();
+    assert_eq!(values, ["ads.example"], "only what the file gained");
+    assert!(!live.current().blocks("anna", "spam.example"));
+    assert!(live.current().blocks("anna", "ads.example"));
+
+    // An address; a second time is a conflict; a bad value is a field error.
+    let boss = blocklist::add(&s, admin, None, "Boss@Partner.example")
+        .await
+        .expect("address");
+    assert_eq!(boss.kind, BlocklistKind::Address);
+    assert_eq!(boss.value, "boss@partner.example");
+    assert!(matches!(
+        blocklist::add(&s, admin, None, "boss@partner.example").await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    assert!(matches!(
+        blocklist::add(&s, admin, None, "not a domain").await,
+        Err(ServiceError::Validation(_))
+    ));
+    // Made without the cell (as the CLI or another replica would): the poll's refresh sees it.
+    assert!(!live.current().blocks("boss", "partner.example"));
+    assert!(blocklist::refresh(&s, &live).await.expect("refresh"));
+    assert!(live.current().blocks("boss", "partner.example"));
+    assert!(!live.current().blocks("colleague", "partner.example"));
+    assert!(!blocklist::refresh(&s, &live).await.expect("unchanged"));
+
+    // Every change is audited: the file's additions as the daemon's, the rest as the operator's
+    // (neither names a user); an address is never written into the entry.
+    let log = s.audit_log(50).await.expect("audit");
+    let adds = log
+        .iter()
+        .filter(|e| e.action == mailsig_daemon::domain::AuditAction::BlocklistAdd)
+        .count();
+    let removes = log
+        .iter()
+        .filter(|e| e.action == mailsig_daemon::domain::AuditAction::BlocklistRemove)
+        .count();
+    assert_eq!((adds, removes), (4, 1), "{log:?}");
+    assert!(log.iter().all(|e| e.actor.is_none()));
+    assert!(
+        log.iter()
+            .all(|e| !e.detail.as_deref().unwrap_or("").contains("boss")),
+        "{log:?}"
+    );
 }

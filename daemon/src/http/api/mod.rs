@@ -5,6 +5,7 @@
 //! route cannot exist without being documented (and the authorization matrix test walks the
 //! same document).
 
+mod admin;
 mod changes;
 pub mod error;
 pub mod extract;
@@ -389,6 +390,28 @@ fn entries() -> Vec<Entry> {
             "suggestions",
             "Dismiss a change suggestion: the contact keeps its values (editor)",
             post(changes::dismiss),
+        ),
+        // The org admin's routes (org admins only; everyone else 403).
+        entry(
+            M::GET,
+            "/api/v1/admin/blocklist",
+            "admin",
+            "The org-wide sender blocklist: domains (with their subdomains) and addresses whose mail no mailbox turns into suggestions (org admin)",
+            get(admin::blocklist::index),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/blocklist",
+            "admin",
+            "Add a domain or an address to the blocklist; running pipelines apply it to the next message (org admin)",
+            post(admin::blocklist::add),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/admin/blocklist/{id}",
+            "admin",
+            "Remove an entry from the blocklist (org admin)",
+            delete(admin::blocklist::remove),
         ),
         public(entry(
             M::GET,

@@ -83,6 +83,7 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/lists/{id}/webhooks") => {
             r#"{"url": "https://crm.example.com/hooks/mailsig", "secret": "a long random shared secret", "events": ["suggestion.accepted", "contact.changed"]}"#
         }
+        ("POST", "/api/v1/admin/blocklist") => r#"{"value": "newsletter.example"}"#,
         ("POST", "/api/v1/suggestions/{id}/merge") => {
             r#"{"fields": [{"field": "title", "choice": "keep_old"}, {"field": "company", "choice": "take_new"}, {"field": "name", "choice": "typed", "value": "Ann Q. Example"}]}"#
         }
@@ -174,6 +175,11 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
         ("PUT", "/api/v1/mailboxes/{id}/password") => {
             r#"{"type": "object", "required": ["password"], "properties": {
                 "password": {"type": "string", "minLength": 1, "writeOnly": true}}}"#
+        }
+        ("POST", "/api/v1/admin/blocklist") => {
+            r#"{"type": "object", "required": ["value"], "properties": {
+                "value": {"type": "string", "minLength": 1, "maxLength": 320,
+                          "description": "a domain (example.com, its subdomains too) or one address (name@example.com)"}}}"#
         }
         ("POST", "/api/v1/suggestions/{id}/merge") => {
             r#"{"type": "object", "required": ["fields"], "properties": {

@@ -54,6 +54,8 @@ pub fn success(method: &Method, path: &str) -> Success {
             Json(200, "ChangeSuggestion")
         }
         (_, p) if p.starts_with("/api/v1/suggestions/{id}") => Json(200, "Suggestion"),
+        ("GET", "/api/v1/admin/blocklist") => Json(200, "BlocklistEntryList"),
+        ("POST", "/api/v1/admin/blocklist") => Json(201, "BlocklistEntry"),
         ("GET", "/api/v1/openapi.json") => Json(200, "OpenApiDocument"),
         // A route missing above names no component: the unit test below fails on it.
         _ => Json(200, "Unknown"),
@@ -377,6 +379,23 @@ pub fn components() -> Vec<(&'static str, String)> {
             r#"{"type": "object", "additionalProperties": false,
                 "required": ["authorize_url"], "properties": {
                 "authorize_url": {"type": "string", "format": "uri"}}}"#
+                .to_owned(),
+        ),
+        (
+            "BlocklistEntry",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "kind", "value", "created_at"], "properties": {{
+                "id": {INT},
+                "kind": {{"type": "string", "enum": ["domain", "address"],
+                         "description": "domain: the domain and its subdomains; address: this one address"}},
+                "value": {{"type": "string", "description": "lower case"}},
+                "created_at": {INT}}}}}"#
+            ),
+        ),
+        (
+            "BlocklistEntryList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/BlocklistEntry"}}"##
                 .to_owned(),
         ),
         (

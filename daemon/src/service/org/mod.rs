@@ -1,10 +1,15 @@
-//! What an org admin may do across the organisation: manage accounts (`users`), and later the
-//! org-wide blocklist, the outbox's failures and the audit log.
+//! What an org admin may do across the organisation: manage accounts (`users`), the org-wide
+//! sender blocklist (`blocklist`), see every mailbox's health (`health`), handle notifications
+//! that failed (`outbox`), and read and export the audit log (`audit`).
 //!
 //! Authorization is decided once, in [`require_admin`]: it is the only way to get an
 //! [`AdminActor`] for a signed-in user, and every function here takes one. The operator at the
 //! host's command line is trusted ([`AdminActor::operator`]); their audit entries name no user.
 
+pub mod audit;
+pub mod blocklist;
+pub mod health;
+pub mod outbox;
 pub mod users;
 
 use crate::domain::OrgRole;
