@@ -233,6 +233,46 @@ fn query_params(route: &Route) -> Vec<(&'static str, &'static str)> {
                     "description": "contacts per page; while an answer says more, send its cursor back at once"}"#,
             ),
         ],
+        "/api/v1/admin/notifications/failed" => vec![(
+            "limit",
+            r#"{"type": "integer", "minimum": 1, "maximum": 500, "default": 100}"#,
+        )],
+        "/api/v1/admin/audit" | "/api/v1/admin/audit/export.csv" => {
+            let mut params = vec![
+                (
+                    "actor",
+                    r#"{"type": "string", "description": "a user's e-mail or id, or operator (the command line and the daemon)"}"#,
+                ),
+                (
+                    "action",
+                    r#"{"type": "string", "description": "an action, e.g. blocklist.add"}"#,
+                ),
+                (
+                    "object",
+                    r#"{"type": "string", "enum": ["user", "token", "list", "mailbox", "suggestion", "secret", "secrets", "webhook", "blocklist", "outbox", "audit"]}"#,
+                ),
+                ("object_id", r#"{"type": "integer", "minimum": 1}"#),
+                (
+                    "from",
+                    r#"{"type": "string", "description": "a day (2026-12-01, UTC) or an RFC 3339 time; inclusive"}"#,
+                ),
+                (
+                    "to",
+                    r#"{"type": "string", "description": "a day (included) or an RFC 3339 time (excluded)"}"#,
+                ),
+            ];
+            if route.path == "/api/v1/admin/audit" {
+                params.push((
+                    "before",
+                    r#"{"type": "integer", "minimum": 1, "description": "next_before of the previous page"}"#,
+                ));
+                params.push((
+                    "limit",
+                    r#"{"type": "integer", "minimum": 1, "maximum": 500, "default": 50}"#,
+                ));
+            }
+            params
+        }
         _ => Vec::new(),
     }
 }

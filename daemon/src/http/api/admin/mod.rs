@@ -4,3 +4,4 @@
 //! `service::org`'s, the same functions the admin pages and the CLI call.
 
 pub mod blocklist;
+pub mod org;
