@@ -168,7 +168,10 @@ mod tests {
         use crate::store::MailboxStatus;
         assert_eq!(status(MailboxStatus::Ok, Some("ignored")), "working");
         assert_eq!(
-            status(MailboxStatus::NeedsAttention, Some("the server refused the login")),
+            status(
+                MailboxStatus::NeedsAttention,
+                Some("the server refused the login")
+            ),
             "needs attention: the server refused the login"
         );
         assert_eq!(
