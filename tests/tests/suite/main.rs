@@ -20,6 +20,7 @@ mod api_contract;
 mod api_daemon;
 mod api_logs;
 mod api_matrix;
+mod carddav;
 mod erasure;
 mod first_hour;
 mod graph;

@@ -65,17 +65,21 @@ pub struct Connection {
     origin: Url,
 }
 
+/// Whether rustls refused the connection. reqwest nests the handshake's `rustls::Error` in an
+/// `io::Error` inside another `io::Error`, and `io::Error::source` skips the error it wraps, so
+/// each wrapped error is looked into rather than past.
 fn tls_error(e: &reqwest::Error) -> bool {
-    let mut source = e.source();
-    while let Some(s) = source {
-        let inner = s
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .is_some_and(|i| i.is::<rustls::Error>());
-        if inner || s.is::<rustls::Error>() {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(current) = cause {
+        if current.is::<rustls::Error>() {
             return true;
         }
-        source = s.source();
+        cause = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
     }
     false
 }
