@@ -20,7 +20,9 @@ pub use ids::{
     WebhookId,
 };
 pub use org::OrgRole;
-pub use outbox::{AttentionPayload, DIGEST_MAX_ITEMS, DigestPayload, OutboxMessage};
+pub use outbox::{
+    AttentionPayload, DIGEST_MAX_ITEMS, DigestPayload, InvitationPayload, OutboxMessage,
+};
 pub use sender_auth::{AuthMethod, AuthResult, SenderAuth};
 pub use skip::SkipReason;
 pub use text_enum::UnknownText;

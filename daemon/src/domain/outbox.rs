@@ -50,11 +50,20 @@ pub struct AttentionPayload {
     pub reason: String,
 }
 
+/// An invitation to an account: the mail with the link to set a first password. The payload
+/// names the invitation only; the link's token is made when the mail is composed, so the row
+/// never holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationPayload {
+    pub invitation: i64,
+}
+
 /// One notification in the outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OutboxMessage {
     Digest(DigestPayload),
     Attention(AttentionPayload),
+    Invitation(InvitationPayload),
     /// A row this version cannot read (a kind written by a newer version, or a payload that does
     /// not parse). It is kept as it is; the worker marks it failed instead of guessing.
     Unreadable {
@@ -67,12 +76,15 @@ impl OutboxMessage {
     pub const DIGEST_KIND: &'static str = "suggestion_digest";
     /// The stored kind of [`OutboxMessage::Attention`].
     pub const ATTENTION_KIND: &'static str = "mailbox_attention";
+    /// The stored kind of [`OutboxMessage::Invitation`].
+    pub const INVITATION_KIND: &'static str = "account_invitation";
 
     /// The kind stored in the row's `kind` column.
     pub fn kind(&self) -> &str {
         match self {
             OutboxMessage::Digest(_) => Self::DIGEST_KIND,
             OutboxMessage::Attention(_) => Self::ATTENTION_KIND,
+            OutboxMessage::Invitation(_) => Self::INVITATION_KIND,
             OutboxMessage::Unreadable { kind } => kind,
         }
     }
@@ -83,6 +95,7 @@ impl OutboxMessage {
         match self {
             OutboxMessage::Digest(digest) => serde_json::to_value(digest).ok(),
             OutboxMessage::Attention(attention) => serde_json::to_value(attention).ok(),
+            OutboxMessage::Invitation(invitation) => serde_json::to_value(invitation).ok(),
             OutboxMessage::Unreadable { .. } => None,
         }
     }
@@ -98,6 +111,9 @@ impl OutboxMessage {
                 .unwrap_or_else(|_| unreadable()),
             Self::ATTENTION_KIND => serde_json::from_value(payload)
                 .map(OutboxMessage::Attention)
+                .unwrap_or_else(|_| unreadable()),
+            Self::INVITATION_KIND => serde_json::from_value(payload)
+                .map(OutboxMessage::Invitation)
                 .unwrap_or_else(|_| unreadable()),
             _ => unreadable(),
         }
@@ -120,6 +136,7 @@ mod tests {
                 mailbox: MailboxId(7),
                 reason: "login rejected".into(),
             }),
+            OutboxMessage::Invitation(InvitationPayload { invitation: 4 }),
         ];
         for message in messages {
             let payload = message.payload().expect("payload");

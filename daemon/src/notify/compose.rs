@@ -141,6 +141,34 @@ pub fn compose_attention(
     build(addressing, &subject, text, html, date)
 }
 
+/// An invitation to an account: the link that sets the first password.
+pub struct InvitationNotice {
+    /// The link's one-time token (only its hash is stored).
+    pub token: String,
+    /// When the link stops working (epoch ms).
+    pub expires_at: i64,
+}
+
+/// Builds the invitation to an account, with the link to set a first password.
+pub fn compose_invitation(
+    addressing: &Addressing,
+    notice: &InvitationNotice,
+    date: SystemTime,
+) -> Result<OutgoingMail, NotifyError> {
+    let link = addressing.link(&format!("/invitation?token={}", notice.token));
+    let until = super::worker::day_of(notice.expires_at);
+    let text = format!(
+        "You are invited to mailsig, which turns the signatures in your incoming e-mail into contact suggestions.\nOpen this link to set your password and sign in (it works once, until {until}):\n{link}\n{FOOTER_TEXT}"
+    );
+    let html = format!(
+        "<!DOCTYPE html>\n<html><body>\n<p>You are invited to mailsig, which turns the signatures in your incoming e-mail into contact suggestions.</p>\n<p><a href=\"{}\">Set your password and sign in</a> (the link works once, until {}).</p>\n<p>{}</p>\n</body></html>\n",
+        escape_html(&link),
+        escape_html(&until),
+        escape_html(FOOTER_TEXT.trim())
+    );
+    build(addressing, "You are invited to mailsig", text, html, date)
+}
+
 /// The message `mailsigd smtp test --send-to` submits: it proves the whole path, send included.
 pub fn compose_test(
     addressing: &Addressing,

@@ -47,7 +47,10 @@ use crate::store::{
 };
 
 use super::backoff::Backoff;
-use super::compose::{Addressing, AttentionNotice, DigestEntry, compose_attention, compose_digest};
+use super::compose::{
+    Addressing, AttentionNotice, DigestEntry, InvitationNotice, compose_attention, compose_digest,
+    compose_invitation,
+};
 use super::error::NotifyError;
 use super::mailer::Mailer;
 use super::outgoing::OutgoingMail;
@@ -300,6 +303,9 @@ impl OutboxWorker {
     async fn build_single(&self, item: &OutboxItem) -> Result<Option<OutgoingMail>, NotifyError> {
         let payload = match &item.message {
             OutboxMessage::Attention(payload) => payload.clone(),
+            OutboxMessage::Invitation(payload) => {
+                return self.build_invitation(item, payload).await;
+            }
             OutboxMessage::Digest(_) => {
                 return Err(NotifyError::Compose {
                     reason: "a digest row reached the single-message path".to_owned(),
@@ -326,6 +332,41 @@ impl OutboxWorker {
             reason: payload.reason,
         };
         compose_attention(&addressing, &notice, crate::clock::now()).map(Some)
+    }
+
+    /// The invitation mail with a fresh link: a new token is made here and only its hash
+    /// stored (replacing the earlier one), so a retried send carries the one working link.
+    /// Nothing is sent for an invitation that was used, expired or whose account is gone.
+    async fn build_invitation(
+        &self,
+        item: &OutboxItem,
+        payload: &crate::domain::InvitationPayload,
+    ) -> Result<Option<OutgoingMail>, NotifyError> {
+        let token = crate::store::new_link_token().map_err(|reason| NotifyError::Compose {
+            reason: reason.to_owned(),
+        })?;
+        let Some(invitation) = self
+            .store
+            .arm_account_invitation(payload.invitation, &token)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if invitation.user != item.recipient {
+            return Err(NotifyError::Compose {
+                reason: "the invitation belongs to another account".to_owned(),
+            });
+        }
+        let addressing = self.addressing(item.recipient).await?;
+        compose_invitation(
+            &addressing,
+            &InvitationNotice {
+                token,
+                expires_at: invitation.expires_at,
+            },
+            crate::clock::now(),
+        )
+        .map(Some)
     }
 
     /// Collects the suggestions of the rows that are still new, with their list names.
@@ -530,7 +571,7 @@ pub fn describe_failed(item: &OutboxItem) -> String {
 }
 
 /// `2026-12-06` for a time in milliseconds since the epoch (UTC).
-fn day_of(ms: i64) -> String {
+pub(super) fn day_of(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .map(|t| t.date().to_string())
         .unwrap_or_default()

@@ -220,6 +220,8 @@ async fn link(store: &Store, identity: &ProviderIdentity, user: UserId) -> Servi
     store
         .link_oidc_identity(&identity.provider, &identity.subject, user)
         .await?;
+    // An invited account signed in through its provider: the invitation link is not needed.
+    store.close_account_invitations(user).await?;
     audit(
         store,
         Actor::signed_in(user),
@@ -231,12 +233,25 @@ async fn link(store: &Store, identity: &ProviderIdentity, user: UserId) -> Servi
     .await
 }
 
-/// Applies the provider's word on the admin role at each sign-in. The org admin role is not in
-/// the store yet, so nothing is granted; the mapping is decided and logged by the caller.
+/// Applies the provider's word on the org admin role at each sign-in through it: `Some(true)`
+/// (the configured `admin_claim` holds one of `admin_values`) makes the user an org admin,
+/// `Some(false)` (the claim is missing or holds none of them) takes the role away, so the
+/// provider's groups stay the one source of the role for its users. `None` (no mapping
+/// configured for the provider) leaves the role as the operator or an admin set it. A change
+/// is audited as `user.set_role` with no user as the actor.
 pub async fn apply_admin_claim(
-    _store: &Store,
-    _user: UserId,
-    _is_admin: bool,
+    store: &Store,
+    user: UserId,
+    is_admin: Option<bool>,
 ) -> ServiceResult<()> {
+    let Some(is_admin) = is_admin else {
+        return Ok(());
+    };
+    let role = if is_admin {
+        crate::domain::OrgRole::Admin
+    } else {
+        crate::domain::OrgRole::User
+    };
+    super::users::apply_org_role_from_sign_in(store, user, role).await?;
     Ok(())
 }

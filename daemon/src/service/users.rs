@@ -55,21 +55,9 @@ pub async fn set_password(
 
 /// Turns off `user`'s two-step verification (lost phone and lost recovery codes): the sealed
 /// TOTP secret is wiped, the recovery codes and open sign-in challenges deleted. `false` when
-/// the user had none (nothing is audited then).
+/// the user had none (nothing is audited then). The operator's, like the admin pages' action.
 pub async fn reset_second_factor(store: &Store, user: UserId) -> ServiceResult<bool> {
-    if !store.remove_second_factor(user).await? {
-        return Ok(false);
-    }
-    audit(
-        store,
-        Actor::operator_as(user),
-        AuditAction::SecondFactorReset,
-        AuditObject::User,
-        Some(user.0),
-        None,
-    )
-    .await?;
-    Ok(true)
+    super::org::users::reset_second_factor(store, super::org::AdminActor::operator(), user).await
 }
 
 pub use super::org::users::set_org_role;

@@ -12,6 +12,7 @@
 //! The heart is [`Store::commit_message`]: dedupe, merge, counters, cursor and the digest
 //! notification in ONE transaction, so every message is processed exactly once.
 
+mod account_invitations;
 mod address_books;
 mod audit;
 mod auto_accept;
@@ -29,6 +30,7 @@ mod lists;
 mod mailboxes;
 mod merge_undo;
 mod multi_row;
+mod offboard;
 mod oidc;
 mod org;
 mod org_health;
@@ -55,6 +57,7 @@ pub use crate::domain::ids::{
     ListId, MailboxId, OutboxId, SecretId, SuggestionId, TokenId, UserId, WebhookDeliveryId,
     WebhookId,
 };
+pub use account_invitations::{AccountInvitation, new_link_token};
 pub use address_books::{
     BookLink, BookStatus, ConnectedBook, IndexedChanges, IndexedEntry, NewBook, StoredBookEntry,
 };
@@ -81,6 +84,7 @@ pub use mailboxes::{
     Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,
 };
 pub use merge_undo::MergeUndoId;
+pub use offboard::WipedCredentials;
 pub use oidc::OidcLogin;
 pub use org::OrgMember;
 pub use org_health::MailboxHealthRow;

@@ -21,6 +21,10 @@ pub struct OrgMember {
     pub has_password: bool,
     /// Whether a confirmed second factor is on.
     pub second_factor: bool,
+    /// When the newest open browser session began (`None`: no open session, so not known).
+    pub last_sign_in: Option<i64>,
+    /// How many mailboxes the user has linked (not unlinked).
+    pub mailboxes: i64,
 }
 
 fn member_from_row(row: &AnyRow) -> Result<OrgMember> {
@@ -33,6 +37,8 @@ fn member_from_row(row: &AnyRow) -> Result<OrgMember> {
         disabled_at: col(row, "disabled_at")?,
         has_password: col::<i64>(row, "has_password")? != 0,
         second_factor: col::<i64>(row, "second_factor")? != 0,
+        last_sign_in: col(row, "last_sign_in")?,
+        mailboxes: col(row, "mailboxes")?,
     })
 }
 
@@ -43,7 +49,10 @@ macro_rules! select_members {
             "SELECT u.id, u.email, u.display_name, u.org_role, u.created_at, u.disabled_at, \
              CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS has_password, \
              CASE WHEN EXISTS (SELECT 1 FROM second_factors f WHERE f.user_id = u.id \
-               AND f.confirmed_at IS NOT NULL) THEN 1 ELSE 0 END AS second_factor \
+               AND f.confirmed_at IS NOT NULL) THEN 1 ELSE 0 END AS second_factor, \
+             (SELECT MAX(s.created_at) FROM sessions s WHERE s.user_id = u.id) AS last_sign_in, \
+             (SELECT COUNT(*) FROM mailboxes m WHERE m.owner_id = u.id \
+               AND m.deleted_at IS NULL) AS mailboxes \
              FROM users u ",
             $tail
         )

@@ -652,6 +652,51 @@ fn set_role_makes_an_org_admin_through_the_service() {
     });
 }
 
+/// `user disable` ends the user's tokens and refuses them from then on, audited as the
+/// operator's; `user enable` lets the account in again without reviving the old token.
+#[test]
+fn disable_ends_tokens_and_enable_lets_the_account_in_again() {
+    let install = Install::new();
+    install.ok(&["user", "add", "erin@example.com"]);
+    let token = install.ok(&["user", "token", "erin@example.com"]);
+    let token = token.trim().to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    let store = runtime.block_on(install.store());
+    runtime
+        .block_on(store.verify_token(&token))
+        .unwrap_or_else(|e| panic!("the new token works: {e}"));
+    let out = install.ok(&["user", "disable", "erin@example.com"]);
+    assert_eq!(out.trim(), "erin@example.com\tdisabled");
+    let out = install.ok(&["user", "disable", "erin@example.com"]);
+    assert_eq!(out.trim(), "erin@example.com\twas already disabled");
+    assert!(
+        runtime.block_on(store.verify_token(&token)).is_err(),
+        "a disabled account's token is refused"
+    );
+    let out = install.ok(&["user", "enable", "erin@example.com"]);
+    assert_eq!(out.trim(), "erin@example.com\tenabled");
+    assert!(
+        runtime.block_on(store.verify_token(&token)).is_err(),
+        "enabling does not revive an ended token"
+    );
+    let log = runtime
+        .block_on(store.audit_log(3))
+        .unwrap_or_else(|e| panic!("audit log: {e}"));
+    let actions: Vec<(&str, bool)> = log
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.is_none()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("user.enable", true),
+            ("user.disable", true),
+            ("token.issue", true)
+        ],
+        "newest first, each once, by the operator"
+    );
+}
+
 /// `secrets rotate` refuses while a daemon replica is alive (its heartbeat row is live):
 /// secrets that daemon seals meanwhile would be under the old key and lost.
 #[test]

@@ -25,6 +25,8 @@ const PASSWORD: &str = "owner password 1";
 /// A second user whose account has two-step verification on (for the sign-in's second step).
 const TWO_STEP_EMAIL: &str = "vic@mycorp.example";
 const TWO_STEP_PASSWORD: &str = "vic password 1";
+/// The link token of an open invitation in the fixture.
+const INVITATION_TOKEN: &str = "a11y0invitation0token";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Who the browser is when a page is audited.
@@ -64,6 +66,8 @@ pub struct Fixture {
     pub rachel: i64,
     /// A mail user of the test Dovecot (the linking form's real login check).
     pub mail_user: mailsig_tests::servers::MailUser,
+    /// Another account (the admin pages act on it).
+    pub other: i64,
 }
 
 /// Every page of the site. Keep in step with the routes in `daemon/src/http/web/`.
@@ -175,6 +179,62 @@ pub const PAGES: &[Page] = &[
         who: Who::Owner,
         open: Open::Steps(|b, f| Box::pin(enrolment(b, f))),
     },
+    // The org admin's pages (the fixture's owner is an org admin).
+    Page {
+        name: "admin",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin".to_owned()),
+    },
+    Page {
+        name: "admin-users",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/users".to_owned()),
+    },
+    Page {
+        name: "admin-offboard",
+        who: Who::Owner,
+        open: Open::Path(|f| format!("/admin/users/{}/offboard", f.other)),
+    },
+    Page {
+        name: "admin-mailboxes",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/mailboxes".to_owned()),
+    },
+    Page {
+        name: "admin-blocklist",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/blocklist".to_owned()),
+    },
+    Page {
+        name: "admin-blocklist-refused",
+        who: Who::Owner,
+        open: Open::Steps(|b, f| Box::pin(blocklist_refused(b, f))),
+    },
+    Page {
+        name: "admin-notifications",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/notifications".to_owned()),
+    },
+    Page {
+        name: "admin-audit",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/audit?limit=5".to_owned()),
+    },
+    Page {
+        name: "admin-audit-refused",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/audit?from=yesterday&action=made.up".to_owned()),
+    },
+    Page {
+        name: "invitation",
+        who: Who::SignedOut,
+        open: Open::Path(|_| format!("/invitation?token={INVITATION_TOKEN}")),
+    },
+    Page {
+        name: "invitation-invalid",
+        who: Who::SignedOut,
+        open: Open::Path(|_| "/invitation?token=0000".to_owned()),
+    },
     Page {
         name: "not-found",
         who: Who::Owner,
@@ -190,6 +250,9 @@ pub const PAGES: &[Page] = &[
 async fn fixture() -> Result<Fixture> {
     let site = Site::start(false).await?;
     let owner = site.user(EMAIL, PASSWORD).await?;
+    site.store
+        .set_org_role(owner.id, mailsig_daemon::domain::OrgRole::Admin)
+        .await?;
     let customers = site.store.create_list(owner.id, "Customers").await?;
     let prospects = site.store.create_list(owner.id, "Prospects").await?;
     let mailbox = site
@@ -243,6 +306,29 @@ async fn fixture() -> Result<Fixture> {
         .context("no pending enrolment")?;
     let code = totp_code(&key.manual_key)?;
     second_factor::confirm_enrolment(&site.store, &site.vault, vic.id, &code, None).await?;
+    let invitee = site.store.create_user("ivy@mycorp.example", None).await?;
+    let week = site.store.now_ms() + 7 * 24 * 3_600_000;
+    site.store
+        .create_account_invitation(invitee.id, INVITATION_TOKEN, week)
+        .await?;
+    // The organisation's pages have something to show: a blocked domain, a failed notification.
+    site.store
+        .add_blocklist_entry(
+            mailsig_daemon::store::BlocklistKind::Domain,
+            "newsletter.example",
+        )
+        .await?;
+    let failed = site
+        .store
+        .enqueue(
+            &mailsig_daemon::domain::OutboxMessage::Digest(Default::default()),
+            owner.id,
+            0,
+        )
+        .await?;
+    site.store
+        .mark_failed(failed, "550 5.1.1 mailbox unavailable")
+        .await?;
     let mail_user = site.env.create_mail_user()?;
     Ok(Fixture {
         site,
@@ -251,6 +337,7 @@ async fn fixture() -> Result<Fixture> {
         mailbox: mailbox.0,
         rachel: rachel.0,
         mail_user,
+        other: other.id.0,
     })
 }
 
@@ -267,6 +354,13 @@ fn totp_code(shown: &str) -> Result<String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     Ok(totp.generate(now).to_string())
+}
+
+async fn blocklist_refused(browser: &Browser, f: &Fixture) -> Result<()> {
+    browser.goto(&f.site.url("/admin/blocklist")).await?;
+    browser.fill("#blocklist-value", "not a domain").await?;
+    browser.click("#add-blocklist").await?;
+    wait_exists(browser, "#blocklist-error", WAIT).await
 }
 
 async fn sign_in_refused(browser: &Browser, f: &Fixture) -> Result<()> {

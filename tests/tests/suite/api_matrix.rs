@@ -41,7 +41,7 @@ const NF: u16 = 404;
 const FB: u16 = 403;
 
 fn rows() -> Vec<Row> {
-    vec![
+    let mut rows = vec![
         // Public: signing in with a wrong password is a validation error, but a bad or revoked
         // token is refused before anything else.
         Row {
@@ -344,6 +344,69 @@ fn rows() -> Vec<Row> {
             body: none,
             expect: [A, A, A, NF, FB, FB, 204],
         },
+    ];
+    rows.extend(admin_rows().into_iter().map(|(row, _)| row));
+    rows
+}
+
+/// The org admin's routes, with what an org admin gets. None of [`CALLERS`] is an org admin
+/// (the list's owner neither): all are refused, 401 without valid credentials, 403 otherwise.
+/// [`an_org_admin_passes_every_admin_route`] calls them as an admin.
+fn admin_rows() -> Vec<(Row, u16)> {
+    const REFUSED: [u16; 7] = [A, A, A, FB, FB, FB, FB];
+    let admin = |method, path| Row {
+        method,
+        path,
+        body: none,
+        expect: REFUSED,
+    };
+    vec![
+        // Accounts (`{user}` is the stranger).
+        (admin("GET", "/api/v1/admin/users"), 200),
+        (
+            Row {
+                body: |_| Some(json!({"email": "invited@example.test"})),
+                ..admin("POST", "/api/v1/admin/users")
+            },
+            201,
+        ),
+        (admin("POST", "/api/v1/admin/users/{user}/disable"), 200),
+        (admin("POST", "/api/v1/admin/users/{user}/enable"), 200),
+        (
+            admin("POST", "/api/v1/admin/users/{user}/reset-second-factor"),
+            200,
+        ),
+        // The stranger's list is fed by nobody else's mailbox, so it may be deleted.
+        (
+            Row {
+                body: |_| Some(json!({"delete_lists": true})),
+                ..admin("POST", "/api/v1/admin/users/{user}/offboard")
+            },
+            200,
+        ),
+        // The organisation: the sender blocklist, mailbox health, failed notifications (the
+        // world has one, `{notification}`), the audit log.
+        (admin("GET", "/api/v1/admin/blocklist"), 200),
+        (
+            Row {
+                body: |_| Some(json!({"value": "matrix.example"})),
+                ..admin("POST", "/api/v1/admin/blocklist")
+            },
+            201,
+        ),
+        (admin("DELETE", "/api/v1/admin/blocklist/{entry}"), 204),
+        (admin("GET", "/api/v1/admin/mailboxes"), 200),
+        (admin("GET", "/api/v1/admin/notifications/failed"), 200),
+        (
+            admin("POST", "/api/v1/admin/notifications/{notification}/retry"),
+            204,
+        ),
+        (
+            admin("DELETE", "/api/v1/admin/notifications/{notification}"),
+            204,
+        ),
+        (admin("GET", "/api/v1/admin/audit"), 200),
+        (admin("GET", "/api/v1/admin/audit/export.csv"), 200),
     ]
 }
 
@@ -357,6 +420,9 @@ fn documented(path: &str) -> String {
         .replace("{change}", "{id}")
         .replace("{viewer}", "{user_id}")
         .replace("{webhook}", "{webhook_id}")
+        .replace("{user}", "{id}")
+        .replace("{entry}", "{id}")
+        .replace("{notification}", "{id}")
 }
 
 /// An open change suggestion in the world's list: Bob's contact is accepted, then his
@@ -394,6 +460,9 @@ fn concrete(path: &str, w: &World, change: Option<i64>) -> String {
         .replace("{change}", &change.unwrap_or(0).to_string())
         .replace("{viewer}", &w.viewer.0.id.0.to_string())
         .replace("{webhook}", &w.webhook.0.to_string())
+        .replace("{user}", &w.stranger.0.id.0.to_string())
+        .replace("{entry}", &w.blocklist_entry.to_string())
+        .replace("{notification}", &w.failed_notification.to_string())
 }
 
 fn auth_of(caller: &str, w: &World) -> Auth {
@@ -532,6 +601,39 @@ async fn authorization_matrix_on_sqlite() -> Result<()> {
 #[tokio::test]
 async fn authorization_matrix_on_postgres() -> Result<()> {
     run_matrix(BACKENDS[1]).await
+}
+
+/// The owner, made an org admin, passes every admin route, on both stores.
+#[tokio::test]
+async fn an_org_admin_passes_every_admin_route() -> Result<()> {
+    let mut failures = Vec::new();
+    for backend in BACKENDS {
+        for (row, expected) in admin_rows() {
+            let w = World::new(backend).await?;
+            w.app
+                .store
+                .set_org_role(w.owner.0.id, mailsig_daemon::domain::OrgRole::Admin)
+                .await?;
+            let path = concrete(row.path, &w, None);
+            let method: Method = row.method.parse()?;
+            let bearer = Auth::Bearer(w.owner.1.clone());
+            let reply = w
+                .app
+                .call(method.clone(), &path, &bearer, (row.body)(&w))
+                .await?;
+            if reply.status.as_u16() != expected {
+                failures.push(format!(
+                    "{backend:?} {} {} as an org admin: {} (expected {expected}) {}",
+                    row.method,
+                    row.path,
+                    reply.status,
+                    reply.text()
+                ));
+            }
+        }
+    }
+    ensure!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
 }
 
 /// Ids of the stranger's own objects used by the owner: "not found", and nothing changes.

@@ -14,6 +14,7 @@ mod web_support;
 mod a11y;
 mod abuse;
 mod address_books;
+mod admin;
 mod admin_org;
 mod api;
 mod api_contract;

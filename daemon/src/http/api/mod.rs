@@ -6,6 +6,7 @@
 //! same document).
 
 mod admin;
+mod admin_users;
 mod changes;
 pub mod error;
 pub mod extract;
@@ -391,7 +392,50 @@ fn entries() -> Vec<Entry> {
             "Dismiss a change suggestion: the contact keeps its values (editor)",
             post(changes::dismiss),
         ),
-        // The org admin's routes (org admins only; everyone else 403).
+        // Org administration: accounts.
+        entry(
+            M::GET,
+            "/api/v1/admin/users",
+            "admin",
+            "Every account with role, state, two-step verification, last sign-in and mailbox count (org admin)",
+            get(admin_users::list),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users",
+            "admin",
+            "Invite a person by e-mail: the account exists at once, the invitation mail with a one-time link is queued (org admin)",
+            post(admin_users::invite),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users/{id}/disable",
+            "admin",
+            "Disable an account: sign-in refused, its sessions and API tokens end (org admin)",
+            post(admin_users::disable),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users/{id}/enable",
+            "admin",
+            "Let a disabled account sign in again (org admin)",
+            post(admin_users::enable),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users/{id}/offboard",
+            "admin",
+            "Offboard a person who leaves: mailboxes stopped, credentials wiped, lists handed over or deleted, account disabled (org admin)",
+            post(admin_users::offboard),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/users/{id}/reset-second-factor",
+            "admin",
+            "Turn off an account's two-step verification (org admin)",
+            post(admin_users::reset_second_factor),
+        ),
+        // Org administration: the blocklist, mailbox health, notifications, the audit log.
         entry(
             M::GET,
             "/api/v1/admin/blocklist",

@@ -84,6 +84,10 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
             r#"{"url": "https://crm.example.com/hooks/mailsig", "secret": "a long random shared secret", "events": ["suggestion.accepted", "contact.changed"]}"#
         }
         ("POST", "/api/v1/admin/blocklist") => r#"{"value": "newsletter.example"}"#,
+        ("POST", "/api/v1/admin/users") => {
+            r#"{"email": "new.colleague@example.com", "display_name": "New Colleague"}"#
+        }
+        ("POST", "/api/v1/admin/users/{id}/offboard") => r#"{"new_owner": 2}"#,
         ("POST", "/api/v1/suggestions/{id}/merge") => {
             r#"{"fields": [{"field": "title", "choice": "keep_old"}, {"field": "company", "choice": "take_new"}, {"field": "name", "choice": "typed", "value": "Ann Q. Example"}]}"#
         }
@@ -120,6 +124,18 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/lists") | ("PATCH", "/api/v1/lists/{id}") => {
             r#"{"type": "object", "required": ["name"], "properties": {
                 "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"}}}"#
+        }
+        ("POST", "/api/v1/admin/users/{id}/offboard") => {
+            r#"{"type": "object", "properties": {
+                "new_owner": {"type": "integer", "format": "int64", "minimum": 1,
+                    "description": "the account that takes over the leaver's lists"},
+                "delete_lists": {"type": "boolean",
+                    "description": "delete the leaver's lists instead (give one of the two)"}}}"#
+        }
+        ("POST", "/api/v1/admin/users") => {
+            r#"{"type": "object", "required": ["email"], "properties": {
+                "email": {"type": "string", "format": "email", "maxLength": 254},
+                "display_name": {"type": "string", "maxLength": 200}}}"#
         }
         ("POST", "/api/v1/lists/{id}/members") => {
             r#"{"type": "object", "required": ["email", "role"], "properties": {
@@ -557,7 +573,13 @@ mod tests {
     /// Every route that reads a JSON body documents an example, and every example is JSON.
     #[test]
     fn json_bodies_have_examples() {
-        let without_body = ["/accept", "/dismiss"];
+        let without_body = [
+            "/accept",
+            "/dismiss",
+            "/disable",
+            "/enable",
+            "/reset-second-factor",
+        ];
         for route in super::super::routes() {
             let takes_body = matches!(route.method, Method::POST | Method::PUT | Method::PATCH)
                 && !without_body.iter().any(|s| route.path.ends_with(s));

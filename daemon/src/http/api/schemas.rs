@@ -61,6 +61,10 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("POST", "/api/v1/admin/notifications/{id}/retry") => Empty(204),
         ("GET", "/api/v1/admin/audit") => Json(200, "AuditPage"),
         ("GET", "/api/v1/admin/audit/export.csv") => File(200, "text/csv"),
+        ("GET", "/api/v1/admin/users") => Json(200, "OrgUserList"),
+        ("POST", "/api/v1/admin/users") => Json(201, "OrgUser"),
+        ("POST", "/api/v1/admin/users/{id}/offboard") => Json(200, "Offboarded"),
+        ("POST", p) if p.starts_with("/api/v1/admin/users/{id}/") => Json(200, "OrgUser"),
         ("GET", "/api/v1/openapi.json") => Json(200, "OpenApiDocument"),
         // A route missing above names no component: the unit test below fails on it.
         _ => Json(200, "Unknown"),
@@ -460,6 +464,44 @@ pub fn components() -> Vec<(&'static str, String)> {
                   "object_kind": {{"type": "string"}}, "object_id": {nullable_int},
                   "detail": {nullable_string}}}}}}}}}}}"#
             ),
+        ),
+        (
+            "OrgUser",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "email", "display_name", "org_role", "created_at", "disabled_at",
+                    "has_password", "second_factor", "last_sign_in", "mailboxes"], "properties": {{
+                "id": {INT}, "email": {{"type": "string"}}, "display_name": {nullable_string},
+                "org_role": {{"type": "string", "enum": ["admin", "user"]}},
+                "created_at": {INT},
+                "disabled_at": {nullable_int},
+                "has_password": {{"type": "boolean"}},
+                "second_factor": {{"type": "boolean", "description": "two-step verification is on"}},
+                "last_sign_in": {{"type": ["integer", "null"], "format": "int64",
+                    "description": "when the newest open browser session began; null when none is open"}},
+                "mailboxes": {{"type": "integer", "minimum": 0}}}}}}"#
+            ),
+        ),
+        (
+            "Offboarded",
+            r#"{"type": "object", "additionalProperties": false,
+                "required": ["mailboxes_stopped", "lists_handed_over", "lists_deleted", "shares_ended",
+                    "second_factor_wiped", "credentials"], "properties": {
+                "mailboxes_stopped": {"type": "integer", "minimum": 0},
+                "lists_handed_over": {"type": "integer", "minimum": 0},
+                "lists_deleted": {"type": "integer", "minimum": 0},
+                "shares_ended": {"type": "integer", "minimum": 0},
+                "second_factor_wiped": {"type": "boolean"},
+                "credentials": {"type": "object", "additionalProperties": false,
+                    "required": ["sessions", "api_tokens", "provider_links"], "properties": {
+                    "sessions": {"type": "integer", "minimum": 0},
+                    "api_tokens": {"type": "integer", "minimum": 0},
+                    "provider_links": {"type": "integer", "minimum": 0}}}}}"#
+                .to_owned(),
+        ),
+        (
+            "OrgUserList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/OrgUser"}}"##.to_owned(),
         ),
         (
             "OpenApiDocument",

@@ -15,9 +15,11 @@
 //! CSRF token, and a POST without it is refused before reaching a handler here.
 
 mod account;
+pub mod admin;
 mod book_light;
 mod erase;
 mod imap_presets;
+mod invitation;
 mod lists;
 mod mailbox_password;
 mod mailbox_words;
@@ -66,6 +68,10 @@ pub fn router() -> Router<AppState> {
             get(session::sign_in_page).post(session::sign_in),
         )
         .route("/sign-out", post(session::sign_out))
+        .route(
+            invitation::PATH,
+            get(invitation::show).post(invitation::accept),
+        )
         .route("/sign-in/oidc/{provider}", get(oidc::start))
         .route("/sign-in/oidc/{provider}/callback", get(oidc::callback))
         .route(
@@ -138,6 +144,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/static/style.css", get(style))
         .route("/static/local-time.js", get(local_time_script))
+        .merge(admin::router())
         .fallback(render::not_found_page)
         .layer(axum::middleware::from_fn(return_to::remember_page))
         .layer(DefaultBodyLimit::max(PAGE_BODY_LIMIT))

@@ -1,6 +1,7 @@
-//! What an org admin may do across the organisation: manage accounts (`users`), the org-wide
-//! sender blocklist (`blocklist`), see every mailbox's health (`health`), handle notifications
-//! that failed (`outbox`), and read and export the audit log (`audit`).
+//! What an org admin may do across the organisation: manage accounts (`users`), invite people
+//! (`invite`) and offboard those who leave (`offboard`), the org-wide sender blocklist
+//! (`blocklist`), see every mailbox's health (`health`), handle notifications that failed
+//! (`outbox`), and read and export the audit log (`audit`).
 //!
 //! Authorization is decided once, in [`require_admin`]: it is the only way to get an
 //! [`AdminActor`] for a signed-in user, and every function here takes one. The operator at the
@@ -9,6 +10,8 @@
 pub mod audit;
 pub mod blocklist;
 pub mod health;
+pub mod invite;
+pub mod offboard;
 pub mod outbox;
 pub mod users;
 

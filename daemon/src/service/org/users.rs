@@ -82,3 +82,27 @@ pub async fn enable(store: &Store, admin: AdminActor, user: UserId) -> ServiceRe
     .await?;
     Ok(true)
 }
+
+/// Turns off `user`'s two-step verification (a lost phone and lost recovery codes): the sealed
+/// TOTP secret is wiped and the recovery codes deleted. `false` when none was set up (nothing
+/// is audited then).
+pub async fn reset_second_factor(
+    store: &Store,
+    admin: AdminActor,
+    user: UserId,
+) -> ServiceResult<bool> {
+    store.org_member(user).await?;
+    if !store.remove_second_factor(user).await? {
+        return Ok(false);
+    }
+    audit(
+        store,
+        admin.actor(),
+        AuditAction::SecondFactorReset,
+        AuditObject::User,
+        Some(user.0),
+        None,
+    )
+    .await?;
+    Ok(true)
+}

@@ -51,6 +51,13 @@ pub struct AdminMapping {
 }
 
 impl AdminMapping {
+    /// What the token says about the admin role when a mapping is configured (`Some`); `None`
+    /// when this provider does not decide the role.
+    pub fn decides(&self, claims: &OtherClaims) -> Option<bool> {
+        let configured = self.claim.is_some() && !self.values.is_empty();
+        configured.then(|| self.is_admin(claims))
+    }
+
     /// Does the token say this person is an admin?
     pub fn is_admin(&self, claims: &OtherClaims) -> bool {
         self.claim

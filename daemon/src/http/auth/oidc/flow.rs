@@ -439,7 +439,7 @@ async fn admit(
         }
         Err(e) => return Err(unavailable(&e)),
     };
-    let admin = settings.admin.is_admin(other);
+    let admin = settings.admin.decides(other);
     identity::apply_admin_claim(store, user, admin)
         .await
         .map_err(|e| unavailable(&e))?;
@@ -460,7 +460,7 @@ async fn admit(
         session,
         next,
         created,
-        admin,
+        admin: admin == Some(true),
     })
 }
 
