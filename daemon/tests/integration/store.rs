@@ -155,6 +155,7 @@ both_backends!(
     the_blocklist_takes_the_file_once_and_every_change_moves_its_version,
     the_audit_log_is_filtered_paged_exported_and_purged,
     failed_notifications_are_retried_or_dropped_and_audited,
+    org_mailbox_health_lists_every_mailbox_those_needing_attention_first,
 );
 
 /// SQLite only: PostgreSQL has no write-ahead log of ours to checkpoint.
@@ -3007,4 +3008,71 @@ async fn failed_notifications_are_retried_or_dropped_and_audited(s: Store) {
             (AuditAction::OutboxRetry, Some(ids[0].0)),
         ]
     );
+}
+
+/// Every mailbox of the organisation with its health: those needing attention first, then
+/// those reconnecting, with owner, list, last message read and what waits to be read; a removed
+/// mailbox is not listed.
+async fn org_mailbox_health_lists_every_mailbox_those_needing_attention_first(s: Store) {
+    use mailsig_daemon::service::org::{AdminActor, health};
+    use mailsig_daemon::store::{GraphJobKind, MailboxStatus, NewGraphJob};
+
+    let w = world(&s).await;
+    let new_mailbox = |owner, list, kind, address: &str| NewMailbox {
+        owner,
+        kind,
+        address: address.into(),
+        display_name: None,
+        target_list: list,
+        excluded_domains: vec![],
+        settings: serde_json::json!({}),
+        secret: None,
+    };
+    let ann = s.create_user("ann@example.org", None).await.expect("ann");
+    let ann_list = s.create_list(ann.id, "Ann's").await.expect("list");
+    let broken = s
+        .create_mailbox(new_mailbox(ann.id, ann_list.id, MailboxKind::Imap, "ann@example.org"))
+        .await
+        .expect("broken");
+    let graph = s
+        .create_mailbox(new_mailbox(ann.id, ann_list.id, MailboxKind::Graph, "ann@corp.example"))
+        .await
+        .expect("graph");
+    let gone = s
+        .create_mailbox(new_mailbox(ann.id, ann_list.id, MailboxKind::Imap, "old@example.org"))
+        .await
+        .expect("gone");
+    s.soft_remove_mailbox(gone.id).await.expect("remove");
+    s.set_mailbox_status(broken.id, MailboxStatus::NeedsAttention, Some("the server refused the login"))
+        .await
+        .expect("attention");
+    s.set_mailbox_reconnecting_fenced(graph.id, Some("server unreachable"), None)
+        .await
+        .expect("reconnecting");
+    s.enqueue_graph_jobs(&[NewGraphJob {
+        mailbox: graph.id,
+        kind: GraphJobKind::Message,
+        folder: "Inbox".into(),
+        item: "m1".into(),
+    }])
+    .await
+    .expect("job");
+    s.clock().advance(Duration::from_secs(60));
+    s.commit_message(commit(&w, "h1", 1, Outcome::Skipped(SkipReason::Bulk)))
+        .await
+        .expect("commit");
+
+    let rows = health::mailboxes(&s, AdminActor::operator()).await.expect("health");
+    let order: Vec<_> = rows.iter().map(|r| r.id).collect();
+    assert_eq!(order, [broken.id, graph.id, w.mailbox]);
+    assert_eq!(rows[0].status, MailboxStatus::NeedsAttention);
+    assert_eq!(rows[0].status_reason.as_deref(), Some("the server refused the login"));
+    assert_eq!(rows[0].owner_email, "ann@example.org");
+    assert_eq!(rows[0].list_name, "Ann's");
+    assert_eq!(rows[1].reconnecting_since, Some(T0));
+    assert_eq!(rows[1].reconnecting_reason.as_deref(), Some("server unreachable"));
+    assert_eq!((rows[1].waiting, rows[1].waiting_since), (1, Some(T0)));
+    assert_eq!(rows[1].last_message_at, None);
+    assert_eq!(rows[2].last_message_at, Some(T0 + 60_000));
+    assert_eq!((rows[2].messages_read, rows[2].waiting), (1, 0));
 }
