@@ -156,7 +156,7 @@ pub fn compose_invitation(
     date: SystemTime,
 ) -> Result<OutgoingMail, NotifyError> {
     let link = addressing.link(&format!("/invitation?token={}", notice.token));
-    let until = super::worker::day_of(notice.expires_at);
+    let until = day_of(notice.expires_at);
     let text = format!(
         "You are invited to mailsig, which turns the signatures in your incoming e-mail into contact suggestions.\nOpen this link to set your password and sign in (it works once, until {until}):\n{link}\n{FOOTER_TEXT}"
     );
@@ -270,6 +270,13 @@ pub(crate) fn escape_html(text: &str) -> String {
         }
     }
     out
+}
+
+/// `2026-12-06` for a time in milliseconds since the epoch (UTC).
+pub(super) fn day_of(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| t.date().to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

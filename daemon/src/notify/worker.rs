@@ -49,7 +49,7 @@ use crate::store::{
 use super::backoff::Backoff;
 use super::compose::{
     Addressing, AttentionNotice, DigestEntry, InvitationNotice, compose_attention, compose_digest,
-    compose_invitation,
+    compose_invitation, day_of,
 };
 use super::error::NotifyError;
 use super::mailer::Mailer;
@@ -568,11 +568,4 @@ pub fn describe_failed(item: &OutboxItem) -> String {
         item.attempts,
         item.last_error.as_deref().unwrap_or("(no reason recorded)")
     )
-}
-
-/// `2026-12-06` for a time in milliseconds since the epoch (UTC).
-pub(super) fn day_of(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map(|t| t.date().to_string())
-        .unwrap_or_default()
 }
