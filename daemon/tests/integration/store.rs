@@ -3031,21 +3031,40 @@ async fn org_mailbox_health_lists_every_mailbox_those_needing_attention_first(s:
     let ann = s.create_user("ann@example.org", None).await.expect("ann");
     let ann_list = s.create_list(ann.id, "Ann's").await.expect("list");
     let broken = s
-        .create_mailbox(new_mailbox(ann.id, ann_list.id, MailboxKind::Imap, "ann@example.org"))
+        .create_mailbox(new_mailbox(
+            ann.id,
+            ann_list.id,
+            MailboxKind::Imap,
+            "ann@example.org",
+        ))
         .await
         .expect("broken");
     let graph = s
-        .create_mailbox(new_mailbox(ann.id, ann_list.id, MailboxKind::Graph, "ann@corp.example"))
+        .create_mailbox(new_mailbox(
+            ann.id,
+            ann_list.id,
+            MailboxKind::Graph,
+            "ann@corp.example",
+        ))
         .await
         .expect("graph");
     let gone = s
-        .create_mailbox(new_mailbox(ann.id, ann_list.id, MailboxKind::Imap, "old@example.org"))
+        .create_mailbox(new_mailbox(
+            ann.id,
+            ann_list.id,
+            MailboxKind::Imap,
+            "old@example.org",
+        ))
         .await
         .expect("gone");
     s.soft_remove_mailbox(gone.id).await.expect("remove");
-    s.set_mailbox_status(broken.id, MailboxStatus::NeedsAttention, Some("the server refused the login"))
-        .await
-        .expect("attention");
+    s.set_mailbox_status(
+        broken.id,
+        MailboxStatus::NeedsAttention,
+        Some("the server refused the login"),
+    )
+    .await
+    .expect("attention");
     s.set_mailbox_reconnecting_fenced(graph.id, Some("server unreachable"), None)
         .await
         .expect("reconnecting");
@@ -3062,15 +3081,23 @@ async fn org_mailbox_health_lists_every_mailbox_those_needing_attention_first(s:
         .await
         .expect("commit");
 
-    let rows = health::mailboxes(&s, AdminActor::operator()).await.expect("health");
+    let rows = health::mailboxes(&s, AdminActor::operator())
+        .await
+        .expect("health");
     let order: Vec<_> = rows.iter().map(|r| r.id).collect();
     assert_eq!(order, [broken.id, graph.id, w.mailbox]);
     assert_eq!(rows[0].status, MailboxStatus::NeedsAttention);
-    assert_eq!(rows[0].status_reason.as_deref(), Some("the server refused the login"));
+    assert_eq!(
+        rows[0].status_reason.as_deref(),
+        Some("the server refused the login")
+    );
     assert_eq!(rows[0].owner_email, "ann@example.org");
     assert_eq!(rows[0].list_name, "Ann's");
     assert_eq!(rows[1].reconnecting_since, Some(T0));
-    assert_eq!(rows[1].reconnecting_reason.as_deref(), Some("server unreachable"));
+    assert_eq!(
+        rows[1].reconnecting_reason.as_deref(),
+        Some("server unreachable")
+    );
     assert_eq!((rows[1].waiting, rows[1].waiting_since), (1, Some(T0)));
     assert_eq!(rows[1].last_message_at, None);
     assert_eq!(rows[2].last_message_at, Some(T0 + 60_000));
