@@ -10,7 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::store::{BlocklistKind, BlocklistSnapshot};
 
-use super::filter::{domain_matches, normalise_domain};
+use super::domains::{domain_matches, normalise_domain};
 
 /// Domains (with their subdomains) and single addresses whose mail is skipped for every
 /// mailbox, as [`crate::domain::SkipReason::ExcludedDomain`].

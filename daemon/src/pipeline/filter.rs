@@ -10,6 +10,8 @@ use mailsig_parser::Envelope;
 use crate::domain::SkipReason;
 
 use super::blocklist::Blocklist;
+pub use super::domains::domain_matches;
+use super::domains::normalise_domain;
 
 /// Role local parts skipped by default: addresses of functions, not people.
 pub const DEFAULT_ROLE_ADDRESSES: &[&str] = &[
@@ -213,33 +215,11 @@ pub fn is_role_address(local_part: &str, roles: &[String]) -> bool {
     })
 }
 
-/// Whether `domain` is `rule` or one of its subdomains. Both are compared case-insensitively;
-/// a rule may be written with a leading `@` or `.`.
-pub fn domain_matches(domain: &str, rule: &str) -> bool {
-    let rule = normalise_domain(rule);
-    if rule.is_empty() {
-        return false;
-    }
-    let domain = normalise_domain(domain);
-    domain == rule
-        || domain
-            .strip_suffix(rule.as_str())
-            .is_some_and(|head| head.ends_with('.'))
-}
-
 fn domain_of(address: &str) -> Option<&str> {
     address
         .rsplit_once('@')
         .map(|(_, domain)| domain)
         .filter(|d| !d.is_empty())
-}
-
-pub(crate) fn normalise_domain(domain: &str) -> String {
-    domain
-        .trim()
-        .trim_start_matches(['@', '.'])
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
 }
 
 #[cfg(test)]

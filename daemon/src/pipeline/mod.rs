@@ -17,6 +17,7 @@
 //! never addresses, subjects, bodies or signature text.
 
 pub mod blocklist;
+mod domains;
 pub mod error;
 pub mod fault_injection;
 pub mod fences;

@@ -579,6 +579,7 @@ mod tests {
             "/disable",
             "/enable",
             "/reset-second-factor",
+            "/retry",
         ];
         for route in super::super::routes() {
             let takes_body = matches!(route.method, Method::POST | Method::PUT | Method::PATCH)
