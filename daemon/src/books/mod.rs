@@ -3,10 +3,14 @@
 //! book's changes into the local index the duplicate check looks up, and writing accepted
 //! contacts into the book (create, or add to the entry that has the address; a conflict is
 //! re-read and re-merged, never overwritten; nothing is ever deleted that mailsig did not create).
+//! A connected book is opened from its stored row by `connected`, and synced on a timer, by one
+//! replica at a time, by `worker`.
 
 pub mod carddav;
+pub mod connected;
 pub mod merge;
 pub mod sync;
+pub mod worker;
 
 use std::time::Duration;
 

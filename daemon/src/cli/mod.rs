@@ -9,6 +9,7 @@
 mod audit;
 mod backup;
 mod blocklist;
+mod books;
 mod context;
 pub mod exit;
 mod generate;
@@ -90,6 +91,9 @@ pub enum Command {
     /// See the contact suggestions the daemon found (as a user sees them).
     #[command(subcommand)]
     Suggestion(suggestions::SuggestionCommand),
+    /// Connect a list to a CardDAV address book, see its state, sync it, disconnect it.
+    #[command(subcommand)]
+    Book(books::BookCommand),
     /// Manage a list's signed outgoing webhooks and read their delivery logs.
     #[command(subcommand)]
     Webhook(webhooks::WebhookCommand),
@@ -184,6 +188,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Outbox(command) => outbox::execute(&config_path, command).await,
         Command::Graph(command) => graph::execute(&config_path, command).await,
         Command::Suggestion(command) => suggestions::execute(&config_path, command).await,
+        Command::Book(command) => books::execute(&config_path, command).await,
         Command::Webhook(command) => webhooks::execute(&config_path, command).await,
         Command::Audit(command) => audit::execute(&config_path, command).await,
         Command::Blocklist(command) => blocklist::execute(&config_path, command).await,

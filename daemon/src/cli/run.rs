@@ -85,6 +85,7 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
             ..config.api.clone()
         },
         webhooks: config.webhooks.clone(),
+        books: config.address_books.clone(),
         replica: match &config.replica_id {
             Some(id) => supervisor::leases::ReplicaOptions {
                 id: id.clone(),

@@ -13,6 +13,7 @@
 //! `database_password_file` or a systemd credential ([`database_password`]). Every key is documented in
 //! `config/example.toml`, which a test keeps in step with [`raw::RawConfig`].
 
+mod address_books;
 mod database_password;
 mod durations;
 pub mod env;
@@ -75,6 +76,8 @@ pub struct Config {
     pub oauth_providers: Vec<crate::sources::oauth::OAuthProviderConfig>,
     /// `[webhooks]`: where a list's webhooks may point, how deliveries are retried.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// `[address_books]`: where connected CardDAV books may be, how often they are synced.
+    pub address_books: crate::books::BookSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

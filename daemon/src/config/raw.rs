@@ -51,6 +51,19 @@ pub struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub webhooks: RawWebhooks,
+    #[serde(default)]
+    pub address_books: RawAddressBooks,
+}
+
+/// `[address_books]`: where connected address books may be, request limit, sync interval.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAddressBooks {
+    pub allow_private_hosts: Option<bool>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub allow_http: Option<bool>,
+    pub timeout: Option<String>,
+    pub interval: Option<String>,
 }
 
 /// `[webhooks]`: where a list's webhooks may point, how deliveries are retried.

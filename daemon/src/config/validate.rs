@@ -315,6 +315,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         sender_auth: super::sender_auth::from_raw(raw.sender_auth)?,
         oauth_providers,
         webhooks: super::webhooks::from_raw(raw.webhooks)?,
+        address_books: super::address_books::from_raw(raw.address_books)?,
     })
 }
 

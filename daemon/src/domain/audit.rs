@@ -66,6 +66,10 @@ text_enum! {
         WebhookAdd => "webhook.add",
         WebhookRemove => "webhook.remove",
         WebhookLog => "webhook.log",
+        /// A list connected to an address book (the object is the list).
+        BookConnect => "book.connect",
+        /// A list's address book disconnected (the object is the list).
+        BookDisconnect => "book.disconnect",
         /// A sender domain or address added to the org-wide blocklist (the detail is its kind).
         BlocklistAdd => "blocklist.add",
         BlocklistRemove => "blocklist.remove",

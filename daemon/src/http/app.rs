@@ -99,6 +99,8 @@ pub struct AppState {
     pub settings: ApiSettings,
     /// Where webhooks may point (checked when one is added).
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Where connected address books may be (checked when one is connected).
+    pub books: crate::books::BookSettings,
     limits: Arc<RateLimits>,
     /// The limits of the routes without authentication (shared by every such router).
     public: Arc<PublicLimits>,
@@ -118,6 +120,7 @@ impl AppState {
             imap,
             settings,
             webhooks: crate::webhooks::WebhookSettings::default(),
+            books: crate::books::BookSettings::default(),
             limits,
             public,
             graph_source: None,
@@ -134,6 +137,12 @@ impl AppState {
     /// Sets the `[webhooks]` policy for adding webhooks.
     pub fn with_webhooks(mut self, settings: crate::webhooks::WebhookSettings) -> AppState {
         self.webhooks = settings;
+        self
+    }
+
+    /// Sets the `[address_books]` policy for connecting address books.
+    pub fn with_books(mut self, settings: crate::books::BookSettings) -> AppState {
+        self.books = settings;
         self
     }
 

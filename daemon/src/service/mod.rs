@@ -12,6 +12,7 @@
 
 pub mod auto_accept;
 pub mod book_check;
+pub mod books;
 pub mod change_feed;
 pub mod changes;
 pub mod error;

@@ -531,7 +531,7 @@ impl Store {
     pub async fn book_pushes_due(&self, list: ListId, limit: u32) -> Result<Vec<SuggestionId>> {
         let rows = sqlx::query(
             "SELECT s.id FROM suggestions s LEFT JOIN book_links l ON l.suggestion_id = s.id \
-             WHERE s.list_id = $1 AND s.status IN ('accepted', 'merged') \
+             WHERE s.list_id = $1 AND s.status IN ('accepted', 'merged') AND s.deleted_at IS NULL \
              AND (l.suggestion_id IS NULL OR l.pushed_at < s.updated_at) \
              ORDER BY s.id LIMIT $2",
         )
@@ -543,6 +543,47 @@ impl Store {
         rows.iter()
             .map(|r| col(r, "id").map(SuggestionId))
             .collect()
+    }
+}
+
+impl Store {
+    /// Claims `list`'s book for `replica` for `lease`, unless another replica holds a claim on
+    /// it that has not expired (migration 0048). Returns whether this replica holds it now.
+    pub async fn claim_book(
+        &self,
+        list: ListId,
+        replica: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool> {
+        let now = self.now_ms();
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let claimed = sqlx::query(
+            "UPDATE address_books SET claimed_by = $1, claim_until = $2 WHERE list_id = $3 \
+             AND (claimed_by IS NULL OR claimed_by = $4 OR claim_until < $5)",
+        )
+        .bind(replica)
+        .bind(until)
+        .bind(list.0)
+        .bind(replica)
+        .bind(now)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("claim address book", "address book"))?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    /// Gives back `replica`'s claim on `list`'s book.
+    pub async fn release_book(&self, list: ListId, replica: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE address_books SET claimed_by = NULL, claim_until = NULL \
+             WHERE list_id = $1 AND claimed_by = $2",
+        )
+        .bind(list.0)
+        .bind(replica)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("release address book", "address book"))?;
+        Ok(())
     }
 }
 

@@ -24,6 +24,8 @@ text_enum! {
         WebhookSecret => "webhook_secret",
         /// A user's TOTP secret (the second factor of a password account).
         TotpSecret => "totp_secret",
+        /// The password of a list's connected address book (CardDAV Basic authentication).
+        BookPassword => "book_password",
     }
 }
 

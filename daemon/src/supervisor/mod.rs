@@ -66,6 +66,8 @@ pub struct SupervisorOptions {
     pub replica: leases::ReplicaOptions,
     /// `[webhooks]`: the delivery worker's policy and timings.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// `[address_books]`: the policy of connected books and the sync worker's interval.
+    pub books: crate::books::BookSettings,
 }
 
 impl Default for SupervisorOptions {
@@ -85,6 +87,7 @@ impl Default for SupervisorOptions {
             api: crate::http::app::ApiSettings::default(),
             replica: leases::ReplicaOptions::default(),
             webhooks: crate::webhooks::WebhookSettings::default(),
+            books: crate::books::BookSettings::default(),
         }
     }
 }
@@ -257,6 +260,17 @@ impl Supervisor {
             )
             .run(shutdown.child_token()),
         );
+        // Connected address books: every replica runs the worker; a claim per book keeps each
+        // book to one replica at a time.
+        tracker.spawn(
+            crate::books::worker::Worker::new(
+                store.clone(),
+                vault.clone(),
+                options.books.clone(),
+                &options.replica.id,
+            )
+            .run(shutdown.child_token()),
+        );
         tracker.spawn(wal::run(
             store.clone(),
             wal::CHECKPOINT_INTERVAL,
@@ -310,7 +324,8 @@ impl Supervisor {
             );
             app = app
                 .with_webhooks(options.webhooks.clone())
-                .with_blocklist(pipeline.blocklist().clone());
+                .with_blocklist(pipeline.blocklist().clone())
+                .with_books(options.books.clone());
             if let Some(source) = &graph {
                 app = app.with_graph_source(source.clone());
             }

@@ -302,6 +302,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     );
     check("log.format", old.log.format != new.log.format);
     check("webhooks", old.webhooks != new.webhooks);
+    check("address_books", old.address_books != new.address_books);
     changed
 }
 

@@ -697,6 +697,142 @@ fn disable_ends_tokens_and_enable_lets_the_account_in_again() {
     );
 }
 
+/// `user invite` makes the account without a password and queues the invitation mail in the
+/// outbox (the notifier sends it), audited as the operator's `user.invite`; the address of an
+/// account in use is refused. `user reset-2fa` is `reset-second-factor`.
+#[test]
+fn invite_queues_the_invitation_through_the_org_service() {
+    let install = Install::new();
+    let out = install.ok(&["user", "invite", "fay@example.com", "--name", "Fay"]);
+    assert!(out.trim().ends_with("fay@example.com\tinvited"), "{out}");
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(async {
+        let store = install.store().await;
+        let fay = store
+            .user_by_email("fay@example.com")
+            .await
+            .unwrap_or_else(|e| panic!("user: {e}"));
+        let member = store
+            .org_member(fay.id)
+            .await
+            .unwrap_or_else(|e| panic!("member: {e}"));
+        assert!(
+            !member.has_password,
+            "an invited account has no password yet"
+        );
+        let queued = store
+            .get_outbox_item(mailsig_daemon::store::OutboxId(1))
+            .await
+            .unwrap_or_else(|e| panic!("outbox row: {e}"));
+        assert_eq!(queued.recipient, fay.id);
+        assert_eq!(queued.message.kind(), "account_invitation");
+        let log = store
+            .audit_log(1)
+            .await
+            .unwrap_or_else(|e| panic!("audit log: {e}"));
+        assert_eq!(log[0].action.as_str(), "user.invite");
+        assert_eq!(log[0].object_id, Some(fay.id.0));
+        assert!(log[0].actor.is_none(), "the operator, no user id");
+    });
+    install.ok(&["user", "add", "gus@example.com"]);
+    install.run_with_stdin(
+        &["user", "set-password", "gus@example.com"],
+        "gus password 123\n",
+    );
+    assert_fails(
+        &install.run(&["user", "invite", "gus@example.com"]),
+        65,
+        "already exists",
+    );
+    let out = install.ok(&["user", "reset-2fa", "gus@example.com"]);
+    assert_eq!(out.trim(), "gus@example.com\thad no two-step verification");
+}
+
+/// `user offboard` stops the person's mailboxes, wipes their credentials, hands their lists to
+/// the named account and disables theirs, through the same service as the admin pages; audited
+/// as the operator's `user.offboard`. Without `--hand-over-to` or `--delete-lists` it refuses.
+#[test]
+fn offboard_stops_mailboxes_wipes_credentials_and_hands_over_lists() {
+    let install = Install::new();
+    install.ok(&["user", "add", "hal@example.com"]);
+    install.ok(&["user", "add", "ida@example.com"]);
+    let token = install.ok(&["user", "token", "hal@example.com"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    let store = runtime.block_on(install.store());
+    let (hal, ida, list) = runtime.block_on(async {
+        let hal = store
+            .user_by_email("hal@example.com")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ida = store
+            .user_by_email("ida@example.com")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let list = store
+            .create_list(hal.id, "Hal's")
+            .await
+            .unwrap_or_else(|e| panic!("list: {e}"));
+        let mailbox = store
+            .create_mailbox(mailsig_daemon::store::NewMailbox {
+                owner: hal.id,
+                kind: mailsig_daemon::store::MailboxKind::Imap,
+                address: "hal@example.com".into(),
+                display_name: None,
+                target_list: list.id,
+                excluded_domains: vec![],
+                settings: serde_json::json!({}),
+                secret: None,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("mailbox: {e}"));
+        assert_eq!(mailbox.owner, hal.id);
+        (hal, ida, list)
+    });
+    assert_fails(
+        &install.run(&["user", "offboard", "hal@example.com"]),
+        64,
+        "--hand-over-to",
+    );
+    let out = install.ok(&[
+        "user",
+        "offboard",
+        "hal@example.com",
+        "--hand-over-to",
+        "ida@example.com",
+    ]);
+    assert!(
+        out.starts_with("hal@example.com\toffboarded\t1 mailboxes stopped\t1 lists handed over"),
+        "{out}"
+    );
+    runtime.block_on(async {
+        assert!(
+            store.verify_token(token.trim()).await.is_err(),
+            "token kept"
+        );
+        let live = store
+            .list_mailboxes(&mailsig_daemon::store::MailboxFilter {
+                owner: Some(hal.id),
+                kind: None,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("mailboxes: {e}"));
+        assert!(live.is_empty(), "a mailbox is still live: {live:?}");
+        assert_eq!(
+            store.get_list(list.id).await.map(|l| l.owner).ok(),
+            Some(ida.id)
+        );
+        let member = store
+            .org_member(hal.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(member.disabled_at.is_some(), "not disabled");
+        let log = store.audit_log(1).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(log[0].action.as_str(), "user.offboard");
+        assert_eq!(log[0].object_id, Some(hal.id.0));
+        assert!(log[0].actor.is_none(), "the operator, no user id");
+    });
+}
+
 /// `secrets rotate` refuses while a daemon replica is alive (its heartbeat row is live):
 /// secrets that daemon seals meanwhile would be under the old key and lost.
 #[test]
@@ -2094,4 +2230,101 @@ async fn blocklist_and_audit_go_through_the_org_service_as_the_operator() {
     assert_eq!(listed.lines().count(), 1, "{listed}");
     let bad = install.run(&["audit", "list", "--from", "yesterday"]);
     assert_eq!(bad.status.code(), Some(65), "{}", stderr(&bad));
+}
+
+/// `mailsigd book connect|status|sync|disconnect` against the test servers' Radicale: the password
+/// is read from standard input and never printed, a wrong one is refused on its field, the test
+/// CA is trusted through `--ca-file`, and disconnecting leaves the book as it is.
+#[tokio::test]
+async fn a_list_is_connected_to_a_carddav_book_synced_and_disconnected_from_the_cli() {
+    let base = test_env("MAILSIG_TEST_CARDDAV_URL");
+    let ca = test_env("MAILSIG_TEST_CA");
+    let install = Install::new();
+    install.replace_config(
+        "# CardDAV servers on internal addresses:\nallow_private_hosts = false",
+        "allow_private_hosts = true",
+    );
+    install.ok(&["user", "add", "ann@example.com"]);
+    install.ok(&["list", "add", "--owner", "ann@example.com", "Contacts"]);
+
+    let pem = fs::read(&ca).unwrap_or_else(|e| panic!("read the test CA: {e}"));
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA"))
+        .build()
+        .expect("client");
+    let book = format!("{base}/carddav/cli-{:016x}/", rand::random::<u64>());
+    let made = client
+        .request(reqwest::Method::from_bytes(b"MKCOL").expect("method"), &book)
+        .basic_auth("carddav", Some("carddav-password"))
+        .header("Content-Type", "application/xml; charset=utf-8")
+        .body(r#"<?xml version="1.0" encoding="utf-8"?><d:mkcol xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:set><d:prop><d:resourcetype><d:collection/><c:addressbook/></d:resourcetype><d:displayname>From the CLI</d:displayname></d:prop></d:set></d:mkcol>"#)
+        .send()
+        .await
+        .expect("MKCOL");
+    assert_eq!(made.status().as_u16(), 201, "MKCOL");
+    let card = format!("{book}ann.vcf");
+    let put = client
+        .put(&card)
+        .basic_auth("carddav", Some("carddav-password"))
+        .header("Content-Type", "text/vcard; charset=utf-8")
+        .body("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:ann\r\nFN:Ann\r\nEMAIL:ann@acme.example\r\nEND:VCARD\r\n")
+        .send()
+        .await
+        .expect("PUT");
+    assert!(put.status().is_success(), "PUT {}", put.status());
+
+    let connect = |password: &str| {
+        install.run_with_stdin(
+            &[
+                "book",
+                "connect",
+                "--list",
+                "Contacts",
+                "--url",
+                &book,
+                "--book-user",
+                "carddav",
+                "--ca-file",
+                &ca,
+            ],
+            &format!("{password}\n"),
+        )
+    };
+    let wrong = connect("a-wrong-password");
+    assert_ne!(wrong.status.code(), Some(0), "{}", stdout(&wrong));
+    assert!(
+        stderr(&wrong).contains("refused this user name and password")
+            && !stderr(&wrong).contains("a-wrong-password"),
+        "{}",
+        stderr(&wrong)
+    );
+    let out = connect("carddav-password");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&book)
+            && stdout(&out).contains("From the CLI")
+            && !stdout(&out).contains("carddav-password"),
+        "{}",
+        stdout(&out)
+    );
+    let synced = install.ok(&["book", "sync", "--list", "Contacts"]);
+    assert!(synced.contains("read 1 changed"), "{synced}");
+    let status = install.ok(&["book", "status", "--list", "Contacts", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).expect("JSON");
+    assert_eq!(status["connected"], true, "{status}");
+    assert_eq!(status["book"]["entries"], 1, "{status}");
+
+    let gone = install.ok(&["book", "disconnect", "--list", "Contacts"]);
+    assert!(gone.contains("disconnected"), "{gone}");
+    let status = install.ok(&["book", "status", "--list", "Contacts"]);
+    assert!(status.contains("no address book connected"), "{status}");
+    let still = client
+        .get(&card)
+        .basic_auth("carddav", Some("carddav-password"))
+        .send()
+        .await
+        .expect("GET");
+    assert!(still.status().is_success(), "the card was deleted");
 }

@@ -165,6 +165,11 @@ pub const PAGES: &[Page] = &[
         open: Open::Path(|f| format!("/lists/{}/share", f.customers)),
     },
     Page {
+        name: "address-book",
+        who: Who::Owner,
+        open: Open::Path(|f| format!("/lists/{}/book", f.customers)),
+    },
+    Page {
         name: "delete-list",
         who: Who::Owner,
         open: Open::Path(|f| format!("/lists/{}/delete", f.prospects)),

@@ -3,15 +3,26 @@
 //! state, two-step verification and mailbox count; disabling ends the user's credentials at
 //! once and enabling lets them sign in again; resetting two-step verification wipes the factor.
 //! Every change is in the audit log with the admin as the actor. Runs on both stores.
+//!
+//! Invitations go through the notifier's outbox to the real Postfix and are read back from the
+//! invitee's real Dovecot INBOX; the link sets the first password once, and expires.
 
 use crate::api_support;
 
 use anyhow::{Context, Result, ensure};
 use api_support::{App, Auth, BACKENDS, Backend};
-use axum::http::Method;
+use axum::body::Body;
+use axum::http::{Method, Request};
 use mailsig_daemon::domain::{AuditAction, OrgRole};
 use mailsig_daemon::http::auth::second_factor;
-use mailsig_daemon::store::{MailboxKind, NewMailbox, UserId};
+use mailsig_daemon::notify::{
+    Mailbox, Mailer, OutboxWorker, Security, SmtpSettings, WorkerOptions,
+};
+use mailsig_daemon::store::{MailboxKind, NewMailbox, Store, UserId};
+use mailsig_daemon::vault::Vault;
+use mailsig_tests::servers::MailUser;
+use secrecy::SecretString;
+use std::time::Duration;
 
 /// The code an authenticator app shows now for the base32 key `shown`.
 pub fn totp_code(shown: &str) -> Result<String> {
@@ -30,12 +41,17 @@ pub fn totp_code(shown: &str) -> Result<String> {
 
 /// Turns two-step verification on for `user` as the security page does.
 pub async fn enrol_totp(app: &App, user: UserId, email: &str) -> Result<()> {
-    second_factor::start_enrolment(&app.store, &app.vault, user).await?;
-    let key = second_factor::pending_enrolment(&app.store, &app.vault, user, email)
+    enrol_totp_in(&app.store, &app.vault, user, email).await
+}
+
+/// [`enrol_totp`] on any store and vault (a running site's).
+pub async fn enrol_totp_in(store: &Store, vault: &Vault, user: UserId, email: &str) -> Result<()> {
+    second_factor::start_enrolment(store, vault, user).await?;
+    let key = second_factor::pending_enrolment(store, vault, user, email)
         .await?
         .context("no pending enrolment")?;
     let code = totp_code(&key.manual_key)?;
-    second_factor::confirm_enrolment(&app.store, &app.vault, user, &code, None).await?;
+    second_factor::confirm_enrolment(store, vault, user, &code, None).await?;
     Ok(())
 }
 
@@ -208,4 +224,258 @@ async fn an_org_admin_lists_disables_enables_and_resets_two_step_audited_on_sqli
 async fn an_org_admin_lists_disables_enables_and_resets_two_step_audited_on_postgres() -> Result<()>
 {
     admin_manages_accounts(BACKENDS[1]).await
+}
+
+// ---------------------------------------------------------------------------------- invitations
+
+fn test_env() -> mailsig_tests::servers::TestEnv {
+    mailsig_tests::servers::TestEnv::from_env().expect("test servers (run with scripts/test.sh)")
+}
+
+fn env(name: &str) -> Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set: run with scripts/test.sh"))
+}
+
+/// The notifier as the daemon runs it, submitting to the real Postfix as `sender`.
+fn notifier(store: &mailsig_daemon::store::Store, sender: &MailUser) -> Result<OutboxWorker> {
+    let from: Mailbox = format!("mailsig <{}>", sender.address).parse()?;
+    let port: u16 = env("MAILSIG_TEST_SMTP_PORT")?.parse()?;
+    let mut settings = SmtpSettings::new("localhost", port, Security::StartTls, &sender.name, from)
+        .with_ca_file(env("MAILSIG_TEST_CA")?);
+    settings.command_timeout = Duration::from_secs(10);
+    let mailer = Mailer::new(settings, &SecretString::from(sender.password.clone()))?;
+    Ok(OutboxWorker::new(
+        store.clone(),
+        mailer,
+        WorkerOptions::new("test-worker", "https://mailsig.example.test/"),
+    ))
+}
+
+/// The token of the invitation link in a delivered mail's text.
+fn link_token(raw: &[u8]) -> Result<String> {
+    let message = mail_parser::MessageParser::default()
+        .parse(raw)
+        .context("the invitation mail parses")?;
+    ensure!(
+        message.subject() == Some("You are invited to mailsig"),
+        "subject {:?}",
+        message.subject()
+    );
+    let text = message.body_text(0).context("a text part")?.into_owned();
+    let start = text
+        .find("https://mailsig.example.test/invitation?token=")
+        .context("no invitation link in the mail")?;
+    let token: String = text[start..]
+        .trim_start_matches("https://mailsig.example.test/invitation?token=")
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    ensure!(token.len() == 64, "token {token:?}");
+    Ok(token)
+}
+
+/// GETs the invitation page; its status, and the form's pre-session token with its cookie.
+async fn open_link(app: &App, token: &str) -> Result<(u16, String, String)> {
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(format!("/invitation?token={token}"))
+        .body(Body::empty())?;
+    let reply = app.send(request, "192.0.2.1:40000".parse()?).await?;
+    let cookie = reply
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next().map(str::to_owned))
+        .unwrap_or_default();
+    let html = reply.text();
+    let csrf = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    Ok((reply.status.as_u16(), cookie, csrf))
+}
+
+/// Posts the invitation form: its status and `Location`, and whether a session cookie came.
+async fn accept_link(app: &App, token: &str, password: &str) -> Result<(u16, String, bool)> {
+    let (_, cookie, csrf) = open_link(app, token).await?;
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf_token", &csrf)
+        .append_pair("token", token)
+        .append_pair("password", password)
+        .finish();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/invitation")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookie)
+        .body(Body::from(form))?;
+    let reply = app.send(request, "192.0.2.1:40000".parse()?).await?;
+    let session = reply.headers.get_all("set-cookie").iter().any(|c| {
+        c.to_str()
+            .unwrap_or_default()
+            .starts_with("__Host-mailsig_session=")
+    });
+    Ok((
+        reply.status.as_u16(),
+        reply.header("location").unwrap_or_default(),
+        session,
+    ))
+}
+
+/// An admin invites a person through the API; the notifier's outbox delivers the mail through
+/// the real Postfix into the person's real Dovecot INBOX; the link (never stored: the outbox
+/// row names the invitation only) shows the form, sets the first password and signs in; the
+/// same link then no longer works, and the person signs in with the password. Both steps are
+/// audited with the right actor.
+#[tokio::test]
+async fn an_invited_person_gets_the_link_by_mail_sets_a_password_and_signs_in() -> Result<()> {
+    let app = App::new(Backend::Sqlite).await?;
+    let (admin, admin_token) = app.user("admin").await?;
+    app.store.set_org_role(admin.id, OrgRole::Admin).await?;
+    let sender = test_env().create_mail_user()?;
+    let invitee = test_env().create_mail_user()?;
+
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/users",
+            &Auth::Bearer(admin_token.clone()),
+            Some(serde_json::json!({"email": invitee.address, "display_name": "Ivy"})),
+        )
+        .await?;
+    ensure!(
+        reply.status == 201,
+        "invite: {} {}",
+        reply.status,
+        reply.text()
+    );
+    let member = reply.json()?;
+    ensure!(member["has_password"] == false, "{member}");
+    let user = UserId(member["id"].as_i64().context("id")?);
+    ensure!(
+        last_audit(&app).await? == (Some(admin.id.0), AuditAction::UserInvite, Some(user.0)),
+        "invite audit"
+    );
+    // The address cannot sign in yet: there is no password.
+    ensure!(
+        mailsig_daemon::http::auth::sign_in(&app.store, &invitee.address, "anything at all")
+            .await
+            .is_err()
+    );
+
+    let report = notifier(&app.store, &sender)?.run_once().await?;
+    ensure!(report.sent == 1, "{report:?}");
+    let delivered = test_env()
+        .imap()
+        .wait_for_messages(&invitee, "INBOX", 1, Duration::from_secs(30))
+        .await?;
+    let token = link_token(&delivered[0].raw)?;
+    // No stored row holds the link.
+    let item = app
+        .store
+        .get_outbox_item(mailsig_daemon::store::OutboxId(1))
+        .await?;
+    ensure!(
+        !format!("{:?}", item.message).contains(&token),
+        "the outbox row holds the link's token"
+    );
+
+    // An unknown token gets the same "does not work" page as a used one.
+    let (status, _, _) = open_link(&app, &"0".repeat(64)).await?;
+    ensure!(status == 404, "unknown token: {status}");
+    let (status, _, csrf) = open_link(&app, &token).await?;
+    ensure!(status == 200 && !csrf.is_empty(), "link: {status}");
+    // Too short a password is refused, and the link stays usable.
+    let (status, _, session) = accept_link(&app, &token, "short").await?;
+    ensure!(status == 400 && !session, "short password: {status}");
+    let password = "ivy's first password";
+    let (status, location, session) = accept_link(&app, &token, password).await?;
+    ensure!(
+        status == 303 && location == "/dashboard" && session,
+        "accept: {status} {location} session={session}"
+    );
+    let audit = app.store.audit_log(5).await?;
+    ensure!(
+        audit
+            .iter()
+            .any(|e| e.action == AuditAction::UserAcceptInvitation
+                && e.actor == Some(user)
+                && e.object_id == Some(user.0)),
+        "accept audit: {audit:?}"
+    );
+    // Single use: the link is dead now, and the password signs in.
+    let (status, _, _) = open_link(&app, &token).await?;
+    ensure!(status == 404, "a used link still works: {status}");
+    let (status, _, session) = accept_link(&app, &token, "another password!").await?;
+    ensure!(
+        status == 404 && !session,
+        "a used link accepted again: {status}"
+    );
+    mailsig_daemon::http::auth::sign_in(&app.store, &invitee.address, password).await?;
+
+    // The address now has an account in use: inviting it again is a conflict.
+    let again = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/users",
+            &Auth::Bearer(admin_token),
+            Some(serde_json::json!({"email": invitee.address})),
+        )
+        .await?;
+    ensure!(
+        again.status == 409,
+        "re-invite of a used account: {}",
+        again.status
+    );
+    Ok(())
+}
+
+/// An invitation expires: 7 days after it was sent the link shows the "does not work" page and
+/// cannot set a password.
+#[tokio::test]
+async fn an_invitation_link_expires_after_seven_days() -> Result<()> {
+    let clock = mailsig_daemon::store::Clock::manual(1_800_000_000_000);
+    let app = App::with_clock(Backend::Sqlite, clock.clone()).await?;
+    let admin = mailsig_daemon::service::org::AdminActor::operator();
+    let member =
+        mailsig_daemon::service::org::invite::invite(&app.store, admin, "late@example.test", None)
+            .await?;
+    let invitation = app
+        .store
+        .get_outbox_item(mailsig_daemon::store::OutboxId(1))
+        .await?;
+    let mailsig_daemon::domain::OutboxMessage::Invitation(payload) = invitation.message else {
+        anyhow::bail!("not an invitation: {:?}", invitation.message);
+    };
+    // What the notifier does when it composes the mail.
+    let token = mailsig_daemon::store::new_link_token().map_err(anyhow::Error::msg)?;
+    ensure!(
+        app.store
+            .arm_account_invitation(payload.invitation, &token)
+            .await?
+            .is_some_and(|i| i.user == member.id)
+    );
+    clock.advance(Duration::from_secs(7 * 24 * 3600 - 60));
+    let (status, _, _) = open_link(&app, &token).await?;
+    ensure!(status == 200, "a link a minute before expiry: {status}");
+    clock.advance(Duration::from_secs(120));
+    let (status, _, _) = open_link(&app, &token).await?;
+    ensure!(status == 404, "an expired link: {status}");
+    let (status, _, session) = accept_link(&app, &token, "a password that is long").await?;
+    ensure!(
+        status == 404 && !session,
+        "an expired link accepted: {status}"
+    );
+    ensure!(
+        !app.store.org_member(member.id).await?.has_password,
+        "an expired link set a password"
+    );
+    // Nothing is mailed for an expired invitation either.
+    ensure!(
+        app.store
+            .arm_account_invitation(payload.invitation, "x")
+            .await?
+            .is_none()
+    );
+    Ok(())
 }

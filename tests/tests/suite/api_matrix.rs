@@ -314,6 +314,31 @@ fn rows() -> Vec<Row> {
             body: |_| Some(json!({"enabled": true})),
             expect: [A, A, A, NF, FB, FB, 200],
         },
+        // The address book receives every accepted contact and holds the owner's credentials:
+        // owner only. The owner's connect names a loopback server, which the default
+        // `[address_books]` policy refuses (400) before any connection.
+        Row {
+            method: "GET",
+            path: "/api/v1/lists/{list}/book",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 200],
+        },
+        Row {
+            method: "PUT",
+            path: "/api/v1/lists/{list}/book",
+            body: |_| {
+                Some(
+                    json!({"url": "https://127.0.0.1:15232/carddav/book/", "user": "ann", "password": "a matrix password"}),
+                )
+            },
+            expect: [A, A, A, NF, FB, FB, 400],
+        },
+        Row {
+            method: "DELETE",
+            path: "/api/v1/lists/{list}/book",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 204],
+        },
         // Webhooks receive every contact of the list: owner only. The target is a documentation
         // address (192.0.2.0/24), public to the guard, never delivered to here.
         Row {

@@ -14,6 +14,7 @@ use mailsig_daemon::books::BookSettings;
 use mailsig_daemon::books::carddav::discover::discover;
 use mailsig_daemon::books::carddav::{CardDavBook, Connection, Credentials};
 use mailsig_daemon::books::sync::{self, Pushed};
+use mailsig_daemon::books::worker::Worker;
 use mailsig_daemon::domain::address_book::{
     AddressBook, BookContact, BookEntryId, BookError, BookKeys, BookKind, BookPhone, Region,
     SyncState, Verdict,
@@ -750,5 +751,328 @@ async fn the_duplicate_check_follows_an_edit_made_in_the_book() -> Result<()> {
         .await?;
     ensure!(verdict.verdict == Verdict::New, "{verdict:?}");
     ensure!(store.book_entry_count(w.list).await? == 0);
+    Ok(())
+}
+
+/// A daemon's API whose operator allows book servers on loopback.
+async fn app_with_books(backend: api_support::Backend) -> Result<World> {
+    World::from_app(api_support::App::with_books(backend, Radicale::settings()).await?).await
+}
+
+fn book_body(url: &Url, password: &str, ca: Option<&[u8]>) -> serde_json::Value {
+    let mut body = serde_json::json!({"url": url.as_str(), "user": USER, "password": password});
+    if let Some(ca) = ca {
+        body["ca_pem"] = String::from_utf8_lossy(ca).into_owned().into();
+    }
+    body
+}
+
+fn field_errors(reply: &api_support::Reply) -> Result<Vec<(String, String)>> {
+    let json = reply.json()?;
+    Ok(json["fields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap_or_default().to_owned(),
+                f["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect())
+}
+
+fn verdict(items: &[serde_json::Value], sender: &str) -> Option<String> {
+    items
+        .iter()
+        .find(|s| s["sender_email"] == sender)
+        .and_then(|s| s["book"]["verdict"].as_str())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_list_connected_through_the_api_receives_accepted_contacts_and_reads_the_books_edits()
+-> Result<()> {
+    let radicale = Radicale::new()?;
+    for backend in BACKENDS {
+        let w = app_with_books(backend).await?;
+        let owner = api_support::Auth::Bearer(w.owner.1.clone());
+        let editor = api_support::Auth::Bearer(w.editor.1.clone());
+        let store = &w.app.store;
+        let path = format!("/api/v1/lists/{}/book", w.list.0);
+        let collection = radicale.make_book("connected").await?;
+        // Ann (the world's suggestion) is in the book already, written by another client.
+        radicale
+            .put(
+                &collection.join("ann.vcf")?,
+                &card("ann", &["FN:Ann Other", "EMAIL:ann@acme.example"]),
+                None,
+            )
+            .await?;
+
+        let reply = w.app.call(Method::GET, &path, &owner, None).await?;
+        ensure!(
+            reply.status == 200 && reply.json()?["connected"] == false,
+            "{backend:?}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        // Only the owner connects a book.
+        let reply = w
+            .app
+            .call(
+                Method::PUT,
+                &path,
+                &editor,
+                Some(book_body(&collection, PASSWORD, Some(&radicale.ca))),
+            )
+            .await?;
+        ensure!(reply.status == 403, "{backend:?}: editor: {}", reply.status);
+
+        // Each failure on its field, in fixed words.
+        for (body, field, words) in [
+            (
+                book_body(&collection, "wrong-password", Some(&radicale.ca)),
+                "password",
+                "refused this user name and password",
+            ),
+            (
+                book_body(&collection, PASSWORD, None),
+                "ca_pem",
+                "certificate is not trusted",
+            ),
+            (
+                book_body(&radicale.base.join("/")?, PASSWORD, Some(&radicale.ca)),
+                "url",
+                "address books were found there",
+            ),
+        ] {
+            let reply = w.app.call(Method::PUT, &path, &owner, Some(body)).await?;
+            let fields = field_errors(&reply)?;
+            ensure!(
+                reply.status == 400 && fields.iter().any(|(f, m)| f == field && m.contains(words)),
+                "{backend:?}: {field}: {} {fields:?}",
+                reply.status
+            );
+        }
+        ensure!(store.book_of_list(w.list).await?.is_none(), "{backend:?}");
+
+        let reply = w
+            .app
+            .call(
+                Method::PUT,
+                &path,
+                &owner,
+                Some(book_body(&collection, PASSWORD, Some(&radicale.ca))),
+            )
+            .await?;
+        ensure!(
+            reply.status == 200,
+            "{backend:?}: connect: {} {}",
+            reply.status,
+            reply.text()
+        );
+        let state = reply.json()?;
+        ensure!(
+            state["connected"] == true
+                && state["book"]["url"] == collection.as_str()
+                && state["book"]["name"] == "connected"
+                && state["book"]["entries"] == 0
+                && state["book"]["last_sync_at"].is_null(),
+            "{backend:?}: {state}"
+        );
+        ensure!(
+            !reply.text().contains(PASSWORD),
+            "{backend:?}: password echoed"
+        );
+        let stored = store.book_of_list(w.list).await?.context("not stored")?;
+        ensure!(
+            !stored.settings.contains(PASSWORD) && stored.secret.is_some(),
+            "{backend:?}: {}",
+            stored.settings
+        );
+
+        // The first round reads the book: Ann's suggestion is a known contact.
+        let worker = Worker::new(
+            store.clone(),
+            w.app.vault.clone(),
+            Radicale::settings(),
+            "replica-a",
+        );
+        ensure!(worker.round().await? == 1, "{backend:?}: no round");
+        let suggestions = format!("/api/v1/lists/{}/suggestions", w.list.0);
+        let items = w
+            .app
+            .call(Method::GET, &suggestions, &owner, None)
+            .await?
+            .json()?["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        ensure!(
+            verdict(&items, "ann@acme.example").as_deref() == Some("exists"),
+            "{backend:?}: {items:?}"
+        );
+
+        // Eve is accepted through the API; the next round writes her into the book.
+        let eve = add_suggestion(
+            store,
+            w.mailbox,
+            "eve@new.example",
+            &[("name", "Eve Newman"), ("company", "Newco")],
+        )
+        .await?;
+        let reply = w
+            .app
+            .call(
+                Method::POST,
+                &format!("/api/v1/suggestions/{}/accept", eve.0),
+                &owner,
+                None,
+            )
+            .await?;
+        ensure!(reply.status == 200, "{backend:?}: accept: {}", reply.status);
+        let synced = worker
+            .sync_list(w.list)
+            .await
+            .map_err(|e| anyhow::anyhow!("{backend:?}: sync: {e}"))?;
+        ensure!(synced.created == 1, "{backend:?}: {synced:?}");
+        let link = store.book_link(eve).await?.context("Eve not linked")?;
+        let eve_url = collection.join(&link.entry.0)?;
+        let (eve_etag, text) = radicale.get(&eve_url).await?.context("Eve not written")?;
+        ensure!(
+            lines_of(&text, "FN") == ["Eve Newman"]
+                && lines_of(&text, "EMAIL") == ["eve@new.example"],
+            "{backend:?}: {text}"
+        );
+
+        // Someone adds Eve's private address in the book. A suggestion from that address is
+        // new until the book is read again, then a known contact.
+        radicale
+            .put(
+                &eve_url,
+                &text.replace(
+                    "END:VCARD",
+                    "EMAIL;TYPE=HOME:eve.private@home.example\r\nEND:VCARD",
+                ),
+                Some(&eve_etag),
+            )
+            .await?;
+        add_suggestion(
+            store,
+            w.mailbox,
+            "eve.private@home.example",
+            &[("name", "Eve Newman")],
+        )
+        .await?;
+        let items = w
+            .app
+            .call(Method::GET, &suggestions, &owner, None)
+            .await?
+            .json()?["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        ensure!(
+            verdict(&items, "eve.private@home.example").as_deref() == Some("new"),
+            "{backend:?}: {items:?}"
+        );
+        // A daemon started afresh (another worker) goes on from the kept sync token: only the
+        // edit is read.
+        let restarted = Worker::new(
+            store.clone(),
+            w.app.vault.clone(),
+            Radicale::settings(),
+            "replica-b",
+        );
+        let synced = restarted
+            .sync_list(w.list)
+            .await
+            .map_err(|e| anyhow::anyhow!("{backend:?}: sync after restart: {e}"))?;
+        ensure!(
+            !synced.read.complete && synced.read.changed == 1,
+            "{backend:?}: {synced:?}"
+        );
+        let items = w
+            .app
+            .call(Method::GET, &suggestions, &owner, None)
+            .await?
+            .json()?["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        ensure!(
+            verdict(&items, "eve.private@home.example").as_deref() == Some("exists"),
+            "{backend:?}: {items:?}"
+        );
+
+        // One replica at a time: a book claimed by one is skipped by the other.
+        ensure!(
+            store
+                .claim_book(w.list, "replica-a", std::time::Duration::from_secs(60))
+                .await?,
+            "{backend:?}: claim"
+        );
+        ensure!(restarted.round().await? == 0, "{backend:?}: claimed twice");
+        store.release_book(w.list, "replica-a").await?;
+        ensure!(restarted.round().await? == 1, "{backend:?}: not released");
+
+        let reply = w.app.call(Method::GET, &path, &owner, None).await?;
+        let state = reply.json()?;
+        ensure!(
+            state["book"]["entries"] == 2
+                && state["book"]["status"] == "ok"
+                && state["book"]["last_sync_at"].is_i64(),
+            "{backend:?}: {state}"
+        );
+
+        // Disconnecting forgets the password and the index; the book keeps every card.
+        let secret = stored.secret.context("no secret")?;
+        let reply = w.app.call(Method::DELETE, &path, &owner, None).await?;
+        ensure!(
+            reply.status == 204,
+            "{backend:?}: disconnect: {}",
+            reply.status
+        );
+        ensure!(
+            store.get_secret(secret).await.is_err(),
+            "{backend:?}: the password stayed"
+        );
+        ensure!(store.book_entry_count(w.list).await? == 0, "{backend:?}");
+        ensure!(
+            radicale.get(&eve_url).await?.is_some()
+                && radicale.get(&collection.join("ann.vcf")?).await?.is_some(),
+            "{backend:?}: a card was deleted"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_book_on_an_internal_address_is_refused_unless_the_operator_allows_it() -> Result<()> {
+    let radicale = Radicale::new()?;
+    let w = World::new(api_support::Backend::Sqlite).await?;
+    let owner = api_support::Auth::Bearer(w.owner.1.clone());
+    let collection = radicale.make_book("guarded").await?;
+    let reply = w
+        .app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/lists/{}/book", w.list.0),
+            &owner,
+            Some(book_body(&collection, PASSWORD, Some(&radicale.ca))),
+        )
+        .await?;
+    let fields = field_errors(&reply)?;
+    ensure!(
+        reply.status == 400
+            && fields
+                .iter()
+                .any(|(f, m)| f == "url" && m.contains("allow_private_hosts")),
+        "{} {fields:?}",
+        reply.status
+    );
+    ensure!(w.app.store.book_of_list(w.list).await?.is_none());
     Ok(())
 }

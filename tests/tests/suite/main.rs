@@ -35,6 +35,7 @@ mod imap_oauth;
 mod logs;
 mod metrics;
 mod notify;
+mod offboard;
 mod oidc;
 mod panics;
 mod pipeline;

@@ -292,9 +292,14 @@ impl Person {
 
     /// Starts a sign-in: the provider's URL and the state cookie.
     async fn start(&self) -> Result<(String, String)> {
+        self.start_at("corp").await
+    }
+
+    /// Starts a sign-in through the configured provider `name`.
+    async fn start_at(&self, name: &str) -> Result<(String, String)> {
         let reply = self
             .client
-            .get(format!("{}/sign-in/oidc/corp", self.base))
+            .get(format!("{}/sign-in/oidc/{name}", self.base))
             .send()
             .await?;
         ensure!(reply.status().as_u16() == 303, "start: {}", reply.status());
@@ -347,7 +352,12 @@ impl Person {
 
     /// A whole sign-in as `login`; also returns the callback URL and cookie used.
     async fn sign_in(&self, login: &str) -> Result<(Landing, url::Url, String)> {
-        let (at_provider, cookie) = self.start().await?;
+        self.sign_in_at("corp", login).await
+    }
+
+    /// [`Person::sign_in`] through the configured provider `name`.
+    async fn sign_in_at(&self, name: &str, login: &str) -> Result<(Landing, url::Url, String)> {
+        let (at_provider, cookie) = self.start_at(name).await?;
         let callback = mailsig_tests::oidc::sign_in(&at_provider, login).await?;
         let landing = self.land(&callback, &cookie).await?;
         Ok((landing, callback, cookie))
@@ -643,5 +653,113 @@ async fn with_local_passwords_off_only_the_providers_sign_in() -> Result<()> {
     // The provider still signs in.
     let (landing, ..) = Person::new(&site)?.sign_in(&unique("ivy")).await?;
     ensure!(landing.signed_in(), "{} {}", landing.status, landing.body);
+    site.stop().await
+}
+
+/// The provider's groups decide the org admin role at each sign-in through a provider with an
+/// `admin_claim` mapping: a person in the `admins` group becomes an org admin (audited as
+/// `user.set_role` with no user as the actor), a person without it does not, and when the same
+/// account signs in again through a provider whose token carries no groups claim, the role is
+/// taken away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_group_makes_an_org_admin_and_without_it_the_role_goes() -> Result<()> {
+    use mailsig_daemon::domain::OrgRole;
+    let provider = OwnProvider::start(&["sig-a.pem"]).await?;
+    let issuer = provider.issuer();
+    let mut plain = corp(&issuer, &["email"]);
+    plain.name = "plain".into();
+    plain.display_name = "Corp ID without groups".into();
+    let port = mailsig_tests::servers::free_port()?;
+    let identity = Identity::new(
+        true,
+        vec![corp(&issuer, &["email", "groups"]), plain],
+        &format!("https://localhost:{port}"),
+    )?;
+    let site = Site::start_on(
+        port,
+        false,
+        ApiSettings {
+            identity,
+            ..ApiSettings::default()
+        },
+    )
+    .await?;
+    let person = Person::new(&site)?;
+    let role_changes = async |site: &Site, user: i64| -> Result<Vec<String>> {
+        Ok(site
+            .store
+            .audit_log(100)
+            .await?
+            .into_iter()
+            .filter(|e| {
+                e.action == AuditAction::UserSetRole
+                    && e.object_id == Some(user)
+                    && e.actor.is_none()
+            })
+            .filter_map(|e| e.detail)
+            .collect())
+    };
+
+    // In the admins group (the test provider reads groups from the login's `+` parts).
+    let login = format!("{}+admins", unique("dan"));
+    let (landing, ..) = person.sign_in_at("corp", &login).await?;
+    ensure!(
+        landing.signed_in(),
+        "sign-in: {} {}",
+        landing.status,
+        landing.body
+    );
+    let dan = site
+        .store
+        .user_by_email(&format!("{login}@example.test"))
+        .await?;
+    ensure!(
+        site.store.org_role(dan.id).await? == OrgRole::Admin,
+        "the admins group did not make an org admin"
+    );
+    ensure!(role_changes(&site, dan.id.0).await? == ["admin"], "audit");
+
+    // Not in the group: an ordinary user.
+    let other = unique("erin");
+    let (landing, ..) = person.sign_in_at("corp", &other).await?;
+    ensure!(
+        landing.signed_in(),
+        "sign-in: {} {}",
+        landing.status,
+        landing.body
+    );
+    let erin = site
+        .store
+        .user_by_email(&format!("{other}@example.test"))
+        .await?;
+    ensure!(
+        site.store.org_role(erin.id).await? == OrgRole::User,
+        "erin is admin"
+    );
+
+    // The same account, its token now without the groups claim: the role is taken away.
+    let (landing, ..) = person.sign_in_at("plain", &login).await?;
+    ensure!(
+        landing.signed_in(),
+        "sign-in: {} {}",
+        landing.status,
+        landing.body
+    );
+    ensure!(
+        site.store
+            .user_by_email(&format!("{login}@example.test"))
+            .await?
+            .id
+            == dan.id,
+        "another account was made"
+    );
+    ensure!(
+        site.store.org_role(dan.id).await? == OrgRole::User,
+        "the role stayed without the claim"
+    );
+    ensure!(
+        role_changes(&site, dan.id.0).await? == ["user", "admin"],
+        "audit"
+    );
     site.stop().await
 }

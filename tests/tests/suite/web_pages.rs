@@ -1082,3 +1082,193 @@ async fn the_webhooks_page_adds_shows_a_generated_secret_once_logs_and_removes()
     );
     site.stop().await
 }
+
+/// The list's Address book page on the running daemon, without JavaScript: a wrong password is
+/// refused on the form (what was typed kept, the password not), the right one connects the list
+/// to a Radicale book; a suggestion accepted on the review page is then written into the book by
+/// the daemon's own sync worker, and disconnecting leaves the card there.
+#[tokio::test]
+async fn the_address_book_page_connects_a_list_whose_accepted_contacts_reach_the_book() -> Result<()>
+{
+    let base = std::env::var("MAILSIG_TEST_CARDDAV_URL")
+        .context("MAILSIG_TEST_CARDDAV_URL (scripts/test-servers.sh start)")?;
+    let ca_path = std::env::var("MAILSIG_TEST_CA").context("MAILSIG_TEST_CA")?;
+    let ca = std::fs::read_to_string(&ca_path)?;
+    let site = Site::start_with_books(mailsig_daemon::books::BookSettings {
+        allow_private_hosts: true,
+        interval: std::time::Duration::from_millis(200),
+        ..mailsig_daemon::books::BookSettings::default()
+    })
+    .await?;
+    let owner = site.user("bea@mycorp.example", "bea password 1").await?;
+    let list = site.store.create_list(owner.id, "Suppliers").await?;
+    let session = auth::sign_in(&site.store, "bea@mycorp.example", "bea password 1").await?;
+    let owner_cookie = cookie(&session);
+    let token = auth::csrf_token(&session.session).to_owned();
+    let page = format!("/lists/{}/book", list.id.0);
+    let get = |path: String| {
+        let (addr, tls, cookie) = (
+            site.addr,
+            site.env.tls_client_config(),
+            owner_cookie.clone(),
+        );
+        async move { https(addr, tls, &Request::get(&path).header("Cookie", cookie)).await }
+    };
+
+    let empty = get(page.clone()).await?;
+    ensure!(
+        empty.status == 200 && empty.body.contains("id=\"no-book\""),
+        "empty page: {} {}",
+        empty.status,
+        empty.body
+    );
+    ensure!(
+        empty
+            .header("content-security-policy")
+            .is_some_and(|c| c.starts_with("default-src 'none'") && !c.contains("unsafe-inline")),
+        "the page has no strict CSP"
+    );
+    let share = get(format!("/lists/{}/share", list.id.0)).await?;
+    ensure!(
+        share.body.contains(&format!("href=\"{page}\"")),
+        "the share page links the address book page"
+    );
+
+    // A fresh book of the CardDAV user.
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes())?)
+        .build()?;
+    let book = format!("{base}/carddav/page-{:016x}/", rand::random::<u64>());
+    let made = client
+        .request(reqwest::Method::from_bytes(b"MKCOL")?, &book)
+        .basic_auth("carddav", Some("carddav-password"))
+        .header("Content-Type", "application/xml; charset=utf-8")
+        .body(r#"<?xml version="1.0" encoding="utf-8"?><d:mkcol xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:set><d:prop><d:resourcetype><d:collection/><c:addressbook/></d:resourcetype><d:displayname>Suppliers book</d:displayname></d:prop></d:set></d:mkcol>"#)
+        .send()
+        .await?;
+    ensure!(made.status().as_u16() == 201, "MKCOL: {}", made.status());
+    let form = |password: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf_token", &token)
+            .append_pair("url", &book)
+            .append_pair("user", "carddav")
+            .append_pair("password", password)
+            .append_pair("ca_pem", &ca)
+            .finish()
+    };
+
+    let refused = post_form(&site, &page, &owner_cookie, form("not-the-password")).await?;
+    ensure!(
+        refused.status == 400
+            && refused.body.contains("id=\"connect-errors\"")
+            && refused
+                .body
+                .contains("Password: the server refused this user name and password")
+            && refused.body.contains(&format!("value=\"{book}\""))
+            && !refused.body.contains("not-the-password"),
+        "refused connect: {} {}",
+        refused.status,
+        refused.body
+    );
+    let connected = post_form(&site, &page, &owner_cookie, form("carddav-password")).await?;
+    ensure!(
+        connected.status == 303
+            && connected
+                .header("location")
+                .is_some_and(|l| l == format!("{page}?done=connected")),
+        "connect: {} {}",
+        connected.status,
+        connected.body
+    );
+    let shown = get(format!("{page}?done=connected")).await?;
+    ensure!(
+        shown.body.contains("id=\"book-url\">")
+            && shown.body.contains(&book)
+            && shown.body.contains("Suppliers book")
+            && !shown.body.contains("carddav-password"),
+        "connected page: {}",
+        shown.body
+    );
+
+    // A suggestion accepted on the review page reaches the book through the daemon's worker.
+    let mailbox = site
+        .mailbox(owner.id, list.id, "bea@mycorp.example")
+        .await?;
+    let fields = SuggestionFields {
+        name: Some(StoredField {
+            value: "Ola Nordmann".to_owned(),
+            confidence: 0.9,
+            rule: "test".to_owned(),
+        }),
+        ..SuggestionFields::default()
+    };
+    let ola = site
+        .suggestion(mailbox, 1, "ola@nordic.example", fields)
+        .await?;
+    let accepted = post_form(
+        &site,
+        &format!("/suggestions/{}/accept", ola.0),
+        &owner_cookie,
+        format!("csrf_token={token}"),
+    )
+    .await?;
+    ensure!(
+        accepted.status == 303 || accepted.status == 200,
+        "accept: {}",
+        accepted.status
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let link = loop {
+        if let Some(link) = site.store.book_link(ola).await? {
+            break link;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the worker did not write the accepted contact in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let card_url = url::Url::parse(&book)?.join(&link.entry.0)?;
+    let card = client
+        .get(card_url.clone())
+        .basic_auth("carddav", Some("carddav-password"))
+        .send()
+        .await?;
+    ensure!(card.status().is_success(), "GET card: {}", card.status());
+    let text = card.text().await?;
+    ensure!(
+        text.contains("FN:Ola Nordmann") && text.contains("ola@nordic.example"),
+        "{text}"
+    );
+
+    let disconnected = post_form(
+        &site,
+        &format!("{page}/disconnect"),
+        &owner_cookie,
+        format!("csrf_token={token}"),
+    )
+    .await?;
+    ensure!(
+        disconnected.status == 303,
+        "disconnect: {}",
+        disconnected.status
+    );
+    let after = get(format!("{page}?done=disconnected")).await?;
+    ensure!(
+        after.body.contains("id=\"no-book\"")
+            && after
+                .body
+                .contains("Nothing in the address book was changed"),
+        "{}",
+        after.body
+    );
+    let still = client
+        .get(card_url)
+        .basic_auth("carddav", Some("carddav-password"))
+        .send()
+        .await?;
+    ensure!(still.status().is_success(), "the card was deleted");
+    Ok(())
+}

@@ -7,6 +7,7 @@
 
 mod admin;
 mod admin_users;
+mod books;
 mod changes;
 pub mod error;
 pub mod extract;
@@ -265,6 +266,27 @@ fn entries() -> Vec<Entry> {
             "webhooks",
             "The webhook's delivery log: the newest attempts with status code or outcome (owner)",
             get(webhooks::deliveries),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/lists/{id}/book",
+            "books",
+            "The list's connected address book: its URL, user, state, when it was last read and how many entries the duplicate check knows (owner; never the password)",
+            get(books::show),
+        ),
+        entry(
+            M::PUT,
+            "/api/v1/lists/{id}/book",
+            "books",
+            "Connect the list to a CardDAV address book, found from the server's address or given by its URL; the credentials are tried on it and the password kept in the vault (owner)",
+            put(books::connect),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/lists/{id}/book",
+            "books",
+            "Disconnect the list's address book: its password and the local index go, the book stays as it is (owner)",
+            delete(books::disconnect),
         ),
         entry(
             M::GET,

@@ -84,6 +84,9 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
             r#"{"url": "https://crm.example.com/hooks/mailsig", "secret": "a long random shared secret", "events": ["suggestion.accepted", "contact.changed"]}"#
         }
         ("POST", "/api/v1/admin/blocklist") => r#"{"value": "newsletter.example"}"#,
+        ("PUT", "/api/v1/lists/{id}/book") => {
+            r#"{"url": "https://dav.example.com/", "user": "ann", "password": "app-password"}"#
+        }
         ("POST", "/api/v1/admin/users") => {
             r#"{"email": "new.colleague@example.com", "display_name": "New Colleague"}"#
         }
@@ -173,6 +176,16 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
                 "events": {"type": "array", "minItems": 1, "items": {"type": "string",
                            "enum": ["suggestion.created", "suggestion.accepted", "contact.changed"]},
                            "description": "default: every event"}}}"#
+        }
+        ("PUT", "/api/v1/lists/{id}/book") => {
+            r#"{"type": "object", "required": ["url", "user", "password"], "properties": {
+                "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2000,
+                        "description": "the CardDAV server's address (found by RFC 6764 discovery) or the address book's URL; https:// (http:// only when [address_books] allow_http); its host is checked like every user-named host"},
+                "user": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+                "password": {"type": "string", "minLength": 1, "maxLength": 1024, "writeOnly": true,
+                             "description": "kept in the vault, never shown again"},
+                "ca_pem": {"type": "string", "maxLength": 65536,
+                           "description": "the PEM certificate of a private CA that signed the server's certificate, trusted besides the public roots"}}}"#
         }
         ("PUT", "/api/v1/lists/{id}/change-alerts") => {
             r#"{"type": "object", "required": ["enabled"], "properties": {

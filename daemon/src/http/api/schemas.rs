@@ -40,6 +40,7 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET", "/api/v1/lists/{id}/export.vcf") => File(200, "text/vcard"),
         ("GET", "/api/v1/lists/{id}/export.csv") => File(200, "text/csv"),
         ("GET", "/api/v1/lists/{id}/changes") => Json(200, "Changes"),
+        ("GET" | "PUT", "/api/v1/lists/{id}/book") => Json(200, "AddressBook"),
         ("GET", "/api/v1/lists/{id}/webhooks") => Json(200, "WebhookList"),
         ("POST", "/api/v1/lists/{id}/webhooks") => Json(201, "Webhook"),
         ("GET", "/api/v1/lists/{id}/webhooks/{webhook_id}/deliveries") => Json(200, "DeliveryLog"),
@@ -335,6 +336,28 @@ pub fn components() -> Vec<(&'static str, String)> {
                                "required": ["pending", "delivered", "failed"], "properties": {{
                                "pending": {INT}, "delivered": {INT}, "failed": {INT}}}}},
                 "secret": {{"type": "string", "description": "only in the answer that added an endpoint without a secret: the signing secret mailsig generated, shown this once"}}}}}}"#
+            ),
+        ),
+        (
+            "AddressBook",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["connected"], "properties": {{
+                "connected": {{"type": "boolean"}},
+                "book": {{"type": "object", "additionalProperties": false,
+                    "description": "absent when the list has no address book",
+                    "required": ["kind", "url", "name", "user", "own_ca", "status", "status_reason", "last_sync_at", "entries", "created_at"],
+                    "properties": {{
+                    "kind": {{"type": "string", "enum": ["carddav", "outlook"]}},
+                    "url": {{"type": "string", "description": "the address book's URL"}},
+                    "name": {{"type": ["string", "null"], "description": "its display name, as the server gave it"}},
+                    "user": {{"type": "string"}},
+                    "own_ca": {{"type": "boolean", "description": "a CA of its own is trusted besides the public roots"}},
+                    "status": {{"type": "string", "enum": ["ok", "needs_attention"]}},
+                    "status_reason": {{"type": ["string", "null"], "enum": ["unreachable", "tls", "auth", "refused_host", "not_found", "conflict", "protocol", "unavailable", null]}},
+                    "last_sync_at": {{"type": ["integer", "null"], "format": "int64", "description": "when the book was last read (ms since the epoch)"}},
+                    "entries": {INT},
+                    "created_at": {INT}}}}}}}}}"#
             ),
         ),
         (

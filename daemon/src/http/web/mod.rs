@@ -16,6 +16,7 @@
 
 mod account;
 pub mod admin;
+mod book;
 mod book_light;
 mod erase;
 mod imap_presets;
@@ -99,6 +100,8 @@ pub fn router() -> Router<AppState> {
             get(lists::share_page).post(lists::share),
         )
         .route("/lists/{id}/unshare", post(lists::unshare))
+        .route("/lists/{id}/book", get(book::page).post(book::connect))
+        .route("/lists/{id}/book/disconnect", post(book::disconnect))
         .route(
             "/lists/{id}/webhooks",
             get(webhooks::page).post(webhooks::add),

@@ -313,7 +313,7 @@ pub async fn log(
 }
 
 /// Epoch ms as `2026-12-07 06:40 UTC`.
-fn utc(ms: i64) -> String {
+pub(super) fn utc(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .ok()
         .map(|t| {

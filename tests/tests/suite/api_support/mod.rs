@@ -9,6 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use mailsig_daemon::books::BookSettings;
 use mailsig_daemon::clock::Clock;
 use mailsig_daemon::domain::{WebhookEvent, WebhookId};
 use mailsig_daemon::http::MetricSources;
@@ -152,6 +153,38 @@ impl App {
         webhooks: WebhookSettings,
         clock: Clock,
     ) -> Result<App> {
+        App::build_with_books(
+            backend,
+            settings,
+            imap,
+            webhooks,
+            clock,
+            BookSettings::default(),
+        )
+        .await
+    }
+
+    /// An application whose address books follow `books` (the operator's `[address_books]`).
+    pub async fn with_books(backend: Backend, books: BookSettings) -> Result<App> {
+        App::build_with_books(
+            backend,
+            fast_settings(),
+            test_imap_options(),
+            WebhookSettings::default(),
+            Clock::System,
+            books,
+        )
+        .await
+    }
+
+    async fn build_with_books(
+        backend: Backend,
+        settings: ApiSettings,
+        imap: ImapOptions,
+        webhooks: WebhookSettings,
+        clock: Clock,
+        books: BookSettings,
+    ) -> Result<App> {
         let dir = tempfile::tempdir().context("create temp dir")?;
         let url = match backend {
             Backend::Sqlite => Store::sqlite_url(&dir.path().join("mailsig.db")),
@@ -168,8 +201,9 @@ impl App {
         .with_context(|| format!("open {backend:?} store"))?;
         store.migrate().await.context("migrate")?;
         let vault = Vault::new(MasterKey::generate().context("master key")?);
-        let state =
-            AppState::new(store.clone(), vault.clone(), imap, settings).with_webhooks(webhooks);
+        let state = AppState::new(store.clone(), vault.clone(), imap, settings)
+            .with_webhooks(webhooks)
+            .with_books(books);
         let metrics = MetricSources {
             store: store.clone(),
             pipeline: std::sync::Arc::new(PipelineStats::default()),

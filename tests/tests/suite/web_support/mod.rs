@@ -103,12 +103,44 @@ impl Site {
         Site::start_full_with(port, watch_imap, api, webhooks, ImapOptions::default()).await
     }
 
+    /// [`Site::start`] with the `[address_books]` settings `books` (the sync worker runs).
+    pub async fn start_with_books(books: mailsig_daemon::books::BookSettings) -> Result<Site> {
+        Site::start_complete(
+            0,
+            false,
+            mailsig_daemon::http::app::ApiSettings::default(),
+            mailsig_daemon::webhooks::WebhookSettings::default(),
+            ImapOptions::default(),
+            books,
+        )
+        .await
+    }
+
     async fn start_full_with(
         port: u16,
         watch_imap: bool,
         api: mailsig_daemon::http::app::ApiSettings,
         webhooks: mailsig_daemon::webhooks::WebhookSettings,
         imap_options: ImapOptions,
+    ) -> Result<Site> {
+        Site::start_complete(
+            port,
+            watch_imap,
+            api,
+            webhooks,
+            imap_options,
+            mailsig_daemon::books::BookSettings::default(),
+        )
+        .await
+    }
+
+    async fn start_complete(
+        port: u16,
+        watch_imap: bool,
+        api: mailsig_daemon::http::app::ApiSettings,
+        webhooks: mailsig_daemon::webhooks::WebhookSettings,
+        imap_options: ImapOptions,
+        books: mailsig_daemon::books::BookSettings,
     ) -> Result<Site> {
         let env = TestEnv::from_env()?;
         let dir = tempfile::tempdir()?;
@@ -136,6 +168,7 @@ impl Site {
             imap,
             api,
             webhooks,
+            books,
             shutdown_grace: Duration::from_secs(20),
             ..SupervisorOptions::default()
         };

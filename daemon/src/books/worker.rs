@@ -1,0 +1,160 @@
+//! The sync worker: every `[address_books] interval`, each connected book gets one round, by one
+//! replica at a time (a claim on the book's row, taken for the round and given back after it,
+//! expiring by itself if the replica dies):
+//!
+//! 1. the book is opened afresh (password from the vault, host checked by the SSRF guard);
+//! 2. its changes since the kept sync token are read into the local index (`sync::read_back`),
+//!    so the duplicate check sees the book as it is now; the token is kept with them, so a
+//!    restart goes on from there;
+//! 3. accepted contacts the book does not hold yet, or that changed since they were written,
+//!    are written into it (`sync::push`: create, or fill-blanks update under `If-Match`).
+//!
+//! A failure marks the book as needing attention with a fixed word (`BookError::as_str`) and is
+//! logged with the list's id and that word only; the next successful read clears it.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::address_book::BookError;
+use crate::store::{ConnectedBook, ListId, Store};
+use crate::vault::Vault;
+
+use super::BookSettings;
+use super::connected;
+use super::sync::{self, Pushed, ReadBack, SyncError};
+
+/// Accepted contacts read per batch of the write-back.
+const PUSH_BATCH: u32 = 200;
+
+/// What one round did with one book.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Synced {
+    pub read: ReadBack,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// The sync worker of one replica.
+pub struct Worker {
+    store: Store,
+    vault: Vault,
+    settings: BookSettings,
+    replica: String,
+}
+
+impl Worker {
+    pub fn new(store: Store, vault: Vault, settings: BookSettings, replica: &str) -> Worker {
+        Worker {
+            store,
+            vault,
+            settings,
+            replica: replica.to_owned(),
+        }
+    }
+
+    /// How long a claim lasts: a round that takes longer (a very large first write-back) may
+    /// be joined by another replica, whose writes then meet `If-Match` and `If-None-Match`.
+    fn claim_for(&self) -> Duration {
+        (self.settings.interval * 2).max(Duration::from_secs(600))
+    }
+
+    /// Runs rounds every `interval` until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.settings.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.round().await {
+                tracing::warn!(error = %e, "address book round failed; retrying next round");
+            }
+        }
+    }
+
+    /// One round over every connected book this replica can claim; returns how many it synced.
+    pub async fn round(&self) -> crate::store::Result<usize> {
+        let mut synced = 0;
+        for book in self.store.connected_books().await? {
+            if !self
+                .store
+                .claim_book(book.list, &self.replica, self.claim_for())
+                .await?
+            {
+                continue;
+            }
+            let outcome = self.sync(&book).await;
+            self.store.release_book(book.list, &self.replica).await?;
+            match outcome {
+                Ok(_) => synced += 1,
+                Err(e) => self.failed(book.list, &e).await?,
+            }
+        }
+        Ok(synced)
+    }
+
+    async fn failed(&self, list: ListId, e: &SyncError) -> crate::store::Result<()> {
+        match e {
+            SyncError::Book(kind) => {
+                tracing::warn!(
+                    list = list.0,
+                    reason = kind.as_str(),
+                    "address book sync failed"
+                );
+                self.store.set_book_status(list, Some(kind.as_str())).await
+            }
+            SyncError::Store(e) => {
+                tracing::warn!(list = list.0, error = %e, "address book sync failed in the store");
+                Ok(())
+            }
+        }
+    }
+
+    /// One book's round: read its changes, then write the accepted contacts it lacks.
+    pub async fn sync(&self, book: &ConnectedBook) -> Result<Synced, SyncError> {
+        let adapter = connected::open(&self.store, &self.vault, &self.settings, book).await?;
+        let list = book.list;
+        let mut synced = Synced {
+            read: sync::read_back(&self.store, list, &adapter, None).await?,
+            ..Synced::default()
+        };
+        loop {
+            let due = self.store.book_pushes_due(list, PUSH_BATCH).await?;
+            for id in &due {
+                let suggestion = match self.store.get_suggestion(*id).await {
+                    Ok(s) => s,
+                    // Erased meanwhile.
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                match sync::push(&self.store, &adapter, &suggestion, None).await? {
+                    Pushed::Created => synced.created += 1,
+                    Pushed::Updated { .. } => synced.updated += 1,
+                    Pushed::Unchanged => synced.unchanged += 1,
+                }
+            }
+            if due.len() < PUSH_BATCH as usize {
+                break;
+            }
+        }
+        Ok(synced)
+    }
+
+    /// The round of one list's book now (the CLI's `book sync`, tests); `NotFound` when the
+    /// list has none.
+    pub async fn sync_list(&self, list: ListId) -> Result<Synced, SyncError> {
+        let book = self
+            .store
+            .book_of_list(list)
+            .await?
+            .ok_or(BookError::NotFound)?;
+        let outcome = self.sync(&book).await;
+        if let Err(e) = &outcome {
+            self.failed(list, e).await?;
+        }
+        outcome
+    }
+}
