@@ -6,7 +6,9 @@
 //! prints a stored secret (the API token printed by `user token` is shown once at creation,
 //! as only its hash is kept, and so is a webhook signing secret mailsig generated).
 
+mod audit;
 mod backup;
+mod blocklist;
 mod books;
 mod context;
 pub mod exit;
@@ -80,7 +82,7 @@ pub enum Command {
     /// Configure and test the SMTP account used for notifications.
     #[command(subcommand)]
     Smtp(smtp::SmtpCommand),
-    /// Inspect the notification outbox.
+    /// Notifications that failed for good: list them, queue one again, or drop it.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
     /// Configure the Microsoft 365 (Graph) source.
@@ -95,6 +97,12 @@ pub enum Command {
     /// Manage a list's signed outgoing webhooks and read their delivery logs.
     #[command(subcommand)]
     Webhook(webhooks::WebhookCommand),
+    /// Read and export the audit log (who did what, when), with filters.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// The org-wide sender blocklist: domains and addresses no mailbox makes suggestions of.
+    #[command(subcommand)]
+    Blocklist(blocklist::BlocklistCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(generate::CompletionsArgs),
     /// Print the manual page mailsigd(1), or write every command's page into a directory.
@@ -182,6 +190,8 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Suggestion(command) => suggestions::execute(&config_path, command).await,
         Command::Book(command) => books::execute(&config_path, command).await,
         Command::Webhook(command) => webhooks::execute(&config_path, command).await,
+        Command::Audit(command) => audit::execute(&config_path, command).await,
+        Command::Blocklist(command) => blocklist::execute(&config_path, command).await,
         Command::Completions(args) => generate::completions(&args),
         Command::Man(args) => generate::man(&args),
     }

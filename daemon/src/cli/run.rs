@@ -71,6 +71,7 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
     SupervisorOptions {
         pipeline: config.pipeline_config(),
         retention_days: config.retention.days,
+        audit_retention_days: config.retention.audit_days,
         outbox: outbox_options(config, store, vault).await,
         imap: supervisor::sources::ImapStartOptions::from_config(config),
         http: Some(config.http.listen),

@@ -155,6 +155,8 @@ pub enum SmtpAuthConfig {
 pub struct RetentionConfig {
     /// Soft-deleted rows are purged after this many days.
     pub days: u32,
+    /// Audit log entries are purged after this many days.
+    pub audit_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -266,6 +266,7 @@ pub struct RawSmtp {
 #[serde(deny_unknown_fields)]
 pub struct RawRetention {
     pub days: Option<u32>,
+    pub audit_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -40,6 +40,8 @@ pub const MAX_UIDVALIDITY_RESCAN: Duration = Duration::from_secs(90 * 24 * 3600)
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: u32 = 10;
 pub const DEFAULT_DIGEST_INTERVAL: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+/// `[retention] audit_days` when not set: a year of audit log.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 
 /// Turns the raw file into a validated [`Config`]. `config_path` is the file it came from.
@@ -257,6 +259,16 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
     if retention_days == 0 {
         return Err(ConfigError::invalid("retention.days", "must be at least 1"));
     }
+    let audit_days = raw
+        .retention
+        .audit_days
+        .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS);
+    if audit_days == 0 {
+        return Err(ConfigError::invalid(
+            "retention.audit_days",
+            "must be at least 1",
+        ));
+    }
 
     let format = match raw.log.format.as_deref().map(str::trim) {
         None | Some("auto") => LogFormat::Auto,
@@ -294,6 +306,7 @@ pub fn validate(raw: RawConfig, config_path: &Path) -> Result<Config, ConfigErro
         smtp,
         retention: RetentionConfig {
             days: retention_days,
+            audit_days,
         },
         log: LogConfig { format, level },
         graph,

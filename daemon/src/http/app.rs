@@ -106,6 +106,8 @@ pub struct AppState {
     public: Arc<PublicLimits>,
     /// The running Microsoft 365 source, when there is one (unlinking stops its mailbox task).
     graph_source: Option<crate::sources::graph::GraphSource>,
+    /// The running pipeline's org blocklist, which a change made here replaces at once.
+    pub blocklist: crate::pipeline::SharedBlocklist,
 }
 
 impl AppState {
@@ -122,7 +124,14 @@ impl AppState {
             limits,
             public,
             graph_source: None,
+            blocklist: crate::pipeline::SharedBlocklist::default(),
         }
+    }
+
+    /// Lets a blocklist change reach the running pipeline at once.
+    pub fn with_blocklist(mut self, blocklist: crate::pipeline::SharedBlocklist) -> AppState {
+        self.blocklist = blocklist;
+        self
     }
 
     /// Sets the `[webhooks]` policy for adding webhooks.

@@ -9,6 +9,10 @@ use mailsig_parser::Envelope;
 
 use crate::domain::SkipReason;
 
+use super::blocklist::Blocklist;
+pub use super::domains::domain_matches;
+use super::domains::normalise_domain;
+
 /// Role local parts skipped by default: addresses of functions, not people.
 pub const DEFAULT_ROLE_ADDRESSES: &[&str] = &[
     "info",
@@ -63,7 +67,8 @@ pub struct FilterConfig {
     pub role_addresses: Vec<String>,
     /// The organisation's own domains, in addition to each mailbox's own domain.
     pub own_domains: Vec<String>,
-    /// Sender domains never turned into suggestions, for every mailbox.
+    /// `[filters] excluded_domains`: the initial value of the org-wide blocklist, which the
+    /// filter reads instead ([`super::blocklist`]; the store's list once the daemon runs).
     pub excluded_domains: Vec<String>,
     /// Messages larger than this are skipped as too large.
     pub max_message_bytes: u64,
@@ -120,11 +125,13 @@ impl MailboxRules {
     }
 }
 
-/// Applies every filter, in a fixed order: unusable sender, excluded domain, own domain, role
-/// address, automatic reply, bulk. Returns the first reason that applies.
+/// Applies every filter, in a fixed order: unusable sender, the org blocklist or the mailbox's
+/// excluded domains, own domain, role address, automatic reply, bulk. Returns the first reason
+/// that applies.
 pub fn check(
     envelope: &Envelope,
     config: &FilterConfig,
+    blocklist: &Blocklist,
     mailbox: &MailboxRules,
 ) -> Result<(), SkipReason> {
     let Some(from) = envelope.from_address.as_deref() else {
@@ -136,13 +143,11 @@ pub fn check(
         }
         _ => return Err(SkipReason::ParseError),
     };
-    let excluded = config
-        .excluded_domains
-        .iter()
-        .chain(&mailbox.excluded_domains);
-    if excluded
-        .into_iter()
-        .any(|rule| domain_matches(&domain, rule))
+    if blocklist.blocks(local, &domain)
+        || mailbox
+            .excluded_domains
+            .iter()
+            .any(|rule| domain_matches(&domain, rule))
     {
         return Err(SkipReason::ExcludedDomain);
     }
@@ -210,20 +215,6 @@ pub fn is_role_address(local_part: &str, roles: &[String]) -> bool {
     })
 }
 
-/// Whether `domain` is `rule` or one of its subdomains. Both are compared case-insensitively;
-/// a rule may be written with a leading `@` or `.`.
-pub fn domain_matches(domain: &str, rule: &str) -> bool {
-    let rule = normalise_domain(rule);
-    if rule.is_empty() {
-        return false;
-    }
-    let domain = normalise_domain(domain);
-    domain == rule
-        || domain
-            .strip_suffix(rule.as_str())
-            .is_some_and(|head| head.ends_with('.'))
-}
-
 fn domain_of(address: &str) -> Option<&str> {
     address
         .rsplit_once('@')
@@ -231,17 +222,18 @@ fn domain_of(address: &str) -> Option<&str> {
         .filter(|d| !d.is_empty())
 }
 
-fn normalise_domain(domain: &str) -> String {
-    domain
-        .trim()
-        .trim_start_matches(['@', '.'])
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The filters with an empty org blocklist.
+    fn check(
+        envelope: &Envelope,
+        config: &FilterConfig,
+        mailbox: &MailboxRules,
+    ) -> Result<(), SkipReason> {
+        super::check(envelope, config, &Blocklist::default(), mailbox)
+    }
 
     fn from(address: &str) -> Envelope {
         Envelope {
@@ -265,9 +257,10 @@ mod tests {
 
     #[test]
     fn excluded_domains_match_subdomains_globally_and_per_mailbox() {
-        let config = FilterConfig {
-            excluded_domains: vec!["@Spam.example".into()],
-            ..FilterConfig::default()
+        let config = FilterConfig::default();
+        let org = Blocklist::of_domains(&["@Spam.example".into()]);
+        let check = |envelope: &Envelope, config: &FilterConfig, rules: &MailboxRules| {
+            super::check(envelope, config, &org, rules)
         };
         let rules = MailboxRules::new([], vec!["ads.example".into()]);
         assert_eq!(

@@ -16,6 +16,8 @@
 //! hash ([`identity`]: the SHA-256 of the Message-ID, or a keyed hash of its identity headers):
 //! never addresses, subjects, bodies or signature text.
 
+pub mod blocklist;
+mod domains;
 pub mod error;
 pub mod fault_injection;
 pub mod fences;
@@ -38,6 +40,7 @@ use tokio_util::task::TaskTracker;
 use crate::store::Store;
 
 pub use crate::domain::SkipReason;
+pub use blocklist::{Blocklist, SharedBlocklist};
 pub use error::PipelineError;
 pub use fences::Fences;
 pub use filter::{FilterConfig, MailboxRules};
@@ -94,6 +97,7 @@ pub struct Pipeline {
     handle: PipelineHandle,
     stats: Arc<PipelineStats>,
     filters: Arc<std::sync::RwLock<Arc<FilterConfig>>>,
+    blocklist: SharedBlocklist,
 }
 
 impl Pipeline {
@@ -120,11 +124,16 @@ impl Pipeline {
     ) -> Pipeline {
         let (sender, queue) = mpsc::channel(config.queue_capacity.max(1));
         let stats = Arc::new(PipelineStats::default());
+        // Until the store's list is put in force (the supervisor does at start), the
+        // configuration's domains are the blocklist.
+        let blocklist =
+            SharedBlocklist::new(Blocklist::of_domains(&config.filters.excluded_domains));
         let filters = Arc::new(std::sync::RwLock::new(Arc::new(config.filters)));
         let committer = group_commit::Committer::spawn(store.clone(), config.group_commit, tracker);
         let context = Arc::new(worker::WorkerContext {
             store,
             filters: Arc::clone(&filters),
+            blocklist: blocklist.clone(),
             rules: Arc::new(rules::RulesCache::default()),
             stats: Arc::clone(&stats),
             fences,
@@ -137,6 +146,7 @@ impl Pipeline {
             handle: PipelineHandle::new(sender),
             stats,
             filters,
+            blocklist,
         }
     }
 
@@ -157,6 +167,12 @@ impl Pipeline {
             .filters
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(filters);
+    }
+
+    /// The org-wide sender blocklist the workers apply (swap a new list in with
+    /// [`SharedBlocklist::replace`]).
+    pub fn blocklist(&self) -> &SharedBlocklist {
+        &self.blocklist
     }
 
     /// The daemon-wide filters in force.

@@ -32,6 +32,8 @@ pub(crate) struct WorkerContext {
     pub(crate) store: Store,
     /// Replaced as a whole by a configuration reload ([`super::Pipeline::set_filters`]).
     pub(crate) filters: Arc<std::sync::RwLock<Arc<FilterConfig>>>,
+    /// The org-wide sender blocklist, swapped whole when it changes.
+    pub(crate) blocklist: super::SharedBlocklist,
     pub(crate) rules: Arc<RulesCache>,
     pub(crate) stats: Arc<PipelineStats>,
     pub(crate) fences: super::Fences,
@@ -169,6 +171,7 @@ impl WorkerContext {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        let blocklist = self.blocklist.current();
         let (decision, kept) = match payload {
             Payload::Raw(raw)
                 if (raw.len() as u64) <= filters.max_message_bytes
@@ -184,6 +187,7 @@ impl WorkerContext {
                     decide(
                         raw,
                         &filters,
+                        &blocklist,
                         &task_rules,
                         &folder_name,
                         fallback_position,
@@ -294,6 +298,7 @@ impl WorkerContext {
 fn decide(
     raw: RawMessage,
     filters: &FilterConfig,
+    blocklist: &super::Blocklist,
     rules: &MailboxRules,
     folder: &str,
     position: Option<(u32, u32)>,
@@ -324,7 +329,7 @@ fn decide(
         };
         (decision, None)
     };
-    if let Err(reason) = filter::check(&envelope, filters, rules) {
+    if let Err(reason) = filter::check(&envelope, filters, blocklist, rules) {
         return skip(reason);
     }
     let Some(sender) = envelope.from_address.as_deref() else {

@@ -437,7 +437,7 @@ pub fn csv_safe(cell: &str) -> String {
 }
 
 /// Appends one record: every cell quoted, quotes doubled, CRLF at the end (RFC 4180 §2).
-fn csv_row(out: &mut String, cells: &[String]) {
+pub(crate) fn csv_row(out: &mut String, cells: &[String]) {
     for (i, cell) in cells.iter().enumerate() {
         if i > 0 {
             out.push(',');

@@ -16,6 +16,7 @@ mod account_invitations;
 mod address_books;
 mod audit;
 mod auto_accept;
+mod blocklist;
 mod change_log;
 mod changes;
 mod claim_sql;
@@ -32,6 +33,7 @@ mod multi_row;
 mod offboard;
 mod oidc;
 mod org;
+mod org_health;
 mod outbox;
 mod provenance;
 mod replicas;
@@ -59,11 +61,12 @@ pub use account_invitations::{AccountInvitation, new_link_token};
 pub use address_books::{
     BookLink, BookStatus, ConnectedBook, IndexedChanges, IndexedEntry, NewBook, StoredBookEntry,
 };
-pub use audit::AuditEntry;
+pub use audit::{AuditActorFilter, AuditEntry, AuditFilter};
 pub use auto_accept::{
     AutoAccept, AutoAcceptMode, AutoAcceptReport, MIN_THRESHOLD as AUTO_ACCEPT_MIN_THRESHOLD,
     WouldAccept, error_chance, lowest_confidence,
 };
+pub use blocklist::{BlocklistEntry, BlocklistKind, BlocklistSnapshot};
 pub use change_log::{ChangeHorizon, ChangePage, ChangeRow, ChangeState};
 pub use changes::{ChangeStatus, ChangeSuggestion};
 pub use commit::{
@@ -84,6 +87,7 @@ pub use merge_undo::MergeUndoId;
 pub use offboard::WipedCredentials;
 pub use oidc::OidcLogin;
 pub use org::OrgMember;
+pub use org_health::MailboxHealthRow;
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
 pub use provenance::{KEEP_PER_SUGGESTION, Provenance, Sighting, SightingOutcome};
 pub use replicas::{LeaseRow, MailboxRefreshLock};

@@ -247,6 +247,43 @@ impl Store {
         rows.iter().map(item_from_row).collect()
     }
 
+    /// A failed notification queued again: `pending`, due now, its attempts and the clock of
+    /// the worker's give-up starting again (the reason of the last failure is kept until it is
+    /// sent). `NotFound` unless it failed.
+    pub async fn requeue_failed(&self, id: OutboxId) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1, \
+             created_at = $1, claimed_by = NULL, claim_until = NULL, claim_replica = NULL \
+             WHERE id = $2 AND status = 'failed'",
+        )
+        .bind(self.now_ms())
+        .bind(id.0)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("queue failed notification again", "outbox row"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound {
+                what: "failed notification",
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes a failed notification. `NotFound` unless it failed.
+    pub async fn drop_failed(&self, id: OutboxId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM outbox WHERE id = $1 AND status = 'failed'")
+            .bind(id.0)
+            .execute(self.writer())
+            .await
+            .map_err(Error::db("drop failed notification", "outbox row"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound {
+                what: "failed notification",
+            });
+        }
+        Ok(())
+    }
+
     pub async fn get_outbox_item(&self, id: OutboxId) -> Result<OutboxItem> {
         let row = sqlx::query(
             "SELECT id, kind, recipient_id, payload, status, attempts, next_attempt_at, last_error, claimed_by, \

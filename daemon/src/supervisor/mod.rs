@@ -7,6 +7,7 @@
 //! the pipeline closes its queue but finishes what is queued and in flight, each commit
 //! carrying its checkpoint), close the tracker, and wait for it under a deadline.
 
+pub mod blocklist;
 pub mod leases;
 pub mod notify;
 pub mod reload;
@@ -41,6 +42,8 @@ pub struct SupervisorOptions {
     pub pipeline: PipelineConfig,
     /// Soft-deleted rows older than this many days are purged.
     pub retention_days: u32,
+    /// Audit log entries older than this many days are purged.
+    pub audit_retention_days: u32,
     pub purge_interval: Duration,
     /// Deadline for finishing in-flight work on shutdown.
     pub shutdown_grace: Duration,
@@ -72,6 +75,7 @@ impl Default for SupervisorOptions {
         Self {
             pipeline: PipelineConfig::default(),
             retention_days: 30,
+            audit_retention_days: crate::config::validate::DEFAULT_AUDIT_RETENTION_DAYS,
             purge_interval: PURGE_INTERVAL,
             shutdown_grace: SHUTDOWN_GRACE,
             outbox: None,
@@ -200,6 +204,19 @@ impl Supervisor {
             &tracker,
             shutdown.child_token(),
         );
+        // The org blocklist: the file's list as its initial value, then the store's in force
+        // before any source delivers a message, and polled for changes made elsewhere.
+        blocklist::start(
+            &store,
+            pipeline.blocklist(),
+            &options.pipeline.filters.excluded_domains,
+        )
+        .await;
+        tracker.spawn(blocklist::run(
+            store.clone(),
+            pipeline.blocklist().clone(),
+            shutdown.child_token(),
+        ));
         let (leases, leases_stop) = (TaskTracker::new(), CancellationToken::new());
         let ownership = leases::start(
             options.replica.clone(),
@@ -223,7 +240,10 @@ impl Supervisor {
             .map_err(SupervisorError::Mailer)?;
         outbox.apply(prepared);
         let (retention_days, retention_days_changes) =
-            tokio::sync::watch::channel(options.retention_days);
+            tokio::sync::watch::channel(retention::RetentionDays {
+                deleted: options.retention_days,
+                audit: options.audit_retention_days,
+            });
         tracker.spawn(retention::run(
             store.clone(),
             retention_days_changes,
@@ -304,6 +324,7 @@ impl Supervisor {
             );
             app = app
                 .with_webhooks(options.webhooks.clone())
+                .with_blocklist(pipeline.blocklist().clone())
                 .with_books(options.books.clone());
             if let Some(source) = &graph {
                 app = app.with_graph_source(source.clone());
@@ -347,6 +368,7 @@ impl Supervisor {
         let _ = notify::ready();
         let reload = reload::ReloadHandle {
             pipeline: pipeline.clone(),
+            store: store.clone(),
             imap: imap_source,
             retention_days: Arc::new(retention_days),
             outbox: Arc::new(outbox),

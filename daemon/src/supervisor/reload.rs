@@ -9,13 +9,14 @@
 //! swapped in:
 //! - `[log] level`: the tracing filter (unless `RUST_LOG` chose it at start);
 //! - `[filters]` and `pipeline.max_message_bytes`: the pipeline's daemon-wide filters, for the
-//!   next message a worker takes;
+//!   next message a worker takes; domains `excluded_domains` gained join the org blocklist
+//!   (`service::org::blocklist`; domains it lost stay listed until an admin removes them);
 //! - `[imap]` timings: for IMAP connections opened from then on (`[imap] ca_file` is read
 //!   and checked again, but its certificates, like the hosts users may reach, change only at a
 //!   restart, so the linking check and the watchers always trust the same authorities);
 //! - `[smtp]`, `[notify]`, `http.public_base_url`, the SMTP password: the outbox worker is
 //!   restarted with them (only when they changed);
-//! - `[retention] days`: the purge runs at once with the new value;
+//! - `[retention] days` and `audit_days`: the purge runs at once with the new values;
 //! - the HTTPS certificate and key files are re-read (a hook the supervisor registers), so a
 //!   renewed certificate is served without a restart.
 //!
@@ -71,8 +72,9 @@ pub struct ReloadReport {
 #[derive(Clone)]
 pub struct ReloadHandle {
     pub(super) pipeline: Pipeline,
+    pub(super) store: Store,
     pub(super) imap: Option<ImapSource>,
-    pub(super) retention_days: Arc<watch::Sender<u32>>,
+    pub(super) retention_days: Arc<watch::Sender<super::retention::RetentionDays>>,
     pub(super) outbox: Arc<OutboxSlot>,
     pub(super) hooks: Arc<Mutex<Vec<(String, ReloadHook)>>>,
 }
@@ -179,6 +181,16 @@ impl ReloadHandle {
         }
         let filters = new.pipeline_config().filters;
         if *self.pipeline.filters() != filters {
+            // Domains the file gained join the org blocklist (those it lost stay: the store's
+            // list is the truth once seeded; `service::org::blocklist`).
+            if filters.excluded_domains != self.pipeline.filters().excluded_domains {
+                super::blocklist::start(
+                    &self.store,
+                    self.pipeline.blocklist(),
+                    &filters.excluded_domains,
+                )
+                .await;
+            }
             self.pipeline.set_filters(filters);
             report.applied.push("filters");
         }
@@ -198,10 +210,19 @@ impl ReloadHandle {
             // Read again (a rotated client secret); mailboxes started from now on use them.
             imap.set_oauth_providers(super::sources::load_oauth_providers(&new.oauth_providers));
         }
-        if self.retention_days.send_if_modified(|days| {
-            std::mem::replace(days, new.retention.days) != new.retention.days
-        }) {
-            report.applied.push("retention.days");
+        let days = super::retention::RetentionDays {
+            deleted: new.retention.days,
+            audit: new.retention.audit_days,
+        };
+        let running = *self.retention_days.borrow();
+        if running != days {
+            if running.deleted != days.deleted {
+                report.applied.push("retention.days");
+            }
+            if running.audit != days.audit {
+                report.applied.push("retention.audit_days");
+            }
+            self.retention_days.send_replace(days);
         }
         match self.outbox.apply(prepared_outbox) {
             OutboxChange::Unchanged => {}

@@ -1,7 +1,8 @@
 //! The periodic retention purge: soft-deleted rows older than the configured number of days
-//! are removed for good (deletion is soft; the purge follows a configurable retention).
-//! The number of days comes through a `watch` channel so that a configuration reload changes
-//! it in place (and purges at once with the new value).
+//! are removed for good (deletion is soft; the purge follows a configurable retention), and
+//! audit log entries older than `[retention] audit_days`.
+//! The numbers of days come through a `watch` channel so that a configuration reload changes
+//! them in place (and purges at once with the new values).
 
 use std::time::Duration;
 
@@ -10,15 +11,27 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::Store;
 
+/// How long what is purged is kept, in days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionDays {
+    /// Soft-deleted rows and sent notifications.
+    pub deleted: u32,
+    /// Audit log entries.
+    pub audit: u32,
+}
+
 /// Purges now, then every `interval` and whenever `days` changes, until `shutdown`.
 pub async fn run(
     store: Store,
-    mut days: watch::Receiver<u32>,
+    mut days: watch::Receiver<RetentionDays>,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
     loop {
-        let retention_days = *days.borrow_and_update();
+        let RetentionDays {
+            deleted: retention_days,
+            audit: audit_days,
+        } = *days.borrow_and_update();
         match store.purge_deleted(retention_days).await {
             Ok(report) => tracing::info!(
                 suggestions = report.suggestions,
@@ -30,6 +43,10 @@ pub async fn run(
                 "retention purge done"
             ),
             Err(error) => tracing::warn!(error = %error, "retention purge failed"),
+        }
+        match store.purge_audit(audit_days).await {
+            Ok(purged) => tracing::info!(purged, audit_days, "audit log purge done"),
+            Err(error) => tracing::warn!(error = %error, "audit log purge failed"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

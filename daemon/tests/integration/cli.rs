@@ -2173,6 +2173,65 @@ async fn webhooks_are_added_listed_logged_and_removed_from_the_cli() {
     assert!(!listed.contains("18080"));
 }
 
+/// `blocklist` and `audit` go through the org service as the operator: the configuration's
+/// `[filters] excluded_domains` is the blocklist's initial value, `add` checks and normalises,
+/// `remove` takes a value or an id, a removed file entry does not come back, and the audit
+/// export (CSV) lists each change as the operator's or the daemon's.
+#[tokio::test]
+async fn blocklist_and_audit_go_through_the_org_service_as_the_operator() {
+    let install = Install::new();
+    install.replace_config(
+        "excluded_domains = []",
+        "excluded_domains = [\"seeded.example\"]",
+    );
+    let listed = install.ok(&["blocklist", "list"]);
+    assert!(listed.ends_with("\tdomain\tseeded.example\n"), "{listed}");
+
+    let added = install.ok(&["blocklist", "add", "Boss@Partner.Example"]);
+    assert!(
+        added.ends_with("\taddress\tboss@partner.example\n"),
+        "{added}"
+    );
+    let refused = install.run(&["blocklist", "add", "not a domain"]);
+    assert_eq!(refused.status.code(), Some(65), "{}", stderr(&refused));
+    let again = install.run(&["blocklist", "add", "boss@partner.example"]);
+    assert_ne!(again.status.code(), Some(0));
+
+    install.ok(&["blocklist", "remove", "seeded.example"]);
+    let id = added.split('\t').next().unwrap_or_default().to_owned();
+    install.ok(&["blocklist", "remove", &id]);
+    // The file still names seeded.example: it stays removed.
+    assert_eq!(install.ok(&["blocklist", "list"]), "");
+
+    let csv = install.ok(&["audit", "export", "--object", "blocklist"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 5, "{csv}");
+    assert!(
+        lines[0].starts_with("\"id\",\"at\",\"actor_id\",\"actor\""),
+        "{csv}"
+    );
+    for (line, action) in lines[1..].iter().zip([
+        "blocklist.remove",
+        "blocklist.remove",
+        "blocklist.add",
+        "blocklist.add",
+    ]) {
+        assert!(
+            line.contains(&format!(",\"\",\"operator\",\"{action}\",\"blocklist\"")),
+            "{line}"
+        );
+    }
+    assert!(lines[4].contains("configuration file"), "{csv}");
+    assert!(
+        !csv.contains("boss@"),
+        "an address reached the audit log: {csv}"
+    );
+    let listed = install.ok(&["audit", "list", "--action", "audit.export"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    let bad = install.run(&["audit", "list", "--from", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(65), "{}", stderr(&bad));
+}
+
 /// `mailsigd book connect|status|sync|disconnect` against the test servers' Radicale: the password
 /// is read from standard input and never printed, a wrong one is refused on its field, the test
 /// CA is trusted through `--ca-file`, and disconnecting leaves the book as it is.

@@ -152,6 +152,10 @@ both_backends!(
     a_bulk_change_reaches_a_webhook_in_batches_each_contact_once,
     finished_webhook_deliveries_are_purged_after_the_retention,
     org_role_is_kept_and_a_disabled_account_is_refused_everywhere,
+    the_blocklist_takes_the_file_once_and_every_change_moves_its_version,
+    the_audit_log_is_filtered_paged_exported_and_purged,
+    failed_notifications_are_retried_or_dropped_and_audited,
+    org_mailbox_health_lists_every_mailbox_those_needing_attention_first,
 );
 
 /// SQLite only: PostgreSQL has no write-ahead log of ours to checkpoint.
@@ -2680,4 +2684,454 @@ async fn org_role_is_kept_and_a_disabled_account_is_refused_everywhere(s: Store)
     let listed = s.org_members().await.expect("members");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].org_role, OrgRole::Admin);
+}
+
+/// The org blocklist: the configuration file's list is its initial value (added once; an entry
+/// an admin removed does not come back while the file still names it; an entry the file gains
+/// later is added), every change moves the version the replicas poll, and a pipeline's cell
+/// follows the store's list.
+async fn the_blocklist_takes_the_file_once_and_every_change_moves_its_version(s: Store) {
+    use mailsig_daemon::pipeline::SharedBlocklist;
+    use mailsig_daemon::service::ServiceError;
+    use mailsig_daemon::service::org::AdminActor;
+    use mailsig_daemon::service::org::blocklist;
+    use mailsig_daemon::store::BlocklistKind;
+
+    let admin = AdminActor::operator();
+    let live = SharedBlocklist::default();
+    let file = vec!["Spam.example".to_owned(), "@news.example".to_owned()];
+    let v0 = s.blocklist_version().await.expect("version");
+    let added = blocklist::apply_file(&s, Some(&live), &file)
+        .await
+        .expect("seed");
+    let values: Vec<&str> = added.iter().map(|e| e.value.as_str()).collect();
+    assert_eq!(values, ["spam.example", "news.example"]);
+    let v1 = s.blocklist_version().await.expect("version");
+    assert!(v1 > v0, "seeding moved the version");
+    assert!(live.current().blocks("anna", "mail.spam.example"));
+    assert_eq!(live.version(), Some(v1));
+
+    // The same file again: nothing added, the version stays.
+    let again = blocklist::apply_file(&s, Some(&live), &file)
+        .await
+        .expect("again");
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(s.blocklist_version().await.expect("version"), v1);
+
+    // Removed by an admin: stays removed while the file still names it.
+    let spam = added
+        .iter()
+        .find(|e| e.value == "spam.example")
+        .expect("spam");
+    blocklist::remove(&s, admin, Some(&live), spam.id)
+        .await
+        .expect("remove");
+    let v2 = s.blocklist_version().await.expect("version");
+    assert!(v2 > v1);
+    assert!(!live.current().blocks("anna", "spam.example"));
+    let mut grown = file.clone();
+    grown.push("ads.example".to_owned());
+    let added = blocklist::apply_file(&s, Some(&live), &grown)
+        .await
+        .expect("grown");
+    let values: Vec<&str> = added.iter().map(|e| e.value.as_str()).collect();
+    assert_eq!(values, ["ads.example"], "only what the file gained");
+    assert!(!live.current().blocks("anna", "spam.example"));
+    assert!(live.current().blocks("anna", "ads.example"));
+
+    // An address; a second time is a conflict; a bad value is a field error.
+    let boss = blocklist::add(&s, admin, None, "Boss@Partner.example")
+        .await
+        .expect("address");
+    assert_eq!(boss.kind, BlocklistKind::Address);
+    assert_eq!(boss.value, "boss@partner.example");
+    assert!(matches!(
+        blocklist::add(&s, admin, None, "boss@partner.example").await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    assert!(matches!(
+        blocklist::add(&s, admin, None, "not a domain").await,
+        Err(ServiceError::Validation(_))
+    ));
+    // Made without the cell (as the CLI or another replica would): the poll's refresh sees it.
+    assert!(!live.current().blocks("boss", "partner.example"));
+    assert!(blocklist::refresh(&s, &live).await.expect("refresh"));
+    assert!(live.current().blocks("boss", "partner.example"));
+    assert!(!live.current().blocks("colleague", "partner.example"));
+    assert!(!blocklist::refresh(&s, &live).await.expect("unchanged"));
+
+    // Every change is audited: the file's additions as the daemon's, the rest as the operator's
+    // (neither names a user); an address is never written into the entry.
+    let log = s.audit_log(50).await.expect("audit");
+    let adds = log
+        .iter()
+        .filter(|e| e.action == mailsig_daemon::domain::AuditAction::BlocklistAdd)
+        .count();
+    let removes = log
+        .iter()
+        .filter(|e| e.action == mailsig_daemon::domain::AuditAction::BlocklistRemove)
+        .count();
+    assert_eq!((adds, removes), (4, 1), "{log:?}");
+    assert!(log.iter().all(|e| e.actor.is_none()));
+    assert!(
+        log.iter()
+            .all(|e| !e.detail.as_deref().unwrap_or("").contains("boss")),
+        "{log:?}"
+    );
+}
+
+/// The audit viewer's reading: by actor (a user, or no user), action, object and time range,
+/// newest first in pages; the CSV export with the same filters (audited itself); and the purge
+/// after the retention.
+async fn the_audit_log_is_filtered_paged_exported_and_purged(s: Store) {
+    use mailsig_daemon::service::ServiceError;
+    use mailsig_daemon::service::org::AdminActor;
+    use mailsig_daemon::service::org::audit::{self, AuditQuery};
+
+    let ann = s.create_user("ann@example.org", None).await.expect("ann");
+    let bob = s.create_user("bob@example.org", None).await.expect("bob");
+    let day = |d: i64| T0 + d * 86_400_000;
+    // Day 0: three entries of ann; day 2: two of bob; day 3: one of the operator.
+    for i in 0..3 {
+        s.record_audit(
+            Some(ann.id),
+            AuditAction::ListCreate,
+            AuditObject::List,
+            Some(i),
+            None,
+        )
+        .await
+        .expect("audit");
+    }
+    s.clock().set(day(2));
+    for i in 0..2 {
+        s.record_audit(
+            Some(bob.id),
+            AuditAction::UserDisable,
+            AuditObject::User,
+            Some(10 + i),
+            None,
+        )
+        .await
+        .expect("audit");
+    }
+    s.clock().set(day(3));
+    s.record_audit(
+        None,
+        AuditAction::BlocklistAdd,
+        AuditObject::Blocklist,
+        Some(7),
+        Some("domain x.example"),
+    )
+    .await
+    .expect("audit");
+
+    let admin = AdminActor::operator();
+    let q = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut query = AuditQuery::default();
+        f(&mut query);
+        query
+    };
+    let ids =
+        |page: &audit::AuditPage| page.entries.iter().map(|e| e.object_id).collect::<Vec<_>>();
+
+    let all = audit::page(&s, admin, &AuditQuery::default())
+        .await
+        .expect("all");
+    assert_eq!(
+        ids(&all),
+        [Some(7), Some(11), Some(10), Some(2), Some(1), Some(0)]
+    );
+    assert_eq!(
+        all.entries[1].actor_email.as_deref(),
+        Some("bob@example.org")
+    );
+    assert_eq!(all.next_before, None);
+
+    let by_email = audit::page(&s, admin, &q(&|q| q.actor = Some("ANN@example.org".into())))
+        .await
+        .expect("by email");
+    assert_eq!(ids(&by_email), [Some(2), Some(1), Some(0)]);
+    let by_id = audit::page(&s, admin, &q(&|q| q.actor = Some(bob.id.0.to_string())))
+        .await
+        .expect("by id");
+    assert_eq!(ids(&by_id), [Some(11), Some(10)]);
+    let no_user = audit::page(&s, admin, &q(&|q| q.actor = Some("operator".into())))
+        .await
+        .expect("operator");
+    assert_eq!(ids(&no_user), [Some(7)]);
+    let action = audit::page(&s, admin, &q(&|q| q.action = Some("user.disable".into())))
+        .await
+        .expect("action");
+    assert_eq!(ids(&action), [Some(11), Some(10)]);
+    let object = audit::page(
+        &s,
+        admin,
+        &q(&|q| {
+            q.object = Some("user".into());
+            q.object_id = Some("10".into());
+        }),
+    )
+    .await
+    .expect("object");
+    assert_eq!(ids(&object), [Some(10)]);
+    // Day 2 alone (the `to` day is included), as days in UTC.
+    let day_two = time::OffsetDateTime::from_unix_timestamp(day(2) / 1000)
+        .expect("time")
+        .date()
+        .to_string();
+    let range = audit::page(
+        &s,
+        admin,
+        &q(&|q| {
+            q.from = Some(day_two.clone());
+            q.to = Some(day_two.clone());
+        }),
+    )
+    .await
+    .expect("range");
+    assert_eq!(ids(&range), [Some(11), Some(10)]);
+
+    // Pages of two, following the cursor.
+    let first = audit::page(&s, admin, &q(&|q| q.limit = Some("2".into())))
+        .await
+        .expect("p1");
+    assert_eq!(ids(&first), [Some(7), Some(11)]);
+    let cursor = first.next_before.expect("more");
+    let second = audit::page(
+        &s,
+        admin,
+        &q(&|q| {
+            q.limit = Some("2".into());
+            q.before = Some(cursor.to_string());
+        }),
+    )
+    .await
+    .expect("p2");
+    assert_eq!(ids(&second), [Some(10), Some(2)]);
+
+    // Unreadable filters are field errors, named.
+    match audit::page(
+        &s,
+        admin,
+        &q(&|q| {
+            q.actor = Some("nobody@example.org".into());
+            q.action = Some("list.explode".into());
+            q.from = Some("yesterday".into());
+            q.limit = Some("0".into());
+        }),
+    )
+    .await
+    {
+        Err(ServiceError::Validation(fields)) => {
+            let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+            assert_eq!(names, ["actor", "action", "from", "limit"]);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The export: the same filters, every page, CSV with a header; audited.
+    let csv = audit::export_csv(&s, admin, &q(&|q| q.actor = Some("ann@example.org".into())))
+        .await
+        .expect("export");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(
+        lines[0].starts_with("\"id\",\"at\",\"actor_id\",\"actor\",\"action\""),
+        "{csv}"
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.contains("\"ann@example.org\",\"list.create\"")),
+        "{csv}"
+    );
+    let exports = audit::page(&s, admin, &q(&|q| q.action = Some("audit.export".into())))
+        .await
+        .expect("exports");
+    assert_eq!(exports.entries.len(), 1);
+    assert_eq!(exports.entries[0].detail.as_deref(), Some("3 entries"));
+
+    // Purge after the retention: at day 3 + 1 with one day kept, days 0 and 2 go.
+    s.clock().set(day(4));
+    let purged = s.purge_audit(1).await.expect("purge");
+    assert_eq!(purged, 5);
+    let left = audit::page(&s, admin, &AuditQuery::default())
+        .await
+        .expect("left");
+    assert_eq!(left.entries.len(), 2, "{left:?}");
+}
+
+/// Failed notifications through the org service: listed with the recipient, queued again
+/// (pending, due now) or dropped, each audited; a row that did not fail is "not found".
+async fn failed_notifications_are_retried_or_dropped_and_audited(s: Store) {
+    use mailsig_daemon::domain::{DigestPayload, OutboxMessage};
+    use mailsig_daemon::service::ServiceError;
+    use mailsig_daemon::service::org::AdminActor;
+    use mailsig_daemon::service::org::outbox;
+    use mailsig_daemon::store::OutboxStatus;
+
+    let w = world(&s).await;
+    let message = OutboxMessage::Digest(DigestPayload {
+        suggestions: vec![],
+        lists: vec![w.list],
+        more: 0,
+    });
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(s.enqueue(&message, w.owner, T0).await.expect("enqueue"));
+    }
+    s.mark_failed(ids[0], "550 5.1.1 mailbox unavailable")
+        .await
+        .expect("fail");
+    s.mark_failed(ids[1], "gave up after 3 days: server unreachable")
+        .await
+        .expect("fail");
+    let admin = AdminActor::operator();
+    let failed = outbox::failed(&s, admin, 100).await.expect("failed");
+    assert_eq!(
+        failed.iter().map(|f| f.id).collect::<Vec<_>>(),
+        [ids[1], ids[0]]
+    );
+    assert_eq!(
+        failed[1].recipient_email.as_deref(),
+        Some("owner@example.org")
+    );
+    assert_eq!(
+        failed[1].reason.as_deref(),
+        Some("550 5.1.1 mailbox unavailable")
+    );
+
+    s.clock().advance(Duration::from_secs(3600));
+    outbox::retry(&s, admin, ids[0]).await.expect("retry");
+    let row = s.get_outbox_item(ids[0]).await.expect("row");
+    assert_eq!(row.status, OutboxStatus::Pending);
+    assert_eq!((row.attempts, row.next_attempt_at), (0, s.now_ms()));
+    outbox::discard(&s, admin, ids[1]).await.expect("drop");
+    assert!(
+        s.get_outbox_item(ids[1])
+            .await
+            .expect_err("gone")
+            .is_not_found()
+    );
+    // Neither acts on a row that has not failed (the pending one, the one just retried).
+    for id in [ids[2], ids[0]] {
+        assert!(matches!(
+            outbox::retry(&s, admin, id).await,
+            Err(ServiceError::NotFound { .. })
+        ));
+        assert!(matches!(
+            outbox::discard(&s, admin, id).await,
+            Err(ServiceError::NotFound { .. })
+        ));
+    }
+    assert!(
+        outbox::failed(&s, admin, 100)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let log = s.audit_log(10).await.expect("audit");
+    let actions: Vec<_> = log.iter().map(|e| (e.action, e.object_id)).collect();
+    assert_eq!(
+        actions,
+        [
+            (AuditAction::OutboxDrop, Some(ids[1].0)),
+            (AuditAction::OutboxRetry, Some(ids[0].0)),
+        ]
+    );
+}
+
+/// Every mailbox of the organisation with its health: those needing attention first, then
+/// those reconnecting, with owner, list, last message read and what waits to be read; a removed
+/// mailbox is not listed.
+async fn org_mailbox_health_lists_every_mailbox_those_needing_attention_first(s: Store) {
+    use mailsig_daemon::service::org::{AdminActor, health};
+    use mailsig_daemon::store::{GraphJobKind, MailboxStatus, NewGraphJob};
+
+    let w = world(&s).await;
+    let new_mailbox = |owner, list, kind, address: &str| NewMailbox {
+        owner,
+        kind,
+        address: address.into(),
+        display_name: None,
+        target_list: list,
+        excluded_domains: vec![],
+        settings: serde_json::json!({}),
+        secret: None,
+    };
+    let ann = s.create_user("ann@example.org", None).await.expect("ann");
+    let ann_list = s.create_list(ann.id, "Ann's").await.expect("list");
+    let broken = s
+        .create_mailbox(new_mailbox(
+            ann.id,
+            ann_list.id,
+            MailboxKind::Imap,
+            "ann@example.org",
+        ))
+        .await
+        .expect("broken");
+    let graph = s
+        .create_mailbox(new_mailbox(
+            ann.id,
+            ann_list.id,
+            MailboxKind::Graph,
+            "ann@corp.example",
+        ))
+        .await
+        .expect("graph");
+    let gone = s
+        .create_mailbox(new_mailbox(
+            ann.id,
+            ann_list.id,
+            MailboxKind::Imap,
+            "old@example.org",
+        ))
+        .await
+        .expect("gone");
+    s.soft_remove_mailbox(gone.id).await.expect("remove");
+    s.set_mailbox_status(
+        broken.id,
+        MailboxStatus::NeedsAttention,
+        Some("the server refused the login"),
+    )
+    .await
+    .expect("attention");
+    s.set_mailbox_reconnecting_fenced(graph.id, Some("server unreachable"), None)
+        .await
+        .expect("reconnecting");
+    s.enqueue_graph_jobs(&[NewGraphJob {
+        mailbox: graph.id,
+        kind: GraphJobKind::Message,
+        folder: "Inbox".into(),
+        item: "m1".into(),
+    }])
+    .await
+    .expect("job");
+    s.clock().advance(Duration::from_secs(60));
+    s.commit_message(commit(&w, "h1", 1, Outcome::Skipped(SkipReason::Bulk)))
+        .await
+        .expect("commit");
+
+    let rows = health::mailboxes(&s, AdminActor::operator())
+        .await
+        .expect("health");
+    let order: Vec<_> = rows.iter().map(|r| r.id).collect();
+    assert_eq!(order, [broken.id, graph.id, w.mailbox]);
+    assert_eq!(rows[0].status, MailboxStatus::NeedsAttention);
+    assert_eq!(
+        rows[0].status_reason.as_deref(),
+        Some("the server refused the login")
+    );
+    assert_eq!(rows[0].owner_email, "ann@example.org");
+    assert_eq!(rows[0].list_name, "Ann's");
+    assert_eq!(rows[1].reconnecting_since, Some(T0));
+    assert_eq!(
+        rows[1].reconnecting_reason.as_deref(),
+        Some("server unreachable")
+    );
+    assert_eq!((rows[1].waiting, rows[1].waiting_since), (1, Some(T0)));
+    assert_eq!(rows[1].last_message_at, None);
+    assert_eq!(rows[2].last_message_at, Some(T0 + 60_000));
+    assert_eq!((rows[2].messages_read, rows[2].waiting), (1, 0));
 }

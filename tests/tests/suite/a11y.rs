@@ -201,8 +201,43 @@ pub const PAGES: &[Page] = &[
         open: Open::Path(|f| format!("/admin/users/{}/offboard", f.other)),
     },
     Page {
+        name: "admin-mailboxes",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/mailboxes".to_owned()),
+    },
+    Page {
+        name: "admin-blocklist",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/blocklist".to_owned()),
+    },
+    Page {
+        name: "admin-blocklist-refused",
+        who: Who::Owner,
+        open: Open::Steps(|b, f| Box::pin(blocklist_refused(b, f))),
+    },
+    Page {
+        name: "admin-notifications",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/notifications".to_owned()),
+    },
+    Page {
+        name: "admin-audit",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/audit?limit=5".to_owned()),
+    },
+    Page {
+        name: "admin-audit-refused",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/audit?from=yesterday&action=made.up".to_owned()),
+    },
+    Page {
         name: "invitation",
         who: Who::SignedOut,
+        open: Open::Path(|_| format!("/invitation?token={INVITATION_TOKEN}")),
+    },
+    Page {
+        name: "invitation-signed-in",
+        who: Who::Owner,
         open: Open::Path(|_| format!("/invitation?token={INVITATION_TOKEN}")),
     },
     Page {
@@ -286,6 +321,24 @@ async fn fixture() -> Result<Fixture> {
     site.store
         .create_account_invitation(invitee.id, INVITATION_TOKEN, week)
         .await?;
+    // The organisation's pages have something to show: a blocked domain, a failed notification.
+    site.store
+        .add_blocklist_entry(
+            mailsig_daemon::store::BlocklistKind::Domain,
+            "newsletter.example",
+        )
+        .await?;
+    let failed = site
+        .store
+        .enqueue(
+            &mailsig_daemon::domain::OutboxMessage::Digest(Default::default()),
+            owner.id,
+            0,
+        )
+        .await?;
+    site.store
+        .mark_failed(failed, "550 5.1.1 mailbox unavailable")
+        .await?;
     let mail_user = site.env.create_mail_user()?;
     Ok(Fixture {
         site,
@@ -311,6 +364,13 @@ fn totp_code(shown: &str) -> Result<String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     Ok(totp.generate(now).to_string())
+}
+
+async fn blocklist_refused(browser: &Browser, f: &Fixture) -> Result<()> {
+    browser.goto(&f.site.url("/admin/blocklist")).await?;
+    browser.fill("#blocklist-value", "not a domain").await?;
+    browser.click("#add-blocklist").await?;
+    wait_exists(browser, "#blocklist-error", WAIT).await
 }
 
 async fn sign_in_refused(browser: &Browser, f: &Fixture) -> Result<()> {

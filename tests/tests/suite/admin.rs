@@ -477,3 +477,42 @@ async fn an_invitation_link_expires_after_seven_days() -> Result<()> {
     );
     Ok(())
 }
+
+/// A browser that is signed in already is asked to sign out before it can accept an invitation
+/// (no form that would mix the two accounts); without a session it gets the form.
+#[tokio::test]
+async fn a_signed_in_browser_is_asked_to_sign_out_before_accepting() -> Result<()> {
+    let app = App::new(Backend::Sqlite).await?;
+    let invitee = app.store.create_user("ivy@example.test", None).await?;
+    let week = app.store.now_ms() + 7 * 24 * 3_600_000;
+    app.store
+        .create_account_invitation(invitee.id, "a-known-invitation-token", week)
+        .await?;
+    let (other, _) = app.user("someone").await?;
+    let phc = mailsig_daemon::http::auth::password::hash_password(zeroize::Zeroizing::new(
+        "someone's password".into(),
+    ))
+    .await?;
+    app.store.set_first_password_hash(other.id, &phc).await?;
+    let session =
+        mailsig_daemon::http::auth::sign_in(&app.store, &other.email, "someone's password").await?;
+    let path = "/invitation?token=a-known-invitation-token";
+    let signed_in = Auth::Cookie {
+        cookie: session.cookie_value().to_owned(),
+        csrf: None,
+    };
+    let reply = app.call(Method::GET, path, &signed_in, None).await?;
+    let html = reply.text();
+    ensure!(reply.status == 200, "{}", reply.status);
+    ensure!(
+        html.contains("id=\"invitation-signed-in\"") && !html.contains("id=\"accept-invitation\""),
+        "a signed-in browser got the form"
+    );
+    let reply = app.call(Method::GET, path, &Auth::None, None).await?;
+    ensure!(
+        reply.status == 200 && reply.text().contains("id=\"accept-invitation\""),
+        "no form without a session: {}",
+        reply.status
+    );
+    Ok(())
+}

@@ -409,6 +409,29 @@ fn admin_rows() -> Vec<(Row, u16)> {
             },
             200,
         ),
+        // The organisation: the sender blocklist, mailbox health, failed notifications (the
+        // world has one, `{notification}`), the audit log.
+        (admin("GET", "/api/v1/admin/blocklist"), 200),
+        (
+            Row {
+                body: |_| Some(json!({"value": "matrix.example"})),
+                ..admin("POST", "/api/v1/admin/blocklist")
+            },
+            201,
+        ),
+        (admin("DELETE", "/api/v1/admin/blocklist/{entry}"), 204),
+        (admin("GET", "/api/v1/admin/mailboxes"), 200),
+        (admin("GET", "/api/v1/admin/notifications/failed"), 200),
+        (
+            admin("POST", "/api/v1/admin/notifications/{notification}/retry"),
+            204,
+        ),
+        (
+            admin("DELETE", "/api/v1/admin/notifications/{notification}"),
+            204,
+        ),
+        (admin("GET", "/api/v1/admin/audit"), 200),
+        (admin("GET", "/api/v1/admin/audit/export.csv"), 200),
     ]
 }
 
@@ -423,6 +446,8 @@ fn documented(path: &str) -> String {
         .replace("{viewer}", "{user_id}")
         .replace("{webhook}", "{webhook_id}")
         .replace("{user}", "{id}")
+        .replace("{entry}", "{id}")
+        .replace("{notification}", "{id}")
 }
 
 /// An open change suggestion in the world's list: Bob's contact is accepted, then his
@@ -461,6 +486,8 @@ fn concrete(path: &str, w: &World, change: Option<i64>) -> String {
         .replace("{viewer}", &w.viewer.0.id.0.to_string())
         .replace("{webhook}", &w.webhook.0.to_string())
         .replace("{user}", &w.stranger.0.id.0.to_string())
+        .replace("{entry}", &w.blocklist_entry.to_string())
+        .replace("{notification}", &w.failed_notification.to_string())
 }
 
 fn auth_of(caller: &str, w: &World) -> Auth {

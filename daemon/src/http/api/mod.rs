@@ -5,6 +5,7 @@
 //! route cannot exist without being documented (and the authorization matrix test walks the
 //! same document).
 
+mod admin;
 mod admin_users;
 mod books;
 mod changes;
@@ -455,6 +456,70 @@ fn entries() -> Vec<Entry> {
             "admin",
             "Turn off an account's two-step verification (org admin)",
             post(admin_users::reset_second_factor),
+        ),
+        // Org administration: the blocklist, mailbox health, notifications, the audit log.
+        entry(
+            M::GET,
+            "/api/v1/admin/blocklist",
+            "admin",
+            "The org-wide sender blocklist: domains (with their subdomains) and addresses whose mail no mailbox turns into suggestions (org admin)",
+            get(admin::blocklist::index),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/blocklist",
+            "admin",
+            "Add a domain or an address to the blocklist; running pipelines apply it to the next message (org admin)",
+            post(admin::blocklist::add),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/admin/blocklist/{id}",
+            "admin",
+            "Remove an entry from the blocklist (org admin)",
+            delete(admin::blocklist::remove),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/admin/mailboxes",
+            "admin",
+            "Every mailbox of the organisation with its owner, list, status and reason, reconnecting since, last message read and messages waiting (org admin)",
+            get(admin::org::mailboxes),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/admin/notifications/failed",
+            "admin",
+            "Notifications that failed for good, newest first: kind, recipient, attempts, the reason (never the message) (org admin)",
+            get(admin::org::failed_notifications),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/notifications/{id}/retry",
+            "admin",
+            "Queue a failed notification again, due now (org admin)",
+            post(admin::org::retry_notification),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/admin/notifications/{id}",
+            "admin",
+            "Drop a failed notification (org admin)",
+            delete(admin::org::drop_notification),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/admin/audit",
+            "admin",
+            "The audit log, newest first, filtered by actor, action, object and time; paged with before (org admin)",
+            get(admin::org::audit_log),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/admin/audit/export.csv",
+            "admin",
+            "The audit log as CSV, with the same filters (the export is audited) (org admin)",
+            get(admin::org::audit_export),
         ),
         public(entry(
             M::GET,

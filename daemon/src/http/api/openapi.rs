@@ -83,6 +83,7 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/lists/{id}/webhooks") => {
             r#"{"url": "https://crm.example.com/hooks/mailsig", "secret": "a long random shared secret", "events": ["suggestion.accepted", "contact.changed"]}"#
         }
+        ("POST", "/api/v1/admin/blocklist") => r#"{"value": "newsletter.example"}"#,
         ("PUT", "/api/v1/lists/{id}/book") => {
             r#"{"url": "https://dav.example.com/", "user": "ann", "password": "app-password"}"#
         }
@@ -204,6 +205,11 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
             r#"{"type": "object", "required": ["password"], "properties": {
                 "password": {"type": "string", "minLength": 1, "writeOnly": true}}}"#
         }
+        ("POST", "/api/v1/admin/blocklist") => {
+            r#"{"type": "object", "required": ["value"], "properties": {
+                "value": {"type": "string", "minLength": 1, "maxLength": 320,
+                          "description": "a domain (example.com, its subdomains too) or one address (name@example.com)"}}}"#
+        }
         ("POST", "/api/v1/suggestions/{id}/merge") => {
             r#"{"type": "object", "required": ["fields"], "properties": {
                 "fields": {"type": "array", "minItems": 1, "items": {"oneOf": [
@@ -256,6 +262,46 @@ fn query_params(route: &Route) -> Vec<(&'static str, &'static str)> {
                     "description": "contacts per page; while an answer says more, send its cursor back at once"}"#,
             ),
         ],
+        "/api/v1/admin/notifications/failed" => vec![(
+            "limit",
+            r#"{"type": "integer", "minimum": 1, "maximum": 500, "default": 100}"#,
+        )],
+        "/api/v1/admin/audit" | "/api/v1/admin/audit/export.csv" => {
+            let mut params = vec![
+                (
+                    "actor",
+                    r#"{"type": "string", "description": "a user's e-mail or id, or operator (the command line and the daemon)"}"#,
+                ),
+                (
+                    "action",
+                    r#"{"type": "string", "description": "an action, e.g. blocklist.add"}"#,
+                ),
+                (
+                    "object",
+                    r#"{"type": "string", "enum": ["user", "token", "list", "mailbox", "suggestion", "secret", "secrets", "webhook", "blocklist", "outbox", "audit"]}"#,
+                ),
+                ("object_id", r#"{"type": "integer", "minimum": 1}"#),
+                (
+                    "from",
+                    r#"{"type": "string", "description": "a day (2026-12-01, UTC) or an RFC 3339 time; inclusive"}"#,
+                ),
+                (
+                    "to",
+                    r#"{"type": "string", "description": "a day (included) or an RFC 3339 time (excluded)"}"#,
+                ),
+            ];
+            if route.path == "/api/v1/admin/audit" {
+                params.push((
+                    "before",
+                    r#"{"type": "integer", "minimum": 1, "description": "next_before of the previous page"}"#,
+                ));
+                params.push((
+                    "limit",
+                    r#"{"type": "integer", "minimum": 1, "maximum": 500, "default": 50}"#,
+                ));
+            }
+            params
+        }
         _ => Vec::new(),
     }
 }
@@ -546,6 +592,7 @@ mod tests {
             "/disable",
             "/enable",
             "/reset-second-factor",
+            "/retry",
         ];
         for route in super::super::routes() {
             let takes_body = matches!(route.method, Method::POST | Method::PUT | Method::PATCH)

@@ -55,6 +55,13 @@ pub fn success(method: &Method, path: &str) -> Success {
             Json(200, "ChangeSuggestion")
         }
         (_, p) if p.starts_with("/api/v1/suggestions/{id}") => Json(200, "Suggestion"),
+        ("GET", "/api/v1/admin/blocklist") => Json(200, "BlocklistEntryList"),
+        ("POST", "/api/v1/admin/blocklist") => Json(201, "BlocklistEntry"),
+        ("GET", "/api/v1/admin/mailboxes") => Json(200, "OrgMailboxHealthList"),
+        ("GET", "/api/v1/admin/notifications/failed") => Json(200, "FailedNotificationList"),
+        ("POST", "/api/v1/admin/notifications/{id}/retry") => Empty(204),
+        ("GET", "/api/v1/admin/audit") => Json(200, "AuditPage"),
+        ("GET", "/api/v1/admin/audit/export.csv") => File(200, "text/csv"),
         ("GET", "/api/v1/admin/users") => Json(200, "OrgUserList"),
         ("POST", "/api/v1/admin/users") => Json(201, "OrgUser"),
         ("POST", "/api/v1/admin/users/{id}/offboard") => Json(200, "Offboarded"),
@@ -405,6 +412,81 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "required": ["authorize_url"], "properties": {
                 "authorize_url": {"type": "string", "format": "uri"}}}"#
                 .to_owned(),
+        ),
+        (
+            "BlocklistEntry",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "kind", "value", "created_at"], "properties": {{
+                "id": {INT},
+                "kind": {{"type": "string", "enum": ["domain", "address"],
+                         "description": "domain: the domain and its subdomains; address: this one address"}},
+                "value": {{"type": "string", "description": "lower case"}},
+                "created_at": {INT}}}}}"#
+            ),
+        ),
+        (
+            "BlocklistEntryList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/BlocklistEntry"}}"##
+                .to_owned(),
+        ),
+        (
+            "OrgMailboxHealth",
+            format!(
+                r##"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "kind", "address", "owner", "owner_email", "list", "list_name", "status",
+                  "status_reason", "reconnecting_since", "reconnecting_reason", "last_message_at",
+                  "messages_read", "waiting", "waiting_since", "created_at"], "properties": {{
+                "id": {INT}, "kind": {{"type": "string", "enum": ["imap", "graph"]}},
+                "address": {{"type": "string"}}, "owner": {INT}, "owner_email": {{"type": "string"}},
+                "list": {INT}, "list_name": {{"type": "string"}},
+                "status": {{"$ref": "#/components/schemas/MailboxHealth"}},
+                "status_reason": {nullable_string},
+                "reconnecting_since": {nullable_int}, "reconnecting_reason": {nullable_string},
+                "last_message_at": {nullable_int},
+                "messages_read": {INT},
+                "waiting": {{"type": "integer", "description": "messages announced but not read yet (Microsoft 365)"}},
+                "waiting_since": {nullable_int}, "created_at": {INT}}}}}"##
+            ),
+        ),
+        (
+            "OrgMailboxHealthList",
+            r##"{"type": "array", "description": "needing attention first, then reconnecting, then the rest",
+                "items": {"$ref": "#/components/schemas/OrgMailboxHealth"}}"##
+                .to_owned(),
+        ),
+        (
+            "FailedNotification",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "kind", "recipient", "recipient_email", "attempts", "reason", "queued_at", "failed_at"],
+                "properties": {{
+                "id": {INT}, "kind": {{"type": "string"}}, "recipient": {INT},
+                "recipient_email": {nullable_string}, "attempts": {INT},
+                "reason": {{"type": ["string", "null"], "description": "a fixed text with at most an SMTP reply code"}},
+                "queued_at": {INT}, "failed_at": {INT}}}}}"#
+            ),
+        ),
+        (
+            "FailedNotificationList",
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/FailedNotification"}}"##
+                .to_owned(),
+        ),
+        (
+            "AuditPage",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["entries", "next_before"], "properties": {{
+                "next_before": {{"type": ["integer", "null"], "description": "pass as before for the next (older) page"}},
+                "entries": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                  "required": ["id", "at", "actor", "actor_email", "action", "object_kind", "object_id", "detail"],
+                  "properties": {{
+                  "id": {INT}, "at": {INT},
+                  "actor": {{"type": ["integer", "null"], "description": "null: the operator's command line or the daemon"}},
+                  "actor_email": {nullable_string}, "action": {{"type": "string"}},
+                  "object_kind": {{"type": "string"}}, "object_id": {nullable_int},
+                  "detail": {nullable_string}}}}}}}}}}}"#
+            ),
         ),
         (
             "OrgUser",

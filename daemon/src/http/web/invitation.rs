@@ -3,7 +3,8 @@
 //! provider vouches for the same address); posting it sets the password, uses the link up and
 //! signs the person in. An unknown, used or expired link gets one answer. The token travels in
 //! the query, which the request log leaves out (it logs the path only). The form carries the
-//! same pre-session CSRF token as the sign-in form (`auth::sign_in_csrf`).
+//! same pre-session CSRF token as the sign-in form (`auth::sign_in_csrf`). A browser that is
+//! already signed in is asked to sign out first instead of being shown the form.
 
 use askama::Template;
 use axum::Form;
@@ -15,7 +16,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::render::PageError;
 use crate::http::app::AppState;
-use crate::http::auth::{self, AuthError, SignInToken};
+use crate::http::auth::{self, AuthError, CurrentUser, SignInToken};
 use crate::service::{self, ServiceError};
 
 /// The path of the invitation link.
@@ -26,6 +27,9 @@ pub const PATH: &str = "/invitation";
 struct InvitationPage {
     /// `None`: the link is not (or no longer) valid.
     email: Option<String>,
+    /// The browser already has a session: its sign-out form's CSRF token (accepting needs a
+    /// browser without one, so nobody's session is mixed up with the invitee's).
+    signed_in: Option<String>,
     token: String,
     csrf: String,
     error: Option<String>,
@@ -40,10 +44,22 @@ fn page(
     token: String,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    page_for(state, status, email, token, error, None)
+}
+
+fn page_for(
+    state: &AppState,
+    status: StatusCode,
+    email: Option<String>,
+    token: String,
+    error: Option<String>,
+    signed_in: Option<String>,
+) -> Result<Response, PageError> {
     let csrf = SignInToken::issue().map_err(|e| PageError::Internal(e.to_string()))?;
     let identity = &state.settings.identity;
     let body = InvitationPage {
         email,
+        signed_in,
         token,
         csrf: csrf.value().to_owned(),
         error,
@@ -74,15 +90,21 @@ pub struct LinkQuery {
 
 pub async fn show(
     State(state): State<AppState>,
+    user: Option<CurrentUser>,
     Query(query): Query<LinkQuery>,
 ) -> Result<Response, PageError> {
+    let signed_in = user
+        .as_ref()
+        .and_then(CurrentUser::session)
+        .map(|s| auth::csrf_token(s).to_owned());
     match service::org::invite::pending(&state.store, &query.token).await {
-        Ok(invitation) => page(
+        Ok(invitation) => page_for(
             &state,
             StatusCode::OK,
             Some(invitation.email),
             query.token,
             None,
+            signed_in,
         ),
         Err(ServiceError::NotFound { .. }) => {
             page(&state, StatusCode::NOT_FOUND, None, String::new(), None)

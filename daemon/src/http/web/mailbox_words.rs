@@ -69,6 +69,21 @@ pub fn settings(settings: &serde_json::Value) -> Vec<(String, String)> {
     lines
 }
 
+/// A mailbox's state in words, with the stored reason (a fixed sentence) when there is one:
+/// "working", "needs attention: …", "needs its owner to consent again: …".
+pub fn status(status: crate::store::MailboxStatus, reason: Option<&str>) -> String {
+    use crate::store::MailboxStatus;
+    let words = match status {
+        MailboxStatus::Ok => return "working".to_owned(),
+        MailboxStatus::NeedsAttention => "needs attention",
+        MailboxStatus::NeedsReconsent => "needs its owner to consent again",
+    };
+    match reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(reason) => format!("{words}: {reason}"),
+        None => words.to_owned(),
+    }
+}
+
 /// What a counter counts, in words; `None` for counters the page does not show.
 fn counter_label(name: &str) -> Option<&'static str> {
     Some(match name {
@@ -146,6 +161,23 @@ mod tests {
             "{shown}"
         );
         assert!(!shown.contains("backfill"), "{shown}");
+    }
+
+    #[test]
+    fn a_status_reads_as_words_with_its_reason() {
+        use crate::store::MailboxStatus;
+        assert_eq!(status(MailboxStatus::Ok, Some("ignored")), "working");
+        assert_eq!(
+            status(
+                MailboxStatus::NeedsAttention,
+                Some("the server refused the login")
+            ),
+            "needs attention: the server refused the login"
+        );
+        assert_eq!(
+            status(MailboxStatus::NeedsReconsent, None),
+            "needs its owner to consent again"
+        );
     }
 
     #[test]

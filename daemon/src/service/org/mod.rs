@@ -1,13 +1,18 @@
 //! What an org admin may do across the organisation: manage accounts (`users`), invite people
-//! (`invite`) and offboard those who leave (`offboard`), and later the org-wide blocklist, the
-//! outbox's failures and the audit log.
+//! (`invite`) and offboard those who leave (`offboard`), the org-wide sender blocklist
+//! (`blocklist`), see every mailbox's health (`health`), handle notifications that failed
+//! (`outbox`), and read and export the audit log (`audit`).
 //!
 //! Authorization is decided once, in [`require_admin`]: it is the only way to get an
 //! [`AdminActor`] for a signed-in user, and every function here takes one. The operator at the
 //! host's command line is trusted ([`AdminActor::operator`]); their audit entries name no user.
 
+pub mod audit;
+pub mod blocklist;
+pub mod health;
 pub mod invite;
 pub mod offboard;
+pub mod outbox;
 pub mod users;
 
 use crate::domain::OrgRole;

@@ -331,6 +331,10 @@ pub struct World {
     pub suggestion: SuggestionId,
     /// A webhook of `list` (pointing at a documentation address; never delivered to).
     pub webhook: WebhookId,
+    /// An entry of the org-wide sender blocklist.
+    pub blocklist_entry: i64,
+    /// A notification to the owner that failed for good.
+    pub failed_notification: i64,
 }
 
 impl World {
@@ -402,7 +406,28 @@ impl World {
                 created_by: owner.0.id,
             })
             .await?;
+        let blocklist_entry = app
+            .store
+            .add_blocklist_entry(
+                mailsig_daemon::store::BlocklistKind::Domain,
+                "blocked.example",
+            )
+            .await?
+            .id;
+        let failed_notification = app
+            .store
+            .enqueue(
+                &mailsig_daemon::domain::OutboxMessage::Digest(Default::default()),
+                owner.0.id,
+                0,
+            )
+            .await?;
+        app.store
+            .mark_failed(failed_notification, "550 5.1.1 mailbox unavailable")
+            .await?;
         Ok(World {
+            blocklist_entry,
+            failed_notification: failed_notification.0,
             revoked: revoked_token.secret.expose_secret().to_owned(),
             spare_token: spare.token.id.0,
             app,

@@ -6,6 +6,10 @@
 //! an admin may do is the service's (`service::org`); the pages only show and post forms, which
 //! work without JavaScript and carry the session's CSRF token like every other form.
 
+mod audit;
+mod blocklist;
+mod health;
+mod notifications;
 mod offboard;
 mod users;
 
@@ -28,12 +32,38 @@ pub struct Section {
 }
 
 /// The admin sections, in the order the navigation and the landing page show them.
-pub const SECTIONS: &[Section] = &[Section {
-    key: "users",
-    path: users::PATH,
-    title: "Users",
-    summary: "Who has an account, who is an admin, two-step verification; invite by e-mail, disable, enable, reset a second factor, offboard a person who leaves.",
-}];
+pub const SECTIONS: &[Section] = &[
+    Section {
+        key: "users",
+        path: users::PATH,
+        title: "Users",
+        summary: "Who has an account, who is an admin, two-step verification; invite by e-mail, disable, enable, reset a second factor, offboard a person who leaves.",
+    },
+    Section {
+        key: "mailboxes",
+        path: health::PATH,
+        title: "Mailboxes",
+        summary: "Every linked mailbox: whose it is, whether it works, needs attention or is reconnecting, and why; the last message read.",
+    },
+    Section {
+        key: "blocklist",
+        path: blocklist::PATH,
+        title: "Sender blocklist",
+        summary: "Domains and addresses whose mail never becomes a suggestion, in any mailbox; in force for the next message.",
+    },
+    Section {
+        key: "notifications",
+        path: notifications::PATH,
+        title: "Failed notifications",
+        summary: "Notifications the mail server refused for good: queue one again or drop it.",
+    },
+    Section {
+        key: "audit",
+        path: audit::PATH,
+        title: "Audit log",
+        summary: "Who did what and when, filtered by person, action, object and time; export as CSV.",
+    },
+];
 
 /// The admin navigation of a page: which section is the current one (`""` for the landing).
 pub struct AdminNav {
@@ -71,6 +101,20 @@ pub fn router() -> Router<AppState> {
             "/admin/users/{id}/reset-second-factor",
             post(users::reset_second_factor),
         )
+        .route(health::PATH, get(health::page))
+        .route(blocklist::PATH, get(blocklist::page).post(blocklist::add))
+        .route("/admin/blocklist/{id}/remove", post(blocklist::remove))
+        .route(notifications::PATH, get(notifications::page))
+        .route(
+            "/admin/notifications/{id}/retry",
+            post(notifications::retry),
+        )
+        .route(
+            "/admin/notifications/{id}/drop",
+            post(notifications::discard),
+        )
+        .route(audit::PATH, get(audit::page))
+        .route("/admin/audit/export.csv", get(audit::export))
 }
 
 #[derive(Template)]
