@@ -109,12 +109,13 @@ pub async fn serve_with<L>(
                 }
             }
         };
+        // Registered here, before its task first runs: a connection that holds a place is
+        // always one the next accept at the cap can close.
+        let handle = Arc::clone(&waiting).open();
         let app = app.clone();
         let shutdown = shutdown.clone();
-        let waiting = Arc::clone(&waiting);
         connections.spawn(async move {
             let _slot = slot;
-            let handle = waiting.open();
             serve_connection(io, peer, app, shutdown, handle).await;
         });
     }
@@ -367,5 +368,54 @@ async fn serve_connection<I>(
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Connections that queued up before the server accepted any of them: the accept loop
+    /// takes every place and reaches the cap before a single connection task has run. The
+    /// cap's eviction must still find the slow ones, so the last connection's request is
+    /// answered at once rather than when the first slow head times out.
+    ///
+    /// The clock is paused: no virtual time passes unless the server waits for a timer, so
+    /// "at once" is exact and a machine under load cannot change the outcome.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_accepted_at_the_cap_evicts_slow_ones_whose_tasks_have_not_run()
+    -> Result<(), Box<dyn std::error::Error>> {
+        const CAP: usize = 2;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut slow = Vec::new();
+        for _ in 0..CAP {
+            let mut stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await?;
+            slow.push(stream);
+        }
+        let mut normal = tokio::net::TcpStream::connect(addr).await?;
+        normal
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+
+        let started = tokio::time::Instant::now();
+        let shutdown = CancellationToken::new();
+        let app = Router::new().route("/", axum::routing::get(|| async { "served" }));
+        let server = tokio::spawn(serve_with(listener, app, shutdown.clone(), CAP));
+        let mut reply = Vec::new();
+        normal.read_to_end(&mut reply).await?;
+        let waited = started.elapsed();
+
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(
+            waited < HEADER_READ_TIMEOUT,
+            "the request was answered only after {waited:?}: no slow connection was evicted"
+        );
+        shutdown.cancel();
+        server.await?;
+        Ok(())
     }
 }
