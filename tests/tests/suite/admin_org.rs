@@ -189,7 +189,7 @@ async fn a_blocklist_change_made_elsewhere_reaches_the_running_pipeline() -> Res
     let live = site.supervisor.running_pipeline().blocklist().clone();
     ensure!(!live.current().blocks("x", "elsewhere.example"));
     site.store
-        .add_blocklist_entry(BlocklistKind::Domain, "elsewhere.example")
+        .add_blocklist_entry(BlocklistKind::Domain, "elsewhere.example", usize::MAX)
         .await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !live.current().blocks("x", "mail.elsewhere.example") {
