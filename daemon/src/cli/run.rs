@@ -82,6 +82,10 @@ async fn supervisor_options(config: &Config, store: &Store, vault: &Vault) -> Su
         api: crate::http::app::ApiSettings {
             trusted_proxies: config.http.trusted_proxies.clone(),
             graph: config.graph.clone().map(std::sync::Arc::new),
+            mail_oauth: crate::service::imap_oauth::MailOAuthLinking::new(
+                crate::supervisor::sources::load_oauth_providers(&config.oauth_providers),
+                &config.http.public_base_url,
+            ),
             ..config.api.clone()
         },
         webhooks: config.webhooks.clone(),

@@ -64,6 +64,9 @@ pub struct ApiSettings {
     pub require_second_factor: bool,
     /// `[auth]`: local passwords on or off, and the OpenID providers people sign in with.
     pub identity: auth::oidc::Identity,
+    /// `[oauth.providers.*]` and the callback, for IMAP mailboxes linked by signing in at a
+    /// provider from the pages and the API.
+    pub mail_oauth: crate::service::imap_oauth::MailOAuthLinking,
 }
 
 impl Default for ApiSettings {
@@ -79,6 +82,7 @@ impl Default for ApiSettings {
             graph: None,
             require_second_factor: false,
             identity: auth::oidc::Identity::default(),
+            mail_oauth: crate::service::imap_oauth::MailOAuthLinking::default(),
         }
     }
 }

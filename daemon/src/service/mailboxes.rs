@@ -194,7 +194,7 @@ pub async fn link_imap(
 
 /// Refuses an account the actor has already linked (same server and login, compared without
 /// case): two watchers would read the same mail twice.
-async fn refuse_linked_twice(
+pub(super) async fn refuse_linked_twice(
     store: &Store,
     actor: Actor,
     settings: &ImapSettings,
@@ -359,6 +359,16 @@ fn check_link(
     form: &LinkImap,
     options: &ImapOptions,
 ) -> ServiceResult<(ImapSettings, String, ListId)> {
+    check_link_fields(form, options, true)
+}
+
+/// [`check_link`]'s checks; `password_required: false` for a link whose credential comes from
+/// an OAuth sign-in instead.
+pub(super) fn check_link_fields(
+    form: &LinkImap,
+    options: &ImapOptions,
+    password_required: bool,
+) -> ServiceResult<(ImapSettings, String, ListId)> {
     let mut c = Checker::new();
     let list = match form.list {
         None => {
@@ -379,10 +389,11 @@ fn check_link(
     };
     let port = c.number("port", form.port, 1..=65535);
     let username = c.text("username", form.username.as_deref(), 320);
-    if form
-        .password
-        .as_ref()
-        .is_none_or(|p| p.expose_secret().is_empty())
+    if password_required
+        && form
+            .password
+            .as_ref()
+            .is_none_or(|p| p.expose_secret().is_empty())
     {
         c.push("password", FieldCode::Required, "is required");
     }

@@ -25,6 +25,7 @@ mod cursors;
 mod error;
 mod fencing;
 mod graph;
+mod imap_oauth_links;
 mod invitations;
 mod lists;
 mod mailboxes;
@@ -79,6 +80,7 @@ pub use graph::{
     GraphJob, GraphJobCounts, GraphJobKind, GraphJobOutcome, GraphSubscription, LinkOrigin,
     NewGraphJob, OauthState, SubscriptionCounts, SubscriptionState,
 };
+pub use imap_oauth_links::PendingImapOAuth;
 pub use lists::{ContactList, ListAccess, ListDeletion, ListMember, Role};
 pub use mailboxes::{
     Lease, Mailbox, MailboxFilter, MailboxKind, MailboxStatus, NewMailbox, Reconnecting,

@@ -46,6 +46,16 @@ impl Binding {
         }
     }
 
+    /// An IMAP OAuth linking in progress (provider, server settings, PKCE verifier), keyed by
+    /// the hash of its OAuth `state` (the `imap_oauth_links` row).
+    pub fn imap_oauth_link(state_hash: &str) -> Self {
+        Binding {
+            purpose: "imap_oauth_link",
+            table: "imap_oauth_links",
+            row: state_hash.to_owned(),
+        }
+    }
+
     /// The PKCE verifier of an OpenID Connect sign-in in progress, keyed by the hash of its
     /// `state` (the `oidc_logins` row).
     pub fn oidc_verifier(state_hash: &str) -> Self {

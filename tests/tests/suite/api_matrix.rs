@@ -186,6 +186,18 @@ fn rows() -> Vec<Row> {
             },
             expect: [A, A, A, NF, FB, 400, 400],
         },
+        // IMAP by OAuth: authorization first; this world has no mail OAuth provider, so the
+        // provider named is not one (400).
+        Row {
+            method: "POST",
+            path: "/api/v1/mailboxes/imap-oauth",
+            body: |w| {
+                Some(
+                    json!({"provider": "none", "list": w.list.0, "host": "127.0.0.1", "username": "u@example.test"}),
+                )
+            },
+            expect: [A, A, A, NF, FB, 400, 400],
+        },
         // Microsoft 365 linking: authorization first; this world has no [graph], hence 503.
         Row {
             method: "POST",

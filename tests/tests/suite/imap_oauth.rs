@@ -492,3 +492,231 @@ async fn an_imap_oauth_grant_is_at_rest_only_sealed_and_never_logged() -> Result
     );
     Ok(())
 }
+
+/// The daemon's pages and API with the test provider as a mail OAuth provider named `corp`,
+/// its callback on `port`.
+fn mail_oauth_api(
+    provider: &OidcProvider,
+    port: u16,
+) -> Result<mailsig_daemon::http::app::ApiSettings> {
+    use mailsig_daemon::service::imap_oauth::MailOAuthLinking;
+    use mailsig_daemon::sources::oauth::{ClientAuth, OAuthProfile, OAuthProvider, OAuthProviders};
+    let corp = OAuthProvider {
+        name: "corp".to_owned(),
+        profile: OAuthProfile::Generic,
+        client_id: provider.client_id.clone(),
+        client_secret: secrecy::SecretString::from(provider.client_secret.clone()),
+        client_auth: ClientAuth::Basic,
+        authorization_url: url::Url::parse(&provider.authorization_url())?,
+        token_url: url::Url::parse(&provider.token_url())?,
+        scopes: vec!["openid".to_owned(), "offline_access".to_owned()],
+    };
+    Ok(mailsig_daemon::http::app::ApiSettings {
+        mail_oauth: MailOAuthLinking::new(
+            OAuthProviders::new([corp]),
+            &format!("https://localhost:{port}"),
+        ),
+        ..mailsig_daemon::http::app::ApiSettings::default()
+    })
+}
+
+/// A user links an IMAP mailbox on the page by signing in at the provider (no password given
+/// to mailsig); the watcher logs in to Dovecot with the token and the waiting message becomes a
+/// suggestion. Started through the API, the link completes only in a browser signed in as the
+/// same user: the provider's redirect opened without that session links nothing, and its state
+/// cannot be used a second time, even with the session; opened with the session, it links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_links_imap_by_signing_in_at_the_provider_on_the_page_and_through_the_api_in_chromium()
+-> Result<()> {
+    use crate::web_support::Site;
+    use mailsig_daemon::store::{MailboxFilter, SuggestionFilter};
+
+    const EMAIL: &str = "pia@example.com";
+    const PASSWORD: &str = "pia's password 1";
+    let provider = OidcProvider::from_env()?;
+    let port = free_port()?;
+    let site = Site::start_on(port, true, mail_oauth_api(&provider, port)?).await?;
+    let owner = site.user(EMAIL, PASSWORD).await?;
+    let list = site.store.create_list(owner.id, "Contacts").await?;
+    let mailboxes = |store: mailsig_daemon::store::Store| async move {
+        anyhow::Ok(
+            store
+                .list_mailboxes(&MailboxFilter {
+                    owner: Some(owner.id),
+                    kind: None,
+                })
+                .await?
+                .len(),
+        )
+    };
+
+    // On the page: the IMAP form, signing in at `corp` instead of a password.
+    let user = site.env.create_mail_user()?;
+    site.env
+        .imap()
+        .append(
+            &user,
+            "INBOX",
+            &signed_mail("Ines Ortega", "ines", "oauth.example", &unique_id("page")),
+        )
+        .await?;
+    let browser = mailsig_tests::browser::Browser::start().await?;
+    site.sign_in(&browser, EMAIL, PASSWORD).await?;
+    browser.goto(&site.url("/mailboxes/new")).await?;
+    browser.fill("#address", &user.address).await?;
+    browser.fill("#host", "127.0.0.1").await?;
+    browser.select("#security", "plaintext").await?;
+    browser
+        .fill("#port", &site.env.imap_port.to_string())
+        .await?;
+    browser.fill("#username", &user.name).await?;
+    browser.select("#sign_in", "corp").await?;
+    browser.select("#backfill", "50").await?;
+    browser.select("#list", &list.id.0.to_string()).await?;
+    let invalid: Vec<String> = browser
+        .eval("return [...document.querySelectorAll('#imap-form :invalid')].map(e => e.id + ': ' + e.validationMessage)")
+        .await?;
+    ensure!(
+        invalid.is_empty(),
+        "the form does not validate: {invalid:?}"
+    );
+    browser.click("#link-imap").await?;
+    // The answer sends the browser on to the provider (a refresh, and a link besides).
+    let deadline = Instant::now() + WAIT;
+    while browser.current_url().await?.host_str() == Some("localhost") {
+        ensure!(
+            Instant::now() < deadline,
+            "still at the daemon: {}",
+            browser.text("main").await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    crate::oidc::at_provider(&site, &browser, &user.name).await?;
+    let on_mailbox_page = |p: &str| {
+        p.strip_prefix("/mailboxes/")
+            .is_some_and(|id| id.parse::<i64>().is_ok())
+    };
+    if browser.wait_path(on_mailbox_page, WAIT).await.is_err() {
+        bail!(
+            "not on the mailbox's page but {}: {}",
+            browser.current_path().await?,
+            browser.text("main").await.unwrap_or_default()
+        );
+    }
+    let linked = site
+        .store
+        .list_mailboxes(&MailboxFilter {
+            owner: Some(owner.id),
+            kind: None,
+        })
+        .await?;
+    ensure!(linked.len() == 1, "{} mailboxes", linked.len());
+    let secret = linked[0].secret.context("no stored credential")?;
+    let kind: (String,) = sqlx::query_as("SELECT kind FROM secrets WHERE id = ?")
+        .bind(secret.0)
+        .fetch_one(
+            &sqlx::SqlitePool::connect(&format!(
+                "sqlite://{}?mode=ro",
+                site.database_files()[0].display()
+            ))
+            .await?,
+        )
+        .await?;
+    ensure!(kind.0 == "oauth_tokens", "stored as {}", kind.0);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = site
+            .store
+            .list_suggestions(list.id, &SuggestionFilter::default())
+            .await?
+            .iter()
+            .any(|s| s.sender_email.starts_with("ines@"));
+        if found {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no suggestion from the OAuth mailbox"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Through the API: the provider's redirect, opened without the starting user's session.
+    let token = site.store.create_token(owner.id, "linking").await?;
+    let ca = std::fs::read(site.env.ca_path())?;
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let start = |login: &MailUser| {
+        let body = serde_json::json!({
+            "provider": "corp", "list": list.id.0, "host": "127.0.0.1", "security": "plaintext",
+            "port": site.env.imap_port, "username": login.name, "address": login.address,
+        });
+        let request = client
+            .post(site.url("/api/v1/mailboxes/imap-oauth"))
+            .bearer_auth(secrecy::ExposeSecret::expose_secret(&token.secret).to_owned())
+            .json(&body);
+        async move {
+            let reply = request.send().await?;
+            ensure!(reply.status() == 200, "start: {}", reply.status());
+            let body: serde_json::Value = reply.json().await?;
+            body["authorize_url"]
+                .as_str()
+                .map(str::to_owned)
+                .context("no authorize_url")
+        }
+    };
+    let stranger_account = site.env.create_mail_user()?;
+    let redirect = sign_in(&start(&stranger_account).await?, &stranger_account.name).await?;
+    ensure!(
+        redirect.path() == "/oauth/imap/callback",
+        "redirected to {redirect}"
+    );
+    let without_session = client.get(redirect.as_str()).send().await?;
+    ensure!(
+        without_session.status() == 403,
+        "without the session: {}",
+        without_session.status()
+    );
+    let cookies = browser.cookie_header().await?;
+    let replayed = client
+        .get(redirect.as_str())
+        .header(reqwest::header::COOKIE, &cookies)
+        .send()
+        .await?;
+    ensure!(
+        replayed.status() == 404,
+        "the used state again: {}",
+        replayed.status()
+    );
+    ensure!(
+        mailboxes(site.store.clone()).await? == 1,
+        "a refused link was stored"
+    );
+
+    // Opened with the session, the API's link completes.
+    let second = site.env.create_mail_user()?;
+    let redirect = sign_in(&start(&second).await?, &second.name).await?;
+    let completed = client
+        .get(redirect.as_str())
+        .header(reqwest::header::COOKIE, &cookies)
+        .send()
+        .await?;
+    ensure!(
+        completed.status().is_redirection()
+            && completed
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .is_some_and(|l| l.starts_with("/mailboxes/")),
+        "with the session: {}",
+        completed.status()
+    );
+    ensure!(
+        mailboxes(site.store.clone()).await? == 2,
+        "the API's link was not stored"
+    );
+    browser.close().await?;
+    site.stop().await
+}

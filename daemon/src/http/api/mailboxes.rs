@@ -203,3 +203,63 @@ pub async fn link_microsoft(
     .await?;
     Ok(Json(serde_json::json!({ "authorize_url": url.as_str() })).into_response())
 }
+
+/// The OAuth link form: the IMAP form without a password, and the provider to sign in at.
+#[derive(Deserialize)]
+pub struct LinkImapOAuthBody {
+    provider: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::integer")]
+    list: Option<i64>,
+    host: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::integer")]
+    port: Option<i64>,
+    security: Option<String>,
+    username: Option<String>,
+    address: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    folders: Vec<String>,
+    #[serde(default, deserialize_with = "super::extract::integer")]
+    backfill: Option<i64>,
+    #[serde(default)]
+    excluded_domains: Vec<String>,
+    ca_pem: Option<String>,
+}
+
+/// `POST /api/v1/mailboxes/imap-oauth`: a thin wrapper over
+/// [`crate::service::imap_oauth::start_imap_oauth_link`]; returns the provider's sign-in URL.
+/// The daemon's callback completes the link, only in a browser signed in as this user.
+pub async fn link_imap_oauth(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<LinkImapOAuthBody>,
+) -> ApiResult {
+    let form = LinkImap {
+        list: body.list,
+        host: body.host,
+        port: body.port,
+        security: body.security,
+        username: body.username,
+        password: None,
+        address: body.address,
+        name: body.name,
+        folders: body.folders,
+        backfill: body.backfill,
+        excluded_domains: body.excluded_domains,
+        ca_pem: body.ca_pem,
+    };
+    let url = crate::service::imap_oauth::start_imap_oauth_link(
+        &app.store,
+        &app.vault,
+        &app.imap,
+        &app.settings.mail_oauth,
+        user.actor(),
+        crate::service::imap_oauth::ImapOAuthStart {
+            provider: body.provider.unwrap_or_default(),
+            form,
+            origin: crate::store::LinkOrigin::Api,
+        },
+    )
+    .await?;
+    Ok(Json(serde_json::json!({ "authorize_url": url.as_str() })).into_response())
+}

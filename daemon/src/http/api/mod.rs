@@ -304,6 +304,13 @@ fn entries() -> Vec<Entry> {
         ),
         entry(
             M::POST,
+            "/api/v1/mailboxes/imap-oauth",
+            "mailboxes",
+            "Start linking an IMAP mailbox that signs in at an OAuth provider instead of a password: returns the provider's sign-in URL, to open in a browser signed in as the same user (the callback checks the session)",
+            post(mailboxes::link_imap_oauth),
+        ),
+        entry(
+            M::POST,
             "/api/v1/mailboxes/microsoft",
             "mailboxes",
             "Start linking a Microsoft 365 mailbox: returns the consent URL, to open in a browser signed in as the same user (the callback checks the session)",

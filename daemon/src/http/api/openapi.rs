@@ -74,6 +74,9 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/api/v1/mailboxes/imap") => {
             r#"{"list": 1, "host": "imap.example.com", "port": 993, "security": "tls", "username": "ann@example.com", "password": "app-password", "address": "ann@example.com", "name": "Work", "folders": ["INBOX"], "backfill": 0, "excluded_domains": ["newsletter.example"]}"#
         }
+        ("POST", "/api/v1/mailboxes/imap-oauth") => {
+            r#"{"provider": "microsoft", "list": 1, "host": "outlook.office365.com", "username": "ann@example.com", "name": "Work"}"#
+        }
         ("POST", "/api/v1/mailboxes/microsoft") => r#"{"list": 2}"#,
         ("PUT", "/api/v1/mailboxes/{id}/exclusions") => r#"{"domains": ["newsletter.example"]}"#,
         ("PUT", "/api/v1/lists/{id}/change-alerts") => r#"{"enabled": false}"#,
@@ -155,6 +158,24 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
                 "security": {"type": "string", "enum": ["tls", "starttls", "plaintext"], "default": "tls"},
                 "username": {"type": "string", "minLength": 1, "maxLength": 320, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"},
                 "password": {"type": "string", "minLength": 1, "writeOnly": true},
+                "address": {"type": "string", "format": "email", "maxLength": 254},
+                "name": {"type": "string", "maxLength": 200},
+                "folders": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "backfill": {"type": "integer", "minimum": 0, "maximum": 10000},
+                "excluded_domains": {"type": "array", "maxItems": 500, "items": {"type": "string"}},
+                "ca_pem": {"type": "string", "maxLength": 65536,
+                           "description": "PEM certificate(s) of a private CA, trusted instead of the public roots"}}}"#
+        }
+        ("POST", "/api/v1/mailboxes/imap-oauth") => {
+            r#"{"type": "object", "required": ["provider", "list", "host", "username"], "properties": {
+                "provider": {"type": "string", "minLength": 1,
+                             "description": "the name of one of the daemon's [oauth.providers.<name>]"},
+                "list": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807},
+                "host": {"type": "string", "minLength": 1, "maxLength": 253, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+                "port": {"type": "integer", "minimum": 1, "maximum": 65535,
+                         "description": "143, 993 or 1024 and up; default 993 (tls) or 143"},
+                "security": {"type": "string", "enum": ["tls", "starttls", "plaintext"], "default": "tls"},
+                "username": {"type": "string", "minLength": 1, "maxLength": 320, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"},
                 "address": {"type": "string", "format": "email", "maxLength": 254},
                 "name": {"type": "string", "maxLength": 200},
                 "folders": {"type": "array", "items": {"type": "string", "minLength": 1}},

@@ -47,6 +47,7 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("GET", "/api/v1/mailboxes") => Json(200, "MailboxList"),
         ("POST", "/api/v1/mailboxes/imap") => Json(201, "Mailbox"),
         ("POST", "/api/v1/mailboxes/microsoft") => Json(200, "ConsentUrl"),
+        ("POST", "/api/v1/mailboxes/imap-oauth") => Json(200, "ConsentUrl"),
         ("GET", "/api/v1/mailboxes/{id}/status") => Json(200, "MailboxStatus"),
         ("GET" | "PUT", _) if path.starts_with("/api/v1/mailboxes/{id}") => Json(200, "Mailbox"),
         ("GET", "/api/v1/suggestions/{id}/history") => Json(200, "History"),

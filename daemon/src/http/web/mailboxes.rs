@@ -41,6 +41,8 @@ pub struct LinkValues {
     pub backfill: String,
     /// A private CA's certificate, PEM (public, so kept like the other values).
     pub ca_pem: String,
+    /// The OAuth provider to sign in at instead of a password ("": the password).
+    pub sign_in: String,
 }
 
 #[derive(Template)]
@@ -59,6 +61,18 @@ struct LinkPage {
     advice: String,
     /// Microsoft 365 is configured: offer its button.
     microsoft: bool,
+    /// The providers an IMAP account can be signed in at instead of a password.
+    oauth_providers: Vec<String>,
+}
+
+/// Sends the browser on to the provider of an IMAP OAuth link (a refresh and a link).
+#[derive(Template)]
+#[template(path = "imap_oauth_continue.html")]
+struct ContinueAtProvider {
+    csrf: String,
+    provider: String,
+    address: String,
+    url: String,
 }
 
 /// The choices of "read recent mail when linked".
@@ -145,6 +159,7 @@ pub async fn link_page(
         presets: imap_presets::offered(),
         advice,
         microsoft: linking.is_some(),
+        oauth_providers: state.settings.mail_oauth.provider_names(),
     })
 }
 
@@ -172,6 +187,9 @@ pub struct LinkForm {
     backfill: String,
     #[serde(default)]
     ca_pem: String,
+    /// An OAuth provider's name: sign in there instead of giving the password.
+    #[serde(default)]
+    sign_in: String,
 }
 
 impl Drop for LinkForm {
@@ -284,14 +302,47 @@ pub async fn link_imap(
         ca_pem: Some(form.ca_pem.clone()),
         ..service::mailboxes::LinkImap::default()
     };
-    let result = service::mailboxes::link_imap(
-        &state.store,
-        &state.vault,
-        &state.imap,
-        visitor.actor,
-        request,
-    )
-    .await;
+    let provider = form.sign_in.trim();
+    let result = if provider.is_empty() {
+        service::mailboxes::link_imap(
+            &state.store,
+            &state.vault,
+            &state.imap,
+            visitor.actor,
+            request,
+        )
+        .await
+    } else {
+        let started = service::imap_oauth::start_imap_oauth_link(
+            &state.store,
+            &state.vault,
+            &state.imap,
+            &state.settings.mail_oauth,
+            visitor.actor,
+            service::imap_oauth::ImapOAuthStart {
+                provider: provider.to_owned(),
+                form: service::mailboxes::LinkImap {
+                    password: None,
+                    ..request
+                },
+                origin: crate::store::LinkOrigin::Web,
+            },
+        )
+        .await;
+        match started {
+            // Off to the provider, whose callback links the mailbox. Through a page rather than
+            // a redirect: the CSP's `form-action 'self'` stops a form redirected elsewhere.
+            Ok(url) => {
+                return html(&ContinueAtProvider {
+                    csrf: visitor.csrf.clone(),
+                    provider: provider.to_owned(),
+                    address: form.address.trim().to_owned(),
+                    url: url.to_string(),
+                });
+            }
+            Err(e) => Err(e),
+        }
+    };
     let e = match result {
         Ok(mailbox) => {
             return Ok(
@@ -345,12 +396,14 @@ pub async fn link_imap(
             exclusions: form.exclusions.clone(),
             backfill: form.backfill.clone(),
             ca_pem: form.ca_pem.clone(),
+            sign_in: form.sign_in.trim().to_owned(),
         },
         errors,
         failure: Some(failure),
         presets: imap_presets::offered(),
         advice: String::new(),
         microsoft: linking.is_some(),
+        oauth_providers: state.settings.mail_oauth.provider_names(),
     };
     let body = page
         .render()

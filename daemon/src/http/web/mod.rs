@@ -19,6 +19,7 @@ pub mod admin;
 mod book;
 mod book_light;
 mod erase;
+mod imap_oauth;
 mod imap_presets;
 mod invitation;
 mod lists;
@@ -134,6 +135,10 @@ pub fn router() -> Router<AppState> {
         .route("/mailboxes/new", get(mailboxes::link_page))
         .route("/mailboxes/imap", post(mailboxes::link_imap))
         .route("/mailboxes/microsoft", post(mailboxes::connect_microsoft))
+        .route(
+            crate::service::imap_oauth::CALLBACK_PATH,
+            get(imap_oauth::callback),
+        )
         .route("/mailboxes/{id}", get(mailboxes::settings_page))
         .route("/mailboxes/{id}/list", post(mailboxes::set_list))
         .route(

@@ -186,6 +186,17 @@ pub async fn test_credential(
     test_login_via(settings, credential, options, None).await
 }
 
+/// [`test_credential`] connecting to addresses the caller resolved and checked (see
+/// [`connect_at`]).
+pub async fn test_credential_at(
+    settings: &ImapSettings,
+    credential: Credential<'_>,
+    options: &ImapOptions,
+    addrs: &[SocketAddr],
+) -> Result<(), ImapError> {
+    test_login_via(settings, credential, options, Some(addrs)).await
+}
+
 /// [`test_login_with`] connecting to addresses the caller resolved and checked (see [`connect_at`]).
 pub async fn test_login_at(
     settings: &ImapSettings,

@@ -157,7 +157,8 @@ impl Site {
                 ..imap_options
             },
             reconcile_interval: Duration::from_secs(1),
-            ..ImapStartOptions::default()
+            // The providers mailboxes linked by OAuth on the pages refresh their tokens at.
+            oauth: api.mail_oauth.providers.clone(),
         };
         let options = SupervisorOptions {
             http: Some(SocketAddr::from(([127, 0, 0, 1], port))),
