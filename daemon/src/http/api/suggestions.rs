@@ -30,15 +30,16 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> A
 }
 
 pub async fn accept(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    Ok(
-        Json(suggestions::accept(
+    Ok(Json(
+        suggestions::accept(
             &app.store,
             &app.book_wake,
             user.actor(),
             SuggestionId(ids.one()?),
-        ).await?)
-            .into_response(),
+        )
+        .await?,
     )
+    .into_response())
 }
 
 pub async fn dismiss(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {

@@ -734,7 +734,8 @@ pub async fn undo(
         if suggestion.list != list {
             return Err(ServiceError::NotFound { what: "suggestion" }.into());
         }
-        service::suggestions::undo_merge(&state.store, &state.book_wake, visitor.actor, id, undo).await?;
+        service::suggestions::undo_merge(&state.store, &state.book_wake, visitor.actor, id, undo)
+            .await?;
         let view = ReviewView::from_pairs(&form, "back_");
         let extra = vec![
             ("done", "restored".to_owned()),
@@ -762,7 +763,8 @@ pub async fn undo(
         if suggestion.list != list {
             return Err(ServiceError::NotFound { what: "suggestion" }.into());
         }
-        service::suggestions::restore(&state.store, &state.book_wake, visitor.actor, *id, *status).await?;
+        service::suggestions::restore(&state.store, &state.book_wake, visitor.actor, *id, *status)
+            .await?;
     }
     let view = ReviewView::from_pairs(&form, "back_");
     let mut extra = vec![("done", "restored".to_owned())];
