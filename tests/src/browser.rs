@@ -428,6 +428,21 @@ impl Browser {
             .context("delete the cookies")
     }
 
+    /// The `Cookie` header the browser sends to the site it shows (HttpOnly cookies included),
+    /// for fetching what a link offers as a download, which headless Chromium does not show.
+    pub async fn cookie_header(&self) -> Result<String> {
+        let cookies = self
+            .client
+            .get_all_cookies()
+            .await
+            .context("read the cookies")?;
+        Ok(cookies
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+
     /// Ends the WebDriver session (the browser quits).
     pub async fn close(self) -> Result<()> {
         self.client.close().await.context("close the browser")?;

@@ -6,28 +6,41 @@
 //! list's version does it for changes made elsewhere (another replica, the CLI). A message being
 //! filtered while the list changes finishes with the value it started with.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::store::{BlocklistKind, BlocklistSnapshot};
 
-use super::domains::{domain_matches, normalise_domain};
+use super::domains::normalise_domain;
 
 /// Domains (with their subdomains) and single addresses whose mail is skipped for every
 /// mailbox, as [`crate::domain::SkipReason::ExcludedDomain`].
+///
+/// Kept as hash sets so that a message costs one look-up per label of its sender's domain and
+/// one for its address, however long the list: `mail.spam.example` is looked up as itself, then
+/// `spam.example`, then `example`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Blocklist {
-    domains: Vec<String>,
-    addresses: Vec<String>,
+    /// Normalised domains (see [`normalise_domain`]).
+    domains: HashSet<String>,
+    /// Normalised domain -> lower-case local parts listed at it.
+    addresses: HashMap<String, HashSet<String>>,
+}
+
+/// Which kind of entry blocked a sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockedBy {
+    /// The sender's domain is a listed domain or under one.
+    Domain,
+    /// The sender's whole address is listed.
+    Address,
 }
 
 impl Blocklist {
     /// A list of domains only (the configuration's `[filters] excluded_domains`, for a pipeline
     /// that runs without the store's list, e.g. built in code).
     pub fn of_domains(domains: &[String]) -> Blocklist {
-        Blocklist {
-            domains: domains.iter().map(|d| normalise_domain(d)).collect(),
-            addresses: Vec::new(),
-        }
+        Blocklist::of_entries(domains.iter().map(|d| (BlocklistKind::Domain, d.as_str())))
     }
 
     /// The store's entries.
@@ -35,8 +48,20 @@ impl Blocklist {
         let mut list = Blocklist::default();
         for (kind, value) in entries {
             match kind {
-                BlocklistKind::Domain => list.domains.push(normalise_domain(value)),
-                BlocklistKind::Address => list.addresses.push(value.trim().to_ascii_lowercase()),
+                BlocklistKind::Domain => {
+                    let domain = normalise_domain(value);
+                    if !domain.is_empty() {
+                        list.domains.insert(domain);
+                    }
+                }
+                BlocklistKind::Address => {
+                    if let Some((local, domain)) = value.trim().rsplit_once('@') {
+                        list.addresses
+                            .entry(normalise_domain(domain))
+                            .or_default()
+                            .insert(local.to_ascii_lowercase());
+                    }
+                }
             }
         }
         list
@@ -45,28 +70,45 @@ impl Blocklist {
     /// Whether mail from `local@domain` is blocked: its domain is a listed domain or under one,
     /// or the whole address is listed (case-insensitively).
     pub fn blocks(&self, local: &str, domain: &str) -> bool {
-        if self.domains.iter().any(|rule| domain_matches(domain, rule)) {
-            return true;
+        self.verdict(local, domain).is_some()
+    }
+
+    /// What blocks mail from `local@domain`, if anything (a listed domain before a listed
+    /// address).
+    pub fn verdict(&self, local: &str, domain: &str) -> Option<BlockedBy> {
+        if self.is_empty() {
+            return None;
         }
-        !self.addresses.is_empty() && {
-            let address = format!(
-                "{}@{}",
-                local.to_ascii_lowercase(),
-                normalise_domain(domain)
-            );
-            self.addresses.contains(&address)
+        let domain = normalise_domain(domain);
+        if parent_domains(&domain).any(|candidate| self.domains.contains(candidate)) {
+            return Some(BlockedBy::Domain);
         }
+        let locals = self.addresses.get(&domain)?;
+        let listed = if local.bytes().any(|b| b.is_ascii_uppercase()) {
+            locals.contains(&local.to_ascii_lowercase())
+        } else {
+            locals.contains(local)
+        };
+        listed.then_some(BlockedBy::Address)
     }
 
     /// How many entries it has.
     pub fn len(&self) -> usize {
-        self.domains.len() + self.addresses.len()
+        self.domains.len() + self.addresses.values().map(HashSet::len).sum::<usize>()
     }
 
     /// Whether it has none.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.domains.is_empty() && self.addresses.is_empty()
     }
+}
+
+/// `domain` and each domain above it: `a.b.c`, `b.c`, `c`.
+fn parent_domains(domain: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(domain), |d| {
+        d.split_once('.').map(|(_, parent)| parent)
+    })
+    .filter(|d| !d.is_empty())
 }
 
 /// The blocklist in force and the store version it came from (`None`: not from the store).
@@ -132,6 +174,28 @@ mod tests {
         assert!(!list.blocks("a", "notspam.example"));
         assert!(list.blocks("Boss", "partner.EXAMPLE"));
         assert!(!list.blocks("colleague", "partner.example"));
+        assert!(!list.blocks("boss", "sub.partner.example"));
+        assert!(!list.blocks("a", "example"));
+        assert_eq!(
+            list.verdict("a", "x.spam.example."),
+            Some(BlockedBy::Domain)
+        );
+        assert_eq!(
+            list.verdict("BOSS", "partner.example"),
+            Some(BlockedBy::Address)
+        );
+        assert_eq!(list.len(), 2);
+    }
+
+    #[test]
+    fn a_rule_never_matches_a_mere_suffix_or_an_empty_domain() {
+        let list = Blocklist::of_domains(&["@Example.COM.".to_owned(), " ".to_owned()]);
+        assert_eq!(list.len(), 1);
+        assert!(list.blocks("a", "example.com"));
+        assert!(list.blocks("a", "deep.mail.example.com"));
+        assert!(!list.blocks("a", "badexample.com"));
+        assert!(!list.blocks("a", "com"));
+        assert!(!list.blocks("a", ""));
     }
 
     #[test]

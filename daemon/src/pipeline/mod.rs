@@ -40,7 +40,7 @@ use tokio_util::task::TaskTracker;
 use crate::store::Store;
 
 pub use crate::domain::SkipReason;
-pub use blocklist::{Blocklist, SharedBlocklist};
+pub use blocklist::{BlockedBy, Blocklist, SharedBlocklist};
 pub use error::PipelineError;
 pub use fences::Fences;
 pub use filter::{FilterConfig, MailboxRules};

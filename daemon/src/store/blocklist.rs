@@ -91,13 +91,36 @@ impl Store {
         })
     }
 
-    /// Adds an entry (`value` already normalised); `Conflict` when it is there already.
+    /// Adds an entry (`value` already normalised); `Conflict` when it is there already,
+    /// `Invalid` when the list already holds `at_most` entries.
+    ///
+    /// The version is bumped first: on PostgreSQL that locks the settings row, so concurrent
+    /// additions take turns and each counts the entries the one before it added (SQLite's write
+    /// transactions are serialised anyway). The cap cannot be overrun by adding in parallel.
     pub async fn add_blocklist_entry(
         &self,
         kind: BlocklistKind,
         value: &str,
+        at_most: usize,
     ) -> Result<BlocklistEntry> {
         let mut tx = self.begin_write().await?;
+        sqlx::query(BUMP)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("bump blocklist version", "org settings"))?;
+        let held: i64 = col(
+            &sqlx::query("SELECT COUNT(*) AS n FROM org_blocklist")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(Error::db("count blocklist entries", "blocklist entry"))?,
+            "n",
+        )?;
+        if usize::try_from(held).unwrap_or(usize::MAX) >= at_most {
+            return Err(Error::Invalid {
+                what: "blocklist entry",
+                reason: format!("the blocklist holds at most {at_most} entries"),
+            });
+        }
         let row = sqlx::query(
             "INSERT INTO org_blocklist (kind, value, created_at) VALUES ($1, $2, $3) \
              RETURNING id, kind, value, created_at",
@@ -109,10 +132,6 @@ impl Store {
         .await
         .map_err(Error::db("add blocklist entry", "blocklist entry"))?;
         let entry = entry_from_row(&row)?;
-        sqlx::query(BUMP)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::db("bump blocklist version", "org settings"))?;
         tx.commit()
             .await
             .map_err(Error::db("commit blocklist entry", "blocklist entry"))?;

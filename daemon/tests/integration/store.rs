@@ -153,6 +153,7 @@ both_backends!(
     finished_webhook_deliveries_are_purged_after_the_retention,
     org_role_is_kept_and_a_disabled_account_is_refused_everywhere,
     the_blocklist_takes_the_file_once_and_every_change_moves_its_version,
+    additions_made_at_once_never_take_the_blocklist_past_its_cap,
     the_audit_log_is_filtered_paged_exported_and_purged,
     failed_notifications_are_retried_or_dropped_and_audited,
     org_mailbox_health_lists_every_mailbox_those_needing_attention_first,
@@ -2778,6 +2779,32 @@ async fn the_blocklist_takes_the_file_once_and_every_change_moves_its_version(s:
             .all(|e| !e.detail.as_deref().unwrap_or("").contains("boss")),
         "{log:?}"
     );
+}
+
+/// The cap is counted inside the adding transaction: twelve additions made at once with room
+/// for five leave exactly five entries, and the other seven are refused as over the cap.
+async fn additions_made_at_once_never_take_the_blocklist_past_its_cap(s: Store) {
+    use mailsig_daemon::store::BlocklistKind;
+
+    const CAP: usize = 5;
+    let adds = (0..12).map(|i| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.add_blocklist_entry(BlocklistKind::Domain, &format!("d{i}.example"), CAP)
+                .await
+        })
+    });
+    let mut added = 0;
+    let mut refused = 0;
+    for add in futures::future::join_all(adds).await {
+        match add.expect("task") {
+            Ok(_) => added += 1,
+            Err(mailsig_daemon::store::Error::Invalid { .. }) => refused += 1,
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!((added, refused), (CAP, 12 - CAP));
+    assert_eq!(s.blocklist().await.expect("list").entries.len(), CAP);
 }
 
 /// The audit viewer's reading: by actor (a user, or no user), action, object and time range,

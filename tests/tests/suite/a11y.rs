@@ -326,6 +326,7 @@ async fn fixture() -> Result<Fixture> {
         .add_blocklist_entry(
             mailsig_daemon::store::BlocklistKind::Domain,
             "newsletter.example",
+            usize::MAX,
         )
         .await?;
     let failed = site

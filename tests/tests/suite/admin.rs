@@ -236,6 +236,15 @@ fn env(name: &str) -> Result<String> {
 
 /// The notifier as the daemon runs it, submitting to the real Postfix as `sender`.
 fn notifier(store: &mailsig_daemon::store::Store, sender: &MailUser) -> Result<OutboxWorker> {
+    notifier_for(store, sender, "https://mailsig.example.test/")
+}
+
+/// [`notifier`] for a daemon whose pages are at `public_base_url` (the links in its mail).
+pub(crate) fn notifier_for(
+    store: &mailsig_daemon::store::Store,
+    sender: &MailUser,
+    public_base_url: &str,
+) -> Result<OutboxWorker> {
     let from: Mailbox = format!("mailsig <{}>", sender.address).parse()?;
     let port: u16 = env("MAILSIG_TEST_SMTP_PORT")?.parse()?;
     let mut settings = SmtpSettings::new("localhost", port, TlsMode::StartTls, &sender.name, from)
@@ -245,7 +254,7 @@ fn notifier(store: &mailsig_daemon::store::Store, sender: &MailUser) -> Result<O
     Ok(OutboxWorker::new(
         store.clone(),
         mailer,
-        WorkerOptions::new("test-worker", "https://mailsig.example.test/"),
+        WorkerOptions::new("test-worker", public_base_url),
     ))
 }
 

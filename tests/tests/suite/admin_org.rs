@@ -11,13 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use mailsig_daemon::domain::{AuditAction, OrgRole, SkipReason};
-use mailsig_daemon::service::mailboxes::LinkImap;
-use mailsig_daemon::service::{self, Actor};
-use mailsig_daemon::sources::imap::ImapOptions;
 use mailsig_daemon::store::{BlocklistKind, ListId, Store, SuggestionFilter};
 use mailsig_tests::browser::Browser;
 use pipeline_support::{signed_mail, unique_id};
-use secrecy::SecretString;
+
 use web_support::{Site, wait_exists};
 
 const ADMIN: &str = "ida.admin@mycorp.example";
@@ -47,38 +44,7 @@ async fn an_admin_blocks_a_domain_on_the_page_and_the_running_watcher_skips_its_
     site.store.set_org_role(admin.id, OrgRole::Admin).await?;
     let owner = site.user(OWNER, "otto's password").await?;
     let list = site.store.create_list(owner.id, "Customers").await?;
-    let mail_user = site.env.create_mail_user()?;
-    let options = ImapOptions {
-        allow_plaintext_loopback: true,
-        allow_private_hosts: true,
-        ..ImapOptions::default()
-    };
-    let linked = service::mailboxes::link_imap(
-        &site.store,
-        &site.vault,
-        &options,
-        Actor::signed_in(owner.id),
-        LinkImap {
-            list: Some(list.id.0),
-            host: Some("127.0.0.1".to_owned()),
-            port: Some(i64::from(site.env.imap_port)),
-            security: Some("plaintext".to_owned()),
-            username: Some(mail_user.name.clone()),
-            password: Some(SecretString::from(mail_user.password.clone())),
-            address: Some(mail_user.address.clone()),
-            name: None,
-            folders: vec!["INBOX".to_owned()],
-            backfill: None,
-            excluded_domains: vec![],
-            ca_pem: None,
-        },
-    )
-    .await?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while site.store.get_cursor(linked.id, "INBOX").await?.is_none() {
-        ensure!(Instant::now() < deadline, "the watcher did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (mail_user, _) = site.link_watched_imap(owner.id, list.id).await?;
 
     // Before: mail from blocked.example becomes a suggestion like any other.
     site.env
@@ -189,7 +155,7 @@ async fn a_blocklist_change_made_elsewhere_reaches_the_running_pipeline() -> Res
     let live = site.supervisor.running_pipeline().blocklist().clone();
     ensure!(!live.current().blocks("x", "elsewhere.example"));
     site.store
-        .add_blocklist_entry(BlocklistKind::Domain, "elsewhere.example")
+        .add_blocklist_entry(BlocklistKind::Domain, "elsewhere.example", usize::MAX)
         .await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !live.current().blocks("x", "mail.elsewhere.example") {

@@ -15,6 +15,7 @@ mod a11y;
 mod abuse;
 mod address_books;
 mod admin;
+mod admin_e2e;
 mod admin_org;
 mod api;
 mod api_contract;

@@ -13,11 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use mailsig_daemon::domain::{AuditAction, OrgRole};
-use mailsig_daemon::service::mailboxes::LinkImap;
-use mailsig_daemon::service::{self, Actor};
-use mailsig_daemon::sources::imap::ImapOptions;
 use mailsig_tests::servers::{MailUser, TestEnv};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use web_support::Site;
 
 /// The IMAP connections Dovecot has open for `user` right now (`doveadm who -1`).
@@ -76,33 +73,7 @@ async fn offboarding_drops_the_watchers_dovecot_connection_and_wipes_the_secrets
     let admin_token = site.store.create_token(admin.id, "admin").await?;
     let leaver = site.user("leo@mycorp.example", "leaver password 1").await?;
     let list = site.store.create_list(leaver.id, "Leo's leads").await?;
-    let mail_user = site.env.create_mail_user()?;
-    let options = ImapOptions {
-        allow_plaintext_loopback: true,
-        allow_private_hosts: true,
-        ..ImapOptions::default()
-    };
-    let linked = service::mailboxes::link_imap(
-        &site.store,
-        &site.vault,
-        &options,
-        Actor::signed_in(leaver.id),
-        LinkImap {
-            list: Some(list.id.0),
-            host: Some("127.0.0.1".to_owned()),
-            port: Some(i64::from(site.env.imap_port)),
-            security: Some("plaintext".to_owned()),
-            username: Some(mail_user.name.clone()),
-            password: Some(SecretString::from(mail_user.password.clone())),
-            address: Some(mail_user.address.clone()),
-            name: None,
-            folders: vec!["INBOX".to_owned()],
-            backfill: None,
-            excluded_domains: vec![],
-            ca_pem: None,
-        },
-    )
-    .await?;
+    let (mail_user, linked) = site.link_watched_imap(leaver.id, list.id).await?;
     let mailbox_secret = site
         .store
         .get_mailbox(linked.id)

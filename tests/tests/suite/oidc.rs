@@ -25,11 +25,11 @@ use mailsig_tests::oidc::OwnProvider;
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A login name no other test uses (the provider keeps grants per account in memory).
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}{:08x}", rand::random::<u32>())
 }
 
-fn corp(issuer: &str, scopes: &[&str]) -> OidcProviderSettings {
+pub(crate) fn corp(issuer: &str, scopes: &[&str]) -> OidcProviderSettings {
     OidcProviderSettings {
         name: "corp".into(),
         display_name: "Corp ID".into(),
@@ -73,7 +73,7 @@ async fn site(issuer: &str, scopes: &[&str], local_passwords: bool) -> Result<Si
 }
 
 /// In the browser at the provider: logs in as `login` and consents, until it is back at `site`.
-async fn at_provider(site: &Site, browser: &Browser, login: &str) -> Result<()> {
+pub(crate) async fn at_provider(site: &Site, browser: &Browser, login: &str) -> Result<()> {
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut acted_on = String::new();
     loop {
@@ -104,7 +104,7 @@ async fn at_provider(site: &Site, browser: &Browser, login: &str) -> Result<()> 
 }
 
 /// Clicks the provider's button on the sign-in page and signs in there as `login`.
-async fn sign_in_with_corp(site: &Site, browser: &Browser, login: &str) -> Result<()> {
+pub(crate) async fn sign_in_with_corp(site: &Site, browser: &Browser, login: &str) -> Result<()> {
     browser.goto(&site.url("/sign-in")).await?;
     ensure!(
         browser.text("#oidc-corp").await? == "Sign in with Corp ID",

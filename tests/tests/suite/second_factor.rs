@@ -19,13 +19,13 @@ use web_support::{Site, wait_exists};
 const WAIT: Duration = Duration::from_secs(15);
 
 /// What an authenticator app does with the key the page shows.
-struct App {
+pub(crate) struct App {
     totp: totp_rs::Totp,
     raw: Vec<u8>,
 }
 
 impl App {
-    fn from_manual_key(shown: &str) -> Result<App> {
+    pub(crate) fn from_manual_key(shown: &str) -> Result<App> {
         let key: String = shown.chars().filter(|c| !c.is_whitespace()).collect();
         let secret = totp_rs::Secret::try_from_base32(&key)
             .map_err(|e| anyhow::anyhow!("the shown key is not base32: {e:?}"))?;
@@ -38,7 +38,7 @@ impl App {
     }
 
     /// The code the app shows `offset_steps` steps from now.
-    fn code(&self, offset_steps: i64) -> String {
+    pub(crate) fn code(&self, offset_steps: i64) -> String {
         let now = mailsig_daemon::clock::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -62,7 +62,12 @@ async fn wait_gone(browser: &Browser, selector: &str) -> Result<()> {
 }
 
 /// Signs in with the password and checks that the second step's form came instead of a session.
-async fn password_step(site: &Site, browser: &Browser, email: &str, password: &str) -> Result<()> {
+pub(crate) async fn password_step(
+    site: &Site,
+    browser: &Browser,
+    email: &str,
+    password: &str,
+) -> Result<()> {
     browser.goto(&site.url("/sign-in")).await?;
     browser.fill("#email", email).await?;
     browser.fill("#password", password).await?;
@@ -74,7 +79,7 @@ async fn password_step(site: &Site, browser: &Browser, email: &str, password: &s
     Ok(())
 }
 
-async fn enter_code(browser: &Browser, code: &str) -> Result<String> {
+pub(crate) async fn enter_code(browser: &Browser, code: &str) -> Result<String> {
     let error = "#second-factor-error";
     // The answer to an earlier code may still be shown: wait for a different one.
     let before = if browser.exists(error).await? {
@@ -103,7 +108,7 @@ async fn enter_code(browser: &Browser, code: &str) -> Result<String> {
     }
 }
 
-async fn sign_out(site: &Site, browser: &Browser) -> Result<()> {
+pub(crate) async fn sign_out(site: &Site, browser: &Browser) -> Result<()> {
     browser.goto(&site.url("/dashboard")).await?;
     browser.click("nav button").await?;
     browser.wait_path(|p| p == "/sign-in", WAIT).await?;
@@ -111,7 +116,7 @@ async fn sign_out(site: &Site, browser: &Browser) -> Result<()> {
 }
 
 /// Turns two-step verification on from the security page; returns the app and the recovery codes.
-async fn enrol(site: &Site, browser: &Browser) -> Result<(App, Vec<String>)> {
+pub(crate) async fn enrol(site: &Site, browser: &Browser) -> Result<(App, Vec<String>)> {
     browser.goto(&site.url("/account/security")).await?;
     ensure!(
         browser.text("#two-factor-status").await?.starts_with("Off"),

@@ -9,13 +9,10 @@ use crate::web_support;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use mailsig_daemon::service::mailboxes::LinkImap;
-use mailsig_daemon::service::{self, Actor};
-use mailsig_daemon::sources::imap::ImapOptions;
 use mailsig_daemon::store::SuggestionFilter;
 use mailsig_tests::browser::Browser;
 use pipeline_support::{signed_mail, unique_id};
-use secrecy::SecretString;
+
 use web_support::{Site, wait_exists};
 
 const EMAIL: &str = "yara@mycorp.example";
@@ -27,44 +24,13 @@ async fn a_user_replaces_a_mailbox_password_in_place_and_mail_keeps_coming_in_ch
     let site = Site::start(true).await?;
     let owner = site.user(EMAIL, PASSWORD).await?;
     let list = site.store.create_list(owner.id, "Customers").await?;
-    let mail_user = site.env.create_mail_user()?;
-    let options = ImapOptions {
-        allow_plaintext_loopback: true,
-        allow_private_hosts: true,
-        ..ImapOptions::default()
-    };
-    let linked = service::mailboxes::link_imap(
-        &site.store,
-        &site.vault,
-        &options,
-        Actor::signed_in(owner.id),
-        LinkImap {
-            list: Some(list.id.0),
-            host: Some("127.0.0.1".to_owned()),
-            port: Some(i64::from(site.env.imap_port)),
-            security: Some("plaintext".to_owned()),
-            username: Some(mail_user.name.clone()),
-            password: Some(SecretString::from(mail_user.password.clone())),
-            address: Some(mail_user.address.clone()),
-            name: None,
-            folders: vec!["INBOX".to_owned()],
-            backfill: None,
-            excluded_domains: vec![],
-            ca_pem: None,
-        },
-    )
-    .await?;
+    let (mail_user, linked) = site.link_watched_imap(owner.id, list.id).await?;
     let old_secret = site
         .store
         .get_mailbox(linked.id)
         .await?
         .secret
         .context("no sealed password")?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while site.store.get_cursor(linked.id, "INBOX").await?.is_none() {
-        ensure!(Instant::now() < deadline, "the watcher did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 
     // The password changes at the mail server.
     let new_password = format!("{}-changed", mail_user.password);

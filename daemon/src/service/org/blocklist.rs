@@ -102,20 +102,16 @@ pub async fn add(
     value: &str,
 ) -> ServiceResult<BlocklistEntry> {
     let (kind, value) = parse_entry("value", value)?;
-    if store.blocklist().await?.entries.len() >= MAX_ENTRIES {
-        return Err(ServiceError::Validation(vec![
-            super::super::FieldError::new(
-                "value",
-                FieldCode::Number,
-                format!("the blocklist holds at most {MAX_ENTRIES} entries"),
-            ),
-        ]));
-    }
-    let entry = match store.add_blocklist_entry(kind, &value).await {
+    let entry = match store.add_blocklist_entry(kind, &value, MAX_ENTRIES).await {
         Err(e) if e.is_conflict() => {
             return Err(ServiceError::Conflict {
                 what: "blocklist entry",
             });
+        }
+        Err(crate::store::Error::Invalid { reason, .. }) => {
+            return Err(ServiceError::Validation(vec![
+                super::super::FieldError::new("value", FieldCode::Number, reason),
+            ]));
         }
         other => other?,
     };

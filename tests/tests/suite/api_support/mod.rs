@@ -411,6 +411,7 @@ impl World {
             .add_blocklist_entry(
                 mailsig_daemon::store::BlocklistKind::Domain,
                 "blocked.example",
+                usize::MAX,
             )
             .await?
             .id;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use mailsig_daemon::http::tls::{CertificateFiles, HttpsOptions};
+use mailsig_daemon::service::Actor;
+use mailsig_daemon::service::mailboxes::{self, LinkImap, MailboxView};
 use mailsig_daemon::sources::imap::ImapOptions;
 use mailsig_daemon::store::{
     CommitMessage, CommitResult, Cursor, ListId, MailboxId, MailboxKind, NewMailbox, NewSuggestion,
@@ -17,7 +19,8 @@ use mailsig_daemon::supervisor::{Supervisor, SupervisorOptions};
 use mailsig_daemon::vault::{MasterKey, Vault};
 use mailsig_tests::browser::Browser;
 use mailsig_tests::https::issue_certificate;
-use mailsig_tests::servers::TestEnv;
+use mailsig_tests::servers::{MailUser, TestEnv};
+use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
@@ -203,6 +206,52 @@ impl Site {
     /// `https://localhost:<port><path>` (the certificate names localhost).
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    /// A new Dovecot user whose INBOX `owner` links to `list` through the service, as the
+    /// mailbox page does (plaintext on loopback, as the test Dovecot offers it); returns once
+    /// the daemon's watcher has started on it (its INBOX cursor exists).
+    pub async fn link_watched_imap(
+        &self,
+        owner: UserId,
+        list: ListId,
+    ) -> Result<(MailUser, MailboxView)> {
+        let mail_user = self.env.create_mail_user()?;
+        let options = ImapOptions {
+            allow_plaintext_loopback: true,
+            allow_private_hosts: true,
+            ..ImapOptions::default()
+        };
+        let linked = mailboxes::link_imap(
+            &self.store,
+            &self.vault,
+            &options,
+            Actor::signed_in(owner),
+            LinkImap {
+                list: Some(list.0),
+                host: Some("127.0.0.1".to_owned()),
+                port: Some(i64::from(self.env.imap_port)),
+                security: Some("plaintext".to_owned()),
+                username: Some(mail_user.name.clone()),
+                password: Some(SecretString::from(mail_user.password.clone())),
+                address: Some(mail_user.address.clone()),
+                name: None,
+                folders: vec!["INBOX".to_owned()],
+                backfill: None,
+                excluded_domains: vec![],
+                ca_pem: None,
+            },
+        )
+        .await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.store.get_cursor(linked.id, "INBOX").await?.is_none() {
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "the watcher did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok((mail_user, linked))
     }
 
     /// A user with a password, as `mailsigd user add` + `set-password` would make it.
