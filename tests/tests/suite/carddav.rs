@@ -1009,13 +1009,11 @@ async fn a_list_connected_through_the_api_receives_accepted_contacts_and_reads_t
 
         // The merge takes the book's value of the entry that holds the contact: Ann's name as
         // the book has it. A contact no entry holds has no book value to take.
+        let (app, by) = (&w.app, &editor);
         let merge_from_book = |id: i64| {
-            w.app.call(
-                Method::POST,
-                &format!("/api/v1/suggestions/{id}/merge"),
-                &editor,
-                Some(serde_json::json!({"fields": [{"field": "name", "choice": "book"}]})),
-            )
+            let path = format!("/api/v1/suggestions/{id}/merge");
+            let body = serde_json::json!({"fields": [{"field": "name", "choice": "book"}]});
+            async move { app.call(Method::POST, &path, by, Some(body)).await }
         };
         let reply = merge_from_book(w.suggestion.0).await?;
         ensure!(
