@@ -21,7 +21,7 @@
 
 use crate::pipeline_support::{signed_mail, unique_id};
 use crate::second_factor;
-use crate::web_support::{Site, wait_exists};
+use crate::web_support::Site;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
