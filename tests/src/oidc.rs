@@ -38,6 +38,26 @@ impl OidcProvider {
         format!("{}/token", self.issuer)
     }
 
+    /// Whether the provider still takes `access_token` (RFC 7662 introspection as the
+    /// application client the token was issued to).
+    pub async fn token_is_active(&self, access_token: &str) -> Result<bool> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/token/introspection", self.issuer))
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&[("token", access_token)])
+            .send()
+            .await?;
+        ensure!(
+            response.status().is_success(),
+            "introspection: {}",
+            response.status()
+        );
+        let body: serde_json::Value = response.json().await?;
+        body["active"]
+            .as_bool()
+            .context("introspection answer without `active`")
+    }
+
     /// Ends every grant of `login` at the provider (its refresh and access tokens stop working),
     /// as a user revoking the app's access or an admin disabling the account does.
     pub async fn revoke_grants(&self, login: &str) -> Result<usize> {

@@ -9,11 +9,18 @@
 //! 3. accepted contacts the book does not hold yet, or that changed since they were written,
 //!    are written into it (`sync::push`: create, or fill-blanks update under `If-Match`).
 //!
+//! A round also starts at once when the replica's [`Wake`] is poked: the service pokes it when a
+//! contact is accepted, merged or changed and when a book is connected, so an accepted contact
+//! reaches the book within one round instead of one interval. The poke reaches the worker of
+//! the replica that served the request; on the other replicas the interval still covers it.
+//!
 //! A failure marks the book as needing attention with a fixed word (`BookError::as_str`) and is
 //! logged with the list's id and that word only; the next successful read clears it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::address_book::BookError;
@@ -36,12 +43,30 @@ pub struct Synced {
     pub unchanged: usize,
 }
 
+/// Starts a round of the replica's worker before its interval is up. Pokes made while a round
+/// runs are kept as one: the worker runs one more round after it. A handle that no worker
+/// listens on (the CLI, another process) is harmless: the interval covers it.
+#[derive(Clone, Debug, Default)]
+pub struct Wake(Arc<Notify>);
+
+impl Wake {
+    /// Asks for a round now.
+    pub fn poke(&self) {
+        self.0.notify_one();
+    }
+
+    async fn poked(&self) {
+        self.0.notified().await;
+    }
+}
+
 /// The sync worker of one replica.
 pub struct Worker {
     store: Store,
     vault: Vault,
     settings: BookSettings,
     replica: String,
+    wake: Wake,
 }
 
 impl Worker {
@@ -51,7 +76,13 @@ impl Worker {
             vault,
             settings,
             replica: replica.to_owned(),
+            wake: Wake::default(),
         }
+    }
+
+    /// The handle that starts this worker's next round at once.
+    pub fn wake(&self) -> Wake {
+        self.wake.clone()
     }
 
     /// How long a claim lasts: a round that takes longer (a very large first write-back) may
@@ -60,7 +91,7 @@ impl Worker {
         (self.settings.interval * 2).max(Duration::from_secs(600))
     }
 
-    /// Runs rounds every `interval` until `shutdown`.
+    /// Runs rounds every `interval`, and whenever [`Wake::poke`] is called, until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(self.settings.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -68,6 +99,10 @@ impl Worker {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
+                () = self.wake.poked() => {
+                    // The round starts now: the next timed one is a whole interval away.
+                    tick.reset();
+                }
             }
             if let Err(e) = self.round().await {
                 tracing::warn!(error = %e, "address book round failed; retrying next round");

@@ -111,6 +111,8 @@ async fn connect(config: &crate::config::Config, store: &Store, args: ConnectArg
         store,
         &vault,
         &config.address_books,
+        // No worker listens in the CLI: the daemon reads the book at its next interval.
+        &crate::books::worker::Wake::default(),
         actor,
         list,
         ConnectForm {

@@ -429,7 +429,9 @@ async fn decide(store: &Store, args: DecideArgs, accept: bool) -> CliResult {
                 .owner
         }
     };
-    let decided = changes::decide(store, Actor::operator_as(reader), args.id, accept)
+    // The CLI is not the daemon: no worker listens here, the daemon's interval writes the change.
+    let books = crate::books::worker::Wake::default();
+    let decided = changes::decide(store, &books, Actor::operator_as(reader), args.id, accept)
         .await
         .or_exit(what)?;
     let item = ChangeItem::from(decided);

@@ -101,6 +101,8 @@ pub struct AppState {
     pub webhooks: crate::webhooks::WebhookSettings,
     /// Where connected address books may be (checked when one is connected).
     pub books: crate::books::BookSettings,
+    /// Starts the local book sync worker's round when a contact is accepted or a book connected.
+    pub book_wake: crate::books::worker::Wake,
     limits: Arc<RateLimits>,
     /// The limits of the routes without authentication (shared by every such router).
     public: Arc<PublicLimits>,
@@ -121,6 +123,7 @@ impl AppState {
             settings,
             webhooks: crate::webhooks::WebhookSettings::default(),
             books: crate::books::BookSettings::default(),
+            book_wake: crate::books::worker::Wake::default(),
             limits,
             public,
             graph_source: None,
@@ -143,6 +146,12 @@ impl AppState {
     /// Sets the `[address_books]` policy for connecting address books.
     pub fn with_books(mut self, settings: crate::books::BookSettings) -> AppState {
         self.books = settings;
+        self
+    }
+
+    /// Lets accepting a contact start the running book sync worker's round at once.
+    pub fn with_book_wake(mut self, wake: crate::books::worker::Wake) -> AppState {
+        self.book_wake = wake;
         self
     }
 

@@ -7,7 +7,7 @@
 //! roots plus the certificate authority the owner may give for this server (as for a mailbox's
 //! IMAP server), and the password sealed in the vault at once. Each failure is a field error in
 //! fixed words; nothing the server sent is shown or logged. The first read of the book and the
-//! write-back of accepted contacts are the sync worker's (`books::worker`).
+//! write-back of accepted contacts are the sync worker's (`books::worker`), poked at once.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -18,6 +18,7 @@ use crate::books::BookSettings;
 use crate::books::carddav::discover::discover;
 use crate::books::carddav::{Connection, Credentials};
 use crate::books::connected::{CardDavSettings, password_binding};
+use crate::books::worker::Wake;
 use crate::domain::address_book::{BookError, BookKind};
 use crate::domain::{AuditAction, AuditObject};
 use crate::store::{BookStatus, ListId, NewBook, Role, SecretKind, Store};
@@ -167,6 +168,7 @@ pub async fn connect(
     store: &Store,
     vault: &Vault,
     settings: &BookSettings,
+    books: &Wake,
     actor: Actor,
     list: ListId,
     form: ConnectForm,
@@ -261,6 +263,8 @@ pub async fn connect(
         None,
     )
     .await?;
+    // The worker's first read of the book starts now rather than at its next interval.
+    books.poke();
     view(store, list).await
 }
 

@@ -62,6 +62,7 @@ pub async fn open_for(
 /// Accepts (the contact takes the new values) or dismisses a change suggestion (editors).
 pub async fn decide(
     store: &Store,
+    books: &crate::books::worker::Wake,
     actor: Actor,
     change: i64,
     accept: bool,
@@ -99,6 +100,10 @@ pub async fn decide(
         Some("change suggestion"),
     )
     .await?;
+    if accept {
+        // The contact's values changed: its card in a connected book follows.
+        books.poke();
+    }
     Ok(decided)
 }
 

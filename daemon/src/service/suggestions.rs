@@ -2,6 +2,7 @@
 //! merge with a per-field choice, and the field history. Viewers read; editors and owners
 //! change. Every read and change is written to the audit log (ids only, never content).
 
+use crate::books::worker::Wake;
 use crate::domain::{AuditAction, AuditObject};
 use serde::{Deserialize, Serialize};
 
@@ -166,15 +167,23 @@ pub async fn get(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult
     Ok(suggestion)
 }
 
-pub async fn accept(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
-    set_status(
+/// Accepts a suggestion; `books` starts the connected book's sync round, which writes it there.
+pub async fn accept(
+    store: &Store,
+    books: &Wake,
+    actor: Actor,
+    id: SuggestionId,
+) -> ServiceResult<Suggestion> {
+    let accepted = set_status(
         store,
         actor,
         id,
         SuggestionStatus::Accepted,
         AuditAction::SuggestionAccept,
     )
-    .await
+    .await?;
+    books.poke();
+    Ok(accepted)
 }
 
 pub async fn dismiss(store: &Store, actor: Actor, id: SuggestionId) -> ServiceResult<Suggestion> {
@@ -192,6 +201,7 @@ pub async fn dismiss(store: &Store, actor: Actor, id: SuggestionId) -> ServiceRe
 /// (`new`, `accepted` or `dismissed`; a merge changed values and is not undone this way).
 pub async fn restore(
     store: &Store,
+    books: &Wake,
     actor: Actor,
     id: SuggestionId,
     status: SuggestionStatus,
@@ -208,7 +218,11 @@ pub async fn restore(
         SuggestionStatus::Dismissed => AuditAction::SuggestionDismiss,
         _ => AuditAction::SuggestionReopen,
     };
-    set_status(store, actor, id, status, action).await
+    let restored = set_status(store, actor, id, status, action).await?;
+    if status == SuggestionStatus::Accepted {
+        books.poke();
+    }
+    Ok(restored)
 }
 
 /// How many suggestions of a list have each status, in the order of `SuggestionStatus::ALL`.
@@ -277,22 +291,27 @@ async fn set_status(
 /// field keeps its value.
 pub async fn merge(
     store: &Store,
+    books: &Wake,
     actor: Actor,
     id: SuggestionId,
     choices: &[FieldChoice],
 ) -> ServiceResult<Suggestion> {
-    Ok(merge_inner(store, actor, id, choices, false).await?.0)
+    let merged = merge_inner(store, actor, id, choices, false).await?.0;
+    books.poke();
+    Ok(merged)
 }
 
 /// [`merge`], keeping what the suggestion was before so that the actor can [`undo_merge`] it
 /// within the hour (the pages' confirmation offers it).
 pub async fn merge_undoable(
     store: &Store,
+    books: &Wake,
     actor: Actor,
     id: SuggestionId,
     choices: &[FieldChoice],
 ) -> ServiceResult<(Suggestion, MergeUndoId)> {
     let (merged, undo) = merge_inner(store, actor, id, choices, true).await?;
+    books.poke();
     let undo = undo.ok_or_else(|| ServiceError::Internal("merge kept no undo entry".into()))?;
     Ok((merged, undo))
 }
@@ -302,6 +321,7 @@ pub async fn merge_undoable(
 /// "not found" for another person's, a used or an expired entry. Audited without values.
 pub async fn undo_merge(
     store: &Store,
+    books: &Wake,
     actor: Actor,
     id: SuggestionId,
     undo: MergeUndoId,
@@ -330,6 +350,7 @@ pub async fn undo_merge(
         None,
     )
     .await?;
+    books.poke();
     Ok(restored)
 }
 

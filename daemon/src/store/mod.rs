@@ -219,6 +219,21 @@ impl Store {
                 (readers, writer)
             }
             Backend::Postgres => {
+                // One direct attempt first: the pool retries a refused or unresolvable
+                // server until `acquire_timeout` and then reports only "pool timed out", so a
+                // database that is down or misnamed would cost every command that long and
+                // hide the cause. A server that answers but is slow still gets the pool's wait.
+                let probe = tokio::time::timeout(
+                    options.acquire_timeout,
+                    <sqlx::AnyConnection as sqlx::Connection>::connect(url),
+                )
+                .await
+                .map_err(|_| Error::Timeout {
+                    op: "connect to the database",
+                    after: options.acquire_timeout,
+                })?
+                .map_err(Error::db("connect to the database", "database"))?;
+                let _ = sqlx::Connection::close(probe).await;
                 let pool = pool_options
                     .max_connections(options.max_connections.max(1))
                     .connect(url)

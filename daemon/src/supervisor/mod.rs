@@ -262,15 +262,14 @@ impl Supervisor {
         );
         // Connected address books: every replica runs the worker; a claim per book keeps each
         // book to one replica at a time.
-        tracker.spawn(
-            crate::books::worker::Worker::new(
-                store.clone(),
-                vault.clone(),
-                options.books.clone(),
-                &options.replica.id,
-            )
-            .run(shutdown.child_token()),
+        let books = crate::books::worker::Worker::new(
+            store.clone(),
+            vault.clone(),
+            options.books.clone(),
+            &options.replica.id,
         );
+        let book_wake = books.wake();
+        tracker.spawn(books.run(shutdown.child_token()));
         tracker.spawn(wal::run(
             store.clone(),
             wal::CHECKPOINT_INTERVAL,
@@ -325,7 +324,8 @@ impl Supervisor {
             app = app
                 .with_webhooks(options.webhooks.clone())
                 .with_blocklist(pipeline.blocklist().clone())
-                .with_books(options.books.clone());
+                .with_books(options.books.clone())
+                .with_book_wake(book_wake);
             if let Some(source) = &graph {
                 app = app.with_graph_source(source.clone());
             }

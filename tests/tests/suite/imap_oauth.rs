@@ -343,10 +343,19 @@ async fn a_mailbox_linked_by_oauth_keeps_working_across_token_expiry() -> Result
     let logins_before = oauth_logins(&env, &user)?;
     ensure!(logins_before >= 1, "no OAUTHBEARER login in Dovecot's log");
 
-    // The access token the daemon holds lives 5 s: let it run out (set-up, not the proof), then
-    // drop the session and deliver while the watcher reconnects. Reconnecting needs a refresh:
-    // the provider refuses the old token, so a login with it would fail.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // The access token the daemon holds lives 5 s: wait until the provider no longer takes it,
+    // then drop the session and deliver while the watcher reconnects. Reconnecting needs a
+    // refresh: a login with the old token would fail.
+    let tokens = rig.stored_tokens().await?;
+    let (access_token, _) = tokens.first().context("no stored grant")?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while provider.token_is_active(access_token).await? {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the provider still takes the first access token"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     kick(&env, &user)?;
     env.imap()
         .append(

@@ -16,7 +16,7 @@ use mailsig_daemon::store::{
     NewSuggestion, OutboxStatus, Outcome, Store, StoreOptions, StoredField, StoredPhone,
     SuggestionFields, SuggestionStatus, UserId,
 };
-use mailsig_tests::servers::{MailUser, TestEnv};
+use mailsig_tests::servers::{MailUser, SmtpSecurity, TestEnv};
 use secrecy::SecretString;
 
 // ------------------------------------------------------------------------------------------ servers
@@ -79,6 +79,38 @@ async fn inbox(user: &MailUser) -> Vec<Vec<u8>> {
         .await
         .expect("read INBOX");
     messages.into_iter().map(|message| message.raw).collect()
+}
+
+/// `user`'s INBOX once mail submitted before this call has had its chance to arrive, without
+/// the marker that shows it: a marker message is submitted through the same Postfix afterwards
+/// and the INBOX is read when the marker is in it (Postfix hands its incoming queue to delivery
+/// first in, first out). Shows that nothing more arrives without pausing for a guessed time.
+async fn inbox_after_a_later_message(user: &MailUser) -> Vec<Vec<u8>> {
+    let marker = crate::pipeline_support::unique_id("marker");
+    let raw = format!(
+        "From: <{address}>\r\nTo: <{address}>\r\nSubject: marker\r\nMessage-ID: <{marker}>\r\n\r\nmarker\r\n",
+        address = user.address
+    );
+    test_env()
+        .smtp()
+        .expect("smtp endpoint")
+        .send_raw(user, SmtpSecurity::Starttls, &user.address, raw.as_bytes())
+        .await
+        .expect("submit the marker");
+    let is_marker = |message: &Vec<u8>| String::from_utf8_lossy(message).contains(marker.as_str());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut messages = inbox(user).await;
+        if let Some(at) = messages.iter().position(is_marker) {
+            messages.remove(at);
+            return messages;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the marker message never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Waits (up to 30 s) until the INBOX holds `n` messages, and returns them.
@@ -602,9 +634,8 @@ async fn unreachable_server_keeps_the_digest_until_it_returns() {
     // And the row is not sent again.
     clock.advance(Duration::from_secs(3600));
     assert_eq!(online.run_once().await.expect("round").claimed, 0);
-    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
-        inbox(&outbox.recipient).await.len(),
+        inbox_after_a_later_message(&outbox.recipient).await.len(),
         1,
         "delivered exactly once"
     );
@@ -968,9 +999,8 @@ async fn reviewed_suggestions_are_not_announced() {
         "{report:?}"
     );
     assert_eq!(store.outbox_depth().await.expect("depth").pending, 0);
-    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
-        inbox(&outbox.recipient).await.len(),
+        inbox_after_a_later_message(&outbox.recipient).await.len(),
         1,
         "no empty digest was sent"
     );
@@ -1016,8 +1046,7 @@ async fn two_workers_on_postgres_send_each_digest_once() {
     assert_eq!(total_sent, 4, "every digest sent once across both workers");
     for recipient in &recipients {
         let delivered = wait_for_inbox(recipient, 1).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let again = inbox(recipient).await;
+        let again = inbox_after_a_later_message(recipient).await;
         assert_eq!(
             (delivered.len(), again.len()),
             (1, 1),

@@ -40,6 +40,7 @@ pub async fn connect(
         &app.store,
         &app.vault,
         &app.books,
+        &app.book_wake,
         user.actor(),
         ListId(ids.one()?),
         books::ConnectForm {

@@ -38,6 +38,7 @@ pub async fn dismiss(State(app): State<AppState>, user: CurrentUser, ids: Ids) -
 }
 
 async fn decide(app: &AppState, user: &CurrentUser, ids: Ids, accept: bool) -> ApiResult {
-    let decided = changes::decide(&app.store, user.actor(), ids.one()?, accept).await?;
+    let decided =
+        changes::decide(&app.store, &app.book_wake, user.actor(), ids.one()?, accept).await?;
     Ok(Json(ChangeItem::from(decided)).into_response())
 }

@@ -30,10 +30,16 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> A
 }
 
 pub async fn accept(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
-    Ok(
-        Json(suggestions::accept(&app.store, user.actor(), SuggestionId(ids.one()?)).await?)
-            .into_response(),
+    Ok(Json(
+        suggestions::accept(
+            &app.store,
+            &app.book_wake,
+            user.actor(),
+            SuggestionId(ids.one()?),
+        )
+        .await?,
     )
+    .into_response())
 }
 
 pub async fn dismiss(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
@@ -57,6 +63,7 @@ pub async fn merge(
 ) -> ApiResult {
     let merged = suggestions::merge(
         &app.store,
+        &app.book_wake,
         user.actor(),
         SuggestionId(ids.one()?),
         &body.fields,

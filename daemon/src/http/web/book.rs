@@ -170,6 +170,7 @@ pub async fn connect(
         &state.store,
         &state.vault,
         &state.books,
+        &state.book_wake,
         visitor.actor,
         ListId(id),
         ConnectForm {

@@ -31,7 +31,8 @@ pub async fn accept_change(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    let change = service::changes::decide(&state.store, visitor.actor, id, true).await?;
+    let change =
+        service::changes::decide(&state.store, &state.book_wake, visitor.actor, id, true).await?;
     Ok(Redirect::to(&format!("/suggestions/{}/merge", change.suggestion.0)).into_response())
 }
 
@@ -42,7 +43,8 @@ pub async fn dismiss_change(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
-    let change = service::changes::decide(&state.store, visitor.actor, id, false).await?;
+    let change =
+        service::changes::decide(&state.store, &state.book_wake, visitor.actor, id, false).await?;
     Ok(Redirect::to(&format!("/suggestions/{}/merge", change.suggestion.0)).into_response())
 }
 
@@ -415,13 +417,21 @@ pub async fn merge(
     }
     let mut extra = vec![("one", id.0.to_string()), ("n", "1".to_owned())];
     let (done, list) = if choices.is_empty() {
-        let accepted = service::suggestions::accept(&state.store, visitor.actor, id).await?;
+        let accepted =
+            service::suggestions::accept(&state.store, &state.book_wake, visitor.actor, id).await?;
         if suggestion.status != SuggestionStatus::Merged {
             extra.push(("undo", format!("{}:{}", id.0, suggestion.status.as_str())));
         }
         ("accepted", accepted.list)
     } else {
-        match service::suggestions::merge_undoable(&state.store, visitor.actor, id, &choices).await
+        match service::suggestions::merge_undoable(
+            &state.store,
+            &state.book_wake,
+            visitor.actor,
+            id,
+            &choices,
+        )
+        .await
         {
             Ok((merged, undo)) => {
                 extra.push(("merge_undo", format!("{}:{}", id.0, undo.0)));

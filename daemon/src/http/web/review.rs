@@ -600,7 +600,7 @@ async fn decide(
 ) -> Result<(ListId, String), PageError> {
     let before = service::suggestions::get(&state.store, visitor.actor, id).await?;
     let after = if accept {
-        service::suggestions::accept(&state.store, visitor.actor, id).await?
+        service::suggestions::accept(&state.store, &state.book_wake, visitor.actor, id).await?
     } else {
         service::suggestions::dismiss(&state.store, visitor.actor, id).await?
     };
@@ -737,7 +737,8 @@ pub async fn undo(
         if suggestion.list != list {
             return Err(ServiceError::NotFound { what: "suggestion" }.into());
         }
-        service::suggestions::undo_merge(&state.store, visitor.actor, id, undo).await?;
+        service::suggestions::undo_merge(&state.store, &state.book_wake, visitor.actor, id, undo)
+            .await?;
         let view = ReviewView::from_pairs(&form, "back_");
         let extra = vec![
             ("done", "restored".to_owned()),
@@ -765,7 +766,8 @@ pub async fn undo(
         if suggestion.list != list {
             return Err(ServiceError::NotFound { what: "suggestion" }.into());
         }
-        service::suggestions::restore(&state.store, visitor.actor, *id, *status).await?;
+        service::suggestions::restore(&state.store, &state.book_wake, visitor.actor, *id, *status)
+            .await?;
     }
     let view = ReviewView::from_pairs(&form, "back_");
     let mut extra = vec![("done", "restored".to_owned())];
