@@ -1,9 +1,14 @@
 //! What mailsig writes into an entry the book already has: the book's values stay, blanks are
 //! filled from the accepted contact, and its e-mails, phones and websites that the entry lacks
-//! are added. Nothing the book has is blanked or replaced, so a value someone typed there wins
-//! over one read from a signature.
+//! are added. Nothing the book has is blanked, so a value someone typed there wins over one read
+//! from a signature, unless the reviewer chose otherwise in the merge view ([`BookChoice`]): a
+//! field chosen from the book is left exactly as the book has it (nothing added), and a field
+//! chosen from the contact replaces the book's value (an e-mail or phone list chosen from the
+//! contact still only adds: what the book has is never removed).
 
-use crate::domain::address_book::{BookContact, BookKeys, BookPhone, Region, email_key, phone_key};
+use crate::domain::address_book::{
+    BookChoice, BookContact, BookKeys, BookPhone, Region, email_key, phone_key,
+};
 use crate::store::Suggestion;
 
 /// The duplicate check's keys of a suggestion: its name, company, e-mail addresses (the
@@ -54,21 +59,43 @@ fn blank(v: &Option<String>) -> bool {
 
 /// The entry after adding `ours` to `book`, or `None` when `ours` adds nothing.
 pub fn fill(book: &BookContact, ours: &BookContact, region: Option<Region>) -> Option<BookContact> {
+    apply(book, ours, region, None)
+}
+
+/// [`fill`], following the reviewer's `choice` for the fields it names (the caller checked that
+/// it was made for this entry).
+pub fn apply(
+    book: &BookContact,
+    ours: &BookContact,
+    region: Option<Region>,
+    choice: Option<&BookChoice>,
+) -> Option<BookContact> {
+    let keeps_book = |field: &str| choice.is_some_and(|c| c.keeps_book(field));
+    let takes_ours = |field: &str| choice.is_some_and(|c| c.takes_ours(field));
     let mut merged = book.clone();
     let mut changed = false;
-    for (slot, value) in [
-        (&mut merged.name, &ours.name),
-        (&mut merged.company, &ours.company),
-        (&mut merged.title, &ours.title),
-        (&mut merged.address, &ours.address),
+    for (field, slot, value) in [
+        ("name", &mut merged.name, &ours.name),
+        ("company", &mut merged.company, &ours.company),
+        ("title", &mut merged.title, &ours.title),
+        ("address", &mut merged.address, &ours.address),
     ] {
-        if blank(slot) && !blank(value) {
+        if keeps_book(field) {
+            continue;
+        }
+        let replace = takes_ours(field) && !blank(value) && slot.as_deref() != value.as_deref();
+        if replace || (blank(slot) && !blank(value)) {
             slot.clone_from(value);
             changed = true;
         }
     }
     let emails: Vec<String> = book.emails.iter().filter_map(|e| email_key(e)).collect();
-    for e in &ours.emails {
+    let our_emails: &[String] = if keeps_book("emails") {
+        &[]
+    } else {
+        &ours.emails
+    };
+    for e in our_emails {
         if email_key(e).is_some_and(|k| !emails.contains(&k))
             && !merged.emails.iter().any(|m| m.eq_ignore_ascii_case(e))
         {
@@ -78,7 +105,12 @@ pub fn fill(book: &BookContact, ours: &BookContact, region: Option<Region>) -> O
     }
     let key = |p: &BookPhone| phone_key(&p.number, region).unwrap_or_else(|| p.number.clone());
     let phones: Vec<String> = book.phones.iter().map(key).collect();
-    for p in &ours.phones {
+    let our_phones: &[BookPhone] = if keeps_book("phones") {
+        &[]
+    } else {
+        &ours.phones
+    };
+    for p in our_phones {
         if !phones.contains(&key(p)) && !merged.phones.iter().any(|m| key(m) == key(p)) {
             merged.phones.push(p.clone());
             changed = true;
@@ -128,5 +160,39 @@ mod tests {
         assert_eq!(merged.emails, ["Ann@acme.example", "ann.lee@acme.example"]);
         assert_eq!(merged.phones, [phone("030 1234567"), phone("+49301234568")]);
         assert_eq!(fill(&merged, &ours, Some(Region::DE)), None);
+    }
+
+    #[test]
+    fn a_field_chosen_from_the_book_stays_and_one_chosen_from_the_contact_replaces() {
+        let book = BookContact {
+            name: Some("Ann Lee".into()),
+            title: Some("Head of Buying".into()),
+            emails: vec!["ann@acme.example".into()],
+            phones: vec![phone("+49301234567")],
+            ..BookContact::default()
+        };
+        let ours = BookContact {
+            name: Some("Ann B. Lee".into()),
+            company: Some("Acme".into()),
+            title: Some("Buyer".into()),
+            emails: vec!["ann@acme.example".into(), "ann.lee@acme.example".into()],
+            phones: vec![phone("+49301234568")],
+            ..BookContact::default()
+        };
+        let choice = BookChoice {
+            entry: crate::domain::address_book::BookEntryId("ann.vcf".into()),
+            book: vec!["title", "phones"],
+            ours: vec!["name"],
+        };
+        let merged = apply(&book, &ours, None, Some(&choice)).expect("something to change");
+        assert_eq!(merged.name.as_deref(), Some("Ann B. Lee"));
+        assert_eq!(merged.title.as_deref(), Some("Head of Buying"));
+        assert_eq!(merged.company.as_deref(), Some("Acme"));
+        assert_eq!(merged.emails, ["ann@acme.example", "ann.lee@acme.example"]);
+        assert_eq!(merged.phones, [phone("+49301234567")]);
+        assert_eq!(apply(&merged, &ours, None, Some(&choice)), None);
+        // Without the choice the book's name stays.
+        let filled = fill(&book, &ours, None).expect("blanks to fill");
+        assert_eq!(filled.name.as_deref(), Some("Ann Lee"));
     }
 }

@@ -4,11 +4,14 @@
 //!   computed once per entry), so the duplicate check sees the book as it is now;
 //! - [`push`]: an accepted contact goes into the book. If mailsig wrote it before, into that
 //!   entry; if an entry has one of its addresses, into that one (the book's values stay,
-//!   blanks are filled, new addresses and numbers added: `merge`); else a new entry. A `412`
+//!   blanks are filled, new addresses and numbers added, or as the reviewer chose in the merge
+//!   view: `merge`); else a new entry. A `412`
 //!   means the entry changed in the book meanwhile: it is read again, merged again and written
 //!   under the new version, a few times at most; never written over.
 
-use crate::domain::address_book::{AddressBook, BookEntry, BookError, BookKeys, Region, Verdict};
+use crate::domain::address_book::{
+    AddressBook, BookEntry, BookEntryId, BookError, BookKeys, Region, Verdict,
+};
 use crate::store::{IndexedChanges, IndexedEntry, ListId, Store, Suggestion};
 
 use super::merge::{self, keys_of};
@@ -81,6 +84,25 @@ pub enum Pushed {
     Unchanged,
 }
 
+/// The entry of its list's book that `suggestion` is written into: the one mailsig wrote it to
+/// before, else the one that has one of its addresses; `None` for a new entry.
+pub async fn target_of(
+    store: &Store,
+    suggestion: &Suggestion,
+) -> Result<Option<BookEntryId>, crate::store::Error> {
+    Ok(match store.book_link(suggestion.id).await? {
+        Some(link) => Some(link.entry),
+        None => {
+            let found = store
+                .book_match(suggestion.list, &keys_of(suggestion))
+                .await?;
+            (found.verdict == Verdict::Exists)
+                .then_some(found.entry)
+                .flatten()
+        }
+    })
+}
+
 /// Writes one accepted suggestion into its list's book.
 pub async fn push(
     store: &Store,
@@ -90,15 +112,7 @@ pub async fn push(
 ) -> Result<Pushed, SyncError> {
     let list = suggestion.list;
     let ours = merge::contact_of(suggestion);
-    let target = match store.book_link(suggestion.id).await? {
-        Some(link) => Some(link.entry),
-        None => {
-            let found = store.book_match(list, &keys_of(suggestion)).await?;
-            (found.verdict == Verdict::Exists)
-                .then_some(found.entry)
-                .flatten()
-        }
-    };
+    let target = target_of(store, suggestion).await?;
     let Some(target) = target else {
         let entry = book.create(&ours).await?;
         let id = entry.id.clone();
@@ -118,9 +132,14 @@ pub async fn push(
         Some(stored) => stored.entry,
         None => book.read(&target).await?.ok_or(BookError::NotFound)?,
     };
+    // The reviewer's merge-view choice, when it was made against this entry.
+    let choice = store
+        .book_choice(suggestion.id)
+        .await?
+        .filter(|c| c.entry == target);
     let mut conflicts = 0;
     loop {
-        let Some(merged) = merge::fill(&current.contact, &ours, region) else {
+        let Some(merged) = merge::apply(&current.contact, &ours, region, choice.as_ref()) else {
             store
                 .link_book_entry(suggestion.id, list, &target, created)
                 .await?;

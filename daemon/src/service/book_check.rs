@@ -4,6 +4,8 @@
 //! with the entry met and why. Lists without a book get no answer (`book` stays `None`).
 
 use crate::books::merge::keys_of;
+use crate::books::sync::target_of;
+use crate::domain::address_book::{BookContact, BookEntryId};
 use crate::store::{Store, Suggestion};
 
 use super::ServiceResult;
@@ -26,4 +28,24 @@ pub async fn check(store: &Store, suggestions: &mut [Suggestion]) -> ServiceResu
         }
     }
     Ok(())
+}
+
+/// The entry of the list's connected book that an accepted `suggestion` is written into (the
+/// one mailsig wrote it to, else the one with one of its addresses), as the index holds it: the
+/// merge view offers its values. `None` without a book or such an entry. The caller has checked
+/// that the actor may see the suggestion.
+pub async fn entry_of(
+    store: &Store,
+    suggestion: &Suggestion,
+) -> ServiceResult<Option<(BookEntryId, BookContact)>> {
+    if store.book_of_list(suggestion.list).await?.is_none() {
+        return Ok(None);
+    }
+    let Some(id) = target_of(store, suggestion).await? else {
+        return Ok(None);
+    };
+    Ok(store
+        .book_entry(suggestion.list, &id)
+        .await?
+        .map(|stored| (id, stored.entry.contact)))
 }

@@ -3,6 +3,7 @@
 //! change. Every read and change is written to the audit log (ids only, never content).
 
 use crate::books::worker::Wake;
+use crate::domain::address_book::{BookChoice, BookContact, BookEntryId};
 use crate::domain::{AuditAction, AuditObject};
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,8 @@ pub const MAX_PAGE: u32 = 200;
 pub const MERGE_FIELDS: [&str; 4] = ["name", "title", "company", "address"];
 /// Fields with several values, of which a reviewer keeps some (`keep`) and removes the rest.
 pub const LIST_FIELDS: [&str; 4] = ["emails", "phones", "websites", "social"];
+/// Fields that can take the connected book's value (`book`).
+pub use crate::domain::address_book::CHOICE_FIELDS as BOOK_FIELDS;
 
 /// Filters as typed by the user (query string or form).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -52,6 +55,10 @@ pub enum Choice {
     Typed { value: String },
     /// For a list field: keep only these of its current values (phones as E.164).
     Keep { values: Vec<String> },
+    /// The value of the connected address book's entry that holds the contact (the merge view
+    /// shows it): the contact takes it and the entry keeps it. For `emails` and `phones`: the
+    /// contact keeps those of its values the entry has, and nothing is added to the entry.
+    Book,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -288,7 +295,8 @@ async fn set_status(
 
 /// Applies one choice per field and marks the suggestion merged. `keep_old` restores the value
 /// from before the field's most recent change (from the history); without such a change the
-/// field keeps its value.
+/// field keeps its value. `book` takes the value of the connected book's entry that holds the
+/// contact; the choice made against that entry is kept for the write-back (`books::merge`).
 pub async fn merge(
     store: &Store,
     books: &Wake,
@@ -362,11 +370,34 @@ async fn merge_inner(
     undoable: bool,
 ) -> ServiceResult<(Suggestion, Option<MergeUndoId>)> {
     let suggestion = visible(store, actor, id, Role::Editor).await?;
+    let book = super::book_check::entry_of(store, &suggestion).await?;
     let mut c = Checker::new();
     if choices.is_empty() {
         c.push("fields", FieldCode::Required, "choose at least one field");
     }
     for (i, choice) in choices.iter().enumerate() {
+        if choice.choice == Choice::Book {
+            if !BOOK_FIELDS.contains(&choice.field.as_str()) {
+                c.push(
+                    &format!("fields[{i}].field"),
+                    FieldCode::Choice,
+                    format!("book is for: {}", BOOK_FIELDS.join(", ")),
+                );
+            } else if book.is_none() {
+                c.push(
+                    &format!("fields[{i}].choice"),
+                    FieldCode::Choice,
+                    "no entry of the list's address book holds this contact",
+                );
+            } else if choices[..i].iter().any(|o| o.field == choice.field) {
+                c.push(
+                    &format!("fields[{i}].field"),
+                    FieldCode::Choice,
+                    "is chosen twice",
+                );
+            }
+            continue;
+        }
         if let Choice::Keep { values } = &choice.choice {
             let current = list_values(&suggestion, &choice.field);
             match current {
@@ -413,6 +444,7 @@ async fn merge_inner(
     }
     c.finish()?;
     let history = store.suggestion_history(id).await?;
+    let book_contact = book.as_ref().map(|(_, contact)| contact);
     let lists: Vec<ListEdit> = choices
         .iter()
         .filter_map(|choice| match &choice.choice {
@@ -420,11 +452,18 @@ async fn merge_inner(
                 field: choice.field.clone(),
                 keep: values.clone(),
             }),
+            Choice::Book if LIST_FIELDS.contains(&choice.field.as_str()) => Some(ListEdit {
+                field: choice.field.clone(),
+                keep: book_contact
+                    .map(|entry| kept_by_book(&suggestion, &choice.field, entry))
+                    .unwrap_or_default(),
+            }),
             _ => None,
         })
         .collect();
     let edits: Vec<FieldEdit> = choices
         .iter()
+        .filter(|choice| MERGE_FIELDS.contains(&choice.field.as_str()))
         .filter(|choice| !matches!(choice.choice, Choice::Keep { .. }))
         .map(|choice| {
             let current = suggestion.fields.display(&choice.field);
@@ -436,6 +475,9 @@ async fn merge_inner(
                     .find(|h| h.field == choice.field)
                     .map_or(current, |h| h.old_value.clone()),
                 Choice::Typed { value } => Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+                Choice::Book => book_contact
+                    .and_then(|entry| entry.value(&choice.field))
+                    .map(str::to_owned),
                 Choice::Keep { .. } => current,
             };
             FieldEdit {
@@ -452,6 +494,10 @@ async fn merge_inner(
     } else {
         (store.merge_suggestion_with(id, &edits, &lists).await?, None)
     };
+    if let Some((entry, contact)) = &book {
+        let choice = book_choice(entry, contact, choices, &edits);
+        store.set_book_choice(id, merged.list, &choice).await?;
+    }
     let fields: Vec<&str> = choices.iter().map(|c| c.field.as_str()).collect();
     audit(
         store,
@@ -463,6 +509,48 @@ async fn merge_inner(
     )
     .await?;
     Ok((merged, undo))
+}
+
+/// The current values of `field` (`emails`, `phones`) that the book's entry has too.
+fn kept_by_book(suggestion: &Suggestion, field: &str, entry: &BookContact) -> Vec<String> {
+    list_values(suggestion, field)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| match field {
+            "emails" => entry.has_email(v),
+            _ => entry.has_phone(v),
+        })
+        .collect()
+}
+
+/// What the write-back follows for the book's entry: the fields chosen from the book keep its
+/// value; a single-valued field whose chosen value differs from the entry's takes the contact's.
+fn book_choice(
+    entry: &BookEntryId,
+    contact: &BookContact,
+    choices: &[FieldChoice],
+    edits: &[FieldEdit],
+) -> BookChoice {
+    let mut choice = BookChoice::new(entry.clone());
+    for field in BOOK_FIELDS {
+        let Some(chosen) = choices.iter().find(|c| c.field == field) else {
+            continue;
+        };
+        if chosen.choice == Choice::Book {
+            choice.book.push(field);
+            continue;
+        }
+        let value = edits
+            .iter()
+            .find(|e| e.field == field)
+            .and_then(|e| e.value.as_deref());
+        if let (Some(book), Some(value)) = (contact.value(field), value)
+            && book != value.trim()
+        {
+            choice.ours.push(field);
+        }
+    }
+    choice
 }
 
 /// The current values of a list field (phones as E.164); `None` for any other field.

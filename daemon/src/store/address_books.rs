@@ -14,8 +14,8 @@ use sqlx::any::AnyRow;
 
 use super::{Error, ListId, Result, SecretId, Store, SuggestionId, UserId, col, parse_col};
 use crate::domain::address_book::{
-    BookContact, BookEntry, BookEntryId, BookKeys, BookKind, BookMatch, ETag, MatchReason,
-    SyncState,
+    BookChoice, BookContact, BookEntry, BookEntryId, BookKeys, BookKind, BookMatch, ETag,
+    MatchReason, SyncState,
 };
 use crate::domain::text_enum;
 
@@ -521,6 +521,61 @@ impl Store {
                 entry: BookEntryId(col(&row, "entry_id")?),
                 created: col::<i64>(&row, "created")? != 0,
                 pushed_at: col(&row, "pushed_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Keeps the reviewer's merge-view choice for `suggestion` against an entry of `list`'s
+    /// book (migration 0050), replacing the one it had; a choice naming no field removes it.
+    pub async fn set_book_choice(
+        &self,
+        suggestion: SuggestionId,
+        list: ListId,
+        choice: &BookChoice,
+    ) -> Result<()> {
+        if choice.book.is_empty() && choice.ours.is_empty() {
+            sqlx::query("DELETE FROM book_choices WHERE suggestion_id = $1")
+                .bind(suggestion.0)
+                .execute(self.writer())
+                .await
+                .map_err(Error::db(
+                    "forget address book choice",
+                    "address book entry",
+                ))?;
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO book_choices (suggestion_id, list_id, entry_id, book_fields, our_fields) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (suggestion_id) DO UPDATE SET \
+             list_id = excluded.list_id, entry_id = excluded.entry_id, \
+             book_fields = excluded.book_fields, our_fields = excluded.our_fields",
+        )
+        .bind(suggestion.0)
+        .bind(list.0)
+        .bind(choice.entry.0.as_str())
+        .bind(BookChoice::join(&choice.book))
+        .bind(BookChoice::join(&choice.ours))
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("keep address book choice", "address book entry"))?;
+        Ok(())
+    }
+
+    /// The reviewer's merge-view choice for `suggestion`, if one was kept.
+    pub async fn book_choice(&self, suggestion: SuggestionId) -> Result<Option<BookChoice>> {
+        let row = sqlx::query(
+            "SELECT entry_id, book_fields, our_fields FROM book_choices WHERE suggestion_id = $1",
+        )
+        .bind(suggestion.0)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(Error::db("read address book choice", "address book entry"))?;
+        row.map(|row| {
+            Ok(BookChoice {
+                entry: BookEntryId(col(&row, "entry_id")?),
+                book: BookChoice::split(&col::<String>(&row, "book_fields")?),
+                ours: BookChoice::split(&col::<String>(&row, "our_fields")?),
             })
         })
         .transpose()

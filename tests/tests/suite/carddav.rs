@@ -1007,6 +1007,34 @@ async fn a_list_connected_through_the_api_receives_accepted_contacts_and_reads_t
             "{backend:?}: {items:?}"
         );
 
+        // The merge takes the book's value of the entry that holds the contact: Ann's name as
+        // the book has it. A contact no entry holds has no book value to take.
+        let (app, by) = (&w.app, &editor);
+        let merge_from_book = |id: i64| {
+            let path = format!("/api/v1/suggestions/{id}/merge");
+            let body = serde_json::json!({"fields": [{"field": "name", "choice": "book"}]});
+            async move { app.call(Method::POST, &path, by, Some(body)).await }
+        };
+        let reply = merge_from_book(w.suggestion.0).await?;
+        ensure!(
+            reply.status == 200 && reply.json()?["fields"]["name"]["value"] == "Ann Other",
+            "{backend:?}: merge from the book: {} {}",
+            reply.status,
+            reply.text()
+        );
+        let outsider =
+            add_suggestion(store, w.mailbox, "otto@else.example", &[("name", "Otto")]).await?;
+        let reply = merge_from_book(outsider.0).await?;
+        ensure!(
+            reply.status == 400
+                && field_errors(&reply)?.iter().any(|(f, m)| {
+                    f == "fields[0].choice" && m.contains("no entry of the list's address book")
+                }),
+            "{backend:?}: book value without an entry: {} {}",
+            reply.status,
+            reply.text()
+        );
+
         // One replica at a time: a book claimed by one is skipped by the other.
         ensure!(
             store
@@ -1074,175 +1102,5 @@ async fn a_book_on_an_internal_address_is_refused_unless_the_operator_allows_it(
         reply.status
     );
     ensure!(w.app.store.book_of_list(w.list).await?.is_none());
-    Ok(())
-}
-
-/// Connects the world's list to `collection` through the API, as its owner.
-async fn connect_api(w: &World, radicale: &Radicale, collection: &Url) -> Result<()> {
-    let owner = api_support::Auth::Bearer(w.owner.1.clone());
-    let body = book_body(collection, PASSWORD, Some(&radicale.ca));
-    let path = format!("/api/v1/lists/{}/book", w.list.0);
-    let reply = w.app.call(Method::PUT, &path, &owner, Some(body)).await?;
-    ensure!(
-        reply.status == 200,
-        "connect: {} {}",
-        reply.status,
-        reply.text()
-    );
-    Ok(())
-}
-
-/// The figures of BENCHMARKS.md ("Address books"): one sync round writing 1,000 accepted
-/// contacts into an empty Radicale book, the first read of a book of 10,000 cards, a read after
-/// 100 of them changed, and 1,000 duplicate checks against the 10,000-entry index. Prints the
-/// times; asserts only what was written and read. Run by hand:
-/// `cargo nextest run -p mailsig-tests --test suite --run-ignored only --no-capture carddav::figures`.
-#[tokio::test]
-#[ignore = "a load run for BENCHMARKS.md, minutes long"]
-async fn figures_push_1000_and_read_back_10000() -> Result<()> {
-    use std::time::Instant;
-    let radicale = Radicale::new()?;
-    let w = app_with_books(api_support::Backend::Sqlite).await?;
-    let store = &w.app.store;
-    // Radicale reads and parses every card of a book the first time it lists it, which takes
-    // longer than the default 20 s request limit for 10,000 cards here.
-    let worker = Worker::new(
-        store.clone(),
-        w.app.vault.clone(),
-        BookSettings {
-            timeout: std::time::Duration::from_secs(600),
-            ..Radicale::settings()
-        },
-        "figures",
-    );
-
-    // 1,000 accepted contacts into an empty book: one round.
-    let empty = radicale.make_book("push").await?;
-    connect_api(&w, &radicale, &empty).await?;
-    for i in 0..1000 {
-        let id = add_suggestion(
-            store,
-            w.mailbox,
-            &format!("person{i}@load.example"),
-            &[
-                ("name", &format!("Person {i} Load")),
-                ("company", "Load Inc"),
-                ("phone", &format!("+4930{:07}", 1_000_000 + i)),
-            ],
-        )
-        .await?;
-        store
-            .set_suggestion_status(id, SuggestionStatus::Accepted)
-            .await?;
-    }
-    let started = Instant::now();
-    let synced = worker
-        .sync_list(w.list)
-        .await
-        .map_err(|e| anyhow::anyhow!("push round: {e}"))?;
-    let push = started.elapsed();
-    ensure!(synced.created == 1000, "{synced:?}");
-    eprintln!(
-        "FIGURE push 1000 accepted contacts (one round, create each): {:.1} s ({:.1} ms per contact)",
-        push.as_secs_f64(),
-        push.as_secs_f64() * 1000.0 / 1000.0
-    );
-
-    // A book of 10,000 cards. Radicale checks a new card's UID against every card of the
-    // collection, so its PUT slows down as the book grows (0.11-0.13 s each at 1,000 cards);
-    // the cards are therefore written straight into its storage folder, which it reads as it
-    // would its own writes. Only mailsig's reading is timed.
-    let big = radicale.make_book("read").await?;
-    let folder =
-        std::path::PathBuf::from(std::env::var("MAILSIG_TEST_DIR").context("MAILSIG_TEST_DIR")?)
-            .join("radicale/collections/collection-root")
-            .join(big.path().trim_matches('/'));
-    ensure!(folder.is_dir(), "no storage folder {}", folder.display());
-    let write = |i: usize, extra: &str| {
-        std::fs::write(
-            folder.join(format!("c{i}.vcf")),
-            card(
-                &format!("c{i}"),
-                &[
-                    &format!("FN:Contact {i} Big"),
-                    "ORG:Big Book AG",
-                    &format!("EMAIL:contact{i}@big.example"),
-                    &format!("TEL;TYPE=WORK:+4989{:07}", 2_000_000 + i),
-                    extra,
-                ],
-            ),
-        )
-    };
-    for i in 0..10_000 {
-        write(i, "NOTE:first")?;
-    }
-    connect_api(&w, &radicale, &big).await?;
-    let started = Instant::now();
-    let synced = worker
-        .sync_list(w.list)
-        .await
-        .map_err(|e| anyhow::anyhow!("first read: {e}"))?;
-    let first = started.elapsed();
-    ensure!(
-        synced.read.complete && synced.read.changed == 10_000,
-        "{synced:?}"
-    );
-    ensure!(store.book_entry_count(w.list).await? == 10_000);
-    eprintln!(
-        "FIGURE first read of a 10,000-card book (sync-collection, multiget, index): {:.1} s",
-        first.as_secs_f64()
-    );
-
-    // 100 cards changed on the server: the next round reads only those.
-    for i in 0..100 {
-        write(i, &format!("EMAIL:changed{i}@big.example"))?;
-    }
-    let started = Instant::now();
-    let synced = worker
-        .sync_list(w.list)
-        .await
-        .map_err(|e| anyhow::anyhow!("delta read: {e}"))?;
-    let delta = started.elapsed();
-    ensure!(
-        !synced.read.complete && synced.read.changed == 100,
-        "{synced:?}"
-    );
-    eprintln!(
-        "FIGURE read of the 10,000-card book after 100 cards changed: {:.2} s",
-        delta.as_secs_f64()
-    );
-    let started = Instant::now();
-    let synced = worker
-        .sync_list(w.list)
-        .await
-        .map_err(|e| anyhow::anyhow!("idle read: {e}"))?;
-    ensure!(synced.read.changed == 0, "{synced:?}");
-    eprintln!(
-        "FIGURE read of the unchanged 10,000-card book: {:.3} s",
-        started.elapsed().as_secs_f64()
-    );
-
-    // 1,000 duplicate checks against the 10,000-entry index.
-    let started = Instant::now();
-    let mut exists = 0;
-    for i in 0..1000 {
-        let keys = BookKeys::new(
-            Some(&format!("Contact {} Big", i * 7)),
-            Some("Big Book"),
-            [format!("changed{i}@big.example").as_str()],
-            std::iter::empty(),
-            None,
-        );
-        if store.book_match(w.list, &keys).await?.verdict == Verdict::Exists {
-            exists += 1;
-        }
-    }
-    let checks = started.elapsed();
-    ensure!(exists == 100, "{exists} known addresses");
-    eprintln!(
-        "FIGURE 1,000 duplicate checks against the 10,000-entry index: {:.2} s ({:.2} ms each)",
-        checks.as_secs_f64(),
-        checks.as_secs_f64()
-    );
     Ok(())
 }

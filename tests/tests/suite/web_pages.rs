@@ -1274,3 +1274,208 @@ async fn the_address_book_page_connects_a_list_whose_accepted_contacts_reach_the
     ensure!(still.status().is_success(), "the card was deleted");
     Ok(())
 }
+
+/// The merge view of a contact the connected book already holds (an entry with its address)
+/// offers the book's value beside the suggested one per field, the e-mails' and phones' too,
+/// with the book's chosen by default; the card the daemon's worker then writes follows each
+/// choice: a field chosen from the book keeps the book's value, one chosen from the suggestion
+/// replaces it, the phones chosen from the book get nothing added, and a blank is filled.
+#[tokio::test]
+async fn the_merge_view_offers_the_books_values_and_the_written_card_follows_the_choice()
+-> Result<()> {
+    let base = std::env::var("MAILSIG_TEST_CARDDAV_URL")
+        .context("MAILSIG_TEST_CARDDAV_URL (scripts/test-servers.sh start)")?;
+    let ca = std::fs::read_to_string(std::env::var("MAILSIG_TEST_CA").context("MAILSIG_TEST_CA")?)?;
+    let site = Site::start_with_books(mailsig_daemon::books::BookSettings {
+        allow_private_hosts: true,
+        // Rounds start only when a request wakes the worker.
+        interval: std::time::Duration::from_secs(3600),
+        ..mailsig_daemon::books::BookSettings::default()
+    })
+    .await?;
+    let owner = site.user("bea@mycorp.example", "bea password 1").await?;
+    let list = site.store.create_list(owner.id, "Buyers").await?;
+    let session = auth::sign_in(&site.store, "bea@mycorp.example", "bea password 1").await?;
+    let owner_cookie = cookie(&session);
+    let token = auth::csrf_token(&session.session).to_owned();
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes())?)
+        .build()?;
+    let book = format!("{base}/carddav/merge-{:016x}/", rand::random::<u64>());
+    let made = client
+        .request(reqwest::Method::from_bytes(b"MKCOL")?, &book)
+        .basic_auth("carddav", Some("carddav-password"))
+        .header("Content-Type", "application/xml; charset=utf-8")
+        .body(r#"<?xml version="1.0" encoding="utf-8"?><d:mkcol xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:set><d:prop><d:resourcetype><d:collection/><c:addressbook/></d:resourcetype><d:displayname>Buyers book</d:displayname></d:prop></d:set></d:mkcol>"#)
+        .send()
+        .await?;
+    ensure!(made.status().as_u16() == 201, "MKCOL: {}", made.status());
+    // Ann's card, written by another client of the book.
+    let card_url = url::Url::parse(&book)?.join("ann.vcf")?;
+    let put = client
+        .put(card_url.clone())
+        .basic_auth("carddav", Some("carddav-password"))
+        .header("Content-Type", "text/vcard; charset=utf-8")
+        .body("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:ann\r\nFN:Ann Lee\r\nTITLE:Head of Buying\r\nEMAIL:ann@acme.example\r\nTEL;TYPE=work:+49301234567\r\nEND:VCARD\r\n")
+        .send()
+        .await?;
+    ensure!(put.status().is_success(), "PUT: {}", put.status());
+
+    let connect = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf_token", &token)
+        .append_pair("url", &book)
+        .append_pair("user", "carddav")
+        .append_pair("password", "carddav-password")
+        .append_pair("ca_pem", &ca)
+        .finish();
+    let connected = post_form(
+        &site,
+        &format!("/lists/{}/book", list.id.0),
+        &owner_cookie,
+        connect,
+    )
+    .await?;
+    ensure!(connected.status == 303, "connect: {}", connected.status);
+    // Connecting wakes the worker, whose first read puts Ann's card into the index.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while site.store.book_entry_count(list.id).await? < 1 {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the book was not read within 30 s of connecting"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let mailbox = site
+        .mailbox(owner.id, list.id, "bea@mycorp.example")
+        .await?;
+    let field = |value: &str| StoredField {
+        value: value.to_owned(),
+        confidence: 0.9,
+        rule: "test".to_owned(),
+    };
+    let ann = site
+        .suggestion(
+            mailbox,
+            1,
+            "ann@acme.example",
+            SuggestionFields {
+                name: Some(field("Ann B. Lee")),
+                title: Some(field("Buyer")),
+                company: Some(field("Acme")),
+                phones: vec![StoredPhone {
+                    kind: "work".to_owned(),
+                    e164: "+49301234568".to_owned(),
+                    confidence: 0.9,
+                    rule: "test".to_owned(),
+                }],
+                ..SuggestionFields::default()
+            },
+        )
+        .await?;
+    let page = format!("/suggestions/{}/merge", ann.0);
+    let shown = https(
+        site.addr,
+        site.env.tls_client_config(),
+        &Request::get(&page).header("Cookie", owner_cookie.clone()),
+    )
+    .await?;
+    let body = &shown.body;
+    ensure!(shown.status == 200, "merge view: {}", shown.status);
+    for (id, value) in [
+        ("name-book", "Ann Lee"),
+        ("title-book", "Head of Buying"),
+        ("side-phones-book", "+49301234567"),
+    ] {
+        let at = body
+            .find(&format!("id=\"{id}\""))
+            .with_context(|| format!("no {id} in the merge view: {body}"))?;
+        let tail = &body[at..];
+        ensure!(
+            tail[..tail.find("</label>").unwrap_or(tail.len())].contains(value),
+            "{id} does not offer {value}: {body}"
+        );
+    }
+    ensure!(
+        body.contains("id=\"title-book\" name=\"choice_title\" value=\"book\" checked")
+            && !body.contains("id=\"company-book\""),
+        "the book's title is not the default, or the book's blank company is offered: {body}"
+    );
+
+    // The reviewer takes the suggested name, keeps the book's title and the book's phones.
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf_token", &token)
+        .append_pair("value_name", "Ann B. Lee")
+        .append_pair("orig_name", "Ann B. Lee")
+        .append_pair("choice_name", "take_new")
+        .append_pair("value_title", "Buyer")
+        .append_pair("orig_title", "Buyer")
+        .append_pair("choice_title", "book")
+        .append_pair("value_company", "Acme")
+        .append_pair("orig_company", "Acme")
+        .append_pair("value_address", "")
+        .append_pair("orig_address", "")
+        .append_pair("listed_phones", "yes")
+        .append_pair("keep_phones", "+49301234568")
+        .append_pair("side_phones", "book")
+        .finish();
+    let merged = post_form(&site, &page, &owner_cookie, form).await?;
+    ensure!(
+        merged.status == 303,
+        "merge: {} {}",
+        merged.status,
+        merged.body
+    );
+    let contact = site.store.get_suggestion(ann).await?;
+    ensure!(
+        contact.status == SuggestionStatus::Merged
+            && contact.fields.title.as_ref().map(|t| t.value.as_str()) == Some("Head of Buying")
+            && contact.fields.name.as_ref().map(|t| t.value.as_str()) == Some("Ann B. Lee")
+            && contact.fields.phones.is_empty(),
+        "the contact does not follow the choice: {:?}",
+        contact.fields
+    );
+
+    // The merge wakes the worker, which writes into Ann's card as chosen.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let link = loop {
+        if let Some(link) = site.store.book_link(ann).await? {
+            break link;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the merged contact was not written within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    ensure!(link.entry.0.ends_with("ann.vcf"), "{:?}", link.entry);
+    let card = client
+        .get(card_url)
+        .basic_auth("carddav", Some("carddav-password"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let lines = |property: &str| -> Vec<String> {
+        card.lines()
+            .filter(|l| {
+                l.split([':', ';'])
+                    .next()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(property))
+            })
+            .map(|l| l.split_once(':').map_or("", |(_, v)| v).trim().to_owned())
+            .collect()
+    };
+    ensure!(
+        lines("FN") == ["Ann B. Lee"]
+            && lines("TITLE") == ["Head of Buying"]
+            && lines("ORG").iter().any(|o| o.starts_with("Acme"))
+            && lines("TEL").len() == 1
+            && lines("TEL")[0].contains("1234567")
+            && lines("EMAIL") == ["ann@acme.example"],
+        "the card does not follow the choice: {card}"
+    );
+    Ok(())
+}

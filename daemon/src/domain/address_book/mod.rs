@@ -8,6 +8,7 @@
 //! above the store); they speak only these types, so the duplicate check, the merge and the
 //! write-back do not know which kind of book is behind them.
 
+pub mod choice;
 pub mod keys;
 pub mod verdict;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::text_enum;
 
+pub use choice::{BookChoice, CHOICE_FIELDS};
 pub use keys::{BookKeys, Region, company_key, email_key, name_key, phone_key, phonetic_key};
 pub use verdict::{BookMatch, MatchReason, Verdict};
 

@@ -383,7 +383,7 @@ fn entries() -> Vec<Entry> {
             M::POST,
             "/api/v1/suggestions/{id}/merge",
             "suggestions",
-            "Merge with a per-field choice: take_new, keep_old or typed (editor)",
+            "Merge with a per-field choice: take_new, keep_old, typed, keep or book (editor)",
             post(suggestions::merge),
         ),
         entry(

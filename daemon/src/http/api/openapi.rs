@@ -225,7 +225,11 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
                         "field": {"type": "string", "enum": ["emails", "phones", "websites", "social"]},
                         "choice": {"type": "string", "enum": ["keep"]},
                         "values": {"type": "array", "items": {"type": "string"},
-                                   "description": "the current values to keep (phones as E.164); the others are removed"}}}]}}}}"#
+                                   "description": "the current values to keep (phones as E.164); the others are removed"}}},
+                    {"type": "object", "required": ["field", "choice"], "properties": {
+                        "field": {"type": "string", "enum": ["name", "title", "company", "address", "emails", "phones"]},
+                        "choice": {"type": "string", "enum": ["book"],
+                                   "description": "the value of the connected address book's entry that holds the contact: the contact takes it and the entry keeps it (emails, phones: the contact keeps those the entry has; nothing is added to the entry)"}}}]}}}}"#
         }
         _ => return None,
     })

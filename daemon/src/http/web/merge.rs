@@ -1,7 +1,10 @@
 //! The merge view of one suggestion: the fields whose value changed side by side (the earlier
-//! value and the one from the latest mail, each with its date), every other field as a
-//! pre-filled box, and each e-mail, phone, website and profile with a Keep box; plus the open
-//! change proposals of an accepted contact, and Accept, Dismiss and Cancel.
+//! value and the one from the latest mail, each with its date), and, when the list's connected
+//! address book has an entry for the contact, the book's value beside the suggested one (chosen
+//! by default: the book keeps what someone typed there); every other field as a pre-filled box,
+//! each e-mail, phone, website and profile with a Keep box, and for e-mails and phones the choice
+//! between the book's and the suggested ones; plus the open change proposals of an accepted
+//! contact, and Accept, Dismiss and Cancel.
 //!
 //! Why the form is checked here before the service sees it: a reviewer's typed text must never
 //! be lost or silently cleared. Text typed into a box counts even when its radio was not
@@ -69,9 +72,13 @@ pub struct MergeField {
     /// The value before the latest change, when it differs from the current one.
     pub old_value: Option<String>,
     pub old_at: Option<Moment>,
+    /// The connected book's value (empty when blank there), when it differs from the current one.
+    pub book_value: Option<String>,
+    /// Shown side by side (an earlier or a book value to choose from).
+    pub compare: bool,
     /// What the box shows: the current value, or what the reviewer typed.
     pub typed: String,
-    /// The chosen radio: `take_new`, `keep_old` or `typed`.
+    /// The chosen radio: `take_new`, `keep_old`, `book` or `typed`.
     pub choice: String,
     /// "Clear this field" was ticked.
     pub clear: bool,
@@ -92,6 +99,11 @@ pub struct ListField {
     pub field: &'static str,
     pub label: &'static str,
     pub values: Vec<ListValue>,
+    /// The connected book's values of this field (e-mails, phones), when its entry lacks some
+    /// of the suggested ones: the reviewer chooses between the two.
+    pub book_values: Option<String>,
+    /// The book's values are chosen (nothing is added to the entry).
+    pub book_chosen: bool,
 }
 
 #[derive(Template)]
@@ -107,8 +119,10 @@ struct MergePage {
     status: &'static str,
     is_new: bool,
     can_edit: bool,
-    /// Fields whose earlier value differs: shown side by side.
+    /// Fields whose earlier value or book value differs: shown side by side.
     changed: Vec<MergeField>,
+    /// The list has a connected book with an entry for this contact.
+    in_book: bool,
     /// Every other single-valued field: a pre-filled box.
     others: Vec<MergeField>,
     lists: Vec<ListField>,
@@ -212,6 +226,9 @@ async fn render_merge(
             at: when(c.created_at),
         })
         .collect();
+    let book = service::book_check::entry_of(&state.store, &suggestion)
+        .await?
+        .map(|(_, contact)| contact);
     let empty = Posted::default();
     let posted = posted.unwrap_or(&empty);
     let mut changed = Vec::new();
@@ -225,6 +242,17 @@ async fn render_merge(
             .map(|h| h.old_value.clone().unwrap_or_default())
             .filter(|old| *old != new_value);
         let (new_at, old_at) = arrivals(&history, field, suggestion.created_at);
+        // A blank in the book is filled from the contact: only a value there is offered.
+        let book_value = book
+            .as_ref()
+            .and_then(|b| b.value(field))
+            .filter(|b| *b != new_value)
+            .map(str::to_owned);
+        let default = if book_value.is_some() {
+            "book"
+        } else {
+            "take_new"
+        };
         let entry = MergeField {
             field,
             label: label(field),
@@ -233,16 +261,18 @@ async fn render_merge(
                 .map_or_else(|| new_value.clone(), str::to_owned),
             choice: posted
                 .get(&format!("choice_{field}"))
-                .unwrap_or("take_new")
+                .unwrap_or(default)
                 .to_owned(),
             clear: posted.get(&format!("clear_{field}")) == Some("yes"),
             error: posted.error(field),
             new_at: new_at.map(Moment::ago),
             old_at: old_value.as_ref().and(old_at).map(Moment::ago),
+            compare: old_value.is_some() || book_value.is_some(),
             new_value,
             old_value,
+            book_value,
         };
-        if entry.old_value.is_some() {
+        if entry.compare {
             changed.push(entry);
         } else {
             others.push(entry);
@@ -252,9 +282,29 @@ async fn render_merge(
         .iter()
         .filter_map(|&field| {
             let values = service::suggestions::list_values(&suggestion, field)?;
+            let book_values = book
+                .as_ref()
+                .filter(|_| matches!(field, "emails" | "phones"))
+                .filter(|b| {
+                    values.iter().any(|v| match field {
+                        "emails" => !b.has_email(v),
+                        _ => !b.has_phone(v),
+                    })
+                })
+                .map(|b| match field {
+                    "emails" => b.emails.join(", "),
+                    _ => b
+                        .phones
+                        .iter()
+                        .map(|p| p.number.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
             (!values.is_empty()).then(|| ListField {
                 field,
                 label: label(field),
+                book_chosen: posted.get(&format!("side_{field}")) == Some("book"),
+                book_values,
                 values: values
                     .iter()
                     .map(|value| ListValue {
@@ -278,6 +328,7 @@ async fn render_merge(
         status: suggestion.status.as_str(),
         is_new: suggestion.status == SuggestionStatus::New,
         can_edit: list.role.can_edit(),
+        in_book: book.is_some(),
         changed,
         others,
         lists,
@@ -336,6 +387,14 @@ fn read_choices(
         let choice = form.get(&format!("choice_{field}")).unwrap_or_default();
         let edited = value.is_some_and(|v| v.trim() != orig.trim());
         let choice = match (choice, edited) {
+            ("book", true) => {
+                errors.push((
+                    field.to_owned(),
+                    "You typed a value but chose the address book's: choose “Use the text in the box” to keep what you typed, or undo the typing.".to_owned(),
+                ));
+                continue;
+            }
+            ("book", false) => Choice::Book,
             ("keep_old", true) => {
                 errors.push((
                     field.to_owned(),
@@ -377,6 +436,13 @@ fn read_choices(
     }
     for field in LIST_FIELDS {
         if form.get(&format!("listed_{field}")).is_none() {
+            continue;
+        }
+        if form.get(&format!("side_{field}")) == Some("book") {
+            choices.push(FieldChoice {
+                field: field.to_owned(),
+                choice: Choice::Book,
+            });
             continue;
         }
         let current = service::suggestions::list_values(suggestion, field).unwrap_or_default();
