@@ -19,6 +19,7 @@ mod imap_security;
 mod init;
 mod lists;
 mod mailboxes;
+mod org;
 mod outbox;
 mod parse;
 mod password;
@@ -103,6 +104,9 @@ pub enum Command {
     /// The org-wide sender blocklist: domains and addresses no mailbox makes suggestions of.
     #[command(subcommand)]
     Blocklist(blocklist::BlocklistCommand),
+    /// The organisation at a glance: every mailbox's health.
+    #[command(subcommand)]
+    Org(org::OrgCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(generate::CompletionsArgs),
     /// Print the manual page mailsigd(1), or write every command's page into a directory.
@@ -192,6 +196,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Webhook(command) => webhooks::execute(&config_path, command).await,
         Command::Audit(command) => audit::execute(&config_path, command).await,
         Command::Blocklist(command) => blocklist::execute(&config_path, command).await,
+        Command::Org(command) => org::execute(&config_path, command).await,
         Command::Completions(args) => generate::completions(&args),
         Command::Man(args) => generate::man(&args),
     }

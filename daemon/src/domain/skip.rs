@@ -38,11 +38,14 @@ pub enum SkipReason {
     /// A message whose sender is not authenticated spoke of a contact it may not change (an
     /// accepted one, or one an authenticated message backs): nothing changed.
     UnverifiedSender,
+    /// The sender's whole address is on the org-wide blocklist (a listed domain, or a domain
+    /// the mailbox excludes, counts as [`SkipReason::ExcludedDomain`] instead).
+    BlockedAddress,
 }
 
 impl SkipReason {
     /// Every reason, in a stable order (for stats and tests).
-    pub const ALL: [SkipReason; 13] = [
+    pub const ALL: [SkipReason; 14] = [
         SkipReason::ExcludedDomain,
         SkipReason::OwnDomain,
         SkipReason::AutoReply,
@@ -56,6 +59,7 @@ impl SkipReason {
         SkipReason::TargetListNotEditable,
         SkipReason::EngineError,
         SkipReason::UnverifiedSender,
+        SkipReason::BlockedAddress,
     ];
 
     /// The stable snake_case name used in counters and metrics.
@@ -74,6 +78,7 @@ impl SkipReason {
             SkipReason::TargetListNotEditable => "target_list_not_editable",
             SkipReason::EngineError => "engine_error",
             SkipReason::UnverifiedSender => "unverified_sender",
+            SkipReason::BlockedAddress => "blocked_address",
         }
     }
 

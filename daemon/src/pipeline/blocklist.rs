@@ -14,7 +14,8 @@ use crate::store::{BlocklistKind, BlocklistSnapshot};
 use super::domains::normalise_domain;
 
 /// Domains (with their subdomains) and single addresses whose mail is skipped for every
-/// mailbox, as [`crate::domain::SkipReason::ExcludedDomain`].
+/// mailbox, as [`crate::domain::SkipReason::ExcludedDomain`] and
+/// [`crate::domain::SkipReason::BlockedAddress`].
 ///
 /// Kept as hash sets so that a message costs one look-up per label of its sender's domain and
 /// one for its address, however long the list: `mail.spam.example` is looked up as itself, then

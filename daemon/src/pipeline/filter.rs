@@ -9,7 +9,7 @@ use mailsig_parser::Envelope;
 
 use crate::domain::SkipReason;
 
-use super::blocklist::Blocklist;
+use super::blocklist::{BlockedBy, Blocklist};
 pub use super::domains::domain_matches;
 use super::domains::normalise_domain;
 
@@ -125,8 +125,9 @@ impl MailboxRules {
     }
 }
 
-/// Applies every filter, in a fixed order: unusable sender, the org blocklist or the mailbox's
-/// excluded domains, own domain, role address, automatic reply, bulk. Returns the first reason
+/// Applies every filter, in a fixed order: unusable sender, a blocked or excluded domain (the
+/// org blocklist's or the mailbox's), an address on the org blocklist, own domain, role address,
+/// automatic reply, bulk. Returns the first reason
 /// that applies.
 pub fn check(
     envelope: &Envelope,
@@ -143,13 +144,19 @@ pub fn check(
         }
         _ => return Err(SkipReason::ParseError),
     };
-    if blocklist.blocks(local, &domain)
+    // A domain rule (the org's or the mailbox's) names the broader reason, so it wins over a
+    // listed address of the same domain.
+    let blocked = blocklist.verdict(local, &domain);
+    if blocked == Some(BlockedBy::Domain)
         || mailbox
             .excluded_domains
             .iter()
             .any(|rule| domain_matches(&domain, rule))
     {
         return Err(SkipReason::ExcludedDomain);
+    }
+    if blocked == Some(BlockedBy::Address) {
+        return Err(SkipReason::BlockedAddress);
     }
     let own = config.own_domains.iter().chain(&mailbox.own_domains);
     if own.into_iter().any(|rule| domain_matches(&domain, rule)) {
@@ -272,6 +279,34 @@ mod tests {
             Err(SkipReason::ExcludedDomain)
         );
         assert_eq!(check(&from("a@notspam.example"), &config, &rules), Ok(()));
+    }
+
+    #[test]
+    fn a_blocked_address_has_its_own_reason_and_a_domain_rule_wins_over_it() {
+        use crate::store::BlocklistKind;
+        let config = FilterConfig::default();
+        let org = Blocklist::of_entries([
+            (BlocklistKind::Address, "Boss@Partner.example"),
+            (BlocklistKind::Domain, "spam.example"),
+        ]);
+        let none = MailboxRules::new([], vec![]);
+        assert_eq!(
+            super::check(&from("BOSS@partner.example"), &config, &org, &none),
+            Err(SkipReason::BlockedAddress)
+        );
+        assert_eq!(
+            super::check(&from("colleague@partner.example"), &config, &org, &none),
+            Ok(())
+        );
+        assert_eq!(
+            super::check(&from("a@mail.spam.example"), &config, &org, &none),
+            Err(SkipReason::ExcludedDomain)
+        );
+        let excluded_here = MailboxRules::new([], vec!["partner.example".into()]);
+        assert_eq!(
+            super::check(&from("boss@partner.example"), &config, &org, &excluded_here),
+            Err(SkipReason::ExcludedDomain)
+        );
     }
 
     #[test]

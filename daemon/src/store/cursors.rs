@@ -132,6 +132,36 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records how many messages an IMAP folder's watcher found on the server beyond its cursor
+    /// and has not processed yet (0: it has processed them all), and since when they wait: the
+    /// moment of the first listing that found them, kept while later listings still find some
+    /// (the oldest waits longest), cleared at 0. A folder without a cursor row (not linked yet,
+    /// or removed meanwhile) is left alone.
+    pub async fn set_folder_waiting(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+        count: u32,
+    ) -> Result<()> {
+        let (count, since) = (i64::from(count), self.now_ms());
+        sqlx::query(
+            "UPDATE folder_cursors SET waiting = $3, \
+               waiting_since = CASE WHEN $3 = 0 THEN NULL \
+                 ELSE COALESCE(waiting_since, $4) END \
+             WHERE mailbox_id = $1 AND folder = $2",
+        )
+        .bind(mailbox.0)
+        .bind(folder)
+        .bind(count)
+        .bind(since)
+        .execute(self.writer())
+        .await
+        .map_err(Error::db("record what waits in a folder", "cursor"))?;
+        Ok(())
+    }
+}
+
 /// Moves a cursor forward inside the caller's transaction.
 pub(crate) async fn advance_cursor(
     conn: &mut AnyConnection,

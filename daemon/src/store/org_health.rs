@@ -1,7 +1,7 @@
 //! Every mailbox of the organisation with what an org admin needs to see its health at a
 //! glance, in one statement: owner, list, kind, status and reason, reconnecting since, the last
-//! message read, and what waits to be read (a Microsoft 365 mailbox's queued jobs). Never a
-//! setting or a credential.
+//! message read, and what waits to be read and since when (the lag: a Microsoft 365 mailbox's
+//! queued jobs, an IMAP folder's listed but unprocessed messages). Never a setting or a credential.
 
 use sqlx::any::AnyRow;
 
@@ -29,8 +29,9 @@ pub struct MailboxHealthRow {
     pub last_message_at: Option<i64>,
     /// Messages read since linking.
     pub messages_read: i64,
-    /// Messages announced but not read yet (Microsoft 365 jobs waiting), and since when the
-    /// oldest of them waits.
+    /// Messages known but not read yet, and since when the oldest of them waits (the lag):
+    /// for Microsoft 365 the notifications no worker has fetched yet; for IMAP what the
+    /// watchers' latest listings found beyond their cursors (`folder_cursors.waiting`).
     pub waiting: i64,
     pub waiting_since: Option<i64>,
     pub created_at: i64,
@@ -67,9 +68,13 @@ impl Store {
                m.reconnecting_reason, m.created_at, \
                c.updated_at AS last_message_at, c.value AS messages_read, \
                (SELECT COUNT(*) FROM graph_jobs j WHERE j.mailbox_id = m.id \
-                  AND j.status = 'pending') AS waiting, \
-               (SELECT MIN(j.created_at) FROM graph_jobs j WHERE j.mailbox_id = m.id \
-                  AND j.status = 'pending') AS waiting_since \
+                  AND j.status = 'pending') \
+                 + (SELECT CAST(COALESCE(SUM(f.waiting), 0) AS BIGINT) FROM folder_cursors f \
+                    WHERE f.mailbox_id = m.id) AS waiting, \
+               COALESCE((SELECT MIN(j.created_at) FROM graph_jobs j WHERE j.mailbox_id = m.id \
+                  AND j.status = 'pending'), \
+                 (SELECT MIN(f.waiting_since) FROM folder_cursors f \
+                    WHERE f.mailbox_id = m.id)) AS waiting_since \
              FROM mailboxes m \
              JOIN users u ON u.id = m.owner_id \
              JOIN contact_lists l ON l.id = m.target_list_id \

@@ -18,6 +18,9 @@ pub struct StoredSession {
     pub expires_at: i64,
     /// The sign-in passed a second factor (see `[api] require_second_factor`).
     pub second_factor: bool,
+    /// The user is an org admin now (read with the session, for the pages' navigation; the
+    /// admin routes check the role again themselves).
+    pub org_admin: bool,
 }
 
 impl std::fmt::Debug for StoredSession {
@@ -37,6 +40,7 @@ fn session_from_row(row: &AnyRow) -> Result<StoredSession> {
         created_at: col(row, "created_at")?,
         expires_at: col(row, "expires_at")?,
         second_factor: col::<i64>(row, "second_factor")? != 0,
+        org_admin: col::<i64>(row, "org_admin")? != 0,
     })
 }
 
@@ -94,7 +98,9 @@ impl Store {
             "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, second_factor) \
              SELECT $1, id, $3, $4, $5 FROM users \
              WHERE id = $2 AND deleted_at IS NULL AND disabled_at IS NULL \
-             RETURNING id, user_id, created_at, expires_at, second_factor",
+             RETURNING id, user_id, created_at, expires_at, second_factor, \
+               (SELECT CASE WHEN u.org_role = 'admin' THEN 1 ELSE 0 END \
+                  FROM users u WHERE u.id = user_id) AS org_admin",
         )
         .bind(id_hash)
         .bind(user.0)
@@ -111,7 +117,8 @@ impl Store {
     /// The unexpired session with this cookie hash whose user is still active.
     pub async fn session_by_hash(&self, id_hash: &str) -> Result<StoredSession> {
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.second_factor \
+            "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.second_factor, \
+               CASE WHEN u.org_role = 'admin' THEN 1 ELSE 0 END AS org_admin \
              FROM sessions s \
              JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.deleted_at IS NULL \
@@ -139,8 +146,10 @@ impl Store {
     /// The user's live sessions, newest first.
     pub async fn sessions_of(&self, user: UserId) -> Result<Vec<StoredSession>> {
         let rows = sqlx::query(
-            "SELECT id, user_id, created_at, expires_at, second_factor FROM sessions \
-             WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+            "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.second_factor, \
+               CASE WHEN u.org_role = 'admin' THEN 1 ELSE 0 END AS org_admin \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.user_id = $1 AND s.expires_at > $2 ORDER BY s.created_at DESC, s.id DESC",
         )
         .bind(user.0)
         .bind(self.now_ms())

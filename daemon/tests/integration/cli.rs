@@ -833,6 +833,97 @@ fn offboard_stops_mailboxes_wipes_credentials_and_hands_over_lists() {
     });
 }
 
+/// `mailsigd org health` reads the organisation's mailboxes through the same service function as
+/// `/admin/mailboxes` and the API, as the operator: those needing attention first, with the
+/// reason; an IMAP mailbox's lag (what its watcher listed and has not processed yet, since when);
+/// `--json` gives the API's fields.
+#[test]
+fn org_health_lists_every_mailbox_with_its_reason_and_lag_through_the_org_service() {
+    use mailsig_daemon::store::{MailboxKind, MailboxStatus, NewMailbox};
+    let install = Install::new();
+    install.ok(&["user", "add", "kai@example.com"]);
+    assert_eq!(install.ok(&["org", "health"]), "", "no mailbox yet");
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    let store = runtime.block_on(install.store());
+    let (working, broken) = runtime.block_on(async {
+        let kai = store
+            .user_by_email("kai@example.com")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let list = store
+            .create_list(kai.id, "Kai's leads")
+            .await
+            .unwrap_or_else(|e| panic!("list: {e}"));
+        let mailbox = |address: &str| NewMailbox {
+            owner: kai.id,
+            kind: MailboxKind::Imap,
+            address: address.into(),
+            display_name: None,
+            target_list: list.id,
+            excluded_domains: vec![],
+            settings: serde_json::json!({}),
+            secret: None,
+        };
+        let working = store
+            .create_mailbox(mailbox("kai@example.com"))
+            .await
+            .unwrap_or_else(|e| panic!("mailbox: {e}"));
+        let broken = store
+            .create_mailbox(mailbox("kai.old@example.com"))
+            .await
+            .unwrap_or_else(|e| panic!("mailbox: {e}"));
+        store
+            .set_mailbox_status(
+                broken.id,
+                MailboxStatus::NeedsAttention,
+                Some("the server refused the login"),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("status: {e}"));
+        store
+            .reset_cursor(working.id, "INBOX", 3, 10)
+            .await
+            .unwrap_or_else(|e| panic!("cursor: {e}"));
+        store
+            .set_folder_waiting(working.id, "INBOX", 4)
+            .await
+            .unwrap_or_else(|e| panic!("waiting: {e}"));
+        (working.id, broken.id)
+    });
+    let out = install.ok(&["org", "health"]);
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(rows.iter().all(|r| r.len() == 12), "{out}");
+    // Needing attention first, with the reason in words.
+    assert_eq!(rows[0][0], broken.0.to_string(), "{out}");
+    assert_eq!(
+        &rows[0][1..7],
+        [
+            "imap",
+            "kai.old@example.com",
+            "kai@example.com",
+            "Kai's leads",
+            "needs_attention",
+            "the server refused the login"
+        ],
+        "{out}"
+    );
+    assert_eq!(rows[0][10..], ["0", "-"], "nothing waits: {out}");
+    // The working one: four messages listed and not processed yet, since an RFC 3339 moment.
+    assert_eq!(rows[1][0], working.0.to_string(), "{out}");
+    assert_eq!(rows[1][5..7], ["ok", "-"], "{out}");
+    assert_eq!(rows[1][10], "4", "{out}");
+    assert!(
+        rows[1][11].ends_with('Z') && rows[1][11].contains('T'),
+        "waiting since: {out}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&install.ok(&["org", "health", "--json"]))
+        .unwrap_or_else(|e| panic!("json: {e}"));
+    assert_eq!(json[1]["waiting"], 4, "{json}");
+    assert!(json[1]["waiting_since"].is_i64(), "{json}");
+    assert_eq!(json[0]["status"], "needs_attention", "{json}");
+}
+
 /// `secrets rotate` refuses while a daemon replica is alive (its heartbeat row is live):
 /// secrets that daemon seals meanwhile would be under the old key and lost.
 #[test]

@@ -3161,4 +3161,36 @@ async fn org_mailbox_health_lists_every_mailbox_those_needing_attention_first(s:
     assert_eq!(rows[1].last_message_at, None);
     assert_eq!(rows[2].last_message_at, Some(T0 + 60_000));
     assert_eq!((rows[2].messages_read, rows[2].waiting), (1, 0));
+
+    // The lag of an IMAP mailbox: its watcher's listing found two messages beyond the cursor;
+    // a later listing that still finds some keeps the first moment; all processed clears it.
+    s.reset_cursor(w.mailbox, "INBOX", 7, 1)
+        .await
+        .expect("cursor");
+    s.set_folder_waiting(w.mailbox, "INBOX", 2)
+        .await
+        .expect("waiting");
+    s.clock().advance(Duration::from_secs(30));
+    s.set_folder_waiting(w.mailbox, "INBOX", 3)
+        .await
+        .expect("waiting");
+    // A folder without a cursor is left alone.
+    s.set_folder_waiting(w.mailbox, "Archive", 5)
+        .await
+        .expect("no cursor");
+    let imap = async || {
+        health::mailboxes(&s, AdminActor::operator())
+            .await
+            .expect("health")
+            .into_iter()
+            .find(|r| r.id == w.mailbox)
+            .expect("the IMAP mailbox")
+    };
+    let row = imap().await;
+    assert_eq!((row.waiting, row.waiting_since), (3, Some(T0 + 60_000)));
+    s.set_folder_waiting(w.mailbox, "INBOX", 0)
+        .await
+        .expect("cleared");
+    let row = imap().await;
+    assert_eq!((row.waiting, row.waiting_since), (0, None));
 }

@@ -7,8 +7,9 @@
 //!    into the person's Dovecot INBOX;
 //! 3. the person follows the mail's link, signs in through the provider too, makes a list and
 //!    links that IMAP mailbox on the page; its watcher connects to Dovecot;
-//! 4. the admin blocks a sender domain on the blocklist page: the next message from it is
-//!    skipped and counted on the mailbox, while another sender becomes a suggestion;
+//! 4. the admin blocks a sender domain and a sender address on the blocklist page: the next
+//!    message from each is skipped and counted on the mailbox under its own reason
+//!    (`excluded_domain`, `blocked_address`), while another sender becomes a suggestion;
 //! 5. the admin offboards the person on the page: the watcher's Dovecot connection is gone
 //!    within 5 s (`doveadm who`) and the person's secrets are wiped;
 //! 6. a password user turns two-step verification on and signs in with a code, then with a
@@ -20,7 +21,7 @@
 
 use crate::pipeline_support::{signed_mail, unique_id};
 use crate::second_factor;
-use crate::web_support::{Site, wait_exists};
+use crate::web_support::Site;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -214,7 +215,13 @@ async fn an_org_rolls_out_through_the_provider_blocks_offboards_and_audits_it_al
     //    through the real Postfix into the person's real Dovecot INBOX.
     let invitee = site.env.create_mail_user()?;
     let sender = site.env.create_mail_user()?;
-    admin_browser.goto(&site.url("/admin/users")).await?;
+    // The main navigation's "Admin" link leads there.
+    admin_browser.click("#nav-admin").await?;
+    admin_browser.wait_path(|p| p == "/admin", WAIT).await?;
+    admin_browser.click("#section-users a").await?;
+    admin_browser
+        .wait_path(|p| p == "/admin/users", WAIT)
+        .await?;
     admin_browser
         .fill("#invite-email", &invitee.address)
         .await?;
@@ -298,34 +305,38 @@ async fn an_org_rolls_out_through_the_provider_blocks_offboards_and_audits_it_al
     )
     .await?;
 
-    // 4. The admin blocks a domain on the page: its next message is skipped and counted on
-    //    the mailbox, another sender's becomes a suggestion.
+    // 4. The admin blocks a domain and an address on the page: the next message from each is
+    //    skipped and counted on the mailbox under its own reason, another sender's becomes a
+    //    suggestion.
     admin_browser.goto(&site.url("/admin/blocklist")).await?;
-    admin_browser
-        .fill("#blocklist-value", "blocked.example")
-        .await?;
-    admin_browser.click("#add-blocklist").await?;
-    wait_exists(&admin_browser, "#notice", WAIT)
-        .await
-        .context("the domain was not added")?;
-    ensure!(
+    for value in ["blocked.example", "Dora@Allowed.example"] {
+        admin_browser.fill("#blocklist-value", value).await?;
+        admin_browser.click("#add-blocklist").await?;
         admin_browser
-            .text("#blocklist")
+            .wait_text("#blocklist", &value.to_lowercase(), WAIT)
+            .await
+            .with_context(|| format!("{value} was not added"))?;
+    }
+    let skipped = async |reason: SkipReason| -> Result<i64> {
+        Ok(site
+            .store
+            .mailbox_stats(mailbox)
             .await?
-            .contains("blocked.example"),
-        "the blocklist page does not show the domain"
-    );
-    let excluded = SkipReason::ExcludedDomain.as_str();
-    let skipped_before = site
-        .store
-        .mailbox_stats(mailbox)
-        .await?
-        .skipped
-        .get(excluded)
-        .copied()
-        .unwrap_or(0);
+            .skipped
+            .get(reason.as_str())
+            .copied()
+            .unwrap_or(0))
+    };
+    let domain_before = skipped(SkipReason::ExcludedDomain).await?;
+    let address_before = skipped(SkipReason::BlockedAddress).await?;
     for (name, local, domain, tag) in [
         ("Bert Brandt", "bert", "blocked.example", "e2e-blocked"),
+        (
+            "Dora Dahl",
+            "dora",
+            "allowed.example",
+            "e2e-blocked-address",
+        ),
         ("Carl Dorn", "carl", "allowed.example", "e2e-allowed"),
     ] {
         site.env
@@ -350,41 +361,25 @@ async fn an_org_rolls_out_through_the_provider_blocks_offboards_and_audits_it_al
         },
     )
     .await?;
-    wait_until(
-        WAIT,
-        "the blocked sender's message was not counted as skipped",
-        async || {
-            Ok(site
-                .store
-                .mailbox_stats(mailbox)
-                .await?
-                .skipped
-                .get(excluded)
-                .copied()
-                .unwrap_or(0)
-                > skipped_before)
-        },
-    )
-    .await?;
+    // Appended in order, so both blocked messages were read before the allowed one.
     ensure!(
-        site.store
-            .mailbox_stats(mailbox)
-            .await?
-            .skipped
-            .get(excluded)
-            .copied()
-            .unwrap_or(0)
-            == skipped_before + 1,
-        "one skip expected"
+        skipped(SkipReason::ExcludedDomain).await? == domain_before + 1,
+        "the blocked domain's message was not counted once as excluded_domain"
     );
     ensure!(
-        !site
-            .store
-            .list_suggestions(list.id, &SuggestionFilter::default())
-            .await?
+        skipped(SkipReason::BlockedAddress).await? == address_before + 1,
+        "the blocked address's message was not counted once as blocked_address"
+    );
+    let suggested = site
+        .store
+        .list_suggestions(list.id, &SuggestionFilter::default())
+        .await?;
+    ensure!(
+        !suggested
             .iter()
-            .any(|s| s.sender_email == "bert@blocked.example"),
-        "the blocked sender became a suggestion"
+            .any(|s| s.sender_email == "bert@blocked.example"
+                || s.sender_email == "dora@allowed.example"),
+        "a blocked sender became a suggestion"
     );
 
     // 5. The admin offboards the person on the page, handing the list to themself: the
@@ -509,7 +504,10 @@ async fn an_org_rolls_out_through_the_provider_blocks_offboards_and_audits_it_al
         .audit_log(500)
         .await?
         .into_iter()
-        .find(|e| e.action == AuditAction::BlocklistAdd)
+        .find(|e| {
+            e.action == AuditAction::BlocklistAdd
+                && e.detail.as_deref() == Some("domain blocked.example")
+        })
         .and_then(|e| e.object_id);
     let expected = [
         // The admin: signed in through the provider, invited, blocked, offboarded.
@@ -602,6 +600,16 @@ async fn an_org_rolls_out_through_the_provider_blocks_offboards_and_audits_it_al
             == "domain blocked.example",
         "the blocklist row does not name the domain"
     );
+    ensure!(
+        rows.iter().any(|r| r.actor == admin_email
+            && r.action == AuditAction::BlocklistAdd.as_str()
+            && r.detail == "address"),
+        "no row for the blocked address"
+    );
+    ensure!(
+        !csv.to_lowercase().contains("dora@"),
+        "the blocked address reached the audit log"
+    );
     // Nobody else did any of these: no row of the admin's actions names another actor.
     for r in &rows {
         let admins_only = [
@@ -627,5 +635,75 @@ async fn an_org_rolls_out_through_the_provider_blocks_offboards_and_audits_it_al
 
     admin_browser.close().await?;
     user_browser.close().await?;
+    site.stop().await
+}
+
+/// The main navigation links to `/admin` for an org admin only: a plain user's pages have no such
+/// link, and it comes and goes with the role on the next page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_navigation_links_to_the_admin_pages_for_org_admins_only_in_chromium() -> Result<()>
+{
+    let site = Site::start(false).await?;
+    let admin = site.user("ada@mycorp.example", "ada password 12").await?;
+    site.store.set_org_role(admin.id, OrgRole::Admin).await?;
+    let plain = site.user("pia@mycorp.example", "pia password 12").await?;
+    let browser = Browser::start().await?;
+
+    site.sign_in(&browser, "pia@mycorp.example", "pia password 12")
+        .await?;
+    for path in ["/dashboard", "/mailboxes/new", "/account/security"] {
+        browser.goto(&site.url(path)).await?;
+        ensure!(
+            browser.exists("nav[aria-label=Main]").await?,
+            "{path} has no main navigation"
+        );
+        ensure!(
+            !browser.exists("#nav-admin").await?,
+            "a plain user sees the Admin link on {path}"
+        );
+    }
+    // Made an admin: the next page has the link.
+    site.store.set_org_role(plain.id, OrgRole::Admin).await?;
+    browser.goto(&site.url("/dashboard")).await?;
+    ensure!(
+        browser.exists("#nav-admin").await?,
+        "the new admin sees no link"
+    );
+    browser.forget_cookies().await?;
+
+    site.sign_in(&browser, "ada@mycorp.example", "ada password 12")
+        .await?;
+    for path in [
+        "/dashboard",
+        "/mailboxes/new",
+        "/account/security",
+        "/admin/users",
+    ] {
+        browser.goto(&site.url(path)).await?;
+        ensure!(
+            browser.text("#nav-admin").await? == "Admin",
+            "the admin sees no Admin link on {path}"
+        );
+    }
+    browser.click("#nav-admin").await?;
+    browser.wait_path(|p| p == "/admin", WAIT).await?;
+    ensure!(
+        browser
+            .eval::<Option<String>>(
+                "return document.querySelector('#nav-admin').getAttribute('aria-current');"
+            )
+            .await?
+            .as_deref()
+            == Some("page"),
+        "the Admin link is not marked as the current page on /admin"
+    );
+    // The role taken away: the link goes with it.
+    site.store.set_org_role(admin.id, OrgRole::User).await?;
+    browser.goto(&site.url("/dashboard")).await?;
+    ensure!(
+        !browser.exists("#nav-admin").await?,
+        "the link stayed after the role went"
+    );
+    browser.close().await?;
     site.stop().await
 }

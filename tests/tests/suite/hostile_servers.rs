@@ -322,3 +322,69 @@ async fn mail_announced_during_a_fetch_is_caught_up_before_going_idle() -> Resul
         .with_context(|| format!("commands received: {:?}", rig.hostile.commands()))?;
     rig.finish("new mail announced during a fetch", &[])
 }
+
+/// The lag of an IMAP mailbox in the organisation's health, read with `mailsigd org health`
+/// while the daemon runs: a server that lists a message and then stalls its body shows one
+/// message waiting since the first listing, and that moment is kept across the reconnect after
+/// the fetch timeout (the lag keeps growing); the Dovecot neighbour, whose mail is processed,
+/// shows nothing waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_mailbox_shows_its_lag_in_the_org_health_and_a_working_one_none() -> Result<()> {
+    let rig = Rig::start(
+        Behaviour::Trickle {
+            every: Duration::from_millis(500),
+        },
+        "fetch_timeout = \"5s\"",
+    )
+    .await?;
+    // Address, waiting, waiting since of the mailbox at `address`.
+    let health = |address: &str| -> Result<(usize, String)> {
+        let out = rig.daemon.cli(&["org", "health"], None)?;
+        let row: Vec<&str> = out
+            .lines()
+            .map(|l| l.split('\t').collect::<Vec<_>>())
+            .find(|r| r.get(2) == Some(&address))
+            .with_context(|| format!("no row for {address}: {out}"))?;
+        ensure!(row.len() == 12, "{out}");
+        Ok((row[10].parse()?, row[11].to_owned()))
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while rig.hostile.body_fetches() == 0 {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the body was never asked for"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (waiting, since) = health("victim@hostile.example")?;
+    ensure!(
+        waiting == 1 && since.ends_with('Z'),
+        "the stalled message is not shown waiting: {waiting} since {since}"
+    );
+    // The fetch times out, the watcher reconnects and lists the message again: still waiting,
+    // since the first listing.
+    rig.reconnect_line("timeout").await?;
+    while rig.hostile.body_fetches() < 2 {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the watcher did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(
+        health("victim@hostile.example")? == (1, since.clone()),
+        "the lag started again after the reconnect"
+    );
+    // The neighbour's mail is processed: nothing waits there (cleared right after the commit
+    // the metric counts).
+    rig.legit_mail_is_processed().await?;
+    while health(&rig.user.address)? != (0, "-".to_owned()) {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the working mailbox still shows a lag: {:?}",
+            health(&rig.user.address)?
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    rig.finish("trickle, read by org health", &[])
+}

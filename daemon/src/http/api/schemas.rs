@@ -445,7 +445,7 @@ pub fn components() -> Vec<(&'static str, String)> {
                 "reconnecting_since": {nullable_int}, "reconnecting_reason": {nullable_string},
                 "last_message_at": {nullable_int},
                 "messages_read": {INT},
-                "waiting": {{"type": "integer", "description": "messages announced but not read yet (Microsoft 365)"}},
+                "waiting": {{"type": "integer", "description": "messages known but not read yet: for Microsoft 365 announced notifications, for IMAP what the latest listing found beyond the cursor; `waiting_since` says since when the oldest waits (the lag)"}},
                 "waiting_since": {nullable_int}, "created_at": {INT}}}}}"##
             ),
         ),

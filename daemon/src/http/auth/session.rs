@@ -37,6 +37,9 @@ pub struct Session {
     pub expires_at: i64,
     /// The sign-in passed a second factor (what `[api] require_second_factor` asks for).
     pub second_factor: bool,
+    /// Its user is an org admin (the pages show the "Admin" link; the admin routes check the
+    /// role again).
+    pub org_admin: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -57,6 +60,7 @@ impl Session {
             csrf: csrf_token::derive(cookie, Purpose::Session),
             expires_at: s.expires_at,
             second_factor: s.second_factor,
+            org_admin: s.org_admin,
         }
     }
 }

@@ -27,10 +27,16 @@ use crate::store::{TokenId, UserId};
 pub const SECURITY_PATH: &str = "/account/security";
 
 /// The session of a page request, or a redirect to the sign-in page.
-fn signed_in(user: Option<CurrentUser>) -> Result<(UserId, i64, String), PageError> {
+/// The session's user, session row, CSRF token and whether the user is an org admin.
+fn signed_in(user: Option<CurrentUser>) -> Result<(UserId, i64, String, bool), PageError> {
     let user = user.ok_or(PageError::SignIn)?;
     let session = user.session().ok_or(PageError::SignIn)?;
-    Ok((user.user_id, session.id, csrf_token(session).to_owned()))
+    Ok((
+        user.user_id,
+        session.id,
+        csrf_token(session).to_owned(),
+        session.org_admin,
+    ))
 }
 
 #[derive(Template)]
@@ -48,6 +54,8 @@ struct SecurityPage {
     tokens: Vec<TokenRow>,
     /// Why the password was not changed.
     password_error: Option<String>,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 /// A session as the page lists it.
@@ -88,6 +96,7 @@ struct Shown {
     user: UserId,
     session: i64,
     csrf: String,
+    org_admin: bool,
     required: bool,
     error: Option<String>,
     password_error: Option<String>,
@@ -99,6 +108,7 @@ async fn security_page(state: &AppState, shown: Shown) -> Result<Response, PageE
         user,
         session: current,
         csrf,
+        org_admin,
         required,
         error,
         password_error,
@@ -149,6 +159,7 @@ async fn security_page(state: &AppState, shown: Shown) -> Result<Response, PageE
         (String::new(), String::new())
     };
     let page = SecurityPage {
+        org_admin,
         csrf,
         status,
         qr_svg,
@@ -177,13 +188,14 @@ pub async fn show(
     user: Option<CurrentUser>,
 ) -> Result<Response, PageError> {
     let required = policy_unmet(&state, &user);
-    let (user, session, csrf) = signed_in(user)?;
+    let (user, session, csrf, org_admin) = signed_in(user)?;
     security_page(
         &state,
         Shown {
             user,
             session,
             csrf,
+            org_admin,
             required,
             error: None,
             password_error: None,
@@ -198,7 +210,7 @@ pub async fn start(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
 ) -> Result<Response, PageError> {
-    let (user, _, _) = signed_in(user)?;
+    let (user, _, _, _) = signed_in(user)?;
     match second_factor::start_enrolment(&state.store, &state.vault, user).await {
         // Already on (a second tab): the page says so.
         Ok(()) | Err(SecondFactorError::WrongState) => {}
@@ -212,7 +224,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
 ) -> Result<Response, PageError> {
-    let (user, _, _) = signed_in(user)?;
+    let (user, _, _, _) = signed_in(user)?;
     match second_factor::cancel_enrolment(&state.store, user).await {
         Ok(()) | Err(SecondFactorError::WrongState) => {}
         Err(e) => return Err(failure(e)),
@@ -237,6 +249,8 @@ impl Drop for CodeForm {
 struct RecoveryCodesPage {
     csrf: String,
     codes: Vec<String>,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 impl Drop for RecoveryCodesPage {
@@ -254,7 +268,7 @@ pub async fn confirm(
     Form(form): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     let required = policy_unmet(&state, &user);
-    let (user, session, csrf) = signed_in(user)?;
+    let (user, session, csrf, org_admin) = signed_in(user)?;
     match second_factor::confirm_enrolment(
         &state.store,
         &state.vault,
@@ -265,6 +279,7 @@ pub async fn confirm(
     .await
     {
         Ok(codes) => html(&RecoveryCodesPage {
+            org_admin,
             csrf,
             codes: codes.shown().map(str::to_owned).collect(),
         }),
@@ -284,6 +299,7 @@ pub async fn confirm(
                     user,
                     session,
                     csrf,
+                    org_admin,
                     required,
                     error: Some(message),
                     password_error: None,
@@ -304,7 +320,7 @@ pub async fn disable(
     Form(form): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     let required = policy_unmet(&state, &user);
-    let (user, session, csrf) = signed_in(user)?;
+    let (user, session, csrf, org_admin) = signed_in(user)?;
     match second_factor::disable(&state.store, &state.vault, user, &form.code).await {
         Ok(()) | Err(SecondFactorError::WrongState) => {
             Ok(Redirect::to(SECURITY_PATH).into_response())
@@ -322,6 +338,7 @@ pub async fn disable(
                     user,
                     session,
                     csrf,
+                    org_admin,
                     required,
                     error: Some(message),
                     password_error: None,
@@ -358,7 +375,7 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
     let required = policy_unmet(&state, &user);
-    let (user, session, csrf) = signed_in(user)?;
+    let (user, session, csrf, org_admin) = signed_in(user)?;
     let result = auth::change_password(
         &state.store,
         user,
@@ -391,6 +408,7 @@ pub async fn change_password(
             user,
             session,
             csrf,
+            org_admin,
             required,
             error: None,
             password_error: Some(message),
@@ -406,7 +424,7 @@ pub async fn end_session(
     user: Option<CurrentUser>,
     axum::extract::Path(id): axum::extract::Path<i64>,
 ) -> Result<Response, PageError> {
-    let (user, current, _) = signed_in(user)?;
+    let (user, current, _, _) = signed_in(user)?;
     me::end_session(
         &state.store,
         crate::service::Actor::signed_in(user),
@@ -430,7 +448,7 @@ pub async fn revoke_token(
     user: Option<CurrentUser>,
     axum::extract::Path(id): axum::extract::Path<i64>,
 ) -> Result<Response, PageError> {
-    let (user, _, _) = signed_in(user)?;
+    let (user, _, _, _) = signed_in(user)?;
     me::revoke_token(
         &state.store,
         crate::service::Actor::signed_in(user),

@@ -40,6 +40,8 @@ struct BookPage {
     typed_url: String,
     typed_user: String,
     errors: Vec<String>,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -112,6 +114,7 @@ async fn render(
     let refused = !r.errors.is_empty();
     let mut response = html(&BookPage {
         current: "",
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf.clone(),
         list_id: found.id.0,
         list_name: found.name,

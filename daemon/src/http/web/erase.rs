@@ -24,6 +24,8 @@ struct ErasePage {
     who: String,
     sender: String,
     view: ReviewView,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 /// The confirmation: who is erased and what erasing means.
@@ -37,6 +39,7 @@ pub async fn erase_page(
     let suggestion =
         service::suggestions::for_erasure(&state.store, visitor.actor, SuggestionId(id)).await?;
     html(&ErasePage {
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf,
         id,
         list_id: suggestion.list.0,

@@ -49,6 +49,8 @@ struct DashboardPage {
     notice: String,
     /// A refused new-list or rename form: its list (0 for a new one), the text and the error.
     refused: Option<(i64, String, String)>,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -136,6 +138,7 @@ async fn render_dashboard(
         });
     }
     let page = DashboardPage {
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf.clone(),
         email: me.user.email,
         lists: list_rows,
@@ -240,6 +243,8 @@ struct SharePage {
     waiting: i64,
     /// What was just done ("Shared with …").
     notice: String,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -277,6 +282,7 @@ pub async fn share_page(
         _ => String::new(),
     };
     html(&SharePage {
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf,
         waiting,
         notice,
@@ -364,6 +370,8 @@ struct DeleteListPage {
     list_name: String,
     /// Live mailboxes that still deliver into the list (deleting is refused while > 0).
     mailboxes: usize,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 /// The confirm step before deleting a list (owner only).
@@ -386,6 +394,7 @@ pub async fn delete_page(
         .filter(|m| m.list == list.id)
         .count();
     html(&DeleteListPage {
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf,
         list_id: list.id.0,
         list_name: list.name,

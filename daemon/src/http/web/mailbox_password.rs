@@ -27,6 +27,8 @@ struct PasswordPage {
     id: i64,
     address: String,
     error: Option<String>,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 async fn page(
@@ -39,6 +41,7 @@ async fn page(
     let mailbox =
         service::mailboxes::get_mailbox(&state.store, visitor.actor, MailboxId(id)).await?;
     let mut response = html(&PasswordPage {
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf,
         id,
         address: mailbox.address,

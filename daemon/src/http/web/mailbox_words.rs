@@ -113,6 +113,7 @@ fn skip_label(reason: &str) -> String {
             SkipReason::TargetListNotEditable => "you may no longer edit its list",
             SkipReason::EngineError => "the signature reader failed",
             SkipReason::UnverifiedSender => "unverified senders changing known contacts",
+            SkipReason::BlockedAddress => "from a sender address the organisation blocks",
         });
     known.map_or_else(|| "other reasons".to_owned(), str::to_owned)
 }

@@ -59,6 +59,8 @@ struct LinkPage {
     advice: String,
     /// Microsoft 365 is configured: offer its button.
     microsoft: bool,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 /// The choices of "read recent mail when linked".
@@ -137,6 +139,7 @@ pub async fn link_page(
         advice = preset.advice.to_owned();
     }
     html(&LinkPage {
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf,
         lists,
         values,
@@ -333,6 +336,7 @@ pub async fn link_imap(
         }
     };
     let page = LinkPage {
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf.clone(),
         lists: editable_lists(&state, &visitor, list).await?,
         values: LinkValues {
@@ -362,6 +366,8 @@ pub async fn link_imap(
 #[template(path = "microsoft_unavailable.html")]
 struct MicrosoftUnavailable {
     csrf: String,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 /// The Microsoft 365 settings, present as a request extension when `[graph]` is configured and
@@ -386,7 +392,10 @@ pub async fn connect_microsoft(
 ) -> Result<Response, PageError> {
     let visitor = Visitor::require(user)?;
     let Some(axum::Extension(MicrosoftLinking(config))) = linking else {
-        let page = MicrosoftUnavailable { csrf: visitor.csrf };
+        let page = MicrosoftUnavailable {
+            org_admin: visitor.org_admin,
+            csrf: visitor.csrf,
+        };
         let body = page
             .render()
             .map_err(|e| PageError::Internal(format!("render: {e}")))?;
@@ -429,6 +438,8 @@ struct MailboxPage {
     saved: String,
     counters: Vec<(String, i64)>,
     last_activity: String,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 /// `?saved=list|exclusions` after a change.
@@ -477,6 +488,7 @@ async fn render_mailbox(
         exclusions.unwrap_or_else(|| (mailbox.excluded_domains.join("\n"), String::new()));
     let page = MailboxPage {
         lists,
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf.clone(),
         id,
         address: mailbox.address,
@@ -616,6 +628,7 @@ mod tests {
     fn page(reconnecting: &str) -> MailboxPage {
         MailboxPage {
             csrf: "c".into(),
+            org_admin: false,
             id: 7,
             address: "ann@example.com".into(),
             kind: "imap",

@@ -132,6 +132,8 @@ struct MergePage {
     /// The review page view the reviewer came from, carried through the form.
     view: ReviewView,
     back: String,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 fn label(field: &str) -> &'static str {
@@ -316,6 +318,7 @@ async fn render_merge(
         })
         .collect();
     let page = MergePage {
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf.clone(),
         id: id.0,
         who: display_name(&suggestion),

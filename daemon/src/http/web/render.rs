@@ -15,6 +15,8 @@ pub struct Visitor {
     pub actor: Actor,
     /// Put into every form as the hidden `csrf_token` field.
     pub csrf: String,
+    /// An org admin: the main navigation links to `/admin`.
+    pub org_admin: bool,
 }
 
 impl Visitor {
@@ -25,6 +27,7 @@ impl Visitor {
         Ok(Visitor {
             actor: user.actor(),
             csrf: auth::csrf_token(session).to_owned(),
+            org_admin: session.org_admin,
         })
     }
 }

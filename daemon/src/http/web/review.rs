@@ -340,6 +340,8 @@ struct ReviewPage {
     notice: Option<Notice>,
     next_page: Option<String>,
     first_page: Option<String>,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 const STATUS_FILTERS: [&str; 5] = ["new", "accepted", "merged", "dismissed", "all"];
@@ -425,6 +427,7 @@ pub async fn review_page(
     };
     html(&ReviewPage {
         auto: AutoSection::of(&auto),
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf,
         list_id: list.id.0,
         list_name: list.name,

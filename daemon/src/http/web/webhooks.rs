@@ -47,6 +47,8 @@ struct WebhooksPage {
     /// A refused add form: the URL typed, and the reasons.
     typed_url: String,
     errors: Vec<String>,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 /// One line of the delivery log.
@@ -70,6 +72,8 @@ struct LogPage {
     list_name: String,
     url: String,
     lines: Vec<AttemptRow>,
+    /// The signed-in person is an org admin (the navigation links to `/admin`).
+    org_admin: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -155,6 +159,7 @@ async fn render(
     let shows_secret = !r.secret.is_empty();
     let mut response = html(&WebhooksPage {
         current: "",
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf.clone(),
         list_id: found.id.0,
         list_name: found.name,
@@ -291,6 +296,7 @@ pub async fn log(
     let lines = service::log(&state.store, visitor.actor, list.id, endpoint.id).await?;
     html(&LogPage {
         current: "",
+        org_admin: visitor.org_admin,
         csrf: visitor.csrf,
         list_id: list.id.0,
         list_name: list.name,

@@ -1,6 +1,7 @@
 //! What a watcher needs from the store besides the pipeline: its folder cursor, a way to reset it
-//! (first link, UIDVALIDITY change), a way to mark its mailbox as needing attention, and a way to
-//! say that it is reconnecting (and, later, that it is connected again).
+//! (first link, UIDVALIDITY change), a way to mark its mailbox as needing attention, a way to
+//! say that it is reconnecting (and, later, that it is connected again), and a way to say what
+//! it found on the server and has not processed yet (the mailbox's lag).
 //!
 //! A trait object rather than the concrete store keeps the watcher testable and lets the load
 //! tool run without a database; `store_adapter` implements it over the real store.
@@ -47,6 +48,16 @@ pub trait Checkpoints: Send + Sync + 'static {
         mailbox: MailboxId,
         kind: ImapErrorKind,
         detail: &str,
+    ) -> BoxFuture<'_, Result<(), CheckpointError>>;
+
+    /// Records that the folder's latest listing found `count` messages beyond the cursor that
+    /// are not processed yet (0: all processed). The store keeps since when some wait; the
+    /// organisation's mailbox health shows it as the mailbox's lag.
+    fn waiting(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+        count: u32,
     ) -> BoxFuture<'_, Result<(), CheckpointError>>;
 
     /// Marks the mailbox as reconnecting since its first failure (`Some`: the kind of the latest

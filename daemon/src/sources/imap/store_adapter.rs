@@ -140,6 +140,21 @@ impl Checkpoints for StoreCheckpoints {
         })
     }
 
+    fn waiting(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+        count: u32,
+    ) -> BoxFuture<'_, Result<(), CheckpointError>> {
+        let folder = folder.to_owned();
+        Box::pin(async move {
+            self.store
+                .set_folder_waiting(store_id(mailbox), &folder, count)
+                .await
+                .map_err(|e| failed("record what waits", e))
+        })
+    }
+
     fn reconnecting(
         &self,
         mailbox: MailboxId,

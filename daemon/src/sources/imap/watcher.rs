@@ -214,9 +214,20 @@ async fn session(
     tracing::debug!(mailbox = %watch.mailbox, folder, uidvalidity, last_uid, has_idle, "imap watcher ready");
 
     let mut noticed = std::time::Instant::now();
+    // What the store says waits in this folder is unknown at first (an earlier session or
+    // daemon may have left a count): the first completed catch-up clears it.
+    let mut waiting_recorded = true;
     loop {
         drain_unsolicited(&mut session);
-        last_uid = catch_up(watch, &mut session, uidvalidity, last_uid, noticed).await?;
+        last_uid = catch_up(
+            watch,
+            &mut session,
+            uidvalidity,
+            last_uid,
+            noticed,
+            &mut waiting_recorded,
+        )
+        .await?;
         ImapStats::bump(&watch.stats.catch_ups);
         if watch.cancel.is_cancelled() {
             logout(session).await;
@@ -362,14 +373,29 @@ async fn highest_uid(
     .await
 }
 
+/// Records in the store how many listed messages wait (0: none); a failure is logged and
+/// otherwise ignored, as the count only informs the organisation's mailbox health.
+async fn record_waiting(watch: &FolderWatch, count: usize) {
+    let count = u32::try_from(count).unwrap_or(u32::MAX);
+    if let Err(error) = watch
+        .checkpoints
+        .waiting(watch.mailbox, &watch.folder, count)
+        .await
+    {
+        tracing::warn!(mailbox = %watch.mailbox, "could not record what waits: {error}");
+    }
+}
+
 /// Hands every message above `last_uid` to the pipeline, in UID order, advancing only after each
-/// commit. Returns the new last UID.
+/// commit. Returns the new last UID. What the listing found is recorded as waiting until all of
+/// it is committed (`waiting_recorded`: the store may hold a count this watcher must clear).
 async fn catch_up(
     watch: &FolderWatch,
     session: &mut ImapSession,
     uidvalidity: u32,
     mut last_uid: u32,
     noticed: std::time::Instant,
+    waiting_recorded: &mut bool,
 ) -> Result<u32, ImapError> {
     let host = watch.settings.host.as_str();
     let first = last_uid.saturating_add(1);
@@ -401,6 +427,10 @@ async fn catch_up(
     listing.retain(|(uid, _, _)| *uid > last_uid);
     listing.sort_unstable_by_key(|(uid, _, _)| *uid);
     listing.dedup_by_key(|(uid, _, _)| *uid);
+    if !listing.is_empty() {
+        record_waiting(watch, listing.len()).await;
+        *waiting_recorded = true;
+    }
 
     for (uid, size, arrived) in listing {
         if watch.cancel.is_cancelled() {
@@ -459,6 +489,10 @@ async fn catch_up(
         if let Some(error) = oversized {
             return Err(error);
         }
+    }
+    if *waiting_recorded && !watch.cancel.is_cancelled() {
+        record_waiting(watch, 0).await;
+        *waiting_recorded = false;
     }
     Ok(last_uid)
 }
