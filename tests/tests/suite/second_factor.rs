@@ -96,7 +96,10 @@ pub(crate) async fn enter_code(browser: &Browser, code: &str) -> Result<String> 
         if path == "/dashboard" {
             return Ok(path);
         }
-        if browser.exists(error).await.unwrap_or(false) && browser.text(error).await.ok() != before
+        // A read that fails while the old page is being replaced is no answer yet.
+        if browser.exists(error).await.unwrap_or(false)
+            && let Ok(text) = browser.text(error).await
+            && Some(&text) != before.as_ref()
         {
             return Ok(path);
         }

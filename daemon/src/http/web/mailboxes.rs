@@ -67,9 +67,10 @@ struct LinkPage {
     oauth_providers: Vec<String>,
 }
 
-/// Sends the browser on to the provider of an IMAP OAuth link (a refresh and a link).
+/// Sends the browser on to the provider of an OAuth link (a refresh and a link): the IMAP
+/// provider a user signs in at, or Microsoft's consent page.
 #[derive(Template)]
-#[template(path = "imap_oauth_continue.html")]
+#[template(path = "continue_at_provider.html")]
 struct ContinueAtProvider {
     csrf: String,
     provider: String,
@@ -471,7 +472,15 @@ pub async fn connect_microsoft(
         crate::sources::graph::LinkOrigin::Web,
     )
     .await?;
-    Ok(Redirect::to(url.as_str()).into_response())
+    // Through a page rather than a redirect: the CSP's `form-action 'self'` stops a form
+    // redirected to another origin.
+    html(&ContinueAtProvider {
+        csrf: visitor.csrf.clone(),
+        provider: "Microsoft 365".to_owned(),
+        address: String::new(),
+        url: url.to_string(),
+        org_admin: visitor.org_admin,
+    })
 }
 
 #[derive(Template)]
