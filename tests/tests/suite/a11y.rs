@@ -137,7 +137,7 @@ pub const PAGES: &[Page] = &[
     Page {
         name: "link-mailbox",
         who: Who::Owner,
-        open: Open::Path(|_| "/mailboxes/new".to_owned()),
+        open: Open::Steps(|b, f| Box::pin(link_form_with_a_provider(b, f))),
     },
     Page {
         name: "link-mailbox-preset",
@@ -257,8 +257,32 @@ pub const PAGES: &[Page] = &[
     },
 ];
 
+/// Settings with one mail OAuth provider, so the link form offers signing in there (never
+/// contacted: the audit does not submit the form).
+fn with_a_mail_oauth_provider() -> Result<mailsig_daemon::http::app::ApiSettings> {
+    use mailsig_daemon::service::imap_oauth::MailOAuthLinking;
+    use mailsig_daemon::sources::oauth::{ClientAuth, OAuthProfile, OAuthProvider, OAuthProviders};
+    let corp = OAuthProvider {
+        name: "corp".to_owned(),
+        profile: OAuthProfile::Generic,
+        client_id: "mailsig".to_owned(),
+        client_secret: secrecy::SecretString::from("unused"),
+        client_auth: ClientAuth::Basic,
+        authorization_url: url::Url::parse("https://login.corp.example/authorize")?,
+        token_url: url::Url::parse("https://login.corp.example/token")?,
+        scopes: vec!["offline_access".to_owned()],
+    };
+    Ok(mailsig_daemon::http::app::ApiSettings {
+        mail_oauth: MailOAuthLinking::new(
+            OAuthProviders::new([corp]),
+            "https://mailsig.corp.example",
+        ),
+        ..mailsig_daemon::http::app::ApiSettings::default()
+    })
+}
+
 async fn fixture() -> Result<Fixture> {
-    let site = Site::start(false).await?;
+    let site = Site::start_with(false, with_a_mail_oauth_provider()?).await?;
     let owner = site.user(EMAIL, PASSWORD).await?;
     site.store
         .set_org_role(owner.id, mailsig_daemon::domain::OrgRole::Admin)
@@ -405,6 +429,16 @@ async fn accepted_with_undo(browser: &Browser, f: &Fixture) -> Result<()> {
         .await?;
     browser.click("button.accept").await?;
     browser.wait_text("#notice", "Undo", WAIT).await?;
+    Ok(())
+}
+
+/// The link form, offering to sign in at the configured provider instead of a password.
+async fn link_form_with_a_provider(browser: &Browser, f: &Fixture) -> Result<()> {
+    browser.goto(&f.site.url("/mailboxes/new")).await?;
+    ensure!(
+        browser.exists("#sign_in option[value=corp]").await?,
+        "the form does not offer the provider"
+    );
     Ok(())
 }
 
