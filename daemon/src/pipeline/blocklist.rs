@@ -80,11 +80,16 @@ impl Blocklist {
         if self.is_empty() {
             return None;
         }
-        let domain = normalise_domain(domain);
+        // The pipeline passes a domain already normalised: no allocation per message then.
+        let domain: std::borrow::Cow<'_, str> = if is_normalised(domain) {
+            domain.into()
+        } else {
+            normalise_domain(domain).into()
+        };
         if parent_domains(&domain).any(|candidate| self.domains.contains(candidate)) {
             return Some(BlockedBy::Domain);
         }
-        let locals = self.addresses.get(&domain)?;
+        let locals = self.addresses.get(domain.as_ref())?;
         let listed = if local.bytes().any(|b| b.is_ascii_uppercase()) {
             locals.contains(&local.to_ascii_lowercase())
         } else {
@@ -102,6 +107,14 @@ impl Blocklist {
     pub fn is_empty(&self) -> bool {
         self.domains.is_empty() && self.addresses.is_empty()
     }
+}
+
+/// Whether `domain` is already in the form [`normalise_domain`] gives.
+fn is_normalised(domain: &str) -> bool {
+    !domain.starts_with(['@', '.'])
+        && !domain.ends_with('.')
+        && domain.trim() == domain
+        && !domain.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 /// `domain` and each domain above it: `a.b.c`, `b.c`, `c`.

@@ -34,8 +34,8 @@ use crate::vault::{Binding, SealedSecret, Vault};
 
 use super::host_guard::resolve_checked;
 use super::mailboxes::{
-    LinkImap, MailboxView, check_domains, check_link_fields, current_key_version, link_error,
-    refuse_linked_twice,
+    LinkImap, MailboxView, check_domains, check_link_fields, create_with_secret,
+    current_key_version, link_error, refuse_linked_twice,
 };
 use super::validate::Checker;
 use super::{Actor, FieldCode, ServiceError, ServiceResult, audit, require_role};
@@ -338,8 +338,7 @@ pub async fn link_imap_oauth_trusted(
     Ok(mailbox.into())
 }
 
-/// Seals the tokens and stores them with the mailbox; removes the tokens again when the
-/// mailbox cannot be stored.
+/// Seals the tokens and stores them with the mailbox ([`create_with_secret`]).
 async fn store_oauth_mailbox(
     store: &Store,
     vault: &Vault,
@@ -357,8 +356,9 @@ async fn store_oauth_mailbox(
         .await?;
     let settings = serde_json::to_value(&link.settings)
         .map_err(|e| ServiceError::Internal(format!("serialise mailbox settings: {e}")))?;
-    let created = store
-        .create_mailbox(NewMailbox {
+    create_with_secret(
+        store,
+        NewMailbox {
             owner,
             kind: MailboxKind::Imap,
             address: link.address,
@@ -366,17 +366,9 @@ async fn store_oauth_mailbox(
             target_list: link.list,
             excluded_domains: link.excluded_domains,
             settings,
-            secret: Some(secret),
-        })
-        .await;
-    match created {
-        Ok(mailbox) => Ok(mailbox),
-        Err(e) => {
-            // Do not leave orphaned tokens behind.
-            if let Err(cleanup) = store.delete_secret(secret).await {
-                tracing::error!(error = %cleanup, "could not remove the tokens of a mailbox that failed to link");
-            }
-            Err(e.into())
-        }
-    }
+            secret: None,
+        },
+        secret,
+    )
+    .await
 }

@@ -289,8 +289,9 @@ async fn test_seal_and_store(
     let secret = put_password(store, vault, key_version, &link.password).await?;
     let settings = serde_json::to_value(&link.settings)
         .map_err(|e| ServiceError::Internal(format!("serialise mailbox settings: {e}")))?;
-    let created = store
-        .create_mailbox(NewMailbox {
+    create_with_secret(
+        store,
+        NewMailbox {
             owner,
             kind: MailboxKind::Imap,
             address: link.address,
@@ -298,15 +299,31 @@ async fn test_seal_and_store(
             target_list: link.list,
             excluded_domains: link.excluded_domains,
             settings,
+            secret: None,
+        },
+        secret,
+    )
+    .await
+}
+
+/// Stores `mailbox` with its stored credential `secret`; when the mailbox cannot be stored,
+/// removes the credential again, so no orphaned secret is left behind.
+pub(super) async fn create_with_secret(
+    store: &Store,
+    mailbox: NewMailbox,
+    secret: crate::store::SecretId,
+) -> ServiceResult<Mailbox> {
+    match store
+        .create_mailbox(NewMailbox {
             secret: Some(secret),
+            ..mailbox
         })
-        .await;
-    match created {
+        .await
+    {
         Ok(mailbox) => Ok(mailbox),
         Err(e) => {
-            // Do not leave an orphaned password behind.
             if let Err(cleanup) = store.delete_secret(secret).await {
-                tracing::error!(error = %cleanup, "could not remove the password of a mailbox that failed to link");
+                tracing::error!(error = %cleanup, "could not remove the credential of a mailbox that failed to link");
             }
             Err(e.into())
         }

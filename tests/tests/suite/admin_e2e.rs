@@ -21,10 +21,9 @@
 
 use crate::pipeline_support::{signed_mail, unique_id};
 use crate::second_factor;
-use crate::web_support::Site;
+use crate::web_support::{Site, dovecot_connections, wait_until};
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use mailsig_daemon::domain::{AuditAction, OrgRole, SkipReason};
@@ -33,45 +32,9 @@ use mailsig_daemon::http::auth::oidc::Identity;
 use mailsig_daemon::store::{MailboxFilter, MailboxId, SuggestionFilter};
 use mailsig_tests::browser::Browser;
 use mailsig_tests::oidc::OidcProvider;
-use mailsig_tests::servers::{MailUser, TestEnv};
+use mailsig_tests::servers::TestEnv;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The IMAP connections Dovecot has open for `user` right now (`doveadm who -1`).
-fn dovecot_connections(env: &TestEnv, user: &MailUser) -> Result<usize> {
-    let conf = env.dir.join("dovecot/dovecot.conf");
-    let out = Command::new("doveadm")
-        .arg("-c")
-        .arg(&conf)
-        .args(["who", "-1"])
-        .output()
-        .context("run doveadm who")?;
-    ensure!(
-        out.status.success(),
-        "doveadm who: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|line| line.split_whitespace().next() == Some(user.name.as_str()))
-        .count())
-}
-
-/// Polls `check` every 50 ms until it holds, or fails after `within` with `what`; returns the
-/// time it took.
-async fn wait_until<F>(within: Duration, what: &str, mut check: F) -> Result<Duration>
-where
-    F: AsyncFnMut() -> Result<bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await? {
-            return Ok(start.elapsed());
-        }
-        ensure!(start.elapsed() < within, "{what} (waited {within:?})");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The invitation link in a delivered mail's text, on `site`.
 fn invitation_link(raw: &[u8], site: &Site) -> Result<String> {

@@ -8,51 +8,13 @@
 
 use crate::web_support;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use mailsig_daemon::domain::{AuditAction, OrgRole};
-use mailsig_tests::servers::{MailUser, TestEnv};
+use mailsig_tests::servers::TestEnv;
 use secrecy::ExposeSecret;
-use web_support::Site;
-
-/// The IMAP connections Dovecot has open for `user` right now (`doveadm who -1`).
-fn dovecot_connections(env: &TestEnv, user: &MailUser) -> Result<usize> {
-    let conf = env.dir.join("dovecot/dovecot.conf");
-    let out = Command::new("doveadm")
-        .arg("-c")
-        .arg(&conf)
-        .args(["who", "-1"])
-        .output()
-        .context("run doveadm who")?;
-    ensure!(
-        out.status.success(),
-        "doveadm who: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text
-        .lines()
-        .filter(|line| line.split_whitespace().next() == Some(user.name.as_str()))
-        .count())
-}
-
-/// Polls until `check` holds, or fails after `within` with `what`; returns the time it took.
-async fn wait_until(
-    within: Duration,
-    what: &str,
-    mut check: impl FnMut() -> Result<bool>,
-) -> Result<Duration> {
-    let start = Instant::now();
-    loop {
-        if check()? {
-            return Ok(start.elapsed());
-        }
-        ensure!(start.elapsed() < within, "{what} (waited {within:?})");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use web_support::{Site, dovecot_connections, wait_until};
 
 async fn count(site: &Site, sql: &'static str, user: i64) -> Result<i64> {
     let files = site.database_files();
@@ -91,7 +53,7 @@ async fn offboarding_drops_the_watchers_dovecot_connection_and_wipes_the_secrets
     wait_until(
         Duration::from_secs(60),
         "the watcher never connected",
-        || Ok(dovecot_connections(&env, &mail_user)? > 0),
+        async || Ok(dovecot_connections(&env, &mail_user)? > 0),
     )
     .await?;
 
@@ -116,7 +78,7 @@ async fn offboarding_drops_the_watchers_dovecot_connection_and_wipes_the_secrets
     let took = wait_until(
         Duration::from_secs(5),
         "the watcher's connection to Dovecot is still open 5 s after offboarding",
-        || Ok(dovecot_connections(&env, &mail_user)? == 0),
+        async || Ok(dovecot_connections(&env, &mail_user)? == 0),
     )
     .await?;
     println!("the watcher's Dovecot connection was gone {took:?} after the offboarding answer");

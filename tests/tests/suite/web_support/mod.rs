@@ -21,6 +21,8 @@ use mailsig_tests::browser::Browser;
 use mailsig_tests::https::issue_certificate;
 use mailsig_tests::servers::{MailUser, TestEnv};
 use secrecy::SecretString;
+use std::process::Command;
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
@@ -421,5 +423,41 @@ pub fn full_signature(name: &str, company: &str, domain: &str) -> SuggestionFiel
             "https://www.linkedin.com/in/{}",
             name.replace(' ', "-").to_lowercase()
         )),
+    }
+}
+
+/// The IMAP connections Dovecot has open for `user` right now (`doveadm who -1`).
+pub fn dovecot_connections(env: &TestEnv, user: &MailUser) -> Result<usize> {
+    let conf = env.dir.join("dovecot/dovecot.conf");
+    let out = Command::new("doveadm")
+        .arg("-c")
+        .arg(&conf)
+        .args(["who", "-1"])
+        .output()
+        .context("run doveadm who")?;
+    ensure!(
+        out.status.success(),
+        "doveadm who: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| line.split_whitespace().next() == Some(user.name.as_str()))
+        .count())
+}
+
+/// Polls `check` every 50 ms until it holds, or fails after `within` with `what`; returns the
+/// time it took.
+pub async fn wait_until<F>(within: Duration, what: &str, mut check: F) -> Result<Duration>
+where
+    F: AsyncFnMut() -> Result<bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await? {
+            return Ok(start.elapsed());
+        }
+        ensure!(start.elapsed() < within, "{what} (waited {within:?})");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
