@@ -309,7 +309,7 @@ async fn list(store: &crate::store::Store, owner: Option<String>) -> CliResult {
             "{}\t{}\t{}\t{}\t{}\t{}",
             mailbox.id.0,
             mailbox.kind.as_str(),
-            mailbox.status.as_str(),
+            mailbox.shown_status().0.as_str(),
             mailbox.owner.0,
             mailbox.target_list.0,
             mailbox.address
@@ -327,11 +327,15 @@ async fn show(store: &crate::store::Store, id: MailboxId) -> CliResult {
     println!("id: {}", mailbox.id.0);
     println!("kind: {}", mailbox.kind.as_str());
     println!("address: {}", mailbox.address);
-    println!("name: {}", mailbox.display_name.unwrap_or_default());
+    println!(
+        "name: {}",
+        mailbox.display_name.as_deref().unwrap_or_default()
+    );
     println!("owner: {}", mailbox.owner.0);
     println!("list: {}", mailbox.target_list.0);
-    println!("status: {}", mailbox.status.as_str());
-    if let Some(reason) = mailbox.status_reason {
+    let (status, reason) = mailbox.shown_status();
+    println!("status: {}", status.as_str());
+    if let Some(reason) = reason {
         if reason.starts_with(ImapErrorKind::TlsUntrusted.as_str()) {
             println!("hint: {TLS_TRUST_HINT} (mailbox add-imap again, or remove and re-add it)");
         }

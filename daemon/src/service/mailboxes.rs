@@ -52,6 +52,8 @@ pub struct MailboxView {
 
 impl From<Mailbox> for MailboxView {
     fn from(m: Mailbox) -> Self {
+        let (status, status_reason) = m.shown_status();
+        let status_reason = status_reason.map(str::to_owned);
         MailboxView {
             id: m.id,
             kind: m.kind,
@@ -59,9 +61,9 @@ impl From<Mailbox> for MailboxView {
             display_name: m.display_name,
             list: m.target_list,
             excluded_domains: m.excluded_domains,
-            needs_attention: m.status != MailboxStatus::Ok,
-            status: m.status,
-            status_reason: m.status_reason,
+            needs_attention: status != MailboxStatus::Ok,
+            status,
+            status_reason,
             reconnecting_since: m.reconnecting.as_ref().map(|r| r.since),
             reconnecting_reason: m.reconnecting.map(|r| r.reason),
             settings: m.settings,
@@ -741,11 +743,13 @@ pub async fn status(
 ) -> ServiceResult<MailboxStatusView> {
     let mailbox = owned(store, actor, id).await?;
     let stats = store.mailbox_stats(id).await?;
+    let (status, status_reason) = mailbox.shown_status();
+    let status_reason = status_reason.map(str::to_owned);
     Ok(MailboxStatusView {
         id,
-        needs_attention: mailbox.status != MailboxStatus::Ok,
-        status: mailbox.status,
-        status_reason: mailbox.status_reason,
+        needs_attention: status != MailboxStatus::Ok,
+        status,
+        status_reason,
         reconnecting_since: mailbox.reconnecting.as_ref().map(|r| r.since),
         reconnecting_reason: mailbox.reconnecting.map(|r| r.reason),
         counters: stats.counters,

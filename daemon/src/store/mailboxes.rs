@@ -63,6 +63,9 @@ pub struct Mailbox {
     pub status_reason: Option<String>,
     /// Set while the source cannot connect or keeps losing its connection (transient errors).
     pub reconnecting: Option<Reconnecting>,
+    /// A fixed sentence the running source sets while it works only in part (the status stays
+    /// `ok`, so it keeps running): see [`Mailbox::shown_status`].
+    pub warning: Option<String>,
     pub settings: serde_json::Value,
     pub secret: Option<SecretId>,
     pub created_at: i64,
@@ -93,6 +96,19 @@ pub struct Reconnecting {
     pub reason: String,
 }
 
+impl Mailbox {
+    /// The status and reason people are shown: the stored ones, except that a running mailbox
+    /// whose source works only in part (a warning) needs attention for that reason.
+    pub fn shown_status(&self) -> (MailboxStatus, Option<&str>) {
+        match (&self.status, &self.warning) {
+            (MailboxStatus::Ok, Some(warning)) => {
+                (MailboxStatus::NeedsAttention, Some(warning.as_str()))
+            }
+            (status, _) => (*status, self.status_reason.as_deref()),
+        }
+    }
+}
+
 fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
     let settings_text: String = col(row, "settings")?;
     Ok(Mailbox {
@@ -115,6 +131,7 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
             }),
             (None, _) => None,
         },
+        warning: col(row, "source_warning")?,
         settings: serde_json::from_str(&settings_text).map_err(|e| Error::Corrupt {
             what: "mailbox settings",
             reason: e.to_string(),
@@ -156,7 +173,7 @@ impl Store {
             "INSERT INTO mailboxes (owner_id, kind, address, display_name, target_list_id, excluded_domains, \
              settings, secret_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              RETURNING id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
-             status, status_reason, reconnecting_since, reconnecting_reason, settings, secret_id, created_at",
+             status, status_reason, reconnecting_since, reconnecting_reason, source_warning, settings, secret_id, created_at",
         )
         .bind(new.owner.0)
         .bind(new.kind.as_str())
@@ -177,7 +194,7 @@ impl Store {
     pub async fn get_mailbox(&self, id: MailboxId) -> Result<Mailbox> {
         let row = sqlx::query(
             "SELECT id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
-             status, status_reason, reconnecting_since, reconnecting_reason, settings, secret_id, created_at FROM mailboxes \
+             status, status_reason, reconnecting_since, reconnecting_reason, source_warning, settings, secret_id, created_at FROM mailboxes \
              WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id.0)
@@ -192,7 +209,7 @@ impl Store {
     pub async fn list_mailboxes(&self, filter: &MailboxFilter) -> Result<Vec<Mailbox>> {
         let rows = sqlx::query(
             "SELECT id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
-             status, status_reason, reconnecting_since, reconnecting_reason, settings, secret_id, created_at FROM mailboxes \
+             status, status_reason, reconnecting_since, reconnecting_reason, source_warning, settings, secret_id, created_at FROM mailboxes \
              WHERE deleted_at IS NULL AND ($1 IS NULL OR owner_id = $1) AND ($2 IS NULL OR kind = $2) \
              ORDER BY id",
         )
@@ -315,6 +332,32 @@ impl Store {
         tx.commit()
             .await
             .map_err(Error::db("commit mailbox reconnecting", "mailbox"))
+    }
+
+    /// Sets (`Some`, a fixed sentence) or clears the warning of a running mailbox whose source
+    /// works only in part; fenced like the other writes of the mailbox's own state. Returns
+    /// whether the stored warning changed.
+    pub async fn set_mailbox_warning_fenced(
+        &self,
+        id: MailboxId,
+        warning: Option<&str>,
+        fencing: Option<i64>,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        fencing::check(&mut tx, self.backend, id, fencing).await?;
+        let done = sqlx::query(
+            "UPDATE mailboxes SET source_warning = $1 WHERE id = $2 AND deleted_at IS NULL \
+             AND source_warning IS DISTINCT FROM $1",
+        )
+        .bind(warning)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("set mailbox warning", "mailbox"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("commit mailbox warning", "mailbox"))?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn set_mailbox_settings(

@@ -38,6 +38,13 @@ pub struct MailboxHealthRow {
 }
 
 fn row_to_health(row: &AnyRow) -> Result<MailboxHealthRow> {
+    let stored: MailboxStatus = parse_col(row, "status", "mailbox status")?;
+    let warning: Option<String> = col(row, "source_warning")?;
+    // As `Mailbox::shown_status`: a running mailbox with a warning needs attention for it.
+    let (status, status_reason) = match (stored, warning) {
+        (MailboxStatus::Ok, Some(warning)) => (MailboxStatus::NeedsAttention, Some(warning)),
+        (stored, _) => (stored, col(row, "status_reason")?),
+    };
     Ok(MailboxHealthRow {
         id: MailboxId(col(row, "id")?),
         kind: parse_col(row, "kind", "mailbox kind")?,
@@ -46,8 +53,8 @@ fn row_to_health(row: &AnyRow) -> Result<MailboxHealthRow> {
         owner_email: col(row, "owner_email")?,
         list: ListId(col(row, "target_list_id")?),
         list_name: col(row, "list_name")?,
-        status: parse_col(row, "status", "mailbox status")?,
-        status_reason: col(row, "status_reason")?,
+        status,
+        status_reason,
         reconnecting_since: col(row, "reconnecting_since")?,
         reconnecting_reason: col(row, "reconnecting_reason")?,
         last_message_at: col(row, "last_message_at")?,
@@ -65,7 +72,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT m.id, m.kind, m.address, m.owner_id, u.email AS owner_email, m.target_list_id, \
                l.name AS list_name, m.status, m.status_reason, m.reconnecting_since, \
-               m.reconnecting_reason, m.created_at, \
+               m.reconnecting_reason, m.source_warning, m.created_at, \
                c.updated_at AS last_message_at, c.value AS messages_read, \
                (SELECT COUNT(*) FROM graph_jobs j WHERE j.mailbox_id = m.id \
                   AND j.status = 'pending') \
@@ -80,7 +87,7 @@ impl Store {
              JOIN contact_lists l ON l.id = m.target_list_id \
              LEFT JOIN mailbox_counters c ON c.mailbox_id = m.id AND c.name = 'processed' \
              WHERE m.deleted_at IS NULL \
-             ORDER BY CASE WHEN m.status <> 'ok' THEN 0 \
+             ORDER BY CASE WHEN m.status <> 'ok' OR m.source_warning IS NOT NULL THEN 0 \
                WHEN m.reconnecting_since IS NOT NULL THEN 1 ELSE 2 END, m.id",
         )
         .fetch_all(self.reader())

@@ -423,6 +423,12 @@ impl GraphEmulator {
 
     /// The validation token of the following handshakes (`None`: Graph-like random tokens), e.g.
     /// one holding `<script>` to check that a client echoes it as text/plain, verbatim.
+    /// Cuts (or restores) the way from Microsoft to the daemon's notification URL: validation
+    /// handshakes fail to connect, so Graph refuses new subscriptions with `ValidationError`.
+    pub fn set_endpoint_unreachable(&self, unreachable: bool) {
+        self.emu.lock().settings.endpoint_unreachable = unreachable;
+    }
+
     pub fn set_validation_token(&self, token: Option<&str>) {
         self.emu.lock().settings.validation_token = token.map(str::to_owned);
     }

@@ -28,7 +28,29 @@ pub const RETRY_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// token verbatim. The token has spaces and colons, like Graph's, so a client that does not URL-decode
 /// it fails here as it would with Graph.
 pub async fn validate_endpoint(emu: &Arc<Emulator>, url: &str) -> Result<(), String> {
-    let chosen = emu.lock().settings.validation_token.clone();
+    let (chosen, unreachable) = {
+        let st = emu.lock();
+        (
+            st.settings.validation_token.clone(),
+            st.settings.endpoint_unreachable,
+        )
+    };
+    if unreachable {
+        let reason = "Notification endpoint must respond with 200 OK to validation request \
+                      (connection refused)."
+            .to_owned();
+        record(
+            emu,
+            DeliveryKind::Validation,
+            url,
+            Vec::new(),
+            0,
+            None,
+            Duration::ZERO,
+            Some(reason.clone()),
+        );
+        return Err(reason);
+    }
     let token = chosen.unwrap_or_else(|| {
         format!(
             "Validation: Testing client application reachability for subscription Request-Id: {}",

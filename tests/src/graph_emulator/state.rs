@@ -232,6 +232,9 @@ pub struct Settings {
     pub duplicate_notifications: bool,
     /// The token of the next handshakes, when the test chose one.
     pub validation_token: Option<String>,
+    /// Microsoft's side of a network where the daemon's notification URL cannot be reached (a
+    /// firewall, a wrong public URL): every validation request fails to connect.
+    pub endpoint_unreachable: bool,
     /// Retries of a failed notification, and the first wait (doubling).
     pub notification_retries: (u32, Duration),
     pub access_token_lifetime: Duration,
@@ -302,6 +305,7 @@ impl State {
                 batch_notifications: false,
                 duplicate_notifications: false,
                 validation_token: None,
+                endpoint_unreachable: false,
                 notification_retries: (0, Duration::ZERO),
                 access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
                 max_subscription_lifetime: MAX_MESSAGE_SUBSCRIPTION_LIFETIME,

@@ -100,6 +100,68 @@ async fn linking_subscribes_and_a_new_message_becomes_a_suggestion() -> Result<(
     daemon.stop().await
 }
 
+/// When Microsoft cannot reach the notification URL, Graph refuses the subscription (its
+/// validation request fails): the mailbox shows "needs attention: Microsoft cannot reach <url>"
+/// instead of "ok", mail still arrives by delta, and once Graph reaches the URL again the
+/// subscription is made and the warning goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_handshake_needs_attention_and_delta_still_reads_the_mail() -> Result<()> {
+    use mailsig_daemon::store::MailboxStatus;
+    logs();
+    let world = GraphWorld::new("unreachable").await?;
+    world.emulator.set_endpoint_unreachable(true);
+    let daemon = world.start().await?;
+    let callback = world
+        .consent_url(mailsig_daemon::sources::graph::LinkOrigin::Cli)
+        .await?;
+    let answer = reqwest::get(&callback).await?;
+    ensure!(answer.status().is_success(), "callback {}", answer.status());
+    let url = format!("http://127.0.0.1:{}/graph/notifications", world.port);
+    let mailbox = wait_until(WAIT, "the mailbox to need attention", || async {
+        let mailbox = world.graph_mailbox().await?;
+        Ok(mailbox.filter(|m| m.shown_status().0 == MailboxStatus::NeedsAttention))
+    })
+    .await?;
+    let (status, reason) = mailbox.shown_status();
+    ensure!(status == MailboxStatus::NeedsAttention);
+    ensure!(
+        reason.is_some_and(|r| r.starts_with(&format!("Microsoft cannot reach {url}"))),
+        "{reason:?}"
+    );
+    // It keeps running: the stored status is ok, the owner's view says why it needs attention.
+    ensure!(mailbox.status == MailboxStatus::Ok, "{:?}", mailbox.status);
+    let view = mailsig_daemon::service::mailboxes::MailboxView::from(mailbox.clone());
+    ensure!(view.needs_attention && view.status == MailboxStatus::NeedsAttention);
+    ensure!(
+        world.emulator.subscriptions().is_empty(),
+        "a subscription exists"
+    );
+
+    world
+        .emulator
+        .deliver(&world.email, signed_mail("Ada", "Byron", "polled.example"))
+        .await?;
+    let suggestions = world.wait_for_suggestions(1, WAIT).await?;
+    ensure!(suggestions[0].sender_email == "ada.byron@polled.example");
+
+    world.emulator.set_endpoint_unreachable(false);
+    world.wait_for_subscription(WAIT).await?;
+    wait_until(WAIT, "the warning to clear", || async {
+        let mailbox = world.graph_mailbox().await?.context("mailbox gone")?;
+        Ok((mailbox.shown_status().0 == MailboxStatus::Ok).then_some(()))
+    })
+    .await?;
+    world
+        .emulator
+        .deliver(
+            &world.email,
+            signed_mail("Grace", "Brewster", "pushed.example"),
+        )
+        .await?;
+    world.wait_for_suggestions(2, WAIT).await?;
+    daemon.stop().await
+}
+
 /// POSTs `body` as JSON to the daemon's `path`; returns the status.
 async fn post_json(world: &GraphWorld, path: &str, body: &serde_json::Value) -> Result<u16> {
     let url = format!("http://127.0.0.1:{}{path}", world.port);

@@ -65,6 +65,15 @@ impl GraphError {
         matches!(self, GraphError::Status { status: 412, .. })
     }
 
+    /// Graph refused to create a subscription because its validation request to the
+    /// notification URL failed (400 `ValidationError`: unreachable, or a wrong answer).
+    pub fn is_handshake_failure(&self) -> bool {
+        matches!(
+            self,
+            GraphError::Status { status: 400, code: Some(code), .. } if code == "ValidationError"
+        )
+    }
+
     pub fn is_conflict(&self) -> bool {
         matches!(self, GraphError::Status { status: 409, .. })
     }

@@ -98,6 +98,9 @@ pub struct MailboxRuntime {
     pub(crate) fencing: Option<i64>,
     /// Set when the store refused a write with `fencing`: the lease is lost.
     pub(crate) lease_lost: AtomicBool,
+    /// Set while Graph cannot validate the notification URL, so a folder has no subscription:
+    /// the mailbox then shows the warning, every tick polls with delta and tries to subscribe.
+    pub(crate) unreachable: AtomicBool,
 }
 
 /// How the task ended.
@@ -183,27 +186,84 @@ impl MailboxRuntime {
         tracing::debug!(mailbox = %self.mailbox.id, "graph mailbox task ended");
     }
 
-    /// First start: baseline, subscription and a catch-up round per folder.
+    /// First start: baseline, subscription and a catch-up round per folder. A folder whose
+    /// subscription Graph refused because it could not reach the notification URL is read by
+    /// delta all the same, and the mailbox says why it needs attention.
     async fn start(&self) -> Result<(), GraphError> {
         let _control = self.lock_control().await?;
+        let mut unreachable = false;
         for folder in self.folders() {
             let baselined = self.ensure_baseline(&folder).await?;
-            self.ensure_subscription(&folder).await?;
+            unreachable |= !self.subscribe(&folder).await?;
             let queued = self.delta_round(&folder).await?;
             tracing::info!(mailbox = %self.mailbox.id, baselined, queued, "graph folder watched");
         }
-        Ok(())
+        self.record_reachability(unreachable, true).await
     }
 
     /// One periodic check: renewals due, and the safety-net delta when its interval passed.
+    /// While Graph cannot reach the notification URL, every tick tries to subscribe again and
+    /// reads each folder by delta, so nothing waits for a notification that cannot come.
     async fn tick(&self, last_delta: &mut tokio::time::Instant) -> Result<(), GraphError> {
         let _control = self.lock_control().await?;
-        self.renew_due().await?;
-        if last_delta.elapsed() >= self.shared.config.delta_interval {
+        let mut unreachable = match self.renew_due().await {
+            Ok(()) => false,
+            Err(error) if error.is_handshake_failure() => true,
+            Err(error) => return Err(error),
+        };
+        let polling = self.unreachable.load(Ordering::SeqCst);
+        if polling || unreachable || last_delta.elapsed() >= self.shared.config.delta_interval {
             for folder in self.folders() {
+                if polling {
+                    unreachable |= !self.subscribe(&folder).await?;
+                }
                 self.delta_round(&folder).await?;
             }
             *last_delta = tokio::time::Instant::now();
+        }
+        self.record_reachability(unreachable, false).await
+    }
+
+    /// [`Self::ensure_subscription`]; `false` when Graph refused it because its validation
+    /// request to the notification URL failed (the webhook cannot be reached from Microsoft).
+    async fn subscribe(&self, folder: &str) -> Result<bool, GraphError> {
+        match self.ensure_subscription(folder).await {
+            Ok(()) => Ok(true),
+            Err(error) if error.is_handshake_failure() => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Shows (or clears) "Microsoft cannot reach <url>" on the mailbox when that changed, or
+    /// always when `at_start` (a warning left by an earlier run is cleared or confirmed).
+    async fn record_reachability(
+        &self,
+        unreachable: bool,
+        at_start: bool,
+    ) -> Result<(), GraphError> {
+        let before = self.unreachable.swap(unreachable, Ordering::SeqCst);
+        if before == unreachable && !at_start {
+            return Ok(());
+        }
+        let url = self.shared.config.notification_url();
+        let warning = unreachable.then(|| {
+            format!(
+                "Microsoft cannot reach {url} (its validation request failed); new mail is \
+                 found by polling until it can"
+            )
+        });
+        let changed = self
+            .shared
+            .store
+            .set_mailbox_warning_fenced(self.mailbox.id, warning.as_deref(), self.fencing)
+            .await?;
+        if changed && unreachable {
+            tracing::warn!(
+                mailbox = %self.mailbox.id, url = %url,
+                "graph cannot validate the notification url; polling with delta meanwhile"
+            );
+        } else if changed {
+            tracing::info!(mailbox = %self.mailbox.id, "graph reaches the notification url again");
         }
         Ok(())
     }

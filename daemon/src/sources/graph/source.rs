@@ -323,6 +323,7 @@ impl GraphSource {
             mailbox: mailbox.clone(),
             fencing,
             lease_lost: std::sync::atomic::AtomicBool::new(false),
+            unreachable: std::sync::atomic::AtomicBool::new(false),
         });
         let previous = self.running().insert(
             mailbox.id,
