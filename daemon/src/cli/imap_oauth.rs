@@ -1,37 +1,21 @@
 //! `mailsigd mailbox link-imap-oauth`: links an IMAP mailbox that signs in with OAuth 2.0.
 //!
-//! The command runs the authorization itself, as a native app does (RFC 8252): it listens on a
-//! loopback port, prints the provider's authorization URL (code flow, PKCE S256, a random
-//! `state`), and waits for the browser to come back to `http://127.0.0.1:<port>/callback`. The
-//! code is redeemed with the verifier, the access token is tested with one AUTHENTICATE, and
-//! the tokens are sealed in the vault with the mailbox. Register that redirect URI with the
-//! provider (Microsoft: "Mobile and desktop applications", `http://localhost`; Google: a
-//! "Desktop app" client accepts any loopback port). On a host without a browser, forward the
-//! port (`ssh -L <port>:127.0.0.1:<port>`) and pass `--redirect-port`.
+//! The command signs the account in at the provider itself, as a native app does
+//! ([`loopback_oauth`]), tests the access token with one AUTHENTICATE, and seals the tokens in the
+//! vault with the mailbox.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::response::Html;
 use clap::Args;
-use subtle::ConstantTimeEq;
-use tokio::sync::oneshot;
 
 use crate::domain::{MailProtocol, TlsMode};
 use crate::service::Actor;
 use crate::service::imap_oauth::{LinkOAuth, link_imap_oauth_trusted};
-use crate::sources::graph::oauth::{code_challenge, random_token};
 use crate::sources::imap::ImapSettings;
-use crate::sources::oauth::TokenClient;
 
 use super::exit::{CliError, CliResult, Exit, service_refusal};
-use super::{context, resolve};
-
-/// How long the command waits for the browser to come back.
-const AUTHORIZATION_WAIT: Duration = Duration::from_secs(15 * 60);
+use super::{context, loopback_oauth, resolve};
 
 #[derive(Debug, Args)]
 pub struct LinkImapOAuthArgs {
@@ -73,9 +57,6 @@ pub struct LinkImapOAuthArgs {
     #[arg(long, default_value_t = 0)]
     pub redirect_port: u16,
 }
-
-/// What the browser brought back to the redirect URI.
-type Callback = HashMap<String, String>;
 
 pub async fn link_imap_oauth(
     config: &crate::config::Config,
@@ -127,70 +108,16 @@ pub async fn link_imap_oauth(
         }
     };
     let (vault, _) = context::load_vault(config)?;
-
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.redirect_port))
-        .await
-        .map_err(|e| {
-            CliError::msg(
-                Exit::Unavailable,
-                format!(
-                    "link mailbox: listen on 127.0.0.1:{}: {e}",
-                    args.redirect_port
-                ),
-            )
-        })?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| CliError::msg(Exit::Software, format!("link mailbox: {e}")))?
-        .port();
-    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
-    let random = |what: &str| {
-        random_token().map_err(|_| {
-            CliError::msg(
-                Exit::Software,
-                format!("link mailbox: no randomness for the {what}"),
-            )
-        })
-    };
-    let state = zeroize::Zeroizing::new(random("state")?);
-    let verifier = zeroize::Zeroizing::new(random("PKCE verifier")?);
-    let url = provider.authorization_request(&redirect_uri, &state, &code_challenge(&verifier));
-    println!(
-        "Open this URL in a browser and sign in as {}:",
-        args.username
-    );
-    println!("{url}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-
-    let callback = wait_for_callback(listener).await?;
-    let returned = callback.get("state").map(String::as_str).unwrap_or("");
-    if !bool::from(returned.as_bytes().ct_eq(state.as_bytes())) {
-        return Err(CliError::msg(
-            Exit::NoPerm,
-            "link mailbox: the redirect carried another state (not this linking)",
-        ));
-    }
-    if let Some(error) = callback.get("error") {
-        let code: String = error
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(64)
-            .collect();
-        return Err(CliError::msg(
-            Exit::NoPerm,
-            format!("link mailbox: the provider refused the authorization ({code})"),
-        ));
-    }
-    let code = callback
-        .get("code")
-        .ok_or_else(|| CliError::msg(Exit::Data, "link mailbox: the redirect carried no code"))?;
-    let client = TokenClient::new(provider)
-        .map_err(|e| CliError::msg(Exit::Software, format!("link mailbox: {e}")))?;
-    let tokens = client
-        .exchange_code(code, &verifier, &redirect_uri, store.now_ms())
-        .await
-        .map_err(|e| CliError::msg(Exit::Unavailable, format!("link mailbox: {e}")))?;
+    let scopes = provider.scopes.clone();
+    let tokens = loopback_oauth::sign_in(
+        provider,
+        &scopes,
+        &args.username,
+        args.redirect_port,
+        "link mailbox",
+        || store.now_ms(),
+    )
+    .await?;
     let link = LinkOAuth {
         settings,
         address,
@@ -209,44 +136,4 @@ pub async fn link_imap_oauth(
             })?;
     println!("{}\t{}", mailbox.id.0, mailbox.address);
     Ok(())
-}
-
-/// Serves the redirect URI until the first request to `/callback` (or the wait runs out).
-async fn wait_for_callback(listener: tokio::net::TcpListener) -> CliResult<Callback> {
-    let (sender, receiver) = oneshot::channel::<Callback>();
-    let sender = Arc::new(Mutex::new(Some(sender)));
-    async fn callback(
-        State(sender): State<Arc<Mutex<Option<oneshot::Sender<Callback>>>>>,
-        Query(query): Query<Callback>,
-    ) -> Html<&'static str> {
-        let taken = sender.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(sender) = taken {
-            let _ = sender.send(query);
-        }
-        Html(
-            "<!doctype html><title>mailsig</title><p>Signed in. You can close this window; \
-             the command line finishes the linking.</p>",
-        )
-    }
-    let app = axum::Router::new()
-        .route("/callback", axum::routing::get(callback))
-        .with_state(sender);
-    let (done_tx, done_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = done_rx.await;
-            })
-            .await;
-    });
-    let result = tokio::time::timeout(AUTHORIZATION_WAIT, receiver).await;
-    let _ = done_tx.send(());
-    let _ = server.await;
-    match result {
-        Ok(Ok(query)) => Ok(query),
-        _ => Err(CliError::msg(
-            Exit::Unavailable,
-            "link mailbox: no sign-in came back within 15 minutes",
-        )),
-    }
 }

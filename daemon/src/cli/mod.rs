@@ -18,6 +18,7 @@ mod imap_oauth;
 mod imap_security;
 mod init;
 mod lists;
+mod loopback_oauth;
 mod mailboxes;
 mod org;
 mod outbox;

@@ -1,6 +1,8 @@
-//! `mailsigd smtp set-password|test`: the password of the notification account, stored
-//! encrypted (write-only), and a live check of the `[smtp]` settings that names the failing step
-//! (token, connect, starttls, authenticate, send) for either transport and either way of logging in.
+//! `mailsigd smtp set-password|sign-in|test`: the notification account's password, or its
+//! delegated OAuth grant (signed in at the provider once, its refresh token kept sealed and
+//! refreshed from then on), stored encrypted and write-only; and a live check of the `[smtp]`
+//! settings that names the failing step (token, connect, starttls, authenticate, send) for either
+//! transport and every way of logging in.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,21 +12,27 @@ use secrecy::SecretString;
 
 use crate::config::{Config, SmtpAuthConfig, SmtpConfig, SmtpTransport};
 use crate::notify::{AccessTokens, Addressing, Mailbox, Mailer, SmtpAuth};
-use crate::sources::oauth::{AppTokens, TokenClient};
+use crate::sources::oauth::{AppTokens, StoredBearer, TokenClient, TokenHome};
 use crate::store::{SecretKind, Store};
 use crate::vault::{Binding, SealedSecret, Vault};
 
-use super::context;
 use super::exit::{CliError, CliResult, Exit, OrExit};
 use super::password::PasswordSource;
+use super::{context, loopback_oauth};
 
 /// Name of the installation-wide secret holding the SMTP password.
 pub const SMTP_SECRET_NAME: &str = "smtp";
+
+/// Name of the installation-wide secret holding the technical user's delegated OAuth tokens.
+pub const SMTP_OAUTH_SECRET_NAME: &str = "smtp-oauth";
 
 #[derive(Debug, Subcommand)]
 pub enum SmtpCommand {
     /// Store the SMTP password, encrypted. It can never be read back, only replaced.
     SetPassword(PasswordSource),
+    /// Sign the technical user in at the provider of `smtp.oauth_provider` (auth =
+    /// "oauth2_user") in a browser, store the grant encrypted, and test the login with it.
+    SignIn(SignInArgs),
     /// Connect, secure and log in to the configured SMTP server (getting the OAuth token
     /// first), then quit. Sends no mail unless --send-to is given.
     Test(TestArgs),
@@ -38,10 +46,18 @@ pub struct TestArgs {
     pub send_to: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct SignInArgs {
+    /// Loopback port of the redirect URI (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub redirect_port: u16,
+}
+
 pub async fn execute(config_path: &Path, command: SmtpCommand) -> CliResult {
     let (config, store) = context::admin(config_path).await?;
     let result = match command {
         SmtpCommand::SetPassword(source) => set_password(&config, &store, &source).await,
+        SmtpCommand::SignIn(args) => sign_in(&config, &store, args).await,
         SmtpCommand::Test(args) => test(&config, &store, args).await,
     };
     store.close().await;
@@ -73,6 +89,62 @@ async fn set_password(config: &Config, store: &Store, source: &PasswordSource) -
         .await
         .or_exit("store the smtp password")?;
     println!("smtp password stored (encrypted)");
+    Ok(())
+}
+
+async fn sign_in(config: &Config, store: &Store, args: SignInArgs) -> CliResult {
+    let smtp = config
+        .smtp
+        .as_ref()
+        .ok_or_else(|| CliError::msg(Exit::Config, "smtp sign-in: no [smtp] host is configured"))?;
+    let (SmtpTransport::Smtp(settings), SmtpAuthConfig::OAuthUser { provider, scopes }) =
+        (&smtp.transport, &smtp.auth)
+    else {
+        return Err(CliError::msg(
+            Exit::Config,
+            "smtp sign-in: [smtp] needs auth = \"oauth2_user\"",
+        ));
+    };
+    let client = token_client(config, provider)?;
+    let (vault, _) = context::load_vault(config)?;
+    context::bind_secrets(store, &vault).await?;
+    let tokens = loopback_oauth::sign_in(
+        Arc::clone(client.provider()),
+        scopes,
+        &settings.username,
+        args.redirect_port,
+        "smtp sign-in",
+        || store.now_ms(),
+    )
+    .await?;
+    let key_version = context::current_key_version(store).await?;
+    store
+        .set_named_secret_sealed_by(
+            SMTP_OAUTH_SECRET_NAME,
+            SecretKind::OauthTokens,
+            key_version,
+            |id| {
+                tokens
+                    .seal(&vault, id)
+                    .map(SealedSecret::into_bytes)
+                    .map_err(|_| crate::store::Error::Invalid {
+                        what: "smtp oauth tokens",
+                        reason: "could not be encrypted".to_owned(),
+                    })
+            },
+        )
+        .await
+        .or_exit("store the smtp sign-in")?;
+    println!("smtp sign-in stored (encrypted) for {}", settings.username);
+    let auth = notifier_auth(config, smtp, store, &vault).await?;
+    crate::notify::test_login(settings, &auth, None)
+        .await
+        .or_exit("smtp sign-in")?;
+    println!(
+        "ok: {} accepted the XOAUTH2 login of {}",
+        smtp.transport.server(),
+        settings.username
+    );
     Ok(())
 }
 
@@ -147,26 +219,55 @@ pub async fn notifier_auth(
             smtp_password(password_file.as_deref(), store, vault).await?,
         )),
         SmtpAuthConfig::OAuthApp { provider, scope } => {
-            let provider_config = config
-                .oauth_providers
-                .iter()
-                .find(|p| &p.name == provider)
-                .ok_or_else(|| {
-                    CliError::msg(
-                        Exit::Config,
-                        format!("smtp: no [oauth.providers.{provider}] in the configuration"),
-                    )
-                })?;
-            let loaded = provider_config
-                .load()
-                .map_err(|e| CliError::msg(Exit::Config, format!("smtp: {e}")))?;
-            let client = TokenClient::new(Arc::new(loaded))
-                .map_err(|e| CliError::msg(Exit::Software, format!("smtp: {e}")))?;
+            let client = token_client(config, provider)?;
             let tokens: Arc<dyn AccessTokens> =
                 Arc::new(AppTokens::new(client, scope.clone(), store.clock().clone()));
             Ok(SmtpAuth::OAuth(tokens))
         }
+        SmtpAuthConfig::OAuthUser { provider, .. } => {
+            let client = token_client(config, provider)?;
+            match store.named_secret(SMTP_OAUTH_SECRET_NAME).await {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {
+                    return Err(CliError::msg(
+                        Exit::Config,
+                        "the smtp technical user has not signed in: run `mailsigd smtp sign-in`",
+                    ));
+                }
+                Err(e) => {
+                    return Err(
+                        CliError::new(Exit::Unavailable, e).context("read the smtp sign-in")
+                    );
+                }
+            }
+            let tokens: Arc<dyn AccessTokens> = Arc::new(StoredBearer::new(
+                store.clone(),
+                vault.clone(),
+                client,
+                TokenHome::Named(SMTP_OAUTH_SECRET_NAME),
+            ));
+            Ok(SmtpAuth::OAuth(tokens))
+        }
     }
+}
+
+/// The token endpoint of the configured provider `name`.
+fn token_client(config: &Config, name: &str) -> CliResult<TokenClient> {
+    let provider_config = config
+        .oauth_providers
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            CliError::msg(
+                Exit::Config,
+                format!("smtp: no [oauth.providers.{name}] in the configuration"),
+            )
+        })?;
+    let loaded = provider_config
+        .load()
+        .map_err(|e| CliError::msg(Exit::Config, format!("smtp: {e}")))?;
+    TokenClient::new(Arc::new(loaded))
+        .map_err(|e| CliError::msg(Exit::Software, format!("smtp: {e}")))
 }
 
 /// The SMTP password: from `smtp.password_file` when configured, else from the vault.

@@ -149,6 +149,12 @@ pub enum SmtpAuthConfig {
     Password { password_file: Option<PathBuf> },
     /// An app-only token (client-credentials grant) from `[oauth.providers.<provider>]` for `scope`.
     OAuthApp { provider: String, scope: String },
+    /// The technical user's delegated grant at `[oauth.providers.<provider>]` for `scopes`: its
+    /// refresh token is stored sealed by `mailsigd smtp sign-in`.
+    OAuthUser {
+        provider: String,
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! `[smtp]` read from the configuration file into the notifier's [`SmtpConfig`]: the transport
 //! (SMTP submission, or Microsoft Graph `sendMail`), how the technical user logs in (a password,
-//! or an app-only OAuth 2.0 token from a provider of `[oauth.providers.<name>]`), every key
-//! checked, errors naming the key.
+//! an app-only OAuth 2.0 token, or the technical user's own delegated grant, both from a provider
+//! of `[oauth.providers.<name>]`), every key checked, errors naming the key.
 
 use std::path::PathBuf;
 
@@ -120,13 +120,21 @@ pub(super) fn from_raw(
             password_file: raw.password_file.map(resolve),
         },
         AuthChoice::App { provider, scope } => SmtpAuthConfig::OAuthApp { provider, scope },
+        AuthChoice::User { provider, scopes } => SmtpAuthConfig::OAuthUser { provider, scopes },
     };
     Ok(Some(SmtpConfig { transport, auth }))
 }
 
 enum AuthChoice {
     Password,
-    App { provider: String, scope: String },
+    App {
+        provider: String,
+        scope: String,
+    },
+    User {
+        provider: String,
+        scopes: Vec<String>,
+    },
 }
 
 fn auth(
@@ -143,30 +151,29 @@ fn auth(
         // oauth_provider and oauth_scope are not used with a password (switching `auth` back
         // and forth needs no other change).
         "password" => Ok(AuthChoice::Password),
+        "oauth2_user" if graph => Err(ConfigError::invalid(
+            "smtp.auth",
+            "Graph sendMail needs auth = \"oauth2_app\"",
+        )),
+        "oauth2_user" => {
+            let provider = oauth_provider(raw, providers, "oauth2_user")?;
+            let scopes = match raw.oauth_scope.as_deref().map(str::trim) {
+                Some("") => return Err(ConfigError::invalid("smtp.oauth_scope", "is empty")),
+                Some(scope) => scope.split_whitespace().map(str::to_owned).collect(),
+                // A generic provider's own scopes are those its users sign in for.
+                None => provider
+                    .profile
+                    .smtp_scopes()
+                    .unwrap_or_else(|| provider.scopes.clone()),
+            };
+            Ok(AuthChoice::User {
+                provider: provider.name.clone(),
+                scopes,
+            })
+        }
         "oauth2_app" => {
-            if raw.password_file.is_some() {
-                return Err(ConfigError::invalid(
-                    "smtp.password_file",
-                    "is not used with auth = \"oauth2_app\"",
-                ));
-            }
-            let name = raw
-                .oauth_provider
-                .as_deref()
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| {
-                    ConfigError::invalid(
-                        "smtp.oauth_provider",
-                        "is required with auth = \"oauth2_app\" (a name of [oauth.providers])",
-                    )
-                })?;
-            let provider = providers.iter().find(|p| p.name == name).ok_or_else(|| {
-                ConfigError::invalid(
-                    "smtp.oauth_provider",
-                    format!("there is no [oauth.providers.{name}]"),
-                )
-            })?;
+            let provider = oauth_provider(raw, providers, "oauth2_app")?;
+            let name = provider.name.as_str();
             let scope = match raw.oauth_scope.as_deref().map(str::trim) {
                 Some("") => return Err(ConfigError::invalid("smtp.oauth_scope", "is empty")),
                 Some(scope) => scope.to_owned(),
@@ -188,9 +195,40 @@ fn auth(
         }
         other => Err(ConfigError::invalid(
             "smtp.auth",
-            format!("{other:?} is not one of password, oauth2_app"),
+            format!("{other:?} is not one of password, oauth2_app, oauth2_user"),
         )),
     }
+}
+
+/// The provider `smtp.oauth_provider` names, for `auth = <auth>` (which has no password).
+fn oauth_provider<'p>(
+    raw: &RawSmtp,
+    providers: &'p [OAuthProviderConfig],
+    auth: &str,
+) -> Result<&'p OAuthProviderConfig, ConfigError> {
+    if raw.password_file.is_some() {
+        return Err(ConfigError::invalid(
+            "smtp.password_file",
+            format!("is not used with auth = {auth:?}"),
+        ));
+    }
+    let name = raw
+        .oauth_provider
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "smtp.oauth_provider",
+                format!("is required with auth = {auth:?} (a name of [oauth.providers])"),
+            )
+        })?;
+    providers.iter().find(|p| p.name == name).ok_or_else(|| {
+        ConfigError::invalid(
+            "smtp.oauth_provider",
+            format!("there is no [oauth.providers.{name}]"),
+        )
+    })
 }
 
 /// The Graph API base: https, or http to a loopback address (an emulator, a local bridge).
@@ -241,8 +279,42 @@ mod tests {
                 assert_eq!(provider, "entra");
                 assert_eq!(scope, EXCHANGE_SMTP_SCOPE);
             }
-            SmtpAuthConfig::Password { .. } => panic!("password auth"),
+            other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_delegated_grant_takes_the_smtp_scope_of_the_profile_or_the_configured_one() {
+        let text = "host = \"smtp.office365.com\"\nusername = \"n@contoso.com\"\n\
+                    from = \"n@contoso.com\"\nauth = \"oauth2_user\"\noauth_provider = \"entra\"";
+        let scopes = |text: &str, profile| match parse(text, profile)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("smtp off"))
+            .auth
+        {
+            SmtpAuthConfig::OAuthUser { provider, scopes } => {
+                assert_eq!(provider, "entra");
+                scopes
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            scopes(text, OAuthProfile::Microsoft),
+            ["https://outlook.office.com/SMTP.Send", "offline_access"]
+        );
+        assert_eq!(scopes(text, OAuthProfile::Generic), ["x"]);
+        assert_eq!(
+            scopes(
+                &format!("{text}\noauth_scope = \"smtp offline_access\""),
+                OAuthProfile::Generic
+            ),
+            ["smtp", "offline_access"]
+        );
+        let graph = "transport = \"graph\"\nfrom = \"n@contoso.com\"\nauth = \"oauth2_user\"\n\
+                     oauth_provider = \"entra\"";
+        assert!(parse(graph, OAuthProfile::Microsoft).is_err());
+        let with_password = format!("{text}\npassword_file = \"p\"");
+        assert!(parse(&with_password, OAuthProfile::Microsoft).is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Several replicas on one database: heartbeat rows, so each replica knows how many
 //! share the mailboxes and claims only its fair share of the leases; the lease queries the
-//! supervisor's lease loop runs (claim free ones, renew or give up held ones); and the
-//! per-mailbox lock that serialises OAuth refreshes across replicas.
+//! supervisor's lease loop runs (claim free ones, renew or give up held ones); and the lock that
+//! serialises the refreshes of one OAuth grant (a mailbox's, or an installation-wide one such as
+//! the notifier's) across replicas.
 //!
 //! Times are the store clock's epoch milliseconds, like every other timestamp: replicas on
 //! different machines need clocks within a fraction of the lease (NTP gives milliseconds).
@@ -11,7 +12,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use super::claim_sql::locked_select;
-use super::{Backend, Error, Lease, MailboxId, Result, Store, col, duration_ms};
+use super::{Backend, Error, Lease, MailboxId, Result, SecretId, Store, col, duration_ms};
 
 /// One mailbox's lease as stored (for the lease loop's bookkeeping, tests and operators).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,10 +24,10 @@ pub struct LeaseRow {
     pub fencing: i64,
 }
 
-/// Held while a mailbox's OAuth tokens are refreshed: no other task of this process and (on
-/// PostgreSQL) no other replica refreshes the same mailbox until it is dropped. Dropping it
+/// Held while an OAuth grant's tokens are refreshed: no other task of this process and (on
+/// PostgreSQL) no other replica refreshes the same grant until it is dropped. Dropping it
 /// releases both (the PostgreSQL lock is transaction-scoped, and the transaction rolls back).
-pub struct MailboxRefreshLock {
+pub struct GrantRefreshLock {
     // Field order is drop order: the database lock goes first, then its connection slot, then
     // the local one.
     _database: Option<sqlx::Transaction<'static, sqlx::Any>>,
@@ -59,18 +60,32 @@ fn refresh_lock_slots(pool_size: u32) -> Arc<tokio::sync::Semaphore> {
     )
 }
 
-/// One async mutex per mailbox id for this process. A process-wide map rather than a field of
+/// Whose OAuth grant a refresh lock serialises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum GrantKey {
+    /// The grant of one mailbox, whose row names its sealed tokens.
+    Mailbox(MailboxId),
+    /// An installation-wide grant kept as a named secret (the notifier's technical user).
+    Secret(SecretId),
+}
+
+/// The first half of PostgreSQL's two-key advisory locks taken for named secrets. The one-key
+/// form (taken for mailboxes) and the two-key form are separate key spaces, so a secret's lock
+/// never meets a mailbox's of the same number.
+const SECRET_LOCK_SPACE: i32 = 0x6d73_6967; // "msig"
+
+/// One async mutex per grant for this process. A process-wide map rather than a field of
 /// [`Store`]: the store is cloned freely and every clone must see the same locks. Entries are
-/// a few bytes per mailbox ever refreshed and are never removed.
-static LOCAL_REFRESH_LOCKS: LazyLock<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>> =
+/// a few bytes per grant ever refreshed and are never removed.
+static LOCAL_REFRESH_LOCKS: LazyLock<Mutex<HashMap<GrantKey, Arc<tokio::sync::Mutex<()>>>>> =
     LazyLock::new(Mutex::default);
 
-fn local_refresh_lock(mailbox: MailboxId) -> Arc<tokio::sync::Mutex<()>> {
+fn local_refresh_lock(grant: GrantKey) -> Arc<tokio::sync::Mutex<()>> {
     // Poisoning only means a panic elsewhere while holding the map lock; the map is intact.
     let mut locks = LOCAL_REFRESH_LOCKS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    Arc::clone(locks.entry(mailbox.0).or_default())
+    Arc::clone(locks.entry(grant).or_default())
 }
 
 fn lease_from_row(row: &sqlx::any::AnyRow) -> Result<Lease> {
@@ -251,8 +266,18 @@ impl Store {
     /// replica may have refreshed them meanwhile. At most a quarter of the pool's connections
     /// are held by these locks at once, so the holders' own reads and writes (and everything
     /// else) always find a connection; the pool needs at least 2.
-    pub async fn lock_mailbox_refresh(&self, mailbox: MailboxId) -> Result<MailboxRefreshLock> {
-        let local = local_refresh_lock(mailbox).lock_owned().await;
+    pub async fn lock_mailbox_refresh(&self, mailbox: MailboxId) -> Result<GrantRefreshLock> {
+        self.lock_grant_refresh(GrantKey::Mailbox(mailbox)).await
+    }
+
+    /// As [`Store::lock_mailbox_refresh`], for a grant stored as the named secret `secret`
+    /// (the notifier's technical user): every replica's notifier may refresh it.
+    pub async fn lock_secret_refresh(&self, secret: SecretId) -> Result<GrantRefreshLock> {
+        self.lock_grant_refresh(GrantKey::Secret(secret)).await
+    }
+
+    async fn lock_grant_refresh(&self, grant: GrantKey) -> Result<GrantRefreshLock> {
+        let local = local_refresh_lock(grant).lock_owned().await;
         let (slot, database) = match self.backend {
             Backend::Sqlite => (None, None),
             Backend::Postgres => {
@@ -263,17 +288,28 @@ impl Store {
                     .reader()
                     .begin()
                     .await
-                    .map_err(Error::db("begin refresh lock", "mailbox"))?;
+                    .map_err(Error::db("begin refresh lock", "oauth grant"))?;
                 // The function returns `void`, which the Any driver cannot decode: select a constant.
-                sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
-                    .bind(mailbox.0)
-                    .fetch_one(&mut *tx)
+                let lock = match grant {
+                    GrantKey::Mailbox(mailbox) => sqlx::query(
+                        "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l",
+                    )
+                    .bind(mailbox.0),
+                    GrantKey::Secret(secret) => sqlx::query(
+                        "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1, $2)) AS l",
+                    )
+                    .bind(SECRET_LOCK_SPACE)
+                    // Secret ids are row numbers; one beyond i32 shares a lock, which only
+                    // serialises two unrelated refreshes.
+                    .bind(secret.0 as i32),
+                };
+                lock.fetch_one(&mut *tx)
                     .await
-                    .map_err(Error::db("take refresh lock", "mailbox"))?;
+                    .map_err(Error::db("take refresh lock", "oauth grant"))?;
                 (slot, Some(tx))
             }
         };
-        Ok(MailboxRefreshLock {
+        Ok(GrantRefreshLock {
             _database: database,
             _slot: slot,
             _local: local,

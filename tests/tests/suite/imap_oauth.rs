@@ -1,9 +1,10 @@
-//! IMAP mailboxes that sign in with OAuth 2.0, end to end with the real `mailsigd` binary, the
-//! real Dovecot (its `oauth2` passdb validates each bearer token by introspection) and the test
-//! OpenID provider: `mailbox link-imap-oauth` runs the code flow with PKCE on a loopback redirect
-//! while the test signs in at the provider's forms; the daemon then reads the mailbox with the
-//! stored tokens. Access tokens here live 5 s (`short_ttl`), so every reconnection after that
-//! needs a refresh; a revoked grant makes the mailbox "needs re-consent" with one notice.
+//! IMAP mailboxes, and the notifier's technical user, that sign in with OAuth 2.0, end to end with
+//! the real `mailsigd` binary, the real Dovecot (its `oauth2` passdb validates each bearer token by
+//! introspection, for IMAP and for Postfix's SASL) and the test OpenID provider: `mailbox
+//! link-imap-oauth` and `smtp sign-in` run the code flow with PKCE on a loopback redirect while
+//! the test signs in at the provider's forms; the daemon then reads the mailbox, or sends, with
+//! the stored tokens. Access tokens here live 5 s (`short_ttl`), so every login after that needs
+//! a refresh; a revoked grant makes the mailbox "needs re-consent" with one notice.
 
 use crate::ops_support::mailsigd_bin;
 use crate::pipeline_support::{signed_mail, unique_id};
@@ -72,6 +73,38 @@ impl Rig {
         Ok(command)
     }
 
+    /// Points `[smtp]` at the test Postfix, logging in as `user` with its delegated grant at the
+    /// test provider (`smtp sign-in` stores it).
+    fn configure_smtp(&self, env: &TestEnv, user: &MailUser) -> Result<()> {
+        // `init` wrote an `[smtp]` table of commented keys: the keys go right below its header.
+        let text = std::fs::read_to_string(&self.config)?;
+        let smtp = format!(
+            "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"starttls\"\nusername = \"{}\"\n\
+             from = \"{}\"\nca_file = \"{}\"\nauth = \"oauth2_user\"\noauth_provider = \"test\"\n",
+            env.smtp_port,
+            user.name,
+            user.address,
+            env.ca.display(),
+        );
+        ensure!(text.matches("\n[smtp]\n").count() == 1, "no [smtp] table");
+        std::fs::write(
+            &self.config,
+            text.replacen("\n[smtp]\n", &format!("\n{smtp}"), 1),
+        )?;
+        Ok(())
+    }
+
+    /// Runs one CLI command that must fail; what it printed (stdout and stderr).
+    fn cli_fails(&self, args: &[&str]) -> Result<String> {
+        let out = self.command()?.args(args).output()?;
+        ensure!(!out.status.success(), "mailsigd {args:?} succeeded");
+        Ok(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+
     /// Runs one CLI command to its end; its stdout.
     fn cli(&self, args: &[&str]) -> Result<String> {
         let out = self.command()?.args(args).output()?;
@@ -89,31 +122,47 @@ impl Rig {
     async fn link(&self, env: &TestEnv, user: &MailUser) -> Result<String> {
         let imaps = env.imaps_port.to_string();
         let ca = env.ca.display().to_string();
+        let rest = self
+            .sign_in(
+                &[
+                    "mailbox",
+                    "link-imap-oauth",
+                    "--owner",
+                    OWNER,
+                    "--list",
+                    "Contacts",
+                    "--provider",
+                    "test",
+                    "--host",
+                    "localhost",
+                    "--port",
+                    &imaps,
+                    "--username",
+                    &user.name,
+                    "--address",
+                    &user.address,
+                    "--ca-file",
+                    &ca,
+                    // The message already in the INBOX is read too (a watcher starts after UIDNEXT).
+                    "--backfill",
+                    "10",
+                ],
+                user,
+            )
+            .await?;
+        let row = rest
+            .iter()
+            .find(|l| l.ends_with(&user.address))
+            .with_context(|| format!("no mailbox row in {rest:?}"))?;
+        Ok(row.split('\t').next().unwrap_or_default().to_owned())
+    }
+
+    /// Runs the command `args`, which prints an authorization URL, signs in there as `user` and
+    /// follows the provider's redirect back to the command; the lines it printed after the URL.
+    async fn sign_in(&self, args: &[&str], user: &MailUser) -> Result<Vec<String>> {
         let mut child = self
             .command()?
-            .args([
-                "mailbox",
-                "link-imap-oauth",
-                "--owner",
-                OWNER,
-                "--list",
-                "Contacts",
-                "--provider",
-                "test",
-                "--host",
-                "localhost",
-                "--port",
-                &imaps,
-                "--username",
-                &user.name,
-                "--address",
-                &user.address,
-                "--ca-file",
-                &ca,
-                // The message already in the INBOX is read too (a watcher starts after UIDNEXT).
-                "--backfill",
-                "10",
-            ])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
@@ -127,7 +176,7 @@ impl Rig {
         let url = loop {
             let line = lines_rx
                 .recv_timeout(Duration::from_secs(60))
-                .context("link-imap-oauth printed no URL")?;
+                .with_context(|| format!("{args:?} printed no URL"))?;
             if line.starts_with("http") {
                 break line;
             }
@@ -144,15 +193,11 @@ impl Rig {
         let rest: Vec<String> = lines_rx.iter().collect();
         ensure!(
             out.status.success(),
-            "link-imap-oauth: {}: {}",
+            "{args:?}: {}: {}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        let row = rest
-            .iter()
-            .find(|l| l.ends_with(&user.address))
-            .with_context(|| format!("no mailbox row in {rest:?}"))?;
-        Ok(row.split('\t').next().unwrap_or_default().to_owned())
+        Ok(rest)
     }
 
     fn start(&mut self) -> Result<()> {
@@ -235,6 +280,16 @@ impl Rig {
     /// The access and refresh tokens of every OAuth grant in the store, opened with the
     /// master key, as the daemon opens them.
     async fn stored_tokens(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .stored_grants()
+            .await?
+            .into_iter()
+            .map(|(access, refresh, _)| (access, refresh))
+            .collect())
+    }
+
+    /// As [`Rig::stored_tokens`], with the time (epoch ms) until which the access token is used.
+    async fn stored_grants(&self) -> Result<Vec<(String, String, i64)>> {
         use mailsig_daemon::sources::oauth::tokens::BearerTokens;
         use mailsig_daemon::store::SecretId;
         use mailsig_daemon::vault::{MasterKey, SealedSecret, Vault};
@@ -257,6 +312,7 @@ impl Rig {
                 Ok((
                     tokens.access_token.expose_secret().to_owned(),
                     tokens.refresh_token.expose_secret().to_owned(),
+                    tokens.expires_at,
                 ))
             })
             .collect()
@@ -418,6 +474,92 @@ async fn a_revoked_grant_asks_for_re_consent_once() -> Result<()> {
     if log.contains("panicked") {
         bail!("the daemon panicked:\n{log}");
     }
+    Ok(())
+}
+
+/// Waits until the one stored grant's access token is past the time it is used until, so the
+/// next login must refresh it.
+async fn wait_until_the_stored_token_is_due(rig: &Rig) -> Result<()> {
+    let grants = rig.stored_grants().await?;
+    let (_, _, expires_at) = grants.first().context("no stored grant")?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis();
+        if now > u128::try_from(*expires_at).unwrap_or(0) {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "the stored token never fell due");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The notifier's technical user signs in once with `smtp sign-in`; a test message then goes out
+/// over SMTP with XOAUTH2 (Postfix asks Dovecot, which introspects the token) and is read back
+/// over IMAP; after the access token fell due the next login refreshes it and stores the new
+/// set; a revoked grant fails at the token step, and no secret is printed on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notifier_signs_in_as_the_technical_user_and_sends_with_refreshed_tokens() -> Result<()>
+{
+    let env = TestEnv::from_env()?;
+    let provider = OidcProvider::from_env()?;
+    let technical = env.create_mail_user()?;
+    let recipient = env.create_mail_user()?;
+    let rig = Rig::new(&provider)?;
+    rig.configure_smtp(&env, &technical)?;
+    let before = rig.cli_fails(&["smtp", "test"])?;
+    ensure!(before.contains("smtp sign-in"), "{before}");
+
+    let printed = rig.sign_in(&["smtp", "sign-in"], &technical).await?;
+    ensure!(
+        printed
+            .iter()
+            .any(|l| l.starts_with("ok: ") && l.contains("XOAUTH2")),
+        "{printed:?}"
+    );
+    let first = rig.stored_tokens().await?;
+    ensure!(first.len() == 1, "{} grants stored", first.len());
+
+    rig.cli(&["smtp", "test", "--send-to", &recipient.address])?;
+    let delivered = env
+        .imap()
+        .wait_for_messages(&recipient, "INBOX", 1, WAIT)
+        .await?;
+    let raw = String::from_utf8_lossy(&delivered[0].raw).into_owned();
+    ensure!(raw.contains("ESMTPSA"), "not submitted with AUTH:\n{raw}");
+
+    wait_until_the_stored_token_is_due(&rig).await?;
+    rig.cli(&["smtp", "test", "--send-to", &recipient.address])?;
+    env.imap()
+        .wait_for_messages(&recipient, "INBOX", 2, WAIT)
+        .await?;
+    let second = rig.stored_tokens().await?;
+    ensure!(second.len() == 1, "{} grants stored", second.len());
+    ensure!(
+        second[0].0 != first[0].0,
+        "the refreshed access token was not stored"
+    );
+
+    let revoked = provider.revoke_grants(&technical.name).await?;
+    ensure!(
+        revoked >= 1,
+        "the provider knew no grant of {}",
+        technical.name
+    );
+    wait_until_the_stored_token_is_due(&rig).await?;
+    let refused = rig.cli_fails(&["smtp", "test"])?;
+    ensure!(refused.contains("token"), "{refused}");
+    for (access, refresh) in first.iter().chain(&second) {
+        ensure!(
+            !refused.contains(access.as_str()) && !refused.contains(refresh.as_str()),
+            "a token was printed"
+        );
+    }
+    ensure!(
+        !refused.contains(&provider.client_secret),
+        "the client secret was printed"
+    );
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! What a watched mailbox logs in with: a password from the vault, or OAuth tokens
-//! ([`MailboxBearer`]) that give an access token for AUTHENTICATE OAUTHBEARER/XOAUTH2.
+//! ([`StoredBearer`]) that give an access token for AUTHENTICATE OAUTHBEARER/XOAUTH2.
 //!
 //! For an OAuth mailbox a refused token is retried once with a freshly refreshed one (the
 //! provider may have revoked the access token early); the refresh failing with `invalid_grant`,
@@ -11,12 +11,12 @@ use secrecy::SecretString;
 use super::connect::{self, Credential, ImapSession};
 use super::error::{ImapError, ImapErrorKind};
 use super::settings::{ImapOptions, ImapSettings};
-use crate::sources::oauth::{MailboxBearer, OAuthError};
+use crate::sources::oauth::{OAuthError, StoredBearer};
 
 /// A mailbox's credentials while it is watched.
 pub enum MailboxCredential {
     Password(SecretString),
-    OAuth(MailboxBearer),
+    OAuth(StoredBearer),
 }
 
 /// Connects and authenticates with whatever the mailbox has.
@@ -38,7 +38,7 @@ pub(crate) async fn connect(
             match connect::connect_with(settings, Credential::Bearer(&token), options).await {
                 Err(error) if error.is_auth_failure() => {
                     tracing::info!(
-                        mailbox = %bearer.mailbox(),
+                        grant = ?bearer.home(),
                         "imap server refused the access token; refreshing it once"
                     );
                     let fresh = bearer

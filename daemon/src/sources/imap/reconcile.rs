@@ -22,7 +22,7 @@ use super::credential::MailboxCredential;
 use super::settings::ImapSettings;
 use super::source::{ImapSource, SecretFingerprint};
 use crate::pipeline::MailboxId;
-use crate::sources::oauth::{BearerTokens, MailboxBearer, TokenClient};
+use crate::sources::oauth::{BearerTokens, StoredBearer, TokenClient, TokenHome};
 use crate::sources::ownership::{Owned, Ownership};
 use crate::store::{
     Mailbox, MailboxFilter, MailboxKind, MailboxStatus, SecretKind, Store, StoredSecret,
@@ -190,11 +190,11 @@ impl ImapSource {
             .get(&tokens.provider)
             .ok_or_else(|| CredentialError::ProviderNotConfigured(tokens.provider.clone()))?;
         let client = TokenClient::new(provider).map_err(CredentialError::TokenClient)?;
-        Ok(MailboxCredential::OAuth(MailboxBearer::new(
+        Ok(MailboxCredential::OAuth(StoredBearer::new(
             store.clone(),
             vault.clone(),
             client,
-            mailbox.id,
+            TokenHome::Mailbox(mailbox.id),
         )))
     }
 

@@ -1,8 +1,9 @@
-//! The access and refresh token of one OAuth-linked mailbox: sealed in the vault as one record,
-//! handed out while valid, refreshed shortly before expiry under the mailbox's refresh lock, and
-//! every rotated refresh token persisted (one `UPDATE`) before the new access token is used, so
-//! a restart or another replica never falls back to a refresh token the provider already
-//! replaced (a provider that detects the reuse of a rotated token revokes the whole grant).
+//! The access and refresh token of one delegated OAuth grant (an OAuth-linked IMAP mailbox, or
+//! the notifier's technical user): sealed in the vault as one record, handed out while valid,
+//! refreshed shortly before expiry under the grant's refresh lock, and every rotated refresh
+//! token persisted (one `UPDATE`) before the new access token is used, so a restart or another
+//! replica never falls back to a refresh token the provider already replaced (a provider that
+//! detects the reuse of a rotated token revokes the whole grant).
 
 use std::sync::Arc;
 
@@ -10,15 +11,26 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
+use super::app_tokens::token_failure;
 use super::error::OAuthError;
 use super::token_client::TokenClient;
 use super::tokens::BearerTokens;
-use crate::store::{MailboxId, SecretId, Store};
+use crate::notify::{AccessTokens, TokenFailure};
+use crate::store::{GrantRefreshLock, MailboxId, SecretId, Store};
 use crate::vault::{SealedSecret, Vault};
 
-/// Cloneable handle to one mailbox's tokens.
+/// Where a grant's sealed token set is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenHome {
+    /// The `secrets` row the mailbox's row points at.
+    Mailbox(MailboxId),
+    /// The installation-wide secret of this name (see `cli::smtp::SMTP_OAUTH_SECRET_NAME`).
+    Named(&'static str),
+}
+
+/// Cloneable handle to one grant's tokens.
 #[derive(Clone)]
-pub struct MailboxBearer {
+pub struct StoredBearer {
     inner: Arc<Inner>,
 }
 
@@ -26,26 +38,27 @@ struct Inner {
     store: Store,
     vault: Vault,
     client: TokenClient,
-    mailbox: MailboxId,
+    home: TokenHome,
     /// The current set; the lock also serialises refreshes within this process.
     current: Mutex<Option<BearerTokens>>,
 }
 
-impl MailboxBearer {
-    pub fn new(store: Store, vault: Vault, client: TokenClient, mailbox: MailboxId) -> Self {
-        MailboxBearer {
+impl StoredBearer {
+    pub fn new(store: Store, vault: Vault, client: TokenClient, home: TokenHome) -> Self {
+        StoredBearer {
             inner: Arc::new(Inner {
                 store,
                 vault,
                 client,
-                mailbox,
+                home,
                 current: Mutex::new(None),
             }),
         }
     }
 
-    pub fn mailbox(&self) -> MailboxId {
-        self.inner.mailbox
+    /// Where the set is kept (for log lines: no secret).
+    pub fn home(&self) -> TokenHome {
+        self.inner.home
     }
 
     /// A valid access token, refreshed (and the rotation persisted) when it is about to expire.
@@ -70,13 +83,9 @@ impl MailboxBearer {
         let failed = current
             .as_ref()
             .map(|set| Zeroizing::new(set.access_token.expose_secret().to_owned()));
-        // Refreshes of one mailbox are serialised across tasks and replicas; under the lock the
+        // Refreshes of one grant are serialised across tasks and replicas; under the lock the
         // stored set is read again: another process may have refreshed and rotated it.
-        let _refresh_lock = self
-            .inner
-            .store
-            .lock_mailbox_refresh(self.inner.mailbox)
-            .await?;
+        let _refresh_lock = self.lock().await?;
         let (secret_id, key_version, stored) = self.load().await?;
         let refreshed_elsewhere = force
             && failed
@@ -100,20 +109,46 @@ impl MailboxBearer {
             .store
             .replace_secret(secret_id, sealed.as_bytes(), key_version)
             .await?;
-        tracing::debug!(mailbox = %self.inner.mailbox, "oauth tokens refreshed and stored");
+        match self.inner.home {
+            TokenHome::Mailbox(mailbox) => {
+                tracing::debug!(%mailbox, "oauth tokens refreshed and stored");
+            }
+            TokenHome::Named(name) => {
+                tracing::debug!(secret = name, "oauth tokens refreshed and stored");
+            }
+        }
         let token = refreshed.access_token.clone();
         *current = Some(refreshed);
         Ok(token)
     }
 
+    async fn lock(&self) -> Result<GrantRefreshLock, OAuthError> {
+        let store = &self.inner.store;
+        Ok(match self.inner.home {
+            TokenHome::Mailbox(mailbox) => store.lock_mailbox_refresh(mailbox).await?,
+            TokenHome::Named(_) => store.lock_secret_refresh(self.secret_id().await?).await?,
+        })
+    }
+
+    /// The `secrets` row holding the set.
+    async fn secret_id(&self) -> Result<SecretId, OAuthError> {
+        let store = &self.inner.store;
+        match self.inner.home {
+            TokenHome::Mailbox(mailbox) => store
+                .get_mailbox(mailbox)
+                .await?
+                .secret
+                .ok_or(OAuthError::NoTokens),
+            TokenHome::Named(name) => match store.named_secret(name).await {
+                Ok(secret) => Ok(secret.id),
+                Err(e) if e.is_not_found() => Err(OAuthError::NoTokens),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
     async fn load(&self) -> Result<(SecretId, i64, BearerTokens), OAuthError> {
-        let secret_id = self
-            .inner
-            .store
-            .get_mailbox(self.inner.mailbox)
-            .await?
-            .secret
-            .ok_or(OAuthError::NoTokens)?;
+        let secret_id = self.secret_id().await?;
         let stored = match self.inner.store.get_secret(secret_id).await {
             Ok(stored) => stored,
             Err(e) if e.is_not_found() => return Err(OAuthError::NoTokens),
@@ -125,6 +160,21 @@ impl MailboxBearer {
             &SealedSecret::from_bytes(stored.sealed),
         )?;
         Ok((secret_id, stored.key_version, set))
+    }
+}
+
+/// The notifier's view: the technical user's delegated grant.
+#[async_trait::async_trait]
+impl AccessTokens for StoredBearer {
+    async fn access_token(&self, refresh: bool) -> Result<SecretString, TokenFailure> {
+        self.token(refresh).await.map_err(|e| token_failure(&e))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "a delegated refresh token at provider {:?}",
+            self.inner.client.provider().name
+        )
     }
 }
 

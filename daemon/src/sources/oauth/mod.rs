@@ -13,7 +13,7 @@ pub mod token_client;
 pub mod tokens;
 
 pub use app_tokens::AppTokens;
-pub use bearer::MailboxBearer;
+pub use bearer::{StoredBearer, TokenHome};
 pub use error::OAuthError;
 pub use provider::{ClientAuth, OAuthProfile, OAuthProvider, OAuthProviderConfig, OAuthProviders};
 pub use token_client::TokenClient;

@@ -68,6 +68,19 @@ impl OAuthProfile {
         }
     }
 
+    /// The delegated scopes the notifier's technical user signs in for, to send over SMTP with
+    /// XOAUTH2 (Microsoft's `SMTP.Send`; Google has one scope for IMAP and SMTP).
+    pub fn smtp_scopes(self) -> Option<Vec<String>> {
+        match self {
+            OAuthProfile::Microsoft => Some(vec![
+                "https://outlook.office.com/SMTP.Send".to_owned(),
+                "offline_access".to_owned(),
+            ]),
+            OAuthProfile::Google => Some(vec!["https://mail.google.com/".to_owned()]),
+            OAuthProfile::Generic => None,
+        }
+    }
+
     /// Parameters the authorization request needs besides the standard ones: Google hands out a
     /// refresh token only with `access_type=offline`, and again only with `prompt=consent`.
     pub fn extra_authorization_params(self) -> &'static [(&'static str, &'static str)] {
@@ -122,8 +135,20 @@ impl std::fmt::Debug for OAuthProvider {
 }
 
 impl OAuthProvider {
-    /// The authorization URL a user is sent to (code flow, PKCE S256).
+    /// The authorization URL a user is sent to (code flow, PKCE S256) for the provider's
+    /// configured scopes (those of an IMAP mailbox).
     pub fn authorization_request(&self, redirect_uri: &str, state: &str, challenge: &str) -> Url {
+        self.authorization_request_for(&self.scopes, redirect_uri, state, challenge)
+    }
+
+    /// The authorization URL for other `scopes` (the notifier's technical user).
+    pub fn authorization_request_for(
+        &self,
+        scopes: &[String],
+        redirect_uri: &str,
+        state: &str,
+        challenge: &str,
+    ) -> Url {
         let mut url = self.authorization_url.clone();
         {
             let mut query = url.query_pairs_mut();
@@ -131,7 +156,7 @@ impl OAuthProvider {
                 .append_pair("client_id", &self.client_id)
                 .append_pair("response_type", "code")
                 .append_pair("redirect_uri", redirect_uri)
-                .append_pair("scope", &self.scopes.join(" "))
+                .append_pair("scope", &scopes.join(" "))
                 .append_pair("state", state)
                 .append_pair("code_challenge", challenge)
                 .append_pair("code_challenge_method", "S256");
