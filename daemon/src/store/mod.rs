@@ -92,7 +92,7 @@ pub use org::OrgMember;
 pub use org_health::MailboxHealthRow;
 pub use outbox::{OutboxDepth, OutboxItem, OutboxStatus};
 pub use provenance::{KEEP_PER_SUGGESTION, Provenance, Sighting, SightingOutcome};
-pub use replicas::{GrantRefreshLock, LeaseRow};
+pub use replicas::{GrantRefreshLock, LeaseRow, SECRET_LOCK_SPACE};
 pub use retention::PurgeReport;
 pub use review::ReviewFilter;
 pub use second_factor::{StoredChallenge, StoredSecondFactor};

@@ -72,7 +72,7 @@ enum GrantKey {
 /// The first half of PostgreSQL's two-key advisory locks taken for named secrets. The one-key
 /// form (taken for mailboxes) and the two-key form are separate key spaces, so a secret's lock
 /// never meets a mailbox's of the same number.
-const SECRET_LOCK_SPACE: i32 = 0x6d73_6967; // "msig"
+pub const SECRET_LOCK_SPACE: i32 = 0x6d73_6967; // "msig"
 
 /// One async mutex per grant for this process. A process-wide map rather than a field of
 /// [`Store`]: the store is cloned freely and every clone must see the same locks. Entries are

@@ -1348,6 +1348,35 @@ async fn graph_store_operations_work_on_sqlite_and_postgres() -> Result<()> {
                 secret: Some(secret),
             })
             .await?;
+        // A warning of the running source: shown as needs attention, written only on change,
+        // and cleared.
+        let warned = "Microsoft cannot reach https://mailsig.example/graph/notifications";
+        ensure!(
+            store
+                .set_mailbox_warning_fenced(mailbox.id, Some(warned), None)
+                .await?
+        );
+        ensure!(
+            !store
+                .set_mailbox_warning_fenced(mailbox.id, Some(warned), None)
+                .await?
+        );
+        let shown = store.get_mailbox(mailbox.id).await?;
+        ensure!(
+            shown.shown_status()
+                == (
+                    mailsig_daemon::store::MailboxStatus::NeedsAttention,
+                    Some(warned)
+                ),
+            "{:?}",
+            shown.shown_status()
+        );
+        ensure!(
+            store
+                .set_mailbox_warning_fenced(mailbox.id, None, None)
+                .await?
+        );
+        ensure!(store.get_mailbox(mailbox.id).await?.warning.is_none());
         // Linking state works once.
         store
             .put_oauth_state(

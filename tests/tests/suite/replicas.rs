@@ -932,6 +932,70 @@ async fn a_dead_replicas_outbox_claims_are_taken_over_within_seconds() -> Result
 /// replica starts) and, holding it, read from the store as the token code does. Unbounded, each
 /// lock's transaction held one of the 4 connections and every holder waited for a fifth until
 /// the acquire timeout; now all finish at once and the pool still serves others meanwhile.
+/// The refresh lock of a named grant (the notifier's technical user) is held across replicas:
+/// while another replica's connection holds the grant's advisory lock, taking it waits (the
+/// store's backend shows in `pg_locks` as not granted) and goes on once that replica lets go;
+/// a mailbox's lock of the same number is another lock and is taken at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_grants_refresh_lock_is_shared_by_replicas_and_apart_from_mailboxes() -> Result<()>
+{
+    use mailsig_daemon::store::{MailboxId, SECRET_LOCK_SPACE, SecretKind};
+    use sqlx::{Connection as _, Executor as _};
+    let url = TestEnv::from_env()?.fresh_pg_database().await?;
+    let store = Store::open(&url).await?;
+    store.migrate().await?;
+    let secret = store
+        .put_secret(SecretKind::OauthTokens, b"sealed", 1)
+        .await?;
+    let id = i32::try_from(secret.0)?;
+
+    let mut other_replica = sqlx::PgConnection::connect(&url).await?;
+    other_replica.execute("BEGIN").await?;
+    sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1, $2)) AS l")
+        .bind(SECRET_LOCK_SPACE)
+        .bind(id)
+        .fetch_one(&mut other_replica)
+        .await?;
+    let mailbox_lock = tokio::time::timeout(
+        Duration::from_secs(10),
+        store.lock_mailbox_refresh(MailboxId(secret.0)),
+    )
+    .await
+    .context("a mailbox lock waited for a named grant's lock")??;
+    drop(mailbox_lock);
+
+    let (taken_tx, mut taken_rx) = tokio::sync::oneshot::channel();
+    let taker = store.clone();
+    let waiter = tokio::spawn(async move {
+        let lock = taker.lock_secret_refresh(secret).await;
+        let _ = taken_tx.send(());
+        lock.map(drop)
+    });
+    let probe = sqlx::PgPool::connect(&url).await?;
+    mailsig_tests::graph_support::wait_until(
+        Duration::from_secs(10),
+        "the store to wait on the other replica's lock",
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            )
+            .fetch_one(&probe)
+            .await?;
+            Ok((waiting > 0).then_some(()))
+        },
+    )
+    .await?;
+    ensure!(
+        taken_rx.try_recv().is_err(),
+        "taken while the other replica held it"
+    );
+    other_replica.execute("COMMIT").await?;
+    tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .context("the lock was not taken after the other replica let go")???;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_locks_leave_connections_for_their_holders() -> Result<()> {
     let url = TestEnv::from_env()?.fresh_pg_database().await?;
