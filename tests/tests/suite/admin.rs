@@ -525,3 +525,201 @@ async fn a_signed_in_browser_is_asked_to_sign_out_before_accepting() -> Result<(
     );
     Ok(())
 }
+
+/// Failed notifications as the org admin handles them through the API (the page calls the same
+/// service): listed with the notifier's reason, one queued again, one dropped, and a member is
+/// refused; the audit log then finds both actions by actor, action and object, exports them as
+/// CSV with the admin's address, and the retention task purges entries older than
+/// `audit_days` while it keeps the recent ones. Runs on both stores.
+async fn failed_notifications_and_the_audit_log(backend: Backend) -> Result<()> {
+    use mailsig_daemon::domain::{DigestPayload, OutboxMessage};
+    use mailsig_daemon::store::OutboxStatus;
+    use mailsig_daemon::supervisor::retention::{self, RetentionDays};
+    let clock = mailsig_daemon::store::Clock::manual(1_800_000_000_000);
+    let app = App::with_clock(backend, clock.clone()).await?;
+    let (admin, admin_token) = app.user("admin").await?;
+    app.store.set_org_role(admin.id, OrgRole::Admin).await?;
+    let (member, member_token) = app.user("member").await?;
+    let as_admin = Auth::Bearer(admin_token);
+    let digest = OutboxMessage::Digest(DigestPayload {
+        suggestions: Vec::new(),
+        lists: Vec::new(),
+        more: 0,
+    });
+    let mut failed = Vec::new();
+    for _ in 0..2 {
+        let id = app
+            .store
+            .enqueue(&digest, member.id, clock.now_ms())
+            .await?;
+        app.store.mark_failed(id, "smtp: send: 554").await?;
+        failed.push(id);
+    }
+    let (retried, dropped) = (failed[0], failed[1]);
+
+    let refused = app
+        .call(
+            Method::GET,
+            "/api/v1/admin/notifications/failed",
+            &Auth::Bearer(member_token),
+            None,
+        )
+        .await?;
+    ensure!(refused.status == 403, "a member: {}", refused.status);
+    let listed = app
+        .call(
+            Method::GET,
+            "/api/v1/admin/notifications/failed",
+            &as_admin,
+            None,
+        )
+        .await?;
+    ensure!(listed.status == 200, "{} {}", listed.status, listed.text());
+    let rows = listed.json()?;
+    let rows = rows.as_array().context("an array")?;
+    ensure!(rows.len() == 2, "{rows:?}");
+    ensure!(
+        rows.iter()
+            .all(|r| r["reason"] == "smtp: send: 554"
+                && r["recipient_email"] == member.email.as_str()),
+        "{rows:?}"
+    );
+    let retry = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/notifications/{}/retry", retried.0),
+            &as_admin,
+            None,
+        )
+        .await?;
+    ensure!(
+        retry.status == 204,
+        "retry: {} {}",
+        retry.status,
+        retry.text()
+    );
+    ensure!(app.store.get_outbox_item(retried).await?.status == OutboxStatus::Pending);
+    let drop = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/admin/notifications/{}", dropped.0),
+            &as_admin,
+            None,
+        )
+        .await?;
+    ensure!(drop.status == 204, "drop: {} {}", drop.status, drop.text());
+    ensure!(
+        app.store.get_outbox_item(dropped).await.is_err(),
+        "dropped row still there"
+    );
+    ensure!(app.store.list_failed(10).await?.is_empty());
+
+    let audit = |query: String| {
+        let app = &app;
+        let as_admin = &as_admin;
+        async move {
+            let reply = app
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/admin/audit?{query}"),
+                    as_admin,
+                    None,
+                )
+                .await?;
+            ensure!(reply.status == 200, "{} {}", reply.status, reply.text());
+            let page = reply.json()?;
+            Ok::<_, anyhow::Error>(page["entries"].as_array().cloned().unwrap_or_default())
+        }
+    };
+    let by_admin = audit(format!("actor={}", admin.email)).await?;
+    let actions: Vec<&str> = by_admin
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    ensure!(
+        actions.contains(&"outbox.retry") && actions.contains(&"outbox.drop"),
+        "{actions:?}"
+    );
+    let retries = audit("action=outbox.retry&object=outbox".to_owned()).await?;
+    ensure!(
+        retries.len() == 1 && retries[0]["object_id"] == retried.0,
+        "{retries:?}"
+    );
+    ensure!(
+        audit(format!("action=outbox.drop&object_id={}", dropped.0))
+            .await?
+            .len()
+            == 1
+    );
+    ensure!(
+        audit("actor=operator&action=outbox.retry".to_owned())
+            .await?
+            .is_empty()
+    );
+    let csv = app
+        .call(
+            Method::GET,
+            "/api/v1/admin/audit/export.csv?action=outbox.drop",
+            &as_admin,
+            None,
+        )
+        .await?;
+    ensure!(csv.status == 200, "{}", csv.status);
+    let text = csv.text();
+    ensure!(
+        text.lines().count() == 2 && text.contains("outbox.drop") && text.contains(&admin.email),
+        "{text}"
+    );
+
+    // A year and a day later one more entry is written; the retention task keeps it and purges
+    // the old ones.
+    clock.advance(Duration::from_secs(366 * 24 * 60 * 60));
+    app.store.mark_failed(retried, "smtp: send: 554").await?;
+    mailsig_daemon::service::org::outbox::retry(
+        &app.store,
+        mailsig_daemon::service::org::AdminActor::operator(),
+        retried,
+    )
+    .await?;
+    let before = app.store.audit_log(1000).await?.len();
+    ensure!(before >= 3, "{before} entries");
+    let (_days_tx, days) = tokio::sync::watch::channel(RetentionDays {
+        deleted: 30,
+        audit: 365,
+    });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(retention::run(
+        app.store.clone(),
+        days,
+        Duration::from_secs(3600),
+        shutdown.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let kept = loop {
+        let entries = app.store.audit_log(1000).await?;
+        if entries.len() < before {
+            break entries;
+        }
+        ensure!(std::time::Instant::now() < deadline, "nothing was purged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    shutdown.cancel();
+    task.await?;
+    ensure!(
+        kept.len() == 1 && kept[0].action == AuditAction::OutboxRetry && kept[0].actor.is_none(),
+        "{kept:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_org_admin_retries_and_drops_failed_notifications_and_the_audit_log_is_filtered_and_purged_on_sqlite()
+-> Result<()> {
+    failed_notifications_and_the_audit_log(BACKENDS[0]).await
+}
+
+#[tokio::test]
+async fn an_org_admin_retries_and_drops_failed_notifications_and_the_audit_log_is_filtered_and_purged_on_postgres()
+-> Result<()> {
+    failed_notifications_and_the_audit_log(BACKENDS[1]).await
+}
