@@ -1,6 +1,7 @@
 //! Outlook contacts as a connected address book: one contact folder of one of the list owner's
 //! linked Microsoft 365 mailboxes, spoken to through the same Graph adapter as that mailbox's
-//! mail ([`GraphApi`]: its tokens, its per-mailbox request limit, `Retry-After` and retries).
+//! mail ([`GraphApi`]: its tokens, its request limit, `Retry-After` and retries; the round opens
+//! its own adapter, so its requests are limited apart from the mail task's).
 //!
 //! - `changes` is the folder's contacts delta (`/me/contactFolders/{id}/contacts/delta`): the
 //!   `deltaLink` is the sync state, so a round reads only what changed, deletions included
