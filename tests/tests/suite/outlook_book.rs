@@ -15,7 +15,7 @@ use mailsig_daemon::books::BookSettings;
 use mailsig_daemon::books::connected::open_outlook;
 use mailsig_daemon::books::sync::{self, Pushed};
 use mailsig_daemon::books::worker::Worker;
-use mailsig_daemon::domain::address_book::BookEntryId;
+use mailsig_daemon::domain::address_book::{AddressBook, BookEntryId, SyncState};
 use mailsig_daemon::sources::graph::Consent;
 use mailsig_tests::graph_support::{GraphWorld, RunningDaemon, wait_until};
 use secrecy::ExposeSecret;
@@ -474,6 +474,26 @@ async fn outlook_contacts_receive_accepted_contacts_and_are_read_back_never_over
     ensure!(
         !rig.contact_calls().iter().any(|(m, _, _)| m == "DELETE"),
         "a contact was deleted"
+    );
+
+    // A delta link Graph no longer knows (410) starts a full listing of the folder.
+    let forgotten = SyncState(Some(format!(
+        "{}/me/contactFolders/{folder}/contacts/delta?$deltatoken=forgotten",
+        w.emulator.graph_url().trim_end_matches('/')
+    )));
+    let listed = adapter
+        .changes(&forgotten)
+        .await
+        .map_err(|e| anyhow::anyhow!("changes: {e}"))?;
+    ensure!(
+        listed.complete && listed.changed.len() == 3 && listed.state.0.is_some(),
+        "{listed:?}"
+    );
+    ensure!(
+        rig.contact_calls()
+            .iter()
+            .any(|(m, p, s)| m == "GET" && p.contains("deltatoken=forgotten") && *s == 410),
+        "the forgotten link was not refused"
     );
     Ok(())
 }
