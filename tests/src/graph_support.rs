@@ -139,6 +139,17 @@ impl GraphWorld {
     }
 
     pub async fn start_with(&self, graph: GraphStartOptions) -> Result<RunningDaemon> {
+        self.start_with_books(graph, mailsig_daemon::books::BookSettings::default())
+            .await
+    }
+
+    /// [`Self::start_with`] with the `[address_books]` settings `books` (a short sync interval
+    /// for the Outlook contacts tests).
+    pub async fn start_with_books(
+        &self,
+        graph: GraphStartOptions,
+        books: mailsig_daemon::books::BookSettings,
+    ) -> Result<RunningDaemon> {
         let shutdown = CancellationToken::new();
         // The emulator and the load tools post from loopback, far above one client's share
         // of the limits of routes without authentication.
@@ -152,6 +163,7 @@ impl GraphWorld {
             http_listener: Some(self.http_listener()),
             graph: Some(graph),
             api,
+            books,
             shutdown_grace: Duration::from_secs(20),
             ..SupervisorOptions::default()
         };

@@ -1,21 +1,27 @@
-//! A list's connected book as the store keeps it (`address_books` row: the collection URL, the
-//! adapter's settings as JSON, the sealed password), opened into an [`AddressBook`] to talk to.
+//! A list's connected book as the store keeps it (`address_books` row: where the book is, the
+//! adapter's settings as JSON, the sealed password of a CardDAV book), opened into an
+//! [`AddressBook`] to talk to, whichever kind it is, so the worker, the index and the duplicate
+//! check serve every kind alike.
 //!
-//! Opening resolves the book's host and checks it with the SSRF guard every time (the worker
-//! opens the book afresh for each round), so a name that changed after the list was connected
-//! cannot lead the daemon inside; the password is opened from the vault only for that
-//! connection and wiped with it.
+//! A CardDAV book's host is resolved and checked with the SSRF guard every time it is opened
+//! (the worker opens the book afresh for each round), so a name that changed after the list was
+//! connected cannot lead the daemon inside; the password is opened from the vault only for that
+//! connection and wiped with it. An Outlook book is opened through the Graph adapter of its
+//! mailbox, which must still be linked, with the `[graph]` configuration the daemon runs with.
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 use zeroize::Zeroizing;
 
-use crate::domain::address_book::{BookError, BookKind};
-use crate::store::{ConnectedBook, SecretKind, Store};
+use crate::domain::address_book::{AddressBook, BookError, BookKind};
+use crate::sources::graph::GraphConfig;
+use crate::sources::graph::contacts::contacts_api;
+use crate::store::{ConnectedBook, MailboxKind, SecretKind, Store};
 use crate::vault::{Binding, SealedSecret, Vault};
 
 use super::BookSettings;
 use super::carddav::{CardDavBook, Connection, Credentials};
+use super::outlook::{OutlookBook, OutlookSettings, book_error};
 
 /// What a CardDAV book keeps beside its URL (`address_books.settings`): never the password.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,9 +55,53 @@ pub fn password_binding(secret: crate::store::SecretId) -> Binding {
     Binding::secret(SecretKind::BookPassword, secret)
 }
 
-/// Opens `book` for one round of work: the password from the vault, the host checked by the
-/// guard, TLS against the public roots and the book's own CA.
+/// What opening an Outlook book needs beyond the store: the `[graph]` configuration (`None`
+/// when the daemon runs without Microsoft 365, and then an Outlook book cannot be opened).
+#[derive(Clone, Copy, Default)]
+pub struct Openers<'a> {
+    pub graph: Option<&'a GraphConfig>,
+}
+
+/// Opens `book` for one round of work, whichever kind it is.
 pub async fn open(
+    store: &Store,
+    vault: &Vault,
+    settings: &BookSettings,
+    openers: Openers<'_>,
+    book: &ConnectedBook,
+) -> Result<Box<dyn AddressBook>, BookError> {
+    Ok(match book.kind {
+        BookKind::CardDav => Box::new(open_carddav(store, vault, settings, book).await?),
+        BookKind::Outlook => Box::new(open_outlook(store, vault, openers.graph, book).await?),
+    })
+}
+
+/// Opens an Outlook book: its mailbox must still be linked; the Graph adapter uses the
+/// mailbox's sealed tokens.
+pub async fn open_outlook(
+    store: &Store,
+    vault: &Vault,
+    graph: Option<&GraphConfig>,
+    book: &ConnectedBook,
+) -> Result<OutlookBook, BookError> {
+    let outlook = OutlookSettings::of(book)?;
+    let graph = graph.ok_or(BookError::Unavailable)?;
+    match store.get_mailbox(outlook.mailbox).await {
+        Ok(mailbox) if mailbox.kind == MailboxKind::Graph => {}
+        // Unlinked since: its tokens are gone.
+        Ok(_) => return Err(BookError::Auth),
+        Err(e) if e.is_not_found() => return Err(BookError::Auth),
+        Err(_) => return Err(BookError::Unavailable),
+    }
+    let api = contacts_api(store, vault, graph, outlook.mailbox)
+        .await
+        .map_err(|e| book_error(&e))?;
+    Ok(OutlookBook::new(api, &outlook.folder_id))
+}
+
+/// Opens a CardDAV book: the password from the vault, the host checked by the guard, TLS
+/// against the public roots and the book's own CA.
+pub async fn open_carddav(
     store: &Store,
     vault: &Vault,
     settings: &BookSettings,

@@ -1,4 +1,4 @@
-//! Connected address books: the adapters that speak to them (`carddav`), what mailsig writes
+//! Connected address books: the adapters that speak to them (`carddav`, `outlook`), what mailsig writes
 //! into an entry that exists (`merge`), and the two directions of a sync (`sync`): reading the
 //! book's changes into the local index the duplicate check looks up, and writing accepted
 //! contacts into the book (create, or add to the entry that has the address; a conflict is
@@ -9,6 +9,7 @@
 pub mod carddav;
 pub mod connected;
 pub mod merge;
+pub mod outlook;
 pub mod sync;
 pub mod worker;
 

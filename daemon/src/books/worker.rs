@@ -2,7 +2,8 @@
 //! replica at a time (a claim on the book's row, taken for the round and given back after it,
 //! expiring by itself if the replica dies):
 //!
-//! 1. the book is opened afresh (password from the vault, host checked by the SSRF guard);
+//! 1. the book is opened afresh (a CardDAV book: password from the vault, host checked by the
+//!    SSRF guard; an Outlook book: its mailbox's Graph adapter);
 //! 2. its changes since the kept sync token are read into the local index (`sync::read_back`),
 //!    so the duplicate check sees the book as it is now; the token is kept with them, so a
 //!    restart goes on from there;
@@ -24,11 +25,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::address_book::BookError;
+use crate::sources::graph::GraphConfig;
 use crate::store::{ConnectedBook, ListId, Store};
 use crate::vault::Vault;
 
 use super::BookSettings;
-use super::connected;
+use super::connected::{self, Openers};
 use super::sync::{self, Pushed, ReadBack, SyncError};
 
 /// Accepted contacts read per batch of the write-back.
@@ -65,6 +67,8 @@ pub struct Worker {
     store: Store,
     vault: Vault,
     settings: BookSettings,
+    /// `[graph]`, for books that are Outlook contact folders; `None` without Microsoft 365.
+    graph: Option<Arc<GraphConfig>>,
     replica: String,
     wake: Wake,
 }
@@ -75,9 +79,16 @@ impl Worker {
             store,
             vault,
             settings,
+            graph: None,
             replica: replica.to_owned(),
             wake: Wake::default(),
         }
+    }
+
+    /// Lets the worker open Outlook books through the Graph adapter configured by `[graph]`.
+    pub fn with_graph(mut self, graph: Option<Arc<GraphConfig>>) -> Worker {
+        self.graph = graph;
+        self
     }
 
     /// The handle that starts this worker's next round at once.
@@ -150,10 +161,15 @@ impl Worker {
 
     /// One book's round: read its changes, then write the accepted contacts it lacks.
     pub async fn sync(&self, book: &ConnectedBook) -> Result<Synced, SyncError> {
-        let adapter = connected::open(&self.store, &self.vault, &self.settings, book).await?;
+        let openers = Openers {
+            graph: self.graph.as_deref(),
+        };
+        let adapter =
+            connected::open(&self.store, &self.vault, &self.settings, openers, book).await?;
+        let adapter = adapter.as_ref();
         let list = book.list;
         let mut synced = Synced {
-            read: sync::read_back(&self.store, list, &adapter, None).await?,
+            read: sync::read_back(&self.store, list, adapter, None).await?,
             ..Synced::default()
         };
         loop {
@@ -165,7 +181,7 @@ impl Worker {
                     Err(e) if e.is_not_found() => continue,
                     Err(e) => return Err(e.into()),
                 };
-                match sync::push(&self.store, &adapter, &suggestion, None).await? {
+                match sync::push(&self.store, adapter, &suggestion, None).await? {
                     Pushed::Created => synced.created += 1,
                     Pushed::Updated { .. } => synced.updated += 1,
                     Pushed::Unchanged => synced.unchanged += 1,

@@ -1,5 +1,6 @@
-//! `mailsigd book connect|status|disconnect|sync`: a list's connected address book (CardDAV)
-//! for the operator, without a token and curl.
+//! `mailsigd book connect|connect-outlook|status|disconnect|sync`: a list's connected address
+//! book (CardDAV, or Outlook contacts of a linked Microsoft 365 mailbox) for the operator,
+//! without a token and curl.
 //!
 //! The commands go through the service layer as the list's owner (or the user named with
 //! `--user`), so they apply the same checks as the API: the owner role, the SSRF guard under
@@ -30,6 +31,9 @@ pub enum BookCommand {
     /// Connect a list to a CardDAV address book: found from the server's address (or the
     /// book's own URL), the user name given, the password read from standard input.
     Connect(ConnectArgs),
+    /// Connect a list to Outlook contacts: a contact folder (created if missing) of one of the
+    /// owner's linked Microsoft 365 mailboxes, whose consent includes contacts.
+    ConnectOutlook(OutlookArgs),
     /// Whether a list has a book, its state, when it was last read, and how many entries the
     /// duplicate check knows.
     Status(ListArgs),
@@ -62,6 +66,25 @@ pub struct ConnectArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct OutlookArgs {
+    /// The list (id, or name among the user's lists).
+    #[arg(long)]
+    pub list: String,
+    /// The owner's linked Microsoft 365 mailbox (id or address).
+    #[arg(long)]
+    pub mailbox: String,
+    /// The contact folder's name; created when the mailbox has none of that name.
+    #[arg(long, default_value = "From mailsig")]
+    pub folder: String,
+    /// As which user (e-mail or id); default: the list's owner.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Print the API's JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ListArgs {
     /// The list (id, or name among the user's lists).
     #[arg(long)]
@@ -78,6 +101,7 @@ pub async fn execute(config_path: &Path, command: BookCommand) -> CliResult {
     let (config, store) = context::admin(config_path).await?;
     let result = match command {
         BookCommand::Connect(args) => connect(&config, &store, args).await,
+        BookCommand::ConnectOutlook(args) => connect_outlook(&config, &store, args).await,
         BookCommand::Status(args) => status(&store, args).await,
         BookCommand::Disconnect(args) => disconnect(&store, args).await,
         BookCommand::Sync(args) => sync(&config, &store, args).await,
@@ -131,6 +155,37 @@ async fn connect(config: &crate::config::Config, store: &Store, args: ConnectArg
     Ok(())
 }
 
+async fn connect_outlook(
+    config: &crate::config::Config,
+    store: &Store,
+    args: OutlookArgs,
+) -> CliResult {
+    let (list, actor) = target(store, &args.list, args.user.as_deref()).await?;
+    let mailbox = resolve::mailbox(store, &args.mailbox, Some(actor.user())).await?;
+    let (vault, _) = context::load_vault(config)?;
+    context::bind_secrets(store, &vault).await?;
+    let state = crate::service::outlook_book::connect_outlook(
+        store,
+        &vault,
+        config.graph.as_ref(),
+        // No worker listens in the CLI: the daemon reads the folder at its next interval.
+        &crate::books::worker::Wake::default(),
+        actor,
+        list,
+        crate::service::outlook_book::OutlookForm {
+            mailbox: Some(mailbox.id.0),
+            folder: Some(args.folder),
+        },
+    )
+    .await
+    .or_exit("connect Outlook contacts")?;
+    if args.json {
+        return print_json(&state);
+    }
+    print_state(&state);
+    Ok(())
+}
+
 async fn status(store: &Store, args: ListArgs) -> CliResult {
     let (list, actor) = target(store, &args.list, args.user.as_deref()).await?;
     let state = service::status(store, actor, list)
@@ -168,7 +223,8 @@ async fn sync(config: &crate::config::Config, store: &Store, args: ListArgs) -> 
         vault,
         config.address_books.clone(),
         "mailsigd-cli",
-    );
+    )
+    .with_graph(config.graph.clone().map(std::sync::Arc::new));
     let synced = worker
         .sync_list(list)
         .await

@@ -8,6 +8,8 @@
 //! IMAP server), and the password sealed in the vault at once. Each failure is a field error in
 //! fixed words; nothing the server sent is shown or logged. The first read of the book and the
 //! write-back of accepted contacts are the sync worker's (`books::worker`), poked at once.
+//! Connecting Outlook contacts instead is `outlook_book`; the state and disconnecting are the
+//! same for both kinds.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -18,6 +20,7 @@ use crate::books::BookSettings;
 use crate::books::carddav::discover::discover;
 use crate::books::carddav::{Connection, Credentials};
 use crate::books::connected::{CardDavSettings, password_binding};
+use crate::books::outlook::OutlookSettings;
 use crate::books::worker::Wake;
 use crate::domain::address_book::{BookError, BookKind};
 use crate::domain::{AuditAction, AuditObject};
@@ -47,13 +50,17 @@ pub struct ConnectForm {
 /// A connected book as shown (never its password).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BookView {
-    /// `carddav` (the adapter's stored word).
+    /// `carddav` or `outlook` (the adapter's stored word).
     pub kind: &'static str,
-    /// The address book's URL.
+    /// The address book's URL (CardDAV), or where the contact folder is (Outlook).
     pub url: String,
-    /// Its display name, as the server gave it.
+    /// Its display name, as the server gave it (CardDAV), or the folder's name (Outlook).
     pub name: Option<String>,
+    /// The CardDAV user name; the mailbox's address for Outlook contacts.
     pub user: String,
+    /// The linked Microsoft 365 mailbox whose contacts these are (Outlook only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<i64>,
     /// Whether the book's own CA is trusted besides the public roots.
     pub own_ca: bool,
     pub status: BookStatus,
@@ -136,23 +143,51 @@ pub async fn status(store: &Store, actor: Actor, list: ListId) -> ServiceResult<
     view(store, list).await
 }
 
-async fn view(store: &Store, list: ListId) -> ServiceResult<BookState> {
+pub(super) async fn view(store: &Store, list: ListId) -> ServiceResult<BookState> {
     let Some(book) = store.book_of_list(list).await? else {
         return Ok(BookState {
             connected: false,
             book: None,
         });
     };
-    let settings = CardDavSettings::of(&book).unwrap_or_default();
+    let (name, user, mailbox, own_ca) = match book.kind {
+        BookKind::CardDav => {
+            let settings = CardDavSettings::of(&book).unwrap_or_default();
+            (
+                settings.name,
+                settings.user,
+                None,
+                settings.ca_pem.is_some(),
+            )
+        }
+        BookKind::Outlook => match OutlookSettings::of(&book) {
+            Ok(settings) => {
+                let address = match store.get_mailbox(settings.mailbox).await {
+                    Ok(m) => m.address,
+                    // Unlinked since: the sync marks the book as needing attention.
+                    Err(e) if e.is_not_found() => String::new(),
+                    Err(e) => return Err(e.into()),
+                };
+                (
+                    Some(settings.folder_name),
+                    address,
+                    Some(settings.mailbox.0),
+                    false,
+                )
+            }
+            Err(_) => (None, String::new(), None, false),
+        },
+    };
     let entries = store.book_entry_count(list).await?;
     Ok(BookState {
         connected: true,
         book: Some(BookView {
             kind: book.kind.as_str(),
             url: book.location,
-            name: settings.name,
-            user: settings.user,
-            own_ca: settings.ca_pem.is_some(),
+            name,
+            user,
+            mailbox,
+            own_ca,
             status: book.status,
             status_reason: book.status_reason,
             last_sync_at: book.last_sync_at,

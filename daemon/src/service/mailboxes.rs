@@ -629,14 +629,37 @@ pub async fn start_microsoft_link(
     list: ListId,
     origin: crate::sources::graph::LinkOrigin,
 ) -> ServiceResult<url::Url> {
-    use crate::sources::graph::{LinkError, start_linking};
+    start_microsoft_link_for(
+        store,
+        vault,
+        graph,
+        actor,
+        list,
+        origin,
+        crate::sources::graph::Consent::Mail,
+    )
+    .await
+}
+
+/// [`start_microsoft_link`] asking for the scopes of `consent`: mail and contacts for a list
+/// that writes to Outlook contacts.
+pub async fn start_microsoft_link_for(
+    store: &Store,
+    vault: &Vault,
+    graph: Option<&crate::sources::graph::GraphConfig>,
+    actor: Actor,
+    list: ListId,
+    origin: crate::sources::graph::LinkOrigin,
+    consent: crate::sources::graph::Consent,
+) -> ServiceResult<url::Url> {
+    use crate::sources::graph::{LinkError, start_linking_for};
     require_role(store, actor, list, Role::Editor).await?;
     let Some(graph) = graph else {
         return Err(ServiceError::Unavailable(
             "Microsoft 365 is not configured".into(),
         ));
     };
-    let url = start_linking(store, vault, graph, actor.user(), list, origin)
+    let url = start_linking_for(store, vault, graph, actor.user(), list, origin, consent)
         .await
         .map_err(|e| match e {
             LinkError::ListNotEditable => ServiceError::Forbidden {

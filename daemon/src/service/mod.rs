@@ -24,6 +24,7 @@ pub mod lists;
 pub mod mailboxes;
 pub mod me;
 pub mod org;
+pub mod outlook_book;
 pub mod postal;
 pub mod suggestions;
 pub mod tokens;

@@ -267,6 +267,12 @@ impl Supervisor {
             vault.clone(),
             options.books.clone(),
             &options.replica.id,
+        )
+        .with_graph(
+            options
+                .graph
+                .as_ref()
+                .map(|g| std::sync::Arc::new(g.config.clone())),
         );
         let book_wake = books.wake();
         tracker.spawn(books.run(shutdown.child_token()));

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use mailsig_daemon::http::auth::second_factor;
-use mailsig_daemon::store::{Role, SuggestionFields};
+use mailsig_daemon::store::{Role, SuggestionFields, UserId};
 use mailsig_tests::browser::{Browser, Screen};
 use web_support::{Site, field, full_signature, wait_exists};
 
@@ -68,6 +68,10 @@ pub struct Fixture {
     pub mail_user: mailsig_tests::servers::MailUser,
     /// Another account (the admin pages act on it).
     pub other: i64,
+    /// A list connected to Outlook contacts of the owner's Microsoft 365 mailbox.
+    pub partners: i64,
+    /// A suggestion in `partners` whose book entry differs (the merge view's book column).
+    pub nina: i64,
 }
 
 /// Every page of the site. Keep in step with the routes in `daemon/src/http/web/`.
@@ -168,6 +172,16 @@ pub const PAGES: &[Page] = &[
         name: "address-book",
         who: Who::Owner,
         open: Open::Path(|f| format!("/lists/{}/book", f.customers)),
+    },
+    Page {
+        name: "address-book-outlook",
+        who: Who::Owner,
+        open: Open::Path(|f| format!("/lists/{}/book", f.partners)),
+    },
+    Page {
+        name: "merge-with-book",
+        who: Who::Owner,
+        open: Open::Steps(|b, f| Box::pin(merge_with_book(b, f))),
     },
     Page {
         name: "delete-list",
@@ -272,13 +286,96 @@ fn with_a_mail_oauth_provider() -> Result<mailsig_daemon::http::app::ApiSettings
         token_url: url::Url::parse("https://login.corp.example/token")?,
         scopes: vec!["offline_access".to_owned()],
     };
+    // Microsoft 365 configured (never contacted), so the address book page offers Outlook.
+    let graph = mailsig_daemon::sources::graph::GraphConfig::new(
+        "mailsig",
+        url::Url::parse("https://login.microsoftonline.com/common")?,
+        url::Url::parse("https://graph.microsoft.com/v1.0")?,
+        "https://mailsig.corp.example",
+    );
     Ok(mailsig_daemon::http::app::ApiSettings {
         mail_oauth: MailOAuthLinking::new(
             OAuthProviders::new([corp]),
             "https://mailsig.corp.example",
         ),
+        graph: Some(std::sync::Arc::new(graph)),
         ..mailsig_daemon::http::app::ApiSettings::default()
     })
+}
+
+/// A list connected to Outlook contacts of a Microsoft 365 mailbox of `owner`, and a
+/// suggestion in it whose entry in the book's index has other values: the list and the
+/// suggestion.
+async fn partners_with_a_book(site: &Site, owner: UserId) -> Result<(i64, i64)> {
+    use mailsig_daemon::books::outlook::OutlookSettings;
+    use mailsig_daemon::domain::address_book::{
+        BookContact, BookEntry, BookEntryId, BookKeys, BookKind, BookPhone, ETag,
+    };
+    use mailsig_daemon::store::{IndexedEntry, MailboxKind, NewBook, NewMailbox};
+    let partners = site.store.create_list(owner, "Partners").await?;
+    let mailbox = site
+        .store
+        .create_mailbox(NewMailbox {
+            owner,
+            kind: MailboxKind::Graph,
+            address: "rita@contoso.example".to_owned(),
+            display_name: None,
+            target_list: partners.id,
+            excluded_domains: vec![],
+            settings: serde_json::json!({}),
+            secret: None,
+        })
+        .await?;
+    let nina = site
+        .suggestion(
+            mailbox.id,
+            1,
+            "nina.berg@fjord.example",
+            full_signature("Nina Berg", "Fjord Shipping", "fjord.example"),
+        )
+        .await?;
+    let settings = OutlookSettings {
+        mailbox: mailbox.id,
+        folder_id: "AQMkADAwATM0MDAAFolder".to_owned(),
+        folder_name: "From mailsig".to_owned(),
+    };
+    site.store
+        .connect_book(&NewBook {
+            list: partners.id,
+            kind: BookKind::Outlook,
+            location: &settings.location(),
+            settings: &settings.to_json(),
+            secret: None,
+            created_by: owner,
+        })
+        .await?;
+    let contact = BookContact {
+        name: Some("Nina Berg-Olsen".to_owned()),
+        company: Some("Fjord Shipping AS".to_owned()),
+        title: Some("Chartering Manager".to_owned()),
+        emails: vec!["nina.berg@fjord.example".to_owned()],
+        phones: vec![BookPhone {
+            kind: "work".to_owned(),
+            number: "+47 22 12 34 56".to_owned(),
+        }],
+        ..BookContact::default()
+    };
+    let keys = BookKeys::of_contact(&contact, None);
+    site.store
+        .record_book_entry(
+            partners.id,
+            &IndexedEntry {
+                entry: BookEntry {
+                    id: BookEntryId("AAMkADcNina".to_owned()),
+                    etag: ETag("W/\"EQAAABYAAAD1\"".to_owned()),
+                    contact,
+                },
+                keys,
+            },
+            false,
+        )
+        .await?;
+    Ok((partners.id.0, nina.0))
 }
 
 async fn fixture() -> Result<Fixture> {
@@ -364,8 +461,11 @@ async fn fixture() -> Result<Fixture> {
     site.store
         .mark_failed(failed, "550 5.1.1 mailbox unavailable")
         .await?;
+    let (partners, nina) = partners_with_a_book(&site, owner.id).await?;
     let mail_user = site.env.create_mail_user()?;
     Ok(Fixture {
+        partners,
+        nina,
         site,
         customers: customers.id.0,
         prospects: prospects.id.0,
@@ -440,6 +540,16 @@ async fn link_form_with_a_provider(browser: &Browser, f: &Fixture) -> Result<()>
         "the form does not offer the provider"
     );
     Ok(())
+}
+
+/// The merge view of a contact the connected book holds: its values offered beside the
+/// suggested ones (the name's and the phones' book choices are there before the audit runs).
+async fn merge_with_book(browser: &Browser, f: &Fixture) -> Result<()> {
+    browser
+        .goto(&f.site.url(&format!("/suggestions/{}/merge", f.nina)))
+        .await?;
+    wait_exists(browser, "#name-book", WAIT).await?;
+    wait_exists(browser, "#side-phones-book", WAIT).await
 }
 
 async fn merge_refused(browser: &Browser, f: &Fixture) -> Result<()> {

@@ -345,6 +345,21 @@ fn rows() -> Vec<Row> {
             },
             expect: [A, A, A, NF, FB, FB, 400],
         },
+        // Outlook contacts: owner only, and only with the owner's own Microsoft 365 mailbox;
+        // the world's mailbox is an IMAP one, refused (400) before any Graph call. Without
+        // `[graph]` the consent cannot start (503).
+        Row {
+            method: "PUT",
+            path: "/api/v1/lists/{list}/book/outlook",
+            body: |w| Some(json!({"mailbox": w.mailbox.0, "folder": "From mailsig"})),
+            expect: [A, A, A, NF, FB, FB, 400],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/lists/{list}/book/outlook/consent",
+            body: none,
+            expect: [A, A, A, NF, FB, FB, 503],
+        },
         Row {
             method: "DELETE",
             path: "/api/v1/lists/{list}/book",

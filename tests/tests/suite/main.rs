@@ -38,6 +38,7 @@ mod metrics;
 mod notify;
 mod offboard;
 mod oidc;
+mod outlook_book;
 mod panics;
 mod pipeline;
 mod privacy;

@@ -1,5 +1,6 @@
-//! `/api/v1/lists/{id}/book`: the list's connected address book (CardDAV): its state, connecting
-//! one, disconnecting it.
+//! `/api/v1/lists/{id}/book`: the list's connected address book: its state, connecting a
+//! CardDAV book (`PUT …/book`) or Outlook contacts (`PUT …/book/outlook`, with the consent for
+//! contacts started by `POST …/book/outlook/consent`), disconnecting it.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
-use crate::service::books;
+use crate::service::{books, outlook_book};
 use crate::store::ListId;
 
 use super::error::ApiError;
@@ -57,4 +58,53 @@ pub async fn connect(
 pub async fn disconnect(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
     books::disconnect(&app.store, user.actor(), ListId(ids.one()?)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The Outlook opt-in: which of the owner's linked Microsoft 365 mailboxes, which folder.
+#[derive(serde::Deserialize)]
+pub struct OutlookBody {
+    #[serde(default, deserialize_with = "super::extract::integer")]
+    mailbox: Option<i64>,
+    folder: Option<String>,
+}
+
+/// `PUT /api/v1/lists/{id}/book/outlook`.
+pub async fn connect_outlook(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    JsonBody(body): JsonBody<OutlookBody>,
+) -> ApiResult {
+    let state = outlook_book::connect_outlook(
+        &app.store,
+        &app.vault,
+        app.settings.graph.as_deref(),
+        &app.book_wake,
+        user.actor(),
+        ListId(ids.one()?),
+        outlook_book::OutlookForm {
+            mailbox: body.mailbox,
+            folder: body.folder,
+        },
+    )
+    .await?;
+    Ok(Json(state).into_response())
+}
+
+/// `POST /api/v1/lists/{id}/book/outlook/consent`: the consent URL for mail and contacts.
+pub async fn outlook_consent(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+) -> ApiResult {
+    let url = outlook_book::start_contacts_consent(
+        &app.store,
+        &app.vault,
+        app.settings.graph.as_deref(),
+        user.actor(),
+        ListId(ids.one()?),
+        crate::sources::graph::LinkOrigin::Api,
+    )
+    .await?;
+    Ok(Json(serde_json::json!({ "authorize_url": url.as_str() })).into_response())
 }

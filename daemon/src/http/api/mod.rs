@@ -282,6 +282,20 @@ fn entries() -> Vec<Entry> {
             put(books::connect),
         ),
         entry(
+            M::PUT,
+            "/api/v1/lists/{id}/book/outlook",
+            "books",
+            "Connect the list to Outlook contacts: a contact folder (created if missing) of one of the owner's own linked Microsoft 365 mailboxes, whose consent must include Contacts.ReadWrite (owner)",
+            put(books::connect_outlook),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/lists/{id}/book/outlook/consent",
+            "books",
+            "Start a Microsoft 365 consent for mail and contacts, for connecting the list to Outlook contacts: the consent URL to open in a browser signed in as this user (owner)",
+            post(books::outlook_consent),
+        ),
+        entry(
             M::DELETE,
             "/api/v1/lists/{id}/book",
             "books",

@@ -90,6 +90,7 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         ("PUT", "/api/v1/lists/{id}/book") => {
             r#"{"url": "https://dav.example.com/", "user": "ann", "password": "app-password"}"#
         }
+        ("PUT", "/api/v1/lists/{id}/book/outlook") => r#"{"mailbox": 3, "folder": "From mailsig"}"#,
         ("POST", "/api/v1/admin/users") => {
             r#"{"email": "new.colleague@example.com", "display_name": "New Colleague"}"#
         }
@@ -207,6 +208,13 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
                              "description": "kept in the vault, never shown again"},
                 "ca_pem": {"type": "string", "maxLength": 65536,
                            "description": "the PEM certificate of a private CA that signed the server's certificate, trusted besides the public roots"}}}"#
+        }
+        ("PUT", "/api/v1/lists/{id}/book/outlook") => {
+            r#"{"type": "object", "required": ["mailbox", "folder"], "properties": {
+                "mailbox": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807,
+                            "description": "one of the caller's own linked Microsoft 365 mailboxes; its consent must include Contacts.ReadWrite (else 400 on this field: consent again with POST /api/v1/lists/{id}/book/outlook/consent)"},
+                "folder": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                           "description": "the contact folder's name; created when the mailbox has none of that name"}}}"#
         }
         ("PUT", "/api/v1/lists/{id}/change-alerts") => {
             r#"{"type": "object", "required": ["enabled"], "properties": {

@@ -1,7 +1,9 @@
-//! A list's address book page (owner): the connected CardDAV book and how it stands, connecting
-//! one (server or book URL, user name, password, an optional CA), and disconnecting it behind a
-//! confirmation. Everything goes through `service::books`, so the page refuses what the API
-//! refuses, in the same words.
+//! A list's address book page (owner): the connected book and how it stands, connecting a
+//! CardDAV book (server or book URL, user name, password, an optional CA) or Outlook contacts
+//! (one of the owner's linked Microsoft 365 mailboxes and a folder name; when the mailbox's
+//! consent lacks contacts, a button to consent again for mail and contacts), and disconnecting
+//! behind a confirmation. Everything goes through `service::books` and `service::outlook_book`,
+//! so the page refuses what the API refuses, in the same words.
 
 use askama::Template;
 use axum::Form;
@@ -14,11 +16,14 @@ use super::render::{PageError, Visitor, html};
 use crate::http::app::AppState;
 use crate::http::auth::CurrentUser;
 use crate::service::books::{self as service, ConnectForm};
+use crate::service::outlook_book::{self, NEEDS_CONTACTS_CONSENT, OutlookForm};
 use crate::service::{self as services, ServiceError};
 use crate::store::{BookStatus, ListId};
 
 /// The connected book as shown.
 pub struct BookRow {
+    /// Outlook contacts (else a CardDAV book).
+    pub outlook: bool,
     pub url: String,
     pub name: String,
     pub user: String,
@@ -40,6 +45,15 @@ struct BookPage {
     typed_url: String,
     typed_user: String,
     errors: Vec<String>,
+    /// Microsoft 365 is configured: Outlook contacts are offered.
+    outlook_offered: bool,
+    /// The owner's linked Microsoft 365 mailboxes: id and address.
+    outlook_mailboxes: Vec<(i64, String)>,
+    typed_folder: String,
+    typed_mailbox: i64,
+    outlook_errors: Vec<String>,
+    /// The chosen mailbox's consent lacks contacts: offer consenting again.
+    needs_consent: bool,
     /// The signed-in person is an org admin (the navigation links to `/admin`).
     org_admin: bool,
 }
@@ -62,17 +76,41 @@ pub struct ConnectFields {
     ca_pem: String,
 }
 
+#[derive(Deserialize)]
+pub struct OutlookFields {
+    #[serde(default)]
+    mailbox: String,
+    #[serde(default)]
+    folder: String,
+}
+
 #[derive(Default)]
 struct Rendered {
     notice: String,
     typed_url: String,
     typed_user: String,
     errors: Vec<String>,
+    typed_folder: String,
+    typed_mailbox: i64,
+    outlook_errors: Vec<String>,
+    needs_consent: bool,
 }
 
-fn status_words(status: BookStatus, reason: Option<&str>) -> String {
+/// Default name of the contact folder offered.
+const DEFAULT_FOLDER: &str = "From mailsig";
+
+fn status_words(outlook: bool, status: BookStatus, reason: Option<&str>) -> String {
     match (status, reason) {
         (BookStatus::Ok, _) => "in working order".to_owned(),
+        (BookStatus::NeedsAttention, Some("auth")) if outlook => {
+            "needs attention: Microsoft 365 refused access to the contacts, or the mailbox was \
+             unlinked; consent again for mail and contacts, or connect another mailbox"
+                .to_owned()
+        }
+        (BookStatus::NeedsAttention, Some("not_found")) if outlook => {
+            "needs attention: the contact folder is gone from Outlook; connect again to create it"
+                .to_owned()
+        }
         (BookStatus::NeedsAttention, Some("auth")) => {
             "needs attention: the server refused the password; connect again with the new one"
                 .to_owned()
@@ -101,8 +139,19 @@ async fn render(
 ) -> Result<Response, PageError> {
     let found = services::lists::get_list(&state.store, visitor.actor, list).await?;
     let current = service::status(&state.store, visitor.actor, list).await?;
+    let outlook_offered = state.settings.graph.is_some();
+    let outlook_mailboxes = if outlook_offered {
+        outlook_book::outlook_mailboxes(&state.store, visitor.actor)
+            .await?
+            .into_iter()
+            .map(|(id, address)| (id.0, address))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let book = current.book.map(|b| BookRow {
-        status: status_words(b.status, b.status_reason.as_deref()),
+        outlook: b.kind == "outlook",
+        status: status_words(b.kind == "outlook", b.status, b.status_reason.as_deref()),
         last_read: b
             .last_sync_at
             .map_or_else(|| "not yet".to_owned(), super::webhooks::utc),
@@ -111,7 +160,7 @@ async fn render(
         user: b.user,
         entries: b.entries,
     });
-    let refused = !r.errors.is_empty();
+    let refused = !r.errors.is_empty() || !r.outlook_errors.is_empty();
     let mut response = html(&BookPage {
         current: "",
         org_admin: visitor.org_admin,
@@ -123,6 +172,16 @@ async fn render(
         typed_url: r.typed_url,
         typed_user: r.typed_user,
         errors: r.errors,
+        outlook_offered,
+        outlook_mailboxes,
+        typed_folder: if r.typed_folder.is_empty() {
+            DEFAULT_FOLDER.to_owned()
+        } else {
+            r.typed_folder
+        },
+        typed_mailbox: r.typed_mailbox,
+        outlook_errors: r.outlook_errors,
+        needs_consent: r.needs_consent,
     })?;
     if refused {
         *response.status_mut() = axum::http::StatusCode::BAD_REQUEST;
@@ -241,4 +300,94 @@ pub async fn disconnect(
     let visitor = Visitor::require(user)?;
     service::disconnect(&state.store, visitor.actor, ListId(id)).await?;
     Ok(Redirect::to(&format!("/lists/{id}/book?done=disconnected")).into_response())
+}
+
+fn outlook_label(field: &str) -> &str {
+    match field {
+        "mailbox" => "Mailbox",
+        "folder" => "Contact folder",
+        other => other,
+    }
+}
+
+/// `POST /lists/{id}/book/outlook`.
+pub async fn connect_outlook(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+    Form(form): Form<OutlookFields>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let mailbox = form.mailbox.trim().parse::<i64>().ok();
+    let connected = outlook_book::connect_outlook(
+        &state.store,
+        &state.vault,
+        state.settings.graph.as_deref(),
+        &state.book_wake,
+        visitor.actor,
+        ListId(id),
+        OutlookForm {
+            mailbox,
+            folder: Some(form.folder.clone()),
+        },
+    )
+    .await;
+    let (outlook_errors, needs_consent) = match connected {
+        Ok(_) => {
+            return Ok(Redirect::to(&format!("/lists/{id}/book?done=connected")).into_response());
+        }
+        Err(ServiceError::Validation(fields)) => {
+            let needs_consent = fields.iter().any(|f| f.message == NEEDS_CONTACTS_CONSENT);
+            let errors = fields
+                .into_iter()
+                .map(|f| format!("{}: {}", outlook_label(&f.field), f.message))
+                .collect();
+            (errors, needs_consent)
+        }
+        Err(ServiceError::Unavailable(reason)) => (
+            vec![format!("Microsoft 365: {reason}; try again later")],
+            false,
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    render(
+        &state,
+        &visitor,
+        ListId(id),
+        Rendered {
+            typed_folder: form.folder,
+            typed_mailbox: mailbox.unwrap_or_default(),
+            outlook_errors,
+            needs_consent,
+            ..Rendered::default()
+        },
+    )
+    .await
+}
+
+/// `POST /lists/{id}/book/outlook/consent`: on to Microsoft's consent for mail and contacts.
+pub async fn outlook_consent(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    let url = outlook_book::start_contacts_consent(
+        &state.store,
+        &state.vault,
+        state.settings.graph.as_deref(),
+        visitor.actor,
+        ListId(id),
+        crate::sources::graph::LinkOrigin::Web,
+    )
+    .await?;
+    // Through a page rather than a redirect: the CSP's `form-action 'self'` stops a form
+    // redirected to another origin.
+    html(&super::mailboxes::ContinueAtProvider {
+        csrf: visitor.csrf.clone(),
+        provider: "Microsoft 365".to_owned(),
+        address: String::new(),
+        url: url.to_string(),
+        org_admin: visitor.org_admin,
+    })
 }

@@ -71,13 +71,13 @@ struct LinkPage {
 /// provider a user signs in at, or Microsoft's consent page.
 #[derive(Template)]
 #[template(path = "continue_at_provider.html")]
-struct ContinueAtProvider {
-    csrf: String,
-    provider: String,
-    address: String,
-    url: String,
+pub(super) struct ContinueAtProvider {
+    pub(super) csrf: String,
+    pub(super) provider: String,
+    pub(super) address: String,
+    pub(super) url: String,
     /// The signed-in person is an org admin (the navigation links to `/admin`).
-    org_admin: bool,
+    pub(super) org_admin: bool,
 }
 
 /// The choices of "read recent mail when linked".

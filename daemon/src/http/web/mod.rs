@@ -103,6 +103,11 @@ pub fn router() -> Router<AppState> {
         .route("/lists/{id}/unshare", post(lists::unshare))
         .route("/lists/{id}/book", get(book::page).post(book::connect))
         .route("/lists/{id}/book/disconnect", post(book::disconnect))
+        .route("/lists/{id}/book/outlook", post(book::connect_outlook))
+        .route(
+            "/lists/{id}/book/outlook/consent",
+            post(book::outlook_consent),
+        )
         .route(
             "/lists/{id}/webhooks",
             get(webhooks::page).post(webhooks::add),
