@@ -286,6 +286,19 @@ async fn a_group_is_linked_app_only_and_its_membership_is_followed() -> Result<(
         mailboxes[2].owner == carol_account.id,
         "Carol's own account"
     );
+    // Alice sees her mailbox as managed by the organisation, with nothing to consent to.
+    let (alice_cookie, _) = world.session(mailboxes[0].owner).await?;
+    let (status, _, page) = rollout
+        .get(
+            &rollout.url(&format!("/mailboxes/{}", mailboxes[0].id.0)),
+            Some(&alice_cookie),
+        )
+        .await?;
+    ensure!(status == 200, "Alice's mailbox page answered {status}");
+    ensure!(
+        page.contains("id=\"managed-by-organisation\"") && !page.contains("id=\"consent-again\""),
+        "{page}"
+    );
     let watched = world.emulator.subscriptions();
     ensure!(
         watched
@@ -433,4 +446,77 @@ async fn only_org_admins_reach_the_microsoft_365_admin_routes() -> Result<()> {
     }
     ensure!(world.store.tenant_grant().await?.is_none());
     rollout.daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_s_store_works_on_sqlite_and_postgres() -> Result<()> {
+    use mailsig_daemon::store::{NewMailbox, Store};
+    let dir = tempfile::tempdir()?;
+    let urls = [
+        Store::sqlite_url(&dir.path().join("t.db")),
+        mailsig_tests::servers::fresh_pg_database().await?,
+    ];
+    for url in urls {
+        let store = Store::open(&url).await?;
+        store.migrate().await?;
+        let admin = store.create_user("admin@mycorp.example", None).await?;
+        ensure!(store.tenant_grant().await?.is_none());
+        store.set_tenant_grant("tenant-1", Some(admin.id)).await?;
+        store.set_tenant_grant("tenant-2", Some(admin.id)).await?;
+        let grant = store.tenant_grant().await?.context("grant")?;
+        ensure!(
+            grant.tenant_id == "tenant-2" && grant.granted_by == Some(admin.id),
+            "{grant:?}"
+        );
+
+        // An admin consent's state works once, and keeps the session it was started in.
+        store
+            .put_admin_consent_state("hash", admin.id, 42, Duration::from_secs(60))
+            .await?;
+        let pending = store.take_admin_consent_state("hash").await?;
+        ensure!(pending.user == admin.id && pending.session == 42);
+        ensure!(store.take_admin_consent_state("hash").await.is_err());
+
+        let group = store
+            .add_tenant_group("g-1", Some("Sales"), Some("sales@contoso.test"), None)
+            .await?;
+        let again = store.add_tenant_group("g-1", None, None, None).await?;
+        ensure!(again.id == group.id, "linking twice keeps one row");
+        ensure!(store.claim_tenant_group(group.id, "r1", WAIT).await?);
+        ensure!(!store.claim_tenant_group(group.id, "r2", WAIT).await?);
+        store.release_tenant_group(group.id, "r1").await?;
+        ensure!(store.claim_tenant_group(group.id, "r2", WAIT).await?);
+        store
+            .set_tenant_group_delta(group.id, "https://graph/delta?t=1")
+            .await?;
+        ensure!(
+            store.tenant_group(group.id).await?.delta_link.as_deref()
+                == Some("https://graph/delta?t=1")
+        );
+
+        let list = store.create_list(admin.id, "Contacts").await?;
+        let mailbox = store
+            .create_mailbox(NewMailbox {
+                owner: admin.id,
+                kind: MailboxKind::Graph,
+                address: "m@contoso.test".into(),
+                display_name: None,
+                target_list: list.id,
+                excluded_domains: vec![],
+                settings: serde_json::json!({"user_id": "u1", "folders": ["inbox"], "access": "app_only"}),
+                secret: None,
+            })
+            .await?;
+        store.add_tenant_member(group.id, "u1", mailbox.id).await?;
+        store.add_tenant_member(group.id, "u1", mailbox.id).await?;
+        ensure!(store.tenant_members(group.id).await?.len() == 1);
+        ensure!(store.tenant_member_references(mailbox.id).await? == 1);
+        ensure!(store.remove_tenant_member(group.id, "u1").await? == Some(mailbox.id));
+        ensure!(store.remove_tenant_member(group.id, "u1").await?.is_none());
+        store.add_tenant_member(group.id, "u1", mailbox.id).await?;
+        store.remove_tenant_group(group.id).await?;
+        ensure!(store.tenant_groups().await?.is_empty());
+        ensure!(store.tenant_member_references(mailbox.id).await? == 0);
+    }
+    Ok(())
 }
