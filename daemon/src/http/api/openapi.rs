@@ -303,7 +303,7 @@ fn query_params(route: &Route) -> Vec<(&'static str, &'static str)> {
                 ),
                 (
                     "object",
-                    r#"{"type": "string", "enum": ["user", "token", "list", "mailbox", "suggestion", "secret", "secrets", "webhook", "blocklist", "outbox", "audit"]}"#,
+                    r#"{"type": "string", "enum": ["user", "token", "list", "mailbox", "suggestion", "secret", "secrets", "webhook", "blocklist", "outbox", "audit", "tenant", "tenant_group"]}"#,
                 ),
                 ("object_id", r#"{"type": "integer", "minimum": 1}"#),
                 (
