@@ -299,6 +299,21 @@ async fn a_group_is_linked_app_only_and_its_membership_is_followed() -> Result<(
         page.contains("id=\"managed-by-organisation\"") && !page.contains("id=\"consent-again\""),
         "{page}"
     );
+    // The admin API says the same.
+    let (status, _, body) = rollout
+        .get(
+            &rollout.url("/api/v1/admin/microsoft-365"),
+            Some(&rollout.cookie),
+        )
+        .await?;
+    ensure!(status == 200, "overview answered {status}: {body}");
+    let overview: serde_json::Value = serde_json::from_str(&body)?;
+    ensure!(
+        overview["grant"]["tenant_id"] == grant.tenant_id.as_str()
+            && overview["groups"][0]["group_id"] == group.as_str()
+            && overview["groups"][0]["members"] == 3,
+        "{overview}"
+    );
     let watched = world.emulator.subscriptions();
     ensure!(
         watched

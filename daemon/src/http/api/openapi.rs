@@ -87,6 +87,7 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
             r#"{"url": "https://crm.example.com/hooks/mailsig", "secret": "a long random shared secret", "events": ["suggestion.accepted", "contact.changed"]}"#
         }
         ("POST", "/api/v1/admin/blocklist") => r#"{"value": "newsletter.example"}"#,
+        ("POST", "/api/v1/admin/microsoft-365/groups") => r#"{"group": "sales@contoso.com"}"#,
         ("PUT", "/api/v1/lists/{id}/book") => {
             r#"{"url": "https://dav.example.com/", "user": "ann", "password": "app-password"}"#
         }
@@ -225,6 +226,11 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
         ("PUT", "/api/v1/mailboxes/{id}/password") => {
             r#"{"type": "object", "required": ["password"], "properties": {
                 "password": {"type": "string", "minLength": 1, "writeOnly": true}}}"#
+        }
+        ("POST", "/api/v1/admin/microsoft-365/groups") => {
+            r#"{"type": "object", "required": ["group"], "properties": {
+                "group": {"type": "string", "minLength": 1, "maxLength": 320,
+                          "description": "the group's e-mail address, or its id in Microsoft Graph"}}}"#
         }
         ("POST", "/api/v1/admin/blocklist") => {
             r#"{"type": "object", "required": ["value"], "properties": {
