@@ -12,8 +12,8 @@ use super::raw::RawGraph;
 use crate::sources::graph::GraphConfig;
 use crate::sources::graph::check_graph_endpoint;
 use crate::sources::graph::config::{
-    DEFAULT_AUTHORITY, DEFAULT_DELTA_INTERVAL, DEFAULT_GRAPH_URL, DEFAULT_SUBSCRIPTION_LIFETIME,
-    DEFAULT_WORKERS, MAX_SUBSCRIPTION_LIFETIME, is_loopback,
+    DEFAULT_AUTHORITY, DEFAULT_DELTA_INTERVAL, DEFAULT_GRAPH_URL, DEFAULT_MEMBERSHIP_INTERVAL,
+    DEFAULT_SUBSCRIPTION_LIFETIME, DEFAULT_WORKERS, MAX_SUBSCRIPTION_LIFETIME, is_loopback,
 };
 
 /// Validates `[graph]`. `None` when no client id is set (the source is off).
@@ -71,6 +71,17 @@ pub(super) fn from_raw(
             "must be at least 1s",
         ));
     }
+    let membership_interval = duration(
+        "graph.membership_interval",
+        raw.membership_interval,
+        DEFAULT_MEMBERSHIP_INTERVAL,
+    )?;
+    if membership_interval < Duration::from_secs(1) {
+        return Err(ConfigError::invalid(
+            "graph.membership_interval",
+            "must be at least 1s",
+        ));
+    }
     let folders: Vec<String> = raw
         .folders
         .unwrap_or_else(|| vec!["inbox".to_owned()])
@@ -108,6 +119,7 @@ pub(super) fn from_raw(
         folders,
         delta_interval,
         workers,
+        membership_interval,
     }))
 }
 

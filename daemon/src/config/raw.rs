@@ -289,4 +289,5 @@ pub struct RawGraph {
     pub folders: Option<Vec<String>>,
     pub delta_interval: Option<String>,
     pub workers: Option<u32>,
+    pub membership_interval: Option<String>,
 }

@@ -78,6 +78,11 @@ text_enum! {
         OutboxDrop => "outbox.drop",
         /// The audit log was exported (as CSV).
         AuditExport => "audit.export",
+        /// An admin granted the app access to the organisation's Microsoft 365 tenant.
+        TenantConsent => "tenant.consent",
+        /// A mail-enabled group linked: its members' mailboxes follow its membership.
+        TenantGroupLink => "tenant.group_link",
+        TenantGroupUnlink => "tenant.group_unlink",
     }
     impl Display;
 }
@@ -111,6 +116,10 @@ text_enum! {
         Outbox => "outbox",
         /// The audit log itself.
         Audit => "audit",
+        /// The organisation's Microsoft 365 tenant (its admin consent).
+        Tenant => "tenant",
+        /// A linked group of the tenant.
+        TenantGroup => "tenant_group",
     }
     impl Display;
 }

@@ -165,6 +165,11 @@ impl AppState {
         self
     }
 
+    /// The running Microsoft 365 source, when there is one.
+    pub fn graph_source(&self) -> Option<crate::sources::graph::GraphSource> {
+        self.graph_source.clone()
+    }
+
     /// The limits of the routes without authentication, for [`with_public_limits`].
     pub fn public_limits(&self) -> Arc<PublicLimits> {
         Arc::clone(&self.public)

@@ -1,5 +1,6 @@
 //! The Microsoft 365 routes: Graph's webhook (`POST /graph/notifications`, `POST
-//! /graph/lifecycle`) and the OAuth redirect (`GET /oauth/microsoft/callback`).
+//! /graph/lifecycle`), the OAuth redirect (`GET /oauth/microsoft/callback`) and the admin
+//! consent's (`GET /oauth/microsoft/admin-consent`).
 //!
 //! Webhook rules (Microsoft's): a `?validationToken=` POST is answered 200 `text/plain` with the
 //! token, URL-decoded, echoed verbatim (never as HTML) within 10 s; a notification is answered
@@ -16,7 +17,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::sources::graph::config::{CALLBACK_PATH, LIFECYCLE_PATH, NOTIFICATIONS_PATH};
+use crate::service::org::tenant::{AdminConsentAnswer, AdminConsentError, complete_admin_consent};
+use crate::sources::graph::config::{
+    ADMIN_CONSENT_PATH, CALLBACK_PATH, LIFECYCLE_PATH, NOTIFICATIONS_PATH,
+};
 use crate::sources::graph::{GraphSource, LinkError, Verdict, Webhook, complete_linking};
 use crate::store::Store;
 use crate::vault::Vault;
@@ -50,6 +54,7 @@ pub fn router(routes: GraphRoutes) -> Router {
         .route(NOTIFICATIONS_PATH, post(notifications))
         .route(LIFECYCLE_PATH, post(lifecycle))
         .route(CALLBACK_PATH, get(callback))
+        .route(ADMIN_CONSENT_PATH, get(admin_consent))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(routes)
 }
@@ -199,6 +204,64 @@ async fn callback(
             )
         }
     }
+}
+
+/// Where the administrator's browser lands after Microsoft's admin-consent page:
+/// `admin_consent=True&tenant=…&state=…`, or `error=…&error_description=…&state=…` (the
+/// description is neither kept nor logged). The consent completes only in the session that
+/// started it; the browser then goes back to the admin page, which says what happened.
+async fn admin_consent(
+    State(routes): State<GraphRoutes>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    const PAGE: &str = "/admin/microsoft-365";
+    let Some(state) = query.get("state") else {
+        return axum::response::Redirect::to(&format!("{PAGE}?consent=expired")).into_response();
+    };
+    let session = match crate::http::auth::session::from_headers(&routes.store, &headers).await {
+        Ok(session) => session.map(|s| s.id),
+        Err(error) => {
+            tracing::warn!(error = %error, "admin consent callback: session check failed");
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Access was not granted: try again in a moment.",
+            );
+        }
+    };
+    let answer = match (query.get("error"), query.get("tenant")) {
+        (Some(error), _) => AdminConsentAnswer::Refused { error },
+        (None, Some(tenant))
+            if query
+                .get("admin_consent")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")) =>
+        {
+            AdminConsentAnswer::Granted { tenant }
+        }
+        _ => AdminConsentAnswer::Refused {
+            error: "no_consent",
+        },
+    };
+    let outcome =
+        complete_admin_consent(&routes.store, &routes.vault, state, session, answer).await;
+    let to = match outcome {
+        Ok(_) => "done=consented",
+        Err(AdminConsentError::Refused(code)) => {
+            let code = if code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                code.as_str()
+            } else {
+                "error"
+            };
+            tracing::info!(error = code, "microsoft 365 admin consent not given");
+            "consent=refused"
+        }
+        Err(AdminConsentError::UnknownState | AdminConsentError::WrongSession) => "consent=expired",
+        Err(error) => {
+            tracing::warn!(error = %error, "microsoft 365 admin consent failed");
+            "consent=failed"
+        }
+    };
+    axum::response::Redirect::to(&format!("{PAGE}?{to}")).into_response()
 }
 
 /// A minimal page with a fixed sentence (no user input is reflected).

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod reload;
 pub mod retention;
 pub mod sources;
+pub mod tenant;
 pub mod wal;
 pub mod watchdog;
 
@@ -314,6 +315,23 @@ impl Supervisor {
             &shutdown,
         )
         .await;
+        if let Some(source) = &graph {
+            // The tenant-wide rollout: linked groups' members followed on every replica.
+            let config = Arc::clone(source.config());
+            let unlinker = crate::sources::graph::GraphUnlinker::new(
+                vault.clone(),
+                Some(Arc::clone(&config)),
+                Some(source.clone()),
+            );
+            tracker.spawn(tenant::run(
+                store.clone(),
+                source.clone(),
+                unlinker,
+                options.replica.id.clone(),
+                config.membership_interval,
+                shutdown.child_token(),
+            ));
+        }
         if let Some(http) = http {
             let metrics = MetricSources {
                 store: store.clone(),

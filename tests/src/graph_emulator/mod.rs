@@ -2,7 +2,9 @@
 //! v2 (`{base}/{tenant}/oauth2/v2.0/authorize|token`) and the Graph v1.0 calls the daemon makes
 //! (`/me`, `/subscriptions`, `/me/messages/{id}[/$value]`, `/me/mailFolders[/{id}]`,
 //! `/me/mailFolders/{id}/messages/delta`, `sendMail` in MIME form, Outlook contacts under
-//! `/me/contactFolders` with ETags, `If-Match` and delta, and their `/users/{id|upn}/…` forms),
+//! `/me/contactFolders` with ETags, `If-Match` and delta, and their `/users/{id|upn}/…` forms,
+//! which an app with application permissions calls for any user; the tenant's groups and the
+//! delta on their members, `groups.rs`),
 //! speaking the documented protocol over real HTTP.
 //!
 //! It exists because the real service cannot be driven by a test: here a test registers the app,
@@ -37,6 +39,7 @@ mod contacts;
 mod delta;
 mod faults;
 mod folders;
+mod groups;
 mod messages;
 mod notifier;
 mod oauth;
@@ -226,6 +229,69 @@ impl GraphEmulator {
         if let Some(app) = self.emu.lock().apps.get_mut(client_id) {
             app.app_roles.insert(role.to_ascii_lowercase());
         }
+    }
+
+    /// Adds an application permission (e.g. `Mail.Read`) to what the app registration asks for;
+    /// an admin's consent (`adminconsent`) grants it.
+    pub fn declare_application_permission(&self, client_id: &str, role: &str) {
+        if let Some(app) = self.emu.lock().apps.get_mut(client_id) {
+            app.application_permissions
+                .insert(role.to_ascii_lowercase());
+        }
+    }
+
+    /// The application permissions the app holds now (lower case, sorted).
+    pub fn granted_app_roles(&self, client_id: &str) -> Vec<String> {
+        let st = self.emu.lock();
+        let mut roles: Vec<String> = st
+            .apps
+            .get(client_id)
+            .map(|a| a.app_roles.iter().cloned().collect())
+            .unwrap_or_default();
+        roles.sort();
+        roles
+    }
+
+    /// Makes the admin decline (or accept again) the next admin consents.
+    pub fn set_refuse_admin_consent(&self, refuse: bool) {
+        self.emu.lock().settings.refuse_admin_consent = refuse;
+    }
+
+    /// Adds a mail-enabled group with the users of `members` (e-mail addresses, added as users
+    /// when new); returns the group id.
+    pub fn add_group(&self, mail: &str, display_name: &str, members: &[&str]) -> String {
+        let ids: Vec<String> = members.iter().map(|m| self.emu.add_user(m, m)).collect();
+        let id = state::guid();
+        let mut st = self.emu.lock();
+        st.groups.insert(
+            id.clone(),
+            state::Group {
+                id: id.clone(),
+                display_name: display_name.to_owned(),
+                mail: mail.to_owned(),
+                members: Vec::new(),
+            },
+        );
+        for user in ids {
+            st.change_membership(&id, &user, true);
+        }
+        id
+    }
+
+    /// Adds the user `email` (created when new) to the group's members.
+    pub fn add_group_member(&self, group_id: &str, email: &str) {
+        let user = self.emu.add_user(email, email);
+        self.emu.lock().change_membership(group_id, &user, true);
+    }
+
+    /// Removes the user `email` from the group's members.
+    pub fn remove_group_member(&self, group_id: &str, email: &str) -> Result<(), EmulatorError> {
+        let mut st = self.emu.lock();
+        let Some(user) = st.user_by_email(email).map(|u| u.id.clone()) else {
+            return Err(EmulatorError::UnknownUser(email.to_owned()));
+        };
+        st.change_membership(group_id, &user, false);
+        Ok(())
     }
 
     /// The MIME messages `sendMail` accepted from the mailbox of `email`, oldest first.

@@ -1,4 +1,5 @@
-//! The Microsoft identity platform v2 endpoints under `{base}/{tenant}/oauth2/v2.0/`: `authorize`
+//! The Microsoft identity platform v2 endpoints under `{base}/{tenant}/`: `v2.0/adminconsent` (an
+//! admin grants the app's application permissions for the tenant), `oauth2/v2.0/authorize`
 //! (the emulator plays the sign-in page and the user's consent) and `token` (authorization code with
 //! PKCE S256 and client secret; refresh token, rotated at every use; client credentials for
 //! `https://graph.microsoft.com/.default`, carrying the application permissions an admin granted).
@@ -9,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,6 +48,76 @@ pub fn routes() -> Router<Arc<Emulator>> {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/v2.0/adminconsent", get(admin_consent))
+}
+
+/// Tenants a client-credentials grant cannot be asked of: the app is in every tenant, so the
+/// identity platform must be told which one.
+const MULTI_TENANT_ALIASES: &[&str] = &["common", "organizations", "consumers"];
+
+/// The admin-consent endpoint: an administrator grants the app's application permissions for
+/// the whole tenant. The emulator plays an admin who consents (or declines, when the test set
+/// [`super::state::Settings::refuse_admin_consent`]) and redirects back with
+/// `admin_consent=True&tenant=…&state=…&scope=…`, or `error=…&error_description=…&state=…`.
+async fn admin_consent(
+    State(emu): State<Arc<Emulator>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let param = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
+    let redirect_uri = param("redirect_uri");
+    let state_param = q.get("state").cloned();
+    let mut st = emu.lock();
+    let refuse = st.settings.refuse_admin_consent;
+    let tenant = st.tenant_id.clone();
+    let Some(app) = st.apps.get_mut(param("client_id")) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "AADSTS700016: application not found in the directory",
+        );
+    };
+    if !app.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "AADSTS50011: the redirect URI does not match the redirect URIs configured for the application",
+        );
+    }
+    if param("scope") != GRAPH_DEFAULT_SCOPE {
+        return redirect_with(
+            redirect_uri,
+            &[
+                ("error", "invalid_request"),
+                (
+                    "error_description",
+                    "AADSTS70011: the scope of an admin consent must be the resource's /.default",
+                ),
+            ],
+            state_param.as_deref(),
+        );
+    }
+    if refuse {
+        return redirect_with(
+            redirect_uri,
+            &[
+                ("error", "access_denied"),
+                (
+                    "error_description",
+                    "AADSTS65004: the administrator declined to consent to access the app",
+                ),
+            ],
+            state_param.as_deref(),
+        );
+    }
+    let granted: Vec<String> = app.application_permissions.iter().cloned().collect();
+    app.app_roles.extend(granted);
+    redirect_with(
+        redirect_uri,
+        &[
+            ("admin_consent", "True"),
+            ("tenant", &tenant),
+            ("scope", GRAPH_DEFAULT_SCOPE),
+        ],
+        state_param.as_deref(),
+    )
 }
 
 /// `Mail.Read` and `https://graph.microsoft.com/Mail.Read` are the same scope.
@@ -252,6 +323,7 @@ fn client_credentials(
 
 async fn token(
     State(emu): State<Arc<Emulator>>,
+    Path(tenant): Path<String>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
@@ -284,6 +356,16 @@ async fn token(
     let app_roles = app.app_roles.clone();
     let form_param = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     if form_param("grant_type") == "client_credentials" {
+        if MULTI_TENANT_ALIASES.contains(&tenant.to_ascii_lowercase().as_str()) {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                700016,
+                &format!(
+                    "the client credentials grant needs the tenant's own endpoint, not '{tenant}'"
+                ),
+            );
+        }
         return client_credentials_token(&mut st, client_id, form_param("scope"), app_roles);
     }
     let (user_id, scopes) = match form_param("grant_type") {

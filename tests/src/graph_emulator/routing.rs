@@ -16,7 +16,9 @@ use axum::response::Response;
 
 use super::reply::graph_error;
 use super::state::Emulator;
-use super::{RequestRecord, contacts, delta, faults, folders, messages, send_mail, subscriptions};
+use super::{
+    RequestRecord, contacts, delta, faults, folders, groups, messages, send_mail, subscriptions,
+};
 
 /// Who is calling: the app and the signed-in user behind the bearer token.
 pub struct Caller {
@@ -30,6 +32,21 @@ impl Caller {
     /// A client-credentials token: the app itself, no signed-in user.
     pub fn is_app_only(&self) -> bool {
         self.user_id.is_empty()
+    }
+
+    /// An app-only caller acting on `user_id`'s resources (`/users/{id}/…`): the app's roles
+    /// stand for the delegated scopes of the same name, `User.Read.All` for reading the user.
+    pub fn acting_as(&self, user_id: String, email: String) -> Caller {
+        let mut scopes = self.scopes.clone();
+        if self.has_any(&["user.read.all", "directory.read.all"]) {
+            scopes.insert("user.read".to_owned());
+        }
+        Caller {
+            client_id: self.client_id.clone(),
+            user_id,
+            email,
+            scopes,
+        }
     }
 
     pub fn has_any(&self, scopes: &[&str]) -> bool {
@@ -68,6 +85,9 @@ enum Route {
     ContactsDelta(String),
     /// `sendMail` of this user (id).
     SendMail(String),
+    Groups,
+    Group(String),
+    GroupsDelta,
 }
 
 pub async fn graph_entry(
@@ -136,10 +156,12 @@ async fn serve(
 }
 
 async fn dispatch(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Response {
-    let route = match route(emu, caller, &call.segments) {
+    let (route, acting) = match route(emu, caller, &call.segments) {
         Ok(r) => r,
         Err(r) => return r,
     };
+    // An app-only call on `/users/{id}/…` acts on that user's mailbox with the app's roles.
+    let caller = acting.as_ref().unwrap_or(caller);
     let get = call.method == Method::GET;
     match route {
         Route::Me if get => messages::me(emu, caller),
@@ -182,6 +204,9 @@ async fn dispatch(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Response
             contacts::delete(emu, caller, &f, &id, call)
         }
         Route::ContactsDelta(f) if get => contacts::delta(emu, caller, &f, call),
+        Route::Groups if get => groups::list(emu, caller, call),
+        Route::Group(id) if get => groups::get(emu, caller, &id),
+        Route::GroupsDelta if get => groups::delta(emu, caller, call),
         _ => graph_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "Request_BadRequest",
@@ -193,7 +218,24 @@ async fn dispatch(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Response
     }
 }
 
-fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Response> {
+/// What the path names, and for an app-only call on a user's resources, the caller acting as
+/// that user.
+fn route(
+    emu: &Emulator,
+    caller: &Caller,
+    segs: &[String],
+) -> Result<(Route, Option<Caller>), Response> {
+    let mut acting = None;
+    let route = route_for(emu, caller, segs, &mut acting)?;
+    Ok((route, acting))
+}
+
+fn route_for(
+    emu: &Emulator,
+    caller: &Caller,
+    segs: &[String],
+    acting: &mut Option<Caller>,
+) -> Result<Route, Response> {
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let not_found = || {
         let last = s.last().copied().unwrap_or("");
@@ -207,6 +249,9 @@ fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Resp
         ["subscriptions"] => return Ok(Route::Subscriptions),
         ["subscriptions", id] => return Ok(Route::Subscription((*id).to_owned())),
         ["subscriptions", id, "reauthorize"] => return Ok(Route::Reauthorize((*id).to_owned())),
+        ["groups"] => return Ok(Route::Groups),
+        ["groups", "delta"] => return Ok(Route::GroupsDelta),
+        ["groups", id] => return Ok(Route::Group((*id).to_owned())),
         ["me", "sendmail"] if !caller.is_app_only() => {
             return Ok(Route::SendMail(caller.user_id.clone()));
         }
@@ -222,14 +267,27 @@ fn route(emu: &Emulator, caller: &Caller, segs: &[String]) -> Result<Route, Resp
         }
         ["me", rest @ ..] => rest,
         ["users", key, rest @ ..] => {
-            let same = emu
+            let target = emu
                 .lock()
                 .user_by_key(key)
-                .is_some_and(|u| u.id == caller.user_id);
-            if !same {
-                return Err(access_denied());
+                .map(|u| (u.id.clone(), u.email.clone()));
+            match target {
+                Some((id, _)) if id == caller.user_id => rest,
+                Some((id, email)) if caller.is_app_only() => {
+                    *acting = Some(caller.acting_as(id, email));
+                    rest
+                }
+                None if caller.is_app_only() => {
+                    return Err(graph_error(
+                        StatusCode::NOT_FOUND,
+                        "Request_ResourceNotFound",
+                        &format!(
+                            "Resource '{key}' does not exist or one of its queried reference-property objects are not present."
+                        ),
+                    ));
+                }
+                _ => return Err(access_denied()),
             }
-            rest
         }
         _ => return Err(not_found()),
     };
@@ -338,6 +396,7 @@ pub fn normalize_segments(path: &str) -> Vec<String> {
                 | "subscriptions"
                 | "reauthorize"
                 | "sendmail"
+                | "groups"
                 | "$value"
         ) {
             out.push(lower);

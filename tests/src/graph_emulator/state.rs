@@ -62,6 +62,7 @@ impl Emulator {
             client_secret: client_secret.to_owned(),
             redirect_uris: Vec::new(),
             app_roles: HashSet::new(),
+            application_permissions: HashSet::new(),
         });
         app.client_secret = client_secret.to_owned();
         if !app.redirect_uris.iter().any(|r| r == redirect_uri) {
@@ -115,6 +116,34 @@ pub struct App {
     /// Application permissions an admin granted (app roles such as `Mail.Send`, lower case):
     /// what a client-credentials token of this app carries.
     pub app_roles: HashSet<String>,
+    /// Application permissions the app registration asks for (lower case): what an admin's
+    /// consent (`adminconsent`) grants.
+    pub application_permissions: HashSet<String>,
+}
+
+/// A mail-enabled group of the tenant.
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    pub mail: String,
+    /// Member user ids.
+    pub members: Vec<String>,
+}
+
+/// One change of a group's membership, in the order they happened: the members delta's log.
+pub struct MemberChange {
+    pub seq: u64,
+    pub group_id: String,
+    pub user_id: String,
+    pub added: bool,
+}
+
+/// Where a groups delta round stands: the group it is filtered to (`$filter=id eq '…'`), and
+/// the member-change watermark its deltaLink carries.
+#[derive(Clone)]
+pub struct GroupDeltaLink {
+    pub group_id: Option<String>,
+    pub watermark: u64,
 }
 
 /// A message accepted by `sendMail`.
@@ -242,6 +271,8 @@ pub struct Settings {
     pub mailbox_concurrency_limit: Option<usize>,
     /// Added to the wall clock: lets a test age tokens and subscriptions without waiting.
     pub clock_offset: Duration,
+    /// The admin declines the next admin consents (`adminconsent` answers `access_denied`).
+    pub refuse_admin_consent: bool,
 }
 
 pub struct State {
@@ -268,6 +299,9 @@ pub struct State {
     pub requests: Vec<RequestRecord>,
     pub deliveries: Vec<DeliveryRecord>,
     pub sent_mail: Vec<SentMail>,
+    pub groups: BTreeMap<String, Group>,
+    pub member_changes: Vec<MemberChange>,
+    pub group_delta_links: HashMap<String, GroupDeltaLink>,
     pub pending: Vec<PendingNotification>,
     pub dropped_notifications: usize,
     pub settings: Settings,
@@ -298,6 +332,9 @@ impl State {
             requests: Vec::new(),
             deliveries: Vec::new(),
             sent_mail: Vec::new(),
+            groups: BTreeMap::new(),
+            member_changes: Vec::new(),
+            group_delta_links: HashMap::new(),
             pending: Vec::new(),
             dropped_notifications: 0,
             settings: Settings {
@@ -311,6 +348,7 @@ impl State {
                 max_subscription_lifetime: MAX_MESSAGE_SUBSCRIPTION_LIFETIME,
                 mailbox_concurrency_limit: None,
                 clock_offset: Duration::ZERO,
+                refuse_admin_consent: false,
             },
         }
     }
@@ -338,6 +376,27 @@ impl State {
             .iter()
             .find(|f| f.id == key || f.display_name.eq_ignore_ascii_case(key))
             .map(|f| f.id.clone())
+    }
+
+    /// Adds or removes `user_id` in the group's members and logs the change for delta.
+    pub fn change_membership(&mut self, group_id: &str, user_id: &str, added: bool) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        let present = group.members.iter().any(|m| m == user_id);
+        match (added, present) {
+            (true, false) => group.members.push(user_id.to_owned()),
+            (false, true) => group.members.retain(|m| m != user_id),
+            _ => return,
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.member_changes.push(MemberChange {
+            seq,
+            group_id: group_id.to_owned(),
+            user_id: user_id.to_owned(),
+            added,
+        });
     }
 
     pub fn message(&self, user_id: &str, id: &str) -> Option<&Message> {

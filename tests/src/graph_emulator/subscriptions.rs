@@ -108,7 +108,9 @@ fn parse_resource(
             )));
         }
     };
-    if user_id != caller.user_id {
+    // An app with the application permission watches any user's mailbox; a delegated caller
+    // only their own.
+    if user_id != caller.user_id && !caller.is_app_only() {
         return Err(access_denied());
     }
     match rest {
@@ -253,10 +255,16 @@ pub async fn create(emu: &Arc<Emulator>, caller: &Caller, call: &Call) -> Respon
     json(StatusCode::CREATED, body)
 }
 
+/// Whether the caller may see `s`: an app-only caller sees every subscription of its app, a
+/// delegated one those of its own mailbox.
+fn mine(caller: &Caller, s: &Subscription) -> bool {
+    caller.is_app_only() || s.user_id == caller.user_id
+}
+
 /// The caller's own live subscription `id`, or the response saying why not.
 fn owned<'a>(st: &'a State, caller: &Caller, id: &str) -> Result<&'a Subscription, Response> {
     match st.live_subscription(id) {
-        Some(s) if s.client_id == caller.client_id && s.user_id == caller.user_id => Ok(s),
+        Some(s) if s.client_id == caller.client_id && mine(caller, s) => Ok(s),
         _ => Err(not_found(id)),
     }
 }
@@ -265,7 +273,7 @@ pub fn list(emu: &Emulator, caller: &Caller) -> Response {
     let st = emu.lock();
     let value: Vec<Value> = st
         .live_subscriptions()
-        .filter(|s| s.client_id == caller.client_id && s.user_id == caller.user_id)
+        .filter(|s| s.client_id == caller.client_id && mine(caller, s))
         .map(|s| {
             let mut v = to_json(emu, s);
             if let Some(o) = v.as_object_mut() {

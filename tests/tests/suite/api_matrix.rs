@@ -447,6 +447,20 @@ fn admin_rows() -> Vec<(Row, u16)> {
             201,
         ),
         (admin("DELETE", "/api/v1/admin/blocklist/{entry}"), 204),
+        // Microsoft 365 for the organisation: this world runs no Microsoft 365 source, so
+        // linking a group is refused as a conflict, and `{entry}` (a blocklist entry) names no group.
+        (admin("GET", "/api/v1/admin/microsoft-365"), 200),
+        (
+            Row {
+                body: |_| Some(json!({"group": "sales@contoso.test"})),
+                ..admin("POST", "/api/v1/admin/microsoft-365/groups")
+            },
+            409,
+        ),
+        (
+            admin("DELETE", "/api/v1/admin/microsoft-365/groups/{entry}"),
+            404,
+        ),
         (admin("GET", "/api/v1/admin/mailboxes"), 200),
         (admin("GET", "/api/v1/admin/notifications/failed"), 200),
         (

@@ -28,6 +28,7 @@ mod first_hour;
 mod graph;
 mod graph_contacts;
 mod graph_emulator;
+mod graph_tenant;
 mod hostile_servers;
 mod http;
 mod https;

@@ -77,9 +77,10 @@ pub fn book_error(e: &GraphError) -> BookError {
         },
         GraphError::Network { .. } => BookError::Unreachable,
         GraphError::Protocol { .. } => BookError::Protocol,
-        GraphError::InvalidGrant { .. } | GraphError::NoTokens | GraphError::Vault(_) => {
-            BookError::Auth
-        }
+        GraphError::InvalidGrant { .. }
+        | GraphError::NoTokens
+        | GraphError::NoTenantGrant
+        | GraphError::Vault(_) => BookError::Auth,
         GraphError::TokenEndpoint { status, .. } if *status == 429 || *status >= 500 => {
             BookError::Unavailable
         }

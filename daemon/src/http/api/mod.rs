@@ -502,6 +502,27 @@ fn entries() -> Vec<Entry> {
         ),
         entry(
             M::GET,
+            "/api/v1/admin/microsoft-365",
+            "admin",
+            "The organisation's Microsoft 365 tenant: the admin consent (tenant, when, by whom) and the linked groups with how many members' mailboxes are linked (org admin)",
+            get(admin::microsoft::index),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/admin/microsoft-365/groups",
+            "admin",
+            "Link a mail-enabled group by e-mail address or id: its members' mailboxes are linked app-only and follow its membership; needs the admin consent (org admin)",
+            post(admin::microsoft::link),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/admin/microsoft-365/groups/{id}",
+            "admin",
+            "Unlink a group: the mailboxes linked for its members (and no other linked group) are unlinked and wiped (org admin)",
+            delete(admin::microsoft::unlink),
+        ),
+        entry(
+            M::GET,
             "/api/v1/admin/mailboxes",
             "admin",
             "Every mailbox of the organisation with its owner, list, status and reason, reconnecting since, last message read and messages waiting (org admin)",

@@ -87,6 +87,7 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
             r#"{"url": "https://crm.example.com/hooks/mailsig", "secret": "a long random shared secret", "events": ["suggestion.accepted", "contact.changed"]}"#
         }
         ("POST", "/api/v1/admin/blocklist") => r#"{"value": "newsletter.example"}"#,
+        ("POST", "/api/v1/admin/microsoft-365/groups") => r#"{"group": "sales@contoso.com"}"#,
         ("PUT", "/api/v1/lists/{id}/book") => {
             r#"{"url": "https://dav.example.com/", "user": "ann", "password": "app-password"}"#
         }
@@ -234,6 +235,11 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
             r#"{"type": "object", "required": ["password"], "properties": {
                 "password": {"type": "string", "minLength": 1, "writeOnly": true}}}"#
         }
+        ("POST", "/api/v1/admin/microsoft-365/groups") => {
+            r#"{"type": "object", "required": ["group"], "properties": {
+                "group": {"type": "string", "minLength": 1, "maxLength": 320,
+                          "description": "the group's e-mail address, or its id in Microsoft Graph"}}}"#
+        }
         ("POST", "/api/v1/admin/blocklist") => {
             r#"{"type": "object", "required": ["value"], "properties": {
                 "value": {"type": "string", "minLength": 1, "maxLength": 320,
@@ -311,7 +317,7 @@ fn query_params(route: &Route) -> Vec<(&'static str, &'static str)> {
                 ),
                 (
                     "object",
-                    r#"{"type": "string", "enum": ["user", "token", "list", "mailbox", "suggestion", "secret", "secrets", "webhook", "blocklist", "outbox", "audit"]}"#,
+                    r#"{"type": "string", "enum": ["user", "token", "list", "mailbox", "suggestion", "secret", "secrets", "webhook", "blocklist", "outbox", "audit", "tenant", "tenant_group"]}"#,
                 ),
                 ("object_id", r#"{"type": "integer", "minimum": 1}"#),
                 (

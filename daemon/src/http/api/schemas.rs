@@ -60,6 +60,8 @@ pub fn success(method: &Method, path: &str) -> Success {
         (_, p) if p.starts_with("/api/v1/suggestions/{id}") => Json(200, "Suggestion"),
         ("GET", "/api/v1/admin/blocklist") => Json(200, "BlocklistEntryList"),
         ("POST", "/api/v1/admin/blocklist") => Json(201, "BlocklistEntry"),
+        ("GET", "/api/v1/admin/microsoft-365") => Json(200, "TenantOverview"),
+        ("POST", "/api/v1/admin/microsoft-365/groups") => Json(201, "TenantGroup"),
         ("GET", "/api/v1/admin/mailboxes") => Json(200, "OrgMailboxHealthList"),
         ("GET", "/api/v1/admin/notifications/failed") => Json(200, "FailedNotificationList"),
         ("POST", "/api/v1/admin/notifications/{id}/retry") => Empty(204),
@@ -433,6 +435,39 @@ pub fn components() -> Vec<(&'static str, String)> {
             "BlocklistEntryList",
             r##"{"type": "array", "items": {"$ref": "#/components/schemas/BlocklistEntry"}}"##
                 .to_owned(),
+        ),
+        (
+            "TenantGroup",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "group_id", "display_name", "mail", "created_at"], "properties": {{
+                "id": {INT},
+                "group_id": {{"type": "string", "description": "the group's id in Microsoft Graph"}},
+                "display_name": {{"type": ["string", "null"]}},
+                "mail": {{"type": ["string", "null"]}},
+                "created_at": {INT}}}}}"#
+            ),
+        ),
+        (
+            "TenantOverview",
+            format!(
+                r##"{{"type": "object", "additionalProperties": false,
+                "required": ["grant", "groups"], "properties": {{
+                "grant": {{"oneOf": [{{"type": "null"}}, {{"type": "object", "additionalProperties": false,
+                  "required": ["tenant_id", "granted_by", "granted_at"], "properties": {{
+                  "tenant_id": {{"type": "string", "description": "the Microsoft Entra tenant id"}},
+                  "granted_by": {{"oneOf": [{INT}, {{"type": "null"}}]}},
+                  "granted_at": {INT}}}}}],
+                  "description": "the admin consent for the organisation; null before it"}},
+                "groups": {{"type": "array", "items": {{"type": "object", "additionalProperties": false,
+                  "required": ["id", "group_id", "display_name", "mail", "created_at", "members"], "properties": {{
+                  "id": {INT},
+                  "group_id": {{"type": "string"}},
+                  "display_name": {{"type": ["string", "null"]}},
+                  "mail": {{"type": ["string", "null"]}},
+                  "created_at": {INT},
+                  "members": {{"type": "integer", "minimum": 0, "description": "members with a linked mailbox"}}}}}}}}}}}}"##
+            ),
         ),
         (
             "OrgMailboxHealth",

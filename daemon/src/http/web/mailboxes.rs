@@ -505,6 +505,8 @@ struct MailboxPage {
     last_activity: String,
     /// The signed-in person is an org admin (the navigation links to `/admin`).
     org_admin: bool,
+    /// A Microsoft 365 mailbox the organisation linked app-only: nothing to consent to.
+    managed: bool,
 }
 
 /// `?saved=list|exclusions` after a change.
@@ -554,6 +556,7 @@ async fn render_mailbox(
     let page = MailboxPage {
         lists,
         org_admin: visitor.org_admin,
+        managed: crate::sources::graph::GraphSettings::is_app_only(&mailbox.settings),
         csrf: visitor.csrf.clone(),
         id,
         address: mailbox.address,
@@ -708,6 +711,7 @@ mod tests {
             saved: String::new(),
             counters: vec![],
             last_activity: "never".into(),
+            managed: false,
         }
     }
 

@@ -1,7 +1,8 @@
 //! What an org admin may do across the organisation: manage accounts (`users`), invite people
 //! (`invite`) and offboard those who leave (`offboard`), the org-wide sender blocklist
 //! (`blocklist`), see every mailbox's health (`health`), handle notifications that failed
-//! (`outbox`), and read and export the audit log (`audit`).
+//! (`outbox`), read and export the audit log (`audit`), and roll Microsoft 365 out to the
+//! organisation's tenant by admin consent and group membership (`tenant`).
 //!
 //! Authorization is decided once, in [`require_admin`]: it is the only way to get an
 //! [`AdminActor`] for a signed-in user, and every function here takes one. The operator at the
@@ -13,6 +14,7 @@ pub mod health;
 pub mod invite;
 pub mod offboard;
 pub mod outbox;
+pub mod tenant;
 pub mod users;
 
 use crate::domain::OrgRole;

@@ -2,7 +2,9 @@
 //!
 //! Everything the source needs from Graph goes through [`GraphApi`] (one per mailbox):
 //! `GET /me`, subscriptions (create, list, renew, delete), `GET /me/messages/{id}/$value`,
-//! the per-folder delta query, and Outlook contacts for a list's address book (contact folders,
+//! the per-folder delta query (the last two under `/users/{id}` for a mailbox linked app-only),
+//! the tenant's directory for the app-only rollout (a user, a group by id or address, the delta
+//! on a group's members), and Outlook contacts for a list's address book (contact folders,
 //! create, read, `PATCH` with `If-Match`, delete, the folder's contacts delta; `contacts.rs`
 //! maps them to book entries). The adapter adds what the SDK leaves to its caller:
 //! - at most [`MAX_REQUESTS_PER_MAILBOX`] requests in flight per mailbox (Outlook's limit);
@@ -23,10 +25,10 @@ use tokio::sync::Semaphore;
 use url::Url;
 use zeroize::Zeroizing;
 
+use super::app_only::GraphAccess;
 use super::config::MAX_REQUESTS_PER_MAILBOX;
 use super::error::GraphError;
 use super::stats::GraphStats;
-use super::tokens::MailboxTokens;
 
 /// Hosts graph-rs-sdk accepts as custom endpoints (it panics on any other).
 const SDK_ALLOWED_HOSTS: [&str; 6] = [
@@ -177,11 +179,34 @@ pub enum Fetched {
     TooLarge(u64),
 }
 
-/// The adapter for one mailbox. Cheap to clone.
+/// A group of the tenant (`GET /groups/{id}`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteGroup {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+}
+
+/// One page of the delta on a group's members.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MemberDeltaPage {
+    /// User ids that joined (or all members, in a first round).
+    pub joined: Vec<String>,
+    /// User ids that left.
+    pub left: Vec<String>,
+    pub next_link: Option<String>,
+    pub delta_link: Option<String>,
+}
+
+/// The adapter for one mailbox (or, app-only, for the tenant's directory). Cheap to clone.
 #[derive(Clone)]
 pub struct GraphApi {
     sdk: GraphClient,
-    tokens: MailboxTokens,
+    access: GraphAccess,
+    /// The Graph user whose mailbox the calls are on: `None` for `/me` (delegated), the user id
+    /// for `/users/{id}` (app-only).
+    user: Option<String>,
     permits: Arc<Semaphore>,
     origin: Url,
     retry: RetryPolicy,
@@ -191,16 +216,17 @@ pub struct GraphApi {
 impl GraphApi {
     pub fn new(
         graph_url: &Url,
-        tokens: MailboxTokens,
+        access: impl Into<GraphAccess>,
         retry: RetryPolicy,
         stats: Arc<GraphStats>,
     ) -> Result<GraphApi, GraphError> {
+        let access = access.into();
         check_graph_endpoint(graph_url).map_err(|error| GraphError::Protocol {
             op: "configure",
             reason: error.to_string(),
         })?;
         let config = GraphClientConfiguration::new()
-            .client_application(tokens.clone())
+            .client_application(access.clone())
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(15));
         #[cfg(feature = "graph-test-util")]
@@ -215,7 +241,8 @@ impl GraphApi {
         }
         Ok(GraphApi {
             sdk,
-            tokens,
+            access,
+            user: None,
             permits: Arc::new(Semaphore::new(MAX_REQUESTS_PER_MAILBOX)),
             origin: graph_url.clone(),
             retry,
@@ -223,8 +250,18 @@ impl GraphApi {
         })
     }
 
-    pub fn tokens(&self) -> &MailboxTokens {
-        &self.tokens
+    /// The same adapter, its mailbox calls on `/users/{user_id}/…` (an app-only mailbox).
+    pub fn acting_for(mut self, user_id: &str) -> GraphApi {
+        self.user = Some(user_id.to_owned());
+        self
+    }
+
+    /// The Graph resource of a folder's messages, as a subscription names it.
+    pub fn folder_resource(&self, folder: &str) -> String {
+        match &self.user {
+            None => format!("me/mailFolders('{folder}')/messages"),
+            Some(user) => format!("users/{user}/mailFolders('{folder}')/messages"),
+        }
     }
 
     /// `GET /me`.
@@ -302,8 +339,9 @@ impl GraphApi {
     /// `GET /me/messages/{id}/$value`: the raw MIME, into memory, at most `max_bytes`.
     pub async fn message_mime(&self, id: &str, max_bytes: u64) -> Result<Fetched, GraphError> {
         let mut response = self
-            .send("fetch message", |c| {
-                c.me().message(id).get_messages_content()
+            .send("fetch message", |c| match &self.user {
+                None => c.me().message(id).get_messages_content(),
+                Some(user) => c.user(user).message(id).get_messages_content(),
             })
             .await?;
         if let Some(length) = response.content_length()
@@ -345,12 +383,11 @@ impl GraphApi {
         };
         let response = self
             .send("delta", |c| {
-                let mut request = c
-                    .me()
-                    .mail_folder(folder)
-                    .messages()
-                    .delta()
-                    .select(&["id"]);
+                let mut request = match &self.user {
+                    None => c.me().mail_folder(folder).messages().delta(),
+                    Some(user) => c.user(user).mail_folder(folder).messages().delta(),
+                }
+                .select(&["id"]);
                 request.headers_mut().insert(
                     "Prefer",
                     reqwest::header::HeaderValue::from_static(prefer_page_size()),
@@ -393,6 +430,138 @@ impl GraphApi {
             next_link: page.next_link,
             delta_link: page.delta_link,
         })
+    }
+
+    /// `GET /users/{id}` (app-only: needs `User.Read.All`).
+    pub async fn user(&self, id: &str) -> Result<Me, GraphError> {
+        let response = self
+            .send("get user", |c| {
+                c.user(id)
+                    .get_user()
+                    .select(&["id", "mail", "userPrincipalName", "displayName"])
+            })
+            .await?;
+        json(response, "get user").await
+    }
+
+    /// `GET /groups/{id}` (app-only: needs `GroupMember.Read.All`).
+    pub async fn group(&self, id: &str) -> Result<RemoteGroup, GraphError> {
+        let response = self
+            .send("get group", |c| {
+                c.group(id)
+                    .get_group()
+                    .select(&["id", "displayName", "mail"])
+            })
+            .await?;
+        json(response, "get group").await
+    }
+
+    /// `GET /groups?$filter=mail eq '…'`: the group with that address, if any.
+    pub async fn group_by_mail(&self, mail: &str) -> Result<Option<RemoteGroup>, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            value: Vec<RemoteGroup>,
+        }
+        let filter = format!("mail eq '{}'", mail.replace('\'', "''"));
+        let response = self
+            .send("find group", |c| {
+                c.groups().list_group().filter(&[filter.as_str()]).select(&[
+                    "id",
+                    "displayName",
+                    "mail",
+                ])
+            })
+            .await?;
+        Ok(json::<Page>(response, "find group")
+            .await?
+            .value
+            .into_iter()
+            .next())
+    }
+
+    /// One page of the delta on a group's members: the first round
+    /// (`/groups/delta?$filter=id eq '{id}'&$select=members`) when `link` is `None`, else the
+    /// `nextLink` or `deltaLink` Graph returned (checked to point back at the Graph URL).
+    pub async fn member_delta_page(
+        &self,
+        group_id: &str,
+        link: Option<&str>,
+    ) -> Result<MemberDeltaPage, GraphError> {
+        let link = match link {
+            Some(link) => Some(self.own_link(link)?),
+            None => None,
+        };
+        let filter = format!("id eq '{}'", group_id.replace('\'', "''"));
+        let response = self
+            .send("members delta", |c| {
+                let mut request = c
+                    .groups()
+                    .delta()
+                    .filter(&[filter.as_str()])
+                    .select(&["members"]);
+                if let Some(link) = &link {
+                    *request.as_mut() = link.clone();
+                }
+                request
+            })
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Member {
+            #[serde(rename = "@odata.type")]
+            kind: Option<String>,
+            id: Option<String>,
+            #[serde(rename = "@removed")]
+            removed: Option<serde_json::Value>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Group {
+            id: Option<String>,
+            #[serde(rename = "members@delta", default)]
+            members: Vec<Member>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            value: Vec<Group>,
+            #[serde(rename = "@odata.nextLink")]
+            next_link: Option<String>,
+            #[serde(rename = "@odata.deltaLink")]
+            delta_link: Option<String>,
+        }
+        let page: Page = json(response, "members delta").await?;
+        if page.next_link.is_none() && page.delta_link.is_none() {
+            return Err(GraphError::Protocol {
+                op: "members delta",
+                reason: "neither nextLink nor deltaLink".into(),
+            });
+        }
+        let mut out = MemberDeltaPage {
+            next_link: page.next_link,
+            delta_link: page.delta_link,
+            ..MemberDeltaPage::default()
+        };
+        let members = page
+            .value
+            .into_iter()
+            .filter(|g| g.id.as_deref() == Some(group_id))
+            .flat_map(|g| g.members);
+        for member in members {
+            // Only users have mailboxes; nested groups, devices and contacts are skipped.
+            let is_user = member
+                .kind
+                .as_deref()
+                .is_none_or(|k| k.eq_ignore_ascii_case("#microsoft.graph.user"));
+            let Some(id) = member.id.filter(|_| is_user) else {
+                continue;
+            };
+            if member.removed.is_some() {
+                out.left.push(id);
+            } else {
+                out.joined.push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// `GET /me/contactFolders`.
@@ -602,7 +771,7 @@ impl GraphApi {
         let mut backoff = self.retry.backoff;
         loop {
             // Typed token errors (invalid_grant) surface here rather than inside the SDK.
-            self.tokens.access_token().await?;
+            self.access.access_token().await?;
             GraphStats::bump(&self.stats.requests);
             let response = build(&self.sdk).send().await.map_err(|e| failure(op, &e))?;
             let status = response.status().as_u16();
@@ -613,7 +782,7 @@ impl GraphApi {
             let code = error_code(response).await;
             if status == 401 && !refreshed {
                 refreshed = true;
-                self.tokens.force_refresh().await?;
+                self.access.force_refresh().await?;
                 continue;
             }
             let error = GraphError::Status {
@@ -627,7 +796,7 @@ impl GraphApi {
                     GraphStats::bump(&self.stats.throttled);
                 }
                 let wait = retry_after.unwrap_or(backoff).min(self.retry.max_wait);
-                tracing::debug!(mailbox = %self.tokens.mailbox(), op, status, wait_ms = wait.as_millis() as u64, "graph retry");
+                tracing::debug!(mailbox = %self.access.mailbox(), op, status, wait_ms = wait.as_millis() as u64, "graph retry");
                 tokio::time::sleep(wait).await;
                 backoff = (backoff * 2).min(self.retry.max_wait);
                 attempt += 1;

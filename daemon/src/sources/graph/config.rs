@@ -24,6 +24,10 @@ pub const NOTIFICATIONS_PATH: &str = "/graph/notifications";
 pub const LIFECYCLE_PATH: &str = "/graph/lifecycle";
 /// The delegated scopes asked for at consent.
 pub const SCOPES: &str = "offline_access User.Read Mail.Read";
+/// What an app-only token asks for: every application permission the tenant's admin granted.
+pub const APP_ONLY_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// The admin consent's way back: `{public_base_url}{ADMIN_CONSENT_PATH}`.
+pub const ADMIN_CONSENT_PATH: &str = "/oauth/microsoft/admin-consent";
 /// Asked for in addition when the consent is for a list that writes to Outlook contacts.
 pub const CONTACTS_SCOPE: &str = "Contacts.ReadWrite";
 
@@ -61,7 +65,12 @@ pub struct GraphConfig {
     pub folders: Vec<String>,
     pub delta_interval: Duration,
     pub workers: usize,
+    /// Time between two rounds of the delta on the members of linked groups.
+    pub membership_interval: Duration,
 }
+
+/// Default of [`GraphConfig::membership_interval`].
+pub const DEFAULT_MEMBERSHIP_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 impl GraphConfig {
     /// A configuration for tests and embedding: everything at its default but the endpoints.
@@ -81,6 +90,7 @@ impl GraphConfig {
             folders: vec!["inbox".to_owned()],
             delta_interval: DEFAULT_DELTA_INTERVAL,
             workers: DEFAULT_WORKERS,
+            membership_interval: DEFAULT_MEMBERSHIP_INTERVAL,
         }
     }
 
@@ -95,6 +105,37 @@ impl GraphConfig {
 
     pub fn lifecycle_url(&self) -> String {
         format!("{}{LIFECYCLE_PATH}", self.public_base_url)
+    }
+
+    /// Where the admin consent comes back to.
+    pub fn admin_consent_redirect_uri(&self) -> String {
+        format!("{}{ADMIN_CONSENT_PATH}", self.public_base_url)
+    }
+
+    /// The identity platform without the tenant segment of the authority
+    /// (`https://login.microsoftonline.com`).
+    fn identity_host(&self) -> String {
+        let mut url = self.authority_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().pop();
+        }
+        url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// `{host}/{tenant}/oauth2/v2.0/{endpoint}`: an endpoint of one tenant (the client-credentials
+    /// grant needs the tenant's own endpoint, not `common`).
+    pub fn tenant_identity_endpoint(&self, tenant: &str, endpoint: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/{endpoint}", self.identity_host())
+    }
+
+    /// `{authority}/v2.0/adminconsent`: where an administrator grants the app's application
+    /// permissions for their organisation (the authority's tenant: `organizations`, `common` or
+    /// the tenant's own id).
+    pub fn admin_consent_endpoint(&self) -> String {
+        format!(
+            "{}/v2.0/adminconsent",
+            self.authority_url.as_str().trim_end_matches('/')
+        )
     }
 
     /// `{authority}/oauth2/v2.0/{endpoint}`.
@@ -113,5 +154,29 @@ pub fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_endpoints_replace_the_authority_s_tenant() -> Result<(), url::ParseError> {
+        let config = GraphConfig::new(
+            "app",
+            Url::parse(DEFAULT_AUTHORITY)?,
+            Url::parse(DEFAULT_GRAPH_URL)?,
+            "https://mailsig.example",
+        );
+        assert_eq!(
+            config.tenant_identity_endpoint("8f1c", "token"),
+            "https://login.microsoftonline.com/8f1c/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            config.admin_consent_endpoint(),
+            "https://login.microsoftonline.com/common/v2.0/adminconsent"
+        );
+        Ok(())
     }
 }

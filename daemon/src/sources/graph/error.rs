@@ -30,6 +30,10 @@ pub enum GraphError {
     /// The mailbox has no usable tokens (never linked, or wiped).
     #[error("no stored tokens for this mailbox")]
     NoTokens,
+    /// An app-only mailbox or directory call, but no administrator granted the app access to
+    /// the organisation (admin consent) yet.
+    #[error("no admin consent for the organisation's Microsoft 365 tenant")]
+    NoTenantGrant,
     /// The client secret is not configured or cannot be read.
     #[error("graph client secret: {0}")]
     ClientSecret(String),
@@ -95,6 +99,7 @@ impl GraphError {
             GraphError::Network { .. } => "network".into(),
             GraphError::Protocol { .. } => "protocol".into(),
             GraphError::NoTokens => "no_tokens".into(),
+            GraphError::NoTenantGrant => "no_tenant_grant".into(),
             GraphError::ClientSecret(_) => "client_secret".into(),
             GraphError::Vault(_) => "vault".into(),
             GraphError::Store(_) => "store".into(),

@@ -23,6 +23,7 @@ use secrecy::ExposeSecret;
 use url::Url;
 use zeroize::Zeroizing;
 
+use super::app_only::{AppOnlyTokens, GraphAccess};
 use super::client::{GraphApi, RetryPolicy};
 use super::config::{Consent, GraphConfig};
 use super::error::GraphError;
@@ -30,7 +31,7 @@ use super::oauth::{
     LINKING_TTL, OAuthClient, code_challenge, issue_state, load_client_secret, random_token,
     state_hash, state_is_ours,
 };
-use super::settings::GraphSettings;
+use super::settings::{Access, GraphSettings};
 use super::source::GraphSource;
 use super::stats::GraphStats;
 use super::tokens::MailboxTokens;
@@ -54,6 +55,9 @@ pub enum LinkError {
     Denied(String),
     #[error("the Microsoft account has no e-mail address")]
     NoAddress,
+    /// The mailbox is linked by the organisation (app-only, through a group's membership).
+    #[error("this mailbox is managed by the organisation and needs no consent of its own")]
+    ManagedByOrganisation,
     #[error(transparent)]
     Graph(#[from] GraphError),
     #[error("store: {0}")]
@@ -194,6 +198,9 @@ async fn link_with_secret(
         .into_iter()
         .find(|m| GraphSettings::from_json(&m.settings).is_ok_and(|s| s.user_id == me.id));
     if let Some(mailbox) = existing {
+        if GraphSettings::is_app_only(&mailbox.settings) {
+            return Err(LinkError::ManagedByOrganisation);
+        }
         // Re-consent: new tokens, status back to ok (the old token record is wiped).
         store.set_mailbox_secret(mailbox.id, secret).await?;
         if mailbox.target_list != list {
@@ -205,6 +212,7 @@ async fn link_with_secret(
     let settings = GraphSettings {
         user_id: me.id.clone(),
         folders: source.config().folders.clone(),
+        access: Access::Delegated,
     };
     let mailbox = store
         .create_mailbox(NewMailbox {
@@ -296,7 +304,16 @@ async fn delete_at_graph(
             return false;
         }
     };
-    let tokens = MailboxTokens::new(store.clone(), vault.clone(), oauth, mailbox);
+    // A mailbox linked app-only is read with the app's tokens; its subscriptions are the app's.
+    let app_only = store
+        .get_mailbox(mailbox)
+        .await
+        .is_ok_and(|m| GraphSettings::is_app_only(&m.settings));
+    let access = if app_only {
+        GraphAccess::AppOnly(AppOnlyTokens::new(store.clone(), oauth), mailbox)
+    } else {
+        MailboxTokens::new(store.clone(), vault.clone(), oauth, mailbox).into()
+    };
     // Few attempts: this runs while a user waits for their "unlink" to answer.
     let retry = RetryPolicy {
         attempts: 2,
@@ -305,7 +322,7 @@ async fn delete_at_graph(
     };
     let api = match GraphApi::new(
         &config.graph_url,
-        tokens,
+        access,
         retry,
         Arc::new(GraphStats::default()),
     ) {

@@ -6,6 +6,9 @@
 //! - [`oauth`]: authorization code + PKCE and refresh against the identity platform v2.
 //! - [`tokens`]: one mailbox's tokens over the vault (rotation persisted), and graph-rs-sdk's
 //!   `ClientApplication`.
+//! - [`app_only`]: the app's own tokens (client credentials, after the organisation's admin
+//!   consent) for mailboxes linked app-only and the tenant's directory; [`GraphAccess`] says
+//!   which of the two a [`GraphApi`] uses.
 //! - [`client`]: THE adapter around graph-rs-sdk ([`GraphApi`]): throttling, limits, errors.
 //! - [`contacts`]: Outlook contacts of a mailbox, for a list whose address book is a contact folder.
 //! - [`linking`]: [`start_linking`] / [`complete_linking`] / [`unlink`].
@@ -16,6 +19,7 @@
 //! - [`runtime`], [`source`]: per-mailbox tasks and the running source ([`GraphSource`]).
 //! - [`stats`]: counters and the webhook latency histogram ([`GraphStatsSnapshot`]).
 
+pub mod app_only;
 pub mod client;
 pub mod config;
 pub mod contacts;
@@ -35,6 +39,7 @@ pub mod tokens;
 pub mod webhook;
 
 pub use crate::store::LinkOrigin;
+pub use app_only::{AppOnlyTokens, GraphAccess};
 pub use client::{GraphApi, RetryPolicy, check_graph_endpoint};
 pub use config::{Consent, GraphConfig};
 pub use error::GraphError;
@@ -45,7 +50,7 @@ pub use linking::{
 };
 pub use oauth::{CLIENT_SECRET_NAME, store_client_secret};
 pub use runtime::Timing;
-pub use settings::GraphSettings;
+pub use settings::{Access, GraphSettings};
 pub use source::{GraphSource, GraphStartOptions};
 pub use stats::{GraphStats, GraphStatsSnapshot};
 pub use webhook::{Verdict, Webhook};

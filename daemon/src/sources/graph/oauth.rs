@@ -1,5 +1,6 @@
 //! OAuth 2.0 against the Microsoft identity platform v2: the authorization-code flow with PKCE
-//! (S256) that links a mailbox, and the refresh grant that keeps it linked.
+//! (S256) that links a mailbox, the refresh grant that keeps it linked, and the
+//! client-credentials grant of the app itself for the mailboxes an organisation linked app-only.
 //!
 //! The daemon is a confidential client: every token request carries the client secret (from
 //! the vault or a credential file). Hand-rolled over reqwest rather than graph-rs-sdk's
@@ -15,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::config::{GraphConfig, SCOPES};
+use super::config::{APP_ONLY_SCOPE, GraphConfig, SCOPES};
 use super::error::GraphError;
 use crate::store::{SecretId, SecretKind, Store};
 use crate::vault::{Binding, SealedSecret, Vault};
@@ -159,10 +160,41 @@ impl OAuthClient {
         response.into_tokens(Some(refresh_token), now_ms)
     }
 
+    /// The client-credentials grant at `tenant`'s own token endpoint: an app-only access token
+    /// carrying the application permissions the tenant's administrator granted. No refresh
+    /// token: a new one is asked for when it runs out.
+    pub async fn app_token(&self, tenant: &str, now_ms: i64) -> Result<AppToken, GraphError> {
+        let form = [
+            ("client_id", self.config.client_id.as_str()),
+            ("client_secret", self.client_secret.expose_secret()),
+            ("grant_type", "client_credentials"),
+            ("scope", APP_ONLY_SCOPE),
+        ];
+        let url = self.config.tenant_identity_endpoint(tenant, "token");
+        let response = self.token_request_at(&url, &form).await?;
+        let access_token = response.access_token.ok_or(GraphError::Protocol {
+            op: "token request",
+            reason: "no access_token".into(),
+        })?;
+        Ok(AppToken {
+            access_token: SecretString::from(access_token),
+            expires_at: expiry(response.expires_in, now_ms),
+        })
+    }
+
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, GraphError> {
+        self.token_request_at(&self.config.identity_endpoint("token"), form)
+            .await
+    }
+
+    async fn token_request_at(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<TokenResponse, GraphError> {
         let response = self
             .http
-            .post(self.config.identity_endpoint("token"))
+            .post(url)
             .form(form)
             .send()
             .await
@@ -225,14 +257,28 @@ impl TokenResponse {
                 });
             }
         };
-        let lifetime_ms = self.expires_in.unwrap_or(3600).clamp(1, 24 * 3600) * 1000;
-        let margin_ms = (lifetime_ms / 5).min(5 * 60 * 1000);
         Ok(TokenSet {
             access_token: SecretString::from(access_token),
             refresh_token,
-            expires_at: now_ms.saturating_add(lifetime_ms - margin_ms),
+            expires_at: expiry(self.expires_in, now_ms),
         })
     }
+}
+
+/// Until when a token that lives `expires_in` seconds is used (epoch ms): its lifetime minus a
+/// margin of a fifth of it, at most 5 minutes, for clock skew and request time.
+fn expiry(expires_in: Option<i64>, now_ms: i64) -> i64 {
+    let lifetime_ms = expires_in.unwrap_or(3600).clamp(1, 24 * 3600) * 1000;
+    let margin_ms = (lifetime_ms / 5).min(5 * 60 * 1000);
+    now_ms.saturating_add(lifetime_ms - margin_ms)
+}
+
+/// An app-only access token (client credentials), never stored.
+#[derive(Clone)]
+pub struct AppToken {
+    pub access_token: SecretString,
+    /// Until when it is used (epoch ms), as [`TokenSet::expires_at`].
+    pub expires_at: i64,
 }
 
 /// The app's client secret: from `client_secret_file` when configured, else from the vault.

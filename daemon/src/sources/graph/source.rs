@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::app_only::{AppOnlyTokens, GraphAccess};
 use super::client::{GraphApi, RetryPolicy};
 use super::config::GraphConfig;
 use super::error::GraphError;
@@ -22,6 +23,7 @@ use super::jobs::{JobOptions, JobRunner};
 use super::oauth::{OAuthClient, load_client_secret};
 use super::registry::Registry;
 use super::runtime::{MailboxRuntime, Shared, Timing};
+use super::settings::{Access, GraphSettings};
 use super::stats::{GraphStats, GraphStatsSnapshot};
 use super::tokens::MailboxTokens;
 use super::webhook::Webhook;
@@ -91,6 +93,8 @@ pub struct GraphSource {
 struct Inner {
     shared: Arc<Shared>,
     oauth: OAuthClient,
+    /// The app's own tokens, shared by every app-only mailbox and the directory calls.
+    app_only: AppOnlyTokens,
     retry: RetryPolicy,
     webhook: Webhook,
     tracker: TaskTracker,
@@ -143,6 +147,7 @@ impl GraphSource {
         let source = GraphSource {
             inner: Arc::new(Inner {
                 shared,
+                app_only: AppOnlyTokens::new(store.clone(), oauth.clone()),
                 oauth,
                 retry: options.retry,
                 webhook,
@@ -217,6 +222,17 @@ impl GraphSource {
 
     pub(crate) fn stats_handle(&self) -> Arc<GraphStats> {
         Arc::clone(&self.inner.shared.stats)
+    }
+
+    /// The tenant's directory, read with the app's own tokens (the organisation's admin
+    /// consent): users, groups and the delta on a group's members.
+    pub fn directory(&self) -> Result<GraphApi, GraphError> {
+        GraphApi::new(
+            &self.inner.shared.config.graph_url,
+            GraphAccess::AppOnly(self.inner.app_only.clone(), MailboxId(0)),
+            self.inner.retry,
+            Arc::clone(&self.inner.shared.stats),
+        )
     }
 
     /// The running mailbox, if this process runs it.
@@ -302,18 +318,26 @@ impl GraphSource {
     /// Starts one mailbox's task (replacing a running one).
     pub fn start_mailbox(&self, mailbox: Mailbox) -> Result<(), GraphError> {
         let shared = Arc::clone(&self.inner.shared);
-        let tokens = MailboxTokens::new(
-            shared.store.clone(),
-            shared.vault.clone(),
-            self.inner.oauth.clone(),
-            mailbox.id,
-        );
-        let api = GraphApi::new(
+        let settings = GraphSettings::from_json(&mailbox.settings).unwrap_or_default();
+        let access = match settings.access {
+            Access::Delegated => MailboxTokens::new(
+                shared.store.clone(),
+                shared.vault.clone(),
+                self.inner.oauth.clone(),
+                mailbox.id,
+            )
+            .into(),
+            Access::AppOnly => GraphAccess::AppOnly(self.inner.app_only.clone(), mailbox.id),
+        };
+        let mut api = GraphApi::new(
             &shared.config.graph_url,
-            tokens,
+            access,
             self.inner.retry,
             Arc::clone(&shared.stats),
         )?;
+        if settings.access == Access::AppOnly {
+            api = api.acting_for(&settings.user_id);
+        }
         let fencing = shared.fencing(mailbox.id);
         let runtime = Arc::new(MailboxRuntime {
             shared,

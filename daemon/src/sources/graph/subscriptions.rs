@@ -20,11 +20,6 @@ use super::runtime::MailboxRuntime;
 use super::stats::GraphStats;
 use crate::store::{GraphSubscription, SecretKind, SubscriptionState};
 
-/// The Graph resource of a folder's messages.
-pub fn resource_of(folder: &str) -> String {
-    format!("me/mailFolders('{folder}')/messages")
-}
-
 /// Whether a stored subscription should be renewed at `now` (epoch ms).
 pub fn renewal_due(sub: &GraphSubscription, now: i64) -> bool {
     sub.state != SubscriptionState::Active
@@ -151,7 +146,7 @@ impl MailboxRuntime {
     /// Creates a subscription with a fresh clientState; a 409 reuses the existing one.
     pub(crate) async fn create_subscription(&self, folder: &str) -> Result<(), GraphError> {
         let shared = &self.shared;
-        let resource = resource_of(folder);
+        let resource = self.api.folder_resource(folder);
         let notification_url = shared.config.notification_url();
         let lifecycle_url = shared.config.lifecycle_url();
         let client_state = Zeroizing::new(random_token()?);
@@ -289,7 +284,7 @@ mod tests {
             id: "s".into(),
             mailbox: MailboxId(1),
             folder: "inbox".into(),
-            resource: resource_of("inbox"),
+            resource: "me/mailFolders('inbox')/messages".into(),
             client_state: None,
             state,
             renewed_at,
@@ -306,6 +301,5 @@ mod tests {
             &sub(1_000, 11_000, SubscriptionState::Reauthorize),
             1_001
         ));
-        assert_eq!(resource_of("inbox"), "me/mailFolders('inbox')/messages");
     }
 }

@@ -1,5 +1,6 @@
 //! What the Microsoft 365 (Graph) source keeps: OAuth linkings in progress, one change
-//! subscription per mailbox folder, and the durable notification queue (`graph_jobs`).
+//! subscription per mailbox folder, the durable notification queue (`graph_jobs`), and the
+//! tenant-wide rollout (`tenant`: the admin consent, linked groups and their members).
 //!
 //! The queue is what lets the webhook answer Graph within its 3-second budget: a notification
 //! becomes a row here and nothing else happens inline; workers claim rows and fetch. A row is
@@ -16,10 +17,12 @@
 mod jobs;
 mod oauth_states;
 mod subscriptions;
+mod tenant;
 
 pub use jobs::{GraphJob, GraphJobCounts, GraphJobKind, GraphJobOutcome, NewGraphJob};
 pub use oauth_states::{LinkOrigin, OauthState};
 pub use subscriptions::{GraphSubscription, SubscriptionCounts, SubscriptionState};
+pub use tenant::{AdminConsentState, TenantGrant, TenantGroup, TenantGroupId, TenantMember};
 
 use crate::store::{Error, MailboxId, Result, Store, col};
 

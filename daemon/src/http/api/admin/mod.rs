@@ -4,4 +4,5 @@
 //! `service::org`'s, the same functions the admin pages and the CLI call.
 
 pub mod blocklist;
+pub mod microsoft;
 pub mod org;

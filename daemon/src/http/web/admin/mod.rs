@@ -9,6 +9,7 @@
 mod audit;
 mod blocklist;
 mod health;
+mod microsoft;
 mod notifications;
 mod offboard;
 mod users;
@@ -56,6 +57,12 @@ pub const SECTIONS: &[Section] = &[
         path: notifications::PATH,
         title: "Failed notifications",
         summary: "Notifications the mail server refused for good: queue one again or drop it.",
+    },
+    Section {
+        key: "microsoft-365",
+        path: microsoft::PATH,
+        title: "Microsoft 365",
+        summary: "Grant access for the organisation once, then link mail-enabled groups: their members' mailboxes are linked and unlinked as people join and leave.",
     },
     Section {
         key: "audit",
@@ -112,6 +119,13 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/notifications/{id}/drop",
             post(notifications::discard),
+        )
+        .route(microsoft::PATH, get(microsoft::page))
+        .route("/admin/microsoft-365/consent", post(microsoft::consent))
+        .route("/admin/microsoft-365/groups", post(microsoft::link))
+        .route(
+            "/admin/microsoft-365/groups/{id}/unlink",
+            post(microsoft::unlink),
         )
         .route(audit::PATH, get(audit::page))
         .route("/admin/audit/export.csv", get(audit::export))
