@@ -229,6 +229,22 @@ async fn the_outlook_opt_in_needs_the_contacts_consent_and_the_owners_own_mailbo
             )),
         "no way to consent again: {html}"
     );
+    let page = rig
+        .http
+        .post(format!(
+            "{}/lists/{}/book/outlook/consent",
+            rig.base, w.list.0
+        ))
+        .header("Cookie", &cookie)
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await?;
+    ensure!(page.status() == 200, "consent page: {}", page.status());
+    let html = page.text().await?;
+    ensure!(
+        html.contains("read and write your contacts") && html.contains("Contacts.ReadWrite"),
+        "the consent page does not ask for contacts: {html}"
+    );
     let (status, body) = rig
         .call(
             reqwest::Method::POST,

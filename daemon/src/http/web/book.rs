@@ -388,6 +388,7 @@ pub async fn outlook_consent(
         provider: "Microsoft 365".to_owned(),
         address: String::new(),
         url: url.to_string(),
+        contacts: true,
         org_admin: visitor.org_admin,
     })
 }

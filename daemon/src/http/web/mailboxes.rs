@@ -76,6 +76,8 @@ pub(super) struct ContinueAtProvider {
     pub(super) provider: String,
     pub(super) address: String,
     pub(super) url: String,
+    /// The consent also asks to read and write the person's contacts (Outlook contacts).
+    pub(super) contacts: bool,
     /// The signed-in person is an org admin (the navigation links to `/admin`).
     pub(super) org_admin: bool,
 }
@@ -344,6 +346,7 @@ pub async fn link_imap(
                     provider: provider.to_owned(),
                     address: form.address.trim().to_owned(),
                     url: url.to_string(),
+                    contacts: false,
                     org_admin: visitor.org_admin,
                 });
             }
@@ -479,6 +482,7 @@ pub async fn connect_microsoft(
         provider: "Microsoft 365".to_owned(),
         address: String::new(),
         url: url.to_string(),
+        contacts: false,
         org_admin: visitor.org_admin,
     })
 }
