@@ -802,6 +802,9 @@ async fn a_list_connected_through_the_api_receives_accepted_contacts_and_reads_t
         let store = &w.app.store;
         let path = format!("/api/v1/lists/{}/book", w.list.0);
         let collection = radicale.make_book("connected").await?;
+        // A second book of the same account, so that discovery from the server's root finds
+        // several whatever other tests made before.
+        radicale.make_book("another").await?;
         // Ann (the world's suggestion) is in the book already, written by another client.
         radicale
             .put(
