@@ -299,6 +299,32 @@ async fn a_group_is_linked_app_only_and_its_membership_is_followed() -> Result<(
         page.contains("id=\"managed-by-organisation\"") && !page.contains("id=\"consent-again\""),
         "{page}"
     );
+    // Alice cannot consent to her managed mailbox herself: the organisation's link stays.
+    let config = world.config()?;
+    let consent = mailsig_daemon::sources::graph::start_linking_for(
+        &world.store,
+        &world.vault,
+        &config,
+        mailboxes[0].owner,
+        mailboxes[0].target_list,
+        mailsig_daemon::sources::graph::LinkOrigin::Cli,
+        mailsig_daemon::sources::graph::Consent::Mail,
+    )
+    .await?;
+    let callback = world.emulator.consent(consent.as_str(), &alice).await?;
+    let (status, _, page) = rollout.get(&callback, None).await?;
+    ensure!(
+        status == 409 && page.contains("managed by your organisation"),
+        "personal consent answered {status}: {page}"
+    );
+    let after = rollout
+        .mailbox_of(&alice)
+        .await?
+        .context("Alice's mailbox")?;
+    ensure!(
+        after.id == mailboxes[0].id && after.secret.is_none(),
+        "still the organisation's mailbox, without personal tokens"
+    );
     // The admin API says the same.
     let (status, _, body) = rollout
         .get(
