@@ -31,6 +31,10 @@ struct Rollout {
 
 impl Rollout {
     async fn new(tag: &str) -> Result<Rollout> {
+        Rollout::with_rounds_every(tag, Duration::from_millis(300)).await
+    }
+
+    async fn with_rounds_every(tag: &str, membership_interval: Duration) -> Result<Rollout> {
         let world = GraphWorld::new(tag).await?;
         world.emulator.register_app(
             CLIENT_ID,
@@ -48,7 +52,7 @@ impl Rollout {
         world.store.set_org_role(world.user, OrgRole::Admin).await?;
         let (cookie, csrf) = world.session(world.user).await?;
         let mut config = world.config()?;
-        config.membership_interval = Duration::from_millis(300);
+        config.membership_interval = membership_interval;
         let daemon = world.start_with(world.start_options(config)).await?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -394,6 +398,32 @@ async fn a_group_is_linked_app_only_and_its_membership_is_followed() -> Result<(
         .await?;
     let members = world.store.tenant_members(linked[0].id).await?;
     ensure!(members.len() == 3, "{members:?}");
+    rollout.daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linking_a_group_links_its_members_at_once_whatever_the_interval() -> Result<()> {
+    let rollout = Rollout::with_rounds_every("tenant-wake", Duration::from_secs(3600)).await?;
+    let world = &rollout.world;
+    let member = format!("erin-{}@contoso.test", rand::random::<u32>());
+    let group_mail = format!("ops-{}@contoso.test", rand::random::<u32>());
+    world
+        .emulator
+        .add_group(&group_mail, "Ops", &[member.as_str()]);
+    rollout.grant_consent().await?;
+    let (status, _, body) = rollout
+        .post(
+            "/admin/microsoft-365/groups",
+            &rollout.cookie,
+            &rollout.csrf,
+            &[("group", &group_mail)],
+        )
+        .await?;
+    ensure!(status == 303, "link group answered {status}: {body}");
+    let mailbox = rollout.wait_linked(&member).await?;
+    rollout
+        .suggestion_arrives(&member, &mailbox, "Echo")
+        .await?;
     rollout.daemon.stop().await
 }
 
