@@ -428,6 +428,64 @@ async fn linking_a_group_links_its_members_at_once_whatever_the_interval() -> Re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_membership_sync_state_starts_over_and_unlinks_who_is_gone() -> Result<()> {
+    let rollout = Rollout::new("tenant-resync").await?;
+    let world = &rollout.world;
+    let tag = rand::random::<u32>();
+    let [frank, gina] = ["frank", "gina"].map(|n| format!("{n}-{tag}@contoso.test"));
+    let group_mail = format!("eng-{tag}@contoso.test");
+    let group =
+        world
+            .emulator
+            .add_group(&group_mail, "Engineering", &[frank.as_str(), gina.as_str()]);
+    rollout.grant_consent().await?;
+    let (status, _, body) = rollout
+        .post(
+            "/admin/microsoft-365/groups",
+            &rollout.cookie,
+            &rollout.csrf,
+            &[("group", &group)],
+        )
+        .await?;
+    ensure!(status == 303, "link group by id answered {status}: {body}");
+    rollout.wait_linked(&frank).await?;
+    let gina_mailbox = rollout.wait_linked(&gina).await?;
+    // Graph forgets the sync state, and Gina leaves meanwhile: the deltaLink answers 410, the
+    // next round lists the members again, and whoever is no longer among them is unlinked.
+    let group_delta = |n: usize| {
+        world
+            .emulator
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/groups/delta") && r.status == 410)
+            .count()
+            >= n
+    };
+    world
+        .emulator
+        .remove_group_member_and_expire_sync_state(&group, &gina)?;
+    wait_until(
+        WAIT,
+        "Gina's mailbox unlinked after a full round",
+        || async { Ok(rollout.mailbox_of(&gina).await?.is_none().then_some(())) },
+    )
+    .await?;
+    ensure!(group_delta(1), "the expired deltaLink was answered 410");
+    ensure!(
+        world
+            .store
+            .graph_subscriptions(gina_mailbox.id)
+            .await?
+            .is_empty()
+    );
+    ensure!(
+        rollout.mailbox_of(&frank).await?.is_some(),
+        "Frank stays linked"
+    );
+    rollout.daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_or_declined_admin_consent_is_said_to_the_admin_and_grants_nothing() -> Result<()>
 {
     let rollout = Rollout::new("tenant-refused").await?;
