@@ -114,6 +114,8 @@ pub struct AppState {
     graph_source: Option<crate::sources::graph::GraphSource>,
     /// The running pipeline's org blocklist, which a change made here replaces at once.
     pub blocklist: crate::pipeline::SharedBlocklist,
+    /// Starts this replica's group membership round at once (a group was linked).
+    pub tenant_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -132,6 +134,7 @@ impl AppState {
             public,
             graph_source: None,
             blocklist: crate::pipeline::SharedBlocklist::default(),
+            tenant_wake: Arc::default(),
         }
     }
 
@@ -156,6 +159,12 @@ impl AppState {
     /// Lets accepting a contact start the running book sync worker's round at once.
     pub fn with_book_wake(mut self, wake: crate::books::worker::Wake) -> AppState {
         self.book_wake = wake;
+        self
+    }
+
+    /// Lets linking a group start the running membership round at once.
+    pub fn with_tenant_wake(mut self, wake: Arc<tokio::sync::Notify>) -> AppState {
+        self.tenant_wake = wake;
         self
     }
 

@@ -192,6 +192,10 @@ async fn callback(
             "Microsoft 365 was not linked: open the consent link in the browser where you are signed in to mailsig \
              as the user who started the linking, then start again.",
         ),
+        Err(LinkError::ManagedByOrganisation) => page(
+            StatusCode::CONFLICT,
+            "This Microsoft 365 mailbox is managed by your organisation and linked already; it needs no consent of yours.",
+        ),
         Err(LinkError::UnknownState) => page(
             StatusCode::BAD_REQUEST,
             "Microsoft 365 was not linked: this link is unknown, used or expired. Start again.",

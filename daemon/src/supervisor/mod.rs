@@ -315,6 +315,7 @@ impl Supervisor {
             &shutdown,
         )
         .await;
+        let tenant_wake = Arc::new(tokio::sync::Notify::new());
         if let Some(source) = &graph {
             // The tenant-wide rollout: linked groups' members followed on every replica.
             let config = Arc::clone(source.config());
@@ -329,6 +330,7 @@ impl Supervisor {
                 unlinker,
                 options.replica.id.clone(),
                 config.membership_interval,
+                Arc::clone(&tenant_wake),
                 shutdown.child_token(),
             ));
         }
@@ -349,7 +351,8 @@ impl Supervisor {
                 .with_webhooks(options.webhooks.clone())
                 .with_blocklist(pipeline.blocklist().clone())
                 .with_books(options.books.clone())
-                .with_book_wake(book_wake);
+                .with_book_wake(book_wake)
+                .with_tenant_wake(tenant_wake);
             if let Some(source) = &graph {
                 app = app.with_graph_source(source.clone());
             }

@@ -1,9 +1,13 @@
 //! The membership rounds of the tenant-wide Microsoft 365 rollout
 //! (`service::org::tenant::follow_memberships`): one at start, then every
-//! `[graph] membership_interval`, on every replica; a claim on each group's row keeps its round
-//! to one replica at a time, and a replica that dies leaves a claim that expires by itself.
+//! `[graph] membership_interval`, on every replica, and at once when an admin linked a group on
+//! this replica (the `wake`); a claim on each group's row keeps its round to one replica at a
+//! time, and a replica that dies leaves a claim that expires by itself.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +25,7 @@ pub async fn run(
     unlinker: GraphUnlinker,
     replica: String,
     interval: Duration,
+    wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -37,6 +42,7 @@ pub async fn run(
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
+            () = wake.notified() => {}
         }
     }
 }

@@ -284,6 +284,23 @@ impl GraphEmulator {
         self.emu.lock().change_membership(group_id, &user, true);
     }
 
+    /// Removes the user `email` from the group's members while Graph forgets every groups delta
+    /// token (a sync state expired), in one step: the next call of a deltaLink answers
+    /// `410 Gone`, so the client learns of the removal only from a new, full round.
+    pub fn remove_group_member_and_expire_sync_state(
+        &self,
+        group_id: &str,
+        email: &str,
+    ) -> Result<(), EmulatorError> {
+        let mut st = self.emu.lock();
+        let Some(user) = st.user_by_email(email).map(|u| u.id.clone()) else {
+            return Err(EmulatorError::UnknownUser(email.to_owned()));
+        };
+        st.change_membership(group_id, &user, false);
+        st.group_delta_links.clear();
+        Ok(())
+    }
+
     /// Removes the user `email` from the group's members.
     pub fn remove_group_member(&self, group_id: &str, email: &str) -> Result<(), EmulatorError> {
         let mut st = self.emu.lock();

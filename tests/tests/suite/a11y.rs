@@ -230,6 +230,11 @@ pub const PAGES: &[Page] = &[
         open: Open::Steps(|b, f| Box::pin(blocklist_refused(b, f))),
     },
     Page {
+        name: "admin-microsoft-365",
+        who: Who::Owner,
+        open: Open::Path(|_| "/admin/microsoft-365".to_owned()),
+    },
+    Page {
         name: "admin-notifications",
         who: Who::Owner,
         open: Open::Path(|_| "/admin/notifications".to_owned()),

@@ -31,6 +31,10 @@ struct Rollout {
 
 impl Rollout {
     async fn new(tag: &str) -> Result<Rollout> {
+        Rollout::with_rounds_every(tag, Duration::from_millis(300)).await
+    }
+
+    async fn with_rounds_every(tag: &str, membership_interval: Duration) -> Result<Rollout> {
         let world = GraphWorld::new(tag).await?;
         world.emulator.register_app(
             CLIENT_ID,
@@ -48,7 +52,7 @@ impl Rollout {
         world.store.set_org_role(world.user, OrgRole::Admin).await?;
         let (cookie, csrf) = world.session(world.user).await?;
         let mut config = world.config()?;
-        config.membership_interval = Duration::from_millis(300);
+        config.membership_interval = membership_interval;
         let daemon = world.start_with(world.start_options(config)).await?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -299,6 +303,32 @@ async fn a_group_is_linked_app_only_and_its_membership_is_followed() -> Result<(
         page.contains("id=\"managed-by-organisation\"") && !page.contains("id=\"consent-again\""),
         "{page}"
     );
+    // Alice cannot consent to her managed mailbox herself: the organisation's link stays.
+    let config = world.config()?;
+    let consent = mailsig_daemon::sources::graph::start_linking_for(
+        &world.store,
+        &world.vault,
+        &config,
+        mailboxes[0].owner,
+        mailboxes[0].target_list,
+        mailsig_daemon::sources::graph::LinkOrigin::Cli,
+        mailsig_daemon::sources::graph::Consent::Mail,
+    )
+    .await?;
+    let callback = world.emulator.consent(consent.as_str(), &alice).await?;
+    let (status, _, page) = rollout.get(&callback, None).await?;
+    ensure!(
+        status == 409 && page.contains("managed by your organisation"),
+        "personal consent answered {status}: {page}"
+    );
+    let after = rollout
+        .mailbox_of(&alice)
+        .await?
+        .context("Alice's mailbox")?;
+    ensure!(
+        after.id == mailboxes[0].id && after.secret.is_none(),
+        "still the organisation's mailbox, without personal tokens"
+    );
     // The admin API says the same.
     let (status, _, body) = rollout
         .get(
@@ -368,6 +398,90 @@ async fn a_group_is_linked_app_only_and_its_membership_is_followed() -> Result<(
         .await?;
     let members = world.store.tenant_members(linked[0].id).await?;
     ensure!(members.len() == 3, "{members:?}");
+    rollout.daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linking_a_group_links_its_members_at_once_whatever_the_interval() -> Result<()> {
+    let rollout = Rollout::with_rounds_every("tenant-wake", Duration::from_secs(3600)).await?;
+    let world = &rollout.world;
+    let member = format!("erin-{}@contoso.test", rand::random::<u32>());
+    let group_mail = format!("ops-{}@contoso.test", rand::random::<u32>());
+    world
+        .emulator
+        .add_group(&group_mail, "Ops", &[member.as_str()]);
+    rollout.grant_consent().await?;
+    let (status, _, body) = rollout
+        .post(
+            "/admin/microsoft-365/groups",
+            &rollout.cookie,
+            &rollout.csrf,
+            &[("group", &group_mail)],
+        )
+        .await?;
+    ensure!(status == 303, "link group answered {status}: {body}");
+    let mailbox = rollout.wait_linked(&member).await?;
+    rollout
+        .suggestion_arrives(&member, &mailbox, "Echo")
+        .await?;
+    rollout.daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_membership_sync_state_starts_over_and_unlinks_who_is_gone() -> Result<()> {
+    let rollout = Rollout::new("tenant-resync").await?;
+    let world = &rollout.world;
+    let tag = rand::random::<u32>();
+    let [frank, gina] = ["frank", "gina"].map(|n| format!("{n}-{tag}@contoso.test"));
+    let group_mail = format!("eng-{tag}@contoso.test");
+    let group =
+        world
+            .emulator
+            .add_group(&group_mail, "Engineering", &[frank.as_str(), gina.as_str()]);
+    rollout.grant_consent().await?;
+    let (status, _, body) = rollout
+        .post(
+            "/admin/microsoft-365/groups",
+            &rollout.cookie,
+            &rollout.csrf,
+            &[("group", &group)],
+        )
+        .await?;
+    ensure!(status == 303, "link group by id answered {status}: {body}");
+    rollout.wait_linked(&frank).await?;
+    let gina_mailbox = rollout.wait_linked(&gina).await?;
+    // Graph forgets the sync state, and Gina leaves meanwhile: the deltaLink answers 410, the
+    // next round lists the members again, and whoever is no longer among them is unlinked.
+    let group_delta = |n: usize| {
+        world
+            .emulator
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/groups/delta") && r.status == 410)
+            .count()
+            >= n
+    };
+    world
+        .emulator
+        .remove_group_member_and_expire_sync_state(&group, &gina)?;
+    wait_until(
+        WAIT,
+        "Gina's mailbox unlinked after a full round",
+        || async { Ok(rollout.mailbox_of(&gina).await?.is_none().then_some(())) },
+    )
+    .await?;
+    ensure!(group_delta(1), "the expired deltaLink was answered 410");
+    ensure!(
+        world
+            .store
+            .graph_subscriptions(gina_mailbox.id)
+            .await?
+            .is_empty()
+    );
+    ensure!(
+        rollout.mailbox_of(&frank).await?.is_some(),
+        "Frank stays linked"
+    );
     rollout.daemon.stop().await
 }
 

@@ -42,6 +42,7 @@ pub async fn link(
         .into());
     };
     let group = tenant::link_group(&app.store, &source, admin.admin, &body.group).await?;
+    app.tenant_wake.notify_one();
     Ok((StatusCode::CREATED, Json(group)).into_response())
 }
 

@@ -82,9 +82,7 @@ pub async fn page(
         Some("consented") => Some(
             "Access for the organisation is granted. Link a group to link its members' mailboxes.",
         ),
-        Some("linked") => Some(
-            "The group is linked. Its members' mailboxes are linked at the next membership round.",
-        ),
+        Some("linked") => Some("The group is linked. Its members' mailboxes are being linked now."),
         Some("unlinked") => Some("The group is unlinked, and its members' mailboxes with it."),
         _ => None,
     };
@@ -180,7 +178,10 @@ pub async fn link(
         return Err(not_configured());
     };
     match service::link_group(&state.store, &source, admin.admin, &form.group).await {
-        Ok(_) => Ok(Redirect::to(&format!("{PATH}?done=linked")).into_response()),
+        Ok(_) => {
+            state.tenant_wake.notify_one();
+            Ok(Redirect::to(&format!("{PATH}?done=linked")).into_response())
+        }
         Err(ServiceError::Validation(fields)) => {
             let errors = fields.into_iter().map(|f| f.message).collect();
             render(&state, &admin, None, None, form.group, errors).await
