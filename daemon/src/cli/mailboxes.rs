@@ -56,6 +56,17 @@ pub enum MailboxCommand {
         /// The mailbox (id or address).
         mailbox: String,
     },
+    /// Stop watching a mailbox until it is resumed (a running daemon stops it at its next
+    /// reconcile, within 30 s by default); nothing is read meanwhile.
+    Pause {
+        /// The mailbox (id or address).
+        mailbox: String,
+    },
+    /// Watch a paused mailbox again, from where it stopped.
+    Resume {
+        /// The mailbox (id or address).
+        mailbox: String,
+    },
     /// Unlink a mailbox; its stored password is wiped at once.
     Remove {
         /// The mailbox (id or address).
@@ -141,6 +152,8 @@ pub async fn execute(config_path: &Path, command: MailboxCommand) -> CliResult {
             super::graph::link_microsoft(&config, &store, &user, &list).await
         }
         MailboxCommand::Remove { mailbox } => remove(&config, &store, &mailbox).await,
+        MailboxCommand::Pause { mailbox } => set_paused(&store, &mailbox, true).await,
+        MailboxCommand::Resume { mailbox } => set_paused(&store, &mailbox, false).await,
         MailboxCommand::Exclude {
             mailbox,
             domains,
@@ -315,6 +328,29 @@ async fn list(store: &crate::store::Store, owner: Option<String>) -> CliResult {
             mailbox.address
         );
     }
+    Ok(())
+}
+
+/// `mailbox pause|resume`, as the operator acting for the mailbox's owner. The running daemon is
+/// another process: it sees the change at its next reconcile.
+async fn set_paused(store: &crate::store::Store, mailbox: &str, paused: bool) -> CliResult {
+    let mailbox = resolve::mailbox(store, mailbox, None).await?;
+    let changed = crate::sources::changed::MailboxesChanged::default();
+    let actor = Actor::operator_as(mailbox.owner);
+    let result = if paused {
+        service::pause(store, &changed, actor, mailbox.id).await
+    } else {
+        service::resume(store, &changed, actor, mailbox.id).await
+    };
+    let view = result.map_err(|e| {
+        let (exit, text) = service_refusal(&e);
+        CliError::msg(exit, text).context(if paused {
+            "pause mailbox"
+        } else {
+            "resume mailbox"
+        })
+    })?;
+    println!("{}	{}", view.id.0, view.status.as_str());
     Ok(())
 }
 

@@ -48,6 +48,8 @@ text_enum! {
         MailboxExclude => "mailbox.exclude",
         MailboxSetList => "mailbox.set_list",
         MailboxRecredential => "mailbox.recredential",
+        MailboxPause => "mailbox.pause",
+        MailboxResume => "mailbox.resume",
         MailboxLinkMicrosoftStart => "mailbox.link_microsoft.start",
         SuggestionList => "suggestion.list",
         SuggestionRead => "suggestion.read",

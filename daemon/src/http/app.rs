@@ -116,6 +116,8 @@ pub struct AppState {
     pub blocklist: crate::pipeline::SharedBlocklist,
     /// Starts this replica's group membership round at once (a group was linked).
     pub tenant_wake: Arc<tokio::sync::Notify>,
+    /// Tells the running sources that a mailbox was paused or resumed here.
+    pub mailboxes_changed: crate::sources::changed::MailboxesChanged,
 }
 
 impl AppState {
@@ -135,6 +137,7 @@ impl AppState {
             graph_source: None,
             blocklist: crate::pipeline::SharedBlocklist::default(),
             tenant_wake: Arc::default(),
+            mailboxes_changed: crate::sources::changed::MailboxesChanged::default(),
         }
     }
 
@@ -163,6 +166,14 @@ impl AppState {
     }
 
     /// Lets linking a group start the running membership round at once.
+    pub fn with_mailboxes_changed(
+        mut self,
+        changed: crate::sources::changed::MailboxesChanged,
+    ) -> AppState {
+        self.mailboxes_changed = changed;
+        self
+    }
+
     pub fn with_tenant_wake(mut self, wake: Arc<tokio::sync::Notify>) -> AppState {
         self.tenant_wake = wake;
         self

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use std::net::SocketAddr;
 
+use crate::sources::changed::MailboxesChanged;
 use crate::sources::graph::GraphUnlinker;
 use crate::sources::imap::{ImapError, ImapOptions, ImapSettings, test_login_at, test_login_with};
 use crate::store::{
@@ -61,7 +62,7 @@ impl From<Mailbox> for MailboxView {
             display_name: m.display_name,
             list: m.target_list,
             excluded_domains: m.excluded_domains,
-            needs_attention: status != MailboxStatus::Ok,
+            needs_attention: !matches!(status, MailboxStatus::Ok | MailboxStatus::Paused),
             status,
             status_reason,
             reconnecting_since: m.reconnecting.as_ref().map(|r| r.since),
@@ -592,6 +593,49 @@ pub async fn replace_password(
     get_mailbox(store, actor, id).await
 }
 
+/// Stops the watching of the actor's own mailbox until it is resumed: the sources stop it at
+/// once (this process) or at their next reconcile (another replica). Nothing is read meanwhile;
+/// resuming starts from where it stopped (the IMAP cursor, the Graph delta link), so mail that
+/// arrived while it was paused is read then. Pausing a paused mailbox changes nothing.
+pub async fn pause(
+    store: &Store,
+    changed: &MailboxesChanged,
+    actor: Actor,
+    id: MailboxId,
+) -> ServiceResult<MailboxView> {
+    set_paused(store, changed, actor, id, true).await
+}
+
+/// Resumes a paused mailbox of the actor's: watched again at once, from where it stopped.
+pub async fn resume(
+    store: &Store,
+    changed: &MailboxesChanged,
+    actor: Actor,
+    id: MailboxId,
+) -> ServiceResult<MailboxView> {
+    set_paused(store, changed, actor, id, false).await
+}
+
+async fn set_paused(
+    store: &Store,
+    changed: &MailboxesChanged,
+    actor: Actor,
+    id: MailboxId,
+    paused: bool,
+) -> ServiceResult<MailboxView> {
+    owned(store, actor, id).await?;
+    if store.set_mailbox_paused(id, paused).await? {
+        let action = if paused {
+            AuditAction::MailboxPause
+        } else {
+            AuditAction::MailboxResume
+        };
+        audit(store, actor, action, AuditObject::Mailbox, Some(id.0), None).await?;
+        changed.notify();
+    }
+    get_mailbox(store, actor, id).await
+}
+
 /// The mailbox of `id` if the actor owns it, or owns the list it delivers into: a list's
 /// owner can stop any mailbox that feeds the list, also one of a member whose share ended.
 async fn owned_or_feeding_my_list(
@@ -770,7 +814,7 @@ pub async fn status(
     let status_reason = status_reason.map(str::to_owned);
     Ok(MailboxStatusView {
         id,
-        needs_attention: status != MailboxStatus::Ok,
+        needs_attention: !matches!(status, MailboxStatus::Ok | MailboxStatus::Paused),
         status,
         status_reason,
         reconnecting_since: mailbox.reconnecting.as_ref().map(|r| r.since),

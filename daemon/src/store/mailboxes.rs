@@ -29,6 +29,9 @@ text_enum! {
         NeedsAttention => "needs_attention",
         /// Microsoft consent was revoked (`invalid_grant`).
         NeedsReconsent => "needs_reconsent",
+        /// Shown, never stored: its owner stopped the watching for a while (`paused_at`);
+        /// resuming starts again from where it stopped.
+        Paused => "paused",
     }
 }
 
@@ -66,6 +69,8 @@ pub struct Mailbox {
     /// A fixed sentence the running source sets while it works only in part (the status stays
     /// `ok`, so it keeps running): see [`Mailbox::shown_status`].
     pub warning: Option<String>,
+    /// When its owner paused it (epoch ms); the sources watch it only while this is `None`.
+    pub paused_at: Option<i64>,
     pub settings: serde_json::Value,
     pub secret: Option<SecretId>,
     pub created_at: i64,
@@ -100,6 +105,9 @@ impl Mailbox {
     /// The status and reason people are shown: the stored ones, except that a running mailbox
     /// whose source works only in part (a warning) needs attention for that reason.
     pub fn shown_status(&self) -> (MailboxStatus, Option<&str>) {
+        if self.paused_at.is_some() {
+            return (MailboxStatus::Paused, None);
+        }
         match (&self.status, &self.warning) {
             (MailboxStatus::Ok, Some(warning)) => {
                 (MailboxStatus::NeedsAttention, Some(warning.as_str()))
@@ -132,6 +140,7 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
             (None, _) => None,
         },
         warning: col(row, "source_warning")?,
+        paused_at: col(row, "paused_at")?,
         settings: serde_json::from_str(&settings_text).map_err(|e| Error::Corrupt {
             what: "mailbox settings",
             reason: e.to_string(),
@@ -173,7 +182,7 @@ impl Store {
             "INSERT INTO mailboxes (owner_id, kind, address, display_name, target_list_id, excluded_domains, \
              settings, secret_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              RETURNING id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
-             status, status_reason, reconnecting_since, reconnecting_reason, source_warning, settings, secret_id, created_at",
+             status, status_reason, reconnecting_since, reconnecting_reason, source_warning, paused_at, settings, secret_id, created_at",
         )
         .bind(new.owner.0)
         .bind(new.kind.as_str())
@@ -194,7 +203,7 @@ impl Store {
     pub async fn get_mailbox(&self, id: MailboxId) -> Result<Mailbox> {
         let row = sqlx::query(
             "SELECT id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
-             status, status_reason, reconnecting_since, reconnecting_reason, source_warning, settings, secret_id, created_at FROM mailboxes \
+             status, status_reason, reconnecting_since, reconnecting_reason, source_warning, paused_at, settings, secret_id, created_at FROM mailboxes \
              WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id.0)
@@ -209,7 +218,7 @@ impl Store {
     pub async fn list_mailboxes(&self, filter: &MailboxFilter) -> Result<Vec<Mailbox>> {
         let rows = sqlx::query(
             "SELECT id, owner_id, kind, address, display_name, target_list_id, excluded_domains, \
-             status, status_reason, reconnecting_since, reconnecting_reason, source_warning, settings, secret_id, created_at FROM mailboxes \
+             status, status_reason, reconnecting_since, reconnecting_reason, source_warning, paused_at, settings, secret_id, created_at FROM mailboxes \
              WHERE deleted_at IS NULL AND ($1 IS NULL OR owner_id = $1) AND ($2 IS NULL OR kind = $2) \
              ORDER BY id",
         )
@@ -332,6 +341,29 @@ impl Store {
         tx.commit()
             .await
             .map_err(Error::db("commit mailbox reconnecting", "mailbox"))
+    }
+
+    /// Pauses the mailbox now (`true`, unless it is paused already) or resumes it; returns
+    /// whether that changed anything.
+    pub async fn set_mailbox_paused(&self, id: MailboxId, paused: bool) -> Result<bool> {
+        let query = if paused {
+            sqlx::query(
+                "UPDATE mailboxes SET paused_at = $1 \
+                 WHERE id = $2 AND deleted_at IS NULL AND paused_at IS NULL",
+            )
+            .bind(self.now_ms())
+        } else {
+            sqlx::query(
+                "UPDATE mailboxes SET paused_at = NULL \
+                 WHERE id = $1 AND deleted_at IS NULL AND paused_at IS NOT NULL",
+            )
+        };
+        let done = query
+            .bind(id.0)
+            .execute(self.writer())
+            .await
+            .map_err(Error::db("pause or resume mailbox", "mailbox"))?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Sets (`Some`, a fixed sentence) or clears the warning of a running mailbox whose source

@@ -40,8 +40,11 @@ pub struct MailboxHealthRow {
 fn row_to_health(row: &AnyRow) -> Result<MailboxHealthRow> {
     let stored: MailboxStatus = parse_col(row, "status", "mailbox status")?;
     let warning: Option<String> = col(row, "source_warning")?;
-    // As `Mailbox::shown_status`: a running mailbox with a warning needs attention for it.
+    let paused = col::<Option<i64>>(row, "paused_at")?.is_some();
+    // As `Mailbox::shown_status`: paused by its owner, or a running mailbox with a warning
+    // needs attention for it.
     let (status, status_reason) = match (stored, warning) {
+        _ if paused => (MailboxStatus::Paused, None),
         (MailboxStatus::Ok, Some(warning)) => (MailboxStatus::NeedsAttention, Some(warning)),
         (stored, _) => (stored, col(row, "status_reason")?),
     };
@@ -72,7 +75,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT m.id, m.kind, m.address, m.owner_id, u.email AS owner_email, m.target_list_id, \
                l.name AS list_name, m.status, m.status_reason, m.reconnecting_since, \
-               m.reconnecting_reason, m.source_warning, m.created_at, \
+               m.reconnecting_reason, m.source_warning, m.paused_at, m.created_at, \
                c.updated_at AS last_message_at, c.value AS messages_read, \
                (SELECT COUNT(*) FROM graph_jobs j WHERE j.mailbox_id = m.id \
                   AND j.status = 'pending') \
@@ -87,7 +90,7 @@ impl Store {
              JOIN contact_lists l ON l.id = m.target_list_id \
              LEFT JOIN mailbox_counters c ON c.mailbox_id = m.id AND c.name = 'processed' \
              WHERE m.deleted_at IS NULL \
-             ORDER BY CASE WHEN m.status <> 'ok' OR m.source_warning IS NOT NULL THEN 0 \
+             ORDER BY CASE WHEN m.status NOT IN ('ok', 'paused') OR m.source_warning IS NOT NULL THEN 0 \
                WHEN m.reconnecting_since IS NOT NULL THEN 1 ELSE 2 END, m.id",
         )
         .fetch_all(self.reader())

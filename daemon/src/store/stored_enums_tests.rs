@@ -48,7 +48,7 @@ fn every_stored_enum_round_trips_its_text() {
     round_trips(&LinkOrigin::ALL, LinkOrigin::as_str);
     assert_eq!(
         MailboxStatus::ALL.map(MailboxStatus::as_str),
-        ["ok", "needs_attention", "needs_reconsent"]
+        ["ok", "needs_attention", "needs_reconsent", "paused"]
     );
     assert_eq!(Role::ALL, [Role::Viewer, Role::Editor, Role::Owner]);
 }

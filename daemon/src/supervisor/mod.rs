@@ -301,8 +301,12 @@ impl Supervisor {
             "mailsigd started"
         );
         let graph_config = options.graph.as_ref().map(|g| g.config.clone());
+        // One signal for both sources and the HTTP layer's state: the IMAP options' (the
+        // caller's) is the one kept.
+        let mailboxes_changed = options.imap.changes.clone();
         let graph_options = options.graph.map(|mut graph| {
             graph.replica_id = Some(options.replica.id.clone());
+            graph.changes = mailboxes_changed.clone();
             graph
         });
         let graph = start_graph(
@@ -352,6 +356,7 @@ impl Supervisor {
                 .with_blocklist(pipeline.blocklist().clone())
                 .with_books(options.books.clone())
                 .with_book_wake(book_wake)
+                .with_mailboxes_changed(mailboxes_changed.clone())
                 .with_tenant_wake(tenant_wake);
             if let Some(source) = &graph {
                 app = app.with_graph_source(source.clone());

@@ -42,6 +42,8 @@ pub struct ImapStartOptions {
     pub reconcile_interval: Duration,
     /// The identity providers OAuth-linked mailboxes refresh their tokens at.
     pub oauth: crate::sources::oauth::OAuthProviders,
+    /// Mailbox changes made in this process (pause, resume): reconcile at once.
+    pub changes: crate::sources::changed::MailboxesChanged,
 }
 
 impl Default for ImapStartOptions {
@@ -51,6 +53,7 @@ impl Default for ImapStartOptions {
             options: ImapOptions::default(),
             reconcile_interval: RECONCILE_INTERVAL,
             oauth: crate::sources::oauth::OAuthProviders::default(),
+            changes: crate::sources::changed::MailboxesChanged::default(),
         }
     }
 }
@@ -155,9 +158,10 @@ pub async fn start_imap(
         options.reconcile_interval,
         shutdown.clone(),
     );
+    let changes = options.changes.subscribe();
     tracker.spawn(async move {
         running
-            .reconcile_forever(store, vault, interval, ownership, shutdown)
+            .reconcile_forever(store, vault, interval, ownership, changes, shutdown)
             .await;
         if !running.shutdown(IMAP_LOGOUT_GRACE).await {
             tracing::warn!("imap watchers still running at the logout deadline");

@@ -239,6 +239,18 @@ fn rows() -> Vec<Row> {
             expect: [A, A, A, NF, NF, NF, 200],
         },
         Row {
+            method: "POST",
+            path: "/api/v1/mailboxes/{mailbox}/pause",
+            body: none,
+            expect: [A, A, A, NF, NF, NF, 200],
+        },
+        Row {
+            method: "POST",
+            path: "/api/v1/mailboxes/{mailbox}/resume",
+            body: none,
+            expect: [A, A, A, NF, NF, NF, 200],
+        },
+        Row {
             method: "DELETE",
             path: "/api/v1/mailboxes/{mailbox}",
             body: none,

@@ -162,6 +162,55 @@ async fn a_failed_handshake_needs_attention_and_delta_still_reads_the_mail() -> 
     daemon.stop().await
 }
 
+/// A Microsoft 365 mailbox its owner paused stops running: a message that arrives meanwhile is
+/// queued from its notification but not fetched; resuming starts the mailbox again and the
+/// queued message becomes a suggestion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_microsoft_mailbox_reads_nothing_until_it_is_resumed() -> Result<()> {
+    use mailsig_daemon::service::{Actor, mailboxes};
+    use mailsig_daemon::sources::changed::MailboxesChanged;
+    logs();
+    let world = GraphWorld::new("paused").await?;
+    let daemon = world.start().await?;
+    let (mailbox, _) = world.link().await?;
+    let graph = daemon.supervisor.graph().context("graph source")?;
+    let owner = Actor::signed_in(world.user);
+    let changed = MailboxesChanged::default();
+
+    let view = mailboxes::pause(&world.store, &changed, owner, mailbox.id).await?;
+    ensure!(view.status == mailsig_daemon::store::MailboxStatus::Paused && !view.needs_attention);
+    wait_until(WAIT, "the paused mailbox's task to stop", || async {
+        Ok((!graph.watched().contains(&mailbox.id)).then_some(()))
+    })
+    .await?;
+    world
+        .emulator
+        .deliver(
+            &world.email,
+            signed_mail("Mary", "Somerville", "paused.example"),
+        )
+        .await?;
+    wait_until(WAIT, "the notification's job to be queued", || async {
+        let counts = world.store.graph_job_counts(Some(mailbox.id)).await?;
+        Ok((counts.pending > 0).then_some(()))
+    })
+    .await?;
+    ensure!(
+        raw_fetches(&world) == 0,
+        "a paused mailbox's message was fetched"
+    );
+    ensure!(world.suggestions().await?.is_empty());
+
+    mailboxes::resume(&world.store, &changed, owner, mailbox.id).await?;
+    let suggestions = world.wait_for_suggestions(1, WAIT).await?;
+    ensure!(suggestions[0].sender_email == "mary.somerville@paused.example");
+    ensure!(
+        graph.watched().contains(&mailbox.id),
+        "not running after resume"
+    );
+    daemon.stop().await
+}
+
 /// POSTs `body` as JSON to the daemon's `path`; returns the status.
 async fn post_json(world: &GraphWorld, path: &str, body: &serde_json::Value) -> Result<u16> {
     let url = format!("http://127.0.0.1:{}{path}", world.port);

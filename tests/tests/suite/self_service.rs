@@ -1,7 +1,8 @@
 //! What a user fixes alone, in headless Chromium against a real daemon and the real Dovecot:
 //! replacing a mailbox's password in place after it changed at the mail server. The new password
 //! is tested against Dovecot before it replaces the stored one (the old one is refused there and
-//! changes nothing), the old sealed record is wiped, and the watcher goes on delivering.
+//! changes nothing), the old sealed record is wiped, and the watcher goes on delivering; pausing a
+//! mailbox and resuming it on its page.
 
 use crate::pipeline_support;
 use crate::web_support;
@@ -122,4 +123,91 @@ async fn a_user_replaces_a_mailbox_password_in_place_and_mail_keeps_coming_in_ch
     );
     browser.close().await?;
     site.stop().await
+}
+
+/// The owner pauses a mailbox on its page: the watcher's connection to Dovecot goes and the page
+/// says paused; mail that arrives meanwhile is not read. Resuming reads it, from where the
+/// watcher stopped; both changes are in the audit log as the owner's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_pauses_a_mailbox_and_resuming_reads_what_came_meanwhile_in_chromium() -> Result<()>
+{
+    use mailsig_daemon::domain::AuditAction;
+    use mailsig_daemon::store::MailboxStatus;
+    const OWNER: &str = "zeno@mycorp.example";
+    let site = Site::start(true).await?;
+    let owner = site.user(OWNER, PASSWORD).await?;
+    let list = site.store.create_list(owner.id, "Partners").await?;
+    let (mail_user, linked) = site.link_watched_imap(owner.id, list.id).await?;
+    web_support::wait_until(
+        Duration::from_secs(60),
+        "the watcher to connect",
+        async || Ok(web_support::dovecot_connections(&site.env, &mail_user)? > 0),
+    )
+    .await?;
+
+    let browser = Browser::start().await?;
+    site.sign_in(&browser, OWNER, PASSWORD).await?;
+    let page = format!("/mailboxes/{}", linked.id.0);
+    browser.goto(&site.url(&page)).await?;
+    browser.click("#pause").await?;
+    wait_exists(&browser, "#resume", Duration::from_secs(30))
+        .await
+        .context("the page did not offer to resume")?;
+    ensure!(
+        site.store.get_mailbox(linked.id).await?.shown_status().0 == MailboxStatus::Paused,
+        "not shown as paused"
+    );
+    web_support::wait_until(
+        Duration::from_secs(30),
+        "the paused mailbox's watcher to log out",
+        async || Ok(web_support::dovecot_connections(&site.env, &mail_user)? == 0),
+    )
+    .await?;
+
+    let raw = signed_mail(
+        "Ada Lovelace",
+        "ada",
+        "paused.example",
+        &unique_id("paused"),
+    );
+    site.env.imap().append(&mail_user, "INBOX", &raw).await?;
+    ensure!(
+        web_support::dovecot_connections(&site.env, &mail_user)? == 0,
+        "a paused mailbox was connected to"
+    );
+
+    browser.click("#resume").await?;
+    wait_exists(&browser, "#pause", Duration::from_secs(30))
+        .await
+        .context("the page did not offer to pause again")?;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let found = site
+            .store
+            .list_suggestions(list.id, &SuggestionFilter::default())
+            .await?;
+        if found.iter().any(|s| s.sender_email == "ada@paused.example") {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the message that came while paused was not read after resuming"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let actions: Vec<(AuditAction, Option<i64>)> = site
+        .store
+        .audit_log(50)
+        .await?
+        .into_iter()
+        .filter(|e| e.object_id == Some(linked.id.0))
+        .map(|e| (e.action, e.actor.map(|a| a.0)))
+        .collect();
+    for action in [AuditAction::MailboxPause, AuditAction::MailboxResume] {
+        ensure!(
+            actions.contains(&(action, Some(owner.id.0))),
+            "{action:?} not audited as the owner's: {actions:?}"
+        );
+    }
+    Ok(())
 }

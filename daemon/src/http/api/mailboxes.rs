@@ -104,6 +104,18 @@ pub async fn replace_password(
     Ok(Json(mailbox).into_response())
 }
 
+pub async fn pause(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    let id = MailboxId(ids.one()?);
+    let mailbox = mailboxes::pause(&app.store, &app.mailboxes_changed, user.actor(), id).await?;
+    Ok(Json(mailbox).into_response())
+}
+
+pub async fn resume(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
+    let id = MailboxId(ids.one()?);
+    let mailbox = mailboxes::resume(&app.store, &app.mailboxes_changed, user.actor(), id).await?;
+    Ok(Json(mailbox).into_response())
+}
+
 pub async fn show(State(app): State<AppState>, user: CurrentUser, ids: Ids) -> ApiResult {
     Ok(
         Json(mailboxes::get_mailbox(&app.store, user.actor(), MailboxId(ids.one()?)).await?)

@@ -366,6 +366,20 @@ fn entries() -> Vec<Entry> {
             put(mailboxes::replace_password),
         ),
         entry(
+            M::POST,
+            "/api/v1/mailboxes/{id}/pause",
+            "mailboxes",
+            "Stop watching one of my mailboxes until it is resumed",
+            post(mailboxes::pause),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/mailboxes/{id}/resume",
+            "mailboxes",
+            "Watch a paused mailbox again, from where it stopped",
+            post(mailboxes::resume),
+        ),
+        entry(
             M::GET,
             "/api/v1/mailboxes/{id}/status",
             "mailboxes",

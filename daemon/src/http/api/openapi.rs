@@ -632,6 +632,9 @@ mod tests {
             "/enable",
             "/reset-second-factor",
             "/retry",
+            "/outlook/consent",
+            "/pause",
+            "/resume",
         ];
         for route in super::super::routes() {
             let takes_body = matches!(route.method, Method::POST | Method::PUT | Method::PATCH)

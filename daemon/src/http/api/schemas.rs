@@ -52,6 +52,9 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("POST", "/api/v1/mailboxes/imap-oauth") => Json(200, "ConsentUrl"),
         ("GET", "/api/v1/mailboxes/{id}/status") => Json(200, "MailboxStatus"),
         ("GET" | "PUT", _) if path.starts_with("/api/v1/mailboxes/{id}") => Json(200, "Mailbox"),
+        ("POST", "/api/v1/mailboxes/{id}/pause" | "/api/v1/mailboxes/{id}/resume") => {
+            Json(200, "Mailbox")
+        }
         ("GET", "/api/v1/suggestions/{id}/history") => Json(200, "History"),
         ("GET", "/api/v1/suggestions/{id}/changes") => Json(200, "ChangeSuggestionList"),
         ("POST", p) if p.starts_with("/api/v1/change-suggestions/{id}") => {
@@ -410,7 +413,7 @@ pub fn components() -> Vec<(&'static str, String)> {
         ("MailboxStatus", mailbox_status),
         (
             "MailboxHealth",
-            r#"{"type": "string", "enum": ["ok", "needs_attention", "needs_reconsent"]}"#.to_owned(),
+            r#"{"type": "string", "enum": ["ok", "needs_attention", "needs_reconsent", "paused"]}"#.to_owned(),
         ),
         (
             "ConsentUrl",

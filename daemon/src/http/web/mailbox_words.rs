@@ -77,6 +77,7 @@ pub fn status(status: crate::store::MailboxStatus, reason: Option<&str>) -> Stri
         MailboxStatus::Ok => return "working".to_owned(),
         MailboxStatus::NeedsAttention => "needs attention",
         MailboxStatus::NeedsReconsent => "needs its owner to consent again",
+        MailboxStatus::Paused => "paused",
     };
     match reason.map(str::trim).filter(|r| !r.is_empty()) {
         Some(reason) => format!("{words}: {reason}"),

@@ -550,6 +550,8 @@ async fn render_mailbox(
     let saved = match saved {
         Some("list") => format!("Saved: suggestions from this mailbox now go to “{list_name}”."),
         Some("exclusions") => "Saved: the excluded domains apply to the next message.".to_owned(),
+        Some("paused") => "Paused: this mailbox is not read until you resume it.".to_owned(),
+        Some("resumed") => "Resumed: mail that arrived while it was paused is read now.".to_owned(),
         Some("linked") => format!(
             "Linked: the login worked and new mail in this mailbox now becomes suggestions in “{list_name}”."
         ),
@@ -615,6 +617,40 @@ pub async fn set_list(
     };
     service::mailboxes::set_list(&state.store, visitor.actor, MailboxId(id), ListId(list)).await?;
     Ok(Redirect::to(&format!("/mailboxes/{id}?saved=list")).into_response())
+}
+
+/// Pauses the mailbox's watching (its owner only).
+pub async fn pause(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    service::mailboxes::pause(
+        &state.store,
+        &state.mailboxes_changed,
+        visitor.actor,
+        MailboxId(id),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/mailboxes/{id}?saved=paused")).into_response())
+}
+
+/// Resumes a paused mailbox.
+pub async fn resume(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let visitor = Visitor::require(user)?;
+    service::mailboxes::resume(
+        &state.store,
+        &state.mailboxes_changed,
+        visitor.actor,
+        MailboxId(id),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/mailboxes/{id}?saved=resumed")).into_response())
 }
 
 #[derive(Deserialize)]

@@ -151,6 +151,8 @@ pub fn router() -> Router<AppState> {
             post(mailboxes::set_exclusions),
         )
         .route("/mailboxes/{id}/unlink", post(mailboxes::unlink))
+        .route("/mailboxes/{id}/pause", post(mailboxes::pause))
+        .route("/mailboxes/{id}/resume", post(mailboxes::resume))
         .route(
             "/mailboxes/{id}/password",
             get(mailbox_password::show).post(mailbox_password::replace),

@@ -48,6 +48,8 @@ pub struct GraphStartOptions {
     pub retry: RetryPolicy,
     /// Time between two comparisons of the running mailboxes with the store.
     pub reconcile_interval: Duration,
+    /// Mailbox changes made in this process (pause, resume): reconcile at once.
+    pub changes: crate::sources::changed::MailboxesChanged,
     /// This replica's id: jobs are claimed only for mailboxes whose lease it holds. `None`
     /// claims every mailbox's jobs (a single process without leases).
     pub replica_id: Option<String>,
@@ -69,6 +71,7 @@ impl GraphStartOptions {
             timing: Timing::default(),
             retry: RetryPolicy::default(),
             reconcile_interval: Duration::from_secs(10),
+            changes: crate::sources::changed::MailboxesChanged::default(),
             replica_id: None,
         }
     }
@@ -178,6 +181,7 @@ impl GraphSource {
         tracker.spawn(runner.run(shutdown.child_token()));
         let looping = source.clone();
         let interval = options.reconcile_interval;
+        let mut changes = options.changes.subscribe();
         let mut ownership = ownership;
         tracker.spawn(async move {
             let mut leases_open = true;
@@ -188,6 +192,7 @@ impl GraphSource {
                     () = tokio::time::sleep(interval) => {}
                     // Leases gained or lost: start or stop mailboxes at once.
                     open = ownership.changed(), if leases_open => leases_open = open,
+                    () = changes.changed() => {}
                 }
                 if let Err(error) = looping.reconcile().await {
                     tracing::warn!(error = %error, "graph reconciliation failed");
@@ -262,7 +267,7 @@ impl GraphSource {
         let owned = shared.ownership.current();
         let wanted: HashMap<MailboxId, &Mailbox> = mailboxes
             .iter()
-            .filter(|m| m.status == MailboxStatus::Ok && owned.owns(m.id))
+            .filter(|m| m.status == MailboxStatus::Ok && m.paused_at.is_none() && owned.owns(m.id))
             .map(|m| (m.id, m))
             .collect();
         let stale: Vec<MailboxId> = self

@@ -91,7 +91,7 @@ impl ImapSource {
             if !owned.owns(id) {
                 continue;
             }
-            if mailbox.status != MailboxStatus::Ok {
+            if mailbox.status != MailboxStatus::Ok || mailbox.paused_at.is_some() {
                 // Watchers that stopped themselves for attention stay listed (so the next pass
                 // after the fix restarts them); watchers still running are stopped below, e.g.
                 // when the status was set from outside (the API, another replica's watcher).
@@ -206,6 +206,7 @@ impl ImapSource {
         vault: Vault,
         every: Duration,
         mut ownership: Ownership,
+        mut changes: crate::sources::changed::MailboxChanges,
         shutdown: CancellationToken,
     ) {
         let mut ownership_open = true;
@@ -228,6 +229,7 @@ impl ImapSource {
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
                 open = ownership.changed(), if ownership_open => ownership_open = open,
+                () = changes.changed() => {}
                 () = shutdown.cancelled() => return,
             }
         }

@@ -208,7 +208,7 @@ impl Store {
              WHERE id IN (SELECT j.id FROM graph_jobs j JOIN mailboxes m ON m.id = j.mailbox_id \
                WHERE j.status = 'pending' AND j.next_attempt_at <= $3 \
                AND (j.claim_until IS NULL OR j.claim_until < $3 OR ($5 IS NOT NULL AND j.claimed_by <> $5)) \
-               AND m.deleted_at IS NULL AND m.status = 'ok' AND ($5 IS NULL OR m.lease_owner = $5) \
+               AND m.deleted_at IS NULL AND m.status = 'ok' AND m.paused_at IS NULL AND ($5 IS NULL OR m.lease_owner = $5) \
                ORDER BY j.next_attempt_at, j.id LIMIT $4",
             "FOR UPDATE OF j SKIP LOCKED",
             ") RETURNING id, mailbox_id, kind, folder, item, attempts, created_at",

@@ -161,6 +161,7 @@ impl Site {
             reconcile_interval: Duration::from_secs(1),
             // The providers mailboxes linked by OAuth on the pages refresh their tokens at.
             oauth: api.mail_oauth.providers.clone(),
+            changes: Default::default(),
         };
         let options = SupervisorOptions {
             http: Some(SocketAddr::from(([127, 0, 0, 1], port))),
