@@ -810,7 +810,7 @@ async fn only_org_admins_reach_the_microsoft_365_admin_routes() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tenant_s_store_works_on_sqlite_and_postgres() -> Result<()> {
-    use mailsig_daemon::store::{NewMailbox, Store};
+    use mailsig_daemon::store::{NewMailbox, NewTenantUser, Store};
     let dir = tempfile::tempdir()?;
     let urls = [
         Store::sqlite_url(&dir.path().join("t.db")),
@@ -876,6 +876,23 @@ async fn the_tenant_s_store_works_on_sqlite_and_postgres() -> Result<()> {
         store.add_tenant_member(group.id, "u1", mailbox.id).await?;
         store.remove_tenant_group(group.id).await?;
         ensure!(store.tenant_groups().await?.is_empty());
+        ensure!(store.tenant_member_references(mailbox.id).await? == 0);
+
+        // A chosen user counts the mailbox too, until forgotten.
+        let chosen_user = || NewTenantUser {
+            graph_user_id: "u1",
+            display_name: Some("M"),
+            mail: Some("m@contoso.test"),
+            mailbox: mailbox.id,
+            linked_by: Some(admin.id),
+        };
+        let chosen = store.add_tenant_user(chosen_user()).await?;
+        let again = store.add_tenant_user(chosen_user()).await?;
+        ensure!(again.id == chosen.id, "choosing twice keeps one row");
+        ensure!(store.tenant_users().await? == vec![chosen.clone()]);
+        ensure!(store.tenant_member_references(mailbox.id).await? == 1);
+        ensure!(store.remove_tenant_user(chosen.id).await?.mailbox == mailbox.id);
+        ensure!(store.remove_tenant_user(chosen.id).await.is_err());
         ensure!(store.tenant_member_references(mailbox.id).await? == 0);
     }
     Ok(())
