@@ -891,6 +891,31 @@ async fn the_tenant_s_store_works_on_sqlite_and_postgres() -> Result<()> {
         ensure!(again.id == chosen.id, "choosing twice keeps one row");
         ensure!(store.tenant_users().await? == vec![chosen.clone()]);
         ensure!(store.tenant_member_references(mailbox.id).await? == 1);
+        // Chosen again after the mailbox was unlinked by its owner: the new mailbox counts.
+        let relinked = store
+            .create_mailbox(NewMailbox {
+                owner: admin.id,
+                kind: MailboxKind::Graph,
+                address: "m@contoso.test".into(),
+                display_name: None,
+                target_list: list.id,
+                excluded_domains: vec![],
+                settings: serde_json::json!({"user_id": "u1", "folders": ["inbox"], "access": "app_only"}),
+                secret: None,
+            })
+            .await?;
+        let moved = store
+            .add_tenant_user(NewTenantUser {
+                mailbox: relinked.id,
+                ..chosen_user()
+            })
+            .await?;
+        ensure!(
+            moved.id == chosen.id && moved.mailbox == relinked.id,
+            "{moved:?}"
+        );
+        ensure!(store.tenant_member_references(mailbox.id).await? == 0);
+        let chosen = store.add_tenant_user(chosen_user()).await?;
         ensure!(store.remove_tenant_user(chosen.id).await?.mailbox == mailbox.id);
         ensure!(store.remove_tenant_user(chosen.id).await.is_err());
         ensure!(store.tenant_member_references(mailbox.id).await? == 0);

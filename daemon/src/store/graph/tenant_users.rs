@@ -59,12 +59,15 @@ macro_rules! select_users {
 }
 
 impl Store {
-    /// Records a chosen user and their mailbox; choosing them again returns the existing row.
+    /// Records a chosen user and their mailbox. Choosing them again keeps the row and records the
+    /// mailbox given now (the earlier one may have been unlinked by its owner meanwhile).
     pub async fn add_tenant_user(&self, new: NewTenantUser<'_>) -> Result<TenantUser> {
         sqlx::query(
             "INSERT INTO graph_tenant_users \
              (graph_user_id, display_name, mail, mailbox_id, linked_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (graph_user_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (graph_user_id) \
+             DO UPDATE SET mailbox_id = excluded.mailbox_id, display_name = excluded.display_name, \
+             mail = excluded.mail",
         )
         .bind(new.graph_user_id)
         .bind(new.display_name)
