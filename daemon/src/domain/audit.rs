@@ -85,6 +85,9 @@ text_enum! {
         /// A mail-enabled group linked: its members' mailboxes follow its membership.
         TenantGroupLink => "tenant.group_link",
         TenantGroupUnlink => "tenant.group_unlink",
+        /// A person of the tenant chosen: their mailbox is linked app-only.
+        TenantUserLink => "tenant.user_link",
+        TenantUserUnlink => "tenant.user_unlink",
     }
     impl Display;
 }
@@ -122,6 +125,8 @@ text_enum! {
         Tenant => "tenant",
         /// A linked group of the tenant.
         TenantGroup => "tenant_group",
+        /// A chosen user of the tenant.
+        TenantUser => "tenant_user",
     }
     impl Display;
 }

@@ -76,7 +76,10 @@ pub use commit::{
 };
 pub use cursors::{Cursor, FolderCursor};
 pub use error::{Error, Result};
-pub use graph::{AdminConsentState, TenantGrant, TenantGroup, TenantGroupId, TenantMember};
+pub use graph::{
+    AdminConsentState, NewTenantUser, TenantGrant, TenantGroup, TenantGroupId, TenantMember,
+    TenantUser, TenantUserId,
+};
 pub use graph::{
     GraphJob, GraphJobCounts, GraphJobKind, GraphJobOutcome, GraphSubscription, LinkOrigin,
     NewGraphJob, OauthState, SubscriptionCounts, SubscriptionState,

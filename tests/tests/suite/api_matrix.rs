@@ -460,7 +460,8 @@ fn admin_rows() -> Vec<(Row, u16)> {
         ),
         (admin("DELETE", "/api/v1/admin/blocklist/{entry}"), 204),
         // Microsoft 365 for the organisation: this world runs no Microsoft 365 source, so
-        // linking a group is refused as a conflict, and `{entry}` (a blocklist entry) names no group.
+        // linking a group or choosing a user is refused as a conflict, and `{entry}` (a blocklist
+        // entry) names no group and no chosen user.
         (admin("GET", "/api/v1/admin/microsoft-365"), 200),
         (
             Row {
@@ -471,6 +472,17 @@ fn admin_rows() -> Vec<(Row, u16)> {
         ),
         (
             admin("DELETE", "/api/v1/admin/microsoft-365/groups/{entry}"),
+            404,
+        ),
+        (
+            Row {
+                body: |_| Some(json!({"user": "megan@contoso.test"})),
+                ..admin("POST", "/api/v1/admin/microsoft-365/users")
+            },
+            409,
+        ),
+        (
+            admin("DELETE", "/api/v1/admin/microsoft-365/users/{entry}"),
             404,
         ),
         (admin("GET", "/api/v1/admin/mailboxes"), 200),

@@ -3,12 +3,13 @@
 //! over real HTTP redirects), links a mail-enabled group, and the daemon follows the group's
 //! membership with Graph's delta on members: every member's mailbox is linked app-only, owned by
 //! the member and delivering into a list of theirs; a member who leaves is unlinked and wiped; a
-//! member who joins is linked and their first message becomes a suggestion.
+//! member who joins is linked and their first message becomes a suggestion. People chosen one by
+//! one are linked the same way, and unlinked with their mailbox unless a linked group counts them.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use mailsig_daemon::domain::OrgRole;
+use mailsig_daemon::domain::{AuditAction, OrgRole};
 use mailsig_daemon::sources::graph::GraphSettings;
 use mailsig_daemon::store::{Mailbox, MailboxFilter, MailboxKind, SuggestionFilter};
 use mailsig_tests::graph_support::{CLIENT_ID, CLIENT_SECRET, GraphWorld, RunningDaemon};
@@ -97,6 +98,25 @@ impl Rollout {
             .send()
             .await?;
         answer(response).await
+    }
+
+    /// Calls the admin API in the admin's session: status and body.
+    async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, String)> {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .header("x-csrf-token", &self.csrf);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let (status, _, body) = answer(request.send().await?).await?;
+        Ok((status, body))
     }
 
     /// Starts an admin consent from the admin page and follows the browser to Microsoft's
@@ -402,6 +422,210 @@ async fn a_group_is_linked_app_only_and_its_membership_is_followed() -> Result<(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chosen_user_is_linked_app_only_and_unlinked_with_their_mailbox() -> Result<()> {
+    let rollout = Rollout::new("tenant-users").await?;
+    let world = &rollout.world;
+    let tag = rand::random::<u32>();
+    let frank = format!("frank-{tag}@contoso.test");
+    let frank_id = world.emulator.add_user(&frank, "Frank");
+    rollout.grant_consent().await?;
+
+    // An address the tenant does not know is refused on its field; nothing is linked.
+    let unknown = format!("nobody-{tag}@contoso.test");
+    let (status, _, page) = rollout
+        .post(
+            "/admin/microsoft-365/users",
+            &rollout.cookie,
+            &rollout.csrf,
+            &[("user", &unknown)],
+        )
+        .await?;
+    ensure!(
+        status == 400
+            && page.contains("id=\"user-error\"")
+            && page.contains("no such user in the organisation")
+            && page.contains(&format!("value=\"{unknown}\"")),
+        "unknown user answered {status}: {page}"
+    );
+    let (status, body) = rollout
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/admin/microsoft-365/users",
+            Some(serde_json::json!({"user": unknown})),
+        )
+        .await?;
+    let refused: serde_json::Value = serde_json::from_str(&body)?;
+    ensure!(
+        status == 400 && refused["fields"][0]["field"] == "user",
+        "API answered {status}: {body}"
+    );
+    ensure!(world.store.tenant_users().await?.is_empty());
+
+    // Frank, chosen by address on the page: his mailbox is linked app-only, owned by an account
+    // made for him, and his message becomes a suggestion in his own list.
+    let (status, location, body) = rollout
+        .post(
+            "/admin/microsoft-365/users",
+            &rollout.cookie,
+            &rollout.csrf,
+            &[("user", &frank.to_uppercase())],
+        )
+        .await?;
+    ensure!(status == 303, "choose user answered {status}: {body}");
+    ensure!(
+        location == "/admin/microsoft-365?done=user-linked",
+        "{location}"
+    );
+    let mailbox = rollout.wait_linked(&frank).await?;
+    let owner = world.store.user_by_email(&frank).await?;
+    ensure!(mailbox.owner == owner.id, "Frank's mailbox is his");
+    ensure!(
+        world.store.lists_owned_by(owner.id).await? == vec![mailbox.target_list],
+        "Frank's mailbox delivers into his list"
+    );
+    let settings = GraphSettings::from_json(&mailbox.settings)?;
+    ensure!(
+        GraphSettings::is_app_only(&mailbox.settings) && settings.user_id == frank_id,
+        "{settings:?}"
+    );
+    ensure!(mailbox.secret.is_none(), "no per-mailbox tokens");
+    rollout
+        .suggestion_arrives(&frank, &mailbox, "Foxtrot")
+        .await?;
+    let chosen = world.store.tenant_users().await?;
+    ensure!(
+        chosen.len() == 1 && chosen[0].mailbox == mailbox.id,
+        "{chosen:?}"
+    );
+    let (_, _, page) = rollout
+        .get(&rollout.url("/admin/microsoft-365"), Some(&rollout.cookie))
+        .await?;
+    ensure!(
+        page.contains(&format!("id=\"user-{}\"", chosen[0].id.0)) && page.contains(&frank),
+        "the page lists Frank"
+    );
+    let (status, body) = rollout
+        .api(reqwest::Method::GET, "/api/v1/admin/microsoft-365", None)
+        .await?;
+    let overview: serde_json::Value = serde_json::from_str(&body)?;
+    ensure!(
+        status == 200 && overview["users"][0]["graph_user_id"] == frank_id.as_str(),
+        "{overview}"
+    );
+    let audit = world.store.audit_log(50).await?;
+    ensure!(
+        audit.iter().any(|e| e.action == AuditAction::TenantUserLink
+            && e.actor == Some(world.user)
+            && e.object_id == Some(chosen[0].id.0)),
+        "the link is audited naming the admin"
+    );
+
+    // Gina is a member of a linked group and chosen too: unlinking her as a chosen user keeps
+    // the mailbox the group counts.
+    let gina = format!("gina-{tag}@contoso.test");
+    let group_mail = format!("support-{tag}@contoso.test");
+    world
+        .emulator
+        .add_group(&group_mail, "Support", &[gina.as_str()]);
+    let (status, body) = rollout
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/admin/microsoft-365/groups",
+            Some(serde_json::json!({"group": group_mail})),
+        )
+        .await?;
+    ensure!(status == 201, "link group answered {status}: {body}");
+    let gina_mailbox = rollout.wait_linked(&gina).await?;
+    let (status, body) = rollout
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/admin/microsoft-365/users",
+            Some(serde_json::json!({"user": gina})),
+        )
+        .await?;
+    ensure!(status == 201, "choose Gina answered {status}: {body}");
+    let gina_chosen: serde_json::Value = serde_json::from_str(&body)?;
+    ensure!(
+        gina_chosen["mailbox"] == gina_mailbox.id.0,
+        "Gina's one mailbox: {gina_chosen}"
+    );
+    let (status, body) = rollout
+        .api(
+            reqwest::Method::DELETE,
+            &format!(
+                "/api/v1/admin/microsoft-365/users/{}",
+                gina_chosen["id"].as_i64().context("id")?
+            ),
+            None,
+        )
+        .await?;
+    ensure!(status == 204, "unlink Gina answered {status}: {body}");
+    ensure!(
+        rollout.mailbox_of(&gina).await?.map(|m| m.id) == Some(gina_mailbox.id),
+        "the group still counts Gina: her mailbox stays"
+    );
+
+    // Frank unlinked through the API: his task stops and his mailbox is unlinked and wiped; his
+    // account and list stay.
+    let (status, body) = rollout
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/admin/microsoft-365/users/{}", chosen[0].id.0),
+            None,
+        )
+        .await?;
+    ensure!(status == 204, "unlink Frank answered {status}: {body}");
+    ensure!(
+        rollout.mailbox_of(&frank).await?.is_none(),
+        "Frank's mailbox unlinked"
+    );
+    let source = rollout.daemon.supervisor.graph().context("graph source")?;
+    wait_until(WAIT, "Frank's mailbox task stopped", || async {
+        Ok(source.runtime(mailbox.id).is_none().then_some(()))
+    })
+    .await?;
+    ensure!(
+        world
+            .store
+            .graph_subscriptions(mailbox.id)
+            .await?
+            .is_empty(),
+        "Frank's subscriptions and clientStates wiped"
+    );
+    ensure!(
+        !world
+            .emulator
+            .subscriptions()
+            .iter()
+            .any(|s| s.user == frank),
+        "Frank's subscription deleted at Graph"
+    );
+    ensure!(
+        world.store.lists_owned_by(owner.id).await? == vec![mailbox.target_list],
+        "Frank's list stays"
+    );
+    ensure!(world.store.tenant_users().await?.is_empty());
+    let audit = world.store.audit_log(50).await?;
+    ensure!(
+        audit
+            .iter()
+            .any(|e| e.action == AuditAction::TenantUserUnlink
+                && e.actor == Some(world.user)
+                && e.object_id == Some(chosen[0].id.0)),
+        "the unlink is audited naming the admin"
+    );
+    let (status, _) = rollout
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/admin/microsoft-365/users/{}", chosen[0].id.0),
+            None,
+        )
+        .await?;
+    ensure!(status == 404, "unlinking twice answered {status}");
+    rollout.daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linking_a_group_links_its_members_at_once_whatever_the_interval() -> Result<()> {
     let rollout = Rollout::with_rounds_every("tenant-wake", Duration::from_secs(3600)).await?;
     let world = &rollout.world;
@@ -561,9 +785,16 @@ async fn only_org_admins_reach_the_microsoft_365_admin_routes() -> Result<()> {
         "/admin/microsoft-365/consent",
         "/admin/microsoft-365/groups",
         "/admin/microsoft-365/groups/1/unlink",
+        "/admin/microsoft-365/users",
+        "/admin/microsoft-365/users/1/unlink",
     ] {
         let (status, _, _) = rollout
-            .post(path, &cookie, &csrf, &[("group", "x@contoso.test")])
+            .post(
+                path,
+                &cookie,
+                &csrf,
+                &[("group", "x@contoso.test"), ("user", "x@contoso.test")],
+            )
             .await?;
         ensure!(status == 403, "{path} answered {status} to a member");
     }
@@ -579,7 +810,7 @@ async fn only_org_admins_reach_the_microsoft_365_admin_routes() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tenant_s_store_works_on_sqlite_and_postgres() -> Result<()> {
-    use mailsig_daemon::store::{NewMailbox, Store};
+    use mailsig_daemon::store::{NewMailbox, NewTenantUser, Store};
     let dir = tempfile::tempdir()?;
     let urls = [
         Store::sqlite_url(&dir.path().join("t.db")),
@@ -645,6 +876,48 @@ async fn the_tenant_s_store_works_on_sqlite_and_postgres() -> Result<()> {
         store.add_tenant_member(group.id, "u1", mailbox.id).await?;
         store.remove_tenant_group(group.id).await?;
         ensure!(store.tenant_groups().await?.is_empty());
+        ensure!(store.tenant_member_references(mailbox.id).await? == 0);
+
+        // A chosen user counts the mailbox too, until forgotten.
+        let chosen_user = || NewTenantUser {
+            graph_user_id: "u1",
+            display_name: Some("M"),
+            mail: Some("m@contoso.test"),
+            mailbox: mailbox.id,
+            linked_by: Some(admin.id),
+        };
+        let chosen = store.add_tenant_user(chosen_user()).await?;
+        let again = store.add_tenant_user(chosen_user()).await?;
+        ensure!(again.id == chosen.id, "choosing twice keeps one row");
+        ensure!(store.tenant_users().await? == vec![chosen.clone()]);
+        ensure!(store.tenant_member_references(mailbox.id).await? == 1);
+        // Chosen again after the mailbox was unlinked by its owner: the new mailbox counts.
+        let relinked = store
+            .create_mailbox(NewMailbox {
+                owner: admin.id,
+                kind: MailboxKind::Graph,
+                address: "m@contoso.test".into(),
+                display_name: None,
+                target_list: list.id,
+                excluded_domains: vec![],
+                settings: serde_json::json!({"user_id": "u1", "folders": ["inbox"], "access": "app_only"}),
+                secret: None,
+            })
+            .await?;
+        let moved = store
+            .add_tenant_user(NewTenantUser {
+                mailbox: relinked.id,
+                ..chosen_user()
+            })
+            .await?;
+        ensure!(
+            moved.id == chosen.id && moved.mailbox == relinked.id,
+            "{moved:?}"
+        );
+        ensure!(store.tenant_member_references(mailbox.id).await? == 0);
+        let chosen = store.add_tenant_user(chosen_user()).await?;
+        ensure!(store.remove_tenant_user(chosen.id).await?.mailbox == mailbox.id);
+        ensure!(store.remove_tenant_user(chosen.id).await.is_err());
         ensure!(store.tenant_member_references(mailbox.id).await? == 0);
     }
     Ok(())

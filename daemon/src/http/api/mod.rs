@@ -536,6 +536,20 @@ fn entries() -> Vec<Entry> {
             delete(admin::microsoft::unlink),
         ),
         entry(
+            M::POST,
+            "/api/v1/admin/microsoft-365/users",
+            "admin",
+            "Choose a person of the tenant by e-mail address or id: their mailbox is linked app-only as a group member's is; an unknown user is refused on the field `user`; needs the admin consent (org admin)",
+            post(admin::microsoft::link_user),
+        ),
+        entry(
+            M::DELETE,
+            "/api/v1/admin/microsoft-365/users/{id}",
+            "admin",
+            "Unlink a chosen user: their mailbox is unlinked and wiped unless a linked group still counts them as a member (org admin)",
+            delete(admin::microsoft::unlink_user),
+        ),
+        entry(
             M::GET,
             "/api/v1/admin/mailboxes",
             "admin",

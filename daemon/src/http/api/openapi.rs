@@ -88,6 +88,7 @@ pub fn example_body(method: &Method, path: &str) -> Option<&'static str> {
         }
         ("POST", "/api/v1/admin/blocklist") => r#"{"value": "newsletter.example"}"#,
         ("POST", "/api/v1/admin/microsoft-365/groups") => r#"{"group": "sales@contoso.com"}"#,
+        ("POST", "/api/v1/admin/microsoft-365/users") => r#"{"user": "megan@contoso.com"}"#,
         ("PUT", "/api/v1/lists/{id}/book") => {
             r#"{"url": "https://dav.example.com/", "user": "ann", "password": "app-password"}"#
         }
@@ -239,6 +240,11 @@ pub fn body_schema(method: &Method, path: &str) -> Option<&'static str> {
             r#"{"type": "object", "required": ["group"], "properties": {
                 "group": {"type": "string", "minLength": 1, "maxLength": 320,
                           "description": "the group's e-mail address, or its id in Microsoft Graph"}}}"#
+        }
+        ("POST", "/api/v1/admin/microsoft-365/users") => {
+            r#"{"type": "object", "required": ["user"], "properties": {
+                "user": {"type": "string", "minLength": 1, "maxLength": 320,
+                         "description": "the user's e-mail address or user principal name, or their id in Microsoft Graph"}}}"#
         }
         ("POST", "/api/v1/admin/blocklist") => {
             r#"{"type": "object", "required": ["value"], "properties": {

@@ -65,6 +65,7 @@ pub fn success(method: &Method, path: &str) -> Success {
         ("POST", "/api/v1/admin/blocklist") => Json(201, "BlocklistEntry"),
         ("GET", "/api/v1/admin/microsoft-365") => Json(200, "TenantOverview"),
         ("POST", "/api/v1/admin/microsoft-365/groups") => Json(201, "TenantGroup"),
+        ("POST", "/api/v1/admin/microsoft-365/users") => Json(201, "TenantUser"),
         ("GET", "/api/v1/admin/mailboxes") => Json(200, "OrgMailboxHealthList"),
         ("GET", "/api/v1/admin/notifications/failed") => Json(200, "FailedNotificationList"),
         ("POST", "/api/v1/admin/notifications/{id}/retry") => Empty(204),
@@ -452,10 +453,23 @@ pub fn components() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "TenantUser",
+            format!(
+                r#"{{"type": "object", "additionalProperties": false,
+                "required": ["id", "graph_user_id", "display_name", "mail", "mailbox", "created_at"], "properties": {{
+                "id": {INT},
+                "graph_user_id": {{"type": "string", "description": "the user's id in Microsoft Graph"}},
+                "display_name": {{"type": ["string", "null"]}},
+                "mail": {{"type": ["string", "null"]}},
+                "mailbox": {{"type": "integer", "description": "the mailbox linked app-only for them"}},
+                "created_at": {INT}}}}}"#
+            ),
+        ),
+        (
             "TenantOverview",
             format!(
                 r##"{{"type": "object", "additionalProperties": false,
-                "required": ["grant", "groups"], "properties": {{
+                "required": ["grant", "groups", "users"], "properties": {{
                 "grant": {{"oneOf": [{{"type": "null"}}, {{"type": "object", "additionalProperties": false,
                   "required": ["tenant_id", "granted_by", "granted_at"], "properties": {{
                   "tenant_id": {{"type": "string", "description": "the Microsoft Entra tenant id"}},
@@ -469,7 +483,9 @@ pub fn components() -> Vec<(&'static str, String)> {
                   "display_name": {{"type": ["string", "null"]}},
                   "mail": {{"type": ["string", "null"]}},
                   "created_at": {INT},
-                  "members": {{"type": "integer", "minimum": 0, "description": "members with a linked mailbox"}}}}}}}}}}}}"##
+                  "members": {{"type": "integer", "minimum": 0, "description": "members with a linked mailbox"}}}}}}}},
+                "users": {{"type": "array", "items": {{"$ref": "#/components/schemas/TenantUser"}},
+                  "description": "the people chosen one by one"}}}}}}"##
             ),
         ),
         (

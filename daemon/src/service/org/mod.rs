@@ -2,7 +2,8 @@
 //! (`invite`) and offboard those who leave (`offboard`), the org-wide sender blocklist
 //! (`blocklist`), see every mailbox's health (`health`), handle notifications that failed
 //! (`outbox`), read and export the audit log (`audit`), and roll Microsoft 365 out to the
-//! organisation's tenant by admin consent and group membership (`tenant`).
+//! organisation's tenant by admin consent and group membership (`tenant`) or by choosing people
+//! one by one (`tenant_users`).
 //!
 //! Authorization is decided once, in [`require_admin`]: it is the only way to get an
 //! [`AdminActor`] for a signed-in user, and every function here takes one. The operator at the
@@ -15,6 +16,7 @@ pub mod invite;
 pub mod offboard;
 pub mod outbox;
 pub mod tenant;
+pub mod tenant_users;
 pub mod users;
 
 use crate::domain::OrgRole;
@@ -30,7 +32,7 @@ pub struct AdminActor {
 
 impl AdminActor {
     /// The operator at the host's command line.
-    pub fn operator() -> AdminActor {
+    pub const fn operator() -> AdminActor {
         AdminActor {
             actor: Actor {
                 user: UserId(0),

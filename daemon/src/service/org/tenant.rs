@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use crate::domain::{AuditAction, AuditObject};
+use crate::sources::graph::client::Me;
 use crate::sources::graph::config::{APP_ONLY_SCOPE, GraphConfig};
 use crate::sources::graph::oauth::{issue_state, state_hash, state_is_ours};
 use crate::sources::graph::{
@@ -23,7 +24,7 @@ use crate::sources::graph::{
 };
 use crate::store::{
     Mailbox, MailboxFilter, MailboxKind, NewMailbox, Store, TenantGrant, TenantGroup,
-    TenantGroupId, UserId,
+    TenantGroupId, TenantUser, UserId,
 };
 use crate::vault::Vault;
 
@@ -37,6 +38,11 @@ pub const ADMIN_CONSENT_TTL: Duration = Duration::from_secs(15 * 60);
 const MEMBERSHIP: &str = "group membership";
 /// The name of the list made for a member who owns none.
 const DEFAULT_LIST_NAME: &str = "Contacts";
+/// A membership round links and unlinks as the operator.
+const MEMBERSHIP_ROUND: Linker = Linker {
+    actor: AdminActor::operator(),
+    detail: MEMBERSHIP,
+};
 
 /// The tenant as an admin sees it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -44,6 +50,8 @@ pub struct TenantOverview {
     /// The admin consent, when one was given.
     pub grant: Option<TenantGrant>,
     pub groups: Vec<LinkedGroup>,
+    /// The people chosen one by one (`tenant_users`).
+    pub users: Vec<TenantUser>,
 }
 
 /// A linked group and how many of its members have a mailbox linked.
@@ -54,7 +62,7 @@ pub struct LinkedGroup {
     pub members: usize,
 }
 
-/// The admin consent and the linked groups.
+/// The admin consent, the linked groups and the chosen users.
 pub async fn overview(store: &Store, _admin: AdminActor) -> ServiceResult<TenantOverview> {
     let grant = store.tenant_grant().await?;
     let mut groups = Vec::new();
@@ -62,7 +70,12 @@ pub async fn overview(store: &Store, _admin: AdminActor) -> ServiceResult<Tenant
         let members = store.tenant_members(group.id).await?.len();
         groups.push(LinkedGroup { group, members });
     }
-    Ok(TenantOverview { grant, groups })
+    let users = store.tenant_users().await?;
+    Ok(TenantOverview {
+        grant,
+        groups,
+        users,
+    })
 }
 
 /// Starts an admin consent in the admin's browser session `session`: returns the URL of
@@ -252,7 +265,7 @@ pub async fn unlink_group(
     let members = store.tenant_members(group).await?;
     store.remove_tenant_group(group).await?;
     for member in members {
-        release_mailbox(store, unlinker, member.mailbox).await?;
+        release_mailbox(store, unlinker, member.mailbox, MEMBERSHIP_ROUND).await?;
     }
     audit(
         store,
@@ -329,7 +342,7 @@ async fn follow_group(
     };
     for graph_user in left {
         if let Some(mailbox) = store.remove_tenant_member(group.id, graph_user).await?
-            && release_mailbox(store, unlinker, mailbox).await?
+            && release_mailbox(store, unlinker, mailbox, MEMBERSHIP_ROUND).await?
         {
             round.unlinked += 1;
         }
@@ -411,7 +424,7 @@ async fn link_member(
     graph_user: &str,
 ) -> ServiceResult<bool> {
     if let Some(mailbox) = app_only_mailbox_of(store, graph_user).await? {
-        // Already linked through another group: this one counts it too.
+        // Already linked through another group or as a chosen user: this group counts it too.
         store
             .add_tenant_member(group.id, graph_user, mailbox.id)
             .await?;
@@ -422,11 +435,54 @@ async fn link_member(
         Err(e) if e.is_not_found() => return Ok(false),
         Err(e) => return Err(graph_error(e)),
     };
+    match link_mailbox(store, source, &person, MEMBERSHIP_ROUND).await? {
+        Ok(mailbox) => {
+            store
+                .add_tenant_member(group.id, graph_user, mailbox.id)
+                .await?;
+            tracing::info!(mailbox = %mailbox.id, group = %group.id, "graph mailbox linked app-only for a group member");
+            Ok(true)
+        }
+        Err(NotLinked::NoAddress) => {
+            tracing::info!(group = %group.id, "group member without a mail address left out");
+            Ok(false)
+        }
+        Err(NotLinked::Disabled(owner)) => {
+            tracing::info!(group = %group.id, user = %owner, "group member with a disabled account left out");
+            Ok(false)
+        }
+    }
+}
+
+/// Who links or unlinks a mailbox of the tenant, as the audit log names it: the operator with
+/// `group membership` for a membership round, the admin with `chosen user` for a chosen user.
+#[derive(Clone, Copy)]
+pub(super) struct Linker {
+    pub actor: AdminActor,
+    pub detail: &'static str,
+}
+
+/// Why a person's mailbox was not linked.
+pub(super) enum NotLinked {
+    /// Graph knows no mail address for them.
+    NoAddress,
+    /// Their mailsig account is disabled.
+    Disabled(UserId),
+}
+
+/// Links the mailbox of the tenant's `person` app-only, exactly as for a joining group member:
+/// owned by the mailsig account with their address (made when missing), delivering into that
+/// account's first list (made when missing). The caller records who counts the mailbox.
+pub(super) async fn link_mailbox(
+    store: &Store,
+    source: &GraphSource,
+    person: &Me,
+    linker: Linker,
+) -> ServiceResult<Result<Mailbox, NotLinked>> {
     let Some(address) = person.address().map(str::to_owned) else {
-        tracing::info!(group = %group.id, "group member without a mail address left out");
-        return Ok(false);
+        return Ok(Err(NotLinked::NoAddress));
     };
-    let operator = AdminActor::operator().actor();
+    let actor = linker.actor.actor();
     let owner = match store.user_by_email(&address).await {
         Ok(user) => user.id,
         Err(e) if e.is_not_found() => {
@@ -435,11 +491,11 @@ async fn link_member(
                 .await?;
             audit(
                 store,
-                operator,
+                actor,
                 AuditAction::UserCreate,
                 AuditObject::User,
                 Some(user.id.0),
-                Some(MEMBERSHIP),
+                Some(linker.detail),
             )
             .await?;
             user.id
@@ -447,12 +503,11 @@ async fn link_member(
         Err(e) => return Err(e.into()),
     };
     if store.org_member(owner).await?.disabled_at.is_some() {
-        tracing::info!(group = %group.id, user = %owner, "group member with a disabled account left out");
-        return Ok(false);
+        return Ok(Err(NotLinked::Disabled(owner)));
     }
-    let list = default_list(store, owner).await?;
+    let list = default_list(store, owner, linker).await?;
     let settings = GraphSettings {
-        user_id: graph_user.to_owned(),
+        user_id: person.id.clone(),
         folders: source.config().folders.clone(),
         access: Access::AppOnly,
     };
@@ -468,42 +523,45 @@ async fn link_member(
             secret: None,
         })
         .await?;
-    store
-        .add_tenant_member(group.id, graph_user, mailbox.id)
-        .await?;
     audit(
         store,
-        operator,
+        actor,
         AuditAction::MailboxAdd,
         AuditObject::Mailbox,
         Some(mailbox.id.0),
-        Some(MEMBERSHIP),
+        Some(linker.detail),
     )
     .await?;
-    tracing::info!(mailbox = %mailbox.id, group = %group.id, "graph mailbox linked app-only for a group member");
-    Ok(true)
+    Ok(Ok(mailbox))
 }
 
-/// The member's first list, or a new one.
-async fn default_list(store: &Store, owner: UserId) -> ServiceResult<crate::store::ListId> {
+/// The person's first list, or a new one.
+async fn default_list(
+    store: &Store,
+    owner: UserId,
+    linker: Linker,
+) -> ServiceResult<crate::store::ListId> {
     if let Some(list) = store.lists_owned_by(owner).await?.first() {
         return Ok(*list);
     }
     let list = store.create_list(owner, DEFAULT_LIST_NAME).await?;
     audit(
         store,
-        AdminActor::operator().actor(),
+        linker.actor.actor(),
         AuditAction::ListCreate,
         AuditObject::List,
         Some(list.id.0),
-        Some(MEMBERSHIP),
+        Some(linker.detail),
     )
     .await?;
     Ok(list.id)
 }
 
 /// The active app-only mailbox of the Graph user, if one is linked.
-async fn app_only_mailbox_of(store: &Store, graph_user: &str) -> ServiceResult<Option<Mailbox>> {
+pub(super) async fn app_only_mailbox_of(
+    store: &Store,
+    graph_user: &str,
+) -> ServiceResult<Option<Mailbox>> {
     let filter = MailboxFilter {
         owner: None,
         kind: Some(MailboxKind::Graph),
@@ -514,11 +572,13 @@ async fn app_only_mailbox_of(store: &Store, graph_user: &str) -> ServiceResult<O
     }))
 }
 
-/// Unlinks `mailbox` unless another linked group still counts it; returns whether it did.
-async fn release_mailbox(
+/// Unlinks `mailbox` unless a linked group or a chosen user still counts it; returns whether it
+/// did.
+pub(super) async fn release_mailbox(
     store: &Store,
     unlinker: &GraphUnlinker,
     mailbox: crate::store::MailboxId,
+    linker: Linker,
 ) -> ServiceResult<bool> {
     if store.tenant_member_references(mailbox).await? > 0 {
         return Ok(false);
@@ -536,18 +596,18 @@ async fn release_mailbox(
     }
     audit(
         store,
-        AdminActor::operator().actor(),
+        linker.actor.actor(),
         AuditAction::MailboxRemove,
         AuditObject::Mailbox,
         Some(mailbox.0),
-        Some(MEMBERSHIP),
+        Some(linker.detail),
     )
     .await?;
-    tracing::info!(mailbox = %mailbox, "graph mailbox of a member who left the group unlinked");
+    tracing::info!(mailbox = %mailbox, reason = linker.detail, "app-only graph mailbox unlinked");
     Ok(true)
 }
 
-fn graph_error(error: GraphError) -> ServiceError {
+pub(super) fn graph_error(error: GraphError) -> ServiceError {
     match error {
         GraphError::NoTenantGrant => ServiceError::InUse {
             message: "grant access for the organisation first (admin consent)".into(),

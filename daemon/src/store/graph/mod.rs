@@ -18,11 +18,13 @@ mod jobs;
 mod oauth_states;
 mod subscriptions;
 mod tenant;
+mod tenant_users;
 
 pub use jobs::{GraphJob, GraphJobCounts, GraphJobKind, GraphJobOutcome, NewGraphJob};
 pub use oauth_states::{LinkOrigin, OauthState};
 pub use subscriptions::{GraphSubscription, SubscriptionCounts, SubscriptionState};
 pub use tenant::{AdminConsentState, TenantGrant, TenantGroup, TenantGroupId, TenantMember};
+pub use tenant_users::{NewTenantUser, TenantUser, TenantUserId};
 
 use crate::store::{Error, MailboxId, Result, Store, col};
 

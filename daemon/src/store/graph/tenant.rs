@@ -364,14 +364,17 @@ impl Store {
             .transpose()
     }
 
-    /// How many linked groups still count `mailbox` as one of their members'.
+    /// How many linked groups and chosen users still count `mailbox` as theirs.
     pub async fn tenant_member_references(&self, mailbox: MailboxId) -> Result<i64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM graph_tenant_members WHERE mailbox_id = $1")
-                .bind(mailbox.0)
-                .fetch_one(self.writer())
-                .await
-                .map_err(Error::db("count group members", "group member"))?;
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM graph_tenant_members WHERE mailbox_id = $1) \
+             + (SELECT COUNT(*) FROM graph_tenant_users WHERE mailbox_id = $2) AS n",
+        )
+        .bind(mailbox.0)
+        .bind(mailbox.0)
+        .fetch_one(self.writer())
+        .await
+        .map_err(Error::db("count group members", "group member"))?;
         col(&row, "n")
     }
 }

@@ -1,7 +1,8 @@
 //! `/admin/microsoft-365`: the tenant-wide Microsoft 365 rollout. The admin sees whether access
 //! was granted for the organisation (admin consent) and which groups are linked, grants access
 //! (a page that moves the browser on to Microsoft: the CSP's `form-action 'self'` stops a form
-//! redirected to another origin), links a group by address or id, and unlinks one. What each
+//! redirected to another origin), links a group by address or id, chooses a person of the tenant
+//! by address or id, and unlinks either. What each
 //! does is `service::org::tenant`'s; Microsoft's answer to the consent comes back to
 //! `http::graph` (`/oauth/microsoft/admin-consent`), which sends the browser here with the
 //! outcome in `done` or `consent`.
@@ -19,7 +20,8 @@ use crate::http::auth::OrgAdmin;
 use crate::http::web::render::{Moment, PageError, html};
 use crate::service::ServiceError;
 use crate::service::org::tenant as service;
-use crate::store::TenantGroupId;
+use crate::service::org::tenant_users;
+use crate::store::{TenantGroupId, TenantUserId};
 
 /// Where the section lives.
 pub const PATH: &str = "/admin/microsoft-365";
@@ -36,6 +38,21 @@ struct GroupRow {
     linked: Moment,
 }
 
+struct ChosenRow {
+    id: i64,
+    name: String,
+    linked: Moment,
+}
+
+/// A refused form: which one, what was typed, and why it was refused.
+#[derive(Default)]
+struct Refused {
+    /// `group` or `user`: the form's field.
+    field: &'static str,
+    typed: String,
+    errors: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "admin/microsoft.html")]
 struct MicrosoftPage {
@@ -45,9 +62,13 @@ struct MicrosoftPage {
     problem: Option<&'static str>,
     grant: Option<Grant>,
     groups: Vec<GroupRow>,
-    /// A refused link form: what was typed, and why it was refused.
+    users: Vec<ChosenRow>,
+    /// A refused group form: what was typed, and why it was refused.
     typed: String,
     errors: Vec<String>,
+    /// A refused user form: what was typed, and why it was refused.
+    typed_user: String,
+    user_errors: Vec<String>,
 }
 
 /// Moves the browser on to Microsoft's admin-consent page.
@@ -72,6 +93,12 @@ pub struct LinkForm {
     group: String,
 }
 
+#[derive(Deserialize)]
+pub struct ChooseForm {
+    #[serde(default)]
+    user: String,
+}
+
 /// `GET /admin/microsoft-365`.
 pub async fn page(
     State(state): State<AppState>,
@@ -84,6 +111,10 @@ pub async fn page(
         ),
         Some("linked") => Some("The group is linked. Its members' mailboxes are being linked now."),
         Some("unlinked") => Some("The group is unlinked, and its members' mailboxes with it."),
+        Some("user-linked") => Some("The person's mailbox is linked."),
+        Some("user-unlinked") => Some(
+            "The person is unlinked, and their mailbox with them unless a linked group still counts them.",
+        ),
         _ => None,
     };
     let problem = match query.consent.as_deref() {
@@ -98,7 +129,7 @@ pub async fn page(
         }
         _ => None,
     };
-    render(&state, &admin, notice, problem, String::new(), Vec::new()).await
+    render(&state, &admin, notice, problem, Refused::default()).await
 }
 
 async fn render(
@@ -106,12 +137,16 @@ async fn render(
     admin: &OrgAdmin,
     notice: Option<&'static str>,
     problem: Option<&'static str>,
-    typed: String,
-    errors: Vec<String>,
+    refused: Refused,
 ) -> Result<Response, PageError> {
     let overview = service::overview(&state.store, admin.admin).await?;
     let now = state.store.now_ms();
-    let refused = !errors.is_empty();
+    let is_refused = !refused.errors.is_empty();
+    let (typed, errors, typed_user, user_errors) = if refused.field == "user" {
+        (String::new(), Vec::new(), refused.typed, refused.errors)
+    } else {
+        (refused.typed, refused.errors, String::new(), Vec::new())
+    };
     let mut response = html(&MicrosoftPage {
         nav: AdminNav::new(admin, "microsoft-365")?,
         configured: state.graph_source().is_some(),
@@ -136,10 +171,21 @@ async fn render(
                 linked: Moment::at(g.group.created_at, now),
             })
             .collect(),
+        users: overview
+            .users
+            .into_iter()
+            .map(|u| ChosenRow {
+                id: u.id.0,
+                name: u.mail.or(u.display_name).unwrap_or(u.graph_user_id),
+                linked: Moment::at(u.created_at, now),
+            })
+            .collect(),
         typed,
         errors,
+        typed_user,
+        user_errors,
     })?;
-    if refused {
+    if is_refused {
         *response.status_mut() = StatusCode::BAD_REQUEST;
     }
     Ok(response)
@@ -184,10 +230,20 @@ pub async fn link(
         }
         Err(ServiceError::Validation(fields)) => {
             let errors = fields.into_iter().map(|f| f.message).collect();
-            render(&state, &admin, None, None, form.group, errors).await
+            let refused = Refused {
+                field: "group",
+                typed: form.group,
+                errors,
+            };
+            render(&state, &admin, None, None, refused).await
         }
         Err(ServiceError::InUse { message }) => {
-            render(&state, &admin, None, None, form.group, vec![message]).await
+            let refused = Refused {
+                field: "group",
+                typed: form.group,
+                errors: vec![message],
+            };
+            render(&state, &admin, None, None, refused).await
         }
         Err(e) => Err(e.into()),
     }
@@ -207,6 +263,46 @@ pub async fn unlink(
     )
     .await?;
     Ok(Redirect::to(&format!("{PATH}?done=unlinked")).into_response())
+}
+
+/// `POST /admin/microsoft-365/users`.
+pub async fn link_user(
+    State(state): State<AppState>,
+    admin: OrgAdmin,
+    Form(form): Form<ChooseForm>,
+) -> Result<Response, PageError> {
+    let Some(source) = state.graph_source() else {
+        return Err(not_configured());
+    };
+    let errors = match tenant_users::link_user(&state.store, &source, admin.admin, &form.user).await
+    {
+        Ok(_) => return Ok(Redirect::to(&format!("{PATH}?done=user-linked")).into_response()),
+        Err(ServiceError::Validation(fields)) => fields.into_iter().map(|f| f.message).collect(),
+        Err(ServiceError::InUse { message }) => vec![message],
+        Err(e) => return Err(e.into()),
+    };
+    let refused = Refused {
+        field: "user",
+        typed: form.user,
+        errors,
+    };
+    render(&state, &admin, None, None, refused).await
+}
+
+/// `POST /admin/microsoft-365/users/{id}/unlink`.
+pub async fn unlink_user(
+    State(state): State<AppState>,
+    admin: OrgAdmin,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    tenant_users::unlink_user(
+        &state.store,
+        &state.graph_unlinker(),
+        admin.admin,
+        TenantUserId(id),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("{PATH}?done=user-unlinked")).into_response())
 }
 
 fn not_configured() -> PageError {

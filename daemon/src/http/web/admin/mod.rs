@@ -127,6 +127,11 @@ pub fn router() -> Router<AppState> {
             "/admin/microsoft-365/groups/{id}/unlink",
             post(microsoft::unlink),
         )
+        .route("/admin/microsoft-365/users", post(microsoft::link_user))
+        .route(
+            "/admin/microsoft-365/users/{id}/unlink",
+            post(microsoft::unlink_user),
+        )
         .route(audit::PATH, get(audit::page))
         .route("/admin/audit/export.csv", get(audit::export))
 }
