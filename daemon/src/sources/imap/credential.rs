@@ -38,7 +38,7 @@ pub(crate) async fn connect(
             match connect::connect_with(settings, Credential::Bearer(&token), options).await {
                 Err(error) if error.is_auth_failure() => {
                     tracing::info!(
-                        grant = ?bearer.home(),
+                        grant = %bearer.home(),
                         "imap server refused the access token; refreshing it once"
                     );
                     let fresh = bearer

@@ -28,6 +28,16 @@ pub enum TokenHome {
     Named(&'static str),
 }
 
+/// For log lines: which grant, never a secret (`mailbox 7`, `secret smtp-oauth`).
+impl std::fmt::Display for TokenHome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenHome::Mailbox(mailbox) => write!(f, "mailbox {mailbox}"),
+            TokenHome::Named(name) => write!(f, "secret {name}"),
+        }
+    }
+}
+
 /// Cloneable handle to one grant's tokens.
 #[derive(Clone)]
 pub struct StoredBearer {
